@@ -1,0 +1,232 @@
+"""Op application: run a kernel on a device and, when a gradient is needed, record a Node.
+
+``apply(op, *args, **attrs)`` is the single entry point every differentiable Tensor operation
+goes through. Arguments are Tensors or Python scalars (scalars are constants and do not promote
+dtypes). Kernels receive the arrays; the Tensor layer never does math.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from backprop.autograd.grad_mode import state
+from backprop.registry import OpDef
+
+_SCALARS = frozenset({int, float, bool, complex, type(None)})
+
+
+class Node:
+    """One recorded op application, and the ``ctx`` its backward rule receives.
+
+    ``edges[i]`` says where input i's gradient goes: the producing Node, the leaf Tensor that
+    accumulates it, or None (constant). Only what the op declared is kept for backward.
+    """
+
+    __slots__ = (
+        "op",
+        "attrs",
+        "device",
+        "edges",
+        "in_meta",
+        "aux",
+        "hooks",
+        "graph_mode",
+        "_saved",
+        "_saved_tensors",
+        "_versions",
+        "_out",
+        "_out_ref",
+        "_out_version",
+        "_wrap",
+        "__weakref__",
+    )
+
+    def __init__(self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple) -> None:
+        self.op = op
+        self.attrs = attrs
+        self.device = device
+        self.edges = edges
+        self.in_meta = in_meta
+        self.aux = None
+        self.hooks: list | None = None
+        self.graph_mode = False
+        self._saved: tuple | None = ()
+        self._saved_tensors: tuple = ()
+        self._versions: tuple = ()
+        self._out = None
+        self._out_ref = None
+        self._out_version = 0
+        self._wrap: Any = None
+
+    # -- what backward rules use ---------------------------------------------------------------
+    @property
+    def saved(self) -> tuple:
+        """The declared inputs, then the output: arrays, or Tensors while building a graph."""
+        if self._saved is None:
+            raise RuntimeError(
+                f"trying to backward through the graph a second time (op {self.op.name!r}): its "
+                "saved values were freed after the first backward. Pass retain_graph=True to the "
+                "first backward() if you need to backward through it again."
+            )
+        self._check_versions()
+        if not self.graph_mode:
+            return self._saved if self._out is None else (*self._saved, self._out)
+        items = tuple(t if t is not None else v for t, v in zip(self._saved_tensors, self._saved))
+        if self._out is not None:
+            items = (*items, self._wrap(self._out, self.device, self))
+        return items
+
+    @property
+    def xp(self) -> Any:
+        """The array namespace for this backward: the backend's, or a graph-building one."""
+        if self.graph_mode:
+            from backprop.autograd.tensor_xp import tensor_xp
+
+            return tensor_xp
+        return self.device.xp
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        return tuple(e is not None for e in self.edges)
+
+    def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
+        """Run another op inside a backward rule: its kernel, or a recorded op in graph mode."""
+        if self.graph_mode:
+            return apply(op, *args, **attrs)
+        out = op.kernel(self.device.backend)(self.device.xp, *args, **attrs)
+        return out[0] if op.aux else out
+
+    def _check_versions(self) -> None:
+        for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
+            if t is not None and t._version != v:
+                raise RuntimeError(
+                    f"one of the tensors needed for gradient computation has been modified by an "
+                    f"in-place operation: saved input {i} of op {self.op.name!r} (shape "
+                    f"{tuple(t.shape)}, dtype {t.dtype}) is at version {t._version}; expected "
+                    f"version {v}. Use an out-of-place op, or clone() the tensor before changing it."
+                )
+        if self._out_ref is not None:
+            out = self._out_ref()
+            if out is not None and out._version != self._out_version:
+                raise RuntimeError(
+                    f"the output of op {self.op.name!r} (shape {tuple(out.shape)}) was modified by "
+                    f"an in-place operation after it was saved for backward (version "
+                    f"{out._version}; expected {self._out_version})."
+                )
+
+    def release(self) -> None:
+        """Drop what was saved for backward (after a backward without retain_graph)."""
+        if self._saved == () and self._out is None and self.aux is None:
+            return  # nothing was saved: backward can run again, as in torch
+        self._saved = None
+        self._saved_tensors = ()
+        self._out = None
+        self.aux = None
+
+    def name(self) -> str:
+        return self.op.name
+
+    def __repr__(self) -> str:
+        return f"<{self.op.name}Backward>"
+
+
+def _describe(args: tuple) -> str:
+    parts = []
+    for a in args:
+        if a.__class__ in _SCALARS:
+            parts.append(repr(a))
+        else:
+            parts.append(f"Tensor(shape={tuple(a.shape)}, dtype={a.dtype}, device={a.device})")
+    return ", ".join(parts)
+
+
+def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
+    """Run ``op`` on Tensors/scalars ``args``; record a Node when any input requires grad."""
+    first = None
+    device = None
+    need_grad = False
+    arrays = []
+    for a in args:
+        if a.__class__ in _SCALARS:
+            arrays.append(a)
+            continue
+        if first is None:
+            first, device = a, a.device
+        elif a.device is not device:
+            raise RuntimeError(
+                f"{op.name}: expected all tensors on the same device, but found {device} and "
+                f"{a.device} ({_describe(args)}). Move them with .to(device) first."
+            )
+        arrays.append(a.data)
+        if a._requires_grad:
+            need_grad = True
+    if first is None:
+        raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({_describe(args)})")
+    if op.check is not None:
+        op.check(*arrays, **attrs)
+    kernel = op._kernels.get(device.backend.name) or op.kernel(device.backend)
+    try:
+        if device.index:
+            with device.backend.use_device(device.index):
+                out = kernel(device.xp, *arrays, **attrs)
+        else:
+            out = kernel(device.xp, *arrays, **attrs)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise type(exc)(f"{op.name}: {exc} (inputs: {_describe(args)}; attrs: {attrs})") from exc
+    aux = None
+    if op.aux:
+        out, aux = out
+    if op.moves_device:
+        device = attrs["device"]
+    if out.__class__ is not device.array_type:
+        out = device.xp.asarray(out)
+    if state.anomaly:
+        _check_finite(op.name, "forward", out, device)
+
+    if not (need_grad and state.enabled and op.backward is not None):
+        return first._wrap(out, device, None)
+
+    edges = []
+    meta = []
+    for a, arr in zip(args, arrays):
+        if a.__class__ in _SCALARS:
+            edges.append(None)
+            meta.append(None)
+            continue
+        meta.append((arr.shape, arr.dtype))
+        if not a._requires_grad:
+            edges.append(None)
+        else:
+            edges.append(a.grad_fn if a.grad_fn is not None else a)
+    node = Node(op, attrs, device, tuple(edges), tuple(meta))
+    node._wrap = first._wrap
+    node.aux = aux
+    if op.save_inputs:
+        saved_t = []
+        saved = []
+        versions = []
+        for i in op.save_inputs:
+            a = args[i]
+            if a.__class__ in _SCALARS:
+                saved_t.append(None)
+                versions.append(0)
+            else:
+                saved_t.append(a)
+                versions.append(a._version)
+            saved.append(arrays[i])
+        node._saved, node._saved_tensors, node._versions = tuple(saved), tuple(saved_t), tuple(versions)
+    result = first._wrap(out, device, node)
+    if op.save_output:
+        node._out = out
+        node._out_ref = weakref.ref(result)
+    return result
+
+
+def _check_finite(name: str, phase: str, array: Any, device: Any) -> None:
+    xp = device.xp
+    if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
+        raise FloatingPointError(
+            f"anomaly detected: op {name!r} produced NaN or Inf values in its {phase} "
+            f"(output shape {tuple(array.shape)}, dtype {array.dtype})"
+        )

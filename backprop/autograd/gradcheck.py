@@ -1,0 +1,120 @@
+"""Numerical gradient checks: central differences in float64 against the engine's gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from backprop.autograd.functional import grad
+from backprop.autograd.grad_mode import no_grad
+
+
+class GradcheckError(AssertionError):
+    """Raised by ``gradcheck`` with a report of the worst mismatching element."""
+
+
+def _as_tuple(x: Any) -> tuple:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _outputs(fn: Callable, inputs: Sequence[Any]) -> tuple:
+    return tuple(o for o in _as_tuple(fn(*inputs)) if hasattr(o, "grad_fn"))
+
+
+def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, list]:
+    """(numerical, analytical) Jacobians: one (out.size, in.size) matrix per (output, input)."""
+    diff = [i for i, t in enumerate(inputs) if hasattr(t, "grad_fn") and t.requires_grad]
+    outs = _outputs(fn, inputs)
+    numeric = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
+    with no_grad():
+        for k, i in enumerate(diff):
+            x = inputs[i]
+            flat = x.data.reshape(-1)  # a view: perturb in place, restore after
+            for j in range(flat.size):
+                orig = flat[j].item()
+                flat[j] = orig + eps
+                plus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+                flat[j] = orig - eps
+                minus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+                flat[j] = orig
+                for m in range(len(outs)):
+                    numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
+    analytic = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
+    for m, o in enumerate(outs):
+        if not o.requires_grad:
+            continue
+        for r in range(o.data.size):
+            seed = np.zeros(o.data.size, dtype=o.dtype)
+            seed[r] = 1
+            g_out = type(o)(seed.reshape(o.shape), device=o.device)
+            outs_now = _outputs(fn, inputs)
+            gs = grad(outs_now[m], [inputs[i] for i in diff], g_out, allow_unused=True)
+            for k, g in enumerate(gs):
+                if g is not None:
+                    analytic[m][k][r] = g.numpy().astype(np.float64).ravel()
+    return numeric, analytic
+
+
+def gradcheck(
+    fn: Callable,
+    inputs: Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Compare the engine's gradients of ``fn(*inputs)`` with central differences.
+
+    Inputs that require grad should be float64. Raises ``GradcheckError`` naming the output,
+    input and element with the largest violation of ``|a - n| <= atol + rtol * |n|``.
+    """
+    inputs = _as_tuple(inputs)
+    for t in inputs:
+        if hasattr(t, "grad_fn") and t.requires_grad and t.dtype != np.float64:
+            raise ValueError(f"gradcheck: inputs that require grad must be float64, got {t.dtype}")
+    numeric, analytic = _jacobians(fn, inputs, eps)
+    worst = None
+    for m, (nrow, arow) in enumerate(zip(numeric, analytic)):
+        for k, (n, a) in enumerate(zip(nrow, arow)):
+            excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+            if excess.size and excess.max() > 0:
+                idx = np.unravel_index(np.argmax(excess), excess.shape)
+                if worst is None or excess[idx] > worst[0]:
+                    worst = (excess[idx], m, k, idx, a[idx], n[idx])
+    if worst is None:
+        return True
+    if not raise_exception:
+        return False
+    _, m, k, (r, c), a, n = worst
+    raise GradcheckError(
+        f"gradcheck failed: d output[{m}] element {r} / d input[{k}] element {c}: "
+        f"analytical {a:.10g} vs numerical {n:.10g} (|diff| {abs(a - n):.3g} > atol {atol} + "
+        f"rtol {rtol} * |numerical|)"
+    )
+
+
+def gradgradcheck(
+    fn: Callable,
+    inputs: Sequence[Any],
+    grad_outputs: Sequence[Any] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> bool:
+    """``gradcheck`` of the first derivatives (built with ``create_graph=True``) of ``fn``."""
+    inputs = _as_tuple(inputs)
+    outs = _outputs(fn, inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = [type(o)(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device) for o in outs]
+    grad_outputs = list(_as_tuple(grad_outputs))
+
+    def first_derivatives(*xs: Any) -> tuple:
+        outs_now = _outputs(fn, xs)
+        ds = [t for t in xs if hasattr(t, "grad_fn") and t.requires_grad]
+        gs = grad(outs_now, ds, grad_outputs, create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol)

@@ -1,0 +1,92 @@
+"""A numpy-like namespace over Tensors, used by backward rules while building a graph.
+
+With ``create_graph=True`` the engine hands backward rules this namespace as ``ctx.xp`` instead
+of numpy/cupy, so the same rule text records differentiable ops and gradients of gradients work.
+It covers exactly the functions the rules call; anything else is an AttributeError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backprop.autograd.function import apply
+from backprop.ops import elementwise as ew
+from backprop.ops import linalg, reduction, shape
+from backprop.ops._util import norm_axes
+
+
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "grad_fn")
+
+
+def _unary(opdef: Any, npfn: Any) -> Any:
+    def fn(x: Any) -> Any:
+        return apply(opdef, x) if _is_tensor(x) else npfn(x)
+
+    return fn
+
+
+class _TensorXP:
+    __name__ = "backprop.tensor_xp"
+
+    exp = staticmethod(_unary(ew.exp, np.exp))
+    log = staticmethod(_unary(ew.log, np.log))
+    tanh = staticmethod(_unary(ew.tanh, np.tanh))
+    sqrt = staticmethod(_unary(ew.sqrt, np.sqrt))
+
+    @staticmethod
+    def sign(x: Any) -> Any:
+        """sign(x) as a constant (its derivative is zero almost everywhere)."""
+        return x._wrap(x.device.xp.sign(x.data), x.device, None)
+
+    @staticmethod
+    def where(cond: Any, x: Any, y: Any) -> Any:
+        return apply(ew.where, cond, x, y)
+
+    @staticmethod
+    def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return apply(reduction.sum, x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return apply(reduction.mean, x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def reshape(x: Any, shape_: tuple) -> Any:
+        return apply(shape.reshape, x, shape=tuple(shape_))
+
+    @staticmethod
+    def broadcast_to(x: Any, shape_: tuple) -> Any:
+        if tuple(x.shape) == tuple(shape_):
+            return x
+        return apply(shape.expand, x, shape=tuple(shape_))
+
+    @staticmethod
+    def expand_dims(x: Any, axis: int) -> Any:
+        new = list(x.shape)
+        new.insert(axis % (x.ndim + 1), 1)
+        return apply(shape.reshape, x, shape=tuple(new))
+
+    @staticmethod
+    def squeeze(x: Any, axis: Any) -> Any:
+        axes = norm_axes(axis, x.ndim)
+        return apply(shape.reshape, x, shape=tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+    @staticmethod
+    def transpose(x: Any, axes: tuple) -> Any:
+        return apply(shape.permute, x, axes=tuple(axes))
+
+    @staticmethod
+    def swapaxes(x: Any, a: int, b: int) -> Any:
+        axes = list(range(x.ndim))
+        axes[a], axes[b] = axes[b], axes[a]
+        return apply(shape.permute, x, axes=tuple(axes))
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        return apply(linalg.matmul, a, b)
+
+
+tensor_xp = _TensorXP()

@@ -1,0 +1,245 @@
+"""Tensor factories (torch names): ``tensor``, ``zeros``, ``randn``, ``*_like``, seeding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backprop import dtypes
+from backprop.backends import registered_backends
+from backprop.device import Device
+from backprop.device import device as to_device
+from backprop.tensor import Tensor
+
+
+def _to_array(data: Any, dtype: np.dtype | None, dev: Device) -> Any:
+    """``data`` as an array of ``dtype`` on ``dev``; Python floats default to float32."""
+    if isinstance(data, Tensor):
+        arr = data.data
+        src = data.device
+        if src is not dev:
+            arr = dev.backend.from_host(src.backend.to_host(arr), dev.index)
+        else:
+            arr = dev.xp.array(arr, copy=True)
+        return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
+    if isinstance(data, dev.array_type):
+        arr = dev.xp.array(data, copy=True)
+    elif dev.type != "cpu" and hasattr(data, "__cuda_array_interface__"):
+        arr = dev.xp.asarray(data)
+    else:
+        host = _host_array(data)
+        if dtype is None and host.dtype == np.float64 and not isinstance(data, np.ndarray):
+            host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+        arr = dev.backend.from_host(host, dev.index) if dev.type != "cpu" else host
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+def _host_array(data: Any) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
+    if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
+        return data.get()
+    arr = np.array(data)
+    if arr.dtype == object:
+        raise TypeError(
+            f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)"
+        )
+    return arr
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array when dtype and device allow."""
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor) and data.device is dev and (dt is None or dt == data.dtype):
+        return data
+    if isinstance(data, dev.array_type) and (dt is None or dt == data.dtype):
+        return Tensor._wrap(data, dev, None)
+    return Tensor(data, dtype=dtype, device=dev)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``array``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array, Device("cpu", 0), None)
+
+
+def from_dlpack(obj: Any) -> Tensor:
+    """A tensor sharing memory with any DLPack producer (torch, cupy, jax, numpy)."""
+    kind, index = obj.__dlpack_device__()
+    if int(kind) == 1:  # kDLCPU
+        return Tensor._wrap(np.from_dlpack(obj), Device("cpu", 0), None)
+    dev = to_device(f"cuda:{index}")
+    return Tensor._wrap(dev.xp.from_dlpack(obj), dev, None)
+
+
+def _shape(size: tuple) -> tuple[int, ...]:
+    if len(size) == 1 and not isinstance(size[0], int):
+        return tuple(int(s) for s in size[0])
+    return tuple(int(s) for s in size)
+
+
+def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, value: Any = None) -> Tensor:
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    xp = dev.xp
+    shape = _shape(size)
+    if fill == "full":
+        arr = xp.full(shape, value, dtype=dt)
+    else:
+        arr = getattr(xp, fill)(shape, dtype=dt)
+    t = Tensor._wrap(arr, dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return _make("zeros", size, dtype, device, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _make("ones", size, dtype, device, requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor."""
+    return _make("empty", size, dtype, device, requires_grad)
+
+
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A tensor filled with ``fill_value`` (dtype inferred from it when not given)."""
+    if dtype is None:
+        dtype = (
+            dtypes.bool_
+            if isinstance(fill_value, bool)
+            else (dtypes.int64 if isinstance(fill_value, int) else dtypes.get_default_dtype())
+        )
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _make("full", size, dtype, device, requires_grad, fill_value)
+
+
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, int) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
+    dev = to_device(device)
+    t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dtypes.to_dtype(dtype)), dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    return Tensor._wrap(dev.xp.linspace(start, end, steps, dtype=dt), dev, None)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+    """The identity matrix."""
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    return Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
+
+
+def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, **kw: Any) -> Tensor:
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    rng = dev.backend.rng(dev.index)
+    shape = _shape(size)
+    if kind == "randn":
+        arr = (
+            rng.standard_normal(shape, dtype=dt)
+            if dt.kind == "f" and dt.itemsize >= 4
+            else rng.standard_normal(shape).astype(dt)
+        )
+    elif kind == "rand":
+        arr = (
+            rng.random(shape, dtype=dt)
+            if dt.kind == "f" and dt.itemsize >= 4
+            else rng.random(shape).astype(dt)
+        )
+    else:
+        arr = rng.integers(kw["low"], kw["high"], size=shape).astype(dt)
+    t = Tensor._wrap(arr, dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the device's seeded generator."""
+    return _random("randn", size, dtype, device, requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples from the device's seeded generator."""
+    return _random("rand", size, dtype, device, requires_grad)
+
+
+def randint(
+    low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None
+) -> Tensor:
+    """Integers in [low, high) (int64 by default)."""
+    if high is None:
+        low, high = 0, low
+    return _random("randint", (tuple(size),), dtype or dtypes.int64, device, False, low=low, high=high)
+
+
+def _like(fn: Any) -> Any:
+    def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        return fn(
+            *input.shape,
+            dtype=dtype or input.dtype,
+            device=device or input.device,
+            requires_grad=requires_grad,
+        )
+
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"``{fn.__name__}`` with the shape (and by default dtype and device) of ``input``."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+randn_like = _like(randn)
+rand_like = _like(rand)
+
+
+def full_like(input: Tensor, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``full`` with the shape (and by default dtype and device) of ``input``."""
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generators of every usable backend (CPU and, when present, CUDA)."""
+    for backend in registered_backends().values():
+        backend.manual_seed(int(seed))  # cheap: backends create generators lazily

@@ -1,0 +1,128 @@
+"""Devices ("cpu", "cuda:0", ...) and the default-device policy."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from backprop.backends import Backend, BackendUnavailable, get_backend
+
+log = logging.getLogger("backprop")
+
+
+class Device:
+    """A device type plus an index; interned, so ``is`` comparison is exact and cheap.
+
+    Compares equal to its string form, as ``torch.device`` does (``x.device == "cpu"``).
+    """
+
+    __slots__ = ("type", "index", "backend", "xp", "array_type", "_str")
+    _cache: dict[tuple[str, int], Device] = {}
+
+    def __new__(cls, type: str, index: int = 0) -> Device:
+        key = (type, index)
+        dev = cls._cache.get(key)
+        if dev is None:
+            backend = get_backend(type)
+            dev = object.__new__(cls)
+            dev.type, dev.index, dev.backend = type, index, backend
+            # resolved once here so the per-op hot path reads plain attributes
+            dev.xp, dev.array_type = backend.xp, backend.array_type
+            dev._str = type if type == "cpu" else f"{type}:{index}"
+            cls._cache[key] = dev
+        return dev
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r}, index={self.index})"
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (ValueError, BackendUnavailable):
+                return False
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash(self._str)
+
+
+def _parse(spec: str) -> tuple[str, int]:
+    kind, _, idx = spec.strip().partition(":")
+    if idx:
+        if not idx.isdigit():
+            raise ValueError(f"invalid device {spec!r}: the index after ':' must be an integer")
+        return kind, int(idx)
+    return kind, 0
+
+
+def device(spec: str | Device | None = None) -> Device:
+    """Resolve ``spec`` ("cpu", "cuda", "cuda:1", "auto", a Device, or None = default) to a Device.
+
+    Raises ``BackendUnavailable`` with the probe's reason when the device cannot be used.
+    """
+    if spec is None:
+        return get_default_device()
+    if isinstance(spec, Device):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"device must be a string or Device, got {type(spec).__name__}")
+    if spec == "auto":
+        return _auto_device()
+    kind, index = _parse(spec)
+    backend = get_backend(kind)
+    if not backend.is_available():
+        raise BackendUnavailable(f"device {spec!r} is not usable: {backend.unavailable_reason()}")
+    if index >= backend.device_count():
+        raise BackendUnavailable(
+            f"device {spec!r} does not exist: {backend.device_count()} {kind} device(s) found"
+        )
+    return Device(kind, index)
+
+
+_default: Device | None = None
+
+
+def _auto_device() -> Device:
+    cuda = get_backend("cuda")
+    if cuda.is_available():
+        dev = Device("cuda", 0)
+        log.info("backprop: using device cuda:0")
+    else:
+        dev = Device("cpu", 0)
+        log.info("backprop: CUDA not usable, using cpu (%s)", cuda.unavailable_reason())
+    return dev
+
+
+def set_default_device(spec: str | Device = "auto") -> Device:
+    """Set the device new tensors go to; "auto" picks CUDA when usable, else CPU (logged once)."""
+    global _default
+    _default = device(spec)
+    return _default
+
+
+def get_default_device() -> Device:
+    """The default device, resolved on first use from ``BACKPROP_DEVICE`` (default "auto")."""
+    global _default
+    if _default is None:
+        _default = device(os.environ.get("BACKPROP_DEVICE", "auto") or "auto")
+    return _default
+
+
+def backend_of(dev: Device) -> Backend:
+    """The backend that runs kernels for ``dev``."""
+    return dev.backend
+
+
+def device_of_array(array: Any) -> Device:
+    """The Device an array lives on (NumPy arrays are on "cpu")."""
+    mod = type(array).__module__
+    if mod.startswith("numpy"):
+        return Device("cpu", 0)
+    if mod.startswith("cupy"):
+        return Device("cuda", array.device.id)
+    raise TypeError(f"cannot tell the device of an array of type {type(array).__name__}")

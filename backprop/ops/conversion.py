@@ -1,0 +1,43 @@
+"""Dtype casts, copies and device transfers (all differentiable)."""
+
+from __future__ import annotations
+
+from backprop.registry import op
+
+
+@op("astype")
+def astype(xp, x, dtype):
+    """x converted to ``dtype`` (a copy)."""
+    return x.astype(dtype)
+
+
+@astype.defvjp
+def astype_backward(ctx, gy):  # the engine casts gy back to the input's dtype
+    return (gy,)
+
+
+@op("clone")
+def clone(xp, x):
+    """A copy of x that owns its memory."""
+    return xp.array(x, copy=True)
+
+
+@clone.defvjp
+def clone_backward(ctx, gy):
+    return (gy,)
+
+
+@op("to_device", moves_device=True)
+def to_device(xp, x, device, source):
+    """x copied from device ``source`` to ``device`` (through the host when backends differ)."""
+    if device.backend is source.backend:
+        if device.index == source.index:
+            return x
+        return device.backend.from_host(x, device.index)  # peer copy, e.g. cuda:0 -> cuda:1
+    return device.backend.from_host(source.backend.to_host(x), device.index)
+
+
+@to_device.defvjp
+def to_device_backward(ctx, gy):  # send the gradient back where the input lives
+    attrs = ctx.attrs
+    return (ctx.call(to_device, gy, device=attrs["source"], source=attrs["device"]),)

@@ -1,0 +1,353 @@
+"""Elementwise ops: arithmetic, unary math and activations.
+
+Broadcasting is handled by the kernels (numpy rules) on the way in and by the engine on the way
+back, so no rule here reduces gradients to input shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from backprop.ops._special import erf
+from backprop.registry import op
+
+# ---------------------------------------------------------------- arithmetic
+
+
+@op("add")
+def add(xp, x, y):
+    """x + y."""
+    return xp.add(x, y)
+
+
+@add.defvjp
+def add_backward(ctx, gy):  # d(x+y) = dx + dy
+    return gy, gy
+
+
+@op("sub")
+def sub(xp, x, y):
+    """x - y."""
+    return xp.subtract(x, y)
+
+
+@sub.defvjp
+def sub_backward(ctx, gy):  # d(x-y) = dx - dy
+    return gy, (-gy if ctx.edges[1] is not None else None)
+
+
+@op("mul", save_inputs=(0, 1))
+def mul(xp, x, y):
+    """x * y."""
+    return xp.multiply(x, y)
+
+
+@mul.defvjp
+def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
+    x, y = ctx.saved
+    e = ctx.edges
+    return (gy * y if e[0] is not None else None), (gy * x if e[1] is not None else None)
+
+
+@op("div", save_inputs=(0, 1))
+def div(xp, x, y):
+    """x / y (true division)."""
+    return xp.true_divide(x, y)
+
+
+@div.defvjp
+def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2
+    x, y = ctx.saved
+    e = ctx.edges
+    gx = gy / y if e[0] is not None else None
+    gyy = -gy * x / (y * y) if e[1] is not None else None
+    return gx, gyy
+
+
+@op("pow", save_inputs=(0, 1), save_output=True)
+def pow(xp, x, y):
+    """x ** y."""
+    return xp.power(x, y)
+
+
+@pow.defvjp
+def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
+    x, y, out = ctx.saved
+    e = ctx.edges
+    gx = gy * y * x ** (y - 1) if e[0] is not None else None
+    gyy = gy * out * ctx.xp.log(x) if e[1] is not None else None
+    return gx, gyy
+
+
+@op("neg")
+def neg(xp, x):
+    """-x."""
+    return xp.negative(x)
+
+
+@neg.defvjp
+def neg_backward(ctx, gy):
+    return (-gy,)
+
+
+@op("maximum", save_inputs=(0, 1))
+def maximum(xp, x, y):
+    """Elementwise max of x and y (ties share the gradient equally, as in torch)."""
+    return xp.maximum(x, y)
+
+
+@maximum.defvjp
+def maximum_backward(ctx, gy):
+    x, y = ctx.saved
+    wx = (x > y) + (x == y) * 0.5
+    e = ctx.edges
+    return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
+
+
+@op("minimum", save_inputs=(0, 1))
+def minimum(xp, x, y):
+    """Elementwise min of x and y (ties share the gradient equally, as in torch)."""
+    return xp.minimum(x, y)
+
+
+@minimum.defvjp
+def minimum_backward(ctx, gy):
+    x, y = ctx.saved
+    wx = (x < y) + (x == y) * 0.5
+    e = ctx.edges
+    return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
+
+
+@op("where", save_inputs=(0,))
+def where(xp, cond, x, y):
+    """x where cond else y."""
+    return xp.where(cond, x, y)
+
+
+@where.defvjp
+def where_backward(ctx, gy):
+    (cond,) = ctx.saved
+    e = ctx.edges
+    xp = ctx.xp
+    gx = xp.where(cond, gy, 0) if e[1] is not None else None
+    gyy = xp.where(cond, 0, gy) if e[2] is not None else None
+    return None, gx, gyy
+
+
+@op("clamp", save_inputs=(0,))
+def clamp(xp, x, min=None, max=None):
+    """x limited to [min, max] (either bound may be None)."""
+    if min is not None and max is not None:
+        return xp.clip(x, min, max)
+    if min is not None:
+        return xp.maximum(x, min)
+    return xp.minimum(x, max)
+
+
+@clamp.defvjp
+def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds inclusive)
+    (x,) = ctx.saved
+    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
+    if lo is not None and hi is not None:
+        mask = (x >= lo) & (x <= hi)
+    elif lo is not None:
+        mask = x >= lo
+    else:
+        mask = x <= hi
+    return (gy * mask,)
+
+
+# ---------------------------------------------------------------- unary math
+
+
+@op("exp", save_output=True)
+def exp(xp, x):
+    """e ** x."""
+    return xp.exp(x)
+
+
+@exp.defvjp
+def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
+    (y,) = ctx.saved
+    return (gy * y,)
+
+
+@op("log", save_inputs=(0,))
+def log(xp, x):
+    """Natural logarithm."""
+    return xp.log(x)
+
+
+@log.defvjp
+def log_backward(ctx, gy):  # d log(x) = dx / x
+    (x,) = ctx.saved
+    return (gy / x,)
+
+
+@op("sqrt", save_output=True)
+def sqrt(xp, x):
+    """Square root."""
+    return xp.sqrt(x)
+
+
+@sqrt.defvjp
+def sqrt_backward(ctx, gy):  # d sqrt(x) = dx / (2 sqrt(x))
+    (y,) = ctx.saved
+    return (gy / (2 * y),)
+
+
+@op("abs", save_inputs=(0,))
+def abs(xp, x):
+    """|x| (gradient 0 at 0, as in torch)."""
+    return xp.abs(x)
+
+
+@abs.defvjp
+def abs_backward(ctx, gy):  # d|x| = sign(x) dx
+    (x,) = ctx.saved
+    return (gy * ctx.xp.sign(x),)
+
+
+@op("tanh", save_output=True)
+def tanh(xp, x):
+    """Hyperbolic tangent."""
+    return xp.tanh(x)
+
+
+@tanh.defvjp
+def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
+    (y,) = ctx.saved
+    return (gy * (1 - y * y),)
+
+
+@op("sigmoid", save_output=True)
+def sigmoid(xp, x):
+    """1 / (1 + e^-x), computed without overflow for large |x|."""
+    e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@sigmoid.defvjp
+def sigmoid_backward(ctx, gy):  # d s(x) = s(x) (1 - s(x)) dx
+    (y,) = ctx.saved
+    return (gy * y * (1 - y),)
+
+
+@op("relu", save_output=True)
+def relu(xp, x):
+    """max(x, 0) (gradient 0 at 0, as in torch)."""
+    return xp.maximum(x, 0)
+
+
+@relu.defvjp
+def relu_backward(ctx, gy):
+    (y,) = ctx.saved
+    return (gy * (y > 0),)
+
+
+@op("leaky_relu", save_inputs=(0,))
+def leaky_relu(xp, x, negative_slope=0.01):
+    """x for x > 0, negative_slope * x otherwise."""
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+@leaky_relu.defvjp
+def leaky_relu_backward(ctx, gy):
+    (x,) = ctx.saved
+    slope = ctx.attrs.get("negative_slope", 0.01)
+    return (ctx.xp.where(x > 0, gy, gy * slope),)
+
+
+@op("silu", save_inputs=(0,))
+def silu(xp, x):
+    """x * sigmoid(x)."""
+    return x * sigmoid.forward(xp, x)
+
+
+@silu.defvjp
+def silu_backward(ctx, gy):  # d x s(x) = s(x) (1 + x (1 - s(x))) dx
+    (x,) = ctx.saved
+    s = ctx.call(sigmoid, x)
+    return (gy * s * (1 + x * (1 - s)),)
+
+
+@op("softplus", save_inputs=(0,))
+def softplus(xp, x, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (as in torch)."""
+    bx = x * beta
+    soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta  # stable log1p(e^bx)
+    return xp.where(bx > threshold, x, soft)
+
+
+@softplus.defvjp
+def softplus_backward(ctx, gy):  # d softplus(x) = sigmoid(beta x) dx
+    (x,) = ctx.saved
+    beta = ctx.attrs.get("beta", 1.0)
+    threshold = ctx.attrs.get("threshold", 20.0)
+    s = ctx.call(sigmoid, x * beta)
+    return (ctx.xp.where(x * beta > threshold, gy, gy * s),)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@op("gelu", save_inputs=(0,))
+def gelu(xp, x, approximate="none"):
+    """x * Phi(x) (Phi the standard normal CDF), or its tanh approximation."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + erf(xp, x / math.sqrt(2.0)))
+
+
+@gelu.defvjp
+def gelu_backward(ctx, gy):  # d gelu(x) = gelu'(x) dx, with gelu' its own op (double backward)
+    (x,) = ctx.saved
+    return (gy * ctx.call(gelu_grad, x, approximate=ctx.attrs.get("approximate", "none")),)
+
+
+@op("gelu_grad", save_inputs=(0,), double_backward=False)
+def gelu_grad(xp, x, approximate="none"):
+    """The derivative gelu'(x), an op so that gelu has a second derivative."""
+    if approximate == "tanh":
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        t = xp.tanh(u)
+        du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+    cdf = 0.5 * (1 + erf(xp, x / math.sqrt(2.0)))
+    return cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+@gelu_grad.defvjp
+def gelu_grad_backward(ctx, gy):  # gelu''(x)
+    (x,) = ctx.saved
+    xp = ctx.xp
+    if ctx.attrs.get("approximate", "none") == "tanh":
+        c, k = _SQRT_2_OVER_PI, 0.044715
+        u = c * (x + k * x**3)
+        t = xp.tanh(u)
+        du = c * (1 + 3 * k * x * x)
+        d2u = c * 6 * k * x
+        sech2 = 1 - t * t
+        return (gy * (sech2 * du + 0.5 * x * (sech2 * d2u - 2 * t * sech2 * du * du)),)
+    pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    return (gy * pdf * (2 - x * x),)
+
+
+# ---------------------------------------------------------------- comparisons (no gradient)
+
+
+def _compare(name, ufunc):
+    def kernel(xp, x, y):
+        return getattr(xp, ufunc)(x, y)
+
+    kernel.__doc__ = f"Elementwise {ufunc} (a bool tensor; not differentiable)."
+    return op(name)(kernel)
+
+
+lt = _compare("lt", "less")
+le = _compare("le", "less_equal")
+gt = _compare("gt", "greater")
+ge = _compare("ge", "greater_equal")
+eq = _compare("eq", "equal")
+ne = _compare("ne", "not_equal")

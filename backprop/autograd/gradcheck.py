@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from backprop.autograd.functional import grad
-from backprop.autograd.grad_mode import no_grad
 
 
 class GradcheckError(AssertionError):
@@ -28,19 +27,19 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
     diff = [i for i, t in enumerate(inputs) if hasattr(t, "grad_fn") and t.requires_grad]
     outs = _outputs(fn, inputs)
     numeric = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
-    with no_grad():
-        for k, i in enumerate(diff):
-            x = inputs[i]
-            flat = x.data.reshape(-1)  # a view: perturb in place, restore after
-            for j in range(flat.size):
-                orig = flat[j].item()
-                flat[j] = orig + eps
-                plus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
-                flat[j] = orig - eps
-                minus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
-                flat[j] = orig
-                for m in range(len(outs)):
-                    numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
+    # grad mode stays on: fn may itself take gradients (gradgradcheck)
+    for k, i in enumerate(diff):
+        x = inputs[i]
+        flat = x.data.reshape(-1)  # a view: perturb in place, restore after
+        for j in range(flat.size):
+            orig = flat[j].item()
+            flat[j] = orig + eps
+            plus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+            flat[j] = orig - eps
+            minus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+            flat[j] = orig
+            for m in range(len(outs)):
+                numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
     analytic = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
     for m, o in enumerate(outs):
         if not o.requires_grad:

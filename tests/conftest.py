@@ -1,0 +1,42 @@
+"""Shared fixtures: the ``device`` fixture runs a test on "cpu" always and on "cuda" when usable."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+os.environ.setdefault("BACKPROP_DEVICE", "cpu")  # unit tests pick devices explicitly
+
+
+def _cuda_skip_reason() -> str | None:
+    if bp.cuda.is_available():
+        return None
+    return f"CUDA not usable here: {bp.cuda.unavailable_reason()}"
+
+
+CUDA_SKIP = _cuda_skip_reason()
+
+
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param("cuda", marks=pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))),
+    ]
+)
+def device(request: pytest.FixtureRequest) -> str:
+    """Every device this machine can run: "cpu", plus "cuda" when a GPU is usable."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    bp.manual_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

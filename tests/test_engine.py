@@ -1,0 +1,253 @@
+"""Engine semantics: accumulation, forks, retain_graph, no_grad, deep graphs, hooks, versions."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+
+def test_leaf_grads_accumulate_across_backward_calls(device: str) -> None:
+    x = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_fork_sums_gradients_of_every_path(device: str) -> None:
+    x = bp.tensor(2.0, device=device, requires_grad=True)
+    a = x * 3
+    y = a * a + a.exp() + x  # a used twice, x used at two depths
+    y.backward()
+    expected = 2 * 3 * 6 + 3 * np.exp(6) + 1
+    assert x.grad.item() == pytest.approx(expected)
+
+
+def test_shared_gradient_arrays_do_not_alias_between_leaves(device: str) -> None:
+    a = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (a + b).sum().backward()  # add's backward hands the same array to both leaves
+    a.grad.data[...] = 0 if device == "cpu" else a.grad.data * 0
+    (a + b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1, 1])
+    np.testing.assert_allclose(b.grad.numpy(), [2, 2])
+
+
+def test_broadcast_gradients_reduce_to_input_shape(device: str) -> None:
+    x = bp.ones(3, 1, device=device, requires_grad=True)
+    y = bp.ones(4, device=device, requires_grad=True)
+    (x * y).sum().backward()
+    assert x.grad.shape == (3, 1) and y.grad.shape == (4,)
+    np.testing.assert_allclose(x.grad.numpy(), np.full((3, 1), 4.0))
+    np.testing.assert_allclose(y.grad.numpy(), np.full(4, 3.0))
+
+
+def test_second_backward_through_freed_graph_mentions_retain_graph(device: str) -> None:
+    x = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+
+
+def test_retain_graph_allows_second_backward(device: str) -> None:
+    x = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+
+
+def test_saved_arrays_are_released_after_backward() -> None:
+    x = bp.tensor(np.ones(4), requires_grad=True)
+    y = x.exp()
+    z = (y * x).sum()
+    node = y.grad_fn
+    assert node._out is not None
+    z.backward()
+    assert node._out is None and z.grad_fn._saved in ((), None)
+
+
+def test_no_grad_records_nothing_and_is_thread_local() -> None:
+    x = bp.tensor([1.0], requires_grad=True)
+    seen = {}
+
+    def other_thread() -> None:
+        seen["enabled"] = bp.is_grad_enabled()
+        seen["requires_grad"] = (x * 2).requires_grad
+
+    with bp.no_grad():
+        y = x * 2
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        with bp.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+    assert seen == {"enabled": True, "requires_grad": True}
+
+
+def test_no_grad_as_decorator() -> None:
+    @bp.no_grad()
+    def f(t: bp.Tensor) -> bp.Tensor:
+        return t * 2
+
+    assert not f(bp.tensor([1.0], requires_grad=True)).requires_grad
+    assert bp.is_grad_enabled()
+
+
+def test_deep_chain_of_100k_ops_has_no_recursion_error() -> None:
+    x = bp.tensor(1.0, dtype=bp.float64, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_hooks_see_and_replace_gradients(device: str) -> None:
+    x = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 2
+    seen = []
+    y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    h = x.register_hook(lambda g: g * 10)
+    (y * y).sum().backward()
+    np.testing.assert_allclose(seen[0], [4.0, 8.0])  # dL/dy = 2y
+    np.testing.assert_allclose(x.grad.numpy(), [80.0, 160.0])  # hook multiplied by 10
+    h.remove()
+    x.grad = None
+    (x * 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_retain_grad_keeps_non_leaf_grad() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [6.0, 12.0])
+
+
+def test_modified_saved_tensor_raises_version_error() -> None:
+    w = bp.tensor([1.0, 2.0], requires_grad=True)
+    x = bp.tensor([3.0, 4.0])
+    y = (w * x).sum()  # mul saved x
+    x.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()
+
+
+def test_modified_saved_output_raises_version_error() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()  # exp saves its output
+    with bp.no_grad():
+        y.mul_(2)
+    with pytest.raises(RuntimeError, match="in-place"):
+        y.sum().backward()
+
+
+def test_inplace_on_leaf_requiring_grad_raises() -> None:
+    w = bp.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w.add_(1.0)
+    with bp.no_grad():
+        w.add_(1.0)
+    assert w.item() == 2.0 and w._version == 1
+
+
+def test_inplace_on_non_leaf_is_recorded() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y.mul_(x)  # y = x * x
+    y.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_detect_anomaly_names_the_op() -> None:
+    x = bp.tensor([-1.0, 1.0], requires_grad=True)
+    with bp.detect_anomaly(), pytest.raises(FloatingPointError, match="'sqrt'"):
+        with np.errstate(invalid="ignore"):
+            x.sqrt()
+    z = bp.tensor([0.0, 1.0], requires_grad=True)
+    y = z.sqrt().sum()  # forward finite, backward 1/(2*0) = inf
+    with bp.detect_anomaly(), pytest.raises(FloatingPointError, match="'sqrt'.*backward"):
+        with np.errstate(divide="ignore"):
+            y.backward()
+
+
+def test_autograd_grad_returns_without_touching_dot_grad(device: str) -> None:
+    x = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    w = bp.tensor([3.0, 4.0], device=device, requires_grad=True)
+    y = (x * w).sum()
+    (gx,) = bp.autograd.grad(y, [x])
+    np.testing.assert_allclose(gx.numpy(), [3.0, 4.0])
+    assert x.grad is None and w.grad is None
+
+
+def test_autograd_grad_of_non_leaf_and_unused() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    y = (h * h).sum()
+    unused = bp.tensor([1.0], requires_grad=True)
+    gh, gu = bp.autograd.grad(y, [h, unused], allow_unused=True)
+    np.testing.assert_allclose(gh.numpy(), [4.0, 8.0])
+    assert gu is None
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        bp.autograd.grad((x * 2).sum(), [unused])
+
+
+def test_create_graph_gives_second_derivatives() -> None:
+    x = bp.tensor([0.5, -1.0], dtype=bp.float64, requires_grad=True)
+    y = (x.tanh() * x**3).sum()
+    (g,) = bp.autograd.grad(y, x, create_graph=True)
+    assert g.requires_grad
+    g.sum().backward()
+    xv = x.numpy()
+    t = np.tanh(xv)
+    s2 = 1 - t**2
+    # y = tanh(x) x^3: y'' = -2 t s2 x^3 + 6 s2 x^2 + 6 t x
+    expected = -2 * t * s2 * xv**3 + 6 * s2 * xv**2 + 6 * t * xv
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_backward_without_create_graph_builds_no_graph() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert x.grad.grad_fn is None and not x.grad.requires_grad
+
+
+def test_nonscalar_backward_needs_gradient() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        y.backward()
+    y.backward(bp.tensor([1.0, -1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, -2.0])
+    with pytest.raises(RuntimeError, match="shape"):
+        (x * 2).backward(bp.tensor([1.0, 2.0, 3.0]))
+
+
+def test_fused_double_backward_is_refused_clearly() -> None:
+    x = bp.randn(3, 4, dtype=bp.float64, requires_grad=True)
+    t = bp.tensor([0, 1, 2])
+    loss = bp.nn.functional.cross_entropy(x, t)
+    with pytest.raises(NotImplementedError, match="cross_entropy"):
+        bp.autograd.grad(loss, x, create_graph=True)
+
+
+def test_gradcheck_detects_a_wrong_gradient() -> None:
+    x = bp.tensor(np.array([0.3, 0.7]), requires_grad=True)
+
+    def wrong(t: bp.Tensor) -> bp.Tensor:
+        y = t * 2.0
+        y.register_hook(lambda g: g * 1.5)  # corrupts the analytical gradient only
+        return y
+
+    with pytest.raises(bp.GradcheckError, match="analytical"):
+        bp.gradcheck(wrong, [x])

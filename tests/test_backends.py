@@ -1,0 +1,129 @@
+"""Backend discovery, the plug-in entry point, CUDA fallback, and the registry's introspection."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import backends, registry
+from backprop.registry import clear_kernel_cache
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A third-party backend: NumPy arrays on a pretend device type "fake"."""
+    import numpy as np
+    from backprop.backends import Backend
+
+    class FakeBackend(Backend):
+        name = "fakenp"
+        device_type = "fake"
+        calls = 0
+
+        def __init__(self):
+            self._rng = np.random.default_rng(0)
+
+        def is_available(self):
+            return True
+
+        @property
+        def xp(self):
+            return np
+
+        @property
+        def array_type(self):
+            return np.ndarray
+
+        def from_host(self, array, index=0):
+            return np.array(array, copy=True)
+
+        def to_host(self, array):
+            return np.asarray(array)
+
+        def rng(self, index=0):
+            return self._rng
+
+        def manual_seed(self, seed):
+            self._rng = np.random.default_rng(seed)
+
+        def overrides(self):
+            def counting_exp(xp, x):
+                FakeBackend.calls += 1
+                return xp.exp(x)
+            return {"exp": counting_exp}
+    '''
+)
+
+
+@pytest.fixture
+def fake_plugin(tmp_path: Path):
+    """Install a plug-in package with a ``backprop.backends`` entry point on sys.path."""
+    (tmp_path / "fakeplugin.py").write_text(PLUGIN)
+    dist = tmp_path / "fakeplugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[backprop.backends]\nfake = fakeplugin:FakeBackend\n")
+    sys.path.insert(0, str(tmp_path))
+    backends._entry_points_loaded = False
+    try:
+        yield
+    finally:
+        sys.path.remove(str(tmp_path))
+        backends.unregister_backend("fake")
+        backends._entry_points_loaded = False
+        sys.modules.pop("fakeplugin", None)
+        clear_kernel_cache()
+
+
+def test_entry_point_backend_runs_a_graph_with_its_override(fake_plugin: None) -> None:
+    x = bp.tensor([0.0, 1.0], device="fake", requires_grad=True)
+    assert str(x.device) == "fake:0"
+    y = (x.exp() * 2).sum()
+    y.backward()
+    import fakeplugin
+
+    assert fakeplugin.FakeBackend.calls == 1  # dispatch picked the backend's exp kernel
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([0.0, 1.0]), rtol=1e-6)
+    assert "exp" in registry.overrides()["fakenp"]
+    back = x.detach().cpu()
+    assert back.device == "cpu"
+
+
+def test_mixing_devices_names_both(fake_plugin: None) -> None:
+    with pytest.raises(RuntimeError, match=r"same device.*cpu and fake:0"):
+        bp.ones(2) + bp.ones(2, device="fake")
+
+
+def test_registry_is_introspectable() -> None:
+    ops = registry.list_ops()
+    for name in ("add", "matmul", "cross_entropy", "getitem", "logsumexp"):
+        assert name in ops
+    assert registry.get("exp").save_output and registry.get("mul").save_inputs == (0, 1)
+    assert set(registry.overrides()) >= {"numpy", "cupy"}
+    with pytest.raises(KeyError, match="no op named"):
+        registry.get("nope")
+
+
+def test_cuda_probe_reports_a_reason_when_unusable() -> None:
+    if bp.cuda.is_available():
+        assert bp.cuda.device_count() >= 1 and bp.cuda.unavailable_reason() == ""
+    else:
+        assert bp.cuda.device_count() == 0
+        assert bp.cuda.unavailable_reason()  # CuPy missing, or the runtime's error, kept verbatim
+
+
+def test_auto_device_falls_back_to_cpu_without_cuda() -> None:
+    dev = bp.device("auto")
+    assert dev.type == ("cuda" if bp.cuda.is_available() else "cpu")
+
+
+def test_import_does_not_import_cupy() -> None:
+    import subprocess
+
+    code = "import sys, backprop; import backprop.nn.functional; print('cupy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -73,15 +73,6 @@ def run_backward(
     owned: set = set()
     leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
 
-    def add_to(key: Any, g: Any) -> None:
-        if key not in buffers:
-            buffers[key] = g
-        elif create_graph or key not in owned:
-            buffers[key] = buffers[key] + g  # a fresh buffer we own from here on
-            owned.add(key)
-        else:
-            buffers[key] += g
-
     roots = []
     for t, g in zip(tensors, grads):
         if t.grad_fn is None:
@@ -93,7 +84,9 @@ def run_backward(
             continue
         if t.grad_fn not in buffers:
             roots.append(t.grad_fn)
-        add_to(t.grad_fn, g)
+            buffers[t.grad_fn] = g
+        else:
+            buffers[t.grad_fn] = buffers[t.grad_fn] + g
 
     deps = _dependencies(roots)
     ready = [n for n in roots if deps.get(n, 0) == 0]
@@ -106,32 +99,39 @@ def run_backward(
             if node.hooks:
                 for hook in node.hooks:
                     gy = _run_hook(hook, gy, create_graph, wrap, node)
-            if node in capture_nodes:
+            if capture_nodes and node in capture_nodes:
                 results[capture_nodes[node]] = gy
-            if create_graph and not node.op.double_backward:
-                raise NotImplementedError(
-                    f"op {node.op.name!r} does not support create_graph=True (double backward); "
-                    "compose it from differentiable ops if you need higher-order gradients"
-                )
-            node.graph_mode = create_graph
-            try:
-                gxs = node.op.backward_kernel(node.device.backend)(node, gy)
-            finally:
-                node.graph_mode = False
-            if not retain_graph:
+            op = node.op
+            backend = node.device.backend
+            rule = op._bkernels.get(backend.name) or op.backward_kernel(backend)
+            if create_graph:
+                gxs = _graph_backward(node, rule, gy)
+                xp = None
+            else:
+                gxs = rule(node, gy)
+                xp = node.device.xp
+            if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
                 node.release()
-            xp = node.device.xp if not create_graph else None
             for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
                 if edge is None:
                     continue
                 if gx is not None:
-                    gx = _fit(gx, meta, xp, create_graph)
+                    if xp is None:
+                        gx = _fit_graph(gx, meta)
+                    elif gx.shape != meta[0] or gx.dtype != meta[1]:
+                        gx = _fit(gx, meta, xp)
                     if anomaly:
-                        _check_finite(
-                            node.op.name, "backward", gx if xp is not None else gx.data, node.device
-                        )
+                        _check_finite(op.name, "backward", gx if xp is not None else gx.data, node.device)
                     if edge.__class__ is Node:
-                        add_to(edge, gx)
+                        b = buffers.get(edge)
+                        if b is None:
+                            buffers[edge] = gx
+                        elif xp is None or edge not in owned:
+                            buffers[edge] = b + gx  # a fresh buffer we own from here on
+                            owned.add(edge)
+                        else:
+                            b += gx
+                            buffers[edge] = b  # (0-d results may be immutable numpy scalars)
                     else:
                         entry = leaf_grads.get(id(edge))
                         if entry is None:
@@ -139,8 +139,9 @@ def run_backward(
                         else:
                             entry[1] = entry[1] + gx
                 if edge.__class__ is Node:
-                    deps[edge] -= 1
-                    if deps[edge] == 0:
+                    d = deps[edge] - 1
+                    deps[edge] = d
+                    if d == 0:
                         if edge in buffers:
                             ready.append(edge)
                         else:
@@ -180,17 +181,35 @@ def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
                         stack.append(e)
 
 
-def _fit(gx: Any, meta: tuple, xp: Any, create_graph: bool) -> Any:
+def _graph_backward(node: Node, rule: Any, gy: Any) -> Any:
+    """Run a backward rule on Tensors so that it records a graph (``create_graph=True``)."""
+    if not node.op.double_backward:
+        raise NotImplementedError(
+            f"op {node.op.name!r} does not support create_graph=True (double backward); "
+            "compose it from differentiable ops if you need higher-order gradients"
+        )
+    node.graph_mode = True
+    try:
+        return rule(node, gy)
+    finally:
+        node.graph_mode = False
+
+
+def _fit_graph(gx: Any, meta: tuple) -> Any:
+    """``_fit`` for Tensor gradients, recorded in the graph."""
+    shape, dtype = meta
+    if gx.shape != shape:
+        from backprop.autograd.tensor_xp import tensor_xp
+
+        gx = _unbroadcast(gx, shape, tensor_xp)
+    if gx.dtype != dtype:
+        gx = gx.to(dtype)
+    return gx
+
+
+def _fit(gx: Any, meta: tuple, xp: Any) -> Any:
     """Reduce a gradient to its input's shape and cast it to its dtype."""
     shape, dtype = meta
-    if create_graph:
-        if gx.shape != shape:
-            from backprop.autograd.tensor_xp import tensor_xp
-
-            gx = _unbroadcast(gx, shape, tensor_xp)
-        if gx.dtype != dtype:
-            gx = gx.to(dtype)
-        return gx
     if gx.shape != shape:
         gx = _unbroadcast(gx, shape, xp)
     if gx.dtype != dtype:

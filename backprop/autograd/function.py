@@ -42,13 +42,16 @@ class Node:
         "__weakref__",
     )
 
-    def __init__(self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple) -> None:
+    def __init__(
+        self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple, aux: Any, wrap: Any
+    ) -> None:
         self.op = op
         self.attrs = attrs
         self.device = device
         self.edges = edges
         self.in_meta = in_meta
-        self.aux = None
+        self.aux = aux
+        self._wrap = wrap
         self.hooks: list | None = None
         self.graph_mode = False
         self._saved: tuple | None = ()
@@ -57,7 +60,6 @@ class Node:
         self._out = None
         self._out_ref = None
         self._out_version = 0
-        self._wrap: Any = None
 
     # -- what backward rules use ---------------------------------------------------------------
     @property
@@ -99,7 +101,7 @@ class Node:
 
     def _check_versions(self) -> None:
         for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
-            if t is not None and t._version != v:
+            if t.__class__ not in _SCALARS and t._version != v:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by an "
                     f"in-place operation: saved input {i} of op {self.op.name!r} (shape "
@@ -187,35 +189,28 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if not (need_grad and state.enabled and op.backward is not None):
         return first._wrap(out, device, None)
 
+    # explicit loops: comprehensions cost a function call each on Python < 3.12
     edges = []
     meta = []
-    for a, arr in zip(args, arrays):
+    for a, x in zip(args, arrays):
         if a.__class__ in _SCALARS:
             edges.append(None)
             meta.append(None)
-            continue
-        meta.append((arr.shape, arr.dtype))
-        if not a._requires_grad:
-            edges.append(None)
         else:
-            edges.append(a.grad_fn if a.grad_fn is not None else a)
-    node = Node(op, attrs, device, tuple(edges), tuple(meta))
-    node._wrap = first._wrap
-    node.aux = aux
-    if op.save_inputs:
-        saved_t = []
+            edges.append((a.grad_fn or a) if a._requires_grad else None)
+            meta.append((x.shape, x.dtype))
+    node = Node(op, attrs, device, tuple(edges), tuple(meta), aux, first._wrap)
+    saves = op.save_inputs
+    if saves:
         saved = []
+        kept = []
         versions = []
-        for i in op.save_inputs:
+        for i in saves:
             a = args[i]
-            if a.__class__ in _SCALARS:
-                saved_t.append(None)
-                versions.append(0)
-            else:
-                saved_t.append(a)
-                versions.append(a._version)
             saved.append(arrays[i])
-        node._saved, node._saved_tensors, node._versions = tuple(saved), tuple(saved_t), tuple(versions)
+            kept.append(a)
+            versions.append(0 if a.__class__ in _SCALARS else a._version)
+        node._saved, node._saved_tensors, node._versions = tuple(saved), tuple(kept), tuple(versions)
     result = first._wrap(out, device, node)
     if op.save_output:
         node._out = out

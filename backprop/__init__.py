@@ -108,7 +108,7 @@ from backprop.functions import (  # noqa: E402
 )
 from backprop.tensor import Tensor  # noqa: E402
 
-from backprop import autograd, cuda, nn, registry  # noqa: E402  isort: skip
+from backprop import autograd, cuda, nn, optim, registry  # noqa: E402  isort: skip
 
 bool = bool_
 
@@ -176,6 +176,7 @@ __all__ = [
     "min",
     "minimum",
     "nn",
+    "optim",
     "no_grad",
     "ones",
     "ones_like",

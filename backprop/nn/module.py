@@ -1,0 +1,236 @@
+"""``Module``: parameters and sub-modules registered by attribute, as in torch.nn.Module."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from backprop.autograd.grad_mode import no_grad
+from backprop.device import device as to_device
+from backprop.dtypes import to_dtype
+from backprop.nn.parameter import Parameter
+from backprop.tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of layers and models: subclasses set attributes and define ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
+        for store in (self._parameters, self._buffers, self._modules):
+            store.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """A non-trainable tensor saved in ``state_dict`` and moved by ``to``."""
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        self._modules[name] = module
+
+    # ------------------------------------------------------------ traversal
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, mod = stack.pop(0)
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            for child_name, child in mod._modules.items():
+                if child is not None:
+                    stack.append((f"{name}.{child_name}" if name else child_name, child))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, mod in mods:
+            for name, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))  # shared (tied) parameters are listed once, as torch
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for mod_name, mod in self.named_modules(prefix):
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def apply(self, fn: Any) -> Module:
+        for m in list(self.modules())[::-1]:
+            fn(m)
+        return self
+
+    # ------------------------------------------------------------ modes and devices
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data[...] = 0
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move/cast parameters and buffers in place (the Parameter objects are kept)."""
+        dev = kwargs.get("device")
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, str) or type(a).__name__ == "Device":
+                dev = a
+            else:
+                dtype = a
+        dev = to_device(dev) if dev is not None else None
+        dtype = to_dtype(dtype)
+        with no_grad():
+            for t in list(self.parameters()) + list(self.buffers()):
+                moved = t.detach().to(dev) if dev is not None else t.detach()
+                if dtype is not None and t.dtype.kind == "f":
+                    moved = moved.to(dtype)
+                t.data, t.device = moved.data, moved.device
+                if t.grad is not None:
+                    g = t.grad.to(dev) if dev is not None else t.grad
+                    t.grad = g.to(t.dtype)
+        return self
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> OrderedDict[str, Tensor]:
+        """Parameters and buffers by dotted name (torch's keys), detached."""
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for store in (mod._parameters, mod._buffers):
+                for name, t in store.items():
+                    if t is not None:
+                        out[f"{mod_name}.{name}" if mod_name else name] = t.detach()
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy tensors into the parameters/buffers of the same names (shapes must match)."""
+        own = self.state_dict()
+        targets = {}
+        for mod_name, mod in self.named_modules():
+            for store in (mod._parameters, mod._buffers):
+                for name, t in store.items():
+                    if t is not None:
+                        targets[f"{mod_name}.{name}" if mod_name else name] = t
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for k, v in state_dict.items():
+            if k not in targets:
+                continue
+            arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+            if tuple(arr.shape) != tuple(targets[k].shape):
+                errors.append(
+                    f"size mismatch for {k}: copying a tensor of shape {tuple(arr.shape)}, the parameter "
+                    f"in the current model has shape {tuple(targets[k].shape)}"
+                )
+        if strict and (missing or unexpected):
+            errors.insert(0, f"missing keys: {missing}; unexpected keys: {unexpected}")
+        if errors:
+            raise RuntimeError(
+                f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors)
+            )
+        with no_grad():
+            for k, v in state_dict.items():
+                if k in targets:
+                    targets[k].copy_(v if isinstance(v, Tensor) else Tensor(np.asarray(v)))
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------ calling and printing
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

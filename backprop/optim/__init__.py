@@ -1,0 +1,9 @@
+"""Optimizers (torch.optim names and update formulas) and learning-rate schedules."""
+
+from backprop.optim import lr_scheduler
+from backprop.optim.adam import Adam, AdamW
+from backprop.optim.optimizer import Optimizer
+from backprop.optim.rmsprop import Adagrad, RMSprop
+from backprop.optim.sgd import SGD
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

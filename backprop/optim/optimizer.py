@@ -1,0 +1,140 @@
+"""``Optimizer``: parameter groups, per-parameter state and torch-format state dicts.
+
+Updates run on raw arrays (``p.data``, ``p.grad.data``) under no graph, in place, so a step
+builds nothing and allocates little. Subclasses implement ``_update(p, g, state, group)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from backprop.autograd.grad_mode import no_grad
+from backprop.tensor import Tensor
+
+
+class Optimizer:
+    """Base class; ``defaults`` are the hyper-parameters each param group inherits."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        group = dict(group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise ValueError(f"{type(self).__name__} can only optimize leaf tensors, got {p!r:.60}")
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.data[...] = 0
+
+    @no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with _enable():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state.setdefault(id(p), {})
+                self._update(p, p.grad.data, state, group)
+                p._version += 1
+        return loss
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ state dicts (torch format)
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: array|number}}, "param_groups": [{..., "params": [index]}]}``."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            g = {k: v for k, v in group.items() if k != "params"}
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            g["params"] = ids
+            groups.append(g)
+        state = {}
+        for pid, i in index.items():
+            if pid in self.state:
+                state[i] = {
+                    k: (v.device.backend.to_host(v.data).copy() if isinstance(v, Tensor) else copy.copy(v))
+                    for k, v in self.state[pid].items()
+                }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded optimizer state has {len(groups)} parameter groups, this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        params = [p for group in self.param_groups for p in group["params"]]
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError("loaded optimizer state does not match the parameter groups' sizes")
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = v
+        self.state = {}
+        for i, st in state_dict["state"].items():
+            p = params[int(i)]
+            restored = {}
+            for k, v in st.items():
+                if isinstance(v, np.ndarray) or hasattr(v, "shape"):
+                    arr = p.device.backend.from_host(np.asarray(v), p.device.index)
+                    restored[k] = Tensor._wrap(arr.astype(p.dtype, copy=False), p.device, None)
+                else:
+                    restored[k] = v
+            self.state[id(p)] = restored
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _enable() -> Any:
+    from backprop.autograd.grad_mode import enable_grad
+
+    return enable_grad()
+
+
+def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> Any:
+    """The array ``state[name]`` (a Tensor kept for state dicts), created like ``p`` on first use."""
+    t = state.get(name)
+    if t is None:
+        t = Tensor._wrap(p.device.xp.full(p.shape, fill, dtype=p.dtype), p.device, None)
+        state[name] = t
+    return t.data

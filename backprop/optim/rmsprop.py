@@ -1,0 +1,88 @@
+"""RMSprop and Adagrad, torch's exact updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from backprop.optim.optimizer import Optimizer, buffer
+from backprop.tensor import Tensor
+
+
+class RMSprop(Optimizer):
+    """s = a s + (1-a) g^2; p -= lr g / (sqrt(s) + eps) (centred / momentum variants as torch)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
+            ),
+        )
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = p.device.xp
+        a, wd = group["alpha"], group["weight_decay"]
+        state["step"] = state.get("step", 0) + 1
+        if wd:
+            g = g + wd * p.data
+        sq = buffer(state, "square_avg", p)
+        sq *= a
+        sq += (1 - a) * (g * g)
+        if group["centered"]:
+            ga = buffer(state, "grad_avg", p)
+            ga *= a
+            ga += (1 - a) * g
+            avg = xp.sqrt(sq - ga * ga) + group["eps"]
+        else:
+            avg = xp.sqrt(sq) + group["eps"]
+        if group["momentum"] > 0:
+            buf = buffer(state, "momentum_buffer", p)
+            buf *= group["momentum"]
+            buf += g / avg
+            p.data -= group["lr"] * buf
+        else:
+            p.data -= group["lr"] * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """s += g^2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+            ),
+        )
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = p.device.xp
+        state["step"] = t = state.get("step", 0) + 1
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        s = buffer(state, "sum", p, group["initial_accumulator_value"])
+        s += g * g
+        clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+        p.data -= clr * (g / (xp.sqrt(s) + group["eps"]))

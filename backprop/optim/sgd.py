@@ -1,0 +1,46 @@
+"""SGD with momentum, dampening, Nesterov and weight decay (torch's exact update)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from backprop.optim.optimizer import Optimizer, buffer
+from backprop.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """g = grad + wd p; b = mu b + (1 - dampening) g (b = g at step 1); p -= lr (g + mu b | b)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: invalid lr={lr}, momentum={momentum} or weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(
+            params,
+            dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov),
+        )
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd:
+            g = g + wd * p.data
+        if mu:
+            first = "momentum_buffer" not in state
+            buf = buffer(state, "momentum_buffer", p)
+            if first:
+                buf[...] = g
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * g
+            g = g + mu * buf if group["nesterov"] else buf
+        p.data -= lr * g

@@ -74,17 +74,18 @@ class Module:
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Pre-order (depth-first) walk, the order torch uses for names and state_dict keys."""
         stack = [(prefix, self)]
         seen = set()
         while stack:
-            name, mod = stack.pop(0)
+            name, mod = stack.pop()
             if id(mod) in seen:
                 continue
             seen.add(id(mod))
             yield name, mod
-            for child_name, child in mod._modules.items():
-                if child is not None:
-                    stack.append((f"{name}.{child_name}" if name else child_name, child))
+            children = [(c_name, c) for c_name, c in mod._modules.items() if c is not None]
+            for child_name, child in reversed(children):
+                stack.append((f"{name}.{child_name}" if name else child_name, child))
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():

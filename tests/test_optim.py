@@ -1,0 +1,175 @@
+"""Optimizers follow torch's update formulas exactly; schedulers follow torch's closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import nn, optim
+
+try:
+    import torch
+except ImportError:  # torch is optional: the hand-written references below always run
+    torch = None
+
+
+def _run(opt_cls, kwargs, steps=5, seed=0):
+    rng = np.random.default_rng(seed)
+    w0 = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(steps)]
+    p = nn.Parameter(bp.tensor(w0))
+    opt = opt_cls([p], **kwargs)
+    for g in grads:
+        p.grad = bp.tensor(g)
+        opt.step()
+    return w0, grads, p.numpy()
+
+
+def _ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    buf = None
+    for g in grads:
+        g = g + weight_decay * w
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        w = w - lr * g
+    return w
+
+
+def _ref_adam(w, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    vmax = np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        if decoupled:
+            w = w * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * w
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        vmax = np.maximum(vmax, v)
+        vv = vmax if amsgrad else v
+        denom = np.sqrt(vv) / math.sqrt(1 - betas[1] ** t) + eps
+        w = w - lr / (1 - betas[0] ** t) * m / denom
+    return w
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, dampening=0.3),
+        dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
+    ],
+)
+def test_sgd_matches_reference(kw) -> None:
+    w0, grads, got = _run(optim.SGD, kw)
+    np.testing.assert_allclose(got, _ref_sgd(w0, grads, **kw), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.01),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6),
+    ],
+)
+def test_adam_and_adamw_match_reference(kw) -> None:
+    w0, grads, got = _run(optim.Adam, kw)
+    np.testing.assert_allclose(got, _ref_adam(w0, grads, **kw), rtol=1e-12)
+    kw_w = dict(kw, weight_decay=kw.get("weight_decay", 0.01))
+    w0, grads, got = _run(optim.AdamW, kw_w)
+    np.testing.assert_allclose(got, _ref_adam(w0, grads, decoupled=True, **kw_w), rtol=1e-12)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+        ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+        ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+        ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01)),
+        ("RMSprop", dict(lr=0.01)),
+        ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1)),
+    ],
+)
+def test_optimizers_match_torch(name, kw) -> None:
+    w0, grads, got = _run(getattr(optim, name), kw, steps=6)
+    tp = torch.nn.Parameter(torch.tensor(w0))
+    topt = getattr(torch.optim, name)([tp], **kw)
+    for g in grads:
+        tp.grad = torch.tensor(g)
+        topt.step()
+    np.testing.assert_allclose(got, tp.detach().numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_optimizer_state_dict_round_trip_continues_identically() -> None:
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(6)]
+    p = nn.Parameter(bp.tensor(w0))
+    opt = optim.Adam([p], lr=0.01)
+    for g in grads[:3]:
+        p.grad = bp.tensor(g)
+        opt.step()
+    sd = opt.state_dict()
+    assert sd["param_groups"][0]["params"] == [0] and sd["state"][0]["step"] == 3
+    q = nn.Parameter(bp.tensor(p.numpy().copy()))
+    opt2 = optim.Adam([q], lr=0.5)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 0.01
+    for g in grads[3:]:
+        for par, o in ((p, opt), (q, opt2)):
+            par.grad = bp.tensor(g)
+            o.step()
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_optimizer_step_builds_no_graph() -> None:
+    p = nn.Parameter(bp.ones(3))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    (p * p).sum().backward()
+    opt.step()
+    assert p.grad_fn is None and p.is_leaf
+
+
+def test_schedulers_closed_forms() -> None:
+    def lrs(make, n=6):
+        p = nn.Parameter(bp.ones(1))
+        opt = optim.SGD([p], lr=1.0)
+        sched = make(opt)
+        out = [opt.param_groups[0]["lr"]]
+        for _ in range(n - 1):
+            sched.step()
+            out.append(sched.get_last_lr()[0])
+        return out
+
+    S = optim.lr_scheduler
+    assert lrs(lambda o: S.StepLR(o, 2, 0.5)) == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    np.testing.assert_allclose(lrs(lambda o: S.ExponentialLR(o, 0.9)), 0.9 ** np.arange(6))
+    np.testing.assert_allclose(
+        lrs(lambda o: S.CosineAnnealingLR(o, 5, 0.1)),
+        [0.1 + 0.9 * (1 + math.cos(math.pi * e / 5)) / 2 for e in range(6)],
+    )
+    np.testing.assert_allclose(lrs(lambda o: S.LinearLR(o, 0.25, 1.0, 3)), [0.25, 0.5, 0.75, 1, 1, 1])
+    np.testing.assert_allclose(lrs(lambda o: S.LambdaLR(o, lambda e: 1 / (e + 1))), 1 / np.arange(1, 7))
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+def test_schedulers_match_torch() -> None:
+    p = nn.Parameter(bp.ones(1))
+    tp = torch.nn.Parameter(torch.ones(1))
+    ours = optim.lr_scheduler.CosineAnnealingLR(optim.SGD([p], lr=0.3), T_max=7, eta_min=0.01)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingLR(torch.optim.SGD([tp], lr=0.3), T_max=7, eta_min=0.01)
+    for _ in range(7):
+        assert ours.get_last_lr()[0] == pytest.approx(theirs.get_last_lr()[0], rel=1e-12)
+        ours.step()
+        theirs.optimizer.step()
+        theirs.step()

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer
+from backprop.optim.optimizer import Optimizer, buffer, scratch
 from backprop.tensor import Tensor
 
 
@@ -44,18 +44,25 @@ class Adam(Optimizer):
                 g = g + wd * p.data
         m = buffer(state, "exp_avg", p)
         v = buffer(state, "exp_avg_sq", p)
+        tmp = scratch(state, p)
+        # every line is one in-place pass over memory: no temporaries on this hot path
+        xp.multiply(g, 1 - b1, out=tmp)
         m *= b1
-        m += (1 - b1) * g
+        m += tmp
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
         v *= b2
-        v += (1 - b2) * (g * g)
+        v += tmp
         if group["amsgrad"]:
             vmax = buffer(state, "max_exp_avg_sq", p)
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += eps
-        p.data -= (lr / (1 - b1**t)) * (m / denom)
+        xp.sqrt(v, out=tmp)
+        tmp *= 1 / math.sqrt(1 - b2**t)
+        tmp += eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - b1**t)
+        p.data -= tmp
 
 
 class AdamW(Adam):

@@ -88,6 +88,7 @@ class Optimizer:
                 state[i] = {
                     k: (v.device.backend.to_host(v.data).copy() if isinstance(v, Tensor) else copy.copy(v))
                     for k, v in self.state[pid].items()
+                    if not k.startswith("_")  # work buffers are not state
                 }
         return {"state": state, "param_groups": groups}
 
@@ -138,3 +139,12 @@ def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> An
         t = Tensor._wrap(p.device.xp.full(p.shape, fill, dtype=p.dtype), p.device, None)
         state[name] = t
     return t.data
+
+
+def scratch(state: dict[str, Any], p: Tensor) -> Any:
+    """A work array shaped like ``p``, reused across steps and left out of state dicts."""
+    buf = state.get("_scratch")
+    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+        buf = p.device.xp.empty_like(p.data)
+        state["_scratch"] = buf
+    return buf

@@ -1,0 +1,112 @@
+"""The feedforward neural language model of Bengio et al. (2003)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from backprop import nn
+from backprop.autograd.grad_mode import no_grad
+from backprop.creation import tensor
+from backprop.nn import functional as F
+from backprop.tensor import Tensor
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid}
+
+
+@dataclass
+class LMConfig:
+    """Everything needed to rebuild a FeedForwardLM (stored in checkpoints)."""
+
+    vocab_size: int
+    context: int = 3
+    embed_dim: int = 32
+    hidden_dim: int = 128
+    activation: str = "tanh"
+    dropout: float = 0.0
+    tie_weights: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FeedForwardLM(nn.Module):
+    """P(w_t | w_{t-n+1} .. w_{t-1}) = softmax(U f(W [E x_{t-n+1}; ...; E x_{t-1}] + b) + c).
+
+    ``context`` is n - 1 words of history; ``tie_weights`` shares E with U (needs hidden_dim ==
+    embed_dim).
+    """
+
+    def __init__(self, vocab_size: int, context: int = 3, embed_dim: int = 32, hidden_dim: int = 128,
+                 activation: str = "tanh", dropout: float = 0.0, tie_weights: bool = False) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if tie_weights and hidden_dim != embed_dim:
+            raise ValueError(
+                f"tie_weights needs hidden_dim == embed_dim (the output matrix is the embedding "
+                f"matrix), got hidden_dim={hidden_dim}, embed_dim={embed_dim}"
+            )
+        self.config = LMConfig(vocab_size, context, embed_dim, hidden_dim, activation, dropout, tie_weights)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.hidden = nn.Linear(context * embed_dim, hidden_dim)
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+        if tie_weights:
+            self.output.weight = self.embedding.weight
+
+    @classmethod
+    def from_config(cls, config: LMConfig | dict[str, Any]) -> FeedForwardLM:
+        c = config if isinstance(config, LMConfig) else LMConfig(**config)
+        return cls(**c.to_dict())
+
+    def forward(self, context_ids: Tensor) -> Tensor:
+        """Logits (B, V) for contexts (B, context) of word ids."""
+        b, n = context_ids.shape
+        if n != self.config.context:
+            raise ValueError(f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}")
+        e = self.embedding(context_ids).reshape(b, n * self.config.embed_dim)
+        h = self.activation(self.hidden(self.dropout(e)))
+        return self.output(self.dropout(h))
+
+    @no_grad()
+    def sample(self, prompt_ids: list[int], num_words: int, rng: np.random.Generator,
+               temperature: float = 1.0, top_k: int | None = None, stop_id: int | None = None) -> list[int]:
+        """Sample continuation ids (stops early at ``stop_id``)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        n = self.config.context
+        ids = [1] * n + list(prompt_ids)  # <eos> padding, as the training windows
+        out: list[int] = []
+        dev = self.embedding.weight.device
+        for _ in range(num_words):
+            ctx = tensor(np.asarray([ids[-n:]], dtype=np.int64), device=dev)
+            logits = self.forward(ctx).numpy()[0].astype(np.float64) / temperature
+            if top_k is not None and 0 < top_k < logits.size:
+                cut = np.partition(logits, -top_k)[-top_k]
+                logits = np.where(logits >= cut, logits, -np.inf)
+            p = np.exp(logits - logits.max())
+            p /= p.sum()
+            w = int(rng.choice(p.size, p=p))
+            out.append(w)
+            ids.append(w)
+            if stop_id is not None and w == stop_id:
+                break
+        return out
+
+
+@no_grad()
+def evaluate_perplexity(model: FeedForwardLM, windows: Any, batch_size: int = 1024) -> float:
+    """exp(mean cross-entropy) over every window of ``windows`` (every <eos> counted)."""
+    was_training = model.training
+    model.eval()
+    dev = model.embedding.weight.device
+    total = 0.0
+    for ctx, tgt in windows.batches(batch_size):
+        logits = model(tensor(ctx, device=dev))
+        total += F.cross_entropy(logits, tensor(tgt, device=dev), reduction="sum").item()
+    model.train(was_training)
+    return float(np.exp(total / max(1, len(windows))))

@@ -19,9 +19,12 @@ from backprop.data.windows import Windows
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-lm", help="train a feedforward neural LM (the embedded corpus by default)",
-                       description="Train a feedforward neural language model (Bengio et al. 2003). With no "
-                       "data arguments it trains on the embedded grammar corpus and compares with an n-gram.")
+    p = sub.add_parser(
+        "train-lm",
+        help="train a feedforward neural LM (the embedded corpus by default)",
+        description="Train a feedforward neural language model (Bengio et al. 2003). With no "
+        "data arguments it trains on the embedded grammar corpus and compares with an n-gram.",
+    )
     p.add_argument("--train", metavar="FILE", help="training text, UTF-8, one sentence per line")
     p.add_argument("--valid", metavar="FILE", help="validation text (early stopping, per-epoch perplexity)")
     p.add_argument("--test", metavar="FILE", help="test text (final perplexity)")
@@ -87,8 +90,10 @@ def _load_model(directory: str, device: str):  # noqa: ANN202 - returns (model, 
     vocab = Vocab(ck["vocab"])
     model = FeedForwardLM.from_config(ck["model_config"])
     if model.config.vocab_size != len(vocab):
-        raise DataError(f"{directory}: the checkpoint's model has {model.config.vocab_size} words but its "
-                        f"vocabulary has {len(vocab)}")
+        raise DataError(
+            f"{directory}: the checkpoint's model has {model.config.vocab_size} words but its "
+            f"vocabulary has {len(vocab)}"
+        )
     try:
         model.load_state_dict({k: tensor(v) for k, v in ck["model_state"].items()})
     except RuntimeError as exc:
@@ -103,8 +108,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         metrics = train(cfg)
     except Interrupted as stop:
-        where = f"checkpoint saved to {stop.directory}; resume with --resume {stop.directory}" if stop.directory \
+        where = (
+            f"checkpoint saved to {stop.directory}; resume with --resume {stop.directory}"
+            if stop.directory
             else "no --out given, nothing saved"
+        )
         print(f"backprop: interrupted: {where}", file=sys.stderr)
         return 130
     summary = {k: metrics.get(k) for k in ("best_valid_ppl", "test_ppl", "steps", "tokens_per_s", "seconds")}
@@ -119,7 +127,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     model, vocab = _load_model(args.checkpoint, args.device)
     windows = Windows(vocab.encode(tokenize(read_lines(args.file))), model.config.context)
-    print(json.dumps({"file": args.file, "perplexity": evaluate_perplexity(model, windows), "tokens": len(windows)}))
+    print(
+        json.dumps(
+            {"file": args.file, "perplexity": evaluate_perplexity(model, windows), "tokens": len(windows)}
+        )
+    )
     return 0
 
 
@@ -128,7 +140,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     prompt = vocab.encode(args.prompt.split()).tolist()
     for _ in range(args.num_samples):
-        ids = model.sample(prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=vocab.stoi["<eos>"])
+        ids = model.sample(
+            prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=vocab.stoi["<eos>"]
+        )
         words = [w for w in vocab.decode(ids) if w != "<eos>"]
         print(" ".join(args.prompt.split() + words))
     return 0

@@ -79,17 +79,28 @@ class _Grammar:
             return ["the", *adj, noun, "gets", verb, *self.tail(place_p=0.0, time_p=0.5)]
         # the person feeds the [adj] animal [in the place]
         adj = [self.pick(ANIMAL_ADJ)] if self.maybe(0.3) else []
-        return ["the", self.pick(PEOPLE), self.pick(TRANSITIVE), "the", *adj, self.pick(ANIMALS),
-                *self.tail(time_p=0.0)]
+        return [
+            "the",
+            self.pick(PEOPLE),
+            self.pick(TRANSITIVE),
+            "the",
+            *adj,
+            self.pick(ANIMALS),
+            *self.tail(time_p=0.0),
+        ]
 
 
-def generate(n_train: int = 30_000, n_valid: int = 2_000, n_test: int = 2_000,
-             seed: int = 0) -> dict[str, list[str]]:
+def generate(
+    n_train: int = 30_000, n_valid: int = 2_000, n_test: int = 2_000, seed: int = 0
+) -> dict[str, list[str]]:
     """Deterministic splits: ``train``/``valid`` use only seen pairs, ``test`` only unseen ones."""
     held = held_out_pairs(seed)
     out = {}
-    for split, n, novel, salt in (("train", n_train, False, 2), ("valid", n_valid, False, 3),
-                                  ("test", n_test, True, 4)):
+    for split, n, novel, salt in (
+        ("train", n_train, False, 2),
+        ("valid", n_valid, False, 3),
+        ("test", n_test, True, 4),
+    ):
         g = _Grammar(np.random.default_rng([seed, salt]), held)
         out[split] = [" ".join(g.sentence(novel)) for _ in range(n)]
     return out

@@ -33,8 +33,9 @@ class Windows:
         t = positions + self.context
         return self.stream[t[:, None] + self._offsets], self.stream[t]
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0,
-                start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(
+        self, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, start: int = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Batches in order, or in a permutation fixed by (seed, epoch); skip the first ``start``."""
         n = len(self)
         order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)

@@ -61,7 +61,9 @@ def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dic
                 arrays[f"state.{i}.{k}"] = v
             else:
                 scalars.setdefault(str(i), {})[k] = v
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]
+    ]
     return arrays, {"scalars": scalars, "param_groups": groups}
 
 
@@ -76,9 +78,15 @@ def unflatten_optimizer(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> 
     return {"state": state, "param_groups": groups}
 
 
-def save(directory: str | os.PathLike, *, step: int, model_state: dict[str, np.ndarray],
-         optimizer_state: dict[str, Any] | None, meta: dict[str, Any],
-         best_state: dict[str, np.ndarray] | None = None) -> Path:
+def save(
+    directory: str | os.PathLike,
+    *,
+    step: int,
+    model_state: dict[str, np.ndarray],
+    optimizer_state: dict[str, Any] | None,
+    meta: dict[str, Any],
+    best_state: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write a checkpoint into ``directory`` atomically; returns the JSON's path."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -121,5 +129,7 @@ def load(directory: str | os.PathLike, *, best: bool = False) -> dict[str, Any]:
     key = "best_weights" if best and "best_weights" in files else "weights"
     body["model_state"] = _load_tensors(d / files[key])
     if "optimizer" in files:
-        body["optimizer_state"] = unflatten_optimizer(_load_tensors(d / files["optimizer"]), body["optimizer"])
+        body["optimizer_state"] = unflatten_optimizer(
+            _load_tensors(d / files["optimizer"]), body["optimizer"]
+        )
     return body

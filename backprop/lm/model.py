@@ -39,8 +39,16 @@ class FeedForwardLM(nn.Module):
     embed_dim).
     """
 
-    def __init__(self, vocab_size: int, context: int = 3, embed_dim: int = 32, hidden_dim: int = 128,
-                 activation: str = "tanh", dropout: float = 0.0, tie_weights: bool = False) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        context: int = 3,
+        embed_dim: int = 32,
+        hidden_dim: int = 128,
+        activation: str = "tanh",
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+    ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -67,14 +75,23 @@ class FeedForwardLM(nn.Module):
         """Logits (B, V) for contexts (B, context) of word ids."""
         b, n = context_ids.shape
         if n != self.config.context:
-            raise ValueError(f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}")
+            raise ValueError(
+                f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}"
+            )
         e = self.embedding(context_ids).reshape(b, n * self.config.embed_dim)
         h = self.activation(self.hidden(self.dropout(e)))
         return self.output(self.dropout(h))
 
     @no_grad()
-    def sample(self, prompt_ids: list[int], num_words: int, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None, stop_id: int | None = None) -> list[int]:
+    def sample(
+        self,
+        prompt_ids: list[int],
+        num_words: int,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        stop_id: int | None = None,
+    ) -> list[int]:
         """Sample continuation ids (stops early at ``stop_id``)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")

@@ -125,8 +125,22 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     resumed = checkpoint.load(cfg.resume) if cfg.resume else None
     if resumed is not None:
         saved = resumed["train_config"]
-        for k in ("context", "embed_dim", "hidden_dim", "activation", "dropout", "tie_weights", "optimizer",
-                  "lr", "weight_decay", "batch_size", "seed", "min_freq", "max_vocab", "clip_grad"):
+        for k in (
+            "context",
+            "embed_dim",
+            "hidden_dim",
+            "activation",
+            "dropout",
+            "tie_weights",
+            "optimizer",
+            "lr",
+            "weight_decay",
+            "batch_size",
+            "seed",
+            "min_freq",
+            "max_vocab",
+            "clip_grad",
+        ):
             setattr(cfg, k, saved[k])
         cfg.train = cfg.train or saved["train"]
         cfg.valid = cfg.valid or saved["valid"]
@@ -136,12 +150,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     tokens = {k: tokenize(v) for k, v in splits.items()}
     vocab = Vocab(resumed["vocab"]) if resumed else Vocab.build(tokens["train"], cfg.min_freq, cfg.max_vocab)
     windows = {k: Windows(vocab.encode(t), cfg.context) for k, t in tokens.items()}
-    _log(f"data: {source}; vocab {len(vocab)}; windows " +
-         ", ".join(f"{k} {len(w)}" for k, w in windows.items()))
+    _log(
+        f"data: {source}; vocab {len(vocab)}; windows "
+        + ", ".join(f"{k} {len(w)}" for k, w in windows.items())
+    )
 
     manual_seed(cfg.seed)
-    model = FeedForwardLM(len(vocab), cfg.context, cfg.embed_dim, cfg.hidden_dim, cfg.activation,
-                          cfg.dropout, cfg.tie_weights).to(dev)
+    model = FeedForwardLM(
+        len(vocab), cfg.context, cfg.embed_dim, cfg.hidden_dim, cfg.activation, cfg.dropout, cfg.tie_weights
+    ).to(dev)
     opt = _make_optimizer(cfg, model)
     prog = Progress()
     best_state = None
@@ -153,7 +170,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         opt.load_state_dict(resumed["optimizer_state"])
         prog = Progress(**resumed["progress"])
         dev.backend.set_rng_state(resumed["rng"])
-        best = checkpoint.load(cfg.resume, best=True)["model_state"] if "best_weights" in resumed["files"] else None
+        best = (
+            checkpoint.load(cfg.resume, best=True)["model_state"]
+            if "best_weights" in resumed["files"]
+            else None
+        )
         best_state = best
 
     out = Path(cfg.out) if cfg.out else None
@@ -163,8 +184,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if out is None:
             return
         m = dict(meta, progress=asdict(prog), rng=dev.backend.get_rng_state())
-        checkpoint.save(out, step=prog.step, model_state=_host_state(model), optimizer_state=opt.state_dict(),
-                        meta=m, best_state=best_state)
+        checkpoint.save(
+            out,
+            step=prog.step,
+            model_state=_host_state(model),
+            optimizer_state=opt.state_dict(),
+            meta=m,
+            best_state=best_state,
+        )
 
     train_w = windows["train"]
     n_batches = train_w.num_batches(cfg.batch_size)
@@ -173,11 +200,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         while prog.epoch < cfg.epochs and not prog.done and not stop:
             model.train()
             t0 = time.perf_counter()
-            bar = tqdm(total=n_batches, initial=prog.batch, desc=f"epoch {prog.epoch + 1}/{cfg.epochs}",
-                       disable=not cfg.progress, unit="batch", leave=False)
+            bar = tqdm(
+                total=n_batches,
+                initial=prog.batch,
+                desc=f"epoch {prog.epoch + 1}/{cfg.epochs}",
+                disable=not cfg.progress,
+                unit="batch",
+                leave=False,
+            )
             epoch_tokens = 0
-            for ctx, tgt in train_w.batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=prog.epoch,
-                                            start=prog.batch):
+            for ctx, tgt in train_w.batches(
+                cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=prog.epoch, start=prog.batch
+            ):
                 logits = model(tensor(ctx, device=dev))
                 loss = F.cross_entropy(logits, tensor(tgt, device=dev))
                 opt.zero_grad()

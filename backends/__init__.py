@@ -38,9 +38,7 @@ def register_backend(backend: Backend | type[Backend], *, replace: bool = False)
         raise ValueError(f"backend {backend!r} must set both `name` and `device_type`")
     old = _BACKENDS.get(backend.device_type)
     if old is not None and not replace and old is not backend:
-        raise ValueError(
-            f"device type {backend.device_type!r} is already served by {old!r}; pass replace=True"
-        )
+        raise ValueError(f"device type {backend.device_type!r} is already served by {old!r}; pass replace=True")
     _BACKENDS[backend.device_type] = backend
     return backend
 

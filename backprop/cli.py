@@ -127,11 +127,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     model, vocab = _load_model(args.checkpoint, args.device)
     windows = Windows(vocab.encode(tokenize(read_lines(args.file))), model.config.context)
-    print(
-        json.dumps(
-            {"file": args.file, "perplexity": evaluate_perplexity(model, windows), "tokens": len(windows)}
-        )
-    )
+    print(json.dumps({"file": args.file, "perplexity": evaluate_perplexity(model, windows), "tokens": len(windows)}))
     return 0
 
 
@@ -140,9 +136,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     prompt = vocab.encode(args.prompt.split()).tolist()
     for _ in range(args.num_samples):
-        ids = model.sample(
-            prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=vocab.stoi["<eos>"]
-        )
+        ids = model.sample(prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=vocab.stoi["<eos>"])
         words = [w for w in vocab.decode(ids) if w != "<eos>"]
         print(" ".join(args.prompt.split() + words))
     return 0

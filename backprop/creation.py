@@ -46,9 +46,7 @@ def _host_array(data: Any) -> np.ndarray:
         return data.get()
     arr = np.array(data)
     if arr.dtype == object:
-        raise TypeError(
-            f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)"
-        )
+        raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr
 
 
@@ -120,9 +118,7 @@ def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return _make("empty", size, dtype, device, requires_grad)
 
 
-def full(
-    size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
-) -> Tensor:
+def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it when not given)."""
     if dtype is None:
         dtype = (
@@ -181,11 +177,7 @@ def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool
             else rng.standard_normal(shape).astype(dt)
         )
     elif kind == "rand":
-        arr = (
-            rng.random(shape, dtype=dt)
-            if dt.kind == "f" and dt.itemsize >= 4
-            else rng.random(shape).astype(dt)
-        )
+        arr = rng.random(shape, dtype=dt) if dt.kind == "f" and dt.itemsize >= 4 else rng.random(shape).astype(dt)
     else:
         arr = rng.integers(kw["low"], kw["high"], size=shape).astype(dt)
     t = Tensor._wrap(arr, dev, None)
@@ -204,9 +196,7 @@ def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _random("rand", size, dtype, device, requires_grad)
 
 
-def randint(
-    low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None
-) -> Tensor:
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None) -> Tensor:
     """Integers in [low, high) (int64 by default)."""
     if high is None:
         low, high = 0, low

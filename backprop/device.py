@@ -78,9 +78,7 @@ def device(spec: str | Device | None = None) -> Device:
     if not backend.is_available():
         raise BackendUnavailable(f"device {spec!r} is not usable: {backend.unavailable_reason()}")
     if index >= backend.device_count():
-        raise BackendUnavailable(
-            f"device {spec!r} does not exist: {backend.device_count()} {kind} device(s) found"
-        )
+        raise BackendUnavailable(f"device {spec!r} does not exist: {backend.device_count()} {kind} device(s) found")
     return Device(kind, index)
 
 

@@ -62,9 +62,7 @@ def minimum(input: Tensor, other: Any) -> Tensor:
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     """``input`` where ``condition`` else ``other`` (either may be a Python scalar)."""
     if not isinstance(condition, Tensor) or condition.dtype.kind != "b":
-        raise TypeError(
-            f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', type(condition))}"
-        )
+        raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', type(condition))}")
     return apply(ew.where, condition, _t(input, condition), _t(other, condition))
 
 

@@ -75,13 +75,9 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self.grad_fn is not None and not value:
-            raise RuntimeError(
-                "you can only change requires_grad of leaf tensors; use .detach() for a non-leaf"
-            )
+            raise RuntimeError("you can only change requires_grad of leaf tensors; use .detach() for a non-leaf")
         if value and self.data.dtype.kind not in "fc":
-            raise RuntimeError(
-                f"only tensors of floating point dtype can require gradients, got {self.dtype}"
-            )
+            raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -479,10 +475,7 @@ class Tensor:
         if dim is None:
             dims = {i for i, n in enumerate(self.shape) if n == 1}
         else:
-            dims = {
-                _wrap_dim(d, self.ndim, "squeeze")
-                for d in (dim if isinstance(dim, (tuple, list)) else (dim,))
-            }
+            dims = {_wrap_dim(d, self.ndim, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
             dims = {d for d in dims if self.shape[d] == 1}
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
 
@@ -690,9 +683,7 @@ def _infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple:
             if s != -1:
                 known *= s
         if known == 0 or size % known:
-            raise ValueError(
-                f"{name}: shape {shape} is invalid for a tensor of shape {old} ({size} elements)"
-            )
+            raise ValueError(f"{name}: shape {shape} is invalid for a tensor of shape {old} ({size} elements)")
         shape = tuple(size // known if s == -1 else s for s in shape)
     n = 1
     for s in shape:

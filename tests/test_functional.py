@@ -150,9 +150,7 @@ def test_broadcasting_binary_ops_gradcheck(shapes, op: str) -> None:
     rng = np.random.default_rng(1)
     sa, sb = shapes.input_shapes
     a = bp.tensor(rng.uniform(0.5, 1.5, sa), requires_grad=True)
-    b = bp.tensor(
-        rng.uniform(-1.5, -0.5, sb) if op != "div" else rng.uniform(0.5, 1.5, sb), requires_grad=True
-    )
+    b = bp.tensor(rng.uniform(-1.5, -0.5, sb) if op != "div" else rng.uniform(0.5, 1.5, sb), requires_grad=True)
     fns = {
         "add": lambda x, y: x + y,
         "sub": lambda x, y: x - y,
@@ -170,9 +168,7 @@ def test_broadcasting_binary_ops_gradcheck(shapes, op: str) -> None:
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), data=st.data())
 def test_reductions_over_random_dims_gradcheck(shape, data) -> None:
     ndim = len(shape)
-    dims = data.draw(
-        st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim, unique_by=lambda d: d % ndim)
-    )
+    dims = data.draw(st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim, unique_by=lambda d: d % ndim))
     keep = data.draw(st.booleans())
     x = bp.tensor(np.random.default_rng(2).standard_normal(shape), requires_grad=True)
     for fn in (bp.sum, bp.mean, bp.amax, bp.logsumexp):

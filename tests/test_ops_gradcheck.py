@@ -238,9 +238,7 @@ def test_every_op_has_a_case() -> None:
 def test_gradcheck(name: str, i: int, device: str, rng: np.random.Generator) -> None:
     case = CASES[name][i]
     inputs = [_make(m, rng, device) for m in case.inputs]
-    assert bp.gradcheck(
-        lambda *xs: _call(name, case, list(xs)), inputs, eps=case.eps, atol=case.atol, rtol=case.rtol
-    )
+    assert bp.gradcheck(lambda *xs: _call(name, case, list(xs)), inputs, eps=case.eps, atol=case.atol, rtol=case.rtol)
 
 
 def _double_rows() -> list:

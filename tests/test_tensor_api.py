@@ -114,9 +114,7 @@ def test_matmul_semantics(device: str, rng: np.random.Generator) -> None:
         a, b = rng.standard_normal(sa), rng.standard_normal(sb)
         out = bp.tensor(a, device=device) @ bp.tensor(b, device=device)
         np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-12)
-        assert (
-            bp.matmul(bp.tensor(a, device=device), bp.tensor(b, device=device)).shape == np.matmul(a, b).shape
-        )
+        assert bp.matmul(bp.tensor(a, device=device), bp.tensor(b, device=device)).shape == np.matmul(a, b).shape
 
 
 def test_indexing_forward_and_repeated_index_gradients(device: str) -> None:

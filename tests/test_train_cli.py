@@ -29,9 +29,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _cfg(data: dict[str, str], out: Path, **kw) -> TrainConfig:
-    return TrainConfig(
-        train=data["train"], valid=data["valid"], test=data["test"], out=str(out), **{**SMALL, **kw}
-    )
+    return TrainConfig(train=data["train"], valid=data["valid"], test=data["test"], out=str(out), **{**SMALL, **kw})
 
 
 def test_train_writes_metrics_checkpoint_and_plot(data: dict[str, str], tmp_path: Path) -> None:
@@ -50,9 +48,7 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str],
     full = train(_cfg(data, tmp_path / "full", epochs=2, log_every=1, dropout=0.2, ngram=False))
     part = train(_cfg(data, tmp_path / "part", epochs=2, log_every=1, dropout=0.2, ngram=False, max_steps=37))
     assert part["steps"] == 37 and not part["finished"]
-    rest = train(
-        TrainConfig(resume=str(tmp_path / "part"), epochs=2, log_every=1, progress=False, ngram=False)
-    )
+    rest = train(TrainConfig(resume=str(tmp_path / "part"), epochs=2, log_every=1, progress=False, ngram=False))
     assert rest["train_loss"] == full["train_loss"]  # every logged loss, bit for bit
     assert rest["valid_ppl"] == full["valid_ppl"] and rest["test_ppl"] == full["test_ppl"]
 
@@ -93,9 +89,7 @@ def test_interrupted_save_leaves_previous_checkpoint_intact(
 
     monkeypatch.setattr(checkpoint, "save_file", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(
-            tmp_path, step=999, model_state={"w": np.ones(3, np.float32)}, optimizer_state=None, meta={}
-        )
+        checkpoint.save(tmp_path, step=999, model_state={"w": np.ones(3, np.float32)}, optimizer_state=None, meta={})
     after = checkpoint.load(tmp_path)
     assert after["step"] == before["step"]
     for k, v in before["model_state"].items():
@@ -140,9 +134,7 @@ def test_cli_train_eval_generate(data: dict[str, str], tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "latin1", "directory"])
-def test_cli_bad_corpus_is_one_line_exit_2(
-    problem: str, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_cli_bad_corpus_is_one_line_exit_2(problem: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "corpus.txt"
     if problem == "empty":
         path.write_text("\n\n", encoding="utf-8")

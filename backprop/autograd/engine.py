@@ -18,9 +18,7 @@ from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
     """Sum ``g`` down to ``shape`` (the inverse of numpy broadcasting)."""
     extra = g.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1
-    )
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
     if axes:
         g = xp.sum(g, axis=axes, keepdims=True)
     if extra or g.shape != shape:
@@ -152,10 +150,7 @@ def run_backward(
             i = capture_leaves.get(id(leaf))
             if i is not None:
                 results[i] = g
-        return [
-            r if (r is None or create_graph) else wrap(r, inputs[i].device, None)
-            for i, r in enumerate(results)
-        ]
+        return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
 
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     for leaf, g in leaf_grads.values():

@@ -42,9 +42,7 @@ class Node:
         "__weakref__",
     )
 
-    def __init__(
-        self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple, aux: Any, wrap: Any
-    ) -> None:
+    def __init__(self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple, aux: Any, wrap: Any) -> None:
         self.op = op
         self.attrs = attrs
         self.device = device

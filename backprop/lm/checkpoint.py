@@ -61,9 +61,7 @@ def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dic
                 arrays[f"state.{i}.{k}"] = v
             else:
                 scalars.setdefault(str(i), {})[k] = v
-    groups = [
-        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]
-    ]
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
     return arrays, {"scalars": scalars, "param_groups": groups}
 
 
@@ -129,7 +127,5 @@ def load(directory: str | os.PathLike, *, best: bool = False) -> dict[str, Any]:
     key = "best_weights" if best and "best_weights" in files else "weights"
     body["model_state"] = _load_tensors(d / files[key])
     if "optimizer" in files:
-        body["optimizer_state"] = unflatten_optimizer(
-            _load_tensors(d / files["optimizer"]), body["optimizer"]
-        )
+        body["optimizer_state"] = unflatten_optimizer(_load_tensors(d / files["optimizer"]), body["optimizer"])
     return body

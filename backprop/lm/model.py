@@ -75,9 +75,7 @@ class FeedForwardLM(nn.Module):
         """Logits (B, V) for contexts (B, context) of word ids."""
         b, n = context_ids.shape
         if n != self.config.context:
-            raise ValueError(
-                f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}"
-            )
+            raise ValueError(f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}")
         e = self.embedding(context_ids).reshape(b, n * self.config.embed_dim)
         h = self.activation(self.hidden(self.dropout(e)))
         return self.output(self.dropout(h))

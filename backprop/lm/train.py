@@ -150,10 +150,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     tokens = {k: tokenize(v) for k, v in splits.items()}
     vocab = Vocab(resumed["vocab"]) if resumed else Vocab.build(tokens["train"], cfg.min_freq, cfg.max_vocab)
     windows = {k: Windows(vocab.encode(t), cfg.context) for k, t in tokens.items()}
-    _log(
-        f"data: {source}; vocab {len(vocab)}; windows "
-        + ", ".join(f"{k} {len(w)}" for k, w in windows.items())
-    )
+    _log(f"data: {source}; vocab {len(vocab)}; windows " + ", ".join(f"{k} {len(w)}" for k, w in windows.items()))
 
     manual_seed(cfg.seed)
     model = FeedForwardLM(
@@ -170,11 +167,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         opt.load_state_dict(resumed["optimizer_state"])
         prog = Progress(**resumed["progress"])
         dev.backend.set_rng_state(resumed["rng"])
-        best = (
-            checkpoint.load(cfg.resume, best=True)["model_state"]
-            if "best_weights" in resumed["files"]
-            else None
-        )
+        best = checkpoint.load(cfg.resume, best=True)["model_state"] if "best_weights" in resumed["files"] else None
         best_state = best
 
     out = Path(cfg.out) if cfg.out else None

@@ -180,8 +180,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     """-(y log p + (1 - y) log(1 - p)) on probabilities; logs clamped at -100 as in torch."""
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy: target shape {tuple(target.shape)} differs from "
-            f"input shape {tuple(input.shape)}"
+            f"binary_cross_entropy: target shape {tuple(target.shape)} differs from input shape {tuple(input.shape)}"
         )
     log_p = input.log().clamp(min=-100.0)
     log_q = (1 - input).log().clamp(min=-100.0)
@@ -233,8 +232,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
         if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
             raise IndexError(
-                f"embedding: id {bad} is out of range for a vocabulary of {n} "
-                f"embeddings (valid ids: 0..{n - 1})"
+                f"embedding: id {bad} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
             )
     out = weight[input]
     if padding_idx is not None and weight.requires_grad:
@@ -269,9 +267,7 @@ def layer_norm(
     """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[-len(shape) :]) != shape:
-        raise ValueError(
-            f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}"
-        )
+        raise ValueError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
     mu = input.mean(dims, keepdim=True)
     centered = input - mu

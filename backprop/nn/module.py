@@ -207,9 +207,7 @@ class Module:
         if strict and (missing or unexpected):
             errors.insert(0, f"missing keys: {missing}; unexpected keys: {unexpected}")
         if errors:
-            raise RuntimeError(
-                f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors)
-            )
+            raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors))
         with no_grad():
             for k, v in state_dict.items():
                 if k in targets:

@@ -8,9 +8,7 @@ from backprop.registry import op
 def _check_matmul(a, b):
     """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}"
-        )
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:

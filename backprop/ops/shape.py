@@ -90,6 +90,4 @@ def stack(xp, *xs, axis=0):
 @stack.defvjp
 def stack_backward(ctx, gy):  # input i gets gy[..., i, ...] along the new axis
     axis = ctx.attrs.get("axis", 0) % gy.ndim
-    return tuple(
-        None if edge is None else gy[(slice(None),) * axis + (i,)] for i, edge in enumerate(ctx.edges)
-    )
+    return tuple(None if edge is None else gy[(slice(None),) * axis + (i,)] for i, edge in enumerate(ctx.edges))

@@ -46,7 +46,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-vocab", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", metavar="DIR", help="write checkpoints, metrics.json and loss.png here")
+    p.add_argument("--out", metavar="DIR", default="runs/lm", help="checkpoints, metrics.json, loss.png (runs/lm)")
     p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
     p.add_argument("--log-every", type=int, default=50, metavar="STEPS")
     p.add_argument("--no-ngram", dest="ngram", action="store_false", help="skip the n-gram baseline")

@@ -45,6 +45,15 @@ clone = Tensor.clone
 detach = Tensor.detach
 
 
+add = Tensor.__add__
+sub = subtract = Tensor.__sub__
+mul = multiply = Tensor.__mul__
+div = divide = true_divide = Tensor.__truediv__
+pow = Tensor.__pow__  # noqa: A001 - torch's name
+neg = negative = Tensor.__neg__
+lt, le, gt, ge, eq, ne = Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__, Tensor.__eq__, Tensor.__ne__
+
+
 def _t(x: Any, like: Tensor) -> Any:
     return like._other(x)
 

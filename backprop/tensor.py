@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -392,13 +392,13 @@ class Tensor:
         """Full max, or ``(values, indices)`` along ``dim`` (torch semantics)."""
         if dim is None:
             return self.amax()
-        return self.amax(dim, keepdim), self.argmax(dim, keepdim)
+        return MinMax(self.amax(dim, keepdim), self.argmax(dim, keepdim))
 
     def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
         """Full min, or ``(values, indices)`` along ``dim`` (torch semantics)."""
         if dim is None:
             return self.amin()
-        return self.amin(dim, keepdim), self.argmin(dim, keepdim)
+        return MinMax(self.amin(dim, keepdim), self.argmin(dim, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the maxima (int64, no gradient)."""
@@ -650,6 +650,13 @@ class Tensor:
         elif self._requires_grad:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body, *extra]) + ")"
+
+
+class MinMax(NamedTuple):
+    """``(values, indices)`` of ``max(dim)`` / ``min(dim)``."""
+
+    values: Tensor
+    indices: Tensor
 
 
 class _HookHandle:

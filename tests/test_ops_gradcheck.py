@@ -140,6 +140,13 @@ CASES: dict[str, list[Case]] = {
         Case([R(2, 1, 2, 3), R(3, 3, 2)]),
         Case([R(3), R(2, 3, 2)]),
     ],
+    "linear": [
+        Case([R(4, 3), R(2, 3), R(2)]),
+        Case([R(4, 3), R(2, 3)]),
+        Case([R(2, 4, 3), R(5, 3), R(5)]),
+        Case([R(3), R(2, 3), R(2)]),
+        Case([R(4, 3), K(np.ones((2, 3))), R(2)]),
+    ],
     "reshape": [
         Case([R(2, 3)], {"shape": (3, 2)}),
         Case([R(2, 3)], {"shape": (6,)}),

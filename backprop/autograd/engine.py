@@ -16,12 +16,18 @@ from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
-    """Sum ``g`` down to ``shape`` (the inverse of numpy broadcasting)."""
+    """Sum ``g`` down to ``shape`` (the inverse of numpy broadcasting).
+
+    Leading extra dims are summed away and stretched size-1 dims summed with keepdims, so the
+    result is a fresh array of exactly ``shape`` (no reshape view that a leaf would have to copy).
+    """
     extra = g.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
+    if extra:
+        g = xp.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = xp.sum(g, axis=axes, keepdims=True)
-    if extra or g.shape != shape:
+    if g.shape != shape:  # only for 0-d results of full reductions
         g = xp.reshape(g, shape)
     return g
 

@@ -11,6 +11,7 @@ from typing import Any
 from backprop import dtypes
 from backprop.autograd.function import apply
 from backprop.ops import elementwise as ew
+from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.tensor import Tensor
 
@@ -213,13 +214,9 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x W^T + b, with W of shape (out_features, in_features)."""
-    if input.shape[-1] != weight.shape[-1]:
-        raise ValueError(
-            f"linear: input has {input.shape[-1]} features (shape {tuple(input.shape)}) "
-            f"but weight expects {weight.shape[-1]} (shape {tuple(weight.shape)})"
-        )
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    if bias is None:
+        return apply(linalg.linear, input, weight)
+    return apply(linalg.linear, input, weight, bias)
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -57,3 +57,43 @@ def matmul_backward(ctx, gy):
         if b1:
             gb = xp.squeeze(gb, axis=-1)
     return ga, gb
+
+
+def _check_linear(x, w, b=None):
+    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
+    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "
+            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1] if w.ndim else '?'})"
+        )
+    if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
+        raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+    if x.dtype != w.dtype:
+        raise TypeError(
+            f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)"
+        )
+
+
+@op("linear", save_inputs=(0, 1), check=_check_linear)
+def linear(xp, x, w, b=None):
+    """x @ w.T + b with w of shape (out, in): one fused op, as torch's addmm."""
+    y = xp.matmul(x, w.T)
+    if b is not None:
+        y += b  # y is fresh: add the bias in place, no second (B, out) buffer
+    return y
+
+
+@linear.defvjp
+def linear_backward(ctx, gy):  # dx = gy w, dw = gy^T x (batch dims flattened), db = sum gy
+    x, w = ctx.saved
+    xp = ctx.xp
+    e = ctx.edges
+    out_f, in_f = w.shape
+    g2 = xp.reshape(gy, (-1, out_f)) if gy.ndim != 2 else gy
+    gx = xp.matmul(gy, w) if e[0] is not None else None
+    gw = None
+    if e[1] is not None:
+        x2 = xp.reshape(x, (-1, in_f)) if x.ndim != 2 else x
+        gw = xp.matmul(xp.swapaxes(g2, 0, 1), x2)
+    gb = xp.sum(g2, axis=0) if len(e) > 2 and e[2] is not None else None
+    return gx, gw, gb

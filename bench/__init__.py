@@ -1,0 +1,1 @@
+"""Micro-benchmarks of matmul-heavy backprop: ``python -m bench`` (``--quick`` for a smoke run)."""

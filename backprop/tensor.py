@@ -39,6 +39,7 @@ class Tensor:
 
     __slots__ = ("data", "device", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
+    _plain: type  # the class op results get (Tensor, also for Parameter inputs); set below
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> None:
         from backprop.creation import _to_array
@@ -650,6 +651,9 @@ class Tensor:
         elif self._requires_grad:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body, *extra]) + ")"
+
+
+Tensor._plain = Tensor
 
 
 class MinMax(NamedTuple):

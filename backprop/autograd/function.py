@@ -14,13 +14,16 @@ from backprop.autograd.grad_mode import state
 from backprop.registry import OpDef
 
 _SCALARS = frozenset({int, float, bool, complex, type(None)})
+_new = object.__new__
 
 
 class Node:
     """One recorded op application, and the ``ctx`` its backward rule receives.
 
     ``edges[i]`` says where input i's gradient goes: the producing Node, the leaf Tensor that
-    accumulates it, or None (constant). Only what the op declared is kept for backward.
+    accumulates it, or None (constant). ``in_meta[i]`` is input i's (shape, dtype). Only what the
+    op declared is kept for backward. Nodes are built by ``apply`` alone, attribute by attribute
+    (no ``__init__`` call on the hottest path of the library).
     """
 
     __slots__ = (
@@ -42,37 +45,27 @@ class Node:
         "__weakref__",
     )
 
-    def __init__(self, op: OpDef, attrs: dict, device: Any, edges: tuple, in_meta: tuple, aux: Any, wrap: Any) -> None:
-        self.op = op
-        self.attrs = attrs
-        self.device = device
-        self.edges = edges
-        self.in_meta = in_meta
-        self.aux = aux
-        self._wrap = wrap
-        self.hooks: list | None = None
-        self.graph_mode = False
-        self._saved: tuple | None = ()
-        self._saved_tensors: tuple = ()
-        self._versions: tuple = ()
-        self._out = None
-        self._out_ref = None
-        self._out_version = 0
-
     # -- what backward rules use ---------------------------------------------------------------
     @property
     def saved(self) -> tuple:
         """The declared inputs, then the output: arrays, or Tensors while building a graph."""
-        if self._saved is None:
+        saved = self._saved
+        if saved is None:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (op {self.op.name!r}): its "
                 "saved values were freed after the first backward. Pass retain_graph=True to the "
                 "first backward() if you need to backward through it again."
             )
-        self._check_versions()
+        for t, v in zip(self._saved_tensors, self._versions):  # inlined: runs once per node
+            if t.__class__ not in _SCALARS and t._version != v:
+                self._version_error()
+        if self._out_ref is not None:
+            out = self._out_ref()
+            if out is not None and out._version != self._out_version:
+                self._version_error()
         if not self.graph_mode:
-            return self._saved if self._out is None else (*self._saved, self._out)
-        items = tuple(t if t is not None else v for t, v in zip(self._saved_tensors, self._saved))
+            return saved if self._out is None else (*saved, self._out)
+        items = self._saved_tensors  # the input Tensors themselves (scalars stay scalars)
         if self._out is not None:
             items = (*items, self._wrap(self._out, self.device, self))
         return items
@@ -97,7 +90,7 @@ class Node:
         out = op.kernel(self.device.backend)(self.device.xp, *args, **attrs)
         return out[0] if op.aux else out
 
-    def _check_versions(self) -> None:
+    def _version_error(self) -> None:
         for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
             if t.__class__ not in _SCALARS and t._version != v:
                 raise RuntimeError(
@@ -106,14 +99,12 @@ class Node:
                     f"{tuple(t.shape)}, dtype {t.dtype}) is at version {t._version}; expected "
                     f"version {v}. Use an out-of-place op, or clone() the tensor before changing it."
                 )
-        if self._out_ref is not None:
-            out = self._out_ref()
-            if out is not None and out._version != self._out_version:
-                raise RuntimeError(
-                    f"the output of op {self.op.name!r} (shape {tuple(out.shape)}) was modified by "
-                    f"an in-place operation after it was saved for backward (version "
-                    f"{out._version}; expected {self._out_version})."
-                )
+        out = self._out_ref()
+        raise RuntimeError(
+            f"the output of op {self.op.name!r} (shape {tuple(out.shape)}) was modified by "
+            f"an in-place operation after it was saved for backward (version "
+            f"{out._version}; expected {self._out_version})."
+        )
 
     def release(self) -> None:
         """Drop what was saved for backward (after a backward without retain_graph)."""
@@ -184,8 +175,16 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if state.anomaly:
         _check_finite(op.name, "forward", out, device)
 
+    result = _new(first._plain)  # Tensor, also for Parameter inputs; inlined _wrap: hot path
+    result.data = out
+    result.device = device
+    result.grad = None
+    result._version = 0
+    result._hooks = None
     if not (need_grad and state.enabled and op.backward is not None):
-        return first._wrap(out, device, None)
+        result.grad_fn = None
+        result._requires_grad = False
+        return result
 
     # explicit loops: comprehensions cost a function call each on Python < 3.12
     edges = []
@@ -197,7 +196,19 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         else:
             edges.append((a.grad_fn or a) if a._requires_grad else None)
             meta.append((x.shape, x.dtype))
-    node = Node(op, attrs, device, tuple(edges), tuple(meta), aux, first._wrap)
+    node = _new(Node)  # inlined __init__: this runs once per recorded op
+    node.op = op
+    node.attrs = attrs
+    node.device = device
+    node.edges = tuple(edges)
+    node.in_meta = tuple(meta)
+    node.aux = aux
+    node._wrap = first._wrap
+    node.hooks = None
+    node.graph_mode = False
+    node._out = None
+    node._out_ref = None
+    node._out_version = 0
     saves = op.save_inputs
     if saves:
         saved = []
@@ -209,7 +220,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             kept.append(a)
             versions.append(0 if a.__class__ in _SCALARS else a._version)
         node._saved, node._saved_tensors, node._versions = tuple(saved), tuple(kept), tuple(versions)
-    result = first._wrap(out, device, node)
+    else:
+        node._saved = node._saved_tensors = node._versions = ()
+    result.grad_fn = node
+    result._requires_grad = True
     if op.save_output:
         node._out = out
         node._out_ref = weakref.ref(result)

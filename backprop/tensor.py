@@ -265,34 +265,34 @@ class Tensor:
         return Tensor(other, device=self.device)
 
     def __add__(self, other: Any) -> Tensor:
-        return apply(ew.add, self, self._other(other))
+        return apply(ew.add, self, other if other.__class__ in _FAST else self._other(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return apply(ew.add, self._other(other), self)
+        return apply(ew.add, other if other.__class__ in _FAST else self._other(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return apply(ew.sub, self, self._other(other))
+        return apply(ew.sub, self, other if other.__class__ in _FAST else self._other(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return apply(ew.sub, self._other(other), self)
+        return apply(ew.sub, other if other.__class__ in _FAST else self._other(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return apply(ew.mul, self, self._other(other))
+        return apply(ew.mul, self, other if other.__class__ in _FAST else self._other(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return apply(ew.mul, self._other(other), self)
+        return apply(ew.mul, other if other.__class__ in _FAST else self._other(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return apply(ew.div, self, self._other(other))
+        return apply(ew.div, self, other if other.__class__ in _FAST else self._other(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return apply(ew.div, self._other(other), self)
+        return apply(ew.div, other if other.__class__ in _FAST else self._other(other), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return apply(ew.pow, self, self._other(other))
+        return apply(ew.pow, self, other if other.__class__ in _FAST else self._other(other))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return apply(ew.pow, self._other(other), self)
+        return apply(ew.pow, other if other.__class__ in _FAST else self._other(other), self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return apply(linalg.matmul, self, self._other(other))
@@ -654,6 +654,7 @@ class Tensor:
 
 
 Tensor._plain = Tensor
+_FAST = frozenset({Tensor, float, int})  # operands that need no conversion (hot path)
 
 
 class MinMax(NamedTuple):

@@ -115,7 +115,10 @@ def run_backward(
                 gxs = rule(node, gy)
                 xp = node.device.xp
             if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
-                node.release()
+                node._saved = None  # release (inlined Node.release)
+                node._saved_tensors = ()
+                node._out = None
+                node.aux = None
             for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
                 if edge is None:
                     continue

@@ -41,6 +41,11 @@ class NumpyBackend(Backend):
     def manual_seed(self, seed: int) -> None:
         self._rng = np.random.Generator(np.random.PCG64(seed))
 
+    def overrides(self) -> dict[str, Any]:
+        from .numpy_kernels import OVERRIDES
+
+        return OVERRIDES
+
     def get_rng_state(self) -> dict:
         return {"bit_generator": self._rng.bit_generator.state}
 

@@ -76,7 +76,8 @@ class OpDef:
         """The forward kernel for ``backend``: its override, else the generic kernel (cached)."""
         k = self._kernels.get(backend.name)
         if k is None:
-            k = backend.overrides().get(self.name, self.forward)
+            override = backend.overrides().get(self.name)
+            k = self.forward if override is None else _guarded(override, self.forward)
             self._kernels[backend.name] = k
         return k
 
@@ -96,6 +97,19 @@ class OpDef:
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+
+def _guarded(override: Kernel, generic: Kernel) -> Kernel:
+    """An override may return ``NotImplemented`` for inputs it was not written for: then the
+    generic kernel runs instead (overrides guard themselves; dispatch keeps them correct)."""
+
+    def kernel(xp: Any, *args: Any, **attrs: Any) -> Any:
+        out = override(xp, *args, **attrs)
+        return generic(xp, *args, **attrs) if out is NotImplemented else out
+
+    kernel.__name__ = getattr(override, "__name__", "override")
+    kernel.__wrapped__ = override  # type: ignore[attr-defined]
+    return kernel
 
 
 _OPS: dict[str, OpDef] = {}

@@ -127,3 +127,23 @@ def test_import_does_not_import_cupy() -> None:
     code = "import sys, backprop; import backprop.nn.functional; print('cupy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("index", "shape", "gy_shape"),
+    [
+        ((np.array([3, 1, 3, 3, 0]),), (6, 4), (5, 4)),  # repeated rows accumulate
+        ((np.array([[1, -1], [2, 1]]),), (5, 3), (2, 2, 3)),  # 2-D ids (an LM batch), negative id
+        ((np.array([2, 2, 0]),), (4,), (3,)),  # 1-D tensor
+        ((np.array([True, False, True, False]),), (4, 2), (2, 2)),  # mask: the override defers
+        ((slice(1, 3),), (4, 2), (2, 2)),  # basic index: the override defers
+    ],
+)
+def test_numpy_getitem_grad_override_equals_generic(index, shape, gy_shape) -> None:
+    from backprop.backends import get_backend
+    from backprop.ops.indexing import getitem_grad
+
+    gy = np.random.default_rng(0).standard_normal(gy_shape)
+    fast = getitem_grad.kernel(get_backend("cpu"))(np, gy, index=index, shape=shape)
+    slow = getitem_grad.forward(np, gy, index=index, shape=shape)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)

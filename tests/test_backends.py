@@ -141,6 +141,7 @@ def test_import_does_not_import_cupy() -> None:
 )
 def test_numpy_getitem_grad_override_equals_generic(index, shape, gy_shape) -> None:
     from backprop.backends import get_backend
+
     from backprop.ops.indexing import getitem_grad
 
     gy = np.random.default_rng(0).standard_normal(gy_shape)

@@ -69,9 +69,7 @@ def _check_linear(x, w, b=None):
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
         raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
     if x.dtype != w.dtype:
-        raise TypeError(
-            f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)"
-        )
+        raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
 
 
 @op("linear", save_inputs=(0, 1), check=_check_linear)

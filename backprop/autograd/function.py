@@ -137,10 +137,18 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     first = None
     device = None
     need_grad = False
+    # one pass gathers everything a Node may need (explicit loop: comprehensions cost a call each
+    # on Python < 3.12); the no-grad path pays a few appends for it
     arrays = []
+    edges = []
+    meta = []
+    versions = []
     for a in args:
         if a.__class__ in _SCALARS:
             arrays.append(a)
+            edges.append(None)
+            meta.append(None)
+            versions.append(0)
             continue
         if first is None:
             first, device = a, a.device
@@ -149,9 +157,15 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
                 f"{op.name}: expected all tensors on the same device, but found {device} and "
                 f"{a.device} ({_describe(args)}). Move them with .to(device) first."
             )
-        arrays.append(a.data)
+        x = a.data
+        arrays.append(x)
+        meta.append((x.shape, x.dtype))
+        versions.append(a._version)
         if a._requires_grad:
             need_grad = True
+            edges.append(a.grad_fn or a)
+        else:
+            edges.append(None)
     if first is None:
         raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({_describe(args)})")
     if op.check is not None:
@@ -186,16 +200,6 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         result._requires_grad = False
         return result
 
-    # explicit loops: comprehensions cost a function call each on Python < 3.12
-    edges = []
-    meta = []
-    for a, x in zip(args, arrays):
-        if a.__class__ in _SCALARS:
-            edges.append(None)
-            meta.append(None)
-        else:
-            edges.append((a.grad_fn or a) if a._requires_grad else None)
-            meta.append((x.shape, x.dtype))
     node = _new(Node)  # inlined __init__: this runs once per recorded op
     node.op = op
     node.attrs = attrs
@@ -211,15 +215,12 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     node._out_version = 0
     saves = op.save_inputs
     if saves:
-        saved = []
-        kept = []
-        versions = []
-        for i in saves:
-            a = args[i]
-            saved.append(arrays[i])
-            kept.append(a)
-            versions.append(0 if a.__class__ in _SCALARS else a._version)
-        node._saved, node._saved_tensors, node._versions = tuple(saved), tuple(kept), tuple(versions)
+        if len(saves) == len(args):  # saves every input (mul, div, matmul, ...): no picking
+            node._saved, node._saved_tensors, node._versions = tuple(arrays), args, tuple(versions)
+        else:
+            node._saved = tuple([arrays[i] for i in saves])
+            node._saved_tensors = tuple([args[i] for i in saves])
+            node._versions = tuple([versions[i] for i in saves])
     else:
         node._saved = node._saved_tensors = node._versions = ()
     result.grad_fn = node

@@ -36,6 +36,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tie-weights", action="store_true", help="share embedding and output matrices")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.1 sgd, 1e-3 adam/adamw)")
+    p.add_argument("--lr-decay", type=float, default=1.0, help="multiply the learning rate by this every epoch")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=15)

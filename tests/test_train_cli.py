@@ -45,10 +45,15 @@ def test_train_writes_metrics_checkpoint_and_plot(data: dict[str, str], tmp_path
 
 
 def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str], tmp_path: Path) -> None:
-    full = train(_cfg(data, tmp_path / "full", epochs=2, log_every=1, dropout=0.2, ngram=False))
-    part = train(_cfg(data, tmp_path / "part", epochs=2, log_every=1, dropout=0.2, ngram=False, max_steps=37))
+    kw = dict(epochs=3, log_every=1, dropout=0.2, ngram=False, lr_decay=0.5)
+    full = train(_cfg(data, tmp_path / "full", **kw))
+    part = train(_cfg(data, tmp_path / "part", **kw, max_steps=37))
     assert part["steps"] == 37 and not part["finished"]
-    rest = train(TrainConfig(resume=str(tmp_path / "part"), epochs=2, log_every=1, progress=False, ngram=False))
+    part = train(
+        TrainConfig(resume=str(tmp_path / "part"), max_steps=200, epochs=3, log_every=1, progress=False, ngram=False)
+    )  # a second interruption, after an epoch boundary (lr decayed)
+    assert part["steps"] == 200 and not part["finished"]
+    rest = train(TrainConfig(resume=str(tmp_path / "part"), epochs=3, log_every=1, progress=False, ngram=False))
     assert rest["train_loss"] == full["train_loss"]  # every logged loss, bit for bit
     assert rest["valid_ppl"] == full["valid_ppl"] and rest["test_ppl"] == full["test_ppl"]
 

@@ -44,6 +44,7 @@ class TrainConfig:
     tie_weights: bool = False
     optimizer: str = "adam"
     lr: float | None = None
+    lr_decay: float = 1.0
     weight_decay: float = 0.0
     batch_size: int = 128
     epochs: int = 10
@@ -170,6 +171,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         best = checkpoint.load(cfg.resume, best=True)["model_state"] if "best_weights" in resumed["files"] else None
         best_state = best
 
+    # lr = base * lr_decay ** epoch, the closed form: a resumed run lands on the same value
+    base_lr = opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
+    sched = optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
+    sched.load_state_dict({"last_epoch": prog.epoch, "base_lrs": [base_lr]})
+
     out = Path(cfg.out) if cfg.out else None
     meta = {"train_config": asdict(cfg), "vocab": vocab.itos, "model_config": model.config.to_dict()}
 
@@ -231,6 +237,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 break  # stopped mid-epoch by --max-steps: resume continues this epoch
             prog.epoch += 1
             prog.batch = 0
+            sched.step()
             if "valid" in windows:
                 ppl = evaluate_perplexity(model, windows["valid"])
                 prog.valid_ppl.append(ppl)

@@ -27,6 +27,23 @@ from backprop.nn import functional as F
 from backprop.nn.utils import clip_grad_norm_
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
+# what a user may change when resuming; everything else comes from the checkpoint
+RESUME_OVERRIDABLE = frozenset(
+    {
+        "train",
+        "valid",
+        "test",
+        "resume",
+        "out",
+        "epochs",
+        "max_steps",
+        "patience",
+        "device",
+        "log_every",
+        "ngram",
+        "progress",
+    }
+)
 
 
 @dataclass
@@ -126,23 +143,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     resumed = checkpoint.load(cfg.resume) if cfg.resume else None
     if resumed is not None:
         saved = resumed["train_config"]
-        for k in (
-            "context",
-            "embed_dim",
-            "hidden_dim",
-            "activation",
-            "dropout",
-            "tie_weights",
-            "optimizer",
-            "lr",
-            "weight_decay",
-            "batch_size",
-            "seed",
-            "min_freq",
-            "max_vocab",
-            "clip_grad",
-        ):
-            setattr(cfg, k, saved[k])
+        for k, v in saved.items():  # the run's own settings win, except how long and where to run
+            if k not in RESUME_OVERRIDABLE:
+                setattr(cfg, k, v)
         cfg.train = cfg.train or saved["train"]
         cfg.valid = cfg.valid or saved["valid"]
         cfg.test = cfg.test or saved["test"]

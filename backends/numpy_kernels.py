@@ -1,4 +1,4 @@
-"""NumPy overrides of generic kernels, where a different NumPy formulation is faster.
+"""NumPy overrides of generic kernels, where a different formulation is faster on the CPU.
 
 Each returns ``NotImplemented`` for inputs it was not written for, and the registry then runs
 the generic kernel.
@@ -10,20 +10,33 @@ from typing import Any
 
 import numpy as np
 
+# Below this many rows, sorting beats building a sparse matrix (measured on a 2-core x86 VM:
+# 256 rows of 32: sorted 47us, CSR 71us, np.add.at 65us; 4096 rows of 128 into 10000: CSR 0.58ms,
+# np.add.at 3.8ms, sorted 5.9ms).
+_SPARSE_MIN_ROWS = 512
+
 
 def getitem_grad(xp: Any, gy: np.ndarray, index: tuple, shape: tuple) -> Any:
     """Rows of ``gy`` summed into zeros(shape) at integer ids (the embedding backward).
 
-    ``np.add.at`` handles repeats one element at a time; sorting the ids once and summing each run
-    with ``np.add.reduceat`` does the same work as whole rows, then one fancy assignment.
+    ``np.add.at`` adds one element at a time. Many rows: one sparse (ids x rows) one-hot matrix
+    times the rows (scipy's CSR product, a single C loop). Few rows: sort the ids once and sum
+    each run with ``np.add.reduceat``.
     """
     if len(index) != 1 or not isinstance(index[0], np.ndarray) or index[0].dtype.kind not in "iu":
         return NotImplemented
     ids = index[0].reshape(-1)
-    if ids.size == 0 or gy.ndim != index[0].ndim + len(shape) - 1:
+    if ids.size == 0 or gy.ndim != index[0].ndim + len(shape) - 1 or gy.dtype.kind != "f":
         return NotImplemented
     rows = gy.reshape(ids.size, -1)
     ids = np.where(ids < 0, ids + shape[0], ids)
+    if ids.size >= _SPARSE_MIN_ROWS:
+        from scipy import sparse
+
+        onehot = sparse.csr_matrix(
+            (np.ones(ids.size, dtype=gy.dtype), (ids, np.arange(ids.size))), shape=(shape[0], ids.size)
+        )
+        return np.asarray(onehot @ rows).reshape(shape)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))

@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # Interleaved runs: OpenMP pools (torch's) busy-wait after each op by default and steal the
+    # cores the next library's BLAS threads need; measured here, that made NumPy steps up to 3x
+    # slower. Passive waiting measures each library as it runs alone.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from bench.runner import run
 
     return run(args)

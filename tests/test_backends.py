@@ -135,6 +135,7 @@ def test_import_does_not_import_cupy() -> None:
         ((np.array([3, 1, 3, 3, 0]),), (6, 4), (5, 4)),  # repeated rows accumulate
         ((np.array([[1, -1], [2, 1]]),), (5, 3), (2, 2, 3)),  # 2-D ids (an LM batch), negative id
         ((np.array([2, 2, 0]),), (4,), (3,)),  # 1-D tensor
+        ((np.random.default_rng(1).integers(-50, 50, (300, 4)),), (50, 8), (300, 4, 8)),  # sparse path
         ((np.array([True, False, True, False]),), (4, 2), (2, 2)),  # mask: the override defers
         ((slice(1, 3),), (4, 2), (2, 2)),  # basic index: the override defers
     ],

@@ -149,3 +149,17 @@ def test_numpy_getitem_grad_override_equals_generic(index, shape, gy_shape) -> N
     fast = getitem_grad.kernel(get_backend("cpu"))(np, gy, index=index, shape=shape)
     slow = getitem_grad.forward(np, gy, index=index, shape=shape)
     np.testing.assert_allclose(fast, slow, rtol=1e-12)
+
+
+def test_dlpack_round_trip_with_numpy_and_torch() -> None:
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = bp.from_dlpack(a)
+    assert t.device == "cpu" and t.tolist() == a.tolist()
+    a[0, 0] = 42  # shares memory, as DLPack promises
+    assert t.numpy()[0, 0] == 42
+    back = np.from_dlpack(bp.tensor([[1.0, 2.0]]))
+    assert back.tolist() == [[1.0, 2.0]]
+    torch = pytest.importorskip("torch", reason="torch is not installed (optional interop check)")
+    tt = torch.arange(4, dtype=torch.float64)
+    assert bp.from_dlpack(tt).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert torch.from_dlpack(bp.tensor([1.5, 2.5])).tolist() == [1.5, 2.5]

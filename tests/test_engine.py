@@ -251,3 +251,31 @@ def test_gradcheck_detects_a_wrong_gradient() -> None:
 
     with pytest.raises(bp.GradcheckError, match="analytical"):
         bp.gradcheck(wrong, [x])
+
+
+def test_training_loop_memory_stays_flat() -> None:
+    import gc
+    import tracemalloc
+
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(bp.nn.Linear(32, 64), bp.nn.Tanh(), bp.nn.Linear(64, 10))
+    opt = bp.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = bp.randn(128, 32), bp.randint(0, 10, (128,))
+
+    def step() -> None:
+        loss = bp.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    step()
+    base, _ = tracemalloc.get_traced_memory()
+    for _ in range(200):
+        step()
+    now, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert now - base < 64 * 1024, f"memory grew by {now - base} bytes over 200 steps"

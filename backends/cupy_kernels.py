@@ -1,7 +1,12 @@
-"""CuPy overrides of generic kernels, where CuPy differs from NumPy or can do better.
+"""CuPy overrides: fused elementwise kernels and scatter-adds where CuPy differs from NumPy.
 
-Imported only by ``CupyBackend.overrides()``, i.e. after CuPy itself imported. Every override
-takes the generic kernel's arguments and returns the same result.
+Imported only by ``CupyBackend.overrides()``, i.e. once CuPy itself imported. Every override takes
+the generic kernel's arguments and returns the same result, or ``NotImplemented`` for dtypes and
+modes it was not written for (then the registry runs the generic kernel). Kernels are compiled by
+CuPy on first use, never at import.
+
+Keys: an op name replaces its forward kernel, ``"<op>.backward"`` its backward rule, and
+``"optim.sgd"`` / ``"optim.adam"`` the optimizers' per-parameter updates.
 """
 
 from __future__ import annotations
@@ -10,6 +15,15 @@ from typing import Any
 
 import cupy
 import cupyx
+
+_FLOATS = (cupy.dtype("float32"), cupy.dtype("float64"))
+
+
+def _ok(*arrays: Any) -> bool:
+    return all(getattr(a, "dtype", None) in _FLOATS for a in arrays)
+
+
+# ---------------------------------------------------------------- indexing
 
 
 def getitem_grad(xp: Any, gy: Any, index: tuple, shape: tuple) -> Any:
@@ -26,6 +40,136 @@ def getitem_grad(xp: Any, gy: Any, index: tuple, shape: tuple) -> Any:
     return gx
 
 
+# ---------------------------------------------------------------- activations: one kernel each
+
+_sigmoid = cupy.ElementwiseKernel(
+    "T x", "T y", "T e = exp(-fabs(x)); y = x >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e)", "bp_sigmoid"
+)
+_silu = cupy.ElementwiseKernel(
+    "T x", "T y", "T e = exp(-fabs(x)); T s = x >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e); y = x * s", "bp_silu"
+)
+_gelu = cupy.ElementwiseKernel("T x", "T y", "y = (T)0.5 * x * ((T)1 + erf(x * (T)M_SQRT1_2))", "bp_gelu")
+_gelu_tanh = cupy.ElementwiseKernel(
+    "T x",
+    "T y",
+    "y = (T)0.5 * x * ((T)1 + tanh((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x)))",
+    "bp_gelu_tanh",
+)
+_gelu_grad = cupy.ElementwiseKernel(
+    "T x",
+    "T y",
+    "y = (T)0.5 * ((T)1 + erf(x * (T)M_SQRT1_2)) + x * exp((T)-0.5 * x * x) * (T)0.3989422804014327",
+    "bp_gelu_grad",
+)
+# backward of activations whose rule reads the saved output y: dx = gy * f'(y)
+_sigmoid_bwd = cupy.ElementwiseKernel("T gy, T y", "T gx", "gx = gy * y * ((T)1 - y)", "bp_sigmoid_bwd")
+_tanh_bwd = cupy.ElementwiseKernel("T gy, T y", "T gx", "gx = gy * ((T)1 - y * y)", "bp_tanh_bwd")
+_relu_bwd = cupy.ElementwiseKernel("T gy, T y", "T gx", "gx = y > (T)0 ? gy : (T)0", "bp_relu_bwd")
+
+
+def _unary(kernel: Any) -> Any:
+    def forward(xp: Any, x: Any, **attrs: Any) -> Any:
+        return kernel(x) if _ok(x) else NotImplemented
+
+    return forward
+
+
+def gelu(xp: Any, x: Any, approximate: str = "none") -> Any:
+    if not _ok(x):
+        return NotImplemented
+    return _gelu_tanh(x) if approximate == "tanh" else _gelu(x)
+
+
+def gelu_grad(xp: Any, x: Any, approximate: str = "none") -> Any:
+    if not _ok(x) or approximate != "none":
+        return NotImplemented
+    return _gelu_grad(x)
+
+
+def _output_rule(kernel: Any) -> Any:
+    def rule(ctx: Any, gy: Any) -> Any:
+        if ctx.graph_mode:  # building a graph: the generic rule records differentiable ops
+            return NotImplemented
+        (y,) = ctx.saved
+        if not _ok(gy, y) or gy.shape != y.shape or gy.dtype != y.dtype:
+            return NotImplemented
+        return (kernel(gy, y),)
+
+    return rule
+
+
+# ---------------------------------------------------------------- softmax cross-entropy backward
+
+_ce_grad = cupy.ElementwiseKernel(
+    "raw T p, raw S t, raw T w, int32 C, T keep, T smooth",
+    "T gx",
+    "int n = i / C; T wn = w[n]; gx = p[i] * wn - ((i % C) == t[n] ? keep * wn : (T)0) - smooth * wn",
+    "bp_cross_entropy_grad",
+)
+
+
+def cross_entropy_backward(ctx: Any, gy: Any) -> Any:
+    """(softmax - (1-eps) onehot - eps/C) * w_n in one kernel, no one-hot matrix."""
+    if ctx.graph_mode:
+        return NotImplemented
+    p, t, valid, cnt = ctx.aux
+    if not _ok(p) or not p.flags.c_contiguous:
+        return NotImplemented
+    reduction = ctx.attrs.get("reduction", "mean")
+    eps = ctx.attrs.get("label_smoothing", 0.0)
+    w = gy / cnt if reduction == "mean" else gy
+    w = cupy.ascontiguousarray(cupy.broadcast_to(cupy.where(valid, w, 0).astype(p.dtype, copy=False), valid.shape))
+    n, c = p.shape
+    gx = cupy.empty_like(p)
+    _ce_grad(p, cupy.ascontiguousarray(t), w, cupy.int32(c), p.dtype.type(1 - eps), p.dtype.type(eps / c), gx)
+    return gx, None
+
+
+# ---------------------------------------------------------------- optimizer updates, one kernel per parameter
+
+_sgd_momentum = cupy.ElementwiseKernel(
+    "T g, T lr, T mu, T damp", "T p, T buf", "buf = mu * buf + ((T)1 - damp) * g; p -= lr * buf", "bp_sgd_momentum"
+)
+_adam = cupy.ElementwiseKernel(
+    "T g, T b1, T b2, T step, T inv_sqrt_bc2, T eps",
+    "T p, T m, T v",
+    """
+    m = b1 * m + ((T)1 - b1) * g;
+    v = b2 * v + ((T)1 - b2) * g * g;
+    p -= step * m / (sqrt(v) * inv_sqrt_bc2 + eps);
+    """,
+    "bp_adam",
+)
+
+
+def sgd_momentum_update(p: Any, g: Any, buf: Any, lr: float, mu: float, dampening: float) -> Any:
+    """buf = mu buf + (1 - dampening) g; p -= lr buf, in place (torch's update after step 1)."""
+    if not _ok(p, g, buf):
+        return NotImplemented
+    _sgd_momentum(g, lr, mu, dampening, p, buf)
+    return None
+
+
+def adam_update(
+    p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, step_size: float, inv_sqrt_bc2: float, eps: float
+) -> Any:
+    """Adam's moment updates and parameter step in one kernel, in place."""
+    if not _ok(p, g, m, v):
+        return NotImplemented
+    _adam(g, b1, b2, step_size, inv_sqrt_bc2, eps, p, m, v)
+    return None
+
+
 OVERRIDES: dict[str, Any] = {
     "getitem_grad": getitem_grad,
+    "sigmoid": _unary(_sigmoid),
+    "silu": _unary(_silu),
+    "gelu": gelu,
+    "gelu_grad": gelu_grad,
+    "sigmoid.backward": _output_rule(_sigmoid_bwd),
+    "tanh.backward": _output_rule(_tanh_bwd),
+    "relu.backward": _output_rule(_relu_bwd),
+    "cross_entropy.backward": cross_entropy_backward,
+    "optim.sgd_momentum": sgd_momentum_update,
+    "optim.adam": adam_update,
 }

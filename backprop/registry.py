@@ -87,7 +87,8 @@ class OpDef:
         if k is None:
             if self.backward is None:
                 raise RuntimeError(f"op {self.name!r} is not differentiable")
-            k = backend.overrides().get(self.name + ".backward", self.backward)
+            override = backend.overrides().get(self.name + ".backward")
+            k = self.backward if override is None else _guarded_rule(override, self.backward)
             self._bkernels[backend.name] = k
         return k
 
@@ -110,6 +111,19 @@ def _guarded(override: Kernel, generic: Kernel) -> Kernel:
     kernel.__name__ = getattr(override, "__name__", "override")
     kernel.__wrapped__ = override  # type: ignore[attr-defined]
     return kernel
+
+
+def _guarded_rule(override: Kernel, generic: Kernel) -> Kernel:
+    """``_guarded`` for backward rules ``(ctx, gy)``: ``NotImplemented`` means "use the generic rule"
+    (an override written for arrays returns it while a graph is being built, for example)."""
+
+    def rule(ctx: Any, gy: Any) -> Any:
+        out = override(ctx, gy)
+        return generic(ctx, gy) if out is NotImplemented else out
+
+    rule.__name__ = getattr(override, "__name__", "override")
+    rule.__wrapped__ = override  # type: ignore[attr-defined]
+    return rule
 
 
 _OPS: dict[str, OpDef] = {}

@@ -41,6 +41,11 @@ class Adam(Optimizer):
                 g = g + wd * p.data
         m = buffer(state, "exp_avg", p)
         v = buffer(state, "exp_avg_sq", p)
+        fused = None if group["amsgrad"] else self._fused(p, "optim.adam")
+        if fused is not None:  # one kernel per parameter where the backend has one (CuPy)
+            done = fused(p.data, g, m, v, b1, b2, lr / (1 - b1**t), 1 / math.sqrt(1 - b2**t), eps)
+            if done is not NotImplemented:
+                return
         tmp = scratch(state, p)
         # every line is one in-place pass over memory: no temporaries on this hot path
         xp.multiply(g, 1 - b1, out=tmp)

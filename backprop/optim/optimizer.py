@@ -69,6 +69,14 @@ class Optimizer:
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _fused(self, p: Tensor, key: str) -> Any:
+        """The backend's fused update kernel ``key`` (e.g. ``"optim.adam"``), or None."""
+        backend = p.device.backend
+        cache = self.__dict__.setdefault("_fused_cache", {})
+        if (backend.name, key) not in cache:
+            cache[backend.name, key] = backend.overrides().get(key)
+        return cache[backend.name, key]
+
     # ------------------------------------------------------------ state dicts (torch format)
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: array|number}}, "param_groups": [{..., "params": [index]}]}``."""

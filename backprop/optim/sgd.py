@@ -37,6 +37,9 @@ class SGD(Optimizer):
         if mu:
             first = "momentum_buffer" not in state
             buf = buffer(state, "momentum_buffer", p)
+            fused = None if first or group["nesterov"] else self._fused(p, "optim.sgd_momentum")
+            if fused is not None and fused(p.data, g, buf, lr, mu, group["dampening"]) is not NotImplemented:
+                return  # buffer and parameter updated in one kernel (CuPy)
             if first:
                 buf[...] = g
             else:

@@ -115,7 +115,7 @@ def test_lm_trains_on_cuda_with_flat_gpu_memory() -> None:
             bp.cuda.synchronize()
             first = pool.used_bytes()
     bp.cuda.synchronize()
-    assert pool.used_bytes() <= first * 1.05 + 1 << 20
+    assert pool.used_bytes() <= first * 1.05 + (1 << 20)
     assert loss.item() < 3.0  # memorises one batch
 
 

@@ -36,13 +36,15 @@ def getitem_grad(xp: Any, gy: np.ndarray, index: tuple, shape: tuple) -> Any:
         onehot = sparse.csr_matrix(
             (np.ones(ids.size, dtype=gy.dtype), (ids, np.arange(ids.size))), shape=(shape[0], ids.size)
         )
-        return np.asarray(onehot @ rows).reshape(shape)
+        gx = np.asarray(onehot @ rows)
+        return gx if gx.shape == shape else gx.reshape(shape)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
     gx = np.zeros((shape[0], rows.shape[1]), dtype=gy.dtype)
     gx[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return gx.reshape(shape)
+    # (a reshape to the same shape would still be a view, which the leaf's .grad would then copy)
+    return gx if gx.shape == shape else gx.reshape(shape)
 
 
 OVERRIDES: dict[str, Any] = {

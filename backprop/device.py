@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
-from backprop.backends import Backend, BackendUnavailable, get_backend
+from backprop.backends import BackendUnavailable, get_backend
 
 log = logging.getLogger("backprop")
 
@@ -109,18 +108,3 @@ def get_default_device() -> Device:
     if _default is None:
         _default = device(os.environ.get("BACKPROP_DEVICE", "auto") or "auto")
     return _default
-
-
-def backend_of(dev: Device) -> Backend:
-    """The backend that runs kernels for ``dev``."""
-    return dev.backend
-
-
-def device_of_array(array: Any) -> Device:
-    """The Device an array lives on (NumPy arrays are on "cpu")."""
-    mod = type(array).__module__
-    if mod.startswith("numpy"):
-        return Device("cpu", 0)
-    if mod.startswith("cupy"):
-        return Device("cuda", array.device.id)
-    raise TypeError(f"cannot tell the device of an array of type {type(array).__name__}")

@@ -115,7 +115,7 @@ def run_backward(
                 gxs = rule(node, gy)
                 xp = node.device.xp
             if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
-                node._saved = None  # release (inlined Node.release)
+                node._saved = None  # free what was saved; a second backward then names retain_graph
                 node._saved_tensors = ()
                 node._out = None
                 node.aux = None

@@ -106,15 +106,6 @@ class Node:
             f"{out._version}; expected {self._out_version})."
         )
 
-    def release(self) -> None:
-        """Drop what was saved for backward (after a backward without retain_graph)."""
-        if self._saved == () and self._out is None and self.aux is None:
-            return  # nothing was saved: backward can run again, as in torch
-        self._saved = None
-        self._saved_tensors = ()
-        self._out = None
-        self.aux = None
-
     def name(self) -> str:
         return self.op.name
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop.autograd.grad_mode import no_grad
+from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.tensor import Tensor
 
 
@@ -55,7 +55,7 @@ class Optimizer:
         """One update of every parameter that has a gradient."""
         loss = None
         if closure is not None:
-            with _enable():
+            with enable_grad():
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
@@ -132,12 +132,6 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
-
-
-def _enable() -> Any:
-    from backprop.autograd.grad_mode import enable_grad
-
-    return enable_grad()
 
 
 def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> Any:

@@ -37,6 +37,7 @@ class OpDef:
         "check",
         "double_backward",
         "moves_device",
+        "special",
         "doc",
         "_kernels",
         "_bkernels",
@@ -63,6 +64,7 @@ class OpDef:
         self.check = check
         self.double_backward = double_backward
         self.moves_device = moves_device
+        self.special = aux or moves_device
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}

@@ -13,8 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_quick_runs_and_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
-    cmd = [sys.executable, "-m", "bench", "--quick", "--no-torch", "--reps", "2", "--threads", "1",
-           "--device", "cpu", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--no-torch",
+        "--reps",
+        "2",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backprop.autograd.function import Node, _check_finite
-from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
+from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -92,10 +92,11 @@ def run_backward(
         else:
             buffers[t.grad_fn] = buffers[t.grad_fn] + g
 
+    rules: dict[Any, tuple] = {}  # op -> (device, its backward rule there), looked up once per pass
     deps = _dependencies(roots)
     ready = [n for n in roots if deps.get(n, 0) == 0]
     mode = set_grad_enabled(True) if create_graph else no_grad()
-    anomaly = state.anomaly
+    anomaly = bool(anomaly_users[0]) and state.anomaly
     with mode:
         while ready:
             node = ready.pop()
@@ -106,8 +107,10 @@ def run_backward(
             if capture_nodes and node in capture_nodes:
                 results[capture_nodes[node]] = gy
             op = node.op
-            backend = node.device.backend
-            rule = op._bkernels.get(backend.name) or op.backward_kernel(backend)
+            cached = rules.get(op)
+            if cached is None or cached[0] is not node.device:
+                cached = rules[op] = (node.device, op.backward_kernel(node.device.backend))
+            rule = cached[1]
             if create_graph:
                 gxs = _graph_backward(node, rule, gy)
                 xp = None
@@ -125,7 +128,7 @@ def run_backward(
                 if gx is not None:
                     if xp is None:
                         gx = _fit_graph(gx, meta)
-                    elif gx.shape != meta[0] or gx.dtype != meta[1]:
+                    elif gx.shape != meta[0] or (gx.dtype is not meta[1] and gx.dtype != meta[1]):
                         gx = _fit(gx, meta, xp)
                     if anomaly:
                         _check_finite(op.name, "backward", gx if xp is not None else gx.data, node.device)

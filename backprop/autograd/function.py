@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from backprop.autograd.grad_mode import state
+from backprop.autograd.grad_mode import anomaly_users, state
 from backprop.registry import OpDef
 
 _SCALARS = frozenset({int, float, bool, complex, type(None)})
@@ -171,13 +171,14 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     except (ValueError, IndexError, TypeError) as exc:
         raise type(exc)(f"{op.name}: {exc} (inputs: {_describe(args)}; attrs: {attrs})") from exc
     aux = None
-    if op.aux:
-        out, aux = out
-    if op.moves_device:
-        device = attrs["device"]
+    if op.special:  # the rare ops that return (y, aux) or move data to another device
+        if op.aux:
+            out, aux = out
+        if op.moves_device:
+            device = attrs["device"]
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
-    if state.anomaly:
+    if anomaly_users[0] and state.anomaly:
         _check_finite(op.name, "forward", out, device)
 
     result = _new(first._plain)  # Tensor, also for Parameter inputs; inlined _wrap: hot path

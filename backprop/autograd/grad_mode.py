@@ -17,6 +17,9 @@ class _State(threading.local):
 
 
 state = _State()
+# how many threads are inside detect_anomaly(): the per-op hot path reads this plain list first and
+# touches the (slower) thread-local only while some thread has anomaly mode on
+anomaly_users = [0]
 
 
 def is_grad_enabled() -> bool:
@@ -80,6 +83,8 @@ class detect_anomaly:  # noqa: N801 - torch's name
     def __enter__(self) -> None:
         self._prev = state.anomaly
         state.anomaly = True
+        anomaly_users[0] += 1
 
     def __exit__(self, *exc: object) -> None:
         state.anomaly = self._prev
+        anomaly_users[0] -= 1

@@ -41,7 +41,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
-    p.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
+    p.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
     p.add_argument("--clip-grad", type=float, default=None, help="clip the gradient norm to this value")
     p.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk>")
     p.add_argument("--max-vocab", type=int, default=None)

@@ -90,7 +90,7 @@ class _Grammar:
         ]
 
 
-def generate(n_train: int = 30_000, n_valid: int = 2_000, n_test: int = 2_000, seed: int = 0) -> dict[str, list[str]]:
+def generate(n_train: int = 150_000, n_valid: int = 5_000, n_test: int = 5_000, seed: int = 0) -> dict[str, list[str]]:
     """Deterministic splits: ``train``/``valid`` use only seen pairs, ``test`` only unseen ones."""
     held = held_out_pairs(seed)
     out = {}

@@ -66,7 +66,7 @@ class TrainConfig:
     batch_size: int = 128
     epochs: int = 10
     max_steps: int | None = None
-    patience: int = 2
+    patience: int = 3
     clip_grad: float | None = None
     min_freq: int = 1
     max_vocab: int | None = None

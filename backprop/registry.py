@@ -131,32 +131,14 @@ def _guarded_rule(override: Kernel, generic: Kernel) -> Kernel:
 _OPS: dict[str, OpDef] = {}
 
 
-def op(
-    name: str,
-    *,
-    save_inputs: tuple[int, ...] = (),
-    save_output: bool = False,
-    aux: bool = False,
-    check: Kernel | None = None,
-    double_backward: bool = True,
-    moves_device: bool = False,
-) -> Callable[[Kernel], OpDef]:
-    """Decorator registering a forward kernel as op ``name``; returns the ``OpDef``."""
+def op(name: str, **options: Any) -> Callable[[Kernel], OpDef]:
+    """Decorator registering a forward kernel as op ``name``; ``options`` are ``OpDef``'s
+    keywords (``save_inputs``, ``save_output``, ``aux``, ``check``, ...). Returns the ``OpDef``."""
 
     def register(forward: Kernel) -> OpDef:
         if name in _OPS:
             raise ValueError(f"op {name!r} is already registered")
-        opdef = OpDef(
-            name,
-            forward,
-            save_inputs=save_inputs,
-            save_output=save_output,
-            aux=aux,
-            check=check,
-            double_backward=double_backward,
-            moves_device=moves_device,
-        )
-        _OPS[name] = opdef
+        _OPS[name] = opdef = OpDef(name, forward, **options)
         return opdef
 
     return register

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -146,6 +147,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``backprop`` console script and ``python -m backprop``."""
     args = build_parser().parse_args(argv)
+    if not logging.getLogger("backprop").handlers:  # show the library's one-line notices (device choice)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("backprop").addHandler(handler)
+        logging.getLogger("backprop").setLevel(logging.INFO)
     commands = {"train-lm": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate}
     try:
         return commands[args.command](args)

@@ -84,15 +84,21 @@ def device(spec: str | Device | None = None) -> Device:
 _default: Device | None = None
 
 
+_auto: Device | None = None
+
+
 def _auto_device() -> Device:
-    cuda = get_backend("cuda")
-    if cuda.is_available():
-        dev = Device("cuda", 0)
-        log.info("backprop: using device cuda:0")
-    else:
-        dev = Device("cpu", 0)
-        log.info("backprop: CUDA not usable, using cpu (%s)", cuda.unavailable_reason())
-    return dev
+    """CUDA when a device is usable, else the CPU; decided (and logged) once per process."""
+    global _auto
+    if _auto is None:
+        cuda = get_backend("cuda")
+        if cuda.is_available():
+            _auto = Device("cuda", 0)
+            log.info("backprop: device auto -> cuda:0")
+        else:
+            _auto = Device("cpu", 0)
+            log.info("backprop: device auto -> cpu (CUDA not usable: %s)", cuda.unavailable_reason())
+    return _auto
 
 
 def set_default_device(spec: str | Device = "auto") -> Device:

@@ -183,3 +183,43 @@ def test_cli_unusable_cuda_is_exit_2(capsys: pytest.CaptureFixture) -> None:
         pytest.skip("CUDA is usable here; the error path needs a machine without it")
     assert cli.main(["train-lm", "--device", "cuda", "--no-progress"]) == 2
     assert "cuda" in capsys.readouterr().err
+
+
+def test_cli_auto_device_says_which_device_once(
+    data: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backprop as bp
+    from backprop import device as device_module
+
+    monkeypatch.setattr(device_module, "_auto", None)  # as in a fresh process
+
+    assert (
+        cli.main(
+            [
+                "train-lm",
+                "--train",
+                data["train"],
+                "--epochs",
+                "1",
+                "--max-steps",
+                "3",
+                "--context",
+                "2",
+                "--embed-dim",
+                "4",
+                "--hidden-dim",
+                "4",
+                "--no-progress",
+                "--no-ngram",
+                "--device",
+                "auto",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    expected = "cuda:0" if bp.cuda.is_available() else "cpu (CUDA not usable"
+    assert err.count("device auto -> ") == 1 and expected in err
+    assert bp.device("auto") is bp.device("auto") and capsys.readouterr().err == ""  # decided once

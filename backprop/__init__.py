@@ -46,8 +46,8 @@ from backprop.creation import (  # noqa: E402
     zeros,
     zeros_like,
 )
-from backprop.device import Device, get_default_device, set_default_device  # noqa: E402
-from backprop.device import device as device  # noqa: E402
+from backprop.devices import Device, get_default_device, set_default_device  # noqa: E402
+from backprop.devices import device as device  # noqa: E402
 from backprop.dtypes import (  # noqa: E402
     bool_,
     double,

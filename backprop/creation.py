@@ -8,8 +8,8 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.backends import registered_backends
-from backprop.device import Device
-from backprop.device import device as to_device
+from backprop.devices import Device
+from backprop.devices import device as to_device
 from backprop.tensor import Tensor
 
 

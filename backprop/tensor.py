@@ -16,8 +16,8 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.function import Node, apply
 from backprop.autograd.grad_mode import state
-from backprop.device import Device
-from backprop.device import device as to_device_obj
+from backprop.devices import Device
+from backprop.devices import device as to_device_obj
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix

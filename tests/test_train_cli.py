@@ -189,7 +189,7 @@ def test_cli_auto_device_says_which_device_once(
     data: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import backprop as bp
-    from backprop import device as device_module
+    from backprop import devices as device_module
 
     monkeypatch.setattr(device_module, "_auto", None)  # as in a fresh process
 

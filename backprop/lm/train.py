@@ -19,7 +19,7 @@ from backprop.creation import manual_seed, tensor
 from backprop.data import corpus
 from backprop.data.text import DataError, Vocab, read_lines, tokenize
 from backprop.data.windows import Windows
-from backprop.device import device as to_device
+from backprop.devices import device as to_device
 from backprop.lm import checkpoint
 from backprop.lm.model import FeedForwardLM, evaluate_perplexity
 from backprop.lm.ngram import KneserNey

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backprop.autograd.grad_mode import no_grad
-from backprop.device import device as to_device
+from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
 from backprop.nn.parameter import Parameter
 from backprop.tensor import Tensor

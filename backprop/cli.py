@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -144,11 +145,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message (it may be redirected)."""
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``backprop`` console script and ``python -m backprop``."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger("backprop").handlers:  # show the library's one-line notices (device choice)
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logging.getLogger("backprop").addHandler(handler)
         logging.getLogger("backprop").setLevel(logging.INFO)

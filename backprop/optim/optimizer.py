@@ -150,3 +150,19 @@ def scratch(state: dict[str, Any], p: Tensor) -> Any:
         buf = p.device.xp.empty_like(p.data)
         state["_scratch"] = buf
     return buf
+
+
+# Elements per chunk in ``add_scaled_``: the (alpha x) temporary then stays in cache. Measured on a
+# 2-core VM, float32: 2000x128 table 69 us chunked against 89 us in one go; 10000x512: 1.8 ms
+# against 3.0 ms; and the step's peak memory no longer holds a parameter-sized temporary.
+_CHUNK = 1 << 14
+
+
+def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
+    """y += alpha * x, in place, without a temporary the size of ``y`` (NumPy: in chunks)."""
+    if xp is not np or y.size <= _CHUNK or x.shape != y.shape or not (y.flags.c_contiguous and x.flags.c_contiguous):
+        y += alpha * x
+        return
+    yf, xf = y.reshape(-1), x.reshape(-1)
+    for i in range(0, yf.size, _CHUNK):
+        yf[i : i + _CHUNK] += alpha * xf[i : i + _CHUNK]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer
+from backprop.optim.optimizer import Optimizer, add_scaled_, buffer
 from backprop.tensor import Tensor
 
 
@@ -44,6 +44,6 @@ class SGD(Optimizer):
                 buf[...] = g
             else:
                 buf *= mu
-                buf += (1 - group["dampening"]) * g
+                add_scaled_(p.device.xp, buf, g, 1 - group["dampening"])
             g = g + mu * buf if group["nesterov"] else buf
-        p.data -= lr * g
+        add_scaled_(p.device.xp, p.data, g, -lr)

@@ -101,9 +101,9 @@ def _output_rule(kernel: Any) -> Any:
 # ---------------------------------------------------------------- softmax cross-entropy backward
 
 _ce_grad = cupy.ElementwiseKernel(
-    "raw T p, raw S t, raw T w, int32 C, T keep, T smooth",
+    "raw T e, raw T s, raw S t, raw T w, int32 C, T keep, T smooth",
     "T gx",
-    "int n = i / C; T wn = w[n]; gx = p[i] * wn - ((i % C) == t[n] ? keep * wn : (T)0) - smooth * wn",
+    "int n = i / C; T wn = w[n]; gx = e[i] * (wn / s[n]) - ((i % C) == t[n] ? keep * wn : (T)0) - smooth * wn",
     "bp_cross_entropy_grad",
 )
 
@@ -112,7 +112,7 @@ def cross_entropy_backward(ctx: Any, gy: Any) -> Any:
     """(softmax - (1-eps) onehot - eps/C) * w_n in one kernel, no one-hot matrix."""
     if ctx.graph_mode:
         return NotImplemented
-    p, t, valid, cnt = ctx.aux
+    p, s, t, valid, cnt = ctx.aux  # p holds exp(x - max), s its row sums
     if not _ok(p) or not p.flags.c_contiguous:
         return NotImplemented
     reduction = ctx.attrs.get("reduction", "mean")
@@ -121,7 +121,7 @@ def cross_entropy_backward(ctx: Any, gy: Any) -> Any:
     w = cupy.ascontiguousarray(cupy.broadcast_to(cupy.where(valid, w, 0).astype(p.dtype, copy=False), valid.shape))
     n, c = p.shape
     gx = cupy.empty_like(p)
-    _ce_grad(p, cupy.ascontiguousarray(t), w, cupy.int32(c), p.dtype.type(1 - eps), p.dtype.type(eps / c), gx)
+    _ce_grad(p, s, cupy.ascontiguousarray(t), w, cupy.int32(c), p.dtype.type(1 - eps), p.dtype.type(eps / c), gx)
     return gx, None
 
 

@@ -49,16 +49,15 @@ def _check_cross_entropy(x, target, **attrs):
 
 @op("cross_entropy", aux=True, check=_check_cross_entropy, double_backward=False)
 def cross_entropy(xp, x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Softmax cross-entropy of logits (N, C) against class ids (N,), one fused pass.
+    """Softmax cross-entropy of logits (N, C) against class ids (N,), fused.
 
     loss_n = (1 - eps) (lse_n - x[n, t_n]) + eps (lse_n - mean_c x[n, c]); rows whose target is
-    ``ignore_index`` contribute 0 and are not counted by the mean. No one-hot matrix is built.
+    ``ignore_index`` contribute 0 and are not counted by the mean. No one-hot matrix is built, and
+    the (N, C) work is four passes into one buffer: max, subtract, exp (in place), sum.
     """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n, c = x.shape
-    shifted = x - xp.max(x, axis=1, keepdims=True)
-    e = xp.exp(shifted)
-    s = xp.sum(e, axis=1, keepdims=True)
-    lse = xp.log(s)[:, 0]
     valid = target != ignore_index
     t = xp.where(valid, target, 0)
     if n and (int(t.min()) < 0 or int(t.max()) >= c):
@@ -67,35 +66,36 @@ def cross_entropy(xp, x, target, ignore_index=-100, reduction="mean", label_smoo
             f"cross_entropy: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1}"
             f" or ignore_index={ignore_index})"
         )
-    rows = xp.arange(n)
-    loss = lse - shifted[rows, t]
+    e = x - xp.max(x, axis=1, keepdims=True)  # shifted logits: exp cannot overflow
+    loss = -e[xp.arange(n), t]
     if label_smoothing:
-        loss = (1 - label_smoothing) * loss + label_smoothing * (lse - xp.mean(shifted, axis=1))
+        loss = (1 - label_smoothing) * loss - label_smoothing * xp.mean(e, axis=1)
+    xp.exp(e, out=e)
+    s = xp.sum(e, axis=1)
+    loss += xp.log(s)  # + lse (shifted)
     loss = xp.where(valid, loss, 0)
     cnt = xp.sum(valid).astype(x.dtype)
     if reduction == "mean":
         out = xp.sum(loss) / cnt
     elif reduction == "sum":
         out = xp.sum(loss)
-    elif reduction == "none":
-        out = loss
     else:
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return out.astype(x.dtype, copy=False), (e / s, t, valid, cnt)
+        out = loss
+    return out.astype(x.dtype, copy=False), (e, s, t, valid, cnt)
 
 
 @cross_entropy.defvjp
 def cross_entropy_backward(ctx, gy):  # dx = (softmax - (1-eps) onehot - eps/C) * w_n
-    p, t, valid, cnt = ctx.aux
+    e, s, t, valid, cnt = ctx.aux  # softmax = e / s: the division folds into the row weights
     xp = ctx.xp
     reduction = ctx.attrs.get("reduction", "mean")
     eps = ctx.attrs.get("label_smoothing", 0.0)
     w = gy / cnt if reduction == "mean" else gy
-    w = xp.where(valid, w, 0).astype(p.dtype, copy=False)  # (N,) per-row weight
-    gx = p * w[:, None]
-    gx[xp.arange(p.shape[0]), t] -= (1 - eps) * w
+    w = xp.where(valid, w, 0).astype(e.dtype, copy=False)  # (N,) per-row weight
+    gx = e * (w / s)[:, None]
+    gx[xp.arange(e.shape[0]), t] -= (1 - eps) * w
     if eps:
-        gx -= (eps / p.shape[1]) * w[:, None]
+        gx -= (eps / e.shape[1]) * w[:, None]
     return gx, None
 
 

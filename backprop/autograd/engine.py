@@ -92,7 +92,7 @@ def run_backward(
         else:
             buffers[t.grad_fn] = buffers[t.grad_fn] + g
 
-    rules: dict[Any, tuple] = {}  # op -> (device, its backward rule there), looked up once per pass
+    rules: dict[Any, tuple] = {}  # op -> (device, its backward rule there, xp), looked up once per pass
     deps = _dependencies(roots)
     ready = [n for n in roots if deps.get(n, 0) == 0]
     mode = set_grad_enabled(True) if create_graph else no_grad()
@@ -107,16 +107,16 @@ def run_backward(
             if capture_nodes and node in capture_nodes:
                 results[capture_nodes[node]] = gy
             op = node.op
+            dev = node.device
             cached = rules.get(op)
-            if cached is None or cached[0] is not node.device:
-                cached = rules[op] = (node.device, op.backward_kernel(node.device.backend))
-            rule = cached[1]
+            if cached is None or cached[0] is not dev:
+                cached = rules[op] = (dev, op.backward_kernel(dev.backend), dev.xp)
             if create_graph:
-                gxs = _graph_backward(node, rule, gy)
+                gxs = _graph_backward(node, cached[1], gy)
                 xp = None
             else:
-                gxs = rule(node, gy)
-                xp = node.device.xp
+                gxs = cached[1](node, gy)
+                xp = cached[2]
             if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
                 node._saved = None  # free what was saved; a second backward then names retain_graph
                 node._saved_tensors = ()
@@ -125,14 +125,15 @@ def run_backward(
             for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
                 if edge is None:
                     continue
+                is_node = edge.__class__ is Node
                 if gx is not None:
                     if xp is None:
                         gx = _fit_graph(gx, meta)
                     elif gx.shape != meta[0] or (gx.dtype is not meta[1] and gx.dtype != meta[1]):
                         gx = _fit(gx, meta, xp)
                     if anomaly:
-                        _check_finite(op.name, "backward", gx if xp is not None else gx.data, node.device)
-                    if edge.__class__ is Node:
+                        _check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
+                    if is_node:
                         b = buffers.get(edge)
                         if b is None:
                             buffers[edge] = gx
@@ -148,11 +149,11 @@ def run_backward(
                             leaf_grads[id(edge)] = [edge, gx]
                         else:
                             entry[1] = entry[1] + gx
-                if edge.__class__ is Node:
+                if is_node:
                     d = deps[edge] - 1
                     deps[edge] = d
                     if d == 0:
-                        if edge in buffers:
+                        if gx is not None or edge in buffers:
                             ready.append(edge)
                         else:
                             _skip(edge, deps, ready, buffers)

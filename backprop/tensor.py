@@ -566,10 +566,11 @@ class Tensor:
                 f"{name}: a leaf tensor that requires grad (shape {self.shape}) is being used in an "
                 "in-place operation; wrap the update in `with bp.no_grad():`"
             )
-        if rec and name == "__setitem__":
+        if rec and name in ("__setitem__", "fill_", "copy_"):
             raise RuntimeError(
-                "__setitem__ on a tensor that is part of a graph is not supported; build the "
-                "result out of place (e.g. with bp.where or bp.cat)"
+                f"{name} on a tensor that is part of a graph is not supported (its gradient would be "
+                "silently wrong); build the result out of place (e.g. with bp.where or bp.cat), or "
+                "detach() first"
             )
         return rec
 

@@ -279,3 +279,16 @@ def test_training_loop_memory_stays_flat() -> None:
     now, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert now - base < 64 * 1024, f"memory grew by {now - base} bytes over 200 steps"
+
+
+def test_unrecordable_inplace_ops_refuse_instead_of_corrupting_gradients() -> None:
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    for op in (lambda t: t.zero_(), lambda t: t.fill_(3.0), lambda t: t.copy_(bp.ones(2))):
+        with pytest.raises(RuntimeError, match="part of a graph"):
+            op(y)
+    with pytest.raises(RuntimeError, match="part of a graph"):
+        y[0] = 5.0
+    with bp.no_grad():
+        y.zero_()  # outside recording it is a plain write
+    assert y.tolist() == [0.0, 0.0]

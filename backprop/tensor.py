@@ -335,10 +335,12 @@ class Tensor:
         return Tensor._wrap(~self.data, self.device, None)
 
     def __and__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self.data & self._other(other).data, self.device, None)
+        o = self._other(other)
+        return Tensor._wrap(self.data & (o.data if isinstance(o, Tensor) else o), self.device, None)
 
     def __or__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self.data | self._other(other).data, self.device, None)
+        o = self._other(other)
+        return Tensor._wrap(self.data | (o.data if isinstance(o, Tensor) else o), self.device, None)
 
     # ------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:

@@ -112,6 +112,7 @@ def run_backward(
             if cached is None or cached[0] is not dev:
                 cached = rules[op] = (dev, op.backward_kernel(dev.backend), dev.xp)
             if create_graph:
+                node._wrap = wrap
                 gxs = _graph_backward(node, cached[1], gy)
                 xp = None
             else:

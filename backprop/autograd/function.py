@@ -199,12 +199,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     node.edges = tuple(edges)
     node.in_meta = tuple(meta)
     node.aux = aux
-    node._wrap = first._wrap
     node.hooks = None
-    node.graph_mode = False
+    node.graph_mode = False  # (_wrap is set by the engine when it builds a graph)
     node._out = None
     node._out_ref = None
-    node._out_version = 0
     saves = op.save_inputs
     if saves:
         if len(saves) == len(args):  # saves every input (mul, div, matmul, ...): no picking
@@ -220,6 +218,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if op.save_output:
         node._out = out
         node._out_ref = weakref.ref(result)
+        node._out_version = 0
     return result
 
 

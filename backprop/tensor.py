@@ -45,27 +45,25 @@ class Tensor:
         from backprop.creation import _to_array
 
         dev = to_device_obj(device)
-        self.data = _to_array(data, dtypes.to_dtype(dtype), dev)
-        self.device = dev
-        self.grad = None
-        self.grad_fn = None
-        self._requires_grad = False
-        self._version = 0
-        self._hooks = None
+        self._adopt(_to_array(data, dtypes.to_dtype(dtype), dev), dev, None)
         if requires_grad:
             self.requires_grad = True
 
+    def _adopt(self, data: Any, device: Device, grad_fn: Node | None) -> None:
+        """Set every slot: ``data`` on ``device`` (no copy), produced by ``grad_fn`` (or a leaf)."""
+        self.data = data
+        self.device = device
+        self.grad = None
+        self.grad_fn = grad_fn
+        self._requires_grad = grad_fn is not None
+        self._version = 0
+        self._hooks = None
+
     @staticmethod
     def _wrap(data: Any, device: Device, grad_fn: Node | None) -> Tensor:
-        """A Tensor around ``data`` without copying or checks (the ops' hot path)."""
+        """A Tensor around ``data`` without copying or checks (``apply`` inlines the same)."""
         t = _new(Tensor)
-        t.data = data
-        t.device = device
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._requires_grad = grad_fn is not None
-        t._version = 0
-        t._hooks = None
+        t._adopt(data, device, grad_fn)
         return t
 
     # ------------------------------------------------------------ attributes

@@ -30,6 +30,25 @@ def _sync(device: str) -> Callable[[], None]:
     return bp.cuda.synchronize if device == "cuda" else (lambda: None)
 
 
+def _torch_sync(dev: str) -> Callable[[], None]:
+    import torch
+
+    return torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+
+
+def _train_step(model: Any, opt: Any, x: Any, y: Any, loss_fn: Any, sync: Callable[[], None]) -> Callable[[], None]:
+    """One training step, spelled identically for our library and for torch (same API names)."""
+
+    def step() -> None:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sync()
+
+    return step
+
+
 def _xp(device: str) -> Any:
     return bp.device(device).xp
 
@@ -63,16 +82,7 @@ def mlp_ours(device: str, width: int, batch: int) -> Callable[[], None]:
     opt = bp.optim.SGD(model.parameters(), lr=LR)
     xs, ys = _mlp_data(width, batch)
     x, y = bp.tensor(xs, device=device), bp.tensor(ys, device=device)
-    sync = _sync(device)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sync()
-
-    return step
+    return _train_step(model, opt, x, y, F.cross_entropy, _sync(device))
 
 
 def mlp_floor(device: str, width: int, batch: int) -> Callable[[], None]:
@@ -107,16 +117,7 @@ def mlp_torch(device: str, width: int, batch: int) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     xs, ys = _mlp_data(width, batch)
     x, y = torch.tensor(xs, device=dev), torch.tensor(ys, device=dev)
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sync()
-
-    return step
+    return _train_step(model, opt, x, y, torch.nn.functional.cross_entropy, _torch_sync(dev))
 
 
 # ------------------------------------------------------------------------------------------ LM
@@ -133,16 +134,7 @@ def lm_ours(device: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
     opt = bp.optim.SGD(model.parameters(), lr=LR)
     cs, ts = _lm_data(v, b)
     ctx, tgt = bp.tensor(cs, device=device), bp.tensor(ts, device=device)
-    sync = _sync(device)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(ctx), tgt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sync()
-
-    return step
+    return _train_step(model, opt, ctx, tgt, F.cross_entropy, _sync(device))
 
 
 def lm_floor(device: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
@@ -186,16 +178,7 @@ def lm_torch(device: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     cs, ts = _lm_data(v, b)
     ctx, tgt = torch.tensor(cs, device=dev), torch.tensor(ts, device=dev)
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(ctx), tgt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sync()
-
-    return step
+    return _train_step(model, opt, ctx, tgt, torch.nn.functional.cross_entropy, _torch_sync(dev))
 
 
 # ------------------------------------------------------------------------------------------ per-op chain
@@ -234,7 +217,7 @@ def chain_torch(device: str) -> Callable[[], None]:
 
     dev = "cuda" if device == "cuda" else "cpu"
     x = torch.randn(8, 8, device=dev, requires_grad=True)
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    sync = _torch_sync(dev)
 
     def step() -> None:
         y = x
@@ -281,7 +264,7 @@ def matmul_torch(device: str, n: int) -> Callable[[], None]:
     dev = "cuda" if device == "cuda" else "cpu"
     a = torch.randn(n, n, device=dev)
     b = torch.randn(n, n, device=dev)
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    sync = _torch_sync(dev)
 
     def step() -> None:
         a @ b

@@ -13,16 +13,8 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        if isinstance(data, Tensor):
-            self.data, self.device = data.data, data.device
-        else:
-            src = Tensor([] if data is None else data)
-            self.data, self.device = src.data, src.device
-        self.grad = None
-        self.grad_fn = None
-        self._requires_grad = False
-        self._version = 0
-        self._hooks = None
+        src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
+        self._adopt(src.data, src.device, None)  # shares the tensor's memory, as torch's Parameter
         if requires_grad:
             self.requires_grad = True
 

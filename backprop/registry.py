@@ -9,6 +9,7 @@ exists, else the generic kernel. Kernels see arrays, never Tensors.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from backprop.backends import Backend, registered_backends
@@ -25,6 +26,8 @@ class OpDef:
       attrs, ``ctx.needs_input_grad`` a bool per input. Broadcasting is undone by the engine.
     - ``check(*inputs, **attrs)``: the shape/dtype rule, raising ``ValueError`` with a clear message.
     - ``moves_device``: the output lives on ``attrs["device"]`` (device transfers only).
+    - ``ufunc``: the name of an ``xp`` function equal to the forward kernel (``"multiply"``): the
+      registry then dispatches to it directly.
     """
 
     __slots__ = (
@@ -38,6 +41,7 @@ class OpDef:
         "double_backward",
         "moves_device",
         "special",
+        "ufunc",
         "doc",
         "_kernels",
         "_bkernels",
@@ -54,6 +58,7 @@ class OpDef:
         check: Kernel | None = None,
         double_backward: bool = True,
         moves_device: bool = False,
+        ufunc: str | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -65,6 +70,7 @@ class OpDef:
         self.double_backward = double_backward
         self.moves_device = moves_device
         self.special = aux or moves_device
+        self.ufunc = ufunc
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}
@@ -75,11 +81,19 @@ class OpDef:
         return fn
 
     def kernel(self, backend: Backend) -> Kernel:
-        """The forward kernel for ``backend``: its override, else the generic kernel (cached)."""
+        """The forward kernel for ``backend`` with its array namespace bound: call it with the
+        inputs and attrs. The backend's override if any, else the generic kernel; for ops declared
+        with ``ufunc=`` the namespace's own function itself (no Python frame per call). Cached."""
         k = self._kernels.get(backend.name)
         if k is None:
+            xp = backend.xp
             override = backend.overrides().get(self.name)
-            k = self.forward if override is None else _guarded(override, self.forward)
+            if override is not None:
+                k = partial(_guarded(override, self.forward), xp)
+            elif self.ufunc is not None:
+                k = getattr(xp, self.ufunc)
+            else:
+                k = partial(self.forward, xp)
             self._kernels[backend.name] = k
         return k
 

@@ -588,7 +588,7 @@ class Tensor:
                 node._out_version = self._version + 1
         else:
             arrays = [o.data if isinstance(o, Tensor) else o for o in others]
-            out = opdef.kernel(self.device.backend)(self.device.xp, self.data, *arrays, **attrs)
+            out = opdef.kernel(self.device.backend)(self.data, *arrays, **attrs)
             self.data[...] = out
         self._version += 1
         return self

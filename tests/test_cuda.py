@@ -39,7 +39,7 @@ def test_fused_forward_equals_generic(name: str, attrs: dict, dtype: str) -> Non
 
     x = cupy.asarray(np.linspace(-30, 30, 1001).astype(dtype))
     op = registry.get(name)
-    fused = op.kernel(_cuda_backend())(cupy, x, **attrs)
+    fused = op.kernel(_cuda_backend())(x, **attrs)
     generic = op.forward(cupy, x, **attrs)
     tol = 1e-6 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(cupy.asnumpy(fused), cupy.asnumpy(generic), rtol=tol, atol=tol)

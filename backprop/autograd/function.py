@@ -87,7 +87,7 @@ class Node:
         """Run another op inside a backward rule: its kernel, or a recorded op in graph mode."""
         if self.graph_mode:
             return apply(op, *args, **attrs)
-        out = op.kernel(self.device.backend)(self.device.xp, *args, **attrs)
+        out = op.kernel(self.device.backend)(*args, **attrs)
         return out[0] if op.aux else out
 
     def _version_error(self) -> None:
@@ -165,9 +165,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     try:
         if device.index:
             with device.backend.use_device(device.index):
-                out = kernel(device.xp, *arrays, **attrs)
+                out = kernel(*arrays, **attrs)
         else:
-            out = kernel(device.xp, *arrays, **attrs)
+            out = kernel(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         raise type(exc)(f"{op.name}: {exc} (inputs: {_describe(args)}; attrs: {attrs})") from exc
     aux = None

@@ -14,7 +14,7 @@ from backprop.registry import op
 # ---------------------------------------------------------------- arithmetic
 
 
-@op("add")
+@op("add", ufunc="add")
 def add(xp, x, y):
     """x + y."""
     return xp.add(x, y)
@@ -25,7 +25,7 @@ def add_backward(ctx, gy):  # d(x+y) = dx + dy
     return gy, gy
 
 
-@op("sub")
+@op("sub", ufunc="subtract")
 def sub(xp, x, y):
     """x - y."""
     return xp.subtract(x, y)
@@ -36,7 +36,7 @@ def sub_backward(ctx, gy):  # d(x-y) = dx - dy
     return gy, (-gy if ctx.edges[1] is not None else None)
 
 
-@op("mul", save_inputs=(0, 1))
+@op("mul", save_inputs=(0, 1), ufunc="multiply")
 def mul(xp, x, y):
     """x * y."""
     return xp.multiply(x, y)
@@ -49,7 +49,7 @@ def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
     return (gy * y if e[0] is not None else None), (gy * x if e[1] is not None else None)
 
 
-@op("div", save_inputs=(0, 1))
+@op("div", save_inputs=(0, 1), ufunc="true_divide")
 def div(xp, x, y):
     """x / y (true division)."""
     return xp.true_divide(x, y)
@@ -64,7 +64,7 @@ def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2
     return gx, gyy
 
 
-@op("pow", save_inputs=(0, 1), save_output=True)
+@op("pow", save_inputs=(0, 1), save_output=True, ufunc="power")
 def pow(xp, x, y):
     """x ** y."""
     return xp.power(x, y)
@@ -79,7 +79,7 @@ def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
     return gx, gyy
 
 
-@op("neg")
+@op("neg", ufunc="negative")
 def neg(xp, x):
     """-x."""
     return xp.negative(x)
@@ -90,7 +90,7 @@ def neg_backward(ctx, gy):
     return (-gy,)
 
 
-@op("maximum", save_inputs=(0, 1))
+@op("maximum", save_inputs=(0, 1), ufunc="maximum")
 def maximum(xp, x, y):
     """Elementwise max of x and y (ties share the gradient equally, as in torch)."""
     return xp.maximum(x, y)
@@ -104,7 +104,7 @@ def maximum_backward(ctx, gy):
     return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
 
 
-@op("minimum", save_inputs=(0, 1))
+@op("minimum", save_inputs=(0, 1), ufunc="minimum")
 def minimum(xp, x, y):
     """Elementwise min of x and y (ties share the gradient equally, as in torch)."""
     return xp.minimum(x, y)
@@ -118,7 +118,7 @@ def minimum_backward(ctx, gy):
     return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
 
 
-@op("where", save_inputs=(0,))
+@op("where", save_inputs=(0,), ufunc="where")
 def where(xp, cond, x, y):
     """x where cond else y."""
     return xp.where(cond, x, y)
@@ -160,7 +160,7 @@ def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds in
 # ---------------------------------------------------------------- unary math
 
 
-@op("exp", save_output=True)
+@op("exp", save_output=True, ufunc="exp")
 def exp(xp, x):
     """e ** x."""
     return xp.exp(x)
@@ -172,7 +172,7 @@ def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
     return (gy * y,)
 
 
-@op("log", save_inputs=(0,))
+@op("log", save_inputs=(0,), ufunc="log")
 def log(xp, x):
     """Natural logarithm."""
     return xp.log(x)
@@ -184,7 +184,7 @@ def log_backward(ctx, gy):  # d log(x) = dx / x
     return (gy / x,)
 
 
-@op("sqrt", save_output=True)
+@op("sqrt", save_output=True, ufunc="sqrt")
 def sqrt(xp, x):
     """Square root."""
     return xp.sqrt(x)
@@ -196,7 +196,7 @@ def sqrt_backward(ctx, gy):  # d sqrt(x) = dx / (2 sqrt(x))
     return (gy / (2 * y),)
 
 
-@op("abs", save_inputs=(0,))
+@op("abs", save_inputs=(0,), ufunc="abs")
 def abs(xp, x):
     """|x| (gradient 0 at 0, as in torch)."""
     return xp.abs(x)
@@ -208,7 +208,7 @@ def abs_backward(ctx, gy):  # d|x| = sign(x) dx
     return (gy * ctx.xp.sign(x),)
 
 
-@op("tanh", save_output=True)
+@op("tanh", save_output=True, ufunc="tanh")
 def tanh(xp, x):
     """Hyperbolic tangent."""
     return xp.tanh(x)
@@ -342,7 +342,7 @@ def _compare(name, ufunc):
         return getattr(xp, ufunc)(x, y)
 
     kernel.__doc__ = f"Elementwise {ufunc} (a bool tensor; not differentiable)."
-    return op(name)(kernel)
+    return op(name, ufunc=ufunc)(kernel)
 
 
 lt = _compare("lt", "less")

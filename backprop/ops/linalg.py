@@ -24,7 +24,7 @@ def _check_matmul(a, b):
         )
 
 
-@op("matmul", save_inputs=(0, 1), check=_check_matmul)
+@op("matmul", save_inputs=(0, 1), check=_check_matmul, ufunc="matmul")
 def matmul(xp, a, b):
     """a @ b."""
     return xp.matmul(a, b)

@@ -19,6 +19,7 @@ import backprop as bp
 from bench import workloads as W
 
 IMPLS = ("ours", "floor", "torch")
+MAX_REPS = 300
 
 
 def _torch_available(args: Any) -> bool:
@@ -97,11 +98,18 @@ def _peak_bytes(step: Callable[[], None]) -> int | None:
     return peak
 
 
-def measure(case: dict[str, Any], impls: list[str], reps: int, device: str) -> dict[str, Any]:
+def measure(case: dict[str, Any], impls: list[str], reps: int, device: str, quick: bool = False) -> dict[str, Any]:
     steps = {i: case["make"][i]() for i in impls}
+    slowest = 0.0
     for s in steps.values():  # warm-up: caches, allocator pools, BLAS threads
         for _ in range(2):
             s()
+        t0 = time.perf_counter()
+        s()
+        slowest = max(slowest, time.perf_counter() - t0)
+    # fast steps are noisy on a shared VM: give each implementation about a second of samples
+    if not quick:
+        reps = min(MAX_REPS, max(reps, int(1.0 / max(slowest, 1e-6))))
     times: dict[str, list[float]] = {i: [] for i in impls}
     for r in range(reps):  # interleaved, rotating which implementation goes first
         order = impls[r % len(impls) :] + impls[: r % len(impls)]
@@ -206,9 +214,11 @@ def run(args: Any) -> int:
                 f"{'mem/fl':>9}",
             ]
         )
-        print(f"\n## device {device} (medians of {reps} interleaved repetitions)\n{header}")
+        print(
+            f"\n## device {device} (medians of at least {reps} interleaved repetitions, more for fast steps)\n{header}"
+        )
         for case in cases(device, args.quick, only):
-            res = measure(case, impls, reps, device)
+            res = measure(case, impls, reps, device, args.quick)
             res["device"] = device
             results.append(res)
             print(_fmt(res, impls), flush=True)

@@ -48,7 +48,7 @@ _sigmoid = cupy.ElementwiseKernel(
 _silu = cupy.ElementwiseKernel(
     "T x", "T y", "T e = exp(-fabs(x)); T s = x >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e); y = x * s", "bp_silu"
 )
-_gelu = cupy.ElementwiseKernel("T x", "T y", "y = (T)0.5 * x * ((T)1 + erf(x * (T)M_SQRT1_2))", "bp_gelu")
+_gelu = cupy.ElementwiseKernel("T x", "T y", "y = (T)0.5 * x * ((T)1 + erf(x * (T)0.7071067811865476))", "bp_gelu")
 _gelu_tanh = cupy.ElementwiseKernel(
     "T x",
     "T y",
@@ -58,7 +58,7 @@ _gelu_tanh = cupy.ElementwiseKernel(
 _gelu_grad = cupy.ElementwiseKernel(
     "T x",
     "T y",
-    "y = (T)0.5 * ((T)1 + erf(x * (T)M_SQRT1_2)) + x * exp((T)-0.5 * x * x) * (T)0.3989422804014327",
+    "y = (T)0.5 * ((T)1 + erf(x * (T)0.7071067811865476)) + x * exp((T)-0.5 * x * x) * (T)0.3989422804014327",
     "bp_gelu_grad",
 )
 # backward of activations whose rule reads the saved output y: dx = gy * f'(y)

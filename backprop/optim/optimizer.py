@@ -23,6 +23,7 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        self._fused_cache: dict[tuple[str, str], Any] = {}  # (backend, key) -> fused update or None
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -72,7 +73,7 @@ class Optimizer:
     def _fused(self, p: Tensor, key: str) -> Any:
         """The backend's fused update kernel ``key`` (e.g. ``"optim.adam"``), or None."""
         backend = p.device.backend
-        cache = self.__dict__.setdefault("_fused_cache", {})
+        cache = self._fused_cache
         if (backend.name, key) not in cache:
             cache[backend.name, key] = backend.overrides().get(key)
         return cache[backend.name, key]

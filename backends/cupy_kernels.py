@@ -26,7 +26,7 @@ def _ok(*arrays: Any) -> bool:
 # ---------------------------------------------------------------- indexing
 
 
-def getitem_grad(xp: Any, gy: Any, index: tuple, shape: tuple) -> Any:
+def getitem_grad(xp: Any, gy: Any, *, index: tuple, shape: tuple) -> Any:
     """zeros(shape) with gy added at ``index``; repeated integer indices accumulate.
 
     ``cupyx.scatter_add`` is CuPy's atomic scatter (NumPy's ``add.at``); plain assignment is
@@ -74,13 +74,13 @@ def _unary(kernel: Any) -> Any:
     return forward
 
 
-def gelu(xp: Any, x: Any, approximate: str = "none") -> Any:
+def gelu(xp: Any, x: Any, *, approximate: str = "none") -> Any:
     if not _ok(x):
         return NotImplemented
     return _gelu_tanh(x) if approximate == "tanh" else _gelu(x)
 
 
-def gelu_grad(xp: Any, x: Any, approximate: str = "none") -> Any:
+def gelu_grad(xp: Any, x: Any, *, approximate: str = "none") -> Any:
     if not _ok(x) or approximate != "none":
         return NotImplemented
     return _gelu_grad(x)
@@ -88,7 +88,7 @@ def gelu_grad(xp: Any, x: Any, approximate: str = "none") -> Any:
 
 def _output_rule(kernel: Any) -> Any:
     def rule(ctx: Any, gy: Any) -> Any:
-        if ctx.graph_mode:  # building a graph: the generic rule records differentiable ops
+        if ctx.create_graph:  # building a graph: the generic rule records differentiable ops
             return NotImplemented
         (y,) = ctx.saved
         if not _ok(gy, y) or gy.shape != y.shape or gy.dtype != y.dtype:
@@ -110,13 +110,13 @@ _ce_grad = cupy.ElementwiseKernel(
 
 def cross_entropy_backward(ctx: Any, gy: Any) -> Any:
     """(softmax - (1-eps) onehot - eps/C) * w_n in one kernel, no one-hot matrix."""
-    if ctx.graph_mode:
+    if ctx.create_graph:
         return NotImplemented
     p, s, t, valid, cnt = ctx.aux  # p holds exp(x - max), s its row sums
     if not _ok(p) or not p.flags.c_contiguous:
         return NotImplemented
-    reduction = ctx.attrs.get("reduction", "mean")
-    eps = ctx.attrs.get("label_smoothing", 0.0)
+    reduction = ctx.attrs["reduction"]
+    eps = ctx.attrs["label_smoothing"]
     w = gy / cnt if reduction == "mean" else gy
     w = cupy.ascontiguousarray(cupy.broadcast_to(cupy.where(valid, w, 0).astype(p.dtype, copy=False), valid.shape))
     n, c = p.shape

@@ -16,7 +16,7 @@ import numpy as np
 _SPARSE_MIN_ROWS = 512
 
 
-def getitem_grad(xp: Any, gy: np.ndarray, index: tuple, shape: tuple) -> Any:
+def getitem_grad(xp: Any, gy: np.ndarray, *, index: tuple, shape: tuple) -> Any:
     """Rows of ``gy`` summed into zeros(shape) at integer ids (the embedding backward).
 
     ``np.add.at`` adds one element at a time. Many rows: one sparse (ids x rows) one-hot matrix

@@ -10,44 +10,8 @@ from backprop import dtypes
 from backprop.backends import registered_backends
 from backprop.devices import Device
 from backprop.devices import device as to_device
+from backprop.ops._util import size_arg
 from backprop.tensor import Tensor
-
-
-def _to_array(data: Any, dtype: np.dtype | None, dev: Device) -> Any:
-    """``data`` as an array of ``dtype`` on ``dev``; Python floats default to float32."""
-    if isinstance(data, Tensor):
-        arr = data.data
-        src = data.device
-        if src is not dev:
-            arr = dev.backend.from_host(src.backend.to_host(arr), dev.index)
-        else:
-            arr = dev.xp.array(arr, copy=True)
-        return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
-    if isinstance(data, dev.array_type):
-        arr = dev.xp.array(data, copy=True)
-    elif dev.type != "cpu" and hasattr(data, "__cuda_array_interface__"):
-        arr = dev.xp.asarray(data)
-    else:
-        host = _host_array(data)
-        if dtype is None and host.dtype == np.float64 and not isinstance(data, np.ndarray):
-            host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
-        arr = dev.backend.from_host(host, dev.index) if dev.type != "cpu" else host
-    if dtype is not None and arr.dtype != dtype:
-        arr = arr.astype(dtype)
-    return arr
-
-
-def _host_array(data: Any) -> np.ndarray:
-    if isinstance(data, np.ndarray):
-        return data.copy()
-    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-        data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
-    if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
-        return data.get()
-    arr = np.array(data)
-    if arr.dtype == object:
-        raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
-    return arr
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -82,17 +46,11 @@ def from_dlpack(obj: Any) -> Tensor:
     return Tensor._wrap(dev.xp.from_dlpack(obj), dev, None)
 
 
-def _shape(size: tuple) -> tuple[int, ...]:
-    if len(size) == 1 and not isinstance(size[0], int):
-        return tuple(int(s) for s in size[0])
-    return tuple(int(s) for s in size)
-
-
 def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, value: Any = None) -> Tensor:
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     xp = dev.xp
-    shape = _shape(size)
+    shape = size_arg(size)
     if fill == "full":
         arr = xp.full(shape, value, dtype=dt)
     else:
@@ -169,7 +127,7 @@ def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     rng = dev.backend.rng(dev.index)
-    shape = _shape(size)
+    shape = size_arg(size)
     if kind == "randn":
         arr = (
             rng.standard_normal(shape, dtype=dt)

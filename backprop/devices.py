@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
+import numpy as np
+
+from backprop import dtypes
 from backprop.backends import BackendUnavailable, get_backend
 
 log = logging.getLogger("backprop")
@@ -32,6 +36,38 @@ class Device:
             cls._cache[key] = dev
         return dev
 
+    def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
+        """A new array of ``data`` on this device: the one place user data becomes an array.
+
+        ``data`` may be a Tensor (copied, across devices too), an array of any backend, a DLPack or
+        CUDA-array producer, or nested Python sequences/scalars (floats become the default dtype,
+        as in torch; NumPy arrays keep theirs).
+        """
+        if hasattr(data, "grad_fn"):  # a Tensor (duck-typed: this module sits below tensor.py)
+            arr = (
+                self.transfer(data.data, data.device)
+                if data.device is not self
+                else self.xp.array(data.data, copy=True)
+            )
+        elif isinstance(data, self.array_type):
+            arr = self.xp.array(data, copy=True)
+        elif self.type != "cpu" and hasattr(data, "__cuda_array_interface__"):
+            arr = self.xp.array(data, copy=True)
+        else:
+            host = _host_array(data)
+            if dtype is None and host.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+                host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+            arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
+        if dtype is not None and arr.dtype != dtype:
+            arr = arr.astype(dtype)
+        return arr
+
+    def transfer(self, array: Any, source: Device) -> Any:
+        """``array`` (living on ``source``) copied onto this device."""
+        if source.backend is self.backend:
+            return array if source.index == self.index else self.backend.from_host(array, self.index)
+        return self.backend.from_host(source.backend.to_host(array), self.index)
+
     def __repr__(self) -> str:
         return f"device(type={self.type!r}, index={self.index})"
 
@@ -48,6 +84,20 @@ class Device:
 
     def __hash__(self) -> int:
         return hash(self._str)
+
+
+def _host_array(data: Any) -> np.ndarray:
+    """Host data as a fresh NumPy array; nested sequences of Tensors go through ``__array__``."""
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
+        return data.get()
+    if isinstance(data, (list, tuple)) and any(hasattr(d, "grad_fn") for d in data):
+        data = [np.asarray(d) if hasattr(d, "grad_fn") else d for d in data]
+    arr = np.array(data)
+    if arr.dtype == object:
+        raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
+    return arr
 
 
 def _parse(spec: str) -> tuple[str, int]:

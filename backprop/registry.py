@@ -8,26 +8,67 @@ exists, else the generic kernel. Kernels see arrays, never Tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from backprop.backends import Backend, registered_backends
 
 Kernel = Callable[..., Any]
 
 
+class Ctx(Protocol):
+    """What a backward rule ``rule(ctx, gy) -> tuple`` may read: the contract between ops and engine.
+
+    Rules use nothing else (no engine internals), so the engine can change freely. Outside
+    ``create_graph`` the values are arrays of the forward's backend and ``xp`` is its namespace; while
+    a graph is being built they are Tensors and ``xp`` is a numpy-like namespace that records ops.
+    """
+
+    @property
+    def saved(self) -> tuple[Any, ...]:
+        """The declared inputs (``save_inputs``), then the output when ``save_output``."""
+
+    @property
+    def aux(self) -> Any:
+        """The forward's auxiliary value (ops declared with ``aux=True``), else None."""
+
+    @property
+    def attrs(self) -> Mapping[str, Any]:
+        """The forward's keyword attributes, its declared defaults filled in."""
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """One flag per input: whether its gradient is wanted (return None where it is not)."""
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...] | None, ...]:
+        """The shape of each input (None for Python scalars)."""
+
+    @property
+    def xp(self) -> Any:
+        """The array namespace the rule computes with."""
+
+    @property
+    def create_graph(self) -> bool:
+        """True while the backward pass is itself recorded (fused array-only overrides defer then)."""
+
+    def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
+        """Run another op inside the rule: its kernel on arrays, a recorded op on Tensors."""
+
+
 class OpDef:
     """One registered op. Single output; inputs are arrays (or Python scalars) plus keyword attrs.
 
     - ``forward(xp, *inputs, **attrs) -> y`` (or ``(y, aux)`` when ``aux=True``)
-    - ``backward(ctx, gy) -> tuple`` of one gradient (or None) per input; ``ctx.saved`` holds the
-      declared inputs then the output, ``ctx.aux`` the forward's auxiliary array, ``ctx.attrs`` the
-      attrs, ``ctx.needs_input_grad`` a bool per input. Broadcasting is undone by the engine.
+    - ``backward(ctx, gy) -> tuple`` of one gradient (or None) per input; ``ctx`` is a ``Ctx``.
+      Broadcasting is undone (and dtypes restored) by the engine, never by a rule.
     - ``check(*inputs, **attrs)``: the shape/dtype rule, raising ``ValueError`` with a clear message.
     - ``moves_device``: the output lives on ``attrs["device"]`` (device transfers only).
-    - ``ufunc``: the name of an ``xp`` function equal to the forward kernel (``"multiply"``): the
-      registry then dispatches to it directly.
+    - ``ufunc``: the name of an ``xp`` function that is the forward (``"multiply"``): the registry
+      dispatches to it directly (see ``ufunc_op``).
+    - ``defaults``: the forward's keyword defaults, read once here; ``ctx.attrs`` fills them in.
     """
 
     __slots__ = (
@@ -43,6 +84,7 @@ class OpDef:
         "special",
         "ufunc",
         "doc",
+        "defaults",
         "_kernels",
         "_bkernels",
     )
@@ -72,6 +114,7 @@ class OpDef:
         self.special = aux or moves_device
         self.ufunc = ufunc
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
+        self.defaults = _keyword_defaults(forward)
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}
 
@@ -87,7 +130,7 @@ class OpDef:
         k = self._kernels.get(backend.name)
         if k is None:
             xp = backend.xp
-            override = backend.overrides().get(self.name)
+            override = backend_overrides(backend).get(self.name)
             if override is not None:
                 k = partial(_guarded(override, self.forward), xp)
             elif self.ufunc is not None:
@@ -103,7 +146,7 @@ class OpDef:
         if k is None:
             if self.backward is None:
                 raise RuntimeError(f"op {self.name!r} is not differentiable")
-            override = backend.overrides().get(self.name + ".backward")
+            override = backend_overrides(backend).get(self.name + ".backward")
             k = self.backward if override is None else _guarded_rule(override, self.backward)
             self._bkernels[backend.name] = k
         return k
@@ -114,6 +157,19 @@ class OpDef:
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+
+def _keyword_defaults(forward: Kernel) -> dict[str, Any]:
+    """The forward's keyword-only parameters with defaults: the op's attributes (inputs are positional)."""
+    try:
+        params = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature
+        return {}
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+    }
 
 
 def _guarded(override: Kernel, generic: Kernel) -> Kernel:
@@ -158,6 +214,51 @@ def op(name: str, **options: Any) -> Callable[[Kernel], OpDef]:
     return register
 
 
+def ufunc_op(name: str, ufunc: str, doc: str, **options: Any) -> OpDef:
+    """Register op ``name`` whose forward is the namespace function ``xp.<ufunc>`` itself.
+
+    No Python body runs per call (the registry hands out ``xp.<ufunc>``); the generic kernel below
+    exists only for overrides that defer with ``NotImplemented``.
+    """
+
+    def forward(xp: Any, *args: Any) -> Any:
+        return getattr(xp, ufunc)(*args)
+
+    forward.__name__ = name
+    forward.__doc__ = doc
+    return op(name, ufunc=ufunc, **options)(forward)
+
+
+#: kernel keys a backend may override that are not ops (the optimizers' fused updates)
+EXTRA_KERNELS: dict[str, str] = {
+    "optim.sgd_momentum": "SGD with momentum: buf = mu buf + (1 - dampening) g; p -= lr buf, in place",
+    "optim.adam": "Adam's moment updates and parameter step, in place",
+}
+
+_VALID: dict[str, dict[str, Kernel]] = {}
+
+
+def backend_overrides(backend: Backend) -> dict[str, Kernel]:
+    """``backend.overrides()``, validated once: every key must name an op (``"op"`` or
+    ``"op.backward"``) or an ``EXTRA_KERNELS`` entry, so a typo fails loudly instead of silently
+    leaving the generic kernel in place."""
+    table = _VALID.get(backend.name)
+    if table is None:
+        table = dict(backend.overrides())
+        unknown = []
+        for key in table:
+            base = key[: -len(".backward")] if key.endswith(".backward") else key
+            if base not in _OPS and key not in EXTRA_KERNELS:
+                unknown.append(key)
+        if unknown:
+            raise ValueError(
+                f"backend {backend.name!r} overrides unknown kernel(s) {sorted(unknown)}: keys must be a "
+                f"registered op name, '<op>.backward', or one of {sorted(EXTRA_KERNELS)}"
+            )
+        _VALID[backend.name] = table
+    return table
+
+
 def get(name: str) -> OpDef:
     """The op registered as ``name``."""
     try:
@@ -175,16 +276,17 @@ def overrides() -> dict[str, list[str]]:
     """For each registered backend name, the op kernels it overrides (sorted)."""
     table: dict[str, list[str]] = {}
     for backend in registered_backends().values():
-        try:
-            names = backend.overrides()
-        except Exception:  # a backend whose library is missing overrides nothing usable here
-            names = {}
+        if not backend.is_available():  # its library may be missing: nothing usable here
+            names: dict[str, Kernel] = {}
+        else:
+            names = backend_overrides(backend)
         table[backend.name] = sorted(names)
     return table
 
 
 def clear_kernel_cache() -> None:
     """Forget cached kernel choices (after registering or replacing a backend)."""
+    _VALID.clear()
     for opdef in _OPS.values():
         opdef._kernels.clear()
         opdef._bkernels.clear()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backprop.autograd.function import Node, _check_finite
+from backprop.autograd.function import Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state
+from backprop.autograd.higher_order import fit_graph, graph_backward
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -62,110 +63,16 @@ def run_backward(
     ``.grad`` is touched; otherwise leaf gradients accumulate into ``.grad``.
     """
     wrap = tensors[0]._wrap
-    capture_nodes: dict[Node, int] = {}
-    capture_leaves: dict[int, int] = {}
+    roots, buffers, leaf_grads = _seed(tensors, grads)
+    capture: dict[Node, int] = {}
     results: list[Any] = []
     if inputs is not None:
         results = [None] * len(inputs)
-        for i, t in enumerate(inputs):
-            if t.grad_fn is not None:
-                capture_nodes[t.grad_fn] = i
-            else:
-                capture_leaves[id(t)] = i
-
-    buffers: dict[Any, Any] = {}
-    owned: set = set()
-    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
-
-    roots = []
-    for t, g in zip(tensors, grads):
-        if t.grad_fn is None:
-            if not t.requires_grad:
-                raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-            leaf_grads.setdefault(id(t), [t, None])
-            entry = leaf_grads[id(t)]
-            entry[1] = g if entry[1] is None else entry[1] + g
-            continue
-        if t.grad_fn not in buffers:
-            roots.append(t.grad_fn)
-            buffers[t.grad_fn] = g
-        else:
-            buffers[t.grad_fn] = buffers[t.grad_fn] + g
-
-    rules: dict[Any, tuple] = {}  # op -> (device, its backward rule there, xp), looked up once per pass
-    deps = _dependencies(roots)
-    ready = [n for n in roots if deps.get(n, 0) == 0]
-    mode = set_grad_enabled(True) if create_graph else no_grad()
-    anomaly = bool(anomaly_users[0]) and state.anomaly
-    with mode:
-        while ready:
-            node = ready.pop()
-            gy = buffers.pop(node)
-            if node.hooks:
-                for hook in node.hooks:
-                    gy = _run_hook(hook, gy, create_graph, wrap, node)
-            if capture_nodes and node in capture_nodes:
-                results[capture_nodes[node]] = gy
-            op = node.op
-            dev = node.device
-            cached = rules.get(op)
-            if cached is None or cached[0] is not dev:
-                cached = rules[op] = (dev, op.backward_kernel(dev.backend), dev.xp)
-            if create_graph:
-                node._wrap = wrap
-                gxs = _graph_backward(node, cached[1], gy)
-                xp = None
-            else:
-                gxs = cached[1](node, gy)
-                xp = cached[2]
-            if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
-                node._saved = None  # free what was saved; a second backward then names retain_graph
-                node._saved_tensors = ()
-                node._out = None
-                node.aux = None
-            for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
-                if edge is None:
-                    continue
-                is_node = edge.__class__ is Node
-                if gx is not None:
-                    if xp is None:
-                        gx = _fit_graph(gx, meta)
-                    elif gx.shape != meta[0] or (gx.dtype is not meta[1] and gx.dtype != meta[1]):
-                        gx = _fit(gx, meta, xp)
-                    if anomaly:
-                        _check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
-                    if is_node:
-                        b = buffers.get(edge)
-                        if b is None:
-                            buffers[edge] = gx
-                        elif xp is None or edge not in owned:
-                            buffers[edge] = b + gx  # a fresh buffer we own from here on
-                            owned.add(edge)
-                        else:
-                            b += gx
-                            buffers[edge] = b  # (0-d results may be immutable numpy scalars)
-                    else:
-                        entry = leaf_grads.get(id(edge))
-                        if entry is None:
-                            leaf_grads[id(edge)] = [edge, gx]
-                        else:
-                            entry[1] = entry[1] + gx
-                if is_node:
-                    d = deps[edge] - 1
-                    deps[edge] = d
-                    if d == 0:
-                        if gx is not None or edge in buffers:
-                            ready.append(edge)
-                        else:
-                            _skip(edge, deps, ready, buffers)
-
+        capture = {t.grad_fn: i for i, t in enumerate(inputs) if t.grad_fn is not None}
+    with set_grad_enabled(True) if create_graph else no_grad():
+        _walk(roots, buffers, leaf_grads, capture, results, retain_graph, create_graph, wrap)
     if inputs is not None:
-        for leaf, g in leaf_grads.values():
-            i = capture_leaves.get(id(leaf))
-            if i is not None:
-                results[i] = g
-        return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
-
+        return _collect(inputs, results, leaf_grads, create_graph, wrap)
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
@@ -173,6 +80,113 @@ def run_backward(
                 g = _run_hook(hook, g, create_graph, wrap, leaf)
         _accumulate(leaf, g, create_graph, wrap, handed)
     return None
+
+
+def _seed(tensors: Sequence[Any], grads: Sequence[Any]) -> tuple[list[Node], dict[Node, Any], dict[int, list]]:
+    """The root Nodes with their incoming gradients, and gradients of outputs that are leaves."""
+    roots: list[Node] = []
+    buffers: dict[Node, Any] = {}
+    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
+    for t, g in zip(tensors, grads):
+        if t.grad_fn is None:
+            if not t.requires_grad:
+                raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+            entry = leaf_grads.setdefault(id(t), [t, None])
+            entry[1] = g if entry[1] is None else entry[1] + g
+        elif t.grad_fn not in buffers:
+            roots.append(t.grad_fn)
+            buffers[t.grad_fn] = g
+        else:
+            buffers[t.grad_fn] = buffers[t.grad_fn] + g
+    return roots, buffers, leaf_grads
+
+
+def _walk(
+    roots: list[Node],
+    buffers: dict[Node, Any],
+    leaf_grads: dict[int, list],
+    capture: dict[Node, int],
+    results: list[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    wrap: Any,
+) -> None:
+    """Run every reachable backward rule once, after all gradients of its output have arrived.
+
+    The hot loop of the backward pass: kept in one piece on purpose (one Python frame per pass,
+    not per node).
+    """
+    rules: dict[Any, tuple] = {}  # op -> (device, its backward rule there, xp), looked up once per pass
+    deps = _dependencies(roots)
+    ready = [n for n in roots if deps.get(n, 0) == 0]
+    owned: set = set()  # buffers this pass allocated, safe to add into in place
+    anomaly = bool(anomaly_users[0]) and state.anomaly
+    while ready:
+        node = ready.pop()
+        gy = buffers.pop(node)
+        if node.hooks:
+            for hook in node.hooks:
+                gy = _run_hook(hook, gy, create_graph, wrap, node)
+        if capture and node in capture:
+            results[capture[node]] = gy
+        op = node.op
+        dev = node.device
+        cached = rules.get(op)
+        if cached is None or cached[0] is not dev:
+            cached = rules[op] = (dev, op.backward_kernel(dev.backend), dev.xp)
+        if create_graph:
+            gxs = graph_backward(node, cached[1], gy, wrap)
+            xp = None
+        else:
+            gxs = cached[1](node, gy)
+            xp = cached[2]
+        if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
+            node.release()
+        for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
+            if edge is None:
+                continue
+            is_node = edge.__class__ is Node
+            if gx is not None:
+                if xp is None:
+                    gx = fit_graph(gx, meta, _unbroadcast)
+                elif gx.shape != meta[0] or (gx.dtype is not meta[1] and gx.dtype != meta[1]):
+                    gx = _fit(gx, meta, xp)
+                if anomaly:
+                    check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
+                if is_node:
+                    b = buffers.get(edge)
+                    if b is None:
+                        buffers[edge] = gx
+                    elif xp is None or edge not in owned:
+                        buffers[edge] = b + gx  # a fresh buffer we own from here on
+                        owned.add(edge)
+                    else:
+                        b += gx
+                        buffers[edge] = b  # (0-d results may be immutable numpy scalars)
+                else:
+                    entry = leaf_grads.get(id(edge))
+                    if entry is None:
+                        leaf_grads[id(edge)] = [edge, gx]
+                    else:
+                        entry[1] = entry[1] + gx
+            if is_node:
+                d = deps[edge] - 1
+                deps[edge] = d
+                if d == 0:
+                    if gx is not None or edge in buffers:
+                        ready.append(edge)
+                    else:
+                        _skip(edge, deps, ready, buffers)
+
+
+def _collect(
+    inputs: Sequence[Any], results: list[Any], leaf_grads: dict[int, list], create_graph: bool, wrap: Any
+) -> list:
+    """``autograd.grad``'s answer: the gradient reaching each of ``inputs`` (None where none did)."""
+    for i, t in enumerate(inputs):
+        if t.grad_fn is None and id(t) in leaf_grads:
+            results[i] = leaf_grads[id(t)][1]
+    return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
 
 
 def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
@@ -188,32 +202,6 @@ def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
                         ready.append(e)
                     else:
                         stack.append(e)
-
-
-def _graph_backward(node: Node, rule: Any, gy: Any) -> Any:
-    """Run a backward rule on Tensors so that it records a graph (``create_graph=True``)."""
-    if not node.op.double_backward:
-        raise NotImplementedError(
-            f"op {node.op.name!r} does not support create_graph=True (double backward); "
-            "compose it from differentiable ops if you need higher-order gradients"
-        )
-    node.graph_mode = True
-    try:
-        return rule(node, gy)
-    finally:
-        node.graph_mode = False
-
-
-def _fit_graph(gx: Any, meta: tuple) -> Any:
-    """``_fit`` for Tensor gradients, recorded in the graph."""
-    shape, dtype = meta
-    if gx.shape != shape:
-        from backprop.autograd.tensor_xp import tensor_xp
-
-        gx = _unbroadcast(gx, shape, tensor_xp)
-    if gx.dtype != dtype:
-        gx = gx.to(dtype)
-    return gx
 
 
 def _fit(gx: Any, meta: tuple, xp: Any) -> Any:

@@ -1,53 +1,73 @@
 """Op application: run a kernel on a device and, when a gradient is needed, record a Node.
 
-``apply(op, *args, **attrs)`` is the single entry point every differentiable Tensor operation
-goes through. Arguments are Tensors or Python scalars (scalars are constants and do not promote
-dtypes). Kernels receive the arrays; the Tensor layer never does math.
+``apply(op, *args, **attrs)`` is the single entry point every Tensor operation goes through, and
+``apply_(op, target, *args, **attrs)`` its in-place twin. Arguments are Tensors or Python scalars
+(scalars are constants). Kernels receive the arrays; the Tensor layer never does math.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from backprop.autograd.grad_mode import anomaly_users, state
 from backprop.registry import OpDef
+
+if TYPE_CHECKING:
+    from backprop.devices import Device
 
 _SCALARS = frozenset({int, float, bool, complex, type(None)})
 _new = object.__new__
 
 
 class Node:
-    """One recorded op application, and the ``ctx`` its backward rule receives.
+    """One recorded op application; it is also the ``Ctx`` its backward rule receives.
 
-    ``edges[i]`` says where input i's gradient goes: the producing Node, the leaf Tensor that
-    accumulates it, or None (constant). ``in_meta[i]`` is input i's (shape, dtype). Only what the
-    op declared is kept for backward. Nodes are built by ``apply`` alone, attribute by attribute
-    (no ``__init__`` call on the hottest path of the library).
+    The public properties (``saved``, ``aux``, ``attrs``, ``needs_input_grad``, ``input_shapes``,
+    ``xp``, ``create_graph``, ``call``) are the contract of ``backprop.registry.Ctx``; the rest is
+    the engine's. Nodes are built by ``apply`` alone, slot by slot (no ``__init__`` call on the
+    hottest path of the library).
     """
 
     __slots__ = (
         "op",
-        "attrs",
+        "_attrs",
         "device",
         "edges",
         "in_meta",
         "aux",
         "hooks",
-        "graph_mode",
+        "graph_xp",
+        "wrap",
         "_saved",
         "_saved_tensors",
         "_versions",
         "_out",
         "_out_ref",
         "_out_version",
-        "_wrap",
         "__weakref__",
     )
 
-    # -- what backward rules use ---------------------------------------------------------------
+    op: OpDef  # the op applied
+    _attrs: dict[str, Any]  # its keyword attributes, as passed
+    device: Device  # where the output lives
+    edges: tuple[Any, ...]  # per input: the producing Node, the leaf Tensor, or None (constant)
+    in_meta: tuple[tuple[tuple[int, ...], Any] | None, ...]  # per input: (shape, dtype), None for scalars
+    aux: Any  # the forward's auxiliary value (aux ops), freed after backward
+    hooks: list[Callable[..., Any]] | None  # gradient hooks on the output (register_hook)
+    graph_xp: Any  # None, or the Tensor namespace while the engine records this backward
+    wrap: Callable[..., Any]  # Tensor constructor for the saved output in graph mode (set by the engine)
+    _saved: tuple[Any, ...] | None  # saved input arrays; None once freed
+    _saved_tensors: tuple[Any, ...]  # the saved inputs as Tensors (version checks, graph mode)
+    _versions: tuple[int, ...]  # their versions when saved
+    _out: Any  # the saved output array (save_output ops)
+    _out_ref: weakref.ref[Any] | None  # the output Tensor, for its version check
+    _out_version: int
+
+    # -- the Ctx contract ----------------------------------------------------------------------
     @property
-    def saved(self) -> tuple:
+    def saved(self) -> tuple[Any, ...]:
         """The declared inputs, then the output: arrays, or Tensors while building a graph."""
         saved = self._saved
         if saved is None:
@@ -63,32 +83,51 @@ class Node:
             out = self._out_ref()
             if out is not None and out._version != self._out_version:
                 self._version_error()
-        if not self.graph_mode:
+        if self.graph_xp is None:
             return saved if self._out is None else (*saved, self._out)
         items = self._saved_tensors  # the input Tensors themselves (scalars stay scalars)
         if self._out is not None:
-            items = (*items, self._wrap(self._out, self.device, self))
+            items = (*items, self.wrap(self._out, self.device, self))
         return items
+
+    @property
+    def attrs(self) -> Mapping[str, Any]:
+        """The forward's attributes with the op's declared defaults filled in."""
+        defaults = self.op.defaults
+        return {**defaults, **self._attrs} if defaults else self._attrs
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        return tuple([e is not None for e in self.edges])
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...] | None, ...]:
+        return tuple([None if m is None else m[0] for m in self.in_meta])
 
     @property
     def xp(self) -> Any:
         """The array namespace for this backward: the backend's, or a graph-building one."""
-        if self.graph_mode:
-            from backprop.autograd.tensor_xp import tensor_xp
-
-            return tensor_xp
-        return self.device.xp
+        gxp = self.graph_xp
+        return self.device.xp if gxp is None else gxp
 
     @property
-    def needs_input_grad(self) -> tuple[bool, ...]:
-        return tuple(e is not None for e in self.edges)
+    def create_graph(self) -> bool:
+        return self.graph_xp is not None
 
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside a backward rule: its kernel, or a recorded op in graph mode."""
-        if self.graph_mode:
+        if self.graph_xp is not None:
             return apply(op, *args, **attrs)
         out = op.kernel(self.device.backend)(*args, **attrs)
         return out[0] if op.aux else out
+
+    # -- engine side ---------------------------------------------------------------------------
+    def release(self) -> None:
+        """Free what was saved; a second backward through this node then names ``retain_graph``."""
+        self._saved = None
+        self._saved_tensors = ()
+        self._out = None
+        self.aux = None
 
     def _version_error(self) -> None:
         for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
@@ -99,11 +138,11 @@ class Node:
                     f"{tuple(t.shape)}, dtype {t.dtype}) is at version {t._version}; expected "
                     f"version {v}. Use an out-of-place op, or clone() the tensor before changing it."
                 )
-        out = self._out_ref()
+        out = self._out_ref() if self._out_ref is not None else None
         raise RuntimeError(
-            f"the output of op {self.op.name!r} (shape {tuple(out.shape)}) was modified by "
-            f"an in-place operation after it was saved for backward (version "
-            f"{out._version}; expected {self._out_version})."
+            f"the output of op {self.op.name!r} (shape {None if out is None else tuple(out.shape)}) was "
+            f"modified by an in-place operation after it was saved for backward (version "
+            f"{None if out is None else out._version}; expected {self._out_version})."
         )
 
     def name(self) -> str:
@@ -113,7 +152,8 @@ class Node:
         return f"<{self.op.name}Backward>"
 
 
-def _describe(args: tuple) -> str:
+def describe(args: tuple[Any, ...]) -> str:
+    """The arguments of an op call, for error messages (shapes, dtypes, devices of Tensors)."""
     parts = []
     for a in args:
         if a.__class__ in _SCALARS:
@@ -125,11 +165,10 @@ def _describe(args: tuple) -> str:
 
 def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     """Run ``op`` on Tensors/scalars ``args``; record a Node when any input requires grad."""
-    first = None
-    device = None
+    # phase 1: one pass gathers the arrays and everything a Node may need (an explicit loop:
+    # comprehensions cost a call each on Python < 3.12; the no-grad path pays a few appends)
+    first = device = None
     need_grad = False
-    # one pass gathers everything a Node may need (explicit loop: comprehensions cost a call each
-    # on Python < 3.12); the no-grad path pays a few appends for it
     arrays = []
     edges = []
     meta = []
@@ -144,10 +183,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         if first is None:
             first, device = a, a.device
         elif a.device is not device:
-            raise RuntimeError(
-                f"{op.name}: expected all tensors on the same device, but found {device} and "
-                f"{a.device} ({_describe(args)}). Move them with .to(device) first."
-            )
+            _device_error(op, args, device, a.device)
         x = a.data
         arrays.append(x)
         meta.append((x.shape, x.dtype))
@@ -158,7 +194,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         else:
             edges.append(None)
     if first is None:
-        raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({_describe(args)})")
+        raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({describe(args)})")
+
+    # phase 2: the forward kernel
     if op.check is not None:
         op.check(*arrays, **attrs)
     kernel = op._kernels.get(device.backend.name) or op.kernel(device.backend)
@@ -169,7 +207,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         else:
             out = kernel(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
-        raise type(exc)(f"{op.name}: {exc} (inputs: {_describe(args)}; attrs: {attrs})") from exc
+        raise type(exc)(f"{op.name}: {exc} (inputs: {describe(args)}; attrs: {attrs})") from exc
     aux = None
     if op.special:  # the rare ops that return (y, aux) or move data to another device
         if op.aux:
@@ -179,9 +217,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
     if anomaly_users[0] and state.anomaly:
-        _check_finite(op.name, "forward", out, device)
+        check_finite(op.name, "forward", out, device)
 
-    result = _new(first._plain)  # Tensor, also for Parameter inputs; inlined _wrap: hot path
+    # phase 3: the result, and its Node when a gradient is wanted (Tensor also for Parameter inputs)
+    result = _new(first._plain)  # inlined Tensor._wrap: hot path
     result.data = out
     result.device = device
     result.grad = None
@@ -191,38 +230,107 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         result.grad_fn = None
         result._requires_grad = False
         return result
-
-    node = _new(Node)  # inlined __init__: this runs once per recorded op
-    node.op = op
-    node.attrs = attrs
-    node.device = device
-    node.edges = tuple(edges)
-    node.in_meta = tuple(meta)
-    node.aux = aux
-    node.hooks = None
-    node.graph_mode = False  # (_wrap is set by the engine when it builds a graph)
-    node._out = None
-    node._out_ref = None
-    saves = op.save_inputs
-    if saves:
-        if len(saves) == len(args):  # saves every input (mul, div, matmul, ...): no picking
-            node._saved, node._saved_tensors, node._versions = tuple(arrays), args, tuple(versions)
-        else:
-            node._saved = tuple([arrays[i] for i in saves])
-            node._saved_tensors = tuple([args[i] for i in saves])
-            node._versions = tuple([versions[i] for i in saves])
-    else:
-        node._saved = node._saved_tensors = node._versions = ()
-    result.grad_fn = node
+    result.grad_fn = _record(op, attrs, device, edges, meta, arrays, args, versions, aux)
     result._requires_grad = True
     if op.save_output:
+        node = result.grad_fn
         node._out = out
         node._out_ref = weakref.ref(result)
         node._out_version = 0
     return result
 
 
-def _check_finite(name: str, phase: str, array: Any, device: Any) -> None:
+def _record(
+    op: OpDef,
+    attrs: dict[str, Any],
+    device: Device,
+    edges: list[Any],
+    meta: list[Any],
+    arrays: list[Any],
+    args: tuple[Any, ...],
+    versions: list[int],
+    aux: Any,
+) -> Node:
+    """The Node of one op application, keeping exactly what the op declared for backward."""
+    node = _new(Node)  # no __init__: this runs once per recorded op
+    node.op = op
+    node._attrs = attrs
+    node.device = device
+    node.edges = tuple(edges)
+    node.in_meta = tuple(meta)
+    node.aux = aux
+    node.hooks = None
+    node.graph_xp = None
+    node._out = None
+    node._out_ref = None
+    saves = op.save_inputs
+    if not saves:
+        node._saved = node._saved_tensors = node._versions = ()
+    elif len(saves) == len(args):  # saves every input (mul, div, matmul, ...): no picking
+        node._saved, node._saved_tensors, node._versions = tuple(arrays), args, tuple(versions)
+    else:
+        node._saved = tuple([arrays[i] for i in saves])
+        node._saved_tensors = tuple([args[i] for i in saves])
+        node._versions = tuple([versions[i] for i in saves])
+    return node
+
+
+def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> None:
+    raise RuntimeError(
+        f"{op.name}: expected all tensors on the same device, but found {first} and "
+        f"{other} ({describe(args)}). Move them with .to(device) first."
+    )
+
+
+def check_inplace(name: str, target: Any, *others: Any) -> bool:
+    """True when an in-place op on ``target`` must be recorded in the graph; raises where torch does
+    (a leaf that requires grad) and where recording would give wrong gradients (writes that
+    replace part of a tensor: ``__setitem__``, ``fill_``, ``copy_``)."""
+    if not state.enabled:
+        return False
+    rec = target._requires_grad or any(getattr(o, "_requires_grad", False) for o in others)
+    if rec and target.grad_fn is None and target._requires_grad:
+        raise RuntimeError(
+            f"{name}: a leaf tensor that requires grad (shape {tuple(target.shape)}) is being used in an "
+            "in-place operation; wrap the update in `with bp.no_grad():`"
+        )
+    if rec and name in ("__setitem__", "fill_", "copy_"):
+        raise RuntimeError(
+            f"{name} on a tensor that is part of a graph is not supported (its gradient would be "
+            "silently wrong); build the result out of place (e.g. with bp.where or bp.cat), or "
+            "detach() first"
+        )
+    return rec
+
+
+def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
+    """``target = op(target, *args)`` in place (``add_``, ``mul_``, ...); returns ``target``.
+
+    Inside a recorded graph the op is applied out of place on a snapshot of ``target``, which then
+    takes the result's data and node (its version moves on, so saved copies are caught); otherwise
+    the kernel's result is written into ``target``'s memory.
+    """
+    if check_inplace(name, target, *args):
+        before = target._plain._wrap(target.data, target.device, target.grad_fn)
+        before._requires_grad = target._requires_grad
+        out = apply(op, before, *args, **attrs)
+        target.data, target.grad_fn, target._requires_grad = out.data, out.grad_fn, True
+        node = out.grad_fn
+        if node is not None and node._out_ref is not None:
+            node._out_ref = weakref.ref(target)
+            node._out_version = target._version + 1
+    else:
+        arrays = [a.data if hasattr(a, "grad_fn") else a for a in args]
+        for a in args:
+            if hasattr(a, "grad_fn") and a.device is not target.device:
+                _device_error(op, (target, *args), target.device, a.device)
+        target.data[...] = op.kernel(target.device.backend)(target.data, *arrays, **attrs)
+    target._version += 1
+    return target
+
+
+def check_finite(name: str, phase: str, array: Any, device: Any) -> None:
+    """Anomaly mode: raise when ``array`` (an op's forward or backward result) has NaN or Inf."""
     xp = device.xp
     if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
         raise FloatingPointError(

@@ -37,3 +37,50 @@ def count(shape: tuple, axes: tuple[int, ...]) -> int:
     for a in axes:
         n *= shape[a]
     return n
+
+
+def wrap_dim(dim: int, ndim: int, name: str) -> int:
+    """``dim`` (negatives count from the end) as a non-negative index; 0-d tensors accept 0 and -1."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{name}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def dims_arg(dim: Any) -> Any:
+    """A user's ``dim=`` (None, int, or a sequence) as the kernels' ``axis`` (None, int or tuple)."""
+    if dim is None or isinstance(dim, int):
+        return dim
+    return tuple(int(d) for d in dim)
+
+
+def infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple[int, ...]:
+    """``shape`` with its one ``-1`` resolved for ``size`` elements; raises when it does not fit."""
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"{name}: only one dimension can be inferred (-1), got {shape}")
+    if -1 in shape:
+        known = 1
+        for s in shape:
+            if s != -1:
+                known *= s
+        if known == 0 or size % known:
+            raise ShapeError(f"{name}: shape {list(shape)} is invalid for input of size {size} (shape {old})")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    n = 1
+    for s in shape:
+        n *= s
+    if n != size:
+        raise ShapeError(f"{name}: shape {list(shape)} is invalid for input of size {size} (shape {old})")
+    return shape
+
+
+def size_arg(size: tuple) -> tuple[int, ...]:
+    """``f(2, 3)`` or ``f((2, 3))``: the sizes as one tuple of ints."""
+    if len(size) == 1 and not isinstance(size[0], int):
+        return tuple(int(s) for s in size[0])
+    return tuple(int(s) for s in size)
+
+
+class ShapeError(ValueError, RuntimeError):
+    """A shape that does not fit the op: a ``ValueError`` and, as torch raises, a ``RuntimeError``."""

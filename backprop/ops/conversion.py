@@ -6,7 +6,7 @@ from backprop.registry import op
 
 
 @op("astype")
-def astype(xp, x, dtype):
+def astype(xp, x, *, dtype):
     """x converted to ``dtype`` (a copy)."""
     return x.astype(dtype)
 
@@ -28,7 +28,7 @@ def clone_backward(ctx, gy):
 
 
 @op("to_device", moves_device=True)
-def to_device(xp, x, device, source):
+def to_device(xp, x, *, device, source):
     """x copied from device ``source`` to ``device`` (through the host when backends differ)."""
     if device.backend is source.backend:
         if device.index == source.index:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import math
 
 from backprop.ops._special import erf
-from backprop.registry import op
+from backprop.registry import op, ufunc_op
 
 # ---------------------------------------------------------------- arithmetic
 
 
-@op("add", ufunc="add")
-def add(xp, x, y):
-    """x + y."""
-    return xp.add(x, y)
+add = ufunc_op("add", "add", "x + y.")
 
 
 @add.defvjp
@@ -25,64 +22,49 @@ def add_backward(ctx, gy):  # d(x+y) = dx + dy
     return gy, gy
 
 
-@op("sub", ufunc="subtract")
-def sub(xp, x, y):
-    """x - y."""
-    return xp.subtract(x, y)
+sub = ufunc_op("sub", "subtract", "x - y.")
 
 
 @sub.defvjp
 def sub_backward(ctx, gy):  # d(x-y) = dx - dy
-    return gy, (-gy if ctx.edges[1] is not None else None)
+    return gy, (-gy if ctx.needs_input_grad[1] else None)
 
 
-@op("mul", save_inputs=(0, 1), ufunc="multiply")
-def mul(xp, x, y):
-    """x * y."""
-    return xp.multiply(x, y)
+mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1))
 
 
 @mul.defvjp
 def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
     x, y = ctx.saved
-    e = ctx.edges
-    return (gy * y if e[0] is not None else None), (gy * x if e[1] is not None else None)
+    e = ctx.needs_input_grad
+    return (gy * y if e[0] else None), (gy * x if e[1] else None)
 
 
-@op("div", save_inputs=(0, 1), ufunc="true_divide")
-def div(xp, x, y):
-    """x / y (true division)."""
-    return xp.true_divide(x, y)
+div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1))
 
 
 @div.defvjp
 def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2
     x, y = ctx.saved
-    e = ctx.edges
-    gx = gy / y if e[0] is not None else None
-    gyy = -gy * x / (y * y) if e[1] is not None else None
+    e = ctx.needs_input_grad
+    gx = gy / y if e[0] else None
+    gyy = -gy * x / (y * y) if e[1] else None
     return gx, gyy
 
 
-@op("pow", save_inputs=(0, 1), save_output=True, ufunc="power")
-def pow(xp, x, y):
-    """x ** y."""
-    return xp.power(x, y)
+pow = ufunc_op("pow", "power", "x ** y.", save_inputs=(0, 1), save_output=True)
 
 
 @pow.defvjp
 def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
     x, y, out = ctx.saved
-    e = ctx.edges
-    gx = gy * y * x ** (y - 1) if e[0] is not None else None
-    gyy = gy * out * ctx.xp.log(x) if e[1] is not None else None
+    e = ctx.needs_input_grad
+    gx = gy * y * x ** (y - 1) if e[0] else None
+    gyy = gy * out * ctx.xp.log(x) if e[1] else None
     return gx, gyy
 
 
-@op("neg", ufunc="negative")
-def neg(xp, x):
-    """-x."""
-    return xp.negative(x)
+neg = ufunc_op("neg", "negative", "-x.")
 
 
 @neg.defvjp
@@ -90,52 +72,53 @@ def neg_backward(ctx, gy):
     return (-gy,)
 
 
-@op("maximum", save_inputs=(0, 1), ufunc="maximum")
-def maximum(xp, x, y):
-    """Elementwise max of x and y (ties share the gradient equally, as in torch)."""
-    return xp.maximum(x, y)
+maximum = ufunc_op(
+    "maximum",
+    "maximum",
+    "Elementwise max of x and y (ties share the gradient equally, as in torch).",
+    save_inputs=(0, 1),
+)
 
 
 @maximum.defvjp
 def maximum_backward(ctx, gy):
     x, y = ctx.saved
     wx = (x > y) + (x == y) * 0.5
-    e = ctx.edges
-    return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
+    e = ctx.needs_input_grad
+    return (gy * wx if e[0] else None), (gy * (1 - wx) if e[1] else None)
 
 
-@op("minimum", save_inputs=(0, 1), ufunc="minimum")
-def minimum(xp, x, y):
-    """Elementwise min of x and y (ties share the gradient equally, as in torch)."""
-    return xp.minimum(x, y)
+minimum = ufunc_op(
+    "minimum",
+    "minimum",
+    "Elementwise min of x and y (ties share the gradient equally, as in torch).",
+    save_inputs=(0, 1),
+)
 
 
 @minimum.defvjp
 def minimum_backward(ctx, gy):
     x, y = ctx.saved
     wx = (x < y) + (x == y) * 0.5
-    e = ctx.edges
-    return (gy * wx if e[0] is not None else None), (gy * (1 - wx) if e[1] is not None else None)
+    e = ctx.needs_input_grad
+    return (gy * wx if e[0] else None), (gy * (1 - wx) if e[1] else None)
 
 
-@op("where", save_inputs=(0,), ufunc="where")
-def where(xp, cond, x, y):
-    """x where cond else y."""
-    return xp.where(cond, x, y)
+where = ufunc_op("where", "where", "x where cond else y.", save_inputs=(0,))
 
 
 @where.defvjp
 def where_backward(ctx, gy):
     (cond,) = ctx.saved
-    e = ctx.edges
+    e = ctx.needs_input_grad
     xp = ctx.xp
-    gx = xp.where(cond, gy, 0) if e[1] is not None else None
-    gyy = xp.where(cond, 0, gy) if e[2] is not None else None
+    gx = xp.where(cond, gy, 0) if e[1] else None
+    gyy = xp.where(cond, 0, gy) if e[2] else None
     return None, gx, gyy
 
 
 @op("clamp", save_inputs=(0,))
-def clamp(xp, x, min=None, max=None):
+def clamp(xp, x, *, min=None, max=None):
     """x limited to [min, max] (either bound may be None)."""
     if min is not None and max is not None:
         return xp.clip(x, min, max)
@@ -147,7 +130,7 @@ def clamp(xp, x, min=None, max=None):
 @clamp.defvjp
 def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds inclusive)
     (x,) = ctx.saved
-    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
+    lo, hi = ctx.attrs["min"], ctx.attrs["max"]
     if lo is not None and hi is not None:
         mask = (x >= lo) & (x <= hi)
     elif lo is not None:
@@ -160,10 +143,7 @@ def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds in
 # ---------------------------------------------------------------- unary math
 
 
-@op("exp", save_output=True, ufunc="exp")
-def exp(xp, x):
-    """e ** x."""
-    return xp.exp(x)
+exp = ufunc_op("exp", "exp", "e ** x.", save_output=True)
 
 
 @exp.defvjp
@@ -172,10 +152,7 @@ def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
     return (gy * y,)
 
 
-@op("log", save_inputs=(0,), ufunc="log")
-def log(xp, x):
-    """Natural logarithm."""
-    return xp.log(x)
+log = ufunc_op("log", "log", "Natural logarithm.", save_inputs=(0,))
 
 
 @log.defvjp
@@ -184,10 +161,7 @@ def log_backward(ctx, gy):  # d log(x) = dx / x
     return (gy / x,)
 
 
-@op("sqrt", save_output=True, ufunc="sqrt")
-def sqrt(xp, x):
-    """Square root."""
-    return xp.sqrt(x)
+sqrt = ufunc_op("sqrt", "sqrt", "Square root.", save_output=True)
 
 
 @sqrt.defvjp
@@ -196,10 +170,7 @@ def sqrt_backward(ctx, gy):  # d sqrt(x) = dx / (2 sqrt(x))
     return (gy / (2 * y),)
 
 
-@op("abs", save_inputs=(0,), ufunc="abs")
-def abs(xp, x):
-    """|x| (gradient 0 at 0, as in torch)."""
-    return xp.abs(x)
+abs = ufunc_op("abs", "abs", "|x| (gradient 0 at 0, as in torch).", save_inputs=(0,))
 
 
 @abs.defvjp
@@ -208,10 +179,7 @@ def abs_backward(ctx, gy):  # d|x| = sign(x) dx
     return (gy * ctx.xp.sign(x),)
 
 
-@op("tanh", save_output=True, ufunc="tanh")
-def tanh(xp, x):
-    """Hyperbolic tangent."""
-    return xp.tanh(x)
+tanh = ufunc_op("tanh", "tanh", "Hyperbolic tangent.", save_output=True)
 
 
 @tanh.defvjp
@@ -246,7 +214,7 @@ def relu_backward(ctx, gy):
 
 
 @op("leaky_relu", save_inputs=(0,))
-def leaky_relu(xp, x, negative_slope=0.01):
+def leaky_relu(xp, x, *, negative_slope=0.01):
     """x for x > 0, negative_slope * x otherwise."""
     return xp.where(x > 0, x, x * negative_slope)
 
@@ -254,7 +222,7 @@ def leaky_relu(xp, x, negative_slope=0.01):
 @leaky_relu.defvjp
 def leaky_relu_backward(ctx, gy):
     (x,) = ctx.saved
-    slope = ctx.attrs.get("negative_slope", 0.01)
+    slope = ctx.attrs["negative_slope"]
     return (ctx.xp.where(x > 0, gy, gy * slope),)
 
 
@@ -272,7 +240,7 @@ def silu_backward(ctx, gy):  # d x s(x) = s(x) (1 + x (1 - s(x))) dx
 
 
 @op("softplus", save_inputs=(0,))
-def softplus(xp, x, beta=1.0, threshold=20.0):
+def softplus(xp, x, *, beta=1.0, threshold=20.0):
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (as in torch)."""
     bx = x * beta
     soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta  # stable log1p(e^bx)
@@ -282,8 +250,8 @@ def softplus(xp, x, beta=1.0, threshold=20.0):
 @softplus.defvjp
 def softplus_backward(ctx, gy):  # d softplus(x) = sigmoid(beta x) dx
     (x,) = ctx.saved
-    beta = ctx.attrs.get("beta", 1.0)
-    threshold = ctx.attrs.get("threshold", 20.0)
+    beta = ctx.attrs["beta"]
+    threshold = ctx.attrs["threshold"]
     s = ctx.call(sigmoid, x * beta)
     return (ctx.xp.where(x * beta > threshold, gy, gy * s),)
 
@@ -293,7 +261,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @op("gelu", save_inputs=(0,))
-def gelu(xp, x, approximate="none"):
+def gelu(xp, x, *, approximate="none"):
     """x * Phi(x) (Phi the standard normal CDF), or its tanh approximation."""
     if approximate == "tanh":
         return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
@@ -303,11 +271,11 @@ def gelu(xp, x, approximate="none"):
 @gelu.defvjp
 def gelu_backward(ctx, gy):  # d gelu(x) = gelu'(x) dx, with gelu' its own op (double backward)
     (x,) = ctx.saved
-    return (gy * ctx.call(gelu_grad, x, approximate=ctx.attrs.get("approximate", "none")),)
+    return (gy * ctx.call(gelu_grad, x, approximate=ctx.attrs["approximate"]),)
 
 
 @op("gelu_grad", save_inputs=(0,), double_backward=False)
-def gelu_grad(xp, x, approximate="none"):
+def gelu_grad(xp, x, *, approximate="none"):
     """The derivative gelu'(x), an op so that gelu has a second derivative."""
     if approximate == "tanh":
         u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
@@ -322,7 +290,7 @@ def gelu_grad(xp, x, approximate="none"):
 def gelu_grad_backward(ctx, gy):  # gelu''(x)
     (x,) = ctx.saved
     xp = ctx.xp
-    if ctx.attrs.get("approximate", "none") == "tanh":
+    if ctx.attrs["approximate"] == "tanh":
         c, k = _SQRT_2_OVER_PI, 0.044715
         u = c * (x + k * x**3)
         t = xp.tanh(u)
@@ -338,11 +306,7 @@ def gelu_grad_backward(ctx, gy):  # gelu''(x)
 
 
 def _compare(name, ufunc):
-    def kernel(xp, x, y):
-        return getattr(xp, ufunc)(x, y)
-
-    kernel.__doc__ = f"Elementwise {ufunc} (a bool tensor; not differentiable)."
-    return op(name, ufunc=ufunc)(kernel)
+    return ufunc_op(name, ufunc, f"Elementwise {ufunc} (a bool tensor; not differentiable).")
 
 
 lt = _compare("lt", "less")
@@ -351,3 +315,15 @@ gt = _compare("gt", "greater")
 ge = _compare("ge", "greater_equal")
 eq = _compare("eq", "equal")
 ne = _compare("ne", "not_equal")
+
+
+# ---------------------------------------------------------------- logical and bitwise (no gradient)
+
+logical_not = ufunc_op("logical_not", "logical_not", "not x, elementwise (a bool tensor).")
+logical_and = ufunc_op("logical_and", "logical_and", "x and y, elementwise (a bool tensor).")
+logical_or = ufunc_op("logical_or", "logical_or", "x or y, elementwise (a bool tensor).")
+logical_xor = ufunc_op("logical_xor", "logical_xor", "x xor y, elementwise (a bool tensor).")
+bitwise_not = ufunc_op("bitwise_not", "invert", "~x: bitwise not of integers, logical not of bools.")
+bitwise_and = ufunc_op("bitwise_and", "bitwise_and", "x & y (bitwise on integers, logical on bools).")
+bitwise_or = ufunc_op("bitwise_or", "bitwise_or", "x | y (bitwise on integers, logical on bools).")
+bitwise_xor = ufunc_op("bitwise_xor", "bitwise_xor", "x ^ y (bitwise on integers, logical on bools).")

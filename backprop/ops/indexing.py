@@ -18,19 +18,19 @@ def _has_int_array(index: tuple) -> bool:
 
 
 @op("getitem")
-def getitem(xp, x, index):
+def getitem(xp, x, *, index):
     """x[index] (basic indexing returns a view; advanced indexing a copy)."""
     return x[index]
 
 
 @getitem.defvjp
 def getitem_backward(ctx, gy):  # scatter gy back to where it was read from
-    shape, dtype = ctx.in_meta[0]
+    shape = ctx.input_shapes[0]
     return (ctx.call(getitem_grad, gy, index=ctx.attrs["index"], shape=shape),)
 
 
 @op("getitem_grad")
-def getitem_grad(xp, gy, index, shape):
+def getitem_grad(xp, gy, *, index, shape):
     """zeros(shape) with gy added at ``index`` (the adjoint of getitem; repeats accumulate)."""
     gx = xp.zeros(shape, dtype=gy.dtype)
     if _has_int_array(index):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backprop.registry import op
+from backprop.registry import op, ufunc_op
 
 
 def _check_matmul(a, b):
@@ -24,10 +24,7 @@ def _check_matmul(a, b):
         )
 
 
-@op("matmul", save_inputs=(0, 1), check=_check_matmul, ufunc="matmul")
-def matmul(xp, a, b):
-    """a @ b."""
-    return xp.matmul(a, b)
+matmul = ufunc_op("matmul", "matmul", "a @ b.", save_inputs=(0, 1), check=_check_matmul)
 
 
 @matmul.defvjp
@@ -36,10 +33,10 @@ def matmul_backward(ctx, gy):
     # broadcast batch dims are summed away by the engine.
     a, b = ctx.saved
     xp = ctx.xp
-    e = ctx.edges
+    e = ctx.needs_input_grad
     a1, b1 = a.ndim == 1, b.ndim == 1
     if a1 and b1:
-        return (gy * b if e[0] is not None else None), (gy * a if e[1] is not None else None)
+        return (gy * b if e[0] else None), (gy * a if e[1] else None)
     a2 = xp.expand_dims(a, 0) if a1 else a
     b2 = xp.expand_dims(b, -1) if b1 else b
     g2 = gy
@@ -48,11 +45,11 @@ def matmul_backward(ctx, gy):
     if b1:
         g2 = xp.expand_dims(g2, -1)
     ga = gb = None
-    if e[0] is not None:
+    if e[0]:
         ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
         if a1:
             ga = xp.squeeze(ga, axis=-2)
-    if e[1] is not None:
+    if e[1]:
         gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
         if b1:
             gb = xp.squeeze(gb, axis=-1)
@@ -85,13 +82,13 @@ def linear(xp, x, w, b=None):
 def linear_backward(ctx, gy):  # dx = gy w, dw = gy^T x (batch dims flattened), db = sum gy
     x, w = ctx.saved
     xp = ctx.xp
-    e = ctx.edges
+    e = ctx.needs_input_grad
     out_f, in_f = w.shape
     g2 = xp.reshape(gy, (-1, out_f)) if gy.ndim != 2 else gy
-    gx = xp.matmul(gy, w) if e[0] is not None else None
+    gx = xp.matmul(gy, w) if e[0] else None
     gw = None
-    if e[1] is not None:
+    if e[1]:
         x2 = xp.reshape(x, (-1, in_f)) if x.ndim != 2 else x
         gw = xp.matmul(xp.swapaxes(g2, 0, 1), x2)
-    gb = xp.sum(g2, axis=0) if len(e) > 2 and e[2] is not None else None
+    gb = xp.sum(g2, axis=0) if len(e) > 2 and e[2] else None
     return gx, gw, gb

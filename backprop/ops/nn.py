@@ -7,7 +7,7 @@ from backprop.registry import op
 
 
 @op("softmax", save_output=True)
-def softmax(xp, x, axis=-1):
+def softmax(xp, x, *, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max (no overflow for large x)."""
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
@@ -16,12 +16,12 @@ def softmax(xp, x, axis=-1):
 @softmax.defvjp
 def softmax_backward(ctx, gy):  # dx = y * (gy - sum(gy * y))
     (y,) = ctx.saved
-    axis = ctx.attrs.get("axis", -1)
+    axis = ctx.attrs["axis"]
     return (y * (gy - ctx.xp.sum(gy * y, axis=axis, keepdims=True)),)
 
 
 @op("log_softmax", save_output=True)
-def log_softmax(xp, x, axis=-1):
+def log_softmax(xp, x, *, axis=-1):
     """x - logsumexp(x) along ``axis``, computed stably."""
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
@@ -31,7 +31,7 @@ def log_softmax(xp, x, axis=-1):
 def log_softmax_backward(ctx, gy):  # dx = gy - softmax(x) * sum(gy)
     (y,) = ctx.saved
     xp = ctx.xp
-    axis = ctx.attrs.get("axis", -1)
+    axis = ctx.attrs["axis"]
     return (gy - xp.exp(y) * xp.sum(gy, axis=axis, keepdims=True),)
 
 
@@ -48,7 +48,7 @@ def _check_cross_entropy(x, target, **attrs):
 
 
 @op("cross_entropy", aux=True, check=_check_cross_entropy, double_backward=False)
-def cross_entropy(xp, x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(xp, x, target, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) against class ids (N,), fused.
 
     loss_n = (1 - eps) (lse_n - x[n, t_n]) + eps (lse_n - mean_c x[n, c]); rows whose target is
@@ -88,8 +88,8 @@ def cross_entropy(xp, x, target, ignore_index=-100, reduction="mean", label_smoo
 def cross_entropy_backward(ctx, gy):  # dx = (softmax - (1-eps) onehot - eps/C) * w_n
     e, s, t, valid, cnt = ctx.aux  # softmax = e / s: the division folds into the row weights
     xp = ctx.xp
-    reduction = ctx.attrs.get("reduction", "mean")
-    eps = ctx.attrs.get("label_smoothing", 0.0)
+    reduction = ctx.attrs["reduction"]
+    eps = ctx.attrs["label_smoothing"]
     w = gy / cnt if reduction == "mean" else gy
     w = xp.where(valid, w, 0).astype(e.dtype, copy=False)  # (N,) per-row weight
     gx = e * (w / s)[:, None]
@@ -108,7 +108,7 @@ def binary_cross_entropy_with_logits(xp, z, y):
 @binary_cross_entropy_with_logits.defvjp
 def binary_cross_entropy_with_logits_backward(ctx, gy):  # dz = s(z) - y, dy = -z
     z, y = ctx.saved
-    e = ctx.edges
-    gz = gy * (ctx.call(sigmoid, z) - y) if e[0] is not None else None
-    gyy = -gy * z if e[1] is not None else None
+    e = ctx.needs_input_grad
+    gz = gy * (ctx.call(sigmoid, z) - y) if e[0] else None
+    gyy = -gy * z if e[1] else None
     return gz, gyy

@@ -11,30 +11,30 @@ def _axes(x, axis):
 
 
 @op("sum")
-def sum(xp, x, axis=None, keepdims=False):
+def sum(xp, x, *, axis=None, keepdims=False):
     """Sum over ``axis``."""
     return xp.sum(x, axis=axis, keepdims=keepdims)
 
 
 @sum.defvjp
 def sum_backward(ctx, gy):  # every input element gets gy
-    shape = ctx.in_meta[0][0]
-    g = expand_reduced(ctx.xp, gy, shape, ctx.attrs.get("axis"), ctx.attrs.get("keepdims", False))
+    shape = ctx.input_shapes[0]
+    g = expand_reduced(ctx.xp, gy, shape, ctx.attrs["axis"], ctx.attrs["keepdims"])
     return (ctx.xp.broadcast_to(g, shape),)
 
 
 @op("mean")
-def mean(xp, x, axis=None, keepdims=False):
+def mean(xp, x, *, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
     return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
 @mean.defvjp
 def mean_backward(ctx, gy):  # every input element gets gy / n
-    shape = ctx.in_meta[0][0]
-    axis = ctx.attrs.get("axis")
+    shape = ctx.input_shapes[0]
+    axis = ctx.attrs["axis"]
     n = count(shape, norm_axes(axis, len(shape)))
-    g = expand_reduced(ctx.xp, gy, shape, axis, ctx.attrs.get("keepdims", False))
+    g = expand_reduced(ctx.xp, gy, shape, axis, ctx.attrs["keepdims"])
     return (ctx.xp.broadcast_to(g / n, shape),)
 
 
@@ -42,7 +42,7 @@ def _extreme_backward(ctx, gy):
     """Gradient of amax/amin: shared equally by the elements that attain the extreme."""
     x, y = ctx.saved
     xp = ctx.xp
-    axis, keepdims = ctx.attrs.get("axis"), ctx.attrs.get("keepdims", False)
+    axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     shape = x.shape
     y = expand_reduced(xp, y, shape, axis, keepdims)
     g = expand_reduced(xp, gy, shape, axis, keepdims)
@@ -52,7 +52,7 @@ def _extreme_backward(ctx, gy):
 
 
 @op("amax", save_inputs=(0,), save_output=True)
-def amax(xp, x, axis=None, keepdims=False):
+def amax(xp, x, *, axis=None, keepdims=False):
     """Maximum over ``axis`` (ties share the gradient equally)."""
     return xp.max(x, axis=axis, keepdims=keepdims)
 
@@ -61,7 +61,7 @@ amax.defvjp(_extreme_backward)
 
 
 @op("amin", save_inputs=(0,), save_output=True)
-def amin(xp, x, axis=None, keepdims=False):
+def amin(xp, x, *, axis=None, keepdims=False):
     """Minimum over ``axis`` (ties share the gradient equally)."""
     return xp.min(x, axis=axis, keepdims=keepdims)
 
@@ -70,7 +70,7 @@ amin.defvjp(_extreme_backward)
 
 
 @op("var", save_inputs=(0,))
-def var(xp, x, axis=None, correction=1, keepdims=False):
+def var(xp, x, *, axis=None, correction=1, keepdims=False):
     """Variance over ``axis`` with ``correction`` (1: unbiased, as torch's default)."""
     return xp.var(x, axis=axis, ddof=correction, keepdims=keepdims)
 
@@ -79,16 +79,16 @@ def var(xp, x, axis=None, correction=1, keepdims=False):
 def var_backward(ctx, gy):  # d var = 2 (x - mean) / (n - correction) dx
     (x,) = ctx.saved
     xp = ctx.xp
-    axis = ctx.attrs.get("axis")
+    axis = ctx.attrs["axis"]
     axes = norm_axes(axis, x.ndim)
     n = count(x.shape, axes)
-    g = expand_reduced(xp, gy, x.shape, axis, ctx.attrs.get("keepdims", False))
+    g = expand_reduced(xp, gy, x.shape, axis, ctx.attrs["keepdims"])
     centered = x - xp.mean(x, axis=axes, keepdims=True)
-    return (g * centered * (2.0 / (n - ctx.attrs.get("correction", 1))),)
+    return (g * centered * (2.0 / (n - ctx.attrs["correction"])),)
 
 
 @op("logsumexp", save_inputs=(0,), save_output=True)
-def logsumexp(xp, x, axis=None, keepdims=False):
+def logsumexp(xp, x, *, axis=None, keepdims=False):
     """log(sum(exp(x))) over ``axis``, shifted by the max so large inputs do not overflow."""
     axes = _axes(x, axis)
     m = xp.max(x, axis=axes, keepdims=True)
@@ -101,7 +101,19 @@ def logsumexp(xp, x, axis=None, keepdims=False):
 def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
     x, y = ctx.saved
     xp = ctx.xp
-    axis, keepdims = ctx.attrs.get("axis"), ctx.attrs.get("keepdims", False)
+    axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     y = expand_reduced(xp, y, x.shape, axis, keepdims)
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
     return (g * xp.exp(x - y),)
+
+
+@op("argmax")
+def argmax(xp, x, *, axis=None, keepdims=False):
+    """Index of the first maximum over ``axis`` (int64; not differentiable)."""
+    return xp.argmax(x, axis=axis, keepdims=keepdims).astype("int64", copy=False)
+
+
+@op("argmin")
+def argmin(xp, x, *, axis=None, keepdims=False):
+    """Index of the first minimum over ``axis`` (int64; not differentiable)."""
+    return xp.argmin(x, axis=axis, keepdims=keepdims).astype("int64", copy=False)

@@ -10,18 +10,18 @@ from backprop.registry import op
 
 
 @op("reshape")
-def reshape(xp, x, shape):
+def reshape(xp, x, *, shape):
     """x with a new shape of the same size (a view where the layout allows)."""
     return xp.reshape(x, shape)
 
 
 @reshape.defvjp
 def reshape_backward(ctx, gy):
-    return (ctx.xp.reshape(gy, ctx.in_meta[0][0]),)
+    return (ctx.xp.reshape(gy, ctx.input_shapes[0]),)
 
 
 @op("permute")
-def permute(xp, x, axes):
+def permute(xp, x, *, axes):
     """x with its dimensions reordered to ``axes``."""
     return xp.transpose(x, axes)
 
@@ -36,7 +36,7 @@ def permute_backward(ctx, gy):  # undo the permutation with its inverse
 
 
 @op("expand")
-def expand(xp, x, shape):
+def expand(xp, x, *, shape):
     """x broadcast to ``shape`` (a read-only view, no copy)."""
     return xp.broadcast_to(x, shape)
 
@@ -68,12 +68,12 @@ def cat(xp, *xs, axis=0):
 
 @cat.defvjp
 def cat_backward(ctx, gy):  # each input gets its slice of gy
-    axis = ctx.attrs.get("axis", 0) % gy.ndim
+    axis = ctx.attrs["axis"] % gy.ndim
     grads = []
     start = 0
-    for edge, meta in zip(ctx.edges, ctx.in_meta):
-        size = meta[0][axis]
-        if edge is None:
+    for needed, shape in zip(ctx.needs_input_grad, ctx.input_shapes):
+        size = shape[axis]
+        if not needed:
             grads.append(None)
         else:
             grads.append(gy[(slice(None),) * axis + (slice(start, start + size),)])
@@ -89,5 +89,5 @@ def stack(xp, *xs, axis=0):
 
 @stack.defvjp
 def stack_backward(ctx, gy):  # input i gets gy[..., i, ...] along the new axis
-    axis = ctx.attrs.get("axis", 0) % gy.ndim
-    return tuple(None if edge is None else gy[(slice(None),) * axis + (i,)] for i, edge in enumerate(ctx.edges))
+    axis = ctx.attrs["axis"] % gy.ndim
+    return tuple(gy[(slice(None),) * axis + (i,)] if needed else None for i, needed in enumerate(ctx.needs_input_grad))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop import registry
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.tensor import Tensor
 
@@ -75,7 +76,7 @@ class Optimizer:
         backend = p.device.backend
         cache = self._fused_cache
         if (backend.name, key) not in cache:
-            cache[backend.name, key] = backend.overrides().get(key)
+            cache[backend.name, key] = registry.backend_overrides(backend).get(key)
         return cache[backend.name, key]
 
     # ------------------------------------------------------------ state dicts (torch format)

@@ -1,8 +1,9 @@
-"""A numpy-like namespace over Tensors, used by backward rules while building a graph.
+"""Higher-order gradients: running backward rules so that they record a graph.
 
-With ``create_graph=True`` the engine hands backward rules this namespace as ``ctx.xp`` instead
-of numpy/cupy, so the same rule text records differentiable ops and gradients of gradients work.
-It covers exactly the functions the rules call; anything else is an AttributeError.
+With ``create_graph=True`` the engine runs each backward rule through ``graph_backward``, which
+hands the rule ``tensor_xp`` as ``ctx.xp`` instead of numpy/cupy, so the same rule text records
+differentiable ops and gradients of gradients work. ``tensor_xp`` covers exactly the functions the
+rules call; anything else is an AttributeError.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop.autograd.function import apply
+from backprop.autograd.function import Node, apply
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg, reduction, shape
 from backprop.ops._util import norm_axes
@@ -90,3 +91,28 @@ class _TensorXP:
 
 
 tensor_xp = _TensorXP()
+
+
+def graph_backward(node: Node, rule: Any, gy: Any, wrap: Any) -> Any:
+    """Run a backward rule on Tensors so that it records a graph (``create_graph=True``)."""
+    if not node.op.double_backward:
+        raise NotImplementedError(
+            f"op {node.op.name!r} does not support create_graph=True (double backward); "
+            "compose it from differentiable ops if you need higher-order gradients"
+        )
+    node.graph_xp = tensor_xp
+    node.wrap = wrap
+    try:
+        return rule(node, gy)
+    finally:
+        node.graph_xp = None
+
+
+def fit_graph(gx: Any, meta: tuple, unbroadcast: Any) -> Any:
+    """Reduce a Tensor gradient to its input's shape and dtype, recorded in the graph."""
+    shape, dtype = meta
+    if gx.shape != shape:
+        gx = unbroadcast(gx, shape, tensor_xp)
+    if gx.dtype != dtype:
+        gx = gx.to(dtype)
+    return gx

@@ -9,6 +9,7 @@ exists, else the generic kernel. Kernels see arrays, never Tensors.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
@@ -226,6 +227,7 @@ def ufunc_op(name: str, ufunc: str, doc: str, **options: Any) -> OpDef:
 
     forward.__name__ = name
     forward.__doc__ = doc
+    forward.__module__ = sys._getframe(1).f_globals["__name__"]  # the ops module declaring it, not this one
     return op(name, ufunc=ufunc, **options)(forward)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -109,11 +110,23 @@ def arange(
     return t
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+def linspace(
+    start: float, end: float, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, computed in float64. For an
+    integer dtype, torch truncates the bounds and then the values toward zero (NumPy would floor)."""
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    return Tensor._wrap(dev.xp.linspace(start, end, steps, dtype=dt), dev, None)
+    if dt.kind not in "iuf":
+        raise TypeError(f"linspace: dtype {dt} is not supported; expected a floating or integer dtype")
+    if dt.kind in "iu":
+        values = np.trunc(np.linspace(math.trunc(start), math.trunc(end), int(steps), dtype=np.float64))
+    else:
+        values = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
+    t = Tensor._wrap(dev.asarray(values, dt), dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:

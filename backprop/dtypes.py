@@ -46,3 +46,34 @@ def to_dtype(dtype: Any) -> np.dtype | None:
         return np.dtype(dtype)
     except TypeError:
         raise TypeError(f"not a dtype: {dtype!r}") from None
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def promote_types(a: Any, b: Any) -> np.dtype:
+    """The dtype of a binary op on operands ``a`` and ``b`` under torch's rules (not NumPy's).
+
+    Operands are Tensors/arrays (``.dtype``, ``.ndim``) or Python scalars. The highest category
+    (bool < integer < floating < complex) wins. Within it, dimensioned tensors outrank 0-d tensors,
+    which outrank Python scalars; a Python scalar that raises the category gives that category's
+    default dtype (float -> ``get_default_dtype()``, int -> int64), so ``int64 tensor * 2.5`` is
+    float32 and ``float32 tensor * int64 tensor`` stays float32, where NumPy gives float64.
+    """
+    ranked = []
+    for x in (a, b):
+        if isinstance(x, builtins.bool):
+            ranked.append((0, 0, bool_))
+        elif isinstance(x, builtins.int):
+            ranked.append((1, 0, int64))
+        elif isinstance(x, builtins.float):
+            ranked.append((2, 0, _default_float))
+        elif isinstance(x, builtins.complex):
+            ranked.append((3, 0, np.dtype("complex64") if _default_float == float32 else np.dtype("complex128")))
+        else:
+            ranked.append((_CATEGORY[x.dtype.kind], 2 if x.ndim else 1, x.dtype))
+    top = builtins.max(r[0] for r in ranked)
+    best = [r for r in ranked if r[0] == top]
+    prio = builtins.max(r[1] for r in best)
+    dts = [r[2] for r in best if r[1] == prio]
+    return dts[0] if len(dts) == 1 else np.promote_types(dts[0], dts[1])

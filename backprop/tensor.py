@@ -22,22 +22,51 @@ from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, Sha
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
+from backprop.ops._util import size_arg
 
 _new = object.__new__
 _SCALARS = (int, float, bool)
 
 
-def _binary(opdef: Any) -> tuple[Callable[..., Tensor], Callable[..., Tensor]]:
-    """``__op__`` and ``__rop__`` for a binary op (Python scalars stay scalars: no promotion)."""
+def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor], Callable[..., Tensor]]:
+    """``__op__`` and ``__rop__`` for a binary op, with torch's dtype promotion (``promote``).
+
+    ``to_float``: the result is floating even for integer operands (true division)."""
 
     def method(self: Tensor, other: Any) -> Tensor:
-        return apply(opdef, self, other if other.__class__ in _FAST else self._other(other))
+        cls = other.__class__
+        if cls is Tensor:
+            if other.data.dtype is self.data.dtype and not (to_float and self.data.dtype.kind in "biu"):
+                return apply(opdef, self, other)  # the hot path: same dtype, nothing to decide
+        elif cls is float:
+            if self.data.dtype.kind in "fc":
+                return apply(opdef, self, other)
+        else:
+            other = self._other(other)
+        return apply(opdef, *promote(self, other, to_float))
 
     def reflected(self: Tensor, other: Any) -> Tensor:
-        return apply(opdef, other if other.__class__ in _FAST else self._other(other), self)
+        if other.__class__ is float and self.data.dtype.kind in "fc":
+            return apply(opdef, other, self)
+        return apply(opdef, *promote(self._other(other), self, to_float))
 
     method.__doc__ = reflected.__doc__ = opdef.doc
     return method, reflected
+
+
+def promote(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
+    """``a`` and ``b`` (Tensors or Python scalars) cast to their common dtype under torch's rules
+    (``dtypes.promote_types``); casts are recorded ops, so gradients flow through them."""
+    dt = dtypes.promote_types(a, b)
+    if to_float and dt.kind in "biu":
+        dt = dtypes.get_default_dtype()
+    return _cast(a, dt), _cast(b, dt)
+
+
+def _cast(x: Any, dt: np.dtype) -> Any:
+    if isinstance(x, Tensor) and x.data.dtype != dt:
+        return apply(conv.astype, x, dtype=dt)
+    return x  # a Python scalar is weak: the Tensor operand's dtype decides (NumPy agrees)
 
 
 def _compare(opdef: Any) -> Callable[..., Tensor]:
@@ -237,6 +266,37 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
+    def type(self, dtype: Any = None) -> Any:
+        """With a dtype: ``to(dtype)``; without: torch's type string (``"torch.FloatTensor"``)."""
+        if dtype is None:
+            name = _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+            return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{name}"
+        return self.to(dtype)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A new tensor from ``data``, by default with this tensor's dtype and device."""
+        return Tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """A tensor of ``size`` filled with ``fill_value``, by default with this dtype and device."""
+        dev = to_device_obj(device or self.device)
+        dt = dtypes.to_dtype(dtype) or self.dtype
+        return Tensor._wrap(
+            dev.xp.full(size_arg((size,) if isinstance(size, int) else tuple(size)), fill_value, dt), dev, None
+        )
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """Zeros of ``size``, by default with this tensor's dtype and device."""
+        return self.new_full(size_arg(size), 0, dtype, device)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """Ones of ``size``, by default with this tensor's dtype and device."""
+        return self.new_full(size_arg(size), 1, dtype, device)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """An uninitialised tensor of ``size`` (zeros here), by default with this dtype and device."""
+        return self.new_full(size_arg(size), 0, dtype, device)
+
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self.data.__dlpack__(*args, **kwargs)
 
@@ -266,9 +326,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     __add__, __radd__ = _binary(ew.add)
     __sub__, __rsub__ = _binary(ew.sub)
     __mul__, __rmul__ = _binary(ew.mul)
-    __truediv__, __rtruediv__ = _binary(ew.div)
+    __truediv__, __rtruediv__ = _binary(ew.div, to_float=True)
     __pow__, __rpow__ = _binary(ew.pow)
-    __matmul__, __rmatmul__ = _binary(linalg.matmul)
     __and__, __rand__ = _binary(ew.bitwise_and)
     __or__, __ror__ = _binary(ew.bitwise_or)
     __xor__, __rxor__ = _binary(ew.bitwise_xor)
@@ -279,6 +338,12 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     __eq__ = _compare(ew.eq)  # type: ignore[assignment]
     __ne__ = _compare(ew.ne)  # type: ignore[assignment]
     __hash__ = object.__hash__
+
+    def __matmul__(self, other: Any) -> Tensor:  # no promotion: torch requires equal dtypes here
+        return apply(linalg.matmul, self, self._other(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply(linalg.matmul, self._other(other), self)
 
     def __neg__(self) -> Tensor:
         return apply(ew.neg, self)
@@ -328,4 +393,14 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
 
 Tensor._plain = Tensor
-_FAST = frozenset({Tensor, float, int})  # operands that need no conversion (hot path)
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}

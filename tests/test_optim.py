@@ -88,6 +88,66 @@ def test_adam_and_adamw_match_reference(kw) -> None:
     np.testing.assert_allclose(got, _ref_adam(w0, grads, decoupled=True, **kw_w), rtol=1e-12)
 
 
+def _ref_rmsprop(w, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    """torch.optim.RMSprop's algorithm as its documentation writes it."""
+    v = np.zeros_like(w)
+    g_avg = np.zeros_like(w)
+    b = np.zeros_like(w)
+    for g in grads:
+        g = g + weight_decay * w
+        v = alpha * v + (1 - alpha) * g * g
+        v_tilde = v
+        if centered:
+            g_avg = alpha * g_avg + (1 - alpha) * g
+            v_tilde = v - g_avg * g_avg
+        if momentum > 0:
+            b = momentum * b + g / (np.sqrt(v_tilde) + eps)
+            w = w - lr * b
+        else:
+            w = w - lr * g / (np.sqrt(v_tilde) + eps)
+    return w
+
+
+def _ref_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    """torch.optim.Adagrad's algorithm as its documentation writes it."""
+    state_sum = np.full_like(w, initial_accumulator_value)
+    for t, g in enumerate(grads, 1):
+        clr = lr / (1 + (t - 1) * lr_decay)
+        g = g + weight_decay * w
+        state_sum = state_sum + g * g
+        w = w - clr * g / (np.sqrt(state_sum) + eps)
+    return w
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.01),
+        dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1),
+        dict(lr=0.01, momentum=0.5),
+        dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+        dict(lr=0.02, centered=True),
+    ],
+)
+def test_rmsprop_matches_reference(kw) -> None:
+    w0, grads, got = _run(optim.RMSprop, kw)
+    np.testing.assert_allclose(got, _ref_rmsprop(w0, grads, **kw), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, lr_decay=0.01),
+        dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+        dict(lr=0.05, eps=1e-6),
+    ],
+)
+def test_adagrad_matches_reference(kw) -> None:
+    w0, grads, got = _run(optim.Adagrad, kw)
+    np.testing.assert_allclose(got, _ref_adagrad(w0, grads, **kw), rtol=1e-12)
+
+
 @pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
 @pytest.mark.parametrize(
     ("name", "kw"),

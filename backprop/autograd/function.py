@@ -152,6 +152,15 @@ class Node:
         return f"<{self.op.name}Backward>"
 
 
+class OpValueError(ValueError, RuntimeError):
+    """A kernel rejected its inputs (shapes that do not broadcast, bad values): a ``ValueError`` that
+    is also the ``RuntimeError`` torch raises for the same call."""
+
+
+class OpIndexError(IndexError, RuntimeError):
+    """An index out of range inside a kernel (torch raises ``IndexError``/``RuntimeError``)."""
+
+
 def describe(args: tuple[Any, ...]) -> str:
     """The arguments of an op call, for error messages (shapes, dtypes, devices of Tensors)."""
     parts = []
@@ -207,7 +216,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         else:
             out = kernel(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
-        raise type(exc)(f"{op.name}: {exc} (inputs: {describe(args)}; attrs: {attrs})") from exc
+        cls = OpIndexError if isinstance(exc, IndexError) else TypeError if isinstance(exc, TypeError) else OpValueError
+        raise cls(f"{op.name}: {exc} (inputs: {describe(args)}; attrs: {attrs})") from exc
     aux = None
     if op.special:  # the rare ops that return (y, aux) or move data to another device
         if op.aux:

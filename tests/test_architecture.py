@@ -1,0 +1,206 @@
+"""The seams hold: imports go one way, backward rules use only the Ctx contract, override keys are
+checked. These read the source (ast), so a violation names the file and line."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import backprop as bp
+from backprop import backends, registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# the README's direction: backends <- registry <- ops <- autograd <- tensor <- nn <- optim <- lm/cli;
+# a module may import from its own layer or below, never above (and never in a cycle)
+LAYERS: list[tuple[str, int]] = [
+    ("backprop.backends", 0),
+    ("backprop.dtypes", 0),
+    ("backprop.data", 0),  # text, vocab and windows: NumPy only
+    ("backprop.devices", 1),
+    ("backprop.registry", 1),
+    ("backprop.cuda", 1),
+    ("backprop.ops", 2),
+    ("backprop.autograd", 3),
+    ("backprop.methods", 4),
+    ("backprop.tensor", 5),
+    ("backprop.creation", 6),
+    ("backprop.functions", 6),
+    ("backprop.nn", 7),
+    ("backprop.optim", 8),
+    ("backprop.lm", 9),
+    ("backprop.cli", 10),
+    ("backprop.__main__", 11),
+]
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[0] == "backends":
+        parts = ["backprop", *parts]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(module: str) -> int | None:
+    best = None
+    for prefix, layer in LAYERS:
+        if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, layer)
+    return None if best is None else best[1]
+
+
+def _imports(path: Path, module: str) -> list[tuple[str, int, bool]]:
+    """(imported backprop module, line, at module level) for every import outside TYPE_CHECKING."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[str, int, bool]] = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - child.level + 1] + ([base] if base else [])
+                    )
+                if base == "backprop" or base.startswith("backprop."):
+                    # ``from pkg import name``: the submodule pkg.name when it is one (resolved later)
+                    found.extend((f"{base}.{a.name}", child.lineno, top) for a in child.names)
+            elif isinstance(child, ast.Import):
+                found.extend((a.name, child.lineno, top) for a in child.names if a.name.startswith("backprop."))
+            visit(child, top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+
+    visit(tree, True)
+    return found
+
+
+def _sources() -> list[Path]:
+    return sorted([*ROOT.joinpath("backprop").rglob("*.py"), *ROOT.joinpath("backends").glob("*.py")])
+
+
+def test_imports_go_one_way() -> None:
+    upward = []
+    for path in _sources():
+        module = _module_name(path)
+        if module == "backprop":
+            continue  # the package's own __init__ re-exports everything
+        mine = _layer(module)
+        assert mine is not None, f"{module} has no layer in LAYERS (tests/test_architecture.py): add it"
+        for target, line, _ in _imports(path, module):
+            theirs = _layer(target if _layer(target) is not None else target.rpartition(".")[0])
+            if theirs is not None and theirs > mine:
+                upward.append(f"{path.relative_to(ROOT)}:{line}: {module} (layer {mine}) imports {target} ({theirs})")
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles() -> None:
+    graph: dict[str, set[str]] = {}
+    for path in _sources():
+        module = _module_name(path)
+        graph[module] = {t for t, _, top in _imports(path, module) if top and t != module}
+    modules = set(graph)
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    edges = {m: {r for t in ts if (r := resolve(t)) and r != m and r != "backprop"} for m, ts in graph.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(edges.get(m, ())):
+            if state.get(n) == 1:
+                cycle = stack[stack.index(n) :] + [n]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if n not in state:
+                dfs(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(edges):
+        if m not in state:
+            dfs(m)
+
+
+CTX_CONTRACT = {"saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "create_graph", "call"}
+
+
+def test_backward_rules_use_only_the_ctx_contract() -> None:
+    """Every ``ctx.<name>`` in ops and backend kernels is part of ``registry.Ctx``."""
+    declared = {n for n in vars(registry.Ctx) if not n.startswith("_")}
+    assert declared == CTX_CONTRACT, f"registry.Ctx changed: {sorted(declared)}; update this test and CONTRIBUTING.md"
+    bad = []
+    paths = [*ROOT.joinpath("backprop", "ops").glob("*.py"), *ROOT.joinpath("backends").glob("*_kernels.py")]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ctx":
+                if node.attr not in CTX_CONTRACT:
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: ctx.{node.attr}")
+    assert not bad, "backward rules reading outside the Ctx contract:\n" + "\n".join(bad)
+
+
+def test_no_rule_restates_a_forward_default() -> None:
+    bad = []
+    for path in ROOT.joinpath("backprop", "ops").glob("*.py"):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"ctx\.attrs\.get\(", line):
+                bad.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not bad, "use ctx.attrs[name]: defaults are bound at registration\n" + "\n".join(bad)
+
+
+def test_attrs_fill_in_declared_defaults() -> None:
+    x = bp.tensor([[1.0, -2.0]], requires_grad=True)
+    y = bp.nn.functional.leaky_relu(x)  # negative_slope not passed: the default comes from the op
+    assert y.grad_fn.attrs["negative_slope"] == 0.01
+    assert registry.get("sum").defaults == {"axis": None, "keepdims": False}
+
+
+def test_ufunc_ops_have_no_dead_forward_body() -> None:
+    for name in registry.list_ops():
+        op = registry.get(name)
+        if op.ufunc is not None:
+            assert op.kernel(bp.device("cpu").backend) is getattr(bp.device("cpu").xp, op.ufunc), name
+
+
+class _TypoBackend(backends.NumpyBackend):
+    name = "typo"
+    device_type = "typo_dev"
+
+    def overrides(self) -> dict:
+        return {"sigmiod": lambda xp, x: x}  # a typo: must fail loudly, not silently do nothing
+
+
+def test_override_keys_are_validated() -> None:
+    backend = backends.register_backend(_TypoBackend())
+    try:
+        with pytest.raises(ValueError, match=r"unknown kernel\(s\) \['sigmiod'\]"):
+            registry.backend_overrides(backend)
+    finally:
+        backends.unregister_backend("typo_dev")
+        registry.clear_kernel_cache()
+    assert isinstance(backend, backends.Backend)
+
+
+def test_builtin_override_keys_are_valid() -> None:
+    from backprop.backends import numpy_kernels
+
+    for key in numpy_kernels.OVERRIDES:
+        base = key.removesuffix(".backward")
+        assert base in registry.list_ops() or key in registry.EXTRA_KERNELS, key
+    cupy_src = ROOT.joinpath("backends", "cupy_kernels.py").read_text(encoding="utf-8")
+    table = cupy_src.split("OVERRIDES: dict[str, Any] = {")[1].split("}")[0]
+    for key in re.findall(r'"([\w.]+)":', table):
+        base = key.removesuffix(".backward")
+        assert base in registry.list_ops() or key in registry.EXTRA_KERNELS, f"cupy_kernels.OVERRIDES: {key}"

@@ -98,7 +98,13 @@ class Node:
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
-        return tuple([e is not None for e in self.edges])
+        e = self.edges
+        n = len(e)
+        if n == 2:  # tuple displays for the common arities: this runs once per backward rule
+            return (e[0] is not None, e[1] is not None)
+        if n == 1:
+            return (e[0] is not None,)
+        return tuple([x is not None for x in e])
 
     @property
     def input_shapes(self) -> tuple[tuple[int, ...] | None, ...]:

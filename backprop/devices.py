@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.backends import BackendUnavailable, get_backend
+from backprop.backends import Backend, BackendUnavailable, get_backend
 
 log = logging.getLogger("backprop")
 
@@ -22,6 +23,13 @@ class Device:
 
     __slots__ = ("type", "index", "backend", "xp", "array_type", "_str")
     _cache: dict[tuple[str, int], Device] = {}
+
+    type: str  # "cpu", "cuda", or a plug-in backend's device type
+    index: int
+    backend: Backend
+    xp: Any  # the backend's array namespace, resolved once
+    array_type: builtins.type
+    _str: str
 
     def __new__(cls, type: str, index: int = 0) -> Device:
         key = (type, index)

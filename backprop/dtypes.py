@@ -60,7 +60,7 @@ def promote_types(a: Any, b: Any) -> np.dtype:
     default dtype (float -> ``get_default_dtype()``, int -> int64), so ``int64 tensor * 2.5`` is
     float32 and ``float32 tensor * int64 tensor`` stays float32, where NumPy gives float64.
     """
-    ranked = []
+    ranked: list[tuple[int, int, np.dtype]] = []
     for x in (a, b):
         if isinstance(x, builtins.bool):
             ranked.append((0, 0, bool_))

@@ -7,6 +7,7 @@ semantics (``dim=``/``keepdim=``), translated to the kernels' numpy-style ``axis
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -82,17 +83,17 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
     __slots__ = ("data", "device", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
-    _plain: type  # the class op results get (Tensor, also for Parameter inputs); set below
+    _plain: builtins.type  # the class op results get (Tensor, also for Parameter inputs); set below
 
     data: Any  # the array (numpy.ndarray or cupy.ndarray)
     device: Device
     grad: Tensor | None
     grad_fn: Node | None  # the Node that produced it; None for leaves
-    _requires_grad: bool
-    _version: int  # bumped by every in-place change (saved-tensor checks)
+    _requires_grad: builtins.bool
+    _version: builtins.int  # bumped by every in-place change (saved-tensor checks)
     _hooks: list[Any] | None  # gradient hooks of a leaf
 
-    def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> None:
+    def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
         dev = to_device_obj(device)
         self._adopt(dev.asarray(data, dtypes.to_dtype(dtype)), dev, None)
         if requires_grad:
@@ -125,28 +126,28 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
     # ------------------------------------------------------------ attributes
     @property
-    def requires_grad(self) -> bool:
+    def requires_grad(self) -> builtins.bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, value: bool) -> None:
+    def requires_grad(self, value: builtins.bool) -> None:
         if self.grad_fn is not None and not value:
             raise RuntimeError("you can only change requires_grad of leaf tensors; use .detach() for a non-leaf")
         if value and self.data.dtype.kind not in "fc":
             raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set ``requires_grad`` in place; returns self."""
         self.requires_grad = requires_grad
         return self
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> builtins.bool:
         return self.grad_fn is None
 
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[builtins.int, ...]:
         return self.data.shape
 
     def size(self, dim: int | None = None) -> Any:
@@ -158,16 +159,16 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         return self.data.dtype
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> builtins.int:
         return self.data.ndim
 
-    def dim(self) -> int:
+    def dim(self) -> builtins.int:
         return self.data.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> builtins.int:
         return int(self.data.size)
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
@@ -192,16 +193,16 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> builtins.int:
         return int(self.item())
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> builtins.bool:
         return bool(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> builtins.int:
         if self.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
@@ -273,7 +274,9 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
             return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{name}"
         return self.to(dtype)
 
-    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def new_tensor(
+        self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
         """A new tensor from ``data``, by default with this tensor's dtype and device."""
         return Tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
@@ -307,8 +310,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     def backward(
         self,
         gradient: Any = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
+        retain_graph: builtins.bool | None = None,
+        create_graph: builtins.bool = False,
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (torch semantics)."""

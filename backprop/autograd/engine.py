@@ -142,6 +142,7 @@ def _walk(
             xp = cached[2]
         if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
             node.release()
+        meta: Any
         for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
             if edge is None:
                 continue

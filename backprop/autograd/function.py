@@ -182,12 +182,13 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     """Run ``op`` on Tensors/scalars ``args``; record a Node when any input requires grad."""
     # phase 1: one pass gathers the arrays and everything a Node may need (an explicit loop:
     # comprehensions cost a call each on Python < 3.12; the no-grad path pays a few appends)
-    first = device = None
+    first: Any = None
+    device: Any = None
     need_grad = False
-    arrays = []
-    edges = []
-    meta = []
-    versions = []
+    arrays: list[Any] = []
+    edges: list[Any] = []
+    meta: list[Any] = []
+    versions: list[int] = []
     for a in args:
         if a.__class__ in _SCALARS:
             arrays.append(a)

@@ -7,17 +7,62 @@ a CUDA device that is not there) are one line on stderr and exit code 2, never a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from backprop.backends import BackendUnavailable
-from backprop.data.text import DataError, Vocab, read_lines, tokenize
+from backprop.data.text import EOS, EOS_ID, DataError, Vocab, read_lines, tokenize
 from backprop.data.windows import Windows
+from backprop.lm.config import DEVICES, TrainConfig
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _option_type(annotation: Any) -> type:
+    """``int`` for ``int`` and ``int | None``, and so on; what argparse converts the value with."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    kind = args[0] if len(args) == 1 else annotation
+    if kind not in (str, int, float, bool):
+        raise TypeError(f"no command-line option for a field of type {annotation!r}")
+    return kind
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One option per field of the dataclass ``cls``: its default, type and metadata (help, choices, metavar)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        default = meta.get("cli_default", f.default)
+        kind = _option_type(hints[f.name])
+        help_text = meta.get("help", "")
+        if kind is bool:
+            if default:
+                parser.add_argument(
+                    _flag("no_" + f.name), dest=f.name, action="store_false", help=f"turn off {help_text}"
+                )
+            else:
+                parser.add_argument(_flag(f.name), dest=f.name, action="store_true", help=help_text)
+            continue
+        if default is not None and "default:" not in help_text:
+            help_text += " (default: %(default)s)"
+        parser.add_argument(
+            _flag(f.name),
+            dest=f.name,
+            type=kind,
+            default=default,
+            choices=meta.get("choices"),
+            metavar=meta.get("metavar"),
+            help=help_text,
+        )
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,40 +72,14 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         description="Train a feedforward neural language model (Bengio et al. 2003). With no "
         "data arguments it trains on the embedded grammar corpus and compares with an n-gram.",
     )
-    p.add_argument("--train", metavar="FILE", help="training text, UTF-8, one sentence per line")
-    p.add_argument("--valid", metavar="FILE", help="validation text (early stopping, per-epoch perplexity)")
-    p.add_argument("--test", metavar="FILE", help="test text (final perplexity)")
-    p.add_argument("--context", type=int, default=3, metavar="N", help="words of history (n-gram order - 1)")
-    p.add_argument("--embed-dim", type=int, default=32)
-    p.add_argument("--hidden-dim", type=int, default=128)
-    p.add_argument("--activation", default="tanh", choices=["tanh", "relu", "gelu", "silu", "sigmoid"])
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--tie-weights", action="store_true", help="share embedding and output matrices")
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.1 sgd, 1e-3 adam/adamw)")
-    p.add_argument("--lr-decay", type=float, default=1.0, help="multiply the learning rate by this every epoch")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
-    p.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
-    p.add_argument("--clip-grad", type=float, default=None, help="clip the gradient norm to this value")
-    p.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk>")
-    p.add_argument("--max-vocab", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", metavar="DIR", default="runs/lm", help="checkpoints, metrics.json, loss.png (runs/lm)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
-    p.add_argument("--log-every", type=int, default=50, metavar="STEPS")
-    p.add_argument("--no-ngram", dest="ngram", action="store_false", help="skip the n-gram baseline")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_dataclass_options(p, TrainConfig)
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="perplexity of a checkpoint on a text file")
     p.add_argument("checkpoint", metavar="DIR")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def _generate_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,10 +91,11 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``backprop`` parser with its ``train-lm``, ``eval`` and ``generate`` subcommands."""
     parser = argparse.ArgumentParser(prog="backprop", description="backprop: autodiff on NumPy/CuPy, and LMs")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
@@ -105,9 +125,9 @@ def _load_model(directory: str, device: str):  # noqa: ANN202 - returns (model, 
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from backprop.lm.train import Interrupted, TrainConfig, train
+    from backprop.lm.train import Interrupted, train
 
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k != "command"})
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     try:
         metrics = train(cfg)
     except Interrupted as stop:
@@ -139,8 +159,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     prompt = vocab.encode(args.prompt.split()).tolist()
     for _ in range(args.num_samples):
-        ids = model.sample(prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=vocab.stoi["<eos>"])
-        words = [w for w in vocab.decode(ids) if w != "<eos>"]
+        ids = model.sample(prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=EOS_ID)
+        words = [w for w in vocab.decode(ids) if w != EOS]
         print(" ".join(args.prompt.split() + words))
     return 0
 

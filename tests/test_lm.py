@@ -7,7 +7,7 @@ import pytest
 
 import backprop as bp
 import backprop.nn.functional as F
-from backprop.data import Vocab, Windows, corpus, tokenize
+from backprop.data import EOS, EOS_ID, UNK, UNK_ID, Vocab, Windows, corpus, tokenize
 from backprop.lm import FeedForwardLM, KneserNey
 
 
@@ -76,6 +76,15 @@ def test_tokens_vocab_and_windows_cover_every_token() -> None:
     ctx, tgt = w.batch(np.array([0, 1, 6]))
     assert ctx.tolist() == [[1, 1], [1, vocab.stoi["a"]], [vocab.stoi["c"], vocab.stoi["a"]]]
     assert tgt.tolist() == [vocab.stoi["a"], vocab.stoi["b"], 1]
+
+
+def test_eos_and_unk_are_defined_once() -> None:
+    vocab = Vocab.build(["x", EOS, UNK])
+    assert vocab.itos[UNK_ID] == UNK and vocab.itos[EOS_ID] == EOS and len(vocab) == 3
+    assert tokenize(["x"])[-1] == EOS
+    assert Windows(np.array([5]), context=3).stream[:3].tolist() == [EOS_ID] * 3
+    with pytest.raises(ValueError, match="a Vocab starts with"):
+        Vocab([EOS, UNK, "x"])
 
 
 def test_batches_are_seeded_permutations_without_copying_the_corpus() -> None:

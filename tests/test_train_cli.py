@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import importlib
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +17,11 @@ import pytest
 from backprop import cli
 from backprop.data import corpus
 from backprop.lm import checkpoint
+from backprop.lm.config import DEFAULT_LR, DEVICES
+from backprop.lm.model import ACTIVATIONS, FeedForwardLM
 from backprop.lm.train import Interrupted, TrainConfig, train
 
+train_module = importlib.import_module("backprop.lm.train")  # ``backprop.lm.train`` is also the function
 SMALL = dict(context=2, embed_dim=8, hidden_dim=16, batch_size=64, progress=False, device="cpu")
 
 
@@ -32,16 +40,34 @@ def _cfg(data: dict[str, str], out: Path, **kw) -> TrainConfig:
     return TrainConfig(train=data["train"], valid=data["valid"], test=data["test"], out=str(out), **{**SMALL, **kw})
 
 
-def test_train_writes_metrics_checkpoint_and_plot(data: dict[str, str], tmp_path: Path) -> None:
-    m = train(_cfg(data, tmp_path, epochs=2, ngram=True))
-    saved = json.loads((tmp_path / "metrics.json").read_text())
+@pytest.fixture(scope="module")
+def two_epochs(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("two_epochs")
+    return train(_cfg(data, out, epochs=2, ngram=True)), out
+
+
+def test_train_writes_metrics_and_checkpoint(two_epochs: tuple[dict, Path]) -> None:
+    m, out = two_epochs
+    saved = json.loads((out / "metrics.json").read_text())
     for key in ("valid_ppl", "test_ppl", "steps", "tokens_per_s", "seconds"):
         assert saved[key] is not None, key
     assert len(saved["valid_ppl"]) == 2 and saved["steps"] == m["steps"] > 0
     assert saved["valid_ppl"][1] < saved["valid_ppl"][0] < 80
     assert saved["ngram"]["test_ppl"] > 0
-    assert (tmp_path / "loss.png").stat().st_size > 1000
-    assert (tmp_path / "checkpoint.json").is_file()
+    assert (out / "checkpoint.json").is_file()
+
+
+def test_train_writes_the_loss_plot(two_epochs: tuple[dict, Path]) -> None:
+    pytest.importorskip("matplotlib", reason="loss.png needs matplotlib (the 'plot' extra)")
+    assert (two_epochs[1] / "loss.png").stat().st_size > 1000
+
+
+def test_train_works_without_matplotlib(data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # ``import matplotlib`` raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    m = train(_cfg(data, tmp_path, epochs=1, max_steps=3, ngram=False))
+    assert m["steps"] == 3 and (tmp_path / "metrics.json").is_file()
+    assert not (tmp_path / "loss.png").exists()
 
 
 def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str], tmp_path: Path) -> None:
@@ -223,3 +249,92 @@ def test_cli_auto_device_says_which_device_once(
     expected = "cuda:0" if bp.cuda.is_available() else "cpu (CUDA not usable"
     assert err.count("device auto -> ") == 1 and expected in err
     assert bp.device("auto") is bp.device("auto") and capsys.readouterr().err == ""  # decided once
+
+
+# --- one source for the configuration: TrainConfig's fields are train-lm's options ---
+
+
+def _train_lm_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train-lm"]
+
+
+def _actions() -> dict[str, argparse.Action]:
+    return {a.dest: a for a in _train_lm_parser()._actions if a.dest != "help"}
+
+
+def test_every_config_field_is_a_flag_and_every_flag_a_field() -> None:
+    actions = _actions()
+    assert set(actions) == {f.name for f in dataclasses.fields(TrainConfig)}
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        expected = "--no-" + flag[2:] if f.default is True else flag
+        assert actions[f.name].option_strings == [expected], f.name
+        assert f.metadata.get("help"), f"TrainConfig.{f.name} has no help text"
+
+
+def test_parser_defaults_are_the_config_defaults() -> None:
+    args = _train_lm_parser().parse_args([])
+    for f in dataclasses.fields(TrainConfig):
+        assert getattr(args, f.name) == f.metadata.get("cli_default", f.default), f.name
+    # the one deliberate difference: the library writes nothing unless told, the command writes runs/lm
+    assert [f.name for f in dataclasses.fields(TrainConfig) if "cli_default" in f.metadata] == ["out"]
+    assert TrainConfig().epochs == 15  # the README's main job (14 epochs, then early stopping) relies on it
+
+
+def test_choices_come_from_their_single_definitions() -> None:
+    actions = _actions()
+    assert list(actions["activation"].choices) == list(ACTIVATIONS)
+    assert list(actions["optimizer"].choices) == list(DEFAULT_LR)
+    assert list(actions["device"].choices) == list(DEVICES)
+    for name in ACTIVATIONS:  # every advertised activation builds a model, and trains through it
+        assert isinstance(FeedForwardLM(10, 2, 4, 4, activation=name).activation, ACTIVATIONS[name])
+    model = FeedForwardLM(10, 2, 4, 4)
+    for name, lr in DEFAULT_LR.items():
+        assert train_module._make_optimizer(TrainConfig(optimizer=name), model).param_groups[0]["lr"] == lr
+    with pytest.raises(ValueError, match="activation must be one of"):
+        FeedForwardLM(10, 2, 4, 4, activation="swish")
+
+
+def test_readme_options_are_the_parsers() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    bullet = readme[readme.index("- **Options**") : readme.index("- **Outputs**")]
+    documented = set(re.findall(r"--[a-z][a-z-]*", bullet))
+    flags = {s for a in _train_lm_parser()._actions for s in a.option_strings}
+    assert documented and documented <= flags, documented - flags
+    for choices in re.findall(r"\{([a-z,]+)\}", bullet):  # {sgd,adam,adamw}, {auto,cpu,cuda}
+        assert any(a.choices and list(a.choices) == choices.split(",") for a in _train_lm_parser()._actions)
+
+
+def test_cli_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(train_module, "train", lambda cfg: seen.append(cfg) or {"steps": 0})
+    assert cli.main(["train-lm"]) == 0
+    assert seen[-1] == dataclasses.replace(TrainConfig(), out="runs/lm")
+    argv = "--activation relu --tie-weights --no-ngram --lr 0.5 --max-steps 7 --optimizer sgd --epochs 2"
+    assert cli.main(["train-lm", *argv.split()]) == 0
+    expected = dict(activation="relu", tie_weights=True, ngram=False, lr=0.5, max_steps=7, optimizer="sgd", epochs=2)
+    assert seen[-1] == TrainConfig(out="runs/lm", **expected)
+    capsys.readouterr()
+
+
+def test_dataclass_options_reject_types_argparse_cannot_parse() -> None:
+    @dataclasses.dataclass
+    class Odd:
+        sizes: list = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="no command-line option"):
+        cli.add_dataclass_options(argparse.ArgumentParser(), Odd)
+
+
+def test_cli_resume_continues_the_checkpointed_run(
+    data: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    common = ["--no-progress", "--no-ngram", "--device", "cpu", "--out", str(tmp_path)]
+    small = ["--context", "2", "--embed-dim", "4", "--hidden-dim", "4", "--activation", "relu"]
+    assert cli.main(["train-lm", "--train", data["train"], "--epochs", "1", "--max-steps", "5", *small, *common]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 5
+    assert cli.main(["train-lm", "--resume", str(tmp_path), "--epochs", "1", *common]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["steps"] > 5
+    assert metrics["config"]["activation"] == "relu" and metrics["config"]["context"] == 2  # from the checkpoint

@@ -8,8 +8,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-EOS = "<eos>"
 UNK = "<unk>"
+EOS = "<eos>"
+SPECIALS = (UNK, EOS)  # the first words of every Vocab, in this order
+UNK_ID = SPECIALS.index(UNK)
+EOS_ID = SPECIALS.index(EOS)
 
 
 class DataError(ValueError):
@@ -44,11 +47,11 @@ def tokenize(lines: Iterable[str]) -> list[str]:
 
 
 class Vocab:
-    """Word <-> id mapping; ``<unk>`` is id 0 and ``<eos>`` id 1, the rest by frequency."""
+    """Word <-> id mapping; ``<unk>`` is id ``UNK_ID`` (0) and ``<eos>`` id ``EOS_ID`` (1), the rest by frequency."""
 
     def __init__(self, words: Sequence[str]) -> None:
-        if list(words[:2]) != [UNK, EOS]:
-            raise ValueError(f"a Vocab starts with {UNK!r} and {EOS!r}, got {list(words[:2])}")
+        if tuple(words[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError(f"a Vocab starts with {list(SPECIALS)}, got {list(words[: len(SPECIALS)])}")
         if len(set(words)) != len(words):
             raise ValueError("a Vocab's words must be unique")
         self.itos = list(words)
@@ -57,11 +60,11 @@ class Vocab:
     @classmethod
     def build(cls, tokens: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> Vocab:
         """Words seen at least ``min_freq`` times, the ``max_size`` most frequent (ties by spelling)."""
-        counts = Counter(t for t in tokens if t not in (UNK, EOS))
+        counts = Counter(t for t in tokens if t not in SPECIALS)
         words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         if max_size is not None:
-            words = words[: max(0, max_size - 2)]
-        return cls([UNK, EOS, *words])
+            words = words[: max(0, max_size - len(SPECIALS))]
+        return cls([*SPECIALS, *words])
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -69,9 +72,10 @@ class Vocab:
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
         """Token ids (unknown words -> ``<unk>``) as int64."""
         get = self.stoi.get
-        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int64)
+        return np.fromiter((get(t, UNK_ID) for t in tokens), dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
+        """Words of ``ids``."""
         return [self.itos[int(i)] for i in ids]
 
     def __eq__(self, other: object) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-EOS_ID = 1
+from backprop.data.text import EOS_ID
 
 
 class Windows:
@@ -43,4 +43,5 @@ class Windows:
             yield self.batch(order[i : i + batch_size])
 
     def num_batches(self, batch_size: int) -> int:
+        """Batches per epoch (the last one may be short)."""
         return -(-len(self) // batch_size)

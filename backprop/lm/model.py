@@ -10,10 +10,18 @@ import numpy as np
 from backprop import nn
 from backprop.autograd.grad_mode import no_grad
 from backprop.creation import tensor
+from backprop.data.text import EOS_ID
 from backprop.nn import functional as F
 from backprop.tensor import Tensor
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid}
+# the hidden-layer nonlinearities by name: the model, TrainConfig and ``train-lm --activation`` all read this
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
 
 
 @dataclass
@@ -29,6 +37,7 @@ class LMConfig:
     tie_weights: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
 
@@ -42,12 +51,12 @@ class FeedForwardLM(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        context: int = 3,
-        embed_dim: int = 32,
-        hidden_dim: int = 128,
-        activation: str = "tanh",
-        dropout: float = 0.0,
-        tie_weights: bool = False,
+        context: int = LMConfig.context,
+        embed_dim: int = LMConfig.embed_dim,
+        hidden_dim: int = LMConfig.hidden_dim,
+        activation: str = LMConfig.activation,
+        dropout: float = LMConfig.dropout,
+        tie_weights: bool = LMConfig.tie_weights,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -68,6 +77,7 @@ class FeedForwardLM(nn.Module):
 
     @classmethod
     def from_config(cls, config: LMConfig | dict[str, Any]) -> FeedForwardLM:
+        """A fresh model (untrained weights) of the shape ``config`` describes."""
         c = config if isinstance(config, LMConfig) else LMConfig(**config)
         return cls(**c.to_dict())
 
@@ -94,7 +104,7 @@ class FeedForwardLM(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         n = self.config.context
-        ids = [1] * n + list(prompt_ids)  # <eos> padding, as the training windows
+        ids = [EOS_ID] * n + list(prompt_ids)  # <eos> padding, as the training windows
         out: list[int] = []
         dev = self.embedding.weight.device
         for _ in range(num_words):

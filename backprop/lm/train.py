@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,64 +19,17 @@ from backprop.creation import manual_seed, tensor
 from backprop.data import corpus
 from backprop.data.text import DataError, Vocab, read_lines, tokenize
 from backprop.data.windows import Windows
+from backprop.devices import Device
 from backprop.devices import device as to_device
 from backprop.lm import checkpoint
+from backprop.lm.config import DEFAULT_LR, RESUME_OVERRIDABLE, TrainConfig
 from backprop.lm.model import FeedForwardLM, evaluate_perplexity
 from backprop.lm.ngram import KneserNey
 from backprop.nn import functional as F
 from backprop.nn.utils import clip_grad_norm_
+from backprop.tensor import Tensor
 
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
-# what a user may change when resuming; everything else comes from the checkpoint
-RESUME_OVERRIDABLE = frozenset(
-    {
-        "train",
-        "valid",
-        "test",
-        "resume",
-        "out",
-        "epochs",
-        "max_steps",
-        "patience",
-        "device",
-        "log_every",
-        "ngram",
-        "progress",
-    }
-)
-
-
-@dataclass
-class TrainConfig:
-    """Options of ``backprop train-lm`` (same names, with dashes there)."""
-
-    train: str | None = None
-    valid: str | None = None
-    test: str | None = None
-    context: int = 3
-    embed_dim: int = 32
-    hidden_dim: int = 128
-    activation: str = "tanh"
-    dropout: float = 0.0
-    tie_weights: bool = False
-    optimizer: str = "adam"
-    lr: float | None = None
-    lr_decay: float = 1.0
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 10
-    max_steps: int | None = None
-    patience: int = 3
-    clip_grad: float | None = None
-    min_freq: int = 1
-    max_vocab: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    out: str | None = None
-    resume: str | None = None
-    log_every: int = 50
-    ngram: bool = True
-    progress: bool = True
+__all__ = ["Interrupted", "Progress", "TrainConfig", "load_splits", "train"]
 
 
 @dataclass
@@ -118,6 +71,7 @@ def load_splits(cfg: TrainConfig) -> tuple[dict[str, list[str]], str]:
 
 
 def _make_optimizer(cfg: TrainConfig, model: FeedForwardLM) -> optim.Optimizer:
+    """``cfg.optimizer`` over the model's parameters, at ``cfg.lr`` or the optimizer's default rate."""
     lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer]
     params = list(model.parameters())
     if cfg.optimizer == "sgd":
@@ -130,139 +84,219 @@ def _make_optimizer(cfg: TrainConfig, model: FeedForwardLM) -> optim.Optimizer:
 
 
 def _host_state(model: FeedForwardLM) -> dict[str, np.ndarray]:
+    """A host (NumPy) copy of the model's weights."""
     return {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
 def _log(msg: str) -> None:
+    """One line on stderr."""
     print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Run:
+    """Everything one training run works on, shared by its phases."""
+
+    cfg: TrainConfig
+    dev: Device
+    vocab: Vocab
+    windows: dict[str, Windows]
+    model: FeedForwardLM
+    opt: optim.Optimizer
+    sched: optim.lr_scheduler.ExponentialLR
+    prog: Progress
+    best_state: dict[str, np.ndarray] | None
+    out: Path | None
+    meta: dict[str, Any]
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) and return the metrics written to ``out/metrics.json``."""
-    dev = to_device(cfg.device)
-    resumed = checkpoint.load(cfg.resume) if cfg.resume else None
-    if resumed is not None:
-        saved = resumed["train_config"]
-        for k, v in saved.items():  # the run's own settings win, except how long and where to run
-            if k not in RESUME_OVERRIDABLE:
-                setattr(cfg, k, v)
-        cfg.train = cfg.train or saved["train"]
-        cfg.valid = cfg.valid or saved["valid"]
-        cfg.test = cfg.test or saved["test"]
-        cfg.out = cfg.out or cfg.resume
-    splits, source = load_splits(cfg)
-    tokens = {k: tokenize(v) for k, v in splits.items()}
-    vocab = Vocab(resumed["vocab"]) if resumed else Vocab.build(tokens["train"], cfg.min_freq, cfg.max_vocab)
-    windows = {k: Windows(vocab.encode(t), cfg.context) for k, t in tokens.items()}
-    _log(f"data: {source}; vocab {len(vocab)}; windows " + ", ".join(f"{k} {len(w)}" for k, w in windows.items()))
+    run = _setup(cfg)
+    _fit(run)
+    metrics = _final_metrics(run)
+    if run.out is not None:
+        _write_outputs(run.out, metrics)
+    return metrics
 
+
+def _setup(cfg: TrainConfig) -> _Run:
+    """Device, data, model, optimizer and schedule: fresh, or restored from ``cfg.resume``."""
+    dev = to_device(cfg.device)
+    resumed = _merge_resumed_config(cfg)
+    vocab, windows = _load_data(cfg, resumed)
     manual_seed(cfg.seed)
     model = FeedForwardLM(
         len(vocab), cfg.context, cfg.embed_dim, cfg.hidden_dim, cfg.activation, cfg.dropout, cfg.tie_weights
     ).to(dev)
     opt = _make_optimizer(cfg, model)
-    prog = Progress()
-    best_state = None
+    prog, best_state = Progress(), None
     if resumed is not None:
-        try:
-            model.load_state_dict({k: tensor(v) for k, v in resumed["model_state"].items()})
-        except RuntimeError as exc:
-            raise DataError(f"{cfg.resume}: checkpoint does not match the model ({exc})") from None
-        opt.load_state_dict(resumed["optimizer_state"])
-        prog = Progress(**resumed["progress"])
-        dev.backend.set_rng_state(resumed["rng"])
-        best = checkpoint.load(cfg.resume, best=True)["model_state"] if "best_weights" in resumed["files"] else None
-        best_state = best
-
-    # lr = base * lr_decay ** epoch, the closed form: a resumed run lands on the same value
-    base_lr = opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
-    sched = optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
-    sched.load_state_dict({"last_epoch": prog.epoch, "base_lrs": [base_lr]})
-
-    out = Path(cfg.out) if cfg.out else None
+        prog, best_state = _restore(cfg, resumed, model, opt, dev)
     meta = {"train_config": asdict(cfg), "vocab": vocab.itos, "model_config": model.config.to_dict()}
+    out = Path(cfg.out) if cfg.out else None
+    sched = _make_scheduler(opt, cfg.lr_decay, prog.epoch)
+    return _Run(cfg, dev, vocab, windows, model, opt, sched, prog, best_state, out, meta)
 
-    def save_checkpoint() -> None:
-        if out is None:
-            return
-        m = dict(meta, progress=asdict(prog), rng=dev.backend.get_rng_state())
-        checkpoint.save(
-            out,
-            step=prog.step,
-            model_state=_host_state(model),
-            optimizer_state=opt.state_dict(),
-            meta=m,
-            best_state=best_state,
-        )
 
-    train_w = windows["train"]
-    n_batches = train_w.num_batches(cfg.batch_size)
+def _merge_resumed_config(cfg: TrainConfig) -> dict[str, Any] | None:
+    """Load ``cfg.resume``'s checkpoint (or None) and take its settings, except the resume-overridable ones."""
+    if not cfg.resume:
+        return None
+    resumed = checkpoint.load(cfg.resume)
+    saved = resumed["train_config"]
+    for f in fields(cfg):  # the run's own settings win, except how long and where to run
+        if f.name in saved and f.name not in RESUME_OVERRIDABLE:
+            setattr(cfg, f.name, saved[f.name])
+    cfg.train = cfg.train or saved["train"]
+    cfg.valid = cfg.valid or saved["valid"]
+    cfg.test = cfg.test or saved["test"]
+    cfg.out = cfg.out or cfg.resume
+    return resumed
+
+
+def _load_data(cfg: TrainConfig, resumed: dict[str, Any] | None) -> tuple[Vocab, dict[str, Windows]]:
+    """The vocabulary (the checkpoint's when resuming) and the windows of every split."""
+    splits, source = load_splits(cfg)
+    tokens = {k: tokenize(v) for k, v in splits.items()}
+    vocab = Vocab(resumed["vocab"]) if resumed else Vocab.build(tokens["train"], cfg.min_freq, cfg.max_vocab)
+    windows = {k: Windows(vocab.encode(t), cfg.context) for k, t in tokens.items()}
+    _log(f"data: {source}; vocab {len(vocab)}; windows " + ", ".join(f"{k} {len(w)}" for k, w in windows.items()))
+    return vocab, windows
+
+
+def _restore(
+    cfg: TrainConfig, resumed: dict[str, Any], model: FeedForwardLM, opt: optim.Optimizer, dev: Device
+) -> tuple[Progress, dict[str, np.ndarray] | None]:
+    """Put the checkpoint's weights, optimizer state and RNG state back; its progress and best weights."""
+    try:
+        model.load_state_dict({k: tensor(v) for k, v in resumed["model_state"].items()})
+    except RuntimeError as exc:
+        raise DataError(f"{cfg.resume}: checkpoint does not match the model ({exc})") from None
+    opt.load_state_dict(resumed["optimizer_state"])
+    prog = Progress(**resumed["progress"])
+    dev.backend.set_rng_state(resumed["rng"])
+    best = checkpoint.load(cfg.resume, best=True)["model_state"] if "best_weights" in resumed["files"] else None
+    return prog, best
+
+
+def _make_scheduler(opt: optim.Optimizer, lr_decay: float, epoch: int) -> optim.lr_scheduler.ExponentialLR:
+    """lr = base * lr_decay ** epoch, in closed form, so that a resumed run lands on the same value."""
+    base_lr = opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
+    sched = optim.lr_scheduler.ExponentialLR(opt, lr_decay)
+    sched.load_state_dict({"last_epoch": epoch, "base_lrs": [base_lr]})
+    return sched
+
+
+def _save_checkpoint(run: _Run) -> None:
+    """Checkpoint weights, optimizer, progress and RNG into ``out`` (nothing without one)."""
+    if run.out is None:
+        return
+    meta = dict(run.meta, progress=asdict(run.prog), rng=run.dev.backend.get_rng_state())
+    checkpoint.save(
+        run.out,
+        step=run.prog.step,
+        model_state=_host_state(run.model),
+        optimizer_state=run.opt.state_dict(),
+        meta=meta,
+        best_state=run.best_state,
+    )
+
+
+def _fit(run: _Run) -> None:
+    """The epoch loop: train, validate, checkpoint; Ctrl-C checkpoints and raises ``Interrupted``."""
+    cfg, prog = run.cfg, run.prog
+    n_batches = run.windows["train"].num_batches(cfg.batch_size)
     stop = False
     try:
         while prog.epoch < cfg.epochs and not prog.done and not stop:
-            model.train()
-            t0 = time.perf_counter()
-            bar = tqdm(
-                total=n_batches,
-                initial=prog.batch,
-                desc=f"epoch {prog.epoch + 1}/{cfg.epochs}",
-                disable=not cfg.progress,
-                unit="batch",
-                leave=False,
-            )
-            epoch_tokens = 0
-            for ctx, tgt in train_w.batches(
-                cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=prog.epoch, start=prog.batch
-            ):
-                logits = model(tensor(ctx, device=dev))
-                loss = F.cross_entropy(logits, tensor(tgt, device=dev))
-                opt.zero_grad()
-                loss.backward()
-                if cfg.clip_grad:
-                    clip_grad_norm_(model.parameters(), cfg.clip_grad)
-                opt.step()
-                prog.batch += 1
-                prog.step += 1
-                epoch_tokens += len(tgt)
-                if prog.step % cfg.log_every == 0:
-                    value = loss.item()  # the only host read-back in the loop, once per log
-                    prog.train_loss.append([prog.step, value])
-                    rate = epoch_tokens / max(1e-9, time.perf_counter() - t0)
-                    bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{rate:,.0f}")
-                bar.update(1)
-                if cfg.max_steps is not None and prog.step >= cfg.max_steps:
-                    stop = True
-                    break
-            bar.close()
-            prog.seconds += time.perf_counter() - t0
-            prog.tokens += epoch_tokens
+            stop = _train_epoch(run, n_batches)
             if stop and prog.batch < n_batches:
                 break  # stopped mid-epoch by --max-steps: resume continues this epoch
             prog.epoch += 1
             prog.batch = 0
-            sched.step()
-            if "valid" in windows:
-                ppl = evaluate_perplexity(model, windows["valid"])
-                prog.valid_ppl.append(ppl)
-                _log(f"epoch {prog.epoch}: valid perplexity {ppl:.2f} (step {prog.step})")
-                if ppl < prog.best_valid:
-                    prog.best_valid, prog.bad_epochs = ppl, 0
-                    best_state = _host_state(model)
-                else:
-                    prog.bad_epochs += 1
-                    if prog.bad_epochs >= cfg.patience:
-                        _log(f"early stopping: no improvement for {cfg.patience} epochs")
-                        prog.done = True
-            save_checkpoint()
+            run.sched.step()
+            if "valid" in run.windows:
+                _validate(run)
+            _save_checkpoint(run)
     except KeyboardInterrupt:
-        save_checkpoint()
+        _save_checkpoint(run)
         raise Interrupted(cfg.out) from None
     if prog.epoch >= cfg.epochs:
         prog.done = True
-    save_checkpoint()
+    _save_checkpoint(run)
 
-    if best_state is not None:
-        model.load_state_dict({k: tensor(v) for k, v in best_state.items()})
+
+def _train_epoch(run: _Run, n_batches: int) -> bool:
+    """The rest of the current epoch's steps; True when ``--max-steps`` stopped it."""
+    cfg, prog = run.cfg, run.prog
+    run.model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(
+        total=n_batches,
+        initial=prog.batch,
+        desc=f"epoch {prog.epoch + 1}/{cfg.epochs}",
+        disable=not cfg.progress,
+        unit="batch",
+        leave=False,
+    )
+    epoch_tokens = 0
+    stop = False
+    for ctx, tgt in run.windows["train"].batches(
+        cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=prog.epoch, start=prog.batch
+    ):
+        loss = _step(run, ctx, tgt)
+        prog.batch += 1
+        prog.step += 1
+        epoch_tokens += len(tgt)
+        if prog.step % cfg.log_every == 0:
+            value = loss.item()  # the only host read-back in the loop, once per log
+            prog.train_loss.append([prog.step, value])
+            rate = epoch_tokens / max(1e-9, time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{rate:,.0f}")
+        bar.update(1)
+        if cfg.max_steps is not None and prog.step >= cfg.max_steps:
+            stop = True
+            break
+    bar.close()
+    prog.seconds += time.perf_counter() - t0
+    prog.tokens += epoch_tokens
+    return stop
+
+
+def _step(run: _Run, ctx: np.ndarray, tgt: np.ndarray) -> Tensor:
+    """One optimizer step on a batch of contexts and targets; the loss, still on the device."""
+    logits = run.model(tensor(ctx, device=run.dev))
+    loss = F.cross_entropy(logits, tensor(tgt, device=run.dev))
+    run.opt.zero_grad()
+    loss.backward()
+    if run.cfg.clip_grad:
+        clip_grad_norm_(run.model.parameters(), run.cfg.clip_grad)
+    run.opt.step()
+    return loss
+
+
+def _validate(run: _Run) -> None:
+    """Validation perplexity after an epoch: keep the best weights, stop after ``patience`` bad epochs."""
+    prog, patience = run.prog, run.cfg.patience
+    ppl = evaluate_perplexity(run.model, run.windows["valid"])
+    prog.valid_ppl.append(ppl)
+    _log(f"epoch {prog.epoch}: valid perplexity {ppl:.2f} (step {prog.step})")
+    if ppl < prog.best_valid:
+        prog.best_valid, prog.bad_epochs = ppl, 0
+        run.best_state = _host_state(run.model)
+    else:
+        prog.bad_epochs += 1
+        if prog.bad_epochs >= patience:
+            _log(f"early stopping: no improvement for {patience} epochs")
+            prog.done = True
+
+
+def _final_metrics(run: _Run) -> dict[str, Any]:
+    """The metrics: progress, and for a finished run the best weights' test perplexity and the n-gram's."""
+    cfg, prog, windows = run.cfg, run.prog, run.windows
+    if run.best_state is not None:
+        run.model.load_state_dict({k: tensor(v) for k, v in run.best_state.items()})
     metrics: dict[str, Any] = {
         "valid_ppl": prog.valid_ppl,
         "best_valid_ppl": None if math.isinf(prog.best_valid) else prog.best_valid,
@@ -271,32 +305,36 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "tokens_per_s": prog.tokens / prog.seconds if prog.seconds else None,
         "seconds": prog.seconds,
         "train_loss": prog.train_loss,
-        "vocab_size": len(vocab),
-        "device": str(dev),
+        "vocab_size": len(run.vocab),
+        "device": str(run.dev),
         "finished": prog.done,
         "config": asdict(cfg),
     }
     if "test" in windows and prog.done:
-        metrics["test_ppl"] = evaluate_perplexity(model, windows["test"])
+        metrics["test_ppl"] = evaluate_perplexity(run.model, windows["test"])
         _log(f"test perplexity {metrics['test_ppl']:.2f}")
     if cfg.ngram and prog.done:
-        kn = KneserNey(cfg.context + 1, len(vocab)).fit(train_w)
+        kn = KneserNey(cfg.context + 1, len(run.vocab)).fit(windows["train"])
         metrics["ngram"] = {"model": f"interpolated Kneser-Ney, order {cfg.context + 1}"}
         for split in ("valid", "test"):
             if split in windows:
                 metrics["ngram"][f"{split}_ppl"] = kn.perplexity(windows[split])
         _log(_comparison(metrics))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(metrics, indent=1)
-        tmp = out / ".metrics.json.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / "metrics.json")
-        _plot(metrics, out / "loss.png")
     return metrics
 
 
+def _write_outputs(out: Path, metrics: dict[str, Any]) -> None:
+    """``out/metrics.json`` (atomically) and ``out/loss.png`` (when matplotlib is installed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(metrics, indent=1)
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out / "metrics.json")
+    _plot(metrics, out / "loss.png")
+
+
 def _comparison(m: dict[str, Any]) -> str:
+    """The neural LM's perplexities next to the n-gram's, as a small table."""
     rows = ["perplexity        neural LM   n-gram (" + m["ngram"]["model"] + ")"]
     for split, ours in (("valid", m.get("best_valid_ppl")), ("test", m.get("test_ppl"))):
         theirs = m["ngram"].get(f"{split}_ppl")

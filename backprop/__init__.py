@@ -50,6 +50,10 @@ from backprop.devices import Device, get_default_device, set_default_device  # n
 from backprop.devices import device as device  # noqa: E402
 from backprop.dtypes import (  # noqa: E402
     bool_,
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
     double,
     float16,
     float32,
@@ -62,7 +66,11 @@ from backprop.dtypes import (  # noqa: E402
     int64,
     long,
     set_default_dtype,
+    short,
     uint8,
+    uint16,
+    uint32,
+    uint64,
 )
 from backprop.functions import *  # noqa: E402, F403 - the torch-style top-level functions
 from backprop.tensor import Tensor  # noqa: E402
@@ -70,6 +78,8 @@ from backprop.tensor import Tensor  # noqa: E402
 from backprop import autograd, cuda, functions, nn, optim, registry  # noqa: E402  isort: skip
 
 bool = bool_
+float = float32  # torch.float is float32 (Python's float, as a dtype argument, means float64)
+int = int32  # torch.int is int32 (Python's int, as a dtype argument, means int64)
 
 __version__ = "0.1.0"
 
@@ -129,5 +139,15 @@ __all__ = [
     "uint8",
     "zeros",
     "zeros_like",
+    "cdouble",
+    "cfloat",
+    "complex128",
+    "complex64",
+    "float",
+    "int",
+    "short",
+    "uint16",
+    "uint32",
+    "uint64",
     *functions.__all__,
 ]

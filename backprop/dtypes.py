@@ -15,7 +15,14 @@ int16 = short = np.dtype("int16")
 int32 = np.dtype("int32")
 int64 = long = np.dtype("int64")
 uint8 = np.dtype("uint8")
+uint16 = np.dtype("uint16")
+uint32 = np.dtype("uint32")
+uint64 = np.dtype("uint64")
 bool_ = np.dtype("bool")
+complex64 = cfloat = np.dtype("complex64")
+complex128 = cdouble = np.dtype("complex128")
+# torch.float (float32), torch.int (int32) and torch.bool would shadow builtins here: backprop/__init__.py
+# sets them. No bfloat16 or complex32 (chalf): NumPy has neither.
 
 _default_float = float32
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, apply_
+from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
 from backprop.tensor import Tensor
@@ -22,12 +23,59 @@ clamp = clip = Tensor.clamp
 softmax = Tensor.softmax
 log_softmax = Tensor.log_softmax
 matmul = Tensor.matmul
-add = Tensor.__add__
-sub = subtract = Tensor.__sub__
-mul = multiply = Tensor.__mul__
-div = divide = true_divide = Tensor.__truediv__
-pow = Tensor.__pow__  # noqa: A001 - torch's name
-neg = negative = Tensor.__neg__
+
+
+def _number_first(method: Any) -> Any:
+    """A binary function that, like torch's, also takes a number as ``input`` (``bp.add(2, x)``):
+    the number becomes a 0-d tensor on ``other``'s device, so the usual dtype promotion applies."""
+
+    def fn(input: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, Tensor):
+            if not isinstance(other, Tensor):
+                kinds = f"{type(input).__name__} and {type(other).__name__}"
+                raise TypeError(f"{method.__name__}(): expected a Tensor argument, got {kinds}")
+            input = Tensor(input, device=other.device)
+        return method(input, other, *args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = method.__name__
+    fn.__doc__ = method.__doc__
+    return fn
+
+
+add = _number_first(Tensor.add)
+sub = subtract = _number_first(Tensor.sub)
+mul = multiply = _number_first(Tensor.mul)
+div = divide = _number_first(Tensor.div)
+true_divide = _number_first(Tensor.true_divide)
+floor_divide = _number_first(Tensor.floor_divide)
+remainder = _number_first(Tensor.remainder)
+fmod = _number_first(Tensor.fmod)
+pow = _number_first(Tensor.pow)  # noqa: A001 - torch's name
+float_power = _number_first(Tensor.float_power)
+atan2 = arctan2 = _number_first(Tensor.atan2)
+logaddexp = _number_first(Tensor.logaddexp)
+copysign = _number_first(Tensor.copysign)
+neg = negative = Tensor.neg
+positive = Tensor.positive
+absolute = Tensor.abs
+reciprocal = Tensor.reciprocal
+rsqrt = Tensor.rsqrt
+square = Tensor.square
+sign = sgn = Tensor.sign
+lerp = Tensor.lerp
+addcmul = Tensor.addcmul
+addcdiv = Tensor.addcdiv
+sin, cos, tan, asin, acos, atan = Tensor.sin, Tensor.cos, Tensor.tan, Tensor.asin, Tensor.acos, Tensor.atan
+arcsin, arccos, arctan = asin, acos, atan
+sinh, cosh, asinh, acosh, atanh = Tensor.sinh, Tensor.cosh, Tensor.asinh, Tensor.acosh, Tensor.atanh
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+log2, log10, log1p, exp2, expm1, erf = Tensor.log2, Tensor.log10, Tensor.log1p, Tensor.exp2, Tensor.expm1, Tensor.erf
+floor, ceil, trunc, fix, frac = Tensor.floor, Tensor.ceil, Tensor.trunc, Tensor.trunc, Tensor.frac
+round = Tensor.round
+clamp_min, clamp_max = Tensor.clamp_min, Tensor.clamp_max
+isnan, isinf, isfinite = Tensor.isnan, Tensor.isinf, Tensor.isfinite
+isposinf, isneginf = Tensor.isposinf, Tensor.isneginf
+isclose, allclose = Tensor.isclose, Tensor.allclose
 lt, le, gt, ge, eq, ne = Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__, Tensor.__eq__, Tensor.__ne__
 
 
@@ -53,6 +101,53 @@ __all__ = [
     "matmul", "maximum", "minimum", "mul", "multiply", "ne", "neg", "negative", "pow", "relu", "sigmoid",
     "softmax", "sqrt", "sub", "subtract", "tanh", "true_divide", "where",
 ]  # fmt: skip
+__all__ += [
+    "absolute", "acos", "acosh", "addcdiv", "addcmul", "allclose", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
+    "arctan2", "arctanh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "copysign",
+    "cos", "cosh", "erf", "exp2", "expm1", "fix", "float_power", "floor", "floor_divide", "fmod", "frac", "isclose",
+    "isfinite", "isinf", "isnan", "isneginf", "isposinf", "lerp", "log10", "log1p", "log2", "logaddexp", "positive",
+    "reciprocal", "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "tan", "trunc",
+]  # fmt: skip
+
+# ---------------------------------------------------------------- activations (the ones torch has at top level)
+relu_ = Tensor.relu_
+sigmoid_ = Tensor.sigmoid_
+hardshrink = Tensor.hardshrink
+prelu = Tensor.prelu
+
+
+def selu(input: Tensor) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    return apply(act.elu, input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return apply_(act.elu, "selu_", input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+
+
+def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
+    if alpha == 0:
+        raise ZeroDivisionError("celu: alpha cannot be 0")
+    return apply(act.elu, input, alpha=alpha, input_scale=1.0 / alpha)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    if alpha == 0:
+        raise ZeroDivisionError("celu_: alpha cannot be 0")
+    return apply_(act.elu, "celu_", input, alpha=alpha, input_scale=1.0 / alpha)
+
+
+def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    """x where x > threshold, else value."""
+    return apply(act.threshold, input, threshold=threshold, value=value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return apply_(act.threshold, "threshold_", input, threshold=threshold, value=value)
+
+
+__all__ += ["celu", "celu_", "hardshrink", "prelu", "relu_", "selu", "selu_", "sigmoid_", "threshold", "threshold_"]
 
 # ---------------------------------------------------------------- reductions and scans
 sum = Tensor.sum
@@ -66,8 +161,38 @@ argmin = Tensor.argmin
 var = Tensor.var
 std = Tensor.std
 logsumexp = Tensor.logsumexp
+prod = Tensor.prod
+nansum = Tensor.nansum
+nanmean = Tensor.nanmean
+count_nonzero = Tensor.count_nonzero
+median = Tensor.median
+norm = Tensor.norm
+all = Tensor.all  # noqa: A001 - torch's names (builtins all/any/sum/max/min are shadowed in this module)
+any = Tensor.any  # noqa: A001
+cumsum = Tensor.cumsum
+cumprod = Tensor.cumprod
+logcumsumexp = Tensor.logcumsumexp
+cummax = Tensor.cummax
+cummin = Tensor.cummin
 
-__all__ += ["amax", "amin", "argmax", "argmin", "logsumexp", "max", "mean", "min", "std", "sum", "var"]
+
+def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
+    """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
+    v = input.var(dim, unbiased, keepdim, **kwargs)
+    kwargs.pop("correction", None)
+    return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+
+
+def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
+    """``(std, mean)`` over ``dim`` (same arguments as ``std``), as torch."""
+    s = input.std(dim, unbiased, keepdim, **kwargs)
+    kwargs.pop("correction", None)
+    return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+
+
+__all__ += ["all", "amax", "amin", "any", "argmax", "argmin", "count_nonzero", "cummax", "cummin", "cumprod"]
+__all__ += ["cumsum", "logcumsumexp", "logsumexp", "max", "mean", "median", "min", "nanmean", "nansum", "norm"]
+__all__ += ["prod", "std", "std_mean", "sum", "var", "var_mean"]
 
 # ---------------------------------------------------------------- shape
 reshape = Tensor.reshape

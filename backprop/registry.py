@@ -70,6 +70,9 @@ class OpDef:
     - ``ufunc``: the name of an ``xp`` function that is the forward (``"multiply"``): the registry
       dispatches to it directly (see ``ufunc_op``).
     - ``defaults``: the forward's keyword defaults, read once here; ``ctx.attrs`` fills them in.
+    - ``saved_for``: ``{saved input: inputs whose gradient uses it}``; the engine then keeps that
+      input only when one of those inputs requires grad (``None`` in ``ctx.saved`` otherwise), as
+      torch does: ``d * 2`` keeps nothing of ``d``, so ``d += d * 2`` stays legal.
     """
 
     __slots__ = (
@@ -86,6 +89,7 @@ class OpDef:
         "ufunc",
         "doc",
         "defaults",
+        "saved_for",
         "_kernels",
         "_bkernels",
     )
@@ -102,6 +106,7 @@ class OpDef:
         double_backward: bool = True,
         moves_device: bool = False,
         ufunc: str | None = None,
+        saved_for: Mapping[int, tuple[int, ...]] | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -116,6 +121,7 @@ class OpDef:
         self.ufunc = ufunc
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
         self.defaults = _keyword_defaults(forward)
+        self.saved_for = None if saved_for is None else tuple(saved_for.items())
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}
 

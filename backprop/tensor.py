@@ -23,6 +23,7 @@ from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, Sha
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
+from backprop.ops import math as mt
 from backprop.ops._util import size_arg
 
 _new = object.__new__
@@ -331,6 +332,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     __mul__, __rmul__ = _binary(ew.mul)
     __truediv__, __rtruediv__ = _binary(ew.div, to_float=True)
     __pow__, __rpow__ = _binary(ew.pow)
+    __mod__, __rmod__ = _binary(mt.remainder)
+    __floordiv__, __rfloordiv__ = _binary(mt.floor_divide)
     __and__, __rand__ = _binary(ew.bitwise_and)
     __or__, __ror__ = _binary(ew.bitwise_or)
     __xor__, __rxor__ = _binary(ew.bitwise_xor)

@@ -281,6 +281,19 @@ def _record(
     node._out = None
     node._out_ref = None
     saves = op.save_inputs
+    saved_for = op.saved_for
+    if saved_for is not None:  # keep an input only for the wanted gradients that use it (as torch)
+        kept: list[Any] | None = None
+        for i, users in saved_for:
+            for k in users:
+                if edges[k] is not None:
+                    break
+            else:  # no wanted gradient uses input i: ``d * 2`` keeps nothing of d
+                if kept is None:
+                    kept = list(args)
+                kept[i] = arrays[i] = None  # (arrays is apply's own list, free to change now)
+        if kept is not None:
+            args = tuple(kept)
     if not saves:
         node._saved = node._saved_tensors = node._versions = ()
     elif len(saves) == len(args):  # saves every input (mul, div, matmul, ...): no picking

@@ -1,22 +1,44 @@
 """Neural-network building blocks with torch.nn's names: modules, layers, functional, init, utils."""
 
 from backprop.nn import functional, init, utils
-from backprop.nn.layers import (
+from backprop.nn.activation import (
+    CELU,
+    ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    RReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmax2d,
+    Softmin,
+    Softplus,
+    Softshrink,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
+from backprop.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from backprop.nn.layers import (
     Dropout,
     Embedding,
     Flatten,
     Identity,
     LayerNorm,
-    LeakyReLU,
     Linear,
-    ModuleList,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
 )
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
@@ -43,3 +65,8 @@ __all__ = [
     "init",
     "utils",
 ]
+__all__ += [
+    "CELU", "ELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "LogSoftmax", "Mish",
+    "ModuleDict", "PReLU", "ParameterDict", "ParameterList", "RReLU", "ReLU6", "SELU", "Softmax2d", "Softmin",
+    "Softplus", "Softshrink", "Softsign", "Tanhshrink", "Threshold",
+]  # fmt: skip

@@ -6,10 +6,12 @@ BCE-with-logits); everything else is composed from differentiable ops.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from backprop import dtypes
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, apply_
+from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
@@ -39,14 +41,24 @@ __all__ = [
 ]
 
 
-def relu(input: Tensor) -> Tensor:
+def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> Tensor:
+    """``opdef`` out of place, or in place into ``input`` (returned) like torch's ``inplace=True``:
+    recorded in the graph when one is being built (torch's rules: not on a leaf that requires grad)."""
+    if inplace:
+        return apply_(opdef, name + "_", input, **attrs)
+    return apply(opdef, input, **attrs)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    return apply(ew.relu, input)
+    if inplace:
+        return apply_(ew.relu, "relu_", input)
+    return apply(ew.relu, input)  # the hot path of MLPs: no helper call
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    return apply(ew.leaky_relu, input, negative_slope=negative_slope)
+    return _act(ew.leaky_relu, "leaky_relu", input, inplace, negative_slope=negative_slope)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -56,9 +68,9 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return apply(ew.gelu, input, approximate=approximate)
 
 
-def silu(input: Tensor) -> Tensor:
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    return apply(ew.silu, input)
+    return _act(ew.silu, "silu", input, inplace)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -82,14 +94,191 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * apply(ew.sigmoid, b)
 
 
-def softmax(input: Tensor, dim: int = -1) -> Tensor:
-    """Softmax along ``dim`` (stable for large logits)."""
+def _softmax_dim(name: str, ndim: int, dim: int | None, stacklevel: int) -> int:
+    """torch's implicit dim for ``dim=None`` (0 for 0-, 1- and 3-d inputs, else 1), with its warning."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """Softmax along ``dim`` (stable for large logits); ``dtype`` casts the input first."""
+    dim = _softmax_dim("softmax", input.ndim, dim, _stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
     return apply(nn_ops.softmax, input, axis=dim)
 
 
-def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
-    """Log-softmax along ``dim`` (stable for large logits)."""
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """Log-softmax along ``dim`` (stable for large logits); ``dtype`` casts the input first."""
+    dim = _softmax_dim("log_softmax", input.ndim, dim, _stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
     return apply(nn_ops.log_softmax, input, axis=dim)
+
+
+# ---------------------------------------------------------------- more activations (torch parity)
+# Fused ops from backprop.ops.activation where torch has an in-place form or stability needs one;
+# ``inplace=True`` writes into ``input`` and returns it (recorded in the graph when one is built,
+# an error on a leaf that requires grad, as in torch). The rest are compositions, as in torch.
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (e^x - 1)."""
+    return _act(act.elu, "elu", input, inplace, alpha=alpha)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants (alpha 1.6733, scale 1.0507)."""
+    return _act(act.elu, "selu", input, inplace, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
+    if alpha == 0:
+        raise ZeroDivisionError("celu: alpha cannot be 0")
+    return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x limited to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the bounds."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val cannot be greater than max_val (got {min_val} > {max_val})")
+    return _act(act.hardtanh, "hardtanh", input, inplace, min_val=min_val, max_val=max_val)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (``hardtanh(x, 0, 6)``: gradient 0 at 0 and 6, as in torch)."""
+    return _act(act.hardtanh, "relu6", input, inplace, min_val=0.0, max_val=6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x + 3, 0), 6) / 6."""
+    return _act(act.hardsigmoid, "hardsigmoid", input, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * min(max(x + 3, 0), 6) / 6."""
+    return _act(act.hardswish, "hardswish", input, inplace)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    return _act(act.threshold, "threshold", input, inplace, threshold=threshold, value=value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _act(act.threshold, "threshold", input, True, threshold=threshold, value=value)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    return apply(act.logsigmoid, input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _act(act.mish, "mish", input, inplace)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return input.hardshrink(lambd)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim``."""
+    dim = _softmax_dim("softmin", input.ndim, dim, _stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
+    return apply(nn_ops.softmax, -input, axis=dim)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x if x > 0 else weight * x, with one slope or one per channel (dim 1)."""
+    return input.prelu(weight)
+
+
+def rrelu(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """Leaky ReLU with slope (lower + upper) / 2 in eval; while training, a slope drawn from
+    U(lower, upper) per negative element (from backprop's generator: not torch's random stream)."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    dev = input.device
+    rng = dev.backend.rng(dev.index)
+    slopes = rng.random(input.shape) * (upper - lower) + lower
+    out = apply(ew.where, input >= 0, input, input * Tensor._wrap(slopes.astype(input.dtype), dev, None))
+    if inplace:
+        return _copy_into(input, out, "rrelu_")
+    return out
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def _copy_into(target: Tensor, out: Tensor, name: str) -> Tensor:
+    """In place for a composition: only outside a graph (inside one, use the out-of-place form)."""
+    if out.requires_grad or target.requires_grad:
+        raise RuntimeError(f"{name}: in place with training=True is not supported on a tensor that requires grad")
+    target.data[...] = out.data
+    target._version += 1
+    return target
+
+
+__all__ += [
+    "celu", "celu_", "elu", "elu_", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_",
+    "leaky_relu_", "logsigmoid", "mish", "prelu", "relu6", "relu_", "rrelu", "rrelu_", "selu", "selu_",
+    "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "threshold_",
+]  # fmt: skip
 
 
 def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:

@@ -1,9 +1,11 @@
-"""Layers (torch.nn names): Linear, Embedding, Dropout, LayerNorm, activations, containers."""
+"""Layers (torch.nn names): Linear, Embedding, Dropout, LayerNorm, Flatten, Identity.
+
+Activations are in ``backprop.nn.activation``, containers in ``backprop.nn.containers``.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from backprop import creation
@@ -111,57 +113,14 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
-def _activation(name: str, fn: Any, doc: str) -> type:
-    def forward(self: Module, x: Tensor) -> Tensor:
-        return fn(x)
+class Identity(Module):
+    """Returns its input (constructor arguments are accepted and ignored, as in torch)."""
 
-    return type(name, (Module,), {"forward": forward, "__doc__": doc})
-
-
-ReLU = _activation("ReLU", F.relu, "max(x, 0).")
-Tanh = _activation("Tanh", F.tanh, "Hyperbolic tangent.")
-Sigmoid = _activation("Sigmoid", F.sigmoid, "1 / (1 + e^-x).")
-SiLU = _activation("SiLU", F.silu, "x * sigmoid(x).")
-Identity = _activation("Identity", lambda x: x, "Returns its input.")
-
-
-class GELU(Module):
-    """x * Phi(x) (``approximate="tanh"`` for the tanh form)."""
-
-    def __init__(self, approximate: str = "none") -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.approximate = approximate
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x, self.approximate)
-
-
-class LeakyReLU(Module):
-    """x if x > 0 else negative_slope * x."""
-
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
-
-class Softmax(Module):
-    """Softmax along ``dim``."""
-
-    def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    def forward(self, input: Any) -> Any:
+        return input
 
 
 class Flatten(Module):
@@ -173,48 +132,3 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(self.start_dim, self.end_dim)
-
-
-class Sequential(Module):
-    """Applies its modules in order; keys "0", "1", ... as in torch."""
-
-    def __init__(self, *modules: Module) -> None:
-        super().__init__()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-
-    def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered."""
-
-    def __init__(self, modules: Iterable[Module] | None = None) -> None:
-        super().__init__()
-        for m in modules or ():
-            self.append(m)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())

@@ -1,5 +1,5 @@
 """Every registered op; importing this package registers them (see ``backprop.registry``)."""
 
-from backprop.ops import conversion, elementwise, indexing, linalg, nn, reduction, shape
+from backprop.ops import activation, conversion, elementwise, indexing, linalg, math, nn, reduction, scan, shape
 
-__all__ = ["conversion", "elementwise", "indexing", "linalg", "nn", "reduction", "shape"]
+__all__ = ["activation", "conversion", "elementwise", "indexing", "linalg", "math", "nn", "reduction", "scan", "shape"]

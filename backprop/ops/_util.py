@@ -6,16 +6,23 @@ from typing import Any
 
 
 def norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints.
+
+    A 0-d tensor accepts dims 0 and -1, as torch does: they name no axis there, so the result is ``()``.
+    """
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
     out = []
     for a in axis:
-        if not -ndim <= a < max(ndim, 1):
-            raise IndexError(f"dimension {a} is out of range for a tensor of {ndim} dimension(s)")
-        out.append(a % ndim if ndim else 0)
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise IndexError(
+                f"dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], "
+                f"but got {a})"
+            )
+        if ndim:
+            out.append(a % ndim)
     return tuple(sorted(set(out)))
 
 

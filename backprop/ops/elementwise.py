@@ -30,7 +30,10 @@ def sub_backward(ctx, gy):  # d(x-y) = dx - dy
     return gy, (-gy if ctx.needs_input_grad[1] else None)
 
 
-mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1))
+# ``saved_for``: x is kept only when y's gradient is wanted and y only when x's is, as torch does, so
+# ``d * 2`` (and ``d * const``) keeps nothing of ``d`` and ``d += d * 2`` is legal. One op per concept:
+# no separate mul-by-scalar op, and the unrecorded path (``x * 2.0`` under no_grad) pays nothing.
+mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1), saved_for={0: (1,), 1: (0,)})
 
 
 @mul.defvjp
@@ -40,7 +43,7 @@ def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
     return (gy * y if e[0] else None), (gy * x if e[1] else None)
 
 
-div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1))
+div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1), saved_for={0: (1,)})
 
 
 @div.defvjp
@@ -52,15 +55,32 @@ def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2
     return gx, gyy
 
 
-pow = ufunc_op("pow", "power", "x ** y.", save_inputs=(0, 1), save_output=True)
+# pow keeps its inputs only, not its output (x^y is recomputed for the exponent's gradient, rarely
+# wanted): as in torch, ``z = x ** 2; z += 1`` is then legal.
+pow = ufunc_op("pow", "power", "x ** y.", save_inputs=(0, 1))
 
 
 @pow.defvjp
 def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
-    x, y, out = ctx.saved
+    # torch's conventions at base 0: dx is 0 where y == 0 (not 0 * 0^-1 = NaN), and dy is 0 where
+    # x == 0 and y >= 0 (not 0 * log 0 = NaN). Both are written with a "safe" operand (y -> 1, resp.
+    # x -> 1, at those points) instead of masking the result: the value is exactly 0 there with no
+    # 0 * inf formed, so gradients of these gradients stay finite there too (torch's have NaN).
+    x, y = ctx.saved
+    xp = ctx.xp
     e = ctx.needs_input_grad
-    gx = gy * y * x ** (y - 1) if e[0] else None
-    gyy = gy * out * ctx.xp.log(x) if e[1] else None
+    gx = gyy = None
+    if e[0]:
+        if y.__class__ in (int, float):
+            gx = gy * 0 if y == 0 else gy * y * x ** (y - 1)
+        else:  # y * x^(y-1) with y == 0 gives 0 * x^0 = 0 exactly
+            gx = gy * y * x ** (xp.where(y == 0, 1, y) - 1)
+    if e[1]:
+        if x.__class__ in (int, float):
+            safe_x = x if x != 0 else xp.where(y >= 0, 1, x)
+        else:
+            safe_x = xp.where((x == 0) & (y >= 0), 1, x)  # out * log(1) = 0 there
+        gyy = gy * x**y * xp.log(safe_x)
     return gx, gyy
 
 

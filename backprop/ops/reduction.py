@@ -1,7 +1,19 @@
-"""Reductions over ``axis`` (None, int or tuple; negatives allowed) with ``keepdims``."""
+"""Reductions over ``axis`` (None, int or tuple; negatives allowed) with ``keepdims``.
+
+A 0-d input accepts ``axis`` 0 and -1 (as torch): they name no axis there. Value-selecting
+reductions along one dim (``max(dim)``, ``min(dim)``, ``median(dim)``, ``cummax``) are an index op
+(``argmax``, ``argmedian``, ...) plus ``take_indexed``, whose gradient goes to the selected index
+only (torch); full ``amax``/``amin``/``median`` share it equally among ties (torch too).
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from backprop.ops import scan
+from backprop.ops import shape as sh
 from backprop.ops._util import count, expand_reduced, norm_axes
 from backprop.registry import op
 
@@ -10,10 +22,21 @@ def _axes(x, axis):
     return norm_axes(axis, x.ndim)
 
 
+def _ax(x, axis):
+    """``axis`` for an xp reduction: unchanged (numpy takes negatives and tuples), except on a 0-d
+    input, where torch's dims 0 and -1 become ``()``."""
+    return axis if axis is None or x.ndim else norm_axes(axis, 0)
+
+
+def _quiet():
+    """NumPy's floating-point warnings off (torch gives nan/inf silently; CuPy never warns)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 @op("sum")
 def sum(xp, x, *, axis=None, keepdims=False):
     """Sum over ``axis``."""
-    return xp.sum(x, axis=axis, keepdims=keepdims)
+    return xp.sum(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 @sum.defvjp
@@ -26,7 +49,7 @@ def sum_backward(ctx, gy):  # every input element gets gy
 @op("mean")
 def mean(xp, x, *, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
-    return xp.mean(x, axis=axis, keepdims=keepdims)
+    return xp.mean(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 @mean.defvjp
@@ -38,8 +61,11 @@ def mean_backward(ctx, gy):  # every input element gets gy / n
     return (ctx.xp.broadcast_to(g / n, shape),)
 
 
-def _extreme_backward(ctx, gy):
-    """Gradient of amax/amin: shared equally by the elements that attain the extreme."""
+def _extreme_backward(ctx, gy, nan_shares=False):
+    """Gradient of amax/amin: shared equally by the elements equal to the result. A nan result
+    matches no element, so its gradient is nan, as torch's amax; median (``nan_shares``) shares it
+    among the nan elements, as torch's evenly_distribute_backward (and torch's full max(), which
+    here is amax: a difference for nan inputs only)."""
     x, y = ctx.saved
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
@@ -47,14 +73,17 @@ def _extreme_backward(ctx, gy):
     y = expand_reduced(xp, y, shape, axis, keepdims)
     g = expand_reduced(xp, gy, shape, axis, keepdims)
     mask = x == y
+    if nan_shares:
+        mask = mask | ((x != x) & (y != y))
     n = xp.sum(mask, axis=norm_axes(axis, len(shape)), keepdims=True)
-    return (g * mask / n,)
+    with _quiet():
+        return (g * mask / n,)
 
 
 @op("amax", save_inputs=(0,), save_output=True)
 def amax(xp, x, *, axis=None, keepdims=False):
     """Maximum over ``axis`` (ties share the gradient equally)."""
-    return xp.max(x, axis=axis, keepdims=keepdims)
+    return xp.max(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 amax.defvjp(_extreme_backward)
@@ -63,7 +92,7 @@ amax.defvjp(_extreme_backward)
 @op("amin", save_inputs=(0,), save_output=True)
 def amin(xp, x, *, axis=None, keepdims=False):
     """Minimum over ``axis`` (ties share the gradient equally)."""
-    return xp.min(x, axis=axis, keepdims=keepdims)
+    return xp.min(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 amin.defvjp(_extreme_backward)
@@ -71,20 +100,52 @@ amin.defvjp(_extreme_backward)
 
 @op("var", save_inputs=(0,))
 def var(xp, x, *, axis=None, correction=1, keepdims=False):
-    """Variance over ``axis`` with ``correction`` (1: unbiased, as torch's default)."""
-    return xp.var(x, axis=axis, ddof=correction, keepdims=keepdims)
+    """Variance over ``axis`` with ``correction`` (1: unbiased, as torch's default).
+
+    With ``n - correction <= 0`` torch divides by ``max(0, n - correction)``: nan for a constant
+    slice, inf otherwise (torch also warns; here no warning escapes)."""
+    axes = _axes(x, axis)
+    if count(x.shape, axes) - correction > 0:
+        return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
+    with _quiet():
+        centered = x - xp.mean(x, axis=axes, keepdims=True)
+        return xp.sum(centered * centered, axis=axes, keepdims=keepdims) / 0.0
 
 
 @var.defvjp
 def var_backward(ctx, gy):  # d var = 2 (x - mean) / (n - correction) dx
     (x,) = ctx.saved
+    return (_var_grad(ctx, x, gy),)
+
+
+def _var_grad(ctx, x, gy):
     xp = ctx.xp
     axis = ctx.attrs["axis"]
     axes = norm_axes(axis, x.ndim)
-    n = count(x.shape, axes)
+    dof = count(x.shape, axes) - ctx.attrs["correction"]
     g = expand_reduced(xp, gy, x.shape, axis, ctx.attrs["keepdims"])
     centered = x - xp.mean(x, axis=axes, keepdims=True)
-    return (g * centered * (2.0 / (n - ctx.attrs["correction"])),)
+    if dof > 0:
+        return g * centered * (2.0 / dof)
+    with _quiet():  # torch's values: the full reduction gives nan at the mean, inf elsewhere
+        if axis is None or x.ndim == 0:
+            return g * xp.where(centered == 0, math.nan, math.inf)
+        return g * centered * (2.0 / dof if dof else math.inf)
+
+
+@op("std", save_inputs=(0,), save_output=True)
+def std(xp, x, *, axis=None, correction=1, keepdims=False):
+    """Standard deviation over ``axis``: sqrt(var) (gradient 0 where it is 0, as torch)."""
+    return xp.sqrt(var.forward(xp, x, axis=axis, correction=correction, keepdims=keepdims))
+
+
+@std.defvjp
+def std_backward(ctx, gy):  # d std = d var / (2 std), taken as 0 where std = 0 (torch)
+    x, y = ctx.saved
+    xp = ctx.xp
+    zero = y == 0
+    with _quiet():
+        return (_var_grad(ctx, x, xp.where(zero, 0, gy / (2 * xp.where(zero, 1, y)))),)
 
 
 @op("logsumexp", save_inputs=(0,), save_output=True)
@@ -93,7 +154,8 @@ def logsumexp(xp, x, *, axis=None, keepdims=False):
     axes = _axes(x, axis)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: keep -inf, not nan
-    y = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
+    with _quiet():
+        y = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
     return y if keepdims else xp.squeeze(y, axis=axes)
 
 
@@ -107,13 +169,212 @@ def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
     return (g * xp.exp(x - y),)
 
 
+# ---------------------------------------------------------------- products
+
+
+@op("prod", save_inputs=(0,), save_output=True)
+def prod(xp, x, *, axis=None, keepdims=False):
+    """Product over ``axis``."""
+    return xp.prod(x, axis=_ax(x, axis), keepdims=keepdims)
+
+
+@prod.defvjp
+def prod_backward(ctx, gy):  # d prod = prod_{j != i} x_j dx_i; = prod / x_i when no x_i is 0
+    x, y = ctx.saved
+    xp = ctx.xp
+    axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
+    g = expand_reduced(xp, gy, x.shape, axis, keepdims)
+    if not bool((x == 0).any()):
+        return (g * expand_reduced(xp, y, x.shape, axis, keepdims) / x,)
+    return (g * _products_of_others(ctx, x, norm_axes(axis, x.ndim)),)
+
+
+def _products_of_others(ctx, x, axes):
+    """For each element, the product of the others reduced with it (exact with zeros: torch's
+    exclusive-cumprod formulation, itself differentiable)."""
+    xp = ctx.xp
+    if not axes:
+        return xp.sign(x) ** 0  # nothing else in the product: ones (a constant in graph mode)
+    if len(axes) == 1:
+        return _exclusive_products(ctx, x, axes[0])
+    kept = [d for d in range(x.ndim) if d not in axes]
+    perm = (*kept, *axes)
+    moved = xp.transpose(x, perm)
+    flat = xp.reshape(moved, tuple(x.shape[d] for d in kept) + (count(x.shape, axes),))
+    out = xp.reshape(_exclusive_products(ctx, flat, len(kept)), moved.shape)
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return xp.transpose(out, tuple(inverse))
+
+
+def _exclusive_products(ctx, x, d):
+    """prod_{j < i} x_j * prod_{j > i} x_j along axis ``d`` (cumprods of the shifted input)."""
+    n = x.shape[d]
+    pre = (slice(None),) * d
+    ones = ctx.xp.sign(x[pre + (slice(0, 1),)]) ** 0
+
+    def before(v):  # products of the elements strictly before each position
+        return ctx.call(scan.cumprod, ctx.call(sh.cat, ones, v[pre + (slice(0, n - 1),)], axis=d), axis=d)
+
+    flip = pre + (slice(None, None, -1),)
+    return before(x) * before(x[flip])[flip]
+
+
+# ---------------------------------------------------------------- value-selecting reductions
+
+
+@op("take_indexed", save_inputs=(1,))
+def take_indexed(xp, x, index, *, axis):
+    """x's entries at ``index`` (int64, x's ndim) along ``axis``: the values of max(dim), min(dim),
+    median(dim), cummax and cummin (take_along_axis); the gradient goes to those entries only."""
+    return xp.take_along_axis(x, index, axis=axis)
+
+
+@take_indexed.defvjp
+def take_indexed_backward(ctx, gy):  # scatter gy back to the entries read (repeats accumulate)
+    (index,) = ctx.saved
+    return ctx.call(take_indexed_grad, gy, index, axis=ctx.attrs["axis"], shape=ctx.input_shapes[0]), None
+
+
+@op("take_indexed_grad", save_inputs=(1,))
+def take_indexed_grad(xp, gy, index, *, axis, shape):
+    """zeros(shape) with gy added at ``index`` along ``axis`` (take_indexed's adjoint)."""
+    gx = xp.zeros(shape, dtype=gy.dtype)
+    ndim = len(shape)
+    axis %= ndim
+    grid = tuple(
+        index if d == axis else xp.arange(n).reshape(tuple(n if i == d else 1 for i in range(ndim)))
+        for d, n in enumerate(index.shape)
+    )
+    xp.add.at(gx, grid, gy)
+    return gx
+
+
+@take_indexed_grad.defvjp
+def take_indexed_grad_backward(ctx, gy):  # the adjoint of the scatter is the gather
+    (index,) = ctx.saved
+    return ctx.call(take_indexed, gy, index, axis=ctx.attrs["axis"]), None
+
+
 @op("argmax")
 def argmax(xp, x, *, axis=None, keepdims=False):
     """Index of the first maximum over ``axis`` (int64; not differentiable)."""
-    return xp.argmax(x, axis=axis, keepdims=keepdims).astype("int64", copy=False)
+    return xp.argmax(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
 
 
 @op("argmin")
 def argmin(xp, x, *, axis=None, keepdims=False):
     """Index of the first minimum over ``axis`` (int64; not differentiable)."""
-    return xp.argmin(x, axis=axis, keepdims=keepdims).astype("int64", copy=False)
+    return xp.argmin(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
+
+
+def _ax1(x, axis):
+    return None if axis is None or x.ndim == 0 else axis
+
+
+@op("median", save_inputs=(0,), save_output=True)
+def median(xp, x, *, axis=None, keepdims=False):
+    """The lower median of all elements (torch: the smaller middle value for even counts, not their
+    mean; nan when any element is nan). ``axis`` must be None: median(dim) is argmedian + take_indexed."""
+    if axis is not None:
+        raise ValueError("median: the op reduces all elements; use argmedian for one dim")
+    flat = xp.reshape(x, (-1,))
+    if flat.shape[0] == 0:
+        raise ValueError("median() of an empty tensor is not defined")
+    y = xp.sort(flat)[(flat.shape[0] - 1) // 2]
+    if flat.dtype.kind in "fc":
+        y = xp.where(xp.isnan(flat).any(), xp.nan, y).astype(flat.dtype)
+    return xp.reshape(y, (1,) * x.ndim) if keepdims else y
+
+
+@median.defvjp
+def median_backward(ctx, gy):  # shared equally by the elements equal to the median (or nan)
+    return _extreme_backward(ctx, gy, nan_shares=True)
+
+
+@op("argmedian")
+def argmedian(xp, x, *, axis, keepdims=False):
+    """Index of the lower median along ``axis`` (torch's median(dim).indices; rows with a nan give
+    the first nan, whose value torch returns; int64, not differentiable)."""
+    if x.ndim == 0:
+        return xp.zeros((), dtype="int64")
+    axis %= x.ndim
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError(f"median(): cannot take the median of an empty dimension {axis} of shape {x.shape}")
+    k = (n - 1) // 2
+    idx = xp.take(xp.argsort(x, axis=axis), xp.asarray([k]), axis=axis)
+    if x.dtype.kind in "fc":
+        nan = xp.isnan(x)
+        idx = xp.where(nan.any(axis=axis, keepdims=True), xp.argmax(nan, axis=axis, keepdims=True), idx)
+    idx = idx.astype("int64", copy=False)
+    return idx if keepdims else xp.squeeze(idx, axis=axis)
+
+
+# ---------------------------------------------------------------- logic (no gradient)
+
+
+@op("all")
+def all(xp, x, *, axis=None, keepdims=False):
+    """Whether every element over ``axis`` is non-zero (bool; not differentiable)."""
+    return xp.all(x, axis=_ax(x, axis), keepdims=keepdims)
+
+
+@op("any")
+def any(xp, x, *, axis=None, keepdims=False):
+    """Whether some element over ``axis`` is non-zero (bool; not differentiable)."""
+    return xp.any(x, axis=_ax(x, axis), keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- norms
+
+
+@op("norm", save_inputs=(0,), save_output=True)
+def norm(xp, x, *, ord=2.0, axis=None, keepdims=False):
+    """Vector ``ord``-norm over ``axis`` (torch.linalg.vector_norm: inf max |x|, -inf min |x|,
+    0 the count of non-zeros)."""
+    axis = _ax(x, axis)
+    a = xp.abs(x)
+    if ord == math.inf:
+        return xp.max(a, axis=axis, keepdims=keepdims)
+    if ord == -math.inf:
+        return xp.min(a, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+    if ord == 1:
+        return xp.sum(a, axis=axis, keepdims=keepdims)
+    if ord == 2:
+        return xp.sqrt(xp.sum(a * a, axis=axis, keepdims=keepdims))
+    with _quiet():
+        return xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+
+@norm.defvjp
+def norm_backward(ctx, gy):
+    # d |x|_p = sign(x) |x|^(p-1) / |x|_p^(p-1) dx; 0 where the norm is 0 (torch's subgradient);
+    # inf-norms: the extreme |x_i| share the gradient equally
+    x, y = ctx.saved
+    xp = ctx.xp
+    p, axis, keepdims = ctx.attrs["ord"], ctx.attrs["axis"], ctx.attrs["keepdims"]
+    g = expand_reduced(xp, gy, x.shape, axis, keepdims)
+    y = expand_reduced(xp, y, x.shape, axis, keepdims)
+    sgn = xp.sign(x)
+    if p == 0:
+        return (x * 0 * g,)
+    if p == 1:
+        return (sgn * g,)
+    zero = y == 0
+    if p == 2:
+        return (x * xp.where(zero, 0, g / xp.where(zero, 1, y)),)
+    a = sgn * x
+    if math.isinf(p):
+        mask = (a == y) | (a != a)
+        n = xp.sum(mask, axis=norm_axes(axis, x.ndim), keepdims=True)
+        return (sgn * g * mask / n,)
+    with _quiet():
+        if p < 1:  # |x|^(p-1) is infinite at 0, where torch takes 0
+            scaled = sgn * xp.where(x == 0, 0, xp.where(x == 0, 1, a) ** (p - 1))
+            return (scaled * g * y ** (1 - p),)
+        scaled = sgn * a ** (p - 1) if p < 2 else x * a ** (p - 2)
+        return (scaled * xp.where(zero, 0, g / xp.where(zero, 1, y) ** (p - 1)),)

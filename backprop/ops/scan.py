@@ -1,0 +1,143 @@
+"""Scans along one ``axis``: cumulative sums, products, log-sum-exps, and the running extremes'
+indices (``cummax``/``cummin`` values are ``take_indexed`` at them, so their gradient goes to the
+index, as torch). A 0-d input is a scan of one element (axis 0 or -1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backprop.ops._util import wrap_dim
+from backprop.registry import op
+
+
+def _axis(x, axis, name):
+    return wrap_dim(axis, x.ndim, name)
+
+
+def _flip(a, axis):
+    """``a`` reversed along ``axis`` (a view; for arrays and, while building a graph, Tensors)."""
+    return a[(slice(None),) * axis + (slice(None, None, -1),)] if a.ndim else a
+
+
+def _scan(xp, fn, x, axis):
+    """``fn(x, axis)`` for a scan that needs at least one dimension (0-d: the element itself)."""
+    if x.ndim == 0:
+        return xp.reshape(fn(xp.reshape(x, (1,)), 0), ())
+    return fn(x, axis)
+
+
+def _accumulate(xp, ufunc, x, axis):
+    """``ufunc.accumulate`` along ``axis`` (NumPy's C loop); where the namespace lacks it, a
+    log-step (Hillis-Steele) scan: ceil(log2 n) elementwise passes over shifted slices."""
+    try:
+        return getattr(xp, ufunc).accumulate(x, axis=axis)
+    except (AttributeError, NotImplementedError, TypeError):
+        pass
+    fn = getattr(xp, ufunc)
+    out = x.copy()
+    n = x.shape[axis]
+    pre = (slice(None),) * axis
+    step = 1
+    while step < n:
+        out[pre + (slice(step, None),)] = fn(out[pre + (slice(step, None),)], out[pre + (slice(0, n - step),)])
+        step *= 2
+    return out
+
+
+def _reverse_cumsum(ctx, g, axis):
+    return _flip(ctx.call(cumsum, _flip(g, axis), axis=axis), axis)
+
+
+@op("cumsum")
+def cumsum(xp, x, *, axis):
+    """Cumulative sum along ``axis``."""
+    return _scan(xp, lambda v, d: xp.cumsum(v, axis=d), x, _axis(x, axis, "cumsum"))
+
+
+@cumsum.defvjp
+def cumsum_backward(ctx, gy):  # dx_i = sum_{k >= i} gy_k: the reversed cumsum
+    return (_reverse_cumsum(ctx, gy, _axis(gy, ctx.attrs["axis"], "cumsum")),)
+
+
+@op("cumprod", save_inputs=(0,), save_output=True)
+def cumprod(xp, x, *, axis):
+    """Cumulative product along ``axis``."""
+    return _scan(xp, lambda v, d: xp.cumprod(v, axis=d), x, _axis(x, axis, "cumprod"))
+
+
+@cumprod.defvjp
+def cumprod_backward(ctx, gy):
+    # dx_i = sum_{k >= i} gy_k prod_{j <= k, j != i} x_j = rcumsum(gy y)_i / x_i without zeros.
+    # With zeros: that holds before a slice's first zero z; at z it is rcumsum(gy cumprod(x with
+    # x_z = 1))_z; after z it is 0 (exact values; the second derivative there misses the terms
+    # through x_z, where torch runs an O(n^2) loop)
+    x, y = ctx.saved
+    xp = ctx.xp
+    d = _axis(x, ctx.attrs["axis"], "cumprod")
+    if x.ndim == 0 or x.shape[d] <= 1:
+        return (gy,)
+    if not bool((x == 0).any()):
+        return (_reverse_cumsum(ctx, gy * y, d) / x,)
+    zero = x == 0
+    zeros_so_far = ctx.call(cumsum, zero, axis=d)
+    before = zeros_so_far == 0
+    first = zero & (zeros_so_far == 1)
+    g_before = _reverse_cumsum(ctx, gy * y, d) / xp.where(before, x, 1)
+    g_first = _reverse_cumsum(ctx, gy * ctx.call(cumprod, xp.where(first, 1, x), axis=d), d)
+    return (xp.where(before, g_before, xp.where(first, g_first, 0)),)
+
+
+@op("logcumsumexp", save_inputs=(0,), save_output=True)
+def logcumsumexp(xp, x, *, axis):
+    """log(cumsum(exp(x))) along ``axis``, without overflow or underflow (a running logaddexp)."""
+
+    def scan(v, d):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # -inf and lowest inputs
+            return _accumulate(xp, "logaddexp", v, d)
+
+    return _scan(xp, scan, x, _axis(x, axis, "logcumsumexp"))
+
+
+@logcumsumexp.defvjp
+def logcumsumexp_backward(ctx, gy):
+    # dx_i = sum_{k >= i} gy_k exp(x_i - y_k), computed as torch does in log space, positive and
+    # negative gy apart: exp(x_i + reversed logcumsumexp(log|gy| - y)_i)
+    x, y = ctx.saved
+    xp = ctx.xp
+    if x.ndim == 0:
+        return (gy,)
+    d = _axis(x, ctx.attrs["axis"], "logcumsumexp")
+    lowest = float(np.finfo(gy.dtype).min)
+
+    def part(mask, g):
+        log_g = xp.where(mask, xp.log(xp.where(mask, g, 1)), lowest)
+        return xp.exp(_flip(ctx.call(logcumsumexp, _flip(log_g - y, d), axis=d), d) + x)
+
+    with np.errstate(over="ignore", invalid="ignore"):  # the log-space terms of lowest entries
+        return (part(gy > 0, gy) - part(gy < 0, -gy),)
+
+
+def _running_extreme_index(xp, x, axis, ufunc):
+    """The index of the running max (``ufunc`` "maximum") or min along ``axis``; ties take the latest
+    index and a nan stays selected once seen (torch's cummax/cummin indices)."""
+    if x.ndim == 0:
+        return xp.zeros((), dtype="int64")
+    n = x.shape[axis]
+    running = _accumulate(xp, ufunc, x, axis)
+    hit = x == running
+    if x.dtype.kind in "fc":
+        hit |= xp.isnan(x)
+    pos = xp.arange(n, dtype="int64").reshape(tuple(n if i == axis else 1 for i in range(x.ndim)))
+    return _accumulate(xp, "maximum", xp.where(hit, pos, 0), axis)
+
+
+@op("cummax_index")
+def cummax_index(xp, x, *, axis):
+    """Index of the running maximum along ``axis`` (cummax's indices; int64, not differentiable)."""
+    return _running_extreme_index(xp, x, _axis(x, axis, "cummax"), "maximum")
+
+
+@op("cummin_index")
+def cummin_index(xp, x, *, axis):
+    """Index of the running minimum along ``axis`` (cummin's indices; int64, not differentiable)."""
+    return _running_extreme_index(xp, x, _axis(x, axis, "cummin"), "minimum")

@@ -1,0 +1,85 @@
+"""Rows of the ``backprop.ops.math`` ops."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from op_cases._case import A, B, Case, I, K, P, R, U, _apply, binary, reduce_cases, unary  # noqa: F401
+
+_SPECIAL = K(np.array([[1.0, np.nan, np.inf], [-np.inf, 0.0, -2.5]]))
+
+
+def _lerp(s, e, w):
+    return s + w * (e - s)
+
+
+def _int_rows(ref):
+    """Integer operands of both signs (forward only), also by a Python int."""
+    return [
+        Case([I(-9, 10, 2, 3), K(np.array([3, -3, 2]))], ref=ref, grad=False),
+        Case([I(-9, 10, 4)], fn=lambda op, x: _apply(op, x, -4), ref=lambda x: ref(x, -4), grad=False),
+    ]
+
+
+def _trunc_div(x, y):
+    return np.trunc(x / y)
+
+
+CASES: dict[str, list[Case]] = {
+    "sin": unary(ref=np.sin),
+    "cos": unary(ref=np.cos),
+    "tan": unary(maker=A, ref=np.tan),
+    "asin": unary(maker=U, ref=np.arcsin) + [Case([K(np.array([-0.5, 0.0, 1.0]))], ref=np.arcsin, grad=False)],
+    "acos": unary(maker=U, ref=np.arccos),
+    "atan": unary(ref=np.arctan),
+    "sinh": unary(ref=np.sinh),
+    "cosh": unary(ref=np.cosh),
+    "asinh": unary(ref=np.arcsinh),
+    "acosh": [Case([K(np.array(v))], ref=np.arccosh, grad=False) for v in ([1.0, 2.0, 10.0],)]
+    + [Case([R(2, 3)], fn=lambda op, x: _apply(op, x * x + 1.5), ref=lambda x: np.arccosh(x * x + 1.5))],
+    "atanh": unary(maker=U, ref=np.arctanh),
+    "atan2": binary(np.arctan2, A, A),
+    "log2": unary(maker=P, ref=np.log2),
+    "log10": unary(maker=P, ref=np.log10),
+    "log1p": unary(maker=P, ref=np.log1p),
+    "exp2": unary(ref=np.exp2),
+    "expm1": unary(ref=np.expm1),
+    "erf": unary(ref=special.erf),
+    "logaddexp": binary(np.logaddexp)
+    + [Case([K(np.array([-np.inf, 1000.0, -1000.0])), K(np.array([0.0, 1000.0, 3.0]))], ref=np.logaddexp, grad=False)],
+    "reciprocal": unary(maker=A, ref=np.reciprocal),
+    "rsqrt": unary(maker=P, ref=lambda x: 1 / np.sqrt(x)),
+    "square": unary(ref=np.square) + [Case([I(-5, 5, 4)], ref=np.square, grad=False)],
+    "floor": unary(maker=A, ref=np.floor),
+    "ceil": unary(maker=A, ref=np.ceil),
+    "trunc": unary(maker=A, ref=np.trunc),
+    "round": unary({}, {"decimals": 1}, maker=A, ref=lambda x, decimals=0: np.round(x, decimals))
+    + [Case([K(np.array([0.5, 1.5, 2.5, -0.5, -1.5]))], ref=np.round, grad=False)],  # halves to even
+    "sign": unary(maker=A, ref=np.sign)
+    + [Case([K(np.array([np.nan, -0.0, 3.0, -2.0]))], ref=lambda x: np.nan_to_num(np.sign(x)), grad=False)],
+    "frac": unary(maker=A, ref=lambda x: x - np.trunc(x)),
+    "remainder": binary(np.remainder, R, A) + _int_rows(np.remainder),
+    "fmod": binary(np.fmod, R, A) + _int_rows(np.fmod),
+    "floor_divide": binary(np.floor_divide, R, A) + _int_rows(np.floor_divide),
+    "lerp": [
+        Case([R(2, 3), R(2, 3), R(2, 3)], ref=_lerp),
+        Case([R(2, 3), R(3), U(2, 1)], ref=_lerp),
+        Case([R(2, 3), R(2, 3)], fn=lambda op, s, e: _apply(op, s, e, 0.25), ref=lambda s, e: _lerp(s, e, 0.25)),
+        Case([R(3), R(2, 3)], fn=lambda op, s, e: _apply(op, s, e, 0.75), ref=lambda s, e: _lerp(s, e, 0.75)),
+    ],
+    "copysign": binary(np.copysign, A, A),
+    "isnan": [Case([_SPECIAL], ref=np.isnan, grad=False), Case([I(-3, 3, 4)], ref=np.isnan, grad=False)],
+    "isinf": [Case([_SPECIAL], ref=np.isinf, grad=False), Case([I(-3, 3, 4)], ref=np.isinf, grad=False)],
+    "isfinite": [Case([_SPECIAL], ref=np.isfinite, grad=False), Case([I(-3, 3, 4)], ref=np.isfinite, grad=False)],
+    "isclose": [
+        Case(
+            [_SPECIAL, K(np.array([[1.0 + 1e-6, np.nan, np.inf], [np.inf, 1e-9, -2.5]]))],
+            attrs,
+            ref=lambda a, b, **kw: np.isclose(a, b, **kw),
+            grad=False,
+        )
+        for attrs in ({}, {"equal_nan": True}, {"rtol": 0.0, "atol": 1e-8})
+    ]
+    + [Case([R(2, 3), R(3)], ref=np.isclose, grad=False)],
+}

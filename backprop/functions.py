@@ -76,6 +76,7 @@ clamp_min, clamp_max = Tensor.clamp_min, Tensor.clamp_max
 isnan, isinf, isfinite = Tensor.isnan, Tensor.isinf, Tensor.isfinite
 isposinf, isneginf = Tensor.isposinf, Tensor.isneginf
 isclose, allclose = Tensor.isclose, Tensor.allclose
+nan_to_num = Tensor.nan_to_num
 lt, le, gt, ge, eq, ne = Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__, Tensor.__eq__, Tensor.__ne__
 
 
@@ -106,7 +107,7 @@ __all__ += [
     "arctan2", "arctanh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clamp_min", "clamp_max", "copysign",
     "cos", "cosh", "erf", "exp2", "expm1", "fix", "float_power", "floor", "floor_divide", "fmod", "frac", "isclose",
     "isfinite", "isinf", "isnan", "isneginf", "isposinf", "lerp", "log10", "log1p", "log2", "logaddexp", "positive",
-    "reciprocal", "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "tan", "trunc",
+    "reciprocal", "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "tan", "trunc", "nan_to_num",
 ]  # fmt: skip
 
 # ---------------------------------------------------------------- activations (the ones torch has at top level)

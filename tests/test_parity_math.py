@@ -337,3 +337,19 @@ def test_float32_values_match() -> None:
     """float32 inputs stay float32 and agree with torch to float32 precision."""
     for name in ("sin", "erf", "log1p", "expm1", "rsqrt"):
         _check(lambda a, n=name: getattr(a, n)(), lambda a, n=name: getattr(a, n)(), POS, dtype="float32", rtol=1e-5)
+
+
+def test_nan_to_num() -> None:
+    vals = [1.0, nan, inf, -inf, -2.0]
+    _check(bp.nan_to_num, torch.nan_to_num, vals)
+    _check(lambda a: a.nan_to_num(nan=1.5, posinf=9.0), lambda a: a.nan_to_num(nan=1.5, posinf=9.0), vals)
+    _check(bp.nan_to_num, torch.nan_to_num, vals, dtype="float32")
+
+
+def test_div_inplace_rounding_modes() -> None:
+    for mode in ("floor", "trunc"):
+        for dtype in ("float64", "int64"):
+            a, at = _pair([7, -7, 5, -5], dtype)
+            a.div_(2, rounding_mode=mode)
+            at.div_(2, rounding_mode=mode)
+            _same(a, at)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from backprop import dtypes
 from backprop.autograd.function import OpValueError, apply, apply_
 from backprop.ops import conversion as conv
@@ -326,6 +328,18 @@ class MathMethods:
     def isneginf(self: Any) -> Tensor:
         return self == float("-inf")
 
+    def nan_to_num(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's
+        largest and lowest finite values); the gradient flows to the finite elements only (torch)."""
+        if self.data.dtype.kind not in "fc":
+            return apply(conv.clone, self)
+        info = np.finfo(self.data.dtype)
+        hi = float(info.max) if posinf is None else float(posinf)
+        lo = float(info.min) if neginf is None else float(neginf)
+        out = apply(ew.where, apply(mt.isnan, self), float(nan), self)
+        out = apply(ew.where, self == float("inf"), hi, out)
+        return apply(ew.where, self == float("-inf"), lo, out)
+
     def isclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
         """|self - other| <= atol + rtol |other| elementwise (a bool tensor)."""
         return apply(mt.isclose, self, self._other(other), rtol=rtol, atol=atol, equal_nan=equal_nan)
@@ -359,8 +373,18 @@ class MathMethods:
     def mul_(self: Any, other: Any) -> Tensor:
         return apply_(ew.mul, "mul_", self, self._other(other))
 
-    def div_(self: Any, other: Any) -> Tensor:
-        return apply_(ew.div, "div_", self, self._other(other))
+    def div_(self: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return apply_(ew.div, "div_", self, self._other(other))
+        if rounding_mode == "floor":
+            return apply_(mt.floor_divide, "div_", self, self._other(other))
+        if rounding_mode == "trunc" and self.data.dtype.kind in "fc":
+            return apply_(mt.trunc, "div_", apply_(ew.div, "div_", self, self._other(other)))
+        if rounding_mode == "trunc":
+            return apply_(ew.sub, "div_", self, apply(mt.fmod, self, self._other(other))).floor_divide_(other)
+        raise OpValueError(
+            f"div_ expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+        )
 
     def clamp_(self: Any, min: Any = None, max: Any = None) -> Tensor:
         if min is None and max is None:

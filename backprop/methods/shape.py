@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from backprop.autograd.function import apply
+from backprop.ops import conversion
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, infer_shape, size_arg, wrap_dim
 
@@ -111,6 +112,16 @@ class ShapeMethods:
     def unbind(self: Any, dim: int = 0) -> tuple[Tensor, ...]:
         dim = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+
+    def is_contiguous(self: Any) -> bool:
+        """Whether the data is laid out in C order (torch's default memory format)."""
+        return bool(self.data.flags.c_contiguous)
+
+    def contiguous(self: Any) -> Tensor:
+        """``self`` if already C-contiguous, else a C-ordered copy (a differentiable ``clone``)."""
+        if self.data.flags.c_contiguous:
+            return self
+        return apply(conversion.clone, self)
 
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:

@@ -91,3 +91,7 @@ def size_arg(size: tuple) -> tuple[int, ...]:
 
 class ShapeError(ValueError, RuntimeError):
     """A shape that does not fit the op: a ``ValueError`` and, as torch raises, a ``RuntimeError``."""
+
+
+class DTypeError(TypeError, RuntimeError):
+    """Operands whose dtypes an op cannot combine; a RuntimeError too, as torch raises."""

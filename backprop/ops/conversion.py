@@ -18,8 +18,8 @@ def astype_backward(ctx, gy):  # the engine casts gy back to the input's dtype
 
 @op("clone")
 def clone(xp, x):
-    """A copy of x that owns its memory."""
-    return xp.array(x, copy=True)
+    """A C-ordered copy of x that owns its memory (what ``contiguous()`` needs of a transposed view)."""
+    return xp.array(x, copy=True, order="C")
 
 
 @clone.defvjp

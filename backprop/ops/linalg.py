@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import op, ufunc_op
 
 
 def _check_matmul(a, b):
     """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:
-        raise ValueError(
+        raise ShapeError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"({ka} != {kb}: the last dim of the first must equal the "
             f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the second)"
         )
     if a.dtype != b.dtype:
-        raise TypeError(
+        raise DTypeError(
             f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
             f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); cast one with .to(dtype)"
         )
@@ -59,14 +60,14 @@ def matmul_backward(ctx, gy):
 def _check_linear(x, w, b=None):
     """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ValueError(
+        raise ShapeError(
             f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "
             f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1] if w.ndim else '?'})"
         )
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
-        raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+        raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
     if x.dtype != w.dtype:
-        raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
+        raise DTypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
 
 
 @op("linear", save_inputs=(0, 1), check=_check_linear)

@@ -6,6 +6,7 @@ and ``transpose`` / ``.T`` are ``permute``: fewer primitives, one gradient rule 
 
 from __future__ import annotations
 
+from backprop.ops._util import ShapeError
 from backprop.registry import op
 
 
@@ -48,13 +49,13 @@ def expand_backward(ctx, gy):  # the engine sums the broadcast dims back to x's 
 
 def _check_cat(*xs, axis=0):
     if not xs:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise ShapeError("cat: expected a non-empty sequence of tensors")
     ref = xs[0]
     for i, x in enumerate(xs[1:], 1):
         if x.ndim != ref.ndim or any(
             a != b for d, (a, b) in enumerate(zip(x.shape, ref.shape)) if d != axis % ref.ndim
         ):
-            raise ValueError(
+            raise ShapeError(
                 f"cat: tensor {i} has shape {tuple(x.shape)}, incompatible with tensor 0's "
                 f"{tuple(ref.shape)}; all dims except dim {axis} must match"
             )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from backprop import dtypes
 from backprop.autograd.function import apply, apply_
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
-from backprop.tensor import Tensor
+from backprop.tensor import Tensor, promote
 
 # ---------------------------------------------------------------- math (elementwise, activations, products)
 exp = Tensor.exp
@@ -81,20 +82,27 @@ lt, le, gt, ge, eq, ne = Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__g
 
 
 def maximum(input: Tensor, other: Any) -> Tensor:
-    """Elementwise maximum (ties share the gradient)."""
-    return apply(ew.maximum, input, input._other(other))
+    """Elementwise maximum (ties share the gradient), with torch's dtype promotion."""
+    return apply(ew.maximum, *promote(input, input._other(other)))
 
 
 def minimum(input: Tensor, other: Any) -> Tensor:
-    """Elementwise minimum (ties share the gradient)."""
-    return apply(ew.minimum, input, input._other(other))
+    """Elementwise minimum (ties share the gradient), with torch's dtype promotion."""
+    return apply(ew.minimum, *promote(input, input._other(other)))
 
 
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """``input`` where ``condition`` else ``other`` (either may be a Python scalar)."""
+    """``input`` where ``condition`` else ``other`` (either may be a Python scalar).
+
+    The result dtype follows torch's promotion of ``input`` and ``other``: two Python floats give the
+    default float dtype (float32), not NumPy's float64."""
     if not isinstance(condition, Tensor) or condition.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', type(condition))}")
-    return apply(ew.where, condition, condition._other(input), condition._other(other))
+    a, b = condition._other(input), condition._other(other)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: torch's dtype, not NumPy's
+        dt = dtypes.promote_types(a, b)
+        a = Tensor(a, dtype=dt, device=condition.device)
+    return apply(ew.where, condition, *promote(a, b))
 
 
 __all__ = [

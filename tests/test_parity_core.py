@@ -77,6 +77,33 @@ def test_dtype_promotion_follows_torch(left, right, op, expected) -> None:
         assert str(theirs.dtype) == f"torch.{expected}", f"the table disagrees with torch: {theirs.dtype}"
 
 
+# (input, other, expected dtype) of where(cond, input, other), maximum and minimum (tensor input only)
+WHERE_PROMOTION = [
+    (1.0, 0.0, "float32"),  # two Python floats: the default float dtype (NumPy would give float64)
+    (1, 0, "int64"),
+    (True, 0, "int64"),
+    ("i64", 0.5, "float32"),
+    ("f32", 0, "float32"),
+    ("i32", "i64", "int64"),
+    ("f32", "f64", "float64"),
+    ("f64_0d", "f32", "float32"),
+]
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), WHERE_PROMOTION)
+def test_where_maximum_minimum_promote_as_torch(left, right, expected) -> None:
+    cond = bp.tensor([True, False])
+    out = bp.where(cond, _operand(left, "bp"), _operand(right, "bp"))
+    assert out.dtype == np.dtype(expected), f"where({left}, {right}): {out.dtype}"
+    if torch is not None:
+        theirs = torch.where(torch.tensor([True, False]), _operand(left, "torch"), _operand(right, "torch"))
+        assert str(theirs.dtype) == f"torch.{expected}", f"the table disagrees with torch: {theirs.dtype}"
+    if isinstance(left, str):
+        for fn in (bp.maximum, bp.minimum):
+            got = fn(_operand(left, "bp"), _operand(right, "bp"))
+            assert got.dtype == np.dtype(expected), f"{fn.__name__}({left}, {right}): {got.dtype}"
+
+
 def test_promotion_keeps_gradients_flowing() -> None:
     x = bp.tensor([1.0, 2.0], dtype=bp.float64, requires_grad=True)
     y = bp.tensor([1.0, 3.0], requires_grad=True)  # float32: promoted to float64 by a recorded cast

@@ -12,7 +12,7 @@ from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg, nn
 from backprop.ops import math as mt
-from backprop.ops._util import ShapeError
+from backprop.ops._util import ShapeError, dim_alias
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -354,11 +354,15 @@ class MathMethods:
     def minimum(self: Any, other: Any) -> Tensor:
         return apply(ew.minimum, self, self._other(other))
 
-    def softmax(self, dim: int) -> Tensor:
-        return apply(nn.softmax, self, axis=dim)
+    def softmax(self, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+        """exp(x) / sum(exp(x)) along ``dim`` (cast to ``dtype`` first when given), as torch."""
+        x = self if dtype is None else self.to(dtype)
+        return apply(nn.softmax, x, axis=dim_alias("softmax", dim, axis, required=True))
 
-    def log_softmax(self, dim: int) -> Tensor:
-        return apply(nn.log_softmax, self, axis=dim)
+    def log_softmax(self, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+        """x - logsumexp(x) along ``dim`` (cast to ``dtype`` first when given), as torch."""
+        x = self if dtype is None else self.to(dtype)
+        return apply(nn.log_softmax, x, axis=dim_alias("log_softmax", dim, axis, required=True))
 
     def matmul(self: Any, other: Any) -> Tensor:
         return apply(linalg.matmul, self, self._other(other))

@@ -9,6 +9,7 @@ from backprop import dtypes
 from backprop.autograd.function import apply
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction, scan
+from backprop.ops._util import dim_alias as _dim
 from backprop.ops._util import dims_arg, wrap_dim
 
 if TYPE_CHECKING:
@@ -24,17 +25,6 @@ class ValuesIndices(NamedTuple):
 
 
 MinMax = ValuesIndices
-
-
-def _dim(name: str, dim: Any, axis: Any, required: bool = False) -> Any:
-    """``dim``, or torch's alias ``axis``; a TypeError when neither is given and one is required."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError(f"{name}(): got both 'dim' and its alias 'axis'")
-        dim = axis
-    if dim is None and required:
-        raise TypeError(f"{name}(): missing the required argument 'dim' (an int)")
-    return dim
 
 
 def _keep(keepdim: bool, keepdims: bool | None) -> bool:
@@ -130,12 +120,12 @@ class ReductionMethods:
     # ------------------------------------------------------------ extremes
     def amax(self, dim: Any = (), keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         """Maximum over ``dim`` (all by default); ties share the gradient equally."""
-        dim = None if axis is None and dim == () else _dim("amax", dim, axis)
+        dim = _dim("amax", None if dim == () else dim, axis)
         return apply(reduction.amax, self, axis=_dims(dim), keepdims=_keep(keepdim, keepdims))
 
     def amin(self, dim: Any = (), keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         """Minimum over ``dim`` (all by default); ties share the gradient equally."""
-        dim = None if axis is None and dim == () else _dim("amin", dim, axis)
+        dim = _dim("amin", None if dim == () else dim, axis)
         return apply(reduction.amin, self, axis=_dims(dim), keepdims=_keep(keepdim, keepdims))
 
     def max(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:

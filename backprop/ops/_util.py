@@ -54,6 +54,18 @@ def wrap_dim(dim: int, ndim: int, name: str) -> int:
     return dim % n
 
 
+def dim_alias(name: str, dim: Any, axis: Any, required: bool = False) -> Any:
+    """``dim``, or torch's numpy-style alias ``axis``; a TypeError when both are given, or when
+    neither is and one is ``required``."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}(): got both 'dim' and its alias 'axis'")
+        dim = axis
+    if dim is None and required:
+        raise TypeError(f"{name}(): missing the required argument 'dim' (an int)")
+    return dim
+
+
 def dims_arg(dim: Any) -> Any:
     """A user's ``dim=`` (None, int, or a sequence) as the kernels' ``axis`` (None, int or tuple)."""
     if dim is None or isinstance(dim, int):

@@ -6,7 +6,7 @@ modes it was not written for (then the registry runs the generic kernel). Kernel
 CuPy on first use, never at import.
 
 Keys: an op name replaces its forward kernel, ``"<op>.backward"`` its backward rule, and
-``"optim.sgd"`` / ``"optim.adam"`` the optimizers' per-parameter updates.
+``"optim.sgd_momentum"`` / ``"optim.adam"`` the optimizers' per-parameter updates.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ _FLOATS = (cupy.dtype("float32"), cupy.dtype("float64"))
 
 def _ok(*arrays: Any) -> bool:
     return all(getattr(a, "dtype", None) in _FLOATS for a in arrays)
+
+
+def _one_float(*arrays: Any) -> bool:
+    """All float32 or all float64: the fused kernels take one type parameter for every array."""
+    dt = getattr(arrays[0], "dtype", None)
+    return dt in _FLOATS and all(getattr(a, "dtype", None) == dt for a in arrays)
 
 
 # ---------------------------------------------------------------- indexing
@@ -110,7 +116,7 @@ _ce_grad = cupy.ElementwiseKernel(
 
 def cross_entropy_backward(ctx: Any, gy: Any) -> Any:
     """(softmax - (1-eps) onehot - eps/C) * w_n in one kernel, no one-hot matrix."""
-    if ctx.create_graph:
+    if ctx.create_graph or len(ctx.aux) != 5:  # class weights (a longer aux): the generic rule
         return NotImplemented
     p, s, t, valid, cnt = ctx.aux  # p holds exp(x - max), s its row sums
     if not _ok(p) or not p.flags.c_contiguous:
@@ -144,7 +150,7 @@ _adam = cupy.ElementwiseKernel(
 
 def sgd_momentum_update(p: Any, g: Any, buf: Any, lr: float, mu: float, dampening: float) -> Any:
     """buf = mu buf + (1 - dampening) g; p -= lr buf, in place (torch's update after step 1)."""
-    if not _ok(p, g, buf):
+    if not _one_float(p, g, buf):
         return NotImplemented
     _sgd_momentum(g, lr, mu, dampening, p, buf)
     return None
@@ -154,7 +160,7 @@ def adam_update(
     p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, step_size: float, inv_sqrt_bc2: float, eps: float
 ) -> Any:
     """Adam's moment updates and parameter step in one kernel, in place."""
-    if not _ok(p, g, m, v):
+    if not _one_float(p, g, m, v):
         return NotImplemented
     _adam(g, b1, b2, step_size, inv_sqrt_bc2, eps, p, m, v)
     return None

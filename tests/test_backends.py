@@ -163,3 +163,52 @@ def test_dlpack_round_trip_with_numpy_and_torch() -> None:
     tt = torch.arange(4, dtype=torch.float64)
     assert bp.from_dlpack(tt).tolist() == [0.0, 1.0, 2.0, 3.0]
     assert torch.from_dlpack(bp.tensor([1.5, 2.5])).tolist() == [1.5, 2.5]
+
+
+def _cupy_kernels_with_stub(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list]:
+    """``backends/cupy_kernels.py`` loaded against a stand-in ``cupy`` whose kernels record their calls.
+
+    The overrides' guards are plain Python, so they can be checked on any machine; the kernels
+    themselves only run on a GPU (the op table's CUDA rows)."""
+    import importlib.util
+    import types
+
+    calls: list = []
+
+    class Kernel:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.name = args[-1] if args else kwargs.get("name")
+
+        def __call__(self, *args: object) -> None:
+            calls.append(self.name)
+
+    cupy = types.ModuleType("cupy")
+    cupy.dtype = np.dtype  # type: ignore[attr-defined]
+    cupy.ElementwiseKernel = Kernel  # type: ignore[attr-defined]
+    cupy.RawKernel = Kernel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+    path = Path(__file__).resolve().parents[1] / "backends" / "cupy_kernels.py"
+    spec = importlib.util.spec_from_file_location("_cupy_kernels_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, calls
+
+
+def test_fused_optimizer_updates_fall_back_on_mixed_dtypes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parameter, gradient and state of different float dtypes take the generic update (NotImplemented),
+    where the one-type fused kernel would raise CuPy's "Type is mismatched"."""
+    kernels, calls = _cupy_kernels_with_stub(monkeypatch)
+    f32, f64 = np.zeros(3, np.float32), np.zeros(3, np.float64)
+    sgd, adam = kernels.OVERRIDES["optim.sgd_momentum"], kernels.OVERRIDES["optim.adam"]
+    assert sgd(f32, f64, f32, 0.1, 0.9, 0.0) is NotImplemented
+    assert sgd(f32, f32, f64, 0.1, 0.9, 0.0) is NotImplemented
+    assert adam(f64, f64, f64, f32, 0.9, 0.999, 1e-3, 1.0, 1e-8) is NotImplemented
+    assert sgd(np.zeros(3, np.float16), np.zeros(3, np.float16), np.zeros(3, np.float16), 0.1, 0.9, 0.0) is (
+        NotImplemented
+    )
+    assert calls == []
+    assert sgd(f32, f32, f32.copy(), 0.1, 0.9, 0.0) is None
+    assert adam(f64, f64, f64.copy(), f64.copy(), 0.9, 0.999, 1e-3, 1.0, 1e-8) is None
+    assert calls == ["bp_sgd_momentum", "bp_adam"]

@@ -113,8 +113,36 @@ def test_clip_grad_norm_and_value() -> None:
     q = nn.Parameter(bp.zeros(3))
     p.grad, q.grad = bp.full((4,), 3.0), bp.full((3,), 4.0)
     total = nn.utils.clip_grad_norm_([p, q], 1.0)
-    assert total == pytest.approx(math.sqrt(4 * 9 + 3 * 16))
+    assert float(total) == pytest.approx(math.sqrt(4 * 9 + 3 * 16))
     joint = math.sqrt(float((p.grad.numpy() ** 2).sum() + (q.grad.numpy() ** 2).sum()))
     assert joint == pytest.approx(1.0, rel=1e-5)
     nn.utils.clip_grad_value_([p], 0.1)
     assert p.grad.numpy().max() <= 0.1
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+def test_clip_grad_norm_matches_the_formula(norm_type: float) -> None:
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    params = [nn.Parameter(bp.zeros(*a.shape, dtype=bp.float64)) for a in arrays]
+    for p, a in zip(params, arrays):
+        p.grad = bp.tensor(a)
+    flat = np.concatenate([a.ravel() for a in arrays])
+    expected = np.abs(flat).max() if math.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    total = nn.utils.clip_grad_norm_(params, 0.5, norm_type)
+    assert isinstance(total, bp.Tensor) and total.shape == () and total.dtype == bp.float64
+    assert float(total) == pytest.approx(expected)
+    for p, a in zip(params, arrays):
+        np.testing.assert_allclose(p.grad.numpy(), a * 0.5 / (expected + 1e-6))
+    small = nn.utils.clip_grad_norm_(params, 100.0, norm_type)  # under the limit: untouched
+    for p, a in zip(params, arrays):
+        np.testing.assert_allclose(p.grad.numpy(), a * 0.5 / (expected + 1e-6))
+    assert float(small) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_clip_grad_norm_nonfinite() -> None:
+    p = nn.Parameter(bp.zeros(2))
+    p.grad = bp.tensor([np.inf, 1.0])
+    with pytest.raises(RuntimeError, match="non-finite|inf"):
+        nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    assert math.isinf(float(nn.utils.clip_grad_norm_([p], 1.0)))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 from backprop.tensor import Tensor
 
@@ -13,24 +16,55 @@ def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0) -> float:
-    """Scale all gradients together so their joint norm is at most ``max_norm``; returns the norm."""
+def _norm_power(xp: Any, g: Any, norm_type: float) -> Any:
+    """sum |g|^p as a 0-d device array (for p = 2 one BLAS dot product: no temporary)."""
+    if norm_type == 2.0:
+        flat = g.reshape(-1)
+        return xp.dot(flat, flat)
+    if norm_type == 1.0:
+        return xp.abs(g).sum()
+    return (xp.abs(g) ** norm_type).sum()
+
+
+def clip_grad_norm_(
+    parameters: Iterable[Tensor] | Tensor,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Scale all gradients together so their joint norm is at most ``max_norm``; returns the norm.
+
+    The norm is summed on the gradients' device and read back once per call (one host sync on a
+    GPU, not one per parameter), as a 0-d Tensor like torch's. ``foreach`` is accepted for torch's
+    signature; every path here is already one pass per gradient.
+    """
     grads = _grads(parameters)
     if not grads:
-        return 0.0
-    xp = grads[0].device.xp
+        return Tensor(0.0)
+    device = grads[0].device
+    xp = device.xp
+    norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(xp.abs(g.data).max()) for g in grads)
+        parts = [xp.abs(g.data).max() if g.data.size else xp.zeros((), g.data.dtype) for g in grads]
+        total = xp.stack(parts).max() if norm_type > 0 else xp.stack(parts).min()
     else:
-        total = float(sum(float((xp.abs(g.data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type))
-    coef = max_norm / (total + 1e-6)
-    if coef < 1:
-        for g in grads:
-            g.data *= coef
-    return total
+        total = xp.stack([_norm_power(xp, g.data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
+    total_host = float(total)  # the one read-back
+    if error_if_nonfinite and not math.isfinite(total_host):
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_host}, so it cannot "
+            "be clipped; pass error_if_nonfinite=False to clip anyway"
+        )
+    coef = max_norm / (total_host + 1e-6)
+    if not coef >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
+            for g in grads:
+                g.data *= coef
+    return Tensor(total, device=device)
 
 
-def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
     for g in _grads(parameters):
         xp = g.device.xp

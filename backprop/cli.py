@@ -36,29 +36,45 @@ def _option_type(annotation: Any) -> type:
     return kind
 
 
+def cli_defaults(cls: type) -> dict[str, Any]:
+    """The command's default for each field of ``cls``: ``cli_default`` where the metadata gives one."""
+    return {f.name: f.metadata.get("cli_default", f.default) for f in dataclasses.fields(cls)}
+
+
 def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One option per field of the dataclass ``cls``: its default, type and metadata (help, choices, metavar)."""
+    """One option per field of the dataclass ``cls``: its type and metadata (help, choices, metavar).
+
+    An option the user does not type is absent from the parsed namespace (``argparse.SUPPRESS``), so
+    the command can tell a typed value from a default (``--resume`` keeps the checkpoint's values for
+    every flag not typed); ``cli_defaults(cls)`` gives the defaults, which the help text shows."""
     hints = typing.get_type_hints(cls)
+    defaults = cli_defaults(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        default = meta.get("cli_default", f.default)
+        default = defaults[f.name]
         kind = _option_type(hints[f.name])
         help_text = meta.get("help", "")
         if kind is bool:
             if default:
                 parser.add_argument(
-                    _flag("no_" + f.name), dest=f.name, action="store_false", help=f"turn off {help_text}"
+                    _flag("no_" + f.name),
+                    dest=f.name,
+                    action="store_false",
+                    default=argparse.SUPPRESS,
+                    help=f"turn off {help_text}",
                 )
             else:
-                parser.add_argument(_flag(f.name), dest=f.name, action="store_true", help=help_text)
+                parser.add_argument(
+                    _flag(f.name), dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text
+                )
             continue
         if default is not None and "default:" not in help_text:
-            help_text += " (default: %(default)s)"
+            help_text += f" (default: {default})"
         parser.add_argument(
             _flag(f.name),
             dest=f.name,
             type=kind,
-            default=default,
+            default=argparse.SUPPRESS,
             choices=meta.get("choices"),
             metavar=meta.get("metavar"),
             help=help_text,
@@ -127,9 +143,10 @@ def _load_model(directory: str, device: str):  # noqa: ANN202 - returns (model, 
 def _cmd_train(args: argparse.Namespace) -> int:
     from backprop.lm.train import Interrupted, train
 
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    given = {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}  # the flags typed
+    cfg = TrainConfig(**{**cli_defaults(TrainConfig), **{name: getattr(args, name) for name in given}})
     try:
-        metrics = train(cfg)
+        metrics = train(cfg, given=given)
     except Interrupted as stop:
         where = (
             f"checkpoint saved to {stop.directory}; resume with --resume {stop.directory}"

@@ -79,7 +79,9 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str],
         TrainConfig(resume=str(tmp_path / "part"), max_steps=200, epochs=3, log_every=1, progress=False, ngram=False)
     )  # a second interruption, after an epoch boundary (lr decayed)
     assert part["steps"] == 200 and not part["finished"]
-    rest = train(TrainConfig(resume=str(tmp_path / "part"), epochs=3, log_every=1, progress=False, ngram=False))
+    rest = train(  # max_steps=None must be said explicitly: a default value alone keeps the checkpoint's 200
+        TrainConfig(resume=str(tmp_path / "part"), progress=False), given={"max_steps", "progress"}
+    )
     assert rest["train_loss"] == full["train_loss"]  # every logged loss, bit for bit
     assert rest["valid_ppl"] == full["valid_ppl"] and rest["test_ppl"] == full["test_ppl"]
 
@@ -275,8 +277,10 @@ def test_every_config_field_is_a_flag_and_every_flag_a_field() -> None:
 
 def test_parser_defaults_are_the_config_defaults() -> None:
     args = _train_lm_parser().parse_args([])
+    assert not [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]  # untyped: absent
+    defaults = cli.cli_defaults(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        assert getattr(args, f.name) == f.metadata.get("cli_default", f.default), f.name
+        assert defaults[f.name] == f.metadata.get("cli_default", f.default), f.name
     # the one deliberate difference: the library writes nothing unless told, the command writes runs/lm
     assert [f.name for f in dataclasses.fields(TrainConfig) if "cli_default" in f.metadata] == ["out"]
     assert TrainConfig().epochs == 15  # the README's main job (14 epochs, then early stopping) relies on it
@@ -308,7 +312,7 @@ def test_readme_options_are_the_parsers() -> None:
 
 def test_cli_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     seen: list[TrainConfig] = []
-    monkeypatch.setattr(train_module, "train", lambda cfg: seen.append(cfg) or {"steps": 0})
+    monkeypatch.setattr(train_module, "train", lambda cfg, given=None: seen.append(cfg) or {"steps": 0})
     assert cli.main(["train-lm"]) == 0
     assert seen[-1] == dataclasses.replace(TrainConfig(), out="runs/lm")
     argv = "--activation relu --tie-weights --no-ngram --lr 0.5 --max-steps 7 --optimizer sgd --epochs 2"
@@ -334,7 +338,52 @@ def test_cli_resume_continues_the_checkpointed_run(
     small = ["--context", "2", "--embed-dim", "4", "--hidden-dim", "4", "--activation", "relu"]
     assert cli.main(["train-lm", "--train", data["train"], "--epochs", "1", "--max-steps", "5", *small, *common]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 5
-    assert cli.main(["train-lm", "--resume", str(tmp_path), "--epochs", "1", *common]) == 0
+    assert cli.main(["train-lm", "--resume", str(tmp_path), "--max-steps", "100000"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["finished"] and metrics["steps"] > 5
     assert metrics["config"]["activation"] == "relu" and metrics["config"]["context"] == 2  # from the checkpoint
+
+
+def _comparable(metrics: dict) -> dict:
+    """A metrics file without what legitimately differs between two runs: timings and paths."""
+    config = {k: v for k, v in metrics["config"].items() if k not in ("out", "resume")}
+    return {**{k: v for k, v in metrics.items() if k not in ("seconds", "tokens_per_s", "config")}, "config": config}
+
+
+def test_cli_resume_alone_finishes_the_run_as_started(
+    data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Interrupted with Ctrl-C, resumed with ``--resume DIR`` and no other flag: the metrics file equals the
+    uninterrupted run's (epochs, every logged loss, test perplexity), though the parser's defaults differ
+    from the run's settings (--epochs 15, --patience 3, --log-every 50, the n-gram baseline on)."""
+    from backprop.optim import adam
+
+    flags = ["--train", data["train"], "--valid", data["valid"], "--test", data["test"], "--no-progress"]
+    flags += ["--context", "2", "--embed-dim", "8", "--hidden-dim", "8", "--device", "cpu", "--epochs", "2"]
+    flags += ["--patience", "1", "--log-every", "3", "--no-ngram"]
+    assert cli.main(["train-lm", *flags, "--out", str(tmp_path / "full")]) == 0
+    calls = {"n": 0}
+    original = adam.Adam._update
+
+    def interrupting(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5 * 30 + 1:  # 5 parameters per step: Ctrl-C in step 31 (of the first epoch)
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(adam.Adam, "_update", interrupting)
+    assert cli.main(["train-lm", *flags, "--out", str(tmp_path / "part")]) == 130
+    monkeypatch.setattr(adam.Adam, "_update", original)
+    assert checkpoint.load(tmp_path / "part")["progress"]["step"] == 30
+    assert cli.main(["train-lm", "--resume", str(tmp_path / "part")]) == 0
+    capsys.readouterr()
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    resumed = json.loads((tmp_path / "part" / "metrics.json").read_text())
+    assert resumed["config"]["epochs"] == 2 and len(resumed["valid_ppl"]) == 2 and "ngram" not in resumed
+    assert _comparable(resumed) == _comparable(full)
+
+
+def test_resume_refuses_to_change_the_model(data: dict[str, str], tmp_path: Path) -> None:
+    train(_cfg(data, tmp_path, epochs=1, max_steps=2, ngram=False))
+    with pytest.raises(ValueError, match="--hidden-dim cannot change when resuming"):
+        train(TrainConfig(resume=str(tmp_path), hidden_dim=99))

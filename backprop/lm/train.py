@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,14 @@ class _Run:
     meta: dict[str, Any]
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume) and return the metrics written to ``out/metrics.json``."""
-    run = _setup(cfg)
+def train(cfg: TrainConfig, given: Collection[str] | None = None) -> dict[str, Any]:
+    """Train (or resume) and return the metrics written to ``out/metrics.json``.
+
+    ``given``: the settings the caller chose (the command passes the flags typed). Resuming, the
+    checkpoint's own values stand for everything else, so ``--resume DIR`` alone finishes the run as
+    it was started; None takes the fields that differ from ``TrainConfig()``'s defaults.
+    """
+    run = _setup(cfg, given)
     _fit(run)
     metrics = _final_metrics(run)
     if run.out is not None:
@@ -120,10 +126,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
-def _setup(cfg: TrainConfig) -> _Run:
+def _setup(cfg: TrainConfig, given: Collection[str] | None) -> _Run:
     """Device, data, model, optimizer and schedule: fresh, or restored from ``cfg.resume``."""
+    resumed = _merge_resumed_config(cfg, given)
     dev = to_device(cfg.device)
-    resumed = _merge_resumed_config(cfg)
     vocab, windows = _load_data(cfg, resumed)
     manual_seed(cfg.seed)
     model = FeedForwardLM(
@@ -139,19 +145,32 @@ def _setup(cfg: TrainConfig) -> _Run:
     return _Run(cfg, dev, vocab, windows, model, opt, sched, prog, best_state, out, meta)
 
 
-def _merge_resumed_config(cfg: TrainConfig) -> dict[str, Any] | None:
-    """Load ``cfg.resume``'s checkpoint (or None) and take its settings, except the resume-overridable ones."""
+def _merge_resumed_config(cfg: TrainConfig, given: Collection[str] | None) -> dict[str, Any] | None:
+    """Load ``cfg.resume``'s checkpoint (or None) and take its settings, except those ``given`` that a
+    resumed run may change (``RESUME_OVERRIDABLE``: how long, where, what to log); a given setting that
+    would change the model or the optimisation raises."""
     if not cfg.resume:
         return None
+    if given is None:
+        defaults = TrainConfig()
+        given = {f.name for f in fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name)}
     resumed = checkpoint.load(cfg.resume)
     saved = resumed["train_config"]
-    for f in fields(cfg):  # the run's own settings win, except how long and where to run
-        if f.name in saved and f.name not in RESUME_OVERRIDABLE:
+    fixed = sorted(
+        name for name in given if name in saved and name not in RESUME_OVERRIDABLE and getattr(cfg, name) != saved[name]
+    )
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise ValueError(
+            f"--resume {cfg.resume}: {flags} cannot change when resuming (the checkpoint's run used "
+            + ", ".join(f"{name}={saved[name]!r}" for name in fixed)
+            + "); start a new run with --out to change them"
+        )
+    for f in fields(cfg):  # the run's own settings, except the ones the caller chose and may change
+        if f.name in saved and f.name not in ("resume", "out") and f.name not in given:
             setattr(cfg, f.name, saved[f.name])
-    cfg.train = cfg.train or saved["train"]
-    cfg.valid = cfg.valid or saved["valid"]
-    cfg.test = cfg.test or saved["test"]
-    cfg.out = cfg.out or cfg.resume
+    if "out" not in given:
+        cfg.out = cfg.resume  # continue in the checkpoint's directory
     return resumed
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,42 +40,90 @@ class _GradMode:
     def __exit__(self, *exc: object) -> None:
         state.enabled = self._prev
 
+    def _fresh(self) -> _GradMode:
+        """A new manager with the same mode: each call of a decorated function enters its own."""
+        return type(self)()
+
     def __call__(self, fn: F) -> F:
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(fn, self._fresh)  # type: ignore[return-value]
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradMode):  # noqa: N801 - torch's name
+def _wrap_generator(fn: Callable[..., Generator], make_ctx: Callable[[], Any]) -> Callable[..., Generator]:
+    """``fn``'s generator with every step (start, send, throw, close) run under a fresh ``make_ctx()``,
+    so that the mode holds inside the generator's body and not in its caller's code between steps."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator:
+        gen = fn(*args, **kwargs)
+        try:
+            with make_ctx():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with make_ctx():
+                        gen.close()
+                    raise
+                except BaseException as exc:  # thrown into us: pass it on, inside the mode
+                    with make_ctx():
+                        response = gen.throw(exc)
+                else:
+                    with make_ctx():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
+
+
+class _NoParamGradMode(_GradMode):
+    """A mode that also decorates without parentheses (``@no_grad`` as well as ``@no_grad()``), as torch."""
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamGradMode):  # noqa: N801 - torch's name
     """Context manager / decorator: run ops without recording a graph (this thread only)."""
 
     _value = False
 
 
-class enable_grad(_GradMode):  # noqa: N801 - torch's name
+class enable_grad(_NoParamGradMode):  # noqa: N801 - torch's name
     """Context manager / decorator: record the graph again inside a ``no_grad`` block."""
 
     _value = True
 
 
 class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
-    """Context manager: set grad mode to ``mode`` (this thread only)."""
+    """Set grad mode to ``mode`` (this thread only): at once as a plain call (``set_grad_enabled(False)``),
+    until the block ends as a context manager, inside the function as a decorator, as torch."""
 
     def __init__(self, mode: bool) -> None:
         self._value = bool(mode)
+        self._prev = state.enabled
+        state.enabled = self._value  # a plain call is a setter, as in torch
+
+    def __enter__(self) -> None:
+        pass  # the mode was set by __init__; __exit__ restores the one before it
+
+    def _fresh(self) -> _GradMode:
+        return set_grad_enabled(self._value)
 
     def __call__(self, fn: F) -> F:
-        mode = self._value
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        state.enabled = self._prev  # as a decorator, the mode applies only inside ``fn``
+        return super().__call__(fn)
 
 
 class detect_anomaly:  # noqa: N801 - torch's name

@@ -73,6 +73,11 @@ def gradcheck(
     for t in inputs:
         if hasattr(t, "grad_fn") and t.requires_grad and t.dtype != np.float64:
             raise ValueError(f"gradcheck: inputs that require grad must be float64, got {t.dtype}")
+    if not any(hasattr(t, "grad_fn") and t.requires_grad for t in inputs):
+        raise ValueError(
+            "gradcheck: expected at least one input tensor that requires grad, but none has requires_grad=True "
+            "(nothing would be checked)"
+        )
     numeric, analytic = _jacobians(fn, inputs, eps)
     worst = None
     for m, (nrow, arow) in enumerate(zip(numeric, analytic)):

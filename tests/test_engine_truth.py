@@ -77,3 +77,38 @@ def test_gradcheck_refuses_when_nothing_requires_grad() -> None:
     if torch is not None:
         with pytest.raises(ValueError):
             torch.autograd.gradcheck(lambda t: t * 2, [torch.ones(2, dtype=torch.float64)])
+
+
+def _optim_libs():
+    return [(bp, bp.nn.Parameter)] + ([] if torch is None else [(torch, torch.nn.Parameter)])
+
+
+@pytest.mark.parametrize(("lib", "param"), _optim_libs(), ids=lambda v: getattr(v, "__name__", "param"))
+def test_optimizer_parameter_lists_are_checked(lib, param) -> None:
+    p, q = param(lib.ones(2)), param(lib.ones(3))
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        lib.optim.SGD([{"params": [p]}, {"params": [p, q]}], lr=0.1)
+    with pytest.raises(TypeError):
+        lib.optim.SGD(p, lr=0.1)  # a single tensor, not a list
+    with pytest.warns(UserWarning, match="duplicate|more than once"):
+        lib.optim.SGD([p, p], lr=0.1)
+
+
+@pytest.mark.parametrize(("lib", "param"), _optim_libs(), ids=lambda v: getattr(v, "__name__", "param"))
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("RMSprop", {"lr": -1.0}),
+        ("RMSprop", {"alpha": -0.5}),
+        ("RMSprop", {"eps": -1e-8}),
+        ("RMSprop", {"momentum": -0.9}),
+        ("RMSprop", {"weight_decay": -1.0}),
+        ("Adagrad", {"lr": -1.0}),
+        ("Adagrad", {"lr_decay": -1.0}),
+        ("Adagrad", {"eps": -1.0}),
+        ("Adagrad", {"initial_accumulator_value": -1.0}),
+    ],
+)
+def test_negative_hyper_parameters_are_refused(lib, param, name: str, kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        getattr(lib.optim, name)([param(lib.ones(2))], **kwargs)

@@ -7,6 +7,7 @@ builds nothing and allocates little. Subclasses implement ``_update(p, g, state,
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +26,11 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
         self._fused_cache: dict[tuple[str, str], Any] = {}  # (backend, key) -> fused update or None
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of Tensors or dicts, but got a single Tensor "
+                f"of shape {tuple(params.shape)}; pass [tensor]"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -40,6 +46,15 @@ class Optimizer:
         for p in group["params"]:
             if not isinstance(p, Tensor) or not p.is_leaf:
                 raise ValueError(f"{type(self).__name__} can only optimize leaf tensors, got {p!r:.60}")
+        ids = {id(p) for p in group["params"]}
+        if len(ids) != len(group["params"]):  # torch warns (and updates such a parameter once per mention)
+            warnings.warn(
+                f"{type(self).__name__}: a parameter group lists the same parameter more than once; it is "
+                "updated once per mention, as in torch",
+                stacklevel=3,
+            )
+        if any(id(q) in ids for g in self.param_groups for q in g["params"]):
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         self.param_groups.append(group)
@@ -168,3 +183,10 @@ def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
     yf, xf = y.reshape(-1), x.reshape(-1)
     for i in range(0, yf.size, _CHUNK):
         yf[i : i + _CHUNK] += alpha * xf[i : i + _CHUNK]
+
+
+def check_nonnegative(name: str, **values: float) -> None:
+    """Torch's hyper-parameter checks: each of ``values`` must be >= 0 (and a number)."""
+    for key, value in values.items():
+        if not value >= 0:  # also NaN
+            raise ValueError(f"{name}: invalid {key}: {value} (expected >= 0)")

@@ -103,7 +103,7 @@ def _host_array(data: Any) -> np.ndarray:
     if isinstance(data, (list, tuple)) and any(hasattr(d, "grad_fn") for d in data):
         data = [np.asarray(d) if hasattr(d, "grad_fn") else d for d in data]
     arr = np.array(data)
-    if arr.dtype == object:
+    if arr.dtype.kind in "OUSVMm":  # objects, strings, bytes, records, dates: not numbers
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr
 

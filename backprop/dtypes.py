@@ -58,6 +58,11 @@ def to_dtype(dtype: Any) -> np.dtype | None:
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
+def category(dtype: Any) -> int:
+    """bool 0 < integer 1 < floating 2 < complex 3: torch's promotion and in-place casting order."""
+    return _CATEGORY[np.dtype(dtype).kind]
+
+
 def promote_types(a: Any, b: Any) -> np.dtype:
     """The dtype of a binary op on operands ``a`` and ``b`` under torch's rules (not NumPy's).
 

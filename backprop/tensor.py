@@ -44,12 +44,16 @@ def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor
             if self.data.dtype.kind in "fc":
                 return apply(opdef, self, other)
         else:
+            if _foreign(other):
+                return NotImplemented  # Python then raises its "unsupported operand type(s)" TypeError
             other = self._other(other)
         return apply(opdef, *promote(self, other, to_float))
 
     def reflected(self: Tensor, other: Any) -> Tensor:
         if other.__class__ is float and self.data.dtype.kind in "fc":
             return apply(opdef, other, self)
+        if _foreign(other):
+            return NotImplemented
         return apply(opdef, *promote(self._other(other), self, to_float))
 
     method.__doc__ = reflected.__doc__ = opdef.doc
@@ -71,8 +75,15 @@ def _cast(x: Any, dt: np.dtype) -> Any:
     return x  # a Python scalar is weak: the Tensor operand's dtype decides (NumPy agrees)
 
 
+def _foreign(other: Any) -> bool:
+    """An operand no tensor op takes (None, text): the operator returns NotImplemented, as torch's do."""
+    return other is None or isinstance(other, (str, bytes))
+
+
 def _compare(opdef: Any) -> Callable[..., Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
+        if _foreign(other):
+            return NotImplemented  # ``t == None`` is False, ``t < "a"`` a TypeError, as in torch
         return apply(opdef, self, self._other(other))
 
     method.__doc__ = opdef.doc
@@ -119,10 +130,12 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
     def _other(self, other: Any) -> Any:
         """The other operand of a binary op: Tensors and Python scalars as they are, else a Tensor."""
-        if isinstance(other, Tensor) or isinstance(other, _SCALARS):
+        if isinstance(other, Tensor):
             return other
-        if isinstance(other, np.generic):
-            return other.item()
+        if isinstance(other, np.generic):  # before _SCALARS: np.float64 is a float, but it has a dtype
+            return other.item()  # NumPy scalars behave like Python scalars, as in torch
+        if isinstance(other, _SCALARS):
+            return other
         return Tensor(other, device=self.device)
 
     # ------------------------------------------------------------ attributes
@@ -345,6 +358,75 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     __ne__ = _compare(ew.ne)  # type: ignore[assignment]
     __hash__ = object.__hash__
 
+    # comparisons and logic by name (``x.lt(y)``, ``x.logical_and(y)``), as torch
+    def lt(self, other: Any) -> Tensor:
+        return apply(ew.lt, self, self._other(other))
+
+    def le(self, other: Any) -> Tensor:
+        return apply(ew.le, self, self._other(other))
+
+    def gt(self, other: Any) -> Tensor:
+        return apply(ew.gt, self, self._other(other))
+
+    def ge(self, other: Any) -> Tensor:
+        return apply(ew.ge, self, self._other(other))
+
+    def eq(self, other: Any) -> Tensor:
+        return apply(ew.eq, self, self._other(other))
+
+    def ne(self, other: Any) -> Tensor:
+        return apply(ew.ne, self, self._other(other))
+
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def equal(self, other: Tensor) -> builtins.bool:
+        """True when ``other`` has this shape and these values (torch.equal)."""
+        return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other).data.all())
+
+    def logical_and(self, other: Any) -> Tensor:
+        return apply(ew.logical_and, self, self._other(other))
+
+    def logical_or(self, other: Any) -> Tensor:
+        return apply(ew.logical_or, self, self._other(other))
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return apply(ew.logical_xor, self, self._other(other))
+
+    def logical_not(self) -> Tensor:
+        return apply(ew.logical_not, self)
+
+    def bitwise_and(self, other: Any) -> Tensor:
+        return self & other
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        return self | other
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        return self ^ other
+
+    def bitwise_not(self) -> Tensor:
+        return apply(ew.bitwise_not, self)
+
+    # NumPy ufuncs called on Tensors run the matching op (``np.exp(x)`` records a graph like ``x.exp()``)
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        name = _UFUNC_METHODS.get(ufunc.__name__)
+        if method == "__call__" and name is not None and all(v is None for v in kwargs.values()):
+            first = next(x for x in inputs if isinstance(x, Tensor))
+            args = [x if isinstance(x, Tensor) else first._other(x) for x in inputs]  # arrays become Tensors
+            if not isinstance(args[0], Tensor):  # a Python scalar first (``2.0 * x``): the reflected operator
+                if name in _REFLECTED:
+                    return getattr(first, _REFLECTED[name])(args[0])
+                args[0] = Tensor(args[0], device=first.device)  # 0-d: promotes as the scalar would
+            return getattr(args[0], name)(*args[1:])
+        if any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            raise TypeError(
+                f"{call} has no backprop op (with these arguments) and would drop the gradient of a tensor that "
+                "requires grad: use the backprop function, or call .detach().numpy() first"
+            )
+        arrays = [x.numpy() if isinstance(x, Tensor) else x for x in inputs]
+        return getattr(ufunc, method)(*arrays, **kwargs)
+
     def __matmul__(self, other: Any) -> Tensor:  # no promotion: torch requires equal dtypes here
         return apply(linalg.matmul, self, self._other(other))
 
@@ -384,9 +466,19 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         return self
 
     # ------------------------------------------------------------ repr
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.3f}"``); others only with an empty spec, as torch."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return repr(self)
+
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = []
+        if self.data.size == 0 and self.data.ndim > 1:
+            extra.append(f"size={tuple(self.shape)}")
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")
         if self.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
@@ -399,6 +491,25 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
 
 Tensor._plain = Tensor
+# NumPy ufunc name -> the Tensor method that computes it (``__array_ufunc__``)
+_UFUNC_METHODS = {
+    **{n: n for n in ("exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "log2", "log10", "log1p")},
+    **{n: n for n in ("exp2", "expm1", "floor", "ceil", "trunc", "sign", "reciprocal", "square", "isnan", "isinf")},
+    **{n: n for n in ("isfinite", "maximum", "minimum", "remainder", "fmod", "copysign", "logaddexp", "matmul")},
+    **{n: n for n in ("logical_and", "logical_or", "logical_xor", "logical_not", "positive", "floor_divide")},
+    **{n: n for n in ("bitwise_and", "bitwise_or", "bitwise_xor")},
+    "absolute": "abs", "negative": "neg", "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div",
+    "power": "pow", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+    "arctanh": "atanh", "arctan2": "atan2", "less": "lt", "less_equal": "le", "greater": "gt",
+    "greater_equal": "ge", "equal": "eq", "not_equal": "ne", "invert": "bitwise_not", "rint": "round",
+}  # fmt: skip
+# method -> the operator that computes it with a Python scalar first (``2.0 * x``)
+_REFLECTED = {
+    "add": "__radd__", "sub": "__rsub__", "mul": "__rmul__", "div": "__rtruediv__", "pow": "__rpow__",
+    "remainder": "__rmod__", "floor_divide": "__rfloordiv__", "matmul": "__rmatmul__", "lt": "__gt__",
+    "le": "__ge__", "gt": "__lt__", "ge": "__le__", "eq": "__eq__", "ne": "__ne__", "bitwise_and": "__rand__",
+    "bitwise_or": "__ror__", "bitwise_xor": "__rxor__",
+}  # fmt: skip
 _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",

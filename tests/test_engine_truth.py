@@ -112,3 +112,83 @@ def test_optimizer_parameter_lists_are_checked(lib, param) -> None:
 def test_negative_hyper_parameters_are_refused(lib, param, name: str, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         getattr(lib.optim, name)([param(lib.ones(2))], **kwargs)
+
+
+def test_numpy_scalars_act_as_python_scalars() -> None:
+    import numpy as np
+
+    t = bp.tensor([1.0, 2.0])
+    assert (t / np.sqrt(4.0)).dtype == bp.float32
+    np.testing.assert_allclose((t / np.sqrt(4.0)).numpy(), [0.5, 1.0])
+    assert (np.float64(2) * t).dtype == bp.float32  # as torch: a NumPy scalar is weak like a Python one
+    assert (bp.tensor([1, 2]) * np.int64(3)).dtype == bp.int64
+    if torch is not None:
+        assert (torch.tensor([1.0, 2.0]) / np.sqrt(4.0)).dtype == torch.float32
+
+
+def test_operators_with_foreign_operands() -> None:
+    t = bp.tensor([1.0, 2.0])
+    assert (t == None) is False and (t != None) is True  # noqa: E711 - the point of the test
+    with pytest.raises(TypeError, match="unsupported operand"):
+        t + "a"
+    with pytest.raises(TypeError, match="cannot build a tensor"):
+        bp.tensor("a")
+
+
+def test_format_and_repr() -> None:
+    assert f"{bp.tensor(1.5):.2f}" == "1.50"
+    with pytest.raises(TypeError, match="format"):
+        f"{bp.ones(2):.2f}"
+    assert repr(bp.zeros(0, 3)) == "tensor([], size=(0, 3))"
+    if torch is not None:
+        assert f"{torch.tensor(1.5):.2f}" == "1.50" and repr(torch.zeros(0, 3)) == "tensor([], size=(0, 3))"
+
+
+def test_numpy_ufuncs_on_tensors_record_the_graph() -> None:
+    import numpy as np
+
+    x = bp.tensor([1.0, 2.0], dtype=bp.float64, requires_grad=True)
+    y = np.exp(x) * x  # np.exp runs bp.exp: the x e^x term keeps its gradient
+    assert isinstance(y, bp.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+    z = np.maximum(0.0, x - 1.5) + np.multiply(2.0, x) + np.array([1.0, 1.0]) * x
+    assert isinstance(z, bp.Tensor) and z.requires_grad
+    with pytest.raises(TypeError, match="detach"):
+        np.add.reduce(x)  # no op for this ufunc method: refused rather than a silent plain array
+    assert np.add.reduce(x.detach()) == 3.0  # without grad, NumPy computes on the data
+
+
+def test_comparison_and_logic_methods() -> None:
+    a, b = bp.tensor([1, 2, 3]), bp.tensor([3, 2, 1])
+    assert a.lt(b).tolist() == [True, False, False] and a.ge(2).tolist() == [False, True, True]
+    assert a.eq(b).tolist() == [False, True, False] and a.not_equal(b).tolist() == [True, False, True]
+    m, n = bp.tensor([True, False]), bp.tensor([True, True])
+    assert m.logical_and(n).tolist() == [True, False] and m.logical_xor(n).tolist() == [False, True]
+    assert m.logical_not().tolist() == [False, True] and a.equal(bp.tensor([1, 2, 3]))
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "change",
+    [lambda t: t.mul_(0.5), lambda t: t.add_(0.7), lambda t: t.div_(2), lambda t: t.__itruediv__(2)],
+    ids=["mul_", "add_", "div_", "/="],
+)
+def test_inplace_keeps_an_integer_dtype(lib, change) -> None:
+    t = lib.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        change(t)
+    assert t.tolist() == [1, 2]  # nothing was written
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_inplace_keeps_dtype_and_shape(lib) -> None:
+    x = lib.ones(2, requires_grad=True)
+    y = x * 1
+    y.add_(lib.ones(2, dtype=lib.float64))  # recorded: the float64 operand is cast into float32
+    assert y.dtype == lib.float32
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        lib.ones(2).add_(lib.ones(2, 2))
+    assert lib.tensor([3, -4]).div_(2, rounding_mode="trunc").tolist() == [1, -2]

@@ -11,7 +11,10 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from backprop import dtypes
 from backprop.autograd.grad_mode import anomaly_users, state
+from backprop.ops import conversion
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
 
 if TYPE_CHECKING:
@@ -344,6 +347,8 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         before = target._plain._wrap(target.data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         out = apply(op, before, *args, **attrs)
+        if _inplace_result(name, target, out.data):
+            out = apply(conversion.astype, out, dtype=target.data.dtype)  # keeps the tensor's dtype, as torch
         target.data, target.grad_fn, target._requires_grad = out.data, out.grad_fn, True
         node = out.grad_fn
         if node is not None and node._out_ref is not None:
@@ -354,9 +359,30 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         for a in args:
             if hasattr(a, "grad_fn") and a.device is not target.device:
                 _device_error(op, (target, *args), target.device, a.device)
-        target.data[...] = op.kernel(target.device.backend)(target.data, *arrays, **attrs)
+        result = op.kernel(target.device.backend)(target.data, *arrays, **attrs)
+        _inplace_result(name, target, result)
+        target.data[...] = result
     target._version += 1
     return target
+
+
+def _inplace_result(name: str, target: Any, result: Any) -> bool:
+    """Check an in-place op's result against its target, as torch: the shape must not grow by broadcasting,
+    and the dtype category must not rise (an int tensor cannot take a float result). True when the result
+    needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
+    if result.shape != target.data.shape:
+        raise ShapeError(
+            f"{name}: output with shape {tuple(target.data.shape)} doesn't match the broadcast shape "
+            f"{tuple(result.shape)}"
+        )
+    if result.dtype == target.data.dtype:
+        return False
+    if dtypes.category(result.dtype) > dtypes.category(target.data.dtype):
+        raise DTypeError(
+            f"{name}: result type {result.dtype} can't be cast to the desired output type {target.data.dtype} "
+            f"(shape {tuple(target.data.shape)}); use the out-of-place op"
+        )
+    return True
 
 
 def check_finite(name: str, phase: str, array: Any, device: Any) -> None:

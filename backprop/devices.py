@@ -44,6 +44,12 @@ class Device:
             cls._cache[key] = dev
         return dev
 
+    def __reduce__(self) -> tuple:
+        return (Device, (self.type, self.index))  # interned: copies and unpickles are this very object
+
+    def __deepcopy__(self, memo: dict) -> Device:
+        return self
+
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
         """A new array of ``data`` on this device: the one place user data becomes an array.
 

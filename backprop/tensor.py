@@ -8,6 +8,8 @@ semantics (``dim=``/``keepdim=``), translated to the kernels' numpy-style ``axis
 from __future__ import annotations
 
 import builtins
+import copy
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -93,7 +95,7 @@ def _compare(opdef: Any) -> Callable[..., Tensor]:
 class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     """An n-dimensional array on a device, with reverse-mode autodiff (torch's ``Tensor``)."""
 
-    __slots__ = ("data", "device", "grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
+    __slots__ = ("data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
     _plain: builtins.type  # the class op results get (Tensor, also for Parameter inputs); set below
 
@@ -115,7 +117,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         """Set every slot: ``data`` on ``device`` (no copy), produced by ``grad_fn`` (or a leaf)."""
         self.data = data
         self.device = device
-        self.grad = None
+        self._grad = None
         self.grad_fn = grad_fn
         self._requires_grad = grad_fn is not None
         self._version = 0
@@ -155,6 +157,24 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         """Set ``requires_grad`` in place; returns self."""
         self.requires_grad = requires_grad
         return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (a leaf's, or a tensor's after ``retain_grad()``), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.shape != self.shape or value.dtype != self.dtype or value.device != self.device:
+                raise RuntimeError(
+                    f"assigned grad has shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}; "
+                    f"the tensor has shape {tuple(self.shape)}, dtype {self.dtype}, device {self.device} "
+                    "(they must match)"
+                )
+        self._grad = value
 
     @property
     def is_leaf(self) -> builtins.bool:
@@ -465,6 +485,28 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         self._version += 1
         return self
 
+    # ------------------------------------------------------------ copies and pickles (torch's semantics)
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad`` copied too (as torch)."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol; "
+                "deepcopy x.detach() (or a leaf) instead"
+            )
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new._adopt(self.device.xp.array(self.data, copy=True), self.device, None)
+        new._requires_grad = self._requires_grad
+        if self._grad is not None:
+            new._grad = copy.deepcopy(self._grad, memo)
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
+        non-leaf unpickles as a leaf, as in torch); it restores on its device, or on the CPU with a
+        warning where that device is unusable."""
+        return (_rebuild_tensor, (type(self), np.array(self.numpy()), str(self.device), self._requires_grad))
+
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
         """A 0-d tensor formats as its number (``f"{loss:.3f}"``); others only with an empty spec, as torch."""
@@ -491,6 +533,24 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
 
 
 Tensor._plain = Tensor
+
+
+def _rebuild_tensor(cls: builtins.type, data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:
+    """The inverse of ``Tensor.__reduce_ex__``: the data on ``device``, or on the CPU if it is unusable."""
+    try:
+        dev = to_device_obj(device)
+    except (RuntimeError, ValueError) as exc:
+        warnings.warn(
+            f"unpickling a tensor saved on {device}, which is unusable here ({exc}); it is on the CPU", stacklevel=2
+        )
+        dev = to_device_obj("cpu")
+    t = object.__new__(cls)
+    t._adopt(dev.asarray(data, data.dtype), dev, None)
+    if requires_grad:
+        t._requires_grad = True
+    return t
+
+
 # NumPy ufunc name -> the Tensor method that computes it (``__array_ufunc__``)
 _UFUNC_METHODS = {
     **{n: n for n in ("exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "log2", "log10", "log1p")},

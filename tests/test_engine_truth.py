@@ -192,3 +192,43 @@ def test_inplace_keeps_dtype_and_shape(lib) -> None:
     with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
         lib.ones(2).add_(lib.ones(2, 2))
     assert lib.tensor([3, -4]).div_(2, rounding_mode="trunc").tolist() == [1, -2]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_grad_assignment_and_hooks_are_checked(lib) -> None:
+    x = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        x.grad = lib.ones(3)
+    with pytest.raises(RuntimeError):
+        x.grad = lib.ones(2, dtype=lib.float64)
+    x.grad = lib.full((2,), 5.0)
+    assert x.grad.tolist() == [5.0, 5.0]
+    x.grad = None
+    x.register_hook(lambda g: lib.ones(3))
+    with pytest.raises(RuntimeError):
+        (x * 2).sum().backward()
+
+
+def test_version_check_only_for_what_backward_needs() -> None:
+    """``(x * w).sum()`` with a constant ``x`` keeps only ``x`` for ``w``'s gradient: changing ``w`` in place
+    before backward is legal (torch computes it too)."""
+    x = bp.tensor([1.0, 2.0])
+    w = bp.tensor([3.0, 4.0], requires_grad=True)
+    y = (x * w).sum()
+    with bp.no_grad():
+        w.mul_(2)
+    y.backward()
+    assert w.grad.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_float16_variance_accumulates_in_float32(lib) -> None:
+    x = lib.tensor([1000.0, 1001.0, 1002.0], dtype=lib.float16)
+    assert float(x.var()) == 1.0 and float(x.std()) == 1.0 and x.var().dtype == lib.float16
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_logsumexp_over_an_empty_dim_is_minus_infinity(lib) -> None:
+    x = lib.zeros(0, 3)
+    assert x.logsumexp(0).tolist() == [-float("inf")] * 3
+    assert tuple(x.logsumexp(1).shape) == (0,)

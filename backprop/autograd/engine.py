@@ -220,6 +220,12 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
     out = hook(t)
     if out is None:
         return g
+    if not hasattr(out, "grad_fn") or tuple(out.shape) != tuple(g.shape) or out.dtype != g.dtype:
+        got = f"shape {tuple(out.shape)}, dtype {out.dtype}" if hasattr(out, "grad_fn") else type(out).__name__
+        raise RuntimeError(
+            f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of {got}; expected None or a Tensor "
+            f"of shape {tuple(g.shape)}, dtype {g.dtype} (the gradient it was given)"
+        )
     return out if create_graph else out.data
 
 

@@ -227,7 +227,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             out = kernel(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as exc:
         cls = OpIndexError if isinstance(exc, IndexError) else TypeError if isinstance(exc, TypeError) else OpValueError
-        raise cls(f"{op.name}: {exc} (inputs: {describe(args)}; attrs: {attrs})") from exc
+        text = str(exc)
+        if not text.startswith(f"{op.name}: "):  # the kernel's own messages already name the op: once is enough
+            text = f"{op.name}: {text}"
+        raise cls(f"{text} (inputs: {describe(args)}; attrs: {attrs})") from exc
     aux = None
     if op.special:  # the rare ops that return (y, aux) or move data to another device
         if op.aux:
@@ -243,7 +246,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     result = _new(first._plain)  # inlined Tensor._wrap: hot path
     result.data = out
     result.device = device
-    result.grad = None
+    result._grad = None
     result._version = 0
     result._hooks = None
     if not (need_grad and state.enabled and op.backward is not None):

@@ -80,7 +80,19 @@ def _extreme_backward(ctx, gy, nan_shares=False):
         return (g * mask / n,)
 
 
-@op("amax", save_inputs=(0,), save_output=True)
+def _check_nonempty(name, x, *, axis=None, keepdims=False):
+    """A maximum or minimum has no identity: reducing an empty dim is an error in torch's words."""
+    if x.size == 0:
+        if axis is None:
+            raise IndexError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0 (shape {tuple(x.shape)})"
+            )
+        for d in norm_axes(axis, x.ndim):
+            if x.shape[d] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size (shape {tuple(x.shape)})")
+
+
+@op("amax", save_inputs=(0,), save_output=True, check=lambda x, **kw: _check_nonempty("amax", x, **kw))
 def amax(xp, x, *, axis=None, keepdims=False):
     """Maximum over ``axis`` (ties share the gradient equally)."""
     return xp.max(x, axis=_ax(x, axis), keepdims=keepdims)
@@ -89,7 +101,7 @@ def amax(xp, x, *, axis=None, keepdims=False):
 amax.defvjp(_extreme_backward)
 
 
-@op("amin", save_inputs=(0,), save_output=True)
+@op("amin", save_inputs=(0,), save_output=True, check=lambda x, **kw: _check_nonempty("amin", x, **kw))
 def amin(xp, x, *, axis=None, keepdims=False):
     """Minimum over ``axis`` (ties share the gradient equally)."""
     return xp.min(x, axis=_ax(x, axis), keepdims=keepdims)
@@ -106,6 +118,8 @@ def var(xp, x, *, axis=None, correction=1, keepdims=False):
     slice, inf otherwise (torch also warns; here no warning escapes)."""
     axes = _axes(x, axis)
     if count(x.shape, axes) - correction > 0:
+        if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
+            return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
         return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
     with _quiet():
         centered = x - xp.mean(x, axis=axes, keepdims=True)
@@ -152,6 +166,9 @@ def std_backward(ctx, gy):  # d std = d var / (2 std), taken as 0 where std = 0 
 def logsumexp(xp, x, *, axis=None, keepdims=False):
     """log(sum(exp(x))) over ``axis``, shifted by the max so large inputs do not overflow."""
     axes = _axes(x, axis)
+    if x.size == 0:  # an empty slice sums to 0: log 0 = -inf, as torch (max has no identity)
+        y = xp.full(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), -math.inf, dtype=x.dtype)
+        return y if keepdims else xp.squeeze(y, axis=axes)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: keep -inf, not nan
     with _quiet():

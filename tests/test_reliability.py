@@ -1,0 +1,99 @@
+"""Issue 16, the library part: objects that copy and pickle as torch's do, errors in torch's words that
+name the op once, hyper-parameter errors that name the bad value."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import nn
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+LIBS = [bp] if torch is None else [bp, torch]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_deepcopy_of_tensors(lib) -> None:
+    x = lib.ones(2, requires_grad=True)
+    x.grad = lib.full((2,), 3.0)
+    c = copy.deepcopy(x)
+    assert c.requires_grad and c.is_leaf and c.grad.tolist() == [3.0, 3.0]
+    with lib.no_grad():
+        c.mul_(5)
+    assert x.tolist() == [1.0, 1.0]  # new memory
+    with pytest.raises(RuntimeError, match="leaves"):
+        copy.deepcopy(x * 2)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_pickle_of_tensors(lib) -> None:
+    x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64, requires_grad=True)
+    x.grad = lib.ones(2, 2, dtype=lib.float64)
+    y = pickle.loads(pickle.dumps(x))
+    assert y.tolist() == x.tolist() and y.dtype == lib.float64 and y.requires_grad and y.grad is None
+    z = pickle.loads(pickle.dumps(x * 2))  # a non-leaf comes back as a leaf
+    assert z.is_leaf and z.requires_grad and z.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    t = pickle.loads(pickle.dumps(x.detach().T))  # a transposed view keeps its values
+    assert t.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+
+
+def test_unpickling_a_tensor_from_an_unusable_device_lands_on_the_cpu() -> None:
+    from backprop.tensor import _rebuild_tensor
+
+    if bp.cuda.is_available():
+        pytest.skip("CUDA is usable here: the fallback is for machines without it")
+    with pytest.warns(UserWarning, match="on the CPU"):
+        t = _rebuild_tensor(bp.Tensor, np.array([1.0, 2.0], np.float32), "cuda:0", True)
+    assert t.device == "cpu" and t.requires_grad and t.tolist() == [1.0, 2.0]
+
+
+def test_modules_deepcopy_and_pickle() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert list(clone.state_dict()) == list(model.state_dict())
+        for (k, a), b in zip(model.state_dict().items(), clone.state_dict().values()):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+        assert isinstance(clone[0].weight, nn.Parameter) and clone[0].weight is not model[0].weight
+        clone(bp.ones(4, 2)).sum().backward()
+        assert clone[0].weight.grad is not None and model[0].weight.grad is None
+    shared = nn.Linear(2, 2)
+    pair = copy.deepcopy(nn.Sequential(shared, shared))
+    assert pair[0].weight is pair[1].weight  # sharing survives the copy, as in torch
+
+
+def test_kernel_errors_name_the_op_once() -> None:
+    with pytest.raises(IndexError) as info:
+        bp.nn.functional.cross_entropy(bp.ones(2, 3), bp.tensor([0, 5]))
+    assert str(info.value).count("cross_entropy:") == 1
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_max_and_min_of_an_empty_dim_raise(lib) -> None:
+    with pytest.raises(IndexError, match="non-zero size"):
+        lib.ones(0, 3).amax(0)
+    with pytest.raises((IndexError, RuntimeError), match="numel"):
+        lib.ones(0).max()
+    assert tuple(lib.ones(0, 3).amin(1).shape) == (0,)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: bp.optim.SGD(p, lr=-1.0), "invalid lr: -1.0"),
+        (lambda p: bp.optim.SGD(p, lr=0.1, momentum=-0.5), "invalid momentum: -0.5"),
+        (lambda p: bp.optim.Adam(p, betas=(0.9, 1.5)), "beta parameter at index 1: 1.5"),
+        (lambda p: bp.optim.AdamW(p, eps=-1.0), "invalid eps: -1.0"),
+        (lambda p: bp.optim.RMSprop(p, alpha=-0.1), "invalid alpha: -0.1"),
+    ],
+)
+def test_optimizer_errors_name_the_bad_hyper_parameter(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make([nn.Parameter(bp.ones(2))])

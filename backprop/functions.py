@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
+from backprop.methods import linalg as _la
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
+from backprop.ops._util import ShapeError
 from backprop.tensor import Tensor, promote
 
 # ---------------------------------------------------------------- math (elementwise, activations, products)
@@ -78,7 +82,21 @@ isnan, isinf, isfinite = Tensor.isnan, Tensor.isinf, Tensor.isfinite
 isposinf, isneginf = Tensor.isposinf, Tensor.isneginf
 isclose, allclose = Tensor.isclose, Tensor.allclose
 nan_to_num = Tensor.nan_to_num
-lt, le, gt, ge, eq, ne = Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__, Tensor.__eq__, Tensor.__ne__
+lt, le, gt, ge, eq, ne = Tensor.lt, Tensor.le, Tensor.gt, Tensor.ge, Tensor.eq, Tensor.ne
+less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+equal = Tensor.equal
+logical_and, logical_or, logical_xor, logical_not = (
+    Tensor.logical_and,
+    Tensor.logical_or,
+    Tensor.logical_xor,
+    Tensor.logical_not,
+)
+bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
+    Tensor.bitwise_and,
+    Tensor.bitwise_or,
+    Tensor.bitwise_xor,
+    Tensor.bitwise_not,
+)
 
 
 def maximum(input: Tensor, other: Any) -> Tensor:
@@ -116,6 +134,10 @@ __all__ += [
     "cos", "cosh", "erf", "exp2", "expm1", "fix", "float_power", "floor", "floor_divide", "fmod", "frac", "isclose",
     "isfinite", "isinf", "isnan", "isneginf", "isposinf", "lerp", "log10", "log1p", "log2", "logaddexp", "positive",
     "reciprocal", "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "tan", "trunc", "nan_to_num",
+]  # fmt: skip
+__all__ += [
+    "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "equal", "greater", "greater_equal", "less",
+    "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "not_equal",
 ]  # fmt: skip
 
 # ---------------------------------------------------------------- activations (the ones torch has at top level)
@@ -240,7 +262,186 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 __all__ += ["cat", "chunk", "concat", "flatten", "permute", "reshape", "split", "squeeze", "stack", "transpose"]
 __all__ += ["unbind", "unsqueeze"]
 
+t = Tensor.t
+swapaxes = swapdims = Tensor.swapaxes
+movedim = moveaxis = Tensor.movedim
+unflatten = Tensor.unflatten
+narrow = Tensor.narrow
+flip = Tensor.flip
+fliplr = Tensor.fliplr
+flipud = Tensor.flipud
+roll = Tensor.roll
+tril = Tensor.tril
+triu = Tensor.triu
+diagonal = Tensor.diagonal
+diag = Tensor.diag
+diag_embed = Tensor.diag_embed
+trace = Tensor.trace
+tile = Tensor.tile
+broadcast_to = Tensor.broadcast_to
+tensor_split = Tensor.tensor_split
+hsplit = Tensor.hsplit
+vsplit = Tensor.vsplit
+dsplit = Tensor.dsplit
+
+
+def repeat_interleave(input: Any, repeats: Any = None, dim: Any = None, **kwargs: Any) -> Tensor:
+    """``input.repeat_interleave(repeats, dim)``; with one int tensor ``r``, ``arange(len(r))`` repeated ``r`` times."""
+    if repeats is None:
+        if not isinstance(input, Tensor) or input.dtype.kind not in "iu" or input.ndim > 1:
+            raise TypeError("repeat_interleave(repeats): repeats must be a 0-d or 1-D integer tensor")
+        counts = input.reshape(-1)
+        idx = Tensor(np.arange(counts.shape[0], dtype=np.int64), device=input.device)
+        return idx.repeat_interleave(counts, 0, **kwargs)
+    return input.repeat_interleave(repeats, dim, **kwargs)
+
+
+def _tensors(name: str, tensors: tuple) -> list[Tensor]:
+    """``f(a, b)`` or ``f([a, b])``: the tensors as one list."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if not tensors:
+        raise ValueError(f"{name}: expected at least one tensor")
+    return list(tensors)
+
+
+def _atleast(name: str, nd: int, tensors: tuple) -> Any:
+    single = len(tensors) == 1 and isinstance(tensors[0], Tensor)
+    out = []
+    for x in _tensors(name, tensors):
+        if x.ndim >= nd:
+            out.append(x)
+        elif nd == 3 and x.ndim == 2:
+            out.append(x.unsqueeze(-1))  # (m, n) -> (m, n, 1), as torch and NumPy
+        elif nd == 3 and x.ndim == 1:
+            out.append(x.reshape(1, -1, 1))  # (n,) -> (1, n, 1)
+        else:
+            out.append(x.reshape((1,) * (nd - x.ndim) + tuple(x.shape)))
+    return out[0] if single else tuple(out)
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Each tensor with at least 1 dim (a 0-d tensor becomes shape (1,)); one tensor in, one out."""
+    return _atleast("atleast_1d", 1, tensors)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Each tensor with at least 2 dims (leading 1s)."""
+    return _atleast("atleast_2d", 2, tensors)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Each tensor with at least 3 dims ((n,) -> (1, n, 1), (m, n) -> (m, n, 1))."""
+    return _atleast("atleast_3d", 3, tensors)
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate column-wise: along dim 1, or dim 0 when every tensor is 1-D (0-d become 1-D)."""
+    ts = atleast_1d(list(tensors))
+    return cat(ts, 1 if [x for x in ts if x.ndim != 1] else 0)  # (all/any are tensor functions here)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate row-wise (dim 0) after ``atleast_2d``."""
+    return cat(atleast_2d(list(tensors)), 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate depth-wise (dim 2) after ``atleast_3d``."""
+    return cat(atleast_3d(list(tensors)), 2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """0-d and 1-D tensors as columns (n, 1), then concatenated along dim 1."""
+    ts = _tensors("column_stack", (tensors,))
+    return cat([x.reshape(-1, 1) if x.ndim <= 1 else x for x in ts], 1)
+
+
+def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids from 0-d/1-D tensors: ``indexing="ij"`` (the default, as torch's) or ``"xy"``
+    (the first two output dims swapped, NumPy's default)."""
+    ts = _tensors("meshgrid", tensors)
+    if indexing is None:
+        indexing = "ij"  # torch warns here and uses "ij" (its future default will be "ij" too)
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+    for x in ts:
+        if x.ndim > 1:
+            raise ShapeError(
+                f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got shape {tuple(x.shape)}"
+            )
+    sizes = [x.numel() for x in ts]
+    order = list(range(len(ts)))
+    if indexing == "xy" and len(ts) >= 2:
+        order[0], order[1] = 1, 0
+    shape = tuple(sizes[i] for i in order)
+    out = []
+    for i, x in enumerate(ts):
+        view = [1] * len(ts)
+        view[order.index(i)] = sizes[i]
+        out.append(x.reshape(view).expand(shape))
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
+    """The tensors expanded to their common broadcast shape."""
+    ts = _tensors("broadcast_tensors", tensors)
+    shape = np.broadcast_shapes(*(tuple(x.shape) for x in ts))
+    return tuple(x.expand(shape) for x in ts)
+
+
+__all__ += ["atleast_1d", "atleast_2d", "atleast_3d", "broadcast_tensors", "broadcast_to", "column_stack", "diag"]
+__all__ += ["diag_embed", "diagonal", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "hstack", "meshgrid"]
+__all__ += ["moveaxis", "movedim", "narrow", "repeat_interleave", "roll", "row_stack", "swapaxes", "swapdims", "t"]
+__all__ += ["tensor_split", "tile", "trace", "tril", "triu", "unflatten", "vsplit", "vstack"]
+
+# ---------------------------------------------------------------- linear algebra
+mm = Tensor.mm
+bmm = Tensor.bmm
+mv = Tensor.mv
+dot = Tensor.dot
+vdot = Tensor.vdot
+addmm = Tensor.addmm
+baddbmm = Tensor.baddbmm
+outer = ger = Tensor.outer
+inner = Tensor.inner
+kron = Tensor.kron
+tensordot = _la.tensordot
+einsum = _la.einsum
+
+__all__ += ["addmm", "baddbmm", "bmm", "dot", "einsum", "ger", "inner", "kron", "mm", "mv", "outer", "tensordot"]
+__all__ += ["vdot"]
+
 # ---------------------------------------------------------------- indexing and scatter
+gather = Tensor.gather
+scatter = Tensor.scatter
+scatter_add = Tensor.scatter_add
+scatter_reduce = Tensor.scatter_reduce
+index_select = Tensor.index_select
+index_add = Tensor.index_add
+index_fill = Tensor.index_fill
+masked_fill = Tensor.masked_fill
+masked_select = Tensor.masked_select
+take_along_dim = Tensor.take_along_dim
+argwhere = Tensor.argwhere
+sort = Tensor.sort
+argsort = Tensor.argsort
+msort = Tensor.msort
+topk = Tensor.topk
+kthvalue = Tensor.kthvalue
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+    """The indices of the non-zero elements: (n, ndim) int64, or one 1-D tensor per dim (as_tuple)."""
+    return input.nonzero(as_tuple=as_tuple)
+
+
+__all__ += ["argsort", "argwhere", "gather", "index_add", "index_fill", "index_select", "kthvalue", "masked_fill"]
+__all__ += ["masked_select", "msort", "nonzero", "scatter", "scatter_add", "scatter_reduce", "sort"]
+__all__ += ["take_along_dim", "topk"]
 
 # ---------------------------------------------------------------- copies
 clone = Tensor.clone

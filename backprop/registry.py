@@ -67,6 +67,9 @@ class OpDef:
       Broadcasting is undone (and dtypes restored) by the engine, never by a rule.
     - ``check(*inputs, **attrs)``: the shape/dtype rule, raising ``ValueError`` with a clear message.
     - ``moves_device``: the output lives on ``attrs["device"]`` (device transfers only).
+    - ``view``: the output may share the first input's memory (reshape, permute, basic indexing); when
+      it does, it shares the input's version counter, as torch's views (in-place changes through one
+      are seen by backward through the other).
     - ``ufunc``: the name of an ``xp`` function that is the forward (``"multiply"``): the registry
       dispatches to it directly (see ``ufunc_op``).
     - ``defaults``: the forward's keyword defaults, read once here; ``ctx.attrs`` fills them in.
@@ -85,6 +88,7 @@ class OpDef:
         "check",
         "double_backward",
         "moves_device",
+        "view",
         "special",
         "ufunc",
         "doc",
@@ -105,6 +109,7 @@ class OpDef:
         check: Kernel | None = None,
         double_backward: bool = True,
         moves_device: bool = False,
+        view: bool = False,
         ufunc: str | None = None,
         saved_for: Mapping[int, tuple[int, ...]] | None = None,
     ) -> None:
@@ -117,7 +122,8 @@ class OpDef:
         self.check = check
         self.double_backward = double_backward
         self.moves_device = moves_device
-        self.special = aux or moves_device
+        self.view = view
+        self.special = aux or moves_device or view
         self.ufunc = ufunc
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
         self.defaults = _keyword_defaults(forward)

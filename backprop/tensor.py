@@ -17,11 +17,12 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import hooks
-from backprop.autograd.function import Node, apply, check_inplace
+from backprop.autograd.function import Node, apply, bump_version, check_inplace
 from backprop.autograd.functional import backward as autograd_backward
 from backprop.devices import Device
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
+from backprop.methods.linalg import LinalgMethods
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -92,10 +93,12 @@ def _compare(opdef: Any) -> Callable[..., Tensor]:
     return method
 
 
-class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
+class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods):
     """An n-dimensional array on a device, with reverse-mode autodiff (torch's ``Tensor``)."""
 
-    __slots__ = ("data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_hooks", "__weakref__")
+    __slots__ = (
+        "data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks", "__weakref__",
+    )  # fmt: skip
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
     _plain: builtins.type  # the class op results get (Tensor, also for Parameter inputs); set below
 
@@ -105,6 +108,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     grad_fn: Node | None  # the Node that produced it; None for leaves
     _requires_grad: builtins.bool
     _version: builtins.int  # bumped by every in-place change (saved-tensor checks)
+    # a view's base (whose version counter it shares), the tensor itself once it has views, else None
+    _base: Tensor | None
     _hooks: list[Any] | None  # gradient hooks of a leaf
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
@@ -121,6 +126,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         self.grad_fn = grad_fn
         self._requires_grad = grad_fn is not None
         self._version = 0
+        self._base = None
         self._hooks = None
 
     @staticmethod
@@ -242,8 +248,12 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
         return int(self.item())
 
     def detach(self) -> Tensor:
-        """A tensor sharing this data, cut from the graph."""
-        return Tensor._wrap(self.data, self.device, None)
+        """A tensor sharing this data (and version counter, as torch's), cut from the graph."""
+        out = Tensor._wrap(self.data, self.device, None)
+        base = self if self._base is None else self._base
+        base._base = base
+        out._base = base
+        return out
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -472,7 +482,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
     def fill_(self, value: Any) -> Tensor:
         check_inplace("fill_", self)
         self.data[...] = value
-        self._version += 1
+        bump_version(self)
         return self
 
     def copy_(self, src: Any) -> Tensor:
@@ -482,7 +492,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods):
             self.data[...] = self.device.transfer(src.data, src.device) if src.device is not self.device else src.data
         else:
             self.data[...] = self.device.asarray(src)
-        self._version += 1
+        bump_version(self)
         return self
 
     # ------------------------------------------------------------ copies and pickles (torch's semantics)

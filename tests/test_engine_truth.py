@@ -232,3 +232,47 @@ def test_logsumexp_over_an_empty_dim_is_minus_infinity(lib) -> None:
     x = lib.zeros(0, 3)
     assert x.logsumexp(0).tolist() == [-float("inf")] * 3
     assert tuple(x.logsumexp(1).shape) == (0,)
+
+
+def _saved_square(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    return x, y, (y * y).sum()  # saves y
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_detach_shares_the_version_counter(lib) -> None:
+    x, y, loss = _saved_square(lib)
+    y.detach().mul_(3)  # changes y's memory: backward through the saved y must refuse
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|modified by an in-place operation"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_a_slice_view_shares_memory_and_version(lib) -> None:
+    x, y, loss = _saved_square(lib)
+    with lib.no_grad():
+        y[0:1].mul_(3)
+    assert y.tolist() == [3.0, 2.0]  # written through the view
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|modified by an in-place operation"):
+        loss.backward()
+    base = lib.zeros(2, 3)
+    base.view(6)[1:3].fill_(5.0)  # views of views write through to the base
+    assert base.tolist() == [[0.0, 5.0, 5.0], [0.0, 0.0, 0.0]]
+
+
+def test_inplace_through_a_view_in_a_graph_is_refused_not_wrong() -> None:
+    """torch rebases the view's history onto its base; we refuse with a clear error rather than give the
+    wrong gradient (the base unchanged, the view's change lost)."""
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    with pytest.raises(RuntimeError, match="view"):
+        y[0:1].mul_(2)
+    z = x * 1
+    _ = z[0:1]  # z now has a view
+    with pytest.raises(RuntimeError, match="has views"):
+        z.mul_(2)
+    w = x * 1
+    w.mul_(2)  # no views: recorded as before
+    w.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]

@@ -146,3 +146,94 @@ def test_clip_grad_norm_nonfinite() -> None:
     with pytest.raises(RuntimeError, match="non-finite|inf"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     assert math.isinf(float(nn.utils.clip_grad_norm_([p], 1.0)))
+
+
+# ---------------------------------------------------------------- composed nn.functional: derivatives (no torch needed)
+
+
+def _f64(*shape: int, seed: int = 0, low: float | None = None) -> bp.Tensor:
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(low, 1.0, shape) if low is not None else rng.standard_normal(shape)
+    return bp.tensor(a, dtype=bp.float64, requires_grad=True)
+
+
+COMPOSED = {
+    "pad_reflect": (lambda x: nn.functional.pad(x, (2, 1, 1, 0), "reflect"), [(2, 3, 4, 4)]),
+    "pad_replicate": (lambda x: nn.functional.pad(x, (1, 2), "replicate"), [(2, 3, 4)]),
+    "pad_circular": (lambda x: nn.functional.pad(x, (-1, 2), "circular"), [(2, 3, 4)]),
+    "pad_constant": (lambda x: nn.functional.pad(x, (1, -1, 2, 0), value=0.5), [(2, 3, 4)]),
+    "batch_norm": (
+        lambda x, w, b: nn.functional.batch_norm(x, None, None, w, b, training=True),
+        [(4, 3, 2), (3,), (3,)],
+    ),
+    "group_norm": (lambda x, w, b: nn.functional.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
+    "sdpa": (
+        lambda q, k, v: nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
+        [(2, 3, 4), (2, 3, 4), (2, 3, 5)],
+    ),
+    "cosine_similarity": (lambda a, b: nn.functional.cosine_similarity(a, b, dim=-1), [(3, 4), (3, 4)]),
+    "normalize": (lambda a: nn.functional.normalize(a, dim=-1), [(3, 4)]),
+    "smooth_l1": (lambda a, b: nn.functional.smooth_l1_loss(a, b, beta=0.5, reduction="none"), [(3, 4), (3, 4)]),
+    "huber": (lambda a, b: nn.functional.huber_loss(a, b, delta=0.5), [(3, 4), (3, 4)]),
+    "kl_div": (lambda a, b: nn.functional.kl_div(a, b, reduction="batchmean"), [(3, 4), (3, 4, "pos")]),
+    "bce_logits_pos_weight": (
+        lambda z, y: nn.functional.binary_cross_entropy_with_logits(z, y, pos_weight=bp.tensor([0.5, 2.0, 1.0, 3.0])),
+        [(3, 4), (3, 4, "pos")],
+    ),
+    "nll_weight": (
+        lambda x: nn.functional.nll_loss(x, bp.tensor([0, 2, 1]), bp.tensor([0.5, 2.0, 1.0])),
+        [(3, 3)],
+    ),
+    "cross_entropy_probs": (
+        lambda x, p: nn.functional.cross_entropy(x, p.softmax(1), label_smoothing=0.2),
+        [(3, 4), (3, 4)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSED))
+def test_composed_functional_gradcheck_and_gradgradcheck(name: str) -> None:
+    fn, specs = COMPOSED[name]
+    inputs = []
+    for i, spec in enumerate(specs):
+        pos = spec[-1] == "pos"
+        shape = spec[:-1] if pos else spec
+        inputs.append(_f64(*shape, seed=i, low=0.2 if pos else None))
+    assert bp.gradcheck(fn, inputs)
+    assert bp.gradgradcheck(fn, inputs)
+
+
+def test_batch_norm_momentum_none_is_a_cumulative_average() -> None:
+    m = nn.BatchNorm1d(2, momentum=None)
+    batches = [np.random.default_rng(s).standard_normal((5, 2)) * (s + 1) for s in range(3)]
+    for b in batches:
+        m(bp.tensor(b, dtype=bp.float32))
+    np.testing.assert_allclose(m.running_mean.numpy(), np.mean([b.mean(0) for b in batches], 0), rtol=1e-5)
+    np.testing.assert_allclose(m.running_var.numpy(), np.mean([b.var(0, ddof=1) for b in batches], 0), rtol=1e-5)
+    assert m.num_batches_tracked.item() == 3
+    m.eval()
+    before = m.running_mean.numpy().copy()
+    m(bp.tensor(batches[0], dtype=bp.float32))
+    np.testing.assert_array_equal(m.running_mean.numpy(), before)  # eval: no update
+
+
+def test_loss_signatures_take_weight_third() -> None:
+    x = bp.tensor([[1.0, 2.0, 0.5], [0.1, 0.2, 3.0]])
+    t = bp.tensor([1, 2])
+    w = bp.tensor([1.0, 3.0, 0.5])
+    manual = -(x.log_softmax(1)[bp.tensor([0, 1]), t] * w[t]).sum() / w[t].sum()
+    assert nn.functional.cross_entropy(x, t, w).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert nn.functional.nll_loss(x.log_softmax(1), t, w).item() == pytest.approx(manual.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="weight must be a tensor of shape \\(3,\\)"):
+        nn.functional.cross_entropy(x, t, bp.tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
+        nn.functional.cross_entropy(x, t, w.requires_grad_())
+
+
+def test_module_float_double_cpu_keep_buffers_and_int_counts() -> None:
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    m.double()
+    assert {str(v.dtype) for k, v in m.state_dict().items() if "num_batches" not in k} == {"float64"}
+    assert m[1].num_batches_tracked.dtype == bp.int64
+    assert m.float() is m and m[1].running_var.dtype == bp.float32
+    assert m.cpu() is m

@@ -97,3 +97,38 @@ def test_max_and_min_of_an_empty_dim_raise(lib) -> None:
 def test_optimizer_errors_name_the_bad_hyper_parameter(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make([nn.Parameter(bp.ones(2))])
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_bad_layer_sizes_and_state_dicts(lib) -> None:
+    with pytest.raises(TypeError):
+        lib.nn.Linear(2.5, 3)
+    with pytest.raises((ValueError, RuntimeError)):
+        lib.nn.Linear(-1, 3)
+    with pytest.raises(TypeError, match="dict-like"):
+        lib.nn.Linear(2, 3).load_state_dict([1, 2])
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_losses_at_their_edges(lib) -> None:
+    import warnings
+
+    F = lib.nn.functional  # noqa: N806 - torch's alias
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(lib.tensor([1.5, 0.5]), lib.tensor([1.0, 0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning reaches the user
+        at_edges = F.binary_cross_entropy(lib.tensor([1.0, 0.0, 0.3]), lib.tensor([0.0, 1.0, 1.0]))
+        assert float(at_edges) == pytest.approx((200 - np.log(0.3)) / 3, rel=1e-5)  # logs clamped at -100
+        x = lib.ones(2, 3, requires_grad=True)
+        loss = F.cross_entropy(x, lib.tensor([-100, -100]))  # every target ignored: nan, silently
+        loss.backward()
+    assert np.isnan(float(loss.detach())) and x.grad.tolist() == [[0.0] * 3] * 2
+    with pytest.warns(UserWarning, match="target size"):
+        F.mse_loss(lib.zeros(3), lib.ones(3, 1))
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_softmax_along_an_empty_dim(lib) -> None:
+    assert tuple(lib.zeros(0, 3).softmax(0).shape) == (0, 3)
+    assert tuple(lib.zeros(0, 3).log_softmax(1).shape) == (0, 3)

@@ -80,11 +80,11 @@ class Node:
                 "first backward() if you need to backward through it again."
             )
         for t, v in zip(self._saved_tensors, self._versions):  # inlined: runs once per node
-            if t.__class__ not in _SCALARS and t._version != v:
+            if t.__class__ not in _SCALARS and (t._version if t._base is None else t._base._version) != v:
                 self._version_error()
         if self._out_ref is not None:
             out = self._out_ref()
-            if out is not None and out._version != self._out_version:
+            if out is not None and version_of(out) != self._out_version:
                 self._version_error()
         if self.graph_xp is None:
             return saved if self._out is None else (*saved, self._out)
@@ -140,18 +140,18 @@ class Node:
 
     def _version_error(self) -> None:
         for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
-            if t.__class__ not in _SCALARS and t._version != v:
+            if t.__class__ not in _SCALARS and version_of(t) != v:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by an "
-                    f"in-place operation: saved input {i} of op {self.op.name!r} (shape "
-                    f"{tuple(t.shape)}, dtype {t.dtype}) is at version {t._version}; expected "
-                    f"version {v}. Use an out-of-place op, or clone() the tensor before changing it."
+                    f"in-place operation (on it or on a view sharing its memory): saved input {i} of op "
+                    f"{self.op.name!r} (shape {tuple(t.shape)}, dtype {t.dtype}) is at version {version_of(t)}; "
+                    f"expected version {v}. Use an out-of-place op, or clone() the tensor before changing it."
                 )
         out = self._out_ref() if self._out_ref is not None else None
         raise RuntimeError(
             f"the output of op {self.op.name!r} (shape {None if out is None else tuple(out.shape)}) was "
             f"modified by an in-place operation after it was saved for backward (version "
-            f"{None if out is None else out._version}; expected {self._out_version})."
+            f"{None if out is None else version_of(out)}; expected {self._out_version})."
         )
 
     def name(self) -> str:
@@ -159,6 +159,19 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.op.name}Backward>"
+
+
+def version_of(t: Any) -> int:
+    """``t``'s version: its base's for a view (a view and its base share one counter, as in torch)."""
+    return t._version if t._base is None else t._base._version
+
+
+def bump_version(t: Any) -> None:
+    """Count an in-place change of ``t`` (on its base's counter when it is a view)."""
+    if t._base is None:
+        t._version += 1
+    else:
+        t._base._version += 1
 
 
 class OpValueError(ValueError, RuntimeError):
@@ -206,7 +219,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         x = a.data
         arrays.append(x)
         meta.append((x.shape, x.dtype))
-        versions.append(a._version)
+        versions.append(a._version if a._base is None else a._base._version)  # views share the base's
         if a._requires_grad:
             need_grad = True
             edges.append(a.grad_fn or a)
@@ -231,12 +244,16 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         if not text.startswith(f"{op.name}: "):  # the kernel's own messages already name the op: once is enough
             text = f"{op.name}: {text}"
         raise cls(f"{text} (inputs: {describe(args)}; attrs: {attrs})") from exc
-    aux = None
-    if op.special:  # the rare ops that return (y, aux) or move data to another device
+    aux = base = None
+    if op.special:  # the rare ops that return (y, aux), move data to another device, or may be views
         if op.aux:
             out, aux = out
         if op.moves_device:
             device = attrs["device"]
+        if op.view and out.base is not None and device.xp.may_share_memory(out, arrays[0]):
+            base = first if first._base is None else first._base  # a view: it shares its base's version counter (as torch)
+            if base._base is None:
+                base._base = base  # the base is marked as viewed (see apply_)
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
     if anomaly_users[0] and state.anomaly:
@@ -248,6 +265,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     result.device = device
     result._grad = None
     result._version = 0
+    result._base = base
     result._hooks = None
     if not (need_grad and state.enabled and op.backward is not None):
         result.grad_fn = None
@@ -347,6 +365,13 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     the kernel's result is written into ``target``'s memory.
     """
     if check_inplace(name, target, *args):
+        if target._base is not None:
+            what = "a view of another tensor" if target._base is not target else "a tensor that has views"
+            raise RuntimeError(
+                f"{name}: in-place op on {what} (shape {tuple(target.shape)}) inside a recorded graph: the "
+                "views would not see the change (or the base would not); use the out-of-place op, or "
+                ".clone() first"
+            )
         before = target._plain._wrap(target.data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         out = apply(op, before, *args, **attrs)
@@ -356,7 +381,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         node = out.grad_fn
         if node is not None and node._out_ref is not None:
             node._out_ref = weakref.ref(target)
-            node._out_version = target._version + 1
+            node._out_version = version_of(target) + 1
     else:
         arrays = [a.data if hasattr(a, "grad_fn") else a for a in args]
         for a in args:
@@ -365,7 +390,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         result = op.kernel(target.device.backend)(target.data, *arrays, **attrs)
         _inplace_result(name, target, result)
         target.data[...] = result
-    target._version += 1
+    bump_version(target)
     return target
 
 

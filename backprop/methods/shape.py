@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from backprop.autograd.function import apply
 from backprop.ops import conversion
@@ -43,12 +45,19 @@ class ShapeMethods:
         dim = wrap_dim(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self: Any, dim: Any = None) -> Tensor:
-        """Drop size-1 dims (all, or those in ``dim`` that are size 1, as torch)."""
+    def squeeze(self: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
+        """Drop size-1 dims (all, or those in ``dim`` (an int or a tuple) that are size 1, as torch)."""
+        dim = axis if dim is None else dim
         if dim is None:
             dims = {i for i, n in enumerate(self.shape) if n == 1}
         else:
-            dims = {wrap_dim(d, self.ndim, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+            given = [wrap_dim(d, self.ndim, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+            dims = set(given)
+            if len(dims) != len(given):
+                raise ShapeError(
+                    f"squeeze: dim {sorted(d for d in dims if given.count(d) > 1)[0]} appears multiple "
+                    f"times in the list of dims {tuple(dim)}"
+                )
             dims = {d for d in dims if d < self.ndim and self.shape[d] == 1}
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
 
@@ -122,6 +131,282 @@ class ShapeMethods:
         if self.data.flags.c_contiguous:
             return self
         return apply(conversion.clone, self)
+
+    # ------------------------------------------------------------ torch's other shape methods
+    def t(self: Any) -> Tensor:
+        """The transpose of a matrix; vectors and scalars as they are (torch: at most 2-D)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def swapaxes(self: Any, axis0: int, axis1: int) -> Tensor:
+        """``transpose`` under NumPy's name."""
+        return self.transpose(axis0, axis1)
+
+    swapdims = swapaxes
+
+    def movedim(self: Any, source: Any, destination: Any) -> Tensor:
+        """Move the dims ``source`` to positions ``destination``; the others keep their order."""
+        src = [source] if isinstance(source, int) else list(source)
+        dst = [destination] if isinstance(destination, int) else list(destination)
+        if len(src) != len(dst):
+            raise ShapeError(
+                f"movedim: Invalid source or destination dims: source ({src} dims) should contain the same "
+                f"number of dims as destination ({dst} dims)"
+            )
+        n = self.ndim
+        src = [wrap_dim(d, n, "movedim") for d in src]
+        dst = [wrap_dim(d, n, "movedim") for d in dst]
+        if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise ShapeError(f"movedim: repeated dim in source {src} or destination {dst}")
+        rest = iter(d for d in range(n) if d not in src)
+        where = dict(zip(dst, src))
+        axes = tuple(where[i] if i in where else next(rest) for i in range(n))
+        return self if axes == tuple(range(n)) else apply(sh.permute, self, axes=axes)
+
+    moveaxis = movedim
+
+    def unflatten(self: Any, dim: int, sizes: Sequence[int]) -> Tensor:
+        """Split dim ``dim`` into ``sizes`` (one may be -1)."""
+        d = wrap_dim(dim, self.ndim, "unflatten")
+        sizes = tuple(int(s) for s in sizes)
+        if not sizes:
+            raise ShapeError("unflatten: sizes must be non-empty")
+        inner = infer_shape(sizes, self.shape[d], "unflatten", self.shape)
+        return self.reshape(self.shape[:d] + inner + self.shape[d + 1 :])
+
+    def narrow(self: Any, dim: Any = None, start: Any = None, length: Any = None, *, axis: Any = None) -> Tensor:
+        """The slice ``start:start + length`` of dim ``dim`` (a view; ``start`` may be negative)."""
+        dim = axis if dim is None else dim
+        if dim is None or start is None or length is None:
+            raise TypeError("narrow() missing required arguments: dim, start and length")
+        if self.ndim == 0:
+            raise ShapeError("narrow() cannot be applied to a 0-dim tensor.")
+        d = wrap_dim(dim, self.ndim, "narrow")
+        n = self.shape[d]
+        start = int(start.item()) if hasattr(start, "item") else int(start)
+        if not -n <= start <= n:
+            raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+        if start < 0:
+            start += n
+        if length < 0 or start + length > n:
+            raise ShapeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def flip(self: Any, *dims: Any, **kwargs: Any) -> Tensor:
+        """Reverse the order of elements along ``dims`` (a copy, as torch)."""
+        if "dims" in kwargs:
+            dims = (kwargs.pop("dims"),)
+        if kwargs or not dims:
+            raise TypeError(f"flip() missing required argument 'dims' (got {sorted(kwargs)})")
+        dims = size_arg(dims)
+        axes = tuple(sorted({wrap_dim(d, self.ndim, "flip") for d in dims}))
+        if len(axes) != len(dims):
+            raise ShapeError(f"flip: a dim appears multiple times in the list of dims {tuple(dims)}")
+        return apply(sh.flip, self, axis=axes if self.ndim else ())
+
+    def fliplr(self: Any) -> Tensor:
+        """Flip the columns (dim 1); needs at least 2 dims."""
+        if self.ndim < 2:
+            raise ShapeError(f"fliplr: input tensor must be >= 2-d, got {self.ndim}-d")
+        return self.flip(1)
+
+    def flipud(self: Any) -> Tensor:
+        """Flip the rows (dim 0); needs at least 1 dim."""
+        if self.ndim < 1:
+            raise ShapeError("flipud: input tensor must be >= 1-d, got 0-d")
+        return self.flip(0)
+
+    def roll(self: Any, shifts: Any, dims: Any = None) -> Tensor:
+        """Roll by ``shifts`` along ``dims`` (elements leaving one end come back at the other); with no
+        dims, over the flattened tensor, shape kept."""
+        shifts_t = (int(shifts),) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+        if dims is None:
+            if len(shifts_t) != 1:
+                raise ShapeError(f"roll: shifts {shifts_t} needs dims (one shift per dim)")
+            return apply(sh.roll, self, shifts=shifts_t[0], axis=None)
+        dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts_t) != len(dims_t):
+            raise ShapeError(f"shifts and dimensions must align. shifts: {len(shifts_t)}, dims:{len(dims_t)}")
+        axes = tuple(wrap_dim(d, self.ndim, "roll") for d in dims_t)
+        if self.ndim == 0:
+            return apply(sh.roll, self, shifts=shifts_t, axis=None)
+        return apply(sh.roll, self, shifts=shifts_t, axis=axes)
+
+    def tril(self: Any, diagonal: int = 0) -> Tensor:
+        """The lower triangle (col - row <= diagonal) of the last two dims; the rest zero."""
+        return apply(sh.tril, self, diagonal=int(diagonal))
+
+    def triu(self: Any, diagonal: int = 0) -> Tensor:
+        """The upper triangle (col - row >= diagonal) of the last two dims; the rest zero."""
+        return apply(sh.triu, self, diagonal=int(diagonal))
+
+    def diagonal(self: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """Diagonal ``offset`` of the (dim1, dim2) planes, as a new last dim (a view)."""
+        if self.ndim < 2:
+            raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(self.shape)}")
+        d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
+        if d1 == d2:
+            raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return apply(sh.diagonal, self, offset=int(offset), dim1=d1, dim2=d2)
+
+    def diag_embed(self: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        """A tensor whose (dim1, dim2) planes have the last dim of self on diagonal ``offset``, zeros elsewhere."""
+        n = self.ndim + 1
+        d1, d2 = wrap_dim(dim1, n, "diag_embed"), wrap_dim(dim2, n, "diag_embed")
+        if d1 == d2:
+            raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        if self.ndim == 0:
+            raise ShapeError("diag_embed: expected a tensor with at least 1 dim, got a 0-d tensor")
+        return apply(sh.diag_embed, self, offset=int(offset), dim1=d1, dim2=d2)
+
+    def diag(self: Any, diagonal: int = 0) -> Tensor:
+        """A 1-D tensor as a square matrix with it on diagonal ``diagonal``, or a matrix's diagonal."""
+        if self.ndim == 1:
+            return apply(sh.diag_embed, self, offset=int(diagonal), dim1=0, dim2=1)
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        raise ShapeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
+
+    def trace(self: Any) -> Tensor:
+        """The sum of a matrix's main diagonal (torch: 2-D only; integers sum to int64)."""
+        if self.ndim != 2:
+            raise ShapeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+        if self.dtype.kind == "b":
+            raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+        return self.diagonal().sum()
+
+    def repeat(self: Any, *sizes: Any) -> Tensor:
+        """The tensor tiled ``sizes`` times along each dim (leading new dims for extra sizes)."""
+        reps = size_arg(sizes)
+        if len(reps) < self.ndim:
+            raise ShapeError(
+                "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor "
+                f"(repeats {reps}, shape {tuple(self.shape)})"
+            )
+        if any(r < 0 for r in reps):
+            raise ShapeError(f"repeat: repeats must be non-negative, got {reps}")
+        shape = (1,) * (len(reps) - self.ndim) + tuple(self.shape)
+        inter = tuple(v for n in shape for v in (1, n))  # (1, n0, 1, n1, ...): each dim behind its copies
+        big = tuple(v for r, n in zip(reps, shape) for v in (r, n))
+        out = tuple(r * n for r, n in zip(reps, shape))
+        return self.reshape(inter).expand(big).reshape(out)
+
+    def tile(self: Any, *dims: Any) -> Tensor:
+        """``repeat`` with missing leading repeats taken as 1 (NumPy's tile)."""
+        reps = size_arg(dims)
+        return self.repeat((1,) * (self.ndim - len(reps)) + reps)
+
+    def repeat_interleave(
+        self: Any, repeats: Any, dim: Any = None, *, output_size: Any = None, axis: Any = None
+    ) -> Tensor:
+        """Each element repeated ``repeats`` times along ``dim`` (flattened when None); ``repeats`` an
+        int or a 1-D tensor of per-element counts."""
+        dim = axis if dim is None else dim
+        x = self.reshape(-1) if dim is None else self
+        d = 0 if dim is None else wrap_dim(dim, x.ndim, "repeat_interleave")
+        if x.ndim == 0:
+            x = x.reshape(1)
+        n = x.shape[d]
+        if hasattr(repeats, "grad_fn") or isinstance(repeats, (list, tuple, np.ndarray)):
+            reps = np.asarray(repeats.detach().cpu().numpy() if hasattr(repeats, "grad_fn") else repeats)
+            if reps.dtype.kind not in "iu" or reps.ndim > 1:
+                raise ShapeError(f"repeat_interleave: repeats must be an integer 0-d or 1-D tensor, got {reps.dtype}")
+            reps = reps.reshape(-1)
+            if reps.size == 1:
+                reps = np.full(n, int(reps[0]))
+            if reps.size != n:
+                raise ShapeError(
+                    f"repeats must have the same size as input along dim, but got repeats.size(0) = {reps.size} "
+                    f"and input.size({d}) = {n}"
+                )
+        else:
+            reps = np.full(n, int(repeats))
+        if (reps < 0).any():
+            raise ShapeError("repeats can not be negative")
+        if output_size is not None and int(reps.sum()) != output_size:
+            raise ShapeError(f"repeat_interleave: output_size {output_size} != sum of repeats {int(reps.sum())}")
+        if (reps == reps[0]).all() if reps.size else False:  # one count: a broadcast view, no index
+            r = int(reps[0])
+            shp = x.shape
+            return (
+                x.unsqueeze(d + 1).expand(shp[: d + 1] + (r,) + shp[d + 1 :]).reshape(shp[:d] + (n * r,) + shp[d + 1 :])
+            )
+        index = np.repeat(np.arange(n, dtype=np.int64), reps)
+        return x[(slice(None),) * d + (index,)]
+
+    def unfold(self: Any, dimension: int, size: int, step: int) -> Tensor:
+        """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim."""
+        x = self.reshape(1) if self.ndim == 0 else self
+        d = wrap_dim(dimension, x.ndim, "unfold")
+        n = x.shape[d]
+        if size > n:
+            raise ShapeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+        if size < 0:
+            raise ShapeError(f"size is {size} but must be >= 0")
+        if step <= 0:
+            raise ShapeError(f"step is {step} but must be > 0")
+        starts = np.arange(0, n - size + 1, step, dtype=np.int64)
+        index = starts[:, None] + np.arange(size, dtype=np.int64)[None, :]  # (windows, size)
+        out = x[(slice(None),) * d + (index,)].movedim(d + 1, -1)
+        return out.reshape(size) if self.ndim == 0 else out
+
+    def broadcast_to(self: Any, *size: Any) -> Tensor:
+        """``expand`` under NumPy's name."""
+        return self.expand(*size)
+
+    def tensor_split(self: Any, indices_or_sections: Any, dim: int = 0, *, axis: Any = None) -> tuple[Tensor, ...]:
+        """``sections`` nearly equal pieces (the first ``n % sections`` one longer), or pieces cut at ``indices``."""
+        dim = dim if axis is None else axis
+        if self.ndim == 0:
+            raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
+        d = wrap_dim(dim, self.ndim, "tensor_split")
+        n = self.shape[d]
+        ios = indices_or_sections
+        if hasattr(ios, "grad_fn"):
+            ios = ios.tolist()
+        elif hasattr(ios, "tolist"):  # a NumPy array or scalar
+            ios = ios.tolist()
+        if isinstance(ios, int):
+            if ios <= 0:
+                raise ShapeError(f"number of sections must be larger than 0, got {ios}")
+            q, r = divmod(n, ios)
+            bounds = [0]
+            for k in range(ios):
+                bounds.append(bounds[-1] + q + (1 if k < r else 0))
+        else:
+            bounds = [0, *(int(i) + n if int(i) < 0 else int(i) for i in ios), n]  # negatives wrap, as torch
+        out = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            lo, hi = min(max(lo, 0), n), min(max(hi, 0), n)
+            out.append(self[(slice(None),) * d + (slice(lo, max(lo, hi)),)])
+        return tuple(out)
+
+    def _dsplit(self: Any, sections: Any, dim: int, name: str, min_dims: int) -> tuple[Tensor, ...]:
+        if self.ndim < min_dims:
+            raise ShapeError(
+                f"torch.{name} requires a tensor with at least {min_dims} dimension, but got a tensor with "
+                f"{self.ndim} dimensions!"
+            )
+        if isinstance(sections, int):
+            if sections <= 0 or self.shape[dim] % sections:
+                raise ShapeError(
+                    f"torch.{name} attempted to split along dimension {dim}, but the size of the dimension "
+                    f"{self.shape[dim]} is not divisible by the split_size {sections}!"
+                )
+        return self.tensor_split(sections, dim)
+
+    def hsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+        """Split along dim 1 (dim 0 for a 1-D tensor); an int must divide the dim."""
+        return self._dsplit(sections, 1 if self.ndim > 1 else 0, "hsplit", 1)
+
+    def vsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+        """Split along dim 0 of a tensor with at least 2 dims."""
+        return self._dsplit(sections, 0, "vsplit", 2)
+
+    def dsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+        """Split along dim 2 of a tensor with at least 3 dims."""
+        return self._dsplit(sections, 2, "dsplit", 3)
 
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:

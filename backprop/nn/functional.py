@@ -6,15 +6,21 @@ BCE-with-logits); everything else is composed from differentiable ops.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
+import numpy as np
+
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
+from backprop.autograd.grad_mode import is_grad_enabled
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
+from backprop.ops import shape as sh
+from backprop.ops._util import ShapeError
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -291,114 +297,337 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _class_dim_last(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple]:
-    """(N, C, d1, ...) logits and (N, d1, ...) targets as (M, C) and (M,)."""
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """torch's deprecated ``size_average``/``reduce`` pair as a ``reduction`` string, with its warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.", stacklevel=3
+    )
+    return ret
+
+
+def _const(arr: Any, like: Tensor) -> Tensor:
+    """An array of ``like``'s device as a constant Tensor (no grad)."""
+    return Tensor._wrap(arr, like.device, None)
+
+
+def _check_same_size(input: Tensor, target: Tensor, name: str) -> None:
+    """torch's warning when an elementwise loss's target broadcasts against its input."""
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(
+            f"{name}: Using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, tuple]:
+    """(N, C, d1, ...) scores and (N, d1, ...) targets as (M, C) and (M,), checking the target's shape."""
+    if input.ndim == 0:
+        raise ShapeError(f"{name}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
+    want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != want:
+        raise ShapeError(
+            f"{name}: target shape {tuple(target.shape)} does not match input of shape {tuple(input.shape)}; "
+            f"expected {want}"
+        )
     if input.ndim == 1:
         return input.reshape(1, -1), target.reshape(1), ()
     if input.ndim == 2:
-        return input, target, target.shape
+        return input, target, want
     c = input.shape[1]
     perm = (0, *range(2, input.ndim), 1)
-    return input.permute(perm).reshape(-1, c), target.reshape(-1), target.shape
+    return input.permute(perm).reshape(-1, c), target.reshape(-1), want
+
+
+def _not_differentiable(t: Any, name: str, arg: str) -> None:
+    """torch refuses a ``weight``/``pos_weight`` that requires grad in these losses: so do we."""
+    if isinstance(t, Tensor) and t.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            f"{name}: the function is not differentiable with respect to argument '{arg}'. This input cannot "
+            "have requires_grad True (as in torch); pass weight.detach()"
+        )
+
+
+def _check_class_weight(weight: Any, c: int, name: str) -> None:
+    _not_differentiable(weight, name, "weight")
+    if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (c,)):
+        raise ShapeError(
+            f"{name}: weight must be a tensor of shape ({c},) (one weight per class), got "
+            f"{tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__}"
+        )
 
 
 def cross_entropy(
     input: Tensor,
     target: Tensor,
-    weight: Any = None,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Softmax cross-entropy of logits (N, C) or (N, C, d...) against class ids, fused.
+    """Softmax cross-entropy of logits (C,), (N, C) or (N, C, d...) against class ids, fused.
 
-    Float targets of the logits' shape are class probabilities, as in torch.
+    ``weight`` (C,) weights each class (the mean divides by the summed weights of the targets, as
+    torch); float targets of the logits' shape are class probabilities, as in torch.
     """
-    if weight is not None:
-        raise NotImplementedError("cross_entropy: class weights are not supported yet")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    cdim = 0 if input.ndim == 1 else 1
+    c = input.shape[cdim] if input.ndim else 0
+    _check_class_weight(weight, c, "cross_entropy")
     if target.dtype.kind == "f":
         if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(
+            raise ShapeError(
                 f"cross_entropy: probability targets must have the logits' shape {tuple(input.shape)}, "
                 f"got {tuple(target.shape)}"
             )
-        cdim = 0 if input.ndim == 1 else 1
-        c = input.shape[cdim]
+        if ignore_index >= 0:
+            raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
         if label_smoothing:
             target = target * (1 - label_smoothing) + label_smoothing / c
-        loss = -(target * log_softmax(input, cdim)).sum(cdim)
-        return _reduce(loss, reduction, "cross_entropy")
-    if input.ndim == 1 and target.ndim != 0:
-        raise ValueError(f"cross_entropy: logits of shape {tuple(input.shape)} need a scalar target")
-    x, t, out_shape = _class_dim_last(input, target)
-    loss = apply(
-        nn_ops.cross_entropy,
-        x,
-        t,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=label_smoothing,
-    )
+        prod = target * log_softmax(input, cdim)
+        if weight is not None:
+            prod = prod * weight.reshape((c,) + (1,) * (input.ndim - cdim - 1))
+        if reduction == "none":
+            return -prod.sum(cdim)
+        total = -prod.sum()
+        return total / (input.numel() // c) if reduction == "mean" else total  # torch: mean over N * d...
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"cross_entropy: target must hold class ids (an integer tensor) or probabilities, got {target.dtype}"
+        )
+    x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
+    attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
+    if weight is None:
+        loss = apply(nn_ops.cross_entropy, x, t, **attrs)
+    else:
+        loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
     if reduction == "none":
         return loss.reshape(out_shape)
     return loss
 
 
-def nll_loss(input: Tensor, target: Tensor, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities (N, C) at class ids (N,)."""
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities (C,), (N, C) or (N, C, d...) at class ids.
+
+    loss_n = -weight[t_n] input[n, t_n]; the mean divides by the summed weights of the non-ignored
+    targets, as torch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: expected integer class ids as target, got {target.dtype}")
-    x, t, out_shape = _class_dim_last(input, target)
+    x, t, out_shape = _class_dim_last(input, target, "nll_loss")
     n, c = x.shape
-    valid = t != ignore_index
-    safe = t.data * valid.data
+    _check_class_weight(weight, c, "nll_loss")
+    valid = t.data != ignore_index
+    safe = t.data * valid
     if n and (int(safe.min()) < 0 or int(safe.max()) >= c):
-        raise IndexError(f"nll_loss: target out of range for {c} classes (expected 0..{c - 1})")
+        bad = safe[(safe < 0) | (safe >= c)][0]
+        raise IndexError(f"nll_loss: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1})")
     xp = x.device.xp
-    picked = -x[Tensor._wrap(xp.arange(n), x.device, None), Tensor._wrap(safe, x.device, None)]
-    picked = picked * valid
+    picked = -x[_const(xp.arange(n), x), _const(safe, x)]
+    if weight is None:
+        w = _const(valid.astype(x.dtype), x)
+    else:
+        w = weight.to(x.dtype)[_const(safe, x)] * _const(valid.astype(x.dtype), x)
+    picked = picked * w
     if reduction == "mean":
-        return picked.sum() / valid.sum().to(x.dtype)
+        return picked.sum() / w.sum()
     if reduction == "none":
         return picked.reshape(out_shape)
-    return _reduce(picked, reduction, "nll_loss")
+    return picked.sum()
 
 
-def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) on probabilities; logs clamped at -100 as in torch."""
+def _clamped_log(p: Tensor) -> Tensor:
+    """max(log p, -100), torch's clamp in binary_cross_entropy; log(0) never evaluated (no NumPy warning)."""
+    positive = p > 0
+    safe = apply(ew.where, positive, p, 1.0)
+    return apply(ew.where, positive, safe.log().clamp(min=-100.0), -100.0)
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-w (y log p + (1 - y) log(1 - p)) on probabilities; logs clamped at -100 as in torch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _not_differentiable(weight, "binary_cross_entropy", "weight")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy: target shape {tuple(target.shape)} differs from input shape {tuple(input.shape)}"
+            f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
+            f"size ({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
-    log_p = input.log().clamp(min=-100.0)
-    log_q = (1 - input).log().clamp(min=-100.0)
-    return _reduce(-(target * log_p + (1 - target) * log_q), reduction, "binary_cross_entropy")
+    if input.numel() and not bool(((input.data >= 0) & (input.data <= 1)).all()):  # one read-back, as torch checks
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
+    loss = -(target * log_p + (1 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
-    pos_weight: Any = None,
+    pos_weight: Tensor | None = None,
 ) -> Tensor:
-    """BCE on logits, stable for any magnitude: max(z,0) - z y + log(1 + e^-|z|)."""
-    if pos_weight is not None:
-        raise NotImplementedError("binary_cross_entropy_with_logits: pos_weight is not supported yet")
+    """BCE on logits, stable for any magnitude: max(z,0) - z y + log(1 + e^-|z|).
+
+    ``pos_weight`` (broadcast along the last dim) scales the positive term, as torch:
+    (1 - y) z + (1 + (pos_weight - 1) y) softplus(-z); ``weight`` scales each element's loss."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _not_differentiable(weight, "binary_cross_entropy_with_logits", "weight")
+    _not_differentiable(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} "
-            f"differs from input shape {tuple(input.shape)}"
+            f"binary_cross_entropy_with_logits: Target size ({tuple(target.shape)}) must be the same as "
+            f"input size ({tuple(input.shape)})"
         )
-    loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target))
+    if pos_weight is None:
+        loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target))
+    else:
+        log_weight = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input - log_weight * apply(act.logsigmoid, input)
+    if weight is not None:
+        loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean squared error."""
+def _weighted(loss: Tensor, weight: Tensor | None, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
+    """torch's optional elementwise ``weight`` of l1/mse/huber: same size as the input; the mean
+    divides by sum(weight) for l1 and mse, by the element count for huber (torch's own choices)."""
+    if weight is None:
+        return _reduce(loss, reduction, name)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(
+            f"{name}: Weights and input must have the same size ({tuple(weight.shape)} vs {tuple(loss.shape)})"
+        )
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction, name)
+
+
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean squared error (optionally weighted elementwise)."""
+    _check_same_size(input, target, "mse_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+    return _weighted(diff * diff, weight, reduction, "mse_loss", True)
+
+
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute error |x - y| (gradient 0 where x == y, as torch)."""
+    _check_same_size(input, target, "l1_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _weighted((input - target).abs(), weight, reduction, "l1_loss", True)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1 for beta = 0)."""
+    _check_same_size(input, target, "smooth_l1_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    z = (input - target).abs()
+    if beta == 0.0:
+        return _reduce(z, reduction, "smooth_l1_loss")
+    loss = apply(ew.where, z < beta, z * z * (0.5 / beta), z - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None
+) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_same_size(input, target, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    z = (input - target).abs()
+    loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
+    return _weighted(loss, weight, reduction, "huber_loss", False)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL divergence with log-probabilities ``input``: target (log target - input), 0 where target
+    is 0 (or exp(t) (t - input) with ``log_target``); ``"batchmean"`` divides the sum by the batch size."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support size."
+            "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+            "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0
+        pos = target > 0
+        safe = apply(ew.where, pos, target, 1.0)
+        loss = apply(ew.where, pos, target * safe.log(), 0.0) - target * input
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction, "kl_div")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -408,8 +637,20 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return apply(linalg.linear, input, weight, bias)
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) at integer ids ``input``; padding_idx rows get no grad."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
     n = weight.shape[0]
@@ -427,20 +668,20 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     return out
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero elements with probability ``p`` and scale the rest by 1/(1-p) (identity in eval)."""
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero elements with probability ``p`` and scale the rest by 1/(1-p) (identity when not training)."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
     if p == 1.0:
-        return input * 0.0
+        return input.mul_(0.0) if inplace else input * 0.0
     dev = input.device
     rng = dev.backend.rng(dev.index)
     keep = rng.random(input.shape, dtype=dtypes.float32) >= p
     scale = dev.xp.asarray(1.0 / (1.0 - p), dtype=input.dtype)
     mask = Tensor._wrap(keep * scale, dev, None)
-    return input * mask
+    return input.mul_(mask) if inplace else input * mask
 
 
 def layer_norm(
@@ -476,3 +717,273 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise IndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
     out = (tensor.data[..., None] == xp.arange(n)).astype(dtypes.int64)
     return Tensor._wrap(out, tensor.device, None)
+
+
+# ---------------------------------------------------------------- padding, distances, normalisation, attention
+# Compositions of registered ops (their gradients and double backward come from those ops): pad's
+# reflect/replicate/circular modes are one integer-index gather per padded dim, whose adjoint is the
+# scatter-add of ``getitem_grad``.
+
+
+def _gather_dim(input: Tensor, dim: int, idx: Any) -> Tensor:
+    """``input`` at integer positions ``idx`` (an array of the input's device) along ``dim``."""
+    return input[(slice(None),) * dim + (_const(idx, input),)]
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last len(pad) // 2 dims, torch's order: (left, right) of the last dim, then the one
+    before, ...; modes ``constant`` (``value``, default 0; negative pads crop), ``reflect``,
+    ``replicate``, ``circular``."""
+    pad = tuple(int(p) for p in pad)
+    k = len(pad) // 2
+    if len(pad) % 2:
+        raise ShapeError(f"pad: Padding length must be divisible by 2, got {len(pad)} values {pad}")
+    if k > input.ndim:
+        raise ShapeError(
+            f"pad: Padding length should be less than or equal to two times the input dimension but got padding "
+            f"length {len(pad)} and input of dimension {input.ndim}"
+        )
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    xp = input.device.xp
+    if mode == "constant":
+        out = input
+        fill = 0.0 if value is None else value
+        for i in range(k):
+            dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
+            n = out.shape[dim]
+            if n + lo + hi < 0:
+                raise ShapeError(
+                    f"pad: the padded size of dim {dim} would be {n + lo + hi} (input {tuple(input.shape)}, pad {pad})"
+                )
+            if lo < 0 or hi < 0:
+                out = out[(slice(None),) * dim + (slice(max(-lo, 0), n - max(-hi, 0)),)]
+            parts = []
+            for size in (lo, hi):
+                shape = list(out.shape)
+                shape[dim] = max(size, 0)
+                parts.append(_const(xp.full(tuple(shape), fill, dtype=input.dtype), input))
+            if lo > 0 or hi > 0:
+                pieces = ([parts[0]] if lo > 0 else []) + [out] + ([parts[1]] if hi > 0 else [])
+                out = apply(sh.cat, *pieces, axis=dim)
+        return out
+    if value is not None and value != 0:
+        raise RuntimeError(f'pad: Padding mode "{mode}" doesn\'t take in value argument')
+    if not 1 <= k <= 3 or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of a 2-4-d, 3-4-d or 4-5-d input "
+            f"(with or without the batch dim); got a pad of {len(pad)} values for an input of shape "
+            f"{tuple(input.shape)}"
+        )
+    out = input
+    for i in range(k):
+        dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
+        n = out.shape[dim]
+        limit = n if mode != "reflect" else n - 1
+        if (mode != "replicate" and max(lo, hi) > limit) or n + lo + hi < 0 or (mode == "replicate" and n == 0):
+            raise ShapeError(
+                f"pad: {mode} padding ({lo}, {hi}) of dim {dim} needs padding sizes "
+                f"{'<' if mode == 'reflect' else '<='} the input size {n} (input shape {tuple(input.shape)})"
+            )
+        idx = xp.arange(-lo, n + hi)
+        if mode == "reflect":
+            idx = xp.abs(idx)
+            idx = xp.where(idx >= n, 2 * (n - 1) - idx, idx)
+        elif mode == "replicate":
+            idx = xp.clip(idx, 0, n - 1)
+        else:  # torch crops first, then wraps around the cropped part
+            lo_crop, m = max(-lo, 0), n + min(lo, 0) + min(hi, 0)
+            idx = xp.arange(-max(lo, 0), m + max(hi, 0)) % max(m, 1) + lo_crop
+        out = _gather_dim(out, dim, idx)
+    return out
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1/|x1| * x2/|x2|) along ``dim``; each norm is clamped at ``eps`` in value only (torch
+    clamps them under no_grad, so the gradient is that of the unclamped expression)."""
+    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    if tuple(x1.shape) != shape:
+        x1 = x1.expand(*shape)
+    if tuple(x2.shape) != shape:
+        x2 = x2.expand(*shape)
+    n1 = x1.norm(2, dim, keepdim=True)
+    n2 = x2.norm(2, dim, keepdim=True)
+    n1 = n1 + (n1.detach().clamp(min=eps) - n1.detach())
+    n2 = n2 + (n2.detach().clamp(min=eps) - n2.detach())
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
+    """input / max(||input||_p, eps) along ``dim``."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported")
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim."""
+    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """1 - cos where target is 1, max(0, cos - margin) where it is -1; cos = x1.x2 / sqrt((|x1|^2 + 1e-12)
+    (|x2|^2 + 1e-12)) over the last dim of (N, D) or (D,) inputs, as torch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
+        raise ShapeError(
+            f"cosine_embedding_loss: expected two (N, D) or (D,) inputs of the same shape, got "
+            f"{tuple(input1.shape)} and {tuple(input2.shape)}"
+        )
+    if tuple(target.shape) != tuple(input1.shape[:-1]):
+        raise ShapeError(
+            f"cosine_embedding_loss: expected target of shape {tuple(input1.shape[:-1])}, got {tuple(target.shape)}"
+        )
+    d = input1.ndim - 1
+    eps = 1e-12
+    cos = (input1 * input2).sum(d) / (((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)).sqrt()
+    zero = cos * 0.0
+    loss = apply(ew.where, target == 1, 1 - cos, zero) + apply(
+        ew.where, target == -1, (cos - margin).clamp(min=0), zero
+    )
+    return _reduce(loss, reduction, "cosine_embedding_loss")
+
+
+def _channel_shape(input: Tensor) -> tuple[int, ...]:
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) of (N, C, ...) by the batch's statistics (``training``; the
+    running ones are then updated in place: r = (1 - momentum) r + momentum stat, with the unbiased
+    variance) or by the running statistics; then scale and shift."""
+    if input.ndim < 2:
+        raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
+    shape = _channel_shape(input)
+    if training or running_mean is None or running_var is None:
+        if training and input.numel() // max(c, 1) <= 1:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
+            )
+        dims = (0, *range(2, input.ndim))
+        mean = input.mean(dims, keepdim=True)
+        centered = input - mean
+        var = (centered * centered).mean(dims, keepdim=True)
+        if training:
+            n = input.numel() // c
+            for buf, stat in ((running_mean, mean), (running_var, var * (n / max(n - 1, 1)))):
+                if buf is not None:
+                    buf.data[...] = (1 - momentum) * buf.data + momentum * stat.data.reshape(c).astype(buf.dtype)
+                    buf._version += 1
+    else:
+        mean = running_mean.reshape(shape)
+        var = running_var.reshape(shape)
+        centered = input - mean
+    out = centered * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def group_norm(
+    input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
+    """Normalise (N, C, ...) over each group of C / num_groups channels (and all other dims), then
+    scale and shift per channel."""
+    if input.ndim < 2 or input.shape[1] % num_groups:
+        raise ShapeError(
+            f"group_norm: Expected number of channels in input to be divisible by num_groups, but got input of "
+            f"shape {tuple(input.shape)} and num_groups={num_groups}"
+        )
+    n, c = input.shape[0], input.shape[1]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
+    x = input.reshape(n, num_groups, -1)
+    mean = x.mean(-1, keepdim=True)
+    centered = x - mean
+    var = (centered * centered).mean(-1, keepdim=True)
+    out = (centered * (var + eps).rsqrt()).reshape(input.shape)
+    shape = _channel_shape(input)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(q k^T * scale + bias) v over (..., L, E) queries and (..., S, E) keys; a bool
+    ``attn_mask`` marks the positions that take part (True), a float one is added to the scores;
+    ``is_causal`` masks the upper triangle; ``dropout_p`` drops attention weights (always, as torch)."""
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ShapeError(
+            f"scaled_dot_product_attention: expected (..., L, E) tensors, got shapes {tuple(query.shape)}, "
+            f"{tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        rep = query.shape[-3] // key.shape[-3]
+        key = key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:])
+        key = key.reshape(*query.shape[:-2], *key.shape[-2:])
+        value = value.unsqueeze(-3).expand(*value.shape[:-2], rep, *value.shape[-2:])
+        value = value.reshape(*query.shape[:-2], *value.shape[-2:])
+    el, s = query.shape[-2], key.shape[-2]
+    factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = query.matmul(key.transpose(-2, -1)) * factor
+    xp = query.device.xp
+    if is_causal:
+        keep = xp.tril(xp.ones((el, s), dtype=bool))
+        scores = scores + _const(xp.where(keep, 0.0, -math.inf).astype(scores.dtype), scores)
+    if attn_mask is not None:
+        if attn_mask.dtype.kind == "b":
+            scores = scores + _const(xp.where(attn_mask.data, 0.0, -math.inf).astype(scores.dtype), scores)
+        else:
+            scores = scores + attn_mask
+    dead = xp.all(xp.isneginf(scores.data), axis=-1, keepdims=True)
+    if dead.any():  # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN
+        dead_t = _const(xp.broadcast_to(dead, scores.shape), scores)
+        weights = apply(ew.where, dead_t, 0.0, apply(nn_ops.softmax, apply(ew.where, dead_t, 0.0, scores), axis=-1))
+    else:
+        weights = apply(nn_ops.softmax, scores, axis=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights.matmul(value)
+
+
+__all__ += [
+    "batch_norm", "cosine_embedding_loss", "cosine_similarity", "group_norm", "huber_loss", "kl_div", "l1_loss",
+    "normalize", "pad", "pairwise_distance", "scaled_dot_product_attention", "smooth_l1_loss",
+]  # fmt: skip

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from backprop import dtypes
 from backprop.autograd.grad_mode import no_grad
 from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
@@ -28,6 +29,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -35,8 +37,17 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
-        for store in (self._parameters, self._buffers, self._modules):
+        buffers = self._buffers
+        if name in buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.Tensor or None expected)"
+                )
+            buffers[name] = value  # assigning to a buffer's name keeps it a buffer, as torch
+            return
+        for store in (self._parameters, buffers, self._modules):
             store.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -55,6 +66,7 @@ class Module:
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]
+                self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -65,12 +77,33 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
-        """A non-trainable tensor saved in ``state_dict`` and moved by ``to``."""
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A non-trainable tensor moved by ``to``, and saved in ``state_dict`` when ``persistent``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)"
+            )
+        self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._modules[name] = module
+
+    def register_module(self, name: str, module: Module | None) -> None:
+        """Alias of ``add_module``."""
+        self.add_module(name, module)
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -114,14 +147,15 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for mod_name, mod in self.named_modules(prefix):
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, mod in mods:
             for name, b in mod._buffers.items():
                 if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
 
-    def buffers(self) -> Iterator[Tensor]:
-        for _, b in self.named_buffers():
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn: Any) -> Module:
@@ -172,26 +206,50 @@ class Module:
                     t.grad = g.to(t.dtype)
         return self
 
+    def float(self) -> Module:
+        """Floating-point parameters and buffers to float32."""
+        return self.to(dtype=dtypes.float32)
+
+    def double(self) -> Module:
+        """Floating-point parameters and buffers to float64."""
+        return self.to(dtype=dtypes.float64)
+
+    def half(self) -> Module:
+        """Floating-point parameters and buffers to float16."""
+        return self.to(dtype=dtypes.float16)
+
+    def cpu(self) -> Module:
+        """Parameters and buffers to the CPU."""
+        return self.to(device="cpu")
+
+    def cuda(self, device: Any = None) -> Module:
+        """Parameters and buffers to a CUDA device (``cuda:N`` for an int)."""
+        dev = "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device)
+        return self.to(device=dev)
+
     # ------------------------------------------------------------ state
     def state_dict(self) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by dotted name (torch's keys), detached."""
         out: OrderedDict[str, Tensor] = OrderedDict()
+        for key, t in self._state_items():
+            out[key] = t.detach()
+        return out
+
+    def _state_items(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) of the parameters and persistent buffers, in torch's order."""
         for mod_name, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for store in (mod._parameters, mod._buffers):
                 for name, t in store.items():
-                    if t is not None:
-                        out[f"{mod_name}.{name}" if mod_name else name] = t.detach()
-        return out
+                    if t is not None and not (store is mod._buffers and name in skip):
+                        yield (f"{mod_name}.{name}" if mod_name else name), t
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy tensors into the parameters/buffers of the same names (shapes must match)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected state_dict to be dict-like, got {type(state_dict).__name__}")
         own = self.state_dict()
-        targets = {}
-        for mod_name, mod in self.named_modules():
-            for store in (mod._parameters, mod._buffers):
-                for name, t in store.items():
-                    if t is not None:
-                        targets[f"{mod_name}.{name}" if mod_name else name] = t
+        targets = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []

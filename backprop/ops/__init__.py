@@ -1,5 +1,18 @@
 """Every registered op; importing this package registers them (see ``backprop.registry``)."""
 
-from backprop.ops import activation, conversion, elementwise, indexing, linalg, math, nn, reduction, scan, shape
+from backprop.ops import (
+    activation,
+    conversion,
+    elementwise,
+    indexing,
+    linalg,
+    math,
+    nn,
+    reduction,
+    scan,
+    shape,
+    sorting,
+)
 
 __all__ = ["activation", "conversion", "elementwise", "indexing", "linalg", "math", "nn", "reduction", "scan", "shape"]
+__all__ += ["sorting"]

@@ -1,32 +1,98 @@
-"""Indexing: ``x[index]`` with ints, slices (with steps), None, Ellipsis, integer arrays and masks.
+"""Indexing, gathers and scatters.
 
-The index is an attribute (a tuple whose array entries were taken from index Tensors). Its
-gradient scatters ``gy`` back into zeros; repeated integer indices accumulate (``add.at``).
+``getitem``: ``x[index]`` with ints, slices (with steps), None, Ellipsis, integer arrays and masks.
+The index is an attribute (a tuple whose array entries were taken from index Tensors), applied as
+NumPy does; ``then`` (advanced indices applied to that result) carries torch's placement of the
+advanced dims when ints and index arrays are mixed (``x[3, 2:, [1, 3]]`` is (4, 2) in torch, (2, 4)
+in NumPy: torch selects the int first). Its gradient scatters ``gy`` back into zeros; repeated
+integer indices accumulate (``add.at``).
+
+``gather``/``scatter``/``scatter_add``/``scatter_reduce``/``index_select``/``index_add``/
+``index_fill`` take their index as an int64 (or int32) input (torch's ``index``) and ``axis``
+(torch's ``dim``); values out of range raise ``IndexError`` (negative ones too, as torch).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import op
-
-
-def _is_advanced(index: tuple) -> bool:
-    return any(hasattr(i, "dtype") or isinstance(i, list) for i in index)
 
 
 def _has_int_array(index: tuple) -> bool:
     return any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in index)
 
 
-@op("getitem")
-def getitem(xp, x, *, index):
-    """x[index] (basic indexing returns a view; advanced indexing a copy)."""
-    return x[index]
+def split_index(xp, index: tuple, ndim: int) -> tuple[tuple, tuple | None]:
+    """``(basic, then)`` such that ``x[basic][then]`` is torch's ``x[index]`` (then is None when
+    NumPy's ``x[index]`` already is).
+
+    Torch applies ints (and 0-d integer tensors) as basic indexing before the advanced indices, so
+    they never join or separate the advanced dims; NumPy counts them as advanced indices. When both
+    are present, ``basic`` keeps the ints, slices and Nones (index arrays become full slices), and
+    ``then`` holds the arrays at their dims of ``x[basic]``; bools (``x[True]``) become a new dim
+    indexed by ``[0]`` or ``[]``, as torch does.
+    """
+    has_array = has_int = False
+    for i in index:
+        if i.__class__ is bool or hasattr(i, "dtype"):
+            has_array = True
+        elif isinstance(i, int):
+            has_int = True
+    if not (has_array and has_int):
+        return index, None
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    consumed = 0
+    for i in index:
+        if hasattr(i, "dtype"):
+            consumed += i.ndim if i.dtype.kind == "b" else 1
+        elif isinstance(i, (int, slice)) and i.__class__ is not bool:
+            consumed += 1
+    basic: list = []
+    then: list = []
+    for i in index:
+        if i is Ellipsis:
+            k = max(ndim - consumed, 0)
+            basic += [slice(None)] * k
+            then += [slice(None)] * k
+        elif i is None:
+            basic.append(None)
+            then.append(slice(None))
+        elif i.__class__ is bool:
+            basic.append(None)
+            then.append(xp.arange(int(i), dtype="int64"))
+        elif hasattr(i, "dtype"):
+            basic += [slice(None)] * (i.ndim if i.dtype.kind == "b" else 1)
+            then.append(i)
+        elif isinstance(i, slice):
+            basic.append(i)
+            then.append(slice(None))
+        else:  # an int: selected first, as torch
+            basic.append(i)
+    return tuple(basic), tuple(then)
+
+
+@op("getitem", view=True)
+def getitem(xp, x, *, index, then=None):
+    """x[index] (basic indexing returns a view; advanced indexing a copy), then ``[then]``."""
+    y = x[index]
+    return y if then is None else y[then]
 
 
 @getitem.defvjp
 def getitem_backward(ctx, gy):  # scatter gy back to where it was read from
     shape = ctx.input_shapes[0]
-    return (ctx.call(getitem_grad, gy, index=ctx.attrs["index"], shape=shape),)
+    index, then = ctx.attrs["index"], ctx.attrs["then"]
+    if then is not None:  # x[index][then]: back through [then] into x[index]'s shape, then through [index]
+        gy = ctx.call(getitem_grad, gy, index=then, shape=_basic_shape(shape, index))
+    return (ctx.call(getitem_grad, gy, index=index, shape=shape),)
+
+
+def _basic_shape(shape: tuple, index: tuple) -> tuple:
+    """The shape of ``x[index]`` for ints, slices, None and Ellipsis (read off a stride-0 array)."""
+    return np.broadcast_to(np.empty((), dtype=np.int8), shape)[index].shape
 
 
 @op("getitem_grad")
@@ -43,3 +109,435 @@ def getitem_grad(xp, gy, *, index, shape):
 @getitem_grad.defvjp
 def getitem_grad_backward(ctx, gy):  # the adjoint of a scatter is a gather
     return (ctx.call(getitem, gy, index=ctx.attrs["index"]),)
+
+
+# ---------------------------------------------------------------- helpers of the gathers and scatters
+
+
+def _grid(xp, index, axis: int) -> tuple:
+    """The open mesh that reads ``x[grid]`` as torch's gather: ``index`` at ``axis``, the position
+    itself at every other dim (index may be smaller than x there)."""
+    nd = index.ndim
+    return tuple(
+        index if d == axis else xp.arange(n).reshape(tuple(n if i == d else 1 for i in range(nd)))
+        for d, n in enumerate(index.shape)
+    )
+
+
+def _check_range(xp, index, size: int, name: str, axis: int) -> None:
+    """torch raises for any index outside [0, size) (negative ones included)."""
+    if index.size == 0:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {axis} with size {size}")
+
+
+def _int_index(name: str, index) -> None:
+    """torch takes int64 or int32 index tensors (nothing else: not bool, uint8 or floats)."""
+    if getattr(index, "dtype", None) is None or index.dtype not in ("int64", "int32"):
+        raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {getattr(index, 'dtype', type(index))}")
+
+
+def _same_ndim(name: str, what: str, a, index) -> None:
+    if index.ndim != a.ndim or a.ndim == 0:  # (0-d tensors are indexed as 1-d ones by the methods)
+        raise ShapeError(
+            f"{name}(): Index tensor must have the same number of dimensions as {what} tensor "
+            f"(index {tuple(index.shape)}, {what} {tuple(a.shape)})"
+        )
+
+
+def _check_gather(x, index, *, axis):
+    _int_index("gather", index)
+    _same_ndim("gather", "input", x, index)
+    for d in range(index.ndim):
+        if d != axis % index.ndim and index.shape[d] > x.shape[d]:
+            raise ShapeError(
+                f"gather(): Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                f"no larger than self {list(x.shape)} apart from dimension {axis}"
+            )
+
+
+def _check_scatter(name: str):
+    def check(x, index, src=None, *, axis, **attrs):
+        _int_index(name, index)
+        _same_ndim(name, "self", x, index)
+        a = axis % index.ndim
+        for d in range(index.ndim):
+            if d != a and index.shape[d] > x.shape[d]:
+                raise ShapeError(
+                    f"{name}(): Expected index {list(index.shape)} to be no larger than self {list(x.shape)} "
+                    f"apart from dimension {axis}"
+                )
+        if hasattr(src, "dtype"):
+            _same_ndim(name, "src", src, index)
+            if any(i > s for i, s in zip(index.shape, src.shape)):
+                sizes = f"index {list(index.shape)} to be no larger than src {list(src.shape)}"
+                raise ShapeError(f"{name}(): Expected {sizes}")
+            if src.dtype != x.dtype:
+                raise DTypeError(f"{name}(): Expected self.dtype to be equal to src.dtype ({x.dtype} vs {src.dtype})")
+
+    return check
+
+
+def _head(a, shape: tuple):
+    """``a``'s leading block of ``shape`` (src may be larger than index in every dim, as torch)."""
+    if tuple(a.shape) == tuple(shape):
+        return a
+    return a[tuple(slice(0, n) for n in shape)]
+
+
+def _src_grad(ctx, g, index_shape: tuple, src_shape: tuple):
+    """``g`` (index-shaped) as the gradient of a src of ``src_shape``: zeros beyond the index's block."""
+    if tuple(index_shape) == tuple(src_shape):
+        return g
+    return ctx.call(getitem_grad, g, index=tuple(slice(0, n) for n in index_shape), shape=tuple(src_shape))
+
+
+def _reduce_at(xp, out, where: tuple, values, how: str) -> None:
+    """``out[where] = how(out[where], values)`` with repeated positions combined (``ufunc.at``).
+
+    ``add``, ``maximum`` and ``minimum`` use ``ufunc.at`` (NumPy, and CuPy from v12); ``multiply``,
+    which CuPy lacks, goes round by round over the repeats (each round writes distinct positions),
+    with sorting and fancy indexing only.
+    """
+    if how != "multiply":
+        getattr(xp, how).at(out, where, values)
+        return
+    where = xp.broadcast_arrays(*where)
+    lin = xp.ravel_multi_index(tuple(where), out.shape).reshape(-1)
+    if lin.size == 0:
+        return
+    vals = xp.broadcast_to(values, where[0].shape).reshape(-1)
+    flat = out.reshape(-1)  # out is a fresh contiguous copy: a view
+    order = xp.argsort(lin, kind="stable")
+    lin, vals = lin[order], vals[order]
+    rank = xp.arange(lin.size) - xp.searchsorted(lin, lin, side="left")
+    fn = getattr(xp, how)
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        pos = lin[sel]
+        flat[pos] = fn(flat[pos], vals[sel])
+
+
+# ---------------------------------------------------------------- gather and its adjoint
+
+
+@op("gather", save_inputs=(1,), check=_check_gather)
+def gather(xp, x, index, *, axis):
+    """out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather; index int64, x's ndim, no
+    larger than x apart from ``axis``)."""
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], "gather", axis)
+    return x[_grid(xp, index, axis)]
+
+
+@gather.defvjp
+def gather_backward(ctx, gy):  # the adjoint of a gather is a scatter_add into zeros
+    (index,) = ctx.saved
+    return ctx.call(gather_grad, gy, index, axis=ctx.attrs["axis"], shape=ctx.input_shapes[0]), None
+
+
+@op("gather_grad", save_inputs=(1,))
+def gather_grad(xp, gy, index, *, axis, shape):
+    """zeros(shape).scatter_add(axis, index, gy): gather's adjoint (repeated indices accumulate)."""
+    gx = xp.zeros(shape, dtype=gy.dtype)
+    xp.add.at(gx, _grid(xp, index, axis % len(shape)), gy)
+    return gx
+
+
+@gather_grad.defvjp
+def gather_grad_backward(ctx, gy):  # the adjoint of the scatter is the gather
+    (index,) = ctx.saved
+    return ctx.call(gather, gy, index, axis=ctx.attrs["axis"]), None
+
+
+# ---------------------------------------------------------------- scatters
+
+
+def _scatter_prep(xp, x, index, src, axis, name):
+    """(a copy of x, the grid, src's block or the scalar) after torch's range check."""
+    out = x.copy()
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], name, axis)
+    grid = _grid(xp, index, axis)
+    return out, grid, (_head(src, index.shape) if hasattr(src, "dtype") else src)
+
+
+@op("scatter", save_inputs=(1,), check=_check_scatter("scatter"))
+def scatter(xp, x, index, src, *, axis):
+    """x with ``src`` (a tensor, or a number) written at ``index`` along ``axis`` (torch.scatter; with
+    repeated positions one of the writes wins)."""
+    out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter")
+    out[grid] = s
+    return out
+
+
+@scatter.defvjp
+def scatter_backward(ctx, gy):  # overwritten entries get no gradient; src gets gy read back at index
+    (index,) = ctx.saved
+    axis = ctx.attrs["axis"]
+    need = ctx.needs_input_grad
+    gx = ctx.call(scatter, gy, index, 0.0, axis=axis) if need[0] else None
+    gs = None
+    if need[2]:
+        gs = _src_grad(ctx, ctx.call(gather, gy, index, axis=axis), index.shape, ctx.input_shapes[2])
+    return gx, None, gs
+
+
+@op("scatter_add", save_inputs=(1,), check=_check_scatter("scatter_add"))
+def scatter_add(xp, x, index, src, *, axis):
+    """x with ``src`` added at ``index`` along ``axis`` (repeats accumulate; torch.scatter_add)."""
+    out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter_add")
+    xp.add.at(out, grid, s)
+    return out
+
+
+@scatter_add.defvjp
+def scatter_add_backward(ctx, gy):  # d/dx = identity; d/dsrc = gy gathered at index (its adjoint)
+    (index,) = ctx.saved
+    need = ctx.needs_input_grad
+    gs = None
+    if need[2]:
+        g = ctx.call(gather, gy, index, axis=ctx.attrs["axis"])
+        gs = _src_grad(ctx, g, index.shape, ctx.input_shapes[2])
+    return (gy if need[0] else None), None, gs
+
+
+_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _check_scatter_reduce(x, index, src, *, axis, reduce, include_self=True):
+    if reduce not in _REDUCES:
+        raise ValueError(f"scatter_reduce(): reduce argument must be one of {', '.join(_REDUCES)}, got {reduce!r}")
+    _check_scatter("scatter_reduce")(x, index, src, axis=axis)
+
+
+def _extreme(xp, dtype, high: bool):
+    if dtype.kind == "f":
+        return xp.inf if high else -xp.inf
+    if dtype.kind == "b":
+        return high
+    info = xp.iinfo(dtype)
+    return info.max if high else info.min
+
+
+@op("scatter_reduce", save_inputs=(0, 1, 2), save_output=True, check=_check_scatter_reduce)
+def scatter_reduce(xp, x, index, src, *, axis, reduce, include_self=True):
+    """x with ``src`` reduced into it at ``index`` along ``axis``: ``reduce`` is "sum", "prod", "mean",
+    "amax" or "amin"; ``include_self=False`` leaves x's own values out at the scattered positions."""
+    out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter_reduce")
+    if not include_self:
+        init = {"sum": 0, "mean": 0, "prod": 1, "amax": None, "amin": None}[reduce]
+        out[grid] = _extreme(xp, x.dtype, reduce == "amin") if init is None else init
+    how = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}[reduce]
+    _reduce_at(xp, out, grid, s, how)
+    if reduce == "mean":
+        count = xp.full(x.shape, 1 if include_self else 0, dtype="int64")
+        xp.add.at(count, grid, 1)
+        count = xp.maximum(count, 1)
+        out = (out // count if x.dtype.kind in "iub" else out / count).astype(x.dtype, copy=False)
+    return out
+
+
+@scatter_reduce.defvjp
+def scatter_reduce_backward(ctx, gy):  # torch's scatter_reduce_backward (FunctionsManual.cpp)
+    x, index, src, result = ctx.saved
+    a = ctx.attrs
+    axis, reduce, include_self = a["axis"], a["reduce"], a["include_self"]
+    xp = ctx.xp
+    shape = ctx.input_shapes[0]
+    src_shape = ctx.input_shapes[2]
+    if tuple(src_shape) != tuple(index.shape):
+        src = ctx.call(getitem, src, index=tuple(slice(0, n) for n in index.shape))
+
+    def gat(v):
+        return ctx.call(gather, v, index, axis=axis)
+
+    def count(mask):  # how many (masked) src entries land on each position of x
+        return ctx.call(scatter_count, index, mask, axis=axis, shape=shape, dtype=gy.dtype)
+
+    if reduce == "sum":
+        gx, gs = gy, gat(gy)
+    elif reduce == "mean":
+        n = count(True) + (1 if include_self else 0)
+        n = xp.where(n == 0, 1, n)
+        gx, gs = gy / n, gat(gy) / gat(n)
+    elif reduce == "prod":
+        # d/dx: the product of the others (x = 0 replaced by 1, so zeros in x are exact)
+        masked_x = xp.where(x == 0, 1, x)
+        masked_x_result = ctx.call(
+            scatter_reduce, masked_x, index, src, axis=axis, reduce="prod", include_self=include_self
+        )
+        gx = gy * masked_x_result / masked_x
+        # d/dsrc: result / src, except for a src that is the only zero of its position: the product
+        # of the others there (with that src replaced by 1)
+        src_zero = src == 0
+        single_zero = src_zero & (gat(count(src_zero)) == 1)
+        masked_src = xp.where(single_zero, 1, src)
+        masked_src_result = ctx.call(
+            scatter_reduce, x, index, masked_src, axis=axis, reduce="prod", include_self=include_self
+        )
+        gs = xp.where(single_zero, gat(gy * masked_src_result), gat(gy * result) / xp.where(src_zero, 1, src))
+    else:  # amax / amin: shared evenly by the entries equal to the result (x's own included)
+        value = gat(result)
+        x_is = x == result
+        src_is = src == value
+        n = xp.where(x_is, 1, 0) + count(src_is)
+        share = gy / xp.where(n == 0, 1, n)
+        gx = xp.where(x_is, share, 0)
+        gs = xp.where(src_is, gat(share), 0)
+    need = ctx.needs_input_grad
+    if need[0] and not include_self:  # x's values at the scattered positions were left out
+        gx = ctx.call(scatter, gx, index, 0.0, axis=axis)
+    gs = _src_grad(ctx, gs, index.shape, src_shape) if need[2] else None
+    return (gx if need[0] else None), None, gs
+
+
+@op("scatter_count")
+def scatter_count(xp, index, mask, *, axis, shape, dtype="float64"):
+    """How many entries of ``index`` (those where ``mask``; ``True``: all) point at each position of a
+    tensor of ``shape`` along ``axis`` (scatter_reduce's mean and amax/amin gradients; no gradient)."""
+    out = xp.zeros(shape, dtype=dtype)
+    ones = mask.astype(dtype) if hasattr(mask, "dtype") else xp.full(index.shape, bool(mask), dtype=dtype)
+    xp.add.at(out, _grid(xp, index, axis % len(shape)), _head(ones, index.shape))
+    return out
+
+
+# ---------------------------------------------------------------- index_select / index_add / index_fill
+
+
+def _check_index_vector(name: str):
+    def check(x, index, *rest, axis, **attrs):
+        _int_index(name, index)
+        if index.ndim != 1 or x.ndim == 0:  # (the methods pass 0-d tensors as 1-d ones)
+            raise ShapeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        if rest and name == "index_add":
+            src = rest[0]
+            a = axis % x.ndim
+            want = tuple(index.size if d == a else n for d, n in enumerate(x.shape))
+            if tuple(src.shape) != want:
+                raise ShapeError(
+                    f"index_add(): source {tuple(src.shape)} must have the shape of self {tuple(x.shape)} with "
+                    f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
+                )
+            if src.dtype != x.dtype:
+                raise DTypeError(f"index_add(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+
+    return check
+
+
+def _along(axis: int, index) -> tuple:
+    return (slice(None),) * axis + (index,)
+
+
+@op("index_select", save_inputs=(1,), check=_check_index_vector("index_select"))
+def index_select(xp, x, index, *, axis):
+    """x's slices at ``index`` (a vector) along ``axis`` (torch.index_select)."""
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], "index_select", axis)
+    return xp.take(x, index, axis=axis)
+
+
+@index_select.defvjp
+def index_select_backward(ctx, gy):  # the adjoint: gy added back at index (repeats accumulate)
+    (index,) = ctx.saved
+    return ctx.call(index_select_grad, gy, index, axis=ctx.attrs["axis"], shape=ctx.input_shapes[0]), None
+
+
+@op("index_select_grad", save_inputs=(1,))
+def index_select_grad(xp, gy, index, *, axis, shape):
+    """zeros(shape).index_add(axis, index, gy): index_select's adjoint."""
+    gx = xp.zeros(shape, dtype=gy.dtype)
+    xp.add.at(gx, _along(axis % len(shape), index), gy)
+    return gx
+
+
+@index_select_grad.defvjp
+def index_select_grad_backward(ctx, gy):
+    (index,) = ctx.saved
+    return ctx.call(index_select, gy, index, axis=ctx.attrs["axis"]), None
+
+
+@op("index_add", save_inputs=(1,), check=_check_index_vector("index_add"))
+def index_add(xp, x, index, src, *, axis, alpha=1):
+    """x with ``alpha * src`` added at ``index`` (a vector) along ``axis``; repeats accumulate."""
+    out = x.copy()
+    s = src if alpha == 1 else (src * alpha).astype(x.dtype, copy=False)
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], "index_add", axis)
+    xp.add.at(out, _along(axis, index), s)
+    return out
+
+
+@index_add.defvjp
+def index_add_backward(ctx, gy):  # d/dx = identity; d/dsrc = alpha * gy at index
+    (index,) = ctx.saved
+    need = ctx.needs_input_grad
+    alpha = ctx.attrs["alpha"]
+    gs = None
+    if need[2]:
+        gs = ctx.call(index_select, gy, index, axis=ctx.attrs["axis"])
+        if alpha != 1:
+            gs = gs * alpha
+    return (gy if need[0] else None), None, gs
+
+
+@op("index_fill", save_inputs=(1,), check=_check_index_vector("index_fill"))
+def index_fill(xp, x, index, value, *, axis):
+    """x with its slices at ``index`` along ``axis`` set to ``value`` (a number or a 0-d tensor)."""
+    if hasattr(value, "ndim") and value.ndim != 0:
+        raise ValueError(f"index_fill(): value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+    out = x.copy()
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], "index_fill", axis)
+    out[_along(axis, index)] = value
+    return out
+
+
+@index_fill.defvjp
+def index_fill_backward(ctx, gy):  # filled slices: no gradient to x, their sum to value
+    (index,) = ctx.saved
+    need = ctx.needs_input_grad
+    gx = ctx.call(index_fill, gy, index, 0.0, axis=ctx.attrs["axis"])
+    gv = ctx.xp.sum(gy - gx) if need[2] else None
+    return (gx if need[0] else None), None, gv
+
+
+# ---------------------------------------------------------------- masks
+
+
+def _check_mask(name: str):
+    def check(x, mask, *rest, **attrs):
+        if getattr(mask, "dtype", None) is None or mask.dtype.kind != "b":
+            raise DTypeError(f"{name}(): expected a bool tensor as mask, got {getattr(mask, 'dtype', type(mask))}")
+        if rest and hasattr(rest[0], "ndim") and rest[0].ndim != 0:
+            raise ShapeError(
+                f"{name}(): only supports a 0-dimensional value tensor, but got tensor with {rest[0].ndim} dimension(s)"
+            )
+
+    return check
+
+
+@op("masked_fill", save_inputs=(1,), check=_check_mask("masked_fill"))
+def masked_fill(xp, x, mask, value):
+    """``value`` (a number or a 0-d tensor, cast to x's dtype) where ``mask``, else x (broadcast)."""
+    out = xp.where(mask, value, x)
+    return out.astype(x.dtype, copy=False)
+
+
+@masked_fill.defvjp
+def masked_fill_backward(ctx, gy):  # x keeps gy off the mask; value gets the sum on the mask
+    (mask,) = ctx.saved
+    need = ctx.needs_input_grad
+    xp = ctx.xp
+    gx = xp.where(mask, 0, gy) if need[0] else None
+    gv = xp.sum(xp.where(mask, gy, 0)) if need[2] else None
+    return gx, None, gv
+
+
+@op("nonzero")
+def nonzero(xp, x):
+    """The indices of the non-zero elements, one row each: shape (n, ndim), int64 (no gradient)."""
+    return xp.argwhere(x).astype("int64", copy=False)

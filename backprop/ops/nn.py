@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from backprop.ops._util import ShapeError
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
 
@@ -9,6 +12,8 @@ from backprop.registry import op
 @op("softmax", save_output=True)
 def softmax(xp, x, *, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max (no overflow for large x)."""
+    if x.size == 0:  # nothing to normalise (max has no identity): an empty result, as torch
+        return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -23,6 +28,8 @@ def softmax_backward(ctx, gy):  # dx = y * (gy - sum(gy * y))
 @op("log_softmax", save_output=True)
 def log_softmax(xp, x, *, axis=-1):
     """x - logsumexp(x) along ``axis``, computed stably."""
+    if x.size == 0:
+        return xp.empty_like(x)
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
@@ -35,24 +42,30 @@ def log_softmax_backward(ctx, gy):  # dx = gy - softmax(x) * sum(gy)
     return (gy - xp.exp(y) * xp.sum(gy, axis=axis, keepdims=True),)
 
 
-def _check_cross_entropy(x, target, **attrs):
+def _check_cross_entropy(x, target, weight=None, **attrs):
     if x.ndim != 2:
-        raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {tuple(x.shape)}")
+        raise ShapeError(f"cross_entropy: expected logits of shape (N, C), got {tuple(x.shape)}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: expected integer class indices as target, got dtype {target.dtype}")
     if target.shape != x.shape[:1]:
-        raise ValueError(
+        raise ShapeError(
             f"cross_entropy: target shape {tuple(target.shape)} does not match logits "
             f"{tuple(x.shape)}; expected ({x.shape[0]},)"
+        )
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != x.shape[1]):
+        raise ShapeError(
+            f"cross_entropy: weight of shape {tuple(weight.shape)} does not match {x.shape[1]} classes; "
+            f"expected ({x.shape[1]},)"
         )
 
 
 @op("cross_entropy", aux=True, check=_check_cross_entropy, double_backward=False)
-def cross_entropy(xp, x, target, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Softmax cross-entropy of logits (N, C) against class ids (N,), fused.
+def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits (N, C) against class ids (N,), fused; optional class weights (C,).
 
-    loss_n = (1 - eps) (lse_n - x[n, t_n]) + eps (lse_n - mean_c x[n, c]); rows whose target is
-    ``ignore_index`` contribute 0 and are not counted by the mean. No one-hot matrix is built, and
+    loss_n = (1 - eps) w_t (lse_n - x[n, t_n]) + eps/C sum_c w_c (lse_n - x[n, c]) (w = 1 without
+    weights); rows whose target is ``ignore_index`` contribute 0, and the mean divides by the summed
+    w_t of the other rows (their count without weights), as torch. No one-hot matrix is built, and
     the (N, C) work is four passes into one buffer: max, subtract, exp (in place), sum.
     """
     if reduction not in ("mean", "sum", "none"):
@@ -68,35 +81,61 @@ def cross_entropy(xp, x, target, *, ignore_index=-100, reduction="mean", label_s
         )
     e = x - xp.max(x, axis=1, keepdims=True)  # shifted logits: exp cannot overflow
     loss = -e[xp.arange(n), t]
-    if label_smoothing:
-        loss = (1 - label_smoothing) * loss - label_smoothing * xp.mean(e, axis=1)
-    xp.exp(e, out=e)
-    s = xp.sum(e, axis=1)
-    loss += xp.log(s)  # + lse (shifted)
+    if weight is None:
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - label_smoothing * xp.mean(e, axis=1)
+        xp.exp(e, out=e)
+        s = xp.sum(e, axis=1)
+        loss += xp.log(s)  # + lse (shifted)
+        aux = (e, s, t, valid)
+    else:  # loss_n = a_n lse_n - (1 - eps) w_t e_t - eps/C (e @ w), a_n = (1 - eps) w_t + eps/C sum(w)
+        weight = weight.astype(x.dtype, copy=False)
+        wt = weight[t]
+        a = (1 - label_smoothing) * wt
+        loss = a * loss
+        if label_smoothing:
+            a = a + (label_smoothing / c) * xp.sum(weight)
+            loss = loss - (label_smoothing / c) * (e @ weight)
+        xp.exp(e, out=e)
+        s = xp.sum(e, axis=1)
+        loss += a * xp.log(s)
+        aux = (e, s, t, valid, wt, a, weight)
     loss = xp.where(valid, loss, 0)
-    cnt = xp.sum(valid).astype(x.dtype)
+    cnt = xp.sum(valid if weight is None else xp.where(valid, wt, 0)).astype(x.dtype)
     if reduction == "mean":
-        out = xp.sum(loss) / cnt
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, silently, as torch
+            out = xp.sum(loss) / cnt
     elif reduction == "sum":
         out = xp.sum(loss)
     else:
         out = loss
-    return out.astype(x.dtype, copy=False), (e, s, t, valid, cnt)
+    return out.astype(x.dtype, copy=False), aux[:4] + (cnt,) + aux[4:]
 
 
 @cross_entropy.defvjp
-def cross_entropy_backward(ctx, gy):  # dx = (softmax - (1-eps) onehot - eps/C) * w_n
-    e, s, t, valid, cnt = ctx.aux  # softmax = e / s: the division folds into the row weights
+def cross_entropy_backward(ctx, gy):
+    # dx = (softmax - (1-eps) onehot - eps/C) * w_n without class weights;
+    # dx = (a_n softmax - (1-eps) w_t onehot - eps/C w) * g_n with them (a_n as in the forward)
+    e, s, t, valid, cnt, *weighted = ctx.aux  # softmax = e / s: the division folds into the row weights
     xp = ctx.xp
     reduction = ctx.attrs["reduction"]
     eps = ctx.attrs["label_smoothing"]
-    w = gy / cnt if reduction == "mean" else gy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = gy / cnt if reduction == "mean" else gy
     w = xp.where(valid, w, 0).astype(e.dtype, copy=False)  # (N,) per-row weight
-    gx = e * (w / s)[:, None]
-    gx[xp.arange(e.shape[0]), t] -= (1 - eps) * w
+    rows = xp.arange(e.shape[0])
+    if not weighted:
+        gx = e * (w / s)[:, None]
+        gx[rows, t] -= (1 - eps) * w
+        if eps:
+            gx -= (eps / e.shape[1]) * w[:, None]
+        return gx, None, None
+    wt, a, weight = weighted
+    gx = e * (w * a / s)[:, None]
+    gx[rows, t] -= (1 - eps) * w * wt
     if eps:
-        gx -= (eps / e.shape[1]) * w[:, None]
-    return gx, None
+        gx -= (eps / e.shape[1]) * w[:, None] * weight
+    return gx, None, None
 
 
 @op("binary_cross_entropy_with_logits", save_inputs=(0, 1))

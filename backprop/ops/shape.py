@@ -6,11 +6,11 @@ and ``transpose`` / ``.T`` are ``permute``: fewer primitives, one gradient rule 
 
 from __future__ import annotations
 
-from backprop.ops._util import ShapeError
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import op
 
 
-@op("reshape")
+@op("reshape", view=True)
 def reshape(xp, x, *, shape):
     """x with a new shape of the same size (a view where the layout allows)."""
     return xp.reshape(x, shape)
@@ -21,7 +21,7 @@ def reshape_backward(ctx, gy):
     return (ctx.xp.reshape(gy, ctx.input_shapes[0]),)
 
 
-@op("permute")
+@op("permute", view=True)
 def permute(xp, x, *, axes):
     """x with its dimensions reordered to ``axes``."""
     return xp.transpose(x, axes)
@@ -36,7 +36,7 @@ def permute_backward(ctx, gy):  # undo the permutation with its inverse
     return (ctx.xp.transpose(gy, tuple(inverse)),)
 
 
-@op("expand")
+@op("expand", view=True)
 def expand(xp, x, *, shape):
     """x broadcast to ``shape`` (a read-only view, no copy)."""
     return xp.broadcast_to(x, shape)
@@ -92,3 +92,219 @@ def stack(xp, *xs, axis=0):
 def stack_backward(ctx, gy):  # input i gets gy[..., i, ...] along the new axis
     axis = ctx.attrs["axis"] % gy.ndim
     return tuple(gy[(slice(None),) * axis + (i,)] if needed else None for i, needed in enumerate(ctx.needs_input_grad))
+
+
+# ---------------------------------------------------------------- flips, rolls, triangles, diagonals
+
+
+@op("flip")
+def flip(xp, x, *, axis):
+    """x reversed along the dims in ``axis`` (a tuple of non-negative dims)."""
+    if not axis or x.ndim == 0:
+        return xp.array(x, copy=True)  # torch's flip always copies
+    return xp.flip(x, axis=axis).copy()
+
+
+@flip.defvjp
+def flip_backward(ctx, gy):  # a flip is its own inverse (and adjoint)
+    return (ctx.call(flip, gy, axis=ctx.attrs["axis"]),)
+
+
+@op("roll")
+def roll(xp, x, *, shifts, axis=None):
+    """x rolled by ``shifts`` along ``axis`` (a tuple), or over the flattened tensor when axis is None."""
+    if x.ndim == 0:
+        return xp.array(x, copy=True)
+    return xp.roll(x, shifts, axis=axis)
+
+
+@roll.defvjp
+def roll_backward(ctx, gy):  # undo the roll: the same roll with negated shifts
+    shifts = ctx.attrs["shifts"]
+    neg = -shifts if isinstance(shifts, int) else tuple(-s for s in shifts)
+    return (ctx.call(roll, gy, shifts=neg, axis=ctx.attrs["axis"]),)
+
+
+def _tri_mask(xp, shape, diagonal, lower):
+    """The (rows, cols) mask of the lower (col - row <= k) or upper (col - row >= k) triangle."""
+    n, m = shape[-2], shape[-1]
+    d = xp.arange(m)[None, :] - xp.arange(n)[:, None]
+    return d <= diagonal if lower else d >= diagonal
+
+
+def _check_tri(x, *, diagonal=0, name="tril"):
+    if x.ndim < 2:
+        raise ShapeError(f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
+
+
+def _check_tril(x, *, diagonal=0):
+    _check_tri(x, name="tril")
+
+
+def _check_triu(x, *, diagonal=0):
+    _check_tri(x, name="triu")
+
+
+@op("tril", check=_check_tril)
+def tril(xp, x, *, diagonal=0):
+    """The lower triangle of the last two dims (col - row <= diagonal); the rest zero."""
+    return xp.where(_tri_mask(xp, x.shape, diagonal, True), x, xp.zeros((), dtype=x.dtype))
+
+
+@tril.defvjp
+def tril_backward(ctx, gy):  # the gradient is masked by the same triangle
+    return (ctx.call(tril, gy, diagonal=ctx.attrs["diagonal"]),)
+
+
+@op("triu", check=_check_triu)
+def triu(xp, x, *, diagonal=0):
+    """The upper triangle of the last two dims (col - row >= diagonal); the rest zero."""
+    return xp.where(_tri_mask(xp, x.shape, diagonal, False), x, xp.zeros((), dtype=x.dtype))
+
+
+@triu.defvjp
+def triu_backward(ctx, gy):
+    return (ctx.call(triu, gy, diagonal=ctx.attrs["diagonal"]),)
+
+
+def _diag_index(xp, n1, n2, offset):
+    """Row and column indices of diagonal ``offset`` of an (n1, n2) matrix."""
+    length = max(0, min(n1 + min(offset, 0), n2 - max(offset, 0)))
+    i = xp.arange(length)
+    return (i - offset, i) if offset < 0 else (i, i + offset)
+
+
+@op("diagonal", view=True)
+def diagonal(xp, x, *, offset=0, dim1=0, dim2=1):
+    """The diagonal ``offset`` of the (dim1, dim2) planes, as a new last dim (non-negative, distinct dims)."""
+    return xp.diagonal(x, offset, dim1, dim2)
+
+
+@diagonal.defvjp
+def diagonal_backward(ctx, gy):  # the adjoint writes gy into the same diagonal of a zero tensor
+    a = ctx.attrs
+    shape = ctx.input_shapes[0]
+    d1, d2 = a["dim1"], a["dim2"]
+    return (ctx.call(diag_embed, gy, offset=a["offset"], dim1=d1, dim2=d2, sizes=(shape[d1], shape[d2])),)
+
+
+@op("diag_embed")
+def diag_embed(xp, x, *, offset=0, dim1=-2, dim2=-1, sizes=None):
+    """Zeros with x's last dim written on diagonal ``offset`` of the new (dim1, dim2) planes.
+
+    ``sizes`` (the two new dims' lengths) defaults to the square n + |offset|; ``diagonal``'s
+    gradient passes its input's sizes. dim1, dim2 index the output and must be distinct."""
+    n = x.shape[-1] if x.ndim else 1
+    if sizes is None:
+        sizes = (n + abs(offset), n + abs(offset))
+    out_ndim = max(x.ndim, 1) + 1
+    d1, d2 = dim1 % out_ndim, dim2 % out_ndim
+    batch = list(x.shape[:-1])
+    shape = []
+    for d in range(out_ndim):
+        shape.append(sizes[0] if d == d1 else sizes[1] if d == d2 else batch.pop(0))
+    out = xp.zeros(tuple(shape), dtype=x.dtype)
+    rows, cols = _diag_index(xp, sizes[0], sizes[1], offset)
+    view = xp.moveaxis(out, (d1, d2), (-2, -1))
+    view[..., rows, cols] = x[..., : rows.shape[0]] if x.ndim else x
+    return out
+
+
+@diag_embed.defvjp
+def diag_embed_backward(ctx, gy):  # the adjoint reads the diagonal back
+    a = ctx.attrs
+    nd = gy.ndim
+    return (ctx.call(diagonal, gy, offset=a["offset"], dim1=a["dim1"] % nd, dim2=a["dim2"] % nd),)
+
+
+# ---------------------------------------------------------------- einsum
+
+
+def _check_einsum(a, b=None, *, equation):
+    xs = (a,) if b is None else (a, b)
+    lhs = equation.split("->")[0].split(",")
+    sizes: dict[str, int] = {}
+    for k, (sub, x) in enumerate(zip(lhs, xs)):
+        if x.dtype != xs[0].dtype:
+            raise DTypeError(
+                f"einsum: expected all operands to have the same dtype, got {xs[0].dtype} (operand 0) "
+                f"and {x.dtype} (operand {k}); cast one with .to(dtype)"
+            )
+        seen: dict[str, int] = {}
+        for c, n in zip(sub, x.shape):
+            if c in seen and seen[c] != n:
+                raise ShapeError(
+                    f"einsum: subscript {c} is repeated for operand {k} (shape {tuple(x.shape)}) but the "
+                    f"sizes don't match, {n} != {seen[c]}"
+                )
+            seen[c] = n
+            if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
+                raise ShapeError(
+                    f"einsum: subscript {c} has size {n} for operand {k} (shape {tuple(x.shape)}) which does "
+                    f"not broadcast with previously seen size {sizes[c]}"
+                )
+            sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
+
+
+@op("einsum", save_inputs=(0, 1), check=_check_einsum)
+def einsum(xp, a, b=None, *, equation):
+    """Einstein summation of one or two operands over an explicit equation ("ij,jk->ik", no ellipsis).
+
+    ``bp.einsum`` rewrites ellipses and implicit outputs and contracts more operands pairwise, left
+    to right (as torch does without opt_einsum), so the op stays binary and saves its inputs."""
+    return xp.einsum(equation, a) if b is None else xp.einsum(equation, a, b)
+
+
+@einsum.defvjp
+def einsum_backward(ctx, gy):
+    # d/dx_i of sum(gy * einsum(...)) is einsum(gy, x_j (j != i) -> subscripts of x_i): letters of x_i
+    # that appear nowhere else are broadcast back, and a letter repeated in x_i (a diagonal, "ii")
+    # writes the gradient onto that diagonal (diag_embed). A letter used three times in one operand
+    # is not supported (NotImplementedError).
+    xp = ctx.xp
+    lhs, out = ctx.attrs["equation"].split("->")
+    subs = lhs.split(",")
+    xs = ctx.saved[: len(subs)]
+    grads = []
+    for i, need in enumerate(ctx.needs_input_grad):
+        if not need or i >= len(subs):
+            grads.append(None)
+            continue
+        sub = subs[i]
+        shape = ctx.input_shapes[i]
+        others = [s for j, s in enumerate(subs) if j != i]
+        avail = set(out).union(*others) if others else set(out)
+        uniq = list(dict.fromkeys(sub))
+        present = [c for c in uniq if c in avail]
+        size = {c: n for c, n in zip(sub, shape)}
+        eq = ",".join([out, *others]) + "->" + "".join(present)
+        other = xs[1 - i] if len(subs) == 2 else None  # always two inputs: the op saves (0, 1)
+        g = ctx.call(einsum, gy, other, equation=eq)
+        if len(present) != len(uniq):  # letters only x_i has: the gradient is constant along them
+            g = xp.reshape(g, tuple(g.shape[present.index(c)] if c in present else 1 for c in uniq))
+            g = xp.broadcast_to(g, tuple(g.shape[k] if c in present else size[c] for k, c in enumerate(uniq)))
+        cur = list(uniq)
+        for c in uniq:
+            count = sub.count(c)
+            if count == 1:
+                continue
+            if count > 2:
+                raise NotImplementedError(
+                    f"einsum backward: subscript {c} appears {count} times in operand {i} ({sub!r}); "
+                    "at most twice (a diagonal) is supported"
+                )
+            k = cur.index(c)
+            perm = [j for j in range(len(cur)) if j != k] + [k]
+            g = xp.transpose(g, tuple(perm))
+            cur = [cur[j] for j in perm[:-1]] + [c, c]
+            g = ctx.call(diag_embed, g, offset=0, dim1=len(cur) - 2, dim2=len(cur) - 1)
+        if cur != list(sub):
+            used = [False] * len(cur)
+            perm = []
+            for c in sub:
+                k = next(j for j, d in enumerate(cur) if d == c and not used[j])
+                used[k] = True
+                perm.append(k)
+            g = xp.transpose(g, tuple(perm))
+        grads.append(g)
+    return tuple(grads)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from backprop import registry
+from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.tensor import Tensor
 
@@ -80,7 +81,7 @@ class Optimizer:
                     continue
                 state = self.state.setdefault(id(p), {})
                 self._update(p, p.grad.data, state, group)
-                p._version += 1
+                bump_version(p)
         return loss
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

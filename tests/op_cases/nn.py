@@ -16,17 +16,19 @@ def _log_softmax(x, axis=-1):
     return special.log_softmax(x, axis=axis)
 
 
-def _cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """torch's formula, written out: smoothed NLL of log_softmax, ignored rows dropped from the mean."""
+def _cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch's formula, written out: (1 - eps) * weighted NLL of log_softmax + eps/C * the weighted sum
+    of -log_softmax; ignored rows dropped; the mean divides by the summed target weights (LossNLL.cpp)."""
     logp = special.log_softmax(x, axis=1)
+    w = np.ones(x.shape[1]) if weight is None else weight
     valid = target != ignore_index
     t = np.where(valid, target, 0)
-    nll = -logp[np.arange(len(t)), t]
-    smooth = -logp.mean(axis=1)
+    nll = -logp[np.arange(len(t)), t] * w[t]
+    smooth = -(logp * w).sum(axis=1) / x.shape[1]
     loss = np.where(valid, (1 - label_smoothing) * nll + label_smoothing * smooth, 0.0)
     if reduction == "none":
         return loss
-    return loss.sum() / (valid.sum() if reduction == "mean" else 1)
+    return loss.sum() / (np.where(valid, w[t], 0).sum() if reduction == "mean" else 1)
 
 
 def _bce_with_logits(z, y):
@@ -45,6 +47,23 @@ CASES: dict[str, list[Case]] = {
         Case([R(4, 5), K(np.array([0, -100, 2, 1]))], {"reduction": "sum"}, ref=_cross_entropy),
         Case([R(3, 4), K(np.array([3, 0, 1]))], {"reduction": "none", "label_smoothing": 0.2}, ref=_cross_entropy),
         Case([R(3, 4), K(np.array([3, 7, 1]))], {"ignore_index": 7, "label_smoothing": 0.1}, ref=_cross_entropy),
+        # class weights (C,): a constant third input
+        Case([R(4, 5), K(np.array([0, 4, 2, 2])), K(np.array([0.5, 1.0, 2.0, 1.5, 0.3]))], ref=_cross_entropy),
+        Case(
+            [R(4, 3), K(np.array([2, -100, 0, 1])), K(np.array([0.7, 1.3, 2.0]))],
+            {"label_smoothing": 0.2},
+            ref=_cross_entropy,
+        ),
+        Case(
+            [R(3, 4), K(np.array([3, 0, 1])), K(np.array([0.5, 1.0, 2.0, 1.5]))],
+            {"reduction": "none", "label_smoothing": 0.3},
+            ref=_cross_entropy,
+        ),
+        Case(
+            [R(3, 4), K(np.array([3, 0, 0])), K(np.array([0.5, 1.0, 2.0, 1.5]))],
+            {"reduction": "sum", "label_smoothing": 0.1},
+            ref=_cross_entropy,
+        ),
     ],
     "binary_cross_entropy_with_logits": [
         Case([R(2, 3), U(2, 3)], ref=_bce_with_logits),

@@ -141,7 +141,7 @@ def _walk(
             gxs = cached[1](node, gy)
             xp = cached[2]
         if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
-            node.release()
+            node._saved, node._saved_tensors, node._out, node.aux = None, (), None, None  # release(), inlined
         meta: Any
         for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
             if edge is None:

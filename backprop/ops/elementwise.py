@@ -38,9 +38,8 @@ mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1), saved_for={0: (1
 
 @mul.defvjp
 def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
-    x, y = ctx.saved
-    e = ctx.needs_input_grad
-    return (gy * y if e[0] else None), (gy * x if e[1] else None)
+    x, y = ctx.saved  # saved_for: y is kept exactly when x's gradient is wanted, and x when y's is
+    return (None if y is None else gy * y), (None if x is None else gy * x)
 
 
 div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1), saved_for={0: (1,)})

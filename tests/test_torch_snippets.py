@@ -129,3 +129,63 @@ def test_training_loop_with_clip_grad_norm() -> None:
     l_ours, n_ours = regression_loop(backprop, models["backprop"], x, y)
     np.testing.assert_allclose(n_ours, n_theirs, rtol=1e-4)
     np.testing.assert_allclose(l_ours, l_theirs, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ a small causal tagger
+
+
+def make_tagger(torch, vocab=11, dim=8, tags=4):
+    nn = torch.nn
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+            self.norm = nn.LayerNorm(dim)
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, tags))
+
+        def forward(self, tokens):
+            h = self.norm(self.embed(tokens))
+            q, k, v = self.qkv(h).chunk(3, dim=-1)
+            h = h + torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.head(h)
+
+    return Tagger()
+
+
+def train_tagger(torch, model, tokens_np, tags_np, steps=6):
+    F = torch.nn.functional  # noqa: N806 - torch's alias
+    tokens = torch.from_numpy(tokens_np)
+    tags = torch.from_numpy(tags_np)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        logp = F.log_softmax(model(tokens), dim=-1)
+        picked = logp.gather(-1, tags.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        picked = picked.masked_fill(tokens == 0, 0.0)  # padding does not count
+        loss = -picked.sum() / (tokens != 0).sum()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        top2 = model(tokens).topk(2, dim=-1).indices
+        hit = (top2 == tags.unsqueeze(-1)).any(dim=-1).float().mean().item()
+    return losses, hit
+
+
+def test_causal_tagger_with_gather_masked_fill_and_topk() -> None:
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(1, 11, size=(3, 7))
+    tokens[2, 5:] = 0  # padding
+    tags = rng.integers(0, 4, size=(3, 7))
+    models = {torch.__name__: make_tagger(torch) for torch in (real_torch, backprop)}
+    _same_weights(models["backprop"], models["torch"])
+    l_theirs, hit_theirs = train_tagger(real_torch, models["torch"], tokens, tags)
+    l_ours, hit_ours = train_tagger(backprop, models["backprop"], tokens, tags)
+    np.testing.assert_allclose(l_ours, l_theirs, rtol=1e-4)
+    assert hit_ours == pytest.approx(hit_theirs)

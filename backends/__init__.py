@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from importlib import metadata
 
+if __name__ != "backprop.backends":
+    # This folder is the subpackage ``backprop.backends`` (backprop/__init__.py loads it by its location
+    # in a checkout, the wheel installs it there). Imported as ``backends`` it would be a second
+    # registry with its own CPU backend and RNG, so that name is refused.
+    raise ImportError(f"import backprop.backends, not {__name__!r}: the backends folder is part of backprop")
+
 from .base import Backend, BackendUnavailable
 from .cupy_backend import CupyBackend
 from .numpy_backend import NumpyBackend

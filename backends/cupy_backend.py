@@ -8,6 +8,79 @@ from typing import Any
 from .base import Backend, BackendUnavailable
 
 
+class OutOfMemoryError(MemoryError):
+    """A CUDA allocation failed even after freeing cached blocks; the message names requested and free sizes."""
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Range checks without a host synchronisation. On a GPU, reading ``int(ids.max())`` to validate
+# indices every step stalls the stream; instead an op records, on the device, whether any value was
+# out of range (and the first bad value), clamps the indices so the kernel stays in bounds, and the
+# error is raised at the next point where the host reads device memory anyway (``to_host``: every
+# ``.item()``, ``.numpy()``, ``.tolist()``, printing, logging) or at ``synchronize()``.
+
+_PENDING: dict[tuple[str, str], list[Any]] = {}  # (op, message template) -> [any bad (0-d), first bad (0-d)]
+
+
+def defer_range_check(xp: Any, op: str, values: Any, lo: int, hi: int, message: str) -> bool:
+    """On CuPy, record on the device whether any of ``values`` lies outside [lo, hi] (no host read); True.
+
+    ``message`` is a template with ``{value}`` (the first bad value); the ``IndexError`` naming ``op``
+    is raised by ``raise_deferred_errors()`` at the next read-back. Repeated calls fold into one flag.
+    Returns False (nothing recorded) for other namespaces: the caller checks eagerly, host reads are free.
+    """
+    if getattr(xp, "__name__", "") != "cupy":
+        return False
+    if not values.size:
+        return True
+    flat = values.ravel()
+    bad = (flat < lo) | (flat > hi)
+    any_bad, first = bad.any(), flat[xp.argmax(bad)]
+    key = (op, message)
+    prev = _PENDING.get(key)
+    if prev is None:
+        _PENDING[key] = [any_bad, first]
+    else:  # keep the earliest bad value
+        _PENDING[key] = [prev[0] | any_bad, xp.where(prev[0], prev[1], first)]
+    return True
+
+
+def raise_deferred_errors() -> None:
+    """Raise the first recorded out-of-range error (``IndexError`` naming the op and value), if any."""
+    if not _PENDING:
+        return
+    pending = list(_PENDING.items())
+    _PENDING.clear()
+    for (op, message), (any_bad, first) in pending:
+        if bool(any_bad.get()):
+            value = first.get().item()
+            raise IndexError(
+                f"{op}: {message.format(value=value)} (checked on the device, raised at the next host read)"
+            )
+
+
+class _OnDevice:
+    """A CuPy object whose method calls run with its device current (``cuda:N`` for N > 0)."""
+
+    def __init__(self, obj: Any, device: Any) -> None:
+        self._obj, self._device = obj, device
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._device:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class CupyBackend(Backend):
     """Arrays are ``cupy.ndarray`` on an NVIDIA GPU.
 
@@ -24,6 +97,9 @@ class CupyBackend(Backend):
         self._reason = ""
         self._rngs: dict[int, Any] = {}
         self._seed = 0
+        self._peak: dict[int, int] = {}  # device -> most bytes in use since the last reset (CuPy keeps no peak)
+        self._pool: Any = None
+        self._oom: Any = None
 
     # -- probing -------------------------------------------------------------------------------
     def _probe(self) -> bool:
@@ -44,7 +120,72 @@ class CupyBackend(Backend):
             self._available, self._reason = False, "CuPy imported but no CUDA device was found"
             return False
         self._cupy, self._available = cupy, True
+        self._pool, self._oom = cupy.get_default_memory_pool(), cupy.cuda.memory.OutOfMemoryError
+        cupy.cuda.set_allocator(self._malloc)  # the pool's malloc, plus peak tracking and a clear OOM error
         return True
+
+    # -- memory ----------------------------------------------------------------------------------
+    def _malloc(self, size: int) -> Any:
+        """``MemoryPool.malloc`` with one retry after freeing cached blocks, then an error naming the sizes.
+
+        (CuPy's own pool already frees its cache before giving up; the retry here also covers objects
+        only kept alive by reference cycles, and the error says what was asked for and what is free.)
+        """
+        pool = self._pool
+        try:
+            mem = pool.malloc(size)
+        except self._oom:
+            cp = self._cupy
+            import gc
+
+            gc.collect()  # arrays only kept alive by reference cycles return their blocks to the pool
+            pool.free_all_blocks()
+            try:
+                mem = pool.malloc(size)
+            except self._oom as exc:
+                dev = cp.cuda.runtime.getDevice()
+                free, total = cp.cuda.runtime.memGetInfo()
+                raise OutOfMemoryError(
+                    f"CUDA out of memory on cuda:{dev}: tried to allocate {_mib(size)}; the device has "
+                    f"{_mib(free)} free of {_mib(total)}; tensors of this process hold {_mib(pool.used_bytes())} "
+                    f"(cached blocks were freed and the allocation retried once)"
+                ) from exc
+        used = pool.used_bytes()  # of the current device, which is the one allocated on
+        if used > self._peak.get(mem.device_id, 0):
+            self._peak[mem.device_id] = used
+        return mem
+
+    def _pool_stat(self, index: int | None, stat: str) -> int:
+        cp = self._require()
+        with cp.cuda.Device(index):
+            return int(getattr(cp.get_default_memory_pool(), stat)())
+
+    def memory_allocated(self, index: int | None = None) -> int:
+        """Bytes held by live arrays on the device (CuPy's pool ``used_bytes``)."""
+        return self._pool_stat(index, "used_bytes")
+
+    def memory_reserved(self, index: int | None = None) -> int:
+        """Bytes the pool holds on the device: live arrays plus cached free blocks (``total_bytes``)."""
+        return self._pool_stat(index, "total_bytes")
+
+    def max_memory_allocated(self, index: int | None = None) -> int:
+        """The most bytes held by live arrays since the start or the last ``reset_peak_memory_stats``."""
+        cp = self._require()
+        dev = cp.cuda.runtime.getDevice() if index is None else index
+        return max(self._peak.get(dev, 0), self.memory_allocated(dev))
+
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
+        """Start the peak over from the bytes in use now."""
+        cp = self._require()
+        dev = cp.cuda.runtime.getDevice() if index is None else index
+        self._peak[dev] = self.memory_allocated(dev)
+
+    def empty_cache(self) -> None:
+        """Return the pool's cached free blocks to the driver (live arrays are untouched)."""
+        cp = self._require()
+        for dev in range(self.device_count()):
+            with cp.cuda.Device(dev):
+                cp.get_default_memory_pool().free_all_blocks()
 
     def is_available(self) -> bool:
         return self._probe()
@@ -75,7 +216,10 @@ class CupyBackend(Backend):
             return cp.asarray(array)
 
     def to_host(self, array: Any) -> Any:
-        return self._require().asnumpy(array)
+        host = self._require().asnumpy(array)
+        if _PENDING:  # the host waits for the device here anyway: report deferred range errors
+            raise_deferred_errors()
+        return host
 
     def array_device_index(self, array: Any) -> int:
         return array.device.id
@@ -92,6 +236,8 @@ class CupyBackend(Backend):
             cp = self._require()
             with cp.cuda.Device(index):
                 gen = cp.random.default_rng(self._seed + index)
+            if index:  # CuPy's generators allocate on the *current* device: make theirs current per call
+                gen = _OnDevice(gen, cp.cuda.Device(index))
             self._rngs[index] = gen
         return gen
 
@@ -106,6 +252,7 @@ class CupyBackend(Backend):
         else:
             with cp.cuda.Device(index):
                 cp.cuda.Device(index).synchronize()
+        raise_deferred_errors()
 
     # -- kernels that differ from the generic array-API ones -----------------------------------
     def overrides(self) -> dict[str, Any]:

@@ -6,13 +6,42 @@ PyTorch's names and semantics: ``bp.tensor``, ``requires_grad``, ``.backward()``
 
 from __future__ import annotations
 
+import importlib.util as _importlib_util
 import os as _os
+import sys as _sys
 
-# In a source checkout the backends live in the repository's top-level ``backends/`` folder; the
-# wheel installs that folder as ``backprop/backends`` (pyproject.toml, force-include). Let the
-# checkout resolve ``backprop.backends`` the same way, without claiming the name ``backends``.
-if not _os.path.isdir(_os.path.join(__path__[0], "backends")):
-    __path__.append(_os.path.dirname(__path__[0]))
+
+def _load_backends_from_checkout() -> None:
+    """Make ``backprop.backends`` the repository's top-level ``backends/`` folder, and only that.
+
+    The wheel installs ``backends/`` as ``backprop/backends`` (pyproject.toml, force-include), where
+    the ordinary import finds it. In a source checkout or an editable install the folder sits next
+    to ``backprop/``: it is loaded here, by its file location, as the subpackage ``backprop.backends``
+    (its submodules resolve inside that folder through the spec's search location), before
+    anything imports it. Nothing else of the repository (``bench``, ``tests``) becomes part of the
+    package, and the name ``backends`` is never claimed.
+    """
+    name = __name__ + ".backends"
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    if name in _sys.modules or _os.path.isfile(_os.path.join(here, "backends", "__init__.py")):
+        return  # already loaded, or installed from a wheel
+    folder = _os.path.join(_os.path.dirname(here), "backends")
+    spec = _importlib_util.spec_from_file_location(
+        name, _os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    if spec is None or spec.loader is None or not _os.path.isfile(_os.path.join(folder, "__init__.py")):
+        raise ImportError(f"backprop.backends not found: neither {here}/backends nor {folder} is a package")
+    module = _importlib_util.module_from_spec(spec)
+    _sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del _sys.modules[name]
+        raise
+    globals()["backends"] = module  # bound on the package, as the import system binds a subpackage
+
+
+_load_backends_from_checkout()
 
 from backprop import dtypes  # noqa: E402
 from backprop.autograd import (  # noqa: E402

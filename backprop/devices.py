@@ -28,7 +28,7 @@ class Device:
     index: int
     backend: Backend
     xp: Any  # the backend's array namespace, resolved once
-    array_type: builtins.type
+    array_type: builtins.type[Any]
     _str: str
 
     def __new__(cls, type: str, index: int = 0) -> Device:

@@ -237,12 +237,22 @@ chunk = Tensor.chunk
 unbind = Tensor.unbind
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate along an existing ``dim``."""
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
+    """Concatenate along an existing ``dim``; mixed dtypes promote under torch's rules (int64 + float32 is float32)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
-    return apply(sh.cat, *tensors, axis=dim)
+    dim = dim if axis is None else axis
+    return apply(sh.cat, *_promoted(tensors), axis=dim)
+
+
+def _promoted(tensors: list[Tensor]) -> list[Tensor]:
+    """The tensors cast to their common dtype under torch's rules (cat and stack promote, as torch)."""
+    dt = tensors[0].dtype
+    for t in tensors[1:]:
+        if t.dtype != dt:
+            dt = dtypes.promote_types(np.empty(1, dt), t)
+    return [t if t.dtype == dt else t.to(dt) for t in tensors]
 
 
 concat = cat
@@ -256,7 +266,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return apply(sh.stack, *tensors, axis=dim)
+    return apply(sh.stack, *_promoted(tensors), axis=dim)
 
 
 __all__ += ["cat", "chunk", "concat", "flatten", "permute", "reshape", "split", "squeeze", "stack", "transpose"]

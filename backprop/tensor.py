@@ -104,7 +104,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
 
     data: Any  # the array (numpy.ndarray or cupy.ndarray)
     device: Device
-    grad: Tensor | None
+    _grad: Tensor | None  # behind the ``grad`` property
     grad_fn: Node | None  # the Node that produced it; None for leaves
     _requires_grad: builtins.bool
     _version: builtins.int  # bumped by every in-place change (saved-tensor checks)
@@ -545,7 +545,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
 Tensor._plain = Tensor
 
 
-def _rebuild_tensor(cls: builtins.type, data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:
+def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:
     """The inverse of ``Tensor.__reduce_ex__``: the data on ``device``, or on the CPU if it is unusable."""
     try:
         dev = to_device_obj(device)
@@ -554,7 +554,7 @@ def _rebuild_tensor(cls: builtins.type, data: np.ndarray, device: str, requires_
             f"unpickling a tensor saved on {device}, which is unusable here ({exc}); it is on the CPU", stacklevel=2
         )
         dev = to_device_obj("cpu")
-    t = object.__new__(cls)
+    t: Tensor = object.__new__(cls)
     t._adopt(dev.asarray(data, data.dtype), dev, None)
     if requires_grad:
         t._requires_grad = True

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--threads N] [--device cpu|cuda|all]``.
+"""``python -m bench [--quick] [--threads N] [--device cpu|cuda|all] [--only mlp,lm,chain,matmul]``.
 
 Thread counts must be pinned before NumPy loads its BLAS, so this module parses its arguments and
 sets the environment before importing anything numeric.
@@ -12,6 +12,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, pin every library's thread count, run the bench."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes, few repetitions (CI smoke, < 1 min)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every library")
@@ -23,10 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    # Interleaved runs: OpenMP pools (torch's) busy-wait after each op by default and steal the
-    # cores the next library's BLAS threads need; measured here, that made NumPy steps up to 3x
-    # slower. Passive waiting measures each library as it runs alone.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # torch is timed in its own processes (bench.torch_worker, inheriting these thread counts), so
+    # no OpenMP wait policy is set: each library runs with its defaults, as its users run it.
     from bench.runner import run
 
     return run(args)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -18,23 +21,20 @@ import numpy as np
 import backprop as bp
 from bench import workloads as W
 
-IMPLS = ("ours", "floor", "torch")
+IMPLS = ("ours", "floor", "floor_naive")  # run in this process; torch runs in bench.torch_worker
+LABELS = {"ours": "ours", "floor": "floor", "floor_naive": "floor (naive)", "torch": "torch"}
 MAX_REPS = 300
+ROUNDS = 3  # ours/floors in this process and torch in its own, alternately, this many times
+TORCH_TIMEOUT_S = 600
 
 
 def _torch_available(args: Any) -> bool:
-    if args.no_torch:
-        return False
-    try:
-        import torch
-    except ImportError:
-        return False
-    torch.set_num_threads(args.threads)
-    return True
+    """Whether torch is installed (found without importing it: this process never loads torch)."""
+    return not args.no_torch and importlib.util.find_spec("torch") is not None
 
 
 def cases(device: str, quick: bool, only: set[str] | None) -> list[dict[str, Any]]:
-    """(workload, size) rows with a factory per implementation and the FLOPs of one step."""
+    """(workload, size) rows with a factory per in-process implementation and the FLOPs of one step."""
     out = []
 
     def want(name: str) -> bool:
@@ -88,17 +88,49 @@ def cases(device: str, quick: bool, only: set[str] | None) -> list[dict[str, Any
     return out
 
 
-def _peak_bytes(step: Callable[[], None]) -> int | None:
-    """Peak traced host allocation during one step (NumPy reports its buffers to tracemalloc)."""
+def _peak_bytes(make: Callable[[], Callable[[], None]]) -> int:
+    """Peak traced host memory of an implementation: what it keeps (parameters, gradients, buffers,
+    data) plus two steps' temporaries. NumPy reports its buffers to tracemalloc; construction-time
+    temporaries are left out (the peak is reset once the step is built), and so are one-time costs
+    (lazy imports, caches): a throwaway instance takes a step first."""
+    make()()
     tracemalloc.start()
-    tracemalloc.reset_peak()
-    step()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    try:
+        step = make()
+        tracemalloc.reset_peak()
+        step()
+        step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del step
     return peak
 
 
-def measure(case: dict[str, Any], impls: list[str], reps: int, device: str, quick: bool = False) -> dict[str, Any]:
+def torch_times(case: dict[str, Any], device: str, threads: int, reps: int) -> list[float]:
+    """``reps`` step times of torch, measured by ``python -m bench.torch_worker`` in its own process.
+
+    The worker gets our environment (the same thread-count variables) and torch's default settings.
+    """
+    cmd = [sys.executable, "-m", "bench.torch_worker", case["workload"], case["size"]]
+    cmd += ["--device", device, "--threads", str(threads), "--reps", str(reps)]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=TORCH_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"torch worker failed ({' '.join(cmd[2:])}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["times"]
+
+
+def measure(
+    case: dict[str, Any],
+    impls: list[str],
+    reps: int,
+    device: str,
+    quick: bool = False,
+    torch_threads: int | None = None,
+) -> dict[str, Any]:
+    """Medians of interleaved repetitions of ``impls`` (in this process) and, when ``torch_threads``
+    is given, of torch in its own process, alternating with ours over ``ROUNDS`` rounds."""
     steps = {i: case["make"][i]() for i in impls}
     slowest = 0.0
     for s in steps.values():  # warm-up: caches, allocator pools, BLAS threads
@@ -110,29 +142,85 @@ def measure(case: dict[str, Any], impls: list[str], reps: int, device: str, quic
     # fast steps are noisy on a shared VM: give each implementation about a second of samples
     if not quick:
         reps = min(MAX_REPS, max(reps, int(1.0 / max(slowest, 1e-6))))
+    rounds = 1 if quick or reps < ROUNDS else ROUNDS
+    per_round = [reps // rounds + (r < reps % rounds) for r in range(rounds)]
     times: dict[str, list[float]] = {i: [] for i in impls}
-    for r in range(reps):  # interleaved, rotating which implementation goes first
-        order = impls[r % len(impls) :] + impls[: r % len(impls)]
-        for i in order:
-            t0 = time.perf_counter()
-            steps[i]()
-            times[i].append(time.perf_counter() - t0)
+    if torch_threads is not None:
+        times["torch"] = []
+
+    def ours_block(n: int, offset: int) -> None:
+        for r in range(offset, offset + n):  # interleaved, rotating which implementation goes first
+            order = impls[r % len(impls) :] + impls[: r % len(impls)]
+            for i in order:
+                t0 = time.perf_counter()
+                steps[i]()
+                times[i].append(time.perf_counter() - t0)
+
+    done = 0
+    for r, n in enumerate(per_round):  # torch first on odd rounds, last on even ones
+        if torch_threads is not None and r % 2:
+            times["torch"] += torch_times(case, device, torch_threads, n)
+        ours_block(n, done)
+        done += n
+        if torch_threads is not None and not r % 2:
+            times["torch"] += torch_times(case, device, torch_threads, n)
     res: dict[str, Any] = {k: case[k] for k in ("workload", "size", "shape", "flops")}
-    for i in impls:
-        med = statistics.median(times[i])
-        res[i] = {"median_s": med, "min_s": min(times[i]), "reps": reps}
+    for i, ts in times.items():
+        med = statistics.median(ts)
+        res[i] = {"median_s": med, "min_s": min(ts), "reps": len(ts)}
         if case["flops"]:
             res[i]["gflops"] = case["flops"] / med / 1e9
         if case["workload"] == "chain":
             res[i]["us_per_op"] = med / (W.CHAIN_OPS + 1) * 1e6
-        if device == "cpu" and i != "torch":
-            res[i]["peak_bytes"] = _peak_bytes(steps[i])
-    for other in ("floor", "torch"):
+    if device == "cpu":
+        del steps
+        for i in impls:
+            res[i]["peak_bytes"] = _peak_bytes(case["make"][i])
+    for other in ("floor", "floor_naive", "torch"):
         if other in res:
             res[f"ours_over_{other}"] = res["ours"]["median_s"] / res[other]["median_s"]
-    if "ours" in res and "peak_bytes" in res["ours"] and res.get("floor", {}).get("peak_bytes"):
-        res["memory_ours_over_floor"] = res["ours"]["peak_bytes"] / res["floor"]["peak_bytes"]
+    for other in ("floor", "floor_naive"):  # (the chain's floor keeps no graph: no memory ratio there)
+        if case["workload"] != "chain" and res.get(other, {}).get("peak_bytes") and "peak_bytes" in res["ours"]:
+            res[f"memory_ours_over_{other}"] = res["ours"]["peak_bytes"] / res[other]["peak_bytes"]
     return res
+
+
+# ------------------------------------------------------------------------------------------ goals
+def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CPU goals, each with its measured value and whether it is met (absent rows are skipped).
+
+    Step time against the floor: <= 1.05x for the LM at medium and large, <= 1.15x at small; the
+    op chain's time per op <= 0.70x of torch's (torch in its own process); peak memory <= 1.3x of
+    the floor's for the training steps (and the bare matmul).
+    """
+    out = []
+
+    def add(goal: str, value: float | None, limit: float) -> None:
+        if value is not None:
+            out.append({"goal": goal, "value": value, "limit": limit, "met": value <= limit})
+
+    for r in results:
+        if r.get("device") != "cpu":
+            continue
+        w, s = r["workload"], r["size"]
+        if w == "lm":
+            limit = 1.15 if s == "small" else 1.05
+            add(f"lm {s}: step ours/floor <= {limit:.2f}x", r.get("ours_over_floor"), limit)
+        if w == "chain":
+            add("chain: time per op ours/torch <= 0.70x", r.get("ours_over_torch"), 0.70)
+    for r in results:
+        if r.get("device") == "cpu":
+            add(f"{r['workload']} {r['size']}: peak memory ours/floor <= 1.30x", r.get("memory_ours_over_floor"), 1.30)
+    return out
+
+
+def _print_goals(gs: list[dict[str, Any]]) -> None:
+    if not gs:
+        return
+    print("\n## goals (cpu; against the floor, and torch in its own process)")
+    for g in gs:
+        print(f"{g['goal']:<52} {g['value']:>6.2f}x  {'met' if g['met'] else 'NOT MET'}")
+    print(f"{sum(g['met'] for g in gs)} of {len(gs)} met")
 
 
 def _blas() -> dict[str, Any]:
@@ -145,6 +233,7 @@ def _blas() -> dict[str, Any]:
 
 
 def machine_info(args: Any, torch_ok: bool) -> dict[str, Any]:
+    """Machine, library versions and settings recorded with the results."""
     info = {
         "machine": platform.node(),
         "platform": platform.platform(),
@@ -157,11 +246,13 @@ def machine_info(args: Any, torch_ok: bool) -> dict[str, Any]:
         "backprop": bp.__version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if torch_ok:
-        import torch
+    if torch_ok:  # torch runs in bench.torch_worker processes, with torch.set_num_threads(threads)
+        from importlib.metadata import version
 
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
+        info["torch"] = version("torch")
+        info["torch_threads"] = args.threads
+        info["torch_process"] = "own (python -m bench.torch_worker), default settings"
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     if bp.cuda.is_available():
         import cupy
 
@@ -177,8 +268,8 @@ def _fmt(res: dict[str, Any], impls: list[str]) -> str:
     for i in impls:
         r = res[i]
         val = f"{r['us_per_op']:.2f}us/op" if "us_per_op" in r else f"{r['median_s'] * 1e3:.2f}ms"
-        cells.append(f"{val:>12}")
-    for other in ("floor", "torch"):
+        cells.append(f"{val:>14}")
+    for other in ("floor", "floor_naive", "torch"):
         key = f"ours_over_{other}"
         cells.append(f"{res[key]:>8.2f}x" if key in res else f"{'-':>9}")
     g = res["ours"].get("gflops")
@@ -189,8 +280,10 @@ def _fmt(res: dict[str, Any], impls: list[str]) -> str:
 
 
 def run(args: Any) -> int:
+    """Run every case on every device, print the table and the goals, save JSON and a chart."""
     torch_ok = _torch_available(args)
-    impls = ["ours", "floor"] + (["torch"] if torch_ok else [])
+    impls = list(IMPLS)
+    shown = impls + (["torch"] if torch_ok else [])
     devices = ["cpu"] if args.device == "cpu" else (["cuda"] if args.device == "cuda" else ["cpu", "cuda"])
     if "cuda" in devices and not bp.cuda.is_available():
         print(f"cuda: skipped ({bp.cuda.unavailable_reason()})")
@@ -201,27 +294,32 @@ def run(args: Any) -> int:
     print(
         f"# {info['platform']}, {info['cpu_count']} CPUs, threads={args.threads}, numpy {info['numpy']} "
         f"({info['blas'].get('name')} {info['blas'].get('version', '')}), torch {info.get('torch', 'absent')}"
+        + (" (own process, default settings)" if torch_ok else "")
     )
     results = []
     for device in devices:
         header = " ".join(
             [
                 f"{'work':<7}{'size':<8}",
-                *[f"{i:>12}" for i in impls],
+                *[f"{LABELS[i]:>14}" for i in shown],
                 f"{'/floor':>9}",
+                f"{'/naive':>9}",
                 f"{'/torch':>9}",
                 f"{'GFLOP/s':>8}",
                 f"{'mem/fl':>9}",
             ]
         )
         print(
-            f"\n## device {device} (medians of at least {reps} interleaved repetitions, more for fast steps)\n{header}"
+            f"\n## device {device} (medians of at least {reps} interleaved repetitions, more for fast steps; "
+            f"/naive = ours / floor (naive))\n{header}"
         )
         for case in cases(device, args.quick, only):
-            res = measure(case, impls, reps, device, args.quick)
+            res = measure(case, impls, reps, device, args.quick, args.threads if torch_ok else None)
             res["device"] = device
             results.append(res)
-            print(_fmt(res, impls), flush=True)
+            print(_fmt(res, shown), flush=True)
+    gs = goals(results)
+    _print_goals(gs)
     out = (
         Path(args.out)
         if args.out
@@ -230,7 +328,7 @@ def run(args: Any) -> int:
         / (f"{info['machine'] or 'machine'}-{dt.date.today().isoformat()}{'-quick' if args.quick else ''}.json")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": info, "results": results}, indent=1))
+    out.write_text(json.dumps({"machine": info, "results": results, "goals": gs}, indent=1))
     _chart(results, out.with_suffix(".png"))
     print(f"\nsaved {out} and {out.with_suffix('.png')}")
     return 0
@@ -247,9 +345,14 @@ def _chart(results: list[dict[str, Any]], path: Path) -> None:
     labels = [f"{r['device']}:{r['workload']}:{r['size']}" for r in results]
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(labels)), 4))
     x = np.arange(len(labels))
-    for k, (key, name) in enumerate((("ours_over_floor", "ours / floor"), ("ours_over_torch", "ours / torch"))):
+    bars = (
+        ("ours_over_floor", "ours / floor"),
+        ("ours_over_floor_naive", "ours / floor (naive)"),
+        ("ours_over_torch", "ours / torch"),
+    )
+    for k, (key, name) in enumerate(bars):
         vals = [r.get(key, np.nan) for r in results]
-        ax.bar(x + (k - 0.5) * 0.4, vals, 0.4, label=name)
+        ax.bar(x + (k - 1) * 0.27, vals, 0.27, label=name)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(x, labels, rotation=45, ha="right")
     ax.set_ylabel("time ratio (lower is better)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import json
 import os
@@ -58,7 +59,6 @@ def test_train_writes_metrics_and_checkpoint(two_epochs: tuple[dict, Path]) -> N
 
 
 def test_train_writes_the_loss_plot(two_epochs: tuple[dict, Path]) -> None:
-    pytest.importorskip("matplotlib", reason="loss.png needs matplotlib (the 'plot' extra)")
     assert (two_epochs[1] / "loss.png").stat().st_size > 1000
 
 
@@ -74,7 +74,12 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str],
     kw = dict(epochs=3, log_every=1, dropout=0.2, ngram=False, lr_decay=0.5)
     full = train(_cfg(data, tmp_path / "full", **kw))
     part = train(_cfg(data, tmp_path / "part", **kw, max_steps=37))
-    assert part["steps"] == 37 and not part["finished"]
+    assert part["steps"] == 37 and not part["finished"] and part["stopped"] == "max_steps"
+    # a capped run still evaluates its final weights (mid-epoch: never validated) on valid and test
+    assert part["final_valid_ppl"] > 1 and part["test_ppl"] > 1 and part["test_weights"] == "final"
+    assert part["valid_ppl"] == [] and json.loads((tmp_path / "part" / "metrics.json").read_text())["test_ppl"]
+    again = train(TrainConfig(resume=str(tmp_path / "part"), progress=False), given={"progress"})
+    assert again["steps"] == 37 and again["test_ppl"] == part["test_ppl"]  # still capped: not one step more
     part = train(
         TrainConfig(resume=str(tmp_path / "part"), max_steps=200, epochs=3, log_every=1, progress=False, ngram=False)
     )  # a second interruption, after an epoch boundary (lr decayed)
@@ -84,6 +89,12 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(data: dict[str, str],
     )
     assert rest["train_loss"] == full["train_loss"]  # every logged loss, bit for bit
     assert rest["valid_ppl"] == full["valid_ppl"] and rest["test_ppl"] == full["test_ppl"]
+    assert full["stopped"] == rest["stopped"] == "epochs" and "final_valid_ppl" not in rest
+    # the metrics files are equal, but for timings, paths and the cap (evaluating at a cap changes nothing)
+    files = [json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("full", "part")]
+    for m in files:
+        m["config"].pop("max_steps")
+    assert _comparable(files[0]) == _comparable(files[1])
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(
@@ -106,28 +117,42 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(
     monkeypatch.setattr(adam.Adam, "_update", original)
     ck = checkpoint.load(tmp_path)
     assert ck["progress"]["step"] == 4  # the interrupted step was not counted
+    stopped = json.loads((tmp_path / "metrics.json").read_text())
+    assert stopped["stopped"] == "interrupted" and stopped["steps"] == 4 and "test_ppl" not in stopped
     m = train(TrainConfig(resume=str(tmp_path), epochs=1, progress=False, ngram=False))
     assert m["finished"] and m["steps"] > 4
 
 
-def test_interrupted_save_leaves_previous_checkpoint_intact(
-    data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fail_at", [0, 1, 2])  # writing the weights, the best weights, checkpoint.json
+def test_full_disk_during_a_save_leaves_previous_checkpoint_intact(
+    fail_at: int, data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    train(_cfg(data, tmp_path, epochs=1, ngram=False))
-    before = checkpoint.load(tmp_path)
+    """ENOSPC simulated by patching the write (a real full tmpfs needs root): part of the file is written,
+    then the write fails; the save raises a one-line CheckpointError and the old checkpoint still loads."""
+    train(_cfg(data, tmp_path, epochs=1, max_steps=3, ngram=False))
+    before, listing = checkpoint.load(tmp_path), sorted(os.listdir(tmp_path))
+    writes = {"n": 0}
+    original = checkpoint._write_file
 
-    def failing_save(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"partial")
-        raise OSError("disk full")
+    def filling_disk(path, data: bytes) -> None:
+        writes["n"] += 1
+        if writes["n"] <= fail_at:
+            return original(path, data)
+        Path(path).write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(checkpoint, "save_file", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(tmp_path, step=999, model_state={"w": np.ones(3, np.float32)}, optimizer_state=None, meta={})
+    monkeypatch.setattr(checkpoint, "_write_file", filling_disk)
+    state = {k: v + 1 for k, v in before["model_state"].items()}
+    with pytest.raises(checkpoint.CheckpointError, match="No space left on device") as err:
+        checkpoint.save(tmp_path, step=999, model_state=state, optimizer_state=None, meta={}, best_state=state)
+    assert "previous checkpoint" in str(err.value) and len(str(err.value).splitlines()) == 1
+    monkeypatch.setattr(checkpoint, "_write_file", original)
     after = checkpoint.load(tmp_path)
-    assert after["step"] == before["step"]
+    assert after["step"] == before["step"] == 3
     for k, v in before["model_state"].items():
         np.testing.assert_array_equal(after["model_state"][k], v)
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    leftover = sorted(os.listdir(tmp_path))  # no temporary files; complete new data files may remain (unnamed)
+    assert not [p for p in leftover if p.endswith(".tmp")] and set(listing) <= set(leftover)
 
 
 def test_cli_train_eval_generate(data: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -290,7 +315,7 @@ def test_choices_come_from_their_single_definitions() -> None:
     actions = _actions()
     assert list(actions["activation"].choices) == list(ACTIVATIONS)
     assert list(actions["optimizer"].choices) == list(DEFAULT_LR)
-    assert list(actions["device"].choices) == list(DEVICES)
+    assert actions["device"].metavar == "{" + ",".join(DEVICES) + "}"  # checked by its type=, cuda:N included
     for name in ACTIVATIONS:  # every advertised activation builds a model, and trains through it
         assert isinstance(FeedForwardLM(10, 2, 4, 4, activation=name).activation, ACTIVATIONS[name])
     model = FeedForwardLM(10, 2, 4, 4)
@@ -306,8 +331,11 @@ def test_readme_options_are_the_parsers() -> None:
     documented = set(re.findall(r"--[a-z][a-z-]*", bullet))
     flags = {s for a in _train_lm_parser()._actions for s in a.option_strings}
     assert documented and documented <= flags, documented - flags
-    for choices in re.findall(r"\{([a-z,]+)\}", bullet):  # {sgd,adam,adamw}, {auto,cpu,cuda}
-        assert any(a.choices and list(a.choices) == choices.split(",") for a in _train_lm_parser()._actions)
+    for choices in re.findall(r"\{([a-zA-Z:,]+)\}", bullet):  # {sgd,adam,adamw}, {auto,cpu,cuda,cuda:N}
+        assert any(
+            (a.choices and list(a.choices) == choices.split(",")) or a.metavar == "{" + choices + "}"
+            for a in _train_lm_parser()._actions
+        ), choices
 
 
 def test_cli_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -387,3 +415,28 @@ def test_resume_refuses_to_change_the_model(data: dict[str, str], tmp_path: Path
     train(_cfg(data, tmp_path, epochs=1, max_steps=2, ngram=False))
     with pytest.raises(ValueError, match="--hidden-dim cannot change when resuming"):
         train(TrainConfig(resume=str(tmp_path), hidden_dim=99))
+
+
+def test_non_finite_weights_are_never_checkpointed(
+    data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step whose loss was finite can still leave NaN weights (its gradient was not): the epoch-end save
+    refuses them, raises NonFiniteLoss naming the step, and the previous epoch's checkpoint stays."""
+    from backprop.lm.train import NonFiniteLoss
+
+    original = train_module._step
+
+    def poisoning(run, ctx, tgt):
+        loss = original(run, ctx, tgt)
+        if run.prog.epoch == 1 and run.prog.batch == run.windows["train"].num_batches(run.cfg.batch_size) - 1:
+            run.model.hidden.bias.data[...] = np.nan  # the last step of epoch 2
+        return loss
+
+    monkeypatch.setattr(train_module, "_step", poisoning)
+    with pytest.raises(NonFiniteLoss, match="weights are not finite") as err:
+        train(_cfg(data, tmp_path, epochs=3, ngram=False, log_every=10_000))
+    ck = checkpoint.load(tmp_path)
+    assert ck["progress"]["epoch"] == 1 and err.value.saved_step == ck["step"] < err.value.step
+    assert all(np.isfinite(v).all() for v in ck["model_state"].values())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["stopped"] == "non_finite_loss" and metrics["notes"]  # valid_ppl[1] is NaN: written as null

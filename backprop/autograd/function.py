@@ -251,7 +251,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         if op.moves_device:
             device = attrs["device"]
         if op.view and out.base is not None and device.xp.may_share_memory(out, arrays[0]):
-            base = first if first._base is None else first._base  # a view: it shares its base's version counter (as torch)
+            # a view: it shares its base's version counter (as torch)
+            base = first if first._base is None else first._base
             if base._base is None:
                 base._base = base  # the base is marked as viewed (see apply_)
     if out.__class__ is not device.array_type:

@@ -39,7 +39,7 @@ class KneserNey:
         self.ctx_total = [defaultdict(int) for _ in range(n + 1)]
         self.ctx_types = [defaultdict(int) for _ in range(n + 1)]
         for k in range(1, n + 1):
-            hist = defaultdict(int)
+            hist: defaultdict[int, int] = defaultdict(int)  # count -> how many n-grams have it
             for gram, c in self.counts[k].items():
                 self.ctx_total[k][gram[:-1]] += c
                 self.ctx_types[k][gram[:-1]] += 1

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from backprop.autograd.function import apply
+from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops._util import DTypeError, ShapeError
 
@@ -20,6 +23,20 @@ def _dtype_name(t: Any) -> str:
     return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int"}.get(
         t.dtype.name, t.dtype.name
     )
+
+
+def _tensors(name: str, *xs: Any) -> None:
+    """Raise torch's TypeError for an argument that is not a Tensor."""
+    for x in xs:
+        if not hasattr(x, "grad_fn"):
+            raise TypeError(f"{name}(): argument must be a Tensor, not {type(x).__name__}")
+
+
+def _plus_ignored(prod: Any, base: Any) -> Any:
+    """``prod`` with ``base`` attached at weight zero: torch's beta=0 ignores self's values (nan and inf
+    included) but still gives it a zero gradient."""
+    never = type(base)(np.zeros((), dtype=bool), device=base.device)
+    return prod + apply(ew.where, never, base, 0)
 
 
 def _scaled(x: Any, s: Any) -> Any:
@@ -34,6 +51,7 @@ class LinalgMethods:
 
     def mm(self: Any, mat2: Any) -> Tensor:
         """Matrix product of two 2-D tensors of one dtype (no broadcasting)."""
+        _tensors("mm", self, mat2)
         if self.ndim != 2:
             raise ShapeError(f"mm: self must be a matrix, got shape {tuple(self.shape)}")
         if mat2.ndim != 2:
@@ -47,6 +65,7 @@ class LinalgMethods:
 
     def bmm(self: Any, mat2: Any) -> Tensor:
         """Batched matrix product of (b, n, m) and (b, m, p) tensors of one dtype (no broadcasting)."""
+        _tensors("bmm", self, mat2)
         if self.ndim != 3:
             raise ShapeError(f"bmm: batch1 must be a 3D tensor, got shape {tuple(self.shape)}")
         if mat2.ndim != 3:
@@ -65,6 +84,7 @@ class LinalgMethods:
 
     def dot(self: Any, other: Any) -> Tensor:
         """Inner product of two 1-D tensors of one dtype and length."""
+        _tensors("dot", self, other)
         if self.ndim != 1 or other.ndim != 1:
             raise ShapeError(f"dot: 1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         if self.shape[0] != other.shape[0]:
@@ -84,6 +104,7 @@ class LinalgMethods:
 
     def mv(self: Any, vec: Any) -> Tensor:
         """Matrix-vector product of a 2-D and a 1-D tensor."""
+        _tensors("mv", self, vec)
         if self.ndim != 2 or vec.ndim != 1:
             raise ShapeError(f"mv: vector + matrix @ vector expected, got {self.ndim}D, {vec.ndim}D")
         if self.dtype != vec.dtype:
@@ -92,16 +113,18 @@ class LinalgMethods:
 
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)``; self broadcasts to the product's shape (beta=0 ignores it)."""
+        _tensors("addmm", self, mat1, mat2)
         prod = mat1.mm(mat2)
         if self.dtype != prod.dtype:
             raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
         base = self.expand(prod.shape)  # raises as torch when self does not broadcast
         if beta == 0:  # torch ignores self (nan and inf included) when beta is 0
-            return _scaled(prod, alpha)
+            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
         return _scaled(base, beta) + _scaled(prod, alpha)
 
     def baddbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (batch1 @ batch2)`` over a batch; self broadcasts (beta=0 ignores it)."""
+        _tensors("baddbmm", self, batch1, batch2)
         prod = batch1.bmm(batch2)
         if self.dtype != prod.dtype:
             raise DTypeError(
@@ -109,11 +132,12 @@ class LinalgMethods:
             )
         base = self.expand(prod.shape)
         if beta == 0:
-            return _scaled(prod, alpha)
+            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
         return _scaled(base, beta) + _scaled(prod, alpha)
 
     def outer(self: Any, vec2: Any) -> Tensor:
         """Outer product of two 1-D tensors (dtypes promote, as torch)."""
+        _tensors("outer", self, vec2)
         if self.ndim != 1:
             raise ShapeError(f"outer: Expected 1-D argument self, but got {self.ndim}-D")
         if vec2.ndim != 1:
@@ -124,6 +148,7 @@ class LinalgMethods:
 
     def inner(self: Any, other: Any) -> Tensor:
         """Sum over the last dims of both (a product when either is 0-d); same dtype."""
+        _tensors("inner", self, other)
         if self.ndim == 0 or other.ndim == 0:
             return self * other
         if self.dtype != other.dtype:
@@ -137,6 +162,7 @@ class LinalgMethods:
 
     def kron(self: Any, other: Any) -> Tensor:
         """Kronecker product: block (i, j) is self[i, j] * other (dims padded to equal count; dtypes promote)."""
+        _tensors("kron", self, other)
         nd = max(self.ndim, other.ndim)
         a_shape = (1,) * (nd - self.ndim) + tuple(self.shape)
         b_shape = (1,) * (nd - other.ndim) + tuple(other.shape)
@@ -147,6 +173,7 @@ class LinalgMethods:
 
 def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     """Contract the last ``dims`` dims of ``a`` with the first of ``b``, or the dims in ``(dims_a, dims_b)``."""
+    _tensors("tensordot", a, b)
     if hasattr(dims, "grad_fn"):
         dims = dims.tolist()
     if isinstance(dims, int):
@@ -193,14 +220,9 @@ def _einsum_args(args: tuple) -> tuple[str, list]:
         eq = args[0]
         ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
         return eq, ops
-    ops, subs = list(args[0::2]), list(args[1::2])
-    out = None
-    if len(subs) < len(ops):  # an odd count: the last is a tensor, no output sublist
-        raise ShapeError("einsum(): the sublist form needs a sublist after every operand")
-    if len(args) % 2 == 1:
-        out = args[-1]
-        ops = list(args[0:-1:2])
-        subs = list(args[1:-1:2])
+    out = args[-1] if len(args) % 2 == 1 else None  # an odd count ends with the output sublist
+    body = args[:-1] if out is not None else args
+    ops, subs = list(body[0::2]), list(body[1::2])
 
     def word(sub: Any) -> str:
         return "".join("..." if s is Ellipsis else _LETTERS[int(s)] for s in sub)
@@ -266,19 +288,17 @@ def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], 
 def einsum(*args: Any) -> Tensor:
     """Einstein summation: ``einsum("ij,jk->ik", a, b)``, with ``...``, implicit outputs and the sublist form;
     more than two operands are contracted pairwise, left to right."""
-    from backprop.ops import shape as sh
-
     eq, ops = _einsum_args(args)
     if not ops:
         raise ShapeError("einsum(): must provide at least one operand")
     _, subs, rhs = _normalize(eq, [tuple(t.shape) for t in ops])
     cur, cur_sub = ops[0], subs[0]
     if len(ops) == 1:
-        return apply(sh.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
+        return apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
     for k in range(1, len(ops)):
         later = set(rhs).union(*subs[k + 1 :])
         both = cur_sub + subs[k]
         keep = "".join(dict.fromkeys(c for c in both if c in later)) if k < len(ops) - 1 else rhs
-        cur = apply(sh.einsum, cur, ops[k], equation=f"{cur_sub},{subs[k]}->{keep}")
+        cur = apply(linalg.einsum, cur, ops[k], equation=f"{cur_sub},{subs[k]}->{keep}")
         cur_sub = keep
     return cur

@@ -1,6 +1,6 @@
 """Neural-network building blocks with torch.nn's names: modules, layers, functional, init, utils."""
 
-from backprop.nn import functional, init, utils
+from backprop.nn import functional, init, parallel, utils
 from backprop.nn.activation import (
     CELU,
     ELU,
@@ -79,6 +79,7 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "parallel",
     "utils",
 ]
 __all__ += [

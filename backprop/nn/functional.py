@@ -15,6 +15,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
 from backprop.autograd.grad_mode import is_grad_enabled
+from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -442,10 +443,13 @@ def nll_loss(
     _check_class_weight(weight, c, "nll_loss")
     valid = t.data != ignore_index
     safe = t.data * valid
-    if n and (int(safe.min()) < 0 or int(safe.max()) >= c):
+    xp = x.device.xp
+    msg = f"target {{value}} is out of range for {c} classes"
+    if n and defer_range_check(xp, "nll_loss", safe, 0, c - 1, msg):  # CuPy: no sync; raised at the next read
+        safe = xp.clip(safe, 0, c - 1)
+    elif n and (int(safe.min()) < 0 or int(safe.max()) >= c):
         bad = safe[(safe < 0) | (safe >= c)][0]
         raise IndexError(f"nll_loss: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1})")
-    xp = x.device.xp
     picked = -x[_const(xp.arange(n), x), _const(safe, x)]
     if weight is None:
         w = _const(valid.astype(x.dtype), x)
@@ -654,7 +658,11 @@ def embedding(
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
     n = weight.shape[0]
-    if input.data.size:
+    xp = input.device.xp
+    msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
+    if input.data.size and defer_range_check(xp, "embedding", input.data, 0, n - 1, msg):  # CuPy: no sync
+        input = Tensor._wrap(xp.clip(input.data, 0, n - 1), input.device, None)
+    elif input.data.size:
         lo, hi = int(input.data.min()), int(input.data.max())
         if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
@@ -712,10 +720,14 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
     xp = tensor.device.xp
-    n = int(tensor.data.max()) + 1 if num_classes < 0 else num_classes
-    if tensor.data.size and (int(tensor.data.min()) < 0 or int(tensor.data.max()) >= n):
+    n = int(tensor.data.max()) + 1 if num_classes < 0 else num_classes  # -1: one read-back, as torch
+    data = tensor.data
+    msg = f"class value {{value}} is out of range [0, {n})"
+    # CuPy: checked on the device, raised at the next read (bad values give all-zero rows until then)
+    deferred = num_classes >= 0 and defer_range_check(xp, "one_hot", data, 0, n - 1, msg)
+    if data.size and not deferred and (int(data.min()) < 0 or int(data.max()) >= n):
         raise IndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
-    out = (tensor.data[..., None] == xp.arange(n)).astype(dtypes.int64)
+    out = (data[..., None] == xp.arange(n)).astype(dtypes.int64)
     return Tensor._wrap(out, tensor.device, None)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops._util import ShapeError
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
@@ -73,7 +74,10 @@ def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="m
     n, c = x.shape
     valid = target != ignore_index
     t = xp.where(valid, target, 0)
-    if n and (int(t.min()) < 0 or int(t.max()) >= c):
+    msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
+    if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # CuPy: no sync; raised at the next read
+        t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
+    elif n and (int(t.min()) < 0 or int(t.max()) >= c):  # NumPy: host reads are free, check eagerly
         bad = t[(t < 0) | (t >= c)][0]
         raise IndexError(
             f"cross_entropy: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1}"

@@ -6,7 +6,7 @@ and ``transpose`` / ``.T`` are ``permute``: fewer primitives, one gradient rule 
 
 from __future__ import annotations
 
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import ShapeError
 from backprop.registry import op
 
 
@@ -215,96 +215,3 @@ def diag_embed_backward(ctx, gy):  # the adjoint reads the diagonal back
     a = ctx.attrs
     nd = gy.ndim
     return (ctx.call(diagonal, gy, offset=a["offset"], dim1=a["dim1"] % nd, dim2=a["dim2"] % nd),)
-
-
-# ---------------------------------------------------------------- einsum
-
-
-def _check_einsum(a, b=None, *, equation):
-    xs = (a,) if b is None else (a, b)
-    lhs = equation.split("->")[0].split(",")
-    sizes: dict[str, int] = {}
-    for k, (sub, x) in enumerate(zip(lhs, xs)):
-        if x.dtype != xs[0].dtype:
-            raise DTypeError(
-                f"einsum: expected all operands to have the same dtype, got {xs[0].dtype} (operand 0) "
-                f"and {x.dtype} (operand {k}); cast one with .to(dtype)"
-            )
-        seen: dict[str, int] = {}
-        for c, n in zip(sub, x.shape):
-            if c in seen and seen[c] != n:
-                raise ShapeError(
-                    f"einsum: subscript {c} is repeated for operand {k} (shape {tuple(x.shape)}) but the "
-                    f"sizes don't match, {n} != {seen[c]}"
-                )
-            seen[c] = n
-            if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
-                raise ShapeError(
-                    f"einsum: subscript {c} has size {n} for operand {k} (shape {tuple(x.shape)}) which does "
-                    f"not broadcast with previously seen size {sizes[c]}"
-                )
-            sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
-
-
-@op("einsum", save_inputs=(0, 1), check=_check_einsum)
-def einsum(xp, a, b=None, *, equation):
-    """Einstein summation of one or two operands over an explicit equation ("ij,jk->ik", no ellipsis).
-
-    ``bp.einsum`` rewrites ellipses and implicit outputs and contracts more operands pairwise, left
-    to right (as torch does without opt_einsum), so the op stays binary and saves its inputs."""
-    return xp.einsum(equation, a) if b is None else xp.einsum(equation, a, b)
-
-
-@einsum.defvjp
-def einsum_backward(ctx, gy):
-    # d/dx_i of sum(gy * einsum(...)) is einsum(gy, x_j (j != i) -> subscripts of x_i): letters of x_i
-    # that appear nowhere else are broadcast back, and a letter repeated in x_i (a diagonal, "ii")
-    # writes the gradient onto that diagonal (diag_embed). A letter used three times in one operand
-    # is not supported (NotImplementedError).
-    xp = ctx.xp
-    lhs, out = ctx.attrs["equation"].split("->")
-    subs = lhs.split(",")
-    xs = ctx.saved[: len(subs)]
-    grads = []
-    for i, need in enumerate(ctx.needs_input_grad):
-        if not need or i >= len(subs):
-            grads.append(None)
-            continue
-        sub = subs[i]
-        shape = ctx.input_shapes[i]
-        others = [s for j, s in enumerate(subs) if j != i]
-        avail = set(out).union(*others) if others else set(out)
-        uniq = list(dict.fromkeys(sub))
-        present = [c for c in uniq if c in avail]
-        size = {c: n for c, n in zip(sub, shape)}
-        eq = ",".join([out, *others]) + "->" + "".join(present)
-        other = xs[1 - i] if len(subs) == 2 else None  # always two inputs: the op saves (0, 1)
-        g = ctx.call(einsum, gy, other, equation=eq)
-        if len(present) != len(uniq):  # letters only x_i has: the gradient is constant along them
-            g = xp.reshape(g, tuple(g.shape[present.index(c)] if c in present else 1 for c in uniq))
-            g = xp.broadcast_to(g, tuple(g.shape[k] if c in present else size[c] for k, c in enumerate(uniq)))
-        cur = list(uniq)
-        for c in uniq:
-            count = sub.count(c)
-            if count == 1:
-                continue
-            if count > 2:
-                raise NotImplementedError(
-                    f"einsum backward: subscript {c} appears {count} times in operand {i} ({sub!r}); "
-                    "at most twice (a diagonal) is supported"
-                )
-            k = cur.index(c)
-            perm = [j for j in range(len(cur)) if j != k] + [k]
-            g = xp.transpose(g, tuple(perm))
-            cur = [cur[j] for j in perm[:-1]] + [c, c]
-            g = ctx.call(diag_embed, g, offset=0, dim1=len(cur) - 2, dim2=len(cur) - 1)
-        if cur != list(sub):
-            used = [False] * len(cur)
-            perm = []
-            for c in sub:
-                k = next(j for j, d in enumerate(cur) if d == c and not used[j])
-                used[k] = True
-                perm.append(k)
-            g = xp.transpose(g, tuple(perm))
-        grads.append(g)
-    return tuple(grads)

@@ -80,7 +80,11 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 state = self.state.setdefault(id(p), {})
-                self._update(p, p.grad.data, state, group)
+                if p.device.index:  # cuda:N: its kernels launch with device N current
+                    with p.device.backend.use_device(p.device.index):
+                        self._update(p, p.grad.data, state, group)
+                else:
+                    self._update(p, p.grad.data, state, group)
                 bump_version(p)
         return loss
 

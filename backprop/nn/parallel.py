@@ -1,0 +1,328 @@
+"""``DistributedDataParallel``: the same model on every rank, gradients averaged in backward (torch's name).
+
+Each rank runs the wrapped module on its part of the batch; ``loss.backward()`` then leaves on every
+rank the average of the ranks' gradients, so ``opt.step()`` keeps the replicas identical. The
+gradients travel in buckets (flat buffers of about ``bucket_cap_mb`` MB, one collective each) through
+``backprop.distributed``: MPI for CPU tensors, NCCL for CUDA tensors.
+
+How the reduction hooks into backward: a gradient hook on every parameter copies the parameter's
+whole local gradient (what ``.grad`` holds plus the new contribution, so ``no_sync`` accumulation is
+included) into its bucket slot; the engine runs leaf hooks after the backward walk, one leaf at a
+time, so when the last parameter's hook fires, all others have their local ``.grad`` and every
+bucket is full. That hook reduces the buckets and writes the averages into every ``.grad``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from backprop import distributed as dist
+from backprop.autograd.function import Node
+from backprop.autograd.grad_mode import is_grad_enabled, no_grad
+from backprop.nn.module import Module
+from backprop.tensor import Tensor
+
+__all__ = ["DistributedDataParallel"]
+
+
+class _Bucket:
+    """Parameters of one device and dtype whose gradients travel together in one flat buffer."""
+
+    def __init__(self, indices: list[int], params: Sequence[Tensor]) -> None:
+        self.indices = indices
+        self.offsets: list[int] = []
+        n = 0
+        for i in indices:
+            self.offsets.append(n)
+            n += params[i].numel()
+        self.numel = n
+        p = params[indices[0]]
+        self.device, self.dtype = p.device, p.dtype
+        self.flat: Any = None  # allocated at the first reduction
+
+    def buffer(self) -> Any:
+        if self.flat is None:
+            self.flat = self.device.xp.empty(self.numel, dtype=self.dtype)
+        return self.flat
+
+
+class DistributedDataParallel(Module):
+    """Wrap ``module`` so that backward averages its gradients over the ranks of ``backprop.distributed``.
+
+    At construction every rank checks that all ranks hold parameters of the same names, shapes and
+    dtypes (an error names the first rank and parameter that differ, on every rank), then takes rank
+    0's parameters and buffers. ``broadcast_buffers`` re-sends rank 0's buffers at each forward, as
+    torch. A parameter that requires grad but gets none in a backward is an error at the next forward
+    (torch's default), unless ``find_unused_parameters=True``: then such parameters are found at
+    forward time and reduced as zeros (a parameter no rank used keeps its ``.grad`` as it was).
+    ``deterministic`` (default: the process group's) sums the buckets in rank order, so results are
+    the same bits run after run and equal to adding the ranks' gradients in one process. Averages are
+    ``(g_0 + g_1 + ... + g_{n-1}) / n``.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        device_ids: list[int] | None = None,
+        output_device: Any = None,
+        dim: int = 0,
+        broadcast_buffers: bool = True,
+        init_sync: bool = True,
+        process_group: Any = None,
+        bucket_cap_mb: float | None = None,
+        find_unused_parameters: bool = False,
+        gradient_as_bucket_view: bool = False,
+        static_graph: bool = False,
+        deterministic: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if not dist.is_initialized():
+            raise RuntimeError(
+                "DistributedDataParallel: call backprop.distributed.init_process_group() first "
+                "(a single process without a launcher is a world of one)"
+            )
+        if gradient_as_bucket_view:
+            raise ValueError("DistributedDataParallel: gradient_as_bucket_view=True is not supported")
+        self.module = module
+        self.broadcast_buffers = broadcast_buffers
+        self.find_unused_parameters = find_unused_parameters
+        self.require_backward_grad_sync = True
+        self.bucket_cap_mb = 4.0 if bucket_cap_mb is None else float(bucket_cap_mb)
+        self.deterministic = deterministic
+        self.world_size = dist.get_world_size()
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        self._names = [n for n, _ in named]
+        self._params = [p for _, p in named]
+        self.stats = {"reductions": 0, "collectives": 0, "seconds": 0.0}  # gradient reductions so far
+        self._arrived: list[bool] = [False] * len(self._params)
+        self._n_arrived = 0
+        self._expecting = False  # a forward with gradient sync happened; its backward reduces
+        self._buckets: list[_Bucket] = []
+        self._slot: list[tuple[_Bucket, int]] = []
+        if self.world_size > 1:
+            self._check_same_parameters()
+            if init_sync:
+                with no_grad():
+                    for t in [*module.parameters(), *module.buffers()]:
+                        dist.broadcast(t, 0)
+            self._make_buckets()
+            self._register_hooks()
+
+    # ------------------------------------------------------------ setup
+    def _check_same_parameters(self) -> None:
+        """Every rank must hold the same parameters and buffers (names, shapes, dtypes); say who differs."""
+        mine = [(n, tuple(t.shape), str(t.dtype)) for n, t in self.module.named_parameters()]
+        mine += [(n, tuple(t.shape), str(t.dtype)) for n, t in self.module.named_buffers()]
+        everyone: list[Any] = [None] * self.world_size
+        dist.all_gather_object(everyone, mine)
+        ref = everyone[0]
+        for rank, theirs in enumerate(everyone[1:], 1):
+            for i in range(max(len(ref), len(theirs))):
+                a: Any = ref[i] if i < len(ref) else None
+                b: Any = theirs[i] if i < len(theirs) else None
+                if a == b:
+                    continue
+                if b is None:
+                    what = f"rank {rank} has no tensor {a[0]!r} (rank 0 has it, shape {a[1]})"
+                elif a is None:
+                    what = f"rank {rank} has an extra tensor {b[0]!r} of shape {b[1]}"
+                elif a[0] != b[0]:
+                    what = f"tensor {i} is {b[0]!r} on rank {rank} but {a[0]!r} on rank 0"
+                else:
+                    what = (
+                        f"rank {rank}'s {b[0]!r} has shape {b[1]}, dtype {b[2]}; "
+                        f"rank 0's has shape {a[1]}, dtype {a[2]}"
+                    )
+                raise RuntimeError(f"DistributedDataParallel: the ranks hold different models: {what}")
+
+    def _make_buckets(self) -> None:
+        """Buckets of about ``bucket_cap_mb`` MB, parameters in reverse order (roughly the order of backward)."""
+        cap = self.bucket_cap_mb * 2**20
+        open_: dict[tuple[Any, Any], list[int]] = {}
+        sizes: dict[tuple[Any, Any], int] = {}
+        for i in reversed(range(len(self._params))):
+            p = self._params[i]
+            key = (p.device, p.dtype)
+            nbytes = p.numel() * p.dtype.itemsize
+            if key in open_ and sizes[key] + nbytes > cap:
+                self._buckets.append(_Bucket(open_.pop(key), self._params))
+            if key not in open_:
+                open_[key], sizes[key] = [], 0
+            open_[key].append(i)
+            sizes[key] += nbytes
+        self._buckets.extend(_Bucket(idx, self._params) for idx in open_.values())
+        self._slot = [None] * len(self._params)  # type: ignore[list-item]
+        for b in self._buckets:
+            for i, off in zip(b.indices, b.offsets):
+                self._slot[i] = (b, off)
+
+    def _register_hooks(self) -> None:
+        ref = weakref.ref(self)
+
+        def make(i: int) -> Any:
+            def hook(grad: Tensor) -> Tensor | None:
+                me = ref()
+                return None if me is None else me._on_grad(i, grad)
+
+            hook.__name__ = "DistributedDataParallel.reduce"
+            return hook
+
+        handles = [p.register_hook(make(i)) for i, p in enumerate(self._params)]
+        weakref.finalize(self, _remove_all, handles)
+
+    # ------------------------------------------------------------ forward
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward passes of forwards run inside only accumulate local gradients (gradient accumulation)."""
+        old = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = old
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped module's forward; with grad enabled (and outside ``no_sync``) its backward reduces."""
+        if self.world_size > 1:
+            self._start_iteration()
+            if self.broadcast_buffers:
+                with no_grad():
+                    for b in self.module.buffers():
+                        dist.broadcast(b, 0)
+        out = self.module(*args, **kwargs)
+        if self._expecting and self.find_unused_parameters:
+            self._mark_unused(out)
+        return out
+
+    def _start_iteration(self) -> None:
+        if self._n_arrived:
+            missing = [n for n, got in zip(self._names, self._arrived) if not got]
+            raise RuntimeError(
+                f"DistributedDataParallel (rank {dist.get_rank()}): the previous backward gave no gradient to "
+                f"{missing}, so the gradients were not reduced. Use every parameter in the loss, set "
+                "requires_grad=False on those that are not trained, or pass find_unused_parameters=True."
+            )
+        self._expecting = is_grad_enabled() and self.require_backward_grad_sync and bool(self._params)
+
+    def _mark_unused(self, out: Any) -> None:
+        """Parameters the output does not depend on count as arrived now, with their local ``.grad``."""
+        reached = _leaves_reached(out)
+        self._used = [id(p) in reached for p in self._params]
+        for i in range(len(self._params)):
+            if not self._used[i]:
+                self._arrived[i] = True
+                self._n_arrived += 1
+                self._fill(i, None)
+        if self._n_arrived == len(self._params):  # nothing here needs a gradient: reduce now (zeros)
+            self._reduce(None)
+
+    # ------------------------------------------------------------ backward
+    def _fill(self, i: int, grad: Any) -> None:
+        """Copy parameter ``i``'s whole local gradient (``.grad`` plus ``grad``) into its bucket slot."""
+        bucket, off = self._slot[i]
+        p = self._params[i]
+        dst = bucket.buffer()[off : off + p.numel()]
+        have = p.grad.data if p.grad is not None else None
+        if grad is None:
+            dst[...] = 0 if have is None else have.reshape(-1)
+        elif have is None:
+            dst[...] = grad.reshape(-1)
+        else:
+            dst[...] = (have + grad).reshape(-1)  # what the engine would accumulate: the same sum
+
+    def _on_grad(self, i: int, grad: Tensor) -> Tensor | None:
+        if not self._expecting:
+            return None  # no_sync, or a backward through a graph not built by our forward
+        if self._arrived[i]:
+            raise RuntimeError(
+                f"DistributedDataParallel: parameter {self._names[i]!r} got a gradient twice after one forward; "
+                "each backward needs its own forward through the wrapper (or use no_sync())"
+            )
+        self._arrived[i] = True
+        self._n_arrived += 1
+        self._fill(i, grad.data)
+        if self._n_arrived < len(self._params):
+            return None  # the engine accumulates it into .grad; overwritten with the average below
+        return self._reduce(i)
+
+    def _reduce(self, last: int | None) -> Tensor | None:
+        """All-reduce every bucket, average, write the results into ``.grad``; the last parameter's result."""
+        t0 = time.perf_counter()
+        used = None
+        if self.find_unused_parameters:
+            flags = self._params[0].device.xp.asarray(self._used, dtype="int32") if self._params else None
+            used_t = Tensor._wrap(flags, self._params[0].device, None)
+            dist.all_reduce(used_t, dist.ReduceOp.MAX)
+            used = used_t.data.tolist()
+        with no_grad():
+            for b in self._buckets:
+                flat = Tensor._wrap(b.buffer(), b.device, None)
+                dist.all_reduce(flat, dist.ReduceOp.SUM, **self._det())
+                flat.data /= self.world_size
+        self.stats["reductions"] += 1
+        self.stats["collectives"] += len(self._buckets)
+        self.stats["seconds"] += time.perf_counter() - t0
+        result = None
+        for i, p in enumerate(self._params):
+            if used is not None and not used[i]:
+                continue  # no rank used it: its .grad stays as it was
+            bucket, off = self._slot[i]
+            avg = bucket.flat[off : off + p.numel()].reshape(p.shape)
+            if i == last:
+                p.grad = None  # the engine puts a copy of the average in .grad right after this hook
+                result = Tensor._wrap(avg, p.device, None)
+            elif p.grad is None:
+                p.grad = Tensor._wrap(avg.copy(), p.device, None)
+            else:
+                p.grad.data[...] = avg
+        self._arrived = [False] * len(self._params)
+        self._n_arrived = 0
+        self._expecting = False
+        return result
+
+    def _det(self) -> dict[str, Any]:
+        return {} if self.deterministic is None else {"deterministic": self.deterministic}
+
+    def extra_repr(self) -> str:
+        return f"world_size={self.world_size}, buckets={len(self._buckets)}"
+
+
+def _remove_all(handles: list[Any]) -> None:
+    for h in handles:
+        h.remove()
+
+
+def _leaves_reached(out: Any) -> set[int]:
+    """ids of the leaf tensors the autograd graph of ``out`` (tensors, nested in lists/tuples/dicts) reaches."""
+    stack: list[Any] = [out]
+    nodes: list[Node] = []
+    leaves: set[int] = set()
+    while stack:
+        o = stack.pop()
+        if isinstance(o, Tensor):
+            if o.grad_fn is not None:
+                nodes.append(o.grad_fn)
+            elif o.requires_grad:
+                leaves.add(id(o))
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+    seen: set[int] = set()
+    while nodes:
+        n = nodes.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        for e in n.edges:
+            if e is None:
+                continue
+            if e.__class__ is Node:
+                nodes.append(e)
+            else:
+                leaves.add(id(e))
+    return leaves

@@ -1,0 +1,260 @@
+"""Scenarios that ``tests/test_distributed.py`` runs under ``mpiexec -n 2``: rank 0 writes OUT/<name>.json.
+
+Usage: ``mpiexec -n 2 python tests/distributed_worker.py OUT scenario [scenario ...]``. Every
+scenario records values; the test module makes the assertions (so a failure shows the numbers).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import backprop as bp
+import backprop.nn.functional as F
+from backprop import distributed as dist
+from backprop import nn, optim
+from backprop.nn.parallel import DistributedDataParallel as DDP  # noqa: N817 - the name torch users write
+
+B = 16  # global batch
+
+
+def _model(extra: bool = False) -> nn.Module:
+    bp.manual_seed(0)
+    layers: list[nn.Module] = [nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)]
+    return nn.Sequential(*layers, *([nn.Linear(3, 3)] if extra else []))
+
+
+def _batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(step)
+    return rng.standard_normal((B, 6)).astype(np.float32), rng.integers(0, 3, B)
+
+
+def _loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    return F.cross_entropy(model(bp.tensor(x)), bp.tensor(y))
+
+
+def _params(model: nn.Module) -> list[np.ndarray]:
+    return [p.numpy().copy() for p in model.parameters()]
+
+
+def _same_on_all_ranks(arrays: list[np.ndarray]) -> bool:
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, arrays)
+    return all(all(np.array_equal(a, b) for a, b in zip(gathered[0], g)) for g in gathered)
+
+
+def collectives() -> dict[str, Any]:
+    r, w = dist.get_rank(), dist.get_world_size()
+    out: dict[str, Any] = {"world_size": w, "backend": dist.get_backend(), "local_rank": dist.get_local_rank()}
+    for op in ("SUM", "AVG", "MAX", "MIN", "PRODUCT"):
+        t = bp.tensor([r + 1.0, 10.0 * (r + 1), -(r + 2.0)])
+        dist.all_reduce(t, getattr(dist.ReduceOp, op))
+        out[op] = t.tolist()
+    rng = np.random.default_rng(100 + r)
+    mine = rng.standard_normal(1000).astype(np.float32)
+    parts: list[Any] = [bp.zeros(1000) for _ in range(w)]
+    dist.all_gather(parts, bp.tensor(mine))
+    in_order = parts[0].numpy().copy()
+    for p in parts[1:]:
+        in_order += p.numpy()
+    for det in (True, False):
+        t = bp.tensor(mine)
+        dist.all_reduce(t, deterministic=det)
+        out[f"sum_equals_rank_order_{det}"] = bool(np.array_equal(t.numpy(), in_order))
+        out[f"sum_same_on_all_ranks_{det}"] = _same_on_all_ranks([t.numpy()])
+    out["gathered_rank_seeds_ok"] = all(
+        np.array_equal(parts[i].numpy(), np.random.default_rng(100 + i).standard_normal(1000).astype(np.float32))
+        for i in range(w)
+    )
+    t = bp.tensor([float(r)] * 4)
+    dist.broadcast(t, src=1)
+    out["broadcast_from_1"] = t.tolist()
+    nc = bp.tensor(np.arange(6, dtype=np.float64).reshape(2, 3) * (r + 1)).T  # not contiguous
+    dist.all_reduce(nc)
+    out["non_contiguous"] = nc.tolist()
+    for dtype in ("float16", "int64"):
+        t = bp.tensor(np.array([1, 2, 3], dtype=dtype) * (r + 1))
+        dist.all_reduce(t)
+        out[dtype] = [t.tolist(), str(t.dtype)]
+    t = bp.tensor(np.array([r == 0, False, True]))
+    dist.all_reduce(t, dist.ReduceOp.MAX)
+    out["bool_max"] = t.tolist()
+    objs: list[Any] = [None] * w
+    dist.all_gather_object(objs, {"rank": r})
+    out["objects"] = objs
+    lst: list[Any] = [f"from {r}", r]
+    dist.broadcast_object_list(lst, src=1)
+    out["broadcast_objects"] = lst
+    dist.barrier()
+    return out
+
+
+def _ddp_run(make_opt: Any, deterministic: bool | None, steps: int = 20) -> dict[str, Any]:
+    """DDP on the rank's half of each batch vs one process adding the two half-batch gradients."""
+    w = dist.get_world_size()
+    base = _model()
+    ref = copy.deepcopy(base)
+    full = copy.deepcopy(base)
+    ddp = DDP(base, deterministic=deterministic)
+    opt, ref_opt, full_opt = make_opt(ddp.parameters()), make_opt(ref.parameters()), make_opt(full.parameters())
+    for step in range(steps):
+        x, y = _batch(step)
+        sl = dist.local_slice(B)
+        loss = _loss(ddp, x[sl], y[sl])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        grads = []  # the reference: the ranks' half-batch gradients, added in rank order, then / w
+        for r in range(w):
+            s = dist.local_slice(B, r, w)
+            ref_opt.zero_grad()
+            _loss(ref, x[s], y[s]).backward()
+            grads.append([p.grad.numpy().copy() for p in ref.parameters()])
+        for i, p in enumerate(ref.parameters()):
+            total = grads[0][i].copy()
+            for g in grads[1:]:
+                total += g[i]
+            p.grad = bp.tensor(total / w)
+        ref_opt.step()
+        full_opt.zero_grad()
+        _loss(full, x, y).backward()
+        full_opt.step()
+    mine, theirs, whole = _params(base), _params(ref), _params(full)
+    return {
+        "bitwise_equal_to_reference": all(np.array_equal(a, b) for a, b in zip(mine, theirs)),
+        "max_diff_to_reference": max(float(np.max(np.abs(a - b))) for a, b in zip(mine, theirs)),
+        "max_diff_to_full_batch": max(float(np.max(np.abs(a - b))) for a, b in zip(mine, whole)),
+        "allclose_to_full_batch": all(np.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(mine, whole)),
+        "same_on_all_ranks": _same_on_all_ranks(mine),
+        "moved": max(float(np.max(np.abs(a - b))) for a, b in zip(mine, _params(_model()))),
+        "buckets": len(ddp._buckets),
+        "stats": ddp.stats,
+    }
+
+
+def ddp() -> dict[str, Any]:
+    out = {}
+    sgd = lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)  # noqa: E731
+    adam = lambda ps: optim.Adam(ps, lr=0.01)  # noqa: E731
+    for name, make in (("sgd_momentum", sgd), ("adam", adam)):
+        for det in (True, False):
+            out[f"{name}_deterministic_{det}"] = _ddp_run(make, det)
+    return out
+
+
+def no_sync() -> dict[str, Any]:
+    """Two micro-batches per step, the first under no_sync: the average of each rank's accumulated gradient."""
+    w = dist.get_world_size()
+    base = _model()
+    ref = copy.deepcopy(base)
+    model = DDP(base, bucket_cap_mb=0.0005)  # tiny buckets: several collectives per step
+    opt, ref_opt = optim.SGD(model.parameters(), lr=0.1), optim.SGD(ref.parameters(), lr=0.1)
+    for step in range(5):
+        (xa, ya), (xb, yb) = _batch(2 * step), _batch(2 * step + 1)
+        sl = dist.local_slice(B)
+        opt.zero_grad()
+        with model.no_sync():
+            _loss(model, xa[sl], ya[sl]).backward()
+        _loss(model, xb[sl], yb[sl]).backward()
+        opt.step()
+        grads = []
+        for r in range(w):
+            s = dist.local_slice(B, r, w)
+            ref_opt.zero_grad()
+            _loss(ref, xa[s], ya[s]).backward()
+            _loss(ref, xb[s], yb[s]).backward()
+            grads.append([p.grad.numpy().copy() for p in ref.parameters()])
+        for i, p in enumerate(ref.parameters()):
+            total = grads[0][i].copy()
+            for g in grads[1:]:
+                total += g[i]
+            p.grad = bp.tensor(total / w)
+        ref_opt.step()
+    mine, theirs = _params(base), _params(ref)
+    return {
+        "bitwise_equal_to_reference": all(np.array_equal(a, b) for a, b in zip(mine, theirs)),
+        "buckets": len(model._buckets),
+        "collectives_per_reduction": model.stats["collectives"] / max(1, model.stats["reductions"]),
+        "reductions": model.stats["reductions"],
+    }
+
+
+def errors() -> dict[str, Any]:
+    r = dist.get_rank()
+    out: dict[str, Any] = {}
+    bp.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 16 + r), nn.Tanh())  # rank 1's layer is wider
+    try:
+        DDP(m)
+        out["shape_mismatch"] = None
+    except RuntimeError as exc:
+        out["shape_mismatch"] = str(exc)
+    model = DDP(_model(extra=True))  # the extra Linear(3, 3) is never used
+    x, y = _batch(0)
+    sl = dist.local_slice(B)
+    net = model.module
+
+    def partial(inp: Any) -> Any:
+        return net[2](net[1](net[0](inp)))
+
+    model.module.forward = partial  # type: ignore[method-assign]
+    _loss(model, x[sl], y[sl]).backward()
+    try:
+        model(bp.tensor(x[sl]))
+        out["unused_error"] = None
+    except RuntimeError as exc:
+        out["unused_error"] = str(exc)
+    # find_unused_parameters: rank 0 trains branch a, rank 1 branch b; both get the averages
+    bp.manual_seed(1)
+    two = nn.ModuleDict({"a": nn.Linear(6, 3), "b": nn.Linear(6, 3), "never": nn.Linear(6, 3)})
+    ref = copy.deepcopy(two)
+    fu = DDP(two, find_unused_parameters=True)
+    branch = "a" if r == 0 else "b"
+    fu.module.forward = lambda inp: fu.module[branch](inp)  # type: ignore[method-assign]
+    _loss(fu, x[sl], y[sl]).backward()
+    g_a = _ref_grad(ref, "a", x[dist.local_slice(B, 0, 2)], y[dist.local_slice(B, 0, 2)])
+    g_b = _ref_grad(ref, "b", x[dist.local_slice(B, 1, 2)], y[dist.local_slice(B, 1, 2)])
+    out["find_unused_a_is_half_rank0"] = bool(np.array_equal(two["a"].weight.grad.numpy(), g_a / 2))
+    out["find_unused_b_is_half_rank1"] = bool(np.array_equal(two["b"].weight.grad.numpy(), g_b / 2))
+    out["find_unused_never_grad_is_none"] = two["never"].weight.grad is None
+    _loss(fu, x[sl], y[sl]).backward()  # a second iteration works (state was reset)
+    out["find_unused_second_iteration_ok"] = True
+    return out
+
+
+def _ref_grad(mods: Any, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    mods.zero_grad()
+    _loss(mods[name], x, y).backward()
+    return mods[name].weight.grad.numpy().copy()
+
+
+def raise_on_rank_1() -> dict[str, Any]:
+    if dist.get_rank() == 1:
+        raise ValueError("deliberate failure on rank 1")
+    dist.barrier()  # rank 0 waits here for a rank that will never come
+    return {}
+
+
+def main() -> None:
+    out_dir, names = Path(sys.argv[1]), sys.argv[2:]
+    dist.init_process_group("mpi")
+    for name in names:
+        try:
+            result = globals()[name]()
+        except Exception:
+            if name == "raise_on_rank_1":
+                raise
+            result = {"error": traceback.format_exc()}
+        if dist.get_rank() == 0:
+            (out_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

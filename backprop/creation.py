@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -47,15 +48,18 @@ def from_dlpack(obj: Any) -> Tensor:
     return Tensor._wrap(dev.xp.from_dlpack(obj), dev, None)
 
 
+def _current(dev: Device) -> Any:
+    """A context making ``dev`` current while arrays are made (``cuda:N`` allocates on device N)."""
+    return dev.backend.use_device(dev.index) if dev.index else contextlib.nullcontext()
+
+
 def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, value: Any = None) -> Tensor:
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     xp = dev.xp
     shape = size_arg(size)
-    if fill == "full":
-        arr = xp.full(shape, value, dtype=dt)
-    else:
-        arr = getattr(xp, fill)(shape, dtype=dt)
+    with _current(dev):
+        arr = xp.full(shape, value, dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
         t.requires_grad = True
@@ -104,7 +108,8 @@ def arange(
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
     dev = to_device(device)
-    t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dtypes.to_dtype(dtype)), dev, None)
+    with _current(dev):
+        t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dtypes.to_dtype(dtype)), dev, None)
     if requires_grad:
         t.requires_grad = True
     return t
@@ -133,7 +138,8 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> 
     """The identity matrix."""
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    return Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
+    with _current(dev):
+        return Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
 
 
 def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, **kw: Any) -> Tensor:
@@ -141,6 +147,15 @@ def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     rng = dev.backend.rng(dev.index)
     shape = size_arg(size)
+    with _current(dev):
+        arr = _draw(rng, kind, shape, dt, **kw)
+    t = Tensor._wrap(arr, dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
     if kind == "randn":
         arr = (
             rng.standard_normal(shape, dtype=dt)
@@ -151,10 +166,7 @@ def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool
         arr = rng.random(shape, dtype=dt) if dt.kind == "f" and dt.itemsize >= 4 else rng.random(shape).astype(dt)
     else:
         arr = rng.integers(kw["low"], kw["high"], size=shape).astype(dt)
-    t = Tensor._wrap(arr, dev, None)
-    if requires_grad:
-        t.requires_grad = True
-    return t
+    return arr
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

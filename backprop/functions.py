@@ -255,7 +255,7 @@ def _promoted(tensors: list[Tensor]) -> list[Tensor]:
     return [t if t.dtype == dt else t.to(dt) for t in tensors]
 
 
-concat = cat
+concat = concatenate = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -269,7 +269,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return apply(sh.stack, *_promoted(tensors), axis=dim)
 
 
-__all__ += ["cat", "chunk", "concat", "flatten", "permute", "reshape", "split", "squeeze", "stack", "transpose"]
+__all__ += ["cat", "chunk", "concat", "concatenate", "flatten", "permute", "reshape", "split", "squeeze", "stack", "transpose"]
 __all__ += ["unbind", "unsqueeze"]
 
 t = Tensor.t

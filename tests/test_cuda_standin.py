@@ -161,6 +161,7 @@ def test_training_step_never_reads_device_memory_back(cp, reads, opt_name: str) 
         loss = bp.nn.functional.cross_entropy(model(ctx), tgt)
         opt.zero_grad()
         loss.backward()
+        bp.nn.utils.clip_grad_norm_(model.parameters(), 0.5)  # scales by a device scalar: no read
         opt.step()
     assert reads == {"count": 0}, f"host read-backs in the training loop: {reads}"
     assert np.isfinite(loss.item()) and reads["count"] > 0  # logging syncs (and reads the deferred range flags)
@@ -291,28 +292,28 @@ def test_cuda_n_is_honoured_by_forward_kernels_and_optimizer_steps() -> None:
         assert moved.data.device.id == 0 and np.allclose(moved.numpy(), x.numpy())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine runs backward rules without making the tensors' device current "
-    "(autograd/engine.py, autograd/functional.py: no backend.use_device around backward kernels)",
-)
 def test_backward_on_cuda_n_runs_with_that_device_current() -> None:
-    """Known bug, left to the engine's owner: see the xfail reason."""
+    """The backward pass of a graph on cuda:1 runs with device 1 current (its gradients live there)."""
     with use_standin(device_count=2):
         x = bp.randn(5, 3, device="cuda:1", requires_grad=True)
         (x * 2).sum().backward()
         assert x.grad.data.device.id == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="creation.py makes zeros/ones/full/arange/eye/*_like (and randint's astype) on the current device, "
-    "not on cuda:N (no backend.use_device around the xp calls)",
-)
 def test_factories_on_cuda_n_allocate_there() -> None:
-    """Known bug, left to creation.py's owner: see the xfail reason."""
+    """Factories asked for cuda:1 allocate on device 1, whatever device is current."""
     with use_standin(device_count=2):
-        assert bp.zeros(2, device="cuda:1").data.device.id == 1
+        for t in (
+            bp.zeros(2, device="cuda:1"),
+            bp.ones(2, device="cuda:1"),
+            bp.full((2,), 3.0, device="cuda:1"),
+            bp.arange(3, device="cuda:1"),
+            bp.eye(2, device="cuda:1"),
+            bp.randint(0, 5, (3,), device="cuda:1"),
+            bp.randn(2, device="cuda:1"),
+            bp.zeros_like(bp.ones(2, device="cuda:1")),
+        ):
+            assert t.data.device.id == 1, t
 
 
 def test_train_lm_command_runs_and_resumes_on_standin_cuda(cp, tmp_path, capsys) -> None:
@@ -344,3 +345,19 @@ def test_current_device_set_device_and_synchronize_by_name() -> None:
         assert cp.cuda.SYNCS.get(1) == 1
         with pytest.raises(ValueError, match="expected a CUDA device"):
             bp.cuda.memory_allocated("cpu")
+
+
+def test_clip_grad_norm_on_standin_cuda_matches_numpy(cp) -> None:
+    """The device path of clip_grad_norm_ (a clamped device coefficient) gives the CPU path's values."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    results = {}
+    for dev in ("cpu", "cuda"):
+        ps = [bp.nn.Parameter(bp.zeros(*a.shape, dtype=bp.float64, device=dev)) for a in arrays]
+        for p_, a in zip(ps, arrays):
+            p_.grad = bp.tensor(a, device=dev)
+        total = bp.nn.utils.clip_grad_norm_(ps, 0.5)
+        results[dev] = [float(total)] + [p_.grad.numpy() for p_ in ps]
+    assert results["cuda"][0] == pytest.approx(results["cpu"][0])
+    for a, b in zip(results["cuda"][1:], results["cpu"][1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

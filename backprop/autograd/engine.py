@@ -60,8 +60,23 @@ def run_backward(
     """Backpropagate ``grads`` (arrays, or Tensors when ``create_graph``) from ``tensors``.
 
     With ``inputs`` the gradients w.r.t. those tensors are returned (``autograd.grad``) and no
-    ``.grad`` is touched; otherwise leaf gradients accumulate into ``.grad``.
+    ``.grad`` is touched; otherwise leaf gradients accumulate into ``.grad``. On device ``cuda:N``
+    the pass runs with device N current, so backward kernels launch (and allocate) there.
     """
+    dev = tensors[0].device
+    if dev.index:
+        with dev.backend.use_device(dev.index):
+            return _run_backward(tensors, grads, retain_graph, create_graph, inputs)
+    return _run_backward(tensors, grads, retain_graph, create_graph, inputs)
+
+
+def _run_backward(
+    tensors: Sequence[Any],
+    grads: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Any] | None,
+) -> list[Any] | None:
     wrap = tensors[0]._wrap
     roots, buffers, leaf_grads = _seed(tensors, grads)
     capture: dict[Node, int] = {}

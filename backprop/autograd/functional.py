@@ -18,7 +18,12 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {tuple(out.shape)}: pass `gradient=` (a tensor of that shape)"
                 )
-            g = out.device.xp.ones_like(out.data)
+            dev = out.device
+            if dev.index:  # cuda:N: make the seed on device N
+                with dev.backend.use_device(dev.index):
+                    g = dev.xp.ones_like(out.data)
+            else:
+                g = dev.xp.ones_like(out.data)
             result.append(out._wrap(g, out.device, None) if create_graph else g)
             continue
         if not hasattr(g, "grad_fn"):

@@ -354,12 +354,12 @@ class MathMethods:
     def minimum(self: Any, other: Any) -> Tensor:
         return apply(ew.minimum, self, self._other(other))
 
-    def softmax(self, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    def softmax(self: Any, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim`` (cast to ``dtype`` first when given), as torch."""
         x = self if dtype is None else self.to(dtype)
         return apply(nn.softmax, x, axis=dim_alias("softmax", dim, axis, required=True))
 
-    def log_softmax(self, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    def log_softmax(self: Any, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
         """x - logsumexp(x) along ``dim`` (cast to ``dtype`` first when given), as torch."""
         x = self if dtype is None else self.to(dtype)
         return apply(nn.log_softmax, x, axis=dim_alias("log_softmax", dim, axis, required=True))

@@ -35,8 +35,9 @@ def clip_grad_norm_(
 ) -> Tensor:
     """Scale all gradients together so their joint norm is at most ``max_norm``; returns the norm.
 
-    The norm is summed on the gradients' device and read back once per call (one host sync on a
-    GPU, not one per parameter), as a 0-d Tensor like torch's. ``foreach`` is accepted for torch's
+    The norm is summed on the gradients' device; on a GPU the scale is a device scalar (no host
+    sync, as torch's clamped coefficient) unless ``error_if_nonfinite`` needs the value. Returns the
+    norm as a 0-d Tensor like torch's. ``foreach`` is accepted for torch's
     signature; every path here is already one pass per gradient.
     """
     grads = _grads(parameters)
@@ -50,7 +51,12 @@ def clip_grad_norm_(
         total = xp.stack(parts).max() if norm_type > 0 else xp.stack(parts).min()
     else:
         total = xp.stack([_norm_power(xp, g.data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
-    total_host = float(total)  # the one read-back
+    if device.type != "cpu" and not error_if_nonfinite:  # no host read on a device: scale by a device scalar
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
+        for g in grads:
+            g.data *= coef.astype(g.data.dtype, copy=False)
+        return Tensor(total, device=device)
+    total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
     if error_if_nonfinite and not math.isfinite(total_host):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_host}, so it cannot "

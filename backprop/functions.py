@@ -269,7 +269,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return apply(sh.stack, *_promoted(tensors), axis=dim)
 
 
-__all__ += ["cat", "chunk", "concat", "concatenate", "flatten", "permute", "reshape", "split", "squeeze", "stack", "transpose"]
+__all__ += ["cat", "chunk", "concat", "concatenate", "flatten", "permute", "reshape", "split", "squeeze", "stack"]
+__all__ += ["transpose"]
 __all__ += ["unbind", "unsqueeze"]
 
 t = Tensor.t

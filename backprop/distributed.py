@@ -96,7 +96,7 @@ def launch_info(environ: Mapping[str, str] | None = None) -> LaunchInfo | None:
     """The rank and sizes an MPI launcher (``mpiexec``, ``mpirun``) put in the environment; None without one.
 
     Read from environment variables only (nothing is imported), so a program can decide before it
-    loads anything heavy. A size the launcher does not give is None-free: -1 (MPI tells it after init).
+    loads anything heavy. A size the launcher does not give is -1 (MPI tells it after initialising).
     """
     env = os.environ if environ is None else environ
     for rank_var, size_var, local_rank_var, local_size_var in _LAUNCHERS:
@@ -447,18 +447,18 @@ def _mpi_group(backend: str | None, deterministic: bool, info: LaunchInfo | None
             "this process was started by an MPI launcher but mpi4py is not installed: "
             "pip install 'backprop-autodiff[mpi]' (mpi4py and the mpich wheel, which brings mpiexec)"
         )
-    from mpi4py import MPI
-
-    host = _MPIComm(MPI.COMM_WORLD, MPI)
+    # by name: mpi4py is optional, and mypy must not need it installed (typed Any here)
+    mpi = importlib.import_module("mpi4py.MPI")  # initialises MPI (the launcher's job)
+    host = _MPIComm(mpi.COMM_WORLD, mpi)
     if info is not None and info.world_size > 0 and info.world_size != host.size:
         raise RuntimeError(
             f"the launcher started {info.world_size} processes but MPI sees {host.size}: mpiexec and mpi4py use "
-            f"different MPI libraries ({MPI.Get_library_version().splitlines()[0].strip()}); use the mpiexec of "
+            f"different MPI libraries ({mpi.Get_library_version().splitlines()[0].strip()}); use the mpiexec of "
             "the MPI mpi4py was built for (with the mpi extra: the one installed next to python)"
         )
     if host.size > 1:
         _install_abort_hook(host)  # from here on, a failure on one rank ends the job
-    node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED, key=host.rank)
+    node = mpi.COMM_WORLD.Split_type(mpi.COMM_TYPE_SHARED, key=host.rank)
     local_rank, local_size = node.Get_rank(), node.Get_size()
     node.Free()
     if backend is None:

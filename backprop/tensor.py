@@ -214,24 +214,31 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
         return self.data.shape[0]
 
     # ------------------------------------------------------------ conversion
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied to the host for device tensors; no grad)."""
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
+        """The data as a NumPy array (shared on the CPU, copied from a device). As torch, a tensor that
+        requires grad refuses (the array would silently leave the graph): ``.detach().numpy()``."""
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._host()
+
+    def _host(self) -> np.ndarray:
+        """The data on the host, whatever ``requires_grad`` says (reprs, ``item``, pickling)."""
         if self.device.type == "cpu":
             return self.data
         return self.device.backend.to_host(self.data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        a = self.numpy()
+        a = self.numpy()  # refuses a tensor that requires grad, as torch's np.asarray(t)
         return a if dtype is None else a.astype(dtype)
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self.numpy().item()
+        return self._host().item()
 
     def tolist(self) -> Any:
-        return self.numpy().tolist()
+        return self._host().tolist()
 
     def __float__(self) -> builtins.float:
         return float(self.item())
@@ -515,7 +522,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
         """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
         non-leaf unpickles as a leaf, as in torch); it restores on its device, or on the CPU with a
         warning where that device is unusable."""
-        return (_rebuild_tensor, (type(self), np.array(self.numpy()), str(self.device), self._requires_grad))
+        return (_rebuild_tensor, (type(self), np.array(self._host()), str(self.device), self._requires_grad))
 
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
@@ -527,7 +534,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
         return repr(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = np.array2string(self._host(), separator=", ", prefix="tensor(")
         extra = []
         if self.data.size == 0 and self.data.ndim > 1:
             extra.append(f"size={tuple(self.shape)}")

@@ -40,7 +40,7 @@ def _loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
 
 
 def _params(model: nn.Module) -> list[np.ndarray]:
-    return [p.numpy().copy() for p in model.parameters()]
+    return [p.detach().numpy().copy() for p in model.parameters()]
 
 
 def _same_on_all_ranks(arrays: list[np.ndarray]) -> bool:
@@ -60,16 +60,18 @@ def collectives() -> dict[str, Any]:
     mine = rng.standard_normal(1000).astype(np.float32)
     parts: list[Any] = [bp.zeros(1000) for _ in range(w)]
     dist.all_gather(parts, bp.tensor(mine))
-    in_order = parts[0].numpy().copy()
+    in_order = parts[0].detach().numpy().copy()
     for p in parts[1:]:
-        in_order += p.numpy()
+        in_order += p.detach().numpy()
     for det in (True, False):
         t = bp.tensor(mine)
         dist.all_reduce(t, deterministic=det)
-        out[f"sum_equals_rank_order_{det}"] = bool(np.array_equal(t.numpy(), in_order))
-        out[f"sum_same_on_all_ranks_{det}"] = _same_on_all_ranks([t.numpy()])
+        out[f"sum_equals_rank_order_{det}"] = bool(np.array_equal(t.detach().numpy(), in_order))
+        out[f"sum_same_on_all_ranks_{det}"] = _same_on_all_ranks([t.detach().numpy()])
     out["gathered_rank_seeds_ok"] = all(
-        np.array_equal(parts[i].numpy(), np.random.default_rng(100 + i).standard_normal(1000).astype(np.float32))
+        np.array_equal(
+            parts[i].detach().numpy(), np.random.default_rng(100 + i).standard_normal(1000).astype(np.float32)
+        )
         for i in range(w)
     )
     t = bp.tensor([float(r)] * 4)

@@ -64,7 +64,7 @@ def _run_row(name: str, i: int, dev: str) -> tuple:
     if out.requires_grad and case.grad:
         diff = [t for t in inputs if t.requires_grad]
         grads = bp.autograd.grad(out.sum(), diff, allow_unused=True)
-    return out, [None if g is None else g.numpy() for g in grads]
+    return out, [None if g is None else g.detach().numpy() for g in grads]
 
 
 @pytest.mark.parametrize(("name", "i"), _rows())
@@ -74,7 +74,7 @@ def test_op_table_on_standin_cuda_matches_numpy(cp, name: str, i: int) -> None:
     out_gpu, g_gpu = _run_row(name, i, "cuda")
     assert out_gpu.device == "cuda:0" and isinstance(out_gpu.data, cp.ndarray)
     assert out_gpu.dtype == out_cpu.dtype, f"{name}: dtype {out_gpu.dtype} on cuda, {out_cpu.dtype} on cpu"
-    np.testing.assert_allclose(out_gpu.numpy(), out_cpu.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out_gpu.detach().numpy(), out_cpu.detach().numpy(), rtol=1e-10, atol=1e-12)
     for gc, gg in zip(g_cpu, g_gpu):
         if gc is not None:
             assert gg is not None and gg.dtype == gc.dtype
@@ -108,7 +108,7 @@ def test_optimizers_on_standin_cuda_match_numpy(cp, name: str, kw: dict) -> None
         for g in grads:
             p.grad = bp.tensor(g, device=dev)
             opt.step()
-        out[dev] = p.numpy()
+        out[dev] = p.detach().numpy()
     np.testing.assert_allclose(out["cuda"], out["cpu"], rtol=1e-10, atol=1e-12)
 
 
@@ -139,7 +139,7 @@ def test_lm_training_steps_on_standin_cuda_match_numpy(cp, opt_name: str) -> Non
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
     for (k, a), (_, b) in zip(cpu_model.state_dict().items(), gpu_model.state_dict().items()):
         assert b.device == "cuda:0", k
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
 
 
 # ---------------------------------------------------------------- no host synchronisation in a training step
@@ -289,7 +289,7 @@ def test_cuda_n_is_honoured_by_forward_kernels_and_optimizer_steps() -> None:
         assert w.device == "cuda:1" and w.data.device.id == 1 and w.grad.data.device.id == 1
         assert bp.cuda.memory_allocated("cuda:1") > 0
         moved = x.to("cuda:0")
-        assert moved.data.device.id == 0 and np.allclose(moved.numpy(), x.numpy())
+        assert moved.data.device.id == 0 and np.allclose(moved.detach().numpy(), x.detach().numpy())
 
 
 def test_backward_on_cuda_n_runs_with_that_device_current() -> None:

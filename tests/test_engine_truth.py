@@ -119,7 +119,7 @@ def test_numpy_scalars_act_as_python_scalars() -> None:
 
     t = bp.tensor([1.0, 2.0])
     assert (t / np.sqrt(4.0)).dtype == bp.float32
-    np.testing.assert_allclose((t / np.sqrt(4.0)).numpy(), [0.5, 1.0])
+    np.testing.assert_allclose((t / np.sqrt(4.0)).detach().numpy(), [0.5, 1.0])
     assert (np.float64(2) * t).dtype == bp.float32  # as torch: a NumPy scalar is weak like a Python one
     assert (bp.tensor([1, 2]) * np.int64(3)).dtype == bp.int64
     if torch is not None:
@@ -276,3 +276,16 @@ def test_inplace_through_a_view_in_a_graph_is_refused_not_wrong() -> None:
     w.mul_(2)  # no views: recorded as before
     w.sum().backward()
     assert x.grad.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_numpy_conversion_refuses_tensors_that_require_grad(lib) -> None:
+    import numpy as np
+
+    x = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="detach"):
+        x.numpy()
+    with pytest.raises(RuntimeError, match="detach"):
+        np.asarray(x)
+    assert x.detach().numpy().tolist() == [1.0, 1.0] and x.tolist() == [1.0, 1.0]
+    assert "requires_grad=True" in repr(x) and (x * 2).sum().item() == 4.0

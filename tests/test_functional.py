@@ -30,7 +30,7 @@ def test_stable_for_logits_of_magnitude_1e3(device: str) -> None:
         F.binary_cross_entropy_with_logits(z, bp.ones_like(z)),
     ]
     for o in outs:
-        assert np.isfinite(o.numpy()).all()
+        assert np.isfinite(o.detach().numpy()).all()
         o.sum().backward()
         assert np.isfinite(z.grad.numpy()).all()
     np.testing.assert_allclose(F.cross_entropy(z, t).item(), (0.0 + 1999.0) / 2, rtol=1e-6)
@@ -57,7 +57,7 @@ def test_cross_entropy_on_extra_dims_and_probability_targets(rng: np.random.Gene
     t = rng.integers(0, 4, (2, 3))
     got = F.cross_entropy(bp.tensor(x), bp.tensor(t), reduction="none")
     logp = _ref_log_softmax(np.moveaxis(x, 1, -1))
-    np.testing.assert_allclose(got.numpy(), -np.take_along_axis(logp, t[..., None], -1)[..., 0], rtol=1e-12)
+    np.testing.assert_allclose(got.detach().numpy(), -np.take_along_axis(logp, t[..., None], -1)[..., 0], rtol=1e-12)
     probs = np.eye(4)[t[:, 0]]
     soft = F.cross_entropy(bp.tensor(x[:, :, 0]), bp.tensor(probs))
     hard = F.cross_entropy(bp.tensor(x[:, :, 0]), bp.tensor(t[:, 0]))
@@ -79,7 +79,7 @@ def test_nll_loss_equals_cross_entropy_on_log_softmax(rng: np.random.Generator) 
     np.testing.assert_allclose(a.item(), b.item(), rtol=1e-12)
     (ga,) = bp.autograd.grad(a, x)
     (gb,) = bp.autograd.grad(F.cross_entropy(x, t), x)
-    np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(ga.detach().numpy(), gb.detach().numpy(), rtol=1e-10, atol=1e-15)
 
 
 def test_losses_differentiate_float_targets(rng: np.random.Generator) -> None:
@@ -102,27 +102,29 @@ def test_activations_match_references(rng: np.random.Generator) -> None:
     a = rng.standard_normal(7) * 3
     x = bp.tensor(a)
     erf = np.vectorize(math.erf)
-    np.testing.assert_allclose(F.gelu(x).numpy(), 0.5 * a * (1 + erf(a / math.sqrt(2))), rtol=1e-12)
+    np.testing.assert_allclose(F.gelu(x).detach().numpy(), 0.5 * a * (1 + erf(a / math.sqrt(2))), rtol=1e-12)
     tanh_ref = 0.5 * a * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)))
-    np.testing.assert_allclose(F.gelu(x, approximate="tanh").numpy(), tanh_ref, rtol=1e-12)
+    np.testing.assert_allclose(F.gelu(x, approximate="tanh").detach().numpy(), tanh_ref, rtol=1e-12)
     sig = 1 / (1 + np.exp(-a))
-    np.testing.assert_allclose(F.silu(x).numpy(), a * sig, rtol=1e-12)
-    np.testing.assert_allclose(F.softplus(x).numpy(), np.log1p(np.exp(a)), rtol=1e-12)
-    np.testing.assert_allclose(F.leaky_relu(x, 0.1).numpy(), np.where(a > 0, a, 0.1 * a))
-    np.testing.assert_allclose(F.relu(x).numpy(), np.maximum(a, 0))
-    np.testing.assert_allclose(F.sigmoid(bp.tensor([-800.0, 0.0, 800.0])).numpy(), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(F.silu(x).detach().numpy(), a * sig, rtol=1e-12)
+    np.testing.assert_allclose(F.softplus(x).detach().numpy(), np.log1p(np.exp(a)), rtol=1e-12)
+    np.testing.assert_allclose(F.leaky_relu(x, 0.1).detach().numpy(), np.where(a > 0, a, 0.1 * a))
+    np.testing.assert_allclose(F.relu(x).detach().numpy(), np.maximum(a, 0))
+    np.testing.assert_allclose(F.sigmoid(bp.tensor([-800.0, 0.0, 800.0])).detach().numpy(), [0.0, 0.5, 1.0])
     g = bp.tensor(rng.standard_normal((2, 4)))
-    np.testing.assert_allclose(F.glu(g).numpy(), g.numpy()[:, :2] / (1 + np.exp(-g.numpy()[:, 2:])))
+    np.testing.assert_allclose(
+        F.glu(g).detach().numpy(), g.detach().numpy()[:, :2] / (1 + np.exp(-g.detach().numpy()[:, 2:]))
+    )
 
 
 def test_layer_norm_linear_embedding_one_hot(rng: np.random.Generator) -> None:
     a = rng.standard_normal((3, 4))
     w, b = rng.standard_normal(4), rng.standard_normal(4)
-    out = F.layer_norm(bp.tensor(a), 4, bp.tensor(w), bp.tensor(b)).numpy()
+    out = F.layer_norm(bp.tensor(a), 4, bp.tensor(w), bp.tensor(b)).detach().numpy()
     ref = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5) * w + b
     np.testing.assert_allclose(out, ref, rtol=1e-10)
     W = rng.standard_normal((5, 4))
-    np.testing.assert_allclose(F.linear(bp.tensor(a), bp.tensor(W), bp.tensor(w[:1])).numpy(), a @ W.T + w[0])
+    np.testing.assert_allclose(F.linear(bp.tensor(a), bp.tensor(W), bp.tensor(w[:1])).detach().numpy(), a @ W.T + w[0])
     E = bp.tensor(rng.standard_normal((10, 3)), requires_grad=True)
     ids = bp.tensor([[1, 2], [2, 9]])
     F.embedding(ids, E).sum().backward()
@@ -135,9 +137,9 @@ def test_layer_norm_linear_embedding_one_hot(rng: np.random.Generator) -> None:
 def test_dropout_scales_and_is_identity_in_eval() -> None:
     x = bp.ones(10_000)
     y = F.dropout(x, 0.3)
-    kept = y.numpy() != 0
+    kept = y.detach().numpy() != 0
     assert 0.65 < kept.mean() < 0.75
-    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy()[kept], 1 / 0.7, rtol=1e-6)
     assert F.dropout(x, 0.3, training=False) is x
 
 
@@ -175,5 +177,5 @@ def test_reductions_over_random_dims_gradcheck(shape, data) -> None:
         out = fn(x, tuple(dims), keepdim=keep)
         ref = {bp.sum: np.sum, bp.mean: np.mean, bp.amax: np.max}.get(fn)
         if ref is not None:
-            np.testing.assert_allclose(out.numpy(), ref(x.numpy(), axis=tuple(dims), keepdims=keep))
+            np.testing.assert_allclose(out.detach().numpy(), ref(x.detach().numpy(), axis=tuple(dims), keepdims=keep))
         assert bp.gradcheck(lambda t, fn=fn: fn(t, tuple(dims), keepdim=keep), [x])

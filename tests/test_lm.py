@@ -51,7 +51,7 @@ def test_lm_step_matches_hand_written_backprop() -> None:
         U=model.output.weight,
         c=model.output.bias,
     )
-    ref_loss, ref_grads = _manual_step(*(params[k].numpy() for k in "EWbUc"), ctx, tgt)
+    ref_loss, ref_grads = _manual_step(*(params[k].detach().numpy() for k in "EWbUc"), ctx, tgt)
     np.testing.assert_allclose(loss.item(), ref_loss, rtol=1e-10)
     for k, p in params.items():
         np.testing.assert_allclose(p.grad.numpy(), ref_grads[k], rtol=1e-10, atol=1e-14, err_msg=k)
@@ -161,6 +161,6 @@ def test_sentiment_classifier_with_mean_pooled_embeddings() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    pred = (clf(emb(x).mean(dim=1)).sigmoid() > 0.5).numpy()
-    assert (pred == (y.numpy() > 0.5)).mean() == 1.0
+    pred = (clf(emb(x).mean(dim=1)).sigmoid() > 0.5).detach().numpy()
+    assert (pred == (y.detach().numpy() > 0.5)).mean() == 1.0
     assert loss.item() < 0.1

@@ -61,7 +61,7 @@ def test_state_dict_round_trip_and_strictness() -> None:
     b.load_state_dict(a.state_dict())
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb
-        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+        np.testing.assert_array_equal(va.detach().numpy(), vb.detach().numpy())
     sd = a.state_dict()
     del sd["emb.weight"]
     with pytest.raises(RuntimeError, match="missing keys: \\['emb.weight'\\]"):
@@ -75,10 +75,14 @@ def test_state_dict_round_trip_and_strictness() -> None:
 def test_linear_default_init_bounds_and_functional_equivalence() -> None:
     lin = nn.Linear(50, 20)
     bound = 1 / math.sqrt(50)
-    assert np.abs(lin.weight.numpy()).max() <= bound and np.abs(lin.bias.numpy()).max() <= bound
-    assert np.abs(lin.weight.numpy()).max() > 0.8 * bound
+    assert np.abs(lin.weight.detach().numpy()).max() <= bound and np.abs(lin.bias.detach().numpy()).max() <= bound
+    assert np.abs(lin.weight.detach().numpy()).max() > 0.8 * bound
     x = bp.randn(3, 50)
-    np.testing.assert_allclose(lin(x).numpy(), x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        lin(x).detach().numpy(),
+        x.detach().numpy() @ lin.weight.detach().numpy().T + lin.bias.detach().numpy(),
+        rtol=1e-5,
+    )
 
 
 def test_embedding_out_of_range_error_names_id_and_vocab() -> None:
@@ -105,7 +109,7 @@ def test_activation_modules() -> None:
         (nn.SiLU(), nn.functional.silu),
         (nn.LeakyReLU(0.2), lambda t: nn.functional.leaky_relu(t, 0.2)),
     ]:
-        np.testing.assert_allclose(mod(x).numpy(), fn(x).numpy())
+        np.testing.assert_allclose(mod(x).detach().numpy(), fn(x).detach().numpy())
 
 
 def test_clip_grad_norm_and_value() -> None:
@@ -208,13 +212,15 @@ def test_batch_norm_momentum_none_is_a_cumulative_average() -> None:
     batches = [np.random.default_rng(s).standard_normal((5, 2)) * (s + 1) for s in range(3)]
     for b in batches:
         m(bp.tensor(b, dtype=bp.float32))
-    np.testing.assert_allclose(m.running_mean.numpy(), np.mean([b.mean(0) for b in batches], 0), rtol=1e-5)
-    np.testing.assert_allclose(m.running_var.numpy(), np.mean([b.var(0, ddof=1) for b in batches], 0), rtol=1e-5)
+    np.testing.assert_allclose(m.running_mean.detach().numpy(), np.mean([b.mean(0) for b in batches], 0), rtol=1e-5)
+    np.testing.assert_allclose(
+        m.running_var.detach().numpy(), np.mean([b.var(0, ddof=1) for b in batches], 0), rtol=1e-5
+    )
     assert m.num_batches_tracked.item() == 3
     m.eval()
-    before = m.running_mean.numpy().copy()
+    before = m.running_mean.detach().numpy().copy()
     m(bp.tensor(batches[0], dtype=bp.float32))
-    np.testing.assert_array_equal(m.running_mean.numpy(), before)  # eval: no update
+    np.testing.assert_array_equal(m.running_mean.detach().numpy(), before)  # eval: no update
 
 
 def test_loss_signatures_take_weight_third() -> None:

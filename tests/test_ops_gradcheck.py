@@ -81,9 +81,9 @@ def test_forward(name: str, i: int, device: str, rng: np.random.Generator) -> No
     case = CASES[name][i]
     inputs = [_make(m, rng, device) for m in case.inputs]
     out = _call(name, case, inputs)
-    arrays = [t.numpy() for t in inputs]
+    arrays = [t.detach().numpy() for t in inputs]
     expected = np.asarray(case.ref(*arrays) if case.fn is not None else case.ref(*arrays, **case.attrs))
-    got = out.numpy()
+    got = out.detach().numpy()
     assert got.shape == expected.shape, f"{name}: shape {got.shape}, reference {expected.shape}"
     assert got.dtype.kind == expected.dtype.kind or expected.dtype.kind in "fc" and got.dtype.kind in "fc", (
         f"{name}: dtype {got.dtype}, reference {expected.dtype}"
@@ -137,7 +137,7 @@ def test_cuda_matches_numpy(name: str, i: int) -> None:
         if out.requires_grad and case.grad:
             diff = [t for t in inputs if t.requires_grad]
             grads = bp.autograd.grad(out.sum(), diff, allow_unused=True)
-        results[dev] = (out.numpy(), [None if g is None else g.numpy() for g in grads])
+        results[dev] = (out.detach().numpy(), [None if g is None else g.detach().numpy() for g in grads])
     np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], rtol=1e-10, atol=1e-12)
     for gc, gg in zip(results["cpu"][1], results["cuda"][1]):
         if gc is not None:

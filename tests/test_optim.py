@@ -25,7 +25,7 @@ def _run(opt_cls, kwargs, steps=5, seed=0):
     for g in grads:
         p.grad = bp.tensor(g)
         opt.step()
-    return w0, grads, p.numpy()
+    return w0, grads, p.detach().numpy()
 
 
 def _ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
@@ -181,7 +181,7 @@ def test_optimizer_state_dict_round_trip_continues_identically() -> None:
         opt.step()
     sd = opt.state_dict()
     assert sd["param_groups"][0]["params"] == [0] and sd["state"][0]["step"] == 3
-    q = nn.Parameter(bp.tensor(p.numpy().copy()))
+    q = nn.Parameter(bp.tensor(p.detach().numpy().copy()))
     opt2 = optim.Adam([q], lr=0.5)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["lr"] == 0.01
@@ -189,7 +189,7 @@ def test_optimizer_state_dict_round_trip_continues_identically() -> None:
         for par, o in ((p, opt), (q, opt2)):
             par.grad = bp.tensor(g)
             o.step()
-    np.testing.assert_array_equal(p.numpy(), q.numpy())
+    np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
 def test_optimizer_step_builds_no_graph() -> None:

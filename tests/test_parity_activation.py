@@ -71,7 +71,7 @@ def _pair(values, dtype=np.float64, requires_grad=True):
 
 def _close(got, want, rtol=1e-6, atol=1e-7) -> None:
     want_np = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
-    got_np = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
+    got_np = got.detach().numpy() if hasattr(got, "numpy") else np.asarray(got)
     assert got_np.shape == want_np.shape
     np.testing.assert_allclose(got_np, want_np, rtol=rtol, atol=atol)
 
@@ -111,13 +111,13 @@ def test_double_backward_matches_torch(name, kwargs, rng) -> None:
     gy, tgy = _pair(rng.standard_normal(data.shape))  # a gradient that requires grad: g depends on it
     (g,) = bp.autograd.grad(getattr(F, name)(x, **kwargs), [x], gy, create_graph=True)
     gg, ggy = bp.autograd.grad((g * g).sum(), [x, gy], allow_unused=True)
-    gg = np.zeros(data.shape) if gg is None else gg.numpy()
+    gg = np.zeros(data.shape) if gg is None else gg.detach().numpy()
     if name in NO_TORCH_DOUBLE:
         np.testing.assert_allclose(gg, 0.0)
         return
     (tg,) = torch.autograd.grad(getattr(TF, name)(tx, **kwargs), [tx], tgy, create_graph=True)
     tgg, tggy = torch.autograd.grad((tg * tg).sum(), [tx, tgy], allow_unused=True)
-    tgg = np.zeros(data.shape) if tgg is None else tgg.numpy()
+    tgg = np.zeros(data.shape) if tgg is None else tgg.detach().numpy()
     _close(ggy, tggy, rtol=1e-7 if name == "hardsigmoid" else 1e-10, atol=1e-10)
     np.testing.assert_allclose(gg, tgg, rtol=1e-10, atol=1e-10)
 
@@ -150,9 +150,9 @@ def test_inplace_writes_into_the_input_and_keeps_gradients(name, rng) -> None:
 def test_inplace_outside_a_graph_and_on_a_leaf() -> None:
     x = bp.tensor([-1.0, 0.5, 7.0])
     assert F.relu6(x, inplace=True) is x
-    np.testing.assert_array_equal(x.numpy(), [0.0, 0.5, 6.0])
+    np.testing.assert_array_equal(x.detach().numpy(), [0.0, 0.5, 6.0])
     assert F.threshold_(x, 1.0, -5.0) is x
-    np.testing.assert_array_equal(x.numpy(), [-5.0, -5.0, 6.0])
+    np.testing.assert_array_equal(x.detach().numpy(), [-5.0, -5.0, 6.0])
     leaf = bp.tensor([1.0, -1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         F.elu(leaf, inplace=True)
@@ -244,8 +244,8 @@ def test_threshold_keeps_integer_dtype() -> None:
     y = F.threshold(bp.arange(4), 1, 5.5)
     t = TF.threshold(torch.arange(4), 1, 5.5)
     assert y.dtype == bp.int64
-    np.testing.assert_array_equal(y.numpy(), t.numpy())
-    np.testing.assert_array_equal(F.relu6(bp.arange(9)).numpy(), TF.relu6(torch.arange(9)).numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), t.detach().numpy())
+    np.testing.assert_array_equal(F.relu6(bp.arange(9)).detach().numpy(), TF.relu6(torch.arange(9)).detach().numpy())
 
 
 def test_rrelu_eval_is_leaky_relu_and_training_slopes_are_in_range(rng) -> None:
@@ -254,9 +254,9 @@ def test_rrelu_eval_is_leaky_relu_and_training_slopes_are_in_range(rng) -> None:
     _close(F.rrelu(x), TF.rrelu(tx), rtol=1e-12)
     m = nn.RReLU(0.1, 0.3)
     y = m(x)
-    ratio = y.numpy()[data < 0] / data[data < 0]
+    ratio = y.detach().numpy()[data < 0] / data[data < 0]
     assert ((ratio >= 0.1) & (ratio <= 0.3)).all()
-    np.testing.assert_array_equal(y.numpy()[data >= 0], data[data >= 0])
+    np.testing.assert_array_equal(y.detach().numpy()[data >= 0], data[data >= 0])
     m.eval()
     _close(m(x), tnn.RReLU(0.1, 0.3).eval()(tx), rtol=1e-12)
 
@@ -360,7 +360,7 @@ def test_container_state_dict_keys_equal_torch() -> None:
     # torch's weights load into ours by key
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     for (k, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items()):
-        np.testing.assert_array_equal(a.numpy(), b.detach().numpy(), err_msg=k)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=k)
 
 
 def test_containers_follow_to_and_train() -> None:
@@ -404,7 +404,7 @@ def test_sequential_list_behaviour_matches_torch() -> None:
     named = nn.Sequential(OrderedDict([("a", nn.Linear(2, 3)), ("b", nn.ReLU())]))
     assert named.a is named[0] and _keys(named) == ["a.weight", "a.bias"]
     x = bp.randn(4, 2)
-    np.testing.assert_allclose(named(x).numpy(), named.b(named.a(x)).numpy())
+    np.testing.assert_allclose(named(x).detach().numpy(), named.b(named.a(x)).detach().numpy())
 
 
 def test_module_list_behaviour_matches_torch() -> None:
@@ -486,7 +486,7 @@ def test_parameter_containers_train_with_an_optimizer() -> None:
     opt = bp.optim.SGD(pl.parameters(), lr=0.5)
     (pl[0] * pl[0]).sum().backward()
     opt.step()
-    np.testing.assert_allclose(pl[0].numpy(), np.zeros(3))
+    np.testing.assert_allclose(pl[0].detach().numpy(), np.zeros(3))
 
 
 # ---------------------------------------------------------------- dtype aliases

@@ -55,7 +55,7 @@ def _operand(spec, lib):
     if not isinstance(spec, str):
         return spec
     t = _t(spec)
-    return t if lib == "bp" else torch.from_numpy(np.array(t.numpy()))
+    return t if lib == "bp" else torch.from_numpy(np.array(t.detach().numpy()))
 
 
 def _binary(a, b, op):
@@ -136,10 +136,10 @@ def test_shape_errors_are_runtime_errors(call, kind) -> None:
 def test_linspace_integer_dtype_truncates_toward_zero(start, end, steps) -> None:
     got = bp.linspace(start, end, steps, dtype=bp.int64)
     expected = np.trunc(np.linspace(np.trunc(start), np.trunc(end), steps)).astype(np.int64)
-    np.testing.assert_array_equal(got.numpy(), expected)
+    np.testing.assert_array_equal(got.detach().numpy(), expected)
     assert got.dtype == bp.int64
     if torch is not None:
-        np.testing.assert_array_equal(torch.linspace(start, end, steps, dtype=torch.int64).numpy(), expected)
+        np.testing.assert_array_equal(torch.linspace(start, end, steps, dtype=torch.int64).detach().numpy(), expected)
 
 
 def test_linspace_rejects_unsupported_dtypes() -> None:
@@ -151,7 +151,7 @@ def test_new_factories_and_type() -> None:
     x = bp.ones(2, dtype=bp.float64)
     assert x.new_zeros(2, 3).shape == (2, 3) and x.new_zeros((2, 3)).dtype == bp.float64
     assert x.new_ones(3, dtype=bp.int64).dtype == bp.int64
-    np.testing.assert_array_equal(x.new_full((2,), 7).numpy(), [7.0, 7.0])
+    np.testing.assert_array_equal(x.new_full((2,), 7).detach().numpy(), [7.0, 7.0])
     assert x.new_tensor([1, 2]).dtype == bp.float64
     assert x.type() == "torch.DoubleTensor" and bp.ones(1, dtype=bp.int64).type() == "torch.LongTensor"
     assert x.type(bp.float32).dtype == bp.float32

@@ -28,7 +28,7 @@ def _idx(data: Any, dtype: str = "int64") -> tuple[bp.Tensor, Any]:
 
 def _same(got: Any, want: Any, dtype: bool = True) -> None:
     w = want.detach().numpy()
-    g = np.asarray(got.numpy() if hasattr(got, "grad_fn") else got)
+    g = np.asarray(got.detach().numpy() if hasattr(got, "grad_fn") else got)
     assert g.shape == w.shape, (g.shape, w.shape)
     if dtype:
         assert g.dtype == w.dtype, (g.dtype, w.dtype)
@@ -94,7 +94,7 @@ def test_getitem_follows_torch_with_ints_and_advanced_indices(k: int) -> None:
 def test_int_first_example_from_the_docs() -> None:
     x = bp.randn(5, 6, 4)
     assert x[3, 2:, [1, 3]].shape == (4, 2)
-    np.testing.assert_array_equal(x[3, 2:, [1, 3]].numpy(), x[3][2:, [1, 3]].numpy())
+    np.testing.assert_array_equal(x[3, 2:, [1, 3]].detach().numpy(), x[3][2:, [1, 3]].detach().numpy())
 
 
 @pytest.mark.parametrize("k", [0, 3, 5, 7, 9, 11, 13, 15, 16, 18])
@@ -496,12 +496,14 @@ def test_topk_with_ties_sends_the_gradient_to_the_returned_indices() -> None:
     for largest in (True, False):
         r, q = x.topk(3, dim=1, largest=largest), t.topk(3, dim=1, largest=largest)
         _same(r.values, q.values)  # torch leaves the order of tied indices open: values agree
-        np.testing.assert_array_equal(np.take_along_axis(np.asarray(TIES), r.indices.numpy(), 1), r.values.numpy())
-        assert len(set(r.indices.numpy()[0].tolist())) == 3
+        np.testing.assert_array_equal(
+            np.take_along_axis(np.asarray(TIES), r.indices.detach().numpy(), 1), r.values.detach().numpy()
+        )
+        assert len(set(r.indices.detach().numpy()[0].tolist())) == 3
     r = x.topk(3, dim=1)
     r.values.sum().backward()
     expect = np.zeros((2, 6))
-    np.put_along_axis(expect, r.indices.numpy(), 1.0, 1)
+    np.put_along_axis(expect, r.indices.detach().numpy(), 1.0, 1)
     np.testing.assert_array_equal(x.grad.numpy(), expect)
     assert x.grad.numpy().sum() == 6  # one unit per selected element, ties not shared
     with pytest.raises(RuntimeError, match="out of range"):

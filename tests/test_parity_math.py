@@ -26,7 +26,7 @@ def _same(ours: Any, theirs: Any, rtol: float = 1e-6, atol: float = 1e-9) -> Non
         assert isinstance(ours, bp.Tensor), type(ours)
         assert ours.dtype.name == str(theirs.dtype).removeprefix("torch."), (ours.dtype, theirs.dtype)
         assert tuple(ours.shape) == tuple(theirs.shape)
-        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=rtol, atol=atol, equal_nan=True)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=rtol, atol=atol, equal_nan=True)
     else:
         assert ours == theirs, (ours, theirs)
 

@@ -313,8 +313,8 @@ def test_batch_norm_functional_updates_running_stats(training):
         lambda x, w, b: TF.batch_norm(x, t_rm, t_rv, w, b, training=training, momentum=0.3),
         [GX, GW, GB],
     )
-    np.testing.assert_allclose(o_rm.numpy(), t_rm.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(o_rv.numpy(), t_rv.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(o_rm.detach().numpy(), t_rm.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(o_rv.detach().numpy(), t_rv.detach().numpy(), rtol=1e-12)
     _check(
         lambda x: F.batch_norm(x, None, None, training=True),
         lambda x: TF.batch_norm(x, None, None, training=True),
@@ -336,7 +336,7 @@ def test_batch_norm_module_train_eval(cls, shape, momentum):
         x = RNG.standard_normal(shape).astype(np.float32) * (step + 1) + step
         _check(ours, theirs, [x], rtol=1e-5, atol=1e-6)
     for k, v in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-5, err_msg=k)
+        np.testing.assert_allclose(ours.state_dict()[k].detach().numpy(), v.detach().numpy(), rtol=1e-5, err_msg=k)
     assert ours.num_batches_tracked.dtype == bp.int64 and ours.num_batches_tracked.item() == 3
     ours.eval()
     theirs.eval()
@@ -356,7 +356,7 @@ def test_batch_norm_module_options_and_load_state_dict():
     _check(ours, theirs, [RNG.standard_normal((5, 4))])  # no running stats: batch statistics even in eval
     a, b = nn.BatchNorm2d(3), tnn.BatchNorm2d(3)
     b.train()(torch.randn(2, 3, 4, 4))
-    a.load_state_dict({k: bp.tensor(v.numpy()) for k, v in b.state_dict().items()})
+    a.load_state_dict({k: bp.tensor(v.detach().numpy()) for k, v in b.state_dict().items()})
     a.eval()
     b.eval()
     _check(a, b, [RNG.standard_normal((2, 3, 4, 4)).astype(np.float32)], rtol=1e-5, atol=1e-6)
@@ -408,8 +408,8 @@ def test_dropout_training_flag():
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.5, False) is x
     y = F.dropout(x, 0.5, training=True)
-    kept = y.numpy() != 0
-    np.testing.assert_allclose(y.numpy()[kept], x.numpy()[kept] * 2, rtol=1e-6)
+    kept = y.detach().numpy() != 0
+    np.testing.assert_allclose(y.detach().numpy()[kept], x.detach().numpy()[kept] * 2, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- loss modules
@@ -495,9 +495,9 @@ def test_embedding_and_dropout_module_arguments():
         assert ours.padding_idx == theirs.padding_idx
     w = RNG.standard_normal((4, 2))
     frozen = nn.Embedding(4, 2, _weight=bp.tensor(w), _freeze=True)
-    assert not frozen.weight.requires_grad and np.array_equal(frozen.weight.numpy(), w)
+    assert not frozen.weight.requires_grad and np.array_equal(frozen.weight.detach().numpy(), w)
     for args in [(), (0.2,), (0.3, True)]:
         assert repr(nn.Dropout(*args)) == repr(tnn.Dropout(*args))
     x = bp.ones(3, 4)
     out = nn.Dropout(0.5, inplace=True)(x)
-    assert out is x and set(np.unique(x.numpy())) <= {0.0, 2.0}
+    assert out is x and set(np.unique(x.detach().numpy())) <= {0.0, 2.0}

@@ -26,23 +26,23 @@ def test_python_scalars_do_not_promote(device: str) -> None:
 
 def test_factories(device: str) -> None:
     assert bp.zeros(2, 3, device=device).shape == (2, 3)
-    assert bp.ones((4,), device=device).numpy().sum() == 4
+    assert bp.ones((4,), device=device).detach().numpy().sum() == 4
     assert bp.full((2,), 7.0, device=device).tolist() == [7.0, 7.0]
     assert bp.arange(5, device=device).tolist() == [0, 1, 2, 3, 4]
     assert bp.arange(0, 1, 0.5, device=device).dtype == bp.float32
     x = bp.randn(3, 4, device=device, dtype=bp.float64)
     assert bp.zeros_like(x).dtype == bp.float64 and bp.ones_like(x).shape == (3, 4)
-    assert bp.rand_like(x).numpy().max() < 1
+    assert bp.rand_like(x).detach().numpy().max() < 1
     assert bp.randn_like(x).shape == (3, 4)
-    assert bp.full_like(x, 2).numpy().max() == 2
-    assert bp.eye(3, device=device).numpy().trace() == 3
+    assert bp.full_like(x, 2).detach().numpy().max() == 2
+    assert bp.eye(3, device=device).detach().numpy().trace() == 3
 
 
 def test_manual_seed_reproduces_random_numbers() -> None:
     bp.manual_seed(123)
-    a = bp.randn(5).numpy()
+    a = bp.randn(5).detach().numpy()
     bp.manual_seed(123)
-    np.testing.assert_array_equal(a, bp.randn(5).numpy())
+    np.testing.assert_array_equal(a, bp.randn(5).detach().numpy())
 
 
 def test_attributes_and_conversions(device: str) -> None:
@@ -53,7 +53,7 @@ def test_attributes_and_conversions(device: str) -> None:
     assert not y.is_leaf and y.grad_fn is not None and y.requires_grad
     assert y.detach().grad_fn is None and not y.detach().requires_grad
     assert bp.tensor(3.5).item() == 3.5 and x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
-    assert isinstance(x.numpy(), np.ndarray)
+    assert isinstance(x.detach().numpy(), np.ndarray)
     assert "requires_grad=True" in repr(x) and "grad_fn=<mulBackward>" in repr(y)
 
 
@@ -65,17 +65,17 @@ def test_integer_tensors_cannot_require_grad() -> None:
 def test_reductions_with_dim_and_keepdim(device: str, rng: np.random.Generator) -> None:
     a = rng.standard_normal((2, 3, 4)).astype(np.float32)
     x = bp.tensor(a, device=device)
-    np.testing.assert_allclose(x.sum(dim=(0, -1)).numpy(), a.sum(axis=(0, 2)), rtol=1e-5)
-    np.testing.assert_allclose(x.mean(1, keepdim=True).numpy(), a.mean(1, keepdims=True), rtol=1e-5)
-    np.testing.assert_allclose(x.amax(-1).numpy(), a.max(-1))
-    np.testing.assert_allclose(x.amin(dim=0).numpy(), a.min(0))
-    np.testing.assert_allclose(x.var(1).numpy(), a.var(1, ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(x.sum(dim=(0, -1)).detach().numpy(), a.sum(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(x.mean(1, keepdim=True).detach().numpy(), a.mean(1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(x.amax(-1).detach().numpy(), a.max(-1))
+    np.testing.assert_allclose(x.amin(dim=0).detach().numpy(), a.min(0))
+    np.testing.assert_allclose(x.var(1).detach().numpy(), a.var(1, ddof=1), rtol=1e-5)
     np.testing.assert_allclose(x.max().item(), a.max())
     values, idx = x.max(dim=2)
-    np.testing.assert_array_equal(idx.numpy(), a.argmax(2))
-    np.testing.assert_allclose(values.numpy(), a.max(2))
+    np.testing.assert_array_equal(idx.detach().numpy(), a.argmax(2))
+    np.testing.assert_allclose(values.detach().numpy(), a.max(2))
     ref = np.log(np.exp(a).sum(1))
-    np.testing.assert_allclose(bp.logsumexp(x, dim=1).numpy(), ref, rtol=1e-5)
+    np.testing.assert_allclose(bp.logsumexp(x, dim=1).detach().numpy(), ref, rtol=1e-5)
     assert bp.sum(x, dim=1).shape == (2, 4)
 
 
@@ -113,7 +113,7 @@ def test_matmul_semantics(device: str, rng: np.random.Generator) -> None:
     ]:
         a, b = rng.standard_normal(sa), rng.standard_normal(sb)
         out = bp.tensor(a, device=device) @ bp.tensor(b, device=device)
-        np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-12)
+        np.testing.assert_allclose(out.detach().numpy(), a @ b, rtol=1e-12)
         assert bp.matmul(bp.tensor(a, device=device), bp.tensor(b, device=device)).shape == np.matmul(a, b).shape
 
 

@@ -34,9 +34,9 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
         for j in range(flat.size):
             orig = flat[j].item()
             flat[j] = orig + eps
-            plus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+            plus = [o.detach().numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
             flat[j] = orig - eps
-            minus = [o.numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
+            minus = [o.detach().numpy().astype(np.float64).ravel() for o in _outputs(fn, inputs)]
             flat[j] = orig
             for m in range(len(outs)):
                 numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
@@ -52,7 +52,7 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
             gs = grad(outs_now[m], [inputs[i] for i in diff], g_out, allow_unused=True)
             for k, g in enumerate(gs):
                 if g is not None:
-                    analytic[m][k][r] = g.numpy().astype(np.float64).ravel()
+                    analytic[m][k][r] = g.detach().numpy().astype(np.float64).ravel()
     return numeric, analytic
 
 

@@ -109,7 +109,7 @@ class FeedForwardLM(nn.Module):
         dev = self.embedding.weight.device
         for _ in range(num_words):
             ctx = tensor(np.asarray([ids[-n:]], dtype=np.int64), device=dev)
-            logits = self.forward(ctx).numpy()[0].astype(np.float64) / temperature
+            logits = self.forward(ctx).detach().numpy()[0].astype(np.float64) / temperature
             if top_k is not None and 0 < top_k < logits.size:
                 cut = np.partition(logits, -top_k)[-top_k]
                 logits = np.where(logits >= cut, logits, -np.inf)

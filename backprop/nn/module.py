@@ -256,7 +256,7 @@ class Module:
         for k, v in state_dict.items():
             if k not in targets:
                 continue
-            arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+            arr = v.detach().numpy() if isinstance(v, Tensor) else np.asarray(v)
             if tuple(arr.shape) != tuple(targets[k].shape):
                 errors.append(
                     f"size mismatch for {k}: copying a tensor of shape {tuple(arr.shape)}, the parameter "

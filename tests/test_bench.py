@@ -86,7 +86,7 @@ def test_lm_floors_compute_our_training_step() -> None:
         "c": "output.bias",
     }
     params = dict(model.named_parameters())
-    fast = {k: params[n].numpy().copy() for k, n in names.items()}
+    fast = {k: params[n].detach().numpy().copy() for k, n in names.items()}
     naive = copy.deepcopy(fast)
     f = floor.LMFloor(np, fast, b, specs.CONTEXT, specs.LR)
     for seed in range(3):  # a different batch each step
@@ -95,8 +95,8 @@ def test_lm_floors_compute_our_training_step() -> None:
         assert float(f.step(cs, ts)) == pytest.approx(ours, rel=1e-12)
         assert float(floor.lm_step(np, naive, cs, ts, specs.LR, np.add.at)) == pytest.approx(ours, rel=1e-12)
     for k, n in names.items():
-        np.testing.assert_allclose(fast[k], params[n].numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(naive[k], params[n].numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(fast[k], params[n].detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(naive[k], params[n].detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_mlp_floors_compute_our_training_step() -> None:
@@ -104,7 +104,7 @@ def test_mlp_floors_compute_our_training_step() -> None:
     bp.manual_seed(0)
     model = workloads.mlp_model(width).double()
     linears = [m for m in model if isinstance(m, bp.nn.Linear)]
-    fast = [(m.weight.numpy().copy(), m.bias.numpy().copy()) for m in linears]
+    fast = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears]
     naive = copy.deepcopy(fast)
     f = floor.MLPFloor(np, fast, batch, specs.LR)
     for seed in range(3):
@@ -114,10 +114,10 @@ def test_mlp_floors_compute_our_training_step() -> None:
         assert float(f.step(xs, ys)) == pytest.approx(ours, rel=1e-12)
         assert float(floor.mlp_step(np, naive, xs, ys, specs.LR)) == pytest.approx(ours, rel=1e-12)
     for m, (w, b), (wn, bn) in zip(linears, fast, naive):
-        np.testing.assert_allclose(w, m.weight.numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(b, m.bias.numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(wn, m.weight.numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(bn, m.bias.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(w, m.weight.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b, m.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(wn, m.weight.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(bn, m.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_chain_floors_compute_our_gradient() -> None:

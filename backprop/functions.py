@@ -243,11 +243,14 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
     dim = dim if axis is None else axis
-    return apply(sh.cat, *_promoted(tensors), axis=dim)
+    return apply(sh.cat, *_promoted(tensors, "cat"), axis=dim)
 
 
-def _promoted(tensors: list[Tensor]) -> list[Tensor]:
+def _promoted(tensors: list[Tensor], name: str) -> list[Tensor]:
     """The tensors cast to their common dtype under torch's rules (cat and stack promote, as torch)."""
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected a sequence of Tensors, but element {i} is {type(t).__name__}")
     dt = tensors[0].dtype
     for t in tensors[1:]:
         if t.dtype != dt:
@@ -263,10 +266,11 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")
+    tensors = _promoted(tensors, "stack")
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return apply(sh.stack, *_promoted(tensors), axis=dim)
+    return apply(sh.stack, *tensors, axis=dim)
 
 
 __all__ += ["cat", "chunk", "concat", "concatenate", "flatten", "permute", "reshape", "split", "squeeze", "stack"]

@@ -209,6 +209,27 @@ def test_grad_assignment_and_hooks_are_checked(lib) -> None:
         (x * 2).sum().backward()
 
 
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_shape_and_argument_checks_that_must_not_pass(lib) -> None:
+    with pytest.raises(RuntimeError, match="leading, non-existing dimension"):
+        lib.ones(3).expand(-1, 3)
+    assert tuple(lib.ones(3).expand(2, -1).shape) == (2, 3)
+    with pytest.raises(IndexError):
+        lib.ones(2, 3).flatten(2)
+    with pytest.raises(TypeError):
+        lib.nn.Linear(2.5, 3)
+    with pytest.raises(TypeError, match="element 1"):
+        lib.cat([lib.ones(2), [1, 2]])
+    with pytest.raises((TypeError, RuntimeError)):  # torch: TypeError "expected Tensor as element 1"
+        lib.stack([lib.ones(2), 3])
+    with pytest.raises((ValueError, RuntimeError), match="chunk"):
+        lib.ones(4).chunk(0)
+    assert [tuple(c.shape) for c in lib.ones(5).chunk(3)] == [(2,), (2,), (1,)]
+    assert tuple(lib.ones(4, 3)[[]].shape) == (0, 3)
+    with pytest.raises((TypeError, AttributeError)):  # torch: AttributeError ("list" has no "keys")
+        lib.nn.Linear(2, 3).load_state_dict([1, 2])
+
+
 def test_version_check_only_for_what_backward_needs() -> None:
     """``(x * w).sum()`` with a constant ``x`` keeps only ``x`` for ``w``'s gradient: changing ``w`` in place
     before backward is legal (torch computes it too)."""

@@ -89,6 +89,12 @@ class ShapeMethods:
         lead = len(sizes) - self.ndim
         if lead < 0:
             raise ShapeError(f"expand: target {sizes} has fewer dims than the tensor's {tuple(self.shape)}")
+        for i, s in enumerate(sizes[:lead]):
+            if s == -1:
+                raise ShapeError(
+                    f"expand: the expanded size -1 isn't allowed in a leading, non-existing dimension {i} "
+                    f"(target {sizes} for a tensor of shape {tuple(self.shape)})"
+                )
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
         return apply(sh.expand, self, shape=shape)
 
@@ -115,6 +121,9 @@ class ShapeMethods:
         return tuple(out)
 
     def chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most ``chunks`` pieces of equal size along ``dim`` (the last may be smaller), as torch."""
+        if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+            raise ValueError(f"chunk: expected chunks to be a positive int, got {chunks!r}")
         n = self.shape[wrap_dim(dim, self.ndim, "chunk")]
         return self.split(max(1, -(-n // chunks)), dim)
 

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--threads N] [--device cpu|cuda|all] [--only mlp,lm,chain,matmul]``.
+"""``python -m bench [--quick] [--threads N] [--device cpu|cuda|all] [--only mlp,lm,chain,deepchain,matmul]``.
 
 Thread counts must be pinned before NumPy loads its BLAS, so this module parses its arguments and
 sets the environment before importing anything numeric.
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every library")
     p.add_argument("--device", default="all", choices=["all", "cpu", "cuda"])
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per implementation")
-    p.add_argument("--only", default=None, help="comma-separated workloads: mlp,lm,chain,matmul")
+    p.add_argument("--only", default=None, help="comma-separated workloads: mlp,lm,chain,deepchain,matmul")
     p.add_argument("--out", default=None, help="results JSON path (default bench/results/<machine>-<date>.json)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = p.parse_args(argv)

@@ -105,14 +105,14 @@ def lm_step(xp: Any, p: dict[str, Any], ctx: Any, tgt: Any, lr: float, scatter_a
     return loss
 
 
-def chain(xp: Any, x: Any, n_ops: int) -> Any:
-    """Naive floor: forward and backward of y = ((x + 0.5) * 1.01 + 0.5) * 1.01 ... summed, by hand."""
+def chain(xp: Any, x: Any, n_ops: int, mul: float = 1.01) -> Any:
+    """Naive floor: forward and backward of y = ((x + 0.5) * mul + 0.5) * mul ... summed, by hand."""
     y = x
     for i in range(n_ops):
-        y = y * 1.01 if i % 2 else y + 0.5
+        y = y * mul if i % 2 else y + 0.5
     g = xp.ones_like(y)
     for i in range(n_ops - 1, -1, -1):
-        g = g * 1.01 if i % 2 else g
+        g = g * mul if i % 2 else g
     return g
 
 
@@ -260,11 +260,11 @@ class LMFloor:
 
 
 class ChainFloor:
-    """The 100-op chain's forward and backward by hand, in place in two preallocated buffers."""
+    """The op chain's forward and backward by hand, in place in two preallocated buffers."""
 
-    def __init__(self, xp: Any, x: Any, n_ops: int) -> None:
+    def __init__(self, xp: Any, x: Any, n_ops: int, mul: float = 1.01) -> None:
         """Chain of ``n_ops`` ops starting from ``x``."""
-        self.xp, self.x, self.n_ops = xp, x, n_ops
+        self.xp, self.x, self.n_ops, self.mul = xp, x, n_ops, mul
         self.y = xp.empty_like(x)
         self.g = xp.empty_like(x)
 
@@ -274,11 +274,11 @@ class ChainFloor:
         y[...] = self.x
         for i in range(self.n_ops):
             if i % 2:
-                y *= 1.01
+                y *= self.mul
             else:
                 y += 0.5
         g.fill(1)
         for i in range(self.n_ops - 1, -1, -1):
             if i % 2:
-                g *= 1.01
+                g *= self.mul
         return g

@@ -18,6 +18,12 @@ CONTEXT = 4
 CLASSES = 10
 LR = 0.01
 CHAIN_OPS = 100
+DEEP_CHAIN_OPS = {"1M": 1_000_000, "20k": 20_000}  # the deep chain: engine cost on very deep graphs (quick: 20k)
+
+
+def chain_mul(n_ops: int) -> float:
+    """The chain's factor: y = ((x + 0.5) * m + 0.5) * m ...; m < 1 keeps deep chains finite."""
+    return 1.01 if n_ops <= CHAIN_OPS else 0.99
 
 
 def mlp_flops(width: int, batch: int) -> float:

@@ -1,12 +1,12 @@
 """PyTorch's side of the benchmark, run in its own process with torch's default settings.
 
-``python -m bench.torch_worker WORKLOAD SIZE [--device cpu|cuda] [--threads N] [--reps R]``
-builds the workload (``mlp``/``lm`` with a size label, ``chain`` with any size, ``matmul`` with n),
-warms it up, times ``R`` steps and prints one JSON object: ``{"times": [...], "torch": version,
-"threads": n}``. The parent (``bench.runner``) runs it in turn with our own steps, so torch never
-shares a process (nor OpenMP settings) with our library: it is timed as its users run it. Imports
-neither our library nor anything that sets thread policies; only the thread count is pinned, by
-the same environment variables as ours and ``torch.set_num_threads``.
+``python -m bench.torch_worker WORKLOAD SIZE [--device cpu|cuda] [--threads N] [--reps R]`` builds
+the workload (``mlp``/``lm`` with a size label, ``chain`` with any size, ``deepchain`` with 1M or
+20k, ``matmul`` with n), warms it up, times ``R`` steps and prints one JSON object: ``{"times":
+[...], "torch": version, "threads": n}``. The parent (``bench.runner``) runs it in turn with our
+own steps, so torch never shares a process (nor OpenMP settings) with our library: it is timed as
+its users run it. Imports neither our library nor anything that sets thread policies; only the
+thread count is pinned, by the same environment variables as ours and ``torch.set_num_threads``.
 """
 
 from __future__ import annotations
@@ -89,19 +89,20 @@ def lm_torch(dev: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
     return _train_step(model, opt, torch.tensor(cs, device=dev), torch.tensor(ts, device=dev), _sync(dev))
 
 
-def chain_torch(dev: str) -> Callable[[], None]:
-    """The 100-op elementwise chain (forward + backward) in torch eager."""
+def chain_torch(dev: str, n_ops: int) -> Callable[[], None]:
+    """The ``n_ops``-op elementwise chain (forward + backward) in torch eager."""
     import torch
 
     from bench import specs
 
+    mul = specs.chain_mul(n_ops)
     x = torch.randn(8, 8, device=dev, requires_grad=True)
     sync = _sync(dev)
 
     def step() -> None:
         y = x
-        for i in range(specs.CHAIN_OPS):
-            y = y * 1.01 if i % 2 else y + 0.5
+        for i in range(n_ops):
+            y = y * mul if i % 2 else y + 0.5
         x.grad = None
         y.sum().backward()
         sync()
@@ -133,7 +134,9 @@ def make(workload: str, size: str, dev: str) -> Callable[[], None]:
     if workload == "lm":
         return lm_torch(dev, *specs.LM_SIZES[size])
     if workload == "chain":
-        return chain_torch(dev)
+        return chain_torch(dev, specs.CHAIN_OPS)
+    if workload == "deepchain":
+        return chain_torch(dev, specs.DEEP_CHAIN_OPS[size])
     if workload == "matmul":
         return matmul_torch(dev, int(size.split("^")[0]))
     raise ValueError(f"unknown workload {workload!r}")
@@ -142,7 +145,7 @@ def make(workload: str, size: str, dev: str) -> Callable[[], None]:
 def main(argv: list[str] | None = None) -> int:
     """Time ``--reps`` torch steps after a warm-up and print them as JSON."""
     p = argparse.ArgumentParser(prog="python -m bench.torch_worker")
-    p.add_argument("workload", choices=["mlp", "lm", "chain", "matmul"])
+    p.add_argument("workload", choices=["mlp", "lm", "chain", "deepchain", "matmul"])
     p.add_argument("size")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count())

@@ -16,9 +16,22 @@ import backprop as bp
 import backprop.nn.functional as F
 from backprop.lm import FeedForwardLM
 from bench import floor
-from bench.specs import CHAIN_OPS, CLASSES, CONTEXT, LM_SIZES, LR, MLP_SIZES, lm_data, lm_flops, mlp_data, mlp_flops
+from bench.specs import (
+    CHAIN_OPS,
+    CLASSES,
+    CONTEXT,
+    DEEP_CHAIN_OPS,
+    LM_SIZES,
+    LR,
+    MLP_SIZES,
+    chain_mul,
+    lm_data,
+    lm_flops,
+    mlp_data,
+    mlp_flops,
+)
 
-__all__ = ["CHAIN_OPS", "CONTEXT", "LM_SIZES", "MLP_SIZES", "FeedForwardLM", "lm_flops", "mlp_flops"]
+__all__ = ["CHAIN_OPS", "CONTEXT", "DEEP_CHAIN_OPS", "LM_SIZES", "MLP_SIZES", "FeedForwardLM", "lm_flops", "mlp_flops"]
 
 
 def _sync(device: str) -> Callable[[], None]:
@@ -133,15 +146,16 @@ def lm_floor_naive(device: str, v: int, d: int, h: int, b: int) -> Callable[[], 
 
 
 # ------------------------------------------------------------------------------------------ per-op chain
-def chain_ours(device: str) -> Callable[[], None]:
-    """Our 100-op chain, forward and backward."""
+def chain_ours(device: str, n_ops: int = CHAIN_OPS) -> Callable[[], None]:
+    """Our chain of ``n_ops`` elementwise ops (100 by default), forward and backward."""
     x = bp.randn(8, 8, device=device, requires_grad=True)
     sync = _sync(device)
+    mul = chain_mul(n_ops)
 
     def step() -> None:
         y = x
-        for i in range(CHAIN_OPS):
-            y = y * 1.01 if i % 2 else y + 0.5
+        for i in range(n_ops):
+            y = y * mul if i % 2 else y + 0.5
         x.grad = None
         y.sum().backward()
         sync()
@@ -154,17 +168,34 @@ def _chain_x(device: str) -> tuple[Any, Any]:
     return xp, xp.asarray(np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32))
 
 
-def chain_floor(device: str) -> Callable[[], None]:
+def chain_floor(device: str, n_ops: int = CHAIN_OPS) -> Callable[[], None]:
     """The chain by hand, in place."""
     xp, x = _chain_x(device)
-    f = floor.ChainFloor(xp, x, CHAIN_OPS)
+    f = floor.ChainFloor(xp, x, n_ops, chain_mul(n_ops))
     return _call(f.step, _sync(device))
 
 
-def chain_floor_naive(device: str) -> Callable[[], None]:
+def chain_floor_naive(device: str, n_ops: int = CHAIN_OPS) -> Callable[[], None]:
     """The chain by hand, a new array per op."""
     xp, x = _chain_x(device)
-    return _call(lambda: floor.chain(xp, x, CHAIN_OPS), _sync(device))
+    return _call(lambda: floor.chain(xp, x, n_ops, chain_mul(n_ops)), _sync(device))
+
+
+# The deep chain: the same ops a million times over (one graph of 1M nodes), to price the engine's
+# per-node cost when the graph is far too big for caches (and for Python's garbage collector).
+def deepchain_ours(device: str, n_ops: int) -> Callable[[], None]:
+    """Our deep chain, forward and backward."""
+    return chain_ours(device, n_ops)
+
+
+def deepchain_floor(device: str, n_ops: int) -> Callable[[], None]:
+    """The deep chain by hand, in place."""
+    return chain_floor(device, n_ops)
+
+
+def deepchain_floor_naive(device: str, n_ops: int) -> Callable[[], None]:
+    """The deep chain by hand, a new array per op."""
+    return chain_floor_naive(device, n_ops)
 
 
 # ------------------------------------------------------------------------------------------ bare matmul

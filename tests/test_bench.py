@@ -131,8 +131,27 @@ def test_chain_floors_compute_our_gradient() -> None:
     np.testing.assert_allclose(floor.chain(np, xs, specs.CHAIN_OPS), x.grad.numpy(), rtol=1e-12)
 
 
+def test_deep_chain_runs_and_is_judged_against_torch(tmp_path: Path) -> None:
+    """``--only deepchain`` in quick mode runs the 20k-op chain (1M in the full bench) with a
+    finite gradient (its factor < 1 keeps a million steps finite); the goal row compares with torch."""
+    n = specs.DEEP_CHAIN_OPS["20k"]
+    g = floor.ChainFloor(np, np.ones((2, 2)), n, specs.chain_mul(n)).step()
+    assert np.isfinite(g).all() and specs.chain_mul(specs.CHAIN_OPS) == 1.01
+    out = tmp_path / "deep.json"
+    cmd = [sys.executable, "-m", "bench", "--quick", "--no-torch", "--only", "deepchain", "--threads", "1"]
+    cmd += ["--device", "cpu", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "RuntimeWarning" not in proc.stderr
+    (r,) = json.loads(out.read_text())["results"]
+    assert (r["workload"], r["size"], r["ours"]["reps"]) == ("deepchain", "20k", 3)
+    assert r["ours"]["us_per_op"] > 0 and r["floor"]["us_per_op"] > 0
+    res = {**r, "device": "cpu", "ours_over_torch": 1.5}
+    assert [g["met"] for g in goals([res]) if g["goal"].startswith("deepchain")] == [True]
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
-@pytest.mark.parametrize("workload,size", [("lm", "small"), ("chain", "8x8")])
+@pytest.mark.parametrize("workload,size", [("lm", "small"), ("chain", "8x8"), ("deepchain", "20k")])
 def test_torch_worker_runs_in_its_own_process(workload: str, size: str) -> None:
     cmd = [sys.executable, "-m", "bench.torch_worker", workload, size, "--threads", "1", "--reps", "2"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -142,6 +142,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 _DEVICE_ARG = _converter(str, "device", lambda name, value: device_problem(value))
 _DEVICE_METAVAR = "{" + ",".join(DEVICES) + "}"
+_MIXTURE_HELP = (
+    "use the mixture weight * P_neural + (1 - weight) * P_kneser-ney that train-lm stored in the checkpoint "
+    "(the n-gram model is rebuilt from the checkpoint's training ids, SHA-256 checked)"
+)
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -149,6 +153,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="DIR")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--device", default="auto", type=_DEVICE_ARG, metavar=_DEVICE_METAVAR)
+    p.add_argument("--mixture", action="store_true", help=_MIXTURE_HELP)
 
 
 def _generate_parser(sub: argparse._SubParsersAction) -> None:
@@ -163,6 +168,7 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=_converter(int, "top_k", _range_check(POSITIVE, int)), default=None)
     p.add_argument("--seed", type=_converter(int, "seed", lambda name, value: problem(name, value)), default=0)
     p.add_argument("--device", default="auto", type=_DEVICE_ARG, metavar=_DEVICE_METAVAR)
+    p.add_argument("--mixture", action="store_true", help=_MIXTURE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,12 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(directory: str, device: str):  # noqa: ANN202 - returns (model, vocab)
+def _load_model(directory: str, device: str, mixture: bool = False):  # noqa: ANN202
+    """(model, vocab, ngram, weight) of a checkpoint; ngram and weight are None without ``mixture``."""
     from backprop.creation import tensor
     from backprop.lm import checkpoint
     from backprop.lm.model import FeedForwardLM
+    from backprop.lm.ngram import KneserNey
 
-    ck = checkpoint.load(directory, best=True)
+    ck = checkpoint.load(directory, best=True, ngram=mixture)
     try:
         vocab = Vocab(ck["vocab"])
     except ValueError as exc:
@@ -198,7 +206,19 @@ def _load_model(directory: str, device: str):  # noqa: ANN202 - returns (model, 
         model.load_state_dict({k: tensor(v) for k, v in ck["model_state"].items()})
     except RuntimeError as exc:
         raise DataError(f"{directory}: weights do not match the model configuration ({exc})") from None
-    return model.to(device).eval(), vocab
+    ngram, weight = None, None
+    if mixture:
+        try:
+            ngram = KneserNey.from_state(ck["ngram_state"], ck["ngram"])
+            weight = float(ck["ngram"]["weight"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{directory}: the checkpoint's n-gram model cannot be rebuilt ({exc})") from None
+        if ngram.vocab_size != len(vocab) or ngram.order != model.config.context + 1 or not 0 <= weight <= 1:
+            raise DataError(
+                f"{directory}: the checkpoint's n-gram model (order {ngram.order}, {ngram.vocab_size} words, "
+                f"weight {weight}) does not fit its neural model (context {model.config.context}, {len(vocab)} words)"
+            )
+    return model.to(device).eval(), vocab, ngram, weight
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -222,17 +242,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return EXIT_NON_FINITE
     keys = ("best_valid_ppl", "test_ppl", "steps", "tokens_per_s", "seconds", "stopped")
     summary = {k: metrics.get(k) for k in keys}
-    if "ngram" in metrics:
-        summary["ngram"] = metrics["ngram"]
+    for key in ("ngram", "mixture"):
+        if key in metrics:
+            summary[key] = metrics[key]
     if dist.is_main_process():  # one summary for a job of several processes
         print(json.dumps(summary, indent=1, allow_nan=False))
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from backprop.lm.model import evaluate_perplexity
+    from backprop.lm import mixture
+    from backprop.lm.model import evaluate_perplexity, token_log_probs
 
-    model, vocab = _load_model(args.checkpoint, args.device)
+    model, vocab, ngram, weight = _load_model(args.checkpoint, args.device, args.mixture)
     tokens = tokenize(read_lines(args.file))
     oov = sum(1 for t in tokens if t not in vocab.stoi)
     oov_rate = oov / len(tokens)
@@ -243,17 +265,39 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     windows = Windows(vocab.encode(tokens), model.config.context)
-    ppl = evaluate_perplexity(model, windows)
-    print(json.dumps({"file": args.file, "perplexity": ppl, "tokens": len(windows), "oov_rate": oov_rate}))
+    if ngram is None or weight is None:
+        ppl = evaluate_perplexity(model, windows)
+        print(json.dumps({"file": args.file, "perplexity": ppl, "tokens": len(windows), "oov_rate": oov_rate}))
+        return 0
+    nn_logp, kn_logp = token_log_probs(model, windows), ngram.log_probs(windows)
+    result = {
+        "file": args.file,
+        "perplexity": mixture.perplexity(nn_logp, kn_logp, weight),  # the mixture's
+        "tokens": len(windows),
+        "oov_rate": oov_rate,
+        "mixture_weight": weight,
+        "neural_perplexity": float(np.exp(-nn_logp.mean())),
+        "ngram_perplexity": float(np.exp(-kn_logp.mean())),
+    }
+    print(json.dumps(result))
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    model, vocab = _load_model(args.checkpoint, args.device)
+    model, vocab, ngram, weight = _load_model(args.checkpoint, args.device, args.mixture)
     rng = np.random.default_rng(args.seed)
     prompt = vocab.encode(args.prompt.split()).tolist()
     for _ in range(args.num_samples):
-        ids = model.sample(prompt, args.num_words, rng, args.temperature, args.top_k, stop_id=EOS_ID)
+        ids = model.sample(
+            prompt,
+            args.num_words,
+            rng,
+            args.temperature,
+            args.top_k,
+            stop_id=EOS_ID,
+            ngram=ngram,
+            weight=1.0 if weight is None else weight,
+        )
         words = [w for w in vocab.decode(ids) if w != EOS]
         print(" ".join(args.prompt.split() + words))
     return 0

@@ -1,7 +1,9 @@
 """Checkpoints: tensors in safetensors files (no pickle), everything else in one JSON file.
 
 ``DIR/checkpoint.json`` names the weight files it belongs to (``model-<step>-<hash>.safetensors``,
-``optim-...``, ``best-...``) and records the SHA-256 of each, checked on every load. A save writes the
+``optim-...``, ``best-...``, and ``ngram-...``: the training ids that the Kneser-Ney model of a
+mixture is rebuilt from, deterministically, its settings in the JSON's ``ngram`` entry) and records
+the SHA-256 of each, checked on every load. A save writes the
 new files first, each through a temporary file, ``fsync`` and ``os.replace`` (a file's name includes
 its hash, so a save never overwrites a file the current JSON names with different bytes), then
 replaces the JSON the same way, then deletes files no longer named: a save killed at any moment, or
@@ -29,6 +31,7 @@ META = "checkpoint.json"
 _CHUNK = 1 << 20
 # what checkpoint.json must hold, besides format, files and sha256 (train-lm writes all of these)
 REQUIRED = {"step": int, "vocab": list, "model_config": dict, "train_config": dict, "progress": dict, "rng": dict}
+_PREFIXES = ("model", "optim", "best", "ngram")  # the files a save writes, and deletes once unused
 _TYPE_NAMES = {int: "an integer", list: "a list", dict: "an object", str: "a string"}
 
 
@@ -131,6 +134,7 @@ def save(
     optimizer_state: dict[str, Any] | None,
     meta: dict[str, Any],
     best_state: dict[str, np.ndarray] | None = None,
+    ngram_state: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a checkpoint into ``directory`` atomically; returns the JSON's path.
 
@@ -145,6 +149,8 @@ def save(
         body["optimizer"] = scalars
     if best_state is not None:
         blobs["best_weights"] = ("best", _tensor_bytes(best_state))
+    if ngram_state is not None:
+        blobs["ngram"] = ("ngram", _tensor_bytes(ngram_state))
     sums = {key: sha256(data) for key, (_, data) in blobs.items()}
     files = {key: f"{prefix}-{step:08d}-{sums[key][:12]}.safetensors" for key, (prefix, _) in blobs.items()}
     body["files"] = files
@@ -166,7 +172,7 @@ def save(
     _fsync_dir(d)
     keep = set(files.values())
     for f in d.glob("*.safetensors"):
-        if f.name not in keep and f.name.split("-")[0] in ("model", "optim", "best"):
+        if f.name not in keep and f.name.split("-")[0] in _PREFIXES:
             f.unlink(missing_ok=True)
     return d / META
 
@@ -195,14 +201,17 @@ def _check_structure(body: Any, meta_path: Path) -> None:
             raise DataError(f"{meta_path}: 'files.{key}' should be a file name in {meta_path.parent}, not {name!r}")
         if "sha256" in body and not isinstance(body["sha256"].get(name), str):
             raise DataError(f"{meta_path}: not a complete checkpoint: no 'sha256' entry for {name}")
+    if "ngram" in files and not isinstance(body.get("ngram"), dict):
+        raise DataError(f"{meta_path}: not a complete checkpoint: no 'ngram' object for {files['ngram']}")
     if "optimizer" in files and not isinstance(body.get("optimizer"), dict):
         raise DataError(f"{meta_path}: not a complete checkpoint: no 'optimizer' object for {files['optimizer']}")
     if not all(isinstance(w, str) for w in body["vocab"]):
         raise DataError(f"{meta_path}: 'vocab' should be a list of words (strings)")
 
 
-def load(directory: str | os.PathLike, *, best: bool = False) -> dict[str, Any]:
-    """Read a checkpoint: its JSON plus ``model_state`` (and ``optimizer_state`` when present).
+def load(directory: str | os.PathLike, *, best: bool = False, ngram: bool = False) -> dict[str, Any]:
+    """Read a checkpoint: its JSON plus ``model_state`` (and ``optimizer_state`` when present; with
+    ``ngram``, ``ngram_state``: the n-gram file's arrays, or a DataError when the checkpoint has none).
 
     The JSON's structure and every file's SHA-256 are checked; any problem is a one-line DataError
     naming the file and what is wrong."""
@@ -226,4 +235,11 @@ def load(directory: str | os.PathLike, *, best: bool = False) -> dict[str, Any]:
             body["optimizer_state"] = unflatten_optimizer(arrays, body["optimizer"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"{meta_path}: bad 'optimizer' entry ({exc!r})") from None
+    if ngram:
+        if "ngram" not in files:
+            raise DataError(
+                f"{d}: the checkpoint has no n-gram model (train it with train-lm's n-gram on, the default, "
+                "and a --valid file to fit the mixture weight on)"
+            )
+        body["ngram_state"] = _load_tensors(d / files["ngram"], sums.get(files["ngram"]))
     return body

@@ -99,6 +99,9 @@ class TrainConfig:
         LMConfig.dropout, "dropout probability on the embeddings and the hidden layer", range=Range(0, 1, hi_open=True)
     )
     tie_weights: bool = option(LMConfig.tie_weights, "share embedding and output matrices (hidden-dim == embed-dim)")
+    direct: bool = option(
+        LMConfig.direct, "Bengio's direct connections: a linear map from the context embeddings to the logits"
+    )
     optimizer: str = option("adam", "optimizer", choices=tuple(DEFAULT_LR))
     lr: float | None = option(
         None,
@@ -127,7 +130,11 @@ class TrainConfig:
     out: str | None = option(None, "checkpoints, metrics.json, loss.png", metavar="DIR", cli_default="runs/lm")
     resume: str | None = option(None, "continue the run checkpointed in DIR", metavar="DIR")
     log_every: int = option(50, "record the training loss every this many steps", metavar="STEPS", range=POSITIVE)
-    ngram: bool = option(True, "the interpolated Kneser-Ney baseline on the same windows, for comparison")
+    ngram: bool = option(
+        True,
+        "the interpolated Kneser-Ney model (order context+1) on the same windows, for comparison, and its "
+        "mixture with the neural LM (weight fitted on --valid; stored in the checkpoint for eval/generate --mixture)",
+    )
     progress: bool = option(True, "the progress bar")
     distributed: bool = option(
         False,

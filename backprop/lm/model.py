@@ -11,6 +11,8 @@ from backprop import nn
 from backprop.autograd.grad_mode import no_grad
 from backprop.creation import tensor
 from backprop.data.text import EOS_ID
+from backprop.data.windows import Windows
+from backprop.lm.ngram import KneserNey
 from backprop.nn import functional as F
 from backprop.tensor import Tensor
 
@@ -35,6 +37,7 @@ class LMConfig:
     activation: str = "tanh"
     dropout: float = 0.0
     tie_weights: bool = False
+    direct: bool = False  # Bengio's direct connections: a linear map from e to the logits (old checkpoints: off)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-able dict."""
@@ -42,10 +45,11 @@ class LMConfig:
 
 
 class FeedForwardLM(nn.Module):
-    """P(w_t | w_{t-n+1} .. w_{t-1}) = softmax(U f(W [E x_{t-n+1}; ...; E x_{t-1}] + b) + c).
+    """P(w_t | w_{t-n+1} .. w_{t-1}) = softmax(U f(W e + b) + c), e = [E x_{t-n+1}; ...; E x_{t-1}].
 
     ``context`` is n - 1 words of history; ``tie_weights`` shares E with U (needs hidden_dim ==
-    embed_dim).
+    embed_dim); ``direct`` adds Bengio's direct connections, a matrix D (V, context * embed_dim) with
+    logits U f(W e + b) + c + D e.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class FeedForwardLM(nn.Module):
         activation: str = LMConfig.activation,
         dropout: float = LMConfig.dropout,
         tie_weights: bool = LMConfig.tie_weights,
+        direct: bool = LMConfig.direct,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -66,7 +71,7 @@ class FeedForwardLM(nn.Module):
                 f"tie_weights needs hidden_dim == embed_dim (the output matrix is the embedding "
                 f"matrix), got hidden_dim={hidden_dim}, embed_dim={embed_dim}"
             )
-        self.config = LMConfig(vocab_size, context, embed_dim, hidden_dim, activation, dropout, tie_weights)
+        self.config = LMConfig(vocab_size, context, embed_dim, hidden_dim, activation, dropout, tie_weights, direct)
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.hidden = nn.Linear(context * embed_dim, hidden_dim)
         self.activation = ACTIVATIONS[activation]()
@@ -74,6 +79,9 @@ class FeedForwardLM(nn.Module):
         self.output = nn.Linear(hidden_dim, vocab_size)
         if tie_weights:
             self.output.weight = self.embedding.weight
+        if direct:  # registered only when on: the state_dict keys of models without it are unchanged
+            self.direct = nn.Linear(context * embed_dim, vocab_size, bias=False)
+            nn.init.zeros_(self.direct.weight)  # starts as the plain model; learns the n-gram-like shortcut
 
     @classmethod
     def from_config(cls, config: LMConfig | dict[str, Any]) -> FeedForwardLM:
@@ -86,9 +94,9 @@ class FeedForwardLM(nn.Module):
         b, n = context_ids.shape
         if n != self.config.context:
             raise ValueError(f"FeedForwardLM: expected contexts of {self.config.context} words, got shape {(b, n)}")
-        e = self.embedding(context_ids).reshape(b, n * self.config.embed_dim)
-        h = self.activation(self.hidden(self.dropout(e)))
-        return self.output(self.dropout(h))
+        e = self.dropout(self.embedding(context_ids).reshape(b, n * self.config.embed_dim))
+        logits = self.output(self.dropout(self.activation(self.hidden(e))))
+        return logits + self.direct(e) if self.config.direct else logits
 
     @no_grad()
     def sample(
@@ -99,8 +107,11 @@ class FeedForwardLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         stop_id: int | None = None,
+        ngram: KneserNey | None = None,
+        weight: float = 1.0,
     ) -> list[int]:
-        """Sample continuation ids (stops early at ``stop_id``)."""
+        """Sample continuation ids (stops early at ``stop_id``); with ``ngram``, from the mixture
+        ``weight * P_model + (1 - weight) * P_ngram``."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         n = self.config.context
@@ -109,7 +120,12 @@ class FeedForwardLM(nn.Module):
         dev = self.embedding.weight.device
         for _ in range(num_words):
             ctx = tensor(np.asarray([ids[-n:]], dtype=np.int64), device=dev)
-            logits = self.forward(ctx).detach().numpy()[0].astype(np.float64) / temperature
+            logits = self.forward(ctx).detach().numpy()[0].astype(np.float64)
+            if ngram is not None:
+                p_nn = np.exp(logits - logits.max())
+                p_mix = weight * p_nn / p_nn.sum() + (1 - weight) * ngram.distribution(np.asarray([ids[-n:]]))[0]
+                logits = np.log(np.maximum(p_mix, 1e-300))
+            logits = logits / temperature
             if top_k is not None and 0 < top_k < logits.size:
                 cut = np.partition(logits, -top_k)[-top_k]
                 logits = np.where(logits >= cut, logits, -np.inf)
@@ -135,3 +151,17 @@ def evaluate_perplexity(model: FeedForwardLM, windows: Any, batch_size: int = 10
         total += F.cross_entropy(logits, tensor(tgt, device=dev), reduction="sum").item()
     model.train(was_training)
     return float(np.exp(total / max(1, len(windows))))
+
+
+@no_grad()
+def token_log_probs(model: FeedForwardLM, windows: Windows, batch_size: int = 1024) -> np.ndarray:
+    """ln P(target | context) under ``model`` for every window of ``windows``: (len(windows),) float64."""
+    was_training = model.training
+    model.eval()
+    dev = model.embedding.weight.device
+    parts = [np.zeros(0)]
+    for ctx, tgt in windows.batches(batch_size):
+        nll = F.cross_entropy(model(tensor(ctx, device=dev)), tensor(tgt, device=dev), reduction="none")
+        parts.append(-nll.numpy().astype(np.float64))
+    model.train(was_training)
+    return np.concatenate(parts)

@@ -25,9 +25,9 @@ from backprop.data.text import DataError, Vocab, read_lines, tokenize
 from backprop.data.windows import Windows
 from backprop.devices import Device
 from backprop.devices import device as to_device
-from backprop.lm import checkpoint
+from backprop.lm import checkpoint, mixture
 from backprop.lm.config import DEFAULT_LR, RESUME_OVERRIDABLE, TrainConfig, validate
-from backprop.lm.model import FeedForwardLM, evaluate_perplexity
+from backprop.lm.model import FeedForwardLM, evaluate_perplexity, token_log_probs
 from backprop.lm.ngram import KneserNey
 from backprop.nn import functional as F
 from backprop.nn.parallel import DistributedDataParallel
@@ -165,6 +165,8 @@ class _Run:
     saved_step: int | None = None  # the step of the last checkpoint in ``out``
     watch: _LossWatch = field(default_factory=_LossWatch)
     ddp: DistributedDataParallel | None = None  # the model wrapped, when several processes train it
+    ngram: KneserNey | None = None  # fitted at the end (rank 0), saved with the checkpoint with ``mixture_weight``
+    mixture_weight: float | None = None
 
 
 def train(cfg: TrainConfig, given: Collection[str] | None = None) -> dict[str, Any]:
@@ -189,7 +191,10 @@ def train(cfg: TrainConfig, given: Collection[str] | None = None) -> dict[str, A
         if run.out is not None:
             _write_outputs(run.out, _final_metrics(run, evaluate=False))
         raise
-    metrics = _final_metrics(run)
+    final_state = _host_state(run.model) if run.out is not None and cfg.ngram and dist.is_main_process() else None
+    metrics = _final_metrics(run)  # may load the best weights into the model
+    if final_state is not None and run.ngram is not None:
+        _save_checkpoint(run, final_state)  # the same checkpoint, now with the n-gram model and the mixture weight
     if run.out is not None:
         _write_outputs(run.out, metrics)
     return _finite_json(metrics)
@@ -204,7 +209,14 @@ def _setup(cfg: TrainConfig, given: Collection[str] | None) -> _Run:
     vocab, windows = _load_data(cfg, resumed)
     manual_seed(cfg.seed)
     model = FeedForwardLM(
-        len(vocab), cfg.context, cfg.embed_dim, cfg.hidden_dim, cfg.activation, cfg.dropout, cfg.tie_weights
+        len(vocab),
+        cfg.context,
+        cfg.embed_dim,
+        cfg.hidden_dim,
+        cfg.activation,
+        cfg.dropout,
+        cfg.tie_weights,
+        cfg.direct,
     )
     model.to(dev)  # in place (Module.to is typed as returning a Module)
     opt = _make_optimizer(cfg, model)
@@ -307,14 +319,14 @@ def _make_scheduler(opt: optim.Optimizer, lr_decay: float, epoch: int) -> optim.
     return sched
 
 
-def _save_checkpoint(run: _Run) -> None:
+def _save_checkpoint(run: _Run, state: dict[str, np.ndarray] | None = None) -> None:
     """Checkpoint weights, optimizer, progress and RNG into ``out`` (nothing without one; rank 0 only).
 
     Weights that are not finite (a step whose loss was finite but whose gradient was not) are never
     saved: ``NonFiniteLoss`` is raised instead, on every rank, and the previous checkpoint stays."""
     if run.out is None:
         return
-    state = _host_state(run.model)
+    state = _host_state(run.model) if state is None else state  # the run's weights (not the best ones)
     if not all(np.isfinite(v).all() for v in state.values()):
         run.prog.stopped = "non_finite_loss"
         raise NonFiniteLoss(run.prog.step, str(run.out), run.saved_step, what="the weights are")
@@ -324,6 +336,10 @@ def _save_checkpoint(run: _Run) -> None:
     if math.isinf(run.prog.best_valid):
         progress["best_valid"] = None  # strict JSON has no Infinity
     meta = dict(run.meta, progress=progress, rng=run.dev.backend.get_rng_state())
+    ngram_state = None
+    if run.ngram is not None and run.mixture_weight is not None:
+        ngram_state, settings = run.ngram.state()
+        meta["ngram"] = dict(settings, weight=run.mixture_weight)
     checkpoint.save(
         run.out,
         step=run.prog.step,
@@ -331,6 +347,7 @@ def _save_checkpoint(run: _Run) -> None:
         optimizer_state=run.opt.state_dict(),
         meta=meta,
         best_state=run.best_state,
+        ngram_state=ngram_state,
     )
     run.saved_step = run.prog.step
 
@@ -516,13 +533,40 @@ def _final_metrics(run: _Run, evaluate: bool = True) -> dict[str, Any]:
         metrics["test_ppl"] = _evaluate(run, windows["test"])
         _log(f"test perplexity {metrics['test_ppl']:.2f}")
     if cfg.ngram and dist.is_main_process():
-        kn = KneserNey(cfg.context + 1, len(run.vocab)).fit(windows["train"])
-        metrics["ngram"] = {"model": f"interpolated Kneser-Ney, order {cfg.context + 1}"}
-        for split in ("valid", "test"):
-            if split in windows:
-                metrics["ngram"][f"{split}_ppl"] = kn.perplexity(windows[split])
+        _ngram_metrics(run, metrics)
         _log(_comparison(metrics))
     return metrics
+
+
+def _ngram_metrics(run: _Run, metrics: dict[str, Any]) -> None:
+    """The Kneser-Ney model's perplexities (and its fit and scoring times), and the mixture
+    lambda * p_nn + (1 - lambda) * p_kn with lambda fitted on the validation tokens (never the test's):
+    ``metrics["ngram"]``, ``metrics["mixture"]``; keeps the n-gram and lambda in ``run`` for the checkpoint."""
+    windows = run.windows
+    t0 = time.perf_counter()
+    kn = KneserNey(run.cfg.context + 1, len(run.vocab)).fit(windows["train"])
+    fit_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kn_logp = {split: kn.log_probs(windows[split]) for split in ("valid", "test") if split in windows}
+    score_seconds = time.perf_counter() - t0
+    info: dict[str, Any] = {"model": f"interpolated Kneser-Ney, order {run.cfg.context + 1}"}
+    for split, logp in kn_logp.items():
+        info[f"{split}_ppl"] = float(np.exp(-logp.mean()))
+    info["fit_seconds"], info["score_seconds"] = fit_seconds, score_seconds
+    info["tokens_scored"] = int(sum(logp.size for logp in kn_logp.values()))
+    metrics["ngram"] = info
+    _log(
+        f"n-gram: fitted on {len(windows['train']):,} windows in {fit_seconds:.2f} s, "
+        f"scored {info['tokens_scored']:,} tokens in {score_seconds:.2f} s"
+    )
+    if "valid" not in kn_logp:
+        return  # no validation text to fit the mixture weight on
+    nn_logp = {split: token_log_probs(run.model, windows[split]) for split in kn_logp}
+    weight = mixture.fit_weight(nn_logp["valid"], kn_logp["valid"])
+    metrics["mixture"] = {"weight": weight, "fitted_on": "valid"}
+    for split in kn_logp:
+        metrics["mixture"][f"{split}_ppl"] = mixture.perplexity(nn_logp[split], kn_logp[split], weight)
+    run.ngram, run.mixture_weight = kn, weight
 
 
 def _write_outputs(out: Path, metrics: dict[str, Any]) -> None:
@@ -560,13 +604,17 @@ def _finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _comparison(m: dict[str, Any]) -> str:
-    """The neural LM's perplexities next to the n-gram's, as a small table."""
-    rows = ["perplexity        neural LM   n-gram (" + m["ngram"]["model"] + ")"]
-    for split, ours in (("valid", m.get("best_valid_ppl")), ("test", m.get("test_ppl"))):
+    """The neural LM's perplexities next to the n-gram's and the mixture's, as a small table."""
+    mix = m.get("mixture")
+    head = "perplexity        neural LM      n-gram"
+    rows = [head + (f"     mixture (weight {mix['weight']:.3f} on the neural LM)" if mix else "")]
+    valid = m.get("final_valid_ppl") if m.get("test_weights") == "final" else m.get("best_valid_ppl")
+    for split, ours in (("valid", valid), ("test", m.get("test_ppl"))):  # the weights the mixture uses
         theirs = m["ngram"].get(f"{split}_ppl")
         if ours is not None and theirs is not None:
-            rows.append(f"{split:<16}{ours:>11.2f}   {theirs:.2f}")
-    return "\n".join(rows)
+            row = f"{split:<16}{ours:>11.2f} {theirs:>11.2f}"
+            rows.append(row + (f" {mix[f'{split}_ppl']:>11.2f}" if mix and f"{split}_ppl" in mix else ""))
+    return "\n".join(rows) + "\n(n-gram: " + m["ngram"]["model"] + ")"
 
 
 def _plot(metrics: dict[str, Any], path: Path) -> None:

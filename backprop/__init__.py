@@ -105,6 +105,7 @@ from backprop.functions import *  # noqa: E402, F403 - the torch-style top-level
 from backprop.tensor import Tensor  # noqa: E402
 
 from backprop import autograd, cuda, functions, nn, optim, registry  # noqa: E402  isort: skip
+from backprop.compile import compile  # noqa: E402  isort: skip  (torch.compile's name)
 
 bool = bool_
 float = float32  # torch.float is float32 (Python's float, as a dtype argument, means float64)
@@ -121,6 +122,7 @@ __all__ = [
     "autograd",
     "bool",
     "bool_",
+    "compile",
     "cuda",
     "detect_anomaly",
     "device",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
 from backprop.devices import Device
 from backprop.devices import device as to_device
@@ -16,11 +17,13 @@ from backprop.ops._util import size_arg
 from backprop.tensor import Tensor
 
 
+@factory
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@factory
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array when dtype and device allow."""
     dev = to_device(device)
@@ -32,6 +35,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     return Tensor(data, dtype=dtype, device=dev)
 
 
+@factory
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
@@ -66,21 +70,25 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     return t
 
 
+@factory
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
     return _make("zeros", size, dtype, device, requires_grad)
 
 
+@factory
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
     return _make("ones", size, dtype, device, requires_grad)
 
 
+@factory
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor."""
     return _make("empty", size, dtype, device, requires_grad)
 
 
+@factory
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it when not given)."""
     if dtype is None:
@@ -93,6 +101,7 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requ
     return _make("full", size, dtype, device, requires_grad, fill_value)
 
 
+@factory
 def arange(
     start: Any,
     end: Any = None,
@@ -115,6 +124,7 @@ def arange(
     return t
 
 
+@factory
 def linspace(
     start: float, end: float, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
@@ -134,6 +144,7 @@ def linspace(
     return t
 
 
+@factory
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
     """The identity matrix."""
     dev = to_device(device)
@@ -169,16 +180,19 @@ def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
     return arr
 
 
+@factory
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the device's seeded generator."""
     return _random("randn", size, dtype, device, requires_grad)
 
 
+@factory
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the device's seeded generator."""
     return _random("rand", size, dtype, device, requires_grad)
 
 
+@factory
 def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None) -> Tensor:
     """Integers in [low, high) (int64 by default)."""
     if high is None:

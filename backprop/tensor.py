@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd import hooks
+from backprop.autograd import hooks, trace
 from backprop.autograd.function import Node, apply, bump_version, check_inplace
 from backprop.autograd.functional import backward as autograd_backward
+from backprop.autograd.grad_mode import trace_users
 from backprop.devices import Device
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
@@ -223,6 +224,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
 
     def _host(self) -> np.ndarray:
         """The data on the host, whatever ``requires_grad`` says (reprs, ``item``, pickling)."""
+        if trace_users[0]:
+            trace.host_read("item()/tolist()/numpy()/repr()")
         if self.device.type == "cpu":
             return self.data
         return self.device.backend.to_host(self.data)
@@ -489,6 +492,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
     def fill_(self, value: Any) -> Tensor:
         check_inplace("fill_", self)
         self.data[...] = value
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            tr.call(trace.write, [tr.ref(self.data, self), tr.ref(value)], None)
         bump_version(self)
         return self
 
@@ -499,6 +504,10 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
             self.data[...] = self.device.transfer(src.data, src.device) if src.device is not self.device else src.data
         else:
             self.data[...] = self.device.asarray(src)
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            if not isinstance(src, Tensor) or src.device is not self.device:
+                tr.fail("copy_() from host data or another device inside the step")
+            tr.call(trace.write, [tr.ref(self.data, self), tr.ref(src.data, src)], None)
         bump_version(self)
         return self
 

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.tensor", 5),
     ("backprop.creation", 6),
     ("backprop.functions", 6),
+    ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),
     ("backprop.optim", 8),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from backprop.autograd import trace
 from backprop.autograd.function import Node, check_finite
-from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state
+from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
 
 
@@ -78,6 +79,9 @@ def _run_backward(
     inputs: Sequence[Any] | None,
 ) -> list[Any] | None:
     wrap = tensors[0]._wrap
+    tr = trace.tracer() if trace_users[0] else None
+    if tr is not None:
+        handed_var = _trace_start(tr, tensors, grads, create_graph, inputs)
     roots, buffers, leaf_grads = _seed(tensors, grads)
     capture: dict[Node, int] = {}
     results: list[Any] = []
@@ -85,16 +89,62 @@ def _run_backward(
         results = [None] * len(inputs)
         capture = {t.grad_fn: i for i, t in enumerate(inputs) if t.grad_fn is not None}
     with set_grad_enabled(True) if create_graph else no_grad():
-        _walk(roots, buffers, leaf_grads, capture, results, retain_graph, create_graph, wrap)
+        _walk(roots, buffers, leaf_grads, capture, results, retain_graph, create_graph, wrap, tr)
     if inputs is not None:
         return _collect(inputs, results, leaf_grads, create_graph, wrap)
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
+            if tr is not None:
+                tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
             for hook in leaf._hooks:
                 g = _run_hook(hook, g, create_graph, wrap, leaf)
+        if tr is not None:
+            f = tr.bind(_accumulate, "f")
+            w = tr.bind(wrap)
+            tr.emit(f"{f}({tr.tensor(leaf)}, {tr.ref(g)}, False, {w}, {handed_var})", (tr.ref(g), handed_var))
         _accumulate(leaf, g, create_graph, wrap, handed)
     return None
+
+
+def _trace_start(
+    tr: trace.Tracer, tensors: Sequence[Any], grads: Sequence[Any], create_graph: bool, inputs: Any
+) -> str:
+    """Check that this backward can be replayed; returns the name of the replay's ``handed`` set."""
+    if create_graph:
+        tr.fail("backward(create_graph=True) builds a graph of the backward pass")
+    if inputs is not None:
+        tr.fail("autograd.grad / backward(inputs=...) returns gradients instead of accumulating them")
+    if len(tensors) != 1 or tensors[0].grad_fn is None:
+        tr.fail("backward() of several tensors, or of a leaf")
+    name = tr.new_var(object())  # a local: the ids of arrays handed to the caller (see _accumulate)
+    ids = ", ".join(f"id({tr.ref(g)})" for g in grads)
+    tr.emit(f"{name} = {{{ids}}}")
+    return name
+
+
+def _trace_rule(tr: trace.Tracer, node: Node, rule: Any, gy: Any, gxs: Any) -> None:
+    """Write one backward rule call down: its context's saved values, then the call."""
+    if node.hooks:
+        tr.fail("a gradient hook on a non-leaf tensor (register_hook) runs Python on the gradient")
+    replay_ctx = trace.ReplayCtx(node)
+    ctx = tr.bind(replay_ctx, "c")
+    attrs = node.attrs
+    if any(trace.holds_array(v) for v in attrs.values()):  # index arrays: this replay's, not the trace's
+        entries = ", ".join(f"{k!r}: {tr.attr(v)}" for k, v in attrs.items())
+        tr.emit(f"{ctx}.attrs = {{{entries}}}", (entries,))
+        replay_ctx.attrs = {}  # (set by that line at every replay)
+    saved = node._saved or ()
+    items = [tr.ref(a, t if hasattr(t, "grad_fn") else None) for a, t in zip(saved, node._saved_tensors or saved)]
+    if node._out is not None:
+        items.append(tr.ref(node._out))
+    reads = tuple(x for x in items if x[0] == "v")
+    tr.emit(f"{ctx}.saved = ({''.join(x + ', ' for x in items)})", reads)
+    if node.aux is not None:
+        tr.emit(f"{ctx}.aux = {tr.ref(node.aux)}", (tr.ref(node.aux),))
+    gxs = tuple(gxs)
+    tr.call(rule, [ctx, tr.ref(gy)], gxs, n_out=len(gxs))
+    tr.emit(f"{ctx}.saved = {ctx}.aux = None")
 
 
 def _seed(tensors: Sequence[Any], grads: Sequence[Any]) -> tuple[list[Node], dict[Node, Any], dict[int, list]]:
@@ -125,6 +175,7 @@ def _walk(
     retain_graph: bool,
     create_graph: bool,
     wrap: Any,
+    tr: Any = None,
 ) -> None:
     """Run every reachable backward rule once, after all gradients of its output have arrived.
 
@@ -155,6 +206,8 @@ def _walk(
         else:
             gxs = cached[1](node, gy)
             xp = cached[2]
+            if tr is not None:
+                _trace_rule(tr, node, cached[1], gy, gxs)
         if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
             node._saved, node._saved_tensors, node._out, node.aux = None, (), None, None  # release(), inlined
         meta: Any
@@ -166,7 +219,10 @@ def _walk(
                 if xp is None:
                     gx = fit_graph(gx, meta, _unbroadcast)
                 elif gx.shape != meta[0] or (gx.dtype is not meta[1] and gx.dtype != meta[1]):
+                    g0 = gx
                     gx = _fit(gx, meta, xp)
+                    if tr is not None:
+                        tr.call(_fit, [tr.ref(g0), tr.bind(meta), tr.bind(xp)], gx)
                 if anomaly:
                     check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
                 if is_node:
@@ -176,15 +232,25 @@ def _walk(
                     elif xp is None or edge not in owned:
                         buffers[edge] = b + gx  # a fresh buffer we own from here on
                         owned.add(edge)
+                        if tr is not None:
+                            _trace_add(tr, b, gx, buffers[edge])
                     else:
+                        vb = None if tr is None else tr.ref(b)
                         b += gx
                         buffers[edge] = b  # (0-d results may be immutable numpy scalars)
+                        if vb is not None:
+                            tr.emit(f"{vb} += {tr.ref(gx)}", (vb, tr.ref(gx)))
+                            tr.var_of[id(b)] = vb
+                            tr.keep.append(b)
                 else:
                     entry = leaf_grads.get(id(edge))
                     if entry is None:
                         leaf_grads[id(edge)] = [edge, gx]
                     else:
-                        entry[1] = entry[1] + gx
+                        total = entry[1] + gx
+                        if tr is not None:
+                            _trace_add(tr, entry[1], gx, total)
+                        entry[1] = total
             if is_node:
                 d = deps[edge] - 1
                 deps[edge] = d
@@ -193,6 +259,12 @@ def _walk(
                         ready.append(edge)
                     else:
                         _skip(edge, deps, ready, buffers)
+
+
+def _trace_add(tr: trace.Tracer, a: Any, b: Any, total: Any) -> None:
+    """Write ``total = a + b`` down (gradients summed over the paths that reach a tensor)."""
+    va, vb = tr.ref(a), tr.ref(b)
+    tr.emit(f"{tr.new_var(total)} = {va} + {vb}", (va, vb))
 
 
 def _collect(

@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
-from backprop.autograd.grad_mode import anomaly_users, state
+from backprop.autograd import trace
+from backprop.autograd.grad_mode import anomaly_users, state, trace_users
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
@@ -244,6 +246,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         if not text.startswith(f"{op.name}: "):  # the kernel's own messages already name the op: once is enough
             text = f"{op.name}: {text}"
         raise cls(f"{text} (inputs: {describe(args)}; attrs: {attrs})") from exc
+    raw = out
     aux = base = None
     if op.special:  # the rare ops that return (y, aux), move data to another device, or may be views
         if op.aux:
@@ -259,6 +262,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         out = device.xp.asarray(out)
     if anomaly_users[0] and state.anomaly:
         check_finite(op.name, "forward", out, device)
+    if trace_users[0] and state.tracer is not None:
+        _trace_forward(op, kernel, args, attrs, raw, out, aux, device)
 
     # phase 3: the result, and its Node when a gradient is wanted (Tensor also for Parameter inputs)
     result = _new(first._plain)  # inlined Tensor._wrap: hot path
@@ -280,6 +285,41 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         node._out_ref = weakref.ref(result)
         node._out_version = 0
     return result
+
+
+def _trace_forward(op: OpDef, kernel: Any, args: tuple, attrs: dict, raw: Any, out: Any, aux: Any, device: Any) -> None:
+    """Write the forward kernel call down for ``bp.compile`` (see ``autograd.trace``)."""
+    tr = trace.tracer()
+    if tr is None:
+        return
+    if device.index:
+        tr.fail(f"{op.name} runs on {device}: replays run on device 0 only")
+    refs = [tr.ref(a) if a.__class__ in _SCALARS else tr.ref(a.data, a) for a in args]
+    fn = _Converted(kernel, device.xp, device.array_type, op.aux) if op.aux or raw is not out else kernel
+    tr.call(fn, refs, (out, aux) if op.aux else out, n_out=2 if op.aux else 0, attrs=attrs)
+
+
+class _Converted:
+    """A forward kernel followed by ``apply``'s own steps: the aux split and the array-type check."""
+
+    __slots__ = ("kernel", "xp", "array_type", "aux")
+
+    def __init__(self, kernel: Any, xp: Any, array_type: type, aux: bool) -> None:
+        self.kernel, self.xp, self.array_type, self.aux = kernel, xp, array_type, aux
+
+    def __call__(self, *arrays: Any, **attrs: Any) -> Any:
+        out = self.kernel(*arrays, **attrs)
+        aux = None
+        if self.aux:
+            out, aux = out
+        if out.__class__ is not self.array_type:
+            out = self.xp.asarray(out)
+        return (out, aux) if self.aux else out
+
+
+def _apply_into(kernel: Any, target: Any, *arrays: Any, **attrs: Any) -> None:
+    """``apply_``'s write outside a graph: ``target[...] = kernel(target, *arrays)``."""
+    target[...] = kernel(target, *arrays, **attrs)
 
 
 def _record(
@@ -388,9 +428,14 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         for a in args:
             if hasattr(a, "grad_fn") and a.device is not target.device:
                 _device_error(op, (target, *args), target.device, a.device)
-        result = op.kernel(target.device.backend)(target.data, *arrays, **attrs)
+        kernel = op.kernel(target.device.backend)
+        result = kernel(target.data, *arrays, **attrs)
         _inplace_result(name, target, result)
         target.data[...] = result
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            refs = [tr.ref(target.data, target)]
+            refs += [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
+            tr.call(functools.partial(_apply_into, kernel), refs, None, attrs=attrs)
     bump_version(target)
     return target
 

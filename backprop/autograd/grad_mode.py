@@ -15,12 +15,15 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.enabled = True
         self.anomaly = False
+        self.tracer: Any = None  # bp.compile's Tracer while a step is being recorded on this thread
 
 
 state = _State()
 # how many threads are inside detect_anomaly(): the per-op hot path reads this plain list first and
 # touches the (slower) thread-local only while some thread has anomaly mode on
 anomaly_users = [0]
+# how many threads are recording a step for bp.compile (the hot path reads this before the thread-local)
+trace_users = [0]
 
 
 def is_grad_enabled() -> bool:

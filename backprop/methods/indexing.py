@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace
+from backprop.autograd.grad_mode import trace_users
 from backprop.methods.reduction import ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
@@ -41,6 +43,9 @@ class IndexingMethods:
             self.data[idx] = v
         else:  # x[ints and slices] is a view: the advanced indices then write through it
             self.data[idx][then] = v
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            val = tr.ref(v, value if hasattr(value, "grad_fn") else None)
+            tr.call(trace.setitem, [tr.ref(self.data, self), tr.attr(idx), tr.attr(then), val], None)
         bump_version(self)
 
     # ------------------------------------------------------------ gather and scatters
@@ -333,6 +338,10 @@ def index_arg(index: Any, device: Device) -> tuple:
             if i.device is not device:
                 i = i.detach().to(device)
             a = i.data
+            if trace_users[0] and (tr := trace.tracer()) is not None:
+                if a.dtype.kind == "b" or a.dtype == np.uint8 or a.ndim == 0:
+                    tr.fail("indexing with a boolean mask or a 0-d index tensor (data-dependent shapes or host reads)")
+                tr.note_index(i)
             if a.dtype == np.uint8:  # torch: uint8 index tensors are masks
                 a = a.astype(bool)
             if a.ndim == 0 and a.dtype.kind != "b":  # torch selects with a 0-d integer tensor as with an int

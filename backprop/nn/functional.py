@@ -6,6 +6,7 @@ BCE-with-logits); everything else is composed from differentiable ops.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_
 from backprop.autograd.grad_mode import is_grad_enabled
 from backprop.backends.cupy_backend import defer_range_check
@@ -260,8 +262,7 @@ def rrelu(
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     dev = input.device
-    rng = dev.backend.rng(dev.index)
-    slopes = rng.random(input.shape) * (upper - lower) + lower
+    slopes = trace.record(_uniform, dev, tuple(input.shape), lower, upper)
     out = apply(ew.where, input >= 0, input, input * Tensor._wrap(slopes.astype(input.dtype), dev, None))
     if inplace:
         return _copy_into(input, out, "rrelu_")
@@ -296,6 +297,11 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
     if reduction == "none":
         return loss
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _uniform(dev: Any, shape: tuple, lower: float, upper: float) -> Any:
+    """U(lower, upper) samples (float64) from the device's generator."""
+    return dev.backend.rng(dev.index).random(shape) * (upper - lower) + lower
 
 
 def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
@@ -441,26 +447,34 @@ def nll_loss(
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
     n, c = x.shape
     _check_class_weight(weight, c, "nll_loss")
-    valid = t.data != ignore_index
-    safe = t.data * valid
+    valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
     xp = x.device.xp
     msg = f"target {{value}} is out of range for {c} classes"
     if n and defer_range_check(xp, "nll_loss", safe, 0, c - 1, msg):  # CuPy: no sync; raised at the next read
-        safe = xp.clip(safe, 0, c - 1)
+        safe = trace.record(functools.partial(xp.clip, a_min=0, a_max=c - 1), safe)
     elif n and (int(safe.min()) < 0 or int(safe.max()) >= c):
         bad = safe[(safe < 0) | (safe >= c)][0]
         raise IndexError(f"nll_loss: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1})")
     picked = -x[_const(xp.arange(n), x), _const(safe, x)]
-    if weight is None:
-        w = _const(valid.astype(x.dtype), x)
-    else:
-        w = weight.to(x.dtype)[_const(safe, x)] * _const(valid.astype(x.dtype), x)
+    w = _const(trace.record(functools.partial(_as_dtype, dtype=x.dtype), valid), x)
+    if weight is not None:
+        w = weight.to(x.dtype)[_const(safe, x)] * w
     picked = picked * w
     if reduction == "mean":
         return picked.sum() / w.sum()
     if reduction == "none":
         return picked.reshape(out_shape)
     return picked.sum()
+
+
+def _valid_ids(target: Any, ignore_index: int) -> tuple[Any, Any]:
+    """(target != ignore_index, the ids with ignored ones set to 0)."""
+    valid = target != ignore_index
+    return valid, target * valid
+
+
+def _as_dtype(a: Any, dtype: Any) -> Any:
+    return a.astype(dtype)
 
 
 def _clamped_log(p: Tensor) -> Tensor:
@@ -661,7 +675,7 @@ def embedding(
     xp = input.device.xp
     msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
     if input.data.size and defer_range_check(xp, "embedding", input.data, 0, n - 1, msg):  # CuPy: no sync
-        input = Tensor._wrap(xp.clip(input.data, 0, n - 1), input.device, None)
+        input = Tensor._wrap(trace.record(functools.partial(xp.clip, a_min=0, a_max=n - 1), input), input.device, None)
     elif input.data.size:
         lo, hi = int(input.data.min()), int(input.data.max())
         if lo < 0 or hi >= n:
@@ -685,11 +699,14 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         return input.mul_(0.0) if inplace else input * 0.0
     dev = input.device
-    rng = dev.backend.rng(dev.index)
-    keep = rng.random(input.shape, dtype=dtypes.float32) >= p
-    scale = dev.xp.asarray(1.0 / (1.0 - p), dtype=input.dtype)
-    mask = Tensor._wrap(keep * scale, dev, None)
+    mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
     return input.mul_(mask) if inplace else input * mask
+
+
+def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
+    """keep / (1 - p), keep ~ Bernoulli(1 - p), from the device's generator (a replayed step draws anew)."""
+    keep = dev.backend.rng(dev.index).random(shape, dtype=dtypes.float32) >= p
+    return keep * dev.xp.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
 def layer_norm(
@@ -727,8 +744,12 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     deferred = num_classes >= 0 and defer_range_check(xp, "one_hot", data, 0, n - 1, msg)
     if data.size and not deferred and (int(data.min()) < 0 or int(data.max()) >= n):
         raise IndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
-    out = (data[..., None] == xp.arange(n)).astype(dtypes.int64)
+    out = trace.record(functools.partial(_one_hot, n=n, xp=xp), tensor)
     return Tensor._wrap(out, tensor.device, None)
+
+
+def _one_hot(data: Any, n: int, xp: Any) -> Any:
+    return (data[..., None] == xp.arange(n)).astype(dtypes.int64)
 
 
 # ---------------------------------------------------------------- padding, distances, normalisation, attention

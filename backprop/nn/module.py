@@ -10,6 +10,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.grad_mode import no_grad
+from backprop.autograd.trace import replayed_whole
 from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
 from backprop.nn.parameter import Parameter
@@ -177,6 +178,7 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
+    @replayed_whole
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             if set_to_none:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop.autograd.trace import replayed_whole
 from backprop.tensor import Tensor
 
 
@@ -26,6 +27,7 @@ def _norm_power(xp: Any, g: Any, norm_type: float) -> Any:
     return (xp.abs(g) ** norm_type).sum()
 
 
+@replayed_whole
 def clip_grad_norm_(
     parameters: Iterable[Tensor] | Tensor,
     max_norm: float,
@@ -70,6 +72,7 @@ def clip_grad_norm_(
     return Tensor(total, device=device)
 
 
+@replayed_whole
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
     for g in _grads(parameters):

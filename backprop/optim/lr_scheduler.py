@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from backprop.autograd.trace import replayed_whole
 from backprop.optim.optimizer import Optimizer
 
 
@@ -20,9 +21,16 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self.step()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = replayed_whole(cls.__dict__["step"])  # type: ignore[method-assign]
+
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
 
+    @replayed_whole
     def step(self) -> None:
         self.last_epoch += 1
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):

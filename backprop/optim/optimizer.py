@@ -16,6 +16,7 @@ import numpy as np
 from backprop import registry
 from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import enable_grad, no_grad
+from backprop.autograd.trace import replayed_whole
 from backprop.tensor import Tensor
 
 
@@ -60,7 +61,16 @@ class Optimizer:
             group.setdefault(k, v)
         self.param_groups.append(group)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's."""
+        super().__init_subclass__(**kwargs)
+        for name in ("step", "zero_grad"):
+            if name in cls.__dict__:
+                setattr(cls, name, replayed_whole(cls.__dict__[name]))
+
+    @replayed_whole
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients (``None`` by default, as torch; zeros in place otherwise)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
@@ -68,6 +78,7 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad.data[...] = 0
 
+    @replayed_whole
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient."""

@@ -1,0 +1,306 @@
+"""Step capture for ``bp.compile``: while a ``Tracer`` is active, every array-producing call of a step
+reports itself here, and the tracer writes it down as one line of a straight-line Python function.
+
+What reports itself: forward kernels (``apply``), in-place kernels and writes (``apply_``, ``fill_``,
+``copy_``, ``__setitem__``), backward rules and the engine's gradient arithmetic (``_walk``,
+``_accumulate``), factories (``bp.zeros``, ``bp.randn``, ...), dropout's mask, and *calls*: functions
+that are replayed whole (``Optimizer.step``, ``zero_grad``, ``clip_grad_norm_``, ``LRScheduler.step``)
+because they read Python state that changes from step to step (the step count, the learning rate).
+What cannot be replayed faithfully (a host read such as ``.item()``, a gradient hook, ``create_graph``)
+makes the trace *fail*: ``bp.compile`` then runs that step eagerly and says why, once.
+
+Arrays are named by identity while tracing (every traced array is kept alive, so ``id`` is unique):
+an array a recorded call produced is a local variable of the replay function; the data of any other
+tensor is read through the tensor at replay time (``t3.data``: the step's arguments are the replay
+function's parameters, parameters and other tensors are bound objects), so in-place updates and
+rebinding of ``.data`` between steps are seen; anything else is a constant of the trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from backprop.autograd.grad_mode import state, trace_users
+
+_LITERALS = (bool, int, float, type(None), str)
+
+
+class ReplayCtx:
+    """The ``Ctx`` a backward rule receives at replay: the contract of ``backprop.registry.Ctx``
+    with the values of one recorded node (``saved`` and ``aux`` are set just before each call)."""
+
+    __slots__ = ("saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "backend", "name")
+    create_graph = False
+
+    def __init__(self, node: Any) -> None:
+        """Copy what does not change between replays from the recorded ``node``."""
+        self.saved: Any = None
+        self.aux: Any = None
+        self.attrs = dict(node.attrs)
+        self.needs_input_grad = node.needs_input_grad
+        self.input_shapes = node.input_shapes
+        self.xp = node.device.xp
+        self.backend = node.device.backend
+        self.name = node.op.name
+
+    def call(self, op: Any, *args: Any, **attrs: Any) -> Any:
+        """Run another op's kernel inside the rule (as ``Node.call`` without a graph)."""
+        out = op.kernel(self.backend)(*args, **attrs)
+        return out[0] if op.aux else out
+
+
+class Tracer:
+    """The lines of one step's replay function, and the objects they refer to."""
+
+    def __init__(self, inputs: list[Any]) -> None:
+        """Start a trace whose replay function takes the tensors ``inputs`` as its parameters."""
+        self.lines: list[tuple[str, tuple[str, ...]]] = []  # (statement, the variables it reads)
+        self.env: dict[str, Any] = {}  # bound objects: kernels, constants, tensors, contexts
+        self.var_of: dict[int, str] = {}  # id(array) -> local variable holding it at replay
+        self.tensor_of: dict[int, str] = {}  # id(tensor) -> its name (an input, or a bound tensor)
+        self.keep: list[Any] = []  # everything named by id stays alive while tracing
+        self.paused = 0  # > 0 inside a call that is replayed whole
+        self.output = "None"  # the replay's return expression (set when the step returns)
+        self.reason: str | None = None  # why the step cannot be replayed, once known
+        self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
+        self.data_of: dict[int, str] = {}  # id(array) -> "t3.data", for index tensors' arrays in op attributes
+        self._n = 0
+        for i, t in enumerate(inputs):
+            self.tensor_of[id(t)] = f"a{i}"
+            self.keep.append(t)
+
+    # -- names ---------------------------------------------------------------------------------
+    def fail(self, reason: str) -> None:
+        """Mark the step as not replayable (the first reason is the one reported)."""
+        if self.reason is None:
+            self.reason = reason
+
+    def bind(self, obj: Any, prefix: str = "k") -> str:
+        """A global name for ``obj`` in the replay function."""
+        self._n += 1
+        name = f"{prefix}{self._n}"
+        self.env[name] = obj
+        self.keep.append(obj)
+        return name
+
+    def new_var(self, value: Any) -> str:
+        """A fresh local variable for ``value``, an array a recorded call produced."""
+        self._n += 1
+        name = f"v{self._n}"
+        self.var_of[id(value)] = name
+        self.keep.append(value)
+        return name
+
+    def tensor(self, t: Any) -> str:
+        """The name under which the tensor ``t`` is read at replay."""
+        name = self.tensor_of.get(id(t))
+        if name is None:
+            if t.grad_fn is not None:  # a non-leaf from an earlier step: its data is not followed
+                self.fail(f"the step reads a tensor computed outside it (shape {tuple(t.shape)}, with a graph)")
+            name = self.tensor_of[id(t)] = self.bind(t, "t")
+            self.tensors.append(t)
+        return name
+
+    def ref(self, value: Any, tensor: Any = None) -> str:
+        """An expression for ``value`` (an array, a scalar, anything) at replay."""
+        cls = value.__class__
+        if cls in _LITERALS and (cls is not float or math.isfinite(value)):
+            return repr(value)
+        var = self.var_of.get(id(value))
+        if var is not None:
+            return var
+        if tensor is not None:
+            return f"{self.tensor(tensor)}.data"
+        return self.bind(value)
+
+    def attr(self, value: Any) -> str:
+        """An expression for an op attribute: tuples and lists item by item, and arrays in them
+        (index arrays) looked up at replay when they are a step tensor's data or a recorded result."""
+        if isinstance(value, (tuple, list)):
+            items = ", ".join(self.attr(v) for v in value)
+            return f"({items},)" if isinstance(value, tuple) else f"[{items}]"
+        if value.__class__ in _LITERALS:
+            return self.ref(value)
+        var = self.var_of.get(id(value))
+        if var is not None:
+            return var
+        data = self.data_of.get(id(value))
+        return data if data is not None else self.bind(value)
+
+    def note_index(self, t: Any) -> None:
+        """The tensor ``t`` is used as an index: its data is read at replay where an op attribute holds it."""
+        if id(t.data) not in self.var_of:
+            self.data_of[id(t.data)] = f"{self.tensor(t)}.data"
+
+    def out_expr(self, out: Any) -> str:
+        """The expression a replay returns for the step's output ``out`` (tensors without a graph)."""
+        if isinstance(out, (tuple, list)):
+            items = "".join(self.out_expr(o) + ", " for o in out)
+            return f"({items})" if isinstance(out, tuple) else f"[{items}]"
+        if hasattr(out, "grad_fn"):
+            name = self.tensor_of.get(id(out))
+            if name is not None:
+                return name
+            var = self.var_of.get(id(out.data))
+            if var is None:
+                return self.bind(out, "t")
+            return f"{self.bind(out._wrap, 'f')}({var}, {self.bind(out.device)}, None)"
+        if out.__class__ in _LITERALS:
+            return repr(out)
+        self.fail(f"the step returns a {type(out).__name__}; a replay can return tensors, tuples and lists of them")
+        return "None"
+
+    # -- lines ---------------------------------------------------------------------------------
+    def emit(self, line: str, reads: tuple[str, ...] = ()) -> None:
+        """Append a statement; ``reads``: the expressions it reads (local variables are kept)."""
+        self.lines.append((line, tuple({w for r in reads for w in _words(r)})))
+
+    def call(
+        self, fn: Callable[..., Any], args: list[str], out: Any, n_out: int = 0, attrs: dict[str, Any] | None = None
+    ) -> Any:
+        """Record ``out = fn(*args, **attrs)`` (``args``: expressions from ``ref``); returns the
+        output's name(s). ``n_out`` > 0 unpacks a tuple result into that many variables."""
+        f = self.bind(fn, "f")
+        if attrs:
+            args = [*args, *(f"{k}={self.attr(v)}" for k, v in attrs.items())]
+        reads = tuple(args)
+        call = f"{f}({', '.join(args)})"
+        if n_out:
+            names = [self.new_var(o) if o is not None else "_" for o in out]
+            self.emit(f"{', '.join(names)}{',' if n_out == 1 else ''} = {call}", reads)
+            return names
+        if out is None:
+            self.emit(call, reads)
+            return None
+        name = self.new_var(out)
+        self.emit(f"{name} = {call}", reads)
+        return name
+
+
+def holds_array(value: Any) -> bool:
+    """Whether an op attribute is or contains an array (an index)."""
+    if isinstance(value, (tuple, list)):
+        return any(holds_array(v) for v in value)
+    return hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__")
+
+
+def _words(expr: str) -> list[str]:
+    """The variable names (``v12``) in an expression."""
+    out, cur = [], ""
+    for ch in expr + " ":
+        if ch.isalnum() or ch == "_":
+            cur += ch
+        else:
+            if cur[:1] == "v" and cur[1:].isdigit():
+                out.append(cur)
+            cur = ""
+    return out
+
+
+def tracer() -> Tracer | None:
+    """The active tracer, unless none is active or it is paused inside a call replayed whole."""
+    if not trace_users[0]:
+        return None
+    tr = state.tracer
+    return tr if tr is not None and not tr.paused else None
+
+
+def replayed_whole(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a function that a compiled step replays by calling it again (its own Python runs at
+    every replay, reading the state of that moment: learning rates, step counts, ``.grad``).
+
+    Inside it nothing is traced. Iterators among its arguments (``model.parameters()``) are turned
+    into lists first, so the replay sees the same items. A returned Tensor's data is followed."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tr = tracer()
+        if tr is None:
+            return fn(*args, **kwargs)
+        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
+        kwargs = {k: list(v) if isinstance(v, Iterator) else v for k, v in kwargs.items()}
+        tr.paused += 1
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            tr.paused -= 1
+        f = tr.bind(functools.partial(fn, *args, **kwargs), "f")
+        if hasattr(out, "grad_fn") and out.grad_fn is None:
+            name = tr.new_var(out.data)
+            tr.emit(f"{name} = {f}().data")
+        elif out is not None and not isinstance(out, _LITERALS):
+            tr.fail(f"{fn.__qualname__} returned a {type(out).__name__}, which a replay cannot follow")
+        else:
+            tr.emit(f"{f}()")
+        return out
+
+    return wrapper
+
+
+def record(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with Tensors among ``args`` passed as their arrays, recorded as a call that runs
+    again at every replay: array math outside the op registry (masks and index arrays computed from
+    a step's data; random masks, drawn from the generator's state of that moment as in eager runs).
+    Returns an array, or a tuple of arrays."""
+    arrays = [a.data if hasattr(a, "grad_fn") else a for a in args]
+    out = fn(*arrays)
+    tr = tracer()
+    if tr is not None:
+        refs = [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
+        tr.call(fn, refs, out, n_out=len(out) if isinstance(out, tuple) else 0)
+    return out
+
+
+def factory(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a tensor factory (``zeros``, ``randn``, ...): in a traced step it is called again at
+    every replay, so each step gets fresh memory (and fresh random numbers), as in eager runs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tr = tracer()
+        if tr is None:
+            return fn(*args, **kwargs)
+        tr.paused += 1
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            tr.paused -= 1
+        if out.requires_grad:
+            tr.fail(f"{fn.__name__}(..., requires_grad=True) creates a leaf inside the step")
+        if any(hasattr(a, "grad_fn") for a in (*args, *kwargs.values())) and fn.__name__ in _COPYING:
+            tr.fail(f"{fn.__name__}() copies a tensor's values inside the step (use .clone() or .detach())")
+        f = tr.bind(functools.partial(_data_of, fn, args, kwargs), "f")
+        tr.emit(f"{tr.new_var(out.data)} = {f}()")
+        return out
+
+    return wrapper
+
+
+_COPYING = frozenset({"tensor", "as_tensor"})
+
+
+def _data_of(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+    return fn(*args, **kwargs).data
+
+
+def write(target: Any, value: Any) -> None:
+    """``target[...] = value``: ``fill_`` and ``copy_`` at replay."""
+    target[...] = value
+
+
+def setitem(target: Any, index: Any, then: Any, value: Any) -> None:
+    """``__setitem__`` at replay (``then``: advanced indices applied through the basic view)."""
+    if then is None:
+        target[index] = value
+    else:
+        target[index][then] = value
+
+
+def host_read(what: str) -> None:
+    """A value is read back to the host: a step that does so is not replayed."""
+    tr = tracer()
+    if tr is not None:
+        tr.fail(f"{what} reads a value back to the host inside the step (its Python may branch on it)")

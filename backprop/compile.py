@@ -1,0 +1,298 @@
+"""``bp.compile(step)``: record a training step's kernels once, then replay them without the graph.
+
+Eager execution pays, per op, for Python dispatch, a Node, version bookkeeping and, at every
+backward, a walk over the graph. A training step runs the same kernels in the same order every time
+it sees tensors of the same shapes, so ``compile`` records that order (see ``autograd.trace``) and
+turns it into one straight-line Python function: a line per kernel, backward rule and gradient sum,
+arrays in local variables (freed after their last use), parameters and optimizer state read through
+their objects, and the optimizer, ``zero_grad``, gradient clipping and LR schedulers called again
+whole (their Python reads the learning rate, the step count and ``.grad`` of that moment).
+
+How a call is served (the guard key: each tensor argument's shape, dtype, device and
+``requires_grad``, the other arguments' values, and the grad mode):
+
+1. the first call with a key runs eagerly while recording;
+2. the second runs eagerly and records again: the two records must agree line for line and constant
+   for constant. A disagreement means the step's Python depends on its data, or reads arrays computed
+   outside the op registry, and the key then stays eager (with one warning naming the first
+   difference). Anything a record cannot follow (``.item()`` and other host reads, hooks,
+   ``create_graph``, boolean-mask indexing, tensors nested in arguments) does the same;
+3. later calls replay the record: bitwise the same results as eager execution, as the same kernels
+   run on the same values in the same order (the engine's order of rules and gradient sums
+   included), with random draws (dropout) taken from the generator at replay time.
+
+A replay returns the step's outputs as tensors without a graph; ``.grad`` of the parameters is set
+as eager backward sets it; ``_version`` counters do not move. A backend may later capture the
+replay function itself (a CUDA graph): ``Backend.capture`` is the hook, unused today because CuPy
+cannot capture cuBLAS calls (its issue #6290).
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from backprop.autograd import trace
+from backprop.autograd.grad_mode import state, trace_users
+from backprop.tensor import Tensor
+
+__all__ = ["CompiledFunction", "compile"]
+
+CACHE_SIZE = 8
+
+
+def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = CACHE_SIZE) -> Any:
+    """``fn`` (a training step taking tensors) replayed from a record after two eager calls.
+
+    Usable as ``step = bp.compile(step)`` or as a decorator, with or without arguments. At most
+    ``cache_size`` records are kept (one per guard key); further keys run eagerly.
+    """
+    if fn is None:
+        return functools.partial(compile, cache_size=cache_size)
+    return CompiledFunction(fn, cache_size)
+
+
+class _Record:
+    """One key's replay function and the bound tensors whose shape, dtype and flag it assumed."""
+
+    __slots__ = ("replay", "tensors", "meta", "n_lines")
+
+    def __init__(self, replay: Callable[..., Any], tensors: list[Any], n_lines: int) -> None:
+        self.replay = replay
+        self.tensors = tensors
+        self.meta = [(t.data.shape, t.data.dtype, t._requires_grad) for t in tensors]
+        self.n_lines = n_lines
+
+    def valid(self) -> bool:
+        for t, (shape, dtype, rg) in zip(self.tensors, self.meta):
+            if t.data.shape != shape or t.data.dtype != dtype or t._requires_grad != rg:
+                return False
+        return True
+
+
+class CompiledFunction:
+    """A step function with its records (see the module docstring); call it like the function."""
+
+    def __init__(self, fn: Callable[..., Any], cache_size: int = CACHE_SIZE) -> None:
+        self.fn = fn
+        self.cache_size = cache_size
+        self._records: dict[Any, _Record] = {}
+        self._first: dict[Any, trace.Tracer] = {}  # the first record of a key, awaiting the second
+        self._eager: dict[Any, str] = {}  # keys that stay eager, with the reason
+        self._warned: set[str] = set()
+        self.replays = 0  # how many calls were served by a replay (for tests and logs)
+        functools.update_wrapper(self, fn)
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key, why = _key(args, kwargs)
+        if key is None or state.tracer is not None:  # (inside another compiled step: plain code)
+            if why:
+                self._warn(why)
+            return self.fn(*args, **kwargs)
+        rec = self._records.get(key)
+        if rec is not None:
+            if rec.valid():
+                self.replays += 1
+                return rec.replay(*args)
+            del self._records[key]  # a parameter changed shape, dtype or requires_grad: record again
+        if key in self._eager:
+            return self.fn(*args, **kwargs)
+        if len(self._records) + len(self._first) >= self.cache_size:
+            self._warn(f"more than {self.cache_size} different argument shapes/values: new ones run eagerly")
+            return self.fn(*args, **kwargs)
+        return self._record(key, args, kwargs)
+
+    def _record(self, key: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        tr = trace.Tracer(tensors)
+        state.tracer = tr
+        trace_users[0] += 1
+        try:
+            out = self.fn(*args, **kwargs)
+        finally:
+            trace_users[0] -= 1
+            state.tracer = None
+        tr.output = tr.out_expr(out) if tr.reason is None else "None"
+        if tr.reason is not None:
+            return self._give_up(key, tr.reason, out)
+        tr.keep = []  # (the arrays of this step need not outlive it)
+        first = self._first.pop(key, None)
+        if first is None:
+            self._first[key] = tr
+            return out
+        diff = _difference(first, tr)
+        if diff is not None:
+            return self._give_up(key, f"two calls recorded different steps ({diff})", out)
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        replay = _build(tr, len(args), positions, self.name)
+        self._records[key] = _Record(replay, tr.tensors, len(tr.lines))
+        return out
+
+    def _give_up(self, key: Any, reason: str, out: Any) -> Any:
+        self._first.pop(key, None)
+        self._eager[key] = reason
+        self._warn(f"this step cannot be replayed, so it runs eagerly: {reason}")
+        return out
+
+    def _warn(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.add(text)
+            warnings.warn(f"bp.compile({self.name}): {text}", RuntimeWarning, stacklevel=3)
+
+    def records(self) -> int:
+        """How many replayable records are cached."""
+        return len(self._records)
+
+    def source(self) -> list[str]:
+        """The generated replay functions' source (for debugging)."""
+        return [r.replay.__bp_source__ for r in self._records.values()]  # type: ignore[attr-defined]
+
+
+def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    """The guard key of a call, or (None, why) when the call cannot be keyed."""
+    parts: list[Any] = [state.enabled]
+    for a in (*args, *(kwargs[k] for k in sorted(kwargs))):
+        if isinstance(a, Tensor):
+            parts.append((a.data.shape, a.data.dtype, a.device, a._requires_grad))
+        elif isinstance(a, (list, tuple, dict)) and _has_tensor(a):
+            return None, "tensors nested in a list, tuple or dict are not followed: pass them as arguments"
+        else:
+            try:
+                hash(a)
+            except TypeError:
+                return None, f"an argument of type {type(a).__name__} is not hashable, so calls cannot be keyed"
+            parts.append((type(a), a))
+    if any(isinstance(v, Tensor) for v in kwargs.values()):
+        return None, "tensors passed by keyword are not followed: pass them positionally"
+    if kwargs:
+        parts.append(tuple(sorted(kwargs)))
+    return tuple(parts), None
+
+
+def _has_tensor(obj: Any) -> bool:
+    if isinstance(obj, Tensor):
+        return True
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    return isinstance(obj, (list, tuple)) and any(_has_tensor(o) for o in obj)
+
+
+# ---------------------------------------------------------------------------------------- agreement
+def _difference(a: trace.Tracer, b: trace.Tracer) -> str | None:
+    """Where two records of the same key differ (None: they agree)."""
+    if len(a.lines) != len(b.lines):
+        return f"{len(a.lines)} vs {len(b.lines)} recorded calls"
+    for i, ((la, _), (lb, _)) in enumerate(zip(a.lines, b.lines)):
+        if la != lb:
+            return f"call {i}: {la!r} vs {lb!r}"
+    if a.output != b.output:
+        return f"outputs {a.output!r} vs {b.output!r}"
+    for name, va in a.env.items():
+        if not _same(va, b.env.get(name)):
+            return f"{name} differs: {_describe(va)} vs {_describe(b.env.get(name))}"
+    return None
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, Tensor) or _is_array(v):
+        return f"an array of shape {tuple(v.shape)}"
+    if isinstance(v, trace.ReplayCtx):
+        return f"the backward of {v.name} with {dict(v.attrs)!r:.60}"
+    return repr(v)[:80]
+
+
+def _is_array(v: Any) -> bool:
+    return hasattr(v, "__array_interface__") or hasattr(v, "__cuda_array_interface__")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two recorded constants are interchangeable (arrays and tensors by value)."""
+    if a is b:
+        return True
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a._requires_grad == b._requires_grad and a.device is b.device and _same(a.data, b.data)
+    if _is_array(a) and _is_array(b):
+        if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        xp = _xp_of(a)
+        return bool(xp.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, functools.partial) and isinstance(b, functools.partial):
+        return _same(a.func, b.func) and _same(a.args, b.args) and _same(a.keywords, b.keywords)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, trace.ReplayCtx) and isinstance(b, trace.ReplayCtx):
+        return (
+            a.name == b.name
+            and a.needs_input_grad == b.needs_input_grad
+            and a.input_shapes == b.input_shapes
+            and _same(a.attrs, b.attrs)
+        )
+    if type(a) is not type(b):
+        return False
+    if hasattr(a, "__slots__") and not hasattr(a, "__dict__"):  # small records (a kernel and its flags)
+        return all(_same(getattr(a, k, None), getattr(b, k, None)) for k in a.__slots__)
+    try:
+        return bool(a == b)
+    except Exception:  # objects without a usable equality (arrays inside): not interchangeable
+        return False
+
+
+def _xp_of(a: Any) -> Any:
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return np
+    import cupy  # only reached for device arrays
+
+    return cupy
+
+
+# ---------------------------------------------------------------------------------------- building
+def _build(tr: trace.Tracer, n_args: int, positions: list[int], name: str) -> Callable[..., Any]:
+    """The replay function of a record: its lines, with ``del`` after each variable's last use."""
+    lines = tr.lines
+    last: dict[str, int] = {}
+    for i, (line, reads) in enumerate(lines):
+        for w in _defined(line):
+            last.setdefault(w, i)
+        for r in reads:
+            last[r] = i
+    kept = set(trace._words(tr.output))
+    dels: dict[int, list[str]] = {}
+    for var, i in last.items():
+        if var not in kept:
+            dels.setdefault(i, []).append(var)
+    params = [f"_p{i}" for i in range(n_args)]
+    for k, i in enumerate(positions):
+        params[i] = f"a{k}"
+    body = []
+    for i, (line, _) in enumerate(lines):
+        body.append(f"    {line}")
+        if i in dels:
+            body.append(f"    del {', '.join(sorted(dels[i]))}")
+    body.append(f"    return {tr.output}")
+    src = f"def replay({', '.join(params)}):\n" + "\n".join(body) + "\n"
+    env = dict(tr.env)
+    code = builtins.compile(src, f"<bp.compile {name}>", "exec")
+    exec(code, env)  # our own generated source (see trace.Tracer)
+    fn = env["replay"]
+    fn.__bp_source__ = src
+    return fn
+
+
+def _defined(line: str) -> list[str]:
+    """The local variables a line assigns (``v3 = ...``, ``v4, _ = ...``)."""
+    if " = " not in line:
+        return []
+    lhs = line.split(" = ", 1)[0]
+    names = [n.strip() for n in lhs.split(",")]
+    return [n for n in names if n[:1] == "v" and n[1:].isdigit()]

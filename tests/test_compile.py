@@ -1,0 +1,329 @@
+"""``bp.compile``: replays give bitwise the results of eager execution, and whatever a record cannot
+follow runs eagerly with one warning (never a silently different step)."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+import backprop.nn.functional as F
+from backprop.lm import FeedForwardLM
+
+STEPS = 50
+
+
+def _mlp() -> bp.nn.Module:
+    bp.manual_seed(0)
+    return bp.nn.Sequential(bp.nn.Linear(12, 32), bp.nn.ReLU(), bp.nn.Linear(32, 32), bp.nn.Tanh(), bp.nn.Linear(32, 5))
+
+
+def _batches(n: int, batch: int = 16, width: int = 12, classes: int = 5, seed: int = 1) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            bp.tensor(rng.standard_normal((batch, width)).astype(np.float32)),
+            bp.tensor(rng.integers(0, classes, batch)),
+        )
+        for _ in range(n)
+    ]
+
+
+def _run(model: bp.nn.Module, make_opt: Callable, batches: list, compiled: bool, **kw: Any) -> tuple:
+    """Train ``model`` on ``batches``; returns (losses, the compiled step or None)."""
+    opt = make_opt(model.parameters())
+    sched = bp.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.5) if kw.get("sched") else None
+
+    def step(x: bp.Tensor, y: bp.Tensor) -> bp.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if kw.get("clip"):
+            bp.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss
+
+    fn = bp.compile(step) if compiled else step
+    losses = [fn(x, y).item() for x, y in batches]
+    return losses, (fn if compiled else None)
+
+
+def _assert_same_parameters(a: bp.nn.Module, b: bp.nn.Module) -> None:
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy()), name
+        assert np.array_equal(p.grad.numpy(), q.grad.numpy()), f"{name}.grad"
+
+
+@pytest.mark.parametrize(
+    ("make_opt", "kw"),
+    [
+        (lambda ps: bp.optim.SGD(ps, lr=0.05, momentum=0.9), {}),
+        (lambda ps: bp.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3), {"clip": True}),
+        (lambda ps: bp.optim.Adam(ps, lr=1e-2), {}),
+        (lambda ps: bp.optim.AdamW(ps, lr=1e-2, weight_decay=0.1), {"clip": True, "sched": True}),
+        (lambda ps: bp.optim.RMSprop(ps, lr=1e-3, momentum=0.5), {"sched": True}),
+    ],
+    ids=["sgd-momentum", "sgd-nesterov-clip", "adam", "adamw-clip-steplr", "rmsprop-steplr"],
+)
+def test_mlp_replay_is_bitwise_eager(make_opt: Callable, kw: dict) -> None:
+    eager, compiled = _mlp(), _mlp()
+    batches = _batches(STEPS)
+    le, _ = _run(eager, make_opt, batches, compiled=False, **kw)
+    lc, fn = _run(compiled, make_opt, batches, compiled=True, **kw)
+    assert fn.replays == STEPS - 2 and fn.records() == 1  # two recorded calls, then replays
+    assert le == lc  # the returned losses too, bit for bit
+    _assert_same_parameters(eager, compiled)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_lm_replay_is_bitwise_eager_with_dropout(dropout: float, opt_name: str) -> None:
+    """The LM (embedding lookup by the batch's ids, tanh, cross-entropy) with dropout: the masks are
+    drawn from the generator at replay time, so the sequence of draws is eager's."""
+    rng = np.random.default_rng(3)
+    batches = [(bp.tensor(rng.integers(0, 50, (8, 3))), bp.tensor(rng.integers(0, 50, 8))) for _ in range(STEPS)]
+    models = []
+    for compiled in (False, True):
+        bp.manual_seed(5)
+        model = FeedForwardLM(50, context=3, embed_dim=6, hidden_dim=10, dropout=dropout)
+        if opt_name == "sgd":
+            opt = bp.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        else:
+            opt = bp.optim.Adam(model.parameters(), lr=1e-2)
+
+        def step(c: bp.Tensor, t: bp.Tensor, model: Any = model, opt: Any = opt) -> bp.Tensor:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(c), t)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = bp.compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback warning: the LM step is replayable
+            losses = [fn(c, t).item() for c, t in batches]
+        if compiled:
+            assert fn.replays == STEPS - 2
+        models.append((model, losses))
+    (m1, l1), (m2, l2) = models
+    assert l1 == l2
+    _assert_same_parameters(m1, m2)
+
+
+def test_replay_matches_torch_style_manual_sgd_and_nll_loss_with_ignored_targets() -> None:
+    """In-place parameter updates written by hand (``p -= lr * p.grad`` under no_grad), log_softmax +
+    nll_loss with ignore_index (masks computed from the targets at every replay), ``.grad`` reads."""
+    batches = _batches(12, classes=5)
+    rng = np.random.default_rng(9)
+    targets = []
+    for _, y in batches:
+        t = y.numpy().copy()
+        t[rng.random(t.shape) < 0.3] = -100
+        targets.append(bp.tensor(t))
+    results = []
+    for compiled in (False, True):
+        model = _mlp()
+
+        def step(x: bp.Tensor, y: bp.Tensor, model: Any = model) -> tuple:
+            for p in model.parameters():
+                p.grad = None
+            loss = F.nll_loss(F.log_softmax(model(x), dim=1), y, ignore_index=-100)
+            loss.backward()
+            with bp.no_grad():
+                for p in model.parameters():
+                    p -= 0.1 * p.grad
+            return loss, model[0].weight.grad * 1.0
+
+        fn = bp.compile(step) if compiled else step
+        outs = [fn(x, y) for (x, _), y in zip(batches, targets)]
+        results.append((model, [(o[0].item(), o[1].numpy().copy()) for o in outs]))
+        if compiled:
+            assert fn.replays == len(batches) - 2
+    (m1, r1), (m2, r2) = results
+    for (l1, g1), (l2, g2) in zip(r1, r2):
+        assert l1 == l2 and np.array_equal(g1, g2)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_a_new_shape_records_again_and_both_replay() -> None:
+    eager, compiled = _mlp(), _mlp()
+    batches = [b for pair in zip(_batches(6, batch=16), _batches(6, batch=7, seed=2)) for b in pair]
+
+    def sgd(ps: Any) -> bp.optim.Optimizer:
+        return bp.optim.SGD(ps, lr=0.05, momentum=0.9)
+
+    le, _ = _run(eager, sgd, batches, compiled=False)
+    lc, fn = _run(compiled, sgd, batches, compiled=True)
+    assert fn.records() == 2 and fn.replays == len(batches) - 4
+    assert le == lc
+    _assert_same_parameters(eager, compiled)
+
+
+def _fallback(step: Callable, *args: Any, calls: int = 4) -> tuple[list, Any, list[str]]:
+    fn = bp.compile(step)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outs = [fn(*args) for _ in range(calls)]
+    msgs = [str(w.message) for w in caught if "bp.compile" in str(w.message)]
+    return outs, fn, msgs
+
+
+def test_host_reads_hooks_and_double_backward_fall_back_with_one_warning() -> None:
+    w = bp.ones(3, requires_grad=True)
+    x = bp.tensor([1.0, -2.0, 3.0])
+
+    def branching(x: bp.Tensor) -> bp.Tensor:  # Python that depends on a value: must not be frozen
+        y = x * w
+        if y.sum().item() > 0:
+            y = y * 2
+        w.grad = None
+        y.sum().backward()
+        return w.grad * 1.0
+
+    outs, fn, msgs = _fallback(branching, x)
+    assert fn.replays == 0 and len(msgs) == 1 and "item()" in msgs[0] and "eagerly" in msgs[0]
+    assert all(o.tolist() == [2.0, -4.0, 6.0] for o in outs)
+
+    def hooked(x: bp.Tensor) -> bp.Tensor:
+        y = x * w
+        y.register_hook(lambda g: g * 3)
+        w.grad = None
+        y.sum().backward()
+        return w.grad * 1.0
+
+    outs, fn, msgs = _fallback(hooked, x)
+    assert fn.replays == 0 and len(msgs) == 1 and "hook" in msgs[0]
+    assert outs[-1].tolist() == [3.0, -6.0, 9.0]
+
+    def second_order(x: bp.Tensor) -> bp.Tensor:
+        (g,) = bp.autograd.grad((x * w * w).sum(), [w], create_graph=True)
+        return g.sum()
+
+    _, fn, msgs = _fallback(second_order, x)
+    assert fn.replays == 0 and len(msgs) == 1 and ("create_graph" in msgs[0] or "autograd.grad" in msgs[0])
+
+
+def test_a_step_whose_constants_change_between_calls_stays_eager() -> None:
+    """A Python number the step reads from outside changes between the two recorded calls: the records
+    disagree, so the step is not replayed with a stale value."""
+    w = bp.ones(3, requires_grad=True)
+    scale = [1.0]
+
+    def step(x: bp.Tensor) -> bp.Tensor:
+        scale[0] += 1.0
+        w.grad = None
+        (x * w * scale[0]).sum().backward()
+        return w.grad * 1.0
+
+    outs, fn, msgs = _fallback(step, bp.tensor([1.0, 1.0, 1.0]))
+    assert fn.replays == 0 and len(msgs) == 1 and "different" in msgs[0]
+    assert [o.tolist()[0] for o in outs] == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_random_factories_inside_the_step_draw_anew_at_each_replay() -> None:
+    w = bp.ones(4, requires_grad=True)
+
+    def step() -> bp.Tensor:
+        w.grad = None
+        noise = bp.randn(4)
+        (w * noise).sum().backward()
+        return w.grad * 1.0
+
+    bp.manual_seed(11)
+    eager = [step().tolist() for _ in range(6)]
+    bp.manual_seed(11)
+    fn = bp.compile(step)
+    compiled = [fn().tolist() for _ in range(6)]
+    assert fn.replays == 4 and eager == compiled and len({tuple(e) for e in eager}) == 6
+
+
+def test_arguments_that_cannot_be_followed_run_eagerly() -> None:
+    w = bp.ones(2, requires_grad=True)
+
+    def step(xs: list) -> bp.Tensor:
+        return (xs[0] * w).sum()
+
+    outs, fn, msgs = _fallback(step, [bp.tensor([1.0, 2.0])])
+    assert fn.replays == 0 and len(msgs) == 1 and "nested" in msgs[0]
+    assert outs[0].item() == 3.0
+
+
+def test_changing_a_parameter_records_again() -> None:
+    lin = bp.nn.Linear(3, 2)
+    x = bp.ones(4, 3)
+
+    def step(x: bp.Tensor) -> bp.Tensor:
+        lin.zero_grad()
+        lin(x).sum().backward()
+        return lin.weight.grad * 1.0
+
+    fn = bp.compile(step)
+    for _ in range(3):
+        fn(x)
+    assert fn.replays == 1
+    lin.bias.requires_grad_(False)
+    lin.bias.grad = None
+    fn(x)
+    assert fn.replays == 1 and lin.bias.grad is None  # recorded again, not replayed with a stale flag
+
+
+def test_replay_peak_memory_is_no_higher_than_eager() -> None:
+    model = _mlp()
+    opt = bp.optim.SGD(model.parameters(), lr=0.01)
+    x, y = _batches(1, batch=256)[0]
+
+    def step(x: bp.Tensor, y: bp.Tensor) -> bp.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def peak(fn: Callable) -> int:
+        fn(x, y)
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            fn(x, y)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    eager = peak(step)
+    fn = bp.compile(step)
+    fn(x, y)
+    fn(x, y)
+    replay = peak(fn)
+    assert fn.replays == 2
+    assert replay <= eager, (replay, eager)
+
+
+def test_the_replay_source_is_a_flat_list_of_calls() -> None:
+    """What a record is: one line per kernel, rule, gradient sum and optimizer call, no graph."""
+    model = bp.nn.Linear(4, 3)
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: bp.Tensor) -> bp.Tensor:
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = bp.compile(step)
+    for _ in range(3):
+        fn(bp.ones(2, 4))
+    (src,) = fn.source()
+    assert src.startswith("def replay(a0):") and "Node" not in src and "grad_fn" not in src
+    assert src.count(".saved = (") == 3  # the rules of linear, pow and mean
+    assert "del " in src  # intermediate arrays are freed after their last use
+    assert copy.copy(fn).fn is step

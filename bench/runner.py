@@ -21,8 +21,9 @@ import numpy as np
 import backprop as bp
 from bench import workloads as W
 
-IMPLS = ("ours", "floor", "floor_naive")  # run in this process; torch runs in bench.torch_worker
-LABELS = {"ours": "ours", "floor": "floor", "floor_naive": "floor (naive)", "torch": "torch"}
+IMPLS = ("ours", "compiled", "floor", "floor_naive")  # in this process; torch runs in bench.torch_worker
+LABELS = {"ours": "ours", "compiled": "bp.compile", "floor": "floor", "floor_naive": "floor (naive)", "torch": "torch"}
+UNCOMPILED = ("ours", "floor", "floor_naive")  # the bare matmul and the 1M-op chain have no compiled row
 MAX_REPS = 300
 ROUNDS = 3  # ours/floors in this process and torch in its own, alternately, this many times
 TORCH_TIMEOUT_S = 600
@@ -85,7 +86,7 @@ def cases(device: str, quick: bool, only: set[str] | None) -> list[dict[str, Any
                 flops=None,
                 n_ops=n_ops,
                 reps=3,
-                make={i: (lambda i=i, n=n_ops: getattr(W, f"deepchain_{i}")(device, n)) for i in IMPLS},
+                make={i: (lambda i=i, n=n_ops: getattr(W, f"deepchain_{i}")(device, n)) for i in UNCOMPILED},
             )
         )
     if want("matmul"):
@@ -96,7 +97,7 @@ def cases(device: str, quick: bool, only: set[str] | None) -> list[dict[str, Any
                 size=f"{n}^3",
                 shape=f"{n}x{n} @ {n}x{n} float32",
                 flops=2.0 * n**3,
-                make={i: (lambda i=i, n=n: getattr(W, f"matmul_{i}")(device, n)) for i in IMPLS},
+                make={i: (lambda i=i, n=n: getattr(W, f"matmul_{i}")(device, n)) for i in UNCOMPILED},
             )
         )
     return out
@@ -105,12 +106,14 @@ def cases(device: str, quick: bool, only: set[str] | None) -> list[dict[str, Any
 def _peak_bytes(make: Callable[[], Callable[[], None]]) -> int:
     """Peak traced host memory of an implementation: what it keeps (parameters, gradients, buffers,
     data) plus two steps' temporaries. NumPy reports its buffers to tracemalloc; construction-time
-    temporaries are left out (the peak is reset once the step is built), and so are one-time costs
+    temporaries are left out (the peak is reset once the step is built and has run twice), and so are one-time costs
     (lazy imports, caches): a throwaway instance takes a step first."""
     make()()
     tracemalloc.start()
     try:
         step = make()
+        step()  # (bp.compile records its first two calls: the steady state is what is compared)
+        step()
         tracemalloc.reset_peak()
         step()
         step()
@@ -146,6 +149,7 @@ def measure(
     """Medians of interleaved repetitions of ``impls`` (in this process) and, when ``torch_threads``
     is given, of torch in its own process, alternating with ours over ``ROUNDS`` rounds."""
     reps = case.get("reps", reps)
+    impls = [i for i in impls if i in case["make"]]
     steps = {i: case["make"][i]() for i in impls}
     slowest = 0.0
     for s in steps.values():  # warm-up: caches, allocator pools, BLAS threads
@@ -191,12 +195,15 @@ def measure(
         del steps
         for i in impls:
             res[i]["peak_bytes"] = _peak_bytes(case["make"][i])
-    for other in ("floor", "floor_naive", "torch"):
-        if other in res:
-            res[f"ours_over_{other}"] = res["ours"]["median_s"] / res[other]["median_s"]
-    for other in ("floor", "floor_naive"):  # (the chain's floor keeps no graph: no memory ratio there)
-        if "chain" not in case["workload"] and res.get(other, {}).get("peak_bytes") and "peak_bytes" in res["ours"]:
-            res[f"memory_ours_over_{other}"] = res["ours"]["peak_bytes"] / res[other]["peak_bytes"]
+    for mine in ("ours", "compiled"):
+        if mine not in res:
+            continue
+        for other in ("floor", "floor_naive", "torch") + (("ours",) if mine == "compiled" else ()):
+            if other in res:
+                res[f"{mine}_over_{other}"] = res[mine]["median_s"] / res[other]["median_s"]
+        for other in ("floor", "floor_naive"):  # (the chain's floor keeps no graph: no memory ratio there)
+            if "chain" not in case["workload"] and res.get(other, {}).get("peak_bytes") and "peak_bytes" in res[mine]:
+                res[f"memory_{mine}_over_{other}"] = res[mine]["peak_bytes"] / res[other]["peak_bytes"]
     return res
 
 
@@ -206,7 +213,8 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Step time against the floor: <= 1.05x for the LM at medium and large, <= 1.15x at small; the
     op chain's time per op <= 0.70x of torch's (torch in its own process), and the 1M-op chain's
-    within 2x of torch's; peak memory <= 1.3x of
+    within 2x of torch's; under ``bp.compile``: the chain at <= 2.5 us/op, the small LM and MLP steps
+    at <= 1.0x of the floor, the larger ones no slower than eager; peak memory <= 1.3x of
     the floor's for the training steps (and the bare matmul).
     """
     out = []
@@ -222,13 +230,22 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if w == "lm":
             limit = 1.15 if s == "small" else 1.05
             add(f"lm {s}: step ours/floor <= {limit:.2f}x", r.get("ours_over_floor"), limit)
+        if w in ("lm", "mlp") and s == "small":
+            add(f"{w} {s}: bp.compile/floor <= 1.00x", r.get("compiled_over_floor"), 1.0)
+        elif w in ("lm", "mlp"):
+            add(f"{w} {s}: bp.compile/eager <= 1.00x", r.get("compiled_over_ours"), 1.0)
         if w == "chain":
             add("chain: time per op ours/torch <= 0.70x", r.get("ours_over_torch"), 0.70)
+            us = r.get("compiled", {}).get("us_per_op")
+            add("chain: bp.compile time per op <= 2.5 us", us, 2.5)
         if w == "deepchain":
             add(f"deepchain {s}: fwd+bwd ours/torch <= 2.00x", r.get("ours_over_torch"), 2.0)
     for r in results:
         if r.get("device") == "cpu":
             add(f"{r['workload']} {r['size']}: peak memory ours/floor <= 1.30x", r.get("memory_ours_over_floor"), 1.30)
+            mc, mo = r.get("memory_compiled_over_floor"), r.get("memory_ours_over_floor")
+            if mc and mo:
+                add(f"{r['workload']} {r['size']}: peak memory bp.compile/eager <= 1.00x", mc / mo, 1.0)
     return out
 
 
@@ -237,7 +254,8 @@ def _print_goals(gs: list[dict[str, Any]]) -> None:
         return
     print("\n## goals (cpu; against the floor, and torch in its own process)")
     for g in gs:
-        print(f"{g['goal']:<52} {g['value']:>6.2f}x  {'met' if g['met'] else 'NOT MET'}")
+        unit = "us" if g["goal"].endswith(" us") else "x"
+        print(f"{g['goal']:<52} {g['value']:>6.2f}{unit:<2} {'met' if g['met'] else 'NOT MET'}")
     print(f"{sum(g['met'] for g in gs)} of {len(gs)} met")
 
 
@@ -284,11 +302,13 @@ def machine_info(args: Any, torch_ok: bool) -> dict[str, Any]:
 def _fmt(res: dict[str, Any], impls: list[str]) -> str:
     cells = [f"{res['workload']:<7}{res['size']:<8}"]
     for i in impls:
+        if i not in res:
+            cells.append(f"{'-':>14}")
+            continue
         r = res[i]
         val = f"{r['us_per_op']:.2f}us/op" if "us_per_op" in r else f"{r['median_s'] * 1e3:.2f}ms"
         cells.append(f"{val:>14}")
-    for other in ("floor", "floor_naive", "torch"):
-        key = f"ours_over_{other}"
+    for key in ("ours_over_floor", "ours_over_floor_naive", "ours_over_torch", "compiled_over_floor"):
         cells.append(f"{res[key]:>8.2f}x" if key in res else f"{'-':>9}")
     g = res["ours"].get("gflops")
     cells.append(f"{g:>8.1f}" if g else f"{'-':>8}")
@@ -323,13 +343,14 @@ def run(args: Any) -> int:
                 f"{'/floor':>9}",
                 f"{'/naive':>9}",
                 f"{'/torch':>9}",
+                f"{'c/floor':>9}",
                 f"{'GFLOP/s':>8}",
                 f"{'mem/fl':>9}",
             ]
         )
         print(
             f"\n## device {device} (medians of at least {reps} interleaved repetitions, more for fast steps; "
-            f"/naive = ours / floor (naive))\n{header}"
+            f"/naive = ours / floor (naive); c/floor = bp.compile / floor)\n{header}"
         )
         for case in cases(device, args.quick, only):
             res = measure(case, impls, reps, device, args.quick, args.threads if torch_ok else None)

@@ -42,14 +42,22 @@ def _xp(device: str) -> Any:
     return bp.device(device).xp
 
 
-def _train_step(model: Any, opt: Any, x: Any, y: Any, sync: Callable[[], None]) -> Callable[[], None]:
-    """One training step, spelled as in torch (same API names)."""
+def _train_step(
+    model: Any, opt: Any, x: Any, y: Any, sync: Callable[[], None], compiled: bool = False
+) -> Callable[[], None]:
+    """One training step, spelled as in torch (same API names); ``compiled``: under ``bp.compile``."""
 
-    def step() -> None:
+    def train(x: Any, y: Any) -> Any:
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss
+
+    fn = bp.compile(train) if compiled else train
+
+    def step() -> None:
+        fn(x, y)
         sync()
 
     return step
@@ -78,14 +86,19 @@ def mlp_model(width: int) -> Any:
     )
 
 
-def mlp_ours(device: str, width: int, batch: int) -> Callable[[], None]:
+def mlp_ours(device: str, width: int, batch: int, compiled: bool = False) -> Callable[[], None]:
     """Our MLP training step (SGD)."""
     bp.manual_seed(0)
     model = mlp_model(width).to(device)
     opt = bp.optim.SGD(model.parameters(), lr=LR)
     xs, ys = mlp_data(width, batch)
     x, y = bp.tensor(xs, device=device), bp.tensor(ys, device=device)
-    return _train_step(model, opt, x, y, _sync(device))
+    return _train_step(model, opt, x, y, _sync(device), compiled)
+
+
+def mlp_compiled(device: str, width: int, batch: int) -> Callable[[], None]:
+    """Our MLP training step under ``bp.compile`` (replayed after two recorded calls)."""
+    return mlp_ours(device, width, batch, compiled=True)
 
 
 def _mlp_setup(device: str, width: int, batch: int) -> tuple[Any, list[tuple[Any, Any]], Any, Any]:
@@ -109,14 +122,19 @@ def mlp_floor_naive(device: str, width: int, batch: int) -> Callable[[], None]:
 
 
 # ------------------------------------------------------------------------------------------ LM
-def lm_ours(device: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
+def lm_ours(device: str, v: int, d: int, h: int, b: int, compiled: bool = False) -> Callable[[], None]:
     """Our FeedForwardLM training step (SGD)."""
     bp.manual_seed(0)
     model = FeedForwardLM(v, CONTEXT, d, h).to(device)
     opt = bp.optim.SGD(model.parameters(), lr=LR)
     cs, ts = lm_data(v, b)
     ctx, tgt = bp.tensor(cs, device=device), bp.tensor(ts, device=device)
-    return _train_step(model, opt, ctx, tgt, _sync(device))
+    return _train_step(model, opt, ctx, tgt, _sync(device), compiled)
+
+
+def lm_compiled(device: str, v: int, d: int, h: int, b: int) -> Callable[[], None]:
+    """Our LM training step under ``bp.compile``."""
+    return lm_ours(device, v, d, h, b, compiled=True)
 
 
 def _lm_setup(device: str, v: int, d: int, h: int, b: int) -> tuple[Any, dict[str, Any], Any, Any]:
@@ -146,21 +164,31 @@ def lm_floor_naive(device: str, v: int, d: int, h: int, b: int) -> Callable[[], 
 
 
 # ------------------------------------------------------------------------------------------ per-op chain
-def chain_ours(device: str, n_ops: int = CHAIN_OPS) -> Callable[[], None]:
+def chain_ours(device: str, n_ops: int = CHAIN_OPS, compiled: bool = False) -> Callable[[], None]:
     """Our chain of ``n_ops`` elementwise ops (100 by default), forward and backward."""
     x = bp.randn(8, 8, device=device, requires_grad=True)
     sync = _sync(device)
     mul = chain_mul(n_ops)
 
-    def step() -> None:
+    def chain() -> None:
         y = x
         for i in range(n_ops):
             y = y * mul if i % 2 else y + 0.5
         x.grad = None
         y.sum().backward()
+
+    fn = bp.compile(chain) if compiled else chain
+
+    def step() -> None:
+        fn()
         sync()
 
     return step
+
+
+def chain_compiled(device: str) -> Callable[[], None]:
+    """Our 100-op chain under ``bp.compile``."""
+    return chain_ours(device, compiled=True)
 
 
 def _chain_x(device: str) -> tuple[Any, Any]:

@@ -36,11 +36,14 @@ def test_bench_quick_runs_and_writes_results(tmp_path: Path) -> None:
         for impl in ("ours", "floor", "floor_naive"):
             assert r[impl]["median_s"] > 0 and r[impl]["peak_bytes"] > 0
         assert r["ours_over_floor"] > 0 and r["ours_over_floor_naive"] > 0 and "torch" not in r
+        if r["workload"] != "matmul":  # bp.compile's row: every training step and the chain
+            assert r["compiled"]["median_s"] > 0 and r["compiled_over_floor"] > 0 and r["compiled_over_ours"] > 0
     lm = next(r for r in data["results"] if r["workload"] == "lm")
     assert lm["memory_ours_over_floor"] > 0
     assert data["machine"]["threads"] == 1 and data["machine"]["blas"]["name"]
     assert "ours" in proc.stdout and "floor (naive)" in proc.stdout and "## goals" in proc.stdout
-    assert {g["goal"].split(":")[0] for g in data["goals"]} >= {"lm small", "mlp small"}
+    assert {g["goal"].split(":")[0] for g in data["goals"]} >= {"lm small", "mlp small", "chain"}
+    assert any("bp.compile" in g["goal"] for g in data["goals"])
     assert all(isinstance(g["met"], bool) and g["value"] > 0 for g in data["goals"])
     # the chart is optional (matplotlib is the `plot` extra): drawn exactly when matplotlib imports
     assert out.with_suffix(".png").exists() == (importlib.util.find_spec("matplotlib") is not None)

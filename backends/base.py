@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 
@@ -81,6 +82,13 @@ class Backend(ABC):
         result; it may defer to the generic kernel for dtypes or layouts it was not written for.
         """
         return {}
+
+    def capture(self, replay: Callable[..., Any]) -> Callable[..., Any] | None:
+        """A captured form of a ``bp.compile`` replay function (one launch of the whole recorded step,
+        e.g. a CUDA graph), or None to run ``replay`` as it is. The replay's arrays are the same objects
+        at every call only where a backend arranges it, so a capture must own its input buffers. None
+        here: no backend captures yet (CuPy cannot capture cuBLAS calls, its issue #6290)."""
+        return None
 
     def get_rng_state(self) -> dict:
         """A JSON-serialisable snapshot of the generators, for checkpoints."""

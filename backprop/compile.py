@@ -132,6 +132,9 @@ class CompiledFunction:
             return self._give_up(key, f"two calls recorded different steps ({diff})", out)
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         replay = _build(tr, len(args), positions, self.name)
+        devices = {t.device for t in (*tensors, *tr.tensors)}
+        if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
+            replay = devices.pop().backend.capture(replay) or replay
         self._records[key] = _Record(replay, tr.tensors, len(tr.lines))
         return out
 

@@ -327,3 +327,30 @@ def test_the_replay_source_is_a_flat_list_of_calls() -> None:
     assert src.count(".saved = (") == 3  # the rules of linear, pow and mean
     assert "del " in src  # intermediate arrays are freed after their last use
     assert copy.copy(fn).fn is step
+
+
+def test_a_backend_may_capture_the_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Backend.capture`` receives the replay function once and its result serves later calls."""
+    calls = {"captured": 0, "runs": 0}
+    backend = bp.device("cpu").backend
+
+    def capture(replay: Callable) -> Callable:
+        calls["captured"] += 1
+
+        def captured(*args: Any) -> Any:
+            calls["runs"] += 1
+            return replay(*args)
+
+        return captured
+
+    monkeypatch.setattr(backend, "capture", capture)
+    w = bp.ones(3, requires_grad=True)
+
+    def step(x: bp.Tensor) -> bp.Tensor:
+        w.grad = None
+        (x * w).sum().backward()
+        return w.grad * 2.0
+
+    fn = bp.compile(step)
+    outs = [fn(bp.tensor([1.0, 2.0, 3.0])).tolist() for _ in range(5)]
+    assert calls == {"captured": 1, "runs": 3} and outs == [[2.0, 4.0, 6.0]] * 5

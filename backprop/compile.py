@@ -56,19 +56,24 @@ def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = CACHE_SIZ
 
 
 class _Record:
-    """One key's replay function and the bound tensors whose shape, dtype and flag it assumed."""
+    """One key's replay function, the bound tensors whose shape, dtype and flag it assumed, and the
+    modules whose state it assumed (``training``, hyper-parameters, which parameters they hold)."""
 
-    __slots__ = ("replay", "tensors", "meta", "n_lines")
+    __slots__ = ("replay", "tensors", "meta", "modules", "source")
 
-    def __init__(self, replay: Callable[..., Any], tensors: list[Any], n_lines: int) -> None:
+    def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str) -> None:
         self.replay = replay
-        self.tensors = tensors
-        self.meta = [(t.data.shape, t.data.dtype, t._requires_grad) for t in tensors]
-        self.n_lines = n_lines
+        self.tensors = tr.tensors
+        self.meta = [(t.data.shape, t.data.dtype, t._requires_grad) for t in tr.tensors]
+        self.modules = list(tr.modules.values())
+        self.source = source
 
     def valid(self) -> bool:
         for t, (shape, dtype, rg) in zip(self.tensors, self.meta):
             if t.data.shape != shape or t.data.dtype != dtype or t._requires_grad != rg:
+                return False
+        for m, st in self.modules:
+            if trace.module_state(m) != st:
                 return False
         return True
 
@@ -132,10 +137,11 @@ class CompiledFunction:
             return self._give_up(key, f"two calls recorded different steps ({diff})", out)
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         replay = _build(tr, len(args), positions, self.name)
+        source = replay.__bp_source__  # type: ignore[attr-defined]
         devices = {t.device for t in (*tensors, *tr.tensors)}
         if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
             replay = devices.pop().backend.capture(replay) or replay
-        self._records[key] = _Record(replay, tr.tensors, len(tr.lines))
+        self._records[key] = _Record(replay, tr, source)
         return out
 
     def _give_up(self, key: Any, reason: str, out: Any) -> Any:
@@ -155,7 +161,7 @@ class CompiledFunction:
 
     def source(self) -> list[str]:
         """The generated replay functions' source (for debugging)."""
-        return [r.replay.__bp_source__ for r in self._records.values()]  # type: ignore[attr-defined]
+        return [r.source for r in self._records.values()]
 
 
 def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:

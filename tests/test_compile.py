@@ -354,3 +354,33 @@ def test_a_backend_may_capture_the_replay(monkeypatch: pytest.MonkeyPatch) -> No
     fn = bp.compile(step)
     outs = [fn(bp.tensor([1.0, 2.0, 3.0])).tolist() for _ in range(5)]
     assert calls == {"captured": 1, "runs": 3} and outs == [[2.0, 4.0, 6.0]] * 5
+
+
+def test_module_state_changes_are_seen_train_eval_and_hyper_parameters() -> None:
+    """Switching to eval(), changing a dropout probability or swapping a parameter object invalidates
+    the record: the next calls are recorded again, so nothing stale is replayed."""
+    results = []
+    for compiled in (False, True):
+        bp.manual_seed(3)
+        model = bp.nn.Sequential(bp.nn.Linear(6, 8), bp.nn.Dropout(0.5), bp.nn.Linear(8, 2))
+        opt = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x: bp.Tensor, model: Any = model, opt: Any = opt) -> bp.Tensor:
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = bp.compile(step) if compiled else step
+        x = bp.ones(4, 6)
+        losses = [fn(x).item() for _ in range(4)]
+        model.eval()
+        losses += [fn(x).item() for _ in range(4)]
+        model.train()
+        model[1].p = 0.9
+        losses += [fn(x).item() for _ in range(4)]
+        results.append(losses)
+        if compiled:
+            assert fn.replays == 3 * 2  # each phase: two recorded calls, then two replays
+    assert results[0] == results[1]

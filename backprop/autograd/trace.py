@@ -67,6 +67,7 @@ class Tracer:
         self.reason: str | None = None  # why the step cannot be replayed, once known
         self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
         self.data_of: dict[int, str] = {}  # id(array) -> "t3.data", for index tensors' arrays in op attributes
+        self.modules: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, its state when called)
         self._n = 0
         for i, t in enumerate(inputs):
             self.tensor_of[id(t)] = f"a{i}"
@@ -130,6 +131,13 @@ class Tracer:
         data = self.data_of.get(id(value))
         return data if data is not None else self.bind(value)
 
+    def guard_module(self, m: Any) -> None:
+        """A module was called: its plain attributes (``training``, ``p``, ...) and the identity of its
+        parameters, buffers and submodules are what the record assumes."""
+        if id(m) not in self.modules:
+            self.modules[id(m)] = (m, module_state(m))
+            self.keep.append(m)
+
     def note_index(self, t: Any) -> None:
         """The tensor ``t`` is used as an index: its data is read at replay where an op attribute holds it."""
         if id(t.data) not in self.var_of:
@@ -178,6 +186,17 @@ class Tracer:
         name = self.new_var(out)
         self.emit(f"{name} = {call}", reads)
         return name
+
+
+def module_state(m: Any) -> tuple:
+    """What a replay assumes of a module: its plain attributes and which objects it holds."""
+    d = m.__dict__
+    return (
+        tuple([(k, v) for k, v in d.items() if v.__class__ in _LITERALS]),
+        tuple(map(id, d["_parameters"].values())),
+        tuple(map(id, d["_buffers"].values())),
+        tuple(map(id, d["_modules"].values())),
+    )
 
 
 def holds_array(value: Any) -> bool:

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd.grad_mode import no_grad
-from backprop.autograd.trace import replayed_whole
+from backprop.autograd.grad_mode import no_grad, trace_users
+from backprop.autograd.trace import replayed_whole, tracer
 from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
 from backprop.nn.parameter import Parameter
@@ -279,6 +279,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if trace_users[0] and (tr := tracer()) is not None:  # bp.compile: the record assumes this state
+            tr.guard_module(self)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:

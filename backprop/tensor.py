@@ -182,6 +182,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
                     "(they must match)"
                 )
         self._grad = value
+        if trace_users[0] and (tr := trace.tracer()) is not None:  # bp.compile: replayed as a line
+            tr.call(trace.set_grad, [tr.tensor(self), "None" if value is None else tr.out_expr(value)], None)
 
     @property
     def is_leaf(self) -> builtins.bool:

@@ -384,3 +384,19 @@ def test_module_state_changes_are_seen_train_eval_and_hyper_parameters() -> None
         if compiled:
             assert fn.replays == 3 * 2  # each phase: two recorded calls, then two replays
     assert results[0] == results[1]
+
+
+def test_gradients_read_after_backward_are_this_steps() -> None:
+    """A leaf whose gradient arrives as a view (here through ``expand``) gets a private copy in
+    ``.grad``; code after ``backward()`` reading ``.grad`` reads this replay's copy."""
+    w = bp.ones(1, 3, requires_grad=True)
+
+    def step(x: bp.Tensor) -> bp.Tensor:
+        w.grad = None
+        (w.expand(4, 3) * x).sum().backward()
+        return w.grad * 1.0
+
+    fn = bp.compile(step)
+    xs = [bp.full((4, 3), float(i)) for i in range(5)]
+    assert [fn(x).tolist() for x in xs] == [[[4.0 * i] * 3] for i in range(5)]
+    assert fn.replays == 3

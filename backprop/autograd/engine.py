@@ -99,12 +99,27 @@ def _run_backward(
                 tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
             for hook in leaf._hooks:
                 g = _run_hook(hook, g, create_graph, wrap, leaf)
+        vg = None
         if tr is not None:
-            f = tr.bind(_accumulate, "f")
+            vg = tr.ref(g)
+            tr.paused += 1  # (its own .grad assignment is part of the line below)
+        try:
+            _accumulate(leaf, g, create_graph, wrap, handed)
+        finally:
+            if tr is not None:
+                tr.paused -= 1
+        if tr is not None:  # the replay's line returns the .grad array (a copy of g, or the old one)
+            f = tr.bind(_accumulated, "f")
             w = tr.bind(wrap)
-            tr.emit(f"{f}({tr.tensor(leaf)}, {tr.ref(g)}, False, {w}, {handed_var})", (tr.ref(g), handed_var))
-        _accumulate(leaf, g, create_graph, wrap, handed)
+            line = f"{f}({tr.tensor(leaf)}, {vg}, {w}, {handed_var})"
+            tr.emit(f"{tr.new_var(leaf.grad.data)} = {line}", (vg, handed_var))
     return None
+
+
+def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:
+    """``_accumulate`` at replay; returns the ``.grad`` array, which later lines may read."""
+    _accumulate(leaf, g, False, wrap, handed)
+    return leaf.grad.data
 
 
 def _trace_start(

@@ -305,6 +305,11 @@ def _data_of(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any
     return fn(*args, **kwargs).data
 
 
+def set_grad(t: Any, value: Any) -> None:
+    """``t.grad = value`` at replay."""
+    t._grad = value
+
+
 def write(target: Any, value: Any) -> None:
     """``target[...] = value``: ``fill_`` and ``copy_`` at replay."""
     target[...] = value

@@ -99,21 +99,23 @@ def _run_backward(
                 tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
             for hook in leaf._hooks:
                 g = _run_hook(hook, g, create_graph, wrap, leaf)
-        vg = None
-        if tr is not None:
-            vg = tr.ref(g)
-            tr.paused += 1  # (its own .grad assignment is part of the line below)
-        try:
+        if tr is None:
             _accumulate(leaf, g, create_graph, wrap, handed)
-        finally:
-            if tr is not None:
-                tr.paused -= 1
-        if tr is not None:  # the replay's line returns the .grad array (a copy of g, or the old one)
-            f = tr.bind(_accumulated, "f")
-            w = tr.bind(wrap)
-            line = f"{f}({tr.tensor(leaf)}, {vg}, {w}, {handed_var})"
-            tr.emit(f"{tr.new_var(leaf.grad.data)} = {line}", (vg, handed_var))
+        else:
+            _trace_accumulate(tr, leaf, g, wrap, handed, handed_var)
     return None
+
+
+def _trace_accumulate(tr: trace.Tracer, leaf: Any, g: Any, wrap: Any, handed: set[int], handed_var: str) -> None:
+    """``_accumulate`` while recording: its line returns the ``.grad`` array (a copy of g, or the old one)."""
+    vg = tr.ref(g)
+    tr.paused += 1  # (its own .grad assignment is part of the line)
+    try:
+        _accumulate(leaf, g, False, wrap, handed)
+    finally:
+        tr.paused -= 1
+    line = f"{tr.bind(_accumulated, 'f')}({tr.tensor(leaf)}, {vg}, {tr.bind(wrap)}, {handed_var})"
+    tr.emit(f"{tr.new_var(leaf.grad.data)} = {line}", (vg, handed_var))
 
 
 def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:

@@ -55,6 +55,11 @@ class Ctx(Protocol):
     def create_graph(self) -> bool:
         """True while the backward pass is itself recorded (fused array-only overrides defer then)."""
 
+    @property
+    def aux_consumable(self) -> bool:
+        """True when this backward is the last use of ``aux`` (no ``retain_graph``): the rule may then
+        write its result into the aux arrays instead of allocating (cross-entropy's (N, C) buffer)."""
+
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside the rule: its kernel on arrays, a recorded op on Tensors."""
 

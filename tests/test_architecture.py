@@ -136,7 +136,17 @@ def test_no_import_cycles() -> None:
             dfs(m)
 
 
-CTX_CONTRACT = {"saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "create_graph", "call"}
+CTX_CONTRACT = {
+    "saved",
+    "aux",
+    "attrs",
+    "needs_input_grad",
+    "input_shapes",
+    "xp",
+    "create_graph",
+    "aux_consumable",
+    "call",
+}
 
 
 def test_backward_rules_use_only_the_ctx_contract() -> None:

@@ -292,3 +292,19 @@ def test_unrecordable_inplace_ops_refuse_instead_of_corrupting_gradients() -> No
     with bp.no_grad():
         y.zero_()  # outside recording it is a plain write
     assert y.tolist() == [0.0, 0.0]
+
+
+def test_cross_entropy_backward_reuses_its_buffer_only_on_the_last_backward() -> None:
+    """The fused cross-entropy writes its gradient into the forward's (N, C) buffer when the graph is
+    not retained; with ``retain_graph=True`` a second backward still sees the forward's values."""
+    rng = np.random.default_rng(0)
+    x = bp.tensor(rng.standard_normal((5, 7)), requires_grad=True)
+    t = bp.tensor(rng.integers(0, 7, 5))
+    loss = bp.nn.functional.cross_entropy(x, t)
+    loss.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first, rtol=1e-14)
+    p = np.exp(x.detach().numpy()) / np.exp(x.detach().numpy()).sum(1, keepdims=True)
+    p[np.arange(5), t.numpy()] -= 1
+    np.testing.assert_allclose(first, p / 5, rtol=1e-12)

@@ -221,6 +221,8 @@ def _walk(
             gxs = graph_backward(node, cached[1], gy, wrap)
             xp = None
         else:
+            if node.aux is not None:
+                node._consume = not retain_graph
             gxs = cached[1](node, gy)
             xp = cached[2]
             if tr is not None:

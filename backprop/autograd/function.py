@@ -51,6 +51,7 @@ class Node:
         "_out",
         "_out_ref",
         "_out_version",
+        "_consume",
         "__weakref__",
     )
 
@@ -69,6 +70,7 @@ class Node:
     _out: Any  # the saved output array (save_output ops)
     _out_ref: weakref.ref[Any] | None  # the output Tensor, for its version check
     _out_version: int
+    _consume: bool  # set by the engine on nodes with aux: this backward is the last use of it
 
     # -- the Ctx contract ----------------------------------------------------------------------
     @property
@@ -124,6 +126,10 @@ class Node:
     @property
     def create_graph(self) -> bool:
         return self.graph_xp is not None
+
+    @property
+    def aux_consumable(self) -> bool:
+        return getattr(self, "_consume", False) and self.graph_xp is None
 
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside a backward rule: its kernel, or a recorded op in graph mode."""

@@ -34,6 +34,7 @@ class ReplayCtx:
 
     __slots__ = ("saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "backend", "name")
     create_graph = False
+    aux_consumable = True  # each replay's aux is its own, used by this rule alone
 
     def __init__(self, node: Any) -> None:
         """Copy what does not change between replays from the recorded ``node``."""

@@ -129,7 +129,11 @@ def cross_entropy_backward(ctx, gy):
     w = xp.where(valid, w, 0).astype(e.dtype, copy=False)  # (N,) per-row weight
     rows = xp.arange(e.shape[0])
     if not weighted:
-        gx = e * (w / s)[:, None]
+        if ctx.aux_consumable:  # the last use of e: the gradient goes into its buffer (no new (N, C) array)
+            gx = e
+            gx *= (w / s)[:, None]
+        else:
+            gx = e * (w / s)[:, None]
         gx[rows, t] -= (1 - eps) * w
         if eps:
             gx -= (eps / e.shape[1]) * w[:, None]

@@ -61,6 +61,8 @@ def test_tied_weights_share_one_matrix() -> None:
     m = FeedForwardLM(20, 2, 8, 8, tie_weights=True)
     assert m.output.weight is m.embedding.weight
     assert len(list(m.parameters())) == 4  # E (=U), W, b, c
+    big = FeedForwardLM(2000, 2, 64, 64, tie_weights=True)  # N(0, 1/embed_dim): the first logits are small
+    assert big.embedding.weight.detach().numpy().std() == pytest.approx(64**-0.5, rel=0.05)
     with pytest.raises(ValueError, match="hidden_dim == embed_dim"):
         FeedForwardLM(20, 2, 8, 16, tie_weights=True)
 

@@ -77,7 +77,8 @@ class FeedForwardLM(nn.Module):
         self.activation = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden_dim, vocab_size)
-        if tie_weights:
+        if tie_weights:  # one matrix: N(0, 1/embed_dim), so the logits U h start small (N(0, 1) gives std ~sqrt(H))
+            nn.init.normal_(self.embedding.weight, 0.0, embed_dim**-0.5)
             self.output.weight = self.embedding.weight
         if direct:  # registered only when on: the state_dict keys of models without it are unchanged
             self.direct = nn.Linear(context * embed_dim, vocab_size, bias=False)

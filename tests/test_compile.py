@@ -400,3 +400,39 @@ def test_gradients_read_after_backward_are_this_steps() -> None:
     xs = [bp.full((4, 3), float(i)) for i in range(5)]
     assert [fn(x).tolist() for x in xs] == [[[4.0 * i] * 3] for i in range(5)]
     assert fn.replays == 3
+
+
+def test_train_lm_compiles_its_step_by_default_with_the_same_results(tmp_path: Any, capsys: Any) -> None:
+    """``train-lm`` replays its step (dropout, clipping and the epoch's lr decay included) and ends with
+    bitwise the metrics and weights of ``--no-compile``."""
+    from pathlib import Path
+
+    from backprop.data import corpus
+    from backprop.lm import checkpoint
+    from backprop.lm.train import TrainConfig, train
+
+    splits = corpus.generate(n_train=600, n_valid=80, n_test=80, seed=5)
+    paths = {}
+    for name, lines in splits.items():
+        paths[name] = str(tmp_path / f"{name}.txt")
+        Path(paths[name]).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    runs = {}
+    for compiled in (True, False):
+        out = tmp_path / f"run-{compiled}"
+        cfg = TrainConfig(
+            train=paths["train"], valid=paths["valid"], test=paths["test"], out=str(out), context=2, embed_dim=8,
+            hidden_dim=16, batch_size=32, epochs=2, dropout=0.2, clip_grad=1.0, log_every=1, progress=False,
+            device="cpu", ngram=False, compile=compiled,
+        )  # fmt: skip
+        metrics = train(cfg)
+        err = capsys.readouterr().err
+        assert ("steps were replays" in err) == compiled
+        if compiled:
+            n = int(err.split("bp.compile: ")[1].split(" of")[0])
+            assert n >= metrics["steps"] - 8  # a few recorded steps per epoch and for the last, short batch
+        state = checkpoint.load(out)["model_state"]
+        runs[compiled] = (metrics, {k: np.asarray(v) for k, v in state.items()})
+    (m1, w1), (m2, w2) = runs[True], runs[False]
+    assert m1["train_loss"] == m2["train_loss"] and m1["valid_ppl"] == m2["valid_ppl"]
+    assert m1["test_ppl"] == m2["test_ppl"] and m1["steps"] == m2["steps"]
+    assert all(np.array_equal(w1[k], w2[k]) for k in w1)

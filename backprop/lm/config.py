@@ -41,6 +41,7 @@ RESUME_OVERRIDABLE = frozenset(
         "log_every",
         "ngram",
         "progress",
+        "compile",
         "distributed",  # a checkpoint resumes under any number of processes
     }
 )
@@ -136,6 +137,11 @@ class TrainConfig:
         "mixture with the neural LM (weight fitted on --valid; stored in the checkpoint for eval/generate --mixture)",
     )
     progress: bool = option(True, "the progress bar")
+    compile: bool = option(
+        True,
+        "replay the training step with bp.compile after two recorded steps (bitwise the same results, less "
+        "Python per step); --no-compile runs every step eagerly",
+    )
     distributed: bool = option(
         False,
         "join an MPI job even when no launcher is detected (mpiexec/mpirun are detected without it; "

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from backprop import distributed as dist
 from backprop import optim
 from backprop.autograd.grad_mode import no_grad
+from backprop.compile import compile as compile_step
 from backprop.creation import manual_seed, tensor
 from backprop.data import corpus
 from backprop.data.text import DataError, Vocab, read_lines, tokenize
@@ -167,6 +168,7 @@ class _Run:
     ddp: DistributedDataParallel | None = None  # the model wrapped, when several processes train it
     ngram: KneserNey | None = None  # fitted at the end (rank 0), saved with the checkpoint with ``mixture_weight``
     mixture_weight: float | None = None
+    step_fn: Any = None  # the training step on device tensors (under bp.compile unless --no-compile)
 
 
 def train(cfg: TrainConfig, given: Collection[str] | None = None) -> dict[str, Any]:
@@ -185,8 +187,12 @@ def train(cfg: TrainConfig, given: Collection[str] | None = None) -> dict[str, A
     run = _setup(cfg, given)
     if dist.is_initialized() and dist.get_world_size() > 1:
         run.ddp = DistributedDataParallel(run.model)
+    run.step_fn = _make_step(run)
     try:
         _fit(run)
+        replays = getattr(run.step_fn, "replays", None)
+        if replays is not None:
+            _log(f"bp.compile: {replays} of this session's training steps were replays of the recorded step")
     except (Interrupted, NonFiniteLoss):
         if run.out is not None:
             _write_outputs(run.out, _final_metrics(run, evaluate=False))
@@ -440,12 +446,10 @@ def _step(run: _Run, ctx: np.ndarray, tgt: np.ndarray) -> Tensor:
 
     With several processes each trains on its part of the batch (the wrapper averages the gradients)
     and the loss returned is the whole batch's, the same on every rank."""
-    model: FeedForwardLM | DistributedDataParallel = run.model
-    weight = 1.0
-    if run.ddp is not None:
-        (ctx, tgt), weight = dist.local_batch(ctx, tgt)
-        model = run.ddp
-    logits = model(tensor(ctx, device=run.dev))
+    if run.ddp is None:
+        return run.step_fn(tensor(ctx, device=run.dev), tensor(tgt, device=run.dev))
+    (ctx, tgt), weight = dist.local_batch(ctx, tgt)
+    logits = run.ddp(tensor(ctx, device=run.dev))
     loss = F.cross_entropy(logits, tensor(tgt, device=run.dev))
     if weight != 1.0:
         loss = loss * weight  # uneven parts: the ranks' average stays the global batch's mean
@@ -454,10 +458,25 @@ def _step(run: _Run, ctx: np.ndarray, tgt: np.ndarray) -> Tensor:
     if run.cfg.clip_grad:
         clip_grad_norm_(run.model.parameters(), run.cfg.clip_grad)
     run.opt.step()
-    if run.ddp is not None:
-        loss = loss.detach()
-        dist.all_reduce(loss, dist.ReduceOp.AVG)
+    loss = loss.detach()
+    dist.all_reduce(loss, dist.ReduceOp.AVG)
     return loss
+
+
+def _make_step(run: _Run) -> Any:
+    """The one-process training step ``(contexts, targets) -> loss``; under ``bp.compile`` unless
+    ``--no-compile`` or several processes train (DDP reduces gradients in hooks, which a replay cannot run)."""
+
+    def train_step(ctx: Tensor, tgt: Tensor) -> Tensor:
+        loss = F.cross_entropy(run.model(ctx), tgt)
+        run.opt.zero_grad()
+        loss.backward()
+        if run.cfg.clip_grad:
+            clip_grad_norm_(run.model.parameters(), run.cfg.clip_grad)
+        run.opt.step()
+        return loss
+
+    return compile_step(train_step) if run.cfg.compile and run.ddp is None else train_step
 
 
 @no_grad()

@@ -91,6 +91,10 @@ class CompiledFunction:
         self.replays = 0  # how many calls were served by a replay (for tests and logs)
         functools.update_wrapper(self, fn)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """As a method decorator: the instance becomes the first argument (part of the guard key)."""
+        return self if obj is None else functools.partial(self.__call__, obj)
+
     @property
     def name(self) -> str:
         return getattr(self.fn, "__qualname__", repr(self.fn))

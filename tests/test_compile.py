@@ -436,3 +436,20 @@ def test_train_lm_compiles_its_step_by_default_with_the_same_results(tmp_path: A
     assert m1["train_loss"] == m2["train_loss"] and m1["valid_ppl"] == m2["valid_ppl"]
     assert m1["test_ppl"] == m2["test_ppl"] and m1["steps"] == m2["steps"]
     assert all(np.array_equal(w1[k], w2[k]) for k in w1)
+
+
+def test_compile_decorates_methods() -> None:
+    class Trainer:
+        def __init__(self) -> None:
+            self.w = bp.ones(2, requires_grad=True)
+
+        @bp.compile
+        def step(self, x: bp.Tensor) -> bp.Tensor:
+            self.w.grad = None
+            (self.w * x).sum().backward()
+            return self.w.grad * 1.0
+
+    a, b = Trainer(), Trainer()
+    outs = [t.step(bp.tensor([float(i), 1.0])).tolist() for i in range(4) for t in (a, b)]
+    assert outs == [[float(i), 1.0] for i in range(4) for _ in (a, b)]
+    assert Trainer.step.replays == 4 and Trainer.step.records() == 2  # one record per instance

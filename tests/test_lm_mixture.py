@@ -19,7 +19,9 @@ import backprop.nn.functional as F
 from backprop.data import Vocab, Windows, corpus, tokenize
 from backprop.data.text import read_lines
 from backprop.lm import FeedForwardLM, KneserNey, mixture
+from backprop.lm.config import TrainConfig
 from backprop.lm.model import evaluate_perplexity, token_log_probs
+from backprop.lm.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 PTB = ROOT.parent / "shared" / "data" / "ptb"
@@ -295,3 +297,21 @@ def test_ptb_kneser_ney_perplexity() -> None:
     assert len(vocab) == 10_000 and len(windows["test"]) == 82_430
     assert kn.perplexity(windows["valid"]) == pytest.approx(151.3897, abs=1e-3)
     assert kn.perplexity(windows["test"]) == pytest.approx(143.6631, abs=1e-3)
+
+
+def test_train_lm_with_direct_connections_saves_and_evaluates(
+    mixed_run: tuple[Path, dict[str, str], dict], tmp_path: Path
+) -> None:
+    _, data, _ = mixed_run
+    out = tmp_path / "direct"
+    cfg = TrainConfig(
+        train=data["train"], valid=data["valid"], test=data["test"], out=str(out), context=2, embed_dim=8,
+        hidden_dim=16, batch_size=64, epochs=1, direct=True, progress=False, device="cpu",
+    )  # fmt: skip
+    metrics = train(cfg)
+    ck = json.loads((out / "checkpoint.json").read_text())
+    assert ck["model_config"]["direct"] is True and metrics["config"]["direct"] is True
+    assert metrics["test_ppl"] < 30 and 0 <= metrics["mixture"]["weight"] <= 1
+    proc = _run("eval", str(out), data["test"], "--mixture", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["neural_perplexity"] == pytest.approx(metrics["test_ppl"], rel=1e-5)

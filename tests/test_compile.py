@@ -453,3 +453,22 @@ def test_compile_decorates_methods() -> None:
     outs = [t.step(bp.tensor([float(i), 1.0])).tolist() for i in range(4) for t in (a, b)]
     assert outs == [[float(i), 1.0] for i in range(4) for _ in (a, b)]
     assert Trainer.step.replays == 4 and Trainer.step.records() == 2  # one record per instance
+
+
+def test_an_inference_function_replays_under_no_grad() -> None:
+    model = _mlp()
+
+    @bp.compile
+    def predict(x: bp.Tensor) -> tuple:
+        with bp.no_grad():
+            logits = model(x)
+            return logits.argmax(dim=1), F.softmax(logits, dim=1).max(dim=1).values
+
+    batches = _batches(6)
+    for x, _ in batches:
+        with bp.no_grad():
+            ref = model(x)
+        idx, conf = predict(x)
+        assert idx.tolist() == ref.argmax(dim=1).tolist() and not conf.requires_grad
+        assert np.array_equal(conf.numpy(), F.softmax(ref, dim=1).max(dim=1).values.numpy())
+    assert predict.replays == 4

@@ -472,3 +472,44 @@ def test_an_inference_function_replays_under_no_grad() -> None:
         assert idx.tolist() == ref.argmax(dim=1).tolist() and not conf.requires_grad
         assert np.array_equal(conf.numpy(), F.softmax(ref, dim=1).max(dim=1).values.numpy())
     assert predict.replays == 4
+
+
+def test_attention_with_a_changing_boolean_mask_replays_this_steps_mask() -> None:
+    """Masks computed from a step's tensors outside the registry (attention's additive mask, the
+    fully-masked-row check) are recorded calls: each replay uses its own call's mask."""
+    rng = np.random.default_rng(2)
+    q = bp.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+
+    def step(mask: bp.Tensor) -> tuple:
+        q.grad = None
+        out = F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+        out.sum().backward()
+        return out * 1.0, q.grad * 1.0
+
+    masks = [bp.tensor(rng.random((3, 3)) > 0.4) for _ in range(6)]
+    masks[4] = bp.tensor(np.zeros((3, 3), bool))  # every query masked: the safe softmax's zeros
+    fn = bp.compile(step)
+    for m in masks:
+        got = fn(m)
+        want = step(m)
+        assert all(np.array_equal(g.detach().numpy(), w.detach().numpy(), equal_nan=True) for g, w in zip(got, want))
+    assert fn.replays == 4
+
+
+def test_data_dependent_shapes_run_eagerly() -> None:
+    w = bp.ones(4, requires_grad=True)
+
+    def by_mask(x: bp.Tensor) -> bp.Tensor:
+        w.grad = None
+        (w * x)[x > 0].sum().backward()
+        return w.grad * 1.0
+
+    def by_nonzero(x: bp.Tensor) -> bp.Tensor:
+        return x.nonzero()
+
+    x = bp.tensor([1.0, -1.0, 2.0, -3.0])
+    outs, fn, msgs = _fallback(by_mask, x)
+    assert fn.replays == 0 and len(msgs) == 1 and "boolean mask" in msgs[0]
+    assert outs[-1].tolist() == [1.0, 0.0, 2.0, 0.0]
+    _, fn, msgs = _fallback(by_nonzero, x)
+    assert fn.replays == 0 and len(msgs) == 1 and "depends on the data" in msgs[0]

@@ -293,6 +293,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     return result
 
 
+_DATA_DEPENDENT_SHAPE = frozenset({"nonzero"})  # (boolean-mask indexing fails in index_arg)
+
+
 def _trace_forward(op: OpDef, kernel: Any, args: tuple, attrs: dict, raw: Any, out: Any, aux: Any, device: Any) -> None:
     """Write the forward kernel call down for ``bp.compile`` (see ``autograd.trace``)."""
     tr = trace.tracer()
@@ -300,6 +303,8 @@ def _trace_forward(op: OpDef, kernel: Any, args: tuple, attrs: dict, raw: Any, o
         return
     if device.index:
         tr.fail(f"{op.name} runs on {device}: replays run on device 0 only")
+    if op.name in _DATA_DEPENDENT_SHAPE:
+        tr.fail(f"{op.name} gives a result whose shape depends on the data")
     refs = [tr.ref(a) if a.__class__ in _SCALARS else tr.ref(a.data, a) for a in args]
     fn = _Converted(kernel, device.xp, device.array_type, op.aux) if op.aux or raw is not out else kernel
     tr.call(fn, refs, (out, aux) if op.aux else out, n_out=2 if op.aux else 0, attrs=attrs)

@@ -737,7 +737,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
     xp = tensor.device.xp
-    n = int(tensor.data.max()) + 1 if num_classes < 0 else num_classes  # -1: one read-back, as torch
+    if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
+        trace.host_read("one_hot(num_classes=-1)")
+    n = int(tensor.data.max()) + 1 if num_classes < 0 else num_classes
     data = tensor.data
     msg = f"class value {{value}} is out of range [0, {n})"
     # CuPy: checked on the device, raised at the next read (bad values give all-zero rows until then)
@@ -756,6 +758,17 @@ def _one_hot(data: Any, n: int, xp: Any) -> Any:
 # Compositions of registered ops (their gradients and double backward come from those ops): pad's
 # reflect/replicate/circular modes are one integer-index gather per padded dim, whose adjoint is the
 # scatter-add of ``getitem_grad``.
+
+
+def _additive_mask(mask: Any, xp: Any, dtype: Any) -> Any:
+    """A boolean attention mask as 0 (attend) / -inf (do not)."""
+    return xp.where(mask, 0.0, -math.inf).astype(dtype)
+
+
+def _dead_rows(scores: Any, xp: Any) -> Any:
+    """Where a row of attention scores is -inf everywhere (a query that may attend to nothing), as a
+    mask of the scores' shape."""
+    return xp.broadcast_to(xp.all(xp.isneginf(scores), axis=-1, keepdims=True), scores.shape)
 
 
 def _gather_dim(input: Tensor, dim: int, idx: Any) -> Tensor:
@@ -1002,12 +1015,15 @@ def scaled_dot_product_attention(
         scores = scores + _const(xp.where(keep, 0.0, -math.inf).astype(scores.dtype), scores)
     if attn_mask is not None:
         if attn_mask.dtype.kind == "b":
-            scores = scores + _const(xp.where(attn_mask.data, 0.0, -math.inf).astype(scores.dtype), scores)
+            additive = trace.record(functools.partial(_additive_mask, xp=xp, dtype=scores.dtype), attn_mask)
+            scores = scores + _const(additive, scores)
         else:
             scores = scores + attn_mask
-    dead = xp.all(xp.isneginf(scores.data), axis=-1, keepdims=True)
-    if dead.any():  # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN
-        dead_t = _const(xp.broadcast_to(dead, scores.shape), scores)
+    dead = trace.record(functools.partial(_dead_rows, xp=xp), scores)
+    # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN (a recorded step
+    # always takes this path: it equals the plain softmax bit for bit where no row is dead)
+    if trace.tracer() is not None or dead.any():
+        dead_t = _const(dead, scores)
         weights = apply(ew.where, dead_t, 0.0, apply(nn_ops.softmax, apply(ew.where, dead_t, 0.0, scores), axis=-1))
     else:
         weights = apply(nn_ops.softmax, scores, axis=-1)

@@ -575,3 +575,33 @@ def test_a_torch_style_tagger_step_replays_bitwise() -> None:
     (l1, s1), (l2, s2) = results
     assert l1 == l2
     assert all(np.array_equal(s1[k], s2[k]) for k in s1)
+
+
+def test_batch_norm_running_statistics_are_updated_by_replays() -> None:
+    """BatchNorm's running mean/var and batch counter are written outside the graph: replays write
+    them too, so train and eval behave as eagerly."""
+    results = []
+    for compiled in (False, True):
+        bp.manual_seed(1)
+        model = bp.nn.Sequential(bp.nn.Linear(5, 6), bp.nn.BatchNorm1d(6), bp.nn.ReLU(), bp.nn.Linear(6, 2))
+        opt = bp.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x: bp.Tensor, y: bp.Tensor, model: Any = model, opt: Any = opt) -> bp.Tensor:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = bp.compile(step) if compiled else step
+        losses = [fn(x, y).item() for x, y in _batches(8, batch=10, width=5, classes=2)]
+        model.eval()
+        with bp.no_grad():
+            evals = model(_batches(1, batch=4, width=5, seed=7)[0][0]).numpy().copy()
+        if compiled:
+            assert fn.replays == 6
+        results.append((losses, evals, {k: v.numpy().copy() for k, v in model.state_dict().items()}))
+    (l1, e1, s1), (l2, e2, s2) = results
+    assert l1 == l2 and np.array_equal(e1, e2)
+    assert s1.keys() == s2.keys() and all(np.array_equal(s1[k], s2[k]) for k in s1)
+    assert int(s2["1.num_batches_tracked"]) == 8

@@ -277,7 +277,7 @@ def _copy_into(target: Tensor, out: Tensor, name: str) -> Tensor:
     """In place for a composition: only outside a graph (inside one, use the out-of-place form)."""
     if out.requires_grad or target.requires_grad:
         raise RuntimeError(f"{name}: in place with training=True is not supported on a tensor that requires grad")
-    target.data[...] = out.data
+    trace.record(trace.write, target, out)  # (recorded: a compiled step writes too)
     target._version += 1
     return target
 
@@ -760,6 +760,11 @@ def _one_hot(data: Any, n: int, xp: Any) -> Any:
 # scatter-add of ``getitem_grad``.
 
 
+def _running_update(buf: Any, stat: Any, momentum: float, c: int) -> None:
+    """buf = (1 - momentum) buf + momentum stat, in place (batch norm's running statistics)."""
+    buf[...] = (1 - momentum) * buf + momentum * stat.reshape(c).astype(buf.dtype)
+
+
 def _additive_mask(mask: Any, xp: Any, dtype: Any) -> Any:
     """A boolean attention mask as 0 (attend) / -inf (do not)."""
     return xp.where(mask, 0.0, -math.inf).astype(dtype)
@@ -938,8 +943,8 @@ def batch_norm(
         if training:
             n = input.numel() // c
             for buf, stat in ((running_mean, mean), (running_var, var * (n / max(n - 1, 1)))):
-                if buf is not None:
-                    buf.data[...] = (1 - momentum) * buf.data + momentum * stat.data.reshape(c).astype(buf.dtype)
+                if buf is not None:  # (a recorded call: a compiled step updates the statistics too)
+                    trace.record(functools.partial(_running_update, momentum=momentum, c=c), buf, stat)
                     buf._version += 1
     else:
         mean = running_mean.reshape(shape)

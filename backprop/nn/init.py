@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from backprop.autograd.grad_mode import no_grad
+from backprop.autograd.trace import replayed_whole
 from backprop.tensor import Tensor
 
 
@@ -17,6 +18,7 @@ def _fans(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
+@replayed_whole
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
     rng = t.device.backend.rng(t.device.index)
@@ -25,6 +27,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     return t
 
 
+@replayed_whole
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
     rng = t.device.backend.rng(t.device.index)
@@ -33,16 +36,19 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     return t
 
 
+@replayed_whole
 def zeros_(t: Tensor) -> Tensor:
     t.data[...] = 0
     return t
 
 
+@replayed_whole
 def ones_(t: Tensor) -> Tensor:
     t.data[...] = 1
     return t
 
 
+@replayed_whole
 def kaiming_uniform_(t: Tensor, a: float = 0.0) -> Tensor:
     """He-uniform with leaky-ReLU slope ``a`` (fan_in mode), as torch's default Linear init."""
     fan_in, _ = _fans(t)
@@ -51,6 +57,7 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0) -> Tensor:
     return uniform_(t, -bound, bound)
 
 
+@replayed_whole
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot-uniform."""
     fan_in, fan_out = _fans(t)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from backprop import creation, dtypes
+from backprop.autograd import trace
 from backprop.nn import functional as F
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
@@ -79,7 +80,7 @@ class _BatchNorm(Module):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.data += 1
+            trace.record(_increment, self.num_batches_tracked)  # (recorded: a compiled step counts too)
             self.num_batches_tracked._version += 1
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
@@ -155,3 +156,7 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         head = f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
         return f"{head}, affine={self.affine}, bias={self.bias is not None}"
+
+
+def _increment(a: Any) -> None:
+    a += 1

@@ -35,6 +35,19 @@ def _batches(n: int, batch: int = 16, width: int = 12, classes: int = 5, seed: i
     ]
 
 
+def _ce_step(model: bp.nn.Module, opt: bp.optim.Optimizer) -> Callable:
+    """The classifier training step the tests compile: zero_grad, cross-entropy, backward, step."""
+
+    def step(x: bp.Tensor, y: bp.Tensor) -> bp.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _run(model: bp.nn.Module, make_opt: Callable, batches: list, compiled: bool, **kw: Any) -> tuple:
     """Train ``model`` on ``batches``; returns (losses, the compiled step or None)."""
     opt = make_opt(model.parameters())
@@ -99,13 +112,7 @@ def test_lm_replay_is_bitwise_eager_with_dropout(dropout: float, opt_name: str) 
         else:
             opt = bp.optim.Adam(model.parameters(), lr=1e-2)
 
-        def step(c: bp.Tensor, t: bp.Tensor, model: Any = model, opt: Any = opt) -> bp.Tensor:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(c), t)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _ce_step(model, opt)
         fn = bp.compile(step) if compiled else step
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no fallback warning: the LM step is replayable
@@ -281,12 +288,7 @@ def test_replay_peak_memory_is_no_higher_than_eager() -> None:
     opt = bp.optim.SGD(model.parameters(), lr=0.01)
     x, y = _batches(1, batch=256)[0]
 
-    def step(x: bp.Tensor, y: bp.Tensor) -> bp.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = _ce_step(model, opt)
 
     def peak(fn: Callable) -> int:
         fn(x, y)
@@ -586,13 +588,7 @@ def test_batch_norm_running_statistics_are_updated_by_replays() -> None:
         model = bp.nn.Sequential(bp.nn.Linear(5, 6), bp.nn.BatchNorm1d(6), bp.nn.ReLU(), bp.nn.Linear(6, 2))
         opt = bp.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
-        def step(x: bp.Tensor, y: bp.Tensor, model: Any = model, opt: Any = opt) -> bp.Tensor:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _ce_step(model, opt)
         fn = bp.compile(step) if compiled else step
         losses = [fn(x, y).item() for x, y in _batches(8, batch=10, width=5, classes=2)]
         model.eval()

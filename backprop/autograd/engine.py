@@ -109,11 +109,8 @@ def _run_backward(
 def _trace_accumulate(tr: trace.Tracer, leaf: Any, g: Any, wrap: Any, handed: set[int], handed_var: str) -> None:
     """``_accumulate`` while recording: its line returns the ``.grad`` array (a copy of g, or the old one)."""
     vg = tr.ref(g)
-    tr.paused += 1  # (its own .grad assignment is part of the line)
-    try:
+    with tr.untraced():  # (its own .grad assignment is part of the line)
         _accumulate(leaf, g, False, wrap, handed)
-    finally:
-        tr.paused -= 1
     line = f"{tr.bind(_accumulated, 'f')}({tr.tensor(leaf)}, {vg}, {tr.bind(wrap)}, {handed_var})"
     tr.emit(f"{tr.new_var(leaf.grad.data)} = {line}", (vg, handed_var))
 
@@ -134,7 +131,7 @@ def _trace_start(
         tr.fail("autograd.grad / backward(inputs=...) returns gradients instead of accumulating them")
     if len(tensors) != 1 or tensors[0].grad_fn is None:
         tr.fail("backward() of several tensors, or of a leaf")
-    name = tr.new_var(object())  # a local: the ids of arrays handed to the caller (see _accumulate)
+    name = tr.local()  # the ids of arrays handed to the caller (see _accumulate)
     ids = ", ".join(f"id({tr.ref(g)})" for g in grads)
     tr.emit(f"{name} = {{{ids}}}")
     return name

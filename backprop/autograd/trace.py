@@ -18,8 +18,10 @@ rebinding of ``.data`` between steps are seen; anything else is a constant of th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,6 +76,15 @@ class Tracer:
             self.tensor_of[id(t)] = f"a{i}"
             self.keep.append(t)
 
+    @contextlib.contextmanager
+    def untraced(self) -> Iterator[None]:
+        """Nothing inside reports itself (a call replayed whole records as one line)."""
+        self.paused += 1
+        try:
+            yield
+        finally:
+            self.paused -= 1
+
     # -- names ---------------------------------------------------------------------------------
     def fail(self, reason: str) -> None:
         """Mark the step as not replayable (the first reason is the one reported)."""
@@ -95,6 +106,11 @@ class Tracer:
         self.var_of[id(value)] = name
         self.keep.append(value)
         return name
+
+    def local(self) -> str:
+        """A fresh local variable name for a value no other line looks up by identity."""
+        self._n += 1
+        return f"v{self._n}"
 
     def tensor(self, t: Any) -> str:
         """The name under which the tensor ``t`` is read at replay."""
@@ -207,17 +223,12 @@ def holds_array(value: Any) -> bool:
     return hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__")
 
 
+_VAR = re.compile(r"\bv\d+\b")
+
+
 def _words(expr: str) -> list[str]:
-    """The variable names (``v12``) in an expression."""
-    out, cur = [], ""
-    for ch in expr + " ":
-        if ch.isalnum() or ch == "_":
-            cur += ch
-        else:
-            if cur[:1] == "v" and cur[1:].isdigit():
-                out.append(cur)
-            cur = ""
-    return out
+    """The local variable names (``v12``) in an expression."""
+    return _VAR.findall(expr)
 
 
 def tracer() -> Tracer | None:
@@ -242,11 +253,8 @@ def replayed_whole(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
         kwargs = {k: list(v) if isinstance(v, Iterator) else v for k, v in kwargs.items()}
-        tr.paused += 1
-        try:
+        with tr.untraced():
             out = fn(*args, **kwargs)
-        finally:
-            tr.paused -= 1
         f = tr.bind(functools.partial(fn, *args, **kwargs), "f")
         if hasattr(out, "grad_fn") and out.grad_fn is None:
             name = tr.new_var(out.data)
@@ -283,11 +291,8 @@ def factory(fn: Callable[..., Any]) -> Callable[..., Any]:
         tr = tracer()
         if tr is None:
             return fn(*args, **kwargs)
-        tr.paused += 1
-        try:
+        with tr.untraced():
             out = fn(*args, **kwargs)
-        finally:
-            tr.paused -= 1
         if out.requires_grad:
             tr.fail(f"{fn.__name__}(..., requires_grad=True) creates a leaf inside the step")
         if any(hasattr(a, "grad_fn") for a in (*args, *kwargs.values())) and fn.__name__ in _COPYING:

@@ -73,44 +73,52 @@ def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="m
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n, c = x.shape
     valid = target != ignore_index
-    t = xp.where(valid, target, 0)
     msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
-    if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # CuPy: no sync; raised at the next read
-        t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
-    elif n and (int(t.min()) < 0 or int(t.max()) >= c):  # NumPy: host reads are free, check eagerly
-        bad = t[(t < 0) | (t >= c)][0]
-        raise IndexError(
-            f"cross_entropy: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1}"
-            f" or ignore_index={ignore_index})"
-        )
-    e = x - xp.max(x, axis=1, keepdims=True)  # shifted logits: exp cannot overflow
+    if xp is np:  # host reads are free: check eagerly, and skip the masking when no target is ignored
+        if valid.all():
+            valid = None  # (the common case: no where() over the rows, here or in the backward)
+            t = target
+        else:
+            t = np.where(valid, target, 0)
+        if n and (t.min() < 0 or t.max() >= c):
+            bad = t[(t < 0) | (t >= c)][0]
+            raise IndexError(f"cross_entropy: {msg.format(value=int(bad))}")
+    else:
+        t = xp.where(valid, target, 0)
+        if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # no sync; raised at the next read
+            t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
+    e = x - x.max(axis=1, keepdims=True)  # shifted logits: exp cannot overflow
     loss = -e[xp.arange(n), t]
     if weight is None:
         if label_smoothing:
-            loss = (1 - label_smoothing) * loss - label_smoothing * xp.mean(e, axis=1)
+            loss = (1 - label_smoothing) * loss - label_smoothing * e.mean(axis=1)
         xp.exp(e, out=e)
-        s = xp.sum(e, axis=1)
+        s = e.sum(axis=1)
         loss += xp.log(s)  # + lse (shifted)
         aux = (e, s, t, valid)
+        cnt = xp.asarray(n if valid is None else valid.sum(), dtype=x.dtype)
     else:  # loss_n = a_n lse_n - (1 - eps) w_t e_t - eps/C (e @ w), a_n = (1 - eps) w_t + eps/C sum(w)
         weight = weight.astype(x.dtype, copy=False)
         wt = weight[t]
         a = (1 - label_smoothing) * wt
         loss = a * loss
         if label_smoothing:
-            a = a + (label_smoothing / c) * xp.sum(weight)
+            a = a + (label_smoothing / c) * weight.sum()
             loss = loss - (label_smoothing / c) * (e @ weight)
         xp.exp(e, out=e)
-        s = xp.sum(e, axis=1)
+        s = e.sum(axis=1)
         loss += a * xp.log(s)
         aux = (e, s, t, valid, wt, a, weight)
-    loss = xp.where(valid, loss, 0)
-    cnt = xp.sum(valid if weight is None else xp.where(valid, wt, 0)).astype(x.dtype)
-    if reduction == "mean":
+        cnt = (wt if valid is None else xp.where(valid, wt, 0)).sum()
+    if valid is not None:
+        loss = xp.where(valid, loss, 0)
+    if reduction == "mean" and valid is None and weight is None and n:  # cnt = n > 0
+        out = loss.sum() / cnt
+    elif reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, silently, as torch
-            out = xp.sum(loss) / cnt
+            out = loss.sum() / cnt
     elif reduction == "sum":
-        out = xp.sum(loss)
+        out = loss.sum()
     else:
         out = loss
     return out.astype(x.dtype, copy=False), aux[:4] + (cnt,) + aux[4:]
@@ -124,9 +132,13 @@ def cross_entropy_backward(ctx, gy):
     xp = ctx.xp
     reduction = ctx.attrs["reduction"]
     eps = ctx.attrs["label_smoothing"]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    if valid is None and not weighted:  # every row counts, cnt = N > 0: one weight for all rows
         w = gy / cnt if reduction == "mean" else gy
-    w = xp.where(valid, w, 0).astype(e.dtype, copy=False)  # (N,) per-row weight
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = gy / cnt if reduction == "mean" else gy
+        w = w if valid is None else xp.where(valid, w, 0)  # (N,) per-row weight
+    w = w.astype(e.dtype, copy=False)
     rows = xp.arange(e.shape[0])
     if not weighted:
         if ctx.aux_consumable:  # the last use of e: the gradient goes into its buffer (no new (N, C) array)
@@ -136,13 +148,13 @@ def cross_entropy_backward(ctx, gy):
             gx = e * (w / s)[:, None]
         gx[rows, t] -= (1 - eps) * w
         if eps:
-            gx -= (eps / e.shape[1]) * w[:, None]
+            gx -= (eps / e.shape[1]) * w[..., None]
         return gx, None, None
     wt, a, weight = weighted
     gx = e * (w * a / s)[:, None]
     gx[rows, t] -= (1 - eps) * w * wt
     if eps:
-        gx -= (eps / e.shape[1]) * w[:, None] * weight
+        gx -= (eps / e.shape[1]) * w[..., None] * weight
     return gx, None, None
 
 

@@ -280,6 +280,7 @@ def _build(tr: trace.Tracer, n_args: int, positions: list[int], name: str) -> Ca
         for r in reads:
             last[r] = i
     kept = set(trace._words(tr.output))
+    lines = _donate(tr, last, kept)
     dels: dict[int, list[str]] = {}
     for var, i in last.items():
         if var not in kept:
@@ -300,6 +301,36 @@ def _build(tr: trace.Tracer, n_args: int, positions: list[int], name: str) -> Ca
     fn = env["replay"]
     fn.__bp_source__ = src
     return fn
+
+
+def _donate(tr: trace.Tracer, last: dict[str, int], kept: set[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """The record's lines with buffer donations applied: where a kernel or rule reads the last live
+    name of some memory (no variable sharing that memory is read later, returned, or handed to a
+    ``.grad``, and the memory is not a parameter's or another bound array's), it may compute in that
+    memory instead of allocating: the cross-entropy forward in the logits' buffer, an elementwise
+    rule in ``gy``'s (``gy_consumable``). Values are unchanged: the same arithmetic, in place."""
+    lines = list(tr.lines)
+    if not tr.donations:
+        return lines
+    sharing: dict[int, list[str]] = {}  # root id -> the variables whose memory it owns
+    for var, roots in tr.root_of.items():
+        for r in roots:
+            sharing.setdefault(r, []).append(var)
+    kept_roots = {r for v in kept for r in tr.root_of.get(v, ())}
+    for i, var, others, kind, payload in tr.donations:
+        roots = tr.root_of[var]
+        if roots & tr.external or roots & kept_roots:
+            continue
+        names = {u for r in roots for u in sharing[r]}
+        if any(last.get(u, -1) > i for u in names) or names.intersection(others):
+            continue
+        if kind == "fn":
+            name, alt = payload
+            line, reads = lines[i]
+            lines[i] = (line.replace(f" = {name}(", f" = {alt}(", 1), reads)
+        else:
+            payload.gy_consumable = True
+    return lines
 
 
 def _defined(line: str) -> list[str]:

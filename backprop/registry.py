@@ -60,6 +60,11 @@ class Ctx(Protocol):
         """True when this backward is the last use of ``aux`` (no ``retain_graph``): the rule may then
         write its result into the aux arrays instead of allocating (cross-entropy's (N, C) buffer)."""
 
+    @property
+    def gy_consumable(self) -> bool:
+        """True when nothing reads ``gy`` after this rule (a ``bp.compile`` replay proves it from the
+        record's lifetimes and aliases): the rule may then write its result into ``gy``'s buffer."""
+
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside the rule: its kernel on arrays, a recorded op on Tensors."""
 
@@ -101,6 +106,7 @@ class OpDef:
         "saved_for",
         "_kernels",
         "_bkernels",
+        "donating",
     )
 
     def __init__(
@@ -135,11 +141,26 @@ class OpDef:
         self.saved_for = None if saved_for is None else tuple(saved_for.items())
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}
+        self.donating: Kernel | None = None  # forward variant that may overwrite input 0 (see defdonating)
 
     def defvjp(self, fn: Kernel) -> Kernel:
         """Decorator: set the backward rule ``fn(ctx, gy) -> tuple of input gradients``."""
         self.backward = fn
         return fn
+
+    def defdonating(self, fn: Kernel) -> Kernel:
+        """Decorator: a forward variant ``fn(xp, *inputs, **attrs)`` that may compute in the first
+        input's buffer. Only ``bp.compile`` replays call it, where the record proves that nothing
+        reads that input (or any view of its memory) afterwards; eager execution never does."""
+        self.donating = fn
+        return fn
+
+    def donating_kernel(self, backend: Backend) -> Kernel | None:
+        """The donating forward for ``backend`` (None when the backend overrides the forward: its
+        kernel is the one the record must keep)."""
+        if self.donating is None or self.name in backend_overrides(backend):
+            return None
+        return partial(self.donating, backend.xp)
 
     def kernel(self, backend: Backend) -> Kernel:
         """The forward kernel for ``backend`` with its array namespace bound: call it with the

@@ -31,9 +31,9 @@ def _sync(dev: str) -> Callable[[], None]:
 def _train_step(model: Any, opt: Any, x: Any, y: Any, sync: Callable[[], None]) -> Callable[[], None]:
     import torch
 
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+    def step() -> None:  # (the order of torch's examples, as ours: zero_grad first)
         opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         sync()

@@ -45,11 +45,12 @@ def _xp(device: str) -> Any:
 def _train_step(
     model: Any, opt: Any, x: Any, y: Any, sync: Callable[[], None], compiled: bool = False
 ) -> Callable[[], None]:
-    """One training step, spelled as in torch (same API names); ``compiled``: under ``bp.compile``."""
+    """One training step, spelled as torch's examples spell it (same API names, ``zero_grad`` first, so
+    the last step's gradients are freed before the forward); ``compiled``: under ``bp.compile``."""
 
     def train(x: Any, y: Any) -> Any:
-        loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss

@@ -145,6 +145,7 @@ CTX_CONTRACT = {
     "xp",
     "create_graph",
     "aux_consumable",
+    "gy_consumable",
     "call",
 }
 

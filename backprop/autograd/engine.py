@@ -157,7 +157,10 @@ def _trace_rule(tr: trace.Tracer, node: Node, rule: Any, gy: Any, gxs: Any) -> N
     if node.aux is not None:
         tr.emit(f"{ctx}.aux = {tr.ref(node.aux)}", (tr.ref(node.aux),))
     gxs = tuple(gxs)
-    tr.call(rule, [ctx, tr.ref(gy)], gxs, n_out=len(gxs))
+    vy = tr.ref(gy)
+    tr.call(rule, [ctx, vy], gxs, n_out=len(gxs), fresh=True)
+    aux_reads = (tr.ref(node.aux),) if node.aux is not None else ()
+    tr.donate(vy, (*items, *aux_reads), "ctx", replay_ctx)  # (the rule reads its saved values too)
     tr.emit(f"{ctx}.saved = {ctx}.aux = None")
 
 
@@ -238,7 +241,7 @@ def _walk(
                     g0 = gx
                     gx = _fit(gx, meta, xp)
                     if tr is not None:
-                        tr.call(_fit, [tr.ref(g0), tr.bind(meta), tr.bind(xp)], gx)
+                        tr.call(_fit, [tr.ref(g0), tr.bind(meta), tr.bind(xp)], gx, fresh=True)
                 if anomaly:
                     check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
                 if is_node:
@@ -280,7 +283,7 @@ def _walk(
 def _trace_add(tr: trace.Tracer, a: Any, b: Any, total: Any) -> None:
     """Write ``total = a + b`` down (gradients summed over the paths that reach a tensor)."""
     va, vb = tr.ref(a), tr.ref(b)
-    tr.emit(f"{tr.new_var(total)} = {va} + {vb}", (va, vb))
+    tr.emit(f"{tr.new_var(total, fresh=True)} = {va} + {vb}", (va, vb))
 
 
 def _collect(

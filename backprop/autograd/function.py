@@ -30,9 +30,9 @@ class Node:
     """One recorded op application; it is also the ``Ctx`` its backward rule receives.
 
     The public properties (``saved``, ``aux``, ``attrs``, ``needs_input_grad``, ``input_shapes``,
-    ``xp``, ``create_graph``, ``call``) are the contract of ``backprop.registry.Ctx``; the rest is
-    the engine's. Nodes are built by ``apply`` alone, slot by slot (no ``__init__`` call on the
-    hottest path of the library).
+    ``xp``, ``create_graph``, ``aux_consumable``, ``gy_consumable``, ``call``) are the contract of
+    ``backprop.registry.Ctx``; the rest is the engine's. Nodes are built by ``apply`` alone, slot by
+    slot (no ``__init__`` call on the hottest path of the library).
     """
 
     __slots__ = (
@@ -130,6 +130,8 @@ class Node:
     @property
     def aux_consumable(self) -> bool:
         return getattr(self, "_consume", False) and self.graph_xp is None
+
+    gy_consumable = False  # (eager gradients may be shared: only a replay proves otherwise)
 
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside a backward rule: its kernel, or a recorded op in graph mode."""
@@ -306,8 +308,14 @@ def _trace_forward(op: OpDef, kernel: Any, args: tuple, attrs: dict, raw: Any, o
     if op.name in _DATA_DEPENDENT_SHAPE:
         tr.fail(f"{op.name} gives a result whose shape depends on the data")
     refs = [tr.ref(a) if a.__class__ in _SCALARS else tr.ref(a.data, a) for a in args]
-    fn = _Converted(kernel, device.xp, device.array_type, op.aux) if op.aux or raw is not out else kernel
-    tr.call(fn, refs, (out, aux) if op.aux else out, n_out=2 if op.aux else 0, attrs=attrs)
+    wrapped = op.aux or raw is not out
+    fn = _Converted(kernel, device.xp, device.array_type, op.aux) if wrapped else kernel
+    tr.call(fn, refs, (out, aux) if op.aux else out, n_out=2 if op.aux else 0, attrs=attrs, fresh=True)
+    donating = op.donating_kernel(device.backend) if op.donating is not None else None
+    if donating is not None:  # the replay may compute in input 0's buffer if nothing reads it later
+        alt = _Converted(donating, device.xp, device.array_type, op.aux) if wrapped else donating
+        name = tr.lines[-1][0].split(" = ", 1)[1].split("(", 1)[0]
+        tr.donate(refs[0], tuple(refs[1:]), "fn", (name, tr.bind(alt, "f")))
 
 
 class _Converted:

@@ -34,7 +34,7 @@ class ReplayCtx:
     """The ``Ctx`` a backward rule receives at replay: the contract of ``backprop.registry.Ctx``
     with the values of one recorded node (``saved`` and ``aux`` are set just before each call)."""
 
-    __slots__ = ("saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "backend", "name")
+    __slots__ = ("saved", "aux", "attrs", "needs_input_grad", "input_shapes", "xp", "backend", "name", "gy_consumable")
     create_graph = False
     aux_consumable = True  # each replay's aux is its own, used by this rule alone
 
@@ -48,6 +48,7 @@ class ReplayCtx:
         self.xp = node.device.xp
         self.backend = node.device.backend
         self.name = node.op.name
+        self.gy_consumable = False  # set when the record proves gy dead after this rule (see compile._donate)
 
     def call(self, op: Any, *args: Any, **attrs: Any) -> Any:
         """Run another op's kernel inside the rule (as ``Node.call`` without a graph)."""
@@ -71,6 +72,11 @@ class Tracer:
         self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
         self.data_of: dict[int, str] = {}  # id(array) -> "t3.data", for index tensors' arrays in op attributes
         self.modules: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, its state when called)
+        # buffer donation (see ``donate``): each local variable's memory, by the id of the array that
+        # owns it (views share their base's), and the memory that is not the step's own to reuse
+        self.root_of: dict[str, frozenset[int]] = {}
+        self.external: set[int] = set()
+        self.donations: list[tuple[int, str, tuple[str, ...], str, Any]] = []
         self._n = 0
         for i, t in enumerate(inputs):
             self.tensor_of[id(t)] = f"a{i}"
@@ -99,13 +105,34 @@ class Tracer:
         self.keep.append(obj)
         return name
 
-    def new_var(self, value: Any) -> str:
-        """A fresh local variable for ``value``, an array a recorded call produced."""
+    def new_var(self, value: Any, fresh: bool = False) -> str:
+        """A fresh local variable for ``value``, an array a recorded call produced. ``fresh``: a kernel
+        or backward rule made it, so its memory is the step's own unless it is a view of memory that
+        is not (a parameter's, say); any other producer (``.grad`` handed over, factories, calls
+        replayed whole) marks its memory as not reusable."""
         self._n += 1
         name = f"v{self._n}"
         self.var_of[id(value)] = name
         self.keep.append(value)
+        roots = _roots(value)
+        self.root_of[name] = roots
+        if not fresh:
+            self.external |= roots
         return name
+
+    def escape(self, value: Any) -> None:
+        """``value``'s memory outlives the step or belongs to someone else: never reused in place."""
+        self.external |= _roots(value)
+
+    def donate(self, var: str, others: tuple[str, ...], kind: str, payload: Any) -> None:
+        """The line just emitted may reuse ``var``'s memory, if the record shows nothing reads that
+        memory afterwards (and ``others``, the line's other array reads, do not share it). ``kind``:
+        ``"fn"`` swaps the line's function for ``payload = (name, donating name)``; ``"ctx"`` sets the
+        ``gy_consumable`` flag of the ReplayCtx bound as ``payload``. Decided in ``compile._build``."""
+        if self.root_of.get(var):
+            line_reads = {w for w in self.lines[-1][1] if w != var}
+            words = tuple(line_reads.union(w for o in others for w in _words(o)))
+            self.donations.append((len(self.lines) - 1, var, words, kind, payload))
 
     def local(self) -> str:
         """A fresh local variable name for a value no other line looks up by identity."""
@@ -130,6 +157,7 @@ class Tracer:
         var = self.var_of.get(id(value))
         if var is not None:
             return var
+        self.escape(value)
         if tensor is not None:
             return f"{self.tensor(tensor)}.data"
         return self.bind(value)
@@ -145,6 +173,7 @@ class Tracer:
         var = self.var_of.get(id(value))
         if var is not None:
             return var
+        self.escape(value)
         data = self.data_of.get(id(value))
         return data if data is not None else self.bind(value)
 
@@ -172,6 +201,7 @@ class Tracer:
             var = self.var_of.get(id(out.data))
             if var is None:
                 return self.bind(out, "t")
+            self.escape(out.data)  # (returned, or handed to a .grad: it lives on)
             return f"{self.bind(out._wrap, 'f')}({var}, {self.bind(out.device)}, None)"
         if out.__class__ in _LITERALS:
             return repr(out)
@@ -184,23 +214,30 @@ class Tracer:
         self.lines.append((line, tuple({w for r in reads for w in _words(r)})))
 
     def call(
-        self, fn: Callable[..., Any], args: list[str], out: Any, n_out: int = 0, attrs: dict[str, Any] | None = None
+        self,
+        fn: Callable[..., Any],
+        args: list[str],
+        out: Any,
+        n_out: int = 0,
+        attrs: dict[str, Any] | None = None,
+        fresh: bool = False,
     ) -> Any:
         """Record ``out = fn(*args, **attrs)`` (``args``: expressions from ``ref``); returns the
-        output's name(s). ``n_out`` > 0 unpacks a tuple result into that many variables."""
+        output's name(s). ``n_out`` > 0 unpacks a tuple result into that many variables; ``fresh``:
+        as ``new_var``'s (a kernel or rule: its results are the step's own memory)."""
         f = self.bind(fn, "f")
         if attrs:
             args = [*args, *(f"{k}={self.attr(v)}" for k, v in attrs.items())]
         reads = tuple(args)
         call = f"{f}({', '.join(args)})"
         if n_out:
-            names = [self.new_var(o) if o is not None else "_" for o in out]
+            names = [self.new_var(o, fresh) if o is not None else "_" for o in out]
             self.emit(f"{', '.join(names)}{',' if n_out == 1 else ''} = {call}", reads)
             return names
         if out is None:
             self.emit(call, reads)
             return None
-        name = self.new_var(out)
+        name = self.new_var(out, fresh)
         self.emit(f"{name} = {call}", reads)
         return name
 
@@ -214,6 +251,22 @@ def module_state(m: Any) -> tuple:
         tuple(map(id, d["_buffers"].values())),
         tuple(map(id, d["_modules"].values())),
     )
+
+
+def _is_array(value: Any) -> bool:
+    return hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__")
+
+
+def _roots(value: Any) -> frozenset[int]:
+    """The ids of the objects owning the memory of ``value``'s arrays (views lead to their base;
+    tuples and lists, an op's aux, item by item)."""
+    if isinstance(value, (tuple, list)):
+        return frozenset().union(*map(_roots, value))
+    if not _is_array(value):
+        return frozenset()
+    while getattr(value, "base", None) is not None:
+        value = value.base
+    return frozenset((id(value),))
 
 
 def holds_array(value: Any) -> bool:

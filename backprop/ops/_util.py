@@ -107,3 +107,20 @@ class ShapeError(ValueError, RuntimeError):
 
 class DTypeError(TypeError, RuntimeError):
     """Operands whose dtypes an op cannot combine; a RuntimeError too, as torch raises."""
+
+
+def times_gy(ctx: Any, gy: Any, factor: Any) -> Any:
+    """``gy * factor`` for a backward rule: computed in ``gy``'s buffer when ``ctx.gy_consumable``
+    (a replay proved nothing reads gy afterwards) and the product has gy's shape and dtype; the same
+    values either way (one multiplication per element)."""
+    if (
+        ctx.gy_consumable
+        and gy.shape == factor.shape
+        and (factor.dtype == gy.dtype or factor.dtype == bool)
+        and getattr(gy, "ndim", 0)
+        and 0 not in gy.strides  # (never into a broadcast view)
+        and getattr(gy.flags, "writeable", True)
+    ):
+        gy *= factor
+        return gy
+    return gy * factor

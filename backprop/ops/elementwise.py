@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from backprop.ops._special import erf
+from backprop.ops._util import times_gy
 from backprop.registry import op, ufunc_op
 
 # ---------------------------------------------------------------- arithmetic
@@ -204,7 +205,7 @@ tanh = ufunc_op("tanh", "tanh", "Hyperbolic tangent.", save_output=True)
 @tanh.defvjp
 def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
     (y,) = ctx.saved
-    return (gy * (1 - y * y),)
+    return (times_gy(ctx, gy, 1 - y * y),)
 
 
 @op("sigmoid", save_output=True)
@@ -217,7 +218,7 @@ def sigmoid(xp, x):
 @sigmoid.defvjp
 def sigmoid_backward(ctx, gy):  # d s(x) = s(x) (1 - s(x)) dx
     (y,) = ctx.saved
-    return (gy * y * (1 - y),)
+    return (times_gy(ctx, times_gy(ctx, gy, y), 1 - y),)  # (gy y)(1 - y), in gy's buffer when it may
 
 
 @op("relu", save_output=True)
@@ -229,7 +230,7 @@ def relu(xp, x):
 @relu.defvjp
 def relu_backward(ctx, gy):
     (y,) = ctx.saved
-    return (gy * (y > 0),)
+    return (times_gy(ctx, gy, y > 0),)
 
 
 @op("leaky_relu", save_inputs=(0,))

@@ -69,6 +69,17 @@ def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="m
     w_t of the other rows (their count without weights), as torch. No one-hot matrix is built, and
     the (N, C) work is four passes into one buffer: max, subtract, exp (in place), sum.
     """
+    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, False)
+
+
+@cross_entropy.defdonating
+def cross_entropy_in_logits(xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """``cross_entropy`` computed in the logits' own buffer (a replay whose logits die here): the
+    forward then needs no second (N, C) array, as a hand-written step that overwrites its logits."""
+    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, True)
+
+
+def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, in_x):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n, c = x.shape
@@ -87,7 +98,12 @@ def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="m
         t = xp.where(valid, target, 0)
         if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # no sync; raised at the next read
             t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
-    e = x - x.max(axis=1, keepdims=True)  # shifted logits: exp cannot overflow
+    m = x.max(axis=1, keepdims=True)
+    if in_x and x.dtype.kind == "f" and 0 not in x.strides:  # (a broadcast view is read-only)
+        e = x
+        e -= m
+    else:
+        e = x - m  # shifted logits: exp cannot overflow
     loss = -e[xp.arange(n), t]
     if weight is None:
         if label_smoothing:

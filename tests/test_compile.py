@@ -730,3 +730,21 @@ def test_rules_computing_in_gy_give_the_same_values(name: str) -> None:
     buf = gy.copy()
     (out,) = rule(ctx, buf)
     assert out is buf and np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_donating_elementwise_forwards_give_the_kernels_values(name: str) -> None:
+    from backprop.ops import elementwise
+
+    op = getattr(elementwise, name)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 7)).astype(np.float32)
+    x[0, :3] = [0.0, -0.0, np.nan]
+    ref = op.forward(np, x)
+    buf = x.copy()
+    out = op.donating(np, buf)
+    assert out is buf and np.array_equal(out, ref, equal_nan=True)
+    view = np.broadcast_to(x[:1], (6, 7))  # read-only: a new array, the same values
+    assert np.array_equal(op.donating(np, view), op.forward(np, view), equal_nan=True)
+    ints = np.arange(-3, 3)
+    assert np.array_equal(op.donating(np, ints), op.forward(np, ints)) and ints[0] == -3

@@ -202,6 +202,17 @@ def abs_backward(ctx, gy):  # d|x| = sign(x) dx
 tanh = ufunc_op("tanh", "tanh", "Hyperbolic tangent.", save_output=True)
 
 
+@tanh.defdonating
+def tanh_in_input(xp, x):
+    """``tanh`` in the input's buffer (a replay whose input dies here); a new array otherwise."""
+    return xp.tanh(x, out=x) if _writable_float(x) else xp.tanh(x)
+
+
+def _writable_float(x):
+    """Whether a result of x's dtype may be written into x (a float array, not a broadcast view)."""
+    return x.dtype.kind == "f" and getattr(x, "ndim", 0) and 0 not in x.strides
+
+
 @tanh.defvjp
 def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
     (y,) = ctx.saved
@@ -225,6 +236,12 @@ def sigmoid_backward(ctx, gy):  # d s(x) = s(x) (1 - s(x)) dx
 def relu(xp, x):
     """max(x, 0) (gradient 0 at 0, as in torch)."""
     return xp.maximum(x, 0)
+
+
+@relu.defdonating
+def relu_in_input(xp, x):
+    """``relu`` in the input's buffer (a replay whose input dies here); a new array otherwise."""
+    return xp.maximum(x, 0, out=x) if _writable_float(x) else xp.maximum(x, 0)
 
 
 @relu.defvjp

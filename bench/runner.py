@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import importlib.util
 import json
 import os
@@ -147,17 +148,16 @@ def measure(
     torch_threads: int | None = None,
 ) -> dict[str, Any]:
     """Medians of interleaved repetitions of ``impls`` (in this process) and, when ``torch_threads``
-    is given, of torch in its own process, alternating with ours over ``ROUNDS`` rounds."""
+    is given, of torch in its own process, alternating with ours over ``ROUNDS`` rounds.
+
+    Each round builds our implementations anew (as torch gets a new process): where the arrays of a
+    step land in the heap decides whether glibc hands its large temporaries back to the kernel and
+    faults them in again at every step (seen here: the compiled small MLP at 8 or 272 page faults per
+    step, 0.93 or 1.22 ms, from one build to the next), so one build is one draw of that luck."""
     reps = case.get("reps", reps)
     impls = [i for i in impls if i in case["make"]]
-    steps = {i: case["make"][i]() for i in impls}
-    slowest = 0.0
-    for s in steps.values():  # warm-up: caches, allocator pools, BLAS threads
-        for _ in range(2):
-            s()
-        t0 = time.perf_counter()
-        s()
-        slowest = max(slowest, time.perf_counter() - t0)
+    steps = _build_steps(case, impls)
+    slowest = max(_warm_up(s) for s in steps.values())
     # fast steps are noisy on a shared VM: give each implementation about a second of samples
     if not quick and "reps" not in case:
         reps = min(MAX_REPS, max(reps, int(1.0 / max(slowest, 1e-6))))
@@ -179,6 +179,12 @@ def measure(
     for r, n in enumerate(per_round):  # torch first on odd rounds, last on even ones
         if torch_threads is not None and r % 2:
             times["torch"] += torch_times(case, device, torch_threads, n)
+        if r and "reps" not in case:  # a new build each round (see above; the deep chain keeps its one)
+            steps.clear()
+            gc.collect()
+            steps.update(_build_steps(case, impls))
+            for s in steps.values():
+                _warm_up(s)
         ours_block(n, done)
         done += n
         if torch_threads is not None and not r % 2:
@@ -205,6 +211,20 @@ def measure(
             if "chain" not in case["workload"] and res.get(other, {}).get("peak_bytes") and "peak_bytes" in res[mine]:
                 res[f"memory_{mine}_over_{other}"] = res[mine]["peak_bytes"] / res[other]["peak_bytes"]
     return res
+
+
+def _build_steps(case: dict[str, Any], impls: list[str]) -> dict[str, Callable[[], None]]:
+    return {i: case["make"][i]() for i in impls}
+
+
+def _warm_up(step: Callable[[], None]) -> float:
+    """Two untimed steps (caches, allocator, BLAS threads; bp.compile's two records), then the time
+    of a third."""
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------------ goals

@@ -132,10 +132,21 @@ def torch_times(case: dict[str, Any], device: str, threads: int, reps: int) -> l
     """
     cmd = [sys.executable, "-m", "bench.torch_worker", case["workload"], case["size"]]
     cmd += ["--device", device, "--threads", str(threads), "--reps", str(reps)]
+    return _worker(cmd)
+
+
+def worker_times(case: dict[str, Any], impl: str, device: str, threads: int, reps: int, quick: bool) -> list[float]:
+    """``reps`` step times of our implementation ``impl``, alone in its own process (``bench.worker``)."""
+    cmd = [sys.executable, "-m", "bench.worker", impl, case["workload"], case["size"]]
+    cmd += ["--device", device, "--threads", str(threads), "--reps", str(reps)] + (["--quick"] if quick else [])
+    return _worker(cmd)
+
+
+def _worker(cmd: list[str]) -> list[float]:
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=TORCH_TIMEOUT_S)
     if proc.returncode != 0:
-        raise RuntimeError(f"torch worker failed ({' '.join(cmd[2:])}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"bench worker failed ({' '.join(cmd[2:])}):\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])["times"]
 
 
@@ -146,18 +157,27 @@ def measure(
     device: str,
     quick: bool = False,
     torch_threads: int | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Medians of interleaved repetitions of ``impls`` (in this process) and, when ``torch_threads``
-    is given, of torch in its own process, alternating with ours over ``ROUNDS`` rounds.
+    """Medians of ``reps`` step times of each implementation, and of torch when ``torch_threads`` is
+    given, over ``ROUNDS`` rounds in a rotating order.
 
-    Each round builds our implementations anew (as torch gets a new process): where the arrays of a
-    step land in the heap decides whether glibc hands its large temporaries back to the kernel and
-    faults them in again at every step (seen here: the compiled small MLP at 8 or 272 page faults per
-    step, 0.93 or 1.22 ms, from one build to the next), so one build is one draw of that luck."""
+    Full runs time every implementation alone in its own process (``bench.worker``, see there why),
+    each round a new one, as torch in ``bench.torch_worker``. ``quick`` runs (a smoke test) and the
+    deep chain (three steps of seconds each) interleave our implementations step by step in this
+    process instead, one round.
+    """
     reps = case.get("reps", reps)
     impls = [i for i in impls if i in case["make"]]
-    steps = _build_steps(case, impls)
-    slowest = max(_warm_up(s) for s in steps.values())
+    in_process = quick or "reps" in case
+    slowest = 0.0
+    steps: dict[str, Callable[[], None]] = {}
+    for i in impls:  # one build of each here: its warm-up time sizes the runs (and in-process: its steps)
+        s = case["make"][i]()
+        slowest = max(slowest, _warm_up(s))
+        if in_process:
+            steps[i] = s
+        del s
     # fast steps are noisy on a shared VM: give each implementation about a second of samples
     if not quick and "reps" not in case:
         reps = min(MAX_REPS, max(reps, int(1.0 / max(slowest, 1e-6))))
@@ -166,29 +186,25 @@ def measure(
     times: dict[str, list[float]] = {i: [] for i in impls}
     if torch_threads is not None:
         times["torch"] = []
-
-    def ours_block(n: int, offset: int) -> None:
-        for r in range(offset, offset + n):  # interleaved, rotating which implementation goes first
-            order = impls[r % len(impls) :] + impls[: r % len(impls)]
-            for i in order:
-                t0 = time.perf_counter()
-                steps[i]()
-                times[i].append(time.perf_counter() - t0)
-
+    everyone = impls + (["torch"] if torch_threads is not None else [])
     done = 0
-    for r, n in enumerate(per_round):  # torch first on odd rounds, last on even ones
-        if torch_threads is not None and r % 2:
-            times["torch"] += torch_times(case, device, torch_threads, n)
-        if r and "reps" not in case:  # a new build each round (see above; the deep chain keeps its one)
-            steps.clear()
-            gc.collect()
-            steps.update(_build_steps(case, impls))
-            for s in steps.values():
-                _warm_up(s)
-        ours_block(n, done)
+    for r, n in enumerate(per_round):
+        if in_process:
+            for k in range(done, done + n):  # interleaved, rotating which implementation goes first
+                for i in impls[k % len(impls) :] + impls[: k % len(impls)]:
+                    t0 = time.perf_counter()
+                    steps[i]()
+                    times[i].append(time.perf_counter() - t0)
+            if torch_threads is not None:
+                times["torch"] += torch_times(case, device, torch_threads, n)
+        else:
+            for i in everyone[r % len(everyone) :] + everyone[: r % len(everyone)]:  # a rotating order
+                if i == "torch":
+                    times[i] += torch_times(case, device, torch_threads or threads, n)
+                else:
+                    times[i] += worker_times(case, i, device, threads, n, quick)
         done += n
-        if torch_threads is not None and not r % 2:
-            times["torch"] += torch_times(case, device, torch_threads, n)
+    steps.clear()
     res: dict[str, Any] = {k: case[k] for k in ("workload", "size", "shape", "flops")}
     for i, ts in times.items():
         med = statistics.median(ts)
@@ -198,7 +214,7 @@ def measure(
         if case["workload"] in ("chain", "deepchain"):
             res[i]["us_per_op"] = med / (case.get("n_ops", W.CHAIN_OPS) + 1) * 1e6
     if device == "cpu" and case["workload"] != "deepchain":  # (tracemalloc over 1M nodes takes minutes)
-        del steps
+        gc.collect()
         for i in impls:
             res[i]["peak_bytes"] = _peak_bytes(case["make"][i])
     for mine in ("ours", "compiled"):
@@ -211,10 +227,6 @@ def measure(
             if "chain" not in case["workload"] and res.get(other, {}).get("peak_bytes") and "peak_bytes" in res[mine]:
                 res[f"memory_{mine}_over_{other}"] = res[mine]["peak_bytes"] / res[other]["peak_bytes"]
     return res
-
-
-def _build_steps(case: dict[str, Any], impls: list[str]) -> dict[str, Callable[[], None]]:
-    return {i: case["make"][i]() for i in impls}
 
 
 def _warm_up(step: Callable[[], None]) -> float:
@@ -369,11 +381,13 @@ def run(args: Any) -> int:
             ]
         )
         print(
-            f"\n## device {device} (medians of at least {reps} interleaved repetitions, more for fast steps; "
+            f"\n## device {device} (medians of at least {reps} repetitions, more for fast steps; "
+            + ("interleaved in this process" if args.quick else "each implementation in its own processes")
+            + "; "
             f"/naive = ours / floor (naive); c/floor = bp.compile / floor)\n{header}"
         )
         for case in cases(device, args.quick, only):
-            res = measure(case, impls, reps, device, args.quick, args.threads if torch_ok else None)
+            res = measure(case, impls, reps, device, args.quick, args.threads if torch_ok else None, args.threads)
             res["device"] = device
             results.append(res)
             print(_fmt(res, shown), flush=True)

@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-WARMUP = 3
+from bench.timing import time_steps
 
 
 def _sync(dev: str) -> Callable[[], None]:
@@ -156,14 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    step = make(args.workload, args.size, args.device)
-    for _ in range(WARMUP):
-        step()
-    times = []
-    for _ in range(args.reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times = time_steps(make(args.workload, args.size, args.device), args.reps)
     print(json.dumps({"times": times, "torch": torch.__version__, "threads": torch.get_num_threads()}))
     return 0
 

@@ -168,3 +168,35 @@ def test_torch_worker_is_free_of_our_library() -> None:
     code = "import sys, bench.torch_worker; print('backprop' in sys.modules, 'torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["False", "False"], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("impl", ["compiled", "floor_naive"])
+def test_our_worker_times_one_implementation_in_its_own_process(impl: str) -> None:
+    cmd = [sys.executable, "-m", "bench.worker", impl, "mlp", "small", "--threads", "1", "--reps", "3", "--quick"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    times = json.loads(proc.stdout)["times"]
+    assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_our_worker_refuses_an_implementation_the_case_lacks() -> None:
+    cmd = [sys.executable, "-m", "bench.worker", "compiled", "matmul", "512^3", "--reps", "1", "--quick"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no bench case matmul 512^3 with an implementation 'compiled'" in proc.stderr
+
+
+def test_full_runs_time_each_implementation_in_its_own_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside --quick, measure() asks a worker process per implementation and round (rotating)."""
+    from bench import runner
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_worker(case: dict, impl: str, device: str, threads: int, reps: int, quick: bool) -> list[float]:
+        calls.append((impl, reps))
+        return [0.002] * reps if impl == "ours" else [0.001] * reps
+
+    monkeypatch.setattr(runner, "worker_times", fake_worker)
+    case = next(c for c in runner.cases("cpu", True, {"chain"}))
+    res = runner.measure(case, ["ours", "floor"], 6, "cpu", quick=False, threads=1)
+    assert [c[0] for c in calls] == ["ours", "floor", "floor", "ours", "ours", "floor"]
+    assert res["ours"]["reps"] == res["floor"]["reps"] >= 6 and res["ours_over_floor"] == pytest.approx(2.0)

@@ -712,15 +712,20 @@ def test_the_donating_cross_entropy_gives_the_kernels_values(weighted: bool, smo
     assert aux[0] is buf  # computed in the logits' buffer
 
 
-@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize(
+    "name", ["relu", "tanh", "sigmoid", "exp", "clamp", "silu", "gelu", "activation.logsigmoid", "activation.mish"]
+)
 def test_rules_computing_in_gy_give_the_same_values(name: str) -> None:
+    import importlib
+
     from backprop.autograd.function import apply
     from backprop.autograd.trace import ReplayCtx
-    from backprop.ops import elementwise
 
+    module, _, op_name = name.rpartition(".")
+    op = getattr(importlib.import_module(f"backprop.ops.{module or 'elementwise'}"), op_name)
     rng = np.random.default_rng(2)
     x = bp.tensor(rng.standard_normal((7, 5)).astype(np.float32), requires_grad=True)
-    y = apply(getattr(elementwise, name), x)
+    y = apply(op, x, min=-0.5, max=0.7) if op_name == "clamp" else apply(op, x)
     gy = rng.standard_normal((7, 5)).astype(np.float32)
     ctx = ReplayCtx(y.grad_fn)
     ctx.saved = y.grad_fn.saved

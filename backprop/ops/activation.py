@@ -11,6 +11,7 @@ tanhshrink, softshrink, hardshrink, prelu) live in ``backprop.nn.functional``.
 
 from __future__ import annotations
 
+from backprop.ops._util import times_gy
 from backprop.ops.elementwise import sigmoid, softplus
 from backprop.registry import op
 
@@ -110,7 +111,7 @@ def logsigmoid(xp, x):
 @logsigmoid.defvjp
 def logsigmoid_backward(ctx, gy):  # d log(sigmoid(x)) = (1 - sigmoid(x)) dx = sigmoid(-x) dx
     (x,) = ctx.saved
-    return (gy * ctx.call(sigmoid, -x),)
+    return (times_gy(ctx, gy, ctx.call(sigmoid, -x)),)
 
 
 @op("mish", save_inputs=(0,))
@@ -123,4 +124,4 @@ def mish(xp, x):
 def mish_backward(ctx, gy):  # d mish = (tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)) dx, sp = softplus(x)
     (x,) = ctx.saved
     t = ctx.xp.tanh(ctx.call(softplus, x))
-    return (gy * (t + x * (1 - t * t) * ctx.call(sigmoid, x)),)
+    return (times_gy(ctx, gy, t + x * (1 - t * t) * ctx.call(sigmoid, x)),)

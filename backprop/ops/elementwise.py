@@ -157,7 +157,7 @@ def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds in
         mask = x >= lo
     else:
         mask = x <= hi
-    return (gy * mask,)
+    return (times_gy(ctx, gy, mask),)
 
 
 # ---------------------------------------------------------------- unary math
@@ -169,7 +169,7 @@ exp = ufunc_op("exp", "exp", "e ** x.", save_output=True)
 @exp.defvjp
 def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
     (y,) = ctx.saved
-    return (gy * y,)
+    return (times_gy(ctx, gy, y),)
 
 
 log = ufunc_op("log", "log", "Natural logarithm.", save_inputs=(0,))
@@ -273,7 +273,7 @@ def silu(xp, x):
 def silu_backward(ctx, gy):  # d x s(x) = s(x) (1 + x (1 - s(x))) dx
     (x,) = ctx.saved
     s = ctx.call(sigmoid, x)
-    return (gy * s * (1 + x * (1 - s)),)
+    return (times_gy(ctx, times_gy(ctx, gy, s), 1 + x * (1 - s)),)
 
 
 @op("softplus", save_inputs=(0,))
@@ -308,7 +308,7 @@ def gelu(xp, x, *, approximate="none"):
 @gelu.defvjp
 def gelu_backward(ctx, gy):  # d gelu(x) = gelu'(x) dx, with gelu' its own op (double backward)
     (x,) = ctx.saved
-    return (gy * ctx.call(gelu_grad, x, approximate=ctx.attrs["approximate"]),)
+    return (times_gy(ctx, gy, ctx.call(gelu_grad, x, approximate=ctx.attrs["approximate"])),)
 
 
 @op("gelu_grad", save_inputs=(0,), double_backward=False)

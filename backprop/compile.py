@@ -214,15 +214,11 @@ def _difference(a: trace.Tracer, b: trace.Tracer) -> str | None:
 
 
 def _describe(v: Any) -> str:
-    if isinstance(v, Tensor) or _is_array(v):
+    if isinstance(v, Tensor) or trace.is_array(v):
         return f"an array of shape {tuple(v.shape)}"
     if isinstance(v, trace.ReplayCtx):
         return f"the backward of {v.name} with {dict(v.attrs)!r:.60}"
     return repr(v)[:80]
-
-
-def _is_array(v: Any) -> bool:
-    return hasattr(v, "__array_interface__") or hasattr(v, "__cuda_array_interface__")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -231,7 +227,7 @@ def _same(a: Any, b: Any) -> bool:
         return True
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a._requires_grad == b._requires_grad and a.device is b.device and _same(a.data, b.data)
-    if _is_array(a) and _is_array(b):
+    if trace.is_array(a) and trace.is_array(b):
         if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
             return False
         xp = _xp_of(a)

@@ -253,7 +253,8 @@ def module_state(m: Any) -> tuple:
     )
 
 
-def _is_array(value: Any) -> bool:
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is a NumPy or CuPy array (or anything exposing their array interfaces)."""
     return hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__")
 
 
@@ -262,7 +263,7 @@ def _roots(value: Any) -> frozenset[int]:
     tuples and lists, an op's aux, item by item)."""
     if isinstance(value, (tuple, list)):
         return frozenset().union(*map(_roots, value))
-    if not _is_array(value):
+    if not is_array(value):
         return frozenset()
     while getattr(value, "base", None) is not None:
         value = value.base
@@ -273,7 +274,7 @@ def holds_array(value: Any) -> bool:
     """Whether an op attribute is or contains an array (an index)."""
     if isinstance(value, (tuple, list)):
         return any(holds_array(v) for v in value)
-    return hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__")
+    return is_array(value)
 
 
 _VAR = re.compile(r"\bv\d+\b")

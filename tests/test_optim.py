@@ -9,6 +9,7 @@ import pytest
 
 import backprop as bp
 from backprop import nn, optim
+from backprop.optim import optimizer
 
 try:
     import torch
@@ -233,3 +234,33 @@ def test_schedulers_match_torch() -> None:
         ours.step()
         theirs.optimizer.step()
         theirs.step()
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.skipif(not optimizer._AXPY, reason="NumPy's BLAS axpy not found: updates round twice")
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
+    ],
+)
+@pytest.mark.parametrize("shape", [(7,), (257, 129), (1000, 300)])
+def test_sgd_is_bitwise_torchs_in_float32(kw: dict, shape: tuple) -> None:
+    """Every SGD term is torch's ``add_(x, alpha=)``, one rounding per element (a fused multiply-add
+    through NumPy's BLAS): float32 parameters end bit for bit where torch's do."""
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(4)]
+    p = nn.Parameter(bp.tensor(w0.copy()))
+    opt = optim.SGD([p], **kw)
+    tp = torch.nn.Parameter(torch.tensor(w0))
+    topt = torch.optim.SGD([tp], **kw)
+    for g in grads:
+        p.grad = bp.tensor(g)
+        opt.step()
+        tp.grad = torch.tensor(g)
+        topt.step()
+    assert np.array_equal(p.detach().numpy(), tp.detach().numpy())

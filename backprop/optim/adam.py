@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, scratch
+from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, scratch
 from backprop.tensor import Tensor
 
 
@@ -39,7 +39,7 @@ class Adam(Optimizer):
             if self.decoupled:
                 p.data *= 1 - lr * wd
             else:
-                g = g + wd * p.data
+                g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
         m = buffer(state, "exp_avg", p)
         v = buffer(state, "exp_avg_sq", p)
         fused = None if group["amsgrad"] else self._fused(p, "optim.adam")

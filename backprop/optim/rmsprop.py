@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative
+from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled
 from backprop.tensor import Tensor
 
 
@@ -33,7 +33,7 @@ class RMSprop(Optimizer):
         a, wd = group["alpha"], group["weight_decay"]
         state["step"] = state.get("step", 0) + 1
         if wd:
-            g = g + wd * p.data
+            g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
         sq = buffer(state, "square_avg", p)
         sq *= a
         sq += (1 - a) * (g * g)

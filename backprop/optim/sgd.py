@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, add_scaled_, buffer, check_nonnegative
+from backprop.optim.optimizer import Optimizer, add_scaled_, buffer, check_nonnegative, plus_scaled
 from backprop.tensor import Tensor
 
 
@@ -32,7 +32,7 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd:
-            g = g + wd * p.data
+            g = plus_scaled(p.device.xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
         if mu:
             first = "momentum_buffer" not in state
             buf = buffer(state, "momentum_buffer", p)
@@ -44,5 +44,5 @@ class SGD(Optimizer):
             else:
                 buf *= mu
                 add_scaled_(p.device.xp, buf, g, 1 - group["dampening"])
-            g = g + mu * buf if group["nesterov"] else buf
+            g = plus_scaled(p.device.xp, g, buf, mu) if group["nesterov"] else buf
         add_scaled_(p.device.xp, p.data, g, -lr)

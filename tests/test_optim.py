@@ -264,3 +264,16 @@ def test_sgd_is_bitwise_torchs_in_float32(kw: dict, shape: tuple) -> None:
         tp.grad = torch.tensor(g)
         topt.step()
     assert np.array_equal(p.detach().numpy(), tp.detach().numpy())
+
+
+def test_sgd_takes_numpy_scalar_hyper_parameters_and_0d_parameters() -> None:
+    """A learning rate given as a NumPy float32, and 0-d parameters, update as with Python floats."""
+    p = nn.Parameter(bp.tensor(np.float32(2.0)))
+    q = nn.Parameter(bp.tensor(np.full((5,), 2.0, dtype=np.float32)))
+    opt = optim.SGD([p, q], lr=np.float32(0.5), momentum=np.float32(0.5), nesterov=True, weight_decay=np.float32(0.1))
+    for _ in range(2):
+        p.grad = bp.tensor(np.float32(1.0))
+        q.grad = bp.tensor(np.ones(5, dtype=np.float32))
+        opt.step()
+    assert p.shape == () and np.array_equal(np.full(5, p.item(), dtype=np.float32), q.detach().numpy())
+    assert p.item() == pytest.approx(_ref_sgd(np.float64(2.0), [1.0, 1.0], 0.5, 0.5, 0.0, 0.1, True), rel=1e-6)

@@ -247,7 +247,7 @@ def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
             and y.flags.writeable
             and not np.may_share_memory(x, y)
         ):
-            axpy(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+            axpy(y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)  # (alpha in y's dtype, as torch)
             return
     if xp is not np or y.size <= _CHUNK or x.shape != y.shape or not (y.flags.c_contiguous and x.flags.c_contiguous):
         y += alpha * x
@@ -259,7 +259,7 @@ def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
 
 def plus_scaled(xp: Any, a: Any, x: Any, alpha: float) -> Any:
     """A new array ``a + alpha * x``, rounded as ``add_scaled_`` (torch's ``a.add(x, alpha=)``)."""
-    out = a.astype(xp.result_type(a, x), copy=True)
+    out = xp.array(a, dtype=xp.result_type(a, x), copy=True)  # (an array even for a NumPy scalar)
     add_scaled_(xp, out, x, alpha)
     return out
 

@@ -163,12 +163,18 @@ def test_adagrad_matches_reference(kw) -> None:
 )
 def test_optimizers_match_torch(name, kw) -> None:
     w0, grads, got = _run(getattr(optim, name), kw, steps=6)
+    theirs, _ = _torch_steps(name, kw, w0, grads)
+    np.testing.assert_allclose(got, theirs, rtol=1e-10, atol=1e-14)
+
+
+def _torch_steps(name: str, kw: dict, w0: np.ndarray, grads: list) -> tuple:
+    """torch.optim.<name>'s parameter after one step per gradient, and the optimizer."""
     tp = torch.nn.Parameter(torch.tensor(w0))
     topt = getattr(torch.optim, name)([tp], **kw)
     for g in grads:
         tp.grad = torch.tensor(g)
         topt.step()
-    np.testing.assert_allclose(got, tp.detach().numpy(), rtol=1e-10, atol=1e-14)
+    return tp.detach().numpy(), topt
 
 
 def test_optimizer_state_dict_round_trip_continues_identically() -> None:
@@ -277,3 +283,151 @@ def test_sgd_takes_numpy_scalar_hyper_parameters_and_0d_parameters() -> None:
         opt.step()
     assert p.shape == () and np.array_equal(np.full(5, p.item(), dtype=np.float32), q.detach().numpy())
     assert p.item() == pytest.approx(_ref_sgd(np.float64(2.0), [1.0, 1.0], 0.5, 0.5, 0.0, 0.1, True), rel=1e-6)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01, maximize=True, foreach=False)),
+        ("Adam", dict(lr=0.01, maximize=True, foreach=True, fused=None)),
+        ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+        ("AdamW", dict(lr=0.01, maximize=True, amsgrad=True)),
+        ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True, foreach=None)),
+        ("Adagrad", dict(lr=0.1, maximize=True, foreach=None)),
+    ],
+)
+def test_torch_keyword_options_match_torch(name: str, kw: dict) -> None:
+    """maximize ascends as torch's; foreach/fused choose nothing here; decoupled_weight_decay is AdamW."""
+    w0, grads, got = _run(getattr(optim, name), kw, steps=6)
+    theirs_p, topt = _torch_steps(name, kw, w0, grads)
+    np.testing.assert_allclose(got, theirs_p, rtol=1e-10, atol=1e-14)
+    ours = getattr(optim, name)([nn.Parameter(bp.tensor(w0))], **kw).state_dict()["param_groups"][0]
+    theirs = topt.state_dict()["param_groups"][0]
+    assert set(theirs) - {"params"} <= set(ours) | {"lr_decay", "initial_accumulator_value"}  # (the same group keys)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_unsupported_torch_options_raise_clearly(name: str) -> None:
+    p = nn.Parameter(bp.tensor(np.zeros(2)))
+    with pytest.raises(NotImplementedError, match=rf"{name}\(differentiable=True\)"):
+        getattr(optim, name)([p], lr=0.1, differentiable=True)
+    if name in ("Adam", "AdamW", "RMSprop"):
+        with pytest.raises(NotImplementedError, match=rf"{name}\(capturable=True\)"):
+            getattr(optim, name)([p], lr=0.1, capturable=True)
+
+
+def _lrs(sched_cls, opt, kw, steps, metrics=None):
+    sched = sched_cls(opt, **kw)
+    out = []
+    for i in range(steps):
+        opt.step()
+        sched.step(metrics[i]) if metrics is not None else sched.step()
+        group = opt.param_groups[0]
+        out.append((group["lr"], group.get("momentum", group.get("betas", (None,))[0])))
+    return out
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize(
+    ("name", "kw", "opt_name", "steps"),
+    [
+        ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.5), "SGD", 12),
+        ("ConstantLR", dict(factor=0.25, total_iters=4), "SGD", 8),
+        ("PolynomialLR", dict(total_iters=6, power=2.0), "SGD", 9),
+        ("OneCycleLR", dict(max_lr=0.5, total_steps=20), "SGD", 20),
+        ("OneCycleLR", dict(max_lr=0.5, epochs=3, steps_per_epoch=5, anneal_strategy="linear"), "Adam", 15),
+        ("OneCycleLR", dict(max_lr=[0.4], total_steps=25, three_phase=True, pct_start=0.25), "SGD", 25),
+        ("OneCycleLR", dict(max_lr=0.5, total_steps=10, cycle_momentum=False), "Adam", 10),
+    ],
+)
+def test_more_schedulers_match_torch(name: str, kw: dict, opt_name: str, steps: int) -> None:
+    opt_kw = dict(lr=0.1, momentum=0.9) if opt_name == "SGD" else dict(lr=0.1)
+    ours = _lrs(
+        getattr(optim.lr_scheduler, name),
+        getattr(optim, opt_name)([nn.Parameter(bp.tensor(np.ones(1)))], **opt_kw),
+        kw,
+        steps,
+    )
+    theirs = _lrs(
+        getattr(torch.optim.lr_scheduler, name),
+        getattr(torch.optim, opt_name)([torch.nn.Parameter(torch.ones(1))], **opt_kw),
+        kw,
+        steps,
+    )
+    for (a, ma), (b, mb) in zip(ours, theirs):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15) and ma == pytest.approx(mb, rel=1e-12)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(mode="max", factor=0.5, patience=1, threshold=0.1, threshold_mode="abs"),
+        dict(patience=0, cooldown=2, min_lr=[0.02], factor=0.3),
+        dict(patience=2, threshold=0.0, eps=1e-3, min_lr=0.0999),
+    ],
+)
+def test_reduce_lr_on_plateau_matches_torch(kw: dict) -> None:
+    metrics = [1.0, 0.9, 0.9, 0.95, 0.89, 0.9, 0.9, 0.9, 0.7, 0.71, 0.71, 0.8, 0.6, 0.6, 0.6, 0.6] * 2
+    ours_opt = optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=0.1, momentum=0.9)
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1, momentum=0.9)
+    ours = _lrs(optim.lr_scheduler.ReduceLROnPlateau, ours_opt, kw, len(metrics), metrics)
+    theirs = _lrs(torch.optim.lr_scheduler.ReduceLROnPlateau, theirs_opt, kw, len(metrics), metrics)
+    assert [a for a, _ in ours] == pytest.approx([b for b, _ in theirs], rel=1e-15)
+
+
+def test_reduce_lr_on_plateau_closed_cases_and_state() -> None:
+    opt = optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=1.0)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5, min_lr=0.2)
+    for m in [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]:  # no improvement after the first: halve every 2 bad epochs
+        sched.step(bp.tensor(m))
+    assert sched.get_last_lr() == [0.2]  # 1 -> 0.5 -> 0.25 -> floored at 0.2
+    state = sched.state_dict()
+    again = optim.lr_scheduler.ReduceLROnPlateau(opt)
+    again.load_state_dict(state)
+    assert again.best == 3.0 and again.factor == 0.5 and again.num_bad_epochs == sched.num_bad_epochs
+    with pytest.raises(ValueError, match="factor should be < 1.0"):
+        optim.lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="expected 1 values for min_lr, got 2"):
+        optim.lr_scheduler.ReduceLROnPlateau(opt, min_lr=[0.1, 0.2])
+
+
+def test_one_cycle_refuses_bad_settings() -> None:
+    opt = optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=0.1)
+    with pytest.raises(ValueError, match="total_steps OR"):
+        optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="must support momentum or beta1"):
+        optim.lr_scheduler.OneCycleLR(optim.Adagrad([nn.Parameter(bp.tensor(np.ones(1)))]), max_lr=0.1, total_steps=5)
+    sched = optim.lr_scheduler.OneCycleLR(
+        optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=0.1, momentum=0.9), max_lr=0.1, total_steps=2
+    )
+    sched.step()
+    sched.step()
+    with pytest.raises(ValueError, match="Tried to step 3 times. The specified number of total steps is 2"):
+        sched.step()
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+def test_parameters_to_vector_and_back_match_torch() -> None:
+    rng = np.random.default_rng(0)
+    mods = [nn.Linear(3, 2), torch.nn.Linear(3, 2)]
+    w, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
+    mods[0].weight.data, mods[0].bias.data = w.astype(np.float32), b.astype(np.float32)
+    with torch.no_grad():
+        mods[1].weight.copy_(torch.tensor(w)), mods[1].bias.copy_(torch.tensor(b))
+    ours = nn.utils.parameters_to_vector(mods[0].parameters())
+    theirs = torch.nn.utils.parameters_to_vector(mods[1].parameters())
+    assert np.array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    (ours * bp.arange(8.0)).sum().backward()  # differentiable, as torch's
+    assert np.array_equal(mods[0].bias.grad.numpy(), [6.0, 7.0])
+    new = bp.arange(8.0, dtype=bp.float32)
+    nn.utils.vector_to_parameters(new, mods[0].parameters())
+    assert np.array_equal(mods[0].weight.detach().numpy(), np.arange(6.0).reshape(2, 3))
+    new.data[0] = 100.0  # the parameters share the vector's memory, as torch's
+    assert mods[0].weight.detach().numpy()[0, 0] == 100.0
+    with pytest.raises(TypeError, match="expected a Tensor, but got: ndarray"):
+        nn.utils.vector_to_parameters(np.zeros(8), mods[0].parameters())
+    with pytest.raises(ValueError, match="expected a vector of 8 elements"):
+        nn.utils.vector_to_parameters(bp.zeros(7), mods[0].parameters())

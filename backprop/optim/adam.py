@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, scratch
+from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, scratch, torch_options
 from backprop.tensor import Tensor
 
 
@@ -23,20 +23,30 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         check_nonnegative(type(self).__name__, lr=lr, eps=eps, weight_decay=weight_decay)
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:
                 name = type(self).__name__
                 raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        options = torch_options(type(self).__name__, maximize, foreach, differentiable, fused, capturable)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
+        defaults["decoupled_weight_decay"] = bool(decoupled_weight_decay) or self.decoupled  # (AdamW: always)
+        super().__init__(params, defaults)
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         xp = p.device.xp
         state["step"] = t = state.get("step", 0) + 1
         if wd:
-            if self.decoupled:
+            if group.get("decoupled_weight_decay", self.decoupled):
                 p.data *= 1 - lr * wd
             else:
                 g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
@@ -81,5 +91,23 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )

@@ -91,11 +91,12 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 state = self.state.setdefault(id(p), {})
+                g = -p.grad.data if group.get("maximize") else p.grad.data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
-                        self._update(p, p.grad.data, state, group)
+                        self._update(p, g, state, group)
                 else:
-                    self._update(p, p.grad.data, state, group)
+                    self._update(p, g, state, group)
                 bump_version(p)
         return loss
 
@@ -261,6 +262,35 @@ def plus_scaled(xp: Any, a: Any, x: Any, alpha: float) -> Any:
     """A new array ``a + alpha * x``, rounded as ``add_scaled_`` (torch's ``a.add(x, alpha=)``)."""
     out = xp.array(a, dtype=xp.result_type(a, x), copy=True)  # (an array even for a NumPy scalar)
     add_scaled_(xp, out, x, alpha)
+    return out
+
+
+def torch_options(
+    name: str,
+    maximize: bool = False,
+    foreach: bool | None = None,
+    differentiable: bool = False,
+    fused: bool | None = None,
+    capturable: bool | None = None,
+) -> dict[str, Any]:
+    """Torch's keyword-only optimizer options, as param-group defaults (torch keeps them there too).
+
+    ``maximize`` ascends (the gradient is negated first, as torch). ``foreach`` and ``fused`` choose
+    among torch's implementations of the same update; there is one here, so they change nothing.
+    ``differentiable`` (autograd through ``step()``) and ``capturable`` (CUDA-graph capture of the
+    optimizer) are not supported: ``True`` raises (``bp.compile`` replays whole steps instead)."""
+    if differentiable:
+        raise NotImplementedError(
+            f"{name}(differentiable=True): steps run under no_grad; autograd through them is not supported"
+        )
+    if capturable:
+        raise NotImplementedError(
+            f"{name}(capturable=True): CUDA-graph capture of the optimizer is not supported "
+            "(bp.compile replays the whole step)"
+        )
+    out: dict[str, Any] = dict(maximize=bool(maximize), foreach=foreach, differentiable=False, fused=fused)
+    if capturable is not None:
+        out["capturable"] = False
     return out
 
 

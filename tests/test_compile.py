@@ -753,3 +753,24 @@ def test_donating_elementwise_forwards_give_the_kernels_values(name: str) -> Non
     assert np.array_equal(op.donating(np, view), op.forward(np, view), equal_nan=True)
     ints = np.arange(-3, 3)
     assert np.array_equal(op.donating(np, ints), op.forward(np, ints)) and ints[0] == -3
+
+
+def test_a_plateau_scheduler_inside_the_step_runs_it_eagerly() -> None:
+    model = _mlp()
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+    sched = bp.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+
+    def step(x: bp.Tensor, y: bp.Tensor) -> bp.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step(1.0)  # a constant metric: reduces the lr at every step after the first
+        return loss
+
+    fn = bp.compile(step)
+    x, y = _batches(1)[0]
+    with pytest.warns(RuntimeWarning, match="ReduceLROnPlateau.step"):
+        for _ in range(4):
+            fn(x, y)
+    assert fn.replays == 0 and opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**3)

@@ -47,7 +47,9 @@ from backprop import dtypes  # noqa: E402
 from backprop.autograd import (  # noqa: E402
     detect_anomaly,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
 )
@@ -106,6 +108,7 @@ from backprop.tensor import Tensor  # noqa: E402
 
 from backprop import autograd, cuda, functions, nn, optim, registry  # noqa: E402  isort: skip
 from backprop.compile import compile  # noqa: E402  isort: skip  (torch.compile's name)
+from backprop.serialization import load, save  # noqa: E402  isort: skip
 
 bool = bool_
 float = float32  # torch.float is float32 (Python's float, as a dtype argument, means float64)
@@ -148,8 +151,11 @@ __all__ = [
     "int32",
     "int64",
     "int8",
+    "inference_mode",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "linspace",
+    "load",
     "long",
     "manual_seed",
     "nn",
@@ -163,6 +169,7 @@ __all__ = [
     "randn",
     "randn_like",
     "registry",
+    "save",
     "set_default_device",
     "set_default_dtype",
     "set_grad_enabled",

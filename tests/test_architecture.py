@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.creation", 6),
     ("backprop.functions", 6),
     ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors
+    ("backprop.serialization", 6),  # save/load: pickles of tensors
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),
     ("backprop.optim", 8),

@@ -310,3 +310,26 @@ def test_numpy_conversion_refuses_tensors_that_require_grad(lib) -> None:
         np.asarray(x)
     assert x.detach().numpy().tolist() == [1.0, 1.0] and x.tolist() == [1.0, 1.0]
     assert "requires_grad=True" in repr(x) and (x * 2).sum().item() == 4.0
+
+
+def test_inference_mode_records_no_graph_as_a_context_and_a_decorator() -> None:
+    x = bp.ones(2, requires_grad=True)
+    with bp.inference_mode():
+        y = x * 2
+        assert bp.is_inference_mode_enabled() and not bp.is_grad_enabled()
+    assert y.grad_fn is None and bp.is_grad_enabled() and not bp.is_inference_mode_enabled()
+
+    @bp.inference_mode
+    def bare(t: bp.Tensor) -> bp.Tensor:
+        return t * 3
+
+    @bp.inference_mode()
+    def called(t: bp.Tensor) -> bp.Tensor:
+        assert bp.is_inference_mode_enabled()
+        return t * 3
+
+    assert bare(x).grad_fn is None and called(x).grad_fn is None and bp.is_grad_enabled()
+    with bp.inference_mode(False):  # no change, as torch
+        assert (x * 2).grad_fn is not None and not bp.is_inference_mode_enabled()
+    with bp.no_grad(), bp.inference_mode(False):
+        assert not bp.is_grad_enabled()

@@ -4,7 +4,9 @@ from backprop.autograd.functional import backward, grad
 from backprop.autograd.grad_mode import (
     detect_anomaly,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
 )
@@ -14,7 +16,9 @@ __all__ = [
     "detect_anomaly",
     "enable_grad",
     "grad",
+    "inference_mode",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "no_grad",
     "set_grad_enabled",
 ]

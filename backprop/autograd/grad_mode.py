@@ -16,6 +16,7 @@ class _State(threading.local):
         self.enabled = True
         self.anomaly = False
         self.tracer: Any = None  # bp.compile's Tracer while a step is being recorded on this thread
+        self.inference = False  # inside inference_mode() (is_inference_mode_enabled)
 
 
 state = _State()
@@ -127,6 +128,41 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
     def __call__(self, fn: F) -> F:
         state.enabled = self._prev  # as a decorator, the mode applies only inside ``fn``
         return super().__call__(fn)
+
+
+class inference_mode(_GradMode):  # noqa: N801 - torch's name
+    """``inference_mode()`` (context manager / decorator, with or without parentheses): no graph is
+    recorded, as under ``no_grad``; ``inference_mode(False)`` changes nothing.
+
+    A documented difference: torch marks tensors made inside as "inference tensors" that autograd
+    refuses afterwards; here they are ordinary tensors without a graph (those of ``no_grad``)."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if mode is None or isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)  # (@inference_mode without parentheses)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        self._prev = state.enabled
+        self._prev_inference = state.inference
+        if self.mode:
+            state.enabled = False
+            state.inference = True
+
+    def __exit__(self, *exc: object) -> None:
+        state.enabled = self._prev
+        state.inference = self._prev_inference
+
+    def _fresh(self) -> _GradMode:
+        return inference_mode(self.mode)
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()`` (this thread)."""
+    return state.inference
 
 
 class detect_anomaly:  # noqa: N801 - torch's name

@@ -1,0 +1,107 @@
+"""``bp.save`` / ``bp.load`` with torch's names: any picklable object (state dicts, tensors, numbers,
+containers), written atomically; loading refuses anything but those by default (``weights_only``).
+
+The format is a plain pickle (protocol 2), not torch's zip archive: files written by torch cannot be
+read here, nor ours by torch (a documented difference). ``load(..., weights_only=True)`` (torch's
+default since 2.6) unpickles only tensors, NumPy arrays, dtypes and scalars, and the builtin
+containers; a file holding anything else raises ``UnpicklingError`` naming it. For checkpoints of
+training runs, ``backprop train-lm`` uses safetensors (no pickle at all).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from typing import IO, Any
+
+from backprop.tensor import Tensor
+
+__all__ = ["load", "save"]
+
+# what weights_only unpickling may construct: tensors (as Tensor.__reduce_ex__ writes them), NumPy
+# arrays, dtypes and scalars, and builtin containers
+_ALLOWED = {
+    ("backprop.tensor", "_rebuild_tensor"),
+    ("backprop.tensor", "Tensor"),
+    ("backprop.nn.parameter", "Parameter"),
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("_codecs", "encode"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("builtins", "range"),
+}
+
+
+class _WeightsOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED or (module.startswith("numpy.dtypes") and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"load(weights_only=True): the file holds {module}.{name}, which is not a tensor, array, number "
+            "or container; load it with weights_only=False only if you trust its source (unpickling runs code)"
+        )
+
+
+def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_protocol: int = 2) -> None:
+    """Pickle ``obj`` to ``f`` (a path, or a binary file object). A path is written atomically: a
+    temporary file in the same directory, ``fsync``, then renamed over ``f``, so an interrupted save
+    leaves the previous file as it was."""
+    if not isinstance(f, (str, os.PathLike)):
+        pickle.dump(obj, f, protocol=pickle_protocol)
+        return
+    path = os.fspath(f)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(obj, out, protocol=pickle_protocol)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(
+    f: str | os.PathLike | IO[bytes], map_location: Any = None, *, weights_only: bool = True, **pickle_load_args: Any
+) -> Any:
+    """The object ``save`` wrote to ``f``; tensors on ``map_location`` when given (a device or its
+    name), else where they were saved (the CPU if that device is unusable here, with a warning)."""
+    if map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
+        raise TypeError(
+            f"load: map_location must be a device or a device name, got {type(map_location).__name__} "
+            "(dicts and functions are not supported)"
+        )
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as stream:
+            return load(stream, map_location, weights_only=weights_only, **pickle_load_args)
+    obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else pickle.load(f, **pickle_load_args)
+    return obj if map_location is None else _to(obj, map_location)
+
+
+def _to(obj: Any, device: Any) -> Any:
+    """``obj`` with every tensor in it (in dicts, lists, tuples) moved to ``device``."""
+    if isinstance(obj, Tensor):
+        moved = obj.detach().to(device)
+        if type(obj) is not Tensor:  # (a Parameter: its class and flag)
+            return type(obj)(moved, obj.requires_grad)
+        return moved.requires_grad_(obj.requires_grad)
+    if isinstance(obj, dict):
+        out = type(obj)()
+        for k, v in obj.items():
+            out[k] = _to(v, device)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(v, device) for v in obj)
+    return obj

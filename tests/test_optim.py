@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -431,3 +432,51 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
         nn.utils.vector_to_parameters(np.zeros(8), mods[0].parameters())
     with pytest.raises(ValueError, match="expected a vector of 8 elements"):
         nn.utils.vector_to_parameters(bp.zeros(7), mods[0].parameters())
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize("kw", [dict(T_0=4), dict(T_0=3, T_mult=2, eta_min=0.01), dict(T_0=2, T_mult=3)])
+def test_cosine_warm_restarts_matches_torch_with_whole_and_fractional_epochs(kw: dict) -> None:
+    ours_opt = optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=0.1)
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    ours = optim.lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, **kw)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(theirs_opt, **kw)
+    for _ in range(30):
+        ours.step()
+        theirs.step()
+        assert ours_opt.param_groups[0]["lr"] == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+    for epoch in (0.0, 0.5, 2.25, 3.0, 7.75, 20.5):
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours_opt.param_groups[0]["lr"] == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        assert ours.last_epoch == theirs.last_epoch
+    with pytest.raises(ValueError, match="positive integer T_0"):
+        optim.lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, T_0=0)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+def test_sequential_lr_matches_torch_for_warm_up_then_decay() -> None:
+    def make(lib: Any, opt: Any) -> Any:
+        s = lib.optim.lr_scheduler
+        warm = s.LinearLR(opt, start_factor=0.1, total_iters=3)
+        cos = s.CosineAnnealingLR(opt, T_max=10, eta_min=0.001)
+        step = s.StepLR(opt, step_size=2, gamma=0.5)
+        return s.SequentialLR(opt, [warm, cos, step], milestones=[3, 9])
+
+    ours_opt = optim.SGD([nn.Parameter(bp.tensor(np.ones(1)))], lr=0.1)
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    ours, theirs = make(bp, ours_opt), make(torch, theirs_opt)
+    seq = []
+    for _ in range(16):
+        a, b = ours_opt.param_groups[0]["lr"], theirs_opt.param_groups[0]["lr"]
+        assert a == pytest.approx(b, rel=1e-12), (len(seq), a, b)
+        seq.append(a)
+        ours_opt.step(), theirs_opt.step()
+        ours.step(), theirs.step()
+    assert seq[0] == pytest.approx(0.01) and seq[3] == pytest.approx(0.1) and len(set(seq)) > 8
+    state = ours.state_dict()
+    again = make(bp, ours_opt)
+    again.load_state_dict(state)
+    assert ours_opt.param_groups[0]["lr"] == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-12)
+    with pytest.raises(ValueError, match="one milestone fewer than schedulers"):
+        optim.lr_scheduler.SequentialLR(ours_opt, [optim.lr_scheduler.StepLR(ours_opt, 2)], milestones=[3])

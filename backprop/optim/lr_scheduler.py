@@ -34,8 +34,12 @@ class LRScheduler:
     @replayed_whole
     def step(self) -> None:
         self.last_epoch += 1
+        self._set(self.last_epoch)
+
+    def _set(self, epoch: Any) -> None:
+        """Every group's learning rate at ``epoch`` (closed form: no dependence on earlier steps)."""
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = self.lr_at(base, self.last_epoch)
+            g["lr"] = self.lr_at(base, epoch)
 
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -46,8 +50,7 @@ class LRScheduler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_epoch = state["last_epoch"]
         self.base_lrs = list(state["base_lrs"])
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = self.lr_at(base, self.last_epoch)
+        self._set(self.last_epoch)
 
 
 class StepLR(LRScheduler):
@@ -236,11 +239,7 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def step(self) -> None:
-        self.last_epoch += 1
-        self._apply(self.last_epoch)
-
-    def _apply(self, step: int) -> None:
+    def _set(self, step: int) -> None:
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
         for g in self.optimizer.param_groups:
@@ -254,11 +253,6 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last_epoch = state["last_epoch"]
-        self.base_lrs = list(state["base_lrs"])
-        self._apply(self.last_epoch)
-
 
 def _per_group(value: Any, groups: list[dict[str, Any]], name: str) -> list[Any]:
     """A hyper-parameter given once or once per parameter group, as a list per group."""
@@ -267,6 +261,95 @@ def _per_group(value: Any, groups: list[dict[str, Any]], name: str) -> list[Any]
             raise ValueError(f"expected {len(groups)} values for {name}, got {len(value)}")
         return list(value)
     return [value] * len(groups)
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing from base to eta_min over T_i epochs, then a restart, with T_i = T_0,
+    T_0 T_mult, T_0 T_mult^2, ...; ``step(epoch)`` also takes a fractional epoch, as torch."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,  # noqa: N803 - torch's names
+        T_mult: int = 1,  # noqa: N803
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult}")
+        self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def step(self, epoch: float | None = None) -> None:
+        if epoch is None:
+            self.last_epoch += 1
+            self._set(self.last_epoch)
+            return
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, but got {epoch}")
+        self.last_epoch = math.floor(epoch)
+        self._set(epoch)
+
+    def _cycle(self, epoch: float) -> tuple[float, float]:
+        """(epochs since the last restart, length of this cycle) at ``epoch``."""
+        if epoch < self.T_0:
+            return epoch, self.T_0
+        if self.T_mult == 1:
+            return epoch % self.T_0, self.T_0
+        n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+        return epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1), self.T_0 * self.T_mult**n
+
+    def lr_at(self, base_lr: float, epoch: float) -> float:
+        t_cur, t_i = self._cycle(epoch)
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
+class SequentialLR(LRScheduler):
+    """Hand over from one schedule to the next at each milestone (torch's SequentialLR): at epoch e
+    the scheduler whose interval holds e sets the rates, counting its epochs from its milestone."""
+
+    def __init__(
+        self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int], last_epoch: int = -1
+    ) -> None:
+        if not schedulers:
+            raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
+        for i, sched in enumerate(schedulers):
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(
+                    f"SequentialLR does not support ReduceLROnPlateau (its step takes a metric): got one at index {i}"
+                )
+            if getattr(sched, "optimizer", None) is not optimizer:
+                raise ValueError(
+                    f"SequentialLR expects all schedulers to belong to the same optimizer, but the scheduler "
+                    f"{type(sched).__name__} at index {i} has another one"
+                )
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"SequentialLR expects one milestone fewer than schedulers, got {len(schedulers)} schedulers and "
+                f"{len(milestones)} milestones"
+            )
+        self._schedulers, self._milestones = list(schedulers), list(milestones)
+        self.optimizer = optimizer
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch + 1
+        self._set(self.last_epoch)
+
+    def _set(self, epoch: int) -> None:
+        i = bisect.bisect_right(self._milestones, epoch)
+        sched = self._schedulers[i]
+        sched.last_epoch = epoch - (self._milestones[i - 1] if i else 0)
+        sched._set(sched.last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "_schedulers": [s.state_dict() for s in self._schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for sched, sub in zip(self._schedulers, state["_schedulers"]):
+            sched.last_epoch, sched.base_lrs = sub["last_epoch"], list(sub["base_lrs"])
+        self.last_epoch = state["last_epoch"]
+        self._set(self.last_epoch)
 
 
 class ReduceLROnPlateau:

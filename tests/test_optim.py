@@ -480,3 +480,21 @@ def test_sequential_lr_matches_torch_for_warm_up_then_decay() -> None:
     assert ours_opt.param_groups[0]["lr"] == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-12)
     with pytest.raises(ValueError, match="one milestone fewer than schedulers"):
         optim.lr_scheduler.SequentialLR(ours_opt, [optim.lr_scheduler.StepLR(ours_opt, 2)], milestones=[3])
+
+
+def test_optimizers_take_named_parameters_as_torch() -> None:
+    """optim.X(model.named_parameters()): the names are kept in the group (and its state dict)."""
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.named_parameters(), lr=0.1, momentum=0.9)
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert opt.param_groups[0]["params"] == [model.weight, model.bias]
+    model(bp.randn(4, 3)).sum().backward()
+    opt.step()
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
+    grouped = optim.Adam([{"params": model.named_parameters(), "lr": 0.01}])
+    assert grouped.param_groups[0]["param_names"] == ["weight", "bias"]
+    with pytest.raises(ValueError, match="with/without names. Some param names are missing"):
+        optim.SGD([("weight", model.weight), model.bias], lr=0.1)
+    if torch is not None:  # the same keys as torch's groups
+        tm = torch.nn.Linear(3, 2)
+        assert torch.optim.SGD(tm.named_parameters(), lr=0.1).param_groups[0]["param_names"] == ["weight", "bias"]

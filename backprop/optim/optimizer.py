@@ -37,7 +37,7 @@ class Optimizer:
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
+            groups = [{"params": groups}]  # (tensors, or (name, tensor) pairs as named_parameters() gives)
         for g in groups:
             self.add_param_group(g)
 
@@ -45,6 +45,15 @@ class Optimizer:
         group = dict(group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in group["params"]]
+        if any(named):  # named_parameters(): the names go to group["param_names"], as in torch
+            if not all(named):
+                raise ValueError(
+                    f"{type(self).__name__}: all optimizer params should be with/without names. "
+                    "Some param names are missing"
+                )
+            group["param_names"] = [name for name, _ in group["params"]]
+            group["params"] = [p for _, p in group["params"]]
         for p in group["params"]:
             if not isinstance(p, Tensor) or not p.is_leaf:
                 raise ValueError(f"{type(self).__name__} can only optimize leaf tensors, got {p!r:.60}")

@@ -498,3 +498,45 @@ def test_optimizers_take_named_parameters_as_torch() -> None:
     if torch is not None:  # the same keys as torch's groups
         tm = torch.nn.Linear(3, 2)
         assert torch.optim.SGD(tm.named_parameters(), lr=0.1).param_groups[0]["param_names"] == ["weight", "bias"]
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("NAdam", dict(lr=0.01)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+        ("RAdam", dict(lr=0.01)),  # rho_t <= 5 for the first steps, rectified after
+        ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
+        ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+        ("Adamax", dict(lr=0.01)),
+        ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+        ("Adadelta", dict()),
+        ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
+    ],
+)
+def test_more_optimizers_match_torch(name: str, kw: dict) -> None:
+    w0, grads, got = _run(getattr(optim, name), kw, steps=12)
+    theirs, _ = _torch_steps(name, kw, w0, grads)
+    np.testing.assert_allclose(got, theirs, rtol=1e-10, atol=1e-14)
+    assert not np.allclose(got, w0)  # (the steps moved the parameters)
+
+
+@pytest.mark.parametrize("name", ["NAdam", "RAdam", "Adamax", "Adadelta"])
+def test_more_optimizers_state_dicts_continue_identically(name: str) -> None:
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal((2, 3)) for _ in range(6)]
+    a = nn.Parameter(bp.tensor(np.ones((2, 3))))
+    opt = getattr(optim, name)([a])
+    for g in grads[:3]:
+        a.grad = bp.tensor(g)
+        opt.step()
+    b = nn.Parameter(bp.tensor(a.detach().numpy().copy()))
+    other = getattr(optim, name)([b])
+    other.load_state_dict(opt.state_dict())
+    for g in grads[3:]:
+        a.grad, b.grad = bp.tensor(g), bp.tensor(g)
+        opt.step()
+        other.step()
+    assert np.array_equal(a.detach().numpy(), b.detach().numpy())

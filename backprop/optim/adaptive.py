@@ -1,0 +1,193 @@
+"""NAdam, RAdam, Adamax and Adadelta with torch's update formulas (its single-tensor code paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, torch_options
+from backprop.tensor import Tensor
+
+
+def _check_betas(name: str, betas: tuple[float, float]) -> None:
+    for i, beta in enumerate(betas):
+        if not 0 <= beta < 1:
+            raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
+
+
+def _moments(state: dict[str, Any], p: Tensor, g: Any, b1: float, b2: float) -> tuple[Any, Any]:
+    """Adam's running moments, updated in place: m = lerp(m, g, 1 - b1), v = b2 v + (1 - b2) g^2."""
+    m = buffer(state, "exp_avg", p)
+    v = buffer(state, "exp_avg_sq", p)
+    m += (1 - b1) * (g - m)
+    v *= b2
+    v += (1 - b2) * (g * g)
+    return m, v
+
+
+def _decay(p: Tensor, g: Any, group: dict[str, Any]) -> Any:
+    """Weight decay as torch applies it: into the gradient, or on the parameter (decoupled)."""
+    wd = group["weight_decay"]
+    if not wd:
+        return g
+    if group.get("decoupled_weight_decay"):
+        p.data *= 1 - group["lr"] * wd
+        return g
+    return plus_scaled(p.device.xp, g, p.data, wd)
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum and torch's momentum-decay schedule mu_t = b1 (1 - 0.96^(t psi) / 2)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_nonnegative("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        _check_betas("NAdam", betas)
+        options = torch_options("NAdam", maximize, foreach, differentiable, None, capturable)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        super().__init__(params, dict(defaults, decoupled_weight_decay=decoupled_weight_decay, **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (b1, b2), eps, psi = group["lr"], group["betas"], group["eps"], group["momentum_decay"]
+        xp = p.device.xp
+        state["step"] = t = state.get("step", 0) + 1
+        g = _decay(p, g, group)
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        # torch keeps mu_product in a float32 scalar tensor (its default scalar dtype), whatever the
+        # parameter's dtype: the product is rounded to float32 at each step, here as there
+        state["mu_product"] = mu_product = float(np.float32(state.get("mu_product", 1.0)) * np.float32(mu))
+        m, v = _moments(state, p, g, b1, b2)
+        denom = xp.sqrt(v / (1 - b2**t)) + eps
+        p.data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
+        p.data += (-lr * mu_next / (1.0 - mu_product * mu_next)) * (m / denom)
+
+
+class RAdam(Optimizer):
+    """Adam with the variance rectification of Liu et al. (2019): plain momentum SGD while the
+    second moment's estimate is too young (rho_t <= 5)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_nonnegative("RAdam", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("RAdam", betas)
+        options = torch_options("RAdam", maximize, foreach, differentiable, None, capturable)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, dict(defaults, decoupled_weight_decay=decoupled_weight_decay, **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        xp = p.device.xp
+        state["step"] = t = state.get("step", 0) + 1
+        g = _decay(p, g, group)
+        m, v = _moments(state, p, g, b1, b2)
+        bc2 = 1 - b2**t
+        m_hat = m / (1 - b1**t)
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * (b2**t) / bc2
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            p.data -= m_hat * lr * ((bc2**0.5) / (xp.sqrt(v) + eps)) * rect
+        else:
+            p.data -= m_hat * lr
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: u = max(b2 u, |g| + eps), p -= lr / (1 - b1^t) m / u."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        check_nonnegative("Adamax", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("Adamax", betas)
+        options = torch_options("Adamax", maximize, foreach, differentiable, None, capturable)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        xp = p.device.xp
+        state["step"] = t = state.get("step", 0) + 1
+        g = _decay(p, g, group)
+        m = buffer(state, "exp_avg", p)
+        u = buffer(state, "exp_inf", p)
+        m += (1 - b1) * (g - m)
+        u *= b2
+        xp.maximum(u, xp.abs(g) + eps, out=u)
+        p.data -= (lr / (1 - b1**t)) * (m / u)
+
+
+class Adadelta(Optimizer):
+    """Zeiler's Adadelta: per-element steps sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) g, scaled by lr."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_nonnegative("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
+        if not 0 <= rho <= 1:
+            raise ValueError(f"Adadelta: invalid rho value: {rho} (expected [0, 1])")
+        options = torch_options("Adadelta", maximize, foreach, differentiable, None, capturable)
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        xp = p.device.xp
+        state["step"] = state.get("step", 0) + 1
+        g = _decay(p, g, group)
+        sq = buffer(state, "square_avg", p)
+        acc = buffer(state, "acc_delta", p)
+        sq *= rho
+        sq += (1 - rho) * (g * g)
+        delta = xp.sqrt(acc + eps) / xp.sqrt(sq + eps) * g
+        acc *= rho
+        acc += (1 - rho) * (delta * delta)
+        p.data -= lr * delta
+
+
+__all__ = ["Adadelta", "Adamax", "NAdam", "RAdam"]

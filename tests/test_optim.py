@@ -540,3 +540,24 @@ def test_more_optimizers_state_dicts_continue_identically(name: str) -> None:
         opt.step()
         other.step()
     assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_add_scaled_handles_views_overlap_and_other_dtypes() -> None:
+    """The BLAS path takes contiguous, separate, same-dtype arrays; anything else gets NumPy's result."""
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((6, 5)).astype(np.float32)
+    for make in (
+        lambda: (base.copy().T, base.copy().T),  # strided views
+        lambda: (base.copy()[:, 1:], base.copy()[:, 1:]),  # non-contiguous slices
+        lambda: (base.astype(np.float16), base.astype(np.float16)),  # a dtype without BLAS
+    ):
+        y, x = make()
+        want = y + np.asarray(-0.5, dtype=y.dtype) * x
+        optimizer.add_scaled_(np, y, x, -0.5)
+        np.testing.assert_allclose(y.astype(np.float64), want.astype(np.float64), rtol=1e-3)
+    y = base.copy()
+    optimizer.add_scaled_(np, y, y, -0.5)  # x is y: no BLAS call on overlapping memory
+    np.testing.assert_allclose(y, base * 0.5, rtol=1e-6)
+    z = np.zeros(0, dtype=np.float32)
+    optimizer.add_scaled_(np, z, z.copy(), 2.0)  # empty: nothing to do
+    assert z.size == 0

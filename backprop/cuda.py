@@ -10,10 +10,15 @@ from backprop.backends.cupy_backend import CupyBackend, OutOfMemoryError
 __all__ = [
     "OutOfMemoryError",
     "current_device",
+    "device",
     "device_count",
     "empty_cache",
+    "get_device_capability",
+    "get_device_name",
     "is_available",
+    "is_initialized",
     "manual_seed",
+    "manual_seed_all",
     "max_memory_allocated",
     "memory_allocated",
     "memory_reserved",
@@ -102,3 +107,48 @@ def memory_reserved(device: Any = None) -> int:
 def empty_cache() -> None:
     """Release the memory pool's cached free blocks to the driver (tensors are untouched)."""
     _memory_pool_backend().empty_cache()
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed every CUDA device's generator (``manual_seed`` already seeds them all)."""
+    manual_seed(seed)
+
+
+def is_initialized() -> bool:
+    """True once CUDA is usable in this process (CuPy imported and a device found)."""
+    return is_available()
+
+
+def _properties(device: Any) -> dict:
+    index = _index(device)
+    runtime = get_backend("cuda").xp.cuda.runtime
+    return dict(runtime.getDeviceProperties(runtime.getDevice() if index is None else index))
+
+
+def get_device_name(device: Any = None) -> str:
+    """The device's name, e.g. 'NVIDIA H100 80GB HBM3' (the current device when None)."""
+    name = _properties(device)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def get_device_capability(device: Any = None) -> tuple[int, int]:
+    """The device's compute capability (major, minor)."""
+    props = _properties(device)
+    return int(props["major"]), int(props["minor"])
+
+
+class device:  # noqa: N801 - torch's name
+    """Context manager that makes a CUDA device current and restores the previous one on exit."""
+
+    def __init__(self, device: Any) -> None:
+        self.index = _index(device)
+        self._previous: int | None = None
+
+    def __enter__(self) -> None:
+        if self.index is not None:
+            self._previous = current_device()
+            set_device(self.index)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            set_device(self._previous)

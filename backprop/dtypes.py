@@ -89,3 +89,64 @@ def promote_types(a: Any, b: Any) -> np.dtype:
     prio = builtins.max(r[1] for r in best)
     dts = [r[2] for r in best if r[1] == prio]
     return dts[0] if len(dts) == 1 else np.promote_types(dts[0], dts[1])
+
+
+def promote_dtypes(type1: Any, type2: Any) -> np.dtype:
+    """``torch.promote_types``: the dtype two dtypes promote to (the higher category wins outright:
+    int64 with float16 is float16, where NumPy gives float64)."""
+    a, b = np.dtype(to_dtype(type1)), np.dtype(to_dtype(type2))
+    ca, cb = category(a), category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
+    """The dtype a binary op on these operands (tensors or Python numbers) gives, as torch."""
+    return promote_types(tensor1, tensor2)
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """torch's casting rule for in-place ops and ``out=``: never to a lower category (float to int,
+    int to bool, complex to float); any size within a category."""
+    return category(to_dtype(from_)) <= category(to_dtype(to))
+
+
+class finfo:  # noqa: N801 - torch's name
+    """Machine limits of a floating dtype (the default dtype when none is given), as Python floats."""
+
+    def __init__(self, type: Any = None) -> None:
+        dt = _default_float if type is None else to_dtype(type)
+        if dt is None or dt.kind != "f":
+            raise TypeError("finfo() requires a floating point input type. Use iinfo to handle 'iinfo'")
+        info = np.finfo(dt)
+        self.bits = int(info.bits)
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -int(info.precision)  # 1e-06 for float32, as torch (not float16(0.001))
+        self.dtype = dt.name
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+            f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
+
+class iinfo:  # noqa: N801 - torch's name
+    """Limits of an integer dtype, as Python ints."""
+
+    def __init__(self, type: Any) -> None:
+        dt = to_dtype(type)
+        if dt is not None and dt.kind == "b":
+            raise TypeError("bool is not supported by iinfo")
+        if dt is None or dt.kind not in "iu":
+            raise TypeError("iinfo() requires an integer input type. Use finfo to handle 'finfo'")
+        info = np.iinfo(dt)
+        self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
+        self.dtype = dt.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"

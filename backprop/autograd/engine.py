@@ -15,6 +15,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
+from backprop.autograd.hooks import PostAccumulateGradHook
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -94,15 +95,21 @@ def _run_backward(
         return _collect(inputs, results, leaf_grads, create_graph, wrap)
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     for leaf, g in leaf_grads.values():
+        post = None
         if leaf._hooks:
             if tr is not None:
                 tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
+            post = [h for h in leaf._hooks if h.__class__ is PostAccumulateGradHook]
             for hook in leaf._hooks:
-                g = _run_hook(hook, g, create_graph, wrap, leaf)
+                if hook.__class__ is not PostAccumulateGradHook:
+                    g = _run_hook(hook, g, create_graph, wrap, leaf)
         if tr is None:
             _accumulate(leaf, g, create_graph, wrap, handed)
         else:
             _trace_accumulate(tr, leaf, g, wrap, handed, handed_var)
+        for entry in post or ():
+            if entry.fn(leaf) is not None:
+                raise RuntimeError("post accumulate grad hooks must return None")
     return None
 
 

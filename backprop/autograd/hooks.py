@@ -43,6 +43,33 @@ def register_hook(tensor: Any, hook: Hook) -> HookHandle:
     return HookHandle(node, hook)
 
 
+class PostAccumulateGradHook:
+    """A leaf's hook that runs with the leaf itself once its ``.grad`` holds the new gradient
+    (``register_post_accumulate_grad_hook``); kept in the leaf's hook list, skipped as a gradient hook."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self.fn = fn
+
+
+def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None]) -> HookHandle:
+    """Call ``hook(tensor)`` after a backward pass accumulated into the leaf ``tensor``'s ``.grad``."""
+    if not tensor._requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    entry = PostAccumulateGradHook(hook)
+    tensor._hooks = (tensor._hooks or []) + [entry]
+    return HookHandle(tensor, entry)
+
+
+def retains_grad(tensor: Any) -> bool:
+    """True when ``retain_grad()`` was called on this non-leaf tensor (always False on leaves)."""
+    node = tensor.grad_fn
+    return node is not None and any(getattr(h, "_retains_grad", False) for h in node.hooks or ())
+
+
 def retain_grad(tensor: Any) -> None:
     """Keep ``.grad`` of a non-leaf tensor after backward (a no-op on leaves, as in torch)."""
     if tensor.grad_fn is None:
@@ -54,4 +81,7 @@ def retain_grad(tensor: Any) -> None:
         if t is not None:
             t.grad = g.detach() if t.grad is None else t.grad + g.detach()
 
+    if retains_grad(tensor):
+        return  # once is enough, as torch
+    keep._retains_grad = True  # type: ignore[attr-defined]
     register_hook(tensor, keep)

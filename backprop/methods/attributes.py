@@ -1,0 +1,235 @@
+"""What a tensor is rather than what it computes (torch's names): dtype and device predicates,
+memory layout (strides in elements, byte sizes, data pointers), the conjugate/negative-bit views
+that are no-ops on real tensors, more ``.to(dtype)`` shorthands, and leaf-hook registration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from backprop import dtypes
+from backprop.autograd import hooks
+from backprop.autograd.function import bump_version, check_inplace
+
+if TYPE_CHECKING:
+    from backprop.tensor import Tensor
+
+
+class Layout:
+    """A tensor's memory layout; every backprop tensor is dense and strided (``bp.strided``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+strided = Layout("strided")
+
+
+def _base_array(a: Any) -> Any:
+    while getattr(a, "base", None) is not None and hasattr(a.base, "strides"):
+        a = a.base
+    return a
+
+
+def _address(a: Any) -> int:
+    """The address of an array's first element (NumPy and CuPy)."""
+    data = a.data
+    return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
+
+
+class AttributeMethods:
+    """Predicates, layout queries and conversions of ``Tensor`` that run no op."""
+
+    # ------------------------------------------------------------ dtype and device predicates
+    def is_floating_point(self: Any) -> bool:
+        """True for float16/32/64 tensors."""
+        return bool(self.data.dtype.kind == "f")
+
+    def is_complex(self: Any) -> bool:
+        return bool(self.data.dtype.kind == "c")
+
+    def is_signed(self: Any) -> bool:
+        """False for unsigned integers and bool, as torch."""
+        return bool(self.data.dtype.kind in "ifc")
+
+    @property
+    def is_cuda(self: Any) -> bool:
+        return bool(self.device.type == "cuda")
+
+    @property
+    def is_cpu(self: Any) -> bool:
+        return bool(self.device.type == "cpu")
+
+    is_meta = is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
+    layout = property(lambda self: strided, doc="Always ``bp.strided``: tensors are dense arrays.")
+
+    def is_inference(self: Any) -> bool:
+        """False: ``bp.inference_mode`` makes ordinary tensors (see the README)."""
+        return False
+
+    def get_device(self: Any) -> int:
+        """The CUDA device index, or -1 on the CPU (torch's convention)."""
+        return -1 if self.device.type == "cpu" else int(self.device.index or 0)
+
+    def is_nonzero(self: Any) -> bool:
+        """The truth value of a one-element tensor; torch's errors for empty and larger ones."""
+        if self.data.size == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+        if self.data.size > 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def is_same_size(self: Any, other: Tensor) -> bool:
+        return tuple(self.shape) == tuple(other.shape)
+
+    # ------------------------------------------------------------ memory
+    def element_size(self: Any) -> int:
+        """Bytes per element."""
+        return int(self.data.dtype.itemsize)
+
+    @property
+    def itemsize(self: Any) -> int:
+        return int(self.data.dtype.itemsize)
+
+    @property
+    def nbytes(self: Any) -> int:
+        return int(self.data.nbytes)
+
+    def nelement(self: Any) -> int:
+        return int(self.data.size)
+
+    def ndimension(self: Any) -> int:
+        return int(self.data.ndim)
+
+    def stride(self: Any, dim: int | None = None) -> Any:
+        """Strides in elements (torch's unit), not bytes (NumPy's); one of them with ``dim``."""
+        size = self.data.dtype.itemsize
+        strides = tuple(int(s) // size for s in self.data.strides)
+        return strides if dim is None else strides[dim]
+
+    def storage_offset(self: Any) -> int:
+        """Elements between the start of the memory this tensor views and its first element."""
+        base = _base_array(self.data)
+        return (_address(self.data) - _address(base)) // self.data.dtype.itemsize
+
+    def data_ptr(self: Any) -> int:
+        """The address of the first element."""
+        return _address(self.data)
+
+    def is_pinned(self: Any) -> bool:
+        """False: host tensors are ordinary (pageable) NumPy memory."""
+        return False
+
+    def pin_memory(self: Any, device: Any = None) -> Tensor:
+        """Returns the tensor itself: host memory is not page-locked here (see the README)."""
+        return self  # type: ignore[no-any-return]
+
+    def share_memory_(self: Any) -> Tensor:
+        """A no-op returning the tensor: backprop has no multiprocessing tensor sharing."""
+        return self  # type: ignore[no-any-return]
+
+    def is_shared(self: Any) -> bool:
+        return False
+
+    # ------------------------------------------------------------ real tensors: conj/neg views are no-ops
+    def conj(self: Any) -> Tensor:
+        """The conjugate: the tensor itself for real dtypes."""
+        if self.data.dtype.kind == "c":
+            raise NotImplementedError(f"conj(): complex tensors ({self.dtype}) have no differentiable ops here")
+        return self  # type: ignore[no-any-return]
+
+    def resolve_conj(self: Any) -> Tensor:
+        return self  # type: ignore[no-any-return]
+
+    def resolve_neg(self: Any) -> Tensor:
+        return self  # type: ignore[no-any-return]
+
+    def is_conj(self: Any) -> bool:
+        return False
+
+    def is_neg(self: Any) -> bool:
+        return False
+
+    @property
+    def real(self: Any) -> Tensor:
+        """The real part: the tensor itself for real dtypes."""
+        if self.data.dtype.kind == "c":
+            raise NotImplementedError(f"real: complex tensors ({self.dtype}) have no differentiable ops here")
+        return self  # type: ignore[no-any-return]
+
+    @property
+    def imag(self: Any) -> Tensor:
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+    @property
+    def H(self: Any) -> Tensor:  # noqa: N802 - torch's name
+        """The conjugate transpose of a matrix (its transpose, for real dtypes)."""
+        if self.data.ndim != 2:
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.data.ndim}-D tensor.")
+        return self.conj().mT  # type: ignore[no-any-return]
+
+    @property
+    def mH(self: Any) -> Tensor:  # noqa: N802 - torch's name
+        """The conjugate transpose of the last two dims."""
+        return self.conj().mT  # type: ignore[no-any-return]
+
+    def adjoint(self: Any) -> Tensor:
+        return self.mH  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------ more ``.to(dtype)`` shorthands
+    def byte(self: Any) -> Tensor:
+        return self.to(dtypes.uint8)  # type: ignore[no-any-return]
+
+    def char(self: Any) -> Tensor:
+        return self.to(dtypes.int8)  # type: ignore[no-any-return]
+
+    def short(self: Any) -> Tensor:
+        return self.to(dtypes.int16)  # type: ignore[no-any-return]
+
+    def cfloat(self: Any) -> Tensor:
+        return self.to(dtypes.complex64)  # type: ignore[no-any-return]
+
+    def cdouble(self: Any) -> Tensor:
+        return self.to(dtypes.complex128)  # type: ignore[no-any-return]
+
+    def bfloat16(self: Any) -> Tensor:
+        raise TypeError("bfloat16 is not supported: NumPy and CuPy have no bfloat16 dtype (use half() or float())")
+
+    # ------------------------------------------------------------ Python functions over the elements (CPU)
+    def apply_(self: Any, callable: Callable[[Any], Any]) -> Tensor:
+        """Replace each element by ``callable(element)``, in place (CPU tensors only, as torch; slow)."""
+        return self._map_in_place("apply_", callable)  # type: ignore[no-any-return]
+
+    def map_(self: Any, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
+        """Replace each element by ``callable(element, other)``, ``tensor`` broadcast to this shape."""
+        other = tensor.data if hasattr(tensor, "data") else tensor
+        return self._map_in_place("map_", callable, other)  # type: ignore[no-any-return]
+
+    def _map_in_place(self: Any, name: str, fn: Callable[..., Any], *others: Any) -> Tensor:
+        if self.device.type != "cpu":
+            raise TypeError(f"{name}() is only implemented on CPU tensors, got one on {self.device}")
+        if check_inplace(name, self):
+            raise RuntimeError(
+                f"{name}() runs Python on the values and cannot be recorded for autograd: call it on a tensor "
+                "that does not require grad, or under bp.no_grad()"
+            )
+        xp = self.device.xp
+        columns = [xp.broadcast_to(o, self.data.shape).reshape(-1).tolist() for o in others]
+        values = [fn(*items) for items in zip(self.data.reshape(-1).tolist(), *columns)]
+        self.data[...] = xp.asarray(values, dtype=self.data.dtype).reshape(self.data.shape)
+        bump_version(self)
+        return self  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------ autograd
+    @property
+    def retains_grad(self: Any) -> bool:
+        """True when ``retain_grad()`` made this non-leaf keep its ``.grad``."""
+        return hooks.retains_grad(self)
+
+    def register_post_accumulate_grad_hook(self: Any, hook: Callable[[Any], None]) -> hooks.HookHandle:
+        """Call ``hook(tensor)`` after backward accumulated into this leaf's ``.grad`` (e.g. to step
+        an optimizer per parameter); returns a handle whose ``remove()`` unregisters it."""
+        return hooks.register_post_accumulate_grad_hook(self, hook)

@@ -1,5 +1,6 @@
 """Reverse-mode autodiff: op application, the backward engine, grad modes and checks."""
 
+from backprop.autograd.custom import Function, FunctionCtx, once_differentiable
 from backprop.autograd.functional import backward, grad
 from backprop.autograd.grad_mode import (
     detect_anomaly,
@@ -12,6 +13,8 @@ from backprop.autograd.grad_mode import (
 )
 
 __all__ = [
+    "Function",
+    "FunctionCtx",
     "backward",
     "detect_anomaly",
     "enable_grad",
@@ -20,5 +23,6 @@ __all__ = [
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "no_grad",
+    "once_differentiable",
     "set_grad_enabled",
 ]

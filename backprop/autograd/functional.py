@@ -93,3 +93,225 @@ def grad(
                 "the outputs; pass allow_unused=True to get None for it"
             )
     return tuple(grads)
+
+
+# ---------------------------------------------------------------- torch.autograd.functional
+def _as_tuple(x: Any, name: str, fn: str) -> tuple[tuple, bool]:
+    """``x`` as a tuple of Tensors, and whether it was a single Tensor."""
+    if hasattr(x, "grad_fn"):
+        return (x,), True
+    if isinstance(x, (tuple, list)) and all(hasattr(t, "grad_fn") for t in x):
+        return tuple(x), False
+    kind = type(x).__name__
+    raise TypeError(f"The {name} given to {fn} must be either a Tensor or a tuple of Tensors but got {kind}")
+
+
+def _prepare(inputs: tuple, create_graph: bool) -> tuple:
+    """Inputs that require grad: the caller's own graph kept only under ``create_graph`` (as torch)."""
+    out = []
+    for x in inputs:
+        if create_graph and x.requires_grad:
+            out.append(x.view_as(x))
+        else:
+            out.append(x.detach().requires_grad_(x.data.dtype.kind in "fc"))
+    return tuple(out)
+
+
+def _zeros_like(t: Any, requires_grad: bool = False) -> Any:
+    z = t._wrap(t.device.xp.zeros_like(t.data), t.device, None)
+    return z.requires_grad_(True) if requires_grad else z
+
+
+def _fill(grads: tuple, like: tuple, strict: bool, fn: str, what: str) -> tuple:
+    result = []
+    for i, (g, x) in enumerate(zip(grads, like)):
+        if g is None:
+            if strict:
+                raise RuntimeError(
+                    f"{fn}: the output of the user-provided function is independent of {what} {i}; "
+                    "this is not allowed in strict mode"
+                )
+            g = _zeros_like(x)
+        result.append(g)
+    return tuple(result)
+
+
+def _out(outs: tuple, single: bool, create_graph: bool) -> Any:
+    outs = outs if create_graph else tuple(o.detach() for o in outs)
+    return outs[0] if single else outs
+
+
+def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
+    """``(func(inputs), v^T J)``: the vector-Jacobian product at ``inputs``."""
+    from backprop.autograd.grad_mode import enable_grad
+
+    ins, single_in = _as_tuple(inputs, "inputs", "vjp")
+    ins = _prepare(ins, create_graph)
+    with enable_grad():
+        outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "vjp")
+        if v is None and not (len(outs) == 1 and outs[0].data.size == 1):
+            raise RuntimeError(
+                "The vector v can only be None if the user-provided function returns a single Tensor with a "
+                "single element."
+            )
+        vs = None if v is None else _as_tuple(v, "v", "vjp")[0]
+        diff = [i for i, o in enumerate(outs) if o.requires_grad]
+        grads: tuple = (None,) * len(ins)
+        if diff:
+            grads = grad(
+                [outs[i] for i in diff], ins, None if vs is None else [vs[i] for i in diff],
+                create_graph=create_graph, retain_graph=True, allow_unused=True,
+            )  # fmt: skip
+    grads = _fill(grads, ins, strict, "vjp", "input")
+    return _out(outs, single_out, create_graph), grads[0] if single_in else grads
+
+
+def jacobian(
+    func: Any,
+    inputs: Any,
+    create_graph: bool = False,
+    strict: bool = False,
+    vectorize: bool = False,
+    strategy: str = "reverse-mode",
+) -> Any:
+    """The Jacobian of ``func`` at ``inputs``: entry (i, j) has shape ``outputs[i].shape +
+    inputs[j].shape``. One reverse pass per output element (``vectorize`` is accepted, not needed)."""
+    from backprop.autograd.grad_mode import enable_grad
+
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
+    ins, single_in = _as_tuple(inputs, "inputs", "jacobian")
+    ins = _prepare(ins, create_graph)
+    with enable_grad():
+        outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jacobian")
+        table = []
+        for out in outs:
+            flat = out.reshape(-1)
+            rows: list[list] = [[] for _ in ins]
+            for k in range(flat.shape[0]):
+                gs: tuple = (None,) * len(ins)
+                if out.requires_grad:
+                    gs = grad(flat[k], ins, create_graph=create_graph, retain_graph=True, allow_unused=True)
+                for j, (g, x) in enumerate(zip(gs, ins)):
+                    if g is None and strict:
+                        raise RuntimeError(
+                            f"jacobian: output {k} of the user-provided function is independent of input {j}; "
+                            "this is not allowed in strict mode"
+                        )
+                    rows[j].append(_zeros_like(x) if g is None else g)
+            entry = []
+            for j, x in enumerate(ins):
+                shape = tuple(out.shape) + tuple(x.shape)
+                if rows[j]:
+                    entry.append(_stack(rows[j]).reshape(shape))
+                else:
+                    entry.append(x._wrap(x.device.xp.zeros(shape, x.data.dtype), x.device, None))
+            table.append(tuple(entry))
+    if not create_graph:
+        table = [tuple(e.detach() for e in row) for row in table]
+    if single_out and single_in:
+        return table[0][0]
+    if single_out:
+        return table[0]
+    if single_in:
+        return tuple(row[0] for row in table)
+    return tuple(table)
+
+
+def _stack(tensors: list) -> Any:
+    from backprop.autograd.function import apply
+    from backprop.ops import shape
+
+    return apply(shape.stack, *tensors, axis=0)
+
+
+def hessian(
+    func: Any,
+    inputs: Any,
+    create_graph: bool = False,
+    strict: bool = False,
+    vectorize: bool = False,
+    outer_jacobian_strategy: str = "reverse-mode",
+) -> Any:
+    """The Hessian of a scalar function at ``inputs`` (the Jacobian of its gradient)."""
+    ins, single_in = _as_tuple(inputs, "inputs", "hessian")
+
+    def gradient(*x: Any) -> tuple:
+        out = func(*x)
+        if not hasattr(out, "grad_fn") or out.data.size != 1:
+            raise RuntimeError("The function given to hessian should return a single Tensor with a single element")
+        gs = grad(out, x, create_graph=True, allow_unused=True) if out.requires_grad else (None,) * len(x)
+        return _fill(gs, x, strict, "hessian", "input")
+
+    result = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
+    return result[0][0] if single_in else result
+
+
+def jvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
+    """``(func(inputs), J v)``: the Jacobian-vector product, by differentiating a vjp in its vector
+    (the double-backward trick; no forward-mode AD here)."""
+    from backprop.autograd.grad_mode import enable_grad
+
+    ins, single_in = _as_tuple(inputs, "inputs", "jvp")
+    if v is None:
+        if not (len(ins) == 1 and ins[0].data.size == 1):
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
+                "single element."
+            )
+        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0].data), ins[0].device, None)
+    vs = _as_tuple(v, "v", "jvp")[0]
+    ins = _prepare(ins, create_graph)
+    with enable_grad():
+        outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
+        us = tuple(_zeros_like(o, requires_grad=True) for o in outs)
+        diff = [i for i, o in enumerate(outs) if o.requires_grad]
+        jv: tuple = (None,) * len(outs)
+        if diff:
+            gs = grad([outs[i] for i in diff], ins, [us[i] for i in diff], create_graph=True, allow_unused=True)
+            used = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g.requires_grad]
+            if used:
+                jv = grad(
+                    [g for g, _ in used], us, [vv for _, vv in used], create_graph=create_graph, allow_unused=True
+                )
+    jv = _fill(jv, outs, strict, "jvp", "input for output")
+    return _out(outs, single_out, create_graph), jv[0] if single_out else jv
+
+
+def hvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
+    """``(func(inputs), H v)`` for a scalar function."""
+    return _hessian_product("hvp", func, inputs, v, create_graph, strict)
+
+
+def vhp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
+    """``(func(inputs), v^T H)`` for a scalar function."""
+    return _hessian_product("vhp", func, inputs, v, create_graph, strict)
+
+
+def _hessian_product(name: str, func: Any, inputs: Any, v: Any, create_graph: bool, strict: bool) -> tuple:
+    from backprop.autograd.grad_mode import enable_grad
+
+    ins, single_in = _as_tuple(inputs, "inputs", name)
+    if v is None:
+        if not (len(ins) == 1 and ins[0].data.size == 1):
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
+                "single element."
+            )
+        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0].data), ins[0].device, None)
+    vs = _as_tuple(v, "v", name)[0]
+    ins = _prepare(ins, create_graph)
+    with enable_grad():
+        out = func(*ins)
+        if not hasattr(out, "grad_fn") or out.data.size != 1:
+            raise RuntimeError(f"The function given to {name} should return a single Tensor with a single element")
+        hv: tuple = (None,) * len(ins)
+        if out.requires_grad:
+            gs = grad(out, ins, create_graph=True, allow_unused=True)
+            used = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g.requires_grad]
+            if used:
+                hv = grad(
+                    [g for g, _ in used], ins, [vv for _, vv in used], create_graph=create_graph, allow_unused=True
+                )
+    hv = _fill(hv, ins, strict, name, "input")
+    return (out if create_graph else out.detach()), hv[0] if single_in else hv

@@ -7,7 +7,7 @@ import operator
 from typing import Any, SupportsIndex, overload
 
 
-class Size(tuple):  # type: ignore[type-arg]  # a tuple of ints, as torch.Size
+class Size(tuple):  # a tuple of ints, as torch.Size
     """A tensor's shape (``t.shape``, ``t.size()``): a tuple of ints, so it compares equal to plain
     tuples and goes wherever one does, plus torch.Size's ``numel()``; slices and sums stay Sizes."""
 
@@ -40,7 +40,7 @@ class Size(tuple):  # type: ignore[type-arg]  # a tuple of ints, as torch.Size
         item = super().__getitem__(index)
         return Size(item) if isinstance(index, slice) else item
 
-    def __add__(self, other: Any) -> Size:  # type: ignore[override]
+    def __add__(self, other: Any) -> Size:
         if not isinstance(other, tuple):
             return NotImplemented
         return Size(tuple(self) + tuple(other))
@@ -50,10 +50,10 @@ class Size(tuple):  # type: ignore[type-arg]  # a tuple of ints, as torch.Size
             return NotImplemented
         return Size(tuple(other) + tuple(self))
 
-    def __mul__(self, n: SupportsIndex) -> Size:  # type: ignore[override]
+    def __mul__(self, n: SupportsIndex) -> Size:
         return Size(tuple(self) * n)
 
-    __rmul__ = __mul__  # type: ignore[assignment]
+    __rmul__ = __mul__
 
     def __repr__(self) -> str:
         return f"Size({list(self)})"

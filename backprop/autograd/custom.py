@@ -154,7 +154,7 @@ class _Call:
     """What one ``apply`` hands its Node: the user's function and context, the packed outputs and
     how to split a gradient of the packing back into one gradient per output."""
 
-    def __init__(self, fn: type, ctx: FunctionCtx, tensor_inputs: list, is_tensor_arg: tuple) -> None:
+    def __init__(self, fn: type[Function], ctx: FunctionCtx, tensor_inputs: list, is_tensor_arg: tuple) -> None:
         self.fn, self.ctx = fn, ctx
         self.tensor_inputs, self.is_tensor_arg = tensor_inputs, is_tensor_arg
         self.packed: Any = None
@@ -229,8 +229,8 @@ class Function:
                 output = cls.forward(ctx, *args, **kwargs)
         if not (state.enabled and any(needs)):
             return output
-        if trace.tracer() is not None:
-            trace.tracer().fail(f"the custom autograd.Function {cls.__name__} runs Python in its forward and backward")
+        if (tr := trace.tracer()) is not None:
+            tr.fail(f"the custom autograd.Function {cls.__name__} runs Python in its forward and backward")
         return _connect(cls, ctx, output, tensors, is_tensor_arg)
 
 
@@ -244,7 +244,7 @@ def _defined(cls: type) -> set[str]:
     return names
 
 
-def _connect(cls: type, ctx: FunctionCtx, output: Any, tensors: list, is_tensor_arg: tuple) -> Any:
+def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, is_tensor_arg: tuple) -> Any:
     """Tie the differentiable outputs to the inputs through one Node; others stay constants."""
     single = _is_tensor(output)
     outs = (output,) if single else tuple(output) if isinstance(output, (tuple, list)) else None

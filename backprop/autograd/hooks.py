@@ -61,7 +61,7 @@ def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None])
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
     entry = PostAccumulateGradHook(hook)
     tensor._hooks = (tensor._hooks or []) + [entry]
-    return HookHandle(tensor, entry)
+    return HookHandle(tensor, entry)  # type: ignore[arg-type]  # removed by identity, like a hook
 
 
 def retains_grad(tensor: Any) -> bool:

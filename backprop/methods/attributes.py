@@ -125,11 +125,11 @@ class AttributeMethods:
 
     def pin_memory(self: Any, device: Any = None) -> Tensor:
         """Returns the tensor itself: host memory is not page-locked here (see the README)."""
-        return self  # type: ignore[no-any-return]
+        return self
 
     def share_memory_(self: Any) -> Tensor:
         """A no-op returning the tensor: backprop has no multiprocessing tensor sharing."""
-        return self  # type: ignore[no-any-return]
+        return self
 
     def is_shared(self: Any) -> bool:
         return False
@@ -139,13 +139,13 @@ class AttributeMethods:
         """The conjugate: the tensor itself for real dtypes."""
         if self.data.dtype.kind == "c":
             raise NotImplementedError(f"conj(): complex tensors ({self.dtype}) have no differentiable ops here")
-        return self  # type: ignore[no-any-return]
+        return self
 
     def resolve_conj(self: Any) -> Tensor:
-        return self  # type: ignore[no-any-return]
+        return self
 
     def resolve_neg(self: Any) -> Tensor:
-        return self  # type: ignore[no-any-return]
+        return self
 
     def is_conj(self: Any) -> bool:
         return False
@@ -158,7 +158,7 @@ class AttributeMethods:
         """The real part: the tensor itself for real dtypes."""
         if self.data.dtype.kind == "c":
             raise NotImplementedError(f"real: complex tensors ({self.dtype}) have no differentiable ops here")
-        return self  # type: ignore[no-any-return]
+        return self
 
     @property
     def imag(self: Any) -> Tensor:
@@ -169,31 +169,31 @@ class AttributeMethods:
         """The conjugate transpose of a matrix (its transpose, for real dtypes)."""
         if self.data.ndim != 2:
             raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.data.ndim}-D tensor.")
-        return self.conj().mT  # type: ignore[no-any-return]
+        return self.conj().mT
 
     @property
     def mH(self: Any) -> Tensor:  # noqa: N802 - torch's name
         """The conjugate transpose of the last two dims."""
-        return self.conj().mT  # type: ignore[no-any-return]
+        return self.conj().mT
 
     def adjoint(self: Any) -> Tensor:
-        return self.mH  # type: ignore[no-any-return]
+        return self.mH
 
     # ------------------------------------------------------------ more ``.to(dtype)`` shorthands
     def byte(self: Any) -> Tensor:
-        return self.to(dtypes.uint8)  # type: ignore[no-any-return]
+        return self.to(dtypes.uint8)
 
     def char(self: Any) -> Tensor:
-        return self.to(dtypes.int8)  # type: ignore[no-any-return]
+        return self.to(dtypes.int8)
 
     def short(self: Any) -> Tensor:
-        return self.to(dtypes.int16)  # type: ignore[no-any-return]
+        return self.to(dtypes.int16)
 
     def cfloat(self: Any) -> Tensor:
-        return self.to(dtypes.complex64)  # type: ignore[no-any-return]
+        return self.to(dtypes.complex64)
 
     def cdouble(self: Any) -> Tensor:
-        return self.to(dtypes.complex128)  # type: ignore[no-any-return]
+        return self.to(dtypes.complex128)
 
     def bfloat16(self: Any) -> Tensor:
         raise TypeError("bfloat16 is not supported: NumPy and CuPy have no bfloat16 dtype (use half() or float())")
@@ -201,12 +201,12 @@ class AttributeMethods:
     # ------------------------------------------------------------ Python functions over the elements (CPU)
     def apply_(self: Any, callable: Callable[[Any], Any]) -> Tensor:
         """Replace each element by ``callable(element)``, in place (CPU tensors only, as torch; slow)."""
-        return self._map_in_place("apply_", callable)  # type: ignore[no-any-return]
+        return self._map_in_place("apply_", callable)
 
     def map_(self: Any, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
         """Replace each element by ``callable(element, other)``, ``tensor`` broadcast to this shape."""
         other = tensor.data if hasattr(tensor, "data") else tensor
-        return self._map_in_place("map_", callable, other)  # type: ignore[no-any-return]
+        return self._map_in_place("map_", callable, other)
 
     def _map_in_place(self: Any, name: str, fn: Callable[..., Any], *others: Any) -> Tensor:
         if self.device.type != "cpu":
@@ -221,7 +221,7 @@ class AttributeMethods:
         values = [fn(*items) for items in zip(self.data.reshape(-1).tolist(), *columns)]
         self.data[...] = xp.asarray(values, dtype=self.data.dtype).reshape(self.data.shape)
         bump_version(self)
-        return self  # type: ignore[no-any-return]
+        return self
 
     # ------------------------------------------------------------ autograd
     @property

@@ -187,6 +187,213 @@ class IndexingMethods:
         idx = indices.expand(tuple(indices.shape[d] if i == d else n for i, n in enumerate(rest)))
         return x.gather(d, idx)
 
+    # ------------------------------------------------------------ writes at indices (index_copy, index_put, put, ...)
+    def index_copy(self: Any, dim: int, index: Any, source: Any) -> Tensor:
+        """``self`` with its slices at ``index`` (a vector) along ``dim`` replaced by ``source``'s."""
+        return self._copy_at("index_copy", dim, index, source, inplace=False)
+
+    def index_copy_(self: Any, dim: int, index: Any, source: Any) -> Tensor:
+        return self._copy_at("index_copy_", dim, index, source, inplace=True)
+
+    def _copy_at(self: Any, name: str, dim: int, index: Any, source: Any, inplace: bool) -> Tensor:
+        _index_tensor(name, index)
+        if index.ndim > 1:
+            raise RuntimeError(f"{name}(): Index should have dimension 1 or 0 (got {index.ndim})")
+        index = index.reshape(-1)
+        if self.ndim == 0 and not inplace:  # a 0-d tensor is written as a 1-element one
+            return apply(ix.index_copy, self.reshape(1), index, source.reshape(-1), axis=0).reshape(())
+        d = wrap_dim(dim, self.ndim, name)
+        if inplace:
+            return apply_(ix.index_copy, name, self, index, source, axis=d)
+        return apply(ix.index_copy, self, index, source, axis=d)
+
+    def index_put(self: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        """``self`` with ``values`` (broadcast) written at ``self[indices]`` (a tuple of integer or
+        bool tensors indexing the leading dims), or added there with ``accumulate`` (repeats add up)."""
+        return self._put("index_put", indices, values, accumulate, inplace=False)
+
+    def index_put_(self: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        return self._put("index_put_", indices, values, accumulate, inplace=True)
+
+    def _put(self: Any, name: str, indices: Any, values: Any, accumulate: bool, inplace: bool) -> Tensor:
+        if not isinstance(indices, (tuple, list)):
+            raise TypeError(f"{name}(): indices must be a tuple of Tensors, got {type(indices).__name__}")
+        lin, dims, shape = _flat_index(self, name, tuple(indices))
+        v = (
+            values
+            if hasattr(values, "grad_fn")
+            else self._wrap(self.device.xp.asarray(values, dtype=self.dtype), self.device, None)
+        )
+        target = shape + tuple(self.shape[dims:])
+        if tuple(v.shape) != target:
+            v = v.expand(target)
+        v = v.reshape((-1, *self.shape[dims:]))
+        if inplace:
+            return apply_(ix.index_put, name, self, v, lin, dims=dims, accumulate=bool(accumulate))
+        return apply(ix.index_put, self, v, lin, dims=dims, accumulate=bool(accumulate))
+
+    def put(self: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+        """``self`` with ``source``'s elements written (``accumulate``: added) at the flat positions
+        ``index`` of the tensor read as 1-D (negative positions count from the end)."""
+        return self._put_flat("put", index, source, accumulate, inplace=False)
+
+    def put_(self: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+        return self._put_flat("put_", index, source, accumulate, inplace=True)
+
+    def _put_flat(self: Any, name: str, index: Any, source: Any, accumulate: bool, inplace: bool) -> Tensor:
+        _index_tensor(name, index)
+        if index.numel() != source.numel():
+            raise RuntimeError(
+                f"{name}(): Expected source and index to have the same number of elements, but got source.numel() "
+                f"= {source.numel()}, index.numel() = {index.numel()}"
+            )
+        lin = _wrapped(name, index.reshape(-1).long(), self.numel(), "put", flat=True)
+        if inplace:
+            return apply_(
+                ix.index_put, name, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate)
+            )
+        return apply(ix.index_put, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate))
+
+    def masked_scatter(self: Any, mask: Any, source: Any) -> Tensor:
+        """``self`` with ``source``'s leading elements written, in order, where the bool ``mask`` is
+        True (self and mask broadcast)."""
+        mask = _mask("masked_scatter", mask)
+        shape = tuple(np.broadcast_shapes(self.shape, mask.shape))
+        x = self if tuple(self.shape) == shape else self.expand(shape)
+        return x._scatter_masked("masked_scatter", mask, source, inplace=False)
+
+    def masked_scatter_(self: Any, mask: Any, source: Any) -> Tensor:
+        mask = _mask("masked_scatter_", mask)
+        if tuple(np.broadcast_shapes(self.shape, mask.shape)) != tuple(self.shape):
+            raise RuntimeError(
+                f"masked_scatter_: the mask of shape {tuple(mask.shape)} does not broadcast to self {tuple(self.shape)}"
+            )
+        return self._scatter_masked("masked_scatter_", mask, source, inplace=True)
+
+    def _scatter_masked(self: Any, name: str, mask: Any, source: Any, inplace: bool) -> Tensor:
+        if source.dtype != self.dtype:
+            raise DTypeError(
+                f"{name}: expected self and source to have same dtypes but got {self.dtype} and {source.dtype}"
+            )
+        m = mask if tuple(mask.shape) == tuple(self.shape) else mask.expand(self.shape)
+        lin = apply(ix.nonzero, m.reshape(-1)).reshape(-1)
+        n = lin.shape[0]
+        if n > source.numel():
+            raise RuntimeError(
+                f"{name}: Number of elements of source < number of ones in mask ({source.numel()} < {n})"
+            )
+        vals = source.reshape(-1)[:n]
+        if inplace:
+            return apply_(ix.index_put, name, self, vals, lin, dims=self.ndim)
+        return apply(ix.index_put, self, vals, lin, dims=self.ndim)
+
+    def select_scatter(self: Any, src: Any, dim: int, index: int) -> Tensor:
+        """``self`` with the slice ``select(dim, index)`` replaced by ``src``."""
+        if self.ndim == 0:
+            raise IndexError("select_scatter() cannot be applied to a 0-dim tensor.")
+        d = wrap_dim(dim, self.ndim, "select_scatter")
+        n, i = self.shape[d], int(index)
+        if not -n <= i < n:
+            raise IndexError(f"select(): index {i} out of range for tensor of size {list(self.shape)} at dimension {d}")
+        want = self.shape[:d] + self.shape[d + 1 :]
+        if tuple(src.shape) != want:
+            raise RuntimeError(
+                f"select_scatter: expected src to have a size equal to the slice of self {want}, got {tuple(src.shape)}"
+            )
+        return apply(ix.index_copy, self, self._int64([i % n]), src.unsqueeze(d), axis=d)
+
+    def slice_scatter(self: Any, src: Any, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Tensor:
+        """``self`` with the slice ``start:end:step`` of ``dim`` replaced by ``src``."""
+        if self.ndim == 0:
+            raise IndexError("slice_scatter() cannot be applied to a 0-dim tensor.")
+        d = wrap_dim(dim, self.ndim, "slice_scatter")
+        if step <= 0:
+            raise ValueError(f"slice_scatter: slice step must be positive, got {step}")
+        positions = list(range(*slice(start, end, step).indices(self.shape[d])))
+        want = self.shape[:d] + (len(positions),) + self.shape[d + 1 :]
+        if tuple(src.shape) != want:
+            raise RuntimeError(
+                f"slice_scatter: expected src to have a size equal to the slice of self {want}, got {tuple(src.shape)}"
+            )
+        return apply(ix.index_copy, self, self._int64(positions), src, axis=d)
+
+    def diagonal_scatter(self: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """``self`` with ``diagonal(offset, dim1, dim2)`` replaced by ``src``."""
+        if self.ndim < 2:
+            raise ShapeError(f"diagonal_scatter: expected a tensor with at least 2 dims, got {tuple(self.shape)}")
+        d1, d2 = wrap_dim(dim1, self.ndim, "diagonal_scatter"), wrap_dim(dim2, self.ndim, "diagonal_scatter")
+        if d1 == d2:
+            raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        where = np.diagonal(np.arange(self.numel(), dtype=np.int64).reshape(self.shape), int(offset), d1, d2)
+        if tuple(src.shape) != where.shape:
+            raise RuntimeError(
+                f"diagonal_scatter: expected src to have a size equal to the diagonal of self "
+                f"{where.shape}, got {tuple(src.shape)}"
+            )
+        return apply(ix.index_put, self, src.reshape(-1), self._int64(where.reshape(-1)), dims=self.ndim)
+
+    def fill_diagonal_(self: Any, fill_value: Any, wrap: bool = False) -> Tensor:
+        """Write ``fill_value`` on the main diagonal (all dims equal beyond 2-D); ``wrap``: a tall
+        matrix's diagonal starts again every ``cols + 1`` rows, as NumPy's."""
+        if self.ndim < 2:
+            raise ShapeError(f"fill_diagonal_: dimensions must larger than 1, got {self.ndim}")
+        if self.ndim > 2 and len(set(self.shape)) != 1:
+            raise ShapeError(
+                f"fill_diagonal_: all dimensions of input must be of equal length, got {tuple(self.shape)}"
+            )
+        rows, cols = self.shape[0], self.shape[1]
+        if self.ndim == 2:
+            stop = self.numel() if wrap and rows > cols else min(rows, cols) * (cols + 1)
+            where = np.arange(0, stop, cols + 1, dtype=np.int64)
+        else:
+            where = np.arange(rows, dtype=np.int64) * sum(rows**k for k in range(self.ndim))
+        value = fill_value.item() if hasattr(fill_value, "item") else fill_value
+        return apply_(ix.index_put, "fill_diagonal_", self, value, self._int64(where), dims=self.ndim)
+
+    def index_reduce(self: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        """``self`` with ``source``'s slices reduced into the slices at ``index`` along ``dim``:
+        ``reduce`` is "prod", "mean", "amax" or "amin" (scatter_reduce with a broadcast index)."""
+        if reduce not in ("prod", "mean", "amax", "amin"):
+            raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}")
+        return self.scatter_reduce(
+            *self._index_grid("index_reduce", dim, index, source), reduce, include_self=include_self
+        )
+
+    def index_reduce_(
+        self: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        if reduce not in ("prod", "mean", "amax", "amin"):
+            raise RuntimeError(
+                f"index_reduce_(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}"
+            )
+        return self.scatter_reduce_(
+            *self._index_grid("index_reduce_", dim, index, source), reduce, include_self=include_self
+        )
+
+    def _index_grid(self: Any, name: str, dim: int, index: Any, source: Any) -> tuple:
+        """``(dim, index broadcast to source's shape, source)``: an index_* op as a scatter."""
+        _index_tensor(name, index)
+        if index.ndim > 1:
+            raise RuntimeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        d = wrap_dim(dim, self.ndim, name)
+        if source.ndim != self.ndim or source.shape[d] != index.numel():
+            raise RuntimeError(
+                f"{name}(): source {tuple(source.shape)} must have the shape of self "
+                f"{tuple(self.shape)} with dimension {d} of size {index.numel()}"
+            )
+        view = tuple(index.numel() if i == d else 1 for i in range(self.ndim))
+        return d, index.long().reshape(view).expand(tuple(source.shape)), source
+
+    def take(self: Any, index: Any) -> Tensor:
+        """The elements at ``index`` of the tensor read as 1-D (negative positions count from the
+        end); the result has ``index``'s shape."""
+        _index_tensor("take", index)
+        return self.reshape(-1)[_wrapped("take", index.long(), self.numel(), "take", flat=True)]
+
+    def _int64(self: Any, values: Any) -> Any:
+        """A constant int64 tensor on this tensor's device (positions computed from Python values)."""
+        return self._wrap(self.device.xp.asarray(np.asarray(values, dtype=np.int64)), self.device, None)
+
     # ------------------------------------------------------------ masks
     def masked_fill(self: Any, mask: Any, value: Any) -> Tensor:
         """``value`` (a number or a 0-d tensor, which gets the gradient of the filled entries) where the
@@ -281,6 +488,123 @@ class IndexingMethods:
         shape = self.shape[:d] + self.shape[d + 1 :]
         return ValuesIndices(out.values.reshape(shape), out.indices.reshape(shape))
 
+    # ------------------------------------------------------------ unique values and counting (no gradient)
+    def unique(
+        self: Any, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
+    ) -> Any:
+        """The distinct values (sorted ascending; with ``dim``, the distinct slices along it), plus
+        the inverse (each element's position among them) and the counts when asked (int64)."""
+        return _unique(self, "unique", False, return_inverse, return_counts, dim)
+
+    def unique_consecutive(
+        self: Any, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
+    ) -> Any:
+        """The tensor with each run of equal consecutive values (slices along ``dim``) collapsed to one."""
+        return _unique(self, "unique_consecutive", True, return_inverse, return_counts, dim)
+
+    def bincount(self: Any, weights: Any = None, minlength: int = 0) -> Tensor:
+        """How often each value 0..max occurs in this 1-D non-negative integer tensor (int64), or the
+        sum of ``weights`` per value; at least ``minlength`` bins."""
+        return apply(red.bincount, self, weights, minlength=int(minlength))
+
+    def histc(self: Any, bins: int = 100, min: Any = 0, max: Any = 0) -> Tensor:
+        """A histogram of ``bins`` equal bins over [min, max] (the data's range when equal); elements
+        outside are ignored; the counts have this tensor's (floating) dtype."""
+        return apply(red.histc, self, bins=int(bins), min=float(min), max=float(max))
+
+
+def _unique(self: Any, name: str, consecutive: bool, inverse: bool, counts: bool, dim: Any) -> Any:
+    d = None if dim is None else wrap_dim(dim, self.ndim, name)
+    x = self.detach() if self._requires_grad else self
+    if d is not None and self.ndim == 0:
+        x, d = x.reshape(1), 0
+    out = [apply(so.unique, x, dim=d, consecutive=consecutive)]
+    if inverse:
+        out.append(apply(so.unique, x, dim=d, consecutive=consecutive, part="inverse"))
+    if counts:
+        out.append(apply(so.unique, x, dim=d, consecutive=consecutive, part="counts"))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def searchsorted(
+    sorted_sequence: Any,
+    input: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Any = None,
+) -> Tensor:
+    """For each value of ``input``, the index at which inserting it into the last dim of
+    ``sorted_sequence`` keeps that sorted (``right``/``side="right"``: after equal values); int64
+    (int32 with ``out_int32``). ``sorter`` gives the order that sorts an unsorted sequence."""
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side!r}")
+        if right and side == "left":
+            raise RuntimeError(
+                "torch.searchsorted(): side and right can't be set to opposites, got side of left while right was True"
+            )
+        right = side == "right"
+    seq = sorted_sequence
+    if sorter is not None:
+        _index_tensor("searchsorted", sorter)
+        seq = seq.gather(-1, sorter.long())
+    values = input if hasattr(input, "grad_fn") else seq._wrap(seq.device.xp.asarray(input), seq.device, None)
+    if seq.ndim > 1 and tuple(seq.shape[:-1]) != tuple(values.shape[:-1]):
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of boundaries "
+            f"tensor and input value tensor must match, but we got boundaries tensor {list(seq.shape)} and input "
+            f"value tensor {list(values.shape)}"
+        )
+    if seq.ndim == 0:
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should have positive dimension, but got 0 dimension"
+        )
+    return apply(so.searchsorted, seq.detach(), values.detach(), right=bool(right), out_int32=bool(out_int32))
+
+
+def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each value of ``input`` among the 1-D sorted ``boundaries``: i with
+    boundaries[i-1] < x <= boundaries[i] (``right``: boundaries[i-1] <= x < boundaries[i])."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"torch.bucketize(): boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Whether each of ``elements`` is in ``test_elements`` (either may be a number): a bool tensor
+    of ``elements``' shape (``invert``: whether it is not)."""
+    ref = elements if hasattr(elements, "grad_fn") else test_elements
+    if not hasattr(ref, "grad_fn"):
+        raise TypeError("isin(): expected at least one of elements and test_elements to be a Tensor")
+
+    def arr(v: Any) -> Any:
+        return v.detach() if hasattr(v, "grad_fn") else ref._wrap(ref.device.xp.asarray(v), ref.device, None)
+
+    return apply(so.isin, arr(elements), arr(test_elements), invert=bool(invert))
+
+
+def unravel_index(indices: Any, shape: Any) -> tuple[Tensor, ...]:
+    """The coordinates in a tensor of ``shape`` of the flat (row-major) ``indices``: one int64 tensor
+    per dim, each of ``indices``' shape (negative indices count from the end)."""
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    if not hasattr(indices, "grad_fn"):
+        raise TypeError(f"unravel_index(): expected 'indices' to be a Tensor, got {type(indices).__name__}")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"unravel_index(): expected 'indices' to be integer dtype, but got {indices.dtype}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"unravel_index(): 'shape' cannot have negative values, but got {shape}")
+    numel = int(np.prod(shape))
+    flat = _wrapped("unravel_index", indices.long(), numel, "unravel_index")
+    if numel == 0 and indices.numel():
+        raise IndexError("unravel_index(): index out of bounds for a shape with no elements")
+    out = []
+    for n in reversed(shape):
+        out.append(flat % n if n else flat)
+        flat = flat // n if n else flat
+    return tuple(reversed(out))
+
 
 def _values_at(self: Any, x: Any, idx: Any, d: int) -> ValuesIndices:
     """``(x's values at idx along d, idx)``, back to 0-d for a 0-d ``self``."""
@@ -288,6 +612,55 @@ def _values_at(self: Any, x: Any, idx: Any, d: int) -> ValuesIndices:
     if self.ndim == 0:
         return ValuesIndices(values.reshape(()), idx.reshape(()))
     return ValuesIndices(values, idx)
+
+
+def _wrapped(name: str, index: Any, n: int, what: str, dim: int = 0, flat: bool = False) -> Any:
+    """``index`` (int64) with negative entries counted from the end of a dim of size ``n``; an
+    IndexError (torch's) for entries outside [-n, n)."""
+    if index.numel():
+        lo, hi = int(index.min()), int(index.max())
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            if flat:
+                raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+            raise IndexError(f"{what}: index {bad} is out of bounds for dimension {dim} with size {n}")
+        if lo < 0:
+            index = index + (index < 0).long() * n
+    return index
+
+
+def _flat_index(self: Any, name: str, indices: tuple) -> tuple[Any, int, tuple[int, ...]]:
+    """``(flat index, k, shape)`` for ``self[indices]`` with integer or bool index tensors on the
+    first k dims: the row-major position of each indexed entry of those k dims, of ``shape``."""
+    parts: list[Any] = []
+    for i in indices:
+        if not hasattr(i, "grad_fn"):
+            i = self._wrap(self.device.xp.asarray(np.asarray(i)), self.device, None)
+        if i.dtype.kind == "b" or i.dtype == np.uint8:  # a mask stands for its nonzero positions
+            parts.extend(i.bool().nonzero(as_tuple=True))
+        elif i.dtype.kind in "iu":
+            parts.append(i.long())
+        else:
+            raise IndexError(f"{name}(): tensors used as indices must be long, int or bool tensors, got {i.dtype}")
+    k = len(parts)
+    if k > self.ndim:
+        raise IndexError(f"{name}(): too many indices for tensor of dimension {self.ndim} (got {k})")
+    try:
+        shape = tuple(np.broadcast_shapes(*(tuple(p.shape) for p in parts)))
+    except ValueError:
+        raise IndexError(
+            f"{name}(): shape mismatch: indexing tensors could not be broadcast together with shapes "
+            f"{[tuple(p.shape) for p in parts]}"
+        ) from None
+    lin = None
+    for d, p in enumerate(parts):
+        p = _wrapped(name, p, self.shape[d], name, d)
+        lin = p if lin is None else lin * self.shape[d] + p
+    if lin is None:
+        lin = self._int64([0])
+    elif tuple(lin.shape) != shape:
+        lin = lin.expand(shape)
+    return lin.reshape(-1), k, shape
 
 
 def _index_tensor(name: str, index: Any) -> None:

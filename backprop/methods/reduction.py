@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backprop import dtypes
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, apply_
 from backprop.ops import elementwise as ew
-from backprop.ops import reduction, scan
+from backprop.ops import reduction, scan, sorting
+from backprop.ops import shape as sh
+from backprop.ops._util import ShapeError, dims_arg, size_arg, wrap_dim
 from backprop.ops._util import dim_alias as _dim
-from backprop.ops._util import dims_arg, wrap_dim
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -25,6 +26,79 @@ class ValuesIndices(NamedTuple):
 
 
 MinMax = ValuesIndices
+
+
+class MinMaxValues(NamedTuple):
+    """``(min, max)``: what ``aminmax`` returns (torch.return_types.aminmax)."""
+
+    min: Tensor
+    max: Tensor
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+    """quantile / nanquantile: sort along the dim (NaN last), then read (and interpolate between)
+    the sorted values at rank q * (n - 1), n the count of (non-NaN) values, as torch."""
+    if self.dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype, got {self.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(
+            f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. Got {interpolation}"
+        )
+    if hasattr(q, "grad_fn"):
+        if q.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
+        if q.dtype != self.dtype:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor, got {q.dtype}")
+        scalar, qs = q.ndim == 0, q.detach().reshape(-1)
+    else:
+        scalar, qs = True, self._wrap(self.device.xp.asarray([float(q)], dtype=self.dtype), self.device, None)
+    if qs.numel() and not ((qs >= 0) & (qs <= 1)).all().item():
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if self.numel() == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if dim is None:
+        x, d = self.reshape(-1), None
+    else:
+        d = wrap_dim(_int_dim(name, dim), self.ndim, name)
+        x = self.reshape(1) if self.ndim == 0 else self.movedim(d, -1)
+    n = x.shape[-1]
+    ordered = x.sort(-1).values  # NaN last
+    valid = apply(ew.eq, x, x).sum(-1, keepdim=True)  # the non-NaN count per slice
+    if ignore_nan:
+        ranks = apply(ew.maximum, qs * (valid - 1).to(self.dtype), 0.0)  # all NaN: rank 0 (a NaN)
+    else:  # a slice with a NaN reads its last element (a NaN)
+        ranks = apply(ew.where, apply(ew.lt, valid, n), float(n - 1), qs * float(n - 1))
+    if interpolation == "nearest":
+        ranks = ranks.round()  # halves to even, as torch
+    if interpolation in ("lower", "nearest"):
+        out = ordered.gather(-1, ranks.floor().long())
+    elif interpolation == "higher":
+        out = ordered.gather(-1, ranks.ceil().long())
+    else:  # torch's lerp between the neighbours
+        below, above = ordered.gather(-1, ranks.floor().long()), ordered.gather(-1, ranks.ceil().long())
+        weight = ranks - ranks.floor() if interpolation == "linear" else ranks * 0 + 0.5
+        out = below.lerp(above, weight)
+    out = out.movedim(-1, 0)  # (len(q), the kept dims)
+    if keepdim:
+        out = out.reshape((out.shape[0],) + (1,) * self.ndim) if d is None else out.unsqueeze(d + 1)
+    return out.reshape(out.shape[1:]) if scalar else out
+
+
+def _renorm_factor(self: Any, p: Any, dim: int, maxnorm: Any) -> Any:
+    """renorm's scale per slice along ``dim``: maxnorm / (norm + 1e-7) where the norm exceeds maxnorm, else 1."""
+    if p <= 0:
+        raise RuntimeError(f"renorm: non-positive-norm not supported, got p={p}")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if self.ndim == 0:
+        raise RuntimeError("renorm: input needs at least 1 dimension, got 0 dimensions")
+    d = wrap_dim(dim, self.ndim, "renorm")
+    others = tuple(i for i in range(self.ndim) if i != d)
+    norms = self.norm(p, others, keepdim=True) if others else self.abs()
+    return apply(ew.where, apply(ew.gt, norms, maxnorm), maxnorm / (norms + 1e-7), 1.0)
 
 
 def _keep(keepdim: bool, keepdims: bool | None) -> bool:
@@ -181,6 +255,104 @@ class ReductionMethods:
         d = None if dim is None else wrap_dim(_int_dim(name, dim), self.ndim, name)
         return apply(opdef, self, axis=d, keepdims=keepdim)
 
+    def nanmedian(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """``median`` ignoring NaN (NaN only where every element is NaN), or ``(values, indices)``
+        along ``dim`` (gradient to the returned index; without dim shared by the equal elements)."""
+        dim = _dim("nanmedian", dim, axis)
+        if dim is None:
+            flat = self.reshape(-1)
+            if flat.shape[0] == 0:
+                raise IndexError("nanmedian(): cannot take the median of an empty tensor")
+            keep = apply(ew.eq, flat, flat)  # the non-NaN elements
+            if not keep.any().item():
+                return flat.amax()  # all NaN: NaN
+            return apply(reduction.median, flat[keep])
+        d = wrap_dim(_int_dim("nanmedian", dim), self.ndim, "nanmedian")
+        x = self if self.ndim else self.reshape(1)
+        order = apply(sorting.argsort, x, axis=d)  # NaN sorts last
+        valid = apply(ew.eq, x, x).sum(d, keepdim=True)
+        pos = apply(ew.maximum, (valid - 1) // 2, 0)
+        index = apply(reduction.take_indexed, order, pos, axis=d)
+        return self._picked(x, index, d, _keep(keepdim, keepdims))
+
+    def mode(self: Any, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+        """``(values, indices)`` of the most frequent value along ``dim`` (the smallest among equally
+        frequent ones; the index of its last occurrence); the gradient goes to that index."""
+        return self._select("mode", reduction.argmode, dim, keepdim)
+
+    def aminmax(self: Any, *, dim: Any = None, keepdim: bool = False) -> MinMaxValues:
+        """``(min, max)`` over ``dim`` (all by default), as ``amin`` and ``amax``."""
+        if dim is None and keepdim:
+            return MinMaxValues(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
+        d = () if dim is None else dim
+        return MinMaxValues(self.amin(d, keepdim), self.amax(d, keepdim))
+
+    def quantile(self: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+        """The ``q``-quantiles (a number or a 1-D tensor in [0, 1]; a tensor adds a leading dim) over
+        ``dim`` (all elements by default), interpolated as ``interpolation`` says ("linear",
+        "lower", "higher", "nearest", "midpoint"); NaN where the data has a NaN."""
+        return _quantile(self, "quantile", q, dim, keepdim, interpolation, ignore_nan=False)
+
+    def nanquantile(
+        self: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear"
+    ) -> Tensor:
+        """``quantile`` ignoring NaN (NaN only where every element is NaN)."""
+        return _quantile(self, "nanquantile", q, dim, keepdim, interpolation, ignore_nan=True)
+
+    def _picked(self: Any, x: Any, index: Any, d: int, keepdim: bool) -> ValuesIndices:
+        """``(values at index, index)`` along ``d`` (index keeps d as size 1), shaped as ``_select``."""
+        values = apply(reduction.take_indexed, x, index, axis=d)
+        if self.ndim == 0:
+            return ValuesIndices(values.reshape(()), index.reshape(()))
+        if not keepdim:
+            shape = self.shape[:d] + self.shape[d + 1 :]
+            values, index = values.reshape(shape), index.reshape(shape)
+        return ValuesIndices(values, index)
+
+    def sum_to_size(self: Any, *size: Any) -> Tensor:
+        """The sum over the broadcast dims that bring ``size`` up to this tensor's shape (the adjoint
+        of ``expand(size)``)."""
+        size = size_arg(size)
+        lead = self.ndim - len(size)
+        if lead < 0 or any(n != 1 and n != m for n, m in zip(size, self.shape[lead:])):
+            raise ShapeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.")
+        x = self.sum(tuple(range(lead))) if lead else self
+        dims = tuple(i for i, n in enumerate(size) if n == 1 and x.shape[i] != 1)
+        return x.sum(dims, keepdim=True) if dims else x
+
+    def diff(self: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+        """The ``n``-th forward difference ``x[i + 1] - x[i]`` along ``dim`` (bools: ``!=``), after
+        ``prepend`` and ``append`` are concatenated there."""
+        if self.ndim == 0:
+            raise ShapeError("diff expects input to be at least one-dimensional")
+        if n < 0:
+            raise ShapeError(f"order must be non-negative but got {n}")
+        d = wrap_dim(dim, self.ndim, "diff")
+        if n == 0:
+            return self  # (prepend and append are ignored then, as torch)
+        parts = [p for p in (prepend, self, append) if p is not None]
+        if len(parts) > 1:
+            for p in parts:
+                if not hasattr(p, "grad_fn") or p.ndim != self.ndim:
+                    raise ShapeError("diff expects prepend or append to be the same dimension as input")
+            x = apply(sh.cat, *(p if p.dtype == self.dtype else p.to(self.dtype) for p in parts), axis=d)
+        else:
+            x = self
+        for _ in range(n):
+            length = x.shape[d]
+            if length == 0:
+                break
+            hi, lo = x.narrow(d, 1, length - 1), x.narrow(d, 0, length - 1)
+            x = apply(ew.ne, hi, lo) if x.dtype.kind == "b" else hi - lo
+        return x
+
+    def renorm(self: Any, p: Any, dim: int, maxnorm: Any) -> Tensor:
+        """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
+        return self * _renorm_factor(self, p, dim, maxnorm)
+
+    def renorm_(self: Any, p: Any, dim: int, maxnorm: Any) -> Tensor:
+        return apply_(ew.mul, "renorm_", self, _renorm_factor(self, p, dim, maxnorm))
+
     # ------------------------------------------------------------ spread
     def var(
         self,
@@ -269,6 +441,16 @@ class ReductionMethods:
         """Cumulative product along ``dim``; exact gradients with zeros in the input."""
         dim = _int_dim("cumprod", _dim("cumprod", dim, axis, required=True))
         return apply(scan.cumprod, _accumulating(self, dtype), axis=dim)
+
+    def cumsum_(self: Any, dim: Any = None, *, dtype: Any = None) -> Tensor:
+        """``cumsum`` written into this tensor (its dtype kept)."""
+        dim = _int_dim("cumsum_", _dim("cumsum_", dim, None, required=True))
+        return apply_(scan.cumsum, "cumsum_", self, axis=wrap_dim(dim, self.ndim, "cumsum_"))
+
+    def cumprod_(self: Any, dim: Any = None, *, dtype: Any = None) -> Tensor:
+        """``cumprod`` written into this tensor (its dtype kept)."""
+        dim = _int_dim("cumprod_", _dim("cumprod_", dim, None, required=True))
+        return apply_(scan.cumprod, "cumprod_", self, axis=wrap_dim(dim, self.ndim, "cumprod_"))
 
     def logcumsumexp(self, dim: Any = None, *, axis: Any = None) -> Tensor:
         """log(cumsum(exp(x))) along ``dim``, without overflow or underflow."""

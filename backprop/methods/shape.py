@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backprop.autograd.function import apply
+from backprop import dtypes
+from backprop.autograd import trace
+from backprop.autograd.function import apply, apply_, bump_version, check_inplace
+from backprop.autograd.grad_mode import trace_users
 from backprop.ops import conversion
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, infer_shape, size_arg, wrap_dim
@@ -417,7 +421,207 @@ class ShapeMethods:
         """Split along dim 2 of a tensor with at least 3 dims."""
         return self._dsplit(sections, 2, "dsplit", 3)
 
+    # ------------------------------------------------------------ more of torch's shape methods
+    def ravel(self: Any) -> Tensor:
+        """The elements as a 1-D tensor (row-major)."""
+        return self.reshape(-1)
+
+    def reshape_as(self: Any, other: Any) -> Tensor:
+        """``reshape(other.shape)``."""
+        return self.reshape(tuple(other.shape))
+
+    def select(self: Any, dim: int, index: Any) -> Tensor:
+        """The slice at ``index`` of dim ``dim`` (that dim removed; a view)."""
+        if self.ndim == 0:
+            raise IndexError("select() cannot be applied to a 0-dim tensor.")
+        d = wrap_dim(dim, self.ndim, "select")
+        i, n = int(index), self.shape[d]
+        if not -n <= i < n:
+            raise IndexError(f"select(): index {i} out of range for tensor of size {list(self.shape)} at dimension {d}")
+        return self[(slice(None),) * d + (i % n,)]
+
+    def narrow_copy(self: Any, dim: int, start: Any, length: int) -> Tensor:
+        """``narrow`` as a copy (no memory shared)."""
+        return apply(conversion.clone, self.narrow(dim, start, length))
+
+    def split_with_sizes(self: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces of the given sizes along ``dim`` (they must sum to its length)."""
+        d = wrap_dim(dim, self.ndim, "split_with_sizes")
+        sizes = [int(s) for s in split_sizes]
+        if sum(sizes) != self.shape[d] or any(s < 0 for s in sizes):
+            raise ShapeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {self.shape[d]} (input tensor's size at "
+                f"dimension {d}), but got split_sizes={sizes}"
+            )
+        return self.split(sizes, d)
+
+    def unsafe_split(self: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """``split`` (torch's unchecked variant; the pieces here are ordinary views)."""
+        return self.split(split_size, dim)
+
+    def unsafe_chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """``chunk`` (torch's unchecked variant)."""
+        return self.chunk(chunks, dim)
+
+    def rot90(self: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+        """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first towards the second."""
+        dims = tuple(dims)
+        if len(dims) != 2:
+            raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+        if self.ndim < 2:
+            raise ShapeError(f"expected total dims >= 2, but got total dims = {self.ndim}")
+        d0, d1 = wrap_dim(dims[0], self.ndim, "rot90"), wrap_dim(dims[1], self.ndim, "rot90")
+        if d0 == d1:
+            raise ShapeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+        k = int(k) % 4
+        if k == 1:
+            return self.flip(d1).transpose(d0, d1)
+        if k == 2:
+            return self.flip(d0, d1)
+        if k == 3:
+            return self.flip(d0).transpose(d0, d1)
+        return apply(conversion.clone, self)
+
+    def diagflat(self: Any, offset: int = 0) -> Tensor:
+        """The flattened tensor on diagonal ``offset`` of a square matrix, zeros elsewhere."""
+        return self.reshape(-1).diag(offset)
+
+    # ------------------------------------------------------------ in place: the tensor takes a new shape
+    def squeeze_(self: Any, dim: Any = None) -> Tensor:
+        return _become(self, self.squeeze(dim), "squeeze_")
+
+    def unsqueeze_(self: Any, dim: int) -> Tensor:
+        return _become(self, self.unsqueeze(dim), "unsqueeze_")
+
+    def t_(self: Any) -> Tensor:
+        return _become(self, self.t(), "t_")
+
+    def transpose_(self: Any, dim0: int, dim1: int) -> Tensor:
+        return _become(self, self.transpose(dim0, dim1), "transpose_")
+
+    def swapaxes_(self: Any, axis0: int, axis1: int) -> Tensor:
+        return _become(self, self.transpose(axis0, axis1), "swapaxes_")
+
+    swapdims_ = swapaxes_
+
+    def resize_(self: Any, *sizes: Any, memory_format: Any = None) -> Tensor:
+        """Give this tensor the shape ``sizes``, keeping its leading elements in row-major order (new
+        elements are zeros here; torch leaves them uninitialised). Not for tensors that require grad."""
+        if self._requires_grad:
+            raise RuntimeError("cannot resize variables that require grad")
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            tr.fail("resize_() changes a tensor's shape and memory inside the step")
+        shape = size_arg(sizes)
+        if any(n < 0 for n in shape):
+            raise RuntimeError(f"resize_: Trying to create tensor with negative dimension: {list(shape)}")
+        n = int(np.prod(shape))
+        flat = self.data.reshape(-1)
+        if n <= flat.shape[0]:
+            data = flat[:n].reshape(shape)
+        else:
+            data = self.device.xp.zeros(n, dtype=self.dtype)
+            data[: flat.shape[0]] = flat
+            data = data.reshape(shape)
+        self.data = data
+        bump_version(self)
+        return self
+
+    def resize_as_(self: Any, other: Any, memory_format: Any = None) -> Tensor:
+        """``resize_(other.shape)``."""
+        return self.resize_(tuple(other.shape))
+
+    def tril_(self: Any, diagonal: int = 0) -> Tensor:
+        return apply_(sh.tril, "tril_", self, diagonal=int(diagonal))
+
+    def triu_(self: Any, diagonal: int = 0) -> Tensor:
+        return apply_(sh.triu, "triu_", self, diagonal=int(diagonal))
+
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
+
+
+def _become(self: Any, out: Any, name: str) -> Any:
+    """``self`` takes ``out``'s array and graph node: an in-place change of shape (``t_``,
+    ``squeeze_``, ...), where ``out`` is a view of ``self`` (torch: metadata only, same memory)."""
+    check_inplace(name, self)  # a leaf that requires grad refuses, as torch
+    if trace_users[0] and (tr := trace.tracer()) is not None:
+        tr.fail(f"{name}() changes a tensor's shape in place inside the step; use the out-of-place {name[:-1]}()")
+    self.data, self.grad_fn, self._requires_grad = out.data, out.grad_fn, out._requires_grad
+    return self
+
+
+# ---------------------------------------------------------------- functions of several tensors (bp.block_diag, ...)
+def _common(tensors: Sequence[Any], name: str) -> list[Any]:
+    """The tensors cast to their common dtype (torch's promotion)."""
+    for i, t in enumerate(tensors):
+        if not hasattr(t, "grad_fn"):
+            raise TypeError(f"{name}(): expected Tensors, but argument {i} is {type(t).__name__}")
+    dt = tensors[0].dtype
+    for t in tensors[1:]:
+        if t.dtype != dt:
+            dt = dtypes.promote_types(np.empty(1, dt), t)
+    return [t if t.dtype == dt else t.to(dt) for t in tensors]
+
+
+def block_diag(*tensors: Any) -> Tensor:
+    """The (at most 2-D) tensors on the diagonal of one block matrix, zeros elsewhere (0-d: 1x1,
+    1-D: one row); dtypes promote."""
+    if not tensors:
+        raise ValueError("block_diag(): expected at least one tensor (torch returns an empty (1, 0) tensor)")
+    mats = []
+    for i, t in enumerate(_common(list(tensors), "block_diag")):
+        if t.ndim > 2:
+            raise ShapeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has {t.ndim}")
+        mats.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    width = sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        r, c = m.shape
+        parts = [p for p in (m.new_zeros(r, left), m, m.new_zeros(r, width - left - c)) if p.shape[1] or p is m]
+        rows.append(apply(sh.cat, *parts, axis=1) if len(parts) > 1 else m)
+        left += c
+    return apply(sh.cat, *rows, axis=0) if len(rows) > 1 else rows[0]
+
+
+def cartesian_prod(*tensors: Any) -> Tensor:
+    """Every combination of one element from each 1-D tensor, one per row (k tensors: (N, k)); one
+    tensor is returned as it is, as torch."""
+    ts = _common(
+        list(tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors), "cartesian_prod"
+    )
+    for t in ts:
+        if t.ndim != 1:
+            raise ShapeError(f"cartesian_prod expects 1D tensors, but got a tensor of shape {tuple(t.shape)}")
+    if len(ts) == 1:
+        return ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    cols = [
+        t.reshape(tuple(n if j == i else 1 for j, n in enumerate(shape))).expand(shape).reshape(-1)
+        for i, t in enumerate(ts)
+    ]
+    return apply(sh.stack, *cols, axis=1)
+
+
+def combinations(input: Any, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The length-``r`` combinations of a 1-D tensor's elements, one per row (itertools' order);
+    ``with_replacement`` allows repeats. The gradient adds up over the rows an element appears in."""
+    if input.ndim != 1:
+        raise ShapeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    if r < 0:
+        raise ShapeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return input[:0]
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    return input[index]
+
+
+def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
+    """The shape tensors of ``shapes`` would broadcast to (an int is a 1-D shape), as a tuple."""
+    given = [(s,) if isinstance(s, int) else tuple(int(n) for n in s) for s in shapes]
+    try:
+        return tuple(np.broadcast_shapes(*given))
+    except ValueError:
+        raise ShapeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {given}") from None

@@ -1,4 +1,5 @@
-"""Layers (torch.nn names): Linear, Embedding, Dropout, LayerNorm, Flatten, Identity.
+"""Layers (torch.nn names): Linear, LazyLinear, Bilinear, Embedding, Dropout, LayerNorm, Flatten, Identity,
+PixelShuffle, PixelUnshuffle, ChannelShuffle.
 
 Activations are in ``backprop.nn.activation``, containers in ``backprop.nn.containers``.
 """
@@ -206,3 +207,142 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b with A of shape (out_features, in1_features, in2_features); torch's init
+    U(-1/sqrt(in1), 1/sqrt(in1)) for A and b."""
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes("Bilinear", in1_features=in1_features, in2_features=in2_features, out_features=out_features)
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = _param(out_features, in1_features, in2_features, device=device, dtype=dtype)
+        self.register_parameter("bias", _param(out_features, device=device, dtype=dtype) if bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet (a lazy module's, until its first call): an empty
+    placeholder of the right device and dtype; ``materialize(shape)`` gives it memory and makes it a
+    plain ``Parameter``, the same object (so an optimizer built before the first call holds it)."""
+
+    __slots__ = ()
+
+    def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(creation.empty(0, device=device, dtype=dtype), requires_grad)
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Allocate ``shape`` (uninitialised values) and become a ``Parameter``."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        new = creation.empty(*shape, device=device or self.device, dtype=dtype or self.dtype)
+        self.data, self.device = new.data, new.device
+        self._version += 1
+        self.__class__ = Parameter  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"
+
+
+class LazyLinear(Linear):
+    """A ``Linear`` whose ``in_features`` is the last dim of its first input: its parameters are
+    ``UninitializedParameter`` until then, and the module becomes a ``Linear`` (torch's init) at that call."""
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        Module.__init__(self)
+        _check_sizes("LazyLinear", out_features=out_features)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.register_parameter("bias", UninitializedParameter(device=device, dtype=dtype) if bias else None)
+
+    def has_uninitialized_params(self) -> bool:
+        return any(isinstance(p, UninitializedParameter) for p in self._parameters.values())
+
+    def initialize_parameters(self, input: Tensor) -> None:
+        """Materialise weight (out_features, input.shape[-1]) and bias, then torch's Linear init."""
+        if not self.has_uninitialized_params():
+            return
+        if input.ndim == 0:
+            raise RuntimeError("LazyLinear: cannot infer in_features from a 0-d input")
+        self.in_features = input.shape[-1]
+        if isinstance(self.weight, UninitializedParameter):
+            self.weight.materialize((self.out_features, self.in_features))
+        if isinstance(self.bias, UninitializedParameter):
+            self.bias.materialize((self.out_features,))
+        self.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.initialize_parameters(x)
+        self.__class__ = self.cls_to_become  # type: ignore[assignment]  # as torch: a plain Linear from now on
+        return F.linear(x, self.weight, self.bias)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r) (``F.pixel_shuffle``)."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W) (``F.pixel_unshuffle``)."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleaves ``groups`` groups of channels (``F.channel_shuffle``)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

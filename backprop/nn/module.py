@@ -13,7 +13,8 @@ from backprop.autograd.grad_mode import no_grad, trace_users
 from backprop.autograd.trace import replayed_whole, tracer
 from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
-from backprop.nn.parameter import Parameter
+from backprop.nn import module_hooks
+from backprop.nn.parameter import Buffer, Parameter
 from backprop.tensor import Tensor
 
 
@@ -39,6 +40,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
         buffers = self._buffers
+        if isinstance(value, Buffer):  # nn.Buffer(t): registered as a buffer, as torch 2.5+
+            self.register_buffer(name, value, value.persistent)
+            return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(
@@ -46,8 +50,11 @@ class Module:
                 )
             buffers[name] = value  # assigning to a buffer's name keeps it a buffer, as torch
             return
-        for store in (self._parameters, buffers, self._modules):
-            store.pop(name, None)
+        for store in (self._parameters, buffers, self._modules):  # a store assigned again keeps its order
+            if not (store is self._parameters and isinstance(value, Parameter)) and not (
+                store is self._modules and isinstance(value, Module)
+            ):
+                store.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
@@ -230,11 +237,21 @@ class Module:
         return self.to(device=dev)
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> OrderedDict[str, Tensor]:
-        """Parameters and buffers by dotted name (torch's keys), detached."""
-        out: OrderedDict[str, Tensor] = OrderedDict()
-        for key, t in self._state_items():
-            out[key] = t.detach()
+    def state_dict(
+        self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Any]:
+        """Parameters, persistent buffers and extra state by dotted name (torch's keys and order),
+        detached unless ``keep_vars``; into ``destination`` when given, keys prefixed by ``prefix``."""
+        out: Any = OrderedDict() if destination is None else destination
+        for mod_name, mod in self.named_modules():
+            head = f"{prefix}{mod_name}." if mod_name else prefix
+            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
+            for store in (mod._parameters, mod._buffers):
+                for name, t in store.items():
+                    if t is not None and not (store is mod._buffers and name in skip):
+                        out[head + name] = t if keep_vars else t.detach()
+            if _has_extra_state(mod):
+                out[head + "_extra_state"] = mod.get_extra_state()
         return out
 
     def _state_items(self) -> Iterator[tuple[str, Tensor]]:
@@ -246,12 +263,21 @@ class Module:
                     if t is not None and not (store is mod._buffers and name in skip):
                         yield (f"{mod_name}.{name}" if mod_name else name), t
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy tensors into the parameters/buffers of the same names (shapes must match)."""
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> IncompatibleKeys:
+        """Copy tensors into the parameters/buffers of the same names (shapes must match), and extra
+        state into the modules that keep some. ``assign=True`` copies as well (the Parameter objects
+        stay the ones the optimizer holds)."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: expected state_dict to be dict-like, got {type(state_dict).__name__}")
-        own = self.state_dict()
+        own = self.state_dict(keep_vars=True)
         targets = dict(self._state_items())
+        extra = {
+            (f"{name}._extra_state" if name else "_extra_state"): mod
+            for name, mod in self.named_modules()
+            if _has_extra_state(mod)
+        }
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
@@ -272,6 +298,8 @@ class Module:
             for k, v in state_dict.items():
                 if k in targets:
                     targets[k].copy_(v if isinstance(v, Tensor) else Tensor(np.asarray(v)))
+                elif k in extra:
+                    extra[k].set_extra_state(v)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ calling and printing
@@ -281,7 +309,103 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if trace_users[0] and (tr := tracer()) is not None:  # bp.compile: the record assumes this state
             tr.guard_module(self)
-        return self.forward(*args, **kwargs)
+        if "_hooks" not in self.__dict__:
+            return self.forward(*args, **kwargs)
+        return module_hooks.call_with_hooks(self, args, kwargs)
+
+    # ------------------------------------------------------------ hooks (torch's names and semantics)
+    def register_forward_pre_hook(
+        self, hook: Any, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> module_hooks.RemovableHandle:
+        """``hook(module, args)`` (or ``(module, args, kwargs)``) before ``forward``; it may return new args."""
+        return module_hooks.add(self, "forward_pre", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(
+        self, hook: Any, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> module_hooks.RemovableHandle:
+        """``hook(module, args, output)`` after ``forward``; it may return a new output."""
+        return module_hooks.add(self, "forward", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
+
+    def register_full_backward_pre_hook(self, hook: Any, prepend: bool = False) -> module_hooks.RemovableHandle:
+        """``hook(module, grad_output)`` when the gradients of the outputs are known; may replace them."""
+        return module_hooks.add(self, "backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Any, prepend: bool = False) -> module_hooks.RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` when the gradients of the Tensor inputs are known;
+        it may return replacements for ``grad_input``."""
+        return module_hooks.add(self, "backward", hook, prepend)
+
+    # ------------------------------------------------------------ lookup by dotted name
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path (``"encoder.layers.0"``); ``""`` is the module itself."""
+        mod: Module = self
+        for item in target.split(".") if target else ():
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Replace (or, unless ``strict``, add) the submodule at a dotted path."""
+        if not target:
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_name, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_name)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path (``"fc.weight"``)."""
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path (``"bn.running_mean"``)."""
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to keep extra picklable state in ``state_dict``."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called; define "
+            "get_extra_state() and set_extra_state() together"
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called; define "
+            "get_extra_state() and set_extra_state() together"
+        )
+
+    def share_memory(self) -> Module:
+        """A no-op returning the module (no multiprocessing tensor sharing here)."""
+        return self
+
+    def bfloat16(self) -> Module:
+        raise TypeError("bfloat16 is not supported: NumPy and CuPy have no bfloat16 dtype")
+
+    def type(self, dst_type: Any) -> Module:
+        """Cast every parameter and buffer to ``dst_type``."""
+        return self.to(dst_type)
 
     def extra_repr(self) -> str:
         return ""
@@ -295,3 +419,8 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _has_extra_state(mod: Module) -> bool:
+    """True when a module's class defines ``get_extra_state`` (its state_dict then has ``_extra_state``)."""
+    return type(mod).get_extra_state is not Module.get_extra_state

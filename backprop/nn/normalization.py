@@ -1,4 +1,5 @@
-"""Normalisation modules (torch.nn names and arguments): BatchNorm1d/2d/3d, GroupNorm.
+"""Normalisation modules (torch.nn names and arguments): BatchNorm1d/2d/3d, GroupNorm, RMSNorm,
+InstanceNorm1d/2d/3d, LocalResponseNorm.
 
 LayerNorm is in ``backprop.nn.layers``. BatchNorm keeps torch's buffers (``running_mean``,
 ``running_var``, ``num_batches_tracked``), its state_dict keys, and its train/eval behaviour.
@@ -6,6 +7,7 @@ LayerNorm is in ``backprop.nn.layers``. BatchNorm keeps torch's buffers (``runni
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from backprop import creation, dtypes
@@ -15,7 +17,10 @@ from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
 from backprop.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm"]
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "LocalResponseNorm", "RMSNorm",
+]  # fmt: skip
 
 
 class _BatchNorm(Module):
@@ -156,6 +161,120 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         head = f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
         return f"{head}, affine={self.affine}, bias={self.bias is not None}"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` dims, times a learnable weight
+    (``F.rms_norm``; eps=None is the machine epsilon of the input's computing dtype, as torch)."""
+
+    def __init__(
+        self,
+        normalized_shape: Any,
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.register_parameter(
+            "weight", Parameter(creation.ones(*shape, device=device, dtype=dtype)) if elementwise_affine else None
+        )
+
+    def reset_parameters(self) -> None:
+        """Weight 1."""
+        if self.weight is not None:
+            self.weight.data[...] = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation (``F.instance_norm``): torch's defaults affine=False, track_running_stats=False;
+    batch statistics while training or when not tracking, the running ones otherwise."""
+
+    _no_batch_dim = 2
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (self._no_batch_dim, self._no_batch_dim + 1):
+            raise ValueError(
+                f"expected {self._no_batch_dim}D or {self._no_batch_dim + 1}D input (got {input.ndim}D input)"
+            )
+        feature_dim = input.ndim - self._no_batch_dim
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"expected input's size at dim={feature_dim} to match num_features ({self.num_features}), "
+                    f"but got: {input.shape[feature_dim]}."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. You can silence this warning by "
+                "not passing in num_features, which is not used because affine=False",
+                stacklevel=2,
+            )
+        unbatched = input.ndim == self._no_batch_dim
+        out = F.instance_norm(
+            input.unsqueeze(0) if unbatched else input,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) inputs."""
+
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs."""
+
+    _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    _no_batch_dim = 4
+
+
+class LocalResponseNorm(Module):
+    """Normalises each channel by the activity of its ``size`` neighbours (``F.local_response_norm``)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 def _increment(a: Any) -> None:

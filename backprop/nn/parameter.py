@@ -20,3 +20,18 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """A Tensor that a Module registers as a buffer when assigned to an attribute (torch 2.5+'s
+    ``nn.Buffer``): moved by ``to``, saved in ``state_dict`` unless ``persistent=False``; shares
+    ``data``'s memory and keeps its ``requires_grad``."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
+        self._adopt(src.data, src.device, None)
+        self.persistent = persistent
+        if src.requires_grad:
+            self.requires_grad = True

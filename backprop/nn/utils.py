@@ -1,8 +1,10 @@
-"""Gradient clipping (torch.nn.utils names)."""
+"""Gradient clipping (torch.nn.utils names), parameters as one vector, ``skip_init``."""
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,6 +72,77 @@ def clip_grad_norm_(
             for g in grads:
                 g.data *= coef
     return Tensor(total, device=device)
+
+
+def clip_grad_norm(
+    parameters: Iterable[Tensor] | Tensor,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Deprecated alias of ``clip_grad_norm_`` (warns, as torch)."""
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def get_total_norm(
+    tensors: Iterable[Tensor] | Tensor,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """The ``norm_type`` norm of the norms of ``tensors`` (of all their elements together, as one vector);
+    differentiable, as torch's. With ``clip_grads_with_norm_`` it splits ``clip_grad_norm_`` in two."""
+    from backprop.functions import stack
+
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    norm_type = float(norm_type)
+    if not tensors:
+        return Tensor(0.0)
+    device = tensors[0].device
+    norms = [t.norm(norm_type) if t.device == device else t.norm(norm_type).to(device) for t in tensors]
+    total = stack(norms).norm(norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total.detach().item())):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be "
+            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+            "`error_if_nonfinite=False`"
+        )
+    return total
+
+
+@replayed_whole
+def clip_grads_with_norm_(
+    parameters: Iterable[Tensor] | Tensor, max_norm: float, total_norm: Tensor, foreach: bool | None = None
+) -> None:
+    """Scale the gradients in place by min(1, max_norm / (total_norm + 1e-6)), ``total_norm`` given
+    (e.g. from ``get_total_norm``); the scale stays a device value (no host read)."""
+    grads = _grads(parameters)
+    if not grads:
+        return
+    xp = grads[0].device.xp
+    total = total_norm.detach().data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch
+        for g in grads:
+            g.data *= coef.astype(g.data.dtype, copy=False)
+
+
+def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``module_cls(*args, **kwargs)`` whose parameters torch leaves uninitialised: here the module is
+    built as usual (its values are then initialised ones, which is one of the allowed outcomes)."""
+    from backprop.nn.module import Module
+
+    if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
+        raise RuntimeError(f"Expected a Module; got {module_cls}")
+    if "device" not in inspect.signature(module_cls).parameters:
+        raise RuntimeError("Module must support a 'device' arg to skip initialization")
+    return module_cls(*args, **kwargs)
 
 
 @replayed_whole

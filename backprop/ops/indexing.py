@@ -505,6 +505,89 @@ def index_fill_backward(ctx, gy):  # filled slices: no gradient to x, their sum 
     return (gx if need[0] else None), None, gv
 
 
+def _check_index_copy(x, index, src, *, axis):
+    _check_index_vector("index_copy")(x, index, axis=axis)
+    a = axis % x.ndim
+    want = tuple(index.size if d == a else n for d, n in enumerate(x.shape))
+    if tuple(src.shape) != want:
+        raise ShapeError(
+            f"index_copy(): source {tuple(src.shape)} must have the shape of self {tuple(x.shape)} with "
+            f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
+        )
+    if src.dtype != x.dtype:
+        raise DTypeError(f"index_copy(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+
+
+@op("index_copy", save_inputs=(1,), check=_check_index_copy)
+def index_copy(xp, x, index, src, *, axis):
+    """x with its slices at ``index`` (a vector) along ``axis`` replaced by ``src``'s (torch.index_copy;
+    with repeated indices one of the writes wins)."""
+    out = x.copy()
+    axis %= x.ndim
+    _check_range(xp, index, x.shape[axis], "index_copy", axis)
+    out[_along(axis, index)] = src
+    return out
+
+
+@index_copy.defvjp
+def index_copy_backward(ctx, gy):  # replaced slices: no gradient to x; src gets gy read back at index
+    (index,) = ctx.saved
+    need = ctx.needs_input_grad
+    axis = ctx.attrs["axis"]
+    gx = ctx.call(index_fill, gy, index, 0.0, axis=axis) if need[0] else None
+    gs = ctx.call(index_select, gy, index, axis=axis) if need[2] else None
+    return gx, None, gs
+
+
+def _check_index_put(x, values, index, *, dims, accumulate=False):
+    _int_index("index_put", index)
+    if index.ndim != 1 or not 0 <= dims <= x.ndim:
+        raise ShapeError(f"index_put(): expected a flat index into the first {dims} dims, got {tuple(index.shape)}")
+    if hasattr(values, "dtype"):
+        want = (index.size, *x.shape[dims:])
+        if tuple(values.shape) != want:
+            raise ShapeError(f"index_put(): values {tuple(values.shape)} must have shape {want}")
+        if values.dtype != x.dtype:
+            raise DTypeError(
+                "index_put(): Index put requires the source and destination dtypes match, got "
+                f"{x.dtype} for the destination and {values.dtype} for the source."
+            )
+
+
+@op("index_put", save_inputs=(2,), check=_check_index_put)
+def index_put(xp, x, values, index, *, dims, accumulate=False):
+    """x with ``values`` written (``accumulate``: added, repeats accumulating) at ``index``, a flat
+    (row-major) index into x's first ``dims`` dims: ``index_put``, ``put``, ``masked_scatter``,
+    ``diagonal_scatter`` and ``fill_diagonal_`` all reduce to it. ``values`` has shape
+    (len(index), *x.shape[dims:]) or is a number."""
+    out = xp.array(x, copy=True, order="C")
+    lead = 1
+    for n in x.shape[:dims]:
+        lead *= n
+    _check_range(xp, index, lead, "index_put", 0)  # (the methods wrap negative indices first)
+    flat = out.reshape((lead, *x.shape[dims:]))  # a view of the fresh C-ordered copy
+    if accumulate:
+        xp.add.at(flat, index, values)
+    else:
+        flat[index] = values
+    return out
+
+
+@index_put.defvjp
+def index_put_backward(ctx, gy):  # written entries: no gradient to x (unless accumulated); values read gy
+    (index,) = ctx.saved
+    need = ctx.needs_input_grad
+    a = ctx.attrs
+    gx = None
+    if need[0]:
+        gx = gy if a["accumulate"] else ctx.call(index_put, gy, 0.0, index, dims=a["dims"])
+    gv = None
+    if need[1]:
+        rows = ctx.xp.reshape(gy, (-1, *ctx.input_shapes[0][a["dims"] :]))
+        gv = ctx.call(index_select, rows, index, axis=0)
+    return gx, gv, None
+
+
 # ---------------------------------------------------------------- masks
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from backprop.ops import scan
 from backprop.ops import shape as sh
-from backprop.ops._util import count, expand_reduced, norm_axes
+from backprop.ops._util import ShapeError, count, expand_reduced, norm_axes
 from backprop.registry import op
 
 
@@ -327,6 +327,72 @@ def argmedian(xp, x, *, axis, keepdims=False):
         idx = xp.where(nan.any(axis=axis, keepdims=True), xp.argmax(nan, axis=axis, keepdims=True), idx)
     idx = idx.astype("int64", copy=False)
     return idx if keepdims else xp.squeeze(idx, axis=axis)
+
+
+@op("argmode")
+def argmode(xp, x, *, axis, keepdims=False):
+    """Index of the mode along ``axis``: torch's mode(dim).indices, the last
+    occurrence of the smallest of the most frequent values (int64, not differentiable)."""
+    if x.ndim == 0:
+        return xp.zeros((), dtype="int64")
+    a = xp.moveaxis(x, axis, -1)
+    n = a.shape[-1]
+    if n == 0:
+        raise IndexError(f"mode(): expected a non-empty dimension {axis}, got shape {tuple(x.shape)}")
+    counts = (a[..., :, None] == a[..., None, :]).sum(axis=-1)  # how often each entry's value occurs
+    frequent = counts == counts.max(axis=-1, keepdims=True)
+    value = xp.where(frequent, a, a.max(axis=-1, keepdims=True)).min(axis=-1, keepdims=True)
+    last = (n - 1 - xp.argmax(xp.flip(a == value, axis=-1), axis=-1)).astype("int64", copy=False)
+    return xp.moveaxis(last[..., None], -1, axis) if keepdims else last
+
+
+# ---------------------------------------------------------------- counting (no gradient)
+
+
+def _check_bincount(x, weights=None, *, minlength=0):
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} {tuple(x.shape)}")
+    if weights is not None and tuple(weights.shape) != tuple(x.shape):
+        raise ShapeError(f"bincount: weights {tuple(weights.shape)} should have the same shape as input {x.shape}")
+    if minlength < 0:
+        raise ShapeError(f"bincount: minlength should be >= 0, got {minlength}")
+
+
+@op("bincount", check=_check_bincount)
+def bincount(xp, x, weights=None, *, minlength=0):
+    """How often each value 0..max(x) occurs in the 1-D non-negative integer ``x`` (int64), or the
+    sum of ``weights`` per value (float32 weights stay float32, others give float64, as torch)."""
+    if x.size and int(x.min()) < 0:
+        raise ShapeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
+    if weights is None:
+        return xp.bincount(x, minlength=minlength).astype("int64", copy=False)
+    dt = weights.dtype if weights.dtype in ("float16", "float32", "float64") else "float64"
+    return xp.bincount(x, weights=weights.astype("float64"), minlength=minlength).astype(dt)
+
+
+def _check_histc(x, *, bins=100, min=0, max=0):
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f'"histogram_cpu" not implemented for {x.dtype} (histc needs a floating input)')
+    if bins <= 0:
+        raise ShapeError(f"histc: bins must be > 0, but got {bins}")
+    if min > max:
+        raise ShapeError(f"histc: max must be larger than min, got min={min}, max={max}")
+
+
+@op("histc", check=_check_histc)
+def histc(xp, x, *, bins=100, min=0, max=0):
+    """Counts of x in ``bins`` equal bins over [min, max] (x's dtype; elements outside are ignored;
+    min == max takes the data's range, as torch). No gradient."""
+    lo, hi = float(min), float(max)
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    inside = (x >= lo) & (x <= hi)
+    v = x[inside]
+    pos = ((v - v.dtype.type(lo)) / v.dtype.type(hi - lo) * bins).astype("int64")  # torch's formula
+    pos = xp.clip(pos, 0, bins - 1)  # x == max falls in the last bin
+    return xp.bincount(pos, minlength=bins)[:bins].astype(x.dtype)
 
 
 # ---------------------------------------------------------------- logic (no gradient)

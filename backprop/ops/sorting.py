@@ -22,3 +22,62 @@ def argsort(xp, x, *, axis=-1, descending=False):
     n = x.shape[axis]
     order = xp.argsort(xp.flip(x, axis=axis), axis=axis, kind="stable")
     return (n - 1 - xp.flip(order, axis=axis)).astype("int64", copy=False)
+
+
+# ---------------------------------------------------------------- unique, binary search, membership (no gradient)
+
+
+def _runs(xp, rows):
+    """Where each run of equal consecutive rows of the 2-D ``rows`` starts (a bool vector)."""
+    start = xp.ones(rows.shape[0], dtype=bool)
+    if rows.shape[0] > 1:
+        start[1:] = (rows[1:] != rows[:-1]).any(axis=1) if rows.ndim > 1 else rows[1:] != rows[:-1]
+    return start
+
+
+@op("unique")
+def unique(xp, x, *, dim=None, consecutive=False, part="values"):
+    """One ``part`` of torch.unique / unique_consecutive (``"values"``, ``"inverse"`` or ``"counts"``,
+    the latter two int64): over the flattened tensor, or over the slices along ``dim``; sorted
+    ascending, or (``consecutive``) collapsing only runs of equal neighbours. No gradient."""
+    axis = 0 if dim is None else dim
+    a = xp.reshape(x, (-1,)) if dim is None else xp.moveaxis(x, axis, 0)
+    rows = xp.reshape(a, (a.shape[0], -1)) if a.ndim > 1 else a
+    if not consecutive:  # sort the rows (lexicographically), then collapse the runs
+        if rows.ndim > 1 and rows.shape[1]:
+            order = xp.lexsort(rows.T[::-1]) if rows.shape[0] else xp.zeros(0, dtype="int64")
+        else:
+            order = xp.argsort(rows if rows.ndim == 1 else xp.zeros(rows.shape[0]), kind="stable")
+        rows, a = rows[order], a[order]
+    start = _runs(xp, rows)
+    if part == "values":
+        out = a[start]
+        return out if dim is None else xp.moveaxis(out, 0, axis)
+    if part == "inverse":
+        ids = xp.cumsum(start) - 1
+        if not consecutive:
+            inv = xp.empty_like(ids)
+            inv[order] = ids
+            ids = inv
+        return (xp.reshape(ids, x.shape) if dim is None else ids).astype("int64", copy=False)
+    first = xp.flatnonzero(start)
+    return xp.diff(xp.concatenate([first, xp.asarray([rows.shape[0]])])).astype("int64", copy=False)
+
+
+@op("searchsorted")
+def searchsorted(xp, sorted_sequence, values, *, right=False, out_int32=False):
+    """The insertion index of each value into the last dim of ``sorted_sequence`` (torch.searchsorted:
+    1-D, or the same leading dims as ``values``); ``right`` puts equal values after. No gradient."""
+    side = "right" if right else "left"
+    if sorted_sequence.ndim == 1:
+        out = xp.asarray(xp.searchsorted(sorted_sequence, values, side=side))
+    else:  # one row per leading index: count the entries before each value
+        seq, v = sorted_sequence[..., None, :], values[..., :, None]
+        out = ((seq <= v) if right else (seq < v)).sum(axis=-1)
+    return out.astype("int32" if out_int32 else "int64", copy=False)
+
+
+@op("isin")
+def isin(xp, elements, test_elements, *, invert=False):
+    """Whether each element is in ``test_elements`` (a bool tensor of ``elements``' shape). No gradient."""
+    return xp.isin(elements, test_elements, invert=invert)

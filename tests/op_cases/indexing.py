@@ -233,3 +233,37 @@ CASES.update(
         ],
     }
 )
+
+
+# ---------------------------------------------------------------- index_copy, index_put
+def _index_copy(x, index, src, axis):
+    out = x.copy()
+    out[(slice(None),) * (axis % x.ndim) + (index,)] = src
+    return out
+
+
+def _index_put(x, values, index, dims, accumulate=False):
+    out = x.copy()
+    flat = out.reshape((-1, *x.shape[dims:]))
+    if accumulate:
+        np.add.at(flat, index, values)
+    else:
+        flat[index] = values
+    return out
+
+
+CASES["index_copy"] = [  # distinct indices (with repeats one write wins: no derivative to check)
+    Case([R(3, 4), K([2, 0]), R(2, 4)], {"axis": 0}, ref=_index_copy),
+    Case([R(2, 3, 4), K([3, 1, 0]), R(2, 3, 3)], {"axis": -1}, ref=_index_copy),
+]
+CASES["index_put"] = [
+    Case([R(4, 3), R(2, 3), K([3, 1])], {"dims": 1}, ref=_index_put),
+    Case([R(4, 3), R(3, 3), K([1, 1, 0])], {"dims": 1, "accumulate": True}, ref=_index_put),  # repeats add up
+    Case([R(2, 3), R(2), K([5, 0])], {"dims": 2}, ref=_index_put),
+    Case([R(2, 3, 2), R(2, 2), K([4, 1])], {"dims": 2, "accumulate": True}, ref=_index_put),
+    Case(
+        [R(3, 2), K([0, 5])],
+        fn=lambda op, x, i: _apply(op, x, 2.5, i, dims=2),
+        ref=lambda x, i: _index_put(x, 2.5, i, 2),
+    ),
+]

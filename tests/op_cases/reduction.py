@@ -159,3 +159,40 @@ CASES: dict[str, list[Case]] = {
         Case([R()], {"axis": 0}, ref=_norm),
     ],
 }
+
+
+# ---------------------------------------------------------------- mode, bincount, histc (no gradient)
+MODES = [[1.0, 2.0, 2.0, 1.0], [3.0, 3.0, 1.0, 1.0], [5.0, 4.0, 4.0, 4.0]]
+
+
+def _argmode(x, axis, keepdims=False):
+    """The last index of the smallest most frequent value, a Python loop over the 1-D slices."""
+
+    def one(v):
+        values, counts = np.unique(v, return_counts=True)
+        best = values[np.argmax(counts)]  # the smallest among the most frequent (unique sorts)
+        return len(v) - 1 - int(np.argmax(v[::-1] == best))
+
+    out = np.apply_along_axis(one, axis, x)
+    return np.expand_dims(out, axis) if keepdims else out
+
+
+def _histc(x, bins=100, min=0.0, max=0.0):
+    lo, hi = (x.min(), x.max()) if min == max else (min, max)
+    return np.histogram(x, bins, range=(lo, hi))[0].astype(x.dtype)
+
+
+CASES["argmode"] = [
+    Case([K(MODES)], {"axis": 1}, grad=False, ref=_argmode),
+    Case([K(MODES)], {"axis": 0, "keepdims": True}, grad=False, ref=_argmode),
+    Case([K([[7, 7, 2], [2, 9, 9]])], {"axis": -1}, grad=False, ref=lambda x, axis: _argmode(x, 1)),
+]
+CASES["bincount"] = [
+    Case([K([3, 1, 2, 3, 1, 0])], fn=lambda op, x: _apply(op, x, None), grad=False, ref=np.bincount),
+    Case([K([3, 1, 2, 3]), R(4)], {"minlength": 6}, grad=False, ref=lambda x, w, minlength: np.bincount(x, w, 6)),
+    Case([K(np.zeros(0, np.int64))], fn=lambda op, x: _apply(op, x, None), grad=False, ref=np.bincount),
+]
+CASES["histc"] = [
+    Case([K([1.0, 2.0, 1.0, 0.0, 3.0, 5.0])], {"bins": 4, "min": 0.0, "max": 3.0}, grad=False, ref=_histc),
+    Case([K([1.0, 2.0, 1.0, 0.0, 3.5])], {"bins": 5}, grad=False, ref=_histc),
+]

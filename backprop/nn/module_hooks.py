@@ -1,0 +1,186 @@
+"""Module hooks (torch's forward-pre, forward, full-backward-pre and full-backward hooks).
+
+Forward hooks are plain calls around ``forward``. Backward hooks follow torch's design: the Tensor
+inputs and outputs of the call pass through identity ``autograd.Function``s, whose backward rules
+see the gradients of the outputs (backward-pre hooks, which may replace them) and then of the inputs
+(backward hooks, which get ``grad_input`` and ``grad_output`` and may replace ``grad_input``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from typing import Any
+
+from backprop.autograd.custom import Function
+from backprop.autograd.grad_mode import state as grad_state
+
+KINDS = ("forward_pre", "forward", "backward_pre", "backward")
+_ids = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``remove()`` (or leaving a ``with`` block) unregisters it."""
+
+    def __init__(self, table: OrderedDict, key: int) -> None:
+        self._table, self.id = table, key
+
+    def remove(self) -> None:
+        self._table.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def add(module: Any, kind: str, hook: Any, prepend: bool, **flags: Any) -> RemovableHandle:
+    """Register ``hook`` of ``kind`` on ``module`` (first when ``prepend``)."""
+    if not callable(hook):
+        raise TypeError(f"register_{kind}_hook expects a callable, got {type(hook).__name__}")
+    tables = module.__dict__.get("_hooks")
+    if tables is None:
+        tables = {k: OrderedDict() for k in KINDS}
+        object.__setattr__(module, "_hooks", tables)
+    key = next(_ids)
+    table = tables[kind]
+    table[key] = (hook, flags)
+    if prepend:
+        table.move_to_end(key, last=False)
+    return RemovableHandle(table, key)
+
+
+def _as_tuple(x: Any) -> tuple:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
+    """``module.forward(*args, **kwargs)`` with its registered hooks around it."""
+    tables = module.__dict__["_hooks"]
+    for hook, flags in list(tables["forward_pre"].values()):
+        if flags.get("with_kwargs"):
+            result = hook(module, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {result}."
+                    )
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = _as_tuple(result)
+    backward = bool(tables["backward"] or tables["backward_pre"]) and grad_state.enabled
+    call = _BackwardCall(module) if backward else None
+    if call is not None:
+        args = call.wrap_inputs(args)
+    try:
+        out = module.forward(*args, **kwargs)
+    except Exception:
+        for hook, flags in list(tables["forward"].values()):
+            if flags.get("always_call"):
+                hook(module, args, kwargs, None) if flags.get("with_kwargs") else hook(module, args, None)
+        raise
+    for hook, flags in list(tables["forward"].values()):
+        result = hook(module, args, kwargs, out) if flags.get("with_kwargs") else hook(module, args, out)
+        if result is not None:
+            out = result
+    if call is not None:
+        out = call.wrap_outputs(out)
+    return out
+
+
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "grad_fn") and hasattr(x, "data")
+
+
+class _BackwardCall:
+    """One call's backward-hook state: the gradients of its outputs, kept until its inputs' arrive."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.grad_output: tuple | None = None
+        self.n_inputs = 0
+        self.inputs_need_grad = False
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        tensors = [i for i, a in enumerate(args) if _is_tensor(a)]
+        self.n_inputs = len(tensors)
+        need = [i for i in tensors if args[i].requires_grad]
+        if not need:
+            return args
+        self.inputs_need_grad = True
+        wrapped = _InputHook.apply(self, *[args[i] for i in tensors])
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        out = list(args)
+        for i, w in zip(tensors, wrapped):
+            out[i] = w
+        return tuple(out)
+
+    def wrap_outputs(self, out: Any) -> Any:
+        if _is_tensor(out):
+            return _OutputHook.apply(self, out) if out.requires_grad else out
+        if isinstance(out, (tuple, list)) and any(_is_tensor(o) and o.requires_grad for o in out):
+            idx = [i for i, o in enumerate(out) if _is_tensor(o) and o.requires_grad]
+            wrapped = _OutputHook.apply(self, *[out[i] for i in idx])
+            wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+            items = list(out)
+            for i, w in zip(idx, wrapped):
+                items[i] = w
+            return type(out)(items) if isinstance(out, tuple) else items
+        return out
+
+    def on_grad_output(self, grads: tuple) -> tuple:
+        tables = self.module.__dict__["_hooks"]
+        for hook, _ in list(tables["backward_pre"].values()):
+            result = hook(self.module, grads)
+            if result is not None:
+                grads = _as_tuple(result)
+        self.grad_output = grads
+        if not self.inputs_need_grad:  # torch: no input needs a gradient, the hooks run now
+            self._run_backward_hooks((None,) * max(self.n_inputs, 1))
+        return grads
+
+    def on_grad_input(self, grads: tuple) -> tuple:
+        return self._run_backward_hooks(grads)
+
+    def _run_backward_hooks(self, grad_input: tuple) -> tuple:
+        tables = self.module.__dict__["_hooks"]
+        for hook, _ in list(tables["backward"].values()):
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                result = _as_tuple(result)
+                if len(result) != len(grad_input):
+                    raise RuntimeError(
+                        f"Backward hook returned an invalid number of grad_input, got {len(result)}, but expected "
+                        f"{len(grad_input)}"
+                    )
+                grad_input = result
+        return grad_input
+
+
+class _OutputHook(Function):
+    """Identity on a call's outputs; its backward hands their gradients to the backward-pre hooks."""
+
+    @staticmethod
+    def forward(ctx: Any, call: _BackwardCall, *tensors: Any) -> Any:
+        ctx.call = call
+        return tensors[0] if len(tensors) == 1 else tensors
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return (None, *ctx.call.on_grad_output(grads))
+
+
+class _InputHook(Function):
+    """Identity on a call's Tensor inputs; its backward runs the backward hooks on their gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, call: _BackwardCall, *tensors: Any) -> Any:
+        ctx.call = call
+        return tensors[0] if len(tensors) == 1 else tensors
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return (None, *ctx.call.on_grad_input(grads))

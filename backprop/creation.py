@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import math
+import secrets
 from typing import Any
 
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd import trace
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
 from backprop.devices import Device
 from backprop.devices import device as to_device
-from backprop.ops._util import size_arg
+from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
+from backprop.methods.random import generator_rng, need_float, on_device, zero_grad_from
+from backprop.methods.random import multinomial as multinomial  # re-exported: torch.multinomial
+from backprop.ops._util import ShapeError, size_arg
 from backprop.tensor import Tensor
 
 
@@ -153,10 +160,12 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> 
         return Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
 
 
-def _random(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, **kw: Any) -> Tensor:
+def _random(
+    kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, generator: Any = None, **kw: Any
+) -> Tensor:
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    rng = dev.backend.rng(dev.index)
+    rng = generator_rng(dev, generator)
     shape = size_arg(size)
     with _current(dev):
         arr = _draw(rng, kind, shape, dt, **kw)
@@ -181,32 +190,52 @@ def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
 
 
 @factory
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the device's seeded generator."""
-    return _random("randn", size, dtype, device, requires_grad)
+def randn(
+    *size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """Standard normal samples from the device's seeded generator (or ``generator``)."""
+    return _random("randn", size, dtype, device, requires_grad, generator)
 
 
 @factory
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform [0, 1) samples from the device's seeded generator."""
-    return _random("rand", size, dtype, device, requires_grad)
+def rand(
+    *size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """Uniform [0, 1) samples from the device's seeded generator (or ``generator``)."""
+    return _random("rand", size, dtype, device, requires_grad, generator)
 
 
 @factory
-def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers in [low, high) (int64 by default)."""
-    if high is None:
+def randint(
+    low: int,
+    high: int | None = None,
+    size: Any = (),
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Integers in [low, high) (``randint(high, size)``: [0, high)); int64 by default."""
+    if isinstance(high, (tuple, list)):  # torch's randint(high, size) overload
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
-    return _random("randint", (tuple(size),), dtype or dtypes.int64, device, False, low=low, high=high)
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    return _random(
+        "randint", (tuple(size),), dtype or dtypes.int64, device, requires_grad, generator, low=low, high=high
+    )
 
 
 def _like(fn: Any) -> Any:
-    def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
         return fn(
             *input.shape,
             dtype=dtype or input.dtype,
             device=device or input.device,
             requires_grad=requires_grad,
+            **kw,  # ``generator=`` for the random ones
         )
 
     like.__name__ = fn.__name__ + "_like"
@@ -226,7 +255,281 @@ def full_like(input: Tensor, fill_value: Any, dtype: Any = None, device: Any = N
     return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
 
 
-def manual_seed(seed: int) -> None:
-    """Seed the generators of every usable backend (CPU and, when present, CUDA)."""
+@factory
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``randint`` with the shape (and by default dtype and device) of ``input``; one bound is ``high``."""
+    if high is None:
+        low, high = 0, low
+    return randint(
+        low,
+        high,
+        tuple(input.shape),
+        generator=generator,
+        dtype=dtype or input.dtype,
+        device=device or input.device,
+        requires_grad=requires_grad,
+    )
+
+
+@factory
+def randperm(
+    n: int, *, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64 by default)."""
+    dt = dtypes.to_dtype(dtype) or dtypes.int64
+    if n < 0:
+        raise RuntimeError(f"randperm: trying to create tensor with negative dimension {n}: [{n}]")
+    if dt.kind == "b":
+        raise NotImplementedError("randperm: not implemented for dtype bool")
+    top = 2 ** (np.finfo(dt).nmant + 1) + 1 if dt.kind == "f" else int(np.iinfo(dt).max) + 1
+    if n > top:
+        raise RuntimeError(f"randperm: n={n} is too large for dtype {dt} (at most {top})")
+    dev = to_device(device)
+    rng = generator_rng(dev, generator)
+    with on_device(dev):
+        perm = rng.permutation(n) if hasattr(rng, "permutation") else dev.xp.argsort(rng.random(n))
+    t = Tensor._wrap(perm.astype(dt), dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+@factory
+def _normal_numbers(
+    mean: float, std: float, size: Any, generator: Any, dtype: Any, device: Any, requires_grad: bool
+) -> Tensor:
+    t = _make("empty", size, dtype, device, False)
+    need_float("normal", t.dtype)
+    t.normal_(mean, std, generator=generator)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def normal(
+    mean: Any,
+    std: Any = 1.0,
+    size: Any = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Samples of N(mean, std^2), torch's overloads: ``normal(mean_tensor, std_tensor)`` (broadcast),
+    ``normal(mean_tensor, std=1.0)``, ``normal(mean, std_tensor)`` and ``normal(mean, std, size)``.
+    The result takes the dtype and device of ``mean`` when it is a tensor, else of ``std``."""
+    tensors = [a for a in (mean, std) if isinstance(a, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal(): with a number mean and std, size is required: normal(mean, std, size)")
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        size = (size,) if isinstance(size, int) else tuple(size)
+        return _normal_numbers(float(mean), float(std), size, generator, dtype, device, requires_grad)
+    if size is not None:
+        raise TypeError("normal(): size is only accepted when mean and std are both numbers")
+    first = tensors[0]
+    dev, dt = first.device, first.dtype
+    need_float("normal", dt)
+    if isinstance(std, Tensor):
+        if std.device is not dev:
+            raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
+        if std.numel() and bool(dev.xp.any(std.data < 0)):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+
+    try:
+        np.broadcast_shapes(np.shape(mean), np.shape(std))
+    except ValueError:
+        raise ShapeError(
+            f"normal: mean of shape {tuple(np.shape(mean))} and std of shape {tuple(np.shape(std))} do not broadcast"
+        ) from None
+    draw = functools.partial(_normal_draw, dev=dev, generator=generator, dt=dt)
+    out = Tensor._wrap(trace.record(draw, mean, std), dev, None)
+    return zero_grad_from(out, *tensors)
+
+
+def _normal_draw(m: Any, s: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
+    """mean + std * N(0, 1) at the broadcast shape (recorded: a compiled step draws anew)."""
+    shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+    with on_device(dev):
+        return (m + s * generator_rng(dev, generator).standard_normal(shape)).astype(dt)
+
+
+def poisson(input: Tensor, generator: Any = None) -> Tensor:
+    """Poisson samples with the rates ``input`` (same shape and floating dtype)."""
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f"poisson: not implemented for dtype {input.dtype}; expected a floating tensor")
+    dev = input.device
+    draw = functools.partial(_poisson_draw, dev=dev, generator=generator, dt=input.dtype)
+    return zero_grad_from(Tensor._wrap(trace.record(draw, input), dev, None), input)
+
+
+def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
+    if lam.size and bool(dev.xp.any(lam < 0)):
+        raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative")
+    with on_device(dev):
+        return generator_rng(dev, generator).poisson(lam.astype(np.float64)).astype(dt)
+
+
+# ---------------------------------------------------------------- generators and seeds
+_TORCH_DEFAULT_SEED = 67280421310721  # what a new torch.Generator starts from
+
+
+def _state_tensor(state: dict) -> Tensor:
+    """A generator state as a uint8 CPU tensor (its JSON, not torch's byte layout)."""
+    return Tensor._wrap(np.frombuffer(json.dumps(state).encode(), dtype=np.uint8).copy(), Device("cpu", 0), None)
+
+
+def _state_dict(new_state: Any, name: str) -> dict:
+    """The inverse of ``_state_tensor``, with torch's TypeError for anything but a uint8 tensor."""
+    if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8:
+        got = f"a tensor of dtype {new_state.dtype}" if isinstance(new_state, Tensor) else type(new_state).__name__
+        raise TypeError(f"{name}: expected a uint8 (Byte) tensor from get_rng_state/get_state, but got {got}")
+    try:
+        state = json.loads(new_state._host().tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RuntimeError(f"{name}: the tensor is not a state saved by backprop's get_rng_state/get_state") from exc
+    if not isinstance(state, dict):
+        raise RuntimeError(f"{name}: the tensor is not a state saved by backprop's get_rng_state/get_state")
+    return state
+
+
+def _seed_value(seed: Any) -> int:
+    """torch takes any int64 or uint64 seed; negative ones wrap around to uint64."""
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise RuntimeError(f"manual_seed: seed {seed} does not fit in 64 bits")
+    return seed % 2**64
+
+
+class Generator:
+    """A random-number generator of its own (torch.Generator), for ``generator=`` of the samplers:
+    its stream does not disturb the global one. State round-trips through ``get_state``/``set_state``
+    (a uint8 tensor, but not torch's byte layout; CPU generators only)."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self.device = to_device(device)
+        self._seed = _TORCH_DEFAULT_SEED
+        self._rng: Any = None  # made on first use
+
+    def _rng_for(self, dev: Device) -> Any:
+        """The generator to draw from for a tensor on ``dev`` (torch's error for another device type)."""
+        if dev.type != self.device.type:
+            raise RuntimeError(f"Expected a '{dev.type}' device type for generator but found '{self.device.type}'")
+        if self._rng is None:
+            self._rng = self._new(self._seed)
+        return self._rng
+
+    def _new(self, seed: int) -> Any:
+        if self.device.type == "cpu":
+            return np.random.Generator(np.random.PCG64(seed))
+        with on_device(self.device):
+            return self.device.xp.random.default_rng(seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Restart the stream from ``seed``; returns the generator."""
+        self._seed = _seed_value(seed)
+        self._rng = self._new(self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Seed from the operating system's entropy; returns the seed used."""
+        value = secrets.randbits(63)
+        self.manual_seed(value)
+        return value
+
+    def initial_seed(self) -> int:
+        """The seed the stream started from."""
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """A snapshot of the stream (uint8 tensor) for ``set_state``."""
+        rng = self._rng_for(self.device)
+        if not hasattr(rng, "bit_generator"):
+            raise RuntimeError(f"Generator.get_state: not supported for {self.device.type} generators")
+        return _state_tensor({"bit_generator": rng.bit_generator.state, "seed": self._seed})
+
+    def set_state(self, new_state: Tensor) -> Generator:
+        """Restore a snapshot from ``get_state``: the same numbers come again."""
+        state = _state_dict(new_state, "Generator.set_state")
+        bg = np.random.PCG64()
+        bg.state = state["bit_generator"]
+        self._rng = np.random.Generator(bg)
+        self._seed = state.get("seed", self._seed)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<backprop.Generator device={self.device}>"
+
+
+class _DefaultGenerator(Generator):
+    """``bp.default_generator``: the CPU device's own generator (the one the samplers use by default)."""
+
+    def __init__(self) -> None:
+        self.device = Device("cpu", 0)
+        self._seed = 0  # the NumPy backend starts from PCG64(0)
+
+    def _rng_for(self, dev: Device) -> Any:
+        return generator_rng(dev) if dev.type == "cpu" else super()._rng_for(dev)
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = _seed_value(seed)
+        self.device.backend.manual_seed(self._seed)
+        return self
+
+    def get_state(self) -> Tensor:
+        return _state_tensor({**self.device.backend.get_rng_state(), "seed": self._seed})
+
+    def set_state(self, new_state: Tensor) -> Generator:
+        state = _state_dict(new_state, "set_rng_state")
+        self._seed = state.pop("seed", self._seed)
+        self.device.backend.set_rng_state(state)
+        return self
+
+
+default_generator = _DefaultGenerator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the generators of every usable backend (CPU and, when present, CUDA); returns
+    ``default_generator``, as torch does."""
+    value = _seed_value(seed)
     for backend in registered_backends().values():
-        backend.manual_seed(int(seed))  # cheap: backends create generators lazily
+        backend.manual_seed(value)  # cheap: backends create generators lazily
+    default_generator._seed = value
+    return default_generator
+
+
+def seed() -> int:
+    """Seed every backend from the operating system's entropy; returns the seed used."""
+    value = secrets.randbits(63)
+    manual_seed(value)
+    return value
+
+
+def initial_seed() -> int:
+    """The seed of the default (CPU) generator: the last ``manual_seed``/``seed``, 0 at start."""
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    """The CPU generator's state as a uint8 tensor, for ``set_rng_state`` (its bytes are backprop's
+    JSON of the state, not torch's layout: states do not move between the two libraries)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    """Restore the CPU generator from ``get_rng_state``: the same numbers come again."""
+    default_generator.set_state(new_state)

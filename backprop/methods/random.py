@@ -1,0 +1,318 @@
+"""Random sampling as Tensor methods: in-place samplers (``uniform_``, ``normal_``, ``random_``,
+``exponential_``, ...) and ``bernoulli``/``multinomial``, drawing from the device's seeded generator
+or from a ``generator=`` (``bp.Generator``).
+
+Not ops: samples have no gradient. A sampler whose input requires grad gives a result that requires
+grad with a zero gradient, as torch's do. Each in-place sampler is replayed whole by ``bp.compile``
+(fresh numbers at every replay); out-of-place ones record their draw (``trace.record``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from backprop.autograd import trace
+from backprop.autograd.function import apply, bump_version, check_inplace
+from backprop.autograd.grad_mode import state
+from backprop.ops import conversion as conv
+from backprop.ops import elementwise as ew
+from backprop.ops._util import ShapeError
+
+if TYPE_CHECKING:
+    from backprop.devices import Device
+    from backprop.tensor import Tensor
+
+
+def generator_rng(dev: Device, generator: Any = None) -> Any:
+    """The generator to draw from for ``dev``: ``generator``'s (a ``bp.Generator``) or the device's."""
+    if generator is None:
+        return dev.backend.rng(dev.index)
+    return generator._rng_for(dev)
+
+
+def on_device(dev: Device) -> Any:
+    """A context making ``dev`` current while arrays are made (``cuda:N`` allocates on device N)."""
+    return dev.backend.use_device(dev.index) if dev.index else contextlib.nullcontext()
+
+
+def _type_name(dt: np.dtype) -> str:
+    """torch's C++ name of a dtype, as its sampler errors print it ('Long', 'Float')."""
+    names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+    names.update({"float32": "Float", "float64": "Double", "float16": "Half"})
+    return names.get(dt.name, dt.name)
+
+
+def need_float(name: str, dt: np.dtype, continuous: bool = False) -> None:
+    """torch's error for a floating-only sampler on another dtype (NotImplementedError is a RuntimeError)."""
+    if dt.kind == "f":
+        return
+    if continuous:
+        raise RuntimeError(
+            f"{name}: this is a continuous probability distribution; the tensor's dtype must be floating, "
+            f"got {dt} ({_type_name(dt)})"
+        )
+    raise NotImplementedError(f"{name}: not implemented for dtype {dt} ({_type_name(dt)}); expected a floating tensor")
+
+
+def _uniform01(rng: Any, shape: tuple) -> Any:
+    """U[0, 1) in float64."""
+    return rng.random(shape)
+
+
+def random_bounds(name: str, dt: np.dtype, low: int | None, high: int | None) -> tuple[int, int]:
+    """The [low, high) integer range of ``random_`` for dtype ``dt``: with no bounds, torch's default
+    ([0, 2^mantissa] for floating dtypes, [0, max] for integers); a missing ``high`` is that top + 1."""
+    if dt.kind == "b":
+        top = 1
+    elif dt.kind == "f":
+        top = 2 ** (np.finfo(dt).nmant + 1)  # every integer up to here is exact in dt
+    else:
+        top = int(np.iinfo(dt).max)
+    if low is None:
+        return 0, top + 1
+    high = top + 1 if high is None else high
+    if low >= high:
+        raise RuntimeError(f"{name} expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    if dt.kind in "iu":
+        if low < np.iinfo(dt).min:
+            raise RuntimeError(f"{name}: from={low} is out of bounds for {dt}")
+        if high - 1 > top:
+            raise RuntimeError(f"{name}: to - 1 = {high - 1} is out of bounds for {dt}")
+    return int(low), int(high)
+
+
+def draw_integers(rng: Any, low: int, high: int, shape: tuple, dt: np.dtype) -> Any:
+    """Integers in [low, high) as dtype ``dt`` (drawn as int64; beyond that, as uint64)."""
+    if high - 1 > np.iinfo(np.int64).max:
+        return rng.integers(low, high, size=shape, dtype=np.uint64).astype(dt)
+    return rng.integers(low, high, size=shape, dtype=np.int64).astype(dt)
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """Whether an array of ``shape`` broadcasts to exactly ``target``."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def zero_grad_from(out: Tensor, *inputs: Any) -> Tensor:
+    """``out`` (a sample) attached to the ``inputs`` it was drawn from with a zero gradient, as torch's
+    samplers: the result requires grad when an input does, and backward gives those inputs zeros."""
+    if not state.enabled:
+        return out
+    for x in inputs:
+        if getattr(x, "requires_grad", False):
+            x = x if x.dtype == out.dtype else apply(conv.astype, x, dtype=out.dtype)
+            always = type(out)(np.ones((), dtype=bool), device=out.device)
+            out = apply(ew.where, always, out, x)
+    return out
+
+
+def check_probabilities(name: str, xp: Any, p: Any) -> None:
+    """torch's error for probabilities outside [0, 1] (reads a flag back from the device)."""
+    if p.size and bool(xp.any((p < 0) | (p > 1) | xp.isnan(p))):
+        raise RuntimeError(f"{name}: expected every probability p to satisfy 0 <= p <= 1, but got values outside")
+
+
+def multinomial_draw(xp: Any, rng: Any, probs: Any, num_samples: int, replacement: bool) -> Any:
+    """``num_samples`` category indices per row of ``probs`` (1-d or 2-d weights; one distribution per
+    row), int64; raises torch's errors for negative, non-finite or all-zero rows."""
+    p = probs.astype(np.float64).reshape(-1, probs.shape[-1])
+    rows, cats = p.shape
+    if rows == 0:
+        return xp.zeros((*probs.shape[:-1], num_samples), dtype=np.int64)
+    if bool(xp.any(~xp.isfinite(p) | (p < 0))):
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    total = p.sum(axis=-1, keepdims=True)
+    if bool(xp.any(total <= 0)):
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if replacement:  # inverse CDF: the first category whose cumulative probability exceeds u
+        cdf = xp.cumsum(p, axis=-1) / total
+        cdf[:, -1] = 1.0
+        u = rng.random((rows, num_samples))
+        out = xp.stack([xp.searchsorted(cdf[r], u[r], side="right") for r in range(rows)])
+        out = xp.minimum(out, cats - 1)
+    else:  # exponential race: E_i / p_i ~ Exp(p_i); the k smallest are k draws without replacement
+        e = -xp.log1p(-rng.random((rows, cats)))
+        positive = p > 0
+        keys = xp.where(positive, e / xp.where(positive, p, 1.0), np.inf)
+        out = xp.argsort(keys, axis=-1)[:, :num_samples]
+    return out.astype(np.int64).reshape(*probs.shape[:-1], num_samples)
+
+
+# ``random_(n)`` means [0, n) (torch's one-argument overload), while ``random_(n, None)`` means [n, top]
+_ONE_BOUND: Any = object()
+
+
+class RandomMethods:
+    """``x.uniform_()``, ``x.normal_(0, 2)``, ``x.random_(10)``, ``x.bernoulli()``, ``p.multinomial(3)``, ..."""
+
+    __slots__ = ()
+
+    def _sample_(self: Any, name: str, draw: Callable[[Any, Any], Any], generator: Any) -> Tensor:
+        """Overwrite this tensor with ``draw(xp, rng)`` (an array of its shape): no gradient, a new version."""
+        if check_inplace(name, self):
+            raise RuntimeError(
+                f"{name}: sampling into a tensor that is part of a graph (shape {tuple(self.shape)}) is not "
+                "supported; detach() it first or sample into a new tensor"
+            )
+        dev = self.device
+        with on_device(dev):
+            self.data[...] = draw(dev.xp, generator_rng(dev, generator))
+        bump_version(self)
+        return self
+
+    @trace.replayed_whole
+    def uniform_(self: Any, from_: float = 0.0, to: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with U[from_, to) (torch's ``from``, a Python keyword, is ``from_`` here)."""
+        need_float("uniform_", self.dtype)
+        if from_ > to:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
+        dt = self.dtype
+        return self._sample_("uniform_", lambda xp, rng: rng.uniform(from_, to, self.shape).astype(dt), generator)
+
+    @trace.replayed_whole
+    def normal_(self: Any, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with N(mean, std^2)."""
+        need_float("normal_", self.dtype)
+        if std < 0:
+            raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
+        dt = self.dtype
+        return self._sample_(
+            "normal_", lambda xp, rng: (rng.standard_normal(self.shape) * std + mean).astype(dt), generator
+        )
+
+    @trace.replayed_whole
+    def random_(self: Any, from_: int | None = None, to: Any = _ONE_BOUND, *, generator: Any = None) -> Tensor:
+        """Fill with integers: ``random_(to)`` in [0, to), ``random_(from_, to)`` in [from_, to)
+        (``to=None``: up to the dtype's top), and ``random_()`` over the dtype's range ([0, 2^mantissa]
+        for floating dtypes, [0, max] for integers)."""
+        if to is _ONE_BOUND:
+            from_, to = (None, None) if from_ is None else (0, from_)
+        elif from_ is None:
+            from_ = 0
+        low, high = random_bounds("random_", self.dtype, from_, to)
+        dt = self.dtype
+        return self._sample_("random_", lambda xp, rng: draw_integers(rng, low, high, self.shape, dt), generator)
+
+    @trace.replayed_whole
+    def exponential_(self: Any, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with Exp(lambd) samples: density lambd * exp(-lambd x) on x >= 0."""
+        need_float("exponential_", self.dtype, continuous=True)
+        if not lambd > 0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+        dt = self.dtype
+        return self._sample_(  # -log(1 - U) / lambd with 1 - U in (0, 1]
+            "exponential_", lambda xp, rng: (-xp.log1p(-_uniform01(rng, self.shape)) / lambd).astype(dt), generator
+        )
+
+    @trace.replayed_whole
+    def cauchy_(self: Any, median: float = 0.0, sigma: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with Cauchy(median, sigma) samples: density 1 / (pi sigma (1 + ((x - median) / sigma)^2))."""
+        need_float("cauchy_", self.dtype, continuous=True)
+        if not sigma > 0:
+            raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+        dt = self.dtype
+        return self._sample_(  # the inverse CDF: median + sigma tan(pi (U - 1/2))
+            "cauchy_",
+            lambda xp, rng: (median + sigma * xp.tan(math.pi * (_uniform01(rng, self.shape) - 0.5))).astype(dt),
+            generator,
+        )
+
+    @trace.replayed_whole
+    def log_normal_(self: Any, mean: float = 1.0, std: float = 2.0, *, generator: Any = None) -> Tensor:
+        """Fill with exp(N(mean, std^2)) samples (``mean``, ``std``: of the underlying normal)."""
+        need_float("log_normal_", self.dtype)
+        if not std > 0:
+            raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+        dt = self.dtype
+        return self._sample_(
+            "log_normal_", lambda xp, rng: xp.exp(rng.standard_normal(self.shape) * std + mean).astype(dt), generator
+        )
+
+    @trace.replayed_whole
+    def geometric_(self: Any, p: float, *, generator: Any = None) -> Tensor:
+        """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+        if not 0 < p < 1:
+            raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+        dt = self.dtype
+
+        def draw(xp: Any, rng: Any) -> Any:  # P(X > k) = (1 - p)^k: floor(log V / log(1 - p)) + 1, V in (0, 1]
+            v = 1.0 - _uniform01(rng, self.shape)
+            return (xp.floor(xp.log(v) / math.log1p(-p)) + 1).astype(dt)
+
+        return self._sample_("geometric_", draw, generator)
+
+    @trace.replayed_whole
+    def bernoulli_(self: Any, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0."""
+        dt = self.dtype
+        if hasattr(p, "grad_fn"):
+            probs = p.data if p.device is self.device else self.device.transfer(p.data, p.device)
+            check_probabilities("bernoulli_", self.device.xp, probs)
+            if not _broadcasts_to(probs.shape, tuple(self.shape)):
+                raise ShapeError(f"bernoulli_: p of shape {tuple(probs.shape)} does not broadcast to {self.shape}")
+        else:
+            if not 0 <= p <= 1:
+                raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+            probs = p
+        return self._sample_("bernoulli_", lambda xp, rng: (rng.random(self.shape) < probs).astype(dt), generator)
+
+    def bernoulli(self: Any, p: float | None = None, *, generator: Any = None) -> Tensor:
+        """0/1 samples of this tensor's shape and dtype: 1 with probability ``self`` (or ``p`` when given)."""
+        return bernoulli(self, p, generator=generator)
+
+    def multinomial(self: Any, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        """``num_samples`` category indices per row of the (unnormalised) probabilities ``self`` (int64)."""
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _bernoulli_draw(x: Any, *, dev: Device, p: float | None, generator: Any, dt: np.dtype) -> Any:
+    """U < x (or U < p) as dtype ``dt``: recorded, so a compiled step draws anew at each replay."""
+    if p is None:
+        check_probabilities("bernoulli", dev.xp, x)
+    with on_device(dev):
+        return (generator_rng(dev, generator).random(x.shape) < (x if p is None else p)).astype(dt)
+
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:
+    """0/1 samples with ``input``'s shape and dtype: 1 with probability ``input`` (or ``p``), else 0."""
+    need_float("bernoulli", input.dtype)
+    if p is not None and not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli expects p to be in [0, 1], but got p={p}")
+    dev = input.device
+    draw = functools.partial(_bernoulli_draw, dev=dev, p=p, generator=generator, dt=input.dtype)
+    return zero_grad_from(input._wrap(trace.record(draw, input), dev, None), input)
+
+
+def _multinomial_draw(x: Any, *, dev: Device, generator: Any, num_samples: int, replacement: bool) -> Any:
+    with on_device(dev):
+        return multinomial_draw(dev.xp, generator_rng(dev, generator), x, num_samples, replacement)
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+    """``num_samples`` indices per row of ``input`` (1-d or 2-d non-negative weights), sampled with or
+    without replacement; int64 of shape (num_samples,) or (rows, num_samples)."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {tuple(input.shape)}")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_type_name(input.dtype)}")
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples (num_samples={num_samples})")
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError(
+            f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+            f"({num_samples} > {input.shape[-1]})"
+        )
+    dev = input.device
+    draw = functools.partial(
+        _multinomial_draw, dev=dev, generator=generator, num_samples=num_samples, replacement=replacement
+    )
+    return input._wrap(trace.record(draw, input), dev, None)

@@ -187,3 +187,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
         p.data = vec.data[start : start + n].reshape(p.shape).astype(p.dtype, copy=False)
         p._version += 1
         start += n
+
+
+from backprop.nn.utils import rnn as rnn  # noqa: E402  torch.nn.utils.rnn (pad_sequence, PackedSequence, ...)

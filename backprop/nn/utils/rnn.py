@@ -1,0 +1,200 @@
+"""Variable-length sequences for recurrent layers (torch.nn.utils.rnn names).
+
+``pad_sequence`` stacks sequences of different lengths into one padded tensor; ``PackedSequence`` holds
+them time-major without padding (``data`` of shape (sum of lengths, *), ``batch_sizes[t]`` the number of
+sequences still running at step t), as the RNN modules accept. Every function is a composite of indexing,
+``cat`` and ``stack``, so gradients flow through packing and unpacking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from backprop import creation
+from backprop import functions as fn
+from backprop.tensor import Tensor
+
+
+class PackedSequence(NamedTuple):
+    """Sequences sorted by decreasing length, stored time-major without padding (torch's fields)."""
+
+    data: Tensor
+    batch_sizes: Tensor
+    sorted_indices: Tensor | None = None
+    unsorted_indices: Tensor | None = None
+
+    def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        """``data`` moved/cast as ``Tensor.to``; the index tensors follow ``data``'s device."""
+        data = self.data.to(*args, **kwargs)
+        move = [None if t is None else t.to(data.device) for t in (self.sorted_indices, self.unsorted_indices)]
+        return PackedSequence(data, self.batch_sizes, move[0], move[1])
+
+    def cpu(self) -> PackedSequence:
+        return self.to("cpu")
+
+    def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        return self.to("cuda")
+
+    def double(self) -> PackedSequence:
+        return self.to(dtype=np.float64)
+
+    def float(self) -> PackedSequence:
+        return self.to(dtype=np.float32)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.data.device.type == "cuda"
+
+
+def _lengths_array(lengths: Any) -> np.ndarray:
+    """``lengths`` (list, array or 1-D tensor) as a host int64 array."""
+    arr = lengths.detach().numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+    return arr.astype(np.int64).reshape(-1)
+
+
+def _index(arr: np.ndarray, like: Tensor) -> Tensor:
+    return creation.tensor(arr.astype(np.int64), device=like.device)
+
+
+def pad_sequence(
+    sequences: Tensor | Sequence[Tensor],
+    batch_first: bool = False,
+    padding_value: float = 0.0,
+    padding_side: str = "right",
+) -> Tensor:
+    """Stack (L_i, *) tensors into (T, B, *) (or (B, T, *) with ``batch_first``), T the longest L_i,
+    filling with ``padding_value`` after (``padding_side="right"``) or before (``"left"``) each sequence."""
+    if padding_side not in ("left", "right"):
+        raise RuntimeError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+    seqs = list(sequences.unbind(0)) if isinstance(sequences, Tensor) else list(sequences)
+    if not seqs:
+        raise RuntimeError("received an empty list of sequences")
+    trailing = tuple(seqs[0].shape[1:])
+    for i, s in enumerate(seqs):
+        if tuple(s.shape[1:]) != trailing:
+            raise RuntimeError(
+                f"pad_sequence: sequence {i} has shape {tuple(s.shape)}, expected (L, *{trailing}) like sequence 0"
+            )
+    longest = max(s.shape[0] for s in seqs)
+    padded = []
+    for s in seqs:
+        missing = longest - s.shape[0]
+        if missing:
+            fill = creation.full((missing, *trailing), padding_value, dtype=s.dtype, device=s.device)
+            s = fn.cat([s, fill] if padding_side == "right" else [fill, s], 0)
+        padded.append(s)
+    return fn.stack(padded, 0 if batch_first else 1)
+
+
+def unpad_sequence(padded_sequences: Tensor, lengths: Any, batch_first: bool = False) -> list[Tensor]:
+    """The inverse of ``pad_sequence`` (right padding): one (L_i, *) tensor per sequence."""
+    if not batch_first:
+        padded_sequences = padded_sequences.transpose(0, 1)
+    return [seq[: int(n)] for seq, n in zip(padded_sequences.unbind(0), _lengths_array(lengths))]
+
+
+def _batch_sizes(lengths: np.ndarray) -> np.ndarray:
+    """batch_sizes[t] = how many (sorted) sequences are longer than t."""
+    return (lengths[None, :] > np.arange(int(lengths.max()))[:, None]).sum(1).astype(np.int64)
+
+
+def pack_padded_sequence(
+    input: Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
+) -> PackedSequence:
+    """Pack a padded (T, B, *) batch (``batch_first``: (B, T, *)) of sequences of the given ``lengths``."""
+    lens = _lengths_array(lengths)
+    if lens.size and lens.min() <= 0:
+        raise RuntimeError(
+            "Length of all samples has to be greater than 0, but found an element in 'lengths' that is <= 0"
+        )
+    batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
+    if lens.size != input.shape[batch_dim]:
+        raise ValueError(
+            f"pack_padded_sequence: got {lens.size} lengths for a batch of {input.shape[batch_dim]} sequences "
+            f"(input shape {tuple(input.shape)}, batch_first={batch_first})"
+        )
+    if lens.max() > input.shape[time_dim]:
+        raise ValueError(
+            f"pack_padded_sequence: a length of {int(lens.max())} exceeds the {input.shape[time_dim]} padded steps"
+        )
+    if enforce_sorted:
+        if np.any(np.diff(lens) > 0):
+            raise RuntimeError(
+                "`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass "
+                "`enforce_sorted=False` to pack_padded_sequence and/or pack_sequence to sidestep this requirement "
+                "if you do not need ONNX exportability."
+            )
+        order = None
+    else:
+        order = np.argsort(-lens, kind="stable")
+        lens = lens[order]
+    batch_sizes = _batch_sizes(lens)
+    steps = np.concatenate([np.full(n, t) for t, n in enumerate(batch_sizes)])
+    rows = np.concatenate([np.arange(n) for n in batch_sizes])
+    if order is not None:
+        rows = order[rows]
+    t_idx, b_idx = _index(steps, input), _index(rows, input)
+    data = input[b_idx, t_idx] if batch_first else input[t_idx, b_idx]
+    if order is None:
+        return PackedSequence(data, creation.tensor(batch_sizes))
+    return PackedSequence(data, creation.tensor(batch_sizes), _index(order, input), _index(np.argsort(order), input))
+
+
+def _padding_map(batch_sizes: np.ndarray) -> np.ndarray:
+    """(T, B) index into the packed rows (sorted batch order), -1 where a sequence has ended."""
+    steps, batch = len(batch_sizes), int(batch_sizes[0])
+    where = np.full((steps, batch), -1, dtype=np.int64)
+    start = 0
+    for t, n in enumerate(batch_sizes):
+        where[t, :n] = np.arange(start, start + n)
+        start += n
+    return where
+
+
+def pad_packed_sequence(
+    sequence: PackedSequence,
+    batch_first: bool = False,
+    padding_value: float = 0.0,
+    total_length: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Unpack to a padded (T, B, *) tensor (``batch_first``: (B, T, *)) in the original batch order, and the
+    lengths (int64)."""
+    data, batch_sizes = sequence.data, _lengths_array(sequence.batch_sizes)
+    where = _padding_map(batch_sizes)
+    if total_length is not None:
+        if total_length < len(batch_sizes):
+            raise ValueError(
+                "Expected total_length to be at least the length of the longest sequence in input, but got "
+                f"total_length={total_length} and max sequence length being {len(batch_sizes)}"
+            )
+        extra = np.full((total_length - len(batch_sizes), where.shape[1]), -1, dtype=np.int64)
+        where = np.concatenate([where, extra])
+    lengths = (where >= 0).sum(0)
+    if sequence.unsorted_indices is not None:
+        unsorted = _lengths_array(sequence.unsorted_indices)
+        where, lengths = where[:, unsorted], lengths[unsorted]
+    fill = creation.full((1, *data.shape[1:]), padding_value, dtype=data.dtype, device=data.device)
+    rows = np.where(where >= 0, where, data.shape[0])  # the row after the data is the padding value
+    padded = fn.cat([data, fill], 0)[_index(rows.T if batch_first else rows, data)]
+    return padded, creation.tensor(lengths.astype(np.int64))
+
+
+def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a list of (L_i, *) tensors (``pad_sequence`` then ``pack_padded_sequence``)."""
+    lengths = [s.shape[0] for s in sequences]
+    return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
+    """The inverse of ``pack_sequence``: one (L_i, *) tensor per sequence, in the original order."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
+__all__ = [
+    "PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence",
+    "unpack_sequence", "unpad_sequence",
+]  # fmt: skip

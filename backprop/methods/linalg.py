@@ -6,13 +6,15 @@ torch's own shape and dtype checks in front; ``einsum`` (in ``functions.py``) is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from backprop.autograd.function import apply
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
+from backprop.ops import shape as sh
 from backprop.ops._util import DTypeError, ShapeError
 
 if TYPE_CHECKING:
@@ -42,6 +44,143 @@ def _plus_ignored(prod: Any, base: Any) -> Any:
 def _scaled(x: Any, s: Any) -> Any:
     """``s * x`` without a multiply when s is 1 (torch's alpha/beta fast path)."""
     return x if isinstance(s, (int, float)) and s == 1 else x * s
+
+
+class SignLogAbsDet(NamedTuple):
+    """``(sign, logabsdet)`` of ``slogdet`` (torch.return_types.linalg_slogdet): det = sign * exp(logabsdet)."""
+
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class QR(NamedTuple):
+    """``(Q, R)`` of ``qr``: A = Q R, Q with orthonormal columns, R upper triangular."""
+
+    Q: Tensor
+    R: Tensor
+
+
+class SVD(NamedTuple):
+    """``(U, S, V)`` of ``torch.svd`` (V, not Vh: A = U diag(S) V^T)."""
+
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+def _matrix(name: str, x: Any) -> None:
+    """torch's errors for a non-tensor, a non-matrix or an integer input, naming ``name``."""
+    _tensors(name, x)
+    if x.ndim < 2:
+        raise ShapeError(f"{name}: The input tensor A must have at least 2 dimensions, got shape {tuple(x.shape)}")
+    if x.dtype.kind not in "fc":
+        raise DTypeError(f"{name}: Expected a floating point or complex tensor as input. Got {_dtype_name(x)}")
+
+
+def _square(name: str, x: Any) -> None:
+    _matrix(name, x)
+    if x.shape[-1] != x.shape[-2]:
+        m, n = x.shape[-2:]
+        raise ShapeError(f"{name}: A must be batches of square matrices, but they are {m} by {n} matrices")
+
+
+def _mT(x: Any) -> Any:  # noqa: N802 - torch's name
+    return x.transpose(-1, -2)
+
+
+def _eye(x: Any, n: int) -> Any:
+    """The (n, n) identity in ``x``'s dtype and device (a constant)."""
+    return type(x)(np.eye(n, dtype=x.dtype), device=x.device)
+
+
+def svd_parts(x: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
+    """``(U, S, Vh)`` of the packed ``svd`` op (shared by ``linalg.svd``, ``svdvals``, ``Tensor.svd``)."""
+    _matrix("linalg.svd", x)
+    y = apply(linalg.svd, x, full_matrices=full_matrices)
+    u, s, vh = linalg.unpack(y, linalg.layout("svd", tuple(x.shape), full_matrices=full_matrices))
+    return u, s, vh
+
+
+def qr_parts(x: Any, mode: str = "reduced") -> QR:
+    """``(Q, R)`` of the packed ``qr`` op (mode 'r': Q is empty, as torch)."""
+    _matrix("linalg.qr", x)
+    y = apply(linalg.qr, x, mode=mode)
+    q, r = linalg.unpack(y, linalg.layout("qr", tuple(x.shape), mode=mode))
+    return QR(q, r)
+
+
+def solve(a: Any, b: Any, *, left: bool = True) -> Tensor:
+    """X with A X = B (``left=False``: X A = B); B a matrix stack, or a vector (..., n) when its shape is
+    A's batch shape plus n (torch's rule); batch dims broadcast."""
+    _tensors("linalg.solve", a, b)
+    _square("linalg.solve", a)
+    if not left:
+        return _mT(solve(_mT(a), _mT(b)))
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+    if vector:
+        return apply(linalg.solve, a, b.unsqueeze(-1)).squeeze(-1)
+    return apply(linalg.solve, a, b)
+
+
+def matrix_exp(x: Any) -> Tensor:
+    """e^A by scaling and squaring a degree-18 Taylor polynomial: matmuls only, so gradients follow."""
+    _square("linalg.matrix_exp", x)
+    n = x.shape[-1]
+    if x.numel() == 0:
+        return x * 0
+    norm1 = float(x.detach().abs().sum(-2).amax().item())  # the largest 1-norm in the batch
+    s = max(0, math.ceil(math.log2(norm1 / 0.5))) if norm1 > 0.5 and math.isfinite(norm1) else 0
+    a = x / (2.0**s) if s else x
+    eye = _eye(x, n)
+    t = eye + a / 18.0
+    for k in range(17, 0, -1):  # Horner: I + A/1 (I + A/2 (... (I + A/18)))
+        t = eye + (a @ t) / float(k)
+    for _ in range(s):
+        t = t @ t
+    return t
+
+
+def _power(x: Any, n: int) -> Any:
+    """x^n (n >= 1) by repeated squaring."""
+    result = None
+    while True:
+        if n & 1:
+            result = x if result is None else result @ x
+        n >>= 1
+        if not n:
+            return result
+        x = x @ x
+
+
+def cross(x: Any, other: Any, dim: Any = None, name: str = "cross") -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (None: the first dim of size 3, as ``torch.cross``); both
+    operands broadcast, same dtype."""
+    _tensors(name, x, other)
+    if x.dtype != other.dtype:
+        raise DTypeError(f"{name}: expected scalar type {x.dtype} but found {other.dtype}")
+    if x.ndim != other.ndim:
+        raise ShapeError(f"{name}: inputs dimension -1 must have length 3. Got {x.ndim} and {other.ndim}")
+    shape = tuple(np.broadcast_shapes(tuple(x.shape), tuple(other.shape)))
+    if dim is None:
+        dim = next((d for d, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ShapeError(f"{name}: no dimension of size 3 in input")
+    d = dim % max(len(shape), 1)
+    if not (x.shape[d] == 3 and other.shape[d] == 3):
+        raise ShapeError(f"{name}: inputs dimension {dim} must have length 3. Got {x.shape[d]} and {other.shape[d]}")
+    a, b = x.expand(shape), other.expand(shape)
+    a0, a1, a2 = (a.select(d, i) for i in range(3))
+    b0, b1, b2 = (b.select(d, i) for i in range(3))
+    return apply(sh.stack, a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0, axis=d)
+
+
+def _inplace(self: Any, out: Any, beta: Any) -> Any:
+    """Write ``out`` (computed from a clone of self's old values: no view of self) into self: ``addmm_`` etc."""
+    if beta == 0 and not self.requires_grad:
+        self.zero_()  # beta=0 ignores self's values (nan and inf too)
+    else:
+        self.mul_(0)
+    return self.add_(out)
 
 
 class LinalgMethods:
@@ -169,6 +308,192 @@ class LinalgMethods:
         a = self.reshape(tuple(v for n in a_shape for v in (n, 1)))
         b = other.reshape(tuple(v for n in b_shape for v in (1, n)))
         return (a * b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape)))
+
+    # ------------------------------------------------------------ decompositions, inverses, determinants
+    def det(self: Any) -> Tensor:
+        """det(A) of each (..., n, n) matrix; the gradient stays finite at singular A (an SVD adjugate)."""
+        _square("linalg.det", self)
+        return apply(linalg.det, self)
+
+    def slogdet(self: Any) -> SignLogAbsDet:
+        """``(sign, logabsdet)`` with det = sign * exp(logabsdet), without overflow (sign has no gradient)."""
+        _square("linalg.slogdet", self)
+        y = apply(linalg.slogdet, self)
+        return SignLogAbsDet(y[..., 0].detach(), y[..., 1])
+
+    def logdet(self: Any) -> Tensor:
+        """log(det A): nan where det < 0, -inf where A is singular (torch)."""
+        sign, logabs = self.slogdet()
+        return logabs.masked_fill(sign < 0, math.nan)
+
+    def inverse(self: Any) -> Tensor:
+        """A^-1 of each (..., n, n) matrix (LinAlgError when singular)."""
+        _square("linalg.inv", self)
+        return apply(linalg.inv, self)
+
+    def pinverse(self: Any, rcond: float = 1e-15) -> Tensor:
+        """Moore-Penrose pseudo-inverse; singular values below ``rcond`` * the largest count as zero."""
+        _matrix("pinverse", self)
+        return apply(linalg.pinv, self, atol=0.0, rtol=float(rcond))
+
+    def matrix_power(self: Any, n: int) -> Tensor:
+        """A^n for an integer n (n < 0: the inverse's power; n = 0: the identity), by repeated squaring."""
+        _tensors("matrix_power", self)
+        if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+            raise ShapeError(f"matrix_power(): expected a tensor of square matrices, but got shape {tuple(self.shape)}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
+        if n == 0:
+            return _eye(self, self.shape[-1]).expand(self.shape) + self * 0
+        return _power(self.inverse() if n < 0 else self, abs(int(n)))
+
+    def matrix_exp(self: Any) -> Tensor:
+        """The matrix exponential e^A of each (..., n, n) matrix."""
+        return matrix_exp(self)
+
+    def cholesky(self: Any, upper: bool = False) -> Tensor:
+        """L (lower, L L^T = A) from A's lower triangle, or U (U^T U = A) from its upper one."""
+        _square("linalg.cholesky", self)
+        return _mT(apply(linalg.cholesky, _mT(self))) if upper else apply(linalg.cholesky, self)
+
+    def cholesky_solve(self: Any, input2: Any, upper: bool = False) -> Tensor:
+        """X with A X = self for A = L L^T given its factor L = ``input2`` (U^T U with ``upper``)."""
+        _tensors("cholesky_solve", self, input2)
+        a = _mT(input2) @ input2 if upper else input2 @ _mT(input2)
+        return solve(a, self)
+
+    def cholesky_inverse(self: Any, upper: bool = False) -> Tensor:
+        """(L L^T)^-1 from the factor L = self (U^T U with ``upper``)."""
+        _square("cholesky_inverse", self)
+        a = _mT(self) @ self if upper else self @ _mT(self)
+        return apply(linalg.inv, a)
+
+    def svd(self: Any, some: bool = True, compute_uv: bool = True) -> SVD:
+        """``torch.svd``: (U, S, V) with A = U diag(S) V^T (V, not Vh); ``some=False`` the full U and V;
+        ``compute_uv=False``: U and V zero-filled (m, m) and (n, n)."""
+        if not compute_uv:
+            _, s, _ = svd_parts(self, full_matrices=False)
+            m, n = self.shape[-2:]
+            z = self.detach() * 0
+            return SVD(
+                z[..., :1, :1].expand(*self.shape[:-2], m, m) * 1, s, z[..., :1, :1].expand(*self.shape[:-2], n, n) * 1
+            )
+        u, s, vh = svd_parts(self, full_matrices=not some)
+        return SVD(u, s, _mT(vh))
+
+    def qr(self: Any, some: bool = True) -> QR:
+        """``torch.qr``: (Q, R), reduced (``some=True``) or complete."""
+        return qr_parts(self, "reduced" if some else "complete")
+
+    def cross(self: Any, other: Any, dim: Any = None) -> Tensor:
+        """Cross product along ``dim`` (default: the first dim of size 3, as torch.cross)."""
+        return cross(self, other, dim)
+
+    # ------------------------------------------------------------ products with an added term
+    def addmv(self: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``beta * self + alpha * (mat @ vec)`` (beta=0 ignores self's values)."""
+        _tensors("addmv", self, mat, vec)
+        return _add_product(self, mat.mv(vec), beta, alpha, "addmv")
+
+    def addr(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``beta * self + alpha * outer(vec1, vec2)`` (beta=0 ignores self's values)."""
+        _tensors("addr", self, vec1, vec2)
+        return _add_product(self, vec1.outer(vec2), beta, alpha, "addr")
+
+    def addbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``beta * self + alpha * sum_b batch1[b] @ batch2[b]`` (beta=0 ignores self's values)."""
+        _tensors("addbmm", self, batch1, batch2)
+        return _add_product(self, batch1.bmm(batch2).sum(0), beta, alpha, "addbmm")
+
+    def addmm_(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``addmm`` written into self (self keeps its shape; beta=0 ignores its values)."""
+        return _inplace(self, self.clone().addmm(mat1, mat2, beta=beta, alpha=alpha), beta)
+
+    def baddbmm_(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``baddbmm`` written into self (self keeps its shape; beta=0 ignores its values)."""
+        return _inplace(self, self.clone().baddbmm(batch1, batch2, beta=beta, alpha=alpha), beta)
+
+    def addmv_(self: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``addmv`` written into self (self keeps its shape; beta=0 ignores its values)."""
+        return _inplace(self, self.clone().addmv(mat, vec, beta=beta, alpha=alpha), beta)
+
+    def addr_(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``addr`` written into self (self keeps its shape; beta=0 ignores its values)."""
+        return _inplace(self, self.clone().addr(vec1, vec2, beta=beta, alpha=alpha), beta)
+
+    def addbmm_(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``addbmm`` written into self (self keeps its shape; beta=0 ignores its values)."""
+        return _inplace(self, self.clone().addbmm(batch1, batch2, beta=beta, alpha=alpha), beta)
+
+    # ------------------------------------------------------------ statistics
+    def dist(self: Any, other: Any, p: Any = 2) -> Tensor:
+        """The ``p``-norm of ``self - other`` (broadcast), over all elements."""
+        _tensors("dist", self, other)
+        return (self - other).norm(p)
+
+    def cov(self: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
+        """Covariance of the rows (variables) over the columns (observations) of a 1-D or 2-D tensor, with
+        integer frequency weights and float observation weights (torch's, NumPy's formula)."""
+        _tensors("cov", self)
+        if self.ndim > 2:
+            raise ShapeError(
+                f"cov(): expected input to have two or fewer dimensions but got an input with {self.ndim} dimensions"
+            )
+        x = self.reshape(1, -1) if self.ndim < 2 else self
+        if x.dtype.kind not in "fc":
+            x = x.float()
+        n = x.shape[1]
+        w = None
+        if fweights is not None:
+            if fweights.dtype.kind not in "iu":
+                raise DTypeError(
+                    f"cov(): expected fweights to have integral dtype but got fweights with {fweights.dtype} dtype"
+                )
+            w = fweights
+        if aweights is not None:
+            if aweights.dtype.kind not in "fc":
+                raise DTypeError(
+                    "cov(): expected aweights to have floating point dtype but got aweights with "
+                    f"{aweights.dtype} dtype"
+                )
+            w = aweights if w is None else w * aweights
+        if w is None:
+            avg = x.mean(1)
+            factor: Any = n - correction
+        else:
+            w = w.to(x.dtype)
+            w_sum = w.sum()
+            avg = (x * w).sum(1) / w_sum
+            if correction == 0:
+                factor = w_sum
+            elif aweights is None:
+                factor = w_sum - correction
+            else:
+                factor = w_sum - correction * (w * aweights.to(x.dtype)).sum() / w_sum
+        factor = factor.clamp_min(0) if hasattr(factor, "grad_fn") else max(factor, 0)
+        xm = x - avg.unsqueeze(1)
+        c = ((xm if w is None else xm * w) @ _mT(xm)) / factor
+        return c.reshape(()) if self.ndim < 2 else c
+
+    def corrcoef(self: Any) -> Tensor:
+        """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
+        c = self.cov()
+        if c.ndim == 0:
+            return c / c
+        d = c.diagonal().sqrt()
+        return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+
+
+def _add_product(self: Any, prod: Any, beta: Any, alpha: Any, name: str) -> Tensor:
+    """``beta * self + alpha * prod``, self broadcast to the product (beta=0 ignores self's values)."""
+    if self.dtype != prod.dtype:
+        raise DTypeError(
+            f"{name}: self and the product must have the same dtype, but got {self.dtype} and {prod.dtype}"
+        )
+    base = self if tuple(self.shape) == tuple(prod.shape) else self.expand(prod.shape)
+    if beta == 0:
+        return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+    return _scaled(base, beta) + _scaled(prod, alpha)
 
 
 def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backprop.ops._util import DTypeError, ShapeError
-from backprop.ops.shape import diag_embed
+from backprop.ops.shape import cat, diag_embed, tril
 from backprop.registry import op, ufunc_op
 
 
@@ -193,3 +193,413 @@ def einsum_backward(ctx, gy):
             g = xp.transpose(g, tuple(perm))
         grads.append(g)
     return tuple(grads)
+
+
+# ---------------------------------------------------------------- decompositions and inverses
+# Multi-output ops (slogdet, qr, eigh, svd) return their outputs packed into one array: each output
+# flattened over its own (core) dims, concatenated on the last axis (``_pack``). The public functions
+# slice them apart (``unpack``), so the gradient of an unused output arrives here as zeros, and
+# ``layout`` says where each output lies for both sides.
+
+
+class LinAlgError(RuntimeError):
+    """A matrix the factorization cannot handle (singular, not positive-definite): torch.linalg.LinAlgError."""
+
+
+def _check_float(name, a):
+    if a.dtype.kind not in "fc" or a.dtype.itemsize < 4:
+        raise DTypeError(
+            f"linalg.{name}: Expected a float32 or float64 tensor as input (float16 has no LAPACK kernel), got "
+            f"{a.dtype}; convert with .double() or .float()"
+        )
+
+
+def _check_matrix(name, a):
+    if a.ndim < 2:
+        raise ShapeError(
+            f"linalg.{name}: The input tensor A must have at least 2 dimensions, got shape {tuple(a.shape)}"
+        )
+    _check_float(name, a)
+
+
+def _check_square(name):
+    def check(a, **_):
+        _check_matrix(name, a)
+        if a.shape[-1] != a.shape[-2]:
+            raise ShapeError(
+                f"linalg.{name}: A must be batches of square matrices, but they are {a.shape[-2]} by "
+                f"{a.shape[-1]} matrices"
+            )
+
+    return check
+
+
+def _lapack(name, fn, *args, **kwargs):
+    """``fn(*args)`` with the backend's LinAlgError raised as ours, naming the op (torch's message)."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:  # numpy.linalg.LinAlgError is a ValueError
+        if type(e).__name__ != "LinAlgError":
+            raise
+        what = {
+            "cholesky": "the input is not positive-definite",
+            "eigh": "the algorithm failed to converge",
+            "svd": "the algorithm failed to converge",
+        }.get(name, "the input matrix is singular")
+        raise LinAlgError(f"linalg.{name}: The factorization could not be completed because {what} ({e})") from e
+
+
+def _mT(xp, x):  # noqa: N802 - torch's name
+    return xp.swapaxes(x, -1, -2)
+
+
+def _eye_like(ctx, v):
+    """Identity matrices (..., n, n) from a (..., n) vector, recorded under create_graph (no eye in tensor_xp)."""
+    return ctx.call(diag_embed, v * 0 + 1)
+
+
+def _unused(g):
+    """True when an output's upstream gradient is all zeros (that output was not used)."""
+    return not bool((g != 0).any())
+
+
+def layout(name, shape, **attrs):
+    """The core shapes of a multi-output op's outputs for an input of ``shape``, in packing order."""
+    m, n = shape[-2], shape[-1]
+    k = min(m, n)
+    if name == "slogdet":
+        return [(), ()]
+    if name == "eigh":
+        return [(n,), (n, n)]
+    if name == "qr":
+        mode = attrs["mode"]
+        if mode == "r":
+            return [(0,), (k, n)]
+        if mode == "complete":
+            return [(m, m), (m, n)]
+        return [(m, k), (k, n)]
+    if name == "svd":
+        if attrs["full_matrices"]:
+            return [(m, m), (k,), (n, n)]
+        return [(m, k), (k,), (k, n)]
+    raise KeyError(name)
+
+
+def _size(core):
+    s = 1
+    for d in core:
+        s *= d
+    return s
+
+
+def _pack(xp, batch, *ys):
+    return xp.concatenate([xp.reshape(y, batch + (_size(y.shape[len(batch) :]),)) for y in ys], axis=-1)
+
+
+def unpack(y, cores):
+    """The outputs packed in ``y`` (arrays or Tensors), each reshaped to batch + its core shape."""
+    batch = tuple(y.shape[:-1])
+    out, at = [], 0
+    for core in cores:
+        size = _size(core)
+        out.append(y[..., at : at + size].reshape(batch + tuple(core)))
+        at += size
+    return out
+
+
+def _broadcast_batch(name, a, b):
+    """The broadcast batch shape of two stacks of matrices, or torch's error."""
+    sa, sb = tuple(a.shape[:-2]), tuple(b.shape[:-2])
+    nd = max(len(sa), len(sb))
+    sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
+    out = []
+    for p, q in zip(sa, sb):
+        if p != q and 1 not in (p, q):
+            raise ShapeError(
+                f"linalg.{name}: the batch dimensions of A {tuple(a.shape)} and B {tuple(b.shape)} do not broadcast"
+            )
+        out.append(q if p == 1 else p)
+    return tuple(out)
+
+
+@op("inv", save_output=True, check=_check_square("inv"))
+def inv(xp, a):
+    """A^-1 of each (..., n, n) matrix."""
+    return _lapack("inv", xp.linalg.inv, a)
+
+
+@inv.defvjp
+def inv_backward(ctx, gy):  # d(A^-1) = -A^-1 dA A^-1  =>  gA = -Y^T gy Y^T
+    (y,) = ctx.saved
+    xp = ctx.xp
+    yt = _mT(xp, y)
+    return (-xp.matmul(xp.matmul(yt, gy), yt),)
+
+
+def _adjugate_t(xp, a):
+    """adj(A)^T = det(U) det(Vh) U diag(prod_{j != i} s_j) Vh from A = U S Vh: finite for singular A too."""
+    u, s, vh = xp.linalg.svd(a)
+    one = xp.ones_like(s[..., :1])
+    before = xp.cumprod(xp.concatenate([one, s[..., :-1]], axis=-1), axis=-1)  # prod_{j < i} s_j
+    after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([s[..., 1:], one], axis=-1), -1), axis=-1), -1)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    return xp.matmul(sign[..., None, None] * u * (before * after)[..., None, :], vh)
+
+
+@op("det", save_inputs=(0,), save_output=True, check=_check_square("det"))
+def det(xp, a):
+    """det(A) of each (..., n, n) matrix."""
+    return xp.linalg.det(a)
+
+
+@det.defvjp
+def det_backward(ctx, gy):
+    # d det(A) = det(A) tr(A^-1 dA)  =>  gA = gy det(A) A^-T = gy adj(A)^T; a singular A (det 0) takes the
+    # adjugate from an SVD, which stays finite (torch does the same); double backward uses the inverse
+    a, y = ctx.saved
+    xp = ctx.xp
+    g = xp.expand_dims(xp.expand_dims(gy, -1), -1)
+    if ctx.create_graph or bool((y != 0).all()):
+        return (g * xp.expand_dims(xp.expand_dims(y, -1), -1) * _mT(xp, ctx.call(inv, a)),)
+    return (g * _adjugate_t(xp, a),)
+
+
+@op("slogdet", save_inputs=(0,), check=_check_square("slogdet"))
+def slogdet(xp, a):
+    """(sign(det A), log|det A|) of each matrix, packed on a new last axis (the sign has no gradient)."""
+    sign, logabs = xp.linalg.slogdet(a)
+    return xp.stack([sign, logabs], axis=-1)
+
+
+@slogdet.defvjp
+def slogdet_backward(ctx, gy):  # d log|det A| = tr(A^-1 dA)  =>  gA = g A^-T
+    (a,) = ctx.saved
+    xp = ctx.xp
+    g = xp.expand_dims(xp.expand_dims(gy[..., 1], -1), -1)
+    return (g * _mT(xp, ctx.call(inv, a)),)
+
+
+def _check_solve(a, b):
+    _check_square("solve")(a)
+    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+        raise ShapeError(
+            f"linalg.solve: Incompatible shapes of A and B for the equation AX = B ({a.shape[-2]}x{a.shape[-1]} and "
+            f"{'x'.join(str(d) for d in b.shape[-2:])})"
+        )
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"linalg.solve: Expected A and B to have the same dtype, but found A of type {a.dtype} and B "
+            f"of type {b.dtype} instead"
+        )
+    _broadcast_batch("solve", a, b)
+
+
+@op("solve", save_inputs=(0,), save_output=True, check=_check_solve, saved_for={1: (0,)})
+def solve(xp, a, b):
+    """X with A X = B for (..., n, n) A and (..., n, k) B (batch dims broadcast)."""
+    batch = _broadcast_batch("solve", a, b)
+    a = xp.broadcast_to(a, batch + a.shape[-2:])
+    b = xp.broadcast_to(b, batch + b.shape[-2:])
+    return _lapack("solve", xp.linalg.solve, a, b)
+
+
+@solve.defvjp
+def solve_backward(ctx, gy):  # X = A^-1 B  =>  gB = A^-T gy, gA = -gB X^T
+    a, y = ctx.saved
+    xp = ctx.xp
+    gb = ctx.call(solve, _mT(xp, a), gy)
+    ga = -xp.matmul(gb, _mT(xp, y)) if ctx.needs_input_grad[0] else None
+    return ga, (gb if ctx.needs_input_grad[1] else None)
+
+
+@op("cholesky", save_output=True, check=_check_square("cholesky"))
+def cholesky(xp, a):
+    """Lower-triangular L with L L^T = A, from A's lower triangle (A symmetric positive-definite)."""
+    return _lapack("cholesky", xp.linalg.cholesky, a)
+
+
+@cholesky.defvjp
+def cholesky_backward(ctx, gy):
+    # torch's (Murray 2016): Phi = tril(L^T gL) with its strict lower part mirrored and the diagonal
+    # halved (symmetric), gA = L^-T Phi L^-1 (symmetric: A's two triangles share the gradient)
+    (y,) = ctx.saved
+    xp = ctx.xp
+    lt = _mT(xp, y)
+    phi = ctx.call(tril, xp.matmul(lt, gy))
+    phi = 0.5 * (phi + _mT(xp, ctx.call(tril, phi, diagonal=-1)))
+    left = ctx.call(solve, lt, phi)  # L^-T Phi
+    return (ctx.call(solve, lt, _mT(xp, left)),)  # L^-T (L^-T Phi)^T = L^-T Phi L^-1
+
+
+def _check_qr(a, *, mode="reduced"):
+    _check_matrix("qr", a)
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(
+            f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', or 'complete'"
+        )
+
+
+@op("qr", save_inputs=(0,), save_output=True, check=_check_qr)
+def qr(xp, a, *, mode="reduced"):
+    """Q (orthonormal columns) and R (upper triangular) with A = Q R, packed (mode 'r': Q is empty)."""
+    if mode == "r":
+        r = xp.linalg.qr(a, mode="r")
+        return _pack(xp, a.shape[:-2], xp.zeros(a.shape[:-2] + (0,), dtype=a.dtype), r)
+    q, r = xp.linalg.qr(a, mode=mode)
+    return _pack(xp, a.shape[:-2], q, r)
+
+
+def _copyltu(ctx, m):
+    """tril(M) mirrored onto the upper triangle: a symmetric matrix."""
+    xp = ctx.xp
+    return ctx.call(tril, m) + _mT(xp, ctx.call(tril, m, diagonal=-1))
+
+
+def _qr_square(ctx, q, r, gq, gr):
+    # A = QR with R square: M = R gR^T - gQ^T Q, gA = (gQ + Q copyltu(M)) R^-T (Walter & Lehmann; Liao et al.)
+    xp = ctx.xp
+    m = xp.matmul(r, _mT(xp, gr)) - xp.matmul(_mT(xp, gq), q)
+    b = gq + xp.matmul(q, _copyltu(ctx, m))
+    return _mT(xp, ctx.call(solve, r, _mT(xp, b)))  # b R^-T = (R^-1 b^T)^T
+
+
+@qr.defvjp
+def qr_backward(ctx, gy):
+    a, y = ctx.saved
+    xp = ctx.xp
+    mode = ctx.attrs["mode"]
+    m, n = a.shape[-2], a.shape[-1]
+    if mode == "r":
+        raise RuntimeError(
+            "The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please use "
+            "linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr."
+        )
+    if mode == "complete" and m > n:
+        raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+    cores = layout("qr", a.shape, mode=mode)
+    q, r = unpack(y, cores)
+    gq, gr = unpack(gy, cores)
+    if m >= n:
+        return (_qr_square(ctx, q, r, gq, gr),)
+    # m < n: A = [X | Y] with X = Q U square and Y = Q V: gY = Q gV, and Y = X U^-1 V adds Y gV^T to gQ
+    u = r[..., :, :m]
+    gu, gv = gr[..., :, :m], gr[..., :, m:]
+    gx = _qr_square(ctx, q, u, gq + xp.matmul(a[..., :, m:], _mT(xp, gv)), gu)
+    return (ctx.call(cat, gx, xp.matmul(q, gv), axis=-1),)
+
+
+def _check_eigh(a, *, UPLO="L"):  # noqa: N803 - torch's name
+    _check_square("eigh")(a)
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+
+
+@op("eigh", save_output=True, check=_check_eigh)
+def eigh(xp, a, *, UPLO="L"):  # noqa: N803
+    """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of symmetric A from one triangle, packed."""
+    w, v = _lapack("eigh", xp.linalg.eigh, a, UPLO=UPLO)
+    return _pack(xp, a.shape[:-2], w, v)
+
+
+def _inv_gaps(ctx, d, e):
+    """F_ij = 1 / (d_j - d_i) off the diagonal, 0 on it (``e`` the identity)."""
+    return 1 / (d[..., None, :] - d[..., :, None] + e) - e
+
+
+@eigh.defvjp
+def eigh_backward(ctx, gy):
+    # A = V diag(w) V^T: gA = V (diag(gw) + F o skew(V^T gV) / 2) V^T, F_ij = 1/(w_j - w_i) (torch's; the
+    # skew part keeps gA symmetric). Repeated eigenvalues make F infinite: only gauge-invariant losses of
+    # distinct eigenvalues have a gradient, as in torch. Unused eigenvectors (eigvalsh) skip that term.
+    (y,) = ctx.saved
+    xp = ctx.xp
+    n = ctx.input_shapes[0][-1]
+    w, v = unpack(y, [(n,), (n, n)])
+    gw, gv = unpack(gy, [(n,), (n, n)])
+    mid = ctx.call(diag_embed, gw)
+    if not _unused(gv):
+        k = xp.matmul(_mT(xp, v), gv)
+        mid = mid + _inv_gaps(ctx, w, _eye_like(ctx, w)) * (0.5 * (k - _mT(xp, k)))
+    return (xp.matmul(xp.matmul(v, mid), _mT(xp, v)),)
+
+
+def _check_svd(a, *, full_matrices=True):
+    _check_matrix("svd", a)
+
+
+@op("svd", save_output=True, check=_check_svd)
+def svd(xp, a, *, full_matrices=True):
+    """U, S (descending), Vh with A = U diag(S) Vh, packed."""
+    u, s, vh = _lapack("svd", xp.linalg.svd, a, full_matrices=full_matrices)
+    return _pack(xp, a.shape[:-2], u, s, vh)
+
+
+@svd.defvjp
+def svd_backward(ctx, gy):
+    # torch's real-case formula, with k = min(m, n) columns (full_matrices' extra ones have no gradient):
+    # gA = U [ (F o skew(U^T gU)) S + diag(gS) + S (F o skew(V^T gV)) ] V^T
+    #      + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T),   F_ij = 1 / (s_j^2 - s_i^2), skew(X) = X - X^T
+    # Only gauge-invariant losses have a gradient (as torch warns); unused U and Vh skip their terms.
+    (y,) = ctx.saved
+    xp = ctx.xp
+    shape = ctx.input_shapes[0]
+    m, n = shape[-2], shape[-1]
+    k = min(m, n)
+    cores = layout("svd", shape, full_matrices=ctx.attrs["full_matrices"])
+    u, s, vh = unpack(y, cores)
+    gu, gs, gvh = unpack(gy, cores)
+    u, vh, gu, gvh = u[..., :, :k], vh[..., :k, :], gu[..., :, :k], gvh[..., :k, :]
+    mid = ctx.call(diag_embed, gs)
+    use_u, use_v = not _unused(gu), not _unused(gvh)
+    if not (use_u or use_v):
+        return (xp.matmul(u * gs[..., None, :], vh),)
+    f = _inv_gaps(ctx, s * s, _eye_like(ctx, s))
+    gv = _mT(xp, gvh)
+    out = 0
+    if use_u:
+        ku = xp.matmul(_mT(xp, u), gu)
+        mid = mid + (f * (ku - _mT(xp, ku))) * s[..., None, :]
+        if m > k:  # (I - U U^T) gU S^-1 V^T
+            out = xp.matmul((gu - xp.matmul(u, ku)) / s[..., None, :], vh)
+    if use_v:
+        kv = xp.matmul(vh, gv)
+        mid = mid + s[..., :, None] * (f * (kv - _mT(xp, kv)))
+        if n > k:  # U S^-1 gV^T (I - V V^T)
+            out = out + xp.matmul(u / s[..., None, :], gvh - xp.matmul(_mT(xp, kv), vh))
+    return (xp.matmul(xp.matmul(u, mid), vh) + out,)
+
+
+def _check_pinv(a, *, atol=0.0, rtol=None, hermitian=False):
+    _check_matrix("pinv", a)
+
+
+@op("pinv", save_inputs=(0,), save_output=True, check=_check_pinv)
+def pinv(xp, a, *, atol=0.0, rtol=None, hermitian=False):
+    """Moore-Penrose pseudo-inverse: singular values <= max(atol, rtol * s_max) count as zero (torch's rule;
+    rtol defaults to eps * max(m, n) when atol is 0)."""
+    m, n = a.shape[-2], a.shape[-1]
+    if rtol is None:
+        rtol = xp.finfo(a.dtype).eps * max(m, n) if atol == 0 else 0.0
+    if hermitian:  # A = V diag(w) V^T: the singular values are |w|
+        w, v = _lapack("pinv", xp.linalg.eigh, a)
+        s, left, right = xp.abs(w), v, _mT(xp, v)
+    else:
+        u, s, vh = _lapack("pinv", xp.linalg.svd, a, full_matrices=False)
+        w, left, right = s, u, vh
+    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else s[..., :1]
+    keep = s > xp.maximum(atol, rtol * smax)
+    w_inv = xp.where(keep, 1 / xp.where(keep, w, 1), 0)
+    return xp.matmul(_mT(xp, right) * w_inv[..., None, :], _mT(xp, left))  # V diag(1/s) U^T
+
+
+@pinv.defvjp
+def pinv_backward(ctx, gy):
+    # Golub & Pereyra (constant rank), P = A^+: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+    #  =>  gA = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A), each written without an identity
+    a, p = ctx.saved
+    xp = ctx.xp
+    pt, gt = _mT(xp, p), _mT(xp, gy)
+    t1 = -xp.matmul(xp.matmul(pt, gy), pt)
+    t2 = xp.matmul(gt - xp.matmul(a, xp.matmul(p, gt)), xp.matmul(p, pt))  # (I - A P) G^T P P^T
+    t3 = xp.matmul(xp.matmul(pt, p), gt - xp.matmul(xp.matmul(gt, p), a))  # P^T P G^T (I - P A)
+    return (t1 + t2 + t3,)

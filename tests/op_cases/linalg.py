@@ -51,3 +51,147 @@ CASES: dict[str, list[Case]] = {
         _ein("ba,ab->", R(3, 2), K(np.ones((2, 3)))),
     ],
 }
+
+
+# ---------------------------------------------------------------- decompositions and inverses
+# Inputs are kept well away from singular (diagonally dominant, + 3 I) and from repeated eigen/singular values;
+# outputs defined only up to sign (Q, eigenvectors, U, Vh) are squared, a gauge-invariant function of the op.
+
+
+def _eye_of(x):
+    import backprop as bp
+
+    return bp.tensor(np.eye(x.shape[-1]), dtype=x.dtype)
+
+
+def _spd(x):
+    """A symmetric positive-definite matrix from x: x x^T + n I."""
+    return x @ x.transpose(-1, -2) + x.shape[-1] * _eye_of(x)
+
+
+def _np_spd(x):
+    return x @ np.swapaxes(x, -1, -2) + x.shape[-1] * np.eye(x.shape[-1])
+
+
+def _pack(*ys, batch):
+    return np.concatenate([y.reshape(batch + (-1,)) for y in ys], axis=-1)
+
+
+def _np_qr(x, mode="reduced"):
+    if mode == "r":
+        return _pack(np.zeros(x.shape[:-2] + (0,)), np.linalg.qr(x, mode="r"), batch=x.shape[:-2])
+    return _pack(*np.linalg.qr(x, mode=mode), batch=x.shape[:-2])
+
+
+def _np_eigh(x, UPLO="L"):  # noqa: N803
+    return _pack(*np.linalg.eigh(x, UPLO=UPLO), batch=x.shape[:-2])
+
+
+def _np_svd(x, full_matrices=True):
+    return _pack(*np.linalg.svd(x, full_matrices=full_matrices), batch=x.shape[:-2])
+
+
+def _sym(x):
+    return x + x.transpose(-1, -2)
+
+
+def _np_sym(x):
+    return x + np.swapaxes(x, -1, -2)
+
+
+def _plus3(x):
+    return x + 3 * np.eye(x.shape[-1])
+
+
+def _np_slogdet(x):
+    return np.stack(np.linalg.slogdet(x), axis=-1)
+
+
+def _np_pinv(x, atol=0.0, rtol=None, hermitian=False):
+    return np.linalg.pinv(x, hermitian=hermitian)
+
+
+CASES.update(
+    {
+        "inv": [
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, x + 3 * _eye_of(x)), ref=lambda x: np.linalg.inv(_plus3(x))),
+            Case([R(2, 4, 4)], fn=lambda op, x: _apply(op, x + 3 * _eye_of(x)), ref=lambda x: np.linalg.inv(_plus3(x))),
+            Case([R(1, 1)], fn=lambda op, x: _apply(op, x + 3 * _eye_of(x)), ref=lambda x: np.linalg.inv(_plus3(x))),
+        ],
+        "det": [
+            Case([R(3, 3)], ref=np.linalg.det),
+            Case([R(2, 3, 3)], ref=np.linalg.det),
+            Case([R(1, 1)], ref=np.linalg.det),
+        ],
+        "slogdet": [
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, x + 3 * _eye_of(x)), ref=lambda x: _np_slogdet(_plus3(x))),
+            Case([R(2, 3, 3)], ref=_np_slogdet),
+        ],
+        "solve": [
+            Case(
+                [R(3, 3), R(3, 2)],
+                fn=lambda op, a, b: _apply(op, a + 3 * _eye_of(a), b),
+                ref=lambda a, b: np.linalg.solve(_plus3(a), b),
+            ),
+            Case(
+                [R(2, 3, 3), R(3, 4)],
+                fn=lambda op, a, b: _apply(op, a + 3 * _eye_of(a), b),
+                ref=lambda a, b: np.linalg.solve(_plus3(a), np.broadcast_to(b, (2, 3, 4))),
+            ),
+            Case(
+                [R(3, 3), R(2, 1, 3, 1)],
+                fn=lambda op, a, b: _apply(op, a + 3 * _eye_of(a), b),
+                ref=lambda a, b: np.linalg.solve(_plus3(a), b),
+            ),
+        ],
+        "cholesky": [
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, _spd(x)), ref=lambda x: np.linalg.cholesky(_np_spd(x))),
+            Case([R(2, 4, 4)], fn=lambda op, x: _apply(op, _spd(x)), ref=lambda x: np.linalg.cholesky(_np_spd(x))),
+        ],
+        "qr": [
+            Case([R(4, 3)], fn=lambda op, x: _apply(op, x) ** 2, ref=lambda x: _np_qr(x) ** 2),
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, x) ** 2, ref=lambda x: _np_qr(x) ** 2),
+            Case([R(2, 3, 5)], fn=lambda op, x: _apply(op, x) ** 2, ref=lambda x: _np_qr(x) ** 2),
+            Case(
+                [R(3, 4)],
+                fn=lambda op, x: _apply(op, x, mode="complete") ** 2,
+                ref=lambda x: _np_qr(x, "complete") ** 2,
+            ),
+            Case(
+                [R(4, 3)], fn=lambda op, x: _apply(op, x, mode="r") ** 2, ref=lambda x: _np_qr(x, "r") ** 2, grad=False
+            ),
+        ],
+        "eigh": [
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, _sym(x)) ** 2, ref=lambda x: _np_eigh(_np_sym(x)) ** 2),
+            Case([R(2, 4, 4)], fn=lambda op, x: _apply(op, _sym(x)) ** 2, ref=lambda x: _np_eigh(_np_sym(x)) ** 2),
+            Case(
+                [R(3, 3)],
+                fn=lambda op, x: _apply(op, _sym(x), UPLO="U") ** 2,
+                ref=lambda x: _np_eigh(_np_sym(x), "U") ** 2,
+            ),
+        ],
+        "svd": [
+            Case(
+                [R(4, 3)],
+                fn=lambda op, x: _apply(op, x, full_matrices=False) ** 2,
+                ref=lambda x: _np_svd(x, False) ** 2,
+            ),
+            Case(
+                [R(2, 3, 5)],
+                fn=lambda op, x: _apply(op, x, full_matrices=False) ** 2,
+                ref=lambda x: _np_svd(x, False) ** 2,
+            ),
+            Case([R(3, 3)], fn=lambda op, x: _apply(op, x) ** 2, ref=lambda x: _np_svd(x) ** 2),
+            Case([R(4, 3)], fn=lambda op, x: _apply(op, x) ** 2, ref=lambda x: _np_svd(x) ** 2, grad=False),
+        ],
+        "pinv": [
+            Case([R(4, 3)], ref=_np_pinv),
+            Case([R(2, 3, 5)], ref=_np_pinv),
+            Case(
+                [R(3, 3)],
+                fn=lambda op, x: _apply(op, _sym(x), hermitian=True),
+                ref=lambda x: np.linalg.pinv(_np_sym(x)),
+            ),
+        ],
+    }
+)

@@ -1,0 +1,427 @@
+"""``bp.linalg``: torch.linalg's functions, differentiable (norms, inverses, solves, decompositions).
+
+The decompositions and inverses are registered ops (``backprop/ops/linalg.py``, with torch's derivative
+formulas); everything else composes them with matmul, reductions and indexing, so gradients (and most
+double backward) follow. Also the top-level ``cdist``, ``vander``, ``trapezoid``, ``chain_matmul``
+(re-exported by ``backprop.functions``). Real dtypes only (float32, float64).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from backprop.autograd.function import apply
+from backprop.methods import linalg as _m
+from backprop.methods.linalg import QR, SignLogAbsDet, solve
+from backprop.methods.linalg import cross as _cross
+from backprop.ops import linalg as _ops
+from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops.linalg import LinAlgError
+from backprop.ops.shape import stack as _shape_stack
+from backprop.tensor import Tensor
+
+
+class Eigh(NamedTuple):
+    """``(eigenvalues, eigenvectors)`` of ``eigh``: ascending eigenvalues, eigenvectors as columns."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class SVD(NamedTuple):
+    """``(U, S, Vh)`` of ``linalg.svd``: A = U diag(S) Vh."""
+
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+class InvEx(NamedTuple):
+    """``(inverse, info)`` of ``inv_ex``: info is 0 where the matrix was inverted (int32)."""
+
+    inverse: Tensor
+    info: Tensor
+
+
+class CholeskyEx(NamedTuple):
+    """``(L, info)`` of ``cholesky_ex``: info is 0, or the order of the first non-positive leading minor."""
+
+    L: Tensor
+    info: Tensor
+
+
+class Lstsq(NamedTuple):
+    """``(solution, residuals, rank, singular_values)`` of ``lstsq`` (residuals and singular values empty, as
+    torch's default CPU driver gelsy gives them)."""
+
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+
+# ---------------------------------------------------------------- norms
+
+
+def _floating(name: str, x: Any, dtype: Any = None) -> Any:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.dtype.kind not in "fc":
+        raise DTypeError(
+            f"{name}: Expected a floating point or complex tensor as input. Got {x.dtype}; pass dtype= or use .float()"
+        )
+    return x
+
+
+def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """The vector ``ord``-norm over ``dim`` (all elements by default): inf, -inf, 0 (non-zero count) or any p."""
+    x = _floating("linalg.vector_norm", x, dtype)
+    if isinstance(ord, str):
+        raise ValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    if isinstance(dim, Sequence) and len(dim) == 0:
+        dim = None
+    return x.norm(float(ord), dim, keepdim)
+
+
+def matrix_norm(
+    A: Tensor,  # noqa: N803 - torch's names
+    ord: Any = "fro",
+    dim: tuple[int, int] = (-2, -1),
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """The matrix ``ord``-norm over the two dims ``dim``: 'fro', 'nuc' (sum of singular values), 2 / -2
+    (largest / smallest singular value), 1 / -1 (max / min column abs-sum), inf / -inf (max / min row abs-sum)."""
+    a = _floating("linalg.matrix_norm", A, dtype)
+    if a.ndim < 2:
+        raise ShapeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {a.ndim}")
+    if len(dim) != 2:
+        raise ShapeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {dim}")
+    d0, d1 = (d % a.ndim for d in dim)
+    if d0 == d1:
+        raise ShapeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    if ord == "fro":
+        return a.norm(2.0, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        s = svdvals(a.movedim((d0, d1), (-2, -1)))
+        out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
+        if keepdim:
+            for d in sorted((d0, d1)):
+                out = out.unsqueeze(d)
+        return out
+    if ord in (1, -1, math.inf, -math.inf):
+        inner, outer = (d0, d1) if abs(ord) == 1 else (d1, d0)  # 1: sum over rows (column sums)
+        sums = a.abs().sum(inner, keepdim=True)
+        out = sums.amax(outer, keepdim=True) if ord > 0 else sums.amin(outer, keepdim=True)
+        return out if keepdim else out.squeeze((d0, d1))
+    raise ValueError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def norm(A: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: N803
+    """``vector_norm`` or ``matrix_norm`` as torch.linalg.norm picks: by ``dim`` (an int: vector, a pair:
+    matrix), else by A's ndim when ``ord`` is given (1-D or 2-D), else the 2-norm of all elements."""
+    a = _floating("linalg.norm", A, dtype)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None:
+        if len(dim) == 1:
+            return vector_norm(a, 2 if ord is None else ord, dim, keepdim)
+        return matrix_norm(a, "fro" if ord is None else ord, tuple(dim), keepdim)
+    if ord is None:
+        return vector_norm(a, 2, None, keepdim)
+    if a.ndim == 1:
+        return vector_norm(a, ord, None, keepdim)
+    if a.ndim == 2:
+        return matrix_norm(a, ord, (-2, -1), keepdim)
+    raise ShapeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {a.ndim}D.")
+
+
+# ---------------------------------------------------------------- inverses, determinants, solves
+
+
+def inv(A: Tensor) -> Tensor:  # noqa: N803
+    """A^-1 of each (..., n, n) matrix (LinAlgError when one is singular)."""
+    return A.inverse()
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:  # noqa: N803
+    """``(inverse, info)``: info[b] = 0 where matrix b was inverted, else > 0 and its inverse is nan."""
+    _m._square("linalg.inv_ex", A)
+    info = np.zeros(A.shape[:-2], dtype=np.int32)
+    try:
+        out = A.inverse()
+    except LinAlgError:
+        if check_errors:
+            raise
+        dets = np.linalg.det(A.detach().numpy())
+        info = (dets == 0).astype(np.int32)
+        out = A * math.nan
+    return InvEx(out, Tensor(info, device=A.device))
+
+
+det = Tensor.det
+
+
+def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
+    """``(sign, logabsdet)`` with det(A) = sign * exp(logabsdet)."""
+    return A.slogdet()
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
+    """The Cholesky factor: lower L with L L^T = A, or with ``upper`` U with U^T U = A."""
+    return A.cholesky(upper)
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:  # noqa: N803
+    """``(L, info)``: info 0 where A is positive-definite, else the order of its first failing leading minor
+    (and L holds nan there)."""
+    _m._square("linalg.cholesky_ex", A)
+    try:
+        return CholeskyEx(A.cholesky(upper), Tensor(np.zeros(A.shape[:-2], np.int32), device=A.device))
+    except LinAlgError:
+        if check_errors:
+            raise
+    a = A.detach().numpy().reshape((-1, *A.shape[-2:]))
+    info = np.zeros(a.shape[0], np.int32)
+    for b, m in enumerate(a):
+        m = m.T if upper else m
+        for k in range(1, m.shape[-1] + 1):
+            try:
+                np.linalg.cholesky(m[:k, :k])
+            except np.linalg.LinAlgError:
+                info[b] = k
+                break
+    return CholeskyEx(A * math.nan, Tensor(info.reshape(A.shape[:-2]), device=A.device))
+
+
+def pinv(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """Moore-Penrose pseudo-inverse; singular values <= max(atol, rtol * largest) count as zero (rtol defaults to
+    eps * max(m, n) when atol is not given)."""
+    _m._matrix("linalg.pinv", A)
+    atol = 0.0 if atol is None else float(atol)
+    rtol = None if rtol is None else float(rtol)
+    return apply(_ops.pinv, A, atol=atol, rtol=rtol, hermitian=hermitian)
+
+
+def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
+    """A^n for an integer n (negative: the inverse's power)."""
+    return A.matrix_power(n)
+
+
+matrix_exp = _m.matrix_exp
+
+
+def matrix_rank(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """The number of singular values above max(atol, rtol * largest) (int64, no gradient)."""
+    _m._matrix("linalg.matrix_rank", A)
+    s = eigvalsh(A.detach()).abs() if hermitian else svdvals(A.detach())
+    a = 0.0 if atol is None else float(atol)
+    if rtol is None:  # torch: eps * max(m, n) unless atol > 0 is given
+        r = np.finfo(A.dtype).eps * max(A.shape[-2:]) if a == 0 else 0.0
+    else:
+        r = float(rtol)
+    smax = s.amax(-1, keepdim=True) if s.shape[-1] else s.sum(-1, keepdim=True)
+    tol = (smax * r).clamp_min(a)
+    return (s > tol).sum(-1)
+
+
+def lstsq(A: Tensor, B: Tensor, rcond: Any = None, *, driver: Any = None) -> Lstsq:  # noqa: N803
+    """The least-squares solution X = pinv(A) B of A X = B (B a matrix stack or a vector), differentiable."""
+    _m._matrix("linalg.lstsq", A)
+    vector = B.ndim == A.ndim - 1
+    b = B.unsqueeze(-1) if vector else B
+    m, n = A.shape[-2:]
+    r = np.finfo(A.dtype).eps * max(m, n) if rcond is None else float(rcond)
+    x = apply(_ops.pinv, A, atol=0.0, rtol=r) @ b
+    x = x.squeeze(-1) if vector else x
+    empty = Tensor(np.zeros(0, A.dtype), device=A.device)
+    return Lstsq(x, empty, matrix_rank(A, rtol=r), empty)
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """The inverse for ``tensordot(inv, A, ind)``: A's first ``ind`` dims against the rest, as a matrix."""
+    if ind <= 0:
+        raise ValueError(f"Expected a strictly positive integer for 'ind', but got {ind}")
+    rows, cols = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    if math.prod(rows) != math.prod(cols):
+        raise ShapeError(
+            f"Expected self to satisfy the requirement prod(self.shape[ind:]) == prod(self.shape[:ind]), "
+            f"but got {math.prod(cols)} != {math.prod(rows)}"
+        )
+    return A.reshape(math.prod(rows), -1).inverse().reshape(cols + rows)
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims: Any = None) -> Tensor:  # noqa: N803
+    """X with ``tensordot(A, X, X.ndim) == B`` (``dims``: A's dims moved to the end first)."""
+    a = A
+    if dims is not None:
+        dims = [d % a.ndim for d in dims]
+        a = a.permute([d for d in range(a.ndim) if d not in dims] + dims)
+    out_shape = tuple(a.shape[B.ndim :])
+    return solve(a.reshape(B.numel(), -1), B.reshape(-1)).reshape(out_shape)
+
+
+# ---------------------------------------------------------------- decompositions
+
+
+def qr(A: Tensor, mode: str = "reduced") -> QR:  # noqa: N803
+    """``(Q, R)`` with A = Q R: mode 'reduced' (k = min(m, n) columns), 'complete' (Q square) or 'r' (Q empty)."""
+    return _m.qr_parts(A, mode)
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
+    """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric A, read from its ``UPLO`` triangle.
+
+    Eigenvectors are defined up to sign: only losses invariant to that have a meaningful gradient (torch)."""
+    _m._square("linalg.eigh", A)
+    w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
+    return Eigh(w, v)
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+    """The eigenvalues (ascending) of symmetric A."""
+    return eigh(A, UPLO).eigenvalues
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver: Any = None) -> SVD:  # noqa: N803
+    """``(U, S, Vh)`` with A = U diag(S) Vh, S descending; gradients for gauge-invariant losses (torch)."""
+    return SVD(*_m.svd_parts(A, full_matrices))
+
+
+def svdvals(A: Tensor, *, driver: Any = None) -> Tensor:  # noqa: N803
+    """The singular values of A, descending (gradient U diag(gS) Vh)."""
+    return _m.svd_parts(A, False)[1]
+
+
+# ---------------------------------------------------------------- products
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (broadcasting)."""
+    return _cross(input, other, dim, "linalg.cross")
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """Dot products of vectors along ``dim`` (broadcasting)."""
+    return (x * y).sum(dim)
+
+
+def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
+    """A chain of matrix products; the first may be 1-D (a row), the last 1-D (a column)."""
+    ts = list(tensors)
+    if len(ts) < 2:
+        raise ValueError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+    for i, t in enumerate(ts):
+        ok = t.ndim == 2 or (t.ndim == 1 and i in (0, len(ts) - 1))
+        if not ok:
+            raise ShapeError(f"multi_dot(): tensor {i} must be 2D (1D allowed first and last) but got {t.ndim}D")
+    out = ts[0]
+    for t in ts[1:]:
+        out = out @ t
+    return out
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """The product of 2-D matrices (torch.chain_matmul; one matrix is returned as is)."""
+    if len(matrices) == 1:
+        return matrices[0]
+    for i, t in enumerate(matrices):
+        if t.ndim != 2:
+            raise ShapeError(f"chain_matmul(): Expected 2D tensor at index {i}, got {t.ndim}D")
+    return multi_dot(matrices)
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: N803
+    """The diagonal ``offset`` of the (dim1, dim2) planes, as the last dim."""
+    return A.diagonal(offset, dim1, dim2)
+
+
+def vander(x: Tensor, *, N: Any = None) -> Tensor:  # noqa: N803
+    """torch.linalg.vander: columns x^0, x^1, ..., x^(N-1) (increasing powers) along a new last dim."""
+    return _powers(x, x.shape[-1] if N is None else N, "linalg.vander")
+
+
+def _powers(x: Tensor, n: int, name: str) -> Tensor:
+    if x.ndim < 1:
+        raise ShapeError(f"{name}: x must be at least 1-dimensional")
+    if n <= 1:
+        return (x.unsqueeze(-1) * 0 + 1)[..., :n] if n >= 0 else x.unsqueeze(-1)
+    cols = [x * 0 + 1, x]
+    for _ in range(n - 2):
+        cols.append(cols[-1] * x)
+    return apply(_shape_stack, *cols, axis=-1)
+
+
+def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:  # noqa: N803
+    """torch.vander: a 1-D x to columns x^(N-1), ..., x^0 (``increasing``: x^0 first); integers stay integers."""
+    if x.ndim != 1:
+        raise ShapeError("x must be a one-dimensional tensor.")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise ValueError("N must be non-negative.")
+    if x.dtype.kind == "b":
+        x = x.long()
+    out = _powers(x, n, "vander")
+    return out if increasing or n == 0 else out.flip(-1)
+
+
+# ---------------------------------------------------------------- distances and integrals (top-level in torch)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """The ``p``-norm distances between the rows of (..., P, M) x1 and (..., R, M) x2: (..., P, R); gradient 0
+    where a distance is 0 (torch)."""
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    if x1.dtype.kind not in "fc" or x2.dtype.kind not in "fc":
+        raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
+    if p < 0:
+        raise ValueError(f"cdist only supports non-negative p values, got {p}")
+    return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
+
+
+def trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The trapezoid rule along ``dim``: spacing ``dx`` (default 1) or sample points ``x``."""
+    n = y.shape[dim]
+    if n == 0:
+        return y.sum(dim)
+    lo, hi = y.narrow(dim, 0, n - 1), y.narrow(dim, 1, n - 1)
+    if isinstance(x, Tensor):
+        return ((lo + hi) * _diff(x, dim if x.ndim == y.ndim else -1)).sum(dim) / 2
+    step = 1.0 if dx is None and x is None else (dx if dx is not None else x)
+    return (lo + hi).sum(dim) * (step / 2)
+
+
+trapz = trapezoid
+
+
+def _diff(x: Tensor, dim: int) -> Tensor:
+    n = x.shape[dim]
+    return x.narrow(dim, 1, max(n - 1, 0)) - x.narrow(dim, 0, max(n - 1, 0))
+
+
+def cumulative_trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The running trapezoid integral along ``dim`` (one element shorter than y along it)."""
+    n = y.shape[dim]
+    lo, hi = y.narrow(dim, 0, max(n - 1, 0)), y.narrow(dim, min(1, n), max(n - 1, 0))
+    if isinstance(x, Tensor):
+        return ((lo + hi) * _diff(x, dim if x.ndim == y.ndim else -1) / 2).cumsum(dim)
+    step = 1.0 if dx is None and x is None else (dx if dx is not None else x)
+    return ((lo + hi) * (step / 2)).cumsum(dim)
+
+
+__all__ = [
+    "CholeskyEx", "Eigh", "InvEx", "LinAlgError", "Lstsq", "QR", "SVD", "SignLogAbsDet", "cholesky", "cholesky_ex",
+    "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "inv_ex", "lstsq", "matrix_exp", "matrix_norm",
+    "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+    "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
+]  # fmt: skip

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd.function import OpValueError, apply, apply_
+from backprop.autograd.function import OpValueError, apply, apply_, check_inplace
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg, nn
 from backprop.ops import math as mt
-from backprop.ops._util import ShapeError, dim_alias
+from backprop.ops._util import DTypeError, ShapeError, dim_alias
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -50,6 +51,54 @@ def _cast(x: Any, dt: Any) -> Any:
 
 def _is_scalar(x: Any) -> bool:
     return x is None or x.__class__ in _SCALARS
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """``a`` and ``b`` promoted to a floating dtype (``_promoted(to_float=True)``); a number ``b``
+    becomes a 0-d tensor of that dtype, so every kernel sees arrays of one dtype."""
+    a, b = _promoted(a, a._other(b), to_float=True)
+    return (a, a.new_tensor(b)) if _is_scalar(b) else (a, b)
+
+
+def _integers(name: str, *xs: Any) -> None:
+    """Raise as torch for integer-only ops (gcd, lcm, shifts) given a floating tensor."""
+    for x in xs:
+        if hasattr(x, "grad_fn") and x.data.dtype.kind in "fc":
+            raise NotImplementedError(f"{name}: not implemented for dtype {x.dtype} (integer or bool tensors only)")
+
+
+def _other_data(self: Any, other: Any) -> Any:
+    """``other`` for an op without gradient: a Tensor that requires grad as a plain one (not a view: a
+    comparison's result has no gradient, and apply_ must not take it for a recorded op)."""
+    other = self._other(other)
+    return other._wrap(other.data, other.device, None) if getattr(other, "_requires_grad", False) else other
+
+
+def _compare_(opdef: Any, name: str, self: Any, other: Any = None) -> Any:
+    """``self`` = ``opdef(self[, other])`` (a comparison or logical op) as 1/0 in self's dtype, in place.
+    Inside a graph the result is built from differentiable in-place ops so that, as torch, the
+    gradient through it is 0 (finite, even where self held NaN or inf)."""
+    args = () if other is None else (_other_data(self, other),)
+    if check_inplace(name, self):
+        return _assign_(self, apply(opdef, self, *args))  # (a bool result: no graph, nothing saved)
+    return apply_(opdef, name, self, *args)
+
+
+def _assign_(self: Any, out: Any) -> Any:
+    """``self`` takes ``out``'s values in place through recorded ops: self's old values get gradient 0
+    (nan_to_num first, so that 0 * inf is no NaN) and ``out``'s own graph carries the rest."""
+    return self.nan_to_num_(0.0, 0.0, 0.0).mul_(0).add_(out)
+
+
+class Frexp(NamedTuple):
+    """``(mantissa, exponent)``: what ``frexp`` returns (torch.return_types.frexp); the exponent is int32."""
+
+    mantissa: Tensor
+    exponent: Tensor
 
 
 class MathMethods:
@@ -285,6 +334,122 @@ class MathMethods:
         """|self| with the sign of ``other`` (a float result, as torch)."""
         return apply(mt.copysign, *_promoted(self, self._other(other), to_float=True))
 
+    # ------------------------------------------------------------ special functions
+    def erfc(self: Any) -> Tensor:
+        return apply(mt.erfc, _float(self))
+
+    def erfinv(self: Any) -> Tensor:
+        return apply(mt.erfinv, _float(self))
+
+    def lgamma(self: Any) -> Tensor:
+        return apply(mt.lgamma, _float(self))
+
+    def digamma(self: Any) -> Tensor:
+        return apply(mt.digamma, _float(self))
+
+    def polygamma(self: Any, n: int) -> Tensor:
+        """The n-th derivative of digamma (``torch.polygamma(n, x)`` is ``x.polygamma(n)``)."""
+        if n < 0:
+            raise OpValueError(f"polygamma(n, x) does not support negative n (got n={n})")
+        return apply(mt.polygamma, _float(self), n=int(n))
+
+    def mvlgamma(self: Any, p: int) -> Tensor:
+        """The log of the multivariate gamma function of dimension ``p``:
+        sum_j lgamma(x - j/2) for j < p, plus p (p - 1) / 4 log(pi)."""
+        if p < 1:
+            raise OpValueError(f"mvlgamma: p has to be greater than or equal to 1 (got p={p})")
+        x = _float(self)
+        offsets = x.new_tensor((np.arange(p) / -2.0).reshape((p,) + (1,) * x.ndim))  # no view of x: mvlgamma_
+        return apply(mt.lgamma, offsets + x).sum(0) + p * (p - 1) / 4 * math.log(math.pi)
+
+    def i0(self: Any) -> Tensor:
+        """The modified Bessel function of the first kind, order 0."""
+        return apply(mt.i0, _float(self))
+
+    def sinc(self: Any) -> Tensor:
+        """sin(pi x) / (pi x), 1 at 0 (gradient 0 there)."""
+        return apply(mt.sinc, _float(self))
+
+    def logit(self: Any, eps: float | None = None) -> Tensor:
+        """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when ``eps`` is given."""
+        return apply(mt.logit, _float(self), eps=eps)
+
+    def xlogy(self: Any, other: Any) -> Tensor:
+        """self * log(other), 0 where self == 0 (unless other is NaN)."""
+        return apply(mt.xlogy, *_float_pair(self, other))
+
+    def deg2rad(self: Any) -> Tensor:
+        return _float(self) * (math.pi / 180.0)
+
+    def rad2deg(self: Any) -> Tensor:
+        return _float(self) * (180.0 / math.pi)
+
+    # ------------------------------------------------------------ more binary float ops
+    def hypot(self: Any, other: Any) -> Tensor:
+        """sqrt(self^2 + other^2), without overflow."""
+        return apply(mt.hypot, *_float_pair(self, other))
+
+    def logaddexp2(self: Any, other: Any) -> Tensor:
+        """log2(2^self + 2^other), without overflow."""
+        return apply(mt.logaddexp2, *_float_pair(self, other))
+
+    def fmax(self: Any, other: Any) -> Tensor:
+        """Elementwise maximum where a NaN loses to a number (the gradient goes to the chosen one)."""
+        return apply(mt.fmax, *_promoted(self, self._other(other)))
+
+    def fmin(self: Any, other: Any) -> Tensor:
+        """Elementwise minimum where a NaN loses to a number (the gradient goes to the chosen one)."""
+        return apply(mt.fmin, *_promoted(self, self._other(other)))
+
+    def nextafter(self: Any, other: Any) -> Tensor:
+        """The next representable float after self towards other."""
+        return apply(mt.nextafter, *_float_pair(self, other))
+
+    def heaviside(self: Any, values: Any) -> Tensor:
+        """0 where self < 0, ``values`` where self == 0, 1 where self > 0 (backward raises, as torch)."""
+        return apply(mt.heaviside, *_promoted(self, self._other(values)))
+
+    def ldexp(self: Any, other: Any) -> Tensor:
+        """self * 2 ** other (a float result)."""
+        return _float(self) * (2.0**other)
+
+    def frexp(self: Any) -> Frexp:
+        """(mantissa, exponent) with self = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1; the
+        exponent is int32 and the mantissa is differentiable (d mantissa = d self / 2 ** exponent)."""
+        if self.data.dtype.kind != "f":
+            raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
+        e = apply(mt.frexp, self)
+        return Frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self.data.dtype)), e)
+
+    def angle(self: Any) -> Tensor:
+        """The argument of a real number: pi where self < 0, else 0 (gradient 0)."""
+        return apply(mt.angle, _float(self))
+
+    # ------------------------------------------------------------ integers (no gradient)
+    def gcd(self: Any, other: Any) -> Tensor:
+        """The greatest common divisor, elementwise (integer tensors)."""
+        a, b = _promoted(self, self._other(other))
+        _integers("gcd", a, b)
+        return apply(mt.gcd, a, b)
+
+    def lcm(self: Any, other: Any) -> Tensor:
+        """The least common multiple, elementwise (integer tensors)."""
+        a, b = _promoted(self, self._other(other))
+        _integers("lcm", a, b)
+        return apply(mt.lcm, a, b)
+
+    def bitwise_left_shift(self: Any, other: Any) -> Tensor:
+        """self << other (integer tensors)."""
+        a, b = _promoted(self, self._other(other))
+        _integers("bitwise_left_shift", a, b)
+        return apply(mt.bitwise_left_shift, a, b)
+
+    def bitwise_right_shift(self: Any, other: Any) -> Tensor:
+        """self >> other, an arithmetic shift (integer tensors)."""
+        a, b = _promoted(self, self._other(other))
+        _integers("bitwise_right_shift", a, b)
+        return apply(mt.bitwise_right_shift, a, b)
+
     # ------------------------------------------------------------ rounding and sign (gradient 0)
     def floor(self: Any) -> Tensor:
         return apply(mt.floor, self) if self.data.dtype.kind in "fc" else apply(conv.clone, self)
@@ -328,17 +493,20 @@ class MathMethods:
     def isneginf(self: Any) -> Tensor:
         return self == float("-inf")
 
+    def signbit(self: Any) -> Tensor:
+        """The sign bit is set (True for -0.0; a bool tensor)."""
+        return apply(mt.signbit, self)
+
+    def isreal(self: Any) -> Tensor:
+        """True everywhere for real dtypes (a bool tensor)."""
+        return apply(mt.isreal, self)
+
     def nan_to_num(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
         """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's
         largest and lowest finite values); the gradient flows to the finite elements only (torch)."""
         if self.data.dtype.kind not in "fc":
             return apply(conv.clone, self)
-        info = np.finfo(self.data.dtype)
-        hi = float(info.max) if posinf is None else float(posinf)
-        lo = float(info.min) if neginf is None else float(neginf)
-        out = apply(ew.where, apply(mt.isnan, self), float(nan), self)
-        out = apply(ew.where, self == float("inf"), hi, out)
-        return apply(ew.where, self == float("-inf"), lo, out)
+        return apply(mt.nan_to_num, self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf))
 
     def isclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
         """|self - other| <= atol + rtol |other| elementwise (a bool tensor)."""
@@ -492,6 +660,190 @@ class MathMethods:
     def addcdiv_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return self.add_(tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
 
+    divide_ = div_
+    true_divide_ = div_
+    subtract_ = sub_
+    multiply_ = mul_
+    sgn_ = sign_
+    fix_ = trunc_
+
+    def tan_(self: Any) -> Tensor:
+        return apply_(mt.tan, "tan_", self)
+
+    def asin_(self: Any) -> Tensor:
+        return apply_(mt.asin, "asin_", self)
+
+    def acos_(self: Any) -> Tensor:
+        return apply_(mt.acos, "acos_", self)
+
+    def atan_(self: Any) -> Tensor:
+        return apply_(mt.atan, "atan_", self)
+
+    def sinh_(self: Any) -> Tensor:
+        return apply_(mt.sinh, "sinh_", self)
+
+    def cosh_(self: Any) -> Tensor:
+        return apply_(mt.cosh, "cosh_", self)
+
+    def asinh_(self: Any) -> Tensor:
+        return apply_(mt.asinh, "asinh_", self)
+
+    def acosh_(self: Any) -> Tensor:
+        return apply_(mt.acosh, "acosh_", self)
+
+    def atanh_(self: Any) -> Tensor:
+        return apply_(mt.atanh, "atanh_", self)
+
+    arcsin_, arccos_, arctan_, arcsinh_, arccosh_, arctanh_ = asin_, acos_, atan_, asinh_, acosh_, atanh_
+
+    def atan2_(self: Any, other: Any) -> Tensor:
+        return apply_(mt.atan2, "atan2_", self, self._other(other))
+
+    arctan2_ = atan2_
+
+    def log2_(self: Any) -> Tensor:
+        return apply_(mt.log2, "log2_", self)
+
+    def log10_(self: Any) -> Tensor:
+        return apply_(mt.log10, "log10_", self)
+
+    def exp2_(self: Any) -> Tensor:
+        return apply_(mt.exp2, "exp2_", self)
+
+    def erf_(self: Any) -> Tensor:
+        return apply_(mt.erf, "erf_", self)
+
+    def erfc_(self: Any) -> Tensor:
+        return apply_(mt.erfc, "erfc_", self)
+
+    def erfinv_(self: Any) -> Tensor:
+        return apply_(mt.erfinv, "erfinv_", self)
+
+    def lgamma_(self: Any) -> Tensor:
+        return apply_(mt.lgamma, "lgamma_", self)
+
+    def digamma_(self: Any) -> Tensor:
+        return apply_(mt.digamma, "digamma_", self)
+
+    def polygamma_(self: Any, n: int) -> Tensor:
+        if n < 0:
+            raise OpValueError(f"polygamma_(n) does not support negative n (got n={n})")
+        return apply_(mt.polygamma, "polygamma_", self, n=int(n))
+
+    def mvlgamma_(self: Any, p: int) -> Tensor:
+        check_inplace("mvlgamma_", self)
+        return _assign_(self, self.mvlgamma(p))
+
+    def i0_(self: Any) -> Tensor:
+        return apply_(mt.i0, "i0_", self)
+
+    def sinc_(self: Any) -> Tensor:
+        return apply_(mt.sinc, "sinc_", self)
+
+    def logit_(self: Any, eps: float | None = None) -> Tensor:
+        return apply_(mt.logit, "logit_", self, eps=eps)
+
+    def xlogy_(self: Any, other: Any) -> Tensor:
+        return apply_(mt.xlogy, "xlogy_", self, self._other(other))
+
+    def hypot_(self: Any, other: Any) -> Tensor:
+        return apply_(mt.hypot, "hypot_", self, self._other(other))
+
+    def nextafter_(self: Any, other: Any) -> Tensor:
+        return apply_(mt.nextafter, "nextafter_", self, self._other(other))
+
+    def heaviside_(self: Any, values: Any) -> Tensor:
+        return apply_(mt.heaviside, "heaviside_", self, self._other(values))
+
+    def copysign_(self: Any, other: Any) -> Tensor:
+        return apply_(mt.copysign, "copysign_", self, self._other(other))
+
+    def deg2rad_(self: Any) -> Tensor:
+        return self.mul_(math.pi / 180.0)
+
+    def rad2deg_(self: Any) -> Tensor:
+        return self.mul_(180.0 / math.pi)
+
+    def ldexp_(self: Any, other: Any) -> Tensor:
+        return self.mul_(2.0**other)
+
+    def float_power_(self: Any, exponent: Any) -> Tensor:
+        """self ** exponent in place; self must be float64, the dtype of float_power's result (torch)."""
+        if self.data.dtype != np.float64:
+            raise DTypeError(
+                f"the base given to float_power_ has dtype {self.dtype} but the operation's result requires "
+                "dtype float64"
+            )
+        return self.pow_(exponent.double() if hasattr(exponent, "grad_fn") else exponent)
+
+    def nan_to_num_(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        if self.data.dtype.kind not in "fc":
+            return self
+        return apply_(
+            mt.nan_to_num, "nan_to_num_", self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf)
+        )
+
+    def gcd_(self: Any, other: Any) -> Tensor:
+        _integers("gcd_", self, self._other(other))
+        return apply_(mt.gcd, "gcd_", self, self._other(other))
+
+    def lcm_(self: Any, other: Any) -> Tensor:
+        _integers("lcm_", self, self._other(other))
+        return apply_(mt.lcm, "lcm_", self, self._other(other))
+
+    def bitwise_left_shift_(self: Any, other: Any) -> Tensor:
+        _integers("bitwise_left_shift_", self, self._other(other))
+        return apply_(mt.bitwise_left_shift, "bitwise_left_shift_", self, self._other(other))
+
+    def bitwise_right_shift_(self: Any, other: Any) -> Tensor:
+        _integers("bitwise_right_shift_", self, self._other(other))
+        return apply_(mt.bitwise_right_shift, "bitwise_right_shift_", self, self._other(other))
+
+    # comparisons and logic in place: 1/0 (True/False) in self's dtype, gradient 0 (torch)
+    def eq_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.eq, "eq_", self, other)
+
+    def ne_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.ne, "ne_", self, other)
+
+    def lt_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.lt, "lt_", self, other)
+
+    def le_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.le, "le_", self, other)
+
+    def gt_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.gt, "gt_", self, other)
+
+    def ge_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.ge, "ge_", self, other)
+
+    less_, less_equal_, greater_, greater_equal_, not_equal_ = lt_, le_, gt_, ge_, ne_
+
+    def logical_and_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.logical_and, "logical_and_", self, other)
+
+    def logical_or_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.logical_or, "logical_or_", self, other)
+
+    def logical_xor_(self: Any, other: Any) -> Tensor:
+        return _compare_(ew.logical_xor, "logical_xor_", self, other)
+
+    def logical_not_(self: Any) -> Tensor:
+        return _compare_(ew.logical_not, "logical_not_", self)
+
+    def bitwise_and_(self: Any, other: Any) -> Tensor:
+        return apply_(ew.bitwise_and, "bitwise_and_", self, _other_data(self, other))
+
+    def bitwise_or_(self: Any, other: Any) -> Tensor:
+        return apply_(ew.bitwise_or, "bitwise_or_", self, _other_data(self, other))
+
+    def bitwise_xor_(self: Any, other: Any) -> Tensor:
+        return apply_(ew.bitwise_xor, "bitwise_xor_", self, _other_data(self, other))
+
+    def bitwise_not_(self: Any) -> Tensor:
+        return apply_(ew.bitwise_not, "bitwise_not_", self)
+
     def __iadd__(self: Any, other: Any) -> Tensor:
         return self.add_(other)
 
@@ -512,3 +864,18 @@ class MathMethods:
 
     def __ipow__(self: Any, other: Any) -> Tensor:
         return self.pow_(other)
+
+    def __iand__(self: Any, other: Any) -> Tensor:
+        return self.bitwise_and_(other)
+
+    def __ior__(self: Any, other: Any) -> Tensor:
+        return self.bitwise_or_(other)
+
+    def __ixor__(self: Any, other: Any) -> Tensor:
+        return self.bitwise_xor_(other)
+
+    def __ilshift__(self: Any, other: Any) -> Tensor:
+        return self.bitwise_left_shift_(other)
+
+    def __irshift__(self: Any, other: Any) -> Tensor:
+        return self.bitwise_right_shift_(other)

@@ -1,5 +1,6 @@
 """Elementwise math beyond arithmetic: trigonometric, hyperbolic, logarithms and exponentials,
-rounding, remainders, ``lerp``/``logaddexp``/``copysign``/``atan2``, and float predicates.
+special functions (erf, lgamma, digamma, polygamma, ...), rounding, remainders,
+``lerp``/``logaddexp``/``copysign``/``atan2``/``hypot``/``fmax``, integer bit ops, and predicates.
 
 Gradients follow torch's derivative formulas, including its conventions at kinks (rounding and
 ``sign`` have gradient 0; ``copysign`` passes 0 at x == 0). Each rule is written with operators,
@@ -11,13 +12,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from backprop.ops._special import erf as _erf
+from backprop.ops._special import special
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op, ufunc_op
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT_PI_OVER_TWO = math.sqrt(math.pi) / 2.0
 _SCALARS = (int, float, bool)
 
 # ---------------------------------------------------------------- trigonometric and hyperbolic
@@ -368,3 +373,269 @@ isfinite = ufunc_op("isfinite", "isfinite", "x is neither NaN nor +-inf (a bool 
 def isclose(xp, x, y, *, rtol=1e-05, atol=1e-08, equal_nan=False):
     """|x - y| <= atol + rtol |y| elementwise (equal infinities are close; NaN only with equal_nan)."""
     return xp.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+# ---------------------------------------------------------------- special functions (scipy.special / cupyx)
+
+
+def _quiet():  # poles and log(0) give +-inf or NaN silently, as torch (NumPy would warn)
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+@op("erfc", save_inputs=(0,))
+def erfc(xp, x):
+    """1 - erf(x), accurate where erf(x) is near 1."""
+    return special(xp, "erfc", x)
+
+
+@erfc.defvjp
+def erfc_backward(ctx, gy):  # d erfc(x) = -2/sqrt(pi) exp(-x^2) dx
+    (x,) = ctx.saved
+    return (-gy * _TWO_OVER_SQRT_PI * ctx.xp.exp(-(x * x)),)
+
+
+@op("erfinv", save_output=True)
+def erfinv(xp, x):
+    """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside)."""
+    return special(xp, "erfinv", x)
+
+
+@erfinv.defvjp
+def erfinv_backward(ctx, gy):  # d erfinv(x) = sqrt(pi)/2 exp(erfinv(x)^2) dx
+    (y,) = ctx.saved
+    return (gy * _SQRT_PI_OVER_TWO * ctx.xp.exp(y * y),)
+
+
+@op("lgamma", save_inputs=(0,))
+def lgamma(xp, x):
+    """log |Gamma(x)| (+inf at the poles 0, -1, -2, ... and at -inf, as torch)."""
+    y = special(xp, "gammaln", x)
+    return xp.where(x == -math.inf, math.inf, y)  # SciPy's gammaln(-inf) is -inf
+
+
+@lgamma.defvjp
+def lgamma_backward(ctx, gy):  # d lgamma(x) = digamma(x) dx
+    (x,) = ctx.saved
+    return (gy * ctx.call(digamma, x),)
+
+
+@op("digamma", save_inputs=(0,))
+def digamma(xp, x):
+    """d/dx lgamma(x) (-inf at 0, +inf at -0, NaN at the negative integers, as torch)."""
+    return special(xp, "digamma", x)
+
+
+@digamma.defvjp
+def digamma_backward(ctx, gy):  # d digamma(x) = polygamma(1, x) dx
+    (x,) = ctx.saved
+    return (gy * ctx.call(polygamma, x, n=1),)
+
+
+@op("polygamma", save_inputs=(0,))
+def polygamma(xp, x, *, n=0):
+    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n + 1, x) for n >= 1."""
+    if n == 0:
+        return special(xp, "digamma", x)
+    with _quiet():
+        return ((-1) ** (n + 1) * math.factorial(n) * special(xp, "zeta", x, float(n + 1))).astype(x.dtype)
+
+
+@polygamma.defvjp
+def polygamma_backward(ctx, gy):  # d polygamma(n, x) = polygamma(n + 1, x) dx
+    (x,) = ctx.saved
+    return (gy * ctx.call(polygamma, x, n=ctx.attrs["n"] + 1),)
+
+
+@op("i0", save_inputs=(0,))
+def i0(xp, x):
+    """The modified Bessel function of the first kind, order 0."""
+    return special(xp, "i0", x)
+
+
+@i0.defvjp
+def i0_backward(ctx, gy):  # d i0(x) = i1(x) dx
+    (x,) = ctx.saved
+    return (gy * ctx.call(i1, x),)
+
+
+@op("i1", save_inputs=(0,), save_output=True)
+def i1(xp, x):
+    """The modified Bessel function of the first kind, order 1 (i0's derivative; torch.special.i1)."""
+    return special(xp, "i1", x)
+
+
+@i1.defvjp
+def i1_backward(ctx, gy):  # d i1(x) = (i0(x) - i1(x) / x) dx, 1/2 at x == 0
+    x, y = ctx.saved
+    xs = ctx.xp.where(x == 0, 1, x)
+    return (gy * ctx.xp.where(x == 0, 0.5, ctx.call(i0, x) - y / xs),)
+
+
+@op("xlogy", save_inputs=(0, 1))
+def xlogy(xp, x, y):
+    """x * log(y), 0 where x == 0 (unless y is NaN), as torch.xlogy."""
+    with _quiet():
+        return xp.where((x == 0) & (y == y), 0, x * xp.log(y))
+
+
+@xlogy.defvjp
+def xlogy_backward(ctx, gy):  # d xlogy = log(y) dx + x / y dy; dx's part 0 where x == 0 and y <= 0 (torch)
+    x, y = ctx.saved
+    e = ctx.needs_input_grad
+    gx = ctx.xp.where((x == 0) & (y <= 0), 0, ctx.call(xlogy, gy, y)) if e[0] else None
+    if not e[1]:
+        return gx, None
+    with _quiet():
+        return gx, gy * x / y
+
+
+@op("logit", save_inputs=(0,))
+def logit(xp, x, *, eps=None):
+    """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when ``eps`` is given."""
+    if eps is not None:
+        x = xp.clip(x, eps, 1 - eps)
+    with _quiet():
+        return xp.log(x / (1 - x))
+
+
+@logit.defvjp
+def logit_backward(ctx, gy):  # d logit(x) = dx / (x (1 - x)); 0 outside [eps, 1 - eps], NaN outside [0, 1] (torch)
+    (x,) = ctx.saved
+    eps = ctx.attrs["eps"]
+    with _quiet():
+        g = gy / (x * (1 - x))
+    if eps is None:
+        return (ctx.xp.where((x < 0) | (x > 1), math.nan, g),)
+    return (ctx.xp.where((x < eps) | (x > 1 - eps), 0, g),)
+
+
+@op("sinc", save_inputs=(0,))
+def sinc(xp, x):
+    """sin(pi x) / (pi x), 1 at x == 0 (the normalised sinc)."""
+    with _quiet():
+        return xp.sinc(x)
+
+
+@sinc.defvjp
+def sinc_backward(ctx, gy):  # d sinc(x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2) dx, 0 at x == 0
+    (x,) = ctx.saved
+    xs = ctx.xp.where(x == 0, 1, x)  # no 0/0 at 0, where the limit is 0
+    px = math.pi * xs
+    d = (px * ctx.call(cos, px) - ctx.call(sin, px)) / (px * xs)
+    # at 0: the value 0, written as sinc''(0) x = -pi^2/3 x so that double backward is right there too
+    return (gy * ctx.xp.where(x == 0, (-(math.pi**2) / 3) * x, d),)
+
+
+# ---------------------------------------------------------------- more binary float ops
+
+
+@op("logaddexp2", save_inputs=(0, 1))
+def logaddexp2(xp, x, y):
+    """log2(2^x + 2^y), without overflow."""
+    return xp.logaddexp2(x, y)
+
+
+@logaddexp2.defvjp
+def logaddexp2_backward(ctx, gy):  # d logaddexp2 = dx / (1 + 2^(y - x)) + dy / (1 + 2^(x - y))
+    x, y = ctx.saved
+    e = ctx.needs_input_grad
+    gx = gy * ctx.call(sigmoid, (x - y) * _LN2) if e[0] else None
+    gyy = gy * ctx.call(sigmoid, (y - x) * _LN2) if e[1] else None
+    return gx, gyy
+
+
+hypot = ufunc_op("hypot", "hypot", "sqrt(x^2 + y^2), without overflow.", save_inputs=(0, 1), save_output=True)
+
+
+@hypot.defvjp
+def hypot_backward(ctx, gy):  # d hypot = (x dx + y dy) / hypot (NaN at (0, 0), as torch)
+    x, y, out = ctx.saved
+    e = ctx.needs_input_grad
+    with _quiet():
+        return (gy * x / out if e[0] else None), (gy * y / out if e[1] else None)
+
+
+fmax = ufunc_op("fmax", "fmax", "Elementwise maximum where a NaN loses to a number.", save_inputs=(0, 1))
+fmin = ufunc_op("fmin", "fmin", "Elementwise minimum where a NaN loses to a number.", save_inputs=(0, 1))
+
+
+def _chosen_grads(ctx, gy, x_wins):  # the whole gradient to the operand chosen (x on ties and when y is NaN)
+    e = ctx.needs_input_grad
+    return (ctx.xp.where(x_wins, gy, 0) if e[0] else None), (ctx.xp.where(x_wins, 0, gy) if e[1] else None)
+
+
+@fmax.defvjp
+def fmax_backward(ctx, gy):  # torch: x's where x >= y or y is NaN, else y's
+    x, y = ctx.saved
+    return _chosen_grads(ctx, gy, (x >= y) | (y != y))
+
+
+@fmin.defvjp
+def fmin_backward(ctx, gy):  # torch: x's where x <= y or y is NaN, else y's
+    x, y = ctx.saved
+    return _chosen_grads(ctx, gy, (x <= y) | (y != y))
+
+
+nextafter = ufunc_op("nextafter", "nextafter", "The next float after x towards y.", save_inputs=(0, 1))
+
+
+@nextafter.defvjp
+def nextafter_backward(ctx, gy):  # torch: the gradient to x where x != y (else 0), and 0 to y
+    x, y = ctx.saved
+    e = ctx.needs_input_grad
+    return (ctx.xp.where(x == y, 0, gy) if e[0] else None), (gy * 0 if e[1] else None)
+
+
+@op("heaviside")
+def heaviside(xp, x, values):
+    """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (integers stay integers; no gradient)."""
+    y = xp.heaviside(x, values)
+    return y if y.dtype == x.dtype else y.astype(x.dtype)  # NumPy's heaviside has float loops only
+
+
+@heaviside.defvjp
+def heaviside_backward(ctx, gy):
+    raise RuntimeError("the derivative for 'heaviside' is not implemented (as in torch)")
+
+
+# ---------------------------------------------------------------- angle, frexp, nan_to_num
+
+
+@op("angle")
+def angle(xp, x):
+    """The argument of a real number: pi where x < 0, else 0 (NaN stays NaN; gradient 0, as torch)."""
+    y = xp.where(x < 0, math.pi, 0.0).astype(x.dtype)
+    return xp.where(x != x, x, y)
+
+
+angle.defvjp(_zero_grad)
+
+
+@op("frexp")
+def frexp(xp, x):
+    """frexp's int32 exponent e (x = m 2^e, 0.5 <= |m| < 1; 0 for 0, inf and NaN): no gradient.
+    ``Tensor.frexp`` composes the mantissa x / 2^e from it, so the mantissa is differentiable."""
+    return xp.frexp(x)[1].astype(xp.int32, copy=False)
+
+
+@op("nan_to_num", save_inputs=(0,))
+def nan_to_num(xp, x, *, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the dtype's extremes)."""
+    return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+@nan_to_num.defvjp
+def nan_to_num_backward(ctx, gy):  # the gradient flows to the finite elements only (torch)
+    (x,) = ctx.saved
+    return (ctx.xp.where(ctx.call(isfinite, x), gy, 0),)
+
+
+# ---------------------------------------------------------------- integers and predicates (no gradient)
+
+
+gcd = ufunc_op("gcd", "gcd", "The greatest common divisor of integers (non-negative; gcd(0, 0) = 0).")
+lcm = ufunc_op("lcm", "lcm", "The least common multiple of integers (non-negative; 0 when one is 0).")
+bitwise_left_shift = ufunc_op("bitwise_left_shift", "left_shift", "x << y for integers.")
+bitwise_right_shift = ufunc_op("bitwise_right_shift", "right_shift", "x >> y for integers (arithmetic shift).")
+signbit = ufunc_op("signbit", "signbit", "The sign bit of x is set (True for -0.0 and -NaN; a bool tensor).")
+isreal = ufunc_op("isreal", "isreal", "x has no imaginary part (a bool tensor; all True for real dtypes).")

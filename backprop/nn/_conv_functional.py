@@ -1,0 +1,856 @@
+"""Convolutions, pooling, fold/unfold and interpolation with torch.nn.functional's names, N-d.
+
+Compositions of registered ops, so gradients and double backward come from the ops' own rules:
+conv = weight GEMM im2col(x); conv_transpose = col2im(weight^T GEMM x); avg pools sum im2col's
+columns; max pools find each window's first maximum (a running compare over kernel offsets, outside
+the graph) and gather it, so the gradient is scattered back to it; adaptive average pools and linear
+interpolation are GEMMs with constant (S, O) matrices per spatial dim; nearest interpolation
+selects indices. Imported into ``backprop.nn.functional``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from backprop.autograd import trace
+from backprop.autograd.function import apply
+from backprop.ops import conv as conv_ops
+from backprop.ops._util import DTypeError, ShapeError
+from backprop.tensor import Tensor
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "fold",
+    "interpolate",
+    "lp_pool1d",
+    "lp_pool2d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "unfold",
+    "upsample",
+]
+
+
+def _const(arr: Any, like: Tensor) -> Tensor:
+    return Tensor._wrap(arr, like.device, None)
+
+
+def ntuple(value: Any, n: int, what: str, name: str = "convolution") -> tuple[int, ...]:
+    """An int or a sequence of 1 or ``n`` ints as ``n`` ints (torch's ``_pair``/``_triple`` and its check)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    t = tuple(int(v) for v in value)
+    if len(t) == 1:
+        return t * n
+    if len(t) != n:
+        raise ShapeError(
+            f"expected {what} to be a single integer value or a list of {n} values to match the {name} "
+            f"dimensions, but got {what}={list(t)}"
+        )
+    return t
+
+
+def _batched(input: Tensor, n: int, name: str) -> tuple[Tensor, bool]:
+    """``input`` with a batch dim, and whether it lacked one (torch accepts unbatched (C, *spatial))."""
+    if input.ndim == n + 1:
+        return input.unsqueeze(0), True
+    if input.ndim == n + 2:
+        return input, False
+    raise ShapeError(
+        f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {name}, but got input of size: "
+        f"{list(input.shape)}"
+    )
+
+
+def _unbatch(y: Tensor, unbatched: bool) -> Tensor:
+    return y.squeeze(0) if unbatched else y
+
+
+def _sizes(shape: tuple) -> str:
+    return " x ".join(map(str, shape))
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def _conv_padding(padding: Any, n: int, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """``padding`` (int, tuple, ``'valid'`` or ``'same'``) as (lo, hi) pairs; ``'same'`` puts the odd
+    element of an even total on the high side, as torch."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ShapeError("padding='same' is not supported for strided convolutions")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ShapeError(f"Invalid padding string: {padding!r}")
+    return tuple((p, p) for p in ntuple(padding, n, "padding"))
+
+
+def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, transposed: bool) -> None:
+    n = x.ndim - 2
+    if weight.ndim != n + 2:
+        raise ShapeError(
+            f"{name}: expected a {n + 2}-d weight (out_channels, in_channels / groups, *kernel_size), got weight "
+            f"of size {list(weight.shape)}"
+        )
+    if groups <= 0:
+        raise ShapeError(f"{name}: non-positive groups is not supported, got groups={groups}")
+    if weight.shape[0] % groups:
+        raise ShapeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight "
+            f"of size {list(weight.shape)} instead"
+        )
+    channels = weight.shape[0] if transposed else weight.shape[1] * groups
+    if x.shape[1] != channels:
+        raise ShapeError(
+            f"Given {'transposed=1, ' if transposed else ''}groups={groups}, weight of size {list(weight.shape)}, "
+            f"expected input{list(x.shape)} to have {channels} channels, but got {x.shape[1]} channels instead"
+        )
+    out = weight.shape[1] * groups if transposed else weight.shape[0]
+    if bias is not None and tuple(bias.shape) != (out,):
+        raise ShapeError(
+            f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with {out} elements, "
+            f"but got bias of size {list(bias.shape)} instead"
+        )
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise DTypeError(
+            f"{name}: input type ({x.dtype}), weight type ({weight.dtype})"
+            f"{'' if bias is None else f' and bias type ({bias.dtype})'} should be the same; cast with .to(dtype)"
+        )
+
+
+def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
+    if bias is None:
+        return y
+    return y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2)))
+
+
+def _conv(
+    name: str, n: int, input: Tensor, weight: Tensor, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
+) -> Tensor:
+    """y[b, o] = sum_c,k w[o, c, k] x[b, g(o) c, s i + d k - lo] + bias[o]: a GEMM of the weight with im2col."""
+    x, unbatched = _batched(input, n, name)
+    _check_conv(name, x, weight, bias, groups, transposed=False)
+    stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
+    kernel = tuple(weight.shape[2:])
+    pads = _conv_padding(padding, n, kernel, stride, dilation)
+    padded = tuple(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], pads))
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(p < e for p, e in zip(padded, eff)):
+        raise ShapeError(
+            f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: ({_sizes(eff)}). "
+            "Kernel size can't be greater than actual input size"
+        )
+    cols = apply(conv_ops.im2col, x, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride)
+    blocks = conv_ops.conv_blocks(x.shape[2:], kernel, dilation, pads, stride)
+    b, out = x.shape[0], weight.shape[0]
+    if groups == 1:
+        y = weight.reshape(out, -1) @ cols  # (out, C k) @ (B, C k, L) -> (B, out, L)
+    else:
+        y = weight.reshape(groups, out // groups, -1) @ cols.reshape(b, groups, -1, cols.shape[2])
+    return _unbatch(_add_bias(y.reshape(b, out, *blocks), bias), unbatched)
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-d convolution (cross-correlation) of (N, C_in, L) with weight (C_out, C_in / groups, k)."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-d convolution of (N, C_in, H, W) with weight (C_out, C_in / groups, kH, kW); padding may be
+    an int, a pair, ``'valid'`` or ``'same'``."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """3-d convolution of (N, C_in, D, H, W) with weight (C_out, C_in / groups, kD, kH, kW)."""
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(
+    name: str,
+    n: int,
+    input: Tensor,
+    weight: Tensor,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+) -> Tensor:
+    """conv's adjoint in x: col2im of (weight^T GEMM x); weight (C_in, C_out / groups, *k)."""
+    x, unbatched = _batched(input, n, name)
+    _check_conv(name, x, weight, bias, groups, transposed=True)
+    if isinstance(padding, str):
+        raise ShapeError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
+    stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
+    padding, output_padding = ntuple(padding, n, "padding"), ntuple(output_padding, n, "output_padding")
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise ShapeError(
+            f"output padding must be smaller than either stride or dilation, but got output_padding={output_padding}, "
+            f"stride={stride}, dilation={dilation}"
+        )
+    kernel = tuple(weight.shape[2:])
+    size = tuple(
+        (m - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for m, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation, kernel, output_padding)
+    )
+    if any(m <= 0 for m in size):
+        raise ShapeError(
+            f"{name}: given input size per channel ({_sizes(x.shape[2:])}), the calculated output size per channel "
+            f"({_sizes(size)}) is too small"
+        )
+    b, cin = x.shape[:2]
+    cout = weight.shape[1] * groups
+    length = math.prod(x.shape[2:])
+    if groups == 1:
+        cols = weight.reshape(cin, -1).mT @ x.reshape(b, cin, length)  # (C_out k, C_in) @ (B, C_in, L)
+    else:
+        w = weight.reshape(groups, cin // groups, -1).mT
+        cols = w @ x.reshape(b, groups, cin // groups, length)
+    cols = cols.reshape(b, cout * math.prod(kernel), length)
+    pads = tuple((p, p - op) for p, op in zip(padding, output_padding))  # output_padding: a tail no block reaches
+    y = apply(
+        conv_ops.col2im, cols, output_size=size, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride
+    )
+    return _unbatch(_add_bias(y, bias), unbatched)
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """1-d transposed convolution of (N, C_in, L) with weight (C_in, C_out / groups, k)."""
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """2-d transposed convolution of (N, C_in, H, W) with weight (C_in, C_out / groups, kH, kW)."""
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """3-d transposed convolution of (N, C_in, D, H, W) with weight (C_in, C_out / groups, kD, kH, kW)."""
+    return _conv_transpose(
+        "conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+# ---------------------------------------------------------------- unfold / fold
+
+
+def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col); (C, H, W) too."""
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+    x, unbatched = _batched(input, 2, "unfold")
+    kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "unfold"), ntuple(dilation, 2, "dilation", "unfold")
+    pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "unfold"))
+    stride = ntuple(stride, 2, "stride", "unfold")
+    y = apply(conv_ops.im2col, x, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride)
+    return _unbatch(y, unbatched)
+
+
+def fold(
+    input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1
+) -> Tensor:
+    """(N, C * kH * kW, L) -> (N, C, *output_size): columns summed back into their blocks (col2im); unfold's adjoint."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(
+            f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions "
+            f"for input, but got: {list(input.shape)}"
+        )
+    unbatched = input.ndim == 2
+    y = input.unsqueeze(0) if unbatched else input
+    size = ntuple(output_size, 2, "output_size", "fold")
+    kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "fold"), ntuple(dilation, 2, "dilation", "fold")
+    pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "fold"))
+    stride = ntuple(stride, 2, "stride", "fold")
+    if y.shape[1] % math.prod(kernel):
+        raise ShapeError(
+            f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got "
+            f"input.size(1)={y.shape[1]} and kernel_size={kernel}"
+        )
+    out = apply(
+        conv_ops.col2im, y, output_size=size, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride
+    )
+    return _unbatch(out, unbatched)
+
+
+# ---------------------------------------------------------------- pooling geometry
+
+
+def _pool_input(input: Tensor, n: int, name: str) -> tuple[Tensor, bool]:
+    if input.ndim not in (n + 1, n + 2) or any(s == 0 for s in input.shape[1:]):
+        raise ShapeError(
+            f"{name}: non-empty {n + 1}D or {n + 2}D (batch mode) tensor expected for input, got {list(input.shape)}"
+        )
+    return _batched(input, n, name)
+
+
+def _pool_geometry(
+    name: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+) -> tuple[tuple, tuple, tuple, tuple, tuple]:
+    """kernel, stride (None or empty: the kernel), dilation, (lo, hi) padding pairs and the output size
+    (torch's pooling_output_shape: with ``ceil_mode`` the last window must start inside the input or
+    its left padding); ``hi`` is what the last window needs, so the blocks are exactly the output."""
+    n = x.ndim - 2
+    kernel = ntuple(kernel_size, n, "kernel_size", name)
+    stride = (
+        kernel
+        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
+        else ntuple(stride, n, "stride", name)
+    )
+    padding, dilation = ntuple(padding, n, "padding", name), ntuple(dilation, n, "dilation", name)
+    if any(k <= 0 for k in kernel) or any(s <= 0 for s in stride) or any(d <= 0 for d in dilation):
+        raise ShapeError(
+            f"{name}: kernel_size, stride and dilation must be greater than zero, got kernel_size={kernel}, "
+            f"stride={stride}, dilation={dilation}"
+        )
+    for p, k, d in zip(padding, kernel, dilation):
+        if p < 0 or p > (d * (k - 1) + 1) // 2:
+            raise ShapeError(
+                f"pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and "
+                f"dilation={d}"
+            )
+    out = []
+    for m, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation):
+        o = (m + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (o - 1) * s >= m + p:
+            o -= 1
+        out.append(o)
+    if any(o < 1 for o in out):
+        c = x.shape[1]
+        raise ShapeError(
+            f"Given input size: ({'x'.join(map(str, (c, *x.shape[2:])))}). Calculated output size: "
+            f"({'x'.join(map(str, (c, *out)))}). Output size is too small"
+        )
+    pads = tuple(
+        (p, (o - 1) * s + d * (k - 1) + 1 - m - p)
+        for m, k, s, p, d, o in zip(x.shape[2:], kernel, stride, padding, dilation, out)
+    )
+    return kernel, stride, dilation, pads, tuple(out)
+
+
+def _running_argmax(xp: Any, windows: Any) -> Any:
+    """The flat input index of each window's first maximum (a NaN wins, the last one, as torch's
+    ``val > max || isnan(val)``), from ``(values, flat index)`` pairs, one per kernel offset."""
+    best = arg = None
+    for v, flat in windows:
+        if best is None:
+            best, arg = v.copy(), xp.broadcast_to(flat, v.shape).astype(xp.int64)
+            continue
+        better = v > best
+        if v.dtype.kind == "f":
+            better |= xp.isnan(v)
+        best = xp.where(better, v, best)
+        arg = xp.where(better, flat, arg)
+    return arg
+
+
+def _flat(xp: Any, positions: list, spatial: tuple) -> Any:
+    """Row-major flat index into ``spatial`` from per-dim position vectors (broadcast over (N, C, *out))."""
+    n = len(spatial)
+    flat = 0
+    for i, (pos, m) in enumerate(zip(positions, spatial)):
+        flat = flat * m + xp.clip(pos, 0, m - 1).reshape((1, 1) + tuple(-1 if j == i else 1 for j in range(n)))
+    return flat
+
+
+def _max_pool_indices(
+    xp: Any, x: Any, *, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out: tuple
+) -> Any:
+    """Flat argmax indices (N, C, *out) of a max pool (padding never wins: it is the dtype's lowest)."""
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    spatial = x.shape[2:]
+    shape = x.shape[:2] + tuple(m + lo + max(hi, 0) for m, (lo, hi) in zip(spatial, pads))
+    xpad = xp.full(shape, low, dtype=x.dtype)
+    xpad[(slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))] = x
+    starts = [xp.arange(o) * s - lo for o, s, (lo, _) in zip(out, stride, pads)]
+
+    def windows() -> Any:
+        for offset in itertools.product(*map(range, kernel)):
+            v = xpad[conv_ops._block_slices(offset, dilation, stride, out)]
+            yield v, _flat(xp, [st + k * d for st, k, d in zip(starts, offset, dilation)], spatial)
+
+    return _running_argmax(xp, windows())
+
+
+def _both(find: Any, x: Any) -> tuple[Any, Any]:
+    idx = find(x)
+    return idx, idx.reshape(idx.shape[0], idx.shape[1], -1)
+
+
+def _indices(find: Any, x: Tensor) -> tuple[Any, Any]:
+    """``find(x)``'s flat argmax indices (N, C, *out), recorded (recomputed at every replay), and the
+    same as (N, C, L) for the gather."""
+    return trace.record(functools.partial(_both, find), x)
+
+
+def _take_flat(x: Tensor, index: Any, out: tuple) -> Tensor:
+    """x (N, C, *spatial) at flat spatial indices (N, C, L): a gather, whose gradient scatters back."""
+    b, c = x.shape[:2]
+    return x.reshape(b, c, -1).gather(2, _const(index, x)).reshape(b, c, *out)
+
+
+# ---------------------------------------------------------------- max and average pools
+
+
+def _max_pool(
+    name: str,
+    n: int,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Any:
+    x, unbatched = _pool_input(input, n, name)
+    kernel, stride, dilation, pads, out = _pool_geometry(name, x, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = x.device.xp
+    find = functools.partial(_max_pool_indices, xp, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out=out)
+    idx, flat = _indices(find, x)
+    y = _unbatch(_take_flat(x, flat, out), unbatched)
+    if return_indices:
+        return y, _unbatch(_const(idx, x), unbatched)
+    return y
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Max over sliding windows of (N, C, L); ``return_indices``: also the flat argmax (the first maximum)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Max over sliding windows of (N, C, H, W); indices are flat over H * W, as torch's."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Max over sliding windows of (N, C, D, H, W); indices are flat over D * H * W."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_divisor(xp: Any, x: Tensor, kernel: tuple, stride: tuple, pads: tuple, out: tuple, include_pad: bool) -> Any:
+    """torch's per-window divisor: the window's elements inside the padded input (``count_include_pad``)
+    or inside the input itself; the ceil_mode extension never counts. A product over dims."""
+    div = xp.ones((1,) * len(out), dtype=x.dtype)
+    for i, (m, k, s, (lo, _), o) in enumerate(zip(x.shape[2:], kernel, stride, pads, out)):
+        start = xp.arange(o) * s - lo
+        end = xp.minimum(start + k, m + lo)
+        cnt = end - start if include_pad else xp.minimum(end, m) - xp.maximum(start, 0)
+        div = div * cnt.astype(x.dtype).reshape(tuple(-1 if j == i else 1 for j in range(len(out))))
+    return div.reshape(-1)
+
+
+def _avg_pool(
+    name: str,
+    n: int,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor:
+    if input.ndim not in (n + 1, n + 2):
+        raise ShapeError(f"{name}: expected a {n + 1}D or {n + 2}D (batch mode) input, got {list(input.shape)}")
+    x, unbatched = _batched(input, n, name)
+    kernel, stride, dilation, pads, out = _pool_geometry(name, x, kernel_size, stride, padding, 1, ceil_mode)
+    b, c = x.shape[:2]
+    cols = apply(
+        conv_ops.im2col,
+        x.reshape(b * c, 1, *x.shape[2:]),
+        kernel_size=kernel,
+        dilation=dilation,
+        padding=pads,
+        stride=stride,
+    )
+    total = cols.sum(1)  # (B C, L)
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ShapeError(f"{name}: divisor must be not zero")
+        y = total / divisor_override
+    else:
+        div = _avg_divisor(x.device.xp, x, kernel, stride, pads, out, count_include_pad)
+        y = total / _const(div, x)
+    return _unbatch(y.reshape(b, c, *out), unbatched)
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Mean over sliding windows of (N, C, L) (zero padding counted unless ``count_include_pad=False``)."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean over sliding windows of (N, C, H, W); ``divisor_override`` replaces the window size."""
+    return _avg_pool(
+        "avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
+def avg_pool3d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean over sliding windows of (N, C, D, H, W)."""
+    return _avg_pool(
+        "avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
+def _lp_pool(
+    name: str, n: int, input: Tensor, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool
+) -> Tensor:
+    """(sum over the window of x^p)^(1/p), torch's formula: avg_pool of x^p times the window size."""
+    kernel = ntuple(kernel_size, n, "kernel_size", name)
+    pool = avg_pool1d if n == 1 else avg_pool2d
+    out = pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(math.prod(kernel)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """Power-average pool of (N, C, L): (sum x^p)^(1/p) over each window."""
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """Power-average pool of (N, C, H, W): (sum x^p)^(1/p) over each window."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# ---------------------------------------------------------------- adaptive pools
+
+
+def _adaptive_size(output_size: Any, n: int, spatial: tuple, name: str) -> tuple[int, ...]:
+    """``output_size`` (an int, or a tuple whose None entries keep the input's size) as ints."""
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * n
+    sizes = tuple(output_size)
+    if len(sizes) == 1:
+        sizes = sizes * n
+    if len(sizes) != n:
+        raise ShapeError(f"{name}: output_size must have {n} elements, got {output_size}")
+    return tuple(m if o is None else int(o) for o, m in zip(sizes, spatial))
+
+
+def _adaptive_ranges(m: int, o: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window i covers [floor(i m / o), ceil((i + 1) m / o)) (torch's start/end index)."""
+    i = np.arange(o)
+    return (i * m) // o, -((-(i + 1) * m) // o)
+
+
+def _adaptive_input(input: Tensor, n: int, name: str, output_size: Any) -> tuple[Tensor, bool, tuple]:
+    if input.ndim not in (n + 1, n + 2) or any(s == 0 for s in input.shape[-n:]):
+        raise ShapeError(
+            f"{name}: Expected {n + 1}D or {n + 2}D tensor with non-zero sizes for the spatial dims, but input has "
+            f"sizes {list(input.shape)}"
+        )
+    x, unbatched = _batched(input, n, name)
+    out = _adaptive_size(output_size, n, tuple(x.shape[2:]), name)
+    if any(o < 0 for o in out):
+        raise ShapeError(f"{name}: elements of output_size must be greater than or equal to 0 but received {out}")
+    return x, unbatched, out
+
+
+def _along(x: Tensor, i: int, matrix: Tensor) -> Tensor:
+    """x (N, C, *spatial) times ``matrix`` (S, O) along spatial dim ``i``: a GEMM, so gradients are GEMMs."""
+    dim = 2 + i
+    if dim == x.ndim - 1:
+        return x @ matrix
+    shape = tuple(x.shape)
+    rest = math.prod(shape[dim + 1 :])
+    y = matrix.mT @ x.reshape(*shape[:dim], shape[dim], rest)  # (O, S) @ (..., S, rest)
+    return y.reshape(*shape[:dim], matrix.shape[1], *shape[dim + 1 :])
+
+
+def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
+    x, unbatched, out = _adaptive_input(input, n, name, output_size)
+    y = x
+    for i in reversed(range(n)):
+        m, o = x.shape[2 + i], out[i]
+        if m == o:
+            continue
+        start, end = _adaptive_ranges(m, o)
+        rows = np.arange(m)[:, None]
+        a = ((rows >= start) & (rows < end)) / (end - start).astype(np.float64)
+        y = _along(y, i, _const(x.device.xp.asarray(a.astype(x.dtype.name)), x))
+    return _unbatch(y, unbatched)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over ``output_size`` windows of (N, C, L) spanning it (torch's floor/ceil window bounds)."""
+    return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over an ``output_size`` grid of windows of (N, C, H, W); None keeps that dim's size."""
+    return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over an ``output_size`` grid of windows of (N, C, D, H, W)."""
+    return _adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
+def _adaptive_max_indices(xp: Any, x: Any, *, out: tuple) -> Any:
+    """Flat argmax indices (N, C, *out) of adaptive windows: each window read as kmax offsets clipped to
+    its end (a repeat of its last element never beats the first maximum)."""
+    spatial = x.shape[2:]
+    ranges = [_adaptive_ranges(m, o) for m, o in zip(spatial, out)]
+    widths = [int((end - start).max()) for start, end in ranges]
+
+    def windows() -> Any:
+        for offset in itertools.product(*map(range, widths)):
+            pos = [xp.asarray(np.minimum(start + j, end - 1)) for (start, end), j in zip(ranges, offset)]
+            yield x[(slice(None), slice(None)) + tuple(xp.ix_(*pos))], _flat(xp, pos, spatial)
+
+    return _running_argmax(xp, windows())
+
+
+def _adaptive_max(name: str, n: int, input: Tensor, output_size: Any, return_indices: bool) -> Any:
+    x, unbatched, out = _adaptive_input(input, n, name, output_size)
+    idx, flat = _indices(functools.partial(_adaptive_max_indices, x.device.xp, out=out), x)
+    y = _unbatch(_take_flat(x, flat, out), unbatched)
+    if return_indices:
+        return y, _unbatch(_const(idx, x), unbatched)
+    return y
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max over ``output_size`` windows of (N, C, L); ``return_indices``: also the flat argmax."""
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max over an ``output_size`` grid of windows of (N, C, H, W); indices flat over H * W."""
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max over an ``output_size`` grid of windows of (N, C, D, H, W)."""
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+# ---------------------------------------------------------------- interpolation
+
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any) -> tuple[tuple[int, ...], tuple]:
+    """The output size and, per dim, the scale torch's kernels use (1 / scale_factor, or None: in / out)."""
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        return ntuple(size, n, "size", "interpolate"), (None,) * n
+    if isinstance(scale_factor, (int, float)):
+        scale_factor = (scale_factor,) * n
+    scales = tuple(float(s) for s in scale_factor)
+    if len(scales) != n:
+        raise ValueError(
+            f"Input and scale_factor must have the same number of spatial dimensions, but got input with spatial "
+            f"dimensions of {list(x.shape[2:])} and scale_factor of shape {list(scale_factor)}."
+        )
+    return tuple(math.floor(m * s) for m, s in zip(x.shape[2:], scales)), scales
+
+
+def _nearest_index(m: int, o: int, scale: float | None, exact: bool) -> np.ndarray:
+    """torch's nearest source index, computed in float32 as its kernels: floor((o [+ 0.5]) * scale)."""
+    s = np.float32(m / o if scale is None else 1.0 / scale)
+    dst = np.arange(o, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+    return np.minimum(np.floor(dst * s).astype(np.int64), m - 1)
+
+
+def _linear_matrix(m: int, o: int, scale: float | None, align_corners: bool, dtype: Any) -> np.ndarray:
+    """(m, o) weights of linear interpolation (torch's area_pixel_compute_source_index)."""
+    ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64  # torch's opmath type
+    if align_corners:
+        s = ct((m - 1) / (o - 1)) if o > 1 else ct(0)
+        src = np.arange(o, dtype=ct) * s
+    else:
+        s = ct(m / o if scale is None else 1.0 / scale)
+        src = np.maximum(s * (np.arange(o, dtype=ct) + ct(0.5)) - ct(0.5), ct(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), m - 1)
+    i1 = np.minimum(i0 + 1, m - 1)
+    l1 = (src - i0).astype(ct)
+    a = np.zeros((m, o), dtype=np.float64)
+    cols = np.arange(o)
+    np.add.at(a, (i0, cols), 1 - l1)
+    np.add.at(a, (i1, cols), l1)
+    return a.astype(dtype)
+
+
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize (N, C, *spatial) by ``size`` or ``scale_factor``: modes ``nearest``, ``nearest-exact``,
+    ``linear``/``bilinear``/``trilinear`` (``align_corners``) and ``area`` (adaptive average pooling)."""
+    n = input.ndim - 2
+    if n not in (1, 2, 3):
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
+            f"linear | bilinear | trilinear | area | nearest-exact (got {mode})"
+        )
+    if mode not in ("nearest", "nearest-exact", "area", *_LINEAR):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (bicubic and antialias are not)")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    if align_corners is not None and mode not in _LINEAR:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
+        )
+    if mode in _LINEAR and _LINEAR[mode] != n:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    out, scales = _out_size(input, n, size, scale_factor)
+    if recompute_scale_factor:
+        scales = (None,) * n
+    if mode == "area":
+        return _adaptive_avg("interpolate", n, input, out)
+    xp = input.device.xp
+    y = input
+    for i in range(n):
+        m, o = input.shape[2 + i], out[i]
+        if mode in _LINEAR:
+            a = _linear_matrix(m, o, scales[i], bool(align_corners), input.dtype.name)
+            y = _along(y, i, _const(xp.asarray(a), input))
+        elif m != o or scales[i] not in (None, 1.0):
+            idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
+            y = y.index_select(2 + i, _const(xp.asarray(idx), input))
+    return y
+
+
+def upsample(
+    input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest", align_corners: bool | None = None
+) -> Tensor:
+    """Deprecated alias of ``interpolate`` (torch's ``F.upsample``, with its warning)."""
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)

@@ -1,0 +1,104 @@
+"""``bp.special``: torch.special's names over the registered ops (differentiable wherever those are).
+
+Most entries are the top-level functions under SciPy's names (``expit`` is ``sigmoid``, ``gammaln``
+is ``lgamma``, ``psi`` is ``digamma``); the rest are short compositions: ``ndtr`` through ``erfc``
+(accurate in the lower tail), ``ndtri`` through ``erfinv``, the exponentially scaled Bessel functions
+``i0e``/``i1e``, ``entr`` and ``xlog1py``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backprop import functions as fn
+from backprop.autograd.function import apply
+from backprop.methods.math import _float
+from backprop.ops import math as mt
+from backprop.tensor import Tensor
+
+__all__ = [
+    "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0", "i0e", "i1", "i1e",
+    "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi",
+    "round", "sinc", "softmax", "xlog1py", "xlogy",
+]  # fmt: skip
+
+_SQRT_HALF = math.sqrt(0.5)
+
+digamma = psi = fn.digamma
+erf = fn.erf
+erfc = fn.erfc
+erfinv = fn.erfinv
+exp2 = fn.exp2
+expit = fn.sigmoid
+expm1 = fn.expm1
+gammaln = fn.lgamma
+i0 = fn.i0
+log1p = fn.log1p
+logit = fn.logit
+logsumexp = fn.logsumexp
+multigammaln = fn.mvlgamma
+polygamma = fn.polygamma
+round = fn.round  # noqa: A001 - torch's name
+sinc = fn.sinc
+xlogy = fn.xlogy
+
+
+def i1(input: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind, order 1."""
+    return apply(mt.i1, _float(input))
+
+
+def i0e(input: Tensor) -> Tensor:
+    """i0(x) * exp(-|x|): ``i0`` without its overflow."""
+    x = _float(input)
+    return i0(x) * (-x.abs()).exp()
+
+
+def i1e(input: Tensor) -> Tensor:
+    """i1(x) * exp(-|x|)."""
+    x = _float(input)
+    return i1(x) * (-x.abs()).exp()
+
+
+def ndtr(input: Tensor) -> Tensor:
+    """The standard normal CDF, 0.5 * erfc(-x / sqrt(2)) (no cancellation in the lower tail)."""
+    return 0.5 * fn.erfc(_float(input) * -_SQRT_HALF)
+
+
+def log_ndtr(input: Tensor) -> Tensor:
+    """log of the standard normal CDF."""
+    return ndtr(input).log()
+
+
+def ndtri(input: Tensor) -> Tensor:
+    """The standard normal quantile function, sqrt(2) * erfinv(2p - 1)."""
+    return fn.erfinv(_float(input) * 2 - 1) * math.sqrt(2.0)
+
+
+def entr(input: Tensor) -> Tensor:
+    """-x log x elementwise: 0 at 0, -inf for negative x (as torch)."""
+    x = _float(input)
+    return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
+
+
+def xlog1py(input: Any, other: Any) -> Tensor:
+    """x * log1p(y), 0 where x == 0 (unless y is NaN)."""
+    x, y = (t if isinstance(t, Tensor) else None for t in (input, other))
+    like = x if x is not None else y
+    assert like is not None, "xlog1py: one argument must be a Tensor"
+    a = input if isinstance(input, Tensor) else like.new_tensor(input)
+    b = other if isinstance(other, Tensor) else like.new_tensor(other)
+    a, b = _float(a), _float(b)
+    product = a * b.log1p()
+    return fn.where((a == 0) & ~b.isnan(), product.new_zeros(()), product)
+
+
+def softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Softmax along ``dim`` (``dtype``: compute in that dtype)."""
+    return input.softmax(dim, dtype=dtype) if dtype is not None else input.softmax(dim)
+
+
+def log_softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """log(softmax) along ``dim``, computed stably."""
+    return input.log_softmax(dim, dtype=dtype) if dtype is not None else input.log_softmax(dim)

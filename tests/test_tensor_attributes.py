@@ -328,3 +328,14 @@ def test_post_accumulate_grad_hook_errors() -> None:
     x.register_post_accumulate_grad_hook(lambda p: p)
     with pytest.raises(RuntimeError, match="must return None"):
         x.sum().backward()
+
+
+def test_integer_and_bool_results_never_require_grad() -> None:
+    """As torch: a cast to an integer dtype (or a comparison) cuts the graph, so no gradient can flow
+    back through rounding (a parametrization using ``.int()`` indices was silently wrong before)."""
+    x = bp.tensor([1.5, 2.5], requires_grad=True)
+    for out in (x.int(), x.long(), x > 1, x.to(bp.uint8), x.argmax()):
+        assert not out.requires_grad and out.grad_fn is None
+    y = x * x.int()  # the integer factor is a constant
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 2.0]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.grad_mode import anomaly_users, state, trace_users
+from backprop.autograd.autocast_state import autocast_inputs
+from backprop.autograd.grad_mode import anomaly_users, autocast_users, state, trace_users
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
@@ -206,6 +207,8 @@ def describe(args: tuple[Any, ...]) -> str:
 
 def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     """Run ``op`` on Tensors/scalars ``args``; record a Node when any input requires grad."""
+    if autocast_users[0]:  # bp.autocast on some thread: cast the inputs by its policy (autocast_state)
+        args = autocast_inputs(op.name, args, apply, conversion.astype)
     # phase 1: one pass gathers the arrays and everything a Node may need (an explicit loop:
     # comprehensions cost a call each on Python < 3.12; the no-grad path pays a few appends)
     first: Any = None
@@ -281,8 +284,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     result._version = 0
     result._base = base
     result._hooks = None
-    if not (need_grad and state.enabled and op.backward is not None):
-        result.grad_fn = None
+    if not (need_grad and state.enabled and op.backward is not None) or out.dtype.kind not in "fc":
+        result.grad_fn = None  # (integer and bool results never require grad, as torch's)
         result._requires_grad = False
         return result
     result.grad_fn = _record(op, attrs, device, edges, meta, arrays, args, versions, aux)

@@ -25,6 +25,9 @@ state = _State()
 anomaly_users = [0]
 # how many threads are recording a step for bp.compile (the hot path reads this before the thread-local)
 trace_users = [0]
+# how many (thread, device type) pairs have autocast on: ``apply`` looks at the cast policy only while
+# this is non-zero (backprop.autograd.autocast_state)
+autocast_users = [0]
 
 
 def is_grad_enabled() -> bool:

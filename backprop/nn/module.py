@@ -411,13 +411,15 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
+        """torch's layout: ``Name(extra)`` for a leaf, else the extra lines and children indented."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
         for name, m in self._modules.items():
             sub = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not lines:
-            return head + ")"
+        head = f"{type(self).__name__}("
+        if not self._modules and len(lines) <= 1:
+            return head + extra + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 

@@ -1,13 +1,17 @@
 """Optimizers (torch.optim names and update formulas) and learning-rate schedules."""
 
-from backprop.optim import lr_scheduler
+from backprop.optim import lr_scheduler, swa_utils
 from backprop.optim.adam import Adam, AdamW
 from backprop.optim.adaptive import Adadelta, Adamax, NAdam, RAdam
+from backprop.optim.classic import ASGD, Rprop, SparseAdam
+from backprop.optim.lbfgs import LBFGS
 from backprop.optim.optimizer import Optimizer
 from backprop.optim.rmsprop import Adagrad, RMSprop
 from backprop.optim.sgd import SGD
 
 __all__ = [
+    "ASGD",
+    "LBFGS",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -18,5 +22,8 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
+    "SparseAdam",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -47,7 +47,7 @@ class NAdam(Optimizer):
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
         *,
@@ -58,7 +58,7 @@ class NAdam(Optimizer):
     ) -> None:
         check_nonnegative("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
         _check_betas("NAdam", betas)
-        options = torch_options("NAdam", maximize, foreach, differentiable, None, capturable)
+        options = torch_options("NAdam", maximize, foreach, differentiable, capturable=capturable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
         super().__init__(params, dict(defaults, decoupled_weight_decay=decoupled_weight_decay, **options))
 
@@ -88,7 +88,7 @@ class RAdam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         decoupled_weight_decay: bool = False,
         *,
         foreach: bool | None = None,
@@ -98,7 +98,7 @@ class RAdam(Optimizer):
     ) -> None:
         check_nonnegative("RAdam", lr=lr, eps=eps, weight_decay=weight_decay)
         _check_betas("RAdam", betas)
-        options = torch_options("RAdam", maximize, foreach, differentiable, None, capturable)
+        options = torch_options("RAdam", maximize, foreach, differentiable, capturable=capturable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, dict(defaults, decoupled_weight_decay=decoupled_weight_decay, **options))
 
@@ -128,7 +128,7 @@ class Adamax(Optimizer):
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         foreach: bool | None = None,
         *,
         maximize: bool = False,
@@ -137,7 +137,7 @@ class Adamax(Optimizer):
     ) -> None:
         check_nonnegative("Adamax", lr=lr, eps=eps, weight_decay=weight_decay)
         _check_betas("Adamax", betas)
-        options = torch_options("Adamax", maximize, foreach, differentiable, None, capturable)
+        options = torch_options("Adamax", maximize, foreach, differentiable, capturable=capturable)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **options))
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -162,7 +162,7 @@ class Adadelta(Optimizer):
         lr: float = 1.0,
         rho: float = 0.9,
         eps: float = 1e-6,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         foreach: bool | None = None,
         *,
         capturable: bool = False,
@@ -172,7 +172,7 @@ class Adadelta(Optimizer):
         check_nonnegative("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
         if not 0 <= rho <= 1:
             raise ValueError(f"Adadelta: invalid rho value: {rho} (expected [0, 1])")
-        options = torch_options("Adadelta", maximize, foreach, differentiable, None, capturable)
+        options = torch_options("Adadelta", maximize, foreach, differentiable, capturable=capturable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, **options))
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

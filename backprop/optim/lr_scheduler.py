@@ -1,4 +1,10 @@
-"""Learning-rate schedules (torch.optim.lr_scheduler names), in closed form per epoch."""
+"""Learning-rate schedules (torch.optim.lr_scheduler names), in closed form per epoch.
+
+A scheduler alone on its optimizer sets the closed form; where another scheduler (or the user) has
+moved the rate since, the chainable ones (torch's: Step, MultiStep, Exponential, Constant, Linear,
+Polynomial, CosineAnnealing, Multiplicative) apply torch's recursive update to the current rate
+instead, so schedulers stepped together (``ChainedScheduler``, or two ``step()`` calls) compose as
+torch's do."""
 
 from __future__ import annotations
 
@@ -31,10 +37,21 @@ class LRScheduler:
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
 
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float | None:
+        """torch's recursive form: the rate at ``epoch`` from the current ``lr`` (None: not chainable)."""
+        return None
+
     @replayed_whole
     def step(self) -> None:
         self.last_epoch += 1
-        self._set(self.last_epoch)
+        epoch, groups = self.last_epoch, self.optimizer.param_groups
+        if type(self)._chain is not LRScheduler._chain and any(
+            g["lr"] != (self.lr_at(base, epoch - 1) if epoch > 0 else base) for g, base in zip(groups, self.base_lrs)
+        ):  # the rate is not where this schedule left it: compose with whoever moved it, as torch
+            for g, base in zip(groups, self.base_lrs):
+                g["lr"] = self._chain(g["lr"], base, epoch)
+        else:
+            self._set(epoch)
 
     def _set(self, epoch: Any) -> None:
         """Every group's learning rate at ``epoch`` (closed form: no dependence on earlier steps)."""
@@ -63,6 +80,9 @@ class StepLR(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        return lr * self.gamma if epoch > 0 and epoch % self.step_size == 0 else lr
+
 
 class ExponentialLR(LRScheduler):
     """lr = base * gamma ** epoch."""
@@ -74,6 +94,9 @@ class ExponentialLR(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma**epoch
 
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        return lr * self.gamma if epoch > 0 else lr
+
 
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
@@ -84,6 +107,16 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        t_max, eta_min = self.T_max, self.eta_min
+        if epoch == 0:
+            return lr
+        if (epoch - 1 - t_max) % (2 * t_max) == 0:
+            return lr + (base_lr - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+        return (1 + math.cos(math.pi * epoch / t_max)) / (1 + math.cos(math.pi * (epoch - 1) / t_max)) * (
+            lr - eta_min
+        ) + eta_min
 
 
 class LinearLR(LRScheduler):
@@ -105,6 +138,14 @@ class LinearLR(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         frac = min(epoch, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        start, end = self.start_factor, self.end_factor
+        if epoch == 0:
+            return lr * start
+        if epoch > self.total_iters:
+            return lr
+        return lr * (1.0 + (end - start) / (self.total_iters * start + (epoch - 1) * (end - start)))
 
 
 class LambdaLR(LRScheduler):
@@ -130,6 +171,10 @@ class MultiStepLR(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
 
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        n = self.milestones.count(epoch)
+        return lr * self.gamma**n if n else lr
+
 
 class ConstantLR(LRScheduler):
     """lr = base * factor for the first total_iters epochs, then base (a constant warm-up)."""
@@ -145,6 +190,11 @@ class ConstantLR(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * (self.factor if epoch < self.total_iters else 1.0)
 
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        if epoch == 0:
+            return lr * self.factor
+        return lr * (1.0 / self.factor) if epoch == self.total_iters else lr
+
 
 class PolynomialLR(LRScheduler):
     """lr = base * (1 - min(epoch, total_iters) / total_iters) ** power."""
@@ -155,6 +205,11 @@ class PolynomialLR(LRScheduler):
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power
+
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        if epoch == 0 or epoch > self.total_iters:
+            return lr
+        return lr * ((1.0 - epoch / self.total_iters) / (1.0 - (epoch - 1) / self.total_iters)) ** self.power
 
 
 class OneCycleLR(LRScheduler):
@@ -425,3 +480,164 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+class MultiplicativeLR(LRScheduler):
+    """lr *= lr_lambda(epoch) at each step after the first (one function, or one per parameter group)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        if self.last_epoch > 0:
+            for g, fn in zip(self.optimizer.param_groups, self.lr_lambdas):
+                g["lr"] = g["lr"] * fn(self.last_epoch)
+
+    def _set(self, epoch: int) -> None:
+        """The closed form (``load_state_dict``, ``SequentialLR``): base times every factor so far."""
+        for g, base, fn in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            lr = base
+            for k in range(1, epoch + 1):
+                lr = lr * fn(k)
+            g["lr"] = lr
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith 2017, torch's CyclicLR): per batch, lr climbs from base_lr to
+    max_lr over step_size_up steps and back over step_size_down, the amplitude scaled by mode
+    (triangular: 1, triangular2: halved each cycle, exp_range: gamma^step) or ``scale_fn``; momentum
+    (or Adam's beta1) cycles the other way between max_momentum and base_momentum."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        groups = optimizer.param_groups
+        base_lrs = _per_group(base_lr, groups, "base_lr")
+        if last_epoch == -1:
+            for g, lr in zip(groups, base_lrs):
+                g["lr"] = lr
+        self.max_lrs = _per_group(max_lr, groups, "max_lr")
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("CyclicLR: mode is invalid and scale_fn is None")
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else ("iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "CyclicLR: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group(base_momentum, groups, "base_momentum")
+            self.max_momentums = _per_group(max_momentum, groups, "max_momentum")
+            if last_epoch == -1:
+                for g, hi, lo in zip(groups, self.max_momentums, self.base_momentums):
+                    self._set_momentum(g, hi)
+                    g["max_momentum"], g["base_momentum"] = hi, lo
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or step) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _set(self, epoch: int) -> None:
+        cycle = math.floor(1 + epoch / self.total_size)
+        x = 1.0 + epoch / self.total_size - cycle
+        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else epoch)
+        for g, base_lr, max_lr in zip(self.optimizer.param_groups, self.base_lrs, self.max_lrs):
+            g["lr"] = base_lr + (max_lr - base_lr) * scale_factor * scale
+        if self.cycle_momentum:
+            for g, lo, hi in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                self._set_momentum(g, hi - (hi - lo) * scale_factor * scale)
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several schedulers of one optimizer together; the chainable ones compose multiplicatively
+    (e.g. ConstantLR warm-up times ExponentialLR decay), as torch's ChainedScheduler."""
+
+    def __init__(self, schedulers: list[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        if len(schedulers) < 1:
+            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, but got no scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, sched in enumerate(schedulers):
+            if not hasattr(sched, "optimizer"):
+                raise TypeError(f"ChainedScheduler at index {i} should have `optimizer` as its attribute.")
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(
+                    "ChainedScheduler does not support `ReduceLROnPlateau` scheduler as it requires additional "
+                    f"kwargs to be specified when calling `step`, but got one at index {i} in the given schedulers "
+                    "sequence."
+                )
+            if sched.optimizer is not optimizer:
+                raise ValueError(
+                    f"ChainedScheduler expects all schedulers to belong to the same optimizer, but got scheduler "
+                    f"{type(sched).__name__} at index {i} with another one"
+                )
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self.base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+        self.last_epoch = max(s.last_epoch for s in self._schedulers)
+
+    def step(self) -> None:
+        for sched in self._schedulers:
+            sched.step()
+        self.last_epoch += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "_schedulers": [s.state_dict() for s in self._schedulers],
+            "_last_lr": self.get_last_lr(),
+            "last_epoch": self.last_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for sched, sub in zip(self._schedulers, state["_schedulers"]):
+            sched.load_state_dict(sub)
+        for g, lr in zip(self.optimizer.param_groups, state["_last_lr"]):  # the composed rates, not the last one's
+            g["lr"] = lr
+        self.last_epoch = state.get("last_epoch", self.last_epoch)

@@ -7,7 +7,10 @@ builds nothing and allocates little. Subclasses implement ``_update(p, g, state,
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,7 +20,44 @@ from backprop import registry
 from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.autograd.trace import replayed_whole
+from backprop.nn.module_hooks import RemovableHandle
 from backprop.tensor import Tensor
+
+_HOOK_KINDS = (
+    "step_pre",
+    "step_post",
+    "state_dict_pre",
+    "state_dict_post",
+    "load_state_dict_pre",
+    "load_state_dict_post",
+)
+_hook_ids = itertools.count()
+
+
+def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (an optimizer's ``step``) with the step pre- and post-hooks around it, as torch's."""
+
+    @functools.wraps(fn)
+    def step(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_step") or not (self._hooks_of("step_pre") or self._hooks_of("step_post")):
+            return fn(self, *args, **kwargs)
+        full: tuple[Any, ...] = (self, *args)
+        for hook in self._hooks_of("step_pre"):
+            result = hook(self, full, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{fn} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
+                full, kwargs = result
+        self._in_step = True
+        try:
+            out = fn(*full, **kwargs)
+        finally:
+            self._in_step = False
+        for hook in self._hooks_of("step_post"):
+            hook(self, full, kwargs)
+        return out
+
+    return step
 
 
 class Optimizer:
@@ -28,6 +68,8 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
         self._fused_cache: dict[tuple[str, str], Any] = {}  # (backend, key) -> fused update or None
+        self._hooks: dict[str, OrderedDict[int, Callable[..., Any]]] = {k: OrderedDict() for k in _HOOK_KINDS}
+        self._in_step = False  # (a subclass's step calling super().step() runs the step hooks once)
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params should be an iterable of Tensors or dicts, but got a single Tensor "
@@ -71,11 +113,52 @@ class Optimizer:
         self.param_groups.append(group)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's."""
+        """A subclass's own ``step`` runs its step hooks and is replayed whole by ``bp.compile``, as the
+        base class's (unless the subclass sets ``_replayed_whole = False``: its step then checks itself)."""
         super().__init_subclass__(**kwargs)
-        for name in ("step", "zero_grad"):
-            if name in cls.__dict__:
-                setattr(cls, name, replayed_whole(cls.__dict__[name]))
+        if "step" in cls.__dict__:
+            step = _with_step_hooks(cls.__dict__["step"])
+            cls.step = replayed_whole(step) if cls.__dict__.get("_replayed_whole", True) else step  # type: ignore[method-assign]
+        if "zero_grad" in cls.__dict__:
+            cls.zero_grad = replayed_whole(cls.__dict__["zero_grad"])  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------ hooks (torch's six kinds)
+    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_{kind}_hook expects a callable, got {type(hook).__name__}")
+        table = self.__dict__.setdefault("_hooks", {k: OrderedDict() for k in _HOOK_KINDS})[kind]
+        handle = RemovableHandle(table, next(_hook_ids))
+        table[handle.id] = hook
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
+    def _hooks_of(self, kind: str) -> list[Callable[..., Any]]:
+        return list(self.__dict__.get("_hooks", {}).get(kind, {}).values())
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` before each ``step``; it may return new ``(args, kwargs)``."""
+        return self._add_hook("step_pre", hook)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` after each ``step``."""
+        return self._add_hook("step_post", hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` before ``state_dict()`` builds the dict."""
+        return self._add_hook("state_dict_pre", hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` after ``state_dict()``; it may return a new state dict."""
+        return self._add_hook("state_dict_post", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` before ``load_state_dict``; it may return the dict to load instead."""
+        return self._add_hook("load_state_dict_pre", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` after ``load_state_dict``."""
+        return self._add_hook("load_state_dict_post", hook, prepend)
 
     @replayed_whole
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -88,6 +171,7 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     @replayed_whole
+    @_with_step_hooks
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient."""
@@ -123,6 +207,8 @@ class Optimizer:
     # ------------------------------------------------------------ state dicts (torch format)
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: array|number}}, "param_groups": [{..., "params": [index]}]}``."""
+        for hook in self._hooks_of("state_dict_pre"):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -137,13 +223,19 @@ class Optimizer:
         for pid, i in index.items():
             if pid in self.state:
                 state[i] = {
-                    k: (v.device.backend.to_host(v.data).copy() if isinstance(v, Tensor) else copy.copy(v))
+                    k: _to_host(v)
                     for k, v in self.state[pid].items()
                     if not k.startswith("_")  # work buffers are not state
                 }
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        for hook in self._hooks_of("state_dict_post"):
+            out = hook(self, out) or out
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s state and hyper-parameters (torch's layout) onto these parameters."""
+        for hook in self._hooks_of("load_state_dict_pre"):
+            state_dict = hook(self, state_dict) or state_dict
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
@@ -160,14 +252,9 @@ class Optimizer:
         self.state = {}
         for i, st in state_dict["state"].items():
             p = params[int(i)]
-            restored = {}
-            for k, v in st.items():
-                if isinstance(v, np.ndarray) or hasattr(v, "shape"):
-                    arr = p.device.backend.from_host(np.asarray(v), p.device.index)
-                    restored[k] = Tensor._wrap(arr.astype(p.dtype, copy=False), p.device, None)
-                else:
-                    restored[k] = v
-            self.state[id(p)] = restored
+            self.state[id(p)] = {k: _from_host(v, p) for k, v in st.items()}
+        for hook in self._hooks_of("load_state_dict_post"):
+            hook(self)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -175,6 +262,27 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def _to_host(v: Any) -> Any:
+    """A state value for ``state_dict``: Tensors (and device arrays) as host arrays, lists element-wise."""
+    if isinstance(v, Tensor):
+        return v.device.backend.to_host(v.data).copy()
+    if isinstance(v, (list, tuple)):
+        return type(v)(_to_host(x) for x in v)
+    if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):  # a CuPy array kept raw (LBFGS)
+        return v.get()
+    return copy.copy(v)
+
+
+def _from_host(v: Any, p: Tensor) -> Any:
+    """A loaded state value: arrays become Tensors on ``p``'s device in its dtype; lists element-wise."""
+    if isinstance(v, (list, tuple)):
+        return type(v)(_from_host(x, p) for x in v)
+    if isinstance(v, np.ndarray) or hasattr(v, "shape"):
+        arr = p.device.backend.from_host(np.asarray(v), p.device.index)
+        return Tensor._wrap(arr.astype(p.dtype, copy=False), p.device, None)
+    return v
 
 
 def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> Any:
@@ -274,18 +382,22 @@ def plus_scaled(xp: Any, a: Any, x: Any, alpha: float) -> Any:
     return out
 
 
+_NO_FUSED: Any = object()  # (the optimizer has no ``fused`` option: its groups have no such key, as torch's)
+
+
 def torch_options(
     name: str,
     maximize: bool = False,
     foreach: bool | None = None,
     differentiable: bool = False,
-    fused: bool | None = None,
+    fused: bool | None = _NO_FUSED,
     capturable: bool | None = None,
 ) -> dict[str, Any]:
     """Torch's keyword-only optimizer options, as param-group defaults (torch keeps them there too).
 
     ``maximize`` ascends (the gradient is negated first, as torch). ``foreach`` and ``fused`` choose
-    among torch's implementations of the same update; there is one here, so they change nothing.
+    among torch's implementations of the same update; there is one here, so they change nothing
+    (``fused`` is a group key only where the optimizer takes it, as torch's).
     ``differentiable`` (autograd through ``step()``) and ``capturable`` (CUDA-graph capture of the
     optimizer) are not supported: ``True`` raises (``bp.compile`` replays whole steps instead)."""
     if differentiable:
@@ -297,7 +409,9 @@ def torch_options(
             f"{name}(capturable=True): CUDA-graph capture of the optimizer is not supported "
             "(bp.compile replays the whole step)"
         )
-    out: dict[str, Any] = dict(maximize=bool(maximize), foreach=foreach, differentiable=False, fused=fused)
+    out: dict[str, Any] = dict(maximize=bool(maximize), foreach=foreach, differentiable=False)
+    if fused is not _NO_FUSED:
+        out["fused"] = fused
     if capturable is not None:
         out["capturable"] = False
     return out

@@ -1,0 +1,152 @@
+"""Rprop, ASGD and SparseAdam with torch's update formulas (its single-tensor code paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from backprop.optim.optimizer import Optimizer, add_scaled_, buffer, check_nonnegative, plus_scaled, torch_options
+from backprop.tensor import Tensor
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to float32: torch keeps ASGD's eta and mu in float32 scalar tensors."""
+    return float(np.float32(x))
+
+
+class Rprop(Optimizer):
+    """Resilient backprop: per-element steps grow by etas[1] while the gradient keeps its sign and
+    shrink by etas[0] when it flips (that element then skips its update); p -= sign(g) step."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_nonnegative("Rprop", lr=lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Rprop: invalid eta values: {etas[0]}, {etas[1]} (expected 0 < etas[0] < 1 < etas[1])")
+        options = torch_options("Rprop", maximize, foreach, differentiable, capturable=capturable)
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        (eta_minus, eta_plus), (lo, hi) = group["etas"], group["step_sizes"]
+        xp = p.device.xp
+        state["step"] = state.get("step", 0) + 1
+        prev = buffer(state, "prev", p)
+        step_size = buffer(state, "step_size", p, group["lr"])
+        sign = xp.sign(g * prev)
+        factor = xp.ones_like(step_size)  # eta+ where the sign held, eta- where it flipped, 1 at zeros
+        factor[sign > 0] = eta_plus
+        factor[sign < 0] = eta_minus
+        step_size *= factor
+        xp.clip(step_size, lo, hi, out=step_size)
+        g = xp.where(sign < 0, xp.zeros((), dtype=g.dtype), g)  # a flipped sign: no step, and no flip next time
+        p.data -= xp.sign(g) * step_size
+        prev[...] = g
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak-Ruppert): p = p (1 - lambd eta) - eta g with eta = lr / (1 + lambd lr t)^alpha,
+    and ``state["ax"]`` the running average of the iterates from step t0 on."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        check_nonnegative("ASGD", lr=lr, weight_decay=weight_decay)
+        options = torch_options("ASGD", maximize, foreach, differentiable, capturable=capturable)
+        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay)
+        super().__init__(params, dict(defaults, **options))
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, lambd, wd = group["lr"], group["lambd"], group["weight_decay"]
+        xp = p.device.xp
+        if "eta" not in state:
+            state["eta"], state["mu"] = _f32(lr), 1.0
+        state["step"] = t = state.get("step", 0) + 1
+        if wd:
+            g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
+        eta, mu = float(state["eta"]), float(state["mu"])
+        p.data *= 1 - lambd * eta
+        add_scaled_(xp, p.data, g, -eta)
+        ax = buffer(state, "ax", p)
+        if mu != 1:
+            ax += (p.data - ax) * mu
+        else:
+            ax[...] = p.data
+        state["eta"] = _f32(lr / ((1 + lambd * lr * t) ** group["alpha"]))
+        state["mu"] = _f32(1 / max(1, t - group["t0"]))
+
+
+class SparseAdam(Optimizer):
+    """Lazy Adam: only the rows (along dim 0) that have a gradient update their moments and values.
+
+    torch's SparseAdam takes the sparse gradients of ``Embedding(sparse=True)``; gradients here are
+    dense, so the rows whose gradient is not all zeros play the sparse gradient's rows: the same
+    update as torch's for embedding tables (a looked-up row with an exactly zero gradient is skipped
+    here, updated with its decayed moments there)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        maximize: bool = False,
+    ) -> None:
+        if not 0.0 < lr:
+            raise ValueError(f"SparseAdam: invalid learning rate: {lr} (expected > 0)")
+        if not 0.0 < eps:
+            raise ValueError(f"SparseAdam: invalid epsilon value: {eps} (expected > 0)")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"SparseAdam: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, maximize=maximize))
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.is_complex():
+                    raise ValueError("SparseAdam does not support complex parameters")
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        xp = p.device.xp
+        state["step"] = t = state.get("step", 0) + 1
+        rows_by_cols = (p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
+        m = buffer(state, "exp_avg", p).reshape(rows_by_cols)
+        v = buffer(state, "exp_avg_sq", p).reshape(rows_by_cols)
+        w = p.data.reshape(rows_by_cols) if p.data.flags.c_contiguous else p.data.copy().reshape(rows_by_cols)
+        g = g.reshape(rows_by_cols)
+        rows = xp.flatnonzero(xp.any(g != 0, axis=1))
+        if rows.size == 0:
+            return
+        gv, old_m, old_v = g[rows], m[rows], v[rows]
+        dm = (gv - old_m) * (1 - b1)
+        dv = (gv * gv - old_v) * (1 - b2)
+        m[rows] = old_m + dm
+        v[rows] = old_v + dv
+        step_size = lr * (1 - b2**t) ** 0.5 / (1 - b1**t)
+        w[rows] += -step_size * ((dm + old_m) / (xp.sqrt(dv + old_v) + eps))
+        if not p.data.flags.c_contiguous:
+            p.data[...] = w.reshape(p.shape)
+
+
+__all__ = ["ASGD", "Rprop", "SparseAdam"]

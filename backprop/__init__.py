@@ -10,6 +10,8 @@ import importlib.util as _importlib_util
 import os as _os
 import sys as _sys
 
+import numpy as _np
+
 
 def _load_backends_from_checkout() -> None:
     """Make ``backprop.backends`` the repository's top-level ``backends/`` folder, and only that.
@@ -55,8 +57,11 @@ from backprop.autograd import (  # noqa: E402
 )
 from backprop.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from backprop.creation import (  # noqa: E402
+    Generator,
     arange,
     as_tensor,
+    bernoulli,
+    default_generator,
     empty,
     empty_like,
     eye,
@@ -64,15 +69,24 @@ from backprop.creation import (  # noqa: E402
     from_numpy,
     full,
     full_like,
+    get_rng_state,
+    initial_seed,
     linspace,
     manual_seed,
+    multinomial,
+    normal,
     ones,
     ones_like,
+    poisson,
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
+    randperm,
+    seed,
+    set_rng_state,
     tensor,
     zeros,
     zeros_like,
@@ -106,11 +120,43 @@ from backprop.dtypes import (  # noqa: E402
 from backprop.functions import *  # noqa: E402, F403 - the torch-style top-level functions
 from backprop.tensor import Tensor  # noqa: E402
 
-from backprop import autograd, cuda, functions, nn, optim, registry  # noqa: E402  isort: skip
+from backprop import autograd, cuda, functions, nn, optim, registry, utils  # noqa: E402  isort: skip
+from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
 from backprop.compile import compile  # noqa: E402  isort: skip  (torch.compile's name)
 from backprop.serialization import load, save  # noqa: E402  isort: skip
+from backprop.dtypes import can_cast, finfo, iinfo, result_type  # noqa: E402  isort: skip
+from backprop.dtypes import promote_dtypes as promote_types  # noqa: E402  isort: skip
+from backprop.methods.attributes import Layout as layout  # noqa: E402, N813  isort: skip
+from backprop.methods.attributes import strided  # noqa: E402  isort: skip
+from backprop.runtime import (  # noqa: E402  isort: skip
+    are_deterministic_algorithms_enabled,
+    get_float32_matmul_precision,
+    get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
+    set_num_threads,
+    set_printoptions,
+    use_deterministic_algorithms,
+)
+from backprop.size import Size  # noqa: E402  isort: skip
+from backprop import amp  # noqa: E402  isort: skip  (torch.amp: autocast, GradScaler)
+from backprop.amp import autocast  # noqa: E402  isort: skip
+from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
+    clear_autocast_cache,
+    get_autocast_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
+
+cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
+_sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
+from backprop import special  # noqa: E402  isort: skip
 
 bool = bool_
+dtype = _np.dtype  # torch.dtype: ``isinstance(t.dtype, bp.dtype)``; dtypes are NumPy's
 float = float32  # torch.float is float32 (Python's float, as a dtype argument, means float64)
 int = int32  # torch.int is int32 (Python's int, as a dtype argument, means int64)
 
@@ -119,6 +165,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Device",
     "GradcheckError",
+    "Generator",
     "Tensor",
     "arange",
     "as_tensor",
@@ -154,6 +201,7 @@ __all__ = [
     "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "linalg",
     "linspace",
     "load",
     "long",
@@ -175,8 +223,20 @@ __all__ = [
     "set_grad_enabled",
     "tensor",
     "uint8",
+    "utils",
     "zeros",
     "zeros_like",
+    "bernoulli",
+    "default_generator",
+    "get_rng_state",
+    "initial_seed",
+    "multinomial",
+    "normal",
+    "poisson",
+    "randint_like",
+    "randperm",
+    "seed",
+    "set_rng_state",
     "cdouble",
     "cfloat",
     "complex128",
@@ -187,5 +247,32 @@ __all__ = [
     "uint16",
     "uint32",
     "uint64",
+    "Size",
+    "amp",
+    "autocast",
+    "clear_autocast_cache",
+    "get_autocast_dtype",
+    "is_autocast_cache_enabled",
+    "is_autocast_enabled",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
+    "special",
+    "are_deterministic_algorithms_enabled",
+    "can_cast",
+    "dtype",
+    "finfo",
+    "get_float32_matmul_precision",
+    "get_num_threads",
+    "iinfo",
+    "is_deterministic_algorithms_warn_only_enabled",
+    "layout",
+    "promote_types",
+    "result_type",
+    "set_float32_matmul_precision",
+    "set_num_threads",
+    "set_printoptions",
+    "strided",
+    "use_deterministic_algorithms",
     *functions.__all__,
 ]

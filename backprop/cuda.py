@@ -1,4 +1,8 @@
-"""``bp.cuda``: is a GPU usable, how many, synchronise, seed, and memory statistics (torch.cuda's names)."""
+"""``bp.cuda``: is a GPU usable, how many, synchronise, seed, and memory statistics (torch.cuda's names).
+
+``bp.cuda.amp`` (torch.cuda.amp's deprecated ``autocast``/``GradScaler``) is ``backprop/amp/cuda_amp.py``,
+bound onto this module by ``backprop/__init__.py``: this module sits below autocast in the layering.
+"""
 
 from __future__ import annotations
 

@@ -140,6 +140,39 @@ __all__ += [
     "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "not_equal",
 ]  # fmt: skip
 
+# special functions, more binary float ops, integer ops, and the in-place functions torch has
+erfc, erfinv, lgamma, digamma = Tensor.erfc, Tensor.erfinv, Tensor.lgamma, Tensor.digamma
+i0, sinc = Tensor.i0, Tensor.sinc
+mvlgamma, logit, deg2rad, rad2deg, angle = Tensor.mvlgamma, Tensor.logit, Tensor.deg2rad, Tensor.rad2deg, Tensor.angle
+signbit, isreal, frexp = Tensor.signbit, Tensor.isreal, Tensor.frexp
+xlogy = _number_first(Tensor.xlogy)
+hypot = _number_first(Tensor.hypot)
+logaddexp2 = _number_first(Tensor.logaddexp2)
+fmax, fmin = _number_first(Tensor.fmax), _number_first(Tensor.fmin)
+nextafter = _number_first(Tensor.nextafter)
+heaviside = _number_first(Tensor.heaviside)
+ldexp = _number_first(Tensor.ldexp)
+gcd, lcm = _number_first(Tensor.gcd), _number_first(Tensor.lcm)
+bitwise_left_shift = _number_first(Tensor.bitwise_left_shift)
+bitwise_right_shift = _number_first(Tensor.bitwise_right_shift)
+erf_, erfc_, i0_, sinc_, logit_ = Tensor.erf_, Tensor.erfc_, Tensor.i0_, Tensor.sinc_, Tensor.logit_
+xlogy_, ldexp_, gcd_, lcm_ = Tensor.xlogy_, Tensor.ldexp_, Tensor.gcd_, Tensor.lcm_
+deg2rad_, rad2deg_, fix_ = Tensor.deg2rad_, Tensor.rad2deg_, Tensor.fix_
+nan_to_num_, square_, clamp_, clip_ = Tensor.nan_to_num_, Tensor.square_, Tensor.clamp_, Tensor.clip_
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The n-th derivative of digamma at ``input`` (torch's argument order: ``n`` first)."""
+    return input.polygamma(n)
+
+
+__all__ += [
+    "angle", "bitwise_left_shift", "bitwise_right_shift", "deg2rad", "digamma", "erfc", "erfinv", "fmax", "fmin",
+    "frexp", "gcd", "heaviside", "hypot", "i0", "isreal", "lcm", "ldexp", "lgamma", "logaddexp2", "logit", "mvlgamma",
+    "nextafter", "polygamma", "rad2deg", "signbit", "sinc", "xlogy", "clamp_", "clip_", "deg2rad_", "erf_", "erfc_",
+    "fix_", "gcd_", "i0_", "lcm_", "ldexp_", "logit_", "nan_to_num_", "rad2deg_", "sinc_", "square_", "xlogy_",
+]  # fmt: skip
+
 # ---------------------------------------------------------------- activations (the ones torch has at top level)
 relu_ = Tensor.relu_
 sigmoid_ = Tensor.sigmoid_
@@ -430,6 +463,19 @@ einsum = _la.einsum
 __all__ += ["addmm", "baddbmm", "bmm", "dot", "einsum", "ger", "inner", "kron", "mm", "mv", "outer", "tensordot"]
 __all__ += ["vdot"]
 
+# matrix functions and decompositions (torch's top-level names; bp.linalg has the torch.linalg ones)
+det, logdet, slogdet, inverse, pinverse = Tensor.det, Tensor.logdet, Tensor.slogdet, Tensor.inverse, Tensor.pinverse
+matrix_power, matrix_exp, cholesky = Tensor.matrix_power, Tensor.matrix_exp, Tensor.cholesky
+cholesky_solve, cholesky_inverse, svd, qr = Tensor.cholesky_solve, Tensor.cholesky_inverse, Tensor.svd, Tensor.qr
+cross, addmv, addr, addbmm, dist = Tensor.cross, Tensor.addmv, Tensor.addr, Tensor.addbmm, Tensor.dist
+cov, corrcoef, addmv_, addr_ = Tensor.cov, Tensor.corrcoef, Tensor.addmv_, Tensor.addr_
+from backprop.linalg import _torch_vander as vander  # noqa: E402
+from backprop.linalg import cdist, chain_matmul, cumulative_trapezoid, trapezoid, trapz  # noqa: E402
+
+__all__ += ["addbmm", "addmv", "addmv_", "addr", "addr_", "cdist", "chain_matmul", "cholesky", "cholesky_inverse"]
+__all__ += ["cholesky_solve", "corrcoef", "cov", "cross", "cumulative_trapezoid", "det", "dist", "inverse", "logdet"]
+__all__ += ["matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd", "trapezoid", "trapz", "vander"]
+
 # ---------------------------------------------------------------- indexing and scatter
 gather = Tensor.gather
 scatter = Tensor.scatter
@@ -458,8 +504,104 @@ __all__ += ["argsort", "argwhere", "gather", "index_add", "index_fill", "index_s
 __all__ += ["masked_select", "msort", "nonzero", "scatter", "scatter_add", "scatter_reduce", "sort"]
 __all__ += ["take_along_dim", "topk"]
 
+# shape, indexing, sorting and counting: the rest of torch's names
+from typing import NamedTuple  # noqa: E402
+
+from backprop.methods import indexing as _ixm  # noqa: E402
+from backprop.methods import shape as _shm  # noqa: E402
+
+unique, unique_consecutive, bincount, histc = Tensor.unique, Tensor.unique_consecutive, Tensor.bincount, Tensor.histc
+searchsorted, bucketize, isin, unravel_index = _ixm.searchsorted, _ixm.bucketize, _ixm.isin, _ixm.unravel_index
+take, put, index_copy, index_reduce = Tensor.take, Tensor.put, Tensor.index_copy, Tensor.index_reduce
+index_put, index_put_, masked_scatter = Tensor.index_put, Tensor.index_put_, Tensor.masked_scatter
+select_scatter, slice_scatter, diagonal_scatter = Tensor.select_scatter, Tensor.slice_scatter, Tensor.diagonal_scatter
+rot90, select, narrow_copy, diagflat = Tensor.rot90, Tensor.select, Tensor.narrow_copy, Tensor.diagflat
+ravel = Tensor.ravel
+split_with_sizes, unsafe_chunk, unsafe_split = Tensor.split_with_sizes, Tensor.unsafe_chunk, Tensor.unsafe_split
+block_diag, cartesian_prod, combinations = _shm.block_diag, _shm.cartesian_prod, _shm.combinations
+broadcast_shapes = _shm.broadcast_shapes
+diff, quantile, nanquantile, nanmedian = Tensor.diff, Tensor.quantile, Tensor.nanquantile, Tensor.nanmedian
+mode, aminmax, renorm, resize_as_ = Tensor.mode, Tensor.aminmax, Tensor.renorm, Tensor.resize_as_
+
+
+def _index_factory(lower: bool, row: int, col: int, offset: int, dtype: Any, device: Any) -> Tensor:
+    pick = np.tril_indices if lower else np.triu_indices
+    out = np.stack(pick(int(row), int(offset), int(col))).astype(np.int64).reshape(2, -1)
+    return Tensor(out, dtype=dtype or dtypes.int64, device=device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, N) row and column indices of the lower triangle (col - row <= offset) of a row x col
+    matrix, in row-major order (int64)."""
+    return _index_factory(True, row, col, offset, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, N) row and column indices of the upper triangle (col - row >= offset), row-major (int64)."""
+    return _index_factory(False, row, col, offset, dtype, device)
+
+
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    values = np.power(float(base), np.linspace(float(start), float(end), int(steps)))
+    return Tensor(values.astype(dt), device=device, requires_grad=requires_grad)
+
+
+def histogram(input: Tensor, bins: Any = 100, *, range: Any = None, weight: Any = None, density: bool = False) -> Any:
+    """``(hist, bin_edges)``: counts (or summed ``weight``; ``density``: normalised) of ``input`` in
+    ``bins`` equal bins over ``range`` (default the data's), or between the given edges (a 1-D
+    tensor); both in input's floating dtype (computed on the host, no gradient)."""
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"torch.histogram: expected a floating input, got {input.dtype}")
+    x = input.detach().cpu().numpy().reshape(-1)
+    b = bins.detach().cpu().numpy() if isinstance(bins, Tensor) else int(bins)
+    w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
+    hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
+    dev = input.device
+    return Histogram(Tensor(hist.astype(input.dtype), device=dev), Tensor(edges.astype(input.dtype), device=dev))
+
+
+class Histogram(NamedTuple):
+    """``(hist, bin_edges)``: what ``histogram`` returns (torch.return_types.histogram)."""
+
+    hist: Tensor
+    bin_edges: Tensor
+
+
+__all__ += ["aminmax", "bincount", "block_diag", "broadcast_shapes", "bucketize", "cartesian_prod", "combinations"]
+__all__ += ["diagflat", "diagonal_scatter", "diff", "histc", "histogram", "index_copy", "index_put", "index_put_"]
+__all__ += ["index_reduce", "isin", "logspace", "masked_scatter", "mode", "nanmedian", "nanquantile", "narrow_copy"]
+__all__ += ["put", "quantile", "ravel", "renorm", "resize_as_", "rot90", "searchsorted", "select", "select_scatter"]
+__all__ += ["slice_scatter", "split_with_sizes", "take", "tril_indices", "triu_indices", "unique"]
+__all__ += ["unique_consecutive", "unravel_index", "unsafe_chunk", "unsafe_split"]
+
 # ---------------------------------------------------------------- copies
 clone = Tensor.clone
 detach = Tensor.detach
 
 __all__ += ["clone", "detach"]
+
+# ---------------------------------------------------------------- predicates
+is_floating_point = Tensor.is_floating_point
+is_complex = Tensor.is_complex
+is_nonzero = Tensor.is_nonzero
+is_same_size = Tensor.is_same_size
+numel = Tensor.numel
+
+
+def is_tensor(obj: Any) -> bool:
+    """True for backprop Tensors (Parameters included)."""
+    return isinstance(obj, Tensor)
+
+
+__all__ += ["is_complex", "is_floating_point", "is_nonzero", "is_same_size", "is_tensor", "numel"]

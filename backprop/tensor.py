@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import dtypes, runtime
 from backprop.autograd import hooks, trace
 from backprop.autograd.function import Node, apply, bump_version, check_inplace
 from backprop.autograd.functional import backward as autograd_backward
@@ -23,12 +23,15 @@ from backprop.autograd.grad_mode import trace_users
 from backprop.devices import Device
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
+from backprop.methods.attributes import AttributeMethods
 from backprop.methods.linalg import LinalgMethods
+from backprop.methods.random import RandomMethods
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import math as mt
 from backprop.ops._util import size_arg
+from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool)
@@ -94,7 +97,9 @@ def _compare(opdef: Any) -> Callable[..., Tensor]:
     return method
 
 
-class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods):
+class Tensor(
+    MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods, AttributeMethods, RandomMethods
+):
     """An n-dimensional array on a device, with reverse-mode autodiff (torch's ``Tensor``)."""
 
     __slots__ = (
@@ -190,12 +195,12 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
         return self.grad_fn is None
 
     @property
-    def shape(self) -> tuple[builtins.int, ...]:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size.of(self.data.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape, or one dimension of it."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        """The shape (a ``bp.Size``), or one dimension of it."""
+        return Size.of(self.data.shape) if dim is None else self.data.shape[dim]
 
     @property
     def dtype(self) -> np.dtype:
@@ -392,6 +397,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
     __and__, __rand__ = _binary(ew.bitwise_and)
     __or__, __ror__ = _binary(ew.bitwise_or)
     __xor__, __rxor__ = _binary(ew.bitwise_xor)
+    __lshift__, __rlshift__ = _binary(mt.bitwise_left_shift)
+    __rshift__, __rrshift__ = _binary(mt.bitwise_right_shift)
     __lt__ = _compare(ew.lt)
     __le__ = _compare(ew.le)
     __gt__ = _compare(ew.gt)
@@ -545,7 +552,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, Linal
         return repr(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._host(), separator=", ", prefix="tensor(")
+        host = self._host()
+        body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
         extra = []
         if self.data.size == 0 and self.data.ndim > 1:
             extra.append(f"size={tuple(self.shape)}")

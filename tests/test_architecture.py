@@ -20,6 +20,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.backends", 0),
     ("backprop.dtypes", 0),
     ("backprop.data", 0),  # text, vocab and windows: NumPy only
+    ("backprop.size", 0),  # bp.Size, the shape tuple
+    ("backprop.runtime", 0),  # threads, print options, recorded flags
     ("backprop.devices", 1),
     ("backprop.registry", 1),
     ("backprop.cuda", 1),
@@ -29,10 +31,14 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.tensor", 5),
     ("backprop.creation", 6),
     ("backprop.functions", 6),
+    ("backprop.special", 6),  # torch.special's names over functions
+    ("backprop.linalg", 6),  # torch.linalg: compositions of the ops/linalg decompositions
     ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors
     ("backprop.serialization", 6),  # save/load: pickles of tensors
+    ("backprop.amp", 6),  # autocast (its policy core is autograd.autocast_state) and GradScaler
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),
+    ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)
     ("backprop.optim", 8),
     ("backprop.lm", 9),
     ("backprop.cli", 10),

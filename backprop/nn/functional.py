@@ -14,10 +14,61 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop.amp.autocast_mode import autocast_function
 from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_
-from backprop.autograd.grad_mode import is_grad_enabled
+from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.backends.cupy_backend import defer_range_check
+from backprop.nn._conv_functional import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    fold,
+    interpolate,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    unfold,
+    upsample,
+)
+from backprop.nn._functional_extra import (
+    bilinear,
+    channel_shuffle,
+    gumbel_softmax,
+    instance_norm,
+    local_response_norm,
+    pdist,
+    pixel_shuffle,
+    pixel_unshuffle,
+    rms_norm,
+)
+from backprop.nn._losses_extra import (
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from backprop.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -251,6 +302,8 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x if x > 0 else weight * x, with one slope or one per channel (dim 1)."""
+    if autocast_users[0]:
+        input, weight = autocast_function("prelu", input, weight)
     return input.prelu(weight)
 
 
@@ -444,6 +497,8 @@ def nll_loss(
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: expected integer class ids as target, got {target.dtype}")
+    if autocast_users[0]:
+        (input,) = autocast_function("nll_loss", input)
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
     n, c = x.shape
     _check_class_weight(weight, c, "nll_loss")
@@ -495,6 +550,8 @@ def binary_cross_entropy(
     """-w (y log p + (1 - y) log(1 - p)) on probabilities; logs clamped at -100 as in torch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _not_differentiable(weight, "binary_cross_entropy", "weight")
+    if autocast_users[0]:
+        input, target = autocast_function("binary_cross_entropy", input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
@@ -566,6 +623,8 @@ def mse_loss(
     """Mean squared error (optionally weighted elementwise)."""
     _check_same_size(input, target, "mse_loss")
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if autocast_users[0]:
+        input, target = autocast_function("mse_loss", input, target)
     diff = input - target
     return _weighted(diff * diff, weight, reduction, "mse_loss", True)
 
@@ -580,6 +639,8 @@ def l1_loss(
 ) -> Tensor:
     """Mean absolute error |x - y| (gradient 0 where x == y, as torch)."""
     _check_same_size(input, target, "l1_loss")
+    if autocast_users[0]:
+        input, target = autocast_function("l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _weighted((input - target).abs(), weight, reduction, "l1_loss", True)
 
@@ -594,6 +655,8 @@ def smooth_l1_loss(
 ) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1 for beta = 0)."""
     _check_same_size(input, target, "smooth_l1_loss")
+    if autocast_users[0]:
+        input, target = autocast_function("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
@@ -609,6 +672,8 @@ def huber_loss(
 ) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
     _check_same_size(input, target, "huber_loss")
+    if autocast_users[0]:
+        input, target = autocast_function("huber_loss", input, target)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     z = (input - target).abs()
@@ -636,6 +701,8 @@ def kl_div(
             UserWarning,
             stacklevel=2,
         )
+    if autocast_users[0]:
+        input, target = autocast_function("kl_div", input, target)
     if log_target:
         loss = target.exp() * (target - input)
     else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0
@@ -721,6 +788,8 @@ def layer_norm(
     if tuple(input.shape[-len(shape) :]) != shape:
         raise ValueError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
+    if autocast_users[0]:
+        input, weight, bias = autocast_function("layer_norm", input, weight, bias)
     mu = input.mean(dims, keepdim=True)
     centered = input - mu
     var = (centered * centered).mean(dims, keepdim=True)
@@ -897,6 +966,8 @@ def cosine_embedding_loss(
         raise ShapeError(
             f"cosine_embedding_loss: expected target of shape {tuple(input1.shape[:-1])}, got {tuple(target.shape)}"
         )
+    if autocast_users[0]:
+        input1, input2 = autocast_function("cosine_embedding_loss", input1, input2)
     d = input1.ndim - 1
     eps = 1e-12
     cos = (input1 * input2).sum(d) / (((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)).sqrt()
@@ -972,6 +1043,8 @@ def group_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
+    if autocast_users[0]:
+        input, weight, bias = autocast_function("group_norm", input, weight, bias)
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     centered = x - mean
@@ -1040,4 +1113,17 @@ def scaled_dot_product_attention(
 __all__ += [
     "batch_norm", "cosine_embedding_loss", "cosine_similarity", "group_norm", "huber_loss", "kl_div", "l1_loss",
     "normalize", "pad", "pairwise_distance", "scaled_dot_product_attention", "smooth_l1_loss",
+]  # fmt: skip
+__all__ += [
+    "alpha_dropout", "bilinear", "channel_shuffle", "dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout",
+    "gaussian_nll_loss", "gumbel_softmax", "hinge_embedding_loss", "instance_norm", "local_response_norm",
+    "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "pdist",
+    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "rms_norm", "soft_margin_loss", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+]  # fmt: skip
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "adaptive_max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d", "fold", "interpolate", "lp_pool1d", "lp_pool2d", "max_pool1d",
+    "max_pool2d", "max_pool3d", "unfold", "upsample",
 ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from backprop.ops import (
     activation,
+    conv,
     conversion,
     elementwise,
     indexing,
@@ -16,3 +17,4 @@ from backprop.ops import (
 
 __all__ = ["activation", "conversion", "elementwise", "indexing", "linalg", "math", "nn", "reduction", "scan", "shape"]
 __all__ += ["sorting"]
+__all__ += ["conv"]

@@ -61,7 +61,7 @@ CASES: dict[str, list[Case]] = {
 def _eye_of(x):
     import backprop as bp
 
-    return bp.tensor(np.eye(x.shape[-1]), dtype=x.dtype)
+    return bp.tensor(np.eye(x.shape[-1]), dtype=x.dtype, device=x.device)
 
 
 def _spd(x):

@@ -8,6 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+
+import backprop as bp
+import backprop.nn as nn
 from backprop.nn.utils.rnn import (
     PackedSequence,
     pack_padded_sequence,
@@ -17,9 +20,6 @@ from backprop.nn.utils.rnn import (
     unpack_sequence,
     unpad_sequence,
 )
-
-import backprop as bp
-import backprop.nn as nn
 
 RNG = np.random.default_rng(0)
 

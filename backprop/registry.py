@@ -98,6 +98,7 @@ class OpDef:
         "check",
         "double_backward",
         "moves_device",
+        "casts",
         "view",
         "special",
         "ufunc",
@@ -120,6 +121,7 @@ class OpDef:
         check: Kernel | None = None,
         double_backward: bool = True,
         moves_device: bool = False,
+        casts: bool = False,
         view: bool = False,
         ufunc: str | None = None,
         saved_for: Mapping[int, tuple[int, ...]] | None = None,
@@ -133,8 +135,9 @@ class OpDef:
         self.check = check
         self.double_backward = double_backward
         self.moves_device = moves_device
+        self.casts = casts  # the output dtype is an attribute: an integer result gets no gradient
         self.view = view
-        self.special = aux or moves_device or view
+        self.special = aux or moves_device or view or casts
         self.ufunc = ufunc
         self.doc = (forward.__doc__ or "").strip().split("\n")[0]
         self.defaults = _keyword_defaults(forward)

@@ -180,7 +180,7 @@ class Tensor(
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
-            if value.shape != self.shape or value.dtype != self.dtype or value.device != self.device:
+            if value.data.shape != self.data.shape or value.dtype != self.dtype or value.device != self.device:
                 raise RuntimeError(
                     f"assigned grad has shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}; "
                     f"the tensor has shape {tuple(self.shape)}, dtype {self.dtype}, device {self.device} "

@@ -264,6 +264,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             out, aux = out
         if op.moves_device:
             device = attrs["device"]
+        if op.casts and out.dtype.kind not in "fc":
+            need_grad = False  # integer and bool results never require grad, as torch's
         if op.view and out.base is not None and device.xp.may_share_memory(out, arrays[0]):
             # a view: it shares its base's version counter (as torch)
             base = first if first._base is None else first._base
@@ -284,8 +286,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     result._version = 0
     result._base = base
     result._hooks = None
-    if not (need_grad and state.enabled and op.backward is not None) or out.dtype.kind not in "fc":
-        result.grad_fn = None  # (integer and bool results never require grad, as torch's)
+    if not (need_grad and state.enabled and op.backward is not None):
+        result.grad_fn = None
         result._requires_grad = False
         return result
     result.grad_fn = _record(op, attrs, device, edges, meta, arrays, args, versions, aux)

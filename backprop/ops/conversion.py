@@ -5,7 +5,7 @@ from __future__ import annotations
 from backprop.registry import op
 
 
-@op("astype")
+@op("astype", casts=True)
 def astype(xp, x, *, dtype):
     """x converted to ``dtype`` (a copy)."""
     return x.astype(dtype)

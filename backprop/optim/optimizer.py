@@ -297,7 +297,7 @@ def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> An
 def scratch(state: dict[str, Any], p: Tensor) -> Any:
     """A work array shaped like ``p``, reused across steps and left out of state dicts."""
     buf = state.get("_scratch")
-    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+    if buf is None or buf.shape != p.data.shape or buf.dtype != p.dtype:
         buf = p.device.xp.empty_like(p.data)
         state["_scratch"] = buf
     return buf

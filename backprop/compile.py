@@ -64,13 +64,13 @@ class _Record:
     def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str) -> None:
         self.replay = replay
         self.tensors = tr.tensors
-        self.meta = [(t.data.shape, t.data.dtype, t._requires_grad) for t in tr.tensors]
+        self.meta = [(t._data.shape, t._data.dtype, t._requires_grad) for t in tr.tensors]
         self.modules = list(tr.modules.values())
         self.source = source
 
     def valid(self) -> bool:
         for t, (shape, dtype, rg) in zip(self.tensors, self.meta):
-            if t.data.shape != shape or t.data.dtype != dtype or t._requires_grad != rg:
+            if t._data.shape != shape or t._data.dtype != dtype or t._requires_grad != rg:
                 return False
         for m, st in self.modules:
             if trace.module_state(m) != st:
@@ -173,7 +173,7 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     parts: list[Any] = [state.enabled]
     for a in (*args, *(kwargs[k] for k in sorted(kwargs))):
         if isinstance(a, Tensor):
-            parts.append((a.data.shape, a.data.dtype, a.device, a._requires_grad))
+            parts.append((a._data.shape, a._data.dtype, a.device, a._requires_grad))
         elif isinstance(a, (list, tuple, dict)) and _has_tensor(a):
             return None, "tensors nested in a list, tuple or dict are not followed: pass them as arguments"
         else:
@@ -226,7 +226,7 @@ def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
     if isinstance(a, Tensor) and isinstance(b, Tensor):
-        return a._requires_grad == b._requires_grad and a.device is b.device and _same(a.data, b.data)
+        return a._requires_grad == b._requires_grad and a.device is b.device and _same(a._data, b._data)
     if trace.is_array(a) and trace.is_array(b):
         if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
             return False

@@ -344,7 +344,7 @@ def normal(
     if isinstance(std, Tensor):
         if std.device is not dev:
             raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
-        if std.numel() and bool(dev.xp.any(std.data < 0)):
+        if std.numel() and bool(dev.xp.any(std._data < 0)):
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")

@@ -59,9 +59,9 @@ class Device:
         """
         if hasattr(data, "grad_fn"):  # a Tensor (duck-typed: this module sits below tensor.py)
             arr = (
-                self.transfer(data.data, data.device)
+                self.transfer(data._data, data.device)
                 if data.device is not self
-                else self.xp.array(data.data, copy=True)
+                else self.xp.array(data._data, copy=True)
             )
         elif isinstance(data, self.array_type):
             arr = self.xp.array(data, copy=True)

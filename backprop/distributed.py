@@ -567,7 +567,7 @@ def _check(t: Any, name: str) -> None:
 
 def _in_place(t: Tensor, fn: Callable[[Any], None]) -> None:
     """Run ``fn`` on ``t``'s memory (on a contiguous copy written back when ``t`` is not contiguous)."""
-    arr = t.data
+    arr = t._data
     if arr.flags.c_contiguous:
         fn(arr)
     else:
@@ -592,7 +592,7 @@ def all_reduce(
     _check(tensor, "all_reduce")
     g = _require()
     det = g.deterministic if deterministic is None else deterministic
-    if op is ReduceOp.AVG and not _is_float(tensor.data):
+    if op is ReduceOp.AVG and not _is_float(tensor._data):
         raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
     if g.size > 1:
         comm = g.comm_for(tensor)
@@ -632,10 +632,10 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
                 f"all_gather: tensor_list[{i}] has shape {tuple(t.shape)}, dtype {t.dtype} on {t.device}; "
                 f"expected those of the input: {tuple(tensor.shape)}, {tensor.dtype} on {tensor.device}"
             )
-    src = tensor.data if tensor.data.flags.c_contiguous else _xp_of(tensor.data).ascontiguousarray(tensor.data)
+    src = tensor._data if tensor._data.flags.c_contiguous else _xp_of(tensor._data).ascontiguousarray(tensor._data)
     parts = g.comm_for(tensor).allgather(src)
     for t, part in zip(tensor_list, parts):
-        t.data[...] = part
+        t._data[...] = part
         bump_version(t)
     return _Work() if async_op else None
 

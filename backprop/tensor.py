@@ -45,10 +45,10 @@ def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor
     def method(self: Tensor, other: Any) -> Tensor:
         cls = other.__class__
         if cls is Tensor:
-            if other.data.dtype is self.data.dtype and not (to_float and self.data.dtype.kind in "biu"):
+            if other._data.dtype is self._data.dtype and not (to_float and self._data.dtype.kind in "biu"):
                 return apply(opdef, self, other)  # the hot path: same dtype, nothing to decide
         elif cls is float:
-            if self.data.dtype.kind in "fc":
+            if self._data.dtype.kind in "fc":
                 return apply(opdef, self, other)
         else:
             if _foreign(other):
@@ -57,7 +57,7 @@ def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor
         return apply(opdef, *promote(self, other, to_float))
 
     def reflected(self: Tensor, other: Any) -> Tensor:
-        if other.__class__ is float and self.data.dtype.kind in "fc":
+        if other.__class__ is float and self._data.dtype.kind in "fc":
             return apply(opdef, other, self)
         if _foreign(other):
             return NotImplemented
@@ -77,7 +77,7 @@ def promote(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
 
 
 def _cast(x: Any, dt: np.dtype) -> Any:
-    if isinstance(x, Tensor) and x.data.dtype != dt:
+    if isinstance(x, Tensor) and x._data.dtype != dt:
         return apply(conv.astype, x, dtype=dt)
     return x  # a Python scalar is weak: the Tensor operand's dtype decides (NumPy agrees)
 
@@ -103,12 +103,12 @@ class Tensor(
     """An n-dimensional array on a device, with reverse-mode autodiff (torch's ``Tensor``)."""
 
     __slots__ = (
-        "data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks", "__weakref__",
+        "_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks", "__weakref__",
     )  # fmt: skip
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
     _plain: builtins.type  # the class op results get (Tensor, also for Parameter inputs); set below
 
-    data: Any  # the array (numpy.ndarray or cupy.ndarray)
+    _data: Any  # the array (numpy.ndarray or cupy.ndarray); ``.data`` is torch's detached Tensor view
     device: Device
     _grad: Tensor | None  # behind the ``grad`` property
     grad_fn: Node | None  # the Node that produced it; None for leaves
@@ -126,7 +126,7 @@ class Tensor(
 
     def _adopt(self, data: Any, device: Device, grad_fn: Node | None) -> None:
         """Set every slot: ``data`` on ``device`` (no copy), produced by ``grad_fn`` (or a leaf)."""
-        self.data = data
+        self._data = data
         self.device = device
         self._grad = None
         self.grad_fn = grad_fn
@@ -154,6 +154,25 @@ class Tensor(
 
     # ------------------------------------------------------------ attributes
     @property
+    def data(self) -> Tensor:
+        """torch's ``.data``: a tensor sharing this memory, cut from the graph and with its own version
+        counter, so changes through it are invisible to autograd (``p.data.mul_(0.5)``, ``w.data.uniform_()``).
+        ``.detach()`` is the safe form: it shares the version counter, and autograd catches misuse."""
+        return Tensor._wrap(self._data, self.device, None)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        """Point this tensor at another tensor's memory (shape and dtype may change), as torch's
+        ``t.data = other``; ``requires_grad``, ``.grad`` and the graph stay as they are."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        if value.device != self.device:
+            raise RuntimeError(f"data: a tensor on {self.device} cannot take data on {value.device}")
+        self._data = value._data  # (no version bump: the escape hatch autograd does not see, as torch's)
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            tr.fail("t.data = ... inside the step (the record would keep the old memory)")
+
+    @property
     def requires_grad(self) -> builtins.bool:
         return self._requires_grad
 
@@ -161,7 +180,7 @@ class Tensor(
     def requires_grad(self, value: builtins.bool) -> None:
         if self.grad_fn is not None and not value:
             raise RuntimeError("you can only change requires_grad of leaf tensors; use .detach() for a non-leaf")
-        if value and self.data.dtype.kind not in "fc":
+        if value and self._data.dtype.kind not in "fc":
             raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
@@ -180,7 +199,7 @@ class Tensor(
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
-            if value.data.shape != self.data.shape or value.dtype != self.dtype or value.device != self.device:
+            if value._data.shape != self._data.shape or value.dtype != self.dtype or value.device != self.device:
                 raise RuntimeError(
                     f"assigned grad has shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}; "
                     f"the tensor has shape {tuple(self.shape)}, dtype {self.dtype}, device {self.device} "
@@ -196,30 +215,30 @@ class Tensor(
 
     @property
     def shape(self) -> Size:
-        return Size.of(self.data.shape)
+        return Size.of(self._data.shape)
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (a ``bp.Size``), or one dimension of it."""
-        return Size.of(self.data.shape) if dim is None else self.data.shape[dim]
+        return Size.of(self._data.shape) if dim is None else self._data.shape[dim]
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> builtins.int:
-        return self.data.ndim
+        return self._data.ndim
 
     def dim(self) -> builtins.int:
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> builtins.int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def __len__(self) -> builtins.int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     # ------------------------------------------------------------ conversion
     def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
@@ -234,8 +253,8 @@ class Tensor(
         if trace_users[0]:
             trace.host_read("item()/tolist()/numpy()/repr()")
         if self.device.type == "cpu":
-            return self.data
-        return self.device.backend.to_host(self.data)
+            return self._data
+        return self.device.backend.to_host(self._data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.numpy()  # refuses a tensor that requires grad, as torch's np.asarray(t)
@@ -243,7 +262,7 @@ class Tensor(
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
         return self._host().item()
 
@@ -260,13 +279,13 @@ class Tensor(
         return bool(self.item())
 
     def __index__(self) -> builtins.int:
-        if self.dtype.kind not in "iu" or self.data.size != 1:
+        if self.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
     def detach(self) -> Tensor:
         """A tensor sharing this data (and version counter, as torch's), cut from the graph."""
-        out = Tensor._wrap(self.data, self.device, None)
+        out = Tensor._wrap(self._data, self.device, None)
         base = self if self._base is None else self._base
         base._base = base
         out._base = base
@@ -362,10 +381,10 @@ class Tensor(
         return self.new_full(size_arg(size), 0, dtype, device)
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self) -> Any:
-        return self.data.__dlpack_device__()
+        return self._data.__dlpack_device__()
 
     # ------------------------------------------------------------ autograd
     def backward(
@@ -430,7 +449,7 @@ class Tensor(
 
     def equal(self, other: Tensor) -> builtins.bool:
         """True when ``other`` has this shape and these values (torch.equal)."""
-        return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other).data.all())
+        return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other)._data.all())
 
     def logical_and(self, other: Any) -> Tensor:
         return apply(ew.logical_and, self, self._other(other))
@@ -500,9 +519,9 @@ class Tensor(
 
     def fill_(self, value: Any) -> Tensor:
         check_inplace("fill_", self)
-        self.data[...] = value
+        self._data[...] = value
         if trace_users[0] and (tr := trace.tracer()) is not None:
-            tr.call(trace.write, [tr.ref(self.data, self), tr.ref(value)], None)
+            tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
         bump_version(self)
         return self
 
@@ -510,13 +529,15 @@ class Tensor(
         """Copy ``src`` into this tensor's memory (broadcasting; across devices)."""
         check_inplace("copy_", self, src)
         if isinstance(src, Tensor):
-            self.data[...] = self.device.transfer(src.data, src.device) if src.device is not self.device else src.data
+            self._data[...] = (
+                self.device.transfer(src._data, src.device) if src.device is not self.device else src._data
+            )
         else:
-            self.data[...] = self.device.asarray(src)
+            self._data[...] = self.device.asarray(src)
         if trace_users[0] and (tr := trace.tracer()) is not None:
             if not isinstance(src, Tensor) or src.device is not self.device:
                 tr.fail("copy_() from host data or another device inside the step")
-            tr.call(trace.write, [tr.ref(self.data, self), tr.ref(src.data, src)], None)
+            tr.call(trace.write, [tr.ref(self._data, self), tr.ref(src._data, src)], None)
         bump_version(self)
         return self
 
@@ -530,7 +551,7 @@ class Tensor(
             )
         new = object.__new__(type(self))
         memo[id(self)] = new
-        new._adopt(self.device.xp.array(self.data, copy=True), self.device, None)
+        new._adopt(self.device.xp.array(self._data, copy=True), self.device, None)
         new._requires_grad = self._requires_grad
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
@@ -545,7 +566,7 @@ class Tensor(
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
         """A 0-d tensor formats as its number (``f"{loss:.3f}"``); others only with an empty spec, as torch."""
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             return format(self.item(), spec)
         if spec:
             raise TypeError("unsupported format string passed to Tensor.__format__")
@@ -555,7 +576,7 @@ class Tensor(
         host = self._host()
         body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
         extra = []
-        if self.data.size == 0 and self.data.ndim > 1:
+        if self._data.size == 0 and self._data.ndim > 1:
             extra.append(f"size={tuple(self.shape)}")
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")

@@ -245,3 +245,24 @@ def test_functional_errors_and_strict() -> None:
     assert AF.jacobian(lambda t: bp.ones(2, dtype=bp.float64), x).tolist() == [[0.0] * 3] * 2
     with pytest.raises(TypeError, match="must be either a Tensor or a tuple"):
         AF.jacobian(lambda t: t, [1.0])
+
+
+def test_autograd_namespace_names() -> None:
+    """torch.autograd's module-level names: gradcheck is the function, Variable(t) is t, anomaly switches."""
+    w = bp.randn(3, 3, dtype=bp.float64, requires_grad=True)
+    assert bp.autograd.gradcheck(lambda a: (a @ a).tanh(), (w,)) and bp.autograd.gradgradcheck(bp.tanh, (w,))
+    t = bp.autograd.Variable(bp.ones(2), requires_grad=True)
+    assert t.requires_grad and isinstance(t, bp.autograd.Variable) and not isinstance(np.ones(2), bp.autograd.Variable)
+    assert not bp.autograd.is_anomaly_enabled()
+    with bp.autograd.set_detect_anomaly(True):
+        assert bp.autograd.is_anomaly_enabled()
+        x = bp.tensor([-1.0], requires_grad=True)
+        with pytest.raises(RuntimeError, match="sqrt"), np.errstate(invalid="ignore"):
+            x.sqrt().sum().backward()  # NaN in the forward: the anomaly check names the op
+    assert not bp.autograd.is_anomaly_enabled()
+
+    @bp.autograd.detect_anomaly()
+    def checked():
+        return bp.autograd.is_anomaly_enabled()
+
+    assert checked() and not bp.autograd.is_anomaly_enabled()

@@ -72,7 +72,7 @@ def test_op_table_on_standin_cuda_matches_numpy(cp, name: str, i: int) -> None:
     """Forward and gradients of every op-table row on the stand-in "cuda" equal the NumPy results."""
     out_cpu, g_cpu = _run_row(name, i, "cpu")
     out_gpu, g_gpu = _run_row(name, i, "cuda")
-    assert out_gpu.device == "cuda:0" and isinstance(out_gpu.data, cp.ndarray)
+    assert out_gpu.device == "cuda:0" and isinstance(out_gpu._data, cp.ndarray)
     assert out_gpu.dtype == out_cpu.dtype, f"{name}: dtype {out_gpu.dtype} on cuda, {out_cpu.dtype} on cpu"
     np.testing.assert_allclose(out_gpu.detach().numpy(), out_cpu.detach().numpy(), rtol=1e-10, atol=1e-12)
     for gc, gg in zip(g_cpu, g_gpu):
@@ -206,14 +206,14 @@ def test_cpu_keeps_the_eager_range_check() -> None:
 def test_standin_refuses_numpy_only_calls_and_device_mixups(cp) -> None:
     """Device arrays are not NumPy arrays: implicit conversion, NumPy operands and mixed devices raise."""
     x = bp.ones(3, device="cuda")
-    assert not isinstance(x.data, np.ndarray)
+    assert not isinstance(x._data, np.ndarray)
     with pytest.raises(TypeError, match="Implicit conversion to a NumPy array"):
-        np.asarray(x.data)
+        np.asarray(x._data)
     with pytest.raises(TypeError, match="Unsupported type"):
-        cp.add(x.data, np.ones(3))
+        cp.add(x._data, np.ones(3))
     with pytest.raises(RuntimeError, match=r"same device.*cpu and cuda:0|same device.*cuda:0 and cpu"):
         bp.ones(3) + x
-    assert type(cp.sum(x.data)) is cp.ndarray  # 0-d device arrays, never NumPy scalars, as CuPy
+    assert type(cp.sum(x._data)) is cp.ndarray  # 0-d device arrays, never NumPy scalars, as CuPy
 
 
 def test_fused_kernel_type_parameters_are_checked(cp) -> None:
@@ -280,16 +280,16 @@ def test_cuda_n_is_honoured_by_forward_kernels_and_optimizer_steps() -> None:
         assert bp.cuda.device_count() == 2
         w = bp.nn.Parameter(bp.randn(4, 3, device="cuda:1"))
         x = bp.randn(5, 3, device="cuda:1")
-        assert w.data.device.id == 1
+        assert w._data.device.id == 1
         opt = bp.optim.Adam([w], lr=1e-2)
         loss = bp.nn.functional.cross_entropy((x @ w.T).sigmoid(), bp.tensor([0, 1, 2, 3, 0], device="cuda:1"))
-        assert loss.data.device.id == 1
+        assert loss._data.device.id == 1
         w.grad = bp.tensor(np.ones((4, 3), np.float32), device="cuda:1")
         opt.step()
-        assert w.device == "cuda:1" and w.data.device.id == 1 and w.grad.data.device.id == 1
+        assert w.device == "cuda:1" and w._data.device.id == 1 and w.grad._data.device.id == 1
         assert bp.cuda.memory_allocated("cuda:1") > 0
         moved = x.to("cuda:0")
-        assert moved.data.device.id == 0 and np.allclose(moved.detach().numpy(), x.detach().numpy())
+        assert moved._data.device.id == 0 and np.allclose(moved.detach().numpy(), x.detach().numpy())
 
 
 def test_backward_on_cuda_n_runs_with_that_device_current() -> None:
@@ -297,7 +297,7 @@ def test_backward_on_cuda_n_runs_with_that_device_current() -> None:
     with use_standin(device_count=2):
         x = bp.randn(5, 3, device="cuda:1", requires_grad=True)
         (x * 2).sum().backward()
-        assert x.grad.data.device.id == 1
+        assert x.grad._data.device.id == 1
 
 
 def test_factories_on_cuda_n_allocate_there() -> None:
@@ -313,7 +313,7 @@ def test_factories_on_cuda_n_allocate_there() -> None:
             bp.randn(2, device="cuda:1"),
             bp.zeros_like(bp.ones(2, device="cuda:1")),
         ):
-            assert t.data.device.id == 1, t
+            assert t._data.device.id == 1, t
 
 
 def test_train_lm_command_runs_and_resumes_on_standin_cuda(cp, tmp_path, capsys) -> None:

@@ -144,7 +144,7 @@ def test_direct_connections_gradients_and_training() -> None:
     model = FeedForwardLM(V, n, d, H, direct=True).to(bp.float64)
     assert (model.direct.weight.detach().numpy() == 0).all()  # starts as the model without it
     rng = np.random.default_rng(0)
-    model.direct.weight.data[...] = rng.normal(0, 0.3, (V, n * d))
+    model.direct.weight._data[...] = rng.normal(0, 0.3, (V, n * d))
     ctx, tgt = rng.integers(0, V, (B, n)), rng.integers(0, V, B)
     plain = FeedForwardLM(V, n, d, H).to(bp.float64)
     plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("direct")})
@@ -163,13 +163,13 @@ def test_direct_connections_gradients_and_training() -> None:
         for idx in [tuple(rng.integers(0, s) for s in p.shape) for _ in range(4)] + [np.unravel_index(0, p.shape)]:
             if p is model.embedding.weight:
                 idx = (int(ctx[0, 0]), int(rng.integers(0, d)))  # a row that is used
-            old = float(p.data[idx])
+            old = float(p._data[idx])
             with bp.no_grad():
-                p.data[idx] = old + 1e-6
+                p._data[idx] = old + 1e-6
                 up = loss().item()
-                p.data[idx] = old - 1e-6
+                p._data[idx] = old - 1e-6
                 down = loss().item()
-            p.data[idx] = old
+            p._data[idx] = old
             assert g[idx] == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-9)
     opt = bp.optim.Adam(model.parameters(), lr=0.05)
     first = loss().item()

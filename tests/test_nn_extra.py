@@ -401,7 +401,7 @@ def test_buffer():
     assert m.b.dtype == bp.float64
     t = bp.ones(2)
     buf = nn.Buffer(t)
-    buf.data[0] = 7.0
+    buf._data[0] = 7.0
     assert t.tolist() == [7.0, 1.0]  # shares memory, as torch's Buffer(t)
     assert nn.Buffer(bp.ones(2, requires_grad=True)).requires_grad
 

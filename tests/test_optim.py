@@ -415,7 +415,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     rng = np.random.default_rng(0)
     mods = [nn.Linear(3, 2), torch.nn.Linear(3, 2)]
     w, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
-    mods[0].weight.data, mods[0].bias.data = w.astype(np.float32), b.astype(np.float32)
+    mods[0].weight._data, mods[0].bias._data = w.astype(np.float32), b.astype(np.float32)
     with torch.no_grad():
         mods[1].weight.copy_(torch.tensor(w)), mods[1].bias.copy_(torch.tensor(b))
     ours = nn.utils.parameters_to_vector(mods[0].parameters())
@@ -426,7 +426,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     new = bp.arange(8.0, dtype=bp.float32)
     nn.utils.vector_to_parameters(new, mods[0].parameters())
     assert np.array_equal(mods[0].weight.detach().numpy(), np.arange(6.0).reshape(2, 3))
-    new.data[0] = 100.0  # the parameters share the vector's memory, as torch's
+    new._data[0] = 100.0  # the parameters share the vector's memory, as torch's
     assert mods[0].weight.detach().numpy()[0, 0] == 100.0
     with pytest.raises(TypeError, match="expected a Tensor, but got: ndarray"):
         nn.utils.vector_to_parameters(np.zeros(8), mods[0].parameters())

@@ -215,7 +215,7 @@ def test_sparse_adam_on_an_embedding_matches_torchs_sparse_gradients() -> None:
     rng = np.random.default_rng(2)
     w0 = rng.standard_normal((10, 4))
     ours = nn.Embedding(10, 4, dtype=bp.float64)
-    ours.weight.data[...] = w0
+    ours.weight._data[...] = w0
     theirs = torch.nn.Embedding(10, 4, sparse=True, dtype=torch.float64)
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(w0))

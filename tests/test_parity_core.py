@@ -162,4 +162,4 @@ def test_contiguous() -> None:
     assert x.contiguous() is x
     t = x.T
     c = t.contiguous()
-    assert c.data.flags.c_contiguous and c.shape == (3, 2)
+    assert c._data.flags.c_contiguous and c.shape == (3, 2)

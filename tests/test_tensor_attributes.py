@@ -339,3 +339,30 @@ def test_integer_and_bool_results_never_require_grad() -> None:
     y = x * x.int()  # the integer factor is a constant
     y.sum().backward()
     assert x.grad.tolist() == [1.0, 2.0]
+
+
+def test_data_is_torchs_detached_alias() -> None:
+    """``.data``: a Tensor sharing the memory, outside autograd's view (no version bump), as torch's."""
+    lin = bp.nn.Linear(3, 2)
+    w = lin.weight
+    assert isinstance(w.data, bp.Tensor) and not w.data.requires_grad and w.data.grad_fn is None
+    v = w._version
+    w.data.uniform_(-0.1, 0.1)  # the idiom of torch's init_weights
+    assert w.abs().max().item() <= 0.1 and w._version == v and w.requires_grad
+    w.data.mul_(0.0)
+    assert w.abs().max().item() == 0.0
+    h = w * 2
+    w.data = bp.ones(4, 3)  # rebinding: shape may change, requires_grad stays
+    assert w.shape == (4, 3) and w.requires_grad and h.shape == (2, 3)
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        w.data = np.ones((4, 3))
+
+
+@needs_torch
+def test_data_matches_torch_semantics() -> None:
+    for lib in (bp, torch):
+        x = lib.ones(3, requires_grad=True)
+        y = x * 2
+        y.data.add_(1)  # invisible to autograd: backward still uses the gradient of x * 2
+        y.sum().backward()
+        assert x.grad.tolist() == [2.0, 2.0, 2.0] and y.tolist() == [3.0, 3.0, 3.0]

@@ -429,7 +429,7 @@ def test_non_finite_weights_are_never_checkpointed(
     def poisoning(run, ctx, tgt):
         loss = original(run, ctx, tgt)
         if run.prog.epoch == 1 and run.prog.batch == run.windows["train"].num_batches(run.cfg.batch_size) - 1:
-            run.model.hidden.bias.data[...] = np.nan  # the last step of epoch 2
+            run.model.hidden.bias._data[...] = np.nan  # the last step of epoch 2
         return loss
 
     monkeypatch.setattr(train_module, "_step", poisoning)

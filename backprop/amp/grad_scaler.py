@@ -93,7 +93,7 @@ class GradScaler:
             self._lazy_init_scale_growth_tracker(dev)
         assert self._scale is not None
         scale = self._scale
-        return scale if scale.device is dev else _scalar(dev.transfer(scale.data, scale.device), np.float32, dev)
+        return scale if scale.device is dev else _scalar(dev.transfer(scale._data, scale.device), np.float32, dev)
 
     def scale(self, outputs: Any) -> Any:
         """``outputs`` (a Tensor, or a list/tuple/iterable of them, nested) times the current scale."""
@@ -132,11 +132,13 @@ class GradScaler:
             found: dict[Device, Any] = {}
             for dev, gs in grads.items():
                 xp = dev.xp
-                inv = dev.transfer(inv_scale.data, inv_scale.device) if inv_scale.device is not dev else inv_scale.data
-                finite = xp.stack([xp.isfinite(g.data).all() for g in gs]).all()
+                inv = (
+                    dev.transfer(inv_scale._data, inv_scale.device) if inv_scale.device is not dev else inv_scale._data
+                )
+                finite = xp.stack([xp.isfinite(g._data).all() for g in gs]).all()
                 found[dev] = xp.asarray(xp.logical_not(finite), dtype=np.float32)  # a 0-d array, as torch's
                 for g in gs:  # out of place, then rebound: a gradient may be a read-only broadcast view
-                    g.data = (g.data * inv).astype(g.data.dtype, copy=False)
+                    g._data = (g._data * inv).astype(g._data.dtype, copy=False)
         return found
 
     @trace.replayed_whole
@@ -153,7 +155,7 @@ class GradScaler:
         assert self._scale is not None
         xp = self._scale.device.xp
         inv = _scalar(
-            xp.reciprocal(self._scale.data.astype(np.float64)).astype(np.float32), np.float32, self._scale.device
+            xp.reciprocal(self._scale._data.astype(np.float64)).astype(np.float32), np.float32, self._scale.device
         )
         optimizer_state["found_inf_per_device"] = self._unscale_grads_(optimizer, inv, False)
         optimizer_state["stage"] = OptState.UNSCALED
@@ -191,7 +193,7 @@ class GradScaler:
         xp = dev.xp
         if new_scale is not None:
             if isinstance(new_scale, (int, float)):
-                scale.data = xp.asarray(new_scale, dtype=np.float32)
+                scale._data = xp.asarray(new_scale, dtype=np.float32)
             else:
                 reason = (
                     "new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor with "
@@ -203,7 +205,7 @@ class GradScaler:
                     raise AssertionError(reason)
                 if new_scale.requires_grad is True:
                     raise AssertionError(reason)
-                scale.data = dev.transfer(new_scale.data, new_scale.device).reshape(()).astype(np.float32)
+                scale._data = dev.transfer(new_scale._data, new_scale.device).reshape(()).astype(np.float32)
         else:
             found_infs = [
                 v if d is dev else dev.transfer(v, d)
@@ -215,14 +217,14 @@ class GradScaler:
             found = found_infs[0]
             for f in found_infs[1:]:
                 found = found + f
-            s = scale.data.astype(np.float64)  # torch multiplies the float scale by double factors
+            s = scale._data.astype(np.float64)  # torch multiplies the float scale by double factors
             inf = found > 0
-            successful = tracker.data + 1
+            successful = tracker._data + 1
             grow = xp.logical_and(xp.logical_not(inf), successful == self._growth_interval)
             grown = (s * self._growth_factor).astype(np.float32)
-            keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale.data)
-            scale.data = xp.where(inf, (s * self._backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
-            tracker.data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
+            keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale._data)
+            scale._data = xp.where(inf, (s * self._backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
+            tracker._data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
         self._per_optimizer_states = defaultdict(_refresh_per_optimizer_state)
 
     def _get_scale_async(self) -> Tensor | None:
@@ -235,7 +237,7 @@ class GradScaler:
         if self._scale is None:
             return self._init_scale
         trace.host_read("GradScaler.get_scale()")
-        return float(self._scale.data.item())
+        return float(self._scale._data.item())
 
     def get_growth_factor(self) -> float:
         return self._growth_factor
@@ -260,7 +262,7 @@ class GradScaler:
             return 0
         if self._growth_tracker is None:
             return self._init_growth_tracker
-        return int(self._growth_tracker.data.item())
+        return int(self._growth_tracker._data.item())
 
     def is_enabled(self) -> bool:
         return self._enabled
@@ -286,13 +288,13 @@ class GradScaler:
             )
         self._init_scale = state_dict["scale"]
         if self._scale is not None:
-            self._scale.data = self._scale.device.xp.asarray(state_dict["scale"], dtype=np.float32)
+            self._scale._data = self._scale.device.xp.asarray(state_dict["scale"], dtype=np.float32)
         self._growth_factor = state_dict["growth_factor"]
         self._backoff_factor = state_dict["backoff_factor"]
         self._growth_interval = state_dict["growth_interval"]
         self._init_growth_tracker = state_dict["_growth_tracker"]
         if self._growth_tracker is not None:
-            self._growth_tracker.data = self._growth_tracker.device.xp.asarray(
+            self._growth_tracker._data = self._growth_tracker.device.xp.asarray(
                 state_dict["_growth_tracker"], dtype=np.int32
             )
 

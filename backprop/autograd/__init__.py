@@ -6,23 +6,32 @@ from backprop.autograd.grad_mode import (
     detect_anomaly,
     enable_grad,
     inference_mode,
+    is_anomaly_enabled,
     is_grad_enabled,
     is_inference_mode_enabled,
     no_grad,
+    set_detect_anomaly,
     set_grad_enabled,
 )
+from backprop.autograd.gradcheck import gradcheck, gradgradcheck
+from backprop.autograd.variable import Variable
 
 __all__ = [
     "Function",
     "FunctionCtx",
+    "Variable",
     "backward",
     "detect_anomaly",
     "enable_grad",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "is_anomaly_enabled",
     "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "no_grad",
     "once_differentiable",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]

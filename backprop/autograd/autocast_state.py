@@ -169,8 +169,8 @@ def _eligible(t: Any, device_type: str) -> bool:
     """torch's rule: a floating Tensor other than float64, on the autocast's device type."""
     return (
         t.__class__ not in _SCALARS
-        and t.data.dtype.kind == "f"
-        and t.data.dtype != _FLOAT64
+        and t._data.dtype.kind == "f"
+        and t._data.dtype != _FLOAT64
         and t.device.type == device_type
     )
 
@@ -182,7 +182,7 @@ def _cast(t: Any, dtype: np.dtype, apply: Callable[..., Any], astype: Any, cache
         return apply(astype, t, dtype=dtype)
     version = t._version
     hit = _state.cache.get(id(t))
-    if hit is not None and hit[0] is t and hit[1] == version and hit[2].data.dtype == dtype:
+    if hit is not None and hit[0] is t and hit[1] == version and hit[2]._data.dtype == dtype:
         return hit[2]
     out = apply(astype, t, dtype=dtype)
     _state.cache[id(t)] = (t, version, out)
@@ -209,7 +209,7 @@ def autocast_inputs(name: str, args: tuple[Any, ...], apply: Callable[..., Any],
     elif kind == FP32:
         target = _FLOAT32
     else:  # promote: the widest eligible floating dtype among the inputs
-        found = [a.data.dtype for a in args if _eligible(a, device_type)]
+        found = [a._data.dtype for a in args if _eligible(a, device_type)]
         if len(set(found)) < 2:
             return args
         target = max(found, key=lambda d: d.itemsize)
@@ -222,8 +222,8 @@ def autocast_inputs(name: str, args: tuple[Any, ...], apply: Callable[..., Any],
     )
     out = []
     for a in args:
-        if _eligible(a, device_type) and a.data.dtype != target:
-            a = _cast(a, target, apply, astype, cacheable and a.data.dtype == _FLOAT32)
+        if _eligible(a, device_type) and a._data.dtype != target:
+            a = _cast(a, target, apply, astype, cacheable and a._data.dtype == _FLOAT32)
         out.append(a)
     return tuple(out)
 

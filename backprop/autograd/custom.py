@@ -24,7 +24,7 @@ __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
 
 def _is_tensor(x: Any) -> bool:
-    return hasattr(x, "grad_fn") and hasattr(x, "data")
+    return hasattr(x, "grad_fn") and hasattr(x, "_data")
 
 
 def _version(t: Any) -> int:
@@ -146,7 +146,7 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
             raise TypeError(
                 f"function {call.fn.__name__}Backward returned a {type(g).__name__}; expected a Tensor or None"
             )
-        result.append(g if (g is None or graph) else g.data)
+        result.append(g if (g is None or graph) else g._data)
     return tuple(result)
 
 
@@ -254,7 +254,7 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
     diff = [
         i
         for i, o in enumerate(outs)
-        if _is_tensor(o) and o.data.dtype.kind in "fc" and id(o) not in ctx.non_differentiable
+        if _is_tensor(o) and o._data.dtype.kind in "fc" and id(o) not in ctx.non_differentiable
     ]
     if not diff:
         return output
@@ -264,21 +264,23 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
     first = outs[diff[0]]
     xp = first.device.xp
     if len(diff) == 1 and len(outs) == 1:
-        call.packed = first.data
+        call.packed = first._data
         return apply(cls._opdef(), *tensors, call=call)
     # several differentiable outputs: one flat array holds them all, each output is a slice of it,
     # so their gradients meet in one buffer and the user's backward runs once
     call.single = False
-    dtype = first.data.dtype
+    dtype = first._data.dtype
     for i in diff:
-        dtype = xp.promote_types(dtype, outs[i].data.dtype)
+        dtype = xp.promote_types(dtype, outs[i]._data.dtype)
     offset = 0
     for i, o in enumerate(outs):
-        n = int(o.data.size)
-        call.slots.append((offset, n, tuple(o.data.shape), o.data.dtype))
+        n = int(o._data.size)
+        call.slots.append((offset, n, tuple(o._data.shape), o._data.dtype))
         call.used.append(i in diff)
         offset += n
-    pieces = [xp.ravel(o.data).astype(dtype) if i in diff else xp.zeros(o.data.size, dtype) for i, o in enumerate(outs)]
+    pieces = [
+        xp.ravel(o._data).astype(dtype) if i in diff else xp.zeros(o._data.size, dtype) for i, o in enumerate(outs)
+    ]
     call.packed = xp.concatenate(pieces) if pieces else xp.zeros(0, dtype)
     packed = apply(cls._opdef(), *tensors, call=call)
     result = list(outs)

@@ -119,13 +119,13 @@ def _trace_accumulate(tr: trace.Tracer, leaf: Any, g: Any, wrap: Any, handed: se
     with tr.untraced():  # (its own .grad assignment is part of the line)
         _accumulate(leaf, g, False, wrap, handed)
     line = f"{tr.bind(_accumulated, 'f')}({tr.tensor(leaf)}, {vg}, {tr.bind(wrap)}, {handed_var})"
-    tr.emit(f"{tr.new_var(leaf.grad.data)} = {line}", (vg, handed_var))
+    tr.emit(f"{tr.new_var(leaf.grad._data)} = {line}", (vg, handed_var))
 
 
 def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:
     """``_accumulate`` at replay; returns the ``.grad`` array, which later lines may read."""
     _accumulate(leaf, g, False, wrap, handed)
-    return leaf.grad.data
+    return leaf.grad._data
 
 
 def _trace_start(
@@ -250,7 +250,7 @@ def _walk(
                     if tr is not None:
                         tr.call(_fit, [tr.ref(g0), tr.bind(meta), tr.bind(xp)], gx, fresh=True)
                 if anomaly:
-                    check_finite(op.name, "backward", gx if xp is not None else gx.data, dev)
+                    check_finite(op.name, "backward", gx if xp is not None else gx._data, dev)
                 if is_node:
                     b = buffers.get(edge)
                     if b is None:
@@ -339,7 +339,7 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
             f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of {got}; expected None or a Tensor "
             f"of shape {tuple(g.shape)}, dtype {g.dtype} (the gradient it was given)"
         )
-    return out if create_graph else out.data
+    return out if create_graph else out._data
 
 
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
@@ -357,5 +357,5 @@ def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[in
     elif leaf.grad.grad_fn is not None:
         leaf.grad = leaf.grad.detach() + wrap(g, leaf.device, None)
     else:
-        leaf.grad.data += g
+        leaf.grad._data += g
         leaf.grad._version += 1

@@ -229,7 +229,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             first, device = a, a.device
         elif a.device is not device:
             _device_error(op, args, device, a.device)
-        x = a.data
+        x = a._data
         arrays.append(x)
         meta.append((x.shape, x.dtype))
         versions.append(a._version if a._base is None else a._base._version)  # views share the base's
@@ -280,7 +280,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
 
     # phase 3: the result, and its Node when a gradient is wanted (Tensor also for Parameter inputs)
     result = _new(first._plain)  # inlined Tensor._wrap: hot path
-    result.data = out
+    result._data = out
     result.device = device
     result._grad = None
     result._version = 0
@@ -312,7 +312,7 @@ def _trace_forward(op: OpDef, kernel: Any, args: tuple, attrs: dict, raw: Any, o
         tr.fail(f"{op.name} runs on {device}: replays run on device 0 only")
     if op.name in _DATA_DEPENDENT_SHAPE:
         tr.fail(f"{op.name} gives a result whose shape depends on the data")
-    refs = [tr.ref(a) if a.__class__ in _SCALARS else tr.ref(a.data, a) for a in args]
+    refs = [tr.ref(a) if a.__class__ in _SCALARS else tr.ref(a._data, a) for a in args]
     wrapped = op.aux or raw is not out
     fn = _Converted(kernel, device.xp, device.array_type, op.aux) if wrapped else kernel
     tr.call(fn, refs, (out, aux) if op.aux else out, n_out=2 if op.aux else 0, attrs=attrs, fresh=True)
@@ -437,27 +437,27 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
                 "views would not see the change (or the base would not); use the out-of-place op, or "
                 ".clone() first"
             )
-        before = target._plain._wrap(target.data, target.device, target.grad_fn)
+        before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         out = apply(op, before, *args, **attrs)
-        if _inplace_result(name, target, out.data):
-            out = apply(conversion.astype, out, dtype=target.data.dtype)  # keeps the tensor's dtype, as torch
-        target.data, target.grad_fn, target._requires_grad = out.data, out.grad_fn, True
+        if _inplace_result(name, target, out._data):
+            out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
+        target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
         node = out.grad_fn
         if node is not None and node._out_ref is not None:
             node._out_ref = weakref.ref(target)
             node._out_version = version_of(target) + 1
     else:
-        arrays = [a.data if hasattr(a, "grad_fn") else a for a in args]
+        arrays = [a._data if hasattr(a, "grad_fn") else a for a in args]
         for a in args:
             if hasattr(a, "grad_fn") and a.device is not target.device:
                 _device_error(op, (target, *args), target.device, a.device)
         kernel = op.kernel(target.device.backend)
-        result = kernel(target.data, *arrays, **attrs)
+        result = kernel(target._data, *arrays, **attrs)
         _inplace_result(name, target, result)
-        target.data[...] = result
+        target._data[...] = result
         if trace_users[0] and (tr := trace.tracer()) is not None:
-            refs = [tr.ref(target.data, target)]
+            refs = [tr.ref(target._data, target)]
             refs += [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
             tr.call(functools.partial(_apply_into, kernel), refs, None, attrs=attrs)
     bump_version(target)
@@ -468,26 +468,30 @@ def _inplace_result(name: str, target: Any, result: Any) -> bool:
     """Check an in-place op's result against its target, as torch: the shape must not grow by broadcasting,
     and the dtype category must not rise (an int tensor cannot take a float result). True when the result
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
-    if result.shape != target.data.shape:
+    if result.shape != target._data.shape:
         raise ShapeError(
-            f"{name}: output with shape {tuple(target.data.shape)} doesn't match the broadcast shape "
+            f"{name}: output with shape {tuple(target._data.shape)} doesn't match the broadcast shape "
             f"{tuple(result.shape)}"
         )
-    if result.dtype == target.data.dtype:
+    if result.dtype == target._data.dtype:
         return False
-    if dtypes.category(result.dtype) > dtypes.category(target.data.dtype):
+    if dtypes.category(result.dtype) > dtypes.category(target._data.dtype):
         raise DTypeError(
-            f"{name}: result type {result.dtype} can't be cast to the desired output type {target.data.dtype} "
-            f"(shape {tuple(target.data.shape)}); use the out-of-place op"
+            f"{name}: result type {result.dtype} can't be cast to the desired output type {target._data.dtype} "
+            f"(shape {tuple(target._data.shape)}); use the out-of-place op"
         )
     return True
+
+
+class AnomalyError(FloatingPointError, RuntimeError):
+    """Raised by anomaly mode; a RuntimeError too, as torch's anomaly errors are."""
 
 
 def check_finite(name: str, phase: str, array: Any, device: Any) -> None:
     """Anomaly mode: raise when ``array`` (an op's forward or backward result) has NaN or Inf."""
     xp = device.xp
     if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
-        raise FloatingPointError(
+        raise AnomalyError(
             f"anomaly detected: op {name!r} produced NaN or Inf values in its {phase} "
             f"(output shape {tuple(array.shape)}, dtype {array.dtype})"
         )

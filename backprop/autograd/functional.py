@@ -13,7 +13,7 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
     for i, out in enumerate(outputs):
         g = None if grads is None else grads[i]
         if g is None:
-            if out.data.size != 1:
+            if out._data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {tuple(out.shape)}: pass `gradient=` (a tensor of that shape)"
@@ -21,9 +21,9 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
             dev = out.device
             if dev.index:  # cuda:N: make the seed on device N
                 with dev.backend.use_device(dev.index):
-                    g = dev.xp.ones_like(out.data)
+                    g = dev.xp.ones_like(out._data)
             else:
-                g = dev.xp.ones_like(out.data)
+                g = dev.xp.ones_like(out._data)
             result.append(out._wrap(g, out.device, None) if create_graph else g)
             continue
         if not hasattr(g, "grad_fn"):
@@ -35,7 +35,7 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
             )
         if g.device is not out.device:
             raise RuntimeError(f"gradient {i} is on {g.device} but the output is on {out.device}")
-        result.append(g if create_graph else g.data)
+        result.append(g if create_graph else g._data)
     return result
 
 
@@ -113,12 +113,12 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
         if create_graph and x.requires_grad:
             out.append(x.view_as(x))
         else:
-            out.append(x.detach().requires_grad_(x.data.dtype.kind in "fc"))
+            out.append(x.detach().requires_grad_(x._data.dtype.kind in "fc"))
     return tuple(out)
 
 
 def _zeros_like(t: Any, requires_grad: bool = False) -> Any:
-    z = t._wrap(t.device.xp.zeros_like(t.data), t.device, None)
+    z = t._wrap(t.device.xp.zeros_like(t._data), t.device, None)
     return z.requires_grad_(True) if requires_grad else z
 
 
@@ -149,7 +149,7 @@ def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "vjp")
-        if v is None and not (len(outs) == 1 and outs[0].data.size == 1):
+        if v is None and not (len(outs) == 1 and outs[0]._data.size == 1):
             raise RuntimeError(
                 "The vector v can only be None if the user-provided function returns a single Tensor with a "
                 "single element."
@@ -205,7 +205,7 @@ def jacobian(
                 if rows[j]:
                     entry.append(_stack(rows[j]).reshape(shape))
                 else:
-                    entry.append(x._wrap(x.device.xp.zeros(shape, x.data.dtype), x.device, None))
+                    entry.append(x._wrap(x.device.xp.zeros(shape, x._data.dtype), x.device, None))
             table.append(tuple(entry))
     if not create_graph:
         table = [tuple(e.detach() for e in row) for row in table]
@@ -238,7 +238,7 @@ def hessian(
 
     def gradient(*x: Any) -> tuple:
         out = func(*x)
-        if not hasattr(out, "grad_fn") or out.data.size != 1:
+        if not hasattr(out, "grad_fn") or out._data.size != 1:
             raise RuntimeError("The function given to hessian should return a single Tensor with a single element")
         gs = grad(out, x, create_graph=True, allow_unused=True) if out.requires_grad else (None,) * len(x)
         return _fill(gs, x, strict, "hessian", "input")
@@ -254,12 +254,12 @@ def jvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
 
     ins, single_in = _as_tuple(inputs, "inputs", "jvp")
     if v is None:
-        if not (len(ins) == 1 and ins[0].data.size == 1):
+        if not (len(ins) == 1 and ins[0]._data.size == 1):
             raise RuntimeError(
                 "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
                 "single element."
             )
-        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0].data), ins[0].device, None)
+        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", "jvp")[0]
     ins = _prepare(ins, create_graph)
     with enable_grad():
@@ -293,17 +293,17 @@ def _hessian_product(name: str, func: Any, inputs: Any, v: Any, create_graph: bo
 
     ins, single_in = _as_tuple(inputs, "inputs", name)
     if v is None:
-        if not (len(ins) == 1 and ins[0].data.size == 1):
+        if not (len(ins) == 1 and ins[0]._data.size == 1):
             raise RuntimeError(
                 "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
                 "single element."
             )
-        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0].data), ins[0].device, None)
+        v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", name)[0]
     ins = _prepare(ins, create_graph)
     with enable_grad():
         out = func(*ins)
-        if not hasattr(out, "grad_fn") or out.data.size != 1:
+        if not hasattr(out, "grad_fn") or out._data.size != 1:
             raise RuntimeError(f"The function given to {name} should return a single Tensor with a single element")
         hv: tuple = (None,) * len(ins)
         if out.requires_grad:

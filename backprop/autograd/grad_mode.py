@@ -169,7 +169,19 @@ def is_inference_mode_enabled() -> bool:
 
 
 class detect_anomaly:  # noqa: N801 - torch's name
-    """Context manager: raise at the first op whose forward or backward yields NaN or Inf."""
+    """Context manager (or decorator): raise at the first op whose forward or backward yields NaN or
+    Inf. ``check_nan=False`` is accepted for torch's signature; the check here is the NaN/Inf one."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
     def __enter__(self) -> None:
         self._prev = state.anomaly
@@ -179,3 +191,30 @@ class detect_anomaly:  # noqa: N801 - torch's name
     def __exit__(self, *exc: object) -> None:
         state.anomaly = self._prev
         anomaly_users[0] -= 1
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly`` (on this thread) or after ``set_detect_anomaly(True)``."""
+    return bool(state.anomaly)
+
+
+class set_detect_anomaly:  # noqa: N801 - torch's name
+    """Turn anomaly detection on or off now; used as a context manager, it restores the previous mode."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self._prev = bool(state.anomaly)
+        _set_anomaly(bool(mode))
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _set_anomaly(self._prev)
+
+
+def _set_anomaly(on: bool) -> None:
+    if on and not state.anomaly:
+        anomaly_users[0] += 1
+    elif not on and state.anomaly:
+        anomaly_users[0] = max(0, anomaly_users[0] - 1)
+    state.anomaly = on

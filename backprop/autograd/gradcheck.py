@@ -26,11 +26,11 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
     """(numerical, analytical) Jacobians: one (out.size, in.size) matrix per (output, input)."""
     diff = [i for i, t in enumerate(inputs) if hasattr(t, "grad_fn") and t.requires_grad]
     outs = _outputs(fn, inputs)
-    numeric = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
+    numeric = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in outs]
     # grad mode stays on: fn may itself take gradients (gradgradcheck)
     for k, i in enumerate(diff):
         x = inputs[i]
-        flat = x.data.reshape(-1)  # a view: perturb in place, restore after
+        flat = x._data.reshape(-1)  # a view: perturb in place, restore after
         for j in range(flat.size):
             orig = flat[j].item()
             flat[j] = orig + eps
@@ -40,12 +40,12 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
             flat[j] = orig
             for m in range(len(outs)):
                 numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
-    analytic = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in outs]
+    analytic = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in outs]
     for m, o in enumerate(outs):
         if not o.requires_grad:
             continue
-        for r in range(o.data.size):
-            seed = np.zeros(o.data.size, dtype=o.dtype)
+        for r in range(o._data.size):
+            seed = np.zeros(o._data.size, dtype=o.dtype)
             seed[r] = 1
             g_out = type(o)(seed.reshape(o.shape), device=o.device)
             outs_now = _outputs(fn, inputs)

@@ -40,7 +40,7 @@ class _TensorXP:
     @staticmethod
     def sign(x: Any) -> Any:
         """sign(x) as a constant (its derivative is zero almost everywhere)."""
-        return x._wrap(x.device.xp.sign(x.data), x.device, None)
+        return x._wrap(x.device.xp.sign(x._data), x.device, None)
 
     @staticmethod
     def where(cond: Any, x: Any, y: Any) -> Any:

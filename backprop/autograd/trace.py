@@ -11,7 +11,7 @@ makes the trace *fail*: ``bp.compile`` then runs that step eagerly and says why,
 
 Arrays are named by identity while tracing (every traced array is kept alive, so ``id`` is unique):
 an array a recorded call produced is a local variable of the replay function; the data of any other
-tensor is read through the tensor at replay time (``t3.data``: the step's arguments are the replay
+tensor is read through the tensor at replay time (``t3._data``: the step's arguments are the replay
 function's parameters, parameters and other tensors are bound objects), so in-place updates and
 rebinding of ``.data`` between steps are seen; anything else is a constant of the trace.
 """
@@ -70,7 +70,7 @@ class Tracer:
         self.output = "None"  # the replay's return expression (set when the step returns)
         self.reason: str | None = None  # why the step cannot be replayed, once known
         self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
-        self.data_of: dict[int, str] = {}  # id(array) -> "t3.data", for index tensors' arrays in op attributes
+        self.data_of: dict[int, str] = {}  # id(array) -> "t3._data", for index tensors' arrays in op attributes
         self.modules: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, its state when called)
         # buffer donation (see ``donate``): each local variable's memory, by the id of the array that
         # owns it (views share their base's), and the memory that is not the step's own to reuse
@@ -159,7 +159,7 @@ class Tracer:
             return var
         self.escape(value)
         if tensor is not None:
-            return f"{self.tensor(tensor)}.data"
+            return f"{self.tensor(tensor)}._data"
         return self.bind(value)
 
     def attr(self, value: Any) -> str:
@@ -186,8 +186,8 @@ class Tracer:
 
     def note_index(self, t: Any) -> None:
         """The tensor ``t`` is used as an index: its data is read at replay where an op attribute holds it."""
-        if id(t.data) not in self.var_of:
-            self.data_of[id(t.data)] = f"{self.tensor(t)}.data"
+        if id(t._data) not in self.var_of:
+            self.data_of[id(t._data)] = f"{self.tensor(t)}._data"
 
     def out_expr(self, out: Any) -> str:
         """The expression a replay returns for the step's output ``out`` (tensors without a graph)."""
@@ -198,10 +198,10 @@ class Tracer:
             name = self.tensor_of.get(id(out))
             if name is not None:
                 return name
-            var = self.var_of.get(id(out.data))
+            var = self.var_of.get(id(out._data))
             if var is None:
                 return self.bind(out, "t")
-            self.escape(out.data)  # (returned, or handed to a .grad: it lives on)
+            self.escape(out._data)  # (returned, or handed to a .grad: it lives on)
             return f"{self.bind(out._wrap, 'f')}({var}, {self.bind(out.device)}, None)"
         if out.__class__ in _LITERALS:
             return repr(out)
@@ -311,8 +311,8 @@ def replayed_whole(fn: Callable[..., Any]) -> Callable[..., Any]:
             out = fn(*args, **kwargs)
         f = tr.bind(functools.partial(fn, *args, **kwargs), "f")
         if hasattr(out, "grad_fn") and out.grad_fn is None:
-            name = tr.new_var(out.data)
-            tr.emit(f"{name} = {f}().data")
+            name = tr.new_var(out._data)
+            tr.emit(f"{name} = {f}()._data")
         elif out is not None and not isinstance(out, _LITERALS):
             tr.fail(f"{fn.__qualname__} returned a {type(out).__name__}, which a replay cannot follow")
         else:
@@ -327,7 +327,7 @@ def record(fn: Callable[..., Any], *args: Any) -> Any:
     again at every replay: array math outside the op registry (masks and index arrays computed from
     a step's data; random masks, drawn from the generator's state of that moment as in eager runs).
     Returns an array, or a tuple of arrays."""
-    arrays = [a.data if hasattr(a, "grad_fn") else a for a in args]
+    arrays = [a._data if hasattr(a, "grad_fn") else a for a in args]
     out = fn(*arrays)
     tr = tracer()
     if tr is not None:
@@ -352,7 +352,7 @@ def factory(fn: Callable[..., Any]) -> Callable[..., Any]:
         if any(hasattr(a, "grad_fn") for a in (*args, *kwargs.values())) and fn.__name__ in _COPYING:
             tr.fail(f"{fn.__name__}() copies a tensor's values inside the step (use .clone() or .detach())")
         f = tr.bind(functools.partial(_data_of, fn, args, kwargs), "f")
-        tr.emit(f"{tr.new_var(out.data)} = {f}()")
+        tr.emit(f"{tr.new_var(out._data)} = {f}()")
         return out
 
     return wrapper
@@ -362,7 +362,7 @@ _COPYING = frozenset({"tensor", "as_tensor"})
 
 
 def _data_of(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
-    return fn(*args, **kwargs).data
+    return fn(*args, **kwargs)._data
 
 
 def set_grad(t: Any, value: Any) -> None:

@@ -99,7 +99,7 @@ class _LossWatch:
         xp = loss.device.xp
         if self._first is None:
             self._first = xp.asarray(-1, dtype=xp.int64)
-        self._first = xp.where(~xp.isfinite(loss.data) & (self._first < 0), step, self._first)
+        self._first = xp.where(~xp.isfinite(loss._data) & (self._first < 0), step, self._first)
 
     def first_step(self) -> int | None:
         """The first step with a non-finite loss, or None (a host read)."""

@@ -46,14 +46,14 @@ class AttributeMethods:
     # ------------------------------------------------------------ dtype and device predicates
     def is_floating_point(self: Any) -> bool:
         """True for float16/32/64 tensors."""
-        return bool(self.data.dtype.kind == "f")
+        return bool(self._data.dtype.kind == "f")
 
     def is_complex(self: Any) -> bool:
-        return bool(self.data.dtype.kind == "c")
+        return bool(self._data.dtype.kind == "c")
 
     def is_signed(self: Any) -> bool:
         """False for unsigned integers and bool, as torch."""
-        return bool(self.data.dtype.kind in "ifc")
+        return bool(self._data.dtype.kind in "ifc")
 
     @property
     def is_cuda(self: Any) -> bool:
@@ -76,9 +76,9 @@ class AttributeMethods:
 
     def is_nonzero(self: Any) -> bool:
         """The truth value of a one-element tensor; torch's errors for empty and larger ones."""
-        if self.data.size == 0:
+        if self._data.size == 0:
             raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
-        if self.data.size > 1:
+        if self._data.size > 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
@@ -88,36 +88,36 @@ class AttributeMethods:
     # ------------------------------------------------------------ memory
     def element_size(self: Any) -> int:
         """Bytes per element."""
-        return int(self.data.dtype.itemsize)
+        return int(self._data.dtype.itemsize)
 
     @property
     def itemsize(self: Any) -> int:
-        return int(self.data.dtype.itemsize)
+        return int(self._data.dtype.itemsize)
 
     @property
     def nbytes(self: Any) -> int:
-        return int(self.data.nbytes)
+        return int(self._data.nbytes)
 
     def nelement(self: Any) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def ndimension(self: Any) -> int:
-        return int(self.data.ndim)
+        return int(self._data.ndim)
 
     def stride(self: Any, dim: int | None = None) -> Any:
         """Strides in elements (torch's unit), not bytes (NumPy's); one of them with ``dim``."""
-        size = self.data.dtype.itemsize
-        strides = tuple(int(s) // size for s in self.data.strides)
+        size = self._data.dtype.itemsize
+        strides = tuple(int(s) // size for s in self._data.strides)
         return strides if dim is None else strides[dim]
 
     def storage_offset(self: Any) -> int:
         """Elements between the start of the memory this tensor views and its first element."""
-        base = _base_array(self.data)
-        return (_address(self.data) - _address(base)) // self.data.dtype.itemsize
+        base = _base_array(self._data)
+        return (_address(self._data) - _address(base)) // self._data.dtype.itemsize
 
     def data_ptr(self: Any) -> int:
         """The address of the first element."""
-        return _address(self.data)
+        return _address(self._data)
 
     def is_pinned(self: Any) -> bool:
         """False: host tensors are ordinary (pageable) NumPy memory."""
@@ -137,7 +137,7 @@ class AttributeMethods:
     # ------------------------------------------------------------ real tensors: conj/neg views are no-ops
     def conj(self: Any) -> Tensor:
         """The conjugate: the tensor itself for real dtypes."""
-        if self.data.dtype.kind == "c":
+        if self._data.dtype.kind == "c":
             raise NotImplementedError(f"conj(): complex tensors ({self.dtype}) have no differentiable ops here")
         return self
 
@@ -156,7 +156,7 @@ class AttributeMethods:
     @property
     def real(self: Any) -> Tensor:
         """The real part: the tensor itself for real dtypes."""
-        if self.data.dtype.kind == "c":
+        if self._data.dtype.kind == "c":
             raise NotImplementedError(f"real: complex tensors ({self.dtype}) have no differentiable ops here")
         return self
 
@@ -167,8 +167,8 @@ class AttributeMethods:
     @property
     def H(self: Any) -> Tensor:  # noqa: N802 - torch's name
         """The conjugate transpose of a matrix (its transpose, for real dtypes)."""
-        if self.data.ndim != 2:
-            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.data.ndim}-D tensor.")
+        if self._data.ndim != 2:
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self._data.ndim}-D tensor.")
         return self.conj().mT
 
     @property
@@ -205,7 +205,7 @@ class AttributeMethods:
 
     def map_(self: Any, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
         """Replace each element by ``callable(element, other)``, ``tensor`` broadcast to this shape."""
-        other = tensor.data if hasattr(tensor, "data") else tensor
+        other = tensor._data if hasattr(tensor, "_data") else tensor
         return self._map_in_place("map_", callable, other)
 
     def _map_in_place(self: Any, name: str, fn: Callable[..., Any], *others: Any) -> Tensor:
@@ -217,9 +217,9 @@ class AttributeMethods:
                 "that does not require grad, or under bp.no_grad()"
             )
         xp = self.device.xp
-        columns = [xp.broadcast_to(o, self.data.shape).reshape(-1).tolist() for o in others]
-        values = [fn(*items) for items in zip(self.data.reshape(-1).tolist(), *columns)]
-        self.data[...] = xp.asarray(values, dtype=self.data.dtype).reshape(self.data.shape)
+        columns = [xp.broadcast_to(o, self._data.shape).reshape(-1).tolist() for o in others]
+        values = [fn(*items) for items in zip(self._data.reshape(-1).tolist(), *columns)]
+        self._data[...] = xp.asarray(values, dtype=self._data.dtype).reshape(self._data.shape)
         bump_version(self)
         return self
 

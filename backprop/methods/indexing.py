@@ -37,15 +37,15 @@ class IndexingMethods:
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         """In-place assignment; only outside graph recording (as in optimizer code)."""
         check_inplace("__setitem__", self, value)
-        v = value.data if hasattr(value, "grad_fn") else value
+        v = value._data if hasattr(value, "grad_fn") else value
         idx, then = torch_index(index, self.device, self.ndim)
         if then is None:
-            self.data[idx] = v
+            self._data[idx] = v
         else:  # x[ints and slices] is a view: the advanced indices then write through it
-            self.data[idx][then] = v
+            self._data[idx][then] = v
         if trace_users[0] and (tr := trace.tracer()) is not None:
             val = tr.ref(v, value if hasattr(value, "grad_fn") else None)
-            tr.call(trace.setitem, [tr.ref(self.data, self), tr.attr(idx), tr.attr(then), val], None)
+            tr.call(trace.setitem, [tr.ref(self._data, self), tr.attr(idx), tr.attr(then), val], None)
         bump_version(self)
 
     # ------------------------------------------------------------ gather and scatters
@@ -710,7 +710,7 @@ def index_arg(index: Any, device: Device) -> tuple:
                 )
             if i.device is not device:
                 i = i.detach().to(device)
-            a = i.data
+            a = i._data
             if trace_users[0] and (tr := trace.tracer()) is not None:
                 if a.dtype.kind == "b" or a.dtype == np.uint8 or a.ndim == 0:
                     tr.fail("indexing with a boolean mask or a 0-d index tensor (data-dependent shapes or host reads)")

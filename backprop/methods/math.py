@@ -24,7 +24,7 @@ _SCALARS = (int, float, bool)
 def _float(x: Any) -> Any:
     """``x`` itself when floating, else cast to the default float dtype: torch's ``sin(int tensor)``
     is float32, where NumPy would give float64."""
-    if x.data.dtype.kind in "fc":
+    if x._data.dtype.kind in "fc":
         return x
     return apply(conv.astype, x, dtype=dtypes.get_default_dtype())
 
@@ -33,9 +33,9 @@ def _promoted(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
     """``a`` and ``b`` (a Tensor and a Tensor or Python scalar) cast to torch's result dtype, the rule
     of Tensor's operators (``dtypes.promote_types``), for the binary methods that have no operator.
     ``to_float``: the result is floating even for integer operands (atan2, logaddexp, ...)."""
-    if b.__class__ is float and a.data.dtype.kind in "fc":
+    if b.__class__ is float and a._data.dtype.kind in "fc":
         return a, b
-    if hasattr(b, "grad_fn") and b.data.dtype is a.data.dtype and not (to_float and a.data.dtype.kind in "biu"):
+    if hasattr(b, "grad_fn") and b._data.dtype is a._data.dtype and not (to_float and a._data.dtype.kind in "biu"):
         return a, b
     dt = dtypes.promote_types(a, b)
     if to_float and dt.kind in "biu":
@@ -44,7 +44,7 @@ def _promoted(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
 
 
 def _cast(x: Any, dt: Any) -> Any:
-    if hasattr(x, "grad_fn") and x.data.dtype != dt:
+    if hasattr(x, "grad_fn") and x._data.dtype != dt:
         return apply(conv.astype, x, dtype=dt)
     return x
 
@@ -67,7 +67,7 @@ def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
 def _integers(name: str, *xs: Any) -> None:
     """Raise as torch for integer-only ops (gcd, lcm, shifts) given a floating tensor."""
     for x in xs:
-        if hasattr(x, "grad_fn") and x.data.dtype.kind in "fc":
+        if hasattr(x, "grad_fn") and x._data.dtype.kind in "fc":
             raise NotImplementedError(f"{name}: not implemented for dtype {x.dtype} (integer or bool tensors only)")
 
 
@@ -75,7 +75,7 @@ def _other_data(self: Any, other: Any) -> Any:
     """``other`` for an op without gradient: a Tensor that requires grad as a plain one (not a view: a
     comparison's result has no gradient, and apply_ must not take it for a recorded op)."""
     other = self._other(other)
-    return other._wrap(other.data, other.device, None) if getattr(other, "_requires_grad", False) else other
+    return other._wrap(other._data, other.device, None) if getattr(other, "_requires_grad", False) else other
 
 
 def _compare_(opdef: Any, name: str, self: Any, other: Any = None) -> Any:
@@ -160,7 +160,7 @@ class MathMethods:
             raise OpValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if _is_scalar(min) and _is_scalar(max):
             x = self
-            if x.data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
+            if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
                 x = _float(x)  # int tensor, float bound: a float result (torch)
             return apply(ew.clamp, x, min=min, max=max)
         out = self
@@ -205,7 +205,7 @@ class MathMethods:
             return apply(mt.floor_divide, *_promoted(self, self._other(other)))
         if rounding_mode == "trunc":
             a, b = _promoted(self, self._other(other))
-            if a.data.dtype.kind in "fc":
+            if a._data.dtype.kind in "fc":
                 return apply(mt.trunc, a / b)
             return apply(mt.floor_divide, a - apply(mt.fmod, a, b), b)  # exact for integers
         raise OpValueError(
@@ -416,10 +416,10 @@ class MathMethods:
     def frexp(self: Any) -> Frexp:
         """(mantissa, exponent) with self = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1; the
         exponent is int32 and the mantissa is differentiable (d mantissa = d self / 2 ** exponent)."""
-        if self.data.dtype.kind != "f":
+        if self._data.dtype.kind != "f":
             raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
         e = apply(mt.frexp, self)
-        return Frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self.data.dtype)), e)
+        return Frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
 
     def angle(self: Any) -> Tensor:
         """The argument of a real number: pi where self < 0, else 0 (gradient 0)."""
@@ -452,19 +452,19 @@ class MathMethods:
 
     # ------------------------------------------------------------ rounding and sign (gradient 0)
     def floor(self: Any) -> Tensor:
-        return apply(mt.floor, self) if self.data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.floor, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
 
     def ceil(self: Any) -> Tensor:
-        return apply(mt.ceil, self) if self.data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.ceil, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
 
     def trunc(self: Any) -> Tensor:
-        return apply(mt.trunc, self) if self.data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.trunc, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
 
     fix = trunc
 
     def round(self: Any, *, decimals: int = 0) -> Tensor:
         """Round to ``decimals`` places, halves to even (as torch)."""
-        if self.data.dtype.kind not in "fc" and decimals >= 0:
+        if self._data.dtype.kind not in "fc" and decimals >= 0:
             return apply(conv.clone, self)
         return apply(mt.round, self, decimals=decimals)
 
@@ -504,7 +504,7 @@ class MathMethods:
     def nan_to_num(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
         """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's
         largest and lowest finite values); the gradient flows to the finite elements only (torch)."""
-        if self.data.dtype.kind not in "fc":
+        if self._data.dtype.kind not in "fc":
             return apply(conv.clone, self)
         return apply(mt.nan_to_num, self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf))
 
@@ -514,7 +514,7 @@ class MathMethods:
 
     def allclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
         """Whether every element is close (a Python bool, as torch)."""
-        return bool(self.isclose(other, rtol, atol, equal_nan).data.all())
+        return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
 
     def maximum(self: Any, other: Any) -> Tensor:
         return apply(ew.maximum, self, self._other(other))
@@ -550,7 +550,7 @@ class MathMethods:
             return apply_(ew.div, "div_", self, self._other(other))
         if rounding_mode == "floor":
             return apply_(mt.floor_divide, "div_", self, self._other(other))
-        if rounding_mode == "trunc" and self.data.dtype.kind in "fc":
+        if rounding_mode == "trunc" and self._data.dtype.kind in "fc":
             return apply_(mt.trunc, "div_", apply_(ew.div, "div_", self, self._other(other)))
         if rounding_mode == "trunc":
             return apply_(ew.sub, "div_", self, apply(mt.fmod, self, self._other(other))).floor_divide_(other)
@@ -624,13 +624,13 @@ class MathMethods:
         return apply_(mt.square, "square_", self)
 
     def floor_(self: Any) -> Tensor:
-        return apply_(mt.floor, "floor_", self) if self.data.dtype.kind in "fc" else self
+        return apply_(mt.floor, "floor_", self) if self._data.dtype.kind in "fc" else self
 
     def ceil_(self: Any) -> Tensor:
-        return apply_(mt.ceil, "ceil_", self) if self.data.dtype.kind in "fc" else self
+        return apply_(mt.ceil, "ceil_", self) if self._data.dtype.kind in "fc" else self
 
     def trunc_(self: Any) -> Tensor:
-        return apply_(mt.trunc, "trunc_", self) if self.data.dtype.kind in "fc" else self
+        return apply_(mt.trunc, "trunc_", self) if self._data.dtype.kind in "fc" else self
 
     def round_(self: Any, *, decimals: int = 0) -> Tensor:
         return apply_(mt.round, "round_", self, decimals=decimals)
@@ -769,7 +769,7 @@ class MathMethods:
 
     def float_power_(self: Any, exponent: Any) -> Tensor:
         """self ** exponent in place; self must be float64, the dtype of float_power's result (torch)."""
-        if self.data.dtype != np.float64:
+        if self._data.dtype != np.float64:
             raise DTypeError(
                 f"the base given to float_power_ has dtype {self.dtype} but the operation's result requires "
                 "dtype float64"
@@ -777,7 +777,7 @@ class MathMethods:
         return self.pow_(exponent.double() if hasattr(exponent, "grad_fn") else exponent)
 
     def nan_to_num_(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-        if self.data.dtype.kind not in "fc":
+        if self._data.dtype.kind not in "fc":
             return self
         return apply_(
             mt.nan_to_num, "nan_to_num_", self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf)

@@ -165,7 +165,7 @@ class RandomMethods:
             )
         dev = self.device
         with on_device(dev):
-            self.data[...] = draw(dev.xp, generator_rng(dev, generator))
+            self._data[...] = draw(dev.xp, generator_rng(dev, generator))
         bump_version(self)
         return self
 
@@ -255,7 +255,7 @@ class RandomMethods:
         """Fill with 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0."""
         dt = self.dtype
         if hasattr(p, "grad_fn"):
-            probs = p.data if p.device is self.device else self.device.transfer(p.data, p.device)
+            probs = p._data if p.device is self.device else self.device.transfer(p._data, p.device)
             check_probabilities("bernoulli_", self.device.xp, probs)
             if not _broadcasts_to(probs.shape, tuple(self.shape)):
                 raise ShapeError(f"bernoulli_: p of shape {tuple(probs.shape)} does not broadcast to {self.shape}")

@@ -28,7 +28,7 @@ class ShapeMethods:
 
     def reshape(self: Any, *shape: Any) -> Tensor:
         """Same data, new shape (one dim may be -1)."""
-        shape = infer_shape(size_arg(shape), self.data.size, "reshape", self.shape)
+        shape = infer_shape(size_arg(shape), self._data.size, "reshape", self.shape)
         if shape == self.shape:
             return self
         return apply(sh.reshape, self, shape=shape)
@@ -137,11 +137,11 @@ class ShapeMethods:
 
     def is_contiguous(self: Any) -> bool:
         """Whether the data is laid out in C order (torch's default memory format)."""
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._data.flags.c_contiguous)
 
     def contiguous(self: Any) -> Tensor:
         """``self`` if already C-contiguous, else a C-ordered copy (a differentiable ``clone``)."""
-        if self.data.flags.c_contiguous:
+        if self._data.flags.c_contiguous:
             return self
         return apply(conversion.clone, self)
 
@@ -515,14 +515,14 @@ class ShapeMethods:
         if any(n < 0 for n in shape):
             raise RuntimeError(f"resize_: Trying to create tensor with negative dimension: {list(shape)}")
         n = int(np.prod(shape))
-        flat = self.data.reshape(-1)
+        flat = self._data.reshape(-1)
         if n <= flat.shape[0]:
             data = flat[:n].reshape(shape)
         else:
             data = self.device.xp.zeros(n, dtype=self.dtype)
             data[: flat.shape[0]] = flat
             data = data.reshape(shape)
-        self.data = data
+        self._data = data
         bump_version(self)
         return self
 
@@ -548,7 +548,7 @@ def _become(self: Any, out: Any, name: str) -> Any:
     check_inplace(name, self)  # a leaf that requires grad refuses, as torch
     if trace_users[0] and (tr := trace.tracer()) is not None:
         tr.fail(f"{name}() changes a tensor's shape in place inside the step; use the out-of-place {name[:-1]}()")
-    self.data, self.grad_fn, self._requires_grad = out.data, out.grad_fn, out._requires_grad
+    self._data, self.grad_fn, self._requires_grad = out._data, out.grad_fn, out._requires_grad
     return self
 
 

@@ -66,7 +66,7 @@ def gaussian_nll_loss(
         if var < 0:
             raise ValueError("gaussian_nll_loss: var has negative entry/entries")
         var = input.detach() * 0 + float(var)
-    elif bool((var.data < 0).any()):  # one read-back, as torch checks
+    elif bool((var._data < 0).any()):  # one read-back, as torch checks
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")
     in_shape, var_shape = tuple(input.shape), tuple(var.shape)
     if var_shape != in_shape:
@@ -219,7 +219,7 @@ def multi_margin_loss(
     x, y, n, c = _batched_scores(input, target, "multi_margin_loss", shapes)
     if weight is not None and weight.numel() != c:
         raise RuntimeError(f"multi_margin_loss: inconsistent weight size, expected {c} but got {tuple(weight.shape)}")
-    if y.numel() and bool(((y.data < 0) | (y.data >= c)).any()):  # one read-back, as torch checks
+    if y.numel() and bool(((y._data < 0) | (y._data >= c)).any()):  # one read-back, as torch checks
         raise RuntimeError(f"multi_margin_loss: target out of range (expected class ids in [0, {c}))")
     z = (margin - x.gather(1, y) + x).clamp(min=0)
     if p == 2:
@@ -248,7 +248,7 @@ def multilabel_margin_loss(
         return (tuple(input.shape),)
 
     x, y, n, c = _batched_scores(input, target, "multilabel_margin_loss", shapes)
-    if y.numel() and bool(((y.data < -1) | (y.data >= c)).any()):  # one read-back, as torch checks (every entry)
+    if y.numel() and bool(((y._data < -1) | (y._data >= c)).any()):  # one read-back, as torch checks (every entry)
         raise RuntimeError(f"multilabel_margin_loss: argument #2 'target' is out of range (expected ids in [-1, {c}))")
     valid, safe, is_target = trace.record(functools.partial(_multilabel_masks, c=c, xp=x.device.xp), y)
     x_t = x.gather(1, _const(safe, x))  # (N, C): the score of each listed class

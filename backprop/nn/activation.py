@@ -321,7 +321,7 @@ class PReLU(Module):
         self.weight = Parameter(creation.full((num_parameters,), float(init), device=device, dtype=dtype))
 
     def reset_parameters(self) -> None:
-        self.weight.data[...] = self.init
+        self.weight._data[...] = self.init
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

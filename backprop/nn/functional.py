@@ -557,7 +557,7 @@ def binary_cross_entropy(
             f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
             f"size ({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
-    if input.numel() and not bool(((input.data >= 0) & (input.data <= 1)).all()):  # one read-back, as torch checks
+    if input.numel() and not bool(((input._data >= 0) & (input._data <= 1)).all()):  # one read-back, as torch checks
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
     log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
     loss = -(target * log_p + (1 - target) * log_q)
@@ -741,10 +741,10 @@ def embedding(
     n = weight.shape[0]
     xp = input.device.xp
     msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
-    if input.data.size and defer_range_check(xp, "embedding", input.data, 0, n - 1, msg):  # CuPy: no sync
+    if input._data.size and defer_range_check(xp, "embedding", input._data, 0, n - 1, msg):  # CuPy: no sync
         input = Tensor._wrap(trace.record(functools.partial(xp.clip, a_min=0, a_max=n - 1), input), input.device, None)
-    elif input.data.size:
-        lo, hi = int(input.data.min()), int(input.data.max())
+    elif input._data.size:
+        lo, hi = int(input._data.min()), int(input._data.max())
         if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
             raise IndexError(
@@ -808,8 +808,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     xp = tensor.device.xp
     if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
         trace.host_read("one_hot(num_classes=-1)")
-    n = int(tensor.data.max()) + 1 if num_classes < 0 else num_classes
-    data = tensor.data
+    n = int(tensor._data.max()) + 1 if num_classes < 0 else num_classes
+    data = tensor._data
     msg = f"class value {{value}} is out of range [0, {n})"
     # CuPy: checked on the device, raised at the next read (bad values give all-zero rows until then)
     deferred = num_classes >= 0 and defer_range_check(xp, "one_hot", data, 0, n - 1, msg)

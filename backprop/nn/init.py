@@ -248,7 +248,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
             zero = dev.xp.argsort(keys, axis=0)[:num_zeros]
             mask = dev.xp.zeros((rows, cols), dtype=bool)
             mask[zero, dev.xp.arange(cols)[None, :]] = True
-        tensor.copy_(Tensor._wrap(dev.xp.where(mask, 0, tensor.data).astype(tensor.dtype), dev, None))
+        tensor.copy_(Tensor._wrap(dev.xp.where(mask, 0, tensor._data).astype(tensor.dtype), dev, None))
     return tensor
 
 

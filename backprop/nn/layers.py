@@ -87,7 +87,7 @@ class Embedding(Module):
             self.weight = _param(num_embeddings, embedding_dim, device=device, dtype=dtype)
             init.normal_(self.weight)
             if padding_idx is not None:
-                self.weight.data[padding_idx] = 0
+                self.weight._data[padding_idx] = 0
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
                 raise ValueError("Embedding: shape of weight does not match num_embeddings and embedding_dim")
@@ -259,7 +259,7 @@ class UninitializedParameter(Parameter):
         """Allocate ``shape`` (uninitialised values) and become a ``Parameter``."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         new = creation.empty(*shape, device=device or self.device, dtype=dtype or self.dtype)
-        self.data, self.device = new.data, new.device
+        self._data, self.device = new._data, new.device
         self._version += 1
         self.__class__ = Parameter  # type: ignore[assignment]
 

@@ -191,7 +191,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """Move/cast parameters and buffers in place (the Parameter objects are kept)."""
@@ -209,7 +209,7 @@ class Module:
                 moved = t.detach().to(dev) if dev is not None else t.detach()
                 if dtype is not None and t.dtype.kind == "f":
                     moved = moved.to(dtype)
-                t.data, t.device = moved.data, moved.device
+                t._data, t.device = moved._data, moved.device
                 if t.grad is not None:
                     g = t.grad.to(dev) if dev is not None else t.grad
                     t.grad = g.to(t.dtype)

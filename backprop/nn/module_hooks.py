@@ -92,7 +92,7 @@ def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _is_tensor(x: Any) -> bool:
-    return hasattr(x, "grad_fn") and hasattr(x, "data")
+    return hasattr(x, "grad_fn") and hasattr(x, "_data")
 
 
 class _BackwardCall:

@@ -64,17 +64,17 @@ class _BatchNorm(Module):
     def reset_running_stats(self) -> None:
         """Running mean 0, variance 1, batch count 0."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self) -> None:
         """Running statistics reset; weight 1, bias 0."""
         self.reset_running_stats()
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._data[...] = 1
         if self.bias is not None:
-            self.bias.data[...] = 0
+            self.bias._data[...] = 0
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
@@ -185,7 +185,7 @@ class RMSNorm(Module):
     def reset_parameters(self) -> None:
         """Weight 1."""
         if self.weight is not None:
-            self.weight.data[...] = 1
+            self.weight._data[...] = 1
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)

@@ -226,7 +226,7 @@ class DistributedDataParallel(Module):
         bucket, off = self._slot[i]
         p = self._params[i]
         dst = bucket.buffer()[off : off + p.numel()]
-        have = p.grad.data if p.grad is not None else None
+        have = p.grad._data if p.grad is not None else None
         if grad is None:
             dst[...] = 0 if have is None else have.reshape(-1)
         elif have is None:
@@ -244,7 +244,7 @@ class DistributedDataParallel(Module):
             )
         self._arrived[i] = True
         self._n_arrived += 1
-        self._fill(i, grad.data)
+        self._fill(i, grad._data)
         if self._n_arrived < len(self._params):
             return None  # the engine accumulates it into .grad; overwritten with the average below
         return self._reduce(i)
@@ -257,12 +257,12 @@ class DistributedDataParallel(Module):
             flags = self._params[0].device.xp.asarray(self._used, dtype="int32") if self._params else None
             used_t = Tensor._wrap(flags, self._params[0].device, None)
             dist.all_reduce(used_t, dist.ReduceOp.MAX)
-            used = used_t.data.tolist()
+            used = used_t._data.tolist()
         with no_grad():
             for b in self._buckets:
                 flat = Tensor._wrap(b.buffer(), b.device, None)
                 dist.all_reduce(flat, dist.ReduceOp.SUM, **self._det())
-                flat.data /= self.world_size
+                flat._data /= self.world_size
         self.stats["reductions"] += 1
         self.stats["collectives"] += len(self._buckets)
         self.stats["seconds"] += time.perf_counter() - t0
@@ -278,7 +278,7 @@ class DistributedDataParallel(Module):
             elif p.grad is None:
                 p.grad = Tensor._wrap(avg.copy(), p.device, None)
             else:
-                p.grad.data[...] = avg
+                p.grad._data[...] = avg
         self._arrived = [False] * len(self._params)
         self._n_arrived = 0
         self._expecting = False

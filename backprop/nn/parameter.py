@@ -14,7 +14,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
-        self._adopt(src.data, src.device, None)  # shares the tensor's memory, as torch's Parameter
+        self._adopt(src._data, src.device, None)  # shares the tensor's memory, as torch's Parameter
         if requires_grad:
             self.requires_grad = True
 
@@ -31,7 +31,7 @@ class Buffer(Tensor):
 
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
         src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
-        self._adopt(src.data, src.device, None)
+        self._adopt(src._data, src.device, None)
         self.persistent = persistent
         if src.requires_grad:
             self.requires_grad = True

@@ -47,14 +47,14 @@ class Adam(Optimizer):
         state["step"] = t = state.get("step", 0) + 1
         if wd:
             if group.get("decoupled_weight_decay", self.decoupled):
-                p.data *= 1 - lr * wd
+                p._data *= 1 - lr * wd
             else:
-                g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
+                g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         m = buffer(state, "exp_avg", p)
         v = buffer(state, "exp_avg_sq", p)
         fused = None if group["amsgrad"] else self._fused(p, "optim.adam")
         if fused is not None:  # one kernel per parameter where the backend has one (CuPy)
-            done = fused(p.data, g, m, v, b1, b2, lr / (1 - b1**t), 1 / math.sqrt(1 - b2**t), eps)
+            done = fused(p._data, g, m, v, b1, b2, lr / (1 - b1**t), 1 / math.sqrt(1 - b2**t), eps)
             if done is not NotImplemented:
                 return
         tmp = scratch(state, p)
@@ -75,7 +75,7 @@ class Adam(Optimizer):
         tmp += eps
         xp.divide(m, tmp, out=tmp)
         tmp *= lr / (1 - b1**t)
-        p.data -= tmp
+        p._data -= tmp
 
 
 class AdamW(Adam):

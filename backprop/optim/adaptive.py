@@ -33,9 +33,9 @@ def _decay(p: Tensor, g: Any, group: dict[str, Any]) -> Any:
     if not wd:
         return g
     if group.get("decoupled_weight_decay"):
-        p.data *= 1 - group["lr"] * wd
+        p._data *= 1 - group["lr"] * wd
         return g
-    return plus_scaled(p.device.xp, g, p.data, wd)
+    return plus_scaled(p.device.xp, g, p._data, wd)
 
 
 class NAdam(Optimizer):
@@ -74,8 +74,8 @@ class NAdam(Optimizer):
         state["mu_product"] = mu_product = float(np.float32(state.get("mu_product", 1.0)) * np.float32(mu))
         m, v = _moments(state, p, g, b1, b2)
         denom = xp.sqrt(v / (1 - b2**t)) + eps
-        p.data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
-        p.data += (-lr * mu_next / (1.0 - mu_product * mu_next)) * (m / denom)
+        p._data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
+        p._data += (-lr * mu_next / (1.0 - mu_product * mu_next)) * (m / denom)
 
 
 class RAdam(Optimizer):
@@ -114,9 +114,9 @@ class RAdam(Optimizer):
         rho_t = rho_inf - 2 * t * (b2**t) / bc2
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            p.data -= m_hat * lr * ((bc2**0.5) / (xp.sqrt(v) + eps)) * rect
+            p._data -= m_hat * lr * ((bc2**0.5) / (xp.sqrt(v) + eps)) * rect
         else:
-            p.data -= m_hat * lr
+            p._data -= m_hat * lr
 
 
 class Adamax(Optimizer):
@@ -150,7 +150,7 @@ class Adamax(Optimizer):
         m += (1 - b1) * (g - m)
         u *= b2
         xp.maximum(u, xp.abs(g) + eps, out=u)
-        p.data -= (lr / (1 - b1**t)) * (m / u)
+        p._data -= (lr / (1 - b1**t)) * (m / u)
 
 
 class Adadelta(Optimizer):
@@ -187,7 +187,7 @@ class Adadelta(Optimizer):
         delta = xp.sqrt(acc + eps) / xp.sqrt(sq + eps) * g
         acc *= rho
         acc += (1 - rho) * (delta * delta)
-        p.data -= lr * delta
+        p._data -= lr * delta
 
 
 __all__ = ["Adadelta", "Adamax", "NAdam", "RAdam"]

@@ -51,7 +51,7 @@ class Rprop(Optimizer):
         step_size *= factor
         xp.clip(step_size, lo, hi, out=step_size)
         g = xp.where(sign < 0, xp.zeros((), dtype=g.dtype), g)  # a flipped sign: no step, and no flip next time
-        p.data -= xp.sign(g) * step_size
+        p._data -= xp.sign(g) * step_size
         prev[...] = g
 
 
@@ -84,15 +84,15 @@ class ASGD(Optimizer):
             state["eta"], state["mu"] = _f32(lr), 1.0
         state["step"] = t = state.get("step", 0) + 1
         if wd:
-            g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
+            g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         eta, mu = float(state["eta"]), float(state["mu"])
-        p.data *= 1 - lambd * eta
-        add_scaled_(xp, p.data, g, -eta)
+        p._data *= 1 - lambd * eta
+        add_scaled_(xp, p._data, g, -eta)
         ax = buffer(state, "ax", p)
         if mu != 1:
-            ax += (p.data - ax) * mu
+            ax += (p._data - ax) * mu
         else:
-            ax[...] = p.data
+            ax[...] = p._data
         state["eta"] = _f32(lr / ((1 + lambd * lr * t) ** group["alpha"]))
         state["mu"] = _f32(1 / max(1, t - group["t0"]))
 
@@ -133,7 +133,7 @@ class SparseAdam(Optimizer):
         rows_by_cols = (p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
         m = buffer(state, "exp_avg", p).reshape(rows_by_cols)
         v = buffer(state, "exp_avg_sq", p).reshape(rows_by_cols)
-        w = p.data.reshape(rows_by_cols) if p.data.flags.c_contiguous else p.data.copy().reshape(rows_by_cols)
+        w = p._data.reshape(rows_by_cols) if p._data.flags.c_contiguous else p._data.copy().reshape(rows_by_cols)
         g = g.reshape(rows_by_cols)
         rows = xp.flatnonzero(xp.any(g != 0, axis=1))
         if rows.size == 0:
@@ -145,8 +145,8 @@ class SparseAdam(Optimizer):
         v[rows] = old_v + dv
         step_size = lr * (1 - b2**t) ** 0.5 / (1 - b1**t)
         w[rows] += -step_size * ((dm + old_m) / (xp.sqrt(dv + old_v) + eps))
-        if not p.data.flags.c_contiguous:
-            p.data[...] = w.reshape(p.shape)
+        if not p._data.flags.c_contiguous:
+            p._data[...] = w.reshape(p.shape)
 
 
 __all__ = ["ASGD", "Rprop", "SparseAdam"]

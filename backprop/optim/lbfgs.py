@@ -115,7 +115,7 @@ def _strong_wolfe(
 def _raw(v: Any) -> Any:
     """A state value as this module keeps it: arrays, not the Tensors ``load_state_dict`` makes."""
     if isinstance(v, Tensor):
-        return v.data
+        return v._data
     if isinstance(v, list):
         return [_raw(x) for x in v]
     return v
@@ -166,7 +166,8 @@ class LBFGS(Optimizer):
     def _gather_flat_grad(self) -> Any:
         xp = self._params[0].device.xp
         views = [
-            xp.zeros(p.numel(), dtype=p.data.dtype) if p.grad is None else p.grad.data.reshape(-1) for p in self._params
+            xp.zeros(p.numel(), dtype=p._data.dtype) if p.grad is None else p.grad._data.reshape(-1)
+            for p in self._params
         ]
         return xp.concatenate(views, 0)
 
@@ -175,15 +176,15 @@ class LBFGS(Optimizer):
         offset = 0
         for p in self._params:
             n = p.numel()
-            p.data += step_size * update[offset : offset + n].reshape(p.shape)
+            p._data += step_size * update[offset : offset + n].reshape(p.shape)
             offset += n
 
     def _clone_param(self) -> list[Any]:
-        return [p.data.copy() for p in self._params]
+        return [p._data.copy() for p in self._params]
 
     def _set_param(self, params_data: list[Any]) -> None:
         for p, data in zip(self._params, params_data):
-            p.data[...] = data
+            p._data[...] = data
 
     def _directional_evaluate(self, closure: Callable[[], Any], x: list[Any], t: Any, d: Any) -> tuple[float, Any]:
         self._add_grad(t, d)

@@ -1,6 +1,6 @@
 """``Optimizer``: parameter groups, per-parameter state and torch-format state dicts.
 
-Updates run on raw arrays (``p.data``, ``p.grad.data``) under no graph, in place, so a step
+Updates run on raw arrays (``p._data``, ``p.grad._data``) under no graph, in place, so a step
 builds nothing and allocates little. Subclasses implement ``_update(p, g, state, group)``.
 """
 
@@ -168,7 +168,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     @replayed_whole
     @_with_step_hooks
@@ -184,7 +184,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 state = self.state.setdefault(id(p), {})
-                g = -p.grad.data if group.get("maximize") else p.grad.data  # (torch: grad = -grad)
+                g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
                         self._update(p, g, state, group)
@@ -267,7 +267,7 @@ class Optimizer:
 def _to_host(v: Any) -> Any:
     """A state value for ``state_dict``: Tensors (and device arrays) as host arrays, lists element-wise."""
     if isinstance(v, Tensor):
-        return v.device.backend.to_host(v.data).copy()
+        return v.device.backend.to_host(v._data).copy()
     if isinstance(v, (list, tuple)):
         return type(v)(_to_host(x) for x in v)
     if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):  # a CuPy array kept raw (LBFGS)
@@ -291,14 +291,14 @@ def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> An
     if t is None:
         t = Tensor._wrap(p.device.xp.full(p.shape, fill, dtype=p.dtype), p.device, None)
         state[name] = t
-    return t.data
+    return t._data
 
 
 def scratch(state: dict[str, Any], p: Tensor) -> Any:
     """A work array shaped like ``p``, reused across steps and left out of state dicts."""
     buf = state.get("_scratch")
-    if buf is None or buf.shape != p.data.shape or buf.dtype != p.dtype:
-        buf = p.device.xp.empty_like(p.data)
+    if buf is None or buf.shape != p._data.shape or buf.dtype != p.dtype:
+        buf = p.device.xp.empty_like(p._data)
         state["_scratch"] = buf
     return buf
 

@@ -45,7 +45,7 @@ class RMSprop(Optimizer):
         a, wd = group["alpha"], group["weight_decay"]
         state["step"] = state.get("step", 0) + 1
         if wd:
-            g = plus_scaled(xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
+            g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         sq = buffer(state, "square_avg", p)
         sq *= a
         sq += (1 - a) * (g * g)
@@ -60,9 +60,9 @@ class RMSprop(Optimizer):
             buf = buffer(state, "momentum_buffer", p)
             buf *= group["momentum"]
             buf += g / avg
-            p.data -= group["lr"] * buf
+            p._data -= group["lr"] * buf
         else:
-            p.data -= group["lr"] * (g / avg)
+            p._data -= group["lr"] * (g / avg)
 
 
 class Adagrad(Optimizer):
@@ -106,8 +106,8 @@ class Adagrad(Optimizer):
         xp = p.device.xp
         state["step"] = t = state.get("step", 0) + 1
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         s = buffer(state, "sum", p, group["initial_accumulator_value"])
         s += g * g
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
-        p.data -= clr * (g / (xp.sqrt(s) + group["eps"]))
+        p._data -= clr * (g / (xp.sqrt(s) + group["eps"]))

@@ -44,12 +44,12 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd:
-            g = plus_scaled(p.device.xp, g, p.data, wd)  # (torch: grad.add(param, alpha=wd))
+            g = plus_scaled(p.device.xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         if mu:
             first = "momentum_buffer" not in state
             buf = buffer(state, "momentum_buffer", p)
             fused = None if first or group["nesterov"] else self._fused(p, "optim.sgd_momentum")
-            if fused is not None and fused(p.data, g, buf, lr, mu, group["dampening"]) is not NotImplemented:
+            if fused is not None and fused(p._data, g, buf, lr, mu, group["dampening"]) is not NotImplemented:
                 return  # buffer and parameter updated in one kernel (CuPy)
             if first:
                 buf[...] = g
@@ -57,4 +57,4 @@ class SGD(Optimizer):
                 buf *= mu
                 add_scaled_(p.device.xp, buf, g, 1 - group["dampening"])
             g = plus_scaled(p.device.xp, g, buf, mu) if group["nesterov"] else buf
-        add_scaled_(p.device.xp, p.data, g, -lr)
+        add_scaled_(p.device.xp, p._data, g, -lr)

@@ -22,7 +22,7 @@ ParamList = Sequence[Tensor]
 def _lerp_(averaged: ParamList, current: ParamList, weight: float) -> None:
     """averaged += weight (current - averaged), in place, rounded as torch's lerp (floating point)."""
     for a, c in zip(averaged, current):
-        x, y = a.data, c.data
+        x, y = a._data, c._data
         if weight < 0.5:
             x += weight * (y - x)
         else:
@@ -137,7 +137,7 @@ class AveragedModel(Module):
         if not self.use_buffers:  # the buffers (batch-norm statistics) are the model's, not averaged
             for a, b in zip(self.module.buffers(), model.buffers()):
                 a.detach().copy_(b.detach().to(a.device))
-        self.n_averaged.data[...] = n + 1
+        self.n_averaged._data[...] = n + 1
 
 
 @no_grad()

@@ -51,14 +51,14 @@ def clip_grad_norm_(
     xp = device.xp
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        parts = [xp.abs(g.data).max() if g.data.size else xp.zeros((), g.data.dtype) for g in grads]
+        parts = [xp.abs(g._data).max() if g._data.size else xp.zeros((), g._data.dtype) for g in grads]
         total = xp.stack(parts).max() if norm_type > 0 else xp.stack(parts).min()
     else:
-        total = xp.stack([_norm_power(xp, g.data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
+        total = xp.stack([_norm_power(xp, g._data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
     if device.type != "cpu" and not error_if_nonfinite:  # no host read on a device: scale by a device scalar
         coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
         for g in grads:
-            g.data *= coef.astype(g.data.dtype, copy=False)
+            g._data *= coef.astype(g._data.dtype, copy=False)
         return Tensor(total, device=device)
     total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
     if error_if_nonfinite and not math.isfinite(total_host):
@@ -70,7 +70,7 @@ def clip_grad_norm_(
     if not coef >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
             for g in grads:
-                g.data *= coef
+                g._data *= coef
     return Tensor(total, device=device)
 
 
@@ -126,11 +126,11 @@ def clip_grads_with_norm_(
     if not grads:
         return
     xp = grads[0].device.xp
-    total = total_norm.detach().data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    total = total_norm.detach()._data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
     coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
     with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch
         for g in grads:
-            g.data *= coef.astype(g.data.dtype, copy=False)
+            g._data *= coef.astype(g._data.dtype, copy=False)
 
 
 def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
@@ -150,7 +150,7 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, f
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
     for g in _grads(parameters):
         xp = g.device.xp
-        xp.clip(g.data, -clip_value, clip_value, out=g.data)
+        xp.clip(g._data, -clip_value, clip_value, out=g._data)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor] | Tensor) -> Tensor:
@@ -184,7 +184,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
         if p.device != vec.device:
             raise RuntimeError(f"vector_to_parameters: vector on {vec.device}, a parameter on {p.device}")
         n = p.numel()
-        p.data = vec.data[start : start + n].reshape(p.shape).astype(p.dtype, copy=False)
+        p._data = vec._data[start : start + n].reshape(p.shape).astype(p.dtype, copy=False)
         p._version += 1
         start += n
 

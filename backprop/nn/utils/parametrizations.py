@@ -139,7 +139,7 @@ def spectral_norm(
 def _is_orthogonal(q: Tensor) -> bool:
     n, k = q.shape[-2], q.shape[-1]
     eye = _eye_like(q, k)
-    eps = 10.0 * n * float(np.finfo(q.data.dtype).eps)
+    eps = 10.0 * n * float(np.finfo(q._data.dtype).eps)
     return bool((q.mH @ q).allclose(eye, atol=eps))
 
 
@@ -247,7 +247,7 @@ def _geqrf_reflectors(q: Tensor) -> Tensor:
     """torch.geqrf's reflectors of ``q`` with the diagonal replaced by sign(R_ii) (-1 where tau is 0):
     the householder map's preimage of ``q``'s orthogonal factor (LAPACK geqrf through ``xp.linalg.qr``)."""
     xp = q.device.xp
-    h, tau = xp.linalg.qr(q.data, mode="raw")  # h is geqrf's output, transposed
+    h, tau = xp.linalg.qr(q._data, mode="raw")  # h is geqrf's output, transposed
     a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2))
     sign = xp.sign(xp.diagonal(a, axis1=-2, axis2=-1))
     sign[tau == 0.0] *= -1

@@ -59,7 +59,7 @@ def _maybe_set(dest: Tensor, src: Tensor) -> None:
     """``dest`` takes ``src``'s memory, shape and device, keeping its identity (torch's ``set_``)."""
     if src is dest:
         return
-    dest.data, dest.device = src.data, src.device
+    dest._data, dest.device = src._data, src.device
     bump_version(dest)
 
 

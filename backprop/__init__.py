@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util as _importlib_util
 import os as _os
 import sys as _sys
+import warnings as _warnings
 
 import numpy as _np
 
@@ -154,6 +155,16 @@ from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
 cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
 _sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
 from backprop import special  # noqa: E402  isort: skip
+
+# NumPy's floating-point warnings from our kernels (``log(0)``, ``0 / 0``, overflow) stay silent, as torch's
+# ops are: the filter matches only warnings raised in backprop's own modules, and under ``-W error`` (an
+# earlier filter) the kernel runs again inside np.errstate instead (autograd.function.apply).
+_warnings.filterwarnings(
+    "ignore",
+    message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+    category=RuntimeWarning,
+    module=r"backprop(\.|$)",
+)
 
 bool = bool_
 dtype = _np.dtype  # torch.dtype: ``isinstance(t.dtype, bp.dtype)``; dtypes are NumPy's

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backprop.autograd import trace
-from backprop.autograd.grad_mode import state, trace_users
+from backprop.autograd.grad_mode import quiet_floats, state, trace_users
 from backprop.tensor import Tensor
 
 __all__ = ["CompiledFunction", "compile"]
@@ -109,7 +109,8 @@ class CompiledFunction:
         if rec is not None:
             if rec.valid():
                 self.replays += 1
-                return rec.replay(*args)
+                with quiet_floats():  # inf/NaN silently, as eager ops and torch
+                    return rec.replay(*args)
             del self._records[key]  # a parameter changed shape, dtype or requires_grad: record again
         if key in self._eager:
             return self.fn(*args, **kwargs)

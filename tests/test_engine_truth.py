@@ -3,6 +3,7 @@ that cannot pass vacuously. Each case states torch's behaviour and, where torch 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import backprop as bp
@@ -333,3 +334,32 @@ def test_inference_mode_records_no_graph_as_a_context_and_a_decorator() -> None:
         assert (x * 2).grad_fn is not None and not bp.is_inference_mode_enabled()
     with bp.no_grad(), bp.inference_mode(False):
         assert not bp.is_grad_enabled()
+
+
+def test_inf_and_nan_are_silent_as_in_torch() -> None:
+    """``log(0)``, ``0 / 0``, overflow: inf and NaN with no warning (the suite runs with warnings as
+    errors, so a NumPy RuntimeWarning would fail here), forward, backward, in place and replayed; a
+    user's own NumPy code keeps its warnings."""
+    x = bp.tensor([0.0, 1.0], requires_grad=True)
+    y = bp.log(x)
+    y.sum().backward()
+    assert y.tolist()[0] == -np.inf and x.grad.tolist() == [np.inf, 1.0]
+    z = bp.tensor([0.0])
+    assert np.isnan((z / z).item()) and bp.exp(bp.tensor([1000.0])).item() == np.inf
+    w = bp.tensor([0.0, 2.0])
+    w.div_(bp.tensor([0.0, 1.0]))
+    assert np.isnan(w.tolist()[0]) and w.tolist()[1] == 2.0
+    p = bp.tensor([0.0, 4.0], requires_grad=True)
+
+    @bp.compile
+    def step(p):
+        loss = p.sqrt().sum()  # the gradient at 0 is inf
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        p.grad = None
+        step(p)
+    assert step.replays >= 1 and p.grad.tolist() == [np.inf, 0.25]
+    with pytest.raises(RuntimeWarning, match="divide by zero"):
+        np.log(np.zeros(1))

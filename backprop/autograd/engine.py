@@ -13,7 +13,7 @@ from typing import Any
 
 from backprop.autograd import trace
 from backprop.autograd.function import Node, check_finite
-from backprop.autograd.grad_mode import anomaly_users, no_grad, set_grad_enabled, state, trace_users
+from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
 from backprop.autograd.hooks import PostAccumulateGradHook
 
@@ -89,7 +89,7 @@ def _run_backward(
     if inputs is not None:
         results = [None] * len(inputs)
         capture = {t.grad_fn: i for i, t in enumerate(inputs) if t.grad_fn is not None}
-    with set_grad_enabled(True) if create_graph else no_grad():
+    with set_grad_enabled(True) if create_graph else no_grad(), quiet_floats():  # inf/NaN silently, as torch
         _walk(roots, buffers, leaf_grads, capture, results, retain_graph, create_graph, wrap, tr)
     if inputs is not None:
         return _collect(inputs, results, leaf_grads, create_graph, wrap)

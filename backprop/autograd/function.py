@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
-from backprop.autograd.grad_mode import anomaly_users, autocast_users, state, trace_users
+from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
@@ -251,6 +251,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
                 out = kernel(*arrays, **attrs)
         else:
             out = kernel(*arrays, **attrs)
+    except RuntimeWarning:  # warnings as errors: NumPy's inf/NaN warning, where torch is silent
+        out = _quietly(kernel, device, arrays, attrs)
     except (ValueError, IndexError, TypeError) as exc:
         cls = OpIndexError if isinstance(exc, IndexError) else TypeError if isinstance(exc, TypeError) else OpValueError
         text = str(exc)
@@ -394,6 +396,16 @@ def _record(
     return node
 
 
+def _quietly(kernel: Any, device: Any, arrays: list[Any], attrs: dict[str, Any]) -> Any:
+    """Run a kernel again without NumPy's floating-point warnings: an op producing inf or NaN
+    (``log(0)``, ``0 / 0``, overflow) is not an error, as in torch, even under ``-W error``."""
+    with quiet_floats():
+        if device.index:
+            with device.backend.use_device(device.index):
+                return kernel(*arrays, **attrs)
+        return kernel(*arrays, **attrs)
+
+
 def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> None:
     raise RuntimeError(
         f"{op.name}: expected all tensors on the same device, but found {first} and "
@@ -453,7 +465,10 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             if hasattr(a, "grad_fn") and a.device is not target.device:
                 _device_error(op, (target, *args), target.device, a.device)
         kernel = op.kernel(target.device.backend)
-        result = kernel(target._data, *arrays, **attrs)
+        try:
+            result = kernel(target._data, *arrays, **attrs)
+        except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
+            result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
         _inplace_result(name, target, result)
         target._data[...] = result
         if trace_users[0] and (tr := trace.tracer()) is not None:

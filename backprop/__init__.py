@@ -154,7 +154,19 @@ from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
 
 cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
 _sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
-from backprop import special  # noqa: E402  isort: skip
+from backprop import special, testing  # noqa: E402  isort: skip
+from backprop.creation import asarray  # noqa: E402  isort: skip
+from backprop.legacy import (  # noqa: E402  isort: skip
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
 
 # NumPy's floating-point warnings from our kernels (``log(0)``, ``0 / 0``, overflow) stay silent, as torch's
 # ops are: the filter matches only warnings raised in backprop's own modules, and under ``-W error`` (an
@@ -269,6 +281,17 @@ __all__ = [
     "set_autocast_dtype",
     "set_autocast_enabled",
     "special",
+    "testing",
+    "asarray",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "are_deterministic_algorithms_enabled",
     "can_cast",
     "dtype",

@@ -27,7 +27,7 @@ from backprop.tensor import Tensor
 @factory
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    return Tensor._of(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 @factory
@@ -39,7 +39,26 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         return data
     if isinstance(data, dev.array_type) and (dt is None or dt == data.dtype):
         return Tensor._wrap(data, dev, None)
-    return Tensor(data, dtype=dtype, device=dev)
+    return Tensor._of(data, dtype=dtype, device=dev)
+
+
+def asarray(
+    obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | None = None, requires_grad: bool = False
+) -> Tensor:
+    """torch.asarray: ``obj`` as a tensor, sharing its memory when dtype and device allow (``copy=None``),
+    always copying (``copy=True``), or refusing to copy (``copy=False`` raises when it would have to)."""
+    if copy:
+        src = obj._data if isinstance(obj, Tensor) else obj
+        out = Tensor._of(to_device(device).xp.array(src, copy=True) if hasattr(src, "shape") else src, dtype, device)
+    else:
+        out = as_tensor(obj, dtype=dtype, device=device)
+        base = obj._data if isinstance(obj, Tensor) else obj
+        if copy is False and hasattr(base, "shape") and out._data is not base and out._data.base is not base:
+            raise ValueError("asarray(copy=False): the requested dtype or device needs a copy")
+    if requires_grad:
+        out = out.detach() if out is obj else out
+        out.requires_grad_(True)
+    return out
 
 
 @factory

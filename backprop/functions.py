@@ -39,7 +39,7 @@ def _number_first(method: Any) -> Any:
             if not isinstance(other, Tensor):
                 kinds = f"{type(input).__name__} and {type(other).__name__}"
                 raise TypeError(f"{method.__name__}(): expected a Tensor argument, got {kinds}")
-            input = Tensor(input, device=other.device)
+            input = Tensor._of(input, device=other.device)
         return method(input, other, *args, **kwargs)
 
     fn.__name__ = fn.__qualname__ = method.__name__
@@ -119,7 +119,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     a, b = condition._other(input), condition._other(other)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: torch's dtype, not NumPy's
         dt = dtypes.promote_types(a, b)
-        a = Tensor(a, dtype=dt, device=condition.device)
+        a = Tensor._of(a, dtype=dt, device=condition.device)
     return apply(ew.where, condition, *promote(a, b))
 
 
@@ -339,7 +339,7 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: Any = None, **kwargs
         if not isinstance(input, Tensor) or input.dtype.kind not in "iu" or input.ndim > 1:
             raise TypeError("repeat_interleave(repeats): repeats must be a 0-d or 1-D integer tensor")
         counts = input.reshape(-1)
-        idx = Tensor(np.arange(counts.shape[0], dtype=np.int64), device=input.device)
+        idx = Tensor._of(np.arange(counts.shape[0], dtype=np.int64), device=input.device)
         return idx.repeat_interleave(counts, 0, **kwargs)
     return input.repeat_interleave(repeats, dim, **kwargs)
 
@@ -527,7 +527,7 @@ mode, aminmax, renorm, resize_as_ = Tensor.mode, Tensor.aminmax, Tensor.renorm, 
 def _index_factory(lower: bool, row: int, col: int, offset: int, dtype: Any, device: Any) -> Tensor:
     pick = np.tril_indices if lower else np.triu_indices
     out = np.stack(pick(int(row), int(offset), int(col))).astype(np.int64).reshape(2, -1)
-    return Tensor(out, dtype=dtype or dtypes.int64, device=device)
+    return Tensor._of(out, dtype=dtype or dtypes.int64, device=device)
 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
@@ -554,7 +554,7 @@ def logspace(
     """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     values = np.power(float(base), np.linspace(float(start), float(end), int(steps)))
-    return Tensor(values.astype(dt), device=device, requires_grad=requires_grad)
+    return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
 
 
 def histogram(input: Tensor, bins: Any = 100, *, range: Any = None, weight: Any = None, density: bool = False) -> Any:
@@ -568,7 +568,8 @@ def histogram(input: Tensor, bins: Any = 100, *, range: Any = None, weight: Any 
     w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
     hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
     dev = input.device
-    return Histogram(Tensor(hist.astype(input.dtype), device=dev), Tensor(edges.astype(input.dtype), device=dev))
+    hist_t, edges_t = (Tensor._of(a.astype(input.dtype), device=dev) for a in (hist, edges))
+    return Histogram(hist_t, edges_t)
 
 
 class Histogram(NamedTuple):

@@ -118,11 +118,41 @@ class Tensor(
     _base: Tensor | None
     _hooks: list[Any] | None  # gradient hooks of a leaf
 
-    def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
+    def __init__(
+        self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> None:
+        """torch's ``Tensor(...)`` constructor: ``Tensor(2, 3)`` (or a ``bp.Size``) is a zero-filled
+        tensor of that shape in the default dtype (torch leaves it uninitialised), ``Tensor()`` an empty
+        one, ``Tensor(data)`` a copy of Python lists or numbers in the default float dtype (as torch's
+        ``Tensor([1, 2])``), of arrays and tensors in their own dtype. ``bp.tensor`` infers dtypes."""
+        if args and all(a.__class__ is builtins.int for a in args) or (len(args) == 1 and isinstance(args[0], Size)):
+            sizes = tuple(args[0]) if isinstance(args[0], Size) else args
+            data = np.zeros(sizes, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
+        elif not args:
+            data = np.zeros(0, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
+        elif len(args) == 1:
+            data = args[0]
+            if dtype is None and isinstance(data, (list, tuple, builtins.float)):
+                dtype = dtypes.get_default_dtype()  # (a bare Python int is a shape, above)
+        else:
+            raise TypeError(
+                f"Tensor(): expected sizes (ints) or one data argument, got {len(args)} arguments of types "
+                f"({', '.join(type(a).__name__ for a in args)}); use bp.tensor(data, dtype=...)"
+            )
+        self._init(data, dtype, device, requires_grad)
+
+    def _init(self, data: Any, dtype: Any, device: Any, requires_grad: builtins.bool) -> None:
         dev = to_device_obj(device)
         self._adopt(dev.asarray(data, dtypes.to_dtype(dtype)), dev, None)
         if requires_grad:
             self.requires_grad = True
+
+    @classmethod
+    def _of(cls, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+        """A tensor of ``data`` with its dtype inferred as ``bp.tensor`` does (the library's own constructor)."""
+        t = _new(cls)
+        t._init(data, dtype, device, requires_grad)
+        return t
 
     def _adopt(self, data: Any, device: Device, grad_fn: Node | None) -> None:
         """Set every slot: ``data`` on ``device`` (no copy), produced by ``grad_fn`` (or a leaf)."""
@@ -150,7 +180,7 @@ class Tensor(
             return other.item()  # NumPy scalars behave like Python scalars, as in torch
         if isinstance(other, _SCALARS):
             return other
-        return Tensor(other, device=self.device)
+        return Tensor._of(other, device=self.device)
 
     # ------------------------------------------------------------ attributes
     @property
@@ -352,13 +382,21 @@ class Tensor(
         if dtype is None:
             name = _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
             return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{name}"
+        if isinstance(dtype, str) and dtype.startswith("torch."):  # t.type("torch.cuda.LongTensor")
+            cuda, _, name = dtype[len("torch.") :].rpartition(".")
+            by_name = {v: k for k, v in _TYPE_NAMES.items()}
+            if name not in by_name or cuda not in ("", "cuda"):
+                raise ValueError(f"invalid type: {dtype!r}")
+            return self.to(device="cuda" if cuda else "cpu", dtype=np.dtype(by_name[name]))
+        if hasattr(dtype, "is_cuda") and isinstance(getattr(dtype, "dtype", None), np.dtype):  # bp.FloatTensor
+            return self.to(device="cuda" if dtype.is_cuda else "cpu", dtype=dtype.dtype)
         return self.to(dtype)
 
     def new_tensor(
         self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         """A new tensor from ``data``, by default with this tensor's dtype and device."""
-        return Tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+        return Tensor._of(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
     def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
         """A tensor of ``size`` filled with ``fill_value``, by default with this dtype and device."""
@@ -484,7 +522,7 @@ class Tensor(
             if not isinstance(args[0], Tensor):  # a Python scalar first (``2.0 * x``): the reflected operator
                 if name in _REFLECTED:
                     return getattr(first, _REFLECTED[name])(args[0])
-                args[0] = Tensor(args[0], device=first.device)  # 0-d: promotes as the scalar would
+                args[0] = Tensor._of(args[0], device=first.device)  # 0-d: promotes as the scalar would
             return getattr(args[0], name)(*args[1:])
         if any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
             call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")

@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.creation", 6),
     ("backprop.functions", 6),
     ("backprop.special", 6),  # torch.special's names over functions
+    ("backprop.legacy", 6),  # torch.FloatTensor & co.
+    ("backprop.testing", 6),  # torch.testing.assert_close
     ("backprop.linalg", 6),  # torch.linalg: compositions of the ops/linalg decompositions
     ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors
     ("backprop.serialization", 6),  # save/load: pickles of tensors

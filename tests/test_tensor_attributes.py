@@ -366,3 +366,76 @@ def test_data_matches_torch_semantics() -> None:
         y.data.add_(1)  # invisible to autograd: backward still uses the gradient of x * 2
         y.sum().backward()
         assert x.grad.tolist() == [2.0, 2.0, 2.0] and y.tolist() == [3.0, 3.0, 3.0]
+
+
+# ---------------------------------------------------------------- legacy constructors, asarray, testing
+@needs_torch
+def test_legacy_tensor_constructor_matches_torch() -> None:
+    for args in [(2, 3), (3,), ([1, 2],), ((1, 2),), ([1.5],), (), (np.array([1, 2]),)]:
+        ours, theirs = bp.Tensor(*args), torch.Tensor(*args)
+        assert tuple(ours.shape) == tuple(theirs.shape), args
+        if args and not isinstance(args[0], np.ndarray):  # (an int array keeps its dtype here: documented)
+            assert ours.dtype.name == str(theirs.dtype)[6:], args
+        if args and not isinstance(args[0], int):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert bp.Tensor(bp.Size([2, 2])).shape == (2, 2)
+    w = bp.nn.Parameter(bp.Tensor(4, 3))  # the old custom-layer idiom, then an initialiser
+    bp.nn.init.kaiming_uniform_(w, a=5**0.5)
+    assert w.shape == (4, 3) and w.requires_grad and w.abs().max().item() > 0
+    with pytest.raises(TypeError, match="sizes"):
+        bp.Tensor([1.0], 2)
+
+
+@needs_torch
+def test_legacy_tensor_types_match_torch() -> None:
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "ByteTensor", "BoolTensor", "HalfTensor"):
+        ours_t, theirs_t = getattr(bp, name), getattr(torch, name)
+        a, b = ours_t([1, 0, 2]), theirs_t([1, 0, 2])
+        assert a.dtype.name == str(b.dtype)[6:] and a.tolist() == b.tolist(), name
+        assert (
+            ours_t(2, 3).shape == (2, 3)
+            and isinstance(a, ours_t)
+            and isinstance(bp.tensor(a.tolist(), dtype=a.dtype), ours_t)
+        )
+        assert not isinstance(bp.ones(1, dtype=bp.float64 if name != "DoubleTensor" else bp.float32), ours_t)
+    x = bp.tensor([1.7, 2.2])
+    assert x.type(bp.LongTensor).tolist() == [1, 2] and x.type("torch.DoubleTensor").dtype == bp.float64
+    assert x.type() == torch.tensor([1.7]).type() == "torch.FloatTensor"
+    with pytest.raises(ValueError, match="invalid type"):
+        x.type("torch.NopeTensor")
+
+
+def test_asarray_shares_or_copies_as_asked() -> None:
+    a = np.arange(3.0)
+    shared = bp.asarray(a)
+    a[0] = 9.0
+    assert shared.tolist()[0] == 9.0
+    copied = bp.asarray(a, copy=True)
+    a[1] = 7.0
+    assert copied.tolist()[1] == 1.0
+    assert bp.asarray([1, 2]).dtype == bp.int64 and bp.asarray(a, dtype=bp.float32).dtype == bp.float32
+    with pytest.raises(ValueError, match="copy"):
+        bp.asarray(a, dtype=bp.float32, copy=False)
+    assert bp.asarray(a, requires_grad=True).requires_grad
+
+
+def test_assert_close_uses_torchs_tolerances() -> None:
+    x = bp.tensor([1.0, 2.0])
+    bp.testing.assert_close(x, x + 1e-6)  # float32: rtol 1.3e-6, atol 1e-5
+    with pytest.raises(AssertionError, match="not close"):
+        bp.testing.assert_close(x, x + 1e-3)
+    with pytest.raises(AssertionError, match="dtype"):
+        bp.testing.assert_close(x, x.double())
+    bp.testing.assert_close(x, x.double(), check_dtype=False)
+    with pytest.raises(AssertionError, match="shape"):
+        bp.testing.assert_close(x, bp.ones(3))
+    nan = bp.tensor([float("nan")])
+    with pytest.raises(AssertionError):
+        bp.testing.assert_close(nan, nan)
+    bp.testing.assert_close(nan, nan, equal_nan=True)
+    bp.testing.assert_close({"a": [x, 1]}, {"a": [x, 1]})
+    bp.testing.assert_close(1.0, 1.0 + 1e-9)
+    with pytest.raises(AssertionError, match="custom"):
+        bp.testing.assert_close(x, x + 1, msg="custom")
+    with pytest.raises(ValueError, match="rtol"):
+        bp.testing.assert_close(x, x, rtol=1e-3)

@@ -27,7 +27,7 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
             result.append(out._wrap(g, out.device, None) if create_graph else g)
             continue
         if not hasattr(g, "grad_fn"):
-            g = type(out)(g, dtype=out.dtype, device=out.device)
+            g = out._plain._of(g, dtype=out.dtype, device=out.device)
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
                 f"mismatch in shape: gradient {i} has shape {tuple(g.shape)} but the output has "

@@ -13,7 +13,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
+        src = data if isinstance(data, Tensor) else Tensor._of([] if data is None else data)
         self._adopt(src._data, src.device, None)  # shares the tensor's memory, as torch's Parameter
         if requires_grad:
             self.requires_grad = True
@@ -30,7 +30,7 @@ class Buffer(Tensor):
     __slots__ = ("persistent",)
 
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
-        src = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
+        src = data if isinstance(data, Tensor) else Tensor._of([] if data is None else data)
         self._adopt(src._data, src.device, None)
         self.persistent = persistent
         if src.requires_grad:

@@ -46,7 +46,7 @@ def clip_grad_norm_(
     """
     grads = _grads(parameters)
     if not grads:
-        return Tensor(0.0)
+        return Tensor._of(0.0)
     device = grads[0].device
     xp = device.xp
     norm_type = float(norm_type)
@@ -59,7 +59,7 @@ def clip_grad_norm_(
         coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
         for g in grads:
             g._data *= coef.astype(g._data.dtype, copy=False)
-        return Tensor(total, device=device)
+        return Tensor._of(total, device=device)
     total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
     if error_if_nonfinite and not math.isfinite(total_host):
         raise RuntimeError(
@@ -71,7 +71,7 @@ def clip_grad_norm_(
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
             for g in grads:
                 g._data *= coef
-    return Tensor(total, device=device)
+    return Tensor._of(total, device=device)
 
 
 def clip_grad_norm(
@@ -103,7 +103,7 @@ def get_total_norm(
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     norm_type = float(norm_type)
     if not tensors:
-        return Tensor(0.0)
+        return Tensor._of(0.0)
     device = tensors[0].device
     norms = [t.norm(norm_type) if t.device == device else t.norm(norm_type).to(device) for t in tensors]
     total = stack(norms).norm(norm_type)

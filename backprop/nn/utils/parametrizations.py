@@ -253,7 +253,7 @@ def _geqrf_reflectors(q: Tensor) -> Tensor:
     sign[tau == 0.0] *= -1
     idx = xp.arange(min(a.shape[-2:]))
     a[..., idx, idx] = sign
-    return Tensor(a, device=q.device)
+    return Tensor._of(a, device=q.device)
 
 
 def orthogonal(

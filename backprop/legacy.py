@@ -1,0 +1,53 @@
+"""torch's legacy tensor types (``torch.FloatTensor``, ``torch.LongTensor``, ...): constructors of a
+dtype, ``isinstance`` checks by dtype and device, and ``t.type(bp.FloatTensor)`` casts."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from backprop.tensor import _TYPE_NAMES, Tensor
+
+_BY_NAME = {name: np.dtype(dt) for dt, name in _TYPE_NAMES.items()}
+
+
+class _TensorTypeMeta(type):
+    dtype: np.dtype
+    is_cuda: bool
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and (obj.device.type == "cuda") == cls.is_cuda
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:
+        dev = device if device is not None else ("cuda" if cls.is_cuda else None)
+        if args and builtins.all(a.__class__ is builtins.int for a in args):
+            return Tensor(*args, dtype=cls.dtype, device=dev)  # sizes: zeros of that shape
+        if len(args) == 1:
+            data = args[0]
+            return Tensor._of(data._data if isinstance(data, Tensor) else data, dtype=cls.dtype, device=dev)
+        return Tensor(*args, dtype=cls.dtype, device=dev)
+
+    def __repr__(cls) -> str:
+        return f"<class 'torch.{'cuda.' if cls.is_cuda else ''}{cls.__name__}'>"
+
+
+def _make(name: str, cuda: bool = False) -> type:
+    return _TensorTypeMeta(name, (), {"dtype": _BY_NAME[name], "is_cuda": cuda, "__doc__": f"torch.{name}"})
+
+
+FloatTensor = _make("FloatTensor")
+DoubleTensor = _make("DoubleTensor")
+HalfTensor = _make("HalfTensor")
+LongTensor = _make("LongTensor")
+IntTensor = _make("IntTensor")
+ShortTensor = _make("ShortTensor")
+CharTensor = _make("CharTensor")
+ByteTensor = _make("ByteTensor")
+BoolTensor = _make("BoolTensor")
+
+__all__ = [
+    "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor",
+    "LongTensor", "ShortTensor",
+]  # fmt: skip

@@ -31,6 +31,9 @@ __all__ = [
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "adaptive_max_pool3d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
@@ -44,9 +47,13 @@ __all__ = [
     "interpolate",
     "lp_pool1d",
     "lp_pool2d",
+    "lp_pool3d",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
     "unfold",
     "upsample",
 ]
@@ -533,6 +540,45 @@ def max_pool3d(
     return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+def max_pool1d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool1d`` returning (values, flat argmax) whatever ``return_indices`` says, as torch."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool2d`` returning (values, indices flat over H * W) whatever ``return_indices`` says."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool3d`` returning (values, indices flat over D * H * W) whatever ``return_indices`` says."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
 def _avg_divisor(xp: Any, x: Tensor, kernel: tuple, stride: tuple, pads: tuple, out: tuple, include_pad: bool) -> Any:
     """torch's per-window divisor: the window's elements inside the padded input (``count_include_pad``)
     or inside the input itself; the ceil_mode extension never counts. A product over dims."""
@@ -625,9 +671,14 @@ def avg_pool3d(
 def _lp_pool(
     name: str, n: int, input: Tensor, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool
 ) -> Tensor:
-    """(sum over the window of x^p)^(1/p), torch's formula: avg_pool of x^p times the window size."""
+    """(sum over the window of x^p)^(1/p), torch's formula: avg_pool of x^p times the window size
+    (p = +-inf: the max pool of |x|, or minus that of -|x|, as torch)."""
     kernel = ntuple(kernel_size, n, "kernel_size", name)
-    pool = avg_pool1d if n == 1 else avg_pool2d
+    if norm_type in (math.inf, -math.inf):
+        maxpool = (max_pool1d, max_pool2d, max_pool3d)[n - 1]
+        sign = 1 if norm_type > 0 else -1
+        return maxpool(input.abs() * sign, kernel_size, stride, 0, 1, ceil_mode) * sign
+    pool = (avg_pool1d, avg_pool2d, avg_pool3d)[n - 1]
     out = pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
     return (out.sign() * out.abs().relu()).mul(math.prod(kernel)).pow(1.0 / norm_type)
 
@@ -640,6 +691,11 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
     """Power-average pool of (N, C, H, W): (sum x^p)^(1/p) over each window."""
     return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """Power-average pool of (N, C, D, H, W): (sum x^p)^(1/p) over each window."""
+    return _lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
 
 
 # ---------------------------------------------------------------- adaptive pools
@@ -753,6 +809,27 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
 def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max over an ``output_size`` grid of windows of (N, C, D, H, W)."""
     return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+def adaptive_max_pool1d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """``adaptive_max_pool1d`` returning (values, flat argmax) whatever ``return_indices`` says, as torch."""
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """``adaptive_max_pool2d`` returning (values, indices flat over H * W)."""
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """``adaptive_max_pool3d`` returning (values, indices flat over D * H * W)."""
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, True)
 
 
 # ---------------------------------------------------------------- interpolation

@@ -1,4 +1,5 @@
-"""Pooling and resampling layers (torch.nn names): max, average, power-average and adaptive pools, Upsample.
+"""Pooling and resampling layers (torch.nn names): max, average, power-average and adaptive pools, max unpools,
+Upsample.
 
 Thin modules over ``backprop.nn._conv_functional``, with torch's arguments, attributes and reprs.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from backprop.nn import _conv_functional as CF
+from backprop.nn import _vision_functional as VF
 from backprop.nn.module import Module
 from backprop.tensor import Tensor
 
@@ -159,6 +161,51 @@ class LPPool2d(_LPPoolNd):
     """(sum x^p)^(1/p) over sliding windows of (N, C, H, W)."""
 
     _fn = staticmethod(CF.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    """(sum x^p)^(1/p) over sliding windows of (N, C, D, H, W)."""
+
+    _fn = staticmethod(CF.lp_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    _n = 0
+    _fn: Any = None
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        n, name = self._n, type(self).__name__
+        self.kernel_size = CF.ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = CF.ntuple(stride if stride is not None else kernel_size, n, "stride", name)
+        self.padding = CF.ntuple(padding, n, "padding", name)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool1d``: values back at their ``indices``, zeros elsewhere (``F.max_unpool1d``)."""
+
+    _n = 1
+    _fn = staticmethod(VF.max_unpool1d)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool2d`` (``F.max_unpool2d``); ``output_size`` picks among the ambiguous sizes."""
+
+    _n = 2
+    _fn = staticmethod(VF.max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool3d`` (``F.max_unpool3d``)."""
+
+    _n = 3
+    _fn = staticmethod(VF.max_unpool3d)
 
 
 class _AdaptiveAvgPoolNd(Module):

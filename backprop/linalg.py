@@ -16,7 +16,7 @@ import numpy as np
 
 from backprop.autograd.function import apply
 from backprop.methods import linalg as _m
-from backprop.methods.linalg import QR, SignLogAbsDet, solve
+from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet, lu_solve, solve, solve_triangular
 from backprop.methods.linalg import cross as _cross
 from backprop.ops import linalg as _ops
 from backprop.ops._util import DTypeError, ShapeError
@@ -62,6 +62,20 @@ class Lstsq(NamedTuple):
     residuals: Tensor
     rank: Tensor
     singular_values: Tensor
+
+
+class SolveEx(NamedTuple):
+    """``(result, info)`` of ``solve_ex``: info is 0 where A was invertible (int32)."""
+
+    result: Tensor
+    info: Tensor
+
+
+class Eig(NamedTuple):
+    """``(eigenvalues, eigenvectors)`` of ``eig``: complex, eigenvectors as unit columns."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
 
 
 # ---------------------------------------------------------------- norms
@@ -163,7 +177,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:  # noqa: N803
         dets = np.linalg.det(A.detach().numpy())
         info = (dets == 0).astype(np.int32)
         out = A * math.nan
-    return InvEx(out, Tensor(info, device=A.device))
+    return InvEx(out, Tensor._of(info, device=A.device))
 
 
 det = Tensor.det
@@ -184,7 +198,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
     (and L holds nan there)."""
     _m._square("linalg.cholesky_ex", A)
     try:
-        return CholeskyEx(A.cholesky(upper), Tensor(np.zeros(A.shape[:-2], np.int32), device=A.device))
+        return CholeskyEx(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
     except LinAlgError:
         if check_errors:
             raise
@@ -198,7 +212,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
             except np.linalg.LinAlgError:
                 info[b] = k
                 break
-    return CholeskyEx(A * math.nan, Tensor(info.reshape(A.shape[:-2]), device=A.device))
+    return CholeskyEx(A * math.nan, Tensor._of(info.reshape(A.shape[:-2]), device=A.device))
 
 
 def pinv(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
@@ -241,7 +255,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: Any = None, *, driver: Any = None) -> Lst
     r = np.finfo(A.dtype).eps * max(m, n) if rcond is None else float(rcond)
     x = apply(_ops.pinv, A, atol=0.0, rtol=r) @ b
     x = x.squeeze(-1) if vector else x
-    empty = Tensor(np.zeros(0, A.dtype), device=A.device)
+    empty = Tensor._of(np.zeros(0, A.dtype), device=A.device)
     return Lstsq(x, empty, matrix_rank(A, rtol=r), empty)
 
 
@@ -266,6 +280,131 @@ def tensorsolve(A: Tensor, B: Tensor, dims: Any = None) -> Tensor:  # noqa: N803
         a = a.permute([d for d in range(a.ndim) if d not in dims] + dims)
     out_shape = tuple(a.shape[B.ndim :])
     return solve(a.reshape(B.numel(), -1), B.reshape(-1)).reshape(out_shape)
+
+
+def _batch_mask(bad: Tensor, core: int) -> Tensor:
+    """``bad`` (A's batch shape) with ``core`` trailing dims of size 1, to mask a result over A's batch."""
+    return bad.reshape(tuple(bad.shape) + (1,) * core)
+
+
+def _invertible(A: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
+    """``(A with each singular matrix swapped for I, LAPACK's info: > 0 for those)``."""
+    info = _m.lu_factor_parts(A.detach())[2]
+    bad = info > 0
+    if not bool(bad.any()):
+        return A, info
+    eye = Tensor(np.eye(A.shape[-1], dtype=A.dtype), device=A.device)
+    return eye.where(_batch_mask(bad, 2), A), info
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> SolveEx:  # noqa: N803
+    """``(solve(A, B), info)``: info[b] = 0 where matrix b was invertible, else > 0 (LAPACK's: the first zero
+    pivot) and that result is nan (torch: whatever LAPACK left there)."""
+    _m._square("linalg.solve_ex", A)
+    a, info = _invertible(A)
+    bad = info > 0
+    if not bool(bad.any()):
+        return SolveEx(solve(A, B, left=left), info)
+    if check_errors:
+        raise LinAlgError("torch.linalg.solve_ex: The solver failed because the input matrix is singular.")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    x = solve(a, B, left=left)
+    return SolveEx(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
+
+
+def cond(A: Tensor, p: Any = None) -> Tensor:  # noqa: N803
+    """The condition number in the ``p`` norm: None / 2 / -2 from the singular values (any m x n), 'fro', 'nuc',
+    inf, -inf, 1, -1 as norm(A) * norm(A^-1) (square A; inf where A is singular). Differentiable."""
+    if p not in (None, 2, -2, 1, -1, math.inf, -math.inf, "fro", "nuc"):
+        raise ValueError(f"linalg.cond got an invalid norm type: {p}")
+    if p in (None, 2, -2):
+        _m._matrix("linalg.cond", A)
+    else:
+        _m._square(f"linalg.cond(ord={p if isinstance(p, str) or abs(p) == math.inf else int(p)})", A)
+    if A.numel() == 0:  # NumPy leaves it undefined; torch returns 0
+        return A.sum((-2, -1)) * 0
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        big, small = s[..., 0], s[..., -1]
+        return small / big if p == -2 else big / small
+    if p == "nuc":
+        s = svdvals(A)
+        return s.sum(-1) * s.reciprocal().sum(-1)
+    a, info = _invertible(A)
+    ainv = a.inverse().masked_fill(_batch_mask(info > 0, 2), math.inf)
+    return (matrix_norm(A, p) * matrix_norm(ainv, p)).nan_to_num(math.inf, math.inf, -math.inf)
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+    """The first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i column i of A below the diagonal
+    (1 on it): the Q of a geqrf factorization (torch.orgqr). Matrix products only, so gradients follow."""
+    name = "torch.linalg.householder_product"
+    if A.ndim < 2:
+        raise ShapeError(f"{name}: input must have at least 2 dimensions.")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise ShapeError(f"{name}: input.shape[-2] must be greater than or equal to input.shape[-1]")
+    k = tau.shape[-1] if tau.ndim else 1
+    if n < k:
+        raise ShapeError(f"{name}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise ShapeError(
+            f"{name}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got {list(tau.shape[:-1])}"
+        )
+    if A.dtype != tau.dtype:
+        raise DTypeError(f"{name}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
+    eye = Tensor(np.eye(m, dtype=A.dtype), device=A.device)
+    v = A.tril(-1) + eye[:, :n]
+    q = eye[:, :n].expand(*A.shape[:-2], m, n)
+    for i in range(k - 1, -1, -1):  # Q = H_1 (H_2 (... (H_k I)))
+        vi = v[..., :, i : i + 1]
+        q = q - (tau[..., i, None, None] * vi) @ (vi.transpose(-1, -2) @ q)
+    return q
+
+
+orgqr = householder_product
+
+
+# ---------------------------------------------------------------- LU
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False) -> LUFactorEx:  # noqa: N803
+    """``(LU, pivots, info)`` with A = P L U (partial pivoting): L's strict lower part and U in LU, 1-based int32
+    pivots, info > 0 where U has a zero on its diagonal. ``pivot=False`` factors without row swaps (torch does
+    that on CUDA only)."""
+    lu, piv, info, _ = _m.lu_factor_parts(A, pivot)
+    if check_errors:
+        _lu_errors(info, "torch.linalg.lu_factor_ex")
+    return LUFactorEx(lu, piv, info)
+
+
+def _lu_errors(info: Tensor, name: str) -> None:
+    flat = info.detach().reshape(-1).tolist()
+    for b, i in enumerate(flat):
+        if i > 0:
+            where = f"(Batch element {b}): " if info.ndim else ""
+            raise LinAlgError(
+                f"{name}: {where}U[{i},{i}] is zero and using it on lu_solve would result in a division by zero. "
+                "If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or "
+                "linalg.lu_factor_ex(A, pivot)"
+            )
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactor:  # noqa: N803
+    """``(LU, pivots)`` with A = P L U; LinAlgError when U has a zero on its diagonal (``lu_factor_ex`` does not)."""
+    lu, piv, info, _ = _m.lu_factor_parts(A, pivot)
+    _lu_errors(info, "torch.linalg.lu_factor")
+    return LUFactor(lu, piv)
+
+
+def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
+    """``(P, L, U)`` with A = P L U: P a permutation (empty with ``pivot=False``), L (m, k) unit lower, U (k, n)
+    upper; gradients through L and U as torch's."""
+    lu_, piv, _, p = _m.lu_factor_parts(A, pivot)
+    k = min(A.shape[-2:])
+    if not pivot:
+        p = Tensor(np.zeros(0, A.dtype), device=A.device)
+    return PLU(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
 
 
 # ---------------------------------------------------------------- decompositions
@@ -298,6 +437,19 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver: Any = None) -> SVD:  #
 def svdvals(A: Tensor, *, driver: Any = None) -> Tensor:  # noqa: N803
     """The singular values of A, descending (gradient U diag(gS) Vh)."""
     return _m.svd_parts(A, False)[1]
+
+
+def eig(A: Tensor) -> Eig:  # noqa: N803
+    """Eigenvalues and unit eigenvectors (columns) of a general square matrix, complex (complex64 for float32).
+    Forward only: a gradient through them raises (complex tensors have no autograd here)."""
+    _m._square("linalg.eig", A)
+    w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
+    return Eig(w, v)
+
+
+def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+    """The eigenvalues of a general square matrix, complex (as ``eig``)."""
+    return eig(A).eigenvalues
 
 
 # ---------------------------------------------------------------- products
@@ -424,4 +576,6 @@ __all__ = [
     "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "inv_ex", "lstsq", "matrix_exp", "matrix_norm",
     "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
     "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
+    "Eig", "LUFactor", "LUFactorEx", "PLU", "SolveEx", "cond", "eig", "eigvals", "householder_product", "lu",
+    "lu_factor", "lu_factor_ex", "lu_solve", "solve_ex", "solve_triangular",
 ]  # fmt: skip

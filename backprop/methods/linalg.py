@@ -122,6 +122,137 @@ def solve(a: Any, b: Any, *, left: bool = True) -> Tensor:
     return apply(linalg.solve, a, b)
 
 
+def _triangle(a: Any, upper: bool, unitriangular: bool) -> Any:
+    """The triangle of A that a triangular solve reads (ones on the diagonal when ``unitriangular``)."""
+    if unitriangular:
+        return (a.triu(1) if upper else a.tril(-1)) + _eye(a, a.shape[-1])
+    return a.triu() if upper else a.tril()
+
+
+def solve_triangular(a: Any, b: Any, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
+    """X with T X = B (``left=False``: X T = B) for T the ``upper`` or lower triangle of A (unit diagonal when
+    ``unitriangular``); batch dims broadcast. A solve of the masked triangle, so the gradient reaches only the
+    triangle A's values were read from, as torch's."""
+    name = "linalg.solve_triangular"
+    _tensors(name, a, b)
+    _square(name, a)
+    if b.ndim < 2:
+        raise ShapeError(f"{name}: The input tensor B must have at least 2 dimensions.")
+    n = a.shape[-1]
+    if (b.shape[-2] if left else b.shape[-1]) != n:
+        eq = "AX = B" if left else "XA = B"
+        raise ShapeError(
+            f"{name}: Incompatible shapes of A and B for the equation {eq} ({n}x{n} and {b.shape[-2]}x{b.shape[-1]})"
+        )
+    b = b if b.dtype == a.dtype else b.to(a.dtype)  # (torch's result takes A's dtype)
+    if not left:  # X T = B  <=>  T^T X^T = B^T, T^T the other triangle
+        return _mT(solve_triangular(_mT(a), _mT(b), upper=not upper, unitriangular=unitriangular))
+    return apply(linalg.solve, _triangle(a, upper, unitriangular), b)
+
+
+class LUFactor(NamedTuple):
+    """``(LU, pivots)`` of ``lu_factor``: L's strict lower part and U in one matrix, 1-based int32 pivots."""
+
+    LU: Tensor
+    pivots: Tensor
+
+
+class LUFactorEx(NamedTuple):
+    """``(LU, pivots, info)`` of ``lu_factor_ex``: info is 0, or the first i with U[i-1, i-1] == 0 (int32)."""
+
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+class PLU(NamedTuple):
+    """``(P, L, U)`` of ``linalg.lu`` and ``lu_unpack``: A = P L U."""
+
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+class TriangularSolve(NamedTuple):
+    """``(solution, cloned_coefficient)`` of the deprecated ``triangular_solve``."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def lu_factor_parts(x: Any, pivot: bool = True) -> tuple[Any, Any, Any, Any]:
+    """``(LU, pivots, info, P)`` of the packed ``lu_factor`` op; pivots, info and P are constants."""
+    _matrix("linalg.lu_factor", x)
+    y = apply(linalg.lu_factor, x, pivot=bool(pivot))
+    lu, piv, p = linalg.unpack(y, linalg.layout("lu_factor", tuple(x.shape)))
+    piv = piv.detach().to(np.int32)
+    if min(x.shape[-2:]) == 0:
+        info = type(x)._wrap(x.device.xp.zeros(tuple(x.shape[:-2]), np.int32), x.device, None)
+    else:  # LAPACK's info: the first (1-based) zero on U's diagonal, else 0
+        zero = (lu.detach().diagonal(0, -2, -1) == 0).to(np.int32)
+        info = zero.amax(-1) * (zero.argmax(-1).to(np.int32) + 1)
+    return lu, piv, info, p.detach()
+
+
+def _unit_lower(lu: Any) -> Any:
+    """L (m x k) of a packed LU: its strict lower part plus the identity on the top k rows."""
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    eye = _eye(lu, m)[:, :k]
+    return lu[..., :, :k].tril(-1) + eye
+
+
+def pivots_to_permutation(pivots: Any, m: int, dtype: Any) -> Any:
+    """The permutation matrix P (A = P L U) of 1-based LAPACK pivots, a constant in ``dtype``."""
+    if pivots.dtype.kind not in "iu":
+        raise DTypeError(
+            f"lu_unpack: LU_pivots is expected to be a contiguous tensor of torch.int32 dtype, got {pivots.dtype}"
+        )
+    xp = pivots.device.xp
+    p = linalg._permutation(xp, pivots._data.astype(np.int64) - 1, m, dtype)
+    return type(pivots)._wrap(p, pivots.device, None)
+
+
+def lu_unpack(lu: Any, pivots: Any, unpack_data: bool = True, unpack_pivots: bool = True) -> PLU:
+    """``(P, L, U)`` from ``lu_factor``'s ``(LU, pivots)``: L and U differentiable in LU; an unrequested part is
+    an empty tensor, as torch."""
+    _tensors("lu_unpack", lu, pivots)
+    _matrix("lu_unpack", lu)
+    m, n = lu.shape[-2:]
+    empty = type(lu)._wrap(lu.device.xp.zeros((0,), lu.dtype), lu.device, None)
+    low, up = (_unit_lower(lu), lu[..., : min(m, n), :].triu()) if unpack_data else (empty, empty)
+    p = pivots_to_permutation(pivots, m, lu.dtype).expand(*lu.shape[:-2], m, m) if unpack_pivots else empty
+    return PLU(p, low, up)
+
+
+def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:
+    """X with A X = B (``adjoint``: A^T X = B; ``left=False``: X A = B) for A = P L U given by ``lu_factor``;
+    differentiable in LU (through L's and U's triangles) and in B."""
+    name = "linalg.lu_solve"
+    _tensors(name, lu, pivots, b)
+    _square(name, lu)
+    if b.ndim < 2:
+        raise ShapeError(f"{name}: Expected B to have at least 2 dimensions, but it has {b.ndim} dimensions instead")
+    if not left:  # X A = B <=> A^T X^T = B^T, and X A^T = B <=> A X^T = B^T
+        return _mT(lu_solve(lu, pivots, _mT(b), adjoint=not adjoint))
+    n = lu.shape[-1]
+    if b.shape[-2] != n:
+        raise ShapeError(
+            f"{name}: Incompatible shapes of A and B for the equation AX = B ({n}x{n} and {b.shape[-2]}x{b.shape[-1]})"
+        )
+    if lu.dtype != b.dtype:
+        raise DTypeError(
+            f"{name}: Expected LU and B to have the same dtype, but found LU of type {_dtype_name(lu)} and B of "
+            f"type {_dtype_name(b)} instead"
+        )
+    p = pivots_to_permutation(pivots, n, lu.dtype)
+    if adjoint:  # A^T = U^T L^T P^T  =>  X = P L^-T U^-T B
+        y = solve_triangular(_mT(lu), b, upper=False)
+        return p @ solve_triangular(_mT(lu), y, upper=True, unitriangular=True)
+    y = solve_triangular(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
+    return solve_triangular(lu, y, upper=True)
+
+
 def matrix_exp(x: Any) -> Tensor:
     """e^A by scaling and squaring a degree-18 Taylor polynomial: matmuls only, so gradients follow."""
     _square("linalg.matrix_exp", x)
@@ -380,6 +511,29 @@ class LinalgMethods:
             )
         u, s, vh = svd_parts(self, full_matrices=not some)
         return SVD(u, s, _mT(vh))
+
+    def lu(self: Any, pivot: bool = True, get_infos: bool = False) -> Any:
+        """The deprecated ``torch.lu``: ``(LU, pivots)``, with ``get_infos`` also ``infos`` (linalg.lu_factor_ex)."""
+        lu, piv, info, _ = lu_factor_parts(self, pivot)
+        return (lu, piv, info) if get_infos else (lu, piv)
+
+    def lu_solve(self: Any, LU_data: Any, LU_pivots: Any) -> Tensor:  # noqa: N803 - torch's names
+        """The deprecated ``torch.lu_solve``: X with A X = self for A given by ``lu`` (``linalg.lu_solve``)."""
+        return lu_solve(LU_data, LU_pivots, self)
+
+    def triangular_solve(
+        self: Any,
+        A: Any,  # noqa: N803 - torch's name
+        upper: bool = True,
+        transpose: bool = False,
+        unitriangular: bool = False,  # noqa: N803
+    ) -> TriangularSolve:
+        """The deprecated ``torch.triangular_solve``: X with T X = self (``transpose``: T^T X = self) for T the
+        ``upper`` or lower triangle of A, and a copy of A."""
+        _tensors("triangular_solve", self, A)
+        a = _mT(A) if transpose else A
+        x = solve_triangular(a, self, upper=upper != transpose, unitriangular=unitriangular)
+        return TriangularSolve(x, A.clone())
 
     def qr(self: Any, some: bool = True) -> QR:
         """``torch.qr``: (Q, R), reduced (``some=True``) or complete."""

@@ -14,6 +14,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace
 from backprop.autograd.grad_mode import trace_users
 from backprop.ops import conversion
+from backprop.ops import linalg as linalg_ops
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, infer_shape, size_arg, wrap_dim
 
@@ -455,6 +456,10 @@ class ShapeMethods:
             )
         return self.split(sizes, d)
 
+    def unsafe_split_with_sizes(self: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """``split_with_sizes`` (torch's unsafe variant skips a view check that does not apply here)."""
+        return self.split_with_sizes(split_sizes, dim)
+
     def unsafe_split(self: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """``split`` (torch's unchecked variant; the pieces here are ordinary views)."""
         return self.split(split_size, dim)
@@ -536,10 +541,58 @@ class ShapeMethods:
     def triu_(self: Any, diagonal: int = 0) -> Tensor:
         return apply_(sh.triu, "triu_", self, diagonal=int(diagonal))
 
+    # ------------------------------------------------------------ strided views of memory
+    def as_strided(self: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int | None = None) -> Tensor:
+        """A view of this tensor's memory with ``size`` and ``stride`` (in elements) starting ``storage_offset``
+        elements into the allocation (default: where this tensor starts), as torch's; its gradient adds
+        up where output elements share memory."""
+        size, stride = _geometry(self, size, stride, storage_offset)
+        off = None if storage_offset is None else int(storage_offset)
+        return apply(linalg_ops.as_strided, self, size=size, stride=stride, storage_offset=off)
+
+    def as_strided_(self: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int | None = None) -> Tensor:
+        """``as_strided`` in place: this tensor becomes that view of its own memory."""
+        return _become(self, self.as_strided(size, stride, storage_offset), "as_strided_")
+
+    def as_strided_scatter(
+        self: Any, src: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int | None = None
+    ) -> Tensor:
+        """A copy of this tensor with ``src`` written where ``as_strided(size, stride, storage_offset)`` of the
+        copy reads (positions in the copy's row-major order, offset 0 by default); differentiable in both."""
+        size, stride = _geometry(self, size, stride, storage_offset)
+        if not hasattr(src, "grad_fn"):
+            raise TypeError(f"as_strided_scatter(): argument 'src' must be Tensor, not {type(src).__name__}")
+        if tuple(src.shape) != size:
+            raise ShapeError(
+                f"expected src to have a size equal to the slice of self. src size = {list(src.shape)}, slice size = "
+                f"{list(size)}"
+            )
+        flat = self.reshape(-1)
+        off = 0 if storage_offset is None else int(storage_offset)
+        linalg_ops.strided_view(np, np.empty(flat.shape[0], np.int8), size, stride, off)  # torch's bounds check
+        where = type(self)(linalg_ops._positions(np, size, stride, off).reshape(-1), device=self.device)
+        return flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
+
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
+
+
+def _geometry(self: Any, size: Any, stride: Any, storage_offset: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(size, stride)`` as int tuples, with torch's errors for a mismatch or negative values."""
+    if not hasattr(self, "grad_fn"):
+        raise TypeError(f"as_strided(): argument 'input' must be Tensor, not {type(self).__name__}")
+    size, stride = tuple(int(n) for n in size_arg((size,))), tuple(int(s) for s in size_arg((stride,)))
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape: {len(size)} sizes and {len(stride)} strides")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"as_strided: Negative strides are not supported at the moment, got strides: {list(stride)}")
+    if any(n < 0 for n in size):
+        raise RuntimeError(f"as_strided: Trying to create tensor with negative dimension: {list(size)}")
+    if storage_offset is not None and int(storage_offset) < 0:
+        raise RuntimeError(f"Tensor: invalid storage offset {int(storage_offset)}")
+    return size, stride
 
 
 def _become(self: Any, out: Any, name: str) -> Any:

@@ -50,16 +50,24 @@ class Module:
                 )
             buffers[name] = value  # assigning to a buffer's name keeps it a buffer, as torch
             return
+        for kind, store, cls in (("parameter", self._parameters, Parameter), ("module", self._modules, Module)):
+            if value is None and name in store:
+                store[name] = None  # ``self.bias = None`` keeps the slot (and its place), as torch
+                return
+            if name in store and not isinstance(value, cls):
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as {kind} '{name}' "
+                    f"(torch.nn.{'Parameter' if cls is Parameter else 'Module'} or None expected)"
+                )
         for store in (self._parameters, buffers, self._modules):  # a store assigned again keeps its order
             if not (store is self._parameters and isinstance(value, Parameter)) and not (
                 store is self._modules and isinstance(value, Module)
             ):
                 store.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, (Parameter, Module)):
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -167,8 +175,10 @@ class Module:
             yield b
 
     def apply(self, fn: Any) -> Module:
-        for m in list(self.modules())[::-1]:
-            fn(m)
+        """``fn`` on every submodule, children before their parent (torch's order), then on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------ modes and devices

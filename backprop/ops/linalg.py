@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from backprop.ops._util import DTypeError, ShapeError
-from backprop.ops.shape import cat, diag_embed, tril
+from backprop.ops.indexing import getitem, getitem_grad
+from backprop.ops.shape import cat, diag_embed, tril, triu
 from backprop.registry import op, ufunc_op
 
 
@@ -278,6 +281,10 @@ def layout(name, shape, **attrs):
         if mode == "complete":
             return [(m, m), (m, n)]
         return [(m, k), (k, n)]
+    if name == "lu_factor":
+        return [(m, n), (k,), (m, m)]
+    if name == "eig":
+        return [(n,), (n, n)]
     if name == "svd":
         if attrs["full_matrices"]:
             return [(m, m), (k,), (n, n)]
@@ -603,3 +610,250 @@ def pinv_backward(ctx, gy):
     t2 = xp.matmul(gt - xp.matmul(a, xp.matmul(p, gt)), xp.matmul(p, pt))  # (I - A P) G^T P P^T
     t3 = xp.matmul(xp.matmul(pt, p), gt - xp.matmul(xp.matmul(gt, p), a))  # P^T P G^T (I - P A)
     return (t1 + t2 + t3,)
+
+
+# ---------------------------------------------------------------- LU factorization
+# lu_factor packs LU (m, n), the 1-based pivots as floats (k,) and the permutation matrix P (m, m) with
+# A = P L U; pivots and P are constants (the public functions detach them), P serves the backward.
+
+
+def _check_lu_factor(a, *, pivot=True):
+    _check_matrix("lu_factor", a)
+
+
+def _getrf_host(a):
+    """LAPACK getrf on each matrix of a NumPy stack (torch's CPU kernel): LU and 0-based pivots."""
+    from scipy.linalg import lapack  # (scipy is a dependency; imported when first used)
+
+    m, n = a.shape[-2:]
+    flat = a.reshape((-1, m, n))
+    getrf = lapack.get_lapack_funcs("getrf", (flat,))
+    lu = np.empty_like(flat)
+    piv = np.empty((flat.shape[0], min(m, n)), dtype=np.int64)
+    for i, mat in enumerate(flat):
+        lu[i], piv[i], _ = getrf(mat)
+    return lu.reshape(a.shape), piv.reshape(a.shape[:-2] + (min(m, n),))
+
+
+def _getrf_generic(xp, a, pivot):
+    """Gaussian elimination over the whole batch at once, one column per step (any backend, pivot or not)."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    lu = xp.array(a, copy=True).reshape((-1, m, n))
+    piv = xp.zeros((lu.shape[0], k), dtype=xp.int64)
+    rows = xp.arange(lu.shape[0])
+    for j in range(k):
+        if pivot:  # partial pivoting: the row with the largest |value| in column j (the first one on ties)
+            p = xp.argmax(xp.abs(lu[:, j:, j]), axis=-1) + j
+            top, low = lu[:, j, :].copy(), lu[rows, p, :].copy()
+            lu[:, j, :] = low
+            lu[rows, p, :] = top
+            piv[:, j] = p
+        else:
+            piv[:, j] = j
+        d = lu[:, j, j]
+        lu[:, j + 1 :, j] /= xp.where(d == 0, 1, d)[:, None]  # a zero pivot is left unscaled (LAPACK's rule)
+        lu[:, j + 1 :, j + 1 :] -= lu[:, j + 1 :, j : j + 1] * lu[:, j : j + 1, j + 1 :]
+    return lu.reshape(a.shape), piv.reshape(a.shape[:-2] + (k,))
+
+
+def _permutation(xp, piv, m, dtype):
+    """P (..., m, m) with A = P L U from 0-based LAPACK pivots (row j was swapped with row piv[j])."""
+    batch = piv.shape[:-1]
+    piv2 = piv.reshape((-1, piv.shape[-1]))
+    perm = xp.array(xp.broadcast_to(xp.arange(m), (piv2.shape[0], m)), copy=True)
+    rows = xp.arange(piv2.shape[0])
+    for j in range(piv2.shape[-1]):
+        p = piv2[:, j]
+        top, low = perm[:, j].copy(), perm[rows, p].copy()
+        perm[:, j] = low
+        perm[rows, p] = top
+    out = xp.zeros((piv2.shape[0], m, m), dtype=dtype)
+    out[rows[:, None], perm, xp.arange(m)[None, :]] = 1  # (P^T A)[i] = A[perm[i]]
+    return out.reshape(batch + (m, m))
+
+
+@op("lu_factor", save_output=True, check=_check_lu_factor)
+def lu_factor(xp, a, *, pivot=True):
+    """LU with partial pivoting (A = P L U, L unit lower, U upper), packed with the pivots and P."""
+    if pivot and xp is np and a.size:
+        lu, piv = _getrf_host(a)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lu, piv = _getrf_generic(xp, a, pivot)
+    p = _permutation(xp, piv, a.shape[-2], a.dtype)
+    return _pack(xp, a.shape[:-2], lu, (piv + 1).astype(a.dtype), p)
+
+
+def _solve_left_t(ctx, t, x):
+    """T^-T X for a (triangular) square T."""
+    return ctx.call(solve, _mT(ctx.xp, t), x)
+
+
+def _solve_right_t(ctx, t, x):
+    """X T^-T for a (triangular) square T: (T^-1 X^T)^T."""
+    xp = ctx.xp
+    return _mT(xp, ctx.call(solve, t, _mT(xp, x)))
+
+
+@lu_factor.defvjp
+def lu_factor_backward(ctx, gy):
+    # torch's linalg_lu_backward (A = P L U, k = min(m, n)), with gL = tril(gLU[:, :k], -1), gU = triu(gLU[:k]):
+    #   square: gA = P L^-T [tril(L^T gL, -1) + triu(gU U^T)] U^-T
+    #   wide:   gA = P L^-T [(tril(L^T gL - triu(gU) U^T, -1) U1^-T + triu(gU1)) | gU2]      (U = [U1 | U2])
+    #   tall:   gA = P [(L1^-T triu(gU U^T - L^T gL) + gL1) ; gL2] U^-T                    (L = [L1 ; L2])
+    (y,) = ctx.saved
+    xp = ctx.xp
+    shape = ctx.input_shapes[0]
+    m, n = shape[-2], shape[-1]
+    k = min(m, n)
+    cores = layout("lu_factor", shape)
+    lu, _, p = unpack(y, cores)
+    glu = unpack(gy, cores)[0]
+    eye = _eye_like(ctx, lu[..., 0, :k])
+    if m > k:  # L is m x k: the identity on its top k rows
+        eye = ctx.call(cat, eye, lu[..., k:, :k] * 0, axis=-2)
+    low = ctx.call(tril, lu[..., :, :k], diagonal=-1) + eye
+    up = ctx.call(triu, lu[..., :k, :])
+    gl = ctx.call(tril, glu[..., :, :k], diagonal=-1)
+    gu = ctx.call(triu, glu[..., :k, :])
+    if m == n:
+        g = ctx.call(tril, xp.matmul(_mT(xp, low), gl), diagonal=-1) + ctx.call(triu, xp.matmul(gu, _mT(xp, up)))
+        g = _solve_left_t(ctx, low, _solve_right_t(ctx, up, g))
+    elif m < n:
+        u1 = up[..., :, :k]
+        g = xp.matmul(_mT(xp, low), gl) - xp.matmul(gu, _mT(xp, up))
+        g = _solve_right_t(ctx, u1, ctx.call(tril, g, diagonal=-1))
+        g = ctx.call(cat, g + gu[..., :, :k], gu[..., :, k:], axis=-1)
+        g = _solve_left_t(ctx, low, g)
+    else:
+        l1 = low[..., :k, :]
+        g = xp.matmul(gu, _mT(xp, up)) - xp.matmul(_mT(xp, low), gl)
+        g = _solve_left_t(ctx, l1, ctx.call(triu, g))
+        g = ctx.call(cat, g + gl[..., :k, :], gl[..., k:, :], axis=-2)
+        g = _solve_right_t(ctx, up, g)
+    return (xp.matmul(p, g),)
+
+
+# ---------------------------------------------------------------- non-symmetric eigendecomposition (forward only)
+
+
+def _on_host(xp, fn, *arrays):
+    """``fn`` on NumPy copies of ``arrays`` when the backend lacks it (CuPy has no general eig), back on the device."""
+    if xp is np:
+        return fn(*arrays)
+    outs = fn(*(xp.asnumpy(a) for a in arrays))
+    return tuple(xp.asarray(o) for o in outs) if isinstance(outs, tuple) else xp.asarray(outs)
+
+
+@op("eig", check=_check_square("eig"))
+def eig(xp, a):
+    """Eigenvalues and (unit, as LAPACK geev) eigenvectors of a general real matrix: complex, packed."""
+    w, v = _on_host(xp, np.linalg.eig, a)
+    c = xp.result_type(a.dtype, xp.complex64)
+    return _pack(xp, a.shape[:-2], w.astype(c), v.astype(c))
+
+
+@eig.defvjp
+def eig_backward(ctx, gy):
+    raise NotImplementedError(
+        "linalg.eig: no gradient through complex eigenvalues or eigenvectors (complex tensors are forward-only in "
+        "backprop); detach() the input, or use linalg.eigh / eigvalsh for symmetric matrices"
+    )
+
+
+# ---------------------------------------------------------------- strided views of memory (as_strided)
+# (a shape op by nature; it lives here with the other multi-part kernels, so ops/shape.py stays the
+# reshape/permute/expand/getitem primitives)
+
+
+def _address(a):
+    data = a.data
+    return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
+
+
+def storage_of(xp, x):
+    """x's memory as torch sees it: the 1-D array (x's dtype) over the allocation x views, and x's offset
+    into it in elements; memory it cannot see through (foreign, non-contiguous) is a contiguous copy of x."""
+    root = x
+    while getattr(root, "base", None) is not None and hasattr(root.base, "strides"):
+        root = root.base
+    item = x.dtype.itemsize
+    flat = None
+    if root.flags.c_contiguous and root.nbytes % item == 0:
+        flat = root.reshape(-1)
+    elif root.flags.f_contiguous and root.nbytes % item == 0:
+        flat = root.T.reshape(-1)
+    if flat is not None and flat.dtype != x.dtype:
+        flat = flat.view(x.dtype) if flat.dtype.itemsize % item == 0 or flat.nbytes % item == 0 else None
+    if flat is None or (_address(x) - _address(flat)) % item:
+        return xp.ascontiguousarray(x).reshape(-1), 0
+    return flat, (_address(x) - _address(flat)) // item
+
+
+def strided_view(xp, flat, size, stride, offset):
+    """The view of 1-D ``flat`` with ``size`` and ``stride`` (in elements) from element ``offset`` (torch's
+    bounds check first)."""
+    need = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(n > 0 for n in size) else 0
+    if need > flat.size:
+        item = flat.dtype.itemsize
+        raise ValueError(
+            f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset {offset}, and itemsize {item} "
+            f"requiring a storage size of {need * item} are out of bounds for storage of size {flat.size * item}"
+        )
+    strides = tuple(s * flat.dtype.itemsize for s in stride)
+    if xp is np:  # (an ndarray over the buffer: its .base is the allocation, so storage_offset() sees through it)
+        return np.ndarray(size, flat.dtype, buffer=flat, offset=offset * flat.dtype.itemsize, strides=strides)
+    return xp.lib.stride_tricks.as_strided(flat[offset:], size, strides)
+
+
+def _positions(xp, size, stride, offset):
+    """The storage position (in elements) of every element of the (size, stride, offset) view, int64."""
+    pos = xp.full(tuple(size), offset, dtype=xp.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        pos += xp.arange(n, dtype=xp.int64).reshape((n,) + (1,) * (len(size) - d - 1)) * s
+    return pos
+
+
+@op("as_strided", view=True, aux=True)
+def as_strided(xp, x, *, size, stride, storage_offset=None):
+    """torch's as_strided: x's memory read as ``size`` with ``stride`` (elements) from ``storage_offset``
+    (absolute; None: x's own), a view. aux: the storage positions of the output's elements, then the
+    input's, then (input elements sharing memory, as expand's) how many input elements share each one."""
+    flat, at = storage_of(xp, x)
+    off = at if storage_offset is None else storage_offset
+    y = strided_view(xp, flat, size, stride, off)
+    out_pos = _positions(xp, size, stride, off).reshape(-1)
+    in_pos = _positions(xp, x.shape, tuple(s // x.dtype.itemsize for s in x.strides), at).reshape(-1)
+    parts = [out_pos, in_pos]
+    if any(s == 0 and n > 1 for n, s in zip(x.shape, x.strides)):  # the input overlaps itself
+        n = int(max(out_pos.max() if out_pos.size else 0, in_pos.max() if in_pos.size else 0)) + 1
+        parts.append(xp.maximum(xp.bincount(in_pos, minlength=n), 1))
+    return y, xp.concatenate(parts)
+
+
+@as_strided.defvjp
+def as_strided_backward(ctx, gy):
+    # torch's as_strided_backward: gy added into zeros over the storage at the output's positions (positions
+    # read twice accumulate), divided by the sharing count where the input overlaps itself, read back at the
+    # input's positions. Two linear index ops, so double backward follows.
+    size = ctx.attrs["size"]
+    shape = ctx.input_shapes[0]
+    n_out, n_in = _size(size), _size(shape)
+    aux = ctx.aux
+    out_pos, in_pos, count = aux[:n_out], aux[n_out : n_out + n_in], aux[n_out + n_in :]
+    n = int(max(out_pos.max() if n_out else 0, in_pos.max() if n_in else 0)) + 1
+    storage = ctx.call(getitem_grad, gy, index=(out_pos.reshape(tuple(size)),), shape=(n,))
+    if count.size:
+        storage = storage / count.astype(gy.dtype)
+    return (ctx.call(getitem, storage, index=(in_pos.reshape(tuple(shape)),)),)
+
+
+def strided_zeros(xp, size, stride, dtype):
+    """Zeros laid out with ``stride`` (elements) over a fresh buffer just large enough: empty_strided's array."""
+    if len(size) != len(stride):
+        raise ValueError(f"mismatch in length of strides and shape: {len(size)} sizes, {len(stride)} strides")
+    if any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise ValueError(f"empty_strided: sizes {list(size)} and strides {list(stride)} must be non-negative")
+    need = sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(n > 0 for n in size) else 0
+    return strided_view(xp, xp.zeros(need, dtype=dtype), tuple(size), tuple(stride), 0)

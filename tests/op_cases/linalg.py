@@ -195,3 +195,86 @@ CASES.update(
         ],
     }
 )
+
+
+# ---------------------------------------------------------------- LU, eig, as_strided
+
+
+def _np_lu_factor(x):
+    """LAPACK's LU (scipy), 1-based pivots and P (A = P L U), packed as the op packs them."""
+    import scipy.linalg as sl
+
+    m, n = x.shape[-2:]
+    parts = []
+    for a in x.reshape((-1, m, n)):
+        lu, piv = sl.lu_factor(a)
+        p = sl.lu(a)[0]
+        parts.append(np.concatenate([lu.reshape(-1), piv + 1.0, p.reshape(-1)]))
+    return np.stack(parts).reshape(x.shape[:-2] + (-1,))
+
+
+def _np_lu_nopivot(x):
+    """Doolittle without row swaps, element by element (the reference of ``pivot=False``)."""
+    m, n = x.shape[-2:]
+    k = min(m, n)
+    parts = []
+    for a in x.reshape((-1, m, n)):
+        lu = a.copy()
+        for j in range(k):
+            for i in range(j + 1, m):
+                lu[i, j] /= lu[j, j]
+                for c in range(j + 1, n):
+                    lu[i, c] -= lu[i, j] * lu[j, c]
+        parts.append(np.concatenate([lu.reshape(-1), np.arange(1.0, k + 1), np.eye(m).reshape(-1)]))
+    return np.stack(parts).reshape(x.shape[:-2] + (-1,))
+
+
+def _np_eig(x):
+    w, v = np.linalg.eig(x)
+    return _pack(w.astype(complex), v.astype(complex), batch=x.shape[:-2])
+
+
+def _np_strided(x, size, stride, offset):
+    return np.lib.stride_tricks.as_strided(x.reshape(-1)[offset:], size, tuple(s * x.itemsize for s in stride))
+
+
+def _strided(size, stride, offset=None):
+    return {"size": size, "stride": stride, "storage_offset": offset}
+
+
+CASES.update(
+    {
+        "lu_factor": [
+            Case([R(3, 3)], ref=_np_lu_factor),
+            Case([R(2, 4, 4)], ref=_np_lu_factor),
+            Case([R(3, 5)], ref=_np_lu_factor),
+            Case([R(5, 3)], ref=_np_lu_factor),
+            Case(
+                [R(3, 3)],
+                fn=lambda op, x: _apply(op, x + 3 * _eye_of(x), pivot=False),
+                ref=lambda x: _np_lu_nopivot(_plus3(x)),
+            ),
+        ],
+        "eig": [
+            Case([R(3, 3)], ref=_np_eig, grad=False),
+            Case([R(2, 4, 4)], ref=_np_eig, grad=False),
+        ],
+        "as_strided": [
+            Case([R(3, 4)], _strided((3, 3), (1, 1), 1), ref=lambda x, **a: _np_strided(x, a["size"], a["stride"], 1)),
+            Case([R(3, 4)], _strided((4, 3), (1, 4)), ref=lambda x, **a: _np_strided(x, (4, 3), (1, 4), 0)),
+            Case(
+                [R(2, 3)], _strided((2, 2, 2), (0, 3, 1), 1), ref=lambda x, **a: _np_strided(x, (2, 2, 2), (0, 3, 1), 1)
+            ),
+            Case(
+                [R(3, 4)],
+                fn=lambda op, x: _apply(op, x[1:], **_strided((2, 3), (1, 2))),
+                ref=lambda x: _np_strided(x, (2, 3), (1, 2), 4),
+            ),
+            Case(
+                [R(3, 4)],
+                fn=lambda op, x: _apply(op, x.expand(2, 3, 4), **_strided((2, 2), (1, 1))),
+                ref=lambda x: _np_strided(x, (2, 2), (1, 1), 0),
+            ),
+        ],
+    }
+)

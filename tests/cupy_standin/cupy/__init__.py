@@ -537,6 +537,17 @@ def _sub_namespace(modname: str, np_module: Any) -> types.ModuleType:
 
 
 linalg = _sub_namespace("linalg", _np.linalg)
+
+
+def _as_strided(x: ndarray, shape: Any = None, strides: Any = None) -> ndarray:
+    """``cupy.lib.stride_tricks.as_strided``: a view of the device array's memory (strides in bytes)."""
+    view = _np.lib.stride_tricks.as_strided(x._a, shape=shape, strides=strides)
+    return _wrap(view, x._dev)
+
+
+lib = types.ModuleType("cupy.lib")
+lib.stride_tricks = types.ModuleType("cupy.lib.stride_tricks")  # type: ignore[attr-defined]
+lib.stride_tricks.as_strided = _as_strided  # type: ignore[attr-defined]
 fft = _sub_namespace("fft", _np.fft)
 
 

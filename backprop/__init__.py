@@ -155,6 +155,7 @@ from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
 cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
 _sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
 from backprop import special, testing  # noqa: E402  isort: skip
+from backprop import distributions  # noqa: E402  isort: skip  (torch.distributions)
 from backprop.creation import asarray  # noqa: E402  isort: skip
 from backprop.legacy import (  # noqa: E402  isort: skip
     BoolTensor,
@@ -282,6 +283,7 @@ __all__ = [
     "set_autocast_enabled",
     "special",
     "testing",
+    "distributions",
     "asarray",
     "BoolTensor",
     "ByteTensor",

@@ -20,6 +20,7 @@ from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
 from backprop.methods.random import generator_rng, need_float, on_device, zero_grad_from
 from backprop.methods.random import multinomial as multinomial  # re-exported: torch.multinomial
+from backprop.ops import linalg as _linalg_ops
 from backprop.ops._util import ShapeError, size_arg
 from backprop.tensor import Tensor
 
@@ -112,6 +113,25 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor."""
     return _make("empty", size, dtype, device, requires_grad)
+
+
+@factory
+def empty_strided(
+    size: Any,
+    stride: Any,
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
+    """An uninitialised (zeros here) tensor of ``size`` laid out with ``stride`` (elements) in a fresh buffer."""
+    dev = to_device(device)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    with _current(dev):
+        arr = _linalg_ops.strided_zeros(dev.xp, size_arg((size,)), size_arg((stride,)), dt)
+    return Tensor._wrap(arr, dev, None).requires_grad_(requires_grad)
 
 
 @factory

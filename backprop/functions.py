@@ -472,6 +472,11 @@ cov, corrcoef, addmv_, addr_ = Tensor.cov, Tensor.corrcoef, Tensor.addmv_, Tenso
 from backprop.linalg import _torch_vander as vander  # noqa: E402
 from backprop.linalg import cdist, chain_matmul, cumulative_trapezoid, trapezoid, trapz  # noqa: E402
 
+lu, lu_solve, triangular_solve = Tensor.lu, Tensor.lu_solve, Tensor.triangular_solve
+lu_unpack = _la.lu_unpack
+from backprop.linalg import householder_product as orgqr  # noqa: E402
+
+__all__ += ["lu", "lu_solve", "lu_unpack", "orgqr", "triangular_solve"]
 __all__ += ["addbmm", "addmv", "addmv_", "addr", "addr_", "cdist", "chain_matmul", "cholesky", "cholesky_inverse"]
 __all__ += ["cholesky_solve", "corrcoef", "cov", "cross", "cumulative_trapezoid", "det", "dist", "inverse", "logdet"]
 __all__ += ["matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd", "trapezoid", "trapz", "vander"]
@@ -585,6 +590,11 @@ __all__ += ["index_reduce", "isin", "logspace", "masked_scatter", "mode", "nanme
 __all__ += ["put", "quantile", "ravel", "renorm", "resize_as_", "rot90", "searchsorted", "select", "select_scatter"]
 __all__ += ["slice_scatter", "split_with_sizes", "take", "tril_indices", "triu_indices", "unique"]
 __all__ += ["unique_consecutive", "unravel_index", "unsafe_chunk", "unsafe_split"]
+as_strided, as_strided_, as_strided_scatter = Tensor.as_strided, Tensor.as_strided_, Tensor.as_strided_scatter
+unsafe_split_with_sizes = Tensor.unsafe_split_with_sizes
+from backprop.creation import empty_strided  # noqa: E402  (torch.empty_strided; creation has the factories)
+
+__all__ += ["as_strided", "as_strided_", "as_strided_scatter", "empty_strided", "unsafe_split_with_sizes"]
 
 # ---------------------------------------------------------------- copies
 clone = Tensor.clone

@@ -118,9 +118,7 @@ class Tensor(
     _base: Tensor | None
     _hooks: list[Any] | None  # gradient hooks of a leaf
 
-    def __init__(
-        self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
-    ) -> None:
+    def __init__(self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
         """torch's ``Tensor(...)`` constructor: ``Tensor(2, 3)`` (or a ``bp.Size``) is a zero-filled
         tensor of that shape in the default dtype (torch leaves it uninitialised), ``Tensor()`` an empty
         one, ``Tensor(data)`` a copy of Python lists or numbers in the default float dtype (as torch's
@@ -417,6 +415,27 @@ class Tensor(
     def new_empty(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
         """An uninitialised tensor of ``size`` (zeros here), by default with this dtype and device."""
         return self.new_full(size_arg(size), 0, dtype, device)
+
+    def new_empty_strided(
+        self, size: Any, stride: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        """``empty_strided`` (zeros here) with this tensor's dtype and device by default."""
+        dev = to_device_obj(device or self.device)
+        data = linalg.strided_zeros(
+            dev.xp, size_arg((size,)), size_arg((stride,)), dtypes.to_dtype(dtype) or self.dtype
+        )
+        return Tensor._wrap(data, dev, None).requires_grad_(requires_grad)
+
+    def new(self, *args: Any, device: Any = None) -> Tensor:
+        """The legacy constructor: ``new(*sizes)`` / ``new(Size)`` an uninitialised (zeros here) tensor, ``new(data)``
+        a tensor from a list or tuple of numbers, ``new(tensor)`` that tensor itself; this dtype and device."""
+        if not args:
+            return self.new_empty(0, device=device)
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            return args[0]
+        if len(args) == 1 and not isinstance(args[0], (builtins.int, Size)) and hasattr(args[0], "__len__"):
+            return self.new_tensor(args[0], device=device)
+        return self.new_empty(*args, device=device)
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self._data.__dlpack__(*args, **kwargs)

@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.amp", 6),  # autocast (its policy core is autograd.autocast_state) and GradScaler
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),
+    ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)
     ("backprop.optim", 8),
     ("backprop.lm", 9),

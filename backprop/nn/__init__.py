@@ -31,10 +31,14 @@ from backprop.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from backprop.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from backprop.nn.attention import MultiheadAttention
 from backprop.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from backprop.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, Fold, Unfold
+from backprop.nn.ctc import CTCLoss
+from backprop.nn.data_parallel import DataParallel, SyncBatchNorm
 from backprop.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from backprop.nn.embedding_bag import EmbeddingBag
 from backprop.nn.layers import (
     Bilinear,
     ChannelShuffle,
@@ -51,6 +55,21 @@ from backprop.nn.layers import (
     PixelUnshuffle,
     Unflatten,
     UninitializedParameter,
+)
+from backprop.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    UninitializedBuffer,
 )
 from backprop.nn.loss import (
     BCELoss,
@@ -116,9 +135,13 @@ from backprop.nn.pooling import (
     AvgPool3d,
     LPPool1d,
     LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
     Upsample,
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
@@ -185,4 +208,11 @@ __all__ += [
     "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
     "ConvTranspose2d", "ConvTranspose3d", "Fold", "LPPool1d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
     "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+]  # fmt: skip
+__all__ += ["AdaptiveLogSoftmaxWithLoss", "CTCLoss", "EmbeddingBag"]
+__all__ += [
+    "DataParallel", "LPPool3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d", "LazyConv2d",
+    "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d", "LazyInstanceNorm3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SyncBatchNorm",
+    "UninitializedBuffer",
 ]  # fmt: skip

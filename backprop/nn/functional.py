@@ -24,8 +24,11 @@ from backprop.nn._conv_functional import (
     adaptive_avg_pool2d,
     adaptive_avg_pool3d,
     adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
     adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
     adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
     avg_pool1d,
     avg_pool2d,
     avg_pool3d,
@@ -39,9 +42,13 @@ from backprop.nn._conv_functional import (
     interpolate,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
     max_pool1d,
+    max_pool1d_with_indices,
     max_pool2d,
+    max_pool2d_with_indices,
     max_pool3d,
+    max_pool3d_with_indices,
     unfold,
     upsample,
 )
@@ -68,7 +75,18 @@ from backprop.nn._losses_extra import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
+from backprop.nn._vision_functional import (
+    affine_grid,
+    grid_sample,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+    upsample_bilinear,
+    upsample_nearest,
+)
+from backprop.nn.ctc import ctc_loss
 from backprop.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
+from backprop.nn.embedding_bag import _embedding_renorm_, _scale_grad, embedding_bag
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -731,9 +749,8 @@ def embedding(
     scale_grad_by_freq: bool = False,
     sparse: bool = False,
 ) -> Tensor:
-    """Rows of ``weight`` (num_embeddings, dim) at integer ids ``input``; padding_idx rows get no grad."""
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    """Rows of ``weight`` (num_embeddings, dim) at integer ids ``input``; padding_idx rows get no grad.
+    ``max_norm`` renormalises the used rows in place (as torch); ``sparse=True`` gives a dense gradient."""
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     if input.dtype.kind not in "iu":
@@ -750,7 +767,11 @@ def embedding(
             raise IndexError(
                 f"embedding: id {bad} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
             )
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = weight[input]
+    if scale_grad_by_freq and weight.requires_grad:
+        out = _scale_grad(out, input)
     if padding_idx is not None and weight.requires_grad:
         keep = (input != padding_idx).unsqueeze(-1)
         out = apply(ew.where, keep, out, out.detach())
@@ -1127,3 +1148,9 @@ __all__ += [
     "conv_transpose2d", "conv_transpose3d", "fold", "interpolate", "lp_pool1d", "lp_pool2d", "max_pool1d",
     "max_pool2d", "max_pool3d", "unfold", "upsample",
 ]  # fmt: skip
+__all__ += [
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices",
+    "affine_grid", "grid_sample", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+    "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "upsample_bilinear", "upsample_nearest",
+]  # fmt: skip
+__all__ += ["ctc_loss", "embedding_bag"]

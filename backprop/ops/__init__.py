@@ -4,6 +4,7 @@ from backprop.ops import (
     activation,
     conv,
     conversion,
+    ctc,
     elementwise,
     indexing,
     linalg,
@@ -18,3 +19,4 @@ from backprop.ops import (
 __all__ = ["activation", "conversion", "elementwise", "indexing", "linalg", "math", "nn", "reduction", "scan", "shape"]
 __all__ += ["sorting"]
 __all__ += ["conv"]
+__all__ += ["ctc"]

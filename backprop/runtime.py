@@ -104,3 +104,15 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return str(_flags["matmul_precision"])
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Record torch's inter-op thread count: backprop runs ops one after another on the calling
+    thread, so there is no inter-op pool to size."""
+    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+        raise RuntimeError(f"set_num_interop_threads expects a positive integer, got {num!r}")
+    _flags["interop_threads"] = num
+
+
+def get_num_interop_threads() -> int:
+    return int(_flags.get("interop_threads", 1))

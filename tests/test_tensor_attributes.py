@@ -439,3 +439,12 @@ def test_assert_close_uses_torchs_tolerances() -> None:
         bp.testing.assert_close(x, x + 1, msg="custom")
     with pytest.raises(ValueError, match="rtol"):
         bp.testing.assert_close(x, x, rtol=1e-3)
+
+
+def test_interop_threads_are_recorded() -> None:
+    before = bp.get_num_interop_threads()
+    bp.set_num_interop_threads(3)
+    assert bp.get_num_interop_threads() == 3
+    bp.set_num_interop_threads(before)
+    with pytest.raises(RuntimeError, match="positive"):
+        bp.set_num_interop_threads(0)

@@ -353,3 +353,13 @@ def test_div_inplace_rounding_modes() -> None:
             a.div_(2, rounding_mode=mode)
             at.div_(2, rounding_mode=mode)
             _same(a, at)
+
+
+def test_atan2_gradient_at_the_origin_is_zero_as_torchs() -> None:
+    x = bp.tensor([0.0, 1.0], dtype=bp.float64, requires_grad=True)
+    y = bp.tensor([0.0, 1.0], dtype=bp.float64, requires_grad=True)
+    bp.atan2(x, y).sum().backward()
+    xt = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    yt = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    torch.atan2(xt, yt).sum().backward()
+    assert x.grad.tolist() == xt.grad.tolist() == [0.0, 0.5] and y.grad.tolist() == yt.grad.tolist()

@@ -129,10 +129,11 @@ atan2 = ufunc_op(
 
 
 @atan2.defvjp
-def atan2_backward(ctx, gy):  # d atan2(x, y) = (y dx - x dy) / (x^2 + y^2)
+def atan2_backward(ctx, gy):  # d atan2(x, y) = (y dx - x dy) / (x^2 + y^2); 0 at the origin, as torch
     x, y = ctx.saved
     e = ctx.needs_input_grad
-    g = gy / (x * x + y * y)
+    d = x * x + y * y
+    g = ctx.xp.where(d == 0, 0 * gy, gy / ctx.xp.where(d == 0, 1, d))
     return (g * y if e[0] else None), (-g * x if e[1] else None)
 
 

@@ -285,8 +285,11 @@ class Tensor(
         return self.device.backend.to_host(self._data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """NumPy's view of a CPU tensor (its memory; a copy with ``copy=True``, as NumPy 2 asks)."""
         a = self.numpy()  # refuses a tensor that requires grad, as torch's np.asarray(t)
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)  # (a new array already)
+        return a.copy() if copy else a
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""

@@ -448,3 +448,38 @@ def test_interop_threads_are_recorded() -> None:
     bp.set_num_interop_threads(before)
     with pytest.raises(RuntimeError, match="positive"):
         bp.set_num_interop_threads(0)
+
+
+def test_numpy_array_of_a_tensor_copies_asarray_shares() -> None:
+    t = bp.ones(3)
+    a = np.array(t)
+    a[0] = 5.0
+    b = np.asarray(t)
+    b[1] = 7.0
+    assert t.tolist() == [1.0, 7.0, 1.0]
+
+
+def test_optimizer_state_dict_holds_the_state_tensors_as_torchs() -> None:
+    w = bp.nn.Parameter(bp.ones(3))
+    opt = bp.optim.Adam([w])
+    (w * w).sum().backward()
+    opt.step()
+    sd = opt.state_dict()
+    assert isinstance(sd["state"][0]["exp_avg"], bp.Tensor) and sd["state"][0]["exp_avg"] is opt.state[id(w)]["exp_avg"]
+    other_w = bp.nn.Parameter(bp.ones(3))
+    other = bp.optim.Adam([other_w])
+    other.load_state_dict(sd)  # a copy: stepping one optimizer leaves the other's state alone
+    opt.step()
+    assert not np.array_equal(other.state_dict()["state"][0]["exp_avg"].numpy(), sd["state"][0]["exp_avg"].numpy())
+
+
+@needs_torch
+def test_optimizer_state_is_keyed_by_the_parameter_as_torchs() -> None:
+    for lib in (bp, torch):
+        w = lib.nn.Parameter(lib.ones(3))
+        opt = lib.optim.Adam([w])
+        assert opt.state[w] == {} or len(opt.state[w]) == 0  # a defaultdict in torch
+        (w * w).sum().backward()
+        opt.step()
+        assert w in opt.state and {"exp_avg", "exp_avg_sq", "step"} <= set(opt.state[w])
+        np.testing.assert_allclose(np.asarray(opt.state[w]["exp_avg"].detach().tolist()), [0.2, 0.2, 0.2], rtol=1e-6)

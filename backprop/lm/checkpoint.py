@@ -107,6 +107,8 @@ def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dic
     scalars: dict[str, dict[str, Any]] = {}
     for i, st in state["state"].items():
         for k, v in st.items():
+            if hasattr(v, "grad_fn"):  # a Tensor of the optimizer's state: its values, on the host
+                v = np.array(v.detach().cpu().numpy())
             if isinstance(v, np.ndarray):
                 arrays[f"state.{i}.{k}"] = v
             else:

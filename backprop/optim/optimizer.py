@@ -66,7 +66,7 @@ class Optimizer:
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        self.state: ParamState = ParamState()  # opt.state[p], as torch's (stored by id(p))
         self._fused_cache: dict[tuple[str, str], Any] = {}  # (backend, key) -> fused update or None
         self._hooks: dict[str, OrderedDict[int, Callable[..., Any]]] = {k: OrderedDict() for k in _HOOK_KINDS}
         self._in_step = False  # (a subclass's step calling super().step() runs the step hooks once)
@@ -206,7 +206,7 @@ class Optimizer:
 
     # ------------------------------------------------------------ state dicts (torch format)
     def state_dict(self) -> dict[str, Any]:
-        """``{"state": {index: {name: array|number}}, "param_groups": [{..., "params": [index]}]}``."""
+        """``{"state": {index: {name: Tensor|number}}, "param_groups": [{..., "params": [index]}]}``."""
         for hook in self._hooks_of("state_dict_pre"):
             hook(self)
         index: dict[int, int] = {}
@@ -249,7 +249,7 @@ class Optimizer:
             for k, v in theirs.items():
                 if k != "params":
                     mine[k] = v
-        self.state = {}
+        self.state = ParamState()
         for i, st in state_dict["state"].items():
             p = params[int(i)]
             self.state[id(p)] = {k: _from_host(v, p) for k, v in st.items()}
@@ -264,10 +264,46 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+class ParamState(dict):
+    """An optimizer's state per parameter: ``opt.state[p]`` takes the parameter itself (as torch's, a
+    missing one gives a new empty dict); entries are stored under ``id(p)``, which the optimizers use."""
+
+    @staticmethod
+    def _key(key: Any) -> Any:
+        return id(key) if isinstance(key, Tensor) else key
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._key(key))
+
+    def __missing__(self, key: Any) -> dict[str, Any]:
+        value: dict[str, Any] = {}
+        super().__setitem__(key, value)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(self._key(key), value)
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(self._key(key))
+
+    def __contains__(self, key: Any) -> bool:
+        return super().__contains__(self._key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return super().setdefault(self._key(key), default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        return super().pop(self._key(key), *default)
+
+
 def _to_host(v: Any) -> Any:
-    """A state value for ``state_dict``: Tensors (and device arrays) as host arrays, lists element-wise."""
+    """A state value for ``state_dict``: the state's own Tensors, as torch's (not copies: deep-copy the
+    dict to keep a snapshot), raw device arrays as host arrays, lists element-wise."""
     if isinstance(v, Tensor):
-        return v.device.backend.to_host(v._data).copy()
+        return v
     if isinstance(v, (list, tuple)):
         return type(v)(_to_host(x) for x in v)
     if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):  # a CuPy array kept raw (LBFGS)
@@ -279,8 +315,8 @@ def _from_host(v: Any, p: Tensor) -> Any:
     """A loaded state value: arrays become Tensors on ``p``'s device in its dtype; lists element-wise."""
     if isinstance(v, (list, tuple)):
         return type(v)(_from_host(x, p) for x in v)
-    if isinstance(v, np.ndarray) or hasattr(v, "shape"):
-        arr = p.device.backend.from_host(np.asarray(v), p.device.index)
+    if isinstance(v, np.ndarray) or hasattr(v, "shape"):  # (a copy: the source keeps its own state, as torch's)
+        arr = p.device.backend.from_host(np.array(v, copy=True), p.device.index)
         return Tensor._wrap(arr.astype(p.dtype, copy=False), p.device, None)
     return v
 
@@ -289,7 +325,7 @@ def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> An
     """The array ``state[name]`` (a Tensor kept for state dicts), created like ``p`` on first use."""
     t = state.get(name)
     if t is None:
-        t = Tensor._wrap(p.device.xp.full(p.shape, fill, dtype=p.dtype), p.device, None)
+        t = Tensor._wrap(p.device.xp.full(p._data.shape, fill, dtype=p.dtype), p.device, None)
         state[name] = t
     return t._data
 

@@ -46,7 +46,7 @@ class SGD(Optimizer):
         if wd:
             g = plus_scaled(p.device.xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         if mu:
-            first = "momentum_buffer" not in state
+            first = state.get("momentum_buffer") is None
             buf = buffer(state, "momentum_buffer", p)
             fused = None if first or group["nesterov"] else self._fused(p, "optim.sgd_momentum")
             if fused is not None and fused(p._data, g, buf, lr, mu, group["dampening"]) is not NotImplemented:

@@ -148,3 +148,32 @@ def test_state_dict_keywords_and_extra_state_match_torch() -> None:
     assert fresh.load_state_dict(sd) == ([], []) and fresh[0].count == 9
     result = make(bp.nn).load_state_dict({k: v for k, v in sd.items() if k != "0._extra_state"}, strict=False)
     assert result.missing_keys == ["0._extra_state"]
+
+
+@needs_torch
+def test_shared_submodules_and_load_result_as_torchs() -> None:
+    def build(lib):
+        nn = lib.nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+                self.head = nn.Linear(3, 1)
+                self.shared = self.head  # the same module under a second name
+
+            def forward(self, x):
+                return self.head(self.enc(x))
+
+        return Net()
+
+    ours, theirs = build(bp), build(torch)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()] == ["enc", "head"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # shared.* listed again, as torch
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [n for n, _ in ours.named_modules(remove_duplicate=False)] == [
+        n for n, _ in theirs.named_modules(remove_duplicate=False)
+    ]
+    assert repr(ours.load_state_dict(ours.state_dict())) == repr(theirs.load_state_dict(theirs.state_dict()))
+    result = ours.load_state_dict({k: v for k, v in ours.state_dict().items() if k != "head.bias"}, strict=False)
+    assert result.missing_keys == ["head.bias"] and "missing_keys=['head.bias']" in repr(result)

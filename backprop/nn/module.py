@@ -18,9 +18,19 @@ from backprop.nn.parameter import Buffer, Parameter
 from backprop.tensor import Tensor
 
 
-class IncompatibleKeys(NamedTuple):
+class _IncompatibleKeys(NamedTuple):
+    """``load_state_dict``'s result (torch's name and repr)."""
+
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+IncompatibleKeys = _IncompatibleKeys
 
 
 class Module:
@@ -122,15 +132,19 @@ class Module:
         self.add_module(name, module)
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """Pre-order (depth-first) walk, the order torch uses for names and state_dict keys."""
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """Pre-order (depth-first) walk, the order torch uses for names; a module reachable under
+        several names is listed once unless ``remove_duplicate=False`` (as state_dict walks)."""
         stack = [(prefix, self)]
-        seen = set()
+        seen = set() if memo is None else memo
         while stack:
             name, mod = stack.pop()
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                if mod in seen:
+                    continue
+                seen.add(mod)
             yield name, mod
             children = [(c_name, c) for c_name, c in mod._modules.items() if c is not None]
             for child_name, child in reversed(children):
@@ -141,8 +155,11 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules, each once (a module under two names is listed at the first)."""
+        seen: set[int] = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator[Module]:
@@ -151,7 +168,7 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         seen = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, p in mod._parameters.items():
                 if p is None or id(p) in seen:
@@ -164,7 +181,7 @@ class Module:
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, b in mod._buffers.items():
                 if b is not None:
@@ -253,7 +270,7 @@ class Module:
         """Parameters, persistent buffers and extra state by dotted name (torch's keys and order),
         detached unless ``keep_vars``; into ``destination`` when given, keys prefixed by ``prefix``."""
         out: Any = OrderedDict() if destination is None else destination
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             head = f"{prefix}{mod_name}." if mod_name else prefix
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for store in (mod._parameters, mod._buffers):
@@ -266,7 +283,7 @@ class Module:
 
     def _state_items(self) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, tensor) of the parameters and persistent buffers, in torch's order."""
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for store in (mod._parameters, mod._buffers):
                 for name, t in store.items():
@@ -285,7 +302,7 @@ class Module:
         targets = dict(self._state_items())
         extra = {
             (f"{name}._extra_state" if name else "_extra_state"): mod
-            for name, mod in self.named_modules()
+            for name, mod in self.named_modules(remove_duplicate=False)
             if _has_extra_state(mod)
         }
         missing = [k for k in own if k not in state_dict]

@@ -17,7 +17,7 @@ import numpy as np
 
 from backprop import dtypes, runtime
 from backprop.autograd import hooks, trace
-from backprop.autograd.function import Node, apply, bump_version, check_inplace
+from backprop.autograd.function import Node, apply, bump_version, check_inplace, write_recorded
 from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import trace_users
 from backprop.devices import Device
@@ -578,7 +578,16 @@ class Tensor(
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        check_inplace("fill_", self)
+        if check_inplace("fill_", self, value):  # in a recorded graph: torch's gradient (0 to the old values)
+            v = value if not isinstance(value, Tensor) else value.to(self.dtype).reshape(())
+            write_recorded("fill_", self, v, (Ellipsis,))
+            return self
+        if isinstance(value, Tensor):
+            if value._data.size != 1:
+                raise RuntimeError(
+                    f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
+                )
+            value = value.item()
         self._data[...] = value
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
@@ -587,7 +596,11 @@ class Tensor(
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` into this tensor's memory (broadcasting; across devices)."""
-        check_inplace("copy_", self, src)
+        if check_inplace("copy_", self, src):  # in a recorded graph: the gradient goes to src (broadcast back)
+            value = src if isinstance(src, Tensor) else self.new_tensor(src)
+            value = value.to(self.device).to(self.dtype).expand(*self.shape)
+            write_recorded("copy_", self, value, (Ellipsis,))
+            return self
         if isinstance(src, Tensor):
             self._data[...] = (
                 self.device.transfer(src._data, src.device) if src.device is not self.device else src._data

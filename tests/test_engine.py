@@ -281,17 +281,39 @@ def test_training_loop_memory_stays_flat() -> None:
     assert now - base < 64 * 1024, f"memory grew by {now - base} bytes over 200 steps"
 
 
-def test_unrecordable_inplace_ops_refuse_instead_of_corrupting_gradients() -> None:
-    x = bp.tensor([1.0, 2.0], requires_grad=True)
+def test_writes_into_a_recorded_tensor_are_recorded_as_torchs() -> None:
+    """``y[i] = v``, ``fill_``, ``zero_`` and ``copy_`` on a tensor of a graph: the overwritten entries
+    pass no gradient to the old values and the value receives theirs (torch's CopySlices)."""
+    x = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = bp.tensor(10.0, requires_grad=True)
     y = x * 2
-    for op in (lambda t: t.zero_(), lambda t: t.fill_(3.0), lambda t: t.copy_(bp.ones(2))):
-        with pytest.raises(RuntimeError, match="part of a graph"):
-            op(y)
-    with pytest.raises(RuntimeError, match="part of a graph"):
-        y[0] = 5.0
+    y[1] = v
+    (y * bp.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert y.tolist() == [2.0, 10.0, 6.0] and x.grad.tolist() == [2.0, 0.0, 6.0] and v.grad.item() == 2.0
+    for op, expected in ((lambda t: t.zero_(), [0.0, 0.0]), (lambda t: t.fill_(3.0), [0.0, 0.0])):
+        a = bp.tensor([1.0, 2.0], requires_grad=True)
+        b = a * 2
+        op(b)
+        (b * 5).sum().backward()
+        assert a.grad.tolist() == expected
+    a, src = bp.tensor([1.0, 2.0], requires_grad=True), bp.tensor([4.0], requires_grad=True)
+    b = a * 1
+    b.copy_(src)  # broadcast: src's gradient is summed back
+    b.sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0] and src.grad.tolist() == [2.0]
+    buf = bp.zeros(3)  # a constant that takes a value requiring grad joins the graph, as in torch
+    buf[0] = v
+    assert buf.requires_grad
+    z = x * 1
+    view = z[:2]
+    with pytest.raises(RuntimeError, match="has views"):
+        z[2] = 0.0  # (torch rebases the views' history; here the write refuses rather than mislead them)
+    assert view.shape == (2,)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        x[0] = 1.0
     with bp.no_grad():
         y.zero_()  # outside recording it is a plain write
-    assert y.tolist() == [0.0, 0.0]
+    assert y.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_cross_entropy_backward_reuses_its_buffer_only_on_the_last_backward() -> None:

@@ -425,13 +425,26 @@ def check_inplace(name: str, target: Any, *others: Any) -> bool:
             f"{name}: a leaf tensor that requires grad (shape {tuple(target.shape)}) is being used in an "
             "in-place operation; wrap the update in `with bp.no_grad():`"
         )
-    if rec and name in ("__setitem__", "fill_", "copy_"):
-        raise RuntimeError(
-            f"{name} on a tensor that is part of a graph is not supported (its gradient would be "
-            "silently wrong); build the result out of place (e.g. with bp.where or bp.cat), or "
-            "detach() first"
-        )
     return rec
+
+
+def write_recorded(name: str, target: Any, value: Any, index: Any, then: Any = None) -> None:
+    """``target[index] = value`` inside a recorded graph (``__setitem__``, ``fill_``, ``copy_``): the
+    write is the ``setitem`` op applied out of place, whose result ``target`` then becomes (its data,
+    its node), as torch's CopySlices: the overwritten region's gradient goes to ``value``."""
+    from backprop.ops.indexing import setitem  # (an ops module: below this layer)
+
+    if target._base is not None:
+        what = "a view of another tensor" if target._base is not target else "a tensor that has views"
+        raise RuntimeError(
+            f"{name}: writing into {what} (shape {tuple(target.shape)}) inside a recorded graph: the views "
+            "would not see the change (or the base would not); write into the base tensor, or .clone() first"
+        )
+    before = target._plain._wrap(target._data, target.device, target.grad_fn)
+    before._requires_grad = target._requires_grad
+    out = apply(setitem, before, value, index=index, then=then)
+    target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, out._requires_grad
+    bump_version(target)
 
 
 def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop.autograd import trace
-from backprop.autograd.function import apply, apply_, bump_version, check_inplace
+from backprop.autograd.function import apply, apply_, bump_version, check_inplace, write_recorded
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods.reduction import ValuesIndices
 from backprop.ops import elementwise as ew
@@ -35,10 +35,14 @@ class IndexingMethods:
         return apply(ix.getitem, self, index=idx, then=then)
 
     def __setitem__(self: Any, index: Any, value: Any) -> None:
-        """In-place assignment; only outside graph recording (as in optimizer code)."""
-        check_inplace("__setitem__", self, value)
-        v = value._data if hasattr(value, "grad_fn") else value
+        """In-place assignment; inside a recorded graph (the tensor or the value requires grad) it is
+        recorded as torch's: the written region's gradient goes to ``value``, the rest to the old tensor."""
+        recorded = check_inplace("__setitem__", self, value)
         idx, then = torch_index(index, self.device, self.ndim)
+        if recorded:
+            write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
+            return
+        v = value._data if hasattr(value, "grad_fn") else value
         if then is None:
             self._data[idx] = v
         else:  # x[ints and slices] is a view: the advanced indices then write through it
@@ -748,3 +752,23 @@ def torch_index(index: Any, device: Device, ndim: int) -> tuple[tuple, tuple | N
     """``(index, then)`` for the getitem op: ``x[index][then]`` is torch's ``x[index]`` (ints are
     applied before the advanced indices; ``then`` is None where NumPy's reading already agrees)."""
     return ix.split_index(device.xp, index_arg(index, device), ndim)
+
+
+def _write_value(target: Any, value: Any, idx: Any, then: Any) -> Any:
+    """The value of a recorded write: a Python number as it is, a tensor on the target's device and in
+    its dtype, with leading size-1 dims beyond the written region dropped (NumPy's assignment rule)."""
+    if not hasattr(value, "grad_fn"):
+        if isinstance(value, (int, float, bool)):
+            return value
+        value = target.new_tensor(value)
+    if value.device is not target.device:
+        raise RuntimeError(
+            f"__setitem__: the value is on {value.device} but the tensor is on {target.device}; move it first"
+        )
+    if value.dtype != target.dtype:
+        value = value.to(target.dtype)
+    region = np.broadcast_to(np.empty((), dtype=np.int8), target.shape)[idx]
+    region_ndim = (region if then is None else region[then]).ndim
+    while value.ndim > region_ndim and value.shape[0] == 1:
+        value = value.reshape(value.shape[1:])
+    return value

@@ -111,6 +111,29 @@ def getitem_grad_backward(ctx, gy):  # the adjoint of a scatter is a gather
     return (ctx.call(getitem, gy, index=ctx.attrs["index"]),)
 
 
+@op("setitem")
+def setitem(xp, x, v, *, index, then=None):
+    """A copy of x with v written at [index] (then [then]): ``x[index] = v`` out of place, which is
+    how an assignment into a tensor of a recorded graph is recorded (torch's CopySlices)."""
+    out = x.copy()
+    if then is None:
+        out[index] = v
+    else:
+        out[index][then] = v
+    return out
+
+
+@setitem.defvjp
+def setitem_backward(ctx, gy):  # x: gy with the overwritten region zeroed; v: gy read from that region
+    index, then = ctx.attrs["index"], ctx.attrs["then"]
+    e = ctx.needs_input_grad
+    gx = ctx.call(setitem, gy, 0, index=index, then=then) if e[0] else None
+    gv = None
+    if len(e) > 1 and e[1]:
+        gv = ctx.call(getitem, gy, index=index) if then is None else ctx.call(getitem, gy, index=index, then=then)
+    return gx, gv
+
+
 # ---------------------------------------------------------------- helpers of the gathers and scatters
 
 

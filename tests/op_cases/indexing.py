@@ -11,6 +11,12 @@ def _getitem(x, index):
     return x[index]
 
 
+def _setitem(x, v, index):
+    out = x.copy()
+    out[index] = v
+    return out
+
+
 def _getitem_grad(gy, index, shape):
     out = np.zeros(shape, gy.dtype)
     np.add.at(out, index, gy)  # repeated indices accumulate
@@ -28,6 +34,12 @@ CASES: dict[str, list[Case]] = {
             [R(4, 3)], {"index": (np.array([[True, False, True], [False] * 3, [True] * 3, [False] * 3]),)}, ref=_getitem
         ),
         Case([R(4, 3)], {"index": (slice(None), np.array([2, 2, 1]))}, ref=_getitem),
+    ],
+    "setitem": [
+        Case([R(4, 3), R(3)], {"index": (1,)}, ref=_setitem),
+        Case([R(4, 3), R(2, 2)], {"index": (slice(0, 2), slice(1, 3))}, ref=_setitem),
+        Case([R(4, 3), R(1)], {"index": (Ellipsis,)}, ref=_setitem),  # broadcast: the value's gradient sums
+        Case([R(4, 3), R(2, 3)], {"index": (np.array([3, 0]),)}, ref=_setitem),
     ],
     "getitem_grad": [
         Case([R(2)], {"index": (np.array([0, 2]),), "shape": (4,)}, ref=_getitem_grad),

@@ -266,3 +266,19 @@ def test_autograd_namespace_names() -> None:
         return bp.autograd.is_anomaly_enabled()
 
     assert checked() and not bp.autograd.is_anomaly_enabled()
+
+
+@needs_torch
+def test_autograd_grad_keywords_match_torch() -> None:
+    """materialize_grads, is_grads_batched and dict inputs, as torch.autograd.grad."""
+    for lib in (bp, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = lib.tensor([3.0], requires_grad=True)
+        gx, gy = lib.autograd.grad((x * 2).sum(), [x, y], materialize_grads=True)
+        assert gx.tolist() == [2.0, 2.0] and gy.tolist() == [0.0]
+        (jac,) = lib.autograd.grad(x * lib.tensor([1.0, 3.0]), x, grad_outputs=lib.eye(2), is_grads_batched=True)
+        assert jac.tolist() == [[1.0, 0.0], [0.0, 3.0]]
+        named = lib.autograd.grad((x**2).sum(), {"a": x})
+        assert list(named) == ["a"] and named["a"].tolist() == [2.0, 4.0]
+        with pytest.raises(ValueError, match="allow_unused"):
+            lib.autograd.grad((x * 2).sum(), x, allow_unused=False, materialize_grads=True)

@@ -70,9 +70,66 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> Any:
+    """The gradients of ``outputs`` w.r.t. ``inputs``, returned (``.grad`` is left untouched): a tuple,
+    or a dict when ``inputs`` is one. ``materialize_grads``: zeros (not None) for unused inputs;
+    ``is_grads_batched``: the first dim of every ``grad_outputs`` entry is a batch of vectors, one
+    backward pass each (torch vectorises this; the results are the same)."""
+    if isinstance(inputs, dict):
+        names = list(inputs)
+        got = grad(outputs, [inputs[n] for n in names], grad_outputs, retain_graph, create_graph, only_inputs,
+                   allow_unused, is_grads_batched, materialize_grads)  # fmt: skip
+        return dict(zip(names, got))
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, but got: "
+                         "allow_unused=False.")  # fmt: skip
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                             materialize_grads)  # fmt: skip
+    result = _grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
+    if materialize_grads:
+        ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
+        result = tuple(
+            g if g is not None else t._wrap(t.device.xp.zeros_like(t._data), t.device, None)
+            for g, t in zip(result, ins)
+        )
+    return result
+
+
+def _batched_grad(
+    outputs: Any, inputs: Any, grad_outputs: Any, retain_graph: Any, create_graph: bool, allow_unused: bool,
+    materialize: bool,
+) -> tuple:  # fmt: skip
+    """``grad`` for each row of the batched ``grad_outputs``, stacked along a new first dim."""
+    from backprop.autograd.function import apply
+    from backprop.ops import shape
+
+    outs = [outputs] if hasattr(outputs, "grad_fn") else list(outputs)
+    gos = [grad_outputs] if hasattr(grad_outputs, "grad_fn") else list(grad_outputs)
+    ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
+    n = gos[0].shape[0]
+    rows = []
+    for i in range(n):
+        rows.append(grad(outs, ins, [g[i] for g in gos], True if i < n - 1 else retain_graph, create_graph,
+                         allow_unused=True, materialize_grads=True))  # fmt: skip
+    return tuple(apply(shape.stack, *[r[j] for r in rows], axis=0) for j in range(len(ins)))
+
+
+def _grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple:
-    """The gradients of ``outputs`` w.r.t. ``inputs``, returned (``.grad`` is left untouched)."""
+    """``grad``'s pass: a tuple with None for inputs the outputs do not reach (when allowed)."""
     outputs = [outputs] if hasattr(outputs, "grad_fn") else list(outputs)
     single = hasattr(inputs, "grad_fn")
     inputs = [inputs] if single else list(inputs)

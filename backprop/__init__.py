@@ -123,7 +123,7 @@ from backprop.tensor import Tensor  # noqa: E402
 
 from backprop import autograd, cuda, functions, nn, optim, registry, utils  # noqa: E402  isort: skip
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
-from backprop.compile import compile  # noqa: E402  isort: skip  (torch.compile's name)
+from backprop.nn.compiled import compile  # noqa: E402  isort: skip  (torch.compile's name and signature)
 from backprop.serialization import load, save  # noqa: E402  isort: skip
 from backprop.dtypes import can_cast, finfo, iinfo, result_type  # noqa: E402  isort: skip
 from backprop.dtypes import promote_dtypes as promote_types  # noqa: E402  isort: skip

@@ -89,7 +89,8 @@ class CompiledFunction:
         self._eager: dict[Any, str] = {}  # keys that stay eager, with the reason
         self._warned: set[str] = set()
         self.replays = 0  # how many calls were served by a replay (for tests and logs)
-        functools.update_wrapper(self, fn)
+        if not hasattr(fn, "_parameters"):  # (a Module's __dict__ is its state, not a function's attributes)
+            functools.update_wrapper(self, fn)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         """As a method decorator: the instance becomes the first argument (part of the guard key)."""
@@ -97,7 +98,7 @@ class CompiledFunction:
 
     @property
     def name(self) -> str:
-        return getattr(self.fn, "__qualname__", repr(self.fn))
+        return getattr(self.fn, "__qualname__", type(self.fn).__name__)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key, why = _key(args, kwargs)
@@ -129,6 +130,13 @@ class CompiledFunction:
         finally:
             trace_users[0] -= 1
             state.tracer = None
+        if tr.reason is None and not tr.backward_seen and _carries_graph(out):
+            tr.fail(
+                "it returns tensors that require grad and runs no backward() itself (a compiled model's "
+                "forward, say): a replay returns no graph to backpropagate through. Compile the whole "
+                "training step (forward, backward, optimizer.step()) instead; under bp.no_grad() "
+                "(inference) the same function replays"
+            )
         tr.output = tr.out_expr(out) if tr.reason is None else "None"
         if tr.reason is not None:
             return self._give_up(key, tr.reason, out)
@@ -167,6 +175,17 @@ class CompiledFunction:
     def source(self) -> list[str]:
         """The generated replay functions' source (for debugging)."""
         return [r.source for r in self._records.values()]
+
+
+def _carries_graph(out: Any) -> bool:
+    """True when ``out`` (a tensor, or containers of them) holds a tensor that requires grad."""
+    if isinstance(out, Tensor):
+        return out.requires_grad
+    if isinstance(out, (tuple, list)):
+        return any(_carries_graph(o) for o in out)
+    if isinstance(out, dict):
+        return any(_carries_graph(o) for o in out.values())
+    return False
 
 
 def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:

@@ -774,3 +774,32 @@ def test_a_plateau_scheduler_inside_the_step_runs_it_eagerly() -> None:
         for _ in range(4):
             fn(x, y)
     assert fn.replays == 0 and opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**3)
+
+
+def test_compiled_model_trains_as_torch_compile_users_write_it() -> None:
+    """``model = bp.compile(model)`` (torch 2's idiom): a module wrapper whose state_dict keys carry
+    ``_orig_mod.``; with gradients its forward alone cannot replay (a backward outside it needs the
+    graph), so it runs eagerly after one warning and training works; under no_grad it replays."""
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.ReLU(), bp.nn.Linear(8, 1))
+    twin = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.ReLU(), bp.nn.Linear(8, 1))
+    twin.load_state_dict(model.state_dict())
+    compiled = bp.compile(model, mode="reduce-overhead", fullgraph=False)
+    assert isinstance(compiled, bp.nn.Module) and compiled._orig_mod is model
+    assert list(compiled.state_dict())[0] == "_orig_mod.0.weight" and len(list(compiled.parameters())) == 4
+    x, y = bp.randn(16, 4), bp.randn(16, 1)
+    opts = [bp.optim.SGD(m.parameters(), lr=0.1) for m in (compiled, twin)]
+    with pytest.warns(RuntimeWarning, match="returns tensors that require grad"):
+        for _ in range(4):
+            for m, opt in zip((compiled, twin), opts):
+                loss = ((m(x) - y) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    with bp.no_grad():
+        outs = [compiled(x) for _ in range(4)]
+    inner = compiled.__dict__["_compiled"]
+    assert inner.replays >= 1 and np.array_equal(outs[-1].numpy(), twin(x).detach().numpy())
+    assert bp.compile(model, disable=True) is model

@@ -132,6 +132,7 @@ def _trace_start(
     tr: trace.Tracer, tensors: Sequence[Any], grads: Sequence[Any], create_graph: bool, inputs: Any
 ) -> str:
     """Check that this backward can be replayed; returns the name of the replay's ``handed`` set."""
+    tr.backward_seen = True
     if create_graph:
         tr.fail("backward(create_graph=True) builds a graph of the backward pass")
     if inputs is not None:

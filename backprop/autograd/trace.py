@@ -69,6 +69,7 @@ class Tracer:
         self.paused = 0  # > 0 inside a call that is replayed whole
         self.output = "None"  # the replay's return expression (set when the step returns)
         self.reason: str | None = None  # why the step cannot be replayed, once known
+        self.backward_seen = False  # a backward() ran inside the step
         self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
         self.data_of: dict[int, str] = {}  # id(array) -> "t3._data", for index tensors' arrays in op attributes
         self.modules: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, its state when called)

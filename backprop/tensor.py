@@ -656,7 +656,7 @@ class Tensor(
         if self.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
             extra.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
-            extra.append(f"grad_fn=<{self.grad_fn.op.name}Backward>")
+            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body, *extra]) + ")"

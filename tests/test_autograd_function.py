@@ -282,3 +282,23 @@ def test_autograd_grad_keywords_match_torch() -> None:
         assert list(named) == ["a"] and named["a"].tolist() == [2.0, 4.0]
         with pytest.raises(ValueError, match="allow_unused"):
             lib.autograd.grad((x * 2).sum(), x, allow_unused=False, materialize_grads=True)
+
+
+@needs_torch
+def test_grad_fn_names_and_next_functions_as_torchs() -> None:
+    """Graph-walking code (printing, torchviz-style drawing) sees torch's names and structure."""
+    walks = []
+    for lib in (bp, torch):
+        x = lib.ones(2, requires_grad=True)
+        y = (x * 2).sum().tanh()
+        node, names = y.grad_fn, []
+        while node is not None:
+            names.append(node.name())
+            nxt = [f for f, _ in node.next_functions if f is not None]
+            node = nxt[0] if nxt else None
+        walks.append(names)
+        assert f"grad_fn=<{y.grad_fn.name()}>" in repr(y)
+    assert walks[0] == walks[1] == ["TanhBackward0", "SumBackward0", "MulBackward0", "AccumulateGrad"]
+    leaf = bp.ones(2, requires_grad=True)
+    acc = (leaf * 2).grad_fn.next_functions[0][0]
+    assert acc.variable is leaf and acc.next_functions == ()

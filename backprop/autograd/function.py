@@ -166,10 +166,40 @@ class Node:
         )
 
     def name(self) -> str:
-        return self.op.name
+        """torch's style of name: ``MulBackward0`` for the op ``mul``, ``MyFnBackward`` for a custom
+        ``autograd.Function`` (whose op carries the class's name)."""
+        name = self.op.name
+        if name[:1].isupper():
+            return f"{name}Backward"
+        return "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Backward0"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        """Per input: (the node that produced it, 0), an ``AccumulateGrad`` for a leaf that requires
+        grad, or (None, 0) for a constant, as torch's (graph-drawing tools walk these)."""
+        return tuple((e if e is None or e.__class__ is Node else AccumulateGrad(e), 0) for e in self.edges)
 
     def __repr__(self) -> str:
-        return f"<{self.op.name}Backward>"
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The end of a path at a leaf tensor (``next_functions`` of the nodes that read it)."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Any) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    @property
+    def next_functions(self) -> tuple:
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
 
 
 def version_of(t: Any) -> int:

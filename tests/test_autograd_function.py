@@ -298,7 +298,7 @@ def test_grad_fn_names_and_next_functions_as_torchs() -> None:
             node = nxt[0] if nxt else None
         walks.append(names)
         assert f"grad_fn=<{y.grad_fn.name()}>" in repr(y)
-    assert walks[0] == walks[1] == ["TanhBackward0", "SumBackward0", "MulBackward0", "AccumulateGrad"]
+    assert walks[0] == walks[1] == ["TanhBackward0", "SumBackward0", "MulBackward0", "torch::autograd::AccumulateGrad"]
     leaf = bp.ones(2, requires_grad=True)
     acc = (leaf * 2).grad_fn.next_functions[0][0]
     assert acc.variable is leaf and acc.next_functions == ()

@@ -192,7 +192,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"  # torch's name, which graph-walking code compares against
 
     @property
     def next_functions(self) -> tuple:

@@ -156,7 +156,7 @@ from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
 
 cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
 _sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
-from backprop import special, testing  # noqa: E402  isort: skip
+from backprop import jit, special, testing  # noqa: E402  isort: skip
 from backprop.windows import (  # noqa: E402  isort: skip
     bartlett_window,
     blackman_window,
@@ -316,6 +316,7 @@ __all__ = [
     "set_autocast_dtype",
     "set_autocast_enabled",
     "special",
+    "jit",
     "bartlett_window",
     "blackman_window",
     "hamming_window",

@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.special", 6),  # torch.special's names over functions
     ("backprop.legacy", 6),  # torch.FloatTensor & co.
     ("backprop.windows", 6),  # hann_window & co.
+    ("backprop.jit", 0),  # torch.jit's names as pass-throughs
     ("backprop.testing", 6),  # torch.testing.assert_close
     ("backprop.linalg", 6),  # torch.linalg: compositions of the ops/linalg decompositions
     ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors

@@ -129,6 +129,13 @@ from backprop.dtypes import can_cast, finfo, iinfo, result_type  # noqa: E402  i
 from backprop.dtypes import promote_dtypes as promote_types  # noqa: E402  isort: skip
 from backprop.methods.attributes import Layout as layout  # noqa: E402, N813  isort: skip
 from backprop.methods.attributes import strided  # noqa: E402  isort: skip
+from backprop.methods.attributes import (  # noqa: E402  isort: skip
+    MemoryFormat as memory_format,  # noqa: N813 - torch.memory_format
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    preserve_format,
+)
 from backprop.runtime import (  # noqa: E402  isort: skip
     are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,
@@ -374,6 +381,11 @@ __all__ = [
     "set_num_threads",
     "set_printoptions",
     "strided",
+    "memory_format",
+    "channels_last",
+    "channels_last_3d",
+    "contiguous_format",
+    "preserve_format",
     "use_deterministic_algorithms",
     *functions.__all__,
 ]

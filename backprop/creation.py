@@ -269,6 +269,8 @@ def randint(
 
 def _like(fn: Any) -> Any:
     def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
+        kw.pop("memory_format", None)  # (C order always) and torch's layout argument
+        kw.pop("layout", None)
         return fn(
             *input.shape,
             dtype=dtype or input.dtype,
@@ -289,9 +291,19 @@ randn_like = _like(randn)
 rand_like = _like(rand)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
+def full_like(
+    input: Tensor,
+    fill_value: Any,
+    dtype: Any = None,
+    device: Any = None,
+    *,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+    layout: Any = None,
+) -> Tensor:
     """``full`` with the shape (and by default dtype and device) of ``input``."""
-    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+    out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 @factory

@@ -327,8 +327,8 @@ class Tensor(
         self._requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
-        """A differentiable copy."""
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A differentiable copy (in C order, whatever ``memory_format`` says)."""
         return apply(conv.clone, self)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:

@@ -483,3 +483,19 @@ def test_optimizer_state_is_keyed_by_the_parameter_as_torchs() -> None:
         opt.step()
         assert w in opt.state and {"exp_avg", "exp_avg_sq", "step"} <= set(opt.state[w])
         np.testing.assert_allclose(np.asarray(opt.state[w]["exp_avg"].detach().tolist()), [0.2, 0.2, 0.2], rtol=1e-6)
+
+
+@needs_torch
+def test_memory_formats_are_accepted_where_torch_takes_them() -> None:
+    """``memory_format=`` everywhere torch takes it; layouts stay C order, and ``is_contiguous`` answers
+    for the format asked about, as torch's does for a tensor that was never converted."""
+    for lib in (bp, torch):
+        x = lib.ones(2, 3, 4, 4)
+        assert x.contiguous(memory_format=lib.contiguous_format).shape == (2, 3, 4, 4)
+        assert x.to(memory_format=lib.channels_last).shape == (2, 3, 4, 4)
+        assert x.clone(memory_format=lib.preserve_format).sum().item() == 96.0
+        assert lib.zeros_like(x, memory_format=lib.preserve_format).shape == (2, 3, 4, 4)
+        assert lib.full_like(x, 2.0, memory_format=lib.preserve_format).sum().item() == 192.0
+        assert x.is_contiguous() and not x.is_contiguous(memory_format=lib.channels_last)
+        assert x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).is_contiguous(memory_format=lib.channels_last)
+        lib.nn.Conv2d(3, 3, 1).to(memory_format=lib.channels_last)

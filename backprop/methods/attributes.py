@@ -28,6 +28,23 @@ class Layout:
 strided = Layout("strided")
 
 
+class MemoryFormat:
+    """torch's memory formats (``bp.channels_last`` ...): accepted wherever torch takes ``memory_format``;
+    tensors here stay in NumPy's C order, so asking for channels-last changes no layout (see the README)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+contiguous_format = MemoryFormat("contiguous_format")
+preserve_format = MemoryFormat("preserve_format")
+channels_last = MemoryFormat("channels_last")
+channels_last_3d = MemoryFormat("channels_last_3d")
+
+
 def _base_array(a: Any) -> Any:
     while getattr(a, "base", None) is not None and hasattr(a.base, "strides"):
         a = a.base

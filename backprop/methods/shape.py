@@ -136,12 +136,21 @@ class ShapeMethods:
         dim = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
 
-    def is_contiguous(self: Any) -> bool:
-        """Whether the data is laid out in C order (torch's default memory format)."""
+    def is_contiguous(self: Any, memory_format: Any = None) -> bool:
+        """Whether the data is laid out in C order (torch's default memory format), or, asked about
+        ``bp.channels_last``(``_3d``), in that order (channels innermost)."""
+        name = getattr(memory_format, "name", "contiguous_format")
+        if name in ("channels_last", "channels_last_3d"):
+            nd = 4 if name == "channels_last" else 5
+            if self._data.ndim != nd:
+                raise RuntimeError(f"required rank {nd} tensor to use {name} format")
+            order = (0, *range(2, nd), 1)
+            return bool(self._data.transpose(order).flags.c_contiguous)
         return bool(self._data.flags.c_contiguous)
 
-    def contiguous(self: Any) -> Tensor:
-        """``self`` if already C-contiguous, else a C-ordered copy (a differentiable ``clone``)."""
+    def contiguous(self: Any, memory_format: Any = None) -> Tensor:
+        """``self`` if already C-contiguous, else a C-ordered copy (a differentiable ``clone``); any
+        ``memory_format`` gives C order here (tensors are kept in NumPy's layout)."""
         if self._data.flags.c_contiguous:
             return self
         return apply(conversion.clone, self)

@@ -14,7 +14,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backprop.autograd.autocast_state import autocast_function
 from backprop.autograd.function import apply
+from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
 from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet, lu_solve, solve, solve_triangular
 from backprop.methods.linalg import cross as _cross
@@ -530,6 +532,8 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The ``p``-norm distances between the rows of (..., P, M) x1 and (..., R, M) x2: (..., P, R); gradient 0
     where a distance is 0 (torch)."""
+    if autocast_users[0]:
+        x1, x2 = autocast_function("cdist", x1, x2)
     if x1.ndim < 2 or x2.ndim < 2:
         raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:

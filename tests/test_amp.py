@@ -513,3 +513,33 @@ def test_a_compiled_autocast_step_is_bitwise_eager() -> None:
     assert fn.replays == len(batches) - 2, "the autocast step was not replayed"
     assert np.array_equal(np.array(le), np.array(lc), equal_nan=True) and se == sc
     assert all(np.array_equal(a, b) for a, b in zip(pe, pc))
+
+
+def test_composite_functions_cast_as_a_whole_as_torchs() -> None:
+    """Convolutions (with their bias), addmm/baddbmm/addbmm, cdist, trace and the margin losses take
+    torch's CPU autocast dtypes (they were cast op by op before: conv with a bias came out float32)."""
+    torch = pytest.importorskip("torch", reason="torch not installed: the dtype comparison needs it")
+    got = {}
+    for lib in (bp, torch):
+        F = lib.nn.functional
+        h, h2, t = lib.randn(3, 4).half(), lib.randn(3, 4).half(), lib.ones(3, 4).half()
+        b1, b2 = lib.randn(2, 3, 4), lib.randn(2, 4, 5)
+        x = lib.randn(2, 3, 8, 8)
+        with lib.autocast("cpu", dtype=lib.float16):
+            outs = {
+                "conv2d": lib.nn.Conv2d(3, 4, 3)(x),
+                "conv_transpose2d": lib.nn.ConvTranspose2d(3, 2, 3)(x),
+                "addmm": lib.addmm(lib.randn(3, 5), lib.randn(3, 4), lib.randn(4, 5)),
+                "baddbmm": lib.baddbmm(lib.randn(2, 3, 5), b1, b2),
+                "addbmm": lib.addbmm(lib.randn(3, 5), b1, b2),
+                "cdist": lib.cdist(h, h2),
+                "trace": lib.randn(3, 3).half().trace(),
+                "poisson_nll_loss": F.poisson_nll_loss(h, t),
+                "hinge_embedding_loss": F.hinge_embedding_loss(h, t),
+                "soft_margin_loss": F.soft_margin_loss(h, t),
+                "triplet_margin_loss": F.triplet_margin_loss(h, h2, h),
+                "multi_margin_loss": F.multi_margin_loss(h, lib.tensor([0, 1, 2])),
+                "margin_ranking_loss": F.margin_ranking_loss(h[0], h2[0], t[0]),
+            }
+        got[lib] = {k: str(v.dtype).replace("torch.", "") for k, v in outs.items()}
+    assert got[bp] == got[torch]

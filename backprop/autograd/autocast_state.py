@@ -34,6 +34,7 @@ LOWER, FP32, PROMOTE = "lower_precision_fp", "fp32", "promote"
 # cast (torch 2.13, checked op by op in tests/test_amp.py).
 _LOWER_BOTH: tuple[str, ...] = ("matmul", "linear", "einsum", "conv1d", "conv2d", "conv3d", "conv_transpose1d")
 _LOWER_BOTH += ("conv_transpose2d", "conv_transpose3d", "prelu", "scaled_dot_product_attention")
+_LOWER_BOTH += ("addmm", "baddbmm", "addbmm")
 _FP32_LOSSES = (
     "cross_entropy",
     "binary_cross_entropy_with_logits",

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from backprop.autograd.autocast_state import autocast_function
 from backprop.autograd.function import apply
+from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import shape as sh
@@ -384,6 +386,8 @@ class LinalgMethods:
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)``; self broadcasts to the product's shape (beta=0 ignores it)."""
         _tensors("addmm", self, mat1, mat2)
+        if autocast_users[0]:
+            self, mat1, mat2 = autocast_function("addmm", self, mat1, mat2)
         prod = mat1.mm(mat2)
         if self.dtype != prod.dtype:
             raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
@@ -395,6 +399,8 @@ class LinalgMethods:
     def baddbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (batch1 @ batch2)`` over a batch; self broadcasts (beta=0 ignores it)."""
         _tensors("baddbmm", self, batch1, batch2)
+        if autocast_users[0]:
+            self, batch1, batch2 = autocast_function("baddbmm", self, batch1, batch2)
         prod = batch1.bmm(batch2)
         if self.dtype != prod.dtype:
             raise DTypeError(
@@ -547,16 +553,22 @@ class LinalgMethods:
     def addmv(self: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat @ vec)`` (beta=0 ignores self's values)."""
         _tensors("addmv", self, mat, vec)
+        if autocast_users[0]:
+            self, mat, vec = autocast_function("addmv", self, mat, vec)
         return _add_product(self, mat.mv(vec), beta, alpha, "addmv")
 
     def addr(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * outer(vec1, vec2)`` (beta=0 ignores self's values)."""
         _tensors("addr", self, vec1, vec2)
+        if autocast_users[0]:
+            self, vec1, vec2 = autocast_function("addr", self, vec1, vec2)
         return _add_product(self, vec1.outer(vec2), beta, alpha, "addr")
 
     def addbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * sum_b batch1[b] @ batch2[b]`` (beta=0 ignores self's values)."""
         _tensors("addbmm", self, batch1, batch2)
+        if autocast_users[0]:
+            self, batch1, batch2 = autocast_function("addbmm", self, batch1, batch2)
         return _add_product(self, batch1.bmm(batch2).sum(0), beta, alpha, "addbmm")
 
     def addmm_(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:

@@ -11,8 +11,9 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
+from backprop.autograd.autocast_state import autocast_function
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace
-from backprop.autograd.grad_mode import trace_users
+from backprop.autograd.grad_mode import autocast_users, trace_users
 from backprop.ops import conversion
 from backprop.ops import linalg as linalg_ops
 from backprop.ops import shape as sh
@@ -295,6 +296,8 @@ class ShapeMethods:
         """The sum of a matrix's main diagonal (torch: 2-D only; integers sum to int64)."""
         if self.ndim != 2:
             raise ShapeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+        if autocast_users[0]:
+            (self,) = autocast_function("trace", self)
         if self.dtype.kind == "b":
             raise NotImplementedError("\"trace\" not implemented for 'Bool'")
         return self.diagonal().sum()

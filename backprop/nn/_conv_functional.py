@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from backprop.autograd import trace
+from backprop.autograd.autocast_state import autocast_function
 from backprop.autograd.function import apply
+from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import conv as conv_ops
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor
@@ -155,10 +157,21 @@ def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
     return y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2)))
 
 
+def _autocast_conv(name: str, input: Tensor, weight: Tensor, bias: Any) -> tuple[Tensor, Tensor, Any]:
+    """The inputs of a convolution cast by the active autocast's policy (the bias too, when there is one)."""
+    if bias is None:
+        input, weight = autocast_function(name, input, weight)
+        return input, weight, None
+    input, weight, bias = autocast_function(name, input, weight, bias)
+    return input, weight, bias
+
+
 def _conv(
     name: str, n: int, input: Tensor, weight: Tensor, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
 ) -> Tensor:
     """y[b, o] = sum_c,k w[o, c, k] x[b, g(o) c, s i + d k - lo] + bias[o]: a GEMM of the weight with im2col."""
+    if autocast_users[0]:  # cast as one op (with its bias), as torch's autocast does
+        input, weight, bias = _autocast_conv(name, input, weight, bias)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=False)
     stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
@@ -234,6 +247,8 @@ def _conv_transpose(
     dilation: Any,
 ) -> Tensor:
     """conv's adjoint in x: col2im of (weight^T GEMM x); weight (C_in, C_out / groups, *k)."""
+    if autocast_users[0]:
+        input, weight, bias = _autocast_conv(name, input, weight, bias)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=True)
     if isinstance(padding, str):

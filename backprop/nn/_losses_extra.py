@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from backprop.autograd import trace
+from backprop.autograd.autocast_state import autocast_function
 from backprop.autograd.function import apply
+from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.tensor import Tensor
@@ -99,6 +101,8 @@ def poisson_nll_loss(
 ) -> Tensor:
     """exp(input) - target input (``log_input``), else input - target log(input + eps); ``full`` adds
     Stirling's term target log target - target + 0.5 log(2 pi target) where target > 1."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        input, target = autocast_function("poisson_nll_loss", input, target)
     reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
     if log_input:
         loss = input.exp() - target * input
@@ -122,6 +126,8 @@ def margin_ranking_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """max(0, -target (input1 - input2) + margin), target in {1, -1}."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        input1, input2 = autocast_function("margin_ranking_loss", input1, input2)
     reduction = _reduction(size_average, reduce, reduction, "margin_ranking_loss")
     if not input1.ndim == input2.ndim == target.ndim:
         raise RuntimeError(
@@ -141,6 +147,8 @@ def hinge_embedding_loss(
 ) -> Tensor:
     """input where target is 1, max(0, margin - input) where it is -1 (torch's formula: both terms
     for other target values)."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        (input,) = autocast_function("hinge_embedding_loss", input)
     reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
     zero = input * 0.0
     loss = apply(ew.where, target != 1, (margin - input).clamp(min=0), zero) + apply(
@@ -157,6 +165,8 @@ def soft_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """log(1 + exp(-target input)), computed as -logsigmoid(target input) (finite for any input)."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        input, target = autocast_function("soft_margin_loss", input, target)
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
     return _apply_reduction(-apply(act.logsigmoid, input * target), reduction)
 
@@ -207,6 +217,8 @@ def multi_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """sum over classes i != y of max(0, margin - x[y] + x[i])^p (times weight[y]) / C, per sample."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        (input,) = autocast_function("multi_margin_loss", input)
     reduction = _reduction(size_average, reduce, reduction, "multi_margin_loss")
     if p not in (1, 2):
         raise ValueError("multi_margin_loss: only p == 1 and p == 2 supported")
@@ -242,6 +254,8 @@ def multilabel_margin_loss(
 ) -> Tensor:
     """sum over target classes j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C, per sample;
     a row of ``target`` lists its class ids up to the first -1."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        (input,) = autocast_function("multilabel_margin_loss", input)
     reduction = _reduction(size_average, reduce, reduction, "multilabel_margin_loss")
 
     def shapes(n: int, c: int) -> tuple:
@@ -296,6 +310,8 @@ def triplet_margin_loss(
 ) -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-norm distance (``swap``: d(a, n) becomes
     min(d(a, n), d(p, n)))."""
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        anchor, positive, negative = autocast_function("triplet_margin_loss", anchor, positive, negative)
     from backprop.nn.functional import pairwise_distance
 
     reduction = _reduction(size_average, reduce, reduction, "triplet_margin_loss")

@@ -17,7 +17,15 @@ import numpy as np
 
 from backprop import dtypes, runtime
 from backprop.autograd import hooks, trace
-from backprop.autograd.function import Node, apply, bump_version, check_inplace, write_recorded
+from backprop.autograd.function import (
+    Node,
+    apply,
+    bump_version,
+    check_inplace,
+    is_stale_view,
+    stale_view_error,
+    write_recorded,
+)
 from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import trace_users
 from backprop.devices import Device
@@ -278,6 +286,8 @@ class Tensor(
 
     def _host(self) -> np.ndarray:
         """The data on the host, whatever ``requires_grad`` says (reprs, ``item``, pickling)."""
+        if self._base is not None and is_stale_view(self):
+            stale_view_error("reading a tensor", self)
         if trace_users[0]:
             trace.host_read("item()/tolist()/numpy()/repr()")
         if self.device.type == "cpu":

@@ -12,6 +12,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
@@ -262,7 +264,13 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         x = a._data
         arrays.append(x)
         meta.append((x.shape, x.dtype))
-        versions.append(a._version if a._base is None else a._base._version)  # views share the base's
+        b = a._base
+        if b is None:
+            versions.append(a._version)
+        else:
+            versions.append(b._version)  # views share the base's
+            if _retired and b is not a and is_stale_view(a):
+                stale_view_error(op.name, a)
         if a._requires_grad:
             need_grad = True
             edges.append(a.grad_fn or a)
@@ -436,6 +444,74 @@ def _quietly(kernel: Any, device: Any, arrays: list[Any], attrs: dict[str, Any])
         return kernel(*arrays, **attrs)
 
 
+def _write_through_view(name: str, view: Any, new: Any) -> None:
+    """A view of a recorded tensor takes the values ``new`` (a recorded tensor of the view's shape): its
+    base gets them at the view's place (``setitem``: the base's history goes through the write) and the
+    view is taken again from the new base, as torch's views see in-place changes. Views made by basic
+    indexing straight from their base are rebased; other views (reshapes, transposes, views of views)
+    refuse with a clear error rather than risk a wrong gradient."""
+    from backprop.ops.indexing import getitem  # (an ops module: below this layer)
+
+    base, node = view._base, view.grad_fn
+    made_by_getitem = (
+        node is not None
+        and node.op is getitem
+        and node._attrs.get("then") is None
+        and node.edges[0] is (base.grad_fn if base.grad_fn is not None else base)
+    )
+    if not made_by_getitem:
+        raise RuntimeError(
+            f"{name}: in-place change of a view (shape {tuple(view.shape)}) inside a recorded graph is supported "
+            "for views made by indexing their base directly (x[i], x[:, 1:3]); this one was not: write into the "
+            "base tensor, or .clone() the view first"
+        )
+    index = node._attrs["index"]
+    write_recorded(name, base, new, index)
+    fresh = apply(getitem, base, index=index)
+    view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
+
+
+def _root(x: Any) -> Any:
+    """What owns ``x``'s memory: the NumPy array at the end of its ``base`` chain, CuPy's allocation
+    (``x.data.mem``); None where neither applies (then no view is ever called stale)."""
+    if isinstance(x, np.ndarray):
+        while isinstance(x.base, np.ndarray):
+            x = x.base
+        return x
+    return getattr(getattr(x, "data", None), "mem", None)
+
+
+# the memory that bases with views gave up when a recorded write gave them new memory: a view still on
+# such memory is stale (weak: the set forgets memory nothing uses any more)
+_retired: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # id -> the memory
+
+
+def _retire(target: Any) -> None:
+    """``target`` (a tensor with views) is about to get new memory from a recorded write."""
+    if target._base is target:
+        root = _root(target._data)
+        if root is not None:
+            _retired[id(root)] = root
+
+
+def is_stale_view(t: Any) -> bool:
+    """True for a view taken before its base was written inside a recorded graph (the base then got new
+    memory and a new history; the view still shows the old values)."""
+    b = t._base
+    if not _retired or b is None or b is t:
+        return False
+    root = _root(t._data)
+    return root is not None and _retired.get(id(root)) is root
+
+
+def stale_view_error(name: str, t: Any) -> None:
+    raise RuntimeError(
+        f"{name}: this view (shape {tuple(t.shape)}) was taken before an assignment or in-place op into its base "
+        "inside a recorded graph, which gave the base new values; the view still holds the old ones. Take the "
+        "view again after the write (torch would refresh it)"
+    )
+
+
 def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> None:
     raise RuntimeError(
         f"{op.name}: expected all tensors on the same device, but found {first} and "
@@ -464,15 +540,15 @@ def write_recorded(name: str, target: Any, value: Any, index: Any, then: Any = N
     its node), as torch's CopySlices: the overwritten region's gradient goes to ``value``."""
     from backprop.ops.indexing import setitem  # (an ops module: below this layer)
 
-    if target._base is not None:
-        what = "a view of another tensor" if target._base is not target else "a tensor that has views"
-        raise RuntimeError(
-            f"{name}: writing into {what} (shape {tuple(target.shape)}) inside a recorded graph: the views "
-            "would not see the change (or the base would not); write into the base tensor, or .clone() first"
-        )
+    if target._base is not None and target._base is not target:  # a view: its new values, then its base
+        before = target._plain._wrap(target._data, target.device, target.grad_fn)
+        before._requires_grad = target._requires_grad
+        _write_through_view(name, target, apply(setitem, before, value, index=index, then=then))
+        return
     before = target._plain._wrap(target._data, target.device, target.grad_fn)
     before._requires_grad = target._requires_grad
     out = apply(setitem, before, value, index=index, then=then)
+    _retire(target)
     target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, out._requires_grad
     bump_version(target)
 
@@ -485,18 +561,20 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     the kernel's result is written into ``target``'s memory.
     """
     if check_inplace(name, target, *args):
-        if target._base is not None:
-            what = "a view of another tensor" if target._base is not target else "a tensor that has views"
-            raise RuntimeError(
-                f"{name}: in-place op on {what} (shape {tuple(target.shape)}) inside a recorded graph: the "
-                "views would not see the change (or the base would not); use the out-of-place op, or "
-                ".clone() first"
-            )
+        if target._base is not None and target._base is not target:  # a view: write the result into its base
+            before = target._plain._wrap(target._data, target.device, target.grad_fn)
+            before._requires_grad = target._requires_grad
+            out = apply(op, before, *args, **attrs)
+            if _inplace_result(name, target, out._data):
+                out = apply(conversion.astype, out, dtype=target._data.dtype)
+            _write_through_view(name, target, out)
+            return target
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         out = apply(op, before, *args, **attrs)
         if _inplace_result(name, target, out._data):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
+        _retire(target)
         target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
         node = out.grad_fn
         if node is not None and node._out_ref is not None:

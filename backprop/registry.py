@@ -68,6 +68,15 @@ class Ctx(Protocol):
     def call(self, op: OpDef, *args: Any, **attrs: Any) -> Any:
         """Run another op inside the rule: its kernel on arrays, a recorded op on Tensors."""
 
+    @property
+    def array_xp(self) -> Any:
+        """The device's array namespace (numpy or cupy), also while a graph is recorded."""
+
+    def graph_input(self, i: int) -> Any:
+        """Under ``create_graph``: input ``i`` as a Tensor of the recorded graph (the leaf itself, or a
+        stand-in of its shape and dtype produced by its node: its values are not kept), so a fused op
+        that saved no copy of an input can record ops on it."""
+
 
 class OpDef:
     """One registered op. Single output; inputs are arrays (or Python scalars) plus keyword attrs.

@@ -159,6 +159,8 @@ CTX_CONTRACT = {
     "aux_consumable",
     "gy_consumable",
     "call",
+    "array_xp",
+    "graph_input",
 }
 
 

@@ -176,6 +176,20 @@ class Node:
         return "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Backward0"
 
     @property
+    def array_xp(self) -> Any:
+        return self.device.xp
+
+    def graph_input(self, i: int) -> Any:
+        edge = self.edges[i]
+        if edge is None or edge.__class__ is not Node:
+            return edge  # a leaf tensor (or None: a constant)
+        meta = self.in_meta[i]
+        assert meta is not None  # (a node's input is a tensor)
+        shape, dtype = meta
+        xp = self.device.xp
+        return self.wrap(xp.broadcast_to(xp.zeros((), dtype=dtype), shape), self.device, edge)
+
+    @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """Per input: (the node that produced it, 0), an ``AccumulateGrad`` for a leaf that requires
         grad, or (None, 0) for a constant, as torch's (graph-drawing tools walk these)."""

@@ -26,6 +26,20 @@ def softmax_backward(ctx, gy):  # dx = y * (gy - sum(gy * y))
     return (y * (gy - ctx.xp.sum(gy * y, axis=axis, keepdims=True)),)
 
 
+@op("softmax_of", save_output=True)
+def softmax_of(xp, x, *, probs):
+    """The softmax of x along its last axis, already computed (``probs``): how the fused cross-entropy's
+    backward records softmax(x) for a double backward without keeping x's values (its gradient needs
+    only the output)."""
+    return probs
+
+
+@softmax_of.defvjp
+def softmax_of_backward(ctx, gy):  # dx = y * (gy - sum(gy * y)), as softmax's
+    (y,) = ctx.saved
+    return (y * (gy - ctx.xp.sum(gy * y, axis=-1, keepdims=True)),)
+
+
 @op("log_softmax", save_output=True)
 def log_softmax(xp, x, *, axis=-1):
     """x - logsumexp(x) along ``axis``, computed stably."""
@@ -60,7 +74,7 @@ def _check_cross_entropy(x, target, weight=None, **attrs):
         )
 
 
-@op("cross_entropy", aux=True, check=_check_cross_entropy, double_backward=False)
+@op("cross_entropy", aux=True, check=_check_cross_entropy)
 def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) against class ids (N,), fused; optional class weights (C,).
 
@@ -172,6 +186,8 @@ def _exp_shifted(xp, x, m, e, s):
 def cross_entropy_backward(ctx, gy):
     # dx = (softmax - (1-eps) onehot - eps/C) * w_n without class weights;
     # dx = (a_n softmax - (1-eps) w_t onehot - eps/C w) * g_n with them (a_n as in the forward)
+    if ctx.create_graph:
+        return _cross_entropy_graph_backward(ctx, gy)
     e, s, t, valid, cnt, *weighted = ctx.aux  # softmax = e / s: the division folds into the row weights
     xp = ctx.xp
     reduction = ctx.attrs["reduction"]
@@ -199,6 +215,43 @@ def cross_entropy_backward(ctx, gy):
     gx[rows, t] -= (1 - eps) * w * wt
     if eps:
         gx -= (eps / e.shape[1]) * w[..., None] * weight
+    return gx, None, None
+
+
+def _cross_entropy_graph_backward(ctx, gy):
+    """``cross_entropy``'s gradient as recorded ops (``create_graph=True``): W_n (A_n softmax(x) - B), with
+    softmax(x) a ``softmax_of`` node on x's producer (x's values are not kept: the forward's exp buffer
+    gives the probabilities), so second derivatives in x (the softmax Jacobian) and in gy follow."""
+    e, s, t, valid, cnt, *weighted = ctx.aux
+    if not ctx.needs_input_grad[0]:
+        return (None,) * len(ctx.needs_input_grad)
+    xp = ctx.array_xp
+    reduction, eps = ctx.attrs["reduction"], ctx.attrs["label_smoothing"]
+    n, c = e.shape
+    probs = e / s[:, None]
+    rows = xp.arange(n)
+    target = xp.zeros((n, c), dtype=e.dtype)
+    if weighted:
+        wt, a, weight = weighted
+        target[rows, t] = (1 - eps) * wt
+        if eps:
+            target += (eps / c) * weight.astype(e.dtype, copy=False)
+        scale_a = a.astype(e.dtype, copy=False)
+    else:
+        target[rows, t] = 1 - eps
+        if eps:
+            target += eps / c
+        scale_a = xp.ones(n, dtype=e.dtype)
+    keep = xp.ones(n, dtype=e.dtype) if valid is None else valid.astype(e.dtype)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            keep = keep / cnt
+    p = ctx.call(softmax_of, ctx.graph_input(0), probs=probs)  # x's values are not needed, only its node
+    if gy.ndim == 0:  # 'mean' or 'sum': W_n = gy keep_n
+        gx = gy * (p * (scale_a * keep)[:, None] - target * keep[:, None])
+    else:  # 'none': one gy per row
+        w = gy * keep
+        gx = (w * scale_a).reshape((n, 1)) * p - w.reshape((n, 1)) * target
     return gx, None, None
 
 

@@ -42,6 +42,11 @@ CASES: dict[str, list[Case]] = {
         Case([R(2, 5)], {"axis": -1}, ref=_log_softmax),
         Case([R(3, 2, 4)], {"axis": 0}, ref=_log_softmax),
     ],
+    # softmax(x) given (the fused cross-entropy's double backward): probs computed from x, so the checks see it
+    "softmax_of": [
+        Case([R(3, 4)], fn=lambda op, x: _apply(op, x, probs=x.detach().softmax(-1)._data), ref=_softmax),
+        Case([R(2, 6)], fn=lambda op, x: _apply(op, x, probs=x.detach().softmax(-1)._data), ref=_softmax),
+    ],
     "cross_entropy": [
         Case([R(4, 5), K(np.array([0, 4, 2, 2]))], ref=_cross_entropy),
         Case([R(4, 5), K(np.array([0, -100, 2, 1]))], {"reduction": "sum"}, ref=_cross_entropy),

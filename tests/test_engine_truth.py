@@ -303,15 +303,25 @@ def _view_program(lib, which: int):
         v[0] = w[0]
     elif which == 5:
         y[0][1] = 7.0
-    else:
+    elif which == 6:
         v = y[:, 2]
         v.tanh_()
         y = y + (v * 2).unsqueeze(1)
+    elif which == 7:
+        y.view(-1)[2:5] = w  # views made by reshaping or transposing: written by their strides
+    elif which == 8:
+        y.t()[1].mul_(w)
+    elif which == 9:
+        y.reshape(12)[3] = w[1] * 7
+    else:
+        v = y.view(2, 6)
+        v[1] += 1
+        y = y * 1
     (y * lib.tensor(np.arange(12.0).reshape(3, 4))).sum().backward()
     return y.tolist(), x.grad.tolist(), None if w.grad is None else w.grad.tolist()
 
 
-@pytest.mark.parametrize("which", range(7))
+@pytest.mark.parametrize("which", range(11))
 def test_inplace_changes_through_views_in_a_graph_as_torchs(which: int) -> None:
     """Writes and in-place ops on views of a recorded tensor reach the base and its history (torch's
     view rebase): values and gradients equal torch's."""
@@ -339,8 +349,10 @@ def test_a_view_left_behind_by_a_recorded_write_refuses_instead_of_misleading() 
     (fresh * 3).sum().backward()
     assert x.grad.tolist() == [6.0, 6.0, 0.0]
     z = x * 1
-    with pytest.raises(RuntimeError, match="views made by indexing"):
-        z.reshape(3, 1).mul_(2)  # a reshape view: not rebased, refused
+    with pytest.raises(RuntimeError, match="single memory location"):
+        z.expand(2, 3).mul_(2)  # an expanded view's elements share memory: refused, as torch refuses it
+    with pytest.raises(RuntimeError, match="single memory location"):
+        z.expand(2, 3)[0] = 1.0  # (torch writes this one row through; here the whole expanded view refuses)
 
 
 @pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)

@@ -462,8 +462,9 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
     """A view of a recorded tensor takes the values ``new`` (a recorded tensor of the view's shape): its
     base gets them at the view's place (``setitem``: the base's history goes through the write) and the
     view is taken again from the new base, as torch's views see in-place changes. Views made by basic
-    indexing straight from their base are rebased; other views (reshapes, transposes, views of views)
-    refuse with a clear error rather than risk a wrong gradient."""
+    indexing straight from their base go through ``setitem``; any other view (reshapes, transposes,
+    views of views) of a C-ordered base through ``as_strided_scatter`` at its strides, as torch's
+    CopySlices does; a base in another order, backward strides or an expanded view refuse clearly."""
     from backprop.ops.indexing import getitem  # (an ops module: below this layer)
 
     base, node = view._base, view.grad_fn
@@ -473,12 +474,26 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
         and node._attrs.get("then") is None
         and node.edges[0] is (base.grad_fn if base.grad_fn is not None else base)
     )
-    if not made_by_getitem:
-        raise RuntimeError(
-            f"{name}: in-place change of a view (shape {tuple(view.shape)}) inside a recorded graph is supported "
-            "for views made by indexing their base directly (x[i], x[:, 1:3]); this one was not: write into the "
-            "base tensor, or .clone() the view first"
-        )
+    if not made_by_getitem:  # any other view of a C-ordered base: by its strides into the base's memory
+        size, stride = tuple(view.shape), tuple(view.stride())
+        if not base._data.flags.c_contiguous or any(st < 0 for st in stride):
+            raise RuntimeError(
+                f"{name}: in-place change of a view (shape {size}) inside a recorded graph: its base is not in C "
+                "order (or the view runs backwards); write into the base tensor, or .clone() the view first"
+            )
+        if any(st == 0 and n > 1 for st, n in zip(stride, size)):
+            raise RuntimeError(
+                f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
+                "single memory location (an expanded view); clone it first"
+            )
+        offset = view.storage_offset() - base.storage_offset()
+        new_base = base.as_strided_scatter(new, size, stride, offset)
+        _retire(base)
+        base._data, base.grad_fn, base._requires_grad = new_base._data, new_base.grad_fn, new_base._requires_grad
+        bump_version(base)
+        fresh = base.as_strided(size, stride, offset)
+        view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
+        return
     index = node._attrs["index"]
     write_recorded(name, base, new, index)
     fresh = apply(getitem, base, index=index)

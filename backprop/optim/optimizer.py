@@ -183,7 +183,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state.setdefault(id(p), {})
+                state = dict.setdefault(self.state, id(p), {})  # (the int key: ParamState's lookup skipped)
                 g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):

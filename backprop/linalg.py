@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from backprop.autograd.autocast_state import autocast_function
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
 from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet, lu_solve, solve, solve_triangular

@@ -16,7 +16,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import autocast_state as _st
-from backprop.autograd.autocast_state import autocast_function
+from backprop.autograd.function import autocast_function
 from backprop.backends import get_backend
 
 __all__ = [

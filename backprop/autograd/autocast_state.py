@@ -20,7 +20,6 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.grad_mode import autocast_users, state, trace_users
-from backprop.ops import conversion
 
 _SCALARS = frozenset({int, float, bool, complex, type(None)})
 _FLOAT32 = np.dtype(np.float32)
@@ -227,12 +226,3 @@ def autocast_inputs(name: str, args: tuple[Any, ...], apply: Callable[..., Any],
             a = _cast(a, target, apply, astype, cacheable and a._data.dtype == _FLOAT32)
         out.append(a)
     return tuple(out)
-
-
-def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:
-    """The inputs of a function composed of several ops (``mse_loss``, ``layer_norm``, ``addmm``) cast by
-    the active autocast's policy for ``name``, as torch casts such a function as a whole. Callers guard
-    the call with ``if autocast_users[0]:`` so that the path outside autocast pays one list read."""
-    from backprop.autograd.function import apply  # (function.py imports this module: no cycle at import)
-
-    return autocast_inputs(name, tensors, apply, conversion.astype)

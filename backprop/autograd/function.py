@@ -448,6 +448,13 @@ def _record(
     return node
 
 
+def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:
+    """The inputs of a function composed of several ops (``mse_loss``, ``layer_norm``, ``addmm``) cast by
+    the active autocast's policy for ``name``, as torch casts such a function as a whole. Callers guard
+    the call with ``if autocast_users[0]:`` so that the path outside autocast pays one list read."""
+    return autocast_inputs(name, tensors, apply, conversion.astype)
+
+
 def _quietly(kernel: Any, device: Any, arrays: list[Any], attrs: dict[str, Any]) -> Any:
     """Run a kernel again without NumPy's floating-point warnings: an op producing inf or NaN
     (``log(0)``, ``0 / 0``, overflow) is not an error, as in torch, even under ``-W error``."""

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from backprop.autograd.autocast_state import autocast_function
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg

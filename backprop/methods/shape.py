@@ -11,8 +11,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.autocast_state import autocast_function
-from backprop.autograd.function import apply, apply_, bump_version, check_inplace
+from backprop.autograd.function import apply, apply_, autocast_function, bump_version, check_inplace
 from backprop.autograd.grad_mode import autocast_users, trace_users
 from backprop.ops import conversion
 from backprop.ops import linalg as linalg_ops

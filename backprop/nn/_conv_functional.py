@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from backprop.autograd import trace
-from backprop.autograd.autocast_state import autocast_function
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import conv as conv_ops
 from backprop.ops._util import DTypeError, ShapeError

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import dtypes, functions
 from backprop.autograd import trace
 from backprop.autograd.function import apply
+from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
 from backprop.tensor import Tensor
@@ -75,8 +76,6 @@ def instance_norm(
     """Normalise each channel of each sample of (N, C, ...) over its spatial dims (``use_input_stats``; the
     running statistics, when given, move towards the batch mean of the per-sample ones, with the unbiased
     variance, as torch), or by the running statistics; then scale and shift per channel."""
-    from backprop.nn.functional import _channel_shape, _running_update
-
     if input.ndim < 2:
         raise ValueError(f"instance_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     spatial = math.prod(input.shape[2:])
@@ -118,11 +117,10 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
     if input.numel() == 0:
         return input
-    from backprop.nn.functional import pad
-
     c = input.shape[1]
-    sq = (input * input).movedim(1, -1)  # channels last, so that pad's (left, right) pads them
-    sq = pad(sq, (size // 2, (size - 1) // 2))
+    sq = (input * input).movedim(1, -1)  # channels last: zeros before and after them along the last dim
+    lo, hi = size // 2, (size - 1) // 2
+    sq = functions.cat([sq.new_zeros(*sq.shape[:-1], lo), sq, sq.new_zeros(*sq.shape[:-1], hi)], -1)
     window = sq.narrow(-1, 0, c)
     for i in range(1, size):
         window = window + sq.narrow(-1, i, c)

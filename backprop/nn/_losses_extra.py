@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from backprop.autograd import trace
-from backprop.autograd.autocast_state import autocast_function
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.nn._common import _legacy_reduction, pairwise_distance
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.tensor import Tensor
@@ -37,8 +37,6 @@ __all__ = [
 
 def _reduction(size_average: bool | None, reduce: bool | None, reduction: str, name: str) -> str:
     """``reduction`` after torch's legacy pair (with its warning), checked."""
-    from backprop.nn.functional import _legacy_reduction
-
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: {reduction} is not a valid value for reduction (expected 'mean', 'sum' or 'none')")
@@ -312,8 +310,6 @@ def triplet_margin_loss(
     min(d(a, n), d(p, n)))."""
     if autocast_users[0]:  # a float32 function under autocast, as torch's
         anchor, positive, negative = autocast_function("triplet_margin_loss", anchor, positive, negative)
-    from backprop.nn.functional import pairwise_distance
-
     reduction = _reduction(size_average, reduce, reduction, "triplet_margin_loss")
     if margin <= 0:
         raise ValueError(f"margin must be greater than 0, got {margin}")
@@ -335,8 +331,6 @@ def triplet_margin_with_distance_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)) for any distance function (default ``pairwise_distance``)."""
-    from backprop.nn.functional import pairwise_distance
-
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if margin <= 0:

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.amp.autocast_mode import autocast_function
 from backprop.autograd import trace
-from backprop.autograd.function import apply, apply_
+from backprop.autograd.function import apply, apply_, autocast_function
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.backends.cupy_backend import defer_range_check
+from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
 from backprop.nn._conv_functional import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -373,19 +373,6 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
 def _uniform(dev: Any, shape: tuple, lower: float, upper: float) -> Any:
     """U(lower, upper) samples (float64) from the device's generator."""
     return dev.backend.rng(dev.index).random(shape) * (upper - lower) + lower
-
-
-def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
-    """torch's deprecated ``size_average``/``reduce`` pair as a ``reduction`` string, with its warning."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    ret = ("mean" if size_average else "sum") if reduce else "none"
-    warnings.warn(
-        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.", stacklevel=3
-    )
-    return ret
 
 
 def _const(arr: Any, like: Tensor) -> Tensor:
@@ -850,11 +837,6 @@ def _one_hot(data: Any, n: int, xp: Any) -> Any:
 # scatter-add of ``getitem_grad``.
 
 
-def _running_update(buf: Any, stat: Any, momentum: float, c: int) -> None:
-    """buf = (1 - momentum) buf + momentum stat, in place (batch norm's running statistics)."""
-    buf[...] = (1 - momentum) * buf + momentum * stat.reshape(c).astype(buf.dtype)
-
-
 def _additive_mask(mask: Any, xp: Any, dtype: Any) -> Any:
     """A boolean attention mask as 0 (attend) / -inf (do not)."""
     return xp.where(mask, 0.0, -math.inf).astype(dtype)
@@ -961,11 +943,6 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
-def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
-    """||x1 - x2 + eps||_p along the last dim."""
-    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
-
-
 def cosine_embedding_loss(
     input1: Tensor,
     input2: Tensor,
@@ -997,10 +974,6 @@ def cosine_embedding_loss(
         ew.where, target == -1, (cos - margin).clamp(min=0), zero
     )
     return _reduce(loss, reduction, "cosine_embedding_loss")
-
-
-def _channel_shape(input: Tensor) -> tuple[int, ...]:
-    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
 
 
 def batch_norm(

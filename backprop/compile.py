@@ -72,8 +72,8 @@ class _Record:
         for t, (shape, dtype, rg) in zip(self.tensors, self.meta):
             if t._data.shape != shape or t._data.dtype != dtype or t._requires_grad != rg:
                 return False
-        for m, st in self.modules:
-            if trace.module_state(m) != st:
+        for guard in self.modules:
+            if not guard.holds():
                 return False
         return True
 

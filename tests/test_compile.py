@@ -389,6 +389,33 @@ def test_module_state_changes_are_seen_train_eval_and_hyper_parameters() -> None
     assert results[0] == results[1]
 
 
+def test_module_guard_sees_added_removed_and_retyped_attributes() -> None:
+    """The replay's module guard (read with one itemgetter per module) notices a plain attribute
+    changing value, a tensor taking a number's place, attributes added or removed, and a parameter
+    object swapped; it holds again once the module is as recorded."""
+    from backprop.autograd.trace import ModuleGuard
+
+    m = bp.nn.Dropout(0.25)
+    guard = ModuleGuard(m)
+    assert guard.holds()
+    m.p = 0.5
+    assert not guard.holds()
+    m.p = bp.tensor([0.25, 0.25])  # a tensor where a number was: compared by type first, no ==
+    assert not guard.holds()
+    m.p = 0.25
+    assert guard.holds()
+    m.extra = 1
+    assert not guard.holds()
+    del m.extra
+    assert guard.holds()
+    del m.p
+    assert not guard.holds()
+    lin = bp.nn.Linear(2, 2)
+    g2 = ModuleGuard(lin)
+    lin.weight = bp.nn.Parameter(lin.weight.detach().clone())
+    assert not g2.holds()
+
+
 def test_gradients_read_after_backward_are_this_steps() -> None:
     """A leaf whose gradient arrives as a view (here through ``expand``) gets a private copy in
     ``.grad``; code after ``backward()`` reading ``.grad`` reads this replay's copy."""

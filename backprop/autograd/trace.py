@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import operator
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -72,7 +73,7 @@ class Tracer:
         self.backward_seen = False  # a backward() ran inside the step
         self.tensors: list[Any] = []  # bound tensors read at replay (guarded: shape, dtype, requires_grad)
         self.data_of: dict[int, str] = {}  # id(array) -> "t3._data", for index tensors' arrays in op attributes
-        self.modules: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, its state when called)
+        self.modules: dict[int, ModuleGuard] = {}  # id(module) -> its state when called
         # buffer donation (see ``donate``): each local variable's memory, by the id of the array that
         # owns it (views share their base's), and the memory that is not the step's own to reuse
         self.root_of: dict[str, frozenset[int]] = {}
@@ -182,7 +183,7 @@ class Tracer:
         """A module was called: its plain attributes (``training``, ``p``, ...) and the identity of its
         parameters, buffers and submodules are what the record assumes."""
         if id(m) not in self.modules:
-            self.modules[id(m)] = (m, module_state(m))
+            self.modules[id(m)] = ModuleGuard(m)
             self.keep.append(m)
 
     def note_index(self, t: Any) -> None:
@@ -243,15 +244,50 @@ class Tracer:
         return name
 
 
-def module_state(m: Any) -> tuple:
-    """What a replay assumes of a module: its plain attributes and which objects it holds."""
-    d = m.__dict__
-    return (
-        tuple([(k, v) for k, v in d.items() if v.__class__ in _LITERALS]),
-        tuple(map(id, d["_parameters"].values())),
-        tuple(map(id, d["_buffers"].values())),
-        tuple(map(id, d["_modules"].values())),
-    )
+class ModuleGuard:
+    """What a replay assumes of a module: its plain attributes (``training``, ``p``, ...) and which
+    parameters, buffers and submodules it holds; ``holds()`` says whether that is still so.
+
+    Checked before every replay, so it is kept to a few C-level calls per module: the plain
+    attributes are read with one ``itemgetter`` built at record time (an attribute added or removed
+    changes the ``__dict__``'s length), and compared with their types, so a tensor replacing a number
+    is seen."""
+
+    __slots__ = ("module", "getter", "state")
+
+    def __init__(self, m: Any) -> None:
+        keys = tuple(k for k, v in m.__dict__.items() if v.__class__ in _LITERALS)
+        self.module = m
+        self.getter = operator.itemgetter(*keys) if len(keys) > 1 else _one_tuple(keys)
+        self.state = self.now()
+
+    def now(self) -> tuple | None:
+        """The module's state as the record compares it (None: an attribute it had is gone)."""
+        d = self.module.__dict__
+        try:
+            values = self.getter(d)
+        except KeyError:
+            return None
+        return (  # (types before values: a tensor in a number's place never reaches ==)
+            len(d),
+            tuple(map(type, values)),
+            values,
+            tuple(map(id, d["_parameters"].values())),
+            tuple(map(id, d["_buffers"].values())),
+            tuple(map(id, d["_modules"].values())),
+        )
+
+    def holds(self) -> bool:
+        """Whether the module is as it was when recorded."""
+        return self.now() == self.state
+
+
+def _one_tuple(keys: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """``itemgetter`` for fewer than two keys (which returns a bare value or fails): always a tuple."""
+    if not keys:
+        return lambda d: ()
+    key = keys[0]
+    return lambda d: (d[key],)
 
 
 def is_array(value: Any) -> bool:

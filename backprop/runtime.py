@@ -56,6 +56,8 @@ def array_repr_options(a: Any) -> dict[str, Any]:
     elif _print["sci_mode"] is True:
         digits = _print["precision"]
         opts["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
+    if a.dtype.kind == "b" and a.size and bool(a.all()):  # NumPy pads True to False's width; torch only
+        opts["formatter"] = {"bool": lambda v: "True"}  # pads when a False is printed too
     return opts
 
 

@@ -223,6 +223,9 @@ def test_default_reprs_match_torch() -> None:
         [nan, 1.5],
         [1, 2, 3],
         [True, False],
+        [True, True],  # (no padding when no False is printed)
+        [[True], [True]],
+        [[False, True], [True, True]],
     )
     for values in cases:
         assert repr(bp.tensor(values)) == repr(torch.tensor(values))

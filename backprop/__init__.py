@@ -95,6 +95,7 @@ from backprop.creation import (  # noqa: E402
 from backprop.devices import Device, get_default_device, set_default_device  # noqa: E402
 from backprop.devices import device as device  # noqa: E402
 from backprop.dtypes import (  # noqa: E402
+    bfloat16,
     bool_,
     cdouble,
     cfloat,
@@ -122,6 +123,9 @@ from backprop.functions import *  # noqa: E402, F403 - the torch-style top-level
 from backprop.tensor import Tensor  # noqa: E402
 
 from backprop import autograd, cuda, functions, nn, optim, registry, utils  # noqa: E402  isort: skip
+from backprop import func  # noqa: E402  isort: skip  (torch.func)
+from backprop.func import vmap  # noqa: E402  isort: skip  (torch.vmap)
+from backprop import profiler  # noqa: E402  isort: skip  (torch.profiler)
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
 from backprop.nn.compiled import compile  # noqa: E402  isort: skip  (torch.compile's name and signature)
 from backprop.serialization import load, save  # noqa: E402  isort: skip
@@ -199,6 +203,7 @@ from backprop.nn.functional import (  # noqa: E402  isort: skip  (torch's top-le
 from backprop import distributions  # noqa: E402  isort: skip  (torch.distributions)
 from backprop.creation import asarray  # noqa: E402  isort: skip
 from backprop.legacy import (  # noqa: E402  isort: skip
+    BFloat16Tensor,
     BoolTensor,
     ByteTensor,
     CharTensor,
@@ -209,6 +214,17 @@ from backprop.legacy import (  # noqa: E402  isort: skip
     LongTensor,
     ShortTensor,
 )
+
+# ---- torch's remaining top-level names (constants, *_copy, in-place functions, ATen-signature nn functions,
+# ---- deprecated/removed functions, bp.version, bp.random); see backprop/_extras.py and its neighbours
+from backprop import random, version  # noqa: E402  isort: skip  (torch.random, torch.version)
+from backprop._copies import *  # noqa: E402, F403  isort: skip
+from backprop._extras import *  # noqa: E402, F403  isort: skip
+from backprop._nn_aliases import *  # noqa: E402, F403  isort: skip
+from backprop._numeric import *  # noqa: E402, F403  isort: skip
+from backprop import _copies, _extras, _nn_aliases, _numeric  # noqa: E402  isort: skip
+from backprop.amp import GradScaler  # noqa: E402  isort: skip  (torch.GradScaler)
+# ---- end of the block
 
 # NumPy's floating-point warnings from our kernels (``log(0)``, ``0 / 0``, overflow) stay silent, as torch's
 # ops are: the filter matches only warnings raised in backprop's own modules, and under ``-W error`` (an
@@ -225,7 +241,7 @@ dtype = _np.dtype  # torch.dtype: ``isinstance(t.dtype, bp.dtype)``; dtypes are 
 float = float32  # torch.float is float32 (Python's float, as a dtype argument, means float64)
 int = int32  # torch.int is int32 (Python's int, as a dtype argument, means int64)
 
-__version__ = "0.1.0"
+__version__ = version.__version__
 
 __all__ = [
     "Device",
@@ -235,7 +251,11 @@ __all__ = [
     "arange",
     "as_tensor",
     "autograd",
+    "func",
+    "profiler",
+    "vmap",
     "bool",
+    "bfloat16",
     "bool_",
     "compile",
     "cuda",
@@ -355,6 +375,7 @@ __all__ = [
     "testing",
     "distributions",
     "asarray",
+    "BFloat16Tensor",
     "BoolTensor",
     "ByteTensor",
     "CharTensor",
@@ -388,4 +409,12 @@ __all__ = [
     "preserve_format",
     "use_deterministic_algorithms",
     *functions.__all__,
+    # torch's remaining top-level names (the block above)
+    "GradScaler",
+    "random",
+    "version",
+    *_copies.__all__,
+    *_extras.__all__,
+    *_nn_aliases.__all__,
+    *_numeric.__all__,
 ]

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.grad_mode import quiet_floats, state, trace_users
 from backprop.tensor import Tensor
@@ -251,7 +252,7 @@ def _same(a: Any, b: Any) -> bool:
         if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
             return False
         xp = _xp_of(a)
-        return bool(xp.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        return bool(xp.array_equal(a, b, equal_nan=_dtypes.kind(a.dtype) in "fc"))
     if isinstance(a, functools.partial) and isinstance(b, functools.partial):
         return _same(a.func, b.func) and _same(a.args, b.args) and _same(a.keywords, b.keywords)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):

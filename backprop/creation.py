@@ -67,6 +67,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype == dtypes.bfloat16:
+        dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
     return Tensor._wrap(array, Device("cpu", 0), None)
 
 
@@ -87,6 +89,7 @@ def _current(dev: Device) -> Any:
 def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, value: Any = None) -> Tensor:
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    dtypes.check_device(dt, dev.type, fill)
     xp = dev.xp
     shape = size_arg(size)
     with _current(dev):
@@ -178,7 +181,7 @@ def linspace(
     integer dtype, torch truncates the bounds and then the values toward zero (NumPy would floor)."""
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    if dt.kind not in "iuf":
+    if dtypes.kind(dt) not in "iuf":
         raise TypeError(f"linspace: dtype {dt} is not supported; expected a floating or integer dtype")
     if dt.kind in "iu":
         values = np.trunc(np.linspace(math.trunc(start), math.trunc(end), int(steps), dtype=np.float64))
@@ -341,7 +344,7 @@ def randperm(
         raise RuntimeError(f"randperm: trying to create tensor with negative dimension {n}: [{n}]")
     if dt.kind == "b":
         raise NotImplementedError("randperm: not implemented for dtype bool")
-    top = 2 ** (np.finfo(dt).nmant + 1) + 1 if dt.kind == "f" else int(np.iinfo(dt).max) + 1
+    top = 2 ** (np.finfo(dt).nmant + 1) + 1 if dtypes.kind(dt) == "f" else int(np.iinfo(dt).max) + 1
     if n > top:
         raise RuntimeError(f"randperm: n={n} is too large for dtype {dt} (at most {top})")
     dev = to_device(device)
@@ -420,7 +423,7 @@ def _normal_draw(m: Any, s: Any, *, dev: Device, generator: Any, dt: Any) -> Any
 
 def poisson(input: Tensor, generator: Any = None) -> Tensor:
     """Poisson samples with the rates ``input`` (same shape and floating dtype)."""
-    if input.dtype.kind != "f":
+    if dtypes.kind(input.dtype) != "f":
         raise NotImplementedError(f"poisson: not implemented for dtype {input.dtype}; expected a floating tensor")
     dev = input.device
     draw = functools.partial(_poisson_draw, dev=dev, generator=generator, dt=input.dtype)

@@ -57,6 +57,8 @@ class Device:
         CUDA-array producer, or nested Python sequences/scalars (floats become the default dtype,
         as in torch; NumPy arrays keep theirs).
         """
+        if self.type != "cpu":
+            dtypes.check_device(dtype if dtype is not None else getattr(data, "dtype", None), self.type, "tensor")
         if hasattr(data, "grad_fn"):  # a Tensor (duck-typed: this module sits below tensor.py)
             arr = (
                 self.transfer(data._data, data.device)
@@ -74,6 +76,8 @@ class Device:
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
+        if arr.dtype == dtypes.bfloat16:
+            dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
         return arr
 
     def transfer(self, array: Any, source: Device) -> Any:
@@ -109,7 +113,7 @@ def _host_array(data: Any) -> np.ndarray:
     if isinstance(data, (list, tuple)) and any(hasattr(d, "grad_fn") for d in data):
         data = [np.asarray(d) if hasattr(d, "grad_fn") else d for d in data]
     arr = np.array(data)
-    if arr.dtype.kind in "OUSVMm":  # objects, strings, bytes, records, dates: not numbers
+    if arr.dtype.kind in "OUSVMm" and arr.dtype != dtypes.bfloat16:  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd.function import bump_version, check_inplace
 from backprop.tensor import Tensor
 
@@ -157,7 +158,7 @@ def local_slice(n: int, rank: int | None = None, world_size: int | None = None) 
 
 # ------------------------------------------------------------------------------------------ communicators
 def _is_float(arr: Any) -> bool:
-    return arr.dtype.kind in "fc"
+    return _dtypes.kind(arr.dtype) in "fc"
 
 
 def _combine_in_rank_order(out: Any, parts: Any, op: ReduceOp) -> None:

@@ -1,10 +1,15 @@
-"""Dtypes are NumPy dtypes under torch's names; Python floats default to float32."""
+"""Dtypes are NumPy dtypes under torch's names; Python floats default to float32.
+
+bfloat16 is ml_dtypes' NumPy dtype (JAX's): NumPy has none. Its ``kind`` is ``"V"``, not ``"f"``, so
+code that asks "is this floating?" goes through ``is_floating`` / ``kind`` here, never ``dtype.kind``.
+"""
 
 from __future__ import annotations
 
 import builtins
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 float16 = half = np.dtype("float16")
@@ -21,8 +26,56 @@ uint64 = np.dtype("uint64")
 bool_ = np.dtype("bool")
 complex64 = cfloat = np.dtype("complex64")
 complex128 = cdouble = np.dtype("complex128")
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
 # torch.float (float32), torch.int (int32) and torch.bool would shadow builtins here: backprop/__init__.py
-# sets them. No bfloat16 or complex32 (chalf): NumPy has neither.
+# sets them. No complex32 (chalf): NumPy has none.
+
+
+_FIRST_BFLOAT16: list[Any] | None = []  # callbacks run once, when the process first makes a bfloat16 array
+
+
+def on_first_bfloat16(callback: Any) -> None:
+    """Run ``callback()`` when bfloat16 is first used (now, if it has been): the registry then wraps
+    its kernels with bfloat16's float32 path, which nobody else pays for."""
+    if _FIRST_BFLOAT16 is None:
+        callback()
+    else:
+        _FIRST_BFLOAT16.append(callback)
+
+
+def note_bfloat16() -> None:
+    """bfloat16 is about to be used: run the ``on_first_bfloat16`` callbacks (once per process)."""
+    global _FIRST_BFLOAT16
+    callbacks = _FIRST_BFLOAT16
+    if callbacks is not None:
+        _FIRST_BFLOAT16 = None
+        for callback in callbacks:
+            callback()
+
+
+def kind(dtype: np.dtype) -> str:
+    """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
+    return "f" if dtype == bfloat16 else dtype.kind
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    """True for float16, bfloat16, float32 and float64 (torch's ``dtype.is_floating_point``)."""
+    return dtype.kind == "f" or dtype == bfloat16
+
+
+def check_device(dtype: Any, device_type: str, where: str) -> None:
+    """Raise a clear TypeError for bfloat16 on a CUDA device: CuPy has no bfloat16 dtype."""
+    if device_type != "cpu" and dtype == bfloat16:
+        raise TypeError(
+            f"{where}: bfloat16 tensors live on the CPU only (CuPy has no bfloat16 dtype), not on "
+            f"{device_type}; keep them on the CPU, or use float16 or float32 on {device_type}"
+        )
+
+
+def is_inexact(dtype: np.dtype) -> bool:
+    """True for floating and complex dtypes: those whose tensors can require gradients."""
+    return dtype.kind in "fc" or dtype == bfloat16
+
 
 _default_float = float32
 
@@ -36,7 +89,7 @@ def set_default_dtype(dtype: Any) -> None:
     """Set the dtype Python floats become; must be a floating dtype."""
     global _default_float
     d = to_dtype(dtype)
-    if d is None or d.kind != "f":
+    if d is None or not is_floating(d):
         raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype!r}")
     _default_float = d
 
@@ -50,9 +103,12 @@ def to_dtype(dtype: Any) -> np.dtype | None:
     if dtype is builtins.int:
         return int64
     try:
-        return np.dtype(dtype)
+        d = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"not a dtype: {dtype!r}") from None
+    if d == bfloat16 and _FIRST_BFLOAT16 is not None:
+        note_bfloat16()
+    return d
 
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
@@ -60,7 +116,7 @@ _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 def category(dtype: Any) -> int:
     """bool 0 < integer 1 < floating 2 < complex 3: torch's promotion and in-place casting order."""
-    return _CATEGORY[np.dtype(dtype).kind]
+    return _CATEGORY[kind(np.dtype(dtype))]
 
 
 def promote_types(a: Any, b: Any) -> np.dtype:
@@ -83,7 +139,7 @@ def promote_types(a: Any, b: Any) -> np.dtype:
         elif isinstance(x, builtins.complex):
             ranked.append((3, 0, np.dtype("complex64") if _default_float == float32 else np.dtype("complex128")))
         else:
-            ranked.append((_CATEGORY[x.dtype.kind], 2 if x.ndim else 1, x.dtype))
+            ranked.append((_CATEGORY[kind(x.dtype)], 2 if x.ndim else 1, x.dtype))
     top = builtins.max(r[0] for r in ranked)
     best = [r for r in ranked if r[0] == top]
     prio = builtins.max(r[1] for r in best)
@@ -117,7 +173,7 @@ class finfo:  # noqa: N801 - torch's name
 
     def __init__(self, type: Any = None) -> None:
         dt = _default_float if type is None else to_dtype(type)
-        if dt is None or dt.kind != "f":
+        if dt is None or not is_floating(dt):
             raise TypeError("finfo() requires a floating point input type. Use iinfo to handle 'iinfo'")
         info = np.finfo(dt)
         self.bits = int(info.bits)

@@ -510,10 +510,10 @@ __all__ += ["masked_select", "msort", "nonzero", "scatter", "scatter_add", "scat
 __all__ += ["take_along_dim", "topk"]
 
 # shape, indexing, sorting and counting: the rest of torch's names
-from typing import NamedTuple  # noqa: E402
 
 from backprop.methods import indexing as _ixm  # noqa: E402
 from backprop.methods import shape as _shm  # noqa: E402
+from backprop.methods.extra import Histogram as _Histogram  # noqa: E402
 
 unique, unique_consecutive, bincount, histc = Tensor.unique, Tensor.unique_consecutive, Tensor.bincount, Tensor.histc
 searchsorted, bucketize, isin, unravel_index = _ixm.searchsorted, _ixm.bucketize, _ixm.isin, _ixm.unravel_index
@@ -562,26 +562,8 @@ def logspace(
     return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
 
 
-def histogram(input: Tensor, bins: Any = 100, *, range: Any = None, weight: Any = None, density: bool = False) -> Any:
-    """``(hist, bin_edges)``: counts (or summed ``weight``; ``density``: normalised) of ``input`` in
-    ``bins`` equal bins over ``range`` (default the data's), or between the given edges (a 1-D
-    tensor); both in input's floating dtype (computed on the host, no gradient)."""
-    if input.dtype.kind != "f":
-        raise RuntimeError(f"torch.histogram: expected a floating input, got {input.dtype}")
-    x = input.detach().cpu().numpy().reshape(-1)
-    b = bins.detach().cpu().numpy() if isinstance(bins, Tensor) else int(bins)
-    w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
-    hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
-    dev = input.device
-    hist_t, edges_t = (Tensor._of(a.astype(input.dtype), device=dev) for a in (hist, edges))
-    return Histogram(hist_t, edges_t)
-
-
-class Histogram(NamedTuple):
-    """``(hist, bin_edges)``: what ``histogram`` returns (torch.return_types.histogram)."""
-
-    hist: Tensor
-    bin_edges: Tensor
+histogram = Tensor.histogram
+Histogram = _Histogram  # torch.return_types.histogram
 
 
 __all__ += ["aminmax", "bincount", "block_diag", "broadcast_shapes", "bucketize", "cartesian_prod", "combinations"]

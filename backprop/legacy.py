@@ -40,6 +40,7 @@ def _make(name: str, cuda: bool = False) -> type:
 FloatTensor = _make("FloatTensor")
 DoubleTensor = _make("DoubleTensor")
 HalfTensor = _make("HalfTensor")
+BFloat16Tensor = _make("BFloat16Tensor")
 LongTensor = _make("LongTensor")
 IntTensor = _make("IntTensor")
 ShortTensor = _make("ShortTensor")
@@ -48,6 +49,6 @@ ByteTensor = _make("ByteTensor")
 BoolTensor = _make("BoolTensor")
 
 __all__ = [
-    "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor",
-    "LongTensor", "ShortTensor",
+    "BFloat16Tensor", "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor",
+    "IntTensor", "LongTensor", "ShortTensor",
 ]  # fmt: skip

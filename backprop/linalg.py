@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
@@ -87,7 +88,7 @@ def _floating(name: str, x: Any, dtype: Any = None) -> Any:
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
     if dtype is not None:
         x = x.to(dtype)
-    if x.dtype.kind not in "fc":
+    if _dtypes.kind(x.dtype) not in "fc":
         raise DTypeError(
             f"{name}: Expected a floating point or complex tensor as input. Got {x.dtype}; pass dtype= or use .float()"
         )
@@ -537,7 +538,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
         raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:
         raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
-    if x1.dtype.kind not in "fc" or x2.dtype.kind not in "fc":
+    if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
         raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
     if p < 0:
         raise ValueError(f"cdist only supports non-negative p values, got {p}")

@@ -14,7 +14,11 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
+import numpy as np
+
+from backprop import dtypes
 from backprop.backends import Backend, registered_backends
+from backprop.dtypes import bfloat16
 
 Kernel = Callable[..., Any]
 
@@ -188,6 +192,8 @@ class OpDef:
                 k = getattr(xp, self.ufunc)
             else:
                 k = partial(self.forward, xp)
+            if _BF16_SEEN[0] and (self.name == "matmul" or (self.ufunc is None and self._bf16_in_float32())):
+                k = _float32_for_bf16(k)
             self._kernels[backend.name] = k
         return k
 
@@ -199,8 +205,14 @@ class OpDef:
                 raise RuntimeError(f"op {self.name!r} is not differentiable")
             override = backend_overrides(backend).get(self.name + ".backward")
             k = self.backward if override is None else _guarded_rule(override, self.backward)
+            if _BF16_SEEN[0] and self._bf16_in_float32():
+                k = _float32_for_bf16_rule(k)
             self._bkernels[backend.name] = k
         return k
+
+    def _bf16_in_float32(self) -> bool:
+        """True when bfloat16 inputs of this op compute in float32 (see ``_EXACT_IN_BF16``)."""
+        return not (self.view or self.moves_device or self.casts or self.name in _EXACT_IN_BF16)
 
     @property
     def differentiable(self) -> bool:
@@ -247,6 +259,76 @@ def _guarded_rule(override: Kernel, generic: Kernel) -> Kernel:
     rule.__name__ = getattr(override, "__name__", "override")
     rule.__wrapped__ = override  # type: ignore[attr-defined]
     return rule
+
+
+# bfloat16 (ml_dtypes) has NumPy loops for the elementwise ufuncs, each computing in float32 and rounding
+# once, as torch's CPU kernels do. The ops below would otherwise accumulate in bfloat16 (NumPy's sums
+# add in the array's dtype: 100,000 ones sum to 256) or have no bfloat16 loop (einsum, SciPy's special
+# functions); for bfloat16 inputs they run in float32 and their float32 result is rounded to bfloat16,
+# as torch's float32-accumulating CPU kernels; their backward rules take the gradient in float32 and the
+# engine rounds each input's gradient once. Structural ops (reshape, indexing, cat, ...) and the
+# ufunc-backed elementwise ops are exact in bfloat16 and run as they are (their backward rules still
+# take the gradient in float32: the engine's broadcast sums then accumulate in float32 too).
+_EXACT_IN_BF16 = frozenset(
+    "all amax amin any argmax argmedian argmin argmode argsort as_strided astype bincount cat clamp clone "
+    "cummax_index cummin_index diag_embed diagonal expand flip gather getitem hardtanh index_copy index_fill "
+    "index_put index_select isin masked_fill median nonzero permute relu reshape roll scatter scatter_count "
+    "searchsorted setitem sign stack take_indexed threshold to_device tril triu unique".split()
+)
+
+
+# Set once the process first meets bfloat16 (``dtypes.note_bfloat16``): until then no kernel is wrapped,
+# so programs that never use bfloat16 pay nothing per op for its float32 path (a Python frame and a
+# dtype scan on every wrapped forward and backward rule); from then on every op's kernels are rebuilt
+# wrapped, in all backends.
+_BF16_SEEN = [False]
+
+
+def _use_bfloat16_kernels() -> None:
+    """The first bfloat16 array is being made: rebuild every op's kernels with the float32 path."""
+    if _BF16_SEEN[0]:
+        return
+    _BF16_SEEN[0] = True
+    for opdef in _OPS.values():
+        opdef._kernels.clear()  # (a running profiler's wrappers go too: it then leaves the caches empty)
+        opdef._bkernels.clear()
+
+
+def _float32_for_bf16(kernel: Kernel) -> Kernel:
+    """``kernel`` that runs bfloat16 array inputs in float32 and rounds its float32 output to bfloat16."""
+
+    def run(*args: Any, **attrs: Any) -> Any:
+        for a in args:
+            if a.__class__ is np.ndarray and a.dtype is bfloat16:
+                break
+        else:
+            return kernel(*args, **attrs)
+        args = tuple(_up(a) for a in args)
+        out = kernel(*args, **attrs)
+        if isinstance(out, tuple):  # (y, aux): the aux stays float32 for the backward rule
+            return (_down(out[0]), *out[1:])
+        return _down(out)
+
+    return run
+
+
+def _float32_for_bf16_rule(rule: Kernel) -> Kernel:
+    """A backward rule that gets a bfloat16 gradient in float32 (the engine rounds its results)."""
+
+    def run(ctx: Any, gy: Any) -> Any:
+        if gy.__class__ is np.ndarray and gy.dtype is bfloat16:
+            gy = gy.astype(np.float32)
+        return rule(ctx, gy)
+
+    return run
+
+
+def _up(a: Any) -> Any:
+    return a.astype(np.float32) if a.__class__ is np.ndarray and a.dtype is bfloat16 else a
+
+
+def _down(y: Any) -> Any:
+    return y.astype(bfloat16) if getattr(y, "dtype", None) == np.float32 else y
 
 
 _OPS: dict[str, OpDef] = {}
@@ -342,3 +424,6 @@ def clear_kernel_cache() -> None:
     for opdef in _OPS.values():
         opdef._kernels.clear()
         opdef._bkernels.clear()
+
+
+dtypes.on_first_bfloat16(_use_bfloat16_kernels)

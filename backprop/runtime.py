@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
+
 _print: dict[str, Any] = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
 _PROFILES: dict[str, dict[str, Any]] = {
     "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
@@ -43,7 +45,7 @@ def array_repr_options(a: Any) -> dict[str, Any]:
     """Keyword arguments for ``numpy.array2string(a)`` that print as torch would: ``precision``
     decimals on every element (``1.2346, 100.5000``), none when every value is integral (``1., 2.``)."""
     threshold = _print["threshold"]
-    integral = a.dtype.kind != "f" or a.size == 0 or bool(((a == a.round()) | ~np.isfinite(a)).all())
+    integral = _dtypes.kind(a.dtype) != "f" or a.size == 0 or bool(((a == a.round()) | ~np.isfinite(a)).all())
     opts: dict[str, Any] = {
         "precision": _print["precision"],
         "threshold": 2**63 - 1 if threshold == math.inf else int(threshold),

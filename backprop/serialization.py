@@ -3,9 +3,11 @@ containers), written atomically; loading refuses anything but those by default (
 
 The format is a plain pickle (protocol 2), not torch's zip archive: files written by torch cannot be
 read here, nor ours by torch (a documented difference). ``load(..., weights_only=True)`` (torch's
-default since 2.6) unpickles only tensors, NumPy arrays, dtypes and scalars, and the builtin
-containers; a file holding anything else raises ``UnpicklingError`` naming it. For checkpoints of
-training runs, ``backprop train-lm`` uses safetensors (no pickle at all).
+default since 2.6) unpickles only tensors, NumPy arrays, dtypes and scalars (bfloat16 included), and
+the builtin containers; a file holding anything else raises ``UnpicklingError`` naming it. For
+checkpoints of training runs, ``backprop train-lm`` uses safetensors (no pickle at all):
+``save_safetensors`` / ``load_safetensors`` read and write that format with every dtype it shares with
+torch, BF16 included (``safetensors.numpy`` cannot load BF16), so files move between torch and here.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from typing import IO, Any
 
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from backprop import dtypes
 from backprop.tensor import Tensor
 
-__all__ = ["load", "save"]
+__all__ = ["load", "load_safetensors", "save", "save_safetensors"]
 
 # what weights_only unpickling may construct: tensors (as Tensor.__reduce_ex__ writes them), NumPy
 # arrays, dtypes and scalars, and builtin containers
@@ -28,6 +36,7 @@ _ALLOWED = {
     ("collections", "OrderedDict"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("ml_dtypes", "bfloat16"),  # the scalar type a bfloat16 array's dtype pickles by
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -105,3 +114,48 @@ def _to(obj: Any, device: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to(v, device) for v in obj)
     return obj
+
+
+# safetensors' dtype names, for the dtypes torch and backprop share (safetensors.numpy lacks BF16)
+_SAFETENSORS_DTYPES = {
+    "BOOL": dtypes.bool_,
+    "U8": dtypes.uint8,
+    "I8": dtypes.int8,
+    "U16": dtypes.uint16,
+    "I16": dtypes.int16,
+    "F16": dtypes.float16,
+    "BF16": dtypes.bfloat16,
+    "U32": dtypes.uint32,
+    "I32": dtypes.int32,
+    "F32": dtypes.float32,
+    "U64": dtypes.uint64,
+    "I64": dtypes.int64,
+    "F64": dtypes.float64,
+}
+
+
+def save_safetensors(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> bytes:
+    """The safetensors bytes of ``tensors`` (name -> Tensor or array, any device), as
+    ``safetensors.torch.save`` writes them: torch reads bfloat16 entries back as ``torch.bfloat16``."""
+    arrays = {}
+    for name, value in tensors.items():
+        arr = np.asarray(value.detach().cpu()) if isinstance(value, Tensor) else np.asarray(value)
+        if arr.dtype != dtypes.bfloat16 and arr.dtype not in _SAFETENSORS_DTYPES.values():
+            raise TypeError(f"save_safetensors: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
+        arrays[name] = np.ascontiguousarray(arr)
+    return safetensors.numpy.save(arrays, metadata=None if metadata is None else dict(metadata))
+
+
+def load_safetensors(data: bytes, device: Any = None) -> dict[str, Tensor]:
+    """The tensors in safetensors ``data`` (what ``save_safetensors`` or ``safetensors.torch.save``
+    wrote), with their dtypes, BF16 as ``bp.bfloat16``; on ``device`` when given, else the CPU."""
+    out: dict[str, Tensor] = {}
+    for name, entry in safetensors.deserialize(data):
+        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+        if dtype is None:
+            raise TypeError(f"load_safetensors: {name!r} has safetensors dtype {entry['dtype']}, which backprop lacks")
+        stored = dtype if dtype == dtypes.bfloat16 else dtype.newbyteorder("<")  # (the format is little-endian)
+        arr = np.frombuffer(entry["data"], dtype=stored).reshape(entry["shape"])
+        t = Tensor._of(arr.astype(dtype), dtype=dtype)
+        out[name] = t if device is None else t.to(device)
+    return out

@@ -3,7 +3,8 @@
 Most entries are the top-level functions under SciPy's names (``expit`` is ``sigmoid``, ``gammaln``
 is ``lgamma``, ``psi`` is ``digamma``); the rest are short compositions: ``ndtr`` through ``erfc``
 (accurate in the lower tail), ``ndtri`` through ``erfinv``, the exponentially scaled Bessel functions
-``i0e``/``i1e``, ``entr`` and ``xlog1py``.
+``i0e``/``i1e``, ``entr`` and ``xlog1py``. Bessel, Airy, ``erfcx``, ``gammainc``/``gammaincc``, ``zeta`` and
+the orthogonal polynomials live in ``backprop.methods.special`` (where ``Tensor.igamma`` finds them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 from backprop import functions as fn
 from backprop.autograd.function import apply
+from backprop.methods import special as _special_extra
 from backprop.methods.math import _float
+from backprop.methods.special import *  # noqa: F403 - Bessel, Airy, erfcx, gammainc, zeta, polynomials
 from backprop.ops import math as mt
 from backprop.tensor import Tensor
 
@@ -22,6 +25,7 @@ __all__ = [
     "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi",
     "round", "sinc", "softmax", "xlog1py", "xlogy",
 ]  # fmt: skip
+__all__ += _special_extra.__all__
 
 _SQRT_HALF = math.sqrt(0.5)
 

@@ -216,7 +216,7 @@ class Tensor(
     def requires_grad(self, value: builtins.bool) -> None:
         if self.grad_fn is not None and not value:
             raise RuntimeError("you can only change requires_grad of leaf tensors; use .detach() for a non-leaf")
-        if value and self._data.dtype.kind not in "fc":
+        if value and dtypes.kind(self._data.dtype) not in "fc":
             raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
@@ -657,6 +657,8 @@ class Tensor(
 
     def __repr__(self) -> str:
         host = self._host()
+        if host.dtype == dtypes.bfloat16:  # NumPy prints it as an unknown type: print its float32 values
+            host = host.astype(np.float32)
         body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
         extra = []
         if self._data.size == 0 and self._data.ndim > 1:
@@ -714,6 +716,7 @@ _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
     "float16": "HalfTensor",
+    "bfloat16": "BFloat16Tensor",
     "int64": "LongTensor",
     "int32": "IntTensor",
     "int16": "ShortTensor",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.tensor import Tensor
 
 __all__ = ["assert_allclose", "assert_close"]
@@ -84,8 +85,8 @@ def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, d
         ok = np.equal(x, y)
     else:
         xf, yf = (
-            x.astype(np.float64 if dtype.kind == "f" else dtype),
-            y.astype(np.float64 if dtype.kind == "f" else dtype),
+            x.astype(np.float64 if _dtypes.kind(dtype) == "f" else dtype),
+            y.astype(np.float64 if _dtypes.kind(dtype) == "f" else dtype),
         )
         with np.errstate(invalid="ignore"):
             ok = np.isclose(xf, yf, rtol=rtol, atol=atol, equal_nan=equal_nan)

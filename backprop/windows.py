@@ -20,7 +20,7 @@ def _window(name: str, n: int, periodic: bool, dtype: Any, device: Any, requires
     if not isinstance(n, int) or n < 0:
         raise RuntimeError(f"{name} requires non-negative window_length, got window_length={n}")
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    if dt.kind != "f":
+    if dtypes.kind(dt) != "f":
         raise RuntimeError(f"{name} expects floating point dtypes, got: {dt}")
     if n <= 1:
         values = np.ones(n, np.float64)

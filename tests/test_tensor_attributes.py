@@ -111,8 +111,7 @@ def test_more_dtype_shorthands() -> None:
     x = bp.tensor([1.7, -2.2])
     assert x.byte().dtype == bp.uint8 and x.char().dtype == bp.int8 and x.short().dtype == bp.int16
     assert x.short().tolist() == [1, -2] and x.cdouble().dtype == np.complex128
-    with pytest.raises(TypeError, match="bfloat16 is not supported"):
-        x.bfloat16()
+    assert x.bfloat16().dtype == bp.bfloat16 and x.bfloat16().tolist() == [1.703125, -2.203125]
 
 
 def test_pinning_and_sharing_are_no_ops_on_host_memory() -> None:

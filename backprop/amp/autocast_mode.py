@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 F = TypeVar("F")
-_SUPPORTED = (np.dtype(np.float16),)  # torch also allows bfloat16, which NumPy and CuPy lack
+# the lower-precision dtypes autocast can run in, per device type: torch's float16 and bfloat16 on the
+# CPU (bfloat16 is ml_dtypes' NumPy dtype); CuPy has no bfloat16, so CUDA autocast runs in float16 only
+_SUPPORTED = {"cpu": (dtypes.float16, dtypes.bfloat16), "cuda": (dtypes.float16,)}
 
 
 def is_autocast_available(device_type: str) -> bool:
@@ -54,7 +56,8 @@ def set_autocast_enabled(device_type: str, enabled: bool) -> None:
 
 
 def get_autocast_dtype(device_type: str) -> np.dtype:
-    """The lower-precision dtype of ``device_type``'s autocast: float16 (see ``autocast`` for "cpu")."""
+    """The lower-precision dtype of ``device_type``'s autocast (torch's defaults: bfloat16 on "cpu",
+    float16 on "cuda")."""
     return _st.get_dtype(device_type)
 
 
@@ -81,13 +84,11 @@ class autocast:  # noqa: N801 - torch's name
     """Context manager / decorator: inside, ops of torch's autocast lists run in their policy's dtype.
 
     ``autocast(device_type, dtype=None, enabled=True, cache_enabled=None)``: matmul, linear, einsum and
-    convolutions run in ``dtype`` (float16); losses, and on CUDA also softmax, log_softmax, exp, log,
-    sum and layer_norm, run in float32; other ops run in their inputs' dtype. The state is per thread
-    and per device type; a nested ``autocast(..., enabled=False)`` turns it off.
-
-    A deliberate difference: torch's CPU default dtype is bfloat16, which NumPy lacks; so
-    ``autocast("cpu")`` without a dtype warns and disables itself, as torch does for a dtype it does
-    not support (pass ``dtype=bp.float16`` for float16 autocast on the CPU).
+    convolutions run in ``dtype`` (torch's defaults: bfloat16 on "cpu", float16 on "cuda"); losses, and
+    on CUDA also softmax, log_softmax, exp, log, sum and layer_norm, run in float32; other ops run in
+    their inputs' dtype. The state is per thread and per device type; a nested
+    ``autocast(..., enabled=False)`` turns it off. CUDA autocast in bfloat16 warns and disables itself
+    (CuPy has no bfloat16), as torch's autocast does for a dtype a device cannot use.
     """
 
     def __init__(
@@ -113,24 +114,16 @@ class autocast:  # noqa: N801 - torch's name
 
     def _check(self, device_type: str, dtype: Any) -> bool:
         """False (with torch's warning) when this autocast cannot run and disables itself."""
-        if device_type == "cuda":
-            if not get_backend("cuda").is_available():
-                warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", stacklevel=3)
-                return False
-            return True
-        if dtype is None and device_type == "cpu":
-            warnings.warn(
-                "In CPU autocast, but the target dtype is not supported. Disabling autocast.\n"
-                "torch's CPU autocast defaults to bfloat16, which NumPy lacks; pass dtype=bp.float16 for "
-                "float16 autocast on the CPU.",
-                stacklevel=3,
-            )
+        if device_type == "cuda" and not get_backend("cuda").is_available():
+            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", stacklevel=3)
             return False
-        if self.fast_dtype not in _SUPPORTED:
+        supported = _SUPPORTED.get(device_type, (dtypes.float16,))
+        if self.fast_dtype not in supported:
+            names = " and ".join(str(d) for d in supported)
+            lacks = " (CuPy has no bfloat16)" if device_type == "cuda" else ""
             warnings.warn(
                 f"In {device_type.upper()} autocast, but the target dtype is not supported. Disabling autocast.\n"
-                f"{device_type.upper()} Autocast only supports dtypes of float16 currently (bfloat16 does not "
-                "exist in NumPy).",
+                f"{device_type.upper()} Autocast only supports dtypes of {names} currently{lacks}.",
                 stacklevel=3,
             )
             return False
@@ -172,7 +165,7 @@ class autocast:  # noqa: N801 - torch's name
 def _cast(value: Any, device_type: str, dtype: Any) -> Any:
     """Floating Tensors (not float64) on ``device_type`` in ``value`` (nested containers too) cast to ``dtype``."""
     if hasattr(value, "grad_fn"):
-        eligible = value.dtype.kind == "f" and value.dtype != np.float64 and value.device.type == device_type
+        eligible = dtypes.kind(value.dtype) == "f" and value.dtype != np.float64 and value.device.type == device_type
         return value.to(dtype) if eligible else value
     if isinstance(value, (str, bytes, np.ndarray)):
         return value

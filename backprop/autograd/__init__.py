@@ -1,5 +1,6 @@
 """Reverse-mode autodiff: op application, the backward engine, grad modes and checks."""
 
+from backprop.autograd import forward_ad, graph, profiler
 from backprop.autograd.custom import Function, FunctionCtx, once_differentiable
 from backprop.autograd.functional import backward, grad
 from backprop.autograd.grad_mode import (
@@ -23,7 +24,9 @@ __all__ = [
     "backward",
     "detect_anomaly",
     "enable_grad",
+    "forward_ad",
     "grad",
+    "graph",
     "gradcheck",
     "gradgradcheck",
     "is_anomaly_enabled",
@@ -32,6 +35,7 @@ __all__ = [
     "is_inference_mode_enabled",
     "no_grad",
     "once_differentiable",
+    "profiler",
     "set_detect_anomaly",
     "set_grad_enabled",
 ]

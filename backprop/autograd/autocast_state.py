@@ -102,9 +102,8 @@ POLICIES: dict[str, dict[str, str]] = {
         _PROMOTE_BOTH + _PROMOTE_CUDA_ONLY,
     ),
 }
-# the autocast dtype when none is given: torch's CUDA default; torch's CPU default is bfloat16, which
-# NumPy lacks (``backprop.amp.autocast("cpu")`` without a dtype warns and disables itself, see there)
-DEFAULT_DTYPES: dict[str, np.dtype] = {"cpu": np.dtype(np.float16), "cuda": np.dtype(np.float16)}
+# the autocast dtype when none is given: torch's (bfloat16 on the CPU, ml_dtypes' NumPy dtype)
+DEFAULT_DTYPES: dict[str, np.dtype] = {"cpu": dtypes.bfloat16, "cuda": np.dtype(np.float16)}
 
 
 class _State(threading.local):
@@ -169,7 +168,7 @@ def _eligible(t: Any, device_type: str) -> bool:
     """torch's rule: a floating Tensor other than float64, on the autocast's device type."""
     return (
         t.__class__ not in _SCALARS
-        and t._data.dtype.kind == "f"
+        and dtypes.kind(t._data.dtype) == "f"
         and t._data.dtype != _FLOAT64
         and t.device.type == device_type
     )

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply
 from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
@@ -254,7 +255,7 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
     diff = [
         i
         for i, o in enumerate(outs)
-        if _is_tensor(o) and o._data.dtype.kind in "fc" and id(o) not in ctx.non_differentiable
+        if _is_tensor(o) and _dtypes.kind(o._data.dtype) in "fc" and id(o) not in ctx.non_differentiable
     ]
     if not diff:
         return output

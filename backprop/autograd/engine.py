@@ -8,11 +8,12 @@ pass is itself recorded and can be differentiated again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from backprop.autograd import trace
-from backprop.autograd.function import Node, check_finite
+from backprop.autograd.function import AccumulateGrad, Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
 from backprop.autograd.hooks import PostAccumulateGradHook
@@ -51,6 +52,41 @@ def _dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     return deps
 
 
+# how many ``autograd.graph.register_multi_grad_hook``s are registered: while any is, each backward
+# runs as a graph task (``current_task``) whose hooks may queue callbacks for its end (read once per
+# backward, not per node)
+graph_task_users = [0]
+_tasks = threading.local()
+
+
+def current_task() -> list[Any] | None:
+    """The callbacks of the backward pass running on this thread (run at its end), or None outside
+    one (or while no multi-grad hook is registered)."""
+    stack = getattr(_tasks, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _run_task(
+    tensors: Sequence[Any], grads: Sequence[Any], retain_graph: bool, create_graph: bool, inputs: Any
+) -> list[Any] | None:
+    """``run_backward`` as one graph task: the callbacks its hooks queued run once it is done."""
+    stack = _tasks.__dict__.setdefault("stack", [])
+    task: list[Any] = []
+    stack.append(task)
+    try:
+        dev = tensors[0].device
+        if dev.index:
+            with dev.backend.use_device(dev.index):
+                result = _run_backward(tensors, grads, retain_graph, create_graph, inputs)
+        else:
+            result = _run_backward(tensors, grads, retain_graph, create_graph, inputs)
+    finally:
+        stack.pop()
+    for callback in task:
+        callback()
+    return result
+
+
 def run_backward(
     tensors: Sequence[Any],
     grads: Sequence[Any],
@@ -65,6 +101,8 @@ def run_backward(
     ``.grad`` is touched; otherwise leaf gradients accumulate into ``.grad``. On device ``cuda:N``
     the pass runs with device N current, so backward kernels launch (and allocate) there.
     """
+    if graph_task_users[0]:
+        return _run_task(tensors, grads, retain_graph, create_graph, inputs)
     dev = tensors[0].device
     if dev.index:
         with dev.backend.use_device(dev.index):
@@ -87,6 +125,7 @@ def _run_backward(
     capture: dict[Node, int] = {}
     results: list[Any] = []
     if inputs is not None:
+        inputs = [_edge_input(t) for t in inputs]
         results = [None] * len(inputs)
         capture = {t.grad_fn: i for i, t in enumerate(inputs) if t.grad_fn is not None}
     with set_grad_enabled(True) if create_graph else no_grad(), quiet_floats():  # inf/NaN silently, as torch
@@ -103,6 +142,7 @@ def _run_backward(
             for hook in leaf._hooks:
                 if hook.__class__ is not PostAccumulateGradHook:
                     g = _run_hook(hook, g, create_graph, wrap, leaf)
+                    handed.add(id(g))  # a hook may keep the gradient it saw: .grad gets its own copy
         if tr is None:
             _accumulate(leaf, g, create_graph, wrap, handed)
         else:
@@ -111,6 +151,14 @@ def _run_backward(
             if entry.fn(leaf) is not None:
                 raise RuntimeError("post accumulate grad hooks must return None")
     return None
+
+
+def _edge_input(t: Any) -> Any:
+    """An ``inputs`` entry: a ``GradientEdge`` (a named tuple, ``autograd.graph``) to a leaf's
+    ``AccumulateGrad`` stands for the leaf; one to a Node is captured by its ``grad_fn``."""
+    if isinstance(t, tuple) and t[0].__class__ is AccumulateGrad:
+        return t[0].variable
+    return t
 
 
 def _trace_accumulate(tr: trace.Tracer, leaf: Any, g: Any, wrap: Any, handed: set[int], handed_var: str) -> None:
@@ -300,7 +348,11 @@ def _collect(
     """``autograd.grad``'s answer: the gradient reaching each of ``inputs`` (None where none did)."""
     for i, t in enumerate(inputs):
         if t.grad_fn is None and id(t) in leaf_grads:
-            results[i] = leaf_grads[id(t)][1]
+            g = leaf_grads[id(t)][1]
+            for hook in t._hooks or ():  # a leaf's gradient hooks run before it is captured, as torch's
+                if hook.__class__ is not PostAccumulateGradHook:
+                    g = _run_hook(hook, g, create_graph, wrap, t)
+            results[i] = g
     return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
 
 

@@ -80,7 +80,10 @@ class Node:
     def saved(self) -> tuple[Any, ...]:
         """The declared inputs, then the output: arrays, or Tensors while building a graph."""
         saved = self._saved
-        if saved is None:
+        if saved is None:  # freed, or packed by saved-tensor hooks (autograd.graph): then in aux
+            unpack = getattr(self.aux, "unpack_saved", None)
+            if unpack is not None:
+                return unpack(self)
             raise RuntimeError(
                 f"trying to backward through the graph a second time (op {self.op.name!r}): its "
                 "saved values were freed after the first backward. Pass retain_graph=True to the "
@@ -318,7 +321,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             out, aux = out
         if op.moves_device:
             device = attrs["device"]
-        if op.casts and out.dtype.kind not in "fc":
+        if op.casts and dtypes.kind(out.dtype) not in "fc":
             need_grad = False  # integer and bool results never require grad, as torch's
         if op.view and out.base is not None and device.xp.may_share_memory(out, arrays[0]):
             # a view: it shares its base's version counter (as torch)
@@ -344,13 +347,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
         result.grad_fn = None
         result._requires_grad = False
         return result
-    result.grad_fn = _record(op, attrs, device, edges, meta, arrays, args, versions, aux)
+    # (a module global: ``autograd.graph`` rebinds it while saved-tensor hooks are active, so the
+    # path without them pays no check)
+    result.grad_fn = _record(op, attrs, device, edges, meta, arrays, args, versions, aux, out, result)
     result._requires_grad = True
-    if op.save_output:
-        node = result.grad_fn
-        node._out = out
-        node._out_ref = weakref.ref(result)
-        node._out_version = 0
     return result
 
 
@@ -410,8 +410,11 @@ def _record(
     args: tuple[Any, ...],
     versions: list[int],
     aux: Any,
+    out: Any,
+    result: Any,
 ) -> Node:
-    """The Node of one op application, keeping exactly what the op declared for backward."""
+    """The Node of one op application, keeping exactly what the op declared for backward (the
+    output array ``out`` of the Tensor ``result`` too, for ``save_output`` ops)."""
     node = _new(Node)  # no __init__: this runs once per recorded op
     node.op = op
     node._attrs = attrs
@@ -421,8 +424,13 @@ def _record(
     node.aux = aux
     node.hooks = None
     node.graph_xp = None
-    node._out = None
-    node._out_ref = None
+    if op.save_output:
+        node._out = out
+        node._out_ref = weakref.ref(result)
+        node._out_version = 0
+    else:
+        node._out = None
+        node._out_ref = None
     saves = op.save_inputs
     saved_for = op.saved_for
     if saved_for is not None:  # keep an input only for the wanted gradients that use it (as torch)
@@ -662,7 +670,7 @@ class AnomalyError(FloatingPointError, RuntimeError):
 def check_finite(name: str, phase: str, array: Any, device: Any) -> None:
     """Anomaly mode: raise when ``array`` (an op's forward or backward result) has NaN or Inf."""
     xp = device.xp
-    if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
+    if dtypes.kind(array.dtype) in "fc" and not bool(xp.isfinite(array).all()):
         raise AnomalyError(
             f"anomaly detected: op {name!r} produced NaN or Inf values in its {phase} "
             f"(output shape {tuple(array.shape)}, dtype {array.dtype})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from backprop import dtypes as _dtypes
 from backprop.autograd.engine import run_backward
 
 
@@ -170,7 +171,7 @@ def _prepare(inputs: tuple, create_graph: bool) -> tuple:
         if create_graph and x.requires_grad:
             out.append(x.view_as(x))
         else:
-            out.append(x.detach().requires_grad_(x._data.dtype.kind in "fc"))
+            out.append(x.detach().requires_grad_(_dtypes.kind(x._data.dtype) in "fc"))
     return tuple(out)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backprop import dtypes
 from backprop.autograd import hooks
 from backprop.autograd.function import bump_version, check_inplace
+from backprop.methods.extra import ExtraMethods
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -57,20 +58,21 @@ def _address(a: Any) -> int:
     return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
 
 
-class AttributeMethods:
-    """Predicates, layout queries and conversions of ``Tensor`` that run no op."""
+class AttributeMethods(ExtraMethods):
+    """Predicates, layout queries and conversions of ``Tensor`` that run no op (and, inherited, the rest of
+    torch's methods: storages, ``set_``, ``as_subclass``, ... in ``backprop.methods.extra``)."""
 
     # ------------------------------------------------------------ dtype and device predicates
     def is_floating_point(self: Any) -> bool:
         """True for float16/32/64 tensors."""
-        return bool(self._data.dtype.kind == "f")
+        return bool(dtypes.kind(self._data.dtype) == "f")
 
     def is_complex(self: Any) -> bool:
-        return bool(self._data.dtype.kind == "c")
+        return bool(dtypes.kind(self._data.dtype) == "c")
 
     def is_signed(self: Any) -> bool:
         """False for unsigned integers and bool, as torch."""
-        return bool(self._data.dtype.kind in "ifc")
+        return bool(dtypes.kind(self._data.dtype) in "ifc")
 
     @property
     def is_cuda(self: Any) -> bool:
@@ -154,7 +156,7 @@ class AttributeMethods:
     # ------------------------------------------------------------ real tensors: conj/neg views are no-ops
     def conj(self: Any) -> Tensor:
         """The conjugate: the tensor itself for real dtypes."""
-        if self._data.dtype.kind == "c":
+        if dtypes.kind(self._data.dtype) == "c":
             raise NotImplementedError(f"conj(): complex tensors ({self.dtype}) have no differentiable ops here")
         return self
 
@@ -173,7 +175,7 @@ class AttributeMethods:
     @property
     def real(self: Any) -> Tensor:
         """The real part: the tensor itself for real dtypes."""
-        if self._data.dtype.kind == "c":
+        if dtypes.kind(self._data.dtype) == "c":
             raise NotImplementedError(f"real: complex tensors ({self.dtype}) have no differentiable ops here")
         return self
 
@@ -213,7 +215,7 @@ class AttributeMethods:
         return self.to(dtypes.complex128)
 
     def bfloat16(self: Any) -> Tensor:
-        raise TypeError("bfloat16 is not supported: NumPy and CuPy have no bfloat16 dtype (use half() or float())")
+        return self.to(dtypes.bfloat16)
 
     # ------------------------------------------------------------ Python functions over the elements (CPU)
     def apply_(self: Any, callable: Callable[[Any], Any]) -> Tensor:

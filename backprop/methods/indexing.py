@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace, write_recorded
 from backprop.autograd.grad_mode import trace_users
@@ -727,7 +728,7 @@ def index_arg(index: Any, device: Device) -> tuple:
                 out.append(a)
         elif isinstance(i, (list, np.ndarray)):
             arr = np.asarray(i)
-            if arr.size == 0 and arr.dtype.kind == "f":  # x[[]]: an empty integer index
+            if arr.size == 0 and _dtypes.kind(arr.dtype) == "f":  # x[[]]: an empty integer index
                 arr = arr.astype(np.int64)
             if arr.dtype.kind not in "iub":
                 raise IndexError(f"arrays used as indices must be integer or bool, got {arr.dtype}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import elementwise as ew
@@ -74,7 +75,7 @@ def _matrix(name: str, x: Any) -> None:
     _tensors(name, x)
     if x.ndim < 2:
         raise ShapeError(f"{name}: The input tensor A must have at least 2 dimensions, got shape {tuple(x.shape)}")
-    if x.dtype.kind not in "fc":
+    if _dtypes.kind(x.dtype) not in "fc":
         raise DTypeError(f"{name}: Expected a floating point or complex tensor as input. Got {_dtype_name(x)}")
 
 
@@ -605,7 +606,7 @@ class LinalgMethods:
                 f"cov(): expected input to have two or fewer dimensions but got an input with {self.ndim} dimensions"
             )
         x = self.reshape(1, -1) if self.ndim < 2 else self
-        if x.dtype.kind not in "fc":
+        if _dtypes.kind(x.dtype) not in "fc":
             x = x.float()
         n = x.shape[1]
         w = None
@@ -616,7 +617,7 @@ class LinalgMethods:
                 )
             w = fweights
         if aweights is not None:
-            if aweights.dtype.kind not in "fc":
+            if _dtypes.kind(aweights.dtype) not in "fc":
                 raise DTypeError(
                     "cov(): expected aweights to have floating point dtype but got aweights with "
                     f"{aweights.dtype} dtype"

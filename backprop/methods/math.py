@@ -24,7 +24,7 @@ _SCALARS = (int, float, bool)
 def _float(x: Any) -> Any:
     """``x`` itself when floating, else cast to the default float dtype: torch's ``sin(int tensor)``
     is float32, where NumPy would give float64."""
-    if x._data.dtype.kind in "fc":
+    if dtypes.kind(x._data.dtype) in "fc":
         return x
     return apply(conv.astype, x, dtype=dtypes.get_default_dtype())
 
@@ -67,7 +67,7 @@ def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
 def _integers(name: str, *xs: Any) -> None:
     """Raise as torch for integer-only ops (gcd, lcm, shifts) given a floating tensor."""
     for x in xs:
-        if hasattr(x, "grad_fn") and x._data.dtype.kind in "fc":
+        if hasattr(x, "grad_fn") and dtypes.kind(x._data.dtype) in "fc":
             raise NotImplementedError(f"{name}: not implemented for dtype {x.dtype} (integer or bool tensors only)")
 
 
@@ -205,7 +205,7 @@ class MathMethods:
             return apply(mt.floor_divide, *_promoted(self, self._other(other)))
         if rounding_mode == "trunc":
             a, b = _promoted(self, self._other(other))
-            if a._data.dtype.kind in "fc":
+            if dtypes.kind(a._data.dtype) in "fc":
                 return apply(mt.trunc, a / b)
             return apply(mt.floor_divide, a - apply(mt.fmod, a, b), b)  # exact for integers
         raise OpValueError(
@@ -416,7 +416,7 @@ class MathMethods:
     def frexp(self: Any) -> Frexp:
         """(mantissa, exponent) with self = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1; the
         exponent is int32 and the mantissa is differentiable (d mantissa = d self / 2 ** exponent)."""
-        if self._data.dtype.kind != "f":
+        if dtypes.kind(self._data.dtype) != "f":
             raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
         e = apply(mt.frexp, self)
         return Frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
@@ -452,19 +452,19 @@ class MathMethods:
 
     # ------------------------------------------------------------ rounding and sign (gradient 0)
     def floor(self: Any) -> Tensor:
-        return apply(mt.floor, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.floor, self) if dtypes.kind(self._data.dtype) in "fc" else apply(conv.clone, self)
 
     def ceil(self: Any) -> Tensor:
-        return apply(mt.ceil, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.ceil, self) if dtypes.kind(self._data.dtype) in "fc" else apply(conv.clone, self)
 
     def trunc(self: Any) -> Tensor:
-        return apply(mt.trunc, self) if self._data.dtype.kind in "fc" else apply(conv.clone, self)
+        return apply(mt.trunc, self) if dtypes.kind(self._data.dtype) in "fc" else apply(conv.clone, self)
 
     fix = trunc
 
     def round(self: Any, *, decimals: int = 0) -> Tensor:
         """Round to ``decimals`` places, halves to even (as torch)."""
-        if self._data.dtype.kind not in "fc" and decimals >= 0:
+        if dtypes.kind(self._data.dtype) not in "fc" and decimals >= 0:
             return apply(conv.clone, self)
         return apply(mt.round, self, decimals=decimals)
 
@@ -504,7 +504,7 @@ class MathMethods:
     def nan_to_num(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
         """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's
         largest and lowest finite values); the gradient flows to the finite elements only (torch)."""
-        if self._data.dtype.kind not in "fc":
+        if dtypes.kind(self._data.dtype) not in "fc":
             return apply(conv.clone, self)
         return apply(mt.nan_to_num, self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf))
 
@@ -550,7 +550,7 @@ class MathMethods:
             return apply_(ew.div, "div_", self, self._other(other))
         if rounding_mode == "floor":
             return apply_(mt.floor_divide, "div_", self, self._other(other))
-        if rounding_mode == "trunc" and self._data.dtype.kind in "fc":
+        if rounding_mode == "trunc" and dtypes.kind(self._data.dtype) in "fc":
             return apply_(mt.trunc, "div_", apply_(ew.div, "div_", self, self._other(other)))
         if rounding_mode == "trunc":
             return apply_(ew.sub, "div_", self, apply(mt.fmod, self, self._other(other))).floor_divide_(other)
@@ -624,13 +624,13 @@ class MathMethods:
         return apply_(mt.square, "square_", self)
 
     def floor_(self: Any) -> Tensor:
-        return apply_(mt.floor, "floor_", self) if self._data.dtype.kind in "fc" else self
+        return apply_(mt.floor, "floor_", self) if dtypes.kind(self._data.dtype) in "fc" else self
 
     def ceil_(self: Any) -> Tensor:
-        return apply_(mt.ceil, "ceil_", self) if self._data.dtype.kind in "fc" else self
+        return apply_(mt.ceil, "ceil_", self) if dtypes.kind(self._data.dtype) in "fc" else self
 
     def trunc_(self: Any) -> Tensor:
-        return apply_(mt.trunc, "trunc_", self) if self._data.dtype.kind in "fc" else self
+        return apply_(mt.trunc, "trunc_", self) if dtypes.kind(self._data.dtype) in "fc" else self
 
     def round_(self: Any, *, decimals: int = 0) -> Tensor:
         return apply_(mt.round, "round_", self, decimals=decimals)
@@ -777,7 +777,7 @@ class MathMethods:
         return self.pow_(exponent.double() if hasattr(exponent, "grad_fn") else exponent)
 
     def nan_to_num_(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-        if self._data.dtype.kind not in "fc":
+        if dtypes.kind(self._data.dtype) not in "fc":
             return self
         return apply_(
             mt.nan_to_num, "nan_to_num_", self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf)

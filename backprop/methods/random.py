@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, bump_version, check_inplace
 from backprop.autograd.grad_mode import state
@@ -50,7 +51,7 @@ def _type_name(dt: np.dtype) -> str:
 
 def need_float(name: str, dt: np.dtype, continuous: bool = False) -> None:
     """torch's error for a floating-only sampler on another dtype (NotImplementedError is a RuntimeError)."""
-    if dt.kind == "f":
+    if _dtypes.kind(dt) == "f":
         return
     if continuous:
         raise RuntimeError(
@@ -70,7 +71,7 @@ def random_bounds(name: str, dt: np.dtype, low: int | None, high: int | None) ->
     ([0, 2^mantissa] for floating dtypes, [0, max] for integers); a missing ``high`` is that top + 1."""
     if dt.kind == "b":
         top = 1
-    elif dt.kind == "f":
+    elif _dtypes.kind(dt) == "f":
         top = 2 ** (np.finfo(dt).nmant + 1)  # every integer up to here is exact in dt
     else:
         top = int(np.iinfo(dt).max)
@@ -302,7 +303,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     without replacement; int64 of shape (num_samples,) or (rows, num_samples)."""
     if input.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {tuple(input.shape)}")
-    if input.dtype.kind != "f":
+    if _dtypes.kind(input.dtype) != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_type_name(input.dtype)}")
     if num_samples <= 0:
         raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples (num_samples={num_samples})")

@@ -41,7 +41,7 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     """quantile / nanquantile: sort along the dim (NaN last), then read (and interpolate between)
     the sorted values at rank q * (n - 1), n the count of (non-NaN) values, as torch."""
-    if self.dtype.kind != "f":
+    if dtypes.kind(self.dtype) != "f":
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype, got {self.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(
@@ -131,7 +131,7 @@ def _floating(x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` (cast to ``dtype`` when given), which must be floating point (torch raises otherwise)."""
     if dtype is not None:
         x = x.to(dtype=dtype)
-    if x.dtype.kind not in "fc":
+    if dtypes.kind(x.dtype) not in "fc":
         raise RuntimeError(
             f"{name}(): input dtype must be floating point or complex, got {x.dtype}; pass dtype= or "
             "convert with .float()"
@@ -157,7 +157,7 @@ class ReductionMethods:
     ) -> Tensor:
         """Sum treating NaN as zero."""
         x = _accumulating(self, dtype)
-        if x.dtype.kind in "fc":
+        if dtypes.kind(x.dtype) in "fc":
             x = apply(ew.where, apply(ew.ne, x, x), 0.0, x)
         return x.sum(_dim("nansum", dim, axis), _keep(keepdim, keepdims))
 
@@ -407,7 +407,7 @@ class ReductionMethods:
     ) -> Tensor:
         """log(sum(exp(x))) over ``dim`` without overflow (integer inputs give the default float)."""
         dim = _dim("logsumexp", dim, axis, required=True)
-        x = self if self.dtype.kind in "fc" else self.to(dtypes.get_default_dtype())
+        x = self if dtypes.kind(self.dtype) in "fc" else self.to(dtypes.get_default_dtype())
         return apply(reduction.logsumexp, x, axis=_dims(dim), keepdims=_keep(keepdim, keepdims))
 
     def norm(self: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:

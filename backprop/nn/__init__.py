@@ -1,6 +1,6 @@
 """Neural-network building blocks with torch.nn's names: modules, layers, functional, init, utils."""
 
-from backprop.nn import functional, init, parallel, utils
+from backprop.nn import common_types, functional, grad, init, modules, parallel, utils
 from backprop.nn.activation import (
     CELU,
     ELU,
@@ -39,6 +39,7 @@ from backprop.nn.ctc import CTCLoss
 from backprop.nn.data_parallel import DataParallel, SyncBatchNorm
 from backprop.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from backprop.nn.embedding_bag import EmbeddingBag
+from backprop.nn.fractional import FractionalMaxPool2d, FractionalMaxPool3d
 from backprop.nn.layers import (
     Bilinear,
     ChannelShuffle,
@@ -71,6 +72,7 @@ from backprop.nn.lazy import (
     LazyInstanceNorm3d,
     UninitializedBuffer,
 )
+from backprop.nn.legacy import Container, CrossMapLRN2d, NLLLoss2d
 from backprop.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -216,3 +218,5 @@ __all__ += [
     "LazyInstanceNorm2d", "LazyInstanceNorm3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SyncBatchNorm",
     "UninitializedBuffer",
 ]  # fmt: skip
+__all__ += ["Container", "CrossMapLRN2d", "FractionalMaxPool2d", "FractionalMaxPool3d", "NLLLoss2d"]
+__all__ += ["common_types", "grad", "modules"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
@@ -438,7 +439,7 @@ def _running_argmax(xp: Any, windows: Any) -> Any:
             best, arg = v.copy(), xp.broadcast_to(flat, v.shape).astype(xp.int64)
             continue
         better = v > best
-        if v.dtype.kind == "f":
+        if _dtypes.kind(v.dtype) == "f":
             better |= xp.isnan(v)
         best = xp.where(better, v, best)
         arg = xp.where(better, flat, arg)
@@ -458,7 +459,7 @@ def _max_pool_indices(
     xp: Any, x: Any, *, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out: tuple
 ) -> Any:
     """Flat argmax indices (N, C, *out) of a max pool (padding never wins: it is the dtype's lowest)."""
-    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    low = -np.inf if _dtypes.kind(x.dtype) == "f" else np.iinfo(x.dtype).min
     spatial = x.shape[2:]
     shape = x.shape[:2] + tuple(m + lo + max(hi, 0) for m, (lo, hi) in zip(spatial, pads))
     xpad = xp.full(shape, low, dtype=x.dtype)

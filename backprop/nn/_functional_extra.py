@@ -53,7 +53,7 @@ def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
             f"rms_norm: Expected weight to be of same shape as normalized_shape, but got weight of shape "
             f"{list(weight.shape)} and normalized_shape = {list(shape)}"
         )
-    x = input.to(dtypes.float32) if input.dtype.kind == "f" and input.dtype.itemsize < 4 else input
+    x = input.to(dtypes.float32) if dtypes.kind(input.dtype) == "f" and input.dtype.itemsize < 4 else input
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
     dims = tuple(range(-len(shape), 0))

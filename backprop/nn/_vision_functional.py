@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from backprop import creation
+from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError
 from backprop.backends.cupy_backend import defer_range_check
@@ -168,7 +169,7 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
-    if theta.dtype.kind != "f":
+    if _dtypes.kind(theta.dtype) != "f":
         raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
     size = [int(s) for s in size]
     if len(size) in (4, 5):
@@ -272,7 +273,7 @@ def _check_grid_sample(input: Tensor, grid: Tensor) -> None:
             f"grid_sampler(): expected input and grid to have the same dtype, but input has {input.dtype} and grid "
             f"has {grid.dtype}; cast one with .to(dtype)"
         )
-    if input.dtype.kind != "f":
+    if _dtypes.kind(input.dtype) != "f":
         raise DTypeError(f"grid_sampler(): expected a floating-point input and grid, got {input.dtype}")
 
 

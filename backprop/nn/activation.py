@@ -42,12 +42,6 @@ class ReLU(_Inplace):
         return F.relu(input, self.inplace)
 
 
-class ReLU6(_Inplace):
-    """min(max(x, 0), 6)."""
-
-    _fn = staticmethod(F.relu6)
-
-
 class SELU(_Inplace):
     """scale * elu(x, alpha) with the self-normalising constants."""
 
@@ -201,6 +195,19 @@ class Hardtanh(Module):
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}{_inplace_suffix(self.inplace)}"
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6): a ``Hardtanh`` on [0, 6], as torch's class is."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.relu6(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Threshold(Module):

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from backprop import creation
+from backprop import dtypes as _dtypes
 from backprop import functions as fn
 from backprop.nn import functional as F
 from backprop.nn import init
@@ -32,7 +33,7 @@ def _canonical_mask(mask: Tensor | None, name: str, dtype: Any) -> Tensor | None
         return None
     if mask.dtype.kind == "b":
         return creation.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, -math.inf)
-    if mask.dtype.kind != "f":
+    if _dtypes.kind(mask.dtype) != "f":
         raise AssertionError(f"only bool and floating types of {name} are supported")
     return mask
 

@@ -12,7 +12,7 @@ import numpy as np
 from backprop import creation
 from backprop.autograd import trace
 from backprop.autograd.function import apply
-from backprop.nn.module import Module
+from backprop.nn._loss_base import _Loss
 from backprop.ops import ctc
 from backprop.tensor import Tensor
 
@@ -113,13 +113,13 @@ def ctc_loss(
     return loss.reshape(()) if unbatched else loss
 
 
-class CTCLoss(Module):
+class CTCLoss(_Loss):
     """The connectionist temporal classification loss (``F.ctc_loss``): ``forward(log_probs, targets,
     input_lengths, target_lengths)``."""
 
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
-        super().__init__()
-        self.blank, self.reduction, self.zero_infinity = blank, reduction, zero_infinity
+        super().__init__(reduction=reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
 
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Any, target_lengths: Any) -> Tensor:
         return ctc_loss(

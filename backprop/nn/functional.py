@@ -75,6 +75,7 @@ from backprop.nn._losses_extra import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
+from backprop.nn._mha_functional import multi_head_attention_forward
 from backprop.nn._vision_functional import (
     affine_grid,
     grid_sample,
@@ -87,6 +88,12 @@ from backprop.nn._vision_functional import (
 from backprop.nn.ctc import ctc_loss
 from backprop.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from backprop.nn.embedding_bag import _embedding_renorm_, _scale_grad, embedding_bag
+from backprop.nn.fractional import (
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -452,7 +459,7 @@ def cross_entropy(
     cdim = 0 if input.ndim == 1 else 1
     c = input.shape[cdim] if input.ndim else 0
     _check_class_weight(weight, c, "cross_entropy")
-    if target.dtype.kind == "f":
+    if dtypes.kind(target.dtype) == "f":
         if tuple(target.shape) != tuple(input.shape):
             raise ShapeError(
                 f"cross_entropy: probability targets must have the logits' shape {tuple(input.shape)}, "
@@ -1127,3 +1134,7 @@ __all__ += [
     "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "upsample_bilinear", "upsample_nearest",
 ]  # fmt: skip
 __all__ += ["ctc_loss", "embedding_bag"]
+__all__ += [
+    "fractional_max_pool2d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices", "multi_head_attention_forward",
+]  # fmt: skip

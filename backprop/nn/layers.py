@@ -12,6 +12,7 @@ from typing import Any
 from backprop import creation
 from backprop.nn import functional as F
 from backprop.nn import init
+from backprop.nn.dropout import _DropoutNd
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
 from backprop.tensor import Tensor
@@ -141,20 +142,11 @@ class Embedding(Module):
         )
 
 
-class Dropout(Module):
+class Dropout(_DropoutNd):
     """Zeroes elements with probability p while training (identity in eval)."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class LayerNorm(Module):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backprop.nn import functional as F
-from backprop.nn.module import Module
+from backprop.nn._loss_base import _Loss, _WeightedLoss
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -28,29 +28,6 @@ __all__ += [
     "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "MultiMarginLoss", "PoissonNLLLoss", "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
 ]  # fmt: skip
-
-
-class _Loss(Module):
-    """Base of the losses: ``reduction`` (or torch's deprecated ``size_average``/``reduce`` pair)."""
-
-    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
-        super().__init__()
-        self.reduction = F._legacy_reduction(size_average, reduce, reduction)
-
-    def extra_repr(self) -> str:
-        return ""
-
-
-class _WeightedLoss(_Loss):
-    def __init__(
-        self,
-        weight: Tensor | None = None,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", weight)
 
 
 class L1Loss(_Loss):

@@ -234,7 +234,7 @@ class Module:
         with no_grad():
             for t in list(self.parameters()) + list(self.buffers()):
                 moved = t.detach().to(dev) if dev is not None else t.detach()
-                if dtype is not None and t.dtype.kind == "f":
+                if dtype is not None and dtypes.kind(t.dtype) == "f":
                     moved = moved.to(dtype)
                 t._data, t.device = moved._data, moved.device
                 if t.grad is not None:
@@ -253,6 +253,10 @@ class Module:
     def half(self) -> Module:
         """Floating-point parameters and buffers to float16."""
         return self.to(dtype=dtypes.float16)
+
+    def bfloat16(self) -> Module:
+        """Floating-point parameters and buffers to bfloat16."""
+        return self.to(dtype=dtypes.bfloat16)
 
     def cpu(self) -> Module:
         """Parameters and buffers to the CPU."""
@@ -426,9 +430,6 @@ class Module:
     def share_memory(self) -> Module:
         """A no-op returning the module (no multiprocessing tensor sharing here)."""
         return self
-
-    def bfloat16(self) -> Module:
-        raise TypeError("bfloat16 is not supported: NumPy and CuPy have no bfloat16 dtype")
 
     def type(self, dst_type: Any) -> Module:
         """Cast every parameter and buffer to ``dst_type``."""

@@ -23,8 +23,8 @@ __all__ = [
 ]  # fmt: skip
 
 
-class _BatchNorm(Module):
-    """Batch normalisation over dim 1 (channels); running statistics while training."""
+class _NormBase(Module):
+    """What batch and instance norms share (torch's ``_NormBase``): affine parameters, running-stat buffers."""
 
     _dims: tuple[int, ...] = ()
 
@@ -81,6 +81,16 @@ class _BatchNorm(Module):
             want = " or ".join(f"{d}D" for d in self._dims)
             raise ValueError(f"{type(self).__name__}: expected {want} input (got {input.ndim}D input)")
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation over dim 1 (channels); running statistics while training."""
+
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
@@ -100,12 +110,6 @@ class _BatchNorm(Module):
             use_batch,
             factor,
             self.eps,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
@@ -194,7 +198,7 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class _InstanceNorm(_BatchNorm):
+class _InstanceNorm(_NormBase):
     """Instance normalisation (``F.instance_norm``): torch's defaults affine=False, track_running_stats=False;
     batch statistics while training or when not tracking, the running ones otherwise."""
 

@@ -102,36 +102,48 @@ class ZeroPad3d(ConstantPad3d):
         return f"{self.padding}"
 
 
-class ReflectionPad1d(_PadNd):
-    """Pads the last dim with its reflection (edge not repeated)."""
-
+class _ReflectionPadNd(_PadNd):
     _mode = "reflect"
 
 
-class ReflectionPad2d(ReflectionPad1d):
+class ReflectionPad1d(_ReflectionPadNd):
+    """Pads the last dim with its reflection (edge not repeated)."""
+
+
+class ReflectionPad2d(_ReflectionPadNd):
+    """Pads the last 2 dims with their reflection (edge not repeated)."""
+
     _k = 2
 
 
-class ReflectionPad3d(ReflectionPad1d):
+class ReflectionPad3d(_ReflectionPadNd):
+    """Pads the last 3 dims with their reflection (edge not repeated)."""
+
     _k = 3
 
 
-class ReplicationPad1d(_PadNd):
-    """Pads the last dim with copies of its edge values."""
-
+class _ReplicationPadNd(_PadNd):
     _mode = "replicate"
 
 
-class ReplicationPad2d(ReplicationPad1d):
+class ReplicationPad1d(_ReplicationPadNd):
+    """Pads the last dim with copies of its edge values."""
+
+
+class ReplicationPad2d(_ReplicationPadNd):
+    """Pads the last 2 dims with copies of their edge values."""
+
     _k = 2
 
 
-class ReplicationPad3d(ReplicationPad1d):
+class ReplicationPad3d(_ReplicationPadNd):
+    """Pads the last 3 dims with copies of their edge values."""
+
     _k = 3
 
 
-class CircularPad1d(_PadNd):
-    """Pads the last dim by wrapping around (a 2-d or 3-d input, as torch checks)."""
+class _CircularPadNd(_PadNd):
+    """Pads by wrapping around (a (k+1)-d or (k+2)-d input, as torch checks)."""
 
     _mode = "circular"
 
@@ -141,9 +153,17 @@ class CircularPad1d(_PadNd):
         return F.pad(input, self.padding, "circular")
 
 
-class CircularPad2d(CircularPad1d):
+class CircularPad1d(_CircularPadNd):
+    """Pads the last dim by wrapping around."""
+
+
+class CircularPad2d(_CircularPadNd):
+    """Pads the last 2 dims by wrapping around."""
+
     _k = 2
 
 
-class CircularPad3d(CircularPad1d):
+class CircularPad3d(_CircularPadNd):
+    """Pads the last 3 dims by wrapping around."""
+
     _k = 3

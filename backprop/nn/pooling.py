@@ -63,31 +63,6 @@ class MaxPool3d(_MaxPoolNd):
     _fn = staticmethod(CF.max_pool3d)
 
 
-class AvgPool1d(Module):
-    """Mean over sliding windows of (N, C, L)."""
-
-    def __init__(
-        self,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        ceil_mode: bool = False,
-        count_include_pad: bool = True,
-    ) -> None:
-        super().__init__()
-        n = CF.ntuple
-        self.kernel_size = n(kernel_size, 1, "kernel_size", "avg_pool1d")
-        self.stride = n(stride if stride is not None else kernel_size, 1, "stride", "avg_pool1d")
-        self.padding = n(padding, 1, "padding", "avg_pool1d")
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-
-    def forward(self, input: Tensor) -> Tensor:
-        return CF.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
 class _AvgPoolNd(Module):
     _fn: Any = None
 
@@ -120,6 +95,30 @@ class _AvgPoolNd(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
+    """Mean over sliding windows of (N, C, L)."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        n = CF.ntuple
+        super().__init__(
+            n(kernel_size, 1, "kernel_size", "avg_pool1d"),
+            n(stride if stride is not None else kernel_size, 1, "stride", "avg_pool1d"),
+            n(padding, 1, "padding", "avg_pool1d"),
+            ceil_mode,
+            count_include_pad,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        return CF.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
 class AvgPool2d(_AvgPoolNd):

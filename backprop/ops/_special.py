@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from backprop import dtypes as _dtypes
+
 
 def erf(xp: Any, x: Any) -> Any:
     """Elementwise error function on numpy or cupy arrays.
@@ -22,7 +24,7 @@ def erf(xp: Any, x: Any) -> Any:
     except ImportError:
         return xp.vectorize(math.erf, otypes=[x.dtype])(x)
     y = scipy_erf(x)
-    return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
+    return y.astype(x.dtype, copy=False) if _dtypes.kind(x.dtype) == "f" else y
 
 
 def special(xp: Any, name: str, x: Any, *args: Any) -> Any:
@@ -34,4 +36,4 @@ def special(xp: Any, name: str, x: Any, *args: Any) -> Any:
     else:
         import scipy.special as sp
     y = xp.asarray(getattr(sp, name)(*args, x))
-    return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
+    return y.astype(x.dtype, copy=False) if _dtypes.kind(x.dtype) == "f" else y

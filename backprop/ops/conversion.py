@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from backprop import dtypes
 from backprop.registry import op
 
 
 @op("astype", casts=True)
 def astype(xp, x, *, dtype):
     """x converted to ``dtype`` (a copy)."""
+    if dtype == dtypes.bfloat16:
+        if xp.__name__ != "numpy":
+            dtypes.check_device(dtype, "cuda", "to")
+        dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
     return x.astype(dtype)
 
 
@@ -30,6 +35,7 @@ def clone_backward(ctx, gy):
 @op("to_device", moves_device=True)
 def to_device(xp, x, *, device, source):
     """x copied from device ``source`` to ``device`` (through the host when backends differ)."""
+    dtypes.check_device(x.dtype, device.type, "to")
     if device.backend is source.backend:
         if device.index == source.index:
             return x

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import op
 
@@ -338,7 +339,7 @@ def _check_scatter_reduce(x, index, src, *, axis, reduce, include_self=True):
 
 
 def _extreme(xp, dtype, high: bool):
-    if dtype.kind == "f":
+    if _dtypes.kind(dtype) == "f":
         return xp.inf if high else -xp.inf
     if dtype.kind == "b":
         return high

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
@@ -210,7 +211,7 @@ class LinAlgError(RuntimeError):
 
 
 def _check_float(name, a):
-    if a.dtype.kind not in "fc" or a.dtype.itemsize < 4:
+    if _dtypes.kind(a.dtype) not in "fc" or a.dtype.itemsize < 4:
         raise DTypeError(
             f"linalg.{name}: Expected a float32 or float64 tensor as input (float16 has no LAPACK kernel), got "
             f"{a.dtype}; convert with .double() or .float()"

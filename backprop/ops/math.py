@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.ops._special import erf as _erf
 from backprop.ops._special import special
 from backprop.ops.elementwise import sigmoid
@@ -267,7 +268,7 @@ def round(xp, x, *, decimals=0):
 def sign(xp, x):
     """-1, 0 or 1 by the sign of x; 0 for NaN, as torch (gradient 0)."""
     s = xp.sign(x)
-    if s.dtype.kind in "fc":
+    if _dtypes.kind(s.dtype) in "fc":
         s = xp.where(s != s, 0, s)  # NumPy's sign(NaN) is NaN, torch's 0
     return s
 

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.ops import scan
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, count, expand_reduced, norm_axes
@@ -300,7 +301,7 @@ def median(xp, x, *, axis=None, keepdims=False):
     if flat.shape[0] == 0:
         raise ValueError("median() of an empty tensor is not defined")
     y = xp.sort(flat)[(flat.shape[0] - 1) // 2]
-    if flat.dtype.kind in "fc":
+    if _dtypes.kind(flat.dtype) in "fc":
         y = xp.where(xp.isnan(flat).any(), xp.nan, y).astype(flat.dtype)
     return xp.reshape(y, (1,) * x.ndim) if keepdims else y
 
@@ -322,7 +323,7 @@ def argmedian(xp, x, *, axis, keepdims=False):
         raise ValueError(f"median(): cannot take the median of an empty dimension {axis} of shape {x.shape}")
     k = (n - 1) // 2
     idx = xp.take(xp.argsort(x, axis=axis), xp.asarray([k]), axis=axis)
-    if x.dtype.kind in "fc":
+    if _dtypes.kind(x.dtype) in "fc":
         nan = xp.isnan(x)
         idx = xp.where(nan.any(axis=axis, keepdims=True), xp.argmax(nan, axis=axis, keepdims=True), idx)
     idx = idx.astype("int64", copy=False)
@@ -371,7 +372,7 @@ def bincount(xp, x, weights=None, *, minlength=0):
 
 
 def _check_histc(x, *, bins=100, min=0, max=0):
-    if x.dtype.kind != "f":
+    if _dtypes.kind(x.dtype) != "f":
         raise NotImplementedError(f'"histogram_cpu" not implemented for {x.dtype} (histc needs a floating input)')
     if bins <= 0:
         raise ShapeError(f"histc: bins must be > 0, but got {bins}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.ops._util import wrap_dim
 from backprop.registry import op
 
@@ -125,7 +126,7 @@ def _running_extreme_index(xp, x, axis, ufunc):
     n = x.shape[axis]
     running = _accumulate(xp, ufunc, x, axis)
     hit = x == running
-    if x.dtype.kind in "fc":
+    if _dtypes.kind(x.dtype) in "fc":
         hit |= xp.isnan(x)
     pos = xp.arange(n, dtype="int64").reshape(tuple(n if i == axis else 1 for i in range(x.ndim)))
     return _accumulate(xp, "maximum", xp.where(hit, pos, 0), axis)

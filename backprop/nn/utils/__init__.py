@@ -192,6 +192,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
 from backprop.nn.utils import parametrizations as parametrizations  # noqa: E402  weight_norm, orthogonal, ...
 from backprop.nn.utils import parametrize as parametrize  # noqa: E402  register_parametrization, cached, ...
 from backprop.nn.utils import rnn as rnn  # noqa: E402  torch.nn.utils.rnn (pad_sequence, PackedSequence, ...)
+from backprop.nn.utils import stateless as stateless  # noqa: E402  torch.nn.utils.stateless.functional_call
 from backprop.nn.utils.spectral_norm import remove_spectral_norm as remove_spectral_norm  # noqa: E402
 from backprop.nn.utils.spectral_norm import spectral_norm as spectral_norm  # noqa: E402  (pre-hook form)
 from backprop.nn.utils.weight_norm import remove_weight_norm as remove_weight_norm  # noqa: E402

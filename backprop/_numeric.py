@@ -1,0 +1,308 @@
+"""torch's top-level numerical helpers we lacked: ``gradient`` (finite differences), ``histogramdd``,
+``frombuffer``, the deprecated ``nuclear_norm``/``frobenius_norm``, the randomized ``svd_lowrank`` and
+``pca_lowrank`` (Halko et al.), and ``binomial`` sampling. Everything differentiable is a composition of Tensor
+ops, so gradients come free."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from backprop import dtypes
+from backprop import linalg as la
+from backprop.autograd import trace
+from backprop.devices import device as to_device
+from backprop.methods.random import generator_rng, on_device, zero_grad_from
+from backprop.tensor import Tensor
+
+_NORM_WARNING = (
+    "at::{name} is deprecated and it is just left for JIT compatibility. It will be removed in a future PyTorch "
+    "release. Please use `{use}` instead"
+)
+
+
+# ---------------------------------------------------------------- gradient
+def _dims(input: Tensor, dim: Any) -> list[int]:
+    nd = input.dim()
+    dims = list(range(nd)) if dim is None else [dim] if isinstance(dim, int) else [int(d) for d in dim]
+    out = [d + nd if d < 0 else d for d in dims]
+    if any(not 0 <= d < nd for d in out) or len(set(out)) != len(out):
+        raise IndexError(f"torch.gradient: dim {dim} is out of range or repeated for a {nd}-D input")
+    return out
+
+
+def _spacings(spacing: Any, n: int) -> list[Any]:
+    """One spacing per differentiated dim: a number (uniform step) or a 1-D coordinate tensor."""
+    if spacing is None:
+        return [1.0] * n
+    if isinstance(spacing, (int, float)):
+        return [float(spacing)] * n
+    items = list(spacing)
+    if len(items) != n:
+        raise RuntimeError(
+            f"torch.gradient expected spacing to be unspecified, a scalar or its length to match the number of "
+            f"dimensions specified ({n}), got a spacing of length {len(items)}"
+        )
+    return [s if isinstance(s, Tensor) else float(s) for s in items]
+
+
+def _along(t: Tensor, d: int, nd: int) -> Tensor:
+    """A 1-D tensor shaped to broadcast along dim ``d`` of an ``nd``-D tensor."""
+    return t.reshape([-1 if i == d else 1 for i in range(nd)])
+
+
+def _gradient_1d(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
+    n = f.shape[d]
+    if n < edge_order + 1:
+        raise RuntimeError(
+            f"torch.gradient expected each dimension size to be at least edge_order+1, got a size {n} along dim {d}"
+        )
+    sl = functools.partial(f.narrow, d)
+    if not isinstance(h, Tensor):  # uniform step h
+        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
+        if edge_order == 1:
+            first = (sl(1, 1) - sl(0, 1)) / h
+            last = (sl(n - 1, 1) - sl(n - 2, 1)) / h
+        else:
+            first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
+            last = (sl(n - 3, 1) * 0.5 - sl(n - 2, 1) * 2 + sl(n - 1, 1) * 1.5) / h
+        return _cat([first, interior, last], d)
+    if h.dim() != 1 or h.shape[0] != n:
+        raise RuntimeError(f"torch.gradient expected the coordinates along dim {d} to be 1-D of size {n}")
+    nd = f.dim()
+    x = h.to(f.dtype)
+    dx = x[1:] - x[:-1]
+    hd, hs = _along(dx[:-1], d, nd), _along(dx[1:], d, nd)  # the steps before and after each interior point
+    interior = (hd**2 * sl(2, n - 2) - hs**2 * sl(0, n - 2) + (hs**2 - hd**2) * sl(1, n - 2)) / (hs * hd * (hd + hs))
+    if edge_order == 1:
+        first = (sl(1, 1) - sl(0, 1)) / _along(dx[:1], d, nd)
+        last = (sl(n - 1, 1) - sl(n - 2, 1)) / _along(dx[-1:], d, nd)
+    else:  # second-order one-sided differences on uneven steps (the quadratic through three points)
+        a1, a2 = _along(dx[:1], d, nd), _along(dx[1:2], d, nd)
+        first = (
+            -(2 * a1 + a2) / (a1 * (a1 + a2)) * sl(0, 1)
+            + (a1 + a2) / (a1 * a2) * sl(1, 1)
+            - a1 / (a2 * (a1 + a2)) * sl(2, 1)
+        )
+        b1, b2 = _along(dx[-2:-1], d, nd), _along(dx[-1:], d, nd)
+        last = (
+            b2 / (b1 * (b1 + b2)) * sl(n - 3, 1)
+            - (b2 + b1) / (b1 * b2) * sl(n - 2, 1)
+            + (2 * b2 + b1) / (b2 * (b1 + b2)) * sl(n - 1, 1)
+        )
+    return _cat([first, interior, last], d)
+
+
+def _cat(parts: list[Tensor], d: int) -> Tensor:
+    from backprop.functions import cat
+
+    return cat(parts, d)
+
+
+def gradient(input: Tensor, *, spacing: Any = None, dim: Any = None, edge_order: int = 1) -> tuple[Tensor, ...]:
+    """Finite-difference derivatives of ``input`` along each of ``dim`` (default all): central differences
+    inside, one-sided ones of ``edge_order`` (1 or 2) at the ends; ``spacing`` is a step (one, or one per dim)
+    or the sample coordinates (1-D tensors, one per dim). Integer inputs give the default float dtype."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"torch.gradient(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if edge_order not in (1, 2):
+        raise RuntimeError(f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}")
+    f = input if dtypes.kind(input.dtype) == "f" else input.to(dtypes.get_default_dtype())
+    dims = _dims(f, dim)
+    return tuple(_gradient_1d(f, d, h, edge_order) for d, h in zip(dims, _spacings(spacing, len(dims))))
+
+
+# ---------------------------------------------------------------- histograms
+class HistogramDD(NamedTuple):
+    """``(hist, bin_edges)``: what ``histogramdd`` returns (torch.return_types.histogramdd)."""
+
+    hist: Tensor
+    bin_edges: list[Tensor]
+
+
+def histogramdd(
+    input: Tensor, bins: Any = 10, range: Sequence[float] | None = None, weight: Tensor | None = None,
+    density: bool = False,
+) -> HistogramDD:  # fmt: skip
+    """The D-dimensional histogram of the points ``input`` (..., D): ``bins`` an int, one int per dim or one
+    edges tensor per dim; ``range`` flat (lo0, hi0, lo1, hi1, ...). Counts in input's dtype (no gradient)."""
+    if not isinstance(input, Tensor) or dtypes.kind(input.dtype) != "f" or input.dim() < 1:
+        got = f"{input.dtype} of shape {tuple(input.shape)}" if isinstance(input, Tensor) else type(input).__name__
+        raise RuntimeError(f"torch.histogramdd: expected a floating tensor of points (..., D), got {got}")
+    n_dims = int(input.shape[-1])
+    points = input.detach().cpu().numpy().reshape(-1, n_dims)
+    if isinstance(bins, int):
+        np_bins: Any = [bins] * n_dims
+    else:
+        np_bins = [b.detach().cpu().numpy() if isinstance(b, Tensor) else int(b) for b in bins]
+    if len(np_bins) != n_dims:
+        raise RuntimeError(
+            f"torch.histogramdd: expected {n_dims} sequences of bin edges or bin counts, got {len(bins)}"
+        )
+    pairs = None
+    if range is not None:
+        if len(range) != 2 * n_dims:
+            raise RuntimeError(f"torch.histogramdd: expected {2 * n_dims} values for range, got {len(range)}")
+        pairs = [(float(range[2 * i]), float(range[2 * i + 1])) for i in builtins.range(n_dims)]
+    w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
+    hist, edges = np.histogramdd(points, np_bins, range=pairs, weights=w, density=density)
+    dev, dt = input.device, input.dtype
+    return HistogramDD(Tensor._of(hist.astype(dt), device=dev), [Tensor._of(e.astype(dt), device=dev) for e in edges])
+
+
+# ---------------------------------------------------------------- buffers
+def frombuffer(
+    buffer: Any, *, dtype: Any, count: int = -1, offset: int = 0, requires_grad: bool = False
+) -> Tensor:  # fmt: skip
+    """A 1-D CPU tensor sharing the memory of an object with the buffer protocol (``count`` elements of
+    ``dtype`` from byte ``offset``; -1: to the end). Writes through the tensor change the buffer."""
+    dt = dtypes.to_dtype(dtype)
+    if dt is None:
+        raise TypeError("frombuffer(): missing the required keyword argument 'dtype'")
+    view = memoryview(buffer)
+    if view.nbytes == 0 and count <= 0:
+        raise ValueError(f"both buffer length (0) and count ({count}) must not be 0")
+    if not 0 <= offset < max(view.nbytes, 1):
+        raise ValueError(
+            f"offset ({offset} bytes) must be non-negative and no greater than buffer length "
+            f"({view.nbytes} bytes) minus 1"
+        )
+    if view.readonly:
+        warnings.warn(
+            "The given buffer is not writable, and PyTorch does not support non-writable tensors. This means you can "
+            "write to the underlying (supposedly non-writable) buffer using the tensor. You may want to copy the "
+            "buffer to protect its data or make it writable before converting it to a tensor. This type of warning "
+            "will be suppressed for the rest of this program.",
+            UserWarning,
+            stacklevel=2,
+        )
+    available = (view.nbytes - offset) // dt.itemsize
+    if count < 0:
+        if (view.nbytes - offset) % dt.itemsize:
+            raise ValueError(
+                f"buffer length ({view.nbytes - offset} bytes) after offset ({offset} bytes) must be a multiple of "
+                f"element size ({dt.itemsize})"
+            )
+        count = available
+    elif count > available:
+        raise ValueError(f"requested buffer length ({count} * {dt.itemsize} bytes) after offset ({offset} bytes) "
+                         f"must not be greater than actual buffer length ({view.nbytes} bytes)")  # fmt: skip
+    array = np.frombuffer(view.cast("B"), dtype=dt, count=count, offset=offset)
+    t = Tensor._wrap(array, to_device("cpu"), None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+# ---------------------------------------------------------------- deprecated norms
+def nuclear_norm(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The sum of singular values over the two ``dim`` (default the last two); deprecated in torch, warns."""
+    warnings.warn(
+        _NORM_WARNING.format(name="nuclear_norm", use="linalg.matrix_norm(A, 'nuc', dim, keepdim)"), UserWarning, 2
+    )
+    if isinstance(dim, bool):  # nuclear_norm(A, True): keepdim given positionally
+        dim, keepdim = None, dim
+    if input.dim() < 2 and dim is None:
+        raise RuntimeError(f"nuclear_norm: expected a tensor with 2 or more dimensions, got {input.dim()}")
+    return la.matrix_norm(input, "nuc", dim=(-2, -1) if dim is None else tuple(dim), keepdim=keepdim)
+
+
+def frobenius_norm(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """The 2-norm of the elements over ``dim`` (one or two dims); deprecated in torch, warns."""
+    warnings.warn(
+        _NORM_WARNING.format(name="frobenius_norm", use="linalg.vector_norm(A, 2., dim, keepdim)"), UserWarning, 2
+    )
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if len(dims) > 2:
+        raise RuntimeError(f"frobenius_norm: expected at most 2 dimensions, but got {len(dims)} dimensions instead.")
+    return la.vector_norm(input, 2, dim=dims, keepdim=keepdim)
+
+
+# ---------------------------------------------------------------- randomized low-rank SVD and PCA
+def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tensor:  # noqa: N803
+    """An orthonormal (..., m, q) basis of A's range by subspace iteration from a Gaussian start."""
+    from backprop.creation import randn
+
+    R = randn(*A.shape[-1:], q, dtype=A.dtype, device=A.device)  # noqa: N806
+
+    def apply_a(X: Tensor, adjoint: bool) -> Tensor:  # noqa: N803
+        Y = (A.mT if adjoint else A).matmul(X)  # noqa: N806
+        if M is not None:
+            Y = Y - (M.mT if adjoint else M).matmul(X)  # noqa: N806
+        return Y
+
+    Q = la.qr(apply_a(R, False)).Q  # noqa: N806
+    for _ in builtins.range(niter):
+        Q = la.qr(apply_a(Q, True)).Q  # noqa: N806
+        Q = la.qr(apply_a(Q, False)).Q  # noqa: N806
+    return Q
+
+
+def svd_lowrank(
+    A: Tensor,  # noqa: N803
+    q: int | None = 6,
+    niter: int = 2,
+    M: Tensor | None = None,  # noqa: N803
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(U, S, V)`` with A - M ~ U diag(S) V^T of rank ``q`` by randomized subspace iteration (exact, up to
+    signs, when rank(A - M) <= q); differentiable as a composition of matmul, qr and svd."""
+    q = 6 if q is None else int(q)
+    m, n = A.shape[-2:]
+    if M is not None:
+        M = M.broadcast_to(tuple(A.shape))  # noqa: N806
+    if m < n:
+        A = A.mT  # noqa: N806
+        M = None if M is None else M.mT  # noqa: N806
+    Q = _approximate_basis(A, q, niter, M)  # noqa: N806
+    B = Q.mT.matmul(A)  # noqa: N806
+    if M is not None:
+        B = B - Q.mT.matmul(M)  # noqa: N806
+    U, S, Vh = la.svd(B, full_matrices=False)  # noqa: N806
+    U, V = Q.matmul(U), Vh.mT  # noqa: N806
+    return (V, S, U) if m < n else (U, S, V)
+
+
+def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int = 2) -> tuple[Tensor, Tensor, Tensor]:  # noqa: N803
+    """``(U, S, V)`` of the (centered, by column means) data ``A`` (..., m, n) at rank ``q`` (default
+    min(6, m, n)): the principal directions are V's columns."""
+    if not isinstance(A, Tensor):
+        raise TypeError(f"pca_lowrank: expected a Tensor, got {type(A).__name__}")
+    m, n = A.shape[-2:]
+    q = min(6, m, n) if q is None else int(q)
+    if not (q >= 0 and q <= min(m, n)):
+        raise ValueError(f"q(={q}) must be non-negative integer and not greater than min(m, n)={min(m, n)}")
+    if not niter >= 0:
+        raise ValueError(f"niter(={niter}) must be non-negative integer")
+    if center:
+        A = A - A.mean(dim=-2, keepdim=True)  # noqa: N806
+    return svd_lowrank(A, q, niter=niter)
+
+
+# ---------------------------------------------------------------- sampling
+def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
+    """Binomial(count, prob) samples, elementwise (floating tensors of one shape; the result in their dtype)."""
+    for name, t in (("count", count), ("prob", prob)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"binomial(): argument '{name}' must be Tensor, not {type(t).__name__}")
+        if dtypes.kind(t.dtype) != "f":
+            raise ValueError(f"binomial only supports floating-point dtypes for {name}, got: {t.dtype}")
+    dev = count.device
+    draw = functools.partial(_binomial_draw, dev=dev, generator=generator, dt=count.dtype)
+    return zero_grad_from(Tensor._wrap(trace.record(draw, count, prob), dev, None), count)
+
+
+def _binomial_draw(n: Any, p: Any, *, dev: Any, generator: Any, dt: Any) -> Any:
+    with on_device(dev):
+        rng = generator_rng(dev, generator)
+        return rng.binomial(n.astype(np.int64), p.astype(np.float64)).astype(dt)
+
+
+__all__ = [
+    "binomial", "frobenius_norm", "frombuffer", "gradient", "histogramdd", "nuclear_norm", "pca_lowrank",
+    "svd_lowrank",
+]  # fmt: skip

@@ -1,0 +1,300 @@
+"""The rest of torch's Tensor methods an ordinary user reaches for: storages and ``set_``, ``as_subclass``,
+``output_nr``/``name``, the deprecated out-of-place ``resize``/``resize_as``, ``igamma``/``igammac``,
+``histogram``, ``map2_``, ``nonzero_static``, ``dim_order``, and the removed linear-algebra methods
+(``solve``, ``lstsq``, ``eig``, ``symeig``), which raise torch 2's errors."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from backprop import dtypes
+from backprop.autograd import trace
+from backprop.autograd.function import bump_version, check_inplace
+from backprop.autograd.grad_mode import trace_users
+from backprop.methods.storage import TypedStorage, UntypedStorage, address, owner, typed_storage
+from backprop.ops._util import size_arg
+
+if TYPE_CHECKING:
+    from backprop.tensor import Tensor
+
+_REMOVED = "This function was deprecated since version 1.9 and is now removed."
+REMOVED_MESSAGES = {
+    "solve": (
+        f"{_REMOVED} `torch.solve` is deprecated in favor of `torch.linalg.solve`. `torch.linalg.solve` has its "
+        "arguments reversed and does not return the LU factorization.\n\nTo get the LU factorization see "
+        "`torch.lu`, which can be used with `torch.lu_solve` or `torch.lu_unpack`.\nX = torch.solve(B, A).solution "
+        "should be replaced with:\nX = torch.linalg.solve(A, B)"
+    ),
+    "lstsq": (
+        f"{_REMOVED} `torch.lstsq` is deprecated in favor of `torch.linalg.lstsq`.\n`torch.linalg.lstsq` has "
+        "reversed arguments and does not return the QR decomposition in the returned tuple (although it returns "
+        "other information about the problem).\n\nTo get the QR decomposition consider using `torch.linalg.qr`."
+        "\n\nThe returned solution in `torch.lstsq` stored the residuals of the solution in the last m - n columns "
+        "of the returned value whenever m > n. In torch.linalg.lstsq, the residuals are in the field 'residuals' "
+        "of the returned named tuple.\n\nThe unpacking of the solution, as in\nX, _ = torch.lstsq(B, A).solution"
+        "[:A.size(1)]\nshould be replaced with:\nX = torch.linalg.lstsq(A, B).solution"
+    ),
+    "eig": (
+        f"{_REMOVED} `torch.linalg.eig` returns complex tensors of dtype `cfloat` or `cdouble` rather than real "
+        "tensors mimicking complex tensors.\n\nL, _ = torch.eig(A) should be replaced with:\nL_complex = "
+        "torch.linalg.eigvals(A)\n\nand\n\nL, V = torch.eig(A, eigenvectors=True) should be replaced with:\n"
+        "L_complex, V_complex = torch.linalg.eig(A)"
+    ),
+    "symeig": (
+        f"{_REMOVED} The default behavior has changed from using the upper triangular portion of the matrix by "
+        "default to using the lower triangular portion.\n\nL, _ = torch.symeig(A, upper=upper) should be replaced "
+        "with:\nL = torch.linalg.eigvalsh(A, UPLO='U' if upper else 'L')\n\nand\n\nL, V = torch.symeig(A, "
+        "eigenvectors=True) should be replaced with:\nL, V = torch.linalg.eigh(A, UPLO='U' if upper else 'L')"
+    ),
+    "matrix_rank": (
+        f"{_REMOVED}\nPlease use the `torch.linalg.matrix_rank` function instead. The parameter 'symmetric' was "
+        "renamed in `torch.linalg.matrix_rank()` to 'hermitian'."
+    ),
+}
+
+
+def removed(name: str) -> Callable[..., Any]:
+    """A function standing for one torch 2 removed: it raises torch's RuntimeError naming the replacement."""
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(REMOVED_MESSAGES[name])
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Removed from torch in 2.0: raises torch's RuntimeError saying what replaces ``{name}``."
+    return fn
+
+
+class Histogram(NamedTuple):
+    """``(hist, bin_edges)``: what ``histogram`` returns (torch.return_types.histogram)."""
+
+    hist: Tensor
+    bin_edges: Tensor
+
+
+class ExtraMethods:
+    """Storages, ``set_``, ``as_subclass``, ``igamma``, ``nonzero_static``, ``dim_order``, ... (torch's names)."""
+
+    __slots__ = ()
+
+    # ------------------------------------------------------------ storages and memory identity
+    def untyped_storage(self: Any) -> UntypedStorage:
+        """The bytes of the allocation this tensor views (shared by all its views)."""
+        return UntypedStorage(self._data, self.device)
+
+    def storage(self: Any) -> TypedStorage:
+        """The allocation as elements of this dtype (torch's deprecated TypedStorage; warns as torch)."""
+        return typed_storage(self._data, self.device, self._data.dtype)
+
+    def storage_type(self: Any) -> type:
+        """The legacy tensor type of this dtype (torch returns its ``FloatStorage`` ... class)."""
+        return type(self.storage())
+
+    def const_data_ptr(self: Any) -> int:
+        """The address of the first element (``data_ptr()``, for read-only use)."""
+        return address(self._data)
+
+    def is_set_to(self: Any, tensor: Tensor) -> bool:
+        """True when both tensors view the same memory with the same offset, sizes and strides."""
+        a, b = self._data, tensor._data
+        return bool(owner(a) is owner(b) and address(a) == address(b) and a.shape == b.shape and a.strides == b.strides)
+
+    def set_(self: Any, source: Any = None, storage_offset: int = 0, size: Any = None, stride: Any = None) -> Tensor:
+        """Make this tensor view ``source``'s memory: another tensor (its sizes and strides), a storage (with
+        ``storage_offset``, ``size`` and ``stride`` in elements), or nothing (an empty tensor)."""
+        check_inplace("set_", self)
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            tr.fail("set_() changes a tensor's memory inside the step")
+        xp = self.device.xp
+        if source is None:
+            data = xp.zeros((0,), dtype=self._data.dtype)
+        elif hasattr(source, "_data"):
+            if source.device != self.device or source._data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"set_: expected a source of dtype {self._data.dtype} on {self.device}, "
+                    f"got {source._data.dtype} on {source.device}"
+                )
+            data = source._data
+        elif isinstance(source, UntypedStorage):
+            data = _strided(self, source, int(storage_offset), size, stride)
+        else:
+            raise TypeError(f"set_(): expected a Tensor or a storage as source, got {type(source).__name__}")
+        self._data = data
+        bump_version(self)
+        return self
+
+    # ------------------------------------------------------------ identity and autograd metadata
+    def as_subclass(self: Any, cls: type) -> Tensor:
+        """This tensor as an instance of ``cls`` (a Tensor subclass): same memory, same place in the graph."""
+        if not (isinstance(cls, type) and issubclass(cls, self._plain)):
+            raise TypeError(
+                "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. "
+                "Make sure your class inherits from Tensor."
+            )
+        alias = self.view(tuple(self.shape))
+        out: Any = object.__new__(cls)
+        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks"):
+            setattr(out, slot, getattr(alias, slot))
+        return out
+
+    @property
+    def output_nr(self: Any) -> int:
+        """Which output of its ``grad_fn`` this tensor is: 0 (every recorded op here has one output)."""
+        return 0
+
+    @property
+    def name(self: Any) -> None:
+        """None: named tensors are not supported (torch's unnamed tensors say the same)."""
+        return None
+
+    def resize(self: Any, *sizes: Any) -> Tensor:
+        """Deprecated out-of-place resize: a reshape to ``sizes`` of the same number of elements (torch's)."""
+        warnings.warn("non-inplace resize is deprecated", UserWarning, stacklevel=2)
+        return _resized(self, size_arg(sizes), "resize")
+
+    def resize_as(self: Any, tensor: Tensor) -> Tensor:
+        """Deprecated out-of-place ``resize_as``: a reshape to ``tensor``'s shape of the same number of elements."""
+        warnings.warn("non-inplace resize_as is deprecated", UserWarning, stacklevel=2)
+        return _resized(self, tuple(tensor.shape), "resize_as")
+
+    def module_load(self: Any, other: Tensor, assign: bool = False) -> Tensor:
+        """How ``load_state_dict`` loads ``other`` into this parameter: ``other.detach()`` when ``assign``,
+        else a copy into this tensor, detached."""
+        return other.detach() if assign else self.copy_(other).detach()
+
+    # ------------------------------------------------------------ device predicates torch has
+    is_mps = is_maia = is_vulkan = is_xla = is_ipu = property(lambda self: False)
+
+    def is_distributed(self: Any) -> bool:
+        return False
+
+    def record_stream(self: Any, stream: Any) -> None:
+        """A no-op: CuPy's memory pool keeps a block until every stream that used it is done with it."""
+
+    # ------------------------------------------------------------ math
+    def igamma(self: Any, other: Tensor) -> Tensor:
+        """The regularised lower incomplete gamma function P(self, other) (``bp.special.gammainc``)."""
+        from backprop.methods.special import gammainc
+
+        return gammainc(self, other)
+
+    def igammac(self: Any, other: Tensor) -> Tensor:
+        """The regularised upper incomplete gamma function Q(self, other) (``bp.special.gammaincc``)."""
+        from backprop.methods.special import gammaincc
+
+        return gammaincc(self, other)
+
+    def igamma_(self: Any, other: Tensor) -> Tensor:
+        return _assign(self, "igamma_", self.igamma(other))
+
+    def igammac_(self: Any, other: Tensor) -> Tensor:
+        return _assign(self, "igammac_", self.igammac(other))
+
+    def conj_physical(self: Any) -> Tensor:
+        """The conjugate, computed: the tensor itself for real dtypes (as torch)."""
+        return self.conj()
+
+    def conj_physical_(self: Any) -> Tensor:
+        return self.conj()
+
+    def chalf(self: Any, memory_format: Any = None) -> Tensor:
+        raise TypeError(
+            f"chalf(): complex32 (ComplexHalf) is not supported: NumPy and CuPy have no such dtype; the tensor is "
+            f"{self._data.dtype}, use cfloat() for complex64"
+        )
+
+    def histogram(self: Any, bins: Any = 100, *, range: Any = None, weight: Any = None, density: bool = False) -> Any:
+        """``(hist, bin_edges)``: counts (or summed ``weight``; ``density``: normalised) of the values in ``bins``
+        equal bins over ``range`` (default the data's), or between given edges (a 1-D tensor); both in this
+        floating dtype (computed on the host, no gradient)."""
+        if dtypes.kind(self._data.dtype) != "f":
+            raise RuntimeError(f"torch.histogram: expected a floating input, got {self._data.dtype}")
+        x = self.detach().cpu().numpy().reshape(-1)
+        b = bins.detach().cpu().numpy() if hasattr(bins, "_data") else int(bins)
+        w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
+        hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
+        wrap = self._plain._of
+        return Histogram(*(wrap(a.astype(self._data.dtype), device=self.device) for a in (hist, edges)))
+
+    def map2_(self: Any, x: Tensor, y: Tensor, callable: Callable[[Any, Any, Any], Any]) -> Tensor:
+        """Replace each element by ``callable(element, x_element, y_element)`` in place (CPU, slow)."""
+        return self._map_in_place("map2_", callable, x._data, y._data)
+
+    def nonzero_static(self: Any, *, size: int, fill_value: int = -1) -> Tensor:
+        """``nonzero()`` with exactly ``size`` rows: truncated, or padded with ``fill_value`` (int64)."""
+        size = int(size)
+        if size < 0:
+            raise RuntimeError(f"nonzero_static: 'size' must be an non-negative integer, got {size}")
+        found = self.detach().nonzero()._data
+        n, xp = int(found.shape[0]), self.device.xp
+        if n < size:
+            pad = xp.full((size - n, found.shape[1]), int(fill_value), dtype=found.dtype)
+            found = xp.concatenate([found, pad])
+        return self._plain._wrap(found[:size], self.device, None)
+
+    def dim_order(self: Any, *, ambiguity_check: Any = False) -> tuple[int, ...]:
+        """The dims from outermost to innermost in memory (by decreasing stride; ties keep their order)."""
+        if ambiguity_check is not False:
+            strides = self.stride()
+            if len(set(strides)) < len(strides) or 1 in self.shape:
+                raise RuntimeError("The tensor does not have unique dim order.")
+        strides = self.stride()
+        return tuple(sorted(range(len(strides)), key=lambda d: -strides[d]))
+
+    # ------------------------------------------------------------ removed in torch 2
+    solve = removed("solve")
+    lstsq = removed("lstsq")
+    eig = removed("eig")
+    symeig = removed("symeig")
+
+
+def _assign(self: Any, name: str, out: Any) -> Any:
+    from backprop.methods.math import _assign_
+
+    if out.dtype != self.dtype:
+        raise RuntimeError(f"{name}: result type {out.dtype} can't be cast to the desired output type {self.dtype}")
+    if check_inplace(name, self, out):
+        return _assign_(self, out)
+    self._data[...] = out._data
+    bump_version(self)
+    return self
+
+
+def _resized(self: Any, shape: tuple[int, ...], name: str) -> Any:
+    n = int(np.prod(shape))
+    if n != self.numel():
+        raise RuntimeError(
+            f"requested resize to {'x'.join(map(str, shape))} ({n} elements in total), but the given tensor has a "
+            f"size of {'x'.join(map(str, self.shape))} ({self.numel()} elements). autograd's {name} can only change "
+            "the shape of a given tensor, while preserving the number of elements."
+        )
+    return self.contiguous().view(shape)
+
+
+def _strided(self: Any, storage: UntypedStorage, offset: int, size: Any, stride: Any) -> Any:
+    """A view of ``storage``'s memory as this tensor's dtype: ``size``/``stride`` in elements from ``offset``."""
+    dt = self._data.dtype
+    flat = storage._bytes()
+    usable = (flat.shape[0] // dt.itemsize) * dt.itemsize
+    elements = flat[:usable].view(dt)
+    if size is None:
+        shape: tuple[int, ...] = (elements.shape[0] - offset,)
+    else:
+        shape = tuple(int(s) for s in size)
+    if stride is None:
+        steps = [1] * len(shape)
+        for i in range(len(shape) - 2, -1, -1):
+            steps[i] = steps[i + 1] * max(shape[i + 1], 1)
+    else:
+        steps = [int(s) for s in stride]
+    last = offset + sum((n - 1) * s for n, s in zip(shape, steps) if n > 0)
+    if offset < 0 or (all(n > 0 for n in shape) and last >= elements.shape[0]):
+        raise RuntimeError(
+            f"set_: size {list(shape)} with stride {steps} from offset {offset} is out of bounds for a storage of "
+            f"{elements.shape[0]} elements of {dt}"
+        )
+    xp = self.device.xp
+    return xp.lib.stride_tricks.as_strided(elements[offset:], shape, tuple(s * dt.itemsize for s in steps))

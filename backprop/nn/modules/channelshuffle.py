@@ -1,0 +1,5 @@
+"""torch.nn.modules.channelshuffle: ``ChannelShuffle``."""
+
+from backprop.nn.layers import ChannelShuffle
+
+__all__ = ["ChannelShuffle"]

@@ -171,9 +171,20 @@ def _trace_accumulate(tr: trace.Tracer, leaf: Any, g: Any, wrap: Any, handed: se
 
 
 def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:
-    """``_accumulate`` at replay; returns the ``.grad`` array, which later lines may read."""
+    """``_accumulate`` at replay; returns the ``.grad`` array, which later lines may read.
+
+    The common case (no ``.grad`` yet: ``zero_grad()`` set it to None) is ``_accumulate``'s first
+    branch inlined, assigning the slot directly: the record's guards already fixed the leaf's shape,
+    dtype and device, which the ``grad`` setter would check again for every parameter of every step."""
+    if leaf._grad is None:
+        dev = leaf.device
+        if g.__class__ is not dev.array_type or g.base is not None or id(g) in handed:
+            g = dev.xp.array(g, copy=True)
+        handed.add(id(g))
+        leaf._grad = wrap(g, dev, None)
+        return g
     _accumulate(leaf, g, False, wrap, handed)
-    return leaf.grad._data
+    return leaf._grad._data
 
 
 def _trace_start(

@@ -97,18 +97,23 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n, c = x.shape
-    valid = target != ignore_index
     msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
     if xp is np:  # host reads are free: check eagerly, and skip the masking when no target is ignored
-        if valid.all():
-            valid = None  # (the common case: no where() over the rows, here or in the backward)
-            t = target
+        lo, hi = (int(target.min()), int(target.max())) if n else (0, -1)
+        if not lo <= ignore_index <= hi:  # no row is ignored (the common case): no mask, here or in the
+            valid, t = None, target  # backward, and the range check reuses the two reductions
         else:
-            t = np.where(valid, target, 0)
-        if n and (t.min() < 0 or t.max() >= c):
+            valid = target != ignore_index
+            if valid.all():
+                valid, t = None, target
+            else:
+                t = np.where(valid, target, 0)
+                lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi >= c:
             bad = t[(t < 0) | (t >= c)][0]
             raise IndexError(f"cross_entropy: {msg.format(value=int(bad))}")
     else:
+        valid = target != ignore_index
         t = xp.where(valid, target, 0)
         if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # no sync; raised at the next read
             t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised

@@ -184,7 +184,9 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = dict.setdefault(self.state, id(p), {})  # (the int key: ParamState's lookup skipped)
+                state = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
+                if state is None:
+                    state = dict.setdefault(self.state, id(p), {})
                 g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
@@ -400,16 +402,13 @@ def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
         if not y.size:
             return
         axpy = _AXPY.get(y.dtype)
-        if (
-            axpy is not None
-            and x.dtype == y.dtype
-            and x.shape == y.shape
-            and y.flags.c_contiguous
-            and x.flags.c_contiguous
-            and y.flags.writeable
-            and not np.may_share_memory(x, y)
-        ):
-            px = _address(x) if x.flags.writeable else x.ctypes.data
+        if axpy is not None and x.dtype == y.dtype and x.shape == y.shape:
+            y_flags, x_flags = y.flags, x.flags  # (each .flags builds an object: read them once)
+            fits = y_flags.c_contiguous and x_flags.c_contiguous and y_flags.writeable and not np.may_share_memory(x, y)
+        else:
+            fits = False
+        if fits and axpy is not None:
+            px = _address(x) if x_flags.writeable else x.ctypes.data
             axpy(y.size, float(alpha), px, 1, _address(y), 1)  # (alpha in y's dtype, as torch)
             return
     if xp is not np or y.size <= _CHUNK or x.shape != y.shape or not (y.flags.c_contiguous and x.flags.c_contiguous):

@@ -38,6 +38,7 @@ from typing import Any
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.grad_mode import quiet_floats, state, trace_users
+from backprop.ops._util import release_reusable
 from backprop.tensor import Tensor
 
 __all__ = ["CompiledFunction", "compile"]
@@ -156,6 +157,7 @@ class CompiledFunction:
         if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
             replay = devices.pop().backend.capture(replay) or replay
         self._records[key] = _Record(replay, tr, source)
+        release_reusable()  # (the eager ops' kept work buffers: the replay computes in its own)
         return out
 
     def _give_up(self, key: Any, reason: str, out: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import backprop as bp
+from backprop.ops._util import release_reusable
 from bench import workloads as W
 
 IMPLS = ("ours", "compiled", "floor", "floor_naive")  # in this process; torch runs in bench.torch_worker
@@ -110,6 +111,7 @@ def _peak_bytes(make: Callable[[], Callable[[], None]]) -> int:
     temporaries are left out (the peak is reset once the step is built and has run twice), and so are one-time costs
     (lazy imports, caches): a throwaway instance takes a step first."""
     make()()
+    release_reusable()  # (ops' kept work buffers are working memory: the traced steps must allocate them)
     tracemalloc.start()
     try:
         step = make()

@@ -132,3 +132,33 @@ def test_losses_at_their_edges(lib) -> None:
 def test_softmax_along_an_empty_dim(lib) -> None:
     assert tuple(lib.zeros(0, 3).softmax(0).shape) == (0, 3)
     assert tuple(lib.zeros(0, 3).log_softmax(1).shape) == (0, 3)
+
+
+def test_large_cross_entropy_buffer_is_reused_only_when_nothing_holds_it() -> None:
+    """cross_entropy keeps its softmax buffer when it is 32 MiB or more (fresh mmaps fault every page on
+    first touch) and takes it again next call, but never while a gradient, view or saved value still
+    holds it; values are those of a fresh buffer."""
+    from backprop.ops import _util
+
+    _util.release_reusable()
+    x = bp.randn(1024, 8192, requires_grad=True)  # 32 MiB of float32 logits
+    t = bp.randint(0, 8192, (1024,))
+    ids, grads = [], []
+    for _ in range(3):
+        x.grad = None
+        loss = bp.nn.functional.cross_entropy(x, t)
+        ids.append(id(_util._reusable["cross_entropy"]))
+        loss.backward()
+        grads.append(x.grad._data.copy())
+    assert ids[0] == ids[1] == ids[2]  # nothing else held it between steps: taken again
+    assert all(np.array_equal(g, grads[0]) for g in grads)
+    held = x.grad  # the gradient is that buffer: the next call must not write into it
+    before = held._data.copy()
+    y = (x * 2).detach().requires_grad_()
+    bp.nn.functional.cross_entropy(y, t).backward()  # (its gradient goes to y, not into x.grad)
+    assert id(_util._reusable["cross_entropy"]) != ids[0]
+    assert np.array_equal(before, held._data)
+    small = bp.randn(8, 5)
+    bp.nn.functional.cross_entropy(small, bp.tensor([0, 1, 2, 3, 4, 0, 1, 2]))
+    _util.release_reusable()
+    assert not _util._reusable

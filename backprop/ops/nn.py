@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.ops._util import ShapeError
+from backprop.ops._util import ShapeError, reusable_empty
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
 
@@ -119,7 +119,10 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
             t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
     m = x.max(axis=1, keepdims=True)
     loss = m[:, 0] - x[xp.arange(n), t]  # -(shifted logit of the target)
-    e = x if in_x and x.dtype.kind == "f" and 0 not in x.strides else xp.empty_like(x)  # (never a broadcast view)
+    if in_x and x.dtype.kind == "f" and 0 not in x.strides:  # (never into a broadcast view)
+        e = x
+    else:  # (the softmax buffer lives until the backward: a large one is reused across steps)
+        e = reusable_empty(xp, "cross_entropy", x.shape, x.dtype)
     s = xp.empty(n, dtype=e.dtype)
     if weight is None and not label_smoothing:
         _exp_shifted(xp, x, m, e, s)

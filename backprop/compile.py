@@ -61,23 +61,13 @@ class _Record:
     """One key's replay function, the bound tensors whose shape, dtype and flag it assumed, and the
     modules whose state it assumed (``training``, hyper-parameters, which parameters they hold)."""
 
-    __slots__ = ("replay", "tensors", "meta", "modules", "source")
+    __slots__ = ("replay", "valid", "source")
 
     def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str) -> None:
         self.replay = replay
-        self.tensors = tr.tensors
-        self.meta = [(t._data.shape, t._data.dtype, t._requires_grad) for t in tr.tensors]
-        self.modules = list(tr.modules.values())
+        # valid(): the bound tensors' shape, dtype and flag, and the modules' state, as recorded
+        self.valid = trace.guard_function(list(tr.modules.values()), tr.tensors)
         self.source = source
-
-    def valid(self) -> bool:
-        for t, (shape, dtype, rg) in zip(self.tensors, self.meta):
-            if t._data.shape != shape or t._data.dtype != dtype or t._requires_grad != rg:
-                return False
-        for guard in self.modules:
-            if not guard.holds():
-                return False
-        return True
 
 
 class CompiledFunction:

@@ -393,27 +393,49 @@ def test_module_guard_sees_added_removed_and_retyped_attributes() -> None:
     """The replay's module guard (read with one itemgetter per module) notices a plain attribute
     changing value, a tensor taking a number's place, attributes added or removed, and a parameter
     object swapped; it holds again once the module is as recorded."""
-    from backprop.autograd.trace import ModuleGuard
+    from backprop.autograd.trace import ModuleGuard, guard_function
 
     m = bp.nn.Dropout(0.25)
     guard = ModuleGuard(m)
-    assert guard.holds()
+    fast = guard_function([guard])  # (what a record checks before each replay: the same answers)
+
+    def holds() -> bool:
+        assert guard.holds() == fast()
+        return fast()
+
+    assert holds()
     m.p = 0.5
-    assert not guard.holds()
+    assert not holds()
     m.p = bp.tensor([0.25, 0.25])  # a tensor where a number was: compared by type first, no ==
-    assert not guard.holds()
+    assert not holds()
     m.p = 0.25
-    assert guard.holds()
+    assert holds()
+    m.p = float("nan")
+    nan_guard = guard_function([ModuleGuard(m)])
+    assert nan_guard()  # (the same NaN object holds)
+    m.p = 0.25
     m.extra = 1
-    assert not guard.holds()
+    assert not holds()
     del m.extra
-    assert guard.holds()
+    assert holds()
+    m.inplace = None
+    assert not holds()
+    m.inplace = False
+    assert holds()
     del m.p
-    assert not guard.holds()
+    assert not holds()
     lin = bp.nn.Linear(2, 2)
-    g2 = ModuleGuard(lin)
+    g2 = guard_function([ModuleGuard(lin)], list(lin.parameters()))
+    assert g2()
+    lin.weight.requires_grad_(False)
+    assert not g2()
+    lin.weight.requires_grad_(True)
+    lin.bias.data = bp.zeros(3)  # a bound tensor's shape changed
+    assert not g2()
+    lin.bias.data = bp.zeros(2)
+    assert g2()
     lin.weight = bp.nn.Parameter(lin.weight.detach().clone())
-    assert not g2.holds()
+    assert not g2()
 
 
 def test_gradients_read_after_backward_are_this_steps() -> None:

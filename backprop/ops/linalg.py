@@ -95,8 +95,8 @@ def linear_backward(ctx, gy):  # dx = gy w, dw = gy^T x (batch dims flattened), 
     gw = None
     if e[1]:
         x2 = xp.reshape(x, (-1, in_f)) if x.ndim != 2 else x
-        gw = xp.matmul(xp.swapaxes(g2, 0, 1), x2)
-    gb = xp.sum(g2, axis=0) if len(e) > 2 and e[2] else None
+        gw = xp.matmul(g2.T, x2)  # (.T and .sum: the arrays' own C methods, no NumPy Python wrappers)
+    gb = g2.sum(axis=0) if len(e) > 2 and e[2] else None
     return gx, gw, gb
 
 

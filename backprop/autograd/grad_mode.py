@@ -57,6 +57,21 @@ class _GradMode:
         if inspect.isgeneratorfunction(fn):
             return _wrap_generator(fn, self._fresh)  # type: ignore[return-value]
 
+        if type(self).__enter__ is _GradMode.__enter__ and type(self).__exit__ is _GradMode.__exit__:
+            value = self._value  # the plain modes (no_grad, enable_grad): no manager object per call
+
+            @functools.wraps(fn)
+            def plain(*args: Any, **kwargs: Any) -> Any:
+                st = state
+                prev = st.enabled
+                st.enabled = value
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    st.enabled = prev
+
+            return plain  # type: ignore[return-value]
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self._fresh():

@@ -40,7 +40,8 @@ def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def step(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get("_in_step") or not (self._hooks_of("step_pre") or self._hooks_of("step_post")):
+        hooks = self.__dict__.get("_hooks")
+        if not hooks or not (hooks.get("step_pre") or hooks.get("step_post")) or self.__dict__.get("_in_step"):
             return fn(self, *args, **kwargs)
         full: tuple[Any, ...] = (self, *args)
         for hook in self._hooks_of("step_pre"):
@@ -404,13 +405,12 @@ def add_scaled_(xp: Any, y: Any, x: Any, alpha: float) -> None:
         axpy = _AXPY.get(y.dtype)
         if axpy is not None and x.dtype == y.dtype and x.shape == y.shape:
             y_flags, x_flags = y.flags, x.flags  # (each .flags builds an object: read them once)
-            fits = y_flags.c_contiguous and x_flags.c_contiguous and y_flags.writeable and not np.may_share_memory(x, y)
-        else:
-            fits = False
-        if fits and axpy is not None:
-            px = _address(x) if x_flags.writeable else x.ctypes.data
-            axpy(y.size, float(alpha), px, 1, _address(y), 1)  # (alpha in y's dtype, as torch)
-            return
+            if y_flags.c_contiguous and x_flags.c_contiguous and y_flags.writeable:
+                px = _address(x) if x_flags.writeable else x.ctypes.data
+                py, nbytes = _address(y), y.nbytes
+                if px + nbytes <= py or py + nbytes <= px:  # (contiguous: disjoint address ranges)
+                    axpy(y.size, float(alpha), px, 1, py, 1)  # (alpha in y's dtype, as torch)
+                    return
     if xp is not np or y.size <= _CHUNK or x.shape != y.shape or not (y.flags.c_contiguous and x.flags.c_contiguous):
         y += alpha * x
         return

@@ -99,7 +99,7 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
     n, c = x.shape
     msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
     if xp is np:  # host reads are free: check eagerly, and skip the masking when no target is ignored
-        lo, hi = (int(target.min()), int(target.max())) if n else (0, -1)
+        lo, hi = (int(np.minimum.reduce(target)), int(np.maximum.reduce(target))) if n else (0, -1)
         if not lo <= ignore_index <= hi:  # no row is ignored (the common case): no mask, here or in the
             valid, t = None, target  # backward, and the range check reuses the two reductions
         else:
@@ -117,7 +117,9 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
         t = xp.where(valid, target, 0)
         if n and defer_range_check(xp, "cross_entropy", t, 0, c - 1, msg):  # no sync; raised at the next read
             t = xp.clip(t, 0, c - 1)  # in bounds until the error is raised
-    m = x.max(axis=1, keepdims=True)
+    # (on NumPy the ufuncs' own reduce: the array methods add a Python frame each, and this op runs
+    # once per training step, where such frames are a visible part of a small model's step)
+    m = np.maximum.reduce(x, axis=1, keepdims=True) if xp is np else x.max(axis=1, keepdims=True)
     loss = m[:, 0] - x[xp.arange(n), t]  # -(shifted logit of the target)
     if in_x and x.dtype.kind == "f" and 0 not in x.strides:  # (never into a broadcast view)
         e = x
@@ -156,7 +158,7 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
     if valid is not None:
         loss = xp.where(valid, loss, 0)
     if reduction == "mean" and valid is None and weight is None and n:  # cnt = n > 0
-        out = loss.sum() / cnt
+        out = (np.add.reduce(loss) if xp is np else loss.sum()) / cnt
     elif reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, silently, as torch
             out = loss.sum() / cnt
@@ -181,7 +183,10 @@ def _exp_shifted(xp, x, m, e, s):
     if rows >= n:
         xp.subtract(x, m, out=e)
         xp.exp(e, out=e)
-        e.sum(axis=1, out=s)
+        if xp is np:
+            np.add.reduce(e, axis=1, out=s)
+        else:
+            e.sum(axis=1, out=s)
         return
     for i in range(0, n, rows):
         eb = e[i : i + rows]

@@ -15,7 +15,7 @@ if __name__ != "backprop.backends":
     # registry with its own CPU backend and RNG, so that name is refused.
     raise ImportError(f"import backprop.backends, not {__name__!r}: the backends folder is part of backprop")
 
-from . import cudnn, mps  # torch.backends' flag modules (recorded, no effect here)
+from . import cuda, cudnn, mps  # torch.backends' flag modules (recorded, no effect here)
 from .base import Backend, BackendUnavailable
 from .cupy_backend import CupyBackend
 from .numpy_backend import NumpyBackend
@@ -23,6 +23,7 @@ from .numpy_backend import NumpyBackend
 __all__ = [
     "Backend",
     "BackendUnavailable",
+    "cuda",
     "cudnn",
     "mps",
     "available_backends",

@@ -126,6 +126,10 @@ from backprop import autograd, cuda, functions, nn, optim, registry, utils  # no
 from backprop import func  # noqa: E402  isort: skip  (torch.func)
 from backprop.func import vmap  # noqa: E402  isort: skip  (torch.vmap)
 from backprop import profiler  # noqa: E402  isort: skip  (torch.profiler)
+from backprop import fft  # noqa: E402  isort: skip  (torch.fft)
+from backprop import __config__ as __config__  # noqa: E402  isort: skip  (torch.__config__)
+from backprop import hub, mps, multiprocessing, overrides, signal  # noqa: E402  isort: skip
+from backprop.fft import complex, polar, view_as_complex, view_as_real  # noqa: E402  isort: skip
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
 from backprop.nn.compiled import compile  # noqa: E402  isort: skip  (torch.compile's name and signature)
 from backprop.serialization import load, save  # noqa: E402  isort: skip
@@ -251,7 +255,17 @@ __all__ = [
     "arange",
     "as_tensor",
     "autograd",
+    "fft",
+    "hub",
+    "mps",
+    "multiprocessing",
+    "overrides",
+    "signal",
     "func",
+    "complex",
+    "polar",
+    "view_as_complex",
+    "view_as_real",
     "profiler",
     "vmap",
     "bool",

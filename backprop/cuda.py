@@ -12,7 +12,13 @@ from backprop.backends import get_backend
 from backprop.backends.cupy_backend import CupyBackend, OutOfMemoryError
 
 __all__ = [
+    "Event",
     "OutOfMemoryError",
+    "Stream",
+    "StreamContext",
+    "current_stream",
+    "default_stream",
+    "stream",
     "current_device",
     "device",
     "device_count",
@@ -156,3 +162,128 @@ class device:  # noqa: N801 - torch's name
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             set_device(self._previous)
+
+
+# ---------------------------------------------------------------- streams and events (CuPy's)
+def _cupy_for(what: str) -> Any:
+    """CuPy, when a CUDA device is usable; else torch's RuntimeError for ``what`` on a machine without CUDA."""
+    if not is_available():
+        raise RuntimeError(f"bp.cuda.{what} requires CUDA support: {unavailable_reason() or 'no CUDA device'}")
+    return get_backend("cuda").xp
+
+
+class Stream:
+    """A CUDA stream (a CuPy stream underneath); on a machine without CUDA, constructing one raises."""
+
+    def __init__(self, device: Any = None, priority: int = 0, **kwargs: Any) -> None:
+        cp = _cupy_for("Stream")
+        raw = kwargs.get("_cupy_stream")
+        if raw is None:
+            with _device_ctx(device):
+                raw = cp.cuda.Stream(non_blocking=False) if priority == 0 else cp.cuda.Stream(priority=priority)
+        self._cp = raw
+        self.device_index = current_device() if device is None else _index(device)
+
+    @property
+    def cuda_stream(self) -> int:
+        """The raw ``cudaStream_t`` as an int (0 for the legacy default stream)."""
+        return int(self._cp.ptr)
+
+    def synchronize(self) -> None:
+        """Wait until all work queued on this stream has finished."""
+        self._cp.synchronize()
+
+    def query(self) -> bool:
+        """True when all work queued on this stream has finished."""
+        return bool(self._cp.done)
+
+    def record_event(self, event: Event | None = None) -> Event:
+        """Record ``event`` (a new one when None) on this stream and return it."""
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event: Event) -> None:
+        """Make later work on this stream wait for ``event``."""
+        self._cp.wait_event(event._cp)
+
+    def wait_stream(self, stream: Stream) -> None:
+        """Make later work on this stream wait for the work queued so far on ``stream``."""
+        self.wait_event(stream.record_event())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stream) and self.cuda_stream == other.cuda_stream
+
+    def __hash__(self) -> int:
+        return hash(self.cuda_stream)
+
+    def __repr__(self) -> str:
+        return f"<bp.cuda.Stream device=cuda:{self.device_index} cuda_stream={self.cuda_stream:#x}>"
+
+
+class Event:
+    """A CUDA event (CuPy's) for timing and ordering streams; on a machine without CUDA, constructing one raises."""
+
+    def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False) -> None:
+        cp = _cupy_for("Event")
+        self._cp = cp.cuda.Event(block=blocking, disable_timing=not enable_timing, interprocess=interprocess)
+        self.enable_timing = enable_timing
+
+    def record(self, stream: Stream | None = None) -> None:
+        """Record the event on ``stream`` (the current stream when None)."""
+        self._cp.record(None if stream is None else stream._cp)
+
+    def wait(self, stream: Stream | None = None) -> None:
+        """Make later work on ``stream`` (the current stream when None) wait for this event."""
+        (current_stream() if stream is None else stream).wait_event(self)
+
+    def query(self) -> bool:
+        """True when the work before the recorded event has finished."""
+        return bool(self._cp.done)
+
+    def synchronize(self) -> None:
+        """Wait until the work before the recorded event has finished."""
+        self._cp.synchronize()
+
+    def elapsed_time(self, end_event: Event) -> float:
+        """Milliseconds between this event and ``end_event`` (both recorded with ``enable_timing=True``)."""
+        if not (self.enable_timing and end_event.enable_timing):
+            raise RuntimeError("Event.elapsed_time: both events must be created with enable_timing=True")
+        return float(_cupy_for("Event").cuda.get_elapsed_time(self._cp, end_event._cp))
+
+
+def current_stream(device: Any = None) -> Stream:
+    """The stream work is queued on now (CuPy's current stream) for ``device``."""
+    cp = _cupy_for("current_stream")
+    with _device_ctx(device):
+        return Stream(device, _cupy_stream=cp.cuda.get_current_stream())
+
+
+def default_stream(device: Any = None) -> Stream:
+    """The device's default (null) stream."""
+    cp = _cupy_for("default_stream")
+    return Stream(device, _cupy_stream=cp.cuda.Stream.null)
+
+
+class StreamContext:
+    """``with bp.cuda.stream(s):`` queue work on ``s`` inside the block (no-op for None), as torch."""
+
+    def __init__(self, stream: Stream | None) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> Stream | None:
+        if self.stream is not None:
+            self.stream._cp.__enter__()
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None:
+            self.stream._cp.__exit__(*exc)
+
+
+def stream(stream: Stream | None) -> StreamContext:
+    """A context manager that makes ``stream`` current inside the block (None: nothing changes)."""
+    return StreamContext(stream)
+
+
+_device_ctx = device  # the ``device`` class, under a name the stream code can use beside its ``device`` arguments

@@ -49,6 +49,13 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.version", 0),  # torch.version
     ("backprop._functorch", 6),  # vmap, pytrees, the vmap randomness scope (torch._functorch)
     ("backprop.func", 7),  # torch.func: grad/vjp/jvp/jacrev/hessian/vmap, functional_call (uses nn)
+    ("backprop.fft", 6),  # torch.fft: transforms and complex helpers over ops/fft
+    ("backprop.hub", 7),  # torch.hub: hubconf loading, cache-only weights (bp.load)
+    ("backprop.multiprocessing", 0),  # torch.multiprocessing: stdlib multiprocessing + spawn
+    ("backprop.mps", 0),  # torch.mps: no MPS backend
+    ("backprop.overrides", 6),  # torch.overrides: __torch_function__ helpers
+    ("backprop.__config__", 0),  # torch.__config__: build and BLAS thread info
+    ("backprop.signal", 6),  # torch.signal.windows: window functions over creation and tensor ops
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)

@@ -388,6 +388,8 @@ def _fit(gx: Any, meta: tuple, xp: Any) -> Any:
     if gx.shape != shape:
         gx = _unbroadcast(gx, shape, xp)
     if gx.dtype != dtype:
+        if gx.dtype.kind == "c" and dtype.kind != "c":  # torch: a real input gets Re of a complex gradient
+            gx = gx.real
         gx = gx.astype(dtype)
     return gx
 

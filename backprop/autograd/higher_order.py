@@ -114,5 +114,7 @@ def fit_graph(gx: Any, meta: tuple, unbroadcast: Any) -> Any:
     if gx.shape != shape:
         gx = unbroadcast(gx, shape, tensor_xp)
     if gx.dtype != dtype:
+        if gx.dtype.kind == "c" and dtype.kind != "c":  # torch: a real input gets Re of a complex gradient
+            gx = gx.real
         gx = gx.to(dtype)
     return gx

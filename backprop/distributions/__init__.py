@@ -24,6 +24,8 @@ from backprop.distributions import (  # noqa: F401 - _kl_extra registers the new
     half_normal,
     inverse_gamma,
     kumaraswamy,
+    lkj_cholesky,
+    log_normal,
     logistic_normal,
     lowrank_multivariate_normal,
     mixture_same_family,
@@ -37,6 +39,7 @@ from backprop.distributions import (  # noqa: F401 - _kl_extra registers the new
     transforms,
     von_mises,
     weibull,
+    wishart,
 )  # fmt: skip
 from backprop.distributions.bernoulli import Bernoulli
 from backprop.distributions.binomial import Binomial
@@ -59,6 +62,7 @@ from backprop.distributions.inverse_gamma import InverseGamma
 from backprop.distributions.kl import kl_divergence, register_kl
 from backprop.distributions.kumaraswamy import Kumaraswamy
 from backprop.distributions.laplace import Laplace
+from backprop.distributions.lkj_cholesky import LKJCholesky
 from backprop.distributions.log_normal import LogNormal
 from backprop.distributions.logistic_normal import LogisticNormal
 from backprop.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
@@ -99,18 +103,19 @@ from backprop.distributions.transforms import (
 from backprop.distributions.uniform import Uniform
 from backprop.distributions.von_mises import VonMises
 from backprop.distributions.weibull import Weibull
+from backprop.distributions.wishart import Wishart
 
 __all__ = [
     "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "CatTransform", "Categorical", "Cauchy",
     "Chi2", "ComposeTransform", "ContinuousBernoulli", "CorrCholeskyTransform", "CumulativeDistributionTransform",
     "Dirichlet", "Distribution", "ExpTransform", "Exponential", "ExponentialFamily", "FisherSnedecor", "Gamma",
     "GeneralizedPareto", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "IndependentTransform",
-    "InverseGamma", "Kumaraswamy", "Laplace", "LogNormal", "LogisticNormal", "LowRankMultivariateNormal",
+    "InverseGamma", "Kumaraswamy", "LKJCholesky", "Laplace", "LogNormal", "LogisticNormal", "LowRankMultivariateNormal",
     "LowerCholeskyTransform", "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial",
     "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
     "PositiveDefiniteTransform", "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical",
     "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
     "StickBreakingTransform", "StudentT", "TanhTransform", "Transform", "TransformedDistribution", "Uniform",
-    "VonMises", "Weibull", "biject_to", "constraints", "identity_transform", "kl_divergence", "register_kl",
+    "VonMises", "Weibull", "Wishart", "biject_to", "constraints", "identity_transform", "kl_divergence", "register_kl",
     "transform_to", "transforms",
 ]  # fmt: skip

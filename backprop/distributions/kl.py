@@ -9,19 +9,19 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from backprop import autograd, linalg
 from backprop import functions as fn
-from backprop import linalg
 from backprop.distributions.bernoulli import Bernoulli
 from backprop.distributions.binomial import Binomial
 from backprop.distributions.categorical import Categorical, OneHotCategorical
 from backprop.distributions.dirichlet import Beta, Dirichlet
 from backprop.distributions.distribution import Distribution
+from backprop.distributions.exp_family import ExponentialFamily
 from backprop.distributions.exponential import Exponential
 from backprop.distributions.gamma import Gamma
 from backprop.distributions.geometric import Geometric
 from backprop.distributions.independent import Independent
 from backprop.distributions.laplace import Laplace
-from backprop.distributions.log_normal import LogNormal
 from backprop.distributions.multivariate_normal import MultivariateNormal, _batch_mahalanobis
 from backprop.distributions.normal import Normal
 from backprop.distributions.poisson import Poisson
@@ -214,11 +214,6 @@ def _kl_normal_normal(p: Normal, q: Normal) -> Tensor:
     return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
 
 
-@register_kl(LogNormal, LogNormal)
-def _kl_lognormal_lognormal(p: LogNormal, q: LogNormal) -> Tensor:
-    return _kl_normal_normal(p.base_dist, q.base_dist)  # KL is invariant under the common map exp
-
-
 @register_kl(Poisson, Poisson)
 def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Tensor:
     return p.rate * (p.rate.log() - q.rate.log()) - (p.rate - q.rate)
@@ -228,6 +223,29 @@ def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Tensor:
 def _kl_uniform_uniform(p: Uniform, q: Uniform) -> Tensor:
     result = ((q.high - q.low) / (p.high - p.low)).log()
     return fn.where((q.low > p.low) | (q.high < p.high), math.inf, result)
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor:
+    """The fallback for two members of one exponential family without a closed form (Wishart): the
+    Bregman divergence of the log normaliser, F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)>."""
+    if type(p) is not type(q):
+        raise NotImplementedError(
+            f"No KL(p || q) is implemented for p type {type(p).__name__} and q type {type(q).__name__}: "
+            "the cross KL-divergence between different exponential families cannot be computed using Bregman "
+            "divergences"
+        )
+    p_nparams = [theta.detach().requires_grad_() for theta in p._natural_params]
+    q_nparams = q._natural_params
+    with autograd.enable_grad():
+        log_normalizer = p._log_normalizer(*p_nparams)
+        grads = autograd.grad(log_normalizer.sum(), p_nparams, create_graph=True)
+    result = q._log_normalizer(*q_nparams) - log_normalizer
+    for theta_p, theta_q, g in zip(p_nparams, q_nparams, grads):
+        # each natural parameter's own trailing dims (torch sums len(event_shape) dims, which for Wishart's
+        # scalar (df - p - 1) / 2 also sums over the batch: our batched values differ, unbatched agree)
+        result = result - sum_rightmost((theta_q - theta_p) * g, theta_p.dim() - len(p.batch_shape))
+    return result
 
 
 @register_kl(Independent, Independent)

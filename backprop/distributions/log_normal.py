@@ -1,41 +1,44 @@
-"""``LogNormal(loc, scale)``: exp of a Normal(loc, scale) draw (reparameterised ``rsample``)."""
+"""``LogNormal(loc, scale)``: exp of a Normal(loc, scale) draw, a ``TransformedDistribution`` of
+``Normal`` through ``ExpTransform`` as torch's (reparameterised ``rsample``; ``log_prob``, ``cdf`` and
+``icdf`` by the change of variables; KL through the TransformedDistribution pair)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from backprop.distributions import constraints
-from backprop.distributions.distribution import Distribution
 from backprop.distributions.normal import Normal
+from backprop.distributions.transformed_distribution import TransformedDistribution
+from backprop.distributions.transforms import ExpTransform
 from backprop.tensor import Tensor
 
 __all__ = ["LogNormal"]
 
 
-class LogNormal(Distribution):
+class LogNormal(TransformedDistribution):
     """Y = exp(X), X ~ N(loc, scale^2): log_prob(y) = Normal.log_prob(log y) - log y."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
+    base_dist: Normal
 
-    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
-        self.base_dist = Normal(loc, scale, validate_args=validate_args)
-        super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
+    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
+        base_dist = Normal(loc, scale, validate_args=validate_args)
+        super().__init__(base_dist, ExpTransform(), validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> LogNormal:
         new = self._get_checked_instance(LogNormal, _instance)
-        new.base_dist = self.base_dist.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
 
     @property
     def loc(self) -> Tensor:
+        """The mean of log Y."""
         return self.base_dist.loc
 
     @property
     def scale(self) -> Tensor:
+        """The standard deviation of log Y."""
         return self.base_dist.scale
 
     @property
@@ -51,27 +54,5 @@ class LogNormal(Distribution):
         scale_sq = self.scale.pow(2)
         return scale_sq.expm1() * (2 * self.loc + scale_sq).exp()
 
-    def rsample(self, sample_shape: Any = ()) -> Tensor:
-        return self.base_dist.rsample(sample_shape).exp()
-
-    def log_prob(self, value: Any) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        x = value.log()
-        return self.base_dist.log_prob(x) - x
-
-    def cdf(self, value: Any) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        return self.base_dist.cdf(value.log())
-
-    def icdf(self, value: Any) -> Tensor:
-        return self.base_dist.icdf(value).exp()
-
     def entropy(self) -> Tensor:
         return self.base_dist.entropy() + self.loc
-
-    def __repr__(self) -> str:
-        return f"LogNormal(loc: {self.loc if self.loc.numel() == 1 else self.loc.size()}, " + (
-            f"scale: {self.scale if self.scale.numel() == 1 else self.scale.size()})"
-        )

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd import hooks
-from backprop.autograd.function import bump_version, check_inplace
+from backprop.autograd.function import apply, bump_version, check_inplace
 from backprop.methods.extra import ExtraMethods
+from backprop.ops import fft as fft_ops
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -157,7 +158,7 @@ class AttributeMethods(ExtraMethods):
     def conj(self: Any) -> Tensor:
         """The conjugate: the tensor itself for real dtypes."""
         if dtypes.kind(self._data.dtype) == "c":
-            raise NotImplementedError(f"conj(): complex tensors ({self.dtype}) have no differentiable ops here")
+            return apply(fft_ops.conj, self)
         return self
 
     def resolve_conj(self: Any) -> Tensor:
@@ -176,11 +177,14 @@ class AttributeMethods(ExtraMethods):
     def real(self: Any) -> Tensor:
         """The real part: the tensor itself for real dtypes."""
         if dtypes.kind(self._data.dtype) == "c":
-            raise NotImplementedError(f"real: complex tensors ({self.dtype}) have no differentiable ops here")
+            return apply(fft_ops.real, self)
         return self
 
     @property
     def imag(self: Any) -> Tensor:
+        """The imaginary part of a complex tensor (a copy; torch's is a view)."""
+        if dtypes.kind(self._data.dtype) == "c":
+            return apply(fft_ops.imag, self)
         raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
 
     @property

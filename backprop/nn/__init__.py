@@ -1,6 +1,7 @@
 """Neural-network building blocks with torch.nn's names: modules, layers, functional, init, utils."""
 
-from backprop.nn import common_types, functional, grad, init, modules, parallel, utils
+from backprop.nn import attention, common_types, functional, grad, init, modules, parallel, utils
+from backprop.nn._multihead_attention import MultiheadAttention
 from backprop.nn.activation import (
     CELU,
     ELU,
@@ -32,7 +33,6 @@ from backprop.nn.activation import (
     Threshold,
 )
 from backprop.nn.adaptive import AdaptiveLogSoftmaxWithLoss
-from backprop.nn.attention import MultiheadAttention
 from backprop.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from backprop.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, Fold, Unfold
 from backprop.nn.ctc import CTCLoss
@@ -219,4 +219,4 @@ __all__ += [
     "UninitializedBuffer",
 ]  # fmt: skip
 __all__ += ["Container", "CrossMapLRN2d", "FractionalMaxPool2d", "FractionalMaxPool3d", "NLLLoss2d"]
-__all__ += ["common_types", "grad", "modules"]
+__all__ += ["attention", "common_types", "grad", "modules"]

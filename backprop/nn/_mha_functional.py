@@ -1,7 +1,7 @@
 """``F.multi_head_attention_forward``: torch's functional form of ``nn.MultiheadAttention``, on the module's
 own code path (its shape checks, projections, masks and attention), fed from the function's arguments.
 
-Imported into ``backprop.nn.functional``; ``backprop.nn.attention`` is imported at the first call
+Imported into ``backprop.nn.functional``; ``backprop.nn._multihead_attention`` is imported at the first call
 (it imports ``functional`` itself).
 """
 
@@ -19,7 +19,7 @@ __all__ = ["multi_head_attention_forward"]
 @functools.cache
 def _heads_class() -> type:
     """A plain class carrying ``MultiheadAttention``'s forward methods, for attributes set per call."""
-    from backprop.nn.attention import MultiheadAttention
+    from backprop.nn._multihead_attention import MultiheadAttention
 
     names = ("forward", "_check_shapes", "_project", "_attend")
     return type("_FunctionalHeads", (), {name: getattr(MultiheadAttention, name) for name in names})

@@ -15,7 +15,7 @@ from typing import Any
 from backprop import creation
 from backprop.nn import functional as F
 from backprop.nn import init
-from backprop.nn.attention import MultiheadAttention, _canonical_mask
+from backprop.nn._multihead_attention import MultiheadAttention, _canonical_mask
 from backprop.nn.containers import ModuleList
 from backprop.nn.layers import Dropout, LayerNorm, Linear
 from backprop.nn.module import Module

@@ -6,6 +6,7 @@ from backprop.ops import (
     conversion,
     ctc,
     elementwise,
+    fft,
     indexing,
     linalg,
     math,
@@ -20,3 +21,4 @@ __all__ = ["activation", "conversion", "elementwise", "indexing", "linalg", "mat
 __all__ += ["sorting"]
 __all__ += ["conv"]
 __all__ += ["ctc"]
+__all__ += ["fft"]

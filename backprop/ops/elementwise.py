@@ -10,6 +10,7 @@ import math
 
 from backprop.ops._special import erf
 from backprop.ops._util import times_gy
+from backprop.ops.fft import conj_if_complex
 from backprop.registry import op, ufunc_op
 
 # ---------------------------------------------------------------- arithmetic
@@ -38,18 +39,19 @@ mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1), saved_for={0: (1
 
 
 @mul.defvjp
-def mul_backward(ctx, gy):  # d(xy) = y dx + x dy
+def mul_backward(ctx, gy):  # d(xy) = y dx + x dy; complex: gx = gy conj(y), gy_ = gy conj(x)
     x, y = ctx.saved  # saved_for: y is kept exactly when x's gradient is wanted, and x when y's is
-    return (None if y is None else gy * y), (None if x is None else gy * x)
+    return (None if y is None else gy * conj_if_complex(ctx, y)), (None if x is None else gy * conj_if_complex(ctx, x))
 
 
 div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1), saved_for={0: (1,)})
 
 
 @div.defvjp
-def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2
+def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2 (complex: the conjugates of those factors)
     x, y = ctx.saved
     e = ctx.needs_input_grad
+    x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)
     gx = gy / y if e[0] else None
     gyy = -gy * x / (y * y) if e[1] else None
     return gx, gyy

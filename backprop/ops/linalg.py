@@ -6,6 +6,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops.fft import conj_if_complex
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
 from backprop.registry import op, ufunc_op
@@ -40,6 +41,7 @@ def matmul_backward(ctx, gy):
     a, b = ctx.saved
     xp = ctx.xp
     e = ctx.needs_input_grad
+    a, b = conj_if_complex(ctx, a), conj_if_complex(ctx, b)  # complex: da = gy b^H, db = a^H gy
     a1, b1 = a.ndim == 1, b.ndim == 1
     if a1 and b1:
         return (gy * b if e[0] else None), (gy * a if e[1] else None)
@@ -166,6 +168,7 @@ def einsum_backward(ctx, gy):
         size = {c: n for c, n in zip(sub, shape)}
         eq = ",".join([out, *others]) + "->" + "".join(present)
         other = xs[1 - i] if len(subs) == 2 else None  # always two inputs: the op saves (0, 1)
+        other = None if other is None else conj_if_complex(ctx, other)  # complex: the conjugate's sum
         g = ctx.call(einsum, gy, other, equation=eq)
         if len(present) != len(uniq):  # letters only x_i has: the gradient is constant along them
             g = xp.reshape(g, tuple(g.shape[present.index(c)] if c in present else 1 for c in uniq))

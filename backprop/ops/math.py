@@ -18,6 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.ops._special import erf as _erf
 from backprop.ops._special import special
 from backprop.ops.elementwise import sigmoid
+from backprop.ops.fft import conj, real
 from backprop.registry import op, ufunc_op
 
 _LN2 = math.log(2.0)
@@ -603,14 +604,25 @@ def heaviside_backward(ctx, gy):
 # ---------------------------------------------------------------- angle, frexp, nan_to_num
 
 
-@op("angle")
+@op("angle", save_inputs=(0,))
 def angle(xp, x):
-    """The argument of a real number: pi where x < 0, else 0 (NaN stays NaN; gradient 0, as torch)."""
+    """The argument: of a complex x, atan2(Im x, Re x) (real dtype); of a real x, pi where x < 0, else
+    0 (NaN stays NaN; gradient 0, as torch)."""
+    if x.dtype.kind == "c":
+        return xp.angle(x)
     y = xp.where(x < 0, math.pi, 0.0).astype(x.dtype)
     return xp.where(x != x, x, y)
 
 
-angle.defvjp(_zero_grad)
+@angle.defvjp
+def angle_backward(ctx, gy):  # complex z: d atan2(b, a) gives gz = gy i z / |z|^2 (0 at z = 0, as torch)
+    (x,) = ctx.saved
+    if x.dtype.kind != "c":
+        return _zero_grad(ctx, gy)
+    xp = ctx.xp
+    r2 = ctx.call(real, x * ctx.call(conj, x))
+    safe = xp.where(r2 == 0, 1, r2)
+    return (xp.where(r2 == 0, 0, gy / safe) * (x * 1j),)
 
 
 @op("frexp")

@@ -1,6 +1,18 @@
-"""torch.utils's names: ``bp.utils.data`` (datasets, samplers, ``DataLoader``) and ``bp.utils.checkpoint``
-(activation checkpointing)."""
+"""torch.utils's names: ``bp.utils.data`` (datasets, samplers, ``DataLoader``), ``bp.utils.checkpoint``
+(activation checkpointing), ``_pytree``, ``hooks``, ``benchmark`` and (loaded when first used, so that
+``python -m backprop.utils.collect_env`` runs it cleanly) ``collect_env``."""
 
-from backprop.utils import checkpoint, data
+from typing import Any
 
-__all__ = ["checkpoint", "data"]
+from backprop.utils import _pytree as _pytree  # torch.utils._pytree (private in torch too)
+from backprop.utils import benchmark, checkpoint, data, hooks
+
+__all__ = ["benchmark", "checkpoint", "collect_env", "data", "hooks"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "collect_env":
+        import importlib
+
+        return importlib.import_module("backprop.utils.collect_env")
+    raise AttributeError(f"module 'backprop.utils' has no attribute {name!r}")

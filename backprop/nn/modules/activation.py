@@ -1,5 +1,6 @@
 """torch.nn.modules.activation: the activation modules and ``MultiheadAttention``."""
 
+from backprop.nn._multihead_attention import MultiheadAttention
 from backprop.nn.activation import (
     CELU,
     ELU,
@@ -30,7 +31,6 @@ from backprop.nn.activation import (
     Tanhshrink,
     Threshold,
 )
-from backprop.nn.attention import MultiheadAttention
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid",

@@ -189,8 +189,10 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
         start += n
 
 
+from backprop.nn.utils import fusion as fusion  # noqa: E402  torch.nn.utils.fusion (fuse_conv_bn_eval, ...)
 from backprop.nn.utils import parametrizations as parametrizations  # noqa: E402  weight_norm, orthogonal, ...
 from backprop.nn.utils import parametrize as parametrize  # noqa: E402  register_parametrization, cached, ...
+from backprop.nn.utils import prune as prune  # noqa: E402  torch.nn.utils.prune (l1_unstructured, remove, ...)
 from backprop.nn.utils import rnn as rnn  # noqa: E402  torch.nn.utils.rnn (pad_sequence, PackedSequence, ...)
 from backprop.nn.utils import stateless as stateless  # noqa: E402  torch.nn.utils.stateless.functional_call
 from backprop.nn.utils.spectral_norm import remove_spectral_norm as remove_spectral_norm  # noqa: E402

@@ -220,3 +220,9 @@ __all__ += [
 ]  # fmt: skip
 __all__ += ["Container", "CrossMapLRN2d", "FractionalMaxPool2d", "FractionalMaxPool3d", "NLLLoss2d"]
 __all__ += ["attention", "common_types", "grad", "modules"]
+
+# F.multi_head_attention_forward runs MultiheadAttention's own code, whose module imports functional:
+# attached here, once both exist, rather than imported by functional (which would make an import cycle)
+from backprop.nn._mha_functional import multi_head_attention_forward as _mha_forward  # noqa: E402
+
+functional.multi_head_attention_forward = _mha_forward  # type: ignore[attr-defined]

@@ -1,8 +1,8 @@
 """``F.multi_head_attention_forward``: torch's functional form of ``nn.MultiheadAttention``, on the module's
 own code path (its shape checks, projections, masks and attention), fed from the function's arguments.
 
-Imported into ``backprop.nn.functional``; ``backprop.nn._multihead_attention`` is imported at the first call
-(it imports ``functional`` itself).
+Attached to ``backprop.nn.functional`` by ``backprop.nn`` (not imported by it: no import cycle);
+``backprop.nn._multihead_attention`` is imported at the first call (it imports ``functional`` itself).
 """
 
 from __future__ import annotations

@@ -75,7 +75,6 @@ from backprop.nn._losses_extra import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
-from backprop.nn._mha_functional import multi_head_attention_forward
 from backprop.nn._vision_functional import (
     affine_grid,
     grid_sample,
@@ -1136,5 +1135,5 @@ __all__ += [
 __all__ += ["ctc_loss", "embedding_bag"]
 __all__ += [
     "fractional_max_pool2d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
-    "fractional_max_pool3d_with_indices", "multi_head_attention_forward",
+    "fractional_max_pool3d_with_indices",
 ]  # fmt: skip

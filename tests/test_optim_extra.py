@@ -585,3 +585,68 @@ def test_swalr_anneals_to_swa_lr_by_cosine() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sched.load_state_dict(sched.state_dict())
+
+
+def _user_schedulers(lib: Any) -> tuple[type, type]:
+    """Two schedulers written the torch way (``get_lr`` over ``last_epoch``), against ``lib``'s base class."""
+
+    class Warmup(lib.optim.lr_scheduler.LRScheduler):
+        def __init__(self, opt: Any, warm: int, last_epoch: int = -1) -> None:
+            self.warm = warm
+            super().__init__(opt, last_epoch)
+
+        def get_lr(self) -> list[float]:
+            return [b * min(1.0, (self.last_epoch + 1) / self.warm) for b in self.base_lrs]
+
+    class Halving(lib.optim.lr_scheduler.LRScheduler):  # recursive: reads the groups' current rates
+        def get_lr(self) -> list[float]:
+            if self.last_epoch == 0 or self.last_epoch % 2:
+                return [g["lr"] for g in self.optimizer.param_groups]
+            return [g["lr"] * 0.5 for g in self.optimizer.param_groups]
+
+    return Warmup, Halving
+
+
+def _run_user_schedules(lib: Any) -> list[list[float]]:
+    warmup, halving = _user_schedulers(lib)
+    w = lib.nn.Parameter(lib.tensor([1.0, 2.0]))
+    out = []
+    for make in (lambda o: warmup(o, 4), halving):
+        opt = lib.optim.SGD([w], lr=0.1)
+        sched = make(opt)
+        lrs = [opt.param_groups[0]["lr"]]
+        for _ in range(6):
+            opt.zero_grad()
+            (w**2).sum().backward()
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+        out.append(lrs)
+    return out
+
+
+def test_user_schedulers_defined_by_get_lr() -> None:
+    """A subclass of ``LRScheduler`` that overrides ``get_lr()`` (how torch users write schedules) sets
+    what it returns at each step, its ``state_dict`` holds its own attributes, and ``step(epoch)``
+    warns as torch's deprecation does."""
+    warm, halving = _run_user_schedules(bp)
+    assert warm == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.1])
+    assert halving == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125])
+    warmup, _ = _user_schedulers(bp)
+    opt = bp.optim.SGD([bp.nn.Parameter(bp.ones(2))], lr=1.0)
+    sched = warmup(opt, 10)
+    sched.step()
+    state = sched.state_dict()
+    assert state["warm"] == 10 and state["last_epoch"] == 1 and "optimizer" not in state
+    other = warmup(bp.optim.SGD([bp.nn.Parameter(bp.ones(2))], lr=1.0), 3)
+    other.load_state_dict(state)
+    assert other.warm == 10 and other.last_epoch == 1
+    with pytest.warns(UserWarning, match="epoch parameter"):
+        sched.step(5)
+    assert sched.last_epoch == 5 and opt.param_groups[0]["lr"] == pytest.approx(0.6)
+
+
+@needs_torch
+def test_user_schedulers_match_torch() -> None:
+    for ours, theirs in zip(_run_user_schedules(bp), _run_user_schedules(torch)):
+        assert ours == pytest.approx(theirs)

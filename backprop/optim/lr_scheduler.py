@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from backprop.autograd.trace import replayed_whole, tracer
 from backprop.optim.optimizer import Optimizer
+
+_EPOCH_DEPRECATION = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
+    "Please use `scheduler.step()` to step the scheduler. During the deprecation, if epoch is different "
+    "from None, the closed form is used instead of the new chainable form, where available. Please open "
+    "an issue if you are unable to replicate your use case: https://github.com/pytorch/pytorch/issues/new/choose."
+)
 
 
 class LRScheduler:
@@ -35,14 +43,40 @@ class LRScheduler:
             cls.step = replayed_whole(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__}: a scheduler subclass defines get_lr() (torch's way: the rates for "
+            "self.last_epoch, one per param group) or lr_at(base_lr, epoch)"
+        )
+
+    def get_lr(self) -> list[float]:
+        """The rates at ``self.last_epoch``, one per param group. torch's hook: a subclass that overrides
+        it defines its schedule (``step()`` then sets what it returns, reading ``base_lrs``, the groups'
+        current rates or anything else, as torch's does)."""
+        return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
+
+    def _user_schedule(self) -> bool:
+        """Whether this is a torch-style subclass whose ``get_lr`` (not ``lr_at``) is the schedule."""
+        return type(self).get_lr is not LRScheduler.get_lr
 
     def _chain(self, lr: float, base_lr: float, epoch: int) -> float | None:
         """torch's recursive form: the rate at ``epoch`` from the current ``lr`` (None: not chainable)."""
         return None
 
     @replayed_whole
-    def step(self) -> None:
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        if self._user_schedule():
+            self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+            closed = getattr(self, "_get_closed_form_lr", None) if epoch is not None else None
+            for g, lr in zip(self.optimizer.param_groups, closed() if closed is not None else self.get_lr()):
+                g["lr"] = lr
+            self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+            return
+        if epoch is not None:
+            self.last_epoch = epoch
+            self._set(epoch)
+            return
         self.last_epoch += 1
         epoch, groups = self.last_epoch, self.optimizer.param_groups
         if type(self)._chain is not LRScheduler._chain and any(
@@ -62,9 +96,15 @@ class LRScheduler:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
+        """The schedule's position (a torch-style subclass: all its attributes but the optimizer, as torch)."""
+        if self._user_schedule():
+            return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._user_schedule():
+            self.__dict__.update(state)
+            return
         self.last_epoch = state["last_epoch"]
         self.base_lrs = list(state["base_lrs"])
         self._set(self.last_epoch)

@@ -129,6 +129,8 @@ from backprop import profiler  # noqa: E402  isort: skip  (torch.profiler)
 from backprop import fft  # noqa: E402  isort: skip  (torch.fft)
 from backprop import __config__ as __config__  # noqa: E402  isort: skip  (torch.__config__)
 from backprop import hub, mps, multiprocessing, overrides, signal  # noqa: E402  isort: skip
+from backprop import sparse  # noqa: E402  isort: skip  (torch.sparse)
+from backprop._sparse_toplevel import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402  isort: skip
 from backprop.fft import complex, polar, view_as_complex, view_as_real  # noqa: E402  isort: skip
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
 from backprop.nn.compiled import compile  # noqa: E402  isort: skip  (torch.compile's name and signature)
@@ -261,6 +263,10 @@ __all__ = [
     "multiprocessing",
     "overrides",
     "signal",
+    "sparse",
+    "sparse_coo",
+    "sparse_coo_tensor",
+    "spmm",
     "func",
     "complex",
     "polar",

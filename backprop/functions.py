@@ -27,7 +27,11 @@ relu = Tensor.relu
 clamp = clip = Tensor.clamp
 softmax = Tensor.softmax
 log_softmax = Tensor.log_softmax
-matmul = Tensor.matmul
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """``input @ other`` (through the method, so a sparse ``input`` takes its own product)."""
+    return input.matmul(other)
 
 
 def _number_first(method: Any) -> Any:
@@ -447,7 +451,13 @@ __all__ += ["moveaxis", "movedim", "narrow", "repeat_interleave", "roll", "row_s
 __all__ += ["tensor_split", "tile", "trace", "tril", "triu", "unflatten", "vsplit", "vstack"]
 
 # ---------------------------------------------------------------- linear algebra
-mm = Tensor.mm
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """The matrix product of two matrices (through the method, so a sparse ``input`` takes its own)."""
+    return input.mm(mat2)
+
+
 bmm = Tensor.bmm
 mv = Tensor.mv
 dot = Tensor.dot

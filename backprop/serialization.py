@@ -33,6 +33,7 @@ _ALLOWED = {
     ("backprop.tensor", "_rebuild_tensor"),
     ("backprop.tensor", "Tensor"),
     ("backprop.nn.parameter", "Parameter"),
+    ("backprop.sparse._tensor", "_rebuild_sparse"),
     ("collections", "OrderedDict"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),

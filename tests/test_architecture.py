@@ -55,6 +55,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.mps", 0),  # torch.mps: no MPS backend
     ("backprop.overrides", 6),  # torch.overrides: __torch_function__ helpers
     ("backprop.__config__", 0),  # torch.__config__: build and BLAS thread info
+    ("backprop.sparse", 6),  # torch.sparse: COO tensors (a Tensor subclass) over scipy.sparse/cupyx
+    ("backprop._sparse_toplevel", 6),  # sparse_coo_tensor, spmm, sparse_coo
     ("backprop.signal", 6),  # torch.signal.windows: window functions over creation and tensor ops
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop.nn", 7),

@@ -18,6 +18,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
+from backprop.autograd.node_names import torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
@@ -176,7 +177,7 @@ class Node:
         name = self.op.name
         if name[:1].isupper():
             return f"{name}Backward"
-        return "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Backward0"
+        return torch_name(self) or "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Backward0"
 
     @property
     def array_xp(self) -> Any:

@@ -113,6 +113,14 @@ def forward_name(op_name: str) -> str:
     return {"matmul": "aten::matmul", "linear": "aten::linear"}.get(op_name, f"bp::{op_name}")
 
 
+def _node_name(args: tuple[Any, ...]) -> str | None:
+    """A backward rule's event name: its node's ``grad_fn.name()`` (torch's, which may depend on the
+    node's shapes and attributes: ``AddmmBackward0`` for a matrix ``linear``), or None outside a graph
+    (a compiled replay's context: then the op's name)."""
+    name = getattr(args[0], "name", None) if args else None
+    return name() if callable(name) else None
+
+
 def backward_name(op_name: str) -> str:
     """The name of op ``op_name``'s backward, as ``grad_fn.name()`` spells it (``MulBackward0``)."""
     if op_name[:1].isupper():  # a custom autograd.Function: its class name
@@ -189,7 +197,7 @@ class _Trace:
 
     def run(self, timed: _Timed, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         """Call ``timed``'s kernel or rule inside an event (synchronised on asynchronous devices)."""
-        name = timed.name if timed.namer is None else timed.namer(args)
+        name = (timed.namer(args) or timed.name) if timed.namer is not None else timed.name
         shapes = _shapes(args[1:] if timed.rule else args) if self.record_shapes else []
         sync = timed.sync
         if sync is not None:
@@ -272,7 +280,7 @@ def _install(owner: Any) -> list[tuple[dict, str, Any, Any]]:
                 swapped.append((op._kernels, backend.name, k, w))
             if op.backward is not None:
                 r = op.backward_kernel(backend)
-                w = _Timed(r, backward_name(op.name), None, True, backend)
+                w = _Timed(r, backward_name(op.name), _node_name, True, backend)
                 op._bkernels[backend.name] = w
                 swapped.append((op._bkernels, backend.name, r, w))
     _installed[0] = owner

@@ -59,6 +59,10 @@ def _address(a: Any) -> int:
     return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
 
 
+# set by ``backprop.sparse`` when it loads (this layer cannot import it): dense -> sparse COO
+TO_SPARSE: list[Any] = [None]
+
+
 class AttributeMethods(ExtraMethods):
     """Predicates, layout queries and conversions of ``Tensor`` that run no op (and, inherited, the rest of
     torch's methods: storages, ``set_``, ``as_subclass``, ... in ``backprop.methods.extra``)."""
@@ -84,6 +88,18 @@ class AttributeMethods(ExtraMethods):
         return bool(self.device.type == "cpu")
 
     is_meta = is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
+
+    def to_dense(self: Any, dtype: Any = None, *, masked_grad: bool | None = None) -> Tensor:
+        """A dense tensor: this one (a sparse tensor converts itself)."""
+        return self if dtype is None else self.to(dtype)
+
+    def to_sparse(self: Any, sparse_dim: int | None = None) -> Any:
+        """This tensor as a sparse COO tensor (``backprop.sparse``, which installs the conversion)."""
+        if sparse_dim is not None and sparse_dim != self._data.ndim:
+            raise NotImplementedError("to_sparse: hybrid sparse tensors (sparse_dim < ndim) are not supported")
+        return TO_SPARSE[0](self)
+
+    to_sparse_coo = to_sparse
     layout = property(lambda self: strided, doc="Always ``bp.strided``: tensors are dense arrays.")
 
     def is_inference(self: Any) -> bool:

@@ -1,0 +1,98 @@
+"""torch's ``grad_fn.name()`` for the ops whose torch counterpart is named after something else.
+
+A node's name is derived from its op (``mul`` -> ``MulBackward0``); where torch names the same
+computation otherwise (``x[0]`` is ``SelectBackward0``, ``F.linear`` on a matrix ``AddmmBackward0``,
+``cross_entropy`` ``NllLossBackward0``), the rules below give torch's name from the node's attributes
+and input shapes. Graph-drawing tools and tests print these; nothing in the engine reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["torch_name"]
+
+
+def _index_name(index: Any) -> str | None:
+    """The last step torch's indexing takes for ``index`` (None: no step at all)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    last = None
+    for part in parts:
+        if isinstance(part, (list, np.ndarray)) or hasattr(part, "__cuda_array_interface__"):
+            return "IndexBackward0"  # (advanced indexing runs after the basic steps: it is the last)
+        if isinstance(part, (int, np.integer)):
+            last = "SelectBackward0"
+        elif isinstance(part, slice):
+            if part != slice(None) or last is None:
+                last = "SliceBackward0" if part != slice(None) else (last or "full")
+        elif part is None:
+            last = "UnsqueezeBackward0"
+    return last
+
+
+def _getitem(node: Any) -> str | None:
+    name = _index_name(node.attrs["index"])
+    then = node.attrs.get("then")
+    if then is not None:
+        name = _index_name(then) or name
+    if name == "full":
+        return "SliceBackward0"
+    return name or "AliasBackward0"
+
+
+def _linear(node: Any) -> str:
+    bias = len(node.in_meta) > 2 and node.in_meta[2] is not None
+    if len(node.in_meta[0][0]) == 2:
+        return "AddmmBackward0" if bias else "MmBackward0"
+    return "ViewBackward0" if bias else "UnsafeViewBackward0"
+
+
+def _matmul(node: Any) -> str | None:
+    ranks = (len(node.in_meta[0][0]), len(node.in_meta[1][0]))
+    return {(1, 1): "DotBackward0", (2, 2): "MmBackward0", (2, 1): "MvBackward0"}.get(
+        ranks, "UnsafeViewBackward0" if ranks[0] >= 3 else None
+    )
+
+
+def _reshape(node: Any) -> str:
+    before = tuple(node.in_meta[0][0])
+    after = tuple(node.attrs["shape"]) if -1 not in node.attrs["shape"] else None
+    if after is not None and len(after) == len(before) + 1 and tuple(d for d in after if d != 1) == tuple(
+        d for d in before if d != 1
+    ):
+        return "UnsqueezeBackward0"
+    if after is not None and len(after) == len(before) - 1 and tuple(d for d in after if d != 1) == tuple(
+        d for d in before if d != 1
+    ):
+        return "SqueezeBackward1"
+    return "ViewBackward0"
+
+
+_RULES: dict[str, Callable[[Any], str | None]] = {
+    "getitem": _getitem,
+    "linear": _linear,
+    "matmul": _matmul,
+    "reshape": _reshape,
+    "cross_entropy": lambda n: "AddBackward0" if n.attrs.get("label_smoothing") else "NllLossBackward0",
+    "astype": lambda n: "ToCopyBackward0",
+    "to_device": lambda n: "ToCopyBackward0",
+    "sum": lambda n: "SumBackward0" if n.attrs.get("axis") is None else "SumBackward1",
+    "mean": lambda n: "MeanBackward0" if n.attrs.get("axis") is None else "MeanBackward1",
+    "clamp": lambda n: "ClampBackward1",
+    "norm": lambda n: "LinalgVectorNormBackward0",
+    "setitem": lambda n: "CopySlices",
+}
+
+
+def torch_name(node: Any) -> str | None:
+    """torch's name for ``node``'s backward where it differs from the op-derived one (else None)."""
+    rule = _RULES.get(node.op.name)
+    if rule is None:
+        return None
+    try:
+        return rule(node)
+    except (KeyError, IndexError, TypeError):  # attributes this rule does not expect: the op's name
+        return None

@@ -1,0 +1,213 @@
+"""Making and reshaping sparse COO tensors: construction with torch's checks, coalescing, dense
+conversions, sums and softmax over the stored entries. Everything differentiable is composed of
+dense Tensor ops on the values (``index_add``, indexing), so gradients come from the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backprop import dtypes
+from backprop.devices import device as to_device
+from backprop.sparse._tensor import SparseTensor, shape_of
+from backprop.tensor import Tensor
+
+
+def _host(t: Tensor) -> np.ndarray:
+    """A (no-grad) int64 index tensor's data on the host."""
+    return np.asarray(t.detach()._host())
+
+
+def _linear(indices: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Each column of ``indices`` as its position in a C-ordered array of ``size``."""
+    if indices.shape[1] == 0:
+        return np.zeros(0, np.int64)
+    return np.ravel_multi_index(tuple(indices), size).astype(np.int64)
+
+
+def sparse_coo_tensor(
+    indices: Any,
+    values: Any,
+    size: Any = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    check_invariants: bool | None = None,
+    is_coalesced: bool | None = None,
+) -> SparseTensor:
+    """torch's ``sparse_coo_tensor``: entries ``values[k]`` at ``indices[:, k]`` of a ``size`` tensor (the
+    size defaults to the largest index plus one); duplicates are kept until ``coalesce()``, which sums them."""
+    ind = indices if isinstance(indices, Tensor) else Tensor._of(np.asarray(indices, dtype=np.int64))
+    val = values if isinstance(values, Tensor) else Tensor._of(values, dtype=dtype)
+    if dtype is not None and val.dtype != dtypes.to_dtype(dtype):
+        val = val.to(dtypes.to_dtype(dtype))
+    if device is not None:
+        val = val.to(to_device(device))
+    if ind.dtype.kind not in "iu":
+        raise RuntimeError(f"sparse_coo_tensor: indices must be an int64 tensor, got {ind.dtype}")
+    if ind.ndim != 2:
+        raise RuntimeError(
+            f"sparse_coo_tensor: indices must be sparse_dim x nnz, but got: {list(ind.shape)} "
+            "(a 2-D tensor is expected)"
+        )
+    if val.ndim != 1:
+        raise NotImplementedError(
+            f"sparse_coo_tensor: values of shape {tuple(val.shape)}: only 1-D values (one number per index, no "
+            "hybrid dense dimensions) are supported"
+        )
+    if ind.shape[1] != val.shape[0]:
+        raise RuntimeError(
+            f"indices and values must have same nnz, but got nnz from indices: {ind.shape[1]}, "
+            f"nnz from values: {val.shape[0]}"
+        )
+    host = _host(ind).astype(np.int64)
+    if host.size and host.min() < 0:
+        d = int(np.argwhere(host < 0)[0][0])
+        raise RuntimeError(f"found negative index {int(host[d].min())} for dim {d}")
+    if size is None:
+        shape = tuple(int(m) + 1 for m in host.max(axis=1)) if host.shape[1] else (0,) * host.shape[0]
+    else:
+        shape = shape_of(size)
+        if len(shape) != host.shape[0]:
+            raise RuntimeError(
+                f"number of dimensions must be sparse_dim ({host.shape[0]}) + dense_dim (0), but got {len(shape)}"
+            )
+        for d, n in enumerate(shape):
+            if host.shape[1] and host[d].max() >= n:
+                raise RuntimeError(
+                    f"size is inconsistent with indices: for dim {d}, size is {n} but found index {host[d].max()}"
+                )
+    ind = Tensor._of(host, device=val.device) if ind.device is not val.device or ind.dtype != np.int64 else ind.detach()
+    if requires_grad:
+        val = val.detach()
+        val.requires_grad_(True)
+    return SparseTensor._make(ind, val, shape, bool(is_coalesced))
+
+
+def to_dense(s: SparseTensor) -> Tensor:
+    """The dense tensor of ``s`` (duplicates summed), differentiable w.r.t. its values."""
+    size = tuple(s.shape)
+    lin = Tensor._of(_linear(_host(s._ix), size), device=s.device)
+    n = int(np.prod(size, dtype=np.int64))
+    return s._vals.new_zeros(n).index_add(0, lin, s._vals).reshape(size)
+
+
+def coalesce(s: SparseTensor) -> SparseTensor:
+    """Sorted unique indices with duplicates summed; differentiable w.r.t. the values."""
+    if s._coalesced:
+        return s
+    size = tuple(s.shape)
+    uniq, inverse = np.unique(_linear(_host(s._ix), size), return_inverse=True)
+    inv = Tensor._of(inverse.astype(np.int64).reshape(-1), device=s.device)
+    values = s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals)
+    idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
+    return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), values, size, True)
+
+
+def coalesce_pattern(s: SparseTensor, g: Tensor) -> SparseTensor:
+    """A per-entry gradient ``g`` of ``s``'s values shown as torch shows ``s.grad``: on the coalesced
+    pattern (duplicates of an index share one gradient value, so the first one stands for them)."""
+    size = tuple(s.shape)
+    uniq, first = np.unique(_linear(_host(s._ix), size), return_index=True)
+    idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
+    pick = Tensor._of(first.astype(np.int64), device=s.device)
+    return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), g[pick], size, True)
+
+
+def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
+    """``x.to_sparse()``: the non-zero entries of a dense tensor, coalesced; differentiable."""
+    if isinstance(x, SparseTensor):
+        return x
+    if sparse_dim is not None and sparse_dim != x.ndim:
+        raise NotImplementedError(
+            f"to_sparse: sparse_dim={sparse_dim} of a {x.ndim}-D tensor would make a hybrid sparse tensor "
+            "(dense values per index), which is not supported; use to_sparse() with all dimensions sparse"
+        )
+    idx = np.nonzero(np.asarray(x.detach()._host()))
+    host = np.stack(idx).astype(np.int64) if x.ndim else np.zeros((0, int(x.item() != 0)), np.int64)
+    ind = Tensor._of(host.reshape(x.ndim, -1), device=x.device)
+    values = x[tuple(ind[d] for d in range(x.ndim))] if x.ndim else x.reshape(1)[: host.shape[1]]
+    return SparseTensor._make(ind, values, tuple(x.shape), True)
+
+
+def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
+    """``s + other`` (or ``-``) for two sparse tensors of one shape: the entries of both, uncoalesced."""
+    if not isinstance(other, SparseTensor):
+        raise RuntimeError(
+            f"add(sparse, {type(other).__name__}) is not supported for a sparse tensor of shape {tuple(s.shape)}; "
+            "add two sparse tensors of one shape, or add the dense one first: dense + s.to_dense()"
+        )
+    if tuple(other.shape) != tuple(s.shape):
+        raise RuntimeError(f"add: expected sizes to match, got {tuple(s.shape)} and {tuple(other.shape)}")
+    from backprop.functions import cat
+
+    values = cat([s._vals, other._vals if sign > 0 else -other._vals])
+    return SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
+
+
+def _dims(name: str, dim: Any, ndim: int) -> list[int]:
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    out = []
+    for d in dims:
+        if not -ndim <= d < ndim:
+            raise IndexError(
+                f"{name}: dim {d} is out of range for a {ndim}-D sparse tensor (expected [{-ndim}, {ndim - 1}])"
+            )
+        out.append(d % ndim)
+    return sorted(set(out))
+
+
+def sparse_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    """torch's ``sparse.sum``: every entry (a dense 0-d tensor), or over ``dim`` (a coalesced sparse
+    tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all)."""
+    vals = s._vals if dtype is None else s._vals.to(dtypes.to_dtype(dtype))
+    if dim is None:
+        return vals.sum()
+    drop = _dims("sparse.sum", dim, s.ndim)
+    keep = [d for d in range(s.ndim) if d not in drop]
+    if not keep:
+        return vals.sum()
+    size = tuple(s.shape[d] for d in keep)
+    reduced = SparseTensor._make(s._ix[keep], vals, size, False)
+    return coalesce(reduced)
+
+
+def _groups(s: SparseTensor, dim: int) -> tuple[Tensor, int]:
+    """For each stored entry, the number of its slice along ``dim`` (entries sharing the other indices)."""
+    keep = [d for d in range(s.ndim) if d != dim]
+    host = _host(s._ix)[keep]
+    lin = _linear(host, tuple(s.shape[d] for d in keep)) if keep else np.zeros(host.shape[1], np.int64)
+    uniq, inverse = np.unique(lin, return_inverse=True)
+    return Tensor._of(inverse.astype(np.int64).reshape(-1), device=s.device), len(uniq)
+
+
+def _softmax_parts(s: SparseTensor, dim: int, name: str) -> tuple[SparseTensor, Tensor, Tensor, Tensor]:
+    (d,) = _dims(name, dim, s.ndim)
+    c = coalesce(s)
+    group, n = _groups(c, d)
+    v = c._vals
+    # subtract each slice's largest entry first (no overflow in exp; the result does not change)
+    peak = np.full(n, -np.inf, dtype=np.float64)
+    np.maximum.at(peak, _host(group), np.asarray(v.detach()._host(), dtype=np.float64))
+    shifted = v - Tensor._of(peak.astype(v.dtype), device=v.device)[group]
+    total = v.new_zeros(n).index_add(0, group, shifted.exp())
+    return c, group, shifted, total
+
+
+def softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
+    """torch's ``sparse.softmax``: softmax over the stored entries of each slice along ``dim`` (missing
+    entries count as -inf, so they stay missing); the result has the coalesced pattern of ``s``."""
+    if dtype is not None:
+        s = s.to(dtypes.to_dtype(dtype))
+    c, group, shifted, total = _softmax_parts(s, dim, "sparse.softmax")
+    return c._like(shifted.exp() / total[group])
+
+
+def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
+    """torch's ``sparse.log_softmax`` over the stored entries of each slice along ``dim``."""
+    if dtype is not None:
+        s = s.to(dtypes.to_dtype(dtype))
+    c, group, shifted, total = _softmax_parts(s, dim, "sparse.log_softmax")
+    return c._like(shifted - total.log()[group])

@@ -1,0 +1,89 @@
+"""The sparse @ dense product, through scipy.sparse on the CPU and cupyx.scipy.sparse on CUDA.
+
+``_SpMM`` is one autograd node (a ``bp.autograd.Function``): y = S D with S given by its COO entries
+(``values`` at ``rows``, ``cols``). Its backward, for gy = dL/dy:
+    dD = S^T gy              (the same product with the pattern transposed: a node again, so it has a
+                              double backward)
+    dvalues[k] = gy[rows[k]] . D[cols[k]]   (a gather and a row sum of dense Tensor ops)
+so the gradient w.r.t. S is per stored entry, torch's ``sparse_mask`` of gy D^T onto S's pattern.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprop.autograd.custom import Function
+from backprop.sparse._tensor import SparseTensor, check_device
+from backprop.tensor import Tensor
+
+
+def _csr(device: Any, values: Any, rows: Any, cols: Any, shape: tuple[int, int]) -> Any:
+    """A CSR matrix of the entries (duplicates summed) in the device's sparse library (arrays in, no copies
+    beyond CSR's own); cupyx is imported only when a CUDA tensor asks for it."""
+    if device.type == "cuda":  # pragma: no cover - needs a GPU (written for cupyx.scipy.sparse, not run here)
+        import cupyx.scipy.sparse as sps
+    else:
+        import scipy.sparse as sps
+    return sps.coo_matrix((values, (rows, cols)), shape=shape).tocsr()
+
+
+class _SpMM(Function):
+    """y = S @ D for S (n, m) as COO entries and a dense D (m, k)."""
+
+    @staticmethod
+    def forward(ctx: Any, values: Tensor, dense: Tensor, rows: Tensor, cols: Tensor, n: int) -> Tensor:
+        ctx.save_for_backward(values, dense)
+        ctx.pattern = (rows, cols, n)
+        dev = dense.device
+        s = _csr(dev, values._data, rows._data, cols._data, (n, dense.shape[0]))
+        out = s @ dense._data
+        return Tensor._wrap(dev.xp.asarray(out, dtype=dense.dtype), dev, None)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> tuple[Any, ...]:
+        values, dense = ctx.saved_tensors
+        rows, cols, _ = ctx.pattern
+        gv = gd = None
+        if ctx.needs_input_grad[0]:
+            gv = (gy[rows] * dense[cols]).sum(1)
+        if ctx.needs_input_grad[1]:
+            gd = _SpMM.apply(values, gy, cols, rows, dense.shape[0])
+        return gv, gd, None, None, None
+
+
+def mm(sparse: Any, dense: Any) -> Tensor:
+    """torch's ``sparse.mm``: a sparse COO (n, m) matrix times a dense (n, m) @ (m, k) -> dense (n, k),
+    differentiable w.r.t. the dense matrix and the sparse one's values."""
+    if not isinstance(sparse, SparseTensor):
+        if isinstance(sparse, Tensor) and isinstance(dense, Tensor) and not isinstance(dense, SparseTensor):
+            return sparse.mm(dense)  # torch.sparse.mm of two dense matrices is torch.mm
+        raise TypeError(f"sparse.mm: expected a sparse COO tensor first, got {type(sparse).__name__}")
+    if not isinstance(dense, Tensor) or isinstance(dense, SparseTensor):
+        raise NotImplementedError(
+            f"sparse.mm: a sparse (shape {tuple(sparse.shape)}) times {type(dense).__name__} is not supported; "
+            "the second operand must be a dense tensor"
+        )
+    if sparse.ndim != 2 or dense.ndim != 2:
+        raise RuntimeError(
+            f"sparse.mm: expected a 2-D sparse and a 2-D dense matrix, got shapes {tuple(sparse.shape)} and "
+            f"{tuple(dense.shape)}"
+        )
+    if sparse.shape[1] != dense.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({sparse.shape[0]}x{sparse.shape[1]} and "
+            f"{dense.shape[0]}x{dense.shape[1]})"
+        )
+    if sparse.dtype != dense.dtype:
+        raise RuntimeError(
+            f"sparse.mm: expected mat1 and mat2 to have the same dtype, but got: {sparse.dtype} != {dense.dtype}"
+        )
+    check_device("sparse.mm", sparse, dense)
+    ix = sparse._ix
+    return _SpMM.apply(sparse._vals, dense, ix[0], ix[1], sparse.shape[0])
+
+
+def addmm(input: Tensor, mat1: Any, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """torch's ``sparse.addmm``: ``beta * input + alpha * (mat1 @ mat2)`` with mat1 sparse."""
+    prod = mm(mat1, mat2)
+    prod = prod if alpha == 1 else prod * alpha
+    return prod + (input if beta == 1 else input * beta)

@@ -1,0 +1,404 @@
+"""``SparseTensor``: torch's ``layout=torch.sparse_coo`` tensor, a ``Tensor`` subclass.
+
+A sparse tensor is its ``indices`` (an int64 Tensor of shape ``(ndim, nnz)``) and its ``values`` (a
+Tensor of shape ``(nnz,)`` carrying the autograd history: gradients reach a sparse tensor through its
+values). Its ``_data`` slot holds a ``_SparseData`` placeholder that knows the shape and dtype, so
+``shape``/``dtype``/``dim()`` work unchanged, and that refuses to become an array: a dense op given a
+sparse tensor raises torch's ``NotImplementedError`` for the sparse backend. Dense tensors pay nothing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from backprop import dtypes
+from backprop.devices import Device
+from backprop.methods.attributes import Layout
+from backprop.size import Size
+from backprop.tensor import Tensor
+
+sparse_coo = Layout("sparse_coo")
+
+
+def _calling_op() -> str:
+    """The registry name of the op whose kernel touched a sparse tensor (found up the stack), or ``"op"``."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "apply" and "op" in frame.f_locals:
+            return str(getattr(frame.f_locals["op"], "name", "op"))
+        frame = frame.f_back
+    return "op"
+
+
+class _SparseData:
+    """A sparse tensor's ``_data``: its shape and dtype for the attributes, an error for any kernel."""
+
+    __slots__ = ("shape", "dtype", "backend")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, backend: str) -> None:
+        self.shape, self.dtype, self.backend = shape, dtype, backend
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def _refuse(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"Could not run 'aten::{_calling_op()}' with arguments from the '{self.backend}' backend: the "
+            f"operation is not supported for sparse COO tensors (shape {self.shape}, {self.dtype}). "
+            "Call .to_dense() first, or use bp.sparse.mm / bp.sparse.sum / the methods of the sparse tensor."
+        )
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise self._refuse()
+
+
+class SparseTensor(Tensor):
+    """A sparse COO tensor (torch's ``layout=torch.sparse_coo``): ``indices`` (ndim, nnz) and ``values``
+    (nnz,); ``isinstance(s, bp.Tensor)`` holds, dense-only ops raise, gradients flow through ``values``."""
+
+    __slots__ = ("_ix", "_vals", "_coalesced")
+    _ix: Tensor
+    _vals: Tensor
+    _coalesced: builtins.bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("SparseTensor(): build sparse tensors with bp.sparse_coo_tensor(indices, values, size)")
+
+    @classmethod
+    def _make(cls, indices: Tensor, values: Tensor, size: tuple[int, ...], coalesced: builtins.bool) -> SparseTensor:
+        """A sparse tensor around ``indices`` and ``values`` (no checks, no copies: the library's constructor)."""
+        t: SparseTensor = object.__new__(cls)
+        dev = values.device
+        t._data = _SparseData(
+            tuple(int(s) for s in size), values.dtype, "SparseCUDA" if dev.type == "cuda" else "SparseCPU"
+        )
+        t.device = dev
+        t._grad = None
+        t._requires_grad = False  # (the slot apply reads: a dense kernel refuses first anyway)
+        t._version = 0
+        t._base = None
+        t._hooks = None
+        t._ix, t._vals, t._coalesced = indices, values, bool(coalesced)
+        return t
+
+    def _like(self, values: Tensor, coalesced: builtins.bool | None = None) -> SparseTensor:
+        """This sparsity pattern with other ``values`` (same nnz)."""
+        flag = self._coalesced if coalesced is None else coalesced
+        return SparseTensor._make(self._ix, values, tuple(self.shape), flag)
+
+    # ------------------------------------------------------------ what a sparse tensor is
+    layout = property(lambda self: sparse_coo, doc="``bp.sparse_coo``.")
+    is_sparse = property(lambda self: True, doc="True: this tensor is sparse (COO).")
+
+    def is_coalesced(self) -> builtins.bool:
+        """True when the indices are sorted and unique (after ``coalesce()``)."""
+        return self._coalesced
+
+    def _nnz(self) -> builtins.int:
+        """The number of stored entries (duplicates count until ``coalesce()``)."""
+        return int(self._ix.shape[1])
+
+    def sparse_dim(self) -> builtins.int:
+        """The number of sparse dimensions (all of them here: no hybrid tensors)."""
+        return self.ndim
+
+    def dense_dim(self) -> builtins.int:
+        """The number of dense dimensions of the values (0: values are scalars)."""
+        return 0
+
+    def indices(self) -> Tensor:
+        """The (ndim, nnz) int64 indices of a coalesced tensor (torch refuses an uncoalesced one)."""
+        if not self._coalesced:
+            raise RuntimeError("Cannot get indices on an uncoalesced tensor, please call .coalesce() first")
+        return self._ix
+
+    def values(self) -> Tensor:
+        """The (nnz,) values of a coalesced tensor, differentiable (torch refuses an uncoalesced one)."""
+        if not self._coalesced:
+            raise RuntimeError("Cannot get values on an uncoalesced tensor, please call .coalesce() first")
+        return self._vals
+
+    def _indices(self) -> Tensor:
+        """The indices, coalesced or not (torch's ``_indices()``)."""
+        return self._ix
+
+    def _values(self) -> Tensor:
+        """The values, coalesced or not (torch's ``_values()``)."""
+        return self._vals
+
+    def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
+        """False, as torch's sparse tensors."""
+        return False
+
+    # ------------------------------------------------------------ autograd, through the values
+    @property
+    def grad_fn(self) -> Any:
+        return self._vals.grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, value: Any) -> None:
+        if value is not None:
+            raise RuntimeError("a sparse tensor's grad_fn is its values' grad_fn; it cannot be set")
+
+    @property
+    def requires_grad(self) -> builtins.bool:
+        return self._vals.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: builtins.bool) -> None:
+        self._vals.requires_grad = value
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient as a sparse tensor on the coalesced pattern (torch's), or None."""
+        g = self._vals.grad
+        if g is None:
+            return None
+        from backprop.sparse._build import coalesce_pattern
+
+        return coalesce_pattern(self, g)
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            raise RuntimeError("assigning a gradient to a sparse tensor is not supported; set it to None")
+        self._vals.grad = None
+
+    def detach(self) -> SparseTensor:
+        """The same indices and values, cut from the graph."""
+        return self._like(self._vals.detach())
+
+    def detach_(self) -> SparseTensor:
+        self._vals.detach_()
+        return self
+
+    def clone(self, *, memory_format: Any = None) -> SparseTensor:
+        """A differentiable copy (new index and value memory)."""
+        return SparseTensor._make(self._ix.clone(), self._vals.clone(), tuple(self.shape), self._coalesced)
+
+    # ------------------------------------------------------------ conversions
+    def to(self, *args: Any, **kwargs: Any) -> SparseTensor:
+        """``to(device)``, ``to(dtype)`` or both: moves or casts indices and values (differentiable)."""
+        values = self._vals.to(*args, **kwargs)
+        indices = self._ix if values.device is self._ix.device else self._ix.to(values.device)
+        if values is self._vals and indices is self._ix:
+            return self
+        return SparseTensor._make(indices, values, tuple(self.shape), self._coalesced)
+
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
+        raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
+
+    def _host(self) -> np.ndarray:
+        raise RuntimeError("Cannot access data pointer of Tensor that doesn't have storage (a sparse tensor)")
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        return self.to_dense().item()
+
+    def to_dense(self, dtype: Any = None, *, masked_grad: builtins.bool | None = None) -> Tensor:
+        """The dense tensor (duplicates summed); differentiable w.r.t. the values."""
+        from backprop.sparse._build import to_dense
+
+        out = to_dense(self)
+        return out if dtype is None else out.to(dtypes.to_dtype(dtype))
+
+    def to_sparse(self, *args: Any, **kwargs: Any) -> SparseTensor:
+        """Itself: it is sparse already."""
+        return self
+
+    def coalesce(self) -> SparseTensor:
+        """Sorted unique indices, duplicates summed (differentiable); itself when coalesced already."""
+        from backprop.sparse._build import coalesce
+
+        return coalesce(self)
+
+    # ------------------------------------------------------------ shape
+    def t(self) -> SparseTensor:
+        """The transpose of a matrix (or a vector itself), as torch's ``t()``."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> SparseTensor:
+        """Swap two dimensions: their index rows swap (the result is not coalesced, as torch's)."""
+        n = self.ndim
+        d0, d1 = dim0 % n, dim1 % n
+        if d0 == d1:
+            return self
+        order = list(range(n))
+        order[d0], order[d1] = d1, d0
+        size = [self.shape[i] for i in order]
+        return SparseTensor._make(self._ix[order], self._vals, tuple(size), False)
+
+    # ------------------------------------------------------------ arithmetic with numbers and sparse tensors
+    def _scalar(self, name: str, other: Any) -> Any:
+        if isinstance(other, SparseTensor) or not (
+            isinstance(other, (int, float, np.generic)) or isinstance(other, Tensor) and other.ndim == 0
+        ):
+            raise NotImplementedError(
+                f"{name}: a sparse COO tensor (shape {tuple(self.shape)}) combines here with a number or a "
+                f"0-d tensor only, got {type(other).__name__}"
+                + (f" of shape {tuple(other.shape)}" if isinstance(other, Tensor) else "")
+                + "; call .to_dense() for elementwise products"
+            )
+        return other
+
+    def __mul__(self, other: Any) -> SparseTensor:
+        return self._like(self._vals * self._scalar("mul", other))
+
+    __rmul__ = __mul__
+
+    def mul(self, other: Any) -> SparseTensor:
+        """``self * other`` for a number or 0-d tensor ``other``."""
+        return self.__mul__(other)
+
+    def __truediv__(self, other: Any) -> SparseTensor:
+        return self._like(self._vals / self._scalar("div", other))
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> SparseTensor:
+        """``self / other`` for a number or 0-d tensor ``other`` (true division only)."""
+        if rounding_mode is not None:
+            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported for sparse tensors")
+        return self.__truediv__(other)
+
+    def __neg__(self) -> SparseTensor:
+        return self._like(-self._vals)
+
+    neg = __neg__
+
+    def abs(self) -> SparseTensor:
+        """Elementwise absolute value of the stored entries (zeros stay zero)."""
+        return self._like(self._vals.abs(), False)
+
+    def __add__(self, other: Any) -> SparseTensor:
+        from backprop.sparse._build import add
+
+        return add(self, other, 1)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> SparseTensor:
+        """``self + alpha * other`` for a sparse ``other`` of the same shape (uncoalesced entries of both)."""
+        return self.__add__(other if alpha == 1 else other * alpha)
+
+    def __sub__(self, other: Any) -> SparseTensor:
+        from backprop.sparse._build import add
+
+        return add(self, other, -1)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> SparseTensor:
+        """``self - alpha * other`` for a sparse ``other`` of the same shape."""
+        return self.__sub__(other if alpha == 1 else other * alpha)
+
+    # ------------------------------------------------------------ products and reductions
+    def mm(self, mat2: Any) -> Tensor:
+        """``bp.sparse.mm(self, mat2)``: sparse (n, m) @ dense (m, k) -> dense (n, k)."""
+        from backprop.sparse._mm import mm
+
+        return mm(self, mat2)
+
+    def matmul(self, other: Any) -> Tensor:
+        """A sparse matrix times a dense matrix or vector (dense result)."""
+        from backprop.sparse._mm import mm
+
+        if isinstance(other, Tensor) and other.ndim == 1 and not isinstance(other, SparseTensor):
+            return mm(self, other.unsqueeze(1)).squeeze(1)
+        return mm(self, other)
+
+    __matmul__ = matmul
+
+    def sum(
+        self,
+        dim: Any = None,
+        keepdim: builtins.bool = False,
+        *,
+        dtype: Any = None,
+        axis: Any = None,
+        keepdims: Any = None,
+    ) -> Tensor:
+        """torch's ``sparse.sum``: all entries (a dense 0-d tensor) or over ``dim`` (a sparse result)."""
+        from backprop.sparse._build import sparse_sum
+
+        dim = axis if dim is None else dim
+        if keepdim or keepdims:
+            raise NotImplementedError("sum: keepdim=True is not supported for sparse tensors")
+        return sparse_sum(self, dim, dtype)
+
+    # ------------------------------------------------------------ printing, copying, pickling
+    def __repr__(self) -> str:
+        pad = " " * len("tensor(indices=")
+        ind = repr(self._ix).replace("\n", "\n" + pad)
+        val = repr(self._vals.detach()).replace("\n", "\n" + " " * len("       values="))
+        extra = []
+        if self.device.type != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.dtype not in (dtypes.get_default_dtype(),):
+            extra.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        tail = "".join(", " + e for e in extra)
+        return (
+            f"tensor(indices={ind},\n       values={val},\n       size={tuple(self.shape)}, nnz={self._nnz()}, "
+            f"layout=sparse_coo{tail})"
+        )
+
+    def __deepcopy__(self, memo: dict) -> SparseTensor:
+        """A leaf's deep copy: new index and value memory, same ``requires_grad``."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol"
+            )
+        import copy
+
+        new = SparseTensor._make(
+            copy.deepcopy(self._ix, memo), copy.deepcopy(self._vals, memo), tuple(self.shape), self._coalesced
+        )
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickled as its indices, values (a leaf), size and coalesced flag."""
+        return (
+            _rebuild_sparse,
+            (self._ix, self._vals.detach(), tuple(self.shape), self._coalesced, self.requires_grad),
+        )
+
+
+def _rebuild_sparse(
+    indices: Tensor, values: Tensor, size: tuple[int, ...], coalesced: builtins.bool, requires_grad: builtins.bool
+) -> SparseTensor:
+    """The inverse of ``SparseTensor.__reduce_ex__``."""
+    if requires_grad:
+        values.requires_grad_(True)
+    return SparseTensor._make(indices, values, tuple(size), coalesced)
+
+
+def check_device(name: str, *tensors: Tensor) -> Device:
+    """The one device of ``tensors``; mixed devices are an error naming ``name`` (no silent copies)."""
+    devs = {t.device for t in tensors}
+    if len(devs) != 1:
+        raise RuntimeError(f"{name}: expected all tensors on one device, got {', '.join(map(str, devs))}")
+    return tensors[0].device
+
+
+def shape_of(size: Any) -> tuple[int, ...]:
+    """A size argument (a ``bp.Size``, tuple or list of ints) as a tuple of ints."""
+    return tuple(int(s) for s in (size if isinstance(size, (tuple, list, Size)) else [size]))

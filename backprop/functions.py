@@ -70,7 +70,8 @@ absolute = Tensor.abs
 reciprocal = Tensor.reciprocal
 rsqrt = Tensor.rsqrt
 square = Tensor.square
-sign = sgn = Tensor.sign
+sign = Tensor.sign
+sgn = Tensor.sgn
 lerp = Tensor.lerp
 addcmul = Tensor.addcmul
 addcdiv = Tensor.addcdiv

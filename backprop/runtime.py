@@ -41,6 +41,11 @@ def set_printoptions(
     _print["sci_mode"] = sci_mode
 
 
+def print_linewidth() -> int:
+    """The line width tensors print to (``set_printoptions(linewidth=)``; torch's default 80)."""
+    return int(_print["linewidth"])
+
+
 def array_repr_options(a: Any) -> dict[str, Any]:
     """Keyword arguments for ``numpy.array2string(a)`` that print as torch would: ``precision``
     decimals on every element (``1.2346, 100.5000``), none when every value is integral (``1., 2.``)."""
@@ -53,11 +58,19 @@ def array_repr_options(a: Any) -> dict[str, Any]:
         "max_line_width": _print["linewidth"],
         "floatmode": "maxprec" if integral else "fixed",
     }
-    if _print["sci_mode"] is False:
-        opts["suppress_small"] = True
-    elif _print["sci_mode"] is True:
+    sci = _print["sci_mode"]
+    if sci is None and _dtypes.kind(a.dtype) == "f" and a.size:  # torch's own choice, not NumPy's
+        finite = np.abs(a[np.isfinite(a) & (a != 0)]).astype(np.float64)
+        if finite.size:
+            top, low = float(finite.max()), float(finite.min())
+            sci = top / low > 1000.0 or top > 1.0e8 or (not integral and low < 1.0e-4)
+    if sci is True:
         digits = _print["precision"]
         opts["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
+    else:
+        opts["suppress_small"] = True  # (fixed notation: NumPy would otherwise pick its own switch)
+    if a.dtype.kind == "c":
+        opts["formatter"] = {"complex_kind": _complex_formatter(a)}
     if a.dtype.kind == "b" and a.size and bool(a.all()):  # NumPy pads True to False's width; torch only
         opts["formatter"] = {"bool": lambda v: "True"}  # pads when a False is printed too
     return opts
@@ -120,3 +133,53 @@ def set_num_interop_threads(num: int) -> None:
 
 def get_num_interop_threads() -> int:
     return int(_flags.get("interop_threads", 1))
+
+
+def _part_formatter(values: Any) -> Any:
+    """A function printing one real or imaginary part as torch's formatter does for ``values`` (all of
+    that part): fixed ``precision`` decimals, none when all are integral (``1.``), or scientific when the
+    nonzero finite magnitudes span more than 1000x, exceed 1e8 or go below 1e-4; padded to one width."""
+    digits = _print["precision"]
+    finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
+    width, integral, sci = 1, True, False
+    if finite.size:
+        mags = np.abs(finite)
+        integral = bool((finite == np.ceil(finite)).all())
+        big, small = float(mags.max()), float(mags.min())
+        sci = big / small > 1000.0 or big > 1.0e8 or small < 1.0e-4
+        if _print["sci_mode"] is not None:
+            sci = bool(_print["sci_mode"])
+        if sci:
+            width = max(len(f"{v:.{digits}e}") for v in finite)
+        elif integral:
+            width = max(len(f"{v:.0f}") + 1 for v in finite)
+        else:
+            width = max(len(f"{v:.{digits}f}") for v in finite)
+
+    def fmt(v: float) -> str:
+        if sci:
+            text = f"{v:.{digits}e}"
+        elif integral:
+            text = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
+        else:
+            text = f"{v:.{digits}f}"
+        return text.rjust(width)
+
+    return fmt
+
+
+def _complex_formatter(a: Any) -> Any:
+    """NumPy's ``complex_kind`` formatter printing a complex array as torch: ``1.5000+2.0000j``, the real
+    and imaginary parts each formatted over all of that part (``_part_formatter``), the real part padded."""
+    if a.size > _print["threshold"]:  # torch sizes the parts over the printed (edge) elements only
+        edge = _print["edgeitems"]
+        for d in range(a.ndim):
+            if a.shape[d] > 2 * edge:
+                a = np.concatenate([a.take(range(edge), d), a.take(range(a.shape[d] - edge, a.shape[d]), d)], d)
+    real, imag = _part_formatter(np.real(a).ravel()), _part_formatter(np.imag(a).ravel())
+
+    def fmt(z: complex) -> str:
+        im = imag(float(z.imag)).lstrip() + "j"
+        return real(float(z.real)) + (im if im[0] in "+-" else "+" + im)
+
+    return fmt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -659,22 +660,90 @@ class Tensor(
         host = self._host()
         if host.dtype == dtypes.bfloat16:  # NumPy prints it as an unknown type: print its float32 values
             host = host.astype(np.float32)
-        body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
+        if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
+            body = _torch_layout(host, len("tensor("), runtime.print_linewidth())
+        else:
+            body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
         extra = []
         if self._data.size == 0 and self._data.ndim > 1:
             extra.append(f"size={tuple(self.shape)}")
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")
-        if self.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
+        default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
+        if self.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
             extra.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
             extra.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
             extra.append("requires_grad=True")
-        return "tensor(" + ", ".join([body, *extra]) + ")"
+        return _with_suffixes("tensor(" + body, extra, len("tensor("), runtime.print_linewidth())
 
 
 Tensor._plain = Tensor
+
+
+def _torch_layout(a: np.ndarray, indent: int, linewidth: int) -> str:
+    """The body of a tensor's repr as torch lays it out. Over the print threshold only ``edgeitems`` at
+    each end of every dimension are kept (around "..."), and the format (fixed or scientific, decimals)
+    is chosen from what is shown (``runtime.array_repr_options``). NumPy formats the elements; each is
+    then padded to torch's common width: the widest nonzero finite value of a floating tensor (zeros,
+    inf and NaN do not widen it), the widest value otherwise. Rows hold as many elements as fit the
+    line after the indent (torch counts an element as its width plus ", "); nested rows indent by one."""
+    opts = runtime.array_repr_options(a)
+    edge, threshold = opts["edgeitems"], opts["threshold"]
+    summarize = a.size > threshold
+    shown = a
+    if summarize:
+        for axis, n in enumerate(a.shape):
+            if n > 2 * edge:
+                shown = np.take(shown, list(range(edge)) + list(range(n - edge, n)), axis=axis)
+        opts = runtime.array_repr_options(shown)  # (torch formats by the shown values alone)
+    fmt = {k: v for k, v in opts.items() if k not in ("threshold", "edgeitems", "max_line_width")}
+    values = shown.reshape(-1)
+    if values.dtype.kind == "f":  # (torch formats Python floats: doubles; NumPy's float32 switch to
+        values = values.astype(np.float64)  # exponents differs from torch's, its digits do not)
+    flat = np.array2string(values, separator=", ", threshold=sys.maxsize, max_line_width=sys.maxsize, **fmt)
+    cells = [c.strip() for c in flat[1:-1].replace("\n", "").split(", ")]
+    if shown.dtype.kind == "f":
+        sizing = np.isfinite(shown.reshape(-1)) & (shown.reshape(-1) != 0)
+        width = max((len(c) for c, keep in zip(cells, sizing) if keep), default=1)
+    else:
+        width = max(len(c) for c in cells)
+    grid = np.array([c.rjust(width) for c in cells], dtype=object).reshape(shown.shape)
+
+    def cut(n: int) -> bool:  # whether a dimension of length n was summarized (its middle is "...")
+        return summarize and n > 2 * edge
+
+    def lay(c: np.ndarray, full: tuple[int, ...], ind: int) -> str:
+        if c.ndim == 1:
+            items = list(c)
+            if cut(full[0]):
+                items = items[:edge] + [" ..."] + items[edge:]
+            per_line = max(1, (linewidth - ind) // (width + 2))
+            lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+            return "[" + (",\n" + " " * (ind + 1)).join(lines) + "]"
+        parts = [lay(c[i], full[1:], ind + 1) for i in range(c.shape[0])]
+        if cut(full[0]):
+            parts = parts[:edge] + ["..."] + parts[edge:]
+        return "[" + ("," + "\n" * (c.ndim - 1) + " " * (ind + 1)).join(parts) + "]"
+
+    return lay(grid, a.shape, indent)
+
+
+def _with_suffixes(text: str, suffixes: list[str], indent: int, linewidth: int) -> str:
+    """``text`` with ``, suffix`` appended for each suffix, each on a line of its own (indented) when it
+    would run past ``linewidth``, then ``)``: torch's layout (its count of the last line is one more
+    than its length, kept so the lines break where torch's do)."""
+    last = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        size = len(suffix) + (len("torch.") if suffix.startswith("dtype=") else 0)  # (as torch spells it)
+        if last + size + 2 > linewidth:
+            text += ",\n" + " " * indent + suffix
+            last = indent + size
+        else:
+            text += ", " + suffix
+            last += size + 2
+    return text + ")"
 
 
 def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:

@@ -501,3 +501,36 @@ def test_memory_formats_are_accepted_where_torch_takes_them() -> None:
         assert x.is_contiguous() and not x.is_contiguous(memory_format=lib.channels_last)
         assert x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).is_contiguous(memory_format=lib.channels_last)
         lib.nn.Conv2d(3, 3, 1).to(memory_format=lib.channels_last)
+
+
+def _repr_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [
+        rng.standard_normal(12),  # a vector over one line
+        rng.standard_normal((2, 8)),  # rows of eight: torch fits them, NumPy's own layout would not
+        rng.standard_normal((3, 4, 5)),
+        rng.standard_normal(2000),  # summarised: edge items around "..."
+        rng.standard_normal((40, 40)),
+        rng.standard_normal((3, 300, 4)),
+        rng.standard_normal(100) * 1e-6,  # scientific
+        rng.standard_normal(20) * 1e6,  # fixed, though NumPy would switch float32 to exponents
+        np.array([np.nan, 1.0, np.inf]),  # nonfinite values do not widen the others
+        np.array([-0.0, 1.5]),
+        np.array([0.0, 100.0]),
+        np.arange(3000).reshape(30, 100),
+        rng.integers(-1000, 1000, (3, 40)),
+    ]
+
+
+@needs_torch
+def test_reprs_lay_out_as_torch() -> None:
+    """Line breaks, summaries, widths and suffix wrapping equal torch's (its dtype names aside)."""
+    for a in _repr_cases():
+        if a.dtype.kind in "iu":
+            pairs = [(bp.tensor(a), torch.tensor(a))]
+        else:
+            ours = bp.tensor(a, dtype=bp.float32, requires_grad=True) * 2
+            theirs = torch.tensor(a, dtype=torch.float32, requires_grad=True) * 2
+            pairs = [(ours, theirs), (ours.double(), theirs.double()), (ours.detach(), theirs.detach())]
+        for x, y in pairs:
+            assert repr(x) == repr(y).replace("torch.", "")

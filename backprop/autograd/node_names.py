@@ -60,12 +60,16 @@ def _matmul(node: Any) -> str | None:
 def _reshape(node: Any) -> str:
     before = tuple(node.in_meta[0][0])
     after = tuple(node.attrs["shape"]) if -1 not in node.attrs["shape"] else None
-    if after is not None and len(after) == len(before) + 1 and tuple(d for d in after if d != 1) == tuple(
-        d for d in before if d != 1
+    if (
+        after is not None
+        and len(after) == len(before) + 1
+        and tuple(d for d in after if d != 1) == tuple(d for d in before if d != 1)
     ):
         return "UnsqueezeBackward0"
-    if after is not None and len(after) == len(before) - 1 and tuple(d for d in after if d != 1) == tuple(
-        d for d in before if d != 1
+    if (
+        after is not None
+        and len(after) == len(before) - 1
+        and tuple(d for d in after if d != 1) == tuple(d for d in before if d != 1)
     ):
         return "SqueezeBackward1"
     return "ViewBackward0"

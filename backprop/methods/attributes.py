@@ -73,6 +73,7 @@ class AttributeMethods(ExtraMethods):
         return bool(dtypes.kind(self._data.dtype) == "f")
 
     def is_complex(self: Any) -> bool:
+        """True for complex64/complex128 tensors (torch.is_complex)."""
         return bool(dtypes.kind(self._data.dtype) == "c")
 
     def is_signed(self: Any) -> bool:

@@ -471,7 +471,9 @@ class MathMethods:
     def sign(self: Any) -> Tensor:
         return apply(mt.sign, self)
 
-    sgn = sign
+    def sgn(self: Any) -> Tensor:
+        """torch.sgn: z / |z| for complex tensors (0 at 0, with torch's gradient); sign for real ones."""
+        return apply(mt.sgn, self)
 
     def frac(self: Any) -> Tensor:
         """self - trunc(self), with the sign of self."""
@@ -664,7 +666,11 @@ class MathMethods:
     true_divide_ = div_
     subtract_ = sub_
     multiply_ = mul_
-    sgn_ = sign_
+
+    def sgn_(self: Any) -> Tensor:
+        """``sgn`` in place."""
+        return apply_(mt.sgn, "sgn_", self)
+
     fix_ = trunc_
 
     def tan_(self: Any) -> Tensor:

@@ -6,11 +6,13 @@ back, so no rule here reduces gradients to input shapes.
 
 from __future__ import annotations
 
+import builtins
+import cmath
 import math
 
 from backprop.ops._special import erf
 from backprop.ops._util import times_gy
-from backprop.ops.fft import conj_if_complex
+from backprop.ops.fft import conj_if_complex, imag, real
 from backprop.registry import op, ufunc_op
 
 # ---------------------------------------------------------------- arithmetic
@@ -64,6 +66,8 @@ pow = ufunc_op("pow", "power", "x ** y.", save_inputs=(0, 1))
 
 @pow.defvjp
 def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
+    if gy.dtype.kind == "c":  # (the output, so gy, is complex exactly when x or y is)
+        return _pow_backward_complex(ctx, gy)
     # torch's conventions at base 0: dx is 0 where y == 0 (not 0 * 0^-1 = NaN), and dy is 0 where
     # x == 0 and y >= 0 (not 0 * log 0 = NaN). Both are written with a "safe" operand (y -> 1, resp.
     # x -> 1, at those points) instead of masking the result: the value is exactly 0 there with no
@@ -84,6 +88,38 @@ def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
             safe_x = xp.where((x == 0) & (y >= 0), 1, x)  # out * log(1) = 0 there
         gyy = gy * x**y * xp.log(safe_x)
     return gx, gyy
+
+
+def _pow_backward_complex(ctx, gy):
+    # conjugate Wirtinger: gx = gy conj(y x^(y-1)), gy_ = gy conj(x^y log x), with torch's zeros: gx at
+    # y == 0, gy_ at x == 0 with y real and >= 0 (the same "safe operand" trick as the real rule)
+    x, y = ctx.saved
+    xp = ctx.xp
+    e = ctx.needs_input_grad
+    gx = gyy = None
+    if e[0]:
+        if y.__class__ in (int, float, builtins.complex):
+            gx = gy * 0 if y == 0 else gy * conj_if_complex(ctx, y * x ** (y - 1))
+        else:
+            gx = gy * conj_if_complex(ctx, y * x ** (xp.where(y == 0, 1, y) - 1))
+    if e[1]:
+        if x.__class__ in (int, float, builtins.complex):
+            safe_x = builtins.complex(x) if x != 0 else xp.where(_real_nonneg(ctx, y), 1 + 0j, x)
+        else:
+            y_real_nonneg = y >= 0 if y.__class__ in (int, float) else _real_nonneg(ctx, y)
+            safe_x = xp.where((x == 0) & y_real_nonneg, 1, x)
+            if safe_x.dtype.kind != "c":
+                safe_x = safe_x + 0j  # log of a negative real base is complex here (torch promotes first)
+        log_x = cmath.log(safe_x) if safe_x.__class__ is builtins.complex else xp.log(safe_x)
+        gyy = gy * conj_if_complex(ctx, x**y * log_x)
+    return gx, gyy
+
+
+def _real_nonneg(ctx, y):
+    """y is real and >= 0, elementwise, for a real or complex y (pow's zero-base convention)."""
+    if y.dtype.kind != "c":
+        return y >= 0
+    return (ctx.call(imag, y) == 0) & (ctx.call(real, y) >= 0)
 
 
 neg = ufunc_op("neg", "negative", "-x.")
@@ -171,16 +207,16 @@ exp = ufunc_op("exp", "exp", "e ** x.", save_output=True)
 @exp.defvjp
 def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
     (y,) = ctx.saved
-    return (times_gy(ctx, gy, y),)
+    return (times_gy(ctx, gy, conj_if_complex(ctx, y)),)
 
 
 log = ufunc_op("log", "log", "Natural logarithm.", save_inputs=(0,))
 
 
 @log.defvjp
-def log_backward(ctx, gy):  # d log(x) = dx / x
+def log_backward(ctx, gy):  # d log(x) = dx / x (complex: gy / conj(x), as every holomorphic rule here)
     (x,) = ctx.saved
-    return (gy / x,)
+    return (gy / conj_if_complex(ctx, x),)
 
 
 sqrt = ufunc_op("sqrt", "sqrt", "Square root.", save_output=True)
@@ -189,16 +225,26 @@ sqrt = ufunc_op("sqrt", "sqrt", "Square root.", save_output=True)
 @sqrt.defvjp
 def sqrt_backward(ctx, gy):  # d sqrt(x) = dx / (2 sqrt(x))
     (y,) = ctx.saved
-    return (gy / (2 * y),)
+    return (gy / (2 * conj_if_complex(ctx, y)),)
 
 
 abs = ufunc_op("abs", "abs", "|x| (gradient 0 at 0, as in torch).", save_inputs=(0,))
 
 
 @abs.defvjp
-def abs_backward(ctx, gy):  # d|x| = sign(x) dx
+def abs_backward(ctx, gy):  # d|x| = sign(x) dx; complex: gz = gy z / |z| (torch's sgn, 0 at 0)
     (x,) = ctx.saved
+    if x.dtype.kind == "c":
+        return (_abs_backward_complex(ctx, gy, x),)
     return (gy * ctx.xp.sign(x),)
+
+
+def _abs_backward_complex(ctx, gy, z):
+    """gy z / |z| for a complex z, 0 at z = 0 (torch's gy sgn(z)), differentiable in graph mode."""
+    xp = ctx.xp
+    r = ctx.call(abs, z)
+    zero = r == 0
+    return xp.where(zero, 0, gy * z / xp.where(zero, 1, r))
 
 
 tanh = ufunc_op("tanh", "tanh", "Hyperbolic tangent.", save_output=True)
@@ -218,12 +264,14 @@ def _writable_float(x):
 @tanh.defvjp
 def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
     (y,) = ctx.saved
-    return (times_gy(ctx, gy, 1 - y * y),)
+    return (times_gy(ctx, gy, conj_if_complex(ctx, 1 - y * y)),)
 
 
 @op("sigmoid", save_output=True)
 def sigmoid(xp, x):
-    """1 / (1 + e^-x), computed without overflow for large |x|."""
+    """1 / (1 + e^-x), computed without overflow for large |x| (real x)."""
+    if x.dtype.kind == "c":  # (no ordering to split on: the plain formula, as torch)
+        return 1 / (1 + xp.exp(-x))
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -231,7 +279,8 @@ def sigmoid(xp, x):
 @sigmoid.defvjp
 def sigmoid_backward(ctx, gy):  # d s(x) = s(x) (1 - s(x)) dx
     (y,) = ctx.saved
-    return (times_gy(ctx, times_gy(ctx, gy, y), 1 - y),)  # (gy y)(1 - y), in gy's buffer when it may
+    yc = conj_if_complex(ctx, y)
+    return (times_gy(ctx, times_gy(ctx, gy, yc), 1 - yc),)  # (gy y)(1 - y), in gy's buffer when it may
 
 
 @op("relu", save_output=True)

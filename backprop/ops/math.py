@@ -3,9 +3,11 @@ special functions (erf, lgamma, digamma, polygamma, ...), rounding, remainders,
 ``lerp``/``logaddexp``/``copysign``/``atan2``/``hypot``/``fmax``, integer bit ops, and predicates.
 
 Gradients follow torch's derivative formulas, including its conventions at kinks (rounding and
-``sign`` have gradient 0; ``copysign`` passes 0 at x == 0). Each rule is written with operators,
-``ctx.xp`` functions the Tensor namespace has, or ``ctx.call`` into registered ops, so every
-differentiable op here also has a second derivative.
+``sign`` have gradient 0; ``copysign`` passes 0 at x == 0). For complex inputs the holomorphic rules
+take the conjugate of the derivative (gx = gy conj(f'(z)), torch's convention; ``conj_if_complex``
+leaves real factors alone, so real gradients are unchanged); ``sgn`` is z / |z| for complex z. Each
+rule is written with operators, ``ctx.xp`` functions the Tensor namespace has, or ``ctx.call`` into
+registered ops, so every differentiable op here also has a second derivative.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.ops._special import erf as _erf
 from backprop.ops._special import special
+from backprop.ops.elementwise import abs as _abs
 from backprop.ops.elementwise import sigmoid
-from backprop.ops.fft import conj, real
+from backprop.ops.fft import conj, conj_if_complex, real
 from backprop.registry import op, ufunc_op
 
 _LN2 = math.log(2.0)
@@ -37,13 +40,13 @@ cos = ufunc_op("cos", "cos", "Cosine.", save_inputs=(0,))
 @sin.defvjp
 def sin_backward(ctx, gy):  # d sin(x) = cos(x) dx
     (x,) = ctx.saved
-    return (gy * ctx.call(cos, x),)
+    return (gy * conj_if_complex(ctx, ctx.call(cos, x)),)
 
 
 @cos.defvjp
 def cos_backward(ctx, gy):  # d cos(x) = -sin(x) dx
     (x,) = ctx.saved
-    return (-gy * ctx.call(sin, x),)
+    return (-gy * conj_if_complex(ctx, ctx.call(sin, x)),)
 
 
 tan = ufunc_op("tan", "tan", "Tangent.", save_output=True)
@@ -52,7 +55,7 @@ tan = ufunc_op("tan", "tan", "Tangent.", save_output=True)
 @tan.defvjp
 def tan_backward(ctx, gy):  # d tan(x) = (1 + tan(x)^2) dx
     (y,) = ctx.saved
-    return (gy * (1 + y * y),)
+    return (gy * conj_if_complex(ctx, 1 + y * y),)
 
 
 asin = ufunc_op("asin", "arcsin", "Inverse sine.", save_inputs=(0,))
@@ -61,7 +64,7 @@ asin = ufunc_op("asin", "arcsin", "Inverse sine.", save_inputs=(0,))
 @asin.defvjp
 def asin_backward(ctx, gy):  # d asin(x) = dx / sqrt(1 - x^2)
     (x,) = ctx.saved
-    return (gy / ctx.xp.sqrt(1 - x * x),)
+    return (gy / conj_if_complex(ctx, ctx.xp.sqrt(1 - x * x)),)
 
 
 acos = ufunc_op("acos", "arccos", "Inverse cosine.", save_inputs=(0,))
@@ -70,7 +73,7 @@ acos = ufunc_op("acos", "arccos", "Inverse cosine.", save_inputs=(0,))
 @acos.defvjp
 def acos_backward(ctx, gy):  # d acos(x) = -dx / sqrt(1 - x^2)
     (x,) = ctx.saved
-    return (-gy / ctx.xp.sqrt(1 - x * x),)
+    return (-gy / conj_if_complex(ctx, ctx.xp.sqrt(1 - x * x)),)
 
 
 atan = ufunc_op("atan", "arctan", "Inverse tangent.", save_inputs=(0,))
@@ -79,7 +82,7 @@ atan = ufunc_op("atan", "arctan", "Inverse tangent.", save_inputs=(0,))
 @atan.defvjp
 def atan_backward(ctx, gy):  # d atan(x) = dx / (1 + x^2)
     (x,) = ctx.saved
-    return (gy / (1 + x * x),)
+    return (gy / conj_if_complex(ctx, 1 + x * x),)
 
 
 sinh = ufunc_op("sinh", "sinh", "Hyperbolic sine.", save_inputs=(0,))
@@ -89,13 +92,13 @@ cosh = ufunc_op("cosh", "cosh", "Hyperbolic cosine.", save_inputs=(0,))
 @sinh.defvjp
 def sinh_backward(ctx, gy):  # d sinh(x) = cosh(x) dx
     (x,) = ctx.saved
-    return (gy * ctx.call(cosh, x),)
+    return (gy * conj_if_complex(ctx, ctx.call(cosh, x)),)
 
 
 @cosh.defvjp
 def cosh_backward(ctx, gy):  # d cosh(x) = sinh(x) dx
     (x,) = ctx.saved
-    return (gy * ctx.call(sinh, x),)
+    return (gy * conj_if_complex(ctx, ctx.call(sinh, x)),)
 
 
 asinh = ufunc_op("asinh", "arcsinh", "Inverse hyperbolic sine.", save_inputs=(0,))
@@ -104,7 +107,7 @@ asinh = ufunc_op("asinh", "arcsinh", "Inverse hyperbolic sine.", save_inputs=(0,
 @asinh.defvjp
 def asinh_backward(ctx, gy):  # d asinh(x) = dx / sqrt(x^2 + 1)
     (x,) = ctx.saved
-    return (gy / ctx.xp.sqrt(x * x + 1),)
+    return (gy / conj_if_complex(ctx, ctx.xp.sqrt(x * x + 1)),)
 
 
 acosh = ufunc_op("acosh", "arccosh", "Inverse hyperbolic cosine.", save_inputs=(0,))
@@ -113,7 +116,10 @@ acosh = ufunc_op("acosh", "arccosh", "Inverse hyperbolic cosine.", save_inputs=(
 @acosh.defvjp
 def acosh_backward(ctx, gy):  # d acosh(x) = dx / sqrt(x^2 - 1)
     (x,) = ctx.saved
-    return (gy / ctx.xp.sqrt(x * x - 1),)
+    xp = ctx.xp
+    if x.dtype.kind == "c":  # sqrt(z - 1) sqrt(z + 1): the branch acosh itself uses (sqrt(z^2 - 1) flips sign)
+        return (gy / ctx.call(conj, xp.sqrt(x - 1) * xp.sqrt(x + 1)),)
+    return (gy / xp.sqrt(x * x - 1),)
 
 
 atanh = ufunc_op("atanh", "arctanh", "Inverse hyperbolic tangent.", save_inputs=(0,))
@@ -122,7 +128,7 @@ atanh = ufunc_op("atanh", "arctanh", "Inverse hyperbolic tangent.", save_inputs=
 @atanh.defvjp
 def atanh_backward(ctx, gy):  # d atanh(x) = dx / (1 - x^2)
     (x,) = ctx.saved
-    return (gy / (1 - x * x),)
+    return (gy / conj_if_complex(ctx, 1 - x * x),)
 
 
 atan2 = ufunc_op(
@@ -148,7 +154,7 @@ log2 = ufunc_op("log2", "log2", "Base-2 logarithm.", save_inputs=(0,))
 @log2.defvjp
 def log2_backward(ctx, gy):  # d log2(x) = dx / (x ln 2)
     (x,) = ctx.saved
-    return (gy / (x * _LN2),)
+    return (gy / conj_if_complex(ctx, x * _LN2),)
 
 
 log10 = ufunc_op("log10", "log10", "Base-10 logarithm.", save_inputs=(0,))
@@ -157,7 +163,7 @@ log10 = ufunc_op("log10", "log10", "Base-10 logarithm.", save_inputs=(0,))
 @log10.defvjp
 def log10_backward(ctx, gy):  # d log10(x) = dx / (x ln 10)
     (x,) = ctx.saved
-    return (gy / (x * _LN10),)
+    return (gy / conj_if_complex(ctx, x * _LN10),)
 
 
 log1p = ufunc_op("log1p", "log1p", "log(1 + x), accurate for small x.", save_inputs=(0,))
@@ -166,7 +172,7 @@ log1p = ufunc_op("log1p", "log1p", "log(1 + x), accurate for small x.", save_inp
 @log1p.defvjp
 def log1p_backward(ctx, gy):  # d log(1 + x) = dx / (1 + x)
     (x,) = ctx.saved
-    return (gy / (1 + x),)
+    return (gy / conj_if_complex(ctx, 1 + x),)
 
 
 exp2 = ufunc_op("exp2", "exp2", "2 ** x.", save_output=True)
@@ -175,7 +181,7 @@ exp2 = ufunc_op("exp2", "exp2", "2 ** x.", save_output=True)
 @exp2.defvjp
 def exp2_backward(ctx, gy):  # d 2^x = 2^x ln 2 dx
     (y,) = ctx.saved
-    return (gy * y * _LN2,)
+    return (gy * conj_if_complex(ctx, y) * _LN2,)
 
 
 expm1 = ufunc_op("expm1", "expm1", "e ** x - 1, accurate for small x.", save_output=True)
@@ -184,7 +190,7 @@ expm1 = ufunc_op("expm1", "expm1", "e ** x - 1, accurate for small x.", save_out
 @expm1.defvjp
 def expm1_backward(ctx, gy):  # d (e^x - 1) = (y + 1) dx
     (y,) = ctx.saved
-    return (gy * (y + 1),)
+    return (gy * conj_if_complex(ctx, y + 1),)
 
 
 @op("erf", save_inputs=(0,))
@@ -222,7 +228,7 @@ reciprocal = ufunc_op("reciprocal", "reciprocal", "1 / x.", save_output=True)
 
 @reciprocal.defvjp
 def reciprocal_backward(ctx, gy):  # d (1/x) = -(1/x)^2 dx
-    (y,) = ctx.saved
+    y = conj_if_complex(ctx, ctx.saved[0])
     return (-gy * y * y,)
 
 
@@ -234,7 +240,7 @@ def rsqrt(xp, x):
 
 @rsqrt.defvjp
 def rsqrt_backward(ctx, gy):  # d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 y^3 dx
-    (y,) = ctx.saved
+    y = conj_if_complex(ctx, ctx.saved[0])
     return (-0.5 * gy * y * y * y,)
 
 
@@ -243,7 +249,7 @@ square = ufunc_op("square", "square", "x * x.", save_inputs=(0,))
 
 @square.defvjp
 def square_backward(ctx, gy):  # d x^2 = 2 x dx
-    (x,) = ctx.saved
+    x = conj_if_complex(ctx, ctx.saved[0])
     return (2 * gy * x,)
 
 
@@ -267,7 +273,12 @@ def round(xp, x, *, decimals=0):
 
 @op("sign")
 def sign(xp, x):
-    """-1, 0 or 1 by the sign of x; 0 for NaN, as torch (gradient 0)."""
+    """-1, 0 or 1 by the sign of x; 0 for NaN, as torch (gradient 0; complex x: use ``sgn``)."""
+    if x.dtype.kind == "c":
+        raise NotImplementedError(
+            f"sign: got a complex tensor (dtype {x.dtype}); unlike NumPy's, sign is not defined for complex "
+            "numbers (as torch). Use sgn (z / |z|) instead."
+        )
     s = xp.sign(x)
     if _dtypes.kind(s.dtype) in "fc":
         s = xp.where(s != s, 0, s)  # NumPy's sign(NaN) is NaN, torch's 0
@@ -276,6 +287,26 @@ def sign(xp, x):
 
 for _op in (floor, ceil, trunc, round, sign):
     _op.defvjp(_zero_grad)
+
+
+@op("sgn", save_inputs=(0,), save_output=True)
+def sgn(xp, x):
+    """torch.sgn: z / |z| for a complex z (0 at 0), ``sign`` for a real x (gradient 0 there)."""
+    if x.dtype.kind != "c":
+        return sign.forward(xp, x)
+    r = xp.abs(x)
+    return xp.where(r == 0, 0, x / xp.where(r == 0, 1, r))
+
+
+@sgn.defvjp
+def sgn_backward(ctx, gy):  # real: 0; complex s = z / |z|: gz = (gy - Re(gy conj(s)) s) / |z|, 0 at 0
+    x, s = ctx.saved
+    if x.dtype.kind != "c":
+        return _zero_grad(ctx, gy)
+    xp = ctx.xp
+    r = ctx.call(_abs, x)
+    along = ctx.call(real, gy * ctx.call(conj, s))
+    return (xp.where(r == 0, 0, (gy - along * s) / xp.where(r == 0, 1, r)),)
 
 
 @op("frac")

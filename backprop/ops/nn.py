@@ -10,9 +10,16 @@ from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
 
 
+def _refuse_complex(name, x):
+    """torch has no softmax of complex logits (no max to shift by): the same error here."""
+    if x.dtype.kind == "c":
+        raise NotImplementedError(f"{name}: not implemented for complex input (dtype {x.dtype}), as in torch")
+
+
 @op("softmax", save_output=True)
 def softmax(xp, x, *, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max (no overflow for large x)."""
+    _refuse_complex("softmax", x)
     if x.size == 0:  # nothing to normalise (max has no identity): an empty result, as torch
         return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
@@ -43,6 +50,7 @@ def softmax_of_backward(ctx, gy):  # dx = y * (gy - sum(gy * y)), as softmax's
 @op("log_softmax", save_output=True)
 def log_softmax(xp, x, *, axis=-1):
     """x - logsumexp(x) along ``axis``, computed stably."""
+    _refuse_complex("log_softmax", x)
     if x.size == 0:
         return xp.empty_like(x)
     shifted = x - xp.max(x, axis=axis, keepdims=True)

@@ -16,6 +16,7 @@ from backprop import dtypes as _dtypes
 from backprop.ops import scan
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, count, expand_reduced, norm_axes
+from backprop.ops.fft import conj_if_complex
 from backprop.registry import op
 
 
@@ -198,13 +199,13 @@ def prod(xp, x, *, axis=None, keepdims=False):
 
 @prod.defvjp
 def prod_backward(ctx, gy):  # d prod = prod_{j != i} x_j dx_i; = prod / x_i when no x_i is 0
-    x, y = ctx.saved
+    x, y = ctx.saved  # (complex: the conjugates of those factors)
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
     if not bool((x == 0).any()):
-        return (g * expand_reduced(xp, y, x.shape, axis, keepdims) / x,)
-    return (g * _products_of_others(ctx, x, norm_axes(axis, x.ndim)),)
+        return (g * conj_if_complex(ctx, expand_reduced(xp, y, x.shape, axis, keepdims)) / conj_if_complex(ctx, x),)
+    return (g * conj_if_complex(ctx, _products_of_others(ctx, x, norm_axes(axis, x.ndim))),)
 
 
 def _products_of_others(ctx, x, axes):

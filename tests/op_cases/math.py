@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from backprop.ops import fft as ff
 from op_cases._case import A, B, Case, I, K, P, R, U, _apply, binary, reduce_cases, unary  # noqa: F401
 
 _SPECIAL = K(np.array([[1.0, np.nan, np.inf], [-np.inf, 0.0, -2.5]]))
@@ -35,6 +36,16 @@ def _logit(x, eps=None):
 def _no_grad(ref, *values):
     """One forward-only row of constant inputs (edge values: NaN, inf, poles, signed zeros)."""
     return Case([K(np.array(v)) for v in values], ref=ref, grad=False)
+
+
+def _sgn_pairs(op, x, y):
+    """sgn of the complex x + iy, as (real, imag) pairs: a real function gradcheck can differentiate."""
+    return _apply(ff.view_as_real, _apply(op, _apply(ff.complex, x, y)))
+
+
+def _np_sgn_pairs(z):
+    s = z / np.abs(z)
+    return np.stack([s.real, s.imag], axis=-1)
 
 
 _NANS = ([1.0, np.nan, 2.0, np.nan, -0.0], [np.nan, 3.0, 2.0, np.nan, 0.0])
@@ -73,6 +84,8 @@ CASES: dict[str, list[Case]] = {
     + [Case([K(np.array([0.5, 1.5, 2.5, -0.5, -1.5]))], ref=np.round, grad=False)],  # halves to even
     "sign": unary(maker=A, ref=np.sign)
     + [Case([K(np.array([np.nan, -0.0, 3.0, -2.0]))], ref=lambda x: np.nan_to_num(np.sign(x)), grad=False)],
+    "sgn": unary(maker=A, ref=np.sign)  # complex rows: z = x + iy built with ``complex``, read back as pairs
+    + [Case([A(3, 4), A(3, 4)], fn=_sgn_pairs, ref=lambda x, y: _np_sgn_pairs(x + 1j * y))],
     "frac": unary(maker=A, ref=lambda x: x - np.trunc(x)),
     "remainder": binary(np.remainder, R, A) + _int_rows(np.remainder),
     "fmod": binary(np.fmod, R, A) + _int_rows(np.fmod),

@@ -43,7 +43,9 @@ mul = ufunc_op("mul", "multiply", "x * y.", save_inputs=(0, 1), saved_for={0: (1
 @mul.defvjp
 def mul_backward(ctx, gy):  # d(xy) = y dx + x dy; complex: gx = gy conj(y), gy_ = gy conj(x)
     x, y = ctx.saved  # saved_for: y is kept exactly when x's gradient is wanted, and x when y's is
-    return (None if y is None else gy * conj_if_complex(ctx, y)), (None if x is None else gy * conj_if_complex(ctx, x))
+    if gy.dtype.kind == "c":  # (gy, the product's dtype, is complex exactly when a factor is: one read for
+        x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)  # real steps, which run this per op)
+    return (None if y is None else gy * y), (None if x is None else gy * x)
 
 
 div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1), saved_for={0: (1,)})
@@ -53,7 +55,8 @@ div = ufunc_op("div", "true_divide", "x / y (true division).", save_inputs=(0, 1
 def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2 (complex: the conjugates of those factors)
     x, y = ctx.saved
     e = ctx.needs_input_grad
-    x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)
+    if gy.dtype.kind == "c":
+        x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)
     gx = gy / y if e[0] else None
     gyy = -gy * x / (y * y) if e[1] else None
     return gx, gyy
@@ -207,7 +210,7 @@ exp = ufunc_op("exp", "exp", "e ** x.", save_output=True)
 @exp.defvjp
 def exp_backward(ctx, gy):  # d exp(x) = exp(x) dx
     (y,) = ctx.saved
-    return (times_gy(ctx, gy, conj_if_complex(ctx, y)),)
+    return (times_gy(ctx, gy, conj_if_complex(ctx, y) if gy.dtype.kind == "c" else y),)
 
 
 log = ufunc_op("log", "log", "Natural logarithm.", save_inputs=(0,))
@@ -216,7 +219,7 @@ log = ufunc_op("log", "log", "Natural logarithm.", save_inputs=(0,))
 @log.defvjp
 def log_backward(ctx, gy):  # d log(x) = dx / x (complex: gy / conj(x), as every holomorphic rule here)
     (x,) = ctx.saved
-    return (gy / conj_if_complex(ctx, x),)
+    return (gy / (conj_if_complex(ctx, x) if gy.dtype.kind == "c" else x),)
 
 
 sqrt = ufunc_op("sqrt", "sqrt", "Square root.", save_output=True)
@@ -264,7 +267,8 @@ def _writable_float(x):
 @tanh.defvjp
 def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
     (y,) = ctx.saved
-    return (times_gy(ctx, gy, conj_if_complex(ctx, 1 - y * y)),)
+    factor = 1 - y * y
+    return (times_gy(ctx, gy, conj_if_complex(ctx, factor) if gy.dtype.kind == "c" else factor),)
 
 
 @op("sigmoid", save_output=True)
@@ -279,7 +283,7 @@ def sigmoid(xp, x):
 @sigmoid.defvjp
 def sigmoid_backward(ctx, gy):  # d s(x) = s(x) (1 - s(x)) dx
     (y,) = ctx.saved
-    yc = conj_if_complex(ctx, y)
+    yc = conj_if_complex(ctx, y) if gy.dtype.kind == "c" else y
     return (times_gy(ctx, times_gy(ctx, gy, yc), 1 - yc),)  # (gy y)(1 - y), in gy's buffer when it may
 
 

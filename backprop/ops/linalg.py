@@ -41,7 +41,8 @@ def matmul_backward(ctx, gy):
     a, b = ctx.saved
     xp = ctx.xp
     e = ctx.needs_input_grad
-    a, b = conj_if_complex(ctx, a), conj_if_complex(ctx, b)  # complex: da = gy b^H, db = a^H gy
+    if gy.dtype.kind == "c":  # complex: da = gy b^H, db = a^H gy (gy is complex exactly when a or b is)
+        a, b = conj_if_complex(ctx, a), conj_if_complex(ctx, b)
     a1, b1 = a.ndim == 1, b.ndim == 1
     if a1 and b1:
         return (gy * b if e[0] else None), (gy * a if e[1] else None)

@@ -10,6 +10,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.devices import device as to_device
+from backprop.sparse import _tensor
 from backprop.sparse._tensor import SparseTensor, shape_of
 from backprop.tensor import Tensor
 
@@ -211,3 +212,8 @@ def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
         s = s.to(dtypes.to_dtype(dtype))
     c, group, shifted, total = _softmax_parts(s, dim, "sparse.log_softmax")
     return c._like(shifted - total.log()[group])
+
+
+_tensor.IMPL.update(  # (SparseTensor's methods call these: installed here, as _tensor cannot import us)
+    coalesce_pattern=coalesce_pattern, to_dense=to_dense, coalesce=coalesce, add=add, sparse_sum=sparse_sum
+)

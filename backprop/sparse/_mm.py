@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from backprop.autograd.custom import Function
+from backprop.sparse import _tensor
 from backprop.sparse._tensor import SparseTensor, check_device
 from backprop.tensor import Tensor
 
@@ -87,3 +88,6 @@ def addmm(input: Tensor, mat1: Any, mat2: Tensor, *, beta: float = 1, alpha: flo
     prod = mm(mat1, mat2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)
+
+
+_tensor.IMPL["mm"] = mm

@@ -69,6 +69,11 @@ class _SparseData:
         raise self._refuse()
 
 
+# the functions behind some methods, installed by ``_build`` and ``_mm`` when they load (they import this
+# module; it does not import them: no import cycle)
+IMPL: dict[str, Any] = {}
+
+
 class SparseTensor(Tensor):
     """A sparse COO tensor (torch's ``layout=torch.sparse_coo``): ``indices`` (ndim, nnz) and ``values``
     (nnz,); ``isinstance(s, bp.Tensor)`` holds, dense-only ops raise, gradients flow through ``values``."""
@@ -171,7 +176,7 @@ class SparseTensor(Tensor):
         g = self._vals.grad
         if g is None:
             return None
-        from backprop.sparse._build import coalesce_pattern
+        coalesce_pattern = IMPL["coalesce_pattern"]
 
         return coalesce_pattern(self, g)
 
@@ -215,7 +220,7 @@ class SparseTensor(Tensor):
 
     def to_dense(self, dtype: Any = None, *, masked_grad: builtins.bool | None = None) -> Tensor:
         """The dense tensor (duplicates summed); differentiable w.r.t. the values."""
-        from backprop.sparse._build import to_dense
+        to_dense = IMPL["to_dense"]
 
         out = to_dense(self)
         return out if dtype is None else out.to(dtypes.to_dtype(dtype))
@@ -226,7 +231,7 @@ class SparseTensor(Tensor):
 
     def coalesce(self) -> SparseTensor:
         """Sorted unique indices, duplicates summed (differentiable); itself when coalesced already."""
-        from backprop.sparse._build import coalesce
+        coalesce = IMPL["coalesce"]
 
         return coalesce(self)
 
@@ -289,7 +294,7 @@ class SparseTensor(Tensor):
         return self._like(self._vals.abs(), False)
 
     def __add__(self, other: Any) -> SparseTensor:
-        from backprop.sparse._build import add
+        add = IMPL["add"]
 
         return add(self, other, 1)
 
@@ -298,7 +303,7 @@ class SparseTensor(Tensor):
         return self.__add__(other if alpha == 1 else other * alpha)
 
     def __sub__(self, other: Any) -> SparseTensor:
-        from backprop.sparse._build import add
+        add = IMPL["add"]
 
         return add(self, other, -1)
 
@@ -309,13 +314,13 @@ class SparseTensor(Tensor):
     # ------------------------------------------------------------ products and reductions
     def mm(self, mat2: Any) -> Tensor:
         """``bp.sparse.mm(self, mat2)``: sparse (n, m) @ dense (m, k) -> dense (n, k)."""
-        from backprop.sparse._mm import mm
+        mm = IMPL["mm"]
 
         return mm(self, mat2)
 
     def matmul(self, other: Any) -> Tensor:
         """A sparse matrix times a dense matrix or vector (dense result)."""
-        from backprop.sparse._mm import mm
+        mm = IMPL["mm"]
 
         if isinstance(other, Tensor) and other.ndim == 1 and not isinstance(other, SparseTensor):
             return mm(self, other.unsqueeze(1)).squeeze(1)
@@ -333,7 +338,7 @@ class SparseTensor(Tensor):
         keepdims: Any = None,
     ) -> Tensor:
         """torch's ``sparse.sum``: all entries (a dense 0-d tensor) or over ``dim`` (a sparse result)."""
-        from backprop.sparse._build import sparse_sum
+        sparse_sum = IMPL["sparse_sum"]
 
         dim = axis if dim is None else dim
         if keepdim or keepdims:

@@ -17,6 +17,7 @@ from backprop.ops import conversion
 from backprop.ops import linalg as linalg_ops
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, infer_shape, size_arg, wrap_dim
+from backprop.size import Size
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -682,10 +683,10 @@ def combinations(input: Any, r: int = 2, with_replacement: bool = False) -> Tens
     return input[index]
 
 
-def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
-    """The shape tensors of ``shapes`` would broadcast to (an int is a 1-D shape), as a tuple."""
+def broadcast_shapes(*shapes: Any) -> Size:
+    """The shape tensors of ``shapes`` would broadcast to (an int is a 1-D shape), as a ``bp.Size``."""
     given = [(s,) if isinstance(s, int) else tuple(int(n) for n in s) for s in shapes]
     try:
-        return tuple(np.broadcast_shapes(*given))
+        return Size(np.broadcast_shapes(*given))
     except ValueError:
         raise ShapeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {given}") from None

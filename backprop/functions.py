@@ -303,11 +303,15 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Stack along a new ``dim``."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+        raise ShapeError("stack expects a non-empty TensorList")
     tensors = _promoted(tensors, "stack")
-    shapes = {tuple(t.shape) for t in tensors}
-    if len(shapes) > 1:
-        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    first = tuple(tensors[0].shape)
+    for i, x in enumerate(tensors[1:], 1):
+        if tuple(x.shape) != first:  # (torch's RuntimeError and text; a ValueError too, as it used to be)
+            raise ShapeError(
+                f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 and "
+                f"{list(x.shape)} at entry {i}"
+            )
     return apply(sh.stack, *tensors, axis=dim)
 
 

@@ -39,7 +39,7 @@ from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import math as mt
-from backprop.ops._util import size_arg
+from backprop.ops._util import ShapeError, size_arg
 from backprop.size import Size
 
 _new = object.__new__
@@ -304,20 +304,27 @@ class Tensor(
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self._data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+        if self._data.size != 1:  # (torch's RuntimeError and text; a ValueError too, as it used to be)
+            raise ShapeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._host().item()
 
     def tolist(self) -> Any:
         return self._host().tolist()
 
     def __float__(self) -> builtins.float:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self) -> builtins.int:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __bool__(self) -> builtins.bool:
+        if self._data.size != 1:
+            which = "no values" if self._data.size == 0 else "more than one value"
+            raise ShapeError(f"Boolean value of Tensor with {which} is ambiguous")
         return bool(self.item())
 
     def __index__(self) -> builtins.int:

@@ -403,6 +403,8 @@ def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, T
     if input.ndim == 0:
         raise ShapeError(f"{name}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
     want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
+    if input.ndim == 1 and tuple(target.shape) == (1,):  # torch takes a one-element target for (C,) scores
+        target = target.reshape(())
     if tuple(target.shape) != want:
         raise ShapeError(
             f"{name}: target shape {tuple(target.shape)} does not match input of shape {tuple(input.shape)}; "

@@ -323,8 +323,28 @@ def frac_backward(ctx, gy):  # d (x - trunc(x)) = dx
 # ---------------------------------------------------------------- remainders and division
 
 
+def _check_integer_divisor(x, y):
+    """torch raises for an integer division by zero (NumPy returns 0 with a warning): checked on the
+    host for integer operands (CuPy arrays are not read back, as torch's CUDA kernels do not check)."""
+    if getattr(x, "dtype", np.dtype(float)).kind not in "iub" or getattr(y, "dtype", np.dtype(int)).kind not in "iub":
+        return
+    if y.__class__ is np.ndarray:
+        if y.size and not y.all():
+            raise ZeroDivisionRuntimeError("ZeroDivisionError")
+    elif isinstance(y, (int, np.integer)) and y == 0:
+        raise ZeroDivisionRuntimeError("ZeroDivisionError")
+
+
+class ZeroDivisionRuntimeError(ZeroDivisionError, RuntimeError):
+    """An integer division by zero: torch's ``RuntimeError: ZeroDivisionError`` (and Python's own class)."""
+
+
 remainder = ufunc_op(
-    "remainder", "remainder", "x mod y with the sign of y (Python's %, torch.remainder).", save_inputs=(0, 1)
+    "remainder",
+    "remainder",
+    "x mod y with the sign of y (Python's %, torch.remainder).",
+    save_inputs=(0, 1),
+    check=_check_integer_divisor,
 )
 
 
@@ -335,7 +355,13 @@ def remainder_backward(ctx, gy):  # x - floor(x/y) y: d = dx - floor(x/y) dy
     return (gy if e[0] else None), (-gy * ctx.call(floor_divide, x, y) if e[1] else None)
 
 
-fmod = ufunc_op("fmod", "fmod", "x mod y with the sign of x (C's fmod, torch.fmod).", save_inputs=(0, 1))
+fmod = ufunc_op(
+    "fmod",
+    "fmod",
+    "x mod y with the sign of x (C's fmod, torch.fmod).",
+    save_inputs=(0, 1),
+    check=_check_integer_divisor,
+)
 
 
 @fmod.defvjp
@@ -345,7 +371,9 @@ def fmod_backward(ctx, gy):  # x - trunc(x/y) y: d = dx - trunc(x/y) dy
     return (gy if e[0] else None), (-gy * ctx.call(trunc, x / y) if e[1] else None)
 
 
-floor_divide = ufunc_op("floor_divide", "floor_divide", "floor(x / y) (Python's //; gradient 0).")
+floor_divide = ufunc_op(
+    "floor_divide", "floor_divide", "floor(x / y) (Python's //; gradient 0).", check=_check_integer_divisor
+)
 
 
 @floor_divide.defvjp

@@ -92,6 +92,8 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     dtypes.check_device(dt, dev.type, fill)
     xp = dev.xp
     shape = size_arg(size)
+    if any(n < 0 for n in shape):
+        raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
     with _current(dev):
         arr = xp.full(shape, value, dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
     t = Tensor._wrap(arr, dev, None)
@@ -162,6 +164,10 @@ def arange(
     """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ShapeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise ShapeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
@@ -183,6 +189,8 @@ def linspace(
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     if dtypes.kind(dt) not in "iuf":
         raise TypeError(f"linspace: dtype {dt} is not supported; expected a floating or integer dtype")
+    if int(steps) < 0:
+        raise ShapeError("number of steps must be non-negative")
     if dt.kind in "iu":
         values = np.trunc(np.linspace(math.trunc(start), math.trunc(end), int(steps), dtype=np.float64))
     else:

@@ -13,7 +13,7 @@ from backprop.methods import linalg as _la
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor, promote
 
 # ---------------------------------------------------------------- math (elementwise, activations, products)
@@ -120,7 +120,9 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     The result dtype follows torch's promotion of ``input`` and ``other``: two Python floats give the
     default float dtype (float32), not NumPy's float64."""
     if not isinstance(condition, Tensor) or condition.dtype.kind != "b":
-        raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', type(condition))}")
+        raise DTypeError(
+            f"where expected condition to be a boolean tensor, but got {getattr(condition, 'dtype', type(condition))}"
+        )
     a, b = condition._other(input), condition._other(other)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: torch's dtype, not NumPy's
         dt = dtypes.promote_types(a, b)

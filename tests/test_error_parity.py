@@ -25,6 +25,50 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "int remainder by zero": lambda L: L.tensor([1]) % 0,
     "int fmod by zero": lambda L: L.fmod(L.tensor([3]), L.tensor([0])),
 }
+RUNTIME_ONLY: dict[str, Callable[[Any], Any]] = {  # (the class as torch's; our wording may differ)
+    "view of a transpose": lambda L: L.ones(2, 3).t().view(6),
+    "setitem shape": lambda L: L.ones(3).__setitem__(slice(None), L.ones(2)),
+    "chunk 0": lambda L: L.ones(5).chunk(0),
+    "where int condition": lambda L: L.where(L.tensor([1, 0]), L.ones(2), L.zeros(2)),
+    "linspace negative steps": lambda L: L.linspace(0, 1, -1),
+    "arange step sign": lambda L: L.arange(0, 10, -1),
+    "zeros negative": lambda L: L.zeros(-1),
+    "softmax of ints": lambda L: L.tensor([1, 2]).softmax(0),
+    "layer_norm shape": lambda L: L.nn.functional.layer_norm(L.ones(2, 3), (4,)),
+    "embedding float ids": lambda L: L.nn.Embedding(3, 2)(L.tensor([0.0])),
+    "one_hot negative": lambda L: L.nn.functional.one_hot(L.tensor([-1]), 3),
+    "one_hot float": lambda L: L.nn.functional.one_hot(L.tensor([1.0]), 3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNTIME_ONLY))
+def test_runtime_error_classes(case: str) -> None:
+    with pytest.raises(RuntimeError):
+        RUNTIME_ONLY[case](bp)
+    if torch is not None:
+        with pytest.raises(RuntimeError):
+            RUNTIME_ONLY[case](torch)
+
+
+def test_view_shares_memory_or_refuses() -> None:
+    """``view`` never copies: where the strides allow it, writes through the view reach the base."""
+    x = bp.zeros(4, 4)
+    v = x[:, ::2].view(8)
+    v[0] = 5.0
+    assert x[0, 0].item() == 5.0
+    assert x.t().reshape(16).shape == (16,)  # (reshape copies instead)
+
+
+def test_add_module_checks_names_and_types() -> None:
+    m = bp.nn.Module()
+    with pytest.raises(KeyError, match="can't contain"):
+        m.add_module("a.b", bp.nn.ReLU())
+    with pytest.raises(KeyError, match="empty"):
+        m.add_module("", bp.nn.ReLU())
+    with pytest.raises(TypeError, match="not a Module"):
+        m.add_module("x", 3)
+    m.add_module("ok", None)
+    assert "ok" in m._modules
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

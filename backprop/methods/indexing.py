@@ -44,10 +44,13 @@ class IndexingMethods:
             write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
             return
         v = value._data if hasattr(value, "grad_fn") else value
-        if then is None:
-            self._data[idx] = v
-        else:  # x[ints and slices] is a view: the advanced indices then write through it
-            self._data[idx][then] = v
+        try:
+            if then is None:
+                self._data[idx] = v
+            else:  # x[ints and slices] is a view: the advanced indices then write through it
+                self._data[idx][then] = v
+        except ValueError as exc:  # (NumPy's broadcast error: torch's is a RuntimeError)
+            raise ShapeError(f"__setitem__: {exc}") from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             val = tr.ref(v, value if hasattr(value, "grad_fn") else None)
             tr.call(trace.setitem, [tr.ref(self._data, self), tr.attr(idx), tr.attr(then), val], None)

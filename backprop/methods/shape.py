@@ -35,7 +35,18 @@ class ShapeMethods:
             return self
         return apply(sh.reshape, self, shape=shape)
 
-    view = reshape
+    def view(self: Any, *shape: Any) -> Tensor:
+        """Same data, new shape, always sharing memory: a layout that would need a copy raises, as torch's
+        (``reshape`` copies then)."""
+        new = infer_shape(size_arg(shape), self._data.size, "view", self.shape)
+        if new == self.shape:
+            return self
+        if not _viewable(self._data, tuple(new)):
+            raise ShapeError(
+                "view size is not compatible with input tensor's size and stride (at least one dimension spans "
+                "across two contiguous subspaces). Use .reshape(...) instead."
+            )
+        return apply(sh.reshape, self, shape=new)
 
     def view_as(self: Any, other: Any) -> Tensor:
         return self.reshape(other.shape)
@@ -129,7 +140,7 @@ class ShapeMethods:
     def chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """At most ``chunks`` pieces of equal size along ``dim`` (the last may be smaller), as torch."""
         if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
-            raise ValueError(f"chunk: expected chunks to be a positive int, got {chunks!r}")
+            raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks!r}")
         n = self.shape[wrap_dim(dim, self.ndim, "chunk")]
         return self.split(max(1, -(-n // chunks)), dim)
 
@@ -681,6 +692,21 @@ def combinations(input: Any, r: int = 2, with_replacement: bool = False) -> Tens
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     return input[index]
+
+
+def _viewable(a: Any, shape: tuple[int, ...]) -> bool:
+    """Whether ``a`` (any backend's array) can take ``shape`` without a copy: NumPy decides from the
+    strides alone, on a stand-in with ``a``'s shape and strides (no data is read)."""
+    if a.flags.c_contiguous:
+        return True
+    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=a.dtype), a.shape, a.strides)
+    try:
+        np.reshape(stand_in, shape, copy=False)
+    except ValueError:
+        return False
+    except TypeError:  # NumPy before 2.1 has no copy=: allow, as before
+        return True
+    return True
 
 
 def broadcast_shapes(*shapes: Any) -> Size:

@@ -15,7 +15,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply, apply_, autocast_function
+from backprop.autograd.function import OpIndexError, apply, apply_, autocast_function
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
@@ -98,7 +98,7 @@ from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -749,7 +749,7 @@ def embedding(
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     if input.dtype.kind not in "iu":
-        raise TypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
+        raise DTypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
     n = weight.shape[0]
     xp = input.device.xp
     msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
@@ -802,7 +802,7 @@ def layer_norm(
     """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[-len(shape) :]) != shape:
-        raise ValueError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
+        raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
     if autocast_users[0]:
         input, weight, bias = autocast_function("layer_norm", input, weight, bias)
@@ -820,7 +820,7 @@ def layer_norm(
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim (no gradient)."""
     if tensor.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+        raise DTypeError(f"one_hot is only applicable to index tensor of type LongTensor (got {tensor.dtype})")
     xp = tensor.device.xp
     if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
         trace.host_read("one_hot(num_classes=-1)")
@@ -830,7 +830,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     # CuPy: checked on the device, raised at the next read (bad values give all-zero rows until then)
     deferred = num_classes >= 0 and defer_range_check(xp, "one_hot", data, 0, n - 1, msg)
     if data.size and not deferred and (int(data.min()) < 0 or int(data.max()) >= n):
-        raise IndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
+        raise OpIndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
     out = trace.record(functools.partial(_one_hot, n=n, xp=xp), tensor)
     return Tensor._wrap(out, tensor.device, None)
 

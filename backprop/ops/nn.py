@@ -11,9 +11,12 @@ from backprop.registry import op
 
 
 def _refuse_complex(name, x):
-    """torch has no softmax of complex logits (no max to shift by): the same error here."""
+    """torch has no softmax of complex logits (no max to shift by), nor of integers (cast first, or pass
+    ``dtype=``): the same errors here (NotImplementedError is a RuntimeError, as torch's)."""
     if x.dtype.kind == "c":
         raise NotImplementedError(f"{name}: not implemented for complex input (dtype {x.dtype}), as in torch")
+    if x.dtype.kind in "iub":
+        raise NotImplementedError(f'"{name}_lastdim_kernel_impl" not implemented for {x.dtype} input (as torch)')
 
 
 @op("softmax", save_output=True)

@@ -61,7 +61,7 @@ def test_view_shares_memory_or_refuses() -> None:
 
 def test_add_module_checks_names_and_types() -> None:
     m = bp.nn.Module()
-    with pytest.raises(KeyError, match="can't contain"):
+    with pytest.raises(KeyError, match='contain "[.]"'):
         m.add_module("a.b", bp.nn.ReLU())
     with pytest.raises(KeyError, match="empty"):
         m.add_module("", bp.nn.ReLU())

@@ -650,3 +650,15 @@ def test_user_schedulers_defined_by_get_lr() -> None:
 def test_user_schedulers_match_torch() -> None:
     for ours, theirs in zip(_run_user_schedules(bp), _run_user_schedules(torch)):
         assert ours == pytest.approx(theirs)
+
+
+def test_plain_sgd_keeps_no_state() -> None:
+    """torch's SGD without momentum stores nothing per parameter: its state_dict's state is empty."""
+    p = bp.nn.Parameter(bp.ones(2))
+    opt = bp.optim.SGD([p], lr=0.1)
+    (p * 2).sum().backward()
+    opt.step()
+    assert opt.state_dict()["state"] == {} and len(opt.state) == 0
+    momentum = bp.optim.SGD([p], lr=0.1, momentum=0.9)
+    momentum.step()
+    assert list(momentum.state_dict()["state"][0]) == ["momentum_buffer"]

@@ -186,14 +186,17 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 state = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
-                if state is None:
-                    state = dict.setdefault(self.state, id(p), {})
+                new = state is None
+                if new:
+                    state = {}
                 g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
                         self._update(p, g, state, group)
                 else:
                     self._update(p, g, state, group)
+                if new and state:  # (kept once the update stored something: plain SGD keeps no state, as torch's)
+                    dict.__setitem__(self.state, id(p), state)
                 bump_version(p)
         return loss
 

@@ -662,3 +662,11 @@ def test_plain_sgd_keeps_no_state() -> None:
     momentum = bp.optim.SGD([p], lr=0.1, momentum=0.9)
     momentum.step()
     assert list(momentum.state_dict()["state"][0]) == ["momentum_buffer"]
+
+
+def test_adagrad_state_exists_from_construction() -> None:
+    """torch's Adagrad fills each parameter's state when it is made (step 0, sum = the initial value)."""
+    p = bp.nn.Parameter(bp.ones(2))
+    opt = bp.optim.Adagrad([p], lr=0.1, initial_accumulator_value=0.5)
+    state = opt.state_dict()["state"]
+    assert list(state) == [0] and state[0]["step"] == 0 and state[0]["sum"].tolist() == [0.5, 0.5]

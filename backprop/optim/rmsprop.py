@@ -101,6 +101,11 @@ class Adagrad(Optimizer):
                 **torch_options("Adagrad", maximize, foreach, differentiable, fused),
             ),
         )
+        for group in self.param_groups:  # torch's Adagrad fills its state when it is made (step 0, sum)
+            for p in group["params"]:
+                state = dict.setdefault(self.state, id(p), {})
+                state.setdefault("step", 0)
+                buffer(state, "sum", p, group["initial_accumulator_value"])
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = p.device.xp

@@ -9,8 +9,12 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-import ml_dtypes
 import numpy as np
+
+try:
+    import ml_dtypes
+except ImportError:  # an environment set up before bfloat16 arrived: everything else works without it
+    ml_dtypes = None  # type: ignore[assignment]
 
 float16 = half = np.dtype("float16")
 float32 = np.dtype("float32")
@@ -26,7 +30,9 @@ uint64 = np.dtype("uint64")
 bool_ = np.dtype("bool")
 complex64 = cfloat = np.dtype("complex64")
 complex128 = cdouble = np.dtype("complex128")
-bfloat16 = np.dtype(ml_dtypes.bfloat16)
+HAS_BFLOAT16 = ml_dtypes is not None
+# without ml_dtypes, a stand-in no real dtype equals (to_dtype refuses it with the remedy)
+bfloat16 = np.dtype(ml_dtypes.bfloat16) if HAS_BFLOAT16 else np.dtype([("bfloat16 needs ml_dtypes", "V2")])
 # torch.float (float32), torch.int (int32) and torch.bool would shadow builtins here: backprop/__init__.py
 # sets them. No complex32 (chalf): NumPy has none.
 
@@ -106,8 +112,11 @@ def to_dtype(dtype: Any) -> np.dtype | None:
         d = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"not a dtype: {dtype!r}") from None
-    if d == bfloat16 and _FIRST_BFLOAT16 is not None:
-        note_bfloat16()
+    if d == bfloat16:
+        if not HAS_BFLOAT16:
+            raise TypeError("bfloat16 needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes")
+        if _FIRST_BFLOAT16 is not None:
+            note_bfloat16()
     return d
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from backprop import dtypes
 from backprop.tensor import _TYPE_NAMES, Tensor
 
-_BY_NAME = {name: np.dtype(dt) for dt, name in _TYPE_NAMES.items()}
+_BY_NAME = {name: dtypes.bfloat16 if dt == "bfloat16" else np.dtype(dt) for dt, name in _TYPE_NAMES.items()}
 
 
 class _TensorTypeMeta(type):

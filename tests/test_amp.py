@@ -198,6 +198,7 @@ def test_autocast_state_is_thread_local() -> None:
     assert seen == [(False, bp.float32)]
 
 
+@pytest.mark.skipif(not bp.dtypes.HAS_BFLOAT16, reason="bfloat16 needs ml_dtypes (a dependency)")
 def test_bad_arguments_and_unsupported_dtypes() -> None:
     torch = _torch()
     with pytest.raises(ValueError, match="device_type"):

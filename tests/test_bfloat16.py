@@ -9,7 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-import backprop as bp
+pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes (installed with backprop's dependencies)")
+
+import backprop as bp  # noqa: E402
 import backprop.nn.functional as F
 from backprop import dtypes
 

@@ -162,3 +162,31 @@ def test_large_cross_entropy_buffer_is_reused_only_when_nothing_holds_it() -> No
     bp.nn.functional.cross_entropy(small, bp.tensor([0, 1, 2, 3, 4, 0, 1, 2]))
     _util.release_reusable()
     assert not _util._reusable
+
+
+def test_import_and_float_work_without_ml_dtypes() -> None:
+    """An environment without ml_dtypes (set up before bfloat16 arrived) imports backprop and runs; only
+    bfloat16 is refused, naming the package, and CPU autocast without a dtype warns and stays off."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, warnings
+sys.modules["ml_dtypes"] = None
+import backprop as bp
+assert not bp.dtypes.HAS_BFLOAT16 and (bp.ones(2) * 2).sum().item() == 4.0
+try:
+    bp.ones(2).to(bp.bfloat16)
+except TypeError as e:
+    assert "ml_dtypes" in str(e)
+else:
+    raise AssertionError("bfloat16 without ml_dtypes")
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    with bp.autocast("cpu"):
+        y = bp.nn.Linear(2, 2)(bp.ones(1, 2))
+assert y.dtype == bp.float32 and any("Disabling autocast" in str(x.message) for x in w)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -107,6 +107,7 @@ def test_real_tensor_views_are_the_tensor_itself() -> None:
         _ = bp.ones(3).H
 
 
+@pytest.mark.skipif(not bp.dtypes.HAS_BFLOAT16, reason="bfloat16 needs ml_dtypes (a dependency)")
 def test_more_dtype_shorthands() -> None:
     x = bp.tensor([1.7, -2.2])
     assert x.byte().dtype == bp.uint8 and x.char().dtype == bp.int8 and x.short().dtype == bp.int16

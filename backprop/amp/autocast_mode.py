@@ -37,7 +37,7 @@ __all__ = [
 F = TypeVar("F")
 # the lower-precision dtypes autocast can run in, per device type: torch's float16 and bfloat16 on the
 # CPU (bfloat16 is ml_dtypes' NumPy dtype); CuPy has no bfloat16, so CUDA autocast runs in float16 only
-_SUPPORTED = {"cpu": (dtypes.float16, dtypes.bfloat16), "cuda": (dtypes.float16,)}
+_SUPPORTED = {"cpu": (dtypes.float16, *((dtypes.bfloat16,) if dtypes.HAS_BFLOAT16 else ())), "cuda": (dtypes.float16,)}
 
 
 def is_autocast_available(device_type: str) -> bool:

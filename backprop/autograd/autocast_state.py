@@ -138,7 +138,7 @@ def get_dtype(device_type: str) -> np.dtype:
 
 def set_dtype(device_type: str, dtype: Any) -> None:
     """Set the lower-precision dtype of ``device_type``'s autocast (this thread)."""
-    _state.dtype[device_type] = np.dtype(dtypes.to_dtype(dtype))
+    _state.dtype[device_type] = dtype if isinstance(dtype, np.dtype) else np.dtype(dtypes.to_dtype(dtype))
 
 
 def is_cache_enabled() -> bool:

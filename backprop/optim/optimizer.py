@@ -185,17 +185,15 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
-                new = state is None
-                if new:
-                    state = {}
+                found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
+                state: dict[str, Any] = {} if found is None else found
                 g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
                         self._update(p, g, state, group)
                 else:
                     self._update(p, g, state, group)
-                if new and state:  # (kept once the update stored something: plain SGD keeps no state, as torch's)
+                if found is None and state:  # (kept once the update stored something: plain SGD keeps none)
                     dict.__setitem__(self.state, id(p), state)
                 bump_version(p)
         return loss

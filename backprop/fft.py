@@ -210,12 +210,12 @@ def hfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
     """The DFT of a Hermitian-symmetric signal given by its first half: real, ``n`` long (default
     2 (m - 1)); it is ``irfft(conj(x))`` scaled as a forward transform."""
     x = _input("hfft", input)
-    return _c2r("hfft", conj(x), _one(n), dim, _ops.DUAL_NORM[_norm("hfft", norm)])
+    return _c2r("hfft", x.conj(), _one(n), dim, _ops.DUAL_NORM[_norm("hfft", norm)])
 
 
 def ihfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:
     """The inverse of ``hfft``: the half spectrum conj(rfft(x)) scaled as an inverse transform."""
-    return conj(_r2c("ihfft", input, _one(n), dim, _ops.DUAL_NORM[_norm("ihfft", norm)]))
+    return _r2c("ihfft", input, _one(n), dim, _ops.DUAL_NORM[_norm("ihfft", norm)]).conj()
 
 
 # ---------------------------------------------------------------- frequencies and shifts
@@ -316,20 +316,3 @@ def view_as_complex(input: Tensor) -> Tensor:
             f"view_as_complex: Tensor must have a last dimension of size 2, got shape {tuple(input.shape)}"
         )
     return apply(_ops.view_as_complex, input)
-
-
-def real(input: Tensor) -> Tensor:
-    """The real part (a copy for complex input; the tensor itself for real input, as torch)."""
-    return apply(_ops.real, input) if dtypes.kind(input._data.dtype) == "c" else input
-
-
-def imag(input: Tensor) -> Tensor:
-    """The imaginary part of a complex tensor (a copy); real tensors raise, as torch."""
-    if dtypes.kind(input._data.dtype) != "c":
-        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
-    return apply(_ops.imag, input)
-
-
-def conj(input: Tensor) -> Tensor:
-    """The complex conjugate (a copy: torch's is a lazy view); real tensors are returned as they are."""
-    return apply(_ops.conj, input) if dtypes.kind(input._data.dtype) == "c" else input

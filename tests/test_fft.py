@@ -160,22 +160,7 @@ def test_freqs_and_shifts(rng: np.random.Generator) -> None:
             np.testing.assert_array_equal(_np(xb.grad), _np(xt.grad))
 
 
-class _BP:
-    """``bp`` with the complex helpers of ``backprop.fft`` (torch's top-level names) on it."""
-
-    complex = staticmethod(bp_complex)
-    polar = staticmethod(polar)
-    view_as_real = staticmethod(view_as_real)
-    view_as_complex = staticmethod(view_as_complex)
-    real = staticmethod(bfft.real)
-    imag = staticmethod(bfft.imag)
-    conj = staticmethod(bfft.conj)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(bp, name)
-
-
-BP = _BP()
+BP = bp  # (torch's top-level complex helpers: bp.complex, bp.polar, bp.view_as_real, bp.real, ...)
 
 
 def _both(fn: Any, *arrays: np.ndarray) -> None:

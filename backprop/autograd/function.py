@@ -18,7 +18,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import torch_name
+from backprop.autograd.node_names import op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import OpDef
@@ -174,10 +174,9 @@ class Node:
     def name(self) -> str:
         """torch's style of name: ``MulBackward0`` for the op ``mul``, ``MyFnBackward`` for a custom
         ``autograd.Function`` (whose op carries the class's name)."""
-        name = self.op.name
-        if name[:1].isupper():
-            return f"{name}Backward"
-        return torch_name(self) or "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Backward0"
+        if self.op.name[:1].isupper():
+            return op_backward_name(self.op.name)
+        return torch_name(self) or op_backward_name(self.op.name)
 
     @property
     def array_xp(self) -> Any:

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["torch_name"]
+__all__ = ["op_backward_name", "torch_name"]
+
+
+def op_backward_name(op_name: str) -> str:
+    """The backward's name derived from the op's: ``MulBackward0`` for ``mul``, ``MyFnBackward`` for a
+    custom ``autograd.Function`` (whose op carries the class's name)."""
+    if op_name[:1].isupper():
+        return f"{op_name}Backward"
+    return "".join(part[:1].upper() + part[1:] for part in op_name.split("_")) + "Backward0"
 
 
 def _index_name(index: Any) -> str | None:

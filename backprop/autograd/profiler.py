@@ -37,6 +37,7 @@ from threading import get_ident
 from typing import Any
 
 from backprop import registry
+from backprop.autograd.node_names import op_backward_name
 from backprop.autograd.profiler_util import EventList, FunctionEvent, FunctionEventAvg
 from backprop.backends import registered_backends
 
@@ -121,11 +122,7 @@ def _node_name(args: tuple[Any, ...]) -> str | None:
     return name() if callable(name) else None
 
 
-def backward_name(op_name: str) -> str:
-    """The name of op ``op_name``'s backward, as ``grad_fn.name()`` spells it (``MulBackward0``)."""
-    if op_name[:1].isupper():  # a custom autograd.Function: its class name
-        return f"{op_name}Backward"
-    return "".join(part[:1].upper() + part[1:] for part in op_name.split("_")) + "Backward0"
+backward_name = op_backward_name  # (an op's backward as grad_fn.name() spells it without node details)
 
 
 # -- recording -----------------------------------------------------------------------------------------

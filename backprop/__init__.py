@@ -132,6 +132,7 @@ from backprop import hub, mps, multiprocessing, overrides, signal  # noqa: E402 
 from backprop import sparse  # noqa: E402  isort: skip  (torch.sparse)
 from backprop._sparse_toplevel import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402  isort: skip
 from backprop.fft import complex, polar, view_as_complex, view_as_real  # noqa: E402  isort: skip
+from backprop.methods.signal import istft, stft  # noqa: E402  isort: skip  (torch.stft, torch.istft)
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
 from backprop.nn.compiled import compile  # noqa: E402  isort: skip  (torch.compile's name and signature)
 from backprop.serialization import load, save  # noqa: E402  isort: skip
@@ -232,6 +233,12 @@ from backprop import _copies, _extras, _nn_aliases, _numeric  # noqa: E402  isor
 from backprop.amp import GradScaler  # noqa: E402  isort: skip  (torch.GradScaler)
 # ---- end of the block
 
+# torch's out= keyword on the top-level, linalg, special and fft functions (backprop/_out.py): one wrapper
+# each, installed last so that it wraps the final objects
+from backprop import _out  # noqa: E402  isort: skip
+
+_out.install(globals(), {"linalg": linalg, "special": special, "fft": fft})
+
 # NumPy's floating-point warnings from our kernels (``log(0)``, ``0 / 0``, overflow) stay silent, as torch's
 # ops are: the filter matches only warnings raised in backprop's own modules, and under ``-W error`` (an
 # earlier filter) the kernel runs again inside np.errstate instead (autograd.function.apply).
@@ -249,6 +256,37 @@ int = int32  # torch.int is int32 (Python's int, as a dtype argument, means int6
 
 __version__ = version.__version__
 
+# torch.accelerator, torch.compiler, torch.cpu, torch.functional, torch.library, torch.quasirandom,
+# torch.return_types, torch.cond/while_loop and small names (backprop/accelerator.py and neighbours):
+# loaded on first use, so ``import backprop`` does not pay for them
+_LAZY = {
+    **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
+    **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
+    **dict.fromkeys(
+        ("empty_permuted", "get_device_module", "has_lapack", "has_mkl", "has_openmp", "has_spectral"), "_misc_names"
+    ),
+    **dict.fromkeys(("is_distributed", "lobpcg", "segment_reduce", "to_dlpack"), "_misc_names"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """The lazily loaded submodules and names of ``_LAZY``."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    home = _LAZY[name]
+    value = importlib.import_module(f"{__name__}.{name if home is None else home}")
+    if home is not None:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "Device",
     "GradcheckError",
@@ -258,6 +296,8 @@ __all__ = [
     "as_tensor",
     "autograd",
     "fft",
+    "stft",
+    "istft",
     "hub",
     "mps",
     "multiprocessing",
@@ -437,4 +477,5 @@ __all__ = [
     *_extras.__all__,
     *_nn_aliases.__all__,
     *_numeric.__all__,
+    *_LAZY,
 ]

@@ -148,6 +148,8 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requ
             if isinstance(fill_value, bool)
             else (dtypes.int64 if isinstance(fill_value, int) else dtypes.get_default_dtype())
         )
+        if isinstance(fill_value, complex):  # the default complex dtype (complex64 under float32)
+            dtype = dtypes.complex64 if dtype == dtypes.float32 else dtypes.complex128
     size = (size,) if isinstance(size, int) else tuple(size)
     return _make("full", size, dtype, device, requires_grad, fill_value)
 
@@ -164,6 +166,8 @@ def arange(
     """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
     if end is None:
         start, end = 0, start
+    # 0-d tensors as bounds: their Python numbers (an int tensor keeps the int64 result, as torch)
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if step == 0:
         raise ShapeError("step must be nonzero")
     if (end - start) * step < 0:

@@ -71,8 +71,11 @@ class Device:
             arr = self.xp.array(data, copy=True)
         else:
             host = _host_array(data)
-            if dtype is None and host.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
-                host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+            if dtype is None and host.dtype.kind in "fc" and not isinstance(data, (np.ndarray, np.generic)):
+                if host.dtype == np.float64:
+                    host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+                elif host.dtype == np.complex128 and dtypes.get_default_dtype() == np.float32:
+                    host = host.astype(np.complex64)  # Python complex -> complex64 (torch's default)
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)

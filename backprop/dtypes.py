@@ -152,6 +152,10 @@ def promote_types(a: Any, b: Any) -> np.dtype:
     top = builtins.max(r[0] for r in ranked)
     best = [r for r in ranked if r[0] == top]
     prio = builtins.max(r[1] for r in best)
+    if top == 3 and prio == 0:  # a Python complex with a float tensor: that float's complex (float64 -> complex128)
+        floats = [r for r in ranked if r[0] == 2 and r[1]]
+        if floats:
+            return np.dtype("complex128") if floats[0][2] == float64 else np.dtype("complex64")
     dts = [r[2] for r in best if r[1] == prio]
     return dts[0] if len(dts) == 1 else np.promote_types(dts[0], dts[1])
 

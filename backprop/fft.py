@@ -24,8 +24,8 @@ from backprop.ops._util import DTypeError, ShapeError, wrap_dim
 from backprop.tensor import Tensor
 
 __all__ = [
-    "fft", "fft2", "fftfreq", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift", "ihfft", "irfft",
-    "irfft2", "irfftn", "rfft", "rfft2", "rfftfreq", "rfftn",
+    "fft", "fft2", "fftfreq", "fftn", "fftshift", "hfft", "hfft2", "hfftn", "ifft", "ifft2", "ifftn", "ifftshift",
+    "ihfft", "ihfft2", "ihfftn", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftfreq", "rfftn",
 ]  # fmt: skip
 
 _NORMS = ("backward", "ortho", "forward")
@@ -216,6 +216,34 @@ def hfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
 def ihfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:
     """The inverse of ``hfft``: the half spectrum conj(rfft(x)) scaled as an inverse transform."""
     return _r2c("ihfft", input, _one(n), dim, _ops.DUAL_NORM[_norm("ihfft", norm)]).conj()
+
+
+def hfft2(
+    input: Tensor, s: Sequence[int] | None = None, dim: Sequence[int] = (-2, -1), norm: str | None = None
+) -> Tensor:
+    """The 2-D ``hfftn``: a real signal from the half of a Hermitian-symmetric one over ``dim``."""
+    x = _input("hfft2", input)
+    return _c2r("hfft2", x.conj(), s, dim, _ops.DUAL_NORM[_norm("hfft2", norm)])
+
+
+def hfftn(input: Tensor, s: Sequence[int] | None = None, dim: Any = None, norm: str | None = None) -> Tensor:
+    """The N-D DFT of a Hermitian-symmetric signal given by its half (the last of ``dim`` halved): real, the
+    last size 2 (m - 1) by default; ``irfftn(conj(x))`` scaled as a forward transform."""
+    x = _input("hfftn", input)
+    return _c2r("hfftn", x.conj(), s, dim, _ops.DUAL_NORM[_norm("hfftn", norm)])
+
+
+def ihfft2(
+    input: Tensor, s: Sequence[int] | None = None, dim: Sequence[int] = (-2, -1), norm: str | None = None
+) -> Tensor:
+    """The inverse of ``hfft2``: the half spectrum conj(rfft2(x)) scaled as an inverse transform."""
+    return _r2c("ihfft2", input, s, dim, _ops.DUAL_NORM[_norm("ihfft2", norm)]).conj()
+
+
+def ihfftn(input: Tensor, s: Sequence[int] | None = None, dim: Any = None, norm: str | None = None) -> Tensor:
+    """The inverse of ``hfftn``: the half spectrum conj(rfftn(x)) scaled as an inverse transform (the last of
+    ``dim`` halved to n // 2 + 1 bins)."""
+    return _r2c("ihfftn", input, s, dim, _ops.DUAL_NORM[_norm("ihfftn", norm)]).conj()
 
 
 # ---------------------------------------------------------------- frequencies and shifts

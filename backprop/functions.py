@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,6 +105,9 @@ bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
 )
 
 
+_NOTHING: Any = object()  # where()'s missing arguments (None is a value there)
+
+
 def maximum(input: Tensor, other: Any) -> Tensor:
     """Elementwise maximum (ties share the gradient), with torch's dtype promotion."""
     return apply(ew.maximum, *promote(input, input._other(other)))
@@ -114,11 +118,14 @@ def minimum(input: Tensor, other: Any) -> Tensor:
     return apply(ew.minimum, *promote(input, input._other(other)))
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """``input`` where ``condition`` else ``other`` (either may be a Python scalar).
+def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> Tensor:
+    """``input`` where ``condition`` else ``other`` (either may be a Python scalar); ``where(condition)``
+    alone is ``condition.nonzero(as_tuple=True)``, as torch.
 
     The result dtype follows torch's promotion of ``input`` and ``other``: two Python floats give the
     default float dtype (float32), not NumPy's float64."""
+    if input is _NOTHING and other is _NOTHING and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype.kind != "b":
         raise DTypeError(
             f"where expected condition to be a boolean tensor, but got {getattr(condition, 'dtype', type(condition))}"
@@ -283,7 +290,16 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
     dim = dim if axis is None else axis
-    return apply(sh.cat, *_promoted(tensors, "cat"), axis=dim)
+    tensors = _promoted(tensors, "cat")
+    ref = next((t for t in tensors if t.shape != (0,)), None)
+    if ref is not None and len(tensors) > 1 and [t for t in tensors if t.shape == (0,)]:
+        # torch skips legacy empty 1-d tensors (shape (0,)) whatever the others' shapes: here they
+        # become empty tensors of the others' shape, so that they still get their (empty) gradient
+        shape = list(ref.shape)
+        if -ref.ndim <= dim < ref.ndim:  # (a bad dim: cat's own error)
+            shape[dim] = 0
+            tensors = [t.reshape(shape) if t.shape == (0,) else t for t in tensors]
+    return apply(sh.cat, *tensors, axis=dim)
 
 
 def _promoted(tensors: list[Tensor], name: str) -> list[Tensor]:
@@ -575,6 +591,8 @@ def logspace(
 ) -> Tensor:
     """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    if dt.kind in "iu":  # integer dtypes: torch truncates the exponent bounds first, as linspace's
+        start, end = math.trunc(start), math.trunc(end)
     values = np.power(float(base), np.linspace(float(start), float(end), int(steps)))
     return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
 

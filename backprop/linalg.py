@@ -360,7 +360,8 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     q = eye[:, :n].expand(*A.shape[:-2], m, n)
     for i in range(k - 1, -1, -1):  # Q = H_1 (H_2 (... (H_k I)))
         vi = v[..., :, i : i + 1]
-        q = q - (tau[..., i, None, None] * vi) @ (vi.transpose(-1, -2) @ q)
+        vh = vi.transpose(-1, -2).conj() if A.is_complex() else vi.transpose(-1, -2)  # H_i = I - tau v v^H
+        q = q - (tau[..., i, None, None] * vi) @ (vh @ q)
     return q
 
 
@@ -423,7 +424,7 @@ def eigh(A: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
     Eigenvectors are defined up to sign: only losses invariant to that have a meaningful gradient (torch)."""
     _m._square("linalg.eigh", A)
     w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
-    return Eigh(w, v)
+    return Eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -463,8 +464,8 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
-    """Dot products of vectors along ``dim`` (broadcasting)."""
-    return (x * y).sum(dim)
+    """Dot products of vectors along ``dim`` (broadcasting), conj(x) * y for complex x (torch)."""
+    return ((x.conj() if x.is_complex() else x) * y).sum(dim)
 
 
 def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
@@ -575,7 +576,123 @@ def cumulative_trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int =
     return ((lo + hi) * (step / 2)).cumsum(dim)
 
 
+# ---------------------------------------------------------------- LDL^T (LAPACK's sytrf / hetrf, as torch)
+
+
+class LDLFactor(NamedTuple):
+    """``(LD, pivots)`` of ``ldl_factor``: LAPACK's compact Bunch-Kaufman factors (lower) and 1-based pivots
+    (negative pairs mark 2 x 2 blocks of D), int32."""
+
+    LD: Tensor
+    pivots: Tensor
+
+
+class LDLFactorEx(NamedTuple):
+    """``(LD, pivots, info)`` of ``ldl_factor_ex``: info > 0 where D has an exact zero on its diagonal."""
+
+    LD: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+def _lapack(name: str, dtype: Any, hermitian: bool) -> tuple[str, Any]:
+    from scipy.linalg import lapack
+
+    prefix = {"float32": "s", "float64": "d", "complex64": "c", "complex128": "z"}.get(np.dtype(dtype).name)
+    if prefix is None:
+        raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got {dtype}")
+    kind = "he" if hermitian and prefix in "cz" else "sy"
+    return kind, lambda routine: getattr(lapack, prefix + kind + routine)
+
+
+def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = False) -> LDLFactorEx:  # noqa: N803
+    """torch's ``linalg.ldl_factor_ex``: the Bunch-Kaufman LDL^T (LDL^H with ``hermitian``) of each symmetric
+    (..., n, n) matrix, from its lower triangle, through LAPACK's sytrf (hetrf): LD and pivots are LAPACK's,
+    bit for bit torch's (the same routine; the upper triangle of LD is zero). Not differentiable (as torch)."""
+    _m._square("linalg.ldl_factor_ex", A)
+    _, routine = _lapack("torch.linalg.ldl_factor_ex", A._data.dtype, hermitian)
+    a = A.detach().cpu().numpy()
+    n = a.shape[-1]
+    flat = a.reshape((-1, n, n))
+    ld = np.zeros_like(flat)
+    pivots = np.zeros(flat.shape[:-1], np.int32)
+    info = np.zeros(len(flat), np.int32)
+    if n:
+        lwork = max(int(routine("trf_lwork")(n, lower=1)[0].real), 1)
+        for b, m in enumerate(flat):
+            ldu, piv, inf = routine("trf")(m, lower=1, lwork=lwork)
+            ld[b], pivots[b], info[b] = np.tril(ldu), piv, inf
+    if check_errors and info.any():
+        raise LinAlgError(
+            f"torch.linalg.ldl_factor_ex: The factorization could not be completed because the input is singular: "
+            f"D[{int(info[info > 0][0]) - 1}, {int(info[info > 0][0]) - 1}] is exactly zero (info = {int(info.max())})"
+        )
+    batch = a.shape[:-2]
+    return LDLFactorEx(
+        Tensor._of(ld.reshape(a.shape), device=A.device),
+        Tensor._of(pivots.reshape(batch + (n,)), device=A.device),
+        Tensor._of(info.reshape(batch), device=A.device),
+    )
+
+
+def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactor:  # noqa: N803
+    """torch's ``linalg.ldl_factor``: ``(LD, pivots)`` of ``ldl_factor_ex``; raises where D is singular (torch
+    raises there too, with an internal-assert message)."""
+    LD, pivots, info = ldl_factor_ex(A, hermitian=hermitian)  # noqa: N806
+    if bool(info._data.any()):
+        bad = int(info._data.max())
+        raise LinAlgError(
+            f"torch.linalg.ldl_factor: The factorization could not be completed because the input is singular: "
+            f"D[{bad - 1}, {bad - 1}] is exactly zero (info = {bad})"
+        )
+    return LDLFactor(LD, pivots)
+
+
+def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """torch's ``linalg.ldl_solve``: X with A X = B from ``ldl_factor``'s (LD, pivots), through LAPACK's sytrs
+    (hetrs); batch dims broadcast. Not differentiable (as torch)."""
+    _m._square("linalg.ldl_solve", LD)
+    if B.ndim < 2 or B.shape[-2] != LD.shape[-1]:
+        raise ShapeError(
+            f"torch.linalg.ldl_solve: Incompatible shapes of A and B for the equation AX = B "
+            f"({LD.shape[-2]}x{LD.shape[-1]} and {B.shape[-2] if B.ndim > 1 else B.shape[-1]}x"
+            f"{B.shape[-1] if B.ndim > 1 else 1})"
+        )
+    if pivots._data.dtype != np.int32 or tuple(pivots.shape) != tuple(LD.shape[:-1]):
+        raise RuntimeError(
+            f"torch.linalg.ldl_solve: expected pivots of dtype int32 and shape {tuple(LD.shape[:-1])}, got "
+            f"{pivots.dtype} of shape {tuple(pivots.shape)}"
+        )
+    if LD._data.dtype != B._data.dtype:
+        raise DTypeError(
+            f"torch.linalg.ldl_solve: Expected LD and B to have the same dtype, but got LD with dtype {LD.dtype} "
+            f"and B with dtype {B.dtype}"
+        )
+    _, routine = _lapack("torch.linalg.ldl_solve", LD._data.dtype, hermitian)
+    n, k = LD.shape[-1], B.shape[-1]
+    batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
+    ld = np.broadcast_to(LD.detach().cpu().numpy(), batch + (n, n)).reshape((-1, n, n))
+    piv = np.broadcast_to(pivots.cpu().numpy(), batch + (n,)).reshape((-1, n))
+    b = np.broadcast_to(B.detach().cpu().numpy(), batch + (n, k)).reshape((-1, n, k))
+    x = np.zeros_like(b)
+    if n and k:
+        for i in range(len(b)):
+            x[i], _ = routine("trs")(ld[i], piv[i], b[i], lower=1)
+    return Tensor._of(x.reshape(batch + (n, k)), device=B.device)
+
+
+def matmul(input: Tensor, other: Tensor, *, out: Any = None) -> Tensor:
+    """torch's ``linalg.matmul``: an alias of ``bp.matmul``."""
+    if out is not None:
+        import backprop
+
+        with_out: Any = backprop.matmul  # (its out= keyword is added by backprop._out)
+        return with_out(input, other, out=out)
+    return input.matmul(other)
+
+
 __all__ = [
+    "LDLFactor", "LDLFactorEx", "ldl_factor", "ldl_factor_ex", "ldl_solve", "matmul",
     "CholeskyEx", "Eigh", "InvEx", "LinAlgError", "Lstsq", "QR", "SVD", "SignLogAbsDet", "cholesky", "cholesky_ex",
     "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "inv_ex", "lstsq", "matrix_exp", "matrix_norm",
     "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",

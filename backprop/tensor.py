@@ -43,7 +43,7 @@ from backprop.ops._util import ShapeError, size_arg
 from backprop.size import Size
 
 _new = object.__new__
-_SCALARS = (int, float, bool)
+_SCALARS = (int, float, bool, complex)
 
 
 def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor], Callable[..., Tensor]]:

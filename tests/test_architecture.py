@@ -44,8 +44,18 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop._copies", 6),  # *_copy variants and top-level in-place functions
     ("backprop._extras", 6),  # constants, removed/deprecated names, global switches
     ("backprop._numeric", 6),  # gradient, histogramdd, frombuffer, lowrank, binomial
+    ("backprop._out", 6),  # torch's out= keyword: one wrapper over the top-level functions
     ("backprop._nn_aliases", 7),  # ATen-signature nn functions over nn.functional
     ("backprop.random", 6),  # torch.random
+    ("backprop.accelerator", 1),  # torch.accelerator: the device-agnostic face of bp.cuda
+    ("backprop.compiler", 7),  # torch.compiler: no-op graph controls; compile is bp.compile (nn.compiled)
+    ("backprop.cpu", 6),  # torch.cpu (and cpu.amp's deprecated autocast over bp.amp)
+    ("backprop.return_types", 6),  # torch.return_types: the named tuples the ops return
+    ("backprop.functional", 0),  # torch.functional: bp.<name> looked up lazily on the package
+    ("backprop.library", 6),  # torch.library: custom_op over autograd.Function
+    ("backprop.quasirandom", 6),  # torch.quasirandom: SobolEngine (scipy's direction numbers)
+    ("backprop._control_flow", 0),  # torch.cond, torch.while_loop (eager)
+    ("backprop._misc_names", 6),  # empty_permuted, get_device_module, lobpcg, segment_reduce, has_*
     ("backprop.version", 0),  # torch.version
     ("backprop._functorch", 6),  # vmap, pytrees, the vmap randomness scope (torch._functorch)
     ("backprop.func", 7),  # torch.func: grad/vjp/jvp/jacrev/hessian/vmap, functional_call (uses nn)

@@ -137,6 +137,8 @@ OTHER_CASES: dict[str, tuple[Callable, list[np.ndarray]]] = {
     "prod dim": (lambda lib, x: x.prod(1), [_z(seed=3)]),
     "prod": (lambda lib, x: x.prod(), [_z(seed=3) * 1.5]),
     "prod with a zero": (lambda lib, x: x.prod(1), [np.array([[0j, 1 + 1j, 2 - 1j], [1j, 0j, 0.5 + 0j]])]),
+    "cumprod": (lambda lib, x: x.cumprod(1), [_z(seed=3)]),
+    "cumprod with zeros": (lambda lib, x: x.cumprod(1), [np.array([[0j, 1 + 1j, 2 - 1j], [1j, 0j, 0.5 + 0j]])]),
     "abs": (lambda lib, x: x.abs() * 1.5, [_z(seed=4)]),
     "abs at zero": (lambda lib, x: x.abs(), [np.array([0j, 1 + 1j, -2j])]),
     "sgn": (lambda lib, x: x.sgn() * (0.5 + 2j), [_z(seed=4)]),
@@ -207,11 +209,12 @@ def test_unary_numeric_gradient(name: str, loss: str) -> None:
         lambda x: ((1.5 + 0.5j) ** x).real.sum(),
         lambda x: (x**x).abs().sum(),
         lambda x: x.prod().abs(),
+        lambda x: (x.cumprod(0) * (1 - 0.5j)).real.sum(),
         lambda x: (x.sgn() * (1 + 2j)).real.sum(),
         lambda x: x.abs().sum(),
         lambda x: (x.sum(0) * x.mean(1).unsqueeze(1)).abs().sum(),
     ],
-    ids=["pow scalar", "scalar pow", "self pow", "prod", "sgn", "abs", "sum mean"],
+    ids=["pow scalar", "scalar pow", "self pow", "prod", "cumprod", "sgn", "abs", "sum mean"],
 )
 def test_numeric_gradient(fn: Callable) -> None:
     z = _z((2, 2), seed=11)

@@ -15,6 +15,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import bump_version, check_inplace
 from backprop.autograd.grad_mode import trace_users
+from backprop.methods import signal as _signal
 from backprop.methods.storage import TypedStorage, UntypedStorage, address, owner, typed_storage
 from backprop.ops._util import size_arg
 
@@ -79,6 +80,9 @@ class ExtraMethods:
     """Storages, ``set_``, ``as_subclass``, ``igamma``, ``nonzero_static``, ``dim_order``, ... (torch's names)."""
 
     __slots__ = ()
+
+    stft = _signal.stft  # short-time Fourier transforms (backprop/methods/signal.py)
+    istft = _signal.istft
 
     # ------------------------------------------------------------ storages and memory identity
     def untyped_storage(self: Any) -> UntypedStorage:

@@ -704,9 +704,20 @@ def _legacy_reduce(reduce: str) -> str:
     return modes[reduce]
 
 
+def _sequence_as_tuple(index: list) -> bool:
+    """torch's (and old NumPy's) rule: a list holding a sequence, a tensor, a slice, ``None`` or ``...`` is
+    a tuple of indices (``x[[[0, 1], [1, 2]]]`` is ``x[[0, 1], [1, 2]]``), not one index array."""
+    for j in index:
+        if j is None or j is Ellipsis or isinstance(j, (list, tuple, slice)) or hasattr(j, "grad_fn"):
+            return True
+    return False
+
+
 def index_arg(index: Any, device: Device) -> tuple:
     """A user index as a tuple the kernels understand (index Tensors and lists become arrays; 0-d
     integer tensors become ints, uint8 tensors masks, as torch)."""
+    if index.__class__ is list and len(index) < 32 and _sequence_as_tuple(index):
+        index = tuple(index)
     if not isinstance(index, tuple):
         index = (index,)
     out: list[Any] = []

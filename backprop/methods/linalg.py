@@ -100,7 +100,7 @@ def svd_parts(x: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
     _matrix("linalg.svd", x)
     y = apply(linalg.svd, x, full_matrices=full_matrices)
     u, s, vh = linalg.unpack(y, linalg.layout("svd", tuple(x.shape), full_matrices=full_matrices))
-    return u, s, vh
+    return u, (s.real if x.is_complex() else s), vh  # (real singular values of a complex A, as torch)
 
 
 def qr_parts(x: Any, mode: str = "reduced") -> QR:
@@ -187,7 +187,7 @@ def lu_factor_parts(x: Any, pivot: bool = True) -> tuple[Any, Any, Any, Any]:
     _matrix("linalg.lu_factor", x)
     y = apply(linalg.lu_factor, x, pivot=bool(pivot))
     lu, piv, p = linalg.unpack(y, linalg.layout("lu_factor", tuple(x.shape)))
-    piv = piv.detach().to(np.int32)
+    piv = (piv.detach().real if x.is_complex() else piv.detach()).to(np.int32)  # (packed in A's dtype)
     if min(x.shape[-2:]) == 0:
         info = type(x)._wrap(x.device.xp.zeros(tuple(x.shape[:-2]), np.int32), x.device, None)
     else:  # LAPACK's info: the first (1-based) zero on U's diagonal, else 0
@@ -372,7 +372,9 @@ class LinalgMethods:
             )
         return apply(linalg.matmul, self, other)
 
-    vdot = dot  # real tensors only: no conjugate to take
+    def vdot(self: Any, other: Any) -> Tensor:
+        """sum(conj(self) * other) of two 1-D tensors of one dtype and length (torch.vdot)."""
+        return self.dot.__func__(self.conj() if self.is_complex() else self, other)
 
     def mv(self: Any, vec: Any) -> Tensor:
         """Matrix-vector product of a 2-D and a 1-D tensor."""
@@ -453,14 +455,19 @@ class LinalgMethods:
         return apply(linalg.det, self)
 
     def slogdet(self: Any) -> SignLogAbsDet:
-        """``(sign, logabsdet)`` with det = sign * exp(logabsdet), without overflow (sign has no gradient)."""
+        """``(sign, logabsdet)`` with det = sign * exp(logabsdet), without overflow (a real sign has no gradient;
+        complex A: the sign det / |det| is differentiable and logabsdet real, as torch)."""
         _square("linalg.slogdet", self)
         y = apply(linalg.slogdet, self)
+        if self.is_complex():
+            return SignLogAbsDet(y[..., 0], y[..., 1].real)
         return SignLogAbsDet(y[..., 0].detach(), y[..., 1])
 
     def logdet(self: Any) -> Tensor:
-        """log(det A): nan where det < 0, -inf where A is singular (torch)."""
+        """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
         sign, logabs = self.slogdet()
+        if self.is_complex():
+            return logabs + sign.log()
         return logabs.masked_fill(sign < 0, math.nan)
 
     def inverse(self: Any) -> Tensor:

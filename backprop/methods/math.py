@@ -149,6 +149,8 @@ class MathMethods:
             )
         if n > 1 and self.ndim > 2:
             weight = weight.reshape(n, *([1] * (self.ndim - 2)))
+        elif self.ndim == 0 and weight.ndim:
+            weight = weight.reshape(())  # a 0-d input keeps its shape (torch), not weight's (1,)
         return apply(ew.where, self > 0, self, weight * self)
 
     def clamp(self: Any, min: Any = None, max: Any = None) -> Tensor:
@@ -163,14 +165,26 @@ class MathMethods:
             if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
                 x = _float(x)  # int tensor, float bound: a float result (torch)
             return apply(ew.clamp, x, min=min, max=max)
-        out = self
-        if min is not None:
-            min = self._other(min)
-            out = apply(ew.where, out < min, min, out)
-        if max is not None:
-            max = self._other(max)
-            out = apply(ew.where, out > max, max, out)
-        return out
+        # torch's values (NaN in x or in a bound gives NaN) and gradient masks (clamp_backward_min_max):
+        # x where min <= x <= max, min where x < min < max, max where x > max or max < min, else none
+        x = self
+        lo = None if min is None else self._other(min)
+        hi = None if max is None else self._other(max)
+        d = x.detach()
+        if lo is not None:
+            d = d.maximum(lo.detach() if hasattr(lo, "grad_fn") else lo)
+        if hi is not None:
+            d = d.minimum(hi.detach() if hasattr(hi, "grad_fn") else hi)
+        if lo is not None and hi is not None:
+            keep = (x >= lo).logical_and(x <= hi)
+            out = apply(ew.where, (x > hi).logical_or(hi < lo), hi, d)
+            out = apply(ew.where, (x < lo).logical_and(lo < hi), lo, out)
+        elif lo is not None:
+            keep, out = x >= lo, apply(ew.where, x < lo, lo, d)
+        else:
+            keep, out = x <= hi, apply(ew.where, x > hi, hi, d)
+        out = apply(ew.where, keep, x, out)
+        return out if out.dtype == d.dtype else out.to(d.dtype)
 
     clip = clamp
 
@@ -233,9 +247,12 @@ class MathMethods:
         return self**exponent
 
     def float_power(self: Any, exponent: Any) -> Tensor:
-        """self ** exponent in float64 (torch)."""
-        e = exponent.double() if hasattr(exponent, "grad_fn") else exponent
-        return self.double() ** e
+        """self ** exponent in float64, complex128 when either is complex (torch)."""
+        tensor = hasattr(exponent, "grad_fn")
+        cplx = self.is_complex() or (exponent.is_complex() if tensor else isinstance(exponent, complex))
+        wide = dtypes.complex128 if cplx else dtypes.float64
+        e = exponent.to(wide) if tensor else exponent
+        return self.to(wide) ** e
 
     def neg(self: Any) -> Tensor:
         return apply(ew.neg, self)
@@ -252,6 +269,8 @@ class MathMethods:
         return apply(mt.rsqrt, _float(self))
 
     def square(self: Any) -> Tensor:
+        if self._data.dtype == dtypes.bool_:  # bool squares to int64 (torch), NumPy's to int8
+            return apply(mt.square, apply(conv.astype, self, dtype=dtypes.int64))
         return apply(mt.square, self)
 
     def lerp(self: Any, end: Any, weight: Any) -> Tensor:
@@ -469,10 +488,14 @@ class MathMethods:
         return apply(mt.round, self, decimals=decimals)
 
     def sign(self: Any) -> Tensor:
+        if self._data.dtype == dtypes.bool_:  # the sign of a bool is itself (torch; NumPy has no loop)
+            return apply(conv.clone, self)
         return apply(mt.sign, self)
 
     def sgn(self: Any) -> Tensor:
         """torch.sgn: z / |z| for complex tensors (0 at 0, with torch's gradient); sign for real ones."""
+        if self._data.dtype == dtypes.bool_:
+            return apply(conv.clone, self)
         return apply(mt.sgn, self)
 
     def frac(self: Any) -> Tensor:
@@ -519,10 +542,10 @@ class MathMethods:
         return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
 
     def maximum(self: Any, other: Any) -> Tensor:
-        return apply(ew.maximum, self, self._other(other))
+        return apply(ew.maximum, *_promoted(self, self._other(other)))
 
     def minimum(self: Any, other: Any) -> Tensor:
-        return apply(ew.minimum, self, self._other(other))
+        return apply(ew.minimum, *_promoted(self, self._other(other)))
 
     def softmax(self: Any, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim`` (cast to ``dtype`` first when given), as torch."""

@@ -127,6 +127,11 @@ def _accumulating(x: Any, dtype: Any) -> Any:
     return x
 
 
+def _as_requested(out: Any, dtype: Any) -> Any:
+    """A sum/prod/scan result in the ``dtype=`` asked for (NumPy accumulates small integers in int64)."""
+    return out if out.dtype == dtype else out.to(dtype)
+
+
 def _floating(x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` (cast to ``dtype`` when given), which must be floating point (torch raises otherwise)."""
     if dtype is not None:
@@ -150,7 +155,10 @@ class ReductionMethods:
     ) -> Tensor:
         """Sum over ``dim`` (all by default); bool and integer inputs sum to int64 (torch)."""
         x = _accumulating(self, dtype)
-        return apply(reduction.sum, x, axis=_dims(_dim("sum", dim, axis)), keepdims=_keep(keepdim, keepdims))
+        if dtype is None:
+            return apply(reduction.sum, x, axis=_dims(_dim("sum", dim, axis)), keepdims=_keep(keepdim, keepdims))
+        out = apply(reduction.sum, x, axis=_dims(_dim("sum", dim, axis)), keepdims=_keep(keepdim, keepdims))
+        return _as_requested(out, x.dtype)
 
     def nansum(
         self: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None, keepdims: Any = None
@@ -159,7 +167,7 @@ class ReductionMethods:
         x = _accumulating(self, dtype)
         if dtypes.kind(x.dtype) in "fc":
             x = apply(ew.where, apply(ew.ne, x, x), 0.0, x)
-        return x.sum(_dim("nansum", dim, axis), _keep(keepdim, keepdims))
+        return x.sum(_dim("nansum", dim, axis), _keep(keepdim, keepdims), dtype=None if dtype is None else x.dtype)
 
     def mean(
         self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None, keepdims: Any = None
@@ -189,7 +197,8 @@ class ReductionMethods:
         dim = _dim("prod", dim, axis)
         x = _accumulating(self, dtype)
         d = None if dim is None else wrap_dim(_int_dim("prod", dim), x.ndim, "prod")
-        return apply(reduction.prod, x, axis=d, keepdims=_keep(keepdim, keepdims))
+        out = apply(reduction.prod, x, axis=d, keepdims=_keep(keepdim, keepdims))
+        return out if dtype is None else _as_requested(out, x.dtype)
 
     # ------------------------------------------------------------ extremes
     def amax(self, dim: Any = (), keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
@@ -208,8 +217,8 @@ class ReductionMethods:
         if hasattr(dim, "grad_fn"):
             return apply(ew.maximum, self, dim)
         dim = _dim("max", dim, axis)
-        if dim is None:
-            return self.amax()
+        if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
+            return apply(reduction.amax, self, nan_shares=True)
         return self._select("max", reduction.argmax, dim, _keep(keepdim, keepdims))
 
     def min(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -218,8 +227,8 @@ class ReductionMethods:
         if hasattr(dim, "grad_fn"):
             return apply(ew.minimum, self, dim)
         dim = _dim("min", dim, axis)
-        if dim is None:
-            return self.amin()
+        if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
+            return apply(reduction.amin, self, nan_shares=True)
         return self._select("min", reduction.argmin, dim, _keep(keepdim, keepdims))
 
     def median(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -262,7 +271,7 @@ class ReductionMethods:
         if dim is None:
             flat = self.reshape(-1)
             if flat.shape[0] == 0:
-                raise IndexError("nanmedian(): cannot take the median of an empty tensor")
+                return apply(reduction.median, flat)  # nan for floats, as torch
             keep = apply(ew.eq, flat, flat)  # the non-NaN elements
             if not keep.any().item():
                 return flat.amax()  # all NaN: NaN
@@ -435,12 +444,16 @@ class ReductionMethods:
     def cumsum(self, dim: Any = None, *, dtype: Any = None, axis: Any = None) -> Tensor:
         """Cumulative sum along ``dim``; bool and integer inputs give int64 (torch)."""
         dim = _int_dim("cumsum", _dim("cumsum", dim, axis, required=True))
-        return apply(scan.cumsum, _accumulating(self, dtype), axis=dim)
+        x = _accumulating(self, dtype)
+        out = apply(scan.cumsum, x, axis=dim)
+        return out if dtype is None else _as_requested(out, x.dtype)
 
     def cumprod(self, dim: Any = None, *, dtype: Any = None, axis: Any = None) -> Tensor:
         """Cumulative product along ``dim``; exact gradients with zeros in the input."""
         dim = _int_dim("cumprod", _dim("cumprod", dim, axis, required=True))
-        return apply(scan.cumprod, _accumulating(self, dtype), axis=dim)
+        x = _accumulating(self, dtype)
+        out = apply(scan.cumprod, x, axis=dim)
+        return out if dtype is None else _as_requested(out, x.dtype)
 
     def cumsum_(self: Any, dim: Any = None, *, dtype: Any = None) -> Tensor:
         """``cumsum`` written into this tensor (its dtype kept)."""

@@ -476,7 +476,7 @@ def _max_pool_indices(
 
 def _both(find: Any, x: Any) -> tuple[Any, Any]:
     idx = find(x)
-    return idx, idx.reshape(idx.shape[0], idx.shape[1], -1)
+    return idx, idx.reshape(idx.shape[0], idx.shape[1], math.prod(idx.shape[2:]))  # (no -1: N may be 0)
 
 
 def _indices(find: Any, x: Tensor) -> tuple[Any, Any]:
@@ -488,7 +488,7 @@ def _indices(find: Any, x: Tensor) -> tuple[Any, Any]:
 def _take_flat(x: Tensor, index: Any, out: tuple) -> Tensor:
     """x (N, C, *spatial) at flat spatial indices (N, C, L): a gather, whose gradient scatters back."""
     b, c = x.shape[:2]
-    return x.reshape(b, c, -1).gather(2, _const(index, x)).reshape(b, c, *out)
+    return x.reshape(b, c, math.prod(x.shape[2:])).gather(2, _const(index, x)).reshape(b, c, *out)
 
 
 # ---------------------------------------------------------------- max and average pools
@@ -634,10 +634,13 @@ def _avg_pool(
     if divisor_override is not None:
         if divisor_override == 0:
             raise ShapeError(f"{name}: divisor must be not zero")
-        y = total / divisor_override
+        div: Any = divisor_override
     else:
-        div = _avg_divisor(x.device.xp, x, kernel, stride, pads, out, count_include_pad)
-        y = total / _const(div, x)
+        div = _const(_avg_divisor(x.device.xp, x, kernel, stride, pads, out, count_include_pad), x)
+    if _dtypes.kind(x.dtype) != "f":  # integer input: torch's integer division (truncated), in its dtype
+        y = total.div(div, rounding_mode="trunc").to(x.dtype)
+    else:
+        y = total / div
     return _unbatch(y.reshape(b, c, *out), unbatched)
 
 
@@ -758,7 +761,14 @@ def _along(x: Tensor, i: int, matrix: Tensor) -> Tensor:
     return y.reshape(*shape[:dim], matrix.shape[1], *shape[dim + 1 :])
 
 
+def _floating_only(input: Tensor, name: str) -> None:
+    """torch's averaging and linear-interpolation kernels refuse integer inputs (weights would truncate)."""
+    if _dtypes.kind(input.dtype) != "f":
+        raise NotImplementedError(f'"{name}" not implemented for {input.dtype} (a floating-point input is needed)')
+
+
 def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
+    _floating_only(input, name)
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     y = x
     for i in reversed(range(n)):
@@ -922,6 +932,8 @@ def interpolate(
         )
     if mode in _LINEAR and _LINEAR[mode] != n:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    if mode in _LINEAR:  # torch's uint8 bilinear uses fixed-point weights: not reproduced, refused
+        _floating_only(input, f"upsample_{mode} ({mode})")
     out, scales = _out_size(input, n, size, scale_factor)
     if recompute_scale_factor:
         scales = (None,) * n

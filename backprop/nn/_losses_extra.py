@@ -166,7 +166,10 @@ def soft_margin_loss(
     if autocast_users[0]:  # a float32 function under autocast, as torch's
         input, target = autocast_function("soft_margin_loss", input, target)
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
-    return _apply_reduction(-apply(act.logsigmoid, input * target), reduction)
+    loss = -apply(act.logsigmoid, input * target)
+    if loss.dtype != input.dtype:
+        loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
+    return _apply_reduction(loss, reduction)
 
 
 def multilabel_soft_margin_loss(

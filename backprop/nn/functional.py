@@ -529,7 +529,10 @@ def nll_loss(
         w = weight.to(x.dtype)[_const(safe, x)] * w
     picked = picked * w
     if reduction == "mean":
-        return picked.sum() / w.sum()
+        # all targets ignored (total weight 0): NaN as torch, with zero gradients (not 0/0 = NaN ones)
+        total = w.sum()
+        t = total.detach()
+        return picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
     if reduction == "none":
         return picked.reshape(out_shape)
     return picked.sum()
@@ -607,6 +610,8 @@ def binary_cross_entropy_with_logits(
         loss = (1 - target) * input - log_weight * apply(act.logsigmoid, input)
     if weight is not None:
         loss = loss * weight
+    if loss.dtype != target.dtype and dtypes.kind(target.dtype) == "f" and not autocast_users[0]:
+        loss = loss.to(target.dtype)  # torch's kernel computes in (1 - target)'s buffer: target's dtype
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -691,6 +696,8 @@ def huber_loss(
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     z = (input - target).abs()
     loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
+    if loss.dtype != input.dtype:
+        loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
     return _weighted(loss, weight, reduction, "huber_loss", False)
 
 
@@ -718,8 +725,8 @@ def kl_div(
         input, target = autocast_function("kl_div", input, target)
     if log_target:
         loss = target.exp() * (target - input)
-    else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0
-        pos = target > 0
+    else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0 (NaN where t < 0, as torch)
+        pos = target != 0
         safe = apply(ew.where, pos, target, 1.0)
         loss = apply(ew.where, pos, target * safe.log(), 0.0) - target * input
     if reduction == "batchmean":
@@ -1006,6 +1013,11 @@ def batch_norm(
     shape = _channel_shape(input)
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
+            if input.numel() == 0:  # an empty batch: an empty output, running statistics untouched (torch)
+                out = input * 1
+                if weight is not None:
+                    out = out * weight.reshape(shape)
+                return out if bias is None else out + bias.reshape(shape)
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
             )
@@ -1047,7 +1059,7 @@ def group_norm(
             raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
     if autocast_users[0]:
         input, weight, bias = autocast_function("group_norm", input, weight, bias)
-    x = input.reshape(n, num_groups, -1)
+    x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))  # (no -1: n may be 0)
     mean = x.mean(-1, keepdim=True)
     centered = x - mean
     var = (centered * centered).mean(-1, keepdim=True)

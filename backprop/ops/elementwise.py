@@ -10,6 +10,7 @@ import builtins
 import cmath
 import math
 
+from backprop import dtypes
 from backprop.ops._special import erf
 from backprop.ops._util import times_gy
 from backprop.ops.fft import conj_if_complex, imag, real
@@ -274,8 +275,11 @@ def tanh_backward(ctx, gy):  # d tanh(x) = (1 - tanh(x)^2) dx
 @op("sigmoid", save_output=True)
 def sigmoid(xp, x):
     """1 / (1 + e^-x), computed without overflow for large |x| (real x)."""
-    if x.dtype.kind == "c":  # (no ordering to split on: the plain formula, as torch)
-        return 1 / (1 + xp.exp(-x))
+    if x.dtype.kind != "f":
+        if x.dtype.kind == "c":  # (no ordering to split on: the plain formula, as torch)
+            return 1 / (1 + xp.exp(-x))
+        if x.dtype != dtypes.bfloat16:  # bool and integers: the default float dtype (torch)
+            x = x.astype(dtypes.get_default_dtype())
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -328,6 +332,8 @@ def silu(xp, x):
 def silu_backward(ctx, gy):  # d x s(x) = s(x) (1 + x (1 - s(x))) dx
     (x,) = ctx.saved
     s = ctx.call(sigmoid, x)
+    if gy.dtype.kind == "c":  # complex: the conjugate derivative (torch's convention)
+        return (gy * conj_if_complex(ctx, s * (1 + x * (1 - s))),)
     return (times_gy(ctx, times_gy(ctx, gy, s), 1 + x * (1 - s)),)
 
 

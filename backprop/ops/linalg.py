@@ -6,7 +6,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.ops._util import DTypeError, ShapeError
-from backprop.ops.fft import conj_if_complex
+from backprop.ops.fft import conj, conj_if_complex, imag, real
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
 from backprop.registry import op, ufunc_op
@@ -94,6 +94,8 @@ def linear_backward(ctx, gy):  # dx = gy w, dw = gy^T x (batch dims flattened), 
     e = ctx.needs_input_grad
     out_f, in_f = w.shape
     g2 = xp.reshape(gy, (-1, out_f)) if gy.ndim != 2 else gy
+    if gy.dtype.kind == "c":  # complex: dx = gy conj(w), dw = gy^T conj(x)
+        x, w = conj_if_complex(ctx, x), conj_if_complex(ctx, w)
     gx = xp.matmul(gy, w) if e[0] else None
     gw = None
     if e[1]:
@@ -341,10 +343,10 @@ def inv(xp, a):
 
 
 @inv.defvjp
-def inv_backward(ctx, gy):  # d(A^-1) = -A^-1 dA A^-1  =>  gA = -Y^T gy Y^T
+def inv_backward(ctx, gy):  # d(A^-1) = -A^-1 dA A^-1  =>  gA = -Y^T gy Y^T (complex: Y^H)
     (y,) = ctx.saved
     xp = ctx.xp
-    yt = _mT(xp, y)
+    yt = _mT(xp, conj_if_complex(ctx, y) if gy.dtype.kind == "c" else y)
     return (-xp.matmul(xp.matmul(yt, gy), yt),)
 
 
@@ -372,8 +374,10 @@ def det_backward(ctx, gy):
     xp = ctx.xp
     g = xp.expand_dims(xp.expand_dims(gy, -1), -1)
     if ctx.create_graph or bool((y != 0).all()):
-        return (g * xp.expand_dims(xp.expand_dims(y, -1), -1) * _mT(xp, ctx.call(inv, a)),)
-    return (g * _adjugate_t(xp, a),)
+        adj_t = xp.expand_dims(xp.expand_dims(y, -1), -1) * _mT(xp, ctx.call(inv, a))
+    else:
+        adj_t = _adjugate_t(xp, a)
+    return (g * (conj_if_complex(ctx, adj_t) if gy.dtype.kind == "c" else adj_t),)  # complex: conj(adj(A))^T
 
 
 @op("slogdet", save_inputs=(0,), check=_check_square("slogdet"))
@@ -387,6 +391,13 @@ def slogdet(xp, a):
 def slogdet_backward(ctx, gy):  # d log|det A| = tr(A^-1 dA)  =>  gA = g A^-T
     (a,) = ctx.saved
     xp = ctx.xp
+    if gy.dtype.kind == "c":
+        # complex: d log det = d log|det| + i d arg det = tr(A^-1 dA), d sign = i sign d arg det  =>
+        # gA = h A^-H, h = g_logabs + i Im(g_sign conj(sign)) (the sign's gradient counts for complex A)
+        sign = ctx.call(slogdet, a)[..., 0]
+        h = ctx.call(real, gy[..., 1]) + 1j * ctx.call(imag, gy[..., 0] * ctx.call(conj, sign))
+        g = xp.expand_dims(xp.expand_dims(h, -1), -1)
+        return (g * _mT(xp, ctx.call(conj, ctx.call(inv, a))),)
     g = xp.expand_dims(xp.expand_dims(gy[..., 1], -1), -1)
     return (g * _mT(xp, ctx.call(inv, a)),)
 
@@ -416,9 +427,11 @@ def solve(xp, a, b):
 
 
 @solve.defvjp
-def solve_backward(ctx, gy):  # X = A^-1 B  =>  gB = A^-T gy, gA = -gB X^T
+def solve_backward(ctx, gy):  # X = A^-1 B  =>  gB = A^-T gy, gA = -gB X^T (complex: A^-H, X^H)
     a, y = ctx.saved
     xp = ctx.xp
+    if gy.dtype.kind == "c":
+        a, y = conj_if_complex(ctx, a), conj_if_complex(ctx, y)
     gb = ctx.call(solve, _mT(xp, a), gy)
     ga = -xp.matmul(gb, _mT(xp, y)) if ctx.needs_input_grad[0] else None
     return ga, (gb if ctx.needs_input_grad[1] else None)
@@ -437,6 +450,11 @@ def cholesky_backward(ctx, gy):
     (y,) = ctx.saved
     xp = ctx.xp
     lt = _mT(xp, y)
+    if gy.dtype.kind == "c":  # complex (L L^H = A): Phi from L^H gL mirrored by ^H, gA = L^-H Phi L^-1
+        lh = ctx.call(conj, lt)
+        phi = ctx.call(tril, xp.matmul(lh, gy))
+        phi = 0.5 * (phi + ctx.call(conj, _mT(xp, ctx.call(tril, phi, diagonal=-1))))
+        return (_mT(xp, ctx.call(solve, lt, _mT(xp, ctx.call(solve, lh, phi)))),)
     phi = ctx.call(tril, xp.matmul(lt, gy))
     phi = 0.5 * (phi + _mT(xp, ctx.call(tril, phi, diagonal=-1)))
     left = ctx.call(solve, lt, phi)  # L^-T Phi
@@ -488,6 +506,10 @@ def qr_backward(ctx, gy):
         )
     if mode == "complete" and m > n:
         raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+    if gy.dtype.kind == "c":
+        raise NotImplementedError(
+            "linalg.qr: the gradient of the QR decomposition of a complex matrix is not supported; use a real matrix"
+        )
     cores = layout("qr", a.shape, mode=mode)
     q, r = unpack(y, cores)
     gq, gr = unpack(gy, cores)
@@ -529,10 +551,14 @@ def eigh_backward(ctx, gy):
     w, v = unpack(y, [(n,), (n, n)])
     gw, gv = unpack(gy, [(n,), (n, n)])
     mid = ctx.call(diag_embed, gw)
+    vt = _mT(xp, v)
+    if gy.dtype.kind == "c":  # complex Hermitian A = V diag(w) V^H: V^H in place of V^T, skew-Hermitian part
+        vt, w = ctx.call(conj, vt), ctx.call(real, w)
     if not _unused(gv):
-        k = xp.matmul(_mT(xp, v), gv)
-        mid = mid + _inv_gaps(ctx, w, _eye_like(ctx, w)) * (0.5 * (k - _mT(xp, k)))
-    return (xp.matmul(xp.matmul(v, mid), _mT(xp, v)),)
+        k = xp.matmul(vt, gv)
+        k_t = _mT(xp, k) if gy.dtype.kind != "c" else ctx.call(conj, _mT(xp, k))
+        mid = mid + _inv_gaps(ctx, w, _eye_like(ctx, w)) * (0.5 * (k - k_t))
+    return (xp.matmul(xp.matmul(v, mid), vt),)
 
 
 def _check_svd(a, *, full_matrices=True):
@@ -563,8 +589,13 @@ def svd_backward(ctx, gy):
     u, vh, gu, gvh = u[..., :, :k], vh[..., :k, :], gu[..., :, :k], gvh[..., :k, :]
     mid = ctx.call(diag_embed, gs)
     use_u, use_v = not _unused(gu), not _unused(gvh)
-    if not (use_u or use_v):
+    if not (use_u or use_v):  # (complex too: d s_i = Re(u_i^H dA v_i))
         return (xp.matmul(u * gs[..., None, :], vh),)
+    if gy.dtype.kind == "c":
+        raise NotImplementedError(
+            "linalg.svd: the gradient through the singular vectors U and Vh of a complex matrix is not supported "
+            "(only through the singular values, e.g. svdvals); use a real matrix"
+        )
     f = _inv_gaps(ctx, s * s, _eye_like(ctx, s))
     gv = _mT(xp, gvh)
     out = 0
@@ -601,6 +632,9 @@ def pinv(xp, a, *, atol=0.0, rtol=None, hermitian=False):
     smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else s[..., :1]
     keep = s > xp.maximum(atol, rtol * smax)
     w_inv = xp.where(keep, 1 / xp.where(keep, w, 1), 0)
+    if a.dtype.kind == "c":  # complex: A = left diag(w) right, A^+ = right^H diag(1/w) left^H
+        left = xp.conj(left)
+        right = right if hermitian else xp.conj(right)  # (hermitian: right = V^T, so right^H = V is conj(V^T)^T)
     return xp.matmul(_mT(xp, right) * w_inv[..., None, :], _mT(xp, left))  # V diag(1/s) U^T
 
 
@@ -611,6 +645,8 @@ def pinv_backward(ctx, gy):
     a, p = ctx.saved
     xp = ctx.xp
     pt, gt = _mT(xp, p), _mT(xp, gy)
+    if gy.dtype.kind == "c":  # complex: every transpose a conjugate transpose (P^H, G^H)
+        pt, gt = ctx.call(conj, pt), ctx.call(conj, gt)
     t1 = -xp.matmul(xp.matmul(pt, gy), pt)
     t2 = xp.matmul(gt - xp.matmul(a, xp.matmul(p, gt)), xp.matmul(p, pt))  # (I - A P) G^T P P^T
     t3 = xp.matmul(xp.matmul(pt, p), gt - xp.matmul(xp.matmul(gt, p), a))  # P^T P G^T (I - P A)
@@ -707,8 +743,11 @@ def lu_factor_backward(ctx, gy):
     #   square: gA = P L^-T [tril(L^T gL, -1) + triu(gU U^T)] U^-T
     #   wide:   gA = P L^-T [(tril(L^T gL - triu(gU) U^T, -1) U1^-T + triu(gU1)) | gU2]      (U = [U1 | U2])
     #   tall:   gA = P [(L1^-T triu(gU U^T - L^T gL) + gL1) ; gL2] U^-T                    (L = [L1 ; L2])
+    # complex: the factorization is holomorphic, so gA is the same formula in conj(L), conj(U) (^T becomes ^H)
     (y,) = ctx.saved
     xp = ctx.xp
+    if gy.dtype.kind == "c":
+        y = ctx.call(conj, y)
     shape = ctx.input_shapes[0]
     m, n = shape[-2], shape[-1]
     k = min(m, n)

@@ -207,7 +207,11 @@ def erf_backward(ctx, gy):  # d erf(x) = 2/sqrt(pi) exp(-x^2) dx
 
 @op("logaddexp", save_inputs=(0, 1))
 def logaddexp(xp, x, y):
-    """log(e^x + e^y), without overflow."""
+    """log(e^x + e^y), without overflow (complex: hi + log1p(e^(lo - hi)), hi the larger real part, as torch)."""
+    if xp.result_type(x, y).kind == "c":
+        first = xp.real(x) >= xp.real(y)
+        hi, lo = xp.where(first, x, y), xp.where(first, y, x)
+        return hi + xp.log1p(xp.exp(lo - hi))
     return xp.logaddexp(x, y)
 
 
@@ -215,8 +219,8 @@ def logaddexp(xp, x, y):
 def logaddexp_backward(ctx, gy):  # d logaddexp = sigmoid(x - y) dx + sigmoid(y - x) dy
     x, y = ctx.saved
     e = ctx.needs_input_grad
-    gx = gy * ctx.call(sigmoid, x - y) if e[0] else None
-    gyy = gy * ctx.call(sigmoid, y - x) if e[1] else None
+    gx = gy * conj_if_complex(ctx, ctx.call(sigmoid, x - y)) if e[0] else None
+    gyy = gy * conj_if_complex(ctx, ctx.call(sigmoid, y - x)) if e[1] else None
     return gx, gyy
 
 
@@ -401,6 +405,8 @@ def lerp(xp, start, end, weight):
 def lerp_backward(ctx, gy):  # d lerp = (1 - w) ds + w de + (e - s) dw
     s, end, w = ctx.saved
     e = ctx.needs_input_grad
+    if gy.dtype.kind == "c":  # complex: the conjugate factors (torch's convention)
+        s, end, w = conj_if_complex(ctx, s), conj_if_complex(ctx, end), conj_if_complex(ctx, w)
     return (
         gy * (1 - w) if e[0] else None,
         gy * w if e[1] else None,
@@ -585,7 +591,7 @@ def sinc_backward(ctx, gy):  # d sinc(x) = (pi x cos(pi x) - sin(pi x)) / (pi x^
     px = math.pi * xs
     d = (px * ctx.call(cos, px) - ctx.call(sin, px)) / (px * xs)
     # at 0: the value 0, written as sinc''(0) x = -pi^2/3 x so that double backward is right there too
-    return (gy * ctx.xp.where(x == 0, (-(math.pi**2) / 3) * x, d),)
+    return (gy * conj_if_complex(ctx, ctx.xp.where(x == 0, (-(math.pi**2) / 3) * x, d)),)
 
 
 # ---------------------------------------------------------------- more binary float ops

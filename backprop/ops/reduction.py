@@ -66,8 +66,8 @@ def mean_backward(ctx, gy):  # every input element gets gy / n
 def _extreme_backward(ctx, gy, nan_shares=False):
     """Gradient of amax/amin: shared equally by the elements equal to the result. A nan result
     matches no element, so its gradient is nan, as torch's amax; median (``nan_shares``) shares it
-    among the nan elements, as torch's evenly_distribute_backward (and torch's full max(), which
-    here is amax: a difference for nan inputs only)."""
+    among the nan elements, as torch's evenly_distribute_backward (and torch's full max()/min(): the
+    ``nan_shares`` attribute of amax/amin)."""
     x, y = ctx.saved
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
@@ -82,7 +82,7 @@ def _extreme_backward(ctx, gy, nan_shares=False):
         return (g * mask / n,)
 
 
-def _check_nonempty(name, x, *, axis=None, keepdims=False):
+def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
     """A maximum or minimum has no identity: reducing an empty dim is an error in torch's words."""
     if x.size == 0:
         if axis is None:
@@ -95,21 +95,27 @@ def _check_nonempty(name, x, *, axis=None, keepdims=False):
 
 
 @op("amax", save_inputs=(0,), save_output=True, check=lambda x, **kw: _check_nonempty("amax", x, **kw))
-def amax(xp, x, *, axis=None, keepdims=False):
-    """Maximum over ``axis`` (ties share the gradient equally)."""
+def amax(xp, x, *, axis=None, keepdims=False, nan_shares=False):
+    """Maximum over ``axis`` (ties share the gradient equally; ``nan_shares``: a nan
+    result's gradient is shared by the nan elements, torch's full ``max()``)."""
     return xp.max(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
-amax.defvjp(_extreme_backward)
+def _amax_backward(ctx, gy):  # (amax and amin: shared by the elements equal to the result)
+    return _extreme_backward(ctx, gy, ctx.attrs["nan_shares"])
+
+
+amax.defvjp(_amax_backward)
 
 
 @op("amin", save_inputs=(0,), save_output=True, check=lambda x, **kw: _check_nonempty("amin", x, **kw))
-def amin(xp, x, *, axis=None, keepdims=False):
-    """Minimum over ``axis`` (ties share the gradient equally)."""
+def amin(xp, x, *, axis=None, keepdims=False, nan_shares=False):
+    """Minimum over ``axis`` (ties share the gradient equally; ``nan_shares``: a nan
+    result's gradient is shared by the nan elements, torch's full ``min()``)."""
     return xp.min(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
-amin.defvjp(_extreme_backward)
+amin.defvjp(_amax_backward)
 
 
 @op("var", save_inputs=(0,))
@@ -185,7 +191,7 @@ def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     y = expand_reduced(xp, y, x.shape, axis, keepdims)
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
-    return (g * xp.exp(x - y),)
+    return (g * conj_if_complex(ctx, xp.exp(x - y)),)
 
 
 # ---------------------------------------------------------------- products
@@ -300,7 +306,10 @@ def median(xp, x, *, axis=None, keepdims=False):
         raise ValueError("median: the op reduces all elements; use argmedian for one dim")
     flat = xp.reshape(x, (-1,))
     if flat.shape[0] == 0:
-        raise ValueError("median() of an empty tensor is not defined")
+        if _dtypes.kind(flat.dtype) in "fc":  # torch: nan (its integer result is an arbitrary number)
+            y = xp.full((), xp.nan, dtype=flat.dtype)
+            return xp.reshape(y, (1,) * x.ndim) if keepdims else y
+        raise ValueError("median() of an empty integer tensor is not defined")
     y = xp.sort(flat)[(flat.shape[0] - 1) // 2]
     if _dtypes.kind(flat.dtype) in "fc":
         y = xp.where(xp.isnan(flat).any(), xp.nan, y).astype(flat.dtype)
@@ -341,10 +350,21 @@ def argmode(xp, x, *, axis, keepdims=False):
     n = a.shape[-1]
     if n == 0:
         raise IndexError(f"mode(): expected a non-empty dimension {axis}, got shape {tuple(x.shape)}")
-    counts = (a[..., :, None] == a[..., None, :]).sum(axis=-1)  # how often each entry's value occurs
+    same = a[..., :, None] == a[..., None, :]
+    nan = a != a if a.dtype.kind in "fc" else None
+    if nan is not None:  # torch counts the nans as one value, the largest (sorted last)
+        same |= nan[..., :, None] & nan[..., None, :]
+    counts = same.sum(axis=-1)  # how often each entry's value occurs
     frequent = counts == counts.max(axis=-1, keepdims=True)
-    value = xp.where(frequent, a, a.max(axis=-1, keepdims=True)).min(axis=-1, keepdims=True)
-    last = (n - 1 - xp.argmax(xp.flip(a == value, axis=-1), axis=-1)).astype("int64", copy=False)
+    if nan is None:
+        value = xp.where(frequent, a, a.max(axis=-1, keepdims=True)).min(axis=-1, keepdims=True)
+        hit = a == value
+    else:
+        numbers = frequent & ~nan
+        has = numbers.any(axis=-1, keepdims=True)
+        value = xp.where(numbers, a, xp.inf).min(axis=-1, keepdims=True)
+        hit = xp.where(has, a == value, nan)
+    last = (n - 1 - xp.argmax(xp.flip(hit, axis=-1), axis=-1)).astype("int64", copy=False)
     return xp.moveaxis(last[..., None], -1, axis) if keepdims else last
 
 
@@ -444,7 +464,11 @@ def norm_backward(ctx, gy):
     p, axis, keepdims = ctx.attrs["ord"], ctx.attrs["axis"], ctx.attrs["keepdims"]
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
     y = expand_reduced(xp, y, x.shape, axis, keepdims)
-    sgn = xp.sign(x)
+    if x.dtype.kind == "c":  # complex: torch's sgn x / |x| (0 at 0) in place of sign
+        a = xp.abs(x)
+        sgn = xp.where(a == 0, 0, x / xp.where(a == 0, 1, a))
+    else:
+        sgn = xp.sign(x)
     if p == 0:
         return (x * 0 * g,)
     if p == 1:
@@ -452,7 +476,8 @@ def norm_backward(ctx, gy):
     zero = y == 0
     if p == 2:
         return (x * xp.where(zero, 0, g / xp.where(zero, 1, y)),)
-    a = sgn * x
+    if x.dtype.kind != "c":
+        a = sgn * x
     if math.isinf(p):
         mask = (a == y) | (a != a)
         n = xp.sum(mask, axis=norm_axes(axis, x.ndim), keepdims=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.ops._util import wrap_dim
+from backprop.ops.fft import conj_if_complex
 from backprop.registry import op
 
 
@@ -74,6 +75,8 @@ def cumprod_backward(ctx, gy):
     # through x_z, where torch runs an O(n^2) loop)
     x, y = ctx.saved
     xp = ctx.xp
+    if gy.dtype.kind == "c":  # complex: the conjugate Wirtinger gradient, rcumsum(gy conj(y)) / conj(x)
+        x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)
     d = _axis(x, ctx.attrs["axis"], "cumprod")
     if x.ndim == 0 or x.shape[d] <= 1:
         return (gy,)

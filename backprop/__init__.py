@@ -95,7 +95,6 @@ from backprop.creation import (  # noqa: E402
 from backprop.devices import Device, get_default_device, set_default_device  # noqa: E402
 from backprop.devices import device as device  # noqa: E402
 from backprop.dtypes import (  # noqa: E402
-    bfloat16,
     bool_,
     cdouble,
     cfloat,
@@ -266,6 +265,7 @@ _LAZY = {
         ("empty_permuted", "get_device_module", "has_lapack", "has_mkl", "has_openmp", "has_spectral"), "_misc_names"
     ),
     **dict.fromkeys(("is_distributed", "lobpcg", "segment_reduce", "to_dlpack"), "_misc_names"),
+    "bfloat16": "dtypes",  # (ml_dtypes' dtype: its import is slow, so it is made when first used)
 }
 
 
@@ -315,7 +315,6 @@ __all__ = [
     "profiler",
     "vmap",
     "bool",
-    "bfloat16",
     "bool_",
     "compile",
     "cuda",

@@ -67,7 +67,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype == dtypes.bfloat16:
+    if dtypes.is_bfloat16(array.dtype):
         dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
     return Tensor._wrap(array, Device("cpu", 0), None)
 

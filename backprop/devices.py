@@ -79,7 +79,7 @@ class Device:
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
-        if arr.dtype == dtypes.bfloat16:
+        if dtypes.is_bfloat16(arr.dtype):
             dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
         return arr
 
@@ -116,7 +116,7 @@ def _host_array(data: Any) -> np.ndarray:
     if isinstance(data, (list, tuple)) and any(hasattr(d, "grad_fn") for d in data):
         data = [np.asarray(d) if hasattr(d, "grad_fn") else d for d in data]
     arr = np.array(data)
-    if arr.dtype.kind in "OUSVMm" and arr.dtype != dtypes.bfloat16:  # objects, strings, records, dates
+    if arr.dtype.kind in "OUSVMm" and not dtypes.is_bfloat16(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr
 

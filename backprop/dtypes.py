@@ -1,20 +1,20 @@
 """Dtypes are NumPy dtypes under torch's names; Python floats default to float32.
 
 bfloat16 is ml_dtypes' NumPy dtype (JAX's): NumPy has none. Its ``kind`` is ``"V"``, not ``"f"``, so
-code that asks "is this floating?" goes through ``is_floating`` / ``kind`` here, never ``dtype.kind``.
+code that asks "is this floating?" goes through ``is_floating`` / ``kind`` here, never ``dtype.kind``, and
+"is this bfloat16?" through ``is_bfloat16``. ml_dtypes is imported on first use of ``bfloat16`` (this
+module's attribute, looked up lazily): its import costs 70 ms (0.6.0) to 630 ms (0.7.0, measured on a
+2-core VM, 2026-12-07), more than the rest of ``import backprop``, and most programs never use bfloat16.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib.util
+import sys
 from typing import Any
 
 import numpy as np
-
-try:
-    import ml_dtypes
-except ImportError:  # an environment set up before bfloat16 arrived: everything else works without it
-    ml_dtypes = None  # type: ignore[assignment]
 
 float16 = half = np.dtype("float16")
 float32 = np.dtype("float32")
@@ -30,9 +30,38 @@ uint64 = np.dtype("uint64")
 bool_ = np.dtype("bool")
 complex64 = cfloat = np.dtype("complex64")
 complex128 = cdouble = np.dtype("complex128")
-HAS_BFLOAT16 = ml_dtypes is not None
-# without ml_dtypes, a stand-in no real dtype equals (to_dtype refuses it with the remedy)
-bfloat16 = np.dtype(ml_dtypes.bfloat16) if HAS_BFLOAT16 else np.dtype([("bfloat16 needs ml_dtypes", "V2")])
+# without ml_dtypes (an environment set up before bfloat16 arrived) everything else works: bfloat16 is
+# then a stand-in no real dtype equals, which to_dtype refuses with the remedy
+HAS_BFLOAT16 = sys.modules.get("ml_dtypes", 0) is not None and importlib.util.find_spec("ml_dtypes") is not None
+_bf16: list[np.dtype] = []
+
+
+def _bfloat16() -> np.dtype:
+    """bfloat16's dtype, importing ml_dtypes the first time (see the module's docstring)."""
+    if not _bf16:
+        if HAS_BFLOAT16:
+            import ml_dtypes
+
+            _bf16.append(np.dtype(ml_dtypes.bfloat16))
+        else:
+            _bf16.append(np.dtype([("bfloat16 needs ml_dtypes", "V2")]))
+        globals()["bfloat16"] = _bf16[0]  # (later lookups of the attribute skip __getattr__)
+    return _bf16[0]
+
+
+def __getattr__(name: str) -> Any:
+    """``bfloat16``, made on first use."""
+    if name == "bfloat16":
+        return _bfloat16()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_bfloat16(dtype: Any) -> bool:
+    """``dtype == bfloat16``, without importing ml_dtypes: a process that has not imported it holds no
+    bfloat16 array (its dtypes have kind "V", as raw bytes, which no tensor has otherwise)."""
+    return getattr(dtype, "kind", None) == "V" and "ml_dtypes" in sys.modules and dtype == _bfloat16()
+
+
 # torch.float (float32), torch.int (int32) and torch.bool would shadow builtins here: backprop/__init__.py
 # sets them. No complex32 (chalf): NumPy has none.
 
@@ -61,17 +90,18 @@ def note_bfloat16() -> None:
 
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
-    return "f" if dtype == bfloat16 else dtype.kind
+    k = dtype.kind
+    return "f" if k == "V" and is_bfloat16(dtype) else k
 
 
 def is_floating(dtype: np.dtype) -> bool:
     """True for float16, bfloat16, float32 and float64 (torch's ``dtype.is_floating_point``)."""
-    return dtype.kind == "f" or dtype == bfloat16
+    return dtype.kind == "f" or is_bfloat16(dtype)
 
 
 def check_device(dtype: Any, device_type: str, where: str) -> None:
     """Raise a clear TypeError for bfloat16 on a CUDA device: CuPy has no bfloat16 dtype."""
-    if device_type != "cpu" and dtype == bfloat16:
+    if device_type != "cpu" and is_bfloat16(dtype):
         raise TypeError(
             f"{where}: bfloat16 tensors live on the CPU only (CuPy has no bfloat16 dtype), not on "
             f"{device_type}; keep them on the CPU, or use float16 or float32 on {device_type}"
@@ -80,7 +110,7 @@ def check_device(dtype: Any, device_type: str, where: str) -> None:
 
 def is_inexact(dtype: np.dtype) -> bool:
     """True for floating and complex dtypes: those whose tensors can require gradients."""
-    return dtype.kind in "fc" or dtype == bfloat16
+    return dtype.kind in "fc" or is_bfloat16(dtype)
 
 
 _default_float = float32
@@ -111,8 +141,10 @@ def to_dtype(dtype: Any) -> np.dtype | None:
     try:
         d = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"not a dtype: {dtype!r}") from None
-    if d == bfloat16:
+        if dtype != "bfloat16":  # (NumPy knows the name only once ml_dtypes is imported)
+            raise TypeError(f"not a dtype: {dtype!r}") from None
+        d = _bfloat16()
+    if d.kind == "V" and d == _bfloat16():
         if not HAS_BFLOAT16:
             raise TypeError("bfloat16 needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes")
         if _FIRST_BFLOAT16 is not None:

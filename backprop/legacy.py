@@ -11,12 +11,16 @@ import numpy as np
 from backprop import dtypes
 from backprop.tensor import _TYPE_NAMES, Tensor
 
-_BY_NAME = {name: dtypes.bfloat16 if dt == "bfloat16" else np.dtype(dt) for dt, name in _TYPE_NAMES.items()}
+_BY_NAME = {name: dt for dt, name in _TYPE_NAMES.items()}  # (dtype names: bfloat16's is made when first used)
 
 
 class _TensorTypeMeta(type):
-    dtype: np.dtype
+    dtype_name: str
     is_cuda: bool
+
+    @property
+    def dtype(cls) -> np.dtype:
+        return dtypes.to_dtype(cls.dtype_name)  # type: ignore[return-value]
 
     def __instancecheck__(cls, obj: Any) -> bool:
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype and (obj.device.type == "cuda") == cls.is_cuda
@@ -35,7 +39,7 @@ class _TensorTypeMeta(type):
 
 
 def _make(name: str, cuda: bool = False) -> type:
-    return _TensorTypeMeta(name, (), {"dtype": _BY_NAME[name], "is_cuda": cuda, "__doc__": f"torch.{name}"})
+    return _TensorTypeMeta(name, (), {"dtype_name": _BY_NAME[name], "is_cuda": cuda, "__doc__": f"torch.{name}"})
 
 
 FloatTensor = _make("FloatTensor")

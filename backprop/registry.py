@@ -18,7 +18,6 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.backends import Backend, registered_backends
-from backprop.dtypes import bfloat16
 
 Kernel = Callable[..., Any]
 
@@ -282,13 +281,16 @@ _EXACT_IN_BF16 = frozenset(
 # dtype scan on every wrapped forward and backward rule); from then on every op's kernels are rebuilt
 # wrapped, in all backends.
 _BF16_SEEN = [False]
+_BF16: Any = None  # bfloat16's dtype, once seen (dtypes.bfloat16 imports ml_dtypes: not before it is needed)
 
 
 def _use_bfloat16_kernels() -> None:
     """The first bfloat16 array is being made: rebuild every op's kernels with the float32 path."""
+    global _BF16
     if _BF16_SEEN[0]:
         return
     _BF16_SEEN[0] = True
+    _BF16 = dtypes.bfloat16
     for opdef in _OPS.values():
         opdef._kernels.clear()  # (a running profiler's wrappers go too: it then leaves the caches empty)
         opdef._bkernels.clear()
@@ -299,7 +301,7 @@ def _float32_for_bf16(kernel: Kernel) -> Kernel:
 
     def run(*args: Any, **attrs: Any) -> Any:
         for a in args:
-            if a.__class__ is np.ndarray and a.dtype is bfloat16:
+            if a.__class__ is np.ndarray and a.dtype is _BF16:
                 break
         else:
             return kernel(*args, **attrs)
@@ -316,7 +318,7 @@ def _float32_for_bf16_rule(rule: Kernel) -> Kernel:
     """A backward rule that gets a bfloat16 gradient in float32 (the engine rounds its results)."""
 
     def run(ctx: Any, gy: Any) -> Any:
-        if gy.__class__ is np.ndarray and gy.dtype is bfloat16:
+        if gy.__class__ is np.ndarray and gy.dtype is _BF16:
             gy = gy.astype(np.float32)
         return rule(ctx, gy)
 
@@ -324,11 +326,11 @@ def _float32_for_bf16_rule(rule: Kernel) -> Kernel:
 
 
 def _up(a: Any) -> Any:
-    return a.astype(np.float32) if a.__class__ is np.ndarray and a.dtype is bfloat16 else a
+    return a.astype(np.float32) if a.__class__ is np.ndarray and a.dtype is _BF16 else a
 
 
 def _down(y: Any) -> Any:
-    return y.astype(bfloat16) if getattr(y, "dtype", None) == np.float32 else y
+    return y.astype(_BF16) if getattr(y, "dtype", None) == np.float32 else y
 
 
 _OPS: dict[str, OpDef] = {}

@@ -117,7 +117,8 @@ def _to(obj: Any, device: Any) -> Any:
     return obj
 
 
-# safetensors' dtype names, for the dtypes torch and backprop share (safetensors.numpy lacks BF16)
+# safetensors' dtype names, for the dtypes torch and backprop share (safetensors.numpy lacks BF16, which is
+# ``dtypes.bfloat16``: looked up only when met, as that imports ml_dtypes)
 _SAFETENSORS_DTYPES = {
     "BOOL": dtypes.bool_,
     "U8": dtypes.uint8,
@@ -125,7 +126,6 @@ _SAFETENSORS_DTYPES = {
     "U16": dtypes.uint16,
     "I16": dtypes.int16,
     "F16": dtypes.float16,
-    "BF16": dtypes.bfloat16,
     "U32": dtypes.uint32,
     "I32": dtypes.int32,
     "F32": dtypes.float32,
@@ -141,7 +141,7 @@ def save_safetensors(tensors: Mapping[str, Any], metadata: Mapping[str, str] | N
     arrays = {}
     for name, value in tensors.items():
         arr = np.asarray(value.detach().cpu()) if isinstance(value, Tensor) else np.asarray(value)
-        if arr.dtype != dtypes.bfloat16 and arr.dtype not in _SAFETENSORS_DTYPES.values():
+        if not dtypes.is_bfloat16(arr.dtype) and arr.dtype not in _SAFETENSORS_DTYPES.values():
             raise TypeError(f"save_safetensors: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
         arrays[name] = np.ascontiguousarray(arr)
     return safetensors.numpy.save(arrays, metadata=None if metadata is None else dict(metadata))
@@ -152,10 +152,10 @@ def load_safetensors(data: bytes, device: Any = None) -> dict[str, Tensor]:
     wrote), with their dtypes, BF16 as ``bp.bfloat16``; on ``device`` when given, else the CPU."""
     out: dict[str, Tensor] = {}
     for name, entry in safetensors.deserialize(data):
-        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+        dtype = dtypes.bfloat16 if entry["dtype"] == "BF16" else _SAFETENSORS_DTYPES.get(entry["dtype"])
         if dtype is None:
             raise TypeError(f"load_safetensors: {name!r} has safetensors dtype {entry['dtype']}, which backprop lacks")
-        stored = dtype if dtype == dtypes.bfloat16 else dtype.newbyteorder("<")  # (the format is little-endian)
+        stored = dtype if dtypes.is_bfloat16(dtype) else dtype.newbyteorder("<")  # (the format is little-endian)
         arr = np.frombuffer(entry["data"], dtype=stored).reshape(entry["shape"])
         t = Tensor._of(arr.astype(dtype), dtype=dtype)
         out[name] = t if device is None else t.to(device)

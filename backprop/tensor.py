@@ -665,7 +665,7 @@ class Tensor(
 
     def __repr__(self) -> str:
         host = self._host()
-        if host.dtype == dtypes.bfloat16:  # NumPy prints it as an unknown type: print its float32 values
+        if dtypes.is_bfloat16(host.dtype):  # NumPy prints it as an unknown type: print its float32 values
             host = host.astype(np.float32)
         if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
             body = _torch_layout(host, len("tensor("), runtime.print_linewidth())

@@ -190,3 +190,26 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_ml_dtypes_is_imported_only_when_bfloat16_is_used() -> None:
+    """``import backprop`` and float32 training leave ml_dtypes unimported (its import costs 70-630 ms);
+    the first use of bfloat16, by attribute, by name or through an array, brings it in and works."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ml_dtypes")
+    code = """
+import sys
+import backprop as bp
+m = bp.nn.Linear(3, 2)
+bp.optim.SGD(m.parameters(), lr=0.1).zero_grad()
+m(bp.randn(4, 3)).sum().backward()
+assert m.weight.grad.dtype == bp.float32 and bp.ones(2).is_floating_point()
+assert "ml_dtypes" not in sys.modules, "imported without bfloat16"
+assert bp.tensor([1.5], dtype="bfloat16").dtype == bp.bfloat16 and "ml_dtypes" in sys.modules
+assert (bp.ones(2, dtype=bp.bfloat16) * 3).float().tolist() == [3.0, 3.0]
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -37,7 +37,7 @@ __all__ = [
 F = TypeVar("F")
 # the lower-precision dtypes autocast can run in, per device type: torch's float16 and bfloat16 on the
 # CPU (bfloat16 is ml_dtypes' NumPy dtype); CuPy has no bfloat16, so CUDA autocast runs in float16 only
-_SUPPORTED = {"cpu": (dtypes.float16, *((dtypes.bfloat16,) if dtypes.HAS_BFLOAT16 else ())), "cuda": (dtypes.float16,)}
+_SUPPORTED = {"cpu": ("float16", *(("bfloat16",) if dtypes.HAS_BFLOAT16 else ())), "cuda": ("float16",)}
 
 
 def is_autocast_available(device_type: str) -> bool:
@@ -117,7 +117,7 @@ class autocast:  # noqa: N801 - torch's name
         if device_type == "cuda" and not get_backend("cuda").is_available():
             warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", stacklevel=3)
             return False
-        supported = _SUPPORTED.get(device_type, (dtypes.float16,))
+        supported = [dtypes.to_dtype(name) for name in _SUPPORTED.get(device_type, ("float16",))]
         if self.fast_dtype not in supported:
             names = " and ".join(str(d) for d in supported)
             lacks = " (CuPy has no bfloat16)" if device_type == "cuda" else ""

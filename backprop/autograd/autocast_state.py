@@ -102,14 +102,20 @@ POLICIES: dict[str, dict[str, str]] = {
         _PROMOTE_BOTH + _PROMOTE_CUDA_ONLY,
     ),
 }
-# the autocast dtype when none is given: torch's (bfloat16 on the CPU, ml_dtypes' NumPy dtype)
-DEFAULT_DTYPES: dict[str, np.dtype] = {"cpu": dtypes.bfloat16, "cuda": np.dtype(np.float16)}
+# the autocast dtype when none is given: torch's, bfloat16 on the CPU (ml_dtypes' NumPy dtype, made when
+# first asked for: see dtypes) and float16 elsewhere
+DEFAULT_DTYPES: dict[str, str] = {"cpu": "bfloat16", "cuda": "float16"}
+
+
+def _default_dtype(device_type: str) -> np.dtype:
+    name = DEFAULT_DTYPES.get(device_type, "float16")
+    return dtypes.bfloat16 if name == "bfloat16" else np.dtype(name)  # (without ml_dtypes: its stand-in)
 
 
 class _State(threading.local):
     def __init__(self) -> None:
         self.enabled: dict[str, bool] = {}  # device type -> autocast on
-        self.dtype: dict[str, np.dtype] = dict(DEFAULT_DTYPES)  # device type -> lower-precision dtype
+        self.dtype: dict[str, np.dtype] = {}  # device type -> lower-precision dtype (set, or the default)
         self.cache_enabled = True
         self.nesting = 0  # autocast regions entered on this thread (the cache dies with the outermost)
         self.cache: dict[int, tuple[Any, int, Any]] = {}  # id(weight) -> (weight, its version, cast)
@@ -133,7 +139,8 @@ def set_enabled(device_type: str, enabled: bool) -> None:
 
 def get_dtype(device_type: str) -> np.dtype:
     """The lower-precision dtype autocast uses on ``device_type`` (this thread)."""
-    return _state.dtype.get(device_type, DEFAULT_DTYPES["cuda"])
+    dtype = _state.dtype.get(device_type)
+    return _default_dtype(device_type) if dtype is None else dtype
 
 
 def set_dtype(device_type: str, dtype: Any) -> None:
@@ -204,7 +211,7 @@ def autocast_inputs(name: str, args: tuple[Any, ...], apply: Callable[..., Any],
     if kind is None:
         return args
     if kind == LOWER:
-        target = _state.dtype.get(device_type, DEFAULT_DTYPES["cuda"])
+        target = get_dtype(device_type)
     elif kind == FP32:
         target = _FLOAT32
     else:  # promote: the widest eligible floating dtype among the inputs

@@ -9,7 +9,7 @@ from backprop.registry import op
 @op("astype", casts=True)
 def astype(xp, x, *, dtype):
     """x converted to ``dtype`` (a copy)."""
-    if dtype == dtypes.bfloat16:
+    if dtypes.is_bfloat16(dtype):
         if xp.__name__ != "numpy":
             dtypes.check_device(dtype, "cuda", "to")
         dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)

@@ -278,7 +278,7 @@ def sigmoid(xp, x):
     if x.dtype.kind != "f":
         if x.dtype.kind == "c":  # (no ordering to split on: the plain formula, as torch)
             return 1 / (1 + xp.exp(-x))
-        if x.dtype != dtypes.bfloat16:  # bool and integers: the default float dtype (torch)
+        if not dtypes.is_bfloat16(x.dtype):  # bool and integers: the default float dtype (torch)
             x = x.astype(dtypes.get_default_dtype())
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))

@@ -7,8 +7,6 @@ packages plug in through the ``backprop.backends`` entry-point group, whose entr
 
 from __future__ import annotations
 
-from importlib import metadata
-
 if __name__ != "backprop.backends":
     # This folder is the subpackage ``backprop.backends`` (backprop/__init__.py loads it by its location
     # in a checkout, the wheel installs it there). Imported as ``backends`` it would be a second
@@ -63,6 +61,8 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    from importlib import metadata  # (here: importing it costs ~20 ms, and most processes never get here)
+
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         obj = ep.load()
         backend = obj() if isinstance(obj, type) else obj

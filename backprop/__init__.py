@@ -206,7 +206,6 @@ from backprop.nn.functional import (  # noqa: E402  isort: skip  (torch's top-le
     pixel_shuffle,
     pixel_unshuffle,
 )
-from backprop import distributions  # noqa: E402  isort: skip  (torch.distributions)
 from backprop.creation import asarray  # noqa: E402  isort: skip
 from backprop.legacy import (  # noqa: E402  isort: skip
     BFloat16Tensor,
@@ -260,6 +259,7 @@ __version__ = version.__version__
 # loaded on first use, so ``import backprop`` does not pay for them
 _LAZY = {
     **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
+    "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
     **dict.fromkeys(
         ("empty_permuted", "get_device_module", "has_lapack", "has_mkl", "has_openmp", "has_spectral"), "_misc_names"
@@ -432,7 +432,6 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "testing",
-    "distributions",
     "asarray",
     "BFloat16Tensor",
     "BoolTensor",

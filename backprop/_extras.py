@@ -63,10 +63,14 @@ def typename(obj: Any) -> str:
     """A type's readable name: a tensor's legacy type (``torch.FloatTensor``), else ``module.QualName``."""
     if isinstance(obj, Tensor):
         return str(obj.type())
-    module = getattr(obj, "__module__", None)
-    prefix = "" if module in (None, "builtins", "__builtin__") else f"{module}."
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
-    return prefix + name
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        name = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        name = obj.__name__
+    else:  # an instance: its class's names (numpy.ndarray, numpy.float32)
+        module, name = type(obj).__module__ or "", type(obj).__qualname__
+    return name if module in ("", "builtins") else f"{module}.{name}"
 
 
 def scalar_tensor(

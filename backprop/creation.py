@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ from backprop.tensor import Tensor
 
 
 @factory
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, *, pin_memory: bool = False
+) -> Tensor:
     """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
     return Tensor._of(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
@@ -102,21 +105,53 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     return t
 
 
-@factory
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros."""
-    return _make("zeros", size, dtype, device, requires_grad)
+def _dense(name: str, layout: Any) -> None:
+    """torch's ``layout=`` of a factory: the default (``bp.strided``) only; the ``pin_memory=`` that
+    comes with it is accepted and changes nothing (there is no page-locked host memory here)."""
+    if layout is not None and getattr(layout, "name", layout) != "strided":
+        raise NotImplementedError(
+            f"{name}: layout={layout!r} is not supported: backprop's factories make strided (dense) tensors; "
+            "build a sparse one with bp.sparse_coo_tensor"
+        )
+
+
+def _filled(kind: str, doc: str) -> Callable[..., Tensor]:
+    """The factory ``zeros`` or ``ones`` (torch's signature: sizes, then keywords)."""
+
+    def make(
+        *size: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+        layout: Any = None,
+        pin_memory: bool = False,
+    ) -> Tensor:
+        if layout is not None:
+            _dense(kind, layout)
+        return _make(kind, size, dtype, device, requires_grad)
+
+    make.__name__ = make.__qualname__ = kind
+    make.__doc__ = doc
+    return factory(make)
+
+
+zeros = _filled("zeros", "A tensor of zeros.")
+ones = _filled("ones", "A tensor of ones.")
 
 
 @factory
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones."""
-    return _make("ones", size, dtype, device, requires_grad)
-
-
-@factory
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(
+    *size: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
     """An uninitialised tensor."""
+    if layout is not None:
+        _dense("empty", layout)
     return _make("empty", size, dtype, device, requires_grad)
 
 
@@ -140,8 +175,18 @@ def empty_strided(
 
 
 @factory
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any,
+    fill_value: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    *,
+    layout: Any = None,
+    pin_memory: bool = False,
+) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it when not given)."""
+    _dense("full", layout)
     if dtype is None:
         dtype = (
             dtypes.bool_
@@ -162,8 +207,12 @@ def arange(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    *,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
+    _dense("arange", layout)
     if end is None:
         start, end = 0, start
     # 0-d tensors as bounds: their Python numbers (an int tensor keeps the int64 result, as torch)
@@ -185,10 +234,19 @@ def arange(
 
 @factory
 def linspace(
-    start: float, end: float, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    start: float,
+    end: float,
+    steps: int,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    *,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, computed in float64. For an
     integer dtype, torch truncates the bounds and then the values toward zero (NumPy would floor)."""
+    _dense("linspace", layout)
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     if dtypes.kind(dt) not in "iuf":
@@ -206,12 +264,25 @@ def linspace(
 
 
 @factory
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    *,
+    layout: Any = None,
+    pin_memory: bool = False,
+) -> Tensor:
     """The identity matrix."""
+    _dense("eye", layout)
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     with _current(dev):
-        return Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
+        t = Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
+    if requires_grad:
+        t.requires_grad = True
+    return t
 
 
 def _random(
@@ -243,20 +314,29 @@ def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
     return arr
 
 
-@factory
-def randn(
-    *size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
-) -> Tensor:
-    """Standard normal samples from the device's seeded generator (or ``generator``)."""
-    return _random("randn", size, dtype, device, requires_grad, generator)
+def _sampled(kind: str, doc: str) -> Callable[..., Tensor]:
+    """The factory ``randn`` or ``rand`` (torch's signature: sizes, then keywords)."""
+
+    def sample(
+        *size: Any,
+        generator: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+        layout: Any = None,
+        pin_memory: bool = False,
+    ) -> Tensor:
+        if layout is not None:
+            _dense(kind, layout)
+        return _random(kind, size, dtype, device, requires_grad, generator)
+
+    sample.__name__ = sample.__qualname__ = kind
+    sample.__doc__ = doc
+    return factory(sample)
 
 
-@factory
-def rand(
-    *size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
-) -> Tensor:
-    """Uniform [0, 1) samples from the device's seeded generator (or ``generator``)."""
-    return _random("rand", size, dtype, device, requires_grad, generator)
+randn = _sampled("randn", "Standard normal samples from the device's seeded generator (or ``generator``).")
+rand = _sampled("rand", "Uniform [0, 1) samples from the device's seeded generator (or ``generator``).")
 
 
 @factory
@@ -269,8 +349,11 @@ def randint(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """Integers in [low, high) (``randint(high, size)``: [0, high)); int64 by default."""
+    _dense("randint", layout)
     if isinstance(high, (tuple, list)):  # torch's randint(high, size) overload
         low, high, size = 0, low, high
     elif high is None:
@@ -348,9 +431,17 @@ def randint_like(
 
 @factory
 def randperm(
-    n: int, *, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    n: int,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """A random permutation of 0 .. n-1 (int64 by default)."""
+    _dense("randperm", layout)
     dt = dtypes.to_dtype(dtype) or dtypes.int64
     if n < 0:
         raise RuntimeError(f"randperm: trying to create tensor with negative dimension {n}: [{n}]")

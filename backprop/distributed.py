@@ -374,7 +374,7 @@ _previous_excepthook: Any = None
 
 def _require() -> _Group:
     if _group is None:
-        raise RuntimeError(
+        raise ValueError(  # torch's class
             "Default process group has not been initialized, please make sure to call init_process_group."
         )
     return _group

@@ -88,6 +88,25 @@ def note_bfloat16() -> None:
             callback()
 
 
+# torch wraps a Python int beyond a small integer dtype's range into it (uint8 - 3 is 253, int8 + 1000 is
+# -24, uint8 < -3 compares with 253) where NumPy 2 raises OverflowError or compares the true values: each
+# such dtype's (min, max, modulus). int64 (only 2**63 <= v < 2**64 would wrap) is left out: its `t + 1` stays fast.
+WRAP_INT = {
+    np.dtype(n): (int(np.iinfo(n).min), int(np.iinfo(n).max), 1 << (8 * np.dtype(n).itemsize))
+    for n in ("int8", "uint8", "int16", "int32")
+}
+
+
+def wrap_int(v: int, dtype: np.dtype) -> int:
+    """The Python int ``v`` as torch reads it into ``dtype`` (a key of ``WRAP_INT``): modulo 2**bits when
+    outside the range and within torch's [-2**63, 2**64) (beyond it torch raises, as NumPy does)."""
+    lo, hi, m = WRAP_INT[dtype]
+    if lo <= v <= hi or not -(1 << 63) <= v < 1 << 64:
+        return v
+    v %= m
+    return v - m if v > hi else v
+
+
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
     k = dtype.kind

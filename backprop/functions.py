@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import creation, dtypes
 from backprop.autograd.function import apply, apply_
 from backprop.methods import linalg as _la
 from backprop.ops import activation as act
@@ -588,8 +588,11 @@ def logspace(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
+    creation._dense("logspace", layout)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     if dt.kind in "iu":  # integer dtypes: torch truncates the exponent bounds first, as linspace's
         start, end = math.trunc(start), math.trunc(end)

@@ -44,12 +44,16 @@ from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
+_WRAP_INT = dtypes.WRAP_INT
 
 
-def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor], Callable[..., Tensor]]:
+def _binary(
+    opdef: Any, *, to_float: bool = False, wrap: bool = True
+) -> tuple[Callable[..., Tensor], Callable[..., Tensor]]:
     """``__op__`` and ``__rop__`` for a binary op, with torch's dtype promotion (``promote``).
 
-    ``to_float``: the result is floating even for integer operands (true division)."""
+    ``to_float``: the result is floating even for integer operands (true division); ``wrap=False``: a
+    Python int is not wrapped into a small integer dtype (pow: torch raises for ``uint8 ** -1``)."""
 
     def method(self: Tensor, other: Any) -> Tensor:
         cls = other.__class__
@@ -63,25 +67,30 @@ def _binary(opdef: Any, *, to_float: bool = False) -> tuple[Callable[..., Tensor
             if _foreign(other):
                 return NotImplemented  # Python then raises its "unsupported operand type(s)" TypeError
             other = self._other(other)
-        return apply(opdef, *promote(self, other, to_float))
+        return apply(opdef, *promote(self, other, to_float, wrap))
 
     def reflected(self: Tensor, other: Any) -> Tensor:
         if other.__class__ is float and self._data.dtype.kind in "fc":
             return apply(opdef, other, self)
         if _foreign(other):
             return NotImplemented
-        return apply(opdef, *promote(self._other(other), self, to_float))
+        return apply(opdef, *promote(self._other(other), self, to_float, wrap))
 
     method.__doc__ = reflected.__doc__ = opdef.doc
     return method, reflected
 
 
-def promote(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
+def promote(a: Any, b: Any, to_float: bool = False, wrap: bool = True) -> tuple[Any, Any]:
     """``a`` and ``b`` (Tensors or Python scalars) cast to their common dtype under torch's rules
     (``dtypes.promote_types``); casts are recorded ops, so gradients flow through them."""
     dt = dtypes.promote_types(a, b)
     if to_float and dt.kind in "biu":
         dt = dtypes.get_default_dtype()
+    elif wrap and dt in _WRAP_INT:  # a Python int wraps into a small integer dtype, as torch's (uint8 - 3 is 253)
+        if a.__class__ is int:
+            a = dtypes.wrap_int(a, dt)
+        elif b.__class__ is int:
+            b = dtypes.wrap_int(b, dt)
     return _cast(a, dt), _cast(b, dt)
 
 
@@ -98,12 +107,32 @@ def _foreign(other: Any) -> bool:
 
 def _compare(opdef: Any) -> Callable[..., Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
-        if _foreign(other):
+        cls = other.__class__
+        if cls is Tensor:
+            if other._data.dtype is self._data.dtype:
+                return apply(opdef, self, other)  # the hot path: same dtype
+        elif cls is int:
+            if self._data.dtype in _WRAP_INT:  # torch compares with the int wrapped into the dtype
+                return apply(opdef, self, dtypes.wrap_int(other, self._data.dtype))
+            return apply(opdef, self, other)
+        elif _foreign(other):
             return NotImplemented  # ``t == None`` is False, ``t < "a"`` a TypeError, as in torch
-        return apply(opdef, self, self._other(other))
+        return compared(opdef, self, other)
 
     method.__doc__ = opdef.doc
     return method
+
+
+def compared(opdef: Any, self: Tensor, other: Any) -> Tensor:
+    """``opdef(self, other)`` for a comparison, as torch compares: in the operands' promoted dtype
+    (uint8 against a 0-d int64 -3 compares with 253; int64 against float32 in float32) and with a
+    Python int wrapped into a small integer dtype (``uint8 < -3`` is ``uint8 < 253``)."""
+    other = self._other(other)
+    if other.__class__ is int and self._data.dtype in _WRAP_INT:
+        other = dtypes.wrap_int(other, self._data.dtype)
+    elif isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
+        return apply(opdef, *promote(self, other))
+    return apply(opdef, self, other)
 
 
 class Tensor(
@@ -488,7 +517,7 @@ class Tensor(
     __sub__, __rsub__ = _binary(ew.sub)
     __mul__, __rmul__ = _binary(ew.mul)
     __truediv__, __rtruediv__ = _binary(ew.div, to_float=True)
-    __pow__, __rpow__ = _binary(ew.pow)
+    __pow__, __rpow__ = _binary(ew.pow, wrap=False)
     __mod__, __rmod__ = _binary(mt.remainder)
     __floordiv__, __rfloordiv__ = _binary(mt.floor_divide)
     __and__, __rand__ = _binary(ew.bitwise_and)
@@ -506,22 +535,22 @@ class Tensor(
 
     # comparisons and logic by name (``x.lt(y)``, ``x.logical_and(y)``), as torch
     def lt(self, other: Any) -> Tensor:
-        return apply(ew.lt, self, self._other(other))
+        return compared(ew.lt, self, other)
 
     def le(self, other: Any) -> Tensor:
-        return apply(ew.le, self, self._other(other))
+        return compared(ew.le, self, other)
 
     def gt(self, other: Any) -> Tensor:
-        return apply(ew.gt, self, self._other(other))
+        return compared(ew.gt, self, other)
 
     def ge(self, other: Any) -> Tensor:
-        return apply(ew.ge, self, self._other(other))
+        return compared(ew.ge, self, other)
 
     def eq(self, other: Any) -> Tensor:
-        return apply(ew.eq, self, self._other(other))
+        return compared(ew.eq, self, other)
 
     def ne(self, other: Any) -> Tensor:
-        return apply(ew.ne, self, self._other(other))
+        return compared(ew.ne, self, other)
 
     less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
 

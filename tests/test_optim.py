@@ -428,7 +428,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     assert np.array_equal(mods[0].weight.detach().numpy(), np.arange(6.0).reshape(2, 3))
     new._data[0] = 100.0  # the parameters share the vector's memory, as torch's
     assert mods[0].weight.detach().numpy()[0, 0] == 100.0
-    with pytest.raises(TypeError, match="expected a Tensor, but got: ndarray"):
+    with pytest.raises(TypeError, match="expected torch.Tensor, but got: numpy.ndarray"):
         nn.utils.vector_to_parameters(np.zeros(8), mods[0].parameters())
     with pytest.raises(ValueError, match="expected a vector of 8 elements"):
         nn.utils.vector_to_parameters(bp.zeros(7), mods[0].parameters())

@@ -6,6 +6,8 @@ cases are also asked of torch itself, so the table cannot drift from what torch 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,39 @@ def test_contiguous() -> None:
     t = x.T
     c = t.contiguous()
     assert c._data.flags.c_contiguous and c.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "zeros(2, 3, layout=L.strided, pin_memory=False)",
+        "ones(2, layout=L.strided)",
+        "empty(2, memory_format=L.contiguous_format, layout=L.strided)",
+        "full((2,), 7, layout=L.strided, pin_memory=False)",
+        "arange(4, layout=L.strided)",
+        "linspace(0, 1, 3, layout=L.strided)",
+        "logspace(0, 1, 2, layout=L.strided)",
+        "eye(2, 3, layout=L.strided)",
+        "rand(2, layout=L.strided)",
+        "randn(2, layout=L.strided, pin_memory=False)",
+        "randint(0, 5, (3,), layout=L.strided)",
+        "randperm(4, layout=L.strided)",
+        "tensor([1.5], pin_memory=False)",
+    ],
+)
+def test_factories_take_layout_and_pin_memory(call: str) -> None:
+    """torch's ``layout=``/``pin_memory=`` keywords are accepted (strided only) with torch's shape and dtype."""
+
+    def run(lib: Any) -> Any:
+        return eval(call, {"L": lib, **{n: getattr(lib, n) for n in _FACTORIES}})  # noqa: S307 - our own table
+
+    ours = run(bp)
+    if torch is not None:
+        theirs = run(torch)
+        assert tuple(ours.shape) == tuple(theirs.shape) and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    with pytest.raises(NotImplementedError, match="layout"):
+        bp.zeros(2, layout=bp.sparse_coo)
+
+
+_FACTORIES = ("zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye", "rand", "randn", "randint")
+_FACTORIES += ("randperm", "tensor")

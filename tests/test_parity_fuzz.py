@@ -1690,30 +1690,13 @@ _misc_cases()
 # ---------------------------------------------------------------------------------------------------------
 # known differences: substrings of case names (see the module's report at the end)
 
-_WRAP = "torch wraps an out-of-range Python int into the tensor's dtype (uint8 - 3 is 253); NumPy raises OverflowError"
-_WRAP_CMP = "torch compares with the wrapped int (uint8 < -3 is True); NumPy compares the true values"
-_INT_POW = "int ** negative int tensor: torch gives 0 / +-1, NumPy's power raises (pow is a ufunc op: no body to patch)"
+_WRAP = "int64 + 2**63: torch wraps it; we wrap Python ints into int8/uint8/int16/int32 only (int64 + 1 stays fast)"
+_POW32 = "ldexp: torch's float32 pow(2, e) rounds differently from NumPy's (1e-8 relative)"
 _TIES = "which index among tied values: torch's topk/kthvalue kernels pick an unspecified one"
 KNOWN: dict[str, str] = {
-    "uint8,scalar -3]": _WRAP,
-    "int8 + 1000": _WRAP,
-    "int + 2**40": _WRAP,
     "int + big": _WRAP,
-    "greater[uint8,0d int64]": _WRAP_CMP,
-    "greater[0d int64,uint8]": _WRAP_CMP,
-    "pow[int": _INT_POW,
-    "pow[uint8": _INT_POW,
-    "pow[0d int64": _INT_POW,
-    "pow[0d bool,int": _INT_POW,
-    "pow[bool,int64]": _INT_POW,
-    "pow[bool,0d int64]": _INT_POW,
-    "pow int negative tensor exp": _INT_POW,
-    "pow scalar base[int": _INT_POW,
-    "rpow 2 ** [int": _INT_POW,
-    "pow[bool, True]": "bool ** True: torch keeps bool, NumPy's power gives int8",
-    "pow[bool,scalar True]": "bool ** True: torch keeps bool, NumPy's power gives int8",
-    "**[bool, True]": "bool ** True: torch keeps bool, NumPy's power gives int8",
-    "ldexp[": "ldexp with float32/0-d float64 exponents: torch computes x * 2**e in the promoted dtype of pow(2., e)",
+    "ldexp[float64,float32]": _POW32,
+    "ldexp[float64,0d float32]": _POW32,
     "median[int64(": "median of an empty integer tensor: torch returns an arbitrary number (INT64_MIN); we raise",
     "median[uint8(": "median of an empty integer tensor: torch returns an arbitrary number; we raise",
     "median[bool(": "median of bool: torch raises only for non-empty input; ours raises for empty",
@@ -1726,11 +1709,9 @@ KNOWN: dict[str, str] = {
     "grad digamma": "polygamma at non-positive integers is inf (README: SciPy's) where torch returns a large number",
     "polygamma": "polygamma(1, x) agrees to 3e-10 relative (SciPy's series vs torch's)",
     "grad norm p=0": "torch's p=0 norm gradient is a float32 zero tensor whatever the input dtype",
-    "norm p=nuc": "p='nuc' is not supported by Tensor.norm (bp.linalg.matrix_norm has it)",
-    "view dtype": "Tensor.view(dtype) (reinterpreting the bytes) is not supported",
-    "chunk 3 of 3 empty": "chunk of a size-0 dim: torch returns `chunks` empty pieces, we one",
     "grad scatter src": "torch's scatter backward rejects a src larger than index (torch bug); we give it",
-    "unique float dim=0": "unique(dim=) with nan rows: torch's sort-based dedupe keeps every nan row and -0/0 apart",
+    "unique float dim=0": "unique(dim=) with nan rows: both keep every nan row apart and -0/0 together, but torch's "
+    "std::sort with a nan-inconsistent comparator may split equal rows around nan rows (order is libstdc++'s)",
     ".bfloat16()": "harness: torch's bfloat16 has no NumPy conversion",
 }
 
@@ -1794,6 +1775,10 @@ REGRESSIONS = [
     "grad max nan", "where cond only", "cat empty 1d", "cat empty first", "cat int empty float", "grad cat empty",
     "getitem list of lists", "setitem scalar list of lists", "grad setitem list of lists", "median[float64(0,)]{}",
     "nanmedian[float32(2, 0)]{}", "mode ties float", "mode[float64(2, 4)]{}",
+    "int8 + 1000", "int + 2**40", "sub[uint8,scalar -3]", "lt[uint8,scalar -3]", "greater[uint8,0d int64]",
+    "pow int negative tensor exp", "rpow 2 ** [int64]", "pow[bool, True]", "view dtype", "view dtype int",
+    "view dtype empty", "grad view dtype", "chunk 3 of 3 empty", "norm p=nuc", "norm p=nuc dim=1",
+    "grad norm p=nuc at 0", "grad norm p=nuc ties",
 ]  # fmt: skip
 
 

@@ -629,6 +629,8 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         for a in args:
             if hasattr(a, "grad_fn") and a.device is not target.device:
                 _device_error(op, (target, *args), target.device, a.device)
+        if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
+            op.check(target._data, *arrays, **attrs)
         kernel = op.kernel(target.device.backend)
         try:
             result = kernel(target._data, *arrays, **attrs)

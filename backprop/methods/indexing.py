@@ -61,6 +61,8 @@ class IndexingMethods:
         """``out[i][j] = self[i][index[i][j]]`` for dim 1 (index: int64, self's ndim); the gradient
         is scatter-added back (repeated indices accumulate)."""
         _index_tensor("gather", index)
+        if index.ndim == 0 and self.ndim == 1:  # (torch takes a 0-d index as a 1-element one here)
+            return apply(ix.gather, self, index.reshape(1), axis=wrap_dim(dim, 1, "gather")).reshape(())
         if self.ndim == 0:
             shape = index.shape
             return apply(ix.gather, self.reshape(1), index.reshape(-1), axis=0).reshape(shape)
@@ -107,6 +109,8 @@ class IndexingMethods:
         _index_tensor(name, index)
         if not hasattr(src, "grad_fn") and opdef is not ix.scatter:
             raise TypeError(f"{name}(): src must be a Tensor, got {type(src).__name__}")
+        if index.ndim == 0 and self.ndim == 1:  # a 0-d index (and src) counts as a 1-element one, as torch's
+            index, src = _one_element(index, src)
         if self.ndim == 0:  # a 0-d tensor is scattered into as a 1-element one
             s = src.reshape(-1) if hasattr(src, "grad_fn") else src
             out = apply(opdef, self.reshape(1), index.reshape(-1), s, axis=0, **attrs)
@@ -115,6 +119,8 @@ class IndexingMethods:
 
     def _scatter_inplace(self: Any, opdef: Any, name: str, dim: int, index: Any, src: Any, **attrs: Any) -> Tensor:
         _index_tensor(name, index)
+        if index.ndim == 0 and self.ndim == 1:  # (the Transforms tutorial: zeros(10).scatter_(0, tensor(y), value=1))
+            index, src = _one_element(index, src)
         return apply_(opdef, name, self, index, src, axis=wrap_dim(dim, self.ndim, name), **attrs)
 
     def _scatter_reduce_legacy(self: Any, dim: int, index: Any, src: Any, reduce: str) -> Tensor:
@@ -689,6 +695,13 @@ def _src(name: str, src: Any, value: Any) -> Any:
         raise TypeError(f"{name}(): pass exactly one of src (a tensor or number) and value (a number)")
     s = src if value is None else value
     return s.item() if isinstance(s, np.generic) else s
+
+
+def _one_element(index: Any, src: Any) -> tuple[Any, Any]:
+    """A 0-d index scattering into a 1-d tensor as the 1-element index torch takes it for (a 0-d src too)."""
+    if hasattr(src, "grad_fn") and src.ndim == 0:
+        src = src.reshape(1)
+    return index.reshape(1), src
 
 
 def _reduce_mode(reduce: Any) -> None:

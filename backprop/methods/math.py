@@ -40,6 +40,8 @@ def _promoted(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
     dt = dtypes.promote_types(a, b)
     if to_float and dt.kind in "biu":
         dt = dtypes.get_default_dtype()
+    elif b.__class__ is int and dt in dtypes.WRAP_INT:  # wrapped into a small integer dtype, as torch's
+        b = dtypes.wrap_int(b, dt)
     return _cast(a, dt), _cast(b, dt)
 
 
@@ -71,10 +73,18 @@ def _integers(name: str, *xs: Any) -> None:
             raise NotImplementedError(f"{name}: not implemented for dtype {x.dtype} (integer or bool tensors only)")
 
 
+def _inplace_other(self: Any, other: Any) -> Any:
+    """``other`` for an in-place op whose result has ``self``'s dtype: a Python int wraps into a small
+    integer dtype, as torch's (``uint8.add_(300)`` adds 44)."""
+    if other.__class__ is int and self._data.dtype in dtypes.WRAP_INT:
+        return dtypes.wrap_int(other, self._data.dtype)
+    return self._other(other)
+
+
 def _other_data(self: Any, other: Any) -> Any:
     """``other`` for an op without gradient: a Tensor that requires grad as a plain one (not a view: a
     comparison's result has no gradient, and apply_ must not take it for a recorded op)."""
-    other = self._other(other)
+    other = _inplace_other(self, other)
     return other._wrap(other._data, other.device, None) if getattr(other, "_requires_grad", False) else other
 
 
@@ -429,8 +439,15 @@ class MathMethods:
         return apply(mt.heaviside, *_promoted(self, self._other(values)))
 
     def ldexp(self: Any, other: Any) -> Tensor:
-        """self * 2 ** other (a float result)."""
-        return _float(self) * (2.0**other)
+        """self * 2 ** other, in the promoted dtype of self and other (integers: the default float), as torch."""
+        dt = dtypes.promote_types(self._data, other._data if hasattr(other, "grad_fn") else other)
+        if dtypes.kind(dt) not in "fc":
+            dt = dtypes.get_default_dtype()
+        x = self.to(dt)
+        if hasattr(other, "grad_fn") and dtypes.kind(other._data.dtype) in "fc":  # 2 ** e in e's dtype, as torch
+            return (x * 2.0**other).to(dt)
+        wide = dtypes.promote_dtypes(dt, dtypes.float32)  # 2 ** int exponent is float32 (exact), then the product
+        return (x.to(wide) * (2.0**other).to(wide)).to(dt)
 
     def frexp(self: Any) -> Frexp:
         """(mantissa, exponent) with self = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1; the
@@ -562,13 +579,13 @@ class MathMethods:
 
     # ------------------------------------------------------------ in place
     def add_(self: Any, other: Any, alpha: float = 1) -> Tensor:
-        return apply_(ew.add, "add_", self, self._other(other if alpha == 1 else other * alpha))
+        return apply_(ew.add, "add_", self, _inplace_other(self, other if alpha == 1 else other * alpha))
 
     def sub_(self: Any, other: Any, alpha: float = 1) -> Tensor:
-        return apply_(ew.sub, "sub_", self, self._other(other if alpha == 1 else other * alpha))
+        return apply_(ew.sub, "sub_", self, _inplace_other(self, other if alpha == 1 else other * alpha))
 
     def mul_(self: Any, other: Any) -> Tensor:
-        return apply_(ew.mul, "mul_", self, self._other(other))
+        return apply_(ew.mul, "mul_", self, _inplace_other(self, other))
 
     def div_(self: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
@@ -667,13 +684,13 @@ class MathMethods:
         return apply_(mt.frac, "frac_", self)
 
     def remainder_(self: Any, other: Any) -> Tensor:
-        return apply_(mt.remainder, "remainder_", self, self._other(other))
+        return apply_(mt.remainder, "remainder_", self, _inplace_other(self, other))
 
     def fmod_(self: Any, other: Any) -> Tensor:
-        return apply_(mt.fmod, "fmod_", self, self._other(other))
+        return apply_(mt.fmod, "fmod_", self, _inplace_other(self, other))
 
     def floor_divide_(self: Any, other: Any) -> Tensor:
-        return apply_(mt.floor_divide, "floor_divide_", self, self._other(other))
+        return apply_(mt.floor_divide, "floor_divide_", self, _inplace_other(self, other))
 
     def lerp_(self: Any, end: Any, weight: Any) -> Tensor:
         w = weight if _is_scalar(weight) else self._other(weight)

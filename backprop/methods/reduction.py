@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
+from backprop.methods.linalg import svd_parts
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction, scan, sorting
 from backprop.ops import shape as sh
@@ -423,8 +424,17 @@ class ReductionMethods:
         """Vector ``p``-norm over ``dim`` (all by default): ``'fro'`` and 2 are the Euclidean norm, also
         over two dims; ``inf``/``-inf`` the largest/smallest |x|; gradient 0 where the norm is 0."""
         if isinstance(p, str):
-            if p != "fro":
-                raise NotImplementedError(f"norm(): p={p!r} is not supported (only 'fro' and numbers)")
+            if p not in ("fro", "nuc"):
+                raise ValueError(f"norm(): p={p!r} is not supported (only 'fro', 'nuc' and numbers)")
+            if p == "nuc" or (dim is not None and not isinstance(dim, int) and len(dim) > 2):  # matrix norms
+                dims = tuple(range(self.ndim)) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+                if len(dims) != 2:
+                    raise ShapeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dims))}")
+                if p == "nuc":  # the sum of the singular values of the matrices over those dims
+                    d0, d1 = (wrap_dim(d, self.ndim, "norm") for d in dims)
+                    x = _floating(self, "norm", dtype)
+                    out = svd_parts(x.movedim((d0, d1), (-2, -1)), False)[1].sum(-1)
+                    return out.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1)) if keepdim else out
             p = 2.0
         x = _floating(self, "norm", dtype)
         return apply(reduction.norm, x, ord=2.0 if p is None else float(p), axis=_dims(dim), keepdims=keepdim)

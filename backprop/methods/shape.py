@@ -23,6 +23,42 @@ if TYPE_CHECKING:
     from backprop.tensor import Tensor
 
 
+def _is_dtype(x: Any) -> bool:
+    return isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic))
+
+
+def _view_dtype(self: Any, dtype: Any) -> Tensor:
+    """torch's ``view(dtype)``: the same memory read as ``dtype``; a different element size scales the last
+    dim (which must have stride 1; other strides and the offset must be whole new elements). The result
+    shares memory and the version counter with ``self`` and is cut from the graph, as torch's."""
+    dt = np.dtype(dtypes.to_dtype(dtype))
+    x = self._data
+    old, new = x.dtype.itemsize, dt.itemsize
+    if old != new:
+        what = f"to view {x.dtype.name} as {dt.name} (different element sizes)"
+        if x.ndim == 0:
+            raise ShapeError(f"self.dim() cannot be 0 {what}")
+        if x.shape[-1] != 1 and x.strides[-1] != old:
+            raise ShapeError(f"self.stride(-1) must be 1 {what}, but got {x.strides[-1] // old}")
+        if new > old:
+            ratio = new // old
+            if x.shape[-1] % ratio:
+                raise ShapeError(f"self.size(-1) must be divisible by {ratio} {what}, but got {x.shape[-1]}")
+            iface = getattr(x, "__array_interface__", None) or x.__cuda_array_interface__
+            if iface["data"][0] % new:  # (allocations are aligned to at least 16 bytes)
+                raise ShapeError(f"self.storage_offset() must be divisible by {ratio} {what}")
+            for d in range(x.ndim - 1):
+                if x.shape[d] != 1 and x.strides[d] % new:
+                    raise ShapeError(
+                        f"self.stride({d}) must be divisible by {ratio} {what}, but got {x.strides[d] // old}"
+                    )
+    out = self._wrap(trace.record(lambda a: a.view(dt), self), self.device, None)
+    base = self if self._base is None else self._base
+    base._base = base
+    out._base = base  # one version counter, as torch's (the detach() pattern)
+    return out
+
+
 class ShapeMethods:
     """``x.reshape(...)``, ``x.permute(...)``, ``x.split(...)``, ..."""
 
@@ -35,9 +71,11 @@ class ShapeMethods:
             return self
         return apply(sh.reshape, self, shape=shape)
 
-    def view(self: Any, *shape: Any) -> Tensor:
+    def view(self: Any, *shape: Any, dtype: Any = None) -> Tensor:
         """Same data, new shape, always sharing memory: a layout that would need a copy raises, as torch's
-        (``reshape`` copies then)."""
+        (``reshape`` copies then). ``view(dtype)`` reads the same bytes as another dtype (see ``_view_dtype``)."""
+        if dtype is not None or (len(shape) == 1 and _is_dtype(shape[0])):
+            return _view_dtype(self, shape[0] if dtype is None else dtype)
         new = infer_shape(size_arg(shape), self._data.size, "view", self.shape)
         if new == self.shape:
             return self
@@ -124,9 +162,11 @@ class ShapeMethods:
         n = self.shape[dim]
         if isinstance(split_size_or_sections, int):
             step = split_size_or_sections
-            if step <= 0:
-                raise ValueError(f"split: split_size must be positive, got {step}")
-            sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+            if step < 0 or (step == 0 and n):  # (0 splits a size-0 dim into one empty piece, as torch)
+                raise ValueError(
+                    f"split: split_size must be positive (0 only for a dimension of size 0), got {step} for size {n}"
+                )
+            sizes = [min(step, n - s) for s in range(0, n, step)] if n else [0]
         else:
             sizes = list(split_size_or_sections)
             if sum(sizes) != n:
@@ -142,7 +182,9 @@ class ShapeMethods:
         if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
             raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks!r}")
         n = self.shape[wrap_dim(dim, self.ndim, "chunk")]
-        return self.split(max(1, -(-n // chunks)), dim)
+        if n == 0:  # torch: `chunks` empty pieces
+            return self.split([0] * int(chunks), dim)
+        return self.split(-(-n // chunks), dim)
 
     def unbind(self: Any, dim: int = 0) -> tuple[Tensor, ...]:
         dim = wrap_dim(dim, self.ndim, "unbind")

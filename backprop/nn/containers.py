@@ -23,13 +23,13 @@ def _index(container: Any, idx: Any) -> int:
     idx = operator.index(idx)
     n = len(container)
     if not -n <= idx < n:
-        raise IndexError(f"index {idx} is out of range for {type(container).__name__} of length {n}")
+        raise IndexError(f"index {idx} is out of range")
     return idx % n
 
 
 def _check_module(container: str, module: Any) -> None:
     if not isinstance(module, Module) and module is not None:
-        raise TypeError(f"{container}: {type(module).__name__} is not a Module subclass")
+        raise TypeError(f"{type(module).__name__} is not a Module subclass")  # torch's message
 
 
 def _check_key(container: str, key: Any) -> None:
@@ -41,13 +41,22 @@ def _check_key(container: str, key: Any) -> None:
         raise KeyError(f'{container}: key can\'t be empty string ""')
 
 
-def _as_parameter(container: str, value: Any) -> Parameter:
-    """Tensors become Parameters (as torch's ParameterList/ParameterDict do); Parameters stay."""
-    if isinstance(value, Parameter):
-        return value
-    if isinstance(value, Tensor):
+def _as_parameter(container: str, value: Any) -> Any:
+    """Tensors become Parameters (as torch's ParameterList/ParameterDict do); Parameters and other
+    objects (kept as plain attributes, as torch) stay."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
         return Parameter(value)
-    raise TypeError(f"{container}: expected a Tensor or Parameter, got {type(value).__name__}")
+    return value
+
+
+def _store(module: Module, key: str, value: Any) -> None:
+    """A Parameter into ``_parameters`` (an existing key keeps its place), anything else as a plain attribute."""
+    if isinstance(value, Parameter):
+        module.__dict__.pop(key, None)
+        module._parameters[key] = value
+    else:
+        module._parameters.pop(key, None)
+        object.__setattr__(module, key, value)
 
 
 class _ModuleSequence(Module):
@@ -85,16 +94,17 @@ class _ModuleSequence(Module):
     def extend(self, modules: Iterable[Module]) -> Any:
         if not isinstance(modules, Iterable):
             name = type(self).__name__
-            raise TypeError(f"{name}.extend should be called with an iterable, got {type(modules).__name__}")
+            raise TypeError(f"{name}.extend should be called with an iterable, but got {type(modules).__name__}")
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index: int, module: Module) -> Any:
-        _check_module(f"{type(self).__name__}.insert", module)
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
         n = len(self)
         if not -n <= index <= n:
-            raise IndexError(f"{type(self).__name__}.insert: index {index} is out of range for length {n}")
+            raise IndexError(f"Index out of range: {index}")
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._renumber(mods)
@@ -138,15 +148,17 @@ class Sequential(_ModuleSequence):
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, got {type(other).__name__}")
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         out = Sequential()
         for m in (*self, *other):
             out.append(m)
         return out
 
     def __mul__(self, n: int) -> Sequential:
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"Sequential: non-positive multiplication factor {n!r}")
+        if not isinstance(n, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(n)}")
+        if n <= 0:
+            raise ValueError(f"Non-positive multiplication factor {n} for {type(self)}")
         out = Sequential()
         for _ in range(n):
             for m in self:
@@ -154,6 +166,17 @@ class Sequential(_ModuleSequence):
         return out
 
     __rmul__ = __mul__
+
+    def __imul__(self, n: int) -> Sequential:
+        if not isinstance(n, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(n)}")
+        if n <= 0:
+            raise ValueError(f"Non-positive multiplication factor {n} for {type(self)}")
+        mods = list(self)
+        for _ in range(n - 1):
+            for m in mods:
+                self.append(m)
+        return self
 
 
 class ModuleList(_ModuleSequence):
@@ -173,8 +196,18 @@ class ModuleList(_ModuleSequence):
         out = ModuleList(self)
         return out.extend(other)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleList has no forward(): iterate over it and call its modules")
+    def __repr__(self) -> str:
+        """torch's: runs of children with identical reprs collapse to ``(0-2): 3 x Linear(...)``."""
+        reprs = [repr(m).replace("\n", "\n  ") for m in self]
+        if not reprs:
+            return type(self).__name__ + "()"
+        lines, start = [], 0
+        for i in range(1, len(reprs) + 1):
+            if i == len(reprs) or reprs[i] != reprs[start]:
+                label = f"({start})" if i - start == 1 else f"({start}-{i - 1}): {i - start} x"
+                lines.append(f"{label}: {reprs[start]}" if i - start == 1 else f"{label} {reprs[start]}")
+                start = i
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -221,20 +254,27 @@ class ModuleDict(Module):
         return self._modules.values()
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        if not isinstance(modules, Iterable):
+            raise TypeError(
+                "ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                f"{type(modules).__name__}"
+            )
         pairs = modules.items() if isinstance(modules, (Mapping, ModuleDict)) else modules
         for j, pair in enumerate(pairs):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise ValueError(f"ModuleDict.update: element #{j} should be a (key, module) pair, got {pair!r}")
+            if not isinstance(pair, Iterable):
+                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is{type(pair).__name__}")
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
             self[pair[0]] = pair[1]
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleDict has no forward(): index it and call its modules")
 
-
-def _param_line(key: str, p: Tensor) -> str:
+def _param_line(key: str, p: Any, dict_style: bool = False) -> str:
+    if not isinstance(p, Tensor):
+        return f"({key}): Object of type: {type(p).__name__}"
     size = "x".join(str(n) for n in p.shape)
     dev = "" if p.device.type == "cpu" else f" ({p.device})"
-    return f"({key}): Parameter containing: [{p.dtype} of size {size}{dev}]"
+    kind = str(p.type()) if dict_style else p.dtype  # torch: ParameterDict prints the legacy type name
+    return f"({key}): {'Parameter' if isinstance(p, Parameter) else 'Tensor'} containing: [{kind} of size {size}{dev}]"
 
 
 def _param_repr(name: str, lines: list[str]) -> str:
@@ -257,15 +297,15 @@ class ParameterList(Module):
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
-            return type(self)([self._parameters[str(i)] for i in range(*idx.indices(len(self)))])
-        return self._parameters[str(_index(self, idx))]
+            return type(self)([getattr(self, str(i)) for i in range(*idx.indices(len(self)))])
+        return getattr(self, str(_index(self, idx)))
 
     def __setitem__(self, idx: int, value: Any) -> None:
         # straight into the store: the key keeps its place (Module.__setattr__ would move it last)
-        self._parameters[str(_index(self, idx))] = _as_parameter("ParameterList", value)
+        _store(self, str(_index(self, idx)), _as_parameter("ParameterList", value))
 
     def __iter__(self) -> Iterator[Parameter]:
-        return (self._parameters[str(i)] for i in range(len(self)))
+        return (getattr(self, str(i)) for i in range(len(self)))
 
     def __iadd__(self, values: Iterable[Any]) -> ParameterList:
         return self.extend(values)
@@ -273,7 +313,7 @@ class ParameterList(Module):
     def append(self, value: Any) -> ParameterList:
         param = _as_parameter("ParameterList.append", value)
         self._size += 1
-        self._parameters[str(self._size - 1)] = param
+        _store(self, str(self._size - 1), param)
         return self
 
     def extend(self, values: Iterable[Any]) -> ParameterList:
@@ -286,9 +326,6 @@ class ParameterList(Module):
     def __repr__(self) -> str:
         return _param_repr("ParameterList", [_param_line(str(i), p) for i, p in enumerate(self)])
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterList has no forward()")
-
 
 class ParameterDict(Module):
     """An ordered dict of parameters registered under its keys (Tensors are wrapped as Parameters)."""
@@ -299,41 +336,81 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
+        if key not in self._keys:  # torch's ParameterDict reads an attribute: AttributeError
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{key}'")
+        return getattr(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
         _check_key("ParameterDict", key)
-        self._parameters[key] = _as_parameter("ParameterDict", value)  # an existing key keeps its place
+        self._keys[key] = None  # an existing key keeps its place
+        _store(self, key, _as_parameter("ParameterDict", value))
 
     def __delitem__(self, key: str) -> None:
-        del self._parameters[key]
+        del self._keys[key]
+        delattr(self, key)
+
+    @property
+    def _keys(self) -> dict[str, None]:
+        keys = self.__dict__.get("_key_order")
+        if keys is None:
+            keys = {}
+            object.__setattr__(self, "_key_order", keys)
+        return keys
 
     def __len__(self) -> int:
-        return len(self._parameters)
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
+        return iter(list(self._keys))
 
     def __reversed__(self) -> Iterator[str]:
-        return reversed(list(self._parameters))
+        return reversed(list(self._keys))
 
     def __contains__(self, key: object) -> bool:
-        return key in self._parameters
+        return key in self._keys
 
     def keys(self) -> Iterable[str]:
-        return self._parameters.keys()
+        return self._keys.keys()
 
     def items(self) -> Iterable[tuple[str, Parameter]]:
-        return self._parameters.items()
+        return [(k, self[k]) for k in self._keys]
 
     def values(self) -> Iterable[Parameter]:
-        return self._parameters.values()
+        return [self[k] for k in self._keys]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._parameters.get(key, default)
+        return self[key] if key in self else default
 
     def pop(self, key: str) -> Parameter:
-        return self._parameters.pop(key)
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self) -> tuple[str, Any]:
+        """The last (key, value), removed (torch's LIFO order)."""
+        k = next(reversed(self._keys))
+        return k, self.pop(k)
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same parameters."""
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        return ParameterDict((k, default) for k in keys)
+
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
 
     def setdefault(self, key: str, default: Any = None) -> Parameter:
         if key not in self:
@@ -341,20 +418,34 @@ class ParameterDict(Module):
         return self[key]
 
     def clear(self) -> None:
-        self._parameters.clear()
+        for k in list(self._keys):
+            del self[k]
 
-    def update(self, parameters: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
-        pairs = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
+    def update(self, parameters: Any) -> None:
+        """torch's order: an OrderedDict or ParameterDict in its order, another mapping sorted by key."""
+        if not isinstance(parameters, Iterable):
+            raise TypeError(
+                "ParametersDict.update should be called with an iterable of key/value pairs, but got "
+                + type(parameters).__name__
+            )
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs: Any = parameters.items()
+        elif isinstance(parameters, Mapping):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
         for j, pair in enumerate(pairs):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise ValueError(f"ParameterDict.update: element #{j} should be a (key, parameter) pair, got {pair!r}")
-            self[pair[0]] = pair[1]
+            if not isinstance(pair, Iterable):
+                raise TypeError(
+                    f"ParameterDict update sequence element #{j} should be Iterable; is{type(pair).__name__}"
+                )
+            kv: Any = pair
+            if len(kv) != 2:
+                raise ValueError(f"ParameterDict update sequence element #{j} has length {len(kv)}; 2 is required")
+            self[kv[0]] = kv[1]
 
     def __repr__(self) -> str:
-        return _param_repr("ParameterDict", [_param_line(k, p) for k, p in self.items()])
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterDict has no forward()")
+        return _param_repr("ParameterDict", [_param_line(k, p, dict_style=True) for k, p in self.items()])
 
 
 __all__ = ["ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"]

@@ -167,7 +167,7 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def tanh(input: Tensor) -> Tensor:
-    return apply(ew.tanh, input)
+    return input.tanh()  # (integer input gives float32, as bp.tanh and torch's)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -736,10 +736,16 @@ def kl_div(
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x W^T + b, with W of shape (out_features, in_features)."""
-    if bias is None:
-        return apply(linalg.linear, input, weight)
-    return apply(linalg.linear, input, weight, bias)
+    """x W^T + b, with W of shape (out_features, in_features); a 1-D W gives x @ W (+ b), as torch's."""
+    try:
+        if bias is None:
+            return apply(linalg.linear, input, weight)
+        return apply(linalg.linear, input, weight, bias)
+    except ShapeError:
+        if getattr(weight, "ndim", None) != 1 or (bias is not None and input.ndim == 2):  # (torch's addmm refuses)
+            raise
+    out = input.matmul(weight)
+    return out if bias is None else out + bias
 
 
 def embedding(

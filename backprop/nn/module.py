@@ -33,10 +33,31 @@ class _IncompatibleKeys(NamedTuple):
 IncompatibleKeys = _IncompatibleKeys
 
 
+def _typename(obj: Any) -> str:
+    """torch.typename: a tensor's legacy type (``torch.FloatTensor``), else ``module.QualName`` of the class."""
+    if isinstance(obj, Tensor):
+        return str(obj.type())
+    kind = type(obj)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+class _StateDict(OrderedDict):
+    """``state_dict()``'s result: an OrderedDict with torch's ``_metadata`` (each module's ``version``)."""
+
+    _metadata: dict[str, dict[str, Any]]
+
+
+# module-level hooks (torch.nn.modules.module.register_module_forward_[pre_]hook): checked by __call__
+_global_forward_pre_hooks = module_hooks.GLOBAL_FORWARD_PRE
+_global_forward_hooks = module_hooks.GLOBAL_FORWARD
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``."""
 
     training: bool
+    _version: int = 1  # stored in state_dict's _metadata; _load_from_state_dict overrides read it back
+    call_super_init: bool = False
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -48,7 +69,17 @@ class Module:
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
+            if isinstance(value, (Parameter, Module, Buffer)):  # torch's messages; plain attributes are fine
+                what = (
+                    "parameters"
+                    if isinstance(value, Parameter)
+                    else "module"
+                    if isinstance(value, Module)
+                    else "buffer"
+                )
+                raise AttributeError(f"cannot assign {what} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
         buffers = self._buffers
         if isinstance(value, Buffer):  # nn.Buffer(t): registered as a buffer, as torch 2.5+
             self.register_buffer(name, value, value.persistent)
@@ -56,7 +87,8 @@ class Module:
         if name in buffers and not isinstance(value, (Parameter, Module)):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.Tensor or None expected)"
+                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                    "(torch.nn.Buffer, torch.Tensor or None expected)"
                 )
             buffers[name] = value  # assigning to a buffer's name keeps it a buffer, as torch
             return
@@ -66,7 +98,7 @@ class Module:
                 return
             if name in store and not isinstance(value, cls):
                 raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as {kind} '{name}' "
+                    f"cannot assign '{_typename(value)}' as {'child module' if cls is Module else kind} '{name}' "
                     f"(torch.nn.{'Parameter' if cls is Parameter else 'Module'} or None expected)"
                 )
         for store in (self._parameters, buffers, self._modules):  # a store assigned again keeps its order
@@ -96,10 +128,30 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def __dir__(self) -> list[str]:
+        """Attributes, plus the parameters, buffers and submodules by name (as torch)."""
+        keys = list(object.__dir__(self))
+        keys += list(self._parameters) + list(self._modules) + list(self._buffers)
+        return sorted(k for k in set(keys) if not k[:1].isdigit())
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add ``param`` under ``name`` (torch's checks on the name and the type)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(f"parameter name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError('parameter name can\'t contain "."')
+        if name == "":
+            raise KeyError('parameter name can\'t be empty string ""')
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{_typename(param)}' object to parameter '{name}' (torch.nn.Parameter or None required)"
+            )
         if param is None:
-            self._parameters.pop(name, None)
-            object.__setattr__(self, name, None)
+            self._parameters[name] = None  # kept as a slot, as torch
         else:
             setattr(self, name, param)
 
@@ -109,13 +161,15 @@ class Module:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         if not isinstance(name, str):
             raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
+        if "." in name:
+            raise KeyError('buffer name can\'t contain "."')
+        if name == "":
+            raise KeyError('buffer name can\'t be empty string ""')
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
-                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)"
+                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (torch Tensor or None required)"
             )
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
@@ -177,26 +231,35 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         seen = set()
-        mods = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, mod in mods:
             for name, p in mod._parameters.items():
                 if p is None or id(p) in seen:
                     continue
-                seen.add(id(p))  # shared (tied) parameters are listed once, as torch
+                if remove_duplicate:
+                    seen.add(id(p))  # shared (tied) parameters are listed once, as torch
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        mods = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, mod in mods:
             for name, b in mod._buffers.items():
-                if b is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+                if b is None or id(b) in seen:
+                    continue
+                if remove_duplicate:
+                    seen.add(id(b))  # a buffer under two names is listed once, as torch
+                yield (f"{mod_name}.{name}" if mod_name else name), b
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -211,8 +274,12 @@ class Module:
 
     # ------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> Module:
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        """Set ``training`` here and, through their own ``train``, in the children (torch's recursion)."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -240,8 +307,15 @@ class Module:
                 dev = a
             else:
                 dtype = a
+        if isinstance(dtype, Tensor):  # .to(other_tensor): its device and dtype
+            dev, dtype = dtype.device, dtype.dtype
         dev = to_device(dev) if dev is not None else None
         dtype = to_dtype(dtype)
+        if dtype is not None and dtypes.kind(dtype) not in "fc" and not np.dtype(dtype).name.startswith("bfloat"):
+            raise TypeError(
+                "nn.Module.to only accepts floating point or complex dtypes, but got desired "
+                f"dtype=torch.{np.dtype(dtype)}"
+            )
         with no_grad():
             for t in list(self.parameters()) + list(self.buffers()):
                 moved = t.detach().to(dev) if dev is not None else t.detach()
@@ -252,6 +326,29 @@ class Module:
                     g = t.grad.to(dev) if dev is not None else t.grad
                     t.grad = g.to(t.dtype)
         return self
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Module:
+        """``fn`` on every parameter and buffer (and gradient); the results are stored in the same
+        Parameter objects (torch's default ``.data`` update)."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
+        with no_grad():
+            for store in (self._parameters, self._buffers):
+                for t in store.values():
+                    if t is not None:
+                        new = fn(t.detach())
+                        t._data, t.device = new._data, new.device
+                        if t.grad is not None:
+                            g = fn(t.grad)
+                            t.grad = g
+        return self
+
+    def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
+        """Parameters and buffers to ``device`` as new (zero-filled here) memory of the same shapes."""
+        from backprop.creation import empty_like
+
+        return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def float(self) -> Module:
         """Floating-point parameters and buffers to float32."""
@@ -279,22 +376,89 @@ class Module:
         return self.to(device=dev)
 
     # ------------------------------------------------------------ state
-    def state_dict(
-        self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False
-    ) -> OrderedDict[str, Any]:
-        """Parameters, persistent buffers and extra state by dotted name (torch's keys and order),
-        detached unless ``keep_vars``; into ``destination`` when given, keys prefixed by ``prefix``."""
-        out: Any = OrderedDict() if destination is None else destination
-        for mod_name, mod in self.named_modules(remove_duplicate=False):
-            head = f"{prefix}{mod_name}." if mod_name else prefix
-            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
-            for store in (mod._parameters, mod._buffers):
-                for name, t in store.items():
-                    if t is not None and not (store is mod._buffers and name in skip):
-                        out[head + name] = t if keep_vars else t.detach()
-            if _has_extra_state(mod):
-                out[head + "_extra_state"] = mod.get_extra_state()
-        return out
+    def _hook_table(self, name: str) -> OrderedDict:
+        """The module's table of one kind of state-dict hook (made on first use)."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = OrderedDict()
+            object.__setattr__(self, name, table)
+        return table
+
+    def _add_state_hook(self, name: str, hook: Any, entry: Any, prepend: bool = False) -> module_hooks.RemovableHandle:
+        table = self._hook_table(name)
+        key = next(module_hooks._ids)
+        table[key] = entry
+        if prepend:
+            table.move_to_end(key, last=False)
+        return module_hooks.RemovableHandle(table, key)
+
+    def register_state_dict_pre_hook(self, hook: Any) -> module_hooks.RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` before ``state_dict`` saves this module."""
+        return self._add_state_hook("_state_dict_pre_hooks", hook, hook)
+
+    def register_state_dict_post_hook(self, hook: Any) -> module_hooks.RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` after this module is saved; returns None."""
+        return self._add_state_hook("_state_dict_hooks", hook, (hook, True))
+
+    def _register_state_dict_hook(self, hook: Any) -> module_hooks.RemovableHandle:
+        """torch's private form: the hook may return a new state_dict."""
+        return self._add_state_hook("_state_dict_hooks", hook, (hook, False))
+
+    def register_load_state_dict_pre_hook(self, hook: Any) -> module_hooks.RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` before this module loads (it may edit ``state_dict``)."""
+        return self._add_state_hook("_load_state_dict_pre_hooks", hook, (hook, True))
+
+    def _register_load_state_dict_pre_hook(self, hook: Any, with_module: bool = False) -> module_hooks.RemovableHandle:
+        return self._add_state_hook("_load_state_dict_pre_hooks", hook, (hook, with_module))
+
+    def register_load_state_dict_post_hook(self, hook: Any) -> module_hooks.RemovableHandle:
+        """``hook(module, incompatible_keys)`` after this module and its children are loaded; it may
+        edit the key lists in place (what ``strict`` then checks)."""
+        return self._add_state_hook("_load_state_dict_post_hooks", hook, hook)
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        """This module's own parameters, persistent buffers and extra state into ``destination``."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                destination[prefix + name] = param if keep_vars else param.detach()
+        skip = self._non_persistent_buffers_set
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in skip:
+                destination[prefix + name] = buf if keep_vars else buf.detach()
+        if _has_extra_state(self):
+            destination[prefix + "_extra_state"] = self.get_extra_state()
+
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
+        """Parameters, persistent buffers and extra state by dotted name (torch's keys and order, and its
+        ``_metadata`` of module versions), detached unless ``keep_vars``; into ``destination`` when given,
+        keys prefixed by ``prefix``. The positional form ``(destination, prefix, keep_vars)`` is torch's old one."""
+        if args:
+            if len(args) > 3:
+                raise TypeError(f"state_dict() takes at most 3 positional arguments, got {len(args)}")
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        d = self.__dict__
+        for hook in list(d.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook, public in list(d.get("_state_dict_hooks", {}).values()):
+            result = hook(self, destination, prefix, local_metadata)
+            if public and result is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+            if result is not None:
+                destination = result
+        return destination
 
     def _state_items(self) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, tensor) of the parameters and persistent buffers, in torch's order."""
@@ -305,55 +469,149 @@ class Module:
                     if t is not None and not (store is mod._buffers and name in skip):
                         yield (f"{mod_name}.{name}" if mod_name else name), t
 
+    def _load_from_state_dict(
+        self,
+        state_dict: Mapping[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Load this module's own entries of ``state_dict`` (keys ``prefix + name``), torch's rules and
+        messages: shapes must match, values must be tensors (NumPy arrays are taken too), and with
+        ``local_metadata["assign_to_params_buffers"]`` the given tensors replace the module's."""
+        for hook, with_module in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if with_module else hook(*args)
+        skip = self._non_persistent_buffers_set
+        local_state = {k: v for k, v in self._parameters.items() if v is not None}
+        local_state.update((k, v) for k, v in self._buffers.items() if v is not None and k not in skip)
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        for name, param in local_state.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            value = state_dict[key]
+            if isinstance(value, np.ndarray):  # backprop also takes NumPy arrays (checkpoints saved as arrays)
+                value = Tensor(value)
+            if not isinstance(value, Tensor):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected torch.Tensor or Tensor-like object '
+                    f"from checkpoint but received {type(value)}"
+                )
+                continue
+            lazy = type(param).__name__.startswith("Uninitialized")
+            if not lazy and len(param.shape) == 0 and len(value.shape) == 1:  # torch 0.3 checkpoints
+                value = value[0]
+            if not lazy and tuple(value.shape) != tuple(param.shape):
+                error_msgs.append(
+                    f"size mismatch for {key}: copying a param with shape torch.Size({list(value.shape)}) from "
+                    f"checkpoint, the shape in current model is torch.Size({list(param.shape)})."
+                )
+                continue
+            try:
+                with no_grad():
+                    if assign:
+                        if isinstance(param, Parameter):
+                            if not isinstance(value, Parameter):
+                                value = Parameter(value, requires_grad=param.requires_grad)
+                            else:
+                                value.requires_grad_(param.requires_grad)
+                        setattr(self, name, value)
+                    else:
+                        param.copy_(value)
+            except Exception as ex:
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", whose dimensions in the model are '
+                    f"torch.Size({list(param.shape)}) and whose dimensions in the checkpoint are "
+                    f"torch.Size({list(value.shape)}), an exception occurred : {ex.args}."
+                )
+        extra_key = prefix + "_extra_state"
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head, dot, _ = key[len(prefix) :].partition(".")
+                    if (head not in self._modules) if dot else (head not in local_state):
+                        unexpected_keys.append(key)
+
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> IncompatibleKeys:
-        """Copy tensors into the parameters/buffers of the same names (shapes must match), and extra
-        state into the modules that keep some. ``assign=True`` copies as well (the Parameter objects
-        stay the ones the optimizer holds)."""
+        """torch's algorithm: each module's ``_load_from_state_dict`` (and its hooks) copies its own entries,
+        children after their parent; then the missing/unexpected keys (when ``strict``) and the errors
+        raise one RuntimeError in torch's format. ``assign=True`` puts the given tensors in place (a tensor
+        loaded into a Parameter becomes one, keeping its ``requires_grad``)."""
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict: expected state_dict to be dict-like, got {type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        targets = dict(self._state_items())
-        extra = {
-            (f"{name}._extra_state" if name else "_extra_state"): mod
-            for name, mod in self.named_modules(remove_duplicate=False)
-            if _has_extra_state(mod)
-        }
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        for k, v in state_dict.items():
-            if k not in targets:
-                continue
-            arr = v.detach().numpy() if isinstance(v, Tensor) else np.asarray(v)
-            if tuple(arr.shape) != tuple(targets[k].shape):
-                errors.append(
-                    f"size mismatch for {k}: copying a tensor of shape {tuple(arr.shape)}, the parameter "
-                    f"in the current model has shape {tuple(targets[k].shape)}"
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing_keys: list[str] = []
+        unexpected_keys: list[str] = []
+        error_msgs: list[str] = []
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata  # type: ignore[attr-defined]
+
+        def load(module: Module, local: Mapping[str, Any], prefix: str = "") -> None:
+            local_metadata = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local, prefix, local_metadata, True, missing_keys, unexpected_keys, error_msgs)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
+            keys = IncompatibleKeys(missing_keys, unexpected_keys)
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                if hook(module, keys) is not None:
+                    raise RuntimeError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                        "return new values."
+                    )
+
+        load(self, state_dict)
+        if strict:
+            if unexpected_keys:
+                error_msgs.insert(
+                    0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected_keys))
                 )
-        if strict and (missing or unexpected):
-            errors.insert(0, f"missing keys: {missing}; unexpected keys: {unexpected}")
-        if errors:
-            raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors))
-        with no_grad():
-            for k, v in state_dict.items():
-                if k in targets:
-                    targets[k].copy_(v if isinstance(v, Tensor) else Tensor(np.asarray(v)))
-                elif k in extra:
-                    extra[k].set_extra_state(v)
-        return IncompatibleKeys(missing, unexpected)
+            if missing_keys:
+                error_msgs.insert(
+                    0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing_keys))
+                )
+        if error_msgs:
+            raise RuntimeError(
+                "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(error_msgs))
+            )
+        return IncompatibleKeys(missing_keys, unexpected_keys)
 
     # ------------------------------------------------------------ calling and printing
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if trace_users[0] and (tr := tracer()) is not None:  # bp.compile: the record assumes this state
             tr.guard_module(self)
-        if "_hooks" not in self.__dict__:
+        if "_hooks" not in self.__dict__ and not _global_forward_hooks and not _global_forward_pre_hooks:
             return self.forward(*args, **kwargs)
         return module_hooks.call_with_hooks(self, args, kwargs)
+
+    _call_impl = __call__
+    _wrapped_call_impl = __call__
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """torch's ``Module.compile``: accepted, and calls keep running eagerly (the same results;
+        ``bp.compile`` replays recorded training steps)."""
 
     # ------------------------------------------------------------ hooks (torch's names and semantics)
     def register_forward_pre_hook(
@@ -393,6 +651,8 @@ class Module:
         """Replace (or, unless ``strict``, add) the submodule at a dotted path."""
         if not target:
             raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
         parent_name, _, name = target.rpartition(".")
         parent = self.get_submodule(parent_name)
         if strict and not hasattr(parent, name):
@@ -428,14 +688,14 @@ class Module:
     def get_extra_state(self) -> Any:
         """Override (with ``set_extra_state``) to keep extra picklable state in ``state_dict``."""
         raise RuntimeError(
-            "Reached a code path in Module.get_extra_state() that should never be called; define "
-            "get_extra_state() and set_extra_state() together"
+            "Reached a code path in Module.get_extra_state() that should never be called. Please file an issue at "
+            "https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
         )
 
     def set_extra_state(self, state: Any) -> None:
         raise RuntimeError(
-            "Reached a code path in Module.set_extra_state() that should never be called; define "
-            "get_extra_state() and set_extra_state() together"
+            "Reached a code path in Module.set_extra_state() that should never be called. Please file an issue at "
+            "https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
         )
 
     def share_memory(self) -> Module:

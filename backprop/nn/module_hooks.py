@@ -17,6 +17,25 @@ from backprop.autograd.grad_mode import state as grad_state
 
 KINDS = ("forward_pre", "forward", "backward_pre", "backward")
 _ids = itertools.count()
+# hooks of every module (torch.nn.modules.module.register_module_forward_[pre_]hook), run before each
+# module's own; ``Module.__call__`` takes the hooked path while either holds one
+GLOBAL_FORWARD_PRE: OrderedDict = OrderedDict()
+GLOBAL_FORWARD: OrderedDict = OrderedDict()
+_NO_HOOKS: dict = {k: OrderedDict() for k in KINDS}
+
+
+def register_module_forward_pre_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, args)`` before the forward of every module (torch's global hook)."""
+    key = next(_ids)
+    GLOBAL_FORWARD_PRE[key] = (hook, {})
+    return RemovableHandle(GLOBAL_FORWARD_PRE, key)
+
+
+def register_module_forward_hook(hook: Any, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
+    """``hook(module, args, output)`` after the forward of every module (torch's global hook)."""
+    key = next(_ids)
+    GLOBAL_FORWARD[key] = (hook, {"with_kwargs": with_kwargs, "always_call": always_call})
+    return RemovableHandle(GLOBAL_FORWARD, key)
 
 
 class RemovableHandle:
@@ -57,8 +76,10 @@ def _as_tuple(x: Any) -> tuple:
 
 def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     """``module.forward(*args, **kwargs)`` with its registered hooks around it."""
-    tables = module.__dict__["_hooks"]
-    for hook, flags in list(tables["forward_pre"].values()):
+    tables = module.__dict__.get("_hooks") or _NO_HOOKS
+    pre = [*GLOBAL_FORWARD_PRE.values(), *tables["forward_pre"].values()]
+    post = [*GLOBAL_FORWARD.values(), *tables["forward"].values()]
+    for hook, flags in pre:
         if flags.get("with_kwargs"):
             result = hook(module, args, kwargs)
             if result is not None:
@@ -78,11 +99,11 @@ def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     try:
         out = module.forward(*args, **kwargs)
     except Exception:
-        for hook, flags in list(tables["forward"].values()):
+        for hook, flags in post:
             if flags.get("always_call"):
                 hook(module, args, kwargs, None) if flags.get("with_kwargs") else hook(module, args, None)
         raise
-    for hook, flags in list(tables["forward"].values()):
+    for hook, flags in post:
         result = hook(module, args, kwargs, out) if flags.get("with_kwargs") else hook(module, args, out)
         if result is not None:
             out = result

@@ -27,6 +27,18 @@ class _NormBase(Module):
     """What batch and instance norms share (torch's ``_NormBase``): affine parameters, running-stat buffers."""
 
     _dims: tuple[int, ...] = ()
+    _version = 2  # torch's: version 2 added num_batches_tracked
+
+    def _load_from_state_dict(
+        self, state_dict: Any, prefix: str, metadata: Any, strict: bool, missing: Any, unexpected: Any, errors: Any
+    ) -> None:
+        version = metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            # torch's rule: a checkpoint without versions (or an old one) keeps the current count
+            nbt = self._buffers.get("num_batches_tracked")
+            state_dict[key] = nbt if nbt is not None else creation.tensor(0, dtype=dtypes.int64)
+        super()._load_from_state_dict(state_dict, prefix, metadata, strict, missing, unexpected, errors)
 
     def __init__(
         self,

@@ -65,7 +65,35 @@ def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2 (complex: the conjuga
 
 # pow keeps its inputs only, not its output (x^y is recomputed for the exponent's gradient, rarely
 # wanted): as in torch, ``z = x ** 2; z += 1`` is then legal.
-pow = ufunc_op("pow", "power", "x ** y.", save_inputs=(0, 1))
+_POW_PLAIN = frozenset((builtins.int, builtins.float, builtins.complex))
+_bool = builtins.bool
+
+
+@op("pow", save_inputs=(0, 1))
+def pow(xp, x, y):  # noqa: A001 - torch's name
+    """x ** y."""
+    if y.__class__ in _POW_PLAIN or (y.__class__ is not _bool and y.dtype.kind in "fc"):
+        return xp.power(x, y)  # (a Python int y < 0 with integer x raises, as torch's)
+    return _pow_int(xp, x, y)
+
+
+def _pow_int(xp, x, y):
+    """pow with a Python bool or an integer/bool array exponent, as torch's: ``bool ** True`` stays bool
+    (NumPy's power gives int8) and an integer base to a negative integer power is 0, or +-1 for a base of
+    +-1 (NumPy raises)."""
+    xk = x.dtype.kind if hasattr(x, "dtype") else "b" if x.__class__ is builtins.bool else "i"
+    if y.__class__ is builtins.bool:
+        if xk == "b":
+            return x.copy() if y else xp.ones_like(x)
+        return xp.power(x, y)
+    if y.dtype.kind == "b" and xk == "b":
+        raise TypeError("pow is not implemented for bool ** bool tensors (as torch)")
+    if y.dtype.kind != "i" or xk not in "biu":
+        return xp.power(x, y)
+    neg = y < 0
+    out = xp.power(x, xp.where(neg, 0, y))
+    small = xp.where(x == 1, 1, xp.where(x == -1, 1 - 2 * (y & 1), 0))  # 1 ** y, (-1) ** y, else 0
+    return xp.where(neg, small, out).astype(out.dtype, copy=False)
 
 
 @pow.defvjp

@@ -6,6 +6,8 @@ so their gradient goes to the selected elements only, as torch's.
 
 from __future__ import annotations
 
+import math
+
 from backprop.registry import op
 
 
@@ -42,7 +44,7 @@ def unique(xp, x, *, dim=None, consecutive=False, part="values"):
     ascending, or (``consecutive``) collapsing only runs of equal neighbours. No gradient."""
     axis = 0 if dim is None else dim
     a = xp.reshape(x, (-1,)) if dim is None else xp.moveaxis(x, axis, 0)
-    rows = xp.reshape(a, (a.shape[0], -1)) if a.ndim > 1 else a
+    rows = xp.reshape(a, (a.shape[0], math.prod(a.shape[1:]))) if a.ndim > 1 else a  # (no -1: size 0)
     if not consecutive:  # sort the rows (lexicographically), then collapse the runs
         if rows.ndim > 1 and rows.shape[1]:
             order = xp.lexsort(rows.T[::-1]) if rows.shape[0] else xp.zeros(0, dtype="int64")

@@ -1,8 +1,16 @@
 """torch.nn.modules.module: ``Module`` and its helpers."""
 
 from backprop.nn.module import Module, _IncompatibleKeys
+from backprop.nn.module_hooks import RemovableHandle, register_module_forward_hook, register_module_forward_pre_hook
 
-__all__ = ["Module", "_IncompatibleKeys", "_addindent"]
+__all__ = [
+    "Module",
+    "RemovableHandle",
+    "_IncompatibleKeys",
+    "_addindent",
+    "register_module_forward_hook",
+    "register_module_forward_pre_hook",
+]
 
 
 def _addindent(s_: str, num_spaces: int) -> str:

@@ -171,7 +171,9 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
     """Set each parameter's data to its slice of ``vec`` (torch.nn.utils.vector_to_parameters: the
     parameters then share ``vec``'s memory, as in torch)."""
     if not isinstance(vec, Tensor):
-        raise TypeError(f"vector_to_parameters: expected a Tensor, but got: {type(vec).__name__}")
+        kind = type(vec)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"expected torch.Tensor, but got: {name}")  # (torch.typename's spelling)
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     total = sum(p.numel() for p in params)
     if vec.ndim != 1 or vec.shape[0] != total:

@@ -54,8 +54,7 @@ class TensorDataset(Dataset[tuple[Tensor, ...]]):
 
     def __init__(self, *tensors: Tensor) -> None:
         if any(tensors[0].size(0) != t.size(0) for t in tensors):
-            sizes = [t.size(0) for t in tensors]
-            raise AssertionError(f"Size mismatch between tensors: TensorDataset got first dims {sizes}")
+            raise AssertionError("Size mismatch between tensors")
         self.tensors = tensors
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
@@ -88,6 +87,26 @@ class StackDataset(Dataset[Any]):
         if isinstance(self.datasets, dict):
             return {k: d[index] for k, d in self.datasets.items()}
         return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list) -> list:
+        """A batch at once: each dataset's own ``__getitems__`` where it has one (torch's checks)."""
+        batch: list[Any] = [{} for _ in indices] if isinstance(self.datasets, dict) else [[] for _ in indices]
+        parts = self.datasets.items() if isinstance(self.datasets, dict) else enumerate(self.datasets)
+        for key, d in parts:
+            if callable(getattr(d, "__getitems__", None)):
+                items = d.__getitems__(indices)
+                if len(items) != len(indices):
+                    raise ValueError(
+                        f"Nested dataset's output size mismatch. Expected {len(indices)}, got {len(items)}"
+                    )
+            else:
+                items = [d[i] for i in indices]
+            for sample, item in zip(batch, items, strict=True):
+                if isinstance(sample, dict):
+                    sample[key] = item
+                else:
+                    sample.append(item)
+        return batch if isinstance(self.datasets, dict) else [tuple(s) for s in batch]
 
     def __len__(self) -> int:
         return self._length

@@ -134,6 +134,11 @@ class WeightedRandomSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         w = np.asarray(self.weights.numpy(), dtype=np.float64)
+        drawn = self.replacement and self.num_samples > 1  # torch.multinomial's messages per path
+        if drawn and (np.isnan(w).any() or (w < 0).any()):
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry < 0)")
+        if drawn and np.isinf(w).any():
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry = infinity or NaN)")
         if not np.isfinite(w).all() or (w < 0).any():
             raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
         total = w.sum()

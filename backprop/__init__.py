@@ -183,7 +183,6 @@ from backprop.windows import (  # noqa: E402  isort: skip
 )
 from backprop.nn.functional import (  # noqa: E402  isort: skip  (torch's top-level aliases: same signatures)
     adaptive_avg_pool1d,
-    alpha_dropout,
     avg_pool1d,
     bilinear,
     channel_shuffle,
@@ -194,8 +193,6 @@ from backprop.nn.functional import (  # noqa: E402  isort: skip  (torch's top-le
     conv_transpose2d,
     conv_transpose3d,
     cosine_similarity,
-    dropout,
-    feature_alpha_dropout,
     group_norm,
     layer_norm,
     max_pool1d,
@@ -409,7 +406,6 @@ __all__ = [
     "hann_window",
     "kaiser_window",
     "adaptive_avg_pool1d",
-    "alpha_dropout",
     "avg_pool1d",
     "bilinear",
     "channel_shuffle",
@@ -420,8 +416,6 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "cosine_similarity",
-    "dropout",
-    "feature_alpha_dropout",
     "group_norm",
     "layer_norm",
     "max_pool1d",

@@ -194,3 +194,7 @@ __all__ = [
     "zero_",
     "conj_physical_",
 ]
+
+from backprop.functions import name_first_input  # noqa: E402
+
+name_first_input(globals(), __all__)  # torch.conj(input=x): the method aliases above, by torch's names

@@ -240,3 +240,7 @@ __all__ = [
     "set_autocast_cpu_dtype", "set_autocast_cpu_enabled", "set_autocast_gpu_dtype", "set_default_tensor_type",
     "set_flush_denormal", "set_warn_always", "solve", "symeig", "typename",
 ]  # fmt: skip
+
+from backprop.functions import name_first_input  # noqa: E402
+
+name_first_input(globals(), __all__)  # torch.conj(input=x): the method aliases above, by torch's names

@@ -145,6 +145,21 @@ def _no_generator(generator: Any, name: str) -> None:
         raise NotImplementedError(f"{name}: generator= is not supported here; seed with bp.manual_seed instead")
 
 
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """torch.dropout: ``F.dropout(input, p, training=train)`` (torch's ATen names)."""
+    return F.dropout(input, p, train)
+
+
+def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """torch.alpha_dropout: ``F.alpha_dropout(input, p, training=train)``."""
+    return F.alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """torch.feature_alpha_dropout: ``F.feature_alpha_dropout(input, p, training=train)``."""
+    return F.feature_alpha_dropout(input, p, train)
+
+
 def dropout_(input: Tensor, p: float, train: bool) -> Tensor:
     """torch.dropout_: ``F.dropout(..., inplace=True)``."""
     return F.dropout(input, p, train, inplace=True)
@@ -236,9 +251,14 @@ def convolution(
 
 
 __all__ = [
-    "adaptive_max_pool1d", "alpha_dropout_", "batch_norm", "binary_cross_entropy_with_logits", "constant_pad_nd",
+    "adaptive_max_pool1d", "alpha_dropout", "alpha_dropout_", "dropout", "feature_alpha_dropout",
+    "batch_norm", "binary_cross_entropy_with_logits", "constant_pad_nd",
     "convolution", "cosine_embedding_loss", "ctc_loss", "dropout_", "embedding", "feature_alpha_dropout_",
     "feature_dropout", "feature_dropout_", "gru_cell", "hinge_embedding_loss", "instance_norm", "kl_div",
     "lstm_cell", "margin_ranking_loss", "poisson_nll_loss", "rms_norm", "rnn_relu_cell", "rnn_tanh_cell", "rrelu",
     "rrelu_", "triplet_margin_loss",
 ]  # fmt: skip
+
+from backprop.functions import name_first_input  # noqa: E402
+
+name_first_input(globals(), __all__)  # torch.conj(input=x): the method aliases above, by torch's names

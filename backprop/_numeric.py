@@ -306,3 +306,7 @@ __all__ = [
     "binomial", "frobenius_norm", "frombuffer", "gradient", "histogramdd", "nuclear_norm", "pca_lowrank",
     "svd_lowrank",
 ]  # fmt: skip
+
+from backprop.functions import name_first_input  # noqa: E402
+
+name_first_input(globals(), __all__)  # torch.conj(input=x): the method aliases above, by torch's names

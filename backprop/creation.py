@@ -61,7 +61,7 @@ def asarray(
             raise ValueError("asarray(copy=False): the requested dtype or device needs a copy")
     if requires_grad:
         out = out.detach() if out is obj else out
-        out.requires_grad_(True)
+        out._factory_requires_grad()
     return out
 
 
@@ -70,8 +70,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    if dtypes.is_bfloat16(array.dtype):
-        dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
+    if array.dtype is dtypes.float16 or dtypes.is_bfloat16(array.dtype):
+        dtypes.note_half(array.dtype)  # (once per process: the kernels gain the half dtypes' float32 path)
     return Tensor._wrap(array, Device("cpu", 0), None)
 
 
@@ -101,7 +101,7 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
         arr = xp.full(shape, value, dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -171,7 +171,8 @@ def empty_strided(
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     with _current(dev):
         arr = _linalg_ops.strided_zeros(dev.xp, size_arg((size,)), size_arg((stride,)), dt)
-    return Tensor._wrap(arr, dev, None).requires_grad_(requires_grad)
+    t = Tensor._wrap(arr, dev, None)
+    return t._factory_requires_grad() if requires_grad else t
 
 
 @factory
@@ -228,7 +229,7 @@ def arange(
     with _current(dev):
         t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dtypes.to_dtype(dtype)), dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -259,7 +260,7 @@ def linspace(
         values = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
     t = Tensor._wrap(dev.asarray(values, dt), dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -281,7 +282,7 @@ def eye(
     with _current(dev):
         t = Tensor._wrap(dev.xp.eye(n, m, dtype=dt), dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -296,7 +297,7 @@ def _random(
         arr = _draw(rng, kind, shape, dt, **kw)
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -401,7 +402,7 @@ def full_like(
 ) -> Tensor:
     """``full`` with the shape (and by default dtype and device) of ``input``."""
     out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
-    return out.requires_grad_(True) if requires_grad else out
+    return out._factory_requires_grad() if requires_grad else out
 
 
 @factory
@@ -456,7 +457,7 @@ def randperm(
         perm = rng.permutation(n) if hasattr(rng, "permutation") else dev.xp.argsort(rng.random(n))
     t = Tensor._wrap(perm.astype(dt), dev, None)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 
@@ -468,7 +469,7 @@ def _normal_numbers(
     need_float("normal", t.dtype)
     t.normal_(mean, std, generator=generator)
     if requires_grad:
-        t.requires_grad = True
+        t._factory_requires_grad()
     return t
 
 

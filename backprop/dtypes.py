@@ -88,6 +88,37 @@ def note_bfloat16() -> None:
             callback()
 
 
+_FIRST_FLOAT16: list[Any] | None = []  # callbacks run once, when the process first makes a float16 array
+
+
+def on_first_float16(callback: Any) -> None:
+    """Run ``callback()`` when float16 is first used (now, if it has been): the registry then wraps its
+    kernels with float16's float32 path (torch's "opmath"), which float32 programs never pay for."""
+    if _FIRST_FLOAT16 is None:
+        callback()
+    else:
+        _FIRST_FLOAT16.append(callback)
+
+
+def note_float16() -> None:
+    """float16 is about to be used: run the ``on_first_float16`` callbacks (once per process)."""
+    global _FIRST_FLOAT16
+    callbacks = _FIRST_FLOAT16
+    if callbacks is not None:
+        _FIRST_FLOAT16 = None
+        for callback in callbacks:
+            callback()
+
+
+def note_half(dtype: Any) -> None:
+    """Note a float16 or bfloat16 dtype (a new array's): their kernels gain the float32 path once."""
+    if dtype is float16:
+        if _FIRST_FLOAT16 is not None:
+            note_float16()
+    elif _FIRST_BFLOAT16 is not None and is_bfloat16(dtype):
+        note_bfloat16()
+
+
 # torch wraps a Python int beyond a small integer dtype's range into it (uint8 - 3 is 253, int8 + 1000 is
 # -24, uint8 < -3 compares with 253) where NumPy 2 raises OverflowError or compares the true values: each
 # such dtype's (min, max, modulus). int64 (only 2**63 <= v < 2**64 would wrap) is left out: its `t + 1` stays fast.
@@ -168,6 +199,8 @@ def to_dtype(dtype: Any) -> np.dtype | None:
             raise TypeError("bfloat16 needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes")
         if _FIRST_BFLOAT16 is not None:
             note_bfloat16()
+    elif d is float16 and _FIRST_FLOAT16 is not None:
+        note_float16()
     return d
 
 

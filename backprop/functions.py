@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,80 @@ from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor, promote
+
+_AS_FUNCTION: dict[tuple[int, str], Any] = {}
+
+
+def as_function(method: Any, first: str = "input") -> Any:
+    """The Tensor method ``method`` as torch's function of the same name: its first parameter called ``first``
+    (``torch.exp(input=x)``, ``torch.linalg.det(A=m)``) instead of ``self``.
+
+    A copy of the method's function with its first local renamed: the same code, so the call costs what the
+    method's does (no wrapper). Where that is not possible (``self`` is captured by a nested function, or the
+    method is a wrapper) a thin forwarding function with the renamed signature is returned instead. One object
+    per method, so that aliases keep their identity (``bp.clip is bp.clamp``)."""
+    key = (id(method), first)
+    made = _AS_FUNCTION.get(key)
+    if made is not None:
+        return made
+    code = getattr(method, "__code__", None)
+    if (
+        not isinstance(method, types.FunctionType)
+        or code is None
+        or code.co_argcount == 0
+        or code.co_varnames[0] != "self"
+        or "self" in code.co_cellvars
+        or first in code.co_varnames
+        or hasattr(method, "__wrapped__")
+    ):
+        made = _forwarding(method, first)
+    else:
+        made = types.FunctionType(
+            code.replace(co_varnames=(first, *code.co_varnames[1:])),
+            method.__globals__,
+            method.__name__,
+            method.__defaults__,
+            method.__closure__,
+        )
+        made.__kwdefaults__ = method.__kwdefaults__
+        made.__dict__.update(method.__dict__)
+        made.__doc__, made.__qualname__, made.__module__ = method.__doc__, method.__name__, method.__module__
+        made.__annotations__ = {first if k == "self" else k: v for k, v in method.__annotations__.items()}
+    _AS_FUNCTION[key] = made
+    return made
+
+
+def _forwarding(method: Any, first: str) -> Any:
+    try:
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):
+        return method
+    params = list(sig.parameters.values())
+    if not params or params[0].name != "self" or params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return method
+    if first in sig.parameters:  # (shadowed builtins here: no any())
+        return method
+    params[0] = params[0].replace(name=first, kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        if first in kwargs:
+            return method(kwargs.pop(first), *args, **kwargs)
+        return method(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = method.__name__
+    fn.__doc__, fn.__module__ = method.__doc__, method.__module__
+    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return fn
+
+
+def name_first_input(namespace: dict[str, Any], names: Sequence[str]) -> None:
+    """Every one of ``names`` in ``namespace`` (a module's globals) that is a Tensor method becomes
+    ``as_function(method)`` (its first parameter ``input``, as torch's functions)."""
+    for name in names:
+        value = namespace.get(name)
+        if isinstance(value, types.FunctionType) and getattr(Tensor, value.__name__, None) is value:
+            namespace[name] = as_function(value)
+
 
 # ---------------------------------------------------------------- math (elementwise, activations, products)
 exp = Tensor.exp
@@ -35,9 +111,21 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     return input.matmul(other)
 
 
-def _number_first(method: Any) -> Any:
+def _number_first(method: Any, second: str = "other") -> Any:
     """A binary function that, like torch's, also takes a number as ``input`` (``bp.add(2, x)``):
-    the number becomes a 0-d tensor on ``other``'s device, so the usual dtype promotion applies."""
+    the number becomes a 0-d tensor on ``other``'s device, so the usual dtype promotion applies.
+    ``second``: torch's keyword name of the second argument (``exponent`` for ``pow``)."""
+    if second != "other":
+        inner = _number_first(method)
+
+        def named(input: Any, *args: Any, **kwargs: Any) -> Any:
+            if second in kwargs:
+                args = (kwargs.pop(second), *args)
+            return inner(input, *args, **kwargs)
+
+        named.__name__ = named.__qualname__ = method.__name__
+        named.__doc__ = method.__doc__
+        return named
 
     def fn(input: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
@@ -60,8 +148,8 @@ true_divide = _number_first(Tensor.true_divide)
 floor_divide = _number_first(Tensor.floor_divide)
 remainder = _number_first(Tensor.remainder)
 fmod = _number_first(Tensor.fmod)
-pow = _number_first(Tensor.pow)  # noqa: A001 - torch's name
-float_power = _number_first(Tensor.float_power)
+pow = _number_first(Tensor.pow, "exponent")  # noqa: A001 - torch's name
+float_power = _number_first(Tensor.float_power, "exponent")
 atan2 = arctan2 = _number_first(Tensor.atan2)
 logaddexp = _number_first(Tensor.logaddexp)
 copysign = _number_first(Tensor.copysign)
@@ -164,7 +252,7 @@ hypot = _number_first(Tensor.hypot)
 logaddexp2 = _number_first(Tensor.logaddexp2)
 fmax, fmin = _number_first(Tensor.fmax), _number_first(Tensor.fmin)
 nextafter = _number_first(Tensor.nextafter)
-heaviside = _number_first(Tensor.heaviside)
+heaviside = _number_first(Tensor.heaviside, "values")
 ldexp = _number_first(Tensor.ldexp)
 gcd, lcm = _number_first(Tensor.gcd), _number_first(Tensor.lcm)
 bitwise_left_shift = _number_first(Tensor.bitwise_left_shift)
@@ -279,7 +367,14 @@ transpose = Tensor.transpose
 permute = Tensor.permute
 unsqueeze = Tensor.unsqueeze
 squeeze = Tensor.squeeze
-split = Tensor.split
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """``tensor`` in chunks of ``split_size_or_sections`` (an int, or a list of sizes) along ``dim`` (torch's
+    function names its arguments so; the method's are ``split_size``/``dim``)."""
+    return tensor.split(split_size_or_sections, dim)
+
+
 chunk = Tensor.chunk
 unbind = Tensor.unbind
 
@@ -338,7 +433,14 @@ __all__ += ["transpose"]
 __all__ += ["unbind", "unsqueeze"]
 
 t = Tensor.t
-swapaxes = swapdims = Tensor.swapaxes
+swapaxes = Tensor.swapaxes
+
+
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``input`` with dims ``dim0`` and ``dim1`` swapped (torch's names; ``swapaxes`` takes axis0/axis1)."""
+    return input.swapaxes(dim0, dim1)
+
+
 movedim = moveaxis = Tensor.movedim
 unflatten = Tensor.unflatten
 narrow = Tensor.narrow
@@ -483,7 +585,13 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
 
 bmm = Tensor.bmm
 mv = Tensor.mv
-dot = Tensor.dot
+
+
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
+    """The inner product of two 1-D tensors (torch's keyword names: ``input``, ``tensor``)."""
+    return input.dot(tensor)
+
+
 vdot = Tensor.vdot
 addmm = Tensor.addmm
 baddbmm = Tensor.baddbmm
@@ -636,3 +744,5 @@ def is_tensor(obj: Any) -> bool:
 
 
 __all__ += ["is_complex", "is_floating_point", "is_nonzero", "is_same_size", "is_tensor", "numel"]
+
+name_first_input(globals(), __all__)  # torch.exp(input=x): the method aliases above, by torch's names

@@ -18,7 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
-from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet, lu_solve, solve, solve_triangular
+from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet
 from backprop.methods.linalg import cross as _cross
 from backprop.ops import linalg as _ops
 from backprop.ops._util import DTypeError, ShapeError
@@ -95,8 +95,9 @@ def _floating(name: str, x: Any, dtype: Any = None) -> Any:
     return x
 
 
-def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def vector_norm(input: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements by default): inf, -inf, 0 (non-zero count) or any p."""
+    x = input  # (torch's keyword name is input)
     x = _floating("linalg.vector_norm", x, dtype)
     if isinstance(ord, str):
         raise ValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
@@ -106,7 +107,7 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
 
 
 def matrix_norm(
-    A: Tensor,  # noqa: N803 - torch's names
+    input: Tensor,  # noqa: N803 - torch's names
     ord: Any = "fro",
     dim: tuple[int, int] = (-2, -1),
     keepdim: bool = False,
@@ -115,6 +116,7 @@ def matrix_norm(
 ) -> Tensor:
     """The matrix ``ord``-norm over the two dims ``dim``: 'fro', 'nuc' (sum of singular values), 2 / -2
     (largest / smallest singular value), 1 / -1 (max / min column abs-sum), inf / -inf (max / min row abs-sum)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     a = _floating("linalg.matrix_norm", A, dtype)
     if a.ndim < 2:
         raise ShapeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {a.ndim}")
@@ -140,9 +142,10 @@ def matrix_norm(
     raise ValueError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
-def norm(A: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: N803
+def norm(input: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: N803
     """``vector_norm`` or ``matrix_norm`` as torch.linalg.norm picks: by ``dim`` (an int: vector, a pair:
     matrix), else by A's ndim when ``ord`` is given (1-D or 2-D), else the 2-norm of all elements."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     a = _floating("linalg.norm", A, dtype)
     if isinstance(dim, int):
         dim = (dim,)
@@ -182,7 +185,9 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:  # noqa: N803
     return InvEx(out, Tensor._of(info, device=A.device))
 
 
-det = Tensor.det
+def det(A: Tensor) -> Tensor:  # noqa: N803 - torch's names
+    """The determinant of each matrix of ``A``."""
+    return A.det()
 
 
 def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
@@ -190,14 +195,16 @@ def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
     return A.slogdet()
 
 
-def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
+def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """The Cholesky factor: lower L with L L^T = A, or with ``upper`` U with U^T U = A."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     return A.cholesky(upper)
 
 
-def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:  # noqa: N803
+def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:  # noqa: N803
     """``(L, info)``: info 0 where A is positive-definite, else the order of its first failing leading minor
     (and L holds nan there)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.cholesky_ex", A)
     try:
         return CholeskyEx(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
@@ -217,25 +224,52 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
     return CholeskyEx(A * math.nan, Tensor._of(info.reshape(A.shape[:-2]), device=A.device))
 
 
-def pinv(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
+def pinv(input: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
     """Moore-Penrose pseudo-inverse; singular values <= max(atol, rtol * largest) count as zero (rtol defaults to
     eps * max(m, n) when atol is not given)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._matrix("linalg.pinv", A)
     atol = 0.0 if atol is None else float(atol)
     rtol = None if rtol is None else float(rtol)
     return apply(_ops.pinv, A, atol=atol, rtol=rtol, hermitian=hermitian)
 
 
-def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
+def matrix_power(input: Tensor, n: int) -> Tensor:  # noqa: N803
     """A^n for an integer n (negative: the inverse's power)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     return A.matrix_power(n)
 
 
-matrix_exp = _m.matrix_exp
+def matrix_exp(input: Tensor) -> Tensor:
+    """e^A (``methods.linalg.matrix_exp``), by torch.linalg's keyword names."""
+    return _m.matrix_exp(input)
 
 
-def matrix_rank(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803 - torch's names
+    """X with A X = B (``left=False``: X A = B); see ``methods.linalg.solve``."""
+    return _m.solve(A, B, left=left)
+
+
+def solve_triangular(
+    input: Tensor,
+    B: Tensor,  # noqa: N803 - torch's names
+    *,
+    upper: bool,
+    left: bool = True,
+    unitriangular: bool = False,
+) -> Tensor:
+    """X with T X = B for T the ``upper`` or lower triangle of ``input``; see ``methods.linalg.solve_triangular``."""
+    return _m.solve_triangular(input, B, upper=upper, left=left, unitriangular=unitriangular)
+
+
+def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
+    """X with A X = B for A = P L U given by ``lu_factor``; see ``methods.linalg.lu_solve``."""
+    return _m.lu_solve(LU, pivots, B, left=left, adjoint=adjoint)
+
+
+def matrix_rank(input: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
     """The number of singular values above max(atol, rtol * largest) (int64, no gradient)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._matrix("linalg.matrix_rank", A)
     s = eigvalsh(A.detach()).abs() if hermitian else svdvals(A.detach())
     a = 0.0 if atol is None else float(atol)
@@ -248,8 +282,10 @@ def matrix_rank(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: boo
     return (s > tol).sum(-1)
 
 
-def lstsq(A: Tensor, B: Tensor, rcond: Any = None, *, driver: Any = None) -> Lstsq:  # noqa: N803
+def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) -> Lstsq:  # noqa: N803
     """The least-squares solution X = pinv(A) B of A X = B (B a matrix stack or a vector), differentiable."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
+    B = b  # (torch's keyword name is b)  # noqa: N806
     _m._matrix("linalg.lstsq", A)
     vector = B.ndim == A.ndim - 1
     b = B.unsqueeze(-1) if vector else B
@@ -261,8 +297,9 @@ def lstsq(A: Tensor, B: Tensor, rcond: Any = None, *, driver: Any = None) -> Lst
     return Lstsq(x, empty, matrix_rank(A, rtol=r), empty)
 
 
-def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     """The inverse for ``tensordot(inv, A, ind)``: A's first ``ind`` dims against the rest, as a matrix."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     if ind <= 0:
         raise ValueError(f"Expected a strictly positive integer for 'ind', but got {ind}")
     rows, cols = tuple(A.shape[:ind]), tuple(A.shape[ind:])
@@ -274,8 +311,10 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     return A.reshape(math.prod(rows), -1).inverse().reshape(cols + rows)
 
 
-def tensorsolve(A: Tensor, B: Tensor, dims: Any = None) -> Tensor:  # noqa: N803
+def tensorsolve(input: Tensor, other: Tensor, dims: Any = None) -> Tensor:  # noqa: N803
     """X with ``tensordot(A, X, X.ndim) == B`` (``dims``: A's dims moved to the end first)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
+    B = other  # (torch's keyword name is other)  # noqa: N806
     a = A
     if dims is not None:
         dims = [d % a.ndim for d in dims]
@@ -314,9 +353,10 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     return SolveEx(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
 
 
-def cond(A: Tensor, p: Any = None) -> Tensor:  # noqa: N803
+def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
     """The condition number in the ``p`` norm: None / 2 / -2 from the singular values (any m x n), 'fro', 'nuc',
     inf, -inf, 1, -1 as norm(A) * norm(A^-1) (square A; inf where A is singular). Differentiable."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     if p not in (None, 2, -2, 1, -1, math.inf, -math.inf, "fro", "nuc"):
         raise ValueError(f"linalg.cond got an invalid norm type: {p}")
     if p in (None, 2, -2):
@@ -337,9 +377,10 @@ def cond(A: Tensor, p: Any = None) -> Tensor:  # noqa: N803
     return (matrix_norm(A, p) * matrix_norm(ainv, p)).nan_to_num(math.inf, math.inf, -math.inf)
 
 
-def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+def householder_product(input: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     """The first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i column i of A below the diagonal
     (1 on it): the Q of a geqrf factorization (torch.orgqr). Matrix products only, so gradients follow."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     name = "torch.linalg.householder_product"
     if A.ndim < 2:
         raise ShapeError(f"{name}: input must have at least 2 dimensions.")
@@ -418,17 +459,19 @@ def qr(A: Tensor, mode: str = "reduced") -> QR:  # noqa: N803
     return _m.qr_parts(A, mode)
 
 
-def eigh(A: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
+def eigh(input: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric A, read from its ``UPLO`` triangle.
 
     Eigenvectors are defined up to sign: only losses invariant to that have a meaningful gradient (torch)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eigh", A)
     w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
     return Eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
 
 
-def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """The eigenvalues (ascending) of symmetric A."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     return eigh(A, UPLO).eigenvalues
 
 
@@ -442,16 +485,18 @@ def svdvals(A: Tensor, *, driver: Any = None) -> Tensor:  # noqa: N803
     return _m.svd_parts(A, False)[1]
 
 
-def eig(A: Tensor) -> Eig:  # noqa: N803
+def eig(input: Tensor) -> Eig:  # noqa: N803
     """Eigenvalues and unit eigenvectors (columns) of a general square matrix, complex (complex64 for float32).
     Forward only: a gradient through them raises (complex tensors have no autograd here)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eig", A)
     w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
     return Eig(w, v)
 
 
-def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+def eigvals(input: Tensor) -> Tensor:  # noqa: N803
     """The eigenvalues of a general square matrix, complex (as ``eig``)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     return eig(A).eigenvalues
 
 
@@ -605,10 +650,11 @@ def _lapack(name: str, dtype: Any, hermitian: bool) -> tuple[str, Any]:
     return kind, lambda routine: getattr(lapack, prefix + kind + routine)
 
 
-def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = False) -> LDLFactorEx:  # noqa: N803
+def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool = False) -> LDLFactorEx:  # noqa: N803
     """torch's ``linalg.ldl_factor_ex``: the Bunch-Kaufman LDL^T (LDL^H with ``hermitian``) of each symmetric
     (..., n, n) matrix, from its lower triangle, through LAPACK's sytrf (hetrf): LD and pivots are LAPACK's,
     bit for bit torch's (the same routine; the upper triangle of LD is zero). Not differentiable (as torch)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.ldl_factor_ex", A)
     _, routine = _lapack("torch.linalg.ldl_factor_ex", A._data.dtype, hermitian)
     a = A.detach().cpu().numpy()
@@ -635,9 +681,10 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
     )
 
 
-def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactor:  # noqa: N803
+def ldl_factor(input: Tensor, *, hermitian: bool = False) -> LDLFactor:  # noqa: N803
     """torch's ``linalg.ldl_factor``: ``(LD, pivots)`` of ``ldl_factor_ex``; raises where D is singular (torch
     raises there too, with an internal-assert message)."""
+    A = input  # (torch's keyword name is input)  # noqa: N806
     LD, pivots, info = ldl_factor_ex(A, hermitian=hermitian)  # noqa: N806
     if bool(info._data.any()):
         bad = int(info._data.max())

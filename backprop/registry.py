@@ -191,8 +191,13 @@ class OpDef:
                 k = getattr(xp, self.ufunc)
             else:
                 k = partial(self.forward, xp)
-            if _BF16_SEEN[0] and (self.name == "matmul" or (self.ufunc is None and self._bf16_in_float32())):
-                k = _float32_for_bf16(k)
+            if _BF16_SEEN[0]:
+                if self.name == "matmul" or (
+                    self.ufunc is None and self._bf16_in_float32() and self.name not in _OWN_HALF_PATH
+                ):
+                    k = _float32_for_bf16(k, self.name in _HALF_STEPS_IN_F16)
+                elif _F16 is not None and self.name in _SCALAR_IN_FLOAT32:
+                    k = _float32_scalar_for_f16(k)
             self._kernels[backend.name] = k
         return k
 
@@ -205,13 +210,16 @@ class OpDef:
             override = backend_overrides(backend).get(self.name + ".backward")
             k = self.backward if override is None else _guarded_rule(override, self.backward)
             if _BF16_SEEN[0] and self._bf16_in_float32():
-                k = _float32_for_bf16_rule(k)
+                k = _float32_for_bf16_rule(k, self.name in _SAVED_IN_FLOAT32)
             self._bkernels[backend.name] = k
         return k
 
     def _bf16_in_float32(self) -> bool:
-        """True when bfloat16 inputs of this op compute in float32 (see ``_EXACT_IN_BF16``)."""
-        return not (self.view or self.moves_device or self.casts or self.name in _EXACT_IN_BF16)
+        """True when bfloat16/float16 inputs of this op compute in float32 (see ``_EXACT_IN_BF16``); never for
+        an unregistered op (a custom ``autograd.Function``'s: its forward and backward are the user's)."""
+        if self.view or self.moves_device or self.casts or self.name in _EXACT_IN_BF16:
+            return False
+        return _OPS.get(self.name) is self
 
     @property
     def differentiable(self) -> bool:
@@ -271,66 +279,161 @@ def _guarded_rule(override: Kernel, generic: Kernel) -> Kernel:
 _EXACT_IN_BF16 = frozenset(
     "all amax amin any argmax argmedian argmin argmode argsort as_strided astype bincount cat clamp clone "
     "cummax_index cummin_index diag_embed diagonal expand flip gather getitem hardtanh index_copy index_fill "
-    "index_put index_select isin masked_fill median nonzero permute relu reshape roll scatter scatter_count "
+    "index_put index_select isin masked_fill median nan_to_num nonzero permute relu reshape roll scatter scatter_count "
     "searchsorted setitem sign stack take_indexed threshold to_device tril triu unique".split()
 )
 
 
-# Set once the process first meets bfloat16 (``dtypes.note_bfloat16``): until then no kernel is wrapped,
-# so programs that never use bfloat16 pay nothing per op for its float32 path (a Python frame and a
-# dtype scan on every wrapped forward and backward rule); from then on every op's kernels are rebuilt
-# wrapped, in all backends.
-_BF16_SEEN = [False]
+# Set once the process first meets bfloat16 or float16 (``dtypes.note_bfloat16`` / ``note_float16``): until
+# then no kernel is wrapped, so programs that never use a half dtype pay nothing per op for its float32
+# path (a Python frame and a dtype scan on every wrapped forward and backward rule); from then on every
+# op's kernels are rebuilt wrapped, in all backends.
+#
+# float16 takes the same path as bfloat16: NumPy's float16 ufunc loops compute each element in float32
+# and round once (as torch's CPU kernels), but its multi-step kernels (softmax, norms, GELU, ...) would
+# round every intermediate to float16, where torch computes them in float32 ("opmath") and rounds once;
+# its sums would accumulate in float16. Only NumPy arrays (the CPU) take the path.
+_BF16_SEEN = [False]  # (the name predates float16: "a half dtype has been seen")
 _BF16: Any = None  # bfloat16's dtype, once seen (dtypes.bfloat16 imports ml_dtypes: not before it is needed)
+_F16: Any = None  # float16's dtype, once seen
+
+# torch's CPU mul and div read a Python scalar or 0-d float32/float64 operand of a float16 tensor in
+# float32 (``original_scalar_value<opmath_t>``) and round the float32 result once: ``x * 2.0**20`` of
+# ``x = 2**-10`` is 1024, where NumPy would round the scalar to float16 first (inf).
+_SCALAR_IN_FLOAT32 = frozenset(("mul", "div"))
+
+# Ops torch's CPU kernel evaluates step by step in float16 (rounding each step), where NumPy's float16
+# steps give its values: no float32 path for float16 inputs (bfloat16 keeps it).
+_HALF_STEPS_IN_F16 = frozenset(("logit",))
+
+# Forward kernels that take half inputs themselves, rounding where torch's kernel rounds (log_softmax:
+# torch rounds max + log(sum(exp)) to the half dtype before subtracting it).
+_OWN_HALF_PATH = frozenset(("log_softmax",))
+
+# The backward rules that also read their saved half arrays in float32: torch's backward for these is one
+# fused kernel computing in float32 (tanh_backward, softmax_backward_data, gelu_backward, the matmuls, ...).
+# The other rules follow torch's derivative formulas, which torch evaluates op by op, rounding each to the
+# half dtype (atan's ``grad / (x * x + 1)`` overflows for |x| > 256 in float16): they get only the
+# gradient in float32, their saved arrays stay half, and their products round as torch's.
+_SAVED_IN_FLOAT32 = frozenset(
+    "binary_cross_entropy_with_logits col2im cross_entropy cumsum einsum elu gelu gelu_grad hardsigmoid hardswish "
+    "im2col leaky_relu linear log_softmax logit logsigmoid matmul mish sigmoid silu softmax softmax_of "
+    "softplus tanh threshold".split()
+)
 
 
 def _use_bfloat16_kernels() -> None:
     """The first bfloat16 array is being made: rebuild every op's kernels with the float32 path."""
     global _BF16
-    if _BF16_SEEN[0]:
+    if _BF16 is not None:
         return
-    _BF16_SEEN[0] = True
     _BF16 = dtypes.bfloat16
+    _rewrap()
+
+
+def _use_float16_kernels() -> None:
+    """The first float16 array is being made: rebuild every op's kernels with the float32 path."""
+    global _F16
+    if _F16 is not None:
+        return
+    _F16 = dtypes.float16
+    _rewrap()
+
+
+def _rewrap() -> None:
+    _BF16_SEEN[0] = True
     for opdef in _OPS.values():
         opdef._kernels.clear()  # (a running profiler's wrappers go too: it then leaves the caches empty)
         opdef._bkernels.clear()
 
 
-def _float32_for_bf16(kernel: Kernel) -> Kernel:
-    """``kernel`` that runs bfloat16 array inputs in float32 and rounds its float32 output to bfloat16."""
+def _half(args: Any) -> Any:
+    """The half dtype (bfloat16 or float16) of the first NumPy array among ``args`` that has one, else None."""
+    for a in args:
+        if a.__class__ is np.ndarray:
+            d = a.dtype
+            if d is _BF16 or d is _F16:
+                return d
+    return None
+
+
+def _float32_for_bf16(kernel: Kernel, bf16_only: bool = False) -> Kernel:
+    """``kernel`` that runs bfloat16/float16 array inputs in float32 and rounds its float32 output to
+    that dtype (``bf16_only``: float16 inputs run in float16, as torch's kernel for them)."""
 
     def run(*args: Any, **attrs: Any) -> Any:
-        for a in args:
-            if a.__class__ is np.ndarray and a.dtype is _BF16:
-                break
-        else:
+        h = _half(args)
+        if h is None or (bf16_only and h is _F16):
             return kernel(*args, **attrs)
         args = tuple(_up(a) for a in args)
         out = kernel(*args, **attrs)
         if isinstance(out, tuple):  # (y, aux): the aux stays float32 for the backward rule
-            return (_down(out[0]), *out[1:])
-        return _down(out)
+            return (_down(out[0], h), *out[1:])
+        return _down(out, h)
 
     return run
 
 
-def _float32_for_bf16_rule(rule: Kernel) -> Kernel:
-    """A backward rule that gets a bfloat16 gradient in float32 (the engine rounds its results)."""
+def _float32_scalar_for_f16(kernel: Kernel) -> Kernel:
+    """A binary ufunc (add, sub, mul, div) that computes ``float16 array (op) scalar`` in float32, the
+    scalar (a Python number or a 0-d float32/float64 array) read in float32, and rounds once."""
+
+    def run(a: Any, b: Any, *rest: Any, **kw: Any) -> Any:
+        if a.__class__ is np.ndarray and a.dtype is _F16:
+            if _scalar(b):
+                return kernel(a.astype(np.float32), np.float32(b), *rest, **kw).astype(_F16)
+        elif b.__class__ is np.ndarray and b.dtype is _F16 and _scalar(a):
+            return kernel(np.float32(a), b.astype(np.float32), *rest, **kw).astype(_F16)
+        return kernel(a, b, *rest, **kw)
+
+    return run
+
+
+def _scalar(x: Any) -> bool:
+    """A Python int or float, or a 0-d floating NumPy array."""
+    c = x.__class__
+    return c is float or c is int or (c is np.ndarray and x.ndim == 0 and x.dtype.kind == "f")
+
+
+class _Float32Ctx:
+    """A backward rule's ``Ctx`` whose saved half-dtype arrays read as float32 (the rule then computes
+    in float32 throughout; the engine rounds each gradient once)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    @property
+    def saved(self) -> tuple[Any, ...]:
+        return tuple([_up(a) for a in self._ctx.saved])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
+def _float32_for_bf16_rule(rule: Kernel, saved: bool = False) -> Kernel:
+    """A backward rule that gets a bfloat16/float16 gradient in float32, and with ``saved`` its saved
+    arrays too (see ``_SAVED_IN_FLOAT32``; the engine rounds its results)."""
 
     def run(ctx: Any, gy: Any) -> Any:
-        if gy.__class__ is np.ndarray and gy.dtype is _BF16:
-            gy = gy.astype(np.float32)
+        if gy.__class__ is np.ndarray and (gy.dtype is _BF16 or gy.dtype is _F16):
+            return rule(_Float32Ctx(ctx) if saved else ctx, gy.astype(np.float32))
         return rule(ctx, gy)
 
     return run
 
 
 def _up(a: Any) -> Any:
-    return a.astype(np.float32) if a.__class__ is np.ndarray and a.dtype is _BF16 else a
+    if a.__class__ is np.ndarray:
+        d = a.dtype
+        if d is _BF16 or d is _F16:
+            return a.astype(np.float32)
+    return a
 
 
-def _down(y: Any) -> Any:
-    return y.astype(_BF16) if getattr(y, "dtype", None) == np.float32 else y
+def _down(y: Any, h: Any) -> Any:
+    return y.astype(h) if getattr(y, "dtype", None) == np.float32 else y
 
 
 _OPS: dict[str, OpDef] = {}
@@ -429,3 +532,4 @@ def clear_kernel_cache() -> None:
 
 
 dtypes.on_first_bfloat16(_use_bfloat16_kernels)
+dtypes.on_first_float16(_use_float16_kernels)

@@ -29,6 +29,34 @@ __all__ += _special_extra.__all__
 
 _SQRT_HALF = math.sqrt(0.5)
 
+
+def _x_named(f: Any, binary: bool) -> Any:
+    """``f`` with torch.special's first keyword name ``x`` (its Airy, scaled Bessel and polynomial functions)."""
+    if binary:
+
+        def g(x: Any, n: Any) -> Tensor:
+            return f(x, n)
+
+    else:
+
+        def g(x: Any) -> Tensor:  # type: ignore[misc]
+            return f(x)
+
+    g.__name__ = g.__qualname__ = f.__name__
+    g.__doc__ = f.__doc__
+    return g
+
+
+for _name in ("airy_ai", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0"):
+    globals()[_name] = _x_named(getattr(_special_extra, _name), False)
+for _name in (
+    "chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w",
+    "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+    "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he", "laguerre_polynomial_l",
+    "legendre_polynomial_p",
+):  # fmt: skip
+    globals()[_name] = _x_named(getattr(_special_extra, _name), True)
+
 digamma = psi = fn.digamma
 erf = fn.erf
 erfc = fn.erfc

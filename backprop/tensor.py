@@ -67,6 +67,8 @@ def _binary(
             if _foreign(other):
                 return NotImplemented  # Python then raises its "unsupported operand type(s)" TypeError
             other = self._other(other)
+        if opmath and other.__class__ is Tensor and _float32_scalar(self, other):
+            return apply(opdef, self, other)  # torch reads the 0-d operand in float32 (registry._SCALAR_IN_FLOAT32)
         return apply(opdef, *promote(self, other, to_float, wrap))
 
     def reflected(self: Tensor, other: Any) -> Tensor:
@@ -76,8 +78,23 @@ def _binary(
             return NotImplemented
         return apply(opdef, *promote(self._other(other), self, to_float, wrap))
 
+    opmath = opdef.name in ("mul", "div")
     method.__doc__ = reflected.__doc__ = opdef.doc
     return method, reflected
+
+
+def _float32_scalar(a: Tensor, b: Tensor) -> bool:
+    """``a`` or ``b`` is a float16 tensor with dims and the other a 0-d float32/float64 one: torch's mul
+    and div then compute in float32 and round to float16 (``x * tensor(2.0**20)`` is finite for small x)."""
+    x, y = a._data, b._data
+    if y.dtype is dtypes.float16:
+        x, y = y, x
+    if x.dtype is not dtypes.float16 or not x.ndim or y.ndim or y.dtype.kind != "f" or y.dtype is x.dtype:
+        return False
+    if a.device != b.device or a.device.type != "cpu":
+        return False
+    dtypes.note_float16()  # (the registry's mul/div then take the float32 path; once per process)
+    return True
 
 
 def promote(a: Any, b: Any, to_float: bool = False, wrap: bool = True) -> tuple[Any, Any]:
@@ -135,6 +152,51 @@ def compared(opdef: Any, self: Tensor, other: Any) -> Tensor:
     return apply(opdef, self, other)
 
 
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
+    "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf Tensor, "
+    "use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access the "
+    "leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more information."
+)
+_NON_LEAF_FLAG = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph "
+    "that doesn't require differentiation use var_no_grad = var.detach()."
+)
+_DETACH_VIEW = (
+    "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) for training, "
+    "and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+    "called on these gradients. To fix this error, please refer to the Optimizer.zero_grad() function in "
+    "torch/optim/optimizer.py as the solution."
+)
+# torch's names of dtypes in ``.grad = ...`` errors: (C++ type name, ScalarType name)
+_GRAD_DTYPE_NAMES = {
+    "float32": ("float", "Float"), "float64": ("double", "Double"), "float16": ("c10::Half", "Half"),
+    "bfloat16": ("c10::BFloat16", "BFloat16"), "int64": ("long int", "Long"), "int32": ("int", "Int"),
+    "int16": ("short int", "Short"), "int8": ("signed char", "Char"), "uint8": ("unsigned char", "Byte"),
+    "bool": ("bool", "Bool"), "complex64": ("c10::complex<float>", "ComplexFloat"),
+    "complex128": ("c10::complex<double>", "ComplexDouble"),
+}  # fmt: skip
+
+
+def _grad_mismatch(t: Tensor, g: Tensor) -> None:
+    """Raise torch's error for ``t.grad = g`` with another size, dtype or device."""
+    if g._data.shape != t._data.shape:
+        raise RuntimeError(
+            f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of size '{list(t.shape)}'. "
+            "Please ensure that the gradient and the tensor are the same size"
+        )
+    if g.dtype != t.dtype:
+        got = _GRAD_DTYPE_NAMES.get(str(g.dtype), (str(g.dtype),))[0]
+        want = _GRAD_DTYPE_NAMES.get(str(t.dtype), (None, str(t.dtype)))[1]
+        raise RuntimeError(
+            f"attempting to assign a gradient with dtype '{got}' to a tensor with grad_dtype '{want}'. The gradient "
+            "must match the tensor's grad_dtype (defaults to the tensor's dtype). You can set the tensor's grad_dtype "
+            "attribute with a specific dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging the "
+            "dtypes of a tensor and its gradient may break downstream systems that assume they match."
+        )
+    raise RuntimeError(f"assigned grad has data located on {g.device}, but the tensor is on {t.device}")
+
+
 class Tensor(
     MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods, AttributeMethods, RandomMethods
 ):
@@ -181,7 +243,7 @@ class Tensor(
         dev = to_device_obj(device)
         self._adopt(dev.asarray(data, dtypes.to_dtype(dtype)), dev, None)
         if requires_grad:
-            self.requires_grad = True
+            self._factory_requires_grad()
 
     @classmethod
     def _of(cls, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> Tensor:
@@ -231,7 +293,7 @@ class Tensor(
         """Point this tensor at another tensor's memory (shape and dtype may change), as torch's
         ``t.data = other``; ``requires_grad``, ``.grad`` and the graph stay as they are."""
         if not isinstance(value, Tensor):
-            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
         if value.device != self.device:
             raise RuntimeError(f"data: a tensor on {self.device} cannot take data on {value.device}")
         self._data = value._data  # (no version bump: the escape hatch autograd does not see, as torch's)
@@ -245,35 +307,50 @@ class Tensor(
     @requires_grad.setter
     def requires_grad(self, value: builtins.bool) -> None:
         if self.grad_fn is not None and not value:
-            raise RuntimeError("you can only change requires_grad of leaf tensors; use .detach() for a non-leaf")
+            raise RuntimeError(_NON_LEAF_FLAG)
         if value and dtypes.kind(self._data.dtype) not in "fc":
-            raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set ``requires_grad`` in place; returns self."""
+        if requires_grad and dtypes.kind(self._data.dtype) not in "fc":  # (torch's text differs from the setter's)
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
+        return self
+
+    def _factory_requires_grad(self) -> Tensor:
+        """``requires_grad=True`` given to a factory (``bp.tensor``, ``bp.ones``, ...): torch's text when refused."""
+        if dtypes.kind(self._data.dtype) not in "fc":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = True
         return self
 
     @property
     def grad(self) -> Tensor | None:
-        """The accumulated gradient (a leaf's, or a tensor's after ``retain_grad()``), or None."""
-        return self._grad
+        """The accumulated gradient (a leaf's, or a tensor's after ``retain_grad()``), or None. Reading it on
+        a non-leaf that does not retain its gradient warns, as torch (leaves pay one comparison)."""
+        g = self._grad
+        if g is None and self.grad_fn is not None and not hooks.retains_grad(self):
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return g
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
-            if value._data.shape != self._data.shape or value.dtype != self.dtype or value.device != self.device:
-                raise RuntimeError(
-                    f"assigned grad has shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}; "
-                    f"the tensor has shape {tuple(self.shape)}, dtype {self.dtype}, device {self.device} "
-                    "(they must match)"
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
                 )
+            if value._data.shape != self._data.shape or value.dtype != self.dtype or value.device != self.device:
+                _grad_mismatch(self, value)
         self._grad = value
         if trace_users[0] and (tr := trace.tracer()) is not None:  # bp.compile: replayed as a line
             tr.call(trace.set_grad, [tr.tensor(self), "None" if value is None else tr.out_expr(value)], None)
+
+    @grad.deleter
+    def grad(self) -> None:
+        self.grad = None
 
     @property
     def is_leaf(self) -> builtins.bool:
@@ -370,6 +447,8 @@ class Tensor(
         return out
 
     def detach_(self) -> Tensor:
+        if self._base is not None and self._base is not self and self.grad_fn is not None:
+            raise RuntimeError(_DETACH_VIEW)
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -378,15 +457,32 @@ class Tensor(
         """A differentiable copy (in C order, whatever ``memory_format`` says)."""
         return apply(conv.clone, self)
 
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable, no-op when equal."""
-        dev = kwargs.get("device")
-        dtype = kwargs.get("dtype")
+    def to(
+        self,
+        *args: Any,
+        device: Any = None,
+        dtype: Any = None,
+        non_blocking: builtins.bool = False,
+        copy: builtins.bool = False,
+        memory_format: Any = None,
+        tensor: Any = None,
+    ) -> Tensor:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)`` (its device and dtype), then
+        optionally ``non_blocking, copy``; differentiable, no-op when equal unless ``copy=True``.
+        ``non_blocking`` changes nothing here; ``memory_format`` is accepted (tensors stay in C order)."""
+        dev = device
+        if tensor is not None:
+            args = (tensor, *args)
         for a in args:
-            if isinstance(a, (str, Device)):
-                dev = a
-            else:
+            if not isinstance(a, _TO_SPECIAL):
                 dtype = a
+            elif a.__class__ is str or isinstance(a, (str, Device)):
+                dev = a
+            elif isinstance(a, Tensor):
+                dev, dtype = a.device, a.dtype
+            else:  # positional bools: non_blocking, then copy (only copy changes anything)
+                flags = [f for f in args if f is True or f is False]
+                copy = flags[1] if len(flags) > 1 else copy
         out = self
         if dev is not None:
             dev = to_device_obj(dev)
@@ -396,37 +492,50 @@ class Tensor(
             dtype = dtypes.to_dtype(dtype)
             if dtype != out.dtype:
                 out = apply(conv.astype, out, dtype=dtype)
+        if copy and out is self:
+            out = apply(conv.clone, self)
         return out
 
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format: Any = None) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> Tensor:
-        return self.to(f"cuda:{index}")
+    def cuda(
+        self, device: Any = None, non_blocking: builtins.bool = False, memory_format: Any = None, *, index: Any = None
+    ) -> Tensor:
+        """A copy on the CUDA device ``device`` (an index, a string or a device; the current one by default);
+        ``index=`` is this library's older name for it."""
+        if device is None:
+            device = 0 if index is None else index
+        if isinstance(device, builtins.int):
+            device = f"cuda:{device}"
+        return self.to(device)
 
-    def float(self) -> Tensor:
+    def float(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.float32)
 
-    def double(self) -> Tensor:
+    def double(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.float64)
 
-    def half(self) -> Tensor:
+    def half(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.float16)
 
-    def long(self) -> Tensor:
+    def long(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.int64)
 
-    def int(self) -> Tensor:
+    def int(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.int32)
 
-    def bool(self) -> Tensor:
+    def bool(self, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
-    def type(self, dtype: Any = None) -> Any:
-        """With a dtype: ``to(dtype)``; without: torch's type string (``"torch.FloatTensor"``)."""
+    def type(self, dtype: Any = None, non_blocking: builtins.bool = False, **kwargs: Any) -> Any:
+        """With a dtype: ``to(dtype)``; without: torch's type string (``"torch.FloatTensor"``). ``non_blocking``
+        changes nothing here; torch's deprecated ``async=`` is taken as it."""
+        if kwargs.keys() - {"async"}:
+            raise TypeError(f"type() got an unexpected keyword argument {next(iter(kwargs.keys() - {'async'}))!r}")
         if dtype is None:
             name = _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
             return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{name}"
@@ -441,44 +550,100 @@ class Tensor(
         return self.to(dtype)
 
     def new_tensor(
-        self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+        self,
+        data: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
     ) -> Tensor:
         """A new tensor from ``data``, by default with this tensor's dtype and device."""
+        _check_layout("new_tensor", layout)
         return Tensor._of(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
-    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
-        """A tensor of ``size`` filled with ``fill_value``, by default with this dtype and device."""
+    def new_full(
+        self,
+        size: Any,
+        fill_value: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
+    ) -> Tensor:
+        """A tensor of ``size`` filled with ``fill_value``, by default with this dtype and device
+        (``pin_memory`` changes nothing: host memory is not page-locked here)."""
+        _check_layout("new_full", layout)
         dev = to_device_obj(device or self.device)
         dt = dtypes.to_dtype(dtype) or self.dtype
-        return Tensor._wrap(
+        out = Tensor._wrap(
             dev.xp.full(size_arg((size,) if isinstance(size, int) else tuple(size)), fill_value, dt), dev, None
         )
+        return out.requires_grad_() if requires_grad else out
 
-    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    def new_zeros(
+        self,
+        *sizes: Any,
+        size: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
+    ) -> Tensor:
         """Zeros of ``size``, by default with this tensor's dtype and device."""
-        return self.new_full(size_arg(size), 0, dtype, device)
+        return self.new_full(_sizes("new_zeros", sizes, size), 0, dtype, device, requires_grad, layout)
 
-    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    def new_ones(
+        self,
+        *sizes: Any,
+        size: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
+    ) -> Tensor:
         """Ones of ``size``, by default with this tensor's dtype and device."""
-        return self.new_full(size_arg(size), 1, dtype, device)
+        return self.new_full(_sizes("new_ones", sizes, size), 1, dtype, device, requires_grad, layout)
 
-    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    def new_empty(
+        self,
+        *sizes: Any,
+        size: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
+    ) -> Tensor:
         """An uninitialised tensor of ``size`` (zeros here), by default with this dtype and device."""
-        return self.new_full(size_arg(size), 0, dtype, device)
+        return self.new_full(_sizes("new_empty", sizes, size), 0, dtype, device, requires_grad, layout)
 
     def new_empty_strided(
-        self, size: Any, stride: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+        self,
+        size: Any,
+        stride: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
     ) -> Tensor:
         """``empty_strided`` (zeros here) with this tensor's dtype and device by default."""
+        _check_layout("new_empty_strided", layout)
         dev = to_device_obj(device or self.device)
         data = linalg.strided_zeros(
             dev.xp, size_arg((size,)), size_arg((stride,)), dtypes.to_dtype(dtype) or self.dtype
         )
         return Tensor._wrap(data, dev, None).requires_grad_(requires_grad)
 
-    def new(self, *args: Any, device: Any = None) -> Tensor:
+    def new(self, *args: Any, device: Any = None, size: Any = None) -> Tensor:
         """The legacy constructor: ``new(*sizes)`` / ``new(Size)`` an uninitialised (zeros here) tensor, ``new(data)``
         a tensor from a list or tuple of numbers, ``new(tensor)`` that tensor itself; this dtype and device."""
+        if size is not None:
+            return self.new_empty(_sizes("new", args, size), device=device)
         if not args:
             return self.new_empty(0, device=device)
         if len(args) == 1 and isinstance(args[0], Tensor):
@@ -641,8 +806,10 @@ class Tensor(
         bump_version(self)
         return self
 
-    def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` into this tensor's memory (broadcasting; across devices)."""
+    def copy_(self, other: Any = None, non_blocking: builtins.bool = False, *, src: Any = None) -> Tensor:
+        """Copy ``other`` into this tensor's memory (broadcasting; across devices; ``non_blocking`` changes
+        nothing). torch's docs call it ``src`` (torch takes only ``other=``); both work here."""
+        src = other if src is None else src
         if check_inplace("copy_", self, src):  # in a recorded graph: the gradient goes to src (broadcast back)
             value = src if isinstance(src, Tensor) else self.new_tensor(src)
             value = value.to(self.device).to(self.dtype).expand(*self.shape)
@@ -716,6 +883,24 @@ class Tensor(
 
 
 Tensor._plain = Tensor
+
+
+_TO_SPECIAL = (str, Device, Tensor, builtins.bool)  # what ``to``'s positional arguments can be besides a dtype
+
+
+def _check_layout(name: str, layout: Any) -> None:
+    """torch's ``layout=`` of a ``new_*`` method: the default (``bp.strided``) only."""
+    if layout is not None and getattr(layout, "name", layout) != "strided":
+        raise NotImplementedError(f"{name}: layout={layout!r} is not supported: backprop makes strided (dense) tensors")
+
+
+def _sizes(name: str, sizes: tuple[Any, ...], size: Any) -> tuple[int, ...]:
+    """The size of a ``new_*(*sizes)`` method, also given as torch's keyword ``size=``."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        sizes = (size,)
+    return size_arg(sizes)
 
 
 def _torch_layout(a: np.ndarray, indent: int, linewidth: int) -> str:

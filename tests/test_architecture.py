@@ -226,6 +226,8 @@ def test_ufunc_ops_have_no_dead_forward_body() -> None:
     for name in registry.list_ops():
         op = registry.get(name)
         if op.ufunc is not None and name != "matmul":  # matmul rounds ml_dtypes' float32 bfloat16 product
+            if registry._F16 is not None and name in registry._SCALAR_IN_FLOAT32:
+                continue  # float16 was used in this process: mul/div read scalars in float32 (test_float16)
             assert op.kernel(bp.device("cpu").backend) is getattr(bp.device("cpu").xp, op.ufunc), name
 
 

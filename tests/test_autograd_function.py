@@ -261,7 +261,10 @@ def test_autograd_namespace_names() -> None:
             x.sqrt().sum().backward()  # NaN in the forward: the anomaly check names the op
     assert not bp.autograd.is_anomaly_enabled()
 
-    @bp.autograd.detect_anomaly()
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):  # (torch's warning)
+        check = bp.autograd.detect_anomaly()
+
+    @check
     def checked():
         return bp.autograd.is_anomaly_enabled()
 

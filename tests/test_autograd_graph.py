@@ -470,7 +470,7 @@ def test_increment_version_is_caught_by_backward() -> None:
     assert v._version == before + 3
     y = (x * v).sum()
     graph.increment_version(v)  # as if a kernel had written into v
-    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
     with pytest.raises(TypeError, match="increment_version"):
         graph.increment_version([v, 3])

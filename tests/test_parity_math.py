@@ -165,7 +165,7 @@ def test_mul_by_a_constant_tensor_keeps_only_that_tensor() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
     z = (x * c).sum()  # c is needed for x's gradient: changing it is still caught
     c.mul_(2)
-    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.backward()
 
 

@@ -91,7 +91,7 @@ def test_as_strided_saved_tensor_check() -> None:
     z = (y * y).sum()
     with bp.no_grad():
         y.as_strided((1,), (1,), 2).mul_(2)
-    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.backward()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, modified_error
 from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
 from backprop.registry import OpDef
 
@@ -62,13 +62,9 @@ class FunctionCtx:
                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
                 "graph a second time or if you need to access saved tensors after calling backward."
             )
-        for i, (t, v) in enumerate(zip(self.to_save, self._versions)):
+        for t, v in zip(self.to_save, self._versions):
             if t is not None and _version(t) != v:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: saved tensor {i} of shape {tuple(t.shape)} is at version {_version(t)}; "
-                    f"expected version {v} instead."
-                )
+                raise modified_error(t, v, t.grad_fn)
         return self.to_save if self._graph_saved is None else self._graph_saved
 
     saved_variables = saved_tensors
@@ -134,7 +130,7 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
         )
     if ctx.aux_consumable:
         call.ctx._released = True  # no retain_graph: the engine frees the graph after this backward
-    result = []
+    result: list[Any] = []
     for g, is_tensor in zip(out, call.is_tensor_arg):
         if not is_tensor:
             if g is not None:
@@ -144,11 +140,23 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
                 )
             continue
         if g is not None and not _is_tensor(g):
-            raise TypeError(
-                f"function {call.fn.__name__}Backward returned a {type(g).__name__}; expected a Tensor or None"
-            )
+            raise RuntimeError(f"expected Variable or None (got {type(g).__name__})")
+        if g is not None:
+            shape = tuple(call.tensor_inputs[len(result)].shape)
+            if tuple(g.shape) != shape and not _expandable(shape, tuple(g.shape)):
+                raise RuntimeError(
+                    f"Function {call.fn.__name__}Backward returned an invalid gradient at index {len(result)} - got "
+                    f"{list(g.shape)} but expected shape compatible with {list(shape)}"
+                )
         result.append(g if (g is None or graph) else g._data)
     return tuple(result)
+
+
+def _expandable(shape: tuple, to: tuple) -> bool:
+    """True when ``shape`` broadcasts to ``to`` (a gradient of shape ``to`` sums back to ``shape``)."""
+    if len(shape) > len(to):
+        return False
+    return all(a == b or a == 1 for a, b in zip(shape[::-1], to[::-1]))
 
 
 class _Call:
@@ -159,17 +167,19 @@ class _Call:
         self.fn, self.ctx = fn, ctx
         self.tensor_inputs, self.is_tensor_arg = tensor_inputs, is_tensor_arg
         self.packed: Any = None
-        self.slots: list[tuple[int, int, tuple, Any]] = []  # per output: offset, size, shape, dtype
+        self.slots: list[tuple[int, int, tuple | None, Any]] = []  # per output: offset, size, shape, dtype
         self.used: list[bool] = []
         self.single = True
 
     def split(self, gy: Any, wrap: Callable[[Any], Any]) -> tuple[Any, ...]:
         if self.single:
             return (wrap(gy),)
-        pieces = [gy[o : o + n].reshape(shape) for o, n, shape, _ in self.slots]
+        pieces = [None if shape is None else gy[o : o + n].reshape(shape) for o, n, shape, _ in self.slots]
         if _is_tensor(gy):  # create_graph: Tensors, recorded
-            return tuple(p if p.dtype == dt else p.to(dt) for p, (_, _, _, dt) in zip(pieces, self.slots))
-        return tuple(wrap(p.astype(dt, copy=False)) for p, (_, _, _, dt) in zip(pieces, self.slots))
+            return tuple(p if p is None or p.dtype == dt else p.to(dt) for p, (_, _, _, dt) in zip(pieces, self.slots))
+        return tuple(
+            None if p is None else wrap(p.astype(dt, copy=False)) for p, (_, _, _, dt) in zip(pieces, self.slots)
+        )
 
 
 class Function:
@@ -275,12 +285,18 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
         dtype = xp.promote_types(dtype, outs[i]._data.dtype)
     offset = 0
     for i, o in enumerate(outs):
+        if not _is_tensor(o):  # a non-tensor output (a number, None): its gradient is None
+            call.slots.append((offset, 0, None, None))
+            call.used.append(False)
+            continue
         n = int(o._data.size)
         call.slots.append((offset, n, tuple(o._data.shape), o._data.dtype))
         call.used.append(i in diff)
         offset += n
     pieces = [
-        xp.ravel(o._data).astype(dtype) if i in diff else xp.zeros(o._data.size, dtype) for i, o in enumerate(outs)
+        xp.ravel(o._data).astype(dtype) if i in diff else xp.zeros(o._data.size, dtype)
+        for i, o in enumerate(outs)
+        if _is_tensor(o)
     ]
     call.packed = xp.concatenate(pieces) if pieces else xp.zeros(0, dtype)
     packed = apply(cls._opdef(), *tensors, call=call)

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from backprop.autograd import trace
-from backprop.autograd.function import AccumulateGrad, Node, check_finite
+from backprop.autograd.function import AccumulateGrad, AnomalyError, Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
-from backprop.autograd.hooks import PostAccumulateGradHook
+from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -274,9 +274,13 @@ def _walk(
     while ready:
         node = ready.pop()
         gy = buffers.pop(node)
+        post = None
         if node.hooks:
             for hook in node.hooks:
-                gy = _run_hook(hook, gy, create_graph, wrap, node)
+                if hook.__class__ is NodePostHook:
+                    post = (post or []) + [hook]
+                else:
+                    gy = _run_hook(hook, gy, create_graph, wrap, node)
         if capture and node in capture:
             results[capture[node]] = gy
         op = node.op
@@ -294,6 +298,8 @@ def _walk(
             xp = cached[2]
             if tr is not None:
                 _trace_rule(tr, node, cached[1], gy, gxs)
+        if post is not None:
+            gxs = _run_post_hooks(post, gxs, gy, create_graph, wrap, node)
         if not retain_graph and (node._saved or node._out is not None or node.aux is not None):
             node._saved, node._saved_tensors, node._out, node.aux = None, (), None, None  # release(), inlined
         meta: Any
@@ -310,7 +316,7 @@ def _walk(
                     if tr is not None:
                         tr.call(_fit, [tr.ref(g0), tr.bind(meta), tr.bind(xp)], gx, fresh=True)
                 if anomaly:
-                    check_finite(op.name, "backward", gx if xp is not None else gx._data, dev)
+                    _check_backward(node, gxs, gx, gx if xp is not None else gx._data)
                 if is_node:
                     b = buffers.get(edge)
                     if b is None:
@@ -394,12 +400,35 @@ def _fit(gx: Any, meta: tuple, xp: Any) -> Any:
     return gx
 
 
+def _check_backward(node: Node, gxs: Any, gx: Any, array: Any) -> None:
+    """Anomaly mode: torch's error for a backward rule that returned NaN; NaN-free Inf gets ours."""
+    xp = node.device.xp
+    if array.dtype.kind in "fc" and bool(xp.isnan(array).any()):
+        i = next(k for k, g in enumerate(gxs) if g is gx)
+        raise AnomalyError(f"Function {node.name()!r} returned nan values in its {i}th output.")
+    check_finite(node.op.name, "backward", array, node.device)
+
+
+def _run_post_hooks(post: list, gxs: Any, gy: Any, create_graph: bool, wrap: Any, node: Node) -> Any:
+    """``grad_fn.register_hook`` hooks: ``fn(grad_inputs, grad_outputs)``, each may replace grad_inputs."""
+    dev = node.device
+    as_t = (lambda a: a) if create_graph else (lambda a: None if a is None else wrap(a, dev, None))
+    gis = tuple(as_t(g) for g in gxs)
+    for entry in post:
+        out = entry.fn(gis, (as_t(gy),))
+        if out is not None:
+            gis = tuple(out)
+    return gis if create_graph else tuple(None if g is None else g._data for g in gis)
+
+
 def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> Any:
     t = g if create_graph else wrap(g, owner.device, None)
     out = hook(t)
     if out is None:
         return g
-    if not hasattr(out, "grad_fn") or tuple(out.shape) != tuple(g.shape) or out.dtype != g.dtype:
+    if hasattr(out, "grad_fn") and tuple(out.shape) != tuple(g.shape):
+        raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} has changed the size of value")
+    if not hasattr(out, "grad_fn") or out.dtype != g.dtype:
         got = f"shape {tuple(out.shape)}, dtype {out.dtype}" if hasattr(out, "grad_fn") else type(out).__name__
         raise RuntimeError(
             f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of {got}; expected None or a Tensor "
@@ -411,17 +440,17 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
     """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change."""
     if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        leaf.grad = g if leaf._grad is None else leaf._grad + g
         return
-    if leaf.grad is None:
+    if leaf._grad is None:
         # g may be shared with another leaf or the caller, or be a (broadcast) view of another
         # array: then keep a private copy, so later in-place accumulation cannot leak into it
         if g.__class__ is not leaf.device.array_type or g.base is not None or id(g) in handed:
             g = leaf.device.xp.array(g, copy=True)
         handed.add(id(g))
         leaf.grad = wrap(g, leaf.device, None)
-    elif leaf.grad.grad_fn is not None:
-        leaf.grad = leaf.grad.detach() + wrap(g, leaf.device, None)
+    elif leaf._grad.grad_fn is not None:
+        leaf.grad = leaf._grad.detach() + wrap(g, leaf.device, None)
     else:
-        leaf.grad._data += g
-        leaf.grad._version += 1
+        leaf._grad._data += g
+        leaf._grad._version += 1

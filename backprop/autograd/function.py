@@ -85,11 +85,7 @@ class Node:
             unpack = getattr(self.aux, "unpack_saved", None)
             if unpack is not None:
                 return unpack(self)
-            raise RuntimeError(
-                f"trying to backward through the graph a second time (op {self.op.name!r}): its "
-                "saved values were freed after the first backward. Pass retain_graph=True to the "
-                "first backward() if you need to backward through it again."
-            )
+            raise RuntimeError(SECOND_BACKWARD)
         for t, v in zip(self._saved_tensors, self._versions):  # inlined: runs once per node
             if t.__class__ not in _SCALARS and (t._version if t._base is None else t._base._version) != v:
                 self._version_error()
@@ -156,20 +152,13 @@ class Node:
         self.aux = None
 
     def _version_error(self) -> None:
-        for i, (t, v) in enumerate(zip(self._saved_tensors, self._versions)):
+        for t, v in zip(self._saved_tensors, self._versions):
             if t.__class__ not in _SCALARS and version_of(t) != v:
-                raise RuntimeError(
-                    f"one of the tensors needed for gradient computation has been modified by an "
-                    f"in-place operation (on it or on a view sharing its memory): saved input {i} of op "
-                    f"{self.op.name!r} (shape {tuple(t.shape)}, dtype {t.dtype}) is at version {version_of(t)}; "
-                    f"expected version {v}. Use an out-of-place op, or clone() the tensor before changing it."
-                )
+                raise modified_error(t, v, t.grad_fn)
         out = self._out_ref() if self._out_ref is not None else None
-        raise RuntimeError(
-            f"the output of op {self.op.name!r} (shape {None if out is None else tuple(out.shape)}) was "
-            f"modified by an in-place operation after it was saved for backward (version "
-            f"{None if out is None else version_of(out)}; expected {self._out_version})."
-        )
+        if out is None:
+            raise RuntimeError(f"the output of op {self.op.name!r} was modified by an in-place operation")
+        raise modified_error(out, self._out_version, self)  # (a saved output names its own node, as torch's)
 
     def name(self) -> str:
         """torch's style of name: ``MulBackward0`` for the op ``mul``, ``MyFnBackward`` for a custom
@@ -196,19 +185,69 @@ class Node:
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """Per input: (the node that produced it, 0), an ``AccumulateGrad`` for a leaf that requires
         grad, or (None, 0) for a constant, as torch's (graph-drawing tools walk these)."""
-        return tuple((e if e is None or e.__class__ is Node else AccumulateGrad(e), 0) for e in self.edges)
+        return tuple((e if e is None or e.__class__ is Node else AccumulateGrad.of(e), 0) for e in self.edges)
+
+    def register_prehook(self, fn: Callable[[tuple], Any]) -> Any:
+        """torch's ``grad_fn.register_prehook``: ``fn(grad_outputs)`` before this node's backward; it may
+        return a replacement tuple."""
+        from backprop.autograd.hooks import HookHandle  # (hooks imports this module)
+
+        def pre(g: Any) -> Any:
+            out = fn((g,))
+            return None if out is None else out[0]
+
+        self.hooks = (self.hooks or []) + [pre]
+        return HookHandle(self, pre)
+
+    def register_hook(self, fn: Callable[[tuple, tuple], Any]) -> Any:
+        """torch's ``grad_fn.register_hook``: ``fn(grad_inputs, grad_outputs)`` after this node's backward;
+        it may return replacement ``grad_inputs``."""
+        from backprop.autograd.hooks import HookHandle, NodePostHook
+
+        entry = NodePostHook(fn)
+        hooks: list[Any] = [*(self.hooks or []), entry]
+        self.hooks = hooks
+        return HookHandle(self, entry)  # type: ignore[arg-type]  # removed by identity, like a hook
+
+    @property
+    def metadata(self) -> dict:
+        """torch's ``grad_fn.metadata``: a dict kept with the node for the user."""
+        meta = _metadata.get(self)
+        if meta is None:
+            meta = _metadata[self] = {}
+        return meta
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
 
+_metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
+
+
+def __getattr__(name: str) -> Any:
+    """torch's ``autograd.function`` module also holds ``Function``, ``FunctionCtx`` and ``once_differentiable``."""
+    if name in ("Function", "FunctionCtx", "once_differentiable"):
+        from backprop.autograd import custom  # (custom imports this module)
+
+        return getattr(custom, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class AccumulateGrad:
     """The end of a path at a leaf tensor (``next_functions`` of the nodes that read it)."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "__weakref__")
 
     def __init__(self, variable: Any) -> None:
         self.variable = variable
+
+    @classmethod
+    def of(cls, leaf: Any) -> AccumulateGrad:
+        """The leaf's one AccumulateGrad while anything holds it (torch's ``grad_accumulator``)."""
+        acc = _accumulators.get(id(leaf))
+        if acc is None or acc.variable is not leaf:
+            acc = _accumulators[id(leaf)] = cls(leaf)
+        return acc
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # torch's name, which graph-walking code compares against
@@ -219,6 +258,31 @@ class AccumulateGrad:
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+_accumulators: weakref.WeakValueDictionary[int, AccumulateGrad] = weakref.WeakValueDictionary()
+
+SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have already "
+    "been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). "
+    "Specify retain_graph=True if you need to backward through the graph a second time or if you need to access "
+    "saved tensors after calling backward."
+)
+
+
+def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
+    """torch's error for a saved tensor changed in place: ``[torch.FloatTensor [3]], which is output 0 of
+    Exp, is at version 1; expected version 0 instead`` (``node``: the tensor's producer, None for a leaf)."""
+    which = ""
+    if node is not None:
+        name = node.name()
+        which = f", which is output 0 of {name[: name.rfind('Backward')] if 'Backward' in name else name},"
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{t.type()} [{', '.join(map(str, t.shape))}]]{which} is at version {version_of(t)}; expected version "
+        f"{saved_version} instead. Hint: enable anomaly detection to find the operation that failed to compute its "
+        "gradient, with bp.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
 
 
 def version_of(t: Any) -> int:
@@ -570,11 +634,13 @@ def check_inplace(name: str, target: Any, *others: Any) -> bool:
     if not state.enabled:
         return False
     rec = target._requires_grad or any(getattr(o, "_requires_grad", False) for o in others)
-    if rec and target.grad_fn is None and target._requires_grad:
-        raise RuntimeError(
-            f"{name}: a leaf tensor that requires grad (shape {tuple(target.shape)}) is being used in an "
-            "in-place operation; wrap the update in `with bp.no_grad():`"
-        )
+    if rec and target._requires_grad:
+        if target.grad_fn is None:  # (torch's x[i] = v writes through the view x[i])
+            of = "a view of a" if name == "__setitem__" else "a"
+            raise RuntimeError(f"{of} leaf Variable that requires grad is being used in an in-place operation.")
+        base = target._base
+        if base is not None and base is not target and base.grad_fn is None and base._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     return rec
 
 

@@ -15,10 +15,7 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
         g = None if grads is None else grads[i]
         if g is None:
             if out._data.size != 1:
-                raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs; output {i} has "
-                    f"shape {tuple(out.shape)}: pass `gradient=` (a tensor of that shape)"
-                )
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
             dev = out.device
             if dev.index:  # cuda:N: make the seed on device N
                 with dev.backend.use_device(dev.index):
@@ -31,8 +28,8 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
             g = out._plain._of(g, dtype=out.dtype, device=out.device)
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
-                f"mismatch in shape: gradient {i} has shape {tuple(g.shape)} but the output has "
-                f"shape {tuple(out.shape)}"
+                f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape!r} and output[{i}] has a shape of "
+                f"{out.shape!r}."
             )
         if g.device is not out.device:
             raise RuntimeError(f"gradient {i} is on {g.device} but the output is on {out.device}")
@@ -52,6 +49,10 @@ def backward(
         tensors = [tensors]
     if grad_tensors is not None and hasattr(grad_tensors, "grad_fn"):
         grad_tensors = [grad_tensors]
+    if grad_tensors is not None and len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"got {len(tensors)} tensors and {len(grad_tensors)} gradients")
+    if inputs is not None and not hasattr(inputs, "grad_fn") and len(inputs) == 0:
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(tensors, grad_tensors, create_graph)
@@ -62,7 +63,7 @@ def backward(
     grads = run_backward(tensors, roots, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
     for t, g in zip(inputs, grads or ()):
         if g is not None:
-            t.grad = g if t.grad is None else t.grad + g
+            t.grad = g if t._grad is None else t._grad + g  # (._grad: no non-leaf warning)
 
 
 def grad(
@@ -136,9 +137,8 @@ def _grad(
     inputs = [inputs] if single else list(inputs)
     if grad_outputs is not None and hasattr(grad_outputs, "grad_fn"):
         grad_outputs = [grad_outputs]
-    for i, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} (shape {tuple(t.shape)}) does not require grad")
+    if not all(t.requires_grad for t in inputs):
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(outputs, grad_outputs, create_graph)
@@ -147,8 +147,8 @@ def _grad(
     for i, g in enumerate(grads):
         if g is None and not allow_unused:
             raise RuntimeError(
-                f"grad: input {i} (shape {tuple(inputs[i].shape)}) was not used in the graph of "
-                "the outputs; pass allow_unused=True to get None for it"
+                f"The differentiated Tensor at index {i} appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
             )
     return tuple(grads)
 
@@ -236,8 +236,16 @@ def jacobian(
     inputs[j].shape``. One reverse pass per output element (``vectorize`` is accepted, not needed)."""
     from backprop.autograd.grad_mode import enable_grad
 
-    if strategy not in ("reverse-mode", "forward-mode"):
-        raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
+    if strategy not in ("reverse-mode", "forward-mode"):  # (torch's assertion and text)
+        raise AssertionError(
+            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your function has more '
+            'outputs than inputs, "forward-mode" tends to be more performant. Otherwise, prefer to use "reverse-mode".'
+        )
+    if strategy == "forward-mode" and not vectorize:
+        raise NotImplementedError(
+            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+            "only implemented for `vectorize=True`."
+        )
     ins, single_in = _as_tuple(inputs, "inputs", "jacobian")
     ins = _prepare(ins, create_graph)
     with enable_grad():

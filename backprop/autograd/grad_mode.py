@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import warnings
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -52,6 +53,10 @@ class _GradMode:
     def _fresh(self) -> _GradMode:
         """A new manager with the same mode: each call of a decorated function enters its own."""
         return type(self)()
+
+    def clone(self) -> _GradMode:
+        """torch's ``clone()``: a new manager with the same mode (``set_grad_enabled``'s sets it, as torch's)."""
+        return self._fresh()
 
     def __call__(self, fn: F) -> F:
         if inspect.isgeneratorfunction(fn):
@@ -191,11 +196,19 @@ class detect_anomaly:  # noqa: N801 - torch's name
 
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and should only be enabled "
+            "for debugging.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with detect_anomaly(self.check_nan):
+            inner = detect_anomaly.__new__(detect_anomaly)  # (warned once, when the decorator was made)
+            inner.check_nan = self.check_nan
+            with inner:
                 return fn(*args, **kwargs)
 
         return wrapper

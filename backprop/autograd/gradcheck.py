@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,8 +11,9 @@ import numpy as np
 from backprop.autograd.functional import grad
 
 
-class GradcheckError(AssertionError):
-    """Raised by ``gradcheck`` with a report of the worst mismatching element."""
+class GradcheckError(RuntimeError, AssertionError):
+    """Raised by ``gradcheck`` with a report of the worst mismatching element (a RuntimeError, as torch's;
+    an AssertionError too, as it used to be)."""
 
 
 def _as_tuple(x: Any) -> tuple:
@@ -70,9 +72,14 @@ def gradcheck(
     input and element with the largest violation of ``|a - n| <= atol + rtol * |n|``.
     """
     inputs = _as_tuple(inputs)
-    for t in inputs:
-        if hasattr(t, "grad_fn") and t.requires_grad and t.dtype != np.float64:
-            raise ValueError(f"gradcheck: inputs that require grad must be float64, got {t.dtype}")
+    for i, t in enumerate(inputs):
+        if hasattr(t, "grad_fn") and t.requires_grad and t.dtype not in (np.float64, np.complex128):
+            warnings.warn(  # torch's warning; the check runs (and likely fails) in the input's precision
+                f"Input #{i} requires gradient and is not a double precision floating point or complex. This check "
+                "will likely fail if all the inputs are not of double precision floating point or complex. ",
+                UserWarning,
+                stacklevel=2,
+            )
     if not any(hasattr(t, "grad_fn") and t.requires_grad for t in inputs):
         raise ValueError(
             "gradcheck: expected at least one input tensor that requires grad, but none has requires_grad=True "
@@ -93,6 +100,7 @@ def gradcheck(
         return False
     _, m, k, (r, c), a, n = worst
     raise GradcheckError(
+        f"Jacobian mismatch for output {m} with respect to input {k},\n"
         f"gradcheck failed: d output[{m}] element {r} / d input[{k}] element {c}: "
         f"analytical {a:.10g} vs numerical {n:.10g} (|diff| {abs(a - n):.3g} > atol {atol} + "
         f"rtol {rtol} * |numerical|)"

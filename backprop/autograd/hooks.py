@@ -22,6 +22,12 @@ class HookHandle:
     def __init__(self, owner: Any, hook: Hook) -> None:
         self._owner, self._hook = weakref.ref(owner), hook
 
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
     def remove(self) -> None:
         owner = self._owner()
         if owner is None:
@@ -39,7 +45,12 @@ def register_hook(tensor: Any, hook: Hook) -> HookHandle:
     if node is None:
         tensor._hooks = (tensor._hooks or []) + [hook]
         return HookHandle(tensor, hook)
-    node.hooks = (node.hooks or []) + [hook]
+    hooks = list(node.hooks or ())
+    at = len(hooks)
+    while at and getattr(hooks[at - 1], "_retains_grad", False):
+        at -= 1  # retain_grad's hook stays last, as torch's: .grad holds what the other hooks made
+    hooks.insert(at, hook)
+    node.hooks = hooks
     return HookHandle(node, hook)
 
 
@@ -50,6 +61,16 @@ class PostAccumulateGradHook:
     __slots__ = ("fn",)
 
     def __init__(self, fn: Callable[[Any], None]) -> None:
+        self.fn = fn
+
+
+class NodePostHook:
+    """A Node's hook that runs after its backward rule with (grad_inputs, grad_outputs) (``grad_fn.register_hook``);
+    kept in the node's hook list, skipped as a gradient pre-hook."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
         self.fn = fn
 
 
@@ -72,6 +93,8 @@ def retains_grad(tensor: Any) -> bool:
 
 def retain_grad(tensor: Any) -> None:
     """Keep ``.grad`` of a non-leaf tensor after backward (a no-op on leaves, as in torch)."""
+    if not tensor._requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
     if tensor.grad_fn is None:
         return
     ref = weakref.ref(tensor)
@@ -79,7 +102,7 @@ def retain_grad(tensor: Any) -> None:
     def keep(g: Any) -> None:
         t = ref()
         if t is not None:
-            t.grad = g.detach() if t.grad is None else t.grad + g.detach()
+            t.grad = g.detach() if t._grad is None else t._grad + g.detach()
 
     if retains_grad(tensor):
         return  # once is enough, as torch

@@ -156,7 +156,7 @@ class AttributeMethods(ExtraMethods):
         """The address of the first element."""
         return _address(self._data)
 
-    def is_pinned(self: Any) -> bool:
+    def is_pinned(self: Any, device: Any = None) -> bool:
         """False: host tensors are ordinary (pageable) NumPy memory."""
         return False
 
@@ -220,22 +220,22 @@ class AttributeMethods(ExtraMethods):
         return self.mH
 
     # ------------------------------------------------------------ more ``.to(dtype)`` shorthands
-    def byte(self: Any) -> Tensor:
+    def byte(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.uint8)
 
-    def char(self: Any) -> Tensor:
+    def char(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.int8)
 
-    def short(self: Any) -> Tensor:
+    def short(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.int16)
 
-    def cfloat(self: Any) -> Tensor:
+    def cfloat(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.complex64)
 
-    def cdouble(self: Any) -> Tensor:
+    def cdouble(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.complex128)
 
-    def bfloat16(self: Any) -> Tensor:
+    def bfloat16(self: Any, memory_format: Any = None) -> Tensor:
         return self.to(dtypes.bfloat16)
 
     # ------------------------------------------------------------ Python functions over the elements (CPU)
@@ -243,9 +243,9 @@ class AttributeMethods(ExtraMethods):
         """Replace each element by ``callable(element)``, in place (CPU tensors only, as torch; slow)."""
         return self._map_in_place("apply_", callable)
 
-    def map_(self: Any, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
-        """Replace each element by ``callable(element, other)``, ``tensor`` broadcast to this shape."""
-        other = tensor._data if hasattr(tensor, "_data") else tensor
+    def map_(self: Any, other: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
+        """Replace each element by ``callable(element, other)``, ``other`` broadcast to this shape."""
+        other = other._data if hasattr(other, "_data") else other
         return self._map_in_place("map_", callable, other)
 
     def _map_in_place(self: Any, name: str, fn: Callable[..., Any], *others: Any) -> Tensor:

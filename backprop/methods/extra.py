@@ -175,7 +175,7 @@ class ExtraMethods:
     def is_distributed(self: Any) -> bool:
         return False
 
-    def record_stream(self: Any, stream: Any) -> None:
+    def record_stream(self: Any, s: Any) -> None:
         """A no-op: CuPy's memory pool keeps a block until every stream that used it is done with it."""
 
     # ------------------------------------------------------------ math

@@ -354,8 +354,9 @@ class LinalgMethods:
             )
         return apply(linalg.matmul, self, mat2)
 
-    def dot(self: Any, other: Any) -> Tensor:
-        """Inner product of two 1-D tensors of one dtype and length."""
+    def dot(self: Any, tensor: Any) -> Tensor:
+        """Inner product of two 1-D tensors of one dtype and length (torch names the argument ``tensor``)."""
+        other = tensor
         _tensors("dot", self, other)
         if self.ndim != 1 or other.ndim != 1:
             raise ShapeError(f"dot: 1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")

@@ -66,6 +66,14 @@ def _uniform01(rng: Any, shape: tuple) -> Any:
     return rng.random(shape)
 
 
+def _from_keyword(name: str, kwargs: dict[str, Any], from_: Any) -> Any:
+    """torch's keyword ``from`` (a Python keyword, so only reachable as ``**{"from": a}``)."""
+    extra = kwargs.keys() - {"from"}
+    if extra:
+        raise TypeError(f"{name}() got an unexpected keyword argument {sorted(extra)[0]!r}")
+    return kwargs["from"]
+
+
 def random_bounds(name: str, dt: np.dtype, low: int | None, high: int | None) -> tuple[int, int]:
     """The [low, high) integer range of ``random_`` for dtype ``dt``: with no bounds, torch's default
     ([0, 2^mantissa] for floating dtypes, [0, max] for integers); a missing ``high`` is that top + 1."""
@@ -171,8 +179,11 @@ class RandomMethods:
         return self
 
     @trace.replayed_whole
-    def uniform_(self: Any, from_: float = 0.0, to: float = 1.0, *, generator: Any = None) -> Tensor:
-        """Fill with U[from_, to) (torch's ``from``, a Python keyword, is ``from_`` here)."""
+    def uniform_(self: Any, from_: float = 0.0, to: float = 1.0, *, generator: Any = None, **kwargs: Any) -> Tensor:
+        """Fill with U[from_, to) (torch's keyword ``from``, a Python keyword, works as ``**{"from": a}``
+        or ``from_=a``)."""
+        if kwargs:
+            from_ = _from_keyword("uniform_", kwargs, from_)
         need_float("uniform_", self.dtype)
         if from_ > to:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
@@ -191,10 +202,16 @@ class RandomMethods:
         )
 
     @trace.replayed_whole
-    def random_(self: Any, from_: int | None = None, to: Any = _ONE_BOUND, *, generator: Any = None) -> Tensor:
+    def random_(
+        self: Any, from_: int | None = None, to: Any = _ONE_BOUND, *, generator: Any = None, **kwargs: Any
+    ) -> Tensor:
         """Fill with integers: ``random_(to)`` in [0, to), ``random_(from_, to)`` in [from_, to)
         (``to=None``: up to the dtype's top), and ``random_()`` over the dtype's range ([0, 2^mantissa]
-        for floating dtypes, [0, max] for integers)."""
+        for floating dtypes, [0, max] for integers). torch's keyword ``from`` works as ``**{"from": a}``."""
+        if kwargs:
+            from_ = _from_keyword("random_", kwargs, from_)
+            if to is _ONE_BOUND:
+                raise TypeError("random_(): 'from' needs 'to' as well (random_(from, to))")
         if to is _ONE_BOUND:
             from_, to = (None, None) if from_ is None else (0, from_)
         elif from_ is None:

@@ -212,21 +212,29 @@ class ReductionMethods:
         dim = _dim("amin", None if dim == () else dim, axis)
         return apply(reduction.amin, self, axis=_dims(dim), keepdims=_keep(keepdim, keepdims))
 
-    def max(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    def max(
+        self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, other: Any = None
+    ) -> Any:
         """The maximum (gradient shared by ties), ``(values, indices)`` along ``dim`` (gradient to
         the returned index), or ``max(other)``: the elementwise maximum, all as torch."""
         if hasattr(dim, "grad_fn"):
             return apply(ew.maximum, self, dim)
+        if other is not None:
+            return self.max(other)
         dim = _dim("max", dim, axis)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amax, self, nan_shares=True)
         return self._select("max", reduction.argmax, dim, _keep(keepdim, keepdims))
 
-    def min(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    def min(
+        self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, other: Any = None
+    ) -> Any:
         """The minimum (gradient shared by ties), ``(values, indices)`` along ``dim`` (gradient to
         the returned index), or ``min(other)``: the elementwise minimum, all as torch."""
         if hasattr(dim, "grad_fn"):
             return apply(ew.minimum, self, dim)
+        if other is not None:
+            return self.min(other)
         dim = _dim("min", dim, axis)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amin, self, nan_shares=True)

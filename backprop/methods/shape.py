@@ -64,16 +64,20 @@ class ShapeMethods:
 
     __slots__ = ()
 
-    def reshape(self: Any, *shape: Any) -> Tensor:
-        """Same data, new shape (one dim may be -1)."""
-        shape = infer_shape(size_arg(shape), self._data.size, "reshape", self.shape)
+    def reshape(self: Any, *sizes: Any, shape: Any = None) -> Tensor:
+        """Same data, new shape (one dim may be -1); ``reshape(shape=...)`` as torch."""
+        if shape is not None:
+            sizes = _star_keyword(sizes, shape, "shape", "reshape")
+        shape = infer_shape(size_arg(sizes), self._data.size, "reshape", self.shape)
         if shape == self.shape:
             return self
         return apply(sh.reshape, self, shape=shape)
 
-    def view(self: Any, *shape: Any, dtype: Any = None) -> Tensor:
+    def view(self: Any, *shape: Any, dtype: Any = None, size: Any = None) -> Tensor:
         """Same data, new shape, always sharing memory: a layout that would need a copy raises, as torch's
         (``reshape`` copies then). ``view(dtype)`` reads the same bytes as another dtype (see ``_view_dtype``)."""
+        if size is not None:
+            shape = _star_keyword(shape, size, "size", "view")
         if dtype is not None or (len(shape) == 1 and _is_dtype(shape[0])):
             return _view_dtype(self, shape[0] if dtype is None else dtype)
         new = infer_shape(size_arg(shape), self._data.size, "view", self.shape)
@@ -116,8 +120,10 @@ class ShapeMethods:
             dims = {d for d in dims if d < self.ndim and self.shape[d] == 1}
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
 
-    def permute(self: Any, *dims: Any) -> Tensor:
-        dims = size_arg(dims)
+    def permute(self: Any, *args: Any, dims: Any = None) -> Tensor:
+        if dims is not None:
+            args = _star_keyword(args, dims, "dims", "permute")
+        dims = size_arg(args)
         if len(dims) != self.ndim or sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
             raise ShapeError(f"permute: {dims} is not a permutation of the {self.ndim} dims of {tuple(self.shape)}")
         return apply(sh.permute, self, axes=tuple(d % self.ndim for d in dims))
@@ -138,8 +144,10 @@ class ShapeMethods:
     def mT(self: Any) -> Tensor:  # noqa: N802 - torch's name
         return self.transpose(-2, -1)
 
-    def expand(self: Any, *sizes: Any) -> Tensor:
-        """Broadcast to ``sizes`` without copying; -1 keeps a dim."""
+    def expand(self: Any, *sizes: Any, size: Any = None) -> Tensor:
+        """Broadcast to ``sizes`` without copying; -1 keeps a dim (``expand(size=...)`` as torch)."""
+        if size is not None:
+            sizes = _star_keyword(sizes, size, "size", "expand")
         sizes = size_arg(sizes)
         lead = len(sizes) - self.ndim
         if lead < 0:
@@ -156,8 +164,17 @@ class ShapeMethods:
     def expand_as(self: Any, other: Any) -> Tensor:
         return self.expand(other.shape)
 
-    def split(self: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
-        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes."""
+    def split(
+        self: Any, split_size: Any = None, dim: int = 0, *, split_size_or_sections: Any = None
+    ) -> tuple[Tensor, ...]:
+        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes
+        (torch's method names it ``split_size``; ``split_size_or_sections=``, torch.split's name, works too)."""
+        if split_size_or_sections is None:
+            if split_size is None:
+                raise TypeError("split() missing 1 required positional argument: 'split_size'")
+            split_size_or_sections = split_size
+        elif split_size is not None:
+            raise TypeError("split() got both split_size and split_size_or_sections")
         dim = wrap_dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, int):
@@ -220,7 +237,9 @@ class ShapeMethods:
         """``transpose`` under NumPy's name."""
         return self.transpose(axis0, axis1)
 
-    swapdims = swapaxes
+    def swapdims(self: Any, dim0: int, dim1: int) -> Tensor:
+        """``transpose`` under another name (torch's ``swapdims(dim0, dim1)``)."""
+        return self.transpose(dim0, dim1)
 
     def movedim(self: Any, source: Any, destination: Any) -> Tensor:
         """Move the dims ``source`` to positions ``destination``; the others keep their order."""
@@ -355,8 +374,11 @@ class ShapeMethods:
             raise NotImplementedError("\"trace\" not implemented for 'Bool'")
         return self.diagonal().sum()
 
-    def repeat(self: Any, *sizes: Any) -> Tensor:
-        """The tensor tiled ``sizes`` times along each dim (leading new dims for extra sizes)."""
+    def repeat(self: Any, *sizes: Any, repeats: Any = None) -> Tensor:
+        """The tensor tiled ``sizes`` times along each dim (leading new dims for extra sizes);
+        ``repeat(repeats=...)`` as torch."""
+        if repeats is not None:
+            sizes = _star_keyword(sizes, repeats, "repeats", "repeat")
         reps = size_arg(sizes)
         if len(reps) < self.ndim:
             raise ShapeError(
@@ -371,9 +393,11 @@ class ShapeMethods:
         out = tuple(r * n for r, n in zip(reps, shape))
         return self.reshape(inter).expand(big).reshape(out)
 
-    def tile(self: Any, *dims: Any) -> Tensor:
+    def tile(self: Any, *args: Any, dims: Any = None) -> Tensor:
         """``repeat`` with missing leading repeats taken as 1 (NumPy's tile)."""
-        reps = size_arg(dims)
+        if dims is not None:
+            args = _star_keyword(args, dims, "dims", "tile")
+        reps = size_arg(args)
         return self.repeat((1,) * (self.ndim - len(reps)) + reps)
 
     def repeat_interleave(
@@ -430,12 +454,24 @@ class ShapeMethods:
         out = x[(slice(None),) * d + (index,)].movedim(d + 1, -1)
         return out.reshape(size) if self.ndim == 0 else out
 
-    def broadcast_to(self: Any, *size: Any) -> Tensor:
+    def broadcast_to(self: Any, *sizes: Any, size: Any = None) -> Tensor:
         """``expand`` under NumPy's name."""
-        return self.expand(*size)
+        return self.expand(*sizes, size=size)
 
-    def tensor_split(self: Any, indices_or_sections: Any, dim: int = 0, *, axis: Any = None) -> tuple[Tensor, ...]:
-        """``sections`` nearly equal pieces (the first ``n % sections`` one longer), or pieces cut at ``indices``."""
+    def tensor_split(
+        self: Any,
+        indices_or_sections: Any = None,
+        dim: int = 0,
+        *,
+        axis: Any = None,
+        sections: Any = None,
+        indices: Any = None,
+    ) -> tuple[Tensor, ...]:
+        """``sections`` nearly equal pieces (the first ``n % sections`` one longer), or pieces cut at ``indices``
+        (torch's keywords ``sections=``/``indices=`` name the two overloads)."""
+        indices_or_sections = _one_of(
+            "tensor_split", indices_or_sections=indices_or_sections, sections=sections, indices=indices
+        )
         dim = dim if axis is None else axis
         if self.ndim == 0:
             raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
@@ -475,16 +511,19 @@ class ShapeMethods:
                 )
         return self.tensor_split(sections, dim)
 
-    def hsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+    def hsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 1 (dim 0 for a 1-D tensor); an int must divide the dim."""
+        sections = _one_of("hsplit", sections=sections, indices=indices)
         return self._dsplit(sections, 1 if self.ndim > 1 else 0, "hsplit", 1)
 
-    def vsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+    def vsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 0 of a tensor with at least 2 dims."""
+        sections = _one_of("vsplit", sections=sections, indices=indices)
         return self._dsplit(sections, 0, "vsplit", 2)
 
-    def dsplit(self: Any, sections: Any) -> tuple[Tensor, ...]:
+    def dsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 2 of a tensor with at least 3 dims."""
+        sections = _one_of("dsplit", sections=sections, indices=indices)
         return self._dsplit(sections, 2, "dsplit", 3)
 
     # ------------------------------------------------------------ more of torch's shape methods
@@ -572,15 +611,18 @@ class ShapeMethods:
     def swapaxes_(self: Any, axis0: int, axis1: int) -> Tensor:
         return _become(self, self.transpose(axis0, axis1), "swapaxes_")
 
-    swapdims_ = swapaxes_
+    def swapdims_(self: Any, dim0: int, dim1: int) -> Tensor:
+        return _become(self, self.transpose(dim0, dim1), "swapdims_")
 
-    def resize_(self: Any, *sizes: Any, memory_format: Any = None) -> Tensor:
+    def resize_(self: Any, *sizes: Any, memory_format: Any = None, size: Any = None) -> Tensor:
         """Give this tensor the shape ``sizes``, keeping its leading elements in row-major order (new
         elements are zeros here; torch leaves them uninitialised). Not for tensors that require grad."""
         if self._requires_grad:
             raise RuntimeError("cannot resize variables that require grad")
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.fail("resize_() changes a tensor's shape and memory inside the step")
+        if size is not None:
+            sizes = _star_keyword(sizes, size, "size", "resize_")
         shape = size_arg(sizes)
         if any(n < 0 for n in shape):
             raise RuntimeError(f"resize_: Trying to create tensor with negative dimension: {list(shape)}")
@@ -596,8 +638,9 @@ class ShapeMethods:
         bump_version(self)
         return self
 
-    def resize_as_(self: Any, other: Any, memory_format: Any = None) -> Tensor:
-        """``resize_(other.shape)``."""
+    def resize_as_(self: Any, other: Any = None, memory_format: Any = None, *, the_template: Any = None) -> Tensor:
+        """``resize_(other.shape)`` (torch names the argument ``the_template``)."""
+        other = _one_of("resize_as_", other=other, the_template=the_template)
         return self.resize_(tuple(other.shape))
 
     def tril_(self: Any, diagonal: int = 0) -> Tensor:
@@ -642,6 +685,21 @@ class ShapeMethods:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
+
+
+def _star_keyword(star: tuple[Any, ...], value: Any, name: str, fn: str) -> tuple[Any, ...]:
+    """The sizes of a ``*sizes`` method called with torch's keyword instead (``x.view(size=(2, 3))``)."""
+    if star:
+        raise TypeError(f"{fn}() got multiple values for argument '{name}'")
+    return (value,)
+
+
+def _one_of(fn: str, **named: Any) -> Any:
+    """The one of several alternative keywords (torch's overloads' names) that was given."""
+    given = [(k, v) for k, v in named.items() if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"{fn}() takes exactly one of {', '.join(named)}; got {[k for k, _ in given] or 'none'}")
+    return given[0][1]
 
 
 def _geometry(self: Any, size: Any, stride: Any, storage_offset: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -817,6 +817,8 @@ def layer_norm(
     if tuple(input.shape[-len(shape) :]) != shape:
         raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
+    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
+        return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).half()
     if autocast_users[0]:
         input, weight, bias = autocast_function("layer_norm", input, weight, bias)
     mu = input.mean(dims, keepdim=True)
@@ -830,8 +832,9 @@ def layer_norm(
     return out
 
 
-def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim (no gradient)."""
+    tensor = input  # (torch's keyword name is input; its docs say tensor)
     if tensor.dtype.kind not in "iu":
         raise DTypeError(f"one_hot is only applicable to index tensor of type LongTensor (got {tensor.dtype})")
     xp = tensor.device.xp
@@ -1016,6 +1019,9 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
+    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
+        out = batch_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), training, momentum, eps)
+        return out.half()
     shape = _channel_shape(input)
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
@@ -1049,6 +1055,11 @@ def batch_norm(
     return out
 
 
+def _f32(t: Tensor | None) -> Tensor | None:
+    """A float16 norm's weight or bias for its float32 computation."""
+    return None if t is None else t.float()
+
+
 def group_norm(
     input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
 ) -> Tensor:
@@ -1063,6 +1074,8 @@ def group_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
+    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
+        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).half()
     if autocast_users[0]:
         input, weight, bias = autocast_function("group_norm", input, weight, bias)
     x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))  # (no -1: n may be 0)

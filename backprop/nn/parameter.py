@@ -16,7 +16,7 @@ class Parameter(Tensor):
         src = data if isinstance(data, Tensor) else Tensor._of([] if data is None else data)
         self._adopt(src._data, src.device, None)  # shares the tensor's memory, as torch's Parameter
         if requires_grad:
-            self.requires_grad = True
+            self._factory_requires_grad()
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -13,6 +13,8 @@ def astype(xp, x, *, dtype):
         if xp.__name__ != "numpy":
             dtypes.check_device(dtype, "cuda", "to")
         dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
+    elif dtype is dtypes.float16:
+        dtypes.note_half(dtype)  # (likewise for float16's)
     return x.astype(dtype)
 
 

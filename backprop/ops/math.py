@@ -700,6 +700,10 @@ def frexp(xp, x):
 @op("nan_to_num", save_inputs=(0,))
 def nan_to_num(xp, x, *, nan=0.0, posinf=None, neginf=None):
     """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the dtype's extremes)."""
+    if x.dtype.kind == "V":  # bfloat16 (NumPy's nan_to_num knows no ml_dtypes type): in float32, its extremes
+        big = float(np.finfo(x.dtype).max)
+        posinf, neginf = big if posinf is None else posinf, -big if neginf is None else neginf
+        return xp.nan_to_num(x.astype(np.float32), nan=nan, posinf=posinf, neginf=neginf).astype(x.dtype)
     return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 

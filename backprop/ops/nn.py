@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop import dtypes
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops._util import ShapeError, reusable_empty
 from backprop.ops.elementwise import sigmoid
@@ -56,6 +57,11 @@ def log_softmax(xp, x, *, axis=-1):
     _refuse_complex("log_softmax", x)
     if x.size == 0:
         return xp.empty_like(x)
+    if x.dtype.itemsize == 2 and dtypes.is_floating(x.dtype):  # float16/bfloat16: as torch's kernel, in
+        h, x = x.dtype, x.astype(xp.float32)  # float32, but with the sum of exp and its log rounded to the half
+        shifted = x - xp.max(x, axis=axis, keepdims=True)  # dtype (bit for bit torch's CPU result)
+        s = xp.sum(xp.exp(shifted), axis=axis, keepdims=True).astype(h).astype(xp.float32)
+        return (shifted - xp.log(s).astype(h).astype(xp.float32)).astype(h)
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 

@@ -70,8 +70,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype is dtypes.float16 or dtypes.is_bfloat16(array.dtype):
-        dtypes.note_half(array.dtype)  # (once per process: the kernels gain the half dtypes' float32 path)
+    if array.dtype is dtypes.float16 or array.dtype.kind in "cV":
+        dtypes.note_dtype(array.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)
     return Tensor._wrap(array, Device("cpu", 0), None)
 
 
@@ -538,7 +538,8 @@ def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
     if lam.size and bool(dev.xp.any(lam < 0)):
         raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative")
     with on_device(dev):
-        return generator_rng(dev, generator).poisson(lam.astype(np.float64)).astype(dt)
+        # a 0-d rate gives a Python int: make it an array again (torch.poisson of a 0-d tensor)
+        return dev.xp.asarray(generator_rng(dev, generator).poisson(lam.astype(np.float64))).astype(dt)
 
 
 # ---------------------------------------------------------------- generators and seeds

@@ -79,8 +79,8 @@ class Device:
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
-        if arr.dtype is dtypes.float16 or dtypes.is_bfloat16(arr.dtype):
-            dtypes.note_half(arr.dtype)  # (once per process: the kernels gain the half dtypes' float32 path)
+        if arr.dtype is dtypes.float16 or arr.dtype.kind in "cV":
+            dtypes.note_dtype(arr.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)
         return arr
 
     def transfer(self, array: Any, source: Device) -> Any:

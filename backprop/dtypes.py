@@ -66,56 +66,53 @@ def is_bfloat16(dtype: Any) -> bool:
 # sets them. No complex32 (chalf): NumPy has none.
 
 
-_FIRST_BFLOAT16: list[Any] | None = []  # callbacks run once, when the process first makes a bfloat16 array
+class _FirstUse:
+    """Callbacks run once, when the process first makes an array of some dtype (bfloat16, float16, complex):
+    the registry then rebuilds its kernels with that dtype's path (bfloat16's and float16's float32 compute,
+    the complex refusals of torch's real-only ops), which programs that never use the dtype never pay for."""
 
+    __slots__ = ("pending",)
 
-def on_first_bfloat16(callback: Any) -> None:
-    """Run ``callback()`` when bfloat16 is first used (now, if it has been): the registry then wraps
-    its kernels with bfloat16's float32 path, which nobody else pays for."""
-    if _FIRST_BFLOAT16 is None:
-        callback()
-    else:
-        _FIRST_BFLOAT16.append(callback)
+    def __init__(self) -> None:
+        self.pending: list[Any] | None = []  # None once the dtype has been used
 
-
-def note_bfloat16() -> None:
-    """bfloat16 is about to be used: run the ``on_first_bfloat16`` callbacks (once per process)."""
-    global _FIRST_BFLOAT16
-    callbacks = _FIRST_BFLOAT16
-    if callbacks is not None:
-        _FIRST_BFLOAT16 = None
-        for callback in callbacks:
+    def on(self, callback: Any) -> None:
+        """Run ``callback()`` when the dtype is first used (now, if it has been)."""
+        if self.pending is None:
             callback()
+        else:
+            self.pending.append(callback)
+
+    def note(self) -> None:
+        """The dtype is about to be used: run the callbacks (once per process)."""
+        callbacks = self.pending
+        if callbacks is not None:
+            self.pending = None
+            for callback in callbacks:
+                callback()
 
 
-_FIRST_FLOAT16: list[Any] | None = []  # callbacks run once, when the process first makes a float16 array
+BFLOAT16_USE, FLOAT16_USE, COMPLEX_USE = _FirstUse(), _FirstUse(), _FirstUse()
+on_first_bfloat16, note_bfloat16 = BFLOAT16_USE.on, BFLOAT16_USE.note
+on_first_float16, note_float16 = FLOAT16_USE.on, FLOAT16_USE.note
+on_first_complex, note_complex = COMPLEX_USE.on, COMPLEX_USE.note
 
 
-def on_first_float16(callback: Any) -> None:
-    """Run ``callback()`` when float16 is first used (now, if it has been): the registry then wraps its
-    kernels with float16's float32 path (torch's "opmath"), which float32 programs never pay for."""
-    if _FIRST_FLOAT16 is None:
-        callback()
+def note_dtype(dtype: Any) -> None:
+    """Note a new array's dtype: float16, bfloat16 and complex dtypes each change the kernels once."""
+    if dtype.kind == "c":
+        if COMPLEX_USE.pending is not None:
+            note_complex()
     else:
-        _FIRST_FLOAT16.append(callback)
-
-
-def note_float16() -> None:
-    """float16 is about to be used: run the ``on_first_float16`` callbacks (once per process)."""
-    global _FIRST_FLOAT16
-    callbacks = _FIRST_FLOAT16
-    if callbacks is not None:
-        _FIRST_FLOAT16 = None
-        for callback in callbacks:
-            callback()
+        note_half(dtype)
 
 
 def note_half(dtype: Any) -> None:
     """Note a float16 or bfloat16 dtype (a new array's): their kernels gain the float32 path once."""
     if dtype is float16:
-        if _FIRST_FLOAT16 is not None:
+        if FLOAT16_USE.pending is not None:
             note_float16()
-    elif _FIRST_BFLOAT16 is not None and is_bfloat16(dtype):
+    elif BFLOAT16_USE.pending is not None and is_bfloat16(dtype):
         note_bfloat16()
 
 
@@ -197,10 +194,12 @@ def to_dtype(dtype: Any) -> np.dtype | None:
     if d.kind == "V" and d == _bfloat16():
         if not HAS_BFLOAT16:
             raise TypeError("bfloat16 needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes")
-        if _FIRST_BFLOAT16 is not None:
+        if BFLOAT16_USE.pending is not None:
             note_bfloat16()
-    elif d is float16 and _FIRST_FLOAT16 is not None:
+    elif d is float16 and FLOAT16_USE.pending is not None:
         note_float16()
+    elif d.kind == "c" and COMPLEX_USE.pending is not None:
+        note_complex()
     return d
 
 

@@ -24,6 +24,7 @@ from backprop.ops import linalg as _ops
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.ops.linalg import LinAlgError
 from backprop.ops.shape import stack as _shape_stack
+from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
 
@@ -584,6 +585,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
         raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:
         raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X1 got: {dtype}", x1)
+    refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X2 got: {dtype}", x2)
     if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
         raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
     if p < 0:

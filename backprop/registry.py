@@ -198,6 +198,8 @@ class OpDef:
                     k = _float32_for_bf16(k, self.name in _HALF_STEPS_IN_F16)
                 elif _F16 is not None and self.name in _SCALAR_IN_FLOAT32:
                     k = _float32_scalar_for_f16(k)
+            if _COMPLEX_SEEN[0] and self.name in _REAL_ONLY and _OPS.get(self.name) is self:
+                k = _refusing_complex(k, self.name)
             self._kernels[backend.name] = k
         return k
 
@@ -282,6 +284,109 @@ _EXACT_IN_BF16 = frozenset(
     "index_put index_select isin masked_fill median nan_to_num nonzero permute relu reshape roll scatter scatter_count "
     "searchsorted setitem sign stack take_indexed threshold to_device tril triu unique".split()
 )
+
+
+# Ops torch refuses complex input for (no order, no rounding, no real-only special function of a complex
+# argument), where NumPy's loops would compute something meaningless (relu and clamp compare by real part,
+# erf and gelu take a formula's complex continuation, lt orders lexicographically). Once the process makes
+# its first complex array (``dtypes.note_complex``: creation, conversion, the FFTs, complex(), eig) their
+# kernels are rebuilt behind a dtype check that raises torch's error (``_REAL_ONLY_ERRORS``; by default
+# NotImplementedError ``"<op>_cpu" not implemented for 'ComplexFloat'``, torch's CPU dispatch message):
+# until then no kernel is wrapped, so programs that never make a complex array pay nothing per op.
+_REAL_ONLY = frozenset(
+    "amax amin argmax argmedian argmin argmode argsort atan2 binary_cross_entropy_with_logits ceil clamp copysign "
+    "cross_entropy cummax_index cummin_index digamma elu erf erfc erfinv floor floor_divide fmax fmin fmod frac "
+    "ge gelu gelu_grad gt hardsigmoid hardswish hardtanh heaviside hypot i0 i1 isin le leaky_relu lgamma "
+    "logaddexp2 logit logsigmoid lt maximum median minimum mish nextafter polygamma relu remainder round "
+    "searchsorted sign signbit softplus threshold trunc unique xlogy".split()
+)
+_CLAMP = (NotImplementedError, "clamp is not supported for complex types")
+_REAL_ONLY_ERRORS: dict[str, tuple[type[Exception], str]] = {
+    **dict.fromkeys(("relu", "clamp", "hardtanh"), _CLAMP),
+    **{n: (RuntimeError, f"{n} not implemented for complex tensors.") for n in ("maximum", "minimum", "fmax", "fmin")},
+    **{n: (RuntimeError, f"{n}(): does not support complex input") for n in ("argmax", "argmin")},
+    **{n: (NotImplementedError, f"{n} is not supported for complex inputs") for n in ("floor", "ceil", "trunc")},
+    "argsort": (RuntimeError, " Sort does not support complex dtypes on CPU"),  # (torch's leading space)
+    "isin": (RuntimeError, "Unsupported input type encountered for isin(): {dtype}"),
+    "heaviside": (RuntimeError, "heaviside is not yet implemented for complex tensors."),
+    "signbit": (NotImplementedError, "signbit is not implemented for complex tensors."),
+    "sign": (
+        NotImplementedError,
+        "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use torch.sgn instead.",
+    ),
+}
+# the other ops' torch CPU kernel names, where not "<op>_cpu"
+for _name, _kernel in (
+    ("amax", "max_values_cpu"), ("amin", "min_values_cpu"), ("median", "median_cpu"), ("argmedian", "median_out"),
+    ("argmode", "mode_cpu"), ("cummax_index", "cummax_cpu"), ("cummin_index", "cummin_cpu"),
+    ("searchsorted", "searchsorted_out_cpu"), ("unique", "unique"), ("erf", "erf_vml_cpu"),
+    ("erfc", "erfc_vml_cpu"), ("erfinv", "erfinv_vml_cpu"), ("lgamma", "lgamma_vml_cpu"), ("digamma", "digamma"),
+    ("i0", "i0_vml_cpu"), ("polygamma", "polygamma"), ("trigamma", "trigamma"), ("gelu", "GeluKernelImpl"),
+    ("gelu_grad", "GeluBackwardKernelImpl"), ("logsigmoid", "log_sigmoid_cpu"),
+    ("binary_cross_entropy_with_logits", "log_sigmoid_cpu"), ("cross_entropy", "log_softmax_lastdim_kernel_impl"),
+    ("round", "round_vml_cpu"), ("floor_divide", "div_floor_cpu"),
+):  # fmt: skip
+    _REAL_ONLY_ERRORS[_name] = (NotImplementedError, f"\"{_kernel}\" not implemented for '{{dtype}}'")
+_COMPLEX_SEEN = [False]  # set once the process first makes a complex array (``dtypes.note_complex``)
+
+
+def _use_complex_checks() -> None:
+    """The first complex array is being made: rebuild the real-only ops' kernels with their refusal."""
+    if _COMPLEX_SEEN[0]:
+        return
+    _COMPLEX_SEEN[0] = True
+    for name in _REAL_ONLY:
+        opdef = _OPS.get(name)
+        if opdef is not None:
+            opdef._kernels.clear()
+
+
+def _torch_complex_name(dtype: Any) -> str:
+    return "ComplexDouble" if getattr(dtype, "itemsize", 8) == 16 else "ComplexFloat"
+
+
+def complex_error(name: str, dtype: Any) -> Exception:
+    """The exception torch raises for real-only op ``name`` (a ``_REAL_ONLY`` op, or a message) on complex input."""
+    exc, message = _REAL_ONLY_ERRORS.get(name) or (
+        NotImplementedError,
+        f"\"{name}_cpu\" not implemented for '{{dtype}}'",
+    )
+    return exc(message.format(dtype=_torch_complex_name(dtype)))
+
+
+def _complex_dtype(args: Any) -> Any:
+    """The dtype of the first complex array (or Python complex) among ``args``, else None."""
+    for a in args:
+        d = getattr(a, "dtype", None)
+        if d is not None:
+            if d.kind == "c":
+                return d
+        elif a.__class__ is complex:
+            return np.dtype(np.complex64)
+    return None
+
+
+def _refusing_complex(kernel: Kernel, name: str) -> Kernel:
+    """``kernel`` of the real-only op ``name``, raising torch's error for a complex input."""
+
+    def run(*args: Any, **attrs: Any) -> Any:
+        d = _complex_dtype(args)
+        if d is not None:
+            if name == "polygamma":  # torch's kernel by order: digamma, trigamma, polygamma
+                raise complex_error({0: "digamma", 1: "trigamma"}.get(attrs.get("n", 0), "polygamma"), d)
+            raise complex_error(name, d)
+        return kernel(*args, **attrs)
+
+    return run
+
+
+def refuse_complex(exc: type[Exception], message: str, *xs: Any) -> None:
+    """For a function that is not one registered op: raise ``exc(message)`` (``{dtype}`` there becomes torch's
+    name of the dtype) when one of ``xs`` (Tensors, arrays) is complex. Free until a complex array exists."""
+    if _COMPLEX_SEEN[0]:
+        d = _complex_dtype(xs)
+        if d is not None:
+            raise exc(message.format(dtype=_torch_complex_name(d)))
 
 
 # Set once the process first meets bfloat16 or float16 (``dtypes.note_bfloat16`` / ``note_float16``): until
@@ -533,3 +638,4 @@ def clear_kernel_cache() -> None:
 
 dtypes.on_first_bfloat16(_use_bfloat16_kernels)
 dtypes.on_first_float16(_use_float16_kernels)
+dtypes.on_first_complex(_use_complex_checks)

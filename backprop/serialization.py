@@ -61,19 +61,27 @@ class _WeightsOnly(pickle.Unpickler):
         )
 
 
-def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_protocol: int = 2) -> None:
-    """Pickle ``obj`` to ``f`` (a path, or a binary file object). A path is written atomically: a
-    temporary file in the same directory, ``fsync``, then renamed over ``f``, so an interrupted save
-    leaves the previous file as it was."""
+def save(
+    obj: Any,
+    f: str | os.PathLike | IO[bytes],
+    pickle_module: Any = pickle,
+    pickle_protocol: int = 2,
+    _use_new_zipfile_serialization: bool = True,
+    _disable_byteorder_record: bool = False,
+) -> None:
+    """Pickle ``obj`` to ``f`` (a path, or a binary file object) with ``pickle_module.dump``. A path is
+    written atomically: a temporary file in the same directory, ``fsync``, then renamed over ``f``, so an
+    interrupted save leaves the previous file as it was. The file is always a plain pickle (torch's two
+    private format switches are accepted and change nothing)."""
     if not isinstance(f, (str, os.PathLike)):
-        pickle.dump(obj, f, protocol=pickle_protocol)
+        pickle_module.dump(obj, f, protocol=pickle_protocol)
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
     handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as out:
-            pickle.dump(obj, out, protocol=pickle_protocol)
+            pickle_module.dump(obj, out, protocol=pickle_protocol)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -84,10 +92,23 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_protocol: int = 2) -
 
 
 def load(
-    f: str | os.PathLike | IO[bytes], map_location: Any = None, *, weights_only: bool = True, **pickle_load_args: Any
+    f: str | os.PathLike | IO[bytes],
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: Any,
 ) -> Any:
     """The object ``save`` wrote to ``f``; tensors on ``map_location`` when given (a device or its
-    name), else where they were saved (the CPU if that device is unusable here, with a warning)."""
+    name), else where they were saved (the CPU if that device is unusable here, with a warning).
+    ``weights_only=None`` is True (torch's default since 2.6) unless a ``pickle_module`` is given, as torch's."""
+    if mmap:
+        raise NotImplementedError("load: mmap=True is not supported (bp.save writes a plain pickle, not a zip archive)")
+    if weights_only is None:
+        weights_only = pickle_module is None
+    elif weights_only and pickle_module is not None:
+        raise RuntimeError("load: can not safely load weights when an explicit pickle_module is given")
     if map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
         raise TypeError(
             f"load: map_location must be a device or a device name, got {type(map_location).__name__} "
@@ -95,8 +116,9 @@ def load(
         )
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as stream:
-            return load(stream, map_location, weights_only=weights_only, **pickle_load_args)
-    obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else pickle.load(f, **pickle_load_args)
+            return load(stream, map_location, pickle_module, weights_only=weights_only, **pickle_load_args)
+    unpickle = (pickle_module or pickle).load
+    obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else unpickle(f, **pickle_load_args)
     return obj if map_location is None else _to(obj, map_location)
 
 

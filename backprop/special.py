@@ -18,6 +18,7 @@ from backprop.methods import special as _special_extra
 from backprop.methods.math import _float
 from backprop.methods.special import *  # noqa: F403 - Bessel, Airy, erfcx, gammainc, zeta, polynomials
 from backprop.ops import math as mt
+from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -95,27 +96,32 @@ def i1e(input: Tensor) -> Tensor:
 
 def ndtr(input: Tensor) -> Tensor:
     """The standard normal CDF, 0.5 * erfc(-x / sqrt(2)) (no cancellation in the lower tail)."""
+    refuse_complex(NotImplementedError, "\"erf_vml_cpu\" not implemented for '{dtype}'", input)
     return 0.5 * fn.erfc(_float(input) * -_SQRT_HALF)
 
 
 def log_ndtr(input: Tensor) -> Tensor:
     """log of the standard normal CDF."""
+    refuse_complex(NotImplementedError, "\"log_ndtr_cpu\" not implemented for '{dtype}'", input)
     return ndtr(input).log()
 
 
 def ndtri(input: Tensor) -> Tensor:
     """The standard normal quantile function, sqrt(2) * erfinv(2p - 1)."""
+    refuse_complex(NotImplementedError, "\"ndtri_cpu\" not implemented for '{dtype}'", input)
     return fn.erfinv(_float(input) * 2 - 1) * math.sqrt(2.0)
 
 
 def entr(input: Tensor) -> Tensor:
     """-x log x elementwise: 0 at 0, -inf for negative x (as torch)."""
+    refuse_complex(NotImplementedError, "\"entr_cpu\" not implemented for '{dtype}'", input)
     x = _float(input)
     return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
 
 
 def xlog1py(input: Any, other: Any) -> Tensor:
     """x * log1p(y), 0 where x == 0 (unless y is NaN)."""
+    refuse_complex(NotImplementedError, "\"xlog1py_cpu\" not implemented for '{dtype}'", input, other)
     x, y = (t if isinstance(t, Tensor) else None for t in (input, other))
     like = x if x is not None else y
     assert like is not None, "xlog1py: one argument must be a Tensor"

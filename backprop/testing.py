@@ -47,10 +47,15 @@ def assert_close(
 
 
 def assert_allclose(
-    actual: Any, expected: Any, rtol: float | None = None, atol: float | None = None, **kw: Any
+    actual: Any,
+    expected: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = True,
+    msg: str = "",
 ) -> None:
-    """torch's deprecated spelling: ``assert_close`` without the dtype check."""
-    assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=False, **kw)
+    """torch's deprecated spelling: ``assert_close`` without the dtype check, NaNs equal by default."""
+    assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_dtype=False, msg=msg or None)
 
 
 def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, dt: bool, msg: Any, where: str) -> None:

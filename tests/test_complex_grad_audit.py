@@ -430,9 +430,10 @@ def _numeric_grads(fn: Callable, arrays: list[np.ndarray], eps: float = 1e-6) ->
 
 
 # where torch refuses complex input (or its gradient) and we compute: the gradient is checked numerically
-BEYOND_TORCH = {"elementwise:nan_to_num", "elementwise:silu", "linalg:bilinear", "nn:embedding", "nn:mse_loss"}
-# torch refuses and so should we, but these still compute (a forward-only audit item: see the README)
-NOT_REFUSED = {"linalg:cdist", "nn:cosine_similarity", "nn:relu"}
+BEYOND_TORCH = {"elementwise:nan_to_num", "elementwise:silu", "linalg:bilinear", "nn:embedding"}
+# torch refuses and so should we, but these still compute (none left: tests/test_complex_refusals.py; mse_loss,
+# relu, cdist and cosine_similarity now raise torch's error, as every real-only op)
+NOT_REFUSED: set[str] = set()
 
 
 # torch differentiates these for complex input; we refuse the gradient (NotImplementedError naming the op)

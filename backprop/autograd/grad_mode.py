@@ -58,7 +58,8 @@ class _GradMode:
         """torch's ``clone()``: a new manager with the same mode (``set_grad_enabled``'s sets it, as torch's)."""
         return self._fresh()
 
-    def __call__(self, fn: F) -> F:
+    def __call__(self, orig_func: F) -> F:  # (torch's parameter name)
+        fn = orig_func
         if inspect.isgeneratorfunction(fn):
             return _wrap_generator(fn, self._fresh)  # type: ignore[return-value]
 
@@ -150,9 +151,9 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
     def _fresh(self) -> _GradMode:
         return set_grad_enabled(self._value)
 
-    def __call__(self, fn: F) -> F:
-        state.enabled = self._prev  # as a decorator, the mode applies only inside ``fn``
-        return super().__call__(fn)
+    def __call__(self, orig_func: F) -> F:
+        state.enabled = self._prev  # as a decorator, the mode applies only inside ``orig_func``
+        return super().__call__(orig_func)
 
 
 class inference_mode(_GradMode):  # noqa: N801 - torch's name

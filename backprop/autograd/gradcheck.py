@@ -58,19 +58,47 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
     return numeric, analytic
 
 
+def _refuse_modes(where: str, **modes: Any) -> None:
+    """torch's check switches we do not run: a value other than torch's default raises, naming it."""
+    for name, value in modes.items():
+        if value:
+            raise NotImplementedError(f"{where}: {name}={value!r} is not supported (only the reverse-mode check runs)")
+
+
 def gradcheck(
-    fn: Callable,
+    func: Callable,
     inputs: Sequence[Any],
+    *,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_batched_forward_grad: bool = False,
+    check_forward_ad: bool = False,
+    check_backward_ad: bool = True,
+    fast_mode: bool = False,
+    masked: bool | None = None,
 ) -> bool:
-    """Compare the engine's gradients of ``fn(*inputs)`` with central differences.
+    """Compare the engine's gradients of ``func(*inputs)`` with central differences (torch's signature).
 
     Inputs that require grad should be float64. Raises ``GradcheckError`` naming the output,
-    input and element with the largest violation of ``|a - n| <= atol + rtol * |n|``.
+    input and element with the largest violation of ``|a - n| <= atol + rtol * |n|``. The kernels are
+    deterministic (``nondet_tol`` has nothing to allow for) and ``fast_mode`` runs the full check; the
+    batched, forward-mode, dtype and masked checks raise NotImplementedError when asked for.
     """
+    _refuse_modes(
+        "gradcheck",
+        check_grad_dtypes=check_grad_dtypes,
+        check_batched_grad=check_batched_grad,
+        check_batched_forward_grad=check_batched_forward_grad,
+        check_forward_ad=check_forward_ad,
+        masked=masked,
+    )
+    fn = func
     inputs = _as_tuple(inputs)
     for i, t in enumerate(inputs):
         if hasattr(t, "grad_fn") and t.requires_grad and t.dtype not in (np.float64, np.complex128):
@@ -85,6 +113,8 @@ def gradcheck(
             "gradcheck: expected at least one input tensor that requires grad, but none has requires_grad=True "
             "(nothing would be checked)"
         )
+    if not check_backward_ad:
+        return True  # (torch: nothing left to check)
     numeric, analytic = _jacobians(fn, inputs, eps)
     worst = None
     for m, (nrow, arow) in enumerate(zip(numeric, analytic)):
@@ -108,14 +138,36 @@ def gradcheck(
 
 
 def gradgradcheck(
-    fn: Callable,
+    func: Callable,
     inputs: Sequence[Any],
     grad_outputs: Sequence[Any] | None = None,
+    *,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
+    gen_non_contig_grad_outputs: bool = False,
+    raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_fwd_over_rev: bool = False,
+    check_rev_over_rev: bool = True,
+    fast_mode: bool = False,
+    masked: bool = False,
 ) -> bool:
-    """``gradcheck`` of the first derivatives (built with ``create_graph=True``) of ``fn``."""
+    """``gradcheck`` of the first derivatives (built with ``create_graph=True``) of ``func`` (torch's
+    signature; tensors are always contiguous, so ``gen_non_contig_grad_outputs`` changes nothing)."""
+    _refuse_modes(
+        "gradgradcheck",
+        check_grad_dtypes=check_grad_dtypes,
+        check_batched_grad=check_batched_grad,
+        check_fwd_over_rev=check_fwd_over_rev,
+        masked=masked,
+    )
+    if not check_rev_over_rev:
+        return True
+    fn = func
     inputs = _as_tuple(inputs)
     outs = _outputs(fn, inputs)
     if grad_outputs is None:
@@ -129,4 +181,4 @@ def gradgradcheck(
         gs = grad(outs_now, ds, grad_outputs, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
-    return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol)
+    return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)

@@ -9,6 +9,8 @@ import math
 
 from backprop import creation, linalg
 from backprop import functions as fn
+from backprop.distributions.bernoulli import Bernoulli
+from backprop.distributions.binomial import Binomial
 from backprop.distributions.cauchy import Cauchy
 from backprop.distributions.continuous_bernoulli import ContinuousBernoulli
 from backprop.distributions.dirichlet import Beta
@@ -26,6 +28,7 @@ from backprop.distributions.lowrank_multivariate_normal import (
 from backprop.distributions.multivariate_normal import MultivariateNormal, _batch_mahalanobis
 from backprop.distributions.normal import Normal
 from backprop.distributions.pareto import Pareto
+from backprop.distributions.poisson import Poisson
 from backprop.distributions.transformed_distribution import TransformedDistribution
 from backprop.distributions.uniform import Uniform
 from backprop.distributions.utils import euler_constant
@@ -179,8 +182,10 @@ def _kl_continuous_bernoulli_uniform(p: ContinuousBernoulli, q: Uniform) -> Tens
     return fn.where(q.low.ge(0.0) | q.high.le(1.0), math.inf, result)
 
 
+@register_kl(Exponential, Beta)
 @register_kl(Exponential, ContinuousBernoulli)
 @register_kl(Exponential, Pareto)
+@register_kl(Exponential, Uniform)
 def _kl_exponential_infinity(p: Exponential, q: object) -> Tensor:
     return _infinite_like(p.rate)
 
@@ -193,8 +198,10 @@ def _kl_exponential_gumbel(p: Exponential, q: Gumbel) -> Tensor:
     return scale_rate_prod.log() - 1 - loc_scale_ratio + t2 + scale_rate_prod.reciprocal()
 
 
+@register_kl(Gamma, Beta)
 @register_kl(Gamma, ContinuousBernoulli)
 @register_kl(Gamma, Pareto)
+@register_kl(Gamma, Uniform)
 def _kl_gamma_infinity(p: Gamma, q: object) -> Tensor:
     return _infinite_like(p.concentration)
 
@@ -229,14 +236,22 @@ def _kl_gumbel_normal(p: Gumbel, q: Normal) -> Tensor:
     return -t1 + t2 + t3 - (euler_constant + 1)
 
 
+@register_kl(Laplace, Beta)
 @register_kl(Laplace, ContinuousBernoulli)
+@register_kl(Laplace, Exponential)
+@register_kl(Laplace, Gamma)
 @register_kl(Laplace, Pareto)
+@register_kl(Laplace, Uniform)
 def _kl_laplace_infinity(p: Laplace, q: object) -> Tensor:
     return _infinite_like(p.loc)
 
 
+@register_kl(Normal, Beta)
 @register_kl(Normal, ContinuousBernoulli)
+@register_kl(Normal, Exponential)
+@register_kl(Normal, Gamma)
 @register_kl(Normal, Pareto)
+@register_kl(Normal, Uniform)
 def _kl_normal_infinity(p: Normal, q: object) -> Tensor:
     return _infinite_like(p.loc)
 
@@ -306,3 +321,34 @@ def _kl_uniform_pareto(p: Uniform, q: Pareto) -> Tensor:
     t1 = (q.alpha * q.scale.pow(q.alpha) * width).log()
     t2 = (_x_log_x(p.high) - _x_log_x(p.low) - width) / width
     return fn.where(p.low < q.scale, math.inf, t2 * (q.alpha + 1) - t1)
+
+
+# the pairs torch registers between the older families (found by tests/test_parity_distributions_fuzz.py)
+@register_kl(Beta, Gamma)
+def _kl_beta_gamma(p: Beta, q: Gamma) -> Tensor:
+    t2 = q.concentration.lgamma() - q.concentration * q.rate.log()
+    t3 = (q.concentration - 1) * (p.concentration1.digamma() - (p.concentration1 + p.concentration0).digamma())
+    t4 = q.rate * p.concentration1 / (p.concentration1 + p.concentration0)
+    return -p.entropy() + t2 - t3 + t4
+
+
+@register_kl(Beta, Uniform)
+def _kl_beta_uniform(p: Beta, q: Uniform) -> Tensor:
+    result = -p.entropy() + (q.high - q.low).log()
+    return fn.where((q.low > 0.0) | (q.high < 1.0), math.inf, result)  # Beta's support is [0, 1]
+
+
+@register_kl(Uniform, Beta)
+def _kl_uniform_beta(p: Uniform, q: Beta) -> Tensor:
+    width = p.high - p.low
+    t2 = (q.concentration1 - 1) * (_x_log_x(p.high) - _x_log_x(p.low) - width) / width
+    t3 = (q.concentration0 - 1) * (_x_log_x(1 - p.high) - _x_log_x(1 - p.low) + width) / width
+    t4 = q.concentration1.lgamma() + q.concentration0.lgamma() - (q.concentration1 + q.concentration0).lgamma()
+    result = t3 + t4 - width.log() - t2
+    return fn.where((p.high > 1.0) | (p.low < 0.0), math.inf, result)
+
+
+@register_kl(Poisson, Bernoulli)
+@register_kl(Poisson, Binomial)
+def _kl_poisson_infinity(p: Poisson, q: object) -> Tensor:
+    return _infinite_like(p.rate)

@@ -165,7 +165,7 @@ class CorrCholeskyTransform(Transform):
         t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(y_cumsum_shifted, diag=-1).sqrt()
         return (t.log1p() - t.neg().log1p()) / 2  # atanh(t)
 
-    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor, intermediates: Any = None) -> Tensor:
         y1m_cumsum = 1 - (y * y).cumsum(-1)
         stick_breaking_logdet = 0.5 * tril_matrix_to_vec(y1m_cumsum, diag=-2).log().sum(-1)
         tanh_logdet = -2 * (x + F.softplus(-2 * x) - math.log(2.0)).sum(-1)

@@ -104,8 +104,8 @@ class HalfCauchy(TransformedDistribution):
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        if not isinstance(value, Tensor):
-            value = self.scale.new_tensor(value)
+        # torch.as_tensor(value, dtype=scale.dtype)
+        value = value.to(self.scale.dtype) if isinstance(value, Tensor) else self.scale.new_tensor(value)
         return fn.where(value >= 0, self.base_dist.log_prob(value) + math.log(2), -math.inf)
 
     def cdf(self, value: Any) -> Tensor:

@@ -22,7 +22,17 @@ __all__ = [
     "lower_cholesky", "lower_triangular", "multinomial", "nonnegative", "nonnegative_integer", "one_hot",
     "positive", "positive_definite", "positive_integer", "positive_semidefinite", "real", "real_vector",
     "simplex", "square", "stack", "symmetric", "unit_interval",
+    "MixtureSameFamilyConstraint",  # noqa: F822 - made by the module __getattr__ below
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """``constraints.MixtureSameFamilyConstraint``, as torch's (defined beside MixtureSameFamily)."""
+    if name == "MixtureSameFamilyConstraint":
+        from backprop.distributions.mixture_same_family import MixtureSameFamilyConstraint
+
+        return MixtureSameFamilyConstraint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Constraint:

@@ -123,8 +123,8 @@ class Gamma(ExponentialFamily):
         return standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
 
     def log_prob(self, value: Any) -> Tensor:
-        if not isinstance(value, Tensor):
-            value = self.rate.new_tensor(value)
+        # torch.as_tensor(value, dtype=rate.dtype): a float64 value for float32 parameters gives float32
+        value = value.to(self.rate.dtype) if isinstance(value, Tensor) else self.rate.new_tensor(value)
         if self._validate_args:
             self._validate_sample(value)
         a = self.concentration

@@ -20,6 +20,8 @@ class MixtureSameFamilyConstraint(constraints.Constraint):
     """The component support, checked with the mixture dim reduced away (all components must agree)."""
 
     def __init__(self, base_constraint: constraints.Constraint) -> None:
+        if not isinstance(base_constraint, constraints.Constraint):  # torch's check
+            raise AssertionError(f"base_constraint must be a Constraint, got {type(base_constraint).__name__}")
         self.base_constraint = base_constraint
 
     @property

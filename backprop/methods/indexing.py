@@ -18,6 +18,7 @@ from backprop.ops import indexing as ix
 from backprop.ops import reduction as red
 from backprop.ops import sorting as so
 from backprop.ops._util import DTypeError, ShapeError, wrap_dim
+from backprop.registry import refuse_complex
 
 if TYPE_CHECKING:
     from backprop.devices import Device
@@ -478,6 +479,7 @@ class IndexingMethods:
     def topk(self: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
         """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) elements along
         ``dim``, in sorted order; ties are taken first-index-first (torch leaves their order open)."""
+        refuse_complex(RuntimeError, " topk does not support complex dtypes on CPU", self)
         d = wrap_dim(dim, self.ndim, "topk")
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
@@ -490,6 +492,7 @@ class IndexingMethods:
 
     def kthvalue(self: Any, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
+        refuse_complex(NotImplementedError, "\"kthvalue_cpu\" not implemented for '{dtype}'", self)
         d = wrap_dim(dim, self.ndim, "kthvalue")
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]

@@ -14,6 +14,7 @@ from backprop.ops import elementwise as ew
 from backprop.ops import linalg, nn
 from backprop.ops import math as mt
 from backprop.ops._util import DTypeError, ShapeError, dim_alias
+from backprop.registry import refuse_complex
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -147,10 +148,12 @@ class MathMethods:
 
     def hardshrink(self: Any, lambd: float = 0.5) -> Tensor:
         """x where |x| > lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
+        refuse_complex(NotImplementedError, "\"hardshrink_cpu\" not implemented for '{dtype}'", self)
         return apply(ew.where, apply(ew.abs, self) > lambd, self, 0.0)
 
     def prelu(self: Any, weight: Any) -> Tensor:
         """x if x > 0 else weight * x, ``weight`` one slope or one per channel (dim 1)."""
+        refuse_complex(NotImplementedError, "\"prelu_cpu\" not implemented for '{dtype}'", self, weight)
         n, channels = weight.numel(), (self.shape[1] if self.ndim >= 2 else 1)
         if weight.ndim > 1 or n not in (1, channels):
             raise ShapeError(
@@ -170,6 +173,7 @@ class MathMethods:
         max's where the result is max (so max wins when min > max)."""
         if min is None and max is None:
             raise OpValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        refuse_complex(NotImplementedError, "clamp is not supported for complex types", self, min, max)
         if _is_scalar(min) and _is_scalar(max):
             x = self
             if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
@@ -530,9 +534,11 @@ class MathMethods:
         return apply(mt.isfinite, self)
 
     def isposinf(self: Any) -> Tensor:
+        refuse_complex(RuntimeError, "isposinf does not support complex inputs.", self)
         return self == float("inf")
 
     def isneginf(self: Any) -> Tensor:
+        refuse_complex(RuntimeError, "isneginf does not support complex inputs.", self)
         return self == float("-inf")
 
     def signbit(self: Any) -> Tensor:

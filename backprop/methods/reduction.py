@@ -13,6 +13,7 @@ from backprop.ops import reduction, scan, sorting
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, dims_arg, size_arg, wrap_dim
 from backprop.ops._util import dim_alias as _dim
+from backprop.registry import refuse_complex
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -165,6 +166,7 @@ class ReductionMethods:
         self: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None, keepdims: Any = None
     ) -> Tensor:
         """Sum treating NaN as zero."""
+        refuse_complex(RuntimeError, "nansum on CPU does not support complex inputs", self)
         x = _accumulating(self, dtype)
         if dtypes.kind(x.dtype) in "fc":
             x = apply(ew.where, apply(ew.ne, x, x), 0.0, x)
@@ -181,6 +183,7 @@ class ReductionMethods:
         self: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None, keepdims: Any = None
     ) -> Tensor:
         """Mean of the non-NaN elements."""
+        refuse_complex(RuntimeError, "nansum on CPU does not support complex inputs", self)
         x = _floating(self, "nanmean", dtype)
         dim, keepdim = _dim("nanmean", dim, axis), _keep(keepdim, keepdims)
         n = apply(ew.eq, x, x).sum(dim, keepdim).to(x.dtype)
@@ -222,6 +225,9 @@ class ReductionMethods:
         if other is not None:
             return self.max(other)
         dim = _dim("max", dim, axis)
+        if dim is None:
+            refuse_complex(NotImplementedError, "\"max_all\" not implemented for '{dtype}'", self)
+        refuse_complex(RuntimeError, "max(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amax, self, nan_shares=True)
         return self._select("max", reduction.argmax, dim, _keep(keepdim, keepdims))
@@ -236,6 +242,9 @@ class ReductionMethods:
         if other is not None:
             return self.min(other)
         dim = _dim("min", dim, axis)
+        if dim is None:
+            refuse_complex(NotImplementedError, "\"min_all\" not implemented for '{dtype}'", self)
+        refuse_complex(RuntimeError, "min(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amin, self, nan_shares=True)
         return self._select("min", reduction.argmin, dim, _keep(keepdim, keepdims))
@@ -300,6 +309,7 @@ class ReductionMethods:
 
     def aminmax(self: Any, *, dim: Any = None, keepdim: bool = False) -> MinMaxValues:
         """``(min, max)`` over ``dim`` (all by default), as ``amin`` and ``amax``."""
+        refuse_complex(NotImplementedError, "\"aminmax_cpu\" not implemented for '{dtype}'", self)
         if dim is None and keepdim:
             return MinMaxValues(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
         d = () if dim is None else dim

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from backprop import dtypes
 from backprop.autograd.custom import Function
 from backprop.methods.math import _promoted
+from backprop.registry import refuse_complex
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -111,6 +112,7 @@ class _Erfcx(Function):
 
 def erfcx(input: Tensor) -> Tensor:
     """The scaled complementary error function exp(x^2) erfc(x), without erfc's underflow for large x."""
+    refuse_complex(NotImplementedError, "\"erfcx_cpu\" not implemented for '{dtype}'", input)
     return _Erfcx.apply(_floating(input, "erfcx"))
 
 
@@ -195,6 +197,7 @@ class _Zeta(Function):
 
 def zeta(input: Any, other: Any) -> Tensor:
     """Hurwitz's zeta function zeta(input, other); either may be a number. Differentiable in ``other``."""
+    refuse_complex(NotImplementedError, "\"zeta_cpu\" not implemented for '{dtype}'", input, other)
     s, q = _pair("zeta", input, other, scalars=True)
     return _Zeta.apply(s, q)
 

@@ -20,6 +20,7 @@ from backprop.autograd.function import apply
 from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
+from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -168,6 +169,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
     if p < 0:
         raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
+    refuse_complex(RuntimeError, "pdist only supports floating-point dtypes", input)
     n = input.shape[0]
     xp = input.device.xp
     i, j = xp.triu_indices(n, 1)

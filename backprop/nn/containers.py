@@ -110,9 +110,9 @@ class _ModuleSequence(Module):
         self._renumber(mods)
         return self
 
-    def pop(self, idx: int | slice = -1) -> Any:
-        out = self[idx]
-        del self[idx]
+    def pop(self, key: int | slice) -> Any:
+        out = self[key]
+        del self[key]
         return out
 
     def __iadd__(self, other: Iterable[Module]) -> Any:
@@ -140,6 +140,9 @@ class Sequential(_ModuleSequence):
         for m in self._modules.values():
             input = m(input)
         return input
+
+    def extend(self, sequential: Iterable[Module]) -> Any:  # (torch's parameter name for Sequential)
+        return super().extend(sequential)
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):  # a Sequential of the same class, keys kept (torch)

@@ -99,6 +99,7 @@ from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
 from backprop.ops._util import DTypeError, ShapeError
+from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -172,6 +173,7 @@ def tanh(input: Tensor) -> Tensor:
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``."""
+    refuse_complex(NotImplementedError, "\"glu_cpu\" not implemented for '{dtype}'", input)
     if input.shape[dim] % 2:
         raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} must have even size")
     a, b = input.chunk(2, dim)
@@ -308,6 +310,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd if x > lambd, x + lambd if x < -lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
     return input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
 
 
@@ -508,6 +511,7 @@ def nll_loss(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    refuse_complex(NotImplementedError, "\"nll_loss_out_frame\" not implemented for '{dtype}'", input, weight)
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: expected integer class ids as target, got {target.dtype}")
     if autocast_users[0]:
@@ -640,6 +644,7 @@ def mse_loss(
 ) -> Tensor:
     """Mean squared error (optionally weighted elementwise)."""
     _check_same_size(input, target, "mse_loss")
+    refuse_complex(NotImplementedError, "\"mse_cpu\" not implemented for '{dtype}'", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if autocast_users[0]:
         input, target = autocast_function("mse_loss", input, target)
@@ -673,6 +678,7 @@ def smooth_l1_loss(
 ) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1 for beta = 0)."""
     _check_same_size(input, target, "smooth_l1_loss")
+    refuse_complex(NotImplementedError, "\"smooth_l1_cpu\" not implemented for '{dtype}'", input, target)
     if autocast_users[0]:
         input, target = autocast_function("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -690,6 +696,7 @@ def huber_loss(
 ) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
     _check_same_size(input, target, "huber_loss")
+    refuse_complex(NotImplementedError, "\"huber_cpu\" not implemented for '{dtype}'", input, target)
     if autocast_users[0]:
         input, target = autocast_function("huber_loss", input, target)
     if delta <= 0:
@@ -711,6 +718,7 @@ def kl_div(
 ) -> Tensor:
     """KL divergence with log-probabilities ``input``: target (log target - input), 0 where target
     is 0 (or exp(t) (t - input) with ``log_target``); ``"batchmean"`` divides the sum by the batch size."""
+    refuse_complex(RuntimeError, "kl_div: Complex inputs not supported.", input, target)
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce, reduction)
     elif reduction == "mean":
@@ -817,6 +825,7 @@ def layer_norm(
     if tuple(input.shape[-len(shape) :]) != shape:
         raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
+    refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
     if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
         return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).half()
     if autocast_users[0]:
@@ -948,6 +957,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1/|x1| * x2/|x2|) along ``dim``; each norm is clamped at ``eps`` in value only (torch
     clamps them under no_grad, so the gradient is that of the unclamped expression)."""
+    refuse_complex(RuntimeError, "expected common dtype to be floating point, yet common dtype is {dtype}", x1, x2)
     shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
     if tuple(x1.shape) != shape:
         x1 = x1.expand(*shape)
@@ -1015,6 +1025,7 @@ def batch_norm(
     variance) or by the running statistics; then scale and shift."""
     if input.ndim < 2:
         raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
+    refuse_complex(NotImplementedError, "\"batch_norm\" not implemented for '{dtype}'", input)
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
@@ -1070,6 +1081,7 @@ def group_norm(
             f"group_norm: Expected number of channels in input to be divisible by num_groups, but got input of "
             f"shape {tuple(input.shape)} and num_groups={num_groups}"
         )
+    refuse_complex(NotImplementedError, "\"GroupNormKernelImpl\" not implemented for '{dtype}'", input)
     n, c = input.shape[0], input.shape[1]
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):

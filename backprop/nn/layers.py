@@ -95,6 +95,12 @@ class Embedding(Module):
         if _freeze:
             self.weight.requires_grad_(False)
 
+    def reset_parameters(self) -> None:
+        """torch's init: N(0, 1), the ``padding_idx`` row zero."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight._data[self.padding_idx] = 0
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's parameter name
         return F.embedding(
             input, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
@@ -172,6 +178,13 @@ class LayerNorm(Module):
             "bias",
             Parameter(creation.zeros(*shape, device=device, dtype=dtype)) if elementwise_affine and bias else None,
         )
+
+    def reset_parameters(self) -> None:
+        """Weight 1, bias 0 (torch's init)."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's parameter name
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -329,10 +342,10 @@ class LazyLinear(Linear):
             self.bias.materialize((self.out_features,))
         self.reset_parameters()
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.initialize_parameters(x)
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's parameter name
+        self.initialize_parameters(input)
         self.__class__ = self.cls_to_become  # type: ignore[assignment]  # as torch: a plain Linear from now on
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias)
 
     def reset_parameters(self) -> None:
         if not self.has_uninitialized_params() and self.in_features != 0:

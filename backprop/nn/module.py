@@ -215,8 +215,8 @@ class Module:
             for child_name, child in reversed(children):
                 stack.append((f"{name}.{child_name}" if name else child_name, child))
 
-    def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -344,7 +344,7 @@ class Module:
                             t.grad = g
         return self
 
-    def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
         """Parameters and buffers to ``device`` as new (zero-filled here) memory of the same shapes."""
         from backprop.creation import empty_like
 

@@ -15,6 +15,8 @@ def astype(xp, x, *, dtype):
         dtypes.note_bfloat16()  # (once per process: the kernels gain bfloat16's float32 path)
     elif dtype is dtypes.float16:
         dtypes.note_half(dtype)  # (likewise for float16's)
+    elif dtype.kind == "c":
+        dtypes.note_complex()  # (once per process: torch's real-only ops gain their complex refusal)
     return x.astype(dtype)
 
 

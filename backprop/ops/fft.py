@@ -13,6 +13,7 @@ import builtins
 
 import numpy as np
 
+from backprop import dtypes as _dtypes
 from backprop.registry import op
 
 #: the norm whose transform is the adjoint's scaling: "backward" scales the inverse by 1/n, so the
@@ -22,6 +23,7 @@ DUAL_NORM = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 
 def _complex_of(dtype):
     """The complex dtype of a real or complex floating dtype (float32 -> complex64), as torch."""
+    _dtypes.note_complex()  # (a complex array is being made: once per process, see registry._REAL_ONLY)
     return {"float32": "complex64", "complex64": "complex64"}.get(dtype.name, "complex128")
 
 

@@ -795,6 +795,7 @@ def eig(xp, a):
     """Eigenvalues and (unit, as LAPACK geev) eigenvectors of a general real matrix: complex, packed."""
     w, v = _on_host(xp, np.linalg.eig, a)
     c = xp.result_type(a.dtype, xp.complex64)
+    _dtypes.note_complex()  # (complex eigenpairs of a real matrix: see registry._REAL_ONLY)
     return _pack(xp, a.shape[:-2], w.astype(c), v.astype(c))
 
 

@@ -277,12 +277,8 @@ def round(xp, x, *, decimals=0):
 
 @op("sign")
 def sign(xp, x):
-    """-1, 0 or 1 by the sign of x; 0 for NaN, as torch (gradient 0; complex x: use ``sgn``)."""
-    if x.dtype.kind == "c":
-        raise NotImplementedError(
-            f"sign: got a complex tensor (dtype {x.dtype}); unlike NumPy's, sign is not defined for complex "
-            "numbers (as torch). Use sgn (z / |z|) instead."
-        )
+    """-1, 0 or 1 by the sign of x; 0 for NaN, as torch (gradient 0; complex x: use ``sgn``, as the error of
+    ``registry._REAL_ONLY`` says)."""
     s = xp.sign(x)
     if _dtypes.kind(s.dtype) in "fc":
         s = xp.where(s != s, 0, s)  # NumPy's sign(NaN) is NaN, torch's 0

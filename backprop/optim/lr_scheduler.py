@@ -25,6 +25,28 @@ _EPOCH_DEPRECATION = (
 )
 
 
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and later, you should "
+    "call them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`.  Failure to do this will "
+    "result in PyTorch skipping the first value of the learning rate schedule. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+
+def _track_optimizer_step(optimizer: Optimizer) -> None:
+    """Mark ``optimizer._opt_called`` at its first ``step()`` (a step hook that then removes itself: the
+    optimizer's hot path is untouched afterwards), for torch's scheduler-before-optimizer warning."""
+    if "_opt_called" in optimizer.__dict__ or not hasattr(optimizer, "register_step_post_hook"):
+        return
+    optimizer._opt_called = False  # type: ignore[attr-defined]
+
+    def called(opt: Any, args: Any, kwargs: Any) -> None:
+        opt._opt_called = True
+        handle.remove()
+
+    handle = optimizer.register_step_post_hook(called)
+
+
 class LRScheduler:
     """Sets ``group["lr"] = base_lr * factor(epoch)``; call ``step()`` once per epoch (or step)."""
 
@@ -34,6 +56,8 @@ class LRScheduler:
             g.setdefault("initial_lr", g["lr"])
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._step_count = 0
+        _track_optimizer_step(optimizer)
         self.step()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -62,8 +86,17 @@ class LRScheduler:
         """torch's recursive form: the rate at ``epoch`` from the current ``lr`` (None: not chainable)."""
         return None
 
+    def _check_order(self) -> None:
+        """torch's warning for ``scheduler.step()`` called before the first ``optimizer.step()``."""
+        count = self.__dict__.get("_step_count")
+        if count == 1 and not getattr(self.optimizer, "_opt_called", True):
+            warnings.warn(_ORDER_WARNING, UserWarning, stacklevel=3)
+        if count is not None:
+            self._step_count = count + 1
+
     @replayed_whole
     def step(self, epoch: int | None = None) -> None:
+        self._check_order()
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         if self._user_schedule():
@@ -99,15 +132,21 @@ class LRScheduler:
         """The schedule's position (a torch-style subclass: all its attributes but the optimizer, as torch)."""
         if self._user_schedule():
             return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs), "_last_lr": self.get_last_lr()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        state = state_dict
         if self._user_schedule():
             self.__dict__.update(state)
             return
         self.last_epoch = state["last_epoch"]
         self.base_lrs = list(state["base_lrs"])
-        self._set(self.last_epoch)
+        last = state.get("_last_lr")
+        if last is not None and len(last) == len(self.optimizer.param_groups):
+            for g, lr in zip(self.optimizer.param_groups, last):  # (the rates as saved: composed ones too)
+                g["lr"] = lr
+        else:
+            self._set(self.last_epoch)
 
 
 class StepLR(LRScheduler):
@@ -188,15 +227,46 @@ class LinearLR(LRScheduler):
         return lr * (1.0 + (end - start) / (self.total_iters * start + (epoch - 1) * (end - start)))
 
 
+def _lambdas_per_group(optimizer: Optimizer, lr_lambda: Any) -> list[Any]:
+    """One schedule function per parameter group: ``lr_lambda`` for each, or its list's entries (torch's
+    LambdaLR/MultiplicativeLR, whose list must have one per group)."""
+    if not isinstance(lr_lambda, (list, tuple)):
+        return [lr_lambda] * len(optimizer.param_groups)
+    if len(lr_lambda) != len(optimizer.param_groups):
+        raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+    return list(lr_lambda)
+
+
 class LambdaLR(LRScheduler):
     """lr = base * lr_lambda(epoch)."""
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float], last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.lr_lambdas = _lambdas_per_group(optimizer, lr_lambda)
         self.lr_lambda = lr_lambda
         super().__init__(optimizer, last_epoch)
 
+    def get_lr(self) -> list[float]:
+        return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
+
+    def _user_schedule(self) -> bool:
+        return False
+
+    def _set(self, epoch: Any) -> None:
+        self.last_epoch, saved = epoch, self.last_epoch
+        try:
+            rates = self.get_lr()
+        finally:
+            self.last_epoch = saved
+        for g, lr in zip(self.optimizer.param_groups, rates):
+            g["lr"] = lr
+
     def lr_at(self, base_lr: float, epoch: int) -> float:
-        return base_lr * self.lr_lambda(epoch)
+        return base_lr * self.lr_lambda(epoch)  # type: ignore[operator]
 
 
 class MultiStepLR(LRScheduler):
@@ -438,9 +508,14 @@ class SequentialLR(LRScheduler):
         sched._set(sched.last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_epoch": self.last_epoch, "_schedulers": [s.state_dict() for s in self._schedulers]}
+        return {
+            "last_epoch": self.last_epoch,
+            "_schedulers": [s.state_dict() for s in self._schedulers],
+            "_last_lr": self.get_last_lr(),
+        }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        state = state_dict
         for sched, sub in zip(self._schedulers, state["_schedulers"]):
             sched.last_epoch, sched.base_lrs = sub["last_epoch"], list(sub["base_lrs"])
         self.last_epoch = state["last_epoch"]
@@ -480,12 +555,15 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [g["lr"] for g in optimizer.param_groups]
 
-    def step(self, metrics: Any) -> None:
-        """Record this epoch's metric (a number, or a one-element tensor: read on the host)."""
+    def step(self, metrics: Any, epoch: int | None = None) -> None:
+        """Record this epoch's metric (a number, or a one-element tensor: read on the host); ``epoch`` is
+        torch's deprecated explicit epoch number."""
         if (tr := tracer()) is not None:
             tr.fail("ReduceLROnPlateau.step(metric) decides on a value inside the step (call it after the step)")
         current = float(metrics)
-        self.last_epoch += 1
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(current):
             self.best, self.num_bad_epochs = current, 0
         else:
@@ -518,7 +596,8 @@ class ReduceLROnPlateau:
     def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        state = state_dict
         self.__dict__.update(state)
 
 
@@ -531,19 +610,17 @@ class MultiplicativeLR(LRScheduler):
         lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        self.lr_lambdas = _lambdas_per_group(optimizer, lr_lambda)
         for fn in self.lr_lambdas:
             if not callable(fn):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
-    def step(self) -> None:
-        self.last_epoch += 1
+    def step(self, epoch: int | None = None) -> None:
+        self._check_order()
+        if epoch is not None:  # (torch's deprecated explicit epoch: no closed form, the factor at that epoch)
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.last_epoch > 0:
             for g, fn in zip(self.optimizer.param_groups, self.lr_lambdas):
                 g["lr"] = g["lr"] * fn(self.last_epoch)
@@ -675,7 +752,8 @@ class ChainedScheduler(LRScheduler):
             "last_epoch": self.last_epoch,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        state = state_dict
         for sched, sub in zip(self._schedulers, state["_schedulers"]):
             sched.load_state_dict(sub)
         for g, lr in zip(self.optimizer.param_groups, state["_last_lr"]):  # the composed rates, not the last one's

@@ -85,8 +85,8 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        group = dict(group)
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        group = dict(param_group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in group["params"]]
@@ -187,7 +187,9 @@ class Optimizer:
                     continue
                 found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
                 state: dict[str, Any] = {} if found is None else found
-                g = -p.grad._data if group.get("maximize") else p.grad._data  # (torch: grad = -grad)
+                g = p.grad._data
+                if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
+                    g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
                         self._update(p, g, state, group)

@@ -101,18 +101,20 @@ class Adagrad(Optimizer):
                 **torch_options("Adagrad", maximize, foreach, differentiable, fused),
             ),
         )
-        for group in self.param_groups:  # torch's Adagrad fills its state when it is made (step 0, sum)
+        # torch's Adagrad fills its state when it is made (step 0, sum), and (a torch quirk, kept) always from
+        # the constructor's initial_accumulator_value: a param group's own value is ignored, also lazily below
+        for group in self.param_groups:
             for p in group["params"]:
                 state = dict.setdefault(self.state, id(p), {})
                 state.setdefault("step", 0)
-                buffer(state, "sum", p, group["initial_accumulator_value"])
+                buffer(state, "sum", p, initial_accumulator_value)
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = p.device.xp
         state["step"] = t = state.get("step", 0) + 1
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p._data
-        s = buffer(state, "sum", p, group["initial_accumulator_value"])
+        s = buffer(state, "sum", p, self.defaults["initial_accumulator_value"])  # (torch: not the group's)
         s += g * g
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
         p._data -= clr * (g / (xp.sqrt(s) + group["eps"]))

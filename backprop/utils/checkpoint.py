@@ -9,6 +9,7 @@ gradients; this one is the reentrant kind (the recomputed graph's backward runs 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,7 +19,12 @@ from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.tensor import Tensor
 
-__all__ = ["checkpoint", "checkpoint_sequential"]
+__all__ = ["checkpoint", "checkpoint_sequential", "noop_context_fn"]
+
+
+def noop_context_fn() -> tuple[contextlib.nullcontext, contextlib.nullcontext]:
+    """torch's default ``context_fn``: no context around the forward or the recomputation."""
+    return contextlib.nullcontext(), contextlib.nullcontext()
 
 
 class _Checkpoint(Function):
@@ -65,15 +71,16 @@ def checkpoint(
     function: Callable[..., Any],
     *args: Any,
     use_reentrant: bool | None = None,
-    context_fn: Any = None,
+    context_fn: Callable[[], tuple[Any, Any]] = noop_context_fn,
     determinism_check: str = "default",
     debug: bool = False,
+    early_stop: bool = True,
     preserve_rng_state: bool = True,
     **kwargs: Any,
 ) -> Any:
     """``function(*args, **kwargs)`` whose activations are recomputed in backward instead of kept.
     ``use_reentrant`` (either value) gives the same results here; ``context_fn``/``determinism_check``/
-    ``debug`` are accepted for torch's signature."""
+    ``debug``/``early_stop`` are accepted for torch's signature."""
     if kwargs:
         return checkpoint(lambda *a: function(*a, **kwargs), *args, preserve_rng_state=preserve_rng_state)
     return _Checkpoint.apply(function, preserve_rng_state, *args)

@@ -127,22 +127,15 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any) -> tuple[Tensor, Tensor
 def rrelu(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
 ) -> Tensor:  # fmt: skip
-    """torch.rrelu: ``F.rrelu`` (slopes drawn from backprop's default generator)."""
-    _no_generator(generator, "rrelu")
-    return F.rrelu(input, lower, upper, training)
+    """torch.rrelu: ``F.rrelu`` (slopes drawn from ``generator``, or backprop's default generator)."""
+    return F._rrelu(input, lower, upper, training, False, generator)
 
 
 def rrelu_(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
 ) -> Tensor:  # fmt: skip
     """torch.rrelu_: ``F.rrelu_``, in place."""
-    _no_generator(generator, "rrelu_")
-    return F.rrelu_(input, lower, upper, training)
-
-
-def _no_generator(generator: Any, name: str) -> None:
-    if generator is not None:
-        raise NotImplementedError(f"{name}: generator= is not supported here; seed with bp.manual_seed instead")
+    return F.rrelu_(input, lower, upper, training, generator)
 
 
 def dropout(input: Tensor, p: float, train: bool) -> Tensor:

@@ -115,6 +115,18 @@ def _dense(name: str, layout: Any) -> None:
         )
 
 
+def _size_keyword(name: str, size: tuple, kw: dict[str, Any]) -> tuple:
+    """torch's ``zeros(size=(2, 3))``: the sizes given as the keyword ``size`` (a sequence of ints)."""
+    given = kw.pop("size", None)
+    if kw:
+        raise TypeError(f"{name}() got an unexpected keyword argument '{next(iter(kw))}'")
+    if size:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if given is None or isinstance(given, int):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not {type(given).__name__}")
+    return (given,)
+
+
 def _filled(kind: str, doc: str) -> Callable[..., Tensor]:
     """The factory ``zeros`` or ``ones`` (torch's signature: sizes, then keywords)."""
 
@@ -125,9 +137,12 @@ def _filled(kind: str, doc: str) -> Callable[..., Tensor]:
         requires_grad: bool = False,
         layout: Any = None,
         pin_memory: bool = False,
+        **kw: Any,
     ) -> Tensor:
         if layout is not None:
             _dense(kind, layout)
+        if kw:
+            size = _size_keyword(kind, size, kw)
         return _make(kind, size, dtype, device, requires_grad)
 
     make.__name__ = make.__qualname__ = kind
@@ -148,10 +163,13 @@ def empty(
     layout: Any = None,
     pin_memory: bool = False,
     memory_format: Any = None,
+    **kw: Any,
 ) -> Tensor:
     """An uninitialised tensor."""
     if layout is not None:
         _dense("empty", layout)
+    if kw:
+        size = _size_keyword("empty", size, kw)
     return _make("empty", size, dtype, device, requires_grad)
 
 
@@ -202,7 +220,7 @@ def full(
 
 @factory
 def arange(
-    start: Any,
+    start: Any = None,
     end: Any = None,
     step: Any = 1,
     dtype: Any = None,
@@ -215,7 +233,11 @@ def arange(
     """Values from ``start`` to ``end`` (exclusive); int64 unless a bound is a float."""
     _dense("arange", layout)
     if end is None:
+        if start is None:
+            raise TypeError('arange() missing 1 required positional arguments: "end"')
         start, end = 0, start
+    elif start is None:  # arange(end=n)
+        start = 0
     # 0-d tensors as bounds: their Python numbers (an int tensor keeps the int64 result, as torch)
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if step == 0:
@@ -326,9 +348,12 @@ def _sampled(kind: str, doc: str) -> Callable[..., Tensor]:
         requires_grad: bool = False,
         layout: Any = None,
         pin_memory: bool = False,
+        **kw: Any,
     ) -> Tensor:
         if layout is not None:
             _dense(kind, layout)
+        if kw:
+            size = _size_keyword(kind, size, kw)
         return _random(kind, size, dtype, device, requires_grad, generator)
 
     sample.__name__ = sample.__qualname__ = kind

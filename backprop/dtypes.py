@@ -253,9 +253,15 @@ def promote_dtypes(type1: Any, type2: Any) -> np.dtype:
     return np.promote_types(a, b)
 
 
-def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
-    """The dtype a binary op on these operands (tensors or Python numbers) gives, as torch."""
-    return promote_types(tensor1, tensor2)
+def result_type(
+    tensor: Any = None, other: Any = None, scalar: Any = None, scalar1: Any = None, scalar2: Any = None
+) -> np.dtype:
+    """The dtype a binary op on these operands (tensors or Python numbers) gives, as torch; torch's keyword
+    names of its overloads: ``(tensor, other)``, ``(scalar, tensor)``, ``(scalar1, scalar2)``."""
+    ops = [v for v in (scalar, scalar1, tensor, other, scalar2) if v is not None]
+    if len(ops) != 2:
+        raise TypeError("result_type() takes two operands: (tensor, other), (scalar, tensor) or (scalar1, scalar2)")
+    return promote_types(ops[0], ops[1])
 
 
 def can_cast(from_: Any, to: Any) -> bool:

@@ -25,12 +25,14 @@ from backprop.autograd.functional import grad as _autograd_grad
 from backprop.autograd.grad_mode import enable_grad, is_grad_enabled
 from backprop.functions import stack
 from backprop.nn.module import Module
+from backprop.nn.normalization import _BatchNorm
 from backprop.nn.utils.stateless import _functional_call
 from backprop.ops import shape as _shape
 from backprop.tensor import Tensor
 
 __all__ = [
     "functional_call",
+    "functionalize",
     "grad",
     "grad_and_value",
     "hessian",
@@ -38,6 +40,7 @@ __all__ = [
     "jacrev",
     "jvp",
     "linearize",
+    "replace_all_batch_norm_modules_",
     "stack_module_state",
     "vjp",
     "vmap",
@@ -487,3 +490,45 @@ def stack_module_state(models: Sequence[Module] | Iterator[Module]) -> tuple[dic
     params = {k: _stacked_leaf([p[k] for p in all_params], k) for k in all_params[0]}
     buffers = {k: _stacked_leaf([b[k] for b in all_buffers], k) for k in all_buffers[0]}
     return params, buffers
+
+
+def functionalize(func: Callable[..., Any], *, remove: str = "mutations") -> Callable[..., Any]:
+    """``func`` with torch's functionalize semantics: there is no tracing here to hand a mutation-free program
+    to, and eager runs give what functionalize promises (same outputs, inputs mutated as ``func`` mutates
+    them), so ``func`` runs as it is. ``remove="mutations_and_views"``: outputs that share memory with an input
+    come back as copies (torch's ``{view}_copy`` replacements), so they no longer alias it."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(
+            f"functionalize(f, remove='mutations'): received invalid argument for remove={remove}. Valid options are:\n"
+            "     remove='mutations': all inplace and out= operators will be removed from the program, and replaced "
+            "with their out-of-place equivalents.\n"
+            "     remove='mutations_and_views': In addition to the above, all aliasing operators {view} will be "
+            "replaced with their non-aliasing counterparts, {view}_copy.\n"
+        )
+    if remove == "mutations":
+        return func
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        ins = [x for x in _flatten((args, kwargs))[0] if isinstance(x, Tensor)]
+        leaves, spec = _flatten(func(*args, **kwargs))
+
+        def aliases(t: Tensor) -> bool:
+            shares = getattr(t.device.xp, "shares_memory", None) or t.device.xp.may_share_memory
+            return any(x.device == t.device and shares(t._data, x._data) for x in ins)
+
+        return _unflatten([t.clone() if isinstance(t, Tensor) and aliases(t) else t for t in leaves], spec)
+
+    return wrapped
+
+
+def replace_all_batch_norm_modules_(root: Module) -> Module:
+    """In place: every batch norm in ``root`` (itself included) stops tracking running statistics (its
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` become None), as torch's; returns ``root``."""
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root

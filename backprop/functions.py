@@ -567,7 +567,7 @@ def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
     """The tensors expanded to their common broadcast shape."""
     ts = _tensors("broadcast_tensors", tensors)
     shape = np.broadcast_shapes(*(tuple(x.shape) for x in ts))
-    return tuple(x.expand(shape) for x in ts)
+    return tuple(x if x.shape == shape else x.expand(shape) for x in ts)  # (torch: the tensor itself where equal)
 
 
 __all__ += ["atleast_1d", "atleast_2d", "atleast_3d", "broadcast_tensors", "broadcast_to", "column_stack", "diag"]
@@ -615,9 +615,9 @@ from backprop.linalg import cdist, chain_matmul, cumulative_trapezoid, trapezoid
 
 lu, lu_solve, triangular_solve = Tensor.lu, Tensor.lu_solve, Tensor.triangular_solve
 lu_unpack = _la.lu_unpack
-from backprop.linalg import householder_product as orgqr  # noqa: E402
+geqrf, orgqr, ormqr = Tensor.geqrf, Tensor.orgqr, Tensor.ormqr
 
-__all__ += ["lu", "lu_solve", "lu_unpack", "orgqr", "triangular_solve"]
+__all__ += ["geqrf", "lu", "lu_solve", "lu_unpack", "orgqr", "ormqr", "triangular_solve"]
 __all__ += ["addbmm", "addmv", "addmv_", "addr", "addr_", "cdist", "chain_matmul", "cholesky", "cholesky_inverse"]
 __all__ += ["cholesky_solve", "corrcoef", "cov", "cross", "cumulative_trapezoid", "det", "dist", "inverse", "logdet"]
 __all__ += ["matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd", "trapezoid", "trapz", "vander"]

@@ -18,16 +18,9 @@ from backprop import linalg as _linalg
 from backprop.methods import extra as _extra
 from backprop.methods import math as _math
 from backprop.methods import reduction as _reduction
-from backprop.methods.linalg import PLU, QR, SVD, LUFactor, LUFactorEx, SignLogAbsDet, TriangularSolve
+from backprop.methods.linalg import PLU, QR, SVD, Geqrf, LUFactor, LUFactorEx, SignLogAbsDet, TriangularSolve
 from backprop.methods.reduction import ValuesIndices
 from backprop.tensor import Tensor
-
-
-class geqrf(NamedTuple):  # noqa: N801 - torch's name
-    """``(a, tau)``: Householder QR in LAPACK's compact form (torch.geqrf)."""
-
-    a: Tensor
-    tau: Tensor
 
 
 class linalg_ldl_factor(NamedTuple):  # noqa: N801 - torch's name
@@ -50,6 +43,7 @@ frexp = _math.Frexp
 histogram = _extra.Histogram
 histogramdd = _numeric.HistogramDD
 max = min = sort = topk = median = nanmedian = mode = kthvalue = cummax = cummin = ValuesIndices
+geqrf = Geqrf
 linalg_cholesky_ex = _linalg.CholeskyEx
 linalg_eig = _linalg.Eig
 linalg_eigh = _linalg.Eigh

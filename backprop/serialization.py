@@ -12,10 +12,12 @@ torch, BF16 included (``safetensors.numpy`` cannot load BF16), so files move bet
 
 from __future__ import annotations
 
+import _compat_pickle
+import contextlib
 import os
 import pickle
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import numpy as np
@@ -25,7 +27,16 @@ import safetensors.numpy
 from backprop import dtypes
 from backprop.tensor import Tensor
 
-__all__ = ["load", "load_safetensors", "save", "save_safetensors"]
+__all__ = [
+    "add_safe_globals",
+    "clear_safe_globals",
+    "get_safe_globals",
+    "load",
+    "load_safetensors",
+    "safe_globals",
+    "save",
+    "save_safetensors",
+]
 
 # what weights_only unpickling may construct: tensors (as Tensor.__reduce_ex__ writes them), NumPy
 # arrays, dtypes and scalars, and builtin containers
@@ -51,8 +62,56 @@ _ALLOWED = {
 }
 
 
+# what the user allowed on top (torch.serialization's add_safe_globals / safe_globals): classes and
+# functions, or (object, "module.name") pairs, found by the "module.name" pickle writes for them
+_USER_SAFE: list[Any] = []
+
+
+def _safe_name(entry: Any) -> tuple[tuple[str, str], Any]:
+    if isinstance(entry, tuple):
+        obj, qualified = entry
+        module, _, name = qualified.rpartition(".")
+        return (module, name), obj
+    return (entry.__module__, entry.__qualname__), entry
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """Allow these classes and functions (or ``(obj, "module.name")`` pairs) in ``load(weights_only=True)``."""
+    for entry in safe_globals:
+        _safe_name(entry)  # (a malformed entry raises here, not at load)
+        _USER_SAFE.append(entry)
+
+
+def get_safe_globals() -> list[Any]:
+    """What ``add_safe_globals`` allowed, in order."""
+    return list(_USER_SAFE)
+
+
+def clear_safe_globals() -> None:
+    """Forget what ``add_safe_globals`` allowed."""
+    _USER_SAFE.clear()
+
+
+@contextlib.contextmanager
+def safe_globals(safe_globals: list[Any]) -> Iterator[None]:
+    """``add_safe_globals`` for the ``with`` block only (torch's context manager)."""
+    saved = list(_USER_SAFE)
+    add_safe_globals(safe_globals)
+    try:
+        yield
+    finally:
+        _USER_SAFE[:] = saved
+
+
 class _WeightsOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        # protocol 2 (what save writes) names Python 2's modules (``__builtin__.set``): check Python 3's
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        for entry in _USER_SAFE:
+            key, obj = _safe_name(entry)
+            if key == (module, name):
+                return obj
         if (module, name) in _ALLOWED or (module.startswith("numpy.dtypes") and name.endswith("DType")):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(

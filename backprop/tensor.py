@@ -29,6 +29,7 @@ from backprop.autograd.function import (
 )
 from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import trace_users
+from backprop.autograd.node_names import name_node
 from backprop.devices import Device
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
@@ -493,7 +494,7 @@ class Tensor(
             if dtype != out.dtype:
                 out = apply(conv.astype, out, dtype=dtype)
         if copy and out is self:
-            out = apply(conv.clone, self)
+            out = name_node(apply(conv.clone, self), "ToCopyBackward0")
         return out
 
     def cpu(self, memory_format: Any = None) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +12,7 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.tensor import Tensor
 
-__all__ = ["assert_allclose", "assert_close"]
+__all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
 # torch.testing's defaults (rtol, atol) by dtype; integers and bools compare exactly
 _TOLERANCES = {
@@ -56,6 +58,97 @@ def assert_allclose(
 ) -> None:
     """torch's deprecated spelling: ``assert_close`` without the dtype check, NaNs equal by default."""
     assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_dtype=False, msg=msg or None)
+
+
+def make_tensor(
+    *shape: Any,
+    dtype: Any,
+    device: Any,
+    low: float | None = None,
+    high: float | None = None,
+    requires_grad: bool = False,
+    noncontiguous: bool = False,
+    exclude_zero: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
+    """torch.testing.make_tensor: values drawn uniformly from ``[low, high)`` (torch's defaults per dtype: bool
+    [0, 2), unsigned [0, 10), signed [-9, 10), floating and complex [-9, 9); bounds clamped to the dtype's finite
+    range, integer bounds ceiled), from backprop's generator (not torch's stream)."""
+    from backprop import creation  # (sibling modules of this layer)
+    from backprop.fft import view_as_complex
+
+    dt = np.dtype(_dtypes.to_dtype(dtype))
+    kind = _dtypes.kind(dt)
+    if len(shape) == 1 and isinstance(shape[0], Sequence):
+        shape = tuple(shape[0])
+    shape = tuple(int(n) for n in shape)
+    if noncontiguous and memory_format is not None:
+        raise ValueError(
+            "The parameters `noncontiguous` and `memory_format` are mutually exclusive, "
+            f"but got noncontiguous={noncontiguous} and memory_format={memory_format}"
+        )
+    if requires_grad and kind in "biu":
+        raise ValueError(f"`requires_grad=True` is not supported for boolean and integral dtypes, but got dtype={dt}")
+    noncontiguous = noncontiguous and int(np.prod(shape)) > 1
+    if noncontiguous:  # twice the last dim, then every other element (from the second: offsets matter too)
+        shape = (*shape[:-1], 2 * shape[-1])
+
+    def bounds(lowest: float, highest: float, default_low: float, default_high: float) -> tuple[Any, Any]:
+        lo = default_low if low is None else low
+        hi = default_high if high is None else high
+        if any(isinstance(v, float) and np.isnan(v) for v in (lo, hi)):
+            raise ValueError(f"`low` and `high` cannot be NaN, but got low={lo} and high={hi}")
+        if lo == hi and kind in "fcV":
+            warnings.warn(
+                "Passing `low==high` to `torch.testing.make_tensor` for floating or complex types is deprecated "
+                "since 2.1 and will be removed in 2.3. Use `torch.full(...)` instead.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        elif lo >= hi:
+            raise ValueError(f"`low` must be less than `high`, but got {lo} >= {hi}")
+        elif hi < lowest or lo >= highest:
+            raise ValueError(
+                f"The value interval specified by `low` and `high` is [{lo}, {hi}), "
+                f"but {dt} only supports [{lowest}, {highest})"
+            )
+        lo, hi = min(max(lo, lowest), highest), min(max(hi, lowest), highest)
+        return (math.ceil(lo), math.ceil(hi)) if kind in "biu" else (lo, hi)
+
+    if kind == "b":
+        lo, hi = bounds(0, 2, 0, 2)
+        result = creation.randint(lo, hi, shape, dtype=dt, device=device)
+    elif kind in "iu":
+        info = np.iinfo(dt)  # (randint cannot draw int64's largest value: torch's bound too)
+        lo, hi = bounds(int(info.min), int(info.max) + (dt != np.int64), -9, 10)
+        result = creation.randint(lo, hi, shape, dtype=dt, device=device)
+    elif kind in "fcV":
+        real = np.dtype(np.float32 if dt == np.complex64 else np.float64) if kind == "c" else dt
+        fin = _dtypes.finfo(real)
+        lo, hi = bounds(fin.min, fin.max, -9, 9)
+        parts = (*shape, 2) if kind == "c" else shape
+        result = creation.empty(parts, dtype=real, device=device)
+        if hi - lo >= fin.max:  # (torch's workaround: a range wider than the dtype's largest value)
+            result = result.uniform_(lo / 2, hi / 2).mul_(2)
+        else:
+            result = result.uniform_(lo, hi)
+        if kind == "c":
+            result = view_as_complex(result)
+    else:
+        raise TypeError(
+            f"The requested dtype '{dt}' is not supported by torch.testing.make_tensor()."
+            " To request support, file an issue at: https://github.com/pytorch/pytorch/issues"
+        )
+    if noncontiguous:
+        result = result[..., 1::2]
+    elif memory_format is not None:
+        result = result.clone(memory_format=memory_format)
+    if exclude_zero:
+        tiny = 1 if kind in "biu" else _dtypes.finfo(real).tiny
+        result[result == 0] = tiny
+    if kind in "fcV":
+        result.requires_grad_(requires_grad)
+    return result
 
 
 def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, dt: bool, msg: Any, where: str) -> None:

@@ -265,8 +265,8 @@ def test_grid_sample_errors() -> None:
         F.grid_sample(x, bp.zeros(2, 1, 1, 2), align_corners=False)
     with pytest.raises(RuntimeError, match="same dtype"):
         F.grid_sample(x, bp.zeros(1, 1, 1, 2, dtype=bp.float64), align_corners=False)
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.grid_sample(x, bp.zeros(1, 1, 1, 2), mode="bicubic", align_corners=False)
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):
+        F.grid_sample(bp.randn(1, 1, 2, 2, 2), bp.zeros(1, 1, 1, 1, 3), mode="bicubic", align_corners=False)
 
 
 def test_upsample_aliases_warn_and_interpolate(torch: Any) -> None:

@@ -710,13 +710,7 @@ _POSITIONAL = {  # cases whose torch signature takes *tensors: the keyword table
 
 
 # calls that still differ from torch's (the functions' owners may take them up): the reason for each
-KNOWN = {
-    "lu_unpack(LU_data, LU_pivots)": "bp.lu_unpack names its arguments LU, pivots (methods/linalg.py)",
-    "zeros(size, dtype)": "bp.zeros takes *size only: size= as a keyword is not accepted yet",
-    "ones(size)": "bp.ones takes *size only: size= as a keyword is not accepted yet",
-    "arange(end, dtype)": "bp.arange(start, end=None): arange(end=n) alone is not accepted yet",
-    "result_type(tensor, other)": "bp.result_type is dtypes.result_type(*arrays): no keyword names",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -852,7 +846,6 @@ _OVERLOAD = "a TorchScript or deprecated overload's name, not reachable from tor
 ALLOWED: dict[str, str] = {
     "F.elu_:input_scale": "ATen-internal parameter of torch's elu_ binding (its Python F.elu_ takes alpha only)",
     "F.elu_:scale": "ATen-internal parameter of torch's elu_ binding (its Python F.elu_ takes alpha only)",
-    "F.rrelu_:generator": "no generator= on F.rrelu_ yet",
     "fft.fftfreq:pin_memory": _CREATION,
     "fft.rfftfreq:pin_memory": _CREATION,
     "linalg.matrix_rank:hermitian": "keyword-only here, positional in torch (rarely passed positionally)",
@@ -888,8 +881,6 @@ ALLOWED: dict[str, str] = {
     "torch.isin:test_element": _OVERLOAD,
     "torch.kaiser_window:pin_memory": _CREATION,
     "torch.layer_norm:cudnn_enable": "ATen's cudnn switch: meaningless here",
-    "torch.lu_unpack:LU_data": "bp.lu_unpack (methods/linalg.py) names it LU",
-    "torch.lu_unpack:LU_pivots": "bp.lu_unpack (methods/linalg.py) names it pivots",
     "torch.max:other": "max(input, other=...) overload: Tensor.max takes the tensor positionally (methods' area)",
     "torch.min:other": "min(input, other=...) overload: Tensor.min takes the tensor positionally (methods' area)",
     "torch.mm:out_dtype": "out_dtype (torch 2.9+ mixed-precision product) not supported",
@@ -898,16 +889,12 @@ ALLOWED: dict[str, str] = {
     "torch.norm:out": _OVERLOAD,
     "torch.normal:layout": _CREATION,
     "torch.normal:pin_memory": _CREATION,
-    "torch.orgqr:input2": "bp.orgqr is linalg.householder_product (input, tau)",
     "torch.permute:dims": _METHOD_FORM,
     "torch.randint_like:layout": _CREATION,
     "torch.randint_like:memory_format": _CREATION,
     "torch.randint_like:pin_memory": _CREATION,
     "torch.reshape:shape": _METHOD_FORM,
     "torch.resize_as_:the_template": "Tensor.resize_as_ names it other (methods' area)",
-    "torch.result_type:other": "bp.result_type is dtypes.result_type(*arrays)",
-    "torch.result_type:scalar": _OVERLOAD,
-    "torch.result_type:tensor": _OVERLOAD,
     "torch.set_default_device:device": _ENTRY,
     "torch.set_num_interop_threads:int": _ENTRY,
     "torch.set_num_threads:int": _ENTRY,

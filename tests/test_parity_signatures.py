@@ -205,8 +205,6 @@ ALLOWED: dict[str, str] = {
         for m in ("gather", "parallel_apply", "replicate", "scatter")
     },  # fmt: skip
     "nn.MultiheadAttention.merge_masks:absent": "torch's internal helper (masks are merged inside forward)",
-    "nn.LinearCrossEntropyLoss:absent": "torch 2.13's fused linear + cross-entropy loss: not provided yet",
-    "nn.LinearCrossEntropyOptions:absent": "options of nn.LinearCrossEntropyLoss: not provided yet",
     "nn.factory_kwargs:absent": "torch's internal helper for device=/dtype= (every layer takes them)",
     "nn.LazyConv1d.initialize_parameters:*args:missing": "ours takes the input only (torch: *args, **kwargs)",
     "nn.LazyConv1d.initialize_parameters:**kwargs:missing": "ours takes the input only (torch: *args, **kwargs)",
@@ -232,21 +230,6 @@ ALLOWED: dict[str, str] = {
     },  # fmt: skip
     "utils.data.DataLoader.check_worker_number_rationality:absent": "workers run in the calling process (README)",
     "utils.data.random_split:generator:default": "None is the default generator (torch's default_generator)",
-    **{
-        f"nn.utils.{n}:absent": "conv/linear + batch-norm fusion and channels-last conversion: not provided"
-        for n in (
-            "convert_conv2d_weight_memory_format",
-            "convert_conv3d_weight_memory_format",
-            "fuse_conv_bn_eval",
-            "fuse_conv_bn_weights",
-            "fuse_linear_bn_eval",
-            "fuse_linear_bn_weights",
-        )
-    },  # fmt: skip
-    **{
-        f"nn.utils.rnn.PackedSequence.{m}:absent": "PackedSequence's dtype casts and pinning: use .to(...)"
-        for m in ("byte", "char", "half", "int", "long", "short", "pin_memory", "is_pinned")
-    },  # fmt: skip
     "nn.utils.rnn.PackedSequence_:absent": "torch's NamedTuple base of PackedSequence (internal)",
     "nn.utils.rnn.bind:absent": "torch's internal helper",
     "nn.utils.rnn.invert_permutation:absent": "torch's internal helper",
@@ -274,10 +257,7 @@ ALLOWED: dict[str, str] = {
     },  # fmt: skip
     "autograd.forward_ad._DecoratorContextManager.clone:absent": "dual_level is a plain context manager here",
     "func.debug_unwrap:absent": "no functorch wrapper tensors to unwrap",
-    "func.functionalize:absent": "no functionalization pass (nothing is traced)",
-    "func.replace_all_batch_norm_modules_:absent": "functorch batch-norm patching: not provided",
     "func.rearrange:absent": "functorch's einops-style rearrange: not provided (use permute/reshape)",
-    "testing.make_tensor:absent": "not provided yet",
     **{
         f"utils.checkpoint.{n}:absent": _CKPT
         for n in (
@@ -311,7 +291,7 @@ def test_signatures_match_torch() -> None:
 _ARGS: dict[str, tuple] = {"Bilinear": (2, 3, 4), "Embedding": (5, 3), "EmbeddingBag": (5, 3),
     "MultiheadAttention": (4, 2), "TransformerEncoderLayer": (4, 2), "TransformerDecoderLayer": (4, 2),
     "GroupNorm": (2, 4), "AdaptiveLogSoftmaxWithLoss": (8, 10, [4]), "Linear": (3, 4), "PReLU": (),
-    "Transformer": (4, 2, 1, 1, 8),
+    "Transformer": (4, 2, 1, 1, 8), "LinearCrossEntropyLoss": (3, 4),
     **{n: (3, 4) for n in ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")}}  # fmt: skip
 _FACTORY = sorted(
     n
@@ -320,7 +300,6 @@ _FACTORY = sorted(
     and issubclass(c, torch.nn.Module)
     and not n.endswith("Base")
     and not n.startswith("Lazy")
-    and n not in ("LinearCrossEntropyLoss",)
     and ("dtype" in (s.parameters if (s := _sig(c.__init__)) else {}) or n in ("RNN", "LSTM", "GRU"))
 )
 
@@ -446,7 +425,7 @@ def test_testing_and_gradcheck_keywords() -> None:
         assert lib.autograd.gradgradcheck(func=lambda t: (t * t).sin(), inputs=(x,), raise_exception=True)
         ckpt = lib.utils.checkpoint.checkpoint(lambda t: t * 2, x, use_reentrant=False, early_stop=True)
         assert ckpt.shape == x.shape
-    with pytest.raises(NotImplementedError, match="check_forward_ad"):
+    with pytest.raises(NotImplementedError, match="check_batched_forward_grad"):
         bp.autograd.gradcheck(
-            lambda t: t * 2, (bp.ones(2, dtype=bp.float64, requires_grad=True),), check_forward_ad=True
+            lambda t: t * 2, (bp.ones(2, dtype=bp.float64, requires_grad=True),), check_batched_forward_grad=True
         )

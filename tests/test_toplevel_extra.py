@@ -439,6 +439,6 @@ def test_dropout_variants() -> None:
     assert bp.dropout_(y, 0.5, True) is y and set(np.unique(_np(y))) <= {0.0, 2.0}
     z = bp.ones(4, 3, 2)
     assert bp.feature_dropout_(z, 0.5, True) is z
-    with pytest.raises(NotImplementedError, match="generator"):
-        bp.rrelu(bp.ones(2), generator=bp.Generator())
+    draws = [bp.rrelu(-bp.ones(5), training=True, generator=bp.Generator().manual_seed(3)) for _ in range(2)]
+    assert np.array_equal(_np(draws[0]), _np(draws[1]))  # (the generator's stream)
     assert np.array_equal(_np(bp.rrelu(bp.tensor([-1.0, 2.0]))), _np(F.rrelu(bp.tensor([-1.0, 2.0]))))

@@ -565,6 +565,14 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
                 f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
                 "single memory location (an expanded view); clone it first"
             )
+        pos = np.zeros((), np.int64)  # the elements' positions in memory: overlapping windows (unfold) refuse too
+        for n, st in zip(size, stride):
+            pos = np.add.outer(pos, np.arange(n, dtype=np.int64) * st)
+        if np.unique(pos).size != pos.size:
+            raise RuntimeError(
+                f"{name}: unsupported operation: some elements of the written-to tensor refer to a single memory "
+                "location (overlapping windows, as unfold's); clone it first"
+            )
         offset = view.storage_offset() - base.storage_offset()
         new_base = base.as_strided_scatter(new, size, stride, offset)
         _retire(base)

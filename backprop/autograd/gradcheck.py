@@ -24,8 +24,9 @@ def _outputs(fn: Callable, inputs: Sequence[Any]) -> tuple:
     return tuple(o for o in _as_tuple(fn(*inputs)) if hasattr(o, "grad_fn"))
 
 
-def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, list]:
-    """(numerical, analytical) Jacobians: one (out.size, in.size) matrix per (output, input)."""
+def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float, reverse: bool = True) -> tuple[list, list]:
+    """(numerical, analytical) Jacobians: one (out.size, in.size) matrix per (output, input); the analytical
+    ones by reverse mode (one backward pass per output element), or left zero when not ``reverse``."""
     diff = [i for i, t in enumerate(inputs) if hasattr(t, "grad_fn") and t.requires_grad]
     outs = _outputs(fn, inputs)
     numeric = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in outs]
@@ -44,7 +45,7 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
                 numeric[m][k][:, j] = (plus[m] - minus[m]) / (2 * eps)
     analytic = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in outs]
     for m, o in enumerate(outs):
-        if not o.requires_grad:
+        if not o.requires_grad or not reverse:
             continue
         for r in range(o._data.size):
             seed = np.zeros(o._data.size, dtype=o.dtype)
@@ -56,6 +57,53 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float) -> tuple[list, l
                 if g is not None:
                     analytic[m][k][r] = g.detach().numpy().astype(np.float64).ravel()
     return numeric, analytic
+
+
+def _forward_jacobians(fn: Callable, inputs: Sequence[Any]) -> list:
+    """Forward-mode Jacobians (as torch's ``check_forward_ad``): column j of d output / d input k is the tangent
+    of the output for the tangent e_j on input k (``forward_ad.make_dual`` / ``unpack_dual``: exact JVPs)."""
+    from backprop.autograd import forward_ad as fwad
+
+    diff = [i for i, t in enumerate(inputs) if hasattr(t, "grad_fn") and t.requires_grad]
+    outs = _outputs(fn, inputs)
+    jac = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in outs]
+    with fwad.dual_level():
+        for k, i in enumerate(diff):
+            x = inputs[i]
+            for j in range(x._data.size):
+                seed = np.zeros(x._data.size, dtype=x.dtype)
+                seed[j] = 1
+                tangent = type(x)(seed.reshape(x.shape), device=x.device)
+                args = list(inputs)
+                args[i] = fwad.make_dual(x.detach(), tangent)
+                for m, o in enumerate(_outputs(fn, args)):
+                    t = fwad.unpack_dual(o).tangent
+                    if t is not None:
+                        jac[m][k][:, j] = t.detach().numpy().astype(np.float64).ravel()
+    return jac
+
+
+def _batched_grad_mismatch(fn: Callable, inputs: Sequence[Any], atol: float, rtol: float) -> str | None:
+    """torch's ``check_batched_grad``: the gradients for a batch of grad_outputs (``is_grads_batched=True``)
+    against one backward pass per row; a report of the first mismatch, or None."""
+    diff = [t for t in inputs if hasattr(t, "grad_fn") and t.requires_grad]
+    rng = np.random.default_rng(0)
+    for m, o in enumerate(_outputs(fn, inputs)):
+        if not o.requires_grad:
+            continue
+        batch = type(o)(rng.standard_normal((2, *o.shape)).astype(o.dtype), device=o.device)
+        outs = _outputs(fn, inputs)
+        batched = grad(outs[m], diff, batch, retain_graph=True, is_grads_batched=True, materialize_grads=True)
+        for b in range(2):
+            rows = grad(outs[m], diff, batch[b], retain_graph=True, materialize_grads=True)
+            for k, (g, r) in enumerate(zip(batched, rows)):
+                want, got = r.detach().numpy(), g[b].detach().numpy()
+                if not np.allclose(got, want, rtol=rtol, atol=atol):
+                    return (
+                        f"For output {m} and input {k}:\nbatched gradient mismatch (grad_outputs row {b}): "
+                        f"max |diff| {np.abs(got - want).max():.3g}"
+                    )
+    return None
 
 
 def _refuse_modes(where: str, **modes: Any) -> None:
@@ -87,15 +135,15 @@ def gradcheck(
 
     Inputs that require grad should be float64. Raises ``GradcheckError`` naming the output,
     input and element with the largest violation of ``|a - n| <= atol + rtol * |n|``. The kernels are
-    deterministic (``nondet_tol`` has nothing to allow for) and ``fast_mode`` runs the full check; the
-    batched, forward-mode, dtype and masked checks raise NotImplementedError when asked for.
+    deterministic (``nondet_tol`` has nothing to allow for) and ``fast_mode`` runs the full check.
+    ``check_forward_ad`` compares forward-mode Jacobians (``autograd.forward_ad``) with the same central
+    differences; ``check_batched_grad`` compares ``is_grads_batched`` gradients with one pass per row. The
+    batched forward-mode, dtype and masked checks raise NotImplementedError when asked for.
     """
     _refuse_modes(
         "gradcheck",
         check_grad_dtypes=check_grad_dtypes,
-        check_batched_grad=check_batched_grad,
         check_batched_forward_grad=check_batched_forward_grad,
-        check_forward_ad=check_forward_ad,
         masked=masked,
     )
     fn = func
@@ -113,28 +161,39 @@ def gradcheck(
             "gradcheck: expected at least one input tensor that requires grad, but none has requires_grad=True "
             "(nothing would be checked)"
         )
-    if not check_backward_ad:
+    if not check_backward_ad and not check_forward_ad:
         return True  # (torch: nothing left to check)
-    numeric, analytic = _jacobians(fn, inputs, eps)
-    worst = None
-    for m, (nrow, arow) in enumerate(zip(numeric, analytic)):
-        for k, (n, a) in enumerate(zip(nrow, arow)):
-            excess = np.abs(a - n) - (atol + rtol * np.abs(n))
-            if excess.size and excess.max() > 0:
-                idx = np.unravel_index(np.argmax(excess), excess.shape)
-                if worst is None or excess[idx] > worst[0]:
-                    worst = (excess[idx], m, k, idx, a[idx], n[idx])
-    if worst is None:
-        return True
-    if not raise_exception:
-        return False
-    _, m, k, (r, c), a, n = worst
-    raise GradcheckError(
-        f"Jacobian mismatch for output {m} with respect to input {k},\n"
-        f"gradcheck failed: d output[{m}] element {r} / d input[{k}] element {c}: "
-        f"analytical {a:.10g} vs numerical {n:.10g} (|diff| {abs(a - n):.3g} > atol {atol} + "
-        f"rtol {rtol} * |numerical|)"
-    )
+    numeric, analytic = _jacobians(fn, inputs, eps, reverse=check_backward_ad)
+    checks = [("", analytic)] if check_backward_ad else []
+    if check_forward_ad:
+        checks.append(("Jacobian computed with forward mode mismatch for ", _forward_jacobians(fn, inputs)))
+    for label, jac in checks:
+        worst = None
+        for m, (nrow, arow) in enumerate(zip(numeric, jac)):
+            for k, (n, a) in enumerate(zip(nrow, arow)):
+                excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+                if excess.size and excess.max() > 0:
+                    idx = np.unravel_index(np.argmax(excess), excess.shape)
+                    if worst is None or excess[idx] > worst[0]:
+                        worst = (excess[idx], m, k, idx, a[idx], n[idx])
+        if worst is None:
+            continue
+        if not raise_exception:
+            return False
+        _, m, k, (r, c), a, n = worst
+        raise GradcheckError(
+            f"{label or 'Jacobian mismatch for '}output {m} with respect to input {k},\n"
+            f"gradcheck failed: d output[{m}] element {r} / d input[{k}] element {c}: "
+            f"analytical {a:.10g} vs numerical {n:.10g} (|diff| {abs(a - n):.3g} > atol {atol} + "
+            f"rtol {rtol} * |numerical|)"
+        )
+    if check_batched_grad and check_backward_ad:
+        report = _batched_grad_mismatch(fn, inputs, atol, rtol)
+        if report is not None:
+            if not raise_exception:
+                return False
+            raise GradcheckError(report)
+    return True
 
 
 def gradgradcheck(
@@ -157,15 +216,10 @@ def gradgradcheck(
     masked: bool = False,
 ) -> bool:
     """``gradcheck`` of the first derivatives (built with ``create_graph=True``) of ``func`` (torch's
-    signature; tensors are always contiguous, so ``gen_non_contig_grad_outputs`` changes nothing)."""
-    _refuse_modes(
-        "gradgradcheck",
-        check_grad_dtypes=check_grad_dtypes,
-        check_batched_grad=check_batched_grad,
-        check_fwd_over_rev=check_fwd_over_rev,
-        masked=masked,
-    )
-    if not check_rev_over_rev:
+    signature; tensors are always contiguous, so ``gen_non_contig_grad_outputs`` changes nothing).
+    ``check_fwd_over_rev``: their forward-mode Jacobians too; ``check_batched_grad``: their batched gradients."""
+    _refuse_modes("gradgradcheck", check_grad_dtypes=check_grad_dtypes, masked=masked)
+    if not check_rev_over_rev and not check_fwd_over_rev:
         return True
     fn = func
     inputs = _as_tuple(inputs)
@@ -181,4 +235,8 @@ def gradgradcheck(
         gs = grad(outs_now, ds, grad_outputs, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
-    return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
+    return gradcheck(
+        first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception,
+        check_batched_grad=check_batched_grad, check_forward_ad=check_fwd_over_rev,
+        check_backward_ad=check_rev_over_rev,
+    )  # fmt: skip

@@ -13,7 +13,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "name_node", "op_backward_name", "torch_name"]
+
+
+class NamedAttrs(dict):
+    """A node's attributes with the name torch gives the computation it ends (``split``'s pieces are
+    ``SplitBackward0``, ``mse_loss`` ``MseLossBackward0``): set by ``name_node`` on the node of a composite
+    function's result, off the hot path (the keys, which kernels and rules read, are unchanged)."""
+
+    __slots__ = ("torch_name",)
+    torch_name: str
+
+
+def name_node(t: Any, name: str) -> Any:
+    """``t`` (a Tensor), its ``grad_fn`` (if any) named ``name`` as torch names it."""
+    node = t.grad_fn
+    if node is not None and hasattr(node, "_attrs"):
+        attrs = NamedAttrs(node._attrs)
+        attrs.torch_name = name
+        node._attrs = attrs
+    return t
 
 
 def op_backward_name(op_name: str) -> str:
@@ -46,8 +65,9 @@ def _getitem(node: Any) -> str | None:
     then = node.attrs.get("then")
     if then is not None:
         name = _index_name(then) or name
-    if name == "full":
-        return "SliceBackward0"
+    if name == "full":  # only full slices: torch's bare ``x[:]`` is a slice, ``x[:, :]``/``x[..., :]`` an alias
+        index = node.attrs["index"]
+        return "SliceBackward0" if not isinstance(index, tuple) or len(index) == 1 else "AliasBackward0"
     return name or "AliasBackward0"
 
 
@@ -66,21 +86,8 @@ def _matmul(node: Any) -> str | None:
 
 
 def _reshape(node: Any) -> str:
-    before = tuple(node.in_meta[0][0])
-    after = tuple(node.attrs["shape"]) if -1 not in node.attrs["shape"] else None
-    if (
-        after is not None
-        and len(after) == len(before) + 1
-        and tuple(d for d in after if d != 1) == tuple(d for d in before if d != 1)
-    ):
-        return "UnsqueezeBackward0"
-    if (
-        after is not None
-        and len(after) == len(before) - 1
-        and tuple(d for d in after if d != 1) == tuple(d for d in before if d != 1)
-    ):
-        return "SqueezeBackward1"
-    return "ViewBackward0"
+    # (``squeeze``/``unsqueeze``/``t``/``transpose``/... pass torch's name as the ``named`` attribute)
+    return node._attrs.get("named") or "ViewBackward0"
 
 
 _RULES: dict[str, Callable[[Any], str | None]] = {
@@ -88,6 +95,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "linear": _linear,
     "matmul": _matmul,
     "reshape": _reshape,
+    "permute": lambda n: n._attrs.get("named"),
     "cross_entropy": lambda n: "AddBackward0" if n.attrs.get("label_smoothing") else "NllLossBackward0",
     "astype": lambda n: "ToCopyBackward0",
     "to_device": lambda n: "ToCopyBackward0",
@@ -96,11 +104,19 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "clamp": lambda n: "ClampBackward1",
     "norm": lambda n: "LinalgVectorNormBackward0",
     "setitem": lambda n: "CopySlices",
+    "sub": lambda n: "RsubBackward1" if n.in_meta[0] is None else None,  # 1 - x
+    "div": lambda n: "MulBackward0" if n.in_meta[0] is None else None,  # 2 / x: torch's reciprocal * 2
+    "pow": lambda n: "PowBackward2" if n.in_meta[0] is None else "PowBackward1" if n.in_meta[1] is not None else None,
+    "square": lambda n: "PowBackward0",
+    "logsigmoid": lambda n: "LogSigmoidBackward0",
 }
 
 
 def torch_name(node: Any) -> str | None:
     """torch's name for ``node``'s backward where it differs from the op-derived one (else None)."""
+    named = getattr(getattr(node, "_attrs", None), "torch_name", None)
+    if named is not None:
+        return named
     rule = _RULES.get(node.op.name)
     if rule is None:
         return None

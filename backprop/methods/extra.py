@@ -170,7 +170,7 @@ class ExtraMethods:
         return other.detach() if assign else self.copy_(other).detach()
 
     # ------------------------------------------------------------ device predicates torch has
-    is_mps = is_maia = is_vulkan = is_xla = is_ipu = property(lambda self: False)
+    is_mps = is_maia = is_vulkan = is_xla = is_ipu = is_xpu = is_mtia = is_sparse_csr = property(lambda self: False)
 
     def is_distributed(self: Any) -> bool:
         return False

@@ -215,9 +215,10 @@ def pivots_to_permutation(pivots: Any, m: int, dtype: Any) -> Any:
     return type(pivots)._wrap(p, pivots.device, None)
 
 
-def lu_unpack(lu: Any, pivots: Any, unpack_data: bool = True, unpack_pivots: bool = True) -> PLU:
+def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_pivots: bool = True) -> PLU:  # noqa: N803
     """``(P, L, U)`` from ``lu_factor``'s ``(LU, pivots)``: L and U differentiable in LU; an unrequested part is
     an empty tensor, as torch."""
+    lu, pivots = LU_data, LU_pivots
     _tensors("lu_unpack", lu, pivots)
     _matrix("lu_unpack", lu)
     m, n = lu.shape[-2:]
@@ -253,6 +254,69 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
         return p @ solve_triangular(_mT(lu), y, upper=True, unitriangular=True)
     y = solve_triangular(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
     return solve_triangular(lu, y, upper=True)
+
+
+class Geqrf(NamedTuple):
+    """``(a, tau)``: Householder QR in LAPACK's compact form (torch.geqrf)."""
+
+    a: Any
+    tau: Any
+
+
+def geqrf(x: Any) -> Geqrf:
+    """LAPACK's geqrf (through ``xp.linalg.qr(mode="raw")``): R on and above a's diagonal, the reflectors
+    v_i (unit diagonal implied) below it, and their scales tau; no gradient (torch has no derivative either)."""
+    _tensors("geqrf", x)
+    _matrix("geqrf", x)
+    if _dtypes.kind(x.dtype) not in "fc":
+        raise DTypeError(f"geqrf: Expected a floating point or complex tensor as input. Got {_dtype_name(x)}")
+    xp, data = x.device.xp, x.detach()._data
+    m, n = data.shape[-2:]
+    batch = data.shape[:-2]
+    flat = data.reshape(-1, m, n)
+    h = xp.empty((flat.shape[0], n, m), dtype=data.dtype)
+    tau = xp.empty((flat.shape[0], min(m, n)), dtype=data.dtype)
+    for i in range(flat.shape[0]):  # (CuPy's raw mode takes one matrix at a time)
+        hi, ti = xp.linalg.qr(flat[i], mode="raw")  # hi is geqrf's output, transposed
+        h[i], tau[i] = hi, ti
+    a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).reshape(*batch, m, n)
+    wrap = type(x)._wrap
+    return Geqrf(wrap(a, x.device, None), wrap(tau.reshape(*batch, min(m, n)), x.device, None))
+
+
+def householder_apply(a: Any, tau: Any, c: Any, left: bool = True, transpose: bool = False) -> Any:
+    """Q C, Q^H C (``transpose``), C Q or C Q^H (``left=False``) for Q = H_1 ... H_k, H_i = I - tau_i v_i v_i^H,
+    v_i column i of ``a`` below the diagonal with 1 on it (geqrf's form), without forming Q: one rank-1 update
+    per reflector, matrix products only, so gradients follow."""
+    m, k = a.shape[-2], tau.shape[-1] if tau.ndim else 1
+    v = a.tril(-1) + _eye(a, m)[:, : a.shape[-1]]
+    cplx = a.is_complex()
+    order = range(k - 1, -1, -1) if left != transpose else range(k)  # Q C = H_1 (... (H_k C)); C Q = (C H_1) ...
+    for i in order:
+        vi = v[..., :, i : i + 1]
+        vh = vi.transpose(-1, -2).conj() if cplx else vi.transpose(-1, -2)
+        t = tau[..., i, None, None]
+        t = t.conj() if cplx and transpose else t  # H_i^H = I - conj(tau_i) v_i v_i^H
+        c = c - (t * vi) @ (vh @ c) if left else c - (c @ vi) @ (t * vh)
+    return c
+
+
+def ormqr(a: Any, tau: Any, other: Any, left: bool = True, transpose: bool = False) -> Tensor:
+    """torch.ormqr: ``other`` multiplied by geqrf's Q (from ``a``'s reflectors and ``tau``)."""
+    _tensors("ormqr", a, tau, other)
+    if a.ndim < 2 or other.ndim < 2:
+        raise ShapeError("torch.ormqr: input and other must have at least 2 dimensions.")
+    mn = other.shape[-2] if left else other.shape[-1]
+    if a.shape[-2] != mn:
+        side = "other.shape[-2]" if left else "other.shape[-1]"
+        raise ShapeError(f"torch.ormqr: input.shape[-2] must be equal to {side} (got {a.shape[-2]} and {mn})")
+    if tau.shape[-1] > a.shape[-1] or tau.shape[-1] > mn:
+        raise ShapeError("torch.ormqr: tau.shape[-1] must be less than or equal to min(input.shape[-2:])")
+    if a.dtype != tau.dtype or a.dtype != other.dtype:
+        raise DTypeError(
+            f"torch.ormqr: Expected input, tau and other of one dtype, got {a.dtype}, {tau.dtype}, {other.dtype}"
+        )
+    return householder_apply(a, tau, other, left, transpose)
 
 
 def matrix_exp(x: Any) -> Tensor:
@@ -552,6 +616,22 @@ class LinalgMethods:
     def qr(self: Any, some: bool = True) -> QR:
         """``torch.qr``: (Q, R), reduced (``some=True``) or complete."""
         return qr_parts(self, "reduced" if some else "complete")
+
+    def geqrf(self: Any) -> Geqrf:
+        """``torch.geqrf``: (a, tau), LAPACK's compact Householder QR."""
+        return geqrf(self)
+
+    def orgqr(self: Any, input2: Any) -> Tensor:
+        """``torch.orgqr``: the first n columns of Q from geqrf's (a, tau) (``linalg.householder_product``)."""
+        _tensors("orgqr", self, input2)
+        m, n = (*self.shape[-2:],) if self.ndim >= 2 else (0, 1)
+        if m < n or (input2.shape[-1] if input2.ndim else 1) > n:
+            raise ShapeError("torch.orgqr: expected input.shape[-2] >= input.shape[-1] >= tau.shape[-1]")
+        return householder_apply(self, input2, _eye(self, m)[:, :n].expand(*self.shape[:-2], m, n))
+
+    def ormqr(self: Any, input2: Any, input3: Any, left: bool = True, transpose: bool = False) -> Tensor:
+        """``torch.ormqr``: ``input3`` multiplied by the Q of geqrf's (self, input2) (Q C, Q^H C, C Q, C Q^H)."""
+        return ormqr(self, input2, input3, left, transpose)
 
     def cross(self: Any, other: Any, dim: Any = None) -> Tensor:
         """Cross product along ``dim`` (default: the first dim of size 3, as torch.cross)."""

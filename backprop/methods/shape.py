@@ -13,6 +13,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, autocast_function, bump_version, check_inplace
 from backprop.autograd.grad_mode import autocast_users, trace_users
+from backprop.autograd.node_names import name_node
 from backprop.ops import conversion
 from backprop.ops import linalg as linalg_ops
 from backprop.ops import shape as sh
@@ -69,9 +70,10 @@ class ShapeMethods:
         if shape is not None:
             sizes = _star_keyword(sizes, shape, "shape", "reshape")
         shape = infer_shape(size_arg(sizes), self._data.size, "reshape", self.shape)
-        if shape == self.shape:
-            return self
-        return apply(sh.reshape, self, shape=shape)
+        out = apply(sh.reshape, self, shape=shape)  # (a new view also for the same shape, as torch's)
+        if out._base is None and out.grad_fn is not None:  # the layout needed a copy: torch's _unsafe_view
+            name_node(out, "UnsafeViewBackward0")
+        return out
 
     def view(self: Any, *shape: Any, dtype: Any = None, size: Any = None) -> Tensor:
         """Same data, new shape, always sharing memory: a layout that would need a copy raises, as torch's
@@ -81,8 +83,6 @@ class ShapeMethods:
         if dtype is not None or (len(shape) == 1 and _is_dtype(shape[0])):
             return _view_dtype(self, shape[0] if dtype is None else dtype)
         new = infer_shape(size_arg(shape), self._data.size, "view", self.shape)
-        if new == self.shape:
-            return self
         if not _viewable(self._data, tuple(new)):
             raise ShapeError(
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans "
@@ -91,18 +91,20 @@ class ShapeMethods:
         return apply(sh.reshape, self, shape=new)
 
     def view_as(self: Any, other: Any) -> Tensor:
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
     def flatten(self: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
+        if s == e:  # torch returns the tensor itself (no view)
+            return self
         shp = self.shape
         return self.reshape(shp[:s] + (-1,) + shp[e + 1 :])
 
     def unsqueeze(self: Any, dim: int) -> Tensor:
         dim = wrap_dim(dim, self.ndim + 1, "unsqueeze")
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+        return apply(sh.reshape, self, shape=self.shape[:dim] + (1,) + self.shape[dim:], named="UnsqueezeBackward0")
 
     def squeeze(self: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
         """Drop size-1 dims (all, or those in ``dim`` (an int or a tuple) that are size 1, as torch)."""
@@ -118,7 +120,10 @@ class ShapeMethods:
                     f"times in the list of dims {tuple(dim)}"
                 )
             dims = {d for d in dims if d < self.ndim and self.shape[d] == 1}
-        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
+        named = "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
+        if dim is None:
+            named = "SqueezeBackward0"
+        return apply(sh.reshape, self, shape=tuple(n for i, n in enumerate(self.shape) if i not in dims), named=named)
 
     def permute(self: Any, *args: Any, dims: Any = None) -> Tensor:
         if dims is not None:
@@ -131,10 +136,9 @@ class ShapeMethods:
     def transpose(self: Any, dim0: int, dim1: int) -> Tensor:
         axes = list(range(self.ndim))
         d0, d1 = wrap_dim(dim0, self.ndim, "transpose"), wrap_dim(dim1, self.ndim, "transpose")
-        if self.ndim < 2:
-            return self
-        axes[d0], axes[d1] = axes[d1], axes[d0]
-        return apply(sh.permute, self, axes=tuple(axes))
+        if self.ndim >= 2:
+            axes[d0], axes[d1] = axes[d1], axes[d0]
+        return apply(sh.permute, self, axes=tuple(axes), named="TransposeBackward0")
 
     @property
     def T(self: Any) -> Tensor:  # noqa: N802 - torch's name
@@ -159,6 +163,8 @@ class ShapeMethods:
                     f"(target {sizes} for a tensor of shape {tuple(self.shape)})"
                 )
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+        if shape == self.shape:  # a writable view, as torch's expand to the same shape
+            return apply(sh.reshape, self, shape=shape, named="ExpandBackward0")
         return apply(sh.expand, self, shape=shape)
 
     def expand_as(self: Any, other: Any) -> Tensor:
@@ -189,8 +195,9 @@ class ShapeMethods:
             if sum(sizes) != n:
                 raise ShapeError(f"split: sizes {sizes} do not sum to dim {dim}'s length {n}")
         out, start = [], 0
+        named = "SplitBackward0" if isinstance(split_size_or_sections, int) else "SplitWithSizesBackward0"
         for s in sizes:
-            out.append(self[(slice(None),) * dim + (slice(start, start + s),)])
+            out.append(name_node(self[(slice(None),) * dim + (slice(start, start + s),)], named))
             start += s
         return tuple(out)
 
@@ -205,7 +212,7 @@ class ShapeMethods:
 
     def unbind(self: Any, dim: int = 0) -> tuple[Tensor, ...]:
         dim = wrap_dim(dim, self.ndim, "unbind")
-        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+        return tuple(name_node(self[(slice(None),) * dim + (i,)], "UnbindBackward0") for i in range(self.shape[dim]))
 
     def is_contiguous(self: Any, memory_format: Any = None) -> bool:
         """Whether the data is laid out in C order (torch's default memory format), or, asked about
@@ -231,7 +238,7 @@ class ShapeMethods:
         """The transpose of a matrix; vectors and scalars as they are (torch: at most 2-D)."""
         if self.ndim > 2:
             raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return apply(sh.permute, self, axes=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)), named="TBackward0")
 
     def swapaxes(self: Any, axis0: int, axis1: int) -> Tensor:
         """``transpose`` under NumPy's name."""
@@ -258,7 +265,7 @@ class ShapeMethods:
         rest = iter(d for d in range(n) if d not in src)
         where = dict(zip(dst, src))
         axes = tuple(where[i] if i in where else next(rest) for i in range(n))
-        return self if axes == tuple(range(n)) else apply(sh.permute, self, axes=axes)
+        return apply(sh.permute, self, axes=axes)  # (a new view also where nothing moves, as torch's)
 
     moveaxis = movedim
 
@@ -390,8 +397,10 @@ class ShapeMethods:
         shape = (1,) * (len(reps) - self.ndim) + tuple(self.shape)
         inter = tuple(v for n in shape for v in (1, n))  # (1, n0, 1, n1, ...): each dim behind its copies
         big = tuple(v for r, n in zip(reps, shape) for v in (r, n))
-        out = tuple(r * n for r, n in zip(reps, shape))
-        return self.reshape(inter).expand(big).reshape(out)
+        out = self.reshape(inter).expand(big).reshape(tuple(r * n for r, n in zip(reps, shape)))
+        if out._base is not None:  # all repeats 1: torch's repeat still copies
+            out = apply(conversion.clone, out)
+        return name_node(out, "RepeatBackward0")
 
     def tile(self: Any, *args: Any, dims: Any = None) -> Tensor:
         """``repeat`` with missing leading repeats taken as 1 (NumPy's tile)."""
@@ -449,10 +458,16 @@ class ShapeMethods:
             raise ShapeError(f"size is {size} but must be >= 0")
         if step <= 0:
             raise ShapeError(f"step is {step} but must be > 0")
-        starts = np.arange(0, n - size + 1, step, dtype=np.int64)
-        index = starts[:, None] + np.arange(size, dtype=np.int64)[None, :]  # (windows, size)
-        out = x[(slice(None),) * d + (index,)].movedim(d + 1, -1)
-        return out.reshape(size) if self.ndim == 0 else out
+        st = x.stride()  # a view of the windows (torch's): dim d steps by windows, a new last dim within one
+        count = (n - size) // step + 1
+        out = apply(
+            linalg_ops.as_strided,
+            x,
+            size=x.shape[:d] + (count,) + x.shape[d + 1 :] + (size,),
+            stride=st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],),
+            storage_offset=None,
+        )
+        return name_node(out.reshape(size) if self.ndim == 0 else out, "UnfoldBackward0")
 
     def broadcast_to(self: Any, *sizes: Any, size: Any = None) -> Tensor:
         """``expand`` under NumPy's name."""

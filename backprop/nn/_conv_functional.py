@@ -905,6 +905,122 @@ def _linear_matrix(m: int, o: int, scale: float | None, align_corners: bool, dty
     return a.astype(dtype)
 
 
+def _cubic(x: np.ndarray, a: float) -> np.ndarray:
+    """The cubic convolution kernel of parameter ``a`` at ``x`` (in x's dtype, as torch's kernels)."""
+    a_ = x.dtype.type(a)
+    x = np.abs(x)
+    near = ((a_ + 2) * x - (a_ + 3)) * x * x + 1
+    far = ((a_ * x - 5 * a_) * x + 8 * a_) * x - 4 * a_
+    return np.where(x < 1, near, np.where(x < 2, far, x.dtype.type(0)))
+
+
+def _cubic_matrix(m: int, o: int, scale: float | None, align_corners: bool, dtype: Any) -> np.ndarray:
+    """(m, o) weights of bicubic interpolation along one dim: torch's cubic convolution (A = -0.75) at the
+    four taps floor(src) - 1 .. floor(src) + 2 around the unclamped source index, taps clamped to the border."""
+    ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64  # torch's opmath type
+    if align_corners:
+        s = ct((m - 1) / (o - 1)) if o > 1 else ct(0)
+        src = np.arange(o, dtype=ct) * s
+    else:
+        s = ct(ct(m) / ct(o)) if scale is None else ct(1.0 / scale)
+        src = s * (np.arange(o, dtype=ct) + ct(0.5)) - ct(0.5)
+    i0 = np.minimum(np.floor(src).astype(np.int64), m - 1)
+    t = np.clip(src - i0.astype(ct), 0, 1).astype(ct)
+    one = ct(1)
+    w = np.stack([_cubic(t + one, -0.75), _cubic(t, -0.75), _cubic(one - t, -0.75), _cubic(2 * one - t, -0.75)])
+    a = np.zeros((m, o), dtype=np.float64)
+    cols = np.arange(o)
+    for j in range(4):
+        np.add.at(a, (np.clip(i0 - 1 + j, 0, m - 1), cols), w[j])
+    return a.astype(dtype)
+
+
+def _aa_weights(m: int, o: int, scale: float | None, align_corners: bool, cubic: bool, ct: Any) -> tuple:
+    """torch's antialiased separable weights along one dim: a triangle (bilinear) or cubic (A = -0.5) filter
+    whose support is stretched by the scale when downsampling, over the input pixels [xmin, xmin + xsize) of
+    each output pixel, normalised to sum 1. Returns (xmin (o,), weights (o, K)) in ``ct``."""
+    if align_corners:
+        s = ct(ct(m - 1) / ct(o - 1)) if o > 1 else ct(0)
+    else:
+        s = ct(ct(m) / ct(o)) if scale is None else ct(1.0 / scale)
+    interp = 4 if cubic else 2
+    support = ct(interp * 0.5 * float(s)) if s >= 1 else ct(interp * 0.5)
+    k = int(math.ceil(support)) * 2 + 1
+    invscale = ct(1.0 / float(s)) if s >= 1 else ct(1)
+    i = np.arange(o, dtype=np.float64)
+    center = (np.float64(s) * (i + 0.5)).astype(ct)
+    xmin = np.maximum(np.trunc((center - support).astype(np.float64) + 0.5).astype(np.int64), 0)
+    xmax = np.minimum(np.trunc((center + support).astype(np.float64) + 0.5).astype(np.int64), m)
+    xsize = np.clip(xmax - xmin, 0, k)
+    j = np.arange(k)
+    x = (((j[None, :] + xmin[:, None]).astype(ct) - center[:, None]).astype(np.float64) + 0.5) * np.float64(invscale)
+    x = x.astype(ct)
+    if cubic:
+        w = _cubic(x, -0.5)
+    else:
+        w = np.maximum(ct(1) - np.abs(x), ct(0)).astype(ct)
+    w = np.where(j[None, :] < xsize[:, None], w, ct(0)).astype(ct)
+    total = w.sum(axis=1, dtype=ct)
+    w = np.where(total[:, None] != 0, w / np.where(total == 0, ct(1), total)[:, None], w).astype(ct)
+    return xmin, w
+
+
+def _aa_matrix(m: int, o: int, scale: float | None, align_corners: bool, cubic: bool, dtype: Any) -> np.ndarray:
+    """(m, o) matrix of ``_aa_weights`` (torch's ``_upsample_{bilinear,bicubic}2d_aa`` along one dim)."""
+    ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64
+    xmin, w = _aa_weights(m, o, scale, align_corners, cubic, ct)
+    rows = xmin[:, None] + np.arange(w.shape[1])[None, :]
+    keep = (rows < m) & (w != 0)
+    a = np.zeros((m, o), dtype=np.float64)
+    np.add.at(a, (rows[keep], np.broadcast_to(np.arange(o)[:, None], rows.shape)[keep]), w[keep])
+    return a.astype(dtype)
+
+
+def _int16_matrix(m: int, o: int, scale: float | None, align_corners: bool) -> tuple[np.ndarray, int]:
+    """torch's fixed-point weights of uint8 bilinear resizing along one dim: the float64 triangle weights
+    (pixel centres shifted by half a pixel under ``align_corners``), scaled by 2**precision (the largest
+    keeping the biggest weight under 2**15) and rounded half away from zero. Returns ((m, o) int64, precision)."""
+    delta = 0.5 if align_corners else 0.0
+    if align_corners:
+        s = (m - 1) / (o - 1) if o > 1 else 0.0
+    else:
+        s = m / o if scale is None else 1.0 / scale
+    center = s * (np.arange(o) + 0.5 - delta)
+    xmin = np.maximum(np.trunc(center - 1 + 0.5 + delta).astype(np.int64), 0)
+    xsize = np.clip(np.minimum(np.trunc(center + 1 + 0.5 + delta).astype(np.int64), m) - xmin, 0, 2)
+    j = np.arange(2)
+    w = np.maximum(1 - np.abs(j[None, :] + xmin[:, None] - center[:, None] + 0.5 - delta), 0.0)
+    w = np.where(j[None, :] < xsize[:, None], w, 0.0)
+    total = w.sum(axis=1)
+    w = np.where(total[:, None] != 0, w / np.where(total == 0, 1.0, total)[:, None], w)
+    wt_max = float(w.max(initial=0.0))
+    precision = 0
+    while precision < 22 and int(0.5 + wt_max * (1 << (precision + 1))) < (1 << 15):
+        precision += 1
+    v = w * (1 << precision)
+    w16 = np.trunc(np.where(v < 0, v - 0.5, v + 0.5)).astype(np.int64)
+    rows = xmin[:, None] + j[None, :]
+    keep = (j[None, :] < xsize[:, None]) & (rows < m)
+    a = np.zeros((m, o), dtype=np.int64)
+    np.add.at(a, (rows[keep], np.broadcast_to(np.arange(o)[:, None], rows.shape)[keep]), w16[keep])
+    return a, precision
+
+
+def _bilinear_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool) -> Tensor:
+    """torch's uint8 bilinear resize on CPU: separable fixed-point passes (width, then height), each
+    rounding (adding half of 2**precision, shifting) and saturating to uint8 before the next."""
+    xp = input.device.xp
+    y = input
+    for i in (1, 0):
+        m, o = input.shape[2 + i], out[i]
+        if m == o:  # torch leaves a dim of unchanged size alone, whatever the scale
+            continue
+        a, precision = _int16_matrix(m, o, scales[i], align_corners)
+        acc = _along(y.long(), i, _const(xp.asarray(a), input)) + (1 << (precision - 1))
+        y = (acc // (1 << precision)).clamp(0, 255).to(input.dtype)
+    return y
+
+
 def interpolate(
     input: Tensor,
     size: Any = None,
@@ -915,36 +1031,52 @@ def interpolate(
     antialias: bool = False,
 ) -> Tensor:
     """Resize (N, C, *spatial) by ``size`` or ``scale_factor``: modes ``nearest``, ``nearest-exact``,
-    ``linear``/``bilinear``/``trilinear`` (``align_corners``) and ``area`` (adaptive average pooling)."""
+    ``linear``/``bilinear``/``trilinear``/``bicubic`` (``align_corners``; bicubic: torch's A = -0.75 with
+    clamped taps), ``area`` (adaptive average pooling); ``antialias`` for 4-D bilinear/bicubic (torch's
+    separable filters stretched by the scale); uint8 bilinear in torch's fixed point."""
     n = input.ndim - 2
     if n not in (1, 2, 3):
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
             f"linear | bilinear | trilinear | area | nearest-exact (got {mode})"
         )
-    if mode not in ("nearest", "nearest-exact", "area", *_LINEAR):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (bicubic and antialias are not)")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported")
-    if align_corners is not None and mode not in _LINEAR:
+    if mode not in ("nearest", "nearest-exact", "area", "bicubic", *_LINEAR):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported")
+    if align_corners is not None and mode not in (*_LINEAR, "bicubic"):
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
         )
+    if antialias and not (mode in ("bilinear", "bicubic") and n == 2):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
+        )
+    if mode == "bicubic" and n != 2:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
+            f"linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
+        )
     if mode in _LINEAR and _LINEAR[mode] != n:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
-    if mode in _LINEAR:  # torch's uint8 bilinear uses fixed-point weights: not reproduced, refused
-        _floating_only(input, f"upsample_{mode} ({mode})")
     out, scales = _out_size(input, n, size, scale_factor)
     if recompute_scale_factor:
         scales = (None,) * n
+    if mode == "bilinear" and not antialias and input.dtype.name == "uint8":
+        return _bilinear_uint8(input, out, scales, bool(align_corners))
+    if mode in _LINEAR or mode == "bicubic":  # torch's uint8 bicubic (fixed-point weights) is not reproduced
+        _floating_only(input, f"upsample_{mode}{'_aa' if antialias else ''} ({mode})")
     if mode == "area":
         return _adaptive_avg("interpolate", n, input, out)
     xp = input.device.xp
     y = input
-    for i in range(n):
+    for i in reversed(range(n)) if antialias else range(n):
         m, o = input.shape[2 + i], out[i]
-        if mode in _LINEAR:
-            a = _linear_matrix(m, o, scales[i], bool(align_corners), input.dtype.name)
+        if antialias:  # torch's separable kernel leaves a dim of unchanged size alone, whatever the scale
+            if m != o:
+                a = _aa_matrix(m, o, scales[i], bool(align_corners), mode == "bicubic", input.dtype.name)
+                y = _along(y, i, _const(xp.asarray(a), input))
+        elif mode in _LINEAR or mode == "bicubic":
+            weights = _cubic_matrix if mode == "bicubic" else _linear_matrix
+            a = weights(m, o, scales[i], bool(align_corners), input.dtype.name)
             y = _along(y, i, _const(xp.asarray(a), input))
         elif m != o or scales[i] not in (None, 1.0):
             idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")

@@ -277,6 +277,63 @@ def _check_grid_sample(input: Tensor, grid: Tensor) -> None:
         raise DTypeError(f"grid_sampler(): expected a floating-point input and grid, got {input.dtype}")
 
 
+def _cubic_coefficients(t: Tensor) -> list[Tensor]:
+    """torch's cubic convolution weights (A = -0.75) of the taps at -1, 0, 1, 2 for the fraction ``t``."""
+    a = -0.75
+
+    def near(x: Tensor) -> Tensor:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: Tensor) -> Tensor:  # 1 <= |x| <= 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _cubic_taps(base: Tensor, size: int, padding_mode: str, align_corners: bool) -> list[tuple[Tensor, Tensor]]:
+    """The four integer taps base - 1 .. base + 2 as (index, inside) pairs: torch pads the taps, not the
+    source coordinate (border clamps them, reflection mirrors then clamps, zeros reads 0 outside)."""
+    taps = []
+    for k in range(4):
+        p = base + (k - 1)
+        if padding_mode == "border":
+            p = p.clamp(0, size - 1)
+        elif padding_mode == "reflection":
+            p = _reflect(p, 0, 2 * (size - 1)) if align_corners else _reflect(p, -1, 2 * size - 1)
+            p = p.clamp(0, size - 1)
+        ok = (p >= 0) & (p <= size - 1)
+        taps.append((p.where(ok, 0).long(), ok))
+    return taps
+
+
+def _grid_sample_bicubic(input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
+    """Bicubic ``grid_sample`` of (N, C, H, W): the 4 x 4 taps around each unnormalised point, weighed by
+    the cubic convolution of its fractional offsets (differentiable in input and grid, as torch's)."""
+    b, c, h, w = input.shape
+    out = tuple(grid.shape[1:-1])
+    length = math.prod(out)
+    ix = _unnormalize(grid[..., 0].reshape(b, length), w, align_corners)
+    iy = _unnormalize(grid[..., 1].reshape(b, length), h, align_corners)
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    wx, wy = _cubic_coefficients(ix - x0), _cubic_coefficients(iy - y0)
+    xs = _cubic_taps(x0, w, padding_mode, align_corners)
+    ys = _cubic_taps(y0, h, padding_mode, align_corners)
+    flat_x = input.reshape(b, c, h * w)
+    y: Tensor | None = None
+    for (py, oky), wj in zip(ys, wy):  # as torch: interpolate each row along x, then the rows along y
+        row: Tensor | None = None
+        for (px, okx), wi in zip(xs, wx):
+            flat = (py * w + px).reshape(b, 1, length).expand(b, c, length)
+            vals = flat_x.gather(2, flat).where((oky & okx).reshape(b, 1, length), 0)
+            term = vals * wi.reshape(b, 1, length)
+            row = term if row is None else row + term
+        assert row is not None
+        term = row * wj.reshape(b, 1, length)
+        y = term if y is None else y + term
+    assert y is not None
+    return y.reshape(b, c, *out)
+
+
 def grid_sample(
     input: Tensor,
     grid: Tensor,
@@ -285,7 +342,7 @@ def grid_sample(
     align_corners: bool | None = None,
 ) -> Tensor:
     """Sample (N, C, H_in, W_in) at the normalised points ``grid`` (N, H, W, 2), x first, in [-1, 1]
-    (or (N, C, D, H, W) at (N, D', H', W', 3)): ``mode`` bilinear (trilinear for 5-D) or nearest,
+    (or (N, C, D, H, W) at (N, D', H', W', 3)): ``mode`` bilinear (trilinear for 5-D), nearest or bicubic (4-D),
     ``padding_mode`` zeros, border or reflection for points outside. Differentiable in input and grid."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(
@@ -303,7 +360,7 @@ def grid_sample(
     if mode == "bicubic":
         if input.ndim == 5:
             raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported (bilinear and nearest are)")
+        return _grid_sample_bicubic(input, grid, padding_mode, align_corners)
     n = input.ndim - 2
     b, c = input.shape[:2]
     spatial = tuple(input.shape[2:])  # (D,) H, W

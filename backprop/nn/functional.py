@@ -17,6 +17,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, apply, apply_, autocast_function
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
+from backprop.autograd.node_names import name_node
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
 from backprop.nn._conv_functional import (
@@ -177,7 +178,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     if input.shape[dim] % 2:
         raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} must have even size")
     a, b = input.chunk(2, dim)
-    return a * apply(ew.sigmoid, b)
+    return name_node(a * apply(ew.sigmoid, b), "GluBackward0")
 
 
 def _softmax_dim(name: str, ndim: int, dim: int | None, stacklevel: int) -> int:
@@ -339,18 +340,25 @@ def rrelu(
 ) -> Tensor:
     """Leaky ReLU with slope (lower + upper) / 2 in eval; while training, a slope drawn from
     U(lower, upper) per negative element (from backprop's generator: not torch's random stream)."""
+    return _rrelu(input, lower, upper, training, inplace, None)
+
+
+def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: bool, generator: Any) -> Tensor:
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     dev = input.device
-    slopes = trace.record(_uniform, dev, tuple(input.shape), lower, upper)
+    slopes = trace.record(_uniform, dev, tuple(input.shape), lower, upper, generator)
     out = apply(ew.where, input >= 0, input, input * Tensor._wrap(slopes.astype(input.dtype), dev, None))
     if inplace:
         return _copy_into(input, out, "rrelu_")
     return out
 
 
-def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
-    return rrelu(input, lower, upper, training, inplace=True)
+def rrelu_(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
+) -> Tensor:  # fmt: skip
+    """``rrelu`` in place; slopes drawn from ``generator`` (a ``bp.Generator``) when given."""
+    return _rrelu(input, lower, upper, training, True, generator)
 
 
 def _copy_into(target: Tensor, out: Tensor, name: str) -> Tensor:
@@ -379,9 +387,10 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _uniform(dev: Any, shape: tuple, lower: float, upper: float) -> Any:
-    """U(lower, upper) samples (float64) from the device's generator."""
-    return dev.backend.rng(dev.index).random(shape) * (upper - lower) + lower
+def _uniform(dev: Any, shape: tuple, lower: float, upper: float, generator: Any = None) -> Any:
+    """U(lower, upper) samples (float64) from the device's generator (or ``generator``'s)."""
+    rng = dev.backend.rng(dev.index) if generator is None else generator._rng_for(dev)
+    return rng.random(shape) * (upper - lower) + lower
 
 
 def _const(arr: Any, like: Tensor) -> Tensor:
@@ -536,10 +545,10 @@ def nll_loss(
         # all targets ignored (total weight 0): NaN as torch, with zero gradients (not 0/0 = NaN ones)
         total = w.sum()
         t = total.detach()
-        return picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
-    if reduction == "none":
-        return picked.reshape(out_shape)
-    return picked.sum()
+        out = picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
+    else:
+        out = picked.reshape(out_shape) if reduction == "none" else picked.sum()
+    return name_node(out, "NllLossBackward0") if input.ndim <= 2 else out  # (torch: NllLoss2d for images)
 
 
 def _valid_ids(target: Any, ignore_index: int) -> tuple[Any, Any]:
@@ -583,7 +592,7 @@ def binary_cross_entropy(
     loss = -(target * log_p + (1 - target) * log_q)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    return name_node(_reduce(loss, reduction, "binary_cross_entropy"), "BinaryCrossEntropyBackward0")
 
 
 def binary_cross_entropy_with_logits(
@@ -616,7 +625,8 @@ def binary_cross_entropy_with_logits(
         loss = loss * weight
     if loss.dtype != target.dtype and dtypes.kind(target.dtype) == "f" and not autocast_users[0]:
         loss = loss.to(target.dtype)  # torch's kernel computes in (1 - target)'s buffer: target's dtype
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+    out = _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+    return name_node(out, "BinaryCrossEntropyWithLogitsBackward0")
 
 
 def _weighted(loss: Tensor, weight: Tensor | None, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
@@ -649,7 +659,8 @@ def mse_loss(
     if autocast_users[0]:
         input, target = autocast_function("mse_loss", input, target)
     diff = input - target
-    return _weighted(diff * diff, weight, reduction, "mse_loss", True)
+    out = _weighted(diff * diff, weight, reduction, "mse_loss", True)
+    return out if weight is not None else name_node(out, "MseLossBackward0")
 
 
 def l1_loss(
@@ -688,7 +699,7 @@ def smooth_l1_loss(
     if beta == 0.0:
         return _reduce(z, reduction, "smooth_l1_loss")
     loss = apply(ew.where, z < beta, z * z * (0.5 / beta), z - 0.5 * beta)
-    return _reduce(loss, reduction, "smooth_l1_loss")
+    return name_node(_reduce(loss, reduction, "smooth_l1_loss"), "SmoothL1LossBackward0")
 
 
 def huber_loss(
@@ -705,7 +716,8 @@ def huber_loss(
     loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
     if loss.dtype != input.dtype:
         loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
-    return _weighted(loss, weight, reduction, "huber_loss", False)
+    out = _weighted(loss, weight, reduction, "huber_loss", False)
+    return out if weight is not None else name_node(out, "HuberLossBackward0")
 
 
 def kl_div(
@@ -756,6 +768,65 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out if bias is None else out + bias
 
 
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: Any = None,
+) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, as torch's reference path:
+    ``linear_weight`` is (C, d_1, ..., d_K, in_features) for a K-dimensional loss over (N, C, d_1, ...) logits;
+    ``ignore_index=None`` is -100 for class targets. torch's chunked path (``options``) gives the same values:
+    here the options are checked and the loss is always the composition (the logits are made whole)."""
+    if input.ndim < 1 or input.ndim > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.ndim}")
+    if linear_weight.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {linear_weight.ndim}")
+    batch, in_features = tuple(input.shape[:-1]), input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
+        )
+    num_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(num_classes, *out_features)}, got {tuple(linear_bias.shape)}")
+    if out_features and not batch:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} requires"
+            f" batched input, (N, {in_features}), got unbatched input with shape {tuple(input.shape)}"
+        )
+    logits_shape = (*batch, num_classes, *out_features)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    ignore_index = -100 if ignore_index is None else ignore_index
+    if options is not None and (
+        out_features or reduction not in {"mean", "sum", "none"} or label_smoothing != 0.0 or target.dtype != np.int64
+    ):
+        warnings.warn(
+            "linear_cross_entropy: ``options`` ignored; chunked path needs reduction in {'mean','sum','none'}, "
+            "label_smoothing == 0, target.dtype == int64, out_features == (). Got "
+            f"reduction={reduction!r}, label_smoothing={label_smoothing}, target.dtype={target.dtype}, "
+            f"out_features={out_features}, tracing=False, linear_bias.shape="
+            f"{tuple(linear_bias.shape) if linear_bias is not None else None}.",
+            stacklevel=2,
+        )
+    if out_features:
+        linear_weight = linear_weight.reshape(math.prod(out_features, start=num_classes), in_features)
+        if linear_bias is not None:
+            linear_bias = linear_bias.reshape(math.prod(out_features, start=num_classes))
+    logits = linear(input, linear_weight, linear_bias).reshape(logits_shape)
+    return cross_entropy(
+        logits, target, weight=weight, reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing
+    )
+
+
 def embedding(
     input: Tensor,
     weight: Tensor,
@@ -791,7 +862,7 @@ def embedding(
     if padding_idx is not None and weight.requires_grad:
         keep = (input != padding_idx).unsqueeze(-1)
         out = apply(ew.where, keep, out, out.detach())
-    return out
+    return name_node(out, "EmbeddingBackward0")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -838,7 +909,7 @@ def layer_norm(
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out
+    return name_node(out, "NativeLayerNormBackward0")
 
 
 def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
@@ -922,7 +993,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             if lo > 0 or hi > 0:
                 pieces = ([parts[0]] if lo > 0 else []) + [out] + ([parts[1]] if hi > 0 else [])
                 out = apply(sh.cat, *pieces, axis=dim)
-        return out
+        return out if out is input else name_node(out, "ConstantPadNdBackward0")
     if value is not None and value != 0:
         raise RuntimeError(f'pad: Padding mode "{mode}" doesn\'t take in value argument')
     if not 1 <= k <= 3 or input.ndim not in (k + 1, k + 2):
@@ -1063,7 +1134,7 @@ def batch_norm(
         out = out * weight.reshape(shape)
     if bias is not None:
         out = out + bias.reshape(shape)
-    return out
+    return name_node(out, "NativeBatchNormBackward0")
 
 
 def _f32(t: Tensor | None) -> Tensor | None:
@@ -1100,7 +1171,7 @@ def group_norm(
         out = out * weight.reshape(shape)
     if bias is not None:
         out = out + bias.reshape(shape)
-    return out
+    return name_node(out, "NativeGroupNormBackward0")
 
 
 def scaled_dot_product_attention(
@@ -1177,7 +1248,7 @@ __all__ += [
     "affine_grid", "grid_sample", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
     "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "upsample_bilinear", "upsample_nearest",
 ]  # fmt: skip
-__all__ += ["ctc_loss", "embedding_bag"]
+__all__ += ["ctc_loss", "embedding_bag", "linear_cross_entropy"]
 __all__ += [
     "fractional_max_pool2d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
     "fractional_max_pool3d_with_indices",

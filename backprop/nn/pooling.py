@@ -272,7 +272,7 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
 
 
 class Upsample(Module):
-    """Resize by ``size`` or ``scale_factor`` (``F.interpolate``): nearest, (bi/tri)linear, area."""
+    """Resize by ``size`` or ``scale_factor`` (``F.interpolate``): nearest, (bi/tri)linear, bicubic, area."""
 
     def __init__(
         self,

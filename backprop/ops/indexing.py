@@ -79,7 +79,11 @@ def split_index(xp, index: tuple, ndim: int) -> tuple[tuple, tuple | None]:
 def getitem(xp, x, *, index, then=None):
     """x[index] (basic indexing returns a view; advanced indexing a copy), then ``[then]``."""
     y = x[index]
-    return y if then is None else y[then]
+    if then is not None:
+        return y[then]
+    if isinstance(y, np.generic):  # NumPy reads one element as a scalar: take it as a 0-d view, as torch's
+        return x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+    return y
 
 
 @getitem.defvjp

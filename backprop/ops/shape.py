@@ -11,8 +11,9 @@ from backprop.registry import op
 
 
 @op("reshape", view=True)
-def reshape(xp, x, *, shape):
-    """x with a new shape of the same size (a view where the layout allows)."""
+def reshape(xp, x, *, shape, named=None):
+    """x with a new shape of the same size (a view where the layout allows); ``named``: torch's name
+    of the node where it is not ``ViewBackward0`` (``squeeze``, ``unsqueeze``: see ``node_names``)."""
     return xp.reshape(x, shape)
 
 
@@ -22,8 +23,9 @@ def reshape_backward(ctx, gy):
 
 
 @op("permute", view=True)
-def permute(xp, x, *, axes):
-    """x with its dimensions reordered to ``axes``."""
+def permute(xp, x, *, axes, named=None):
+    """x with its dimensions reordered to ``axes``; ``named``: torch's name of the node where it is not
+    ``PermuteBackward0`` (``t``, ``transpose``)."""
     return xp.transpose(x, axes)
 
 
@@ -177,7 +179,11 @@ def _diag_index(xp, n1, n2, offset):
 @op("diagonal", view=True)
 def diagonal(xp, x, *, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` of the (dim1, dim2) planes, as a new last dim (non-negative, distinct dims)."""
-    return xp.diagonal(x, offset, dim1, dim2)
+    d = xp.diagonal(x, offset, dim1, dim2)
+    flags = getattr(d, "flags", None)
+    if not getattr(flags, "writeable", True) and x.flags.writeable:  # NumPy's is read-only; torch's is writable
+        flags.writeable = True
+    return d
 
 
 @diagonal.defvjp

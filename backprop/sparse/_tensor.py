@@ -298,6 +298,12 @@ class SparseTensor(Tensor):
 
         return add(self, other, 1)
 
+    def __radd__(self, other: Any) -> Tensor:
+        """``dense + sparse``: a dense tensor, as torch's (a Python number refuses, as in ``__add__``)."""
+        if isinstance(other, Tensor):
+            return other + self.to_dense()
+        return NotImplemented
+
     def add(self, other: Any, *, alpha: Any = 1) -> SparseTensor:
         """``self + alpha * other`` for a sparse ``other`` of the same shape (uncoalesced entries of both)."""
         return self.__add__(other if alpha == 1 else other * alpha)
@@ -327,6 +333,12 @@ class SparseTensor(Tensor):
         return mm(self, other)
 
     __matmul__ = matmul
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        """``dense @ sparse``: a dense matrix, as torch's (computed as ``(sparse.t() @ dense.t()).t()``)."""
+        if isinstance(other, Tensor) and other.ndim == 2 and self.ndim == 2:
+            return self.t().matmul(other.t()).t()
+        return NotImplemented
 
     def sum(
         self,

@@ -153,50 +153,22 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, f
         xp.clip(g._data, -clip_value, clip_value, out=g._data)
 
 
-def parameters_to_vector(parameters: Iterable[Tensor] | Tensor) -> Tensor:
-    """All parameters flattened into one vector, in order (torch.nn.utils.parameters_to_vector;
-    differentiable: a concatenation of views)."""
-    from backprop.functions import cat
-
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    if not params:
-        raise ValueError("parameters_to_vector: expected at least one parameter")
-    devices = {p.device for p in params}
-    if len(devices) > 1:
-        raise RuntimeError(f"parameters_to_vector: parameters on several devices ({sorted(map(str, devices))})")
-    return cat([p.reshape(-1) for p in params])
-
-
-def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> None:
-    """Set each parameter's data to its slice of ``vec`` (torch.nn.utils.vector_to_parameters: the
-    parameters then share ``vec``'s memory, as in torch)."""
-    if not isinstance(vec, Tensor):
-        kind = type(vec)
-        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-        raise TypeError(f"expected torch.Tensor, but got: {name}")  # (torch.typename's spelling)
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    total = sum(p.numel() for p in params)
-    if vec.ndim != 1 or vec.shape[0] != total:
-        raise ValueError(
-            f"vector_to_parameters: expected a vector of {total} elements (the parameters' total), "
-            f"got shape {tuple(vec.shape)}"
-        )
-    start = 0
-    for p in params:
-        if p.device != vec.device:
-            raise RuntimeError(f"vector_to_parameters: vector on {vec.device}, a parameter on {p.device}")
-        n = p.numel()
-        p._data = vec._data[start : start + n].reshape(p.shape).astype(p.dtype, copy=False)
-        p._version += 1
-        start += n
-
-
+from backprop.nn.utils import convert_parameters as convert_parameters  # noqa: E402  (parameters_to_vector, ...)
 from backprop.nn.utils import fusion as fusion  # noqa: E402  torch.nn.utils.fusion (fuse_conv_bn_eval, ...)
+from backprop.nn.utils import memory_format as memory_format  # noqa: E402  (layout no-ops: tensors stay C order)
 from backprop.nn.utils import parametrizations as parametrizations  # noqa: E402  weight_norm, orthogonal, ...
 from backprop.nn.utils import parametrize as parametrize  # noqa: E402  register_parametrization, cached, ...
 from backprop.nn.utils import prune as prune  # noqa: E402  torch.nn.utils.prune (l1_unstructured, remove, ...)
 from backprop.nn.utils import rnn as rnn  # noqa: E402  torch.nn.utils.rnn (pad_sequence, PackedSequence, ...)
 from backprop.nn.utils import stateless as stateless  # noqa: E402  torch.nn.utils.stateless.functional_call
+from backprop.nn.utils.convert_parameters import parameters_to_vector as parameters_to_vector  # noqa: E402
+from backprop.nn.utils.convert_parameters import vector_to_parameters as vector_to_parameters  # noqa: E402
+from backprop.nn.utils.fusion import fuse_conv_bn_eval as fuse_conv_bn_eval  # noqa: E402
+from backprop.nn.utils.fusion import fuse_conv_bn_weights as fuse_conv_bn_weights  # noqa: E402
+from backprop.nn.utils.fusion import fuse_linear_bn_eval as fuse_linear_bn_eval  # noqa: E402
+from backprop.nn.utils.fusion import fuse_linear_bn_weights as fuse_linear_bn_weights  # noqa: E402
+from backprop.nn.utils.memory_format import convert_conv2d_weight_memory_format as convert_conv2d_weight_memory_format  # noqa: E402,E501
+from backprop.nn.utils.memory_format import convert_conv3d_weight_memory_format as convert_conv3d_weight_memory_format  # noqa: E402,E501
 from backprop.nn.utils.spectral_norm import remove_spectral_norm as remove_spectral_norm  # noqa: E402
 from backprop.nn.utils.spectral_norm import spectral_norm as spectral_norm  # noqa: E402  (pre-hook form)
 from backprop.nn.utils.weight_norm import remove_weight_norm as remove_weight_norm  # noqa: E402

@@ -8,6 +8,7 @@ sequences still running at step t), as the RNN modules accept. Every function is
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -27,22 +28,55 @@ class PackedSequence(NamedTuple):
     unsorted_indices: Tensor | None = None
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
-        """``data`` moved/cast as ``Tensor.to``; the index tensors follow ``data``'s device."""
+        """``data`` moved/cast as ``Tensor.to``; the index tensors follow ``data``'s device (``batch_sizes``
+        stays on the CPU, as torch's); ``self`` when ``data`` is unchanged."""
         data = self.data.to(*args, **kwargs)
+        if data is self.data:
+            return self
         move = [None if t is None else t.to(data.device) for t in (self.sorted_indices, self.unsorted_indices)]
-        return PackedSequence(data, self.batch_sizes, move[0], move[1])
+        return type(self)(data, self.batch_sizes, move[0], move[1])
 
-    def cpu(self) -> PackedSequence:
-        return self.to("cpu")
+    def cpu(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        return self.to("cpu", *args, **kwargs)
 
     def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
-        return self.to("cuda")
+        """``to`` the current CUDA device, or the one given (``cuda(1)``, ``cuda(device="cuda:1")``)."""
+        device = args[0] if args else kwargs.pop("device", None)
+        device = "cuda" if device is None else f"cuda:{device}" if isinstance(device, builtins.int) else device
+        return self.to(device, *args[1:], **kwargs)
 
     def double(self) -> PackedSequence:
         return self.to(dtype=np.float64)
 
     def float(self) -> PackedSequence:
         return self.to(dtype=np.float32)
+
+    def half(self) -> PackedSequence:
+        return self.to(dtype=np.float16)
+
+    def long(self) -> PackedSequence:
+        return self.to(dtype=np.int64)
+
+    def int(self) -> PackedSequence:
+        return self.to(dtype=np.int32)
+
+    def short(self) -> PackedSequence:
+        return self.to(dtype=np.int16)
+
+    def char(self) -> PackedSequence:
+        return self.to(dtype=np.int8)
+
+    def byte(self) -> PackedSequence:
+        return self.to(dtype=np.uint8)
+
+    def pin_memory(self) -> PackedSequence:
+        """``self``'s tensors pinned: no page-locked host memory here (README), so the same tensors."""
+        pin = [None if t is None else t.pin_memory() for t in (self.sorted_indices, self.unsorted_indices)]
+        return type(self)(self.data.pin_memory(), self.batch_sizes, pin[0], pin[1])
+
+    def is_pinned(self) -> bool:
+        """Whether ``data`` is in pinned memory (never here)."""
+        return self.data.is_pinned()
 
     @property
     def is_cuda(self) -> bool:

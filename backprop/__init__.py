@@ -93,7 +93,7 @@ from backprop.creation import (  # noqa: E402
     zeros_like,
 )
 from backprop.devices import Device, get_default_device, set_default_device  # noqa: E402
-from backprop.devices import device as device  # noqa: E402
+from backprop.devices import public_device as device  # noqa: E402
 from backprop.dtypes import (  # noqa: E402
     bool_,
     cdouble,

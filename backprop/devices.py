@@ -152,6 +152,48 @@ def device(spec: str | Device | None = None) -> Device:
     return Device(kind, index)
 
 
+class _NamedDevice(Device):
+    """What ``bp.device("cuda")`` gives where that device cannot run: as ``torch.device``, only a name.
+
+    It prints, compares and hashes as the device would; making or moving a tensor onto it raises
+    ``BackendUnavailable`` with the probe's reason (``bp.ones(2, device="cuda")`` raises at once).
+    """
+
+    __slots__ = ("_why",)
+    _named: dict[tuple[str, int], _NamedDevice] = {}
+    _why: str
+
+    def __new__(cls, type: str, index: int = 0, why: str = "") -> _NamedDevice:
+        dev = cls._named.get((type, index))
+        if dev is None:
+            dev = object.__new__(cls)
+            dev.type, dev.index, dev._str, dev._why = type, index, f"{type}:{index}", why
+            cls._named[(type, index)] = dev
+        return dev
+
+    def _unusable(self) -> Any:
+        raise BackendUnavailable(self._why)
+
+    backend = property(_unusable)
+    xp = property(_unusable)
+    array_type = property(_unusable)
+
+    def __reduce__(self) -> tuple:
+        return (public_device, (self._str,))
+
+
+def public_device(spec: str | Device | None = None, index: int | None = None) -> Device:
+    """``bp.device``: as ``device``, but a device that cannot run here is still a name, as ``torch.device("cuda")``
+    is on a machine without CUDA (``torch.device("cuda", 1)`` spells the index apart)."""
+    if index is not None and isinstance(spec, str) and ":" not in spec:
+        spec = f"{spec}:{index}"
+    try:
+        return device(spec)
+    except BackendUnavailable as exc:
+        kind, idx = _parse(spec)  # type: ignore[arg-type]
+        return _NamedDevice(kind, idx, str(exc))
+
+
 _default: Device | None = None
 
 

@@ -488,7 +488,8 @@ def svdvals(A: Tensor, *, driver: Any = None) -> Tensor:  # noqa: N803
 
 def eig(input: Tensor) -> Eig:  # noqa: N803
     """Eigenvalues and unit eigenvectors (columns) of a general square matrix, complex (complex64 for float32).
-    Forward only: a gradient through them raises (complex tensors have no autograd here)."""
+    Gradients as torch's: only losses invariant to each eigenvector's phase (v -> v e^{i phi}) have one, else
+    torch's RuntimeError; a real A gets the real part."""
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eig", A)
     w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
@@ -656,7 +657,9 @@ def _lapack(name: str, dtype: Any, hermitian: bool) -> tuple[str, Any]:
 def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool = False) -> LDLFactorEx:  # noqa: N803
     """torch's ``linalg.ldl_factor_ex``: the Bunch-Kaufman LDL^T (LDL^H with ``hermitian``) of each symmetric
     (..., n, n) matrix, from its lower triangle, through LAPACK's sytrf (hetrf): LD and pivots are LAPACK's,
-    bit for bit torch's (the same routine; the upper triangle of LD is zero). Not differentiable (as torch)."""
+    bit for bit torch's (the same routine; the upper triangle of LD is zero). Not differentiable (as torch).
+    Host-only (SciPy's LAPACK; cuSOLVER has no sytrf in CuPy): a CUDA input is copied to the host and the
+    results back to its device (``ldl_solve`` likewise)."""
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.ldl_factor_ex", A)
     _, routine = _lapack("torch.linalg.ldl_factor_ex", A._data.dtype, hermitian)

@@ -484,10 +484,12 @@ def _float32_scalar_for_f16(kernel: Kernel) -> Kernel:
     scalar (a Python number or a 0-d float32/float64 array) read in float32, and rounds once."""
 
     def run(a: Any, b: Any, *rest: Any, **kw: Any) -> Any:
-        if a.__class__ is np.ndarray and a.dtype is _F16:
+        # (any array type: a CuPy float16 array would round the scalar to float16 as NumPy does, where
+        # torch's CUDA kernels read it in float32 too; np.float32(scalar) is a host number, no read-back)
+        if getattr(a, "dtype", None) is _F16 and a.__class__ is not np.float16:
             if _scalar(b):
                 return kernel(a.astype(np.float32), np.float32(b), *rest, **kw).astype(_F16)
-        elif b.__class__ is np.ndarray and b.dtype is _F16 and _scalar(a):
+        elif getattr(b, "dtype", None) is _F16 and b.__class__ is not np.float16 and _scalar(a):
             return kernel(np.float32(a), b.astype(np.float32), *rest, **kw).astype(_F16)
         return kernel(a, b, *rest, **kw)
 

@@ -1,9 +1,9 @@
 """Complex-gradient audit: every op and public function that takes complex input in torch, its value and
 its gradient (torch's convention: x.grad = dL/d conj(x) for a real loss L) compared with torch's for
 L = (y * g).real.sum() with a complex weight g (a real weight for real outputs), complex128 inputs, mixed
-real/complex operands and broadcasting; the ops whose complex gradient is not implemented refuse complex
-input with a NotImplementedError naming the op. Numeric checks by central differences on the real and
-imaginary parts run without torch."""
+real/complex operands and broadcasting; losses that depend on the phase of singular vectors or eigenvectors
+raise torch's RuntimeError. Numeric checks by central differences on the real and imaginary parts run
+without torch."""
 
 from __future__ import annotations
 
@@ -277,11 +277,24 @@ LINALG: Table = {
     "eigh hermitian part": (lambda lib, a: _eigh(lib, (a + a.mH) / 2), [H(3)]),
     "cholesky_ex": (lambda lib, a: lib.linalg.cholesky_ex(a)[0], [H(3)]),
     "qr": (lambda lib, a: _qr(lib, a), [C(4, 3)]),
+    "qr wide batched": (lambda lib, a: _qr(lib, a), [C(3, 5, 2)]),
+    "qr complete square": (lambda lib, a: _qr(lib, a, "complete"), [C(3, 3)]),
+    "qr complete wide": (lambda lib, a: _qr(lib, a, "complete"), [C(2, 4)]),
+    "qr R": (lambda lib, a: lib.linalg.qr(a)[1], [C(2, 4, 3)]),
     "eigh": (lambda lib, a: _eigh(lib, a), [H(3)]),
     "eigvalsh": (lambda lib, a: lib.linalg.eigvalsh(a), [H(3)]),
     "eig": (lambda lib, a: _eig(lib, a), [M(3)]),
+    "eig batched": (lambda lib, a: _eig(lib, a), [C(2, 3, 3)]),
+    "eig real input": (lambda lib, a: _eig(lib, a), [R(2, 3, 3)]),
     "eigvals": (lambda lib, a: lib.linalg.eigvals(a), [M(3)]),
+    "eigvals real input": (lambda lib, a: lib.linalg.eigvals(a), [R(4, 4)]),
     "svd": (lambda lib, a: _svd(lib, a), [C(4, 3)]),
+    "svd wide batched": (lambda lib, a: _svd(lib, a), [C(2, 3, 5)]),
+    "svd square full": (lambda lib, a: _svd(lib, a, True), [C(3, 3)]),
+    "svd U S Vh": (lambda lib, a: _usv(lib, *lib.linalg.svd(a, full_matrices=False)), [C(2, 4, 3)]),
+    "svd U S Vh wide": (lambda lib, a: _usv(lib, *lib.linalg.svd(a, full_matrices=False)), [C(3, 4)]),
+    "svd U phase": (lambda lib, a: lib.linalg.svd(a, full_matrices=False)[0], [C(4, 3)]),
+    "eig V phase": (lambda lib, a: lib.linalg.eig(a)[1], [M(3)]),
     "svdvals": (lambda lib, a: lib.linalg.svdvals(a), [C(4, 3)]),
     "matrix_norm nuc": (lambda lib, a: lib.linalg.matrix_norm(a, "nuc"), [C(4, 3)]),
     "matrix_norm 2": (lambda lib, a: lib.linalg.matrix_norm(a, 2), [C(4, 3)]),
@@ -304,8 +317,8 @@ LINALG: Table = {
 }
 
 
-def _qr(lib: Any, a: Any) -> Any:
-    q, r = lib.linalg.qr(a)
+def _qr(lib: Any, a: Any, mode: str = "reduced") -> Any:
+    q, r = lib.linalg.qr(a, mode=mode)
     return (q @ r) + _mag(lib, q).sum() + _mag(lib, r).sum()
 
 
@@ -316,12 +329,18 @@ def _eigh(lib: Any, a: Any) -> Any:
 
 def _eig(lib: Any, a: Any) -> Any:
     w, v = lib.linalg.eig(a)
-    return w + _mag(lib, v).sum(0)
+    return w + _mag(lib, v).sum(-2)
 
 
-def _svd(lib: Any, a: Any) -> Any:
-    u, s, vh = lib.linalg.svd(a, full_matrices=False)
-    return s + _mag(lib, u).sum(0) + _mag(lib, vh).sum(1)
+def _svd(lib: Any, a: Any, full: bool = False) -> Any:
+    u, s, vh = lib.linalg.svd(a, full_matrices=full)
+    k = s.shape[-1]
+    return s + _mag(lib, u[..., :k]).sum(-2) + _mag(lib, vh[..., :k, :]).sum(-1)
+
+
+def _usv(lib: Any, u: Any, s: Any, vh: Any) -> Any:
+    """U diag(S) Vh: the phases cancel."""
+    return (u * s.unsqueeze(-2)) @ vh
 
 
 def _lu_solve(lib: Any, a: Any, b: Any) -> Any:
@@ -436,26 +455,28 @@ BEYOND_TORCH = {"elementwise:nan_to_num", "elementwise:silu", "linalg:bilinear",
 NOT_REFUSED: set[str] = set()
 
 
-# torch differentiates these for complex input; we refuse the gradient (NotImplementedError naming the op)
-REFUSES = {
-    "linalg:eig": "linalg.eig",
-    "linalg:eigvals": "linalg.eig",
-    "linalg:qr": "linalg.qr",
-    "linalg:svd": "linalg.svd",
+# losses that depend on the phase of singular vectors or eigenvectors (defined up to e^{i phi} per column): torch's
+# RuntimeError, ours the same (the forward still works)
+PHASE_DEPENDENT = {
+    "linalg:svd U phase": "svd_backward: The singular vectors in the complex case are specified up to multiplication",
+    "linalg:eig V phase": "linalg_eig_backward: The eigenvectors in the complex case are specified up to",
 }
 
 
-@pytest.mark.parametrize("case", sorted(REFUSES))
-def test_refuses_complex_gradient(case: str) -> None:
+@pytest.mark.parametrize("case", sorted(PHASE_DEPENDENT))
+def test_phase_dependent_loss_raises(case: str) -> None:
     fn, arrays = ALL[case]
-    with pytest.raises(NotImplementedError, match=REFUSES[case]):
+    with pytest.raises(RuntimeError, match=PHASE_DEPENDENT[case]):
         _run(bp, fn, arrays)
     y = fn(bp, *[bp.tensor(a) for a in arrays])  # the forward still works
     assert np.isfinite(y.numpy()).all()
+    if torch is not None:
+        with pytest.raises(RuntimeError, match=PHASE_DEPENDENT[case]):
+            _run(torch, fn, arrays)
 
 
 @needs_torch
-@pytest.mark.parametrize("case", sorted(set(ALL) - set(REFUSES)))
+@pytest.mark.parametrize("case", sorted(set(ALL) - set(PHASE_DEPENDENT)))
 def test_matches_torch(case: str) -> None:
     """Values and gradients as torch's; where torch refuses complex input or its gradient, we refuse too, or
     (``BEYOND_TORCH``) our gradient is the numeric one."""
@@ -491,7 +512,9 @@ NUMERIC = [
     "reduction:vector_norm 3", "reduction:vector_norm inf", "reduction:vector_norm 0.5", "reduction:logsumexp",
     "linalg:vdot", "linalg:vecdot", "linalg:linear", "linalg:det", "linalg:slogdet", "linalg:logdet", "linalg:inv",
     "linalg:solve", "linalg:cholesky hermitian part", "linalg:eigh hermitian part", "linalg:svdvals", "linalg:pinv",
-    "linalg:lu_factor", "linalg:householder_product", "linalg:matrix_power -2",
+    "linalg:lu_factor", "linalg:householder_product", "linalg:matrix_power -2", "linalg:qr", "linalg:qr wide batched",
+    "linalg:qr complete wide", "linalg:eig", "linalg:eig real input", "linalg:eigvals real input", "linalg:svd",
+    "linalg:svd wide batched", "linalg:svd U S Vh",
 ]  # fmt: skip
 
 

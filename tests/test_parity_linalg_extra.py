@@ -254,7 +254,7 @@ def test_householder_product_is_qr_q(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-12)
 
 
-# ---------------------------------------------------------------- eig, eigvals (forward only)
+# ---------------------------------------------------------------- eig, eigvals
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -272,11 +272,27 @@ def test_eig(rng: np.random.Generator, dtype: str) -> None:
     np.testing.assert_allclose(a.astype(complex) @ v.numpy(), v.numpy() * w.numpy()[..., None, :], atol=tol * 10)
 
 
-def test_eig_gradient_raises_clearly(rng: np.random.Generator) -> None:
-    x = bp.tensor(rng.standard_normal((3, 3)), requires_grad=True)
-    w = bp.linalg.eigvals(x)
-    assert w.requires_grad
-    with pytest.raises(NotImplementedError, match="linalg.eig: no gradient"):
-        w.abs().sum().backward()
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_eig_gradient(rng: np.random.Generator, dtype: str) -> None:
+    """Gradients of eigenvalues and of |v|^2-weighted sums (phase-invariant) as torch's, real and complex A;
+    a loss that depends on the eigenvectors' phases raises torch's error."""
+    a = rng.standard_normal((2, 4, 4)) + (1j * rng.standard_normal((2, 4, 4)) if dtype == "complex128" else 0)
+    g = rng.standard_normal((2, 4)) + 1j * rng.standard_normal((2, 4))
+    c = np.arange(1.0, 5.0)[:, None]
+
+    def grads(lib):
+        x = lib.tensor(a, requires_grad=True)
+        w, v = lib.linalg.eig(x)
+        ((w * lib.tensor(g)).real.sum() + ((v * v.conj()).real * lib.tensor(c)).sum()).backward()
+        x2 = lib.tensor(a, requires_grad=True)
+        lib.linalg.eigvals(x2).abs().sum().backward()
+        return x.grad.numpy(), x2.grad.numpy()
+
+    for ours, theirs in zip(grads(bp), grads(torch)):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-10)
+    x = bp.tensor(a, requires_grad=True)
+    with pytest.raises(RuntimeError, match="eigenvectors in the complex case are specified up to multiplication"):
+        bp.linalg.eig(x)[1].real.sum().backward()
     with pytest.raises(RuntimeError, match="square"):
         bp.linalg.eig(bp.ones(3, 4))

@@ -11,6 +11,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.grad_mode import no_grad, trace_users
 from backprop.autograd.trace import replayed_whole, tracer
+from backprop.devices import Device
 from backprop.devices import device as to_device
 from backprop.dtypes import to_dtype
 from backprop.nn import module_hooks
@@ -303,7 +304,7 @@ class Module:
         dev = kwargs.get("device")
         dtype = kwargs.get("dtype")
         for a in args:
-            if isinstance(a, str) or type(a).__name__ == "Device":
+            if isinstance(a, (str, Device)):
                 dev = a
             else:
                 dtype = a

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from backprop import dtypes as _dtypes
+from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.registry import op
 
@@ -153,8 +154,13 @@ def _grid(xp, index, axis: int) -> tuple:
 
 
 def _check_range(xp, index, size: int, name: str, axis: int) -> None:
-    """torch raises for any index outside [0, size) (negative ones included)."""
+    """torch raises for any index outside [0, size) (negative ones included). On CuPy the check is
+    deferred (no host read in the op: raised at the next read-back, as cross_entropy's); CuPy's
+    gathers and scatters wrap an out-of-range index meanwhile rather than read outside the array."""
     if index.size == 0:
+        return
+    msg = f"index {{value}} is out of bounds for dimension {axis} with size {size}"
+    if defer_range_check(xp, f"{name}()", index, 0, size - 1, msg):
         return
     lo, hi = int(index.min()), int(index.max())
     if lo < 0 or hi >= size:

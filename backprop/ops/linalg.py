@@ -488,6 +488,12 @@ def _copyltu(ctx, m):
 def _qr_square(ctx, q, r, gq, gr):
     # A = QR with R square: M = R gR^T - gQ^T Q, gA = (gQ + Q copyltu(M)) R^-T (Walter & Lehmann; Liao et al.)
     xp = ctx.xp
+    if gr.dtype.kind == "c":  # complex (R's diagonal real): ^H for ^T, the mirror by ^H keeps Re of M's diagonal
+        m = xp.matmul(r, ctx.call(conj, _mT(xp, gr))) - xp.matmul(ctx.call(conj, _mT(xp, gq)), q)
+        low = ctx.call(tril, m, diagonal=-1)
+        sym = low + ctx.call(conj, _mT(xp, low)) + ctx.call(real, m) * _eye_like(ctx, r[..., 0, :])
+        b = gq + xp.matmul(q, sym)
+        return _mT(xp, ctx.call(solve, ctx.call(conj, r), _mT(xp, b)))  # b R^-H: conj(R) X^T = b^T
     m = xp.matmul(r, _mT(xp, gr)) - xp.matmul(_mT(xp, gq), q)
     b = gq + xp.matmul(q, _copyltu(ctx, m))
     return _mT(xp, ctx.call(solve, r, _mT(xp, b)))  # b R^-T = (R^-1 b^T)^T
@@ -506,19 +512,17 @@ def qr_backward(ctx, gy):
         )
     if mode == "complete" and m > n:
         raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
-    if gy.dtype.kind == "c":
-        raise NotImplementedError(
-            "linalg.qr: the gradient of the QR decomposition of a complex matrix is not supported; use a real matrix"
-        )
     cores = layout("qr", a.shape, mode=mode)
     q, r = unpack(y, cores)
     gq, gr = unpack(gy, cores)
     if m >= n:
         return (_qr_square(ctx, q, r, gq, gr),)
     # m < n: A = [X | Y] with X = Q U square and Y = Q V: gY = Q gV, and Y = X U^-1 V adds Y gV^T to gQ
+    # (complex: Y gV^H; _qr_square takes the complex square case)
     u = r[..., :, :m]
     gu, gv = gr[..., :, :m], gr[..., :, m:]
-    gx = _qr_square(ctx, q, u, gq + xp.matmul(a[..., :, m:], _mT(xp, gv)), gu)
+    gvt = _mT(xp, gv) if gy.dtype.kind != "c" else ctx.call(conj, _mT(xp, gv))
+    gx = _qr_square(ctx, q, u, gq + xp.matmul(a[..., :, m:], gvt), gu)
     return (ctx.call(cat, gx, xp.matmul(q, gv), axis=-1),)
 
 
@@ -577,7 +581,8 @@ def svd_backward(ctx, gy):
     # torch's real-case formula, with k = min(m, n) columns (full_matrices' extra ones have no gradient):
     # gA = U [ (F o skew(U^T gU)) S + diag(gS) + S (F o skew(V^T gV)) ] V^T
     #      + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T),   F_ij = 1 / (s_j^2 - s_i^2), skew(X) = X - X^T
-    # Only gauge-invariant losses have a gradient (as torch warns); unused U and Vh skip their terms.
+    # Only gauge-invariant losses have a gradient (as torch warns); unused U and Vh skip their terms. A complex
+    # matrix takes _svd_backward_complex (^H for ^T, torch's phase check).
     (y,) = ctx.saved
     xp = ctx.xp
     shape = ctx.input_shapes[0]
@@ -592,10 +597,7 @@ def svd_backward(ctx, gy):
     if not (use_u or use_v):  # (complex too: d s_i = Re(u_i^H dA v_i))
         return (xp.matmul(u * gs[..., None, :], vh),)
     if gy.dtype.kind == "c":
-        raise NotImplementedError(
-            "linalg.svd: the gradient through the singular vectors U and Vh of a complex matrix is not supported "
-            "(only through the singular values, e.g. svdvals); use a real matrix"
-        )
+        return (_svd_backward_complex(ctx, u, s, vh, gu, gvh, mid, use_u, use_v),)
     f = _inv_gaps(ctx, s * s, _eye_like(ctx, s))
     gv = _mT(xp, gvh)
     out = 0
@@ -610,6 +612,54 @@ def svd_backward(ctx, gy):
         if n > k:  # U S^-1 gV^T (I - V V^T)
             out = out + xp.matmul(u / s[..., None, :], gvh - xp.matmul(_mT(xp, kv), vh))
     return (xp.matmul(xp.matmul(u, mid), vh) + out,)
+
+
+def _mH(ctx, x):  # noqa: N802 - torch's name
+    return ctx.call(conj, _mT(ctx.xp, x))
+
+
+def _diag(ctx, x, eye):
+    """The diagonal (..., n) of (..., n, n) ``x`` (``eye`` the identity), recorded under create_graph."""
+    return ctx.xp.sum(x * eye, axis=-1)
+
+
+_SVD_PHASE = (
+    "svd_backward: The singular vectors in the complex case are specified up to multiplication by e^{i phi}. "
+    "The specified loss function depends on this phase term, making it ill-defined."
+)
+
+
+def _svd_backward_complex(ctx, u, s, vh, gu, gvh, mid, use_u, use_v):
+    # torch's complex formula: the real one with ^H for ^T, plus diag(skew(U^H gU)) / (2S) = i Im diag(U^H gU) / S
+    # when both U and Vh are used. (U, V) and (U L, V L), L = diag(e^{i phi}), are the same SVD, so the loss must
+    # not depend on the phases: Im diag(U^H gU) + Im diag(V^H gV) = 0 (torch's lax check and RuntimeError).
+    xp = ctx.xp
+    m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
+    eye = _eye_like(ctx, s)
+    f = _inv_gaps(ctx, s * s, eye)
+    im_u = im_v = 0
+    if use_u:
+        ku = xp.matmul(_mH(ctx, u), gu)
+        sku = ku - _mH(ctx, ku)
+        im_u = ctx.call(imag, _diag(ctx, sku, eye))
+    if use_v:
+        kv = xp.matmul(vh, _mH(ctx, gvh))  # V^H gV
+        skv = kv - _mH(ctx, kv)
+        im_v = ctx.call(imag, _diag(ctx, skv, eye))
+    if not bool((abs(im_u + im_v) <= 1e-2 + 1e-2 * abs(im_v)).all()):
+        raise RuntimeError(_SVD_PHASE)
+    out = 0
+    if use_u:
+        mid = mid + (f * sku) * s[..., None, :]
+        if m > k:  # (I - U U^H) gU S^-1 V^H
+            out = xp.matmul((gu - xp.matmul(u, ku)) / s[..., None, :], vh)
+    if use_v:
+        mid = mid + s[..., :, None] * (f * skv)
+        if n > k:  # U S^-1 gV^H (I - V V^H)
+            out = out + xp.matmul(u / s[..., None, :], gvh - xp.matmul(_mH(ctx, kv), vh))
+    if use_u and use_v:
+        mid = mid + ctx.call(diag_embed, _diag(ctx, sku, eye) / (2 * s))
+    return xp.matmul(xp.matmul(u, mid), vh) + out
 
 
 def _check_pinv(a, *, atol=0.0, rtol=None, hermitian=False):
@@ -779,7 +829,7 @@ def lu_factor_backward(ctx, gy):
     return (xp.matmul(p, g),)
 
 
-# ---------------------------------------------------------------- non-symmetric eigendecomposition (forward only)
+# ---------------------------------------------------------------- non-symmetric eigendecomposition
 
 
 def _on_host(xp, fn, *arrays):
@@ -790,7 +840,7 @@ def _on_host(xp, fn, *arrays):
     return tuple(xp.asarray(o) for o in outs) if isinstance(outs, tuple) else xp.asarray(outs)
 
 
-@op("eig", check=_check_square("eig"))
+@op("eig", save_output=True, check=_check_square("eig"))
 def eig(xp, a):
     """Eigenvalues and (unit, as LAPACK geev) eigenvectors of a general real matrix: complex, packed."""
     w, v = _on_host(xp, np.linalg.eig, a)
@@ -799,12 +849,38 @@ def eig(xp, a):
     return _pack(xp, a.shape[:-2], w.astype(c), v.astype(c))
 
 
+_EIG_PHASE = (
+    "linalg_eig_backward: The eigenvectors in the complex case are specified up to multiplication by e^{i phi}. "
+    "The specified loss function depends on this quantity, so it is ill-defined."
+)
+
+
 @eig.defvjp
 def eig_backward(ctx, gy):
-    raise NotImplementedError(
-        "linalg.eig: no gradient through complex eigenvalues or eigenvectors (complex tensors are forward-only in "
-        "backprop); detach() the input, or use linalg.eigh / eigvalsh for symmetric matrices"
-    )
+    # torch's linalg_eig_backward (A = V diag(w) V^-1, unit columns v_i): with K = V^H gV,
+    #   gA = V^-H [diag(gw) + off-diagonal of (K - V^H V diag(Re diag K)) / conj(E)] V^H,  E_ij = w_j - w_i
+    # (the V^H V term: the eigenvectors are kept at norm 1). v_i e^{i phi} is an eigenvector too, so the loss
+    # must not depend on the phases: Im diag K = 0 (torch's lax check and RuntimeError). eigvals (gV unused):
+    # gA = V^-H diag(gw) V^H. A real A takes the real part (the engine casts the gradient to A's dtype).
+    (y,) = ctx.saved
+    xp = ctx.xp
+    cores = layout("eig", ctx.input_shapes[0])
+    w, v = unpack(y, cores)
+    gw, gv = unpack(gy, cores)
+    vh = _mH(ctx, v)
+    if _unused(gv):
+        return (ctx.call(solve, vh, xp.expand_dims(gw, -1) * vh),)
+    eye = _eye_like(ctx, w)
+    k = xp.matmul(vh, gv)
+    d = _diag(ctx, k, eye)
+    if not bool((abs(ctx.call(imag, d)) <= 1e-2).all()):
+        raise RuntimeError(_EIG_PHASE)
+    k = k - xp.matmul(vh, v * xp.expand_dims(ctx.call(real, d), -2))
+    wc = ctx.call(conj, w)
+    k = k / (wc[..., None, :] - wc[..., :, None] + eye)
+    if not _unused(gw):
+        k = k * (1 - eye) + ctx.call(diag_embed, gw)
+    return (ctx.call(solve, vh, xp.matmul(k, vh)),)
 
 
 # ---------------------------------------------------------------- strided views of memory (as_strided)

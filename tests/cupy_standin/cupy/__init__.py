@@ -268,7 +268,11 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def __getitem__(self, key: Any) -> Any:
         _check_device(self._dev)
-        return _wrap_result(self._a[_index(key)], self._dev)
+        key = _index(key)
+        r = self._a[key]
+        if isinstance(r, _np.generic):  # CuPy's one-element read is a 0-d view, not a copied scalar
+            r = self._a[(*key, Ellipsis) if isinstance(key, tuple) else (key, Ellipsis)]
+        return _wrap_result(r, self._dev)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _check_device(self._dev)
@@ -558,6 +562,7 @@ class _Generator:
     """``cupy.random.Generator``: the methods CuPy's has, returning device arrays."""
 
     _METHODS = {"random", "standard_normal", "integers", "uniform", "normal", "exponential", "poisson", "binomial"}
+    _METHODS |= {"standard_gamma", "gamma", "beta", "standard_exponential"}  # (cupy/random/_generator_api.pyx)
 
     def __init__(self, seed: Any = None) -> None:
         self._g = _np.random.default_rng(seed)
@@ -672,6 +677,9 @@ cuda.runtime = types.SimpleNamespace(  # type: ignore[attr-defined]
     CUDARuntimeError=_CUDARuntimeError,
     deviceSynchronize=lambda: _Device().synchronize(),
     memGetInfo=lambda: _Device().mem_info,
+    getDeviceProperties=lambda i: {"name": b"CuPy stand-in", "totalGlobalMem": 80 << 30, "major": 9, "minor": 0},
+    runtimeGetVersion=lambda: 12040,
+    driverGetVersion=lambda: 12040,
 )
 cuda.memory = types.SimpleNamespace(OutOfMemoryError=_OutOfMemoryError, MemoryPool=MemoryPool)  # type: ignore[attr-defined]
 

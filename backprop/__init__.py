@@ -256,6 +256,7 @@ __version__ = version.__version__
 # loaded on first use, so ``import backprop`` does not pay for them
 _LAZY = {
     **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
+    "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
     **dict.fromkeys(

@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.random", 6),  # torch.random
     ("backprop.accelerator", 1),  # torch.accelerator: the device-agnostic face of bp.cuda
     ("backprop.compiler", 7),  # torch.compiler: no-op graph controls; compile is bp.compile (nn.compiled)
+    ("backprop._dynamo", 7),  # torch._dynamo: reset() and friends, from backprop.compiler
     ("backprop.cpu", 6),  # torch.cpu (and cpu.amp's deprecated autocast over bp.amp)
     ("backprop.return_types", 6),  # torch.return_types: the named tuples the ops return
     ("backprop.functional", 0),  # torch.functional: bp.<name> looked up lazily on the package

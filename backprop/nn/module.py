@@ -636,6 +636,21 @@ class Module:
         it may return replacements for ``grad_input``."""
         return module_hooks.add(self, "backward", hook, prepend)
 
+    @property
+    def _forward_pre_hooks(self) -> Any:
+        """torch's table of forward pre-hooks (id -> hook; a snapshot: use the handles to remove one)."""
+        return module_hooks.hooks_of(self, "forward_pre")
+
+    @property
+    def _forward_hooks(self) -> Any:
+        """torch's table of forward hooks (id -> hook; a snapshot)."""
+        return module_hooks.hooks_of(self, "forward")
+
+    @property
+    def _backward_hooks(self) -> Any:
+        """torch's table of full backward hooks (id -> hook; a snapshot)."""
+        return module_hooks.hooks_of(self, "backward")
+
     # ------------------------------------------------------------ lookup by dotted name
     def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path (``"encoder.layers.0"``); ``""`` is the module itself."""

@@ -70,6 +70,12 @@ def add(module: Any, kind: str, hook: Any, prepend: bool, **flags: Any) -> Remov
     return RemovableHandle(table, key)
 
 
+def hooks_of(module: Any, kind: str) -> OrderedDict:
+    """torch's ``module._<kind>_hooks``: a snapshot of the hooks of ``kind``, by handle id, in call order."""
+    tables = module.__dict__.get("_hooks") or _NO_HOOKS
+    return OrderedDict((key, hook) for key, (hook, _) in tables[kind].items())
+
+
 def _as_tuple(x: Any) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 

@@ -1,6 +1,7 @@
 """Reverse-mode autodiff: op application, the backward engine, grad modes and checks."""
 
 from backprop.autograd import forward_ad, graph, profiler
+from backprop.autograd import function as _function_module
 from backprop.autograd.custom import Function, FunctionCtx, once_differentiable
 from backprop.autograd.functional import backward, grad
 from backprop.autograd.grad_mode import (
@@ -39,3 +40,9 @@ __all__ = [
     "set_detect_anomaly",
     "set_grad_enabled",
 ]
+
+# torch's ``autograd.function`` module also holds ``Function``, ``FunctionCtx`` and ``once_differentiable``
+# (defined in ``custom``, which imports ``function``: set here, so neither module imports the other back)
+_function_module.Function = Function  # type: ignore[attr-defined]
+_function_module.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
+_function_module.once_differentiable = once_differentiable  # type: ignore[attr-defined]

@@ -190,7 +190,6 @@ class Node:
     def register_prehook(self, fn: Callable[[tuple], Any]) -> Any:
         """torch's ``grad_fn.register_prehook``: ``fn(grad_outputs)`` before this node's backward; it may
         return a replacement tuple."""
-        from backprop.autograd.hooks import HookHandle  # (hooks imports this module)
 
         def pre(g: Any) -> Any:
             out = fn((g,))
@@ -202,8 +201,6 @@ class Node:
     def register_hook(self, fn: Callable[[tuple, tuple], Any]) -> Any:
         """torch's ``grad_fn.register_hook``: ``fn(grad_inputs, grad_outputs)`` after this node's backward;
         it may return replacement ``grad_inputs``."""
-        from backprop.autograd.hooks import HookHandle, NodePostHook
-
         entry = NodePostHook(fn)
         hooks: list[Any] = [*(self.hooks or []), entry]
         self.hooks = hooks
@@ -224,13 +221,35 @@ class Node:
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
 
 
-def __getattr__(name: str) -> Any:
-    """torch's ``autograd.function`` module also holds ``Function``, ``FunctionCtx`` and ``once_differentiable``."""
-    if name in ("Function", "FunctionCtx", "once_differentiable"):
-        from backprop.autograd import custom  # (custom imports this module)
+class HookHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
 
-        return getattr(custom, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __init__(self, owner: Any, hook: Callable[[Any], Any]) -> None:
+        self._owner, self._hook = weakref.ref(owner), hook
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        owner = self._owner()
+        if owner is None:
+            return
+        attr = "hooks" if isinstance(owner, Node) else "_hooks"
+        hooks = getattr(owner, attr) or []
+        setattr(owner, attr, [h for h in hooks if h is not self._hook] or None)
+
+
+class NodePostHook:
+    """A Node's hook that runs after its backward rule with (grad_inputs, grad_outputs) (``grad_fn.register_hook``);
+    kept in the node's hook list, skipped as a gradient pre-hook."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
 
 
 class AccumulateGrad:

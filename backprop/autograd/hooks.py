@@ -11,30 +11,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from backprop.autograd.function import Node
+from backprop.autograd.function import HookHandle, NodePostHook
 
 Hook = Callable[[Any], Any]
-
-
-class HookHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    def __init__(self, owner: Any, hook: Hook) -> None:
-        self._owner, self._hook = weakref.ref(owner), hook
-
-    def __enter__(self) -> HookHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        owner = self._owner()
-        if owner is None:
-            return
-        attr = "hooks" if isinstance(owner, Node) else "_hooks"
-        hooks = getattr(owner, attr) or []
-        setattr(owner, attr, [h for h in hooks if h is not self._hook] or None)
+__all__ = [
+    "HookHandle",
+    "NodePostHook",
+    "PostAccumulateGradHook",
+    "register_hook",
+    "register_post_accumulate_grad_hook",
+]
 
 
 def register_hook(tensor: Any, hook: Hook) -> HookHandle:
@@ -61,16 +47,6 @@ class PostAccumulateGradHook:
     __slots__ = ("fn",)
 
     def __init__(self, fn: Callable[[Any], None]) -> None:
-        self.fn = fn
-
-
-class NodePostHook:
-    """A Node's hook that runs after its backward rule with (grad_inputs, grad_outputs) (``grad_fn.register_hook``);
-    kept in the node's hook list, skipped as a gradient pre-hook."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
         self.fn = fn
 
 

@@ -22,17 +22,8 @@ __all__ = [
     "lower_cholesky", "lower_triangular", "multinomial", "nonnegative", "nonnegative_integer", "one_hot",
     "positive", "positive_definite", "positive_integer", "positive_semidefinite", "real", "real_vector",
     "simplex", "square", "stack", "symmetric", "unit_interval",
-    "MixtureSameFamilyConstraint",  # noqa: F822 - made by the module __getattr__ below
+    "MixtureSameFamilyConstraint",
 ]  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """``constraints.MixtureSameFamilyConstraint``, as torch's (defined beside MixtureSameFamily)."""
-    if name == "MixtureSameFamilyConstraint":
-        from backprop.distributions.mixture_same_family import MixtureSameFamilyConstraint
-
-        return MixtureSameFamilyConstraint
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Constraint:
@@ -397,3 +388,30 @@ positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()
 cat = _Cat
 stack = _Stack
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """The component support, checked with the mixture dim reduced away (all components must agree)."""
+
+    def __init__(self, base_constraint: Constraint) -> None:
+        if not isinstance(base_constraint, Constraint):  # torch's check
+            raise AssertionError(f"base_constraint must be a Constraint, got {type(base_constraint).__name__}")
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value: Tensor) -> Tensor:
+        if value.dim() < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.dim()}")
+        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
+        keep = value.dim() - self.event_dim
+        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.base_constraint!r})"

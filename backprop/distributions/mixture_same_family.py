@@ -9,38 +9,12 @@ from typing import Any
 from backprop.autograd import no_grad
 from backprop.distributions import constraints
 from backprop.distributions.categorical import Categorical
+from backprop.distributions.constraints import MixtureSameFamilyConstraint
 from backprop.distributions.distribution import Distribution
 from backprop.distributions.utils import as_size
 from backprop.tensor import Tensor
 
 __all__ = ["MixtureSameFamily", "MixtureSameFamilyConstraint"]
-
-
-class MixtureSameFamilyConstraint(constraints.Constraint):
-    """The component support, checked with the mixture dim reduced away (all components must agree)."""
-
-    def __init__(self, base_constraint: constraints.Constraint) -> None:
-        if not isinstance(base_constraint, constraints.Constraint):  # torch's check
-            raise AssertionError(f"base_constraint must be a Constraint, got {type(base_constraint).__name__}")
-        self.base_constraint = base_constraint
-
-    @property
-    def is_discrete(self) -> bool:  # type: ignore[override]
-        return self.base_constraint.is_discrete
-
-    @property
-    def event_dim(self) -> int:  # type: ignore[override]
-        return self.base_constraint.event_dim
-
-    def check(self, value: Tensor) -> Tensor:
-        if value.dim() < self.event_dim:
-            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.dim()}")
-        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
-        keep = value.dim() - self.event_dim
-        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.base_constraint!r})"
 
 
 class MixtureSameFamily(Distribution):

@@ -483,6 +483,8 @@ def _tensors(name: str, tensors: tuple) -> list[Tensor]:
 
 
 def _atleast(name: str, nd: int, tensors: tuple) -> Any:
+    if not tensors:
+        return ()  # torch.atleast_1d() is an empty tuple
     single = len(tensors) == 1 and isinstance(tensors[0], Tensor)
     out = []
     for x in _tensors(name, tensors):

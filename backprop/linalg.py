@@ -295,7 +295,10 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     x = apply(_ops.pinv, A, atol=0.0, rtol=r) @ b
     x = x.squeeze(-1) if vector else x
     empty = Tensor._of(np.zeros(0, A.dtype), device=A.device)
-    return Lstsq(x, empty, matrix_rank(A, rtol=r), empty)
+    # torch's drivers: gelsd/gelss also return the singular values; gels returns no rank
+    sv = svdvals(A.detach()) if driver in ("gelsd", "gelss") else empty
+    rank = Tensor._of(np.zeros(0, np.int64), device=A.device) if driver == "gels" else matrix_rank(A, rtol=r)
+    return Lstsq(x, empty, rank, sv)
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803

@@ -148,7 +148,9 @@ def _run_backward(
         else:
             _trace_accumulate(tr, leaf, g, wrap, handed, handed_var)
         for entry in post or ():
-            if entry.fn(leaf) is not None:
+            with set_grad_enabled(create_graph):  # as torch: the hook runs in the pass's grad mode (p.add_ is legal)
+                out = entry.fn(leaf)
+            if out is not None and out is not leaf:  # torch lets `lambda p: p.add_(...)` return p itself
                 raise RuntimeError("post accumulate grad hooks must return None")
     return None
 

@@ -566,15 +566,15 @@ class LinalgMethods:
         return _mT(apply(linalg.cholesky, _mT(self))) if upper else apply(linalg.cholesky, self)
 
     def cholesky_solve(self: Any, input2: Any, upper: bool = False) -> Tensor:
-        """X with A X = self for A = L L^T given its factor L = ``input2`` (U^T U with ``upper``)."""
+        """X with A X = self for A = L L^H given its factor L = ``input2`` (U^H U with ``upper``)."""
         _tensors("cholesky_solve", self, input2)
-        a = _mT(input2) @ input2 if upper else input2 @ _mT(input2)
+        a = input2.mH @ input2 if upper else input2 @ input2.mH
         return solve(a, self)
 
     def cholesky_inverse(self: Any, upper: bool = False) -> Tensor:
-        """(L L^T)^-1 from the factor L = self (U^T U with ``upper``)."""
+        """(L L^H)^-1 from the factor L = self (U^H U with ``upper``; L^H is L^T for real L)."""
         _square("cholesky_inverse", self)
-        a = _mT(self) @ self if upper else self @ _mT(self)
+        a = self.mH @ self if upper else self @ self.mH
         return apply(linalg.inv, a)
 
     def svd(self: Any, some: bool = True, compute_uv: bool = True) -> SVD:

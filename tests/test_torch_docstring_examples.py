@@ -1,0 +1,414 @@
+"""torch's own docstring examples as a parity probe: the ``>>>`` blocks of the top-level ``torch.*`` functions
+and ``torch.Tensor`` methods that backprop also has run once with ``torch`` bound to real torch and once bound to
+backprop; every expression's value (tensors by shape, dtype name and values with a tolerance) and whether each
+statement raises must agree. Random factories (``randn``, ``rand``, ``randint``, ``randperm``, ``normal``, ...)
+are replaced in both runs by wrappers drawing from one NumPy stream, seeded per block, so inputs are equal.
+
+Blocks that need CUDA, files, other modules or show uninitialised memory are skipped by rule (``_skip_reason``);
+``KNOWN`` lists the blocks that differ on purpose or for a reason not yet fixed. The examples are torch's own
+text, so a torch release can add or change them: the module runs them only against the torch minor version it
+was curated with (``CURATED_TORCH``) and skips otherwise. ``python tests/test_torch_docstring_examples.py``
+prints the full report (every block's outcome)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import doctest
+import io
+import math
+import re
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+torch = pytest.importorskip("torch", reason="torch not installed: the docstring examples need it")
+
+CURATED_TORCH = "2.13"
+
+# Substrings that mark a block as out of scope: devices, files, other modules, uninitialised memory.
+_SKIP_PATTERNS = {
+    "cuda": "needs CUDA",
+    "device=": "names a device",
+    "open(": "uses files",
+    "torch.save": "uses files",
+    "torch.load": "uses files",
+    "from_file": "uses files",
+    "torchvision": "needs torchvision",
+    "torch.empty": "uninitialised memory",
+    "new_empty": "uninitialised memory",
+    "empty_like": "uninitialised memory",
+    "Generator": "uses a torch.Generator",
+    "generator=": "uses a torch.Generator",
+    "torch.compile": "compiles",
+    "torch.jit": "uses TorchScript",
+    "sparse": "sparse layouts",
+    "quantize": "quantized tensors",
+    "mps": "needs MPS",
+    "meta": "meta tensors",
+    "nested": "nested tensors",
+}
+_RANDOM_METHODS = (
+    "uniform_",
+    "normal_",
+    "random_",
+    "bernoulli",
+    "exponential_",
+    "geometric_",
+    "cauchy_",
+    "log_normal_",
+    "multinomial",
+    "poisson",
+)
+
+# name -> reason: blocks (``name`` or ``name#k`` for the k-th block of that docstring) not compared.
+KNOWN: dict[str, str] = {
+    "torch.conj": "no lazy conjugate bit: conj() copies, is_conj() is always False",
+    "torch.resolve_conj": "no lazy conjugate bit: is_conj() is always False",
+    "torch.resolve_neg": "no lazy negative bit: is_neg() is always False",
+    "torch.set_default_dtype": "no complex32 (ComplexHalf): a float16 default gives complex128 complex tensors",
+    "torch.set_flush_denormal": "flushing denormals is not supported (returns False, values unchanged)",
+    "torch.sort": "x.sort() without stable=True: torch's unstable tie order is its kernel's; ours is stable",
+    "torch.typename": "module path of Parameter is backprop.nn.parameter, not torch.nn.parameter",
+    "torch.is_storage": "no legacy torch.TypedStorage",
+}
+
+
+_IMPORTABLE = {"torch", "numpy", "math", "itertools", "array"}
+
+
+def _skip_reason(src: str) -> str | None:
+    for m in re.finditer(r"^\s*(?:from\s+(\S+)\s+import|import\s+(\S+))", src, re.M):
+        if (m.group(1) or m.group(2)).split(".")[0] not in _IMPORTABLE:
+            return "imports another module"
+    for pat, reason in _SKIP_PATTERNS.items():
+        if reason is not None and pat in src:
+            return reason
+    for m in _RANDOM_METHODS:
+        if m in src:
+            return "draws random numbers in place (not from the shared stream)"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- extraction
+
+
+def _blocks(doc: str) -> list[list[str]]:
+    """The docstring's example blocks: runs of ``>>>`` examples not separated by prose, each a list of sources."""
+    parser = doctest.DocTestParser()
+    try:
+        parts = parser.parse(doc)
+    except ValueError:
+        return []
+    blocks: list[list[str]] = []
+    cur: list[str] = []
+    for p in parts:
+        if isinstance(p, doctest.Example):
+            cur.append(p.source)
+        elif p.strip() and cur:
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def _docstrings() -> list[tuple[str, str]]:
+    """(name, docstring) for the torch functions and Tensor methods backprop also has, with examples."""
+    out = []
+    for name in sorted(dir(torch)):
+        if name.startswith("_") or not hasattr(bp, name):
+            continue
+        obj = getattr(torch, name, None)
+        if not callable(obj) or isinstance(obj, type):
+            continue
+        doc = getattr(obj, "__doc__", None)
+        if isinstance(doc, str) and ">>>" in doc:
+            out.append((f"torch.{name}", doc))
+    for name in sorted(dir(torch.Tensor)):
+        if name.startswith("_") or not hasattr(bp.Tensor, name):
+            continue
+        obj = getattr(torch.Tensor, name, None)
+        doc = getattr(obj, "__doc__", None)
+        if isinstance(doc, str) and ">>>" in doc:
+            out.append((f"Tensor.{name}", doc))
+    return out
+
+
+def collect() -> list[tuple[str, list[str]]]:
+    """Every (block id, sources): ``name`` for a docstring's only block, ``name#k`` when it has several."""
+    out = []
+    for name, doc in _docstrings():
+        bl = _blocks(doc)
+        for k, b in enumerate(bl):
+            out.append((name if len(bl) == 1 else f"{name}#{k}", b))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+class _Lib:
+    """``torch`` inside a block: the library, with its random factories drawing from one NumPy stream."""
+
+    def __init__(self, lib: Any, rng: np.random.Generator) -> None:
+        self._lib = lib
+        self._rng = rng
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lib, name)
+
+    # --- shared-stream random factories
+    def _make(self, arr: np.ndarray, dtype: Any = None, requires_grad: bool = False) -> Any:
+        t = self._lib.tensor(arr, dtype=dtype)
+        return t.requires_grad_() if requires_grad else t
+
+    @staticmethod
+    def _size(size: tuple) -> tuple:
+        if len(size) == 1 and isinstance(size[0], (tuple, list)) or (len(size) == 1 and hasattr(size[0], "__len__")):
+            return tuple(size[0])
+        return tuple(size)
+
+    def randn(self, *size: Any, dtype: Any = None, requires_grad: bool = False, **kw: Any) -> Any:
+        size = kw.pop("size", size)
+        arr = self._rng.standard_normal(self._size(size))
+        if dtype is not None and "complex" in str(dtype):
+            arr = (arr + 1j * self._rng.standard_normal(arr.shape)) / math.sqrt(2)
+        return self._make(arr.astype(np.complex64 if np.iscomplexobj(arr) else np.float32), dtype, requires_grad)
+
+    def rand(self, *size: Any, dtype: Any = None, requires_grad: bool = False, **kw: Any) -> Any:
+        size = kw.pop("size", size)
+        arr = self._rng.random(self._size(size))
+        if dtype is not None and "complex" in str(dtype):
+            arr = arr + 1j * self._rng.random(arr.shape)
+        return self._make(arr.astype(np.complex64 if np.iscomplexobj(arr) else np.float32), dtype, requires_grad)
+
+    def randint(self, *args: Any, dtype: Any = None, **kw: Any) -> Any:
+        args = list(args)
+        if "size" in kw:
+            args.append(kw.pop("size"))
+        if "high" in kw:
+            args.insert(len(args) - 1 if args else 0, kw.pop("high"))
+        if "low" in kw:
+            args.insert(0, kw.pop("low"))
+        if len(args) == 2:
+            low, high, size = 0, args[0], args[1]
+        else:
+            low, high, size = args
+        arr = self._rng.integers(low, high, size=tuple(size))
+        return self._make(arr.astype(np.int64), dtype if dtype is not None else self._lib.int64)
+
+    def randperm(self, n: int, dtype: Any = None, **kw: Any) -> Any:
+        return self._make(self._rng.permutation(n).astype(np.int64), dtype if dtype is not None else self._lib.int64)
+
+    def rand_like(self, x: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.rand(tuple(x.shape), dtype=dtype or x.dtype)
+
+    def randn_like(self, x: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.randn(tuple(x.shape), dtype=dtype or x.dtype)
+
+    def randint_like(self, x: Any, *args: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.randint(*args, tuple(x.shape), dtype=dtype or x.dtype, **kw)
+
+    def normal(self, mean: Any = 0.0, std: Any = 1.0, size: Any = None, **kw: Any) -> Any:
+        m = mean.detach().numpy() if hasattr(mean, "detach") else np.asarray(mean, dtype=np.float32)
+        s = std.detach().numpy() if hasattr(std, "detach") else np.asarray(std, dtype=np.float32)
+        shape = tuple(size) if size is not None else np.broadcast_shapes(m.shape, s.shape)
+        arr = m + s * self._rng.standard_normal(shape)
+        return self._make(arr.astype(np.float32), kw.get("dtype"))
+
+    def manual_seed(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        return None
+
+    def seed(self) -> None:
+        return None
+
+
+def _norm(x: Any) -> Any:
+    """A library-neutral picture of a value: tensors as ("T", shape, dtype name, ndarray)."""
+    name = type(x).__name__
+    if name in ("Tensor", "Parameter") and hasattr(x, "shape"):
+        a = x.detach().cpu()
+        if hasattr(a, "resolve_conj"):
+            a = a.resolve_conj().resolve_neg()
+        dt = str(a.dtype).removeprefix("torch.")
+        if dt == "bfloat16":
+            a = a.float()
+        return ("T", tuple(a.shape), dt, np.array(a.numpy(), copy=True))
+    if name in ("Size",):
+        return ("tuple", [int(v) for v in x])
+    if name == "dtype" or str(x).startswith("torch.") and name in ("dtype", "finfo", "iinfo"):
+        return ("dtype", str(x).removeprefix("torch."))
+    if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
+        return ("dtype", str(np.dtype(x)))
+    if name == "device":
+        return ("device", str(x))
+    if isinstance(x, dict):
+        return ("dict", [(k, _norm(v)) for k, v in x.items()])
+    if isinstance(x, (list, tuple)):
+        return ("tuple", [_norm(v) for v in x])
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, float, complex, np.number)):
+        return ("num", complex(x) if isinstance(x, (complex, np.complexfloating)) else float(x))
+    if isinstance(x, (str, type(None))):
+        return x
+    if hasattr(x, "__iter__") and not isinstance(x, type):
+        try:
+            return ("tuple", [_norm(v) for v in x])
+        except Exception:  # noqa: BLE001
+            pass
+    return ("object", name)
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] == "T":
+        if a[1] != b[1] or a[2] != b[2]:
+            return False
+        x, y = a[3], b[3]
+        if x.dtype.kind in "biu":
+            return bool(np.array_equal(x, y))
+        return bool(np.allclose(x, y, rtol=1e-4, atol=1e-4, equal_nan=True))
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] == "num":
+        return bool(np.isclose(a[1], b[1], rtol=1e-4, atol=1e-4, equal_nan=True))
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] and a[0] in ("tuple", "dict"):
+        if len(a[1]) != len(b[1]):
+            return False
+        return all(_close(u, v) for u, v in zip(a[1], b[1]))
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 2 and not isinstance(a[0], str):
+        return a[0] == b[0] and _close(a[1], b[1])
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[:1] == b[:1] == ("object",):
+        return True  # opaque objects (functions, handles): only that both are one
+    return bool(a == b)
+
+
+def _statements(src: str) -> list[tuple[str, Any]]:
+    """Split one example into ("eval", code) for an expression (``print(a, b)`` -> its arguments) or ("exec", code)."""
+    tree = ast.parse(src)
+    out: list[tuple[str, Any]] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import) and [a.name for a in node.names] == ["torch"]:
+            continue  # ``torch`` is already bound to the library under test
+        if isinstance(node, ast.Expr):
+            v = node.value
+            if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print":
+                v = ast.Tuple(elts=list(v.args), ctx=ast.Load())
+            out.append(("eval", compile(ast.fix_missing_locations(ast.Expression(body=v)), "<doc>", "eval")))
+        else:
+            mod = ast.Module(body=[node], type_ignores=[])
+            out.append(("exec", compile(mod, "<doc>", "exec")))
+    return out
+
+
+@contextlib.contextmanager
+def _global_state(lib: Any) -> Any:
+    """Restore what a block may change globally (default dtype, determinism, denormals, grad mode)."""
+    dtype, det = lib.get_default_dtype(), lib.are_deterministic_algorithms_enabled()
+    grad = lib.is_grad_enabled()
+    try:
+        yield
+    finally:
+        lib.set_default_dtype(dtype)
+        lib.use_deterministic_algorithms(det)
+        lib.set_grad_enabled(grad)
+        with contextlib.suppress(Exception):
+            lib.set_flush_denormal(False)
+
+
+def run_block(sources: list[str], lib: Any, seed: int = 0) -> list[Any]:
+    """Each statement's outcome: ("ok", picture) for an expression, ("done",) or ("raises", class name)."""
+    ns: dict[str, Any] = {"torch": _Lib(lib, np.random.default_rng(seed)), "math": math, "np": np, "numpy": np}
+    results: list[Any] = []
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _global_state(lib):
+        warnings.simplefilter("ignore")
+        for src in sources:
+            try:
+                stmts = _statements(src)
+            except SyntaxError:
+                results.append(("syntax",))
+                continue
+            for kind, code in stmts:
+                try:
+                    if kind == "eval":
+                        results.append(("ok", _norm(eval(code, ns))))  # noqa: S307 - torch's docstring text
+                    else:
+                        exec(code, ns)  # noqa: S102
+                        results.append(("done",))
+                except Exception as e:  # noqa: BLE001 - whether both raise is what is compared
+                    results.append(("raises", type(e).__name__, str(e)[:200]))
+    return results
+
+
+def compare(sources: list[str], seed: int = 0) -> list[str]:
+    """The differences between the torch and backprop runs of one block (empty when they agree)."""
+    rt, rb = run_block(sources, torch, seed), run_block(sources, bp, seed)
+    diffs = []
+    for i, (a, b) in enumerate(zip(rt, rb)):
+        if a[0] == "raises" and b[0] == "raises":
+            continue
+        if a[0] != b[0] or (a[0] == "ok" and not _close(a[1], b[1])):
+            diffs.append(f"stmt {i}: torch {_short(a)} | backprop {_short(b)}")
+    return diffs
+
+
+def _short(r: Any) -> str:
+    s = repr(r)
+    return s if len(s) < 300 else s[:300] + "..."
+
+
+def _cases() -> list[tuple[str, list[str], str | None]]:
+    if not torch.__version__.startswith(CURATED_TORCH + ".") and torch.__version__ != CURATED_TORCH:
+        return []
+    out = []
+    for bid, src in collect():
+        reason = _skip_reason("\n".join(src))
+        base = bid.split("#")[0]
+        reason = reason or KNOWN.get(bid) or KNOWN.get(base)
+        out.append((bid, src, reason))
+    return out
+
+
+_CASES = _cases()
+
+
+@pytest.mark.skipif(not _CASES, reason=f"examples curated against torch {CURATED_TORCH}; torch is {torch.__version__}")
+@pytest.mark.parametrize(
+    ("bid", "sources", "reason"), _CASES or [("none", [], None)], ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_docstring_example(bid: str, sources: list[str], reason: str | None) -> None:
+    if reason is not None:
+        pytest.skip(reason)
+    diffs = compare(sources)
+    assert not diffs, f"{bid}:\n" + "\n".join(sources) + "\n" + "\n".join(diffs)
+
+
+if __name__ == "__main__":  # the full report
+    n_run = n_pass = n_skip = 0
+    fails = []
+    only = sys.argv[1:]
+    for bid, src, reason in _cases():
+        if only and not any(re.search(o, bid) for o in only):
+            continue
+        if reason is not None:
+            n_skip += 1
+            continue
+        n_run += 1
+        try:
+            d = compare(src)
+        except Exception as e:  # noqa: BLE001
+            d = [f"harness error {type(e).__name__}: {e}"]
+        if d:
+            fails.append((bid, src, d))
+        else:
+            n_pass += 1
+    for bid, src, d in fails:
+        print("=" * 20, bid)
+        print("".join(src))
+        print("\n".join(d))
+    print(f"run {n_run} passed {n_pass} failed {len(fails)} skipped {n_skip}")

@@ -556,6 +556,23 @@ def _quietly(kernel: Any, device: Any, arrays: list[Any], attrs: dict[str, Any])
         return kernel(*arrays, **attrs)
 
 
+def _may_overlap(size: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    """Whether two elements of a view with these (non-negative) strides share a memory location. The dims
+    sorted by stride, each stride passing the whole extent of the smaller ones proves they cannot (every
+    reshape/permute of a C-ordered base: O(ndim)); otherwise the elements' positions are compared."""
+    reach = 0
+    for st, n in sorted((st, n) for st, n in zip(stride, size) if n > 1):
+        if st <= reach:
+            break
+        reach += (n - 1) * st
+    else:
+        return False
+    pos = np.zeros((), np.int64)
+    for n, st in zip(size, stride):
+        pos = np.add.outer(pos, np.arange(n, dtype=np.int64) * st)
+    return np.unique(pos).size != pos.size
+
+
 def _write_through_view(name: str, view: Any, new: Any) -> None:
     """A view of a recorded tensor takes the values ``new`` (a recorded tensor of the view's shape): its
     base gets them at the view's place (``setitem``: the base's history goes through the write) and the
@@ -584,10 +601,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
                 f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
                 "single memory location (an expanded view); clone it first"
             )
-        pos = np.zeros((), np.int64)  # the elements' positions in memory: overlapping windows (unfold) refuse too
-        for n, st in zip(size, stride):
-            pos = np.add.outer(pos, np.arange(n, dtype=np.int64) * st)
-        if np.unique(pos).size != pos.size:
+        if _may_overlap(size, stride):  # overlapping windows (unfold's) refuse too
             raise RuntimeError(
                 f"{name}: unsupported operation: some elements of the written-to tensor refer to a single memory "
                 "location (overlapping windows, as unfold's); clone it first"

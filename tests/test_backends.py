@@ -212,3 +212,50 @@ def test_fused_optimizer_updates_fall_back_on_mixed_dtypes(monkeypatch: pytest.M
     assert sgd(f32, f32, f32.copy(), 0.1, 0.9, 0.0) is None
     assert adam(f64, f64, f64.copy(), f64.copy(), 0.9, 0.999, 1e-3, 1.0, 1e-8) is None
     assert calls == ["bp_sgd_momentum", "bp_adam"]
+
+
+_FAULTS = textwrap.dedent(
+    """
+    import resource, numpy as np, backprop
+    def step():
+        a = np.empty(10_000_000, np.float32)  # 40 MB, above glibc's largest dynamic mmap threshold
+        a.fill(1.0)                           # touch every page
+    step(); step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds: Linux only")
+def test_malloc_cache_keeps_large_freed_buffers_mapped() -> None:
+    """With the cache (the default) a freed 40 MB buffer is reused without new page faults; with
+    BACKPROP_MALLOC_CACHE=0 every step faults its pages in again (glibc returns them on free)."""
+    import os
+    import subprocess
+
+    from backprop.backends.numpy_backend import MALLOC_CACHE_DEFAULT, set_malloc_cache
+
+    if not set_malloc_cache(MALLOC_CACHE_DEFAULT):
+        pytest.skip("not glibc: the cache is not available here")
+
+    def faults(env_value: str | None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "BACKPROP_MALLOC_CACHE"}
+        if env_value is not None:
+            env["BACKPROP_MALLOC_CACHE"] = env_value
+        out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    cached, uncached = faults(None), faults("0")
+    assert uncached >= 5, f"expected page faults without the cache, got {uncached}"
+    assert cached < uncached / 4, f"{cached} page faults with the cache vs {uncached} without"
+
+
+def test_malloc_cache_env_must_be_a_number() -> None:
+    import subprocess
+
+    env = {"BACKPROP_MALLOC_CACHE": "lots", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", "import backprop"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "BACKPROP_MALLOC_CACHE must be a number of bytes" in out.stderr

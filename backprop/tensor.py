@@ -874,7 +874,10 @@ class Tensor(
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")
         default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
-        if self.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
+        if self._data.size == 0:  # no element to tell an int64 from a float: torch names every non-default dtype
+            if self.dtype != dtypes.get_default_dtype():
+                extra.append(f"dtype={self.dtype}")
+        elif self.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
             extra.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
             extra.append(f"grad_fn=<{self.grad_fn.name()}>")

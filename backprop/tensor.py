@@ -21,6 +21,7 @@ from backprop.autograd import hooks, trace
 from backprop.autograd.function import (
     Node,
     apply,
+    apply_scalar,
     bump_version,
     check_inplace,
     is_stale_view,
@@ -63,7 +64,7 @@ def _binary(
                 return apply(opdef, self, other)  # the hot path: same dtype, nothing to decide
         elif cls is float:
             if self._data.dtype.kind in "fc":
-                return apply(opdef, self, other)
+                return apply_scalar(opdef, self, other)
         else:
             if _foreign(other):
                 return NotImplemented  # Python then raises its "unsupported operand type(s)" TypeError
@@ -74,7 +75,7 @@ def _binary(
 
     def reflected(self: Tensor, other: Any) -> Tensor:
         if other.__class__ is float and self._data.dtype.kind in "fc":
-            return apply(opdef, other, self)
+            return apply_scalar(opdef, self, other, True)
         if _foreign(other):
             return NotImplemented
         return apply(opdef, *promote(self._other(other), self, to_float, wrap))

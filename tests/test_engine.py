@@ -340,3 +340,49 @@ def test_cross_entropy_backward_reuses_its_buffer_only_on_the_last_backward() ->
     p = np.exp(x.detach().numpy()) / np.exp(x.detach().numpy()).sum(1, keepdims=True)
     p[np.arange(5), t.numpy()] -= 1
     np.testing.assert_allclose(first, p / 5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "remainder", "atan2", "maximum", "fmod"])
+@pytest.mark.parametrize("reflected", [False, True])
+def test_tensor_and_python_float_fast_path_equals_the_general_apply(name: str, reflected: bool) -> None:
+    """``x * 0.5`` runs through ``apply_scalar``: the same values, gradients, node name and saved inputs
+    as the general ``apply`` of the same op."""
+    from backprop import registry
+    from backprop.autograd.function import apply, apply_scalar
+
+    op = registry.get(name)
+    base = np.random.default_rng(0).uniform(0.5, 2.0, (3, 4))
+    results = []
+    for fn in (apply, apply_scalar):
+        x = bp.tensor(base, requires_grad=True)
+        s = 1.5
+        if fn is apply:
+            y = apply(op, s, x) if reflected else apply(op, x, s)
+        else:
+            y = apply_scalar(op, x, s, reflected)
+        y.backward(bp.ones_like(y))
+        saved = [t is x for t in y.grad_fn._saved_tensors]
+        results.append((y.detach().numpy(), x.grad.numpy(), y.grad_fn.name(), saved, y.dtype))
+    (v0, g0, n0, s0, d0), (v1, g1, n1, s1, d1) = results
+    np.testing.assert_array_equal(v0, v1)
+    np.testing.assert_array_equal(g0, g1)
+    assert (n0, s0, d0) == (n1, s1, d1)
+
+
+def test_python_float_ops_keep_version_checks() -> None:
+    """A saved input changed in place before backward is caught on the fast path too (x ** 2.0 saves x);
+    ``x * 2.0`` saves nothing of x (torch), so changing x afterwards is legal."""
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    y = h**2.0
+    h.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    h2 = x * 1.0
+    z = h2 * 2.0
+    h2.add_(1.0)
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    v = x.detach().clone().requires_grad_()[0:1]  # a view: its base's version counter
+    w = (v * 1.0) ** 2.0
+    assert w.grad_fn.name() == "PowBackward0"

@@ -90,6 +90,8 @@ class Device:
         return self.backend.from_host(source.backend.to_host(array), self.index)
 
     def __repr__(self) -> str:
+        if self.type == "cpu":  # torch's tensors report device(type='cpu'): one host device, no index
+            return "device(type='cpu')"
         return f"device(type={self.type!r}, index={self.index})"
 
     def __str__(self) -> str:

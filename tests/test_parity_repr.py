@@ -48,6 +48,9 @@ CASES = [
     "L.tensor([1.0, 2.0]).unsqueeze(0).expand(3, 2)",
     "L.tensor([[1e-8, 1.0]])",
     "L.nn.Parameter(L.ones(2))",
+    "L.tensor([1.0]).device",
+    "L.device('cpu')",
+    "L.zeros(2, device='cpu').device",
 ]
 
 

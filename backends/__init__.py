@@ -30,6 +30,18 @@ __all__ = [
     "registered_backends",
 ]
 
+# torch.backends' other modules (backends/cpu.py, mkl.py, ...): imported on first attribute access
+_LAZY_MODULES = ("cpu", "mkl", "mkldnn", "nnpack", "openmp", "opt_einsum", "quantized")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")  # (importing binds it on the package)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 ENTRY_POINT_GROUP = "backprop.backends"
 
 _BACKENDS: dict[str, Backend] = {}

@@ -258,11 +258,26 @@ _LAZY = {
     **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
+    "masked": None,  # (torch.masked: masked reductions, backprop/masked)
+    "types": None,  # (torch.types: the type aliases)
+    **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
     **dict.fromkeys(
         ("empty_permuted", "get_device_module", "has_lapack", "has_mkl", "has_openmp", "has_spectral"), "_misc_names"
     ),
     **dict.fromkeys(("is_distributed", "lobpcg", "segment_reduce", "to_dlpack"), "_misc_names"),
+    **dict.fromkeys(
+        (
+            "_native_batch_norm_legit",
+            "native_batch_norm",
+            "native_channel_shuffle",
+            "native_dropout",
+            "native_group_norm",
+            "native_layer_norm",
+            "native_norm",
+        ),
+        "_native",
+    ),
     "bfloat16": "dtypes",  # (ml_dtypes' dtype: its import is slow, so it is made when first used)
 }
 

@@ -56,6 +56,10 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.library", 6),  # torch.library: custom_op over autograd.Function
     ("backprop.quasirandom", 6),  # torch.quasirandom: SobolEngine (scipy's direction numbers)
     ("backprop._control_flow", 0),  # torch.cond, torch.while_loop (eager)
+    ("backprop._native", 7),  # native_layer_norm & co.: torch's ATen return tuples over nn.functional
+    ("backprop.masked", 7),  # torch.masked: masked reductions over functions and nn.functional
+    ("backprop.types", 6),  # torch.types: type aliases over Tensor, Size, Device
+    ("backprop._storage_names", 4),  # torch.UntypedStorage/TypedStorage/Storage: methods.storage's classes
     ("backprop._misc_names", 6),  # empty_permuted, get_device_module, lobpcg, segment_reduce, has_*
     ("backprop.version", 0),  # torch.version
     ("backprop._functorch", 6),  # vmap, pytrees, the vmap randomness scope (torch._functorch)

@@ -178,6 +178,8 @@ def logsumexp(xp, x, *, axis=None, keepdims=False):
         y = xp.full(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), -math.inf, dtype=x.dtype)
         return y if keepdims else xp.squeeze(y, axis=axes)
     m = xp.max(x, axis=axes, keepdims=True)
+    if m.dtype.kind == "c":  # a real shift: the result's phase is log's, in (-pi, pi] (torch)
+        m = m.real
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: keep -inf, not nan
     with _quiet():
         y = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
@@ -446,7 +448,7 @@ def norm(xp, x, *, ord=2.0, axis=None, keepdims=False):
     if ord == -math.inf:
         return xp.min(a, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+        return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)  # (a real count for complex x, as torch)
     if ord == 1:
         return xp.sum(a, axis=axis, keepdims=keepdims)
     if ord == 2:

@@ -7,12 +7,16 @@ from typing import Any
 from backprop.utils import _pytree as _pytree  # torch.utils._pytree (private in torch too)
 from backprop.utils import benchmark, checkpoint, data, hooks
 
-__all__ = ["benchmark", "checkpoint", "collect_env", "data", "hooks"]
+__all__ = ["benchmark", "checkpoint", "collect_env", "data", "dlpack", "hooks", "swap_tensors"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "collect_env":
+    if name in ("collect_env", "dlpack"):
         import importlib
 
-        return importlib.import_module("backprop.utils.collect_env")
+        return importlib.import_module(f"backprop.utils.{name}")
+    if name == "swap_tensors":  # torch.utils.swap_tensors
+        from backprop.utils._swap import swap_tensors
+
+        return swap_tensors
     raise AttributeError(f"module 'backprop.utils' has no attribute {name!r}")

@@ -10,5 +10,12 @@ from backends import NumpyBackend as NumpyBackend
 from backends import unregister_backend as unregister_backend
 
 from . import base as base
+from . import cpu as cpu
 from . import cupy_backend as cupy_backend
+from . import mkl as mkl
+from . import mkldnn as mkldnn
+from . import nnpack as nnpack
 from . import numpy_backend as numpy_backend
+from . import openmp as openmp
+from . import opt_einsum as opt_einsum
+from . import quantized as quantized

@@ -240,19 +240,98 @@ def arange(
         start = 0
     # 0-d tensors as bounds: their Python numbers (an int tensor keeps the int64 result, as torch)
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
-    if step == 0:
-        raise ShapeError("step must be nonzero")
-    if (end - start) * step < 0:
-        raise ShapeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
+    dt = dtypes.to_dtype(dtype)
     dev = to_device(device)
-    with _current(dev):
-        t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dtypes.to_dtype(dtype)), dev, None)
+    if dt.kind in "iub":
+        arr = _int_arange(start, end, step, dt)
+        with _current(dev):
+            t = Tensor._wrap(dev.asarray(arr, dt), dev, None)
+    else:
+        _arange_check(start, end, step)
+        with _current(dev):
+            t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dt), dev, None)
     if requires_grad:
         t._factory_requires_grad()
     return t
+
+
+def _arange_check(start: Any, end: Any, step: Any) -> None:
+    if step == 0:
+        raise ShapeError("arange: step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ShapeError(f"arange: unsupported range: {start} -> {end}")
+    if (end - start) * step < 0:
+        raise ShapeError("arange: upper bound and lower bound inconsistent with step sign")
+
+
+def _int_arange(start: Any, end: Any, step: Any, dt: Any) -> Any:
+    """torch's integer arange: the values are trunc(start) + i * trunc(step) (int64 arithmetic, then
+    wrapped to ``dt``). For int64 the length also comes from the truncated bounds,
+    ``(end - start + step - sign(step)) / step`` in integer division; the other integer dtypes take it
+    from the original numbers, ``ceil((end - start) / step)``, so ``arange(0.5, 5.7, 0.9, dtype=int32)``
+    is six zeros."""
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise ShapeError(f"arange: unsupported range: {start} -> {end} (step {step})")
+    ts, te, tp = math.trunc(start), math.trunc(end), math.trunc(step)
+    if dt == dtypes.int64:
+        _arange_check(ts, te, tp)
+        q = te - ts + tp - (1 if tp > 0 else -1)
+        n = abs(q) // abs(tp) * (1 if (q >= 0) == (tp > 0) else -1)  # C's truncating division
+    else:
+        _arange_check(start, end, step)
+        n = math.ceil((float(end) - float(start)) / float(step))
+    n = max(n, 0)
+    return (np.arange(n, dtype=np.int64) * np.int64(tp) + np.int64(ts)).astype(dt)
+
+
+def _bound(name: str, what: str, v: Any) -> Any:
+    """A linspace/logspace bound: a Python number, or a 0-d tensor's (torch's ``.tensor_overload``)."""
+    if isinstance(v, Tensor):
+        if v.ndim != 0:
+            raise ShapeError(
+                f"{name} only supports 0-dimensional start and end tensors, but got {what} with {v.ndim} dimension(s)."
+            )
+        return v.item()
+    return v
+
+
+def _complex_default(dt: Any, *bounds: Any) -> Any:
+    """No dtype and a complex bound: the default complex dtype (complex64 under float32), as torch."""
+    if dt is None and any(isinstance(b, complex) for b in bounds):
+        return dtypes.complex64 if dtypes.get_default_dtype() == dtypes.float32 else dtypes.complex128
+    return dt or dtypes.get_default_dtype()
+
+
+def spaced(name: str, start: Any, end: Any, steps: Any, dtype: Any) -> tuple[Any, Any]:
+    """linspace's values (float64 or complex128, NumPy) and the result dtype. For an integer dtype, torch
+    truncates the bounds toward zero first. Complex dtypes follow torch's kernel: ``start + step * i``
+    for the first half, ``end - step * (steps - 1 - i)`` for the rest, ``step = (end - start) / (steps - 1)``."""
+    start, end = _bound(name, "start", start), _bound(name, "end", end)
+    if not isinstance(steps, int) and not (isinstance(steps, Tensor) and steps.ndim == 0):
+        raise TypeError(f"{name}: steps must be an int, got {type(steps).__name__}")
+    steps = int(steps)
+    if steps < 0:
+        raise ShapeError(f"{name}: number of steps must be non-negative")
+    dt = _complex_default(dtypes.to_dtype(dtype), start, end)
+    k = dtypes.kind(dt)
+    if k not in "iufc":
+        raise TypeError(f"{name}: dtype {dt} is not supported; expected a floating, complex or integer dtype")
+    if k == "c":
+        a, b = complex(start), complex(end)
+        idx = np.arange(steps)
+        step = (b - a) / (steps - 1) if steps > 1 else 0j
+        values = np.where(idx < steps // 2, a + step * idx, b - step * (steps - 1 - idx))
+        if steps == 1:
+            values = np.array([a])
+        return values.astype(np.complex128), dt
+    if isinstance(start, complex) or isinstance(end, complex):
+        raise TypeError(f"{name}: complex bounds need a complex dtype, got {dt}")
+    if k in "iu":
+        return np.linspace(math.trunc(start), math.trunc(end), steps, dtype=np.float64), dt
+    return np.linspace(float(start), float(end), steps, dtype=np.float64), dt
 
 
 @factory
@@ -271,15 +350,9 @@ def linspace(
     integer dtype, torch truncates the bounds and then the values toward zero (NumPy would floor)."""
     _dense("linspace", layout)
     dev = to_device(device)
-    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    if dtypes.kind(dt) not in "iuf":
-        raise TypeError(f"linspace: dtype {dt} is not supported; expected a floating or integer dtype")
-    if int(steps) < 0:
-        raise ShapeError("number of steps must be non-negative")
+    values, dt = spaced("linspace", start, end, steps, dtype)
     if dt.kind in "iu":
-        values = np.trunc(np.linspace(math.trunc(start), math.trunc(end), int(steps), dtype=np.float64))
-    else:
-        values = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
+        values = np.trunc(values)
     t = Tensor._wrap(dev.asarray(values, dt), dev, None)
     if requires_grad:
         t._factory_requires_grad()
@@ -491,7 +564,7 @@ def _normal_numbers(
     mean: float, std: float, size: Any, generator: Any, dtype: Any, device: Any, requires_grad: bool
 ) -> Tensor:
     t = _make("empty", size, dtype, device, False)
-    need_float("normal", t.dtype)
+    need_float("normal", t.dtype, complex_ok=True)
     t.normal_(mean, std, generator=generator)
     if requires_grad:
         t._factory_requires_grad()
@@ -507,11 +580,19 @@ def normal(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """Samples of N(mean, std^2), torch's overloads: ``normal(mean_tensor, std_tensor)`` (broadcast),
-    ``normal(mean_tensor, std=1.0)``, ``normal(mean, std_tensor)`` and ``normal(mean, std, size)``.
-    The result takes the dtype and device of ``mean`` when it is a tensor, else of ``std``."""
+    ``normal(mean_tensor, std=1.0)``, ``normal(mean, std_tensor)`` and ``normal(mean, std, size)``
+    (only this one takes ``dtype``, ``layout``, ``device``, ``pin_memory``, ``requires_grad``).
+    The result takes the dtype and device of ``mean`` when it is a tensor, else of ``std``. A complex
+    result has real and imaginary parts each N(0, std^2 / 2) around ``mean``, as torch."""
     tensors = [a for a in (mean, std) if isinstance(a, Tensor)]
+    if layout is not None or pin_memory:
+        if tensors:
+            raise TypeError("normal(): layout and pin_memory are only accepted by normal(mean, std, size)")
+        _dense("normal", layout)
     if not tensors:
         if size is None:
             raise TypeError("normal(): with a number mean and std, size is required: normal(mean, std, size)")
@@ -523,7 +604,7 @@ def normal(
         raise TypeError("normal(): size is only accepted when mean and std are both numbers")
     first = tensors[0]
     dev, dt = first.device, first.dtype
-    need_float("normal", dt)
+    need_float("normal", dt, complex_ok=isinstance(mean, Tensor))
     if isinstance(std, Tensor):
         if std.device is not dev:
             raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
@@ -547,7 +628,11 @@ def _normal_draw(m: Any, s: Any, *, dev: Device, generator: Any, dt: Any) -> Any
     """mean + std * N(0, 1) at the broadcast shape (recorded: a compiled step draws anew)."""
     shape = np.broadcast_shapes(np.shape(m), np.shape(s))
     with on_device(dev):
-        return (m + s * generator_rng(dev, generator).standard_normal(shape)).astype(dt)
+        rng = generator_rng(dev, generator)
+        if dt.kind == "c":  # a complex mean: N(0, std^2 / 2) in each part
+            pairs = rng.standard_normal((*shape, 2))
+            return (m + s * (pairs[..., 0] + 1j * pairs[..., 1]) / math.sqrt(2.0)).astype(dt)
+        return (m + s * rng.standard_normal(shape)).astype(dt)
 
 
 def poisson(input: Tensor, generator: Any = None) -> Tensor:

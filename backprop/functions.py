@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -703,10 +702,10 @@ def logspace(
 ) -> Tensor:
     """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
     creation._dense("logspace", layout)
-    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
-    if dt.kind in "iu":  # integer dtypes: torch truncates the exponent bounds first, as linspace's
-        start, end = math.trunc(start), math.trunc(end)
-    values = np.power(float(base), np.linspace(float(start), float(end), int(steps)))
+    # the exponents as linspace's (integer dtypes: truncated bounds; complex: torch's two-sided formula)
+    exponents, dt = creation.spaced("logspace", start, end, steps, dtype)
+    base = complex(base) if dt.kind == "c" else float(base)
+    values = np.power(base, exponents)
     return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
 
 

@@ -887,8 +887,6 @@ ALLOWED: dict[str, str] = {
     "torch.ne:a": _OVERLOAD,
     "torch.ne:b": _OVERLOAD,
     "torch.norm:out": _OVERLOAD,
-    "torch.normal:layout": _CREATION,
-    "torch.normal:pin_memory": _CREATION,
     "torch.permute:dims": _METHOD_FORM,
     "torch.randint_like:layout": _CREATION,
     "torch.randint_like:memory_format": _CREATION,

@@ -715,7 +715,7 @@ class LinalgMethods:
             avg = x.mean(1)
             factor: Any = n - correction
         else:
-            w = w.to(x.dtype)
+            w = w.to(x.dtype if x.dtype.kind != "c" else np.dtype(f"float{x.dtype.itemsize * 4}"))  # real weights
             w_sum = w.sum()
             avg = (x * w).sum(1) / w_sum
             if correction == 0:
@@ -723,19 +723,25 @@ class LinalgMethods:
             elif aweights is None:
                 factor = w_sum - correction
             else:
-                factor = w_sum - correction * (w * aweights.to(x.dtype)).sum() / w_sum
+                factor = w_sum - correction * (w * aweights.to(w.dtype)).sum() / w_sum
         factor = factor.clamp_min(0) if hasattr(factor, "grad_fn") else max(factor, 0)
         xm = x - avg.unsqueeze(1)
-        c = ((xm if w is None else xm * w) @ _mT(xm)) / factor
-        return c.reshape(()) if self.ndim < 2 else c
+        other = _mT(xm if w is None else xm * w)  # torch: in @ (in * w)^H, then squeezed ((1, n) -> 0-d)
+        c = (xm @ (other.conj() if other.is_complex() else other)) / factor
+        return c.squeeze()
 
     def corrcoef(self: Any) -> Tensor:
-        """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
+        """Pearson correlation coefficients of the rows, clipped to [-1, 1] (complex: the real and
+        imaginary parts each clipped, the standard deviations from the diagonal's real part, as torch)."""
         c = self.cov()
         if c.ndim == 0:
             return c / c
-        d = c.diagonal().sqrt()
-        return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+        d = c.diagonal()
+        d = (d.real if d.is_complex() else d).sqrt()
+        c = c / d.unsqueeze(1) / d.unsqueeze(0)
+        if c.is_complex():
+            return c.real.clamp(-1, 1) + c.imag.clamp(-1, 1) * 1j
+        return c.clamp(-1, 1)
 
 
 def _add_product(self: Any, prod: Any, beta: Any, alpha: Any, name: str) -> Tensor:

@@ -49,9 +49,10 @@ def _type_name(dt: np.dtype) -> str:
     return names.get(dt.name, dt.name)
 
 
-def need_float(name: str, dt: np.dtype, continuous: bool = False) -> None:
-    """torch's error for a floating-only sampler on another dtype (NotImplementedError is a RuntimeError)."""
-    if _dtypes.kind(dt) == "f":
+def need_float(name: str, dt: np.dtype, continuous: bool = False, complex_ok: bool = False) -> None:
+    """torch's error for a floating-only sampler on another dtype (NotImplementedError is a RuntimeError).
+    ``complex_ok``: the sampler also fills complex tensors (normal_, uniform_: their real and imaginary parts)."""
+    if _dtypes.kind(dt) == "f" or (complex_ok and dt.kind == "c"):
         return
     if continuous:
         raise RuntimeError(
@@ -59,6 +60,11 @@ def need_float(name: str, dt: np.dtype, continuous: bool = False) -> None:
             f"got {dt} ({_type_name(dt)})"
         )
     raise NotImplementedError(f"{name}: not implemented for dtype {dt} ({_type_name(dt)}); expected a floating tensor")
+
+
+def as_complex(pairs: Any, dt: np.dtype) -> Any:
+    """A (..., 2) real array as the complex array of dtype ``dt`` (torch's view_as_complex)."""
+    return (pairs[..., 0] + 1j * pairs[..., 1]).astype(dt)
 
 
 def _uniform01(rng: Any, shape: tuple) -> Any:
@@ -184,19 +190,28 @@ class RandomMethods:
         or ``from_=a``)."""
         if kwargs:
             from_ = _from_keyword("uniform_", kwargs, from_)
-        need_float("uniform_", self.dtype)
+        need_float("uniform_", self.dtype, complex_ok=True)
         if from_ > to:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
         dt = self.dtype
+        if dt.kind == "c":  # torch fills view_as_real(self): real and imaginary parts each U[from_, to)
+            return self._sample_(
+                "uniform_", lambda xp, rng: as_complex(rng.uniform(from_, to, (*self.shape, 2)), dt), generator
+            )
         return self._sample_("uniform_", lambda xp, rng: rng.uniform(from_, to, self.shape).astype(dt), generator)
 
     @trace.replayed_whole
     def normal_(self: Any, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill with N(mean, std^2)."""
-        need_float("normal_", self.dtype)
+        need_float("normal_", self.dtype, complex_ok=True)
         if std < 0:
             raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
         dt = self.dtype
+        if dt.kind == "c":  # torch fills view_as_real(self) with N(mean, std^2 / 2): E|z - mean|^2 = std^2
+            s2 = std / math.sqrt(2.0)
+            return self._sample_(
+                "normal_", lambda xp, rng: as_complex(rng.standard_normal((*self.shape, 2)) * s2 + mean, dt), generator
+            )
         return self._sample_(
             "normal_", lambda xp, rng: (rng.standard_normal(self.shape) * std + mean).astype(dt), generator
         )

@@ -84,7 +84,7 @@ def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolati
         weight = ranks - ranks.floor() if interpolation == "linear" else ranks * 0 + 0.5
         out = below.lerp(above, weight)
     out = out.movedim(-1, 0)  # (len(q), the kept dims)
-    if keepdim:
+    if keepdim and self.ndim:  # a 0-d input keeps its (empty) shape, dim=0 or not
         out = out.reshape((out.shape[0],) + (1,) * self.ndim) if d is None else out.unsqueeze(d + 1)
     return out.reshape(out.shape[1:]) if scalar else out
 

@@ -125,7 +125,10 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     window = sq.narrow(-1, 0, c)
     for i in range(1, size):
         window = window + sq.narrow(-1, i, c)
-    div = ((window * (alpha / size)) + k) ** beta
+    if input.dtype.kind in "iu":  # torch's avg_pool of an integer tensor divides in integers (truncating)
+        div = ((window // size) * alpha + k) ** beta
+    else:
+        div = ((window * (alpha / size)) + k) ** beta
     return input / div.movedim(-1, 1)
 
 

@@ -108,7 +108,9 @@ def poisson_nll_loss(
         loss = input - target * (input + eps).log()
     if full:
         big = target > 1
-        t = apply(ew.where, big, target, 2.0)  # log never sees t <= 1 (no NumPy warning on log(0))
+        # log never sees t <= 1 (no NumPy warning on log(0)); the int 2 keeps an integer target integer, so
+        # its log gives the default float dtype as torch's (a 2.0 here made float64)
+        t = apply(ew.where, big, target, 2)
         stirling = t * t.log() - t + 0.5 * (2 * math.pi * t).log()
         loss = loss + apply(ew.where, big, stirling, 0.0)
     return _apply_reduction(loss, reduction)

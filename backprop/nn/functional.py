@@ -1094,6 +1094,11 @@ def batch_norm(
     """Normalise each channel (dim 1) of (N, C, ...) by the batch's statistics (``training``; the
     running ones are then updated in place: r = (1 - momentum) r + momentum stat, with the unbiased
     variance) or by the running statistics; then scale and shift."""
+    if input.numel() == 0:  # torch's early return, any shape ((0,) too): a copy times weight[0], plus bias[0]
+        out = input * 1
+        if weight is not None:
+            out = out * weight[0]
+        return out if bias is None else out + bias[0]
     if input.ndim < 2:
         raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     refuse_complex(NotImplementedError, "\"batch_norm\" not implemented for '{dtype}'", input)
@@ -1107,11 +1112,6 @@ def batch_norm(
     shape = _channel_shape(input)
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
-            if input.numel() == 0:  # an empty batch: an empty output, running statistics untouched (torch)
-                out = input * 1
-                if weight is not None:
-                    out = out * weight.reshape(shape)
-                return out if bias is None else out + bias.reshape(shape)
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
             )

@@ -97,9 +97,36 @@ def logcumsumexp(xp, x, *, axis):
 
     def scan(v, d):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # -inf and lowest inputs
+            if v.dtype.kind == "c":
+                return _complex_logcumsumexp(xp, v, d)
             return _accumulate(xp, "logaddexp", v, d)
 
     return _scan(xp, scan, x, _axis(x, axis, "logcumsumexp"))
+
+
+def _complex_log_add_exp(xp, x, acc):
+    """torch's complex log(exp(x) + exp(acc)): ``max + log1p(exp(min - max))`` with min/max by real part
+    (a tie takes ``acc`` as min), so the imaginary part is max's plus a principal angle: it is not
+    wrapped to (-pi, pi] as a whole. NaN in either part anywhere: NaN + NaN j; equal infinite real parts:
+    min (-inf) or log(exp(min) + exp(max)) (+inf)."""
+    x_first = x.real < acc.real
+    lo, hi = xp.where(x_first, x, acc), xp.where(x_first, acc, x)
+    out = xp.log1p(xp.exp(lo - hi)) + hi
+    inf = ~xp.isfinite(lo.real) & (lo.real == hi.real)
+    out = xp.where(inf, xp.where(lo.real < 0, lo, xp.log(xp.exp(lo) + xp.exp(hi))), out)
+    nan = xp.isnan(x) | xp.isnan(acc)
+    return xp.where(nan, xp.asarray(complex(np.nan, np.nan), dtype=out.dtype), out)
+
+
+def _complex_logcumsumexp(xp, x, axis):
+    """The running complex log-add-exp along ``axis`` (one vectorised step per position), from -inf."""
+    moved = xp.moveaxis(x, axis, 0)
+    out = xp.empty_like(moved)
+    acc = xp.full(moved.shape[1:], -np.inf, dtype=x.dtype)
+    for i in range(moved.shape[0]):
+        acc = _complex_log_add_exp(xp, moved[i], acc)
+        out[i] = acc
+    return xp.moveaxis(out, 0, axis)
 
 
 @logcumsumexp.defvjp
@@ -111,6 +138,10 @@ def logcumsumexp_backward(ctx, gy):
     if x.ndim == 0:
         return (gy,)
     d = _axis(x, ctx.attrs["axis"], "logcumsumexp")
+    if gy.dtype.kind == "c":  # complex (torch): conj(exp(x + reversed logcumsumexp(log(conj gy) - y)))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_g = xp.log(conj_if_complex(ctx, gy))
+            return (conj_if_complex(ctx, xp.exp(_flip(ctx.call(logcumsumexp, _flip(log_g - y, d), axis=d), d) + x)),)
     lowest = float(np.finfo(gy.dtype).min)
 
     def part(mask, g):

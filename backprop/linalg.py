@@ -293,12 +293,20 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     m, n = A.shape[-2:]
     r = np.finfo(A.dtype).eps * max(m, n) if rcond is None else float(rcond)
     x = apply(_ops.pinv, A, atol=0.0, rtol=r) @ b
-    x = x.squeeze(-1) if vector else x
-    empty = Tensor._of(np.zeros(0, A.dtype), device=A.device)
-    # torch's drivers: gelsd/gelss also return the singular values; gels returns no rank
-    sv = svdvals(A.detach()) if driver in ("gelsd", "gelss") else empty
-    rank = Tensor._of(np.zeros(0, np.int64), device=A.device) if driver == "gels" else matrix_rank(A, rtol=r)
-    return Lstsq(x, empty, rank, sv)
+    empty = Tensor._of(np.zeros(0, np.zeros(0, A.dtype).real.dtype), device=A.device)
+    # torch's drivers: gelsd/gelss also return the singular values; gels returns no rank. The default is
+    # gelsy on the CPU, gels on CUDA (torch's only CUDA driver)
+    drv = driver if driver is not None else ("gels" if A.device.type == "cuda" else "gelsy")
+    sv = svdvals(A.detach()) if drv in ("gelsd", "gelss") else empty
+    rank = Tensor._of(np.zeros(0, np.int64), device=A.device) if drv == "gels" else matrix_rank(A, rtol=r)
+    # residuals ||A x - b||^2 per column (real dtype, differentiable): torch's gels/gelsd/gelss give them
+    # for tall A (m > n), gelsd/gelss only when every matrix has full rank; otherwise an empty tensor,
+    # which still requires grad when A or B does
+    res = ((A @ x - b).abs() ** 2).sum(-2)
+    full = drv == "gels" or (drv in ("gelsd", "gelss") and bool((rank == n).all()))
+    if not (m > n and full):
+        res = res.reshape(-1)[:0]
+    return Lstsq(x.squeeze(-1) if vector else x, res, rank, sv)
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -407,6 +415,8 @@ def householder_product(input: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
         vi = v[..., :, i : i + 1]
         vh = vi.transpose(-1, -2).conj() if A.is_complex() else vi.transpose(-1, -2)  # H_i = I - tau v v^H
         q = q - (tau[..., i, None, None] * vi) @ (vh @ q)
+    if k == 0 and (A.requires_grad or tau.requires_grad):  # torch's Q is then I, still part of the graph
+        q = q + 0 * A + 0 * tau.sum(-1)[..., None, None]
     return q
 
 
@@ -549,8 +559,19 @@ def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> T
 
 
 def vander(x: Tensor, *, N: Any = None) -> Tensor:  # noqa: N803
-    """torch.linalg.vander: columns x^0, x^1, ..., x^(N-1) (increasing powers) along a new last dim."""
-    return _powers(x, x.shape[-1] if N is None else N, "linalg.vander")
+    """torch.linalg.vander: columns x^0, x^1, ..., x^(N-1) (increasing powers) along a new last dim; a 0-d x
+    is one point (a (1, N) result), N > 1 (default x's last size), integers become int64 (torch's cumprod)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"linalg.vander: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind == "b":
+        raise DTypeError("linalg.vander supports floating point, complex, and integer tensors, but got Bool")
+    x = x.unsqueeze(-1) if x.ndim == 0 else x
+    n = x.shape[-1] if N is None else int(N)
+    if n <= 1:
+        raise ValueError(f"linalg.vander: N must be greater than 1, got N={n} (x of shape {tuple(x.shape)})")
+    if x.dtype.kind in "iu" and x.dtype != _dtypes.int64:
+        x = x.long()
+    return _powers(x, n, "linalg.vander")
 
 
 def _powers(x: Tensor, n: int, name: str) -> Tensor:
@@ -668,7 +689,7 @@ def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool 
     _, routine = _lapack("torch.linalg.ldl_factor_ex", A._data.dtype, hermitian)
     a = A.detach().cpu().numpy()
     n = a.shape[-1]
-    flat = a.reshape((-1, n, n))
+    flat = a.reshape((math.prod(a.shape[:-2]), n, n))  # (no -1: an empty matrix has none to infer)
     ld = np.zeros_like(flat)
     pivots = np.zeros(flat.shape[:-1], np.int32)
     info = np.zeros(len(flat), np.int32)
@@ -727,9 +748,10 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False)
     _, routine = _lapack("torch.linalg.ldl_solve", LD._data.dtype, hermitian)
     n, k = LD.shape[-1], B.shape[-1]
     batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
-    ld = np.broadcast_to(LD.detach().cpu().numpy(), batch + (n, n)).reshape((-1, n, n))
-    piv = np.broadcast_to(pivots.cpu().numpy(), batch + (n,)).reshape((-1, n))
-    b = np.broadcast_to(B.detach().cpu().numpy(), batch + (n, k)).reshape((-1, n, k))
+    nb = math.prod(batch)  # (no -1 in the reshapes: an empty matrix has none to infer)
+    ld = np.broadcast_to(LD.detach().cpu().numpy(), batch + (n, n)).reshape((nb, n, n))
+    piv = np.broadcast_to(pivots.cpu().numpy(), batch + (n,)).reshape((nb, n))
+    b = np.broadcast_to(B.detach().cpu().numpy(), batch + (n, k)).reshape((nb, n, k))
     x = np.zeros_like(b)
     if n and k:
         for i in range(len(b)):

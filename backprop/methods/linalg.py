@@ -44,7 +44,14 @@ def _plus_ignored(prod: Any, base: Any) -> Any:
 
 
 def _scaled(x: Any, s: Any) -> Any:
-    """``s * x`` without a multiply when s is 1 (torch's alpha/beta fast path)."""
+    """``s * x`` without a multiply when s is 1 (torch's alpha/beta fast path). torch converts alpha and beta
+    to the tensors' dtype: truncated for integers (int64 stays int64: 0.6 counts as 0), a truth value for
+    bool (a logical and)."""
+    kind = _dtypes.kind(x.dtype)
+    if kind == "b" and not hasattr(s, "grad_fn"):
+        return x if bool(s) else x & False
+    if kind in "iu" and isinstance(s, (float, np.floating)):
+        s = int(s)
     return x if isinstance(s, (int, float)) and s == 1 else x * s
 
 
@@ -88,6 +95,10 @@ def _square(name: str, x: Any) -> None:
 
 def _mT(x: Any) -> Any:  # noqa: N802 - torch's name
     return x.transpose(-1, -2)
+
+
+def _mH(x: Any) -> Any:  # noqa: N802 - torch's name
+    return x.transpose(-1, -2).conj() if x.is_complex() else x.transpose(-1, -2)
 
 
 def _eye(x: Any, n: int) -> Any:
@@ -229,15 +240,15 @@ def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_piv
 
 
 def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:
-    """X with A X = B (``adjoint``: A^T X = B; ``left=False``: X A = B) for A = P L U given by ``lu_factor``;
+    """X with A X = B (``adjoint``: A^H X = B; ``left=False``: X A = B) for A = P L U given by ``lu_factor``;
     differentiable in LU (through L's and U's triangles) and in B."""
     name = "linalg.lu_solve"
     _tensors(name, lu, pivots, b)
     _square(name, lu)
     if b.ndim < 2:
         raise ShapeError(f"{name}: Expected B to have at least 2 dimensions, but it has {b.ndim} dimensions instead")
-    if not left:  # X A = B <=> A^T X^T = B^T, and X A^T = B <=> A X^T = B^T
-        return _mT(lu_solve(lu, pivots, _mT(b), adjoint=not adjoint))
+    if not left:  # X A = B <=> A^H X^H = B^H, and X A^H = B <=> A X^H = B^H
+        return _mH(lu_solve(lu, pivots, _mH(b), adjoint=not adjoint))
     n = lu.shape[-1]
     if b.shape[-2] != n:
         raise ShapeError(
@@ -249,9 +260,9 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
             f"type {_dtype_name(b)} instead"
         )
     p = pivots_to_permutation(pivots, n, lu.dtype)
-    if adjoint:  # A^T = U^T L^T P^T  =>  X = P L^-T U^-T B
-        y = solve_triangular(_mT(lu), b, upper=False)
-        return p @ solve_triangular(_mT(lu), y, upper=True, unitriangular=True)
+    if adjoint:  # A^H = U^H L^H P^T  =>  X = P L^-H U^-H B
+        y = solve_triangular(_mH(lu), b, upper=False)
+        return p @ solve_triangular(_mH(lu), y, upper=True, unitriangular=True)
     y = solve_triangular(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
     return solve_triangular(lu, y, upper=True)
 
@@ -273,10 +284,10 @@ def geqrf(x: Any) -> Geqrf:
     xp, data = x.device.xp, x.detach()._data
     m, n = data.shape[-2:]
     batch = data.shape[:-2]
-    flat = data.reshape(-1, m, n)
-    h = xp.empty((flat.shape[0], n, m), dtype=data.dtype)
+    flat = data.reshape(math.prod(batch), m, n)  # (math.prod: an empty batch or matrix has no -1 to infer)
+    h = xp.ascontiguousarray(xp.swapaxes(flat, -1, -2))
     tau = xp.empty((flat.shape[0], min(m, n)), dtype=data.dtype)
-    for i in range(flat.shape[0]):  # (CuPy's raw mode takes one matrix at a time)
+    for i in range(flat.shape[0] if min(m, n) else 0):  # (CuPy's raw mode takes one matrix at a time)
         hi, ti = xp.linalg.qr(flat[i], mode="raw")  # hi is geqrf's output, transposed
         h[i], tau[i] = hi, ti
     a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).reshape(*batch, m, n)
@@ -319,22 +330,102 @@ def ormqr(a: Any, tau: Any, other: Any, left: bool = True, transpose: bool = Fal
     return householder_apply(a, tau, other, left, transpose)
 
 
+# torch's matrix_exp (Bader, Blanes & Casas 2019, "Computing the matrix exponential with an optimized Taylor
+# polynomial approximation"): per matrix, the degree-1/2/4/8/12 Taylor approximant whose 1-norm bound
+# (single or double precision) covers it, else degree 18 after scaling by 2^-s, then s squarings
+_MEXP_THETAS = {
+    4: (1.192092800768788e-07, 5.978858893805233e-04, 5.116619363445086e-02, 5.800524627688768e-01,
+        1.461661507209034e00, 3.010066362817634e00),
+    8: (2.220446049250313e-16, 2.580956802971767e-08, 3.397168839976962e-04, 4.991228871115323e-02,
+        2.996158913811580e-01, 1.090863719290036e00),
+}  # fmt: skip
+_MEXP_B12 = (
+    (9.0198e-16, 0.46932117595418237389, -0.20099424927047284052, -0.04623946134063071740),
+    (5.31597895759871264183, 1.19926790417132231573, 0.01179296240992997031, 0.01108844528519167989),
+    (0.18188869982170434744, 0.05502798439925399070, 0.09351590770535414968, 0.00610700528898058230),
+    (-2.0861320e-13, -0.13181061013830184015, -0.02027855540589259079, -0.00675951846863086359),
+)
+_MEXP_B18 = (
+    (0.0, -1.00365581030144618291e-01, -8.02924648241156932449e-03, -8.92138498045729985177e-04, 0.0),
+    (0.0, 3.97849749499645077844e-01, 1.36783778460411720168e00, 4.98289622525382669416e-01,
+     -6.37898194594723280150e-04),
+    (-1.09676396052962061844e01, 1.68015813878906206114e00, 5.71779846478865511061e-02,
+     -6.98210122488052056106e-03, 3.34975017086070470649e-05),
+    (-9.04316832390810593223e-02, -6.76404519071381882256e-02, 6.75961301770459654925e-02,
+     2.95552570429315521194e-02, -1.39180257516060693404e-05),
+    (0.0, 0.0, -9.23364619367118555360e-02, -1.69364939002081722752e-02, -1.40086798182036094347e-05),
+)  # fmt: skip
+
+
+def _combine(coefs: Any, mats: list[Any]) -> Any:
+    out = None
+    for c, m in zip(coefs, mats):
+        if c:
+            out = m * c if out is None else out + m * c
+    return out
+
+
+def _taylor(a: Any, eye: Any, degree: int) -> Any:
+    """The degree-``degree`` Taylor approximant of e^A with the fewest matmuls (the paper's schemes)."""
+    if degree == 1:
+        return eye + a
+    a2 = a @ a
+    if degree == 2:
+        return eye + a + a2 * 0.5
+    if degree == 4:
+        return eye + a + a2 @ (eye * 0.5 + a / 6.0 + a2 / 24.0)
+    if degree == 8:
+        r = math.sqrt(177.0)
+        x3 = 2.0 / 3.0
+        a4 = a2 @ (a * (x3 * (1 + r) / 88) + a2 * (x3 * (1 + r) / 352))
+        c = (-271 + 29 * r) / (315 * x3), (-11 + 11 * r) / (1260 * x3), (-99 + 11 * r) / (5040 * x3)
+        a8 = (a2 * x3 + a4) @ (eye * c[0] + a * c[1] + a2 * c[2] + a4 * ((89 - r) / (5040 * x3 * x3)))
+        return eye + a + a2 * ((857 - 58 * r) / 630) + a8
+    a3 = a2 @ a
+    if degree == 12:
+        q = [_combine(row, [eye, a, a2, a3]) for row in _MEXP_B12]
+        q2 = q[2] + q[3] @ q[3]
+        return q[0] + (q[1] + q2) @ q2
+    powers = [eye, a, a2, a3, a3 @ a3]
+    q = [_combine(row, powers) for row in _MEXP_B18]
+    a9 = q[0] @ q[4] + q[3]
+    return q[1] + (q[2] + a9) @ a9
+
+
 def matrix_exp(x: Any) -> Tensor:
-    """e^A by scaling and squaring a degree-18 Taylor polynomial: matmuls only, so gradients follow."""
+    """e^A as torch computes it: per matrix, a Taylor approximant of degree 1 to 18 chosen by its 1-norm
+    (degree 18 with scaling and squaring beyond), the same thresholds and schemes; matmuls only, so
+    gradients follow. A 1 x 1 matrix is exp of its entry (torch's shortcut)."""
     _square("linalg.matrix_exp", x)
     n = x.shape[-1]
     if x.numel() == 0:
         return x * 0
-    norm1 = float(x.detach().abs().sum(-2).amax().item())  # the largest 1-norm in the batch
-    s = max(0, math.ceil(math.log2(norm1 / 0.5))) if norm1 > 0.5 and math.isfinite(norm1) else 0
-    a = x / (2.0**s) if s else x
+    if n == 1:
+        return x.exp()
+    thetas = _MEXP_THETAS[8 if x.dtype in (np.float64, np.complex128) else 4]
+    flat = x.reshape(-1, n, n)
+    norms = flat.detach().abs().sum(-2).amax(-1).cpu().numpy()  # 1-norms, in x's precision (as torch)
     eye = _eye(x, n)
-    t = eye + a / 18.0
-    for k in range(17, 0, -1):  # Horner: I + A/1 (I + A/2 (... (I + A/18)))
-        t = eye + (a @ t) / float(k)
-    for _ in range(s):
-        t = t @ t
-    return t
+    with np.errstate(divide="ignore", invalid="ignore"):  # s = ceil(log2(norm / theta_18)), in x's precision
+        squarings = np.ceil(np.log2(norms / norms.dtype.type(thetas[5])))
+    keys = []  # (degree, squarings) of each matrix
+    for v, s in zip(norms.tolist(), squarings.tolist()):
+        if not v < thetas[4]:  # (also nan and inf: degree 18, no squaring, as torch's non-finite output)
+            keys.append((18, int(s) if math.isfinite(s) and s > 0 else 0))
+        else:
+            keys.append(((1, 2, 4, 8, 12)[next(i for i, t in enumerate(thetas) if v <= t)], 0))
+    parts, order = [], []
+    for key in sorted(set(keys)):
+        idx = [i for i, k in enumerate(keys) if k == key]
+        sub = flat if len(idx) == len(keys) else flat[type(x)(np.array(idx, np.int64), device=x.device)]
+        degree, s = key
+        t = _taylor(sub / (2.0**s) if s else sub, eye, degree)
+        for _ in range(s):
+            t = t @ t
+        parts.append(t)
+        order += idx
+    out = parts[0] if len(parts) == 1 else apply(sh.cat, *parts, axis=0)[type(x)(np.argsort(order), device=x.device)]
+    return out.reshape(x.shape)
 
 
 def _power(x: Any, n: int) -> Any:
@@ -376,7 +467,7 @@ def _inplace(self: Any, out: Any, beta: Any) -> Any:
     if beta == 0 and not self.requires_grad:
         self.zero_()  # beta=0 ignores self's values (nan and inf too)
     else:
-        self.mul_(0)
+        self.mul_(False if _dtypes.kind(self.dtype) == "b" else 0)
     return self.add_(out)
 
 
@@ -520,13 +611,13 @@ class LinalgMethods:
         return apply(linalg.det, self)
 
     def slogdet(self: Any) -> SignLogAbsDet:
-        """``(sign, logabsdet)`` with det = sign * exp(logabsdet), without overflow (a real sign has no gradient;
+        """``(sign, logabsdet)`` with det = sign * exp(logabsdet), without overflow (a real sign: gradient zero;
         complex A: the sign det / |det| is differentiable and logabsdet real, as torch)."""
         _square("linalg.slogdet", self)
         y = apply(linalg.slogdet, self)
         if self.is_complex():
             return SignLogAbsDet(y[..., 0], y[..., 1].real)
-        return SignLogAbsDet(y[..., 0].detach(), y[..., 1])
+        return SignLogAbsDet(y[..., 0], y[..., 1])  # (a real sign requires grad, as torch, with a zero gradient)
 
     def logdet(self: Any) -> Tensor:
         """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
@@ -563,7 +654,7 @@ class LinalgMethods:
     def cholesky(self: Any, upper: bool = False) -> Tensor:
         """L (lower, L L^T = A) from A's lower triangle, or U (U^T U = A) from its upper one."""
         _square("linalg.cholesky", self)
-        return _mT(apply(linalg.cholesky, _mT(self))) if upper else apply(linalg.cholesky, self)
+        return apply(linalg.cholesky, self, upper=bool(upper))
 
     def cholesky_solve(self: Any, input2: Any, upper: bool = False) -> Tensor:
         """X with A X = self for A = L L^H given its factor L = ``input2`` (U^H U with ``upper``)."""
@@ -648,6 +739,13 @@ class LinalgMethods:
     def addr(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * outer(vec1, vec2)`` (beta=0 ignores self's values)."""
         _tensors("addr", self, vec1, vec2)
+        if _dtypes.kind(self.dtype) in "biu":  # torch's addr refuses a fractional scale for exact dtypes
+            for label, v in (("beta", beta), ("alpha", alpha)):
+                if isinstance(v, (float, np.floating)):
+                    raise DTypeError(
+                        f"addr: for integral input tensors ({self.dtype}), argument {label} must not be a "
+                        f"floating point number, got {v}"
+                    )
         if autocast_users[0]:
             self, vec1, vec2 = autocast_function("addr", self, vec1, vec2)
         return _add_product(self, vec1.outer(vec2), beta, alpha, "addr")
@@ -775,8 +873,12 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
         db = [d % max(b.ndim, 1) for d in db]
     if a.dtype != b.dtype:
         raise DTypeError(f"tensordot: expected scalar type {a.dtype} but found {b.dtype}")
-    for i, j in zip(da, db):
-        if a.shape[i] != b.shape[j]:
+    for i, j in zip(da, db):  # torch: a size 1 against a larger size sums the other operand over that dim
+        if b.shape[j] == 1 and a.shape[i] != 1:
+            a = a.sum(i, keepdim=True)
+        elif a.shape[i] == 1 and b.shape[j] != 1:
+            b = b.sum(j, keepdim=True)
+        elif a.shape[i] != b.shape[j]:
             raise ShapeError(
                 f"tensordot: contracted dimensions need to match, but first has size {a.shape[i]} in dim {i} "
                 f"and second has size {b.shape[j]} in dim {j}"

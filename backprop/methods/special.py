@@ -211,10 +211,18 @@ _RECURRENCES: dict[str, tuple[Callable[[Any], Any], _Step]] = {
     "chebyshev_polynomial_v": (lambda x: 2 * x - 1, lambda k, x, p, q: 2 * x * p - q),
     "chebyshev_polynomial_w": (lambda x: 2 * x + 1, lambda k, x, p, q: 2 * x * p - q),
     "hermite_polynomial_h": (lambda x: 2 * x, lambda k, x, p, q: 2 * x * p - 2 * k * q),
-    "hermite_polynomial_he": (lambda x: x, lambda k, x, p, q: x * p - k * q),
+    "hermite_polynomial_he": (lambda x: x, lambda k, x, p, q: _fma_step(x, p, k * q)),
     "laguerre_polynomial_l": (lambda x: 1 - x, lambda k, x, p, q: ((2 * k + 1 - x) * p - k * q) / (k + 1)),
     "legendre_polynomial_p": (lambda x: x, lambda k, x, p, q: ((2 * k + 1) * x * p - k * q) / (k + 1)),
 }
+
+
+def _fma_step(x: Any, p: Any, kq: Any) -> Any:
+    """x * p - kq rounded once, as torch's compiled recurrence (a fused multiply-add): exact in float64 for
+    float32 operands, so single-precision results agree with torch's bit for bit."""
+    if x.dtype == "float32":
+        return (x.astype("float64") * p.astype("float64") - kq.astype("float64")).astype("float32")
+    return x * p - kq
 
 
 def _polynomial(fname: str, input: Any, n: Any, shifted: bool = False) -> Tensor:

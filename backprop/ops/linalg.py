@@ -438,27 +438,36 @@ def solve_backward(ctx, gy):  # X = A^-1 B  =>  gB = A^-T gy, gA = -gB X^T (comp
 
 
 @op("cholesky", save_output=True, check=_check_square("cholesky"))
-def cholesky(xp, a):
-    """Lower-triangular L with L L^T = A, from A's lower triangle (A symmetric positive-definite)."""
+def cholesky(xp, a, *, upper=False):
+    """Lower-triangular L with L L^H = A, from A's lower triangle (A Hermitian positive-definite);
+    ``upper``: U = L^H with U^H U = A, from A's upper triangle."""
+    if upper:
+        a = _mT(xp, a)
+        a = xp.conj(a) if a.dtype.kind == "c" else a
+        y = _mT(xp, _lapack("cholesky", xp.linalg.cholesky, a))
+        return xp.conj(y) if y.dtype.kind == "c" else y
     return _lapack("cholesky", xp.linalg.cholesky, a)
 
 
 @cholesky.defvjp
 def cholesky_backward(ctx, gy):
-    # torch's (Murray 2016): Phi = tril(L^T gL) with its strict lower part mirrored and the diagonal
-    # halved (symmetric), gA = L^-T Phi L^-1 (symmetric: A's two triangles share the gradient)
+    # torch's (Murray 2016): Phi = tril(L^H gL) with its strict lower part mirrored by ^H and the
+    # diagonal halved, gA = L^-H Phi L^-1. ``upper`` (U = L^H): the same with L = U^H, gL = gU^H, and
+    # gA as it comes (torch's: not conjugate-transposed back, so complex gradients agree with torch's)
     (y,) = ctx.saved
     xp = ctx.xp
+    cplx = gy.dtype.kind == "c"
+    if ctx.attrs["upper"]:
+        y, gy = _mT(xp, y), _mT(xp, gy)
+        if cplx:
+            y, gy = ctx.call(conj, y), ctx.call(conj, gy)
     lt = _mT(xp, y)
-    if gy.dtype.kind == "c":  # complex (L L^H = A): Phi from L^H gL mirrored by ^H, gA = L^-H Phi L^-1
-        lh = ctx.call(conj, lt)
-        phi = ctx.call(tril, xp.matmul(lh, gy))
-        phi = 0.5 * (phi + ctx.call(conj, _mT(xp, ctx.call(tril, phi, diagonal=-1))))
-        return (_mT(xp, ctx.call(solve, lt, _mT(xp, ctx.call(solve, lh, phi)))),)
-    phi = ctx.call(tril, xp.matmul(lt, gy))
-    phi = 0.5 * (phi + _mT(xp, ctx.call(tril, phi, diagonal=-1)))
-    left = ctx.call(solve, lt, phi)  # L^-T Phi
-    return (ctx.call(solve, lt, _mT(xp, left)),)  # L^-T (L^-T Phi)^T = L^-T Phi L^-1
+    lh = ctx.call(conj, lt) if cplx else lt
+    phi = ctx.call(tril, xp.matmul(lh, gy))
+    mirror = _mT(xp, ctx.call(tril, phi, diagonal=-1))
+    phi = 0.5 * (phi + (ctx.call(conj, mirror) if cplx else mirror))
+    left = ctx.call(solve, lh, phi)  # L^-H Phi
+    return (_mT(xp, ctx.call(solve, lt, _mT(xp, left))),)  # (L^-T (L^-H Phi)^T)^T = L^-H Phi L^-1
 
 
 def _check_qr(a, *, mode="reduced"):
@@ -512,6 +521,8 @@ def qr_backward(ctx, gy):
         )
     if mode == "complete" and m > n:
         raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+    if m == 0 or n == 0:  # an empty A: nothing flows back (torch's gradient is an empty tensor too)
+        return (a * 0,)
     cores = layout("qr", a.shape, mode=mode)
     q, r = unpack(y, cores)
     gq, gr = unpack(gy, cores)

@@ -214,33 +214,49 @@ def category(dtype: Any) -> int:
 def promote_types(a: Any, b: Any) -> np.dtype:
     """The dtype of a binary op on operands ``a`` and ``b`` under torch's rules (not NumPy's).
 
-    Operands are Tensors/arrays (``.dtype``, ``.ndim``) or Python scalars. The highest category
-    (bool < integer < floating < complex) wins. Within it, dimensioned tensors outrank 0-d tensors,
-    which outrank Python scalars; a Python scalar that raises the category gives that category's
-    default dtype (float -> ``get_default_dtype()``, int -> int64), so ``int64 tensor * 2.5`` is
-    float32 and ``float32 tensor * int64 tensor`` stays float32, where NumPy gives float64.
+    Operands are Tensors/arrays (``.dtype``, ``.ndim``) or Python scalars, in three priority classes:
+    dimensioned tensors, 0-d tensors, Python scalars (a Python float counts as the default dtype, a
+    complex as the default complex, an int as int64). Operands of one class promote as
+    ``promote_dtypes``; across classes torch's ``combine_categories`` decides: the higher class keeps
+    its dtype unless the lower one is of a higher category (a float tensor meeting a complex 0-d tensor
+    or Python complex becomes that float's complex: float64 -> complex128; an integer tensor meeting a
+    float becomes floating), so ``int64 tensor * 2.5`` is float32, ``uint8 tensor + 300`` stays uint8
+    and ``float32 tensor * int64 tensor`` stays float32, where NumPy gives float64.
     """
-    ranked: list[tuple[int, int, np.dtype]] = []
-    for x in (a, b):
-        if isinstance(x, builtins.bool):
-            ranked.append((0, 0, bool_))
-        elif isinstance(x, builtins.int):
-            ranked.append((1, 0, int64))
-        elif isinstance(x, builtins.float):
-            ranked.append((2, 0, _default_float))
-        elif isinstance(x, builtins.complex):
-            ranked.append((3, 0, np.dtype("complex64") if _default_float == float32 else np.dtype("complex128")))
-        else:
-            ranked.append((_CATEGORY[kind(x.dtype)], 2 if x.ndim else 1, x.dtype))
-    top = builtins.max(r[0] for r in ranked)
-    best = [r for r in ranked if r[0] == top]
-    prio = builtins.max(r[1] for r in best)
-    if top == 3 and prio == 0:  # a Python complex with a float tensor: that float's complex (float64 -> complex128)
-        floats = [r for r in ranked if r[0] == 2 and r[1]]
-        if floats:
-            return np.dtype("complex128") if floats[0][2] == float64 else np.dtype("complex64")
-    dts = [r[2] for r in best if r[1] == prio]
-    return dts[0] if len(dts) == 1 else np.promote_types(dts[0], dts[1])
+    pa, da = _priority(a)
+    pb, db = _priority(b)
+    if pa == pb:
+        return da if da is db else promote_dtypes(da, db)
+    return _combine(da, db) if pa > pb else _combine(db, da)
+
+
+def _priority(x: Any) -> tuple[int, np.dtype]:
+    """(class, dtype): 2 for a tensor with dimensions, 1 for a 0-d one, 0 for a Python scalar."""
+    if isinstance(x, builtins.bool):
+        return 0, bool_
+    if isinstance(x, builtins.int):
+        return 0, int64
+    if isinstance(x, builtins.float):
+        return 0, _default_float
+    if isinstance(x, builtins.complex):
+        return 0, np.dtype("complex64") if _default_float == float32 else np.dtype("complex128")
+    return (2 if x.ndim else 1), x.dtype
+
+
+def _combine(higher: np.dtype, lower: np.dtype) -> np.dtype:
+    """torch's ``combine_categories``: the dtype of a higher-priority operand meeting a lower one."""
+    ch, cl = _CATEGORY[kind(higher)], _CATEGORY[kind(lower)]
+    if ch == 3:
+        return higher
+    if cl == 3:  # a float keeps its precision as a complex (float64 -> complex128); integers take lower's
+        if ch == 2:
+            return np.dtype("complex128") if higher == float64 else np.dtype("complex64")
+        return lower
+    if ch == 2:
+        return higher
+    if ch == 0 or cl == 2:
+        return promote_dtypes(higher, lower)
+    return higher
 
 
 def promote_dtypes(type1: Any, type2: Any) -> np.dtype:
@@ -249,7 +265,11 @@ def promote_dtypes(type1: Any, type2: Any) -> np.dtype:
     a, b = np.dtype(to_dtype(type1)), np.dtype(to_dtype(type2))
     ca, cb = category(a), category(b)
     if ca != cb:
-        return a if ca > cb else b
+        if ca < cb:
+            a, b, ca, cb = b, a, cb, ca
+        if ca == 3 and b == float64:  # torch's table: complex64 with float64 is complex128
+            return np.dtype("complex128")
+        return a
     return np.promote_types(a, b)
 
 

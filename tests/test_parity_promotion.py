@@ -1,0 +1,60 @@
+"""Type promotion as torch's: ``promote_types`` over every pair of dtypes, and ``result_type`` over every
+pair of operands (tensors with dimensions, 0-d tensors, Python scalars), which follows torch's three
+priority classes and its ``combine_categories`` rule."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import backprop as bp
+
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64",
+          "complex64", "complex128"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "a_dims", "b", "expected"),
+    [
+        ("float64", 0, ("complex64", 0), "complex128"),  # same class: torch's table
+        ("float64", 1, ("complex64", 0), "complex128"),  # a float meeting a lower complex keeps its precision
+        ("float32", 1, ("complex128", 0), "complex64"),
+        ("int32", 1, ("float64", 0), "float64"),  # an integer tensor takes a lower operand's float dtype
+        ("int32", 1, ("int64", 0), "int32"),
+        ("bool", 1, ("int64", 0), "int64"),
+        ("uint8", 1, 300, "uint8"),
+        ("int64", 1, 2.5, "float32"),
+        ("float64", 1, 1j, "complex128"),
+        ("int16", 1, 1j, "complex64"),
+        ("float32", 1, ("int64", 1), "float32"),
+    ],
+)
+def test_result_type_closed_forms(a: str, a_dims: int, b: object, expected: str) -> None:
+    x = bp.ones((2,) * a_dims, dtype=getattr(bp, a))
+    other = bp.ones((2,) * b[1], dtype=getattr(bp, b[0])) if isinstance(b, tuple) else b
+    assert str(bp.result_type(x, other)) == expected
+    assert str(bp.result_type(other, x)) == expected
+
+
+def test_promote_types_and_result_type_match_torch_everywhere() -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    bad = []
+    for d1, d2 in itertools.product(DTYPES, DTYPES):
+        t = torch.promote_types(getattr(torch, d1), getattr(torch, d2))
+        if str(t).removeprefix("torch.") != str(bp.promote_types(getattr(bp, d1), getattr(bp, d2))):
+            bad.append((d1, d2))
+        for n1, n2 in itertools.product((0, 1), (0, 1)):
+            t = torch.result_type(
+                torch.ones((2,) * n1, dtype=getattr(torch, d1)), torch.ones((2,) * n2, dtype=getattr(torch, d2))
+            )
+            b = bp.result_type(bp.ones((2,) * n1, dtype=getattr(bp, d1)), bp.ones((2,) * n2, dtype=getattr(bp, d2)))
+            if str(t) != "torch.complex32" and str(t).removeprefix("torch.") != str(b):  # (no complex32 here)
+                bad.append((d1, n1, d2, n2, str(t), str(b)))
+        for scalar in (True, 3, 2.5, 1j):
+            t = torch.result_type(torch.ones(2, dtype=getattr(torch, d1)), scalar)
+            if str(t) != "torch.complex32" and str(t).removeprefix("torch.") != str(
+                bp.result_type(bp.ones(2, dtype=getattr(bp, d1)), scalar)
+            ):
+                bad.append((d1, scalar))
+    assert not bad

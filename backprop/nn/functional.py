@@ -1253,3 +1253,6 @@ __all__ += [
     "fractional_max_pool2d", "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
     "fractional_max_pool3d_with_indices",
 ]  # fmt: skip
+
+native_channel_shuffle = channel_shuffle  # torch.nn.functional.native_channel_shuffle (the ATen name)
+__all__ += ["native_channel_shuffle"]

@@ -18,6 +18,7 @@ from backprop import linalg as la
 from backprop.autograd import trace
 from backprop.devices import device as to_device
 from backprop.methods.random import generator_rng, on_device, zero_grad_from
+from backprop.ops._histogram import histogram_edges
 from backprop.tensor import Tensor
 
 _NORM_WARNING = (
@@ -156,58 +157,13 @@ def histogramdd(
             raise RuntimeError(f"torch.histogramdd: expected {2 * n_dims} values for range, got {len(range)}")
         pairs = [(float(range[2 * i]), float(range[2 * i + 1])) for i in builtins.range(n_dims)]
     w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
+    edges: Any
     if builtins.any(not isinstance(b, int) for b in np_bins):  # edge tensors: torch's search, any order
-        hist, edges = _histogram_edges(points, [np.asarray(b, dtype=points.dtype) for b in np_bins], w, density)
+        hist, edges = histogram_edges(points, [np.asarray(b, dtype=points.dtype) for b in np_bins], w, density)
     else:
         hist, edges = np.histogramdd(points, np_bins, range=pairs, weights=w, density=density)
     dev, dt = input.device, input.dtype
     return HistogramDD(Tensor._of(hist.astype(dt), device=dev), [Tensor._of(e.astype(dt), device=dev) for e in edges])
-
-
-def _upper_bound(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``std::upper_bound(edges, values)`` per value, the C++ binary search step for step, so that edges
-    which are not sorted give torch's bins too (NumPy's searchsorted assumes sorted edges)."""
-    first = np.zeros(values.shape, dtype=np.int64)
-    length = np.full(values.shape, edges.size, dtype=np.int64)
-    while (live := length > 0).any():
-        half = length >> 1
-        middle = first + half
-        left = live & (values < edges[np.minimum(middle, edges.size - 1)])
-        right = live & ~left
-        first = np.where(right, middle + 1, first)
-        length = np.where(left, half, np.where(right, length - half - 1, length))
-    return first
-
-
-def _histogram_edges(
-    points: np.ndarray, edges: list[np.ndarray], w: np.ndarray | None, density: bool
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """torch's histogramdd kernel for given edges: a point counts when each coordinate lies within
-    [first edge, last edge] of its dim (NaN never does); its bin is ``upper_bound(edges, x) - 1``, the
-    last edge belonging to the last bin. Edges need not increase: torch does not check them (``[0.7, 0.2]``
-    takes no point). ``density``: divided by the total, then by each dim's ``diff(edges)``."""
-    sizes = [max(e.size - 1, 0) for e in edges]
-    keep = np.ones(points.shape[0], dtype=bool)
-    index = np.zeros(points.shape[0], dtype=np.int64)
-    for d, e in enumerate(edges):
-        if e.ndim != 1 or e.size < 2:
-            raise RuntimeError(f"torch.histogramdd: bins must be > 0, but got {e.size - 1} for dimension {d}")
-        x = points[:, d]
-        keep &= (x >= e[0]) & (x <= e[-1])
-        pos = _upper_bound(e, x) - 1
-        pos = np.where(pos == e.size - 1, pos - 1, pos)
-        index = index * sizes[d] + np.clip(pos, 0, max(sizes[d] - 1, 0))
-    total = int(np.prod(sizes))
-    weights = np.ones(points.shape[0]) if w is None else w.astype(np.float64)
-    hist = np.bincount(index[keep], weights=weights[keep], minlength=total)[:total].reshape(sizes)
-    if density:
-        with np.errstate(divide="ignore", invalid="ignore"):  # no point counted, or a zero-width bin: NaN/inf
-            hist = hist / hist.sum()
-        for d, e in enumerate(edges):
-            shape = [-1 if i == d else 1 for i in builtins.range(len(edges))]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                hist = hist / np.diff(e).astype(np.float64).reshape(shape)
-    return hist, edges
 
 
 # ---------------------------------------------------------------- buffers

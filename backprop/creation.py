@@ -243,9 +243,9 @@ def arange(
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
-    dt = dtypes.to_dtype(dtype)
+    dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     dev = to_device(device)
-    if dt.kind in "iub":
+    if dt.kind in "iu":
         arr = _int_arange(start, end, step, dt)
         with _current(dev):
             t = Tensor._wrap(dev.asarray(arr, dt), dev, None)

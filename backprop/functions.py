@@ -704,8 +704,7 @@ def logspace(
     creation._dense("logspace", layout)
     # the exponents as linspace's (integer dtypes: truncated bounds; complex: torch's two-sided formula)
     exponents, dt = creation.spaced("logspace", start, end, steps, dtype)
-    base = complex(base) if dt.kind == "c" else float(base)
-    values = np.power(base, exponents)
+    values = np.power(complex(base) if dt.kind == "c" else float(base), exponents)
     return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
 
 

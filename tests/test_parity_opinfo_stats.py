@@ -223,6 +223,27 @@ def test_histogramdd_unsorted_edges_follow_torchs_binary_search() -> None:
             _same(got.hist, want.hist, rtol=1e-5, atol=1e-6)
 
 
+def test_histogram_unsorted_edges_as_torch() -> None:
+    x = bp.tensor([0.4963, 0.0885, 0.3074, 0.4901, 0.4556, 0.95])
+    h = bp.histogram(x, bp.tensor([0.1, 0.7, 0.2, 0.9]), weight=bp.ones(6) * 2)
+    assert h.hist.tolist() == [0.0, 0.0, 8.0] and h.hist.dtype == bp.float32
+    d = bp.histogram(x, bp.tensor([0.1, 0.7, 0.2, 0.9]), density=True)
+    np.testing.assert_allclose(_np(d.hist), [0.0, 0.0, 1 / 0.7], rtol=1e-6)  # 0 / (negative width) is -0.0
+    with pytest.raises(RuntimeError, match="same dtype"):
+        bp.histogram(x, bp.tensor([0.1, 0.7], dtype=bp.float64))
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        v = rng.standard_normal(20).astype(np.float32)
+        e = rng.standard_normal(int(rng.integers(2, 7))).astype(np.float32)
+        w = rng.random(20).astype(np.float32)
+        for density in (False, True):
+            got = bp.histogram(bp.tensor(v), bp.tensor(e), weight=bp.tensor(w), density=density)
+            want = torch.histogram(torch.tensor(v), torch.tensor(e), weight=torch.tensor(w), density=density)
+            _same(got.hist, want.hist, rtol=1e-5, atol=1e-6)
+            _same(got.bin_edges, want.bin_edges)
+
+
 # ---------------------------------------------------------------- logcumsumexp, logsumexp (complex)
 def test_logcumsumexp_complex_accumulates_the_phase() -> None:
     a = np.array([1 + 5j, 2 - 7j, 0.5 + 1j, -1 + 4j])

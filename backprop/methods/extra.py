@@ -17,6 +17,7 @@ from backprop.autograd.function import bump_version, check_inplace
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import signal as _signal
 from backprop.methods.storage import TypedStorage, UntypedStorage, address, owner, typed_storage
+from backprop.ops._histogram import histogram_edges
 from backprop.ops._util import size_arg
 
 if TYPE_CHECKING:
@@ -217,9 +218,18 @@ class ExtraMethods:
         if dtypes.kind(self._data.dtype) != "f":
             raise RuntimeError(f"torch.histogram: expected a floating input, got {self._data.dtype}")
         x = self.detach().cpu().numpy().reshape(-1)
+        if hasattr(bins, "_data") and bins.dtype != self._data.dtype:
+            raise RuntimeError(
+                f"torch.histogram: input tensor and bins tensors should have the same dtype, but got input with "
+                f"dtype {self._data.dtype} and bins with dtype {bins.dtype}"
+            )
         b = bins.detach().cpu().numpy() if hasattr(bins, "_data") else int(bins)
         w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
-        hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
+        if not isinstance(b, int) and b.ndim == 1 and bool((np.diff(b) < 0).any()):  # edges in any order: torch's
+            hist, (edges,) = histogram_edges(x.reshape(-1, 1), [b], w, density)  # search (NumPy's would refuse)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):  # density of no points: NaN, without a warning
+                hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
         wrap = self._plain._of
         return Histogram(*(wrap(a.astype(self._data.dtype), device=self.device) for a in (hist, edges)))
 

@@ -125,11 +125,11 @@ sqrt_, tan_, tanh_, trunc_, zero_, conj_physical_ = (
 
 def fill(input: Tensor, value: Any) -> Tensor:
     """A new tensor of ``input``'s shape and dtype holding ``value`` (a number or 0-d tensor, which gets the
-    gradient; ``input`` gets none), as torch.fill."""
-    out = input.detach().clone()
-    if isinstance(value, Tensor) and value.requires_grad:
-        return value.to(input.dtype).expand(*input.shape).clone()
-    return out.fill_(value)
+    gradient: the sum of the output's; ``input`` gets zeros), as torch.fill. The result is recorded when
+    either requires grad (torch's FillBackward), through ``fill_`` on a copy of ``input``."""
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise RuntimeError(f"fill only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
+    return (input.clone() if input.requires_grad else input.detach().clone()).fill_(value)
 
 
 __all__ = [

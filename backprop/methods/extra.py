@@ -13,10 +13,11 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import bump_version, check_inplace
+from backprop.autograd.function import apply_, bump_version, check_inplace
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import signal as _signal
 from backprop.methods.storage import TypedStorage, UntypedStorage, address, owner, typed_storage
+from backprop.ops import fft as _fft_ops
 from backprop.ops._histogram import histogram_edges
 from backprop.ops._util import size_arg
 
@@ -203,7 +204,10 @@ class ExtraMethods:
         return self.conj()
 
     def conj_physical_(self: Any) -> Tensor:
-        return self.conj()
+        """The conjugate written into this tensor (nothing to do for real dtypes); returns it, as torch."""
+        if dtypes.kind(self._data.dtype) == "c":
+            return apply_(_fft_ops.conj, "conj_physical_", self)
+        return self
 
     def chalf(self: Any, memory_format: Any = None) -> Tensor:
         raise TypeError(

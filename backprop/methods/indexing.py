@@ -61,7 +61,10 @@ class IndexingMethods:
     def gather(self: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor:
         """``out[i][j] = self[i][index[i][j]]`` for dim 1 (index: int64, self's ndim); the gradient
         is scatter-added back (repeated indices accumulate)."""
-        _index_tensor("gather", index)
+        if not hasattr(index, "grad_fn") or index.numel():  # (torch takes an empty index of any dtype)
+            _index_tensor("gather", index)
+        else:
+            return apply(ix.gather, self, index, axis=wrap_dim(dim, self.ndim, "gather"))
         if index.ndim == 0 and self.ndim == 1:  # (torch takes a 0-d index as a 1-element one here)
             return apply(ix.gather, self, index.reshape(1), axis=wrap_dim(dim, 1, "gather")).reshape(())
         if self.ndim == 0:
@@ -175,7 +178,8 @@ class IndexingMethods:
 
     def take_along_dim(self: Any, indices: Any, dim: Any = None) -> Tensor:
         """The values at ``indices`` (int64) along ``dim``, ``indices`` and ``self`` broadcast against
-        each other apart from ``dim``; along the flattened tensor when ``dim`` is None."""
+        each other apart from ``dim``; along the flattened tensor when ``dim`` is None. With ``dim``,
+        indices wrap modulo the dim's size (``-1`` is the last; torch 2.8+), without it they do not."""
         _index_tensor("take_along_dim", indices)
         if indices.dtype != np.int64:
             raise DTypeError(f"take_along_dim(): dtype of indices should be int64 (long), got {indices.dtype}")
@@ -187,6 +191,9 @@ class IndexingMethods:
                 f"{self.ndim} dimensions for input, and {indices.ndim} dimensions for indices"
             )
         d = wrap_dim(dim, self.ndim, "take_along_dim")
+        n = self.shape[d] if self.ndim else 1
+        if n and indices.numel():
+            indices = indices % n
         if self.ndim == 0:
             return self.gather(0, indices)
         a = tuple(1 if i == d else n for i, n in enumerate(self.shape))
@@ -391,6 +398,8 @@ class IndexingMethods:
         if index.ndim > 1:
             raise RuntimeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
         d = wrap_dim(dim, self.ndim, name)
+        if self.ndim == 0 and source.ndim <= 1 and source.numel() == index.numel() == 1:  # (a 0-d self)
+            return d, index.long().reshape(source.shape), source
         if source.ndim != self.ndim or source.shape[d] != index.numel():
             raise RuntimeError(
                 f"{name}(): source {tuple(source.shape)} must have the shape of self "

@@ -684,6 +684,8 @@ class MathMethods:
         return apply_(mt.round, "round_", self, decimals=decimals)
 
     def sign_(self: Any) -> Tensor:
+        if self._data.dtype == dtypes.bool_:  # (the sign of a bool is itself)
+            return apply_(conv.clone, "sign_", self)
         return apply_(mt.sign, "sign_", self)
 
     def frac_(self: Any) -> Tensor:
@@ -715,6 +717,8 @@ class MathMethods:
 
     def sgn_(self: Any) -> Tensor:
         """``sgn`` in place."""
+        if self._data.dtype == dtypes.bool_:
+            return apply_(conv.clone, "sgn_", self)
         return apply_(mt.sgn, "sgn_", self)
 
     fix_ = trunc_
@@ -820,13 +824,17 @@ class MathMethods:
         return self.mul_(2.0**other)
 
     def float_power_(self: Any, exponent: Any) -> Tensor:
-        """self ** exponent in place; self must be float64, the dtype of float_power's result (torch)."""
-        if self._data.dtype != np.float64:
+        """self ** exponent in place; self must have the dtype of float_power's result (torch): float64,
+        complex128 when self or the exponent is complex."""
+        tensor = hasattr(exponent, "grad_fn")
+        cplx = self.is_complex() or (exponent.is_complex() if tensor else isinstance(exponent, complex))
+        wide = dtypes.complex128 if cplx else dtypes.float64
+        if self._data.dtype != wide:
             raise DTypeError(
                 f"the base given to float_power_ has dtype {self.dtype} but the operation's result requires "
-                "dtype float64"
+                f"dtype {np.dtype(wide)}"
             )
-        return self.pow_(exponent.double() if hasattr(exponent, "grad_fn") else exponent)
+        return self.pow_(exponent.to(wide) if tensor else exponent)
 
     def nan_to_num_(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
         if dtypes.kind(self._data.dtype) not in "fc":

@@ -339,8 +339,10 @@ class ReductionMethods:
 
     def sum_to_size(self: Any, *size: Any) -> Tensor:
         """The sum over the broadcast dims that bring ``size`` up to this tensor's shape (the adjoint
-        of ``expand(size)``)."""
+        of ``expand(size)``); to ``()`` it is ``sum()`` (a new tensor, bools and ints as int64), as torch's."""
         size = size_arg(size)
+        if not size:
+            return self.sum()
         lead = self.ndim - len(size)
         if lead < 0 or any(n != 1 and n != m for n, m in zip(size, self.shape[lead:])):
             raise ShapeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.")

@@ -174,8 +174,13 @@ def _int_index(name: str, index) -> None:
         raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {getattr(index, 'dtype', type(index))}")
 
 
+def _nd(a):
+    """``a`` with a 0-d array read as a 1-element one (a view), as torch's ``ensure_nonempty_dim``."""
+    return a.reshape(1) if a.ndim == 0 else a
+
+
 def _same_ndim(name: str, what: str, a, index) -> None:
-    if index.ndim != a.ndim or a.ndim == 0:  # (0-d tensors are indexed as 1-d ones by the methods)
+    if max(index.ndim, 1) != max(a.ndim, 1):  # (a 0-d tensor counts as a 1-element one, as torch's)
         raise ShapeError(
             f"{name}(): Index tensor must have the same number of dimensions as {what} tensor "
             f"(index {tuple(index.shape)}, {what} {tuple(a.shape)})"
@@ -183,6 +188,8 @@ def _same_ndim(name: str, what: str, a, index) -> None:
 
 
 def _check_gather(x, index, *, axis):
+    if index.size == 0:  # (torch checks nothing of an empty index: any dtype, any number of dims)
+        return
     _int_index("gather", index)
     _same_ndim("gather", "input", x, index)
     for d in range(index.ndim):
@@ -197,7 +204,7 @@ def _check_scatter(name: str):
     def check(x, index, src=None, *, axis, **attrs):
         _int_index(name, index)
         _same_ndim(name, "self", x, index)
-        a = axis % index.ndim
+        a = axis % max(index.ndim, 1)
         for d in range(index.ndim):
             if d != a and index.shape[d] > x.shape[d]:
                 raise ShapeError(
@@ -206,7 +213,7 @@ def _check_scatter(name: str):
                 )
         if hasattr(src, "dtype"):
             _same_ndim(name, "src", src, index)
-            if any(i > s for i, s in zip(index.shape, src.shape)):
+            if any(i > s for i, s in zip(_nd(index).shape, _nd(src).shape)):
                 sizes = f"index {list(index.shape)} to be no larger than src {list(src.shape)}"
                 raise ShapeError(f"{name}(): Expected {sizes}")
             if src.dtype != x.dtype:
@@ -223,10 +230,25 @@ def _head(a, shape: tuple):
 
 
 def _src_grad(ctx, g, index_shape: tuple, src_shape: tuple):
-    """``g`` (index-shaped) as the gradient of a src of ``src_shape``: zeros beyond the index's block."""
+    """``g`` (index-shaped) as the gradient of a src of ``src_shape``: zeros beyond the index's block
+    (a 0-d index or src counts as a 1-element one)."""
     if tuple(index_shape) == tuple(src_shape):
         return g
+    if not src_shape:  # (a 1-element index)
+        return ctx.xp.reshape(g, ())
+    if not index_shape:
+        g, index_shape = ctx.xp.reshape(g, (1,)), (1,)
     return ctx.call(getitem_grad, g, index=tuple(slice(0, n) for n in index_shape), shape=tuple(src_shape))
+
+
+def _src_block(ctx, src, index):
+    """src's leading block of index's shape (scatter_reduce's backward; 0-d ones as 1-element ones)."""
+    if tuple(src.shape) == tuple(index.shape):
+        return src
+    if src.ndim == 0:
+        return ctx.xp.reshape(src, index.shape)
+    block = ctx.call(getitem, src, index=tuple(slice(0, n) for n in (index.shape or (1,))))
+    return ctx.xp.reshape(block, ()) if index.ndim == 0 else block
 
 
 def _reduce_at(xp, out, where: tuple, values, how: str) -> None:
@@ -262,9 +284,13 @@ def _reduce_at(xp, out, where: tuple, values, how: str) -> None:
 def gather(xp, x, index, *, axis):
     """out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather; index int64, x's ndim, no
     larger than x apart from ``axis``)."""
-    axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], "gather", axis)
-    return x[_grid(xp, index, axis)]
+    if index.size == 0:  # (an empty index of any dtype and ndim, as torch's)
+        return xp.empty(index.shape, dtype=x.dtype)
+    x1 = _nd(x)
+    axis %= x1.ndim
+    _check_range(xp, index, x1.shape[axis], "gather", axis)
+    y = x1[_grid(xp, _nd(index), axis)]
+    return y.reshape(()) if index.ndim == 0 else y
 
 
 @gather.defvjp
@@ -277,7 +303,8 @@ def gather_backward(ctx, gy):  # the adjoint of a gather is a scatter_add into z
 def gather_grad(xp, gy, index, *, axis, shape):
     """zeros(shape).scatter_add(axis, index, gy): gather's adjoint (repeated indices accumulate)."""
     gx = xp.zeros(shape, dtype=gy.dtype)
-    xp.add.at(gx, _grid(xp, index, axis % len(shape)), gy)
+    if index.size:
+        xp.add.at(_nd(gx), _grid(xp, _nd(index), axis % max(len(shape), 1)), _nd(gy))
     return gx
 
 
@@ -291,12 +318,14 @@ def gather_grad_backward(ctx, gy):  # the adjoint of the scatter is the gather
 
 
 def _scatter_prep(xp, x, index, src, axis, name):
-    """(a copy of x, the grid, src's block or the scalar) after torch's range check."""
+    """(a copy of x, the grid, src's block or the scalar) after torch's range check; a 0-d x, index
+    or src is read as a 1-element one."""
     out = x.copy()
-    axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], name, axis)
+    axis %= max(x.ndim, 1)
+    _check_range(xp, index, _nd(x).shape[axis], name, axis)
+    index = _nd(index)
     grid = _grid(xp, index, axis)
-    return out, grid, (_head(src, index.shape) if hasattr(src, "dtype") else src)
+    return out, grid, (_head(_nd(src), index.shape) if hasattr(src, "dtype") else src)
 
 
 @op("scatter", save_inputs=(1,), check=_check_scatter("scatter"))
@@ -304,7 +333,7 @@ def scatter(xp, x, index, src, *, axis):
     """x with ``src`` (a tensor, or a number) written at ``index`` along ``axis`` (torch.scatter; with
     repeated positions one of the writes wins)."""
     out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter")
-    out[grid] = s
+    _nd(out)[grid] = s
     return out
 
 
@@ -324,7 +353,7 @@ def scatter_backward(ctx, gy):  # overwritten entries get no gradient; src gets 
 def scatter_add(xp, x, index, src, *, axis):
     """x with ``src`` added at ``index`` along ``axis`` (repeats accumulate; torch.scatter_add)."""
     out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter_add")
-    xp.add.at(out, grid, s)
+    xp.add.at(_nd(out), grid, s)
     return out
 
 
@@ -364,12 +393,12 @@ def scatter_reduce(xp, x, index, src, *, axis, reduce, include_self=True):
     out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter_reduce")
     if not include_self:
         init = {"sum": 0, "mean": 0, "prod": 1, "amax": None, "amin": None}[reduce]
-        out[grid] = _extreme(xp, x.dtype, reduce == "amin") if init is None else init
+        _nd(out)[grid] = _extreme(xp, x.dtype, reduce == "amin") if init is None else init
     how = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}[reduce]
-    _reduce_at(xp, out, grid, s, how)
+    _reduce_at(xp, _nd(out), grid, s, how)
     if reduce == "mean":
         count = xp.full(x.shape, 1 if include_self else 0, dtype="int64")
-        xp.add.at(count, grid, 1)
+        xp.add.at(_nd(count), grid, 1)
         count = xp.maximum(count, 1)
         out = (out // count if x.dtype.kind in "iub" else out / count).astype(x.dtype, copy=False)
     return out
@@ -383,8 +412,7 @@ def scatter_reduce_backward(ctx, gy):  # torch's scatter_reduce_backward (Functi
     xp = ctx.xp
     shape = ctx.input_shapes[0]
     src_shape = ctx.input_shapes[2]
-    if tuple(src_shape) != tuple(index.shape):
-        src = ctx.call(getitem, src, index=tuple(slice(0, n) for n in index.shape))
+    src = _src_block(ctx, src, index)
 
     def gat(v):
         return ctx.call(gather, v, index, axis=axis)
@@ -435,7 +463,7 @@ def scatter_count(xp, index, mask, *, axis, shape, dtype="float64"):
     tensor of ``shape`` along ``axis`` (scatter_reduce's mean and amax/amin gradients; no gradient)."""
     out = xp.zeros(shape, dtype=dtype)
     ones = mask.astype(dtype) if hasattr(mask, "dtype") else xp.full(index.shape, bool(mask), dtype=dtype)
-    xp.add.at(out, _grid(xp, index, axis % len(shape)), _head(ones, index.shape))
+    xp.add.at(_nd(out), _grid(xp, _nd(index), axis % max(len(shape), 1)), _nd(ones))
     return out
 
 
@@ -445,11 +473,13 @@ def scatter_count(xp, index, mask, *, axis, shape, dtype="float64"):
 def _check_index_vector(name: str):
     def check(x, index, *rest, axis, **attrs):
         _int_index(name, index)
-        if index.ndim != 1 or x.ndim == 0:  # (the methods pass 0-d tensors as 1-d ones)
+        if index.ndim != 1:  # (the methods pass a 0-d index as a 1-element one)
             raise ShapeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        if x.ndim == 0 and index.size != 1 and name != "index_fill":
+            raise ShapeError(f"{name}(): Index to a 0-d tensor can have only 1 value, got {index.size} value(s)")
         if rest and name == "index_add":
             src = rest[0]
-            a = axis % x.ndim
+            a = axis % max(x.ndim, 1)
             want = tuple(index.size if d == a else n for d, n in enumerate(x.shape))
             if tuple(src.shape) != want:
                 raise ShapeError(
@@ -469,6 +499,9 @@ def _along(axis: int, index) -> tuple:
 @op("index_select", save_inputs=(1,), check=_check_index_vector("index_select"))
 def index_select(xp, x, index, *, axis):
     """x's slices at ``index`` (a vector) along ``axis`` (torch.index_select)."""
+    if x.ndim == 0:  # (a 1-element index into a 0-d tensor: a 0-d result, as torch's)
+        _check_range(xp, index, 1, "index_select", 0)
+        return xp.take(x.reshape(1), index, axis=0).reshape(())
     axis %= x.ndim
     _check_range(xp, index, x.shape[axis], "index_select", axis)
     return xp.take(x, index, axis=axis)
@@ -484,7 +517,7 @@ def index_select_backward(ctx, gy):  # the adjoint: gy added back at index (repe
 def index_select_grad(xp, gy, index, *, axis, shape):
     """zeros(shape).index_add(axis, index, gy): index_select's adjoint."""
     gx = xp.zeros(shape, dtype=gy.dtype)
-    xp.add.at(gx, _along(axis % len(shape), index), gy)
+    xp.add.at(_nd(gx), _along(axis % max(len(shape), 1), index), _nd(gy))
     return gx
 
 
@@ -499,9 +532,9 @@ def index_add(xp, x, index, src, *, axis, alpha=1):
     """x with ``alpha * src`` added at ``index`` (a vector) along ``axis``; repeats accumulate."""
     out = x.copy()
     s = src if alpha == 1 else (src * alpha).astype(x.dtype, copy=False)
-    axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], "index_add", axis)
-    xp.add.at(out, _along(axis, index), s)
+    axis %= max(x.ndim, 1)
+    _check_range(xp, index, _nd(x).shape[axis], "index_add", axis)
+    xp.add.at(_nd(out), _along(axis, index), _nd(s))
     return out
 
 
@@ -524,9 +557,9 @@ def index_fill(xp, x, index, value, *, axis):
     if hasattr(value, "ndim") and value.ndim != 0:
         raise ValueError(f"index_fill(): value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
     out = x.copy()
-    axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], "index_fill", axis)
-    out[_along(axis, index)] = value
+    axis %= max(x.ndim, 1)
+    _check_range(xp, index, _nd(x).shape[axis], "index_fill", axis)
+    _nd(out)[_along(axis, index)] = value
     return out
 
 
@@ -541,9 +574,9 @@ def index_fill_backward(ctx, gy):  # filled slices: no gradient to x, their sum 
 
 def _check_index_copy(x, index, src, *, axis):
     _check_index_vector("index_copy")(x, index, axis=axis)
-    a = axis % x.ndim
+    a = axis % max(x.ndim, 1)
     want = tuple(index.size if d == a else n for d, n in enumerate(x.shape))
-    if tuple(src.shape) != want:
+    if tuple(src.shape) != want and not (x.ndim == 0 and src.size == 1 and src.ndim <= 1):
         raise ShapeError(
             f"index_copy(): source {tuple(src.shape)} must have the shape of self {tuple(x.shape)} with "
             f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
@@ -557,9 +590,9 @@ def index_copy(xp, x, index, src, *, axis):
     """x with its slices at ``index`` (a vector) along ``axis`` replaced by ``src``'s (torch.index_copy;
     with repeated indices one of the writes wins)."""
     out = x.copy()
-    axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], "index_copy", axis)
-    out[_along(axis, index)] = src
+    axis %= max(x.ndim, 1)
+    _check_range(xp, index, _nd(x).shape[axis], "index_copy", axis)
+    _nd(out)[_along(axis, index)] = _nd(src)
     return out
 
 
@@ -569,7 +602,11 @@ def index_copy_backward(ctx, gy):  # replaced slices: no gradient to x; src gets
     need = ctx.needs_input_grad
     axis = ctx.attrs["axis"]
     gx = ctx.call(index_fill, gy, index, 0.0, axis=axis) if need[0] else None
-    gs = ctx.call(index_select, gy, index, axis=axis) if need[2] else None
+    gs = None
+    if need[2]:
+        gs = ctx.call(index_select, gy, index, axis=axis)
+        if tuple(gs.shape) != tuple(ctx.input_shapes[2]):  # (a 0-d self written from a 1-element source)
+            gs = ctx.xp.reshape(gs, ctx.input_shapes[2])
     return gx, None, gs
 
 

@@ -947,6 +947,20 @@ def _positions(xp, size, stride, offset):
     return pos
 
 
+def _self_overlapping(xp, shape, strides, positions) -> bool:
+    """Whether two elements of an array share memory: ruled out in O(ndim) when each stride, the dims
+    sorted by it, passes the extent of the smaller ones (any C- or F-ordered view); else the positions
+    are counted."""
+    reach = 0
+    for st, n in sorted((abs(st), n) for st, n in zip(strides, shape) if n > 1):
+        if st <= reach:
+            break
+        reach += (n - 1) * st
+    else:
+        return False
+    return bool(positions.size) and int(positions.size) != int(xp.unique(positions).size)
+
+
 @op("as_strided", view=True, aux=True)
 def as_strided(xp, x, *, size, stride, storage_offset=None):
     """torch's as_strided: x's memory read as ``size`` with ``stride`` (elements) from ``storage_offset``
@@ -958,7 +972,7 @@ def as_strided(xp, x, *, size, stride, storage_offset=None):
     out_pos = _positions(xp, size, stride, off).reshape(-1)
     in_pos = _positions(xp, x.shape, tuple(s // x.dtype.itemsize for s in x.strides), at).reshape(-1)
     parts = [out_pos, in_pos]
-    if any(s == 0 and n > 1 for n, s in zip(x.shape, x.strides)):  # the input overlaps itself
+    if _self_overlapping(xp, x.shape, x.strides, in_pos):  # (expand, unfold with step < size: as torch's)
         n = int(max(out_pos.max() if out_pos.size else 0, in_pos.max() if in_pos.size else 0)) + 1
         parts.append(xp.maximum(xp.bincount(in_pos, minlength=n), 1))
     return y, xp.concatenate(parts)

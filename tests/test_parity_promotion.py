@@ -58,3 +58,30 @@ def test_promote_types_and_result_type_match_torch_everywhere() -> None:
             ):
                 bad.append((d1, scalar))
     assert not bad
+
+
+@pytest.mark.parametrize(
+    ("equation", "shapes", "expected"),
+    [
+        ("ij->i", [(2, 3)], "int64"),  # an index summed away by one operand: torch's sum, int64
+        ("ii->", [(2, 2)], "int64"),
+        ("ij->ji", [(2, 3)], "int32"),  # nothing summed alone: the dtype stays
+        ("ij,j->i", [(2, 3), (3,)], "int32"),
+        ("ij,k->ik", [(2, 3), (4,)], "int64"),
+    ],
+)
+def test_einsum_of_small_integers_sums_as_torch(equation: str, shapes: list, expected: str) -> None:
+    ops = [bp.ones(s, dtype=bp.int32) for s in shapes]
+    out = bp.einsum(equation, *ops)
+    assert str(out.dtype) == expected
+    assert out.tolist() == bp.einsum(equation, *[o.double() for o in ops]).long().tolist()
+
+
+def test_bilinear_keeps_an_integer_dtype_and_softmin_negates_before_casting() -> None:
+    x1, x2, w = bp.ones(3, dtype=bp.int32), bp.ones(4, dtype=bp.int32), bp.ones(5, 3, 4, dtype=bp.int32)
+    out = bp.nn.functional.bilinear(x1, x2, w)
+    assert out.dtype == bp.int32 and out.tolist() == [12] * 5
+    u = bp.tensor([0, 3], dtype=bp.uint8)  # -u wraps in uint8 to [0, 253] before the float64 softmax, as torch
+    got = bp.nn.functional.softmin(u, 0, dtype=bp.float64)
+    expected = bp.softmax(bp.tensor([0.0, 253.0], dtype=bp.float64), 0)
+    assert got.tolist() == expected.tolist()

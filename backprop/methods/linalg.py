@@ -979,6 +979,14 @@ def einsum(*args: Any) -> Tensor:
     if not ops:
         raise ShapeError("einsum(): must provide at least one operand")
     _, subs, rhs = _normalize(eq, [tuple(t.shape) for t in ops])
+    ops = list(ops)
+    if ops[0].dtype.kind in "biu" and ops[0].dtype != _dtypes.int64:
+        # torch sums an index only one operand has with sum(), which makes integers int64; the products
+        # with the other operands then promote to int64 too
+        for k, sub in enumerate(subs):
+            if set(sub) - set(rhs).union(*subs[:k], *subs[k + 1 :]):
+                ops = [t.to(_dtypes.int64) if t.dtype.kind in "biu" else t for t in ops]
+                break
     cur, cur_sub = ops[0], subs[0]
     if len(ops) == 1:
         return apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")

@@ -162,7 +162,8 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
             f"expected {o}"
         )
     left = input1.matmul(weight.permute(1, 0, 2).reshape(i1, o * i2))  # (..., out * in2): x1^T W_o for each o
-    out = (left.reshape(*input1.shape[:-1], o, i2) * input2.unsqueeze(-2)).sum(-1)
+    prod = left.reshape(*input1.shape[:-1], o, i2) * input2.unsqueeze(-2)
+    out = prod.sum(-1, dtype=prod.dtype)  # (torch's kernel keeps an integer dtype; sum alone makes int64)
     return out if bias is None else out + bias
 
 

@@ -323,9 +323,10 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """softmax(-x) along ``dim``."""
     dim = _softmax_dim("softmin", input.ndim, dim, _stacklevel)
+    neg = -input  # negated in the input's dtype first, as torch (an unsigned input wraps), then cast
     if dtype is not None:
-        input = input.to(dtype)
-    return apply(nn_ops.softmax, -input, axis=dim)
+        neg = neg.to(dtype)
+    return apply(nn_ops.softmax, neg, axis=dim)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:

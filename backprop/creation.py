@@ -98,7 +98,11 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     if any(n < 0 for n in shape):
         raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
     with _current(dev):
-        arr = xp.full(shape, value, dtype=dt) if fill == "full" else getattr(xp, fill)(shape, dtype=dt)
+        arr = (
+            xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
+            if fill == "full"
+            else getattr(xp, fill)(shape, dtype=dt)
+        )
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
         t._factory_requires_grad()

@@ -135,6 +135,23 @@ def wrap_int(v: int, dtype: np.dtype) -> int:
     return v - m if v > hi else v
 
 
+_C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t"}
+
+
+def fill_int(v: Any, dtype: np.dtype) -> Any:
+    """A fill value (``full``, ``fill_``, ``new_full``) as torch's checked conversion reads it into an
+    integer ``dtype``: a Python int within [min, max] as it is, a negative one down to -max into an
+    unsigned dtype modulo 2**bits (``full(3, -9, dtype=uint8)`` is 247), anything else refused with
+    torch's message. Other values and dtypes pass through unchanged."""
+    if v.__class__ is not builtins.int or dtype.kind not in "iu":
+        return v
+    info = np.iinfo(dtype)
+    lo = -int(info.max) if dtype.kind == "u" else int(info.min)
+    if not lo <= v <= int(info.max):
+        raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(dtype.name, dtype.name)} without overflow")
+    return v % (int(info.max) + 1) if v < 0 and dtype.kind == "u" else v
+
+
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
     k = dtype.kind

@@ -580,7 +580,11 @@ class Tensor(
         dev = to_device_obj(device or self.device)
         dt = dtypes.to_dtype(dtype) or self.dtype
         out = Tensor._wrap(
-            dev.xp.full(size_arg((size,) if isinstance(size, int) else tuple(size)), fill_value, dt), dev, None
+            dev.xp.full(
+                size_arg((size,) if isinstance(size, int) else tuple(size)), dtypes.fill_int(fill_value, dt), dt
+            ),
+            dev,
+            None,
         )
         return out.requires_grad_() if requires_grad else out
 
@@ -802,6 +806,7 @@ class Tensor(
                     f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
                 )
             value = value.item()
+        value = dtypes.fill_int(value, self._data.dtype)
         self._data[...] = value
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)

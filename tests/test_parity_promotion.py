@@ -85,3 +85,26 @@ def test_bilinear_keeps_an_integer_dtype_and_softmin_negates_before_casting() ->
     got = bp.nn.functional.softmin(u, 0, dtype=bp.float64)
     expected = bp.softmax(bp.tensor([0.0, 253.0], dtype=bp.float64), 0)
     assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("bp.full((3,), -9, dtype=bp.uint8)", [247, 247, 247]),  # negative down to -max wraps into unsigned
+        ("bp.full_like(bp.zeros(2, dtype=bp.uint8), -255)", [1, 1]),
+        ("bp.zeros(2, dtype=bp.uint8).fill_(-1)", [255, 255]),
+        ("bp.zeros(2, dtype=bp.uint8).new_full((2,), -9)", [247, 247]),
+        ("bp.zeros(2, dtype=bp.int32).fill_(-(2**31))", [-(2**31)] * 2),
+        ("bp.full((2,), 2.7, dtype=bp.int32)", [2, 2]),
+        ("bp.full((2,), 256, dtype=bp.uint8)", "uint8_t"),  # beyond the range: torch's overflow error
+        ("bp.full((2,), -256, dtype=bp.uint8)", "uint8_t"),
+        ("bp.zeros(2, dtype=bp.int8).fill_(128)", "int8_t"),
+        ("bp.full((2,), 2**31, dtype=bp.int32)", "type int without"),
+    ],
+)
+def test_fill_values_convert_into_integer_dtypes_as_torch(expr: str, expected: object) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(RuntimeError, match=f"value cannot be converted to {expected}|{expected}"):
+            eval(expr)
+    else:
+        assert eval(expr).tolist() == expected

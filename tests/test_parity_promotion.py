@@ -108,3 +108,10 @@ def test_fill_values_convert_into_integer_dtypes_as_torch(expr: str, expected: o
             eval(expr)
     else:
         assert eval(expr).tolist() == expected
+
+
+def test_tensor_where_method_promotes_as_the_function() -> None:
+    cond = bp.tensor([True, False])
+    assert bp.tensor([1, 2]).where(cond, 2.0).dtype == bp.float32  # (was float64: NumPy's promotion)
+    assert bp.tensor([1, 2], dtype=bp.uint8).where(cond, -1).tolist() == [1, 255]
+    assert bp.tensor([1.0, 2.0]).where(cond, bp.tensor([5.0], dtype=bp.float64)).dtype == bp.float64

@@ -12,6 +12,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace, write_recorded
 from backprop.autograd.grad_mode import trace_users
+from backprop.methods.math import _promoted
 from backprop.methods.reduction import ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
@@ -461,7 +462,7 @@ class IndexingMethods:
         if not hasattr(condition, "grad_fn") or condition.dtype.kind != "b":
             got = getattr(condition, "dtype", type(condition))
             raise TypeError(f"where: condition must be a bool tensor, got {got}")
-        return apply(ew.where, condition, self, self._other(other))
+        return apply(ew.where, condition, *_promoted(self, self._other(other)))  # torch's promotion
 
     # ------------------------------------------------------------ sorting
     def sort(self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False) -> ValuesIndices:

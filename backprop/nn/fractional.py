@@ -91,12 +91,18 @@ def _fractional_max_pool(
     if _random_samples is None:
         samples = creation.rand(batch, channels, n, dtype=input.dtype, device=input.device)
     else:
+        # torch reads the first ``batch`` rows: more rows than the batch are fine (an unbatched input is a batch of one)
         samples = _random_samples
-        if samples.ndim != 3 or tuple(samples.shape) != (batch, channels, n):
+        if samples.ndim != 3 or samples.shape[2] != n:
             raise ShapeError(
-                f"{name}: expected _random_samples of shape {(batch, channels, n)} (batch, channels, {n}) for input "
-                f"of size {list(input.shape)}, but got {list(samples.shape)}"
+                f"{name}: expected _random_samples of shape (batch, channels, {n}) for input of size "
+                f"{list(input.shape)}, but got {list(samples.shape)}"
             )
+        if samples.shape[0] < batch:
+            raise ShapeError("Expect _random_samples.size(0) no less then input batch size.")
+        if samples.shape[1] != channels:
+            raise ShapeError("Expect _random_samples.size(1) equals to input channel size.")
+        samples = samples[:batch]
     xp = input.device.xp
     u = samples.detach()._data.astype(input.dtype, copy=False)
     # torch's sample order: (W, H) for 2-d pooling, (T, H, W) for 3-d

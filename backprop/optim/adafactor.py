@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.optim.optimizer import Optimizer, add_scaled_, buffer
+from backprop.optim.optimizer import Optimizer, add_scaled_, buffer, count_step
 from backprop.tensor import Tensor
 
 __all__ = ["Adafactor"]
@@ -93,7 +93,7 @@ class Adafactor(Optimizer):
         eps1, eps2 = group["eps"]
         if eps1 is None:
             eps1 = float(np.finfo(p.dtype).eps)
-        state["step"] = t = float(state.get("step", 0.0)) + 1.0
+        t = count_step(state)
         weight = t ** group["beta2_decay"]  # 1 - beta2_t
         rho = min(lr, 1.0 / t**0.5)
         alpha = max(eps2, _rms(xp, p._data)) * rho

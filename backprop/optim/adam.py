@@ -6,7 +6,15 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, scratch, torch_options
+from backprop.optim.optimizer import (
+    Optimizer,
+    buffer,
+    check_nonnegative,
+    count_step,
+    plus_scaled,
+    scratch,
+    torch_options,
+)
 from backprop.tensor import Tensor
 
 
@@ -44,7 +52,7 @@ class Adam(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        t = count_step(state)
         if wd:
             if group.get("decoupled_weight_decay", self.decoupled):
                 p._data *= 1 - lr * wd

@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, torch_options
+from backprop.optim.optimizer import (
+    Optimizer,
+    buffer,
+    check_nonnegative,
+    count_step,
+    plus_scaled,
+    scalar_state,
+    torch_options,
+)
 from backprop.tensor import Tensor
 
 
@@ -65,13 +73,19 @@ class NAdam(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps, psi = group["lr"], group["betas"], group["eps"], group["momentum_decay"]
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        t = count_step(state)
         g = _decay(p, g, group)
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         # torch keeps mu_product in a float32 scalar tensor (its default scalar dtype), whatever the
         # parameter's dtype: the product is rounded to float32 at each step, here as there
-        state["mu_product"] = mu_product = float(np.float32(state.get("mu_product", 1.0)) * np.float32(mu))
+        # (a float32 0-d CPU Tensor in the state, as torch's)
+        # (torch's load_state_dict casts it to a floating parameter's dtype: it then goes on in that dtype)
+        mp = state.get("mu_product")
+        if not (isinstance(mp, Tensor) and type(mp._data) is np.ndarray and mp._data.dtype.kind == "f"):
+            mp = state["mu_product"] = scalar_state(1.0 if mp is None else float(mp))
+        mp._data *= mp._data.dtype.type(mu)
+        mu_product = float(mp._data)
         m, v = _moments(state, p, g, b1, b2)
         denom = xp.sqrt(v / (1 - b2**t)) + eps
         p._data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
@@ -105,7 +119,7 @@ class RAdam(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        t = count_step(state)
         g = _decay(p, g, group)
         m, v = _moments(state, p, g, b1, b2)
         bc2 = 1 - b2**t
@@ -143,7 +157,7 @@ class Adamax(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        t = count_step(state)
         g = _decay(p, g, group)
         m = buffer(state, "exp_avg", p)
         u = buffer(state, "exp_inf", p)
@@ -178,7 +192,7 @@ class Adadelta(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
         xp = p.device.xp
-        state["step"] = state.get("step", 0) + 1
+        count_step(state)
         g = _decay(p, g, group)
         sq = buffer(state, "square_avg", p)
         acc = buffer(state, "acc_delta", p)

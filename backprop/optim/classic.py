@@ -7,7 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from backprop.optim.optimizer import Optimizer, add_scaled_, buffer, check_nonnegative, plus_scaled, torch_options
+from backprop.optim.optimizer import (
+    Optimizer,
+    add_scaled_,
+    buffer,
+    check_nonnegative,
+    count_step,
+    plus_scaled,
+    scalar_state,
+    torch_options,
+)
 from backprop.tensor import Tensor
 
 
@@ -41,7 +50,7 @@ class Rprop(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         (eta_minus, eta_plus), (lo, hi) = group["etas"], group["step_sizes"]
         xp = p.device.xp
-        state["step"] = state.get("step", 0) + 1
+        count_step(state)
         prev = buffer(state, "prev", p)
         step_size = buffer(state, "step_size", p, group["lr"])
         sign = xp.sign(g * prev)
@@ -80,21 +89,36 @@ class ASGD(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, lambd, wd = group["lr"], group["lambd"], group["weight_decay"]
         xp = p.device.xp
-        if "eta" not in state:
-            state["eta"], state["mu"] = _f32(lr), 1.0
-        state["step"] = t = state.get("step", 0) + 1
+        if "eta" not in state:  # (torch: float32 0-d tensors on the parameter's device, as the step)
+            state["eta"], state["mu"] = scalar_state(lr, p), scalar_state(1.0, p)
+        for k in ("eta", "mu"):
+            if not isinstance(state[k], Tensor):  # (a number: an older state dict)
+                state[k] = scalar_state(float(state[k]), p)
+        t = count_step(state)
         if wd:
             g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         eta, mu = float(state["eta"]), float(state["mu"])
-        p._data *= 1 - lambd * eta
-        add_scaled_(xp, p._data, g, -eta)
         ax = buffer(state, "ax", p)
-        if mu != 1:
+        if group.get("foreach"):  # torch's multi-tensor arithmetic: p -= eta (g + lambd p); ax += mu (p - ax)
+            p._data -= (g + lambd * p._data) * eta
             ax += (p._data - ax) * mu
+            # eta from the float32 step tensor, in float32 as torch's tensor arithmetic: the power rounded from
+            # double, and lr / z taken as z.reciprocal() * lr (torch's __rtruediv__)
+            f32 = np.float32
+            z = f32(float(f32(1) + f32(lambd * lr) * f32(t)) ** group["alpha"])
+            new_eta = (f32(1) / z) * f32(lr)
         else:
-            ax[...] = p._data
-        state["eta"] = _f32(lr / ((1 + lambd * lr * t) ** group["alpha"]))
-        state["mu"] = _f32(1 / max(1, t - group["t0"]))
+            p._data *= 1 - lambd * eta
+            add_scaled_(xp, p._data, g, -eta)
+            if mu != 1:
+                ax += (p._data - ax) * mu
+            else:
+                ax[...] = p._data
+            new_eta = lr / ((1 + lambd * lr * t) ** group["alpha"])
+        # torch: eta.copy_(torch.as_tensor(value)): a float32 value, copied in place (a state loaded in the
+        # parameter's dtype stays in that dtype)
+        state["eta"]._data[...] = np.float32(new_eta)
+        state["mu"]._data[...] = np.float32(1 / max(1, t - group["t0"]))
 
 
 class SparseAdam(Optimizer):
@@ -129,7 +153,7 @@ class SparseAdam(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        state["step"] = t = state.get("step", 0) + 1  # (torch: an int here, unlike the other optimizers)
         rows_by_cols = (p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
         m = buffer(state, "exp_avg", p).reshape(rows_by_cols)
         v = buffer(state, "exp_avg_sq", p).reshape(rows_by_cols)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.autograd.trace import tracer
 from backprop.optim.optimizer import Optimizer, check_nonnegative
@@ -163,12 +165,34 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS: all parameters must have one dtype and one device")
         self._numel = sum(p.numel() for p in self._params)
 
+    def state_dict(self) -> dict[str, Any]:
+        """torch's layout: the directions, curvature pairs and scalars of the history as Tensors on the
+        parameters' device (kept here as raw arrays and NumPy scalars), counters and losses as numbers."""
+        out = super().state_dict()
+        p = self._params[0]
+
+        def tensor(v: Any) -> Any:
+            if isinstance(v, list):
+                return [tensor(x) for x in v]
+            if isinstance(v, (np.ndarray, np.generic)) or hasattr(v, "__cuda_array_interface__"):
+                arr = np.array(v.get() if hasattr(v, "get") and not isinstance(v, np.generic) else v, copy=True)
+                return Tensor._wrap(p.device.backend.from_host(arr, p.device.index), p.device, None)
+            return v
+
+        for st in out["state"].values():
+            for k, v in st.items():
+                st[k] = tensor(v)
+        return out
+
     def _gather_flat_grad(self) -> Any:
         xp = self._params[0].device.xp
         views = [
             xp.zeros(p.numel(), dtype=p._data.dtype) if p.grad is None else p.grad._data.reshape(-1)
             for p in self._params
         ]
+        # a complex parameter counts as its real and imaginary parts (torch's view_as_real): the dot products
+        # of the two-loop recursion are then real ones
+        views = [v.view(v.real.dtype) if v.dtype.kind == "c" else v for v in views]
         return xp.concatenate(views, 0)
 
     def _add_grad(self, step_size: Any, update: Any) -> None:
@@ -176,6 +200,11 @@ class LBFGS(Optimizer):
         offset = 0
         for p in self._params:
             n = p.numel()
+            if p._data.dtype.kind == "c":  # (its real view: two entries of ``update`` per element)
+                upd = update[offset : offset + 2 * n].copy().view(p._data.dtype)
+                p._data += step_size * upd.reshape(p.shape)
+                offset += 2 * n
+                continue
             p._data += step_size * update[offset : offset + n].reshape(p.shape)
             offset += n
 
@@ -204,6 +233,8 @@ class LBFGS(Optimizer):
         closure = enable_grad()(closure)
         group = self.param_groups[0]
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        if isinstance(lr, Tensor):  # (a Tensor lr: a scalar of its dtype, as torch's step sizes are then Tensors)
+            lr = lr.detach().cpu()._data[()]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         line_search_fn, history_size = group["line_search_fn"], group["history_size"]
 

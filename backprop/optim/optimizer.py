@@ -21,6 +21,7 @@ from backprop import registry
 from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import enable_grad, no_grad
 from backprop.autograd.trace import replayed_whole
+from backprop.devices import device
 from backprop.nn.module_hooks import RemovableHandle
 from backprop.tensor import Tensor
 
@@ -33,6 +34,7 @@ _HOOK_KINDS = (
     "load_state_dict_post",
 )
 _hook_ids = itertools.count()
+_CPU = device("cpu")
 
 
 def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -190,11 +192,12 @@ class Optimizer:
                 g = p.grad._data
                 if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
                     g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
+                update = self._update_as_real if g.dtype.kind == "c" else self._update
                 if p.device.index:  # cuda:N: its kernels launch with device N current
                     with p.device.backend.use_device(p.device.index):
-                        self._update(p, g, state, group)
+                        update(p, g, state, group)
                 else:
-                    self._update(p, g, state, group)
+                    update(p, g, state, group)
                 if found is None and state:  # (kept once the update stored something: plain SGD keeps none)
                     dict.__setitem__(self.state, id(p), state)
                 bump_version(p)
@@ -202,6 +205,37 @@ class Optimizer:
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _update_as_real(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """A complex parameter's update, as torch's optimizers make it: on ``view_as_real`` of the parameter,
+        its gradient and its state (every moment, step size and sign is per real and imaginary part, not of
+        the complex number). The state keeps complex Tensors (torch's state dict): the update sees real views
+        of them, and a buffer it creates is made complex (``buffer``), its fill value in both parts, as torch
+        fills them (Adagrad's ``complex(v, v)``, Rprop's step sizes)."""
+        data = p._data if p._data.flags.c_contiguous else p._data.copy()
+        pr = Tensor._wrap(_real_view(data), p.device, None)
+        views: dict[str, Tensor] = {}
+        rstate: dict[str, Any] = {}
+        for k, v in state.items():
+            if isinstance(v, Tensor) and v._data.dtype.kind == "c" and v._data.shape == data.shape:
+                if not v._data.flags.c_contiguous:
+                    v = state[k] = Tensor._wrap(v._data.copy(), v.device, None)
+                views[k] = rstate[k] = Tensor._wrap(_real_view(v._data), v.device, None)
+            else:
+                rstate[k] = v
+        _COMPLEX_OF[id(pr)] = p
+        try:
+            self._update(pr, _real_view(g if g.flags.c_contiguous else g.copy()), rstate, group)
+        finally:
+            del _COMPLEX_OF[id(pr)]
+        for k, v in rstate.items():
+            if views.get(k) is v:
+                continue
+            if isinstance(v, Tensor) and v._data.shape == pr._data.shape and v._data.dtype.kind == "f":
+                v = Tensor._wrap(v._data.copy().view(data.dtype).reshape(data.shape), v.device, None)
+            state[k] = v
+        if data is not p._data:
+            p._data[...] = data
 
     def _fused(self, p: Tensor, key: str) -> Any:
         """The backend's fused update kernel ``key`` (e.g. ``"optim.adam"``), or None."""
@@ -259,7 +293,7 @@ class Optimizer:
         self.state = ParamState()
         for i, st in state_dict["state"].items():
             p = params[int(i)]
-            self.state[id(p)] = {k: _from_host(v, p) for k, v in st.items()}
+            self.state[id(p)] = {k: _step_from_host(v) if k == "step" else _from_host(v, p) for k, v in st.items()}
         for hook in self._hooks_of("load_state_dict_post"):
             hook(self)
 
@@ -318,19 +352,66 @@ def _to_host(v: Any) -> Any:
     return copy.copy(v)
 
 
+def _step_from_host(v: Any) -> Any:
+    """A loaded step count: a Tensor stays a 0-d float32 Tensor on the CPU (a copy), as torch keeps it; a
+    number stays a number (the next step makes it a Tensor)."""
+    if isinstance(v, Tensor) or isinstance(v, np.ndarray) or hasattr(v, "shape"):
+        return scalar_state(float(v))
+    return v
+
+
 def _from_host(v: Any, p: Tensor) -> Any:
-    """A loaded state value: arrays become Tensors on ``p``'s device in its dtype; lists element-wise."""
+    """A loaded state value: arrays become Tensors on ``p``'s device, in its dtype where ``p`` is real floating
+    (torch's rule: a complex or integer parameter's state keeps its own dtype); lists element-wise."""
     if isinstance(v, (list, tuple)):
         return type(v)(_from_host(x, p) for x in v)
     if isinstance(v, np.ndarray) or hasattr(v, "shape"):  # (a copy: the source keeps its own state, as torch's)
         arr = p.device.backend.from_host(np.array(v, copy=True), p.device.index)
-        return Tensor._wrap(arr.astype(p.dtype, copy=False), p.device, None)
+        if np.dtype(p.dtype).kind == "f":
+            arr = arr.astype(p.dtype, copy=False)
+        return Tensor._wrap(arr, p.device, None)
     return v
+
+
+def scalar_state(value: float, p: Tensor | None = None) -> Tensor:
+    """A 0-d float32 Tensor (torch's default scalar dtype) holding ``value``: how torch keeps a scalar of
+    an optimizer's state (``step``; ASGD's ``eta`` and ``mu``), on the CPU unless ``p`` is given."""
+    if p is None or p.device.type == "cpu":
+        return Tensor._wrap(np.array(value, dtype=np.float32), _CPU, None)
+    arr = p.device.backend.from_host(np.array(value, dtype=np.float32), p.device.index)
+    return Tensor._wrap(arr, p.device, None)
+
+
+def count_step(state: dict[str, Any]) -> float:
+    """Advance ``state["step"]`` and return the new count, as torch's optimizers keep it: a 0-d float32
+    Tensor on the CPU (torch's non-capturable, non-fused layout), so ``state_dict()`` and
+    ``opt.state[p]["step"]`` are torch's. A number there (an older state dict) is taken over."""
+    s = state.get("step")
+    if not (isinstance(s, Tensor) and type(s._data) is np.ndarray and s._data.dtype == np.float32):
+        s = scalar_state(0.0 if s is None else float(s))
+        state["step"] = s
+    a = s._data
+    a += 1
+    return float(a)
+
+
+def _real_view(a: Any) -> Any:
+    """``view_as_real`` of a C-contiguous complex array: shape (..., 2), the same memory."""
+    return a.reshape(*a.shape, 1).view(a.real.dtype)
+
+
+# id of the real view a complex parameter's update sees -> the parameter (``Optimizer._update_as_real``)
+_COMPLEX_OF: dict[int, Tensor] = {}
 
 
 def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> Any:
     """The array ``state[name]`` (a Tensor kept for state dicts), created like ``p`` on first use."""
     t = state.get(name)
+    if t is None and _COMPLEX_OF and id(p) in _COMPLEX_OF:  # like the complex parameter, seen as real
+        c = _COMPLEX_OF[id(p)]
+        t = Tensor._wrap(p.device.xp.full(c._data.shape, complex(fill, fill), dtype=c.dtype), p.device, None)
+        state[name] = t
+        return _real_view(t._data)
     if t is None:
         t = Tensor._wrap(p.device.xp.full(p._data.shape, fill, dtype=p.dtype), p.device, None)
         state[name] = t

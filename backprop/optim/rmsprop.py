@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from backprop.optim.optimizer import Optimizer, buffer, check_nonnegative, plus_scaled, torch_options
+from backprop.optim.optimizer import (
+    Optimizer,
+    buffer,
+    check_nonnegative,
+    count_step,
+    plus_scaled,
+    scalar_state,
+    torch_options,
+)
 from backprop.tensor import Tensor
 
 
@@ -43,7 +51,7 @@ class RMSprop(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = p.device.xp
         a, wd = group["alpha"], group["weight_decay"]
-        state["step"] = state.get("step", 0) + 1
+        count_step(state)
         if wd:
             g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         sq = buffer(state, "square_avg", p)
@@ -106,15 +114,18 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 state = dict.setdefault(self.state, id(p), {})
-                state.setdefault("step", 0)
-                buffer(state, "sum", p, initial_accumulator_value)
+                state.setdefault("step", scalar_state(0.0))
+                # (a complex parameter's sum starts at complex(v, v), as torch's)
+                v = complex(initial_accumulator_value, initial_accumulator_value) if p.is_complex() else None
+                buffer(state, "sum", p, initial_accumulator_value if v is None else v)  # type: ignore[arg-type]
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = p.device.xp
-        state["step"] = t = state.get("step", 0) + 1
+        t = count_step(state)
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p._data
         s = buffer(state, "sum", p, self.defaults["initial_accumulator_value"])  # (torch: not the group's)
         s += g * g
-        clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+        # (a Tensor lr: divided as a float32 Tensor, then taken as a number, as torch's addcdiv_(value=-clr))
+        clr = float(group["lr"] / (1 + (t - 1) * group["lr_decay"]))
         p._data -= clr * (g / (xp.sqrt(s) + group["eps"]))

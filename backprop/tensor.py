@@ -429,6 +429,23 @@ class Tensor(
             raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
+    def __complex__(self) -> builtins.complex:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return complex(self.item())
+
+    def __contains__(self, element: Any) -> builtins.bool:
+        """``element in t``: whether any element equals it (torch's rule: tensors and numbers only)."""
+        if not isinstance(element, (Tensor, builtins.int, builtins.float, builtins.complex, np.generic)):
+            raise RuntimeError(
+                f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}."
+            )
+        return builtins.bool((self == element).any().item())
+
+    def __reversed__(self) -> Tensor:
+        """``reversed(t)``: ``t`` flipped along dim 0 (a 0-d tensor as it is), as torch."""
+        return self if self._data.ndim == 0 else self.flip(0)
+
     def __bool__(self) -> builtins.bool:
         if self._data.size != 1:
             which = "no values" if self._data.size == 0 else "more than one value"
@@ -688,6 +705,7 @@ class Tensor(
     __sub__, __rsub__ = _binary(ew.sub)
     __mul__, __rmul__ = _binary(ew.mul)
     __truediv__, __rtruediv__ = _binary(ew.div, to_float=True)
+    __div__, __rdiv__ = __truediv__, __rtruediv__  # (torch keeps Python 2's names)
     __pow__, __rpow__ = _binary(ew.pow, wrap=False)
     __mod__, __rmod__ = _binary(mt.remainder)
     __floordiv__, __rfloordiv__ = _binary(mt.floor_divide)

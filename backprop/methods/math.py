@@ -916,6 +916,10 @@ class MathMethods:
     def __itruediv__(self: Any, other: Any) -> Tensor:
         return self.div_(other)
 
+    def __idiv__(self: Any, other: Any) -> Tensor:
+        """``__itruediv__`` under Python 2's name, as torch keeps it."""
+        return self.__itruediv__(other)
+
     def __imod__(self: Any, other: Any) -> Tensor:
         return self.remainder_(other)
 

@@ -84,7 +84,8 @@ def resolve(op: Any) -> Callable[..., Any] | None:
     try:
         for part in op.name.split("."):
             obj = getattr(obj, part)
-        return obj
+        if callable(obj):  # (bp.cdouble is the dtype, as torch.cdouble: the op is the method)
+            return obj
     except AttributeError:
         pass
     if hasattr(bp.Tensor, op.name):
@@ -193,7 +194,8 @@ def compare(
             elif not np.allclose(xa, ya, rtol=rtol, atol=atol, equal_nan=True):
                 with np.errstate(all="ignore"):
                     err = np.abs(xa - ya)
-                    err = np.where(np.isnan(err), np.inf, err)
+                    both_nan = np.isnan(xa) & np.isnan(ya)
+                    err = np.where(both_nan, 0.0, np.where(np.isnan(err), np.inf, err))
                 return f"output {i}: values differ, max abs error {float(err.max()):.3g}"
         elif values and isinstance(x, (int, float, bool)) and x != y and not (x != x and y != y):
             return f"output {i}: {y!r}, torch {x!r}"
@@ -256,6 +258,9 @@ def _check_sample(op: Any, key: str, fn: Callable[..., Any], s: Any, dname: str,
             return None
         if any(isinstance(x, torch.Tensor) and x.layout != torch.strided for x in flat(expected)):
             return None  # sparse results: tests/test_sparse.py covers them
+        if key.startswith("as_strided") and isinstance(s.input, torch.Tensor) and s.input._base is not None:
+            return None  # it addresses the view's base storage, which a copy of the view does not carry
+            # (tests/test_parity_opinfo_indexing.py checks such views built from the same base)
         try:
             bi, ba, bk = to_bp(s.input), to_bp(tuple(s.args)), to_bp(dict(s.kwargs))
         except Skip:

@@ -36,8 +36,15 @@ def load() -> bool:
         from torch.testing._internal.common_methods_invocations import op_db as _op_db
     except ImportError:
         return False
+    unfreeze_flags(_torch)
     torch, op_db = _torch, list(_op_db)
     return True
+
+
+def unfreeze_flags(torch_module: Any) -> None:
+    """torch's test utilities freeze ``torch.backends``' flags when imported (``disable_global_flags``);
+    programs the suite runs later set ``torch.backends.cudnn.allow_tf32`` as users do: unfreeze them."""
+    torch_module.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True  # (module global)
 
 
 # Outputs that are uninitialised memory or random draws: only shapes, dtypes (and for random draws the

@@ -355,8 +355,10 @@ def _to_host(v: Any) -> Any:
 def _step_from_host(v: Any) -> Any:
     """A loaded step count: a Tensor stays a 0-d float32 Tensor on the CPU (a copy), as torch keeps it; a
     number stays a number (the next step makes it a Tensor)."""
-    if isinstance(v, Tensor) or isinstance(v, np.ndarray) or hasattr(v, "shape"):
-        return scalar_state(float(v))
+    if isinstance(v, Tensor):
+        return scalar_state(float(v.item()))
+    if isinstance(v, np.ndarray) or hasattr(v, "shape"):  # (a device array, or a checkpoint's 1-element array)
+        return scalar_state(float(np.asarray(v.get() if hasattr(v, "get") else v).reshape(-1)[0]))
     return v
 
 

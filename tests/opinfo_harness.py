@@ -104,9 +104,12 @@ def resolve(op: Any) -> Callable[..., Any] | None:
 def to_bp(x: Any) -> Any:
     """A torch sample argument as backprop's (tensors copied with their dtype and requires_grad)."""
     if isinstance(x, torch.Tensor):
-        if x.layout != torch.strided or x.dtype in (torch.bfloat16, torch.float16) or x.is_quantized:
-            raise Skip(f"layout/dtype {x.layout}/{x.dtype}")
-        a = x.detach().resolve_conj().resolve_neg().numpy(force=True).copy()
+        if x.layout != torch.strided or x.is_quantized:
+            raise Skip(f"layout {x.layout}")
+        x1 = x.detach().resolve_conj().resolve_neg()
+        if x.dtype in (torch.bfloat16, torch.float16):  # (exact through float32)
+            x1 = x1.float()
+        a = x1.numpy(force=True).copy()
         t = bp.tensor(a, dtype=getattr(bp, str(x.dtype).removeprefix("torch.")))
         return t.requires_grad_(True) if x.requires_grad else t
     if isinstance(x, torch.dtype):
@@ -210,6 +213,8 @@ def compare(
 
 
 def tolerance(dtype: str) -> tuple[float, float]:
+    if dtype in ("float16", "bfloat16"):
+        return (1e-3, 1e-5) if dtype == "float16" else (1.6e-2, 1e-5)  # (torch.testing's defaults)
     return (1e-7, 1e-7) if dtype in ("float64", "complex128") else (1.3e-5, 1e-5)
 
 
@@ -367,15 +372,26 @@ def _req(x: Any) -> bool:
 
 
 def main(argv: list[str]) -> int:
+    """``python -m tests.opinfo_harness [--dtypes float16,bfloat16] [--all-samples] [op names]``."""
+    global MAX_SAMPLES
     if not load():
         print("torch or expecttest missing")
         return 2
-    names = set(argv)
+    dtypes, names = DTYPES, set()
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a == "--dtypes":
+            dtypes = tuple(args.pop(0).split(","))
+        elif a == "--all-samples":
+            MAX_SAMPLES = 10**9
+        else:
+            names.add(a)
     count = 0
     for op in op_db:
         if names and op.name not in names and key_of(op) not in names:
             continue
-        for line in check_op(op):
+        for line in check_op(op, dtypes=dtypes):
             print(line)
             count += 1
     print(f"{count} disagreements")

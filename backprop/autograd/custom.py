@@ -117,8 +117,11 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
         _ = user.saved_tensors  # the version checks
         user._graph_saved = tuple(saved)
     try:
-        with set_grad_enabled(graph):
-            out = call.fn.backward(user, *grads)
+        if graph and _only_jvp(call.fn):
+            out = _backward_from_jvp(call, user, grads)
+        else:
+            with set_grad_enabled(graph):
+                out = call.fn.backward(user, *grads)
     finally:
         user._graph_saved = None
     out = out if isinstance(out, tuple) else (out,)
@@ -150,6 +153,34 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
                 )
         result.append(g if (g is None or graph) else g._data)
     return tuple(result)
+
+
+def _only_jvp(fn: type) -> bool:
+    """A Function that defines ``jvp`` (forward mode) and neither ``backward`` nor ``vjp``."""
+    names = _defined(fn)
+    return "jvp" in names and not names & {"backward", "vjp"}
+
+
+def _backward_from_jvp(call: Any, user: Any, grads: tuple) -> tuple:
+    """The recorded backward of a Function that gives only ``jvp``. Forward mode here is the derivative of a
+    vector-Jacobian product in its ``grad_output`` (``forward_ad._jvp``), so such a Function needs J^T u with
+    its graph in u: the transpose of the user's linear ``jvp``, the gradient of <jvp(t), u> in placeholder
+    tangents t. ``jvp`` runs once per forward (torch's runs once, and it may ``del`` what it read from ctx)."""
+    from backprop.autograd.functional import grad
+
+    cached = user.__dict__.get("_jvp_graph")
+    if cached is None:
+        tangents = [x.detach().new_zeros(x.shape).requires_grad_(True) for x in call.tensor_inputs]
+        it = iter(tangents)
+        with set_grad_enabled(True):
+            outs = call.fn.jvp(user, *(next(it) if t else None for t in call.is_tensor_arg))
+        cached = user._jvp_graph = (tangents, outs if isinstance(outs, (tuple, list)) else (outs,))
+    tangents, outs = cached
+    pairs = [(o, g) for o, g in zip(outs, grads) if _is_tensor(o) and o.requires_grad and g is not None]
+    if not pairs:
+        return tuple(None for _ in call.is_tensor_arg)
+    gs = iter(grad([o for o, _ in pairs], tangents, [g for _, g in pairs], True, True, allow_unused=True))
+    return tuple(next(gs) if t else None for t in call.is_tensor_arg)
 
 
 def _expandable(shape: tuple, to: tuple) -> bool:

@@ -1224,7 +1224,13 @@ def scaled_dot_product_attention(
         weights = apply(nn_ops.softmax, scores, axis=-1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
-    return weights.matmul(value)
+    out = weights.matmul(value)
+    qs = query.stride()
+    if query.ndim == 4 and qs[3] == 1 and qs[1] < qs[2] and query.shape[1] > 1 and query.shape[2] > 1:
+        # torch's CPU kernel keeps the multi-head idiom's layout: for a query x.view(B, L, H, E).transpose(1, 2)
+        # its output is (B, L, H, E) memory seen as (B, H, L, E), so out.transpose(1, 2).view(B, L, H * E) works
+        out = out.transpose(1, 2).contiguous().transpose(1, 2)
+    return out
 
 
 __all__ += [

@@ -130,7 +130,10 @@ def matrix_norm(
         return a.norm(2.0, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
         s = svdvals(a.movedim((d0, d1), (-2, -1)))
-        out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
+        if ord == 2 and s.shape[-1] == 0:  # torch: a positive order of an empty matrix is 0 (no graph)
+            out = s.new_zeros(s.shape[:-1])
+        else:
+            out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
         if keepdim:
             for d in sorted((d0, d1)):
                 out = out.unsqueeze(d)
@@ -138,7 +141,10 @@ def matrix_norm(
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if abs(ord) == 1 else (d1, d0)  # 1: sum over rows (column sums)
         sums = a.abs().sum(inner, keepdim=True)
-        out = sums.amax(outer, keepdim=True) if ord > 0 else sums.amin(outer, keepdim=True)
+        if ord > 0 and sums.shape[outer] == 0:  # torch: the max of no sums is 0 (a constant, as torch's)
+            out = sums.new_zeros(tuple(1 if i == outer else n for i, n in enumerate(sums.shape)))
+        else:
+            out = sums.amax(outer, keepdim=True) if ord > 0 else sums.amin(outer, keepdim=True)
         return out if keepdim else out.squeeze((d0, d1))
     raise ValueError(f"linalg.matrix_norm: Order {ord} not supported.")
 
@@ -272,15 +278,28 @@ def matrix_rank(input: Tensor, *, atol: Any = None, rtol: Any = None, hermitian:
     """The number of singular values above max(atol, rtol * largest) (int64, no gradient)."""
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._matrix("linalg.matrix_rank", A)
+    a = 0.0 if atol is None else _tolerance(atol, "atol")
+    r = None if rtol is None else _tolerance(rtol, "rtol")
+    if A.numel() == 0:  # torch: no rows or columns (or no matrices) have rank 0, whatever the tolerances
+        return Tensor._of(np.zeros(tuple(A.shape[:-2]), np.int64), device=A.device)
     s = eigvalsh(A.detach()).abs() if hermitian else svdvals(A.detach())
-    a = 0.0 if atol is None else float(atol)
-    if rtol is None:  # torch: eps * max(m, n) unless atol > 0 is given
-        r = np.finfo(A.dtype).eps * max(A.shape[-2:]) if a == 0 else 0.0
-    else:
-        r = float(rtol)
-    smax = s.amax(-1, keepdim=True) if s.shape[-1] else s.sum(-1, keepdim=True)
-    tol = (smax * r).clamp_min(a)
+    if r is None:  # torch: eps * max(m, n) where atol is not > 0 (elementwise for a tensor atol)
+        default = float(np.finfo(A.dtype).eps * max(A.shape[-2:]))
+        r = (a <= 0).to(np.float64) * default if isinstance(a, Tensor) else (default if a <= 0 else 0.0)
+    # tensor tolerances are per matrix: they broadcast against the batch dims (torch's unsqueeze(-1))
+    a, r = (t.unsqueeze(-1) if isinstance(t, Tensor) else t for t in (a, r))
+    rel = s.amax(-1, keepdim=True) * r
+    tol = rel.maximum(a) if isinstance(a, Tensor) else rel.clamp_min(a)
     return (s > tol).sum(-1)
+
+
+def _tolerance(t: Any, name: str) -> Any:
+    """A matrix_rank/pinv tolerance: a Python float, or a float64 tensor (no graph); complex refused as torch."""
+    if isinstance(t, Tensor):
+        if t.is_complex():
+            raise RuntimeError(f"linalg.matrix_rank: {name} tensor of complex type is not supported.")
+        return t.detach().to(np.float64)
+    return float(t)
 
 
 def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) -> Lstsq:  # noqa: N803

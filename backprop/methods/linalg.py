@@ -300,7 +300,7 @@ def householder_apply(a: Any, tau: Any, c: Any, left: bool = True, transpose: bo
     v_i column i of ``a`` below the diagonal with 1 on it (geqrf's form), without forming Q: one rank-1 update
     per reflector, matrix products only, so gradients follow."""
     m, k = a.shape[-2], tau.shape[-1] if tau.ndim else 1
-    v = a.tril(-1) + _eye(a, m)[:, : a.shape[-1]]
+    v = a[..., :, :k].tril(-1) + _eye(a, m)[:, :k]  # (only the first k <= min(m, n) columns hold reflectors)
     cplx = a.is_complex()
     order = range(k - 1, -1, -1) if left != transpose else range(k)  # Q C = H_1 (... (H_k C)); C Q = (C H_1) ...
     for i in order:
@@ -669,7 +669,7 @@ class LinalgMethods:
         return apply(linalg.inv, a)
 
     def svd(self: Any, some: bool = True, compute_uv: bool = True) -> SVD:
-        """``torch.svd``: (U, S, V) with A = U diag(S) V^T (V, not Vh); ``some=False`` the full U and V;
+        """``torch.svd``: (U, S, V) with A = U diag(S) V^H (V, not Vh); ``some=False`` the full U and V;
         ``compute_uv=False``: U and V zero-filled (m, m) and (n, n)."""
         if not compute_uv:
             _, s, _ = svd_parts(self, full_matrices=False)
@@ -679,7 +679,7 @@ class LinalgMethods:
                 z[..., :1, :1].expand(*self.shape[:-2], m, m) * 1, s, z[..., :1, :1].expand(*self.shape[:-2], n, n) * 1
             )
         u, s, vh = svd_parts(self, full_matrices=not some)
-        return SVD(u, s, _mT(vh))
+        return SVD(u, s, _mH(vh))  # V = Vh^H (conjugated for complex A, as torch)
 
     def lu(self: Any, pivot: bool = True, get_infos: bool = False) -> Any:
         """The deprecated ``torch.lu``: ``(LU, pivots)``, with ``get_infos`` also ``infos`` (linalg.lu_factor_ex)."""
@@ -755,7 +755,8 @@ class LinalgMethods:
         _tensors("addbmm", self, batch1, batch2)
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("addbmm", self, batch1, batch2)
-        return _add_product(self, batch1.bmm(batch2).sum(0), beta, alpha, "addbmm")
+        prod = batch1.bmm(batch2)
+        return _add_product(self, prod.sum(0, dtype=prod.dtype), beta, alpha, "addbmm")  # torch keeps int8..int32
 
     def addmm_(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``addmm`` written into self (self keeps its shape; beta=0 ignores its values)."""
@@ -874,10 +875,10 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     if a.dtype != b.dtype:
         raise DTypeError(f"tensordot: expected scalar type {a.dtype} but found {b.dtype}")
     for i, j in zip(da, db):  # torch: a size 1 against a larger size sums the other operand over that dim
-        if b.shape[j] == 1 and a.shape[i] != 1:
-            a = a.sum(i, keepdim=True)
+        if b.shape[j] == 1 and a.shape[i] != 1:  # (in its own dtype: int8..int32 do not become int64)
+            a = a.sum(i, keepdim=True, dtype=a.dtype)
         elif a.shape[i] == 1 and b.shape[j] != 1:
-            b = b.sum(j, keepdim=True)
+            b = b.sum(j, keepdim=True, dtype=b.dtype)
         elif a.shape[i] != b.shape[j]:
             raise ShapeError(
                 f"tensordot: contracted dimensions need to match, but first has size {a.shape[i]} in dim {i} "

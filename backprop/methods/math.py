@@ -174,6 +174,7 @@ class MathMethods:
         if min is None and max is None:
             raise OpValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
         refuse_complex(NotImplementedError, "clamp is not supported for complex types", self, min, max)
+        min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
         if _is_scalar(min) and _is_scalar(max):
             x = self
             if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
@@ -609,6 +610,7 @@ class MathMethods:
     def clamp_(self: Any, min: Any = None, max: Any = None) -> Tensor:
         if min is None and max is None:
             raise OpValueError("torch.clamp_: At least one of 'min' or 'max' must not be None")
+        min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
         if _is_scalar(min) and _is_scalar(max):
             return apply_(ew.clamp, "clamp_", self, min=min, max=max)
         if min is not None:  # Tensor bounds: ties share the gradient here (maximum/minimum)

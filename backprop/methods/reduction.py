@@ -54,10 +54,10 @@ def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolati
             raise RuntimeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
         if q.dtype != self.dtype:
             raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor, got {q.dtype}")
-        scalar, qs = q.ndim == 0, q.detach().reshape(-1)
+        scalar, qs = q.ndim == 0, q.reshape(-1)  # (differentiable: linear interpolation's weight follows q)
     else:
         scalar, qs = True, self._wrap(self.device.xp.asarray([float(q)], dtype=self.dtype), self.device, None)
-    if qs.numel() and not ((qs >= 0) & (qs <= 1)).all().item():
+    if qs.numel() and not ((qs.detach() >= 0) & (qs.detach() <= 1)).all().item():
         raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
     if self.numel() == 0:
         raise RuntimeError(f"{name}() input tensor must be non-empty")
@@ -70,7 +70,8 @@ def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolati
     ordered = x.sort(-1).values  # NaN last
     valid = apply(ew.eq, x, x).sum(-1, keepdim=True)  # the non-NaN count per slice
     if ignore_nan:
-        ranks = apply(ew.maximum, qs * (valid - 1).to(self.dtype), 0.0)  # all NaN: rank 0 (a NaN)
+        ranks = qs * (valid - 1).to(self.dtype)  # all NaN: rank 0 (a NaN), as torch's masked_fill (no q gradient)
+        ranks = apply(ew.where, apply(ew.lt, ranks, 0.0), 0.0, ranks)
     else:  # a slice with a NaN reads its last element (a NaN)
         ranks = apply(ew.where, apply(ew.lt, valid, n), float(n - 1), qs * float(n - 1))
     if interpolation == "nearest":
@@ -81,7 +82,7 @@ def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolati
         out = ordered.gather(-1, ranks.ceil().long())
     else:  # torch's lerp between the neighbours
         below, above = ordered.gather(-1, ranks.floor().long()), ordered.gather(-1, ranks.ceil().long())
-        weight = ranks - ranks.floor() if interpolation == "linear" else ranks * 0 + 0.5
+        weight = ranks - ranks.floor() if interpolation == "linear" else ranks.detach() * 0 + 0.5  # (midpoint: no q)
         out = below.lerp(above, weight)
     out = out.movedim(-1, 0)  # (len(q), the kept dims)
     if keepdim and self.ndim:  # a 0-d input keeps its (empty) shape, dim=0 or not

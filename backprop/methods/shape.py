@@ -100,7 +100,10 @@ class ShapeMethods:
         if s == e:  # torch returns the tensor itself (no view)
             return self
         shp = self.shape
-        return self.reshape(shp[:s] + (-1,) + shp[e + 1 :])
+        n = 1
+        for k in shp[s : e + 1]:  # (the size itself, not -1: an empty tensor has none to infer)
+            n *= k
+        return self.reshape(shp[:s] + (n,) + shp[e + 1 :])
 
     def unsqueeze(self: Any, dim: int) -> Tensor:
         dim = wrap_dim(dim, self.ndim + 1, "unsqueeze")

@@ -77,6 +77,12 @@ def _fractional_max_pool(
         )
     if dtypes.kind(input.dtype) != "f":
         raise DTypeError(f'{name}: "{name}" not implemented for {input.dtype} input (expected a floating dtype)')
+    for i in range(1 if input.ndim == n + 2 else input.ndim - n, input.ndim):  # (an empty batch is fine)
+        if input.shape[i] == 0:
+            raise RuntimeError(
+                f"{name}(): Expected input to have non-zero size for non-batch dimensions, but got"
+                f"{list(input.shape)} with dimension {i} being empty."
+            )
     kernel = ntuple(kernel_size, n, "kernel_size", name)
     out = _output_size(name, input, n, output_size, output_ratio)
     unbatched = input.ndim == n + 1
@@ -119,9 +125,10 @@ def _fractional_max_pool(
         stride *= spatial[d]
     assert flat is not None
     window = int(np.prod(kernel))
-    flat = xp.broadcast_to(flat, (batch, channels, *out, *kernel)).reshape(batch, channels, -1, window)
-    data = x.detach()._data.reshape(batch, channels, -1)
-    vals = xp.take_along_axis(data, flat.reshape(batch, channels, -1), axis=-1).reshape(flat.shape)
+    n_out = int(np.prod(out))  # (explicit sizes, no -1: an empty batch has none to infer)
+    flat = xp.broadcast_to(flat, (batch, channels, *out, *kernel)).reshape(batch, channels, n_out, window)
+    data = x.detach()._data.reshape(batch, channels, int(np.prod(spatial)))
+    vals = xp.take_along_axis(data, flat.reshape(batch, channels, n_out * window), axis=-1).reshape(flat.shape)
     nan = xp.isnan(vals)
     pick = xp.where(nan.any(-1), window - 1 - xp.argmax(nan[..., ::-1], axis=-1), xp.argmax(vals, axis=-1))
     index = xp.take_along_axis(flat, pick[..., None], axis=-1)[..., 0]  # (B, C, prod(out))

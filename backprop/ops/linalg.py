@@ -741,7 +741,8 @@ def _getrf_generic(xp, a, pivot):
     """Gaussian elimination over the whole batch at once, one column per step (any backend, pivot or not)."""
     m, n = a.shape[-2:]
     k = min(m, n)
-    lu = xp.array(a, copy=True).reshape((-1, m, n))
+    batch = int(np.prod(a.shape[:-2]))  # (not -1: an empty matrix has none to infer)
+    lu = xp.array(a, copy=True).reshape((batch, m, n))
     piv = xp.zeros((lu.shape[0], k), dtype=xp.int64)
     rows = xp.arange(lu.shape[0])
     for j in range(k):
@@ -762,7 +763,7 @@ def _getrf_generic(xp, a, pivot):
 def _permutation(xp, piv, m, dtype):
     """P (..., m, m) with A = P L U from 0-based LAPACK pivots (row j was swapped with row piv[j])."""
     batch = piv.shape[:-1]
-    piv2 = piv.reshape((-1, piv.shape[-1]))
+    piv2 = piv.reshape((int(np.prod(batch)), piv.shape[-1]))
     perm = xp.array(xp.broadcast_to(xp.arange(m), (piv2.shape[0], m)), copy=True)
     rows = xp.arange(piv2.shape[0])
     for j in range(piv2.shape[-1]):

@@ -501,7 +501,12 @@ def polygamma(xp, x, *, n=0):
     if n == 0:
         return special(xp, "digamma", x)
     with _quiet():
-        return ((-1) ** (n + 1) * math.factorial(n) * special(xp, "zeta", x, float(n + 1))).astype(x.dtype)
+        y = ((-1) ** (n + 1) * math.factorial(n) * special(xp, "zeta", x, float(n + 1))).astype(x.dtype)
+        if n == 1 and x.dtype.kind == "f":  # torch's trigamma reflects x < 1/2: pi^2 / sin(pi x)^2, in x's dtype,
+            pi = xp.asarray(math.pi, dtype=x.dtype)  # which at a negative integer is a large finite number
+            s = xp.sin(pi * x)  # (sin(pi x) rounds to ~1e-7 in float32, ~1e-16 in float64), inf at 0
+            y = xp.where((x < 0) & (x == xp.floor(x)), pi * pi / (s * s), y)
+        return y
 
 
 @polygamma.defvjp

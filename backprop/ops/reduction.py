@@ -131,7 +131,8 @@ def var(xp, x, *, axis=None, correction=1, keepdims=False):
         return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
     with _quiet():
         centered = x - xp.mean(x, axis=axes, keepdims=True)
-        return xp.sum(centered * centered, axis=axes, keepdims=keepdims) / 0.0
+        sq = centered * centered if x.dtype.kind != "c" else centered.real**2 + centered.imag**2  # (real |x - m|^2)
+        return xp.sum(sq, axis=axes, keepdims=keepdims) / 0.0
 
 
 @var.defvjp
@@ -476,8 +477,9 @@ def norm_backward(ctx, gy):
     if p == 1:
         return (sgn * g,)
     zero = y == 0
-    if p == 2:
-        return (x * xp.where(zero, 0, g / xp.where(zero, 1, y)),)
+    if p == 2:  # as torch's: g * (x / y) with 0 where y = 0, so that x / y's own gradient there is nan (torch's
+        with _quiet():  # second order at 0: 0 * inf), and a nan g stays nan
+            return (g * xp.where(zero, 0, x / y),)
     if x.dtype.kind != "c":
         a = sgn * x
     if math.isinf(p):

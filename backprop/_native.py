@@ -43,13 +43,24 @@ def native_layer_norm(
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     out = F.layer_norm(input, shape, weight, bias, eps)
     dims = tuple(range(input.ndim - len(shape), input.ndim))
-    x = input.detach().float() if input.dtype is dtypes.float16 else input.detach()
+    half = _half_stat_dtype(input, weight, bias)
+    x = input.detach() if half is None else input.detach().float()
     if not dims:  # normalized_shape (): one element per statistic
         mean, var = x * 1, x * 0
     else:
         mean = x.mean(dims, keepdim=True)
         var = x.var(dims, unbiased=False, keepdim=True)
-    return out, mean, (var + eps).rsqrt()
+    rstd = (var + eps).rsqrt()
+    return out, mean if half is None else mean.to(half), rstd if half is None else rstd.to(half)
+
+
+def _half_stat_dtype(input: Tensor, *params: Tensor | None) -> Any:  # noqa: A002
+    """For a float16/bfloat16 input, the dtype torch keeps its norm statistics in (computed in float32): the
+    input's, or float32 when a parameter is float32 (the mixed-type kernels); None for other inputs."""
+    d = input.dtype
+    if not (d is dtypes.float16 or dtypes.is_bfloat16(d)):
+        return None
+    return np.dtype("float32") if any(p is not None and p.dtype == np.float32 for p in params) else d
 
 
 def native_batch_norm(
@@ -68,14 +79,15 @@ def native_batch_norm(
     if not training and (running_mean is None or running_var is None):
         raise RuntimeError("native_batch_norm: running_mean and running_var must be defined in evaluation mode")
     out = F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
-    stat_dtype = np.dtype("float32") if input.dtype is dtypes.float16 else input.dtype
+    half = _half_stat_dtype(input, weight, bias, running_mean, running_var)
+    stat_dtype = input.dtype if half is None else half
     if not training:
         return out, empty(0, dtype=stat_dtype, device=input.device), empty(0, dtype=stat_dtype, device=input.device)
-    x = input.detach().to(dtype=stat_dtype)
+    x = input.detach() if half is None else input.detach().float()
     dims = (0, *range(2, input.ndim))
     mean = x.mean(dims)
     var = x.var(dims, unbiased=False)
-    return out, mean, (var + eps).rsqrt()
+    return out, mean.to(stat_dtype), (var + eps).rsqrt().to(stat_dtype)
 
 
 def _native_batch_norm_legit(input: Tensor, weight: Tensor | None, bias: Tensor | None, *args: Any) -> Any:  # noqa: A002

@@ -198,6 +198,8 @@ class OpDef:
                     k = _float32_for_bf16(k, self.name in _HALF_STEPS_IN_F16)
                 elif _F16 is not None and self.name in _SCALAR_IN_FLOAT32:
                     k = _float32_scalar_for_f16(k)
+                elif _BF16 is not None and self.name == "where":
+                    k = _where_keeping_bf16(k)
             if _COMPLEX_SEEN[0] and self.name in _REAL_ONLY and _OPS.get(self.name) is self:
                 k = _refusing_complex(k, self.name)
             self._kernels[backend.name] = k
@@ -492,6 +494,20 @@ def _float32_scalar_for_f16(kernel: Kernel) -> Kernel:
         elif getattr(b, "dtype", None) is _F16 and b.__class__ is not np.float16 and _scalar(a):
             return kernel(np.float32(a), b.astype(np.float32), *rest, **kw).astype(_F16)
         return kernel(a, b, *rest, **kw)
+
+    return run
+
+
+def _where_keeping_bf16(kernel: Kernel) -> Kernel:
+    """NumPy's ``where(cond, 0.0, x)`` of a bfloat16 ``x`` gives float32 (a Python scalar before an ml_dtypes
+    array; ``where(cond, x, 0.0)`` keeps bfloat16): the result keeps the bfloat16 operand's dtype, as torch's."""
+
+    def run(cond: Any, a: Any, b: Any) -> Any:
+        out = kernel(cond, a, b)
+        if out.dtype is not _BF16 and (getattr(a, "dtype", None) is _BF16 or getattr(b, "dtype", None) is _BF16):
+            if a.__class__ is not np.ndarray or b.__class__ is not np.ndarray:  # (one operand a Python scalar)
+                return out.astype(_BF16)
+        return out
 
     return run
 

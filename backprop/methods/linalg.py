@@ -43,6 +43,22 @@ def _plus_ignored(prod: Any, base: Any) -> Any:
     return prod + apply(ew.where, never, base, 0)
 
 
+def _half_operands(*ts: Any) -> bool:
+    """All of ``ts`` are Tensors of one half dtype (float16 or bfloat16), outside autocast (whose casts would
+    undo the float32 computation's)."""
+    d = ts[0].dtype
+    return (
+        not autocast_users[0]
+        and (d is _dtypes.float16 or _dtypes.is_bfloat16(d))
+        and all(getattr(t, "dtype", None) == d for t in ts)
+    )
+
+
+def _rounded(s: Any, dtype: Any) -> Any:
+    """A Python scalar rounded to a half dtype, as torch converts alpha and beta to the tensors' dtype."""
+    return float(np.asarray(s, dtype=np.float32).astype(dtype)) if isinstance(s, (int, float)) else s
+
+
 def _scaled(x: Any, s: Any) -> Any:
     """``s * x`` without a multiply when s is 1 (torch's alpha/beta fast path). torch converts alpha and beta
     to the tensors' dtype: truncated for integers (int64 stays int64: 0.6 counts as 0), a truth value for
@@ -546,6 +562,8 @@ class LinalgMethods:
         _tensors("addmm", self, mat1, mat2)
         if autocast_users[0]:
             self, mat1, mat2 = autocast_function("addmm", self, mat1, mat2)
+        if _half_operands(self, mat1, mat2):  # torch: beta * self + alpha * product in float32, rounded once
+            return self.float().addmm(mat1.float(), mat2.float(), beta=beta, alpha=alpha).to(self.dtype)
         prod = mat1.mm(mat2)
         if self.dtype != prod.dtype:
             raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
@@ -559,6 +577,8 @@ class LinalgMethods:
         _tensors("baddbmm", self, batch1, batch2)
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("baddbmm", self, batch1, batch2)
+        if _half_operands(self, batch1, batch2):  # torch: in float32, rounded once
+            return self.float().baddbmm(batch1.float(), batch2.float(), beta=beta, alpha=alpha).to(self.dtype)
         prod = batch1.bmm(batch2)
         if self.dtype != prod.dtype:
             raise DTypeError(
@@ -734,6 +754,8 @@ class LinalgMethods:
         _tensors("addmv", self, mat, vec)
         if autocast_users[0]:
             self, mat, vec = autocast_function("addmv", self, mat, vec)
+        if _half_operands(self, mat, vec):  # torch: in float32, rounded once
+            return self.float().addmv(mat.float(), vec.float(), beta=beta, alpha=alpha).to(self.dtype)
         return _add_product(self, mat.mv(vec), beta, alpha, "addmv")
 
     def addr(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
@@ -748,6 +770,11 @@ class LinalgMethods:
                     )
         if autocast_users[0]:
             self, vec1, vec2 = autocast_function("addr", self, vec1, vec2)
+        if _half_operands(self, vec1, vec2):  # torch's kernel: beta * self + alpha * vec1 * vec2 in the half dtype,
+            # beta and alpha rounded to it and each step rounded
+            h = self.dtype
+            prod = _scaled(vec1, _rounded(alpha, h)).outer(vec2)
+            return _add_product(self, prod, _rounded(beta, h), 1, "addr")
         return _add_product(self, vec1.outer(vec2), beta, alpha, "addr")
 
     def addbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
@@ -755,6 +782,12 @@ class LinalgMethods:
         _tensors("addbmm", self, batch1, batch2)
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("addbmm", self, batch1, batch2)
+        if _half_operands(self, batch1, batch2) and batch1.shape[0] and beta != 0:
+            # torch: one addmm per batch into the result, each in float32 and rounded to the half dtype
+            out = self.addmm(batch1[0], batch2[0], beta=beta, alpha=alpha)
+            for b in range(1, batch1.shape[0]):
+                out = out.addmm(batch1[b], batch2[b], alpha=alpha)
+            return out
         prod = batch1.bmm(batch2)
         return _add_product(self, prod.sum(0, dtype=prod.dtype), beta, alpha, "addbmm")  # torch keeps int8..int32
 
@@ -810,6 +843,8 @@ class LinalgMethods:
                     f"{aweights.dtype} dtype"
                 )
             w = aweights if w is None else w * aweights
+            rt = _dtypes.promote_types(x, aweights)  # torch: ``in * w`` promotes (float16 with float32 weights)
+            x = x if rt == x.dtype else x.to(rt)
         if w is None:
             avg = x.mean(1)
             factor: Any = n - correction

@@ -56,6 +56,13 @@ def _is_scalar(x: Any) -> bool:
     return x is None or x.__class__ in _SCALARS
 
 
+def _half_trio(a: Any, b: Any, c: Any) -> bool:
+    """Three Tensors of one half dtype (float16 or bfloat16): torch's addcmul/addcdiv compute them in float32."""
+    d = a.dtype
+    half = d is dtypes.float16 or dtypes.is_bfloat16(d)
+    return half and getattr(b, "dtype", None) == d == getattr(c, "dtype", None)
+
+
 def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
@@ -294,10 +301,14 @@ class MathMethods:
 
     def addcmul(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 * tensor2."""
+        if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
+            return (self.float() + tensor1.float() * value * tensor2.float()).to(self.dtype)
         return self + (tensor1 * tensor2 if value == 1 else tensor1 * tensor2 * value)
 
     def addcdiv(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 / tensor2."""
+        if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
+            return (self.float() + tensor1.float() * value / tensor2.float()).to(self.dtype)
         return self + (tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
 
     # ------------------------------------------------------------ unary math
@@ -707,9 +718,13 @@ class MathMethods:
         return apply_(mt.lerp, "lerp_", self, self._other(end), w)
 
     def addcmul_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        if _half_trio(self, tensor1, tensor2):
+            return self.copy_(self.addcmul(tensor1, tensor2, value=value))
         return self.add_(tensor1 * tensor2 if value == 1 else tensor1 * tensor2 * value)
 
     def addcdiv_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        if _half_trio(self, tensor1, tensor2):
+            return self.copy_(self.addcdiv(tensor1, tensor2, value=value))
         return self.add_(tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
 
     divide_ = div_

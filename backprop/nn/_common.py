@@ -24,6 +24,10 @@ def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction:
 
 def _running_update(buf: Any, stat: Any, momentum: float, c: int) -> None:
     """buf = (1 - momentum) buf + momentum stat, in place (batch norm's running statistics)."""
+    if buf.dtype.itemsize == 2:  # float16/bfloat16 buffers: computed in float32 and rounded once, as torch's
+        s32 = stat.reshape(c).astype("float32")
+        buf[...] = ((1 - momentum) * buf.astype("float32") + momentum * s32).astype(buf.dtype)
+        return
     buf[...] = (1 - momentum) * buf + momentum * stat.reshape(c).astype(buf.dtype)
 
 

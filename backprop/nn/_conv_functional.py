@@ -151,6 +151,21 @@ def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
         )
 
 
+def _half_conv(x: Tensor, weight: Tensor, bias: Any) -> bool:
+    """A float16/bfloat16 convolution whose weight (and bias) have its dtype."""
+    d = x.dtype
+    return (
+        not autocast_users[0]
+        and (d is _dtypes.float16 or _dtypes.is_bfloat16(d))
+        and getattr(weight, "dtype", None) == d
+        and (bias is None or getattr(bias, "dtype", None) == d)
+    )
+
+
+def _f32(t: Any) -> Any:
+    return None if t is None else t.float()
+
+
 def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
     if bias is None:
         return y
@@ -172,6 +187,9 @@ def _conv(
     """y[b, o] = sum_c,k w[o, c, k] x[b, g(o) c, s i + d k - lo] + bias[o]: a GEMM of the weight with im2col."""
     if autocast_users[0]:  # cast as one op (with its bias), as torch's autocast does
         input, weight, bias = _autocast_conv(name, input, weight, bias)
+    if _half_conv(input, weight, bias):  # torch: in float32 (bias included), rounded once
+        f = _conv(name, n, input.float(), weight.float(), _f32(bias), stride, padding, dilation, groups)
+        return f.to(input.dtype)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=False)
     stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
@@ -249,6 +267,9 @@ def _conv_transpose(
     """conv's adjoint in x: col2im of (weight^T GEMM x); weight (C_in, C_out / groups, *k)."""
     if autocast_users[0]:
         input, weight, bias = _autocast_conv(name, input, weight, bias)
+    if _half_conv(input, weight, bias):  # torch: in float32 (bias included), rounded once
+        args = (stride, padding, output_padding, groups, dilation)
+        return _conv_transpose(name, n, input.float(), weight.float(), _f32(bias), *args).to(input.dtype)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=True)
     if isinstance(padding, str):

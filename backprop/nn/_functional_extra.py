@@ -86,24 +86,53 @@ def instance_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise RuntimeError(f"instance_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
+    if input.dtype is dtypes.float16 or dtypes.is_bfloat16(input.dtype):
+        # torch's (batch norm's) float32 computation, rounded once; the statistics round to the input's dtype
+        # first unless a parameter is float32 (its mixed-type kernel)
+        params = (running_mean, running_var, weight, bias)
+        stats = None if any(p is not None and p.dtype == np.float32 for p in params) else input.dtype
+        w, b = (None if p is None else p.float() for p in (weight, bias))
+        out = _instance_norm(input.float(), running_mean, running_var, w, b, use_input_stats, momentum, eps, stats)
+        return out.to(input.dtype)
+    return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps, None)
+
+
+def _instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    use_input_stats: bool,
+    momentum: float,
+    eps: float,
+    stats: Any,
+) -> Tensor:
+    """instance_norm's computation (arguments checked); ``stats``: a half dtype the statistics round to."""
+    c, spatial = input.shape[1], math.prod(input.shape[2:])
     shape = _channel_shape(input)
     if use_input_stats:
         dims = tuple(range(2, input.ndim))
         mean = input.mean(dims, keepdim=True)
         centered = input - mean
         var = (centered * centered).mean(dims, keepdim=True)
-        stats = ((running_mean, mean), (running_var, var * (spatial / max(spatial - 1, 1))))
-        for buf, stat in stats:
+        updates = ((running_mean, mean), (running_var, var * (spatial / max(spatial - 1, 1))))
+        for buf, stat in updates:
             if buf is not None:  # (a recorded call: a compiled step updates the statistics too)
                 batch_stat = stat.detach().mean(0)
                 trace.record(functools.partial(_running_update, momentum=momentum, c=c), buf, batch_stat)
                 buf._version += 1
+        if stats is not None:
+            centered = input - mean.to(stats).float()
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("Expected running_mean and running_var to be defined when use_input_stats is false")
         var = running_var.reshape(shape)
+        if var.dtype.itemsize == 2:  # (half running statistics of a half input: var + eps in float32 too)
+            var = var.float()
         centered = input - running_mean.reshape(shape)
-    out = centered * (var + eps).rsqrt()
+    invstd = (var + eps).rsqrt()
+    out = centered * (invstd if stats is None or not use_input_stats else invstd.to(stats).float())
     if weight is not None:
         out = out * weight.reshape(shape)
     if bias is not None:

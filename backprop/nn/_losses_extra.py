@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
@@ -168,7 +169,11 @@ def soft_margin_loss(
     if autocast_users[0]:  # a float32 function under autocast, as torch's
         input, target = autocast_function("soft_margin_loss", input, target)
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
-    loss = -apply(act.logsigmoid, input * target)
+    d = input.dtype
+    if (d is dtypes.float16 or dtypes.is_bfloat16(d)) and target.dtype == d:
+        loss = (-(input * target)).exp().log1p()  # torch's kernel: op by op, each rounded (float16 overflows to inf)
+    else:
+        loss = -apply(act.logsigmoid, input * target)
     if loss.dtype != input.dtype:
         loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
     return _apply_reduction(loss, reduction)

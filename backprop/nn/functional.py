@@ -898,8 +898,8 @@ def layer_norm(
         raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
     refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
-    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
-        return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).half()
+    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
+        return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).to(input.dtype)
     if autocast_users[0]:
         input, weight, bias = autocast_function("layer_norm", input, weight, bias)
     mu = input.mean(dims, keepdim=True)
@@ -1107,9 +1107,29 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
-    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
-        out = batch_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), training, momentum, eps)
-        return out.half()
+    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once; from the batch's
+        # statistics rounded to the input's dtype (its saved mean and invstd) unless a parameter is float32
+        stats = None if _mixed_half(weight, bias, running_mean, running_var) else input.dtype
+        f = _batch_norm(
+            input.float(), running_mean, running_var, _f32(weight), _f32(bias), training, momentum, eps, stats
+        )
+        return f.to(input.dtype)
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, None)
+
+
+def _batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    stats: Any,
+) -> Tensor:
+    """batch_norm's computation (arguments checked); ``stats``: a half dtype the batch statistics round to."""
+    c = input.shape[1]
     shape = _channel_shape(input)
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
@@ -1126,11 +1146,19 @@ def batch_norm(
                 if buf is not None:  # (a recorded call: a compiled step updates the statistics too)
                     trace.record(functools.partial(_running_update, momentum=momentum, c=c), buf, stat)
                     buf._version += 1
+        if stats is not None:
+            invstd = (var + eps).rsqrt().to(stats).float()
+            return _norm_out((input - mean.to(stats).float()) * invstd, weight, bias, shape)
     else:
         mean = running_mean.reshape(shape)
         var = running_var.reshape(shape)
+        if var.dtype.itemsize == 2:  # (half running statistics of a half input: var + eps in float32 too)
+            var = var.float()
         centered = input - mean
-    out = centered * (var + eps).rsqrt()
+    return _norm_out(centered * (var + eps).rsqrt(), weight, bias, shape)
+
+
+def _norm_out(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
     if weight is not None:
         out = out * weight.reshape(shape)
     if bias is not None:
@@ -1138,8 +1166,17 @@ def batch_norm(
     return name_node(out, "NativeBatchNormBackward0")
 
 
+def _is_half(t: Tensor) -> bool:
+    return t.dtype is dtypes.float16 or dtypes.is_bfloat16(t.dtype)
+
+
+def _mixed_half(*params: Tensor | None) -> bool:
+    """A half-dtype norm's parameters include a float32 one: torch's mixed-type kernels keep float32 statistics."""
+    return any(p is not None and p.dtype == np.float32 for p in params)
+
+
 def _f32(t: Tensor | None) -> Tensor | None:
-    """A float16 norm's weight or bias for its float32 computation."""
+    """A half-dtype norm's weight or bias for its float32 computation."""
     return None if t is None else t.float()
 
 
@@ -1158,8 +1195,8 @@ def group_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
-    if input.dtype is dtypes.float16:  # torch computes float16 norms in float32 and rounds once
-        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).half()
+    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
+        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
     if autocast_users[0]:
         input, weight, bias = autocast_function("group_norm", input, weight, bias)
     x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))  # (no -1: n may be 0)

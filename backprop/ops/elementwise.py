@@ -211,7 +211,8 @@ def where_backward(ctx, gy):
 def clamp(xp, x, *, min=None, max=None):
     """x limited to [min, max] (either bound may be None)."""
     if min is not None and max is not None:
-        return xp.clip(x, min, max)
+        y = xp.clip(x, min, max)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)  # (NumPy's clip of bfloat16 gives float32)
     if min is not None:
         return xp.maximum(x, min)
     return xp.minimum(x, max)

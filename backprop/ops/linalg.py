@@ -901,8 +901,9 @@ def eig_backward(ctx, gy):
 
 
 def _address(a):
-    data = a.data
-    return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
+    # (NumPy's from __array_interface__: ``a.data`` is a buffer export, which ml_dtypes' bfloat16 refuses)
+    iface = getattr(a, "__array_interface__", None)
+    return int(iface["data"][0]) if iface is not None else int(a.data.ptr)
 
 
 def storage_of(xp, x):

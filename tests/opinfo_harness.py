@@ -362,6 +362,82 @@ def _check_grad(key: str, s: Any, expected: Any, bi: Any, ba: Any, bk: Any, got:
     return f"gradient: {problem}" if problem else None
 
 
+GRADGRAD_SAMPLES = 6
+
+
+def check_gradgrad(op: Any) -> Iterator[str]:
+    """Second-order gradients in float64 against torch's: the gradient of ``<grad(op), v>`` w.r.t. the
+    inputs, for random cotangents, on the op's first samples (the first disagreement, if any)."""
+    key = key_of(op)
+    fn = resolve(op)
+    if fn is None or not (op.supports_autograd and op.supports_gradgrad) or key in RANDOM or key in PHASE_VECTORS:
+        return
+    if torch.float64 not in op.supported_backward_dtypes("cpu"):
+        return
+    torch.manual_seed(zlib.crc32(f"{key}/gradgrad".encode()))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))[:GRADGRAD_SAMPLES]
+    except Exception:  # noqa: BLE001 - torch's own sample generator failing is not ours to judge
+        return
+    for n, s in enumerate(samples):
+        if _random_sample(key, s) or (key.startswith("as_strided") and getattr(s.input, "_base", None) is not None):
+            continue  # (a copy of a view does not carry the base storage as_strided addresses)
+        try:
+            problem = _gradgrad_sample(op, fn, s)
+        except Exception as e:  # noqa: BLE001 - a harness failure is reported, not hidden
+            problem = f"harness error {type(e).__name__}: {str(e)[:200]}"
+        if problem:
+            yield f"{key} float64 sample {n} [{describe(s)}]: second order: {problem}"
+            return
+
+
+def _gradgrad_sample(op: Any, fn: Callable[..., Any], s: Any) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tout = op.op(s.input, *s.args, **s.kwargs)
+            tins = [x for x in flat([s.input, list(s.args), list(s.kwargs.values())]) if _req(x)]
+            touts = [x for x in flat(tout) if _req(x)]
+            if not touts or not tins:
+                return None
+            cots = [torch.randn_like(x) for x in touts]
+            tg = torch.autograd.grad(touts, tins, cots, create_graph=True, allow_unused=True)
+        except Exception:  # noqa: BLE001 - torch refusing this is not ours to judge
+            return None
+        try:
+            bi, ba, bk = to_bp(s.input), to_bp(tuple(s.args)), to_bp(dict(s.kwargs))
+        except Skip:
+            return None
+        try:
+            bout = fn(bi, *ba, **bk)
+            bins = [x for x in flat([bi, list(ba), list(bk.values())]) if isinstance(x, bp.Tensor) and x.requires_grad]
+            bouts = [x for x in flat(bout) if isinstance(x, bp.Tensor) and x.requires_grad]
+            if len(bouts) != len(touts) or len(bins) != len(tins):
+                return None  # (the first-order check reports these)
+            bg = bp.autograd.grad(bouts, bins, [to_bp(c) for c in cots], create_graph=True, allow_unused=True)
+        except Exception as e:  # noqa: BLE001
+            return f"first-order gradient with create_graph raises {type(e).__name__}: {str(e)[:200]}"
+        # gradients that depend on the inputs in both (a constant gradient is not recorded in ours)
+        idx = [i for i, (g, b) in enumerate(zip(tg, bg)) if g is not None and g.requires_grad and b is not None]
+        idx = [i for i in idx if bg[i].requires_grad]
+        if not idx:
+            return None
+        vs = [torch.randn_like(tg[i]) for i in idx]
+        try:
+            tgg = torch.autograd.grad([tg[i] for i in idx], tins, vs, allow_unused=True)
+        except Exception:  # noqa: BLE001
+            return None
+        try:
+            bgg = bp.autograd.grad([bg[i] for i in idx], bins, [to_bp(v) for v in vs], allow_unused=True)
+        except Exception as e:  # noqa: BLE001
+            return f"raises {type(e).__name__}: {str(e)[:200]}"
+    tgg = [torch.zeros_like(x) if g is None else g for g, x in zip(tgg, tins)]
+    bgg = [bp.zeros_like(x) if g is None else g for g, x in zip(bgg, bins)]
+    return compare("grad", tuple(tgg), tuple(bgg), 1e-6, 1e-7)
+
+
 def _dim(s: Any) -> int | None:
     d = s.kwargs.get("dim", s.args[0] if s.args and isinstance(s.args[0], int) else None)
     return d if isinstance(d, int) else None
@@ -372,12 +448,12 @@ def _req(x: Any) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.opinfo_harness [--dtypes float16,bfloat16] [--all-samples] [op names]``."""
+    """``python -m tests.opinfo_harness [--dtypes float16,bfloat16] [--all-samples] [--gradgrad] [op names]``."""
     global MAX_SAMPLES
     if not load():
         print("torch or expecttest missing")
         return 2
-    dtypes, names = DTYPES, set()
+    dtypes, names, second = DTYPES, set(), False
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -385,13 +461,15 @@ def main(argv: list[str]) -> int:
             dtypes = tuple(args.pop(0).split(","))
         elif a == "--all-samples":
             MAX_SAMPLES = 10**9
+        elif a == "--gradgrad":
+            second = True
         else:
             names.add(a)
     count = 0
     for op in op_db:
         if names and op.name not in names and key_of(op) not in names:
             continue
-        for line in check_op(op, dtypes=dtypes):
+        for line in check_gradgrad(op) if second else check_op(op, dtypes=dtypes):
             print(line)
             count += 1
     print(f"{count} disagreements")

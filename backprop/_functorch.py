@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from backprop import creation
@@ -38,7 +38,7 @@ def _flatten(tree: Any) -> tuple[list[Any], Any]:
     return leaves, walk(tree)
 
 
-def _unflatten(leaves: Sequence[Any], spec: Any) -> Any:
+def _unflatten(leaves: Iterable[Any], spec: Any) -> Any:
     it = iter(leaves)
 
     def build(s: Any) -> Any:
@@ -53,6 +53,30 @@ def _unflatten(leaves: Sequence[Any], spec: Any) -> Any:
         return cls(values)
 
     return build(spec)
+
+
+def _spec_repr(spec: Any, indent: int = 0) -> str:
+    """``spec`` written as torch's ``TreeSpec.__repr__`` (``*`` a leaf), for error messages that read as torch's."""
+    if spec is None:
+        return "*"
+    cls, keys, children = spec
+    context = list(keys) if issubclass(cls, dict) else cls if hasattr(cls, "_fields") else None
+    inner = ""
+    if children:
+        indent += 2
+        inner = _spec_repr(children[0], indent) + ("," if len(children) > 1 else "")
+        inner += ",".join("\n" + " " * indent + _spec_repr(c, indent) for c in children[1:])
+    return f"TreeSpec({cls.__name__}, {context}, [{inner}])"
+
+
+class _Star:
+    def __repr__(self) -> str:
+        return "*"
+
+
+def _spec_pprint(spec: Any) -> str:
+    """The tree of ``spec`` with ``*`` for each leaf, as torch's ``treespec_pprint``."""
+    return repr(_unflatten(iter(_Star, None), spec))
 
 
 def _broadcast_prefix(prefix: Any, tree: Any) -> list[Any] | None:
@@ -183,7 +207,8 @@ def _flat_in_dims(func: Any, in_dims: Any, args: tuple) -> tuple[list[Any], list
     if dims is None:
         raise ValueError(
             f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the structure of "
-            f"`inputs`. in_dims has structure {_flatten(in_dims)[1]} but inputs has structure {spec}."
+            f"`inputs`. in_dims has structure {_spec_repr(_flatten(in_dims)[1])} but inputs has structure "
+            f"{_spec_repr(spec)}."
         )
     for k, (arg, d) in enumerate(zip(flat_args, dims)):
         if d is None:
@@ -212,10 +237,6 @@ def _flat_in_dims(func: Any, in_dims: Any, args: tuple) -> tuple[list[Any], list
             f"vmap: Expected all tensors to have the same size in the mapped dimension, got sizes {sizes} for the "
             "mapped dimension"
         )
-    if sizes[0] == 0:
-        raise ValueError(
-            f"vmap({name}): the mapped dimension has size 0; func runs once per slice here, so it needs one"
-        )
     return dims, flat_args, spec, sizes[0]
 
 
@@ -228,7 +249,27 @@ def _check_out_dims(func: Any, out_dims: Any) -> None:
             )
 
 
-def _stack_outputs(func: Any, outputs: list[Any], out_dims: Any) -> Any:
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two slices' outputs are the same value (an out_dim-None output must not vary by slice)."""
+    if a is b:
+        return True
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        return not isinstance(a, Tensor) and not isinstance(b, Tensor) and bool(a == b)
+    if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype or a.device != b.device:
+        return False
+    nan = a._data.dtype.kind in "fc"
+    return bool(a.device.xp.array_equal(a._data, b._data, equal_nan=nan))
+
+
+def _storage(t: Any) -> int | None:
+    return id(t if t._base is None else t._base) if isinstance(t, Tensor) else None
+
+
+def _stack_outputs(func: Any, outputs: list[Any], out_dims: Any, mapped: set[Any], empty: bool = False) -> Any:
+    """The slices' outputs stacked along their ``out_dims``; ``empty``: ``outputs`` is one output of a
+    stand-in slice for a batch of size 0, and the mapped results are empty along their out_dim. An output
+    with out_dim None must not depend on the batch (torch's error): it is refused when it differs between
+    slices or is a view of a mapped input (``mapped``: their storages' ids)."""
     name = _name(func)
     flat0, spec = _flatten(outputs[0])
     flats = [flat0]
@@ -248,21 +289,36 @@ def _stack_outputs(func: Any, outputs: list[Any], out_dims: Any) -> Any:
     if not ok:
         raise ValueError(
             f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
-            f"`outputs`. out_dims has structure {_flatten(out_dims)[1]} but outputs has structure {spec}."
+            f"`outputs`. out_dims has structure {_spec_repr(_flatten(out_dims)[1])} but outputs has structure "
+            f"{_spec_repr(spec)}."
         )
     result = []
     for j, d in enumerate(dims):
-        if d is None:
-            result.append(flat0[j])
-            continue
         column = [f[j] for f in flats]
+        if d is None:
+            if _storage(column[0]) in mapped or not all(_same_value(column[0], c) for c in column[1:]):
+                raise ValueError(f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is None")
+            result.append(column[0])
+            continue
         if not isinstance(column[0], Tensor):
             raise ValueError(
                 f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(column[0])}. Did you mean to "
                 "set out_dims= to None for output?"
             )
-        result.append(stack(column, dim=d))
+        ndim = column[0].ndim + 1
+        if not -ndim <= d < ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {d})")
+        out = stack(column, dim=d)
+        result.append(out.narrow(d, 0, 0) if empty else out)
     return _unflatten(result, spec)
+
+
+def _stand_in(a: Tensor, d: int) -> Tensor:
+    """A slice of zeros for ``a``, mapped over its size-0 dim ``d`` (func still runs once, as torch's does, to
+    give the outputs' shapes), connected to ``a``'s graph when it requires grad."""
+    shape = tuple(a.shape[:d]) + tuple(a.shape[d + 1 :])
+    z = creation.zeros(shape, dtype=a.dtype, device=a.device)
+    return z + a.sum() * 0 if a.requires_grad else z
 
 
 def vmap(
@@ -278,7 +334,8 @@ def vmap(
     outputs are stacked (torch batches the kernels instead; values are the same, the cost is B calls).
     Gradients flow through the slicing and stacking, so it composes with ``grad`` both ways.
     ``randomness``: 'error' raises on any random op inside, 'different' draws anew per slice, 'same'
-    gives every slice the same draws. ``chunk_size`` is checked and changes nothing."""
+    gives every slice the same draws. ``chunk_size`` is checked and changes nothing. A batch of size 0 runs
+    ``func`` once on a zero stand-in slice for the outputs' shapes (torch runs it on the empty batch)."""
     _check_randomness(randomness)
     _check_out_dims(func, out_dims)
     if not (chunk_size is None or chunk_size > 0):
@@ -287,13 +344,17 @@ def vmap(
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         dims, flat_args, spec, size = _flat_in_dims(func, in_dims, args)
-        slices = [None if d is None else a.unbind(d) for a, d in zip(flat_args, dims)]
+        if size == 0:  # no slice to run: one stand-in slice gives the outputs' structure and shapes
+            slices = [None if d is None else (_stand_in(a, d),) for a, d in zip(flat_args, dims)]
+        else:
+            slices = [None if d is None else a.unbind(d) for a, d in zip(flat_args, dims)]
         outputs = []
         with _RandomScope(randomness) as scope:
-            for i in range(size):
+            for i in range(max(size, 1)):
                 scope.next_slice()
                 leaves = [a if s is None else s[i] for a, s in zip(flat_args, slices)]
                 outputs.append(func(*_unflatten(leaves, spec), **kwargs))
-        return _stack_outputs(func, outputs, out_dims)
+        mapped = {_storage(a) for a, d in zip(flat_args, dims) if d is not None}
+        return _stack_outputs(func, outputs, out_dims, mapped, empty=size == 0)
 
     return wrapped

@@ -19,7 +19,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from backprop import creation, dtypes
-from backprop._functorch import _check_randomness, _flatten, _RandomScope, _unflatten, vmap
+from backprop._functorch import (
+    _check_randomness,
+    _flatten,
+    _RandomScope,
+    _spec_pprint,
+    _spec_repr,
+    _unflatten,
+    vmap,
+)
 from backprop.autograd.function import Node, apply
 from backprop.autograd.functional import grad as _autograd_grad
 from backprop.autograd.grad_mode import enable_grad, is_grad_enabled
@@ -54,13 +62,17 @@ def _lift(x: Any, api: str, outer_grad: bool) -> tuple[Tensor, bool]:
     if not isinstance(x, Tensor):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
     if dtypes.kind(x.dtype) not in "fc":
-        raise RuntimeError(
-            f"{api}: cannot differentiate with respect to a tensor of shape {tuple(x.shape)} and dtype {x.dtype}: "
-            "only Tensors of floating point dtype can require gradients"
-        )
+        if api.startswith(("jvp", "jacfwd", "linearize")):  # (torch's forward-mode wording)
+            raise ValueError(f"Expected primal to be floating point or complex, but got: {_torch_dtype(x.dtype)}")
+        raise RuntimeError("only Tensors of floating point dtype can require gradients")
     if x.requires_grad and outer_grad:
         return apply(_shape.reshape, x, shape=tuple(x.shape)), False
     return x.detach().requires_grad_(), True
+
+
+def _torch_dtype(dtype: Any) -> str:
+    """``dtype`` as torch's messages print it (``torch.int64``)."""
+    return f"torch.{dtype}"
 
 
 def _reaches_outside(tensors: Sequence[Any], own: set[int]) -> bool:
@@ -237,7 +249,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
             if dtypes.kind(o.dtype) not in "fc":
                 raise RuntimeError(
                     f"vjp(f, ...): All outputs of f must be floating-point or complex Tensors, got Tensor with "
-                    f"dtype {o.dtype}"
+                    f"dtype {_torch_dtype(o.dtype)}"
                 )
     reach = outer and _reaches_outside(flat_out, lifted.own)
 
@@ -249,12 +261,16 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
         if ct_spec != out_spec:
             raise RuntimeError(
                 "Expected pytree structure of cotangents to be the same as pytree structure of outputs to the "
-                f"function. cotangents: {cotangents!r:.200}, primal output: {output!r:.200}"
+                f"function. cotangents: {_spec_pprint(ct_spec)}, primal output: {_spec_pprint(out_spec)}"
             )
         for k, (c, o) in enumerate(zip(flat_ct, flat_out)):
-            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
-                got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
-                raise RuntimeError(f"vjp_fn: cotangent {k} is {got}; expected a Tensor of shape {tuple(o.shape)}")
+            if not isinstance(c, Tensor):
+                raise TypeError(f"gradients can be either Tensors or None, but got {type(c).__name__}")
+            if tuple(c.shape) != tuple(o.shape):
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{k}] has a shape of {_torch_size(c.shape)} and output[{k}] has "
+                    f"a shape of {_torch_size(o.shape)}."
+                )
         keep = create_graph and (reach or any(c.requires_grad for c in flat_ct))
         with enable_grad():
             gs = _grads(flat_out, lifted.flat, flat_ct, keep, retain_graph)
@@ -306,15 +322,36 @@ def _push_forward(setup: tuple, flat_tangents: list[Tensor], retain: bool) -> li
     return [_zeros(o) if g is None else g for g, o in zip(got, flat_out)]
 
 
-def _check_tangents(flat_p: list[Any], flat_t: list[Any], api: str) -> None:
+def _torch_size(shape: Any) -> str:
+    return f"torch.Size({list(shape)})"
+
+
+def _check_tangents(flat_p: list[Any], flat_t: list[Any], api: str) -> list[Tensor]:
+    """The tangents, checked against their primals with torch's messages; jvp casts a tangent of another
+    floating dtype to its primal's (as torch's forward AD), linearize refuses it (as torch's)."""
+    out = []
     for k, (p, t) in enumerate(zip(flat_p, flat_t)):
         if not isinstance(t, Tensor):
             raise RuntimeError(f"{api}: Expected tangents to only contain Tensors, got {type(t)}")
-        if tuple(t.shape) != tuple(p.shape) or t.dtype != p.dtype:
+        if api == "linearize":
+            if tuple(t.shape) != tuple(p.shape):
+                raise RuntimeError(
+                    f"tangent:{k} with shape {_torch_size(t.shape)} in flattened pytree doesn't match the shape "
+                    f"{_torch_size(p.shape)} of the corresponding primal."
+                )
+            if t.dtype != p.dtype:
+                raise RuntimeError(
+                    f"tangent:{k} with dtype {_torch_dtype(t.dtype)} in flattened pytree doesn't match the dtype "
+                    f"{_torch_dtype(p.dtype)} of the corresponding primal."
+                )
+        elif tuple(t.shape) != tuple(p.shape):
             raise RuntimeError(
-                f"{api}: tangent {k} has shape {tuple(t.shape)} and dtype {t.dtype}, but its primal has shape "
-                f"{tuple(p.shape)} and dtype {p.dtype}; expected the same"
+                "Trying to set a forward gradient that has a different size than that of the original Tensor, this "
+                f"is not supported. Tensor is of size {list(p.shape)} while the given forward gradient is of size "
+                f"{list(t.shape)}."
             )
+        out.append(t if t.dtype == p.dtype else t.to(p.dtype))
+    return out
 
 
 def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool = False, has_aux: bool = False) -> tuple:
@@ -328,11 +365,12 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     if p_spec != t_spec:
         raise RuntimeError(
             f"{api}: Expected primals and tangents to have the same python structure. For example, if primals is "
-            f"a tuple of 3 tensors, tangents also must be. Got primals {primals!r:.200} and tangents {tangents!r:.200}"
+            f"a tuple of 3 tensors, tangents also must be. Got primals with structure {_spec_repr(p_spec)} and "
+            f"tangents with structure {_spec_repr(t_spec)}"
         )
     if not flat_p:
         raise RuntimeError(f"{api}: Expected primals to contain at least one Tensor.")
-    _check_tangents(flat_p, flat_t, api)
+    flat_t = _check_tangents(flat_p, flat_t, api)
     setup = _forward_setup(func, primals, api, has_aux)
     lifted, output, aux, _, out_spec = setup[:5]
     jv = _unflatten(_push_forward(setup, flat_t, False), out_spec)
@@ -353,7 +391,7 @@ def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..
         flat_t, t_spec = _flatten(tangents)
         if t_spec != p_spec:
             raise RuntimeError(f"Expected the tangents {tangents!r:.200} to have the same argspec as the primals")
-        _check_tangents(flat_p, flat_t, "linearize")
+        flat_t = _check_tangents(flat_p, flat_t, "linearize")
         return _finish(_unflatten(_push_forward(setup, flat_t, True), out_spec), lifted.own)
 
     return _finish(output, lifted.own), jvp_fn
@@ -363,10 +401,11 @@ def _jacobian(func: Callable[..., Any], argnums: Any, has_aux: bool, api: str, a
     """The Jacobian of every output leaf w.r.t. every differentiated input leaf, one reverse pass per
     output element; each entry has shape ``output.shape + input.shape``, nested as torch's."""
     outer = is_grad_enabled()
+    inner_api = "jvp(f, primals, tangents)" if api.startswith("jacfwd") else "vjp(f, *primals)"  # (torch's words)
     with enable_grad():
         lifted = _Lifted(args, _argnum_list(argnums, len(args)), api, outer)
-        output, aux = _split_aux(func(*lifted.args, **kwargs), has_aux, api)
-        flat_out, out_spec = _tensor_outputs(output, api)
+        output, aux = _split_aux(func(*lifted.args, **kwargs), has_aux, inner_api)
+        flat_out, out_spec = _tensor_outputs(output, inner_api)
         keep = outer and _reaches_outside(flat_out, lifted.own)
         per_output = []
         for o in flat_out:
@@ -467,9 +506,12 @@ def _stacked_leaf(tensors: list[Tensor], name: str) -> Tensor:
     flags = {t.requires_grad for t in tensors}
     if len(flags) > 1:
         raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
-    shapes = {tuple(t.shape) for t in tensors}
-    if len(shapes) > 1:
-        raise RuntimeError(f"stack_module_state: {name} has different shapes across the models: {sorted(shapes)}")
+    for k, t in enumerate(tensors[1:], 1):
+        if tuple(t.shape) != tuple(tensors[0].shape):  # (torch.stack's message, which torch's raises)
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at entry 0 and "
+                f"{list(t.shape)} at entry {k}"
+            )
     result = stack([t.detach() for t in tensors])
     return result.requires_grad_() if flags == {True} else result
 

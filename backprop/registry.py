@@ -195,8 +195,8 @@ class OpDef:
                 if self.name == "matmul" or (
                     self.ufunc is None and self._bf16_in_float32() and self.name not in _OWN_HALF_PATH
                 ):
-                    k = _float32_for_bf16(k, self.name in _HALF_STEPS_IN_F16)
-                elif _F16 is not None and self.name in _SCALAR_IN_FLOAT32:
+                    k = _float32_for_bf16(k)
+                elif self.name in _SCALAR_IN_FLOAT32:
                     k = _float32_scalar_for_f16(k)
                 elif _BF16 is not None and self.name == "where":
                     k = _where_keeping_bf16(k)
@@ -404,18 +404,16 @@ _BF16_SEEN = [False]  # (the name predates float16: "a half dtype has been seen"
 _BF16: Any = None  # bfloat16's dtype, once seen (dtypes.bfloat16 imports ml_dtypes: not before it is needed)
 _F16: Any = None  # float16's dtype, once seen
 
-# torch's CPU mul and div read a Python scalar or 0-d float32/float64 operand of a float16 tensor in
-# float32 (``original_scalar_value<opmath_t>``) and round the float32 result once: ``x * 2.0**20`` of
-# ``x = 2**-10`` is 1024, where NumPy would round the scalar to float16 first (inf).
+# torch's CPU mul and div read a Python scalar or 0-d float32/float64 operand of a float16/bfloat16 tensor
+# in float32 (``original_scalar_value<opmath_t>``) and round the float32 result once: ``x * 2.0**20`` of
+# ``x = 2**-10`` is 1024, where NumPy would round the scalar to float16 first (inf); ``x * sqrt(0.5)`` of a
+# bfloat16 ``x`` is not ``x * bfloat16(sqrt(0.5))``.
 _SCALAR_IN_FLOAT32 = frozenset(("mul", "div"))
 
-# Ops torch's CPU kernel evaluates step by step in float16 (rounding each step), where NumPy's float16
-# steps give its values: no float32 path for float16 inputs (bfloat16 keeps it).
-_HALF_STEPS_IN_F16 = frozenset(("logit",))
-
 # Forward kernels that take half inputs themselves, rounding where torch's kernel rounds (log_softmax:
-# torch rounds max + log(sum(exp)) to the half dtype before subtracting it).
-_OWN_HALF_PATH = frozenset(("log_softmax",))
+# torch rounds max + log(sum(exp)) to the half dtype before subtracting it; logit: torch's kernel evaluates
+# log(x / (1 - x)) step by step in the half dtype, where NumPy's/ml_dtypes' half steps give its values).
+_OWN_HALF_PATH = frozenset(("log_softmax", "logit"))
 
 # The backward rules that also read their saved half arrays in float32: torch's backward for these is one
 # fused kernel computing in float32 (tanh_backward, softmax_backward_data, gelu_backward, the matmuls, ...).
@@ -464,13 +462,13 @@ def _half(args: Any) -> Any:
     return None
 
 
-def _float32_for_bf16(kernel: Kernel, bf16_only: bool = False) -> Kernel:
+def _float32_for_bf16(kernel: Kernel) -> Kernel:
     """``kernel`` that runs bfloat16/float16 array inputs in float32 and rounds its float32 output to
-    that dtype (``bf16_only``: float16 inputs run in float16, as torch's kernel for them)."""
+    that dtype."""
 
     def run(*args: Any, **attrs: Any) -> Any:
         h = _half(args)
-        if h is None or (bf16_only and h is _F16):
+        if h is None:
             return kernel(*args, **attrs)
         args = tuple(_up(a) for a in args)
         out = kernel(*args, **attrs)
@@ -482,17 +480,20 @@ def _float32_for_bf16(kernel: Kernel, bf16_only: bool = False) -> Kernel:
 
 
 def _float32_scalar_for_f16(kernel: Kernel) -> Kernel:
-    """A binary ufunc (add, sub, mul, div) that computes ``float16 array (op) scalar`` in float32, the
-    scalar (a Python number or a 0-d float32/float64 array) read in float32, and rounds once."""
+    """A binary ufunc (add, sub, mul, div) that computes ``float16/bfloat16 array (op) scalar`` in float32,
+    the scalar (a Python number or a 0-d float32/float64 array) read in float32, and rounds once."""
 
     def run(a: Any, b: Any, *rest: Any, **kw: Any) -> Any:
         # (any array type: a CuPy float16 array would round the scalar to float16 as NumPy does, where
         # torch's CUDA kernels read it in float32 too; np.float32(scalar) is a host number, no read-back)
-        if getattr(a, "dtype", None) is _F16 and a.__class__ is not np.float16:
+        d = getattr(a, "dtype", None)
+        if d is not None and (d is _F16 or d is _BF16) and a.__class__ is not d.type:
             if _scalar(b):
-                return kernel(a.astype(np.float32), np.float32(b), *rest, **kw).astype(_F16)
-        elif getattr(b, "dtype", None) is _F16 and b.__class__ is not np.float16 and _scalar(a):
-            return kernel(np.float32(a), b.astype(np.float32), *rest, **kw).astype(_F16)
+                return kernel(a.astype(np.float32), np.float32(b), *rest, **kw).astype(d)
+        else:
+            d = getattr(b, "dtype", None)
+            if d is not None and (d is _F16 or d is _BF16) and b.__class__ is not d.type and _scalar(a):
+                return kernel(np.float32(a), b.astype(np.float32), *rest, **kw).astype(d)
         return kernel(a, b, *rest, **kw)
 
     return run

@@ -97,7 +97,10 @@ def i1e(input: Tensor) -> Tensor:
 def ndtr(input: Tensor) -> Tensor:
     """The standard normal CDF, 0.5 * erfc(-x / sqrt(2)) (no cancellation in the lower tail)."""
     refuse_complex(NotImplementedError, "\"erf_vml_cpu\" not implemented for '{dtype}'", input)
-    return 0.5 * fn.erfc(_float(input) * -_SQRT_HALF)
+    x = _float(input)
+    if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each step rounded
+        return (1 + fn.erf(x * _SQRT_HALF)) * 0.5
+    return 0.5 * fn.erfc(x * -_SQRT_HALF)
 
 
 def log_ndtr(input: Tensor) -> Tensor:
@@ -116,6 +119,8 @@ def entr(input: Tensor) -> Tensor:
     """-x log x elementwise: 0 at 0, -inf for negative x (as torch)."""
     refuse_complex(NotImplementedError, "\"entr_cpu\" not implemented for '{dtype}'", input)
     x = _float(input)
+    if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's -x * log(x), the log rounded first
+        return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -(x * x.log())))
     return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
 
 

@@ -86,12 +86,13 @@ def _binary(
 
 
 def _float32_scalar(a: Tensor, b: Tensor) -> bool:
-    """``a`` or ``b`` is a float16 tensor with dims and the other a 0-d float32/float64 one: torch's mul
-    and div then compute in float32 and round to float16 (``x * tensor(2.0**20)`` is finite for small x)."""
+    """``a`` is a float16/bfloat16 tensor with dims and ``b`` a 0-d float32/float64 one: torch's mul and div
+    then compute in float32 and round to the half dtype (``x * tensor(2.0**20)`` is finite for small float16
+    x; ``tensor(2.0**20) * x`` is not: torch reads only a second operand in float32)."""
     x, y = a._data, b._data
-    if y.dtype is dtypes.float16:
-        x, y = y, x
-    if x.dtype is not dtypes.float16 or not x.ndim or y.ndim or y.dtype.kind != "f" or y.dtype is x.dtype:
+    if x.itemsize != 2 or not x.ndim or y.ndim or y.dtype.kind != "f" or y.dtype is x.dtype:
+        return False
+    if x.dtype is not dtypes.float16 and not dtypes.is_bfloat16(x.dtype):
         return False
     if a.device != b.device or a.device.type != "cpu":
         return False

@@ -589,8 +589,13 @@ def binary_cross_entropy(
         )
     if input.numel() and not bool(((input._data >= 0) & (input._data <= 1)).all()):  # one read-back, as torch checks
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
-    log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
-    loss = -(target * log_p + (1 - target) * log_q)
+    if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's kernel, each step rounded to that dtype
+        q = 1 - input
+        log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
+        loss = (target - 1) * log_q - target * _clamped_log(input)
+    else:
+        log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
+        loss = -(target * log_p + (1 - target) * log_q)
     if weight is not None:
         loss = loss * weight
     return name_node(_reduce(loss, reduction, "binary_cross_entropy"), "BinaryCrossEntropyBackward0")
@@ -617,7 +622,9 @@ def binary_cross_entropy_with_logits(
             f"binary_cross_entropy_with_logits: Target size ({tuple(target.shape)}) must be the same as "
             f"input size ({tuple(input.shape)})"
         )
-    if pos_weight is None:
+    if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
+        loss = (1 - target) * input - apply(act.logsigmoid, input)  # step rounded to that dtype
+    elif pos_weight is None:
         loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target))
     else:
         log_weight = (pos_weight - 1) * target + 1
@@ -714,7 +721,14 @@ def huber_loss(
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     z = (input - target).abs()
-    loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
+    if z._data.dtype == np.float16:  # torch's kernel computes float16 in float32 and rounds once
+        z = (input.float() - target.float()).abs()
+        loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta).to(input.dtype)
+    elif z._data.dtype.itemsize == 2:  # bfloat16: torch's kernel, delta in bfloat16, each step rounded
+        d = float(np.asarray(delta, dtype=z._data.dtype).astype(np.float32))
+        loss = apply(ew.where, z < d, z * 0.5 * z, (z - 0.5 * d) * d)
+    else:
+        loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
     if loss.dtype != input.dtype:
         loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
     out = _weighted(loss, weight, reduction, "huber_loss", False)

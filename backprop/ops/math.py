@@ -562,7 +562,11 @@ def xlogy_backward(ctx, gy):  # d xlogy = log(y) dx + x / y dy; dx's part 0 wher
 def logit(xp, x, *, eps=None):
     """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when ``eps`` is given."""
     if eps is not None:
-        x = xp.clip(x, eps, 1 - eps)
+        if x.dtype.itemsize == 2 and x.dtype.kind != "i":  # float16/bfloat16: torch's eps and 1 - eps in that
+            lo = x.dtype.type(eps)  # dtype (its kernel's steps round to it: the registry passes half
+            x = xp.clip(x, lo, 1 - lo).astype(x.dtype)  # arrays here, see registry._OWN_HALF_PATH)
+        else:
+            x = xp.clip(x, eps, 1 - eps)
     with _quiet():
         return xp.log(x / (1 - x))
 

@@ -58,10 +58,12 @@ def log_softmax(xp, x, *, axis=-1):
     if x.size == 0:
         return xp.empty_like(x)
     if x.dtype.itemsize == 2 and dtypes.is_floating(x.dtype):  # float16/bfloat16: as torch's kernel, in
-        h, x = x.dtype, x.astype(xp.float32)  # float32, but with the sum of exp and its log rounded to the half
-        shifted = x - xp.max(x, axis=axis, keepdims=True)  # dtype (bit for bit torch's CPU result)
-        s = xp.sum(xp.exp(shifted), axis=axis, keepdims=True).astype(h).astype(xp.float32)
-        return (shifted - xp.log(s).astype(h).astype(xp.float32)).astype(h)
+        h, x = x.dtype, x.astype(xp.float32)  # float32; along the last axis with the sum of exp and its log
+        shifted = x - xp.max(x, axis=axis, keepdims=True)  # rounded to the half dtype, along another axis
+        s = xp.sum(xp.exp(shifted), axis=axis, keepdims=True)  # (torch's vertical kernel) rounded once
+        if x.ndim and axis % x.ndim == x.ndim - 1:  # (bit for bit torch's CPU results)
+            return (shifted - xp.log(s.astype(h).astype(xp.float32)).astype(h).astype(xp.float32)).astype(h)
+        return (shifted - xp.log(s)).astype(h)
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 

@@ -9,7 +9,7 @@ import builtins
 import functools
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +17,9 @@ from backprop import dtypes
 from backprop import linalg as la
 from backprop.autograd import trace
 from backprop.devices import device as to_device
+from backprop.methods import structseqs as rt
 from backprop.methods.random import generator_rng, on_device, zero_grad_from
+from backprop.methods.structseqs import HistogramDD
 from backprop.ops._histogram import histogram_edges
 from backprop.tensor import Tensor
 
@@ -119,11 +121,6 @@ def gradient(input: Tensor, *, spacing: Any = None, dim: Any = None, edge_order:
 
 
 # ---------------------------------------------------------------- histograms
-class HistogramDD(NamedTuple):
-    """``(hist, bin_edges)``: what ``histogramdd`` returns (torch.return_types.histogramdd)."""
-
-    hist: Tensor
-    bin_edges: list[Tensor]
 
 
 def histogramdd(
@@ -163,7 +160,9 @@ def histogramdd(
     else:
         hist, edges = np.histogramdd(points, np_bins, range=pairs, weights=w, density=density)
     dev, dt = input.device, input.dtype
-    return HistogramDD(Tensor._of(hist.astype(dt), device=dev), [Tensor._of(e.astype(dt), device=dev) for e in edges])
+    return rt.histogramdd(
+        Tensor._of(hist.astype(dt), device=dev), tuple(Tensor._of(e.astype(dt), device=dev) for e in edges)
+    )
 
 
 # ---------------------------------------------------------------- buffers

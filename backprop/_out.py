@@ -29,6 +29,7 @@ from typing import Any, cast
 from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.grad_mode import state, trace_users
+from backprop.methods.structseqs import OUT_TYPES
 from backprop.tensor import Tensor
 
 # torch's ScalarType names (its cast errors) and its C++ type names (its "expected dtype" errors)
@@ -217,7 +218,9 @@ def _call_out(fn: Callable[..., Any], name: str, rule: str, takes_dtype: bool, a
         raise RuntimeError(f"{name}(): expected out= to be a tuple of {len(result)} tensors, got {len(outs)}")
     for r, o in zip(result, outs):
         _write(name, rule, r, o)
-    return type(result)(*outs) if hasattr(result, "_fields") else outs
+    if hasattr(result, "_fields"):  # an op's named tuple: torch's out= gives its ``<name>_out`` twin
+        return OUT_TYPES.get(type(result), type(result))(*outs)
+    return outs
 
 
 @functools.cache

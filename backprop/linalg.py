@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +18,24 @@ from backprop import dtypes as _dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
-from backprop.methods.linalg import PLU, QR, LUFactor, LUFactorEx, SignLogAbsDet
+from backprop.methods import structseqs as rt
 from backprop.methods.linalg import cross as _cross
+from backprop.methods.structseqs import (
+    PLU,
+    QR,
+    CholeskyEx,
+    Eig,
+    Eigh,
+    InvEx,
+    LDLFactor,
+    LDLFactorEx,
+    LinalgSVD,
+    Lstsq,
+    LUFactor,
+    LUFactorEx,
+    SignLogAbsDet,
+    SolveEx,
+)
 from backprop.ops import linalg as _ops
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.ops.linalg import LinAlgError
@@ -27,58 +43,7 @@ from backprop.ops.shape import stack as _shape_stack
 from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
-
-class Eigh(NamedTuple):
-    """``(eigenvalues, eigenvectors)`` of ``eigh``: ascending eigenvalues, eigenvectors as columns."""
-
-    eigenvalues: Tensor
-    eigenvectors: Tensor
-
-
-class SVD(NamedTuple):
-    """``(U, S, Vh)`` of ``linalg.svd``: A = U diag(S) Vh."""
-
-    U: Tensor
-    S: Tensor
-    Vh: Tensor
-
-
-class InvEx(NamedTuple):
-    """``(inverse, info)`` of ``inv_ex``: info is 0 where the matrix was inverted (int32)."""
-
-    inverse: Tensor
-    info: Tensor
-
-
-class CholeskyEx(NamedTuple):
-    """``(L, info)`` of ``cholesky_ex``: info is 0, or the order of the first non-positive leading minor."""
-
-    L: Tensor
-    info: Tensor
-
-
-class Lstsq(NamedTuple):
-    """``(solution, residuals, rank, singular_values)`` of ``lstsq`` (residuals and singular values empty, as
-    torch's default CPU driver gelsy gives them)."""
-
-    solution: Tensor
-    residuals: Tensor
-    rank: Tensor
-    singular_values: Tensor
-
-
-class SolveEx(NamedTuple):
-    """``(result, info)`` of ``solve_ex``: info is 0 where A was invertible (int32)."""
-
-    result: Tensor
-    info: Tensor
-
-
-class Eig(NamedTuple):
-    """``(eigenvalues, eigenvectors)`` of ``eig``: complex, eigenvectors as unit columns."""
-
-    eigenvalues: Tensor
-    eigenvectors: Tensor
+SVD = LinalgSVD  # (U, S, Vh) of linalg.svd
 
 
 # ---------------------------------------------------------------- norms
@@ -189,7 +154,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvEx:  # noqa: N803
         dets = np.linalg.det(A.detach().numpy())
         info = (dets == 0).astype(np.int32)
         out = A * math.nan
-    return InvEx(out, Tensor._of(info, device=A.device))
+    return rt.linalg_inv_ex(out, Tensor._of(info, device=A.device))
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803 - torch's names
@@ -199,7 +164,7 @@ def det(A: Tensor) -> Tensor:  # noqa: N803 - torch's names
 
 def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
     """``(sign, logabsdet)`` with det(A) = sign * exp(logabsdet)."""
-    return A.slogdet()
+    return rt.linalg_slogdet(*A.slogdet())
 
 
 def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
@@ -214,7 +179,7 @@ def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = Fals
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.cholesky_ex", A)
     try:
-        return CholeskyEx(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
+        return rt.linalg_cholesky_ex(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
     except LinAlgError:
         if check_errors:
             raise
@@ -228,7 +193,7 @@ def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = Fals
             except np.linalg.LinAlgError:
                 info[b] = k
                 break
-    return CholeskyEx(A * math.nan, Tensor._of(info.reshape(A.shape[:-2]), device=A.device))
+    return rt.linalg_cholesky_ex(A * math.nan, Tensor._of(info.reshape(A.shape[:-2]), device=A.device))
 
 
 def pinv(input: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
@@ -325,7 +290,7 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     full = drv == "gels" or (drv in ("gelsd", "gelss") and bool((rank == n).all()))
     if not (m > n and full):
         res = res.reshape(-1)[:0]
-    return Lstsq(x.squeeze(-1) if vector else x, res, rank, sv)
+    return rt.linalg_lstsq(x.squeeze(-1) if vector else x, res, rank, sv)
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -376,12 +341,12 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     a, info = _invertible(A)
     bad = info > 0
     if not bool(bad.any()):
-        return SolveEx(solve(A, B, left=left), info)
+        return rt.linalg_solve_ex(solve(A, B, left=left), info)
     if check_errors:
         raise LinAlgError("torch.linalg.solve_ex: The solver failed because the input matrix is singular.")
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     x = solve(a, B, left=left)
-    return SolveEx(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
+    return rt.linalg_solve_ex(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
 
 
 def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
@@ -452,7 +417,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False) -
     lu, piv, info, _ = _m.lu_factor_parts(A, pivot)
     if check_errors:
         _lu_errors(info, "torch.linalg.lu_factor_ex")
-    return LUFactorEx(lu, piv, info)
+    return rt.linalg_lu_factor_ex(lu, piv, info)
 
 
 def _lu_errors(info: Tensor, name: str) -> None:
@@ -471,7 +436,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactor:  # noqa: N803
     """``(LU, pivots)`` with A = P L U; LinAlgError when U has a zero on its diagonal (``lu_factor_ex`` does not)."""
     lu, piv, info, _ = _m.lu_factor_parts(A, pivot)
     _lu_errors(info, "torch.linalg.lu_factor")
-    return LUFactor(lu, piv)
+    return rt.linalg_lu_factor(lu, piv)
 
 
 def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
@@ -481,7 +446,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
     k = min(A.shape[-2:])
     if not pivot:
         p = Tensor(np.zeros(0, A.dtype), device=A.device)
-    return PLU(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
+    return rt.linalg_lu(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
 
 
 # ---------------------------------------------------------------- decompositions
@@ -499,7 +464,7 @@ def eigh(input: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eigh", A)
     w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
-    return Eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
+    return rt.linalg_eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
 
 
 def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -510,7 +475,7 @@ def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
 
 def svd(A: Tensor, full_matrices: bool = True, *, driver: Any = None) -> SVD:  # noqa: N803
     """``(U, S, Vh)`` with A = U diag(S) Vh, S descending; gradients for gauge-invariant losses (torch)."""
-    return SVD(*_m.svd_parts(A, full_matrices))
+    return rt.linalg_svd(*_m.svd_parts(A, full_matrices))
 
 
 def svdvals(A: Tensor, *, driver: Any = None) -> Tensor:  # noqa: N803
@@ -525,7 +490,7 @@ def eig(input: Tensor) -> Eig:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eig", A)
     w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
-    return Eig(w, v)
+    return rt.linalg_eig(w, v)
 
 
 def eigvals(input: Tensor) -> Tensor:  # noqa: N803
@@ -671,22 +636,6 @@ def cumulative_trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int =
 # ---------------------------------------------------------------- LDL^T (LAPACK's sytrf / hetrf, as torch)
 
 
-class LDLFactor(NamedTuple):
-    """``(LD, pivots)`` of ``ldl_factor``: LAPACK's compact Bunch-Kaufman factors (lower) and 1-based pivots
-    (negative pairs mark 2 x 2 blocks of D), int32."""
-
-    LD: Tensor
-    pivots: Tensor
-
-
-class LDLFactorEx(NamedTuple):
-    """``(LD, pivots, info)`` of ``ldl_factor_ex``: info > 0 where D has an exact zero on its diagonal."""
-
-    LD: Tensor
-    pivots: Tensor
-    info: Tensor
-
-
 def _lapack(name: str, dtype: Any, hermitian: bool) -> tuple[str, Any]:
     from scipy.linalg import lapack
 
@@ -723,7 +672,7 @@ def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool 
             f"D[{int(info[info > 0][0]) - 1}, {int(info[info > 0][0]) - 1}] is exactly zero (info = {int(info.max())})"
         )
     batch = a.shape[:-2]
-    return LDLFactorEx(
+    return rt.linalg_ldl_factor_ex(
         Tensor._of(ld.reshape(a.shape), device=A.device),
         Tensor._of(pivots.reshape(batch + (n,)), device=A.device),
         Tensor._of(info.reshape(batch), device=A.device),
@@ -741,7 +690,7 @@ def ldl_factor(input: Tensor, *, hermitian: bool = False) -> LDLFactor:  # noqa:
             f"torch.linalg.ldl_factor: The factorization could not be completed because the input is singular: "
             f"D[{bad - 1}, {bad - 1}] is exactly zero (info = {bad})"
         )
-    return LDLFactor(LD, pivots)
+    return rt.linalg_ldl_factor(LD, pivots)
 
 
 def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False) -> Tensor:  # noqa: N803

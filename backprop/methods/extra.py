@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +16,9 @@ from backprop.autograd import trace
 from backprop.autograd.function import apply_, bump_version, check_inplace
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import signal as _signal
+from backprop.methods import structseqs as rt
 from backprop.methods.storage import TypedStorage, UntypedStorage, address, owner, typed_storage
+from backprop.methods.structseqs import Histogram  # noqa: F401 - re-exported (bp.Histogram)
 from backprop.ops import fft as _fft_ops
 from backprop.ops._histogram import histogram_edges
 from backprop.ops._util import size_arg
@@ -69,13 +71,6 @@ def removed(name: str) -> Callable[..., Any]:
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Removed from torch in 2.0: raises torch's RuntimeError saying what replaces ``{name}``."
     return fn
-
-
-class Histogram(NamedTuple):
-    """``(hist, bin_edges)``: what ``histogram`` returns (torch.return_types.histogram)."""
-
-    hist: Tensor
-    bin_edges: Tensor
 
 
 class ExtraMethods:
@@ -235,7 +230,7 @@ class ExtraMethods:
             with np.errstate(divide="ignore", invalid="ignore"):  # density of no points: NaN, without a warning
                 hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
         wrap = self._plain._of
-        return Histogram(*(wrap(a.astype(self._data.dtype), device=self.device) for a in (hist, edges)))
+        return rt.histogram(*(wrap(a.astype(self._data.dtype), device=self.device) for a in (hist, edges)))
 
     def map2_(self: Any, x: Tensor, y: Tensor, callable: Callable[[Any, Any, Any], Any]) -> Tensor:
         """Replace each element by ``callable(element, x_element, y_element)`` in place (CPU, slow)."""

@@ -12,8 +12,9 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, apply_, bump_version, check_inplace, write_recorded
 from backprop.autograd.grad_mode import trace_users
+from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
-from backprop.methods.reduction import ValuesIndices
+from backprop.methods.structseqs import ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
 from backprop.ops import reduction as red
@@ -480,7 +481,7 @@ class IndexingMethods:
         d = wrap_dim(dim, self.ndim, "sort")
         x = self if self.ndim else self.reshape(1)
         idx = apply(so.argsort, x, axis=d, descending=bool(descending))
-        return _values_at(self, x, idx, d)
+        return _values_at(self, x, idx, d, rt.sort)
 
     def argsort(self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
         """The indices that sort ``self`` along ``dim`` (int64; always stable here)."""
@@ -505,7 +506,7 @@ class IndexingMethods:
         idx = apply(so.argsort, x, axis=d, descending=bool(largest))
         if k != n:
             idx = idx[(slice(None),) * d + (slice(0, int(k)),)]
-        return _values_at(self, x, idx, d)
+        return _values_at(self, x, idx, d, rt.topk)
 
     def kthvalue(self: Any, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
@@ -516,11 +517,11 @@ class IndexingMethods:
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
             raise RuntimeError(f"kthvalue(): selected number k={k} out of range for dimension {dim} of size {n}")
         idx = apply(so.argsort, x, axis=d)[(slice(None),) * d + (slice(int(k) - 1, int(k)),)]
-        out = _values_at(self, x, idx, d)
+        out = _values_at(self, x, idx, d, rt.kthvalue)
         if keepdim or self.ndim == 0:
             return out
         shape = self.shape[:d] + self.shape[d + 1 :]
-        return ValuesIndices(out.values.reshape(shape), out.indices.reshape(shape))
+        return rt.kthvalue(out.values.reshape(shape), out.indices.reshape(shape))
 
     # ------------------------------------------------------------ unique values and counting (no gradient)
     def unique(
@@ -640,12 +641,12 @@ def unravel_index(indices: Any, shape: Any) -> tuple[Tensor, ...]:
     return tuple(reversed(out))
 
 
-def _values_at(self: Any, x: Any, idx: Any, d: int) -> ValuesIndices:
-    """``(x's values at idx along d, idx)``, back to 0-d for a 0-d ``self``."""
+def _values_at(self: Any, x: Any, idx: Any, d: int, rtype: type[ValuesIndices]) -> ValuesIndices:
+    """``(x's values at idx along d, idx)`` as the op's ``rtype``, back to 0-d for a 0-d ``self``."""
     values = apply(red.take_indexed, x, idx, axis=d)
     if self.ndim == 0:
-        return ValuesIndices(values.reshape(()), idx.reshape(()))
-    return ValuesIndices(values, idx)
+        return rtype(values.reshape(()), idx.reshape(()))
+    return rtype(values, idx)
 
 
 def _wrapped(name: str, index: Any, n: int, what: str, dim: int = 0, flat: bool = False) -> Any:

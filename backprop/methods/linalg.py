@@ -7,13 +7,15 @@ torch's own shape and dtype checks in front; ``einsum`` (in ``functions.py``) is
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.methods import structseqs as rt
+from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, TriangularSolve
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import shape as sh
@@ -71,28 +73,6 @@ def _scaled(x: Any, s: Any) -> Any:
     return x if isinstance(s, (int, float)) and s == 1 else x * s
 
 
-class SignLogAbsDet(NamedTuple):
-    """``(sign, logabsdet)`` of ``slogdet`` (torch.return_types.linalg_slogdet): det = sign * exp(logabsdet)."""
-
-    sign: Tensor
-    logabsdet: Tensor
-
-
-class QR(NamedTuple):
-    """``(Q, R)`` of ``qr``: A = Q R, Q with orthonormal columns, R upper triangular."""
-
-    Q: Tensor
-    R: Tensor
-
-
-class SVD(NamedTuple):
-    """``(U, S, V)`` of ``torch.svd`` (V, not Vh: A = U diag(S) V^T)."""
-
-    U: Tensor
-    S: Tensor
-    V: Tensor
-
-
 def _matrix(name: str, x: Any) -> None:
     """torch's errors for a non-tensor, a non-matrix or an integer input, naming ``name``."""
     _tensors(name, x)
@@ -130,12 +110,12 @@ def svd_parts(x: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
     return u, (s.real if x.is_complex() else s), vh  # (real singular values of a complex A, as torch)
 
 
-def qr_parts(x: Any, mode: str = "reduced") -> QR:
-    """``(Q, R)`` of the packed ``qr`` op (mode 'r': Q is empty, as torch)."""
+def qr_parts(x: Any, mode: str = "reduced", rtype: type[QR] = rt.linalg_qr) -> QR:
+    """``(Q, R)`` of the packed ``qr`` op as ``rtype`` (mode 'r': Q is empty, as torch)."""
     _matrix("linalg.qr", x)
     y = apply(linalg.qr, x, mode=mode)
     q, r = linalg.unpack(y, linalg.layout("qr", tuple(x.shape), mode=mode))
-    return QR(q, r)
+    return rtype(q, r)
 
 
 def solve(a: Any, b: Any, *, left: bool = True) -> Tensor:
@@ -177,36 +157,6 @@ def solve_triangular(a: Any, b: Any, *, upper: bool, left: bool = True, unitrian
     if not left:  # X T = B  <=>  T^T X^T = B^T, T^T the other triangle
         return _mT(solve_triangular(_mT(a), _mT(b), upper=not upper, unitriangular=unitriangular))
     return apply(linalg.solve, _triangle(a, upper, unitriangular), b)
-
-
-class LUFactor(NamedTuple):
-    """``(LU, pivots)`` of ``lu_factor``: L's strict lower part and U in one matrix, 1-based int32 pivots."""
-
-    LU: Tensor
-    pivots: Tensor
-
-
-class LUFactorEx(NamedTuple):
-    """``(LU, pivots, info)`` of ``lu_factor_ex``: info is 0, or the first i with U[i-1, i-1] == 0 (int32)."""
-
-    LU: Tensor
-    pivots: Tensor
-    info: Tensor
-
-
-class PLU(NamedTuple):
-    """``(P, L, U)`` of ``linalg.lu`` and ``lu_unpack``: A = P L U."""
-
-    P: Tensor
-    L: Tensor
-    U: Tensor
-
-
-class TriangularSolve(NamedTuple):
-    """``(solution, cloned_coefficient)`` of the deprecated ``triangular_solve``."""
-
-    solution: Tensor
-    cloned_coefficient: Tensor
 
 
 def lu_factor_parts(x: Any, pivot: bool = True) -> tuple[Any, Any, Any, Any]:
@@ -252,7 +202,7 @@ def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_piv
     empty = type(lu)._wrap(lu.device.xp.zeros((0,), lu.dtype), lu.device, None)
     low, up = (_unit_lower(lu), lu[..., : min(m, n), :].triu()) if unpack_data else (empty, empty)
     p = pivots_to_permutation(pivots, m, lu.dtype).expand(*lu.shape[:-2], m, m) if unpack_pivots else empty
-    return PLU(p, low, up)
+    return rt.lu_unpack(p, low, up)
 
 
 def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:
@@ -283,13 +233,6 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
     return solve_triangular(lu, y, upper=True)
 
 
-class Geqrf(NamedTuple):
-    """``(a, tau)``: Householder QR in LAPACK's compact form (torch.geqrf)."""
-
-    a: Any
-    tau: Any
-
-
 def geqrf(x: Any) -> Geqrf:
     """LAPACK's geqrf (through ``xp.linalg.qr(mode="raw")``): R on and above a's diagonal, the reflectors
     v_i (unit diagonal implied) below it, and their scales tau; no gradient (torch has no derivative either)."""
@@ -308,7 +251,7 @@ def geqrf(x: Any) -> Geqrf:
         h[i], tau[i] = hi, ti
     a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).reshape(*batch, m, n)
     wrap = type(x)._wrap
-    return Geqrf(wrap(a, x.device, None), wrap(tau.reshape(*batch, min(m, n)), x.device, None))
+    return rt.geqrf(wrap(a, x.device, None), wrap(tau.reshape(*batch, min(m, n)), x.device, None))
 
 
 def householder_apply(a: Any, tau: Any, c: Any, left: bool = True, transpose: bool = False) -> Any:
@@ -636,8 +579,8 @@ class LinalgMethods:
         _square("linalg.slogdet", self)
         y = apply(linalg.slogdet, self)
         if self.is_complex():
-            return SignLogAbsDet(y[..., 0], y[..., 1].real)
-        return SignLogAbsDet(y[..., 0], y[..., 1])  # (a real sign requires grad, as torch, with a zero gradient)
+            return rt.slogdet(y[..., 0], y[..., 1].real)
+        return rt.slogdet(y[..., 0], y[..., 1])  # (a real sign requires grad, as torch, with a zero gradient)
 
     def logdet(self: Any) -> Tensor:
         """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
@@ -695,11 +638,11 @@ class LinalgMethods:
             _, s, _ = svd_parts(self, full_matrices=False)
             m, n = self.shape[-2:]
             z = self.detach() * 0
-            return SVD(
+            return rt.svd(
                 z[..., :1, :1].expand(*self.shape[:-2], m, m) * 1, s, z[..., :1, :1].expand(*self.shape[:-2], n, n) * 1
             )
         u, s, vh = svd_parts(self, full_matrices=not some)
-        return SVD(u, s, _mH(vh))  # V = Vh^H (conjugated for complex A, as torch)
+        return rt.svd(u, s, _mH(vh))  # V = Vh^H (conjugated for complex A, as torch)
 
     def lu(self: Any, pivot: bool = True, get_infos: bool = False) -> Any:
         """The deprecated ``torch.lu``: ``(LU, pivots)``, with ``get_infos`` also ``infos`` (linalg.lu_factor_ex)."""
@@ -722,11 +665,11 @@ class LinalgMethods:
         _tensors("triangular_solve", self, A)
         a = _mT(A) if transpose else A
         x = solve_triangular(a, self, upper=upper != transpose, unitriangular=unitriangular)
-        return TriangularSolve(x, A.clone())
+        return rt.triangular_solve(x, A.clone())
 
     def qr(self: Any, some: bool = True) -> QR:
         """``torch.qr``: (Q, R), reduced (``some=True``) or complete."""
-        return qr_parts(self, "reduced" if some else "complete")
+        return qr_parts(self, "reduced" if some else "complete", rt.qr)
 
     def geqrf(self: Any) -> Geqrf:
         """``torch.geqrf``: (a, tau), LAPACK's compact Householder QR."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.function import OpValueError, apply, apply_, check_inplace
+from backprop.methods import structseqs as rt
+from backprop.methods.structseqs import Frexp
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg, nn
@@ -110,13 +112,6 @@ def _assign_(self: Any, out: Any) -> Any:
     """``self`` takes ``out``'s values in place through recorded ops: self's old values get gradient 0
     (nan_to_num first, so that 0 * inf is no NaN) and ``out``'s own graph carries the rest."""
     return self.nan_to_num_(0.0, 0.0, 0.0).mul_(0).add_(out)
-
-
-class Frexp(NamedTuple):
-    """``(mantissa, exponent)``: what ``frexp`` returns (torch.return_types.frexp); the exponent is int32."""
-
-    mantissa: Tensor
-    exponent: Tensor
 
 
 class MathMethods:
@@ -471,7 +466,7 @@ class MathMethods:
         if dtypes.kind(self._data.dtype) != "f":
             raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
         e = apply(mt.frexp, self)
-        return Frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
+        return rt.frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
 
     def angle(self: Any) -> Tensor:
         """The argument of a real number: pi where self < 0, else 0 (gradient 0)."""

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
+from backprop.methods import structseqs as rt
 from backprop.methods.linalg import svd_parts
+from backprop.methods.structseqs import MinMaxValues, ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction, scan, sorting
 from backprop.ops import shape as sh
@@ -19,22 +21,7 @@ if TYPE_CHECKING:
     from backprop.tensor import Tensor
 
 
-class ValuesIndices(NamedTuple):
-    """``(values, indices)``: what ``max(dim)``, ``min(dim)``, ``median(dim)``, ``cummax`` and
-    ``cummin`` return (torch.return_types); the indices are int64."""
-
-    values: Tensor
-    indices: Tensor
-
-
 MinMax = ValuesIndices
-
-
-class MinMaxValues(NamedTuple):
-    """``(min, max)``: what ``aminmax`` returns (torch.return_types.aminmax)."""
-
-    min: Tensor
-    max: Tensor
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -231,7 +218,7 @@ class ReductionMethods:
         refuse_complex(RuntimeError, "max(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amax, self, nan_shares=True)
-        return self._select("max", reduction.argmax, dim, _keep(keepdim, keepdims))
+        return self._select("max", rt.max, reduction.argmax, dim, _keep(keepdim, keepdims))
 
     def min(
         self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, other: Any = None
@@ -248,7 +235,7 @@ class ReductionMethods:
         refuse_complex(RuntimeError, "min(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
             return apply(reduction.amin, self, nan_shares=True)
-        return self._select("min", reduction.argmin, dim, _keep(keepdim, keepdims))
+        return self._select("min", rt.min, reduction.argmin, dim, _keep(keepdim, keepdims))
 
     def median(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
         """The lower median (torch: for an even count the smaller middle value, not the mean), or
@@ -256,20 +243,22 @@ class ReductionMethods:
         dim = _dim("median", dim, axis)
         if dim is None:
             return apply(reduction.median, self)
-        return self._select("median", reduction.argmedian, dim, _keep(keepdim, keepdims))
+        return self._select("median", rt.median, reduction.argmedian, dim, _keep(keepdim, keepdims))
 
-    def _select(self: Any, name: str, index_op: Any, dim: Any, keepdim: bool) -> ValuesIndices:
-        """``(values, indices)`` of a value-selecting reduction along one ``dim``."""
+    def _select(
+        self: Any, name: str, rtype: type[ValuesIndices], index_op: Any, dim: Any, keepdim: bool
+    ) -> ValuesIndices:
+        """``(values, indices)`` of a value-selecting reduction along one ``dim``, as the op's ``rtype``."""
         d = wrap_dim(_int_dim(name, dim), self.ndim, name)
         x = self if self.ndim else self.reshape(1)
         index = apply(index_op, x, axis=d, keepdims=True)
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return ValuesIndices(values.reshape(()), index.reshape(()))
+            return rtype(values.reshape(()), index.reshape(()))
         if not keepdim:
             shape = self.shape[:d] + self.shape[d + 1 :]
             values, index = values.reshape(shape), index.reshape(shape)
-        return ValuesIndices(values, index)
+        return rtype(values, index)
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         """Index of the first maximum along ``dim``, or in the flattened tensor (int64, no gradient)."""
@@ -301,20 +290,20 @@ class ReductionMethods:
         valid = apply(ew.eq, x, x).sum(d, keepdim=True)
         pos = apply(ew.maximum, (valid - 1) // 2, 0)
         index = apply(reduction.take_indexed, order, pos, axis=d)
-        return self._picked(x, index, d, _keep(keepdim, keepdims))
+        return self._picked(x, index, d, _keep(keepdim, keepdims), rt.nanmedian)
 
     def mode(self: Any, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         """``(values, indices)`` of the most frequent value along ``dim`` (the smallest among equally
         frequent ones; the index of its last occurrence); the gradient goes to that index."""
-        return self._select("mode", reduction.argmode, dim, keepdim)
+        return self._select("mode", rt.mode, reduction.argmode, dim, keepdim)
 
     def aminmax(self: Any, *, dim: Any = None, keepdim: bool = False) -> MinMaxValues:
         """``(min, max)`` over ``dim`` (all by default), as ``amin`` and ``amax``."""
         refuse_complex(NotImplementedError, "\"aminmax_cpu\" not implemented for '{dtype}'", self)
         if dim is None and keepdim:
-            return MinMaxValues(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
+            return rt.aminmax(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
         d = () if dim is None else dim
-        return MinMaxValues(self.amin(d, keepdim), self.amax(d, keepdim))
+        return rt.aminmax(self.amin(d, keepdim), self.amax(d, keepdim))
 
     def quantile(self: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
         """The ``q``-quantiles (a number or a 1-D tensor in [0, 1]; a tensor adds a leading dim) over
@@ -328,15 +317,15 @@ class ReductionMethods:
         """``quantile`` ignoring NaN (NaN only where every element is NaN)."""
         return _quantile(self, "nanquantile", q, dim, keepdim, interpolation, ignore_nan=True)
 
-    def _picked(self: Any, x: Any, index: Any, d: int, keepdim: bool) -> ValuesIndices:
+    def _picked(self: Any, x: Any, index: Any, d: int, keepdim: bool, rtype: type[ValuesIndices]) -> ValuesIndices:
         """``(values at index, index)`` along ``d`` (index keeps d as size 1), shaped as ``_select``."""
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return ValuesIndices(values.reshape(()), index.reshape(()))
+            return rtype(values.reshape(()), index.reshape(()))
         if not keepdim:
             shape = self.shape[:d] + self.shape[d + 1 :]
             values, index = values.reshape(shape), index.reshape(shape)
-        return ValuesIndices(values, index)
+        return rtype(values, index)
 
     def sum_to_size(self: Any, *size: Any) -> Tensor:
         """The sum over the broadcast dims that bring ``size`` up to this tensor's shape (the adjoint
@@ -504,17 +493,17 @@ class ReductionMethods:
     def cummax(self: Any, dim: Any = None, *, axis: Any = None) -> ValuesIndices:
         """Running maximum along ``dim`` and its indices (ties take the latest index; the gradient
         goes to the index, as torch)."""
-        return self._running("cummax", scan.cummax_index, _dim("cummax", dim, axis, required=True))
+        return self._running("cummax", rt.cummax, scan.cummax_index, _dim("cummax", dim, axis, required=True))
 
     def cummin(self: Any, dim: Any = None, *, axis: Any = None) -> ValuesIndices:
         """Running minimum along ``dim`` and its indices (ties take the latest index)."""
-        return self._running("cummin", scan.cummin_index, _dim("cummin", dim, axis, required=True))
+        return self._running("cummin", rt.cummin, scan.cummin_index, _dim("cummin", dim, axis, required=True))
 
-    def _running(self: Any, name: str, index_op: Any, dim: Any) -> ValuesIndices:
+    def _running(self: Any, name: str, rtype: type[ValuesIndices], index_op: Any, dim: Any) -> ValuesIndices:
         d = wrap_dim(_int_dim(name, dim), self.ndim, name)
         x = self if self.ndim else self.reshape(1)
         index = apply(index_op, x, axis=d)
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return ValuesIndices(values.reshape(()), index.reshape(()))
-        return ValuesIndices(values, index)
+            return rtype(values.reshape(()), index.reshape(()))
+        return rtype(values, index)

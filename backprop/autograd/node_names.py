@@ -108,6 +108,11 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "div": lambda n: "MulBackward0" if n.in_meta[0] is None else None,  # 2 / x: torch's reciprocal * 2
     "pow": lambda n: "PowBackward2" if n.in_meta[0] is None else "PowBackward1" if n.in_meta[1] is not None else None,
     "square": lambda n: "PowBackward0",
+    "log1p": lambda n: "Log1PBackward0",
+    "prod": lambda n: "ProdBackward0" if n.attrs.get("axis") is None else "ProdBackward1",
+    "amax": lambda n: "MaxBackward1" if n._attrs.get("nan_shares") else None,  # x.max(): all maxima share
+    "amin": lambda n: "MinBackward1" if n._attrs.get("nan_shares") else None,
+    "lerp": lambda n: "LerpBackward1" if n.in_meta[2] is not None else None,
     "logsigmoid": lambda n: "LogSigmoidBackward0",
 }
 

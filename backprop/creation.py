@@ -357,10 +357,28 @@ def linspace(
     values, dt = spaced("linspace", start, end, steps, dtype)
     if dt.kind in "iu":
         values = np.trunc(values)
+    elif dt.itemsize == 2 and steps > 1:
+        values = _half_linspace(values[0], values[-1], steps, dt)
     t = Tensor._wrap(dev.asarray(values, dt), dev, None)
     if requires_grad:
         t._factory_requires_grad()
     return t
+
+
+def _half_linspace(start: float, end: float, steps: int, dt: Any) -> Any:
+    """torch's CPU linspace of float16/bfloat16, each step in that dtype: step = (end - start) / (steps - 1),
+    then start + step * i for the first half and end - step * (steps - 1 - i) for the rest (i itself
+    rounded to the dtype)."""
+
+    def h(v: Any) -> Any:
+        return np.asarray(v, dtype=np.float32).astype(dt).astype(np.float32)
+
+    lo, hi = h(start), h(end)
+    step = h(h(hi - lo) / np.float32(steps - 1))
+    i = np.arange(steps)
+    up = h(lo + h(step * h(i)))
+    down = h(hi - h(step * h(steps - 1 - i)))
+    return np.where(i < steps // 2, up, down)
 
 
 @factory

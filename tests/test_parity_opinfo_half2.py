@@ -119,3 +119,15 @@ def test_pointwise_losses(name, dt):
             F.binary_cross_entropy_with_logits(_bp(a[:200]), _bp(y.flatten()[:200]), reduction="none"),
             TF.binary_cross_entropy_with_logits(a[:200], y.flatten()[:200], reduction="none"),
         )
+
+
+@pytest.mark.parametrize("name,dt", HALF)
+def test_linspace_steps_in_half(name, dt):
+    # torch's step (end - start) / (steps - 1) and each start + step * i (or end - step * (steps - 1 - i))
+    # round to the half dtype, i included
+    for start, end, steps in ((-2.0, 1.0, 50), (0.1, 7.3, 100), (-3.0, 300.0, 5000), (5.0, 5.0, 3), (1.0, 0.0, 1)):
+        _same(bp.linspace(start, end, steps, dtype=getattr(bp, name)), torch.linspace(start, end, steps, dtype=dt))
+    h = np.float16 if dt is torch.float16 else None
+    if h is not None:  # closed form: step = float16(3 / 49); element 1 = -2 + step
+        step = np.float16(np.float16(3.0) / np.float32(49))
+        assert bp.linspace(-2.0, 1.0, 50, dtype=bp.float16)[1].item() == float(np.float16(np.float32(-2) + step))

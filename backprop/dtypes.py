@@ -152,6 +152,15 @@ def fill_int(v: Any, dtype: np.dtype) -> Any:
     return v % (int(info.max) + 1) if v < 0 and dtype.kind == "u" else v
 
 
+def scalar_int(v: Any, dtype: np.dtype) -> Any:
+    """A Python int ``alpha``/``value`` of an op computing in ``dtype`` as torch's ``Scalar.to<T>()`` reads it:
+    checked into an integer dtype (``fill_int``: ``add(u8, u8, alpha=256)`` raises, ``alpha=-1`` is 255), its
+    truth into bool (``add(b, b, alpha=5)`` stays bool); other values and dtypes pass through unchanged."""
+    if v.__class__ is not builtins.int:
+        return v
+    return v != 0 if dtype.kind == "b" else fill_int(v, dtype)
+
+
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
     k = dtype.kind

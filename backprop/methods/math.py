@@ -214,11 +214,18 @@ class MathMethods:
     # ------------------------------------------------------------ arithmetic (torch's functional names)
     def add(self: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         """self + alpha * other."""
-        return self + (other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return self + other
+        return self + other * dtypes.scalar_int(alpha, dtypes.promote_types(self, other))
 
     def sub(self: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         """self - alpha * other."""
-        return self - (other if alpha == 1 else other * alpha)
+        if alpha == 1:
+            return self - other
+        dt = dtypes.promote_types(self, other)
+        if alpha.__class__ is int and dt.kind in "iu":  # torch adds other * -alpha, -alpha checked into dt
+            return self + other * dtypes.fill_int(-alpha, dt)
+        return self - other * dtypes.scalar_int(alpha, dt)
 
     subtract = sub
 
@@ -298,7 +305,11 @@ class MathMethods:
         """self + value * tensor1 * tensor2."""
         if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
             return (self.float() + tensor1.float() * value * tensor2.float()).to(self.dtype)
-        return self + (tensor1 * tensor2 if value == 1 else tensor1 * tensor2 * value)
+        prod = tensor1 * tensor2
+        dt = dtypes.promote_types(self, prod)
+        if dt.kind == "b":
+            raise NotImplementedError("\"addcmul_cpu_out\" not implemented for 'Bool'")
+        return self + (prod if value == 1 else prod * dtypes.scalar_int(value, dt))
 
     def addcdiv(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 / tensor2."""
@@ -592,10 +603,17 @@ class MathMethods:
 
     # ------------------------------------------------------------ in place
     def add_(self: Any, other: Any, alpha: float = 1) -> Tensor:
-        return apply_(ew.add, "add_", self, _inplace_other(self, other if alpha == 1 else other * alpha))
+        if alpha != 1:
+            other = other * dtypes.scalar_int(alpha, dtypes.promote_types(self, other))
+        return apply_(ew.add, "add_", self, _inplace_other(self, other))
 
     def sub_(self: Any, other: Any, alpha: float = 1) -> Tensor:
-        return apply_(ew.sub, "sub_", self, _inplace_other(self, other if alpha == 1 else other * alpha))
+        if alpha != 1:
+            dt = dtypes.promote_types(self, other)
+            if alpha.__class__ is int and dt.kind in "iu":  # (as sub: other * -alpha, -alpha checked into dt)
+                return apply_(ew.add, "sub_", self, _inplace_other(self, other * dtypes.fill_int(-alpha, dt)))
+            other = other * dtypes.scalar_int(alpha, dt)
+        return apply_(ew.sub, "sub_", self, _inplace_other(self, other))
 
     def mul_(self: Any, other: Any) -> Tensor:
         return apply_(ew.mul, "mul_", self, _inplace_other(self, other))
@@ -715,7 +733,11 @@ class MathMethods:
     def addcmul_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         if _half_trio(self, tensor1, tensor2):
             return self.copy_(self.addcmul(tensor1, tensor2, value=value))
-        return self.add_(tensor1 * tensor2 if value == 1 else tensor1 * tensor2 * value)
+        prod = tensor1 * tensor2
+        dt = dtypes.promote_types(self, prod)
+        if dt.kind == "b":
+            raise NotImplementedError("\"addcmul_cpu_out\" not implemented for 'Bool'")
+        return self.add_(prod if value == 1 else prod * dtypes.scalar_int(value, dt))
 
     def addcdiv_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         if _half_trio(self, tensor1, tensor2):

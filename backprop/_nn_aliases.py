@@ -8,12 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from backprop.autograd.function import autocast_function
+from backprop.autograd.grad_mode import autocast_users
 from backprop.nn import functional as F  # noqa: N812
 from backprop.tensor import Tensor
 
 rms_norm = F.rms_norm  # the same signature as torch.rms_norm
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+# The losses' reduction defaults to 0 (none), as torch's Python bindings give it: their schemas say
+# ``reduction=Mean``, but the parser reads that default as an integer (atol("Mean") == 0), so
+# ``torch.kl_div(a, b)`` is elementwise (torch 2.13; ``tests/test_parity_autocast_lists.py``).
 
 
 def _reduction(reduction: Any, name: str) -> str:
@@ -52,28 +57,30 @@ def embedding(
     return F.embedding(indices, weight, pad, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
-def kl_div(input: Tensor, target: Tensor, reduction: Any = 1, *, log_target: bool = False) -> Tensor:
+def kl_div(input: Tensor, target: Tensor, reduction: Any = 0, *, log_target: bool = False) -> Tensor:
     """torch.kl_div: pointwise KL terms of log-probabilities ``input`` against ``target``, reduced by an int
     (1: the plain mean over every element, without ``F.kl_div``'s batchmean warning)."""
     red = _reduction(reduction, "kl_div")
     return _reduce(F.kl_div(input, target, reduction="none", log_target=log_target), red)
 
 
-def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, reduction: Any = 1) -> Tensor:
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, reduction: Any = 0) -> Tensor:
     """torch.hinge_embedding_loss (``reduction`` an int)."""
     return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction, "hinge_embedding_loss"))
 
 
 def margin_ranking_loss(
-    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: Any = 1
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: Any = 0
 ) -> Tensor:  # fmt: skip
-    """torch.margin_ranking_loss (``reduction`` an int)."""
+    """torch.margin_ranking_loss (``reduction`` an int; the inputs broadcast: no dimension check, unlike ``F``'s)."""
     red = _reduction(reduction, "margin_ranking_loss")
-    return F.margin_ranking_loss(input1, input2, target, margin, reduction=red)
+    if autocast_users[0]:  # a float32 function under autocast, as torch's
+        input1, input2 = autocast_function("margin_ranking_loss", input1, input2)
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0), red)
 
 
 def cosine_embedding_loss(
-    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: Any = 1
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: Any = 0
 ) -> Tensor:  # fmt: skip
     """torch.cosine_embedding_loss (``reduction`` an int)."""
     red = _reduction(reduction, "cosine_embedding_loss")
@@ -82,7 +89,7 @@ def cosine_embedding_loss(
 
 def triplet_margin_loss(
     anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
-    swap: bool = False, reduction: Any = 1,
+    swap: bool = False, reduction: Any = 0,
 ) -> Tensor:  # fmt: skip
     """torch.triplet_margin_loss (``reduction`` an int)."""
     red = _reduction(reduction, "triplet_margin_loss")
@@ -98,7 +105,7 @@ def poisson_nll_loss(
 
 
 def binary_cross_entropy_with_logits(
-    input: Tensor, target: Tensor, weight: Tensor | None = None, pos_weight: Tensor | None = None, reduction: Any = 1
+    input: Tensor, target: Tensor, weight: Tensor | None = None, pos_weight: Tensor | None = None, reduction: Any = 0
 ) -> Tensor:  # fmt: skip
     """torch.binary_cross_entropy_with_logits (``pos_weight`` fourth, ``reduction`` an int)."""
     red = _reduction(reduction, "binary_cross_entropy_with_logits")
@@ -106,12 +113,29 @@ def binary_cross_entropy_with_logits(
 
 
 def ctc_loss(
-    log_probs: Tensor, targets: Tensor, input_lengths: Any, target_lengths: Any, blank: int = 0, reduction: Any = 1,
+    log_probs: Tensor, targets: Tensor, input_lengths: Any, target_lengths: Any, blank: int = 0, reduction: Any = 0,
     zero_infinity: bool = False,
 ) -> Tensor:  # fmt: skip
     """torch.ctc_loss (``reduction`` an int; 1 divides each loss by its target length, then averages)."""
     red = _reduction(reduction, "ctc_loss")
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, red, zero_infinity)
+
+
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
+    """torch.conv_tbc: a 1-d convolution of a (time, batch, in) input with a (width, in, out) weight and an (out,)
+    bias, padded by ``pad`` on both ends of time; (time', batch, out). ``F.conv1d`` on the permuted operands."""
+    if input.ndim != 3:
+        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
+    if weight.ndim != 3:
+        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if bias.ndim != 1:
+        raise RuntimeError("Bias must be 1-D")
+    if input.shape[2] != weight.shape[1]:
+        raise RuntimeError("Input dim 2 (input channels) is not == dim 1 in the weight tensor")
+    if bias.shape[0] != weight.shape[2]:
+        raise RuntimeError("Bias size must equal dim 2 in the weight tensor (output channels).")
+    y = F.conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=int(pad))
+    return y.permute(2, 0, 1)
 
 
 def constant_pad_nd(input: Tensor, pad: Sequence[int], value: float = 0) -> Tensor:
@@ -246,7 +270,7 @@ def convolution(
 __all__ = [
     "adaptive_max_pool1d", "alpha_dropout", "alpha_dropout_", "dropout", "feature_alpha_dropout",
     "batch_norm", "binary_cross_entropy_with_logits", "constant_pad_nd",
-    "convolution", "cosine_embedding_loss", "ctc_loss", "dropout_", "embedding", "feature_alpha_dropout_",
+    "conv_tbc", "convolution", "cosine_embedding_loss", "ctc_loss", "dropout_", "embedding", "feature_alpha_dropout_",
     "feature_dropout", "feature_dropout_", "gru_cell", "hinge_embedding_loss", "instance_norm", "kl_div",
     "lstm_cell", "margin_ranking_loss", "poisson_nll_loss", "rms_norm", "rnn_relu_cell", "rnn_tanh_cell", "rrelu",
     "rrelu_", "triplet_margin_loss",

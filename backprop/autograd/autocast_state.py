@@ -55,6 +55,10 @@ _FP32_LOSSES = (
     "prod",
 )
 _FP32_CPU_ONLY = ("binary_cross_entropy", "cholesky", "inv", "qr", "svd", "eigh", "solve", "trace")
+# pooling and padding kernels torch's CPU autocast runs in float32 (the 3-d pools, reflection and replication pads)
+_FP32_CPU_ONLY += ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
+_FP32_CPU_ONLY += ("reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d")
+_FP32_CPU_ONLY += ("replication_pad3d",)
 _FP32_CUDA_ONLY = (
     "acos",
     "asin",
@@ -169,6 +173,22 @@ def decrement_nesting() -> int:
 def clear_cache() -> None:
     """Drop the cached casts of weights (done when the outermost autocast region ends)."""
     _state.cache.clear()
+
+
+class suspended:  # noqa: N801 - used as a function
+    """``with suspended():`` this thread's autocast off for every device type, restored after: a half-precision
+    op that computes in float32 and rounds once (addmm, conv...) must not have its float32 operands cast back."""
+
+    __slots__ = ("on",)
+
+    def __enter__(self) -> None:
+        self.on = [k for k, v in _state.enabled.items() if v]
+        for k in self.on:
+            set_enabled(k, False)
+
+    def __exit__(self, *exc: object) -> None:
+        for k in self.on:
+            set_enabled(k, True)
 
 
 def _eligible(t: Any, device_type: str) -> bool:

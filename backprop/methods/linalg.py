@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop import dtypes as _dtypes
+from backprop.autograd import autocast_state
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import structseqs as rt
@@ -46,14 +47,11 @@ def _plus_ignored(prod: Any, base: Any) -> Any:
 
 
 def _half_operands(*ts: Any) -> bool:
-    """All of ``ts`` are Tensors of one half dtype (float16 or bfloat16), outside autocast (whose casts would
-    undo the float32 computation's)."""
+    """All of ``ts`` are Tensors of one half dtype (float16 or bfloat16): the op computes in float32 and rounds
+    once, as torch, inside ``autocast_state.suspended()`` (an autocast's casts would undo the float32 computation's,
+    and torch's autocast runs the same half kernel)."""
     d = ts[0].dtype
-    return (
-        not autocast_users[0]
-        and (d is _dtypes.float16 or _dtypes.is_bfloat16(d))
-        and all(getattr(t, "dtype", None) == d for t in ts)
-    )
+    return (d is _dtypes.float16 or _dtypes.is_bfloat16(d)) and all(getattr(t, "dtype", None) == d for t in ts)
 
 
 def _rounded(s: Any, dtype: Any) -> Any:
@@ -506,7 +504,8 @@ class LinalgMethods:
         if autocast_users[0]:
             self, mat1, mat2 = autocast_function("addmm", self, mat1, mat2)
         if _half_operands(self, mat1, mat2):  # torch: beta * self + alpha * product in float32, rounded once
-            return self.float().addmm(mat1.float(), mat2.float(), beta=beta, alpha=alpha).to(self.dtype)
+            with autocast_state.suspended():
+                return self.float().addmm(mat1.float(), mat2.float(), beta=beta, alpha=alpha).to(self.dtype)
         prod = mat1.mm(mat2)
         if self.dtype != prod.dtype:
             raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
@@ -521,7 +520,8 @@ class LinalgMethods:
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("baddbmm", self, batch1, batch2)
         if _half_operands(self, batch1, batch2):  # torch: in float32, rounded once
-            return self.float().baddbmm(batch1.float(), batch2.float(), beta=beta, alpha=alpha).to(self.dtype)
+            with autocast_state.suspended():
+                return self.float().baddbmm(batch1.float(), batch2.float(), beta=beta, alpha=alpha).to(self.dtype)
         prod = batch1.bmm(batch2)
         if self.dtype != prod.dtype:
             raise DTypeError(
@@ -698,7 +698,8 @@ class LinalgMethods:
         if autocast_users[0]:
             self, mat, vec = autocast_function("addmv", self, mat, vec)
         if _half_operands(self, mat, vec):  # torch: in float32, rounded once
-            return self.float().addmv(mat.float(), vec.float(), beta=beta, alpha=alpha).to(self.dtype)
+            with autocast_state.suspended():
+                return self.float().addmv(mat.float(), vec.float(), beta=beta, alpha=alpha).to(self.dtype)
         return _add_product(self, mat.mv(vec), beta, alpha, "addmv")
 
     def addr(self: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:

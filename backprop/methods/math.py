@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd.function import OpValueError, apply, apply_, check_inplace
+from backprop.autograd.function import OpValueError, apply, apply_, autocast_function, check_inplace
+from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import Frexp
 from backprop.ops import conversion as conv
@@ -155,6 +156,8 @@ class MathMethods:
 
     def prelu(self: Any, weight: Any) -> Tensor:
         """x if x > 0 else weight * x, ``weight`` one slope or one per channel (dim 1)."""
+        if autocast_users[0]:  # (in the lower-precision list: torch.prelu, Tensor.prelu and F.prelu alike)
+            self, weight = autocast_function("prelu", self, weight)
         refuse_complex(NotImplementedError, "\"prelu_cpu\" not implemented for '{dtype}'", self, weight)
         n, channels = weight.numel(), (self.shape[1] if self.ndim >= 2 else 1)
         if weight.ndim > 1 or n not in (1, channels):

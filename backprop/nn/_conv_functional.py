@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.autograd import trace
+from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.ops import conv as conv_ops
@@ -152,11 +152,11 @@ def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
 
 
 def _half_conv(x: Tensor, weight: Tensor, bias: Any) -> bool:
-    """A float16/bfloat16 convolution whose weight (and bias) have its dtype."""
+    """A float16/bfloat16 convolution whose weight (and bias) have its dtype (computed in float32 inside
+    ``autocast_state.suspended()``: an autocast would cast the float32 operands back)."""
     d = x.dtype
     return (
-        not autocast_users[0]
-        and (d is _dtypes.float16 or _dtypes.is_bfloat16(d))
+        (d is _dtypes.float16 or _dtypes.is_bfloat16(d))
         and getattr(weight, "dtype", None) == d
         and (bias is None or getattr(bias, "dtype", None) == d)
     )
@@ -188,8 +188,9 @@ def _conv(
     if autocast_users[0]:  # cast as one op (with its bias), as torch's autocast does
         input, weight, bias = _autocast_conv(name, input, weight, bias)
     if _half_conv(input, weight, bias):  # torch: in float32 (bias included), rounded once
-        f = _conv(name, n, input.float(), weight.float(), _f32(bias), stride, padding, dilation, groups)
-        return f.to(input.dtype)
+        with autocast_state.suspended():
+            f = _conv(name, n, input.float(), weight.float(), _f32(bias), stride, padding, dilation, groups)
+            return f.to(input.dtype)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=False)
     stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
@@ -269,7 +270,8 @@ def _conv_transpose(
         input, weight, bias = _autocast_conv(name, input, weight, bias)
     if _half_conv(input, weight, bias):  # torch: in float32 (bias included), rounded once
         args = (stride, padding, output_padding, groups, dilation)
-        return _conv_transpose(name, n, input.float(), weight.float(), _f32(bias), *args).to(input.dtype)
+        with autocast_state.suspended():
+            return _conv_transpose(name, n, input.float(), weight.float(), _f32(bias), *args).to(input.dtype)
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=True)
     if isinstance(padding, str):
@@ -526,6 +528,8 @@ def _max_pool(
     ceil_mode: bool,
     return_indices: bool,
 ) -> Any:
+    if autocast_users[0] and not return_indices:  # (max_pool3d runs in float32 under torch's CPU autocast;
+        (input,) = autocast_function(name, input)  # max_pool3d_with_indices in the input's dtype)
     x, unbatched = _pool_input(input, n, name)
     kernel, stride, dilation, pads, out = _pool_geometry(name, x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = x.device.xp
@@ -640,6 +644,8 @@ def _avg_pool(
 ) -> Tensor:
     if input.ndim not in (n + 1, n + 2):
         raise ShapeError(f"{name}: expected a {n + 1}D or {n + 2}D (batch mode) input, got {list(input.shape)}")
+    if autocast_users[0]:  # (avg_pool3d runs in float32 under torch's CPU autocast)
+        (input,) = autocast_function(name, input)
     x, unbatched = _batched(input, n, name)
     kernel, stride, dilation, pads, out = _pool_geometry(name, x, kernel_size, stride, padding, 1, ceil_mode)
     b, c = x.shape[:2]
@@ -789,6 +795,14 @@ def _floating_only(input: Tensor, name: str) -> None:
 
 
 def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
+    if autocast_users[0]:  # (adaptive_avg_pool3d runs in float32 under torch's CPU autocast; the products that
+        (input,) = autocast_function(name, input)  # average its windows are not cast: torch's is one kernel)
+        with autocast_state.suspended():
+            return _adaptive_avg_kernel(name, n, input, output_size)
+    return _adaptive_avg_kernel(name, n, input, output_size)
+
+
+def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
     _floating_only(input, name)
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     y = x
@@ -834,6 +848,8 @@ def _adaptive_max_indices(xp: Any, x: Any, *, out: tuple) -> Any:
 
 
 def _adaptive_max(name: str, n: int, input: Tensor, output_size: Any, return_indices: bool) -> Any:
+    if autocast_users[0]:  # (adaptive_max_pool3d runs in float32 under torch's CPU autocast)
+        (input,) = autocast_function(name, input)
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     idx, flat = _indices(functools.partial(_adaptive_max_indices, x.device.xp, out=out), x)
     y = _unbatch(_take_flat(x, flat, out), unbatched)

@@ -331,8 +331,6 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x if x > 0 else weight * x, with one slope or one per channel (dim 1)."""
-    if autocast_users[0]:
-        input, weight = autocast_function("prelu", input, weight)
     return input.prelu(weight)
 
 
@@ -615,6 +613,9 @@ def binary_cross_entropy_with_logits(
     ``pos_weight`` (broadcast along the last dim) scales the positive term, as torch:
     (1 - y) z + (1 + (pos_weight - 1) y) softplus(-z); ``weight`` scales each element's loss."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if autocast_users[0]:  # a float32 function under autocast, as torch's (before the half-precision path)
+        cast = autocast_function("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
+        input, target, weight, pos_weight = cast
     _not_differentiable(weight, "binary_cross_entropy_with_logits", "weight")
     _not_differentiable(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
     if tuple(input.shape) != tuple(target.shape):
@@ -1017,6 +1018,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             f"(with or without the batch dim); got a pad of {len(pad)} values for an input of shape "
             f"{tuple(input.shape)}"
         )
+    if autocast_users[0] and mode != "circular":  # (torch's CPU autocast: reflection/replication pads in float32)
+        (input,) = autocast_function(f"{'reflection' if mode == 'reflect' else 'replication'}_pad{k}d", input)
     out = input
     for i in range(k):
         dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]

@@ -29,6 +29,7 @@ from backprop.autograd.function import (
     write_recorded,
 )
 from backprop.autograd.functional import backward as autograd_backward
+from backprop.autograd.grad_mode import state as _grad_state
 from backprop.autograd.grad_mode import trace_users
 from backprop.autograd.node_names import name_node
 from backprop.devices import Device
@@ -80,8 +81,22 @@ def _binary(
             return NotImplemented
         return apply(opdef, *promote(self._other(other), self, to_float, wrap))
 
+    def reflected_true_div(self: Tensor, other: Any) -> Tensor:
+        """torch's ``number / x`` is ``x.reciprocal() * number`` (its graph too: MulBackward0 after
+        ReciprocalBackward0): one rounding more than a true division, so a quarter of float32 results differ
+        from ``np.divide``'s in the last bit; we compute it as torch does."""
+        if _foreign(other):
+            return NotImplemented
+        other = self._other(other)
+        if other.__class__ is Tensor:  # (a non-number: a list or array made a tensor)
+            return apply(opdef, *promote(other, self, to_float, wrap))
+        return self.reciprocal() * other
+
     opmath = opdef.name in ("mul", "div")
     method.__doc__ = reflected.__doc__ = opdef.doc
+    if opdef.name == "div" and to_float:
+        reflected_true_div.__doc__ = opdef.doc
+        return method, reflected_true_div
     return method, reflected
 
 
@@ -389,8 +404,9 @@ class Tensor(
     # ------------------------------------------------------------ conversion
     def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
         """The data as a NumPy array (shared on the CPU, copied from a device). As torch, a tensor that
-        requires grad refuses (the array would silently leave the graph): ``.detach().numpy()``."""
-        if self._requires_grad and not force:
+        requires grad refuses while grad mode is on (the array would silently leave the graph):
+        ``.detach().numpy()``; under ``no_grad`` (a custom Function's forward) it is allowed, as torch."""
+        if self._requires_grad and not force and _grad_state.enabled:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._host()
 

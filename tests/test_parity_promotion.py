@@ -115,3 +115,18 @@ def test_tensor_where_method_promotes_as_the_function() -> None:
     assert bp.tensor([1, 2]).where(cond, 2.0).dtype == bp.float32  # (was float64: NumPy's promotion)
     assert bp.tensor([1, 2], dtype=bp.uint8).where(cond, -1).tolist() == [1, 255]
     assert bp.tensor([1.0, 2.0]).where(cond, bp.tensor([5.0], dtype=bp.float64)).dtype == bp.float64
+
+
+def test_number_divided_by_a_tensor_is_torch_reciprocal_times_the_number() -> None:
+    """torch computes ``c / x`` as ``x.reciprocal() * c``: bit for bit, with its graph."""
+    x = bp.tensor([0.53, 0.91, 1.37, 1.49], requires_grad=True)
+    y = 0.7 / x
+    expected = (x.detach().reciprocal() * 0.7).numpy()
+    assert (y.detach().numpy() == expected).all()
+    assert y.grad_fn.name() == "MulBackward0"
+    assert y.grad_fn.next_functions[0][0].name() == "ReciprocalBackward0"
+    assert (2 / bp.arange(1, 4)).dtype == bp.float32
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    xs = torch.rand(4096) + 0.5
+    for c in (0.7, 3, 1e-3):
+        assert ((c / xs).numpy() == (c / bp.tensor(xs.numpy())).numpy()).all()

@@ -12,6 +12,7 @@ and ``create_graph=True`` runs the user's backward on Tensors, recording it for 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,18 @@ class FunctionCtx:
         return self.to_save if self._graph_saved is None else self._graph_saved
 
     saved_variables = saved_tensors
+
+    def save_for_forward(self, *tensors: Any) -> None:
+        """Keep these tensors (or None) for ``jvp``. Forward mode here differentiates the backward, so ``jvp``
+        reads them as ``saved_tensors`` when nothing was saved for backward."""
+        for t in tensors:
+            if t is not None and not _is_tensor(t):
+                raise AssertionError(
+                    "save_for_forward expects all arguments to be tensors; you should save non-tensors as "
+                    "attributes on ctx."
+                )
+        if not self.to_save:
+            self.save_for_backward(*tensors)
 
     def mark_non_differentiable(self, *tensors: Any) -> None:
         """These outputs get no gradient (their ``requires_grad`` is False)."""
@@ -258,11 +271,15 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` and connect its outputs to the Tensor arguments for backward."""
+        separate = "setup_context" in _defined(cls)  # torch's newer style: forward takes no ctx
+        if separate:  # torch binds the arguments to forward's signature, defaults filled in, all positional
+            bound = _signature(cls.forward).bind(*args, **kwargs)
+            bound.apply_defaults()
+            args, kwargs = bound.args, {}
         is_tensor_arg = tuple(_is_tensor(a) for a in args)
         tensors = [a for a, t in zip(args, is_tensor_arg) if t]
         needs = tuple(t and a.requires_grad for a, t in zip(args, is_tensor_arg))
         ctx = FunctionCtx(needs)
-        separate = "setup_context" in _defined(cls)  # torch's newer style: forward takes no ctx
         with no_grad():
             if separate:
                 output = cls.forward(*args, **kwargs)
@@ -274,6 +291,11 @@ class Function:
         if (tr := trace.tracer()) is not None:
             tr.fail(f"the custom autograd.Function {cls.__name__} runs Python in its forward and backward")
         return _connect(cls, ctx, output, tensors, is_tensor_arg)
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(forward: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(forward)
 
 
 def _defined(cls: type) -> set[str]:
@@ -302,7 +324,9 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
         return output
     call = _Call(cls, ctx, tensors, is_tensor_arg)
     position = {id(o): i for i, o in enumerate(outs)}
-    ctx._outputs_saved = {p: position[id(t)] for p, t in enumerate(ctx.to_save) if id(t) in position}
+    # (only differentiable outputs: a non-differentiable one, such as sort's indices, is a zero slice of the
+    # packed buffer and keeps its own values)
+    ctx._outputs_saved = {p: position[id(t)] for p, t in enumerate(ctx.to_save) if position.get(id(t)) in diff}
     first = outs[diff[0]]
     xp = first.device.xp
     if len(diff) == 1 and len(outs) == 1:

@@ -483,9 +483,12 @@ class IndexingMethods:
         idx = apply(so.argsort, x, axis=d, descending=bool(descending))
         return _values_at(self, x, idx, d, rt.sort)
 
-    def argsort(self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
-        """The indices that sort ``self`` along ``dim`` (int64; always stable here)."""
-        d = wrap_dim(dim, self.ndim, "argsort")
+    def argsort(
+        self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False, axis: int | None = None
+    ) -> Tensor:
+        """The indices that sort ``self`` along ``dim`` (or torch's numpy-style alias ``axis``; int64; always
+        stable here)."""
+        d = wrap_dim(dim if axis is None else axis, self.ndim, "argsort")
         if self.ndim == 0:
             return apply(so.argsort, self)
         return apply(so.argsort, self, axis=d, descending=bool(descending))

@@ -54,7 +54,7 @@ _FP32_LOSSES = (
     "cdist",
     "prod",
 )
-_FP32_CPU_ONLY = ("binary_cross_entropy", "cholesky", "inv", "qr", "svd", "eigh", "solve", "trace")
+_FP32_CPU_ONLY: tuple[str, ...] = ("binary_cross_entropy", "cholesky", "inv", "qr", "svd", "eigh", "solve", "trace")
 # pooling and padding kernels torch's CPU autocast runs in float32 (the 3-d pools, reflection and replication pads)
 _FP32_CPU_ONLY += ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
 _FP32_CPU_ONLY += ("reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d")

@@ -135,6 +135,33 @@ def wrap_int(v: int, dtype: np.dtype) -> int:
     return v - m if v > hi else v
 
 
+_UINT64_MIN = 1 << 63
+_BOOL_UINT64 = "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool and UInt64"
+
+
+def wide_int(v: int, dtype: np.dtype) -> int:
+    """A Python int operand of a tensor of ``dtype`` (int64 or bool) as torch reads it: one in [2**63, 2**64)
+    is a uint64 scalar to torch, wrapped into int64 (``x < 2**63`` is ``x < -2**63``: False) and refused
+    beside a bool tensor with torch's promotion error; any other value as it is."""
+    if not _UINT64_MIN <= v < 1 << 64:
+        return v
+    if dtype.kind == "b":
+        raise RuntimeError(_BOOL_UINT64)
+    return v - (1 << 64) if dtype is int64 else v
+
+
+_SCALAR_TYPE_NAMES = {
+    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+    "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+}  # fmt: skip
+
+
+def scalar_type_name(dtype: Any) -> str:
+    """torch's ScalarType name of ``dtype`` (``Long`` for int64, ``Bool``), as its error messages spell it."""
+    return _SCALAR_TYPE_NAMES.get(str(dtype), str(dtype))
+
+
 _C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t"}
 
 
@@ -159,6 +186,32 @@ def scalar_int(v: Any, dtype: np.dtype) -> Any:
     if v.__class__ is not builtins.int:
         return v
     return v != 0 if dtype.kind == "b" else fill_int(v, dtype)
+
+
+def double_int(v: Any, dtype: np.dtype) -> Any:
+    """A Python number that torch takes as a C double (``F.pad``'s ``value``) converted into an integer or bool
+    ``dtype`` as torch does: truncated, refused outside [min, max] compared in double (uint8 refuses -1 and 255.5;
+    int64 takes 2**63, which becomes -2**63), its truth into bool. Other values and dtypes pass through."""
+    if v.__class__ is not builtins.int and v.__class__ is not builtins.float or dtype.kind not in "biu":
+        return v
+    if dtype.kind == "b":
+        return v != 0
+    d = float(v)
+    info = np.iinfo(dtype)
+    if not float(info.min) <= d <= float(info.max):
+        raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(dtype.name, dtype.name)} without overflow")
+    return int(d) if d < 2.0**63 else int(info.min)
+
+
+def checked_int(v: Any, tensor_dtype: np.dtype, dtype: np.dtype) -> Any:
+    """A Python int beside a tensor of ``tensor_dtype`` in an op computing in ``dtype`` that torch checks
+    (``where(c, x, v)``, ``threshold``, ``addmm``'s beta/alpha): ``fill_int`` into ``dtype``, after torch's
+    promotion error for one from 2**63 beside a bool tensor. Other values pass through unchanged."""
+    if v.__class__ is not builtins.int:
+        return v
+    if tensor_dtype.kind == "b":
+        wide_int(v, tensor_dtype)
+    return fill_int(v, dtype)
 
 
 def kind(dtype: np.dtype) -> str:

@@ -221,6 +221,10 @@ def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> Te
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: torch's dtype, not NumPy's
         dt = dtypes.promote_types(a, b)
         a = Tensor._of(a, dtype=dt, device=condition.device)
+    elif a.__class__ is int:  # checked into the result dtype, as torch's (where(c, u8, 256) raises)
+        a = dtypes.checked_int(a, b._data.dtype, dtypes.promote_types(a, b))
+    elif b.__class__ is int:
+        b = dtypes.checked_int(b, a._data.dtype, dtypes.promote_types(a, b))
     return apply(ew.where, condition, *promote(a, b))
 
 

@@ -37,6 +37,7 @@ from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods
 from backprop.methods.linalg import LinalgMethods
+from backprop.methods.math import check_sub
 from backprop.methods.random import RandomMethods
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
@@ -48,6 +49,8 @@ from backprop.size import Size
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
 _WRAP_INT = dtypes.WRAP_INT
+_INT64 = dtypes.int64
+_UINT64_MIN = 1 << 63
 
 
 def _binary(
@@ -92,8 +95,29 @@ def _binary(
             return apply(opdef, *promote(other, self, to_float, wrap))
         return self.reciprocal() * other
 
+    def sub(self: Tensor, other: Any) -> Tensor:
+        """``method`` for sub: as torch, a bool operand is refused (``b - b``, ``b - 1``, ``1 - b``)."""
+        cls = other.__class__
+        if cls is Tensor:
+            if other._data.dtype is self._data.dtype is not bool_:
+                return apply(opdef, self, other)  # the hot path: same dtype
+        elif cls is float:
+            if self._data.dtype.kind in "fc":
+                return apply_scalar(opdef, self, other)
+        check_sub(self, other)
+        return method(self, other)
+
+    def rsub(self: Tensor, other: Any) -> Tensor:
+        if other.__class__ is float and self._data.dtype.kind in "fc":
+            return apply_scalar(opdef, self, other, True)
+        check_sub(other, self)
+        return reflected(self, other)
+
     opmath = opdef.name in ("mul", "div")
-    method.__doc__ = reflected.__doc__ = opdef.doc
+    bool_ = dtypes.bool_
+    method.__doc__ = reflected.__doc__ = sub.__doc__ = rsub.__doc__ = opdef.doc
+    if opdef.name == "sub":
+        return sub, rsub
     if opdef.name == "div" and to_float:
         reflected_true_div.__doc__ = opdef.doc
         return method, reflected_true_div
@@ -126,6 +150,11 @@ def promote(a: Any, b: Any, to_float: bool = False, wrap: bool = True) -> tuple[
             a = dtypes.wrap_int(a, dt)
         elif b.__class__ is int:
             b = dtypes.wrap_int(b, dt)
+    elif wrap and dt is _INT64:  # 2**63 <= int < 2**64: torch's uint64 scalar (wrapped; refused beside bool)
+        if a.__class__ is int and a >= _UINT64_MIN:
+            a = dtypes.wide_int(a, b._data.dtype)
+        elif b.__class__ is int and b >= _UINT64_MIN:
+            b = dtypes.wide_int(b, a._data.dtype)
     return _cast(a, dt), _cast(b, dt)
 
 
@@ -149,6 +178,8 @@ def _compare(opdef: Any) -> Callable[..., Tensor]:
         elif cls is int:
             if self._data.dtype in _WRAP_INT:  # torch compares with the int wrapped into the dtype
                 return apply(opdef, self, dtypes.wrap_int(other, self._data.dtype))
+            if other >= _UINT64_MIN:  # (int64: 2**63 wraps to -2**63; bool: torch's promotion error)
+                other = dtypes.wide_int(other, self._data.dtype)
             return apply(opdef, self, other)
         elif _foreign(other):
             return NotImplemented  # ``t == None`` is False, ``t < "a"`` a TypeError, as in torch
@@ -165,6 +196,8 @@ def compared(opdef: Any, self: Tensor, other: Any) -> Tensor:
     other = self._other(other)
     if other.__class__ is int and self._data.dtype in _WRAP_INT:
         other = dtypes.wrap_int(other, self._data.dtype)
+    elif other.__class__ is int and other >= _UINT64_MIN:
+        other = dtypes.wide_int(other, self._data.dtype)
     elif isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
         return apply(opdef, *promote(self, other))
     return apply(opdef, self, other)

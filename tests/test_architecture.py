@@ -235,6 +235,8 @@ def test_ufunc_ops_have_no_dead_forward_body() -> None:
                 continue  # float16 was used in this process: mul/div read scalars in float32 (test_float16)
             if registry._COMPLEX_SEEN[0] and name in registry._REAL_ONLY:
                 continue  # a complex array was made in this process: lt, floor, ... check for it (registry)
+            if registry._BF16 is not None and name == "where":
+                continue  # bfloat16 was used in this process: where keeps a bfloat16 operand's dtype (registry)
             assert op.kernel(bp.device("cpu").backend) is getattr(bp.device("cpu").xp, op.ufunc), name
 
 

@@ -840,9 +840,9 @@ def _inplace_result(name: str, target: Any, result: Any) -> bool:
     if result.dtype == target._data.dtype:
         return False
     if dtypes.category(result.dtype) > dtypes.category(target._data.dtype):
-        raise DTypeError(
-            f"{name}: result type {result.dtype} can't be cast to the desired output type {target._data.dtype} "
-            f"(shape {tuple(target._data.shape)}); use the out-of-place op"
+        raise DTypeError(  # torch's text (``b += 1`` on a bool tensor: "result type Long can't be cast ... Bool")
+            f"result type {dtypes.scalar_type_name(result.dtype)} can't be cast to the desired output type "
+            f"{dtypes.scalar_type_name(target._data.dtype)}"
         )
     return True
 

@@ -470,7 +470,10 @@ class IndexingMethods:
         if not hasattr(condition, "grad_fn") or condition.dtype.kind != "b":
             got = getattr(condition, "dtype", type(condition))
             raise TypeError(f"where: condition must be a bool tensor, got {got}")
-        return apply(ew.where, condition, *_promoted(self, self._other(other)))  # torch's promotion
+        other = self._other(other)
+        if other.__class__ is int:  # checked into the result dtype, as torch's (u8.where(c, 256) raises)
+            other = _dtypes.checked_int(other, self._data.dtype, _dtypes.promote_types(self, other))
+        return apply(ew.where, condition, *_promoted(self, other))  # torch's promotion
 
     # ------------------------------------------------------------ sorting
     def sort(self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False) -> ValuesIndices:

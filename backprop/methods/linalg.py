@@ -428,6 +428,28 @@ def _inplace(self: Any, out: Any, beta: Any) -> Any:
     return self.add_(out)
 
 
+# torch's kernels without a bool version (addr has one)
+_NO_BOOL_KERNEL = {
+    "addmm": "addmm_impl_cpu_",
+    "addbmm": "addmm_impl_cpu_",
+    "addmv": "addmv_impl_cpu",
+    "baddbmm": "baddbmm",
+}
+
+
+def _int_scales(name: str, self: Any, beta: Any, alpha: Any) -> tuple[Any, Any]:
+    """``beta`` and ``alpha`` of an integer ``self`` checked into its dtype, as torch (uint8: -1 is 255, 256
+    refused); a bool ``self`` refused by the ops torch has no bool kernel for."""
+    dt = self._data.dtype
+    if dt.kind not in "biu":
+        return beta, alpha
+    if dt.kind == "b":
+        if name in _NO_BOOL_KERNEL:
+            raise NotImplementedError(f"\"{_NO_BOOL_KERNEL[name]}\" not implemented for 'Bool'")
+        return beta, alpha
+    return _dtypes.fill_int(beta, dt), _dtypes.fill_int(alpha, dt)
+
+
 class LinalgMethods:
     """``x.mm(y)``, ``x.bmm(y)``, ``x.dot(y)``, ``x.addmm(a, b)``, ``x.outer(y)``, ``x.kron(y)``, ..."""
 
@@ -501,6 +523,7 @@ class LinalgMethods:
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)``; self broadcasts to the product's shape (beta=0 ignores it)."""
         _tensors("addmm", self, mat1, mat2)
+        beta, alpha = _int_scales("addmm", self, beta, alpha)
         if autocast_users[0]:
             self, mat1, mat2 = autocast_function("addmm", self, mat1, mat2)
         if _half_operands(self, mat1, mat2):  # torch: beta * self + alpha * product in float32, rounded once
@@ -517,6 +540,7 @@ class LinalgMethods:
     def baddbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (batch1 @ batch2)`` over a batch; self broadcasts (beta=0 ignores it)."""
         _tensors("baddbmm", self, batch1, batch2)
+        beta, alpha = _int_scales("baddbmm", self, beta, alpha)
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("baddbmm", self, batch1, batch2)
         if _half_operands(self, batch1, batch2):  # torch: in float32, rounded once
@@ -695,6 +719,7 @@ class LinalgMethods:
     def addmv(self: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat @ vec)`` (beta=0 ignores self's values)."""
         _tensors("addmv", self, mat, vec)
+        beta, alpha = _int_scales("addmv", self, beta, alpha)
         if autocast_users[0]:
             self, mat, vec = autocast_function("addmv", self, mat, vec)
         if _half_operands(self, mat, vec):  # torch: in float32, rounded once
@@ -712,6 +737,7 @@ class LinalgMethods:
                         f"addr: for integral input tensors ({self.dtype}), argument {label} must not be a "
                         f"floating point number, got {v}"
                     )
+        beta, alpha = _int_scales("addr", self, beta, alpha)
         if autocast_users[0]:
             self, vec1, vec2 = autocast_function("addr", self, vec1, vec2)
         if _half_operands(self, vec1, vec2):  # torch's kernel: beta * self + alpha * vec1 * vec2 in the half dtype,
@@ -724,6 +750,7 @@ class LinalgMethods:
     def addbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * sum_b batch1[b] @ batch2[b]`` (beta=0 ignores self's values)."""
         _tensors("addbmm", self, batch1, batch2)
+        beta, alpha = _int_scales("addbmm", self, beta, alpha)
         if autocast_users[0]:
             self, batch1, batch2 = autocast_function("addbmm", self, batch1, batch2)
         if _half_operands(self, batch1, batch2) and batch1.shape[0] and beta != 0:

@@ -46,6 +46,8 @@ def _promoted(a: Any, b: Any, to_float: bool = False) -> tuple[Any, Any]:
         dt = dtypes.get_default_dtype()
     elif b.__class__ is int and dt in dtypes.WRAP_INT:  # wrapped into a small integer dtype, as torch's
         b = dtypes.wrap_int(b, dt)
+    elif b.__class__ is int and b >= 1 << 63 and dt is dtypes.int64:  # (torch's uint64 scalar)
+        b = dtypes.wide_int(b, a._data.dtype)
     return _cast(a, dt), _cast(b, dt)
 
 
@@ -87,9 +89,62 @@ def _integers(name: str, *xs: Any) -> None:
 def _inplace_other(self: Any, other: Any) -> Any:
     """``other`` for an in-place op whose result has ``self``'s dtype: a Python int wraps into a small
     integer dtype, as torch's (``uint8.add_(300)`` adds 44)."""
-    if other.__class__ is int and self._data.dtype in dtypes.WRAP_INT:
-        return dtypes.wrap_int(other, self._data.dtype)
+    if other.__class__ is int:
+        if self._data.dtype in dtypes.WRAP_INT:
+            return dtypes.wrap_int(other, self._data.dtype)
+        if other >= 1 << 63:  # (int64: wrapped to -2**63 and up; bool: torch's promotion error)
+            return dtypes.wide_int(other, self._data.dtype)
     return self._other(other)
+
+
+_SUB_TWO_BOOLS = (
+    "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
+    "operator instead."
+)
+_SUB_BOOL = (
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use "
+    "the `~` or `logical_not()` operator instead."
+)
+
+
+def _is_bool(x: Any) -> bool:
+    return x.__class__ is bool or isinstance(x, np.bool_) or (hasattr(x, "grad_fn") and x._data.dtype.kind == "b")
+
+
+def check_sub(a: Any, b: Any) -> None:
+    """Raise torch's RuntimeError for ``a - b`` with a bool operand (a bool tensor or a Python bool beside one)."""
+    ba, bb = _is_bool(a), _is_bool(b)
+    if ba or bb:
+        raise RuntimeError(_SUB_TWO_BOOLS if ba and bb else _SUB_BOOL)
+
+
+def _lerp_dtype(self: Any, weight: Any) -> None:
+    """torch's lerp has no integer or bool kernel."""
+    dt = self._data.dtype
+    if dt.kind in "biu":
+        k = "scalar" if _is_scalar(weight) else "tensor"
+        raise NotImplementedError(f"\"lerp_kernel_{k}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
+
+
+_ADDCDIV_INTS = (
+    "Integer division with addcdiv is no longer supported, and in a future  release addcdiv will perform a true "
+    "division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + value * "
+    "torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) "
+    "for float inputs. The future addcdiv behavior is just the latter implementation: (input + value * tensor1 / "
+    "tensor2), for all dtypes."
+)
+
+
+def _addcdiv_ints(tensor1: Any, tensor2: Any) -> None:
+    """torch refuses addcdiv of two integer (or bool) tensors."""
+    k1 = getattr(getattr(tensor1, "_data", None), "dtype", None)
+    k2 = getattr(getattr(tensor2, "_data", None), "dtype", None)
+    if k1 is not None and k2 is not None and k1.kind in "biu" and k2.kind in "biu":
+        raise RuntimeError(_ADDCDIV_INTS)
+
+
+def _wide(v: Any, dt: Any) -> Any:
+    return dtypes.wide_int(v, dt) if v.__class__ is int else v
 
 
 def _other_data(self: Any, other: Any) -> Any:
@@ -180,6 +235,8 @@ class MathMethods:
             raise OpValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
         refuse_complex(NotImplementedError, "clamp is not supported for complex types", self, min, max)
         min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
+        if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
+            min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
         if _is_scalar(min) and _is_scalar(max):
             x = self
             if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
@@ -225,6 +282,7 @@ class MathMethods:
         """self - alpha * other."""
         if alpha == 1:
             return self - other
+        check_sub(self, other)
         dt = dtypes.promote_types(self, other)
         if alpha.__class__ is int and dt.kind in "iu":  # torch adds other * -alpha, -alpha checked into dt
             return self + other * dtypes.fill_int(-alpha, dt)
@@ -302,6 +360,7 @@ class MathMethods:
 
     def lerp(self: Any, end: Any, weight: Any) -> Tensor:
         """self + weight * (end - self), ``weight`` a number or a Tensor."""
+        _lerp_dtype(self, weight)
         return apply(mt.lerp, self, self._other(end), weight if _is_scalar(weight) else self._other(weight))
 
     def addcmul(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
@@ -316,6 +375,7 @@ class MathMethods:
 
     def addcdiv(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 / tensor2."""
+        _addcdiv_ints(tensor1, tensor2)
         if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
             return (self.float() + tensor1.float() * value / tensor2.float()).to(self.dtype)
         return self + (tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
@@ -611,6 +671,7 @@ class MathMethods:
         return apply_(ew.add, "add_", self, _inplace_other(self, other))
 
     def sub_(self: Any, other: Any, alpha: float = 1) -> Tensor:
+        check_sub(self, other)
         if alpha != 1:
             dt = dtypes.promote_types(self, other)
             if alpha.__class__ is int and dt.kind in "iu":  # (as sub: other * -alpha, -alpha checked into dt)
@@ -638,6 +699,8 @@ class MathMethods:
         if min is None and max is None:
             raise OpValueError("torch.clamp_: At least one of 'min' or 'max' must not be None")
         min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
+        if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
+            min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
         if _is_scalar(min) and _is_scalar(max):
             return apply_(ew.clamp, "clamp_", self, min=min, max=max)
         if min is not None:  # Tensor bounds: ties share the gradient here (maximum/minimum)
@@ -730,6 +793,7 @@ class MathMethods:
         return apply_(mt.floor_divide, "floor_divide_", self, _inplace_other(self, other))
 
     def lerp_(self: Any, end: Any, weight: Any) -> Tensor:
+        _lerp_dtype(self, weight)
         w = weight if _is_scalar(weight) else self._other(weight)
         return apply_(mt.lerp, "lerp_", self, self._other(end), w)
 
@@ -743,6 +807,7 @@ class MathMethods:
         return self.add_(prod if value == 1 else prod * dtypes.scalar_int(value, dt))
 
     def addcdiv_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        _addcdiv_ints(tensor1, tensor2)
         if _half_trio(self, tensor1, tensor2):
             return self.copy_(self.addcdiv(tensor1, tensor2, value=value))
         return self.add_(tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)

@@ -280,11 +280,23 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value."""
+    threshold, value = _threshold_ints(input, threshold, value)
     return _act(act.threshold, "threshold", input, inplace, threshold=threshold, value=value)
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    threshold, value = _threshold_ints(input, threshold, value)
     return _act(act.threshold, "threshold", input, True, threshold=threshold, value=value)
+
+
+def _threshold_ints(input: Any, threshold: Any, value: Any) -> tuple[Any, Any]:
+    """As torch: no bool kernel; Python int bounds checked into an integer input's dtype (uint8: -1 is 255)."""
+    dt = getattr(getattr(input, "_data", None), "dtype", None)
+    if dt is None or dt.kind not in "biu":
+        return threshold, value
+    if dt.kind == "b":
+        raise NotImplementedError("\"threshold_cpu\" not implemented for 'Bool'")
+    return dtypes.fill_int(threshold, dt), dtypes.fill_int(value, dt)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -991,7 +1003,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     xp = input.device.xp
     if mode == "constant":
         out = input
-        fill = 0.0 if value is None else value
+        fill = 0.0 if value is None else dtypes.double_int(value, input._data.dtype)  # (torch's double value)
         for i in range(k):
             dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
             n = out.shape[dim]

@@ -14,6 +14,7 @@ double-backward trick; ``jacfwd`` computes its Jacobian in reverse mode (same va
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from backprop._functorch import (
     _unflatten,
     vmap,
 )
+from backprop.autograd.custom import forward_mode
 from backprop.autograd.function import Node, apply
 from backprop.autograd.functional import grad as _autograd_grad
 from backprop.autograd.grad_mode import enable_grad, is_grad_enabled
@@ -294,12 +296,13 @@ def _forward_setup(func: Callable[..., Any], primals: tuple, api: str, has_aux: 
         diff = [k for k, u in enumerate(seeds) if u is not None]
         vjps: list[Any] = [None] * len(lifted.flat)
         if diff:
-            vjps = list(
-                _autograd_grad(
-                    [flat_out[k] for k in diff], lifted.flat, [seeds[k] for k in diff], create_graph=True,
-                    allow_unused=True,
-                )
-            )  # fmt: skip
+            with forward_mode():  # (a custom Function's own jvp gives its tangents)
+                vjps = list(
+                    _autograd_grad(
+                        [flat_out[k] for k in diff], lifted.flat, [seeds[k] for k in diff], create_graph=True,
+                        allow_unused=True,
+                    )
+                )  # fmt: skip
     reach = outer and _reaches_outside(flat_out, lifted.own)
     return lifted, output, aux, flat_out, out_spec, seeds, vjps, reach
 
@@ -413,9 +416,11 @@ def _jacobian(func: Callable[..., Any], argnums: Any, has_aux: bool, api: str, a
             rows: list[list[Tensor]] = [[] for _ in lifted.flat]
             if o.requires_grad and n:
                 basis = creation.eye(n, dtype=o.dtype, device=o.device)
-                for k in range(n):
-                    for j, g in enumerate(_grads([o], lifted.flat, [basis[k].reshape(o.shape)], keep, True)):
-                        rows[j].append(g)
+                # (jacfwd: rows of a custom Function's jvp where it defines one, as torch's forward mode)
+                with forward_mode() if api.startswith("jacfwd") else contextlib.nullcontext():
+                    for k in range(n):
+                        for j, g in enumerate(_grads([o], lifted.flat, [basis[k].reshape(o.shape)], keep, True)):
+                            rows[j].append(g)
             jac = []
             for j, x in enumerate(lifted.flat):
                 shape = tuple(o.shape) + tuple(x.shape)

@@ -67,13 +67,8 @@ def _bp_op(f):
 OPS = {op.name: op for op in M.autograd_function_db}
 
 KNOWN: dict[str, str] = {
-    "CubeGenVmapAutogradFunction": "forward mode differentiates the Function's backward (its jvp is used only "
-    "when it has no backward); this backward adds 6 * dinput where its jvp gives 6 * x * tangent, so the "
-    "second output's tangent differs",
     "NumpyCubeNotComposableAutogradFunction": "bp.func.vmap runs the function once per slice, so a Function "
     "with neither a vmap staticmethod nor generate_vmap_rule is not refused as torch refuses it",
-    "NumpyExpMarkDirtyAutogradFunction": "ctx.mark_dirty (a Function that changes its input in place) is refused: "
-    "backprop's custom Functions return new tensors",
 }
 
 

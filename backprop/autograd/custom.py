@@ -11,18 +11,36 @@ and ``create_graph=True`` runs the user's backward on Tensors, recording it for 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply, modified_error
+from backprop.autograd.function import _retire, _write_through_view, apply, bump_version, modified_error
 from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
 from backprop.registry import OpDef
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
+# > 0 while forward-mode AD records its vector-Jacobian products (``forward_ad._jvp``, ``func.jvp``, ``jacfwd``):
+# a Function that defines ``jvp`` then records the transpose of its ``jvp`` in place of its ``backward``, so the
+# tangents are its ``jvp``'s, as torch's forward mode gives
+_forward_mode = [0]
+
+
+@contextlib.contextmanager
+def forward_mode(on: bool = True) -> Iterator[None]:
+    """Record the backward passes inside as forward-mode AD's (``on``), or as reverse mode's (not ``on``)."""
+    before = _forward_mode[0]
+    _forward_mode[0] = before + 1 if on else 0
+    try:
+        yield
+    finally:
+        _forward_mode[0] = before
 
 
 def _is_tensor(x: Any) -> bool:
@@ -45,6 +63,7 @@ class FunctionCtx:
         self._released = False
         self._outputs_saved: dict[int, int] = {}  # saved position -> output position
         self._graph_saved: tuple[Any, ...] | None = None  # create_graph: outputs as recorded tensors
+        self.dirty_tensors: tuple[Any, ...] = ()
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep these tensors (or None) for backward; in-place changes before backward are errors."""
@@ -71,8 +90,8 @@ class FunctionCtx:
     saved_variables = saved_tensors
 
     def save_for_forward(self, *tensors: Any) -> None:
-        """Keep these tensors (or None) for ``jvp``. Forward mode here differentiates the backward, so ``jvp``
-        reads them as ``saved_tensors`` when nothing was saved for backward."""
+        """Keep these tensors (or None) for ``jvp``, which reads them as ``saved_tensors`` (when nothing was
+        saved for backward: the two share one list here)."""
         for t in tensors:
             if t is not None and not _is_tensor(t):
                 raise AssertionError(
@@ -91,9 +110,9 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors: Any) -> None:
-        raise NotImplementedError(
-            "mark_dirty: custom Functions that modify their inputs in place are not supported; return a new tensor"
-        )
+        """These inputs were changed in place by forward, which returns them: each returned one is the same
+        Tensor object, its version moved on and its history now this Function (torch's in-place Functions)."""
+        self.dirty_tensors = tensors
 
 
 def _forward_kernel(xp: Any, *arrays: Any, call: Any = None) -> Any:
@@ -130,7 +149,7 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
         _ = user.saved_tensors  # the version checks
         user._graph_saved = tuple(saved)
     try:
-        if graph and _only_jvp(call.fn):
+        if (graph or _forward_mode[0]) and _uses_jvp(call.fn):  # (jacfwd's passes record no graph)
             out = _backward_from_jvp(call, user, grads)
         else:
             with set_grad_enabled(graph):
@@ -168,32 +187,64 @@ def _rule(ctx: Any, gy: Any) -> tuple[Any, ...]:
     return tuple(result)
 
 
-def _only_jvp(fn: type) -> bool:
-    """A Function that defines ``jvp`` (forward mode) and neither ``backward`` nor ``vjp``."""
+def _uses_jvp(fn: type) -> bool:
+    """Whether a recorded backward of ``fn`` is the transpose of its ``jvp``: while forward-mode AD records
+    (``_forward_mode``) when it defines ``jvp``, always when it defines ``jvp`` and neither ``backward`` nor ``vjp``."""
     names = _defined(fn)
-    return "jvp" in names and not names & {"backward", "vjp"}
+    return "jvp" in names and (_forward_mode[0] > 0 or not names & {"backward", "vjp"})
 
 
 def _backward_from_jvp(call: Any, user: Any, grads: tuple) -> tuple:
-    """The recorded backward of a Function that gives only ``jvp``. Forward mode here is the derivative of a
-    vector-Jacobian product in its ``grad_output`` (``forward_ad._jvp``), so such a Function needs J^T u with
-    its graph in u: the transpose of the user's linear ``jvp``, the gradient of <jvp(t), u> in placeholder
-    tangents t. ``jvp`` runs once per forward (torch's runs once, and it may ``del`` what it read from ctx)."""
+    """The recorded backward of a Function, made from its ``jvp``. Forward mode here is the derivative of a
+    vector-Jacobian product in its ``grad_output`` (``forward_ad._jvp``), so the tangents are the Function's
+    ``jvp``'s when that product is J^T u with its graph in u for the user's linear ``jvp``: the gradient of
+    <jvp(t), u> in placeholder tangents t (None for an input that is not floating point, as torch passes no
+    tangent there). ``jvp`` runs once per forward (torch's runs once, and it may ``del`` what it read from
+    ctx); Functions it calls differentiate by their own backward (their jvp's transpose would call jvp again)."""
     from backprop.autograd.functional import grad
 
     cached = user.__dict__.get("_jvp_graph")
     if cached is None:
-        tangents = [x.detach().new_zeros(x.shape).requires_grad_(True) for x in call.tensor_inputs]
-        it = iter(tangents)
-        with set_grad_enabled(True):
+        with forward_mode(False), set_grad_enabled(True):
+            leaves = [
+                x.detach().new_zeros(x.shape).requires_grad_(True) if _dtypes.kind(x._data.dtype) in "fc" else None
+                for x in call.tensor_inputs
+            ]
+            # (clones: a jvp of a Function that marked an input dirty changes that tangent in place)
+            tangents = [None if p is None else p.clone() for p in leaves]
+            versions = [None if t is None else t._version for t in tangents]
+            it = iter(tangents)
             outs = call.fn.jvp(user, *(next(it) if t else None for t in call.is_tensor_arg))
-        cached = user._jvp_graph = (tangents, outs if isinstance(outs, (tuple, list)) else (outs,))
-    tangents, outs = cached
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        for pos, k in call.dirty.items():
+            if tangents[k] is None or pos >= len(outs):
+                continue
+            o = outs[pos]
+            if not _is_tensor(o) or o._version == versions[k]:
+                raise RuntimeError(
+                    "An inplace custom Function is not modifying the forward mode gradients inplace. If the forward "
+                    "is modifying an input inplace, then the jvp function must modify the corresponding gradient "
+                    "inplace."
+                )
+            if o is not tangents[k]:
+                raise RuntimeError(
+                    "An inplace custom Function is not returning the forward mode gradients as-is. If the forward "
+                    "is modifying an input inplace, then the jvp function must modify the gradient inplace and "
+                    "return it as-is."
+                )
+        cached = user._jvp_graph = ([p for p in leaves if p is not None], outs)
+    leaves, outs = cached
     pairs = [(o, g) for o, g in zip(outs, grads) if _is_tensor(o) and o.requires_grad and g is not None]
-    if not pairs:
+    if not pairs or not leaves:
         return tuple(None for _ in call.is_tensor_arg)
-    gs = iter(grad([o for o, _ in pairs], tangents, [g for _, g in pairs], True, True, allow_unused=True))
-    return tuple(next(gs) if t else None for t in call.is_tensor_arg)
+    with forward_mode(False):
+        gs = iter(grad([o for o, _ in pairs], leaves, [g for _, g in pairs], True, True, allow_unused=True))
+    result: list[Any] = []
+    for x, t in zip(call.tensor_inputs, call.is_tensor_arg):
+        if t:
+            result.append(next(gs) if _dtypes.kind(x._data.dtype) in "fc" else None)
+    it = iter(result)
+    return tuple(next(it) if t else None for t in call.is_tensor_arg)
 
 
 def _expandable(shape: tuple, to: tuple) -> bool:
@@ -214,6 +265,7 @@ class _Call:
         self.slots: list[tuple[int, int, tuple | None, Any]] = []  # per output: offset, size, shape, dtype
         self.used: list[bool] = []
         self.single = True
+        self.dirty: dict[int, int] = {}  # output position -> tensor input position, for inputs marked dirty
 
     def split(self, gy: Any, wrap: Callable[[Any], Any]) -> tuple[Any, ...]:
         if self.single:
@@ -286,11 +338,17 @@ class Function:
                 cls.setup_context(ctx, args, output)
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        if not (state.enabled and any(needs)):
+        executable = state.enabled and any(needs)
+        if ctx.dirty_tensors:
+            _process_dirty(ctx, output, tensors, executable)
+        if not executable:
             return output
         if (tr := trace.tracer()) is not None:
             tr.fail(f"the custom autograd.Function {cls.__name__} runs Python in its forward and backward")
-        return _connect(cls, ctx, output, tensors, is_tensor_arg)
+        result = _connect(cls, ctx, output, tensors, is_tensor_arg)
+        if ctx.dirty_tensors:  # (torch saves after the outputs are processed: at the dirty inputs' new versions)
+            ctx._versions = tuple(-1 if t is None else _version(t) for t in ctx.to_save)
+        return result
 
 
 @functools.lru_cache(maxsize=256)
@@ -306,6 +364,73 @@ def _defined(cls: type) -> set[str]:
             break
         names |= set(klass.__dict__)
     return names
+
+
+def _process_dirty(ctx: FunctionCtx, output: Any, tensors: list, executable: bool) -> None:
+    """torch's checks of ``ctx.mark_dirty``, before the outputs are tied to the graph: each dirty tensor's
+    version moves on (once more than the forward's own in-place ops), a leaf that requires grad or (with more
+    than one output) a view refuses, and every dirty tensor must be returned."""
+    outs = (output,) if _is_tensor(output) else tuple(output) if isinstance(output, (tuple, list)) else (output,)
+    inputs = {id(t) for t in tensors}
+    returned = {id(o) for o in outs if _is_tensor(o)}
+    for t in ctx.dirty_tensors:
+        if not _is_tensor(t):
+            raise TypeError(f"mark_dirty can only accept variables, but argument {type(t).__name__} isn't one")
+        bump_version(t)
+        if id(t) not in inputs:
+            warnings.warn(
+                "ctx.mark_dirty() received a tensor that was not an input. Only input Tensors that have been "
+                "mutated should be passed to ctx.mark_dirty().",
+                UserWarning,
+                stacklevel=4,
+            )
+    if executable:
+        for t in ctx.dirty_tensors:
+            if id(t) not in returned or id(t) not in inputs or id(t) in ctx.non_differentiable:
+                continue
+            if _dtypes.kind(t._data.dtype) not in "fc":
+                continue
+            if t.grad_fn is None and t.requires_grad:
+                raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
+            base = t._base
+            if base is not None and base is not t:
+                if base.grad_fn is None and base.requires_grad:
+                    raise RuntimeError(
+                        "a view of a leaf Variable that requires grad is being used in an in-place operation."
+                    )
+                if len(outs) > 1:
+                    raise RuntimeError(
+                        "If your Function modifies inplace an input that is a view of another Tensor, your Function "
+                        "cannot return more than one Tensor. This is not supported by the current autograd engine. "
+                        "You should either make sure the input is not a view (using .clone() for example) or make "
+                        "your Function only return one Tensor (potentially splitting it into two Functions: one "
+                        "doing the inplace that returns a single Tensor and a second one that does the other "
+                        "operations). You can ask on the forum https://discuss.pytorch.org/ if you need help to do "
+                        "this change."
+                    )
+    if any(id(t) not in returned for t in ctx.dirty_tensors):
+        raise RuntimeError(
+            "Some elements marked as dirty during the forward method were not returned as output. The inputs that "
+            "are modified inplace must all be outputs of the Function."
+        )
+
+
+def _rebase(name: str, t: Any, new: Any) -> None:
+    """The dirty input ``t`` becomes the Function's output ``new`` (same values): its history is now the
+    Function's, as an in-place op's target. A view writes through its base (whose other views then see the
+    new history); a tensor with views gets fresh memory, so that a view taken before refuses (as after an
+    in-place op) instead of skipping the Function in backward."""
+    base = t._base
+    if base is not None and base is not t:
+        version = int(base._version)
+        _write_through_view(name, t, new)
+        base._version = version  # (mark_dirty counted this change already)
+        return
+    has_views = base is t  # (a base marks itself when a view of it is taken)
+    if has_views:
+        _retire(t)
+        t._data = t._data.copy()
+    t.grad_fn, t._requires_grad, t._grad = new.grad_fn, True, None
 
 
 def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, is_tensor_arg: tuple) -> Any:
@@ -327,11 +452,19 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
     # (only differentiable outputs: a non-differentiable one, such as sort's indices, is a zero slice of the
     # packed buffer and keeps its own values)
     ctx._outputs_saved = {p: position[id(t)] for p, t in enumerate(ctx.to_save) if position.get(id(t)) in diff}
+    if ctx.dirty_tensors:
+        dirty = {id(t) for t in ctx.dirty_tensors}
+        where = {id(t): k for k, t in enumerate(tensors)}
+        call.dirty = {i: where[id(outs[i])] for i in diff if id(outs[i]) in dirty and id(outs[i]) in where}
     first = outs[diff[0]]
     xp = first.device.xp
     if len(diff) == 1 and len(outs) == 1:
         call.packed = first._data
-        return apply(cls._opdef(), *tensors, call=call)
+        out = apply(cls._opdef(), *tensors, call=call)
+        if call.dirty:
+            _rebase(cls.__name__, first, out)
+            return first
+        return out
     # several differentiable outputs: one flat array holds them all, each output is a slice of it,
     # so their gradients meet in one buffer and the user's backward runs once
     call.single = False
@@ -360,6 +493,9 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
         o, n, shape, dt = call.slots[i]
         piece = packed[o : o + n].reshape(shape)
         result[i] = piece if piece.dtype == dt else piece.to(dt)
+        if i in call.dirty:  # the input itself, with the piece's history (torch's: the Function's node)
+            _rebase(cls.__name__, outs[i], result[i])
+            result[i] = outs[i]
     return tuple(result) if isinstance(output, tuple) else result
 
 

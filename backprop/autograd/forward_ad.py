@@ -21,7 +21,9 @@ Costs and differences from torch (see README):
   raise as on any leaf that requires grad, and backward hooks on tensors between the duals and ``y``
   (``register_hook``, module backward hooks) run during ``unpack_dual``;
 - ops without a double backward (``ctc_loss``, a custom ``Function`` marked ``once_differentiable``)
-  raise in ``unpack_dual``, naming the op.
+  raise in ``unpack_dual``, naming the op. A custom ``Function`` that defines ``jvp`` gives the tangents of
+  its ``jvp`` (as torch: the first pass records the transpose of that ``jvp``); one without ``jvp`` gives
+  those of its ``backward`` (torch refuses it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from backprop import dtypes
+from backprop.autograd.custom import forward_mode
 from backprop.autograd.function import Node, apply
 from backprop.autograd.functional import grad
 from backprop.autograd.grad_mode import enable_grad
@@ -247,7 +250,8 @@ def _jvp(y: Any, found: list[tuple[Any, _Dual]]) -> Any:
     xp = y.device.xp
     with enable_grad():
         u = y._wrap(xp.zeros_like(y._data), y.device, None).requires_grad_(True)
-        gs = grad(y, inputs, u, retain_graph=True, create_graph=True, allow_unused=True)
+        with forward_mode():  # (a custom Function's own jvp gives its tangents)
+            gs = grad(y, inputs, u, retain_graph=True, create_graph=True, allow_unused=True)
         used = [(g, entry.tangent) for g, (_, entry) in zip(gs, found) if g is not None and g.requires_grad]
         jv = None
         if used:

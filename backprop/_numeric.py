@@ -67,7 +67,7 @@ def _gradient_1d(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
         )
     sl = functools.partial(f.narrow, d)
     if not isinstance(h, Tensor):  # uniform step h
-        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
+        interior = (sl(2, n - 2) - sl(0, n - 2)) / h / 2  # (torch's order: the half dtype's overflow and subnormals)
         if edge_order == 1:
             first = (sl(1, 1) - sl(0, 1)) / h
             last = (sl(n - 1, 1) - sl(n - 2, 1)) / h
@@ -81,7 +81,9 @@ def _gradient_1d(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
     x = h.to(f.dtype)
     dx = x[1:] - x[:-1]
     hd, hs = _along(dx[:-1], d, nd), _along(dx[1:], d, nd)  # the steps before and after each interior point
-    interior = (hd**2 * sl(2, n - 2) - hs**2 * sl(0, n - 2) + (hs**2 - hd**2) * sl(1, n - 2)) / (hs * hd * (hd + hs))
+    # torch's weights, each op rounded to the dtype as its composition rounds (float16/bfloat16)
+    a, b, c = -hs / (hd * (hd + hs)), (hs - hd) / (hd * hs), hd / (hs * (hd + hs))
+    interior = a * sl(0, n - 2) + b * sl(1, n - 2) + c * sl(2, n - 2)
     if edge_order == 1:
         first = (sl(1, 1) - sl(0, 1)) / _along(dx[:1], d, nd)
         last = (sl(n - 1, 1) - sl(n - 2, 1)) / _along(dx[-1:], d, nd)

@@ -708,8 +708,29 @@ def logspace(
     creation._dense("logspace", layout)
     # the exponents as linspace's (integer dtypes: truncated bounds; complex: torch's two-sided formula)
     exponents, dt = creation.spaced("logspace", start, end, steps, dtype)
+    half = dt.itemsize == 2 and dtypes.kind(dt) == "f"
+    if half and steps > 1:
+        exponents = _half_log_exponents(exponents[0], exponents[-1], steps, dt)
     values = np.power(complex(base) if dt.kind == "c" else float(base), exponents)
+    if half:
+        values = values.astype(np.float32)  # (torch's double -> Half goes through float)
     return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
+
+
+def _half_log_exponents(start: float, end: float, steps: int, dt: Any) -> Any:
+    """torch's CPU logspace exponents for float16/bfloat16: the bounds and their difference round to the
+    dtype, the step and each exponent are double (``start + step * i`` for the first half, ``end - step *
+    (steps - 1 - i)`` for the rest)."""
+
+    def h(v: Any) -> Any:
+        with np.errstate(over="ignore"):
+            return np.float64(np.asarray(v, dtype=np.float32).astype(dt))
+
+    lo, hi = h(start), h(end)
+    step = h(hi - lo) / (steps - 1)
+    i = np.arange(steps)
+    with np.errstate(invalid="ignore"):
+        return np.where(i < steps // 2, lo + step * i, hi - step * (steps - 1 - i))
 
 
 histogram = Tensor.histogram

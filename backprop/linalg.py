@@ -521,9 +521,46 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
         ok = t.ndim == 2 or (t.ndim == 1 and i in (0, len(ts) - 1))
         if not ok:
             raise ShapeError(f"multi_dot(): tensor {i} must be 2D (1D allowed first and last) but got {t.ndim}D")
+    if ts[0].dtype.itemsize == 2 and ts[0].dtype.kind in "fV" and len(ts) > 2:
+        return _multi_dot_in_torch_order(ts)
     out = ts[0]
     for t in ts[1:]:
         out = out @ t
+    return out
+
+
+def _multi_dot_in_torch_order(ts: list[Tensor]) -> Tensor:
+    """float16/bfloat16: the products in torch's order (its cheapest parenthesisation, ties as torch breaks
+    them), each rounded to the dtype as torch's mm rounds it."""
+    first, last = ts[0].ndim == 1, ts[-1].ndim == 1
+    ms = [t.unsqueeze(0) if first and i == 0 else t for i, t in enumerate(ts)]
+    if last:
+        ms[-1] = ms[-1].unsqueeze(1)
+    n = len(ms)
+    if n == 3:
+        a, b, c, d = ms[0].shape[0], ms[1].shape[0], ms[2].shape[0], ms[2].shape[1]
+        out = ms[0] @ (ms[1] @ ms[2]) if a * c * (b + d) > b * d * (a + c) else (ms[0] @ ms[1]) @ ms[2]
+    else:
+        p = [m.shape[0] for m in ms] + [ms[-1].shape[1]]
+        cost = [[0] * n for _ in range(n)]
+        split = [[0] * n for _ in range(n)]
+        for length in range(1, n):
+            for i in range(n - length):
+                j = i + length
+                cost[i][j] = -1
+                for k in range(i, j):
+                    q = cost[i][k] + cost[k + 1][j] + p[i] * p[k + 1] * p[j + 1]
+                    if cost[i][j] < 0 or q < cost[i][j]:
+                        cost[i][j], split[i][j] = q, k
+
+        def chain(i: int, j: int) -> Tensor:
+            return ms[i] if i == j else chain(i, split[i][j]) @ chain(split[i][j] + 1, j)
+
+        out = chain(0, n - 1)
+    if first:
+        out = out.squeeze(0)
+    if last:
+        out = out.squeeze(-1)
     return out
 
 

@@ -384,8 +384,16 @@ class IndexingMethods:
         ``reduce`` is "prod", "mean", "amax" or "amin" (scatter_reduce with a broadcast index)."""
         if reduce not in ("prod", "mean", "amax", "amin"):
             raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}")
-        return self.scatter_reduce(
-            *self._index_grid("index_reduce", dim, index, source), reduce, include_self=include_self
+        d, grid, src = self._index_grid("index_reduce", dim, index, source)
+        return self._scatter(  # (one_at_a_time: float16/bfloat16 prod and mean reduce in that dtype, as torch's)
+            ix.scatter_reduce,
+            "index_reduce",
+            d,
+            grid,
+            src,
+            reduce=reduce,
+            include_self=bool(include_self),
+            one_at_a_time=True,
         )
 
     def index_reduce_(
@@ -395,8 +403,16 @@ class IndexingMethods:
             raise RuntimeError(
                 f"index_reduce_(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}"
             )
-        return self.scatter_reduce_(
-            *self._index_grid("index_reduce_", dim, index, source), reduce, include_self=include_self
+        d, grid, src = self._index_grid("index_reduce_", dim, index, source)
+        return self._scatter_inplace(
+            ix.scatter_reduce,
+            "index_reduce_",
+            d,
+            grid,
+            src,
+            reduce=reduce,
+            include_self=bool(include_self),
+            one_at_a_time=True,
         )
 
     def _index_grid(self: Any, name: str, dim: int, index: Any, source: Any) -> tuple:

@@ -805,15 +805,33 @@ def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
 def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
     _floating_only(input, name)
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
-    y = x
+    # float16/bfloat16: torch sums each window in float32 and divides by its sizes one dim at a time
+    # (sum / kh / kw), rounding once: the window sums in float32 here, then those divisions. (Its 3-D
+    # kernel accumulates in the half dtype and rounds each division: not followed.)
+    half = x.dtype.itemsize == 2 and n <= 2
+    y = x.float() if half else x
+    sizes = []
     for i in reversed(range(n)):
         m, o = x.shape[2 + i], out[i]
         if m == o:
             continue
         start, end = _adaptive_ranges(m, o)
         rows = np.arange(m)[:, None]
-        a = ((rows >= start) & (rows < end)) / (end - start).astype(np.float64)
-        y = _along(y, i, _const(x.device.xp.asarray(a.astype(x.dtype.name)), x))
+        a = (rows >= start) & (rows < end)
+        if half:
+            sizes.append((i, (end - start).astype(np.float32)))
+            a = a.astype(np.float32)
+        else:
+            a = (a / (end - start).astype(np.float64)).astype(x.dtype.name)
+        y = _along(y, i, _const(x.device.xp.asarray(a), y))
+    if half:
+        if not sizes:
+            y = x
+        else:
+            for i, k in reversed(sizes):
+                shape = [-1 if d == i else 1 for d in range(n)]
+                y = y / _const(x.device.xp.asarray(k.reshape(shape)), y)
+            y = y.to(x.dtype)
     return _unbatch(y, unbatched)
 
 

@@ -371,7 +371,7 @@ def scatter_add_backward(ctx, gy):  # d/dx = identity; d/dsrc = gy gathered at i
 _REDUCES = ("sum", "prod", "mean", "amax", "amin")
 
 
-def _check_scatter_reduce(x, index, src, *, axis, reduce, include_self=True):
+def _check_scatter_reduce(x, index, src, *, axis, reduce, include_self=True, one_at_a_time=False):
     if reduce not in _REDUCES:
         raise ValueError(f"scatter_reduce(): reduce argument must be one of {', '.join(_REDUCES)}, got {reduce!r}")
     _check_scatter("scatter_reduce")(x, index, src, axis=axis)
@@ -387,9 +387,22 @@ def _extreme(xp, dtype, high: bool):
 
 
 @op("scatter_reduce", save_inputs=(0, 1, 2), save_output=True, check=_check_scatter_reduce)
-def scatter_reduce(xp, x, index, src, *, axis, reduce, include_self=True):
+def scatter_reduce(xp, x, index, src, *, axis, reduce, include_self=True, one_at_a_time=False):
     """x with ``src`` reduced into it at ``index`` along ``axis``: ``reduce`` is "sum", "prod", "mean",
-    "amax" or "amin"; ``include_self=False`` leaves x's own values out at the scattered positions."""
+    "amax" or "amin"; ``include_self=False`` leaves x's own values out at the scattered positions.
+
+    float16/bfloat16 (NumPy) compute in float32 and round once, as torch's scatter_reduce; with
+    ``one_at_a_time`` (index_reduce) "prod" and "mean" reduce in that dtype, one src entry at a time in
+    index order, and divide by a count of that dtype, as torch's CPU index_reduce (the registry passes
+    half arrays here: ``registry._OWN_HALF_PATH``)."""
+    h = x.dtype if x.__class__ is np.ndarray and x.dtype.itemsize == 2 and _dtypes.kind(x.dtype) == "f" else None
+    if h is not None and not (one_at_a_time and reduce in ("prod", "mean")):
+        up = src.astype(np.float32) if getattr(src, "dtype", None) == h else src
+        return _scatter_reduce(xp, x.astype(np.float32), index, up, axis, reduce, include_self, None).astype(h)
+    return _scatter_reduce(xp, x, index, src, axis, reduce, include_self, h)
+
+
+def _scatter_reduce(xp, x, index, src, axis, reduce, include_self, h):
     out, grid, s = _scatter_prep(xp, x, index, src, axis, "scatter_reduce")
     if not include_self:
         init = {"sum": 0, "mean": 0, "prod": 1, "amax": None, "amin": None}[reduce]
@@ -397,9 +410,9 @@ def scatter_reduce(xp, x, index, src, *, axis, reduce, include_self=True):
     how = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}[reduce]
     _reduce_at(xp, _nd(out), grid, s, how)
     if reduce == "mean":
-        count = xp.full(x.shape, 1 if include_self else 0, dtype="int64")
-        xp.add.at(_nd(count), grid, 1)
-        count = xp.maximum(count, 1)
+        count = xp.full(x.shape, 1 if include_self else 0, dtype="int64" if h is None else h)
+        xp.add.at(_nd(count), grid, count.dtype.type(1))  # (a half count saturates as torch's)
+        count = xp.maximum(count, count.dtype.type(1))
         out = (out // count if x.dtype.kind in "iub" else out / count).astype(x.dtype, copy=False)
     return out
 

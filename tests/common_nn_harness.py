@@ -369,11 +369,12 @@ def _check_gradgrad(key: str, tm: Any, bm: Any, targs: Any, bargs: Any) -> str |
         return None
     try:
         bg = bp.autograd.grad(bouts, wrt_b, [oh.to_bp(c) for c in cots], create_graph=True, allow_unused=True)
-        # (a first gradient that is constant in the inputs, as a ReLU's or an L1 loss's, carries no graph here
-        # where torch's carries one of zero derivative: the second-order values still compare)
+        # (a first gradient constant in the inputs, as a ReLU's or an L1 loss's, carries a graph of zero
+        # derivative as torch's: which first gradients require grad must agree)
+        for label, g, h in zip(labels, tg, bg):
+            if (g is not None and g.requires_grad) != (h is not None and h.requires_grad):
+                return f"first gradient of {label} requires grad: torch {g is not None and g.requires_grad}, ours not"
         bpairs = [(g * oh.to_bp(v)).sum() for g, v in zip(bg, vs) if g is not None and g.requires_grad]
-        if len(bpairs) < len(tpairs):
-            STATS["first gradient without a graph (torch: one of zero derivative)"] += 1
         bgg = bp.autograd.grad(sum(bpairs), wrt_b, allow_unused=True) if bpairs else [None] * len(wrt_b)
     except Exception as ex:  # noqa: BLE001
         return f"double backward raises {type(ex).__name__}: {str(ex)[:200]}"

@@ -84,13 +84,15 @@ def test_no_batch_dim_reductions_are_bound() -> None:
 
 
 def test_first_gradient_graph_of_piecewise_linear_ops() -> None:
-    """KNOWN, engine-wide: under ``create_graph=True`` a first gradient that is constant in the inputs (ReLU,
-    hardtanh, L1/NLL losses, padding) carries no graph here, where torch's carries one of zero derivative
-    (``requires_grad`` True). ``_check_gradgrad`` compares such second-order gradients by value (zeros);
-    when this starts agreeing with torch, make that check strict and delete this test."""
+    """Under ``create_graph=True`` a first gradient that is constant in the inputs (ReLU, hardtanh, L1/NLL losses,
+    max pooling) carries a graph of zero derivative, as torch's (``requires_grad`` True, x.grad zeros after a
+    backward through it); ``_check_gradgrad`` checks which first gradients require grad for every entry
+    (tests/test_parity_create_graph.py has the table)."""
     x = bp.randn(5, dtype=bp.float64, requires_grad=True)
     (g,) = bp.autograd.grad(bp.nn.functional.relu(x).sum(), x, create_graph=True)
     tx = h.torch.randn(5, dtype=h.torch.float64, requires_grad=True)
     (tg,) = h.torch.autograd.grad(h.torch.nn.functional.relu(tx).sum(), tx, create_graph=True)
-    assert tg.requires_grad
-    assert not g.requires_grad, "first gradients of ReLU now carry a graph as torch's: make _check_gradgrad strict"
+    assert tg.requires_grad and g.requires_grad
+    assert g.grad_fn.name() == type(tg.grad_fn).__name__ == "ThresholdBackwardBackward0"
+    g.sum().backward()
+    assert x.grad is not None and not x.grad.numpy().any()

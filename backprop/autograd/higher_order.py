@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from backprop.autograd.function import Node, apply
+from backprop.autograd.node_names import NamedAttrs
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg, reduction, shape
 from backprop.ops._util import norm_axes
+from backprop.registry import OpDef
 
 
 def _is_tensor(x: Any) -> bool:
@@ -103,9 +105,129 @@ def graph_backward(node: Node, rule: Any, gy: Any, wrap: Any) -> Any:
     node.graph_xp = tensor_xp
     node.wrap = wrap
     try:
-        return rule(node, gy)
+        gxs = rule(node, gy)
     finally:
         node.graph_xp = None
+    attrs = node._attrs
+    linked = getattr(attrs, "grad_links", None) if attrs.__class__ is LinkedAttrs else _OP_LINKS.get(node.op.name)
+    if linked is not None:
+        gxs = _link(node, gxs, linked, wrap)
+    return gxs
+
+
+# Gradients built from masks, indices and the incoming gradient alone (ReLU's, an L1 loss's, max
+# pooling's) are constant in the inputs: the rules above give them no graph when the incoming gradient
+# has none. torch's carry one whenever its backward formula takes a tensor that requires grad
+# (``threshold_backward(grad, result, 0)``): they require grad, with zero derivatives w.r.t. those
+# tensors (``g.sum().backward()`` leaves zeros in ``x.grad``; gradient penalties rely on it). Under
+# ``create_graph`` such a node's gradients pass through ``grad_link``, an identity in its first input
+# whose derivative w.r.t. the others (the linked tensors) is zero. Only this path reads the tables below:
+# the plain backward pays nothing.
+
+
+def _link_forward(xp: Any, g: Any, *linked: Any) -> Any:
+    """g itself (a view of it); the other inputs only give g's graph edges of zero derivative."""
+    return g[...] if getattr(g, "ndim", 0) else g
+
+
+grad_link = OpDef("grad_link", _link_forward, view=True)
+
+
+@grad_link.defvjp
+def _grad_link_backward(ctx: Any, gy: Any) -> tuple:
+    node: Node = ctx
+    xp = node.device.xp
+    out = [gy]
+    for edge, meta in zip(node.edges[1:], node.in_meta[1:]):
+        if edge is None or meta is None:
+            out.append(None)
+            continue
+        zero = xp.broadcast_to(xp.zeros((), dtype=meta[1]), meta[0])  # (no memory: the engine copies what it keeps)
+        out.append(zero if node.graph_xp is None else node.wrap(zero, node.device, None))
+    return tuple(out)
+
+
+class LinkedAttrs(NamedAttrs):
+    """A node's attributes, with the tensors its gradients are linked to under ``create_graph``
+    (``link_gradients``) and torch's name for those gradients."""
+
+    __slots__ = ("grad_links",)
+    grad_links: tuple[tuple[Any, Any], str]  # ((edge, (shape, dtype)) per linked tensor, torch's name)
+
+
+def link_gradients(t: Any, *tensors: Any, name: str) -> Any:
+    """``t`` (a Tensor a composite function computed from ``tensors``), its ``grad_fn`` marked so that
+    under ``create_graph`` the gradients it passes back are linked to those of ``tensors`` that require
+    grad (as torch's ``max_pool2d_with_indices_backward(grad, self, ...)`` is to ``self``), their graph
+    named ``name``. Off the hot path: a plain backward never reads the mark."""
+    node = t.grad_fn
+    if node is None or node.__class__ is not Node:
+        return t
+    targets = tuple(
+        (x if x.grad_fn is None else x.grad_fn, (tuple(x.shape), x._data.dtype))
+        for x in tensors
+        if x is not None and hasattr(x, "grad_fn") and x.requires_grad
+    )
+    if not targets:
+        return t
+    attrs = LinkedAttrs(node._attrs)
+    named = getattr(node._attrs, "torch_name", None)
+    if named is not None:
+        attrs.torch_name = named
+    attrs.grad_links = (targets, name)
+    node._attrs = attrs
+    return t
+
+
+def _standin(node: Node, edge: Any, meta: tuple, wrap: Any) -> Any:
+    """The tensor behind graph edge ``edge``: a leaf itself, or a zero stand-in produced by its node."""
+    if edge.__class__ is not Node:
+        return edge
+    xp = node.device.xp
+    return wrap(xp.broadcast_to(xp.zeros((), dtype=meta[1]), meta[0]), node.device, edge)
+
+
+def _link(node: Node, gxs: Any, linked: Any, wrap: Any) -> Any:
+    """``gxs`` with each gradient passed through ``grad_link`` to the linked tensors."""
+    if linked.__class__ is tuple:  # a composite's mark: (targets, name)
+        targets, name = linked
+        links = [_standin(node, e, m, wrap) for e, m in targets]
+    else:  # an op's: its differentiable inputs
+        name = linked(node)
+        if name is None:
+            return gxs
+        links = [_standin(node, e, m, wrap) for e, m in zip(node.edges, node.in_meta) if e is not None]
+    if not links:
+        return gxs
+    out = []
+    for gx in gxs:
+        if gx is not None and _is_tensor(gx):
+            gx = apply(grad_link, gx, *links)
+            gx.grad_fn._attrs = NamedAttrs()
+            gx.grad_fn._attrs.torch_name = name
+        out.append(gx)
+    return tuple(out)
+
+
+def _named(name: str) -> Any:
+    return lambda node: name
+
+
+def _norm_link(node: Node) -> str | None:
+    """The 1- and inf-norms' gradients (sign(x), a mask of the maxima) are constant in x."""
+    return "MulBackward0" if node.attrs["ord"] in (1, float("inf"), float("-inf")) else None
+
+
+# op -> torch's name for the linked gradient (None: not linked for these attributes)
+_OP_LINKS: dict[str, Any] = {
+    "relu": _named("ThresholdBackwardBackward0"),
+    "threshold": _named("ThresholdBackwardBackward0"),
+    "leaky_relu": _named("LeakyReluBackwardBackward0"),
+    "hardtanh": _named("HardtanhBackwardBackward0"),
+    "hardsigmoid": _named("HardsigmoidBackwardBackward0"),
+    "abs": _named("MulBackward0"),
+    "norm": _norm_link,
+}
 
 
 def fit_graph(gx: Any, meta: tuple, unbroadcast: Any) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.function import OpValueError, apply, apply_, autocast_function, check_inplace
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.higher_order import link_gradients
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import Frexp
 from backprop.ops import conversion as conv
@@ -207,7 +208,8 @@ class MathMethods:
     def hardshrink(self: Any, lambd: float = 0.5) -> Tensor:
         """x where |x| > lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
         refuse_complex(NotImplementedError, "\"hardshrink_cpu\" not implemented for '{dtype}'", self)
-        return apply(ew.where, apply(ew.abs, self) > lambd, self, 0.0)
+        out = apply(ew.where, apply(ew.abs, self) > lambd, self, 0.0)
+        return link_gradients(out, self, name="HardshrinkBackwardBackward0")  # (create_graph: as torch's)
 
     def prelu(self: Any, weight: Any) -> Tensor:
         """x if x > 0 else weight * x, ``weight`` one slope or one per channel (dim 1)."""
@@ -224,7 +226,8 @@ class MathMethods:
             weight = weight.reshape(n, *([1] * (self.ndim - 2)))
         elif self.ndim == 0 and weight.ndim:
             weight = weight.reshape(())  # a 0-d input keeps its shape (torch), not weight's (1,)
-        return apply(ew.where, self > 0, self, weight * self)
+        out = apply(ew.where, self > 0, self, weight * self)
+        return link_gradients(out, self, weight, name="PreluKernelBackwardBackward0")  # (create_graph: as torch's)
 
     def clamp(self: Any, min: Any = None, max: Any = None) -> Tensor:
         """Limit to [min, max]; either bound may be None, a number or a Tensor (broadcast against x).

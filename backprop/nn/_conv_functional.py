@@ -22,6 +22,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.higher_order import link_gradients
 from backprop.ops import conv as conv_ops
 from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor
@@ -166,10 +167,12 @@ def _f32(t: Any) -> Any:
     return None if t is None else t.float()
 
 
-def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
+def _add_bias(y: Tensor, bias: Tensor | None, x: Tensor, weight: Tensor) -> Tensor:
     if bias is None:
         return y
-    return y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2)))
+    y = y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2)))
+    # (create_graph: torch's one convolution_backward takes x and weight, so the bias gradient requires grad)
+    return link_gradients(y, x, weight, name="ConvolutionBackwardBackward0")
 
 
 def _autocast_conv(name: str, input: Tensor, weight: Tensor, bias: Any) -> tuple[Tensor, Tensor, Any]:
@@ -210,7 +213,7 @@ def _conv(
         y = weight.reshape(out, -1) @ cols  # (out, C k) @ (B, C k, L) -> (B, out, L)
     else:
         y = weight.reshape(groups, out // groups, -1) @ cols.reshape(b, groups, -1, cols.shape[2])
-    return _unbatch(_add_bias(y.reshape(b, out, *blocks), bias), unbatched)
+    return _unbatch(_add_bias(y.reshape(b, out, *blocks), bias, x, weight), unbatched)
 
 
 def conv1d(
@@ -306,7 +309,7 @@ def _conv_transpose(
     y = apply(
         conv_ops.col2im, cols, output_size=size, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride
     )
-    return _unbatch(_add_bias(y, bias), unbatched)
+    return _unbatch(_add_bias(y, bias, x, weight), unbatched)
 
 
 def conv_transpose1d(
@@ -536,6 +539,7 @@ def _max_pool(
     find = functools.partial(_max_pool_indices, xp, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out=out)
     idx, flat = _indices(find, x)
     y = _unbatch(_take_flat(x, flat, out), unbatched)
+    link_gradients(y, input, name=f"MaxPool{max(n, 2)}DWithIndicesBackwardBackward0")  # (create_graph: as torch's)
     if return_indices:
         return y, _unbatch(_const(idx, x), unbatched)
     return y
@@ -668,7 +672,9 @@ def _avg_pool(
         y = total.div(div, rounding_mode="trunc").to(x.dtype)
     else:
         y = total / div
-    return _unbatch(y.reshape(b, c, *out), unbatched)
+    return link_gradients(
+        _unbatch(y.reshape(b, c, *out), unbatched), input, name=f"AvgPool{max(n, 2)}DBackwardBackward0"
+    )
 
 
 def avg_pool1d(
@@ -832,7 +838,9 @@ def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> 
                 shape = [-1 if d == i else 1 for d in range(n)]
                 y = y / _const(x.device.xp.asarray(k.reshape(shape)), y)
             y = y.to(x.dtype)
-    return _unbatch(y, unbatched)
+    if y is x or all(o == 1 for o in out):  # (all 1: torch's mean, whose gradient is constant)
+        return _unbatch(y, unbatched)
+    return link_gradients(_unbatch(y, unbatched), input, name=f"AdaptiveAvgPool{max(n, 2)}DBackwardBackward0")
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
@@ -871,6 +879,7 @@ def _adaptive_max(name: str, n: int, input: Tensor, output_size: Any, return_ind
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     idx, flat = _indices(functools.partial(_adaptive_max_indices, x.device.xp, out=out), x)
     y = _unbatch(_take_flat(x, flat, out), unbatched)
+    link_gradients(y, input, name=f"AdaptiveMaxPool{max(n, 2)}DBackwardBackward0")
     if return_indices:
         return y, _unbatch(_const(idx, x), unbatched)
     return y

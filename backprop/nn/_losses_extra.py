@@ -17,6 +17,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.higher_order import link_gradients
 from backprop.nn._common import _legacy_reduction, pairwise_distance
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
@@ -248,6 +249,7 @@ def multi_margin_loss(
         z = z * weight.to(x.dtype)[y.reshape(-1)].reshape(n, 1)
     is_y = _const(trace.record(functools.partial(_one_hot_mask, c=c, xp=x.device.xp), y), x)
     loss = apply(ew.where, is_y, 0.0, z).sum(1) / c
+    link_gradients(loss, input, name="MultiMarginLossBackwardBackward0")  # (create_graph: as torch's)
     if reduction != "none":
         return _apply_reduction(loss, reduction)
     return loss.reshape(target.shape)  # torch: one loss per target id
@@ -277,6 +279,7 @@ def multilabel_margin_loss(
     z = (1 - x_t.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)  # (N, j, i)
     pair = _const(trace.record(_pair_mask, valid, is_target), x)
     loss = apply(ew.where, pair, z, 0.0).sum((1, 2)) / c
+    link_gradients(loss, input, name="MultilabelMarginLossBackwardBackward0")  # (create_graph: as torch's)
     if reduction != "none":
         return _apply_reduction(loss, reduction)
     return loss.reshape(input.shape[:-1])

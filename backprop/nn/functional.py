@@ -17,6 +17,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, apply, apply_, autocast_function
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
+from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
@@ -324,7 +325,8 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
     refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
-    return input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
+    out = input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
+    return link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -360,6 +362,7 @@ def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: b
     dev = input.device
     slopes = trace.record(_uniform, dev, tuple(input.shape), lower, upper, generator)
     out = apply(ew.where, input >= 0, input, input * Tensor._wrap(slopes.astype(input.dtype), dev, None))
+    link_gradients(out, input, name="RreluWithNoiseBackwardBackward0")
     if inplace:
         return _copy_into(input, out, "rrelu_")
     return out
@@ -559,7 +562,9 @@ def nll_loss(
         out = picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
     else:
         out = picked.reshape(out_shape) if reduction == "none" else picked.sum()
-    return name_node(out, "NllLossBackward0") if input.ndim <= 2 else out  # (torch: NllLoss2d for images)
+    if input.ndim <= 2:
+        name_node(out, "NllLossBackward0")  # (torch: NllLoss2d for images)
+    return link_gradients(out, input, name=f"NllLoss{'' if input.ndim <= 2 else '2D'}BackwardBackward0")
 
 
 def _valid_ids(target: Any, ignore_index: int) -> tuple[Any, Any]:
@@ -1052,7 +1057,10 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             lo_crop, m = max(-lo, 0), n + min(lo, 0) + min(hi, 0)
             idx = xp.arange(-max(lo, 0), m + max(hi, 0)) % max(m, 1) + lo_crop
         out = _gather_dim(out, dim, idx)
-    return out
+    if mode == "circular":
+        return out
+    kind = "Reflection" if mode == "reflect" else "Replication"
+    return link_gradients(out, input, name=f"{kind}Pad{k}DBackwardBackward0")  # (create_graph: as torch's)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

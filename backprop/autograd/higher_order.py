@@ -152,7 +152,7 @@ class LinkedAttrs(NamedAttrs):
     (``link_gradients``) and torch's name for those gradients."""
 
     __slots__ = ("grad_links",)
-    grad_links: tuple[tuple[Any, Any], str]  # ((edge, (shape, dtype)) per linked tensor, torch's name)
+    grad_links: tuple[tuple[Any, ...], str]  # ((edge, (shape, dtype)) per linked tensor, torch's name)
 
 
 def link_gradients(t: Any, *tensors: Any, name: str) -> Any:
@@ -179,7 +179,7 @@ def link_gradients(t: Any, *tensors: Any, name: str) -> Any:
     return t
 
 
-def _standin(node: Node, edge: Any, meta: tuple, wrap: Any) -> Any:
+def _standin(node: Node, edge: Any, meta: Any, wrap: Any) -> Any:
     """The tensor behind graph edge ``edge``: a leaf itself, or a zero stand-in produced by its node."""
     if edge.__class__ is not Node:
         return edge

@@ -1,6 +1,6 @@
 """Reverse-mode autodiff: op application, the backward engine, grad modes and checks."""
 
-from backprop.autograd import forward_ad, graph, profiler
+from backprop.autograd import forward_ad, graph, profiler, saved_attrs  # noqa: F401  (installs Node's _saved_* names)
 from backprop.autograd import function as _function_module
 from backprop.autograd.custom import Function, FunctionCtx, once_differentiable
 from backprop.autograd.functional import backward, grad

@@ -217,20 +217,14 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
-    def __getattr__(self, name: str) -> Any:
-        """torch's saved-value attributes (``_saved_self``, ``_saved_result``, ``_saved_dim``,
-        ``_raw_saved_self``, ...), computed on access from what the node keeps (``autograd.saved_attrs``);
-        only names that no slot or method has get here, so recording and backward never do."""
-        if name.startswith(("_saved_", "_raw_saved_")):
-            from backprop.autograd import saved_attrs
-
-            return saved_attrs.lookup(self, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def __dir__(self) -> list[str]:
+        """Lists only the ``_saved_*``/``_raw_saved_*`` attributes this node has (``autograd.saved_attrs``
+        installs every name torch uses on the class)."""
         from backprop.autograd import saved_attrs
 
-        return sorted({*super().__dir__(), *saved_attrs.names(self)})
+        own = saved_attrs.names(self)
+        rest = (n for n in super().__dir__() if not n.startswith(("_saved_", "_raw_saved_")) or n in self.__slots__)
+        return sorted({*rest, *own})
 
 
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()

@@ -148,6 +148,7 @@ from backprop.methods.attributes import (  # noqa: E402  isort: skip
 )
 from backprop.runtime import (  # noqa: E402  isort: skip
     are_deterministic_algorithms_enabled,
+    get_deterministic_debug_mode,
     get_float32_matmul_precision,
     get_num_interop_threads,
     get_num_threads,
@@ -155,6 +156,7 @@ from backprop.runtime import (  # noqa: E402  isort: skip
     set_float32_matmul_precision,
     set_num_interop_threads,
     set_num_threads,
+    set_deterministic_debug_mode,
     set_printoptions,
     use_deterministic_algorithms,
 )
@@ -222,9 +224,10 @@ from backprop.legacy import (  # noqa: E402  isort: skip
 from backprop import random, version  # noqa: E402  isort: skip  (torch.random, torch.version)
 from backprop._copies import *  # noqa: E402, F403  isort: skip
 from backprop._extras import *  # noqa: E402, F403  isort: skip
+from backprop._misc_names import *  # noqa: E402, F403  isort: skip
 from backprop._nn_aliases import *  # noqa: E402, F403  isort: skip
 from backprop._numeric import *  # noqa: E402, F403  isort: skip
-from backprop import _copies, _extras, _nn_aliases, _numeric  # noqa: E402  isort: skip
+from backprop import _copies, _extras, _misc_names, _nn_aliases, _numeric  # noqa: E402  isort: skip
 from backprop.amp import GradScaler  # noqa: E402  isort: skip  (torch.GradScaler)
 # ---- end of the block
 
@@ -262,10 +265,6 @@ _LAZY = {
     "types": None,  # (torch.types: the type aliases)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
-    **dict.fromkeys(
-        ("empty_permuted", "get_device_module", "has_lapack", "has_mkl", "has_openmp", "has_spectral"), "_misc_names"
-    ),
-    **dict.fromkeys(("is_distributed", "lobpcg", "segment_reduce", "to_dlpack"), "_misc_names"),
     **dict.fromkeys(
         (
             "_native_batch_norm_legit",
@@ -454,6 +453,8 @@ __all__ = [
     "LongTensor",
     "ShortTensor",
     "are_deterministic_algorithms_enabled",
+    "get_deterministic_debug_mode",
+    "set_deterministic_debug_mode",
     "can_cast",
     "dtype",
     "finfo",
@@ -483,6 +484,7 @@ __all__ = [
     "version",
     *_copies.__all__,
     *_extras.__all__,
+    *_misc_names.__all__,
     *_nn_aliases.__all__,
     *_numeric.__all__,
     *_LAZY,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from backprop import fft as _fft
 from backprop.tensor import Tensor
 
 
@@ -123,6 +124,16 @@ sqrt_, tan_, tanh_, trunc_, zero_, conj_physical_ = (
 )
 
 
+def view_as_real_copy(input: Tensor) -> Tensor:
+    """``view_as_real(input)`` in new memory (torch.view_as_real_copy); differentiable."""
+    return _fft.view_as_real(input).clone()
+
+
+def view_as_complex_copy(input: Tensor) -> Tensor:
+    """``view_as_complex(input)`` in new memory (torch.view_as_complex_copy); differentiable."""
+    return _fft.view_as_complex(input).clone()
+
+
 def fill(input: Tensor, value: Any) -> Tensor:
     """A new tensor of ``input``'s shape and dtype holding ``value`` (a number or 0-d tensor, which gets the
     gradient: the sum of the output's; ``input`` gets zeros), as torch.fill. The result is recorded when
@@ -151,6 +162,8 @@ __all__ = [
     "unfold_copy",
     "unsqueeze_copy",
     "view_copy",
+    "view_as_complex_copy",
+    "view_as_real_copy",
     "abs_",
     "acos_",
     "acosh_",

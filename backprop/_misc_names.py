@@ -1,11 +1,12 @@
 """Small top-level names of torch: ``empty_permuted``, ``is_distributed``, the ``has_*`` build flags,
-``get_device_module``, ``to_dlpack``, ``lobpcg`` and ``segment_reduce``."""
+``get_device_module``, ``to_dlpack``, ``lobpcg``, ``segment_reduce``, the symbolic-shape names (``SymInt``,
+``sym_int``, ...), device-generic ``Stream``/``Event`` and ``from_file``."""
 
 # ruff: noqa: N803, N806 - torch.lobpcg's argument names (A, B, X, iK) and matrix names
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, Literal
 
 from backprop import creation
 from backprop import functions as F
@@ -14,6 +15,25 @@ from backprop.devices import Device
 from backprop.tensor import Tensor
 
 __all__ = [
+    "Event",
+    "Stream",
+    "SymBool",
+    "SymFloat",
+    "SymInt",
+    "from_file",
+    "init_num_threads",
+    "is_vulkan_available",
+    "sym_constrain_range",
+    "sym_constrain_range_for_size",
+    "sym_float",
+    "sym_fresh_size",
+    "sym_int",
+    "sym_ite",
+    "sym_max",
+    "sym_min",
+    "sym_not",
+    "sym_sqrt",
+    "sym_sum",
     "empty_permuted",
     "get_device_module",
     "has_lapack",
@@ -161,3 +181,239 @@ def segment_reduce(
             r = seg.amin(0) if initial is None else F.clamp(seg.amin(0), max=initial)
         pieces.append(r)
     return F.stack(pieces).movedim(0, axis)
+
+
+# ---- symbolic-shape names (torch.fx / torch.export). Shapes here are always concrete Python ints, so the
+# ---- Sym* classes have no instances and the sym_* functions act on plain numbers as torch's do on them.
+class _NoSymbolicShapes:
+    """Base of ``SymInt``/``SymFloat``/``SymBool``: symbolic values exist only while torch traces shapes,
+    which backprop never does; the classes serve ``isinstance`` checks in library code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{type(self).__name__} cannot be created: backprop has no symbolic shapes (every size is a plain int)"
+        )
+
+
+class SymInt(_NoSymbolicShapes):
+    """torch.SymInt: a symbolic int (never made here: ``isinstance(n, bp.SymInt)`` is False for ints)."""
+
+
+class SymFloat(_NoSymbolicShapes):
+    """torch.SymFloat: a symbolic float (never made here)."""
+
+
+class SymBool(_NoSymbolicShapes):
+    """torch.SymBool: a symbolic bool (never made here)."""
+
+
+def sym_int(a: Any) -> int:
+    """``int(a)`` (torch.sym_int on a concrete value)."""
+    return int(a)
+
+
+def sym_float(a: Any) -> float:
+    """``float(a)`` (torch.sym_float on a concrete value)."""
+    return float(a)
+
+
+def sym_max(a: Any, b: Any) -> Any:
+    """``max(a, b)``, a float when either is (torch.sym_max on concrete values)."""
+    return float(max(a, b)) if _is_float(a) or _is_float(b) else max(a, b)
+
+
+def sym_min(a: Any, b: Any) -> Any:
+    """``min(a, b)``, a float when either is (torch.sym_min on concrete values)."""
+    return float(min(a, b)) if _is_float(a) or _is_float(b) else min(a, b)
+
+
+def _is_float(v: Any) -> bool:
+    import numpy as np
+
+    return isinstance(v, (float, np.floating))
+
+
+def sym_not(a: Any) -> bool:
+    """``not a`` (torch.sym_not on a concrete value)."""
+    return not a
+
+
+def sym_ite(b: Any, t: Any, f: Any) -> Any:
+    """``t if b else f`` (torch.sym_ite); ``b`` must be a bool, as torch asserts."""
+    if not isinstance(b, bool):
+        raise AssertionError(f"expected SymBool or bool, got {type(b)}")
+    return t if b else f
+
+
+def sym_sqrt(a: Any) -> float:
+    """``math.sqrt(a)`` (torch.sym_sqrt on a concrete value)."""
+    import math
+
+    return math.sqrt(a)
+
+
+def sym_sum(args: Any) -> Any:
+    """The sum of ``args`` (torch.sym_sum on concrete values; 0 for none)."""
+    return sum(args)
+
+
+def sym_fresh_size(expr: Any) -> Any:
+    """``expr`` itself (torch.sym_fresh_size on a concrete size)."""
+    return expr
+
+
+def sym_constrain_range(size: Any, min: int | None = None, max: int | None = None) -> None:  # noqa: A002
+    """Check a concrete ``size`` against ``[min, max]`` with torch's error (torch.sym_constrain_range)."""
+    lo = -(2**63) if min is None else min
+    hi = 2**63 - 1 if max is None else max
+    if not lo <= size <= hi:
+        raise RuntimeError(f"Invalid value range for {size} between [{lo}, {hi}].")
+
+
+def sym_constrain_range_for_size(size: Any, min: int | None = None, max: int | None = None) -> None:  # noqa: A002
+    """``sym_constrain_range`` for a size (torch.sym_constrain_range_for_size)."""
+    sym_constrain_range(size, min=min, max=max)
+
+
+def is_vulkan_available() -> bool:
+    """False: there is no Vulkan backend (torch.is_vulkan_available)."""
+    return False
+
+
+def init_num_threads() -> None:
+    """Nothing to do: NumPy's BLAS pool is process-wide, so a new thread already uses ``set_num_threads``'s
+    count (torch.init_num_threads propagates it to a new thread)."""
+
+
+# ---- device-generic streams and events (torch.Stream / torch.Event)
+class Stream:
+    """torch.Stream: a device's stream. On the CPU work runs in program order (torch's CPU stream: id 0,
+    always idle); ``device="cuda"`` gives a ``bp.cuda.Stream``."""
+
+    def __new__(cls, device: Any = None, *, priority: int = 0, **kwargs: Any) -> Any:
+        kind = _device_kind(device)
+        if kind == "cuda":
+            from backprop import cuda
+
+            return cuda.Stream(device, priority=priority)
+        if kind != "cpu":
+            raise RuntimeError(f"backprop has no {kind} backend for streams")
+        return super().__new__(cls)
+
+    def __init__(self, device: Any = None, *, priority: int = 0, **kwargs: Any) -> None:
+        self.device = Device("cpu")
+        self.device_index = -1
+        self.device_type = 0  # (torch's DeviceType.CPU)
+        self.stream_id = 0
+
+    def query(self) -> bool:
+        """True: the CPU stream has no pending work."""
+        return True
+
+    def synchronize(self) -> None:
+        """Nothing to wait for on the CPU."""
+
+    def wait_event(self, event: Event) -> None:
+        """Nothing to wait for on the CPU."""
+
+    def record_event(self, event: Event | None = None) -> Event:
+        raise RuntimeError("cpu backend doesn't support events.")
+
+    def wait_stream(self, stream: Stream) -> None:
+        raise RuntimeError("cpu backend doesn't support events.")
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stream) and other.device == self.device and other.stream_id == self.stream_id
+
+    def __hash__(self) -> int:
+        return hash(("cpu", self.stream_id))
+
+    def __repr__(self) -> str:
+        return "backprop.Stream device_type=cpu, device_index=-1, stream_id=0"
+
+
+class Event:
+    """torch.Event: a device's event. The CPU backend has none (torch's CPU events cannot be recorded:
+    ``query`` is True and ``record`` raises its error); ``device="cuda"`` gives a ``bp.cuda.Event``."""
+
+    def __new__(
+        cls, device: Any = None, *, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False
+    ) -> Any:
+        kind = _device_kind(device)
+        if kind == "cuda":
+            from backprop import cuda
+
+            return cuda.Event(enable_timing=enable_timing, blocking=blocking, interprocess=interprocess)
+        if kind != "cpu":
+            raise RuntimeError(f"backprop has no {kind} backend for events")
+        return super().__new__(cls)
+
+    def __init__(
+        self, device: Any = None, *, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False
+    ) -> None:
+        self.device = Device("cpu")
+        self.event_id = 0
+
+    def record(self, stream: Stream | None = None) -> None:
+        raise RuntimeError("cpu backend doesn't support events.")
+
+    def query(self) -> bool:
+        """True: nothing is pending on the CPU."""
+        return True
+
+    def synchronize(self) -> None:
+        """Nothing to wait for on the CPU."""
+
+    def wait(self, stream: Stream | None = None) -> None:
+        """Nothing to wait for on the CPU."""
+
+    def elapsed_time(self, end_event: Event) -> float:
+        raise ValueError("Both events must be recorded before calculating elapsed time.")
+
+    def __repr__(self) -> str:
+        return "backprop.Event device_type=cpu, device_index=-1, event_flag=0, event_id=0"
+
+
+def _device_kind(device: Any) -> str:
+    if device is None:
+        return "cpu"
+    return device.type if isinstance(device, Device) else str(device).partition(":")[0]
+
+
+def from_file(
+    filename: str, shared: bool | None = None, size: int = 0, *, dtype: Any = None, layout: Any = None,
+    device: Any = None, pin_memory: bool = False, requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """A CPU tensor of ``size`` elements on a memory map of ``filename`` (torch.from_file): ``shared=True``
+    maps it shared (writes reach the file, which is created or grown to the size if needed), otherwise
+    copy-on-write (the file must hold ``size`` elements; writes stay in the tensor)."""
+    import os
+
+    import numpy as np
+
+    from backprop import dtypes
+
+    if device is not None and _device_kind(device) != "cpu":
+        raise RuntimeError("from_file: only CPU tensors can be mapped to files")
+    dt = np.dtype(dtypes.get_default_dtype() if dtype is None else dtype)
+    need = int(size) * dt.itemsize
+    mode: Literal["r+", "c"] = "r+" if shared else "c"
+    if shared:
+        if not os.path.exists(filename) or os.path.getsize(filename) < need:
+            with open(filename, "ab") as f:  # (created, or grown with zeros to the mapping's size)
+                f.truncate(need)
+    else:
+        have = os.path.getsize(filename)
+        if have < need:
+            raise RuntimeError(f"file <{filename}> size <{have}> is smaller than the required mapping size <{need}>")
+    data = np.memmap(filename, dtype=dt, mode=mode, shape=(int(size),)) if size else np.empty(0, dt)
+    out = creation.as_tensor(data.view(np.ndarray) if size else data)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out

@@ -1,7 +1,8 @@
 """torch's top-level neural-net functions whose signatures are ATen's, not ``nn.functional``'s: ``bp.batch_norm``
 (weight and bias before the running statistics, ``cudnn_enabled``), ``bp.embedding(weight, indices)``, losses
 taking ``reduction`` as an int (0 none, 1 mean, 2 sum), ``constant_pad_nd``, the in-place dropouts, the
-recurrent cells and ``convolution``. Each is a thin adapter over ``nn.functional`` (gradients as there)."""
+recurrent cells, ``convolution``, ``grid_sampler`` (integer modes) and ``max_pool1d_with_indices``. Each is a
+thin adapter over ``nn.functional`` (gradients as there)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from backprop.nn import functional as F  # noqa: N812
 from backprop.tensor import Tensor
 
 rms_norm = F.rms_norm  # the same signature as torch.rms_norm
+conv_tbc = F.conv_tbc  # (torch.conv_tbc is torch.nn.functional.conv_tbc)
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 # The losses' reduction defaults to 0 (none), as torch's Python bindings give it: their schemas say
@@ -119,23 +121,6 @@ def ctc_loss(
     """torch.ctc_loss (``reduction`` an int; 1 divides each loss by its target length, then averages)."""
     red = _reduction(reduction, "ctc_loss")
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, red, zero_infinity)
-
-
-def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
-    """torch.conv_tbc: a 1-d convolution of a (time, batch, in) input with a (width, in, out) weight and an (out,)
-    bias, padded by ``pad`` on both ends of time; (time', batch, out). ``F.conv1d`` on the permuted operands."""
-    if input.ndim != 3:
-        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
-    if weight.ndim != 3:
-        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
-    if bias.ndim != 1:
-        raise RuntimeError("Bias must be 1-D")
-    if input.shape[2] != weight.shape[1]:
-        raise RuntimeError("Input dim 2 (input channels) is not == dim 1 in the weight tensor")
-    if bias.shape[0] != weight.shape[2]:
-        raise RuntimeError("Bias size must equal dim 2 in the weight tensor (output channels).")
-    y = F.conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=int(pad))
-    return y.permute(2, 0, 1)
 
 
 def constant_pad_nd(input: Tensor, pad: Sequence[int], value: float = 0) -> Tensor:
@@ -267,13 +252,68 @@ def convolution(
     return conv(input, weight, bias, tuple(stride), tuple(padding), tuple(dilation), groups)
 
 
+def max_pool1d_with_indices(
+    input: Tensor, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> tuple[Tensor, Tensor]:
+    """``max_pool1d`` and its indices (torch.max_pool1d_with_indices, ATen's signature)."""
+    out, idx = F.max_pool1d(
+        input, kernel_size, stride if stride not in ((), []) else None, padding, dilation,
+        ceil_mode=ceil_mode, return_indices=True,
+    )  # fmt: skip
+    return out, idx
+
+
+_GRID_MODES = ("bilinear", "nearest", "bicubic")
+_GRID_PADDING = ("zeros", "border", "reflection")
+
+
+def grid_sampler(
+    input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool
+) -> Tensor:
+    """``F.grid_sample`` with ATen's integer modes (torch.grid_sampler: 0 bilinear, 1 nearest, 2 bicubic;
+    padding 0 zeros, 1 border, 2 reflection)."""
+    if not 0 <= interpolation_mode < 3 or not 0 <= padding_mode < 3:
+        raise RuntimeError(
+            f"grid_sampler: interpolation_mode must be 0, 1 or 2 and padding_mode 0, 1 or 2, got "
+            f"{interpolation_mode} and {padding_mode}"
+        )
+    return F.grid_sample(
+        input, grid, mode=_GRID_MODES[interpolation_mode], padding_mode=_GRID_PADDING[padding_mode],
+        align_corners=align_corners,
+    )  # fmt: skip
+
+
+def grid_sampler_2d(
+    input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool
+) -> Tensor:
+    """``grid_sampler`` of a 4-D input (torch.grid_sampler_2d)."""
+    if input.ndim != 4:
+        raise RuntimeError(f"grid_sampler_2d(): expected 4D input, but got input with sizes {list(input.shape)}")
+    return grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners)
+
+
+def grid_sampler_3d(
+    input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool
+) -> Tensor:
+    """``grid_sampler`` of a 5-D input (torch.grid_sampler_3d)."""
+    if input.ndim != 5:
+        raise RuntimeError(f"grid_sampler_3d(): expected 5D input, but got input with sizes {list(input.shape)}")
+    return grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners)
+
+
+def affine_grid_generator(theta: Tensor, size: Any, align_corners: bool) -> Tensor:
+    """``F.affine_grid`` with ATen's positional ``align_corners`` (torch.affine_grid_generator)."""
+    return F.affine_grid(theta, list(size), align_corners=align_corners)
+
+
 __all__ = [
     "adaptive_max_pool1d", "alpha_dropout", "alpha_dropout_", "dropout", "feature_alpha_dropout",
     "batch_norm", "binary_cross_entropy_with_logits", "constant_pad_nd",
     "conv_tbc", "convolution", "cosine_embedding_loss", "ctc_loss", "dropout_", "embedding", "feature_alpha_dropout_",
     "feature_dropout", "feature_dropout_", "gru_cell", "hinge_embedding_loss", "instance_norm", "kl_div",
     "lstm_cell", "margin_ranking_loss", "poisson_nll_loss", "rms_norm", "rnn_relu_cell", "rnn_tanh_cell", "rrelu",
-    "rrelu_", "triplet_margin_loss",
+    "rrelu_", "triplet_margin_loss", "affine_grid_generator", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d",
+    "max_pool1d_with_indices",
 ]  # fmt: skip
 
 from backprop.functions import name_first_input  # noqa: E402

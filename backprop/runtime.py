@@ -111,6 +111,32 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return bool(_flags["warn_only"])
 
 
+_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
+
+
+def set_deterministic_debug_mode(debug_mode: str | int) -> None:
+    """torch's other spelling of ``use_deterministic_algorithms``: 0/"default" off, 1/"warn" on with
+    ``warn_only``, 2/"error" on."""
+    if isinstance(debug_mode, str):
+        if debug_mode not in _DEBUG_MODES:
+            raise RuntimeError(
+                f"invalid value of debug_mode, expected one of `default`, `warn`, `error`, but got {debug_mode}"
+            )
+        debug_mode = _DEBUG_MODES[debug_mode]
+    if not isinstance(debug_mode, int):
+        raise TypeError(f"debug_mode must be str or int, but got {type(debug_mode)}")
+    if debug_mode not in (0, 1, 2):
+        raise RuntimeError(f"invalid value of debug_mode, expected 0, 1, or 2, but got {debug_mode}")
+    use_deterministic_algorithms(debug_mode != 0, warn_only=debug_mode == 1)
+
+
+def get_deterministic_debug_mode() -> int:
+    """0 when deterministic algorithms are off, 1 when on with ``warn_only``, 2 when on (torch's codes)."""
+    if not _flags["deterministic"]:
+        return 0
+    return 1 if _flags["warn_only"] else 2
+
+
 def set_float32_matmul_precision(precision: str) -> None:
     """Record torch's setting ('highest', 'high', 'medium'); float32 matmuls always run in full
     float32 here (no TF32 or bfloat16 passes), which is 'highest'."""

@@ -240,7 +240,6 @@ ALLOWED: dict[str, str] = {
     "distributions.constraints._DependentProperty.__init__:fn:missing": "ours is a property subclass (fget=)",
     "autograd.NestedIOFunction:absent": "torch's legacy autograd.Function variant: not provided",
     "autograd.enforce_grad_layout_policy:absent": "torch's internal gradient-layout switch: not modeled",
-    "autograd.set_multithreading_enabled:absent": "backward runs in the calling thread",
     "autograd.backward:grad_variables:missing": "torch's deprecated alias of grad_tensors",
     **{
         f"autograd.Function.{m}:absent": "ctx methods: ours live on the ctx object, not on Function"

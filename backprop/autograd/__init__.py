@@ -11,11 +11,15 @@ from backprop.autograd.grad_mode import (
     is_anomaly_enabled,
     is_grad_enabled,
     is_inference_mode_enabled,
+    is_multithreading_enabled,
+    is_view_replay_enabled,
     no_grad,
     set_detect_anomaly,
     set_grad_enabled,
+    set_multithreading_enabled,
 )
 from backprop.autograd.gradcheck import gradcheck, gradgradcheck
+from backprop.autograd.saved_attrs import SavedTensor
 from backprop.autograd.variable import Variable
 
 __all__ = [
@@ -34,11 +38,16 @@ __all__ = [
     "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "is_multithreading_enabled",
+    "is_view_replay_enabled",
+    "kineto_available",
     "no_grad",
     "once_differentiable",
     "profiler",
     "set_detect_anomaly",
     "set_grad_enabled",
+    "set_multithreading_enabled",
+    "SavedTensor",
 ]
 
 # torch's ``autograd.function`` module also holds ``Function``, ``FunctionCtx`` and ``once_differentiable``
@@ -46,3 +55,11 @@ __all__ = [
 _function_module.Function = Function  # type: ignore[attr-defined]
 _function_module.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
 _function_module.once_differentiable = once_differentiable  # type: ignore[attr-defined]
+
+# torch.autograd.anomaly_mode: the module holding detect_anomaly and set_detect_anomaly (grad_mode here)
+from backprop.autograd import grad_mode as anomaly_mode  # noqa: E402, F401
+
+
+def kineto_available() -> bool:
+    """False: the profiler is backprop's own (``bp.profiler``), not a build with Kineto."""
+    return False

@@ -217,15 +217,6 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
-    def __dir__(self) -> list[str]:
-        """Lists only the ``_saved_*``/``_raw_saved_*`` attributes this node has (``autograd.saved_attrs``
-        installs every name torch uses on the class)."""
-        from backprop.autograd import saved_attrs
-
-        own = saved_attrs.names(self)
-        rest = (n for n in super().__dir__() if not n.startswith(("_saved_", "_raw_saved_")) or n in self.__slots__)
-        return sorted({*rest, *own})
-
 
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
 

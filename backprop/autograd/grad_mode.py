@@ -243,6 +243,50 @@ class set_detect_anomaly:  # noqa: N801 - torch's name
         _set_anomaly(self._prev)
 
 
+_multithreading = [True]  # torch's flag (process-wide): backward here always runs on the calling thread
+
+
+def is_multithreading_enabled() -> bool:
+    """torch's multithreaded-backward flag (True by default). Backward always runs on the calling thread here
+    (torch's CPU backward does too), so the flag changes nothing but its own value."""
+    return _multithreading[0]
+
+
+class set_multithreading_enabled:  # noqa: N801 - torch's name
+    """Set the multithreaded-backward flag: at once as a plain call, until the block ends as a context manager,
+    inside the function as a decorator (torch's ``set_multithreading_enabled``; see ``is_multithreading_enabled``)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._prev = _multithreading[0]
+        _multithreading[0] = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _multithreading[0] = self._prev
+
+    def clone(self) -> set_multithreading_enabled:
+        return set_multithreading_enabled(self.mode)
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        _multithreading[0] = self._prev  # as a decorator, the mode applies only inside ``fn``
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_multithreading_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_view_replay_enabled() -> bool:
+    """False: views are never replayed in backward (torch's default; its setter is private)."""
+    return False
+
+
 def _set_anomaly(on: bool) -> None:
     if on and not state.anomaly:
         anomaly_users[0] += 1

@@ -792,7 +792,14 @@ class _SavedAttr:
         return lookup(node, self.name)
 
 
+def _node_dir(node: Node) -> list[str]:
+    """``dir(node)``: the ``_saved_*``/``_raw_saved_*`` names this node has, not every name the class carries."""
+    rest = (n for n in object.__dir__(node) if not n.startswith(("_saved_", "_raw_saved_")) or n in Node.__slots__)
+    return sorted({*rest, *names(node)})
+
+
 def _install() -> None:
+    Node.__dir__ = _node_dir  # type: ignore[method-assign,assignment]
     keys = {key for _, spec in _TABLE.values() for key in spec} | {"self", "other", "result"}
     for key in sorted(keys):
         for name in (f"_saved_{key}", f"_raw_saved_{key}"):

@@ -204,6 +204,41 @@ class ExtraMethods:
             return apply_(_fft_ops.conj, "conj_physical_", self)
         return self
 
+    # ------------------------------------------------------------ a dense tensor asked sparse questions
+    def sparse_dim(self: Any) -> int:
+        """0: a dense tensor has no sparse dimensions (torch's answer)."""
+        return 0
+
+    def dense_dim(self: Any) -> int:
+        """Every dimension of a dense tensor is dense (torch's answer: ``dim()``)."""
+        return self.ndim
+
+    def is_coalesced(self: Any) -> bool:
+        raise RuntimeError("is_coalesced expected sparse coordinate tensor layout but got Strided")
+
+    def coalesce(self: Any) -> Tensor:
+        raise RuntimeError("coalesce expected sparse coordinate tensor layout but got Strided")
+
+    def indices(self: Any) -> Tensor:
+        raise RuntimeError("indices expected sparse coordinate tensor layout but got Strided")
+
+    def values(self: Any) -> Tensor:
+        raise RuntimeError("values expected sparse tensor layout but got Strided")
+
+    @property
+    def volatile(self: Any) -> bool:
+        """Always False, with torch's warning: ``volatile`` was removed (use ``no_grad``)."""
+        warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning, stacklevel=2)
+        return False
+
+    @volatile.setter
+    def volatile(self: Any, value: Any) -> None:
+        warnings.warn(
+            "volatile was removed and now has no effect. Use `with torch.no_grad():` instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+
     def chalf(self: Any, memory_format: Any = None) -> Tensor:
         raise TypeError(
             f"chalf(): complex32 (ComplexHalf) is not supported: NumPy and CuPy have no such dtype; the tensor is "

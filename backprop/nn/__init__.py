@@ -229,3 +229,4 @@ __all__ += ["attention", "common_types", "grad", "modules"]
 from backprop.nn._mha_functional import multi_head_attention_forward as _mha_forward  # noqa: E402
 
 functional.multi_head_attention_forward = _mha_forward  # type: ignore[attr-defined]
+functional.grad = grad  # type: ignore[attr-defined]  # torch.nn.functional.grad is the nn.grad module

@@ -101,6 +101,12 @@ from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
 from backprop.ops._util import DTypeError, ShapeError
+from backprop.overrides import (  # noqa: F401 - torch.nn.functional's __torch_function__ helpers
+    handle_torch_function,
+    has_torch_function,
+    has_torch_function_unary,
+    has_torch_function_variadic,
+)
 from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
@@ -1337,3 +1343,26 @@ __all__ += [
 
 native_channel_shuffle = channel_shuffle  # torch.nn.functional.native_channel_shuffle (the ATen name)
 __all__ += ["native_channel_shuffle"]
+
+
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
+    """torch.conv_tbc: a 1-d convolution of a (time, batch, in) input with a (width, in, out) weight and an (out,)
+    bias, padded by ``pad`` on both ends of time; (time', batch, out). ``F.conv1d`` on the permuted operands."""
+    if input.ndim != 3:
+        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
+    if weight.ndim != 3:
+        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if bias.ndim != 1:
+        raise RuntimeError("Bias must be 1-D")
+    if input.shape[2] != weight.shape[1]:
+        raise RuntimeError("Input dim 2 (input channels) is not == dim 1 in the weight tensor")
+    if bias.shape[0] != weight.shape[2]:
+        raise RuntimeError("Bias size must equal dim 2 in the weight tensor (output channels).")
+    y = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=int(pad))
+    return y.permute(2, 0, 1)
+
+
+# torch.nn.functional's grid_sample mode codes (ATen's grid_sampler takes them as ints)
+GRID_SAMPLE_INTERPOLATION_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+GRID_SAMPLE_PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2}
+__all__ += ["conv_tbc"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import warnings
 from typing import Any
 
 from .base import Backend, BackendUnavailable
@@ -98,6 +100,9 @@ class CupyBackend(Backend):
         self._rngs: dict[int, Any] = {}
         self._seed = 0
         self._peak: dict[int, int] = {}  # device -> most bytes in use since the last reset (CuPy keeps no peak)
+        self._peak_reserved: dict[int, int] = {}  # device -> most bytes the pool held since the last reset
+        self._counts: dict[int, dict[str, int]] = {}  # device -> accumulated allocator counters (torch's names)
+        self.sync_debug_mode = 0  # bp.cuda.set_sync_debug_mode: 0 silent, 1 warn, 2 raise on a device-to-host copy
         self._pool: Any = None
         self._oom: Any = None
 
@@ -140,20 +145,34 @@ class CupyBackend(Backend):
 
             gc.collect()  # arrays only kept alive by reference cycles return their blocks to the pool
             pool.free_all_blocks()
+            dev = cp.cuda.runtime.getDevice()
+            self._count(dev, "num_alloc_retries")
             try:
                 mem = pool.malloc(size)
             except self._oom as exc:
-                dev = cp.cuda.runtime.getDevice()
+                self._count(dev, "num_ooms")
                 free, total = cp.cuda.runtime.memGetInfo()
                 raise OutOfMemoryError(
                     f"CUDA out of memory on cuda:{dev}: tried to allocate {_mib(size)}; the device has "
                     f"{_mib(free)} free of {_mib(total)}; tensors of this process hold {_mib(pool.used_bytes())} "
                     f"(cached blocks were freed and the allocation retried once)"
                 ) from exc
-        used = pool.used_bytes()  # of the current device, which is the one allocated on
-        if used > self._peak.get(mem.device_id, 0):
-            self._peak[mem.device_id] = used
+        dev = mem.device_id
+        used, reserved = pool.used_bytes(), pool.total_bytes()  # of the current device: the one allocated on
+        if used > self._peak.get(dev, 0):
+            self._peak[dev] = used
+        if reserved > self._peak_reserved.get(dev, 0):
+            self._peak_reserved[dev] = reserved
+        counts = self._counts.get(dev)
+        if counts is None:
+            counts = self._counts[dev] = {}
+        counts["allocation"] = counts.get("allocation", 0) + 1
+        counts["allocated_bytes"] = counts.get("allocated_bytes", 0) + size
         return mem
+
+    def _count(self, dev: int, key: str) -> None:
+        counts = self._counts.setdefault(dev, {})
+        counts[key] = counts.get(key, 0) + 1
 
     def _pool_stat(self, index: int | None, stat: str) -> int:
         cp = self._require()
@@ -174,11 +193,30 @@ class CupyBackend(Backend):
         dev = cp.cuda.runtime.getDevice() if index is None else index
         return max(self._peak.get(dev, 0), self.memory_allocated(dev))
 
+    def max_memory_reserved(self, index: int | None = None) -> int:
+        """The most bytes the pool held on the device since the start or the last ``reset_peak_memory_stats``."""
+        cp = self._require()
+        dev = cp.cuda.runtime.getDevice() if index is None else index
+        return max(self._peak_reserved.get(dev, 0), self.memory_reserved(dev))
+
     def reset_peak_memory_stats(self, index: int | None = None) -> None:
-        """Start the peak over from the bytes in use now."""
+        """Start the peaks (in use and held by the pool) over from the bytes of now."""
         cp = self._require()
         dev = cp.cuda.runtime.getDevice() if index is None else index
         self._peak[dev] = self.memory_allocated(dev)
+        self._peak_reserved[dev] = self.memory_reserved(dev)
+
+    def accumulated_memory_stats(self, index: int | None = None) -> dict[str, int]:
+        """Counters since the start or ``reset_accumulated_memory_stats``: allocations, their bytes, OOM retries."""
+        cp = self._require()
+        dev = cp.cuda.runtime.getDevice() if index is None else index
+        counts = self._counts.get(dev, {})
+        return {k: counts.get(k, 0) for k in ("allocation", "allocated_bytes", "num_alloc_retries", "num_ooms")}
+
+    def reset_accumulated_memory_stats(self, index: int | None = None) -> None:
+        """Zero the counters of ``accumulated_memory_stats``."""
+        cp = self._require()
+        self._counts.pop(cp.cuda.runtime.getDevice() if index is None else index, None)
 
     def empty_cache(self) -> None:
         """Return the pool's cached free blocks to the driver (live arrays are untouched)."""
@@ -216,6 +254,8 @@ class CupyBackend(Backend):
             return cp.asarray(array)
 
     def to_host(self, array: Any) -> Any:
+        if self.sync_debug_mode:
+            self._report_sync()
         host = self._require().asnumpy(array)
         if _PENDING:  # the host waits for the device here anyway: report deferred range errors
             raise_deferred_errors()
@@ -244,6 +284,62 @@ class CupyBackend(Backend):
     def manual_seed(self, seed: int) -> None:
         self._seed = seed
         self._rngs.clear()
+
+    def initial_seed(self) -> int:
+        """The seed of the last ``manual_seed`` (0 at start); device N's stream starts from seed + N."""
+        return self._seed
+
+    def get_device_rng_state(self, index: int = 0) -> dict:
+        """Device ``index``'s generator as JSON-able data: the seed and its bit generator's state bytes.
+
+        CuPy keeps a ``Generator``'s state in a device byte array (``bit_generator._state``, cuRAND's
+        per-thread states); it is copied back to the host here, so restoring it repeats the same numbers.
+        """
+        cp = self._require()
+        raw = self.rng(index).bit_generator._state
+        with cp.cuda.Device(index):
+            data = cp.asnumpy(raw).tobytes()
+        return {"seed": self._seed, "state": base64.b64encode(data).decode("ascii")}
+
+    def set_device_rng_state(self, index: int, state: dict) -> None:
+        """Restore device ``index``'s generator from ``get_device_rng_state``."""
+        import numpy as np
+
+        cp = self._require()
+        data = np.frombuffer(base64.b64decode(state["state"]), dtype=np.int8)
+        self._rngs.pop(index, None)
+        seed, self._seed = self._seed, int(state["seed"])
+        try:
+            raw = self.rng(index).bit_generator._state
+        finally:
+            self._seed = seed
+        if data.size != raw.size:
+            self._rngs.pop(index, None)
+            raise ValueError(
+                f"set_rng_state: the state holds {data.size} bytes but cuda:{index}'s generator has {raw.size}: "
+                "it was saved from another kind of generator or device"
+            )
+        with cp.cuda.Device(index):
+            raw[...] = cp.asarray(data)
+
+    def get_rng_state(self) -> dict:
+        """The seed and the state of every device generator made so far (JSON-able, for checkpoints)."""
+        return {"seed": self._seed, "devices": {str(i): self.get_device_rng_state(i) for i in sorted(self._rngs)}}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Restore ``get_rng_state``'s snapshot (an empty one, as older checkpoints hold, changes nothing)."""
+        if not state:
+            return
+        self.manual_seed(int(state["seed"]))
+        for index, device_state in state.get("devices", {}).items():
+            self.set_device_rng_state(int(index), device_state)
+
+    def _report_sync(self) -> None:
+        """``set_sync_debug_mode``: warn (1) or raise (2) on a copy that makes the host wait for the device."""
+        message = "called a synchronizing CUDA operation (a copy of device memory to the host)"
+        if self.sync_debug_mode >= 2:
+            raise RuntimeError(f"{message}; bp.cuda.set_sync_debug_mode('error') forbids it")
+        warnings.warn(message, UserWarning, stacklevel=4)
 
     def synchronize(self, index: int | None = None) -> None:
         cp = self._require()

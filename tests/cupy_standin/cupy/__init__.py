@@ -123,6 +123,11 @@ class MemoryPool:
         return 1 if self._pool()._cached else 0
 
     def set_limit(self, size: int | None = None, fraction: float | None = None) -> None:
+        """As CuPy's: ``size`` bytes, or ``fraction`` of the device's total memory; neither: no limit."""
+        if size is None and fraction is not None:
+            if not 0 <= fraction <= 1:
+                raise ValueError(f"memory limit fraction out of range: {fraction}")
+            size = int(fraction * cuda.runtime.memGetInfo()[1])
         self._pool()._limit = int(size or 0)
 
     def get_limit(self) -> int:
@@ -558,29 +563,64 @@ fft = _sub_namespace("fft", _np.fft)
 # ---------------------------------------------------------------------------------------- random
 
 
+class _XORWOW:
+    """``cupy.random.XORWOW``: as CuPy's (cupy/random/_bit_generator.pyx) its state is a device int8 array,
+    ``_state``, made on the current device; here that array holds a NumPy PCG64 state (six uint64 words),
+    read before and written back after every draw, so copying the array saves and restores the stream."""
+
+    def __init__(self, seed: Any = None) -> None:
+        self._state = _wrap(self._encode(_np.random.PCG64(seed).state))
+
+    @staticmethod
+    def _encode(st: dict) -> _np.ndarray:
+        words = [st["state"]["state"], st["state"]["inc"]]
+        split = [w >> s & (2**64 - 1) for w in words for s in (0, 64)]
+        return _np.array([*split, st["has_uint32"], st["uinteger"]], dtype=_np.uint64).view(_np.int8)
+
+    def _load(self) -> _np.random.PCG64:
+        w = [int(v) for v in self._state._a.view(_np.uint64)]
+        bg = _np.random.PCG64()
+        state = {"state": w[0] | w[1] << 64, "inc": w[2] | w[3] << 64}
+        bg.state = {"bit_generator": "PCG64", "state": state, "has_uint32": w[4], "uinteger": w[5]}
+        return bg
+
+    def _store(self, bg: _np.random.PCG64) -> None:
+        self._state._a[...] = self._encode(bg.state)
+
+
 class _Generator:
-    """``cupy.random.Generator``: the methods CuPy's has, returning device arrays."""
+    """``cupy.random.Generator``: the methods CuPy's has, returning device arrays; ``bit_generator`` is an XORWOW."""
 
     _METHODS = {"random", "standard_normal", "integers", "uniform", "normal", "exponential", "poisson", "binomial"}
     _METHODS |= {"standard_gamma", "gamma", "beta", "standard_exponential"}  # (cupy/random/_generator_api.pyx)
 
-    def __init__(self, seed: Any = None) -> None:
-        self._g = _np.random.default_rng(seed)
+    def __init__(self, bit_generator: Any = None) -> None:
+        self.bit_generator = bit_generator if isinstance(bit_generator, _XORWOW) else _XORWOW(bit_generator)
 
     def __getattr__(self, name: str) -> Any:
         if name not in self._METHODS:
             raise AttributeError(f"cupy.random.Generator has no method {name!r}")
-        fn = getattr(self._g, name)
 
         def method(*args: Any, **kwargs: Any) -> Any:
-            return _wrap_result(fn(*_unwrap(args, name), **_unwrap(kwargs, name)))
+            if self.bit_generator._state._dev != _current[0]:  # as CuPy's BitGenerator._check_device
+                raise RuntimeError("This Generator state is allocated in a different device")
+            bg = self.bit_generator._load()
+            r = getattr(_np.random.Generator(bg), name)(*_unwrap(args, name), **_unwrap(kwargs, name))
+            self.bit_generator._store(bg)
+            return _wrap_result(r)
 
         return method
 
 
+def _default_rng(seed: Any = None) -> _Generator:
+    """``cupy.random.default_rng``: a Generator over an XORWOW seeded with ``seed``."""
+    return _Generator(_XORWOW(seed))
+
+
 random = types.ModuleType("cupy.random")
-random.default_rng = _Generator  # type: ignore[attr-defined]
+random.default_rng = _default_rng  # type: ignore[attr-defined]
 random.Generator = _Generator  # type: ignore[attr-defined]
+random.XORWOW = _XORWOW  # type: ignore[attr-defined]
 sys.modules["cupy.random"] = random
 
 
@@ -642,13 +682,34 @@ class _Stream:
         pass
 
     def __enter__(self) -> _Stream:
+        self._prev = _current_stream[0]
+        _current_stream[0] = self
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        pass
+        _current_stream[0] = self._prev
 
     def use(self) -> _Stream:
+        _current_stream[0] = self
         return self
+
+    def is_capturing(self) -> bool:
+        """CuPy's ``Stream.is_capturing``: the stand-in never captures CUDA graphs."""
+        return False
+
+
+_Stream.null = _Stream()
+_Stream.null.ptr = 0  # CuPy's legacy default stream has the handle 0
+
+
+class _ExternalStream(_Stream):
+    """``cupy.cuda.ExternalStream(ptr, device_id=-1)``: a stream made elsewhere, known by its handle."""
+
+    def __init__(self, ptr: int, device_id: int = -1) -> None:
+        self.ptr, self.device_id = int(ptr), device_id
+
+
+_current_stream: list[Any] = [None]
 
 
 class _CUDARuntimeError(RuntimeError):
@@ -663,11 +724,80 @@ def _set_device(i: int) -> None:
     _current[0] = i
 
 
+def _check_ordinal(i: int) -> None:
+    if not 0 <= i < DEVICE_COUNT:
+        raise cuda.runtime.CUDARuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {i}")
+
+
+def _device_properties(i: int) -> dict:
+    """A subset of the keys of CuPy's ``runtime.getDeviceProperties`` (cupy_backends/cuda/api/runtime.pyx),
+    with an H100's values; the PCI bus id and uuid differ per device."""
+    _check_ordinal(i)
+    return {
+        "name": b"CuPy stand-in",
+        "totalGlobalMem": 80 << 30,
+        "sharedMemPerBlock": 48 << 10,
+        "regsPerBlock": 65536,
+        "warpSize": 32,
+        "maxThreadsPerBlock": 1024,
+        "clockRate": 1755000,
+        "major": 9,
+        "minor": 0,
+        "multiProcessorCount": 132,
+        "integrated": 0,
+        "pciBusID": i + 1,
+        "pciDeviceID": 0,
+        "pciDomainID": 0,
+        "memoryClockRate": 2619000,
+        "memoryBusWidth": 5120,
+        "l2CacheSize": 50 << 20,
+        "maxThreadsPerMultiProcessor": 2048,
+        "isMultiGpuBoard": 0,
+        "sharedMemPerMultiprocessor": 228 << 10,
+        "regsPerMultiprocessor": 65536,
+        "sharedMemPerBlockOptin": 227 << 10,
+        "uuid": bytes(range(i, i + 16)),
+    }
+
+
+def _device_can_access_peer(device: int, peer: int) -> int:
+    _check_ordinal(device)
+    _check_ordinal(peer)
+    return int(device != peer)
+
+
+def _device_get_pci_bus_id(device: int) -> str:
+    _check_ordinal(device)
+    return f"0000:{device + 1:02X}:00.0"
+
+
+class _Nvtx(types.ModuleType):
+    """``cupy.cuda.nvtx``: ``available``, ``RangePush``/``RangePop``/``Mark``; the stand-in records the calls."""
+
+    available = True
+
+    def __init__(self) -> None:
+        super().__init__("cupy.cuda.nvtx")
+        self.CALLS: list[tuple] = []
+
+    def RangePush(self, message: str, id_color: int = -1, argb_color: Any = None) -> None:  # noqa: N802
+        self.CALLS.append(("push", message))
+
+    def RangePop(self) -> None:  # noqa: N802
+        self.CALLS.append(("pop",))
+
+    def Mark(self, message: str, id_color: int = -1, argb_color: Any = None) -> None:  # noqa: N802
+        self.CALLS.append(("mark", message))
+
+
 cuda = types.ModuleType("cupy.cuda")
 cuda.SYNCS = {}  # type: ignore[attr-defined]
 cuda.Device = _Device  # type: ignore[attr-defined]
 cuda.Stream = _Stream  # type: ignore[attr-defined]
-cuda.get_current_stream = lambda device=None: _Stream()  # type: ignore[attr-defined]
+cuda.ExternalStream = _ExternalStream  # type: ignore[attr-defined]
+cuda.get_current_stream = lambda device=None: _current_stream[0] or _Stream()  # type: ignore[attr-defined]
+cuda.nvtx = _Nvtx()  # type: ignore[attr-defined]
+sys.modules["cupy.cuda.nvtx"] = cuda.nvtx  # type: ignore[attr-defined]
 cuda.MemoryPool = MemoryPool  # type: ignore[attr-defined]
 cuda.PinnedMemoryPool = MemoryPool  # type: ignore[attr-defined]
 cuda.runtime = types.SimpleNamespace(  # type: ignore[attr-defined]
@@ -677,7 +807,9 @@ cuda.runtime = types.SimpleNamespace(  # type: ignore[attr-defined]
     CUDARuntimeError=_CUDARuntimeError,
     deviceSynchronize=lambda: _Device().synchronize(),
     memGetInfo=lambda: _Device().mem_info,
-    getDeviceProperties=lambda i: {"name": b"CuPy stand-in", "totalGlobalMem": 80 << 30, "major": 9, "minor": 0},
+    getDeviceProperties=_device_properties,
+    deviceCanAccessPeer=_device_can_access_peer,
+    deviceGetPCIBusId=_device_get_pci_bus_id,
     runtimeGetVersion=lambda: 12040,
     driverGetVersion=lambda: 12040,
 )
@@ -708,6 +840,8 @@ def reset_standin(device_count: int = 1) -> None:
     HOST_READS.clear()
     HOST_READS["count"] = 0
     cuda.SYNCS.clear()  # type: ignore[attr-defined]
+    cuda.nvtx.CALLS.clear()  # type: ignore[attr-defined]
+    _current_stream[0] = None
 
 
 # ---------------------------------------------------------------------------------------- kernels

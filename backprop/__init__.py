@@ -173,7 +173,7 @@ from backprop.amp.autocast_mode import (  # noqa: E402  isort: skip
     set_autocast_enabled,
 )
 
-cuda.amp = amp.cuda_amp  # type: ignore[attr-defined]  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
+cuda.amp = amp.cuda_amp  # torch.cuda.amp (deprecated aliases; see amp/cuda_amp.py)
 _sys.modules[__name__ + ".cuda.amp"] = amp.cuda_amp  # ``from backprop.cuda.amp import GradScaler``
 from backprop import jit, special, testing  # noqa: E402  isort: skip
 from backprop.windows import (  # noqa: E402  isort: skip
@@ -263,6 +263,7 @@ _LAZY = {
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
     "types": None,  # (torch.types: the type aliases)
+    **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
     **dict.fromkeys(

@@ -68,6 +68,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.hub", 7),  # torch.hub: hubconf loading, cache-only weights (bp.load)
     ("backprop.multiprocessing", 0),  # torch.multiprocessing: stdlib multiprocessing + spawn
     ("backprop.mps", 0),  # torch.mps: no MPS backend
+    ("backprop.mtia", 0),  # torch.mtia: no MTIA backend
+    ("backprop.xpu", 0),  # torch.xpu: no XPU backend
     ("backprop.overrides", 6),  # torch.overrides: __torch_function__ helpers
     ("backprop.__config__", 0),  # torch.__config__: build and BLAS thread info
     ("backprop.sparse", 6),  # torch.sparse: COO tensors (a Tensor subclass) over scipy.sparse/cupyx

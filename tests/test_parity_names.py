@@ -355,3 +355,80 @@ def test_autograd_flags_match_torch_defaults():
     assert bp.autograd.anomaly_mode.set_detect_anomaly is bp.autograd.set_detect_anomaly
     y = bp.ones(2, requires_grad=True).exp()
     assert isinstance(y.grad_fn._raw_saved_result, bp.autograd.SavedTensor)
+
+
+# ---------------------------------------------------------------- bp.xpu / bp.mtia, utils.weak, utils.model_zoo
+XPU_CALLS = [
+    "is_available", "device_count", "is_initialized", "is_bf16_supported", "get_arch_list", "empty_cache", "seed",
+    "seed_all", "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
+    "current_device", "synchronize", "get_device_name", "get_rng_state", "init", "initial_seed",
+]  # fmt: skip
+
+
+@needs_torch
+@pytest.mark.parametrize("name", XPU_CALLS)
+def test_xpu_answers_as_torch_without_xpu(name):
+    if torch.xpu.is_available():
+        pytest.skip("this torch has an XPU device")
+    ours, theirs = _outcome(getattr(bp.xpu, name)), _outcome(getattr(torch.xpu, name))
+    assert ours == theirs
+
+
+@needs_torch
+def test_xpu_seeding_and_mtia_as_torch():
+    for lib in (bp, torch):
+        assert lib.xpu.manual_seed(0) is None and lib.xpu.manual_seed_all(3) is None
+    assert _outcome(bp.xpu.set_device, 0) == _outcome(torch.xpu.set_device, 0)
+    for name in ("is_available", "device_count"):
+        assert getattr(bp.mtia, name)() == getattr(torch.mtia, name)()
+
+
+def test_device_selection_code_runs():
+    """The chain recent training scripts use to pick a device."""
+    if bp.cuda.is_available():
+        dev = "cuda"
+    elif bp.backends.mps.is_available():
+        dev = "mps"
+    elif bp.xpu.is_available():
+        dev = "xpu"
+    else:
+        dev = "cpu"
+    assert dev in ("cuda", "cpu") and bp.mtia.is_available() is False
+
+
+def test_weak_id_key_dictionary_keys_tensors_by_identity():
+    from backprop.utils.weak import TensorWeakRef, WeakIdKeyDictionary, WeakIdRef, WeakTensorKeyDictionary
+
+    a, b = bp.ones(3), bp.ones(3)  # equal values, different tensors
+    d = WeakTensorKeyDictionary()
+    assert WeakTensorKeyDictionary is WeakIdKeyDictionary
+    d[a] = "a"
+    d[b] = "b"
+    assert len(d) == 2 and d[a] == "a" and d[b] == "b" and a in d and bp.zeros(1) not in d
+    assert set(map(id, d)) == {id(a), id(b)} and d.get(bp.zeros(1), 5) == 5
+    copy = d.copy()
+    del a
+    import gc
+
+    gc.collect()
+    assert len(d) == 1 and list(d.values()) == ["b"] and len(copy) == 1  # the key went with its tensor
+    del d[b]
+    assert len(d) == 0
+    r = TensorWeakRef(b)
+    assert r() is b
+    assert WeakIdRef(b) == WeakIdRef(b) and hash(WeakIdRef(b)) == id(b)
+    del b
+    gc.collect()
+    assert r() is None
+    with pytest.raises(AssertionError):
+        TensorWeakRef(3)
+
+
+@needs_torch
+def test_weak_module_names_match_torch():
+    import torch.utils.weak as tw
+
+    import backprop.utils.weak as bw
+
+    assert set(tw.__all__) <= set(dir(bw))
+    assert bp.utils.model_zoo.load_url is bp.hub.load_state_dict_from_url

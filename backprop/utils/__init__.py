@@ -7,11 +7,11 @@ from typing import Any
 from backprop.utils import _pytree as _pytree  # torch.utils._pytree (private in torch too)
 from backprop.utils import benchmark, checkpoint, data, hooks
 
-__all__ = ["benchmark", "checkpoint", "collect_env", "data", "dlpack", "hooks", "swap_tensors"]
+__all__ = ["benchmark", "checkpoint", "collect_env", "data", "dlpack", "hooks", "model_zoo", "swap_tensors", "weak"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("collect_env", "dlpack"):
+    if name in ("collect_env", "dlpack", "model_zoo", "weak"):
         import importlib
 
         return importlib.import_module(f"backprop.utils.{name}")

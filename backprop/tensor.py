@@ -229,23 +229,25 @@ _GRAD_DTYPE_NAMES = {
 }  # fmt: skip
 
 
-def _grad_mismatch(t: Tensor, g: Tensor) -> None:
-    """Raise torch's error for ``t.grad = g`` with another size, dtype or device."""
+def _grad_mismatch(t: Tensor, g: Tensor, want: Any) -> None:
+    """Raise torch's error for ``t.grad = g`` with another size, device or dtype than ``want`` (the tensor's
+    ``grad_dtype``: its dtype unless set; None accepts any)."""
     if g._data.shape != t._data.shape:
         raise RuntimeError(
             f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of size '{list(t.shape)}'. "
             "Please ensure that the gradient and the tensor are the same size"
         )
-    if g.dtype != t.dtype:
+    if want is not None and g.dtype != want:
         got = _GRAD_DTYPE_NAMES.get(str(g.dtype), (str(g.dtype),))[0]
-        want = _GRAD_DTYPE_NAMES.get(str(t.dtype), (None, str(t.dtype)))[1]
+        want = _GRAD_DTYPE_NAMES.get(str(want), (None, str(want)))[1]
         raise RuntimeError(
             f"attempting to assign a gradient with dtype '{got}' to a tensor with grad_dtype '{want}'. The gradient "
             "must match the tensor's grad_dtype (defaults to the tensor's dtype). You can set the tensor's grad_dtype "
             "attribute with a specific dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging the "
             "dtypes of a tensor and its gradient may break downstream systems that assume they match."
         )
-    raise RuntimeError(f"assigned grad has data located on {g.device}, but the tensor is on {t.device}")
+    if g.device != t.device:
+        raise RuntimeError(f"assigned grad has data located on {g.device}, but the tensor is on {t.device}")
 
 
 class Tensor(
@@ -393,8 +395,13 @@ class Tensor(
                 raise TypeError(
                     f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
                 )
-            if value._data.shape != self._data.shape or value.dtype != self.dtype or value.device != self.device:
-                _grad_mismatch(self, value)
+            want = hooks.grad_dtypes.get(id(self), self._data.dtype) if hooks.grad_dtypes else self._data.dtype
+            if (
+                value._data.shape != self._data.shape
+                or (want is not None and value._data.dtype != want)
+                or value.device != self.device
+            ):
+                _grad_mismatch(self, value, want)
         self._grad = value
         if trace_users[0] and (tr := trace.tracer()) is not None:  # bp.compile: replayed as a line
             tr.call(trace.set_grad, [tr.tensor(self), "None" if value is None else tr.out_expr(value)], None)
@@ -402,6 +409,22 @@ class Tensor(
     @grad.deleter
     def grad(self) -> None:
         self.grad = None
+
+    @property
+    def grad_dtype(self) -> np.dtype | None:
+        """The dtype a leaf's gradient is kept in (torch 2.9): the tensor's own dtype unless set; None lets
+        ``.grad`` hold any dtype. Backward casts each gradient to it before accumulating."""
+        if self.grad_fn is not None:
+            raise RuntimeError("grad_dtype can only be accessed on leaf tensors.")
+        return hooks.grad_dtypes.get(id(self), self._data.dtype)
+
+    @grad_dtype.setter
+    def grad_dtype(self, value: Any) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError("grad_dtype can only be set on leaf tensors.")
+        if value is not None and not isinstance(value, np.dtype):
+            raise RuntimeError(f"grad_dtype must be a torch.dtype or None, but got {type(value).__name__}")
+        hooks.set_grad_dtype(self, value)
 
     @property
     def is_leaf(self) -> builtins.bool:

@@ -432,3 +432,96 @@ def test_weak_module_names_match_torch():
 
     assert set(tw.__all__) <= set(dir(bw))
     assert bp.utils.model_zoo.load_url is bp.hub.load_state_dict_from_url
+
+
+# ---------------------------------------------------------------- Tensor.grad_dtype (torch 2.9)
+def _grad_dtype_script(lib, case):
+    """One grad_dtype scenario run on ``lib`` (bp or torch); returns what it observed."""
+    x = lib.ones(3, requires_grad=True)
+    if case == "default":
+        return str(x.grad_dtype).replace("torch.", "")
+    if case == "accumulate":
+        x.grad_dtype = lib.float64
+        (x * 2).sum().backward()
+        (x * 3).sum().backward()
+        return str(x.grad.dtype).replace("torch.", ""), x.grad.tolist()
+    if case == "half":
+        x.grad_dtype = lib.float16
+        (x * 2).sum().backward()
+        return str(x.grad.dtype).replace("torch.", ""), x.grad.tolist()
+    if case == "assign_wrong":
+        x.grad_dtype = lib.float64
+        x.grad = lib.ones(3)
+    if case == "assign_default_wrong":
+        x.grad = lib.ones(3, dtype=lib.float64)
+    if case == "none_any":
+        x.grad_dtype = None
+        x.grad = lib.ones(3, dtype=lib.float64)
+        got = str(x.grad.dtype).replace("torch.", "")
+        x.grad = None
+        (x.double() * 2).sum().backward()
+        return got, str(x.grad.dtype).replace("torch.", ""), x.grad_dtype
+    if case == "before_requires_grad":
+        z = lib.ones(3)
+        z.grad_dtype = lib.float64
+        z.requires_grad_()
+        (z * 2).sum().backward()
+        return str(z.grad.dtype).replace("torch.", "")
+    if case == "assign_then_accumulate":
+        x.grad_dtype = lib.float64
+        x.grad = lib.ones(3, dtype=lib.float64)
+        (x * 2).sum().backward()
+        return x.grad.tolist()
+    if case == "not_copied":
+        x.grad_dtype = lib.float64
+        import copy
+
+        return str(x.detach().grad_dtype).replace("torch.", ""), str(copy.deepcopy(x).grad_dtype).replace("torch.", "")
+    if case == "non_leaf_get":
+        return (x * 2).grad_dtype
+    if case == "non_leaf_set":
+        y = x * 2
+        y.grad_dtype = lib.float64
+    if case == "bad_value":
+        x.grad_dtype = "float64"
+    if case == "create_graph":
+        x.grad_dtype = lib.float64
+        with warnings.catch_warnings():  # (torch warns of the grad <-> parameter reference cycle)
+            warnings.simplefilter("ignore")
+            (x * x).sum().backward(create_graph=True)
+        return str(x.grad.dtype).replace("torch.", ""), x.grad.requires_grad, x.grad.tolist()
+    if case == "autograd_grad":
+        x.grad_dtype = lib.float64
+        (g,) = lib.autograd.grad((x * 2).sum(), x)
+        return str(g.dtype).replace("torch.", "")
+    return None
+
+
+GRAD_DTYPE_CASES = [
+    "default", "accumulate", "half", "assign_wrong", "assign_default_wrong", "none_any", "before_requires_grad",
+    "assign_then_accumulate", "not_copied", "non_leaf_get", "non_leaf_set", "bad_value", "create_graph",
+    "autograd_grad",
+]  # fmt: skip
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+@pytest.mark.parametrize("case", GRAD_DTYPE_CASES)
+def test_grad_dtype_matches_torch(case):
+    ours, theirs = _outcome(_grad_dtype_script, bp, case), _outcome(_grad_dtype_script, torch, case)
+    if ours[0] == "raise" and theirs[0] == "raise":  # same type and the message's first sentence
+        assert ours[1] == theirs[1] and ours[2].split(".")[0] == theirs[2].split(".")[0]
+    else:
+        assert ours == theirs
+
+
+def test_grad_dtype_closed_form_and_optimizer_step():
+    w = bp.nn.Parameter(bp.ones(2, 2))
+    w.grad_dtype = bp.float64
+    (w * bp.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    assert w.grad.dtype == bp.float64 and np.array_equal(w.grad.numpy(), [[1, 2], [3, 4]])
+    opt = bp.optim.SGD([w], lr=0.5)
+    opt.step()
+    assert w.dtype == bp.float32 and np.array_equal(w.detach().numpy(), [[0.5, 0.0], [-0.5, -1.0]])
+    opt.zero_grad()
+    assert w.grad is None and w.grad_dtype == bp.float64

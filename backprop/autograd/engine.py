@@ -16,7 +16,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import AccumulateGrad, AnomalyError, Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
-from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook
+from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook, grad_dtypes
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -178,7 +178,7 @@ def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:
     The common case (no ``.grad`` yet: ``zero_grad()`` set it to None) is ``_accumulate``'s first
     branch inlined, assigning the slot directly: the record's guards already fixed the leaf's shape,
     dtype and device, which the ``grad`` setter would check again for every parameter of every step."""
-    if leaf._grad is None:
+    if leaf._grad is None and not grad_dtypes:
         dev = leaf.device
         if g.__class__ is not dev.array_type or g.base is not None or id(g) in handed:
             g = dev.xp.array(g, copy=True)
@@ -440,7 +440,11 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
 
 
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
-    """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change."""
+    """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change (cast first to the leaf's
+    ``grad_dtype`` where one was set)."""
+    if grad_dtypes and (want := grad_dtypes.get(id(leaf), False)) is not False and want is not None:
+        if g.dtype != want:
+            g = g.to(want) if create_graph else g.astype(want)
     if create_graph:
         leaf.grad = g if leaf._grad is None else leaf._grad + g
         return

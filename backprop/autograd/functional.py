@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backprop import dtypes as _dtypes
+from backprop.autograd import hooks
 from backprop.autograd.engine import run_backward
 
 
@@ -66,6 +67,12 @@ def backward(
             t.grad = g if t._grad is None else t._grad + g  # (._grad: no non-leaf warning)
 
 
+def _in_grad_dtype(g: Any, t: Any) -> Any:
+    """``g`` cast to leaf ``t``'s ``grad_dtype`` when one was set (None: any dtype)."""
+    want = hooks.grad_dtypes.get(id(t)) if t.grad_fn is None else None
+    return g if g is None or want is None or g.dtype == want else g.to(want)
+
+
 def grad(
     outputs: Any,
     inputs: Any,
@@ -95,6 +102,9 @@ def grad(
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
                              materialize_grads)  # fmt: skip
     result = _grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
+    if hooks.grad_dtypes:  # leaves with a grad_dtype get their gradient in it here too, as torch's
+        ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
+        result = tuple(_in_grad_dtype(g, t) for g, t in zip(result, ins))
     if materialize_grads:
         ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
         result = tuple(

@@ -61,6 +61,19 @@ def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None])
     return HookHandle(tensor, entry)  # type: ignore[arg-type]  # removed by identity, like a hook
 
 
+# Leaves whose ``grad_dtype`` was set (torch 2.9's attribute): id -> the dtype their gradient is kept in,
+# or None for any dtype. Empty in almost every program, so the engine's accumulation tests one falsy dict.
+grad_dtypes: dict[int, Any] = {}
+
+
+def set_grad_dtype(tensor: Any, dtype: Any) -> None:
+    """Record ``tensor.grad_dtype = dtype`` (dropped with the tensor)."""
+    key = id(tensor)
+    if key not in grad_dtypes:
+        weakref.finalize(tensor, grad_dtypes.pop, key, None)
+    grad_dtypes[key] = dtype
+
+
 def retains_grad(tensor: Any) -> bool:
     """True when ``retain_grad()`` was called on this non-leaf tensor (always False on leaves)."""
     node = tensor.grad_fn

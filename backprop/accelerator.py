@@ -27,12 +27,15 @@ __all__ = [
     "device_index",
     "empty_cache",
     "empty_host_cache",
+    "get_device_capability",
     "get_memory_info",
     "is_available",
     "max_memory_allocated",
+    "max_memory_reserved",
     "memory_allocated",
     "memory_reserved",
     "memory_stats",
+    "reset_accumulated_memory_stats",
     "reset_peak_memory_stats",
     "set_device_idx",
     "set_device_index",
@@ -187,6 +190,28 @@ def reset_peak_memory_stats(device_index: Any = None, /) -> None:
     """Restart ``max_memory_allocated`` from the current usage."""
     _require()
     _cuda.reset_peak_memory_stats(_device_index(device_index, optional=True))
+
+
+def max_memory_reserved(device_index: Any = None, /) -> int:
+    """The peak of ``memory_reserved`` since the start or ``reset_peak_memory_stats``."""
+    _require()
+    return _cuda.max_memory_reserved(_device_index(device_index, optional=True))
+
+
+def reset_accumulated_memory_stats(device_index: Any = None, /) -> None:
+    """Zero the allocator's accumulated counters (allocations, retries, out-of-memory errors)."""
+    _require()
+    _cuda.reset_accumulated_memory_stats(_device_index(device_index, optional=True))
+
+
+def get_device_capability(device: Any = None, /) -> dict[str, Any]:
+    """The device's capabilities as torch reports them: the dtypes its tensors can hold (CuPy has no bfloat16)."""
+    _require()
+    from backprop import dtypes
+
+    names = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex64",
+             "complex128")  # fmt: skip
+    return {"supported_dtypes": {getattr(dtypes, n) for n in names}}
 
 
 def memory_stats(device_index: Any = None, /) -> OrderedDict[str, Any]:

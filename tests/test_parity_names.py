@@ -525,3 +525,49 @@ def test_grad_dtype_closed_form_and_optimizer_step():
     assert w.dtype == bp.float32 and np.array_equal(w.detach().numpy(), [[0.5, 0.0], [-0.5, -1.0]])
     opt.zero_grad()
     assert w.grad is None and w.grad_dtype == bp.float64
+
+
+# ---------------------------------------------------------------- devices without a backend, nn.parallel, module paths
+@needs_torch
+@pytest.mark.parametrize("kind", ["xpu", "ipu", "mtia"])
+def test_missing_device_methods_match_torch(kind):
+    for make in (lambda lib: lib.ones(2), lambda lib: lib.nn.Linear(2, 2)):
+        ours = _outcome(lambda m=make: getattr(m(bp), kind)())
+        theirs = _outcome(lambda m=make: getattr(m(torch), kind)())
+        assert ours[:2] == theirs[:2] and ours[0] == "raise"
+        assert ours[2].split(".")[0] == theirs[2].split(".")[0]
+    relu = bp.nn.ReLU()
+    assert getattr(relu, kind)() is relu  # (no parameters or buffers: nothing to move, as torch)
+
+
+@needs_torch
+@pytest.mark.parametrize("perm", [[2, 0, 1], [0], [3, 1, 0, 2], None])
+def test_invert_permutation_matches_torch(perm):
+    ours = bp.nn.utils.rnn.invert_permutation(None if perm is None else bp.tensor(perm))
+    theirs = torch.nn.utils.rnn.invert_permutation(None if perm is None else torch.tensor(perm))
+    if perm is None:
+        assert ours is None and theirs is None
+    else:
+        assert ours.tolist() == theirs.tolist() and ours.dtype == bp.int64
+
+
+def test_module_paths_and_parallel_names():
+    import backprop.nn.utils.clip_grad as clip_grad
+    import backprop.nn.utils.init as nn_utils_init
+
+    assert clip_grad.clip_grad_norm_ is bp.nn.utils.clip_grad_norm_ and nn_utils_init.skip_init is bp.nn.utils.skip_init
+    assert bp.nn.parallel.DataParallel is bp.nn.DataParallel
+    model = bp.nn.Linear(3, 2)
+    x = bp.ones(4, 3)
+    if not bp.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device type could not be determined"):
+            bp.nn.parallel.data_parallel(model, x)
+        assert np.array_equal(bp.nn.parallel.DataParallel(model)(x).detach().numpy(), model(x).detach().numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["get_device_capability", "max_memory_reserved", "reset_accumulated_memory_stats"])
+def test_accelerator_names_without_device_match_torch(name):
+    if torch.accelerator.is_available() or bp.accelerator.is_available():
+        pytest.skip("an accelerator is present")
+    assert _outcome(getattr(bp.accelerator, name)) == _outcome(getattr(torch.accelerator, name))

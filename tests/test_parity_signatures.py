@@ -182,7 +182,6 @@ def _mismatches() -> dict[str, str]:
 
 
 _RNN_HELPERS = "torch's internal shape checks of its RNN forward (ours raise the same errors inline)"
-_DEVICES = "a device family backprop has no backend for"
 _DATAPIPES = "torchdata's datapipes (deprecated in torch, not provided)"
 _CKPT = "torch.utils.checkpoint internals (selective checkpointing, device-state helpers): not provided"
 _CONSTRAINT = "a constraint's check(value): torch names it x in this class only; passed positionally"
@@ -198,7 +197,6 @@ ALLOWED: dict[str, str] = {
         )
     },  # fmt: skip
     **{f"nn.LSTM.{m}:absent": _RNN_HELPERS for m in ("check_forward_args", "get_expected_cell_size", "permute_hidden")},
-    **{f"nn.Module.{d}:absent": _DEVICES for d in ("xpu", "mtia", "ipu")},
     "nn.Module.register_backward_hook:absent": "torch's deprecated hook: use register_full_backward_hook",
     **{
         f"nn.DataParallel.{m}:absent": "DataParallel runs the module once on its one device: no scatter/gather"
@@ -232,7 +230,6 @@ ALLOWED: dict[str, str] = {
     "utils.data.random_split:generator:default": "None is the default generator (torch's default_generator)",
     "nn.utils.rnn.PackedSequence_:absent": "torch's NamedTuple base of PackedSequence (internal)",
     "nn.utils.rnn.bind:absent": "torch's internal helper",
-    "nn.utils.rnn.invert_permutation:absent": "torch's internal helper",
     "distributions.constraints._Dependent.check:x:missing": _CONSTRAINT,
     "distributions.constraints._Dependent.check:value:extra required": _CONSTRAINT,
     "distributions.constraints._Multinomial.check:x:missing": _CONSTRAINT,

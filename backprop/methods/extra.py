@@ -204,6 +204,19 @@ class ExtraMethods:
             return apply_(_fft_ops.conj, "conj_physical_", self)
         return self
 
+    # ------------------------------------------------------------ devices backprop has no backend for
+    def xpu(self: Any, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+        """Raises torch's error: there is no XPU backend (see ``bp.xpu``)."""
+        raise AssertionError("Torch not compiled with XPU enabled")
+
+    def mtia(self: Any, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+        """Raises torch's error: there is no MTIA backend (see ``bp.mtia``)."""
+        raise AssertionError("Torch not compiled with MTIA enabled")
+
+    def ipu(self: Any, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+        """Raises torch's error: there is no IPU backend."""
+        raise RuntimeError("PyTorch is not linked with support for ipu devices")
+
     # ------------------------------------------------------------ a dense tensor asked sparse questions
     def sparse_dim(self: Any) -> int:
         """0: a dense tensor has no sparse dimensions (torch's answer)."""

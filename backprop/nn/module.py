@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -375,6 +376,23 @@ class Module:
         """Parameters and buffers to a CUDA device (``cuda:N`` for an int)."""
         dev = "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device)
         return self.to(device=dev)
+
+    def xpu(self, device: Any = None) -> Module:
+        """Parameters and buffers to an XPU device: torch's error when there are any (no XPU backend), else self."""
+        return self._to_missing_device("xpu")
+
+    def mtia(self, device: Any = None) -> Module:
+        """Parameters and buffers to an MTIA device: torch's error when there are any (no MTIA backend), else self."""
+        return self._to_missing_device("mtia")
+
+    def ipu(self, device: Any = None) -> Module:
+        """Parameters and buffers to an IPU device: torch's error when there are any (no IPU backend), else self."""
+        return self._to_missing_device("ipu")
+
+    def _to_missing_device(self, kind: str) -> Module:
+        for t in itertools.chain(self.parameters(), self.buffers()):
+            getattr(t, kind)()  # (raises: the tensor method carries torch's error)
+        return self
 
     # ------------------------------------------------------------ state
     def _hook_table(self, name: str) -> OrderedDict:

@@ -20,13 +20,27 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from backprop import cuda
 from backprop import distributed as dist
 from backprop.autograd.function import Node
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
+from backprop.nn.data_parallel import DataParallel
 from backprop.nn.module import Module
 from backprop.tensor import Tensor
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
+
+
+def data_parallel(
+    module: Module, inputs: Any, device_ids: Any = None, output_device: Any = None, dim: int = 0,
+    module_kwargs: Any = None,
+) -> Any:  # fmt: skip
+    """``DataParallel(module, device_ids, output_device, dim)`` applied once to ``inputs`` (a tensor or a tuple)
+    with ``module_kwargs``; without CUDA torch's error (it finds no device type to run on)."""
+    if not cuda.is_available():
+        raise RuntimeError("device type could not be determined")
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    return DataParallel(module, device_ids, output_device, dim)(*args, **(module_kwargs or {}))
 
 
 class _Bucket:

@@ -2,171 +2,28 @@
 
 from __future__ import annotations
 
-import inspect
-import math
-import warnings
-from collections.abc import Iterable
-from typing import Any
-
-import numpy as np
-
-from backprop.autograd.trace import replayed_whole
-from backprop.tensor import Tensor
-
-
-def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    return [p.grad for p in params if p.grad is not None]
-
-
-def _norm_power(xp: Any, g: Any, norm_type: float) -> Any:
-    """sum |g|^p as a 0-d device array (for p = 2 one BLAS dot product: no temporary)."""
-    if norm_type == 2.0:
-        flat = g.reshape(-1)
-        return xp.dot(flat, flat)
-    if norm_type == 1.0:
-        return xp.abs(g).sum()
-    return (xp.abs(g) ** norm_type).sum()
-
-
-@replayed_whole
-def clip_grad_norm_(
-    parameters: Iterable[Tensor] | Tensor,
-    max_norm: float,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: bool | None = None,
-) -> Tensor:
-    """Scale all gradients together so their joint norm is at most ``max_norm``; returns the norm.
-
-    The norm is summed on the gradients' device; on a GPU the scale is a device scalar (no host
-    sync, as torch's clamped coefficient) unless ``error_if_nonfinite`` needs the value. Returns the
-    norm as a 0-d Tensor like torch's. ``foreach`` is accepted for torch's
-    signature; every path here is already one pass per gradient.
-    """
-    grads = _grads(parameters)
-    if not grads:
-        return Tensor._of(0.0)
-    device = grads[0].device
-    xp = device.xp
-    norm_type = float(norm_type)
-    if math.isinf(norm_type):
-        parts = [xp.abs(g._data).max() if g._data.size else xp.zeros((), g._data.dtype) for g in grads]
-        total = xp.stack(parts).max() if norm_type > 0 else xp.stack(parts).min()
-    else:
-        total = xp.stack([_norm_power(xp, g._data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
-    if device.type != "cpu" and not error_if_nonfinite:  # no host read on a device: scale by a device scalar
-        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
-        for g in grads:
-            g._data *= coef.astype(g._data.dtype, copy=False)
-        return Tensor._of(total, device=device)
-    total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
-    if error_if_nonfinite and not math.isfinite(total_host):
-        raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_host}, so it cannot "
-            "be clipped; pass error_if_nonfinite=False to clip anyway"
-        )
-    coef = max_norm / (total_host + 1e-6)
-    if not coef >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
-        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
-            for g in grads:
-                g._data *= coef
-    return Tensor._of(total, device=device)
-
-
-def clip_grad_norm(
-    parameters: Iterable[Tensor] | Tensor,
-    max_norm: float,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: bool | None = None,
-) -> Tensor:
-    """Deprecated alias of ``clip_grad_norm_`` (warns, as torch)."""
-    warnings.warn(
-        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
-
-
-def get_total_norm(
-    tensors: Iterable[Tensor] | Tensor,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: bool | None = None,
-) -> Tensor:
-    """The ``norm_type`` norm of the norms of ``tensors`` (of all their elements together, as one vector);
-    differentiable, as torch's. With ``clip_grads_with_norm_`` it splits ``clip_grad_norm_`` in two."""
-    from backprop.functions import stack
-
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    norm_type = float(norm_type)
-    if not tensors:
-        return Tensor._of(0.0)
-    device = tensors[0].device
-    norms = [t.norm(norm_type) if t.device == device else t.norm(norm_type).to(device) for t in tensors]
-    total = stack(norms).norm(norm_type)
-    if error_if_nonfinite and not math.isfinite(float(total.detach().item())):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be "
-            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
-            "`error_if_nonfinite=False`"
-        )
-    return total
-
-
-@replayed_whole
-def clip_grads_with_norm_(
-    parameters: Iterable[Tensor] | Tensor, max_norm: float, total_norm: Tensor, foreach: bool | None = None
-) -> None:
-    """Scale the gradients in place by min(1, max_norm / (total_norm + 1e-6)), ``total_norm`` given
-    (e.g. from ``get_total_norm``); the scale stays a device value (no host read)."""
-    grads = _grads(parameters)
-    if not grads:
-        return
-    xp = grads[0].device.xp
-    total = total_norm.detach()._data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
-    coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
-    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch
-        for g in grads:
-            g._data *= coef.astype(g._data.dtype, copy=False)
-
-
-def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
-    """``module_cls(*args, **kwargs)`` whose parameters torch leaves uninitialised: here the module is
-    built as usual (its values are then initialised ones, which is one of the allowed outcomes)."""
-    from backprop.nn.module import Module
-
-    if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
-        raise RuntimeError(f"Expected a Module; got {module_cls}")
-    if "device" not in inspect.signature(module_cls).parameters:
-        raise RuntimeError("Module must support a 'device' arg to skip initialization")
-    return module_cls(*args, **kwargs)
-
-
-@replayed_whole
-def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach: bool | None = None) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value] in place."""
-    for g in _grads(parameters):
-        xp = g.device.xp
-        xp.clip(g._data, -clip_value, clip_value, out=g._data)
-
-
+from backprop.nn.utils import clip_grad as clip_grad  # noqa: E402  torch.nn.utils.clip_grad (the clipping functions)
 from backprop.nn.utils import convert_parameters as convert_parameters  # noqa: E402  (parameters_to_vector, ...)
 from backprop.nn.utils import fusion as fusion  # noqa: E402  torch.nn.utils.fusion (fuse_conv_bn_eval, ...)
+from backprop.nn.utils import init as init  # noqa: E402  torch.nn.utils.init (skip_init)
 from backprop.nn.utils import memory_format as memory_format  # noqa: E402  (layout no-ops: tensors stay C order)
 from backprop.nn.utils import parametrizations as parametrizations  # noqa: E402  weight_norm, orthogonal, ...
 from backprop.nn.utils import parametrize as parametrize  # noqa: E402  register_parametrization, cached, ...
 from backprop.nn.utils import prune as prune  # noqa: E402  torch.nn.utils.prune (l1_unstructured, remove, ...)
 from backprop.nn.utils import rnn as rnn  # noqa: E402  torch.nn.utils.rnn (pad_sequence, PackedSequence, ...)
 from backprop.nn.utils import stateless as stateless  # noqa: E402  torch.nn.utils.stateless.functional_call
+from backprop.nn.utils.clip_grad import clip_grad_norm as clip_grad_norm
+from backprop.nn.utils.clip_grad import clip_grad_norm_ as clip_grad_norm_
+from backprop.nn.utils.clip_grad import clip_grad_value_ as clip_grad_value_
+from backprop.nn.utils.clip_grad import clip_grads_with_norm_ as clip_grads_with_norm_
+from backprop.nn.utils.clip_grad import get_total_norm as get_total_norm
 from backprop.nn.utils.convert_parameters import parameters_to_vector as parameters_to_vector  # noqa: E402
 from backprop.nn.utils.convert_parameters import vector_to_parameters as vector_to_parameters  # noqa: E402
 from backprop.nn.utils.fusion import fuse_conv_bn_eval as fuse_conv_bn_eval  # noqa: E402
 from backprop.nn.utils.fusion import fuse_conv_bn_weights as fuse_conv_bn_weights  # noqa: E402
 from backprop.nn.utils.fusion import fuse_linear_bn_eval as fuse_linear_bn_eval  # noqa: E402
 from backprop.nn.utils.fusion import fuse_linear_bn_weights as fuse_linear_bn_weights  # noqa: E402
+from backprop.nn.utils.init import skip_init as skip_init
 from backprop.nn.utils.memory_format import convert_conv2d_weight_memory_format as convert_conv2d_weight_memory_format  # noqa: E402,E501
 from backprop.nn.utils.memory_format import convert_conv3d_weight_memory_format as convert_conv3d_weight_memory_format  # noqa: E402,E501
 from backprop.nn.utils.spectral_norm import remove_spectral_norm as remove_spectral_norm  # noqa: E402

@@ -93,6 +93,16 @@ def _index(arr: np.ndarray, like: Tensor) -> Tensor:
     return creation.tensor(arr.astype(np.int64), device=like.device)
 
 
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of an index permutation (``inv[perm[i]] = i``; None stays None), as torch's helper that
+    ``PackedSequence`` uses for its ``unsorted_indices``."""
+    if permutation is None:
+        return None
+    out = creation.empty_like(permutation, memory_format=None)
+    out._data[permutation._data] = permutation.device.xp.arange(permutation._data.size, dtype=permutation._data.dtype)
+    return out
+
+
 def pad_sequence(
     sequences: Tensor | Sequence[Tensor],
     batch_first: bool = False,
@@ -230,5 +240,5 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
 
 __all__ = [
     "PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence",
-    "unpack_sequence", "unpad_sequence",
+    "unpack_sequence", "unpad_sequence", "invert_permutation",
 ]  # fmt: skip

@@ -260,9 +260,10 @@ _installed: list[Any] = [None]  # the session whose wrappers are in the caches
 
 def _install(owner: Any) -> list[tuple[dict, str, Any, Any]]:
     """Put timing wrappers in every op's kernel caches; returns what ``_uninstall`` restores."""
-    if _installed[0] is not None:
+    if _installed[0] is not None:  # (another owner of the wrappers may word the refusal: FlopCounterMode)
         raise RuntimeError(
-            "profile: another profiler is already running (profilers do not nest); leave it before starting one"
+            getattr(_installed[0], "_busy_message", None)
+            or "profile: another profiler is already running (profilers do not nest); leave it before starting one"
         )
     backends = [b for b in registered_backends().values() if b.is_available()]
     swapped: list[tuple[dict, str, Any, Any]] = []

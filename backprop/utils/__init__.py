@@ -1,17 +1,29 @@
 """torch.utils's names: ``bp.utils.data`` (datasets, samplers, ``DataLoader``), ``bp.utils.checkpoint``
 (activation checkpointing), ``_pytree``, ``hooks``, ``benchmark`` and (loaded when first used, so that
-``python -m backprop.utils.collect_env`` runs it cleanly) ``collect_env``."""
+``python -m backprop.utils.collect_env`` runs it cleanly) ``collect_env``; ``dlpack``, ``flop_counter``,
+``model_zoo`` and ``weak`` load when first used too."""
 
 from typing import Any
 
 from backprop.utils import _pytree as _pytree  # torch.utils._pytree (private in torch too)
 from backprop.utils import benchmark, checkpoint, data, hooks
 
-__all__ = ["benchmark", "checkpoint", "collect_env", "data", "dlpack", "hooks", "model_zoo", "swap_tensors", "weak"]
+__all__ = [
+    "benchmark",
+    "checkpoint",
+    "collect_env",
+    "data",
+    "dlpack",
+    "flop_counter",
+    "hooks",
+    "model_zoo",
+    "swap_tensors",
+    "weak",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("collect_env", "dlpack", "model_zoo", "weak"):
+    if name in ("collect_env", "dlpack", "flop_counter", "model_zoo", "weak"):
         import importlib
 
         return importlib.import_module(f"backprop.utils.{name}")

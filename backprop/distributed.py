@@ -15,6 +15,7 @@ in every run, the result one process gets by adding the ranks' arrays itself.
 
 from __future__ import annotations
 
+import datetime as _datetime
 import enum
 import importlib.util
 import os
@@ -30,8 +31,47 @@ from backprop.autograd.function import bump_version, check_inplace
 from backprop.tensor import Tensor
 
 __all__ = [
+    "Backend",
+    "DistBackendError",
+    "DistError",
+    "DistNetworkError",
+    "DistStoreError",
+    "GroupMember",
     "LaunchInfo",
+    "P2POp",
     "ReduceOp",
+    "Work",
+    "all_gather_into_tensor",
+    "all_to_all",
+    "all_to_all_single",
+    "batch_isend_irecv",
+    "default_pg_timeout",
+    "gather",
+    "gather_object",
+    "get_default_backend_for_device",
+    "get_global_rank",
+    "get_group_rank",
+    "get_node_local_rank",
+    "get_process_group_ranks",
+    "group",
+    "irecv",
+    "is_backend_available",
+    "is_gloo_available",
+    "is_torchelastic_launched",
+    "is_ucc_available",
+    "is_xccl_available",
+    "isend",
+    "monitored_barrier",
+    "new_group",
+    "recv",
+    "recv_object_list",
+    "reduce",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "scatter",
+    "scatter_object_list",
+    "send",
+    "send_object_list",
     "abort",
     "all_gather",
     "all_gather_object",
@@ -232,6 +272,16 @@ class _SingleComm(_Comm):
     def abort(self, code: int) -> None:
         _exit_now(code)
 
+    def alltoall_arrays(self, arrays: list[Any]) -> list[Any]:
+        return [arrays[0].copy()]
+
+    def gather_object(self, obj: Any, dst: int) -> list[Any] | None:
+        return [obj]
+
+    def scatter_object(self, objs: list[Any] | None, src: int) -> Any:
+        assert objs is not None
+        return objs[0]
+
 
 class _MPIComm(_Comm):
     """Host arrays and objects over an mpi4py communicator."""
@@ -282,6 +332,35 @@ class _MPIComm(_Comm):
 
     def abort(self, code: int) -> None:
         self.comm.Abort(code)
+
+    def isend(self, arr: Any, dst: int, tag: int) -> Any:
+        self._host(arr)
+        return self.comm.Isend(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, dest=dst, tag=tag)
+
+    def irecv(self, arr: Any, src: int | None, tag: int) -> Any:
+        self._host(arr)
+        source = self.mpi.ANY_SOURCE if src is None else src
+        return self.comm.Irecv(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, source=source, tag=tag)
+
+    def alltoall_arrays(self, arrays: list[Any]) -> list[Any]:
+        """Rank r's ``arrays[j]`` goes to rank j; returns the arrays each rank sent here (pickled: any shapes)."""
+        for a in arrays:
+            self._host(a)
+        return list(self.comm.alltoall(arrays))
+
+    def gather_object(self, obj: Any, dst: int) -> list[Any] | None:
+        return self.comm.gather(obj, root=dst)
+
+    def scatter_object(self, objs: list[Any] | None, src: int) -> Any:
+        return self.comm.scatter(objs, root=src)
+
+    def send_object(self, obj: Any, dst: int) -> None:
+        self.comm.send(obj, dest=dst)
+
+    def recv_object(self, src: int | None) -> tuple[Any, int]:
+        status = self.mpi.Status()
+        obj = self.comm.recv(source=self.mpi.ANY_SOURCE if src is None else src, status=status)
+        return obj, status.Get_source()
 
 
 class _NcclComm(_Comm):
@@ -559,6 +638,39 @@ class _Work:
         return True
 
 
+Work = _Work  # torch.distributed.Work: what async operations return
+
+
+def _g_status() -> Any:
+    """An ``MPI.Status`` to learn a receive's source (None outside an MPI job)."""
+    mpi = getattr(_group.host, "mpi", None) if _group is not None else None
+    return None if mpi is None else mpi.Status()
+
+
+class _P2PWork(_Work):
+    """A pending ``isend``/``irecv`` (an MPI request); ``wait()`` completes it (a receive then lands in the
+    tensor, through a contiguous buffer when the tensor is not contiguous)."""
+
+    def __init__(self, request: Any, done: Callable[[], None] | None = None) -> None:
+        self._request, self._done, self._finished = request, done, False
+        self.source: int | None = None
+
+    def wait(self, timeout: Any = None) -> bool:
+        if not self._finished:
+            status = _g_status()
+            self._request.Wait(status)
+            self.source = status.Get_source() if status is not None else None
+            if self._done is not None:
+                self._done()
+            self._finished = True
+        return True
+
+    def is_completed(self) -> bool:
+        if not self._finished and self._request.Test():
+            self.wait()
+        return self._finished
+
+
 def _check(t: Any, name: str) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -659,6 +771,506 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
     """Wait until every rank gets here."""
     _require().host.barrier()
     return _Work() if async_op else None
+
+
+# ------------------------------------------------------------------------------------------ more of torch's collectives
+# Built on the primitives above (allgather, allreduce, broadcast) so they run on both communicators; sums keep
+# the rank order of ``_combine_in_rank_order`` where a rank combines the parts itself.
+
+
+def _root(rank: int | None, group_rank: int | None, name: str, g: _Group, what: str = "dst") -> int:
+    """torch's ``dst``/``group_dst`` (or ``src``/``group_src``) pair: one of them, a rank of the world."""
+    if rank is not None and group_rank is not None and rank != group_rank:
+        raise ValueError(f"{name}: give {what} or group_{what}, not both")
+    r = group_rank if rank is None else rank
+    r = 0 if r is None else r
+    if not 0 <= r < g.size:
+        raise ValueError(f"{name}: {what} {r} is not a rank of this world of {g.size}")
+    return r
+
+
+def _contiguous(t: Tensor) -> Any:
+    arr = t._data
+    return arr if arr.flags.c_contiguous else _xp_of(arr).ascontiguousarray(arr)
+
+
+def _write(t: Tensor, value: Any) -> None:
+    t._data[...] = value
+    bump_version(t)
+
+
+def _same_layout(ts: list[Tensor], ref: Tensor, name: str, what: str) -> None:
+    for i, t in enumerate(ts):
+        _check(t, name)
+        if tuple(t.shape) != tuple(ref.shape) or t.dtype != ref.dtype or t.device != ref.device:
+            raise ValueError(
+                f"{name}: {what}[{i}] has shape {tuple(t.shape)}, dtype {t.dtype} on {t.device}; expected "
+                f"{tuple(ref.shape)}, {ref.dtype} on {ref.device}"
+            )
+
+
+def reduce(
+    tensor: Tensor, dst: int | None = None, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False,
+    group_dst: int | None = None,
+) -> Any:  # fmt: skip
+    """Combine ``tensor`` across ranks into rank ``dst``'s ``tensor`` (in rank order); the others keep theirs."""
+    _check(tensor, "reduce")
+    g = _require()
+    root = _root(dst, group_dst, "reduce", g)
+    if op is ReduceOp.AVG and not _is_float(tensor._data):
+        raise TypeError(f"reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
+    if g.size > 1:
+        parts = g.comm_for(tensor).allgather(_contiguous(tensor))
+        if g.rank == root:
+            out = _xp_of(parts).empty_like(parts[0])
+            _combine_in_rank_order(out, parts, op)
+            if op is ReduceOp.AVG:
+                out /= g.size
+            _write(tensor, out)
+    return _Work() if async_op else None
+
+
+def gather(
+    tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int | None = None, group: Any = None,
+    async_op: bool = False, group_dst: int | None = None,
+) -> Any:  # fmt: skip
+    """Rank ``dst`` gets every rank's ``tensor`` in ``gather_list`` (world-size tensors); the others pass none."""
+    _check(tensor, "gather")
+    g = _require()
+    root = _root(dst, group_dst, "gather", g)
+    if g.rank == root:
+        if gather_list is None or len(gather_list) != g.size:
+            raise ValueError(f"gather: the destination rank needs a gather_list of {g.size} tensors")
+        _same_layout(gather_list, tensor, "gather", "gather_list")
+    elif gather_list:
+        raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination ranks.")
+    parts = g.comm_for(tensor).allgather(_contiguous(tensor))
+    if g.rank == root:
+        assert gather_list is not None
+        for t, part in zip(gather_list, parts):
+            _write(t, part)
+    return _Work() if async_op else None
+
+
+def scatter(
+    tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int | None = None, group: Any = None,
+    async_op: bool = False, group_src: int | None = None,
+) -> Any:  # fmt: skip
+    """Rank r's ``tensor`` becomes rank ``src``'s ``scatter_list[r]`` (world-size tensors of its shape)."""
+    _check(tensor, "scatter")
+    g = _require()
+    root = _root(src, group_src, "scatter", g, "src")
+    xp = _xp_of(tensor._data)
+    if g.rank == root:
+        if scatter_list is None or len(scatter_list) != g.size:
+            raise ValueError(f"scatter: the source rank needs a scatter_list of {g.size} tensors")
+        _same_layout(scatter_list, tensor, "scatter", "scatter_list")
+        stacked = xp.stack([_contiguous(t) for t in scatter_list])
+    else:
+        if scatter_list:
+            raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
+        stacked = xp.empty((g.size, *tensor._data.shape), dtype=tensor._data.dtype)
+    if g.size > 1:
+        g.comm_for(tensor).broadcast(stacked, root)
+    _write(tensor, stacked[g.rank])
+    return _Work() if async_op else None
+
+
+def _reduced_stack(g: _Group, stacked: Any, op: ReduceOp, ref: Tensor, name: str) -> Any:
+    if op is ReduceOp.AVG and not _is_float(stacked):
+        raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {ref.dtype}")
+    if g.size > 1:
+        g.comm_for(ref).allreduce(stacked, op, g.deterministic)
+        if op is ReduceOp.AVG:
+            stacked /= g.size
+    return stacked[g.rank]
+
+
+def reduce_scatter(
+    output: Tensor, input_list: list[Tensor], op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False
+) -> Any:
+    """``output`` on rank r becomes ``input_list[r]`` combined across ranks (world-size inputs of its shape)."""
+    _check(output, "reduce_scatter")
+    g = _require()
+    if len(input_list) != g.size:
+        raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors, the world has {g.size} ranks")
+    _same_layout(input_list, output, "reduce_scatter", "input_list")
+    stacked = _xp_of(output._data).stack([_contiguous(t) for t in input_list])
+    _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter"))
+    return _Work() if async_op else None
+
+
+def reduce_scatter_tensor(
+    output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False
+) -> Any:
+    """``reduce_scatter`` with the inputs as one tensor: ``input`` is world-size ``output``s, concatenated on
+    dim 0 or stacked; rank r gets the r-th one combined across ranks."""
+    _check(output, "reduce_scatter_tensor")
+    _check(input, "reduce_scatter_tensor")
+    g = _require()
+    if input._data.size != g.size * output._data.size or input.dtype != output.dtype:
+        raise ValueError(
+            f"reduce_scatter_tensor: input of shape {tuple(input.shape)} ({input.dtype}) must hold world size "
+            f"({g.size}) outputs of shape {tuple(output.shape)} ({output.dtype})"
+        )
+    stacked = _contiguous(input).reshape(g.size, *output._data.shape).copy()
+    _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter_tensor"))
+    return _Work() if async_op else None
+
+
+def all_gather_into_tensor(
+    output_tensor: Tensor, input_tensor: Tensor, group: Any = None, async_op: bool = False
+) -> Any:
+    """Every rank's ``input_tensor`` into ``output_tensor``, in rank order: concatenated on dim 0 or stacked."""
+    _check(output_tensor, "all_gather_into_tensor")
+    if not isinstance(input_tensor, Tensor):
+        raise TypeError(f"all_gather_into_tensor: expected a Tensor, got {type(input_tensor).__name__}")
+    g = _require()
+    if output_tensor._data.size != g.size * input_tensor._data.size or output_tensor.dtype != input_tensor.dtype:
+        raise ValueError(
+            f"all_gather_into_tensor: output of shape {tuple(output_tensor.shape)} ({output_tensor.dtype}) must "
+            f"hold world size ({g.size}) inputs of shape {tuple(input_tensor.shape)} ({input_tensor.dtype})"
+        )
+    parts = g.comm_for(input_tensor).allgather(_contiguous(input_tensor))
+    _write(output_tensor, parts.reshape(output_tensor._data.shape))
+    return _Work() if async_op else None
+
+
+def all_to_all(
+    output_tensor_list: list[Tensor], input_tensor_list: list[Tensor], group: Any = None, async_op: bool = False
+) -> Any:
+    """Rank r's ``input_tensor_list[j]`` lands in rank j's ``output_tensor_list[r]`` (shapes may differ by pair)."""
+    g = _require()
+    for name, lst in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
+        if len(lst) != g.size:
+            raise ValueError(f"all_to_all: {name} has {len(lst)} tensors, the world has {g.size} ranks")
+        for t in lst:
+            _check(t, "all_to_all")
+    if any(t.device.type != "cpu" for t in (*output_tensor_list, *input_tensor_list)) and g.size > 1:
+        raise RuntimeError("all_to_all carries CPU tensors only here (no NCCL all-to-all): move them to the CPU")
+    got = g.host.alltoall_arrays([_contiguous(t) for t in input_tensor_list])
+    for i, (t, arr) in enumerate(zip(output_tensor_list, got)):
+        if tuple(arr.shape) != tuple(t._data.shape) or arr.dtype != t._data.dtype:
+            raise ValueError(
+                f"all_to_all: rank {i} sent shape {tuple(arr.shape)} ({arr.dtype}) for output_tensor_list[{i}] of "
+                f"shape {tuple(t.shape)} ({t.dtype})"
+            )
+        _write(t, arr)
+    return _Work() if async_op else None
+
+
+def all_to_all_single(
+    output: Tensor, input: Tensor, output_split_sizes: list[int] | None = None,
+    input_split_sizes: list[int] | None = None, group: Any = None, async_op: bool = False,
+) -> Any:  # fmt: skip
+    """``all_to_all`` on dim-0 slices of one tensor: ``input`` split by ``input_split_sizes`` (equal parts by
+    default) goes out, ``output`` is filled by ``output_split_sizes`` from the ranks in order."""
+    _check(output, "all_to_all_single")
+    _check(input, "all_to_all_single")
+    g = _require()
+
+    def splits(t: Tensor, sizes: list[int] | None, name: str) -> list[int]:
+        n = t.shape[0] if t.ndim else 1
+        if sizes is None:
+            if n % g.size:
+                raise ValueError(f"all_to_all_single: {name} dim 0 ({n}) must divide by the world size ({g.size})")
+            return [n // g.size] * g.size
+        if len(sizes) != g.size or sum(sizes) != n:
+            raise ValueError(
+                f"all_to_all_single: {name}_split_sizes {list(sizes)} must be {g.size} sizes summing to {n}"
+            )
+        return [int(k) for k in sizes]
+
+    ins, outs = splits(input, input_split_sizes, "input"), splits(output, output_split_sizes, "output")
+    src = _contiguous(input)
+    bounds = np.cumsum([0, *ins])
+    pieces_in = [bp_slice.copy() for bp_slice in (src[bounds[j] : bounds[j + 1]] for j in range(g.size))]
+    if g.size > 1 and input.device.type != "cpu":
+        raise RuntimeError("all_to_all_single carries CPU tensors only here (no NCCL all-to-all)")
+    got = g.host.alltoall_arrays(pieces_in)
+    bounds = np.cumsum([0, *outs])
+    for i, arr in enumerate(got):
+        if arr.shape[0] != outs[i]:
+            raise ValueError(f"all_to_all_single: rank {i} sent {arr.shape[0]} rows where {outs[i]} were expected")
+        output._data[bounds[i] : bounds[i + 1]] = arr
+    bump_version(output)
+    return _Work() if async_op else None
+
+
+def _peer(
+    rank: int | None, group_rank: int | None, name: str, what: str, g: _Group, any_ok: bool = False
+) -> int | None:
+    r = group_rank if rank is None else rank
+    if r is None and any_ok:
+        return None
+    if r is None or not 0 <= r < g.size:
+        raise ValueError(f"{name}: {what} {r} is not a rank of this world of {g.size}")
+    if r == g.rank:
+        raise ValueError(f"Invalid {what} rank: should not be the same as rank of current process.")
+    return r
+
+
+def _p2p_comm(g: _Group, t: Tensor, name: str) -> Any:
+    if t.device.type != "cpu":
+        raise RuntimeError(f"{name} carries CPU tensors only here (no NCCL point-to-point): move it to the CPU")
+    return g.host
+
+
+def isend(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 0, group_dst: int | None = None) -> Any:
+    """Start sending ``tensor`` to rank ``dst``; the returned work's ``wait()`` finishes it."""
+    _check(tensor, "isend")
+    g = _require()
+    peer = _peer(dst, group_dst, "isend", "destination", g)
+    buf = _contiguous(tensor).copy()  # (the caller may change the tensor before the send completes)
+    return _P2PWork(_p2p_comm(g, tensor, "isend").isend(buf, peer, tag))
+
+
+def irecv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0, group_src: int | None = None) -> Any:
+    """Start receiving into ``tensor`` from rank ``src`` (any rank when None); ``wait()`` finishes it."""
+    _check(tensor, "irecv")
+    g = _require()
+    peer = _peer(src, group_src, "irecv", "source", g, any_ok=True)
+    arr = tensor._data
+    buf = arr if arr.flags.c_contiguous else np.empty(arr.shape, arr.dtype)
+
+    def done() -> None:
+        if buf is not arr:
+            arr[...] = buf
+        bump_version(tensor)
+
+    return _P2PWork(_p2p_comm(g, tensor, "irecv").irecv(buf, peer, tag), done)
+
+
+def send(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 0, group_dst: int | None = None) -> None:
+    """Send ``tensor`` to rank ``dst`` and wait until it has gone."""
+    isend(tensor, dst, group, tag, group_dst).wait()
+
+
+def recv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0, group_src: int | None = None) -> int:
+    """Receive into ``tensor`` from rank ``src`` (any when None); returns the sender's rank."""
+    work = irecv(tensor, src, group, tag, group_src)
+    work.wait()
+    return work.source if work.source is not None else int(src if src is not None else group_src or 0)
+
+
+class P2POp:
+    """One point-to-point operation for ``batch_isend_irecv``: ``op`` is ``isend`` or ``irecv``."""
+
+    def __init__(
+        self, op: Callable[..., Any], tensor: Tensor, peer: int | None = None, group: Any = None, tag: int = 0,
+        group_peer: int | None = None,
+    ) -> None:  # fmt: skip
+        if op not in (isend, irecv):
+            raise ValueError("Invalid ``op``. Expected ``op`` to be of type ``torch.distributed.isend`` or "
+                             "``torch.distributed.irecv``.")  # fmt: skip
+        self.op, self.tensor, self.peer, self.group, self.tag, self.group_peer = (
+            op,
+            tensor,
+            peer,
+            group,
+            tag,
+            group_peer,
+        )
+
+
+def batch_isend_irecv(p2p_op_list: list[P2POp]) -> list[Any]:
+    """Start every operation of the list (all non-blocking, so pairs cannot deadlock); returns their works."""
+    if not p2p_op_list or not all(isinstance(p, P2POp) for p in p2p_op_list):
+        raise ValueError("Invalid ``p2p_op_list``. Each op is expected to to be of type ``torch.distributed.P2POp``.")
+    return [p.op(p.tensor, p.peer, p.group, p.tag) for p in p2p_op_list]
+
+
+def gather_object(
+    obj: Any, object_gather_list: list[Any] | None = None, dst: int | None = None, group: Any = None,
+    group_dst: int | None = None,
+) -> None:  # fmt: skip
+    """Rank ``dst`` gets every rank's ``obj`` in ``object_gather_list`` (picklable objects, through MPI)."""
+    g = _require()
+    root = _root(dst, group_dst, "gather_object", g)
+    if g.rank == root and (object_gather_list is None or len(object_gather_list) != g.size):
+        raise ValueError(f"gather_object: the destination rank needs an object_gather_list of {g.size} items")
+    got = g.host.gather_object(obj, root)
+    if g.rank == root:
+        assert object_gather_list is not None and got is not None
+        object_gather_list[:] = got
+
+
+def scatter_object_list(
+    scatter_object_output_list: list[Any], scatter_object_input_list: list[Any] | None = None, src: int | None = None,
+    group: Any = None, group_src: int | None = None,
+) -> None:  # fmt: skip
+    """Rank r's ``scatter_object_output_list[0]`` becomes rank ``src``'s ``scatter_object_input_list[r]``."""
+    g = _require()
+    root = _root(src, group_src, "scatter_object_list", g, "src")
+    if not isinstance(scatter_object_output_list, list) or len(scatter_object_output_list) < 1:
+        raise ValueError("Expected argument scatter_object_output_list to be a list of size at least 1.")
+    if g.rank == root and (scatter_object_input_list is None or len(scatter_object_input_list) != g.size):
+        raise ValueError(f"scatter_object_list: the source rank needs {g.size} input objects")
+    mine = list(scatter_object_input_list) if g.rank == root and scatter_object_input_list is not None else None
+    scatter_object_output_list[0] = g.host.scatter_object(mine, root)
+
+
+def send_object_list(
+    object_list: list[Any], dst: int | None = None, group: Any = None, device: Any = None,
+    group_dst: int | None = None, use_batch: bool = False,
+) -> None:  # fmt: skip
+    """Send the picklable ``object_list`` to rank ``dst`` (through MPI)."""
+    g = _require()
+    peer = _peer(dst, group_dst, "send_object_list", "destination", g)
+    assert peer is not None
+    g.host.send_object(list(object_list), peer)
+
+
+def recv_object_list(
+    object_list: list[Any], src: int | None = None, group: Any = None, device: Any = None,
+    group_src: int | None = None, use_batch: bool = False,
+) -> int:  # fmt: skip
+    """Fill ``object_list`` in place with the objects rank ``src`` (any when None) sent; returns the sender."""
+    g = _require()
+    peer = _peer(src, group_src, "recv_object_list", "source", g, any_ok=True)
+    got, sender = g.host.recv_object(peer)
+    if len(got) != len(object_list):
+        raise ValueError(f"recv_object_list: {len(got)} objects arrived for a list of {len(object_list)}")
+    object_list[:] = got
+    return sender
+
+
+def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bool = False) -> None:
+    """``barrier`` (torch's gloo-only debugging barrier; MPI's barrier reports no per-rank timeouts)."""
+    barrier(group)
+
+
+# ---- groups: the world is the only group (subgroups would need communicators split from MPI's)
+class _WorldName:
+    """``group.WORLD`` / ``GroupMember.WORLD``: the default group once initialised, else None (as torch)."""
+
+    NON_GROUP_MEMBER = -100
+
+    @property
+    def WORLD(self) -> Any:  # noqa: N802 - torch's name
+        return _group
+
+
+group = _WorldName()
+GroupMember = group
+
+
+def new_group(ranks: Any = None, timeout: Any = None, backend: Any = None, pg_options: Any = None,
+              use_local_synchronization: bool = False, group_desc: Any = None, device_id: Any = None,
+              sort_ranks: bool = True) -> Any:  # fmt: skip
+    """The world's group for ``ranks=None`` or all ranks; a true subgroup raises NotImplementedError (this module's
+    collectives run over the whole world only)."""
+    g = _require()
+    if ranks is not None and sorted(int(r) for r in ranks) != list(range(g.size)):
+        raise NotImplementedError(
+            f"new_group({list(ranks)}): subgroups are not supported; collectives run over the whole world of {g.size}"
+        )
+    return g
+
+
+def get_process_group_ranks(group: Any) -> list[int]:
+    """The global ranks of ``group`` (the world: all of them)."""
+    return list(range(_require().size))
+
+
+def get_global_rank(group: Any, group_rank: int) -> int:
+    """The global rank of ``group_rank`` in ``group`` (the world: the same number)."""
+    if not 0 <= group_rank < _require().size:
+        raise ValueError(f"Group rank {group_rank} is not part of group {group}")
+    return group_rank
+
+
+def get_group_rank(group: Any, global_rank: int) -> int:
+    """``global_rank``'s rank in ``group`` (the world: the same number)."""
+    if not 0 <= global_rank < _require().size:
+        raise ValueError(f"Global rank {global_rank} is not part of group {group}")
+    return global_rank
+
+
+class Backend(str):
+    """torch's backend names (``Backend("MPI") == "mpi"``); backprop runs ``mpi`` and ``nccl``."""
+
+    UNDEFINED = "undefined"
+    GLOO = "gloo"
+    NCCL = "nccl"
+    UCC = "ucc"
+    MPI = "mpi"
+    XCCL = "xccl"
+
+    def __new__(cls, name: str) -> Backend:
+        if not isinstance(name, str):
+            raise ValueError(f"Backend constructor parameter must be string-ish, but got: {type(name)}")
+        value = name.lower()
+        if value not in ("undefined", "gloo", "nccl", "ucc", "mpi", "xccl"):
+            raise ValueError(f"Unknown c10d backend type {name.upper()}")
+        return super().__new__(cls, value)
+
+
+class DistError(RuntimeError):
+    """torch's base class of distributed errors."""
+
+
+class DistBackendError(DistError):
+    """An error in a communication backend."""
+
+
+class DistNetworkError(DistError):
+    """A network error between the ranks."""
+
+
+class DistStoreError(DistError):
+    """An error of the rendezvous store."""
+
+
+default_pg_timeout = _datetime.timedelta(minutes=30)
+
+
+def is_backend_available(backend: str) -> bool:
+    """Whether ``backend`` can run here: ``mpi`` with mpi4py, ``nccl`` with CUDA and NCCL; others never."""
+    name = backend.lower()
+    return {"mpi": is_mpi_available, "nccl": is_nccl_available}.get(name, lambda: False)()
+
+
+def is_gloo_available() -> bool:
+    """False: backprop has no gloo backend (``mpi`` carries CPU tensors)."""
+    return False
+
+
+def is_ucc_available() -> bool:
+    """False: no UCC backend."""
+    return False
+
+
+def is_xccl_available() -> bool:
+    """False: no XCCL backend."""
+    return False
+
+
+def is_torchelastic_launched() -> bool:
+    """True inside a ``torchrun`` job (its ``TORCHELASTIC_RUN_ID`` is set), as torch checks."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") is not None
+
+
+def get_node_local_rank(fallback_rank: int | None = None) -> int:
+    """This process's rank on its node (the launcher's ``LOCAL_RANK``), else ``fallback_rank``."""
+    if "LOCAL_RANK" in os.environ:
+        return int(os.environ["LOCAL_RANK"])
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise RuntimeError(
+        "LOCAL_RANK is not in the environment. Consider passing fallback_rank to allow `get_node_local_rank` to "
+        "work, assuming you are not running in a multi-device context and want the code to run locally instead."
+    )
+
+
+def get_default_backend_for_device(device: Any) -> str:
+    """``nccl`` for CUDA devices, ``mpi`` for the CPU (torch answers gloo for the CPU; backprop has none)."""
+    kind = device.type if hasattr(device, "type") else str(device).partition(":")[0]
+    if kind == "cuda":
+        return "nccl"
+    if kind == "cpu":
+        return "mpi"
+    raise ValueError(f"Default backend not registered for device : {device}")
 
 
 # ------------------------------------------------------------------------------------------ for training loops

@@ -97,6 +97,91 @@ def collectives() -> dict[str, Any]:
     return out
 
 
+def more_collectives() -> dict[str, Any]:
+    """torch's other collectives and point-to-point calls on two ranks (rank r holds values built from r)."""
+    r, w = dist.get_rank(), dist.get_world_size()
+    out: dict[str, Any] = {}
+    t = bp.tensor([r + 1.0, 10.0 * (r + 1)])
+    dist.reduce(t, dst=1)
+    out[f"reduce_rank{r}"] = t.tolist()
+    t = bp.tensor([r + 1.0, -(r + 1.0)])
+    dist.reduce(t, dst=0, op=dist.ReduceOp.MAX)
+    out[f"reduce_max_rank{r}"] = t.tolist()
+    gl = [bp.zeros(3) for _ in range(w)] if r == 1 else None
+    dist.gather(bp.tensor([float(r)] * 3), gl, dst=1)
+    out[f"gather_rank{r}"] = None if gl is None else [g.tolist() for g in gl]
+    sc = bp.zeros(2)
+    dist.scatter(sc, [bp.tensor([10.0, 11.0]), bp.tensor([20.0, 21.0])] if r == 0 else None, src=0)
+    out[f"scatter_rank{r}"] = sc.tolist()
+    rs = bp.zeros(2)
+    dist.reduce_scatter(rs, [bp.tensor([1.0 + r, 2.0]), bp.tensor([3.0, 4.0 * (r + 1)])])
+    out[f"reduce_scatter_rank{r}"] = rs.tolist()
+    rst = bp.zeros(2)
+    dist.reduce_scatter_tensor(rst, bp.tensor([1.0, 2.0, 3.0, 4.0]) * (r + 1), op=dist.ReduceOp.AVG)
+    out[f"reduce_scatter_tensor_avg_rank{r}"] = rst.tolist()
+    cat = bp.zeros(4, 2)
+    dist.all_gather_into_tensor(cat, bp.tensor([[r, r + 0.5], [r + 10.0, r + 20.0]]))
+    out[f"all_gather_into_tensor_rank{r}"] = cat.tolist()
+    ins = [bp.tensor([100.0 * r + j] * (j + 1)) for j in range(w)]  # rank r sends j + 1 values to rank j
+    outs = [bp.zeros(r + 1) for _ in range(w)]
+    dist.all_to_all(outs, ins)
+    out[f"all_to_all_rank{r}"] = [o.tolist() for o in outs]
+    single = bp.zeros(4)
+    dist.all_to_all_single(single, bp.arange(4.0) + 10 * r)
+    out[f"all_to_all_single_rank{r}"] = single.tolist()
+    uneven = bp.zeros(3 if r == 0 else 2)
+    sizes_in = [2, 1] if r == 0 else [1, 1]  # rank 0 sends 2 rows to itself, 1 to rank 1; rank 1 sends 1 and 1
+    sizes_out = [2, 1] if r == 0 else [1, 1]
+    dist.all_to_all_single(uneven, bp.arange(3.0 if r == 0 else 2.0) + 10 * r, sizes_out, sizes_in)
+    out[f"all_to_all_single_uneven_rank{r}"] = uneven.tolist()
+    if r == 0:
+        dist.send(bp.tensor([1.5, 2.5, 3.5]), dst=1)
+        got = bp.zeros(2, dtype=bp.int64)
+        out["recv_from"] = dist.recv(got)  # any source
+        out["recv_value"] = got.tolist()
+    else:
+        buf = bp.zeros(3)
+        out["recv1_from"] = dist.recv(buf, src=0)
+        out["recv1_value"] = buf.tolist()
+        dist.send(bp.tensor([7, 8]), dst=0)
+    peer = 1 - r
+    a, b = bp.tensor([float(r)] * 5), bp.zeros(5)
+    works = dist.batch_isend_irecv([dist.P2POp(dist.isend, a, peer), dist.P2POp(dist.irecv, b, peer)])
+    for wk in works:
+        wk.wait()
+    out[f"batch_p2p_rank{r}"] = b.tolist()
+    nc = bp.zeros(3, 2).T  # a non-contiguous receive buffer
+    wk = dist.irecv(nc, peer) if r == 0 else dist.isend(bp.arange(6.0).reshape(2, 3), peer)
+    wk.wait()
+    out[f"irecv_non_contiguous_rank{r}"] = nc.tolist()
+    objs = [None] * w if r == 0 else None
+    dist.gather_object({"rank": r}, objs, dst=0)
+    out[f"gather_object_rank{r}"] = objs
+    got_obj: list[Any] = [None]
+    dist.scatter_object_list(got_obj, [f"to {i}" for i in range(w)] if r == 1 else None, src=1)
+    out[f"scatter_object_rank{r}"] = got_obj[0]
+    if r == 0:
+        dist.send_object_list([{"x": 1}, "two"], dst=1)
+    else:
+        lst: list[Any] = [None, None]
+        out["recv_object_list_from"] = dist.recv_object_list(lst, src=0)
+        out["recv_object_list"] = lst
+    dist.monitored_barrier()
+    out["world_ranks"] = dist.get_process_group_ranks(dist.group.WORLD)
+    out["new_group_is_world"] = dist.new_group([1, 0]) is dist.group.WORLD
+    try:
+        dist.new_group([0])
+        out["subgroup"] = "made"
+    except NotImplementedError as e:
+        out["subgroup"] = str(e)
+    gathered: list[Any] = [None] * w
+    dist.all_gather_object(gathered, out)
+    merged: dict[str, Any] = {}
+    for part in gathered:
+        merged.update(part)
+    return merged
+
+
 def _ddp_run(make_opt: Any, deterministic: bool | None, steps: int = 20) -> dict[str, Any]:
     """DDP on the rank's half of each batch vs one process adding the two half-batch gradients."""
     w = dist.get_world_size()

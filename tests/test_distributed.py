@@ -75,7 +75,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if MPIEXEC is None:
         pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py + the mpich wheel)")
     out = tmp_path_factory.mktemp("mpi")
-    names = ["collectives", "ddp", "no_sync", "errors"]
+    names = ["collectives", "more_collectives", "ddp", "no_sync", "errors"]
     proc = _run([sys.executable, str(WORKER), str(out), *names])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = {n: json.loads((out / f"{n}.json").read_text()) for n in names}
@@ -99,6 +99,40 @@ def test_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     assert c["objects"] == [{"rank": 0}, {"rank": 1}] and c["broadcast_objects"] == ["from 1", 1]
     for det in (True, False):  # two ranks: a + b either way, the same bits on both
         assert c[f"sum_equals_rank_order_{det}"] and c[f"sum_same_on_all_ranks_{det}"]
+
+
+@needs_mpi
+def test_more_collectives_give_torchs_values(job: dict[str, Any]) -> None:
+    """reduce/gather/scatter/reduce_scatter(_tensor)/all_gather_into_tensor/all_to_all(_single), point-to-point and
+    object calls on two ranks: the values torch's semantics give (rank r's inputs are built from r)."""
+    c = job["more_collectives"]
+    assert c["reduce_rank1"] == [3.0, 30.0] and c["reduce_rank0"] == [1.0, 10.0]  # only dst gets the sum
+    assert c["reduce_max_rank0"] == [2.0, -1.0] and c["reduce_max_rank1"] == [2.0, -2.0]
+    assert c["gather_rank1"] == [[0.0] * 3, [1.0] * 3] and c["gather_rank0"] is None
+    assert c["scatter_rank0"] == [10.0, 11.0] and c["scatter_rank1"] == [20.0, 21.0]
+    assert c["reduce_scatter_rank0"] == [3.0, 4.0] and c["reduce_scatter_rank1"] == [6.0, 12.0]
+    assert c["reduce_scatter_tensor_avg_rank0"] == [1.5, 3.0] and c["reduce_scatter_tensor_avg_rank1"] == [4.5, 6.0]
+    want_cat = [[0.0, 0.5], [10.0, 20.0], [1.0, 1.5], [11.0, 21.0]]
+    assert c["all_gather_into_tensor_rank0"] == want_cat and c["all_gather_into_tensor_rank1"] == want_cat
+    assert c["all_to_all_rank0"] == [[0.0], [100.0]] and c["all_to_all_rank1"] == [[1.0, 1.0], [101.0, 101.0]]
+    assert c["all_to_all_single_rank0"] == [0.0, 1.0, 10.0, 11.0] and c["all_to_all_single_rank1"] == [
+        2.0,
+        3.0,
+        12.0,
+        13.0,
+    ]
+    assert c["all_to_all_single_uneven_rank0"] == [0.0, 1.0, 10.0] and c["all_to_all_single_uneven_rank1"] == [
+        2.0,
+        11.0,
+    ]
+    assert c["recv1_from"] == 0 and c["recv1_value"] == [1.5, 2.5, 3.5]
+    assert c["recv_from"] == 1 and c["recv_value"] == [7, 8]
+    assert c["batch_p2p_rank0"] == [1.0] * 5 and c["batch_p2p_rank1"] == [0.0] * 5
+    assert c["irecv_non_contiguous_rank0"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    assert c["gather_object_rank0"] == [{"rank": 0}, {"rank": 1}] and c["gather_object_rank1"] is None
+    assert c["scatter_object_rank0"] == "to 0" and c["scatter_object_rank1"] == "to 1"
+    assert c["recv_object_list_from"] == 0 and c["recv_object_list"] == [{"x": 1}, "two"]
+    assert c["world_ranks"] == [0, 1] and c["new_group_is_world"] and "subgroups are not supported" in c["subgroup"]
 
 
 @needs_mpi
@@ -236,6 +270,53 @@ def test_process_group_state_and_errors(world_of_one: None) -> None:
         dist.all_reduce(bp.tensor([1, 2]), dist.ReduceOp.AVG)
     assert dist.all_reduce(bp.zeros(1), async_op=True).wait()
     assert dist.job_info() == {"world_size": 1, "backend": None} and dist.is_main_process()
+
+
+def test_more_collectives_in_a_world_of_one(world_of_one: None) -> None:
+    t = bp.tensor([1.0, 2.0])
+    dist.reduce(t, dst=0)
+    gl = [bp.zeros(2)]
+    dist.gather(t, gl)
+    sc = bp.zeros(2)
+    dist.scatter(sc, [bp.tensor([5.0, 6.0])])
+    cat = bp.zeros(1, 2)
+    dist.all_gather_into_tensor(cat, t)
+    single = bp.zeros(4)
+    dist.all_to_all_single(single, bp.arange(4.0))
+    assert t.tolist() == [1.0, 2.0] and gl[0].tolist() == [1.0, 2.0] and sc.tolist() == [5.0, 6.0]
+    assert cat.tolist() == [[1.0, 2.0]] and single.tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="destination rank needs a gather_list"):
+        dist.gather(t, None, dst=0)
+    with pytest.raises(ValueError, match="should not be the same as rank"):
+        dist.send(t, dst=0)
+    with pytest.raises(ValueError, match="dst 3 is not a rank"):
+        dist.reduce(t, dst=3)
+    with pytest.raises(ValueError, match="must hold world size"):
+        dist.reduce_scatter_tensor(bp.zeros(2), bp.zeros(3))
+    with pytest.raises(ValueError, match="split_sizes"):
+        dist.all_to_all_single(bp.zeros(4), bp.zeros(4), [3], [4])
+    with pytest.raises(NotImplementedError, match="subgroups"):
+        dist.new_group([0, 1])
+    assert dist.new_group() is dist.group.WORLD is dist.GroupMember.WORLD and dist.GroupMember.NON_GROUP_MEMBER == -100
+    assert dist.get_global_rank(None, 0) == 0 and dist.get_group_rank(None, 0) == 0
+    assert dist.get_process_group_ranks(None) == [0]
+    assert dist.Backend("MPI") == dist.Backend.MPI == "mpi" and dist.get_default_backend_for_device("cpu") == "mpi"
+    with pytest.raises(ValueError):
+        dist.Backend("carrier-pigeon")
+    assert not dist.is_gloo_available() and not dist.is_backend_available("gloo")
+    assert dist.default_pg_timeout.total_seconds() == 1800 and issubclass(dist.DistBackendError, RuntimeError)
+
+
+def test_names_without_a_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dist.group.WORLD is None
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert dist.get_node_local_rank(fallback_rank=3) == 3 and not dist.is_torchelastic_launched()
+    with pytest.raises(RuntimeError, match="LOCAL_RANK is not in the environment"):
+        dist.get_node_local_rank()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    assert dist.get_node_local_rank() == 1 and dist.is_torchelastic_launched()
 
 
 def test_uninitialised_and_bad_arguments() -> None:

@@ -419,7 +419,8 @@ def _connect_nccl(host: Any, nccl: Any, stream: Callable[[], int]) -> _NcclComm:
 
 # ------------------------------------------------------------------------------------------ the group
 class _Group:
-    """The default process group: its backend, where this process sits, and its communicators."""
+    """A process group (the default one, or one of ``new_group``): its backend, where this process sits in it,
+    its communicators, and the global ranks of its members in group order (``ranks[group_rank]``)."""
 
     def __init__(
         self,
@@ -429,11 +430,24 @@ class _Group:
         local_rank: int,
         local_size: int,
         deterministic: bool,
+        ranks: list[int] | None = None,
     ) -> None:
         self.backend, self.host, self.device = backend, host, device
         self.rank, self.size = host.rank, host.size
         self.local_rank, self.local_size = local_rank, local_size
         self.deterministic = deterministic
+        self.ranks = list(range(self.size)) if ranks is None else ranks
+        self.nccl_connect: Callable[[Any], _NcclComm] | None = None  # (how a subgroup gets its own NCCL comm)
+
+    def group_rank_of(self, global_rank: int) -> int:
+        """``global_rank``'s rank in this group (torch's error when it is not a member)."""
+        try:
+            return self.ranks.index(global_rank)
+        except ValueError:
+            raise ValueError(f"Global rank {global_rank} is not part of group {self}") from None
+
+    def __repr__(self) -> str:
+        return f"<backprop.distributed group of ranks {self.ranks} ({self.backend})>"
 
     def comm_for(self, t: Tensor) -> _Comm:
         """The communicator that carries ``t``: NCCL for device tensors under ``nccl``, else MPI."""
@@ -457,6 +471,22 @@ def _require() -> _Group:
             "Default process group has not been initialized, please make sure to call init_process_group."
         )
     return _group
+
+
+def _resolve(group: Any) -> _Group | None:
+    """The group a call names: the default one for None, a ``new_group``, or None for ``NON_GROUP_MEMBER`` (this
+    rank is not in that group: the call does nothing here, as torch's)."""
+    g = _require()
+    if group is None or group is g:
+        return g
+    if isinstance(group, _Group):
+        return group
+    if group == _NON_GROUP_MEMBER:
+        return None
+    raise TypeError(f"expected a process group from new_group() (or None), got {type(group).__name__}")
+
+
+_NON_GROUP_MEMBER = -100
 
 
 def is_available() -> bool:
@@ -555,6 +585,9 @@ def _mpi_group(backend: str | None, deterministic: bool, info: LaunchInfo | None
 
         cupy.cuda.Device(local_rank % max(1, cuda.device_count())).use()  # one GPU per process on a node
         device = _connect_nccl(host, nccl, lambda: cupy.cuda.get_current_stream().ptr)
+        made = _Group(backend, host, device, local_rank, local_size, deterministic)
+        made.nccl_connect = lambda sub: _connect_nccl(sub, nccl, lambda: cupy.cuda.get_current_stream().ptr)
+        return made
     return _Group(backend, host, device, local_rank, local_size, deterministic)
 
 
@@ -574,9 +607,16 @@ def _install_abort_hook(host: _MPIComm) -> None:
     sys.excepthook = hook
 
 
-def destroy_process_group() -> None:
-    """Leave the group (MPI itself is finalised by mpi4py when the process exits)."""
+def destroy_process_group(group: Any = None) -> None:
+    """Leave the default group (MPI itself is finalised by mpi4py when the process exits), or free the
+    communicators of a ``new_group``."""
     global _group, _previous_excepthook
+    if isinstance(group, _Group) and group is not _group:
+        if group.device is not None:
+            group.device.comm.destroy()
+        if isinstance(group.host, _MPIComm):
+            group.host.comm.Free()
+        return
     if _group is None:
         return
     if _group.device is not None:
@@ -586,19 +626,24 @@ def destroy_process_group() -> None:
     _group = None
 
 
-def get_backend() -> str:
+def get_backend(group: Any = None) -> str:
     """``"mpi"`` or ``"nccl"``."""
-    return _require().backend
+    g = _resolve(group)
+    if g is None:
+        raise ValueError("Invalid process group specified")
+    return g.backend
 
 
-def get_rank() -> int:
-    """This process's rank, 0 .. world size - 1."""
-    return _require().rank
+def get_rank(group: Any = None) -> int:
+    """This process's rank, 0 .. world size - 1 (in ``group``: its rank there, -1 outside it)."""
+    g = _resolve(group)
+    return -1 if g is None else g.rank
 
 
-def get_world_size() -> int:
-    """The number of processes in the job."""
-    return _require().size
+def get_world_size(group: Any = None) -> int:
+    """The number of processes in the job (in ``group``: its size, -1 on a rank outside it)."""
+    g = _resolve(group)
+    return -1 if g is None else g.size
 
 
 def get_local_rank() -> int:
@@ -703,7 +748,9 @@ def all_reduce(
     ``deterministic`` (default: the group's, see ``init_process_group``) adds in rank order.
     """
     _check(tensor, "all_reduce")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     det = g.deterministic if deterministic is None else deterministic
     if op is ReduceOp.AVG and not _is_float(tensor._data):
         raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
@@ -722,12 +769,15 @@ def all_reduce(
 def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False) -> Any:
     """Copy rank ``src``'s ``tensor`` into every rank's ``tensor``, in place."""
     _check(tensor, "broadcast")
-    g = _require()
-    if not 0 <= src < g.size:
-        raise ValueError(f"broadcast: src {src} is not a rank of this world of {g.size}")
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
+    if src not in g.ranks:
+        raise ValueError(f"broadcast: src {src} is not a rank of this group (global ranks {g.ranks})")
+    root = g.group_rank_of(src)
     if g.size > 1:
         comm = g.comm_for(tensor)
-        _in_place(tensor, lambda arr: comm.broadcast(arr, src))
+        _in_place(tensor, lambda arr: comm.broadcast(arr, root))
     return _Work() if async_op else None
 
 
@@ -735,7 +785,9 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
     """Fill ``tensor_list[r]`` with rank r's ``tensor`` (a list of world-size tensors of its shape)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"all_gather: expected a Tensor, got {type(tensor).__name__}")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     if len(tensor_list) != g.size:
         raise ValueError(f"all_gather: tensor_list has {len(tensor_list)} tensors, the world has {g.size} ranks")
     for i, t in enumerate(tensor_list):
@@ -755,7 +807,9 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
 
 def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> None:
     """Fill ``object_list[r]`` with rank r's ``obj`` (picklable Python objects, through MPI)."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     if len(object_list) != g.size:
         raise ValueError(f"all_gather_object: object_list has {len(object_list)} items, the world has {g.size}")
     object_list[:] = g.host.allgather_object(obj)
@@ -763,13 +817,17 @@ def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> No
 
 def broadcast_object_list(object_list: list[Any], src: int = 0, group: Any = None, device: Any = None) -> None:
     """Replace every rank's ``object_list`` items with rank ``src``'s (in place, through MPI)."""
-    g = _require()
-    object_list[:] = g.host.bcast_object(list(object_list), src)
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
+    object_list[:] = g.host.bcast_object(list(object_list), g.group_rank_of(src))
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Any:
-    """Wait until every rank gets here."""
-    _require().host.barrier()
+    """Wait until every rank (of ``group``) gets here."""
+    g = _resolve(group)
+    if g is not None:
+        g.host.barrier()
     return _Work() if async_op else None
 
 
@@ -779,13 +837,17 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
 
 
 def _root(rank: int | None, group_rank: int | None, name: str, g: _Group, what: str = "dst") -> int:
-    """torch's ``dst``/``group_dst`` (or ``src``/``group_src``) pair: one of them, a rank of the world."""
-    if rank is not None and group_rank is not None and rank != group_rank:
+    """torch's ``dst``/``group_dst`` (or ``src``/``group_src``) pair as a rank in ``g``: ``dst`` is a global
+    rank, ``group_dst`` one in the group; neither means the group's first."""
+    if rank is not None and group_rank is not None:
         raise ValueError(f"{name}: give {what} or group_{what}, not both")
-    r = group_rank if rank is None else rank
-    r = 0 if r is None else r
+    if rank is not None:
+        if rank not in g.ranks:
+            raise ValueError(f"{name}: {what} {rank} is not a rank of this group (global ranks {g.ranks})")
+        return g.group_rank_of(rank)
+    r = 0 if group_rank is None else group_rank
     if not 0 <= r < g.size:
-        raise ValueError(f"{name}: {what} {r} is not a rank of this world of {g.size}")
+        raise ValueError(f"{name}: group_{what} {r} is not a rank of this group of {g.size}")
     return r
 
 
@@ -815,7 +877,9 @@ def reduce(
 ) -> Any:  # fmt: skip
     """Combine ``tensor`` across ranks into rank ``dst``'s ``tensor`` (in rank order); the others keep theirs."""
     _check(tensor, "reduce")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     root = _root(dst, group_dst, "reduce", g)
     if op is ReduceOp.AVG and not _is_float(tensor._data):
         raise TypeError(f"reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
@@ -836,7 +900,9 @@ def gather(
 ) -> Any:  # fmt: skip
     """Rank ``dst`` gets every rank's ``tensor`` in ``gather_list`` (world-size tensors); the others pass none."""
     _check(tensor, "gather")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     root = _root(dst, group_dst, "gather", g)
     if g.rank == root:
         if gather_list is None or len(gather_list) != g.size:
@@ -858,7 +924,9 @@ def scatter(
 ) -> Any:  # fmt: skip
     """Rank r's ``tensor`` becomes rank ``src``'s ``scatter_list[r]`` (world-size tensors of its shape)."""
     _check(tensor, "scatter")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     root = _root(src, group_src, "scatter", g, "src")
     xp = _xp_of(tensor._data)
     if g.rank == root:
@@ -891,7 +959,9 @@ def reduce_scatter(
 ) -> Any:
     """``output`` on rank r becomes ``input_list[r]`` combined across ranks (world-size inputs of its shape)."""
     _check(output, "reduce_scatter")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     if len(input_list) != g.size:
         raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors, the world has {g.size} ranks")
     _same_layout(input_list, output, "reduce_scatter", "input_list")
@@ -907,7 +977,9 @@ def reduce_scatter_tensor(
     dim 0 or stacked; rank r gets the r-th one combined across ranks."""
     _check(output, "reduce_scatter_tensor")
     _check(input, "reduce_scatter_tensor")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     if input._data.size != g.size * output._data.size or input.dtype != output.dtype:
         raise ValueError(
             f"reduce_scatter_tensor: input of shape {tuple(input.shape)} ({input.dtype}) must hold world size "
@@ -925,7 +997,9 @@ def all_gather_into_tensor(
     _check(output_tensor, "all_gather_into_tensor")
     if not isinstance(input_tensor, Tensor):
         raise TypeError(f"all_gather_into_tensor: expected a Tensor, got {type(input_tensor).__name__}")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     if output_tensor._data.size != g.size * input_tensor._data.size or output_tensor.dtype != input_tensor.dtype:
         raise ValueError(
             f"all_gather_into_tensor: output of shape {tuple(output_tensor.shape)} ({output_tensor.dtype}) must "
@@ -940,7 +1014,9 @@ def all_to_all(
     output_tensor_list: list[Tensor], input_tensor_list: list[Tensor], group: Any = None, async_op: bool = False
 ) -> Any:
     """Rank r's ``input_tensor_list[j]`` lands in rank j's ``output_tensor_list[r]`` (shapes may differ by pair)."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     for name, lst in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
         if len(lst) != g.size:
             raise ValueError(f"all_to_all: {name} has {len(lst)} tensors, the world has {g.size} ranks")
@@ -967,7 +1043,9 @@ def all_to_all_single(
     default) goes out, ``output`` is filled by ``output_split_sizes`` from the ranks in order."""
     _check(output, "all_to_all_single")
     _check(input, "all_to_all_single")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
 
     def splits(t: Tensor, sizes: list[int] | None, name: str) -> list[int]:
         n = t.shape[0] if t.ndim else 1
@@ -1000,11 +1078,17 @@ def all_to_all_single(
 def _peer(
     rank: int | None, group_rank: int | None, name: str, what: str, g: _Group, any_ok: bool = False
 ) -> int | None:
-    r = group_rank if rank is None else rank
+    """The peer as a rank in ``g`` (``rank`` global, ``group_rank`` in the group); None: any (receives)."""
+    if rank is not None and rank in g.ranks:
+        r: int | None = g.group_rank_of(rank)
+    elif rank is not None:
+        raise ValueError(f"{name}: {what} {rank} is not a rank of this group (global ranks {g.ranks})")
+    else:
+        r = group_rank
     if r is None and any_ok:
         return None
     if r is None or not 0 <= r < g.size:
-        raise ValueError(f"{name}: {what} {r} is not a rank of this world of {g.size}")
+        raise ValueError(f"{name}: {what} {r} is not a rank of this group of {g.size}")
     if r == g.rank:
         raise ValueError(f"Invalid {what} rank: should not be the same as rank of current process.")
     return r
@@ -1019,7 +1103,9 @@ def _p2p_comm(g: _Group, t: Tensor, name: str) -> Any:
 def isend(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 0, group_dst: int | None = None) -> Any:
     """Start sending ``tensor`` to rank ``dst``; the returned work's ``wait()`` finishes it."""
     _check(tensor, "isend")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     peer = _peer(dst, group_dst, "isend", "destination", g)
     buf = _contiguous(tensor).copy()  # (the caller may change the tensor before the send completes)
     return _P2PWork(_p2p_comm(g, tensor, "isend").isend(buf, peer, tag))
@@ -1028,7 +1114,9 @@ def isend(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 
 def irecv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0, group_src: int | None = None) -> Any:
     """Start receiving into ``tensor`` from rank ``src`` (any rank when None); ``wait()`` finishes it."""
     _check(tensor, "irecv")
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     peer = _peer(src, group_src, "irecv", "source", g, any_ok=True)
     arr = tensor._data
     buf = arr if arr.flags.c_contiguous else np.empty(arr.shape, arr.dtype)
@@ -1047,10 +1135,16 @@ def send(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 0
 
 
 def recv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0, group_src: int | None = None) -> int:
-    """Receive into ``tensor`` from rank ``src`` (any when None); returns the sender's rank."""
+    """Receive into ``tensor`` from rank ``src`` (any when None); returns the sender's global rank (-1 on a rank
+    outside ``group``)."""
+    g = _resolve(group)
+    if g is None:
+        return -1
     work = irecv(tensor, src, group, tag, group_src)
     work.wait()
-    return work.source if work.source is not None else int(src if src is not None else group_src or 0)
+    if work.source is not None:
+        return g.ranks[work.source]
+    return int(src) if src is not None else g.ranks[group_src or 0]
 
 
 class P2POp:
@@ -1085,7 +1179,9 @@ def gather_object(
     group_dst: int | None = None,
 ) -> None:  # fmt: skip
     """Rank ``dst`` gets every rank's ``obj`` in ``object_gather_list`` (picklable objects, through MPI)."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     root = _root(dst, group_dst, "gather_object", g)
     if g.rank == root and (object_gather_list is None or len(object_gather_list) != g.size):
         raise ValueError(f"gather_object: the destination rank needs an object_gather_list of {g.size} items")
@@ -1100,7 +1196,9 @@ def scatter_object_list(
     group: Any = None, group_src: int | None = None,
 ) -> None:  # fmt: skip
     """Rank r's ``scatter_object_output_list[0]`` becomes rank ``src``'s ``scatter_object_input_list[r]``."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     root = _root(src, group_src, "scatter_object_list", g, "src")
     if not isinstance(scatter_object_output_list, list) or len(scatter_object_output_list) < 1:
         raise ValueError("Expected argument scatter_object_output_list to be a list of size at least 1.")
@@ -1115,7 +1213,9 @@ def send_object_list(
     group_dst: int | None = None, use_batch: bool = False,
 ) -> None:  # fmt: skip
     """Send the picklable ``object_list`` to rank ``dst`` (through MPI)."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return None
     peer = _peer(dst, group_dst, "send_object_list", "destination", g)
     assert peer is not None
     g.host.send_object(list(object_list), peer)
@@ -1126,13 +1226,15 @@ def recv_object_list(
     group_src: int | None = None, use_batch: bool = False,
 ) -> int:  # fmt: skip
     """Fill ``object_list`` in place with the objects rank ``src`` (any when None) sent; returns the sender."""
-    g = _require()
+    g = _resolve(group)
+    if g is None:  # (not a member of ``group``)
+        return -1
     peer = _peer(src, group_src, "recv_object_list", "source", g, any_ok=True)
     got, sender = g.host.recv_object(peer)
     if len(got) != len(object_list):
         raise ValueError(f"recv_object_list: {len(got)} objects arrived for a list of {len(object_list)}")
     object_list[:] = got
-    return sender
+    return g.ranks[sender]
 
 
 def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bool = False) -> None:
@@ -1140,11 +1242,11 @@ def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bo
     barrier(group)
 
 
-# ---- groups: the world is the only group (subgroups would need communicators split from MPI's)
+# ---- groups: the world (``group.WORLD``) and ``new_group``'s subgroups, each with its own communicators
 class _WorldName:
     """``group.WORLD`` / ``GroupMember.WORLD``: the default group once initialised, else None (as torch)."""
 
-    NON_GROUP_MEMBER = -100
+    NON_GROUP_MEMBER = _NON_GROUP_MEMBER
 
     @property
     def WORLD(self) -> Any:  # noqa: N802 - torch's name
@@ -1155,36 +1257,56 @@ group = _WorldName()
 GroupMember = group
 
 
-def new_group(ranks: Any = None, timeout: Any = None, backend: Any = None, pg_options: Any = None,
-              use_local_synchronization: bool = False, group_desc: Any = None, device_id: Any = None,
-              sort_ranks: bool = True) -> Any:  # fmt: skip
-    """The world's group for ``ranks=None`` or all ranks; a true subgroup raises NotImplementedError (this module's
-    collectives run over the whole world only)."""
+def new_group(
+    ranks: Any = None, timeout: Any = None, backend: Any = None, pg_options: Any = None,
+    use_local_synchronization: bool = False, group_desc: Any = None, device_id: Any = None, sort_ranks: bool = True,
+) -> Any:  # fmt: skip
+    """A group of the global ``ranks`` (all when None) with its own MPI communicator (split from the world's;
+    and its own NCCL communicator under ``nccl``). Every process of the job must call it, as torch's; ranks
+    outside the group get ``GroupMember.NON_GROUP_MEMBER``, on which collectives do nothing."""
     g = _require()
-    if ranks is not None and sorted(int(r) for r in ranks) != list(range(g.size)):
-        raise NotImplementedError(
-            f"new_group({list(ranks)}): subgroups are not supported; collectives run over the whole world of {g.size}"
-        )
-    return g
+    members = list(range(g.size)) if ranks is None else [int(r) for r in ranks]
+    if sort_ranks:
+        members = sorted(members)
+    if len(set(members)) != len(members) or any(not 0 <= r < g.size for r in members):
+        raise ValueError(f"new_group: ranks {members} must be distinct ranks of this world of {g.size}")
+    if members == list(range(g.size)):
+        return g
+    host = g.host
+    member = g.rank in members
+    if not isinstance(host, _MPIComm):  # (a world of one: the only non-empty group is the world itself)
+        return g if member else _NON_GROUP_MEMBER
+    color = 0 if member else host.mpi.UNDEFINED
+    sub = host.comm.Split(color, members.index(g.rank) if member else 0)  # (collective over the world)
+    if not member:
+        return _NON_GROUP_MEMBER
+    subhost = _MPIComm(sub, host.mpi)
+    device = g.nccl_connect(subhost) if g.nccl_connect is not None and len(members) > 1 else None
+    return _Group(g.backend, subhost, device, g.local_rank, g.local_size, g.deterministic, members)
 
 
 def get_process_group_ranks(group: Any) -> list[int]:
-    """The global ranks of ``group`` (the world: all of them)."""
-    return list(range(_require().size))
+    """The global ranks of ``group``, in group order."""
+    g = _resolve(group)
+    if g is None:
+        raise ValueError("get_process_group_ranks: this rank is not a member of the group")
+    return list(g.ranks)
 
 
 def get_global_rank(group: Any, group_rank: int) -> int:
-    """The global rank of ``group_rank`` in ``group`` (the world: the same number)."""
-    if not 0 <= group_rank < _require().size:
+    """The global rank of ``group_rank`` in ``group``."""
+    g = _resolve(group)
+    if g is None or not 0 <= group_rank < g.size:
         raise ValueError(f"Group rank {group_rank} is not part of group {group}")
-    return group_rank
+    return g.ranks[group_rank]
 
 
 def get_group_rank(group: Any, global_rank: int) -> int:
-    """``global_rank``'s rank in ``group`` (the world: the same number)."""
-    if not 0 <= global_rank < _require().size:
+    """``global_rank``'s rank in ``group``."""
+    g = _resolve(group)
+    if g is None or global_rank not in g.ranks:
         raise ValueError(f"Global rank {global_rank} is not part of group {group}")
-    return global_rank
+    return g.group_rank_of(global_rank)
 
 
 class Backend(str):

@@ -169,12 +169,58 @@ def more_collectives() -> dict[str, Any]:
     dist.monitored_barrier()
     out["world_ranks"] = dist.get_process_group_ranks(dist.group.WORLD)
     out["new_group_is_world"] = dist.new_group([1, 0]) is dist.group.WORLD
-    try:
-        dist.new_group([0])
-        out["subgroup"] = "made"
-    except NotImplementedError as e:
-        out["subgroup"] = str(e)
+    solo = dist.new_group([1])  # every rank calls it; rank 0 is outside
+    out[f"solo_rank{r}"] = solo == dist.GroupMember.NON_GROUP_MEMBER if r == 0 else dist.get_process_group_ranks(solo)
     gathered: list[Any] = [None] * w
+    dist.all_gather_object(gathered, out)
+    merged: dict[str, Any] = {}
+    for part in gathered:
+        merged.update(part)
+    return merged
+
+
+def subgroups() -> dict[str, Any]:
+    """Three ranks: a group of global ranks 0 and 2 (rank 1 outside), collectives inside it, then the world."""
+    r = dist.get_rank()
+    out: dict[str, Any] = {}
+    g = dist.new_group([0, 2])
+    member = r != 1
+    out[f"is_member_{r}"] = g != dist.GroupMember.NON_GROUP_MEMBER
+    out[f"rank_size_{r}"] = [dist.get_rank(g), dist.get_world_size(g)]
+    t = bp.tensor([r + 1.0])
+    dist.all_reduce(t, group=g)
+    out[f"all_reduce_{r}"] = t.tolist()
+    b = bp.tensor([10.0 * r])
+    dist.broadcast(b, src=2, group=g)
+    out[f"broadcast_src2_{r}"] = b.tolist()
+    red = bp.tensor([r + 1.0, 2.0 * r])
+    dist.reduce(red, dst=2, group=g)
+    out[f"reduce_dst2_{r}"] = red.tolist()
+    parts = [bp.zeros(1), bp.zeros(1)] if member else []
+    dist.all_gather(parts, bp.tensor([float(r)]), group=g)
+    out[f"all_gather_{r}"] = [p.tolist() for p in parts]
+    if member:
+        out[f"ranks_{r}"] = dist.get_process_group_ranks(g)
+        out[f"global_of_1_{r}"] = dist.get_global_rank(g, 1)
+        out[f"group_of_2_{r}"] = dist.get_group_rank(g, 2)
+        if r == 0:
+            dist.send(bp.tensor([4.0, 5.0]), dst=2, group=g)
+        else:
+            got = bp.zeros(2)
+            out["recv_in_group_from"] = dist.recv(got, group=g)
+            out["recv_in_group"] = got.tolist()
+        objs: list[Any] = [None, None]
+        dist.all_gather_object(objs, f"r{r}", group=g)
+        out[f"objects_{r}"] = objs
+    rev = dist.new_group([2, 0], sort_ranks=False)
+    out[f"unsorted_rank_{r}"] = dist.get_rank(rev)
+    world = bp.tensor([r + 1.0])
+    dist.all_reduce(world)
+    out[f"world_after_{r}"] = world.tolist()
+    if member:
+        dist.destroy_process_group(g)
+        dist.destroy_process_group(rev)
+    gathered: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, out)
     merged: dict[str, Any] = {}
     for part in gathered:

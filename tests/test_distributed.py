@@ -132,7 +132,33 @@ def test_more_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     assert c["gather_object_rank0"] == [{"rank": 0}, {"rank": 1}] and c["gather_object_rank1"] is None
     assert c["scatter_object_rank0"] == "to 0" and c["scatter_object_rank1"] == "to 1"
     assert c["recv_object_list_from"] == 0 and c["recv_object_list"] == [{"x": 1}, "two"]
-    assert c["world_ranks"] == [0, 1] and c["new_group_is_world"] and "subgroups are not supported" in c["subgroup"]
+    assert c["world_ranks"] == [0, 1] and c["new_group_is_world"]
+    assert c["solo_rank0"] is True and c["solo_rank1"] == [1]
+
+
+@needs_mpi
+def test_subgroups_on_three_ranks(tmp_path: Path) -> None:
+    """new_group([0, 2]) on three ranks: collectives and point-to-point inside it, rank 1 outside (its calls do
+    nothing, its rank in the group is -1), group order from sort_ranks=False, the world unaffected."""
+    assert MPIEXEC is not None
+    proc = subprocess.run(
+        [*MPIEXEC, "-n", "3", sys.executable, str(WORKER), str(tmp_path), "subgroups"],
+        capture_output=True, text=True, timeout=120, env=_env(), cwd=HERE.parent,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    c = json.loads((tmp_path / "subgroups.json").read_text())
+    assert "error" not in c, c.get("error")
+    assert [c[f"is_member_{r}"] for r in range(3)] == [True, False, True]
+    assert c["rank_size_0"] == [0, 2] and c["rank_size_2"] == [1, 2] and c["rank_size_1"] == [-1, -1]
+    assert c["all_reduce_0"] == c["all_reduce_2"] == [4.0] and c["all_reduce_1"] == [2.0]
+    assert c["broadcast_src2_0"] == c["broadcast_src2_2"] == [20.0] and c["broadcast_src2_1"] == [10.0]
+    assert c["reduce_dst2_2"] == [4.0, 4.0] and c["reduce_dst2_0"] == [1.0, 0.0] and c["reduce_dst2_1"] == [2.0, 2.0]
+    assert c["all_gather_0"] == c["all_gather_2"] == [[0.0], [2.0]] and c["all_gather_1"] == []
+    assert c["ranks_0"] == c["ranks_2"] == [0, 2] and c["global_of_1_0"] == 2 and c["group_of_2_2"] == 1
+    assert c["recv_in_group_from"] == 0 and c["recv_in_group"] == [4.0, 5.0]
+    assert c["objects_0"] == c["objects_2"] == ["r0", "r2"]
+    assert [c[f"unsorted_rank_{r}"] for r in range(3)] == [1, -1, 0]
+    assert c["world_after_0"] == c["world_after_1"] == c["world_after_2"] == [6.0]
 
 
 @needs_mpi
@@ -295,7 +321,7 @@ def test_more_collectives_in_a_world_of_one(world_of_one: None) -> None:
         dist.reduce_scatter_tensor(bp.zeros(2), bp.zeros(3))
     with pytest.raises(ValueError, match="split_sizes"):
         dist.all_to_all_single(bp.zeros(4), bp.zeros(4), [3], [4])
-    with pytest.raises(NotImplementedError, match="subgroups"):
+    with pytest.raises(ValueError, match="distinct ranks of this world of 1"):
         dist.new_group([0, 1])
     assert dist.new_group() is dist.group.WORLD is dist.GroupMember.WORLD and dist.GroupMember.NON_GROUP_MEMBER == -100
     assert dist.get_global_rank(None, 0) == 0 and dist.get_group_rank(None, 0) == 0

@@ -212,6 +212,22 @@ def subgroups() -> dict[str, Any]:
         objs: list[Any] = [None, None]
         dist.all_gather_object(objs, f"r{r}", group=g)
         out[f"objects_{r}"] = objs
+    if member:  # DDP over the group: ranks 0 and 2 average their gradients, so their parameters stay equal
+        model = DDP(_model(), process_group=g)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        for step in range(3):
+            x, y = _batch(10 * step + r)
+            opt.zero_grad()
+            _loss(model, x, y).backward()
+            opt.step()
+        objs2: list[Any] = [None, None]
+        dist.all_gather_object(objs2, _params(model), group=g)
+        out[f"ddp_group_same_{r}"] = all(np.array_equal(a, b) for a, b in zip(objs2[0], objs2[1]))
+        out[f"ddp_group_world_{r}"] = model.world_size
+        bn = nn.SyncBatchNorm(2, process_group=g)
+        xb = bp.tensor(np.full((4, 2), float(r)))
+        bn(xb)
+        out[f"sync_bn_mean_{r}"] = [round(v, 6) for v in bn.running_mean.tolist()]
     rev = dist.new_group([2, 0], sort_ranks=False)
     out[f"unsorted_rank_{r}"] = dist.get_rank(rev)
     world = bp.tensor([r + 1.0])

@@ -159,6 +159,9 @@ def test_subgroups_on_three_ranks(tmp_path: Path) -> None:
     assert c["objects_0"] == c["objects_2"] == ["r0", "r2"]
     assert [c[f"unsorted_rank_{r}"] for r in range(3)] == [1, -1, 0]
     assert c["world_after_0"] == c["world_after_1"] == c["world_after_2"] == [6.0]
+    assert c["ddp_group_same_0"] and c["ddp_group_same_2"] and c["ddp_group_world_0"] == 2
+    # SyncBatchNorm over ranks 0 and 2: the batch mean is (0 + 2) / 2 = 1; running mean 0.9 * 0 + 0.1 * 1
+    assert c["sync_bn_mean_0"] == c["sync_bn_mean_2"] == [0.1, 0.1]
 
 
 @needs_mpi

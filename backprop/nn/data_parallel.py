@@ -100,16 +100,17 @@ class _AllReduceSum(Function):
     output gradients (each rank's loss depends on every rank's statistics)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, group: Any = None) -> Tensor:
+        ctx.group = group
         y = x.clone()
-        dist.all_reduce(y)
+        dist.all_reduce(y, group=group)
         return y
 
     @staticmethod
-    def backward(ctx: Any, gy: Tensor) -> Tensor:
+    def backward(ctx: Any, gy: Tensor) -> Any:
         gx = gy.clone()
-        dist.all_reduce(gx)
-        return gx
+        dist.all_reduce(gx, group=ctx.group)
+        return gx, None
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -140,7 +141,7 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input_dim(input)
         if input.shape[1] == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
-        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and dist.is_initialized() and dist.get_world_size(self.process_group) > 1):
             return super().forward(input)
         return self._sync_forward(input)
 
@@ -156,16 +157,16 @@ class SyncBatchNorm(_BatchNorm):
         dims = (0, *range(2, input.ndim))
         shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
         count = creation.tensor([float(input.numel() // input.shape[1])], dtype=dtypes.float64, device=input.device)
-        dist.all_reduce(count)
+        dist.all_reduce(count, group=self.process_group)
         n = float(count.item())
         if n <= 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {list(input.shape)} "
                 f"({int(n)} value(s) per channel over all ranks)"
             )
-        mean = _AllReduceSum.apply(input.sum(dims)) / n
+        mean = _AllReduceSum.apply(input.sum(dims), self.process_group) / n
         centered = input - mean.reshape(shape)
-        var = _AllReduceSum.apply((centered * centered).sum(dims)) / n
+        var = _AllReduceSum.apply((centered * centered).sum(dims), self.process_group) / n
         y = centered * (var + self.eps).rsqrt().reshape(shape)
         if self.weight is not None:
             y = y * self.weight.reshape(shape)

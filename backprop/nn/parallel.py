@@ -107,7 +107,9 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self.bucket_cap_mb = 4.0 if bucket_cap_mb is None else float(bucket_cap_mb)
         self.deterministic = deterministic
-        self.world_size = dist.get_world_size()
+        self.process_group = process_group  # (None: the default group; else a new_group, whose ranks this reduces over)
+        self.world_size = dist.get_world_size(process_group)
+        self._src = dist.get_global_rank(process_group, 0) if process_group is not None and self.world_size > 0 else 0
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._names = [n for n, _ in named]
         self._params = [p for _, p in named]
@@ -122,7 +124,7 @@ class DistributedDataParallel(Module):
             if init_sync:
                 with no_grad():
                     for t in [*module.parameters(), *module.buffers()]:
-                        dist.broadcast(t, 0)
+                        dist.broadcast(t, self._src, group=process_group)
             self._make_buckets()
             self._register_hooks()
 
@@ -132,7 +134,7 @@ class DistributedDataParallel(Module):
         mine = [(n, tuple(t.shape), str(t.dtype)) for n, t in self.module.named_parameters()]
         mine += [(n, tuple(t.shape), str(t.dtype)) for n, t in self.module.named_buffers()]
         everyone: list[Any] = [None] * self.world_size
-        dist.all_gather_object(everyone, mine)
+        dist.all_gather_object(everyone, mine, group=self.process_group)
         ref = everyone[0]
         for rank, theirs in enumerate(everyone[1:], 1):
             for i in range(max(len(ref), len(theirs))):
@@ -206,7 +208,7 @@ class DistributedDataParallel(Module):
             if self.broadcast_buffers:
                 with no_grad():
                     for b in self.module.buffers():
-                        dist.broadcast(b, 0)
+                        dist.broadcast(b, self._src, group=self.process_group)
         out = self.module(*args, **kwargs)
         if self._expecting and self.find_unused_parameters:
             self._mark_unused(out)
@@ -270,12 +272,12 @@ class DistributedDataParallel(Module):
         if self.find_unused_parameters:
             flags = self._params[0].device.xp.asarray(self._used, dtype="int32") if self._params else None
             used_t = Tensor._wrap(flags, self._params[0].device, None)
-            dist.all_reduce(used_t, dist.ReduceOp.MAX)
+            dist.all_reduce(used_t, dist.ReduceOp.MAX, group=self.process_group)
             used = used_t._data.tolist()
         with no_grad():
             for b in self._buckets:
                 flat = Tensor._wrap(b.buffer(), b.device, None)
-                dist.all_reduce(flat, dist.ReduceOp.SUM, **self._det())
+                dist.all_reduce(flat, dist.ReduceOp.SUM, group=self.process_group, **self._det())
                 flat._data /= self.world_size
         self.stats["reductions"] += 1
         self.stats["collectives"] += len(self._buckets)

@@ -571,3 +571,54 @@ def test_accelerator_names_without_device_match_torch(name):
     if torch.accelerator.is_available() or bp.accelerator.is_available():
         pytest.skip("an accelerator is present")
     assert _outcome(getattr(bp.accelerator, name)) == _outcome(getattr(torch.accelerator, name))
+
+
+# ---------------------------------------------------------------- global module hooks (torch.nn.modules.module)
+def _global_hook_events(lib):
+    """Build and run a small model under every global module hook; the events, in order, with shapes."""
+    mm = lib.nn.modules.module
+    events: list = []
+
+    def shapes(ts):
+        return [None if t is None else list(t.shape) for t in ts]
+
+    handles = [
+        mm.register_module_full_backward_pre_hook(lambda m, go: events.append(("bpre", type(m).__name__, shapes(go)))),
+        mm.register_module_full_backward_hook(
+            lambda m, gi, go: events.append(("bwd", type(m).__name__, shapes(gi), shapes(go)))
+        ),
+        mm.register_module_parameter_registration_hook(lambda m, n, p: events.append(("param", type(m).__name__, n))),
+        mm.register_module_buffer_registration_hook(
+            lambda m, n, b: events.append(("buffer", type(m).__name__, n, None if b is None else list(b.shape)))
+        ),
+        mm.register_module_module_registration_hook(lambda m, n, s: events.append(("module", type(m).__name__, n))),
+    ]
+    try:
+        lib.manual_seed(0)
+        model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.BatchNorm1d(4))
+        model.add_module("out", lib.nn.Linear(4, 2, bias=False))
+        model[0].register_buffer("extra", lib.zeros(2))
+        model(lib.ones(5, 3, requires_grad=True)).sum().backward()
+    finally:
+        for h in handles:
+            h.remove()
+    lib.nn.Linear(2, 2)(lib.ones(1, 2)).sum().backward()  # removed: no more events
+    return events
+
+
+@needs_torch
+def test_global_module_hooks_match_torch():
+    ours, theirs = _global_hook_events(bp), _global_hook_events(torch)
+    assert ours == theirs
+    assert ("bwd", "Sequential", [[5, 3]], [[5, 2]]) in ours and ("param", "Linear", "weight") in ours
+
+
+def test_global_registration_hook_may_replace_the_value():
+    mm = bp.nn.modules.module
+    h = mm.register_module_buffer_registration_hook(lambda m, n, b: b * 2 if b is not None else None)
+    try:
+        m = bp.nn.Module()
+        m.register_buffer("x", bp.ones(2))
+    finally:
+        h.remove()
+    assert m.x.tolist() == [2.0, 2.0]

@@ -52,6 +52,8 @@ class _StateDict(OrderedDict):
 # module-level hooks (torch.nn.modules.module.register_module_forward_[pre_]hook): checked by __call__
 _global_forward_pre_hooks = module_hooks.GLOBAL_FORWARD_PRE
 _global_forward_hooks = module_hooks.GLOBAL_FORWARD
+_global_backward_pre_hooks = module_hooks.GLOBAL_BACKWARD_PRE
+_global_backward_hooks = module_hooks.GLOBAL_BACKWARD
 
 
 class Module:
@@ -92,6 +94,8 @@ class Module:
                     f"cannot assign '{_typename(value)}' as buffer '{name}' "
                     "(torch.nn.Buffer, torch.Tensor or None expected)"
                 )
+            if module_hooks.GLOBAL_BUFFER_REGISTRATION:
+                value = module_hooks.registered(module_hooks.GLOBAL_BUFFER_REGISTRATION, self, name, value)
             buffers[name] = value  # assigning to a buffer's name keeps it a buffer, as torch
             return
         for kind, store, cls in (("parameter", self._parameters, Parameter), ("module", self._modules, Module)):
@@ -111,6 +115,13 @@ class Module:
         self._non_persistent_buffers_set.discard(name)
         if isinstance(value, (Parameter, Module)):
             self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+            table = (
+                module_hooks.GLOBAL_PARAMETER_REGISTRATION
+                if isinstance(value, Parameter)
+                else module_hooks.GLOBAL_MODULE_REGISTRATION
+            )
+            if table:
+                value = module_hooks.registered(table, self, name, value)
             (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -174,6 +185,8 @@ class Module:
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (torch Tensor or None required)"
             )
         self.__dict__.pop(name, None)
+        if module_hooks.GLOBAL_BUFFER_REGISTRATION:
+            tensor = module_hooks.registered(module_hooks.GLOBAL_BUFFER_REGISTRATION, self, name, tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -192,6 +205,8 @@ class Module:
             raise KeyError(f'module name can\'t contain ".", got: {name}')
         if name == "":
             raise KeyError('module name can\'t be empty string ""')
+        if module_hooks.GLOBAL_MODULE_REGISTRATION:
+            module = module_hooks.registered(module_hooks.GLOBAL_MODULE_REGISTRATION, self, name, module)
         self._modules[name] = module
 
     def register_module(self, name: str, module: Module | None) -> None:
@@ -621,7 +636,13 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if trace_users[0] and (tr := tracer()) is not None:  # bp.compile: the record assumes this state
             tr.guard_module(self)
-        if "_hooks" not in self.__dict__ and not _global_forward_hooks and not _global_forward_pre_hooks:
+        if (
+            "_hooks" not in self.__dict__
+            and not _global_forward_hooks
+            and not _global_forward_pre_hooks
+            and not _global_backward_hooks
+            and not _global_backward_pre_hooks
+        ):
             return self.forward(*args, **kwargs)
         return module_hooks.call_with_hooks(self, args, kwargs)
 

@@ -1,4 +1,5 @@
-"""Module hooks (torch's forward-pre, forward, full-backward-pre and full-backward hooks).
+"""Module hooks (torch's forward-pre, forward, full-backward-pre and full-backward hooks, per module and global;
+torch's global parameter/buffer/submodule registration hooks).
 
 Forward hooks are plain calls around ``forward``. Backward hooks follow torch's design: the Tensor
 inputs and outputs of the call pass through identity ``autograd.Function``s, whose backward rules
@@ -21,6 +22,14 @@ _ids = itertools.count()
 # module's own; ``Module.__call__`` takes the hooked path while either holds one
 GLOBAL_FORWARD_PRE: OrderedDict = OrderedDict()
 GLOBAL_FORWARD: OrderedDict = OrderedDict()
+# every module's full backward (pre-)hooks, run before the module's own, as torch's
+GLOBAL_BACKWARD_PRE: OrderedDict = OrderedDict()
+GLOBAL_BACKWARD: OrderedDict = OrderedDict()
+# hooks on every registration of a parameter, buffer or submodule: ``hook(module, name, value)`` may return a
+# replacement value
+GLOBAL_PARAMETER_REGISTRATION: OrderedDict = OrderedDict()
+GLOBAL_BUFFER_REGISTRATION: OrderedDict = OrderedDict()
+GLOBAL_MODULE_REGISTRATION: OrderedDict = OrderedDict()
 _NO_HOOKS: dict = {k: OrderedDict() for k in KINDS}
 
 
@@ -36,6 +45,46 @@ def register_module_forward_hook(hook: Any, *, with_kwargs: bool = False, always
     key = next(_ids)
     GLOBAL_FORWARD[key] = (hook, {"with_kwargs": with_kwargs, "always_call": always_call})
     return RemovableHandle(GLOBAL_FORWARD, key)
+
+
+def register_module_full_backward_pre_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, grad_output)`` before the backward of every module (torch's global hook)."""
+    return _add_global(GLOBAL_BACKWARD_PRE, hook)
+
+
+def register_module_full_backward_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, grad_input, grad_output)`` after the backward of every module (torch's global hook)."""
+    return _add_global(GLOBAL_BACKWARD, hook)
+
+
+def register_module_parameter_registration_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, name, param)`` on every parameter registration; may return a replacement."""
+    return _add_global(GLOBAL_PARAMETER_REGISTRATION, hook)
+
+
+def register_module_buffer_registration_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, name, buffer)`` on every buffer registration; may return a replacement."""
+    return _add_global(GLOBAL_BUFFER_REGISTRATION, hook)
+
+
+def register_module_module_registration_hook(hook: Any) -> RemovableHandle:
+    """``hook(module, name, submodule)`` on every submodule registration; may return a replacement."""
+    return _add_global(GLOBAL_MODULE_REGISTRATION, hook)
+
+
+def _add_global(table: OrderedDict, hook: Any) -> RemovableHandle:
+    key = next(_ids)
+    table[key] = (hook, {})
+    return RemovableHandle(table, key)
+
+
+def registered(table: OrderedDict, module: Any, name: str, value: Any) -> Any:
+    """``value`` after every registration hook of ``table`` (each may replace it)."""
+    for hook, _ in list(table.values()):
+        out = hook(module, name, value)
+        if out is not None:
+            value = out
+    return value
 
 
 class RemovableHandle:
@@ -98,7 +147,10 @@ def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
             result = hook(module, args)
             if result is not None:
                 args = _as_tuple(result)
-    backward = bool(tables["backward"] or tables["backward_pre"]) and grad_state.enabled
+    backward = (
+        bool(tables["backward"] or tables["backward_pre"] or GLOBAL_BACKWARD or GLOBAL_BACKWARD_PRE)
+        and grad_state.enabled
+    )
     call = _BackwardCall(module) if backward else None
     if call is not None:
         args = call.wrap_inputs(args)
@@ -159,8 +211,8 @@ class _BackwardCall:
         return out
 
     def on_grad_output(self, grads: tuple) -> tuple:
-        tables = self.module.__dict__["_hooks"]
-        for hook, _ in list(tables["backward_pre"].values()):
+        tables = self.module.__dict__.get("_hooks") or _NO_HOOKS
+        for hook, _ in [*GLOBAL_BACKWARD_PRE.values(), *tables["backward_pre"].values()]:
             result = hook(self.module, grads)
             if result is not None:
                 grads = _as_tuple(result)
@@ -173,8 +225,8 @@ class _BackwardCall:
         return self._run_backward_hooks(grads)
 
     def _run_backward_hooks(self, grad_input: tuple) -> tuple:
-        tables = self.module.__dict__["_hooks"]
-        for hook, _ in list(tables["backward"].values()):
+        tables = self.module.__dict__.get("_hooks") or _NO_HOOKS
+        for hook, _ in [*GLOBAL_BACKWARD.values(), *tables["backward"].values()]:
             result = hook(self.module, grad_input, self.grad_output)
             if result is not None:
                 result = _as_tuple(result)

@@ -1,15 +1,29 @@
 """torch.nn.modules.module: ``Module`` and its helpers."""
 
 from backprop.nn.module import Module, _IncompatibleKeys
-from backprop.nn.module_hooks import RemovableHandle, register_module_forward_hook, register_module_forward_pre_hook
+from backprop.nn.module_hooks import (
+    RemovableHandle,
+    register_module_buffer_registration_hook,
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_full_backward_hook,
+    register_module_full_backward_pre_hook,
+    register_module_module_registration_hook,
+    register_module_parameter_registration_hook,
+)
 
 __all__ = [
     "Module",
     "RemovableHandle",
     "_IncompatibleKeys",
     "_addindent",
+    "register_module_buffer_registration_hook",
     "register_module_forward_hook",
     "register_module_forward_pre_hook",
+    "register_module_full_backward_hook",
+    "register_module_full_backward_pre_hook",
+    "register_module_module_registration_hook",
+    "register_module_parameter_registration_hook",
 ]
 
 

@@ -248,7 +248,6 @@ ALLOWED: dict[str, str] = {
             "save_for_forward",
             "set_materialize_grads",
             "jvp",
-            "vmap",
         )
     },  # fmt: skip
     "autograd.forward_ad._DecoratorContextManager.clone:absent": "dual_level is a plain context manager here",

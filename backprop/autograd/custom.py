@@ -292,6 +292,17 @@ class Function:
     def setup_context(ctx: Any, inputs: tuple, output: Any) -> Any:
         raise NotImplementedError("setup_context is not implemented.")
 
+    generate_vmap_rule = False  # (torch's flag; backprop's vmap applies the Function slice by slice either way)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
+        """torch's batching rule hook. ``bp.vmap`` runs a Function once per slice, so it never needs one; calling
+        this base version raises torch's error, as torch's does."""
+        raise NotImplementedError(
+            "To use autograd.Function with vmap, you must either override the vmap staticmethod or set "
+            "generate_vmap_rule=True."
+        )
+
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError(

@@ -15,13 +15,14 @@ in every run, the result one process gets by adding the ranks' arrays itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _datetime
 import enum
 import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -245,6 +246,11 @@ class _Comm:
     def _reduce_by_gathering(self, arr: Any, op: ReduceOp) -> None:
         _combine_in_rank_order(arr, self.allgather(arr), op)
 
+    @contextlib.contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Operations that must be in flight together (NCCL's group calls); nothing to do by default."""
+        yield
+
 
 class _SingleComm(_Comm):
     """The world of one process: every collective is the identity."""
@@ -333,14 +339,16 @@ class _MPIComm(_Comm):
     def abort(self, code: int) -> None:
         self.comm.Abort(code)
 
-    def isend(self, arr: Any, dst: int, tag: int) -> Any:
+    def isend(self, arr: Any, dst: int, tag: int) -> _MPIRequest:
         self._host(arr)
-        return self.comm.Isend(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, dest=dst, tag=tag)
+        req = self.comm.Isend(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, dest=dst, tag=tag)
+        return _MPIRequest(req, self.mpi)
 
-    def irecv(self, arr: Any, src: int | None, tag: int) -> Any:
+    def irecv(self, arr: Any, src: int | None, tag: int) -> _MPIRequest:
         self._host(arr)
         source = self.mpi.ANY_SOURCE if src is None else src
-        return self.comm.Irecv(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, source=source, tag=tag)
+        req = self.comm.Irecv(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, source=source, tag=tag)
+        return _MPIRequest(req, self.mpi)
 
     def alltoall_arrays(self, arrays: list[Any]) -> list[Any]:
         """Rank r's ``arrays[j]`` goes to rank j; returns the arrays each rank sent here (pickled: any shapes)."""
@@ -407,6 +415,38 @@ class _NcclComm(_Comm):
         out = _xp_of(arr).empty((self.size, *arr.shape), dtype=arr.dtype)
         self.comm.allGather(self._ptr(arr), self._ptr(out), arr.size, self._type(arr), self._stream())
         return out
+
+    # point-to-point (NCCL 2.7+): enqueued on the current stream, so later work on it is ordered after them;
+    # NCCL has no tags. A send and its receive must be in flight together: ``grouped`` (batch_isend_irecv,
+    # all_to_all) lets a rank post both directions before either blocks.
+    def isend(self, arr: Any, dst: int, tag: int) -> _StreamRequest:
+        self.comm.send(self._ptr(arr), arr.size, self._type(arr), dst, self._stream())
+        return _StreamRequest(None)
+
+    def irecv(self, arr: Any, src: int | None, tag: int) -> _StreamRequest:
+        if src is None:
+            raise RuntimeError("irecv/recv over NCCL needs the source rank (NCCL cannot receive from any rank)")
+        self.comm.recv(self._ptr(arr), arr.size, self._type(arr), src, self._stream())
+        return _StreamRequest(src)
+
+    @contextlib.contextmanager
+    def grouped(self) -> Iterator[None]:
+        """NCCL's group calls (``groupStart``/``groupEnd``) around the block."""
+        self.nccl.groupStart()
+        try:
+            yield
+        finally:
+            self.nccl.groupEnd()
+
+    def alltoall_into(self, sends: list[Any], recvs: list[Any]) -> None:
+        """``sends[j]`` to rank j, ``recvs[i]`` from rank i (contiguous device arrays), in one NCCL group."""
+        with self.grouped():
+            for peer in range(self.size):
+                if peer == self.rank:
+                    recvs[peer][...] = sends[peer]
+                    continue
+                self.isend(sends[peer], peer, 0)
+                self.irecv(recvs[peer], peer, 0)
 
 
 def _connect_nccl(host: Any, nccl: Any, stream: Callable[[], int]) -> _NcclComm:
@@ -673,6 +713,34 @@ def _exit_now(code: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ collectives
+class _MPIRequest:
+    """A non-blocking MPI send or receive; ``wait_source()`` completes it and gives the sender's rank."""
+
+    def __init__(self, request: Any, mpi: Any) -> None:
+        self.request, self.mpi = request, mpi
+
+    def wait_source(self) -> int | None:
+        status = self.mpi.Status()
+        self.request.Wait(status)
+        return int(status.Get_source())
+
+    def test(self) -> bool:
+        return bool(self.request.Test())
+
+
+class _StreamRequest:
+    """An NCCL send or receive: queued on the current stream, which orders every later use of the buffer."""
+
+    def __init__(self, source: int | None) -> None:
+        self.source = source
+
+    def wait_source(self) -> int | None:
+        return self.source
+
+    def test(self) -> bool:
+        return True
+
+
 class _Work:
     """What ``async_op=True`` returns: the collective has already completed."""
 
@@ -686,12 +754,6 @@ class _Work:
 Work = _Work  # torch.distributed.Work: what async operations return
 
 
-def _g_status() -> Any:
-    """An ``MPI.Status`` to learn a receive's source (None outside an MPI job)."""
-    mpi = getattr(_group.host, "mpi", None) if _group is not None else None
-    return None if mpi is None else mpi.Status()
-
-
 class _P2PWork(_Work):
     """A pending ``isend``/``irecv`` (an MPI request); ``wait()`` completes it (a receive then lands in the
     tensor, through a contiguous buffer when the tensor is not contiguous)."""
@@ -702,16 +764,14 @@ class _P2PWork(_Work):
 
     def wait(self, timeout: Any = None) -> bool:
         if not self._finished:
-            status = _g_status()
-            self._request.Wait(status)
-            self.source = status.Get_source() if status is not None else None
+            self.source = self._request.wait_source()
             if self._done is not None:
                 self._done()
             self._finished = True
         return True
 
     def is_completed(self) -> bool:
-        if not self._finished and self._request.Test():
+        if not self._finished and self._request.test():
             self.wait()
         return self._finished
 
@@ -1022,8 +1082,16 @@ def all_to_all(
             raise ValueError(f"all_to_all: {name} has {len(lst)} tensors, the world has {g.size} ranks")
         for t in lst:
             _check(t, "all_to_all")
-    if any(t.device.type != "cpu" for t in (*output_tensor_list, *input_tensor_list)) and g.size > 1:
-        raise RuntimeError("all_to_all carries CPU tensors only here (no NCCL all-to-all): move them to the CPU")
+    on_device = any(t.device.type != "cpu" for t in (*output_tensor_list, *input_tensor_list))
+    if on_device and g.size > 1:  # NCCL: every pair's send and receive in one group, into the outputs' memory
+        comm = _p2p_comm(g, input_tensor_list[0], "all_to_all")
+        recvs = [_contiguous(t) for t in output_tensor_list]
+        comm.alltoall_into([_contiguous(t) for t in input_tensor_list], recvs)
+        for t, arr in zip(output_tensor_list, recvs):
+            if arr is not t._data:
+                t._data[...] = arr
+            bump_version(t)
+        return _Work() if async_op else None
     got = g.host.alltoall_arrays([_contiguous(t) for t in input_tensor_list])
     for i, (t, arr) in enumerate(zip(output_tensor_list, got)):
         if tuple(arr.shape) != tuple(t._data.shape) or arr.dtype != t._data.dtype:
@@ -1062,9 +1130,19 @@ def all_to_all_single(
     ins, outs = splits(input, input_split_sizes, "input"), splits(output, output_split_sizes, "output")
     src = _contiguous(input)
     bounds = np.cumsum([0, *ins])
-    pieces_in = [bp_slice.copy() for bp_slice in (src[bounds[j] : bounds[j + 1]] for j in range(g.size))]
-    if g.size > 1 and input.device.type != "cpu":
-        raise RuntimeError("all_to_all_single carries CPU tensors only here (no NCCL all-to-all)")
+    if g.size > 1 and input.device.type != "cpu":  # NCCL: dim-0 slices of contiguous arrays are contiguous
+        comm = _p2p_comm(g, input, "all_to_all_single")
+        dst = _contiguous(output)
+        out_bounds = np.cumsum([0, *outs])
+        comm.alltoall_into(
+            [src[bounds[j] : bounds[j + 1]] for j in range(g.size)],
+            [dst[out_bounds[i] : out_bounds[i + 1]] for i in range(g.size)],
+        )
+        if dst is not output._data:
+            output._data[...] = dst
+        bump_version(output)
+        return _Work() if async_op else None
+    pieces_in = [src[bounds[j] : bounds[j + 1]].copy() for j in range(g.size)]
     got = g.host.alltoall_arrays(pieces_in)
     bounds = np.cumsum([0, *outs])
     for i, arr in enumerate(got):
@@ -1095,8 +1173,14 @@ def _peer(
 
 
 def _p2p_comm(g: _Group, t: Tensor, name: str) -> Any:
+    """The communicator of a point-to-point call: NCCL for device tensors under ``nccl``, MPI for host ones."""
     if t.device.type != "cpu":
-        raise RuntimeError(f"{name} carries CPU tensors only here (no NCCL point-to-point): move it to the CPU")
+        if g.device is None:
+            raise RuntimeError(
+                f"{name}: backend {g.backend!r} carries CPU tensors only, got a tensor on {t.device}: "
+                "init_process_group('nccl') for CUDA tensors"
+            )
+        return g.device
     return g.host
 
 
@@ -1119,7 +1203,7 @@ def irecv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 
         return None
     peer = _peer(src, group_src, "irecv", "source", g, any_ok=True)
     arr = tensor._data
-    buf = arr if arr.flags.c_contiguous else np.empty(arr.shape, arr.dtype)
+    buf = arr if arr.flags.c_contiguous else _xp_of(arr).empty(arr.shape, arr.dtype)
 
     def done() -> None:
         if buf is not arr:
@@ -1171,7 +1255,13 @@ def batch_isend_irecv(p2p_op_list: list[P2POp]) -> list[Any]:
     """Start every operation of the list (all non-blocking, so pairs cannot deadlock); returns their works."""
     if not p2p_op_list or not all(isinstance(p, P2POp) for p in p2p_op_list):
         raise ValueError("Invalid ``p2p_op_list``. Each op is expected to to be of type ``torch.distributed.P2POp``.")
-    return [p.op(p.tensor, p.peer, p.group, p.tag) for p in p2p_op_list]
+    first = p2p_op_list[0]
+    g = _resolve(first.group)
+    if g is None:
+        return []
+    comm = _p2p_comm(g, first.tensor, "batch_isend_irecv")
+    with comm.grouped():  # (NCCL: one group, so the sends and receives of both sides are in flight together)
+        return [p.op(p.tensor, p.peer, p.group, p.tag) for p in p2p_op_list]
 
 
 def gather_object(

@@ -13,6 +13,7 @@ import ctypes
 import importlib.util
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -429,6 +430,8 @@ class _FakeNcclModule:
         self.barrier = threading.Barrier(size)
         self.slots: list[Any] = [None] * size
         self.calls: list[tuple] = []
+        self.mailbox = {(a, b): queue.Queue() for a in range(size) for b in range(size)}
+        self._depth = threading.local()
         module = self
 
         class NcclCommunicator:
@@ -465,10 +468,31 @@ class _FakeNcclModule:
                 parts = self._exchange(self._view(send, count, dtype))
                 self._view(recv, count * module.size, dtype)[...] = np.concatenate(parts)
 
+            def send(self, buf: int, count: int, dtype: int, peer: int, stream: int) -> None:
+                assert module.group_depth > 0, "a send outside groupStart/groupEnd would block its stream"
+                module.calls.append(("send", self.rank, peer, count, dtype, stream))
+                module.mailbox[(self.rank, peer)].put(self._view(buf, count, dtype).copy())
+
+            def recv(self, buf: int, count: int, dtype: int, peer: int, stream: int) -> None:
+                module.calls.append(("recv", self.rank, peer, count, dtype, stream))
+                got = module.mailbox[(peer, self.rank)].get(timeout=5)
+                assert got.size == count, f"rank {self.rank} expected {count} values from {peer}, got {got.size}"
+                self._view(buf, count, dtype)[...] = got
+
         self.NcclCommunicator = NcclCommunicator
 
     def get_unique_id(self) -> tuple:
         return tuple(range(128))
+
+    @property
+    def group_depth(self) -> int:
+        return getattr(self._depth, "n", 0)
+
+    def groupStart(self) -> None:  # noqa: N802 - cupy.cuda.nccl's name
+        self._depth.n = self.group_depth + 1
+
+    def groupEnd(self) -> None:  # noqa: N802
+        self._depth.n = self.group_depth - 1
 
 
 class _FakeHost:
@@ -540,6 +564,31 @@ def test_nccl_deterministic_sum_gathers_and_adds_in_rank_order() -> None:
     for a, g in res:
         assert a.tolist() == [0.0] * 4 and g.tolist() == [[0.0], [1.0], [2.0]]
     assert not any(c[0] == "allReduce" for c in calls)  # gathered, never reduced by NCCL's own order
+
+
+def test_nccl_point_to_point_and_all_to_all_are_grouped_sends_and_receives() -> None:
+    """Three stand-in ranks: all_to_all posts every pair's send and receive in one NCCL group (a self-pair is a
+    copy), with the peers, counts and types of the buffers; a receive needs its source."""
+    F32 = _FakeNcclModule.NCCL_FLOAT32  # noqa: N806
+
+    def body(rank: int, comm: Any) -> Any:
+        sends = [np.full(j + 1, 10.0 * rank + j, dtype=np.float32) for j in range(3)]  # j + 1 values to rank j
+        recvs = [np.zeros(rank + 1, dtype=np.float32) for _ in range(3)]
+        comm.alltoall_into(sends, recvs)
+        with comm.grouped():  # a ring exchange: send to the next rank, receive from the previous one
+            comm.isend(np.array([rank, rank], dtype=np.int64), (rank + 1) % 3, 0)
+            got = np.zeros(2, dtype=np.int64)
+            req = comm.irecv(got, (rank - 1) % 3, 0)
+        with pytest.raises(RuntimeError, match="needs the source rank"):
+            comm.irecv(np.zeros(1, np.float32), None, 0)
+        return [r.tolist() for r in recvs], got.tolist(), req.wait_source()
+
+    *res, calls = _nccl_ranks(3, body)
+    for rank, (recvs, ring, source) in enumerate(res):
+        assert recvs == [[10.0 * i + rank] * (rank + 1) for i in range(3)]
+        assert ring == [(rank - 1) % 3] * 2 and source == (rank - 1) % 3
+    assert ("send", 0, 2, 3, F32, 1234) in calls and ("recv", 2, 0, 3, F32, 1234) in calls
+    assert not any(c[0] in ("send", "recv") and c[1] == c[2] for c in calls)  # the self-pair never goes to NCCL
 
 
 def test_nccl_rejects_types_it_cannot_carry() -> None:

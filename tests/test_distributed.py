@@ -469,8 +469,7 @@ class _FakeNcclModule:
                 self._view(recv, count * module.size, dtype)[...] = np.concatenate(parts)
 
             def send(self, buf: int, count: int, dtype: int, peer: int, stream: int) -> None:
-                assert module.group_depth > 0, "a send outside groupStart/groupEnd would block its stream"
-                module.calls.append(("send", self.rank, peer, count, dtype, stream))
+                module.calls.append(("send", self.rank, peer, count, dtype, stream, module.group_depth))
                 module.mailbox[(self.rank, peer)].put(self._view(buf, count, dtype).copy())
 
             def recv(self, buf: int, count: int, dtype: int, peer: int, stream: int) -> None:
@@ -587,7 +586,8 @@ def test_nccl_point_to_point_and_all_to_all_are_grouped_sends_and_receives() -> 
     for rank, (recvs, ring, source) in enumerate(res):
         assert recvs == [[10.0 * i + rank] * (rank + 1) for i in range(3)]
         assert ring == [(rank - 1) % 3] * 2 and source == (rank - 1) % 3
-    assert ("send", 0, 2, 3, F32, 1234) in calls and ("recv", 2, 0, 3, F32, 1234) in calls
+    assert ("send", 0, 2, 3, F32, 1234, 1) in calls and ("recv", 2, 0, 3, F32, 1234) in calls  # (1: inside a group)
+    assert all(c[-1] == 1 for c in calls if c[0] == "send")
     assert not any(c[0] in ("send", "recv") and c[1] == c[2] for c in calls)  # the self-pair never goes to NCCL
 
 

@@ -13,6 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "SDPAParams",
+    "allow_fp16_bf16_reduction_math_sdp",
+    "can_use_cudnn_attention",
+    "can_use_efficient_attention",
+    "can_use_flash_attention",
+    "fp16_bf16_reduction_math_sdp_allowed",
+    "is_ck_sdpa_available",
+    "is_flash_attention_available",
     "cudnn_sdp_enabled",
     "enable_cudnn_sdp",
     "enable_flash_sdp",
@@ -116,3 +124,65 @@ def sdp_kernel(
         yield
     finally:
         _sdp.update(previous)
+
+
+# ---- fused-attention queries: backprop's attention is one math composition, so no fused kernel ever applies
+_NO_FUSED = "backprop has no fused attention kernels: scaled_dot_product_attention is one math composition"
+_fp16_bf16_math_reduction = [False]
+
+
+class SDPAParams:
+    """The arguments of one ``scaled_dot_product_attention`` call, for the ``can_use_*`` queries (torch's record)."""
+
+    def __init__(
+        self, query: Any, key: Any, value: Any, attn_mask: Any, dropout: float, is_causal: bool,
+        enable_gqa: bool = False,
+    ) -> None:  # fmt: skip
+        self.query, self.key, self.value, self.attn_mask = query, key, value, attn_mask
+        self.dropout, self.is_causal, self.enable_gqa = dropout, is_causal, enable_gqa
+
+
+def _fused_query(params: SDPAParams, debug: bool, kernel: str) -> bool:
+    if not isinstance(params, SDPAParams):
+        raise TypeError(f"can_use_{kernel}: expected SDPAParams, got {type(params).__name__}")
+    if debug:
+        import warnings
+
+        warnings.warn(f"{kernel} attention cannot be used: {_NO_FUSED}", UserWarning, stacklevel=3)
+    return False
+
+
+def is_flash_attention_available() -> bool:
+    """False: no flash-attention kernel (see ``_NO_FUSED``)."""
+    return False
+
+
+def is_ck_sdpa_available() -> bool:
+    """False: no composable-kernel (ROCm) attention."""
+    return False
+
+
+def can_use_flash_attention(params: SDPAParams, debug: bool = False) -> bool:
+    """False for every call (``debug`` warns why)."""
+    return _fused_query(params, debug, "flash")
+
+
+def can_use_efficient_attention(params: SDPAParams, debug: bool = False) -> bool:
+    """False for every call (``debug`` warns why)."""
+    return _fused_query(params, debug, "efficient")
+
+
+def can_use_cudnn_attention(params: SDPAParams, debug: bool = False) -> bool:
+    """False for every call (``debug`` warns why)."""
+    return _fused_query(params, debug, "cudnn")
+
+
+def allow_fp16_bf16_reduction_math_sdp(enabled: bool) -> None:
+    """Record torch's switch for reduced-precision reductions in math attention (ours computes half inputs in
+    float32 either way)."""
+    _fp16_bf16_math_reduction[0] = bool(enabled)
+
+
+def fp16_bf16_reduction_math_sdp_allowed() -> bool:
+    """The switch ``allow_fp16_bf16_reduction_math_sdp`` recorded (False by default, as torch's)."""
+    return _fp16_bf16_math_reduction[0]

@@ -622,3 +622,24 @@ def test_global_registration_hook_may_replace_the_value():
     finally:
         h.remove()
     assert m.x.tolist() == [2.0, 2.0]
+
+
+# ---------------------------------------------------------------- backends.cuda's fused-attention queries
+@needs_torch
+def test_backends_cuda_attention_queries_match_torch_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("torch has CUDA here")
+    q = [lib.ones(1, 1, 2, 4) for lib in (bp, torch)]
+    ours = bp.backends.cuda.SDPAParams(q[0], q[0], q[0], None, 0.0, False, False)
+    theirs = torch.backends.cuda.SDPAParams(q[1], q[1], q[1], None, 0.0, False, False)
+    for name in ("can_use_flash_attention", "can_use_efficient_attention"):
+        assert getattr(bp.backends.cuda, name)(ours) is getattr(torch.backends.cuda, name)(theirs) is False
+    for name in ("is_flash_attention_available", "is_ck_sdpa_available", "fp16_bf16_reduction_math_sdp_allowed"):
+        assert getattr(bp.backends.cuda, name)() == getattr(torch.backends.cuda, name)()
+    with pytest.warns(UserWarning, match="no fused attention kernels"):
+        assert bp.backends.cuda.can_use_flash_attention(ours, debug=True) is False
+    try:
+        bp.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)
+        assert bp.backends.cuda.fp16_bf16_reduction_math_sdp_allowed() is True
+    finally:
+        bp.backends.cuda.allow_fp16_bf16_reduction_math_sdp(False)

@@ -12,14 +12,15 @@ __all__ = ["get_cpu_capability"]
 
 
 def _numpy_cpu_features() -> dict[str, bool]:
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__  # NumPy 2
-    except ImportError:  # pragma: no cover - NumPy 1
+    import importlib
+
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # NumPy 2, then NumPy 1
         try:
-            from numpy.core._multiarray_umath import __cpu_features__
-        except ImportError:
-            return {}
-    return dict(__cpu_features__)
+            features = importlib.import_module(name).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+        return dict(features)
+    return {}
 
 
 def get_cpu_capability() -> str:

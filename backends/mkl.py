@@ -26,5 +26,5 @@ class verbose:  # noqa: N801 - torch's name
     def __enter__(self) -> verbose | None:
         return None if self.enable == VERBOSE_OFF else self
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None

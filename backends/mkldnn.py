@@ -48,8 +48,8 @@ class verbose:  # noqa: N801 - torch's name
     def __enter__(self) -> verbose | None:
         return None if self.level == VERBOSE_OFF else self
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def set_flags(

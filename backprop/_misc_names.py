@@ -82,7 +82,7 @@ def get_device_module(device: Any = None) -> types.ModuleType:
     if device is None:
         acc = accelerator.current_accelerator()
         return cpu if acc is None else modules[acc.type]
-    kind = device.type if isinstance(device, Device) else str(device).partition(":")[0]
+    kind = _device_kind(device)
     if kind not in modules:
         raise RuntimeError(f"Device '{kind}' does not have a corresponding module registered as 'torch.{kind}'.")
     return modules[kind]

@@ -795,6 +795,26 @@ def _in_place(t: Tensor, fn: Callable[[Any], None]) -> None:
     bump_version(t)
 
 
+def _contiguous(t: Tensor) -> Any:
+    arr = t._data
+    return arr if arr.flags.c_contiguous else _xp_of(arr).ascontiguousarray(arr)
+
+
+def _write(t: Tensor, value: Any) -> None:
+    t._data[...] = value
+    bump_version(t)
+
+
+def _same_layout(ts: list[Tensor], ref: Tensor, name: str, what: str) -> None:
+    for i, t in enumerate(ts):
+        _check(t, name)
+        if tuple(t.shape) != tuple(ref.shape) or t.dtype != ref.dtype or t.device != ref.device:
+            raise ValueError(
+                f"{name}: {what}[{i}] has shape {tuple(t.shape)}, dtype {t.dtype} on {t.device}; expected those "
+                f"of the input: {tuple(ref.shape)}, {ref.dtype} on {ref.device}"
+            )
+
+
 def all_reduce(
     tensor: Tensor,
     op: ReduceOp = ReduceOp.SUM,
@@ -850,18 +870,10 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
         return None
     if len(tensor_list) != g.size:
         raise ValueError(f"all_gather: tensor_list has {len(tensor_list)} tensors, the world has {g.size} ranks")
-    for i, t in enumerate(tensor_list):
-        _check(t, "all_gather")
-        if tuple(t.shape) != tuple(tensor.shape) or t.dtype != tensor.dtype or t.device != tensor.device:
-            raise ValueError(
-                f"all_gather: tensor_list[{i}] has shape {tuple(t.shape)}, dtype {t.dtype} on {t.device}; "
-                f"expected those of the input: {tuple(tensor.shape)}, {tensor.dtype} on {tensor.device}"
-            )
-    src = tensor._data if tensor._data.flags.c_contiguous else _xp_of(tensor._data).ascontiguousarray(tensor._data)
-    parts = g.comm_for(tensor).allgather(src)
+    _same_layout(tensor_list, tensor, "all_gather", "tensor_list")
+    parts = g.comm_for(tensor).allgather(_contiguous(tensor))
     for t, part in zip(tensor_list, parts):
-        t._data[...] = part
-        bump_version(t)
+        _write(t, part)
     return _Work() if async_op else None
 
 
@@ -909,26 +921,6 @@ def _root(rank: int | None, group_rank: int | None, name: str, g: _Group, what: 
     if not 0 <= r < g.size:
         raise ValueError(f"{name}: group_{what} {r} is not a rank of this group of {g.size}")
     return r
-
-
-def _contiguous(t: Tensor) -> Any:
-    arr = t._data
-    return arr if arr.flags.c_contiguous else _xp_of(arr).ascontiguousarray(arr)
-
-
-def _write(t: Tensor, value: Any) -> None:
-    t._data[...] = value
-    bump_version(t)
-
-
-def _same_layout(ts: list[Tensor], ref: Tensor, name: str, what: str) -> None:
-    for i, t in enumerate(ts):
-        _check(t, name)
-        if tuple(t.shape) != tuple(ref.shape) or t.dtype != ref.dtype or t.device != ref.device:
-            raise ValueError(
-                f"{name}: {what}[{i}] has shape {tuple(t.shape)}, dtype {t.dtype} on {t.device}; expected "
-                f"{tuple(ref.shape)}, {ref.dtype} on {ref.device}"
-            )
 
 
 def reduce(

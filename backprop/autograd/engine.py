@@ -442,9 +442,9 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
     """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change (cast first to the leaf's
     ``grad_dtype`` where one was set)."""
-    if grad_dtypes and (want := grad_dtypes.get(id(leaf), False)) is not False and want is not None:
-        if g.dtype != want:
-            g = g.to(want) if create_graph else g.astype(want)
+    want = grad_dtypes.get(id(leaf)) if grad_dtypes else None  # (None: not set, or set to "any dtype")
+    if want is not None and g.dtype != want:
+        g = g.to(want) if create_graph else g.astype(want)
     if create_graph:
         leaf.grad = g if leaf._grad is None else leaf._grad + g
         return

@@ -102,11 +102,10 @@ def grad(
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
                              materialize_grads)  # fmt: skip
     result = _grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
+    ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
     if hooks.grad_dtypes:  # leaves with a grad_dtype get their gradient in it here too, as torch's
-        ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
         result = tuple(_in_grad_dtype(g, t) for g, t in zip(result, ins))
     if materialize_grads:
-        ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
         result = tuple(
             g if g is not None else t._wrap(t.device.xp.zeros_like(t._data), t.device, None)
             for g, t in zip(result, ins)

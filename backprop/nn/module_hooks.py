@@ -35,16 +35,12 @@ _NO_HOOKS: dict = {k: OrderedDict() for k in KINDS}
 
 def register_module_forward_pre_hook(hook: Any) -> RemovableHandle:
     """``hook(module, args)`` before the forward of every module (torch's global hook)."""
-    key = next(_ids)
-    GLOBAL_FORWARD_PRE[key] = (hook, {})
-    return RemovableHandle(GLOBAL_FORWARD_PRE, key)
+    return _add_global(GLOBAL_FORWARD_PRE, hook)
 
 
 def register_module_forward_hook(hook: Any, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
     """``hook(module, args, output)`` after the forward of every module (torch's global hook)."""
-    key = next(_ids)
-    GLOBAL_FORWARD[key] = (hook, {"with_kwargs": with_kwargs, "always_call": always_call})
-    return RemovableHandle(GLOBAL_FORWARD, key)
+    return _add_global(GLOBAL_FORWARD, hook, with_kwargs=with_kwargs, always_call=always_call)
 
 
 def register_module_full_backward_pre_hook(hook: Any) -> RemovableHandle:
@@ -72,9 +68,9 @@ def register_module_module_registration_hook(hook: Any) -> RemovableHandle:
     return _add_global(GLOBAL_MODULE_REGISTRATION, hook)
 
 
-def _add_global(table: OrderedDict, hook: Any) -> RemovableHandle:
+def _add_global(table: OrderedDict, hook: Any, **flags: Any) -> RemovableHandle:
     key = next(_ids)
-    table[key] = (hook, {})
+    table[key] = (hook, flags)
     return RemovableHandle(table, key)
 
 

@@ -1,8 +1,11 @@
-"""``backprop.distributed``: collectives with torch.distributed's names, on MPI (mpi4py) and NCCL (CuPy).
+"""``backprop.distributed``: collectives with torch.distributed's names, on MPI (mpi4py), TCP and NCCL (CuPy).
 
-One process per CPU worker or per GPU, all started by an MPI launcher (``mpiexec -n 2 python train.py``;
-``pip install 'backprop-autodiff[mpi]'`` brings mpi4py and MPICH's ``mpiexec``). MPI starts the job and
-carries host (NumPy) arrays and Python objects; with the ``nccl`` backend, CUDA arrays go through NCCL
+One process per CPU worker or per GPU, started either by an MPI launcher (``mpiexec -n 2 python train.py``;
+``pip install 'backprop-autodiff[mpi]'`` brings mpi4py and MPICH's ``mpiexec``), or as torch's jobs are
+(``torchrun`` or ``python -m backprop.run --nproc-per-node 2 train.py``: ``MASTER_ADDR``, ``MASTER_PORT``,
+``RANK``, ``WORLD_SIZE``), whose ranks meet through a ``TCPStore`` and talk over sockets (the ``gloo``
+backend, ``backprop._tcp``, which adds in rank order always). MPI or TCP carries host (NumPy) arrays and
+Python objects; with the ``nccl`` backend, CUDA arrays go through NCCL
 (``cupy.cuda.nccl``, on the current stream) and never through MPI, whose only GPU-side job is to hand
 NCCL's unique id from rank 0 to the others. Without a launcher, ``init_process_group()`` makes a world
 of one process at no cost (mpi4py is not even imported), so the same script runs alone or in a job.
@@ -28,6 +31,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backprop import dtypes as _dtypes
+from backprop._tcp import (
+    DistBackendError,
+    DistError,
+    DistNetworkError,
+    DistStoreError,
+    FileStore,
+    HashStore,
+    PrefixStore,
+    Store,
+    TCPStore,
+)
 from backprop.autograd.function import bump_version, check_inplace
 from backprop.tensor import Tensor
 
@@ -37,10 +51,15 @@ __all__ = [
     "DistError",
     "DistNetworkError",
     "DistStoreError",
+    "FileStore",
     "GroupMember",
+    "HashStore",
     "LaunchInfo",
     "P2POp",
+    "PrefixStore",
     "ReduceOp",
+    "Store",
+    "TCPStore",
     "Work",
     "all_gather_into_tensor",
     "all_to_all",
@@ -99,9 +118,10 @@ __all__ = [
     "limit_blas_threads",
     "local_batch",
     "local_slice",
+    "torch_launch_info",
 ]
 
-BACKENDS = ("mpi", "nccl")
+BACKENDS = ("mpi", "nccl", "gloo")
 
 
 class ReduceOp(enum.Enum):
@@ -149,6 +169,17 @@ def launch_info(environ: Mapping[str, str] | None = None) -> LaunchInfo | None:
             local_size = int(env.get(local_size_var, -1))
             return LaunchInfo(rank, size, local_rank, local_size)
     return None
+
+
+def torch_launch_info(environ: Mapping[str, str] | None = None) -> LaunchInfo | None:
+    """The rank and sizes a torch-style launcher (``torchrun``, ``python -m backprop.run``) put in the
+    environment (``RANK`` and ``WORLD_SIZE``; ``LOCAL_RANK``/``LOCAL_WORLD_SIZE`` or -1); None without them."""
+    env = os.environ if environ is None else environ
+    if "RANK" not in env or "WORLD_SIZE" not in env:
+        return None
+    return LaunchInfo(
+        int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", -1)), int(env.get("LOCAL_WORLD_SIZE", -1))
+    )
 
 
 def _cores() -> int:
@@ -478,6 +509,7 @@ class _Group:
         self.deterministic = deterministic
         self.ranks = list(range(self.size)) if ranks is None else ranks
         self.nccl_connect: Callable[[Any], _NcclComm] | None = None  # (how a subgroup gets its own NCCL comm)
+        self.store: Any = None  # (a TCP job's rendezvous store, kept open while the group lives)
 
     def group_rank_of(self, global_rank: int) -> int:
         """``global_rank``'s rank in this group (torch's error when it is not a member)."""
@@ -556,28 +588,44 @@ def is_initialized() -> bool:
 def init_process_group(
     backend: str | None = None, *, mpi: bool | None = None, deterministic: bool = False, **torch_kwargs: Any
 ) -> None:
-    """Join the job (torch's name): ``"mpi"`` for CPU processes, ``"nccl"`` for one GPU per process.
+    """Join the job (torch's name): ``"mpi"`` or ``"gloo"`` for CPU processes, ``"nccl"`` for one GPU per process.
 
-    ``backend=None`` picks ``nccl`` when CUDA is usable, else ``mpi``. ``mpi=None`` joins an MPI job
-    when a launcher's environment is found (see ``launch_info``) and otherwise makes a world of one
-    process without importing mpi4py; ``mpi=True`` initialises MPI regardless (a launcher we do not
-    recognise), ``mpi=False`` never does. ``deterministic=True`` makes every sum gather and add in rank
-    order (module docstring). With more than one process, an uncaught exception on any rank prints its
-    traceback with the rank and aborts the whole job (``MPI_Abort``) instead of leaving the others
-    waiting. torch's ``init_method``, ``world_size``, ``rank`` and ``timeout`` are accepted and must
-    agree with the launcher's.
+    Under an MPI launcher (see ``launch_info``) the job's engine is MPI. Under a torch-style launcher
+    (``torchrun``, ``python -m backprop.run``: ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), or
+    with torch's ``init_method="tcp://host:port"`` or ``store=`` and ``rank``/``world_size``, the ranks meet
+    through a ``TCPStore`` and talk over TCP (``backprop._tcp``; ``nccl`` adds NCCL for CUDA tensors on top).
+    ``backend=None`` picks ``nccl`` when CUDA is usable, else ``mpi`` under MPI and ``gloo`` otherwise.
+    Without any launcher, ``init_process_group()`` (or with ``"mpi"``/``"nccl"``) makes a world of one process
+    without importing mpi4py; ``"gloo"`` needs a rendezvous, as torch's. ``mpi=True`` initialises MPI
+    regardless (an MPI launcher we do not recognise), ``mpi=False`` never does. ``deterministic=True``
+    makes every sum gather and add in rank order (module docstring; TCP always does). With more than one
+    process, an uncaught exception on any rank prints its traceback with the rank and ends the whole job
+    instead of leaving the others waiting. torch's ``init_method``, ``world_size``, ``rank``, ``timeout`` and
+    ``store`` are accepted (under MPI they must agree with the launcher's).
     """
     global _group
     if _group is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)} (or None)")
-    unknown = set(torch_kwargs) - {"init_method", "world_size", "rank", "timeout", "store", "group_name"}
+    unknown = set(torch_kwargs) - {"init_method", "world_size", "rank", "timeout", "store", "group_name", "device_id"}
     if unknown:
         raise TypeError(f"init_process_group() got unexpected keyword argument(s) {sorted(unknown)}")
-    info = launch_info()
+    info, tinfo = launch_info(), torch_launch_info()
+    rendezvous = torch_kwargs.get("store") is not None or bool(torch_kwargs.get("init_method"))
     if mpi is None:
         mpi = info is not None and info.world_size != 1
+    if not mpi and (
+        backend == "gloo" or (backend != "mpi" and (rendezvous or (tinfo is not None and tinfo.world_size != 1)))
+    ):
+        _group = _tcp_group(backend, deterministic, torch_kwargs)
+        return
+    if not mpi and backend == "mpi" and tinfo is not None and tinfo.world_size != 1:
+        raise RuntimeError(
+            f"init_process_group('mpi'): this process was started by a torch-style launcher (RANK={tinfo.rank}, "
+            f"WORLD_SIZE={tinfo.world_size}), not by mpiexec: use backend 'gloo' (or 'nccl'), or start the job "
+            "with mpiexec"
+        )
     if not mpi:
         _group = _Group(backend or "mpi", _SingleComm(), None, 0, 1, deterministic)
     else:
@@ -588,6 +636,88 @@ def init_process_group(
             got = _group.size if key == "world_size" else _group.rank
             destroy_process_group()
             raise ValueError(f"init_process_group({key}={want}): the launcher started this process with {key} {got}")
+
+
+def _rendezvous_value(torch_kwargs: dict[str, Any], key: str, env_var: str, query: dict[str, list[str]]) -> int:
+    """``rank`` or ``world_size``: the argument, else the ``tcp://`` URL's query, else the launcher's variable."""
+    value = torch_kwargs.get(key)
+    if value is not None and value != -1:
+        return int(value)
+    if key in query:
+        return int(query[key][0])
+    if env_var in os.environ:
+        return int(os.environ[env_var])
+    raise ValueError(
+        f"Error initializing torch.distributed using env:// rendezvous: environment variable {env_var} expected, "
+        f"but not set (start the job with torchrun or python -m backprop.run, or pass {key}=)"
+    )
+
+
+def _tcp_group(backend: str | None, deterministic: bool, torch_kwargs: dict[str, Any]) -> _Group:
+    """The group of a torch-style job: the ranks meet through a ``TCPStore`` and talk over TCP (``_tcp``)."""
+    import socket
+    import urllib.parse
+
+    from backprop import _tcp
+
+    timeout = torch_kwargs.get("timeout") or default_pg_timeout
+    seconds = timeout.total_seconds() if isinstance(timeout, _datetime.timedelta) else float(timeout)
+    store = torch_kwargs.get("store")
+    method = torch_kwargs.get("init_method") or "env://"
+    url = urllib.parse.urlparse(method)
+    query = urllib.parse.parse_qs(url.query)
+    rank = _rendezvous_value(torch_kwargs, "rank", "RANK", query)
+    size = _rendezvous_value(torch_kwargs, "world_size", "WORLD_SIZE", query)
+    if not 0 <= rank < size:
+        raise ValueError(f"init_process_group: rank {rank} is not in 0 .. world_size - 1 = {size - 1}")
+    if store is None:
+        if url.scheme == "env":
+            missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+            if missing:
+                raise ValueError(
+                    "Error initializing torch.distributed using env:// rendezvous: environment variable "
+                    f"{missing[0]} expected, but not set"
+                )
+            host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+        elif url.scheme == "tcp":
+            if url.hostname is None or url.port is None:
+                raise ValueError(f"init_method {method!r}: expected tcp://host:port")
+            host, port = url.hostname, url.port
+        elif url.scheme == "file":
+            _tcp.FileStore(url.path)  # (raises: not implemented, with the alternatives)
+            raise AssertionError("unreachable")
+        else:
+            raise ValueError(f"init_method {method!r}: expected env://, tcp://host:port (or store=)")
+        store = _tcp.TCPStore(host, port, size, is_master=rank == 0, timeout=_datetime.timedelta(seconds=seconds))
+    mesh = _tcp.Mesh(_tcp.PrefixStore("default_pg", store), rank, size, seconds)
+    host_comm = _tcp.TcpComm(mesh, 0, list(range(size)), _combine_in_rank_order, _exit_now)
+    names = host_comm.allgather_object(socket.gethostname()) if size > 1 else [socket.gethostname()]
+    local_rank, local_size = names[:rank].count(names[rank]), names.count(names[rank])
+    if size > 1:
+        _install_abort_hook(host_comm)
+    if backend is None:
+        from backprop import cuda
+
+        backend = "nccl" if cuda.is_available() else "gloo"
+    limit_blas_threads(local_size)
+    device = None
+    connect = None
+    if backend == "nccl" and size > 1:
+        import cupy
+        from cupy.cuda import nccl
+
+        from backprop import cuda
+
+        cupy.cuda.Device(local_rank % max(1, cuda.device_count())).use()  # one GPU per process on a node
+
+        def connect(sub: Any) -> _NcclComm:
+            return _connect_nccl(sub, nccl, lambda: cupy.cuda.get_current_stream().ptr)
+
+        device = connect(host_comm)
+    made = _Group(backend, host_comm, device, local_rank, local_size, deterministic)
+    made.nccl_connect = connect
+    made.store = store
+    return made
 
 
 def _mpi_group(backend: str | None, deterministic: bool, info: LaunchInfo | None) -> _Group:
@@ -631,7 +761,7 @@ def _mpi_group(backend: str | None, deterministic: bool, info: LaunchInfo | None
     return _Group(backend, host, device, local_rank, local_size, deterministic)
 
 
-def _install_abort_hook(host: _MPIComm) -> None:
+def _install_abort_hook(host: Any) -> None:
     """Uncaught exceptions print ``rank r of n`` with their traceback and abort every rank."""
     global _previous_excepthook
     _previous_excepthook = sys.excepthook
@@ -661,6 +791,9 @@ def destroy_process_group(group: Any = None) -> None:
         return
     if _group.device is not None:
         _group.device.comm.destroy()
+    if hasattr(_group.host, "close"):  # (TCP: the connections to the other ranks, then the store)
+        _group.host.close()
+        _group.store.close()
     if _previous_excepthook is not None:
         sys.excepthook, _previous_excepthook = _previous_excepthook, None
     _group = None
@@ -1356,6 +1489,12 @@ def new_group(
         return g
     host = g.host
     member = g.rank in members
+    if hasattr(host, "split"):  # TCP: a new communicator id over the same connections
+        tcp = host.split([g.ranks.index(r) if r in g.ranks else r for r in members])
+        if tcp is None:
+            return _NON_GROUP_MEMBER
+        device = g.nccl_connect(tcp) if g.nccl_connect is not None and len(members) > 1 else None
+        return _Group(g.backend, tcp, device, g.local_rank, g.local_size, g.deterministic, members)
     if not isinstance(host, _MPIComm):  # (a world of one: the only non-empty group is the world itself)
         return g if member else _NON_GROUP_MEMBER
     color = 0 if member else host.mpi.UNDEFINED
@@ -1410,34 +1549,18 @@ class Backend(str):
         return super().__new__(cls, value)
 
 
-class DistError(RuntimeError):
-    """torch's base class of distributed errors."""
-
-
-class DistBackendError(DistError):
-    """An error in a communication backend."""
-
-
-class DistNetworkError(DistError):
-    """A network error between the ranks."""
-
-
-class DistStoreError(DistError):
-    """An error of the rendezvous store."""
-
-
 default_pg_timeout = _datetime.timedelta(minutes=30)
 
 
 def is_backend_available(backend: str) -> bool:
-    """Whether ``backend`` can run here: ``mpi`` with mpi4py, ``nccl`` with CUDA and NCCL; others never."""
+    """Whether ``backend`` can run here: ``gloo`` always, ``mpi`` with mpi4py, ``nccl`` with CUDA and NCCL."""
     name = backend.lower()
-    return {"mpi": is_mpi_available, "nccl": is_nccl_available}.get(name, lambda: False)()
+    return {"mpi": is_mpi_available, "nccl": is_nccl_available, "gloo": is_gloo_available}.get(name, lambda: False)()
 
 
 def is_gloo_available() -> bool:
-    """False: backprop has no gloo backend (``mpi`` carries CPU tensors)."""
-    return False
+    """True: ``gloo`` is backprop's TCP transport (``backprop._tcp``), always there."""
+    return True
 
 
 def is_ucc_available() -> bool:
@@ -1468,12 +1591,12 @@ def get_node_local_rank(fallback_rank: int | None = None) -> int:
 
 
 def get_default_backend_for_device(device: Any) -> str:
-    """``nccl`` for CUDA devices, ``mpi`` for the CPU (torch answers gloo for the CPU; backprop has none)."""
+    """``nccl`` for CUDA devices, ``gloo`` for the CPU (torch's answers)."""
     kind = device.type if hasattr(device, "type") else str(device).partition(":")[0]
     if kind == "cuda":
         return "nccl"
     if kind == "cpu":
-        return "mpi"
+        return "gloo"
     raise ValueError(f"Default backend not registered for device : {device}")
 
 
@@ -1487,7 +1610,10 @@ def init_from_launcher(force: bool = False, device: str = "auto") -> bool:
     train-lm`` calls this with its ``--distributed`` and ``--device``).
     """
     if not is_initialized():
-        info = launch_info()
+        info, tinfo = launch_info(), torch_launch_info()
+        if info is None and tinfo is not None and tinfo.world_size != 1:  # torchrun, python -m backprop.run
+            init_process_group("gloo" if device == "cpu" else None)
+            return get_world_size() > 1
         if not force and (info is None or info.world_size == 1):
             return False
         init_process_group("mpi" if device == "cpu" else None, mpi=True)

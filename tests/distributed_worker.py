@@ -1,6 +1,7 @@
 """Scenarios that ``tests/test_distributed.py`` runs under ``mpiexec -n 2``: rank 0 writes OUT/<name>.json.
 
-Usage: ``mpiexec -n 2 python tests/distributed_worker.py OUT scenario [scenario ...]``. Every
+Usage: ``mpiexec -n 2 python tests/distributed_worker.py OUT scenario [scenario ...]``, or for the TCP
+backend ``BP_TEST_BACKEND=gloo python -m backprop.run --nproc-per-node 2 tests/distributed_worker.py OUT ...``. Every
 scenario records values; the test module makes the assertions (so a failure shows the numbers).
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -392,7 +394,7 @@ def raise_on_rank_1() -> dict[str, Any]:
 
 def main() -> None:
     out_dir, names = Path(sys.argv[1]), sys.argv[2:]
-    dist.init_process_group("mpi")
+    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"))  # (gloo: under python -m backprop.run)
     for name in names:
         try:
             result = globals()[name]()
@@ -400,6 +402,7 @@ def main() -> None:
             if name == "raise_on_rank_1":
                 raise
             result = {"error": traceback.format_exc()}
+            sys.stderr.write(f"rank {dist.get_rank()}: {name}: {result['error']}\n")  # (every rank's failure)
         if dist.get_rank() == 0:
             (out_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
     dist.destroy_process_group()

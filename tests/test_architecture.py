@@ -76,6 +76,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop._sparse_toplevel", 6),  # sparse_coo_tensor, spmm, sparse_coo
     ("backprop.signal", 6),  # torch.signal.windows: window functions over creation and tensor ops
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
+    ("backprop._tcp", 0),  # the gloo backend's sockets and stores: standard library and NumPy only
+    ("backprop.run", 0),  # python -m backprop.run: torchrun's launcher (subprocesses; imports nothing of ours)
     ("backprop.nn", 7),
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)

@@ -1,9 +1,10 @@
 """Data-parallel training: ``backprop.distributed`` and ``nn.parallel.DistributedDataParallel``.
 
-The multi-process tests start real two-process MPI jobs (``mpiexec -n 2``, from the mpich wheel the
-``mpi`` extra installs) running ``tests/distributed_worker.py`` or ``backprop train-lm``; they are
-skipped, with the reason, where mpi4py or mpiexec is missing. The NCCL path's Python logic (pointers,
-counts, types, rank-order sums, the unique id sent over MPI) runs here on the CPU against a stand-in
+The multi-process tests start real jobs of two or three processes running ``tests/distributed_worker.py`` or
+``backprop train-lm``, once per engine: MPI (``mpiexec -n 2``, from the mpich wheel the ``mpi`` extra installs;
+skipped, with the reason, where mpi4py or mpiexec is missing) and TCP (the ``gloo`` backend under ``python -m
+backprop.run``, torchrun's conventions; always run). Both must give the same values. The NCCL path's Python
+logic (pointers, counts, types, rank-order sums, the unique id sent over MPI) runs here on the CPU against a stand-in
 communicator; the real NCCL run needs two GPUs.
 """
 
@@ -63,33 +64,41 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
-    assert MPIEXEC is not None
-    return subprocess.run(
-        [*MPIEXEC, "-n", "2", *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=HERE.parent
-    )
+def _run(args: list[str], timeout: float = 60, engine: str = "mpi", n: int = 2) -> subprocess.CompletedProcess:
+    """``python args...`` as a job of ``n`` processes: under ``mpiexec`` (engine ``mpi``), or under ``python -m
+    backprop.run`` with the ``gloo`` backend (``BP_TEST_BACKEND`` tells the worker)."""
+    if engine == "mpi":
+        assert MPIEXEC is not None
+        cmd, env = [*MPIEXEC, "-n", str(n), sys.executable, *args], _env()
+    else:
+        cmd = [sys.executable, "-m", "backprop.run", "--nproc-per-node", str(n), *args]
+        env = {**_env(), "BP_TEST_BACKEND": "gloo"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent)
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One two-process job running every value scenario of the worker; rank 0's results by scenario."""
-    if MPIEXEC is None:
-        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py + the mpich wheel)")
-    out = tmp_path_factory.mktemp("mpi")
+ENGINES = [pytest.param("mpi", marks=needs_mpi), "gloo"]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One two-process job per engine running every value scenario of the worker; rank 0's results by scenario
+    (and the engine under ``"engine"``)."""
+    engine = request.param
+    out = tmp_path_factory.mktemp(engine)
     names = ["collectives", "more_collectives", "ddp", "no_sync", "errors"]
-    proc = _run([sys.executable, str(WORKER), str(out), *names])
+    proc = _run([str(WORKER), str(out), *names], engine=engine)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    results = {n: json.loads((out / f"{n}.json").read_text()) for n in names}
+    results: dict[str, Any] = {n: json.loads((out / f"{n}.json").read_text()) for n in names}
     for name, r in results.items():
         assert "error" not in r, f"{name}: {r['error']}"
+    results["engine"] = engine
     return results
 
 
 # ------------------------------------------------------------------------------------------ two processes
-@needs_mpi
 def test_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     c = job["collectives"]
-    assert (c["world_size"], c["backend"], c["local_rank"]) == (2, "mpi", 0)
+    assert (c["world_size"], c["backend"], c["local_rank"]) == (2, job["engine"], 0)
     assert c["SUM"] == [3.0, 30.0, -5.0] and c["AVG"] == [1.5, 15.0, -2.5] and c["PRODUCT"] == [2.0, 200.0, 6.0]
     assert c["MAX"] == [2.0, 20.0, -2.0] and c["MIN"] == [1.0, 10.0, -3.0]
     assert c["broadcast_from_1"] == [1.0] * 4
@@ -102,7 +111,6 @@ def test_collectives_give_torchs_values(job: dict[str, Any]) -> None:
         assert c[f"sum_equals_rank_order_{det}"] and c[f"sum_same_on_all_ranks_{det}"]
 
 
-@needs_mpi
 def test_more_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     """reduce/gather/scatter/reduce_scatter(_tensor)/all_gather_into_tensor/all_to_all(_single), point-to-point and
     object calls on two ranks: the values torch's semantics give (rank r's inputs are built from r)."""
@@ -137,15 +145,11 @@ def test_more_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     assert c["solo_rank0"] is True and c["solo_rank1"] == [1]
 
 
-@needs_mpi
-def test_subgroups_on_three_ranks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_subgroups_on_three_ranks(tmp_path: Path, engine: str) -> None:
     """new_group([0, 2]) on three ranks: collectives and point-to-point inside it, rank 1 outside (its calls do
     nothing, its rank in the group is -1), group order from sort_ranks=False, the world unaffected."""
-    assert MPIEXEC is not None
-    proc = subprocess.run(
-        [*MPIEXEC, "-n", "3", sys.executable, str(WORKER), str(tmp_path), "subgroups"],
-        capture_output=True, text=True, timeout=120, env=_env(), cwd=HERE.parent,
-    )  # fmt: skip
+    proc = _run([str(WORKER), str(tmp_path), "subgroups"], timeout=120, engine=engine, n=3)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     c = json.loads((tmp_path / "subgroups.json").read_text())
     assert "error" not in c, c.get("error")
@@ -165,7 +169,6 @@ def test_subgroups_on_three_ranks(tmp_path: Path) -> None:
     assert c["sync_bn_mean_0"] == c["sync_bn_mean_2"] == [0.1, 0.1]
 
 
-@needs_mpi
 @pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam"])
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_ddp_is_bitwise_the_sharded_single_process_run(
@@ -178,7 +181,6 @@ def test_ddp_is_bitwise_the_sharded_single_process_run(
     assert r["stats"]["reductions"] == 20 and r["buckets"] == 1
 
 
-@needs_mpi
 @pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam"])
 def test_ddp_is_close_to_the_full_batch_run(job: dict[str, Any], optimizer: str) -> None:
     """Not bitwise: the full batch sums its 16 per-example terms in one order, two ranks in two halves."""
@@ -186,20 +188,17 @@ def test_ddp_is_close_to_the_full_batch_run(job: dict[str, Any], optimizer: str)
     assert r["allclose_to_full_batch"] and r["max_diff_to_full_batch"] < 1e-5, r
 
 
-@needs_mpi
 def test_no_sync_accumulates_then_one_reduction(job: dict[str, Any]) -> None:
     r = job["no_sync"]
     assert r["bitwise_equal_to_reference"]
     assert r["reductions"] == 5 and r["buckets"] == 2 and r["collectives_per_reduction"] == 2.0  # bucketed
 
 
-@needs_mpi
 def test_different_models_name_the_rank_and_parameter(job: dict[str, Any]) -> None:
     msg = job["errors"]["shape_mismatch"]
     assert msg is not None and "rank 1's '0.weight' has shape (17, 6)" in msg and "rank 0's has shape (16, 6)" in msg
 
 
-@needs_mpi
 def test_unused_parameters(job: dict[str, Any]) -> None:
     e = job["errors"]
     assert e["unused_error"] is not None and "['3.weight', '3.bias']" in e["unused_error"]
@@ -208,18 +207,18 @@ def test_unused_parameters(job: dict[str, Any]) -> None:
     assert e["find_unused_never_grad_is_none"] and e["find_unused_second_iteration_ok"]
 
 
-@needs_mpi
-def test_a_rank_that_raises_ends_the_job_quickly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_rank_that_raises_ends_the_job_quickly(tmp_path: Path, engine: str) -> None:
     t0 = time.monotonic()
-    proc = _run([sys.executable, str(WORKER), str(tmp_path), "raise_on_rank_1"], timeout=60)
+    proc = _run([str(WORKER), str(tmp_path), "raise_on_rank_1"], timeout=60, engine=engine)
     elapsed = time.monotonic() - t0
     assert proc.returncode != 0
     assert "rank 1 of 2 raised ValueError" in proc.stderr and "deliberate failure on rank 1" in proc.stderr
     assert elapsed < 20, f"took {elapsed:.1f} s: the other rank waited instead of being aborted"
 
 
-@needs_mpi
-def test_train_lm_on_two_ranks_then_resume_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_train_lm_on_two_ranks_then_resume_alone(tmp_path: Path, engine: str) -> None:
     from backprop.data import corpus
     from backprop.lm.train import TrainConfig, train
 
@@ -232,13 +231,12 @@ def test_train_lm_on_two_ranks_then_resume_alone(tmp_path: Path) -> None:
     args = ["--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"])]
     args += ["--context", "2", "--embed-dim", "8", "--hidden-dim", "16", "--batch-size", "64", "--epochs", "2"]
     args += ["--max-steps", "60", "--no-progress", "--no-ngram", "--device", "cpu", "--log-every", "5"]
-    backprop_cmd = [sys.executable, "-m", "backprop", "train-lm"]
-    proc = _run([*backprop_cmd, *args, "--out", str(out)], timeout=120)
+    proc = _run(["-m", "backprop", "train-lm", *args, "--out", str(out)], timeout=120, engine=engine)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count('"steps"') == 1  # one summary: rank 0's
     assert proc.stderr.count("epoch 1: valid perplexity") == 1  # only rank 0 logs
     m = json.loads((out / "metrics.json").read_text())
-    assert m["distributed"] == {"world_size": 2, "backend": "mpi", "deterministic": False}
+    assert m["distributed"] == {"world_size": 2, "backend": engine, "deterministic": False}
     assert len(m["valid_ppl"]) == 1 and np.isfinite(m["valid_ppl"][0]) and m["steps"] == 60
     assert all(np.isfinite(loss) for _, loss in m["train_loss"])
     # the checkpoint of two ranks resumes in one process (the global batch is the same)
@@ -330,10 +328,10 @@ def test_more_collectives_in_a_world_of_one(world_of_one: None) -> None:
     assert dist.new_group() is dist.group.WORLD is dist.GroupMember.WORLD and dist.GroupMember.NON_GROUP_MEMBER == -100
     assert dist.get_global_rank(None, 0) == 0 and dist.get_group_rank(None, 0) == 0
     assert dist.get_process_group_ranks(None) == [0]
-    assert dist.Backend("MPI") == dist.Backend.MPI == "mpi" and dist.get_default_backend_for_device("cpu") == "mpi"
+    assert dist.Backend("MPI") == dist.Backend.MPI == "mpi" and dist.get_default_backend_for_device("cpu") == "gloo"
     with pytest.raises(ValueError):
         dist.Backend("carrier-pigeon")
-    assert not dist.is_gloo_available() and not dist.is_backend_available("gloo")
+    assert dist.is_gloo_available() and dist.is_backend_available("gloo") and not dist.is_backend_available("ucc")
     assert dist.default_pg_timeout.total_seconds() == 1800 and issubclass(dist.DistBackendError, RuntimeError)
 
 
@@ -349,14 +347,20 @@ def test_names_without_a_group(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dist.get_node_local_rank() == 1 and dist.is_torchelastic_launched()
 
 
-def test_uninitialised_and_bad_arguments() -> None:
+def test_uninitialised_and_bad_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
     assert not dist.is_initialized() and dist.is_main_process()
     with pytest.raises(ValueError, match="has not been initialized"):  # torch's class
         dist.get_rank()
     with pytest.raises(RuntimeError, match="init_process_group"):
         DistributedDataParallel(nn.Linear(2, 2))
-    with pytest.raises(ValueError, match="unknown backend 'gloo'"):
-        dist.init_process_group("gloo")
+    with pytest.raises(ValueError, match="unknown backend 'ucc'"):
+        dist.init_process_group("ucc")
+    with pytest.raises(ValueError, match="environment variable RANK expected, but not set"):  # (torch's words)
+        dist.init_process_group("gloo")  # gloo needs a rendezvous: torchrun / python -m backprop.run
+    with pytest.raises(ValueError, match="environment variable MASTER_ADDR expected"):
+        dist.init_process_group("gloo", rank=0, world_size=1)
     with pytest.raises(TypeError, match="unexpected keyword"):
         dist.init_process_group(bad=1)
     assert not dist.is_initialized()

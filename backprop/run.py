@@ -1,0 +1,123 @@
+"""``python -m backprop.run``: start a job of several processes as ``torchrun`` does, without torch.
+
+    python -m backprop.run --nproc-per-node 2 train.py --lr 0.1
+    python -m backprop.run --nnodes 2 --node-rank 0 --master-addr host0 --master-port 29500 --nproc-per-node 4 train.py
+
+Each process gets torch's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``,
+``GROUP_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``, ``TORCHELASTIC_RUN_ID``, ...), so ``init_process_group()``
+(``gloo`` on the CPU, ``nccl`` on GPUs) finds the others through a ``TCPStore`` on rank 0. As torchrun: one
+node without ``--master-port`` takes a free port (``--standalone``), ``OMP_NUM_THREADS`` is 1 unless set,
+and when one process fails the others are stopped and the launcher exits with its code. No elastic restarts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m backprop.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1, help="processes on this node")
+    p.add_argument("--nnodes", type=int, default=1, help="number of nodes (static: no elastic ranges)")
+    p.add_argument("--node-rank", "--node_rank", type=int, default=0, help="this node's rank, 0 .. nnodes - 1")
+    p.add_argument("--master-addr", "--master_addr", default="127.0.0.1", help="address of node 0 (rank 0's store)")
+    p.add_argument("--master-port", "--master_port", type=int, default=None, help="its port (default: a free one)")
+    p.add_argument("--standalone", action="store_true", help="one node, a free port (the default for one node)")
+    p.add_argument("-m", "--module", action="store_true", help="run the script argument as a module (python -m)")
+    p.add_argument("--no-python", "--no_python", action="store_true", help="run the script argument as a command")
+    p.add_argument("script", help="the program each process runs")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the node's processes, wait for them; the exit code is the first failure's (0 when all succeed)."""
+    a = _parser().parse_args(argv)
+    if a.nproc_per_node < 1 or a.nnodes < 1 or not 0 <= a.node_rank < a.nnodes:
+        raise SystemExit(
+            f"python -m backprop.run: need --nproc-per-node >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes "
+            f"(got {a.nproc_per_node}, {a.nnodes}, {a.node_rank})"
+        )
+    if a.master_port is None:
+        if a.nnodes > 1:
+            raise SystemExit("python -m backprop.run: --master-port is needed with several nodes (the same on each)")
+        a.master_port = _free_port()
+    world = a.nnodes * a.nproc_per_node
+    base = dict(os.environ)
+    if world > 1 and "OMP_NUM_THREADS" not in base:
+        base["OMP_NUM_THREADS"] = "1"  # (torchrun's default: processes do not fight over the cores)
+        sys.stderr.write("backprop.run: OMP_NUM_THREADS=1 for each process (set it to choose another)\n")
+    run_id = base.get("TORCHELASTIC_RUN_ID") or uuid.uuid4().hex[:12]
+    if a.no_python:
+        cmd = [a.script]
+    else:
+        cmd = [sys.executable, "-u", *(["-m"] if a.module else []), a.script]
+    procs = []
+    for local in range(a.nproc_per_node):
+        rank = a.node_rank * a.nproc_per_node + local
+        env = {
+            **base,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(local),
+            "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(a.nproc_per_node),
+            "GROUP_RANK": str(a.node_rank),
+            "GROUP_WORLD_SIZE": str(a.nnodes),
+            "ROLE_RANK": str(rank),
+            "ROLE_WORLD_SIZE": str(world),
+            "ROLE_NAME": "default",
+            "MASTER_ADDR": a.master_addr,
+            "MASTER_PORT": str(a.master_port),
+            "TORCHELASTIC_RUN_ID": run_id,
+            "TORCHELASTIC_RESTART_COUNT": "0",
+            "TORCHELASTIC_MAX_RESTARTS": "0",
+        }
+        procs.append(subprocess.Popen([*cmd, *a.args], env=env))
+    return _wait(procs)
+
+
+def _wait(procs: list[subprocess.Popen]) -> int:
+    """Wait for every process; at the first failure, stop the others (SIGTERM, then SIGKILL after 5 s)."""
+    try:
+        while True:
+            codes = [p.poll() for p in procs]
+            failed = next((c for c in codes if c not in (None, 0)), None)
+            if failed is not None:
+                _stop(procs)
+                return failed if failed > 0 else 128 - failed
+            if all(c == 0 for c in codes):
+                return 0
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        _stop(procs)
+        return 130
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

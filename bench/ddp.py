@@ -1,4 +1,5 @@
-"""Data-parallel step time: ``mpiexec -n N python -m bench.ddp`` (N=1 or no launcher: one process).
+"""Data-parallel step time: ``mpiexec -n N python -m bench.ddp`` (MPI), or ``python -m backprop.run
+--nproc-per-node N -m bench.ddp`` (the gloo backend over TCP); N=1 or no launcher: one process.
 
 The LM workload of ``bench.specs`` (FeedForwardLM, SGD, global batch B split among the ranks) wrapped
 in DistributedDataParallel. Rank 0 prints one JSON line: the median step time, the part of it spent
@@ -32,7 +33,7 @@ def main() -> None:
     ap.add_argument("--bucket-mb", type=float, default=None)
     ap.add_argument("--deterministic", action="store_true")
     args = ap.parse_args()
-    dist.init_process_group("mpi")
+    dist.init_process_group()  # (mpi under mpiexec, gloo under python -m backprop.run / torchrun)
     rank, world = dist.get_rank(), dist.get_world_size()
     v, d, h, b = LM_SIZES[args.size]
     bp.manual_seed(0)

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # torch.backends' other modules (backends/cpu.py, mkl.py, ...): imported on first attribute access
-_LAZY_MODULES = ("cpu", "mkl", "mkldnn", "nnpack", "openmp", "opt_einsum", "quantized")
+_LAZY_MODULES = ("cpu", "mha", "mkl", "mkldnn", "nnpack", "openmp", "opt_einsum", "quantized")
 
 
 def __getattr__(name: str) -> object:

@@ -24,6 +24,8 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "int floor division by zero": lambda L: L.tensor([1]) // L.tensor([0]),
     "int remainder by zero": lambda L: L.tensor([1]) % 0,
     "int fmod by zero": lambda L: L.fmod(L.tensor([3]), L.tensor([0])),
+    "label_smoothing above 1": lambda L: L.nn.CrossEntropyLoss(label_smoothing=1.5)(L.ones(2, 3), L.tensor([0, 1])),
+    "label_smoothing of 2": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.ones(2, 3), label_smoothing=2.0),
 }
 RUNTIME_ONLY: dict[str, Callable[[Any], Any]] = {  # (the class as torch's; our wording may differ)
     "view of a transpose": lambda L: L.ones(2, 3).t().view(6),
@@ -93,3 +95,17 @@ def test_float_division_by_zero_and_one_element_targets_pass() -> None:
     one = bp.nn.functional.nll_loss(scores, bp.tensor([0]))  # (C,) scores with a (1,) target: torch's leniency
     assert one.shape == () and one.item() == -1.0
     assert bp.nn.functional.cross_entropy(scores, bp.tensor([2])).item() == pytest.approx(0.40760596)
+
+
+def test_negative_label_smoothing_is_no_smoothing() -> None:
+    """torch checks only the upper bound: a negative ``label_smoothing`` smooths nothing."""
+    x = bp.tensor([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0]])
+    t = bp.tensor([0, 2])
+    plain = bp.nn.functional.cross_entropy(x, t).item()
+    assert plain == pytest.approx(0.76757151)
+    assert bp.nn.functional.cross_entropy(x, t, label_smoothing=-0.1).item() == pytest.approx(plain)
+    probs = bp.softmax(2 * x, 1)
+    assert bp.nn.CrossEntropyLoss(label_smoothing=-2.0)(x, probs).item() == pytest.approx(
+        bp.nn.functional.cross_entropy(x, probs).item()
+    )
+    assert bp.nn.functional.cross_entropy(x, t, label_smoothing=0.3).item() == pytest.approx(1.08757150)

@@ -339,7 +339,7 @@ def test_backends_answer_for_a_numpy_library() -> None:
 
 @needs_torch
 def test_backends_have_torchs_names() -> None:
-    for name in ("cpu", "mkl", "mkldnn", "openmp", "opt_einsum", "nnpack", "quantized"):
+    for name in ("cpu", "mha", "mkl", "mkldnn", "openmp", "opt_einsum", "nnpack", "quantized"):
         ours, theirs = getattr(bp.backends, name), getattr(torch.backends, name)
         public = {n for n in getattr(theirs, "__all__", dir(theirs)) if not n.startswith("_") and n not in ("torch",)}
         public -= {"sys", "warnings", "contextmanager", "Any", "ContextProp", "PropModule", "TYPE_CHECKING", "types"}

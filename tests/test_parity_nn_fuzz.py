@@ -1329,6 +1329,10 @@ CLIP_CASES = [
     (1.0, float("inf"), {"error_if_nonfinite": True, "nan": True}),
     (1.0, 2.0, {"empty": True}),
     (1.0, 0.5, {"f32": True}),
+    (1.0, float("-inf"), {}),  # the smallest |g| (the norm of norms: min of the per-tensor minima)
+    (1.0, "-inf", {"f32": True}),
+    (0.5, 0.0, {}),  # torch's 0-"norm" of the per-tensor counts of non-zeros: how many tensors have one
+    (1.0, 2.0, {"mixed": True}),  # float32 and float64 gradients: each norm in its dtype, then float64
 ]
 
 
@@ -1339,6 +1343,8 @@ def test_clip_grad_norm(max_norm, norm_type, kw):
     grads = [randn(3, 4), randn(5), randn(2, 2, 2) * 10]
     if f32:
         grads = [g.astype("float32") for g in grads]
+    if kw.pop("mixed", False):
+        grads[0] = grads[0].astype("float32")
     if nan:
         grads[1][2] = np.nan
     if empty:
@@ -1346,9 +1352,10 @@ def test_clip_grad_norm(max_norm, norm_type, kw):
     po, pt = _params_with_grads(bp, grads), _params_with_grads(torch, grads)
     try:
         nt = torch.nn.utils.clip_grad_norm_(pt, max_norm, norm_type, **kw)
-    except RuntimeError:
-        with pytest.raises(RuntimeError):
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError) as ours:
             nn.utils.clip_grad_norm_(po, max_norm, norm_type, **kw)
+        assert str(ours.value) == str(e)
         return
     no = nn.utils.clip_grad_norm_(po, max_norm, norm_type, **kw)
     _cmp_out([no], [nt], "total norm", 10)

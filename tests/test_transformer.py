@@ -17,6 +17,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:enable_nested_tensor is True:UserWarning",  # torch's note on its nested-tensor fast path
     "ignore:Support for mismatched:DeprecationWarning",
     "ignore:Support for mismatched:UserWarning",
+    "ignore:The PyTorch API of nested tensors:UserWarning",  # torch's own encoder inference path
 )
 
 
@@ -307,3 +308,69 @@ def test_generate_square_subsequent_mask_matches_torch(torch) -> None:  # type: 
     b = nn.Transformer.generate_square_subsequent_mask(5)
     np.testing.assert_array_equal(b.numpy(), t.numpy())
     assert str(b.dtype) == str(t.dtype).removeprefix("torch.")
+
+
+# ---------------------------------------------------------------- TransformerEncoder's nested-tensor inference path
+def _encoder(lib, layer_kw: dict, **kw):  # type: ignore[no-untyped-def]
+    layer = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, **{"batch_first": True, **layer_kw})
+    return lib.nn.TransformerEncoder(layer, 2, norm=lib.nn.LayerNorm(8), **kw)
+
+
+def test_encoder_inference_zeroes_padded_positions_without_torch() -> None:
+    enc = _encoder(bp, {}).double().eval()
+    x = bp.tensor(RNG.standard_normal((3, 5, 8)))
+    pad = bp.tensor([[False] * 5, [False, False, False, True, True], [True] * 5])
+    with bp.no_grad():
+        out = enc.layers[1](enc.layers[0](x, src_key_padding_mask=pad), src_key_padding_mask=pad)
+        fast = enc(x, src_key_padding_mask=pad)
+    # padded positions hold zeros before the final norm (LayerNorm(0) is its bias), the rest is the padded path's
+    np.testing.assert_allclose(fast[1, 3:].numpy(), np.broadcast_to(enc.norm.bias.detach().numpy(), (2, 8)))
+    np.testing.assert_allclose(fast[2].numpy(), np.broadcast_to(enc.norm.bias.detach().numpy(), (5, 8)))
+    np.testing.assert_allclose(fast[:2, :3].numpy(), enc.norm(out)[:2, :3].detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert enc.use_nested_tensor and enc.layers[0].activation_relu_or_gelu == 1
+    assert not enc(x, src_key_padding_mask=pad)[1, 3:].eq(enc.norm.bias).all()  # grad enabled: padded path
+    assert not _encoder(bp, {"norm_first": True}).use_nested_tensor
+    assert not _encoder(bp, {"batch_first": False}).use_nested_tensor
+    assert not _encoder(bp, {}, enable_nested_tensor=False).use_nested_tensor
+
+
+@pytest.mark.parametrize(
+    "layer_kw, enc_kw",
+    [({}, {}), ({}, {"mask_check": False}), ({"activation": "gelu"}, {}), ({"norm_first": True}, {}),
+     ({"batch_first": False}, {}), ({"activation": nn.functional.silu}, {}), ({}, {"enable_nested_tensor": False})],
+)  # fmt: skip
+def test_encoder_inference_fast_path_matches_torch(torch, layer_kw: dict, enc_kw: dict) -> None:  # type: ignore[no-untyped-def]
+    torch_kw = {**layer_kw, "activation": torch.nn.functional.silu} if "activation" in layer_kw else layer_kw
+    torch_kw = layer_kw if layer_kw.get("activation") == "gelu" else torch_kw
+    torch.manual_seed(0)
+    tm, bm = _encoder(torch, torch_kw, **enc_kw), _encoder(bp, layer_kw, **enc_kw)
+    _copy(tm, bm)
+    assert bm.use_nested_tensor == tm.use_nested_tensor
+    assert bm.layers[0].activation_relu_or_gelu == tm.layers[0].activation_relu_or_gelu
+    bf = layer_kw.get("batch_first", True)
+    x = RNG.standard_normal((3, 5, 8)).astype(np.float32)
+    x = x if bf else x.transpose(1, 0, 2)
+    left = np.array([[False] * 5, [False, False, False, True, True], [False, True, True, True, True]])
+    right = np.array([[False] * 5, [True, True, False, False, False], [False, True, False, True, False]])
+    # torch's nested path reads any non-zero as padding (its layer fast path too, which is not emulated: checked
+    # only where the nested path runs)
+    soft = np.where(left, -5.0, 0.0).astype(np.float32)
+    tm.eval(), bm.eval()
+    with torch.no_grad(), bp.no_grad():
+        for pad in (left, right, soft) if tm.use_nested_tensor else (left, right):
+            out_t = tm(torch.tensor(x), src_key_padding_mask=torch.tensor(pad))
+            out_b = bm(bp.tensor(x), src_key_padding_mask=bp.tensor(pad))
+            np.testing.assert_allclose(out_b.numpy(), out_t.numpy(), rtol=1e-5, atol=1e-5)
+        torch.backends.mha.set_fastpath_enabled(False)
+        bp.backends.mha.set_fastpath_enabled(False)
+        try:
+            out_t = tm(torch.tensor(x), src_key_padding_mask=torch.tensor(left))
+            out_b = bm(bp.tensor(x), src_key_padding_mask=bp.tensor(left))
+            np.testing.assert_allclose(out_b.numpy(), out_t.numpy(), rtol=1e-5, atol=1e-5)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(True)
+            bp.backends.mha.set_fastpath_enabled(True)
+    # eval with grad enabled: torch keeps the padded path, padded positions are not zeroed
+    out_t = tm(torch.tensor(x), src_key_padding_mask=torch.tensor(left))
+    out_b = bm(bp.tensor(x), src_key_padding_mask=bp.tensor(left))
+    np.testing.assert_allclose(out_b.detach().numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-5)

@@ -487,8 +487,9 @@ def cross_entropy(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+    label_smoothing = max(float(label_smoothing), 0.0)  # as torch: smoothing only when positive
     cdim = 0 if input.ndim == 1 else 1
     c = input.shape[cdim] if input.ndim else 0
     _check_class_weight(weight, c, "cross_entropy")

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from backprop import creation
+from backprop.autograd import autocast_state, grad_mode
+from backprop.backends import mha
 from backprop.nn import functional as F
 from backprop.nn import init
 from backprop.nn._multihead_attention import MultiheadAttention, _canonical_mask
+from backprop.nn.activation import GELU, ReLU
 from backprop.nn.containers import ModuleList
 from backprop.nn.layers import Dropout, LayerNorm, Linear
 from backprop.nn.module import Module
@@ -30,6 +33,33 @@ def _activation(activation: str | Callable[[Tensor], Tensor]) -> Callable[[Tenso
             return F.gelu
         raise RuntimeError(f"activation should be relu/gelu, not {activation}")
     return activation
+
+
+def _relu_or_gelu(activation: Callable[[Tensor], Tensor]) -> int:
+    """torch's ``activation_relu_or_gelu`` flag: 1 for ReLU, 2 for GELU, 0 for anything else."""
+    if activation is F.relu or isinstance(activation, ReLU):
+        return 1
+    if activation is F.gelu or isinstance(activation, GELU):
+        return 2
+    return 0
+
+
+def _why_not_nested(layer: Any) -> str:
+    """Why torch's ``TransformerEncoder`` would not use nested tensors for ``layer`` ('' when it would)."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    attn = layer.self_attn
+    checks = (
+        (layer.norm_first, f"{name}.norm_first was True"),
+        (not attn.batch_first, f"{name}.self_attn.batch_first was not True"),
+        (not attn._qkv_same_embed_dim, f"{name}.self_attn._qkv_same_embed_dim was not True"),
+        (attn.in_proj_bias is None, f"{name}.self_attn was passed bias=False"),
+        (not layer.activation_relu_or_gelu, f"{name}.activation_relu_or_gelu was not True"),
+        (layer.norm1.eps != layer.norm2.eps, f"{name}.norm1.eps was not equal to {name}.norm2.eps"),
+        (attn.num_heads % 2 == 1, f"{name}.self_attn.num_heads is odd"),
+    )  # fmt: skip
+    return next((why for failed, why in checks if failed), "")
 
 
 def _generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
@@ -85,6 +115,7 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)
+        self.activation_relu_or_gelu = _relu_or_gelu(self.activation)
 
     def forward(
         self,
@@ -201,8 +232,9 @@ class TransformerEncoder(Module):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
-        # accepted for torch's signature: there are no nested tensors here, so no fast path to enable
-        self.enable_nested_tensor, self.use_nested_tensor, self.mask_check = enable_nested_tensor, False, mask_check
+        self.enable_nested_tensor, self.mask_check = enable_nested_tensor, mask_check
+        # torch's choice: whether inference may run on nested tensors, which zeroes padded positions (forward)
+        self.use_nested_tensor = enable_nested_tensor and not _why_not_nested(encoder_layer)
 
     def forward(
         self,
@@ -216,10 +248,44 @@ class TransformerEncoder(Module):
         first = self.layers[0] if len(self.layers) else None
         batch_first = bool(first is not None and first.self_attn.batch_first)
         causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
+        padded = self._nested_padding(src, mask, src_key_padding_mask)
+        if padded is not None:  # torch's nested-tensor path: each sequence is its first (mask == 0).sum() steps
+            src_key_padding_mask = _canonical_mask(padded, "src_key_padding_mask", src.dtype)
         output = src
         for mod in self.layers:
             output = mod(output, src_mask=mask, is_causal=causal, src_key_padding_mask=src_key_padding_mask)
+        if padded is not None:  # ... and padded positions come back as zeros (``to_padded_tensor(0.0)``)
+            output = output.masked_fill(padded.unsqueeze(-1), 0.0)
         return output if self.norm is None else self.norm(output)
+
+    def _nested_padding(self, src: Tensor, mask: Tensor | None, key_padding_mask: Tensor | None) -> Tensor | None:
+        """The (N, S) bool padding torch's sparsity fast path would use, or None where torch runs the layers
+        on the padded batch. The fast path (inference with ``use_nested_tensor``, batched input, a key padding
+        mask and no ``mask``) packs each sequence into a nested tensor: the layers see only its first
+        ``(key_padding_mask == 0).sum()`` steps and the padded positions of the output are zeros."""
+        first = self.layers[0] if len(self.layers) else None
+        if (
+            not mha.get_fastpath_enabled()
+            or not getattr(self, "use_nested_tensor", False)
+            or first is None
+            or first.training
+            or src.ndim != 3
+            or key_padding_mask is None  # (torch's check of torch.compile: nothing here is ever compiling)
+        ):
+            return None
+        valid = key_padding_mask == 0
+        lengths = valid.sum(1)
+        padded = creation.arange(src.shape[1], device=src.device)[None, :] >= lengths[:, None]
+        if self.mask_check and bool((valid == padded).any()):  # not left-aligned: torch takes the padded path
+            return None
+        if mask is not None or autocast_state.is_enabled("cuda"):
+            return None
+        attn, norms, linears = first.self_attn, (first.norm1, first.norm2), (first.linear1, first.linear2)
+        tensors = [src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias]
+        tensors += [t for m in norms + linears for t in (m.weight, m.bias)]
+        if grad_mode.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+            return None
+        return padded
 
 
 class TransformerDecoder(Module):

@@ -20,14 +20,28 @@ def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
-def _norm_power(xp: Any, g: Any, norm_type: float) -> Any:
-    """sum |g|^p as a 0-d device array (for p = 2 one BLAS dot product: no temporary)."""
+def _vector_norm(xp: Any, g: Any, norm_type: float) -> Any:
+    """torch's ``vector_norm(g, norm_type)`` of a device array, as a 0-d array of its dtype (for p = 2 one BLAS
+    dot product: no temporary): the max (inf) or min (-inf) of |g|, the count of non-zeros (0), or
+    (sum |g|^p)^(1/p)."""
     if norm_type == 2.0:
         flat = g.reshape(-1)
-        return xp.dot(flat, flat)
+        return xp.sqrt(xp.dot(flat, flat))
     if norm_type == 1.0:
         return xp.abs(g).sum()
-    return (xp.abs(g) ** norm_type).sum()
+    if math.isinf(norm_type):
+        if not g.size:
+            return xp.zeros((), g.dtype)
+        return xp.abs(g).max() if norm_type > 0 else xp.abs(g).min()
+    if norm_type == 0.0:
+        return xp.asarray(xp.count_nonzero(g), dtype=g.dtype)
+    return (xp.abs(g) ** norm_type).sum() ** (1.0 / norm_type)
+
+
+_NONFINITE = (
+    "The total norm of order {} for gradients from `parameters` is non-finite, so it cannot be clipped. To disable "
+    "this error and scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+)
 
 
 @replayed_whole
@@ -46,16 +60,13 @@ def clip_grad_norm_(
     signature; every path here is already one pass per gradient.
     """
     grads = _grads(parameters)
+    norm_type = float(norm_type)
     if not grads:
         return Tensor._of(0.0)
     device = grads[0].device
     xp = device.xp
-    norm_type = float(norm_type)
-    if math.isinf(norm_type):
-        parts = [xp.abs(g._data).max() if g._data.size else xp.zeros((), g._data.dtype) for g in grads]
-        total = xp.stack(parts).max() if norm_type > 0 else xp.stack(parts).min()
-    else:
-        total = xp.stack([_norm_power(xp, g._data, norm_type) for g in grads]).sum() ** (1.0 / norm_type)
+    # as torch: the norm of each gradient (in its dtype), then the norm of those norms
+    total = _vector_norm(xp, xp.stack([_vector_norm(xp, g._data, norm_type) for g in grads]), norm_type)
     if device.type != "cpu" and not error_if_nonfinite:  # no host read on a device: scale by a device scalar
         coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
         for g in grads:
@@ -63,10 +74,7 @@ def clip_grad_norm_(
         return Tensor._of(total, device=device)
     total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
     if error_if_nonfinite and not math.isfinite(total_host):
-        raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_host}, so it cannot "
-            "be clipped; pass error_if_nonfinite=False to clip anyway"
-        )
+        raise RuntimeError(_NONFINITE.format(norm_type))
     coef = max_norm / (total_host + 1e-6)
     if not coef >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
@@ -109,11 +117,7 @@ def get_total_norm(
     norms = [t.norm(norm_type) if t.device == device else t.norm(norm_type).to(device) for t in tensors]
     total = stack(norms).norm(norm_type)
     if error_if_nonfinite and not math.isfinite(float(total.detach().item())):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be "
-            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
-            "`error_if_nonfinite=False`"
-        )
+        raise RuntimeError(_NONFINITE.format(norm_type))
     return total
 
 

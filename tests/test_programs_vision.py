@@ -532,3 +532,57 @@ def test_vit_checkpoint_gradscaler_warmup_cosine() -> None:
     for key in ("losses", "lrs", "conf"):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6, err_msg=key)
     _state_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ regressions: class-id target dtypes
+
+
+def _outcome(fn: Any, lib: Any) -> tuple[str, Any]:
+    try:
+        out = fn(lib)
+    except Exception as e:  # noqa: BLE001 - the class and message are what is compared
+        return type(e).__name__, str(e)
+    return "ok", np.asarray(out.detach().numpy()).tolist()
+
+
+_TARGET_CASES = {
+    # a uint8 segmentation mask or label vector: torch takes it for (N, C) scores, not for images
+    "nll (N, C) uint8": lambda L: L.nn.functional.nll_loss(L.ones(2, 3), L.tensor([0, 2]).to(L.uint8)),
+    "nll (N, C) uint8 ignore": lambda L: L.nn.functional.nll_loss(
+        L.arange(6.0).reshape(2, 3), L.tensor([2, 1], dtype=L.uint8), weight=L.tensor([1.0, 2.0, 3.0]), ignore_index=1
+    ),
+    "ce (N, C) uint8": lambda L: L.nn.functional.cross_entropy(
+        L.arange(6.0).reshape(2, 3), L.tensor([2, 1], dtype=L.uint8), label_smoothing=0.1
+    ),
+    "ce (C,) uint8": lambda L: L.nn.functional.cross_entropy(L.arange(3.0), L.tensor(1, dtype=L.uint8)),
+    "ce image uint8 mask": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3, 2, 2), L.zeros(2, 2, 2, dtype=L.uint8)),
+    "nll (N, C, L) uint8": lambda L: L.nn.functional.nll_loss(L.ones(2, 3, 4), L.zeros(2, 4, dtype=L.uint8)),
+    "ce int32": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.tensor([0, 1], dtype=L.int32)),
+    "CrossEntropyLoss int32": lambda L: L.nn.CrossEntropyLoss()(L.ones(2, 3), L.tensor([0, 1], dtype=L.int32)),
+    "ce image int16": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3, 2, 2), L.zeros(2, 2, 2, dtype=L.int16)),
+    "nll int8": lambda L: L.nn.functional.nll_loss(L.ones(2, 3), L.tensor([0, 1], dtype=L.int8)),
+    "nll bool": lambda L: L.nn.functional.nll_loss(L.ones(2, 3), L.tensor([True, False])),
+    "ce bool": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.tensor([True, False])),
+    "nll float": lambda L: L.nn.functional.nll_loss(L.ones(2, 3), L.tensor([0.0, 1.0])),
+    "ce float of another shape": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.tensor([0.0, 1.0])),
+    "multi_margin int32": lambda L: L.nn.functional.multi_margin_loss(L.ones(2, 3), L.tensor([0, 1], dtype=L.int32)),
+    "multi_margin uint8": lambda L: L.nn.functional.multi_margin_loss(L.ones(2, 3), L.tensor([0, 1], dtype=L.uint8)),
+    "multi_margin float": lambda L: L.nn.functional.multi_margin_loss(L.ones(2, 3), L.tensor([0.0, 1.0])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_TARGET_CASES))
+def test_class_id_target_dtypes_match_torch(case: str) -> None:
+    got, want = _outcome(_TARGET_CASES[case], bp), _outcome(_TARGET_CASES[case], torch)
+    if want[0] == "ok":
+        assert got[0] == "ok", got
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    else:
+        assert got == ("RuntimeError", want[1])
+
+
+def test_uint8_class_ids_index_not_mask() -> None:
+    """A uint8 target [0, 2] picks classes 0 and 2 (it was read as a boolean mask)."""
+    logp = bp.tensor([[0.0, -1.0, -2.0], [-3.0, -4.0, -5.0]])
+    loss = bp.nn.functional.nll_loss(logp, bp.tensor([0, 2], dtype=bp.uint8), reduction="none")
+    assert loss.tolist() == [0.0, 5.0]

@@ -586,3 +586,56 @@ def test_uint8_class_ids_index_not_mask() -> None:
     logp = bp.tensor([[0.0, -1.0, -2.0], [-3.0, -4.0, -5.0]])
     loss = bp.nn.functional.nll_loss(logp, bp.tensor([0, 2], dtype=bp.uint8), reduction="none")
     assert loss.tolist() == [0.0, 5.0]
+
+
+# ------------------------------------------------------------------ regressions: interpolate, norms, ConvTranspose
+
+
+def _convt_case(nd: int, shape: tuple[int, ...], request: str) -> Any:
+    def case(L: Any) -> Any:
+        m = getattr(L.nn, f"ConvTranspose{nd}d")(2, 1, 3, stride=(2, 3, 2)[:nd], padding=1, bias=False)
+        with L.no_grad():
+            m.weight.fill_(0.5)
+        low = [(s - 1) * st - 2 + 3 for s, st in zip(shape[-nd:], m.stride)]
+        sizes = {
+            "largest": [lo + st - 1 for lo, st in zip(low, m.stride)],
+            "with batch and channels": [*shape[: -nd - 1], 1, *low],
+            "too large": [lo + 5 for lo in low],
+            "wrong length": [3] * (nd + 3),
+            "batch dims for an unbatched input": [1, 1, *low],
+        }
+        return m(L.ones(*shape), output_size=sizes[request])
+
+    return case
+
+
+_MESSAGE_CASES = {
+    "interpolate without size or scale_factor": lambda L: L.nn.functional.interpolate(L.ones(1, 1, 4, 4)),
+    "interpolate with both": lambda L: L.nn.functional.interpolate(L.ones(1, 1, 4, 4), size=2, scale_factor=2),
+    "Upsample without size or scale_factor": lambda L: L.nn.Upsample()(L.ones(1, 1, 4, 4)),
+    "BatchNorm1d on one sample": lambda L: L.nn.BatchNorm1d(3)(L.ones(1, 3)),
+    "BatchNorm2d on one pixel": lambda L: L.nn.BatchNorm2d(3)(L.ones(1, 3, 1, 1)),
+    "F.batch_norm on one sample": lambda L: L.nn.functional.batch_norm(L.ones(1, 3), None, None, training=True),
+    "InstanceNorm2d on one pixel": lambda L: L.nn.InstanceNorm2d(3)(L.ones(2, 3, 1, 1)),
+    **{
+        f"ConvTranspose{nd}d {shape} {request}": _convt_case(nd, shape, request)
+        for nd, shape in [(1, (1, 2, 4)), (2, (1, 2, 4, 5)), (2, (2, 4, 5)), (3, (1, 2, 2, 3, 2))]
+        for request in (
+            "largest",
+            "with batch and channels",
+            "too large",
+            "wrong length",
+            "batch dims for an unbatched input",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MESSAGE_CASES))
+def test_vision_errors_match_torch(case: str) -> None:
+    got, want = _outcome(_MESSAGE_CASES[case], bp), _outcome(_MESSAGE_CASES[case], torch)
+    if want[0] == "ok":
+        assert got[0] == "ok", got
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    else:
+        assert got == want

@@ -1181,7 +1181,7 @@ def _batch_norm(
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
             raise ValueError(
-                f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
+                f"Expected more than 1 value per channel when training, got input size torch.Size({list(input.shape)})"
             )
         dims = (0, *range(2, input.ndim))
         mean = input.mean(dims, keepdim=True)

@@ -237,6 +237,12 @@ from backprop import _out  # noqa: E402  isort: skip
 
 _out.install(globals(), {"linalg": linalg, "special": special, "fft": fft})
 
+# torch's private ``_foreach_*`` list ops (``torch._foreach_lerp_(ema, params, w)``), which EMA helpers and custom
+# clipping call: backprop/_foreach.py; not in ``__all__``, as in torch
+from backprop import _foreach  # noqa: E402  isort: skip
+
+globals().update(_foreach.functions())
+
 # NumPy's floating-point warnings from our kernels (``log(0)``, ``0 / 0``, overflow) stay silent, as torch's
 # ops are: the filter matches only warnings raised in backprop's own modules, and under ``-W error`` (an
 # earlier filter) the kernel runs again inside np.errstate instead (autograd.function.apply).

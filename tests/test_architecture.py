@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.amp", 6),  # autocast (its policy core is autograd.autocast_state) and GradScaler
     ("backprop.profiler", 6),  # torch.profiler: schedules and trace handlers over autograd.profiler's op timing
     ("backprop._copies", 6),  # *_copy variants and top-level in-place functions
+    ("backprop._foreach", 6),  # torch._foreach_*: list ops over Tensor methods and linalg.vector_norm
     ("backprop._extras", 6),  # constants, removed/deprecated names, global switches
     ("backprop._numeric", 6),  # gradient, histogramdd, frombuffer, lowrank, binomial
     ("backprop._out", 6),  # torch's out= keyword: one wrapper over the top-level functions

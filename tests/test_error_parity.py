@@ -26,6 +26,16 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "int fmod by zero": lambda L: L.fmod(L.tensor([3]), L.tensor([0])),
     "label_smoothing above 1": lambda L: L.nn.CrossEntropyLoss(label_smoothing=1.5)(L.ones(2, 3), L.tensor([0, 1])),
     "label_smoothing of 2": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.ones(2, 3), label_smoothing=2.0),
+    # add/sub's alpha: a float alpha needs a float result (torch checks it even when alpha == 1.0)
+    "add float alpha on ints": lambda L: L.tensor([1, 2]).add(L.tensor([1, 2]), alpha=0.5),
+    "add alpha 1.0 on ints": lambda L: L.add(L.tensor([1, 2]), 1, alpha=1.0),
+    "sub float alpha on ints": lambda L: L.tensor([1, 2]).sub(1, alpha=1.0),
+    "add_ float alpha on ints": lambda L: L.tensor([1, 2]).add_(L.tensor([3]), alpha=2.0),
+    "sub_ float alpha on ints": lambda L: L.tensor([1, 2]).sub_(1, alpha=0.5),
+    "rsub float alpha on ints": lambda L: L.rsub(L.tensor([1, 2]), 1, alpha=2.0),
+    "add 0-dim float tensor alpha on ints": lambda L: L.tensor([1, 2]).add(1, alpha=L.tensor(0.5)),
+    "add bool alpha on floats": lambda L: L.tensor([1.0]).add(1, alpha=True),
+    "add complex alpha on floats": lambda L: L.tensor([1.0]).add(1, alpha=1j),
 }
 RUNTIME_ONLY: dict[str, Callable[[Any], Any]] = {  # (the class as torch's; our wording may differ)
     "view of a transpose": lambda L: L.ones(2, 3).t().view(6),
@@ -87,6 +97,17 @@ def test_int_and_float_of_many_elements_are_value_errors() -> None:
     for convert in (int, float):
         with pytest.raises(ValueError, match="only one element tensors"):
             convert(bp.ones(2))
+
+
+def test_alpha_that_fits_the_result_passes() -> None:
+    assert bp.tensor([1, 2]).add(bp.tensor([1, 2]), alpha=3).tolist() == [4, 8]
+    assert bp.tensor([1, 2]).add(1, alpha=bp.tensor(2)).tolist() == [3, 4]
+    assert bp.tensor([1, 2]).add(bp.tensor([1.0, 2.0]), alpha=1.5).tolist() == [2.5, 5.0]  # (a float result)
+    assert bp.tensor([1.0, 2.0]).sub(1, alpha=0.5).tolist() == [0.5, 1.5]
+    assert bp.tensor([True]).add(bp.tensor([True]), alpha=True).tolist() == [True]
+    x = bp.tensor([1.0, 2.0])
+    x.add_(bp.tensor([2.0, 2.0]), alpha=0.25)
+    assert x.tolist() == [1.5, 2.5]
 
 
 def test_float_division_by_zero_and_one_element_targets_pass() -> None:

@@ -306,6 +306,29 @@ def test_repr_and_param_group_keys_match_torch(name: str, kw: dict) -> None:
     assert repr(ours) == repr(theirs)
 
 
+def test_repr_separates_param_groups_by_a_blank_line() -> None:
+    """torch's layout with two groups (no-decay params for bn/bias): a blank line before each later group."""
+    opt = optim.SGD([{"params": [nn.Parameter(bp.ones(2))]}, {"params": [nn.Parameter(bp.ones(1))], "lr": 0.5}], lr=0.1)
+    text = repr(opt)
+    assert text.startswith("SGD (\nParameter Group 0\n    dampening: 0\n")
+    assert "    weight_decay: 0\n\nParameter Group 1\n    dampening: 0\n" in text
+    assert text.endswith("    weight_decay: 0\n)")
+
+
+@needs_torch
+def test_repr_with_several_param_groups_matches_torch() -> None:
+    def groups(lib: Any) -> list[dict[str, Any]]:
+        p, q, r = (lib.nn.Parameter(lib.ones(2)) for _ in range(3))
+        return [{"params": [p]}, {"params": [q], "weight_decay": 0.0}, {"params": [r], "lr": 1e-2, "betas": (0.8, 0.9)}]
+
+    ours, theirs = optim.AdamW(groups(bp), lr=1e-3), torch.optim.AdamW(groups(torch), lr=1e-3)
+    assert repr(ours) == repr(theirs)
+    bp_sched = optim.lr_scheduler.OneCycleLR(ours, max_lr=0.1, total_steps=4)
+    torch_sched = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=0.1, total_steps=4)
+    assert repr(ours) == repr(theirs)  # (with the scheduler's initial_lr/max_lr/min_lr keys)
+    del bp_sched, torch_sched
+
+
 @needs_torch
 @pytest.mark.parametrize("name", ["Rprop", "ASGD", "SparseAdam", "LBFGS"])
 def test_new_optimizer_signatures_match_torch(name: str) -> None:

@@ -119,6 +119,24 @@ def check_sub(a: Any, b: Any) -> None:
         raise RuntimeError(_SUB_TWO_BOOLS if ba and bb else _SUB_BOOL)
 
 
+def check_alpha(a: Any, b: Any, alpha: Any) -> None:
+    """torch's ``alpha_check`` of add/sub: a float ``alpha`` needs a floating (or complex) result, a complex one
+    a complex result, a bool one a bool result (RuntimeError, torch's texts)."""
+    if alpha.__class__ is int:
+        return
+    if hasattr(alpha, "item"):  # (a 0-dim tensor or a NumPy scalar: torch reads its value)
+        alpha = alpha.item()
+    kind = dtypes.kind(dtypes.promote_types(a, b))
+    if isinstance(alpha, (bool, np.bool_)):
+        if kind != "b":
+            raise RuntimeError("Boolean alpha only supported for Boolean results.")
+        return
+    if kind not in "fc" and not isinstance(alpha, int):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    if kind != "c" and isinstance(alpha, complex):
+        raise RuntimeError("For non-complex input tensors, argument alpha must not be a complex number.")
+
+
 def _lerp_dtype(self: Any, weight: Any) -> None:
     """torch's lerp has no integer or bool kernel."""
     dt = self._data.dtype
@@ -277,15 +295,19 @@ class MathMethods:
     # ------------------------------------------------------------ arithmetic (torch's functional names)
     def add(self: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         """self + alpha * other."""
+        check_alpha(self, other, alpha)
         if alpha == 1:
             return self + other
         return self + other * dtypes.scalar_int(alpha, dtypes.promote_types(self, other))
 
     def sub(self: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         """self - alpha * other."""
-        if alpha == 1:
+        if alpha == 1 and alpha.__class__ is int:
             return self - other
         check_sub(self, other)
+        check_alpha(self, other, alpha)
+        if alpha == 1:
+            return self - other
         dt = dtypes.promote_types(self, other)
         if alpha.__class__ is int and dt.kind in "iu":  # torch adds other * -alpha, -alpha checked into dt
             return self + other * dtypes.fill_int(-alpha, dt)
@@ -669,12 +691,14 @@ class MathMethods:
 
     # ------------------------------------------------------------ in place
     def add_(self: Any, other: Any, alpha: float = 1) -> Tensor:
+        check_alpha(self, other, alpha)
         if alpha != 1:
             other = other * dtypes.scalar_int(alpha, dtypes.promote_types(self, other))
         return apply_(ew.add, "add_", self, _inplace_other(self, other))
 
     def sub_(self: Any, other: Any, alpha: float = 1) -> Tensor:
         check_sub(self, other)
+        check_alpha(self, other, alpha)
         if alpha != 1:
             dt = dtypes.promote_types(self, other)
             if alpha.__class__ is int and dt.kind in "iu":  # (as sub: other * -alpha, -alpha checked into dt)

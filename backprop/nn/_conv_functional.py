@@ -928,8 +928,10 @@ _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
 def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any) -> tuple[tuple[int, ...], tuple]:
     """The output size and, per dim, the scale torch's kernels use (1 / scale_factor, or None: in / out)."""
-    if (size is None) == (scale_factor is None):
+    if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
     if size is not None:
         return ntuple(size, n, "size", "interpolate"), (None,) * n
     if isinstance(scale_factor, (int, float)):

@@ -81,7 +81,9 @@ def instance_norm(
         raise ValueError(f"instance_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     spatial = math.prod(input.shape[2:])
     if use_input_stats and spatial == 1:
-        raise ValueError(f"Expected more than 1 spatial element when training, got input size {list(input.shape)}")
+        raise ValueError(
+            f"Expected more than 1 spatial element when training, got input size torch.Size({list(input.shape)})"
+        )
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):

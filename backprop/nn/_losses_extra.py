@@ -204,8 +204,8 @@ def _batched_scores(input: Tensor, target: Tensor, name: str, target_shape: Call
         raise RuntimeError(
             f"{name}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {tuple(input.shape)}"
         )
-    if target.dtype.kind not in "iu":
-        raise RuntimeError(f"{name}: expected scalar type Long but found {target.dtype} (target holds class ids)")
+    if target.dtype != dtypes.int64:  # (class ids: torch's kernels take int64 only)
+        raise RuntimeError(f"expected scalar type Long but found {dtypes.scalar_type_name(target.dtype)}")
     n = input.shape[0] if input.ndim == 2 else 1
     c = 1 if input.ndim == 0 else input.shape[-1]
     if tuple(target.shape) not in target_shape(n, c):

@@ -221,22 +221,28 @@ class _ConvTranspose(_ConvNd):
             return self.output_padding
         n = self._n
         size = [int(s) for s in output_size]
-        if len(size) == n + 2 or (len(size) == n + 1 and input.ndim == n + 1):
-            size = size[-n:]
+        non_spatial = 2 if input.ndim == n + 2 else 1  # (batch and) channels
+        if len(size) == non_spatial + n:
+            size = size[non_spatial:]
         if len(size) != n:
             raise ValueError(
-                f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {n + 2} elements"
+                f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {non_spatial + n} "
+                f"elements (got {len(size)})"
             )
-        pads = []
-        for i in range(n):
-            m = input.shape[input.ndim - n + i]
-            low = (m - 1) * self.stride[i] - 2 * self.padding[i] + self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            if not low <= size[i] < low + self.stride[i]:
-                raise ValueError(
-                    f"requested an output size of {size}, but valid sizes range from {low} to "
-                    f"{low + self.stride[i] - 1} (for an input of {list(input.shape[-n:])})"
-                )
-            pads.append(size[i] - low)
+        lows = [
+            (input.shape[non_spatial + i] - 1) * self.stride[i]
+            - 2 * self.padding[i]
+            + self.dilation[i] * (self.kernel_size[i] - 1)
+            + 1
+            for i in range(n)
+        ]
+        highs = [low + stride - 1 for low, stride in zip(lows, self.stride)]
+        if any(not low <= s <= high for s, low, high in zip(size, lows, highs)):
+            raise ValueError(  # torch's text, which prints input.size()[2:] (also for an unbatched input)
+                f"requested an output size of {size}, but valid sizes range from {lows} to {highs} "
+                f"(for an input of torch.Size({list(input.shape[2:])}))"
+            )
+        pads = [s - low for s, low in zip(size, lows)]
         return tuple(pads)
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:

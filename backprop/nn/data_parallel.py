@@ -161,7 +161,7 @@ class SyncBatchNorm(_BatchNorm):
         n = float(count.item())
         if n <= 1:
             raise ValueError(
-                f"Expected more than 1 value per channel when training, got input size {list(input.shape)} "
+                f"Expected more than 1 value per channel when training, got input size torch.Size({list(input.shape)}) "
                 f"({int(n)} value(s) per channel over all ranks)"
             )
         mean = _AllReduceSum.apply(input.sum(dims), self.process_group) / n

@@ -451,6 +451,19 @@ def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, T
     return input.permute(perm).reshape(-1, c), target.reshape(-1), want
 
 
+def _class_ids(input: Tensor, target: Tensor) -> Tensor:
+    """torch's dtype rule for class-id targets (checked after their shape): int64, or uint8 for (C,) and (N, C)
+    scores (RuntimeError, torch's texts); uint8 ids come back as int64 (a uint8 index would be a mask)."""
+    dt = target.dtype
+    if dt != dtypes.int64 and dt != dtypes.uint8:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {dtypes.scalar_type_name(dt)}")
+    if dt == dtypes.uint8:
+        if input.ndim > 2:  # (torch's nll_loss2d kernel takes int64 only)
+            raise RuntimeError("expected scalar type Long but found Byte")
+        return target.long()
+    return target
+
+
 def _not_differentiable(t: Any, name: str, arg: str) -> None:
     """torch refuses a ``weight``/``pos_weight`` that requires grad in these losses: so do we."""
     if isinstance(t, Tensor) and t.requires_grad and is_grad_enabled():
@@ -493,12 +506,7 @@ def cross_entropy(
     cdim = 0 if input.ndim == 1 else 1
     c = input.shape[cdim] if input.ndim else 0
     _check_class_weight(weight, c, "cross_entropy")
-    if dtypes.kind(target.dtype) == "f":
-        if tuple(target.shape) != tuple(input.shape):
-            raise ShapeError(
-                f"cross_entropy: probability targets must have the logits' shape {tuple(input.shape)}, "
-                f"got {tuple(target.shape)}"
-            )
+    if dtypes.kind(target.dtype) == "f" and tuple(target.shape) == tuple(input.shape):  # (else: class ids)
         if ignore_index >= 0:
             raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
         if label_smoothing:
@@ -510,11 +518,8 @@ def cross_entropy(
             return -prod.sum(cdim)
         total = -prod.sum()
         return total / (input.numel() // c) if reduction == "mean" else total  # torch: mean over N * d...
-    if target.dtype.kind not in "iu":
-        raise TypeError(
-            f"cross_entropy: target must hold class ids (an integer tensor) or probabilities, got {target.dtype}"
-        )
     x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
+    t = _class_ids(input, t)
     attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
     if weight is None:
         loss = apply(nn_ops.cross_entropy, x, t, **attrs)
@@ -542,11 +547,10 @@ def nll_loss(
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     refuse_complex(NotImplementedError, "\"nll_loss_out_frame\" not implemented for '{dtype}'", input, weight)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: expected integer class ids as target, got {target.dtype}")
     if autocast_users[0]:
         (input,) = autocast_function("nll_loss", input)
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
+    t = _class_ids(input, t)
     n, c = x.shape
     _check_class_weight(weight, c, "nll_loss")
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
@@ -1178,7 +1182,7 @@ def _batch_norm(
     if training or running_mean is None or running_var is None:
         if training and input.numel() // max(c, 1) <= 1:
             raise ValueError(
-                f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
+                f"Expected more than 1 value per channel when training, got input size torch.Size({list(input.shape)})"
             )
         dims = (0, *range(2, input.ndim))
         mean = input.mean(dims, keepdim=True)

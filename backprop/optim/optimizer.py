@@ -298,11 +298,12 @@ class Optimizer:
             hook(self)
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__} ("]
+        # torch's layout: each group starts on a new line, after a blank one from the second group on
+        text = f"{type(self).__name__} ("
         for i, g in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
-            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
-        return "\n".join(lines) + "\n)"
+            text += f"\nParameter Group {i}\n"
+            text += "".join(f"    {k}: {v}\n" for k, v in sorted(g.items()) if k != "params")
+        return text + ")"
 
 
 class ParamState(dict):

@@ -1,0 +1,135 @@
+"""Generative, probabilistic and scientific programs as a new user writes them (a VAE, a GAN step, WGAN-GP,
+flows, a mixture density network, a PINN, a Gaussian process, ...), run once with PyTorch and once with
+``backprop`` standing in for ``torch`` (the module is passed in), from the same initial weights and the same
+noise (made with NumPy): outputs, losses and gradients agree. Then focused regressions for the gaps these
+programs found (each checked against torch or a closed form).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+torch = pytest.importorskip("torch", reason="torch not installed: the programs are compared with it")
+
+
+def _np(x):
+    """Tensors (nested in lists, tuples and dicts) as NumPy arrays; Sizes as tuples; dtypes by name."""
+    if isinstance(x, dict):
+        return {k: _np(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)) and not type(x).__name__ == "Size":
+        return [_np(v) for v in x]
+    if type(x).__name__ == "Size":
+        return tuple(x)
+    if hasattr(x, "detach"):
+        return np.asarray(x.detach().numpy())
+    if "dtype" in type(x).__name__:
+        return str(x).removeprefix("torch.")
+    return x
+
+
+def _close(ours, theirs, rtol: float, path: str = "out") -> None:
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs), path
+        for k in theirs:
+            _close(ours[k], theirs[k], rtol, f"{path}.{k}")
+    elif isinstance(theirs, list):
+        assert len(ours) == len(theirs), path
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            _close(a, b, rtol, f"{path}[{i}]")
+    elif isinstance(theirs, np.ndarray):
+        assert isinstance(ours, np.ndarray), path
+        assert (ours.shape, ours.dtype) == (theirs.shape, theirs.dtype), path
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, err_msg=path)
+    elif isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, rel=rtol, abs=rtol), path
+    else:
+        assert ours == theirs, path
+
+
+def same_as_torch(program, rtol: float) -> None:
+    """``program(lib)`` run with backprop and with torch gives the same results (to ``rtol``)."""
+    _close(_np(program(bp)), _np(program(torch)), rtol)
+
+
+def raises_as_torch(call) -> None:
+    """``call(lib)`` raises with torch and with backprop: an instance of torch's class, with torch's message."""
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(theirs.type) as ours:
+        call(bp)
+    assert str(ours.value) == str(theirs.value)
+
+
+def _state(module) -> dict:
+    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def _load(lib, module, state: dict):
+    module.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+    return module
+
+
+# ====================================================================== regressions for the gaps found
+
+
+# ---------------------------------------------------------------- trapezoid / cumulative_trapezoid
+
+
+TRAP_Y = np.random.default_rng(0).standard_normal((6, 4))
+TRAP_T = np.sort(np.random.default_rng(1).random(6))
+
+
+@pytest.mark.parametrize("name", ["trapezoid", "cumulative_trapezoid"])
+def test_trapezoid_sample_points_along_dim(name):
+    """A 1-D ``x`` holds the sample points along ``dim`` (not only the last dim), and the gradient flows."""
+
+    def program(lib):
+        y = lib.tensor(TRAP_Y, requires_grad=True)
+        t = lib.tensor(TRAP_T)
+        f = getattr(lib, name)
+        outs = [f(y, t, dim=0), f(y, t[:4]), f(y, t[:4], dim=-1), f(y, t[:, None] * lib.ones(4, dtype=t.dtype), dim=0)]
+        outs.append(f(y, lib.tensor([[0.0], [2.0]], dtype=t.dtype).expand(2, 4).contiguous()[:, :1], dim=0)[..., :1])
+        (g,) = lib.autograd.grad(sum(o.sum() for o in outs), y)
+        return outs + [g]
+
+    same_as_torch(program, 1e-12)
+
+
+def test_trapezoid_dx_and_edge_cases_as_torch():
+    def program(lib):
+        y = lib.tensor([[1.0, 2.0, 4.0], [0.0, 1.0, 3.0]])
+        yi = lib.arange(6).reshape(2, 3)
+        return [
+            lib.trapezoid(y, dx=2),
+            lib.trapezoid(yi),
+            lib.trapezoid(yi, dx=0.5),
+            lib.cumulative_trapezoid(yi),
+            lib.cumulative_trapezoid(y, dx=0.5, dim=0),
+            lib.trapezoid(lib.ones(2, 0), dx=3),
+            lib.trapezoid(lib.ones(2, 0), lib.arange(0.0)),
+            lib.cumulative_trapezoid(lib.ones(2, 0)),
+            lib.cumulative_trapezoid(lib.ones(2, 0), lib.arange(0.0)),
+            lib.trapz(y, lib.tensor([0.0, 1.0, 3.0])),
+        ]
+
+    same_as_torch(program, 1e-6)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib: lib.trapezoid(lib.ones(3, 4), lib.arange(3.0)),
+        lambda lib: lib.cumulative_trapezoid(lib.ones(3, 4), lib.arange(3.0)),
+        lambda lib: lib.trapezoid(lib.ones(3, 4), dx=True),
+        lambda lib: lib.cumulative_trapezoid(lib.ones(3, 4), dx=True),
+        lambda lib: lib.trapezoid(lib.ones(3, 4).bool()),
+        lambda lib: lib.cumulative_trapezoid(lib.ones(3), lib.tensor([True, False, True])),
+        lambda lib: lib.trapezoid(lib.ones(3), lib.arange(3.0), dx=2),
+        lambda lib: lib.trapezoid(lib.ones(3), 2.0),
+    ],
+)
+def test_trapezoid_errors_as_torch(call):
+    raises_as_torch(call)

@@ -133,3 +133,34 @@ def test_trapezoid_dx_and_edge_cases_as_torch():
 )
 def test_trapezoid_errors_as_torch(call):
     raises_as_torch(call)
+
+
+# ---------------------------------------------------------------- expand: torch's errors (Distribution.expand too)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib: lib.zeros(2).expand(3, 3),
+        lambda lib: lib.zeros(2).expand(-1, 3),
+        lambda lib: lib.zeros(2).expand(-1, 2),
+        lambda lib: lib.zeros(3, 2).expand_as(lib.zeros(4, 4)),
+        lambda lib: lib.zeros(0).expand(2, 3),
+        lambda lib: lib.distributions.Normal(lib.zeros(2), 1.0).expand((3, 3)),
+        lambda lib: lib.distributions.Categorical(logits=lib.zeros(2, 3)).expand((4,)),
+    ],
+)
+def test_expand_errors_as_torch(call):
+    raises_as_torch(call)
+
+
+def test_expand_still_broadcasts():
+    same_as_torch(
+        lambda lib: [
+            lib.zeros(2, 1).expand(-1, 5).shape,
+            lib.ones(1).expand(2, -1),
+            lib.zeros(0).expand(2, 0).shape,
+            lib.distributions.Normal(lib.zeros(1, 2), 1.0).expand((3, 2)).sample().shape,
+        ],
+        0,
+    )

@@ -164,3 +164,41 @@ def test_expand_still_broadcasts():
         ],
         0,
     )
+
+
+# ---------------------------------------------------------------- distributions.utils: the tril <-> vector helpers
+
+
+@pytest.mark.parametrize("diag", [0, -1, 1, -2])
+def test_tril_matrix_vec_roundtrip_as_torch(diag):
+    def program(lib):
+        u = lib.distributions.utils
+        m = lib.arange(18.0, dtype=lib.float64).reshape(2, 3, 3).requires_grad_()
+        v = u.tril_matrix_to_vec(m, diag)
+        back = u.vec_to_tril_matrix(v, diag)
+        (g,) = lib.autograd.grad((back * lib.arange(9.0, dtype=lib.float64).reshape(3, 3)).sum(), m)
+        return [v, back, g]
+
+    same_as_torch(program, 0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib: lib.distributions.utils.vec_to_tril_matrix(lib.ones(2, 5)),
+        lambda lib: lib.distributions.utils.tril_matrix_to_vec(lib.ones(3, 3), 3),
+        lambda lib: lib.distributions.utils.tril_matrix_to_vec(lib.ones(3, 3), -4),
+    ],
+)
+def test_tril_matrix_vec_errors_as_torch(call):
+    raises_as_torch(call)
+
+
+def test_distribution_utils_private_helpers():
+    """``_sum_rightmost`` and ``_standard_normal``, which distributions written outside torch import."""
+    u = bp.distributions.utils
+    x = bp.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(u._sum_rightmost(x, 2).numpy(), x.numpy().reshape(2, -1).sum(1))
+    assert u._sum_rightmost(x, 0) is x
+    z = u._standard_normal((2, 3), dtype=bp.float64, device="cpu")
+    assert (tuple(z.shape), z.dtype) == ((2, 3), bp.float64)

@@ -202,3 +202,50 @@ def test_distribution_utils_private_helpers():
     assert u._sum_rightmost(x, 0) is x
     z = u._standard_normal((2, 3), dtype=bp.float64, device="cpu")
     assert (tuple(z.shape), z.dtype) == ((2, 3), bp.float64)
+
+
+# ---------------------------------------------------------------- special: log_ndtr, ndtri and entr in their tails
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_ndtr_lower_tail_as_torch(dtype):
+    """log Phi(x) = log(ndtr(x)) underflowed to -inf below about -38 (float64; gradient NaN); torch's is finite."""
+
+    def program(lib):
+        x = lib.tensor([-100.0, -40.0, -5.0, 0.0, 3.0, 40.0], dtype=getattr(lib, dtype), requires_grad=True)
+        y = lib.special.log_ndtr(x)
+        (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), x)
+        return [y, g, gg]
+
+    same_as_torch(program, 2e-6 if dtype == "float32" else 1e-12)
+    assert bp.special.log_ndtr(bp.tensor([-100.0], dtype=bp.float64)).item() == pytest.approx(-5005.524208, rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ndtri_small_probabilities_as_torch(dtype):
+    """sqrt(2) erfinv(2p - 1) gave -inf for p below the dtype's eps (2p - 1 rounds to -1); torch's is finite."""
+
+    def program(lib):
+        p = lib.tensor([0.0, 1e-30, 1e-10, 0.3, 1.0, -0.5, 1.5], dtype=getattr(lib, dtype), requires_grad=True)
+        q = lib.special.ndtri(p)
+        (g,) = lib.autograd.grad(q.sum(), p, create_graph=True)
+        (gg,) = lib.autograd.grad(g[1:4].sum(), p)
+        return [q, g[1:4], gg[1:4]]
+
+    same_as_torch(program, 2e-5 if dtype == "float32" else 1e-12)  # (float32: exp(q^2 / 2) amplifies q's rounding)
+    exact = -11.4640246884436157  # (mpmath, 80 digits)
+    assert bp.special.ndtri(bp.tensor([1e-30], dtype=bp.float64)).item() == pytest.approx(exact, rel=1e-13)
+
+
+def test_entr_gradient_at_zero_as_torch():
+    """d(-x log x)/dx = -(1 + log x): +inf at 0 (xlogy's rule gave 0/0 = NaN), NaN below 0; second derivative -1/x."""
+
+    def program(lib):
+        x = lib.tensor([-1.0, 0.0, 1e-30, 0.5, 2.0], dtype=lib.float64, requires_grad=True)
+        y = lib.special.entr(x)
+        (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+        (gg,) = lib.autograd.grad(g[1:].sum(), x)
+        return [y, g, gg]
+
+    same_as_torch(program, 1e-12)

@@ -249,3 +249,27 @@ def test_entr_gradient_at_zero_as_torch():
         return [y, g, gg]
 
     same_as_torch(program, 1e-12)
+
+
+# ---------------------------------------------------------------- sinc's derivative near 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sinc_gradient_near_zero(dtype):
+    """The closed form (pi x cos(pi x) - sin(pi x)) / (pi x^2) is 0/0 = NaN once pi x^2 underflows (x = 1e-30 in
+    float32) and cancels badly for small x; near 0 the derivative is its series -pi^2 x / 3 + pi^4 x^3 / 30 - ..."""
+    xs = np.array([1e-30, 1e-5, 1e-3, 0.02, 0.1, 0.3, 2.5, -0.05])
+    x = bp.tensor(xs, dtype=getattr(bp, dtype), requires_grad=True)
+    (g,) = bp.autograd.grad(bp.sinc(x).sum(), x, create_graph=True)
+    (gg,) = bp.autograd.grad(g.sum(), x)
+    px = np.pi * xs  # the reference: four terms of the series below |pi x| = 0.1, the closed form in float64 above
+    series = -(np.pi**2) * xs / 3 * (1 - px**2 / 10 + px**4 / 280 - px**6 / 15120)
+    exact = np.where(np.abs(px) < 0.1, series, (px * np.cos(px) - np.sin(px)) / (px * xs))
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(g.detach().numpy(), exact, rtol=rtol, atol=0)
+    assert np.isfinite(gg.numpy()).all()
+    np.testing.assert_allclose(gg.numpy()[:3], -(np.pi**2) / 3, rtol=1e-5)
+    # torch's values where its closed form is accurate
+    tx = torch.tensor(xs[4:], dtype=getattr(torch, dtype), requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.sinc(tx).sum(), tx)
+    np.testing.assert_allclose(g.detach().numpy()[4:], tg.numpy(), rtol=10 * rtol)

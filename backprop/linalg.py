@@ -37,7 +37,7 @@ from backprop.methods.structseqs import (
     SolveEx,
 )
 from backprop.ops import linalg as _ops
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, wrap_dim
 from backprop.ops.linalg import LinAlgError
 from backprop.ops.shape import stack as _shape_stack
 from backprop.registry import refuse_complex
@@ -640,16 +640,59 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
 
 
-def trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
-    """The trapezoid rule along ``dim``: spacing ``dx`` (default 1) or sample points ``x``."""
+def _sample_spacing(name: str, y: Tensor, x: Tensor, dim: int) -> Tensor:
+    """The differences of the sample points ``x`` along ``dim``, shaped to broadcast against y's adjacent pairs
+    (ATen's rule): a 1-D x holds one point per sample along ``dim`` of y, an x of fewer dimensions is padded
+    with leading 1s, an x of as many dimensions is taken as it is."""
+    if y.dtype.kind == "b" or x.dtype.kind == "b":
+        raise RuntimeError(f"{name}: received a bool input for `x` or `y`, but bool is not supported")
+    if x.ndim == 1:
+        if x.shape[0] != y.shape[dim]:
+            raise RuntimeError(f"{name}: There must be one `x` value for each sample point")
+        x = x.reshape(tuple(x.shape[0] if d == dim else 1 for d in range(y.ndim)))
+    elif x.ndim < y.ndim:
+        x = x.reshape((1,) * (y.ndim - x.ndim) + tuple(x.shape))
+    return _diff(x, dim if dim >= 0 else dim + x.ndim)
+
+
+def _scalar_spacing(name: str, y: Tensor, dx: Any) -> float:
+    """``dx`` as the real number ATen takes (a bool or complex spacing refuses; a bool y too)."""
+    if y.dtype.kind == "b":
+        raise RuntimeError(f"{name}: received a bool input for `y`, but bool is not supported")
+    if isinstance(dx, Tensor):
+        dx = dx.item()
+    if isinstance(dx, (bool, np.bool_, complex, np.complexfloating)):
+        raise RuntimeError(f"{name}: Currently, we only support dx as a real number.")
+    return float(dx)
+
+
+def _check_spacing_args(name: str, x: Any, dx: Any) -> None:
+    """torch's overloads take either a tensor ``x`` of sample points or a number ``dx``, never both."""
+    if x is not None and (dx is not None or not isinstance(x, Tensor)):
+        got = ["Tensor", "Tensor" if isinstance(x, Tensor) else type(x).__name__]
+        got += [] if dx is None else [f"dx={type(dx).__name__}"]
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments - got ({', '.join(got)}), "
+            "but expected one of:\n * (Tensor y, Tensor x, *, int dim = -1)\n"
+            " * (Tensor y, *, Number dx = 1, int dim = -1)\n"
+        )
+
+
+def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The trapezoid rule along ``dim``: spacing ``dx`` (default 1) or sample points ``x`` (a 1-D x holds the
+    points along ``dim``; an x of y's rank is taken along ``dim`` and broadcast, as torch)."""
+    _check_spacing_args("trapezoid", x, dx)
+    dim = wrap_dim(dim, y.ndim, "trapezoid")
     n = y.shape[dim]
     if n == 0:
-        return y.sum(dim)
-    lo, hi = y.narrow(dim, 0, n - 1), y.narrow(dim, 1, n - 1)
-    if isinstance(x, Tensor):
-        return ((lo + hi) * _diff(x, dim if x.ndim == y.ndim else -1)).sum(dim) / 2
-    step = 1.0 if dx is None and x is None else (dx if dx is not None else x)
-    return (lo + hi).sum(dim) * (step / 2)
+        from backprop.creation import zeros
+
+        return zeros(tuple(s for d, s in enumerate(y.shape) if d != dim), dtype=y.dtype, device=y.device)
+    if x is not None:
+        spacing = _sample_spacing("trapezoid", y, x, dim)
+        return ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+    step = _scalar_spacing("trapezoid", y, 1.0 if dx is None else dx)
+    return (y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step
 
 
 trapz = trapezoid
@@ -657,17 +700,19 @@ trapz = trapezoid
 
 def _diff(x: Tensor, dim: int) -> Tensor:
     n = x.shape[dim]
-    return x.narrow(dim, 1, max(n - 1, 0)) - x.narrow(dim, 0, max(n - 1, 0))
+    return x.narrow(dim, min(1, n), max(n - 1, 0)) - x.narrow(dim, 0, max(n - 1, 0))
 
 
-def cumulative_trapezoid(y: Tensor, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
-    """The running trapezoid integral along ``dim`` (one element shorter than y along it)."""
+def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The running trapezoid integral along ``dim`` (one element shorter than y along it); ``x`` and ``dx`` as
+    in :func:`trapezoid`."""
+    _check_spacing_args("cumulative_trapezoid", x, dx)
+    dim = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
     n = y.shape[dim]
-    lo, hi = y.narrow(dim, 0, max(n - 1, 0)), y.narrow(dim, min(1, n), max(n - 1, 0))
-    if isinstance(x, Tensor):
-        return ((lo + hi) * _diff(x, dim if x.ndim == y.ndim else -1) / 2).cumsum(dim)
-    step = 1.0 if dx is None and x is None else (dx if dx is not None else x)
-    return ((lo + hi) * (step / 2)).cumsum(dim)
+    pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
+    if x is not None:
+        return (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
+    return (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
 
 
 # ---------------------------------------------------------------- LDL^T (LAPACK's sytrf / hetrf, as torch)

@@ -2,7 +2,7 @@
 
 Most entries are the top-level functions under SciPy's names (``expit`` is ``sigmoid``, ``gammaln``
 is ``lgamma``, ``psi`` is ``digamma``); the rest are short compositions: ``ndtr`` through ``erfc``
-(accurate in the lower tail), ``ndtri`` through ``erfinv``, the exponentially scaled Bessel functions
+(accurate in the lower tail), ``log_ndtr`` and ``ndtri`` from SciPy's, the exponentially scaled Bessel functions
 ``i0e``/``i1e``, ``entr`` and ``xlog1py``. Bessel, Airy, ``erfcx``, ``gammainc``/``gammaincc``, ``zeta`` and
 the orthogonal polynomials live in ``backprop.methods.special`` (where ``Tensor.igamma`` finds them).
 """
@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from backprop import functions as fn
+from backprop.autograd.custom import Function
 from backprop.autograd.function import apply
 from backprop.methods import special as _special_extra
 from backprop.methods.math import _float
@@ -29,6 +30,7 @@ __all__ = [
 __all__ += _special_extra.__all__
 
 _SQRT_HALF = math.sqrt(0.5)
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 def _x_named(f: Any, binary: bool) -> Any:
@@ -103,25 +105,75 @@ def ndtr(input: Tensor) -> Tensor:
     return 0.5 * fn.erfc(x * -_SQRT_HALF)
 
 
+def _scipy_values(name: str, x: Tensor) -> Tensor:
+    """SciPy's (on CUDA, cupyx's) ``special.<name>`` of ``x``, in its dtype; no graph."""
+    return _special_extra._compute(name, x, lambda xp, a: _special_extra._scipy(xp, name, name)(a))
+
+
+class _LogNdtr(Function):
+    """log Phi(x) from SciPy's ``log_ndtr`` (no underflow in the lower tail, where log(ndtr(x)) is -inf);
+    d/dx = exp(-x^2 / 2 - log Phi(x)) / sqrt(2 pi), torch's formula, itself differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _scipy_values("log_ndtr", x)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return gy * (-(x * x) / 2 - log_ndtr(x)).exp() / _SQRT_2PI
+
+
 def log_ndtr(input: Tensor) -> Tensor:
-    """log of the standard normal CDF."""
+    """log of the standard normal CDF, accurate far into the lower tail (log_ndtr(-100) is -5005.52...)."""
     refuse_complex(NotImplementedError, "\"log_ndtr_cpu\" not implemented for '{dtype}'", input)
-    return ndtr(input).log()
+    return _LogNdtr.apply(_float(input))
+
+
+class _Ndtri(Function):
+    """The normal quantile from SciPy's ``ndtri`` (accurate for p below the dtype's eps, where
+    erfinv(2p - 1) is -inf); d/dp = sqrt(2 pi) exp(ndtri(p)^2 / 2), torch's formula, differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, p: Tensor) -> Tensor:
+        ctx.save_for_backward(p)
+        return _scipy_values("ndtri", p)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> Tensor:
+        (p,) = ctx.saved_tensors
+        q = ndtri(p)
+        return gy * _SQRT_2PI * (q * q / 2).exp()
 
 
 def ndtri(input: Tensor) -> Tensor:
-    """The standard normal quantile function, sqrt(2) * erfinv(2p - 1)."""
+    """The standard normal quantile function (the inverse of ``ndtr``): -inf at 0, inf at 1, NaN outside."""
     refuse_complex(NotImplementedError, "\"ndtri_cpu\" not implemented for '{dtype}'", input)
-    return fn.erfinv(_float(input) * 2 - 1) * math.sqrt(2.0)
+    return _Ndtri.apply(_float(input))
+
+
+class _Entr(Function):
+    """-x log x with torch's derivative -(1 + log x): +inf at 0 (where xlogy's rule gives 0 / 0), NaN for
+    x < 0; differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's -x * log(x), the log rounded first
+            return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -(x * x.log())))
+        return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return gy * -(1 + x.log())
 
 
 def entr(input: Tensor) -> Tensor:
     """-x log x elementwise: 0 at 0, -inf for negative x (as torch)."""
     refuse_complex(NotImplementedError, "\"entr_cpu\" not implemented for '{dtype}'", input)
-    x = _float(input)
-    if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's -x * log(x), the log rounded first
-        return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -(x * x.log())))
-    return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
+    return _Entr.apply(_float(input))
 
 
 def xlog1py(input: Any, other: Any) -> Tensor:

@@ -17,7 +17,15 @@ from backprop.methods.random import generator_rng, on_device
 from backprop.size import Size
 from backprop.tensor import Tensor
 
-__all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits"]
+__all__ = [
+    "broadcast_all",
+    "clamp_probs",
+    "lazy_property",
+    "logits_to_probs",
+    "probs_to_logits",
+    "tril_matrix_to_vec",
+    "vec_to_tril_matrix",
+]
 
 euler_constant = 0.57721566490153286060  # the Euler-Mascheroni constant
 
@@ -66,6 +74,44 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
     """Log-odds (``is_binary``) or log-probabilities of (clamped) probabilities."""
     p = clamp_probs(probs)
     return p.log() - (-p).log1p() if is_binary else p.log()
+
+
+def _tril_mask(n: int, diag: int, device: Any) -> Tensor:
+    """The (n, n) mask of the entries on or below the ``diag``-th diagonal."""
+    arange = creation.arange(n, device=device)
+    return arange < arange.view(-1, 1) + (diag + 1)
+
+
+def tril_matrix_to_vec(mat: Tensor, diag: int = 0) -> Tensor:
+    """The entries of a (..., D, D) matrix on or below its ``diag``-th diagonal, in row order: (..., K)."""
+    n = mat.shape[-1]
+    if diag < -n or diag >= n:
+        raise ValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    return mat[..., _tril_mask(n, diag, mat.device)]
+
+
+def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
+    """The (..., D, D) lower triangular matrix (below its ``diag``-th diagonal) whose entries, in row order, are
+    the last dim of ``vec``; the inverse of :func:`tril_matrix_to_vec`."""
+    # the positive root of D**2 + (1 + 2 diag) D - |diag| (diag + 1) - 2 K = 0
+    n = (-(1 + 2 * diag) + ((1 + 2 * diag) ** 2 + 8 * vec.shape[-1] + 4 * abs(diag) * (diag + 1)) ** 0.5) / 2
+    if round(n) - n > float(np.finfo(vec.dtype).eps):
+        raise ValueError(
+            f"The size of last dimension is {vec.shape[-1]} which cannot be expressed as "
+            "the lower triangular part of a square D x D matrix."
+        )
+    n = round(n)
+    mat = vec.new_zeros(tuple(vec.shape[:-1]) + (n, n))
+    mat[..., _tril_mask(n, diag, vec.device)] = vec
+    return mat
+
+
+_sum_rightmost = sum_rightmost  # torch's private names, used by distributions written outside torch
+
+
+def _standard_normal(shape: Any, dtype: Any, device: Any) -> Tensor:
+    """N(0, 1) samples of ``shape`` (torch's private helper's signature)."""
+    return creation.empty(tuple(shape), dtype=dtype, device=device).normal_()
 
 
 class lazy_property:  # noqa: N801 - torch's name

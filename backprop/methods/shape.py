@@ -159,13 +159,18 @@ class ShapeMethods:
         lead = len(sizes) - self.ndim
         if lead < 0:
             raise ShapeError(f"expand: target {sizes} has fewer dims than the tensor's {tuple(self.shape)}")
-        for i, s in enumerate(sizes[:lead]):
-            if s == -1:
-                raise ShapeError(
-                    f"expand: the expanded size -1 isn't allowed in a leading, non-existing dimension {i} "
-                    f"(target {sizes} for a tensor of shape {tuple(self.shape)})"
-                )
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+        for i in reversed(range(len(sizes))):  # torch's checks, from the last dim
+            if i < lead and sizes[i] == -1:
+                raise ShapeError(
+                    f"The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension {i}"
+                )
+            if i >= lead and self.shape[i - lead] not in (1, shape[i]):
+                raise ShapeError(
+                    f"The expanded size of the tensor ({sizes[i]}) must match the existing size "
+                    f"({self.shape[i - lead]}) at non-singleton dimension {i}.  Target sizes: {list(sizes)}.  "
+                    f"Tensor sizes: {list(self.shape)}"
+                )
         if shape == self.shape:  # a writable view, as torch's expand to the same shape
             return apply(sh.reshape, self, shape=shape, named="ExpandBackward0")
         return apply(sh.expand, self, shape=shape)

@@ -589,14 +589,28 @@ def sinc(xp, x):
         return xp.sinc(x)
 
 
+# |pi x| below which sinc's derivative is its Maclaurin series (the closed form cancels there: its relative
+# error is about eps / (pi x)^2, and pi x^2 underflows for tiny x, giving 0 / 0); the series' first dropped
+# term is (pi x)^6 / 15120 of the value, so each bound balances the two errors for its dtype
+_SINC_SERIES_BELOW = {4: 0.3, 8: 0.04}
+
+
 @sinc.defvjp
 def sinc_backward(ctx, gy):  # d sinc(x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2) dx, 0 at x == 0
     (x,) = ctx.saved
-    xs = ctx.xp.where(x == 0, 1, x)  # no 0/0 at 0, where the limit is 0
+    # near 0: -pi^2 x / 3 + pi^4 x^3 / 30 - pi^6 x^5 / 840 (at 0 the value 0, as the series' x is 0 there,
+    # and double backward gets sinc''(0) = -pi^2 / 3 from it)
+    p2 = (math.pi * x) * (math.pi * x)
+    series = (-(math.pi**2) / 3) * x * (1 - p2 / 10 + p2 * p2 / 280)
+    if _dtypes.kind(x.dtype) == "c":
+        small = x == 0
+    else:
+        bound = _SINC_SERIES_BELOW.get(x.dtype.itemsize, 0.3)
+        small = p2 < bound * bound
+    xs = ctx.xp.where(small, 1, x)  # the closed form away from 0 only (no 0 / 0 in it, nor in its derivative)
     px = math.pi * xs
     d = (px * ctx.call(cos, px) - ctx.call(sin, px)) / (px * xs)
-    # at 0: the value 0, written as sinc''(0) x = -pi^2/3 x so that double backward is right there too
-    return (gy * conj_if_complex(ctx, ctx.xp.where(x == 0, (-(math.pi**2) / 3) * x, d)),)
+    return (gy * conj_if_complex(ctx, ctx.xp.where(small, series, d)),)
 
 
 # ---------------------------------------------------------------- more binary float ops

@@ -685,17 +685,27 @@ class TcpComm:
             self.mesh.wait_send(s)
 
     # -- arrays -------------------------------------------------------------------------------
+    def _exchange(self, arr: np.ndarray, parts: list[Any]) -> None:
+        """Send ``arr`` to every peer and receive each peer's into ``parts[peer]`` (arrays of its shape)."""
+        raw = _raw(arr)
+        recvs = [self._recv(p, _COLLECTIVE, parts[p].reshape(-1).view(np.uint8)) for p in self._peers()]
+        sends = [self._send(p, _COLLECTIVE, raw) for p in self._peers()]
+        self._finish(sends, recvs, "its part of a collective")
+
     def allgather(self, arr: np.ndarray) -> np.ndarray:
         out = np.empty((self.size, *arr.shape), dtype=arr.dtype)
         out[self.rank] = arr
-        raw = _raw(arr)
-        recvs = [self._recv(p, _COLLECTIVE, out[p].reshape(-1).view(np.uint8)) for p in self._peers()]
-        sends = [self._send(p, _COLLECTIVE, raw) for p in self._peers()]
-        self._finish(sends, recvs, "its part of a collective")
+        self._exchange(arr, list(out))
         return out
 
     def allreduce(self, arr: np.ndarray, op: Any, deterministic: bool) -> None:
-        self._combine(arr, self.allgather(arr), op)  # (in rank order: the same bits everywhere)
+        # the peers' arrays, and this rank's own in place (a copy from rank 2 on: the combination writes into
+        # ``arr`` after its first two parts), combined in rank order: the same bits on every rank
+        parts = [arr if r == self.rank and r < 2 else np.empty(arr.shape, arr.dtype) for r in range(self.size)]
+        if self.rank >= 2:
+            parts[self.rank][...] = arr
+        self._exchange(arr, parts)
+        self._combine(arr, parts, op)
 
     def _reduce_by_gathering(self, arr: np.ndarray, op: Any) -> None:
         self.allreduce(arr, op, True)

@@ -234,19 +234,24 @@ def _is_float(arr: Any) -> bool:
 
 
 def _combine_in_rank_order(out: Any, parts: Any, op: ReduceOp) -> None:
-    """``out = parts[0] (op) parts[1] (op) ...``, left to right: the deterministic reduction."""
+    """``out = parts[0] (op) parts[1] (op) ...``, left to right: the deterministic reduction. ``out`` may be
+    ``parts[0]`` or ``parts[1]`` itself (the first step reads both before writing), not a later part."""
     xp = _xp_of(out)
-    out[...] = parts[0]
+    if len(parts) == 1:
+        out[...] = parts[0]
+        return
     boolean = out.dtype.kind == "b"
-    for p in parts[1:]:
-        if op is ReduceOp.SUM or op is ReduceOp.AVG:
-            out += p  # for booleans: or
-        elif op is ReduceOp.PRODUCT:
-            out *= p  # for booleans: and
-        elif op is ReduceOp.MIN:
-            (xp.logical_and if boolean else xp.minimum)(out, p, out=out)
-        else:
-            (xp.logical_or if boolean else xp.maximum)(out, p, out=out)
+    if op is ReduceOp.SUM or op is ReduceOp.AVG:
+        fn = xp.add  # for booleans: or
+    elif op is ReduceOp.PRODUCT:
+        fn = xp.multiply  # for booleans: and
+    elif op is ReduceOp.MIN:
+        fn = xp.logical_and if boolean else xp.minimum
+    else:
+        fn = xp.logical_or if boolean else xp.maximum
+    fn(parts[0], parts[1], out=out)
+    for p in parts[2:]:
+        fn(out, p, out=out)
 
 
 def _xp_of(arr: Any) -> Any:

@@ -12,6 +12,7 @@ from backends import unregister_backend as unregister_backend
 from . import base as base
 from . import cpu as cpu
 from . import cupy_backend as cupy_backend
+from . import mha as mha
 from . import mkl as mkl
 from . import mkldnn as mkldnn
 from . import nnpack as nnpack

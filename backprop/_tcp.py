@@ -371,8 +371,10 @@ class TCPStore(Store):
         self.host, self.libuvBackend = host_name, use_libuv
         self._server = _StoreServer(host_name, port) if is_master else None
         self.port = self._server.port if self._server is not None else port
-        self._lock = threading.Lock()
-        self._sock = self._connect(timeout.total_seconds())
+        # one connection per thread: a get() waiting for its key holds only its own thread's connection
+        self._local = threading.local()
+        self._socks: list[socket.socket] = []
+        self._socks_lock = threading.Lock()
         self.add("bp/store/clients", 1)
         if is_master and world_size is not None and wait_for_workers:
             self._wait_count("bp/store/clients", world_size)
@@ -394,11 +396,15 @@ class TCPStore(Store):
                 time.sleep(0.05)
 
     def _call(self, op: int, args: list[bytes]) -> tuple[bool, bytes]:
-        with self._lock:
-            _send_request(self._sock, op, args)
-            status = bytearray(1)
-            _recv_exact(self._sock, memoryview(status), "the store")
-            return status[0] == 0, _read_bytes(self._sock, "the store")
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self._local.sock = self._connect(self.timeout.total_seconds())
+            with self._socks_lock:
+                self._socks.append(sock)
+        _send_request(sock, op, args)
+        status = bytearray(1)
+        _recv_exact(sock, memoryview(status), "the store")
+        return status[0] == 0, _read_bytes(sock, "the store")
 
     def _wait_count(self, key: str, n: int) -> None:
         deadline = time.monotonic() + self.timeout.total_seconds()
@@ -440,7 +446,10 @@ class TCPStore(Store):
 
     def close(self) -> None:
         """Close the connection (and, on the master, stop serving)."""
-        self._sock.close()
+        with self._socks_lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
         if self._server is not None:
             self._server.close()
 
@@ -479,7 +488,10 @@ class Mesh:
 
     def _connect(self, store: Store) -> None:
         host = _local_address(os.environ.get("MASTER_ADDR", "127.0.0.1"))
-        listener = socket.create_server((host, 0), backlog=self.size)
+        with socket.create_server((host, 0), backlog=self.size) as listener:
+            self._meet(store, host, listener)
+
+    def _meet(self, store: Store, host: str, listener: socket.socket) -> None:
         store.set(f"mesh/{self.rank}", f"{host}:{listener.getsockname()[1]}")
         for peer in range(self.rank):  # connect to the lower ranks, accept the higher ones
             addr, _, port = store.get(f"mesh/{peer}").decode().rpartition(":")

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,12 @@ def _comms(n: int) -> list[_tcp.TcpComm]:
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=join, args=(r,)) for r in range(n)]
+    # (the highest rank first: its get() of rank 0's address waits in the store while rank 0's thread, sharing
+    # the same TCPStore object, still has to set it; each thread has its own connection, so nothing blocks)
+    threads = [threading.Thread(target=join, args=(r,)) for r in reversed(range(n))]
     for t in threads:
         t.start()
+        time.sleep(0.05)
     for t in threads:
         t.join(15)
     assert not errors, errors

@@ -192,6 +192,40 @@ def test_messages_match_by_tag_and_sender_in_posting_order() -> None:
             c.close()
 
 
+@pytest.mark.parametrize("n", [3, 4])
+def test_ring_all_reduce_from_three_ranks(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not deterministic (the default): a ring, each chunk reduced once, so every rank holds the same bits; the
+    values are the sums (exact for integers, to rounding for floats), and booleans or/and as torch's."""
+    rings: list[int] = []
+    ring = _tcp.TcpComm._ring_allreduce
+    monkeypatch.setattr(_tcp.TcpComm, "_ring_allreduce", lambda self, *a: (rings.append(1), ring(self, *a))[1])
+    comms = _comms(n)
+    try:
+        rng = np.random.default_rng(0)
+        for dtype, op, size in (("float64", "SUM", 1001), ("float32", "MAX", 7), ("int64", "PRODUCT", 5),
+                                ("bool", "SUM", 9), ("bool", "MIN", 6), ("float64", "SUM", n - 1)):  # fmt: skip
+            xs = [rng.standard_normal(size) * 10 for _ in range(n)]
+            if dtype == "bool":
+                xs = [x > 5 for x in xs]
+            arrays = [x.astype(dtype) for x in xs]
+            outs = [a.copy() for a in arrays]
+            reduce_op = getattr(dist.ReduceOp, op)
+            _together(*(lambda c=c, o=o, f=reduce_op: c.allreduce(o, f, False) for c, o in zip(comms, outs)))
+            assert all(np.array_equal(o, outs[0]) for o in outs), (dtype, op)
+            want = {"SUM": np.sum, "MAX": np.max, "PRODUCT": np.prod, "MIN": np.min}[op](np.stack(arrays), axis=0)
+            if dtype == "bool":
+                want = {"SUM": np.any, "MIN": np.all}[op](np.stack(arrays), axis=0)
+            np.testing.assert_allclose(outs[0], want, rtol=1e-12)
+        big = [np.full(10, float(r + 1)) for r in range(n)]  # (a 2-d, non-trivially chunked array, in place)
+        grid = [b.reshape(2, 5) for b in big]
+        _together(*(lambda c=c, g=g: c.allreduce(g, dist.ReduceOp.SUM, False) for c, g in zip(comms, grid)))
+        assert all(b.tolist() == [n * (n + 1) / 2] * 10 for b in big)
+        assert len(rings) == 6 * n  # (every call above but the one of n - 1 elements, on every rank)
+    finally:
+        for c in comms:
+            c.close()
+
+
 def test_a_peer_that_left_is_an_error_only_for_a_receive_that_needs_it() -> None:
     c0, c1, c2 = _comms(3)
     c2.close()  # (rank 2 finished and left: rank 0 still gets rank 1's message)

@@ -661,6 +661,9 @@ _ELEMENTWISE: dict[str, Callable[[bool], Callable[..., Any]]] = {
     "product": lambda b: np.multiply,
     "min": lambda b: np.logical_and if b else np.minimum,
     "max": lambda b: np.logical_or if b else np.maximum,
+    "band": lambda b: np.bitwise_and,
+    "bor": lambda b: np.bitwise_or,
+    "bxor": lambda b: np.bitwise_xor,
 }
 
 

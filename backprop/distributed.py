@@ -57,6 +57,7 @@ __all__ = [
     "LaunchInfo",
     "P2POp",
     "PrefixStore",
+    "ProcessGroup",
     "ReduceOp",
     "Store",
     "TCPStore",
@@ -132,6 +133,9 @@ class ReduceOp(enum.Enum):
     MIN = "min"
     MAX = "max"
     AVG = "avg"  # the sum, then divided by the world size (floating tensors only)
+    BAND = "band"  # bitwise and, or, xor (integer and bool tensors only)
+    BOR = "bor"
+    BXOR = "bxor"
 
 
 # ------------------------------------------------------------------------------------------ launcher
@@ -247,8 +251,10 @@ def _combine_in_rank_order(out: Any, parts: Any, op: ReduceOp) -> None:
         fn = xp.multiply  # for booleans: and
     elif op is ReduceOp.MIN:
         fn = xp.logical_and if boolean else xp.minimum
-    else:
+    elif op is ReduceOp.MAX:
         fn = xp.logical_or if boolean else xp.maximum
+    else:
+        fn = {ReduceOp.BAND: xp.bitwise_and, ReduceOp.BOR: xp.bitwise_or, ReduceOp.BXOR: xp.bitwise_xor}[op]
     fn(parts[0], parts[1], out=out)
     for p in parts[2:]:
         fn(out, p, out=out)
@@ -333,6 +339,7 @@ class _MPIComm(_Comm):
         self.size, self.rank = comm.Get_size(), comm.Get_rank()
         self._ops = {ReduceOp.SUM: mpi.SUM, ReduceOp.AVG: mpi.SUM, ReduceOp.PRODUCT: mpi.PROD}
         self._ops.update({ReduceOp.MIN: mpi.MIN, ReduceOp.MAX: mpi.MAX})
+        self._ops.update({ReduceOp.BAND: mpi.BAND, ReduceOp.BOR: mpi.BOR, ReduceOp.BXOR: mpi.BXOR})
 
     @staticmethod
     def _host(arr: Any) -> None:
@@ -437,7 +444,8 @@ class _NcclComm(_Comm):
         return t
 
     def allreduce(self, arr: Any, op: ReduceOp, deterministic: bool) -> None:
-        if arr.dtype.kind == "b" or (deterministic and op in (ReduceOp.SUM, ReduceOp.AVG, ReduceOp.PRODUCT)):
+        exact = deterministic and op in (ReduceOp.SUM, ReduceOp.AVG, ReduceOp.PRODUCT)
+        if arr.dtype.kind == "b" or exact or op not in self._ops:  # (NCCL has no bitwise reductions)
             self._reduce_by_gathering(arr, op)
             return
         p, t = self._ptr(arr), self._type(arr)
@@ -564,6 +572,12 @@ def _resolve(group: Any) -> _Group | None:
 
 
 _NON_GROUP_MEMBER = -100
+ProcessGroup = _Group  # torch.distributed.ProcessGroup: what group.WORLD and new_group() are (isinstance, hints)
+
+
+def _rank_not_in_group(group: Any) -> bool:
+    """torch's helper: True for ``GroupMember.NON_GROUP_MEMBER`` (new_group's answer on a rank outside it)."""
+    return group is not None and not isinstance(group, _Group) and group == _NON_GROUP_MEMBER
 
 
 def is_available() -> bool:
@@ -914,6 +928,14 @@ class _P2PWork(_Work):
         return self._finished
 
 
+def _check_op(op: ReduceOp, arr: Any, name: str, dtype: Any) -> None:
+    """torch's dtype rules of the reductions: AVG averages floats, the bitwise ones take integers and booleans."""
+    if op is ReduceOp.AVG and not _is_float(arr):
+        raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
+    if op in (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR) and _dtypes.kind(arr.dtype) not in "iub":
+        raise TypeError(f"{name}: ReduceOp.{op.name} needs an integer or bool tensor, got {dtype}")
+
+
 def _check(t: Any, name: str) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -970,8 +992,7 @@ def all_reduce(
     if g is None:  # (not a member of ``group``)
         return None
     det = g.deterministic if deterministic is None else deterministic
-    if op is ReduceOp.AVG and not _is_float(tensor._data):
-        raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
+    _check_op(op, tensor._data, "all_reduce", tensor.dtype)
     if g.size > 1:
         comm = g.comm_for(tensor)
 
@@ -1071,8 +1092,7 @@ def reduce(
     if g is None:  # (not a member of ``group``)
         return None
     root = _root(dst, group_dst, "reduce", g)
-    if op is ReduceOp.AVG and not _is_float(tensor._data):
-        raise TypeError(f"reduce: ReduceOp.AVG needs a floating-point tensor, got {tensor.dtype}")
+    _check_op(op, tensor._data, "reduce", tensor.dtype)
     if g.size > 1:
         parts = g.comm_for(tensor).allgather(_contiguous(tensor))
         if g.rank == root:
@@ -1135,8 +1155,7 @@ def scatter(
 
 
 def _reduced_stack(g: _Group, stacked: Any, op: ReduceOp, ref: Tensor, name: str) -> Any:
-    if op is ReduceOp.AVG and not _is_float(stacked):
-        raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {ref.dtype}")
+    _check_op(op, stacked, name, ref.dtype)
     if g.size > 1:
         g.comm_for(ref).allreduce(stacked, op, g.deterministic)
         if op is ReduceOp.AVG:

@@ -58,6 +58,11 @@ def collectives() -> dict[str, Any]:
         t = bp.tensor([r + 1.0, 10.0 * (r + 1), -(r + 2.0)])
         dist.all_reduce(t, getattr(dist.ReduceOp, op))
         out[op] = t.tolist()
+    for op in ("BAND", "BOR", "BXOR"):  # bitwise, on integers and booleans
+        t, b = bp.tensor([r + 1, 6, 12]), bp.tensor([r == 0, True, False])
+        dist.all_reduce(t, getattr(dist.ReduceOp, op))
+        dist.all_reduce(b, getattr(dist.ReduceOp, op))
+        out[op] = [t.tolist(), b.tolist()]
     rng = np.random.default_rng(100 + r)
     mine = rng.standard_normal(1000).astype(np.float32)
     parts: list[Any] = [bp.zeros(1000) for _ in range(w)]

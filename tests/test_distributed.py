@@ -101,6 +101,8 @@ def test_collectives_give_torchs_values(job: dict[str, Any]) -> None:
     assert (c["world_size"], c["backend"], c["local_rank"]) == (2, job["engine"], 0)
     assert c["SUM"] == [3.0, 30.0, -5.0] and c["AVG"] == [1.5, 15.0, -2.5] and c["PRODUCT"] == [2.0, 200.0, 6.0]
     assert c["MAX"] == [2.0, 20.0, -2.0] and c["MIN"] == [1.0, 10.0, -3.0]
+    assert c["BAND"] == [[0, 6, 12], [False, True, False]] and c["BOR"] == [[3, 6, 12], [True, True, False]]
+    assert c["BXOR"] == [[3, 0, 0], [True, False, False]]
     assert c["broadcast_from_1"] == [1.0] * 4
     assert c["non_contiguous"] == [[0.0, 9.0], [3.0, 12.0], [6.0, 15.0]]  # (2, 3).T summed over ranks 1x and 2x
     assert c["float16"] == [[3.0, 6.0, 9.0], "float16"] and c["int64"] == [[3, 6, 9], "int64"]
@@ -296,6 +298,13 @@ def test_process_group_state_and_errors(world_of_one: None) -> None:
         dist.all_gather([bp.zeros(2), bp.zeros(2)], bp.zeros(2))
     with pytest.raises(TypeError, match="AVG needs a floating-point"):
         dist.all_reduce(bp.tensor([1, 2]), dist.ReduceOp.AVG)
+    with pytest.raises(TypeError, match="all_reduce: ReduceOp.BXOR needs an integer or bool tensor, got float32"):
+        dist.all_reduce(bp.tensor([1.0, 2.0]), dist.ReduceOp.BXOR)
+    with pytest.raises(TypeError, match="reduce_scatter_tensor: ReduceOp.BAND needs an integer or bool"):
+        dist.reduce_scatter_tensor(bp.zeros(1), bp.ones(1), dist.ReduceOp.BAND)
+    t = bp.tensor([5, 3])
+    dist.all_reduce(t, dist.ReduceOp.BOR)  # (a world of one: the identity)
+    assert t.tolist() == [5, 3]
     assert dist.all_reduce(bp.zeros(1), async_op=True).wait()
     assert dist.job_info() == {"world_size": 1, "backend": None} and dist.is_main_process()
 
@@ -604,3 +613,11 @@ def test_nccl_rejects_types_it_cannot_carry() -> None:
 def test_mpi_backend_refuses_device_arrays() -> None:
     with pytest.raises(RuntimeError, match="device arrays never go through MPI"):
         dist._MPIComm._host(SimpleNamespace())
+
+
+def test_process_group_names(world_of_one: None) -> None:
+    """ignite checks ``isinstance(group, dist.ProcessGroup)`` and ``dist._rank_not_in_group(group)``."""
+    assert isinstance(dist.group.WORLD, dist.ProcessGroup) and isinstance(dist.new_group([0]), dist.ProcessGroup)
+    assert not dist._rank_not_in_group(None) and not dist._rank_not_in_group(dist.group.WORLD)
+    assert dist._rank_not_in_group(dist.GroupMember.NON_GROUP_MEMBER)
+    assert [op.name for op in dist.ReduceOp] == ["SUM", "PRODUCT", "MIN", "MAX", "AVG", "BAND", "BOR", "BXOR"]

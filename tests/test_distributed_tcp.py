@@ -203,7 +203,8 @@ def test_ring_all_reduce_from_three_ranks(n: int, monkeypatch: pytest.MonkeyPatc
     try:
         rng = np.random.default_rng(0)
         for dtype, op, size in (("float64", "SUM", 1001), ("float32", "MAX", 7), ("int64", "PRODUCT", 5),
-                                ("bool", "SUM", 9), ("bool", "MIN", 6), ("float64", "SUM", n - 1)):  # fmt: skip
+                                ("bool", "SUM", 9), ("bool", "MIN", 6), ("int64", "BXOR", 11),
+                ("float64", "SUM", n - 1)):  # fmt: skip
             xs = [rng.standard_normal(size) * 10 for _ in range(n)]
             if dtype == "bool":
                 xs = [x > 5 for x in xs]
@@ -212,7 +213,8 @@ def test_ring_all_reduce_from_three_ranks(n: int, monkeypatch: pytest.MonkeyPatc
             reduce_op = getattr(dist.ReduceOp, op)
             _together(*(lambda c=c, o=o, f=reduce_op: c.allreduce(o, f, False) for c, o in zip(comms, outs)))
             assert all(np.array_equal(o, outs[0]) for o in outs), (dtype, op)
-            want = {"SUM": np.sum, "MAX": np.max, "PRODUCT": np.prod, "MIN": np.min}[op](np.stack(arrays), axis=0)
+            reduce = {"SUM": np.sum, "MAX": np.max, "PRODUCT": np.prod, "MIN": np.min, "BXOR": np.bitwise_xor.reduce}
+            want = reduce[op](np.stack(arrays), axis=0)
             if dtype == "bool":
                 want = {"SUM": np.any, "MIN": np.all}[op](np.stack(arrays), axis=0)
             np.testing.assert_allclose(outs[0], want, rtol=1e-12)
@@ -220,7 +222,7 @@ def test_ring_all_reduce_from_three_ranks(n: int, monkeypatch: pytest.MonkeyPatc
         grid = [b.reshape(2, 5) for b in big]
         _together(*(lambda c=c, g=g: c.allreduce(g, dist.ReduceOp.SUM, False) for c, g in zip(comms, grid)))
         assert all(b.tolist() == [n * (n + 1) / 2] * 10 for b in big)
-        assert len(rings) == 6 * n  # (every call above but the one of n - 1 elements, on every rank)
+        assert len(rings) == 7 * n  # (every call above but the one of n - 1 elements, on every rank)
     finally:
         for c in comms:
             c.close()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from enum import IntEnum
 from typing import Any
 
 __all__ = [
     "SDPAParams",
+    "SDPBackend",
     "allow_fp16_bf16_reduction_math_sdp",
     "can_use_cudnn_attention",
     "can_use_efficient_attention",
@@ -33,6 +35,21 @@ __all__ = [
     "mem_efficient_sdp_enabled",
     "sdp_kernel",
 ]
+
+
+class SDPBackend(IntEnum):
+    """The backends torch's ``scaled_dot_product_attention`` may pick (its members and values); the same class
+    as ``bp.nn.attention.SDPBackend``, as in torch."""
+
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+    def __str__(self) -> str:
+        return f"SDPBackend.{self.name}"  # as torch's (an IntEnum would print the number)
 
 
 class cuBLASModule:  # noqa: N801 - torch's name

@@ -224,6 +224,7 @@ from backprop.legacy import (  # noqa: E402  isort: skip
 from backprop import random, version  # noqa: E402  isort: skip  (torch.random, torch.version)
 from backprop._copies import *  # noqa: E402, F403  isort: skip
 from backprop._extras import *  # noqa: E402, F403  isort: skip
+from backprop._extras import _assert as _assert  # noqa: E402  isort: skip  (torch._assert, not in __all__)
 from backprop._misc_names import *  # noqa: E402, F403  isort: skip
 from backprop._nn_aliases import *  # noqa: E402, F403  isort: skip
 from backprop._numeric import *  # noqa: E402, F403  isort: skip

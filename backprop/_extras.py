@@ -224,6 +224,11 @@ def set_autocast_cpu_enabled(enabled: bool) -> None:
     _ac.set_autocast_enabled("cpu", enabled)
 
 
+def _assert(condition: Any, message: str) -> None:
+    """torch._assert: ``assert condition, message`` as a function (traceable code calls it; timm does)."""
+    assert condition, message
+
+
 def set_flush_denormal(mode: bool) -> bool:
     """False: NumPy gives no control over flushing denormals, so the request is not honoured (torch's answer
     on CPUs without the feature)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -20,6 +21,10 @@ from urllib.parse import urlparse
 __all__ = ["download_url_to_file", "get_dir", "help", "list", "load", "load_state_dict_from_url", "set_dir"]
 
 MODULE_HUBCONF = "hubconf.py"
+HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch's: the hash prefix in a weights file's name (check_hash)
+ENV_TORCH_HOME = "TORCH_HOME"
+ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
+DEFAULT_CACHE_DIR = "~/.cache"
 VAR_DEPENDENCY = "dependencies"
 _hub_dir: str | None = None
 
@@ -33,6 +38,11 @@ def get_dir() -> str:
         return os.path.join(os.path.expanduser(os.environ["BACKPROP_HOME"]), "hub")
     cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
     return os.path.join(cache, "backprop", "hub")
+
+
+def _get_torch_home() -> str:
+    """The folder above the hub dir (torch's helper, which timm calls): ``get_dir()``'s parent."""
+    return os.path.dirname(get_dir())
 
 
 def set_dir(d: str | os.PathLike) -> None:

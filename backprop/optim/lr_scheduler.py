@@ -759,3 +759,7 @@ class ChainedScheduler(LRScheduler):
         for g, lr in zip(self.optimizer.param_groups, state["_last_lr"]):  # the composed rates, not the last one's
             g["lr"] = lr
         self.last_epoch = state.get("last_epoch", self.last_epoch)
+
+
+class _LRScheduler(LRScheduler):
+    """torch's deprecated name of ``LRScheduler`` (ignite and older code subclass it)."""

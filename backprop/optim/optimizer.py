@@ -19,7 +19,7 @@ import numpy as np
 
 from backprop import registry
 from backprop.autograd.function import bump_version
-from backprop.autograd.grad_mode import enable_grad, no_grad
+from backprop.autograd.grad_mode import enable_grad, no_grad, set_grad_enabled
 from backprop.autograd.trace import replayed_whole
 from backprop.devices import device
 from backprop.nn.module_hooks import RemovableHandle
@@ -553,3 +553,84 @@ def check_nonnegative(name: str, **values: float) -> None:
     for key, value in values.items():
         if not value >= 0:  # also NaN
             raise ValueError(f"{name}: invalid {key}: {value} (expected >= 0)")
+
+
+# ---- torch.optim.optimizer's helpers that optimizers written outside torch import (timm's, for one)
+class _RequiredParameter:
+    """The default of a hyper-parameter that has none (``lr=required``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]  # (what ``params`` may be)
+
+
+def _use_grad_for_differentiable(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``step`` with grad mode as ``self.defaults["differentiable"]`` says (off for ordinary optimizers)."""
+
+    @functools.wraps(func)
+    def step(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            return func(self, *args, **kwargs)
+
+    return step
+
+
+def _default_to_fused_or_foreach(
+    params: list[Tensor], differentiable: bool, use_fused: bool = False
+) -> tuple[bool, bool]:
+    """(fused, foreach): neither here, where updates run per parameter on NumPy or CuPy."""
+    return False, False
+
+
+def _get_capturable_supported_devices(supports_xla: bool = True) -> list[str]:
+    """The device types torch's ``capturable=True`` accepts."""
+    return ["cuda", "xla"] if supports_xla else ["cuda"]
+
+
+def _get_value(x: Any) -> Any:
+    """A step count as a Python number (backprop keeps it one already; a tensor gives its item)."""
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _to_scalar(x: Any) -> Any:
+    """A one-element tensor hyper-parameter as a 0-d tensor; anything else as it is."""
+    return x.squeeze() if isinstance(x, Tensor) and x.dim() != 0 else x
+
+
+def _get_scalar_dtype(is_fused: bool | None = None) -> Any:
+    """The dtype of step counters: float64 when that is the default dtype, else float32."""
+    from backprop import dtypes
+
+    return dtypes.float64 if is_fused is not True and dtypes.get_default_dtype() == dtypes.float64 else dtypes.float32
+
+
+def _stack_if_compiling(x: Any) -> Any:
+    return x
+
+
+def _disable_dynamo_if_unsupported(single_tensor_fn: Callable[..., Any] | None = None) -> Callable[..., Any]:
+    """A decorator that changes nothing here (there is no dynamo to keep away)."""
+    return lambda fn: fn
+
+
+def _group_tensors_by_device_and_dtype(
+    tensorlistlist: list[list[Any]], with_indices: bool = False
+) -> dict[tuple[Any, Any], tuple[list[list[Any]], list[int]]]:
+    """torch's grouping for foreach updates: the lists' entries by the (device, dtype) of the first list's
+    tensor at the same index, in order of first appearance, with their indices."""
+    groups: dict[tuple[Any, Any], tuple[list[list[Any]], list[int]]] = {}
+    for i, t in enumerate(tensorlistlist[0]):
+        key = (t.device, t.dtype)
+        if key not in groups:
+            groups[key] = ([[] for _ in tensorlistlist], [])
+        lists, indices = groups[key]
+        for k, tl in enumerate(tensorlistlist):
+            lists[k].append(tl[i])
+        indices.append(i)
+    return groups
+
+
+Optimizer._group_tensors_by_device_and_dtype = staticmethod(_group_tensors_by_device_and_dtype)  # type: ignore[attr-defined]

@@ -11,25 +11,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from enum import IntEnum
+
+from backprop.backends.cuda import SDPBackend  # (one class, as torch's: backends.cuda has it too)
 
 __all__ = ["SDPBackend", "sdpa_kernel", "WARN_FOR_UNFUSED_KERNELS"]
 
 WARN_FOR_UNFUSED_KERNELS = False
-
-
-class SDPBackend(IntEnum):
-    """The backends torch's ``scaled_dot_product_attention`` may pick (its members and values)."""
-
-    ERROR = -1
-    MATH = 0
-    FLASH_ATTENTION = 1
-    EFFICIENT_ATTENTION = 2
-    CUDNN_ATTENTION = 3
-    OVERRIDEABLE = 4
-
-    def __str__(self) -> str:
-        return f"SDPBackend.{self.name}"  # as torch's (an IntEnum would print the number)
 
 
 _ALL = [

@@ -225,6 +225,10 @@ from backprop import random, version  # noqa: E402  isort: skip  (torch.random, 
 from backprop._copies import *  # noqa: E402, F403  isort: skip
 from backprop._extras import *  # noqa: E402, F403  isort: skip
 from backprop._extras import _assert as _assert  # noqa: E402  isort: skip  (torch._assert, not in __all__)
+from backprop.amp.grad_scaler import (  # noqa: E402  isort: skip  (torch's loss-scaling kernels, for custom scalers)
+    _amp_foreach_non_finite_check_and_unscale_ as _amp_foreach_non_finite_check_and_unscale_,
+    _amp_update_scale_ as _amp_update_scale_,
+)
 from backprop._misc_names import *  # noqa: E402, F403  isort: skip
 from backprop._nn_aliases import *  # noqa: E402, F403  isort: skip
 from backprop._numeric import *  # noqa: E402, F403  isort: skip

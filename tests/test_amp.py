@@ -387,8 +387,8 @@ def test_unscale_step_update_errors_as_torch() -> None:
 
 
 def test_the_inf_check_stays_on_the_device_one_value_per_device() -> None:
-    """unscale_ leaves one 0-d device array per device (not a Python bool per parameter): step reads
-    back one value."""
+    """unscale_ leaves one 0-d float32 tensor per device, as torch's (not a Python bool per parameter): step
+    reads back one value."""
     ps = [bp.tensor(_r(3), requires_grad=True) for _ in range(5)]
     opt = bp.optim.SGD(ps, lr=0.1)
     scaler = bp.amp.GradScaler("cpu")
@@ -397,7 +397,7 @@ def test_the_inf_check_stays_on_the_device_one_value_per_device() -> None:
     found = scaler._per_optimizer_states[id(opt)]["found_inf_per_device"]
     assert list(found) == [bp.device("cpu")]
     (flag,) = found.values()
-    assert isinstance(flag, np.ndarray) and flag.shape == () and flag.dtype == np.float32 and flag == 0.0
+    assert isinstance(flag, bp.Tensor) and flag.shape == () and flag.dtype == np.float32 and flag.item() == 0.0
 
 
 def test_scale_nested_outputs_update_new_scale_and_disabled_pass_through() -> None:
@@ -543,3 +543,49 @@ def test_composite_functions_cast_as_a_whole_as_torchs() -> None:
             }
         got[lib] = {k: str(v.dtype).replace("torch.", "") for k, v in outs.items()}
     assert got[bp] == got[torch]
+
+
+def test_a_gradscaler_subclass_overriding_unscale_grads_as_torchs() -> None:
+    """A subclass written against torch's private API (labml's fp16 scaler): ``_unscale_grads_(optimizer,
+    inv_scale, found_inf, allow_fp16)`` with ``_MultiDeviceReplicator`` and the ``_amp_*`` kernels."""
+    from backprop.amp import grad_scaler
+
+    seen: list[float] = []
+
+    class Scaler(grad_scaler.GradScaler):
+        def _unscale_grads_(self, optimizer: Any, inv_scale: Any, found_inf: Any, allow_fp16: bool) -> Any:
+            per_device_inv = grad_scaler._MultiDeviceReplicator(inv_scale)
+            per_device_found = grad_scaler._MultiDeviceReplicator(found_inf)
+            grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            seen.append(inv_scale.item())
+            dev = grads[0].device
+            bp._amp_foreach_non_finite_check_and_unscale_(grads, per_device_found.get(dev), per_device_inv.get(dev))
+            return per_device_found._per_device_tensors
+
+    p = bp.tensor([1.0, 2.0], requires_grad=True)
+    opt = bp.optim.SGD([p], lr=0.5)
+    scaler = Scaler("cpu", init_scale=8.0, growth_interval=1)
+    scaler.scale((p * p).sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert seen == [0.125] and p.tolist() == [0.0, 0.0] and scaler.get_scale() == 16.0  # (grown after 1 clean step)
+    p.grad = bp.tensor([float("inf"), 1.0])
+    scaler.step(opt)  # (unscales through the override: the inf skips the step and backs the scale off)
+    scaler.update()
+    assert p.tolist() == [0.0, 0.0] and scaler.get_scale() == 8.0
+
+
+def test_amp_kernels_as_torchs() -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: the kernels are compared with it")
+    for lib in (bp, torch):
+        grads = [lib.tensor([2.0, 4.0]), lib.tensor([float("nan")], dtype=lib.float16)]
+        found, inv = lib.tensor(0.0), lib.tensor(0.5)
+        lib._amp_foreach_non_finite_check_and_unscale_(grads[:1], found, inv)
+        assert found.item() == 0.0 and grads[0].tolist() == [1.0, 2.0]
+        lib._amp_foreach_non_finite_check_and_unscale_(grads[1:], found, inv)
+        assert found.item() == 1.0 and grads[1].dtype == lib.float16
+        scale, tracker = lib.tensor(4.0), lib.tensor(1, dtype=lib.int32)
+        lib._amp_update_scale_(scale, tracker, lib.tensor(0.0), 2.0, 0.5, 2)
+        assert (scale.item(), tracker.item()) == (8.0, 0)
+        lib._amp_update_scale_(scale, tracker, lib.tensor(1.0), 2.0, 0.5, 2)
+        assert (scale.item(), tracker.item()) == (4.0, 0)

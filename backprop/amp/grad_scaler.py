@@ -42,6 +42,59 @@ def _scalar(value: Any, dtype: Any, device: Device) -> Tensor:
     return Tensor._wrap(device.xp.asarray(value, dtype=dtype), device, None)
 
 
+class _MultiDeviceReplicator:
+    """torch's helper (GradScaler subclasses use it): one tensor, copied to each device the first time it is
+    asked for there; ``_per_device_tensors`` holds the copies."""
+
+    def __init__(self, master_tensor: Tensor) -> None:
+        self.master = master_tensor
+        self._per_device_tensors: dict[Device, Tensor] = {}
+
+    def get(self, device: Device) -> Tensor:
+        found = self._per_device_tensors.get(device)
+        if found is None:
+            src = self.master
+            found = _scalar(src._data.copy() if src.device is device else device.transfer(src._data, src.device),
+                            src._data.dtype, device)  # fmt: skip
+            self._per_device_tensors[device] = found
+        return found
+
+
+def _amp_foreach_non_finite_check_and_unscale_(
+    scaled_grads: list[Tensor], found_inf: Tensor, inv_scale: Tensor
+) -> None:
+    """torch's kernel: every gradient times ``inv_scale`` and ``found_inf`` set to 1.0 when one of them held an
+    inf or NaN, all on their device (no host read). The gradients are computed out of place and rebound (one
+    may be a read-only broadcast view); their dtype is kept."""
+    if not scaled_grads:
+        return
+    xp = found_inf.device.xp
+    finite = xp.stack([xp.isfinite(g._data).all() for g in scaled_grads]).all()
+    xp.maximum(found_inf._data, xp.logical_not(finite).astype(found_inf._data.dtype), out=found_inf._data)
+    inv = inv_scale._data
+    for g in scaled_grads:
+        g._data = (g._data * inv).astype(g._data.dtype, copy=False)
+
+
+def _amp_update_scale_(
+    scale: Tensor, growth_tracker: Tensor, found_inf: Tensor, scale_growth_factor: float,
+    scale_backoff_factor: float, growth_interval: int,
+) -> Tensor:  # fmt: skip
+    """torch's kernel, in place: after an inf/NaN the scale backs off and the tracker restarts; otherwise the
+    tracker counts, and at ``growth_interval`` clean steps the scale grows (if that stays finite). The float
+    scale is multiplied by the factors as doubles, as torch's."""
+    xp = scale.device.xp
+    s = scale._data.astype(np.float64)
+    inf = found_inf._data > 0
+    successful = growth_tracker._data + 1
+    grow = xp.logical_and(xp.logical_not(inf), successful == growth_interval)
+    grown = (s * scale_growth_factor).astype(np.float32)
+    keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale._data)
+    scale._data = xp.where(inf, (s * scale_backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
+    growth_tracker._data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
+    return scale
+
+
 class GradScaler:
     """Dynamic loss scaling: ``scaler.scale(loss).backward(); scaler.step(opt); scaler.update()``.
 
@@ -114,10 +167,14 @@ class GradScaler:
 
         return apply_scale(outputs)
 
-    def _unscale_grads_(self, optimizer: Any, inv_scale: Any, allow_fp16: bool) -> dict[Device, Any]:
-        """Multiply every gradient by ``inv_scale``; per device, a float32 0-d array: 1.0 when some
-        gradient there had an inf or NaN (computed on the device: no host read)."""
-        grads: dict[Device, list[Tensor]] = defaultdict(list)
+    def _unscale_grads_(
+        self, optimizer: Any, inv_scale: Tensor, found_inf: Tensor, allow_fp16: bool
+    ) -> dict[Device, Tensor]:
+        """torch's method (subclasses override it): every gradient times ``inv_scale``, grouped by device and
+        dtype; returns, per device, ``found_inf``'s copy there, 1.0 when a gradient there had an inf or NaN."""
+        per_device_inv_scale = _MultiDeviceReplicator(inv_scale)
+        per_device_found_inf = _MultiDeviceReplicator(found_inf)
+        grads: dict[Device, dict[Any, list[Tensor]]] = defaultdict(lambda: defaultdict(list))
         with no_grad():
             for group in optimizer.param_groups:
                 for param in group["params"]:
@@ -128,18 +185,13 @@ class GradScaler:
                         continue
                     if not allow_fp16 and grad.dtype == np.float16:
                         raise ValueError("Attempting to unscale FP16 gradients.")
-                    grads[grad.device].append(grad)
-            found: dict[Device, Any] = {}
-            for dev, gs in grads.items():
-                xp = dev.xp
-                inv = (
-                    dev.transfer(inv_scale._data, inv_scale.device) if inv_scale.device is not dev else inv_scale._data
-                )
-                finite = xp.stack([xp.isfinite(g._data).all() for g in gs]).all()
-                found[dev] = xp.asarray(xp.logical_not(finite), dtype=np.float32)  # a 0-d array, as torch's
-                for g in gs:  # out of place, then rebound: a gradient may be a read-only broadcast view
-                    g._data = (g._data * inv).astype(g._data.dtype, copy=False)
-        return found
+                    grads[grad.device][grad.dtype].append(grad)
+            for dev, per_dtype in grads.items():
+                for gs in per_dtype.values():
+                    _amp_foreach_non_finite_check_and_unscale_(
+                        gs, per_device_found_inf.get(dev), per_device_inv_scale.get(dev)
+                    )
+        return per_device_found_inf._per_device_tensors
 
     @trace.replayed_whole
     def unscale_(self, optimizer: Any) -> None:
@@ -157,7 +209,8 @@ class GradScaler:
         inv = _scalar(
             xp.reciprocal(self._scale._data.astype(np.float64)).astype(np.float32), np.float32, self._scale.device
         )
-        optimizer_state["found_inf_per_device"] = self._unscale_grads_(optimizer, inv, False)
+        found_inf = _scalar(0.0, np.float32, self._scale.device)
+        optimizer_state["found_inf_per_device"] = self._unscale_grads_(optimizer, inv, found_inf, False)
         optimizer_state["stage"] = OptState.UNSCALED
 
     @trace.replayed_whole
@@ -177,7 +230,7 @@ class GradScaler:
         if len(optimizer_state["found_inf_per_device"]) == 0:
             raise AssertionError("No inf checks were recorded for this optimizer.")
         retval = None
-        if not sum(float(v.item()) for v in optimizer_state["found_inf_per_device"].values()):  # the host read
+        if not sum(float(v._data.item()) for v in optimizer_state["found_inf_per_device"].values()):  # the host read
             retval = optimizer.step(*args, **kwargs)
         optimizer_state["stage"] = OptState.STEPPED
         return retval
@@ -208,7 +261,7 @@ class GradScaler:
                 scale._data = dev.transfer(new_scale._data, new_scale.device).reshape(()).astype(np.float32)
         else:
             found_infs = [
-                v if d is dev else dev.transfer(v, d)
+                v._data if d is dev else dev.transfer(v._data, d)
                 for state in self._per_optimizer_states.values()
                 for d, v in state["found_inf_per_device"].items()
             ]
@@ -217,14 +270,10 @@ class GradScaler:
             found = found_infs[0]
             for f in found_infs[1:]:
                 found = found + f
-            s = scale._data.astype(np.float64)  # torch multiplies the float scale by double factors
-            inf = found > 0
-            successful = tracker._data + 1
-            grow = xp.logical_and(xp.logical_not(inf), successful == self._growth_interval)
-            grown = (s * self._growth_factor).astype(np.float32)
-            keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale._data)
-            scale._data = xp.where(inf, (s * self._backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
-            tracker._data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
+            _amp_update_scale_(
+                scale, tracker, _scalar(found, np.float32, dev), self._growth_factor, self._backoff_factor,
+                self._growth_interval,
+            )  # fmt: skip
         self._per_optimizer_states = defaultdict(_refresh_per_optimizer_state)
 
     def _get_scale_async(self) -> Tensor | None:

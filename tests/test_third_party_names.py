@@ -90,3 +90,27 @@ def test_assert_hub_regex_and_sdp_backend() -> None:
     assert bp.backends.cuda.SDPBackend is bp.nn.attention.SDPBackend
     assert bp.optim.optimizer._to_scalar(bp.tensor([3.0])).shape == () and bp.optim.optimizer._to_scalar(2.0) == 2.0
     assert bp.optim.optimizer._get_scalar_dtype() == bp.float32
+
+
+def test_dynamo_config_switches() -> None:
+    """timm, litgpt and LLMs-from-scratch set torch._dynamo.config switches: known names read and set (torch's
+    defaults), unknown ones are torch's AttributeError."""
+    import importlib
+
+    cfg = importlib.import_module("backprop._dynamo.config")
+    assert cfg is bp._dynamo.config and cfg.cache_size_limit == 8 and cfg.suppress_errors is False
+    cfg.suppress_errors = True
+    try:
+        assert bp._dynamo.config.suppress_errors is True
+    finally:
+        cfg.suppress_errors = False
+    with pytest.raises(AttributeError, match="config.no_such_switch does not exist"):
+        cfg.no_such_switch = 1
+    with pytest.raises(AttributeError, match="config.no_such_switch does not exist"):
+        _ = cfg.no_such_switch
+    pytest.importorskip("torch", reason="torch not installed: the defaults are compared with it")
+    import torch._dynamo.config as torch_cfg
+
+    from backprop._dynamo import _DEFAULTS
+
+    assert {k: getattr(torch_cfg, k) for k in _DEFAULTS} == _DEFAULTS

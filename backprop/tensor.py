@@ -940,13 +940,40 @@ class Tensor(
         new._requires_grad = self._requires_grad
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
+        if state := self._python_state():
+            _set_python_state(new, copy.deepcopy(state, memo))
         return new
+
+    def __copy__(self) -> Tensor:
+        """``copy.copy(t)``, as torch's: a new leaf sharing ``t``'s memory (a write through either is seen
+        by the other), with ``t``'s ``requires_grad`` and Python attributes but no ``.grad`` or graph."""
+        new = object.__new__(type(self))
+        new._adopt(self._data, self.device, None)
+        new._requires_grad = self._requires_grad
+        if state := self._python_state():
+            _set_python_state(new, state)
+        return new
+
+    def _python_state(self) -> dict[str, Any]:
+        """The attributes set on this tensor from Python (``t.foo = 1``, ``Buffer.persistent``), which
+        copies and pickles keep, as torch's."""
+        state = dict(getattr(self, "__dict__", ()))
+        for klass in type(self).__mro__:
+            if klass is Tensor:
+                break
+            for name in getattr(klass, "__slots__", ()):
+                if hasattr(self, name):
+                    state[name] = getattr(self, name)
+        return state
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
         """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
-        non-leaf unpickles as a leaf, as in torch); it restores on its device, or on the CPU with a
-        warning where that device is unusable."""
-        return (_rebuild_tensor, (type(self), np.array(self._host()), str(self.device), self._requires_grad))
+        non-leaf unpickles as a leaf, as in torch), and its Python attributes if it has any; it restores
+        on its device, or on the CPU with a warning where that device is unusable."""
+        args = (type(self), np.array(self._host()), str(self.device), self._requires_grad)
+        if state := self._python_state():
+            return (_rebuild_tensor, (*args, state))
+        return (_rebuild_tensor, args)
 
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
@@ -1068,7 +1095,19 @@ def _with_suffixes(text: str, suffixes: list[str], indent: int, linewidth: int) 
     return text + ")"
 
 
-def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:
+def _set_python_state(t: Tensor, state: dict[str, Any]) -> None:
+    """Set the attributes ``Tensor._python_state`` gave (slots of subclasses included)."""
+    for name, value in state.items():
+        setattr(t, name, value)
+
+
+def _rebuild_tensor(
+    cls: builtins.type[Tensor],
+    data: np.ndarray,
+    device: str,
+    requires_grad: builtins.bool,
+    state: dict[str, Any] | None = None,
+) -> Tensor:
     """The inverse of ``Tensor.__reduce_ex__``: the data on ``device``, or on the CPU if it is unusable."""
     try:
         dev = to_device_obj(device)
@@ -1081,6 +1120,8 @@ def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, r
     t._adopt(dev.asarray(data, data.dtype), dev, None)
     if requires_grad:
         t._requires_grad = True
+    if state:
+        _set_python_state(t, state)
     return t
 
 

@@ -1,0 +1,113 @@
+"""Everyday tensor and autograd idioms a torch user pastes, run under torch and under backprop: copies
+and pickles of tensors, the refusals of bool negation, ``.mT`` of vectors, reductions of empty tensors,
+``where`` with a uint8 condition, ... (values, dtypes, shapes, or the exception's class and message)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+from typing import Any
+
+import pytest
+
+import backprop as bp
+
+torch = pytest.importorskip("torch", reason="torch not installed: the idiom parity tests compare against it")
+
+
+def _picture(x: Any) -> Any:
+    """Values, dtype name, shape and requires_grad of tensors; Python scalars with their type."""
+    if isinstance(x, (bp.Tensor, torch.Tensor)):
+        dtype = str(x.dtype).removeprefix("torch.")
+        return ("T", tuple(x.shape), dtype, x.detach().cpu().numpy().tolist(), x.requires_grad)
+    if isinstance(x, (list, tuple)):
+        return [_picture(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _picture(v) for k, v in x.items()}
+    return (type(x).__name__, x)
+
+
+def _run(case: Any, lib: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ("ok", _picture(case(lib)))
+        except Exception as e:  # noqa: BLE001 - the exception is what is compared
+            return ("raises", e)
+
+
+def _same(case: Any, *, message: bool = True) -> None:
+    """The case gives torch's result; where torch raises, backprop raises an instance of torch's class
+    (backprop's exceptions subclass torch's builtin ones), with its message when ``message``."""
+    ours, theirs = _run(case, bp), _run(case, torch)
+    if theirs[0] == "raises":
+        assert ours[0] == "raises", f"torch raises {theirs[1]!r}, backprop gives {ours[1]!r}"
+        assert isinstance(ours[1], type(theirs[1])), (ours[1], theirs[1])
+        if message:
+            assert str(ours[1]) == str(theirs[1])
+    else:
+        assert ours == theirs
+
+
+# ------------------------------------------------------------ copy.copy, copy.deepcopy and pickle
+def _copy_shares(L: Any) -> Any:
+    x = L.tensor([1.0, 2.0])
+    y = copy.copy(x)
+    y.add_(1)  # torch's copy.copy shares the memory
+    return x, y
+
+
+def _copy_leaf_grad(L: Any) -> Any:
+    x = L.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    y = copy.copy(x)
+    return y, y.is_leaf, y.grad is None
+
+
+def _copy_nonleaf(L: Any) -> Any:
+    x = L.tensor([1.0, 2.0], requires_grad=True)
+    y = copy.copy(x * 2)
+    return y, y.is_leaf, y.grad_fn is None
+
+
+def _copy_param(L: Any) -> Any:
+    p = L.nn.Parameter(L.ones(2))
+    q = copy.copy(p)
+    q.data.mul_(3)
+    return type(q).__name__, p, q
+
+
+@pytest.mark.parametrize("case", [_copy_shares, _copy_leaf_grad, _copy_nonleaf, _copy_param], ids=lambda f: f.__name__)
+def test_copy_copy_shares_memory_as_torch(case: Any) -> None:
+    _same(case)
+
+
+def _with_attr(L: Any) -> Any:
+    x = L.tensor([1.0, 2.0], requires_grad=True)
+    x.tag = {"name": "w", "ids": [1, 2]}
+    return x
+
+
+@pytest.mark.parametrize(
+    "how",
+    [copy.copy, copy.deepcopy, lambda t: pickle.loads(pickle.dumps(t))],
+    ids=["copy", "deepcopy", "pickle"],
+)
+def test_copies_and_pickles_keep_python_attributes(how: Any) -> None:
+    for L in (bp, torch):
+        y = how(_with_attr(L))
+        assert y.tag == {"name": "w", "ids": [1, 2]} and y.requires_grad and y.is_leaf
+    z = how(bp.nn.Buffer(bp.ones(2), persistent=False))  # (torch's Buffer keeps it as an attribute too)
+    assert isinstance(z, bp.nn.Buffer) and z.persistent is False
+    assert how(torch.nn.Buffer(torch.ones(2), persistent=False)).persistent is False
+
+
+def test_deepcopied_attributes_are_copies_and_plain_tensors_pickle_as_before() -> None:
+    x = _with_attr(bp)
+    y = copy.deepcopy(x)
+    y.tag["ids"].append(3)
+    assert x.tag["ids"] == [1, 2]
+    assert copy.copy(x).tag is x.tag  # a shallow copy shares them, as torch's
+    # a tensor without attributes pickles in the format older files have (weights_only loads it)
+    assert len(bp.ones(2).__reduce_ex__(2)[1]) == 4

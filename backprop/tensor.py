@@ -37,7 +37,7 @@ from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods
 from backprop.methods.linalg import LinalgMethods
-from backprop.methods.math import check_sub
+from backprop.methods.math import check_sub, refuse_bool_neg, refuse_bool_pos
 from backprop.methods.random import RandomMethods
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
@@ -871,9 +871,14 @@ class Tensor(
         return apply(linalg.matmul, self._other(other), self)
 
     def __neg__(self) -> Tensor:
-        return apply(ew.neg, self)
+        try:
+            return apply(ew.neg, self)
+        except TypeError:
+            refuse_bool_neg(self)  # torch's RuntimeError for a bool tensor
+            raise
 
     def __pos__(self) -> Tensor:
+        refuse_bool_pos(self)
         return self
 
     def __abs__(self) -> Tensor:

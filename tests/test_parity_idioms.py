@@ -9,6 +9,7 @@ import pickle
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
 
 import backprop as bp
@@ -20,7 +21,7 @@ def _picture(x: Any) -> Any:
     """Values, dtype name, shape and requires_grad of tensors; Python scalars with their type."""
     if isinstance(x, (bp.Tensor, torch.Tensor)):
         dtype = str(x.dtype).removeprefix("torch.")
-        return ("T", tuple(x.shape), dtype, x.detach().cpu().numpy().tolist(), x.requires_grad)
+        return ("T", tuple(x.shape), dtype, x.detach().cpu().resolve_conj().numpy().tolist(), x.requires_grad)
     if isinstance(x, (list, tuple)):
         return [_picture(v) for v in x]
     if isinstance(x, dict):
@@ -111,3 +112,45 @@ def test_deepcopied_attributes_are_copies_and_plain_tensors_pickle_as_before() -
     assert copy.copy(x).tag is x.tag  # a shallow copy shares them, as torch's
     # a tensor without attributes pickles in the format older files have (weights_only loads it)
     assert len(bp.ones(2).__reduce_ex__(2)[1]) == 4
+
+
+# ------------------------------------------------------------ -x and +x of bool tensors
+_BOOL = [
+    lambda L: -L.tensor([True, False]),
+    lambda L: +L.tensor([True, False]),
+    lambda L: L.tensor([True, False]).neg(),
+    lambda L: L.neg(L.tensor([True, False])),
+    lambda L: L.negative(L.tensor([True])),
+    lambda L: L.tensor([True, False]).neg_(),
+    lambda L: L.tensor([True, False]).positive(),
+    lambda L: L.positive(L.tensor(True)),
+    lambda L: (-L.tensor([1, 2], dtype=L.uint8), +L.tensor([1]), -L.tensor([1.5])),  # (others unchanged)
+]
+
+
+@pytest.mark.parametrize("case", _BOOL, ids=[f"case{i}" for i in range(len(_BOOL))])
+def test_negating_a_bool_tensor_raises_torchs_runtime_error(case: Any) -> None:
+    _same(case)
+
+
+# ------------------------------------------------------------ .T, .mT, .H, .mH, adjoint() by rank
+@pytest.mark.parametrize("attr", ["T", "mT", "H", "mH", "adjoint"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "complex64"])
+def test_transposes_of_every_rank(attr: str, shape: tuple[int, ...], dtype: str) -> None:
+    def case(L: Any) -> Any:
+        x = L.arange(1.0, 1 + int(np.prod(shape))).reshape(shape).to(getattr(L, dtype))
+        x = x * (1 + 1j) if "c" in dtype else x
+        out = getattr(x, attr)
+        return out() if callable(out) else out
+
+    _same(case)
+
+
+def test_mT_of_a_0d_tensor_is_a_differentiable_view() -> None:
+    x = bp.tensor(3.0, requires_grad=True)
+    y = x.mT
+    assert y is not x and y.shape == () and y.grad_fn is not None
+    (y * 2).backward()
+    assert x.grad.item() == 2.0
+    assert bp.tensor(1 + 2j).mH.item() == 1 - 2j

@@ -154,3 +154,47 @@ def test_mT_of_a_0d_tensor_is_a_differentiable_view() -> None:
     (y * 2).backward()
     assert x.grad.item() == 2.0
     assert bp.tensor(1 + 2j).mH.item() == 1 - 2j
+
+
+# ------------------------------------------------------------ reductions without an identity, of empty tensors
+_EMPTY = {
+    "max()": lambda L: L.tensor([]).max(),
+    "min()": lambda L: L.min(L.tensor([])),
+    "amax()": lambda L: L.ones(0, 3).amax(),
+    "amin(())": lambda L: L.ones(0, 3).amin(()),
+    "amax(0)": lambda L: L.ones(0, 3).amax(0),
+    "max(0)": lambda L: L.ones(0, 3).max(0),
+    "max(-2, keepdim)": lambda L: L.ones(0, 3).max(-2, keepdim=True),
+    "min(dim=0)": lambda L: L.ones(0, 3).min(dim=0),
+    "argmax()": lambda L: L.tensor([]).argmax(),
+    "argmin()": lambda L: L.argmin(L.tensor([])),
+    "argmax(0)": lambda L: L.ones(0, 3).argmax(0),
+    "argmin(-2, keepdim)": lambda L: L.ones(0, 3).argmin(-2, keepdim=True),
+    "aminmax()": lambda L: L.tensor([]).aminmax(),
+    "aminmax(dim=0)": lambda L: L.ones(0, 3).aminmax(dim=0),
+    "median(0)": lambda L: L.ones(0, 3).median(0),
+    "nanmedian(0)": lambda L: L.ones(0, 3).nanmedian(0),
+    "mode()": lambda L: L.tensor([]).mode(),
+    "kthvalue(1)": lambda L: L.tensor([]).kthvalue(1),
+    "kthvalue(5, 0)": lambda L: L.ones(0, 3).kthvalue(5, 0),
+    # over a non-empty dim of an empty tensor: empty results, as torch
+    "max(1)": lambda L: L.ones(0, 3).max(1),
+    "argmax(1)": lambda L: L.ones(0, 3).argmax(1),
+    "amax(1)": lambda L: L.ones(0, 3).amax(1),
+    "median(1)": lambda L: L.ones(0, 3).median(1),
+    "mode(1)": lambda L: L.ones(0, 3).mode(1),
+    "kthvalue(1, 1)": lambda L: L.ones(0, 3).kthvalue(1, 1),
+    "aminmax(dim=1)": lambda L: L.ones(0, 3).aminmax(dim=1),
+    "nanmedian(1)": lambda L: L.ones(0, 3).nanmedian(1),
+    # (non-empty tensors unchanged)
+    "max of values": lambda L: (
+        L.tensor([1.0, 3.0]).max(),
+        L.tensor([[1, 3], [4, 2]]).max(1),
+        L.tensor([2, 1]).argmin(),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_EMPTY.values()), ids=list(_EMPTY))
+def test_reductions_of_empty_tensors_raise_torchs_errors(case: Any) -> None:
+    _same(case)

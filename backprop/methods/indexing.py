@@ -14,6 +14,7 @@ from backprop.autograd.function import apply, apply_, bump_version, check_inplac
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
+from backprop.methods.reduction import refuse_empty
 from backprop.methods.structseqs import ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
@@ -534,6 +535,8 @@ class IndexingMethods:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
         refuse_complex(NotImplementedError, "\"kthvalue_cpu\" not implemented for '{dtype}'", self)
         d = wrap_dim(dim, self.ndim, "kthvalue")
+        if not self._data.size:
+            refuse_empty("kthvalue", self, d)
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:

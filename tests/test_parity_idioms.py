@@ -198,3 +198,56 @@ _EMPTY = {
 @pytest.mark.parametrize("case", list(_EMPTY.values()), ids=list(_EMPTY))
 def test_reductions_of_empty_tensors_raise_torchs_errors(case: Any) -> None:
     _same(case)
+
+
+# ------------------------------------------------------------ where with a uint8 condition (torch: deprecated, works)
+_U8 = [1, 0, 2]
+_WHERE = {
+    "where(c, x, y)": lambda L: L.where(L.tensor(_U8, dtype=L.uint8), L.ones(3), L.zeros(3)),
+    "where(c, 1., 0)": lambda L: L.where(L.tensor(_U8, dtype=L.uint8), 1.0, 0),
+    "x.where(c, y)": lambda L: L.arange(3.0).where(L.tensor(_U8, dtype=L.uint8), -1.0),
+}
+_WHERE_REFUSED = {
+    "int64 condition": lambda L: L.where(L.tensor([1, 0]), 1.0, 0.0),
+    "x.where(int64 condition)": lambda L: L.ones(2).where(L.tensor([1, 0]), 0.0),
+}
+
+
+@pytest.mark.parametrize("case", list(_WHERE.values()), ids=list(_WHERE))
+def test_where_takes_a_uint8_condition_with_torchs_warning(case: Any) -> None:
+    _same(case)
+    with pytest.warns(UserWarning, match="where received a uint8 condition tensor"):  # (torch warns once a process)
+        case(bp)
+
+
+@pytest.mark.parametrize("case", list(_WHERE_REFUSED.values()), ids=list(_WHERE_REFUSED))
+def test_where_refuses_other_conditions_as_torch(case: Any) -> None:
+    _same(case, message=False)  # (dtype names in the text: torch's Long, NumPy's int64)
+
+
+def test_where_uint8_condition_differentiates() -> None:
+    x = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.warns(UserWarning):
+        bp.where(bp.tensor(_U8, dtype=bp.uint8), x * 2, x).sum().backward()
+    assert x.grad.tolist() == [2.0, 1.0, 2.0]
+
+
+# ------------------------------------------------------------ sizes given as a 0-d tensor (n = mask.sum())
+_SIZES = {
+    "zeros(n)": lambda L: L.zeros(L.tensor(2)),
+    "ones(n, 3)": lambda L: L.ones(L.tensor(2), 3),
+    "full((n,), v)": lambda L: L.full((L.tensor(2),), 7.0),
+    "empty(n).shape": lambda L: L.empty(L.tensor(2)).shape,
+    "randn(n).shape": lambda L: L.randn(L.tensor(3)).shape,
+    "new_zeros(n)": lambda L: L.ones(1, dtype=L.int64).new_zeros(L.tensor(2)),
+    "repeat(n)": lambda L: L.tensor([1, 2]).repeat(L.tensor(2)),
+    "expand(n)": lambda L: L.tensor([5]).expand(L.tensor(3)),
+    "view(n)": lambda L: L.arange(4).view(L.tensor(4)),
+    "zeros(np.int64)": lambda L: L.zeros(np.int64(3)),
+    "view(np.int64)": lambda L: L.arange(4).view(np.int64(4)),
+}
+
+
+@pytest.mark.parametrize("case", list(_SIZES.values()), ids=list(_SIZES))
+def test_a_0d_integer_tensor_is_a_size(case: Any) -> None:
+    _same(case)

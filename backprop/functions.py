@@ -12,10 +12,11 @@ import numpy as np
 from backprop import creation, dtypes
 from backprop.autograd.function import apply, apply_
 from backprop.methods import linalg as _la
+from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import ShapeError
 from backprop.tensor import Tensor, promote
 
 _AS_FUNCTION: dict[tuple[int, str], Any] = {}
@@ -214,9 +215,7 @@ def where(condition: Tensor, input: Any = _NOTHING, other: Any = _NOTHING) -> Te
     if input is _NOTHING and other is _NOTHING and isinstance(condition, Tensor):
         return condition.nonzero(as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype.kind != "b":
-        raise DTypeError(
-            f"where expected condition to be a boolean tensor, but got {getattr(condition, 'dtype', type(condition))}"
-        )
+        condition = where_condition(condition, 4)  # (uint8: read as bool with torch's warning; else torch's error)
     a, b = condition._other(input), condition._other(other)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: torch's dtype, not NumPy's
         dt = dtypes.promote_types(a, b)

@@ -37,7 +37,7 @@ from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods
 from backprop.methods.linalg import LinalgMethods
-from backprop.methods.math import check_sub
+from backprop.methods.math import check_sub, refuse_bool_neg, refuse_bool_pos
 from backprop.methods.random import RandomMethods
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
@@ -871,9 +871,14 @@ class Tensor(
         return apply(linalg.matmul, self._other(other), self)
 
     def __neg__(self) -> Tensor:
-        return apply(ew.neg, self)
+        try:
+            return apply(ew.neg, self)
+        except TypeError:
+            refuse_bool_neg(self)  # torch's RuntimeError for a bool tensor
+            raise
 
     def __pos__(self) -> Tensor:
+        refuse_bool_pos(self)
         return self
 
     def __abs__(self) -> Tensor:
@@ -940,13 +945,40 @@ class Tensor(
         new._requires_grad = self._requires_grad
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
+        if state := self._python_state():
+            _set_python_state(new, copy.deepcopy(state, memo))
         return new
+
+    def __copy__(self) -> Tensor:
+        """``copy.copy(t)``, as torch's: a new leaf sharing ``t``'s memory (a write through either is seen
+        by the other), with ``t``'s ``requires_grad`` and Python attributes but no ``.grad`` or graph."""
+        new = object.__new__(type(self))
+        new._adopt(self._data, self.device, None)
+        new._requires_grad = self._requires_grad
+        if state := self._python_state():
+            _set_python_state(new, state)
+        return new
+
+    def _python_state(self) -> dict[str, Any]:
+        """The attributes set on this tensor from Python (``t.foo = 1``, ``Buffer.persistent``), which
+        copies and pickles keep, as torch's."""
+        state = dict(getattr(self, "__dict__", ()))
+        for klass in type(self).__mro__:
+            if klass is Tensor:
+                break
+            for name in getattr(klass, "__slots__", ()):
+                if hasattr(self, name):
+                    state[name] = getattr(self, name)
+        return state
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
         """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
-        non-leaf unpickles as a leaf, as in torch); it restores on its device, or on the CPU with a
-        warning where that device is unusable."""
-        return (_rebuild_tensor, (type(self), np.array(self._host()), str(self.device), self._requires_grad))
+        non-leaf unpickles as a leaf, as in torch), and its Python attributes if it has any; it restores
+        on its device, or on the CPU with a warning where that device is unusable."""
+        args = (type(self), np.array(self._host()), str(self.device), self._requires_grad)
+        if state := self._python_state():
+            return (_rebuild_tensor, (*args, state))
+        return (_rebuild_tensor, args)
 
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
@@ -1068,7 +1100,19 @@ def _with_suffixes(text: str, suffixes: list[str], indent: int, linewidth: int) 
     return text + ")"
 
 
-def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, requires_grad: builtins.bool) -> Tensor:
+def _set_python_state(t: Tensor, state: dict[str, Any]) -> None:
+    """Set the attributes ``Tensor._python_state`` gave (slots of subclasses included)."""
+    for name, value in state.items():
+        setattr(t, name, value)
+
+
+def _rebuild_tensor(
+    cls: builtins.type[Tensor],
+    data: np.ndarray,
+    device: str,
+    requires_grad: builtins.bool,
+    state: dict[str, Any] | None = None,
+) -> Tensor:
     """The inverse of ``Tensor.__reduce_ex__``: the data on ``device``, or on the CPU if it is unusable."""
     try:
         dev = to_device_obj(device)
@@ -1081,6 +1125,8 @@ def _rebuild_tensor(cls: builtins.type[Tensor], data: np.ndarray, device: str, r
     t._adopt(dev.asarray(data, data.dtype), dev, None)
     if requires_grad:
         t._requires_grad = True
+    if state:
+        _set_python_state(t, state)
     return t
 
 

@@ -11,6 +11,7 @@ from backprop import dtypes
 from backprop.autograd import hooks
 from backprop.autograd.function import apply, bump_version, check_inplace
 from backprop.methods.extra import ExtraMethods
+from backprop.methods.shape import check_matrices
 from backprop.ops import fft as fft_ops
 
 if TYPE_CHECKING:
@@ -207,17 +208,22 @@ class AttributeMethods(ExtraMethods):
     @property
     def H(self: Any) -> Tensor:  # noqa: N802 - torch's name
         """The conjugate transpose of a matrix (its transpose, for real dtypes)."""
-        if self._data.ndim != 2:
-            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self._data.ndim}-D tensor.")
+        ndim = self._data.ndim
+        if ndim not in (0, 2):
+            batches = " For batches of matrices, consider using tensor.mH" if ndim > 2 else ""
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {ndim}-D tensor.{batches}")
         return self.conj().mT
 
     @property
     def mH(self: Any) -> Tensor:  # noqa: N802 - torch's name
         """The conjugate transpose of the last two dims."""
+        check_matrices(self, "mH")
         return self.conj().mT
 
     def adjoint(self: Any) -> Tensor:
-        return self.mH
+        """The conjugate transpose of the last two dims (``mH``)."""
+        check_matrices(self, "adjoint()")
+        return self.conj().mT
 
     # ------------------------------------------------------------ more ``.to(dtype)`` shorthands
     def byte(self: Any, memory_format: Any = None) -> Tensor:

@@ -4,6 +4,7 @@ gathers, scatters, masks and sorts (``gather``, ``scatter``, ``index_add``, ``ma
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from backprop.autograd.function import apply, apply_, bump_version, check_inplac
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
+from backprop.methods.reduction import refuse_empty
 from backprop.methods.structseqs import ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
@@ -484,8 +486,7 @@ class IndexingMethods:
     def where(self: Any, condition: Any, other: Any) -> Tensor:
         """``self`` where ``condition`` else ``other`` (torch: ``x.where(c, y)`` is ``where(c, x, y)``)."""
         if not hasattr(condition, "grad_fn") or condition.dtype.kind != "b":
-            got = getattr(condition, "dtype", type(condition))
-            raise TypeError(f"where: condition must be a bool tensor, got {got}")
+            condition = where_condition(condition)
         other = self._other(other)
         if other.__class__ is int:  # checked into the result dtype, as torch's (u8.where(c, 256) raises)
             other = _dtypes.checked_int(other, self._data.dtype, _dtypes.promote_types(self, other))
@@ -534,6 +535,8 @@ class IndexingMethods:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
         refuse_complex(NotImplementedError, "\"kthvalue_cpu\" not implemented for '{dtype}'", self)
         d = wrap_dim(dim, self.ndim, "kthvalue")
+        if not self._data.size:
+            refuse_empty("kthvalue", self, d)
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
@@ -817,6 +820,21 @@ def index_arg(index: Any, device: Device) -> tuple:
         else:
             out.append(i)
     return tuple(out)
+
+
+def where_condition(condition: Any, stacklevel: int = 3) -> Any:
+    """``where``'s condition that is not a bool tensor: a uint8 one reads as a mask with torch's deprecation
+    warning (``stacklevel``: the caller's frame); anything else raises torch's error."""
+    if hasattr(condition, "grad_fn") and condition._data.dtype == np.uint8:
+        warnings.warn(
+            "where received a uint8 condition tensor. This behavior is deprecated and will be removed in a future "
+            "version of PyTorch. Use a boolean condition instead.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        return condition != 0
+    got = getattr(condition, "dtype", type(condition))
+    raise DTypeError(f"where expected condition to be a boolean tensor, but got {got}")
 
 
 def torch_index(index: Any, device: Device, ndim: int) -> tuple[tuple, tuple | None]:

@@ -119,6 +119,25 @@ def check_sub(a: Any, b: Any) -> None:
         raise RuntimeError(_SUB_TWO_BOOLS if ba and bb else _SUB_BOOL)
 
 
+_NEG_BOOL = (
+    "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` "
+    "or `logical_not()` operator instead."
+)
+
+
+def refuse_bool_neg(x: Any) -> None:
+    """Raise torch's RuntimeError for ``-x`` of a bool tensor (called once NumPy's negative has refused it, so
+    other tensors pay nothing)."""
+    if x._data.dtype.kind == "b":
+        raise RuntimeError(_NEG_BOOL) from None
+
+
+def refuse_bool_pos(x: Any) -> None:
+    """Raise torch's RuntimeError for ``+x`` (``positive``) of a bool tensor."""
+    if x._data.dtype.kind == "b":
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+
+
 def check_alpha(a: Any, b: Any, alpha: Any) -> None:
     """torch's ``alpha_check`` of add/sub: a float ``alpha`` needs a floating (or complex) result, a complex one
     a complex result, a bool one a bool result (RuntimeError, torch's texts)."""
@@ -365,11 +384,16 @@ class MathMethods:
         return self.to(wide) ** e
 
     def neg(self: Any) -> Tensor:
-        return apply(ew.neg, self)
+        try:
+            return apply(ew.neg, self)
+        except TypeError:
+            refuse_bool_neg(self)  # torch's RuntimeError for a bool tensor
+            raise
 
     negative = neg
 
     def positive(self: Any) -> Tensor:
+        refuse_bool_pos(self)
         return self
 
     def reciprocal(self: Any) -> Tensor:
@@ -748,7 +772,11 @@ class MathMethods:
         return apply_(ew.pow, "pow_", self, self._other(exponent))
 
     def neg_(self: Any) -> Tensor:
-        return apply_(ew.neg, "neg_", self)
+        try:
+            return apply_(ew.neg, "neg_", self)
+        except TypeError:
+            refuse_bool_neg(self)
+            raise
 
     negative_ = neg_
 

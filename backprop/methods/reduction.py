@@ -217,6 +217,8 @@ class ReductionMethods:
             refuse_complex(NotImplementedError, "\"max_all\" not implemented for '{dtype}'", self)
         refuse_complex(RuntimeError, "max(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
+            if not self._data.size:
+                refuse_empty("max", self, None)
             return apply(reduction.amax, self, nan_shares=True)
         return self._select("max", rt.max, reduction.argmax, dim, _keep(keepdim, keepdims))
 
@@ -234,6 +236,8 @@ class ReductionMethods:
             refuse_complex(NotImplementedError, "\"min_all\" not implemented for '{dtype}'", self)
         refuse_complex(RuntimeError, "min(): does not support complex input", self)
         if dim is None:  # a nan maximum's gradient goes to the nan elements (torch's evenly_distribute)
+            if not self._data.size:
+                refuse_empty("min", self, None)
             return apply(reduction.amin, self, nan_shares=True)
         return self._select("min", rt.min, reduction.argmin, dim, _keep(keepdim, keepdims))
 
@@ -250,6 +254,8 @@ class ReductionMethods:
     ) -> ValuesIndices:
         """``(values, indices)`` of a value-selecting reduction along one ``dim``, as the op's ``rtype``."""
         d = wrap_dim(_int_dim(name, dim), self.ndim, name)
+        if not self._data.size:
+            refuse_empty(name, self, d)
         x = self if self.ndim else self.reshape(1)
         index = apply(index_op, x, axis=d, keepdims=True)
         values = apply(reduction.take_indexed, x, index, axis=d)
@@ -270,6 +276,10 @@ class ReductionMethods:
 
     def _arg(self: Any, name: str, opdef: Any, dim: Any, keepdim: bool) -> Tensor:
         d = None if dim is None else wrap_dim(_int_dim(name, dim), self.ndim, name)
+        if not self._data.size:
+            refuse_empty(
+                name, self, d, IndexError, f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+            )
         return apply(opdef, self, axis=d, keepdims=keepdim)
 
     def nanmedian(self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -285,6 +295,8 @@ class ReductionMethods:
                 return flat.amax()  # all NaN: NaN
             return apply(reduction.median, flat[keep])
         d = wrap_dim(_int_dim("nanmedian", dim), self.ndim, "nanmedian")
+        if not self._data.size:
+            refuse_empty("median", self, d)  # (torch's word)
         x = self if self.ndim else self.reshape(1)
         order = apply(sorting.argsort, x, axis=d)  # NaN sorts last
         valid = apply(ew.eq, x, x).sum(d, keepdim=True)
@@ -300,6 +312,10 @@ class ReductionMethods:
     def aminmax(self: Any, *, dim: Any = None, keepdim: bool = False) -> MinMaxValues:
         """``(min, max)`` over ``dim`` (all by default), as ``amin`` and ``amax``."""
         refuse_complex(NotImplementedError, "\"aminmax_cpu\" not implemented for '{dtype}'", self)
+        if not self._data.size:
+            full = "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity."
+            wrapped = None if dim is None else wrap_dim(_int_dim("aminmax", dim), self.ndim, "aminmax")
+            refuse_empty("aminmax", self, wrapped, RuntimeError, full, paren="")
         if dim is None and keepdim:
             return rt.aminmax(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
         d = () if dim is None else dim
@@ -507,3 +523,18 @@ class ReductionMethods:
         if self.ndim == 0:
             return rtype(values.reshape(()), index.reshape(()))
         return rtype(values, index)
+
+
+def refuse_empty(
+    name: str, x: Any, dim: int | None, full: type[Exception] = RuntimeError, text: str = "", *, paren: str = "()"
+) -> None:
+    """torch's refusal of a reduction without an identity (``max``, ``argmax``, ``median(dim)``, ...) of an
+    empty ``x``: over all elements (``dim`` None) ``full(text)``, over an empty ``dim`` an IndexError."""
+    if dim is None:
+        raise full(
+            text
+            or f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
+            "with the 'dim' argument."
+        )
+    if x.shape[dim] == 0:
+        raise IndexError(f"{name}{paren}: Expected reduction dim {dim} to have non-zero size.")

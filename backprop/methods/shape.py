@@ -149,6 +149,10 @@ class ShapeMethods:
 
     @property
     def mT(self: Any) -> Tensor:  # noqa: N802 - torch's name
+        """The transpose of the last two dims (a 0-d tensor is its own; a vector is refused, as torch)."""
+        if self._data.ndim < 2:
+            check_matrices(self, "mT")
+            return apply(sh.permute, self, axes=())
         return self.transpose(-2, -1)
 
     def expand(self: Any, *sizes: Any, size: Any = None) -> Tensor:
@@ -839,3 +843,9 @@ def broadcast_shapes(*shapes: Any) -> Size:
         return Size(np.broadcast_shapes(*given))
     except ValueError:
         raise ShapeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {given}") from None
+
+
+def check_matrices(x: Any, name: str) -> None:
+    """torch's refusal of ``x.mT``/``mH``/``adjoint()`` for a 1-D ``x`` (0-d tensors are their own)."""
+    if x._data.ndim == 1:
+        raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of matrices. Got 1-D tensor.")

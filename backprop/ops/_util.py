@@ -99,8 +99,9 @@ def infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple[int, ..
 
 
 def size_arg(size: tuple) -> tuple[int, ...]:
-    """``f(2, 3)`` or ``f((2, 3))``: the sizes as one tuple of ints."""
-    if len(size) == 1 and not isinstance(size[0], int):
+    """``f(2, 3)`` or ``f((2, 3))``: the sizes as one tuple of ints (a 0-d integer tensor or NumPy
+    integer counts as an int, as torch's ``zeros(n)`` with ``n = t.sum()``)."""
+    if len(size) == 1 and not isinstance(size[0], int) and getattr(size[0], "ndim", 1) != 0:
         return tuple(int(s) for s in size[0])
     return tuple(int(s) for s in size)
 

@@ -86,12 +86,13 @@ def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
     """A maximum or minimum has no identity: reducing an empty dim is an error in torch's words."""
     if x.size == 0:
         if axis is None:
-            raise IndexError(
-                f"{name}(): Expected reduction dim to be specified for input.numel() == 0 (shape {tuple(x.shape)})"
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
+                "with the 'dim' argument."
             )
         for d in norm_axes(axis, x.ndim):
             if x.shape[d] == 0:
-                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size (shape {tuple(x.shape)})")
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
 @op("amax", save_inputs=(0,), save_output=True, check=lambda x, **kw: _check_nonempty("amax", x, **kw))

@@ -5,6 +5,7 @@ was a gap (a missing name, another exception class, a silent difference) before 
 from __future__ import annotations
 
 import copy
+import importlib
 import warnings
 from typing import Any
 
@@ -137,3 +138,32 @@ def test_get_lr_outside_step_warns_as_torchs(name: str) -> None:
         return quiet, [(w.category.__name__, str(w.message)) for w in caught], rates
 
     assert run(case, bp) == run(case, torch)
+
+
+# ---------------------------------------------------------------- optimizers
+
+
+def test_global_optimizer_step_hooks_run_around_every_optimizers_own() -> None:
+    """``torch.optim.optimizer.register_optimizer_step_pre_hook`` / ``_post_hook``: global hooks run before
+    (pre) and after (post) each optimizer's own hooks, until their handles are removed."""
+
+    def case(L: Any) -> Any:
+        module = importlib.import_module(f"{L.__name__}.optim.optimizer")
+        log: list[Any] = []
+        p = L.nn.Parameter(L.ones(1))
+        opt = L.optim.Adagrad([p], lr=0.5)
+        opt.register_step_pre_hook(lambda o, a, k: log.append("own pre"))
+        opt.register_step_post_hook(lambda o, a, k: log.append("own post"))
+        pre = module.register_optimizer_step_pre_hook(lambda o, a, k: log.append(("pre", type(o).__name__, len(a))))
+        post = module.register_optimizer_step_post_hook(lambda o, a, k: log.append(("post", sorted(k))))
+        try:
+            p.grad = L.ones(1)
+            opt.step()
+            L.optim.SGD([L.nn.Parameter(L.ones(1))], lr=0.1).step()
+        finally:
+            pre.remove()
+            post.remove()
+        opt.step()
+        return log, p
+
+    same_as_torch(case)

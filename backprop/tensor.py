@@ -927,8 +927,13 @@ class Tensor(
         return self
 
     # ------------------------------------------------------------ copies and pickles (torch's semantics)
+    # what a deep copy takes besides data and ``requires_grad``: ``.grad``, Python attributes and a
+    # subclass's slots (torch's Tensor.__deepcopy__); a Parameter's copy takes none (torch's Parameter)
+    _deepcopy_takes_state: builtins.bool = True
+
     def __deepcopy__(self, memo: dict) -> Tensor:
-        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad`` copied too (as torch)."""
+        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad``, Python attributes and a
+        subclass's slots copied too (as torch; a ``Parameter``'s copy takes none of them, as torch's)."""
         if self.grad_fn is not None:
             raise RuntimeError(
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol; "
@@ -938,8 +943,18 @@ class Tensor(
         memo[id(self)] = new
         new._adopt(self.device.xp.array(self._data, copy=True), self.device, None)
         new._requires_grad = self._requires_grad
+        if not self._deepcopy_takes_state:
+            return new
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
+        for klass in type(self).__mro__:  # a subclass's own slots (Buffer's ``persistent``)
+            if klass is Tensor:
+                break
+            for slot in klass.__dict__.get("__slots__", ()):
+                if hasattr(self, slot):
+                    setattr(new, slot, copy.deepcopy(getattr(self, slot), memo))
+        if attrs := getattr(self, "__dict__", None):
+            new.__dict__.update(copy.deepcopy(attrs, memo))
         return new
 
     def __reduce_ex__(self, protocol: Any) -> tuple:

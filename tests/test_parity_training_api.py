@@ -167,3 +167,43 @@ def test_global_optimizer_step_hooks_run_around_every_optimizers_own() -> None:
         return log, p
 
     same_as_torch(case)
+
+
+# ---------------------------------------------------------------- copies and checkpoints
+
+
+def test_deepcopy_of_a_model_leaves_its_gradients_behind() -> None:
+    """``copy.deepcopy(model)`` (an EMA or a best-model snapshot) copies each Parameter's data and
+    ``requires_grad`` but not its ``.grad``, as torch's ``Parameter.__deepcopy__``; a plain tensor's copy
+    keeps its ``.grad``."""
+
+    def case(L: Any) -> Any:
+        model = L.nn.Linear(2, 1)
+        model(L.ones(1, 2)).sum().backward()
+        snapshot = copy.deepcopy(model)
+        leaf = L.ones(2, requires_grad=True)
+        (leaf * 3).sum().backward()
+        return (
+            [p.grad for p in snapshot.parameters()],
+            [type(p).__name__ for p in snapshot.parameters()],
+            [p.requires_grad for p in snapshot.parameters()],
+            copy.deepcopy(leaf).grad,
+        )
+
+    same_as_torch(case)
+
+
+def test_deepcopy_keeps_a_tensors_python_attributes() -> None:
+    """A tensor's own attributes (``t.meta = ...``) and a buffer's ``persistent`` flag survive
+    ``copy.deepcopy``, as torch's; a Parameter's attributes do not (torch's Parameter copy)."""
+
+    def case(L: Any) -> Any:
+        t = L.zeros(2)
+        t.meta = {"scale": [1, 2]}
+        p = L.nn.Parameter(L.zeros(2))
+        p.meta = 1
+        b = copy.deepcopy(L.nn.Buffer(L.ones(1), persistent=False))
+        t2 = copy.deepcopy(t)
+        return t2.meta, t2.meta is t.meta, getattr(copy.deepcopy(p), "meta", None), b.persistent
+
+    same_as_torch(case)

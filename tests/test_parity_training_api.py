@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import warnings
+from collections import namedtuple
 from typing import Any
 
 import pytest
@@ -205,5 +207,38 @@ def test_deepcopy_keeps_a_tensors_python_attributes() -> None:
         b = copy.deepcopy(L.nn.Buffer(L.ones(1), persistent=False))
         t2 = copy.deepcopy(t)
         return t2.meta, t2.meta is t.meta, getattr(copy.deepcopy(p), "meta", None), b.persistent
+
+    same_as_torch(case)
+
+
+def _save_load(L: Any, obj: Any, **kwargs: Any) -> Any:
+    buffer = io.BytesIO()
+    L.save(obj, buffer)
+    buffer.seek(0)
+    return L.load(buffer, **kwargs)
+
+
+def test_weights_only_load_takes_sizes_and_devices() -> None:
+    """A checkpoint holding ``x.shape`` or a device loads under the default ``weights_only=True``, as
+    torch's (its weights-only unpickler allows torch.Size and torch.device)."""
+
+    def case(L: Any) -> Any:
+        got = _save_load(L, {"shape": L.zeros(2, 3).shape, "device": L.device("cpu"), "w": L.ones(2)})
+        return type(got["shape"]).__name__, list(got["shape"]), str(got["device"]), got["w"]
+
+    same_as_torch(case)
+
+
+Point = namedtuple("Point", "x y")
+
+
+def test_map_location_keeps_namedtuples_and_shared_tensors() -> None:
+    """``load(..., map_location="cpu")`` of a namedtuple (it raised a TypeError) and of one tensor stored
+    under two names (tied weights: they became two tensors), as torch's."""
+
+    def case(L: Any) -> Any:
+        tied = L.ones(2)
+        got = _save_load(L, {"p": Point(L.ones(1), 2), "a": tied, "b": tied}, map_location="cpu", weights_only=False)
+        return got["p"], type(got["p"]).__name__, got["a"] is got["b"]
 
     same_as_torch(case)

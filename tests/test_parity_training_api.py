@@ -242,3 +242,34 @@ def test_map_location_keeps_namedtuples_and_shared_tensors() -> None:
         return got["p"], type(got["p"]).__name__, got["a"] is got["b"]
 
     same_as_torch(case)
+
+
+# ---------------------------------------------------------------- data loading
+
+
+def test_collate_helpers_import_from_torchs_private_path() -> None:
+    """``from torch.utils.data._utils.collate import collate, default_collate_fn_map`` (older code and
+    libraries extend the collate map this way) and ``_utils.worker.get_worker_info``."""
+
+    class Box:
+        def __init__(self, v: float) -> None:
+            self.v = v
+
+    def case(L: Any) -> Any:
+        private = importlib.import_module(f"{L.__name__}.utils.data._utils.collate")
+        worker = importlib.import_module(f"{L.__name__}.utils.data._utils.worker")
+        fn_map = {**private.default_collate_fn_map, Box: lambda batch, *, collate_fn_map=None: [b.v for b in batch]}
+        loader = L.utils.data.DataLoader(
+            [(Box(1.0), 1), (Box(2.0), 2), (Box(3.0), 3)],
+            batch_size=2,
+            collate_fn=lambda batch: private.collate(batch, collate_fn_map=fn_map),
+        )
+        return (
+            list(loader),
+            private.default_collate([{"a": 1}, {"a": 2}]),
+            private.default_convert([1, 2]),
+            worker.get_worker_info(),
+            L.utils.data._utils.collate.default_collate is private.default_collate,
+        )
+
+    same_as_torch(case)

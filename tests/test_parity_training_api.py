@@ -171,6 +171,36 @@ def test_global_optimizer_step_hooks_run_around_every_optimizers_own() -> None:
     same_as_torch(case)
 
 
+_OPTIMIZER_OPTIONS = {
+    "Adam": dict(amsgrad=True),
+    "AdamW": dict(amsgrad=True),
+    "RMSprop": dict(momentum=0.9, centered=True),
+    "Adagrad": {},
+    "Adadelta": {},
+    "Adamax": {},
+    "NAdam": {},
+    "RAdam": {},
+    "ASGD": {},
+    "Rprop": {},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OPTIMIZER_OPTIONS))
+def test_state_dict_keys_are_in_torchs_order(name: str) -> None:
+    """``optimizer.state_dict()`` lists each param group's hyper-parameters and each parameter's state in
+    torch's order (what printing or dumping a checkpoint's optimizer state shows)."""
+
+    def case(L: Any) -> Any:
+        p = L.nn.Parameter(L.ones(2, 2))
+        opt = getattr(L.optim, name)([p], lr=0.1, **_OPTIMIZER_OPTIONS[name])
+        p.grad = L.ones(2, 2)
+        opt.step()
+        sd = opt.state_dict()
+        return list(sd["param_groups"][0]), list(sd["state"][0]), list(opt.defaults)
+
+    same_as_torch(case)
+
+
 # ---------------------------------------------------------------- copies and checkpoints
 
 

@@ -90,7 +90,13 @@ def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
 class Optimizer:
     """Base class; ``defaults`` are the hyper-parameters each param group inherits."""
 
+    # a subclass's param-group keys in torch's order (``state_dict()``, ``param_groups`` print as torch's)
+    _group_keys: tuple[str, ...] = ()
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        if self._group_keys:
+            order = [k for k in self._group_keys if k in defaults]
+            defaults = {**{k: defaults[k] for k in order}, **{k: v for k, v in defaults.items() if k not in order}}
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: ParamState = ParamState()  # opt.state[p], as torch's (stored by id(p))

@@ -303,3 +303,22 @@ def test_collate_helpers_import_from_torchs_private_path() -> None:
         )
 
     same_as_torch(case)
+
+
+def test_clip_grad_norm_scales_gradients_to_torchs_bits() -> None:
+    """The clipping coefficient is torch's float32 ``max_norm / (total + 1e-6)`` (a reciprocal, then a
+    product), so clipped gradients are torch's bit for bit (they were 1 ulp off, computed in float64)."""
+
+    def case(L: Any) -> Any:
+        grads = [L.tensor([[0.0, 0.005]]), L.tensor([0.1]), L.tensor([1.0, -0.03125, 0.7])]
+        params = [L.nn.Parameter(L.zeros_like(g)) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        total = L.nn.utils.clip_grad_norm_(params, 0.1)
+        clipped = [p.grad.clone() for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        L.nn.utils.clip_grads_with_norm_(params, 0.3, L.nn.utils.get_total_norm(grads))
+        return total, clipped, [p.grad for p in params]
+
+    same_as_torch(case)

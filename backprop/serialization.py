@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import contextlib
+import copy
 import os
 import pickle
 import tempfile
@@ -45,6 +46,9 @@ _ALLOWED = {
     ("backprop.tensor", "Tensor"),
     ("backprop.nn.parameter", "Parameter"),
     ("backprop.sparse._tensor", "_rebuild_sparse"),
+    ("backprop.size", "Size"),  # (torch's weights-only loader takes torch.Size and torch.device too)
+    ("backprop.devices", "Device"),
+    ("backprop.devices", "public_device"),  # (how a device that cannot run here pickles)
     ("collections", "OrderedDict"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -181,21 +185,30 @@ def load(
     return obj if map_location is None else _to(obj, map_location)
 
 
-def _to(obj: Any, device: Any) -> Any:
-    """``obj`` with every tensor in it (in dicts, lists, tuples) moved to ``device``."""
+def _to(obj: Any, device: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``obj`` with every tensor in it (in dicts, lists, tuples, namedtuples) moved to ``device``; a tensor
+    met twice is moved once (tied weights stay one tensor, as torch's ``map_location`` keeps storages)."""
+    memo = {} if memo is None else memo
+    if id(obj) in memo:
+        return memo[id(obj)]
     if isinstance(obj, Tensor):
         moved = obj.detach().to(device)
         if type(obj) is not Tensor:  # (a Parameter: its class and flag)
-            return type(obj)(moved, obj.requires_grad)
-        return moved.requires_grad_(obj.requires_grad)
-    if isinstance(obj, dict):
-        out = type(obj)()
+            out: Any = type(obj)(moved, obj.requires_grad)
+        else:
+            out = moved.requires_grad_(obj.requires_grad)
+    elif isinstance(obj, dict):
+        out = copy.copy(obj)  # (its class and attributes: OrderedDict's, a state dict's _metadata)
         for k, v in obj.items():
-            out[k] = _to(v, device)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to(v, device) for v in obj)
-    return obj
+            out[k] = _to(v, device, memo)
+    elif isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        out = type(obj)(*(_to(v, device, memo) for v in obj))
+    elif isinstance(obj, (list, tuple)):
+        out = type(obj)(_to(v, device, memo) for v in obj)
+    else:
+        return obj
+    memo[id(obj)] = out
+    return out
 
 
 # safetensors' dtype names, for the dtypes torch and backprop share (safetensors.numpy lacks BF16, which is

@@ -932,8 +932,13 @@ class Tensor(
         return self
 
     # ------------------------------------------------------------ copies and pickles (torch's semantics)
+    # what a deep copy takes besides data and ``requires_grad``: ``.grad``, Python attributes and a
+    # subclass's slots (torch's Tensor.__deepcopy__); a Parameter's copy takes none (torch's Parameter)
+    _deepcopy_takes_state: builtins.bool = True
+
     def __deepcopy__(self, memo: dict) -> Tensor:
-        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad`` copied too (as torch)."""
+        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad``, Python attributes and a
+        subclass's slots copied too (as torch; a ``Parameter``'s copy takes none of them, as torch's)."""
         if self.grad_fn is not None:
             raise RuntimeError(
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol; "
@@ -943,6 +948,8 @@ class Tensor(
         memo[id(self)] = new
         new._adopt(self.device.xp.array(self._data, copy=True), self.device, None)
         new._requires_grad = self._requires_grad
+        if not self._deepcopy_takes_state:
+            return new
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
         if state := self._python_state():

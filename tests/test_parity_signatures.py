@@ -209,7 +209,6 @@ ALLOWED: dict[str, str] = {
     "optim.Optimizer.profile_hook_step:absent": "torch profiler hook (no profiler hooks here)",
     "optim.swap_in_optimizer_params_and_state:absent": "torch 2.13 helper for swapping tensors: not provided",
     "optim.Adagrad.share_memory:absent": "no shared host memory (see README, share_memory_)",
-    "optim.lr_scheduler.ReduceLROnPlateau.get_lr:absent": "torch's own raises (use get_last_lr)",
     "optim.lr_scheduler.SequentialLR.recursive_undo:absent": "torch's internal helper of SequentialLR.__init__",
     **{
         f"utils.data.{n}:absent": _DATAPIPES

@@ -11,6 +11,7 @@ class Parameter(Tensor):
     """A Tensor that requires grad and is collected by ``Module.parameters()``."""
 
     __slots__ = ()
+    _deepcopy_takes_state = False  # (torch's Parameter.__deepcopy__: data and requires_grad, no .grad)
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         src = data if isinstance(data, Tensor) else Tensor._of([] if data is None else data)

@@ -21,6 +21,11 @@ from backprop.tensor import Tensor
 class Adam(Optimizer):
     """m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr betas eps weight_decay amsgrad "
+        "maximize foreach capturable differentiable fused decoupled_weight_decay".split()
+    )
+
     decoupled = False
 
     def __init__(

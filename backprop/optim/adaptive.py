@@ -49,6 +49,11 @@ def _decay(p: Tensor, g: Any, group: dict[str, Any]) -> Any:
 class NAdam(Optimizer):
     """Adam with Nesterov momentum and torch's momentum-decay schedule mu_t = b1 (1 - 0.96^(t psi) / 2)."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr betas eps weight_decay momentum_decay "
+        "decoupled_weight_decay maximize foreach capturable differentiable".split()
+    )
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -96,6 +101,10 @@ class RAdam(Optimizer):
     """Adam with the variance rectification of Liu et al. (2019): plain momentum SGD while the
     second moment's estimate is too young (rho_t <= 5)."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr betas eps weight_decay maximize foreach capturable decoupled_weight_decay differentiable".split()
+    )
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -136,6 +145,10 @@ class RAdam(Optimizer):
 class Adamax(Optimizer):
     """Adam with the infinity norm: u = max(b2 u, |g| + eps), p -= lr / (1 - b1^t) m / u."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr betas eps weight_decay foreach maximize differentiable capturable".split()
+    )
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -169,6 +182,8 @@ class Adamax(Optimizer):
 
 class Adadelta(Optimizer):
     """Zeiler's Adadelta: per-element steps sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) g, scaled by lr."""
+
+    _group_keys = tuple("lr rho eps weight_decay maximize capturable foreach differentiable".split())  # (torch's order)
 
     def __init__(
         self,

@@ -29,6 +29,8 @@ class Rprop(Optimizer):
     """Resilient backprop: per-element steps grow by etas[1] while the gradient keeps its sign and
     shrink by etas[0] when it flips (that element then skips its update); p -= sign(g) step."""
 
+    _group_keys = tuple("lr etas step_sizes foreach maximize differentiable capturable".split())  # (torch's order)
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -68,6 +70,10 @@ class ASGD(Optimizer):
     """Averaged SGD (Polyak-Ruppert): p = p (1 - lambd eta) - eta g with eta = lr / (1 + lambd lr t)^alpha,
     and ``state["ax"]`` the running average of the iterates from step t0 on."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr lambd alpha t0 weight_decay foreach maximize differentiable capturable".split()
+    )
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -89,12 +95,12 @@ class ASGD(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, lambd, wd = group["lr"], group["lambd"], group["weight_decay"]
         xp = p.device.xp
+        t = count_step(state)  # (first: the state's keys in torch's order, step, eta, mu, ax)
         if "eta" not in state:  # (torch: float32 0-d tensors on the parameter's device, as the step)
             state["eta"], state["mu"] = scalar_state(lr, p), scalar_state(1.0, p)
         for k in ("eta", "mu"):
             if not isinstance(state[k], Tensor):  # (a number: an older state dict)
                 state[k] = scalar_state(float(state[k]), p)
-        t = count_step(state)
         if wd:
             g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         eta, mu = float(state["eta"]), float(state["mu"])

@@ -47,23 +47,66 @@ def _track_optimizer_step(optimizer: Optimizer) -> None:
     handle = optimizer.register_step_post_hook(called)
 
 
+def _check_optimizer(optimizer: Any) -> None:
+    """torch's TypeError for a scheduler given something other than an optimizer."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+def _check_initial_lr(optimizer: Optimizer) -> None:
+    """torch's KeyError for resuming (``last_epoch >= 0``) an optimizer whose groups have no ``initial_lr``
+    (its state dict was not loaded, or ``last_epoch`` was given for a fresh run)."""
+    for i, group in enumerate(optimizer.param_groups):
+        if "initial_lr" not in group:
+            raise KeyError(
+                f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with "
+                "last_epoch >= 0.\nThis typically happens when:\n1. You're trying to resume training from a "
+                "checkpoint but haven't properly loaded the optimizer state\n2. You're using last_epoch >= 0 "
+                "for a fresh training run (not recommended)"
+            )
+
+
+def _warn_get_lr_outside_step(scheduler: Any) -> None:
+    """torch's warning for ``scheduler.get_lr()`` called by the user (the rates to come, not the last)."""
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn(
+            "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 class LRScheduler:
     """Sets ``group["lr"] = base_lr * factor(epoch)``; call ``step()`` once per epoch (or step)."""
 
+    # torch's chainable schedules whose first step, when resuming (``last_epoch >= 0``), leaves the
+    # optimizer's rates as they are (torch's ``_is_initial``): the rates loaded with the optimizer's state
+    _resume_keeps_lr = False
+    _get_lr_called_within_step = False  # (torch's flag: get_lr() outside step() warns)
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
-        for g in optimizer.param_groups:
-            g.setdefault("initial_lr", g["lr"])
+        if last_epoch == -1:
+            for g in optimizer.param_groups:
+                g.setdefault("initial_lr", g["lr"])
+        else:
+            _check_initial_lr(optimizer)
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
         _track_optimizer_step(optimizer)
+        if last_epoch != -1 and self._resume_keeps_lr and not self._user_schedule():
+            self.last_epoch += 1  # (torch's initial step: one epoch on, the loaded rates kept)
+            self._step_count = 1
+            return
         self.step()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's."""
+        """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's (unless the
+        subclass sets ``_replayed_whole = False``: its step then checks itself)."""
         super().__init_subclass__(**kwargs)
-        if "step" in cls.__dict__:
+        if "step" in cls.__dict__ and cls.__dict__.get("_replayed_whole", True):
             cls.step = replayed_whole(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
@@ -75,8 +118,18 @@ class LRScheduler:
     def get_lr(self) -> list[float]:
         """The rates at ``self.last_epoch``, one per param group. torch's hook: a subclass that overrides
         it defines its schedule (``step()`` then sets what it returns, reading ``base_lrs``, the groups'
-        current rates or anything else, as torch's does)."""
+        current rates or anything else, as torch's does). Called outside ``step()`` it warns, as torch's
+        (``get_last_lr()`` gives the current rates)."""
+        _warn_get_lr_outside_step(self)
         return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
+
+    def _get_lr_in_step(self) -> list[float]:
+        """``get_lr()`` called by the scheduler itself (no warning, as torch's ``_enable_get_lr_call``)."""
+        self._get_lr_called_within_step = True
+        try:
+            return self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
 
     def _user_schedule(self) -> bool:
         """Whether this is a torch-style subclass whose ``get_lr`` (not ``lr_at``) is the schedule."""
@@ -102,7 +155,7 @@ class LRScheduler:
         if self._user_schedule():
             self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
             closed = getattr(self, "_get_closed_form_lr", None) if epoch is not None else None
-            for g, lr in zip(self.optimizer.param_groups, closed() if closed is not None else self.get_lr()):
+            for g, lr in zip(self.optimizer.param_groups, closed() if closed is not None else self._get_lr_in_step()):
                 g["lr"] = lr
             self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
             return
@@ -166,6 +219,8 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr = base * gamma ** epoch."""
 
+    _resume_keeps_lr = True
+
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -179,6 +234,8 @@ class ExponentialLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
+
+    _resume_keeps_lr = True
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:  # noqa: N803
         self.T_max, self.eta_min = T_max, eta_min
@@ -200,6 +257,8 @@ class CosineAnnealingLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """Factor moves linearly from start_factor to end_factor over total_iters (warm-up)."""
+
+    _resume_keeps_lr = True
 
     def __init__(
         self,
@@ -251,6 +310,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_outside_step(self)
         return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
 
     def _user_schedule(self) -> bool:
@@ -259,7 +319,7 @@ class LambdaLR(LRScheduler):
     def _set(self, epoch: Any) -> None:
         self.last_epoch, saved = epoch, self.last_epoch
         try:
-            rates = self.get_lr()
+            rates = self._get_lr_in_step()
         finally:
             self.last_epoch = saved
         for g, lr in zip(self.optimizer.param_groups, rates):
@@ -308,6 +368,8 @@ class ConstantLR(LRScheduler):
 
 class PolynomialLR(LRScheduler):
     """lr = base * (1 - min(epoch, total_iters) / total_iters) ** power."""
+
+    _resume_keeps_lr = True
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
         self.total_iters, self.power = total_iters, power
@@ -522,9 +584,12 @@ class SequentialLR(LRScheduler):
         self._set(self.last_epoch)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """Multiply the learning rate by ``factor`` once a metric has stopped improving for ``patience``
-    epochs (torch's ReduceLROnPlateau: ``step(metric)`` after each validation)."""
+    epochs (torch's ReduceLROnPlateau: ``step(metric)`` after each validation). An ``LRScheduler``, as
+    torch's (``isinstance`` checks hold), though its schedule is the metric's, not the epoch's."""
+
+    _replayed_whole = False  # (its step decides on a value: it refuses to run inside a compiled step)
 
     def __init__(
         self,
@@ -546,6 +611,7 @@ class ReduceLROnPlateau:
             raise ValueError(
                 f"ReduceLROnPlateau: threshold mode {threshold_mode!r} is unknown (expected 'rel' or 'abs')"
             )
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         self.min_lrs = [float(m) for m in _per_group(min_lr, optimizer.param_groups, "min_lr")]
         self.mode, self.factor, self.patience, self.threshold = mode, factor, patience, threshold
@@ -601,8 +667,14 @@ class ReduceLROnPlateau:
         self.__dict__.update(state)
 
 
+class _LRScheduler(LRScheduler):
+    """``LRScheduler``'s old name (torch keeps it, a subclass, for schedulers written before 2.0)."""
+
+
 class MultiplicativeLR(LRScheduler):
     """lr *= lr_lambda(epoch) at each step after the first (one function, or one per parameter group)."""
+
+    _resume_keeps_lr = True
 
     def __init__(
         self,
@@ -759,7 +831,3 @@ class ChainedScheduler(LRScheduler):
         for g, lr in zip(self.optimizer.param_groups, state["_last_lr"]):  # the composed rates, not the last one's
             g["lr"] = lr
         self.last_epoch = state.get("last_epoch", self.last_epoch)
-
-
-class _LRScheduler(LRScheduler):
-    """torch's deprecated name of ``LRScheduler`` (ignite and older code subclass it)."""

@@ -36,6 +36,26 @@ _HOOK_KINDS = (
 _hook_ids = itertools.count()
 _CPU = device("cpu")
 
+# torch.optim.optimizer's global step hooks: every optimizer's step runs them (pre-hooks before its own,
+# post-hooks after its own, as torch's)
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(optimizer, args, kwargs)`` before every optimizer's ``step`` (torch's global hook); it may
+    return new ``(args, kwargs)``. ``handle.remove()`` unregisters it."""
+    handle = RemovableHandle(_global_optimizer_pre_hooks, next(_hook_ids))
+    _global_optimizer_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(optimizer, args, kwargs)`` after every optimizer's ``step`` (torch's global hook)."""
+    handle = RemovableHandle(_global_optimizer_post_hooks, next(_hook_ids))
+    _global_optimizer_post_hooks[handle.id] = hook
+    return handle
+
 
 def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` (an optimizer's ``step``) with the step pre- and post-hooks around it, as torch's."""
@@ -43,10 +63,13 @@ def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def step(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
         hooks = self.__dict__.get("_hooks")
-        if not hooks or not (hooks.get("step_pre") or hooks.get("step_post")) or self.__dict__.get("_in_step"):
+        if (
+            not (hooks and (hooks.get("step_pre") or hooks.get("step_post")))
+            and not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks)
+        ) or self.__dict__.get("_in_step"):
             return fn(self, *args, **kwargs)
         full: tuple[Any, ...] = (self, *args)
-        for hook in self._hooks_of("step_pre"):
+        for hook in [*_global_optimizer_pre_hooks.values(), *self._hooks_of("step_pre")]:
             result = hook(self, full, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
@@ -57,7 +80,7 @@ def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
             out = fn(*full, **kwargs)
         finally:
             self._in_step = False
-        for hook in self._hooks_of("step_post"):
+        for hook in [*self._hooks_of("step_post"), *_global_optimizer_post_hooks.values()]:
             hook(self, full, kwargs)
         return out
 
@@ -67,7 +90,13 @@ def _with_step_hooks(fn: Callable[..., Any]) -> Callable[..., Any]:
 class Optimizer:
     """Base class; ``defaults`` are the hyper-parameters each param group inherits."""
 
+    # a subclass's param-group keys in torch's order (``state_dict()``, ``param_groups`` print as torch's)
+    _group_keys: tuple[str, ...] = ()
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        if self._group_keys:
+            order = [k for k in self._group_keys if k in defaults]
+            defaults = {**{k: defaults[k] for k in order}, **{k: v for k, v in defaults.items() if k not in order}}
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: ParamState = ParamState()  # opt.state[p], as torch's (stored by id(p))

@@ -20,6 +20,10 @@ from backprop.tensor import Tensor
 class RMSprop(Optimizer):
     """s = a s + (1-a) g^2; p -= lr g / (sqrt(s) + eps) (centred / momentum variants as torch)."""
 
+    _group_keys = tuple(  # (torch's order)
+        "lr momentum alpha eps centered weight_decay capturable foreach maximize differentiable".split()
+    )
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -55,6 +59,8 @@ class RMSprop(Optimizer):
         if wd:
             g = plus_scaled(xp, g, p._data, wd)  # (torch: grad.add(param, alpha=wd))
         sq = buffer(state, "square_avg", p)
+        # (made before grad_avg: the state's keys in torch's order)
+        buf = buffer(state, "momentum_buffer", p) if group["momentum"] > 0 else None
         sq *= a
         sq += (1 - a) * (g * g)
         if group["centered"]:
@@ -64,8 +70,7 @@ class RMSprop(Optimizer):
             avg = xp.sqrt(sq - ga * ga) + group["eps"]
         else:
             avg = xp.sqrt(sq) + group["eps"]
-        if group["momentum"] > 0:
-            buf = buffer(state, "momentum_buffer", p)
+        if buf is not None:
             buf *= group["momentum"]
             buf += g / avg
             p._data -= group["lr"] * buf
@@ -75,6 +80,10 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """s += g^2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)."""
+
+    _group_keys = tuple(  # (torch's order)
+        "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize differentiable fused".split()
+    )
 
     def __init__(
         self,

@@ -67,19 +67,21 @@ def clip_grad_norm_(
     xp = device.xp
     # as torch: the norm of each gradient (in its dtype), then the norm of those norms
     total = _vector_norm(xp, xp.stack([_vector_norm(xp, g._data, norm_type) for g in grads]), norm_type)
+    # torch's clip_coef, max_norm / (total + 1e-6), in the norm's dtype: its __rtruediv__ is
+    # (total + 1e-6).reciprocal() * max_norm (float32 rounding at each step, so the scaled gradients are torch's bits)
+    coef_arr = xp.reciprocal(total + 1e-6) * float(max_norm)
     if device.type != "cpu" and not error_if_nonfinite:  # no host read on a device: scale by a device scalar
-        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)  # as torch's clamped clip_coef
+        coef_arr = xp.minimum(coef_arr, 1.0)  # as torch's clamped clip_coef
         for g in grads:
-            g._data *= coef.astype(g._data.dtype, copy=False)
+            g._data *= coef_arr.astype(g._data.dtype, copy=False)
         return Tensor._of(total, device=device)
     total_host = float(total)  # on the CPU a read is free, and skipping the scale when within the limit is not
     if error_if_nonfinite and not math.isfinite(total_host):
         raise RuntimeError(_NONFINITE.format(norm_type))
-    coef = max_norm / (total_host + 1e-6)
-    if not coef >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
+    if not float(coef_arr) >= 1.0:  # also NaN: the gradients become NaN, as torch's clamped coefficient makes them
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
             for g in grads:
-                g._data *= coef
+                g._data *= coef_arr.astype(g._data.dtype, copy=False)
     return Tensor._of(total, device=device)
 
 
@@ -132,7 +134,8 @@ def clip_grads_with_norm_(
         return
     xp = grads[0].device.xp
     total = total_norm.detach()._data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
-    coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
+    # (torch: max_norm / t is t.reciprocal() * max_norm, its __rtruediv__: one rounding more, the same bits)
+    coef = xp.minimum(xp.reciprocal(total + 1e-6) * float(max_norm), 1.0)
     with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch
         for g in grads:
             g._data *= coef.astype(g._data.dtype, copy=False)

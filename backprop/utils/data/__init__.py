@@ -1,5 +1,6 @@
 """torch.utils.data's names: datasets, samplers, ``default_collate`` and ``DataLoader``."""
 
+from backprop.utils.data import _utils as _utils  # (torch.utils.data._utils.collate and .worker)
 from backprop.utils.data.collate import default_collate, default_convert
 from backprop.utils.data.dataloader import DataLoader
 from backprop.utils.data.dataset import (

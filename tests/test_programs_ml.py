@@ -989,3 +989,45 @@ def test_regression_losses_still_take_float_input_with_integer_target() -> None:
 )
 def test_one_hot_slips_raise_as_torch(make) -> None:
     _raises_as_torch(make)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda L: L.bincount(L.tensor([1.0, 2.0])),
+        lambda L: L.bincount(L.tensor([True, False])),
+        lambda L: L.tensor([0.5]).bincount(),
+        lambda L: L.triu_indices(-1, 3),
+        lambda L: L.tril_indices(3, -2),
+        lambda L: L.triu_indices(3, 3, dtype=L.float32),
+        lambda L: L.tril_indices(3, 3, dtype=L.int16),
+        lambda L: L.cartesian_prod(),
+        lambda L: L.vander(L.arange(3.0), N=-1),
+        lambda L: L.cov(L.tensor([[1.0, 2.0, 4.0]]), fweights=L.tensor([1, -2, 1])),
+        lambda L: L.cov(L.tensor([[1.0, 2.0, 4.0]]), aweights=L.tensor([1.0, -2.0, 1.0])),
+        lambda L: L.cov(L.tensor([[1.0, 2.0, 4.0]]), fweights=L.tensor([[1, 2, 1]])),
+        lambda L: L.cov(L.tensor([[1.0, 2.0, 4.0]]), aweights=L.tensor([1.0, 2.0])),
+        lambda L: L.tensor([]).argmin(),
+        lambda L: L.zeros(0, 3).argmax(0),
+        lambda L: L.argmin(L.zeros(3, 0), dim=1, keepdim=True),
+        lambda L: L.zeros(0, 3).max(0),
+        lambda L: L.zeros(2, 0).min(dim=-1),
+        lambda L: L.zeros(0, 3).median(0),
+        lambda L: L.nanmedian(L.zeros(0, 3), 0),
+        lambda L: L.zeros(0, 3).mode(0),
+        lambda L: L.cdist(L.zeros(2, 3), L.zeros(2, 3, dtype=L.float64)),
+        lambda L: L.cdist(L.zeros(2, 3, dtype=L.float64), L.zeros(4, 3)),
+    ],
+)
+def test_feature_and_counting_slips_raise_as_torch(make) -> None:
+    _raises_as_torch(make)
+
+
+def test_vander_of_any_integer_dtype_is_int64() -> None:
+    def program(L):
+        return [L.vander(L.tensor([1, 2, 3], dtype=dt)) for dt in (L.int32, L.int16, L.uint8, L.int8, L.bool)] + [
+            L.triu_indices(3, 4, 1, dtype=L.int32),
+            L.tril_indices(0, 3),
+        ]
+
+    _both(program)

@@ -1031,3 +1031,39 @@ def test_vander_of_any_integer_dtype_is_int64() -> None:
         ]
 
     _both(program)
+
+
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays:UserWarning")  # torch's
+def test_tensor_from_lists_of_numpy_doubles_keeps_float64() -> None:
+    """``torch.tensor(list_of_rows)`` promotes its items' types: NumPy float64 rows (``df.values`` rows, ``np.mean``
+    results) stay float64 among Python floats, which alone give float32."""
+    row = np.array([1.5, 2.0])
+
+    def program(L):
+        return [
+            L.tensor([np.float64(1.0), 2.0]),
+            L.tensor([row, row * 2]),
+            L.tensor([np.array([1.0], dtype=np.float32), np.array([2.0])]),
+            L.tensor([[1.0, np.float64(2.0)]]),
+            L.tensor([L.tensor(1.0, dtype=L.float64), 2.0]),
+            L.tensor([np.float64(1.0), 1j]),
+            L.tensor([2.0, np.float32(1.0)]),
+            L.tensor([1.0, 2.0]),
+            L.tensor([np.int32(1)]),
+            L.tensor([np.float16(1.0)]),
+        ]
+
+    _both(program)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda L: L.tensor(np.array([1, "a"], dtype=object)),  # a mixed-type DataFrame's .values
+        lambda L: L.as_tensor(np.array([1.0, None], dtype=object)),
+        lambda L: L.from_numpy(np.array([1, 2], dtype=object)),
+        lambda L: L.tensor(np.array(["a", "b"])),
+    ],
+)
+def test_object_and_string_arrays_raise_as_torch(make) -> None:
+    _raises_as_torch(make)

@@ -16,7 +16,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
-from backprop.devices import Device
+from backprop.devices import Device, check_array_dtype
 from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
 from backprop.methods.random import generator_rng, need_float, on_device, zero_grad_from
@@ -42,6 +42,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     if isinstance(data, Tensor) and data.device is dev and (dt is None or dt == data.dtype):
         return data
     if isinstance(data, dev.array_type) and (dt is None or dt == data.dtype):
+        check_array_dtype(data)
         return Tensor._wrap(data, dev, None)
     return Tensor._of(data, dtype=dtype, device=dev)
 
@@ -70,6 +71,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    check_array_dtype(array)
     if array.dtype is dtypes.float16 or array.dtype.kind in "cV":
         dtypes.note_dtype(array.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)
     return Tensor._wrap(array, Device("cpu", 0), None)

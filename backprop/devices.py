@@ -66,12 +66,18 @@ class Device:
                 else self.xp.array(data._data, copy=True)
             )
         elif isinstance(data, self.array_type):
+            check_array_dtype(data)
             arr = self.xp.array(data, copy=True)
         elif self.type != "cpu" and hasattr(data, "__cuda_array_interface__"):
             arr = self.xp.array(data, copy=True)
         else:
             host = _host_array(data)
-            if dtype is None and host.dtype.kind in "fc" and not isinstance(data, (np.ndarray, np.generic)):
+            if (
+                dtype is None
+                and host.dtype.kind in "fc"
+                and not isinstance(data, (np.ndarray, np.generic))
+                and not _holds_double(data)  # (torch: a NumPy or tensor double among Python floats stays double)
+            ):
                 if host.dtype == np.float64:
                     host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
                 elif host.dtype == np.complex128 and dtypes.get_default_dtype() == np.float32:
@@ -109,9 +115,34 @@ class Device:
         return hash(self._str)
 
 
+_NUMPY_TYPES = (
+    "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, uint8"
+)
+
+
+def check_array_dtype(array: Any) -> None:
+    """torch refuses NumPy arrays of objects, strings, records and dates (a mixed-type DataFrame's ``.values``)."""
+    if array.dtype.kind in "OUSVMm" and not dtypes.is_bfloat16(array.dtype):
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{array.dtype.type.__name__}. The only supported types are: "
+            f"{_NUMPY_TYPES}, and bool."
+        )
+
+
+def _holds_double(data: Any) -> bool:
+    """Whether nested lists/tuples hold a NumPy scalar or array (or a tensor) of float64 or complex128: torch
+    infers the dtype of ``tensor([...])`` by promoting its items' types, so one of those keeps double
+    precision where Python floats alone give the default dtype."""
+    if isinstance(data, (list, tuple)):
+        return any(_holds_double(d) for d in data)
+    dt = getattr(data, "dtype", None)
+    return dt is not None and not isinstance(dt, str) and str(dt) in ("float64", "complex128")
+
+
 def _host_array(data: Any) -> np.ndarray:
     """Host data as a fresh NumPy array; nested sequences of Tensors go through ``__array__``."""
     if isinstance(data, np.ndarray):
+        check_array_dtype(data)
         return data.copy()
     if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
         return data.get()

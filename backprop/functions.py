@@ -675,6 +675,12 @@ mode, aminmax, renorm, resize_as_ = Tensor.mode, Tensor.aminmax, Tensor.renorm, 
 
 
 def _index_factory(lower: bool, row: int, col: int, offset: int, dtype: Any, device: Any) -> Tensor:
+    name = "tril_indices" if lower else "triu_indices"
+    for what, n in (("row", row), ("col", col)):
+        if int(n) < 0:
+            raise RuntimeError(f"{what} must be non-negative, got{int(n)}")  # (torch's spelling, no space)
+    if dtype is not None and dtypes.to_dtype(dtype) not in (np.dtype(np.int64), np.dtype(np.int32)):
+        raise NotImplementedError(f"\"{name}\" not implemented for '{dtypes.scalar_type_name(dtypes.to_dtype(dtype))}'")
     pick = np.tril_indices if lower else np.triu_indices
     out = np.stack(pick(int(row), int(offset), int(col))).astype(np.int64).reshape(2, -1)
     return Tensor._of(out, dtype=dtype or dtypes.int64, device=device)

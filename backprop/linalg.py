@@ -612,8 +612,8 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
         raise ShapeError("x must be a one-dimensional tensor.")
     n = x.shape[0] if N is None else N
     if n < 0:
-        raise ValueError("N must be non-negative.")
-    if x.dtype.kind == "b":
+        raise RuntimeError("N must be non-negative.")
+    if x.dtype.kind in "biu" and x.dtype != _dtypes.int64:  # torch: bool and every integer dtype give int64
         x = x.long()
     out = _powers(x, n, "vander")
     return out if increasing or n == 0 else out.flip(-1)
@@ -635,6 +635,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X2 got: {dtype}", x2)
     if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
         raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
+    if x1.dtype != x2.dtype:  # torch's kernel takes both in x1's dtype (no promotion)
+        name = _dtypes.scalar_type_name
+        raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")
     if p < 0:
         raise ValueError(f"cdist only supports non-negative p values, got {p}")
     return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)

@@ -39,6 +39,21 @@ def _tensors(name: str, *xs: Any) -> None:
             raise TypeError(f"{name}(): argument must be a Tensor, not {type(x).__name__}")
 
 
+def _check_cov_weights(name: str, w: Any, n: int) -> None:
+    """torch's checks of cov's ``fweights``/``aweights``: one weight per observation, none negative (one read-back)."""
+    if w.ndim > 1:
+        raise ShapeError(
+            f"cov(): expected {name} to have one or fewer dimensions but got {name} with {w.ndim} dimensions"
+        )
+    if w.numel() != n:
+        raise ShapeError(
+            f"cov(): expected {name} to have the same numel as there are observations in the input but got "
+            f"{w.numel()} != {n}"
+        )
+    if n and bool((w._data < 0).any()):
+        raise RuntimeError(f"cov(): {name} cannot be negative")
+
+
 def _plus_ignored(prod: Any, base: Any) -> Any:
     """``prod`` with ``base`` attached at weight zero: torch's beta=0 ignores self's values (nan and inf
     included) but still gives it a zero gradient."""
@@ -806,6 +821,7 @@ class LinalgMethods:
                 raise DTypeError(
                     f"cov(): expected fweights to have integral dtype but got fweights with {fweights.dtype} dtype"
                 )
+            _check_cov_weights("fweights", fweights, n)
             w = fweights
         if aweights is not None:
             if _dtypes.kind(aweights.dtype) not in "fc":
@@ -813,6 +829,7 @@ class LinalgMethods:
                     "cov(): expected aweights to have floating point dtype but got aweights with "
                     f"{aweights.dtype} dtype"
                 )
+            _check_cov_weights("aweights", aweights, n)
             w = aweights if w is None else w * aweights
             rt = _dtypes.promote_types(x, aweights)  # torch: ``in * w`` promotes (float16 with float32 weights)
             x = x if rt == x.dtype else x.to(rt)

@@ -107,6 +107,12 @@ def _int_dim(name: str, dim: Any) -> int:
     return dim
 
 
+def _check_selected_dim(name: str, x: Any, d: int) -> None:
+    """max/min/median/mode along an empty dim: torch's IndexError, named after the method called."""
+    if x.shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def _accumulating(x: Any, dtype: Any) -> Any:
     """``x`` cast for sum/prod/cumsum/cumprod: to ``dtype`` when given, else bools and integers
     to int64 (torch)."""
@@ -257,6 +263,7 @@ class ReductionMethods:
         if not self._data.size:
             refuse_empty(name, self, d)
         x = self if self.ndim else self.reshape(1)
+        _check_selected_dim(name, x, d)
         index = apply(index_op, x, axis=d, keepdims=True)
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
@@ -298,6 +305,7 @@ class ReductionMethods:
         if not self._data.size:
             refuse_empty("median", self, d)  # (torch's word)
         x = self if self.ndim else self.reshape(1)
+        _check_selected_dim("median", x, d)  # (torch's nanmedian says median())
         order = apply(sorting.argsort, x, axis=d)  # NaN sorts last
         valid = apply(ew.eq, x, x).sum(d, keepdim=True)
         pos = apply(ew.maximum, (valid - 1) // 2, 0)

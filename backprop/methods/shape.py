@@ -791,9 +791,10 @@ def block_diag(*tensors: Any) -> Tensor:
 def cartesian_prod(*tensors: Any) -> Tensor:
     """Every combination of one element from each 1-D tensor, one per row (k tensors: (N, k)); one
     tensor is returned as it is, as torch."""
-    ts = _common(
-        list(tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors), "cartesian_prod"
-    )
+    given = list(tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors)
+    if not given:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    ts = _common(given, "cartesian_prod")
     for t in ts:
         if t.ndim != 1:
             raise ShapeError(f"cartesian_prod expects 1D tensors, but got a tensor of shape {tuple(t.shape)}")

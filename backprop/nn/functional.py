@@ -15,7 +15,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import OpIndexError, apply, apply_, autocast_function
+from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
@@ -308,6 +308,7 @@ def _threshold_ints(input: Any, threshold: Any, value: Any) -> tuple[Any, Any]:
 
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    _refuse_integer(input, "log_sigmoid_cpu")
     return apply(act.logsigmoid, input)
 
 
@@ -473,6 +474,25 @@ def _not_differentiable(t: Any, name: str, arg: str) -> None:
         )
 
 
+def _is_real_float(t: Tensor) -> bool:
+    return dtypes.is_floating(t.dtype)
+
+
+def _refuse_integer(t: Tensor, kernel: str) -> None:
+    """torch's NotImplementedError for a kernel with no integer or bool version (scores, logits): the
+    CPU kernel's name and torch's dtype name (``Long``), as its message spells them."""
+    if not _is_real_float(t) and dtypes.kind(t.dtype) != "c":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.scalar_type_name(t.dtype)}'")
+
+
+def _refuse_integer_result(input: Tensor, target: Tensor, kernel: str) -> None:
+    """torch's regression losses (mse, huber, smooth l1) have no integer kernel: NotImplementedError when
+    input and target promote to an integer or bool dtype (float input with integer target is fine)."""
+    dt = dtypes.promote_types(input, target)
+    if not dtypes.is_floating(dt) and dtypes.kind(dt) != "c":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
+
+
 def _check_class_weight(weight: Any, c: int, name: str) -> None:
     _not_differentiable(weight, name, "weight")
     if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (c,)):
@@ -504,8 +524,14 @@ def cross_entropy(
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     label_smoothing = max(float(label_smoothing), 0.0)  # as torch: smoothing only when positive
     cdim = 0 if input.ndim == 1 else 1
+    _refuse_integer(input, "log_softmax_lastdim_kernel_impl" if cdim == input.ndim - 1 else "log_softmax_kernel_impl")
     c = input.shape[cdim] if input.ndim else 0
     _check_class_weight(weight, c, "cross_entropy")
+    if tuple(target.shape) == tuple(input.shape) and not _is_real_float(target):  # probabilities, not ids
+        raise RuntimeError(
+            "Expected floating point type for target with class probabilities, got "
+            f"{dtypes.scalar_type_name(target.dtype)}"
+        )
     if dtypes.kind(target.dtype) == "f" and tuple(target.shape) == tuple(input.shape):  # (else: class ids)
         if ignore_index >= 0:
             raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
@@ -547,6 +573,7 @@ def nll_loss(
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     refuse_complex(NotImplementedError, "\"nll_loss_out_frame\" not implemented for '{dtype}'", input, weight)
+    _refuse_integer(input, "nll_loss_out_frame" if input.ndim <= 2 else "nll_loss2d_forward_out_frame")
     if autocast_users[0]:
         (input,) = autocast_function("nll_loss", input)
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
@@ -613,6 +640,11 @@ def binary_cross_entropy(
             f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
             f"size ({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
+    name = dtypes.scalar_type_name
+    if target.dtype != input.dtype:  # torch's kernel takes the target in the input's dtype, no promotion
+        raise RuntimeError(f"Found dtype {name(target.dtype)} but expected {name(input.dtype)}")
+    if not dtypes.is_floating(input.dtype):
+        raise NotImplementedError(f"\"binary_cross_entropy\" not implemented for '{name(input.dtype)}'")
     if input.numel() and not bool(((input._data >= 0) & (input._data <= 1)).all()):  # one read-back, as torch checks
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
     if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's kernel, each step rounded to that dtype
@@ -624,6 +656,8 @@ def binary_cross_entropy(
         loss = -(target * log_p + (1 - target) * log_q)
     if weight is not None:
         loss = loss * weight
+        if loss.dtype != input.dtype:
+            loss = loss.to(input.dtype)  # torch multiplies in place: the input's dtype, whatever the weight's
     return name_node(_reduce(loss, reduction, "binary_cross_entropy"), "BinaryCrossEntropyBackward0")
 
 
@@ -651,6 +685,7 @@ def binary_cross_entropy_with_logits(
             f"binary_cross_entropy_with_logits: Target size ({tuple(target.shape)}) must be the same as "
             f"input size ({tuple(input.shape)})"
         )
+    _check_logits_dtypes(input, target)
     if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
         loss = (1 - target) * input - apply(act.logsigmoid, input)  # step rounded to that dtype
     elif pos_weight is None:
@@ -664,6 +699,24 @@ def binary_cross_entropy_with_logits(
         loss = loss.to(target.dtype)  # torch's kernel computes in (1 - target)'s buffer: target's dtype
     out = _reduce(loss, reduction, "binary_cross_entropy_with_logits")
     return name_node(out, "BinaryCrossEntropyWithLogitsBackward0")
+
+
+def _check_logits_dtypes(input: Tensor, target: Tensor) -> None:
+    """torch's refusals in binary_cross_entropy_with_logits, which computes ``(1 - target) * input`` in
+    the target's buffer: a bool target cannot be subtracted from, integer logits have no log-sigmoid, and
+    an integer target cannot hold the floating result (a common slip: labels left as int64)."""
+    name = dtypes.scalar_type_name
+    if target.dtype == np.bool_:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. "
+            "Use the `^` or `logical_xor()` operator instead."
+        )
+    if not dtypes.is_floating(input.dtype) and dtypes.kind(input.dtype) != "c":
+        raise NotImplementedError(f"\"log_sigmoid_cpu\" not implemented for '{name(input.dtype)}'")
+    if dtypes.kind(target.dtype) in "iu":
+        raise RuntimeError(
+            f"result type {name(input.dtype)} can't be cast to the desired output type {name(target.dtype)}"
+        )
 
 
 def _weighted(loss: Tensor, weight: Tensor | None, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
@@ -692,6 +745,7 @@ def mse_loss(
     """Mean squared error (optionally weighted elementwise)."""
     _check_same_size(input, target, "mse_loss")
     refuse_complex(NotImplementedError, "\"mse_cpu\" not implemented for '{dtype}'", input, target)
+    _refuse_integer_result(input, target, "mse_cpu")
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if autocast_users[0]:
         input, target = autocast_function("mse_loss", input, target)
@@ -730,8 +784,9 @@ def smooth_l1_loss(
     if autocast_users[0]:
         input, target = autocast_function("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _refuse_integer_result(input, target, "smooth_l1_cpu")
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+        raise OpValueError(f"smooth_l1_loss does not support negative values for beta (got {beta}).")
     z = (input - target).abs()
     if beta == 0.0:
         return _reduce(z, reduction, "smooth_l1_loss")
@@ -747,8 +802,9 @@ def huber_loss(
     refuse_complex(NotImplementedError, "\"huber_cpu\" not implemented for '{dtype}'", input, target)
     if autocast_users[0]:
         input, target = autocast_function("huber_loss", input, target)
+    _refuse_integer_result(input, target, "huber_cpu")
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+        raise OpValueError(f"huber_loss does not support non-positive values for delta (got {delta}).")
     z = (input - target).abs()
     if z._data.dtype == np.float16:  # torch's kernel computes float16 in float32 and rounds once
         z = (input.float() - target.float()).abs()
@@ -785,6 +841,8 @@ def kl_div(
             UserWarning,
             stacklevel=2,
         )
+    if dtypes.kind(input.dtype) in "biu" or dtypes.kind(target.dtype) in "biu":
+        raise RuntimeError("kl_div: Integral inputs not supported.")
     if autocast_users[0]:
         input, target = autocast_function("kl_div", input, target)
     if log_target:
@@ -959,11 +1017,13 @@ def layer_norm(
 def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim (no gradient)."""
     tensor = input  # (torch's keyword name is input; its docs say tensor)
-    if tensor.dtype.kind not in "iu":
+    if tensor.dtype != dtypes.int64:  # (torch: int64 only; int32 and uint8 ids are refused too)
         raise DTypeError(f"one_hot is only applicable to index tensor of type LongTensor (got {tensor.dtype})")
     xp = tensor.device.xp
     if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
         trace.host_read("one_hot(num_classes=-1)")
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
     n = int(tensor._data.max()) + 1 if num_classes < 0 else num_classes
     data = tensor._data
     msg = f"class value {{value}} is out of range [0, {n})"

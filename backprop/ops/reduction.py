@@ -286,13 +286,13 @@ def take_indexed_grad_backward(ctx, gy):  # the adjoint of the scatter is the ga
     return ctx.call(take_indexed, gy, index, axis=ctx.attrs["axis"]), None
 
 
-@op("argmax")
+@op("argmax", check=lambda x, **kw: _check_nonempty("argmax", x, **kw))
 def argmax(xp, x, *, axis=None, keepdims=False):
     """Index of the first maximum over ``axis`` (int64; not differentiable)."""
     return xp.argmax(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
 
 
-@op("argmin")
+@op("argmin", check=lambda x, **kw: _check_nonempty("argmin", x, **kw))
 def argmin(xp, x, *, axis=None, keepdims=False):
     """Index of the first minimum over ``axis`` (int64; not differentiable)."""
     return xp.argmin(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
@@ -376,7 +376,9 @@ def argmode(xp, x, *, axis, keepdims=False):
 
 
 def _check_bincount(x, weights=None, *, minlength=0):
-    if x.ndim != 1 or x.dtype.kind not in "iu":
+    if x.dtype.kind not in "iu":  # (torch: no bincount kernel for floats or bool)
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_dtypes.scalar_type_name(x.dtype)}'")
+    if x.ndim != 1:
         raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} {tuple(x.shape)}")
     if weights is not None and tuple(weights.shape) != tuple(x.shape):
         raise ShapeError(f"bincount: weights {tuple(weights.shape)} should have the same shape as input {x.shape}")

@@ -28,9 +28,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _nproc(value: str) -> int:
+    """``--nproc-per-node``: an int, or torchrun's ``gpu``/``cpu``/``auto``."""
+    if value in ("gpu", "auto"):
+        from backprop import cuda  # (only here: the launcher itself imports nothing of backprop otherwise)
+
+        if cuda.is_available():
+            return cuda.device_count()
+        if value == "gpu":
+            raise SystemExit("python -m backprop.run: --nproc-per-node gpu, but CUDA is not usable here")
+        value = "cpu"
+    if value == "cpu":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(
+            f"python -m backprop.run: --nproc-per-node takes a number, 'gpu', 'cpu' or 'auto', not {value!r}"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backprop.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1, help="processes on this node")
+    p.add_argument(
+        "--nproc-per-node", "--nproc_per_node", default="1",
+        help="processes on this node: a number, or torchrun's 'gpu' (one per GPU), 'cpu' (one per core), 'auto' "
+        "(gpu where CUDA is usable, else cpu)",
+    )  # fmt: skip
     p.add_argument("--nnodes", type=int, default=1, help="number of nodes (static: no elastic ranges)")
     p.add_argument("--node-rank", "--node_rank", type=int, default=0, help="this node's rank, 0 .. nnodes - 1")
     p.add_argument("--master-addr", "--master_addr", default="127.0.0.1", help="address of node 0 (rank 0's store)")
@@ -46,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Start the node's processes, wait for them; the exit code is the first failure's (0 when all succeed)."""
     a = _parser().parse_args(argv)
+    a.nproc_per_node = _nproc(a.nproc_per_node)
     if a.nproc_per_node < 1 or a.nnodes < 1 or not 0 <= a.node_rank < a.nnodes:
         raise SystemExit(
             f"python -m backprop.run: need --nproc-per-node >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes "

@@ -78,7 +78,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.signal", 6),  # torch.signal.windows: window functions over creation and tensor ops
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
     ("backprop._tcp", 0),  # the gloo backend's sockets and stores: standard library and NumPy only
-    ("backprop.run", 0),  # python -m backprop.run: torchrun's launcher (subprocesses; imports nothing of ours)
+    ("backprop.run", 1),  # python -m backprop.run: torchrun's launcher (subprocesses; bp.cuda only for "gpu")
     ("backprop.nn", 7),
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)

@@ -300,6 +300,15 @@ def test_launcher_sets_torchs_variables(tmp_path: Path) -> None:
     proc = _launch("--nproc-per-node", "3", str(script), str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert [(tmp_path / str(r)).read_text() for r in range(3)] == [f"{r} {r} 3 3 0 1 True True" for r in range(3)]
+    import backprop as bp
+
+    n = bp.cuda.device_count() if bp.cuda.is_available() else len(os.sched_getaffinity(0))  # (torchrun's "auto")
+    auto = _launch("--nproc-per-node", "auto", str(script), str(tmp_path))
+    assert auto.returncode == 0 and sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == [
+        str(r) for r in range(max(3, n))
+    ]
+    bad = _launch("--nproc-per-node", "many", str(script))
+    assert bad.returncode != 0 and "takes a number, 'gpu', 'cpu' or 'auto', not 'many'" in bad.stderr
     mod = _launch("-m", "json.tool", "--help")  # (-m: the script argument is a module)
     assert mod.returncode == 0 and "json.tool" in mod.stdout
 

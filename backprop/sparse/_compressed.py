@@ -157,26 +157,26 @@ class SparseCompressedTensor(Tensor):
     def dense_dim(self) -> builtins.int:
         return 0
 
-    def _index(self, name: str, want: Layout, kind: str) -> Tensor:
+    def _index(self, name: str, want: Layout, kind: str, compressed: builtins.bool) -> Tensor:
         if self._lay is not want:
             raise RuntimeError(f"{name} expected sparse {kind} compressed tensor layout but got {self._word}")
-        return self._cidx if name.startswith("c") else self._pidx
+        return self._cidx if compressed else self._pidx
 
     def crow_indices(self) -> Tensor:
         """The (n_rows + 1,) row offsets of a CSR tensor."""
-        return self._index("crow_indices", sparse_csr, "row")
+        return self._index("crow_indices", sparse_csr, "row", True)
 
     def col_indices(self) -> Tensor:
         """The (nnz,) column of each entry of a CSR tensor."""
-        return self._index("col_indices", sparse_csr, "row")
+        return self._index("col_indices", sparse_csr, "row", False)
 
     def ccol_indices(self) -> Tensor:
         """The (n_cols + 1,) column offsets of a CSC tensor."""
-        return self._index("ccol_indices", sparse_csc, "column")
+        return self._index("ccol_indices", sparse_csc, "column", True)
 
     def row_indices(self) -> Tensor:
         """The (nnz,) row of each entry of a CSC tensor."""
-        return self._index("row_indices", sparse_csc, "column")
+        return self._index("row_indices", sparse_csc, "column", False)
 
     def values(self) -> Tensor:
         """The (nnz,) values, differentiable."""
@@ -388,6 +388,8 @@ class SparseCompressedTensor(Tensor):
                 f"{list(self.shape)} (FYI: op2-sparse addition does not currently support broadcasting)"
             )
         other = self._same_kind("add", other)
+        if not self._csr:
+            raise RuntimeError(f"crow_indices expected sparse row compressed tensor layout but got {self._word}")
         ka, kb = self._keys(), other._keys()
         ov = other._vals if alpha == 1 else other._vals * alpha
         if ka.shape == kb.shape and np.array_equal(ka, kb):

@@ -474,7 +474,7 @@ class LinalgMethods:
 
     def mm(self: Any, mat2: Any) -> Tensor:
         """Matrix product of two 2-D tensors of one dtype (no broadcasting)."""
-        if type(mat2)._sparse_rmm is not None and isinstance(mat2, LinalgMethods):
+        if getattr(type(mat2), "_sparse_rmm", None) is not None:
             return mat2._sparse_rmm(self)
         _tensors("mm", self, mat2)
         if self.ndim != 2:
@@ -532,7 +532,7 @@ class LinalgMethods:
 
     def mv(self: Any, vec: Any) -> Tensor:
         """Matrix-vector product of a 2-D and a 1-D tensor."""
-        if type(self)._sparse_rmm is not None:  # (``bp.mv`` is this function: a sparse CSR/CSC self)
+        if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
             return self.matmul(vec)
         _tensors("mv", self, vec)
         if self.ndim != 2 or vec.ndim != 1:

@@ -130,6 +130,12 @@ from backprop import __config__ as __config__  # noqa: E402  isort: skip  (torch
 from backprop import hub, mps, multiprocessing, overrides, signal  # noqa: E402  isort: skip
 from backprop import sparse  # noqa: E402  isort: skip  (torch.sparse)
 from backprop._sparse_toplevel import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402  isort: skip
+from backprop._sparse_toplevel import sparse_bsc, sparse_bsr, sparse_csc, sparse_csr  # noqa: E402  isort: skip
+from backprop._sparse_toplevel import (  # noqa: E402  isort: skip
+    sparse_compressed_tensor,
+    sparse_csc_tensor,
+    sparse_csr_tensor,
+)
 from backprop.fft import complex, polar, view_as_complex, view_as_real  # noqa: E402  isort: skip
 from backprop.methods.signal import istft, stft  # noqa: E402  isort: skip  (torch.stft, torch.istft)
 from backprop import linalg  # noqa: E402  isort: skip  (torch.linalg)
@@ -330,6 +336,13 @@ __all__ = [
     "sparse",
     "sparse_coo",
     "sparse_coo_tensor",
+    "sparse_bsc",
+    "sparse_bsr",
+    "sparse_csc",
+    "sparse_csr",
+    "sparse_compressed_tensor",
+    "sparse_csc_tensor",
+    "sparse_csr_tensor",
     "spmm",
     "func",
     "complex",

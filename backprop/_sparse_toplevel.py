@@ -1,11 +1,23 @@
-"""torch's top-level sparse names: ``sparse_coo_tensor``, ``spmm`` and the ``sparse_coo`` layout
-(re-exported by ``backprop/__init__.py``; the code lives in ``backprop.sparse``)."""
+"""torch's top-level sparse names: ``sparse_coo_tensor``, ``sparse_csr_tensor``, ``sparse_csc_tensor``,
+``sparse_compressed_tensor``, ``spmm`` and the ``sparse_coo``/``sparse_csr``/``sparse_csc``/``sparse_bsr``/
+``sparse_bsc`` layouts (re-exported by ``backprop/__init__.py``; the code lives in ``backprop.sparse``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backprop.sparse import mm, sparse_coo, sparse_coo_tensor
+from backprop.sparse import (
+    mm,
+    sparse_bsc,
+    sparse_bsr,
+    sparse_compressed_tensor,
+    sparse_coo,
+    sparse_coo_tensor,
+    sparse_csc,
+    sparse_csc_tensor,
+    sparse_csr,
+    sparse_csr_tensor,
+)
 from backprop.tensor import Tensor
 
 
@@ -14,4 +26,15 @@ def spmm(input: Any, mat2: Tensor) -> Tensor:
     return mm(input, mat2)
 
 
-__all__ = ["sparse_coo", "sparse_coo_tensor", "spmm"]
+__all__ = [
+    "sparse_bsc",
+    "sparse_bsr",
+    "sparse_compressed_tensor",
+    "sparse_coo",
+    "sparse_coo_tensor",
+    "sparse_csc",
+    "sparse_csc_tensor",
+    "sparse_csr",
+    "sparse_csr_tensor",
+    "spmm",
+]

@@ -28,7 +28,6 @@ KNOWN: dict[str, str] = {
     "gradients agree (tests/test_stft.py)",
     "special.bessel_j0": "float64 near x = 5.5: torch is 2e-7 off; ours equals scipy's",
     "special.bessel_y1": "float64 near x = 5.6: torch is 3e-7 off; ours equals scipy's",
-    "sparse.sampled_addmm": "sparse CSR tensors are not supported (COO only)",
     "hash_tensor": "torch 2.13's tensor hashing is not implemented",
     **{f"polygamma.polygamma_n_{n}": _POLYGAMMA for n in range(5)},
     "special.polygamma.special_polygamma_n_0": _POLYGAMMA,

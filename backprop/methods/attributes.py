@@ -60,8 +60,10 @@ def _address(a: Any) -> int:
     return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
 
 
-# set by ``backprop.sparse`` when it loads (this layer cannot import it): dense -> sparse COO
+# set by ``backprop.sparse`` when it loads (this layer cannot import it): dense -> sparse COO, and
+# (tensor, layout, dense_dim) -> sparse CSR/CSC
 TO_SPARSE: list[Any] = [None]
+TO_COMPRESSED: list[Any] = [None]
 
 
 class AttributeMethods(ExtraMethods):
@@ -95,13 +97,31 @@ class AttributeMethods(ExtraMethods):
         """A dense tensor: this one (a sparse tensor converts itself)."""
         return self if dtype is None else self.to(dtype)
 
-    def to_sparse(self: Any, sparse_dim: int | None = None) -> Any:
-        """This tensor as a sparse COO tensor (``backprop.sparse``, which installs the conversion)."""
+    def to_sparse(
+        self: Any, sparse_dim: int | None = None, *, layout: Any = None, blocksize: Any = None, dense_dim: Any = None
+    ) -> Any:
+        """This tensor as a sparse COO tensor, or in ``layout`` (``bp.sparse_csr``/``bp.sparse_csc``)
+        (``backprop.sparse``, which installs the conversions)."""
+        if layout is not None and getattr(layout, "name", "") != "sparse_coo":
+            if blocksize is not None:
+                raise NotImplementedError("to_sparse: blocksize= (BSR/BSC layouts) is not supported")
+            return TO_COMPRESSED[0](self, layout, dense_dim)
         if sparse_dim is not None and sparse_dim != self._data.ndim:
             raise NotImplementedError("to_sparse: hybrid sparse tensors (sparse_dim < ndim) are not supported")
         return TO_SPARSE[0](self)
 
-    to_sparse_coo = to_sparse
+    def to_sparse_coo(self: Any) -> Any:
+        """This tensor as a sparse COO tensor (``to_sparse()``)."""
+        return TO_SPARSE[0](self)
+
+    def to_sparse_csr(self: Any, dense_dim: int | None = None) -> Any:
+        """This matrix as a sparse CSR tensor of its non-zero entries (int64 indices; differentiable)."""
+        return TO_COMPRESSED[0](self, "sparse_csr", dense_dim)
+
+    def to_sparse_csc(self: Any, dense_dim: int | None = None) -> Any:
+        """This matrix as a sparse CSC tensor of its non-zero entries (int64 indices; differentiable)."""
+        return TO_COMPRESSED[0](self, "sparse_csc", dense_dim)
+
     layout = property(lambda self: strided, doc="Always ``bp.strided``: tensors are dense arrays.")
 
     def is_inference(self: Any) -> bool:

@@ -469,9 +469,13 @@ class LinalgMethods:
     """``x.mm(y)``, ``x.bmm(y)``, ``x.dot(y)``, ``x.addmm(a, b)``, ``x.outer(y)``, ``x.kron(y)``, ..."""
 
     __slots__ = ()
+    # a sparse CSR/CSC class sets this to its ``__rmatmul__``: ``dense.mm(csr)`` hands the product to it
+    _sparse_rmm: Any = None
 
     def mm(self: Any, mat2: Any) -> Tensor:
         """Matrix product of two 2-D tensors of one dtype (no broadcasting)."""
+        if getattr(type(mat2), "_sparse_rmm", None) is not None:
+            return mat2._sparse_rmm(self)
         _tensors("mm", self, mat2)
         if self.ndim != 2:
             raise ShapeError(f"mm: self must be a matrix, got shape {tuple(self.shape)}")
@@ -528,6 +532,8 @@ class LinalgMethods:
 
     def mv(self: Any, vec: Any) -> Tensor:
         """Matrix-vector product of a 2-D and a 1-D tensor."""
+        if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
+            return self.matmul(vec)
         _tensors("mv", self, vec)
         if self.ndim != 2 or vec.ndim != 1:
             raise ShapeError(f"mv: vector + matrix @ vector expected, got {self.ndim}D, {vec.ndim}D")

@@ -711,6 +711,8 @@ class MathMethods:
         return apply(nn.log_softmax, x, axis=dim_alias("log_softmax", dim, axis, required=True))
 
     def matmul(self: Any, other: Any) -> Tensor:
+        if getattr(type(other), "_sparse_rmm", None) is not None:  # dense @ sparse CSR/CSC
+            return other._sparse_rmm(self)
         return apply(linalg.matmul, self, self._other(other))
 
     # ------------------------------------------------------------ in place

@@ -1,8 +1,11 @@
-"""torch.sparse, the COO subset graph networks use: ``bp.sparse_coo_tensor``, ``bp.sparse.mm``/``bp.spmm``,
-``sum``, ``addmm``, ``softmax``/``log_softmax``, and the legacy ``bp.sparse.FloatTensor(indices, values, size)``.
+"""torch.sparse, the subset graph networks and sparse linear algebra use: COO tensors
+(``bp.sparse_coo_tensor``, ``bp.sparse.mm``/``bp.spmm``, ``sum``, ``addmm``, ``softmax``/``log_softmax``, the
+legacy ``bp.sparse.FloatTensor(indices, values, size)``) and CSR/CSC matrices (``bp.sparse_csr_tensor``,
+``bp.sparse_csc_tensor``, ``bp.sparse_compressed_tensor``, ``x.to_sparse_csr()``, ``sampled_addmm``).
 
-Sparse tensors are ``bp.Tensor`` subclasses (``SparseTensor``) with ``layout == bp.sparse_coo``; their
-products run through scipy.sparse (cupyx.scipy.sparse on CUDA) and their gradients through their values.
+Sparse tensors are ``bp.Tensor`` subclasses (``SparseTensor``: ``layout == bp.sparse_coo``;
+``SparseCompressedTensor``: ``bp.sparse_csr``/``bp.sparse_csc``); their products run through scipy.sparse
+(cupyx.scipy.sparse on CUDA) and their gradients through their values.
 """
 
 from __future__ import annotations
@@ -13,8 +16,17 @@ from typing import Any
 from backprop import dtypes
 from backprop.sparse._build import coalesce, from_dense, log_softmax, softmax, sparse_coo_tensor, to_dense
 from backprop.sparse._build import sparse_sum as sum  # noqa: A001 - torch's name
+from backprop.sparse._compressed import (
+    SparseCompressedTensor,
+    check_sparse_tensor_invariants,
+    sampled_addmm,
+    sparse_compressed_tensor,
+    sparse_csc_tensor,
+    sparse_csr_tensor,
+    to_compressed,
+)
 from backprop.sparse._mm import addmm, mm
-from backprop.sparse._tensor import SparseTensor, sparse_coo
+from backprop.sparse._tensor import SparseTensor, sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 
 
 def _legacy(name: str, dtype: Any) -> Any:
@@ -46,15 +58,25 @@ __all__ = [
     "DoubleTensor",
     "FloatTensor",
     "LongTensor",
+    "SparseCompressedTensor",
     "SparseTensor",
     "addmm",
+    "check_sparse_tensor_invariants",
     "coalesce",
     "from_dense",
     "log_softmax",
     "mm",
+    "sampled_addmm",
     "softmax",
+    "sparse_bsc",
+    "sparse_bsr",
+    "sparse_compressed_tensor",
     "sparse_coo",
     "sparse_coo_tensor",
+    "sparse_csc",
+    "sparse_csc_tensor",
+    "sparse_csr",
+    "sparse_csr_tensor",
     "sum",
     "to_dense",
 ]
@@ -62,3 +84,4 @@ __all__ = [
 from backprop.methods import attributes as _attributes  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
+_attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()

@@ -163,6 +163,7 @@ def _dims(name: str, dim: Any, ndim: int) -> list[int]:
 def sparse_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """torch's ``sparse.sum``: every entry (a dense 0-d tensor), or over ``dim`` (a coalesced sparse
     tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all)."""
+    _tensor.IMPL["not_coo"]("sum", s)
     vals = s._vals if dtype is None else s._vals.to(dtypes.to_dtype(dtype))
     if dim is None:
         return vals.sum()
@@ -185,6 +186,7 @@ def _groups(s: SparseTensor, dim: int) -> tuple[Tensor, int]:
 
 
 def _softmax_parts(s: SparseTensor, dim: int, name: str) -> tuple[SparseTensor, Tensor, Tensor, Tensor]:
+    _tensor.IMPL["not_coo"](name.removeprefix("sparse."), s)
     (d,) = _dims(name, dim, s.ndim)
     c = coalesce(s)
     group, n = _groups(c, d)

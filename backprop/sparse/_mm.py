@@ -14,6 +14,7 @@ from typing import Any
 
 from backprop.autograd.custom import Function
 from backprop.sparse import _tensor
+from backprop.sparse._compressed import SparseCompressedTensor, compressed_mm
 from backprop.sparse._tensor import SparseTensor, check_device
 from backprop.tensor import Tensor
 
@@ -53,13 +54,16 @@ class _SpMM(Function):
 
 
 def mm(sparse: Any, dense: Any) -> Tensor:
-    """torch's ``sparse.mm``: a sparse COO (n, m) matrix times a dense (n, m) @ (m, k) -> dense (n, k),
-    differentiable w.r.t. the dense matrix and the sparse one's values."""
-    if not isinstance(sparse, SparseTensor):
+    """torch's ``sparse.mm``: a sparse COO, CSR or CSC (n, m) matrix times a dense (n, m) @ (m, k) -> dense
+    (n, k), differentiable w.r.t. the dense matrix and the sparse one's values (a dense matrix times a CSR/CSC
+    one is a dense matrix too)."""
+    if not isinstance(sparse, (SparseTensor, SparseCompressedTensor)):
+        if isinstance(sparse, Tensor) and isinstance(dense, SparseCompressedTensor):
+            return dense.__rmatmul__(sparse)
         if isinstance(sparse, Tensor) and isinstance(dense, Tensor) and not isinstance(dense, SparseTensor):
             return sparse.mm(dense)  # torch.sparse.mm of two dense matrices is torch.mm
         raise TypeError(f"sparse.mm: expected a sparse COO tensor first, got {type(sparse).__name__}")
-    if not isinstance(dense, Tensor) or isinstance(dense, SparseTensor):
+    if not isinstance(dense, Tensor) or isinstance(dense, (SparseTensor, SparseCompressedTensor)):
         raise NotImplementedError(
             f"sparse.mm: a sparse (shape {tuple(sparse.shape)}) times {type(dense).__name__} is not supported; "
             "the second operand must be a dense tensor"
@@ -79,6 +83,8 @@ def mm(sparse: Any, dense: Any) -> Tensor:
             f"sparse.mm: expected mat1 and mat2 to have the same dtype, but got: {sparse.dtype} != {dense.dtype}"
         )
     check_device("sparse.mm", sparse, dense)
+    if isinstance(sparse, SparseCompressedTensor):
+        return compressed_mm(sparse, dense)
     ix = sparse._ix
     return _SpMM.apply(sparse._vals, dense, ix[0], ix[1], sparse.shape[0])
 

@@ -23,6 +23,11 @@ from backprop.size import Size
 from backprop.tensor import Tensor
 
 sparse_coo = Layout("sparse_coo")
+# the compressed layouts (``backprop.sparse._compressed``): CSR and CSC are supported, BSR/BSC are named only
+sparse_csr = Layout("sparse_csr")
+sparse_csc = Layout("sparse_csc")
+sparse_bsr = Layout("sparse_bsr")
+sparse_bsc = Layout("sparse_bsc")
 
 
 def _calling_op() -> str:
@@ -40,10 +45,10 @@ def _calling_op() -> str:
 class _SparseData:
     """A sparse tensor's ``_data``: its shape and dtype for the attributes, an error for any kernel."""
 
-    __slots__ = ("shape", "dtype", "backend")
+    __slots__ = ("shape", "dtype", "backend", "kind")
 
-    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, backend: str) -> None:
-        self.shape, self.dtype, self.backend = shape, dtype, backend
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, backend: str, kind: str = "COO") -> None:
+        self.shape, self.dtype, self.backend, self.kind = shape, dtype, backend, kind
 
     @property
     def ndim(self) -> int:
@@ -56,7 +61,7 @@ class _SparseData:
     def _refuse(self) -> NotImplementedError:
         return NotImplementedError(
             f"Could not run 'aten::{_calling_op()}' with arguments from the '{self.backend}' backend: the "
-            f"operation is not supported for sparse COO tensors (shape {self.shape}, {self.dtype}). "
+            f"operation is not supported for sparse {self.kind} tensors (shape {self.shape}, {self.dtype}). "
             "Call .to_dense() first, or use bp.sparse.mm / bp.sparse.sum / the methods of the sparse tensor."
         )
 
@@ -225,9 +230,21 @@ class SparseTensor(Tensor):
         out = to_dense(self)
         return out if dtype is None else out.to(dtypes.to_dtype(dtype))
 
-    def to_sparse(self, *args: Any, **kwargs: Any) -> SparseTensor:
-        """Itself: it is sparse already."""
-        return self
+    def to_sparse(self, *args: Any, layout: Any = None, **kwargs: Any) -> Tensor:
+        """Itself (it is sparse COO already), or with ``layout=bp.sparse_csr``/``sparse_csc`` that layout."""
+        if layout is None or layout is sparse_coo:
+            return self
+        return IMPL["to_compressed"](self, layout)
+
+    to_sparse_coo = to_sparse
+
+    def to_sparse_csr(self, dense_dim: builtins.int | None = None) -> Tensor:
+        """A sparse CSR matrix of the coalesced entries (int64 indices; differentiable w.r.t. the values)."""
+        return IMPL["to_compressed"](self, sparse_csr, dense_dim)
+
+    def to_sparse_csc(self, dense_dim: builtins.int | None = None) -> Tensor:
+        """A sparse CSC matrix of the coalesced entries (int64 indices; differentiable w.r.t. the values)."""
+        return IMPL["to_compressed"](self, sparse_csc, dense_dim)
 
     def coalesce(self) -> SparseTensor:
         """Sorted unique indices, duplicates summed (differentiable); itself when coalesced already."""

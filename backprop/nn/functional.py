@@ -100,7 +100,7 @@ from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError, broadcast_shape, wrap_dim
 from backprop.overrides import (  # noqa: F401 - torch.nn.functional's __torch_function__ helpers
     handle_torch_function,
     has_torch_function,
@@ -182,8 +182,14 @@ def tanh(input: Tensor) -> Tensor:
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``."""
     refuse_complex(NotImplementedError, "\"glu_cpu\" not implemented for '{dtype}'", input)
-    if input.shape[dim] % 2:
-        raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} must have even size")
+    if input.ndim == 0:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    d = wrap_dim(dim, input.ndim, "glu")
+    if input.shape[d] % 2:
+        raise ShapeError(
+            f"Halving dimension must be even, but dimension {d} is size {input.shape[d]} (glu of shape "
+            f"{tuple(input.shape)})"
+        )
     a, b = input.chunk(2, dim)
     return name_node(a * apply(ew.sigmoid, b), "GluBackward0")
 
@@ -944,6 +950,8 @@ def embedding(
         padding_idx += weight.shape[0]
     if input.dtype.kind not in "iu":
         raise DTypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     n = weight.shape[0]
     xp = input.device.xp
     msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
@@ -975,6 +983,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     if p == 1.0:
         return input.mul_(0.0) if inplace else input * 0.0
+    if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
+        raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
     dev = input.device
     mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
     return input.mul_(mask) if inplace else input * mask
@@ -1065,6 +1075,12 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     """Pad the last len(pad) // 2 dims, torch's order: (left, right) of the last dim, then the one
     before, ...; modes ``constant`` (``value``, default 0; negative pads crop), ``reflect``,
     ``replicate``, ``circular``."""
+    for i, p in enumerate(pad):
+        if isinstance(p, (float, bool, np.floating, np.bool_)):  # (int() would truncate 1.5 silently)
+            raise TypeError(
+                f"pad(): argument 'pad' (position 2) must be tuple of ints, but found element of type "
+                f"{type(p).__name__} at pos {i}"
+            )
     pad = tuple(int(p) for p in pad)
     k = len(pad) // 2
     if len(pad) % 2:
@@ -1138,7 +1154,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """sum(x1/|x1| * x2/|x2|) along ``dim``; each norm is clamped at ``eps`` in value only (torch
     clamps them under no_grad, so the gradient is that of the unclamped expression)."""
     refuse_complex(RuntimeError, "expected common dtype to be floating point, yet common dtype is {dtype}", x1, x2)
-    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    shape = broadcast_shape(tuple(x1.shape), tuple(x2.shape))
     if tuple(x1.shape) != shape:
         x1 = x1.expand(*shape)
     if tuple(x2.shape) != shape:
@@ -1208,14 +1224,22 @@ def batch_norm(
         if weight is not None:
             out = out * weight[0]
         return out if bias is None else out + bias[0]
-    if input.ndim < 2:
-        raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
+    if input.ndim < 2:  # (torch's size(1) raises IndexError)
+        raise ShapeIndexError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     refuse_complex(NotImplementedError, "\"batch_norm\" not implemented for '{dtype}'", input)
+    half = _is_half(input)
+    if not half and input.dtype.kind not in "fc":
+        raise NotImplementedError(f"\"batch_norm\" not implemented for '{input.dtype}' (a float input is needed)")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
-    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once; from the batch's
+        if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
+            raise DTypeError(
+                f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "
+                f"{name} {t.dtype}; cast with .to(dtype)"
+            )
+    if half:  # torch computes float16/bfloat16 norms in float32 and rounds once; from the batch's
         # statistics rounded to the input's dtype (its saved mean and invstd) unless a parameter is float32
         stats = None if _mixed_half(weight, bias, running_mean, running_var) else input.dtype
         f = _batch_norm(

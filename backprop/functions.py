@@ -17,6 +17,7 @@ from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, broadcast_shape
+from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.tensor import Tensor, promote
 
 _AS_FUNCTION: dict[tuple[int, str], Any] = {}
@@ -296,7 +297,7 @@ def selu_(input: Tensor) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
     if alpha == 0:
-        raise ZeroDivisionError("celu: alpha cannot be 0")
+        raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return apply(act.elu, input, alpha=alpha, input_scale=1.0 / alpha)
 
 

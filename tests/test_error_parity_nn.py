@@ -5,6 +5,7 @@ Each case failed (another class, or no error) before the fix that added it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,10 @@ import pytest
 import backprop as bp
 
 torch = pytest.importorskip("torch", reason="torch not installed: the error-class cross-checks need it")
+
+
+def _activation_of_ints(name: str, L: Any) -> Any:
+    return getattr(L.nn.functional, name)(L.tensor([-1, 2]))
 
 
 def _packed(L: Any) -> Any:
@@ -97,6 +102,31 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "hstack of nothing": lambda L: L.hstack([]),
     "vstack of nothing": lambda L: L.vstack([]),
     "meshgrid indexing": lambda L: L.meshgrid(L.ones(2), L.ones(2), indexing="foo"),
+    # activations with no integer kernel in torch (we computed them in float64)
+    **{
+        f"{act} of int64": functools.partial(_activation_of_ints, act)
+        for act in ("elu", "selu", "celu", "leaky_relu", "silu", "mish", "hardsigmoid", "hardswish", "softplus", "gelu")
+    },
+    "ELU module of bool": lambda L: L.nn.ELU()(L.tensor([True, False])),
+    "gelu approximate": lambda L: L.nn.functional.gelu(L.ones(2), approximate="foo"),
+    "Hardtanh min_val above max_val": lambda L: L.nn.Hardtanh(1.0, -1.0),
+    "rrelu lower above upper": lambda L: L.nn.functional.rrelu(L.ones(2), 0.5, 0.1, training=True),
+    "celu alpha 0": lambda L: L.nn.functional.celu(L.ones(2), alpha=0.0),
+    "bilinear of a 2-d weight": lambda L: L.nn.functional.bilinear(L.ones(5, 2), L.ones(5, 3), L.ones(4, 2)),
+    # init, utils
+    "trunc_normal_ a above b": lambda L: L.nn.init.trunc_normal_(L.ones(3), a=2.0, b=-2.0),
+    "weight_norm dim out of range": lambda L: L.nn.utils.parametrizations.weight_norm(L.nn.Linear(2, 2), dim=3),
+    "vector_to_parameters length": lambda L: L.nn.utils.vector_to_parameters(L.ones(3), L.nn.Linear(2, 2).parameters()),
+    # class weights in another dtype
+    "cross_entropy float64 weight": lambda L: L.nn.functional.cross_entropy(
+        L.ones(2, 3), L.tensor([0, 1]), weight=L.ones(3, dtype=L.float64)
+    ),
+    "cross_entropy int64 weight": lambda L: L.nn.functional.cross_entropy(
+        L.ones(2, 3), L.tensor([0, 1]), weight=L.ones(3, dtype=L.int64)
+    ),
+    "nll_loss float64 input, float32 weight": lambda L: L.nn.functional.nll_loss(
+        L.ones(2, 3, dtype=L.float64), L.tensor([0, 1]), weight=L.ones(3)
+    ),
 }
 
 PREFIX = {  # the cases whose message starts as torch's does (up to its first ':' or '(' detail)
@@ -116,6 +146,15 @@ PREFIX = {  # the cases whose message starts as torch's does (up to its first ':
     "cdist negative p": "cdist only supports non-negative p values",
     "hstack of nothing": "hstack expects a non-empty TensorList",
     "meshgrid indexing": 'torch.meshgrid: indexing must be one of "xy" or "ij", but received: foo',
+    "elu of int64": "\"elu_cpu\" not implemented for 'Long'",
+    "gelu of int64": "\"GeluKernelImpl\" not implemented for 'Long'",
+    "gelu approximate": "approximate argument must be either none or tanh.",
+    "Hardtanh min_val above max_val": "max_val (-1.0) must be greater than min_val (1.0)",
+    "rrelu lower above upper": "Lower bound should be less than or equal to the upper bound",
+    "celu alpha 0": "ZeroDivisionError: alpha cannot be 0 for CELU",
+    "trunc_normal_ a above b": "uniform_ expects to return a [from, to) range, but found from=",
+    "cross_entropy float64 weight": "expected scalar type Float but found Double",
+    "nll_loss float64 input, float32 weight": "expected scalar type Double but found Float",
 }
 
 
@@ -143,17 +182,35 @@ def test_error_class_as_torch(name: str) -> None:
 
 
 def test_half_batch_norm_keeps_float32_parameters() -> None:
-    """The dtype check leaves torch's mixed half/float32 batch norm alone (bfloat16 input, float32 weights)."""
+    """(Guard, passed before.) The dtype check leaves torch's mixed half/float32 batch norm alone
+    (bfloat16 input, float32 weights)."""
     bn = bp.nn.BatchNorm1d(3)
     y = bn(bp.ones(4, 3).to(bp.bfloat16) * bp.arange(4.0).reshape(4, 1).to(bp.bfloat16))
     assert y.dtype == bp.bfloat16 and y.shape == (4, 3)
 
 
 def test_interpolate_area_may_make_empty_dims() -> None:
-    """mode='area' is an adaptive pool: torch (and we) give an empty output for size 0, not the upsample error."""
+    """(Guard, passed before.) mode='area' is an adaptive pool: torch (and we) give an empty output for
+    size 0, not the upsample error."""
     assert bp.nn.functional.interpolate(bp.ones(1, 1, 4, 4), size=(2, 0), mode="area").shape == (1, 1, 2, 0)
 
 
+def test_soft_target_cross_entropy_takes_any_weight_dtype() -> None:
+    """(Guard, passed before.) Class-probability targets promote the weight, as torch's (only the
+    class-index kernels refuse it)."""
+    x = bp.ones(2, 3)
+    loss = bp.nn.functional.cross_entropy(x, bp.ones(2, 3) / 3, weight=bp.ones(3, dtype=bp.float64))
+    assert loss.shape == ()
+
+
+def test_integer_activations_torch_has() -> None:
+    """(Guard, passed before.) relu, hardtanh, relu6 and threshold keep integer inputs, as torch's."""
+    x = bp.tensor([-2, 3])
+    assert bp.nn.functional.relu(x).tolist() == [0, 3] and bp.nn.functional.hardtanh(x).tolist() == [-1, 1]
+    assert bp.nn.functional.relu6(x).dtype == bp.int64
+
+
 def test_lstm_hx_list_of_two_still_works() -> None:
+    """(Guard, passed before.) A list [h_0, c_0] is still accepted after the hx form check."""
     out, (h, c) = bp.nn.LSTM(4, 5)(bp.ones(3, 2, 4), [bp.zeros(1, 2, 5), bp.zeros(1, 2, 5)])
     assert out.shape == (3, 2, 5) and h.shape == c.shape == (1, 2, 5)

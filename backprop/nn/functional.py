@@ -101,6 +101,7 @@ from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
 from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError, broadcast_shape, wrap_dim
+from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.overrides import (  # noqa: F401 - torch.nn.functional's __torch_function__ helpers
     handle_torch_function,
     has_torch_function,
@@ -134,9 +135,25 @@ __all__ = [
 ]
 
 
+_FLOAT_KERNELS = {  # the activations torch has no integer or bool kernel for: its CPU kernel's name
+    "elu": "elu_cpu",
+    "selu": "elu_cpu",
+    "celu": "elu_cpu",
+    "leaky_relu": "leaky_relu_cpu",
+    "silu": "silu_cpu",
+    "mish": "mish_cpu",
+    "hardsigmoid": "hardsigmoid_cpu",
+    "hardswish": "hardswish_cpu",
+    "softplus": "softplus_cpu",
+    "gelu": "GeluKernelImpl",
+}
+
+
 def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> Tensor:
     """``opdef`` out of place, or in place into ``input`` (returned) like torch's ``inplace=True``:
     recorded in the graph when one is being built (torch's rules: not on a leaf that requires grad)."""
+    if input._data.dtype.kind in "iub" and name in _FLOAT_KERNELS:  # (NumPy would promote them to float64)
+        _refuse_integer(input, _FLOAT_KERNELS[name])
     if inplace:
         return apply_(opdef, name + "_", input, **attrs)
     return apply(opdef, input, **attrs)
@@ -157,8 +174,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x); ``approximate="tanh"`` for the tanh approximation."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply(ew.gelu, input, approximate=approximate)
+        raise OpValueError(f"approximate argument must be either none or tanh. (gelu got {approximate!r})")
+    return _act(ew.gelu, "gelu", input, False, approximate=approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -168,7 +185,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
-    return apply(ew.softplus, input, beta=beta, threshold=threshold)
+    return _act(ew.softplus, "softplus", input, False, beta=beta, threshold=threshold)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -257,7 +274,7 @@ def selu_(input: Tensor) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
     if alpha == 0:
-        raise ZeroDivisionError("celu: alpha cannot be 0")
+        raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
 
 
@@ -370,6 +387,8 @@ def rrelu(
 
 
 def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: bool, generator: Any) -> Tensor:
+    if lower > upper:
+        raise OpValueError(f"Lower bound should be less than or equal to the upper bound (got {lower} > {upper})")
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     dev = input.device
@@ -508,6 +527,16 @@ def _check_class_weight(weight: Any, c: int, name: str) -> None:
         )
 
 
+def _class_weight_dtype(input: Tensor, weight: Tensor) -> None:
+    """torch's class-index losses take ``weight`` in the input's dtype (no promotion)."""
+    if weight.dtype != input.dtype:
+        name = dtypes.scalar_type_name
+        raise DTypeError(
+            f"expected scalar type {name(input.dtype)} but found {name(weight.dtype)} (the class weight's dtype "
+            "must be the input's)"
+        )
+
+
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -556,6 +585,8 @@ def cross_entropy(
     if weight is None:
         loss = apply(nn_ops.cross_entropy, x, t, **attrs)
     else:
+        if not autocast_users[0]:  # (under autocast the op casts both to float32 itself)
+            _class_weight_dtype(x, weight)
         loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
     if reduction == "none":
         return loss.reshape(out_shape)
@@ -586,6 +617,8 @@ def nll_loss(
     t = _class_ids(input, t)
     n, c = x.shape
     _check_class_weight(weight, c, "nll_loss")
+    if weight is not None:
+        _class_weight_dtype(x, weight)
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
     xp = x.device.xp
     msg = f"target {{value}} is out of range for {c} classes"

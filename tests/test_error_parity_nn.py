@@ -102,6 +102,12 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "hstack of nothing": lambda L: L.hstack([]),
     "vstack of nothing": lambda L: L.vstack([]),
     "meshgrid indexing": lambda L: L.meshgrid(L.ones(2), L.ones(2), indexing="foo"),
+    # device strings (torch: RuntimeError)
+    "device of an unknown type": lambda L: L.device("bad"),
+    "device of a bad index": lambda L: L.device("cpu:x"),
+    "device of a negative index": lambda L: L.device("cuda", -2),
+    "to an unknown device": lambda L: L.nn.Linear(2, 2).to("bad"),
+    "to a dtype's name": lambda L: L.ones(2).to("float32"),
     # activations with no integer kernel in torch (we computed them in float64)
     **{
         f"{act} of int64": functools.partial(_activation_of_ints, act)

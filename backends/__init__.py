@@ -14,7 +14,7 @@ if __name__ != "backprop.backends":
     raise ImportError(f"import backprop.backends, not {__name__!r}: the backends folder is part of backprop")
 
 from . import cuda, cudnn, mps  # torch.backends' flag modules (recorded, no effect here)
-from .base import Backend, BackendUnavailable
+from .base import Backend, BackendUnavailable, UnknownDevice
 from .cupy_backend import CupyBackend
 from .numpy_backend import NumpyBackend
 
@@ -83,14 +83,15 @@ def _load_entry_points() -> None:
 
 
 def get_backend(device_type: str) -> Backend:
-    """The backend serving ``device_type``; raises ``ValueError`` naming the known types."""
+    """The backend serving ``device_type``; raises ``UnknownDevice`` (a ValueError and RuntimeError) naming
+    the known types."""
     backend = _BACKENDS.get(device_type)
     if backend is None:
         _load_entry_points()
         backend = _BACKENDS.get(device_type)
     if backend is None:
         known = ", ".join(sorted(_BACKENDS))
-        raise ValueError(f"unknown device type {device_type!r}; known device types: {known}")
+        raise UnknownDevice(f"unknown device type {device_type!r}; known device types: {known}")
     return backend
 
 

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 
+class UnknownDevice(ValueError, RuntimeError):
+    """A device string that names no device (torch raises RuntimeError; a ValueError too, as we did)."""
+
+
 class BackendUnavailable(RuntimeError):
     """Raised when a backend is asked for but cannot run here; the message says why."""
 

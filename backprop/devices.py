@@ -11,6 +11,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.backends import Backend, BackendUnavailable, get_backend
+from backprop.backends.base import UnknownDevice
 
 log = logging.getLogger("backprop")
 
@@ -158,7 +159,7 @@ def _parse(spec: str) -> tuple[str, int]:
     kind, _, idx = spec.strip().partition(":")
     if idx:
         if not idx.isdigit():
-            raise ValueError(f"invalid device {spec!r}: the index after ':' must be an integer")
+            raise UnknownDevice(f"Invalid device string: {spec!r} (the index after ':' must be an integer >= 0)")
         return kind, int(idx)
     return kind, 0
 

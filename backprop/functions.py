@@ -16,7 +16,8 @@ from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError
+from backprop.ops._util import ShapeError, broadcast_shape
+from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.tensor import Tensor, promote
 
 _AS_FUNCTION: dict[tuple[int, str], Any] = {}
@@ -296,7 +297,7 @@ def selu_(input: Tensor) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
     if alpha == 0:
-        raise ZeroDivisionError("celu: alpha cannot be 0")
+        raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return apply(act.elu, input, alpha=alpha, input_scale=1.0 / alpha)
 
 
@@ -480,7 +481,7 @@ def _tensors(name: str, tensors: tuple) -> list[Tensor]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if not tensors:
-        raise ValueError(f"{name}: expected at least one tensor")
+        raise ShapeError(f"{name} expects a non-empty TensorList")
     return list(tensors)
 
 
@@ -518,13 +519,13 @@ def atleast_3d(*tensors: Any) -> Any:
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate column-wise: along dim 1, or dim 0 when every tensor is 1-D (0-d become 1-D)."""
-    ts = atleast_1d(list(tensors))
+    ts = atleast_1d(_tensors("hstack", (list(tensors),)))
     return cat(ts, 1 if [x for x in ts if x.ndim != 1] else 0)  # (all/any are tensor functions here)
 
 
 def vstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate row-wise (dim 0) after ``atleast_2d``."""
-    return cat(atleast_2d(list(tensors)), 0)
+    return cat(atleast_2d(_tensors("vstack", (list(tensors),))), 0)
 
 
 row_stack = vstack
@@ -532,7 +533,7 @@ row_stack = vstack
 
 def dstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate depth-wise (dim 2) after ``atleast_3d``."""
-    return cat(atleast_3d(list(tensors)), 2)
+    return cat(atleast_3d(_tensors("dstack", (list(tensors),))), 2)
 
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
@@ -548,7 +549,7 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     if indexing is None:
         indexing = "ij"  # torch warns here and uses "ij" (its future default will be "ij" too)
     if indexing not in ("ij", "xy"):
-        raise ValueError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+        raise ShapeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
     for x in ts:
         if x.ndim > 1:
             raise ShapeError(
@@ -570,7 +571,7 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
 def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
     """The tensors expanded to their common broadcast shape."""
     ts = _tensors("broadcast_tensors", tensors)
-    shape = np.broadcast_shapes(*(tuple(x.shape) for x in ts))
+    shape = broadcast_shape(*(tuple(x.shape) for x in ts))
     return tuple(x if x.shape == shape else x.expand(shape) for x in ts)  # (torch: the tensor itself where equal)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.autograd.function import apply, autocast_function
+from backprop.autograd.function import OpValueError, apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
@@ -639,7 +639,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
         name = _dtypes.scalar_type_name
         raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")
     if p < 0:
-        raise ValueError(f"cdist only supports non-negative p values, got {p}")
+        raise OpValueError(f"cdist only supports non-negative p values, got {p}")
     return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
 
 

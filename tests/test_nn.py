@@ -185,7 +185,7 @@ COMPOSED = {
         [(3, 4), (3, 4, "pos")],
     ),
     "nll_weight": (
-        lambda x: nn.functional.nll_loss(x, bp.tensor([0, 2, 1]), bp.tensor([0.5, 2.0, 1.0])),
+        lambda x: nn.functional.nll_loss(x, bp.tensor([0, 2, 1]), bp.tensor([0.5, 2.0, 1.0], dtype=x.dtype)),
         [(3, 3)],
     ),
     "cross_entropy_probs": (

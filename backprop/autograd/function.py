@@ -337,6 +337,14 @@ def describe(args: tuple[Any, ...]) -> str:
     return ", ".join(parts)
 
 
+def _argument_error(op: OpDef, args: tuple[Any, ...]) -> None:
+    """Raise torch's TypeError for an argument that is neither a Tensor nor a number (returns otherwise)."""
+    for i, a in enumerate(args):
+        if a.__class__ not in _SCALARS and not (hasattr(a, "_data") and hasattr(a, "device")):
+            hint = " (unpack it: pad_packed_sequence, or its .data)" if hasattr(a, "batch_sizes") else ""
+            raise TypeError(f"{op.name}(): argument {i + 1} must be Tensor, not {type(a).__name__}{hint}")
+
+
 def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     """Run ``op`` on Tensors/scalars ``args``; record a Node when any input requires grad."""
     if autocast_users[0]:  # bp.autocast on some thread: cast the inputs by its policy (autocast_state)
@@ -350,32 +358,36 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     edges: list[Any] = []
     meta: list[Any] = []
     versions: list[int] = []
-    for a in args:
-        if a.__class__ in _SCALARS:
-            arrays.append(a)
-            edges.append(None)
-            meta.append(None)
-            versions.append(0)
-            continue
-        if first is None:
-            first, device = a, a.device
-        elif a.device is not device:
-            _device_error(op, args, device, a.device)
-        x = a._data
-        arrays.append(x)
-        meta.append((x.shape, x.dtype))
-        b = a._base
-        if b is None:
-            versions.append(a._version)
-        else:
-            versions.append(b._version)  # views share the base's
-            if _retired and b is not a and is_stale_view(a):
-                stale_view_error(op.name, a)
-        if a._requires_grad:
-            need_grad = True
-            edges.append(a.grad_fn or a)
-        else:
-            edges.append(None)
+    try:
+        for a in args:
+            if a.__class__ in _SCALARS:
+                arrays.append(a)
+                edges.append(None)
+                meta.append(None)
+                versions.append(0)
+                continue
+            if first is None:
+                first, device = a, a.device
+            elif a.device is not device:
+                _device_error(op, args, device, a.device)
+            x = a._data
+            arrays.append(x)
+            meta.append((x.shape, x.dtype))
+            b = a._base
+            if b is None:
+                versions.append(a._version)
+            else:
+                versions.append(b._version)  # views share the base's
+                if _retired and b is not a and is_stale_view(a):
+                    stale_view_error(op.name, a)
+            if a._requires_grad:
+                need_grad = True
+                edges.append(a.grad_fn or a)
+            else:
+                edges.append(None)
+    except AttributeError:  # a list, tuple or PackedSequence where a Tensor belongs: torch's TypeError
+        _argument_error(op, args)
+        raise
     if first is None:
         raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({describe(args)})")
 

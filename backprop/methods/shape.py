@@ -94,11 +94,14 @@ class ShapeMethods:
         return self.view(other.shape)
 
     def flatten(self: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        if self.ndim == 0:
+        if self.ndim == 0:  # (its dims are checked as a 1-d tensor's, as torch)
+            wrap_dim(start_dim, 1, "flatten"), wrap_dim(end_dim, 1, "flatten")
             return self.reshape(1)
         s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
-        if s == e:  # torch returns the tensor itself (no view)
-            return self
+        if s >= e:
+            if s > e:
+                raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
+            return self  # torch returns the tensor itself (no view)
         shp = self.shape
         n = 1
         for k in shp[s : e + 1]:  # (the size itself, not -1: an empty tensor has none to infer)

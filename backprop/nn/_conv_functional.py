@@ -24,7 +24,7 @@ from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
 from backprop.ops import conv as conv_ops
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -116,7 +116,10 @@ def _conv_padding(padding: Any, n: int, kernel: tuple, stride: tuple, dilation: 
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
             return tuple((t // 2, t - t // 2) for t in totals)
         raise ShapeError(f"Invalid padding string: {padding!r}")
-    return tuple((p, p) for p in ntuple(padding, n, "padding"))
+    pads = ntuple(padding, n, "padding")
+    if min(pads) < 0:
+        raise ShapeError(f"negative padding is not supported (got padding={pads})")
+    return tuple((p, p) for p in pads)
 
 
 def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, transposed: bool) -> None:
@@ -281,6 +284,10 @@ def _conv_transpose(
         raise ShapeError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
     stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
     padding, output_padding = ntuple(padding, n, "padding"), ntuple(output_padding, n, "output_padding")
+    if min(padding) < 0:
+        raise ShapeError(f"negative padding is not supported (got padding={padding})")
+    if min(output_padding) < 0:
+        raise ShapeError(f"negative output_padding is not supported (got output_padding={output_padding})")
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
         raise ShapeError(
             f"output padding must be smaller than either stride or dilation, but got output_padding={output_padding}, "
@@ -366,7 +373,9 @@ def conv_transpose3d(
 def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
     """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col); (C, H, W) too."""
     if input.ndim not in (3, 4):
-        raise ShapeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+        # (torch's dim wrap raises IndexError below 3 dims)
+        error = ShapeIndexError if input.ndim < 3 else ShapeError
+        raise error(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
     x, unbatched = _batched(input, 2, "unfold")
     kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "unfold"), ntuple(dilation, 2, "dilation", "unfold")
     pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "unfold"))
@@ -647,7 +656,9 @@ def _avg_pool(
     divisor_override: int | None,
 ) -> Tensor:
     if input.ndim not in (n + 1, n + 2):
-        raise ShapeError(f"{name}: expected a {n + 1}D or {n + 2}D (batch mode) input, got {list(input.shape)}")
+        # (torch's avg_pool2d wraps dim -3 first: an IndexError below 3 dims)
+        error = ShapeIndexError if n == 2 and input.ndim < 3 else ShapeError
+        raise error(f"{name}: expected a {n + 1}D or {n + 2}D (batch mode) input, got {list(input.shape)}")
     if autocast_users[0]:  # (avg_pool3d runs in float32 under torch's CPU autocast)
         (input,) = autocast_function(name, input)
     x, unbatched = _batched(input, n, name)
@@ -926,14 +937,15 @@ def adaptive_max_pool3d_with_indices(
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
 
-def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any) -> tuple[tuple[int, ...], tuple]:
-    """The output size and, per dim, the scale torch's kernels use (1 / scale_factor, or None: in / out)."""
+def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tuple[tuple[int, ...], tuple]:
+    """The output size and, per dim, the scale torch's kernels use (1 / scale_factor, or None: in / out);
+    the sizes checked as torch's upsample kernels do (mode 'area', an adaptive pool, may make empty dims)."""
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     if size is None and scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
     if size is not None:
-        return ntuple(size, n, "size", "interpolate"), (None,) * n
+        return _positive_sizes(x, ntuple(size, n, "size", "interpolate"), area), (None,) * n
     if isinstance(scale_factor, (int, float)):
         scale_factor = (scale_factor,) * n
     scales = tuple(float(s) for s in scale_factor)
@@ -942,7 +954,20 @@ def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any) -> tuple[tuple[in
             f"Input and scale_factor must have the same number of spatial dimensions, but got input with spatial "
             f"dimensions of {list(x.shape[2:])} and scale_factor of shape {list(scale_factor)}."
         )
-    return tuple(math.floor(m * s) for m, s in zip(x.shape[2:], scales)), scales
+    return _positive_sizes(x, tuple(math.floor(m * s) for m, s in zip(x.shape[2:], scales)), area), scales
+
+
+def _positive_sizes(x: Tensor, out: tuple[int, ...], area: bool) -> tuple[int, ...]:
+    """``out``, checked as torch's upsample kernels do: input and output sizes above 0 (``area``: input only)."""
+    if min(x.shape[2:]) <= 0 or (min(out) <= 0 and not area):
+        names = ("D", "H", "W")[3 - len(out) :]
+        given = ", ".join(f"{k}: {m}" for k, m in zip(names, x.shape[2:]))
+        wanted = ", ".join(f"{k}: {o}" for k, o in zip(names, out))
+        joint = " and" if len(out) == 1 else ""
+        raise ShapeError(
+            f"Input and output sizes should be greater than 0, but got input ({given}){joint} output ({wanted})"
+        )
+    return out
 
 
 def _nearest_index(m: int, o: int, scale: float | None, exact: bool) -> np.ndarray:
@@ -1123,7 +1148,9 @@ def interpolate(
         )
     if mode in _LINEAR and _LINEAR[mode] != n:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
-    out, scales = _out_size(input, n, size, scale_factor)
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    out, scales = _out_size(input, n, size, scale_factor, mode == "area")
     if recompute_scale_factor:
         scales = (None,) * n
     if mode == "bilinear" and not antialias and input.dtype.name == "uint8":

@@ -16,7 +16,7 @@ import numpy as np
 
 from backprop import dtypes, functions
 from backprop.autograd import trace
-from backprop.autograd.function import apply
+from backprop.autograd.function import OpIndexError, apply
 from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
@@ -165,8 +165,10 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y_o = x1^T W_o x2 + b_o over the last dims: (..., in1), (..., in2), W (out, in1, in2) -> (..., out)."""
-    if weight.ndim != 3:
-        raise RuntimeError(f"bilinear(): weight must be 3-dimensional (out, in1, in2), got {tuple(weight.shape)}")
+    if weight.ndim != 3:  # (torch: IndexError below 3 dims)
+        raise (OpIndexError if weight.ndim < 3 else RuntimeError)(
+            f"bilinear(): weight must be 3-dimensional (out, in1, in2), got {tuple(weight.shape)}"
+        )
     if input1.ndim != input2.ndim:
         raise RuntimeError(
             f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim} "

@@ -194,6 +194,13 @@ class MultiheadAttention(Module):
             b_q, b_k, b_v = self.in_proj_bias.chunk(3, 0)
         if query.shape[-1] != e:
             raise AssertionError(f"was expecting embedding dimension of {e}, but got {query.shape[-1]}")
+        if not self._qkv_same_embed_dim:  # torch's _in_projection checks each weight against its input
+            for what, w, x in (("key", w_k, key), ("value", w_v, value)):
+                if tuple(w.shape) != (e, x.shape[-1]):
+                    raise AssertionError(
+                        f"expecting {what} weights shape of {(e, x.shape[-1])}, but got {tuple(w.shape)} "
+                        f"({what} of shape {tuple(x.shape)}; {'kdim' if what == 'key' else 'vdim'} is {w.shape[1]})"
+                    )
         return F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
 
     def _attend(

@@ -10,6 +10,7 @@ from backprop import creation
 from backprop.nn import functional as F
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
+from backprop.ops._util import ValueAssertionError
 from backprop.tensor import Tensor
 
 
@@ -187,7 +188,7 @@ class Hardtanh(Module):
             min_val = min_val if min_value is None else min_value
             max_val = max_val if max_value is None else max_value
         if min_val > max_val:
-            raise ValueError(f"Hardtanh: min_val cannot be greater than max_val (got {min_val} > {max_val})")
+            raise ValueAssertionError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 
 from backprop import creation
 from backprop.autograd import trace
+from backprop.autograd.function import OpIndexError
 from backprop.autograd.grad_mode import no_grad
 from backprop.nn import init
 from backprop.nn.module import Module
@@ -35,7 +36,8 @@ def _ids_in_range(name: str, ids: Tensor, n: int) -> None:
         lo, hi = int(ids._data.min()), int(ids._data.max())
         if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
-            raise IndexError(f"{name}: id {bad} is out of range for {n} embeddings (valid ids: 0..{n - 1})")
+            # (torch's embedding_bag raises RuntimeError; embedding's, IndexError: OpIndexError is both)
+            raise OpIndexError(f"{name}: id {bad} is out of range for {n} embeddings (valid ids: 0..{n - 1})")
 
 
 def _embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float) -> None:

@@ -100,7 +100,8 @@ from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError, broadcast_shape, wrap_dim
+from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.overrides import (  # noqa: F401 - torch.nn.functional's __torch_function__ helpers
     handle_torch_function,
     has_torch_function,
@@ -134,9 +135,25 @@ __all__ = [
 ]
 
 
+_FLOAT_KERNELS = {  # the activations torch has no integer or bool kernel for: its CPU kernel's name
+    "elu": "elu_cpu",
+    "selu": "elu_cpu",
+    "celu": "elu_cpu",
+    "leaky_relu": "leaky_relu_cpu",
+    "silu": "silu_cpu",
+    "mish": "mish_cpu",
+    "hardsigmoid": "hardsigmoid_cpu",
+    "hardswish": "hardswish_cpu",
+    "softplus": "softplus_cpu",
+    "gelu": "GeluKernelImpl",
+}
+
+
 def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> Tensor:
     """``opdef`` out of place, or in place into ``input`` (returned) like torch's ``inplace=True``:
     recorded in the graph when one is being built (torch's rules: not on a leaf that requires grad)."""
+    if input._data.dtype.kind in "iub" and name in _FLOAT_KERNELS:  # (NumPy would promote them to float64)
+        _refuse_integer(input, _FLOAT_KERNELS[name])
     if inplace:
         return apply_(opdef, name + "_", input, **attrs)
     return apply(opdef, input, **attrs)
@@ -157,8 +174,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x); ``approximate="tanh"`` for the tanh approximation."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply(ew.gelu, input, approximate=approximate)
+        raise OpValueError(f"approximate argument must be either none or tanh. (gelu got {approximate!r})")
+    return _act(ew.gelu, "gelu", input, False, approximate=approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -168,7 +185,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
-    return apply(ew.softplus, input, beta=beta, threshold=threshold)
+    return _act(ew.softplus, "softplus", input, False, beta=beta, threshold=threshold)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -182,8 +199,14 @@ def tanh(input: Tensor) -> Tensor:
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``."""
     refuse_complex(NotImplementedError, "\"glu_cpu\" not implemented for '{dtype}'", input)
-    if input.shape[dim] % 2:
-        raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} must have even size")
+    if input.ndim == 0:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    d = wrap_dim(dim, input.ndim, "glu")
+    if input.shape[d] % 2:
+        raise ShapeError(
+            f"Halving dimension must be even, but dimension {d} is size {input.shape[d]} (glu of shape "
+            f"{tuple(input.shape)})"
+        )
     a, b = input.chunk(2, dim)
     return name_node(a * apply(ew.sigmoid, b), "GluBackward0")
 
@@ -251,7 +274,7 @@ def selu_(input: Tensor) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
     if alpha == 0:
-        raise ZeroDivisionError("celu: alpha cannot be 0")
+        raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
 
 
@@ -364,6 +387,8 @@ def rrelu(
 
 
 def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: bool, generator: Any) -> Tensor:
+    if lower > upper:
+        raise OpValueError(f"Lower bound should be less than or equal to the upper bound (got {lower} > {upper})")
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     dev = input.device
@@ -502,6 +527,16 @@ def _check_class_weight(weight: Any, c: int, name: str) -> None:
         )
 
 
+def _class_weight_dtype(input: Tensor, weight: Tensor) -> None:
+    """torch's class-index losses take ``weight`` in the input's dtype (no promotion)."""
+    if weight.dtype != input.dtype:
+        name = dtypes.scalar_type_name
+        raise DTypeError(
+            f"expected scalar type {name(input.dtype)} but found {name(weight.dtype)} (the class weight's dtype "
+            "must be the input's)"
+        )
+
+
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -550,6 +585,8 @@ def cross_entropy(
     if weight is None:
         loss = apply(nn_ops.cross_entropy, x, t, **attrs)
     else:
+        if not autocast_users[0]:  # (under autocast the op casts both to float32 itself)
+            _class_weight_dtype(x, weight)
         loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
     if reduction == "none":
         return loss.reshape(out_shape)
@@ -580,6 +617,8 @@ def nll_loss(
     t = _class_ids(input, t)
     n, c = x.shape
     _check_class_weight(weight, c, "nll_loss")
+    if weight is not None:
+        _class_weight_dtype(x, weight)
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
     xp = x.device.xp
     msg = f"target {{value}} is out of range for {c} classes"
@@ -944,6 +983,8 @@ def embedding(
         padding_idx += weight.shape[0]
     if input.dtype.kind not in "iu":
         raise DTypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     n = weight.shape[0]
     xp = input.device.xp
     msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
@@ -975,6 +1016,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     if p == 1.0:
         return input.mul_(0.0) if inplace else input * 0.0
+    if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
+        raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
     dev = input.device
     mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
     return input.mul_(mask) if inplace else input * mask
@@ -1065,6 +1108,12 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     """Pad the last len(pad) // 2 dims, torch's order: (left, right) of the last dim, then the one
     before, ...; modes ``constant`` (``value``, default 0; negative pads crop), ``reflect``,
     ``replicate``, ``circular``."""
+    for i, p in enumerate(pad):
+        if isinstance(p, (float, bool, np.floating, np.bool_)):  # (int() would truncate 1.5 silently)
+            raise TypeError(
+                f"pad(): argument 'pad' (position 2) must be tuple of ints, but found element of type "
+                f"{type(p).__name__} at pos {i}"
+            )
     pad = tuple(int(p) for p in pad)
     k = len(pad) // 2
     if len(pad) % 2:
@@ -1138,7 +1187,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """sum(x1/|x1| * x2/|x2|) along ``dim``; each norm is clamped at ``eps`` in value only (torch
     clamps them under no_grad, so the gradient is that of the unclamped expression)."""
     refuse_complex(RuntimeError, "expected common dtype to be floating point, yet common dtype is {dtype}", x1, x2)
-    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    shape = broadcast_shape(tuple(x1.shape), tuple(x2.shape))
     if tuple(x1.shape) != shape:
         x1 = x1.expand(*shape)
     if tuple(x2.shape) != shape:
@@ -1208,14 +1257,22 @@ def batch_norm(
         if weight is not None:
             out = out * weight[0]
         return out if bias is None else out + bias[0]
-    if input.ndim < 2:
-        raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
+    if input.ndim < 2:  # (torch's size(1) raises IndexError)
+        raise ShapeIndexError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     refuse_complex(NotImplementedError, "\"batch_norm\" not implemented for '{dtype}'", input)
+    half = _is_half(input)
+    if not half and input.dtype.kind not in "fc":
+        raise NotImplementedError(f"\"batch_norm\" not implemented for '{input.dtype}' (a float input is needed)")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
-    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once; from the batch's
+        if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
+            raise DTypeError(
+                f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "
+                f"{name} {t.dtype}; cast with .to(dtype)"
+            )
+    if half:  # torch computes float16/bfloat16 norms in float32 and rounds once; from the batch's
         # statistics rounded to the input's dtype (its saved mean and invstd) unless a parameter is float32
         stats = None if _mixed_half(weight, bias, running_mean, running_var) else input.dtype
         f = _batch_norm(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop.autograd.function import OpValueError
 from backprop.autograd.grad_mode import no_grad
 from backprop.autograd.trace import replayed_whole
 from backprop.methods.random import generator_rng, on_device
@@ -88,6 +89,8 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=3,  # past replayed_whole's wrapper: the caller's line
         )
+    if a > b:  # (torch's uniform_ refuses the interval)
+        raise OpValueError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     from scipy.special import ndtr, ndtri  # the normal CDF and its inverse, in float64
 
     za, zb = (a - mean) / std, (b - mean) / std

@@ -15,6 +15,7 @@ from backprop.nn import init
 from backprop.nn.dropout import _DropoutNd
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
+from backprop.ops._util import ShapeError, ValueAssertionError
 from backprop.tensor import Tensor
 
 
@@ -27,8 +28,8 @@ def _check_sizes(module: str, **sizes: Any) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{module}: {name} must be an int, got {type(value).__name__} {value!r}")
-        if value < 0:
-            raise ValueError(f"{module}: {name} must be >= 0, got {value}")
+        if value < 0:  # (torch's empty() raises RuntimeError)
+            raise ShapeError(f"{module}: {name} must be >= 0, got {value}")
 
 
 class Linear(Module):
@@ -90,7 +91,7 @@ class Embedding(Module):
                 self.weight._data[padding_idx] = 0
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError("Embedding: shape of weight does not match num_embeddings and embedding_dim")
+                raise ValueAssertionError("Shape of weight does not match num_embeddings and embedding_dim")
             self.weight = Parameter(_weight.detach())
         if _freeze:
             self.weight.requires_grad_(False)

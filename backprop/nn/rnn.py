@@ -22,6 +22,7 @@ import numpy as np
 
 from backprop import creation
 from backprop import functions as fn
+from backprop.autograd.function import OpIndexError
 from backprop.nn import functional as F
 from backprop.nn import init
 from backprop.nn.module import Module
@@ -218,6 +219,11 @@ class RNNBase(Module):
                 self._check_hx_dims(hx, batched)
             self._check_input(x, False)
         batch = x.shape[1]
+        if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            # (torch: an IndexError unpacking a tensor, "lstm expects two hidden states" (RuntimeError) otherwise)
+            got = f"a tensor of shape {tuple(hx.shape)}" if isinstance(hx, Tensor) else f"{type(hx).__name__}"
+            got += f" of {len(hx)}" if isinstance(hx, (tuple, list)) else ""
+            raise OpIndexError(f"lstm expects two hidden states: hx must be a tuple (h_0, c_0), got {got}")
         states = list(hx) if lstm and hx is not None else ([] if hx is None else [hx])
         if states and not batched:
             states = [s.unsqueeze(1) for s in states]
@@ -255,6 +261,8 @@ class RNNBase(Module):
         want = 3 if batched else 2
         kind = "batched 3-D" if batched else "unbatched 2-D"
         if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                return  # (forward's check says what hx should be)
             h, c = hx
             if h.ndim != want or c.ndim != want:
                 raise RuntimeError(

@@ -114,6 +114,36 @@ class DTypeError(TypeError, RuntimeError):
     """Operands whose dtypes an op cannot combine; a RuntimeError too, as torch raises."""
 
 
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shapes' broadcast shape, or torch's ``RuntimeError`` (a ``ShapeError``) naming the first
+    mismatching dim ("The size of tensor a (3) must match the size of tensor b (4) at non-singleton
+    dimension 1")."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        pass
+    a = tuple(shapes[0])
+    for b in shapes[1:]:
+        n = max(len(a), len(b))
+        pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+        for i, (x, y) in enumerate(zip(pa, pb)):
+            if x != y and x != 1 and y != 1:
+                raise ShapeError(
+                    f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"
+                )
+        a = tuple(max(x, y) if min(x, y) != 0 else 0 for x, y in zip(pa, pb))
+    raise ShapeError(f"shapes {list(shapes)} cannot be broadcast to a single shape")
+
+
+class ShapeIndexError(ShapeError, IndexError):
+    """An input with too few dims where torch's dim wrap raises ``IndexError`` ("Dimension out of range"):
+    also the ``ShapeError`` (ValueError, RuntimeError) the check raised before."""
+
+
+class ValueAssertionError(ValueError, AssertionError):
+    """A bad argument torch rejects with an ``assert`` (``AssertionError``); a ``ValueError`` too."""
+
+
 def times_gy(ctx: Any, gy: Any, factor: Any) -> Any:
     """``gy * factor`` for a backward rule: computed in ``gy``'s buffer when ``ctx.gy_consumable``
     (a replay proved nothing reads gy afterwards) and the product has gy's shape and dtype; the same

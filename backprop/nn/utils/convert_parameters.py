@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from backprop.ops._util import ShapeError
 from backprop.tensor import Tensor
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
@@ -32,8 +33,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
         raise TypeError(f"expected torch.Tensor, but got: {name}")  # (torch.typename's spelling)
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     total = sum(p.numel() for p in params)
-    if vec.ndim != 1 or vec.shape[0] != total:
-        raise ValueError(
+    if vec.ndim != 1 or vec.shape[0] != total:  # (torch's view raises RuntimeError)
+        raise ShapeError(
             f"vector_to_parameters: expected a vector of {total} elements (the parameters' total), "
             f"got shape {tuple(vec.shape)}"
         )

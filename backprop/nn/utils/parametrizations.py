@@ -29,6 +29,10 @@ def _norm_except_dim(v: Tensor, pow: float, dim: int) -> Tensor:
     is the norm of the whole tensor (a 0-d tensor), as in torch."""
     if dim == -1:
         return vector_norm(v, pow)
+    if not -v.ndim <= dim < v.ndim:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-v.ndim}, {v.ndim - 1}], but got {dim})"
+        )
     dim = dim + v.ndim if dim < 0 else dim
     axes = tuple(d for d in range(v.ndim) if d != dim)
     return vector_norm(v, pow, dim=axes, keepdim=True) if axes else v.abs()

@@ -16,6 +16,7 @@ import numpy as np
 
 from backprop import creation
 from backprop import functions as fn
+from backprop.ops._util import ShapeError
 from backprop.tensor import Tensor
 
 
@@ -86,6 +87,8 @@ class PackedSequence(NamedTuple):
 def _lengths_array(lengths: Any) -> np.ndarray:
     """``lengths`` (list, array or 1-D tensor) as a host int64 array."""
     arr = lengths.detach().numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+    if arr.ndim > 1:
+        raise ShapeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {arr.ndim}D {arr.dtype} lengths")
     return arr.astype(np.int64).reshape(-1)
 
 
@@ -156,7 +159,7 @@ def pack_padded_sequence(
         )
     batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
     if lens.size != input.shape[batch_dim]:
-        raise ValueError(
+        raise ShapeError(
             f"pack_padded_sequence: got {lens.size} lengths for a batch of {input.shape[batch_dim]} sequences "
             f"(input shape {tuple(input.shape)}, batch_first={batch_first})"
         )

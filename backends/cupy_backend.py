@@ -25,14 +25,18 @@ def _mib(n: int) -> str:
 # error is raised at the next point where the host reads device memory anyway (``to_host``: every
 # ``.item()``, ``.numpy()``, ``.tolist()``, printing, logging) or at ``synchronize()``.
 
-_PENDING: dict[tuple[str, str], list[Any]] = {}  # (op, message template) -> [any bad (0-d), first bad (0-d)]
+# (op, message template, exception class) -> [any bad (0-d), first bad (0-d)]
+_PENDING: dict[tuple[str, str, type[Exception]], list[Any]] = {}
 
 
-def defer_range_check(xp: Any, op: str, values: Any, lo: int, hi: int, message: str) -> bool:
+def defer_range_check(
+    xp: Any, op: str, values: Any, lo: float, hi: float, message: str, error: type[Exception] = IndexError
+) -> bool:
     """On CuPy, record on the device whether any of ``values`` lies outside [lo, hi] (no host read); True.
+    NaN lies outside (as a device-side ``lo <= v && v <= hi`` assert has it).
 
-    ``message`` is a template with ``{value}`` (the first bad value); the ``IndexError`` naming ``op``
-    is raised by ``raise_deferred_errors()`` at the next read-back. Repeated calls fold into one flag.
+    ``message`` is a template with ``{value}`` (the first bad value); the ``error`` (``IndexError``) naming
+    ``op`` is raised by ``raise_deferred_errors()`` at the next read-back. Repeated calls fold into one flag.
     Returns False (nothing recorded) for other namespaces: the caller checks eagerly, host reads are free.
     """
     if getattr(xp, "__name__", "") != "cupy":
@@ -40,9 +44,9 @@ def defer_range_check(xp: Any, op: str, values: Any, lo: int, hi: int, message: 
     if not values.size:
         return True
     flat = values.ravel()
-    bad = (flat < lo) | (flat > hi)
+    bad = xp.logical_not((flat >= lo) & (flat <= hi))
     any_bad, first = bad.any(), flat[xp.argmax(bad)]
-    key = (op, message)
+    key = (op, message, error)
     prev = _PENDING.get(key)
     if prev is None:
         _PENDING[key] = [any_bad, first]
@@ -57,12 +61,10 @@ def raise_deferred_errors() -> None:
         return
     pending = list(_PENDING.items())
     _PENDING.clear()
-    for (op, message), (any_bad, first) in pending:
+    for (op, message, error), (any_bad, first) in pending:
         if bool(any_bad.get()):
             value = first.get().item()
-            raise IndexError(
-                f"{op}: {message.format(value=value)} (checked on the device, raised at the next host read)"
-            )
+            raise error(f"{op}: {message.format(value=value)} (checked on the device, raised at the next host read)")
 
 
 class _OnDevice:

@@ -946,7 +946,9 @@ class Tensor(
             )
         new = object.__new__(type(self))
         memo[id(self)] = new
-        new._adopt(self.device.xp.array(self._data, copy=True), self.device, None)
+        dev = self.device
+        with dev.backend.use_device(dev.index):  # (the copy lives on this tensor's device, whichever is current)
+            new._adopt(dev.xp.array(self._data, copy=True), dev, None)
         new._requires_grad = self._requires_grad
         if not self._deepcopy_takes_state:
             return new

@@ -38,8 +38,10 @@ def _refresh_per_optimizer_state() -> dict[str, Any]:
 
 
 def _scalar(value: Any, dtype: Any, device: Device) -> Tensor:
-    """A 0-d tensor made without a factory: the scaler's state outlives any one traced step."""
-    return Tensor._wrap(device.xp.asarray(value, dtype=dtype), device, None)
+    """A 0-d tensor made without a factory (the scaler's state outlives any one traced step), allocated on
+    ``device`` whichever device is current."""
+    with device.backend.use_device(device.index):
+        return Tensor._wrap(device.xp.asarray(value, dtype=dtype), device, None)
 
 
 class _MultiDeviceReplicator:
@@ -54,8 +56,9 @@ class _MultiDeviceReplicator:
         found = self._per_device_tensors.get(device)
         if found is None:
             src = self.master
-            found = _scalar(src._data.copy() if src.device is device else device.transfer(src._data, src.device),
-                            src._data.dtype, device)  # fmt: skip
+            with device.backend.use_device(device.index):
+                data = src._data.copy() if src.device is device else device.transfer(src._data, src.device)
+            found = _scalar(data, src._data.dtype, device)
             self._per_device_tensors[device] = found
         return found
 
@@ -68,12 +71,14 @@ def _amp_foreach_non_finite_check_and_unscale_(
     may be a read-only broadcast view); their dtype is kept."""
     if not scaled_grads:
         return
-    xp = found_inf.device.xp
-    finite = xp.stack([xp.isfinite(g._data).all() for g in scaled_grads]).all()
-    xp.maximum(found_inf._data, xp.logical_not(finite).astype(found_inf._data.dtype), out=found_inf._data)
-    inv = inv_scale._data
-    for g in scaled_grads:
-        g._data = (g._data * inv).astype(g._data.dtype, copy=False)
+    dev = found_inf.device
+    xp = dev.xp
+    with dev.backend.use_device(dev.index):  # (the kernels run on the gradients' device, whichever is current)
+        finite = xp.stack([xp.isfinite(g._data).all() for g in scaled_grads]).all()
+        xp.maximum(found_inf._data, xp.logical_not(finite).astype(found_inf._data.dtype), out=found_inf._data)
+        inv = inv_scale._data
+        for g in scaled_grads:
+            g._data = (g._data * inv).astype(g._data.dtype, copy=False)
 
 
 def _amp_update_scale_(
@@ -83,15 +88,17 @@ def _amp_update_scale_(
     """torch's kernel, in place: after an inf/NaN the scale backs off and the tracker restarts; otherwise the
     tracker counts, and at ``growth_interval`` clean steps the scale grows (if that stays finite). The float
     scale is multiplied by the factors as doubles, as torch's."""
-    xp = scale.device.xp
-    s = scale._data.astype(np.float64)
-    inf = found_inf._data > 0
-    successful = growth_tracker._data + 1
-    grow = xp.logical_and(xp.logical_not(inf), successful == growth_interval)
-    grown = (s * scale_growth_factor).astype(np.float32)
-    keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale._data)
-    scale._data = xp.where(inf, (s * scale_backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
-    growth_tracker._data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
+    dev = scale.device
+    xp = dev.xp
+    with dev.backend.use_device(dev.index):
+        s = scale._data.astype(np.float64)
+        inf = found_inf._data > 0
+        successful = growth_tracker._data + 1
+        grow = xp.logical_and(xp.logical_not(inf), successful == growth_interval)
+        grown = (s * scale_growth_factor).astype(np.float32)
+        keep_or_grow = xp.where(xp.logical_and(grow, xp.isfinite(grown)), grown, scale._data)
+        scale._data = xp.where(inf, (s * scale_backoff_factor).astype(np.float32), keep_or_grow).astype(np.float32)
+        growth_tracker._data = xp.where(xp.logical_or(inf, grow), 0, successful).astype(np.int32)
     return scale
 
 
@@ -205,10 +212,9 @@ class GradScaler:
         if optimizer_state["stage"] is OptState.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         assert self._scale is not None
-        xp = self._scale.device.xp
-        inv = _scalar(
-            xp.reciprocal(self._scale._data.astype(np.float64)).astype(np.float32), np.float32, self._scale.device
-        )
+        dev = self._scale.device
+        with dev.backend.use_device(dev.index):
+            inv = _scalar(dev.xp.reciprocal(self._scale._data.astype(np.float64)).astype(np.float32), np.float32, dev)
         found_inf = _scalar(0.0, np.float32, self._scale.device)
         optimizer_state["found_inf_per_device"] = self._unscale_grads_(optimizer, inv, found_inf, False)
         optimizer_state["stage"] = OptState.UNSCALED
@@ -244,36 +250,37 @@ class GradScaler:
         scale, tracker = self._check_scale_growth_tracker("update")
         dev = scale.device
         xp = dev.xp
-        if new_scale is not None:
-            if isinstance(new_scale, (int, float)):
-                scale._data = xp.asarray(new_scale, dtype=np.float32)
+        with dev.backend.use_device(dev.index):  # (the scale's device, whichever is current)
+            if new_scale is not None:
+                if isinstance(new_scale, (int, float)):
+                    scale._data = xp.asarray(new_scale, dtype=np.float32)
+                else:
+                    reason = (
+                        "new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor with "
+                        "requires_grad=False."
+                    )
+                    if new_scale.device.type != self._device:
+                        raise AssertionError(reason)
+                    if new_scale.numel() != 1:
+                        raise AssertionError(reason)
+                    if new_scale.requires_grad is True:
+                        raise AssertionError(reason)
+                    scale._data = dev.transfer(new_scale._data, new_scale.device).reshape(()).astype(np.float32)
             else:
-                reason = (
-                    "new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor with "
-                    "requires_grad=False."
-                )
-                if new_scale.device.type != self._device:
-                    raise AssertionError(reason)
-                if new_scale.numel() != 1:
-                    raise AssertionError(reason)
-                if new_scale.requires_grad is True:
-                    raise AssertionError(reason)
-                scale._data = dev.transfer(new_scale._data, new_scale.device).reshape(()).astype(np.float32)
-        else:
-            found_infs = [
-                v._data if d is dev else dev.transfer(v._data, d)
-                for state in self._per_optimizer_states.values()
-                for d, v in state["found_inf_per_device"].items()
-            ]
-            if len(found_infs) == 0:
-                raise AssertionError("No inf checks were recorded prior to update.")
-            found = found_infs[0]
-            for f in found_infs[1:]:
-                found = found + f
-            _amp_update_scale_(
-                scale, tracker, _scalar(found, np.float32, dev), self._growth_factor, self._backoff_factor,
-                self._growth_interval,
-            )  # fmt: skip
+                found_infs = [
+                    v._data if d is dev else dev.transfer(v._data, d)
+                    for state in self._per_optimizer_states.values()
+                    for d, v in state["found_inf_per_device"].items()
+                ]
+                if len(found_infs) == 0:
+                    raise AssertionError("No inf checks were recorded prior to update.")
+                found = found_infs[0]
+                for f in found_infs[1:]:
+                    found = found + f
+                _amp_update_scale_(
+                    scale, tracker, _scalar(found, np.float32, dev), self._growth_factor, self._backoff_factor,
+                    self._growth_interval,
+                )  # fmt: skip
         self._per_optimizer_states = defaultdict(_refresh_per_optimizer_state)
 
     def _get_scale_async(self) -> Tensor | None:

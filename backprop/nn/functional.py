@@ -661,6 +661,9 @@ def _clamped_log(p: Tensor) -> Tensor:
     return apply(ew.where, positive, safe.log().clamp(min=-100.0), -100.0)
 
 
+_BCE_RANGE = "all elements of input should be between 0 and 1"
+
+
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -684,8 +687,11 @@ def binary_cross_entropy(
         raise RuntimeError(f"Found dtype {name(target.dtype)} but expected {name(input.dtype)}")
     if not dtypes.is_floating(input.dtype):
         raise NotImplementedError(f"\"binary_cross_entropy\" not implemented for '{name(input.dtype)}'")
-    if input.numel() and not bool(((input._data >= 0) & (input._data <= 1)).all()):  # one read-back, as torch checks
-        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    if input.numel() and not defer_range_check(  # CuPy: checked on the device (torch's CUDA kernel asserts there)
+        input.device.xp, "binary_cross_entropy", input._data, 0, 1, _BCE_RANGE, RuntimeError
+    ):
+        if not bool(((input._data >= 0) & (input._data <= 1)).all()):  # the CPU: one read, as torch's check
+            raise RuntimeError(f"binary_cross_entropy: {_BCE_RANGE}")
     if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's kernel, each step rounded to that dtype
         q = 1 - input
         log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
@@ -1417,9 +1423,10 @@ def scaled_dot_product_attention(
         else:
             scores = scores + attn_mask
     dead = trace.record(functools.partial(_dead_rows, xp=xp), scores)
-    # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN (a recorded step
-    # always takes this path: it equals the plain softmax bit for bit where no row is dead)
-    if trace.tracer() is not None or dead.any():
+    # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN (a recorded step and a
+    # device always take this path, which equals the plain softmax bit for bit where no row is dead: asking
+    # dead.any() there would read device memory back to the host at every attention call)
+    if trace.tracer() is not None or query.device.type != "cpu" or dead.any():
         dead_t = _const(dead, scores)
         weights = apply(ew.where, dead_t, 0.0, apply(nn_ops.softmax, apply(ew.where, dead_t, 0.0, scores), axis=-1))
     else:

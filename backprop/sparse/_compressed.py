@@ -73,6 +73,23 @@ def _expand(compressed: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(n, dtype=np.int64), counts)
 
 
+def _entry_coords(cidx: Tensor, pidx: Tensor, csr: builtins.bool) -> tuple[Tensor, Tensor]:
+    """Each entry's (row, column) as int64 index tensors on the indices' device. On the CPU from ``_expand``; on
+    a GPU by a ``searchsorted`` of the offsets there (no read-back: products and their gradients run every
+    training step)."""
+    dev = cidx.device
+    if dev.type == "cpu":
+        major, minor = _expand(_host(cidx)), _host(pidx).astype(np.int64)
+        major_c, minor_c = Tensor._of(major, device=dev), Tensor._of(minor, device=dev)
+        return (major_c, minor_c) if csr else (minor_c, major_c)
+    xp, c, p = dev.xp, cidx._data, pidx._data
+    with dev.backend.use_device(dev.index):
+        major_a = xp.searchsorted(c[1:], xp.arange(p.shape[0], dtype=c.dtype), side="right").astype(np.int64)
+        minor_a = p.astype(np.int64)
+    major_t, minor_t = Tensor._wrap(major_a, dev, None), Tensor._wrap(minor_a, dev, None)
+    return (major_t, minor_t) if csr else (minor_t, major_t)
+
+
 def _offsets(major: np.ndarray, n: int, dtype: Any) -> np.ndarray:
     """The compressed offsets of entries sorted by ``major`` (n + 1 of them)."""
     counts = np.bincount(major, minlength=n) if major.size else np.zeros(n, np.int64)
@@ -813,14 +830,51 @@ def to_compressed(x: Any, layout: Any, dense_dim: Any = None) -> SparseCompresse
 # ---------------------------------------------------------------- products
 
 
+_I32 = 2**31 - 1
+
+
 def _matrix(device: Any, values: Any, plain: Any, compressed: Any, shape: tuple[int, int], csr: bool) -> Any:
-    """The scipy (cupyx on CUDA) CSR or CSC matrix of the three arrays as they are (no conversion)."""
-    if device.type == "cuda":  # pragma: no cover - needs a GPU (written for cupyx.scipy.sparse, not run here)
-        import cupyx.scipy.sparse as sps
-    else:
+    """The scipy (cupyx on CUDA) CSR or CSC matrix of the three arrays as they are (no conversion on the CPU).
+
+    On CUDA the index arrays go in as int32 where everything fits (a device cast: cupyx reads the contents of
+    int64 index arrays back to choose their dtype), and the matrix is marked canonical, which the invariants
+    checked at construction guarantee (cupyx would run a kernel and read its verdict back before each
+    product). What stays is the read of ``indptr``'s two ends in cupyx's constructor."""
+    if device.type == "cpu":
         import scipy.sparse as sps
-    make = sps.csr_matrix if csr else sps.csc_matrix
-    return make((values, plain, compressed), shape=shape)
+
+        make = sps.csr_matrix if csr else sps.csc_matrix
+        return make((values, plain, compressed), shape=shape)
+    import cupyx.scipy.sparse as cusps
+
+    with device.backend.use_device(device.index):
+        if max(shape) <= _I32 and plain.shape[0] <= _I32:
+            plain, compressed = plain.astype(np.int32, copy=False), compressed.astype(np.int32, copy=False)
+        m = (cusps.csr_matrix if csr else cusps.csc_matrix)((values, plain, compressed), shape=shape)
+        m.has_canonical_format = True
+    return m
+
+
+def _device_mm(dev: Any, values: Any, dense: Any, cidx: Tensor, pidx: Tensor, n: int, csr: builtins.bool) -> Any:
+    """``S @ D`` on a GPU for the dtypes cuSPARSE lacks (integers, bool, float16): each entry's product
+    ``v * D[col]``, summed per row as differences of a running sum at the row offsets (entries sorted by row:
+    CSR's own order, CSC's after a sort), accumulated in int64 (exact modulo 2**64, so integer wrap-around is
+    the CPU's) or float32 for float16; no scatter, no read-back."""
+    xp, dtype = dev.xp, dense.dtype
+    rows_t, cols_t = _entry_coords(cidx, pidx, csr)
+    rows, cols = rows_t._data, cols_t._data
+    with dev.backend.use_device(dev.index):
+        if not csr:
+            order = xp.argsort(rows)
+            rows, cols, values = rows[order], cols[order], values[order]
+        d2 = dense[:, None] if dense.ndim == 1 else dense
+        acc = np.int64 if dtype.kind in "biu" else np.float32
+        terms = values.astype(acc)[:, None] * d2[cols].astype(acc)
+        running = xp.concatenate([xp.zeros((1, d2.shape[1]), acc), xp.cumsum(terms, axis=0)])
+        offsets = xp.searchsorted(rows, xp.arange(n + 1), side="left")
+        out = running[offsets[1:]] - running[offsets[:-1]]
+        out = out != 0 if dtype.kind == "b" else out.astype(dtype)
+    return out[:, 0] if dense.ndim == 1 else out
 
 
 class _CompressedMM(Function):
@@ -835,9 +889,12 @@ class _CompressedMM(Function):
         ctx.save_for_backward(values, dense)
         ctx.pattern = (cidx, pidx, shape, csr)
         dev = dense.device
+        if dev.type != "cpu" and np.dtype(dense.dtype).char not in "fdFD":  # cuSPARSE's dtypes only
+            return Tensor._wrap(_device_mm(dev, values._data, dense._data, cidx, pidx, shape[0], csr), dev, None)
         s = _matrix(dev, values._data, pidx._data, cidx._data, shape, csr)
         out = s @ dense._data
-        return Tensor._wrap(dev.xp.asarray(out, dtype=dense.dtype), dev, None)
+        with dev.backend.use_device(dev.index):
+            return Tensor._wrap(dev.xp.asarray(out, dtype=dense.dtype), dev, None)
 
     @staticmethod
     def backward(ctx: Any, gy: Tensor) -> tuple[Any, ...]:
@@ -845,10 +902,9 @@ class _CompressedMM(Function):
         cidx, pidx, shape, csr = ctx.pattern
         gv = gd = None
         if ctx.needs_input_grad[0]:
-            major, minor = _expand(_host(cidx)), _host(pidx).astype(np.int64)
-            rows, cols = (major, minor) if csr else (minor, major)
+            rows, cols = _entry_coords(cidx, pidx, csr)
             d = dense.conj() if dense.is_complex() else dense
-            gv = (gy[Tensor._of(rows, device=gy.device)] * d[Tensor._of(cols, device=gy.device)]).sum(1)
+            gv = (gy[rows] * d[cols]).sum(1)
         if ctx.needs_input_grad[1]:
             v = values.conj() if values.is_complex() else values
             gd = _CompressedMM.apply(v, gy, cidx, pidx, (shape[1], shape[0]), not csr)
@@ -906,11 +962,8 @@ def sampled_addmm(
     if input.shape[1] != mat2.shape[1]:
         raise RuntimeError("sampled_addmm: self.shape[-1] must match mat2.shape[-1]")
     check_device("sparse.sampled_addmm", input, mat1, mat2)
-    rows, cols = input._coords()
-    dev = input.device
-    picked = (
-        mat1[Tensor._of(rows, device=dev)] * mat2.t()[Tensor._of(cols, device=dev)]
-    ).sum(1)  # fmt: skip
+    rows, cols = _entry_coords(input._cidx, input._pidx, input._csr)
+    picked = (mat1[rows] * mat2.t()[cols]).sum(1)
     values = picked if alpha == 1 else picked * alpha
     if beta != 0:  # (torch ignores input's values, nan included, when beta is 0)
         values = values + (input._vals if beta == 1 else input._vals * beta)

@@ -388,7 +388,7 @@ def test_data_parallel_wraps_the_module() -> None:
 def test_sync_batch_norm_single_process_is_batch_norm(torch: Any) -> None:
     m, tm = nn.SyncBatchNorm(3), torch.nn.SyncBatchNorm(3)
     assert repr(m) == repr(tm) and list(m.state_dict()) == list(tm.state_dict())
-    ref = nn.BatchNorm1d(3)
+    m, ref = m.double(), nn.BatchNorm1d(3).double()  # (float64 input needs float64 statistics, as torch's)
     a = np.random.default_rng(14).standard_normal((4, 3, 5))
     x, xr = bp.tensor(a, requires_grad=True), bp.tensor(a, requires_grad=True)
     y, yr = m(x), ref(xr)

@@ -508,3 +508,11 @@ def test_gcn_on_csr_adjacency_trains_as_torch() -> None:
     assert got[0][-1] < got[0][0]
     for g, w in zip(got[1:], want[1:]):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_constructors_take_torchs_layout_keyword() -> None:
+    crow, col, val = bp.tensor([0, 1]), bp.tensor([0]), bp.tensor([1.0])
+    assert bp.sparse_csr_tensor(crow, col, val, layout=bp.sparse_csr).layout is bp.sparse_csr
+    assert bp.sparse_csc_tensor(crow, col, val, layout=None).layout is bp.sparse_csc
+    with pytest.raises(RuntimeError, match="sparse_csr_tensor: layout must be SparseCsr but got SparseCsc"):
+        bp.sparse_csr_tensor(crow, col, val, layout=bp.sparse_csc)  # (torch's words)

@@ -62,6 +62,11 @@ def _layout_name(layout: Any) -> str:
     return str(getattr(layout, "name", layout)).removeprefix("torch.")
 
 
+def _layout_word(layout: Any) -> str:
+    """A layout as torch's messages spell it (``SparseCsc``, ``Strided``)."""
+    return "".join(part.capitalize() for part in _layout_name(layout).split("_"))
+
+
 def _host(t: Tensor) -> np.ndarray:
     return np.asarray(t.detach()._host())
 
@@ -736,6 +741,7 @@ def sparse_csr_tensor(
     size: Any = None,
     *,
     dtype: Any = None,
+    layout: Any = None,
     device: Any = None,
     pin_memory: bool = False,
     requires_grad: bool = False,
@@ -743,6 +749,8 @@ def sparse_csr_tensor(
 ) -> SparseCompressedTensor:
     """torch's ``sparse_csr_tensor``: row offsets, column indices and values of a 2-D CSR matrix (the size
     defaults to (len(crow_indices) - 1, largest column + 1)); the invariants are always checked."""
+    if layout is not None and layout is not sparse_csr:
+        raise RuntimeError(f"sparse_csr_tensor: layout must be SparseCsr but got {_layout_word(layout)}")
     return sparse_compressed_tensor(
         crow_indices, col_indices, values, size, dtype=dtype, layout=sparse_csr, device=device,
         requires_grad=requires_grad, check_invariants=check_invariants,
@@ -756,6 +764,7 @@ def sparse_csc_tensor(
     size: Any = None,
     *,
     dtype: Any = None,
+    layout: Any = None,
     device: Any = None,
     pin_memory: bool = False,
     requires_grad: bool = False,
@@ -763,6 +772,8 @@ def sparse_csc_tensor(
 ) -> SparseCompressedTensor:
     """torch's ``sparse_csc_tensor``: column offsets, row indices and values of a 2-D CSC matrix (the size
     defaults to (largest row + 1, len(ccol_indices) - 1)); the invariants are always checked."""
+    if layout is not None and layout is not sparse_csc:
+        raise RuntimeError(f"sparse_csc_tensor: layout must be SparseCsc but got {_layout_word(layout)}")
     return sparse_compressed_tensor(
         ccol_indices, row_indices, values, size, dtype=dtype, layout=sparse_csc, device=device,
         requires_grad=requires_grad, check_invariants=check_invariants,

@@ -43,6 +43,9 @@ from backprop.sparse._tensor import (
 from backprop.tensor import Tensor, _torch_layout
 
 _LAYOUTS = {"sparse_csr": sparse_csr, "sparse_csc": sparse_csc}
+# ``sparse.mm`` (backprop/sparse/_mm.py, which imports this module and sets this name when it loads): the
+# checks every layout shares, then ``compressed_mm`` for these
+_sparse_mm: Any = None
 _WORDS = {"sparse_csr": "SparseCsr", "sparse_csc": "SparseCsc", "sparse_coo": "Sparse", "sparse_bsr": "SparseBsr",
           "sparse_bsc": "SparseBsc", "strided": "Strided"}  # fmt: skip
 # unary ops torch runs on the stored values of a CSR/CSC tensor (f(0) == 0, so the pattern is kept)
@@ -484,9 +487,7 @@ class SparseCompressedTensor(Tensor):
     # ------------------------------------------------------------ products
     def mm(self, mat2: Any) -> Tensor:
         """``self @ mat2`` for a dense matrix ``mat2`` (dense result)."""
-        from backprop.sparse._mm import mm
-
-        return mm(self, mat2)
+        return _sparse_mm(self, mat2)
 
     def matmul(self, other: Any) -> Tensor:
         """By a dense matrix or vector (dense result)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from backprop.autograd.custom import Function
-from backprop.sparse import _tensor
+from backprop.sparse import _compressed, _tensor
 from backprop.sparse._compressed import SparseCompressedTensor, compressed_mm
 from backprop.sparse._tensor import SparseTensor, check_device
 from backprop.tensor import Tensor
@@ -97,3 +97,6 @@ def addmm(input: Tensor, mat1: Any, mat2: Tensor, *, beta: float = 1, alpha: flo
 
 
 _tensor.IMPL["mm"] = mm
+
+
+_compressed._sparse_mm = mm  # (CSR/CSC tensors' .mm, without _compressed importing this module)

@@ -382,8 +382,16 @@ chunk = Tensor.chunk
 unbind = Tensor.unbind
 
 
+def _not_one_tensor(tensors: Any, name: str) -> None:
+    """torch's TypeError for a single tensor where a sequence of them belongs (iterating it would silently
+    join its rows)."""
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     """Concatenate along an existing ``dim``; mixed dtypes promote under torch's rules (int64 + float32 is float32)."""
+    _not_one_tensor(tensors, "cat")
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -412,11 +420,21 @@ def _promoted(tensors: list[Tensor], name: str) -> list[Tensor]:
     return [t if t.dtype == dt else t.to(dt) for t in tensors]
 
 
-concat = concatenate = cat
+def concat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
+    """``cat``'s alias."""
+    _not_one_tensor(tensors, "concat")
+    return cat(tensors, dim, axis=axis)
+
+
+def concatenate(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
+    """``cat``'s alias."""
+    _not_one_tensor(tensors, "concatenate")
+    return cat(tensors, dim, axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Stack along a new ``dim``."""
+    _not_one_tensor(tensors, "stack")
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("stack expects a non-empty TensorList")
@@ -519,25 +537,32 @@ def atleast_3d(*tensors: Any) -> Any:
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate column-wise: along dim 1, or dim 0 when every tensor is 1-D (0-d become 1-D)."""
+    _not_one_tensor(tensors, "hstack")
     ts = atleast_1d(_tensors("hstack", (list(tensors),)))
     return cat(ts, 1 if [x for x in ts if x.ndim != 1] else 0)  # (all/any are tensor functions here)
 
 
 def vstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate row-wise (dim 0) after ``atleast_2d``."""
+    _not_one_tensor(tensors, "vstack")
     return cat(atleast_2d(_tensors("vstack", (list(tensors),))), 0)
 
 
-row_stack = vstack
+def row_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """``vstack``'s alias."""
+    _not_one_tensor(tensors, "row_stack")
+    return vstack(tensors)
 
 
 def dstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate depth-wise (dim 2) after ``atleast_3d``."""
+    _not_one_tensor(tensors, "dstack")
     return cat(atleast_3d(_tensors("dstack", (list(tensors),))), 2)
 
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     """0-d and 1-D tensors as columns (n, 1), then concatenated along dim 1."""
+    _not_one_tensor(tensors, "column_stack")
     ts = _tensors("column_stack", (tensors,))
     return cat([x.reshape(-1, 1) if x.ndim <= 1 else x for x in ts], 1)
 

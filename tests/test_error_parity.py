@@ -130,3 +130,17 @@ def test_negative_label_smoothing_is_no_smoothing() -> None:
         bp.nn.functional.cross_entropy(x, probs).item()
     )
     assert bp.nn.functional.cross_entropy(x, t, label_smoothing=0.3).item() == pytest.approx(1.08757150)
+
+
+@pytest.mark.parametrize(
+    "name", ["cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack"]
+)
+def test_one_tensor_where_a_sequence_belongs_is_torchs_type_error(name: str) -> None:
+    """Iterating a tensor would silently join its rows: torch refuses, with its TypeError, and so do we."""
+    with pytest.raises(TypeError) as ours:
+        getattr(bp, name)(bp.ones(2, 3))
+    assert str(ours.value) == f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"
+    if torch is not None:
+        with pytest.raises(TypeError) as theirs:
+            getattr(torch, name)(torch.ones(2, 3))
+        assert str(ours.value) == str(theirs.value)

@@ -396,6 +396,9 @@ def eye(
 ) -> Tensor:
     """The identity matrix."""
     _dense("eye", layout)
+    for name, value in (("n", n), ("m", m)):
+        if value is not None and value < 0:  # (torch's RuntimeError, not NumPy's ValueError)
+            raise ShapeError(f"{name} must be greater or equal to 0, got {value}")
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     with _current(dev):

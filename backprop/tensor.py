@@ -669,13 +669,10 @@ class Tensor(
         _check_layout("new_full", layout)
         dev = to_device_obj(device or self.device)
         dt = dtypes.to_dtype(dtype) or self.dtype
-        out = Tensor._wrap(
-            dev.xp.full(
-                size_arg((size,) if isinstance(size, int) else tuple(size)), dtypes.fill_int(fill_value, dt), dt
-            ),
-            dev,
-            None,
-        )
+        shape = size_arg((size,) if isinstance(size, int) else tuple(size))
+        if any(n < 0 for n in shape):  # (torch's RuntimeError, not NumPy's ValueError)
+            raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+        out = Tensor._wrap(dev.xp.full(shape, dtypes.fill_int(fill_value, dt), dt), dev, None)
         return out.requires_grad_() if requires_grad else out
 
     def new_zeros(

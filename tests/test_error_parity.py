@@ -144,3 +144,26 @@ def test_one_tensor_where_a_sequence_belongs_is_torchs_type_error(name: str) -> 
         with pytest.raises(TypeError) as theirs:
             getattr(torch, name)(torch.ones(2, 3))
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        lambda L: L.ones(2, 3).permute(0, 2),  # IndexError: Dimension out of range ...
+        lambda L: L.ones(2, 3).permute(-3, 0),
+        lambda L: L.eye(-1),  # RuntimeError: n must be greater or equal to 0, got -1
+        lambda L: L.eye(2, -3),
+        lambda L: L.ones(2).new_ones(-1),  # RuntimeError: Trying to create tensor with negative dimension ...
+        lambda L: L.ones(2).new_zeros((2, -2)),
+    ],
+)
+def test_dims_out_of_range_and_negative_sizes_as_torch(case: Any) -> None:
+    """torch's exception class (ours is an instance of it) and its message."""
+    with pytest.raises(Exception) as ours:
+        case(bp)
+    if torch is None:
+        assert isinstance(ours.value, (IndexError, RuntimeError))
+        return
+    with pytest.raises(Exception) as theirs:
+        case(torch)
+    assert isinstance(ours.value, type(theirs.value)) and str(ours.value) == str(theirs.value)

@@ -17,7 +17,7 @@ from backprop.autograd.node_names import name_node
 from backprop.ops import conversion
 from backprop.ops import linalg as linalg_ops
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, infer_shape, size_arg, wrap_dim
+from backprop.ops._util import ShapeError, ShapeIndexError, infer_shape, size_arg, wrap_dim
 from backprop.size import Size
 
 if TYPE_CHECKING:
@@ -135,7 +135,11 @@ class ShapeMethods:
         if dims is not None:
             args = _star_keyword(args, dims, "dims", "permute")
         dims = size_arg(args)
-        if len(dims) != self.ndim or sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+        n = max(self.ndim, 1)
+        bad = next((d for d in dims if not -n <= d < n), None) if len(dims) == self.ndim else None
+        if bad is not None:  # torch's IndexError (also the ShapeError it was)
+            raise ShapeIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {bad})")
+        if len(dims) != self.ndim or sorted(d % n for d in dims) != list(range(self.ndim)):
             raise ShapeError(f"permute: {dims} is not a permutation of the {self.ndim} dims of {tuple(self.shape)}")
         return apply(sh.permute, self, axes=tuple(d % self.ndim for d in dims))
 

@@ -24,6 +24,7 @@ import enum
 import importlib.util
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -380,6 +381,11 @@ class _MPIComm(_Comm):
         self.comm.Barrier()
 
     def abort(self, code: int) -> None:
+        # what this rank printed last (the failing rank's traceback) goes through the launcher's output
+        # forwarding, which MPI_Abort can cut off: flush, and give it a moment first
+        sys.stdout.flush()
+        sys.stderr.flush()
+        time.sleep(0.2)
         self.comm.Abort(code)
 
     def isend(self, arr: Any, dst: int, tag: int) -> _MPIRequest:

@@ -100,10 +100,21 @@ def infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple[int, ..
 
 def size_arg(size: tuple) -> tuple[int, ...]:
     """``f(2, 3)`` or ``f((2, 3))``: the sizes as one tuple of ints (a 0-d integer tensor or NumPy
-    integer counts as an int, as torch's ``zeros(n)`` with ``n = t.sum()``)."""
+    integer counts as an int, as torch's ``zeros(n)`` with ``n = t.sum()``; a float is torch's TypeError,
+    not silently truncated)."""
     if len(size) == 1 and not isinstance(size[0], int) and getattr(size[0], "ndim", 1) != 0:
-        return tuple(int(s) for s in size[0])
-    return tuple(int(s) for s in size)
+        size = tuple(size[0])
+    for s in size:
+        if s.__class__ is not int:
+            return tuple(_size_int(s) for s in size)
+    return size if size.__class__ is tuple else tuple(size)
+
+
+def _size_int(s: Any) -> int:
+    kind = getattr(getattr(s, "dtype", None), "kind", None)
+    if isinstance(s, float) or kind in ("f", "c") or isinstance(s, complex):
+        raise TypeError(f"sizes must be integers, got {type(s).__name__} {s!r}")
+    return int(s)
 
 
 class ShapeError(ValueError, RuntimeError):

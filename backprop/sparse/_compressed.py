@@ -31,6 +31,7 @@ from backprop.methods.attributes import Layout
 from backprop.sparse import _build, _tensor
 from backprop.sparse._tensor import (
     SparseTensor,
+    ThroughValues,
     _SparseData,
     check_device,
     shape_of,
@@ -104,7 +105,7 @@ def _offsets(major: np.ndarray, n: int, dtype: Any) -> np.ndarray:
     return np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)]).astype(dtype)
 
 
-class SparseCompressedTensor(Tensor):
+class SparseCompressedTensor(ThroughValues, Tensor):
     """A sparse CSR or CSC matrix (torch's ``layout=torch.sparse_csr``/``sparse_csc``): compressed
     indices, plain indices and values; ``isinstance(s, bp.Tensor)`` holds, dense-only ops raise, gradients
     flow through the values."""
@@ -228,42 +229,10 @@ class SparseCompressedTensor(Tensor):
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
         raise RuntimeError(f"Sparse {self._lay.name.removeprefix('sparse_').upper()} tensors do not have is_contiguous")
 
-    # ------------------------------------------------------------ autograd, through the values
-    @property
-    def grad_fn(self) -> Any:
-        return self._vals.grad_fn
-
-    @grad_fn.setter
-    def grad_fn(self, value: Any) -> None:
-        if value is not None:
-            raise RuntimeError("a sparse tensor's grad_fn is its values' grad_fn; it cannot be set")
-
-    @property
-    def requires_grad(self) -> builtins.bool:
-        return self._vals.requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, value: builtins.bool) -> None:
-        self._vals.requires_grad = value
-
-    @property
-    def grad(self) -> Tensor | None:
-        """The gradient as a tensor of this layout and pattern, or None."""
-        g = self._vals.grad
-        return None if g is None else self._like(g)
-
-    @grad.setter
-    def grad(self, value: Tensor | None) -> None:
-        if value is not None:
-            raise RuntimeError("assigning a gradient to a sparse tensor is not supported; set it to None")
-        self._vals.grad = None
-
-    def detach(self) -> SparseCompressedTensor:
-        return self._like(self._vals.detach())
-
-    def detach_(self) -> SparseCompressedTensor:
-        self._vals.detach_()
-        return self
+    # ------------------------------------------------------------ autograd, through the values (ThroughValues)
+    def _grad_from_values(self, g: Tensor) -> SparseCompressedTensor:
+        """The values' gradient as a tensor of this layout and pattern."""
+        return self._like(g)
 
     def clone(self, *, memory_format: Any = None) -> SparseCompressedTensor:
         """A differentiable copy (new index and value memory)."""

@@ -79,7 +79,59 @@ class _SparseData:
 IMPL: dict[str, Any] = {}
 
 
-class SparseTensor(Tensor):
+class ThroughValues:
+    """Autograd of a sparse tensor, COO or compressed: it lives in the ``_vals`` tensor (``grad_fn``,
+    ``requires_grad``, ``detach``); ``.grad`` is the values' gradient in the tensor's own layout
+    (``_grad_from_values``)."""
+
+    __slots__ = ()
+    _vals: Tensor
+
+    def _like(self, values: Tensor) -> Any:
+        raise NotImplementedError
+
+    def _grad_from_values(self, g: Tensor) -> Any:
+        raise NotImplementedError
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._vals.grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, value: Any) -> None:
+        if value is not None:
+            raise RuntimeError("a sparse tensor's grad_fn is its values' grad_fn; it cannot be set")
+
+    @property
+    def requires_grad(self) -> builtins.bool:
+        return self._vals.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: builtins.bool) -> None:
+        self._vals.requires_grad = value
+
+    @property
+    def grad(self) -> Any:
+        """The gradient as a sparse tensor of this layout and pattern, or None."""
+        g = self._vals.grad
+        return None if g is None else self._grad_from_values(g)
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            raise RuntimeError("assigning a gradient to a sparse tensor is not supported; set it to None")
+        self._vals.grad = None
+
+    def detach(self) -> Any:
+        """The same indices and values, cut from the graph."""
+        return self._like(self._vals.detach())
+
+    def detach_(self) -> Any:
+        self._vals.detach_()
+        return self
+
+
+class SparseTensor(ThroughValues, Tensor):
     """A sparse COO tensor (torch's ``layout=torch.sparse_coo``): ``indices`` (ndim, nnz) and ``values``
     (nnz,); ``isinstance(s, bp.Tensor)`` holds, dense-only ops raise, gradients flow through ``values``."""
 
@@ -157,47 +209,12 @@ class SparseTensor(Tensor):
         """False, as torch's sparse tensors."""
         return False
 
-    # ------------------------------------------------------------ autograd, through the values
-    @property
-    def grad_fn(self) -> Any:
-        return self._vals.grad_fn
-
-    @grad_fn.setter
-    def grad_fn(self, value: Any) -> None:
-        if value is not None:
-            raise RuntimeError("a sparse tensor's grad_fn is its values' grad_fn; it cannot be set")
-
-    @property
-    def requires_grad(self) -> builtins.bool:
-        return self._vals.requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, value: builtins.bool) -> None:
-        self._vals.requires_grad = value
-
-    @property
-    def grad(self) -> Tensor | None:
-        """The gradient as a sparse tensor on the coalesced pattern (torch's), or None."""
-        g = self._vals.grad
-        if g is None:
-            return None
+    # ------------------------------------------------------------ autograd, through the values (ThroughValues)
+    def _grad_from_values(self, g: Tensor) -> SparseTensor:
+        """The values' gradient on the coalesced pattern (torch's)."""
         coalesce_pattern = IMPL["coalesce_pattern"]
 
         return coalesce_pattern(self, g)
-
-    @grad.setter
-    def grad(self, value: Tensor | None) -> None:
-        if value is not None:
-            raise RuntimeError("assigning a gradient to a sparse tensor is not supported; set it to None")
-        self._vals.grad = None
-
-    def detach(self) -> SparseTensor:
-        """The same indices and values, cut from the graph."""
-        return self._like(self._vals.detach())
-
-    def detach_(self) -> SparseTensor:
-        self._vals.detach_()
-        return self
 
     def clone(self, *, memory_format: Any = None) -> SparseTensor:
         """A differentiable copy (new index and value memory)."""

@@ -16,6 +16,7 @@ if __name__ != "backprop.backends":
 from . import cuda, cudnn, mps  # torch.backends' flag modules (recorded, no effect here)
 from .base import Backend, BackendUnavailable, UnknownDevice
 from .cupy_backend import CupyBackend
+from .meta_backend import MetaBackend
 from .numpy_backend import NumpyBackend
 
 __all__ = [
@@ -108,3 +109,4 @@ def available_backends() -> dict[str, Backend]:
 
 register_backend(NumpyBackend())
 register_backend(CupyBackend())
+register_backend(MetaBackend())

@@ -16,6 +16,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
+from backprop.backends.meta_backend import placeholder
 from backprop.devices import Device, check_array_dtype
 from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
@@ -99,12 +100,15 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     shape = size_arg(size)
     if any(n < 0 for n in shape):
         raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
-    with _current(dev):
-        arr = (
-            xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
-            if fill == "full"
-            else getattr(xp, fill)(shape, dtype=dt)
-        )
+    if dev.type == "meta":  # no values: one element's memory whatever the shape
+        arr = placeholder(shape, dt)
+    else:
+        with _current(dev):
+            arr = (
+                xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
+                if fill == "full"
+                else getattr(xp, fill)(shape, dtype=dt)
+            )
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
         t._factory_requires_grad()
@@ -415,8 +419,11 @@ def _random(
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     rng = generator_rng(dev, generator)
     shape = size_arg(size)
-    with _current(dev):
-        arr = _draw(rng, kind, shape, dt, **kw)
+    if dev.type == "meta":  # no values to draw
+        arr = placeholder(shape, dt)
+    else:
+        with _current(dev):
+            arr = _draw(rng, kind, shape, dt, **kw)
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
         t._factory_requires_grad()

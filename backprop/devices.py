@@ -16,6 +16,9 @@ from backprop.backends.base import UnknownDevice
 log = logging.getLogger("backprop")
 
 
+_INDEXLESS = ("cpu", "meta")  # device types that print without an index, as torch's
+
+
 class Device:
     """A device type plus an index; interned, so ``is`` comparison is exact and cheap.
 
@@ -41,7 +44,7 @@ class Device:
             dev.type, dev.index, dev.backend = type, index, backend
             # resolved once here so the per-op hot path reads plain attributes
             dev.xp, dev.array_type = backend.xp, backend.array_type
-            dev._str = type if type == "cpu" else f"{type}:{index}"
+            dev._str = type if type in _INDEXLESS else f"{type}:{index}"
             cls._cache[key] = dev
         return dev
 
@@ -97,12 +100,23 @@ class Device:
         return self.backend.from_host(source.backend.to_host(array), self.index)
 
     def __repr__(self) -> str:
-        if self.type == "cpu":  # torch's tensors report device(type='cpu'): one host device, no index
-            return "device(type='cpu')"
+        if self.type in _INDEXLESS:  # torch's tensors report device(type='cpu'): one host device, no index
+            return f"device(type='{self.type}')"
         return f"device(type={self.type!r}, index={self.index})"
 
     def __str__(self) -> str:
         return self._str
+
+    def __enter__(self) -> Device:
+        """``with bp.device("meta"):``: factories without ``device=`` (a model's layers too) use this
+        device inside the block, as torch's device context; blocks nest."""
+        _entered.append(_default)
+        set_default_device(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _default
+        _default = _entered.pop()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
@@ -248,9 +262,16 @@ def _auto_device() -> Device:
     return _auto
 
 
-def set_default_device(spec: str | Device = "auto") -> Device:
-    """Set the device new tensors go to; "auto" picks CUDA when usable, else CPU (logged once)."""
+_entered: list[Device | None] = []  # the defaults that ``with device:`` blocks replaced, innermost last
+
+
+def set_default_device(spec: str | Device | None = "auto") -> Device:
+    """Set the device new tensors go to; "auto" picks CUDA when usable, else CPU (logged once); None
+    goes back to the process's default (``BACKPROP_DEVICE``, else "auto"), as torch's None unsets it."""
     global _default
+    if spec is None:
+        _default = None
+        return get_default_device()
     _default = device(spec)
     return _default
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from backprop import dtypes
-from backprop.backends import Backend, registered_backends
+from backprop.backends import Backend, meta_backend, registered_backends
 
 Kernel = Callable[..., Any]
 
@@ -202,6 +202,8 @@ class OpDef:
                     k = _where_keeping_bf16(k)
             if _COMPLEX_SEEN[0] and self.name in _REAL_ONLY and _OPS.get(self.name) is self:
                 k = _refusing_complex(k, self.name)
+            if backend.name == "meta":  # (shape-only tensors: see backends/meta_backend.py)
+                k = meta_backend.meta_kernel(self.name, k)
             self._kernels[backend.name] = k
         return k
 
@@ -215,6 +217,8 @@ class OpDef:
             k = self.backward if override is None else _guarded_rule(override, self.backward)
             if _BF16_SEEN[0] and self._bf16_in_float32():
                 k = _float32_for_bf16_rule(k, self.name in _SAVED_IN_FLOAT32)
+            if backend.name == "meta":
+                k = meta_backend.meta_rule(k)
             self._bkernels[backend.name] = k
         return k
 

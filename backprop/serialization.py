@@ -43,6 +43,7 @@ __all__ = [
 # arrays, dtypes and scalars, and builtin containers
 _ALLOWED = {
     ("backprop.tensor", "_rebuild_tensor"),
+    ("backprop.tensor", "_rebuild_meta"),
     ("backprop.tensor", "Tensor"),
     ("backprop.nn.parameter", "Parameter"),
     ("backprop.sparse._tensor", "_rebuild_sparse"),

@@ -32,6 +32,7 @@ from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import state as _grad_state
 from backprop.autograd.grad_mode import trace_users
 from backprop.autograd.node_names import name_node
+from backprop.backends.meta_backend import placeholder
 from backprop.devices import Device
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
@@ -464,6 +465,11 @@ class Tensor(
         ``.detach().numpy()``; under ``no_grad`` (a custom Function's forward) it is allowed, as torch."""
         if self._requires_grad and not force and _grad_state.enabled:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self.device.type == "meta":
+            raise TypeError(
+                "can't convert meta device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory "
+                "first."
+            )
         return self._host()
 
     def _host(self) -> np.ndarray:
@@ -487,6 +493,8 @@ class Tensor(
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:  # (torch's RuntimeError and text; a ValueError too, as it used to be)
             raise ShapeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        if self.device.type == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         return self._host().item()
 
     def tolist(self) -> Any:
@@ -815,6 +823,8 @@ class Tensor(
 
     def equal(self, other: Tensor) -> builtins.bool:
         """True when ``other`` has this shape and these values (torch.equal)."""
+        if self.device.type == "meta":
+            raise NotImplementedError("equal: attempted to run this operator with Meta tensors, which have no values")
         return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other)._data.all())
 
     def logical_and(self, other: Any) -> Tensor:
@@ -900,7 +910,8 @@ class Tensor(
                 )
             value = value.item()
         value = dtypes.fill_int(value, self._data.dtype)
-        self._data[...] = value
+        if self.device.type != "meta":  # (a meta tensor has no values to write)
+            self._data[...] = value
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
         bump_version(self)
@@ -916,9 +927,14 @@ class Tensor(
             write_recorded("copy_", self, value, (Ellipsis,))
             return self
         if isinstance(src, Tensor):
-            self._data[...] = (
-                self.device.transfer(src._data, src.device) if src.device is not self.device else src._data
-            )
+            if src.device is not self.device:
+                data = self.device.transfer(src._data, src.device)  # (out of meta: torch's NotImplementedError)
+                if self.device.type != "meta":
+                    self._data[...] = data
+            elif self.device.type != "meta":
+                self._data[...] = src._data
+        elif self.device.type == "meta":
+            pass
         else:
             self._data[...] = self.device.asarray(src)
         if trace_users[0] and (tr := trace.tracer()) is not None:
@@ -945,7 +961,9 @@ class Tensor(
         memo[id(self)] = new
         dev = self.device
         with dev.backend.use_device(dev.index):  # (the copy lives on this tensor's device, whichever is current)
-            new._adopt(dev.xp.array(self._data, copy=True), dev, None)
+            meta = dev.type == "meta"
+            data = placeholder(self._data.shape, self.dtype) if meta else dev.xp.array(self._data, copy=True)
+            new._adopt(data, dev, None)
         new._requires_grad = self._requires_grad
         if not self._deepcopy_takes_state:
             return new
@@ -981,10 +999,15 @@ class Tensor(
         """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
         non-leaf unpickles as a leaf, as in torch), and its Python attributes if it has any; it restores
         on its device, or on the CPU with a warning where that device is unusable."""
-        args = (type(self), np.array(self._host()), str(self.device), self._requires_grad)
+        if self.device.type == "meta":  # a shape and a dtype, no values to write
+            args = (type(self), tuple(self._data.shape), self.dtype, self._requires_grad)
+            rebuild = _rebuild_meta
+        else:
+            args = (type(self), np.array(self._host()), str(self.device), self._requires_grad)
+            rebuild = _rebuild_tensor
         if state := self._python_state():
-            return (_rebuild_tensor, (*args, state))
-        return (_rebuild_tensor, args)
+            return (rebuild, (*args, state))
+        return (rebuild, args)
 
     # ------------------------------------------------------------ repr
     def __format__(self, spec: str) -> str:
@@ -996,6 +1019,8 @@ class Tensor(
         return repr(self)
 
     def __repr__(self) -> str:
+        if self.device.type == "meta":
+            return self._meta_repr()
         host = self._host()
         if dtypes.is_bfloat16(host.dtype):  # NumPy prints it as an unknown type: print its float32 values
             host = host.astype(np.float32)
@@ -1019,6 +1044,17 @@ class Tensor(
         elif self._requires_grad:
             extra.append("requires_grad=True")
         return _with_suffixes("tensor(" + body, extra, len("tensor("), runtime.print_linewidth())
+
+    def _meta_repr(self) -> str:
+        """torch's repr of a meta tensor: no values, its size, and every dtype but the default float."""
+        extra = ["device='meta'", f"size={tuple(self.shape)}"]
+        if self.dtype != dtypes.get_default_dtype():
+            extra.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self._requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(..., " + ", ".join(extra) + ")"
 
 
 Tensor._plain = Tensor
@@ -1129,6 +1165,23 @@ def _rebuild_tensor(
         dev = to_device_obj("cpu")
     t: Tensor = object.__new__(cls)
     t._adopt(dev.asarray(data, data.dtype), dev, None)
+    if requires_grad:
+        t._requires_grad = True
+    if state:
+        _set_python_state(t, state)
+    return t
+
+
+def _rebuild_meta(
+    cls: builtins.type[Tensor],
+    shape: tuple[builtins.int, ...],
+    dtype: np.dtype,
+    requires_grad: builtins.bool,
+    state: dict[str, Any] | None = None,
+) -> Tensor:
+    """The inverse of ``Tensor.__reduce_ex__`` for a meta tensor: its shape and dtype, on "meta"."""
+    t: Tensor = object.__new__(cls)
+    t._adopt(placeholder(tuple(shape), np.dtype(dtype)), to_device_obj("meta"), None)
     if requires_grad:
         t._requires_grad = True
     if state:

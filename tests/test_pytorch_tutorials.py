@@ -231,8 +231,8 @@ def ensembling(torch, init=None):
     stack_module_state, functional_call = func.stack_module_state, func.functional_call
     params, buffers = stack_module_state(models)
     base_model = copy.deepcopy(models[0])
-    if torch is not backprop:  # backprop has no "meta" device: the copy keeps its (unused) storage
-        base_model = base_model.to("meta")
+    base_model = base_model.to("meta")
+    assert all(p.is_meta for p in base_model.parameters())
 
     def fmodel(params, buffers, x):
         return functional_call(base_model, (params, buffers), (x,))

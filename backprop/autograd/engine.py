@@ -17,6 +17,7 @@ from backprop.autograd.function import AccumulateGrad, AnomalyError, Node, check
 from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
 from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook, grad_dtypes
+from backprop.backends.meta_backend import placeholder
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -452,7 +453,8 @@ def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[in
         # g may be shared with another leaf or the caller, or be a (broadcast) view of another
         # array: then keep a private copy, so later in-place accumulation cannot leak into it
         if g.__class__ is not leaf.device.array_type or g.base is not None or id(g) in handed:
-            g = leaf.device.xp.array(g, copy=True)
+            dev = leaf.device  # (a meta gradient is a placeholder: there is nothing to copy)
+            g = dev.xp.array(g, copy=True) if dev.type != "meta" else placeholder(g.shape, g.dtype)
         handed.add(id(g))
         leaf.grad = wrap(g, leaf.device, None)
     elif leaf._grad.grad_fn is not None:

@@ -369,6 +369,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             if first is None:
                 first, device = a, a.device
             elif a.device is not device:
+                moved = _cpu_scalars_moved(args)
+                if moved is not None:  # CPU 0-d tensors join any device, as torch's (they act as numbers)
+                    return apply(op, *moved, **attrs)
                 _device_error(op, args, device, a.device)
             x = a._data
             arrays.append(x)
@@ -731,6 +734,26 @@ def stale_view_error(name: str, t: Any) -> None:
         "inside a recorded graph, which gave the base new values; the view still holds the old ones. Take the "
         "view again after the write (torch would refresh it)"
     )
+
+
+def _cpu_scalars_moved(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``args`` with its CPU 0-d tensors moved (differentiably) to the one other device its tensors are
+    on, or None when that is not the case (tensors on two non-CPU devices, or a CPU tensor with dims)."""
+    target = None
+    for a in args:
+        if a.__class__ in _SCALARS:
+            continue
+        dev = a.device
+        if dev.type == "cpu":
+            if a._data.ndim:
+                return None
+        elif target is None:
+            target = dev
+        elif dev is not target:
+            return None
+    if target is None:
+        return None
+    return tuple(a.to(target) if a.__class__ not in _SCALARS and a.device.type == "cpu" else a for a in args)
 
 
 def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from backprop.autograd.grad_mode import state, trace_users
+from backprop.backends.meta_backend import meta_values
 
 _LITERALS = (bool, int, float, type(None), str)
 
@@ -433,7 +434,10 @@ def factory(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         tr = tracer()
         if tr is None:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            if out.device.type == "meta":  # (arange, eye, ... computed their values: keep none, as torch)
+                out._data = meta_values(out._data)
+            return out
         with tr.untraced():
             out = fn(*args, **kwargs)
         if out.requires_grad:

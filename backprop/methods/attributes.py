@@ -91,7 +91,12 @@ class AttributeMethods(ExtraMethods):
     def is_cpu(self: Any) -> bool:
         return bool(self.device.type == "cpu")
 
-    is_meta = is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
+    @property
+    def is_meta(self: Any) -> bool:
+        """Whether this tensor lives on the "meta" device (a shape and a dtype, no values)."""
+        return bool(self.device.type == "meta")
+
+    is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
 
     def to_dense(self: Any, dtype: Any = None, *, masked_grad: bool | None = None) -> Tensor:
         """A dense tensor: this one (a sparse tensor converts itself)."""
@@ -130,7 +135,7 @@ class AttributeMethods(ExtraMethods):
 
     def get_device(self: Any) -> int:
         """The CUDA device index, or -1 on the CPU (torch's convention)."""
-        return -1 if self.device.type == "cpu" else int(self.device.index or 0)
+        return -1 if self.device.type in ("cpu", "meta") else int(self.device.index or 0)
 
     def is_nonzero(self: Any) -> bool:
         """The truth value of a one-element tensor; torch's errors for empty and larger ones."""
@@ -164,8 +169,11 @@ class AttributeMethods(ExtraMethods):
 
     def stride(self: Any, dim: int | None = None) -> Any:
         """Strides in elements (torch's unit), not bytes (NumPy's); one of them with ``dim``."""
-        size = self._data.dtype.itemsize
-        strides = tuple(int(s) // size for s in self._data.strides)
+        if self.device.type == "meta":  # no memory to lay out: C order (a view's own strides are not kept)
+            strides = _c_strides(self._data.shape)
+        else:
+            size = self._data.dtype.itemsize
+            strides = tuple(int(s) // size for s in self._data.strides)
         return strides if dim is None else strides[dim]
 
     def storage_offset(self: Any) -> int:
@@ -174,8 +182,8 @@ class AttributeMethods(ExtraMethods):
         return (_address(self._data) - _address(base)) // self._data.dtype.itemsize
 
     def data_ptr(self: Any) -> int:
-        """The address of the first element."""
-        return _address(self._data)
+        """The address of the first element (0 on the meta device, which has no memory, as torch)."""
+        return 0 if self.device.type == "meta" else _address(self._data)
 
     def is_pinned(self: Any, device: Any = None) -> bool:
         """False: host tensors are ordinary (pageable) NumPy memory."""
@@ -299,3 +307,12 @@ class AttributeMethods(ExtraMethods):
         """Call ``hook(tensor)`` after backward accumulated into this leaf's ``.grad`` (e.g. to step
         an optimizer per parameter); returns a handle whose ``remove()`` unregisters it."""
         return hooks.register_post_accumulate_grad_hook(self, hook)
+
+
+def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides (in elements) of a C-ordered array of ``shape``."""
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(out))

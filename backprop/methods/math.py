@@ -692,6 +692,8 @@ class MathMethods:
 
     def allclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
         """Whether every element is close (a Python bool, as torch)."""
+        if self.device.type == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
 
     def maximum(self: Any, other: Any) -> Tensor:

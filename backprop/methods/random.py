@@ -21,6 +21,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, bump_version, check_inplace
 from backprop.autograd.grad_mode import state
+from backprop.backends.meta_backend import placeholder
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops._util import ShapeError
@@ -179,8 +180,9 @@ class RandomMethods:
                 "supported; detach() it first or sample into a new tensor"
             )
         dev = self.device
-        with on_device(dev):
-            self._data[...] = draw(dev.xp, generator_rng(dev, generator))
+        if dev.type != "meta":  # (a meta tensor has no values to draw)
+            with on_device(dev):
+                self._data[...] = draw(dev.xp, generator_rng(dev, generator))
         bump_version(self)
         return self
 
@@ -345,6 +347,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
             f"({num_samples} > {input.shape[-1]})"
         )
     dev = input.device
+    if dev.type == "meta":  # no values to check or draw from: the result's shape only
+        return input._wrap(placeholder((*input.shape[:-1], num_samples), np.dtype(np.int64)), dev, None)
     draw = functools.partial(
         _multinomial_draw, dev=dev, generator=generator, num_samples=num_samples, replacement=replacement
     )

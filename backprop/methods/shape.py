@@ -237,6 +237,8 @@ class ShapeMethods:
         """Whether the data is laid out in C order (torch's default memory format), or, asked about
         ``bp.channels_last``(``_3d``), in that order (channels innermost)."""
         name = getattr(memory_format, "name", "contiguous_format")
+        if self.device.type == "meta":  # (meta tensors report C order: see stride())
+            return name not in ("channels_last", "channels_last_3d") or self._data.ndim < 3
         if name in ("channels_last", "channels_last_3d"):
             nd = 4 if name == "channels_last" else 5
             if self._data.ndim != nd:

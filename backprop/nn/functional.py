@@ -1073,6 +1073,8 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
         trace.host_read("one_hot(num_classes=-1)")
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        if tensor.device.type == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
     n = int(tensor._data.max()) + 1 if num_classes < 0 else num_classes
     data = tensor._data
     msg = f"class value {{value}} is out of range [0, {n})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -334,7 +335,13 @@ class Module:
                 f"dtype=torch.{np.dtype(dtype)}"
             )
         with no_grad():
-            for t in list(self.parameters()) + list(self.buffers()):
+            tensors = list(self.parameters()) + list(self.buffers())
+            if dev is not None and dev.type != "meta" and any(t.device.type == "meta" for t in tensors):
+                raise NotImplementedError(
+                    "Cannot copy out of meta tensor; no data! Please use torch.nn.Module.to_empty() instead of "
+                    "torch.nn.Module.to() when moving module from meta to a different device."
+                )
+            for t in tensors:
                 moved = t.detach().to(dev) if dev is not None else t.detach()
                 if dtype is not None and dtypes.kind(t.dtype) == "f":
                     moved = moved.to(dtype)
@@ -557,6 +564,15 @@ class Module:
                                 value.requires_grad_(param.requires_grad)
                         setattr(self, name, value)
                     else:
+                        if param.device.type == "meta" and value.device.type != "meta":
+                            warnings.warn(
+                                f"for {key}: copying from a non-meta parameter in the checkpoint to a meta parameter "
+                                "in the current model, which is a no-op. (Did you mean to pass `assign=True` to assign "
+                                "items in the state dictionary to their corresponding key in the module instead of "
+                                "copying them in place?)",
+                                UserWarning,
+                                stacklevel=2,
+                            )
                         param.copy_(value)
             except Exception as ex:
                 error_msgs.append(

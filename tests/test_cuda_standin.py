@@ -300,6 +300,31 @@ def test_backward_on_cuda_n_runs_with_that_device_current() -> None:
         assert x.grad._data.device.id == 1
 
 
+@pytest.mark.parametrize("root", ["cuda:0", "cuda:1"])
+def test_one_backward_through_a_model_split_over_two_gpus(root: str) -> None:
+    """Pipeline model parallelism (torch's model-parallel tutorial): layers on cuda:0 and cuda:1, the
+    activations moved between them, one backward. Each rule runs with its node's device current (the
+    stand-in refuses an array used while another device is current, as CuPy), gradients summed on their
+    own device, and each parameter's ``.grad`` on its parameter's device, equal to the CPU run's."""
+    other = "cuda:1" if root == "cuda:0" else "cuda:0"
+
+    def run(dev_a: str, dev_b: str) -> tuple:
+        bp.manual_seed(0)
+        l0, l1 = bp.nn.Linear(3, 4).to(dev_a), bp.nn.Linear(4, 2).to(dev_b)
+        x = bp.tensor(np.arange(15, dtype=np.float32).reshape(5, 3) / 10, device=dev_a)
+        h = l0(x).tanh()  # h feeds both devices: its gradient is the sum of two paths
+        loss = l1(h.to(dev_b)).pow(2).sum().to(root) + (h.sum() * 0.5).to(root)
+        loss.backward()
+        return l0, l1
+
+    with use_standin(device_count=2):
+        l0, l1 = run(other, root)
+        ref0, ref1 = run("cpu", "cpu")
+        for p, ref in ((l0.weight, ref0.weight), (l0.bias, ref0.bias), (l1.weight, ref1.weight), (l1.bias, ref1.bias)):
+            assert p.grad.device == p.device and p.grad._data.device.id == p.device.index
+            np.testing.assert_allclose(p.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-6)
+
+
 def test_factories_on_cuda_n_allocate_there() -> None:
     """Factories asked for cuda:1 allocate on device 1, whatever device is current."""
     with use_standin(device_count=2):

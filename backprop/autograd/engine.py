@@ -134,6 +134,7 @@ def _run_backward(
     if inputs is not None:
         return _collect(inputs, results, leaf_grads, create_graph, wrap)
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
+    home = tensors[0].device  # (the device the pass runs with current)
     for leaf, g in leaf_grads.values():
         post = None
         if leaf._hooks:
@@ -145,7 +146,11 @@ def _run_backward(
                     g = _run_hook(hook, g, create_graph, wrap, leaf)
                     handed.add(id(g))  # a hook may keep the gradient it saw: .grad gets its own copy
         if tr is None:
-            _accumulate(leaf, g, create_graph, wrap, handed)
+            if leaf.device.index != home.index and leaf.device.type == home.type:  # (a model split over GPUs)
+                with leaf.device.backend.use_device(leaf.device.index):
+                    _accumulate(leaf, g, create_graph, wrap, handed)
+            else:
+                _accumulate(leaf, g, create_graph, wrap, handed)
         else:
             _trace_accumulate(tr, leaf, g, wrap, handed, handed_var)
         for entry in post or ():
@@ -274,6 +279,7 @@ def _walk(
     ready = [n for n in roots if deps.get(n, 0) == 0]
     owned: set = set()  # buffers this pass allocated, safe to add into in place
     anomaly = bool(anomaly_users[0]) and state.anomaly
+    home = roots[0].device if roots else None  # current during the pass; a node elsewhere makes its own current
     while ready:
         node = ready.pop()
         gy = buffers.pop(node)
@@ -297,7 +303,11 @@ def _walk(
         else:
             if node.aux is not None:
                 node._consume = not retain_graph
-            gxs = cached[1](node, gy)
+            if dev is home:
+                gxs = cached[1](node, gy)
+            else:  # (a graph over several GPUs: each rule runs, and allocates, on its node's device)
+                with dev.backend.use_device(dev.index):
+                    gxs = cached[1](node, gy)
             xp = cached[2]
             if tr is not None:
                 _trace_rule(tr, node, cached[1], gy, gxs)
@@ -324,6 +334,10 @@ def _walk(
                     b = buffers.get(edge)
                     if b is None:
                         buffers[edge] = gx
+                    elif edge.device is not home and xp is not None:  # summed on its own device
+                        with edge.device.backend.use_device(edge.device.index):
+                            buffers[edge] = b + gx
+                        owned.add(edge)
                     elif xp is None or edge not in owned:
                         buffers[edge] = b + gx  # a fresh buffer we own from here on
                         owned.add(edge)
@@ -341,6 +355,9 @@ def _walk(
                     entry = leaf_grads.get(id(edge))
                     if entry is None:
                         leaf_grads[id(edge)] = [edge, gx]
+                    elif edge.device is not home and xp is not None:
+                        with edge.device.backend.use_device(edge.device.index):
+                            entry[1] = entry[1] + gx
                     else:
                         total = entry[1] + gx
                         if tr is not None:

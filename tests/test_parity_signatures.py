@@ -255,18 +255,12 @@ ALLOWED: dict[str, str] = {
     **{
         f"utils.checkpoint.{n}:absent": _CKPT
         for n in (
-            "CheckpointError",
-            "CheckpointFunction",
             "CheckpointPolicy",
             "DefaultDeviceType",
             "GraphExecGroup",
             "SelectiveCheckpointContext",
-            "check_backward_validity",
             "create_selective_checkpoint_contexts",
-            "detach_variable",
             "get_device_states",
-            "set_checkpoint_debug_enabled",
-            "set_checkpoint_early_stop",
             "set_device_states",
         )
     },  # fmt: skip

@@ -227,7 +227,7 @@ def is_floating(dtype: np.dtype) -> bool:
 
 def check_device(dtype: Any, device_type: str, where: str) -> None:
     """Raise a clear TypeError for bfloat16 on a CUDA device: CuPy has no bfloat16 dtype."""
-    if device_type != "cpu" and is_bfloat16(dtype):
+    if device_type not in ("cpu", "meta") and is_bfloat16(dtype):  # (meta arrays are NumPy's: bfloat16 is fine)
         raise TypeError(
             f"{where}: bfloat16 tensors live on the CPU only (CuPy has no bfloat16 dtype), not on "
             f"{device_type}; keep them on the CPU, or use float16 or float32 on {device_type}"

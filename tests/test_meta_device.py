@@ -63,6 +63,7 @@ CASES: dict[str, Any] = {
     "to_meta": lambda L: L.ones(2, 3).to("meta"),
     "scalar": lambda L: L.empty((), device="meta"),
     "float64": lambda L: L.empty(2, device="meta", dtype=L.float64),
+    "bfloat16": lambda L: L.ones(2, dtype=L.bfloat16).to("meta"),
     "attrs": lambda L: (
         lambda x: (
             x.is_meta,

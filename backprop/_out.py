@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from backprop import dtypes
 from backprop.autograd import trace
+from backprop.autograd.function import not_a_tensor
 from backprop.autograd.grad_mode import state, trace_users
 from backprop.methods.structseqs import OUT_TYPES
 from backprop.tensor import Tensor
@@ -43,6 +44,8 @@ _CPP_NAMES = {
     "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
     "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
 }  # fmt: skip
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 CAST, EXACT, ANY, FACTORY, DTYPE_FROM_OUT = "cast", "exact", "any", "factory", "dtype_from_out"
 
@@ -303,10 +306,18 @@ def _forwarding_source(sig: inspect.Signature, defaults: dict[str, Any]) -> str 
         kw.append("**" + var_kw)
     args = "(" + "".join(a + ", " for a in pos) + ")"
     kwargs = "{" + ", ".join(kw) + "}"
-    return (
+    named = [p.name for p in sig.parameters.values() if p.kind in _POSITIONAL]
+    if has_var_pos:  # (the parameters before the *args)
+        named = named[: [p.kind for p in sig.parameters.values()].index(inspect.Parameter.VAR_POSITIONAL)]
+    values = "(" + "".join(n + ", " for n in named) + ")"
+    return (  # (the try costs nothing until it catches: Python's exceptions are zero-cost)
         f"def _f({', '.join(head)}):\n"
         f"    if out is None:\n"
-        f"        return _fwd_fn({', '.join(call)})\n"
+        f"        try:\n"
+        f"            return _fwd_fn({', '.join(call)})\n"
+        f"        except AttributeError as e:\n"
+        f"            _fwd_not_a_tensor(e, _fwd_name, {tuple(named)!r}, {values})\n"
+        f"            raise\n"
         f"    return _fwd_call({args}, {kwargs}, out)\n"
     )
 
@@ -329,7 +340,9 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     if sig is not None and not any(p.kind in variadic for p in sig.parameters.values()):
         # a fixed signature: a wrapper with the same parameters (no tuple or dict built on the way through);
         # with *args or **kwargs the generic wrapper below is cheaper (it forwards only what was given)
-        namespace: dict[str, Any] = {"_fwd_fn": fn, "_fwd_call": call}
+        namespace: dict[str, Any] = {
+            "_fwd_fn": fn, "_fwd_call": call, "_fwd_name": short, "_fwd_not_a_tensor": not_a_tensor
+        }  # fmt: skip
         source = _forwarding_source(sig, namespace)
         if source is not None:
             code = _COMPILED.get(source)
@@ -338,10 +351,15 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             exec(code, namespace)  # noqa: S102 - our own text
             wrapper = namespace["_f"]
     if wrapper is None:  # *args or **kwargs, or no usable signature: the generic pass-through
+        named = [p.name for p in sig.parameters.values() if p.kind in _POSITIONAL] if sig is not None else []
 
         def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
             if out is None:
-                return fn(*args, **kwargs)
+                try:
+                    return fn(*args, **kwargs)
+                except AttributeError as e:  # a number, list, None, ... where a Tensor goes: torch's TypeError
+                    not_a_tensor(e, short, named, args)
+                    raise
             return call(args, kwargs, out)
 
     functools.update_wrapper(wrapper, fn)

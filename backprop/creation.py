@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import math
+import numbers
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -26,18 +27,24 @@ from backprop.ops import linalg as _linalg_ops
 from backprop.ops._util import ShapeError, size_arg
 from backprop.tensor import Tensor
 
+_NUMBERS = frozenset((int, float, bool, complex))
+
 
 @factory
 def tensor(
     data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, *, pin_memory: bool = False
 ) -> Tensor:
     """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
+    if isinstance(data, np.ndarray):
+        _positive_strides(data)
     return Tensor._of(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 @factory
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array when dtype and device allow."""
+    if isinstance(data, np.ndarray):
+        _positive_strides(data)
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype)
     if isinstance(data, Tensor) and data.device is dev and (dt is None or dt == data.dtype):
@@ -53,6 +60,8 @@ def asarray(
 ) -> Tensor:
     """torch.asarray: ``obj`` as a tensor, sharing its memory when dtype and device allow (``copy=None``),
     always copying (``copy=True``), or refusing to copy (``copy=False`` raises when it would have to)."""
+    if isinstance(obj, np.ndarray):
+        _positive_strides(obj)
     if copy:
         src = obj._data if isinstance(obj, Tensor) else obj
         out = Tensor._of(to_device(device).xp.array(src, copy=True) if hasattr(src, "shape") else src, dtype, device)
@@ -73,9 +82,21 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
     check_array_dtype(array)
+    _positive_strides(array)
     if array.dtype is dtypes.float16 or array.dtype.kind in "cV":
         dtypes.note_dtype(array.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)
     return Tensor._wrap(array, Device("cpu", 0), None)
+
+
+def _positive_strides(array: np.ndarray) -> None:
+    """torch refuses NumPy arrays with a negative stride (``a[::-1]``) in ``from_numpy``, ``tensor``,
+    ``as_tensor`` and ``asarray`` (``Tensor(a)`` takes them)."""
+    if array.ndim and min(array.strides) < 0:
+        raise ValueError(
+            "At least one stride in the given numpy array is negative, and tensors with negative strides are not "
+            "currently supported. (You can probably work around this by making a copy of your array  with "
+            "array.copy().) "
+        )
 
 
 def from_dlpack(obj: Any) -> Tensor:
@@ -216,6 +237,7 @@ def full(
 ) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it when not given)."""
     _dense("full", layout)
+    _fill_number("full", fill_value)
     if dtype is None:
         dtype = (
             dtypes.bool_
@@ -498,10 +520,29 @@ def randint(
     )
 
 
+def _fill_number(name: str, value: Any) -> None:
+    """torch's TypeError for a fill value that is not a number (a NumPy scalar or a 0-d tensor is one)."""
+    if value.__class__ in _NUMBERS or isinstance(value, (numbers.Number, np.bool_)):
+        return
+    if not (isinstance(value, Tensor) and value.ndim == 0):
+        raise TypeError(f"{name}(): argument 'fill_value' (position 2) must be Number, not {type(value).__name__}")
+
+
+def _like_input(name: str, input: Any) -> None:
+    """torch's TypeError for a ``*_like`` factory given something else than a tensor."""
+    if not isinstance(input, Tensor):
+        kind = type(input)
+        what = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {what}")
+
+
 def _like(fn: Any) -> Any:
+    name = fn.__name__ + "_like"
+
     def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
         kw.pop("memory_format", None)  # (C order always) and torch's layout argument
         kw.pop("layout", None)
+        _like_input(name, input)
         return fn(
             *input.shape,
             dtype=dtype or input.dtype,
@@ -510,7 +551,7 @@ def _like(fn: Any) -> Any:
             **kw,  # ``generator=`` for the random ones
         )
 
-    like.__name__ = fn.__name__ + "_like"
+    like.__name__ = name
     like.__doc__ = f"``{fn.__name__}`` with the shape (and by default dtype and device) of ``input``."
     return like
 
@@ -533,6 +574,8 @@ def full_like(
     layout: Any = None,
 ) -> Tensor:
     """``full`` with the shape (and by default dtype and device) of ``input``."""
+    _like_input("full_like", input)
+    _fill_number("full_like", fill_value)
     out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
     return out._factory_requires_grad() if requires_grad else out
 
@@ -549,6 +592,7 @@ def randint_like(
     requires_grad: bool = False,
 ) -> Tensor:
     """``randint`` with the shape (and by default dtype and device) of ``input``; one bound is ``high``."""
+    _like_input("randint_like", input)
     if high is None:
         low, high = 0, low
     return randint(

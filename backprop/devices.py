@@ -75,12 +75,12 @@ class Device:
         elif self.type != "cpu" and hasattr(data, "__cuda_array_interface__"):
             arr = self.xp.array(data, copy=True)
         else:
-            host = _host_array(data)
+            host, double = _host_array(data, dtype)
             if (
                 dtype is None
                 and host.dtype.kind in "fc"
                 and not isinstance(data, (np.ndarray, np.generic))
-                and not _holds_double(data)  # (torch: a NumPy or tensor double among Python floats stays double)
+                and not double  # (torch: a NumPy or tensor double among Python floats stays double)
             ):
                 if host.dtype == np.float64:
                     host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
@@ -144,29 +144,92 @@ def check_array_dtype(array: Any) -> None:
         )
 
 
-def _holds_double(data: Any) -> bool:
-    """Whether nested lists/tuples hold a NumPy scalar or array (or a tensor) of float64 or complex128: torch
-    infers the dtype of ``tensor([...])`` by promoting its items' types, so one of those keeps double
-    precision where Python floats alone give the default dtype."""
+_NUMBERS = frozenset((builtins.float, builtins.int, builtins.bool, builtins.complex))
+_ONE_ELEMENT = "only one element tensors can be converted to Python scalars"
+_INDEX = "only integer tensors of a single element can be converted to an index"
+
+
+def _items(data: list | tuple, depth: int, found: list) -> None:
+    """``(depth, item)`` into ``found`` for the items of nested lists/tuples that are neither Python numbers nor
+    sequences (tensors, NumPy scalars and arrays), in one pass; a run of plain numbers is skipped at C speed."""
+    if _NUMBERS.issuperset(map(type, data)):
+        return
+    for d in data:
+        if d.__class__ in _NUMBERS:
+            continue
+        if isinstance(d, (list, tuple)):
+            _items(d, depth + 1, found)
+        else:
+            found.append((depth, d))
+
+
+def _holds_double(found: list) -> bool:
+    """Whether the items hold a NumPy scalar or array (or a tensor) of float64 or complex128: torch infers the
+    dtype of ``tensor([...])`` by promoting its items' types, so one of those keeps double precision where
+    Python floats alone give the default dtype."""
+    dts = (getattr(d, "dtype", None) for _, d in found)
+    return any(dt is not None and not isinstance(dt, str) and str(dt) in ("float64", "complex128") for dt in dts)
+
+
+def _leaf_depth(data: Any) -> int:
+    """The depth of the numbers, as torch reads the sizes: down the first items, where a tensor is a number."""
+    depth = 0
+    while isinstance(data, (list, tuple)) and len(data):
+        depth, data = depth + 1, data[0]
+    return depth + data.ndim if isinstance(data, np.ndarray) else depth
+
+
+def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bool = True) -> Any:
+    """``data`` with its tensors as torch reads them: a one-element tensor where a number goes is that number (as
+    a 0-d array, so its dtype joins the inference), one above is a sequence; torch's errors for the others
+    (not ``strict``: a zero of the tensor's dtype, to infer the result's dtype that picks the error)."""
     if isinstance(data, (list, tuple)):
-        return any(_holds_double(d) for d in data)
-    dt = getattr(data, "dtype", None)
-    return dt is not None and not isinstance(dt, str) and str(dt) in ("float64", "complex128")
+        return [_tensors_as_numbers(d, depth + 1, leaf, dtype, strict) for d in data]
+    if not hasattr(data, "grad_fn"):
+        return data
+    a = data._host()
+    if depth < leaf:
+        return a
+    if a.size != 1 or (dtype is not None and dtype.kind in "iub" and a.dtype.kind not in "iub"):
+        if not strict:
+            return np.zeros((), a.dtype)
+        raise _number_error(dtype)
+    return a.reshape(())
 
 
-def _host_array(data: Any) -> np.ndarray:
-    """Host data as a fresh NumPy array; nested sequences of Tensors go through ``__array__``."""
+def _number_error(dtype: Any) -> Exception:
+    """torch reads a tensor where a number goes with ``__index__`` for an integer or bool result, else ``item()``."""
+    if dtype is not None and dtype.kind in "iub":
+        return TypeError(_INDEX)
+    return ValueError(_ONE_ELEMENT)
+
+
+def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
+    """Host data as a fresh NumPy array, and whether nested sequences hold a double (``_holds_double``);
+    ``dtype`` (the one asked for, or None) picks torch's error for a tensor that is not one number."""
     if isinstance(data, np.ndarray):
         check_array_dtype(data)
-        return data.copy()
+        return data.copy(), False
     if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
-        return data.get()
-    if isinstance(data, (list, tuple)) and any(hasattr(d, "grad_fn") for d in data):
-        data = [np.asarray(d) if hasattr(d, "grad_fn") else d for d in data]
+        return data.get(), False
+    double = _holds_double(((0, data),))  # (a lone item: a double from another array library stays double)
+    if isinstance(data, (list, tuple)):
+        found: list = []
+        _items(data, 1, found)
+        double = bool(found) and _holds_double(found)
+        if any(hasattr(d, "grad_fn") for _, d in found):
+            leaf = _leaf_depth(data)
+            try:
+                data = _tensors_as_numbers(data, 0, leaf, dtype)
+            except (TypeError, ValueError):
+                if dtype is not None:
+                    raise
+                inferred = np.array(_tensors_as_numbers(data, 0, leaf, None, strict=False)).dtype
+                raise _number_error(inferred) from None
     arr = np.array(data)
     if arr.dtype.kind in "OUSVMm" and not dtypes.is_bfloat16(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
-    return arr
+    return arr, double
 
 
 def _parse(spec: str) -> tuple[str, int]:

@@ -534,8 +534,8 @@ class Tensor(
         return bool(self.item())
 
     def __index__(self) -> builtins.int:
-        if self.dtype.kind not in "iu" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be used as an index")
+        if self.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def detach(self) -> Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -343,6 +343,18 @@ def _argument_error(op: OpDef, args: tuple[Any, ...]) -> None:
         if a.__class__ not in _SCALARS and not (hasattr(a, "_data") and hasattr(a, "device")):
             hint = " (unpack it: pad_packed_sequence, or its .data)" if hasattr(a, "batch_sizes") else ""
             raise TypeError(f"{op.name}(): argument {i + 1} must be Tensor, not {type(a).__name__}{hint}")
+
+
+def not_a_tensor(exc: AttributeError, name: str, params: Sequence[str], values: Sequence[Any]) -> None:
+    """Raise torch's argument parser's TypeError (``exp(): argument 'input' (position 1) must be Tensor, not int``)
+    where ``exc`` (raised by ``name`` called with ``values`` for its ``params``) is a Tensor attribute missing from
+    one of those values; returns otherwise (the caller re-raises). Error path only: the callers catch it."""
+    obj = getattr(exc, "obj", None)
+    for i, (param, value) in enumerate(zip(params, values)):
+        if value is obj and not (hasattr(value, "_data") and hasattr(value, "device")):
+            kind = type(value)
+            what = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            raise TypeError(f"{name}(): argument '{param}' (position {i + 1}) must be Tensor, not {what}") from None
 
 
 def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:

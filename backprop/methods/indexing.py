@@ -4,6 +4,7 @@ gathers, scatters, masks and sorts (``gather``, ``scatter``, ``index_add``, ``ma
 
 from __future__ import annotations
 
+import operator
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply, apply_, bump_version, check_inplace, write_recorded
+from backprop.autograd.function import OpIndexError, apply, apply_, bump_version, check_inplace, write_recorded
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
@@ -146,8 +147,7 @@ class IndexingMethods:
     def index_select(self: Any, dim: int, index: Any) -> Tensor:
         """The slices of ``self`` at ``index`` (a vector, int64 or int32) along ``dim``."""
         _index_tensor("index_select", index)
-        if index.ndim > 1:
-            raise RuntimeError(f"index_select(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        _vector_index("index_select", index)
         if self.ndim == 0:
             return apply(ix.index_select, self.reshape(1), index.reshape(-1), axis=0).reshape(())
         return apply(ix.index_select, self, index.reshape(-1), axis=wrap_dim(dim, self.ndim, "index_select"))
@@ -175,8 +175,7 @@ class IndexingMethods:
         self: Any, opdef: Any, name: str, dim: int, index: Any, src: Any, inplace: bool = False, **attrs: Any
     ) -> Tensor:
         _index_tensor(name, index)
-        if index.ndim > 1:
-            raise RuntimeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        _vector_index(name, index)
         index = index.reshape(-1)
         if inplace:
             return apply_(opdef, name, self, index, src, axis=wrap_dim(dim, self.ndim, name), **attrs)
@@ -228,8 +227,7 @@ class IndexingMethods:
 
     def _copy_at(self: Any, name: str, dim: int, index: Any, source: Any, inplace: bool) -> Tensor:
         _index_tensor(name, index)
-        if index.ndim > 1:
-            raise RuntimeError(f"{name}(): Index should have dimension 1 or 0 (got {index.ndim})")
+        _vector_index(name, index)
         index = index.reshape(-1)
         if self.ndim == 0 and not inplace:  # a 0-d tensor is written as a 1-element one
             return apply(ix.index_copy, self.reshape(1), index, source.reshape(-1), axis=0).reshape(())
@@ -420,8 +418,7 @@ class IndexingMethods:
     def _index_grid(self: Any, name: str, dim: int, index: Any, source: Any) -> tuple:
         """``(dim, index broadcast to source's shape, source)``: an index_* op as a scatter."""
         _index_tensor(name, index)
-        if index.ndim > 1:
-            raise RuntimeError(f"{name}(): Index is supposed to be a vector, got shape {tuple(index.shape)}")
+        _vector_index(name, index)
         d = wrap_dim(dim, self.ndim, name)
         if self.ndim == 0 and source.ndim <= 1 and source.numel() == index.numel() == 1:  # (a 0-d self)
             return d, index.long().reshape(source.shape), source
@@ -730,6 +727,24 @@ def _index_tensor(name: str, index: Any) -> None:
         raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {index.dtype}")
 
 
+def _vector_index(name: str, index: Any) -> None:
+    """torch's error for an index of more than one dim in the index_* ops: an IndexError (a RuntimeError for
+    index_fill), its text by op (torch names the in-place kernel)."""
+    if index.ndim <= 1:
+        return
+    op = name.rstrip("_")
+    if op == "index_fill":
+        raise RuntimeError("Index has to be a vector/scalar")
+    if op == "index_select":
+        raise OpIndexError("index_select(): Index is supposed to be a vector")
+    if op == "index_copy":
+        raise OpIndexError(f"index_copy_(): Index should have dimension 1 or 0 (got {index.ndim})")
+    raise OpIndexError(
+        f"{op}_(): Index is supposed to be a vector, but got dim: {index.ndim} with type: "
+        f"{_dtypes.scalar_type_name(index._data.dtype)} and size: {list(index.shape)}"
+    )
+
+
 def _mask(name: str, mask: Any) -> Any:
     if not hasattr(mask, "grad_fn") or mask.dtype.kind != "b":
         raise DTypeError(f"{name}: expected a bool tensor as mask, got {getattr(mask, 'dtype', type(mask))}")
@@ -812,7 +827,7 @@ def index_arg(index: Any, device: Device) -> tuple:
                 continue
             out.append(device.backend.from_host(arr, device.index) if device.type != "cpu" else arr)
         elif isinstance(i, slice):
-            out.append(slice(*(None if v is None else int(v) for v in (i.start, i.stop, i.step))))
+            out.append(_slice(i))
         elif isinstance(i, np.bool_):
             out.append(bool(i))
         elif isinstance(i, np.integer):
@@ -820,6 +835,23 @@ def index_arg(index: Any, device: Device) -> tuple:
         else:
             out.append(i)
     return tuple(out)
+
+
+def _slice(s: slice) -> slice:
+    """A slice with int bounds (``operator.index``: floats raise, as torch's); torch refuses steps below 1."""
+    start, stop, step = (None if v is None else _slice_int(v) for v in (s.start, s.stop, s.step))
+    if step is not None and step < 1:
+        raise ValueError("slice step cannot be zero" if step == 0 else "step must be greater than zero")
+    return slice(start, stop, step)
+
+
+def _slice_int(v: Any) -> int:
+    try:
+        return operator.index(v)
+    except TypeError:
+        if hasattr(v, "grad_fn"):
+            raise
+        raise TypeError("slice indices must be integers or None or have an __index__ method") from None
 
 
 def where_condition(condition: Any, stacklevel: int = 3) -> Any:

@@ -156,12 +156,39 @@ def check_alpha(a: Any, b: Any, alpha: Any) -> None:
         raise RuntimeError("For non-complex input tensors, argument alpha must not be a complex number.")
 
 
-def _lerp_dtype(self: Any, weight: Any) -> None:
-    """torch's lerp has no integer or bool kernel."""
+_LERP_SIGNATURES = (
+    " * (Tensor input, Tensor end, Tensor weight, *, Tensor out = None)\n"
+    " * (Tensor input, Tensor end, Number weight, *, Tensor out = None)\n"
+)
+
+
+def _lerp_dtype(self: Any, end: Any, weight: Any) -> None:
+    """torch's lerp takes ``end`` (and a weight of more than 0 dims) only as tensors of self's dtype (it does
+    not promote), and has no integer or bool kernel."""
     dt = self._data.dtype
+    number = isinstance(weight, (*_SCALARS, complex, np.generic))
+    if not hasattr(end, "grad_fn") or not (number or hasattr(weight, "grad_fn")):
+        got = ", ".join("Tensor" if hasattr(a, "grad_fn") else type(a).__name__ for a in (self, end, weight))
+        raise TypeError(
+            f"lerp() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+            + _LERP_SIGNATURES
+        )
+    for name, other in (("end", end), ("weight", weight)):
+        if hasattr(other, "grad_fn") and other._data.dtype != dt and (name == "end" or other.ndim):
+            from backprop._out import _cpp_name  # (the error path only)
+
+            raise RuntimeError(
+                f"expected dtype {_cpp_name(dt)} for `{name}` but got dtype {_cpp_name(other._data.dtype)}"
+            )
     if dt.kind in "biu":
         k = "scalar" if _is_scalar(weight) else "tensor"
         raise NotImplementedError(f"\"lerp_kernel_{k}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
+
+
+def _lerp_weight(self: Any, weight: Any) -> Any:
+    """A tensor weight in self's dtype (a 0-d one of another dtype is read as a number, as torch)."""
+    weight = self._other(weight)
+    return weight if not hasattr(weight, "grad_fn") or weight._data.dtype == self._data.dtype else weight.to(self.dtype)
 
 
 _ADDCDIV_INTS = (
@@ -409,8 +436,8 @@ class MathMethods:
 
     def lerp(self: Any, end: Any, weight: Any) -> Tensor:
         """self + weight * (end - self), ``weight`` a number or a Tensor."""
-        _lerp_dtype(self, weight)
-        return apply(mt.lerp, self, self._other(end), weight if _is_scalar(weight) else self._other(weight))
+        _lerp_dtype(self, end, weight)
+        return apply(mt.lerp, self, end, weight if _is_scalar(weight) else _lerp_weight(self, weight))
 
     def addcmul(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 * tensor2."""
@@ -852,9 +879,9 @@ class MathMethods:
         return apply_(mt.floor_divide, "floor_divide_", self, _inplace_other(self, other))
 
     def lerp_(self: Any, end: Any, weight: Any) -> Tensor:
-        _lerp_dtype(self, weight)
-        w = weight if _is_scalar(weight) else self._other(weight)
-        return apply_(mt.lerp, "lerp_", self, self._other(end), w)
+        _lerp_dtype(self, end, weight)
+        w = weight if _is_scalar(weight) else _lerp_weight(self, weight)
+        return apply_(mt.lerp, "lerp_", self, end, w)
 
     def addcmul_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         if _half_trio(self, tensor1, tensor2):

@@ -458,9 +458,11 @@ class ReductionMethods:
         """Vector ``p``-norm over ``dim`` (all by default): ``'fro'`` and 2 are the Euclidean norm, also
         over two dims; ``inf``/``-inf`` the largest/smallest |x|; gradient 0 where the norm is 0."""
         if isinstance(p, str):
-            if p not in ("fro", "nuc"):
-                raise ValueError(f"norm(): p={p!r} is not supported (only 'fro', 'nuc' and numbers)")
+            if p not in ("fro", "nuc"):  # (torch sends any other string to the matrix norm, which refuses it)
+                raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
             if p == "nuc" or (dim is not None and not isinstance(dim, int) and len(dim) > 2):  # matrix norms
+                if dim is None and self.ndim < 2:
+                    raise ShapeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
                 dims = tuple(range(self.ndim)) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
                 if len(dims) != 2:
                     raise ShapeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dims))}")

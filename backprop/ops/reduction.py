@@ -246,8 +246,7 @@ def _exclusive_products(ctx, x, d):
     def before(v):  # products of the elements strictly before each position
         return ctx.call(scan.cumprod, ctx.call(sh.cat, ones, v[pre + (slice(0, n - 1),)], axis=d), axis=d)
 
-    flip = pre + (slice(None, None, -1),)
-    return before(x) * before(x[flip])[flip]
+    return before(x) * scan._flip(before(scan._flip(x, d)), d)
 
 
 # ---------------------------------------------------------------- value-selecting reductions

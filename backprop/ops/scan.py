@@ -17,8 +17,13 @@ def _axis(x, axis, name):
 
 
 def _flip(a, axis):
-    """``a`` reversed along ``axis`` (a view; for arrays and, while building a graph, Tensors)."""
-    return a[(slice(None),) * axis + (slice(None, None, -1),)] if a.ndim else a
+    """``a`` reversed along ``axis`` (a view of an array; while building a graph, a Tensor's flip: a Tensor
+    takes no negative step, as torch's)."""
+    if not a.ndim:
+        return a
+    if hasattr(a, "grad_fn"):
+        return a.flip((axis,))
+    return a[(slice(None),) * axis + (slice(None, None, -1),)]
 
 
 def _scan(xp, fn, x, axis):

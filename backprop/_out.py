@@ -39,11 +39,6 @@ _SCALAR_NAMES = {
     "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "uint16": "UInt16", "uint32": "UInt32",
     "uint64": "UInt64", "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
 }  # fmt: skip
-_CPP_NAMES = {
-    "float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-    "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
-    "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
-}  # fmt: skip
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -124,8 +119,7 @@ def _scalar_name(dt: Any) -> str:
     return _SCALAR_NAMES.get(str(dt), str(dt))
 
 
-def _cpp_name(dt: Any) -> str:
-    return _CPP_NAMES.get(str(dt), str(dt))
+_cpp_name = dtypes.cpp_type_name
 
 
 def _requires_grad(values: Iterable[Any]) -> bool:

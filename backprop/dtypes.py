@@ -157,6 +157,18 @@ _SCALAR_TYPE_NAMES = {
 }  # fmt: skip
 
 
+_CPP_NAMES = {
+    "float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+    "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+    "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
+}  # fmt: skip
+
+
+def cpp_type_name(dtype: Any) -> str:
+    """The C++ type torch's messages name a dtype by ("float", "double", "long int", ...)."""
+    return _CPP_NAMES.get(str(dtype), str(dtype))
+
+
 def scalar_type_name(dtype: Any) -> str:
     """torch's ScalarType name of ``dtype`` (``Long`` for int64, ``Bool``), as its error messages spell it."""
     return _SCALAR_TYPE_NAMES.get(str(dtype), str(dtype))

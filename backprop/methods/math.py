@@ -175,10 +175,9 @@ def _lerp_dtype(self: Any, end: Any, weight: Any) -> None:
         )
     for name, other in (("end", end), ("weight", weight)):
         if hasattr(other, "grad_fn") and other._data.dtype != dt and (name == "end" or other.ndim):
-            from backprop._out import _cpp_name  # (the error path only)
-
             raise RuntimeError(
-                f"expected dtype {_cpp_name(dt)} for `{name}` but got dtype {_cpp_name(other._data.dtype)}"
+                f"expected dtype {dtypes.cpp_type_name(dt)} for `{name}` but got dtype "
+                f"{dtypes.cpp_type_name(other._data.dtype)}"
             )
     if dt.kind in "biu":
         k = "scalar" if _is_scalar(weight) else "tensor"

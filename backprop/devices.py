@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -163,7 +164,7 @@ def _items(data: list | tuple, depth: int, found: list) -> None:
             found.append((depth, d))
 
 
-def _holds_double(found: list) -> bool:
+def _holds_double(found: Iterable[tuple[int, Any]]) -> bool:
     """Whether the items hold a NumPy scalar or array (or a tensor) of float64 or complex128: torch infers the
     dtype of ``tensor([...])`` by promoting its items' types, so one of those keeps double precision where
     Python floats alone give the default dtype."""

@@ -999,6 +999,8 @@ class Tensor(
         """Pickled as host data, dtype, device and ``requires_grad`` (not ``.grad``, not the graph: a
         non-leaf unpickles as a leaf, as in torch), and its Python attributes if it has any; it restores
         on its device, or on the CPU with a warning where that device is unusable."""
+        args: tuple[Any, ...]
+        rebuild: Any
         if self.device.type == "meta":  # a shape and a dtype, no values to write
             args = (type(self), tuple(self._data.shape), self.dtype, self._requires_grad)
             rebuild = _rebuild_meta

@@ -152,12 +152,17 @@ def _without_reentrant(
 
     def recompute() -> None:
         saved: list[Any] = []
+
+        def keep(t: Any) -> Any:
+            saved.append(t)
+            return t
+
         state = None
         if rng is not None:
             state = creation.get_rng_state()
             creation.set_rng_state(rng)
         try:
-            with enable_grad(), recompute_ctx, saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            with enable_grad(), recompute_ctx, saved_tensors_hooks(keep, lambda t: t):
                 function(*args, **kwargs)
         finally:
             if state is not None:

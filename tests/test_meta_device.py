@@ -243,3 +243,32 @@ def test_cpu_scalar_tensors_join_a_device_tensor_under_the_cuda_standin() -> Non
         np.testing.assert_array_equal(x.grad.cpu().numpy(), [2.0, 2.0, 2.0])
         with pytest.raises(RuntimeError, match="same device"):
             x + bp.ones(3)  # a CPU tensor with dims does not
+
+
+def test_a_gpt2_sized_skeleton_on_meta() -> None:
+    """nanoGPT's GPT at GPT-2 small's size (124M parameters, 475 MiB of float32) built on meta: the count
+    every LLM script prints, tied weights, and a forward's shapes, in well under 4 MiB; as torch's."""
+    from test_famous_programs import GPTConfig, build
+
+    cfg = GPTConfig(block_size=1024, vocab_size=50304, n_layer=12, n_head=12, n_embd=768)
+    tracemalloc.start()
+    try:
+        with bp.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (nanoGPT prints its parameter count)
+            model = build(bp)(cfg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    x = bp.randint(0, cfg.vocab_size, (2, 8), device="meta")
+    logits, loss = model(x, x)
+    got = (sum(p.numel() for p in model.parameters()), tuple(logits.shape), tuple(loss.shape), logits.device.type)
+    assert model.transformer.wte.weight is model.lm_head.weight and peak < 4 << 20, peak
+    if torch is not None:
+        with torch.device("meta"):
+            theirs = build(torch)(cfg)
+        t_x = torch.randint(0, cfg.vocab_size, (2, 8), device="meta")
+        t_logits, t_loss = theirs(t_x, t_x)
+        n = sum(p.numel() for p in theirs.parameters())
+        assert got == (n, tuple(t_logits.shape), tuple(t_loss.shape), t_logits.device.type)
+    else:
+        assert got == (124475904, (2, 8, cfg.vocab_size), (), "meta")

@@ -72,6 +72,8 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.mtia", 0),  # torch.mtia: no MTIA backend
     ("backprop.xpu", 0),  # torch.xpu: no XPU backend
     ("backprop.overrides", 6),  # torch.overrides: __torch_function__ helpers
+    ("backprop.fx", 0),  # torch.fx.wrap (no graph capture)
+    ("backprop.onnx", 0),  # torch.onnx's queries and enums (no export)
     ("backprop.__config__", 0),  # torch.__config__: build and BLAS thread info
     ("backprop.sparse", 6),  # torch.sparse: COO tensors (a Tensor subclass) over scipy.sparse/cupyx
     ("backprop._sparse_toplevel", 6),  # sparse_coo_tensor, spmm, sparse_coo

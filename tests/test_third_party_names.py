@@ -114,3 +114,48 @@ def test_dynamo_config_switches() -> None:
     from backprop._dynamo import _DEFAULTS
 
     assert {k: getattr(torch_cfg, k) for k in _DEFAULTS} == _DEFAULTS
+
+
+_TIMM_STYLE = """
+@torch.fx.wrap
+def scaled(x, s):
+    return x * s
+
+torch.fx.wrap("scaled")  # (the by-name form)
+
+class Layer(torch.nn.Module):
+    def forward(self, x):
+        if torch.onnx.is_in_onnx_export():
+            return x
+        return scaled(x, 2.0)
+
+out = Layer()(torch.ones(2)).tolist()
+"""
+
+
+def _timm_style_layer(lib: Any) -> Any:
+    """timm's layers mark leaf functions with ``@torch.fx.wrap`` at module scope and branch on
+    ``torch.onnx.is_in_onnx_export()`` in forward (timm/layers/pos_embed.py, attention.py): a module's
+    source run with ``lib`` as ``torch``."""
+    namespace: dict[str, Any] = {"torch": lib}
+    exec(compile(_TIMM_STYLE, "timm_style_module", "exec"), namespace)  # (module scope, as wrap requires)
+    return namespace["out"]
+
+
+def test_fx_wrap_and_onnx_queries_as_torch() -> None:
+    ours = _timm_style_layer(bp)
+    assert ours == [2.0, 2.0]
+    assert [m.name for m in bp.onnx.TrainingMode] == ["EVAL", "PRESERVE", "TRAINING"]
+    with pytest.raises(NotImplementedError, match="cannot export ONNX"):
+        bp.onnx.export(bp.nn.Linear(2, 2), (bp.ones(1, 2),), "model.onnx")
+    with pytest.raises(AttributeError, match="no FX graph capture"):
+        bp.fx.symbolic_trace(bp.nn.Linear(2, 2))
+    with pytest.raises(RuntimeError, match="Must be either a callable or string name"):
+        bp.fx.wrap(3)
+    with pytest.raises(NotImplementedError, match="top level of a module"):
+        bp.fx.wrap("scaled")  # (inside a function)
+    torch = pytest.importorskip("torch", reason="torch not installed: the comparison needs it")
+    assert _timm_style_layer(torch) == ours
+    for name in ("TrainingMode", "OperatorExportTypes"):  # (torch's are pybind11 enums: read __members__)
+        theirs = {k: int(v) for k, v in getattr(torch.onnx, name).__members__.items()}
+        assert theirs == {k: int(v) for k, v in getattr(bp.onnx, name).__members__.items()}

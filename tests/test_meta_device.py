@@ -235,14 +235,22 @@ def test_cpu_scalar_tensors_join_a_device_tensor_under_the_cuda_standin() -> Non
 
     with use_standin():
         x = bp.arange(3.0, device="cuda").requires_grad_()
-        s = bp.tensor(2.0, requires_grad=True)
+        s = bp.tensor(2.0, device="cpu", requires_grad=True)
         y = x * s
         assert y.device.type == "cuda"
         y.sum().backward()
         assert s.grad.device.type == "cpu" and float(s.grad) == 3.0
         np.testing.assert_array_equal(x.grad.cpu().numpy(), [2.0, 2.0, 2.0])
         with pytest.raises(RuntimeError, match="same device"):
-            x + bp.ones(3)  # a CPU tensor with dims does not
+            x + bp.ones(3, device="cpu")  # a CPU tensor with dims does not
+        y = bp.ones(3, device="cuda")
+        y.add_(bp.tensor(2.0, device="cpu"))  # in place too, into the device tensor
+        y.detach().requires_grad_().mul(1).add_(bp.tensor(1.0, device="cpu"))  # (the recorded in-place path)
+        assert y._data.__class__.__module__.startswith("cupy") and y.tolist() == [3.0, 3.0, 3.0]
+        for target in (bp.tensor(1.0, device="cpu"), bp.tensor(1.0, device="cpu", requires_grad=True).mul(1)):
+            with pytest.raises(RuntimeError, match="same device"):  # but a CPU target never moves, as torch
+                target.add_(bp.tensor(2.0, device="cuda"))
+            assert target.device.type == "cpu" and isinstance(target._data, np.ndarray)
 
 
 def test_a_gpt2_sized_skeleton_on_meta() -> None:

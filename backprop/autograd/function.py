@@ -823,6 +823,8 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             before = target._plain._wrap(target._data, target.device, target.grad_fn)
             before._requires_grad = target._requires_grad
             out = apply(op, before, *args, **attrs)
+            if out.device is not target.device:
+                _device_error(op, (target, *args), target.device, out.device)
             if _inplace_result(name, target, out._data):
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
@@ -830,6 +832,8 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         out = apply(op, before, *args, **attrs)
+        if out.device is not target.device:  # (a CPU 0-d target moved to its operand's device: torch refuses)
+            _device_error(op, (target, *args), target.device, out.device)
         if _inplace_result(name, target, out._data):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
         _retire(target)
@@ -840,9 +844,11 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             node._out_version = version_of(target) + 1
     else:
         arrays = [a._data if hasattr(a, "grad_fn") else a for a in args]
-        for a in args:
+        for i, a in enumerate(args):
             if hasattr(a, "grad_fn") and a.device is not target.device:
-                _device_error(op, (target, *args), target.device, a.device)
+                if a.device.type != "cpu" or a._data.ndim:  # (a CPU 0-d operand acts as a number, as torch's)
+                    _device_error(op, (target, *args), target.device, a.device)
+                arrays[i] = target.device.transfer(a._data, a.device)
         if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
             op.check(target._data, *arrays, **attrs)
         kernel = op.kernel(target.device.backend)

@@ -85,6 +85,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)
     ("backprop.optim", 8),
+    ("backprop.distributed.optim", 8),  # torch.distributed.optim: ZeroRedundancyOptimizer wraps an optim class
     ("backprop.lm", 9),
     ("backprop.cli", 10),
     ("backprop.__main__", 11),

@@ -276,6 +276,7 @@ __version__ = version.__version__
 # loaded on first use, so ``import backprop`` does not pay for them
 _LAZY = {
     **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
+    "futures": None,  # (torch.futures: Future, collect_all, wait_all)
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)

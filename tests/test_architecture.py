@@ -79,6 +79,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop._sparse_toplevel", 6),  # sparse_coo_tensor, spmm, sparse_coo
     ("backprop.signal", 6),  # torch.signal.windows: window functions over creation and tensor ops
     ("backprop.distributed", 6),  # collectives on tensors (mpi4py/CuPy imported lazily); nn.parallel uses it
+    ("backprop.futures", 0),  # torch.futures: Future, collect_all, wait_all (standard library only)
     ("backprop._tcp", 0),  # the gloo backend's sockets and stores: standard library and NumPy only
     ("backprop.run", 1),  # python -m backprop.run: torchrun's launcher (subprocesses; bp.cuda only for "gpu")
     ("backprop.nn", 7),

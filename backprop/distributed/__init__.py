@@ -26,7 +26,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,6 +44,7 @@ from backprop._tcp import (
     TCPStore,
 )
 from backprop.autograd.function import bump_version, check_inplace
+from backprop.futures import Future
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "DistNetworkError",
     "DistStoreError",
     "FileStore",
+    "GradBucket",
     "GroupMember",
     "HashStore",
     "LaunchInfo",
@@ -332,6 +334,11 @@ class _SingleComm(_Comm):
         return objs[0]
 
 
+def _wire(arr: np.ndarray) -> np.ndarray:
+    """What MPI carries: booleans and ml_dtypes' bfloat16 (kind "V", no buffer format) as bytes."""
+    return arr.view(np.uint8) if arr.dtype.kind in "bV" else arr
+
+
 class _MPIComm(_Comm):
     """Host arrays and objects over an mpi4py communicator."""
 
@@ -360,12 +367,12 @@ class _MPIComm(_Comm):
 
     def broadcast(self, arr: Any, src: int) -> None:
         self._host(arr)
-        self.comm.Bcast(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, root=src)
+        self.comm.Bcast(_wire(arr), root=src)
 
     def allgather(self, arr: Any) -> Any:
         self._host(arr)
         out = np.empty((self.size, *arr.shape), dtype=arr.dtype)
-        if arr.dtype.kind == "b":
+        if arr.dtype.kind in "bV":
             self.comm.Allgather(arr.view(np.uint8), out.view(np.uint8))
         else:
             self.comm.Allgather(arr, out)
@@ -390,13 +397,13 @@ class _MPIComm(_Comm):
 
     def isend(self, arr: Any, dst: int, tag: int) -> _MPIRequest:
         self._host(arr)
-        req = self.comm.Isend(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, dest=dst, tag=tag)
+        req = self.comm.Isend(_wire(arr), dest=dst, tag=tag)
         return _MPIRequest(req, self.mpi)
 
     def irecv(self, arr: Any, src: int | None, tag: int) -> _MPIRequest:
         self._host(arr)
         source = self.mpi.ANY_SOURCE if src is None else src
-        req = self.comm.Irecv(arr.view(np.uint8) if arr.dtype.kind == "b" else arr, source=source, tag=tag)
+        req = self.comm.Irecv(_wire(arr), source=source, tag=tag)
         return _MPIRequest(req, self.mpi)
 
     def alltoall_arrays(self, arrays: list[Any]) -> list[Any]:
@@ -900,13 +907,32 @@ class _StreamRequest:
 
 
 class _Work:
-    """What ``async_op=True`` returns: the collective has already completed."""
+    """What ``async_op=True`` returns: the collective has already completed; ``get_future()`` holds its outputs."""
+
+    def __init__(self, result: list[Any] | None = None) -> None:
+        self._result = [] if result is None else list(result)
 
     def wait(self, timeout: Any = None) -> bool:
         return True
 
     def is_completed(self) -> bool:
         return True
+
+    def is_success(self) -> bool:
+        return True
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> list[Any]:
+        """The collective's output tensors (torch's: ``[tensor]`` for ``all_reduce``)."""
+        return list(self._result)
+
+    def get_future(self) -> Future[list[Any]]:
+        """A completed ``backprop.futures.Future`` of the output tensor list (``[tensor]`` for ``all_reduce``)."""
+        fut: Future[list[Any]] = Future()
+        fut.set_result(list(self._result))
+        return fut
 
 
 Work = _Work  # torch.distributed.Work: what async operations return
@@ -917,6 +943,7 @@ class _P2PWork(_Work):
     tensor, through a contiguous buffer when the tensor is not contiguous)."""
 
     def __init__(self, request: Any, done: Callable[[], None] | None = None) -> None:
+        super().__init__()
         self._request, self._done, self._finished = request, done, False
         self.source: int | None = None
 
@@ -932,6 +959,47 @@ class _P2PWork(_Work):
         if not self._finished and self._request.test():
             self.wait()
         return self._finished
+
+    def get_future(self) -> Future[list[Any]]:
+        """Not for point-to-point operations, as torch's MPI and gloo backends."""
+        raise RuntimeError("get_future() is not supported for point-to-point operations (isend/irecv), as torch's")
+
+
+class GradBucket:
+    """One bucket of ``DistributedDataParallel`` handed to a communication hook (torch.distributed.GradBucket):
+    the flat buffer of its parameters' local gradients (not yet divided by the world size) and their views."""
+
+    def __init__(
+        self, index: int, buffer: Tensor, parameters: Sequence[Tensor], offsets: Sequence[int], is_last: bool
+    ) -> None:
+        self._index, self._buffer, self._params = index, buffer, list(parameters)
+        self._offsets, self._is_last = list(offsets), is_last
+
+    def index(self) -> int:
+        """The bucket's index (0 holds the last parameters: roughly the first gradients of backward)."""
+        return self._index
+
+    def buffer(self) -> Tensor:
+        """The flat 1-D buffer of the bucket's gradients (``set_buffer``'s tensor once one is set)."""
+        return self._buffer
+
+    def gradients(self) -> list[Tensor]:
+        """Each parameter's gradient: a view of ``buffer()`` in the parameter's shape."""
+        return [self._buffer[off : off + p.numel()].reshape(p.shape) for p, off in zip(self._params, self._offsets)]
+
+    def parameters(self) -> list[Tensor]:
+        """The bucket's parameters, in buffer order."""
+        return list(self._params)
+
+    def is_last(self) -> bool:
+        """Whether this is the last bucket of the iteration to be reduced."""
+        return self._is_last
+
+    def set_buffer(self, buffer: Tensor) -> None:
+        """Make ``buffer`` this bucket's buffer (what ``buffer()`` and ``gradients()`` return from now on)."""
+        if not isinstance(buffer, Tensor):
+            raise TypeError(f"GradBucket.set_buffer: expected a Tensor, got {type(buffer).__name__}")
+        self._buffer = buffer
 
 
 def _check_op(op: ReduceOp, arr: Any, name: str, dtype: Any) -> None:
@@ -1008,7 +1076,7 @@ def all_reduce(
                 arr /= g.size
 
         _in_place(tensor, reduce)
-    return _Work() if async_op else None
+    return _Work([tensor]) if async_op else None
 
 
 def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False) -> Any:
@@ -1023,7 +1091,7 @@ def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = 
     if g.size > 1:
         comm = g.comm_for(tensor)
         _in_place(tensor, lambda arr: comm.broadcast(arr, root))
-    return _Work() if async_op else None
+    return _Work([tensor]) if async_op else None
 
 
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> Any:
@@ -1039,7 +1107,7 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
     parts = g.comm_for(tensor).allgather(_contiguous(tensor))
     for t, part in zip(tensor_list, parts):
         _write(t, part)
-    return _Work() if async_op else None
+    return _Work(list(tensor_list)) if async_op else None
 
 
 def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> None:
@@ -1065,7 +1133,7 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
     g = _resolve(group)
     if g is not None:
         g.host.barrier()
-    return _Work() if async_op else None
+    return _Work([]) if async_op else None
 
 
 # ------------------------------------------------------------------------------------------ more of torch's collectives
@@ -1107,7 +1175,7 @@ def reduce(
             if op is ReduceOp.AVG:
                 out /= g.size
             _write(tensor, out)
-    return _Work() if async_op else None
+    return _Work([tensor]) if async_op else None
 
 
 def gather(
@@ -1131,7 +1199,7 @@ def gather(
         assert gather_list is not None
         for t, part in zip(gather_list, parts):
             _write(t, part)
-    return _Work() if async_op else None
+    return _Work(list(gather_list or [])) if async_op else None
 
 
 def scatter(
@@ -1157,7 +1225,7 @@ def scatter(
     if g.size > 1:
         g.comm_for(tensor).broadcast(stacked, root)
     _write(tensor, stacked[g.rank])
-    return _Work() if async_op else None
+    return _Work([tensor]) if async_op else None
 
 
 def _reduced_stack(g: _Group, stacked: Any, op: ReduceOp, ref: Tensor, name: str) -> Any:
@@ -1182,7 +1250,7 @@ def reduce_scatter(
     _same_layout(input_list, output, "reduce_scatter", "input_list")
     stacked = _xp_of(output._data).stack([_contiguous(t) for t in input_list])
     _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter"))
-    return _Work() if async_op else None
+    return _Work([output]) if async_op else None
 
 
 def reduce_scatter_tensor(
@@ -1202,7 +1270,7 @@ def reduce_scatter_tensor(
         )
     stacked = _contiguous(input).reshape(g.size, *output._data.shape).copy()
     _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter_tensor"))
-    return _Work() if async_op else None
+    return _Work([output]) if async_op else None
 
 
 def all_gather_into_tensor(
@@ -1222,7 +1290,7 @@ def all_gather_into_tensor(
         )
     parts = g.comm_for(input_tensor).allgather(_contiguous(input_tensor))
     _write(output_tensor, parts.reshape(output_tensor._data.shape))
-    return _Work() if async_op else None
+    return _Work([output_tensor]) if async_op else None
 
 
 def all_to_all(
@@ -1246,7 +1314,7 @@ def all_to_all(
             if arr is not t._data:
                 t._data[...] = arr
             bump_version(t)
-        return _Work() if async_op else None
+        return _Work(list(output_tensor_list)) if async_op else None
     got = g.host.alltoall_arrays([_contiguous(t) for t in input_tensor_list])
     for i, (t, arr) in enumerate(zip(output_tensor_list, got)):
         if tuple(arr.shape) != tuple(t._data.shape) or arr.dtype != t._data.dtype:
@@ -1255,7 +1323,7 @@ def all_to_all(
                 f"shape {tuple(t.shape)} ({t.dtype})"
             )
         _write(t, arr)
-    return _Work() if async_op else None
+    return _Work(list(output_tensor_list)) if async_op else None
 
 
 def all_to_all_single(
@@ -1296,7 +1364,7 @@ def all_to_all_single(
         if dst is not output._data:
             output._data[...] = dst
         bump_version(output)
-        return _Work() if async_op else None
+        return _Work([output]) if async_op else None
     pieces_in = [src[bounds[j] : bounds[j + 1]].copy() for j in range(g.size)]
     got = g.host.alltoall_arrays(pieces_in)
     bounds = np.cumsum([0, *outs])
@@ -1305,7 +1373,7 @@ def all_to_all_single(
             raise ValueError(f"all_to_all_single: rank {i} sent {arr.shape[0]} rows where {outs[i]} were expected")
         output._data[bounds[i] : bounds[i + 1]] = arr
     bump_version(output)
-    return _Work() if async_op else None
+    return _Work([output]) if async_op else None
 
 
 def _peer(

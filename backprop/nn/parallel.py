@@ -15,6 +15,7 @@ bucket is full. That hook reduces the buckets and writes the averages into every
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from backprop import cuda
 from backprop import distributed as dist
 from backprop.autograd.function import Node
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
+from backprop.futures import Future
 from backprop.nn.data_parallel import DataParallel
 from backprop.nn.module import Module
 from backprop.tensor import Tensor
@@ -75,7 +77,8 @@ class DistributedDataParallel(Module):
     forward time and reduced as zeros (a parameter no rank used keeps its ``.grad`` as it was).
     ``deterministic`` (default: the process group's) sums the buckets in rank order, so results are
     the same bits run after run and equal to adding the ranks' gradients in one process. Averages are
-    ``(g_0 + g_1 + ... + g_{n-1}) / n``.
+    ``(g_0 + g_1 + ... + g_{n-1}) / n``. ``register_comm_hook`` replaces that reduction (torch's hooks:
+    ``backprop.distributed.algorithms.ddp_comm_hooks``, e.g. float16 compression).
     """
 
     def __init__(
@@ -119,6 +122,8 @@ class DistributedDataParallel(Module):
         self._expecting = False  # a forward with gradient sync happened; its backward reduces
         self._buckets: list[_Bucket] = []
         self._slot: list[tuple[_Bucket, int]] = []
+        self._comm_hook: tuple[Any, Any] | None = None  # (state, hook) of register_comm_hook
+        self._active = self.world_size > 1  # buckets and gradient hooks in place (a world of one: with a comm hook)
         if self.world_size > 1:
             self._check_same_parameters()
             if init_sync:
@@ -165,12 +170,12 @@ class DistributedDataParallel(Module):
             key = (p.device, p.dtype)
             nbytes = p.numel() * p.dtype.itemsize
             if key in open_ and sizes[key] + nbytes > cap:
-                self._buckets.append(_Bucket(open_.pop(key), self._params))
+                self._buckets.append(_Bucket(sorted(open_.pop(key)), self._params))  # (module order inside: torch's)
             if key not in open_:
                 open_[key], sizes[key] = [], 0
             open_[key].append(i)
             sizes[key] += nbytes
-        self._buckets.extend(_Bucket(idx, self._params) for idx in open_.values())
+        self._buckets.extend(_Bucket(sorted(idx), self._params) for idx in open_.values())
         self._slot = [None] * len(self._params)  # type: ignore[list-item]
         for b in self._buckets:
             for i, off in zip(b.indices, b.offsets):
@@ -190,6 +195,34 @@ class DistributedDataParallel(Module):
         handles = [p.register_hook(make(i)) for i, p in enumerate(self._params)]
         weakref.finalize(self, _remove_all, handles)
 
+    def register_comm_hook(self, state: object, hook: Any) -> None:
+        """Reduce every bucket with ``hook(state, bucket: GradBucket) -> Future[Tensor]`` instead of the built-in
+        all-reduce and average; the future's tensor becomes the bucket's gradients (the hook averages itself)."""
+        self._check_comm_hook(hook)
+        if self._comm_hook is not None:
+            raise RuntimeError("register_comm_hook or register_builtin_comm_hook can only be called once.")
+        self._comm_hook = (state, hook)
+        if not self._active:  # a world of one: torch calls the hook there too
+            self._make_buckets()
+            self._register_hooks()
+            self._active = True
+
+    def _check_comm_hook(self, hook: Any) -> None:
+        """torch's checks: callable, a ``bucket`` parameter, annotations (when given) of GradBucket and Future."""
+        if not callable(hook):
+            raise TypeError("Communication hook must be callable.")
+        sig = inspect.signature(hook)
+        ann = sig.parameters["bucket"].annotation  # (torch's KeyError when the hook has no ``bucket`` parameter)
+        if ann is not inspect.Parameter.empty and not _names(ann, "GradBucket"):
+            raise ValueError("Communication hook: bucket annotation should be dist.GradBucket.")
+        ret = sig.return_annotation
+        if ret is not inspect.Signature.empty and not _names(ret, "Future"):
+            raise ValueError("Communication hook: return annotation should be torch.futures.Future[torch.Tensor].")
+        if getattr(hook, "__name__", "") in ("bf16_compress_hook", "bf16_compress_wrapper_hook") and any(
+            p.device.type == "cuda" for p in self._params
+        ):
+            raise TypeError("BF16 all reduce communication hook: CuPy has no bfloat16; use fp16_compress_hook on CUDA")
+
     # ------------------------------------------------------------ forward
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
@@ -203,9 +236,9 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped module's forward; with grad enabled (and outside ``no_sync``) its backward reduces."""
-        if self.world_size > 1:
+        if self._active:
             self._start_iteration()
-            if self.broadcast_buffers:
+            if self.broadcast_buffers and self.world_size > 1:
                 with no_grad():
                     for b in self.module.buffers():
                         dist.broadcast(b, self._src, group=self.process_group)
@@ -267,6 +300,14 @@ class DistributedDataParallel(Module):
 
     def _reduce(self, last: int | None) -> Tensor | None:
         """All-reduce every bucket, average, write the results into ``.grad``; the last parameter's result."""
+        try:
+            return self._reduce_buckets(last)
+        finally:
+            self._arrived = [False] * len(self._params)
+            self._n_arrived = 0
+            self._expecting = False
+
+    def _reduce_buckets(self, last: int | None) -> Tensor | None:
         t0 = time.perf_counter()
         used = None
         if self.find_unused_parameters:
@@ -275,10 +316,13 @@ class DistributedDataParallel(Module):
             dist.all_reduce(used_t, dist.ReduceOp.MAX, group=self.process_group)
             used = used_t._data.tolist()
         with no_grad():
-            for b in self._buckets:
-                flat = Tensor._wrap(b.buffer(), b.device, None)
-                dist.all_reduce(flat, dist.ReduceOp.SUM, group=self.process_group, **self._det())
-                flat._data /= self.world_size
+            if self._comm_hook is not None:
+                self._run_comm_hook(*self._comm_hook)
+            else:
+                for b in self._buckets:
+                    flat = Tensor._wrap(b.buffer(), b.device, None)
+                    dist.all_reduce(flat, dist.ReduceOp.SUM, group=self.process_group, **self._det())
+                    flat._data /= self.world_size
         self.stats["reductions"] += 1
         self.stats["collectives"] += len(self._buckets)
         self.stats["seconds"] += time.perf_counter() - t0
@@ -295,16 +339,48 @@ class DistributedDataParallel(Module):
                 p.grad = Tensor._wrap(avg.copy(), p.device, None)
             else:
                 p.grad._data[...] = avg
-        self._arrived = [False] * len(self._params)
-        self._n_arrived = 0
-        self._expecting = False
         return result
+
+    def _run_comm_hook(self, state: Any, hook: Any) -> None:
+        """Every bucket through ``hook``; then each future's tensor is copied into its bucket's buffer."""
+        futures = []
+        for k, b in enumerate(self._buckets):
+            params = [self._params[i] for i in b.indices]
+            bucket = dist.GradBucket(
+                k, Tensor._wrap(b.buffer(), b.device, None), params, b.offsets, k == len(self._buckets) - 1
+            )
+            fut = hook(state, bucket)
+            if not isinstance(fut, Future):
+                raise RuntimeError(
+                    "DDP communication hook's callback must return a torch.futures.Future object, but got "
+                    f"{type(fut).__module__}.{type(fut).__qualname__}"
+                )
+            futures.append(fut)
+        for k, (b, fut) in enumerate(zip(self._buckets, futures)):
+            value = fut.wait()
+            if not isinstance(value, Tensor):
+                raise RuntimeError(
+                    f"DistributedDataParallel: the communication hook's future for bucket {k} holds "
+                    f"{type(value).__name__}; it must hold one Tensor (the bucket's reduced gradients)"
+                )
+            if value.numel() != b.numel:
+                raise RuntimeError(
+                    f"DistributedDataParallel: the communication hook's tensor for bucket {k} has {value.numel()} "
+                    f"elements; the bucket has {b.numel}"
+                )
+            b.flat[...] = value._data.reshape(-1)
 
     def _det(self) -> dict[str, Any]:
         return {} if self.deterministic is None else {"deterministic": self.deterministic}
 
     def extra_repr(self) -> str:
         return f"world_size={self.world_size}, buckets={len(self._buckets)}"
+
+
+def _names(annotation: Any, name: str) -> bool:
+    """Whether a hook's annotation is ``name`` (our class, torch's, or the string of a postponed annotation)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None) or repr(annotation)
+    return name in text
 
 
 def _remove_all(handles: list[Any]) -> None:

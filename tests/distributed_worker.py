@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-import backprop as bp
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's backprop, not an installed one
+
+import backprop as bp  # noqa: E402
 import backprop.nn.functional as F
 from backprop import distributed as dist
 from backprop import nn, optim

@@ -31,7 +31,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import not_a_tensor
 from backprop.autograd.grad_mode import state, trace_users
 from backprop.methods.structseqs import OUT_TYPES
-from backprop.tensor import Tensor
+from backprop.tensor import Tensor, tensor_like_seen
 
 # torch's ScalarType names (its cast errors) and its C++ type names (its "expected dtype" errors)
 _SCALAR_NAMES = {
@@ -310,10 +310,32 @@ def _forwarding_source(sig: inspect.Signature, defaults: dict[str, Any]) -> str 
         f"        try:\n"
         f"            return _fwd_fn({', '.join(call)})\n"
         f"        except AttributeError as e:\n"
+        f"            if _fwd_tensor_like({values}):\n"  # a tensor-like: __torch_function__ is now on, call again
+        f"                return _fwd_again(_f, _fwd_sig, locals())\n"
         f"            _fwd_not_a_tensor(e, _fwd_name, {tuple(named)!r}, {values})\n"
         f"            raise\n"
         f"    return _fwd_call({args}, {kwargs}, out)\n"
     )
+
+
+def _again(f: Callable[..., Any], sig: inspect.Signature, given: dict[str, Any]) -> Any:
+    """``f`` called again with the arguments a forwarding wrapper received (``given``: its locals), leaving out
+    the trailing defaults, as the caller most likely wrote it (what a ``__torch_function__`` handler sees)."""
+    args: list[Any] = []
+    pending: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for p in sig.parameters.values():
+        value = given[p.name]
+        default = p.default is not inspect.Parameter.empty and value is p.default
+        if p.kind in _POSITIONAL:
+            if default:
+                pending.append(value)
+            else:
+                args += [*pending, value]
+                pending = []
+        elif p.kind is inspect.Parameter.KEYWORD_ONLY and not default:
+            kwargs[p.name] = value
+    return f(*args, **kwargs)
 
 
 def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -335,7 +357,8 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         # a fixed signature: a wrapper with the same parameters (no tuple or dict built on the way through);
         # with *args or **kwargs the generic wrapper below is cheaper (it forwards only what was given)
         namespace: dict[str, Any] = {
-            "_fwd_fn": fn, "_fwd_call": call, "_fwd_name": short, "_fwd_not_a_tensor": not_a_tensor
+            "_fwd_fn": fn, "_fwd_call": call, "_fwd_name": short, "_fwd_not_a_tensor": not_a_tensor,
+            "_fwd_tensor_like": tensor_like_seen, "_fwd_again": _again, "_fwd_sig": sig,
         }  # fmt: skip
         source = _forwarding_source(sig, namespace)
         if source is not None:
@@ -352,6 +375,8 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                 try:
                     return fn(*args, **kwargs)
                 except AttributeError as e:  # a number, list, None, ... where a Tensor goes: torch's TypeError
+                    if tensor_like_seen(args):  # a tensor-like: __torch_function__ is now on, call again
+                        return wrapper(*args, **kwargs)
                     not_a_tensor(e, short, named, args)
                     raise
             return call(args, kwargs, out)

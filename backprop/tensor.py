@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import copy
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -251,6 +252,116 @@ def _grad_mismatch(t: Tensor, g: Tensor, want: Any) -> None:
         raise RuntimeError(f"assigned grad has data located on {g.device}, but the tensor is on {t.device}")
 
 
+# ------------------------------------------------------------ torch's __torch_function__ protocol (core)
+# The dispatch itself (wrapping the public functions and methods) lives in ``backprop.overrides``, installed
+# when the first user subclass of Tensor (``__init_subclass__``) or tensor-like object appears; until then
+# nothing below runs on any op. Here: the thread's switches, the default ``Tensor.__torch_function__``.
+
+
+class _TorchFunctionState(threading.local):
+    """This thread's torch-function switches: ``subclass_off`` (``DisableTorchFunctionSubclass``), ``all_off``
+    (``DisableTorchFunction``), the mode stack, and ``off`` (no dispatch at all: the wrappers' one test)."""
+
+    def __init__(self) -> None:
+        self.subclass_off = False
+        self.all_off = False
+        self.modes: list[Any] = []
+        self.off = False
+
+    def refresh(self) -> None:
+        self.off = self.all_off or (self.subclass_off and not self.modes)
+
+
+tf_state = _TorchFunctionState()
+# called once, by ``Tensor.__init_subclass__`` for a class defined outside backprop (or by ``tensor_like_seen``):
+# ``backprop.overrides`` sets it to its activation when imported (it may not be imported from here: layers)
+tf_activate: list[Callable[[], None]] = []
+tf_active = [False]
+
+
+class DisableTorchFunctionSubclass:
+    """torch._C.DisableTorchFunctionSubclass: inside, Tensor subclasses' ``__torch_function__`` is not
+    called (modes still are); what ``Tensor.__torch_function__`` runs ``func`` under."""
+
+    def __enter__(self) -> None:
+        self._prev = tf_state.subclass_off
+        tf_state.subclass_off = True
+        tf_state.refresh()
+
+    def __exit__(self, *exc: Any) -> None:
+        tf_state.subclass_off = self._prev
+        tf_state.refresh()
+
+
+class DisableTorchFunction:
+    """torch._C.DisableTorchFunction: inside, no ``__torch_function__`` (subclass or mode) is called."""
+
+    def __enter__(self) -> None:
+        self._prev = tf_state.all_off
+        tf_state.all_off = True
+        tf_state.refresh()
+
+    def __exit__(self, *exc: Any) -> None:
+        tf_state.all_off = self._prev
+        tf_state.refresh()
+
+
+class _DisabledTorchFunctionImpl:
+    """torch._C._disabled_torch_function_impl: a ``__torch_function__`` that runs ``func`` with subclass
+    dispatch off and converts nothing. A class attribute set to it opts the class out of dispatch (as
+    ``Parameter``). Not a function, so it never binds to an instance (as torch's builtin)."""
+
+    __name__ = __qualname__ = "_disabled_torch_function_impl"
+
+    def __call__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        with DisableTorchFunctionSubclass():
+            return func(*args, **(kwargs or {}))
+
+    def __repr__(self) -> str:
+        return "<built-in function _disabled_torch_function_impl>"
+
+
+disabled_torch_function_impl = _DisabledTorchFunctionImpl()
+
+
+def overloads(kind: type) -> builtins.bool:
+    """True when instances of ``kind`` have a ``__torch_function__`` of their own: not the disabled one, and not
+    torch's own Tensor's (a torch tensor handed to backprop is data to convert, not a tensor-like)."""
+    tf = getattr(kind, "__torch_function__", None)
+    if tf is None or tf is disabled_torch_function_impl:
+        return False
+    return not getattr(getattr(tf, "__func__", tf), "__module__", "").startswith("torch.")
+
+
+def convert(ret: Any, cls: type) -> Any:
+    """torch._tensor._convert: Tensors in ``ret`` (also inside tuples and lists) as instances of ``cls``."""
+    if cls is Tensor:
+        return ret
+    if isinstance(ret, Tensor) and not isinstance(ret, cls):
+        ret = ret.as_subclass(cls)
+    if isinstance(ret, (tuple, list)):
+        items = [convert(r, cls) for r in ret]
+        ret = type(ret)(*items) if hasattr(ret, "_fields") else type(ret)(items)
+    return ret
+
+
+def _internal(module: str) -> builtins.bool:
+    return module == "backprop" or module.startswith("backprop.")
+
+
+def tensor_like_seen(values: Any) -> builtins.bool:
+    """True (after activating the protocol) when some value, or an item of a list/tuple value, is a non-Tensor
+    with ``__torch_function__``: the error path of the out= wrappers then dispatches the call again."""
+    if tf_active[0]:
+        return False
+    for v in values:
+        for item in v if isinstance(v, (list, tuple)) else (v,):
+            if not isinstance(item, Tensor) and overloads(type(item)):
+                tf_activate[0]()
+                return True
+    return False
+
+
 class Tensor(
     MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods, AttributeMethods, RandomMethods
 ):
@@ -271,6 +382,32 @@ class Tensor(
     # a view's base (whose version counter it shares), the tensor itself once it has views, else None
     _base: Tensor | None
     _hooks: list[Any] | None  # gradient hooks of a leaf
+
+    # ------------------------------------------------------------ __torch_function__ (torch's protocol)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass defined outside backprop turns torch's ``__torch_function__`` dispatch on (once, for the
+        program: ``backprop.overrides``); backprop's own (Parameter, Buffer, sparse) opt out of it, as Parameter."""
+        super().__init_subclass__(**kwargs)
+        if _internal(cls.__module__):
+            if "__torch_function__" not in cls.__dict__:
+                cls.__torch_function__ = disabled_torch_function_impl  # type: ignore[assignment]
+        elif not tf_active[0] and tf_activate:
+            tf_activate[0]()
+
+    @classmethod
+    def __torch_function__(
+        cls, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        """torch's default: run ``func`` with subclass dispatch off, then give its Tensor results this class."""
+        if kwargs is None:
+            kwargs = {}
+        if not all(issubclass(cls, t) for t in types):
+            return NotImplemented
+        with DisableTorchFunctionSubclass():
+            ret = func(*args, **kwargs)
+            if func in _NOWRAP:
+                return ret
+            return convert(ret, cls)
 
     def __init__(self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
         """torch's ``Tensor(...)`` constructor: ``Tensor(2, 3)`` (or a ``bp.Size``) is a zero-filled
@@ -990,7 +1127,7 @@ class Tensor(
         for klass in type(self).__mro__:
             if klass is Tensor:
                 break
-            for name in getattr(klass, "__slots__", ()):
+            for name in klass.__dict__.get("__slots__", ()):  # (its own: a class without inherits Tensor's)
                 if hasattr(self, name):
                     state[name] = getattr(self, name)
         return state
@@ -1026,10 +1163,12 @@ class Tensor(
         host = self._host()
         if dtypes.is_bfloat16(host.dtype):  # NumPy prints it as an unknown type: print its float32 values
             host = host.astype(np.float32)
+        kind = type(self)  # a user subclass prints its name where torch's does (``MyT([1., 2.])``)
+        prefix = "tensor(" if kind is Tensor or _internal(kind.__module__) else kind.__name__ + "("
         if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
-            body = _torch_layout(host, len("tensor("), runtime.print_linewidth())
+            body = _torch_layout(host, len(prefix), runtime.print_linewidth())
         else:
-            body = np.array2string(host, separator=", ", prefix="tensor(", **runtime.array_repr_options(host))
+            body = np.array2string(host, separator=", ", prefix=prefix, **runtime.array_repr_options(host))
         extra = []
         if self._data.size == 0 and self._data.ndim > 1:
             extra.append(f"size={tuple(self.shape)}")
@@ -1045,7 +1184,7 @@ class Tensor(
             extra.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
             extra.append("requires_grad=True")
-        return _with_suffixes("tensor(" + body, extra, len("tensor("), runtime.print_linewidth())
+        return _with_suffixes(prefix + body, extra, len(prefix), runtime.print_linewidth())
 
     def _meta_repr(self) -> str:
         """torch's repr of a meta tensor: no values, its size, and every dtype but the default float."""
@@ -1060,6 +1199,7 @@ class Tensor(
 
 
 Tensor._plain = Tensor
+_NOWRAP: set[Any] = set()  # torch's get_default_nowrap_functions (our properties are not dispatched)
 
 
 _TO_SPECIAL = (str, Device, Tensor, builtins.bool)  # what ``to``'s positional arguments can be besides a dtype

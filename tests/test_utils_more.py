@@ -494,7 +494,9 @@ def test_overrides_protocol() -> None:
     assert _api(_Wrapped()) == ("handled", "_api", (_Wrapped,))
     with pytest.raises(TypeError, match="no implementation found for .*_api"):
         _api(_Refuses())
-    assert bp.add in overrides.get_ignored_functions() and dict(overrides.get_overridable_functions()) == {}
+    ignored, overridable = overrides.get_ignored_functions(), overrides.get_overridable_functions()
+    assert bp.is_tensor in ignored and bp.add not in ignored and bp.add in overridable[bp]
+    assert bp.Tensor.add in overridable[bp.Tensor] and bp.nn.functional.relu in overridable[bp.nn.functional]
 
 
 @needs_torch

@@ -390,7 +390,7 @@ class Tensor(
         super().__init_subclass__(**kwargs)
         if _internal(cls.__module__):
             if "__torch_function__" not in cls.__dict__:
-                cls.__torch_function__ = disabled_torch_function_impl  # type: ignore[assignment]
+                cls.__torch_function__ = disabled_torch_function_impl  # type: ignore[method-assign]
         elif not tf_active[0] and tf_activate:
             tf_activate[0]()
 

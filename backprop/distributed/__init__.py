@@ -87,6 +87,10 @@ __all__ = [
     "isend",
     "monitored_barrier",
     "new_group",
+    "new_subgroups",
+    "new_subgroups_by_enumeration",
+    "DeviceMesh",
+    "init_device_mesh",
     "recv",
     "recv_object_list",
     "reduce",
@@ -1604,6 +1608,61 @@ def new_group(
     return _Group(g.backend, subhost, device, g.local_rank, g.local_size, g.deterministic, members)
 
 
+def new_subgroups(
+    group_size: int | None = None, group: Any = None, timeout: Any = None, backend: Any = None,
+    pg_options: Any = None, group_desc: Any = None,
+) -> tuple[Any, list[Any]]:  # fmt: skip
+    """Split ``group`` (the world) into consecutive subgroups of ``group_size`` ranks (default: the CUDA devices
+    per node); returns (this rank's subgroup, all of them). Every rank must call it, as torch's."""
+    if group_size is None:
+        from backprop import cuda
+
+        if not cuda.is_available():
+            raise ValueError(
+                "Default group size only takes effect when CUDA is available.If your subgroup using a backend that "
+                "does not depend on CUDA,please pass in 'group_size' correctly."
+            )
+        group_size = cuda.device_count()
+    if group_size <= 0:
+        raise ValueError(f"The arg 'group_size' ({group_size}) must be positive")
+    world_size = get_world_size(group=group)
+    if world_size < group_size:
+        raise ValueError(f"The arg 'group_size' ({group_size}) must not exceed the world size ({world_size})")
+    if world_size % group_size != 0:
+        raise ValueError(f"The world size ({world_size}) must be divisible by '{group_size=}'")
+    ranks = get_process_group_ranks(group=group)
+    lists = [ranks[i : i + group_size] for i in range(0, len(ranks), group_size)]
+    return new_subgroups_by_enumeration(
+        lists, timeout=timeout, backend=backend, pg_options=pg_options, group_desc=group_desc
+    )
+
+
+def new_subgroups_by_enumeration(
+    ranks_per_subgroup_list: Any, timeout: Any = None, backend: Any = None, pg_options: Any = None,
+    group_desc: Any = None,
+) -> tuple[Any, list[Any]]:  # fmt: skip
+    """One ``new_group`` per list of global ranks (lists must not overlap; a rank may be in none); returns (this
+    rank's subgroup or None, all of them). Every rank must call it, as torch's."""
+    if ranks_per_subgroup_list is None or len(ranks_per_subgroup_list) == 0:
+        raise ValueError("The arg 'ranks_per_subgroup_list' cannot be empty")
+    subgroups: list[Any] = []
+    cur_subgroup = None
+    seen: dict[int, Any] = {}
+    my_rank = get_rank()
+    for ranks in ranks_per_subgroup_list:
+        subgroup = new_group(
+            ranks=ranks, timeout=timeout, backend=backend, pg_options=pg_options, group_desc=group_desc
+        )
+        subgroups.append(subgroup)
+        for rank in ranks:
+            if rank in seen:
+                raise ValueError(f"Rank {rank} has appeared in both subgroup {seen[rank]} and {ranks}")
+            seen[rank] = ranks
+            if my_rank == rank:
+                cur_subgroup = subgroup
+    return cur_subgroup, subgroups
+
+
 def get_process_group_ranks(group: Any) -> list[int]:
     """The global ranks of ``group``, in group order."""
     g = _resolve(group)
@@ -1755,3 +1814,13 @@ def local_batch(*arrays: Any) -> tuple[tuple[Any, ...], float]:
     if sl.stop == sl.start:
         return tuple(a[:1] for a in arrays), 0.0
     return tuple(a[sl] for a in arrays), _group.size * (sl.stop - sl.start) / n
+
+
+def __getattr__(name: str) -> Any:
+    """``DeviceMesh`` and ``init_device_mesh`` (torch re-exports them here), imported on first use: the module
+    ``backprop.distributed.device_mesh`` builds on this one."""
+    if name in ("DeviceMesh", "init_device_mesh"):
+        from backprop.distributed import device_mesh
+
+        return getattr(device_mesh, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,9 +94,17 @@ class DistributedDataParallel(Module):
         find_unused_parameters: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
+        device_mesh: Any = None,
         deterministic: bool | None = None,
     ) -> None:
         super().__init__()
+        if process_group and device_mesh is not None:
+            raise RuntimeError("Cannot specify both process_group and device_mesh arguments.")
+        if device_mesh is not None:  # (torch's: a 1-D mesh, whose group the gradients are averaged over)
+            if device_mesh.ndim != 1:
+                raise RuntimeError(f"Only 1D device mesh is supported, but got {device_mesh}.")
+            self.device_mesh = device_mesh
+            process_group = device_mesh.get_group(mesh_dim=0)
         if not dist.is_initialized():
             raise RuntimeError(
                 "DistributedDataParallel: call backprop.distributed.init_process_group() first "

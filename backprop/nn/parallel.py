@@ -25,6 +25,8 @@ from backprop import cuda
 from backprop import distributed as dist
 from backprop.autograd.function import Node
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
+from backprop.devices import device as _device
+from backprop.distributed.algorithms.join import Join, Joinable, JoinHook, _JoinConfig
 from backprop.futures import Future
 from backprop.nn.data_parallel import DataParallel
 from backprop.nn.module import Module
@@ -66,7 +68,7 @@ class _Bucket:
         return self.flat
 
 
-class DistributedDataParallel(Module):
+class DistributedDataParallel(Module, Joinable):
     """Wrap ``module`` so that backward averages its gradients over the ranks of ``backprop.distributed``.
 
     At construction every rank checks that all ranks hold parameters of the same names, shapes and
@@ -78,8 +80,14 @@ class DistributedDataParallel(Module):
     ``deterministic`` (default: the process group's) sums the buckets in rank order, so results are
     the same bits run after run and equal to adding the ranks' gradients in one process. Averages are
     ``(g_0 + g_1 + ... + g_{n-1}) / n``. ``register_comm_hook`` replaces that reduction (torch's hooks:
-    ``backprop.distributed.algorithms.ddp_comm_hooks``, e.g. float16 compression).
+    ``backprop.distributed.algorithms.ddp_comm_hooks``, e.g. float16 compression). ``with model.join():``
+    (or ``Join([model, ...])``) trains with uneven inputs: see ``join``.
     """
+
+    # (class defaults, so that __init__ needs no change: Join sets them per instance)
+    _join_config = _JoinConfig.construct_disabled_join_config()
+    _divide_by_initial_world_size = True
+    _join_sync_ranks = 0  # under Join: how many ranks reduce gradients this iteration
 
     def __init__(
         self,
@@ -244,12 +252,13 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped module's forward; with grad enabled (and outside ``no_sync``) its backward reduces."""
+        Join.notify_join_context(self)  # (torch's order: notify, buffers, then whether backward syncs)
         if self._active:
             self._start_iteration()
             if self.broadcast_buffers and self.world_size > 1:
-                with no_grad():
-                    for b in self.module.buffers():
-                        dist.broadcast(b, self._src, group=self.process_group)
+                self._sync_buffers(joined=False)
+            if self._join_config.enable:
+                self._check_global_requires_backward_grad_sync(is_joined_rank=False)
         out = self.module(*args, **kwargs)
         if self._expecting and self.find_unused_parameters:
             self._mark_unused(out)
@@ -330,7 +339,7 @@ class DistributedDataParallel(Module):
                 for b in self._buckets:
                     flat = Tensor._wrap(b.buffer(), b.device, None)
                     dist.all_reduce(flat, dist.ReduceOp.SUM, group=self.process_group, **self._det())
-                    flat._data /= self.world_size
+                    flat._data /= self._divisor()
         self.stats["reductions"] += 1
         self.stats["collectives"] += len(self._buckets)
         self.stats["seconds"] += time.perf_counter() - t0
@@ -378,11 +387,133 @@ class DistributedDataParallel(Module):
                 )
             b.flat[...] = value._data.reshape(-1)
 
+    def _divisor(self) -> int:
+        """The world size; under ``join(divide_by_initial_world_size=False)`` the ranks still training."""
+        if self._join_config.enable and not self._divide_by_initial_world_size and self._join_sync_ranks > 0:
+            return self._join_sync_ranks
+        return self.world_size
+
+    # ------------------------------------------------------------ uneven inputs (torch's Join)
+    def join(
+        self, divide_by_initial_world_size: bool = True, enable: bool = True, throw_on_early_termination: bool = False
+    ) -> Join:
+        """Context manager for uneven inputs: a rank out of inputs shadows the others' collectives (zeros for its
+        gradients) until all have joined, then every rank takes the model of the last rank to join.
+
+        Averages divide by the world size, or (``divide_by_initial_world_size=False``) by the ranks still training;
+        ``throw_on_early_termination=True``: every rank raises once one runs out. Wrap the training loop."""
+        return Join(
+            [self], enable, throw_on_early_termination, divide_by_initial_world_size=divide_by_initial_world_size
+        )
+
+    def join_hook(self, **kwargs: Any) -> JoinHook:
+        """DDP's join hook (keyword ``divide_by_initial_world_size``, default True): its main hook issues the
+        collectives of one forward and backward, with zero gradients; its post-hook syncs the final model."""
+        return _DDPJoinHook(self, divide_by_initial_world_size=kwargs.get("divide_by_initial_world_size", True))
+
+    @property
+    def join_device(self) -> Any:
+        """The device of the first parameter (the join context's flags live there)."""
+        first = next(iter([*self._params, *self.module.parameters(), *self.module.buffers()]), None)
+        return first.device if first is not None else _device("cpu")
+
+    @property
+    def join_process_group(self) -> Any:
+        """The process group the gradients are reduced over (the default group's object when none was given)."""
+        return self.process_group if self.process_group is not None else dist.group.WORLD
+
+    def _global_rank(self, group_rank: int) -> int:
+        return dist.get_global_rank(self.process_group, group_rank) if self.process_group is not None else group_rank
+
+    def _find_common_rank(self, input_rank: int, rank_cond: bool) -> int:
+        """The largest (group) rank among those with ``rank_cond`` (an all-reduce MAX)."""
+        dev = self.join_device
+        t = Tensor._wrap(dev.xp.asarray([input_rank if rank_cond else -1], dtype="int64"), dev, None)
+        dist.all_reduce(t, dist.ReduceOp.MAX, group=self.process_group)
+        rank = int(t._data[0])
+        if rank == -1:
+            raise ValueError(
+                "BUG! Expected rank_cond to be true for at least one process. "
+                "This indicates a bug in PyTorch, please report an issue."
+            )
+        return rank
+
+    def _sync_buffers(self, joined: bool) -> None:
+        """Broadcast the buffers from rank 0; under ``Join`` from the largest rank still training (torch's)."""
+        buffers = list(self.module.buffers())
+        if not buffers:
+            return
+        src = self._src
+        if self._join_config.enable:
+            src = self._global_rank(self._find_common_rank(dist.get_rank(self.process_group), not joined))
+        with no_grad():
+            for b in buffers:
+                dist.broadcast(b, src, group=self.process_group)
+
+    def _check_global_requires_backward_grad_sync(self, is_joined_rank: bool) -> bool | None:
+        """All-reduce whether each rank's backward reduces (1) or not (0, also for joined ranks); the sum is the
+        divisor of ``divide_by_initial_world_size=False``. On a joined rank: whether to shadow the backward.
+        (torch's ranks send ``require_backward_grad_sync``, also for forwards under ``no_grad``.)"""
+        dev = self.join_device
+        flag = 1.0 if not is_joined_rank and self._expecting else 0.0
+        t = Tensor._wrap(dev.xp.full(1, flag, dtype="float32"), dev, None)
+        dist.all_reduce(t, group=self.process_group)
+        self._join_sync_ranks = int(t._data[0])
+        return self._join_sync_ranks != 0 if is_joined_rank else None
+
+    def _match_all_reduce_for_bwd_pass(self) -> None:
+        """A joined rank's backward: the flag all-reduce of ``find_unused_parameters`` and the bucket all-reduces
+        (or the comm hook) with zero gradients; the averages land in ``.grad`` as on the ranks still training."""
+        for b in self._buckets:
+            b.buffer()[...] = 0
+        self._used = [False] * len(self._params)
+        self._reduce(None)
+
+    def _sync_final_model(self, is_last_joiner: bool) -> None:
+        """Every rank takes the parameters (and buffers, with ``broadcast_buffers``) of the last rank to join."""
+        if self.world_size <= 1:
+            return
+        src = self._global_rank(self._find_common_rank(dist.get_rank(self.process_group), is_last_joiner))
+        tensors = [*self.module.parameters(), *(self.module.buffers() if self.broadcast_buffers else ())]
+        with no_grad():
+            for t in tensors:
+                dist.broadcast(t, src, group=self.process_group)
+
     def _det(self) -> dict[str, Any]:
         return {} if self.deterministic is None else {"deterministic": self.deterministic}
 
     def extra_repr(self) -> str:
         return f"world_size={self.world_size}, buckets={len(self._buckets)}"
+
+
+class _DDPJoinHook(JoinHook):
+    """torch's DDP join hook: each iteration the collectives of a forward and backward (zero gradients); at the end
+    the model of the last rank to join."""
+
+    def __init__(self, ddp: DistributedDataParallel, divide_by_initial_world_size: bool) -> None:
+        if not isinstance(ddp, DistributedDataParallel):
+            raise AssertionError(
+                "DDP join hook requires passing in a DistributedDataParallel "
+                f"instance as the state, got {type(ddp).__name__}"
+            )
+        self.ddp = ddp
+        self.ddp._divide_by_initial_world_size = divide_by_initial_world_size
+        super().__init__()
+
+    def main_hook(self) -> None:
+        """Shadow one forward (buffer broadcast, the sync flag) and, when the others reduce, their backward."""
+        ddp = self.ddp
+        if not ddp._active:
+            return
+        if ddp.broadcast_buffers and ddp.world_size > 1:
+            ddp._sync_buffers(joined=True)
+        if not ddp._check_global_requires_backward_grad_sync(is_joined_rank=True):
+            return
+        ddp._match_all_reduce_for_bwd_pass()
+
+    def post_hook(self, is_last_joiner: bool) -> None:
+        """Sync the final model, so that it is the same on all ranks."""
+        self.ddp._sync_final_model(is_last_joiner)
 
 
 def _names(annotation: Any, name: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from backprop import distributed as dist
 from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import no_grad
+from backprop.distributed.algorithms.join import Join, Joinable, JoinHook, _JoinConfig
 from backprop.optim.optimizer import Optimizer
 from backprop.tensor import Tensor
 
@@ -33,11 +34,17 @@ def _snapshot(value: Any) -> Any:
     return copy.copy(value)
 
 
-class _ZeROJoinHook:
-    """torch's ZeRO join hook: a rank that ran out of inputs still steps (its shard) and broadcasts."""
+class _ZeROJoinHook(JoinHook):
+    """torch's ZeRO join hook: a rank that ran out of inputs still steps (its shard) and broadcasts.
+
+    Under ``Join([ddp_model, zero])`` DDP's join hook first leaves the averaged gradients in the joined rank's
+    ``.grad`` (torch's leaves its last own ones), so the shard it owns gets the same update as on one process."""
 
     def __init__(self, zero: ZeroRedundancyOptimizer) -> None:
+        if not isinstance(zero, ZeroRedundancyOptimizer):
+            raise AssertionError("ZeRO join hook requires passing in a ZeroRedundancyOptimizer instance as the state")
         self.zero = zero
+        super().__init__()
 
     def main_hook(self) -> None:
         """One optimizer step, shadowing the other ranks' ``step()`` collectives."""
@@ -47,12 +54,15 @@ class _ZeROJoinHook:
         """Nothing to do after the join (as torch's)."""
 
 
-class ZeroRedundancyOptimizer(Optimizer):
+class ZeroRedundancyOptimizer(Optimizer, Joinable):
     """Wrap ``optimizer_class`` and shard its state over the ranks of ``process_group`` (torch's ZeRO-1).
 
     ``param_groups`` lists every parameter (hyper-parameters kept in sync with the local optimizer's groups);
     ``self.optim`` is the local optimizer over this rank's partition. ``overlap_with_ddp=True`` is not supported.
+    A ``Joinable``: ``Join([ddp_model, zero])`` trains with uneven inputs (a joined rank still steps its share).
     """
+
+    _join_config = _JoinConfig.construct_disabled_join_config()  # (Join sets it per instance)
 
     def __init__(
         self,
@@ -205,6 +215,7 @@ class ZeroRedundancyOptimizer(Optimizer):
 
     # ------------------------------------------------------------------ steps
     def _local_step(self, closure: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
+        Join.notify_join_context(self)
         self._sync_param_groups(self.param_groups, self.optim.param_groups)
         loss = self.optim.step(**kwargs) if closure is None else self.optim.step(closure=closure, **kwargs)
         self._sync_param_groups(self.optim.param_groups, self.param_groups)
@@ -313,7 +324,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         self._sync_param_groups(self.param_groups, self.optim.param_groups)
 
     # ------------------------------------------------------------------ torch's Joinable face
-    def join_hook(self, **_kwargs: Any) -> _ZeROJoinHook:
+    def join_hook(self, **_kwargs: Any) -> JoinHook:
         """The ZeRO join hook (its ``main_hook`` steps, shadowing the collectives of ``step``)."""
         return _ZeROJoinHook(self)
 

@@ -87,6 +87,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)
     ("backprop.optim", 8),
     ("backprop.distributed.optim", 8),  # torch.distributed.optim: ZeroRedundancyOptimizer wraps an optim class
+    ("backprop.distributed.fsdp", 8),  # torch.distributed.fsdp: FullyShardedDataParallel over nn and collectives
     ("backprop.lm", 9),
     ("backprop.cli", 10),
     ("backprop.__main__", 11),

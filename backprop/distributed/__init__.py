@@ -1232,10 +1232,12 @@ def scatter(
     return _Work([tensor]) if async_op else None
 
 
-def _reduced_stack(g: _Group, stacked: Any, op: ReduceOp, ref: Tensor, name: str) -> Any:
+def _reduced_stack(
+    g: _Group, stacked: Any, op: ReduceOp, ref: Tensor, name: str, deterministic: bool | None = None
+) -> Any:
     _check_op(op, stacked, name, ref.dtype)
     if g.size > 1:
-        g.comm_for(ref).allreduce(stacked, op, g.deterministic)
+        g.comm_for(ref).allreduce(stacked, op, g.deterministic if deterministic is None else deterministic)
         if op is ReduceOp.AVG:
             stacked /= g.size
     return stacked[g.rank]
@@ -1258,10 +1260,16 @@ def reduce_scatter(
 
 
 def reduce_scatter_tensor(
-    output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False
+    output: Tensor,
+    input: Tensor,
+    op: ReduceOp = ReduceOp.SUM,
+    group: Any = None,
+    async_op: bool = False,
+    *,
+    deterministic: bool | None = None,
 ) -> Any:
     """``reduce_scatter`` with the inputs as one tensor: ``input`` is world-size ``output``s, concatenated on
-    dim 0 or stacked; rank r gets the r-th one combined across ranks."""
+    dim 0 or stacked; rank r gets the r-th one combined across ranks (``deterministic``: as ``all_reduce``'s)."""
     _check(output, "reduce_scatter_tensor")
     _check(input, "reduce_scatter_tensor")
     g = _resolve(group)
@@ -1273,7 +1281,7 @@ def reduce_scatter_tensor(
             f"({g.size}) outputs of shape {tuple(output.shape)} ({output.dtype})"
         )
     stacked = _contiguous(input).reshape(g.size, *output._data.shape).copy()
-    _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter_tensor"))
+    _write(output, _reduced_stack(g, stacked, op, output, "reduce_scatter_tensor", deterministic))
     return _Work([output]) if async_op else None
 
 

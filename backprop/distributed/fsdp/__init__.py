@@ -1,0 +1,712 @@
+"""``torch.distributed.fsdp``: ``FullyShardedDataParallel`` (torch's FSDP1 API), parameters sharded over the ranks.
+
+Each FSDP unit (the root, and every submodule ``auto_wrap_policy`` picks, each its own instance) owns one flat
+parameter: its modules' parameters (those not in a nested unit) raveled and concatenated in module order,
+zero-padded to a multiple of the world size. Each rank keeps only its 1/world slice, the unit's ``_flat_param``
+(a ``FlatParameter``, what ``parameters()`` yields), so an optimizer built on the wrapper updates shards: the
+parameters, gradients and optimizer state between steps are 1/world of the model on each rank (ZeRO-3).
+
+Forward all-gathers the flat parameter through ``_Unshard`` (a custom autograd Function) and puts views of it
+(differentiable slices) where the module's parameters were; the Function's backward reduce-scatters the full
+flat gradient and divides it by the world size (sums in rank order with ``deterministic``), so each shard's
+``.grad`` is bitwise its slice of DDP's average. Unlike torch's FULL_SHARD, the gathered parameters stay alive
+(held by the autograd graph) until backward instead of being freed and gathered again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import functools
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from backprop import distributed as dist
+from backprop.autograd.custom import Function
+from backprop.autograd.function import bump_version
+from backprop.autograd.grad_mode import no_grad
+from backprop.creation import empty
+from backprop.distributed.fsdp.wrap import ModuleWrapPolicy, _recursive_wrap
+from backprop.nn.module import IncompatibleKeys, Module
+from backprop.nn.parameter import Parameter
+from backprop.tensor import Tensor
+
+__all__ = [
+    "BackwardPrefetch",
+    "CPUOffload",
+    "FlatParameter",
+    "FullStateDictConfig",
+    "FullyShardedDataParallel",
+    "MixedPrecision",
+    "ShardingStrategy",
+    "StateDictConfig",
+    "StateDictSettings",
+    "StateDictType",
+]
+
+FSDP_WRAPPED_MODULE = "_fsdp_wrapped_module"
+FSDP_PREFIX = FSDP_WRAPPED_MODULE + "."
+FLAT_PARAM = "_flat_param"
+
+
+# ------------------------------------------------------------------------------------------ torch's option types
+class ShardingStrategy(enum.Enum):
+    """FULL_SHARD: parameters, gradients and optimizer state sharded; SHARD_GRAD_OP: the same here (see the
+    module's doc); NO_SHARD: DDP (full copies, gradients all-reduced). The hybrid ones are not supported."""
+
+    FULL_SHARD = enum.auto()
+    SHARD_GRAD_OP = enum.auto()
+    NO_SHARD = enum.auto()
+    HYBRID_SHARD = enum.auto()
+    _HYBRID_SHARD_ZERO2 = enum.auto()
+
+
+class BackwardPrefetch(enum.Enum):
+    """Accepted for torch's signature; backward here does not overlap communication, so it has no effect."""
+
+    BACKWARD_PRE = enum.auto()
+    BACKWARD_POST = enum.auto()
+
+
+class StateDictType(enum.Enum):
+    """Which ``state_dict`` FSDP gives: FULL_STATE_DICT (the original module's keys, full tensors) only here."""
+
+    FULL_STATE_DICT = enum.auto()
+    LOCAL_STATE_DICT = enum.auto()
+    SHARDED_STATE_DICT = enum.auto()
+
+
+@dataclasses.dataclass
+class CPUOffload:
+    """``offload_params=True`` (keep shards on the host) is not supported; parameters stay on their device."""
+
+    offload_params: bool = False
+
+
+@dataclasses.dataclass
+class MixedPrecision:
+    """torch's fields; only all-None dtypes (full precision) are supported here."""
+
+    param_dtype: Any = None
+    reduce_dtype: Any = None
+    buffer_dtype: Any = None
+    keep_low_precision_grads: bool = False
+    cast_forward_inputs: bool = False
+    cast_root_forward_inputs: bool = True
+    _module_classes_to_ignore: Any = ()
+
+
+@dataclasses.dataclass
+class StateDictConfig:
+    """Base of the state-dict configurations (``offload_to_cpu``: the full tensors on the host)."""
+
+    offload_to_cpu: bool = False
+
+
+@dataclasses.dataclass
+class FullStateDictConfig(StateDictConfig):
+    """FULL_STATE_DICT's options: ``rank0_only`` gives the dict on rank 0 and ``{}`` elsewhere."""
+
+    rank0_only: bool = False
+
+
+@dataclasses.dataclass
+class StateDictSettings:
+    """What ``set_state_dict_type`` sets (and returns, the previous settings)."""
+
+    state_dict_type: StateDictType
+    state_dict_config: StateDictConfig
+    optim_state_dict_config: Any
+
+
+class FlatParameter(Parameter):
+    """The shard of a unit's flat parameter on this rank (torch's type name)."""
+
+    __slots__ = ()
+
+
+# ------------------------------------------------------------------------------------------ the collectives
+class _Unshard(Function):
+    """The full flat parameter from the shards (an all-gather); backward: the reduce-scattered average."""
+
+    @staticmethod
+    def forward(ctx: Any, shard: Tensor, unit: FullyShardedDataParallel) -> Tensor:
+        ctx.unit = unit
+        return unit._gather(shard)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
+        return ctx.unit._reduce_grad(grad), None
+
+
+@dataclasses.dataclass
+class _Slot:
+    """One original parameter in the flat one: its place, shape and every (module, attribute) it was at."""
+
+    offset: int
+    numel: int
+    shape: tuple[int, ...]
+    fqn: str
+    places: list[tuple[Module, str]]
+
+
+class FullyShardedDataParallel(Module):
+    """Shard ``module``'s parameters over the ranks (torch's FSDP1): see the module's doc.
+
+    ``auto_wrap_policy`` (``backprop.distributed.fsdp.wrap``'s policies, a ``ModuleWrapPolicy`` or a callable of
+    their signature) wraps submodules in their own units first. ``deterministic`` (default: the process group's)
+    sums gradients in rank order. ``cpu_offload``, ``mixed_precision`` with dtypes, hybrid sharding,
+    ``use_orig_params``, ``param_init_fn`` and ``ignored_states`` are refused; the prefetch and all-gather
+    limits are accepted and have no effect.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        process_group: Any = None,
+        sharding_strategy: ShardingStrategy | None = None,
+        cpu_offload: CPUOffload | None = None,
+        auto_wrap_policy: Callable | ModuleWrapPolicy | None = None,
+        backward_prefetch: BackwardPrefetch | None = BackwardPrefetch.BACKWARD_PRE,
+        mixed_precision: MixedPrecision | None = None,
+        ignored_modules: Iterable[Module] | None = None,
+        param_init_fn: Callable[[Module], None] | None = None,
+        device_id: Any = None,
+        sync_module_states: bool = False,
+        forward_prefetch: bool = False,
+        limit_all_gathers: bool = True,
+        use_orig_params: bool = False,
+        ignored_states: Any = None,
+        device_mesh: Any = None,
+        *,
+        deterministic: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if not dist.is_initialized():
+            raise ValueError(
+                "Default process group has not been initialized, please make sure to call init_process_group."
+            )
+        _refuse_unsupported(process_group, sharding_strategy, cpu_offload, mixed_precision, param_init_fn)
+        if use_orig_params:
+            raise NotImplementedError(
+                "FullyShardedDataParallel: use_orig_params=True is not supported (parameters() yields the flat "
+                "shards, torch's use_orig_params=False)"
+            )
+        if ignored_states is not None:
+            raise NotImplementedError("FullyShardedDataParallel: ignored_states is not supported; use ignored_modules")
+        if process_group is not None and device_mesh is not None:
+            raise ValueError(
+                "Cannot pass both process_group and device_mesh at the same time. Please just pass only one of them."
+            )
+        if device_mesh is not None:
+            if device_mesh.ndim != 1:
+                raise NotImplementedError("FullyShardedDataParallel: only a 1-D device mesh is supported")
+            process_group = device_mesh.get_group(mesh_dim=0)
+        if isinstance(module, FullyShardedDataParallel):
+            raise ValueError("FullyShardedDataParallel: the module is already wrapped by FullyShardedDataParallel")
+        self.process_group = process_group
+        self.sharding_strategy = sharding_strategy or ShardingStrategy.FULL_SHARD
+        self.deterministic = deterministic
+        self.world_size = dist.get_world_size(process_group)
+        self.rank = dist.get_rank(process_group)
+        self._ignored_modules = {m for top in (ignored_modules or ()) for m in top.modules()}
+        self._is_root = True
+        self._flat_param_ref: FlatParameter | None = None
+        self._sync_gradients = True
+        self._accumulated: Any = None  # the unsharded local gradient accumulated under no_sync
+        self._summoned: list[Parameter] | None = None  # the full parameters inside summon_full_params
+        self._state_dict_type = StateDictType.FULL_STATE_DICT
+        self._state_dict_config: StateDictConfig = FullStateDictConfig()
+        self._optim_state_dict_config: Any = None
+        if auto_wrap_policy is not None:
+            kwargs = {
+                "process_group": process_group,
+                "sharding_strategy": sharding_strategy,
+                "cpu_offload": cpu_offload,
+                "backward_prefetch": backward_prefetch,
+                "mixed_precision": mixed_precision,
+                "device_id": device_id,
+                "sync_module_states": sync_module_states,
+                "forward_prefetch": forward_prefetch,
+                "limit_all_gathers": limit_all_gathers,
+                "deterministic": deterministic,
+            }
+            ignored_params = {id(p) for m in self._ignored_modules for p in m.parameters(recurse=False)}
+            _recursive_wrap(
+                module,
+                auto_wrap_policy,
+                functools.partial(FullyShardedDataParallel, **kwargs),
+                self._ignored_modules,
+                ignored_params,
+                only_wrap_children=True,
+            )
+        self._fsdp_wrapped_module = module
+        for m in module.modules():
+            if isinstance(m, FullyShardedDataParallel):
+                m._is_root = False
+        self._flatten(module, sync_module_states)
+
+    # ------------------------------------------------------------ construction
+    def _own_modules(self, module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(name, module) of the tree under ``module`` outside nested units and ignored modules, each once."""
+        seen: set[int] = set()
+        stack = [(prefix, module)]
+        while stack:
+            name, m = stack.pop(0)
+            if id(m) in seen or m in self._ignored_modules:
+                continue
+            seen.add(id(m))
+            yield name, m
+            children = [(f"{name}.{n}" if name else n, c) for n, c in m._modules.items() if c is not None]
+            stack[0:0] = [(n, c) for n, c in children if not isinstance(c, FullyShardedDataParallel)]
+
+    def _flatten(self, module: Module, sync_module_states: bool) -> None:
+        """Gather this unit's parameters into the flat one and keep this rank's shard of it."""
+        slots: list[_Slot] = []
+        where: dict[int, _Slot] = {}
+        params: list[Parameter] = []
+        offset = 0
+        for mod_name, m in self._own_modules(module):
+            for name, p in list(m._parameters.items()):
+                if p is None:
+                    continue
+                if id(p) in where:  # (a shared parameter: one slot, every place it appears)
+                    where[id(p)].places.append((m, name))
+                    continue
+                slot = _Slot(offset, p.numel(), tuple(p.shape), f"{mod_name}.{name}" if mod_name else name, [(m, name)])
+                where[id(p)] = slot
+                slots.append(slot)
+                params.append(p)
+                offset += p.numel()
+        self._slots = slots
+        self._numel = offset
+        if not params:
+            return
+        if len({p.requires_grad for p in params}) > 1:
+            raise ValueError("Must flatten tensors with uniform `requires_grad` when `use_orig_params=False`")
+        if len({p.dtype for p in params}) > 1:
+            raise ValueError(
+                f"Must flatten tensors with uniform dtype but got {sorted({str(p.dtype) for p in params})}"
+            )
+        if len({p.device for p in params}) > 1:
+            raise ValueError(
+                f"Must flatten tensors on the same device but got {sorted({str(p.device) for p in params})}"
+            )
+        first = params[0]
+        xp = first.device.xp
+        if sync_module_states and self.world_size > 1:
+            with no_grad():
+                buffers = [b for _, m in self._own_modules(module) for b in m._buffers.values() if b is not None]
+                for t in [*params, *buffers]:
+                    dist.broadcast(t, self._global(0), group=self.process_group)
+        world = 1 if self.sharding_strategy is ShardingStrategy.NO_SHARD else self.world_size
+        self._shard_numel = -(-offset // world) if offset else 0
+        padded = self._shard_numel * world
+        flat = xp.zeros(padded, dtype=first._data.dtype)
+        for slot, p in zip(slots, params):
+            flat[slot.offset : slot.offset + slot.numel] = p._data.reshape(-1)
+        start = self.rank * self._shard_numel if world > 1 else 0
+        shard = Tensor._wrap(flat[start : start + self._shard_numel].copy(), first.device, None)
+        for slot in slots:
+            for m, name in slot.places:
+                del m._parameters[name]
+        flat_param = FlatParameter(shard, requires_grad=first.requires_grad)
+        module.register_parameter(FLAT_PARAM, flat_param)
+        object.__setattr__(self, "_flat_param_ref", flat_param)  # (not a parameter of the wrapper itself)
+        self._drop_views()
+
+    def _global(self, group_rank: int) -> int:
+        return dist.get_global_rank(self.process_group, group_rank) if self.process_group is not None else group_rank
+
+    # ------------------------------------------------------------ properties and torch's helpers
+    @property
+    def module(self) -> Module:
+        """The wrapped module."""
+        return self._fsdp_wrapped_module
+
+    @property
+    def _flat_param(self) -> FlatParameter | None:
+        return self._flat_param_ref
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get(FSDP_WRAPPED_MODULE)
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
+    def __getitem__(self, key: int) -> Any:
+        return self._fsdp_wrapped_module.__getitem__(key)
+
+    def check_is_root(self) -> bool:
+        """Whether this instance is not nested in another one."""
+        return self._is_root
+
+    @staticmethod
+    def fsdp_modules(module: Module, root_only: bool = False) -> list[FullyShardedDataParallel]:
+        """The FSDP instances in ``module``'s tree (only the outermost ones with ``root_only``)."""
+        found = [m for m in module.modules() if isinstance(m, FullyShardedDataParallel)]
+        return [m for m in found if m._is_root] if root_only else found
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Any:
+        """Module's, with ``_fsdp_wrapped_module.`` cut from the names inside ``summon_full_params`` (torch's)."""
+        clean = any(u._summoned is not None for u in self.fsdp_modules(self))
+        for name, p in super().named_parameters(prefix=prefix, recurse=recurse, remove_duplicate=remove_duplicate):
+            yield (name.replace(FSDP_PREFIX, "") if clean else name), p
+
+    # ------------------------------------------------------------ forward and backward
+    def _sharded(self) -> bool:
+        return self.sharding_strategy is not ShardingStrategy.NO_SHARD
+
+    def _gather(self, shard: Tensor) -> Tensor:
+        """The full (padded) flat parameter: every rank's shard in rank order (NO_SHARD: a copy)."""
+        arr = shard._data
+        if not self._sharded() or self.world_size == 1:
+            return Tensor._wrap(arr.copy(), shard.device, None)
+        full = Tensor._wrap(shard.device.xp.empty(arr.size * self.world_size, dtype=arr.dtype), shard.device, None)
+        with no_grad():
+            dist.all_gather_into_tensor(full, Tensor._wrap(arr, shard.device, None), group=self.process_group)
+        return full
+
+    def _reduce_grad(self, grad: Tensor) -> Tensor | None:
+        """The shard's gradient: the full flat gradient (plus what ``no_sync`` accumulated) summed over the
+        ranks and divided by their number, then this rank's slice; None under ``no_sync``."""
+        g = grad._data
+        if not self._sync_gradients:
+            self._accumulated = g.copy() if self._accumulated is None else self._accumulated + g
+            return None
+        if self._accumulated is not None:
+            g, self._accumulated = self._accumulated + g, None
+        device = grad.device
+        det = {} if self.deterministic is None else {"deterministic": self.deterministic}
+        with no_grad():
+            if not self._sharded():
+                out = Tensor._wrap(g.copy(), device, None)
+                dist.all_reduce(out, dist.ReduceOp.SUM, group=self.process_group, **det)
+            else:
+                out = Tensor._wrap(device.xp.empty(self._shard_numel, dtype=g.dtype), device, None)
+                whole = Tensor._wrap(device.xp.ascontiguousarray(g), device, None)
+                dist.reduce_scatter_tensor(out, whole, dist.ReduceOp.SUM, group=self.process_group, **det)
+        out._data /= self.world_size  # (DDP's average: the rank-order sum, then the division)
+        return out
+
+    def _use_views(self, full: Tensor) -> None:
+        """Put views of the full flat parameter where the module's parameters were (plain attributes)."""
+        for slot in self._slots:
+            view = full[slot.offset : slot.offset + slot.numel].view(slot.shape)
+            for m, name in slot.places:
+                m.__dict__[name] = view
+
+    def _drop_views(self) -> None:
+        """Outside forward the original parameters are meta-device placeholders (their shapes and dtype; torch's
+        are views of freed memory): ``summon_full_params`` gives their values."""
+        flat = self._flat_param_ref
+        assert flat is not None
+        for slot in self._slots:
+            placeholder = empty(slot.shape, dtype=flat.dtype, device="meta")
+            for m, name in slot.places:
+                m.__dict__[name] = placeholder
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """All-gather this unit's parameters, run the wrapped module with them, let them go (the autograd graph
+        keeps what backward needs)."""
+        flat = self._flat_param_ref
+        if flat is None or self._summoned is not None:
+            return self._fsdp_wrapped_module(*args, **kwargs)
+        self._use_views(_Unshard.apply(flat, self))
+        try:
+            return self._fsdp_wrapped_module(*args, **kwargs)
+        finally:
+            self._drop_views()
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Generator[None, None, None]:
+        """Backward passes inside accumulate unsharded local gradients; the next one outside reduces their sum
+        (root only, as torch)."""
+        if not self._is_root:
+            raise RuntimeError(
+                "`no_sync()` on inner FSDP instances is not supported. Please call `no_sync()` on root FSDP module."
+            )
+        units = self.fsdp_modules(self)
+        old = [u._sync_gradients for u in units]
+        for u in units:
+            u._sync_gradients = False
+        try:
+            yield
+        finally:
+            for u, o in zip(units, old):
+                u._sync_gradients = o
+
+    # ------------------------------------------------------------ full parameters
+    def _full_array(self) -> Any:
+        flat = self._flat_param_ref
+        assert flat is not None
+        with no_grad():
+            return self._gather(flat)._data
+
+    def _install(self, full: Any) -> None:
+        """The original parameters back in their modules, as Parameters over ``full`` (the flat one out)."""
+        flat = self._flat_param_ref
+        assert flat is not None
+        device = flat.device
+        installed = []
+        for slot in self._slots:
+            view = Tensor._wrap(full[slot.offset : slot.offset + slot.numel].reshape(slot.shape), device, None)
+            p = Parameter(view, requires_grad=flat.requires_grad)
+            for m, name in slot.places:
+                m.__dict__.pop(name, None)
+                m._parameters[name] = p
+            installed.append(p)
+        del self._fsdp_wrapped_module._parameters[FLAT_PARAM]
+        self._summoned = installed
+
+    def _uninstall(self, full: Any, writeback: bool) -> None:
+        """Take the original parameters out again; with ``writeback`` copy their values into the shard."""
+        flat = self._flat_param_ref
+        assert flat is not None and self._summoned is not None
+        for slot in self._slots:
+            m, name = slot.places[0]
+            current = m._parameters.get(name)
+            if writeback and current is not None:  # (a no-op copy unless the parameter was replaced)
+                full[slot.offset : slot.offset + slot.numel] = current._data.reshape(-1)
+            for m, name in slot.places:
+                m._parameters.pop(name, None)
+        self._fsdp_wrapped_module._parameters[FLAT_PARAM] = flat
+        self._summoned = None
+        self._drop_views()
+        if writeback:
+            start = self.rank * self._shard_numel if self._sharded() else 0
+            flat._data[...] = full[start : start + self._shard_numel]
+            bump_version(flat)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def summon_full_params(
+        module: Module,
+        recurse: bool = True,
+        writeback: bool = True,
+        rank0_only: bool = False,
+        offload_to_cpu: bool = False,
+        with_grads: bool = False,
+    ) -> Generator[None, None, None]:
+        """Inside, the FSDP units in ``module`` (all of them with ``recurse``, else the outermost) have their
+        original, full parameters back (gathered on every rank); ``writeback`` copies changes into the shards."""
+        if writeback and rank0_only:
+            raise NotImplementedError("writeback=True and rank0_only=True is not supported yet")
+        if with_grads:
+            raise NotImplementedError(
+                f"with_grads=True, use_orig_params=False, offload_to_cpu={offload_to_cpu} is not supported yet"
+            )
+        units = FullyShardedDataParallel.fsdp_modules(module)
+        if not recurse:
+            units = [u for u in units if u is module or u._is_root] or units[:1]
+        units = [u for u in units if u._flat_param_ref is not None and u._summoned is None]
+        fulls = [u._full_array() for u in units]  # (every rank takes part in every gather)
+        keep = not rank0_only or all(u.rank == 0 for u in units)
+        done = []
+        try:
+            if keep:
+                for u, f in zip(units, fulls):
+                    u._install(f)
+                    done.append((u, f))
+            else:  # (rank0_only elsewhere: the units keep their shards; outside forward their parameters are absent)
+                for u in units:
+                    u._summoned = []
+            yield
+        finally:
+            if keep:
+                for u, f in reversed(done):
+                    u._uninstall(f, writeback)
+            else:
+                for u in units:
+                    u._summoned = None
+
+    # ------------------------------------------------------------ state dicts
+    @staticmethod
+    def set_state_dict_type(
+        module: Module,
+        state_dict_type: StateDictType,
+        state_dict_config: StateDictConfig | None = None,
+        optim_state_dict_config: Any = None,
+    ) -> StateDictSettings:
+        """Set the state-dict type of every FSDP unit in ``module``; returns the previous settings."""
+        if state_dict_type is not StateDictType.FULL_STATE_DICT:
+            raise NotImplementedError(
+                f"FullyShardedDataParallel: {state_dict_type} is not supported (FULL_STATE_DICT only)"
+            )
+        config = state_dict_config if state_dict_config is not None else FullStateDictConfig()
+        if not isinstance(config, FullStateDictConfig):
+            raise RuntimeError(f"Expected state_dict_config of type {FullStateDictConfig} but got {type(config)}")
+        units = FullyShardedDataParallel.fsdp_modules(module)
+        if not units:
+            raise ValueError("The model has no FullyShardedDataParallel module")
+        prev = FullyShardedDataParallel.get_state_dict_type(module)
+        for u in units:
+            u._state_dict_type, u._state_dict_config, u._optim_state_dict_config = (
+                state_dict_type,
+                config,
+                optim_state_dict_config,
+            )
+        return prev
+
+    @staticmethod
+    def get_state_dict_type(module: Module) -> StateDictSettings:
+        """The state-dict settings of the FSDP units in ``module``."""
+        units = FullyShardedDataParallel.fsdp_modules(module)
+        if not units:
+            raise ValueError("The model has no FullyShardedDataParallel module")
+        u = units[0]
+        return StateDictSettings(u._state_dict_type, u._state_dict_config, u._optim_state_dict_config)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def state_dict_type(
+        module: Module,
+        state_dict_type: StateDictType,
+        state_dict_config: StateDictConfig | None = None,
+        optim_state_dict_config: Any = None,
+    ) -> Generator[None, None, None]:
+        """``set_state_dict_type`` for the block, then the previous settings again."""
+        prev = FullyShardedDataParallel.set_state_dict_type(
+            module, state_dict_type, state_dict_config, optim_state_dict_config
+        )
+        try:
+            yield
+        finally:
+            for u in FullyShardedDataParallel.fsdp_modules(module):
+                u._state_dict_type = prev.state_dict_type
+                u._state_dict_config = prev.state_dict_config
+                u._optim_state_dict_config = prev.optim_state_dict_config
+
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
+        """FULL_STATE_DICT: the original module's keys and full tensors (a collective: call it on every rank);
+        ``{}`` off rank 0 under ``FullStateDictConfig(rank0_only=True)``."""
+        inner = self._fsdp_wrapped_module
+        if self._summoned is not None:  # (inside an enclosing unit's gather, or summon_full_params)
+            return inner.state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        config = self._state_dict_config
+        rank0_only = isinstance(config, FullStateDictConfig) and config.rank0_only
+        with FullyShardedDataParallel.summon_full_params(self, writeback=False):
+            out = inner.state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+            for k, v in list(out.items()):
+                if isinstance(v, Tensor) and not keep_vars:
+                    out[k] = v.detach().clone()
+        if rank0_only and dist.get_rank() != 0:
+            return {}
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """Load a full state dict (the original module's keys; every rank passes the whole dict)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        with FullyShardedDataParallel.summon_full_params(self, writeback=True):
+            real = {name.replace(FSDP_PREFIX, ""): name for name, _ in self._state_items()}
+            remapped: Any = OrderedDict((real.get(k, k), v) for k, v in state_dict.items())
+            metadata = getattr(state_dict, "_metadata", None)
+            if metadata is not None:
+                remapped._metadata = OrderedDict()
+                for name, _ in self.named_modules():
+                    clean = name.replace(FSDP_PREFIX, "").replace(FSDP_WRAPPED_MODULE, "").rstrip(".")
+                    if clean in metadata:
+                        remapped._metadata[name] = metadata[clean]
+            try:
+                result = Module.load_state_dict(self, remapped, strict, assign)
+            except RuntimeError as e:
+                raise RuntimeError(str(e).replace(FSDP_PREFIX, "")) from None
+        return IncompatibleKeys(
+            [k.replace(FSDP_PREFIX, "") for k in result.missing_keys],
+            [k.replace(FSDP_PREFIX, "") for k in result.unexpected_keys],
+        )
+
+    # ------------------------------------------------------------ gradient clipping
+    def clip_grad_norm_(self, max_norm: float, norm_type: float = 2.0) -> Tensor:
+        """Scale every shard's gradient so that the model's whole gradient has norm at most ``max_norm``
+        (the norm of the shards' norms, combined over the ranks); returns that norm (root only, as torch)."""
+        if not self._is_root:
+            raise RuntimeError("`clip_grad_norm_()` should only be called on the root FSDP instance")
+        norm_type = float(norm_type)
+        sharded: list[Tensor] = []
+        local: list[Tensor] = []
+        for u in self.fsdp_modules(self):
+            p = u._flat_param_ref
+            if p is not None and p.grad is not None:
+                (sharded if u._sharded() and u.world_size > 1 else local).append(p.grad)
+        other = {id(u._flat_param_ref) for u in self.fsdp_modules(self)}
+        local += [p.grad for p in self.parameters() if id(p) not in other and p.grad is not None]
+        grads = sharded + local
+        first = grads[0] if grads else self._any_tensor()
+        xp, device = first.device.xp, first.device
+
+        def norm(gs: list[Tensor]) -> Any:
+            if not gs:
+                return xp.zeros((), dtype="float32")
+            norms = [_vector_norm(xp, g._data.astype("float32"), norm_type) for g in gs]
+            return _vector_norm(xp, xp.stack(norms), norm_type)
+
+        total = Tensor._wrap(xp.asarray(norm(sharded), dtype="float32").reshape(1), device, None)
+        if math.isinf(norm_type):
+            dist.all_reduce(total, dist.ReduceOp.MAX, group=self.process_group)
+            value = xp.maximum(total._data[0], norm(local))
+        else:
+            total._data **= norm_type
+            dist.all_reduce(total, dist.ReduceOp.SUM, group=self.process_group)
+            value = (total._data[0] + norm(local) ** norm_type) ** (1.0 / norm_type)
+        value = xp.asarray(value, dtype="float32")
+        coef = xp.minimum(xp.reciprocal(value + 1e-6) * float(max_norm), 1.0)  # (as nn.utils.clip_grad_norm_)
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                g._data *= coef.astype(g._data.dtype)
+        dtype = grads[0]._data.dtype if grads else "float32"
+        return Tensor._wrap(xp.asarray(value, dtype=dtype), device, None)
+
+    def _any_tensor(self) -> Tensor:
+        for p in self.parameters():
+            return p
+        return Tensor._of(0.0)
+
+
+def _vector_norm(xp: Any, g: Any, norm_type: float) -> Any:
+    """``vector_norm(g, norm_type)`` of an array (torch's definitions of the p-norms)."""
+    if math.isinf(norm_type):
+        return xp.abs(g).max() if g.size else xp.zeros((), g.dtype)
+    if norm_type == 0.0:
+        return xp.asarray(xp.count_nonzero(g), dtype=g.dtype)
+    if norm_type == 2.0:
+        flat = g.reshape(-1)
+        return xp.sqrt(xp.dot(flat, flat))
+    return (xp.abs(g) ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def _refuse_unsupported(
+    process_group: Any,
+    sharding_strategy: ShardingStrategy | None,
+    cpu_offload: CPUOffload | None,
+    mixed_precision: MixedPrecision | None,
+    param_init_fn: Any,
+) -> None:
+    """Clear errors for torch's options this implementation does not have."""
+    if isinstance(process_group, tuple) or sharding_strategy in (
+        ShardingStrategy.HYBRID_SHARD,
+        ShardingStrategy._HYBRID_SHARD_ZERO2,
+    ):
+        raise NotImplementedError("FullyShardedDataParallel: hybrid sharding (HYBRID_SHARD) is not supported")
+    if cpu_offload is not None and cpu_offload.offload_params:
+        raise NotImplementedError("FullyShardedDataParallel: CPUOffload(offload_params=True) is not supported")
+    if mixed_precision is not None and any(
+        d is not None for d in (mixed_precision.param_dtype, mixed_precision.reduce_dtype, mixed_precision.buffer_dtype)
+    ):
+        raise NotImplementedError(
+            "FullyShardedDataParallel: MixedPrecision with param_dtype/reduce_dtype/buffer_dtype is not supported "
+            "(use bp.autocast around the forward instead)"
+        )
+    if param_init_fn is not None:
+        raise NotImplementedError(
+            "FullyShardedDataParallel: param_init_fn (meta-device initialisation) is not supported"
+        )

@@ -1,0 +1,303 @@
+"""Scenarios that ``tests/test_distributed_fsdp.py`` runs on 2 or 3 ranks: rank 0 writes OUT/<name>.json.
+
+Usage: ``mpiexec -n 2 python tests/distributed_fsdp_worker.py OUT scenario [scenario ...]``, or for the TCP
+backend ``BP_TEST_BACKEND=gloo python -m backprop.run --nproc-per-node 2 tests/distributed_fsdp_worker.py OUT ...``.
+Every scenario records values (FullyShardedDataParallel against DistributedDataParallel on the same batches); the
+test module makes the assertions.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's backprop, not an installed one
+
+import numpy as np  # noqa: E402
+
+import backprop as bp  # noqa: E402
+import backprop.nn.functional as F  # noqa: E402
+from backprop import distributed as dist  # noqa: E402
+from backprop import nn, optim  # noqa: E402
+from backprop.distributed.fsdp import (  # noqa: E402
+    FullStateDictConfig,
+    ShardingStrategy,
+    StateDictType,
+)
+from backprop.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: E402, N817
+from backprop.distributed.fsdp.wrap import transformer_auto_wrap_policy  # noqa: E402
+from backprop.nn.parallel import DistributedDataParallel as DDP  # noqa: E402, N817 - the name torch users write
+
+B = 12  # global batch (divisible by 2 and 3)
+T = 5  # tokens per sequence
+V = 11  # vocabulary
+D = 8  # model width
+STEPS = 10
+OUT = Path(".")
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: self-attention and an MLP, each with a residual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(D)
+        self.attn = nn.MultiheadAttention(D, 2, batch_first=True)
+        self.ln2 = nn.LayerNorm(D)
+        self.fc1 = nn.Linear(D, 2 * D)
+        self.fc2 = nn.Linear(2 * D, D)
+
+    def forward(self, x: Any) -> Any:
+        h = self.ln1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class Tiny(nn.Module):
+    """Embedding, two blocks, a final norm and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(V, D)
+        self.blocks = nn.ModuleList([Block(), Block()])
+        self.ln = nn.LayerNorm(D)
+        self.head = nn.Linear(D, V)
+
+    def forward(self, tokens: Any) -> Any:
+        x = self.emb(tokens)
+        for b in self.blocks:
+            x = b(x)
+        return self.head(self.ln(x))
+
+
+def _model(kind: str, seed: int = 0) -> nn.Module:
+    bp.manual_seed(seed)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3))
+    return Tiny()
+
+
+POLICY = {"mlp": None, "tfm": functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={Block})}
+
+
+def _loss(model: Any, kind: str, step: int) -> Any:
+    """This rank's share of step ``step``'s global batch."""
+    rng = np.random.default_rng(step)
+    sl = dist.local_slice(B)
+    if kind == "mlp":
+        x, y = rng.standard_normal((B, 6)).astype(np.float32), rng.integers(0, 3, B)
+        return F.cross_entropy(model(bp.tensor(x[sl])), bp.tensor(y[sl]))
+    tokens = rng.integers(0, V, (B, T + 1))[sl]
+    logits = model(bp.tensor(tokens[:, :-1]))
+    return F.cross_entropy(logits.reshape(-1, V), bp.tensor(tokens[:, 1:].reshape(-1)))
+
+
+def _make_opt(name: str, params: Any) -> optim.Optimizer:
+    if name == "adam":
+        return optim.Adam(params, lr=0.01)
+    return optim.SGD(params, lr=0.05, momentum=0.9)
+
+
+def _gather(obj: Any) -> list[Any]:
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _full(model: Any) -> dict[str, np.ndarray]:
+    """The full parameters (and buffers) by the original names: FSDP's full state dict, or a plain module's."""
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, Any]:
+    keys_equal = list(a) == list(b)
+    bitwise = keys_equal and all(a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes() for k in a)
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) if a[k].size else 0.0 for k in a) if keys_equal else None
+    return {"keys_equal": keys_equal, "bitwise": bitwise, "max_diff": diff}
+
+
+def _state_elements(opt: optim.Optimizer) -> int:
+    return sum(int(v.numel()) for st in opt.state.values() for v in st.values() if isinstance(v, bp.Tensor))
+
+
+def _elements(model: Any, opt: optim.Optimizer) -> dict[str, int]:
+    return {
+        "params": sum(int(p.numel()) for p in model.parameters()),
+        "grads": sum(int(p.grad.numel()) for p in model.parameters() if p.grad is not None),
+        "state": _state_elements(opt),
+        "state_tensors": sum(1 for st in opt.state.values() for v in st.values() if isinstance(v, bp.Tensor)),
+    }
+
+
+def _train(model: Any, opt: optim.Optimizer, kind: str, steps: range, clip: float | None = None) -> list[float]:
+    norms = []
+    for step in steps:
+        opt.zero_grad()
+        _loss(model, kind, step).backward()
+        if clip is not None:
+            if isinstance(model, FSDP):
+                norms.append(float(model.clip_grad_norm_(clip)))
+            else:
+                norms.append(float(nn.utils.clip_grad_norm_(model.parameters(), clip)))
+        opt.step()
+    return norms
+
+
+def _fsdp_vs_ddp(kind: str, opt_name: str, strategy: ShardingStrategy = ShardingStrategy.FULL_SHARD,
+                 clip: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """STEPS steps of FSDP and of DDP on the same batches; the full parameters compared, elements counted."""
+    base = _model(kind)
+    ref = DDP(copy.deepcopy(base), deterministic=True)
+    model = FSDP(base, auto_wrap_policy=POLICY[kind], sharding_strategy=strategy, deterministic=True)
+    opt, ref_opt = _make_opt(opt_name, model.parameters()), _make_opt(opt_name, ref.parameters())
+    norms = _train(model, opt, kind, range(STEPS), clip)
+    ref_norms = _train(ref, ref_opt, kind, range(STEPS), clip)
+    mine, theirs = _full(model), _full(ref.module)
+    units = FSDP.fsdp_modules(model)
+    out = {
+        **_compare(mine, theirs),
+        "bitwise_all_ranks": all(_gather(_compare(mine, theirs)["bitwise"])),
+        "moved": max(float(np.max(np.abs(mine[k] - v))) for k, v in _full(_model(kind)).items()),
+        "elements": _gather(_elements(model, opt)),
+        "ddp_elements": _elements(ref, ref_opt),
+        "unit_numels": [u._numel for u in units if u._flat_param is not None],
+        "units": len(units),
+        "keys": list(mine),
+    }
+    if clip is not None:
+        out["norms"], out["ref_norms"] = norms, ref_norms
+    return out
+
+
+def mlp_adam() -> dict[str, Any]:
+    return _fsdp_vs_ddp("mlp", "adam")
+
+
+def mlp_sgd() -> dict[str, Any]:
+    return _fsdp_vs_ddp("mlp", "sgd")
+
+
+def tfm_adam() -> dict[str, Any]:
+    return _fsdp_vs_ddp("tfm", "adam")
+
+
+def tfm_sgd() -> dict[str, Any]:
+    return _fsdp_vs_ddp("tfm", "sgd")
+
+
+def tfm_shard_grad_op() -> dict[str, Any]:
+    return _fsdp_vs_ddp("tfm", "adam", ShardingStrategy.SHARD_GRAD_OP)
+
+
+def mlp_no_shard() -> dict[str, Any]:
+    return _fsdp_vs_ddp("mlp", "adam", ShardingStrategy.NO_SHARD)
+
+
+def tfm_no_shard() -> dict[str, Any]:
+    return _fsdp_vs_ddp("tfm", "sgd", ShardingStrategy.NO_SHARD)
+
+
+def mlp_clip() -> dict[str, Any]:
+    return _fsdp_vs_ddp("mlp", "adam", clip=0.5)
+
+
+def tfm_clip() -> dict[str, Any]:
+    return _fsdp_vs_ddp("tfm", "sgd", clip=0.5)
+
+
+def no_sync() -> dict[str, Any]:
+    """Two micro-batches per step (the first under no_sync) on FSDP and on DDP: the same parameters."""
+    base = _model("tfm")
+    ref = DDP(copy.deepcopy(base), deterministic=True)
+    model = FSDP(base, auto_wrap_policy=POLICY["tfm"], deterministic=True)
+    opts = [_make_opt("adam", model.parameters()), _make_opt("adam", ref.parameters())]
+    for step in range(4):
+        for m, o in ((model, opts[0]), (ref, opts[1])):
+            o.zero_grad()
+            with m.no_sync():
+                _loss(m, "tfm", 2 * step).backward()
+            _loss(m, "tfm", 2 * step + 1).backward()
+            o.step()
+    out = _compare(_full(model), _full(ref.module))
+    out["bitwise_all_ranks"] = all(_gather(out["bitwise"]))
+    inner = FSDP.fsdp_modules(model)[1]
+    try:
+        with inner.no_sync():
+            pass
+        out["inner_no_sync"] = "no error"
+    except RuntimeError as e:
+        out["inner_no_sync"] = str(e)
+    try:
+        inner.clip_grad_norm_(1.0)
+        out["inner_clip"] = "no error"
+    except RuntimeError as e:
+        out["inner_clip"] = str(e)
+    return out
+
+
+def state_dict_round_trip() -> dict[str, Any]:
+    """5 steps; the full state on rank 0 (rank0_only, offload_to_cpu) and each rank's optimizer shard saved; a fresh
+    FSDP model (another seed) loads them and takes 5 more steps: equal to 10 uninterrupted steps."""
+    out: dict[str, Any] = {}
+    whole = FSDP(_model("tfm"), auto_wrap_policy=POLICY["tfm"], deterministic=True)
+    whole_opt = _make_opt("adam", whole.parameters())
+    _train(whole, whole_opt, "tfm", range(STEPS))
+    first = FSDP(_model("tfm"), auto_wrap_policy=POLICY["tfm"], deterministic=True)
+    first_opt = _make_opt("adam", first.parameters())
+    _train(first, first_opt, "tfm", range(STEPS // 2))
+    config = FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+    with FSDP.state_dict_type(first, StateDictType.FULL_STATE_DICT, config):
+        sd = first.state_dict()
+    out["sizes"] = _gather(len(sd))
+    out["default_after_context"] = FSDP.get_state_dict_type(first).state_dict_config == FullStateDictConfig()
+    rank = dist.get_rank()
+    if rank == 0:
+        bp.save(sd, OUT / "fsdp_model.pt")
+    bp.save(first_opt.state_dict(), OUT / f"fsdp_optim_{rank}.pt")
+    dist.barrier()
+    resumed = FSDP(_model("tfm", seed=123), auto_wrap_policy=POLICY["tfm"], deterministic=True)
+    result = resumed.load_state_dict(bp.load(OUT / "fsdp_model.pt"))
+    out["load_result"] = [result.missing_keys, result.unexpected_keys]
+    out["loaded_equal_saved"] = all(_gather(_compare(_full(resumed), _full(first))["bitwise"]))
+    resumed_opt = _make_opt("adam", resumed.parameters())
+    resumed_opt.load_state_dict(bp.load(OUT / f"fsdp_optim_{rank}.pt"))
+    _train(resumed, resumed_opt, "tfm", range(STEPS // 2, STEPS))
+    out["resumed_bitwise_equal_uninterrupted"] = all(_gather(_compare(_full(resumed), _full(whole))["bitwise"]))
+    # summon_full_params(writeback=True): a change on the full parameters lands in the shards (every rank)
+    with FSDP.summon_full_params(resumed):
+        names = [n for n, _ in resumed.named_parameters()]
+        with bp.no_grad():
+            resumed.module.head.bias.fill_(0.25)
+    out["summoned_names"] = names
+    out["bias_after_writeback"] = _full(resumed)["head.bias"].tolist()
+    try:
+        resumed.load_state_dict({})
+        out["missing_error"] = "no error"
+    except RuntimeError as e:
+        out["missing_error"] = str(e)
+    return out
+
+
+def main() -> None:
+    global OUT
+    OUT, names = Path(sys.argv[1]), sys.argv[2:]
+    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"))  # (gloo: under python -m backprop.run)
+    for name in names:
+        try:
+            result = globals()[name]()
+        except Exception:
+            result = {"error": traceback.format_exc()}
+            sys.stderr.write(f"rank {dist.get_rank()}: {name}: {result['error']}\n")  # (every rank's failure)
+        if dist.get_rank() == 0:
+            (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

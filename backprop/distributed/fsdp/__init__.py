@@ -144,6 +144,29 @@ class _Unshard(Function):
         return ctx.unit._reduce_grad(grad), None
 
 
+class _Unflatten(Function):
+    """Views of the full flat parameter in the shapes of the unit's parameters, as one node: backward joins
+    their gradients into one flat buffer (separate slices would each scatter into a buffer of the full size)."""
+
+    @staticmethod
+    def forward(ctx: Any, full: Tensor, unit: FullyShardedDataParallel) -> tuple[Tensor, ...]:
+        ctx.unit, ctx.n = unit, full.shape[0]
+        return tuple(full[s.offset : s.offset + s.numel].view(s.shape) for s in unit._slots)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> tuple[Tensor | None, None]:
+        unit = ctx.unit
+        ref = next((g for g in grads if g is not None), None)
+        if ref is None:
+            return None, None
+        xp, dev = ref.device.xp, ref.device
+        flat = xp.zeros(ctx.n, dtype=ref.dtype)
+        for s, g in zip(unit._slots, grads):
+            if g is not None:
+                flat[s.offset : s.offset + s.numel] = g._data.reshape(-1)
+        return Tensor._wrap(flat, dev, None), None
+
+
 @dataclasses.dataclass
 class _Slot:
     """One original parameter in the flat one: its place, shape and every (module, attribute) it was at."""
@@ -399,8 +422,7 @@ class FullyShardedDataParallel(Module):
 
     def _use_views(self, full: Tensor) -> None:
         """Put views of the full flat parameter where the module's parameters were (plain attributes)."""
-        for slot in self._slots:
-            view = full[slot.offset : slot.offset + slot.numel].view(slot.shape)
+        for slot, view in zip(self._slots, _Unflatten.apply(full, self)):
             for m, name in slot.places:
                 m.__dict__[name] = view
 

@@ -232,12 +232,16 @@ class DataLoader(Generic[T_co]):
         # persistent workers live in one iterator, reset for each pass (as torch's)
         if self.persistent_workers and self.num_workers > 0:
             it = self._iterator
-            if it is None or it._shutdown or not all(w.is_alive() for w in getattr(it, "_workers", ())):
-                if it is not None:  # (a worker died: start them all again)
-                    it._shutdown_workers()
-                it = self._iterator = self._get_iterator()
-            else:
-                it._reset(self)
+            if it is not None and not it._shutdown and all(w.is_alive() for w in getattr(it, "_workers", ())):
+                try:
+                    it._reset(self)
+                    return it
+                except RuntimeError:
+                    if not it._died:  # (a worker died just now: is_alive() can lag a SIGKILL by a moment)
+                        raise
+            if it is not None:  # (a worker died: start them all again)
+                it._shutdown_workers()
+            it = self._iterator = self._get_iterator()
             return it
         return self._get_iterator()
 
@@ -275,6 +279,7 @@ class _BaseDataLoaderIter:
         self._base_seed = int(host_rng(loader.generator).integers(0, 2**63 - 1))
         self._persistent_workers = loader.persistent_workers
         self._num_yielded = 0
+        self._died = False  # a worker was found dead (a persistent loader then starts its workers again)
 
     def __iter__(self) -> _BaseDataLoaderIter:
         return self
@@ -423,6 +428,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 for i, _ in failed:
                     self._mark_worker_as_unavailable(i)
                 pids = ", ".join(str(w.pid) for _, w in failed)
+                self._died = True
                 raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly") from _death(failed[0][1])
             return False, None
         return True, pickle.loads(payload)

@@ -31,7 +31,7 @@ from backprop.distributed.fsdp import (  # noqa: E402
     StateDictType,
 )
 from backprop.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: E402, N817
-from backprop.distributed.fsdp.wrap import transformer_auto_wrap_policy  # noqa: E402
+from backprop.distributed.fsdp.wrap import ModuleWrapPolicy, transformer_auto_wrap_policy  # noqa: E402
 from backprop.nn.parallel import DistributedDataParallel as DDP  # noqa: E402, N817 - the name torch users write
 
 B = 12  # global batch (divisible by 2 and 3)
@@ -282,6 +282,156 @@ def state_dict_round_trip() -> dict[str, Any]:
     except RuntimeError as e:
         out["missing_error"] = str(e)
     return out
+
+
+# ------------------------------------------------------------------------------------------ FULL_SHARD's reshard
+WIDE = 256  # the memory model's width: its parameters (4 units of 2 x 257 x 256) dwarf its activations (2 rows)
+
+
+class Wide(nn.Module):
+    """Two square layers: a unit of 131584 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(WIDE, WIDE)
+        self.fc2 = nn.Linear(WIDE, WIDE)
+
+    def forward(self, x: Any) -> Any:
+        return x + self.fc2(F.gelu(self.fc1(x)))
+
+
+def _wide() -> nn.Module:
+    bp.manual_seed(0)
+    return nn.Sequential(*[Wide() for _ in range(4)], nn.Linear(WIDE, 3))
+
+
+def _wide_loss(model: Any, step: int) -> Any:
+    n = 2 * dist.get_world_size()  # (2 rows per rank)
+    x = np.random.default_rng(step).standard_normal((n, WIDE)).astype(np.float32)[dist.local_slice(n)]
+    return model(bp.tensor(x)).pow(2).mean()
+
+
+class _Counter:
+    """Counts the all-gathers and reduce-scatters FSDP makes (``dist``'s functions wrapped), and how many units
+    hold parameters gathered again for backward at each all-gather."""
+
+    def __init__(self, units: list[Any]) -> None:
+        self.units, self.counts = units, {"all_gather": 0, "reduce_scatter": 0}
+        self.held: list[int] = []
+
+    def __enter__(self) -> _Counter:
+        self.saved = dist.all_gather_into_tensor, dist.reduce_scatter_tensor
+
+        def all_gather(*a: Any, **k: Any) -> Any:
+            self.counts["all_gather"] += 1
+            self.held.append(sum(u._regathered is not None for u in self.units))
+            return self.saved[0](*a, **k)
+
+        def reduce_scatter(*a: Any, **k: Any) -> Any:
+            self.counts["reduce_scatter"] += 1
+            return self.saved[1](*a, **k)
+
+        dist.all_gather_into_tensor, dist.reduce_scatter_tensor = all_gather, reduce_scatter
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        dist.all_gather_into_tensor, dist.reduce_scatter_tensor = self.saved
+
+    def take(self) -> dict[str, int]:
+        out = dict(self.counts)
+        self.counts = dict.fromkeys(self.counts, 0)
+        return out
+
+
+def reshard_memory() -> dict[str, Any]:
+    """On each rank: the bytes allocated by a forward and still alive before backward (tracemalloc: NumPy reports
+    its arrays to it), for FULL_SHARD and SHARD_GRAD_OP on the same model and batch (a step before, as warm-up)."""
+    import gc
+    import tracemalloc
+
+    out: dict[str, Any] = {}
+    for strategy in (ShardingStrategy.FULL_SHARD, ShardingStrategy.SHARD_GRAD_OP):
+        model = FSDP(_wide(), auto_wrap_policy=ModuleWrapPolicy({Wide}), sharding_strategy=strategy)
+        opt = _make_opt("sgd", model.parameters())
+        for step in range(2):
+            opt.zero_grad()
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            loss = _wide_loss(model, step)
+            gc.collect()
+            alive = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            loss.backward()
+            opt.step()
+        units = [u for u in FSDP.fsdp_modules(model) if not u._is_root]
+        out[strategy.name] = _gather(
+            {
+                "alive_after_forward": alive,
+                "unit_full_bytes": [4 * u._numel for u in units],
+                "unit_shard_bytes": [4 * u._shard_numel for u in units],
+                "root_full_bytes": 4 * model._numel,
+                "regathered_after_backward": sum(u._regathered is not None for u in FSDP.fsdp_modules(model)),
+            }
+        )
+    return out
+
+
+def reshard_collectives() -> dict[str, Any]:
+    """All-gathers and reduce-scatters per forward and per backward (the transformer: the root and 2 blocks), for
+    each strategy, also under no_sync; the gradients of FULL_SHARD and SHARD_GRAD_OP are bitwise the same."""
+    out: dict[str, Any] = {}
+    grads = {}
+    for strategy in (ShardingStrategy.FULL_SHARD, ShardingStrategy.SHARD_GRAD_OP, ShardingStrategy.NO_SHARD):
+        model = FSDP(_model("tfm"), auto_wrap_policy=POLICY["tfm"], sharding_strategy=strategy, deterministic=True)
+        units = FSDP.fsdp_modules(model)
+        with _Counter(units) as c:
+            steps = []
+            for step in range(2):
+                loss = _loss(model, "tfm", step)
+                fwd = c.take()
+                loss.backward()
+                steps.append({"forward": fwd, "backward": c.take()})
+            with model.no_sync():
+                loss = _loss(model, "tfm", 2)
+                fwd = c.take()
+                loss.backward()
+                steps.append({"forward": fwd, "backward": c.take(), "no_sync": True})
+        out[strategy.name] = {
+            "steps": steps,
+            "units": len(units),
+            "max_held_at_gather": max(c.held, default=0),
+            "regathered_after_backward": sum(u._regathered is not None for u in units),
+        }
+        grads[strategy.name] = [u._flat_param.grad.numpy().tobytes() for u in units]
+    out["full_shard_grads_equal_shard_grad_op"] = grads["FULL_SHARD"] == grads["SHARD_GRAD_OP"]
+    return out
+
+
+def _mlp_nested() -> nn.Module:
+    """Every Linear its own unit (the middle one has one parameter: a unit of one slot); the root has none."""
+    bp.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 8, bias=False), nn.Tanh(), nn.Linear(8, 3))
+
+
+def mlp_nested() -> dict[str, Any]:
+    """FULL_SHARD with every Linear a unit (all reshard after forward) against DDP: Adam, STEPS steps."""
+    base = _mlp_nested()
+    ref = DDP(copy.deepcopy(base), deterministic=True)
+    policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={nn.Linear})
+    model = FSDP(base, auto_wrap_policy=policy, deterministic=True)
+    opt, ref_opt = _make_opt("adam", model.parameters()), _make_opt("adam", ref.parameters())
+    with _Counter(FSDP.fsdp_modules(model)) as c:
+        _train(model, opt, "mlp", range(STEPS))
+        counts = c.take()
+    _train(ref, ref_opt, "mlp", range(STEPS))
+    mine, theirs = _full(model), _full(ref.module)
+    return {
+        **_compare(mine, theirs),
+        "bitwise_all_ranks": all(_gather(_compare(mine, theirs)["bitwise"])),
+        "units": [u._numel for u in FSDP.fsdp_modules(model)],
+        "counts": counts,
+    }
 
 
 def main() -> None:

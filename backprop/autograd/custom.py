@@ -472,6 +472,7 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
     if len(diff) == 1 and len(outs) == 1:
         call.packed = first._data
         out = apply(cls._opdef(), *tensors, call=call)
+        _release_packed(call)
         if call.dirty:
             _rebase(cls.__name__, first, out)
             return first
@@ -492,13 +493,14 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
         call.slots.append((offset, n, tuple(o._data.shape), o._data.dtype))
         call.used.append(i in diff)
         offset += n
-    pieces = [
-        xp.ravel(o._data).astype(dtype) if i in diff else xp.zeros(o._data.size, dtype)
+    pieces = [  # (no copies before the one concatenate makes)
+        xp.ravel(o._data).astype(dtype, copy=False) if i in diff else xp.zeros(o._data.size, dtype)
         for i, o in enumerate(outs)
         if _is_tensor(o)
     ]
     call.packed = xp.concatenate(pieces) if pieces else xp.zeros(0, dtype)
     packed = apply(cls._opdef(), *tensors, call=call)
+    _release_packed(call)
     result = list(outs)
     for i in diff:
         o, n, shape, dt = call.slots[i]
@@ -508,6 +510,13 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
             _rebase(cls.__name__, outs[i], result[i])
             result[i] = outs[i]
     return tuple(result) if isinstance(output, tuple) else result
+
+
+def _release_packed(call: _Call) -> None:
+    """The Node keeps the packed outputs only for a double backward that reads saved outputs: otherwise the
+    outputs' memory is theirs alone (as torch's Node, which keeps no output it did not save), freed with them."""
+    if not call.ctx._outputs_saved:
+        call.packed = None
 
 
 def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -114,6 +114,7 @@ class _HookState(threading.local):
     def __init__(self) -> None:
         self.stack: list[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = []
         self.disabled: str | None = None  # disable_saved_tensors_hooks's message
+        self.packing_output = False  # True while pack_hook gets the op's output (FSDP's hooks keep it weakly)
 
 
 _hook_state = _HookState()
@@ -285,10 +286,12 @@ def _record_hooked(
         if has_out:
             result.grad_fn, result._requires_grad = node, True  # (apply sets them too: pack sees the output whole)
             metas.append((tuple(out.shape), out.dtype))
+            _hook_state.packing_output = True
             items.append(pack(result))
             positions.append(-1)
     finally:
         _hook_state.stack = stack
+        _hook_state.packing_output = False
     node._saved, node._saved_tensors, node._versions, node._out, node._out_ref = None, (), (), None, None
     node.aux = _Packed(unpack, items, positions, metas)
     return node

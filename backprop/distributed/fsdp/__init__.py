@@ -9,8 +9,11 @@ parameters, gradients and optimizer state between steps are 1/world of the model
 Forward all-gathers the flat parameter through ``_Unshard`` (a custom autograd Function) and puts views of it
 (differentiable slices) where the module's parameters were; the Function's backward reduce-scatters the full
 flat gradient and divides it by the world size (sums in rank order with ``deterministic``), so each shard's
-``.grad`` is bitwise its slice of DDP's average. Unlike torch's FULL_SHARD, the gathered parameters stay alive
-(held by the autograd graph) until backward instead of being freed and gathered again.
+``.grad`` is bitwise its slice of DDP's average. FULL_SHARD frees the gathered parameters after each unit's
+forward (except the root's, as torch) and all-gathers them again in backward: while a unit's forward runs,
+saved-tensor hooks turn every tensor an op saves that is a view of its gathered parameters into a token, which
+backward unpacks from a fresh all-gather (one per unit per backward pass, dropped when the unit's ``_Unshard``
+node has run). SHARD_GRAD_OP keeps the gathered parameters (held by the autograd graph) until backward.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import dataclasses
 import enum
 import functools
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
@@ -27,13 +31,16 @@ from typing import Any
 import numpy as np
 
 from backprop import distributed as dist
+from backprop.autograd import engine
+from backprop.autograd import graph as _graph
 from backprop.autograd.custom import Function
-from backprop.autograd.function import bump_version
+from backprop.autograd.function import bump_version, modified_error, version_of
 from backprop.autograd.grad_mode import no_grad
 from backprop.creation import empty
 from backprop.distributed.fsdp.wrap import ModuleWrapPolicy, _recursive_wrap
 from backprop.nn.module import IncompatibleKeys, Module
 from backprop.nn.parameter import Parameter
+from backprop.ops.linalg import _address, strided_view
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -56,8 +63,9 @@ FLAT_PARAM = "_flat_param"
 
 # ------------------------------------------------------------------------------------------ torch's option types
 class ShardingStrategy(enum.Enum):
-    """FULL_SHARD: parameters, gradients and optimizer state sharded; SHARD_GRAD_OP: the same here (see the
-    module's doc); NO_SHARD: DDP (full copies, gradients all-reduced). The hybrid ones are not supported."""
+    """FULL_SHARD: parameters, gradients and optimizer state sharded, the gathered parameters freed after each
+    unit's forward (but the root's) and gathered again in backward; SHARD_GRAD_OP: they stay gathered from forward
+    to backward; NO_SHARD: DDP (full copies, gradients all-reduced). The hybrid ones are not supported."""
 
     FULL_SHARD = enum.auto()
     SHARD_GRAD_OP = enum.auto()
@@ -132,30 +140,19 @@ class FlatParameter(Parameter):
 
 # ------------------------------------------------------------------------------------------ the collectives
 class _Unshard(Function):
-    """The full flat parameter from the shards (an all-gather); backward: the reduce-scattered average."""
+    """The unit's parameters, as views of its full flat parameter all-gathered from the shards, from one node;
+    backward joins their gradients into one flat buffer and reduce-scatters its average (``_reduce_grad``)."""
 
     @staticmethod
-    def forward(ctx: Any, shard: Tensor, unit: FullyShardedDataParallel) -> Tensor:
-        ctx.unit = unit
-        return unit._gather(shard)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
-        return ctx.unit._reduce_grad(grad), None
-
-
-class _Unflatten(Function):
-    """Views of the full flat parameter in the shapes of the unit's parameters, as one node: backward joins
-    their gradients into one flat buffer (separate slices would each scatter into a buffer of the full size)."""
-
-    @staticmethod
-    def forward(ctx: Any, full: Tensor, unit: FullyShardedDataParallel) -> tuple[Tensor, ...]:
+    def forward(ctx: Any, shard: Tensor, unit: FullyShardedDataParallel) -> tuple[Tensor, ...]:
+        full = unit._gather(shard)
         ctx.unit, ctx.n = unit, full.shape[0]
         return tuple(full[s.offset : s.offset + s.numel].view(s.shape) for s in unit._slots)
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> tuple[Tensor | None, None]:
         unit = ctx.unit
+        unit._free_regathered()  # (the unit's last node in backward: its ops have read their saved parameters)
         ref = next((g for g in grads if g is not None), None)
         if ref is None:
             return None, None
@@ -164,7 +161,106 @@ class _Unflatten(Function):
         for s, g in zip(unit._slots, grads):
             if g is not None:
                 flat[s.offset : s.offset + s.numel] = g._data.reshape(-1)
-        return Tensor._wrap(flat, dev, None), None
+        return unit._reduce_grad(Tensor._wrap(flat, dev, None)), None
+
+
+# ------------------------------------------------------------------------------------------ FULL_SHARD's reshard
+# While a FULL_SHARD unit (not the root, as torch's) runs its forward, the tensors that ops save for backward go
+# through these saved-tensor hooks: one that is (a view of) the unit's gathered parameters becomes a _ParamToken
+# (where in the flat parameter it is), so after forward nothing holds the gathered memory; the first token
+# unpacked in backward all-gathers the flat parameter again, and _Unshard.backward (the unit's last node) drops
+# it. Nested units share one pair of hooks: _live maps each gathering unit's root tensor (what its parameter
+# views are views of) to the unit, while its forward runs.
+_live: dict[int, tuple[Tensor, FullyShardedDataParallel]] = {}
+
+
+class _ParamToken:
+    """A saved (view of a) parameter of ``unit``: its place in the flat parameter, in elements."""
+
+    __slots__ = ("unit", "offset", "shape", "strides")
+
+    def __init__(self, unit: FullyShardedDataParallel, offset: int, shape: tuple, strides: tuple) -> None:
+        self.unit, self.offset, self.shape, self.strides = unit, offset, shape, strides
+
+    def unpack(self) -> Tensor:
+        full, device = self.unit._regather()
+        return Tensor._wrap(strided_view(device.xp, full, self.shape, self.strides, self.offset), device, None)
+
+
+class _Kept:
+    """Any other saved tensor, kept as the engine keeps it without hooks, with the check of its version counter
+    (in-place changes since forward): an input as itself, the op's output weakly (it must not keep its own node
+    alive) with its values."""
+
+    __slots__ = ("tensor", "ref", "data", "device", "version")
+
+    def __init__(self, t: Tensor) -> None:
+        self.version = version_of(t)
+        if _graph._hook_state.packing_output:
+            self.tensor, self.ref, self.data, self.device = None, weakref.ref(t), t._data, t.device
+        else:
+            self.tensor = t
+
+    def unpack(self) -> Tensor:
+        t = self.tensor
+        if t is None:
+            t = self.ref()
+            if t is None:  # (gone, as the engine's weak reference to an output may be)
+                return Tensor._wrap(self.data, self.device, None)
+        if version_of(t) != self.version:
+            raise modified_error(t, self.version, t.grad_fn)
+        return t
+
+
+def _pack(t: Tensor) -> Any:
+    base = t._base
+    entry = _live.get(id(base)) if base is not None else None
+    if entry is None or entry[0] is not base:
+        entry = _live.get(id(t))
+        if entry is not None and entry[0] is not t:
+            entry = None
+    if entry is not None:
+        root, unit = entry
+        a, r = t._data, root._data
+        item = a.dtype.itemsize
+        offset = _address(a) - _address(r)
+        if a.dtype == r.dtype and offset >= 0 and not offset % item and all(s >= 0 for s in a.strides):
+            return _ParamToken(unit, offset // item, tuple(a.shape), tuple(s // item for s in a.strides))
+    return _Kept(t)
+
+
+def _unpack(packed: Any) -> Tensor:
+    return packed.unpack()
+
+
+_HOOKS = (_pack, _unpack)
+
+
+@contextlib.contextmanager
+def _saving_tokens(root: Tensor, unit: FullyShardedDataParallel) -> Generator[None, None, None]:
+    """Saved views of ``root`` (the unit's gathered parameters) become tokens inside; others are kept as usual.
+    Where other saved-tensor hooks are active (the user's, checkpointing's) or disabled, nothing changes: the
+    unit keeps its gathered parameters until backward, as SHARD_GRAD_OP."""
+    state = _graph._hook_state
+    stack = state.stack
+    outermost = not stack
+    if (stack and stack[-1] != _HOOKS) or state.disabled is not None:
+        yield
+        return
+    _live[id(root)] = (root, unit)
+    hooks = _graph.saved_tensors_hooks(*_HOOKS)
+    if outermost:
+        hooks.__enter__()
+    try:
+        yield
+    finally:
+        if outermost:
+            hooks.__exit__()
+        del _live[id(root)]
+
+
+def _release_task_user() -> None:
+    engine.graph_task_users[0] -= 1
 
 
 @dataclasses.dataclass
@@ -243,6 +339,8 @@ class FullyShardedDataParallel(Module):
         self._sync_gradients = True
         self._accumulated: Any = None  # the unsharded local gradient accumulated under no_sync
         self._summoned: list[Parameter] | None = None  # the full parameters inside summon_full_params
+        self._regathered: Any = None  # FULL_SHARD: the flat parameter gathered again in backward
+        self._task_user = False  # FULL_SHARD: while this unit lives, backward passes are graph tasks
         self._state_dict_type = StateDictType.FULL_STATE_DICT
         self._state_dict_config: StateDictConfig = FullStateDictConfig()
         self._optim_state_dict_config: Any = None
@@ -420,11 +518,33 @@ class FullyShardedDataParallel(Module):
         out._data /= self.world_size  # (DDP's average: the rank-order sum, then the division)
         return out
 
-    def _use_views(self, full: Tensor) -> None:
+    def _use_views(self, views: tuple[Tensor, ...]) -> None:
         """Put views of the full flat parameter where the module's parameters were (plain attributes)."""
-        for slot, view in zip(self._slots, _Unflatten.apply(full, self)):
+        for slot, view in zip(self._slots, views):
             for m, name in slot.places:
                 m.__dict__[name] = view
+
+    def _reshards_after_forward(self) -> bool:
+        """FULL_SHARD frees the gathered parameters after forward, except the root's (torch's: they are about
+        to be used by backward)."""
+        return self.sharding_strategy is ShardingStrategy.FULL_SHARD and not self._is_root
+
+    def _regather(self) -> tuple[Any, Any]:
+        """The full flat parameter (array, device) for backward after a reshard: all-gathered at the first
+        saved parameter that backward unpacks, then kept until the unit's backward ends (``_Unshard.backward``;
+        or the backward pass, where that node does not run: ``autograd.grad`` of other inputs)."""
+        flat = self._flat_param_ref
+        assert flat is not None
+        if self._regathered is None:
+            with no_grad():
+                self._regathered = self._gather(flat)._data
+            task = engine.current_task()
+            if task is not None:
+                task.append(self._free_regathered)
+        return self._regathered, flat.device
+
+    def _free_regathered(self) -> None:
+        self._regathered = None
 
     def _drop_views(self) -> None:
         """Outside forward the original parameters are meta-device placeholders (their shapes and dtype; torch's
@@ -437,14 +557,27 @@ class FullyShardedDataParallel(Module):
                 m.__dict__[name] = placeholder
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """All-gather this unit's parameters, run the wrapped module with them, let them go (the autograd graph
-        keeps what backward needs)."""
+        """All-gather this unit's parameters, run the wrapped module with them, let them go: FULL_SHARD keeps
+        tokens of the parameters that ops save for backward (which gathers them again), the other strategies
+        the parameters themselves (the autograd graph keeps what backward needs)."""
         flat = self._flat_param_ref
         if flat is None or self._summoned is not None:
             return self._fsdp_wrapped_module(*args, **kwargs)
-        self._use_views(_Unshard.apply(flat, self))
+        self._regathered = None  # (a backward that did not reach this unit's _Unshard node and failed)
+        out = _Unshard.apply(flat, self)
+        views = out if isinstance(out, tuple) else (out,)
+        self._use_views(views)
         try:
-            return self._fsdp_wrapped_module(*args, **kwargs)
+            if not (self._reshards_after_forward() and views[0].grad_fn is not None):
+                return self._fsdp_wrapped_module(*args, **kwargs)
+            if not self._task_user:  # (backward passes run as graph tasks while this unit lives: see _regather)
+                engine.graph_task_users[0] += 1
+                weakref.finalize(self, _release_task_user)
+                self._task_user = True
+            # what the views are views of (one slot: the Function's output is the parameter itself)
+            root = next((v._base for v in views if v._base is not None and v._base is not v), views[0])
+            with _saving_tokens(root, self):
+                return self._fsdp_wrapped_module(*args, **kwargs)
         finally:
             self._drop_views()
 

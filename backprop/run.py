@@ -6,7 +6,8 @@
 Each process gets torch's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``,
 ``GROUP_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``, ``TORCHELASTIC_RUN_ID``, ...), so ``init_process_group()``
 (``gloo`` on the CPU, ``nccl`` on GPUs) finds the others through a ``TCPStore`` on rank 0. As torchrun: one
-node without ``--master-port`` takes a free port (``--standalone``), ``OMP_NUM_THREADS`` is 1 unless set,
+node without ``--master-port`` takes a free port on ``localhost`` (``--standalone``), ``OMP_NUM_THREADS`` is 1
+unless set,
 and when one process fails the others are stopped and the launcher exits with its code. No elastic restarts.
 """
 
@@ -57,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--nnodes", type=int, default=1, help="number of nodes (static: no elastic ranges)")
     p.add_argument("--node-rank", "--node_rank", type=int, default=0, help="this node's rank, 0 .. nnodes - 1")
-    p.add_argument("--master-addr", "--master_addr", default="127.0.0.1", help="address of node 0 (rank 0's store)")
+    p.add_argument(
+        "--master-addr", "--master_addr", default=None,
+        help="address of node 0 (rank 0's store; default: 127.0.0.1, or localhost where the port is free-chosen)",
+    )  # fmt: skip
     p.add_argument("--master-port", "--master_port", type=int, default=None, help="its port (default: a free one)")
     p.add_argument("--standalone", action="store_true", help="one node, a free port (the default for one node)")
     p.add_argument("-m", "--module", action="store_true", help="run the script argument as a module (python -m)")
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             f"python -m backprop.run: need --nproc-per-node >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes "
             f"(got {a.nproc_per_node}, {a.nnodes}, {a.node_rank})"
         )
+    if a.master_addr is None:  # (torchrun's: "localhost" where it rendezvous on one node at a free port)
+        a.master_addr = "localhost" if a.standalone or (a.nnodes == 1 and a.master_port is None) else "127.0.0.1"
     if a.master_port is None:
         if a.nnodes > 1:
             raise SystemExit("python -m backprop.run: --master-port is needed with several nodes (the same on each)")

@@ -313,6 +313,18 @@ def test_launcher_sets_torchs_variables(tmp_path: Path) -> None:
     assert mod.returncode == 0 and "json.tool" in mod.stdout
 
 
+def test_launcher_master_addr_is_torchruns(tmp_path: Path) -> None:
+    """One node at a free port: ``localhost`` (torchrun's c10d rendezvous there); a given port: 127.0.0.1 (its
+    static default); a given address stays. pytorch/examples' ddp/example.py prints the variables."""
+    script = tmp_path / "addr.py"
+    script.write_text("import os, sys\nopen(sys.argv[1], 'w').write(os.environ['MASTER_ADDR'])\n")
+    for flags, want in [((), "localhost"), (("--master-port", str(_free_port())), "127.0.0.1"),
+                        (("--standalone",), "localhost"), (("--master-addr", "127.0.0.1"), "127.0.0.1")]:  # fmt: skip
+        out = tmp_path / "got"
+        proc = _launch(*flags, "--nproc-per-node", "1", str(script), str(out))
+        assert proc.returncode == 0 and out.read_text() == want, (flags, proc.stderr)
+
+
 def test_launcher_stops_the_job_at_the_first_failure_with_its_exit_code(tmp_path: Path) -> None:
     script = tmp_path / "fail.py"
     script.write_text("import os, sys, time\nif os.environ['RANK'] == '1': sys.exit(3)\ntime.sleep(60)\n")

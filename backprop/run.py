@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 def _std(spec: str, local: int, flag: str) -> set[str]:
     """torchrun's ``Std`` for local rank ``local``: ``3``, or per rank ``0:1,1:2`` (1 stdout, 2 stderr, 3 both)."""
     try:
-        value = int(spec) if ":" not in spec else dict(map(int, x.split(":")) for x in spec.split(",")).get(local, 0)
+        pairs = [x.split(":") for x in spec.split(",")] if ":" in spec else []
+        value = int(spec) if not pairs else {int(r): int(v) for r, v in pairs}.get(local, 0)
     except ValueError:
         raise SystemExit(f"python -m backprop.run: {flag} takes 0..3 or local_rank:value pairs, not {spec!r}") from None
     if value not in range(4):

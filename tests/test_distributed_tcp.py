@@ -337,7 +337,7 @@ def test_launcher_redirects_and_tees_each_ranks_streams_to_torchruns_log_files(t
     assert files == ["attempt_0/0/stderr.log", "attempt_0/0/stdout.log", "attempt_0/1/stdout.log"]
     assert [(run / "attempt_0" / str(r) / "stdout.log").read_text() for r in (0, 1)] == ["out 0\n", "out 1\n"]
     assert (run / "attempt_0/0/stderr.log").read_text() == "err 0\n"
-    assert "[default0]:err 0\n" in proc.stderr and "err 1\n" in proc.stderr and "out" not in proc.stdout
+    assert "[default0]:err 0\n" in proc.stderr and "err 1" in proc.stderr and "out" not in proc.stdout
     bad = _launch("--nproc-per-node", "1", "-r", "5", str(script))
     assert bad.returncode != 0 and "--redirects takes 0..3 or local_rank:value pairs, not '5'" in bad.stderr
 

@@ -6,8 +6,10 @@
 Each process gets torch's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``,
 ``GROUP_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``, ``TORCHELASTIC_RUN_ID``, ...), so ``init_process_group()``
 (``gloo`` on the CPU, ``nccl`` on GPUs) finds the others through a ``TCPStore`` on rank 0. As torchrun: one
-node without ``--master-port`` takes a free port (``--standalone``), ``OMP_NUM_THREADS`` is 1 unless set,
-and when one process fails the others are stopped and the launcher exits with its code. No elastic restarts.
+node without ``--master-port`` takes a free port on ``localhost`` (``--standalone``), ``OMP_NUM_THREADS`` is 1
+unless set,
+and when one process fails the others are stopped and the launcher exits with its code; ``--redirects`` and
+``--tee`` write each rank's streams to torchrun's log files. No elastic restarts.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
+from typing import IO
 
 
 def _free_port() -> int:
@@ -57,9 +62,21 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--nnodes", type=int, default=1, help="number of nodes (static: no elastic ranges)")
     p.add_argument("--node-rank", "--node_rank", type=int, default=0, help="this node's rank, 0 .. nnodes - 1")
-    p.add_argument("--master-addr", "--master_addr", default="127.0.0.1", help="address of node 0 (rank 0's store)")
+    p.add_argument(
+        "--master-addr", "--master_addr", default=None,
+        help="address of node 0 (rank 0's store; default: 127.0.0.1, or localhost where the port is free-chosen)",
+    )  # fmt: skip
     p.add_argument("--master-port", "--master_port", type=int, default=None, help="its port (default: a free one)")
     p.add_argument("--standalone", action="store_true", help="one node, a free port (the default for one node)")
+    p.add_argument(
+        "--log-dir", "--log_dir", default=None, help="where --redirects/--tee write (default: a temp folder)"
+    )
+    p.add_argument(
+        "-r", "--redirects", default="0",
+        help="streams into <log-dir>/<run id>_*/attempt_0/<local rank>/std{out,err}.log: 1 stdout, 2 stderr, 3 both, "
+        "for all ranks or per local rank ('0:1,1:2')",
+    )  # fmt: skip
+    p.add_argument("-t", "--tee", default="0", help="as --redirects, and to the console too")
     p.add_argument("-m", "--module", action="store_true", help="run the script argument as a module (python -m)")
     p.add_argument("--no-python", "--no_python", action="store_true", help="run the script argument as a command")
     p.add_argument("script", help="the program each process runs")
@@ -76,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             f"python -m backprop.run: need --nproc-per-node >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes "
             f"(got {a.nproc_per_node}, {a.nnodes}, {a.node_rank})"
         )
+    if a.master_addr is None:  # (torchrun's: "localhost" where it rendezvous on one node at a free port)
+        a.master_addr = "localhost" if a.standalone or (a.nnodes == 1 and a.master_port is None) else "127.0.0.1"
     if a.master_port is None:
         if a.nnodes > 1:
             raise SystemExit("python -m backprop.run: --master-port is needed with several nodes (the same on each)")
@@ -91,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cmd = [sys.executable, "-u", *(["-m"] if a.module else []), a.script]
     procs = []
+    pumps: list[threading.Thread] = []
+    log_dir: str | None = None
     for local in range(a.nproc_per_node):
         rank = a.node_rank * a.nproc_per_node + local
         env = {
@@ -110,8 +131,54 @@ def main(argv: list[str] | None = None) -> int:
             "TORCHELASTIC_RESTART_COUNT": "0",
             "TORCHELASTIC_MAX_RESTARTS": "0",
         }
-        procs.append(subprocess.Popen([*cmd, *a.args], env=env))
-    return _wait(procs)
+        streams = _std(a.redirects, local, "--redirects") | _std(a.tee, local, "--tee")
+        if not streams:
+            procs.append(subprocess.Popen([*cmd, *a.args], env=env))
+            continue
+        if log_dir is None:  # (torchrun's layout: one folder per run, an attempt's, a rank's)
+            root = a.log_dir or tempfile.mkdtemp(prefix="torchelastic_")
+            os.makedirs(root, exist_ok=True)
+            log_dir = tempfile.mkdtemp(prefix=f"{run_id}_", dir=root)
+        folder = os.path.join(log_dir, "attempt_0", str(local))
+        os.makedirs(folder, exist_ok=True)
+        files = {n: open(os.path.join(folder, f"{n}.log"), "wb") for n in streams}  # noqa: SIM115 - the job's life
+        tee = _std(a.tee, local, "--tee")
+        pipe = {n: subprocess.PIPE if n in tee else files[n] for n in files}
+        proc = subprocess.Popen([*cmd, *a.args], env=env, stdout=pipe.get("stdout"), stderr=pipe.get("stderr"))
+        for n in tee:
+            console = sys.stdout.buffer if n == "stdout" else sys.stderr.buffer
+            prefix = f"[default{local}]:".encode()  # (torchrun's: the role's name and the local rank)
+            pumps.append(
+                threading.Thread(target=_pump, args=(getattr(proc, n), files[n], console, prefix), daemon=True)
+            )
+            pumps[-1].start()
+        procs.append(proc)
+    code = _wait(procs)
+    for t in pumps:
+        t.join(5)
+    return code
+
+
+def _std(spec: str, local: int, flag: str) -> set[str]:
+    """torchrun's ``Std`` for local rank ``local``: ``3``, or per rank ``0:1,1:2`` (1 stdout, 2 stderr, 3 both)."""
+    try:
+        pairs = [x.split(":") for x in spec.split(",")] if ":" in spec else []
+        value = int(spec) if not pairs else {int(r): int(v) for r, v in pairs}.get(local, 0)
+    except ValueError:
+        raise SystemExit(f"python -m backprop.run: {flag} takes 0..3 or local_rank:value pairs, not {spec!r}") from None
+    if value not in range(4):
+        raise SystemExit(f"python -m backprop.run: {flag} takes 0..3 or local_rank:value pairs, not {spec!r}")
+    return {n for bit, n in ((1, "stdout"), (2, "stderr")) if value & bit}
+
+
+def _pump(src: IO[bytes], log: IO[bytes], console: IO[bytes], prefix: bytes) -> None:
+    """Copy a rank's stream, line by line, into its log file and onto the launcher's console after ``prefix``
+    (``--tee``)."""
+    for line in iter(src.readline, b""):
+        log.write(line)
+        log.flush()
+        console.write(prefix + line)
+        console.flush()
 
 
 def _wait(procs: list[subprocess.Popen]) -> int:

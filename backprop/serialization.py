@@ -18,7 +18,7 @@ import copy
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import safetensors
 import safetensors.numpy
 
 from backprop import dtypes
-from backprop.tensor import Tensor
+from backprop.tensor import Tensor, _restore_location
 
 __all__ = [
     "add_safe_globals",
@@ -164,26 +164,49 @@ def load(
     mmap: bool | None = None,
     **pickle_load_args: Any,
 ) -> Any:
-    """The object ``save`` wrote to ``f``; tensors on ``map_location`` when given (a device or its
-    name), else where they were saved (the CPU if that device is unusable here, with a warning).
-    ``weights_only=None`` is True (torch's default since 2.6) unless a ``pickle_module`` is given, as torch's."""
+    """The object ``save`` wrote to ``f``; tensors on ``map_location`` when given, else where they were saved
+    (the CPU if that device is unusable here, with a warning). ``map_location`` is torch's: a device or its
+    name; a dict from saved device names to others (``{"cuda:0": "cuda:1"}``; a device not in it stays); or a
+    function ``(storage, location) -> storage`` of a CPU tensor standing for torch's storage and the saved
+    device name, giving a tensor on the device wanted (``lambda storage, loc: storage``: the CPU) or None (where
+    it was saved). ``weights_only=None`` is True (torch's default since 2.6) unless a ``pickle_module`` is
+    given, as torch's."""
     if mmap:
         raise NotImplementedError("load: mmap=True is not supported (bp.save writes a plain pickle, not a zip archive)")
     if weights_only is None:
         weights_only = pickle_module is None
     elif weights_only and pickle_module is not None:
         raise RuntimeError("load: can not safely load weights when an explicit pickle_module is given")
-    if map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
+    relocate: Callable[[np.ndarray, str], Any] | None = None  # (dicts and functions: applied as tensors unpickle)
+    if isinstance(map_location, Mapping):
+        names = {str(k): v for k, v in map_location.items()}
+
+        def by_name(data: np.ndarray, saved: str) -> Any:
+            return names.get(saved, saved)
+
+        relocate = by_name
+    elif callable(map_location) and not isinstance(map_location, str) and not hasattr(map_location, "type"):
+
+        def by_function(data: np.ndarray, saved: str) -> Any:
+            where = map_location(Tensor._of(np.array(data)), saved)
+            return saved if where is None else where
+
+        relocate = by_function
+    elif map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
         raise TypeError(
-            f"load: map_location must be a device or a device name, got {type(map_location).__name__} "
-            "(dicts and functions are not supported)"
+            "load: map_location must be a device, a device name, a dict or a function, "
+            f"got {type(map_location).__name__}"
         )
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as stream:
             return load(stream, map_location, pickle_module, weights_only=weights_only, **pickle_load_args)
     unpickle = (pickle_module or pickle).load
-    obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else unpickle(f, **pickle_load_args)
-    return obj if map_location is None else _to(obj, map_location)
+    token = _restore_location.set(relocate)
+    try:
+        obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else unpickle(f, **pickle_load_args)
+    finally:
+        _restore_location.reset(token)
+    return obj if map_location is None or relocate is not None else _to(obj, map_location)
 
 
 def _to(obj: Any, device: Any, memo: dict[int, Any] | None = None) -> Any:

@@ -8,6 +8,7 @@ semantics (``dim=``/``keepdim=``), translated to the kernels' numpy-style ``axis
 from __future__ import annotations
 
 import builtins
+import contextvars
 import copy
 import sys
 import threading
@@ -1290,6 +1291,13 @@ def _set_python_state(t: Tensor, state: dict[str, Any]) -> None:
         setattr(t, name, value)
 
 
+# ``bp.load``'s ``map_location`` when it is a dict or a function, while a load runs (set by serialization.load):
+# (the data, the device it was saved on) -> where to restore it (a device or its name), or a tensor to use
+_restore_location: contextvars.ContextVar[Callable[[np.ndarray, str], Any] | None] = contextvars.ContextVar(
+    "_restore_location", default=None
+)
+
+
 def _rebuild_tensor(
     cls: builtins.type[Tensor],
     data: np.ndarray,
@@ -1297,7 +1305,14 @@ def _rebuild_tensor(
     requires_grad: builtins.bool,
     state: dict[str, Any] | None = None,
 ) -> Tensor:
-    """The inverse of ``Tensor.__reduce_ex__``: the data on ``device``, or on the CPU if it is unusable."""
+    """The inverse of ``Tensor.__reduce_ex__``: the data on ``device`` (or where a load's ``map_location`` maps
+    it), or on the CPU if that device is unusable."""
+    relocate = _restore_location.get()
+    if relocate is not None:
+        where = relocate(data, device)
+        if isinstance(where, Tensor):
+            data, where = np.array(where.detach()._host()), where.device
+        device = str(where)
     try:
         dev = to_device_obj(device)
     except (RuntimeError, ValueError) as exc:

@@ -313,6 +313,35 @@ def test_launcher_sets_torchs_variables(tmp_path: Path) -> None:
     assert mod.returncode == 0 and "json.tool" in mod.stdout
 
 
+def test_launcher_master_addr_is_torchruns(tmp_path: Path) -> None:
+    """One node at a free port: ``localhost`` (torchrun's c10d rendezvous there); a given port: 127.0.0.1 (its
+    static default); a given address stays. pytorch/examples' ddp/example.py prints the variables."""
+    script = tmp_path / "addr.py"
+    script.write_text("import os, sys\nopen(sys.argv[1], 'w').write(os.environ['MASTER_ADDR'])\n")
+    for flags, want in [((), "localhost"), (("--master-port", str(_free_port())), "127.0.0.1"),
+                        (("--standalone",), "localhost"), (("--master-addr", "127.0.0.1"), "127.0.0.1")]:  # fmt: skip
+        out = tmp_path / "got"
+        proc = _launch(*flags, "--nproc-per-node", "1", str(script), str(out))
+        assert proc.returncode == 0 and out.read_text() == want, (flags, proc.stderr)
+
+
+def test_launcher_redirects_and_tees_each_ranks_streams_to_torchruns_log_files(tmp_path: Path) -> None:
+    """``--log-dir D -r 1 -t 0:2``: each rank's stdout in ``D/<run id>_*/attempt_0/<local rank>/stdout.log``, whole
+    lines per rank (a shared console interleaves ranks' prints mid-line); rank 0's stderr also on the console."""
+    script = tmp_path / "talk.py"
+    script.write_text("import os, sys\nr = os.environ['RANK']\nprint('out', r)\nprint('err', r, file=sys.stderr)\n")
+    proc = _launch("--nproc-per-node", "2", "--log-dir", str(tmp_path / "logs"), "-r", "1", "-t", "0:2", str(script))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = (tmp_path / "logs").iterdir()
+    files = sorted(str(p.relative_to(run)) for p in run.rglob("*.log"))
+    assert files == ["attempt_0/0/stderr.log", "attempt_0/0/stdout.log", "attempt_0/1/stdout.log"]
+    assert [(run / "attempt_0" / str(r) / "stdout.log").read_text() for r in (0, 1)] == ["out 0\n", "out 1\n"]
+    assert (run / "attempt_0/0/stderr.log").read_text() == "err 0\n"
+    assert "[default0]:err 0\n" in proc.stderr and "err 1" in proc.stderr and "out" not in proc.stdout
+    bad = _launch("--nproc-per-node", "1", "-r", "5", str(script))
+    assert bad.returncode != 0 and "--redirects takes 0..3 or local_rank:value pairs, not '5'" in bad.stderr
+
+
 def test_launcher_stops_the_job_at_the_first_failure_with_its_exit_code(tmp_path: Path) -> None:
     script = tmp_path / "fail.py"
     script.write_text("import os, sys, time\nif os.environ['RANK'] == '1': sys.exit(3)\ntime.sleep(60)\n")

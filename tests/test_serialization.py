@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import backprop as bp
+from backprop.tensor import _rebuild_tensor
 
 
 def test_save_and_load_round_trip_state_dicts_atomically(tmp_path: Any) -> None:
@@ -45,5 +48,36 @@ def test_save_and_load_round_trip_state_dicts_atomically(tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         bp.save({"x": Unpicklable()}, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "code.pt"]
-    with pytest.raises(TypeError, match="map_location must be a device or a device name"):
-        bp.load(path, map_location={"cuda:0": "cpu"})
+    with pytest.raises(TypeError, match="map_location must be a device, a device name, a dict or a function"):
+        bp.load(path, map_location=3)
+
+
+class _SavedOnCuda:
+    """Pickles as a tensor saved on cuda:0 (what a GPU job's ``torch.save`` leaves), with no GPU here."""
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_tensor, (bp.Tensor, np.arange(3, dtype=np.float32), "cuda:0", False))
+
+
+def test_load_map_location_dict_and_function(tmp_path: Path) -> None:
+    """torch's other two forms: a dict of device names (pytorch/examples' DDP checkpoint demo passes
+    ``{"cuda:0": "cuda:%d" % rank}``) and a function of (storage, saved location)."""
+    path = tmp_path / "gpu.pt"
+    bp.save({"w": _SavedOnCuda(), "b": bp.ones(2)}, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # mapped away from the GPU: no "unusable here" warning
+        got = bp.load(path, map_location={"cuda:0": "cpu", bp.device("cuda:1"): "cpu"})
+    assert got["w"].device == bp.device("cpu") and got["w"].tolist() == [0.0, 1.0, 2.0] and got["b"].tolist() == [1, 1]
+    seen: list[str] = []
+
+    def keep_on_cpu(storage: Any, location: str) -> Any:
+        seen.append(location)
+        return storage
+
+    got = bp.load(path, map_location=keep_on_cpu)
+    assert seen == ["cuda:0", "cpu"] and got["w"].device == bp.device("cpu") and got["w"].tolist() == [0, 1, 2]
+    got = bp.load(path, map_location=lambda storage, loc: None if loc == "cpu" else storage * 2)
+    assert got["w"].tolist() == [0, 2, 4] and got["b"].tolist() == [1, 1]
+    with pytest.warns(UserWarning, match="saved on cuda:0, which is unusable here"):  # (not in the dict: stays)
+        got = bp.load(path, map_location={"cuda:1": "cpu"})
+    assert got["w"].device == got["b"].device == bp.device("cpu")

@@ -8,8 +8,10 @@ Each process gets torch's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, `
 (``gloo`` on the CPU, ``nccl`` on GPUs) finds the others through a ``TCPStore`` on rank 0. As torchrun: one
 node without ``--master-port`` takes a free port on ``localhost`` (``--standalone``), ``OMP_NUM_THREADS`` is 1
 unless set,
-and when one process fails the others are stopped and the launcher exits with its code; ``--redirects`` and
-``--tee`` write each rank's streams to torchrun's log files. No elastic restarts.
+and when one process fails the others are stopped: with ``--max-restarts N`` all of them start again (up to N
+times, ``TORCHELASTIC_RESTART_COUNT`` counting), else the launcher prints torchrun's summary (each failed rank; the
+first failure's traceback from the error file that ``@record`` writes to ``TORCHELASTIC_ERROR_FILE``) and exits
+with that failure's code. ``--redirects`` and ``--tee`` write each rank's streams to torchrun's log files.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import threading
 import time
 import uuid
 from typing import IO
+
+from backprop.distributed.elastic.multiprocessing.errors import ChildFailedError, ErrorHandler, ProcessFailure
 
 
 def _free_port() -> int:
@@ -77,22 +81,50 @@ def _parser() -> argparse.ArgumentParser:
         "for all ranks or per local rank ('0:1,1:2')",
     )  # fmt: skip
     p.add_argument("-t", "--tee", default="0", help="as --redirects, and to the console too")
+    p.add_argument(
+        "--max-restarts", "--max_restarts", type=int, default=0,
+        help="restarts of all the node's workers after a failure (TORCHELASTIC_RESTART_COUNT counts them)",
+    )  # fmt: skip
+    p.add_argument(
+        "--monitor-interval", "--monitor_interval", type=float, default=0.1,
+        help="seconds between looks at the workers' states",
+    )  # fmt: skip
     p.add_argument("-m", "--module", action="store_true", help="run the script argument as a module (python -m)")
     p.add_argument("--no-python", "--no_python", action="store_true", help="run the script argument as a command")
     p.add_argument("script", help="the program each process runs")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+    p.set_defaults(local_rank_arg=False)  # (backprop.distributed.launch without --use-env: --local-rank=N)
     return p
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """torch.distributed.run's name for the launcher's parser."""
+    return _parser()
+
+
+def parse_args(args: list[str] | None) -> argparse.Namespace:
+    return _parser().parse_args(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Launch the job ``parse_args`` describes; returns its exit code (torch's raises ``ChildFailedError``)."""
+    return _main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the node's processes, wait for them; the exit code is the first failure's (0 when all succeed)."""
-    a = _parser().parse_args(argv)
+    return _main(_parser().parse_args(argv))
+
+
+def _main(a: argparse.Namespace) -> int:
     a.nproc_per_node = _nproc(a.nproc_per_node)
     if a.nproc_per_node < 1 or a.nnodes < 1 or not 0 <= a.node_rank < a.nnodes:
         raise SystemExit(
             f"python -m backprop.run: need --nproc-per-node >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes "
             f"(got {a.nproc_per_node}, {a.nnodes}, {a.node_rank})"
         )
+    if a.max_restarts < 0 or not a.monitor_interval > 0:
+        raise SystemExit("python -m backprop.run: need --max-restarts >= 0 and --monitor-interval > 0")
     if a.master_addr is None:  # (torchrun's: "localhost" where it rendezvous on one node at a free port)
         a.master_addr = "localhost" if a.standalone or (a.nnodes == 1 and a.master_port is None) else "127.0.0.1"
     if a.master_port is None:
@@ -105,15 +137,51 @@ def main(argv: list[str] | None = None) -> int:
         base["OMP_NUM_THREADS"] = "1"  # (torchrun's default: processes do not fight over the cores)
         sys.stderr.write("backprop.run: OMP_NUM_THREADS=1 for each process (set it to choose another)\n")
     run_id = base.get("TORCHELASTIC_RUN_ID") or uuid.uuid4().hex[:12]
+    base["TORCHELASTIC_RUN_ID"] = run_id
+    base["TORCHELASTIC_MAX_RESTARTS"] = str(a.max_restarts)
     if a.no_python:
         cmd = [a.script]
     else:
         cmd = [sys.executable, "-u", *(["-m"] if a.module else []), a.script]
+    # (torchrun's layout: one folder per run, one per attempt, one per local rank: error.json and the logs)
+    root = a.log_dir or tempfile.mkdtemp(prefix="torchelastic_")
+    os.makedirs(root, exist_ok=True)
+    log_dir = tempfile.mkdtemp(prefix=f"{run_id}_", dir=root)
+    attempt = 0
+    while True:
+        code, failures = _attempt(a, cmd, base, world, log_dir, attempt)
+        if not failures:  # (all succeeded, or ^C)
+            return code
+        if attempt < a.max_restarts:  # (torchrun's elastic agent: stop the group, start it again)
+            rank, first = min(failures.items(), key=lambda f: f[1].timestamp)
+            sys.stderr.write(
+                f"backprop.run: rank {rank} failed (exitcode {first.exitcode}); restarting the workers "
+                f"({a.max_restarts - attempt}/{a.max_restarts} attempts left)\n"
+            )
+            attempt += 1
+            continue
+        error = ChildFailedError(name=a.script, failures=failures)  # (torchrun's summary, its root cause first)
+        sys.stderr.write(f"{ChildFailedError.__module__}.ChildFailedError: {error}\n")
+        _, first = error.get_first_failure()
+        if os.environ.get("TORCHELASTIC_ERROR_FILE") and first.error_file != "<N/A>":
+            ErrorHandler().dump_error_file(first.error_file, first.exitcode)  # (as torchrun's @record main)
+        return code
+
+
+def _attempt(
+    a: argparse.Namespace, cmd: list[str], base: dict[str, str], world: int, log_dir: str, attempt: int
+) -> tuple[int, dict[int, ProcessFailure]]:
+    """Start the node's processes for restart ``attempt`` and wait for them: ``(exit code, failures by global
+    rank)``, the code that of the first failure (0 and no failures when all succeed)."""
     procs = []
     pumps: list[threading.Thread] = []
-    log_dir: str | None = None
+    opened: list[IO[bytes]] = []
+    errors = []
     for local in range(a.nproc_per_node):
         rank = a.node_rank * a.nproc_per_node + local
+        folder = os.path.join(log_dir, f"attempt_{attempt}", str(local))
+        os.makedirs(folder, exist_ok=True)
+        errors.append(os.path.join(folder, "error.json"))
         env = {
             **base,
             "RANK": str(rank),
@@ -127,24 +195,19 @@ def main(argv: list[str] | None = None) -> int:
             "ROLE_NAME": "default",
             "MASTER_ADDR": a.master_addr,
             "MASTER_PORT": str(a.master_port),
-            "TORCHELASTIC_RUN_ID": run_id,
-            "TORCHELASTIC_RESTART_COUNT": "0",
-            "TORCHELASTIC_MAX_RESTARTS": "0",
+            "TORCHELASTIC_RESTART_COUNT": str(attempt),
+            "TORCHELASTIC_ERROR_FILE": errors[-1],
         }
+        args = [*cmd, *([f"--local-rank={local}"] if a.local_rank_arg else []), *a.args]
         streams = _std(a.redirects, local, "--redirects") | _std(a.tee, local, "--tee")
         if not streams:
-            procs.append(subprocess.Popen([*cmd, *a.args], env=env))
+            procs.append(subprocess.Popen(args, env=env))
             continue
-        if log_dir is None:  # (torchrun's layout: one folder per run, an attempt's, a rank's)
-            root = a.log_dir or tempfile.mkdtemp(prefix="torchelastic_")
-            os.makedirs(root, exist_ok=True)
-            log_dir = tempfile.mkdtemp(prefix=f"{run_id}_", dir=root)
-        folder = os.path.join(log_dir, "attempt_0", str(local))
-        os.makedirs(folder, exist_ok=True)
-        files = {n: open(os.path.join(folder, f"{n}.log"), "wb") for n in streams}  # noqa: SIM115 - the job's life
+        files = {n: open(os.path.join(folder, f"{n}.log"), "wb") for n in streams}  # noqa: SIM115 - the attempt's
+        opened += files.values()
         tee = _std(a.tee, local, "--tee")
         pipe = {n: subprocess.PIPE if n in tee else files[n] for n in files}
-        proc = subprocess.Popen([*cmd, *a.args], env=env, stdout=pipe.get("stdout"), stderr=pipe.get("stderr"))
+        proc = subprocess.Popen(args, env=env, stdout=pipe.get("stdout"), stderr=pipe.get("stderr"))
         for n in tee:
             console = sys.stdout.buffer if n == "stdout" else sys.stderr.buffer
             prefix = f"[default{local}]:".encode()  # (torchrun's: the role's name and the local rank)
@@ -153,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             pumps[-1].start()
         procs.append(proc)
-    code = _wait(procs)
+    code, failures = _wait(procs, errors, a.monitor_interval)
     for t in pumps:
         t.join(5)
-    return code
+    for f in opened:
+        f.close()
+    return code, {a.node_rank * a.nproc_per_node + local: f for local, f in failures.items()}
 
 
 def _std(spec: str, local: int, flag: str) -> set[str]:
@@ -181,21 +246,34 @@ def _pump(src: IO[bytes], log: IO[bytes], console: IO[bytes], prefix: bytes) -> 
         console.flush()
 
 
-def _wait(procs: list[subprocess.Popen]) -> int:
-    """Wait for every process; at the first failure, stop the others (SIGTERM, then SIGKILL after 5 s)."""
+def _wait(procs: list[subprocess.Popen], errors: list[str], interval: float) -> tuple[int, dict[int, ProcessFailure]]:
+    """Wait for every process; at the first failure, stop the others (SIGTERM, then SIGKILL after 5 s). Returns
+    the exit code and torchrun's failures (local rank -> :class:`ProcessFailure`, those stopped included)."""
+    failures: dict[int, ProcessFailure] = {}
+    running = set(range(len(procs)))
+
+    def capture() -> None:
+        for local in sorted(running):
+            code = procs[local].poll()
+            if code is not None:
+                running.discard(local)
+                if code != 0:
+                    failures[local] = ProcessFailure(local, procs[local].pid, code, errors[local])
+
     try:
         while True:
-            codes = [p.poll() for p in procs]
-            failed = next((c for c in codes if c not in (None, 0)), None)
-            if failed is not None:
+            capture()
+            if failures:
+                first = min(failures.values(), key=lambda f: f.timestamp)  # (before the stopped join them)
                 _stop(procs)
-                return failed if failed > 0 else 128 - failed
-            if all(c == 0 for c in codes):
-                return 0
-            time.sleep(0.05)
+                capture()
+                return (first.exitcode if first.exitcode > 0 else 128 - first.exitcode), failures
+            if not running:
+                return 0, {}
+            time.sleep(interval)
     except KeyboardInterrupt:
         _stop(procs)
-        return 130
+        return 130, {}
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

@@ -82,6 +82,9 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.futures", 0),  # torch.futures: Future, collect_all, wait_all (standard library only)
     ("backprop._tcp", 0),  # the gloo backend's sockets and stores: standard library and NumPy only
     ("backprop.run", 1),  # python -m backprop.run: torchrun's launcher (subprocesses; bp.cuda only for "gpu")
+    ("backprop.distributed.elastic", 0),  # torch.distributed.elastic's @record, ChildFailedError: standard library
+    ("backprop.distributed.run", 1),  # python -m backprop.distributed.run: torch.distributed.run, i.e. backprop.run
+    ("backprop.distributed.launch", 1),  # torch's deprecated launcher over backprop.run (--use-env, --local-rank)
     ("backprop.nn", 7),
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)

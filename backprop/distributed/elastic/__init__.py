@@ -1,0 +1,1 @@
+"""``torch.distributed.elastic``: what torchrun-launched scripts import from it (``multiprocessing.errors``)."""

@@ -210,7 +210,9 @@ def test_distributed_run_is_the_launcher_and_launch_passes_local_rank(tmp_path: 
     """``python -m backprop.distributed.run`` is ``backprop.run`` (torch.distributed.run is torchrun);
     ``backprop.distributed.launch`` passes ``--local-rank=N`` unless ``--use-env``, with torch's FutureWarning."""
     script = tmp_path / "argv.py"
-    script.write_text("import os, sys\nprint(os.environ['LOCAL_RANK'], *sys.argv[1:])\n")
+    script.write_text(  # (a single write per rank: two ranks printing at once can splice their lines)
+        "import os, sys\nsys.stdout.write(' '.join([os.environ['LOCAL_RANK'], *sys.argv[1:]]) + '\\n')\n"
+    )
     alias = _job("backprop", "backprop.distributed.run", "--nproc-per-node", "2", str(script), "a")
     assert alias.returncode == 0 and sorted(alias.stdout.splitlines()) == ["0 a", "1 a"], alias.stderr
     for lib in ["backprop", *(["torch"] if HAVE_TORCH else [])]:

@@ -30,6 +30,7 @@ from backprop.distributed.fsdp import (
     CPUOffload,
     FullStateDictConfig,
     MixedPrecision,
+    ShardedStateDictConfig,
     ShardingStrategy,
     StateDictType,
 )
@@ -64,6 +65,7 @@ SCENARIOS = [
     "reshard_collectives",
     *ORIG,
     "optim_state_dict_round_trip",
+    "sharded_state_dict_round_trip",
 ]
 MLP_NUMEL = 6 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3  # 275
 TFM_UNITS = [203, 600, 600]  # root (embedding, final norm, head), then each block
@@ -245,6 +247,24 @@ def test_optim_state_dict_round_trip(job: dict[str, Any]) -> None:
     assert r["flat"]["state_keys"][:3] == ["emb.weight", "ln.weight", "ln.bias"]  # (the root's flat parameter first)
 
 
+def test_sharded_and_local_state_dict_round_trip(job: dict[str, Any]) -> None:
+    """SHARDED_STATE_DICT (flat shards, use_orig_params) and LOCAL_STATE_DICT: each rank saves its own model state
+    and optimizer state after 5 steps; a fresh model on the same world loads them: 5 more steps == 10 uninterrupted.
+    SHARDED: the original keys, each value this rank's part of the parameter (the parts add up to the model);
+    LOCAL: one padded flat shard per unit. optim_state_dict refuses both (FULL_STATE_DICT only)."""
+    r, n = job["results"]["sharded_state_dict_round_trip"], job["n"]
+    for name, k in r.items():
+        assert k["load_result"] == [[], []] and k["loaded_equal_saved"] and k["resumed_bitwise"], (name, k)
+        assert k["optim_error"].endswith("is not supported (FULL_STATE_DICT only)")
+    for name in ("SHARDED_STATE_DICT_flat", "SHARDED_STATE_DICT_orig"):
+        k = r[name]
+        assert len(k["keys"]) == 29 and k["keys"][:2] == ["emb.weight", "blocks.0.ln1.weight"]
+        assert sum(sum(x.values()) for x in k["numels"]) == sum(TFM_UNITS)
+    local = r["LOCAL_STATE_DICT_flat"]
+    assert local["keys"] == ["_flat_param", "blocks.0._flat_param", "blocks.1._flat_param"]
+    assert [list(x.values()) for x in local["numels"]] == [[math.ceil(u / n) for u in TFM_UNITS]] * n
+
+
 # ------------------------------------------------------------------------------------------ a world of one
 @pytest.fixture
 def world_of_one() -> Any:
@@ -402,8 +422,15 @@ def test_state_dict_type_context(world_of_one: None) -> None:
         assert FSDP.get_state_dict_type(model).state_dict_config is cfg
         assert len(model.state_dict()) == 4  # (rank 0)
     assert FSDP.get_state_dict_type(model).state_dict_config == FullStateDictConfig()
-    with pytest.raises(NotImplementedError, match="FULL_STATE_DICT only"):
-        FSDP.set_state_dict_type(model, StateDictType.SHARDED_STATE_DICT)
+    with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
+        assert FSDP.get_state_dict_type(model).state_dict_config == ShardedStateDictConfig()
+        assert [tuple(v.shape) for v in model.state_dict().values()] == [(6,), (3,), (3,), (1,)]
+        with pytest.raises(NotImplementedError, match="FULL_STATE_DICT only"):
+            FSDP.optim_state_dict(model, optim.Adam(model.parameters()))
+    with pytest.raises(RuntimeError, match="Expected state_dict_config of type"):
+        FSDP.set_state_dict_type(model, StateDictType.LOCAL_STATE_DICT, FullStateDictConfig())
+    with pytest.raises(NotImplementedError, match="LOCAL_STATE_DICT with use_orig_params=True"):
+        FSDP.set_state_dict_type(FSDP(_mlp(), use_orig_params=True), StateDictType.LOCAL_STATE_DICT)
 
 
 def test_refusals(world_of_one: None) -> None:
@@ -532,6 +559,14 @@ def _params(f: Any) -> list[tuple[str, str]]:
         "FullyShardedDataParallel.state_dict_type",
         "FullyShardedDataParallel.set_state_dict_type",
         "FullyShardedDataParallel.clip_grad_norm_",
+        "FullyShardedDataParallel.optim_state_dict",
+        "FullyShardedDataParallel.optim_state_dict_to_load",
+        "FullyShardedDataParallel.full_optim_state_dict",
+        "FullyShardedDataParallel.shard_full_optim_state_dict",
+        "FullyShardedDataParallel.scatter_full_optim_state_dict",
+        "FullOptimStateDictConfig",
+        "ShardedStateDictConfig",
+        "LocalStateDictConfig",
         "FullyShardedDataParallel.no_sync",
         "FullStateDictConfig",
         "CPUOffload",

@@ -14,6 +14,12 @@ forward (except the root's, as torch) and all-gathers them again in backward: wh
 saved-tensor hooks turn every tensor an op saves that is a view of its gathered parameters into a token, which
 backward unpacks from a fresh all-gather (one per unit per backward pass, dropped when the unit's ``_Unshard``
 node has run). SHARD_GRAD_OP keeps the gathered parameters (held by the autograd graph) until backward.
+
+``use_orig_params=True`` keeps the original parameters registered instead of the flat one: each is a 1-D view of
+its part of the shard (the ``_Unshard`` node's inputs; its backward splits the reduced shard gradient among them).
+``optim_state_dict`` consolidates the optimizer's state by original names (all-gathering each sharded state
+tensor per unit) and ``optim_state_dict_to_load`` re-shards it; SHARDED_STATE_DICT and LOCAL_STATE_DICT give each
+rank's parts as plain tensors (torch's are ShardedTensor/DTensor values).
 """
 
 from __future__ import annotations
@@ -815,23 +821,29 @@ class FullyShardedDataParallel(Module):
         optim_state_dict_config: Any = None,
     ) -> StateDictSettings:
         """Set the state-dict type of every FSDP unit in ``module``; returns the previous settings."""
-        if state_dict_type is not StateDictType.FULL_STATE_DICT:
-            raise NotImplementedError(
-                f"FullyShardedDataParallel: {state_dict_type} is not supported (FULL_STATE_DICT only)"
-            )
-        config = state_dict_config if state_dict_config is not None else FullStateDictConfig()
-        if not isinstance(config, FullStateDictConfig):
-            raise RuntimeError(f"Expected state_dict_config of type {FullStateDictConfig} but got {type(config)}")
+        types: dict[StateDictType, tuple[type[StateDictConfig], type[OptimStateDictConfig]]] = {
+            StateDictType.FULL_STATE_DICT: (FullStateDictConfig, FullOptimStateDictConfig),
+            StateDictType.SHARDED_STATE_DICT: (ShardedStateDictConfig, ShardedOptimStateDictConfig),
+            StateDictType.LOCAL_STATE_DICT: (LocalStateDictConfig, LocalOptimStateDictConfig),
+        }
+        config_type, optim_type = types[state_dict_type]
+        config = state_dict_config if state_dict_config is not None else config_type()
+        if not isinstance(config, config_type):
+            raise RuntimeError(f"Expected state_dict_config of type {config_type} but got {type(config)}")
         if optim_state_dict_config is None:
-            optim_state_dict_config = FullOptimStateDictConfig()
-        if not isinstance(optim_state_dict_config, FullOptimStateDictConfig):
+            optim_state_dict_config = optim_type()
+        if not isinstance(optim_state_dict_config, optim_type):
             raise RuntimeError(
-                f"Expected optim_state_dict_config of type {FullOptimStateDictConfig} but got "
-                f"{type(optim_state_dict_config)}"
+                f"Expected optim_state_dict_config of type {optim_type} but got {type(optim_state_dict_config)}"
             )
         units = FullyShardedDataParallel.fsdp_modules(module)
         if not units:
             raise ValueError("The model has no FullyShardedDataParallel module")
+        if state_dict_type is StateDictType.LOCAL_STATE_DICT and any(u._use_orig_params for u in units):
+            raise NotImplementedError(
+                "FullyShardedDataParallel: LOCAL_STATE_DICT with use_orig_params=True is not supported "
+                "(use SHARDED_STATE_DICT)"
+            )
         prev = FullyShardedDataParallel.get_state_dict_type(module)
         for u in units:
             u._state_dict_type, u._state_dict_config, u._optim_state_dict_config = (
@@ -870,12 +882,67 @@ class FullyShardedDataParallel(Module):
                 u._state_dict_config = prev.state_dict_config
                 u._optim_state_dict_config = prev.optim_state_dict_config
 
+    @contextlib.contextmanager
+    def _local_params(self) -> Generator[None, None, None]:
+        """SHARDED_STATE_DICT, LOCAL_STATE_DICT: inside, every unit's module shows this rank's part (SHARDED: each
+        original parameter as a Parameter over its part of the shard, 1-D, as use_orig_params'; LOCAL: the flat
+        shard as ``_flat_param``); what is loaded into them lands in the shards."""
+        sharded = self._state_dict_type is StateDictType.SHARDED_STATE_DICT
+        units = [u for u in self.fsdp_modules(self) if u._summoned is None]
+        done: list[FullyShardedDataParallel] = []
+        try:
+            for u in units:
+                flat = u._flat_param_ref
+                views: list[Parameter] = []
+                if flat is not None and u._use_orig_params:
+                    views = list(u._orig_params)
+                elif flat is not None and sharded:
+                    for slot, (lo, hi) in zip(u._slots, u._shard_ranges()):
+                        p = Parameter(
+                            Tensor._wrap(u._sharded_view(slot, lo, hi), flat.device, None), flat.requires_grad
+                        )
+                        for m, name in slot.places:
+                            m.__dict__.pop(name, None)
+                            m._parameters[name] = p
+                        views.append(p)
+                    del u._fsdp_wrapped_module._parameters[FLAT_PARAM]
+                u._summoned = views
+                done.append(u)
+            yield
+        finally:
+            for u in reversed(done):
+                flat = u._flat_param_ref
+                if flat is not None and sharded and not u._use_orig_params:
+                    for slot, (lo, hi) in zip(u._slots, u._shard_ranges()):
+                        current = slot.places[0][0]._parameters.get(slot.places[0][1])
+                        view = u._sharded_view(slot, lo, hi)
+                        if current is not None and current._data is not view:  # (assign=True replaced it)
+                            view[...] = current._data.reshape(view.shape)
+                        for m, name in slot.places:
+                            m._parameters.pop(name, None)
+                    u._fsdp_wrapped_module._parameters[FLAT_PARAM] = flat
+                    bump_version(flat)
+                u._summoned = None
+                if flat is not None:
+                    u._drop_views()
+
     def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
         """FULL_STATE_DICT: the original module's keys and full tensors (a collective: call it on every rank);
-        ``{}`` off rank 0 under ``FullStateDictConfig(rank0_only=True)``."""
+        ``{}`` off rank 0 under ``FullStateDictConfig(rank0_only=True)``. SHARDED_STATE_DICT: the original keys,
+        each parameter's part of this rank's shard (1-D, possibly empty; torch's are ShardedTensor/DTensor values
+        of the whole parameter); LOCAL_STATE_DICT: each unit's flat shard (with its padding) as ``_flat_param``
+        (torch's: a ShardedTensor). Buffers and parameters outside the units: full, as always."""
         inner = self._fsdp_wrapped_module
         if self._summoned is not None:  # (inside an enclosing unit's gather, or summon_full_params)
             return inner.state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        if self._state_dict_type is not StateDictType.FULL_STATE_DICT:
+            with self._local_params():
+                out = inner.state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+            if not keep_vars:
+                for k, v in list(out.items()):
+                    if isinstance(v, Tensor):
+                        out[k] = v.detach().clone()
+            return out
         config = self._state_dict_config
         rank0_only = isinstance(config, FullStateDictConfig) and config.rank0_only
         with FullyShardedDataParallel.summon_full_params(self, writeback=False):
@@ -888,10 +955,15 @@ class FullyShardedDataParallel(Module):
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
-        """Load a full state dict (the original module's keys; every rank passes the whole dict)."""
+        """Load a full state dict (the original module's keys; every rank passes the whole dict), or under
+        SHARDED_STATE_DICT/LOCAL_STATE_DICT this rank's own (``state_dict``'s of the same type, same world size)."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        with FullyShardedDataParallel.summon_full_params(self, writeback=True):
+        if self._state_dict_type is StateDictType.FULL_STATE_DICT:
+            context: Any = FullyShardedDataParallel.summon_full_params(self, writeback=True)
+        else:
+            context = self._local_params()
+        with context:
             real = {name.replace(FSDP_PREFIX, ""): name for name, _ in self._state_items()}
             remapped: Any = OrderedDict((real.get(k, k), v) for k, v in state_dict.items())
             metadata = getattr(state_dict, "_metadata", None)

@@ -26,6 +26,7 @@ import backprop.nn.functional as F  # noqa: E402
 from backprop import distributed as dist  # noqa: E402
 from backprop import nn, optim  # noqa: E402
 from backprop.distributed.fsdp import (  # noqa: E402
+    FullOptimStateDictConfig,
     FullStateDictConfig,
     ShardingStrategy,
     StateDictType,
@@ -281,6 +282,173 @@ def state_dict_round_trip() -> dict[str, Any]:
         out["missing_error"] = "no error"
     except RuntimeError as e:
         out["missing_error"] = str(e)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ use_orig_params
+def _clean(name: str) -> str:
+    return name.replace("_fsdp_wrapped_module.", "")
+
+
+def _decay_groups(named: Any, decay: set[str]) -> list[dict[str, Any]]:
+    """nanoGPT's configure_optimizers: weight decay for the names picked before wrapping (2-D weights) only."""
+    named = [(_clean(n), p) for n, p in named]
+    return [
+        {"params": [p for n, p in named if n in decay], "weight_decay": 0.1},
+        {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0},
+    ]
+
+
+def _orig_model(kind: str, strategy: ShardingStrategy = ShardingStrategy.FULL_SHARD, seed: int = 0) -> Any:
+    base = _model(kind, seed)
+    decay = {n for n, p in base.named_parameters() if p.dim() >= 2}  # (selected before wrapping, as torch asks)
+    model = FSDP(base, auto_wrap_policy=POLICY[kind], sharding_strategy=strategy, use_orig_params=True,
+                 deterministic=True)  # fmt: skip
+    return model, optim.AdamW(_decay_groups(model.named_parameters(), decay), lr=0.01), decay
+
+
+def _orig_vs_ddp(kind: str, strategy: ShardingStrategy = ShardingStrategy.FULL_SHARD) -> dict[str, Any]:
+    """use_orig_params=True with nanoGPT's decay/no-decay AdamW groups against DDP with the same groups."""
+    base = _model(kind)
+    originals = [id(p) for p in base.parameters()]
+    ref = DDP(copy.deepcopy(base), deterministic=True)
+    decay = {n for n, p in base.named_parameters() if p.dim() >= 2}
+    model = FSDP(base, auto_wrap_policy=POLICY[kind], sharding_strategy=strategy, use_orig_params=True,
+                 deterministic=True)  # fmt: skip
+    opt = optim.AdamW(_decay_groups(model.named_parameters(), decay), lr=0.01)
+    ref_opt = optim.AdamW(_decay_groups(ref.module.named_parameters(), decay), lr=0.01)
+    shapes_before = {n: list(p.shape) for n, p in model.named_parameters()}
+    _train(model, opt, kind, range(STEPS))
+    _train(ref, ref_opt, kind, range(STEPS))
+    mine, theirs = _full(model), _full(ref.module)
+    return {
+        **_compare(mine, theirs),
+        "bitwise_all_ranks": all(_gather(_compare(mine, theirs)["bitwise"])),
+        "moved": max(float(np.max(np.abs(mine[k] - v))) for k, v in _full(_model(kind)).items()),
+        "names": [_clean(n) for n, _ in model.named_parameters()],
+        "ddp_names": [n for n, _ in ref.module.named_parameters()],
+        "same_objects": [id(p) for p in model.parameters()] == originals,
+        "group_sizes": [len(g["params"]) for g in opt.param_groups],
+        "ddp_group_sizes": [len(g["params"]) for g in ref_opt.param_groups],
+        "shapes": _gather(shapes_before),
+        "grad_shapes": _gather(
+            {n: None if p.grad is None else list(p.grad.shape) for n, p in model.named_parameters()}
+        ),
+        "elements": _gather(_elements(model, opt)),
+        "nonempty": _gather(sum(1 for p in model.parameters() if p.numel())),
+        "unit_numels": [u._numel for u in FSDP.fsdp_modules(model) if u._flat_param is not None],
+        "flat_params_named": sum("_flat_param" in n for n, _ in model.named_parameters()),
+    }
+
+
+def orig_mlp_adamw() -> dict[str, Any]:
+    return _orig_vs_ddp("mlp")
+
+
+def orig_tfm_adamw() -> dict[str, Any]:
+    return _orig_vs_ddp("tfm")
+
+
+def orig_tfm_shard_grad_op() -> dict[str, Any]:
+    return _orig_vs_ddp("tfm", ShardingStrategy.SHARD_GRAD_OP)
+
+
+def orig_tfm_no_shard() -> dict[str, Any]:
+    return _orig_vs_ddp("tfm", ShardingStrategy.NO_SHARD)
+
+
+# ------------------------------------------------------------------------------------------ optimizer state dicts
+def _fsdp_run(orig: bool, seed: int = 0) -> tuple[Any, optim.Optimizer]:
+    if orig:
+        model, opt, _ = _orig_model("tfm", seed=seed)
+        return model, opt
+    model = FSDP(_model("tfm", seed), auto_wrap_policy=POLICY["tfm"], deterministic=True)
+    return model, _make_opt("adam", model.parameters())
+
+
+def optim_state_dict_round_trip() -> dict[str, Any]:
+    """For use_orig_params False (Adam on flat shards) and True (AdamW groups): 5 steps, then the model's and the
+    optimizer's full state (FSDP.optim_state_dict, rank0_only) saved on rank 0; a fresh model (another seed) loads
+    them (optim_state_dict_to_load) and takes 5 more steps: bitwise 10 uninterrupted steps. The older API too
+    (full_optim_state_dict on rank 0, shard_full_optim_state_dict on every rank)."""
+    out: dict[str, Any] = {}
+    rank = dist.get_rank()
+    for orig in (False, True):
+        r: dict[str, Any] = {}
+        whole, whole_opt = _fsdp_run(orig)
+        _train(whole, whole_opt, "tfm", range(STEPS))
+        first, first_opt = _fsdp_run(orig)
+        _train(first, first_opt, "tfm", range(STEPS // 2))
+        cfg, ocfg = FullStateDictConfig(rank0_only=True), FullOptimStateDictConfig(rank0_only=True)
+        with FSDP.state_dict_type(first, StateDictType.FULL_STATE_DICT, cfg, ocfg):
+            sd = first.state_dict()
+            osd = FSDP.optim_state_dict(first, first_opt)
+        old = FSDP.full_optim_state_dict(first, first_opt)  # (rank0_only=True by default)
+        r["sizes"] = _gather([len(sd), len(osd), len(old)])
+        if rank == 0:
+            bp.save({"model": sd, "optim": osd, "old": old}, OUT / f"ckpt_{orig}.pt")
+            r["state_keys"] = list(osd["state"])
+            r["state_entries"] = {k: list(v) for k, v in osd["state"].items()}
+            r["shapes_are_full"] = all(list(v["exp_avg"].shape) == list(sd[k].shape) for k, v in osd["state"].items())
+            r["steps"] = sorted({float(v["step"]) for v in osd["state"].values()})
+            r["groups"] = [g["params"] for g in osd["param_groups"]]
+            r["weight_decays"] = [g["weight_decay"] for g in osd["param_groups"]]
+            r["old_equal_new"] = list(old["state"]) == list(osd["state"]) and all(
+                np.array_equal(old["state"][k][n].numpy(), osd["state"][k][n].numpy())
+                for k in osd["state"]
+                for n in osd["state"][k]
+            )
+        dist.barrier()
+        ckpt = bp.load(OUT / f"ckpt_{orig}.pt")
+        for api in ("new", "old"):
+            resumed, resumed_opt = _fsdp_run(orig, seed=123)
+            resumed.load_state_dict(ckpt["model"])
+            if api == "new":
+                with FSDP.state_dict_type(resumed, StateDictType.FULL_STATE_DICT, cfg, ocfg):
+                    mine = ckpt["optim"] if rank == 0 else {}  # (rank0_only: rank 0's is broadcast)
+                    resumed_opt.load_state_dict(FSDP.optim_state_dict_to_load(resumed, resumed_opt, mine))
+            else:
+                resumed_opt.load_state_dict(FSDP.shard_full_optim_state_dict(ckpt["old"], resumed, optim=resumed_opt))
+            _train(resumed, resumed_opt, "tfm", range(STEPS // 2, STEPS))
+            r[f"{api}_resumed_bitwise"] = all(_gather(_compare(_full(resumed), _full(whole))["bitwise"]))
+        out["orig" if orig else "flat"] = r
+    return out
+
+
+def sharded_state_dict_round_trip() -> dict[str, Any]:
+    """SHARDED_STATE_DICT (flat shards and use_orig_params) and LOCAL_STATE_DICT: 5 steps, each rank saves its own
+    model state dict and optimizer state (opt.state_dict()); a fresh model (another seed) on the same world loads
+    them and takes 5 more steps: bitwise 10 uninterrupted steps."""
+    out: dict[str, Any] = {}
+    rank = dist.get_rank()
+    for orig, kind in ((False, "SHARDED_STATE_DICT"), (True, "SHARDED_STATE_DICT"), (False, "LOCAL_STATE_DICT")):
+        r: dict[str, Any] = {}
+        sd_type = StateDictType[kind]
+        whole, whole_opt = _fsdp_run(orig)
+        _train(whole, whole_opt, "tfm", range(STEPS))
+        first, first_opt = _fsdp_run(orig)
+        _train(first, first_opt, "tfm", range(STEPS // 2))
+        with FSDP.state_dict_type(first, sd_type):
+            sd = first.state_dict()
+            try:
+                FSDP.optim_state_dict(first, first_opt)
+                r["optim_error"] = "no error"
+            except NotImplementedError as e:
+                r["optim_error"] = str(e)
+        r["keys"] = list(sd)
+        r["numels"] = _gather({k: int(v.numel()) for k, v in sd.items()})
+        path = OUT / f"sharded_{orig}_{kind}_{rank}.pt"
+        bp.save({"model": sd, "optim": first_opt.state_dict()}, path)
+        ckpt = bp.load(path)
+        resumed, resumed_opt = _fsdp_run(orig, seed=123)
+        with FSDP.state_dict_type(resumed, sd_type):
+            result = resumed.load_state_dict(ckpt["model"])
+        r["load_result"] = [result.missing_keys, result.unexpected_keys]
+        r["loaded_equal_saved"] = all(_gather(_compare(_full(resumed), _full(first))["bitwise"]))
+        resumed_opt.load_state_dict(ckpt["optim"])
+        _train(resumed, resumed_opt, "tfm", range(STEPS // 2, STEPS))
+        r["resumed_bitwise"] = all(_gather(_compare(_full(resumed), _full(whole))["bitwise"]))
+        out[f"{kind}_{'orig' if orig else 'flat'}"] = r
     return out
 
 

@@ -30,6 +30,7 @@ from backprop.distributed.fsdp import (
     CPUOffload,
     FullStateDictConfig,
     MixedPrecision,
+    ShardedStateDictConfig,
     ShardingStrategy,
     StateDictType,
 )
@@ -52,6 +53,7 @@ except ImportError:  # the torch cross-checks skip
 needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed: the torch cross-checks need it")
 WORKER = Path(__file__).resolve().parent / "distributed_fsdp_worker.py"
 TRAINING = ["mlp_adam", "mlp_sgd", "tfm_adam", "tfm_sgd", "tfm_shard_grad_op", "mlp_no_shard", "tfm_no_shard"]
+ORIG = ["orig_mlp_adamw", "orig_tfm_adamw", "orig_tfm_shard_grad_op", "orig_tfm_no_shard"]
 SCENARIOS = [
     *TRAINING,
     "mlp_clip",
@@ -61,6 +63,9 @@ SCENARIOS = [
     "mlp_nested",
     "reshard_memory",
     "reshard_collectives",
+    *ORIG,
+    "optim_state_dict_round_trip",
+    "sharded_state_dict_round_trip",
 ]
 MLP_NUMEL = 6 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3  # 275
 TFM_UNITS = [203, 600, 600]  # root (embedding, final norm, head), then each block
@@ -198,6 +203,66 @@ def test_full_shard_gathers_again_in_backward(job: dict[str, Any]) -> None:
             assert step["backward"] == {"all_gather": backward, "reduce_scatter": scatters}, (name, step)
         assert r[name]["max_held_at_gather"] == 0 and r[name]["regathered_after_backward"] == 0
     assert r["full_shard_grads_equal_shard_grad_op"]
+
+
+@pytest.mark.parametrize("name", ORIG)
+def test_use_orig_params_with_decay_groups_is_bitwise_ddp(job: dict[str, Any], name: str) -> None:
+    """use_orig_params=True: named_parameters() gives the original parameters (the same objects, no flat one), so
+    nanoGPT's AdamW groups (decay for the 2-D weights, picked by name before wrapping) are built on the wrapped
+    model; 10 steps bitwise DDP's with the same groups. Each parameter is a 1-D view of its part of the rank's shard
+    (NO_SHARD: its whole shape), its .grad its part of the sharded gradient (None where it has no elements)."""
+    r, n = job["results"][name], job["n"]
+    assert r["keys_equal"] and r["bitwise_all_ranks"] and r["max_diff"] == 0.0, r
+    assert r["moved"] > 0.05 and r["same_objects"] and r["flat_params_named"] == 0
+    assert r["names"] == r["ddp_names"] and r["group_sizes"] == r["ddp_group_sizes"] == (
+        [3, 3] if name.startswith("orig_mlp") else [10, 19]
+    )
+    units = r["unit_numels"]
+    full = sum(units)
+    no_shard = name.endswith("no_shard")
+    per_rank = [e["params"] for e in r["elements"]]
+    assert per_rank == [full] * n if no_shard else sum(per_rank) == full
+    for e, nonempty, shapes, grads in zip(r["elements"], r["nonempty"], r["shapes"], r["grad_shapes"]):
+        assert e["grads"] == e["params"] <= sum(math.ceil(u / (1 if no_shard else n)) for u in units)
+        assert e["state"] == 2 * e["params"] + nonempty  # AdamW's moments, and a step per parameter it holds
+        assert sum(math.prod(s) for s in shapes.values()) == e["params"]
+        assert no_shard or all(len(s) == 1 for s in shapes.values())
+        assert grads == {k: (None if s == [0] else s) for k, s in shapes.items()}
+
+
+def test_optim_state_dict_round_trip(job: dict[str, Any]) -> None:
+    """FSDP.optim_state_dict (FullOptimStateDictConfig(rank0_only=True)) and full_optim_state_dict: torch's layout
+    keyed by the original names, full tensors of the parameters' shapes; loading them (optim_state_dict_to_load,
+    rank 0's broadcast; shard_full_optim_state_dict) into a fresh model, 5 more steps == 10 uninterrupted, with flat
+    shards and with use_orig_params (AdamW decay groups)."""
+    r = job["results"]["optim_state_dict_round_trip"]
+    for kind in ("flat", "orig"):
+        k = r[kind]
+        assert k["sizes"] == [[29, 2, 2]] + [[0, 0, 0]] * (job["n"] - 1)
+        assert len(k["state_keys"]) == 29 and k["shapes_are_full"] and k["steps"] == [5.0] and k["old_equal_new"]
+        assert all(v == ["step", "exp_avg", "exp_avg_sq"] for v in k["state_entries"].values())
+        assert sorted(sum(k["groups"], [])) == sorted(k["state_keys"])
+        assert k["new_resumed_bitwise"] and k["old_resumed_bitwise"], k
+    assert r["orig"]["weight_decays"] == [0.1, 0.0] and [len(g) for g in r["orig"]["groups"]] == [10, 19]
+    assert r["flat"]["state_keys"][:3] == ["emb.weight", "ln.weight", "ln.bias"]  # (the root's flat parameter first)
+
+
+def test_sharded_and_local_state_dict_round_trip(job: dict[str, Any]) -> None:
+    """SHARDED_STATE_DICT (flat shards, use_orig_params) and LOCAL_STATE_DICT: each rank saves its own model state
+    and optimizer state after 5 steps; a fresh model on the same world loads them: 5 more steps == 10 uninterrupted.
+    SHARDED: the original keys, each value this rank's part of the parameter (the parts add up to the model);
+    LOCAL: one padded flat shard per unit. optim_state_dict refuses both (FULL_STATE_DICT only)."""
+    r, n = job["results"]["sharded_state_dict_round_trip"], job["n"]
+    for name, k in r.items():
+        assert k["load_result"] == [[], []] and k["loaded_equal_saved"] and k["resumed_bitwise"], (name, k)
+        assert k["optim_error"].endswith("is not supported (FULL_STATE_DICT only)")
+    for name in ("SHARDED_STATE_DICT_flat", "SHARDED_STATE_DICT_orig"):
+        k = r[name]
+        assert len(k["keys"]) == 29 and k["keys"][:2] == ["emb.weight", "blocks.0.ln1.weight"]
+        assert sum(sum(x.values()) for x in k["numels"]) == sum(TFM_UNITS)
+    local = r["LOCAL_STATE_DICT_flat"]
+    assert local["keys"] == ["_flat_param", "blocks.0._flat_param", "blocks.1._flat_param"]
+    assert [list(x.values()) for x in local["numels"]] == [[math.ceil(u / n) for u in TFM_UNITS]] * n
 
 
 # ------------------------------------------------------------------------------------------ a world of one
@@ -357,8 +422,15 @@ def test_state_dict_type_context(world_of_one: None) -> None:
         assert FSDP.get_state_dict_type(model).state_dict_config is cfg
         assert len(model.state_dict()) == 4  # (rank 0)
     assert FSDP.get_state_dict_type(model).state_dict_config == FullStateDictConfig()
-    with pytest.raises(NotImplementedError, match="FULL_STATE_DICT only"):
-        FSDP.set_state_dict_type(model, StateDictType.SHARDED_STATE_DICT)
+    with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
+        assert FSDP.get_state_dict_type(model).state_dict_config == ShardedStateDictConfig()
+        assert [tuple(v.shape) for v in model.state_dict().values()] == [(6,), (3,), (3,), (1,)]
+        with pytest.raises(NotImplementedError, match="FULL_STATE_DICT only"):
+            FSDP.optim_state_dict(model, optim.Adam(model.parameters()))
+    with pytest.raises(RuntimeError, match="Expected state_dict_config of type"):
+        FSDP.set_state_dict_type(model, StateDictType.LOCAL_STATE_DICT, FullStateDictConfig())
+    with pytest.raises(NotImplementedError, match="LOCAL_STATE_DICT with use_orig_params=True"):
+        FSDP.set_state_dict_type(FSDP(_mlp(), use_orig_params=True), StateDictType.LOCAL_STATE_DICT)
 
 
 def test_refusals(world_of_one: None) -> None:
@@ -369,12 +441,46 @@ def test_refusals(world_of_one: None) -> None:
         FSDP(_mlp(), mixed_precision=MixedPrecision(param_dtype=bp.float16))
     with pytest.raises(NotImplementedError, match="HYBRID_SHARD"):
         FSDP(_mlp(), sharding_strategy=ShardingStrategy.HYBRID_SHARD)
-    with pytest.raises(NotImplementedError, match="use_orig_params"):
-        FSDP(_mlp(), use_orig_params=True)
     m = _mlp()
     m[0].bias.requires_grad_(False)
     with pytest.raises(ValueError, match="uniform `requires_grad`"):
         FSDP(m)
+
+
+def test_use_orig_params_in_one_process(world_of_one: None) -> None:
+    """The original parameters stay (the same objects, views of the shard); summon_full_params gives full ones and
+    writes back; a parameter's data replaced (``p.data = ...``) is written into the shard at the next forward; a
+    frozen parameter is allowed (no gradient); the gradients are the plain model's."""
+    plain = _mlp()
+    m = copy.deepcopy(plain)
+    originals = list(m.parameters())
+    model = FSDP(m, auto_wrap_policy=LINEAR_POLICY, use_orig_params=True)
+    assert list(model.parameters()) == originals and [n for n, _ in model.named_parameters()] == [
+        "_fsdp_wrapped_module.0._fsdp_wrapped_module.weight",
+        "_fsdp_wrapped_module.0._fsdp_wrapped_module.bias",
+        "_fsdp_wrapped_module.2._fsdp_wrapped_module.weight",
+        "_fsdp_wrapped_module.2._fsdp_wrapped_module.bias",
+    ]
+    assert [tuple(p.shape) for p in model.parameters()] == [(6,), (3,), (3,), (1,)]  # (1-D views of the shard)
+    assert model.module[0].module.weight is originals[0]
+    x = bp.randn(4, 2)
+    model(x).pow(2).sum().backward()
+    plain(x).pow(2).sum().backward()
+    assert all(np.array_equal(p.grad.numpy(), q.grad.numpy().ravel()) for p, q in zip(originals, plain.parameters()))
+    with FSDP.summon_full_params(model):
+        assert [tuple(p.shape) for _, p in model.named_parameters()] == [(3, 2), (3,), (1, 3), (1,)]
+        with bp.no_grad():
+            model.module[2].module.bias.fill_(2.0)
+    assert originals[3].item() == 2.0 and model.state_dict()["2.bias"].item() == 2.0
+    originals[1].data = bp.full((3,), 5.0)
+    with bp.no_grad():
+        model(x)
+    assert model.state_dict()["0.bias"].numpy().tolist() == [5.0] * 3
+    frozen = _mlp()
+    frozen[0].weight.requires_grad_(False)
+    fm = FSDP(frozen, use_orig_params=True)
+    fm(x).sum().backward()
+    assert frozen[0].weight.grad is None and frozen[0].bias.grad is not None
 
 
 def test_ignored_modules_keep_their_parameters(world_of_one: None) -> None:
@@ -453,6 +559,14 @@ def _params(f: Any) -> list[tuple[str, str]]:
         "FullyShardedDataParallel.state_dict_type",
         "FullyShardedDataParallel.set_state_dict_type",
         "FullyShardedDataParallel.clip_grad_norm_",
+        "FullyShardedDataParallel.optim_state_dict",
+        "FullyShardedDataParallel.optim_state_dict_to_load",
+        "FullyShardedDataParallel.full_optim_state_dict",
+        "FullyShardedDataParallel.shard_full_optim_state_dict",
+        "FullyShardedDataParallel.scatter_full_optim_state_dict",
+        "FullOptimStateDictConfig",
+        "ShardedStateDictConfig",
+        "LocalStateDictConfig",
         "FullyShardedDataParallel.no_sync",
         "FullStateDictConfig",
         "CPUOffload",

@@ -81,3 +81,11 @@ def test_load_map_location_dict_and_function(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="saved on cuda:0, which is unusable here"):  # (not in the dict: stays)
         got = bp.load(path, map_location={"cuda:1": "cpu"})
     assert got["w"].device == got["b"].device == bp.device("cpu")
+
+
+def test_empty_tensors_load_weights_only(tmp_path: Path) -> None:
+    """A 0-element tensor (an FSDP rank's empty shard of a parameter) loads under weights_only=True: protocol 2
+    pickles its empty bytes as ``bytes()``."""
+    bp.save({"a": bp.zeros(0), "b": bp.zeros(4)[4:4].clone()}, tmp_path / "e.pt")
+    out = bp.load(tmp_path / "e.pt")
+    assert [tuple(v.shape) for v in out.values()] == [(0,), (0,)]

@@ -28,6 +28,7 @@ from backprop import nn, optim  # noqa: E402
 from backprop.distributed.fsdp import (  # noqa: E402
     FullOptimStateDictConfig,
     FullStateDictConfig,
+    MixedPrecision,
     ShardingStrategy,
     StateDictType,
 )
@@ -600,6 +601,85 @@ def mlp_nested() -> dict[str, Any]:
         "units": [u._numel for u in FSDP.fsdp_modules(model)],
         "counts": counts,
     }
+
+
+MP_STEPS = 4
+
+
+def _mp_reference(param_dtype: Any, reduce_dtype: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One process, torch's casts by hand: each rank's share of the batch computed in ``param_dtype`` by a plain
+    copy of the float32 masters cast down (inputs cast too), its gradients cast to ``reduce_dtype``, summed in rank
+    order, divided by the world size there, cast up to float32; SGD on the masters. The first step's flat
+    gradient and the flat parameters after each step."""
+    n, low = dist.get_world_size(), np.dtype(bp.tensor([0.0]).to(param_dtype).numpy().dtype)
+    red = np.dtype(bp.tensor([0.0]).to(reduce_dtype).numpy().dtype)
+    master_model = _model("mlp")
+    opt = optim.SGD(master_model.parameters(), lr=0.05)  # (the update as FSDP's optimizer does it)
+    masters = [p.detach().numpy() for p in master_model.parameters()]
+    grads, params = [], []
+    for step in range(MP_STEPS):
+        rng = np.random.default_rng(step)
+        x, y = rng.standard_normal((B, 6)).astype(np.float32), rng.integers(0, 3, B)
+        total: list[Any] = []
+        for r in range(n):
+            m = _model("mlp")
+            for p, w in zip(m.parameters(), masters):
+                p.data = bp.tensor(w.astype(low))
+            sl = dist.local_slice(B, r, n)
+            F.cross_entropy(m(bp.tensor(x[sl]).to(param_dtype)), bp.tensor(y[sl])).backward()
+            g = [p.grad.numpy().astype(red) for p in m.parameters()]
+            total = g if not total else [a + b for a, b in zip(total, g)]
+        up = [(t / red.type(n)).astype(red).astype(np.float32) for t in total]
+        if step == 0:
+            grads = [np.concatenate([u.reshape(-1) for u in up])]
+        for p, u in zip(master_model.parameters(), up):
+            p.grad = bp.tensor(u)
+        opt.step()
+        masters = [p.detach().numpy().copy() for p in master_model.parameters()]
+        params.append(np.concatenate([w.reshape(-1) for w in masters]))
+    return grads, params
+
+
+def _mp_run(mp: MixedPrecision | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    model = FSDP(_model("mlp"), mixed_precision=mp, deterministic=True)
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    flat = model._flat_param
+    grad, params = None, []
+    for step in range(MP_STEPS):
+        opt.zero_grad()
+        _loss(model, "mlp", step).backward()
+        assert flat.grad.dtype == bp.float32 and flat.dtype == bp.float32
+        if step == 0:
+            grad = np.concatenate(_gather(flat.grad.numpy()))[: model._numel]
+        opt.step()
+        params.append(np.concatenate(_gather(flat.detach().numpy()))[: model._numel])
+    return grad, params
+
+
+def _mixed(param_dtype: Any, reduce_dtype: Any = None) -> dict[str, Any]:
+    grad, params = _mp_run(MixedPrecision(param_dtype=param_dtype, reduce_dtype=reduce_dtype))
+    ref_grads, ref_params = _mp_reference(param_dtype, reduce_dtype if reduce_dtype is not None else param_dtype)
+    _, full = _mp_run(None)
+    return {
+        "grad_bitwise": grad.tobytes() == ref_grads[0].tobytes(),
+        "grad_max_diff": float(np.max(np.abs(grad - ref_grads[0]))),
+        "params_bitwise": [a.tobytes() == b.tobytes() for a, b in zip(params, ref_params)],
+        "params_max_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(params, ref_params)),
+        "vs_float32": float(np.max(np.abs(params[-1] - full[-1]))),
+        "moved": max(float(np.max(np.abs(a - b))) for a, b in zip(params[1:], params)),
+    }
+
+
+def mixed_fp16() -> dict[str, Any]:
+    return _mixed(bp.float16)
+
+
+def mixed_bf16() -> dict[str, Any]:
+    return _mixed(bp.bfloat16)
+
+
+def mixed_fp16_reduce_fp32() -> dict[str, Any]:
+    return _mixed(bp.float16, bp.float32)
 
 
 def main() -> None:

@@ -54,6 +54,7 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed: the
 WORKER = Path(__file__).resolve().parent / "distributed_fsdp_worker.py"
 TRAINING = ["mlp_adam", "mlp_sgd", "tfm_adam", "tfm_sgd", "tfm_shard_grad_op", "mlp_no_shard", "tfm_no_shard"]
 ORIG = ["orig_mlp_adamw", "orig_tfm_adamw", "orig_tfm_shard_grad_op", "orig_tfm_no_shard"]
+MIXED = ["mixed_fp16", "mixed_bf16", "mixed_fp16_reduce_fp32"]
 SCENARIOS = [
     *TRAINING,
     "mlp_clip",
@@ -66,6 +67,7 @@ SCENARIOS = [
     *ORIG,
     "optim_state_dict_round_trip",
     "sharded_state_dict_round_trip",
+    *MIXED,
 ]
 MLP_NUMEL = 6 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3  # 275
 TFM_UNITS = [203, 600, 600]  # root (embedding, final norm, head), then each block
@@ -100,6 +102,62 @@ def test_fsdp_is_bitwise_ddp(job: dict[str, Any], name: str) -> None:
     r = job["results"][name]
     assert r["keys_equal"] and r["bitwise_all_ranks"] and r["max_diff"] == 0.0, r
     assert r["moved"] > 0.05  # (the training did move the parameters)
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_mixed_precision_is_the_reference(job: dict[str, Any], name: str) -> None:
+    """MixedPrecision(param_dtype=float16/bfloat16[, reduce_dtype=float32]), SGD: the first step's (float32) shard
+    gradients and the float32 master parameters after each of 4 steps are, bit for bit, a one-process reference's
+    that computes each rank's share from the masters cast down, reduces in reduce_dtype in rank order, casts up;
+    and they differ from the float32 run's."""
+    r = job["results"][name]
+    assert r["grad_bitwise"] and r["grad_max_diff"] == 0.0, r
+    assert all(r["params_bitwise"]) and r["params_max_diff"] == 0.0, r
+    assert r["vs_float32"] > 1e-6 and r["moved"] > 1e-3, r
+
+
+def test_mixed_precision_world_of_one(world_of_one: None) -> None:
+    """Inputs of the root cast to param_dtype (not an inner unit's unless cast_forward_inputs), floating buffers
+    to buffer_dtype, the flat parameter and its gradient stay float32, summon_full_params gives float32."""
+    seen: dict[str, Any] = {}
+
+    class Probe(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name, self.lin = name, nn.Linear(4, 4)
+            self.register_buffer("scale", bp.ones(4))
+            self.register_buffer("count", bp.zeros(1, dtype=bp.int64))
+
+        def forward(self, x: Any, extra: Any) -> Any:
+            seen[self.name] = (x.dtype, extra.dtype, self.lin.weight.dtype, self.scale.dtype, self.count.dtype)
+            y = self.lin(x.to(self.lin.weight.dtype))
+            return y * self.scale.to(y.dtype), extra
+
+    class Outer(nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner, self.probe = inner, Probe("outer")
+
+        def forward(self, x: Any) -> Any:
+            return self.inner(self.probe(x, x)[0].float(), x)[0]
+
+    for cast_inner in (False, True):
+        mp = MixedPrecision(param_dtype=bp.float16, buffer_dtype=bp.bfloat16, cast_forward_inputs=cast_inner)
+        bp.manual_seed(0)
+        inner = FSDP(Probe("inner"), mixed_precision=mp)
+        model = FSDP(Outer(inner), mixed_precision=mp)
+        out = model(bp.ones(2, 4))
+        assert seen["outer"] == (bp.float16, bp.float16, bp.float16, bp.bfloat16, bp.int64)
+        inner_in = bp.float16 if cast_inner else bp.float32
+        assert seen["inner"] == (inner_in, bp.float16, bp.float16, bp.bfloat16, bp.int64)
+        assert out.dtype == bp.float16
+        out.float().sum().backward()
+        for unit in FSDP.fsdp_modules(model):
+            assert unit._flat_param.dtype == bp.float32 and unit._flat_param.grad.dtype == bp.float32
+        with FSDP.summon_full_params(model):
+            assert model.probe.lin.weight.dtype == bp.float32
+    with pytest.raises(NotImplementedError, match="keep_low_precision_grads"):
+        FSDP(_mlp(), mixed_precision=MixedPrecision(param_dtype=bp.bfloat16, keep_low_precision_grads=True))
 
 
 @pytest.mark.parametrize("name", TRAINING)
@@ -308,9 +366,9 @@ class _Gathers:
         self.n = 0
         gather = FSDP._gather
 
-        def counted(unit: Any, shard: Any) -> Any:
+        def counted(unit: Any, shard: Any, dtype: Any = None) -> Any:
             self.n += 1
-            return gather(unit, shard)
+            return gather(unit, shard, dtype)
 
         monkeypatch.setattr(FSDP, "_gather", counted)
 
@@ -437,8 +495,6 @@ def test_refusals(world_of_one: None) -> None:
     with pytest.raises(NotImplementedError, match="offload_params"):
         FSDP(_mlp(), cpu_offload=CPUOffload(offload_params=True))
     FSDP(_mlp(), cpu_offload=CPUOffload(), mixed_precision=MixedPrecision())  # (the defaults are fine)
-    with pytest.raises(NotImplementedError, match="MixedPrecision"):
-        FSDP(_mlp(), mixed_precision=MixedPrecision(param_dtype=bp.float16))
     with pytest.raises(NotImplementedError, match="HYBRID_SHARD"):
         FSDP(_mlp(), sharding_strategy=ShardingStrategy.HYBRID_SHARD)
     m = _mlp()

@@ -45,6 +45,7 @@ from backprop.autograd.function import bump_version, modified_error, version_of
 from backprop.autograd.grad_mode import no_grad
 from backprop.creation import empty
 from backprop.distributed.fsdp.wrap import ModuleWrapPolicy, _recursive_wrap
+from backprop.dtypes import to_dtype
 from backprop.nn.module import IncompatibleKeys, Module
 from backprop.nn.parameter import Parameter
 from backprop.ops.linalg import _address, strided_view
@@ -111,7 +112,12 @@ class CPUOffload:
 
 @dataclasses.dataclass
 class MixedPrecision:
-    """torch's fields; only all-None dtypes (full precision) are supported here."""
+    """torch's fields and semantics: the sharded flat parameters stay in their dtype (the optimizer's master
+    weights); forward all-gathers them cast to ``param_dtype`` (the shard is cast, then gathered), so the module
+    computes in it; gradients are reduce-scattered in ``reduce_dtype`` (default: ``param_dtype``) and cast back
+    to the shard's dtype (``keep_low_precision_grads=True`` is refused); floating buffers are cast to
+    ``buffer_dtype`` at the root's forward; floating inputs of the root's forward are cast to ``param_dtype``
+    (``cast_root_forward_inputs``), of the other units' with ``cast_forward_inputs``."""
 
     param_dtype: Any = None
     reduce_dtype: Any = None
@@ -201,7 +207,7 @@ class _Unshard(Function):
     def forward(ctx: Any, unit: FullyShardedDataParallel, *shards: Tensor) -> tuple[Tensor, ...]:
         flat = unit._flat_param_ref  # (use_orig_params: the inputs are the original parameters, views of it)
         assert flat is not None
-        full = unit._gather(flat)
+        full = unit._gather(flat, unit._param_dtype())
         ctx.unit, ctx.n, ctx.inputs = unit, full.shape[0], len(shards)
         return tuple(full[s.offset : s.offset + s.numel].view(s.shape) for s in unit._slots)
 
@@ -221,6 +227,10 @@ class _Unshard(Function):
         shard = unit._reduce_grad(Tensor._wrap(flat, dev, None))
         if shard is None:
             return none
+        master = unit._flat_param_ref
+        assert master is not None
+        if shard._data.dtype != master._data.dtype:  # (the reduced gradient, cast to the shard's)
+            shard = Tensor._wrap(shard._data.astype(master._data.dtype), dev, None)
         if not unit._use_orig_params:
             return None, shard
         # use_orig_params: each original parameter's gradient is its part of the shard's (torch: None where the
@@ -350,8 +360,8 @@ class FullyShardedDataParallel(Module):
     sums gradients in rank order. ``use_orig_params=True``: ``parameters()`` yields the original parameters (the
     same objects), each a 1-D view of its part of this rank's shard (0 elements where it has none; NO_SHARD: its
     full shape), whose ``.grad`` is its part of the sharded gradient, as torch's. ``cpu_offload``,
-    ``mixed_precision`` with dtypes, hybrid sharding, ``param_init_fn`` and ``ignored_states`` are refused; the
-    prefetch and all-gather limits are accepted and have no effect.
+    ``mixed_precision``: torch's (``MixedPrecision``'s doc). Hybrid sharding, ``param_init_fn`` and
+    ``ignored_states`` are refused; the prefetch and all-gather limits are accepted and have no effect.
     """
 
     def __init__(
@@ -394,6 +404,7 @@ class FullyShardedDataParallel(Module):
         if isinstance(module, FullyShardedDataParallel):
             raise ValueError("FullyShardedDataParallel: the module is already wrapped by FullyShardedDataParallel")
         self.process_group = process_group
+        self.mixed_precision = mixed_precision
         self.sharding_strategy = sharding_strategy or ShardingStrategy.FULL_SHARD
         self.deterministic = deterministic
         self.world_size = dist.get_world_size(process_group)
@@ -602,9 +613,19 @@ class FullyShardedDataParallel(Module):
     def _sharded(self) -> bool:
         return self.sharding_strategy is not ShardingStrategy.NO_SHARD
 
-    def _gather(self, shard: Tensor) -> Tensor:
-        """The full (padded) flat parameter: every rank's shard in rank order (NO_SHARD: a copy)."""
+    def _param_dtype(self) -> Any:
+        """The dtype forward gathers the parameters in (None: theirs)."""
+        mp = self.mixed_precision
+        return None if mp is None or mp.param_dtype is None else to_dtype(mp.param_dtype)
+
+    def _gather(self, shard: Tensor, dtype: Any = None) -> Tensor:
+        """The full (padded) flat parameter: every rank's shard in rank order (NO_SHARD: a copy); with ``dtype``,
+        the shard cast to it, then gathered (torch's mixed precision)."""
         arr = shard._data
+        if dtype is not None and arr.dtype != dtype:
+            arr = arr.astype(dtype)
+            if not self._sharded() or self.world_size == 1:
+                return Tensor._wrap(arr, shard.device, None)
         if not self._sharded() or self.world_size == 1:
             return Tensor._wrap(arr.copy(), shard.device, None)
         full = Tensor._wrap(shard.device.xp.empty(arr.size * self.world_size, dtype=arr.dtype), shard.device, None)
@@ -616,6 +637,10 @@ class FullyShardedDataParallel(Module):
         """The shard's gradient: the full flat gradient (plus what ``no_sync`` accumulated) summed over the
         ranks and divided by their number, then this rank's slice; None under ``no_sync``."""
         g = grad._data
+        mp = self.mixed_precision
+        reduce_dtype = None if mp is None else mp.reduce_dtype if mp.reduce_dtype is not None else mp.param_dtype
+        if reduce_dtype is not None:  # (torch: param_dtype by default)
+            g = g.astype(to_dtype(reduce_dtype), copy=False)
         if not self._sync_gradients:
             self._accumulated = g.copy() if self._accumulated is None else self._accumulated + g
             return None
@@ -653,7 +678,7 @@ class FullyShardedDataParallel(Module):
         assert flat is not None
         if self._regathered is None:
             with no_grad():
-                self._regathered = self._gather(flat)._data
+                self._regathered = self._gather(flat, self._param_dtype())._data
             task = engine.current_task()
             if task is not None:
                 task.append(self._free_regathered)
@@ -685,6 +710,7 @@ class FullyShardedDataParallel(Module):
         if flat is None or self._summoned is not None:
             return self._fsdp_wrapped_module(*args, **kwargs)
         self._regathered = None  # (a backward that did not reach this unit's _Unshard node and failed)
+        args, kwargs = self._mixed_precision_pre_forward(args, kwargs)
         if self._use_orig_params:
             self._writeback_orig_params()
             out = _Unshard.apply(self, *self._orig_params)
@@ -705,6 +731,40 @@ class FullyShardedDataParallel(Module):
                 return self._fsdp_wrapped_module(*args, **kwargs)
         finally:
             self._drop_views()
+
+    def _mixed_precision_pre_forward(self, args: Any, kwargs: Any) -> tuple[Any, Any]:
+        """torch's: the root casts the floating buffers to ``buffer_dtype`` (each unit's own setting) and, with
+        ``cast_root_forward_inputs``, the floating inputs to ``param_dtype``; another unit casts its inputs with
+        ``cast_forward_inputs``."""
+        mp = self.mixed_precision
+        if mp is None:
+            return args, kwargs
+        if self._is_root:
+            for unit in self.fsdp_modules(self):
+                bmp = unit.mixed_precision
+                if bmp is None or bmp.buffer_dtype is None:
+                    continue
+                dtype = to_dtype(bmp.buffer_dtype)
+                for _, m in unit._own_modules(unit._fsdp_wrapped_module):
+                    for b in m._buffers.values():
+                        if b is not None and b.is_floating_point() and b._data.dtype != dtype:
+                            b._data = b._data.astype(dtype)
+        cast = mp.cast_root_forward_inputs if self._is_root else mp.cast_forward_inputs
+        dtype = self._param_dtype()
+        if not cast or dtype is None:
+            return args, kwargs
+
+        def one(x: Any) -> Any:
+            if isinstance(x, Tensor):
+                return x.to(dtype) if x.is_floating_point() and x._data.dtype != dtype else x
+            if isinstance(x, (list, tuple)):
+                out = [one(v) for v in x]
+                return type(x)(*out) if hasattr(x, "_fields") else type(x)(out)
+            if isinstance(x, dict):
+                return {k: one(v) for k, v in x.items()}
+            return x
+
+        return one(args), one(kwargs)
 
     @contextlib.contextmanager
     def no_sync(self) -> Generator[None, None, None]:
@@ -1140,12 +1200,10 @@ def _refuse_unsupported(
         raise NotImplementedError("FullyShardedDataParallel: hybrid sharding (HYBRID_SHARD) is not supported")
     if cpu_offload is not None and cpu_offload.offload_params:
         raise NotImplementedError("FullyShardedDataParallel: CPUOffload(offload_params=True) is not supported")
-    if mixed_precision is not None and any(
-        d is not None for d in (mixed_precision.param_dtype, mixed_precision.reduce_dtype, mixed_precision.buffer_dtype)
-    ):
+    if mixed_precision is not None and mixed_precision.keep_low_precision_grads:
         raise NotImplementedError(
-            "FullyShardedDataParallel: MixedPrecision with param_dtype/reduce_dtype/buffer_dtype is not supported "
-            "(use bp.autocast around the forward instead)"
+            "FullyShardedDataParallel: MixedPrecision(keep_low_precision_grads=True) is not supported (the gradients "
+            "are cast to the parameters' dtype)"
         )
     if param_init_fn is not None:
         raise NotImplementedError(

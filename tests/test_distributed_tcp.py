@@ -329,7 +329,9 @@ def test_launcher_redirects_and_tees_each_ranks_streams_to_torchruns_log_files(t
     """``--log-dir D -r 1 -t 0:2``: each rank's stdout in ``D/<run id>_*/attempt_0/<local rank>/stdout.log``, whole
     lines per rank (a shared console interleaves ranks' prints mid-line); rank 0's stderr also on the console."""
     script = tmp_path / "talk.py"
-    script.write_text("import os, sys\nr = os.environ['RANK']\nprint('out', r)\nprint('err', r, file=sys.stderr)\n")
+    script.write_text(  # (one write per line: rank 1's untee'd stderr shares the console with rank 0's tee)
+        "import os, sys\nr = os.environ['RANK']\nsys.stdout.write(f'out {r}\\n')\nsys.stderr.write(f'err {r}\\n')\n"
+    )
     proc = _launch("--nproc-per-node", "2", "--log-dir", str(tmp_path / "logs"), "-r", "1", "-t", "0:2", str(script))
     assert proc.returncode == 0, proc.stderr
     (run,) = (tmp_path / "logs").iterdir()

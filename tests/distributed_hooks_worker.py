@@ -8,16 +8,14 @@ module makes the assertions.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's backprop, not an installed one
 
 import numpy as np  # noqa: E402
+from distributed_worker import run_scenarios  # noqa: E402 - (the shared entry point)
 
 import backprop as bp  # noqa: E402
 import backprop.nn.functional as F  # noqa: E402
@@ -331,17 +329,7 @@ def hook_errors() -> dict[str, Any]:
 
 
 def main() -> None:
-    out_dir, names = Path(sys.argv[1]), sys.argv[2:]
-    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"))
-    for name in names:
-        try:
-            result = globals()[name]()
-        except Exception:
-            result = {"error": traceback.format_exc()}
-            sys.stderr.write(f"rank {dist.get_rank()}: {name}: {result['error']}\n")
-        if dist.get_rank() == 0:
-            (out_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
-    dist.destroy_process_group()
+    run_scenarios(globals())
 
 
 if __name__ == "__main__":

@@ -9,10 +9,7 @@ or the number still training; then the optimizer step). The test module makes th
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's backprop, not an installed one
 
 import numpy as np  # noqa: E402
+from distributed_worker import run_scenarios  # noqa: E402 - (the shared entry point)
 
 import backprop as bp  # noqa: E402
 import backprop.nn.functional as F  # noqa: E402
@@ -268,18 +266,7 @@ def disabled() -> dict[str, Any]:
 
 
 def main() -> None:
-    global OUT
-    OUT, names = Path(sys.argv[1]), sys.argv[2:]
-    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"), deterministic=True)
-    for name in names:
-        try:
-            result = globals()[name]()
-        except Exception:
-            result = {"error": traceback.format_exc()}
-            sys.stderr.write(f"rank {dist.get_rank()}: {name}: {result['error']}\n")  # (every rank's failure)
-        if dist.get_rank() == 0:
-            (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
-    dist.destroy_process_group()
+    run_scenarios(globals(), deterministic=True)
 
 
 if __name__ == "__main__":

@@ -399,20 +399,28 @@ def raise_on_rank_1() -> dict[str, Any]:
     return {}
 
 
-def main() -> None:
-    out_dir, names = Path(sys.argv[1]), sys.argv[2:]
-    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"))  # (gloo: under python -m backprop.run)
+def run_scenarios(namespace: dict[str, Any], reraise: tuple[str, ...] = (), **init: Any) -> None:
+    """``worker.py OUT scenario ...`` (every worker's entry point): each scenario, a function of ``namespace``, runs
+    on every rank; rank 0 writes its result, or the traceback, to OUT/<name>.json. ``namespace["OUT"]`` is OUT (for
+    scenarios that save files); ``init`` goes to ``init_process_group``; scenarios in ``reraise`` fail the job."""
+    out, names = Path(sys.argv[1]), sys.argv[2:]
+    namespace["OUT"] = out
+    dist.init_process_group(os.environ.get("BP_TEST_BACKEND", "mpi"), **init)  # (gloo: under python -m backprop.run)
     for name in names:
         try:
-            result = globals()[name]()
+            result = namespace[name]()
         except Exception:
-            if name == "raise_on_rank_1":
+            if name in reraise:
                 raise
             result = {"error": traceback.format_exc()}
             sys.stderr.write(f"rank {dist.get_rank()}: {name}: {result['error']}\n")  # (every rank's failure)
         if dist.get_rank() == 0:
-            (out_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+            (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     dist.destroy_process_group()
+
+
+def main() -> None:
+    run_scenarios(globals(), reraise=("raise_on_rank_1",))
 
 
 if __name__ == "__main__":

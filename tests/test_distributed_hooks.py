@@ -8,17 +8,13 @@ with torch (a gloo world of one over a ``FileStore``) where torch is installed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from test_distributed import ENGINES, _run
 
 import backprop as bp
 from backprop import distributed as dist
@@ -39,24 +35,6 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "distributed_hooks_worker.py"
 
 
-def _mpiexec() -> list[str] | None:  # (tests/test_distributed.py's)
-    found = Path(sys.executable).with_name("mpiexec")
-    exe = str(found) if found.exists() else shutil.which("mpiexec")
-    if exe is None or importlib.util.find_spec("mpi4py") is None:
-        return None
-    try:
-        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    extra = ["--allow-run-as-root", "--oversubscribe"] if "Open MPI" in version or "OpenRTE" in version else []
-    return [exe, *extra]
-
-
-MPIEXEC = _mpiexec()
-needs_mpi = pytest.mark.skipif(
-    MPIEXEC is None, reason="needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py + the mpich wheel)"
-)
-ENGINES = [pytest.param("mpi", marks=needs_mpi), "gloo"]
 SCENARIOS = [
     "futures",
     "allreduce_hook",
@@ -70,24 +48,11 @@ SCENARIOS = [
 ]
 
 
-def _run(args: list[str], engine: str, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_LOCAL"))}
-    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
-    env.setdefault("BACKPROP_DEVICE", "cpu")
-    if engine == "mpi":
-        assert MPIEXEC is not None
-        cmd = [*MPIEXEC, "-n", str(n), sys.executable, *args]
-    else:
-        cmd = [sys.executable, "-m", "backprop.run", "--nproc-per-node", str(n), *args]
-        env["BP_TEST_BACKEND"] = "gloo"
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent)
-
-
 @pytest.fixture(scope="module", params=ENGINES)
 def job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One two-process job per engine running every scenario; rank 0's results by scenario."""
     out = tmp_path_factory.mktemp(f"hooks_{request.param}")
-    proc = _run([str(WORKER), str(out), *SCENARIOS], request.param)
+    proc = _run([str(WORKER), str(out), *SCENARIOS], timeout=240, engine=request.param)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = {n: json.loads((out / f"{n}.json").read_text()) for n in SCENARIOS}
     for name, r in results.items():

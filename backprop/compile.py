@@ -37,6 +37,7 @@ from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
+from backprop.autograd.function import OpIndexError, OpValueError
 from backprop.autograd.grad_mode import quiet_floats, state, trace_users
 from backprop.ops._util import release_reusable
 from backprop.tensor import Tensor
@@ -102,8 +103,14 @@ class CompiledFunction:
         if rec is not None:
             if rec.valid():
                 self.replays += 1
-                with quiet_floats():  # inf/NaN silently, as eager ops and torch
-                    return rec.replay(*args)
+                try:
+                    with quiet_floats():  # inf/NaN silently, as eager ops and torch
+                        return rec.replay(*args)
+                except (IndexError, ValueError) as exc:  # a kernel's own error: the class eager's op gives
+                    if isinstance(exc, RuntimeError):
+                        raise
+                    cls = OpIndexError if isinstance(exc, IndexError) else OpValueError
+                    raise cls(f"{exc} (in a replay of bp.compile({self.name}))") from exc
             del self._records[key]  # a parameter changed shape, dtype or requires_grad: record again
         if key in self._eager:
             return self.fn(*args, **kwargs)
@@ -184,9 +191,13 @@ def _carries_graph(out: Any) -> bool:
 def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     """The guard key of a call, or (None, why) when the call cannot be keyed."""
     parts: list[Any] = [state.enabled]
-    for a in (*args, *(kwargs[k] for k in sorted(kwargs))):
+    seen: dict[int, int] = {}
+    for i, a in enumerate((*args, *(kwargs[k] for k in sorted(kwargs)))):
         if isinstance(a, Tensor):
             parts.append((a._data.shape, a._data.dtype, a.device, a._requires_grad))
+            j = seen.setdefault(id(a), i)
+            if j != i:  # (the same tensor twice: a record of step(x, x) reads one of them for both)
+                parts.append(("same as", j))
         elif isinstance(a, (list, tuple, dict)) and _has_tensor(a):
             return None, "tensors nested in a list, tuple or dict are not followed: pass them as arguments"
         else:

@@ -649,6 +649,11 @@ def _normal_numbers(
     return t
 
 
+def _check_std(std: Any, *, xp: Any) -> None:
+    if bool(xp.any(std < 0)):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+
+
 def normal(
     mean: Any,
     std: Any = 1.0,
@@ -686,8 +691,8 @@ def normal(
     if isinstance(std, Tensor):
         if std.device is not dev:
             raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
-        if std.numel() and bool(dev.xp.any(std._data < 0)):
-            raise RuntimeError("normal expects all elements of std >= 0.0")
+        if std.numel():  # (recorded: a replayed step refuses a negative std too)
+            trace.check(functools.partial(_check_std, xp=dev.xp), std)
     elif std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
 

@@ -852,3 +852,98 @@ def test_compiled_model_trains_as_torch_compile_users_write_it() -> None:
     inner = compiled.__dict__["_compiled"]
     assert inner.replays >= 1 and np.array_equal(outs[-1].numpy(), twin(x).detach().numpy())
     assert bp.compile(model, disable=True) is model
+
+
+_T = bp.tensor
+# (step body, a good argument, bad arguments eager refuses): value checks that ran only in eager Python before, so
+# a replay wrapped a negative id silently (take's -1 is the last row) or accepted what eager refuses
+_VALUE_CHECKS = {
+    "embedding": (lambda w, a: F.embedding(a, w), _T([1, 2]), [_T([1, -1]), _T([1, 10])]),
+    "nll_loss": (lambda w, a: F.nll_loss(w[:2].log_softmax(1), a), _T([0, 2]), [_T([0, -3]), _T([0, 3])]),
+    "one_hot": (lambda w, a: F.one_hot(a, 3).float() * w[:2, :1], _T([0, 1]), [_T([0, -1]), _T([0, 3])]),
+    "max_unpool1d": (lambda w, a: F.max_unpool1d(w[:1, :2].unsqueeze(0), a, 2), _T([[[0, 2]]]), [_T([[[0, 9]]])]),
+    "normal": (lambda w, a: bp.normal(w[0, :2], a), _T([1.0, 2.0]), [_T([1.0, -1.0])]),
+    "gaussian_nll_loss": (
+        lambda w, a: F.gaussian_nll_loss(w[0, :2], w[1, :2].detach(), a),
+        _T([1.0, 2.0]),
+        [_T([1.0, -1.0])],
+    ),
+    "multi_margin_loss": (lambda w, a: F.multi_margin_loss(w[:2], a), _T([0, 1]), [_T([0, 3]), _T([-1, 0])]),
+    "multilabel_margin_loss": (
+        lambda w, a: F.multilabel_margin_loss(w[:2], a),
+        _T([[0, -1, 0], [2, 1, -1]]),
+        [_T([[0, -2, 0], [2, 1, -1]]), _T([[3, -1, 0], [2, 1, -1]])],
+    ),
+    "binary_cross_entropy": (
+        lambda w, a: F.binary_cross_entropy(a, w[0, :2].sigmoid()),
+        _T([0.5, 0.2]),
+        [_T([0.5, 1.5]), _T([-0.1, 0.5])],
+    ),
+    "cov": (lambda w, a: bp.cov(w[:2, :2], aweights=a), _T([0.5, 1.0]), [_T([0.5, -1.0])]),
+}
+
+
+@pytest.mark.parametrize("name", list(_VALUE_CHECKS))
+def test_a_replay_refuses_the_values_eager_refuses(name: str) -> None:
+    body, good, bads = _VALUE_CHECKS[name]
+    w = bp.randn(10, 3, requires_grad=True)
+
+    @bp.compile
+    def step(a: Any) -> Any:
+        w.grad = None
+        out = body(w, a)
+        out.float().sum().backward()
+        return out.detach()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (the step must replay: no fallback warning)
+        for _ in range(3):
+            step(good)
+    assert step.replays == 1
+    for bad in bads:
+        with pytest.raises(Exception) as eager:
+            body(w, bad)
+        with pytest.raises(type(eager.value)) as replayed:
+            step(bad)
+        assert str(eager.value).split(" (")[0] == str(replayed.value).split(" (")[0]
+    assert step.replays == 1 + len(bads)
+    bp.manual_seed(1)  # (normal draws: the same numbers in both)
+    replayed_out = step(good).numpy()  # (it still replays after an error)
+    bp.manual_seed(1)
+    assert np.array_equal(replayed_out, body(w, good).detach().numpy())
+
+
+def test_a_kernels_index_error_in_a_replay_is_eagers_runtime_error_too() -> None:
+    w = bp.randn(4, 3, requires_grad=True)
+
+    @bp.compile
+    def step(i: Any) -> Any:
+        w.grad = None
+        w.gather(1, i).sum().backward()
+
+    for _ in range(3):
+        step(_T([[0], [1], [2], [0]]))
+    with pytest.raises(RuntimeError, match=r"gather\(\): index 3 is out of bounds for dimension 1 with size 3") as e:
+        step(_T([[0], [1], [2], [3]]))  # (torch raises RuntimeError here; eager's OpIndexError is both)
+    assert isinstance(e.value, IndexError) and step.replays == 2
+
+
+def test_a_record_of_the_same_tensor_twice_is_not_replayed_for_two_tensors() -> None:
+    """step(x, x) reads one variable for both arguments: its record must not serve step(x, y) (an autoencoder's
+    step(x, x) next to a denoiser's step(noisy, clean) used to replay with y's values replaced by x's)."""
+    w = bp.ones(3, requires_grad=True)
+
+    @bp.compile
+    def step(a: Any, b: Any) -> Any:
+        w.grad = None
+        loss = (w * a).sum() + (w * b * 2).sum()
+        loss.backward()
+        return loss.detach()
+
+    a, b = bp.tensor([1.0, 2.0, 3.0]), bp.tensor([10.0, 20.0, 30.0])
+    for _ in range(3):
+        assert step(a, a).item() == 18.0
+    for _ in range(3):
+        assert step(a, b).item() == 126.0 and w.grad.tolist() == [21.0, 42.0, 63.0]
+    assert step(b, b).item() == 180.0  # (the first record replays again for another aliased pair)
+    assert step.replays == 3

@@ -195,6 +195,31 @@ def test_out_of_range_ids_raise_at_the_next_host_read(cp, reads, call, message: 
         bp.cuda.synchronize()
 
 
+@pytest.mark.parametrize("loss_name", ["nll_loss", "embedding"])
+def test_a_replayed_step_defers_the_range_check_too(cp, reads, loss_name: str) -> None:
+    """A bp.compile replay on the device runs the recorded deferred check: a bad id raises at the next read."""
+    emb = bp.nn.Embedding(5, 4).to("cuda")
+
+    @bp.compile
+    def step(ids: bp.Tensor, tgt: bp.Tensor) -> bp.Tensor:
+        emb.zero_grad()
+        loss = bp.nn.functional.nll_loss(emb(ids).log_softmax(1), tgt)
+        loss.backward()
+        return loss.detach()
+
+    good, good_tgt = bp.tensor([1, 2, 3], device="cuda"), bp.tensor([1, 2, 3], device="cuda")
+    for _ in range(3):
+        step(good, good_tgt)
+    bad = bp.tensor([1, 7, 2], device="cuda")
+    reads.clear()
+    reads["count"] = 0
+    out = step(bad, good_tgt) if loss_name == "embedding" else step(good, bad)
+    assert step.replays == 2 and reads["count"] == 0
+    match = "embedding: id 7 is out of range" if loss_name == "embedding" else "nll_loss: target 7 is"
+    with pytest.raises(IndexError, match=match + r".*checked on the device"):
+        out.item()
+
+
 def test_cpu_keeps_the_eager_range_check() -> None:
     with pytest.raises(IndexError, match="cross_entropy: target 7 is out of range"):
         bp.nn.functional.cross_entropy(bp.zeros(3, 4), bp.tensor([1, 7, 2]))

@@ -426,6 +426,17 @@ def record(fn: Callable[..., Any], *args: Any) -> Any:
     return out
 
 
+def check(fn: Callable[..., Any], *args: Any) -> None:
+    """Run the value check ``fn(*args)`` (Tensors passed as their arrays; it raises on bad values) now, and
+    record it to run again at every replay: a replayed step refuses what its eager run refuses (an id
+    out of range, a negative std), where a kernel alone would wrap a negative index silently."""
+    arrays = [a._data if hasattr(a, "grad_fn") else a for a in args]
+    fn(*arrays)
+    tr = tracer()
+    if tr is not None:
+        tr.call(fn, [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)], None)
+
+
 def factory(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a tensor factory (``zeros``, ``randn``, ...): in a traced step it is called again at
     every replay, so each step gets fresh memory (and fresh random numbers), as in eager runs."""

@@ -6,13 +6,14 @@ torch's own shape and dtype checks in front; ``einsum`` (in ``functions.py``) is
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.autograd import autocast_state
+from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import structseqs as rt
@@ -50,7 +51,12 @@ def _check_cov_weights(name: str, w: Any, n: int) -> None:
             f"cov(): expected {name} to have the same numel as there are observations in the input but got "
             f"{w.numel()} != {n}"
         )
-    if n and bool((w._data < 0).any()):
+    if n:  # (recorded: a replayed step checks too)
+        trace.check(functools.partial(_check_weights, name=name), w)
+
+
+def _check_weights(w: Any, *, name: str) -> None:
+    if bool((w < 0).any()):
         raise RuntimeError(f"cov(): {name} cannot be negative")
 
 

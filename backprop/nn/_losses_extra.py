@@ -57,6 +57,11 @@ def _clamp_in_value(t: Tensor, low: float) -> Tensor:
     return t + (d.clamp(min=low) - d)
 
 
+def _check_var(var: Any) -> None:
+    if bool((var < 0).any()):
+        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+
+
 def gaussian_nll_loss(
     input: Tensor, target: Tensor, var: Tensor | float, full: bool = False, eps: float = 1e-6, reduction: str = "mean"
 ) -> Tensor:
@@ -68,8 +73,8 @@ def gaussian_nll_loss(
         if var < 0:
             raise ValueError("gaussian_nll_loss: var has negative entry/entries")
         var = input.detach() * 0 + float(var)
-    elif bool((var._data < 0).any()):  # one read-back, as torch checks
-        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    else:  # one read-back, as torch checks (recorded: a replayed step checks too)
+        trace.check(_check_var, var)
     in_shape, var_shape = tuple(input.shape), tuple(var.shape)
     if var_shape != in_shape:
         if in_shape[:-1] == var_shape:
@@ -215,6 +220,16 @@ def _batched_scores(input: Tensor, target: Tensor, name: str, target_shape: Call
     return input.reshape(n, c), target.reshape(n, -1), n, c
 
 
+def _check_margin_ids(y: Any, *, c: int) -> None:
+    if bool(((y < 0) | (y >= c)).any()):
+        raise RuntimeError(f"multi_margin_loss: target out of range (expected class ids in [0, {c}))")
+
+
+def _check_multilabel_ids(y: Any, *, c: int) -> None:
+    if bool(((y < -1) | (y >= c)).any()):
+        raise RuntimeError(f"multilabel_margin_loss: argument #2 'target' is out of range (expected ids in [-1, {c}))")
+
+
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -240,8 +255,8 @@ def multi_margin_loss(
     x, y, n, c = _batched_scores(input, target, "multi_margin_loss", shapes)
     if weight is not None and weight.numel() != c:
         raise RuntimeError(f"multi_margin_loss: inconsistent weight size, expected {c} but got {tuple(weight.shape)}")
-    if y.numel() and bool(((y._data < 0) | (y._data >= c)).any()):  # one read-back, as torch checks
-        raise RuntimeError(f"multi_margin_loss: target out of range (expected class ids in [0, {c}))")
+    if y.numel():  # one read-back, as torch checks (recorded: a replayed step checks too)
+        trace.check(functools.partial(_check_margin_ids, c=c), y)
     z = (margin - x.gather(1, y) + x).clamp(min=0)
     if p == 2:
         z = z * z
@@ -272,8 +287,8 @@ def multilabel_margin_loss(
         return (tuple(input.shape),)
 
     x, y, n, c = _batched_scores(input, target, "multilabel_margin_loss", shapes)
-    if y.numel() and bool(((y._data < -1) | (y._data >= c)).any()):  # one read-back, as torch checks (every entry)
-        raise RuntimeError(f"multilabel_margin_loss: argument #2 'target' is out of range (expected ids in [-1, {c}))")
+    if y.numel():  # one read-back, as torch checks every entry (recorded: a replayed step checks too)
+        trace.check(functools.partial(_check_multilabel_ids, c=c), y)
     valid, safe, is_target = trace.record(functools.partial(_multilabel_masks, c=c, xp=x.device.xp), y)
     x_t = x.gather(1, _const(safe, x))  # (N, C): the score of each listed class
     z = (1 - x_t.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)  # (N, j, i)

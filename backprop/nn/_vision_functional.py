@@ -75,6 +75,15 @@ def _unpool_output_size(
     return tuple(out)
 
 
+def _check_unpool_indices(arr: Any, *, xp: Any, name: str, size: int, msg: str) -> None:
+    """max_unpool's range check (CuPy: on the device, raised at the next read); torch reports the first bad one."""
+    if defer_range_check(xp, name, arr, 0, size - 1, msg):
+        return
+    if int(arr.min()) < 0 or int(arr.max()) >= size:
+        bad = int(arr[(arr < 0) | (arr >= size)][0])
+        raise OpIndexError(f"{name}: " + msg.format(value=bad))
+
+
 def _max_unpool(
     name: str,
     n: int,
@@ -108,13 +117,10 @@ def _max_unpool(
     idx = indices.reshape(b, c, -1)
     xp = x.device.xp
     msg = f"Found an invalid max index: {{value}} (output volumes are of size {'x'.join(map(str, out))})"
-    if idx._data.size and defer_range_check(xp, name, idx._data, 0, size - 1, msg):  # CuPy: no sync
-        idx = _const(trace.record(functools.partial(xp.clip, a_min=0, a_max=max(size - 1, 0)), idx), x)
-    elif idx._data.size:
-        arr = idx._data
-        if int(arr.min()) < 0 or int(arr.max()) >= size:
-            bad = int(arr[(arr < 0) | (arr >= size)][0])  # the first, as torch reports it
-            raise OpIndexError(f"{name}: " + msg.format(value=bad))
+    if idx._data.size:  # (recorded: a replay refuses a bad index too)
+        trace.check(functools.partial(_check_unpool_indices, xp=xp, name=name, size=size, msg=msg), idx)
+        if getattr(xp, "__name__", "") == "cupy":  # (deferred there: the scatter kept in bounds until it raises)
+            idx = _const(trace.record(functools.partial(xp.clip, a_min=0, a_max=max(size - 1, 0)), idx), x)
     y = creation.zeros(b, c, size, dtype=x.dtype, device=x.device).scatter(2, idx, x.reshape(b, c, -1))
     y = y.reshape(b, c, *out)
     return y.squeeze(0) if unbatched else y

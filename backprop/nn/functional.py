@@ -593,6 +593,15 @@ def cross_entropy(
     return loss
 
 
+def _check_targets(safe: Any, *, xp: Any, c: int) -> None:
+    """nll_loss's range check of the class ids (ignored ones already replaced by 0)."""
+    if defer_range_check(xp, "nll_loss", safe, 0, c - 1, f"target {{value}} is out of range for {c} classes"):
+        return
+    if int(safe.min()) < 0 or int(safe.max()) >= c:
+        bad = safe[(safe < 0) | (safe >= c)][0]
+        raise IndexError(f"nll_loss: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1})")
+
+
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -621,12 +630,10 @@ def nll_loss(
         _class_weight_dtype(x, weight)
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
     xp = x.device.xp
-    msg = f"target {{value}} is out of range for {c} classes"
-    if n and defer_range_check(xp, "nll_loss", safe, 0, c - 1, msg):  # CuPy: no sync; raised at the next read
-        safe = trace.record(functools.partial(xp.clip, a_min=0, a_max=c - 1), safe)
-    elif n and (int(safe.min()) < 0 or int(safe.max()) >= c):
-        bad = safe[(safe < 0) | (safe >= c)][0]
-        raise IndexError(f"nll_loss: target {int(bad)} is out of range for {c} classes (expected 0..{c - 1})")
+    if n:  # (recorded: a replay refuses a bad target too)
+        trace.check(functools.partial(_check_targets, xp=xp, c=c), safe)
+        if _on_cupy(xp):  # CuPy: no sync; raised at the next read, the gather kept in bounds until then
+            safe = trace.record(functools.partial(xp.clip, a_min=0, a_max=c - 1), safe)
     picked = -x[_const(xp.arange(n), x), _const(safe, x)]
     w = _const(trace.record(functools.partial(_as_dtype, dtype=x.dtype), valid), x)
     if weight is not None:
@@ -664,6 +671,15 @@ def _clamped_log(p: Tensor) -> Tensor:
 _BCE_RANGE = "all elements of input should be between 0 and 1"
 
 
+def _check_probabilities(p: Any, *, xp: Any) -> None:
+    """binary_cross_entropy's input range: CuPy checks on the device (torch's CUDA kernel asserts there), the
+    CPU with one read, as torch's check."""
+    if defer_range_check(xp, "binary_cross_entropy", p, 0, 1, _BCE_RANGE, RuntimeError):
+        return
+    if not bool(((p >= 0) & (p <= 1)).all()):
+        raise RuntimeError(f"binary_cross_entropy: {_BCE_RANGE}")
+
+
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -687,11 +703,8 @@ def binary_cross_entropy(
         raise RuntimeError(f"Found dtype {name(target.dtype)} but expected {name(input.dtype)}")
     if not dtypes.is_floating(input.dtype):
         raise NotImplementedError(f"\"binary_cross_entropy\" not implemented for '{name(input.dtype)}'")
-    if input.numel() and not defer_range_check(  # CuPy: checked on the device (torch's CUDA kernel asserts there)
-        input.device.xp, "binary_cross_entropy", input._data, 0, 1, _BCE_RANGE, RuntimeError
-    ):
-        if not bool(((input._data >= 0) & (input._data <= 1)).all()):  # the CPU: one read, as torch's check
-            raise RuntimeError(f"binary_cross_entropy: {_BCE_RANGE}")
+    if input.numel():  # (recorded: a replayed step checks too)
+        trace.check(functools.partial(_check_probabilities, xp=input.device.xp), input)
     if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's kernel, each step rounded to that dtype
         q = 1 - input
         log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
@@ -993,16 +1006,11 @@ def embedding(
         raise ShapeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     n = weight.shape[0]
     xp = input.device.xp
-    msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
-    if input._data.size and defer_range_check(xp, "embedding", input._data, 0, n - 1, msg):  # CuPy: no sync
-        input = Tensor._wrap(trace.record(functools.partial(xp.clip, a_min=0, a_max=n - 1), input), input.device, None)
-    elif input._data.size:
-        lo, hi = int(input._data.min()), int(input._data.max())
-        if lo < 0 or hi >= n:
-            bad = hi if hi >= n else lo
-            raise IndexError(
-                f"embedding: id {bad} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
-            )
+    if input._data.size:  # (a recorded check: a replay refuses a bad id too, where take would wrap -1)
+        trace.check(functools.partial(_check_ids, xp=xp, n=n), input)
+        if _on_cupy(xp):  # (the check is deferred there: keep the gather in bounds until it raises)
+            clip = functools.partial(xp.clip, a_min=0, a_max=n - 1)
+            input = Tensor._wrap(trace.record(clip, input), input.device, None)
     if max_norm is not None:
         _embedding_renorm_(weight, input, max_norm, norm_type)
     out = weight[input]
@@ -1012,6 +1020,20 @@ def embedding(
         keep = (input != padding_idx).unsqueeze(-1)
         out = apply(ew.where, keep, out, out.detach())
     return name_node(out, "EmbeddingBackward0")
+
+
+def _on_cupy(xp: Any) -> bool:
+    return getattr(xp, "__name__", "") == "cupy"
+
+
+def _check_ids(ids: Any, *, xp: Any, n: int) -> None:
+    """embedding's range check: on CuPy recorded on the device (raised at the next read), else here."""
+    msg = f"id {{value}} is out of range for a vocabulary of {n} embeddings (valid ids: 0..{n - 1})"
+    if defer_range_check(xp, "embedding", ids, 0, n - 1, msg):
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= n:
+        raise IndexError("embedding: " + msg.format(value=hi if hi >= n else lo))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -1076,14 +1098,21 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
         if tensor.device.type == "meta":
             raise RuntimeError("Tensor.item() cannot be called on meta tensors")
     n = int(tensor._data.max()) + 1 if num_classes < 0 else num_classes
-    data = tensor._data
-    msg = f"class value {{value}} is out of range [0, {n})"
-    # CuPy: checked on the device, raised at the next read (bad values give all-zero rows until then)
-    deferred = num_classes >= 0 and defer_range_check(xp, "one_hot", data, 0, n - 1, msg)
-    if data.size and not deferred and (int(data.min()) < 0 or int(data.max()) >= n):
-        raise OpIndexError(f"one_hot: class values must be in [0, {n}), got {tensor.tolist()}")
+    if tensor._data.size:  # (recorded: a replay refuses a bad class value too)
+        trace.check(functools.partial(_check_classes, xp=xp, n=n, deferrable=num_classes >= 0), tensor)
     out = trace.record(functools.partial(_one_hot, n=n, xp=xp), tensor)
     return Tensor._wrap(out, tensor.device, None)
+
+
+def _check_classes(data: Any, *, xp: Any, n: int, deferrable: bool) -> None:
+    """one_hot's range check. CuPy: checked on the device, raised at the next read (bad values give all-zero
+    rows until then)."""
+    if deferrable and defer_range_check(
+        xp, "one_hot", data, 0, n - 1, f"class value {{value}} is out of range [0, {n})"
+    ):
+        return
+    if int(data.min()) < 0 or int(data.max()) >= n:
+        raise OpIndexError(f"one_hot: class values must be in [0, {n}), got {data.tolist()}")
 
 
 def _one_hot(data: Any, n: int, xp: Any) -> Any:

@@ -136,6 +136,8 @@ class CompiledFunction:
                 "training step (forward, backward, optimizer.step()) instead; under bp.no_grad() "
                 "(inference) the same function replays"
             )
+        if tr.reason is None and tr.modules:
+            _refuse_owned_arguments(tr, tensors)
         tr.output = tr.out_expr(out) if tr.reason is None else "None"
         if tr.reason is not None:
             return self._give_up(key, tr.reason, out)
@@ -211,6 +213,22 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     if kwargs:
         parts.append(tuple(sorted(kwargs)))
     return tuple(parts), None
+
+
+def _refuse_owned_arguments(tr: trace.Tracer, tensors: list[Tensor]) -> None:
+    """A parameter or buffer of a module the step calls, passed as an argument too, is one variable in the
+    record: a replay with another tensor in that place would read it for the module's parameter as well."""
+    owned = {
+        id(t)
+        for g in tr.modules.values()
+        for slot in ("_parameters", "_buffers")
+        for t in g.module.__dict__[slot].values()
+        if t is not None
+    }
+    for i, t in enumerate(tensors):
+        if id(t) in owned:
+            tr.fail(f"tensor argument {i} is a parameter or buffer of a module the step calls")
+            return
 
 
 def _has_tensor(obj: Any) -> bool:

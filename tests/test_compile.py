@@ -947,3 +947,27 @@ def test_a_record_of_the_same_tensor_twice_is_not_replayed_for_two_tensors() -> 
         assert step(a, b).item() == 126.0 and w.grad.tolist() == [21.0, 42.0, 63.0]
     assert step(b, b).item() == 180.0  # (the first record replays again for another aliased pair)
     assert step.replays == 3
+
+
+def test_a_parameter_passed_as_an_argument_runs_eagerly() -> None:
+    """The module's weight and the argument were one variable in the record: a replay with another tensor there
+    read it for the weight as well (and gave it the weight's gradient)."""
+    lin = bp.nn.Linear(3, 3, bias=False)
+    opt = bp.optim.SGD(lin.parameters(), lr=0.1)
+    x = bp.ones(3)
+
+    @bp.compile
+    def step(x: Any, w: Any) -> Any:
+        opt.zero_grad()
+        loss = (lin(x) * w.sum()).sum()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    with pytest.warns(RuntimeWarning, match="tensor argument 1 is a parameter or buffer of a module the step calls"):
+        for _ in range(3):
+            step(x, lin.weight)
+    other = bp.full((3, 3), 2.0, requires_grad=True)
+    weight = lin.weight.detach().clone()
+    assert step(x, other).item() == pytest.approx(((x @ weight.T) * other.sum()).sum().item(), rel=1e-6)
+    assert step.replays == 0 and np.allclose(other.grad.numpy(), (x @ weight.T).sum().item())

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -64,10 +65,10 @@ class _Record:
 
     __slots__ = ("replay", "valid", "source")
 
-    def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str) -> None:
+    def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str, reads: list) -> None:
         self.replay = replay
-        # valid(): the bound tensors' shape, dtype and flag, and the modules' state, as recorded
-        self.valid = trace.guard_function(list(tr.modules.values()), tr.tensors)
+        # valid(): the bound tensors' shape, dtype and flag, the modules' state and the step's globals, as recorded
+        self.valid = trace.guard_function(list(tr.modules.values()), tr.tensors, reads)
         self.source = source
 
 
@@ -115,12 +116,16 @@ class CompiledFunction:
         if key in self._eager:
             return self.fn(*args, **kwargs)
         if len(self._records) + len(self._first) >= self.cache_size:
-            self._warn(f"more than {self.cache_size} different argument shapes/values: new ones run eagerly")
+            self._warn(
+                f"more than {self.cache_size} different argument shapes/values (or values of the globals it "
+                "reads): new ones run eagerly"
+            )
             return self.fn(*args, **kwargs)
         return self._record(key, args, kwargs)
 
     def _record(self, key: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         tensors = [a for a in args if isinstance(a, Tensor)]
+        reads = _free_reads(self.fn)  # (as the step starts: the values it reads)
         tr = trace.Tracer(tensors)
         state.tracer = tr
         trace_users[0] += 1
@@ -155,7 +160,7 @@ class CompiledFunction:
         devices = {t.device for t in (*tensors, *tr.tensors)}
         if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
             replay = devices.pop().backend.capture(replay) or replay
-        self._records[key] = _Record(replay, tr, source)
+        self._records[key] = _Record(replay, tr, source, reads)
         release_reusable()  # (the eager ops' kept work buffers: the replay computes in its own)
         return out
 
@@ -213,6 +218,30 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     if kwargs:
         parts.append(tuple(sorted(kwargs)))
     return tuple(parts), None
+
+
+def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
+    """The globals and closure variables the step function's own code names, with their values now:
+    ``(globals dict, name, value)`` and ``(cell, None, value)``. A record bakes numbers in as constants and
+    reads tensors and modules through their objects, so rebinding ``scale = 0.5`` or ``mask = new_mask``
+    between calls must record again (as torch.compile's guards on globals). Functions the step calls are
+    not followed: what they read through globals is not guarded."""
+    code, names = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+    if code is None or names is None:
+        return []
+    seen: set[str] = set()
+    stack = [code]
+    while stack:  # (the step's own code and the lambdas and comprehensions in it)
+        c = stack.pop()
+        seen.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    reads: list[tuple[Any, str | None, Any]] = [(names, n, names[n]) for n in sorted(seen) if n in names]
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            reads.append((cell, None, cell.cell_contents))
+        except ValueError:  # (an empty cell: a name assigned later)
+            pass
+    return reads
 
 
 def _refuse_owned_arguments(tr: trace.Tracer, tensors: list[Tensor]) -> None:

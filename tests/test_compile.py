@@ -971,3 +971,48 @@ def test_a_parameter_passed_as_an_argument_runs_eagerly() -> None:
     weight = lin.weight.detach().clone()
     assert step(x, other).item() == pytest.approx(((x @ weight.T) * other.sum()).sum().item(), rel=1e-6)
     assert step.replays == 0 and np.allclose(other.grad.numpy(), (x @ weight.T).sum().item())
+
+
+_SCALE = 1.0
+_MASK = bp.ones(3)
+
+
+def test_rebinding_a_global_or_closure_variable_the_step_reads_records_again() -> None:
+    """A record bakes a global number in as a constant and reads a global tensor through its object: rebinding
+    either between calls (``scale = 0.5``, ``mask = new_mask``) replayed the old one (as torch.compile, the
+    step's globals and closure variables are guarded)."""
+    global _SCALE, _MASK
+    lin = bp.nn.Linear(3, 1)
+    shift = bp.zeros(1)
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        lin.zero_grad()
+        loss = ((lin(x * _MASK) + shift) * _SCALE).sum()
+        loss.backward()
+        return loss.detach()
+
+    def eager(x: Any) -> float:
+        return ((lin(x * _MASK) + shift) * _SCALE).sum().item()
+
+    x = bp.ones(2, 3)
+    try:
+        for _ in range(3):
+            assert step(x).item() == eager(x)
+        assert step.replays == 1
+        _SCALE = 0.5
+        for _ in range(3):
+            assert step(x).item() == eager(x)
+        assert step.replays == 2
+        _MASK = bp.zeros(3)
+        for _ in range(3):
+            assert step(x).item() == eager(x)
+        assert step.replays == 3
+        shift = bp.ones(1)  # (the closure cell the step reads)
+        for _ in range(3):
+            assert step(x).item() == eager(x)
+        assert step.replays == 4
+        _SCALE = 0.25 * 2  # (an equal number, another object: still replays)
+        assert step(x).item() == eager(x) and step.replays == 5
+    finally:
+        _SCALE, _MASK = 1.0, bp.ones(3)

@@ -286,12 +286,15 @@ class ModuleGuard:
 _GONE = object()  # (a missing attribute, in the generated guard)
 
 
-def guard_function(guards: list[ModuleGuard], tensors: Sequence[Any] = ()) -> Callable[[], bool]:
+def guard_function(
+    guards: list[ModuleGuard], tensors: Sequence[Any] = (), reads: Sequence[tuple[Any, str | None, Any]] = ()
+) -> Callable[[], bool]:
     """One straight-line function checking a record's assumptions at once: every module as
-    ``ModuleGuard.holds()`` says, and each bound tensor's shape, dtype and ``requires_grad`` as they
-    are now. A replay checks them before every call, so this is a few attribute reads and ``is``
-    tests each (one ``if`` per object, exact literals inline) instead of tuples built and compared
-    per module (~1.2 us each)."""
+    ``ModuleGuard.holds()`` says, each bound tensor's shape, dtype and ``requires_grad`` as they
+    are now, and each of ``reads`` (a globals dict and a name, or a closure cell and None) still holding
+    its value (numbers and strings equal, anything else the same object). A replay checks them before
+    every call, so this is a few attribute reads and ``is`` tests each (one ``if`` per object, exact
+    literals inline) instead of tuples built and compared per module (~1.2 us each)."""
     env: dict[str, Any] = {"_GONE": _GONE}
 
     def const(v: Any) -> str:
@@ -307,6 +310,20 @@ def guard_function(guards: list[ModuleGuard], tensors: Sequence[Any] = ()) -> Ca
             f"    a = x{i}._data\n    if a.shape != {tuple(t._data.shape)!r} or not (a.dtype is dt{i} or "
             f"a.dtype == dt{i}) or x{i}._requires_grad is not {bool(t._requires_grad)}: return False"
         )
+    for i, (holder, key, v) in enumerate(reads):
+        env[f"h{i}"] = holder
+        get = f"h{i}.get({key!r}, _GONE)" if key is not None else f"h{i}.cell_contents"
+        if v is None or v.__class__ is bool:
+            lines.append(f"    if {get} is not {v!r}: return False")
+        elif v.__class__ in _LITERALS:
+            kind = f"T{len(env)}"
+            env[kind] = v.__class__
+            c = const(v)
+            same = f"(v is {c} or v == {c})" if c in env else f"v == {c}"
+            lines.append(f"    if (v := {get}).__class__ is not {kind} or not {same}: return False")
+        else:
+            env[f"o{len(env)}"] = v
+            lines.append(f"    if {get} is not o{len(env) - 1}: return False")
     for i, g in enumerate(guards):
         d = g.module.__dict__
         env[f"m{i}"] = g.module

@@ -201,7 +201,7 @@ def _directory(checkpoint_id: Any, storage: Any, what: str) -> str:
 # ------------------------------------------------------------------------------------------ save
 def _local_items(leaves: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     """This rank's items: (key, "shard" | "tensor" | "bytes", (global shape, dtype, start, numel) or None)."""
-    items = []
+    items: list[tuple[str, str, Any]] = []
     for key, (_path, _parent, _k, v) in leaves.items():
         if isinstance(v, Tensor):
             part = _shards.info(v)

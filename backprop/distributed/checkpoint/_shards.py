@@ -28,7 +28,11 @@ _REGISTRY: dict[int, tuple[Any, ShardInfo]] = {}
 def mark(t: Tensor, global_shape: tuple[int, ...], start: int) -> Tensor:
     """Record that ``t`` (1-D) is a part of a tensor of ``global_shape`` starting at ``start``; returns ``t``."""
     key = id(t)
-    _REGISTRY[key] = (weakref.ref(t, lambda _ref, key=key: _REGISTRY.pop(key, None)), ShardInfo(global_shape, start))
+
+    def forget(_ref: Any) -> None:
+        _REGISTRY.pop(key, None)
+
+    _REGISTRY[key] = (weakref.ref(t, forget), ShardInfo(global_shape, start))
     return t
 
 

@@ -91,6 +91,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.optim", 8),
     ("backprop.distributed.optim", 8),  # torch.distributed.optim: ZeroRedundancyOptimizer wraps an optim class
     ("backprop.distributed.fsdp", 8),  # torch.distributed.fsdp: FullyShardedDataParallel over nn and collectives
+    ("backprop.distributed.checkpoint", 8),  # torch.distributed.checkpoint: DCP save/load, state_dict over FSDP/DDP
     ("backprop.lm", 9),
     ("backprop.cli", 10),
     ("backprop.__main__", 11),

@@ -37,9 +37,9 @@ from collections.abc import Callable
 from typing import Any
 
 from backprop import dtypes as _dtypes
-from backprop.autograd import trace
+from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import OpIndexError, OpValueError
-from backprop.autograd.grad_mode import quiet_floats, state, trace_users
+from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
 from backprop.ops._util import release_reusable
 from backprop.tensor import Tensor
 
@@ -198,6 +198,10 @@ def _carries_graph(out: Any) -> bool:
 def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     """The guard key of a call, or (None, why) when the call cannot be keyed."""
     parts: list[Any] = [state.enabled]
+    if autocast_users[0]:  # (under autocast the same code runs other kernels on other dtypes)
+        parts.append(autocast_state.key())
+    if anomaly_users[0] and state.anomaly:
+        return None, "anomaly detection is on: the step runs eagerly so that every op's output is checked"
     seen: dict[int, int] = {}
     for i, a in enumerate((*args, *(kwargs[k] for k in sorted(kwargs)))):
         if isinstance(a, Tensor):

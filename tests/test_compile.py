@@ -1016,3 +1016,30 @@ def test_rebinding_a_global_or_closure_variable_the_step_reads_records_again() -
         assert step(x).item() == eager(x) and step.replays == 5
     finally:
         _SCALE, _MASK = 1.0, bp.ones(3)
+
+
+def test_autocast_and_anomaly_mode_around_a_replayed_step() -> None:
+    """A record made outside autocast replayed float32 kernels inside ``autocast`` (eager gives bfloat16), and one
+    made inside replayed bfloat16 outside it; anomaly detection runs the step eagerly (every op checked)."""
+    lin = bp.nn.Linear(4, 4)
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        lin.zero_grad()
+        y = lin(x)
+        y.float().sum().backward()
+        return y.detach()
+
+    x = bp.randn(2, 4)
+    for _ in range(3):
+        assert step(x).dtype == bp.float32
+    for _ in range(3):
+        with bp.autocast("cpu", dtype=bp.bfloat16):
+            out = step(x)
+            assert out.dtype == bp.bfloat16
+            assert np.array_equal(out.float().numpy(), lin(x).float().detach().numpy())
+    assert step(x).dtype == bp.float32 and step.replays == 3
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"), bp.autograd.detect_anomaly():
+        with pytest.warns(RuntimeWarning, match="anomaly detection is on"):
+            step(x)
+    assert step.replays == 3

@@ -133,6 +133,11 @@ def is_enabled(device_type: str) -> bool:
     return _state.enabled.get(device_type, False)
 
 
+def key() -> tuple[tuple[str, Any], ...]:
+    """The device types autocast is on for on this thread, with their dtypes (part of ``bp.compile``'s guard)."""
+    return tuple(sorted((d, get_dtype(d)) for d, on in _state.enabled.items() if on))
+
+
 def set_enabled(device_type: str, enabled: bool) -> None:
     """Turn autocast on or off for ``device_type`` on this thread (keeps ``autocast_users`` counted)."""
     enabled = bool(enabled)

@@ -766,6 +766,9 @@ def _seed_value(seed: Any) -> int:
     return seed % 2**64
 
 
+_RESEED = "the step seeds or restores a random generator from Python (manual_seed, set_rng_state, fork_rng)"
+
+
 class Generator:
     """A random-number generator of its own (torch.Generator), for ``generator=`` of the samplers:
     its stream does not disturb the global one. State round-trips through ``get_state``/``set_state``
@@ -792,6 +795,7 @@ class Generator:
 
     def manual_seed(self, seed: int) -> Generator:
         """Restart the stream from ``seed``; returns the generator."""
+        trace.refuse(_RESEED)
         self._seed = _seed_value(seed)
         self._rng = self._new(self._seed)
         return self
@@ -815,6 +819,7 @@ class Generator:
 
     def set_state(self, new_state: Tensor) -> Generator:
         """Restore a snapshot from ``get_state``: the same numbers come again."""
+        trace.refuse(_RESEED)
         state = _state_dict(new_state, "Generator.set_state")
         bg = np.random.PCG64()
         bg.state = state["bit_generator"]
@@ -837,6 +842,7 @@ class _DefaultGenerator(Generator):
         return generator_rng(dev) if dev.type == "cpu" else super()._rng_for(dev)
 
     def manual_seed(self, seed: int) -> Generator:
+        trace.refuse(_RESEED)
         self._seed = _seed_value(seed)
         self.device.backend.manual_seed(self._seed)
         return self
@@ -845,6 +851,7 @@ class _DefaultGenerator(Generator):
         return _state_tensor({**self.device.backend.get_rng_state(), "seed": self._seed})
 
     def set_state(self, new_state: Tensor) -> Generator:
+        trace.refuse(_RESEED)
         state = _state_dict(new_state, "set_rng_state")
         self._seed = state.pop("seed", self._seed)
         self.device.backend.set_rng_state(state)
@@ -857,6 +864,7 @@ default_generator = _DefaultGenerator()
 def manual_seed(seed: int) -> Generator:
     """Seed the generators of every usable backend (CPU and, when present, CUDA); returns
     ``default_generator``, as torch does."""
+    trace.refuse(_RESEED)
     value = _seed_value(seed)
     for backend in registered_backends().values():
         backend.manual_seed(value)  # cheap: backends create generators lazily

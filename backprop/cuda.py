@@ -139,6 +139,9 @@ def synchronize(device: Any = None) -> None:
 
 def manual_seed(seed: int) -> None:
     """Seed the CUDA generators only."""
+    import backprop  # (at call time: creation and autograd sit above this module)
+
+    backprop.autograd.trace.refuse(backprop.creation._RESEED)
     get_backend("cuda").manual_seed(seed)
 
 
@@ -658,6 +661,7 @@ def set_rng_state(new_state: Any, device: Any = "cuda") -> None:
         return
     import backprop
 
+    backprop.autograd.trace.refuse(backprop.creation._RESEED)
     state = backprop.creation._state_dict(new_state, "bp.cuda.set_rng_state")
     if "cuda" not in state:
         raise RuntimeError("bp.cuda.set_rng_state: the tensor is not a CUDA state from bp.cuda.get_rng_state")

@@ -1043,3 +1043,39 @@ def test_autocast_and_anomaly_mode_around_a_replayed_step() -> None:
         with pytest.warns(RuntimeWarning, match="anomaly detection is on"):
             step(x)
     assert step.replays == 3
+
+
+@pytest.mark.parametrize("how", ["manual_seed", "generator", "set_rng_state", "fork_rng"])
+def test_a_step_that_reseeds_runs_eagerly(how: str) -> None:
+    """Seeding from Python is not a kernel: a replay kept drawing from the running stream where eager starts over
+    (every call of this step gives the same numbers in eager runs)."""
+    lin = bp.nn.Linear(3, 3)
+    gen = bp.Generator().manual_seed(5)
+    start = bp.get_rng_state()
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        lin.zero_grad()
+        if how == "manual_seed":
+            bp.manual_seed(0)
+            noise = bp.randn(3)
+        elif how == "generator":
+            gen.manual_seed(0)
+            noise = bp.randn(3, generator=gen)
+        elif how == "set_rng_state":
+            bp.set_rng_state(start)
+            noise = bp.randn(3)
+        else:
+            with bp.random.fork_rng():
+                bp.manual_seed(0)
+                noise = bp.randn(3)
+        y = F.dropout(lin(x) + noise, 0.5)
+        y.sum().backward()
+        return y.detach()
+
+    x = bp.ones(2, 3)
+    with pytest.warns(RuntimeWarning, match="seeds or restores a random generator"):
+        outs = [step(x).numpy() for _ in range(4)]
+    if how in ("manual_seed", "set_rng_state"):  # (else dropout's draws from the default stream differ per call)
+        assert all(np.array_equal(outs[0], o) for o in outs[1:])
+    assert step.replays == 0

@@ -504,6 +504,13 @@ def setitem(target: Any, index: Any, then: Any, value: Any) -> None:
         target[index][then] = value
 
 
+def refuse(reason: str) -> None:
+    """Something the step does from Python cannot be replayed (``reason`` says what): it runs eagerly."""
+    tr = tracer()
+    if tr is not None:
+        tr.fail(reason)
+
+
 def host_read(what: str) -> None:
     """A value is read back to the host: a step that does so is not replayed."""
     tr = tracer()

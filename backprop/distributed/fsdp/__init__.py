@@ -1448,3 +1448,16 @@ def _shard_state(model: Module, optim: Any, osd: Mapping[str, Any]) -> dict[str,
         entry["params"] = list(g_mine["params"])
         groups.append(entry)
     return {"state": state, "param_groups": groups}
+
+
+# FSDP2 (torch.distributed.fsdp.fully_shard & co.), over the saved-tensor tokens above
+from backprop.distributed.fsdp._fully_shard import (  # noqa: E402
+    CPUOffloadPolicy,
+    FSDPModule,
+    MixedPrecisionPolicy,
+    OffloadPolicy,
+    UnshardHandle,
+    fully_shard,
+)
+
+__all__ += ["CPUOffloadPolicy", "FSDPModule", "MixedPrecisionPolicy", "OffloadPolicy", "UnshardHandle", "fully_shard"]

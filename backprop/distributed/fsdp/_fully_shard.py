@@ -22,10 +22,11 @@ from backprop.autograd import engine
 from backprop.autograd.custom import Function
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
 from backprop.distributed.device_mesh import DeviceMesh, init_device_mesh
-from backprop.distributed.fsdp import _release_task_user, _saving_tokens
-from backprop.distributed.tensor import DTensor, DTensorParameter, Shard, _chunk_bounds
+from backprop.distributed.fsdp._reshard import _release_task_user, _saving_tokens
+from backprop.distributed.tensor import DTensor, Shard, _chunk_bounds
 from backprop.dtypes import to_dtype
 from backprop.nn.module import Module
+from backprop.nn.parameter import Parameter
 from backprop.tensor import Tensor
 
 __all__ = ["CPUOffloadPolicy", "FSDPModule", "MixedPrecisionPolicy", "OffloadPolicy", "UnshardHandle", "fully_shard"]
@@ -60,6 +61,29 @@ class UnshardHandle:
 
     def wait(self) -> None:
         """Nothing to wait for."""
+
+
+class DTensorParameter(DTensor, Parameter):
+    """A DTensor registered as a module parameter (torch's ``nn.Parameter`` of a DTensor; FSDP2's shards)."""
+
+    __slots__ = ()
+    __torch_function__ = DTensor.__dict__["__torch_function__"]
+
+    def __init__(self, data: DTensor, requires_grad: bool = True) -> None:  # noqa: D107 - see _as_parameter
+        raise TypeError("use DTensorParameter.of(dtensor)")
+
+    @staticmethod
+    def of(d: DTensor, requires_grad: bool = True) -> DTensorParameter:
+        """A leaf parameter over ``d``'s local array with its layout."""
+        out: Any = object.__new__(DTensorParameter)
+        out._adopt(d._data, d.device, None)
+        out._dt_mesh, out._dt_placements, out._dt_shape = d._dt_mesh, d._dt_placements, d._dt_shape
+        if requires_grad:
+            out._requires_grad = True
+        return out
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + DTensor.__repr__(self)
 
 
 @dataclasses.dataclass
@@ -243,8 +267,8 @@ class FSDPModule:
     _fsdp_state: _State
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        """torch's: the class is made by ``fully_shard``, not instantiated directly."""
-        orig = cls.__mro__[cls.__mro__.index(FSDPModule) + 1]
+        """torch's: constructing an ``FSDP<Class>`` (a container's slice does) builds the original class."""
+        orig: Any = cls.__mro__[cls.__mro__.index(FSDPModule) + 1]
         self = orig.__new__(orig)
         self.__init__(*args, **kwargs)
         return self
@@ -277,7 +301,7 @@ class FSDPModule:
                     weakref.finalize(self, _release_task_user)
                     state._task_user = True
                 root = next((v._base for v in views if v._base is not None and v._base is not v), views[0])
-                with _saving_tokens(root, state):  # type: ignore[arg-type]
+                with _saving_tokens(root, state):
                     out = inner(*args, **kwargs)
         finally:
             _active.pop()

@@ -11,6 +11,7 @@ NotImplementedError naming the op (torch's sharding propagation is not implement
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,6 @@ from backprop import distributed as dist
 from backprop.autograd.custom import Function
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
 from backprop.distributed.device_mesh import DeviceMesh, init_device_mesh
-from backprop.nn.parameter import Parameter
 from backprop.size import Size
 from backprop.tensor import DisableTorchFunctionSubclass, Tensor, tf_activate, tf_active
 
@@ -320,7 +320,9 @@ class DTensor(Tensor):
             with no_grad():
                 src = Tensor._wrap(local_tensor._data.copy(), local_tensor.device, None)
                 dist.broadcast(src, dist.get_global_rank(group, 0) if group is not None else 0, group=group)
-            local_tensor = Tensor._wrap(src._data, local_tensor.device, None) if not local_tensor.requires_grad else local_tensor
+            local_tensor = (
+                Tensor._wrap(src._data, local_tensor.device, None) if not local_tensor.requires_grad else local_tensor
+            )
         return _make(local_tensor, device_mesh, pl, tuple(int(s) for s in shape))
 
     def to_local(self, *, grad_placements: Sequence[Placement] | None = None) -> Tensor:
@@ -440,7 +442,9 @@ class _Redistribute(Function):
     """Local part of a DTensor moved between placements; backward moves the gradient back (torch's rules)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, spec: tuple[DeviceMesh, tuple[int, ...]], src: Placement, dst: Placement) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, spec: tuple[DeviceMesh, tuple[int, ...]], src: Placement, dst: Placement
+    ) -> Tensor:
         (ctx.mesh, ctx.shape), ctx.src, ctx.dst = spec, src, dst
         arr = _convert(x._data, ctx.shape, src, dst, ctx.mesh, x.device)
         if arr is x._data:
@@ -485,24 +489,26 @@ def distribute_tensor(
     return out
 
 
-class DTensorParameter(DTensor, Parameter):
-    """A DTensor registered as a module parameter (torch's ``nn.Parameter`` of a DTensor; FSDP2's shards)."""
-
-    __slots__ = ()
-    __torch_function__ = DTensor.__dict__["__torch_function__"]
-
-    def __init__(self, data: DTensor, requires_grad: bool = True) -> None:  # noqa: D107 - see _as_parameter
-        raise TypeError("use DTensorParameter.of(dtensor)")
-
-    @staticmethod
-    def of(d: DTensor, requires_grad: bool = True) -> DTensorParameter:
-        """A leaf parameter over ``d``'s local array with its layout."""
-        out: Any = object.__new__(DTensorParameter)
-        out._adopt(d._data, d.device, None)
-        out._dt_mesh, out._dt_placements, out._dt_shape = d._dt_mesh, d._dt_placements, d._dt_shape
-        if requires_grad:
-            out._requires_grad = True
-        return out
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + DTensor.__repr__(self)
+def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -> list[Any]:
+    """Each gradient's global ``norm_type``-norm from its local parts' norms: Shard parts combined in one
+    all-reduce (the max for inf, else the sum of the p-th powers, then the p-th root), Replicate ones as they are."""
+    sharded = [i for i, g in enumerate(grads) if isinstance(g, DTensor) and isinstance(g._dt_placements[0], Shard)]
+    if not sharded:
+        return norms
+    g0: Any = grads[sharded[0]]
+    group, world, _ = _mesh_info(g0._dt_mesh)
+    xp, dev = g0.device.xp, g0.device
+    vals = xp.stack([norms[i] for i in sharded])
+    inf = math.isinf(norm_type)
+    t = Tensor._wrap(vals if inf else vals**norm_type if norm_type else vals, dev, None)
+    with no_grad():
+        if inf:  # (-inf: the min)
+            op = dist.ReduceOp.MAX if norm_type > 0 else dist.ReduceOp.MIN
+            dist.all_reduce(t, op, group=group)
+        else:
+            dist.all_reduce(t, dist.ReduceOp.SUM, group=group)
+    out = t._data if inf or not norm_type else t._data ** (1.0 / norm_type)
+    norms = list(norms)
+    for k, i in enumerate(sharded):
+        norms[i] = out[k].astype(norms[i].dtype)
+    return norms

@@ -66,7 +66,13 @@ def clip_grad_norm_(
     device = grads[0].device
     xp = device.xp
     # as torch: the norm of each gradient (in its dtype), then the norm of those norms
-    total = _vector_norm(xp, xp.stack([_vector_norm(xp, g._data, norm_type) for g in grads]), norm_type)
+    norms = [_vector_norm(xp, g._data, norm_type) for g in grads]
+    dtensor = next((g for g in grads if hasattr(g, "_dt_mesh")), None)
+    if dtensor is not None:  # (DTensor gradients: each norm of the local parts combined over the mesh)
+        from backprop.distributed.tensor import _global_norms
+
+        norms = _global_norms(grads, norms, norm_type)
+    total = _vector_norm(xp, xp.stack(norms), norm_type)
     # torch's clip_coef, max_norm / (total + 1e-6), in the norm's dtype: its __rtruediv__ is
     # (total + 1e-6).reciprocal() * max_norm (float32 rounding at each step, so the scaled gradients are torch's bits)
     coef_arr = xp.reciprocal(total + 1e-6) * float(max_norm)
@@ -82,6 +88,10 @@ def clip_grad_norm_(
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, silently, as in torch (NumPy would warn)
             for g in grads:
                 g._data *= coef_arr.astype(g._data.dtype, copy=False)
+    if dtensor is not None:  # (torch's: a replicated DTensor; full_tensor() is the global norm)
+        from backprop.distributed.tensor import Replicate, _make
+
+        return _make(Tensor._of(total, device=device), dtensor._dt_mesh, (Replicate(),), ())
     return Tensor._of(total, device=device)
 
 

@@ -143,6 +143,11 @@ class CompiledFunction:
             )
         if tr.reason is None and tr.modules:
             _refuse_owned_arguments(tr, tensors)
+            for g in tr.modules.values():
+                changed = g.changed()
+                if changed is not None:  # (a replay would not: the attribute would stay as the record left it)
+                    tr.fail(f"the step changes {type(g.module).__name__}.{changed} (a module attribute) from Python")
+                    break
         tr.output = tr.out_expr(out) if tr.reason is None else "None"
         if tr.reason is not None:
             return self._give_up(key, tr.reason, out)

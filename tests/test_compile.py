@@ -1079,3 +1079,67 @@ def test_a_step_that_reseeds_runs_eagerly(how: str) -> None:
     if how in ("manual_seed", "set_rng_state"):  # (else dropout's draws from the default stream differ per call)
         assert all(np.array_equal(outs[0], o) for o in outs[1:])
     assert step.replays == 0
+
+
+class _Configured(bp.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = bp.nn.Linear(3, 3)
+        self.mask = bp.ones(3)  # (a plain tensor attribute, not a buffer)
+        self.cfg = {"scale": 1.0}
+        self.act = bp.relu
+
+    def forward(self, x: Any) -> Any:
+        return self.act(self.lin(x) * self.mask * self.cfg["scale"])
+
+
+@pytest.mark.parametrize("change", ["tensor", "dict", "function"])
+def test_a_modules_other_attributes_changed_between_calls_record_again(change: str) -> None:
+    """Module guards saw numbers and the parameter/submodule objects only: rebinding a plain tensor or function
+    attribute, or changing a config dict's entry, replayed the recorded ones."""
+    m = _Configured()
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        m.zero_grad()
+        y = m(x)
+        y.sum().backward()
+        return y.detach()
+
+    x = bp.ones(2, 3)
+    for _ in range(3):
+        step(x)
+    if change == "tensor":
+        m.mask = bp.full((3,), 0.5)
+    elif change == "dict":
+        m.cfg["scale"] = 0.5
+    else:
+        m.act = bp.tanh
+    for _ in range(3):
+        assert np.array_equal(step(x).numpy(), m(x).detach().numpy())
+    assert step.replays == 2
+
+
+def test_a_step_that_rebinds_a_module_attribute_runs_eagerly() -> None:
+    """A forward keeping its attention map (``self.last = ...``) or counting calls changes the module from Python:
+    a replay would leave the attribute as the record left it."""
+
+    class Keeps(bp.nn.Linear):
+        def forward(self, x: Any) -> Any:
+            y = super().forward(x)
+            self.last = y.detach()
+            self.calls = getattr(self, "calls", 0) + 1
+            return y
+
+    m = Keeps(3, 3)
+    m.last, m.calls = None, 0
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        m.zero_grad()
+        m(x).sum().backward()
+
+    with pytest.warns(RuntimeWarning, match=r"the step changes Keeps\.(last|calls) \(a module attribute\)"):
+        for _ in range(4):
+            step(bp.ones(2, 3))
+    assert m.calls == 4 and step.replays == 0

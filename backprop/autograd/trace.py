@@ -254,13 +254,22 @@ class ModuleGuard:
     changes the ``__dict__``'s length), and compared with their types, so a tensor replacing a number
     is seen."""
 
-    __slots__ = ("module", "getter", "state")
+    __slots__ = ("module", "keys", "getter", "state", "objects")
 
     def __init__(self, m: Any) -> None:
         keys = tuple(k for k, v in m.__dict__.items() if v.__class__ in _LITERALS)
         self.module = m
+        self.keys = keys
         self.getter = operator.itemgetter(*keys) if len(keys) > 1 else _one_tuple(keys)
         self.state = self.now()
+        # the other plain attributes (a tensor, a function, a config dict): (name, object, a copy of a small
+        # container of numbers and strings, else None). ``self.mask = new_mask`` or ``self.cfg["scale"] = 0.5``
+        # between calls records again
+        self.objects = tuple(
+            (k, v, _literal_copy(v))
+            for k, v in m.__dict__.items()
+            if v.__class__ not in _LITERALS and k not in ("_parameters", "_buffers", "_modules")
+        )
 
     def now(self) -> tuple | None:
         """The module's state as the record compares it (None: an attribute it had is gone)."""
@@ -280,7 +289,35 @@ class ModuleGuard:
 
     def holds(self) -> bool:
         """Whether the module is as it was when recorded."""
-        return self.now() == self.state
+        d = self.module.__dict__
+        return self.now() == self.state and all(
+            d.get(k, _GONE) is v and (c is None or v == c) for k, v, c in self.objects
+        )
+
+    def changed(self) -> str | None:
+        """The first attribute that differs from the record's start (None: none does)."""
+        d = self.module.__dict__
+        for k, v, c in self.objects:
+            if d.get(k, _GONE) is not v or (c is not None and v != c):
+                return k
+        now, then = self.now(), self.state
+        if now == then:
+            return None
+        if now is None or then is None or now[0] != then[0]:
+            return "(an attribute added or removed)"
+        for k, v, was in zip(self.keys, now[2], then[2]):
+            if v.__class__ is not was.__class__ or not (v is was or v == was):
+                return k
+        return "(its parameters, buffers or submodules)"
+
+
+def _literal_copy(v: Any) -> Any:
+    """A copy of a small dict, list, tuple or set holding only numbers and strings (None for anything else)."""
+    if v.__class__ in (dict, list, tuple, set) and len(v) <= 64:
+        items = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+        if all(x.__class__ in _LITERALS for x in items):
+            return v if isinstance(v, tuple) else v.copy()
+    return None
 
 
 _GONE = object()  # (a missing attribute, in the generated guard)
@@ -337,6 +374,13 @@ def guard_function(
                 c = const(v)
                 same = f"(v is {c} or v == {c})" if c in env else f"v == {c}"  # (`is` first: NaN)
                 tests.append(f"(v := d.get({k!r}, _GONE)).__class__ is not {kind} or not {same}")
+        for k, v, c in g.objects:
+            env[f"o{len(env)}"] = v
+            test = f"d.get({k!r}, _GONE) is not o{len(env) - 1}"
+            if c is not None:
+                env[f"o{len(env)}"] = c
+                test += f" or d[{k!r}] != o{len(env) - 1}"
+            tests.append(test)
         for slot in ("_parameters", "_buffers", "_modules"):
             held = d[slot]
             if not held:

@@ -315,11 +315,11 @@ class QTensor(Tensor):
     def contiguous(self, memory_format: Any = None) -> QTensor:
         return self
 
-    def reshape(self, *shape: Any) -> QTensor:
+    def reshape(self, *shape: Any) -> QTensor:  # type: ignore[override]
         dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return self._like(self._int.reshape(tuple(int(d) for d in dims)))
 
-    view = reshape
+    view = reshape  # type: ignore[assignment]
 
     def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> QTensor:
         return self._like(Tensor._of(self._int).flatten(start_dim, end_dim)._data)
@@ -330,7 +330,7 @@ class QTensor(Tensor):
     def transpose(self, dim0: builtins.int, dim1: builtins.int) -> QTensor:
         return self._like(np.swapaxes(self._int, dim0, dim1))
 
-    def permute(self, *dims: Any) -> QTensor:
+    def permute(self, *dims: Any) -> QTensor:  # type: ignore[override]
         order = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         return self._like(np.transpose(self._int, order))
 

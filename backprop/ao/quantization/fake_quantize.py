@@ -69,6 +69,9 @@ class FakeQuantize(FakeQuantizeBase):
     """Observe the input (``activation_post_process``), then fake-quantize it with the observer's qparams:
     the forward values are on the quantization grid, the gradient is straight-through."""
 
+    scale: Tensor
+    zero_point: Tensor
+
     def __init__(
         self,
         observer: Any = MovingAverageMinMaxObserver,

@@ -121,7 +121,8 @@ class UniformQuantizationObserverBase(ObserverBase):
         )
 
     def _calculate_qparams(self, min_val: Tensor, max_val: Tensor) -> tuple[Tensor, Tensor]:
-        """Scale (float32) and zero point (int64) of each channel from its min and max (torch's rule)."""
+        """Scale (float32) and zero point (int32 affine, int64 symmetric, as torch's) of each channel from its
+        min and max (torch's rule)."""
         lo = np.asarray(min_val.detach().numpy(), dtype=np.float32)
         hi = np.asarray(max_val.detach().numpy(), dtype=np.float32)
         if lo.size == 0 or hi.size == 0 or (lo.ndim == 0 and lo == np.inf and hi == -np.inf):
@@ -145,12 +146,17 @@ class UniformQuantizationObserverBase(ObserverBase):
             return bp.tensor(np.atleast_1d(scale)), bp.tensor(np.atleast_1d(zpf))
         else:
             scale = np.maximum((pos - neg) / np.float32(qmax - qmin), eps)
-            zp = np.clip(qmin - np.round(neg / scale).astype(np.int32).astype(np.int64), qmin, qmax)
-        return bp.tensor(np.atleast_1d(scale).astype(np.float32)), bp.tensor(np.atleast_1d(zp).astype(np.int64))
+            zp = np.clip(qmin - np.round(neg / scale).astype(np.int64), qmin, qmax).astype(
+                np.int32
+            )  # (int32, as torch's)
+        return bp.tensor(np.atleast_1d(scale).astype(np.float32)), bp.tensor(np.atleast_1d(zp))
 
 
 class MinMaxObserver(UniformQuantizationObserverBase):
     """Records the running min and max of the tensors it sees (per tensor)."""
+
+    min_val: Tensor
+    max_val: Tensor
 
     def __init__(self, dtype: Any = quint8, qscheme: Any = per_tensor_affine, reduce_range: bool = False,
                  quant_min: int | None = None, quant_max: int | None = None, factory_kwargs: Any = None,
@@ -222,6 +228,9 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
 
 class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
     """Records the running min and max of each slice along ``ch_axis``."""
+
+    min_val: Tensor
+    max_val: Tensor
 
     def __init__(self, ch_axis: int = 0, dtype: Any = quint8, qscheme: Any = per_channel_affine,
                  reduce_range: bool = False, quant_min: int | None = None, quant_max: int | None = None,

@@ -251,6 +251,8 @@ _out.install(globals(), {"linalg": linalg, "special": special, "fft": fft})
 # torch's private ``_foreach_*`` list ops (``torch._foreach_lerp_(ema, params, w)``), which EMA helpers and custom
 # clipping call: backprop/_foreach.py; not in ``__all__``, as in torch
 from backprop import _foreach  # noqa: E402  isort: skip
+from backprop import _quantized  # noqa: E402  isort: skip  (quantized tensors, fake quantization: torch's names)
+from backprop._quantized import *  # noqa: E402, F403  isort: skip
 
 globals().update(_foreach.functions())
 
@@ -281,6 +283,8 @@ _LAZY = {
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
     "types": None,  # (torch.types: the type aliases)
+    "ao": None,  # (torch.ao: quantization, backprop/ao)
+    "quantization": None,  # (torch.quantization: the legacy alias of torch.ao.quantization)
     **dict.fromkeys(("fx", "onnx")),  # (torch.fx.wrap and torch.onnx.is_in_onnx_export only: no graph capture)
     **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
@@ -514,5 +518,6 @@ __all__ = [
     *_misc_names.__all__,
     *_nn_aliases.__all__,
     *_numeric.__all__,
+    *_quantized.__all__,
     *_LAZY,
 ]

@@ -86,6 +86,9 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.distributed.run", 1),  # python -m backprop.distributed.run: torch.distributed.run, i.e. backprop.run
     ("backprop.distributed.launch", 1),  # torch's deprecated launcher over backprop.run (--use-env, --local-rank)
     ("backprop.nn", 7),
+    ("backprop._quantized", 6),  # quantized tensors (a Tensor subclass) and fake quantization
+    ("backprop.ao", 7),  # torch.ao.quantization / ao.nn: observers, QAT, dynamic quantization (uses nn)
+    ("backprop.quantization", 7),  # torch.quantization: the legacy alias of ao.quantization
     ("backprop.distributions", 7),  # torch.distributions: compositions of tensor ops (uses nn.functional)
     ("backprop.utils", 7),  # utils.data: datasets, samplers, DataLoader (tensors, creation, functions)
     ("backprop.optim", 8),

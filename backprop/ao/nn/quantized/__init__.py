@@ -1,0 +1,36 @@
+"""torch.ao.nn.quantized: the modules of quantized models (``dynamic`` holds the dynamic ones)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backprop as bp
+from backprop._quantized import QTensor, quint8
+from backprop.ao.nn.quantized import dynamic
+from backprop.nn import Module
+from backprop.tensor import Tensor
+
+__all__ = ["DeQuantize", "Quantize", "dynamic"]
+
+
+class Quantize(Module):
+    """Quantize a float tensor per tensor with a fixed scale and zero point."""
+
+    def __init__(self, scale: float, zero_point: int, dtype: Any = quint8) -> None:
+        super().__init__()
+        self.register_buffer("scale", bp.tensor([scale]))
+        self.register_buffer("zero_point", bp.tensor([zero_point]))
+        self.dtype = dtype
+
+    def forward(self, X: Tensor) -> QTensor:  # noqa: N803 - torch's name
+        return bp.quantize_per_tensor(X, float(self.scale[0]), int(self.zero_point[0]), self.dtype)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, zero_point={self.zero_point}, dtype={self.dtype}"
+
+
+class DeQuantize(Module):
+    """Dequantize a quantized tensor."""
+
+    def forward(self, Xq: Any) -> Tensor:  # noqa: N803 - torch's name
+        return Xq.dequantize()

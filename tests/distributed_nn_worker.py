@@ -92,5 +92,36 @@ def functional() -> dict[str, Any]:
     return {"ranks": every}
 
 
+def c10d_names() -> dict[str, Any]:
+    """torch.distributed's other names on two ranks: split_group, get_pg_count, the coalesced collectives."""
+    r = dist.get_rank()
+    mine: dict[str, Any] = {"pg_count_after_init": dist.get_pg_count()}
+    dist.new_group([0])  # (every rank calls it; rank 1 is outside)
+    mine["pg_count_after_new_group"] = dist.get_pg_count()
+    alone = dist.split_group(split_ranks=[[0], [1]])
+    t = bp.tensor([r + 1.0])
+    dist.all_reduce(t, group=alone)
+    mine["split_alone"] = [dist.get_process_group_ranks(alone), t.tolist()]
+    both = dist.split_group(split_ranks=[[1, 0]])
+    t = bp.tensor([r + 1.0])
+    dist.all_reduce(t, group=both)
+    mine["split_both"] = [dist.get_process_group_ranks(both), dist.get_rank(both), t.tolist()]
+    only1 = dist.split_group(split_ranks=[[1]])
+    mine["split_only_1"] = None if only1 is None else dist.get_process_group_ranks(only1)
+    mine["pg_count_after_splits"] = dist.get_pg_count()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ts = [bp.tensor([r + 1.0, 2.0]), bp.tensor([[10.0 * (r + 1)]])]
+        dist.all_reduce_coalesced(ts, op=dist.ReduceOp.MAX)
+        mine["all_reduce_coalesced_max"] = [x.tolist() for x in ts]
+        outs = [[bp.zeros(2), bp.zeros(1, 1)] for _ in range(2)]
+        fut = dist.all_gather_coalesced(outs, [bp.tensor([r, r + 0.5]), bp.tensor([[-r - 1.0]])], async_op=True)
+        mine["all_gather_coalesced"] = [[x.tolist() for x in lst] for lst in fut.wait()]
+    mine["warnings"] = [(c.category.__name__, str(c.message)) for c in caught]
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    return {"ranks": every}
+
+
 if __name__ == "__main__":
     run_scenarios(globals())

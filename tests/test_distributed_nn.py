@@ -26,10 +26,14 @@ WORKER = Path(__file__).resolve().parent / "distributed_nn_worker.py"
 def ranks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """One two-rank job per engine; every rank's record of the ``functional`` scenario."""
     out = tmp_path_factory.mktemp(f"dnn-{request.param}")
-    proc = _run([str(WORKER), str(out), "functional"], timeout=120, engine=request.param)
+    proc = _run([str(WORKER), str(out), "functional", "c10d_names"], timeout=120, engine=request.param)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = json.loads((out / "functional.json").read_text())
     assert "error" not in got, got["error"]
+    names = json.loads((out / "c10d_names.json").read_text())
+    assert "error" not in names, names["error"]
+    for rec, extra in zip(got["ranks"], names["ranks"]):
+        rec["c10d"] = extra
     return got["ranks"]
 
 
@@ -159,3 +163,22 @@ def test_package_names() -> None:
         assert list(ours.parameters) == list(theirs.parameters), name
         for p, q in zip(ours.parameters.values(), theirs.parameters.values()):
             assert (p.default is inspect.Parameter.empty) == (q.default is inspect.Parameter.empty), (name, p)
+
+
+# ------------------------------------------------------------------------------------------ torch.distributed's names
+def test_split_group_pg_count_and_coalesced(ranks: list[dict[str, Any]]) -> None:
+    """split_group by parent ranks (a rank in no split gets None), torch's group count (split_group adds none),
+    the deprecated coalesced collectives with torch's warnings (text checked against torch in
+    test_distributed_names.py)."""
+    for r, rec in enumerate(ranks):
+        c = rec["c10d"]
+        assert (c["pg_count_after_init"], c["pg_count_after_new_group"], c["pg_count_after_splits"]) == (1, 2, 2)
+        assert c["split_alone"] == [[r], [r + 1.0]]
+        assert c["split_both"] == [[0, 1], r, [3.0]]
+        assert c["split_only_1"] == (None if r == 0 else [1])
+        assert c["all_reduce_coalesced_max"] == [[2.0, 2.0], [[20.0]]]
+        assert c["all_gather_coalesced"] == [[[0.0, 0.5], [[-1.0]]], [[1.0, 1.5], [[-2.0]]]]
+        assert [(k, m.split("`")[1]) for k, m in c["warnings"]] == [
+            ("FutureWarning", "torch.distributed.all_reduce_coalesced"),
+            ("FutureWarning", "torch.distributed.all_gather_coalesced"),
+        ]

@@ -123,5 +123,93 @@ def c10d_names() -> dict[str, Any]:
     return {"ranks": every}
 
 
+def _dcp_case(variant: str) -> dict[str, Any]:
+    """One FSDP variant after two steps: cpu_offload (full: rank 0 only; sharded: every rank) and
+    broadcast_from_rank0 loading into a fresh model from rank 0's dicts alone."""
+    from distributed_dcp_worker import _fsdp, _same, full_arrays
+    from distributed_fsdp_worker import _train
+
+    import backprop.distributed.checkpoint.state_dict as sd
+
+    model, opt = _fsdp(variant)
+    _train(model, opt, "tfm", range(2))
+    ref = full_arrays(model, opt)
+    rec: dict[str, Any] = {}
+    msd, osd = sd.get_state_dict(model, opt, options=sd.StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if dist.get_rank() == 0:
+        got = {f"m/{k}": v.numpy() for k, v in msd.items()}
+        got.update({f"o/{f}/{k}": np.asarray(v.numpy() if isinstance(v, bp.Tensor) else v)
+                    for f, st in osd["state"].items() for k, v in st.items()})  # fmt: skip
+        rec["full_offload_rank0_same"] = _same(got, ref)
+        rec["full_offload_on_cpu"] = all(v.device.type == "cpu" for v in msd.values())
+        rec["full_offload_groups"] = [g["params"] for g in osd["param_groups"]]
+    else:
+        rec["full_offload_other_rank"] = [msd, osd]
+    sharded, sharded_osd = sd.get_state_dict(model, opt)
+    off, off_osd = sd.get_state_dict(model, opt, options=sd.StateDictOptions(cpu_offload=True))
+    rec["sharded_offload_keys_same"] = sorted(off) == sorted(sharded) and sorted(off_osd["state"]) == sorted(
+        sharded_osd["state"]
+    )
+    rec["sharded_offload_values_same"] = all(
+        np.array_equal(off[k].numpy(), sharded[k].numpy()) and off[k].device.type == "cpu" for k in sharded
+    )
+    rec["sharded_offload_is_part"] = [tuple(v.shape) != tuple(full.shape) for v, full in
+                                      zip(off.values(), msd.values())] if dist.get_rank() == 0 else None  # fmt: skip
+    # broadcast_from_rank0: a fresh model (another seed) loads rank 0's full dicts; rank 1 passes empty ones
+    fresh, fresh_opt = _fsdp(variant, seed=7)
+    _train(fresh, fresh_opt, "tfm", range(1))  # (optimizer state exists, different values)
+    rec["fresh_differs"] = not _same(full_arrays(fresh, fresh_opt), ref)
+    mine = (msd, osd) if dist.get_rank() == 0 else ({}, {})
+    sd.set_state_dict(
+        fresh, fresh_opt, model_state_dict=mine[0], optim_state_dict=mine[1],
+        options=sd.StateDictOptions(full_state_dict=True, broadcast_from_rank0=True),
+    )  # fmt: skip
+    rec["broadcast_loaded_same"] = _same(full_arrays(fresh, fresh_opt), ref)
+    try:
+        sd.get_state_dict(model, opt, options=sd.StateDictOptions(broadcast_from_rank0=True))
+    except ValueError as e:
+        rec["broadcast_without_full"] = str(e)
+    return rec
+
+
+def dcp_options() -> dict[str, Any]:
+    """get/set_state_dict options under FSDP (flat and use_orig_params), every rank's records."""
+    mine = {variant: _dcp_case(variant) for variant in ("flat", "orig")}
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    return {"ranks": every}
+
+
+def async_fail() -> dict[str, Any]:
+    """async_save whose writing fails on rank 1 (an OSError): rank 0's future fails at once naming rank 1 (not
+    after the 120 s timeout); a later save in the same directory succeeds."""
+    import backprop.distributed.checkpoint as dcp
+
+    state = {"w": bp.arange(6.0) * (dist.get_rank() + 1), "step": 3}
+    path = OUT / "async_fail_ckpt"
+    real = dcp._write
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full (test)")
+
+    if dist.get_rank() == 1:
+        dcp._write = broken  # type: ignore[assignment]
+    try:
+        fut = dcp.async_save(state, checkpoint_id=path, timeout=120.0)
+        err = fut.exception(timeout=300)
+    finally:
+        dcp._write = real  # type: ignore[assignment]
+    mine: dict[str, Any] = {"error": None if err is None else [type(err).__name__, str(err)]}
+    dist.barrier()
+    fut = dcp.async_save(state, checkpoint_id=path, timeout=120.0)
+    mine["second_save_ok"] = fut.result(timeout=300) is not None
+    loaded = {"w": bp.zeros(6), "step": 0}
+    dcp.load(loaded, checkpoint_id=path)
+    mine["second_loaded"] = [loaded["w"].tolist(), loaded["step"]]
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    return {"ranks": every}
+
+
 if __name__ == "__main__":
     run_scenarios(globals())

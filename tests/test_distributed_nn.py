@@ -1,7 +1,11 @@
 """``backprop.distributed.nn.functional``: torch's differentiable collectives. Two-rank jobs (MPI and TCP "gloo")
 check every collective's values and input gradients against closed forms (the ranks' losses are sums of fixed
 weights times the outputs), plus a double backward through ``all_reduce``; a world of one process compares values,
-gradients, return types and deprecation warnings with torch's own (a one-rank gloo group) in-process."""
+gradients, return types and deprecation warnings with torch's own (a one-rank gloo group) in-process.
+
+The same job (one launch per engine) also runs the other leftovers' two-rank scenarios: ``split_group``, the group
+count and the coalesced collectives; DCP's ``get_state_dict``/``set_state_dict`` options under FSDP
+(``cpu_offload``, ``broadcast_from_rank0``) and ``async_save`` with a failing writer rank."""
 
 from __future__ import annotations
 
@@ -26,14 +30,16 @@ WORKER = Path(__file__).resolve().parent / "distributed_nn_worker.py"
 def ranks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """One two-rank job per engine; every rank's record of the ``functional`` scenario."""
     out = tmp_path_factory.mktemp(f"dnn-{request.param}")
-    proc = _run([str(WORKER), str(out), "functional", "c10d_names"], timeout=120, engine=request.param)
+    scenarios = ["functional", "c10d_names", "dcp_options", "async_fail"]
+    proc = _run([str(WORKER), str(out), *scenarios], timeout=240, engine=request.param)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = json.loads((out / "functional.json").read_text())
     assert "error" not in got, got["error"]
-    names = json.loads((out / "c10d_names.json").read_text())
-    assert "error" not in names, names["error"]
-    for rec, extra in zip(got["ranks"], names["ranks"]):
-        rec["c10d"] = extra
+    for name in scenarios[1:]:
+        extra = json.loads((out / f"{name}.json").read_text())
+        assert "error" not in extra, extra["error"]
+        for rec, mine in zip(got["ranks"], extra["ranks"]):
+            rec[name] = mine
     return got["ranks"]
 
 
@@ -171,7 +177,7 @@ def test_split_group_pg_count_and_coalesced(ranks: list[dict[str, Any]]) -> None
     the deprecated coalesced collectives with torch's warnings (text checked against torch in
     test_distributed_names.py)."""
     for r, rec in enumerate(ranks):
-        c = rec["c10d"]
+        c = rec["c10d_names"]
         assert (c["pg_count_after_init"], c["pg_count_after_new_group"], c["pg_count_after_splits"]) == (1, 2, 2)
         assert c["split_alone"] == [[r], [r + 1.0]]
         assert c["split_both"] == [[0, 1], r, [3.0]]
@@ -182,3 +188,31 @@ def test_split_group_pg_count_and_coalesced(ranks: list[dict[str, Any]]) -> None
             ("FutureWarning", "torch.distributed.all_reduce_coalesced"),
             ("FutureWarning", "torch.distributed.all_gather_coalesced"),
         ]
+
+
+@pytest.mark.parametrize("variant", ["flat", "orig"])
+def test_dcp_state_dict_options_under_fsdp(ranks: list[dict[str, Any]], variant: str) -> None:
+    """full_state_dict + cpu_offload: rank 0 gets the whole state bitwise on the CPU, the others ``{}`` (torch's);
+    cpu_offload alone: every rank its parts, the default's values; broadcast_from_rank0: a fresh FSDP model loads
+    rank 0's dicts (rank 1 passes empty ones) bitwise; without full_state_dict: torch's ValueError."""
+    r0, r1 = ranks[0]["dcp_options"][variant], ranks[1]["dcp_options"][variant]
+    assert r0["full_offload_rank0_same"] and r0["full_offload_on_cpu"]
+    assert r1["full_offload_other_rank"] == [{}, {}]
+    for rec in (r0, r1):
+        assert rec["sharded_offload_keys_same"] and rec["sharded_offload_values_same"]
+        assert rec["fresh_differs"] and rec["broadcast_loaded_same"]
+        assert rec["broadcast_without_full"] == "full_state_dict must be True when broadcast_from_rank0 is True."
+    assert any(r0["sharded_offload_is_part"])  # (parts, not whole tensors)
+    groups = r0["full_offload_groups"]
+    assert len(groups) == (2 if variant == "orig" else 1) and "emb.weight" in groups[0]
+
+
+def test_async_save_failing_rank_fails_the_others(ranks: list[dict[str, Any]]) -> None:
+    """Rank 1's writer raises: its future has its OSError, rank 0's fails with the failure marker's RuntimeError
+    naming rank 1 and the error (before the fix: a TimeoutError after the 120 s timeout); the next save works."""
+    e0, e1 = ranks[0]["async_fail"]["error"], ranks[1]["async_fail"]["error"]
+    assert e1 == ["OSError", "disk full (test)"]
+    assert e0 == ["_PeerFailed", "async_save: rank 1 failed to write its part: OSError: disk full (test)"]
+    for rec in ranks:  # (a replicated tensor is saved once, rank 0's, as torch's planner dedups it)
+        assert rec["async_fail"]["second_save_ok"]
+        assert rec["async_fail"]["second_loaded"] == [[float(i) for i in range(6)], 3]

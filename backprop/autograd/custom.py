@@ -475,8 +475,10 @@ def _connect(cls: type[Function], ctx: FunctionCtx, output: Any, tensors: list, 
         _release_packed(call)
         if call.dirty:
             _rebase(cls.__name__, first, out)
-            return first
-        return out
+            out = first
+        if single:
+            return out
+        return (out,) if isinstance(output, tuple) else [out]  # (a 1-tuple stays one, as torch's)
     # several differentiable outputs: one flat array holds them all, each output is a slice of it,
     # so their gradients meet in one buffer and the user's backward runs once
     call.single = False

@@ -19,15 +19,18 @@ in every run, the result one process gets by adding the ranks' arrays itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _datetime
 import enum
 import importlib.util
 import os
+import pdb
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NewType
 
 import numpy as np
 
@@ -44,10 +47,36 @@ from backprop._tcp import (
     TCPStore,
 )
 from backprop.autograd.function import bump_version, check_inplace
+from backprop.distributed import rendezvous as _rdzv
+from backprop.distributed.rendezvous import register_rendezvous_handler, rendezvous
 from backprop.futures import Future
 from backprop.tensor import Tensor
 
 __all__ = [
+    "AllToAllOptions",
+    "AllreduceCoalescedOptions",
+    "AllreduceOptions",
+    "BarrierOptions",
+    "BroadcastOptions",
+    "DebugLevel",
+    "GatherOptions",
+    "GroupName",
+    "QueueEmptyError",
+    "ReduceOptions",
+    "ReduceScatterOptions",
+    "ScatterOptions",
+    "all_gather_coalesced",
+    "all_reduce_coalesced",
+    "breakpoint",
+    "get_debug_level",
+    "get_pg_count",
+    "reduce_op",
+    "register_rendezvous_handler",
+    "rendezvous",
+    "set_debug_level",
+    "set_debug_level_from_env",
+    "split_group",
+    "supports_complex",
     "Backend",
     "DistBackendError",
     "DistError",
@@ -639,7 +668,7 @@ def init_process_group(
     instead of leaving the others waiting. torch's ``init_method``, ``world_size``, ``rank``, ``timeout`` and
     ``store`` are accepted (under MPI they must agree with the launcher's).
     """
-    global _group
+    global _group, _pg_count
     if _group is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     if backend is not None and backend not in BACKENDS:
@@ -655,6 +684,7 @@ def init_process_group(
         backend == "gloo" or (backend != "mpi" and (rendezvous or (tinfo is not None and tinfo.world_size != 1)))
     ):
         _group = _tcp_group(backend, deterministic, torch_kwargs)
+        _pg_count = 1
         return
     if not mpi and backend == "mpi" and tinfo is not None and tinfo.world_size != 1:
         raise RuntimeError(
@@ -666,6 +696,7 @@ def init_process_group(
         _group = _Group(backend or "mpi", _SingleComm(), None, 0, 1, deterministic)
     else:
         _group = _mpi_group(backend, deterministic, info)
+    _pg_count = 1
     for key in ("world_size", "rank"):
         want = torch_kwargs.get(key)
         if want is not None and want not in (-1, getattr(_group, "size" if key == "world_size" else "rank")):
@@ -702,6 +733,13 @@ def _tcp_group(backend: str | None, deterministic: bool, torch_kwargs: dict[str,
     method = torch_kwargs.get("init_method") or "env://"
     url = urllib.parse.urlparse(method)
     query = urllib.parse.parse_qs(url.query)
+    if store is None and url.scheme not in ("env", "tcp", "file") and url.scheme in _rdzv._rendezvous_handlers:
+        # a scheme of register_rendezvous_handler: its generator gives the store, rank and size
+        want = [torch_kwargs.get(k) for k in ("rank", "world_size")]
+        ranks = [-1 if v is None else int(v) for v in want]
+        rdzv = _rdzv.rendezvous(method, *ranks, timeout=_datetime.timedelta(seconds=seconds))
+        store, rank_, size_ = next(rdzv)
+        torch_kwargs = {**torch_kwargs, "rank": rank_, "world_size": size_}
     rank = _rendezvous_value(torch_kwargs, "rank", "RANK", query)
     size = _rendezvous_value(torch_kwargs, "world_size", "WORLD_SIZE", query)
     if not 0 <= rank < size:
@@ -723,7 +761,10 @@ def _tcp_group(backend: str | None, deterministic: bool, torch_kwargs: dict[str,
             _tcp.FileStore(url.path)  # (raises: not implemented, with the alternatives)
             raise AssertionError("unreachable")
         else:
-            raise ValueError(f"init_method {method!r}: expected env://, tcp://host:port (or store=)")
+            raise ValueError(
+                f"init_method {method!r}: expected env://, tcp://host:port, a scheme of "
+                "register_rendezvous_handler (or store=)"
+            )
         store = _tcp.TCPStore(host, port, size, is_master=rank == 0, timeout=_datetime.timedelta(seconds=seconds))
     mesh = _tcp.Mesh(_tcp.PrefixStore("default_pg", store), rank, size, seconds)
     host_comm = _tcp.TcpComm(mesh, 0, list(range(size)), _combine_in_rank_order, _exit_now)
@@ -816,7 +857,7 @@ def _install_abort_hook(host: Any) -> None:
 def destroy_process_group(group: Any = None) -> None:
     """Leave the default group (MPI itself is finalised by mpi4py when the process exits), or free the
     communicators of a ``new_group``."""
-    global _group, _previous_excepthook
+    global _group, _previous_excepthook, _pg_count
     if isinstance(group, _Group) and group is not _group:
         if group.device is not None:
             group.device.comm.destroy()
@@ -829,10 +870,12 @@ def destroy_process_group(group: Any = None) -> None:
         _group.device.comm.destroy()
     if hasattr(_group.host, "close"):  # (TCP: the connections to the other ranks, then the store)
         _group.host.close()
-        _group.store.close()
+        if hasattr(_group.store, "close"):  # (a HashStore of store= or a rendezvous handler: nothing to close)
+            _group.store.close()
     if _previous_excepthook is not None:
         sys.excepthook, _previous_excepthook = _previous_excepthook, None
     _group = None
+    _pg_count = 0
 
 
 def get_backend(group: Any = None) -> str:
@@ -1589,7 +1632,9 @@ def new_group(
     """A group of the global ``ranks`` (all when None) with its own MPI communicator (split from the world's;
     and its own NCCL communicator under ``nccl``). Every process of the job must call it, as torch's; ranks
     outside the group get ``GroupMember.NON_GROUP_MEMBER``, on which collectives do nothing."""
+    global _pg_count
     g = _require()
+    _pg_count += 1  # (torch counts every call, on every rank)
     members = list(range(g.size)) if ranks is None else [int(r) for r in ranks]
     if sort_ranks:
         members = sorted(members)
@@ -1765,6 +1810,306 @@ def get_default_backend_for_device(device: Any) -> str:
     raise ValueError(f"Default backend not registered for device : {device}")
 
 
+# ------------------------------------------------------------------------------------------ torch's other names
+class QueueEmptyError(DistStoreError):
+    """torch's error of a store queue's pop with nothing queued (a ``DistStoreError``)."""
+
+
+GroupName = NewType("GroupName", str)  # torch's type of a process group's name
+
+
+class DebugLevel(enum.Enum):
+    """``TORCH_DISTRIBUTED_DEBUG``'s levels (torch.distributed.DebugLevel); ``int()`` gives torch's values."""
+
+    OFF = 0
+    INFO = 1
+    DETAIL = 2
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+
+_debug_level: DebugLevel | None = None  # (None: not read from the environment yet)
+
+
+def set_debug_level(level: DebugLevel) -> None:
+    """Set the package's debug level (recorded for code that asks ``get_debug_level``; see the README)."""
+    global _debug_level
+    if not isinstance(level, DebugLevel):
+        raise TypeError(
+            "set_debug_level(): incompatible function arguments. The following argument types are supported:\n"
+            f"    1. (arg0: DebugLevel) -> None\n\nInvoked with: {level!r}"
+        )
+    _debug_level = level
+
+
+def set_debug_level_from_env() -> None:
+    """Set the debug level from ``TORCH_DISTRIBUTED_DEBUG`` (OFF, INFO or DETAIL in any case; unset: OFF)."""
+    value = os.environ.get("TORCH_DISTRIBUTED_DEBUG", "OFF").upper()
+    if value not in DebugLevel.__members__:
+        raise ValueError("The value of TORCH_DISTRIBUTED_DEBUG must be OFF, INFO, or DETAIL.")
+    set_debug_level(DebugLevel[value])
+
+
+def get_debug_level() -> DebugLevel:
+    """The debug level: ``set_debug_level``'s, else ``TORCH_DISTRIBUTED_DEBUG``'s (read on the first call)."""
+    if _debug_level is None:
+        set_debug_level_from_env()
+    assert _debug_level is not None
+    return _debug_level
+
+
+def supports_complex(reduceOp: ReduceOp) -> bool:  # noqa: N803 - torch's name
+    """Whether ``reduceOp`` is defined on complex tensors (not MAX, MIN, PRODUCT or the bitwise ones, as torch)."""
+    deny = (ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PRODUCT, ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR)
+    return reduceOp not in deny
+
+
+_pg_count = 0  # torch's group count: the default group and every new_group call since init_process_group
+
+
+def get_pg_count() -> int:
+    """How many process groups were made: 1 for the default group, plus one per ``new_group`` call (torch's count;
+    0 again after ``destroy_process_group()``)."""
+    return _pg_count
+
+
+class _ReduceOpAlias:
+    """``reduce_op``: torch's deprecated spelling of ``ReduceOp`` (every attribute read warns, as torch's)."""
+
+    def __init__(self) -> None:
+        for k, v in ReduceOp.__members__.items():
+            setattr(self, k, v)
+        self.__members__ = ReduceOp.__members__
+
+    def __getattribute__(self, key: str) -> Any:
+        warnings.warn(
+            "`torch.distributed.reduce_op` is deprecated, please use `torch.distributed.ReduceOp` instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return object.__getattribute__(self, key)
+
+
+reduce_op = _ReduceOpAlias()
+
+
+def all_reduce_coalesced(tensors: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> Any:
+    """``all_reduce`` of each tensor of ``tensors`` (one dtype); torch deprecates it, with this FutureWarning.
+    ``async_op=True`` returns a Future of the tensors, as torch's."""
+    warnings.warn(
+        "`torch.distributed.all_reduce_coalesced` will be deprecated. If you must use it, please revisit our "
+        "documentation later at https://pytorch.org/docs/main/distributed.html#collective-functions",
+        FutureWarning,
+        stacklevel=2,
+    )
+    ts = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    _same_dtype(ts, "tensors")
+    if _rank_not_in_group(group):
+        return None
+    if any(_dtypes.kind(t._data.dtype) == "c" for t in ts) and not supports_complex(op):
+        raise ValueError(f"all_reduce does not support {op} on complex tensors")
+    for t in ts:
+        all_reduce(t, op, group)
+    return _Work(ts).get_future() if async_op else None
+
+
+def all_gather_coalesced(
+    output_tensor_lists: Any, input_tensor_list: Any, group: Any = None, async_op: bool = False
+) -> Any:
+    """``all_gather`` of each tensor of ``input_tensor_list``: ``output_tensor_lists[r][i]`` gets rank r's tensor
+    i. torch deprecates it, with this FutureWarning; ``async_op=True`` returns a Future."""
+    warnings.warn(
+        "`torch.distributed.all_gather_coalesced` will be deprecated. If you must use it, please revisit our "
+        "documentation later at https://pytorch.org/docs/main/distributed.html#collective-functions",
+        FutureWarning,
+        stacklevel=2,
+    )
+    if _rank_not_in_group(group):
+        return None
+    _same_dtype(list(input_tensor_list), "input_tensor_list")
+    if not isinstance(output_tensor_lists, list):
+        raise TypeError("Invalid function argument: output_tensor_lists should be a list")
+    for lst in output_tensor_lists:
+        _same_dtype(list(lst), "output_tensor_lists")
+    for i, t in enumerate(input_tensor_list):
+        all_gather([lst[i] for lst in output_tensor_lists], t, group)
+    return _Work(list(output_tensor_lists)).get_future() if async_op else None
+
+
+def _same_dtype(ts: list[Any], name: str) -> None:
+    """torch's checks of a tensor list: Tensors only, all of one dtype."""
+    if not all(isinstance(t, Tensor) for t in ts):
+        raise TypeError(f"Invalid function argument. Expected parameter `{name}` of type List[torch.Tensor]")
+    if any(t.dtype != ts[0].dtype for t in ts[1:]):
+        raise ValueError("Invalid usage of tensors with different dtypes" + f"Found {ts[0].dtype} and  {ts[-1].dtype}")
+
+
+def split_group(
+    parent_pg: Any = None, split_ranks: list | None = None, timeout: Any = None, pg_options: Any = None,
+    group_desc: str | None = None, backend: Any = None,
+) -> Any:  # fmt: skip
+    """Split ``parent_pg`` (the default group) into the disjoint groups of ``split_ranks`` (ranks *in the parent*);
+    this rank's group, or None when it is in none. Every rank of the parent calls it with the same lists. torch
+    allows it for NCCL only; here every engine splits (see the README)."""
+    if split_ranks is None or len(split_ranks) == 0:
+        raise ValueError("split_ranks cannot be None or empty")
+    parent = _resolve(parent_pg)
+    if parent is None:
+        raise ValueError(f"Global rank {get_rank()} is not part of the parent group {parent_pg}")
+    if backend is not None and str(backend) != parent.backend:
+        raise ValueError(
+            f"Backend mismatch: parent has '{parent.backend}', requested '{backend}'. Backend names must match "
+            "exactly when filtering split_group backends."
+        )
+    world = _require().size
+    lists: list[list[int]] = []
+    for ranks in split_ranks:
+        if len(ranks) == 0:
+            raise ValueError("the split group cannot be empty")
+        if len(ranks) > world:
+            raise ValueError(
+                "the split group's size should be less or equal to the world_size set by init_process_group"
+            )
+        if len(ranks) != len(set(ranks)):
+            raise ValueError("the split group cannot have duplicate ranks")
+        if any(not 0 <= r < parent.size for r in ranks):
+            raise ValueError(f"split_group: ranks {list(ranks)} must be ranks of the parent group of {parent.size}")
+        lists.append(sorted(int(r) for r in ranks))
+    mine = next((lst for lst in lists if parent.rank in lst), None)
+    host = parent.host
+    sub: Any = None
+    if hasattr(host, "split"):  # TCP: one new communicator per split, made in the same order on every rank
+        for lst in lists:
+            made = host.split(lst)
+            sub = made if lst is mine else sub
+    elif isinstance(host, _MPIComm):  # one MPI split of the parent: color = the list this rank is in
+        color = lists.index(mine) if mine is not None else host.mpi.UNDEFINED
+        made = host.comm.Split(color, mine.index(parent.rank) if mine is not None else 0)
+        sub = _MPIComm(made, host.mpi) if mine is not None else None
+    else:  # (a world of one)
+        sub = host if mine is not None else None
+    if sub is None:
+        return None
+    assert mine is not None
+    device = parent.nccl_connect(sub) if parent.nccl_connect is not None and len(mine) > 1 else None
+    made_group = _Group(
+        parent.backend, sub, device, parent.local_rank, parent.local_size, parent.deterministic,
+        [parent.ranks[r] for r in mine],
+    )  # fmt: skip
+    made_group.nccl_connect = parent.nccl_connect
+    return made_group
+
+
+_breakpoint_counts: dict[tuple[str, int], int] = {}
+
+
+class _StdinPdb(pdb.Pdb):
+    """pdb reading the terminal through ``/dev/stdin``: a launcher's worker has no usable ``sys.stdin``."""
+
+    def interaction(self, *args: Any, **kwargs: Any) -> None:
+        saved = sys.stdin
+        try:
+            with open("/dev/stdin") as tty:
+                sys.stdin = tty
+                super().interaction(*args, **kwargs)
+        finally:
+            sys.stdin = saved
+
+
+def breakpoint(rank: int = 0, skip: int = 0, timeout_s: Any = 3600) -> None:  # noqa: A001 - torch's name
+    """Stop in pdb on rank ``rank`` only (reading ``/dev/stdin``, as torch's); every other rank waits in a barrier
+    until it continues. ``skip``: pass this call site's first ``skip`` calls. Every rank must call it."""
+    if skip > 0:
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        _breakpoint_counts[key] = count = _breakpoint_counts.get(key, 0) + 1
+        if count <= skip:
+            warnings.warn(f"Skip the breakpoint, counter={count}", stacklevel=2)
+            return
+    if get_rank() == rank:
+        if not os.path.exists("/dev/stdin"):
+            raise RuntimeError("breakpoint: this system has no /dev/stdin for pdb to read the terminal from")
+        debugger = _StdinPdb()
+        debugger.message(
+            f"\n!!! ATTENTION !!!\n\nType 'up' to get to the frame that called dist.breakpoint(rank={rank})\n"
+        )
+        debugger.set_trace(sys._getframe(1))
+    barrier()
+
+
+@dataclasses.dataclass
+class AllreduceOptions:
+    """torch's options of a process group's allreduce (fields as torch's; nothing here reads them)."""
+
+    reduceOp: ReduceOp = ReduceOp.SUM  # noqa: N815 - torch's field names
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
+@dataclasses.dataclass
+class AllreduceCoalescedOptions(AllreduceOptions):
+    """torch's options of allreduce_coalesced."""
+
+
+@dataclasses.dataclass
+class ReduceScatterOptions(AllreduceOptions):
+    """torch's options of reduce_scatter."""
+
+
+@dataclasses.dataclass
+class BroadcastOptions:
+    """torch's options of broadcast."""
+
+    rootRank: int = 0  # noqa: N815
+    rootTensor: int = 0  # noqa: N815
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
+@dataclasses.dataclass
+class ReduceOptions:
+    """torch's options of reduce."""
+
+    reduceOp: ReduceOp = ReduceOp.SUM  # noqa: N815
+    rootRank: int = 0  # noqa: N815
+    rootTensor: int = 0  # noqa: N815
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
+@dataclasses.dataclass
+class GatherOptions:
+    """torch's options of gather."""
+
+    rootRank: int = 0  # noqa: N815
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
+@dataclasses.dataclass
+class ScatterOptions(GatherOptions):
+    """torch's options of scatter."""
+
+
+@dataclasses.dataclass
+class AllToAllOptions:
+    """torch's options of alltoall."""
+
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
+@dataclasses.dataclass
+class BarrierOptions:
+    """torch's options of barrier."""
+
+    device_ids: list[int] = dataclasses.field(default_factory=list)
+    device: Any = None
+    timeout: _datetime.timedelta = _datetime.timedelta(milliseconds=-1)
+    asyncOp: bool = True  # noqa: N815
+
+
 # ------------------------------------------------------------------------------------------ for training loops
 def init_from_launcher(force: bool = False, device: str = "auto") -> bool:
     """Join the MPI job this process was started in; True when the job has more than one process.
@@ -1822,6 +2167,11 @@ def local_batch(*arrays: Any) -> tuple[tuple[Any, ...], float]:
     if sl.stop == sl.start:
         return tuple(a[:1] for a in arrays), 0.0
     return tuple(a[sl] for a in arrays), _group.size * (sl.stop - sl.start) / n
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily imported ``DeviceMesh`` and ``init_device_mesh`` (torch's ``dir``)."""
+    return sorted({*globals(), "DeviceMesh", "init_device_mesh"})
 
 
 def __getattr__(name: str) -> Any:

@@ -392,6 +392,10 @@ def save_state_dict(state_dict: Mapping[str, Any], storage_writer: FileSystemWri
     )
 
 
+class _PeerFailed(RuntimeError):
+    """Another rank's failure marker ended this rank's wait in ``async_save``."""
+
+
 def async_save(
     state_dict: Mapping[str, Any],
     *,
@@ -408,13 +412,25 @@ def async_save(
     """``save`` whose writing happens in a thread: the plan (a collective) and the copy of every value to the
     host happen now, so training may go on and change the tensors; the returned future's result is the
     ``Metadata``. The thread uses no collectives: rank 0's writes ``.metadata`` once every rank's data file is in
-    place (a shared directory, as torch's loads assume); the others finish when it appears."""
+    place (a shared directory, as torch's loads assume); the others finish when it appears. A rank whose writing
+    fails leaves a ``.failed_<rank>_<id>`` marker next to the done markers: the others' futures then fail at once
+    (RuntimeError naming the rank and its error) instead of waiting for ``timeout``."""
     if planner is not None or async_stager is not None:
         raise NotImplementedError("async_save: custom planners and stagers are not supported")
     directory = _directory(checkpoint_id, storage_writer, "save")
     world = _World(process_group, no_dist)
     staged, all_items, sid, paths = _plan(state_dict, directory, world)
     future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def failed_elsewhere() -> None:
+        """Raise when another rank left a failure marker for this save (it will never finish its part)."""
+        for r in range(world.size):
+            path = os.path.join(directory, f".failed_{r}_{sid}")
+            if r != world.rank and os.path.exists(path):
+                with _Suppress(), open(path, "rb") as f:
+                    reason = pickle.load(f)
+                    raise _PeerFailed(f"async_save: rank {r} failed to write its part: {reason}")
+                raise _PeerFailed(f"async_save: rank {r} failed to write its part")
 
     def run() -> None:
         try:
@@ -424,6 +440,7 @@ def async_save(
             if world.rank == 0:
                 done = [os.path.join(directory, f".done_{r}_{sid}") for r in range(world.size)]
                 while not all(os.path.exists(p) for p in done):
+                    failed_elsewhere()
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"async_save: not every rank wrote its part within {timeout} s")
                     time.sleep(0.01)
@@ -442,11 +459,17 @@ def async_save(
                         metadata = _read_metadata(directory)
                         if metadata.save_id == sid:
                             break
+                    failed_elsewhere()
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"async_save: rank 0 did not write the metadata within {timeout} s")
                     time.sleep(0.01)
             future.set_result(metadata)
         except BaseException as e:
+            if not isinstance(e, _PeerFailed):
+                # (this rank's own failure: a marker next to the done markers ends the others' waits at once)
+                with _Suppress():
+                    reason = f"{type(e).__name__}: {e}"
+                    _write_file(directory, f".failed_{world.rank}_{sid}", [("", pickle.dumps(reason))])
             future.set_exception(e)
 
     threading.Thread(target=run, name="dcp-async-save", daemon=True).start()

@@ -281,6 +281,9 @@ _LAZY = {
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
     "types": None,  # (torch.types: the type aliases)
+    "__future__": None,  # (torch.__future__: Module conversion switches)
+    "export": None,  # (torch.export: refusals, backprop exports no graphs)
+    "storage": None,  # (torch.storage: the storage classes)
     **dict.fromkeys(("fx", "onnx")),  # (torch.fx.wrap and torch.onnx.is_in_onnx_export only: no graph capture)
     **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import dtypes, runtime
 from backprop.autograd import trace
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
@@ -121,6 +121,8 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     shape = size_arg(size)
     if any(n < 0 for n in shape):
         raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    if fill == "empty" and runtime._flags["deterministic"] and runtime._flags.get("fill_uninitialized_memory", True):
+        fill, value = "full", _known_fill(dt)  # torch's deterministic empty: NaN, or an integer's maximum
     if dev.type == "meta":  # no values: one element's memory whatever the shape
         arr = placeholder(shape, dt)
     else:
@@ -134,6 +136,14 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     if requires_grad:
         t._factory_requires_grad()
     return t
+
+
+def _known_fill(dt: Any) -> Any:
+    """What torch's ``empty`` holds under ``use_deterministic_algorithms(True)``: NaN for floating and
+    complex dtypes, the maximum for integers, True for bool (``bp.utils.deterministic``)."""
+    if dt.kind in "iu":
+        return int(np.iinfo(dt).max)
+    return True if dt.kind == "b" else float("nan")
 
 
 def _dense(name: str, layout: Any) -> None:

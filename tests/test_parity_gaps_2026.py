@@ -1,0 +1,130 @@
+"""Parity with torch 2.13 for the modules and names that were missing: ``autograd.anomaly_mode``,
+``utils.module_tracker``, ``utils.deterministic``, ``__future__`` (and ``Module._apply``), storages,
+``export``/``utils.cpp_extension`` refusals, float8 dtypes, ``nn.parallel``'s functions, sparse leftovers."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+torch = pytest.importorskip("torch")
+
+
+def test_anomaly_mode_module() -> None:
+    mod = importlib.import_module("backprop.autograd.anomaly_mode")
+    assert mod.detect_anomaly is bp.autograd.detect_anomaly
+    assert mod.set_detect_anomaly is bp.autograd.set_detect_anomaly
+    assert sorted(mod.__all__) == sorted(torch.autograd.anomaly_mode.__all__)
+    with mod.set_detect_anomaly(True):
+        assert bp.is_anomaly_enabled()
+    assert not bp.is_anomaly_enabled()
+
+
+def test_deterministic_fill_uninitialized_memory() -> None:
+    import torch.utils.deterministic as tdet
+
+    import backprop.utils.deterministic as det
+
+    assert det.fill_uninitialized_memory is tdet.fill_uninitialized_memory is True
+    with pytest.raises(RuntimeError, match="expected a bool"):
+        det.fill_uninitialized_memory = 1
+    bp.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True)
+    try:
+        for dt in ("float32", "float64", "int32", "uint8", "bool", "complex64"):
+            ours = bp.empty(3, dtype=getattr(bp, dt)).numpy()
+            theirs = torch.empty(3, dtype=getattr(torch, dt)).numpy()
+            np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(bp.empty_like(bp.ones(2)).numpy(), torch.empty_like(torch.ones(2)).numpy())
+        det.fill_uninitialized_memory = False
+        assert det.fill_uninitialized_memory is False
+    finally:
+        det.fill_uninitialized_memory = True
+        bp.use_deterministic_algorithms(False)
+        torch.use_deterministic_algorithms(False)
+
+
+def _module_tracker_log(lib, tracker_cls) -> list:
+    """What ``parents`` and ``is_bw`` say inside a nested module's forward and backward."""
+    log: list = []
+
+    class Rec(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, tag):
+            ctx.tag = tag
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            log.append(("bw", ctx.tag, sorted(tr.parents), tr.is_bw))
+            return g, None
+
+    class Inner(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(2, 2)
+
+        def forward(self, x):
+            log.append(("fw", sorted(tr.parents), tr.is_bw))
+            return Rec.apply(self.lin(x), "inner")
+
+    class Outer(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Inner()
+            self.b = lib.nn.ReLU()
+
+        def forward(self, x):
+            return Rec.apply(self.b(self.a(x)), "outer")
+
+    m = Outer()
+    with tracker_cls() as tr:
+        y = m(lib.ones(1, 2, requires_grad=True))
+        log.append(("after fw", sorted(tr.parents), tr.is_bw))
+        y.sum().backward()
+        log.append(("after bw", sorted(tr.parents), tr.is_bw))
+    return log
+
+
+def test_module_tracker() -> None:
+    from torch.utils.module_tracker import ModuleTracker as TorchTracker
+
+    from backprop.utils.module_tracker import ModuleTracker
+
+    ours = _module_tracker_log(bp, ModuleTracker)
+    assert ours == _module_tracker_log(torch, TorchTracker)
+    assert ("bw", "inner", ["Global", "Outer", "Outer.a"], True) in ours
+
+
+@pytest.mark.parametrize("mode", ["default", "overwrite", "swap"])
+def test_future_module_conversion(mode: str) -> None:
+    import backprop.__future__ as fut
+
+    def run(lib, f) -> list:
+        f.set_overwrite_module_params_on_conversion(mode == "overwrite")
+        f.set_swap_module_params_on_conversion(mode == "swap")
+        try:
+            m = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
+            m(lib.ones(4, 2)).sum().backward()
+            w, g, rm = m[0].weight, m[0].weight.grad, m[1].running_mean
+            m.double()
+            w2 = m[0].weight
+            out = [w2 is w, type(w2).__name__, str(w2.dtype), str(w.dtype), w2.grad is g, str(w2.grad.dtype)]
+            out += [str(g.dtype), m[1].running_mean is rm, str(rm.dtype), w2.requires_grad, w2.is_leaf]
+            out += [next(iter(m.parameters())) is w2]
+            m.to(lib.float64)
+            out += [m[0].weight is w2, m[0].weight.grad is w2.grad]
+            assert f.get_swap_module_params_on_conversion() is (mode == "swap")
+            assert f.get_overwrite_module_params_on_conversion() is (mode == "overwrite")
+            return [o.replace("torch.", "") if isinstance(o, str) else o for o in out]
+        finally:
+            f.set_overwrite_module_params_on_conversion(False)
+            f.set_swap_module_params_on_conversion(False)
+
+    ours = run(bp, fut)
+    assert ours == run(torch, torch.__future__)
+    assert ours[0] is (mode != "overwrite")

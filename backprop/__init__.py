@@ -287,6 +287,23 @@ _LAZY = {
     **dict.fromkeys(("fx", "onnx")),  # (torch.fx.wrap and torch.onnx.is_in_onnx_export only: no graph capture)
     **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
+    **dict.fromkeys(  # (torch's legacy typed storage classes: backprop/storage.py)
+        (
+            "FloatStorage",
+            "DoubleStorage",
+            "HalfStorage",
+            "BFloat16Storage",
+            "LongStorage",
+            "IntStorage",
+            "ShortStorage",
+            "CharStorage",
+            "ByteStorage",
+            "BoolStorage",
+            "ComplexFloatStorage",
+            "ComplexDoubleStorage",
+        ),
+        "storage",
+    ),  # fmt: skip
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
     **dict.fromkeys(
         (

@@ -128,3 +128,48 @@ def test_future_module_conversion(mode: str) -> None:
     ours = run(bp, fut)
     assert ours == run(torch, torch.__future__)
     assert ours[0] is (mode != "overwrite")
+
+
+_LEGACY_STORAGES = [
+    "FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
+    "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage", "ComplexFloatStorage", "ComplexDoubleStorage",
+]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+@pytest.mark.parametrize("name", _LEGACY_STORAGES)
+def test_legacy_storages(name: str) -> None:
+    ours, theirs = getattr(bp, name), getattr(torch, name)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    data = [1, 0, 1] if name == "BoolStorage" else [1, 2, 3]
+    s, ts = ours(data), theirs(data)
+    assert type(s) is bp.TypedStorage and type(ts) is torch.TypedStorage
+    assert s.tolist() == ts.tolist() and s.size() == ts.size() == len(s) == 3
+    assert s.element_size() == ts.element_size() and s.nbytes() == ts.nbytes()
+    assert s.dtype == ours.dtype and isinstance(s, ours) and isinstance(s, bp.storage._LegacyStorage) is False
+    assert ours(4).size() == theirs(4).size() and ours().size() == theirs().size() == 0
+    assert issubclass(ours, bp.storage._LegacyStorage) and issubclass(ours, bp.storage.TypedStorage)
+    others = [n for n in _LEGACY_STORAGES if n != name]
+    assert not any(isinstance(s, getattr(bp, n)) for n in others)
+    s[0] = 0
+    ts[0] = 0
+    assert s.tolist() == ts.tolist()
+    assert s.fill_(1).tolist() == ts.fill_(1).tolist()
+    with pytest.raises(TypeError, match="new\\(\\): invalid data type 'str'"):
+        ours("a")
+    with pytest.raises(TypeError, match="new\\(\\): invalid data type 'str'"):
+        theirs("a")
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+def test_tensor_storage_isinstance() -> None:
+    for dt in ("float32", "int64", "bool", "float16"):
+        t, tt = bp.ones(2, dtype=getattr(bp, dt)), torch.ones(2, dtype=getattr(torch, dt))
+        ours = [isinstance(t.storage(), getattr(bp, n)) for n in _LEGACY_STORAGES]
+        assert ours == [isinstance(tt.storage(), getattr(torch, n)) for n in _LEGACY_STORAGES]
+        assert t.storage().__class__ is bp.TypedStorage and tt.storage().__class__ is torch.TypedStorage
+    assert bp.storage.TypedStorage is bp.TypedStorage and bp.storage.UntypedStorage is bp.UntypedStorage
+    assert sorted(bp.storage.__all__) == sorted(torch.storage.__all__)
+    t = bp.zeros(3)
+    t.storage()[1] = 7.0  # a storage write lands in the tensor's memory, as torch's
+    assert t.tolist() == [0.0, 7.0, 0.0]

@@ -2,7 +2,8 @@
 (activation checkpointing), ``_pytree``, ``hooks``, ``benchmark`` and (loaded when first used, so that
 ``python -m backprop.utils.collect_env`` runs it cleanly) ``collect_env``; ``dlpack``, ``flop_counter``,
 ``model_zoo``, ``weak``, ``deterministic``, ``module_tracker`` and ``cpp_extension`` (refusals) load when
-first used too, and so does ``tensorboard`` (``SummaryWriter``; it needs the optional ``tensorboard`` package, so it stays out of ``__all__``: a star import must not require it)."""
+first used too, and so does ``tensorboard`` (``SummaryWriter``; it needs the optional ``tensorboard``
+package, so it stays out of ``__all__``: a star import must not require it)."""
 
 from typing import Any
 

@@ -173,3 +173,49 @@ def test_tensor_storage_isinstance() -> None:
     t = bp.zeros(3)
     t.storage()[1] = 7.0  # a storage write lands in the tensor's memory, as torch's
     assert t.tolist() == [0.0, 7.0, 0.0]
+
+
+def test_export_refusals() -> None:
+    import torch.export as texport
+
+    from backprop import export
+
+    assert sorted(export.__all__) == sorted(texport.__all__)
+    m = bp.nn.Linear(2, 2)
+    for name, call in [
+        ("export", lambda: export.export(m, (bp.ones(1, 2),))),
+        ("draft_export", lambda: export.draft_export(m, (bp.ones(1, 2),))),
+        ("save", lambda: export.save(None, "x.pt2")),
+        ("load", lambda: export.load("x.pt2")),
+        ("unflatten", lambda: export.unflatten(None)),
+        ("ExportedProgram", lambda: export.ExportedProgram()),
+    ]:
+        with pytest.raises(NotImplementedError, match=f"torch.export.{name}: backprop cannot export"):
+            call()
+    assert not isinstance(m, export.ExportedProgram) and not isinstance(m, export.UnflattenedModule)
+    assert repr(export.Dim("b", min=1, max=8)) == repr(texport.Dim("b", min=1, max=8))
+    assert repr(export.Dim("b")) == repr(texport.Dim("b"))
+    assert [repr(d) for d in export.dims("a", "c", max=4)] == [repr(d) for d in texport.dims("a", "c", max=4)]
+    assert repr(export.Dim.AUTO) == repr(texport.Dim.AUTO) and repr(export.Dim.STATIC) == repr(texport.Dim.STATIC)
+    for lib in (export, texport):
+        with pytest.raises(AssertionError, match="inconsistent min=3, max=2"):
+            lib.Dim("b", min=3, max=2)
+        with pytest.raises(ValueError, match="as it is not a dataclass"):
+            lib.register_dataclass(int)
+    assert bp.export is export
+
+
+def test_cpp_extension_refusals() -> None:
+    import torch.utils.cpp_extension as tcpp
+
+    from backprop.utils import cpp_extension as cpp
+
+    assert sorted(cpp.__all__) == sorted(tcpp.__all__)
+    for name in ("load", "load_inline", "CppExtension", "CUDAExtension", "BuildExtension"):
+        with pytest.raises(NotImplementedError, match=f"cpp_extension.{name}: backprop has no C\\+\\+ API"):
+            getattr(cpp, name)("ext", ["ext.cpp"])
+    assert isinstance(cpp.BuildExtension, type) and not isinstance(object(), cpp.BuildExtension)
+    assert cpp.BuildExtension.with_options(use_ninja=False) is cpp.BuildExtension
+    assert cpp.is_ninja_available() == tcpp.is_ninja_available()
+    assert cpp.get_default_build_root() == tcpp.get_default_build_root()
+    assert bp.utils.cpp_extension is cpp

@@ -318,6 +318,9 @@ _LAZY = {
         "_native",
     ),
     "bfloat16": "dtypes",  # (ml_dtypes' dtype: its import is slow, so it is made when first used)
+    **dict.fromkeys(  # (torch's float8 dtypes, ml_dtypes' too: backprop/dtypes.py)
+        ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"), "dtypes"
+    ),
 }
 
 

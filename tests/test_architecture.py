@@ -253,6 +253,8 @@ def test_ufunc_ops_have_no_dead_forward_body() -> None:
                 continue  # a complex array was made in this process: lt, floor, ... check for it (registry)
             if registry._BF16 is not None and name == "where":
                 continue  # bfloat16 was used in this process: where keeps a bfloat16 operand's dtype (registry)
+            if registry._FLOAT8_SEEN[0]:
+                continue  # a float8 array was made in this process: the ops gain torch's float8 refusal (registry)
             assert op.kernel(bp.device("cpu").backend) is getattr(bp.device("cpu").xp, op.ufunc), name
 
 

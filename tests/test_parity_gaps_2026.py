@@ -219,3 +219,114 @@ def test_cpp_extension_refusals() -> None:
     assert cpp.is_ninja_available() == tcpp.is_ninja_available()
     assert cpp.get_default_build_root() == tcpp.get_default_build_root()
     assert bp.utils.cpp_extension is cpp
+
+
+_FLOAT8 = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"]
+
+
+def _float8_inputs() -> np.ndarray:
+    """float32 values across every float8 range, with NaN, infinities, signed zeros, ties and overflow."""
+    rng = np.random.default_rng(0)
+    scales = (1e-9, 1e-6, 1e-3, 1.0, 30.0, 300.0, 1e4, 1e6, 1e38)
+    with np.errstate(over="ignore"):
+        parts = [(rng.standard_normal(3000) * s).astype(np.float32) for s in scales]
+    special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 448, 449, 464, 465, 480, 500, 57344, 61440, 61441]
+    special += [240, 247, 248, 2.0**-127, 2.0**127, 3 * 2.0**126, 1.5 * 2.0**-9, 2.0**-10, 2.0**-16, 2.0**-17]
+    return np.concatenate([*parts, np.array(special + [-v for v in special], np.float32)])
+
+
+@pytest.mark.parametrize("name", _FLOAT8)
+def test_float8_conversion_bits(name: str) -> None:
+    ours, theirs = getattr(bp, name), getattr(torch, name)
+    x = _float8_inputs()
+    for src, bits in (("float32", "int32"), ("float64", "int64"), ("float16", "int16"), ("bfloat16", "int16")):
+        tt = torch.from_numpy(x).to(getattr(torch, src))  # (the same source bits on both sides)
+        t = bp.tensor(tt.view(getattr(torch, bits)).numpy()).view(getattr(bp, src))
+        got = t.to(ours).view(bp.uint8).numpy()
+        np.testing.assert_array_equal(got, tt.to(theirs).view(torch.uint8).numpy(), err_msg=f"{src} -> {name}")
+    codes = np.arange(256, dtype=np.uint8)
+    f8, tf8 = bp.tensor(codes).view(ours), torch.from_numpy(codes).view(theirs)
+    for dst, bits in (("float32", "int32"), ("float64", "int64"), ("float16", "int16"), ("bfloat16", "int16")):
+        got = f8.to(getattr(bp, dst)).view(getattr(bp, bits)).numpy()
+        want = tf8.to(getattr(torch, dst)).view(getattr(torch, bits)).numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"{name} -> {dst}")
+    for other in _FLOAT8:  # float8 to float8 (through float32, as torch)
+        got = f8.to(getattr(bp, other)).view(bp.uint8).numpy()
+        np.testing.assert_array_equal(got, tf8.to(getattr(torch, other)).view(torch.uint8).numpy())
+    vals = [1.0, 2.5, 500.0, -0.3, 1e-9, float("inf")]
+    got = bp.tensor(vals, dtype=ours).view(bp.uint8).tolist()
+    assert got == torch.tensor(vals, dtype=theirs).view(torch.uint8).tolist()
+    for v in (500.0, 1e6, float("inf"), 3.0):  # one element: converted (saturating); more: checked, as torch
+        got = bp.full((1,), v, dtype=ours).view(bp.uint8).tolist()
+        assert got == torch.full((1,), v, dtype=theirs).view(torch.uint8).tolist()
+        try:
+            want = torch.full((2,), v, dtype=theirs).view(torch.uint8).tolist()
+        except RuntimeError as e:
+            with pytest.raises(RuntimeError, match=str(e)):
+                bp.full((2,), v, dtype=ours)
+        else:
+            assert bp.full((2,), v, dtype=ours).view(bp.uint8).tolist() == want
+    dst = bp.empty(3, dtype=ours).copy_(bp.tensor([500.0, -1e6, 0.1], dtype=bp.float64))
+    tdst = torch.empty(3, dtype=theirs).copy_(torch.tensor([500.0, -1e6, 0.1], dtype=torch.float64))
+    assert dst.view(bp.uint8).tolist() == tdst.view(torch.uint8).tolist()
+
+
+@pytest.mark.parametrize("name", _FLOAT8)
+def test_float8_dtype_properties(name: str) -> None:
+    ours, theirs = getattr(bp, name), getattr(torch, name)
+    f, tf = bp.finfo(ours), torch.finfo(theirs)
+    for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+        assert getattr(f, attr) == getattr(tf, attr), attr
+    assert repr(f) == repr(tf)
+    t, tt = bp.ones(3, dtype=ours), torch.ones(3, dtype=theirs)
+    assert t.element_size() == tt.element_size() == 1 and t.is_floating_point() and tt.is_floating_point()
+    assert ours.is_floating_point if hasattr(ours, "is_floating_point") else True
+    assert repr(bp.tensor([1.5, 2.0], dtype=ours)) == repr(torch.tensor([1.5, 2.0], dtype=theirs)).replace("torch.", "")
+    assert bp.tensor([2.0, 4.0], dtype=ours).tolist() == torch.tensor([2.0, 4.0], dtype=theirs).tolist()
+    assert bp.zeros(2, dtype=ours).dtype == ours and bp.ones(2, 2, dtype=ours).t().contiguous().dtype == ours
+
+
+def _float8_outcomes(lib) -> dict:
+    """Which ops torch's CPU kernels run on float8 and which raise (and with which class)."""
+    f8 = lib.float8_e4m3fn
+    x = lib.tensor([1.0, 2.5, 448.0, -0.3], dtype=f8)
+    c = lib.tensor([True, False, False, True])
+    cases = {
+        "add": lambda: x + x, "mul": lambda: x * 2, "neg": lambda: -x, "abs": lambda: x.abs(), "sum": lambda: x.sum(),
+        "matmul": lambda: x @ x, "add_f32": lambda: x + lib.ones(4), "eq": lambda: x == x, "clone": lambda: x.clone(),
+        "reshape": lambda: x.reshape(2, 2), "cat": lambda: lib.cat([x, x]), "index": lambda: x[1:],
+        "relu": lambda: lib.relu(x), "to32": lambda: x.to(lib.float32), "max": lambda: x.max(),
+        "where": lambda: lib.where(c, x, x), "gt": lambda: x > 0, "exp": lambda: x.exp(),
+        "promote": lambda: lib.promote_types(f8, lib.float32), "result_type": lambda: lib.result_type(x, 1.0),
+        "fill_": lambda: x.clone().fill_(2), "copy_": lambda: lib.empty(4, dtype=f8).copy_(lib.ones(4)),
+        "transpose": lambda: x.reshape(2, 2).t().contiguous(), "eq_f32": lambda: x == lib.ones(4),
+        "sum_f32": lambda: x.sum(dtype=lib.float32), "isnan": lambda: x.isnan(), "stack": lambda: lib.stack([x, x]),
+        "flip": lambda: x.flip(0), "mean": lambda: x.mean(), "ne": lambda: x != x, "lt": lambda: x < x,
+        "isinf": lambda: x.isinf(), "masked_fill": lambda: x.masked_fill(c, 1.0), "roll": lambda: x.roll(1),
+        "index_select": lambda: x.index_select(0, lib.tensor([1, 0])), "getitem_mask": lambda: x[c],
+        "any": lambda: x.any(), "eq_scalar": lambda: x == 1.0,
+        "abs_e8m0": lambda: lib.ones(1, dtype=lib.float8_e8m0fnu).abs(),
+        "eq_e5m2": lambda: x == x.to(lib.float8_e5m2), "cat_mixed": lambda: lib.cat([x, x.float()]),
+        "mul_bool": lambda: x * c, "to_int": lambda: x.to(lib.int32), "unbind": lambda: x.unbind()[1],
+    }  # fmt: skip
+    out = {}
+    for k, f in cases.items():
+        try:
+            r = f()
+        except (RuntimeError, NotImplementedError, TypeError) as e:
+            msg = str(e).split("\n")[0]
+            out[k] = (type(e).__name__, msg if "Promotion" in msg else msg.split(" not implemented for ")[-1])
+        else:
+            out[k] = (
+                (str(r.dtype).replace("torch.", ""), r.tolist())
+                if hasattr(r, "tolist")
+                else str(r).replace("torch.", "")
+            )
+    return out
+
+
+def test_float8_op_support_matches_torch() -> None:
+    ours = _float8_outcomes(bp)
+    assert ours == _float8_outcomes(torch)
+    assert ours["add"] == ("NotImplementedError", "'Float8_e4m3fn'")
+    assert ours["add_f32"][0] == "RuntimeError"

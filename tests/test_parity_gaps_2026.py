@@ -330,3 +330,49 @@ def test_float8_op_support_matches_torch() -> None:
     assert ours == _float8_outcomes(torch)
     assert ours["add"] == ("NotImplementedError", "'Float8_e4m3fn'")
     assert ours["add_f32"][0] == "RuntimeError"
+
+
+def test_nn_parallel_functions() -> None:
+    from torch.nn.parallel import parallel_apply as torch_parallel_apply
+    from torch.nn.parallel import replicate as torch_replicate
+
+    from backprop.nn.parallel import gather, parallel_apply, replicate, scatter, scatter_kwargs
+
+    x = bp.arange(10.0).reshape(5, 2).requires_grad_()
+    parts = scatter((x, 7, {"k": x}), ["cpu", "cpu", "cpu"])  # (torch's CPU build refuses: its kernels are CUDA's)
+    assert len(parts) == 3 and [p[0].shape[0] for p in parts] == [c.shape[0] for c in torch.ones(5, 2).chunk(3)]
+    assert all(p[1] == 7 and p[2]["k"].shape == p[0].shape for p in parts)
+    back = gather([p[0] for p in parts], -1)
+    np.testing.assert_array_equal(back.detach().numpy(), x.detach().numpy())
+    (back * bp.arange(10.0).reshape(5, 2)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(10.0).reshape(5, 2))
+    assert gather([{"a": bp.ones(1), "b": None}, {"a": bp.zeros(2), "b": None}], "cpu")["a"].tolist() == [1, 0, 0]
+    assert gather([bp.tensor(1.0), bp.tensor(2.0)], "cpu").tolist() == [1.0, 2.0]
+    assert gather([bp.ones(2, 1), bp.zeros(2, 1)], "cpu", dim=1).shape == (2, 2)
+    ins, kws = scatter_kwargs((x,), {"y": 1}, ["cpu", "cpu"])
+    assert len(ins) == len(kws) == 2 and kws[1] == {"y": 1}
+
+    lin = bp.nn.Sequential(bp.nn.Linear(2, 3), bp.nn.BatchNorm1d(3))
+    assert replicate(lin, []) == [] and torch_replicate(torch.nn.Linear(2, 2), []) == []
+    reps = replicate(lin, ["cpu", "cpu"])
+    assert len(reps) == 2 and all(type(r) is bp.nn.Sequential and r is not lin for r in reps)
+    assert reps[0][0] is not lin[0] and reps[0][0].weight is not lin[0].weight
+    outs = parallel_apply(reps, [bp.ones(4, 2), (bp.ones(4, 2),)])
+    expected = lin(bp.ones(4, 2)).detach().numpy()
+    for o in outs:
+        np.testing.assert_allclose(o.detach().numpy(), expected, rtol=1e-6)
+    sum(o.sum() for o in outs).backward()  # gradients of both replicas reach the original parameters
+    assert lin[0].weight.grad is not None and lin[0].weight.grad.shape == (3, 2)
+    detached = replicate(lin, ["cpu"], detach=True)[0]
+    assert not detached[0].weight.requires_grad
+
+    msg = "The number of modules 1 is not equal to the number of inputs 2"
+    for fn, mod in ((parallel_apply, bp.nn.Linear(2, 1)), (torch_parallel_apply, torch.nn.Linear(2, 1))):
+        with pytest.raises(AssertionError, match=msg):
+            fn([mod], [(1,), (2,)])
+    if not bp.cuda.is_available():  # (both find no device type to run on without CUDA)
+        with pytest.raises(RuntimeError, match="device type could not be determined"):
+            bp.nn.parallel.data_parallel(bp.nn.Linear(2, 1), bp.ones(1, 2))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device type could not be determined"):
+            torch.nn.parallel.data_parallel(torch.nn.Linear(2, 1), torch.ones(1, 2))

@@ -305,6 +305,17 @@ _LAZY = {
         "storage",
     ),  # fmt: skip
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
+    **dict.fromkeys(  # (copies of a sparse tensor's parts: backprop/sparse/_leftovers.py)
+        (
+            "ccol_indices_copy",
+            "col_indices_copy",
+            "crow_indices_copy",
+            "indices_copy",
+            "row_indices_copy",
+            "values_copy",
+        ),
+        "sparse._leftovers",
+    ),  # fmt: skip
     **dict.fromkeys(
         (
             "_native_batch_norm_legit",

@@ -376,3 +376,69 @@ def test_nn_parallel_functions() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="device type could not be determined"):
             torch.nn.parallel.data_parallel(torch.nn.Linear(2, 1), torch.ones(1, 2))
+
+
+def _sparse_parts(t) -> tuple:
+    """A sparse tensor's layout name, pattern and values, for comparison with torch's."""
+    layout = str(t.layout).replace("torch.", "")
+    if layout == "sparse_coo":
+        return layout, t._indices().tolist(), t._values().tolist(), t.is_coalesced()
+    if layout == "sparse_csr":
+        return layout, t.crow_indices().tolist(), t.col_indices().tolist(), t.values().tolist()
+    return layout, t.ccol_indices().tolist(), t.row_indices().tolist(), t.values().tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.filterwarnings("ignore:Sparse CSC tensor support is in beta")
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks are implicitly disabled")
+def test_sparse_leftovers() -> None:
+    pattern = [[0, 1, 0, 0], [1, 0, 0, 2], [0, 0, 3, 0]]
+    d, td = bp.arange(12.0).reshape(3, 4), torch.arange(12.0).reshape(3, 4)
+    m, tm = bp.tensor(pattern).to_sparse(), torch.tensor(pattern).to_sparse()
+    for conv in (lambda s: s, lambda s: s.to_sparse_csr(), lambda s: s.to_sparse_csc()):
+        assert _sparse_parts(d.sparse_mask(conv(m))) == _sparse_parts(td.sparse_mask(conv(tm)))
+    unco, tunco = (lib.sparse_coo_tensor([[0, 0], [1, 1]], [1.0, 2.0], (3, 4)) for lib in (bp, torch))
+    assert _sparse_parts(d.sparse_mask(unco)) == _sparse_parts(td.sparse_mask(tunco))
+    x, tx = d.clone().requires_grad_(), td.clone().requires_grad_()
+    x.sparse_mask(m).to_dense().sum().backward()
+    tx.sparse_mask(tm).to_dense().sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    for dense, mask in ((d, bp.ones(2, 2).to_sparse()), (td, torch.ones(2, 2).to_sparse())):
+        with pytest.raises(RuntimeError, match=r"operands have incompatible sizes; self has size \[3, 4\]"):
+            dense.sparse_mask(mask)
+    with pytest.raises(NotImplementedError, match="Could not run 'aten::sparse_mask'"):
+        d.sparse_mask(bp.ones(3, 4))
+
+    cases = [
+        ([[1.0, 2, 3, 4], [5, 6, 7, 8]], [0, -1], (3, 4), None),
+        ([[1.0, 2, 3]], [1], (3, 3), "sparse_csc"),
+        ([[1.0, 2, 3, 4], [5, 6, 7, 8]], [0, 1], (3, 4), "sparse_csr"),
+        ([1.0, 2, 3], 0, (3, 3), None),
+    ]
+    for diags, offs, shape, layout in cases:
+        kw = {} if layout is None else {"layout": getattr(bp, layout)}
+        tkw = {} if layout is None else {"layout": getattr(torch, layout)}
+        ours = bp.sparse.spdiags(bp.tensor(diags), bp.tensor(offs), shape, **kw)
+        theirs = torch.sparse.spdiags(torch.tensor(diags), torch.tensor(offs), shape, **tkw)
+        assert _sparse_parts(ours) == _sparse_parts(theirs)
+    for lib in (bp, torch):
+        with pytest.raises(RuntimeError, match="Offset tensor contains duplicate values"):
+            lib.sparse.spdiags(lib.ones(2, 3), lib.tensor([0, 0]), (3, 3))
+        with pytest.raises(RuntimeError, match=r"Number of diagonals \(1\) does not match the number of offsets"):
+            lib.sparse.spdiags(lib.ones(1, 3), lib.tensor([0, 1]), (3, 3))
+        with pytest.raises(RuntimeError, match="Only output layouts"):
+            lib.sparse.spdiags(lib.ones(1, 3), lib.tensor([0]), (3, 3), layout=lib.strided)
+
+    c, tc = m.to_sparse_csr().float(), tm.to_sparse_csr().float()
+    cc, tcc = m.to_sparse_csc(), tm.to_sparse_csc()
+    for name, a, ta in [
+        ("crow_indices_copy", c, tc), ("col_indices_copy", c, tc), ("values_copy", c, tc),
+        ("ccol_indices_copy", cc, tcc), ("row_indices_copy", cc, tcc),
+    ]:  # fmt: skip
+        got, want = getattr(bp, name)(a), getattr(torch, name)(ta)
+        assert got.tolist() == want.tolist() and str(got.dtype) == str(want.dtype).replace("torch.", "")
+    assert bp.values_copy(c).data_ptr() != c.values().data_ptr()
+    for name in ("values_copy", "indices_copy"):
+        for lib, coo in ((bp, m.coalesce()), (torch, tm.coalesce())):
+            with pytest.raises(NotImplementedError, match=f"Could not run 'aten::{name}' with arguments from the"):
+                getattr(lib, name)(coo)

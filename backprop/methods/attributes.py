@@ -64,6 +64,7 @@ def _address(a: Any) -> int:
 # (tensor, layout, dense_dim) -> sparse CSR/CSC
 TO_SPARSE: list[Any] = [None]
 TO_COMPRESSED: list[Any] = [None]
+SPARSE_MASK: list[Any] = [None]  # (tensor, sparse mask) -> sparse tensor: backprop.sparse._leftovers.sparse_mask
 
 
 class AttributeMethods(ExtraMethods):
@@ -114,6 +115,11 @@ class AttributeMethods(ExtraMethods):
         if sparse_dim is not None and sparse_dim != self._data.ndim:
             raise NotImplementedError("to_sparse: hybrid sparse tensors (sparse_dim < ndim) are not supported")
         return TO_SPARSE[0](self)
+
+    def sparse_mask(self: Any, mask: Any) -> Any:
+        """This tensor's values at the stored entries of the sparse ``mask``, in ``mask``'s layout (torch's
+        ``sparse_mask``; ``backprop.sparse`` installs it)."""
+        return SPARSE_MASK[0](self, mask)
 
     def to_sparse_coo(self: Any) -> Any:
         """This tensor as a sparse COO tensor (``to_sparse()``)."""

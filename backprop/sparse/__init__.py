@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from backprop import dtypes
+from backprop.sparse import _leftovers
 from backprop.sparse._build import coalesce, from_dense, log_softmax, softmax, sparse_coo_tensor, to_dense
 from backprop.sparse._build import sparse_sum as sum  # noqa: A001 - torch's name
 from backprop.sparse._compressed import (
@@ -25,6 +26,7 @@ from backprop.sparse._compressed import (
     sparse_csr_tensor,
     to_compressed,
 )
+from backprop.sparse._leftovers import spdiags
 from backprop.sparse._mm import addmm, mm
 from backprop.sparse._tensor import SparseTensor, sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 
@@ -67,6 +69,7 @@ __all__ = [
     "log_softmax",
     "mm",
     "sampled_addmm",
+    "spdiags",
     "softmax",
     "sparse_bsc",
     "sparse_bsr",
@@ -85,3 +88,4 @@ from backprop.methods import attributes as _attributes  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
 _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()
+_attributes.SPARSE_MASK[0] = _leftovers.sparse_mask  # dense.sparse_mask(sparse)

@@ -442,3 +442,39 @@ def test_sparse_leftovers() -> None:
         for lib, coo in ((bp, m.coalesce()), (torch, tm.coalesce())):
             with pytest.raises(NotImplementedError, match=f"Could not run 'aten::{name}' with arguments from the"):
                 getattr(lib, name)(coo)
+
+
+def _swap_outcomes(lib) -> list:
+    """load_state_dict under the swap switch (assign or not) and swap_tensors' exchanges, as plain values."""
+    import weakref
+
+    out: list = []
+    fut = lib.__future__
+    for swap in (False, True):
+        for assign in (False, True):
+            fut.set_swap_module_params_on_conversion(swap)
+            try:
+                m = lib.nn.Linear(2, 2)
+                w = m.weight
+                sd = {"weight": lib.ones(2, 2, dtype=lib.float64), "bias": lib.zeros(2, dtype=lib.float64)}
+                m.load_state_dict(sd, assign=assign)
+                out.append((m.weight is w, str(m.weight.dtype), str(w.dtype), type(m.weight).__name__))
+                out.append((m.weight.requires_grad, m.weight.is_leaf, m.weight.tolist(), m.weight is sd["weight"]))
+            finally:
+                fut.set_swap_module_params_on_conversion(False)
+    a, b = lib.nn.Parameter(lib.ones(2)), lib.zeros(3, dtype=lib.float64)
+    a.grad = lib.full((2,), 5.0)
+    a.foo = 1
+    lib.utils.swap_tensors(a, b)
+    out.append((type(a).__name__, type(b).__name__, tuple(a.shape), str(a.dtype), b.grad.tolist(), a.grad))
+    out.append((getattr(b, "foo", None), a.requires_grad, b.requires_grad))
+    c = lib.ones(1)
+    ref = weakref.ref(c)
+    with pytest.raises(RuntimeError, match="Cannot swap t1 because it has weakref associated with it"):
+        lib.utils.swap_tensors(c, lib.ones(1))
+    del ref
+    return [tuple(str(v).replace("torch.", "") for v in o) for o in out]
+
+
+def test_swap_tensors_and_load_state_dict_swap() -> None:
+    assert _swap_outcomes(bp) == _swap_outcomes(torch)

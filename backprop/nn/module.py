@@ -570,6 +570,10 @@ class Module:
         local_state = {k: v for k, v in self._parameters.items() if v is not None}
         local_state.update((k, v) for k, v in self._buffers.items() if v is not None and k not in skip)
         assign = local_metadata.get("assign_to_params_buffers", False)
+        from backprop import __future__ as future
+        from backprop.utils._swap import swap_tensors
+
+        swap = future.get_swap_module_params_on_conversion()
         for name, param in local_state.items():
             key = prefix + name
             if key not in state_dict:
@@ -596,7 +600,20 @@ class Module:
                 continue
             try:
                 with no_grad():
-                    if assign:
+                    if swap:  # (bp.__future__'s swap switch: torch's module_load + swap_tensors)
+                        new = param.module_load(value, assign=assign)
+                        if new is value or new is param:
+                            raise RuntimeError(
+                                "module_load returned one of self or other, please .detach() the result if "
+                                "returning one of the inputs in module_load"
+                            )
+                        if isinstance(param, Parameter):
+                            if not isinstance(new, Parameter):
+                                new = Parameter(new, requires_grad=param.requires_grad)
+                            else:
+                                new.requires_grad_(param.requires_grad)
+                        swap_tensors(param, new)
+                    elif assign:
                         if isinstance(param, Parameter):
                             if not isinstance(value, Parameter):
                                 value = Parameter(value, requires_grad=param.requires_grad)
@@ -616,8 +633,8 @@ class Module:
                         param.copy_(value)
             except Exception as ex:
                 error_msgs.append(
-                    f'While copying the parameter named "{key}", whose dimensions in the model are '
-                    f"torch.Size({list(param.shape)}) and whose dimensions in the checkpoint are "
+                    f'While {"swapping" if swap else "copying"} the parameter named "{key}", whose dimensions in '
+                    f"the model are torch.Size({list(param.shape)}) and whose dimensions in the checkpoint are "
                     f"torch.Size({list(value.shape)}), an exception occurred : {ex.args}."
                 )
         extra_key = prefix + "_extra_state"

@@ -305,6 +305,7 @@ _LAZY = {
         "storage",
     ),  # fmt: skip
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
+    **dict.fromkeys(("sparse_bsr_tensor", "sparse_bsc_tensor"), "sparse._block"),  # (block sparse matrices)
     **dict.fromkeys(  # (copies of a sparse tensor's parts: backprop/sparse/_leftovers.py)
         (
             "ccol_indices_copy",

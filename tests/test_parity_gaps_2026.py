@@ -478,3 +478,66 @@ def _swap_outcomes(lib) -> list:
 
 def test_swap_tensors_and_load_state_dict_swap() -> None:
     assert _swap_outcomes(bp) == _swap_outcomes(torch)
+
+
+def _block_sparse_transcript(lib) -> list[str]:
+    """What BSR/BSC construction, conversion, products and gradients print, one string per step."""
+    out: list[str] = []
+
+    def step(name: str, f) -> None:
+        try:
+            r = f()
+        except (RuntimeError, NotImplementedError) as e:
+            r = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        out.append(f"{name}: {r}".replace("torch.", ""))
+
+    d = lib.tensor([[1.0, 2, 0, 0], [3, 4, 0, 0], [0, 0, 0, 5], [0, 0, 6, 0]])
+    d2 = lib.tensor([[1.0, 0, 0, 0, 2, 0], [0, 0, 0, 0, 0, 0], [0, 3, 4, 0, 0, 0], [0, 0, 0, 0, 0, 7]])
+    b, c = d.to_sparse_bsr((2, 2)), d.to_sparse_bsc((2, 2))
+    vals = lib.arange(8.0).reshape(2, 2, 2)
+    step("bsr", lambda: b)
+    step("parts", lambda: (tuple(b.values().shape), b.crow_indices(), b.col_indices(), b.layout, b._nnz()))
+    step("dims", lambda: (b.dense_dim(), b.sparse_dim()))
+    step("bsc", lambda: c)
+    step("bsc_2x3", lambda: d2.to_sparse_bsc((2, 3)))
+    step("bsr_1x2", lambda: d2.to_sparse_bsr((1, 2)))
+    step("to_sparse_layout", lambda: d.to_sparse(layout=lib.sparse_bsr, blocksize=(2, 2)).layout)
+    step(
+        "bsr_tensor", lambda: lib.sparse_bsr_tensor(lib.tensor([0, 1, 2]), lib.tensor([0, 1]), vals, (4, 4)).to_dense()
+    )
+    step(
+        "bsc_tensor", lambda: lib.sparse_bsc_tensor(lib.tensor([0, 1, 2]), lib.tensor([1, 0]), vals, (4, 4)).to_dense()
+    )
+    step("default_size", lambda: tuple(lib.sparse_bsr_tensor(lib.tensor([0, 1, 2]), lib.tensor([0, 1]), vals).shape))
+    step("bad_blocksize", lambda: d.to_sparse_bsr((3, 3)))
+    step("mm", lambda: b @ lib.ones(4, 1))
+    step("add", lambda: b + b)
+    step("mul", lambda: b * 2)
+    v = lib.ones(2, 2, 2, requires_grad=True)
+    s = lib.sparse_bsr_tensor(lib.tensor([0, 1, 2]), lib.tensor([0, 1]), v, (4, 4))
+    s.to_dense().mul(lib.arange(16.0).reshape(4, 4)).sum().backward()
+    step("values_grad", lambda: v.grad)
+    x = d.clone().requires_grad_()
+    x.to_sparse_bsr((2, 2)).values().sum().backward()
+    step("dense_grad", lambda: x.grad)
+    step("to_csr", lambda: b.to_sparse_csr())
+    step("to_coo", lambda: b.to_sparse())
+    step("values_copy", lambda: tuple(lib.values_copy(b).shape))
+    step("crow_copy", lambda: lib.crow_indices_copy(b))
+    step("crow_of_bsc", lambda: c.crow_indices())
+    step("ccol", lambda: c.ccol_indices())
+    step("transpose", lambda: b.t())
+    step("empty", lambda: lib.zeros(4, 4).to_sparse_bsr((2, 2)))
+    step("bsc_dense", lambda: c.to_dense())
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks are implicitly disabled")
+@pytest.mark.filterwarnings("ignore:Sparse BSR tensor support is in beta")
+@pytest.mark.filterwarnings("ignore:Sparse BSC tensor support is in beta")
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_block_sparse_matches_torch() -> None:
+    ours, theirs = _block_sparse_transcript(bp), _block_sparse_transcript(torch)
+    for a, b in zip(ours, theirs):
+        assert a == b
+    assert len(ours) == len(theirs) == 25

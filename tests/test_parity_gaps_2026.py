@@ -541,3 +541,22 @@ def test_block_sparse_matches_torch() -> None:
     for a, b in zip(ours, theirs):
         assert a == b
     assert len(ours) == len(theirs) == 25
+
+
+def _conversion_identities(lib) -> list:
+    m = lib.nn.BatchNorm1d(3)
+    rm, nb, w = m.running_mean, m.num_batches_tracked, m.weight
+    out = []
+    m.to("cpu")
+    out += [m.running_mean is rm, m.weight is w]
+    m.float()
+    out += [m.running_mean is rm, m.num_batches_tracked is nb]
+    m.double()
+    out += [m.running_mean is rm, m.num_batches_tracked is nb, str(m.num_batches_tracked.dtype), m.weight is w]
+    m.half()
+    out += [str(m.running_mean.dtype), str(m.weight.dtype)]
+    return [str(o).replace("torch.", "") for o in out]
+
+
+def test_module_conversion_keeps_untouched_buffers() -> None:
+    assert _conversion_identities(bp) == _conversion_identities(torch)

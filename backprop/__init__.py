@@ -285,10 +285,42 @@ _LAZY = {
     "types": None,  # (torch.types: the type aliases)
     "ao": None,  # (torch.ao: quantization, backprop/ao)
     "quantization": None,  # (torch.quantization: the legacy alias of torch.ao.quantization)
+    "__future__": None,  # (torch.__future__: Module conversion switches)
+    "export": None,  # (torch.export: refusals, backprop exports no graphs)
+    "storage": None,  # (torch.storage: the storage classes)
     **dict.fromkeys(("fx", "onnx")),  # (torch.fx.wrap and torch.onnx.is_in_onnx_export only: no graph capture)
     **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)
     **dict.fromkeys(("Storage", "TypedStorage", "UntypedStorage"), "_storage_names"),
+    **dict.fromkeys(  # (torch's legacy typed storage classes: backprop/storage.py)
+        (
+            "FloatStorage",
+            "DoubleStorage",
+            "HalfStorage",
+            "BFloat16Storage",
+            "LongStorage",
+            "IntStorage",
+            "ShortStorage",
+            "CharStorage",
+            "ByteStorage",
+            "BoolStorage",
+            "ComplexFloatStorage",
+            "ComplexDoubleStorage",
+        ),
+        "storage",
+    ),  # fmt: skip
     **dict.fromkeys(("cond", "while_loop"), "_control_flow"),
+    **dict.fromkeys(("sparse_bsr_tensor", "sparse_bsc_tensor"), "sparse._block"),  # (block sparse matrices)
+    **dict.fromkeys(  # (copies of a sparse tensor's parts: backprop/sparse/_leftovers.py)
+        (
+            "ccol_indices_copy",
+            "col_indices_copy",
+            "crow_indices_copy",
+            "indices_copy",
+            "row_indices_copy",
+            "values_copy",
+        ),
+        "sparse._leftovers",
+    ),  # fmt: skip
     **dict.fromkeys(
         (
             "_native_batch_norm_legit",
@@ -302,6 +334,9 @@ _LAZY = {
         "_native",
     ),
     "bfloat16": "dtypes",  # (ml_dtypes' dtype: its import is slow, so it is made when first used)
+    **dict.fromkeys(  # (torch's float8 dtypes, ml_dtypes' too: backprop/dtypes.py)
+        ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"), "dtypes"
+    ),
 }
 
 

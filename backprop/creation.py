@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import dtypes, runtime
 from backprop.autograd import trace
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
@@ -121,19 +121,46 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
     shape = size_arg(size)
     if any(n < 0 for n in shape):
         raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    if fill == "empty" and runtime._flags["deterministic"] and runtime._flags.get("fill_uninitialized_memory", True):
+        fill, value = "full", _known_fill(dt)  # torch's deterministic empty: NaN, or an integer's maximum
     if dev.type == "meta":  # no values: one element's memory whatever the shape
         arr = placeholder(shape, dt)
     else:
         with _current(dev):
-            arr = (
-                xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
-                if fill == "full"
-                else getattr(xp, fill)(shape, dtype=dt)
-            )
+            if fill == "full" and dtypes.is_float8(dt):  # (torch's saturating conversion)
+                if math.prod(shape) != 1:
+                    _float8_fill_check(value, dt)
+                arr = dtypes.float8_cast(xp.full(shape, value, dtype=np.float32), dt)
+            else:
+                arr = (
+                    xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
+                    if fill == "full"
+                    else getattr(xp, fill)(shape, dtype=dt)
+                )
     t = Tensor._wrap(arr, dev, None)
     if requires_grad:
         t._factory_requires_grad()
     return t
+
+
+def _float8_fill_check(value: Any, dt: Any) -> None:
+    """torch's checked conversion of a fill value into a float8 dtype (a fill of more than one element):
+    a finite value beyond the dtype's range is refused (and infinity, except for float8_e5m2, which has it)."""
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and dt.name == "float8_e5m2"):
+        return
+    info = dtypes.finfo(dt)
+    lowest = info.min if dt.name == "float8_e8m0fnu" else -info.max
+    if not lowest <= v <= info.max:
+        raise RuntimeError(f"value cannot be converted to type c10::{dtypes.scalar_type_name(dt)} without overflow")
+
+
+def _known_fill(dt: Any) -> Any:
+    """What torch's ``empty`` holds under ``use_deterministic_algorithms(True)``: NaN for floating and
+    complex dtypes, the maximum for integers, True for bool (``bp.utils.deterministic``)."""
+    if dt.kind in "iu":
+        return int(np.iinfo(dt).max)
+    return True if dt.kind == "b" else float("nan")
 
 
 def _dense(name: str, layout: Any) -> None:

@@ -89,7 +89,11 @@ class Device:
                     host = host.astype(np.complex64)  # Python complex -> complex64 (torch's default)
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
-            arr = arr.astype(dtype)
+            arr = (
+                dtypes.float8_cast(arr, dtype)
+                if dtypes.is_float8(dtype) or dtypes.is_float8(arr.dtype)
+                else arr.astype(dtype)
+            )
         if arr.dtype is dtypes.float16 or arr.dtype.kind in "cV":
             dtypes.note_dtype(arr.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)
         return arr
@@ -138,7 +142,7 @@ _NUMPY_TYPES = (
 
 def check_array_dtype(array: Any) -> None:
     """torch refuses NumPy arrays of objects, strings, records and dates (a mixed-type DataFrame's ``.values``)."""
-    if array.dtype.kind in "OUSVMm" and not dtypes.is_bfloat16(array.dtype):
+    if array.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(array.dtype):
         raise TypeError(
             f"can't convert np.ndarray of type numpy.{array.dtype.type.__name__}. The only supported types are: "
             f"{_NUMPY_TYPES}, and bool."
@@ -228,7 +232,7 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
                 inferred = np.array(_tensors_as_numbers(data, 0, leaf, None, strict=False)).dtype
                 raise _number_error(inferred) from None
     arr = np.array(data)
-    if arr.dtype.kind in "OUSVMm" and not dtypes.is_bfloat16(arr.dtype):  # objects, strings, records, dates
+    if arr.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr, double
 

@@ -49,11 +49,53 @@ def _bfloat16() -> np.dtype:
     return _bf16[0]
 
 
+# torch's float8 dtypes, ml_dtypes' NumPy dtypes too (made on first use, as bfloat16): torch's CPU semantics
+# are storage and conversion (``to``, ``copy_``, creation with ``dtype=``, indexing, cat, comparisons);
+# most arithmetic raises NotImplementedError, and promotion with any other dtype RuntimeError
+FLOAT8_NAMES = {
+    "float8_e4m3fn": "Float8_e4m3fn",
+    "float8_e5m2": "Float8_e5m2",
+    "float8_e4m3fnuz": "Float8_e4m3fnuz",
+    "float8_e5m2fnuz": "Float8_e5m2fnuz",
+    "float8_e8m0fnu": "Float8_e8m0fnu",
+}
+_f8: dict[str, np.dtype] = {}
+
+
+def _float8(name: str) -> np.dtype:
+    """The float8 dtype ``name`` (a key of ``FLOAT8_NAMES``), importing ml_dtypes the first time."""
+    d = _f8.get(name)
+    if d is None:
+        if not HAS_BFLOAT16:
+            raise AttributeError(
+                f"{name} needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes"
+            )
+        import ml_dtypes
+
+        d = _f8[name] = np.dtype(getattr(ml_dtypes, name))
+        globals()[name] = d
+    return d
+
+
 def __getattr__(name: str) -> Any:
-    """``bfloat16``, made on first use."""
+    """``bfloat16`` and the float8 dtypes, made on first use."""
     if name == "bfloat16":
         return _bfloat16()
+    if name in FLOAT8_NAMES:
+        return _float8(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_float8(dtype: Any) -> bool:
+    """``dtype`` is one of torch's float8 dtypes (without importing ml_dtypes: see ``is_bfloat16``)."""
+    return (  # (by name: ml_dtypes 0.7 gives float8_e5m2 kind "f", the others "V")
+        getattr(dtype, "name", None) in FLOAT8_NAMES and "ml_dtypes" in sys.modules and dtype == _float8(dtype.name)
+    )
+
+
+def is_ml_float(dtype: Any) -> bool:
+    """bfloat16 or a float8 dtype: the floating dtypes NumPy knows only through ml_dtypes (kind "V")."""
+    return is_bfloat16(dtype) or is_float8(dtype)
 
 
 def is_bfloat16(dtype: Any) -> bool:
@@ -92,7 +134,8 @@ class _FirstUse:
                 callback()
 
 
-BFLOAT16_USE, FLOAT16_USE, COMPLEX_USE = _FirstUse(), _FirstUse(), _FirstUse()
+BFLOAT16_USE, FLOAT16_USE, COMPLEX_USE, FLOAT8_USE = _FirstUse(), _FirstUse(), _FirstUse(), _FirstUse()
+on_first_float8, note_float8 = FLOAT8_USE.on, FLOAT8_USE.note
 on_first_bfloat16, note_bfloat16 = BFLOAT16_USE.on, BFLOAT16_USE.note
 on_first_float16, note_float16 = FLOAT16_USE.on, FLOAT16_USE.note
 on_first_complex, note_complex = COMPLEX_USE.on, COMPLEX_USE.note
@@ -114,6 +157,8 @@ def note_half(dtype: Any) -> None:
             note_float16()
     elif BFLOAT16_USE.pending is not None and is_bfloat16(dtype):
         note_bfloat16()
+    elif FLOAT8_USE.pending is not None and is_float8(dtype):
+        note_float8()
 
 
 # torch wraps a Python int beyond a small integer dtype's range into it (uint8 - 3 is 253, int8 + 1000 is
@@ -153,7 +198,7 @@ def wide_int(v: int, dtype: np.dtype) -> int:
 _SCALAR_TYPE_NAMES = {
     "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
     "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
-    "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble", **FLOAT8_NAMES,
 }  # fmt: skip
 
 
@@ -229,16 +274,20 @@ def checked_int(v: Any, tensor_dtype: np.dtype, dtype: np.dtype) -> Any:
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
     k = dtype.kind
-    return "f" if k == "V" and is_bfloat16(dtype) else k
+    return "f" if k == "V" and is_ml_float(dtype) else k
 
 
 def is_floating(dtype: np.dtype) -> bool:
-    """True for float16, bfloat16, float32 and float64 (torch's ``dtype.is_floating_point``)."""
-    return dtype.kind == "f" or is_bfloat16(dtype)
+    """True for float16, bfloat16, float8, float32 and float64 (torch's ``dtype.is_floating_point``)."""
+    return dtype.kind == "f" or is_ml_float(dtype)
 
 
 def check_device(dtype: Any, device_type: str, where: str) -> None:
-    """Raise a clear TypeError for bfloat16 on a CUDA device: CuPy has no bfloat16 dtype."""
+    """Raise a clear TypeError for bfloat16 or float8 on a CUDA device: CuPy has neither."""
+    if device_type not in ("cpu", "meta") and is_float8(dtype):
+        raise TypeError(
+            f"{where}: float8 tensors live on the CPU only here (CuPy has no float8 dtypes), not on {device_type}"
+        )
     if device_type not in ("cpu", "meta") and is_bfloat16(dtype):  # (meta arrays are NumPy's: bfloat16 is fine)
         raise TypeError(
             f"{where}: bfloat16 tensors live on the CPU only (CuPy has no bfloat16 dtype), not on "
@@ -248,7 +297,7 @@ def check_device(dtype: Any, device_type: str, where: str) -> None:
 
 def is_inexact(dtype: np.dtype) -> bool:
     """True for floating and complex dtypes: those whose tensors can require gradients."""
-    return dtype.kind in "fc" or is_bfloat16(dtype)
+    return dtype.kind in "fc" or is_ml_float(dtype)
 
 
 _default_float = float32
@@ -279,10 +328,16 @@ def to_dtype(dtype: Any) -> np.dtype | None:
     try:
         d = np.dtype(dtype)
     except TypeError:
+        if dtype in FLOAT8_NAMES:
+            d = _float8(dtype)
+            note_float8()
+            return d
         if dtype != "bfloat16":  # (NumPy knows the name only once ml_dtypes is imported)
             raise TypeError(f"not a dtype: {dtype!r}") from None
         d = _bfloat16()
-    if d.kind == "V" and d == _bfloat16():
+    if is_float8(d):
+        note_float8()
+    elif d.kind == "V" and d == _bfloat16():
         if not HAS_BFLOAT16:
             raise TypeError("bfloat16 needs the ml_dtypes package (a dependency of backprop): pip install ml_dtypes")
         if BFLOAT16_USE.pending is not None:
@@ -354,6 +409,11 @@ def promote_dtypes(type1: Any, type2: Any) -> np.dtype:
     """``torch.promote_types``: the dtype two dtypes promote to (the higher category wins outright:
     int64 with float16 is float16, where NumPy gives float64)."""
     a, b = np.dtype(to_dtype(type1)), np.dtype(to_dtype(type2))
+    if a != b and (is_float8(a) or is_float8(b)):
+        raise RuntimeError(
+            "Promotion for Float8 Types is not supported, attempted to promote "
+            f"{scalar_type_name(a)} and {scalar_type_name(b)}"
+        )
     ca, cb = category(a), category(b)
     if ca != cb:
         if ca < cb:
@@ -388,13 +448,22 @@ class finfo:  # noqa: N801 - torch's name
         dt = _default_float if type is None else to_dtype(type)
         if dt is None or not is_floating(dt):
             raise TypeError("finfo() requires a floating point input type. Use iinfo to handle 'iinfo'")
-        info = np.finfo(dt)
+        if is_float8(dt):
+            import ml_dtypes
+
+            info = ml_dtypes.finfo(dt)
+        else:
+            info = np.finfo(dt)
         self.bits = int(info.bits)
         self.eps = builtins.float(info.eps)
+        if dt.name == "float8_e5m2fnuz":  # (torch's eps for it is 2**-3, ml_dtypes' 2**-2)
+            self.eps = 0.125
         self.max = builtins.float(info.max)
         self.min = builtins.float(info.min)
         self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
         self.resolution = 10.0 ** -int(info.precision)  # 1e-06 for float32, as torch (not float16(0.001))
+        if is_float8(dt):
+            self.resolution = 1.0  # (torch's: 10 ** -floor(log10(2) * mantissa bits), 0 digits for float8)
         self.dtype = dt.name
 
     def __repr__(self) -> str:
@@ -419,3 +488,75 @@ class iinfo:  # noqa: N801 - torch's name
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
+_F8_NAN_LUT: dict[str, np.ndarray] = {}
+
+
+def _float8_values(dtype: np.dtype) -> np.ndarray:
+    """float32 values of the 256 codes of a float8 dtype, with torch's NaN bit patterns (its conversions are
+    bit manipulations: e4m3fn's NaN reads as 0x7ff00000, e5m2's keep their payload quieted, the fnuz and
+    e8m0 ones read as 0x7f800001)."""
+    lut = _F8_NAN_LUT.get(dtype.name)
+    if lut is None:
+        codes = np.arange(256, dtype=np.uint8)
+        with np.errstate(all="ignore"):
+            lut = codes.view(dtype).astype(np.float32)
+        bits = lut.view(np.uint32)
+        nan = np.isnan(lut)
+        sign = (codes.astype(np.uint32) & 0x80) << 24
+        if dtype.name == "float8_e4m3fn":
+            bits[nan] = sign[nan] | 0x7FF00000
+        elif dtype.name == "float8_e5m2":
+            bits[nan] = sign[nan] | 0x7FC00000 | ((codes[nan].astype(np.uint32) & 0x3) << 21)
+        else:
+            bits[nan] = 0x7F800001
+        _F8_NAN_LUT[dtype.name] = lut
+    return lut
+
+
+def _to_float8(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 ``x`` as torch's CPU conversion to float8 ``dtype`` rounds it: nearest-even, as ml_dtypes,
+    except that e4m3fn saturates finite overflow and infinities to +-448 (ml_dtypes gives NaN), e5m2
+    writes every NaN as 0x7f/0xff, and e8m0fnu keeps the exponent, rounding the mantissa to nearest-even
+    and ignoring the sign (torch's bit algorithm)."""
+    if dtype.name == "float8_e8m0fnu":
+        bits = np.ascontiguousarray(x).view(np.uint32)
+        exponent = (bits >> 23) & 0xFF
+        g = (bits & 0x400000) != 0
+        up = g & (((bits & 0x3FFFFF) != 0) | (exponent > 0)) & (exponent != 0xFF)
+        return (exponent + up).astype(np.uint8).view(dtype)
+    with np.errstate(all="ignore"):
+        out = x.astype(dtype)
+    if dtype.name in ("float8_e4m3fn", "float8_e5m2"):
+        bits = out.view(np.uint8)
+        sign = (np.ascontiguousarray(x).view(np.uint32) >> 24).astype(np.uint8) & 0x80
+        if dtype.name == "float8_e4m3fn":
+            fix = np.isnan(out) & ~np.isnan(x)
+            bits[fix] = sign[fix] | 0x7E
+        else:
+            fix = np.isnan(x)
+            bits[fix] = sign[fix] | 0x7F
+    return out
+
+
+def float8_cast(x: Any, dtype: np.dtype) -> Any:
+    """``x.astype(dtype)`` with torch's semantics when either side is a float8 dtype: values through float32
+    (as torch converts), rounded and saturated as ``_to_float8``, read back through ``_float8_values``."""
+    src = x.dtype
+    if is_float8(src):
+        x = _float8_values(src)[np.ascontiguousarray(x).view(np.uint8)]
+        if dtype == float32:
+            return x
+        if not is_float8(dtype):
+            with np.errstate(all="ignore"):
+                out = x.astype(dtype)
+            if is_bfloat16(dtype):  # (torch writes every bfloat16 NaN as 0x7fc0)
+                out.view(np.uint16)[np.isnan(x)] = 0x7FC0
+            elif dtype == float16:  # (the fnuz/e8m0 NaN reads as float16's quiet 0x7e00 in torch)
+                out.view(np.uint16)[x.view(np.uint32) == 0x7F800001] = 0x7E00
+            return out
+    elif src != float32:
+        with np.errstate(all="ignore"):
+            x = x.astype(float32)
+    return _to_float8(np.asarray(x), dtype).reshape(np.shape(x))

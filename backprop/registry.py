@@ -202,6 +202,8 @@ class OpDef:
                     k = _where_keeping_bf16(k)
             if _COMPLEX_SEEN[0] and self.name in _REAL_ONLY and _OPS.get(self.name) is self:
                 k = _refusing_complex(k, self.name)
+            if _FLOAT8_SEEN[0] and (self.name not in _FLOAT8_OK or self.name == "abs") and _OPS.get(self.name) is self:
+                k = _refusing_float8(k, self.name)
             if backend.name == "meta":  # (shape-only tensors: see backends/meta_backend.py)
                 k = meta_backend.meta_kernel(self.name, k)
             self._kernels[backend.name] = k
@@ -345,6 +347,48 @@ def _use_complex_checks() -> None:
         opdef = _OPS.get(name)
         if opdef is not None:
             opdef._kernels.clear()
+
+
+# the ops torch's CPU kernels run on float8 tensors (storage, movement, comparisons for equality); every
+# other op raises NotImplementedError on a float8 input, as torch's "<kernel>" not implemented for 'Float8_...'
+_FLOAT8_OK = frozenset(
+    "abs all any as_strided astype cat clone conj diagonal eq expand getitem index_put index_select isnan isreal "
+    "ne permute real reshape roll setitem stack to_device where".split()
+)
+_FLOAT8_KERNEL_NAMES = {
+    "add": "add_stub", "sub": "sub_stub", "mul": "mul_cpu_reduced_float", "matmul": "dot",
+    "relu": "clamp_min_scalar_cpu", "amax": "max_all", "amin": "min_all", "exp": "exp_vml_cpu", "sum": "sum_cpu",
+    "mean": "sum_cpu", "isinf": "isinf", "isfinite": "isfinite", "masked_fill": "masked_fill", "neg": "neg_cpu",
+    "flip": "flip_cpu", "tril": "tril",
+}  # fmt: skip
+_FLOAT8_SEEN = [False]
+
+
+def _use_float8_checks() -> None:
+    """The first float8 array is being made: rebuild the kernels with the float8 refusal."""
+    if _FLOAT8_SEEN[0]:
+        return
+    _FLOAT8_SEEN[0] = True
+    for opdef in _OPS.values():
+        opdef._kernels.clear()
+
+
+def _refusing_float8(kernel: Kernel, name: str) -> Kernel:
+    """``kernel`` of op ``name``, raising torch's NotImplementedError for a float8 array input (and for abs
+    of float8_e8m0fnu, which has no sign)."""
+    allowed_e8m0 = name != "abs"
+
+    def run(*args: Any, **attrs: Any) -> Any:
+        for a in args:
+            d = getattr(a, "dtype", None)
+            if d is not None and dtypes.is_float8(d):
+                if name in _FLOAT8_OK and (allowed_e8m0 or d.name != "float8_e8m0fnu"):
+                    continue
+                kernel_name = _FLOAT8_KERNEL_NAMES.get(name, f"{name}_cpu")
+                raise NotImplementedError(f"\"{kernel_name}\" not implemented for '{dtypes.scalar_type_name(d)}'")
+        return kernel(*args, **attrs)
+
+    return run
 
 
 def _torch_complex_name(dtype: Any) -> str:
@@ -662,3 +706,4 @@ def clear_kernel_cache() -> None:
 dtypes.on_first_bfloat16(_use_bfloat16_kernels)
 dtypes.on_first_float16(_use_float16_kernels)
 dtypes.on_first_complex(_use_complex_checks)
+dtypes.on_first_float8(_use_float8_checks)

@@ -363,6 +363,14 @@ def tensor_like_seen(values: Any) -> builtins.bool:
     return False
 
 
+def _float8_ready(a: Any, dtype: Any) -> Any:
+    """``a`` converted to ``dtype`` as torch converts when either is a float8 dtype (saturating, see
+    ``dtypes.float8_cast``), else ``a`` itself (NumPy's assignment casts it)."""
+    if a.dtype != dtype and (dtypes.is_float8(dtype) or dtypes.is_float8(a.dtype)):
+        return dtypes.float8_cast(a, dtype)
+    return a
+
+
 class Tensor(
     MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, LinalgMethods, AttributeMethods, RandomMethods
 ):
@@ -1070,11 +1078,11 @@ class Tensor(
                 if self.device.type != "meta":
                     self._data[...] = data
             elif self.device.type != "meta":
-                self._data[...] = src._data
+                self._data[...] = _float8_ready(src._data, self._data.dtype)
         elif self.device.type == "meta":
             pass
         else:
-            self._data[...] = self.device.asarray(src)
+            self._data[...] = _float8_ready(self.device.asarray(src), self._data.dtype)
         if trace_users[0] and (tr := trace.tracer()) is not None:
             if not isinstance(src, Tensor) or src.device is not self.device:
                 tr.fail("copy_() from host data or another device inside the step")
@@ -1162,7 +1170,7 @@ class Tensor(
         if self.device.type == "meta":
             return self._meta_repr()
         host = self._host()
-        if dtypes.is_bfloat16(host.dtype):  # NumPy prints it as an unknown type: print its float32 values
+        if dtypes.is_ml_float(host.dtype):  # NumPy prints it as an unknown type: print its float32 values
             host = host.astype(np.float32)
         kind = type(self)  # a user subclass prints its name where torch's does (``MyT([1., 2.])``)
         prefix = "tensor(" if kind is Tensor or _internal(kind.__module__) else kind.__name__ + "("

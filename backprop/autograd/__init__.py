@@ -56,8 +56,8 @@ _function_module.Function = Function  # type: ignore[attr-defined]
 _function_module.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
 _function_module.once_differentiable = once_differentiable  # type: ignore[attr-defined]
 
-# torch.autograd.anomaly_mode: the module holding detect_anomaly and set_detect_anomaly (grad_mode here)
-from backprop.autograd import grad_mode as anomaly_mode  # noqa: E402, F401
+# torch.autograd.anomaly_mode: the module holding detect_anomaly and set_detect_anomaly
+from backprop.autograd import anomaly_mode  # noqa: E402, F401
 
 
 def kineto_available() -> bool:

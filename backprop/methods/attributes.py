@@ -64,6 +64,8 @@ def _address(a: Any) -> int:
 # (tensor, layout, dense_dim) -> sparse CSR/CSC
 TO_SPARSE: list[Any] = [None]
 TO_COMPRESSED: list[Any] = [None]
+TO_BLOCK: list[Any] = [None]  # (tensor, layout, blocksize) -> BSR/BSC: backprop.sparse._block.to_block
+SPARSE_MASK: list[Any] = [None]  # (tensor, sparse mask) -> sparse tensor: backprop.sparse._leftovers.sparse_mask
 
 
 class AttributeMethods(ExtraMethods):
@@ -108,12 +110,25 @@ class AttributeMethods(ExtraMethods):
         """This tensor as a sparse COO tensor, or in ``layout`` (``bp.sparse_csr``/``bp.sparse_csc``)
         (``backprop.sparse``, which installs the conversions)."""
         if layout is not None and getattr(layout, "name", "") != "sparse_coo":
-            if blocksize is not None:
-                raise NotImplementedError("to_sparse: blocksize= (BSR/BSC layouts) is not supported")
+            if getattr(layout, "name", "") in ("sparse_bsr", "sparse_bsc"):
+                return TO_BLOCK[0](self, layout, blocksize)
             return TO_COMPRESSED[0](self, layout, dense_dim)
         if sparse_dim is not None and sparse_dim != self._data.ndim:
             raise NotImplementedError("to_sparse: hybrid sparse tensors (sparse_dim < ndim) are not supported")
         return TO_SPARSE[0](self)
+
+    def to_sparse_bsr(self: Any, blocksize: Any, dense_dim: int | None = None) -> Any:
+        """This matrix as a block sparse row tensor of its (R, C) blocks that hold a non-zero."""
+        return TO_BLOCK[0](self, "sparse_bsr", blocksize)
+
+    def to_sparse_bsc(self: Any, blocksize: Any, dense_dim: int | None = None) -> Any:
+        """This matrix as a block sparse column tensor of its (R, C) blocks that hold a non-zero."""
+        return TO_BLOCK[0](self, "sparse_bsc", blocksize)
+
+    def sparse_mask(self: Any, mask: Any) -> Any:
+        """This tensor's values at the stored entries of the sparse ``mask``, in ``mask``'s layout (torch's
+        ``sparse_mask``; ``backprop.sparse`` installs it)."""
+        return SPARSE_MASK[0](self, mask)
 
     def to_sparse_coo(self: Any) -> Any:
         """This tensor as a sparse COO tensor (``to_sparse()``)."""

@@ -121,6 +121,15 @@ class TypedStorage(UntypedStorage):
     def __getitem__(self, i: Any) -> Any:
         return self._elements()[i].tolist()
 
+    def __setitem__(self, i: Any, value: Any) -> None:
+        """``storage[i] = v``: writes into the tensor memory the storage views."""
+        self._elements()[i] = value
+
+    def fill_(self, value: Any) -> TypedStorage:
+        """Every element set to ``value`` (in the memory the storage views)."""
+        self._elements()[...] = value
+        return self
+
     def untyped(self) -> UntypedStorage:
         return UntypedStorage(self._array, self.device)
 

@@ -317,7 +317,8 @@ class Module:
                 p.grad._data[...] = 0
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move/cast parameters and buffers in place (the Parameter objects are kept)."""
+        """Move/cast parameters and buffers through ``_apply`` (the Parameter objects are kept unless a
+        ``bp.__future__`` switch says otherwise)."""
         dev = kwargs.get("device")
         dtype = kwargs.get("dtype")
         for a in args:
@@ -341,31 +342,70 @@ class Module:
                     "Cannot copy out of meta tensor; no data! Please use torch.nn.Module.to_empty() instead of "
                     "torch.nn.Module.to() when moving module from meta to a different device."
                 )
-            for t in tensors:
-                moved = t.detach().to(dev) if dev is not None else t.detach()
-                if dtype is not None and dtypes.kind(t.dtype) == "f":
-                    moved = moved.to(dtype)
-                t._data, t.device = moved._data, moved.device
-                if t.grad is not None:
-                    g = t.grad.to(dev) if dev is not None else t.grad
-                    t.grad = g.to(t.dtype)
-        return self
+
+        def convert(t: Tensor) -> Tensor:
+            moved = t.to(dev) if dev is not None else t
+            if dtype is not None and dtypes.kind(t.dtype) == "f":
+                moved = moved.to(dtype)
+            return moved
+
+        return self._apply(convert)
 
     def _apply(self, fn: Any, recurse: bool = True) -> Module:
-        """``fn`` on every parameter and buffer (and gradient); the results are stored in the same
-        Parameter objects (torch's default ``.data`` update)."""
+        """``fn`` on every parameter, gradient and buffer, stored as torch's ``Module._apply`` does: by default
+        into the same Parameter (and ``.grad``) objects (torch's ``.data`` update); with
+        ``bp.__future__.set_overwrite_module_params_on_conversion(True)`` as new Parameter objects; with
+        ``set_swap_module_params_on_conversion(True)`` swapped into the old objects (``bp.utils.swap_tensors``).
+        Buffers are replaced by ``fn``'s result, as torch's."""
+        from backprop import __future__ as future
+
         if recurse:
             for m in self.children():
                 m._apply(fn)
-        with no_grad():
-            for store in (self._parameters, self._buffers):
-                for t in store.values():
-                    if t is not None:
-                        new = fn(t.detach())
-                        t._data, t.device = new._data, new.device
-                        if t.grad is not None:
-                            g = fn(t.grad)
-                            t.grad = g
+        swap = future.get_swap_module_params_on_conversion()
+        overwrite = future.get_overwrite_module_params_on_conversion()
+        for key, param in self._parameters.items():
+            if param is None:
+                continue
+            with no_grad():
+                applied = fn(param.detach())
+            grad = param.grad
+            if swap:
+                from backprop.utils._swap import swap_tensors
+
+                try:
+                    if grad is not None:
+                        param.grad = None
+                    swap_tensors(param, Parameter(applied, requires_grad=param.requires_grad))
+                except Exception as e:
+                    if grad is not None:
+                        param.grad = grad
+                    raise RuntimeError(f"_apply(): Couldn't swap {type(self).__name__}.{key}") from e
+                out = param
+            elif overwrite:
+                out = Parameter(applied, param.requires_grad)
+                self._parameters[key] = out
+            else:
+                param._data, param.device = applied._data, applied.device
+                out = param
+            if grad is None:
+                continue
+            with no_grad():
+                grad_applied = fn(grad)
+            if swap:
+                grad_applied.requires_grad_(grad.requires_grad)
+                try:
+                    swap_tensors(grad, grad_applied)
+                except Exception as e:
+                    raise RuntimeError(f"_apply(): Couldn't swap {type(self).__name__}.{key}.grad") from e
+                out.grad = grad
+            elif overwrite:
+                out.grad = grad_applied.requires_grad_(grad.requires_grad)
+            else:
+                grad._data, grad.device = grad_applied._data, grad_applied.device
+        for key, buf in self._buffers.items():
+            if buf is not None:
+                self._buffers[key] = fn(buf)
         return self
 
     def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
@@ -530,6 +570,10 @@ class Module:
         local_state = {k: v for k, v in self._parameters.items() if v is not None}
         local_state.update((k, v) for k, v in self._buffers.items() if v is not None and k not in skip)
         assign = local_metadata.get("assign_to_params_buffers", False)
+        from backprop import __future__ as future
+        from backprop.utils._swap import swap_tensors
+
+        swap = future.get_swap_module_params_on_conversion()
         for name, param in local_state.items():
             key = prefix + name
             if key not in state_dict:
@@ -556,7 +600,20 @@ class Module:
                 continue
             try:
                 with no_grad():
-                    if assign:
+                    if swap:  # (bp.__future__'s swap switch: torch's module_load + swap_tensors)
+                        new = param.module_load(value, assign=assign)
+                        if new is value or new is param:
+                            raise RuntimeError(
+                                "module_load returned one of self or other, please .detach() the result if "
+                                "returning one of the inputs in module_load"
+                            )
+                        if isinstance(param, Parameter):
+                            if not isinstance(new, Parameter):
+                                new = Parameter(new, requires_grad=param.requires_grad)
+                            else:
+                                new.requires_grad_(param.requires_grad)
+                        swap_tensors(param, new)
+                    elif assign:
                         if isinstance(param, Parameter):
                             if not isinstance(value, Parameter):
                                 value = Parameter(value, requires_grad=param.requires_grad)
@@ -576,8 +633,8 @@ class Module:
                         param.copy_(value)
             except Exception as ex:
                 error_msgs.append(
-                    f'While copying the parameter named "{key}", whose dimensions in the model are '
-                    f"torch.Size({list(param.shape)}) and whose dimensions in the checkpoint are "
+                    f'While {"swapping" if swap else "copying"} the parameter named "{key}", whose dimensions in '
+                    f"the model are torch.Size({list(param.shape)}) and whose dimensions in the checkpoint are "
                     f"torch.Size({list(value.shape)}), an exception occurred : {ex.args}."
                 )
         extra_key = prefix + "_extra_state"

@@ -30,9 +30,19 @@ from backprop.distributed.algorithms.join import Join, Joinable, JoinHook, _Join
 from backprop.futures import Future
 from backprop.nn.data_parallel import DataParallel
 from backprop.nn.module import Module
+from backprop.nn.parallel_functions import gather, parallel_apply, replicate, scatter, scatter_kwargs
 from backprop.tensor import Tensor
 
-__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
+__all__ = [
+    "DataParallel",
+    "DistributedDataParallel",
+    "data_parallel",
+    "gather",
+    "parallel_apply",
+    "replicate",
+    "scatter",
+    "scatter_kwargs",
+]
 
 
 def data_parallel(

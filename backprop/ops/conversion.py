@@ -17,6 +17,11 @@ def astype(xp, x, *, dtype):
         dtypes.note_half(dtype)  # (likewise for float16's)
     elif dtype.kind == "c":
         dtypes.note_complex()  # (once per process: torch's real-only ops gain their complex refusal)
+    if dtypes.is_float8(dtype) or dtypes.is_float8(x.dtype):
+        if xp.__name__ != "numpy":
+            dtypes.check_device(dtype, "cuda", "to")
+        dtypes.note_float8()  # (once per process: the ops torch refuses on float8 gain their refusal)
+        return dtypes.float8_cast(x, dtype)
     return x.astype(dtype)
 
 

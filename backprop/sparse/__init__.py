@@ -14,6 +14,8 @@ import warnings
 from typing import Any
 
 from backprop import dtypes
+from backprop.sparse import _leftovers
+from backprop.sparse._block import SparseBlockTensor, sparse_bsc_tensor, sparse_bsr_tensor, to_block
 from backprop.sparse._build import coalesce, from_dense, log_softmax, softmax, sparse_coo_tensor, to_dense
 from backprop.sparse._build import sparse_sum as sum  # noqa: A001 - torch's name
 from backprop.sparse._compressed import (
@@ -25,6 +27,7 @@ from backprop.sparse._compressed import (
     sparse_csr_tensor,
     to_compressed,
 )
+from backprop.sparse._leftovers import spdiags
 from backprop.sparse._mm import addmm, mm
 from backprop.sparse._tensor import SparseTensor, sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 
@@ -66,7 +69,11 @@ __all__ = [
     "from_dense",
     "log_softmax",
     "mm",
+    "SparseBlockTensor",
     "sampled_addmm",
+    "sparse_bsc_tensor",
+    "sparse_bsr_tensor",
+    "spdiags",
     "softmax",
     "sparse_bsc",
     "sparse_bsr",
@@ -85,3 +92,5 @@ from backprop.methods import attributes as _attributes  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
 _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()
+_attributes.SPARSE_MASK[0] = _leftovers.sparse_mask  # dense.sparse_mask(sparse)
+_attributes.TO_BLOCK[0] = to_block  # dense.to_sparse_bsr()/to_sparse_bsc()

@@ -98,6 +98,10 @@ class AttributeMethods(ExtraMethods):
 
     is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
 
+    def dequantize(self: Any) -> Any:
+        """This tensor itself: dequantizing a non-quantized tensor is the identity (torch's ``Tensor.dequantize``)."""
+        return self
+
     def to_dense(self: Any, dtype: Any = None, *, masked_grad: bool | None = None) -> Tensor:
         """A dense tensor: this one (a sparse tensor converts itself)."""
         return self if dtype is None else self.to(dtype)

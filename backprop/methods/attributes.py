@@ -99,8 +99,8 @@ class AttributeMethods(ExtraMethods):
     is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
 
     def dequantize(self: Any) -> Any:
-        """This tensor itself: dequantizing a non-quantized tensor is the identity (torch's ``Tensor.dequantize``)."""
-        return self
+        """A non-quantized tensor as float32: itself when it is float32 (torch's ``Tensor.dequantize``)."""
+        return self if self.dtype == dtypes.float32 else self.float()
 
     def to_dense(self: Any, dtype: Any = None, *, masked_grad: bool | None = None) -> Tensor:
         """A dense tensor: this one (a sparse tensor converts itself)."""

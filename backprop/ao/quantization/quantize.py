@@ -135,7 +135,8 @@ def _add_observers(module: nn.Module, observed: tuple[type, ...] | None = None) 
             _observe(child)
         else:
             _add_observers(child, kinds)
-    if not list(module.children()) and not isinstance(module, nn.Sequential) and type(module) in kinds:
+    leaf = not list(module.children()) or hasattr(module, "weight_fake_quant")  # (QAT modules: their fake quant)
+    if leaf and not isinstance(module, nn.Sequential) and type(module) in kinds:
         _observe(module)
 
 
@@ -278,7 +279,11 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
 
 
 def fuse_modules(
-    model: nn.Module, modules_to_fuse: Any, inplace: bool = False, fuser_func: Any = None, fuse_custom_config_dict: Any = None
+    model: nn.Module,
+    modules_to_fuse: Any,
+    inplace: bool = False,
+    fuser_func: Any = None,
+    fuse_custom_config_dict: Any = None,
 ) -> nn.Module:
     """Fuse each list of named modules (``[["conv", "bn", "relu"], ["fc", "relu"]]``) into the first one's place
     (BatchNorm folded into the conv's weight and bias as torch's ``fuse_conv_bn_eval``); the others become

@@ -260,7 +260,7 @@ def _q_out(values: np.ndarray, scale: float, zero_point: int) -> QTensor:
     )
 
 
-class QFunctional(_Leaf):
+class QFunctional(Module):
     """Quantized ``add``/``mul``/``cat``/``add_relu`` at a fixed output scale and zero point (torch's kernels)."""
 
     def __init__(self) -> None:

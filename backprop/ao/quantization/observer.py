@@ -367,6 +367,10 @@ class HistogramObserver(UniformQuantizationObserverBase):
     """Records a running histogram (2048 bins) of the values seen; ``calculate_qparams`` searches it for the
     range minimizing the L2 quantization error (torch's non-linear search), then applies MinMax's rule."""
 
+    histogram: Tensor
+    min_val: Tensor
+    max_val: Tensor
+
     def __init__(self, bins: int = 2048, dtype: Any = quint8, qscheme: Any = per_tensor_affine,
                  reduce_range: bool = False, quant_min: int | None = None, quant_max: int | None = None,
                  factory_kwargs: Any = None, eps: float = _EPS, is_dynamic: bool = False,

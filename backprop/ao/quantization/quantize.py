@@ -264,7 +264,7 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
     if types == (nn.Conv2d, nn.BatchNorm2d):
         if is_qat:
             return nni.ConvBn2d(*mods)
-        return fuse_conv_bn_eval(*mods)
+        return fuse_conv_bn_eval(mods[0], mods[1])
     if types == (nn.Conv2d, nn.BatchNorm2d, nn.ReLU):
         if is_qat:
             return nni.ConvBnReLU2d(*mods)

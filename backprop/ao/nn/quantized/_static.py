@@ -31,7 +31,7 @@ def _observed(mod: Any, fused: type | None) -> tuple[Any, Any, Any]:
         raise AssertionError("Input float module must have qconfig defined")
     act = mod.activation_post_process
     if fused is not None and isinstance(mod, fused):
-        mod = mod[0]
+        mod = mod[0]  # type: ignore[index]
     wpp = getattr(mod, "weight_fake_quant", None) or mod.qconfig.weight()
     wpp(mod.weight)
     return mod, wpp, act

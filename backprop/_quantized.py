@@ -615,3 +615,116 @@ def fake_quantize_per_channel_affine(
     shape = [1] * input.ndim
     shape[axis] = -1
     return _FakeQuantize.apply(input, s.reshape(shape), z.astype(np.float64).reshape(shape), quant_min, quant_max)
+
+
+# ---------------------------------------------------------------- static quantized kernels (fbgemm's)
+def _requantize(
+    acc: np.ndarray, x_scale: float, w_scale: Any, bias: Any, out_scale: float, out_zp: int, relu: bool
+) -> np.ndarray:
+    """fbgemm's ReQuantizeOutput with a float bias, in float32: ``raw = acc + bias / (x_scale * w_scale)``,
+    ``q = rint(raw * (x_scale * w_scale / out_scale)) + out_zp`` clamped to [0 (out_zp with relu), 255]
+    (``acc``: the int32 sums of (x - x_zp)(w - w_zp), channels last; ``w_scale`` one per channel or one)."""
+    act_w = np.float32(x_scale) * np.asarray(w_scale, dtype=np.float32)
+    mult = (act_w / np.float32(out_scale)).astype(np.float32)
+    raw = acc.astype(np.float32)
+    if bias is not None:
+        raw = raw + (np.asarray(bias, dtype=np.float32) / act_w).astype(np.float32)
+    q = np.rint((raw * mult).astype(np.float32)).astype(np.int64) + out_zp
+    return np.clip(q, out_zp if relu else 0, 255).astype(np.uint8)
+
+
+def _centered(t: QTensor) -> np.ndarray:
+    """The integers minus their zero point(s) (int64), zero points broadcast along the channel axis."""
+    if t._axis < 0:
+        return t._int.astype(np.int64) - builtins.int(t._zp)
+    shape = [1] * t._int.ndim
+    shape[t._axis] = -1
+    return t._int.astype(np.int64) - np.reshape(np.asarray(t._zp, dtype=np.int64), shape)
+
+
+def _w_scales(w: QTensor) -> Any:
+    return np.asarray(w._scale, dtype=np.float64) if w._axis >= 0 else float(w._scale)
+
+
+def qlinear(x: QTensor, w: QTensor, bias: Any, scale: float, zero_point: builtins.int, relu: bool = False) -> QTensor:
+    """torch's ``quantized::linear`` (fbgemm): quint8 input, qint8 weight (per tensor or per output
+    channel), float bias; int32 accumulation and fbgemm's requantization to quint8."""
+    if not isinstance(x, QTensor) or x._qdtype is not quint8:
+        raise RuntimeError("quantized::linear (fbgemm): expected a quint8 quantized input")
+    xs = _centered(x).reshape(-1, x._int.shape[-1])
+    acc = (xs @ _centered(w).T).astype(np.int32)
+    out = _requantize(acc, float(x._scale), _w_scales(w), bias, scale, zero_point, relu)
+    return QTensor._make(out.reshape(*x._int.shape[:-1], -1), quint8, per_tensor_affine, float(scale), zero_point)
+
+
+def qconv2d(
+    x: QTensor,
+    w: QTensor,
+    bias: Any,
+    stride: tuple[builtins.int, builtins.int],
+    padding: tuple[builtins.int, builtins.int],
+    dilation: tuple[builtins.int, builtins.int],
+    groups: builtins.int,
+    scale: float,
+    zero_point: builtins.int,
+    relu: bool = False,
+) -> QTensor:
+    """torch's ``quantized::conv2d`` on x86: the input padded with its zero point, int32 sums of products
+    per output channel, then the same requantization as ``qlinear``."""
+    if not isinstance(x, QTensor) or x._qdtype is not quint8:
+        raise RuntimeError("quantized::conv2d (fbgemm): expected a quint8 quantized input")
+    if x._int.ndim != 4:
+        raise RuntimeError(f"quantized::conv2d: expected 4-dimensional input, got {x._int.ndim}-dimensional")
+    xi = np.pad(_centered(x), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    wi = _centered(w)
+    o, cg, kh, kw = wi.shape
+    win = np.lib.stride_tricks.sliding_window_view(
+        xi, ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1), axis=(2, 3)
+    )[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
+    n, _, oh, ow = win.shape[:4]
+    win = win.reshape(n, groups, cg, oh, ow, kh, kw)
+    wg = wi.reshape(groups, o // groups, cg, kh, kw)
+    acc = np.einsum("ngchwij,gocij->nhwgo", win, wg, optimize=True).reshape(n, oh, ow, o).astype(np.int32)
+    out = _requantize(acc, float(x._scale), _w_scales(w), bias, scale, zero_point, relu)
+    return QTensor._make(
+        np.ascontiguousarray(out.transpose(0, 3, 1, 2)), quint8, per_tensor_affine, float(scale), zero_point
+    )
+
+
+def _vec_split(n: builtins.int) -> builtins.int:
+    """How many leading elements torch's elementwise quantized kernels take through their AVX-512 path
+    (blocks of 2 x 64 quint8; the rest go through the scalar code)."""
+    return n - n % 128
+
+
+def _deq_fma(q: np.ndarray, scale: float, zp: builtins.int) -> np.ndarray:
+    """The vector path's dequantize: ``fma(q, scale, -zp * scale)`` rounded once to float32."""
+    s = np.float32(scale)
+    premul = np.float32(-np.float32(zp) * s)
+    return (q.astype(np.float64) * np.float64(s) + np.float64(premul)).astype(np.float32)
+
+
+def qadd(x: QTensor, y: QTensor, scale: float, zero_point: builtins.int, relu: bool = False) -> QTensor:
+    """torch's ``quantized::add`` (``add_relu``): both dequantized in float32, summed, requantized at
+    ``scale``/``zero_point``; the AVX-512 part dequantizes with a fused multiply-add as torch's does."""
+    a, b = np.broadcast_arrays(x._int, y._int)
+    n = a.size if a.shape == x._int.shape == y._int.shape else 0
+    k = _vec_split(n)
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    da = np.concatenate([_deq_fma(fa[:k], x._scale, x._zp), _dequantize_array(fa[k:], x._scale, x._zp)])
+    db = np.concatenate([_deq_fma(fb[:k], y._scale, y._zp), _dequantize_array(fb[k:], y._scale, y._zp)])
+    c = (da + db).astype(np.float32)
+    if relu:
+        c = np.maximum(c, np.float32(0))
+    inv = np.float32(1) / np.float32(scale)
+    q = np.clip(np.rint((c * inv).astype(np.float32)).astype(np.int64) + zero_point, x._qdtype.qmin, x._qdtype.qmax)
+    return QTensor._make(q.astype(x._qdtype.storage).reshape(a.shape), x._qdtype, per_tensor_affine, scale, zero_point)
+
+
+def qmul(x: QTensor, y: QTensor, scale: float, zero_point: builtins.int) -> QTensor:
+    """torch's ``quantized::mul``: ``(a - za)(b - zb)`` in integers times ``float32(sa * sb / scale)``, rounded."""
+    a, b = np.broadcast_arrays(_centered(x), _centered(y))
+    mult = np.float32(float(x._scale) * float(y._scale) * float(np.float32(1) / np.float32(scale)))
+    q = np.rint((a * b).astype(np.float32) * mult).astype(np.int64) + zero_point
+    q = np.clip(q, x._qdtype.qmin, x._qdtype.qmax)
+    return QTensor._make(q.astype(x._qdtype.storage), x._qdtype, per_tensor_affine, scale, zero_point)

@@ -47,6 +47,10 @@ _ALLOWED = {
     ("backprop.tensor", "Tensor"),
     ("backprop.nn.parameter", "Parameter"),
     ("backprop.sparse._tensor", "_rebuild_sparse"),
+    ("backprop._quantized", "_rebuild"),  # (quantized tensors, their dtypes and schemes)
+    *(("backprop._quantized", n) for n in ("quint8", "qint8", "qint32", "quint4x2", "per_tensor_affine")),
+    *(("backprop._quantized", n) for n in ("per_channel_affine", "per_tensor_symmetric", "per_channel_symmetric")),
+    ("backprop._quantized", "per_channel_affine_float_qparams"),
     ("backprop.size", "Size"),  # (torch's weights-only loader takes torch.Size and torch.device too)
     ("backprop.devices", "Device"),
     ("backprop.devices", "public_device"),  # (how a device that cannot run here pickles)

@@ -100,6 +100,10 @@ class AttributeMethods(ExtraMethods):
 
     is_sparse = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
 
+    def dequantize(self: Any) -> Any:
+        """A non-quantized tensor as float32: itself when it is float32 (torch's ``Tensor.dequantize``)."""
+        return self if self.dtype == dtypes.float32 else self.float()
+
     def to_dense(self: Any, dtype: Any = None, *, masked_grad: bool | None = None) -> Tensor:
         """A dense tensor: this one (a sparse tensor converts itself)."""
         return self if dtype is None else self.to(dtype)

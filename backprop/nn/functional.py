@@ -161,6 +161,8 @@ def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> T
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
+    if input.__class__ is not Tensor and input.is_quantized:  # (quantized: the integers clamped at zero point)
+        return input.relu()
     if inplace:
         return apply_(ew.relu, "relu_", input)
     return apply(ew.relu, input)  # the hot path of MLPs: no helper call

@@ -1,5 +1,7 @@
 """torch.ao.nn: quantized and QAT modules."""
 
-from backprop.ao.nn import qat, quantized
+from backprop.ao.nn import intrinsic, qat, quantized
+from backprop.ao.nn.intrinsic import quantized as _iq
 
-__all__ = ["qat", "quantized"]
+__all__ = ["intrinsic", "qat", "quantized"]
+_ = _iq

@@ -337,3 +337,165 @@ default_placeholder_observer = PlaceholderObserver
 default_dynamic_quant_observer = PlaceholderObserver.with_args(
     dtype=quint8, quant_min=0, quant_max=255, is_dynamic=True
 )
+
+
+_F = np.float32
+
+
+def _histc(x: np.ndarray, bins: int, lo: np.float32, hi: np.float32) -> np.ndarray:
+    """torch.histc in float32: bin ``int((x - lo) * bins / (hi - lo))``, the top edge in the last bin,
+    values outside [lo, hi] dropped (equal ends widen to [lo - 1, hi + 1])."""
+    if lo == hi:
+        lo, hi = _F(lo - 1), _F(hi + 1)
+    x = x[(x >= lo) & (x <= hi)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pos = (((x - lo).astype(_F) * _F(bins)).astype(_F) / _F(hi - lo)).astype(_F).astype(np.int64)
+    return np.bincount(np.minimum(pos, bins - 1), minlength=bins).astype(_F)
+
+
+def _linspace(start: np.float32, end: np.float32, steps: int) -> np.ndarray:
+    """torch's CPU linspace in float32: ``start + step * i`` up to half way, ``end - step * (steps - 1 - i)``
+    after, with step ``(end - start) / (steps - 1)`` in float32."""
+    step = _F((end - start) / _F(steps - 1))
+    i = np.arange(steps)
+    lo = (start + (step * i.astype(_F)).astype(_F)).astype(_F)
+    hi = (end - (step * (steps - 1 - i).astype(_F)).astype(_F)).astype(_F)
+    return np.where(i < steps // 2, lo, hi)
+
+
+class HistogramObserver(UniformQuantizationObserverBase):
+    """Records a running histogram (2048 bins) of the values seen; ``calculate_qparams`` searches it for the
+    range minimizing the L2 quantization error (torch's non-linear search), then applies MinMax's rule."""
+
+    histogram: Tensor
+    min_val: Tensor
+    max_val: Tensor
+
+    def __init__(self, bins: int = 2048, dtype: Any = quint8, qscheme: Any = per_tensor_affine,
+                 reduce_range: bool = False, quant_min: int | None = None, quant_max: int | None = None,
+                 factory_kwargs: Any = None, eps: float = _EPS, is_dynamic: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
+        if qscheme not in (per_tensor_affine, per_tensor_symmetric):
+            raise NotImplementedError(
+                "HistogramObserver's qscheme only support torch.per_tensor_symmetric                     "
+                "and torch.per_tensor_affine."
+            )
+        if is_dynamic:
+            raise NotImplementedError("HistogramObserver doesn't support dynamic quantization")
+        super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, factory_kwargs, eps, is_dynamic)
+        self.bins = bins
+        self.register_buffer("histogram", bp.zeros(bins))
+        self.register_buffer("min_val", bp.tensor(float("inf")))
+        self.register_buffer("max_val", bp.tensor(float("-inf")))
+        self.dst_nbins = 2 ** (32 if dtype is qint32 else 8)
+        self.upsample_rate = 16
+
+    def _upscale(self, hist: np.ndarray, omin: Any, omax: Any, nmin: Any, nmax: Any) -> np.ndarray:
+        """torch's ``_upscale_histogram``: each old bin split in 16, their midpoints assigned to the new bins."""
+        n = self.bins * self.upsample_rate
+        h = (np.repeat(hist, self.upsample_rate) / _F(self.upsample_rate)).astype(_F)
+        size = _F(_F(omax - omin) / _F(n))
+        mids = (_linspace(omin, omax, n + 1)[:-1] + _F(_F(0.5) * size)).astype(_F)
+        edges = _linspace(nmin, nmax, self.bins + 1)
+        b = np.clip(np.searchsorted(edges, mids, side="right") - 1, 0, self.bins - 1)
+        return np.bincount(b, weights=h, minlength=self.bins).astype(_F)
+
+    def forward(self, x_orig: Tensor) -> Tensor:
+        """Add ``x_orig``'s values to the histogram (widened, and the old counts re-binned, when the range grows)."""
+        if x_orig.numel() == 0:
+            return x_orig
+        x = np.asarray(x_orig.detach().to(bp.float32).numpy()).reshape(-1)
+        if np.isinf(x).any():
+            warnings.warn("torch.inf detected in input tensor, ignoring input", stacklevel=2)
+            x = x[~np.isinf(x)]
+            if x.size == 0:
+                return x_orig
+        xmin, xmax = _F(x.min()), _F(x.max())
+        cmin, cmax = _F(self.min_val.item()), _F(self.max_val.item())
+        if cmin == np.inf or cmax == -np.inf:
+            self.min_val, self.max_val = bp.tensor(xmin), bp.tensor(xmax)
+            self.histogram = bp.tensor(_histc(x, self.bins, xmin, xmax))
+            return x_orig
+        nmin, nmax = min(cmin, xmin), max(cmax, xmax)
+        update = _histc(x, self.bins, nmin, nmax)
+        hist = np.asarray(self.histogram.numpy())
+        if nmin == cmin and nmax == cmax:
+            combined = (hist + update).astype(_F)
+        elif cmin == cmax:
+            combined = (_histc(np.array([cmin], _F), self.bins, nmin, nmax) * _F(hist.sum(dtype=_F)) + update).astype(
+                _F
+            )
+        else:
+            combined = (update + self._upscale(hist, cmin, cmax, nmin, nmax)).astype(_F)
+        self.histogram = bp.tensor(combined)
+        self.min_val, self.max_val = bp.tensor(nmin), bp.tensor(nmax)
+        return x_orig
+
+    def _error(self, start: int, end: int) -> float:
+        """torch's ``_compute_quantization_error`` of quantizing bins [start, end] to ``dst_nbins`` levels."""
+        width = (float(self.max_val.item()) - float(self.min_val.item())) / self.bins
+        dst = width * (end - start + 1) / self.dst_nbins
+        if dst == 0.0:
+            return 0.0
+        w, d = _F(width), _F(dst)
+        begin = (np.arange(self.bins) - start).astype(_F) * w
+        stop = (begin + w).astype(_F)
+        top = _F(self.dst_nbins - 1)
+        b_of_begin = np.clip(np.floor_divide(begin, d), _F(0), top)
+        b_center = ((b_of_begin + _F(0.5)) * d).astype(_F)
+        b_of_end = np.clip(np.floor_divide(stop, d), _F(0), top)
+        density = (np.asarray(self.histogram.numpy()) / w).astype(_F)
+
+        def norm(lo: Any, hi: Any) -> np.ndarray:
+            return (density * (((hi * hi * hi) - (lo * lo * lo)) / _F(3)).astype(_F)).astype(_F)
+
+        total = norm((begin - b_center).astype(_F), np.ones(self.bins, _F) * _F(dst / 2))
+        total = (total + ((b_of_end - b_of_begin - _F(1)) * norm(_F(-dst / 2), _F(dst / 2))).astype(_F)).astype(_F)
+        e_center = ((b_of_end * d).astype(_F) + _F(dst / 2)).astype(_F)
+        total = (total + norm(_F(-dst / 2), (stop - e_center).astype(_F))).astype(_F)
+        return float(_F(total.astype(np.float64).sum()))
+
+    def _non_linear_param_search(self) -> tuple[Tensor, Tensor]:
+        """torch's search: drop 1e-5 of the mass at a time from the side with more bins to lose, while the
+        L2 error does not grow."""
+        hist = np.asarray(self.histogram.numpy())
+        total = float(hist.sum(dtype=_F))
+        csum = np.cumsum(hist, dtype=_F)
+        alpha, beta, start, end, norm_min = 0.0, 1.0, 0, self.bins - 1, float("inf")
+        while alpha < beta:
+            na, nb = alpha + 1e-5, beta - 1e-5
+            l_ = min(start + int(np.searchsorted(csum[start:end], _F(na * total), side="left")), end)
+            below = np.nonzero(csum[start + 1 : end + 1] <= _F(nb * total))[0]
+            r = start + 1 + int(below[-1]) if below.size else start
+            ns, ne = start, end
+            if (l_ - start) > (end - r):
+                ns, alpha = l_, na
+            else:
+                ne, beta = r, nb
+            if ns == start and ne == end:
+                continue
+            err = self._error(ns, ne)
+            if err > norm_min:
+                break
+            norm_min, start, end = err, ns, ne
+        lo, hi = _F(self.min_val.item()), _F(self.max_val.item())
+        width = _F(_F(hi - lo) / _F(self.bins))
+        return bp.tensor(_F(lo + _F(width * _F(start)))), bp.tensor(_F(lo + _F(width * _F(end + 1))))
+
+    def calculate_qparams(self) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        """Scale and zero point of the range the histogram search picks."""
+        if self.min_val.item() == float("inf") and self.max_val.item() == float("-inf"):
+            warnings.warn(
+                "must run observer before calling calculate_qparams. Returning default scale and zero point ",
+                stacklevel=2,
+            )
+            return bp.tensor([1.0]), bp.tensor([0])
+        lo, hi = self._non_linear_param_search()
+        return self._calculate_qparams(lo, hi)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+default_histogram_observer = HistogramObserver.with_args(quant_min=0, quant_max=127)
+__all__ += ["HistogramObserver", "default_histogram_observer"]

@@ -14,7 +14,7 @@ from backprop.ao.quantization.fake_quantize import (
     default_weight_fake_quant,
 )
 from backprop.ao.quantization.observer import (
-    MinMaxObserver,
+    HistogramObserver,
     MovingAverageMinMaxObserver,
     NoopObserver,
     PlaceholderObserver,
@@ -70,11 +70,13 @@ def get_default_qconfig(backend: str = "x86", version: int = 0) -> QConfig:
     _check_backend(backend)
     if backend in ("x86", "fbgemm"):
         return QConfig(
-            activation=MinMaxObserver.with_args(reduce_range=True), weight=default_per_channel_weight_observer
+            activation=HistogramObserver.with_args(reduce_range=True), weight=default_per_channel_weight_observer
         )
     if backend == "qnnpack":
-        return QConfig(activation=MinMaxObserver.with_args(reduce_range=False), weight=default_weight_observer)
-    return QConfig(activation=MinMaxObserver.with_args(reduce_range=False), weight=default_per_channel_weight_observer)
+        return QConfig(activation=HistogramObserver.with_args(reduce_range=False), weight=default_weight_observer)
+    return QConfig(
+        activation=HistogramObserver.with_args(reduce_range=False), weight=default_per_channel_weight_observer
+    )
 
 
 def get_default_qat_qconfig(backend: str = "x86", version: int = 1) -> QConfig:

@@ -7,10 +7,13 @@ from typing import Any
 import backprop as bp
 from backprop._quantized import QTensor, quint8
 from backprop.ao.nn.quantized import dynamic
+from backprop.ao.nn.quantized._static import Conv2d, FloatFunctional, Linear, QFunctional, ReLU6
 from backprop.nn import Module
 from backprop.tensor import Tensor
 
-__all__ = ["DeQuantize", "Quantize", "dynamic"]
+__all__ = [
+    "Conv2d", "DeQuantize", "FloatFunctional", "Linear", "QFunctional", "Quantize", "ReLU6", "dynamic", "functional",
+]  # fmt: skip
 
 
 class Quantize(Module):
@@ -28,9 +31,22 @@ class Quantize(Module):
     def extra_repr(self) -> str:
         return f"scale={self.scale}, zero_point={self.zero_point}, dtype={self.dtype}"
 
+    @classmethod
+    def from_float(cls, mod: Any, use_precomputed_fake_quant: bool = False) -> Quantize:
+        """The ``Quantize`` of an observed ``QuantStub`` (its observer's scale and zero point)."""
+        s, z = mod.activation_post_process.calculate_qparams()
+        return cls(float(s.reshape(-1)[0]), int(z.reshape(-1)[0]), mod.activation_post_process.dtype)
+
 
 class DeQuantize(Module):
     """Dequantize a quantized tensor."""
 
     def forward(self, Xq: Any) -> Tensor:  # noqa: N803 - torch's name
         return Xq.dequantize()
+
+    @classmethod
+    def from_float(cls, mod: Any, use_precomputed_fake_quant: bool = False) -> DeQuantize:
+        return cls()
+
+
+from backprop.ao.nn.quantized import functional  # noqa: E402 - needs the modules above

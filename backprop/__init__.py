@@ -280,6 +280,8 @@ _LAZY = {
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
+    "nested": None,  # (torch.nested: jagged nested tensors, backprop/nested)
+    "jagged": "nested",  # (torch.jagged, the nested layout)
     "types": None,  # (torch.types: the type aliases)
     **dict.fromkeys(("fx", "onnx")),  # (torch.fx.wrap and torch.onnx.is_in_onnx_export only: no graph capture)
     **dict.fromkeys(("mtia", "xpu")),  # (torch.xpu / torch.mtia: answered as builds without those devices)

@@ -161,6 +161,10 @@ _PER_SEQ = {  # torch 2.13 cannot differentiate these nested ops (or, softmax ov
     "mean(1)": (lambda lib, F, nt: nt.mean(1), lambda t, F, v, s: t.stack([x.mean(0) for x in s])),
     "sum(0,1)": (lambda lib, F, nt: nt.sum((0, 1)), lambda t, F, v, s: v.sum(0)),
     "softmax(1)": (lambda lib, F, nt: F.softmax(nt, dim=1), lambda t, F, v, s: t.cat([x.softmax(0) for x in s])),
+    "log_softmax(-1)": (
+        lambda lib, F, nt: F.log_softmax(nt, -1) + lib.ones_like(nt),
+        lambda t, F, v, s: F.log_softmax(v, -1) + 1,
+    ),
     "heads.sum(-1)": (  # (B, H, j) with values (H, total)
         lambda lib, F, nt: nt.unflatten(-1, (2, 4)).transpose(1, 2).sum(-1),
         lambda t, F, v, s: v.unflatten(-1, (2, 4)).sum(-1).t(),
@@ -204,6 +208,8 @@ def test_op_matches_torch_per_sequence_grad(case: str) -> None:
         lambda lib, F, nt: nt.max(-1),
         lambda lib, F, nt: nt.clone() + nt.detach(),
         lambda lib, F, nt: nt.to(lib.float64) * 3,
+        lambda lib, F, nt: (1 - nt) / (2**nt + 1) + nt**2,  # reflected operators
+        lambda lib, F, nt: (nt * 1).add_(1).mul_(lib.zeros_like(nt) + 2),  # in place on a non-leaf
     ],
 )
 def test_op_matches_torch(fn: Callable[[Any, Any, Any], Any]) -> None:
@@ -310,6 +316,14 @@ def test_leaf_grad_is_nested() -> None:
             lib.nested.nested_tensor_from_jagged(nt.values(), nt.offsets(), lengths=lib.tensor([1, 1, 1])), 0.0
         ),
         lambda lib, F, nt: lib.nested.nested_tensor([], layout=lib.jagged),
+        lambda lib, F, nt: nt[:, 0],
+        lambda lib, F, nt: nt.new_ones((2,)),
+        lambda lib, F, nt: (
+            nt.detach()
+            .requires_grad_()
+            .sin()
+            .backward(lib.nested.nested_tensor_from_jagged(nt.values(), nt.offsets().clone()))
+        ),
         lambda lib, F, nt: lib.nested.nested_tensor([lib.ones(2, 3), lib.ones(3)], layout=lib.jagged),
         lambda lib, F, nt: lib.nested.nested_tensor([lib.ones(2, 3), lib.ones(3, 4)], layout=lib.jagged),
     ],

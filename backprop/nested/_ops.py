@@ -20,7 +20,8 @@ _UNARY = frozenset(
     square sigmoid relu relu6 gelu silu mish elu selu celu leaky_relu hardtanh hardswish hardsigmoid softplus
     softsign tanhshrink logsigmoid erf erfc sign sgn floor ceil round trunc frac reciprocal isnan isinf isfinite
     logical_not bitwise_not clamp clip nan_to_num dropout alpha_dropout clone detach contiguous to float double half
-    bfloat16 int long bool short cpu cuda type_as""".split()
+    bfloat16 int long bool short cpu cuda type zeros_like ones_like empty_like full_like rand_like randn_like
+    """.split()
 )
 _INPLACE_UNARY = frozenset(
     "abs_ neg_ sin_ cos_ tanh_ exp_ log_ sqrt_ sigmoid_ relu_ clamp_ zero_ fill_ detach_ uniform_ normal_".split()
@@ -173,7 +174,7 @@ def _sub(a: Any, nt: NestedTensor) -> Any:
 def _unary(func: Callable[..., Any], short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
     _check_only(nt, args, kwargs, short)
     out = func(*[_sub(a, nt) for a in args], **{k: _sub(v, nt) for k, v in kwargs.items()})
-    if short.endswith("_"):
+    if short.endswith("_") and not short.startswith("__"):  # (in place)
         return nt
     return _like(nt, out)
 
@@ -221,7 +222,7 @@ def _binary(func: Callable[..., Any], short: str, nt: NestedTensor, args: Any, k
         else:
             sa, sb = _size_obj(a), _size_obj(b)
             raise RuntimeError(f"cannot call binary pointwise function {aten} with inputs of shapes {sa} and {sb}")
-    if short.endswith("_"):
+    if short.endswith("_") and not short.startswith("__"):  # (in place)
         return nt
     return _like(nt, out)
 
@@ -507,7 +508,16 @@ def _getitem(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) ->
     if isinstance(first, int):
         item = _unbind(func, "unbind", nt, (nt,), {})[_ndim(first, len(nt))]
         return item[rest] if rest else item
+    if isinstance(first, slice):
+        raise RuntimeError("slice(): not supported for NestedTensor on dim=0")
     raise _unsupported("index", nt)
+
+
+def _new_tensor(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
+    size = args[1] if len(args) > 1 else kwargs.get("size", ())
+    if tuple(size) != ():
+        raise RuntimeError("new_empty() not supported for NJT with shape != ()")
+    return func(nt._values, *args[1:], **kwargs)
 
 
 def _chunk(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
@@ -549,6 +559,10 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "unbind": _unbind,
     "__getitem__": _getitem,
     "chunk": _chunk,
+    "new_zeros": _new_tensor,
+    "new_ones": _new_tensor,
+    "new_empty": _new_tensor,
+    "new_full": _new_tensor,
     "to_padded_tensor": _to_padded,
     "__repr__": _repr,
     "__format__": _repr,

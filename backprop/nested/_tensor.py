@@ -172,6 +172,11 @@ class NestedTensor(Tensor):
         """Backpropagate from this nested tensor (``gradient``: a nested tensor of the same raggedness)."""
         if gradient is None:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        if not isinstance(gradient, NestedTensor) or gradient._sizes() != self._sizes():
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[0] has a shape of {gradient.shape} and output[0] has a shape of "
+                f"{self.shape}."
+            )
         self._values.backward(gradient._values, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def retain_grad(self) -> None:

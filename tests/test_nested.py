@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import Any
@@ -268,6 +269,26 @@ def test_sdpa_is_per_sequence_attention() -> None:
     for seq, got in zip(q.unbind(), out.unbind(), strict=True):
         ref = bF.scaled_dot_product_attention(seq, seq * 0.5, seq + 1)
         np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cross_attention_and_deepcopy() -> None:
+    """SDPA with keys of other lengths than the queries: values and both gradients as torch's; deepcopy."""
+    q, k = VALUES[:5], RNG.standard_normal((7, 8)).astype(np.float32)
+    res = {}
+    for name, (lib, F) in LIBS.items():
+        qv, kv = lib.tensor(q, requires_grad=True), lib.tensor(k, requires_grad=True)
+        qn = lib.nested.nested_tensor_from_jagged(qv, lib.tensor([0, 2, 5])).unflatten(-1, (2, 4)).transpose(1, 2)
+        kn = lib.nested.nested_tensor_from_jagged(kv, lib.tensor([0, 4, 7])).unflatten(-1, (2, 4)).transpose(1, 2)
+        out = F.scaled_dot_product_attention(qn, kn, kn * 2).transpose(1, 2)
+        _scalar(lib, out).backward()
+        res[name] = (_out(out), qv.grad.numpy(), kv.grad.numpy())
+    _same(res["bp"][0], res["torch"][0])
+    for a, b in zip(res["bp"][1:], res["torch"][1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    _, nt = _njt(bp, grad=False)
+    twin = copy.deepcopy(nt)
+    assert twin.values() is not nt.values() and _out(twin)[1:2] == _out(nt)[1:2]
+    np.testing.assert_array_equal(twin.values().numpy(), VALUES)
 
 
 def test_leaf_grad_is_nested() -> None:

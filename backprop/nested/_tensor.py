@@ -263,6 +263,18 @@ class NestedTensor(Tensor):
     def __hash__(self) -> int:
         return id(self)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> NestedTensor:
+        """A copy of the values and offsets (a new ragged size, as torch's copies)."""
+        import copy
+
+        lengths = None if self._lengths is None else copy.deepcopy(self._lengths, memo)
+        out = nested_from_values(
+            copy.deepcopy(self._values, memo), copy.deepcopy(self._offsets, memo), lengths, self._ragged_idx,
+            self._layout, meta=dict(self._meta),
+        )  # fmt: skip
+        memo[id(self)] = out
+        return out
+
     def __iter__(self) -> Any:
         return iter(self.unbind())
 

@@ -162,6 +162,10 @@ _PER_SEQ = {  # torch 2.13 cannot differentiate these nested ops (or, softmax ov
     "mean(1)": (lambda lib, F, nt: nt.mean(1), lambda t, F, v, s: t.stack([x.mean(0) for x in s])),
     "sum(0,1)": (lambda lib, F, nt: nt.sum((0, 1)), lambda t, F, v, s: v.sum(0)),
     "softmax(1)": (lambda lib, F, nt: F.softmax(nt, dim=1), lambda t, F, v, s: t.cat([x.softmax(0) for x in s])),
+    "softmax(2)": (
+        lambda lib, F, nt: nt.unflatten(-1, (2, 4)).softmax(2),
+        lambda t, F, v, s: v.unflatten(-1, (2, 4)).softmax(1),
+    ),
     "log_softmax(-1)": (
         lambda lib, F, nt: F.log_softmax(nt, -1) + lib.ones_like(nt),
         lambda t, F, v, s: F.log_softmax(v, -1) + 1,

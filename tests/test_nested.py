@@ -358,6 +358,25 @@ def test_errors_match_torch(fn: Callable[[Any, Any, Any], Any]) -> None:
     _raises(fn)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_docstring_examples() -> None:
+    """torch.nested's docstring examples: masked_select (a broadcast mask too), a strided as_nested_tensor's
+    backward to its components."""
+    tensor = RNG.standard_normal((3, 3)).astype(np.float32)
+    mask = np.array([[False, False, True], [True, False, True], [False, False, True]])
+    res = {}
+    for name, (lib, _) in LIBS.items():
+        nt = lib.nested.masked_select(lib.tensor(tensor), lib.tensor(mask))
+        wide = lib.nested.masked_select(lib.tensor(VALUES[:6, :5]), lib.tensor([False]))
+        a = lib.arange(3, dtype=lib.float32, requires_grad=True)
+        b = lib.arange(5, dtype=lib.float32, requires_grad=True)
+        joined = lib.nested.as_nested_tensor([a, b])
+        joined.backward(lib.nested.nested_tensor([lib.ones_like(a), lib.zeros_like(b)]))
+        res[name] = [_out(nt), _norm(str(tuple(wide.shape))), wide.offsets().numpy(), a.grad.numpy(), b.grad.numpy()]
+        res[name].append(joined.is_leaf)
+    _same(res["bp"], res["torch"])
+
+
 # ---------------------------------------------------------------- the strided layout
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_strided_nested_tensor() -> None:

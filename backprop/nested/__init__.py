@@ -171,11 +171,13 @@ def to_padded_tensor(input: NestedTensor, padding: float, output_size: Any = Non
 
 
 def masked_select(tensor: Any, mask: Any) -> NestedTensor:
-    """torch.nested.masked_select: each row's selected elements of ``tensor`` (B, N) as a jagged sequence."""
+    """torch.nested.masked_select: the selected elements of each row (last dim) of ``tensor`` as a jagged
+    sequence; ``mask`` broadcasts to ``tensor``'s shape."""
     import backprop as bp
 
-    if tensor.dim() != 2 or mask.shape != tensor.shape:
-        raise RuntimeError("masked_select(): expected a 2-d tensor and a mask of the same shape")
-    counts = mask.to(bp.int64).sum(1)
-    offsets = bp.cat([bp.zeros(1, dtype=bp.int64), counts.cumsum(0)])
-    return nested_from_values(tensor[mask], offsets, None, 1, jagged)
+    if mask.layout is not strided:
+        raise RuntimeError(f"torch.nested.masked_select requires a strided mask, given: {mask.layout}")
+    values = tensor.masked_select(mask)
+    lengths = mask.expand(tensor.shape).to(bp.int64).sum(tensor.dim() - 1).view(-1)
+    offsets = bp.nn.functional.pad(lengths.cumsum(0), (1, 0))
+    return nested_from_values(values, offsets, None, 1, jagged)

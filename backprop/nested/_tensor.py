@@ -172,12 +172,20 @@ class NestedTensor(Tensor):
         """Backpropagate from this nested tensor (``gradient``: a nested tensor of the same raggedness)."""
         if gradient is None:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        if not isinstance(gradient, NestedTensor) or gradient._sizes() != self._sizes():
+        if not isinstance(gradient, NestedTensor) or not self._same_sizes(gradient):
             raise RuntimeError(
-                f"Mismatch in shape: grad_output[0] has a shape of {gradient.shape} and output[0] has a shape of "
-                f"{self.shape}."
+                f"Mismatch in shape: grad_output[0] has a shape of {getattr(gradient, 'shape', None)} and output[0] "
+                f"has a shape of {self.shape}."
             )
         self._values.backward(gradient._values, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def _same_sizes(self, other: NestedTensor) -> bool:
+        """Same nested shape: the same ragged size (jagged), or the same component shapes (strided)."""
+        if self._layout is strided:
+            return self._values.shape[1:] == other._values.shape[1:] and np.array_equal(
+                self._seq_lengths(), other._seq_lengths()
+            )
+        return self._sizes() == other._sizes()
 
     def retain_grad(self) -> None:
         """Keep the values' gradient after backward (read it as ``grad``)."""

@@ -205,6 +205,7 @@ def test_op_matches_torch_per_sequence_grad(case: str) -> None:
         lambda lib, F, nt: nt.bmm(lib.linspace(-1, 1, 72).reshape(3, 8, 3)),
         lambda lib, F, nt: nt.unflatten(-1, (2, 4)).transpose(1, 2).transpose(1, 2).flatten(-2),
         lambda lib, F, nt: nt.view(3, -1, 2, 4).reshape(3, -1, 8),
+        lambda lib, F, nt: F.scaled_dot_product_attention(*[nt.unflatten(-1, (2, 4))] * 3),  # over the heads
         lambda lib, F, nt: nt.unsqueeze(-1).permute(0, 1, 3, 2),
         lambda lib, F, nt: lib.cat([nt, nt * 2], dim=-1),
         lambda lib, F, nt: list(nt.unbind()),
@@ -342,6 +343,9 @@ def test_leaf_grad_is_nested() -> None:
         ),
         lambda lib, F, nt: lib.nested.nested_tensor([], layout=lib.jagged),
         lambda lib, F, nt: nt[:, 0],
+        lambda lib, F, nt: nt @ lib.ones(8),
+        lambda lib, F, nt: F.scaled_dot_product_attention(nt, lib.ones(3, 2, 8), lib.ones(3, 2, 8)),
+        lambda lib, F, nt: F.scaled_dot_product_attention(nt, nt.unsqueeze(-1).transpose(1, 2), nt),
         lambda lib, F, nt: nt.new_ones((2,)),
         lambda lib, F, nt: (
             nt.detach()

@@ -353,7 +353,7 @@ def _layer_norm(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any)
 
 # ------------------------------------------------------------------ linear algebra, attention
 def _linear(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
-    if args[0] is not nt or nt._ragged_idx == nt.dim() - 1:
+    if args[0] is not nt:
         raise ValueError(
             "NestedTensor linear_default(input: jt, weight: t, bias: t?): expected input to be a contiguous jagged "
             "layout NestedTensor"
@@ -368,7 +368,7 @@ def _linear(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
 
 def _matmul(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
     a, b = args[0], args[1] if len(args) > 1 else kwargs["other"]
-    if a is nt and not isinstance(b, NestedTensor) and isinstance(b, Tensor) and b.dim() <= 2:
+    if a is nt and not isinstance(b, NestedTensor) and isinstance(b, Tensor) and b.dim() == 2:
         if nt._ragged_idx == nt.dim() - 1:
             raise RuntimeError(f"matmul(): not supported between inputs of shapes {_size_str(nt)} and {b.shape}")
         out = nt._values @ b
@@ -388,26 +388,54 @@ def _matmul(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
     raise RuntimeError(f"matmul(): not supported between inputs of shapes {sa} and {_size_obj(b)}")
 
 
+def _validate_sdpa(q: Any, k: Any, v: Any, mask: Any) -> None:
+    """torch's checks of nested SDPA inputs, with its messages."""
+    if not all(isinstance(x, NestedTensor) for x in (q, k, v)):
+        raise ValueError(
+            "Expected query, key, and value to be nested tensors, but got query.is_nested: "
+            f"{q.is_nested}, key.is_nested: {k.is_nested}, and value.is_nested: {v.is_nested} instead."
+        )
+    if q.dtype != k.dtype or q.dtype != v.dtype:
+        raise ValueError(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: "
+            f"{q.dtype}, key.dtype: {k.dtype}, and value.dtype: {v.dtype} instead."
+        )
+    if q.device != k.device or q.device != v.device:
+        raise ValueError(
+            "Expected query, key, and value to have the same device type, but got query.device: "
+            f"{q.device}, key.device: {k.device}, and value.device: {v.device} instead."
+        )
+    if q.dim() < 3 or k.dim() < 3 or v.dim() < 3:
+        raise ValueError(
+            "Expected query, key, and value to all be at least 3 dimensional, but got query.dim: "
+            f"{q.dim()}, key.dim: {k.dim()} and value.dim: {v.dim()} instead."
+        )
+    if q._ragged_idx != k._ragged_idx or q._ragged_idx != v._ragged_idx:
+        raise ValueError(
+            "Expected query, key, and value to all be ragged on the same dimension, but got ragged "
+            f"dims {q._ragged_idx}, {k._ragged_idx}, and {v._ragged_idx}, respectively."
+        )
+    if mask is not None:
+        raise ValueError("Masks are not yet supported!")
+
+
 def _sdpa(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
     kw = dict(zip(names, args, strict=False))
     kw.update(kwargs)
     q, k, v = kw["query"], kw["key"], kw["value"]
-    if kw.get("attn_mask") is not None:
-        raise ValueError("Masks are not yet supported!")
+    _validate_sdpa(q, k, v, kw.get("attn_mask"))
     if kw.get("is_causal"):
         raise RuntimeError("No viable backend for scaled_dot_product_attention was found.")
-    nts = [x for x in (q, k, v) if isinstance(x, NestedTensor)]
-    if len(nts) == 3 and all(x._ragged_idx < x.dim() - 2 and _raggedness_matches(q, x) for x in nts):
+    if q._ragged_idx < q.dim() - 2 and _raggedness_matches(q, k) and _raggedness_matches(q, v):
         # the sequence dim is not the ragged one: a dense attention over the values' rows
         out = func(q._values, k._values, v._values, dropout_p=kw.get("dropout_p", 0.0), scale=kw.get("scale"))
         return _like(q, out)
-    if len(nts) != 3 or q.dim() != 4:
+    if q.dim() != 4 or q._ragged_idx != 2 or len(q) != len(k) or len(k) != len(v) or k._jid != v._jid:
         raise ValueError(
-            "Expected query, key, and value to be nested tensors of shape (B, H, j, D) for nested attention"
+            "backprop.nested: scaled_dot_product_attention takes (B, H, j, D) queries and keys/values of one "
+            "batch size, the keys' and values' sequences of the same lengths"
         )
-    if len(q) != len(k) or len(k) != len(v) or k._jid != v._jid or q._ragged_idx != 2 or k._ragged_idx != 2:
-        raise ValueError("Expected query, key, and value to have the same batch size and sequences at dim 2")
     qp, kp, vp = _padded(q, 0.0, _longest(q)), _padded(k, 0.0, _longest(k)), _padded(v, 0.0, _longest(k))
     _, kvalid, _ = _positions(k, _longest(k))
     mask = bp.tensor(kvalid[:, None, None, :], dtype=bp.bool, device=qp.device)

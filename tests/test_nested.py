@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -306,6 +307,29 @@ def test_leaf_grad_is_nested() -> None:
         _scalar(lib, F.linear(nt, lib.linspace(-1, 1, 16).reshape(2, 8)).softmax(-1)).backward()
         res[name] = _out(nt.grad)
     _same(res["bp"], res["torch"])
+
+
+def test_compile_runs_nested_steps_eagerly() -> None:
+    """bp.compile: a step given or making nested tensors runs eagerly (a record would bake in the offsets)."""
+    lin = bp.nn.Linear(8, 3)
+
+    def given(nt: Any) -> Any:
+        return bF.relu(lin(nt)).values().sum()
+
+    def making(v: Any, offsets: Any) -> Any:  # (offsets of one shape, other contents: one guard key)
+        return bp.nested.nested_tensor_from_jagged(v, offsets).sum(1).pow(2).sum()
+
+    stepped, made = bp.compile(given), bp.compile(making)
+    with pytest.warns(RuntimeWarning, match="nested tensors are not recorded"):
+        stepped(_njt(bp)[1])
+    v = bp.tensor(VALUES)
+    for n in (2, 2, 4, 4, 6):
+        offsets = bp.tensor([0, n, 9])
+        _, nt = _njt(bp, VALUES, np.array([0, n, 9]))
+        assert stepped(nt).item() == given(nt).item()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert made(v, offsets).item() == making(v, offsets).item()
 
 
 # ---------------------------------------------------------------- torch's errors

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop.autograd import trace
+from backprop.autograd.grad_mode import trace_users
 from backprop.methods.attributes import Layout, strided
 from backprop.size import Size
 from backprop.tensor import DisableTorchFunctionSubclass, Tensor, tf_activate, tf_active
@@ -77,6 +79,8 @@ def nested_from_values(
     is torch's metadata cache (``max_seqlen``), shared by the nested tensors made from one another."""
     if not tf_active[0] and tf_activate:
         tf_activate[0]()  # (the __torch_function__ dispatch that routes ops here)
+    if trace_users[0] and (tr := trace.tracer()) is not None:  # bp.compile: the offsets are read on the host
+        tr.fail("nested tensors are not recorded (their offsets are read on the host)")
     t: NestedTensor = object.__new__(NestedTensor)
     t._adopt(_NestedData(values.dtype, values.dim() + 1), values.device, None)
     t._values, t._offsets, t._lengths, t._ragged_idx, t._layout = values, offsets, lengths, ragged_idx, layout

@@ -167,6 +167,19 @@ _PER_SEQ = {  # torch 2.13 cannot differentiate these nested ops (or, softmax ov
         lambda lib, F, nt: nt.unflatten(-1, (2, 4)).softmax(2),
         lambda t, F, v, s: v.unflatten(-1, (2, 4)).softmax(1),
     ),
+    "max(1)": (lambda lib, F, nt: nt.max(1), lambda t, F, v, s: t.stack([x.max(0).values for x in s])),
+    "select": (
+        lambda lib, F, nt: nt[..., 1:7:2].unsqueeze(-1).squeeze(-1) + nt.select(2, 0).unsqueeze(-1),
+        lambda t, F, v, s: v[..., 1:7:2] + v[:, 0:1],
+    ),
+    "narrow.split": (
+        lambda lib, F, nt: list(nt.narrow(-1, 2, 3).split(2, -1)),
+        lambda t, F, v, s: v[:, 2:4],
+    ),
+    "prod.arg.any.all": (
+        lambda lib, F, nt: (nt.prod(-1), nt.argmax(-1), nt.argmin(1), (nt > 0).any(-1), (nt > -3).all()),
+        lambda t, F, v, s: v.prod(-1),
+    ),
     "log_softmax(-1)": (
         lambda lib, F, nt: F.log_softmax(nt, -1) + lib.ones_like(nt),
         lambda t, F, v, s: F.log_softmax(v, -1) + 1,
@@ -213,6 +226,10 @@ def test_op_matches_torch_per_sequence_grad(case: str) -> None:
         lambda lib, F, nt: nt[1],
         lambda lib, F, nt: list(nt.chunk(2, -1)),
         lambda lib, F, nt: nt.max(-1),
+        lambda lib, F, nt: F.rms_norm(nt, (8,), lib.linspace(0.5, 1.5, 8)),
+        lambda lib, F, nt: F.embedding(
+            lib.nested.nested_tensor_from_jagged(lib.tensor([1, 2, 3, 0, 1]), lib.tensor([0, 2, 5])), nt.values()
+        ),
         lambda lib, F, nt: nt.clone() + nt.detach(),
         lambda lib, F, nt: nt.to(lib.float64) * 3,
         lambda lib, F, nt: (1 - nt) / (2**nt + 1) + nt**2,  # reflected operators
@@ -367,6 +384,14 @@ def test_compile_runs_nested_steps_eagerly() -> None:
         ),
         lambda lib, F, nt: lib.nested.nested_tensor([], layout=lib.jagged),
         lambda lib, F, nt: nt[:, 0],
+        lambda lib, F, nt: nt[:, :, :2],
+        lambda lib, F, nt: nt.to_dense(),
+        lambda lib, F, nt: bool(nt),
+        lambda lib, F, nt: nt.clone().abs_(),
+        lambda lib, F, nt: nt[:, ..., 3],
+        lambda lib, F, nt: lib.nn.MultiheadAttention(8, 2, batch_first=True)(nt, nt, nt),
+        lambda lib, F, nt: lib.nn.MultiheadAttention(8, 2).eval()(nt, nt, nt),
+        lambda lib, F, nt: lib.nn.MultiheadAttention(8, 2, batch_first=True).eval()(nt, nt, nt),
         lambda lib, F, nt: nt @ lib.ones(8),
         lambda lib, F, nt: F.scaled_dot_product_attention(nt, lib.ones(3, 2, 8), lib.ones(3, 2, 8)),
         lambda lib, F, nt: F.scaled_dot_product_attention(nt, nt.unsqueeze(-1).transpose(1, 2), nt),

@@ -21,19 +21,19 @@ _UNARY = frozenset(
     softsign tanhshrink logsigmoid erf erfc sign sgn floor ceil round trunc frac reciprocal isnan isinf isfinite
     logical_not bitwise_not clamp clip nan_to_num dropout alpha_dropout clone detach contiguous to float double half
     bfloat16 int long bool short cpu cuda type zeros_like ones_like empty_like full_like rand_like randn_like
-    """.split()
+    embedding""".split()
 )
-_INPLACE_UNARY = frozenset(
-    "abs_ neg_ sin_ cos_ tanh_ exp_ log_ sqrt_ sigmoid_ relu_ clamp_ zero_ fill_ detach_ uniform_ normal_".split()
-)
+_INPLACE_UNARY = frozenset("neg_ sin_ cos_ tanh_ exp_ log_ sqrt_ sigmoid_ relu_ clamp_ zero_ fill_ detach_".split())
 _BINARY = frozenset(
     """add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow maximum minimum atan2
     gt lt ge le eq ne greater less greater_equal less_equal not_equal logical_and logical_or logical_xor
     bitwise_and bitwise_or bitwise_xor __rsub__ __rtruediv__ __rdiv__ __rpow__ __rfloordiv__ __rmod__
     __and__ __or__ __xor__ masked_fill copysign hypot""".split()
 )
-_INPLACE_BINARY = frozenset("add_ sub_ mul_ div_ pow_ copy_ masked_fill_".split())
-_REDUCE: dict[str, float] = {"sum": 0.0, "mean": 0.0, "amax": -np.inf, "amin": np.inf, "nansum": 0.0}
+_INPLACE_BINARY = frozenset("add_ sub_ mul_ div_ pow_ copy_".split())
+_REDUCE: dict[str, float] = {
+    "sum": 0.0, "mean": 0.0, "amax": -np.inf, "amin": np.inf, "nansum": 0.0, "prod": 1.0, "any": 0.0, "all": 1.0,
+}  # fmt: skip
 _SOFTMAX = frozenset({"softmax", "log_softmax"})
 
 
@@ -247,6 +247,17 @@ def _dims(dim: Any, n: int) -> list[int] | None:
     return sorted({_ndim(d, n) for d in ds})
 
 
+def _dense_reduce(dense: Any, x: Tensor, dims: list[int], keepdim: bool, extra: dict[str, Any]) -> Any:
+    """``dense`` over ``dims`` of ``x`` (one dim at a time, last first, for the reductions that take one)."""
+    if len(dims) == 1:
+        return dense(x, dim=dims[0], keepdim=keepdim, **extra)
+    if dense in (bp.sum, bp.mean, bp.amax, bp.amin, bp.nansum):
+        return dense(x, dim=dims, keepdim=keepdim, **extra)
+    for d in sorted(dims, reverse=True):
+        x = dense(x, dim=d, keepdim=keepdim, **extra)
+    return x
+
+
 def _reduce(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
     if nt._layout is strided:
         raise _unsupported(short, nt)
@@ -276,8 +287,8 @@ def _reduce(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
                 return total / float(counts.sum())
             shape = [len(counts)] + [1] * (total.dim() - 1)
             return total / bp.tensor(counts, dtype=total.dtype, device=total.device).reshape(shape)
-        return dense(padded, dim=dims, keepdim=keepdim, **extra)
-    out = dense(nt._values, dim=[d - 1 for d in dims], keepdim=keepdim, **extra)
+        return _dense_reduce(dense, padded, dims, keepdim, extra)
+    out = _dense_reduce(dense, nt._values, [d - 1 for d in dims], keepdim, extra)
     new_r = r if keepdim else r - sum(d < r for d in dims)
     return _like(nt, out, new_r)
 
@@ -290,11 +301,57 @@ def _maxmin(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
     if isinstance(dim, Tensor):
         return _binary(func, short, nt, args, kwargs)
     d = _ndim(dim, nt.dim())
-    if d == 0 or d == nt._ragged_idx:
+    if d == nt._ragged_idx:  # over each sequence: dense (B, ...) results, as torch's
+        padded = _padded(nt, -np.inf if short == "max" else np.inf, _longest(nt))
+        return func(padded, d, keepdim)
+    if d == 0:
         raise RuntimeError(f"{short}(): not supported for NestedTensor on dim={d}")
     res = func(nt._values, d - 1, keepdim)
     r = nt._ragged_idx if keepdim or d > nt._ragged_idx else nt._ragged_idx - 1
     return type(res)(*(_like(nt, x, r) for x in res))
+
+
+def _argmax(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    if dim is None:
+        return func(nt._values)
+    d = _ndim(dim, nt.dim())
+    r = nt._ragged_idx
+    if d == r:  # over each sequence: dense (B, ...) indices
+        return func(_padded(nt, -np.inf if short == "argmax" else np.inf, _longest(nt)), d, keepdim)
+    if d == 0:
+        raise RuntimeError(f"{short}(): not supported for NestedTensor on dim={d}")
+    return _like(nt, func(nt._values, d - 1, keepdim), r if keepdim or d > r else r - 1)
+
+
+def _dim_op(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
+    """select / narrow / split / split_with_sizes / squeeze(dim) on a dim that is neither the batch nor the
+    ragged one: the dense op on the values (select(0, i) is the i-th sequence)."""
+    names = {"select": ("dim", "index"), "narrow": ("dim", "start", "length"), "squeeze": ("dim",)}
+    names |= dict.fromkeys(("split", "split_with_sizes"), ("split_size", "dim"))
+    kw = dict(zip(names[short], args[1:], strict=False))
+    kw.update(kwargs)
+    if "dim" not in kw:
+        if short == "squeeze":
+            raise _unsupported(short, nt)
+        kw["dim"] = 0
+    d = _ndim(kw["dim"], nt.dim())
+    r = nt._ragged_idx
+    if short == "select" and d == 0:
+        return _unbind(func, "unbind", nt, (nt,), {})[_ndim(kw["index"], len(nt))]
+    if d == 0 or d == r:
+        raise RuntimeError(f"{short}(): not supported for NestedTensor on dim={d}")
+    kw["dim"] = d - 1
+    out = func(nt._values, **kw)
+    if isinstance(out, (tuple, list)):
+        return tuple(_like(nt, o) for o in out)
+    dropped = short == "select" or (short == "squeeze" and out.dim() < nt._values.dim())
+    return _like(nt, out, r - 1 if dropped and d < r else r)
+
+
+def _to_dense(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
+    raise RuntimeError("to_dense does not support layout Jagged")
 
 
 def _permute(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> Any:
@@ -338,9 +395,9 @@ def _layer_norm(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any)
     shape = args[1] if len(args) > 1 else kwargs.pop("normalized_shape")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if nt.dim() <= 2:
-        raise RuntimeError("layer_norm(): not supported for NestedTensor objects with 2 or fewer dimensions")
+        raise RuntimeError(f"{short}(): not supported for NestedTensor objects with 2 or fewer dimensions")
     if nt.dim() == len(shape):
-        raise RuntimeError("layer_norm(): not supported when normalizing over the batch dimension for NestedTensor")
+        raise RuntimeError(f"{short}(): not supported when normalizing over the batch dimension for NestedTensor")
     if any(isinstance(s, NestedInt) for s in shape):
         raise NotImplementedError("backprop.nested: layer_norm over the ragged dimension is not supported")
     if tuple(nt._values.shape[-len(shape) :]) != shape:
@@ -536,8 +593,19 @@ def _getitem(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) ->
     if isinstance(first, int):
         item = _unbind(func, "unbind", nt, (nt,), {})[_ndim(first, len(nt))]
         return item[rest] if rest else item
-    if isinstance(first, slice):
-        raise RuntimeError("slice(): not supported for NestedTensor on dim=0")
+    items: list[Any] = list(index) if isinstance(index, tuple) else [index]
+    fill = object()  # (the dims an Ellipsis stands for: not indexed at all, as torch's)
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [fill] * (nt.dim() - len(items) + 1)
+    r = nt._ragged_idx
+    if all(i is fill or isinstance(i, (int, slice)) for i in items) and len(items) <= nt.dim():
+        for d, i in enumerate(items):
+            if i is not fill and d in (0, r):
+                kind = "slice" if isinstance(i, slice) else "select"
+                raise RuntimeError(f"{kind}(): not supported for NestedTensor on dim={d}")
+        dropped = sum(isinstance(i, int) for i in items[1:r])
+        return _like(nt, nt._values[tuple(slice(None) if i is fill else i for i in items[1:])], r - dropped)
     raise _unsupported("index", nt)
 
 
@@ -587,6 +655,15 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "unbind": _unbind,
     "__getitem__": _getitem,
     "chunk": _chunk,
+    "argmax": _argmax,
+    "argmin": _argmax,
+    "select": _dim_op,
+    "narrow": _dim_op,
+    "split": _dim_op,
+    "split_with_sizes": _dim_op,
+    "squeeze": _dim_op,
+    "to_dense": _to_dense,
+    "rms_norm": _layer_norm,
     "new_zeros": _new_tensor,
     "new_ones": _new_tensor,
     "new_empty": _new_tensor,

@@ -270,7 +270,7 @@ class NestedTensor(Tensor):
         raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
 
     def __bool__(self) -> bool:
-        raise RuntimeError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
 
     def __hash__(self) -> int:
         return id(self)

@@ -120,6 +120,14 @@ def test_construction_sizes_and_repr() -> None:
         assert other.size(1) != j  # a fresh offsets tensor is a fresh ragged size
         assert nt.values().shape == (9, 8) and nt.values().grad_fn is not None
         assert nt.numel() == 72 and len(nt) == 3
+        v = lib.tensor(VALUES, requires_grad=True)
+        view = lib.nested.nested_tensor_from_jagged(v, lib.tensor(OFFSETS))
+        assert (
+            not view.is_leaf
+            and view.requires_grad
+            and _norm(repr(view * 2))
+            == ("NestedTensor(size=(3, j, 8), offsets=tensor([0, 2, 7, 9]), grad_fn=<MulBackward0>, contiguous=True)")
+        )
         keep = lib.nested.as_nested_tensor([lib.tensor(p, requires_grad=True) for p in parts], layout=lib.jagged)
         assert keep.grad_fn is not None and not keep.is_leaf
         d64 = lib.nested.nested_tensor([p.tolist() for p in parts], layout=lib.jagged, dtype=lib.float64)

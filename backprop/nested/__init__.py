@@ -138,7 +138,8 @@ def nested_tensor_from_jagged(
     elif jagged_dim < 1:
         raise ValueError(f"Expected jagged_dim >=1, but got {jagged_dim}.")
     meta = {} if max_seqlen is None else {"max_seqlen": int(max_seqlen)}
-    return nested_from_values(values, offsets, lengths, jagged_dim, jagged, meta=meta)
+    # (a view of ``values``, as torch's: not a leaf when ``values`` requires grad; its flag is the view's own)
+    return nested_from_values(values.view(values.shape), offsets, lengths, jagged_dim, jagged, meta=meta)
 
 
 def narrow(tensor: Any, dim: int, start: Any, length: Any, layout: Layout = strided) -> NestedTensor:

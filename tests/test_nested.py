@@ -322,6 +322,18 @@ def test_cross_attention_and_deepcopy() -> None:
     np.testing.assert_array_equal(twin.values().numpy(), VALUES)
 
 
+def test_autograd_grad_of_nested() -> None:
+    """autograd.grad w.r.t. a nested leaf is nested; create_graph gives its second derivative (as torch's)."""
+    res = {}
+    for name, (lib, _) in LIBS.items():
+        x = lib.nested.nested_tensor([lib.tensor(VALUES[:2]), lib.tensor(VALUES[2:5])], layout=lib.jagged)
+        x.requires_grad_()
+        (g,) = lib.autograd.grad((x * x * x).values().sum(), [x], create_graph=True)
+        (gg,) = lib.autograd.grad(g.values().sum(), x)
+        res[name] = [_out(g), _out(gg)]
+    _same(res["bp"], res["torch"])
+
+
 def test_leaf_grad_is_nested() -> None:
     """A nested_tensor(requires_grad=True) leaf gets a nested .grad with torch's values."""
     res = {}

@@ -181,7 +181,14 @@ class NestedTensor(Tensor):
                 f"Mismatch in shape: grad_output[0] has a shape of {getattr(gradient, 'shape', None)} and output[0] "
                 f"has a shape of {self.shape}."
             )
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            inputs = [t._values if isinstance(t, NestedTensor) else t for t in inputs]
         self._values.backward(gradient._values, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def _rewrap(self, values: Tensor) -> NestedTensor:
+        """A nested tensor of this one's raggedness over ``values`` (its gradient, from ``autograd.grad``)."""
+        return _like(self, values)
 
     def _same_sizes(self, other: NestedTensor) -> bool:
         """Same nested shape: the same ragged size (jagged), or the same component shapes (strided)."""

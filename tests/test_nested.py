@@ -120,6 +120,8 @@ def test_construction_sizes_and_repr() -> None:
         assert other.size(1) != j  # a fresh offsets tensor is a fresh ragged size
         assert nt.values().shape == (9, 8) and nt.values().grad_fn is not None
         assert nt.numel() == 72 and len(nt) == 3
+        assert nt.is_floating_point() and not nt.is_complex() and nt.element_size() == 4 and nt.get_device() == -1
+        assert nt.data.is_nested and not nt.data.requires_grad and nt.data.shape == nt.shape
         v = lib.tensor(VALUES, requires_grad=True)
         view = lib.nested.nested_tensor_from_jagged(v, lib.tensor(OFFSETS))
         assert (

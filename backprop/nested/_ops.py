@@ -35,6 +35,7 @@ _REDUCE: dict[str, float] = {
     "sum": 0.0, "mean": 0.0, "amax": -np.inf, "amin": np.inf, "nansum": 0.0, "prod": 1.0, "any": 0.0, "all": 1.0,
 }  # fmt: skip
 _SOFTMAX = frozenset({"softmax", "log_softmax"})
+_ABOUT_VALUES = frozenset("is_floating_point is_complex is_signed element_size get_device is_pinned".split())
 
 
 def dispatch(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -57,6 +58,8 @@ def dispatch(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return _reduce(func, short, nt, args, kwargs)
     if short in _SOFTMAX:
         return _softmax(func, short, nt, args, kwargs)
+    if short in _ABOUT_VALUES:  # (facts of the values' dtype and device)
+        return func(nt._values, *args[1:], **kwargs)
     raise _unsupported(short, nt)
 
 

@@ -136,6 +136,17 @@ class NestedTensor(Tensor):
         return self._values.dtype
 
     @property
+    def data(self) -> NestedTensor:
+        """The nested tensor without autograd history (over ``values().detach()``)."""
+        return _like(self, self._values.detach())
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, NestedTensor):
+            raise RuntimeError("data: a nested tensor takes the data of a nested tensor")
+        self._values.data = value._values
+
+    @property
     def requires_grad(self) -> bool:
         return self._values.requires_grad
 

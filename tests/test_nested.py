@@ -295,13 +295,41 @@ def test_tutorial_attention_block() -> None:
 
 
 def test_sdpa_is_per_sequence_attention() -> None:
-    """Nested SDPA equals dense attention on each sequence alone (the padded+masked reference's meaning)."""
+    """Nested SDPA equals dense attention on each sequence alone, and torch's dense SDPA on the padded batch with
+    the padded keys masked out (on the valid query rows)."""
     _, nt = _njt(bp, grad=False)
     q = nt.unflatten(-1, (2, 4)).transpose(1, 2)
     out = bF.scaled_dot_product_attention(q, q * 0.5, q + 1)
     for seq, got in zip(q.unbind(), out.unbind(), strict=True):
         ref = bF.scaled_dot_product_attention(seq, seq * 0.5, seq + 1)
         np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    padded = torch.tensor(q.to_padded_tensor(0.0, output_size=(3, 2, 5, 4)).numpy())
+    lengths = np.diff(OFFSETS)
+    valid = torch.tensor(np.arange(5)[None, :] < lengths[:, None])
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        padded, padded * 0.5, padded + 1, attn_mask=valid[:, None, None, :]
+    )
+    got = out.to_padded_tensor(0.0, output_size=(3, 2, 5, 4)).numpy()
+    for b, n in enumerate(lengths):
+        np.testing.assert_allclose(got[b, :, :n], ref[b, :, :n].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_training_steps_match_torch() -> None:
+    """Three SGD steps of the attention block on jagged batches: the same parameters as torch's after each."""
+    res = {}
+    for name, (lib, _) in LIBS.items():
+        m = _block(lib, seed=3)
+        opt = lib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        for step in range(3):
+            offsets = np.array([0, 1 + step, 7, 9])
+            _, nt = _njt(lib, VALUES, offsets, grad=False)
+            opt.zero_grad()
+            _scalar(lib, m(nt)).backward()
+            opt.step()
+        res[name] = [p.detach().numpy() for p in m.parameters()]
+    for a, b in zip(res["bp"], res["torch"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_cross_attention_and_deepcopy() -> None:

@@ -314,6 +314,18 @@ def test_sdpa_is_per_sequence_attention() -> None:
         np.testing.assert_allclose(got[b, :, :n], ref[b, :, :n].numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_empty_sequence() -> None:
+    """A zero-length sequence: sums (0), means (NaN), maxima (-inf), softmax, padding and attention as torch's."""
+    offsets = np.array([0, 2, 2, 5])
+    res = {}
+    for name, (lib, F) in LIBS.items():
+        _, nt = _njt(lib, VALUES[:5], offsets, grad=False)
+        h = nt.unflatten(-1, (2, 4)).transpose(1, 2)
+        outs = [nt.sum(1), nt.mean(1), nt.amax(1), nt.softmax(1), nt.to_padded_tensor(-1.0), nt.unbind()[1]]
+        res[name] = _out([*outs, F.scaled_dot_product_attention(h, h, h)])
+    _same(res["bp"], res["torch"])
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_training_steps_match_torch() -> None:
     """Three SGD steps of the attention block on jagged batches: the same parameters as torch's after each."""

@@ -250,6 +250,20 @@ def _dims(dim: Any, n: int) -> list[int] | None:
     return sorted({_ndim(d, n) for d in ds})
 
 
+def _pad_value(nt: NestedTensor, short: str) -> float | int:
+    """What pads the sequences for a reduction over them: its identity; for max/min the dtype's extreme finite
+    value, as torch's (an empty sequence's max is the dtype's lowest, not -inf)."""
+    if short in ("max", "amax", "argmax", "min", "amin", "argmin"):
+        low = short in ("max", "amax", "argmax")
+        dt = np.dtype(nt.dtype)
+        if dt.kind in "iu":
+            return int(np.iinfo(dt).min if low else np.iinfo(dt).max)
+        if dt.kind == "f":
+            return float(np.finfo(dt).min if low else np.finfo(dt).max)
+        return -np.inf if low else np.inf
+    return _REDUCE[short]
+
+
 def _dense_reduce(dense: Any, x: Tensor, dims: list[int], keepdim: bool, extra: dict[str, Any]) -> Any:
     """``dense`` over ``dims`` of ``x`` (one dim at a time, last first, for the reductions that take one)."""
     if len(dims) == 1:
@@ -282,7 +296,7 @@ def _reduce(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
             raise RuntimeError(
                 f"{short}(): reducing along a ragged and non-batch dimension is not supported for nested tensors"
             )
-        padded = _padded(nt, _REDUCE[short], _longest(nt))
+        padded = _padded(nt, _pad_value(nt, short), _longest(nt))
         if short == "mean":
             total = padded.sum(dim=dims, keepdim=keepdim, **extra)
             counts = nt._seq_lengths()
@@ -305,7 +319,7 @@ def _maxmin(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
         return _binary(func, short, nt, args, kwargs)
     d = _ndim(dim, nt.dim())
     if d == nt._ragged_idx:  # over each sequence: dense (B, ...) results, as torch's
-        padded = _padded(nt, -np.inf if short == "max" else np.inf, _longest(nt))
+        padded = _padded(nt, _pad_value(nt, short), _longest(nt))
         return func(padded, d, keepdim)
     if d == 0:
         raise RuntimeError(f"{short}(): not supported for NestedTensor on dim={d}")
@@ -322,7 +336,7 @@ def _argmax(func: Any, short: str, nt: NestedTensor, args: Any, kwargs: Any) -> 
     d = _ndim(dim, nt.dim())
     r = nt._ragged_idx
     if d == r:  # over each sequence: dense (B, ...) indices
-        return func(_padded(nt, -np.inf if short == "argmax" else np.inf, _longest(nt)), d, keepdim)
+        return func(_padded(nt, _pad_value(nt, short), _longest(nt)), d, keepdim)
     if d == 0:
         raise RuntimeError(f"{short}(): not supported for NestedTensor on dim={d}")
     return _like(nt, func(nt._values, d - 1, keepdim), r if keepdim or d > r else r - 1)

@@ -282,6 +282,8 @@ _LAZY = {
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
+    "nested": None,  # (torch.nested: jagged nested tensors, backprop/nested)
+    "jagged": "nested",  # (torch.jagged, the nested layout)
     "types": None,  # (torch.types: the type aliases)
     "ao": None,  # (torch.ao: quantization, backprop/ao)
     "quantization": None,  # (torch.quantization: the legacy alias of torch.ao.quantization)

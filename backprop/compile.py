@@ -210,6 +210,8 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     seen: dict[int, int] = {}
     for i, a in enumerate((*args, *(kwargs[k] for k in sorted(kwargs)))):
         if isinstance(a, Tensor):
+            if a.is_nested:
+                return None, "nested tensors are not recorded (their offsets are read on the host)"
             parts.append((a._data.shape, a._data.dtype, a.device, a._requires_grad))
             j = seen.setdefault(id(a), i)
             if j != i:  # (the same tensor twice: a record of step(x, x) reads one of them for both)

@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.quasirandom", 6),  # torch.quasirandom: SobolEngine (scipy's direction numbers)
     ("backprop._control_flow", 0),  # torch.cond, torch.while_loop (eager)
     ("backprop._native", 7),  # native_layer_norm & co.: torch's ATen return tuples over nn.functional
+    ("backprop.nested", 7),  # torch.nested: jagged nested tensors (a Tensor subclass) over nn.functional
     ("backprop.masked", 7),  # torch.masked: masked reductions over functions and nn.functional
     ("backprop.types", 6),  # torch.types: type aliases over Tensor, Size, Device
     ("backprop._storage_names", 4),  # torch.UntypedStorage/TypedStorage/Storage: methods.storage's classes

@@ -73,6 +73,22 @@ def _in_grad_dtype(g: Any, t: Any) -> Any:
     return g if g is None or want is None or g.dtype == want else g.to(want)
 
 
+def _has_nested(*groups: Any) -> bool:
+    """Whether a nested tensor (``bp.nested``) is among the tensors or the tensor lists given."""
+    for g in groups:
+        items = [g] if hasattr(g, "grad_fn") else list(g) if isinstance(g, (list, tuple)) else []
+        if any(getattr(t, "is_nested", False) for t in items):
+            return True
+    return False
+
+
+def _dense(g: Any) -> Any:
+    """Nested tensors replaced by their values (the tensors the engine differentiates)."""
+    if isinstance(g, (list, tuple)):
+        return [_dense(t) for t in g]
+    return g._values if getattr(g, "is_nested", False) else g
+
+
 def grad(
     outputs: Any,
     inputs: Any,
@@ -93,6 +109,11 @@ def grad(
         got = grad(outputs, [inputs[n] for n in names], grad_outputs, retain_graph, create_graph, only_inputs,
                    allow_unused, is_grads_batched, materialize_grads)  # fmt: skip
         return dict(zip(names, got))
+    if _has_nested(outputs, inputs, grad_outputs):  # (bp.nested: a nested tensor stands for its values)
+        ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
+        got = grad(_dense(outputs), _dense(ins), _dense(grad_outputs), retain_graph, create_graph, only_inputs,
+                   allow_unused, is_grads_batched, materialize_grads)  # fmt: skip
+        return tuple(g if g is None or not t.is_nested else t._rewrap(g) for t, g in zip(ins, got))
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:

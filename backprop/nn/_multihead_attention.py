@@ -126,6 +126,11 @@ class MultiheadAttention(Module):
         """``(attn_output, attn_weights)`` for (L, N, E) queries and (S, N, kdim/vdim) keys/values
         (``batch_first``: (N, L, E)) or unbatched (L, E); weights (N, L, S), or (N, heads, L, S) when
         ``average_attn_weights=False``, or None when ``need_weights=False``."""
+        if query.is_nested or key.is_nested or value.is_nested:
+            raise AssertionError(
+                "MultiheadAttention does not support NestedTensor outside of its fast path. The fast path was not "
+                f"hit because {self._why_not_fast_path(query, key, value)}"
+            )
         batched = query.ndim == 3
         self._check_shapes(query, key, value, key_padding_mask, attn_mask)
         if self.batch_first and batched:
@@ -140,6 +145,23 @@ class MultiheadAttention(Module):
         if not batched:
             return out.squeeze(1), (None if weights is None else weights.squeeze(0))
         return (out.transpose(0, 1) if self.batch_first else out), weights
+
+    def _why_not_fast_path(self, query: Tensor, key: Tensor, value: Tensor) -> str:
+        """torch's reason (its first, in its order) for not taking its inference fast path: nested inputs need
+        it there (we have none, so they are refused with this reason)."""
+        checks = (
+            (query.dim() != 3, f"input not batched; expected query.dim() of 3 but got {query.dim()}"),
+            (query is not key or key is not value, "non-self attention was used (query, key, and value are not the "
+             "same Tensor)"),
+            (self.training, "training is enabled"),
+            (self.num_heads % 2 != 0, "self.num_heads is not even"),
+            (not self.batch_first, "batch_first was not True"),
+            (self.bias_k is not None, "self.bias_k was not None"),
+            (self.bias_v is not None, "self.bias_v was not None"),
+            (self.add_zero_attn, "add_zero_attn was enabled"),
+            (not self._qkv_same_embed_dim, "_qkv_same_embed_dim was not True"),
+        )  # fmt: skip
+        return next((why for hit, why in checks if hit), "some Tensor argument has_torch_function")
 
     def _check_shapes(
         self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None, attn_mask: Tensor | None

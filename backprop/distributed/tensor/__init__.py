@@ -31,6 +31,7 @@ __all__ = [
     "Placement",
     "Replicate",
     "Shard",
+    "distribute_module",
     "distribute_tensor",
     "init_device_mesh",
 ]
@@ -184,7 +185,9 @@ def _convert(arr: Any, shape: tuple[int, ...], src: Placement, dst: Placement, m
         index = [slice(None)] * len(shape)
         index[dst.dim] = slice(lo, hi)
         return device.xp.ascontiguousarray(full[tuple(index)])
-    # Replicate -> Partial: rank 0 keeps the value, the others zeros (torch's)
+    # Replicate -> Partial: every rank holds the value over the world size (torch's _partition_value)
+    if np.issubdtype(full.dtype, np.inexact):
+        return (full / world).astype(full.dtype, copy=False)
     return full.copy() if rank == 0 else device.xp.zeros_like(full)
 
 
@@ -365,12 +368,43 @@ class DTensor(Tensor):
         name = getattr(func, "__name__", str(func))
         if name.startswith("_foreach_"):
             return _foreach(func, args, kwargs)
-        if name in _ELEMENTWISE:
-            return _elementwise(func, name, args, kwargs)
+        if name == "requires_grad_":  # (the DTensor itself: it is a leaf like its local tensor)
+            with DisableTorchFunctionSubclass():
+                Tensor.requires_grad_(*args, **kwargs)
+            return args[0]
+        if name == "backward":  # (the local graph: every rank's local loss and gradient, as torch's)
+            with DisableTorchFunctionSubclass():
+                return Tensor.backward(*_local(list(args)), **{k: _local(v) for k, v in kwargs.items()})
+        handler = _ops.HANDLERS.get(name)
+        if handler is not None:
+            return handler(func, args, kwargs)
+        if name in _ELEMENTWISE or name in _ops.POINTWISE:
+            if _same_layout([*args, *kwargs.values()]):
+                return _elementwise(func, name, args, kwargs)
+            return _ops.pointwise(func, name, args, kwargs)
         raise NotImplementedError(
-            f"DTensor: {name} is not supported on DTensors here (only elementwise ops on same-layout DTensors "
-            "and _foreach_* ops run, on the local parts); use full_tensor() or to_local() first"
+            f"DTensor: {name} is not supported on DTensors here (torch's sharding propagation is implemented for "
+            "the ops tensor parallelism uses: see README); use full_tensor() or to_local() first"
         )
+
+
+_PARTIAL_SAFE = frozenset("detach detach_ clone requires_grad_ copy_ to contiguous".split())
+
+
+def _same_layout(values: Sequence[Any]) -> bool:
+    """Every DTensor argument has one mesh, placement and global shape, no plain Tensor but 0-d ones, and no
+    Partial unless the op is a copy (the fast path: the op on the local parts)."""
+    spec = None
+    for v in values:
+        for item in v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(item, DTensor):
+                s = (item._dt_mesh, item._dt_placements, item._dt_shape)
+                if spec is not None and s != spec:
+                    return False
+                spec = s
+            elif isinstance(item, Tensor) and item.ndim > 0:
+                return False
+    return spec is not None and not isinstance(spec[1][0], Partial)
 
 
 def _spec_of(values: Any) -> tuple[DeviceMesh, tuple[Placement, ...], tuple[int, ...]] | None:
@@ -489,6 +523,40 @@ def distribute_tensor(
     return out
 
 
+def distribute_module(
+    module: Any,
+    device_mesh: DeviceMesh | None = None,
+    partition_fn: Any = None,
+    input_fn: Any = None,
+    output_fn: Any = None,
+) -> Any:
+    """torch's ``distribute_module``: ``partition_fn(name, submodule, mesh)`` on every submodule (default: its
+    own parameters replicated), ``input_fn(module, inputs, mesh)`` as a forward pre-hook and
+    ``output_fn(module, outputs, mesh)`` as a forward hook."""
+    if device_mesh is None:
+        raise NotImplementedError("distribute_module: pass device_mesh (no default mesh here)")
+    if getattr(module, "_distribute_module_applied", False):
+        raise RuntimeError(
+            "distribute_module should only be called once on a module, but it has already been called on this module!"
+        )
+    from backprop.distributed.fsdp._fully_shard import DTensorParameter
+
+    for name, sub in list(module.named_modules()):
+        if partition_fn is not None:
+            partition_fn(name, sub, device_mesh)
+            continue
+        for p_name, p in list(sub.named_parameters(recurse=False)):
+            if not isinstance(p, DTensor):
+                d = distribute_tensor(p.detach(), device_mesh, [Replicate()])
+                sub.register_parameter(p_name, DTensorParameter.of(d, p.requires_grad))
+    if input_fn is not None:
+        module.register_forward_pre_hook(lambda mod, inputs: input_fn(mod, inputs, device_mesh))
+    if output_fn is not None:
+        module.register_forward_hook(lambda mod, inputs, outputs: output_fn(mod, outputs, device_mesh))
+    module._distribute_module_applied = True
+    return module
+
+
 def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -> list[Any]:
     """Each gradient's global ``norm_type``-norm from its local parts' norms: Shard parts combined in one
     all-reduce (the max for inf, else the sum of the p-th powers, then the p-th root), Replicate ones as they are."""
@@ -512,3 +580,6 @@ def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -
     for k, i in enumerate(sharded):
         norms[i] = out[k].astype(norms[i].dtype)
     return norms
+
+
+from backprop.distributed.tensor import _ops  # noqa: E402 - (the handlers use the names above)

@@ -284,7 +284,9 @@ def _linear(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     bias = args[2] if len(args) > 2 else kwargs.get("bias")
     _mixed("linear", [x, w, bias])
     if not isinstance(x, DTensor) or not isinstance(w, DTensor):
-        raise RuntimeError("aten.linear got mixed torch.Tensor and DTensor, need to convert all torch.Tensor to DTensor")
+        raise RuntimeError(
+            "aten.linear got mixed torch.Tensor and DTensor, need to convert all torch.Tensor to DTensor"
+        )
     mesh = _mesh_of([x, w])
     out_p, xm, wm, shape = _matmul(x, w, b_is_weight=w.ndim == 2)
     lx, lw = _local(xm, out_p), _local(wm, out_p)
@@ -348,11 +350,9 @@ def _reduce(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     p = _pl(x)
     if isinstance(p, Partial) or isinstance(p, Replicate):
         out_p: Placement = p
-    elif p.dim in dims:  # type: ignore[attr-defined]
-        out_p = _P
     else:
-        d = p.dim if keep else p.dim - sum(1 for i in dims if i < p.dim)  # type: ignore[attr-defined]
-        out_p = Shard(d)
+        sd: int = p.dim  # type: ignore[attr-defined]
+        out_p = _P if sd in dims else Shard(sd if keep else sd - len([i for i in dims if i < sd]))
     loc = _local(x, out_p)
     extra = {"dtype": dtype} if dtype is not None else {}
     if name == "mean" and isinstance(out_p, Partial) and not isinstance(p, Partial):
@@ -415,8 +415,11 @@ def _view(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     first output dim divisible by the world, as torch); otherwise the input is replicated first."""
     x = args[0]
     raw = args[1:] or (kwargs.get("shape", kwargs.get("size")),)
-    if len(raw) == 1 and not isinstance(raw[0], (list, tuple, int)) and raw[0] is not None and not hasattr(
-        raw[0], "__index__"
+    if (
+        len(raw) == 1
+        and not isinstance(raw[0], (list, tuple, int))
+        and raw[0] is not None
+        and not hasattr(raw[0], "__index__")
     ):
         return _unsupported(func, args, kwargs)
     shape = _resolve(raw, x.numel())
@@ -513,8 +516,8 @@ def _embedding(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if isinstance(pw, Replicate):
         pi = _pl(idx)
         out_p: Placement = pi if isinstance(pi, Shard) else _R
-        ii = _move(idx, out_p if isinstance(out_p, Shard) else _R)
-        out = _plain(func, ii.to_local(), _local(w, out_p), *args[2:], **kwargs)
+        moved_idx = _move(idx, out_p if isinstance(out_p, Shard) else _R)
+        out = _plain(func, moved_idx.to_local(), _local(w, out_p), *args[2:], **kwargs)
         return _make(out, mesh, (out_p,), shape)
     ii = _move(idx, _R).to_local()
     if pw == Shard(1):

@@ -38,7 +38,8 @@ def parallelize_module(
         return parallelize_plan._apply(module, device_mesh)
     if not isinstance(parallelize_plan, dict):
         raise TypeError(
-            f"Expect Union[ParallelStyle, Dict[str, ParallelStyle]] for parallelize_plan, {type(parallelize_plan)} found!"
+            "Expect Union[ParallelStyle, Dict[str, ParallelStyle]] for parallelize_plan, "
+            f"{type(parallelize_plan)} found!"
         )
     for path, style in parallelize_plan.items():
         if path == "":

@@ -54,7 +54,9 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, ignore_index: int
     if weight is not None or kw.get("label_smoothing", 0.0):
         raise NotImplementedError("loss_parallel: weight and label_smoothing are not supported here")
     if not isinstance(input, DTensor) or input.placements != (Shard(input.ndim - 1),):
-        raise ValueError(f"loss_parallel: expected logits sharded on the class dim, got {getattr(input, 'placements', None)}")
+        raise ValueError(
+            f"loss_parallel: expected logits sharded on the class dim, got {getattr(input, 'placements', None)}"
+        )
     logp = _log_softmax_sharded(input, input.ndim - 1)
     t = target.full_tensor() if isinstance(target, DTensor) else target
     _, world, rank = _mesh_info(input._dt_mesh)
@@ -65,7 +67,9 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, ignore_index: int
         inside = (raw >= lo) & (raw < hi) & valid
         xp = logp.device.xp
         idx = Tensor._wrap(xp.where(inside, raw - lo, 0)[..., None], t.device, None)
-        picked = logp.to_local().gather(-1, idx).squeeze(-1) * Tensor._wrap(inside.astype(logp._data.dtype), t.device, None)
+        picked = logp.to_local().gather(-1, idx).squeeze(-1) * Tensor._wrap(
+            inside.astype(logp._data.dtype), t.device, None
+        )
     shape = tuple(input._dt_shape[:-1])
     nll = _make(picked, input._dt_mesh, (Partial(),), shape).redistribute(placements=[Replicate()]).to_local()
     with DisableTorchFunctionSubclass():

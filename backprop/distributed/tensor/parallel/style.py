@@ -105,7 +105,7 @@ class ColwiseParallel(_LinearStyle):
 
     def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
         if isinstance(module, nn.Linear):
-            places = {"weight": Shard(0), "bias": Shard(0)}
+            places: dict[str, Placement] = {"weight": Shard(0), "bias": Shard(0)}
         elif isinstance(module, nn.Embedding):
             places = {"weight": Shard(1)}
         else:
@@ -115,7 +115,7 @@ class ColwiseParallel(_LinearStyle):
 
 class RowwiseParallel(_LinearStyle):
     """A Linear's weight sharded on dim 1, bias replicated (an Embedding's weight on dim 0): input sharded on its
-    last dim (by default), output Replicate (the Partial sum all-reduced; ``output_layouts=Shard(1)``: reduce-scattered)."""
+    last dim (by default), output Replicate (the Partial sum all-reduced; ``output_layouts=Shard(1)``: scattered)."""
 
     def __init__(
         self,
@@ -176,7 +176,9 @@ class SequenceParallel(ParallelStyle):
         )
 
     def __repr__(self) -> str:
-        return f"SequenceParallel(sequence_dim={self.sequence_sharding[0].dim}, use_local_output={self.use_local_output})"
+        return (
+            f"SequenceParallel(sequence_dim={self.sequence_sharding[0].dim}, use_local_output={self.use_local_output})"
+        )
 
 
 def _as_tuple(v: Any) -> Any:
@@ -320,7 +322,9 @@ class PrepareModuleInputOutput(ParallelStyle):
             use_local_output=use_local_input,
         )
         self.prepare_module_output = PrepareModuleOutput(
-            output_layouts=output_layouts, desired_output_layouts=desired_output_layouts, use_local_output=use_local_output
+            output_layouts=output_layouts,
+            desired_output_layouts=desired_output_layouts,
+            use_local_output=use_local_output,
         )
 
     def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:

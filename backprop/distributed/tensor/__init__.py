@@ -31,7 +31,6 @@ __all__ = [
     "Placement",
     "Replicate",
     "Shard",
-    "distribute_module",
     "distribute_tensor",
     "init_device_mesh",
 ]
@@ -364,6 +363,8 @@ class DTensor(Tensor):
         cls, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         """Elementwise ops and ``_foreach_*`` ops on the local parts (exact); any other op raises."""
+        from backprop.distributed.tensor import _ops  # (its handlers use this module's names)
+
         kwargs = kwargs or {}
         name = getattr(func, "__name__", str(func))
         if name.startswith("_foreach_"):
@@ -523,40 +524,6 @@ def distribute_tensor(
     return out
 
 
-def distribute_module(
-    module: Any,
-    device_mesh: DeviceMesh | None = None,
-    partition_fn: Any = None,
-    input_fn: Any = None,
-    output_fn: Any = None,
-) -> Any:
-    """torch's ``distribute_module``: ``partition_fn(name, submodule, mesh)`` on every submodule (default: its
-    own parameters replicated), ``input_fn(module, inputs, mesh)`` as a forward pre-hook and
-    ``output_fn(module, outputs, mesh)`` as a forward hook."""
-    if device_mesh is None:
-        raise NotImplementedError("distribute_module: pass device_mesh (no default mesh here)")
-    if getattr(module, "_distribute_module_applied", False):
-        raise RuntimeError(
-            "distribute_module should only be called once on a module, but it has already been called on this module!"
-        )
-    from backprop.distributed.fsdp._fully_shard import DTensorParameter
-
-    for name, sub in list(module.named_modules()):
-        if partition_fn is not None:
-            partition_fn(name, sub, device_mesh)
-            continue
-        for p_name, p in list(sub.named_parameters(recurse=False)):
-            if not isinstance(p, DTensor):
-                d = distribute_tensor(p.detach(), device_mesh, [Replicate()])
-                sub.register_parameter(p_name, DTensorParameter.of(d, p.requires_grad))
-    if input_fn is not None:
-        module.register_forward_pre_hook(lambda mod, inputs: input_fn(mod, inputs, device_mesh))
-    if output_fn is not None:
-        module.register_forward_hook(lambda mod, inputs, outputs: output_fn(mod, outputs, device_mesh))
-    module._distribute_module_applied = True
-    return module
-
-
 def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -> list[Any]:
     """Each gradient's global ``norm_type``-norm from its local parts' norms: Shard parts combined in one
     all-reduce (the max for inf, else the sum of the p-th powers, then the p-th root), Replicate ones as they are."""
@@ -580,6 +547,3 @@ def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -
     for k, i in enumerate(sharded):
         norms[i] = out[k].astype(norms[i].dtype)
     return norms
-
-
-from backprop.distributed.tensor import _ops  # noqa: E402 - (the handlers use the names above)

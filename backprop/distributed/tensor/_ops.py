@@ -38,6 +38,7 @@ from backprop.tensor import DisableTorchFunctionSubclass, Tensor
 _R, _P = Replicate(), Partial()
 Handler = Callable[[Any, Sequence[Any], dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}
+LOSS_PARALLEL: list[Callable[..., Any]] = []
 
 
 def _handles(*names: str) -> Callable[[Handler], Handler]:
@@ -294,9 +295,7 @@ def _linear(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if bias is not None:  # (torch's addmm: the bias takes the output's layout of its last dim)
         bp_ = Shard(0) if out_p == Shard(len(shape) - 1) else (_P if isinstance(out_p, Partial) else _R)
         lb = _local(_move(bias, bp_), out_p)
-    from backprop.nn import functional as F
-
-    out = _plain(F.linear, lx, lw, lb)
+    out = _plain(func, lx, lw, lb)
     return _make(out, mesh, (out_p,), shape)
 
 
@@ -593,10 +592,8 @@ def _sdpa(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
 @_handles("cross_entropy")
 def _cross_entropy(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """Under ``loss_parallel``: class-dim-sharded logits (torch's); otherwise on replicated inputs."""
-    from backprop.distributed.tensor.parallel import loss
-
-    if loss._active[0]:
-        return loss.cross_entropy(*args, **kwargs)
+    if LOSS_PARALLEL:  # (``loss_parallel`` puts its cross-entropy here while active)
+        return LOSS_PARALLEL[-1](*args, **kwargs)
     dts = [a for a in [*args, *kwargs.values()] if isinstance(a, DTensor)]
     mesh = _mesh_of(dts)
     conv = [_local(_move(a, _R), _R) if isinstance(a, DTensor) else a for a in args]

@@ -8,6 +8,7 @@ dim, ``PrepareModuleInput``/``PrepareModuleOutput`` convert and redistribute inp
 as DTensor ops with torch's sharding propagation (``backprop.distributed.tensor._ops``).
 """
 
+from backprop.distributed.tensor.parallel._distribute import distribute_module
 from backprop.distributed.tensor.parallel.api import parallelize_module
 from backprop.distributed.tensor.parallel.loss import loss_parallel
 from backprop.distributed.tensor.parallel.style import (
@@ -28,6 +29,7 @@ __all__ = [
     "PrepareModuleOutput",
     "RowwiseParallel",
     "SequenceParallel",
+    "distribute_module",
     "loss_parallel",
     "parallelize_module",
 ]

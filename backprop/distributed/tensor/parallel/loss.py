@@ -8,24 +8,22 @@ from typing import Any
 
 from backprop import distributed as dist
 from backprop.autograd.grad_mode import no_grad
-from backprop.distributed.tensor import DTensor, Partial, Replicate, Shard, _chunk_bounds, _make, _mesh_info
+from backprop.distributed.tensor import DTensor, Partial, Replicate, Shard, _chunk_bounds, _make, _mesh_info, _ops
 from backprop.distributed.tensor._ops import _AllReduceGrad
 from backprop.tensor import DisableTorchFunctionSubclass, Tensor
 
 __all__ = ["loss_parallel"]
-
-_active = [False]
 
 
 @contextlib.contextmanager
 def loss_parallel() -> Iterator[None]:
     """Inside, ``F.cross_entropy`` (and ``F.log_softmax``) of a DTensor sharded on the class dim (the last)
     computes without gathering the logits: the max and the sum of exponentials are all-reduced (torch's)."""
-    _active[0] = True
+    _ops.LOSS_PARALLEL.append(cross_entropy)
     try:
         yield
     finally:
-        _active[0] = False
+        _ops.LOSS_PARALLEL.pop()
 
 
 def _log_softmax_sharded(x: DTensor, dim: int) -> DTensor:

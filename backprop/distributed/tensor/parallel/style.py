@@ -8,7 +8,8 @@ from typing import Any
 
 from backprop import nn
 from backprop.distributed.device_mesh import DeviceMesh
-from backprop.distributed.tensor import DTensor, Placement, Replicate, Shard, distribute_module, distribute_tensor
+from backprop.distributed.tensor import DTensor, Placement, Replicate, Shard, distribute_tensor
+from backprop.distributed.tensor.parallel._distribute import distribute_module
 from backprop.tensor import Tensor
 
 __all__ = [

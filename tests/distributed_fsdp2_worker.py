@@ -242,11 +242,13 @@ def state_dict_and_dtensor() -> dict[str, Any]:
     out["clip_total"] = [float(total.full_tensor()), expect, type(total).__name__, str(total.placements)]
     clipped = [p.grad.full_tensor().numpy() for p in model.parameters()]
     out["clipped_norm"] = float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in clipped)))
-    try:
-        next(model.parameters()).sum()
-        out["sum_error"] = None
-    except NotImplementedError as e:
-        out["sum_error"] = str(e)
+    first = next(model.parameters())  # (a Shard(0) sum: Partial, as torch's sharding propagation)
+    total_sum = first.sum()
+    out["sum_placement"] = [
+        repr(total_sum.placements),
+        float(total_sum.full_tensor()),
+        float(first.full_tensor().sum()),
+    ]
     return out
 
 

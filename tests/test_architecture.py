@@ -98,6 +98,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.optim", 8),
     ("backprop.distributed.optim", 8),  # torch.distributed.optim: ZeroRedundancyOptimizer wraps an optim class
     ("backprop.distributed.fsdp", 8),  # torch.distributed.fsdp: FullyShardedDataParallel over nn and collectives
+    ("backprop.distributed.tensor.parallel", 8),  # torch's TP: parallel styles make nn Parameters
     ("backprop.distributed.checkpoint", 8),  # torch.distributed.checkpoint: DCP save/load, state_dict over FSDP/DDP
     ("backprop.lm", 9),
     ("backprop.cli", 10),

@@ -184,7 +184,9 @@ def _convert(arr: Any, shape: tuple[int, ...], src: Placement, dst: Placement, m
         index = [slice(None)] * len(shape)
         index[dst.dim] = slice(lo, hi)
         return device.xp.ascontiguousarray(full[tuple(index)])
-    # Replicate -> Partial: rank 0 keeps the value, the others zeros (torch's)
+    # Replicate -> Partial: every rank holds the value over the world size (torch's _partition_value)
+    if np.issubdtype(full.dtype, np.inexact):
+        return (full / world).astype(full.dtype, copy=False)
     return full.copy() if rank == 0 else device.xp.zeros_like(full)
 
 
@@ -361,16 +363,49 @@ class DTensor(Tensor):
         cls, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         """Elementwise ops and ``_foreach_*`` ops on the local parts (exact); any other op raises."""
+        from backprop.distributed.tensor import _ops  # (its handlers use this module's names)
+
         kwargs = kwargs or {}
         name = getattr(func, "__name__", str(func))
         if name.startswith("_foreach_"):
             return _foreach(func, args, kwargs)
-        if name in _ELEMENTWISE:
-            return _elementwise(func, name, args, kwargs)
+        if name == "requires_grad_":  # (the DTensor itself: it is a leaf like its local tensor)
+            with DisableTorchFunctionSubclass():
+                Tensor.requires_grad_(*args, **kwargs)
+            return args[0]
+        if name == "backward":  # (the local graph: every rank's local loss and gradient, as torch's)
+            with DisableTorchFunctionSubclass():
+                return Tensor.backward(*_local(list(args)), **{k: _local(v) for k, v in kwargs.items()})
+        handler = _ops.HANDLERS.get(name)
+        if handler is not None:
+            return handler(func, args, kwargs)
+        if name in _ELEMENTWISE or name in _ops.POINTWISE:
+            if _same_layout([*args, *kwargs.values()]):
+                return _elementwise(func, name, args, kwargs)
+            return _ops.pointwise(func, name, args, kwargs)
         raise NotImplementedError(
-            f"DTensor: {name} is not supported on DTensors here (only elementwise ops on same-layout DTensors "
-            "and _foreach_* ops run, on the local parts); use full_tensor() or to_local() first"
+            f"DTensor: {name} is not supported on DTensors here (torch's sharding propagation is implemented for "
+            "the ops tensor parallelism uses: see README); use full_tensor() or to_local() first"
         )
+
+
+_PARTIAL_SAFE = frozenset("detach detach_ clone requires_grad_ copy_ to contiguous".split())
+
+
+def _same_layout(values: Sequence[Any]) -> bool:
+    """Every DTensor argument has one mesh, placement and global shape, no plain Tensor but 0-d ones, and no
+    Partial unless the op is a copy (the fast path: the op on the local parts)."""
+    spec = None
+    for v in values:
+        for item in v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(item, DTensor):
+                s = (item._dt_mesh, item._dt_placements, item._dt_shape)
+                if spec is not None and s != spec:
+                    return False
+                spec = s
+            elif isinstance(item, Tensor) and item.ndim > 0:
+                return False
+    return spec is not None and not isinstance(spec[1][0], Partial)
 
 
 def _spec_of(values: Any) -> tuple[DeviceMesh, tuple[Placement, ...], tuple[int, ...]] | None:

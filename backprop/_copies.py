@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from backprop import fft as _fft
+from backprop.autograd.function import not_a_tensor_here
 from backprop.tensor import Tensor
 
 
@@ -32,12 +33,20 @@ def _copied(view: str) -> Callable[..., Any]:
 
 def alias_copy(input: Tensor) -> Tensor:
     """A differentiable copy of ``input`` in new memory (torch.alias_copy)."""
-    return input.clone()
+    try:
+        return input.clone()
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def detach_copy(input: Tensor) -> Tensor:
     """A copy of ``input`` in new memory, outside the graph (torch.detach_copy)."""
-    return input.detach().clone()
+    try:
+        return input.detach().clone()
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 as_strided_copy = _copied("as_strided")
@@ -138,9 +147,15 @@ def fill(input: Tensor, value: Any) -> Tensor:
     """A new tensor of ``input``'s shape and dtype holding ``value`` (a number or 0-d tensor, which gets the
     gradient: the sum of the output's; ``input`` gets zeros), as torch.fill. The result is recorded when
     either requires grad (torch's FillBackward), through ``fill_`` on a copy of ``input``."""
-    if isinstance(value, Tensor) and value.ndim != 0:
-        raise RuntimeError(f"fill only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
-    return (input.clone() if input.requires_grad else input.detach().clone()).fill_(value)
+    try:
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(
+                f"fill only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
+            )
+        return (input.clone() if input.requires_grad else input.detach().clone()).fill_(value)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 __all__ = [

@@ -16,6 +16,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.amp import autocast_mode as _ac
 from backprop.autograd import grad_mode
+from backprop.autograd.function import not_a_tensor_here
 from backprop.cuda import OutOfMemoryError
 from backprop.devices import device as to_device
 from backprop.methods.extra import removed
@@ -51,7 +52,11 @@ igammac = Tensor.igammac
 
 def real(input: Tensor) -> Tensor:
     """The real part: the tensor itself for real dtypes."""
-    return input.real
+    try:
+        return input.real
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def imag(input: Tensor) -> Tensor:
@@ -124,11 +129,15 @@ def range(  # noqa: A001 - torch's name
 def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:  # noqa: A002 - torch's name
     """The ``pow``-norm of ``v`` over every dim but ``dim``, shaped to broadcast against ``v`` (weight norm's g);
     ``dim=-1``: the norm of all of ``v``."""
-    if dim == -1:
-        return v.norm(pow)
-    dim = dim + v.dim() if dim < 0 else dim
-    others = [d for d in builtins.range(v.dim()) if d != dim]
-    return v.norm(pow, dim=others, keepdim=True) if others else v.abs()
+    try:
+        if dim == -1:
+            return v.norm(pow)
+        dim = dim + v.dim() if dim < 0 else dim
+        others = [d for d in builtins.range(v.dim()) if d != dim]
+        return v.norm(pow, dim=others, keepdim=True) if others else v.abs()
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 # ---------------------------------------------------------------- global switches

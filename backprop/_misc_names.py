@@ -11,6 +11,7 @@ from typing import Any, Literal
 from backprop import creation
 from backprop import functions as F
 from backprop import linalg as _linalg
+from backprop.autograd.function import not_a_tensor_here
 from backprop.devices import Device
 from backprop.tensor import Tensor
 
@@ -90,7 +91,11 @@ def get_device_module(device: Any = None) -> types.ModuleType:
 
 def to_dlpack(tensor: Tensor) -> Any:
     """A DLPack capsule sharing the tensor's memory (``bp.from_dlpack`` reads it back)."""
-    return tensor.detach().__dlpack__()
+    try:
+        return tensor.detach().__dlpack__()
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def lobpcg(

@@ -16,6 +16,7 @@ import numpy as np
 from backprop import dtypes
 from backprop import linalg as _linalg
 from backprop.autograd import trace
+from backprop.autograd.function import not_a_tensor_here
 from backprop.creation import empty, ones
 from backprop.nn import functional as F  # noqa: N812
 from backprop.tensor import Tensor
@@ -159,4 +160,8 @@ def native_norm(
 
 def native_channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
     """``channel_shuffle``: (N, g * k, ...) -> (N, k * g, ...) regrouping the channels."""
-    return F.channel_shuffle(input, groups)
+    try:
+        return F.channel_shuffle(input, groups)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise

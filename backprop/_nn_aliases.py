@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backprop.autograd.function import autocast_function
+from backprop.autograd.function import autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.nn import functional as F  # noqa: N812
 from backprop.tensor import Tensor
@@ -62,13 +62,21 @@ def embedding(
 def kl_div(input: Tensor, target: Tensor, reduction: Any = 0, *, log_target: bool = False) -> Tensor:
     """torch.kl_div: pointwise KL terms of log-probabilities ``input`` against ``target``, reduced by an int
     (1: the plain mean over every element, without ``F.kl_div``'s batchmean warning)."""
-    red = _reduction(reduction, "kl_div")
-    return _reduce(F.kl_div(input, target, reduction="none", log_target=log_target), red)
+    try:
+        red = _reduction(reduction, "kl_div")
+        return _reduce(F.kl_div(input, target, reduction="none", log_target=log_target), red)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, reduction: Any = 0) -> Tensor:
     """torch.hinge_embedding_loss (``reduction`` an int)."""
-    return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction, "hinge_embedding_loss"))
+    try:
+        return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction, "hinge_embedding_loss"))
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def margin_ranking_loss(
@@ -94,8 +102,12 @@ def triplet_margin_loss(
     swap: bool = False, reduction: Any = 0,
 ) -> Tensor:  # fmt: skip
     """torch.triplet_margin_loss (``reduction`` an int)."""
-    red = _reduction(reduction, "triplet_margin_loss")
-    return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=red)
+    try:
+        red = _reduction(reduction, "triplet_margin_loss")
+        return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=red)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def poisson_nll_loss(
@@ -110,8 +122,12 @@ def binary_cross_entropy_with_logits(
     input: Tensor, target: Tensor, weight: Tensor | None = None, pos_weight: Tensor | None = None, reduction: Any = 0
 ) -> Tensor:  # fmt: skip
     """torch.binary_cross_entropy_with_logits (``pos_weight`` fourth, ``reduction`` an int)."""
-    red = _reduction(reduction, "binary_cross_entropy_with_logits")
-    return F.binary_cross_entropy_with_logits(input, target, weight, reduction=red, pos_weight=pos_weight)
+    try:
+        red = _reduction(reduction, "binary_cross_entropy_with_logits")
+        return F.binary_cross_entropy_with_logits(input, target, weight, reduction=red, pos_weight=pos_weight)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def ctc_loss(
@@ -130,21 +146,33 @@ def constant_pad_nd(input: Tensor, pad: Sequence[int], value: float = 0) -> Tens
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any) -> tuple[Tensor, Tensor]:
     """torch.adaptive_max_pool1d: ``(values, indices)``, always both."""
-    return F.adaptive_max_pool1d(input, output_size, return_indices=True)
+    try:
+        return F.adaptive_max_pool1d(input, output_size, return_indices=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def rrelu(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
 ) -> Tensor:  # fmt: skip
     """torch.rrelu: ``F.rrelu`` (slopes drawn from ``generator``, or backprop's default generator)."""
-    return F._rrelu(input, lower, upper, training, False, generator)
+    try:
+        return F._rrelu(input, lower, upper, training, False, generator)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def rrelu_(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
 ) -> Tensor:  # fmt: skip
     """torch.rrelu_: ``F.rrelu_``, in place."""
-    return F.rrelu_(input, lower, upper, training, generator)
+    try:
+        return F.rrelu_(input, lower, upper, training, generator)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def dropout(input: Tensor, p: float, train: bool) -> Tensor:
@@ -256,11 +284,15 @@ def max_pool1d_with_indices(
     input: Tensor, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
 ) -> tuple[Tensor, Tensor]:
     """``max_pool1d`` and its indices (torch.max_pool1d_with_indices, ATen's signature)."""
-    out, idx = F.max_pool1d(
-        input, kernel_size, stride if stride not in ((), []) else None, padding, dilation,
-        ceil_mode=ceil_mode, return_indices=True,
-    )  # fmt: skip
-    return out, idx
+    try:
+        out, idx = F.max_pool1d(
+            input, kernel_size, stride if stride not in ((), []) else None, padding, dilation,
+            ceil_mode=ceil_mode, return_indices=True,
+        )  # fmt: skip
+        return out, idx
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 _GRID_MODES = ("bilinear", "nearest", "bicubic")

@@ -16,6 +16,7 @@ import numpy as np
 from backprop import dtypes
 from backprop import linalg as la
 from backprop.autograd import trace
+from backprop.autograd.function import not_a_tensor_here
 from backprop.devices import device as to_device
 from backprop.methods import structseqs as rt
 from backprop.methods.random import generator_rng, on_device, zero_grad_from
@@ -214,14 +215,18 @@ def frombuffer(
 # ---------------------------------------------------------------- deprecated norms
 def nuclear_norm(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """The sum of singular values over the two ``dim`` (default the last two); deprecated in torch, warns."""
-    warnings.warn(
-        _NORM_WARNING.format(name="nuclear_norm", use="linalg.matrix_norm(A, 'nuc', dim, keepdim)"), UserWarning, 2
-    )
-    if isinstance(dim, bool):  # nuclear_norm(A, True): keepdim given positionally
-        dim, keepdim = None, dim
-    if input.dim() < 2 and dim is None:
-        raise RuntimeError(f"nuclear_norm: expected a tensor with 2 or more dimensions, got {input.dim()}")
-    return la.matrix_norm(input, "nuc", dim=(-2, -1) if dim is None else tuple(dim), keepdim=keepdim)
+    try:
+        warnings.warn(
+            _NORM_WARNING.format(name="nuclear_norm", use="linalg.matrix_norm(A, 'nuc', dim, keepdim)"), UserWarning, 2
+        )
+        if isinstance(dim, bool):  # nuclear_norm(A, True): keepdim given positionally
+            dim, keepdim = None, dim
+        if input.dim() < 2 and dim is None:
+            raise RuntimeError(f"nuclear_norm: expected a tensor with 2 or more dimensions, got {input.dim()}")
+        return la.matrix_norm(input, "nuc", dim=(-2, -1) if dim is None else tuple(dim), keepdim=keepdim)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def frobenius_norm(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:

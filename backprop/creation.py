@@ -15,6 +15,7 @@ import numpy as np
 
 from backprop import dtypes, runtime
 from backprop.autograd import trace
+from backprop.autograd.function import not_a_tensor_here
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends
 from backprop.backends.meta_backend import placeholder
@@ -747,11 +748,15 @@ def _normal_draw(m: Any, s: Any, *, dev: Device, generator: Any, dt: Any) -> Any
 
 def poisson(input: Tensor, generator: Any = None) -> Tensor:
     """Poisson samples with the rates ``input`` (same shape and floating dtype)."""
-    if dtypes.kind(input.dtype) != "f":
-        raise NotImplementedError(f"poisson: not implemented for dtype {input.dtype}; expected a floating tensor")
-    dev = input.device
-    draw = functools.partial(_poisson_draw, dev=dev, generator=generator, dt=input.dtype)
-    return zero_grad_from(Tensor._wrap(trace.record(draw, input), dev, None), input)
+    try:
+        if dtypes.kind(input.dtype) != "f":
+            raise NotImplementedError(f"poisson: not implemented for dtype {input.dtype}; expected a floating tensor")
+        dev = input.device
+        draw = functools.partial(_poisson_draw, dev=dev, generator=generator, dt=input.dtype)
+        return zero_grad_from(Tensor._wrap(trace.record(draw, input), dev, None), input)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:

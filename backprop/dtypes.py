@@ -432,7 +432,11 @@ def result_type(
     ops = [v for v in (scalar, scalar1, tensor, other, scalar2) if v is not None]
     if len(ops) != 2:
         raise TypeError("result_type() takes two operands: (tensor, other), (scalar, tensor) or (scalar1, scalar2)")
-    return promote_types(ops[0], ops[1])
+    try:
+        return promote_types(ops[0], ops[1])
+    except AttributeError:  # neither a tensor nor a number: torch's argument parser's TypeError
+        got = ", ".join(type(v).__name__ for v in ops)
+        raise TypeError(f"result_type() received an invalid combination of arguments - got ({got})") from None
 
 
 def can_cast(from_: Any, to: Any) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from backprop import creation, dtypes
-from backprop.autograd.function import apply, apply_
+from backprop.autograd.function import apply, apply_, not_a_tensor, not_a_tensor_here
 from backprop.methods import linalg as _la
 from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
@@ -74,10 +74,16 @@ def _forwarding(method: Any, first: str) -> Any:
         return method
     params[0] = params[0].replace(name=first, kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
     def fn(*args: Any, **kwargs: Any) -> Any:
-        if first in kwargs:
-            return method(kwargs.pop(first), *args, **kwargs)
-        return method(*args, **kwargs)
+        try:
+            if first in kwargs:
+                return method(kwargs.pop(first), *args, **kwargs)
+            return method(*args, **kwargs)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor(e, method.__name__, names, args)
+            raise
 
     fn.__name__ = fn.__qualname__ = method.__name__
     fn.__doc__, fn.__module__ = method.__doc__, method.__module__
@@ -291,7 +297,11 @@ def selu(input: Tensor) -> Tensor:
 
 
 def selu_(input: Tensor) -> Tensor:
-    return apply_(act.elu, "selu_", input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+    try:
+        return apply_(act.elu, "selu_", input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
@@ -302,9 +312,13 @@ def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    if alpha == 0:
-        raise ZeroDivisionError("celu_: alpha cannot be 0")
-    return apply_(act.elu, "celu_", input, alpha=alpha, input_scale=1.0 / alpha)
+    try:
+        if alpha == 0:
+            raise ZeroDivisionError("celu_: alpha cannot be 0")
+        return apply_(act.elu, "celu_", input, alpha=alpha, input_scale=1.0 / alpha)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
@@ -347,16 +361,24 @@ cummin = Tensor.cummin
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
-    v = input.var(dim, unbiased, keepdim, **kwargs)
-    kwargs.pop("correction", None)
-    return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+    try:
+        v = input.var(dim, unbiased, keepdim, **kwargs)
+        kwargs.pop("correction", None)
+        return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(std, mean)`` over ``dim`` (same arguments as ``std``), as torch."""
-    s = input.std(dim, unbiased, keepdim, **kwargs)
-    kwargs.pop("correction", None)
-    return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+    try:
+        s = input.std(dim, unbiased, keepdim, **kwargs)
+        kwargs.pop("correction", None)
+        return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 __all__ += ["all", "amax", "amin", "any", "argmax", "argmin", "count_nonzero", "cummax", "cummin", "cumprod"]
@@ -485,13 +507,17 @@ dsplit = Tensor.dsplit
 
 def repeat_interleave(input: Any, repeats: Any = None, dim: Any = None, **kwargs: Any) -> Tensor:
     """``input.repeat_interleave(repeats, dim)``; with one int tensor ``r``, ``arange(len(r))`` repeated ``r`` times."""
-    if repeats is None:
-        if not isinstance(input, Tensor) or input.dtype.kind not in "iu" or input.ndim > 1:
-            raise TypeError("repeat_interleave(repeats): repeats must be a 0-d or 1-D integer tensor")
-        counts = input.reshape(-1)
-        idx = Tensor._of(np.arange(counts.shape[0], dtype=np.int64), device=input.device)
-        return idx.repeat_interleave(counts, 0, **kwargs)
-    return input.repeat_interleave(repeats, dim, **kwargs)
+    try:
+        if repeats is None:
+            if not isinstance(input, Tensor) or input.dtype.kind not in "iu" or input.ndim > 1:
+                raise TypeError("repeat_interleave(repeats): repeats must be a 0-d or 1-D integer tensor")
+            counts = input.reshape(-1)
+            idx = Tensor._of(np.arange(counts.shape[0], dtype=np.int64), device=input.device)
+            return idx.repeat_interleave(counts, 0, **kwargs)
+        return input.repeat_interleave(repeats, dim, **kwargs)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _tensors(name: str, tensors: tuple) -> list[Tensor]:
@@ -522,17 +548,29 @@ def _atleast(name: str, nd: int, tensors: tuple) -> Any:
 
 def atleast_1d(*tensors: Any) -> Any:
     """Each tensor with at least 1 dim (a 0-d tensor becomes shape (1,)); one tensor in, one out."""
-    return _atleast("atleast_1d", 1, tensors)
+    try:
+        return _atleast("atleast_1d", 1, tensors)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def atleast_2d(*tensors: Any) -> Any:
     """Each tensor with at least 2 dims (leading 1s)."""
-    return _atleast("atleast_2d", 2, tensors)
+    try:
+        return _atleast("atleast_2d", 2, tensors)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def atleast_3d(*tensors: Any) -> Any:
     """Each tensor with at least 3 dims ((n,) -> (1, n, 1), (m, n) -> (m, n, 1))."""
-    return _atleast("atleast_3d", 3, tensors)
+    try:
+        return _atleast("atleast_3d", 3, tensors)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
@@ -595,9 +633,13 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
 
 def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
     """The tensors expanded to their common broadcast shape."""
-    ts = _tensors("broadcast_tensors", tensors)
-    shape = broadcast_shape(*(tuple(x.shape) for x in ts))
-    return tuple(x if x.shape == shape else x.expand(shape) for x in ts)  # (torch: the tensor itself where equal)
+    try:
+        ts = _tensors("broadcast_tensors", tensors)
+        shape = broadcast_shape(*(tuple(x.shape) for x in ts))
+        return tuple(x if x.shape == shape else x.expand(shape) for x in ts)  # (torch: the tensor itself where equal)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 __all__ += ["atleast_1d", "atleast_2d", "atleast_3d", "broadcast_tensors", "broadcast_to", "column_stack", "diag"]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.autograd.function import OpValueError, apply, autocast_function
+from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
@@ -576,7 +576,11 @@ def chain_matmul(*matrices: Tensor) -> Tensor:
 
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: N803
     """The diagonal ``offset`` of the (dim1, dim2) planes, as the last dim."""
-    return A.diagonal(offset, dim1, dim2)
+    try:
+        return A.diagonal(offset, dim1, dim2)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def vander(x: Tensor, *, N: Any = None) -> Tensor:  # noqa: N803
@@ -625,22 +629,26 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The ``p``-norm distances between the rows of (..., P, M) x1 and (..., R, M) x2: (..., P, R); gradient 0
     where a distance is 0 (torch)."""
-    if autocast_users[0]:
-        x1, x2 = autocast_function("cdist", x1, x2)
-    if x1.ndim < 2 or x2.ndim < 2:
-        raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
-    if x1.shape[-1] != x2.shape[-1]:
-        raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
-    refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X1 got: {dtype}", x1)
-    refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X2 got: {dtype}", x2)
-    if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
-        raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
-    if x1.dtype != x2.dtype:  # torch's kernel takes both in x1's dtype (no promotion)
-        name = _dtypes.scalar_type_name
-        raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")
-    if p < 0:
-        raise OpValueError(f"cdist only supports non-negative p values, got {p}")
-    return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
+    try:
+        if autocast_users[0]:
+            x1, x2 = autocast_function("cdist", x1, x2)
+        if x1.ndim < 2 or x2.ndim < 2:
+            raise ShapeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
+        if x1.shape[-1] != x2.shape[-1]:
+            raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+        refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X1 got: {dtype}", x1)
+        refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X2 got: {dtype}", x2)
+        if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
+            raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
+        if x1.dtype != x2.dtype:  # torch's kernel takes both in x1's dtype (no promotion)
+            name = _dtypes.scalar_type_name
+            raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")
+        if p < 0:
+            raise OpValueError(f"cdist only supports non-negative p values, got {p}")
+        return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _sample_spacing(name: str, y: Tensor, x: Tensor, dim: int) -> Tensor:
@@ -684,18 +692,22 @@ def _check_spacing_args(name: str, x: Any, dx: Any) -> None:
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = -1) -> Tensor:
     """The trapezoid rule along ``dim``: spacing ``dx`` (default 1) or sample points ``x`` (a 1-D x holds the
     points along ``dim``; an x of y's rank is taken along ``dim`` and broadcast, as torch)."""
-    _check_spacing_args("trapezoid", x, dx)
-    dim = wrap_dim(dim, y.ndim, "trapezoid")
-    n = y.shape[dim]
-    if n == 0:
-        from backprop.creation import zeros
+    try:
+        _check_spacing_args("trapezoid", x, dx)
+        dim = wrap_dim(dim, y.ndim, "trapezoid")
+        n = y.shape[dim]
+        if n == 0:
+            from backprop.creation import zeros
 
-        return zeros(tuple(s for d, s in enumerate(y.shape) if d != dim), dtype=y.dtype, device=y.device)
-    if x is not None:
-        spacing = _sample_spacing("trapezoid", y, x, dim)
-        return ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
-    step = _scalar_spacing("trapezoid", y, 1.0 if dx is None else dx)
-    return (y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step
+            return zeros(tuple(s for d, s in enumerate(y.shape) if d != dim), dtype=y.dtype, device=y.device)
+        if x is not None:
+            spacing = _sample_spacing("trapezoid", y, x, dim)
+            return ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+        step = _scalar_spacing("trapezoid", y, 1.0 if dx is None else dx)
+        return (y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 trapz = trapezoid
@@ -709,13 +721,17 @@ def _diff(x: Tensor, dim: int) -> Tensor:
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = -1) -> Tensor:
     """The running trapezoid integral along ``dim`` (one element shorter than y along it); ``x`` and ``dx`` as
     in :func:`trapezoid`."""
-    _check_spacing_args("cumulative_trapezoid", x, dx)
-    dim = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
-    n = y.shape[dim]
-    pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
-    if x is not None:
-        return (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
-    return (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+    try:
+        _check_spacing_args("cumulative_trapezoid", x, dx)
+        dim = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
+        n = y.shape[dim]
+        pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
+        if x is not None:
+            return (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
+        return (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 # ---------------------------------------------------------------- LDL^T (LAPACK's sytrf / hetrf, as torch)
@@ -814,12 +830,16 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False)
 
 def matmul(input: Tensor, other: Tensor, *, out: Any = None) -> Tensor:
     """torch's ``linalg.matmul``: an alias of ``bp.matmul``."""
-    if out is not None:
-        import backprop
+    try:
+        if out is not None:
+            import backprop
 
-        with_out: Any = backprop.matmul  # (its out= keyword is added by backprop._out)
-        return with_out(input, other, out=out)
-    return input.matmul(other)
+            with_out: Any = backprop.matmul  # (its out= keyword is added by backprop._out)
+            return with_out(input, other, out=out)
+        return input.matmul(other)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any
 
 from backprop import functions as fn
 from backprop.autograd.custom import Function
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, not_a_tensor_here
 from backprop.methods import special as _special_extra
 from backprop.methods.math import _float
 from backprop.methods.special import *  # noqa: F403 - Bessel, Airy, erfcx, gammainc, zeta, polynomials
@@ -191,9 +191,17 @@ def xlog1py(input: Any, other: Any) -> Tensor:
 
 def softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Softmax along ``dim`` (``dtype``: compute in that dtype)."""
-    return input.softmax(dim, dtype=dtype) if dtype is not None else input.softmax(dim)
+    try:
+        return input.softmax(dim, dtype=dtype) if dtype is not None else input.softmax(dim)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def log_softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """log(softmax) along ``dim``, computed stably."""
-    return input.log_softmax(dim, dtype=dtype) if dtype is not None else input.log_softmax(dim)
+    try:
+        return input.log_softmax(dim, dtype=dtype) if dtype is not None else input.log_softmax(dim)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise

@@ -27,6 +27,7 @@ from backprop.autograd.function import (
     bump_version,
     check_inplace,
     is_stale_view,
+    not_a_tensor_here,
     stale_view_error,
     write_recorded,
 )
@@ -686,18 +687,26 @@ class Tensor(
 
     def detach(self) -> Tensor:
         """A tensor sharing this data (and version counter, as torch's), cut from the graph."""
-        out = Tensor._wrap(self._data, self.device, None)
-        base = self if self._base is None else self._base
-        base._base = base
-        out._base = base
-        return out
+        try:
+            out = Tensor._wrap(self._data, self.device, None)
+            base = self if self._base is None else self._base
+            base._base = base
+            out._base = base
+            return out
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def detach_(self) -> Tensor:
-        if self._base is not None and self._base is not self and self.grad_fn is not None:
-            raise RuntimeError(_DETACH_VIEW)
-        self.grad_fn = None
-        self._requires_grad = False
-        return self
+        try:
+            if self._base is not None and self._base is not self and self.grad_fn is not None:
+                raise RuntimeError(_DETACH_VIEW)
+            self.grad_fn = None
+            self._requires_grad = False
+            return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A differentiable copy (in C order, whatever ``memory_format`` says)."""
@@ -775,7 +784,11 @@ class Tensor(
         return self.to(dtypes.bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
-        return self.to(other.dtype)
+        try:
+            return self.to(other.dtype)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def type(self, dtype: Any = None, non_blocking: builtins.bool = False, **kwargs: Any) -> Any:
         """With a dtype: ``to(dtype)``; without: torch's type string (``"torch.FloatTensor"``). ``non_blocking``
@@ -969,9 +982,15 @@ class Tensor(
 
     def equal(self, other: Tensor) -> builtins.bool:
         """True when ``other`` has this shape and these values (torch.equal)."""
-        if self.device.type == "meta":
-            raise NotImplementedError("equal: attempted to run this operator with Meta tensors, which have no values")
-        return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other)._data.all())
+        try:
+            if self.device.type == "meta":
+                raise NotImplementedError(
+                    "equal: attempted to run this operator with Meta tensors, which have no values"
+                )
+            return tuple(self.shape) == tuple(other.shape) and builtins.bool(apply(ew.eq, self, other)._data.all())
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def logical_and(self, other: Any) -> Tensor:
         return apply(ew.logical_and, self, self._other(other))
@@ -1042,26 +1061,34 @@ class Tensor(
 
     # ------------------------------------------------------------ in place (no op: plain writes)
     def zero_(self) -> Tensor:
-        return self.fill_(0)
+        try:
+            return self.fill_(0)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def fill_(self, value: Any) -> Tensor:
-        if check_inplace("fill_", self, value):  # in a recorded graph: torch's gradient (0 to the old values)
-            v = value if not isinstance(value, Tensor) else value.to(self.dtype).reshape(())
-            write_recorded("fill_", self, v, (Ellipsis,))
+        try:
+            if check_inplace("fill_", self, value):  # in a recorded graph: torch's gradient (0 to the old values)
+                v = value if not isinstance(value, Tensor) else value.to(self.dtype).reshape(())
+                write_recorded("fill_", self, v, (Ellipsis,))
+                return self
+            if isinstance(value, Tensor):
+                if value._data.size != 1:
+                    raise RuntimeError(
+                        f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
+                    )
+                value = value.item()
+            value = dtypes.fill_int(value, self._data.dtype)
+            if self.device.type != "meta":  # (a meta tensor has no values to write)
+                self._data[...] = value
+            if trace_users[0] and (tr := trace.tracer()) is not None:
+                tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
+            bump_version(self)
             return self
-        if isinstance(value, Tensor):
-            if value._data.size != 1:
-                raise RuntimeError(
-                    f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
-                )
-            value = value.item()
-        value = dtypes.fill_int(value, self._data.dtype)
-        if self.device.type != "meta":  # (a meta tensor has no values to write)
-            self._data[...] = value
-        if trace_users[0] and (tr := trace.tracer()) is not None:
-            tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
-        bump_version(self)
-        return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def copy_(self, other: Any = None, non_blocking: builtins.bool = False, *, src: Any = None) -> Tensor:
         """Copy ``other`` into this tensor's memory (broadcasting; across devices; ``non_blocking`` changes

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -342,7 +343,8 @@ def _argument_error(op: OpDef, args: tuple[Any, ...]) -> None:
     for i, a in enumerate(args):
         if a.__class__ not in _SCALARS and not (hasattr(a, "_data") and hasattr(a, "device")):
             hint = " (unpack it: pad_packed_sequence, or its .data)" if hasattr(a, "batch_sizes") else ""
-            raise TypeError(f"{op.name}(): argument {i + 1} must be Tensor, not {type(a).__name__}{hint}")
+            where = "argument 'input' (position 1)" if i == 0 else f"argument {i + 1}"  # (torch's first name)
+            raise TypeError(f"{op.name}(): {where} must be Tensor, not {type(a).__name__}{hint}")
 
 
 def not_a_tensor(exc: AttributeError, name: str, params: Sequence[str], values: Sequence[Any]) -> None:
@@ -355,6 +357,34 @@ def not_a_tensor(exc: AttributeError, name: str, params: Sequence[str], values: 
             kind = type(value)
             what = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
             raise TypeError(f"{name}(): argument '{param}' (position {i + 1}) must be Tensor, not {what}") from None
+
+
+def not_a_tensor_here(exc: AttributeError) -> None:
+    """Raise torch's argument parser's TypeError (``flatten(): argument 'input' (position 1) must be Tensor, not
+    list``) where ``exc`` is a Tensor attribute missing from an argument of the calling function (its name and
+    parameters read from its frame: no bookkeeping on the success path); returns otherwise (the caller re-raises).
+    For ``except AttributeError`` blocks of public functions, which cost nothing until they catch."""
+    frame = sys._getframe(1)
+    code = frame.f_code
+    obj = getattr(exc, "obj", None)
+    given = frame.f_locals
+    params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    method = params[:1] == ("self",)  # (a method: torch numbers the arguments after self)
+    for i, param in enumerate(params):
+        value = given.get(param, exc)
+        if value is obj and not (hasattr(value, "_data") and hasattr(value, "device")) and not (method and i == 0):
+            kind = type(value)
+            what = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            where = f" (position {i + (0 if method else 1)})" if i < code.co_argcount else ""
+            raise TypeError(f"{code.co_name}(): argument '{param}'{where} must be Tensor, not {what}") from None
+    if code.co_flags & 0x04:  # CO_VARARGS: ``*tensors`` (atleast_1d, broadcast_tensors), torch's sequence text
+        seq = given.get(code.co_varnames[len(params)], ())
+        if len(seq) == 1 and isinstance(seq[0], (list, tuple)):  # (one sequence of tensors: torch reads into it)
+            seq = seq[0]
+        for j, value in enumerate(seq):
+            if value is obj and not (hasattr(value, "_data") and hasattr(value, "device")):
+                what = type(value).__name__
+                raise TypeError(f"expected Tensor as element {j} in argument 0, but got {what}") from None
 
 
 def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
@@ -403,8 +433,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     except AttributeError:  # a list, tuple or PackedSequence where a Tensor belongs: torch's TypeError
         _argument_error(op, args)
         raise
-    if first is None:
-        raise TypeError(f"{op.name}: expected at least one Tensor argument, got ({describe(args)})")
+    if first is None:  # only numbers: torch's argument parser names the first ("must be Tensor, not float")
+        what = type(args[0]).__name__ if args else "nothing"
+        raise TypeError(f"{op.name}(): argument 'input' (position 1) must be Tensor, not {what}")
 
     # phase 2: the forward kernel
     if op.check is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd import hooks
-from backprop.autograd.function import apply, bump_version, check_inplace
+from backprop.autograd.function import apply, bump_version, check_inplace, not_a_tensor_here
 from backprop.methods.extra import ExtraMethods
 from backprop.methods.shape import check_matrices
 from backprop.ops import fft as fft_ops
@@ -75,15 +75,27 @@ class AttributeMethods(ExtraMethods):
     # ------------------------------------------------------------ dtype and device predicates
     def is_floating_point(self: Any) -> bool:
         """True for float16/32/64 tensors."""
-        return bool(dtypes.kind(self._data.dtype) == "f")
+        try:
+            return bool(dtypes.kind(self._data.dtype) == "f")
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def is_complex(self: Any) -> bool:
         """True for complex64/complex128 tensors (torch.is_complex)."""
-        return bool(dtypes.kind(self._data.dtype) == "c")
+        try:
+            return bool(dtypes.kind(self._data.dtype) == "c")
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def is_signed(self: Any) -> bool:
         """False for unsigned integers and bool, as torch."""
-        return bool(dtypes.kind(self._data.dtype) in "ifc")
+        try:
+            return bool(dtypes.kind(self._data.dtype) in "ifc")
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     @property
     def is_cuda(self: Any) -> bool:
@@ -154,7 +166,11 @@ class AttributeMethods(ExtraMethods):
 
     def get_device(self: Any) -> int:
         """The CUDA device index, or -1 on the CPU (torch's convention)."""
-        return -1 if self.device.type in ("cpu", "meta") else int(self.device.index or 0)
+        try:
+            return -1 if self.device.type in ("cpu", "meta") else int(self.device.index or 0)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def is_nonzero(self: Any) -> bool:
         """The truth value of a one-element tensor; torch's errors for empty and larger ones."""
@@ -165,7 +181,11 @@ class AttributeMethods(ExtraMethods):
         return bool(self.item())
 
     def is_same_size(self: Any, other: Tensor) -> bool:
-        return tuple(self.shape) == tuple(other.shape)
+        try:
+            return tuple(self.shape) == tuple(other.shape)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ memory
     def element_size(self: Any) -> int:
@@ -222,9 +242,13 @@ class AttributeMethods(ExtraMethods):
     # ------------------------------------------------------------ real tensors: conj/neg views are no-ops
     def conj(self: Any) -> Tensor:
         """The conjugate: the tensor itself for real dtypes."""
-        if dtypes.kind(self._data.dtype) == "c":
-            return apply(fft_ops.conj, self)
-        return self
+        try:
+            if dtypes.kind(self._data.dtype) == "c":
+                return apply(fft_ops.conj, self)
+            return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def resolve_conj(self: Any) -> Tensor:
         return self
@@ -269,8 +293,12 @@ class AttributeMethods(ExtraMethods):
 
     def adjoint(self: Any) -> Tensor:
         """The conjugate transpose of the last two dims (``mH``)."""
-        check_matrices(self, "adjoint()")
-        return self.conj().mT
+        try:
+            check_matrices(self, "adjoint()")
+            return self.conj().mT
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ more ``.to(dtype)`` shorthands
     def byte(self: Any, memory_format: Any = None) -> Tensor:

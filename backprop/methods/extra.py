@@ -13,7 +13,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply_, bump_version, check_inplace
+from backprop.autograd.function import apply_, bump_version, check_inplace, not_a_tensor_here
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import signal as _signal
 from backprop.methods import structseqs as rt
@@ -100,8 +100,14 @@ class ExtraMethods:
 
     def is_set_to(self: Any, tensor: Tensor) -> bool:
         """True when both tensors view the same memory with the same offset, sizes and strides."""
-        a, b = self._data, tensor._data
-        return bool(owner(a) is owner(b) and address(a) == address(b) and a.shape == b.shape and a.strides == b.strides)
+        try:
+            a, b = self._data, tensor._data
+            return bool(
+                owner(a) is owner(b) and address(a) == address(b) and a.shape == b.shape and a.strides == b.strides
+            )
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def set_(self: Any, source: Any = None, storage_offset: int = 0, size: Any = None, stride: Any = None) -> Tensor:
         """Make this tensor view ``source``'s memory: another tensor (its sizes and strides), a storage (with
@@ -200,9 +206,13 @@ class ExtraMethods:
 
     def conj_physical_(self: Any) -> Tensor:
         """The conjugate written into this tensor (nothing to do for real dtypes); returns it, as torch."""
-        if dtypes.kind(self._data.dtype) == "c":
-            return apply_(_fft_ops.conj, "conj_physical_", self)
-        return self
+        try:
+            if dtypes.kind(self._data.dtype) == "c":
+                return apply_(_fft_ops.conj, "conj_physical_", self)
+            return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ devices backprop has no backend for
     def xpu(self: Any, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:

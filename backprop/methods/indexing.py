@@ -12,7 +12,15 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import OpIndexError, apply, apply_, bump_version, check_inplace, write_recorded
+from backprop.autograd.function import (
+    OpIndexError,
+    apply,
+    apply_,
+    bump_version,
+    check_inplace,
+    not_a_tensor_here,
+    write_recorded,
+)
 from backprop.autograd.grad_mode import trace_users
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
@@ -333,18 +341,23 @@ class IndexingMethods:
 
     def slice_scatter(self: Any, src: Any, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Tensor:
         """``self`` with the slice ``start:end:step`` of ``dim`` replaced by ``src``."""
-        if self.ndim == 0:
-            raise IndexError("slice_scatter() cannot be applied to a 0-dim tensor.")
-        d = wrap_dim(dim, self.ndim, "slice_scatter")
-        if step <= 0:
-            raise ValueError(f"slice_scatter: slice step must be positive, got {step}")
-        positions = list(range(*slice(start, end, step).indices(self.shape[d])))
-        want = self.shape[:d] + (len(positions),) + self.shape[d + 1 :]
-        if tuple(src.shape) != want:
-            raise RuntimeError(
-                f"slice_scatter: expected src to have a size equal to the slice of self {want}, got {tuple(src.shape)}"
-            )
-        return apply(ix.index_copy, self, self._int64(positions), src, axis=d)
+        try:
+            if self.ndim == 0:
+                raise IndexError("slice_scatter() cannot be applied to a 0-dim tensor.")
+            d = wrap_dim(dim, self.ndim, "slice_scatter")
+            if step <= 0:
+                raise ValueError(f"slice_scatter: slice step must be positive, got {step}")
+            positions = list(range(*slice(start, end, step).indices(self.shape[d])))
+            want = self.shape[:d] + (len(positions),) + self.shape[d + 1 :]
+            if tuple(src.shape) != want:
+                raise RuntimeError(
+                    "slice_scatter: expected src to have a size equal to the slice of self "
+                    f"{want}, got {tuple(src.shape)}"
+                )
+            return apply(ix.index_copy, self, self._int64(positions), src, axis=d)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def diagonal_scatter(self: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         """``self`` with ``diagonal(offset, dim1, dim2)`` replaced by ``src``."""
@@ -505,10 +518,14 @@ class IndexingMethods:
     ) -> Tensor:
         """The indices that sort ``self`` along ``dim`` (or torch's numpy-style alias ``axis``; int64; always
         stable here)."""
-        d = wrap_dim(dim if axis is None else axis, self.ndim, "argsort")
-        if self.ndim == 0:
-            return apply(so.argsort, self)
-        return apply(so.argsort, self, axis=d, descending=bool(descending))
+        try:
+            d = wrap_dim(dim if axis is None else axis, self.ndim, "argsort")
+            if self.ndim == 0:
+                return apply(so.argsort, self)
+            return apply(so.argsort, self, axis=d, descending=bool(descending))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def msort(self: Any) -> Tensor:
         """``sort(dim=0).values``."""
@@ -551,13 +568,21 @@ class IndexingMethods:
     ) -> Any:
         """The distinct values (sorted ascending; with ``dim``, the distinct slices along it), plus
         the inverse (each element's position among them) and the counts when asked (int64)."""
-        return _unique(self, "unique", False, return_inverse, return_counts, dim)
+        try:
+            return _unique(self, "unique", False, return_inverse, return_counts, dim)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def unique_consecutive(
         self: Any, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
     ) -> Any:
         """The tensor with each run of equal consecutive values (slices along ``dim``) collapsed to one."""
-        return _unique(self, "unique_consecutive", True, return_inverse, return_counts, dim)
+        try:
+            return _unique(self, "unique_consecutive", True, return_inverse, return_counts, dim)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def bincount(self: Any, weights: Any = None, minlength: int = 0) -> Tensor:
         """How often each value 0..max occurs in this 1-D non-negative integer tensor (int64), or the

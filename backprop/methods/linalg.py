@@ -14,7 +14,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
-from backprop.autograd.function import apply, autocast_function
+from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, TriangularSolve
@@ -635,10 +635,14 @@ class LinalgMethods:
 
     def logdet(self: Any) -> Tensor:
         """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
-        sign, logabs = self.slogdet()
-        if self.is_complex():
-            return logabs + sign.log()
-        return logabs.masked_fill(sign < 0, math.nan)
+        try:
+            sign, logabs = self.slogdet()
+            if self.is_complex():
+                return logabs + sign.log()
+            return logabs.masked_fill(sign < 0, math.nan)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def inverse(self: Any) -> Tensor:
         """A^-1 of each (..., n, n) matrix (LinAlgError when singular)."""
@@ -867,15 +871,19 @@ class LinalgMethods:
     def corrcoef(self: Any) -> Tensor:
         """Pearson correlation coefficients of the rows, clipped to [-1, 1] (complex: the real and
         imaginary parts each clipped, the standard deviations from the diagonal's real part, as torch)."""
-        c = self.cov()
-        if c.ndim == 0:
-            return c / c
-        d = c.diagonal()
-        d = (d.real if d.is_complex() else d).sqrt()
-        c = c / d.unsqueeze(1) / d.unsqueeze(0)
-        if c.is_complex():
-            return c.real.clamp(-1, 1) + c.imag.clamp(-1, 1) * 1j
-        return c.clamp(-1, 1)
+        try:
+            c = self.cov()
+            if c.ndim == 0:
+                return c / c
+            d = c.diagonal()
+            d = (d.real if d.is_complex() else d).sqrt()
+            c = c / d.unsqueeze(1) / d.unsqueeze(0)
+            if c.is_complex():
+                return c.real.clamp(-1, 1) + c.imag.clamp(-1, 1) * 1j
+            return c.clamp(-1, 1)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
 
 def _add_product(self: Any, prod: Any, beta: Any, alpha: Any, name: str) -> Tensor:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd.function import OpValueError, apply, apply_, autocast_function, check_inplace
+from backprop.autograd.function import OpValueError, apply, apply_, autocast_function, check_inplace, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
 from backprop.methods import structseqs as rt
@@ -263,10 +263,18 @@ class MathMethods:
         return apply(ew.relu, self)
 
     def relu_(self: Any) -> Tensor:
-        return apply_(ew.relu, "relu_", self)
+        try:
+            return apply_(ew.relu, "relu_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sigmoid_(self: Any) -> Tensor:
-        return apply_(ew.sigmoid, "sigmoid_", self)
+        try:
+            return apply_(ew.sigmoid, "sigmoid_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def hardshrink(self: Any, lambd: float = 0.5) -> Tensor:
         """x where |x| > lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
@@ -419,8 +427,12 @@ class MathMethods:
     negative = neg
 
     def positive(self: Any) -> Tensor:
-        refuse_bool_pos(self)
-        return self
+        try:
+            refuse_bool_pos(self)
+            return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def reciprocal(self: Any) -> Tensor:
         return apply(mt.reciprocal, _float(self))
@@ -466,13 +478,25 @@ class MathMethods:
         return apply(mt.tan, _float(self))
 
     def asin(self: Any) -> Tensor:
-        return apply(mt.asin, _float(self))
+        try:
+            return apply(mt.asin, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def acos(self: Any) -> Tensor:
-        return apply(mt.acos, _float(self))
+        try:
+            return apply(mt.acos, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def atan(self: Any) -> Tensor:
-        return apply(mt.atan, _float(self))
+        try:
+            return apply(mt.atan, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sinh(self: Any) -> Tensor:
         return apply(mt.sinh, _float(self))
@@ -481,13 +505,25 @@ class MathMethods:
         return apply(mt.cosh, _float(self))
 
     def asinh(self: Any) -> Tensor:
-        return apply(mt.asinh, _float(self))
+        try:
+            return apply(mt.asinh, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def acosh(self: Any) -> Tensor:
-        return apply(mt.acosh, _float(self))
+        try:
+            return apply(mt.acosh, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def atanh(self: Any) -> Tensor:
-        return apply(mt.atanh, _float(self))
+        try:
+            return apply(mt.atanh, _float(self))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
@@ -600,14 +636,18 @@ class MathMethods:
 
     def ldexp(self: Any, other: Any) -> Tensor:
         """self * 2 ** other, in the promoted dtype of self and other (integers: the default float), as torch."""
-        dt = dtypes.promote_types(self._data, other._data if hasattr(other, "grad_fn") else other)
-        if dtypes.kind(dt) not in "fc":
-            dt = dtypes.get_default_dtype()
-        x = self.to(dt)
-        if hasattr(other, "grad_fn") and dtypes.kind(other._data.dtype) in "fc":  # 2 ** e in e's dtype, as torch
-            return (x * 2.0**other).to(dt)
-        wide = dtypes.promote_dtypes(dt, dtypes.float32)  # 2 ** int exponent is float32 (exact), then the product
-        return (x.to(wide) * (2.0**other).to(wide)).to(dt)
+        try:
+            dt = dtypes.promote_types(self._data, other._data if hasattr(other, "grad_fn") else other)
+            if dtypes.kind(dt) not in "fc":
+                dt = dtypes.get_default_dtype()
+            x = self.to(dt)
+            if hasattr(other, "grad_fn") and dtypes.kind(other._data.dtype) in "fc":  # 2 ** e in e's dtype, as torch
+                return (x * 2.0**other).to(dt)
+            wide = dtypes.promote_dtypes(dt, dtypes.float32)  # 2 ** int exponent is float32 (exact), then the product
+            return (x.to(wide) * (2.0**other).to(wide)).to(dt)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def frexp(self: Any) -> Frexp:
         """(mantissa, exponent) with self = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1; the
@@ -714,13 +754,21 @@ class MathMethods:
 
     def isclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
         """|self - other| <= atol + rtol |other| elementwise (a bool tensor)."""
-        return apply(mt.isclose, self, self._other(other), rtol=rtol, atol=atol, equal_nan=equal_nan)
+        try:
+            return apply(mt.isclose, self, self._other(other), rtol=rtol, atol=atol, equal_nan=equal_nan)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def allclose(self: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
         """Whether every element is close (a Python bool, as torch)."""
-        if self.device.type == "meta":
-            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
-        return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
+        try:
+            if self.device.type == "meta":
+                raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+            return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def maximum(self: Any, other: Any) -> Tensor:
         return apply(ew.maximum, *_promoted(self, self._other(other)))
@@ -739,9 +787,13 @@ class MathMethods:
         return apply(nn.log_softmax, x, axis=dim_alias("log_softmax", dim, axis, required=True))
 
     def matmul(self: Any, other: Any) -> Tensor:
-        if getattr(type(other), "_sparse_rmm", None) is not None:  # dense @ sparse CSR/CSC
-            return other._sparse_rmm(self)
-        return apply(linalg.matmul, self, self._other(other))
+        try:
+            if getattr(type(other), "_sparse_rmm", None) is not None:  # dense @ sparse CSR/CSC
+                return other._sparse_rmm(self)
+            return apply(linalg.matmul, self, self._other(other))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ in place
     def add_(self: Any, other: Any, alpha: float = 1) -> Tensor:
@@ -777,88 +829,168 @@ class MathMethods:
         )
 
     def clamp_(self: Any, min: Any = None, max: Any = None) -> Tensor:
-        if min is None and max is None:
-            raise OpValueError("torch.clamp_: At least one of 'min' or 'max' must not be None")
-        min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
-        if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
-            min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
-        if _is_scalar(min) and _is_scalar(max):
-            return apply_(ew.clamp, "clamp_", self, min=min, max=max)
-        if min is not None:  # Tensor bounds: ties share the gradient here (maximum/minimum)
-            apply_(ew.maximum, "clamp_", self, self._other(min))
-        if max is not None:
-            apply_(ew.minimum, "clamp_", self, self._other(max))
-        return self
+        try:
+            if min is None and max is None:
+                raise OpValueError("torch.clamp_: At least one of 'min' or 'max' must not be None")
+            min, max = dtypes.fill_int(min, self._data.dtype), dtypes.fill_int(max, self._data.dtype)
+            if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
+                min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
+            if _is_scalar(min) and _is_scalar(max):
+                return apply_(ew.clamp, "clamp_", self, min=min, max=max)
+            if min is not None:  # Tensor bounds: ties share the gradient here (maximum/minimum)
+                apply_(ew.maximum, "clamp_", self, self._other(min))
+            if max is not None:
+                apply_(ew.minimum, "clamp_", self, self._other(max))
+            return self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     clip_ = clamp_
 
     def clamp_min_(self: Any, min: Any) -> Tensor:
-        return self.clamp_(min=min)
+        try:
+            return self.clamp_(min=min)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def clamp_max_(self: Any, max: Any) -> Tensor:
-        return self.clamp_(max=max)
+        try:
+            return self.clamp_(max=max)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def pow_(self: Any, exponent: Any) -> Tensor:
         return apply_(ew.pow, "pow_", self, self._other(exponent))
 
     def neg_(self: Any) -> Tensor:
         try:
-            return apply_(ew.neg, "neg_", self)
-        except TypeError:
-            refuse_bool_neg(self)
+            try:
+                return apply_(ew.neg, "neg_", self)
+            except TypeError:
+                refuse_bool_neg(self)
+                raise
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
             raise
 
     negative_ = neg_
 
     def abs_(self: Any) -> Tensor:
-        return apply_(ew.abs, "abs_", self)
+        try:
+            return apply_(ew.abs, "abs_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     absolute_ = abs_
 
     def exp_(self: Any) -> Tensor:
-        return apply_(ew.exp, "exp_", self)
+        try:
+            return apply_(ew.exp, "exp_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def log_(self: Any) -> Tensor:
-        return apply_(ew.log, "log_", self)
+        try:
+            return apply_(ew.log, "log_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sqrt_(self: Any) -> Tensor:
-        return apply_(ew.sqrt, "sqrt_", self)
+        try:
+            return apply_(ew.sqrt, "sqrt_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def tanh_(self: Any) -> Tensor:
-        return apply_(ew.tanh, "tanh_", self)
+        try:
+            return apply_(ew.tanh, "tanh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sin_(self: Any) -> Tensor:
-        return apply_(mt.sin, "sin_", self)
+        try:
+            return apply_(mt.sin, "sin_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def cos_(self: Any) -> Tensor:
-        return apply_(mt.cos, "cos_", self)
+        try:
+            return apply_(mt.cos, "cos_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def log1p_(self: Any) -> Tensor:
-        return apply_(mt.log1p, "log1p_", self)
+        try:
+            return apply_(mt.log1p, "log1p_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def expm1_(self: Any) -> Tensor:
-        return apply_(mt.expm1, "expm1_", self)
+        try:
+            return apply_(mt.expm1, "expm1_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def reciprocal_(self: Any) -> Tensor:
-        return apply_(mt.reciprocal, "reciprocal_", self)
+        try:
+            return apply_(mt.reciprocal, "reciprocal_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def rsqrt_(self: Any) -> Tensor:
-        return apply_(mt.rsqrt, "rsqrt_", self)
+        try:
+            return apply_(mt.rsqrt, "rsqrt_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def square_(self: Any) -> Tensor:
-        return apply_(mt.square, "square_", self)
+        try:
+            return apply_(mt.square, "square_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def floor_(self: Any) -> Tensor:
-        return apply_(mt.floor, "floor_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        try:
+            return apply_(mt.floor, "floor_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def ceil_(self: Any) -> Tensor:
-        return apply_(mt.ceil, "ceil_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        try:
+            return apply_(mt.ceil, "ceil_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def trunc_(self: Any) -> Tensor:
-        return apply_(mt.trunc, "trunc_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        try:
+            return apply_(mt.trunc, "trunc_", self) if dtypes.kind(self._data.dtype) in "fc" else self
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def round_(self: Any, *, decimals: int = 0) -> Tensor:
-        return apply_(mt.round, "round_", self, decimals=decimals)
+        try:
+            return apply_(mt.round, "round_", self, decimals=decimals)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sign_(self: Any) -> Tensor:
         if self._data.dtype == dtypes.bool_:  # (the sign of a bool is itself)
@@ -866,7 +998,11 @@ class MathMethods:
         return apply_(mt.sign, "sign_", self)
 
     def frac_(self: Any) -> Tensor:
-        return apply_(mt.frac, "frac_", self)
+        try:
+            return apply_(mt.frac, "frac_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def remainder_(self: Any, other: Any) -> Tensor:
         return apply_(mt.remainder, "remainder_", self, _inplace_other(self, other))
@@ -911,31 +1047,67 @@ class MathMethods:
     fix_ = trunc_
 
     def tan_(self: Any) -> Tensor:
-        return apply_(mt.tan, "tan_", self)
+        try:
+            return apply_(mt.tan, "tan_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def asin_(self: Any) -> Tensor:
-        return apply_(mt.asin, "asin_", self)
+        try:
+            return apply_(mt.asin, "asin_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def acos_(self: Any) -> Tensor:
-        return apply_(mt.acos, "acos_", self)
+        try:
+            return apply_(mt.acos, "acos_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def atan_(self: Any) -> Tensor:
-        return apply_(mt.atan, "atan_", self)
+        try:
+            return apply_(mt.atan, "atan_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sinh_(self: Any) -> Tensor:
-        return apply_(mt.sinh, "sinh_", self)
+        try:
+            return apply_(mt.sinh, "sinh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def cosh_(self: Any) -> Tensor:
-        return apply_(mt.cosh, "cosh_", self)
+        try:
+            return apply_(mt.cosh, "cosh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def asinh_(self: Any) -> Tensor:
-        return apply_(mt.asinh, "asinh_", self)
+        try:
+            return apply_(mt.asinh, "asinh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def acosh_(self: Any) -> Tensor:
-        return apply_(mt.acosh, "acosh_", self)
+        try:
+            return apply_(mt.acosh, "acosh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def atanh_(self: Any) -> Tensor:
-        return apply_(mt.atanh, "atanh_", self)
+        try:
+            return apply_(mt.atanh, "atanh_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     arcsin_, arccos_, arctan_, arcsinh_, arccosh_, arctanh_ = asin_, acos_, atan_, asinh_, acosh_, atanh_
 
@@ -945,19 +1117,39 @@ class MathMethods:
     arctan2_ = atan2_
 
     def log2_(self: Any) -> Tensor:
-        return apply_(mt.log2, "log2_", self)
+        try:
+            return apply_(mt.log2, "log2_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def log10_(self: Any) -> Tensor:
-        return apply_(mt.log10, "log10_", self)
+        try:
+            return apply_(mt.log10, "log10_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def exp2_(self: Any) -> Tensor:
-        return apply_(mt.exp2, "exp2_", self)
+        try:
+            return apply_(mt.exp2, "exp2_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def erf_(self: Any) -> Tensor:
-        return apply_(mt.erf, "erf_", self)
+        try:
+            return apply_(mt.erf, "erf_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def erfc_(self: Any) -> Tensor:
-        return apply_(mt.erfc, "erfc_", self)
+        try:
+            return apply_(mt.erfc, "erfc_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def erfinv_(self: Any) -> Tensor:
         return apply_(mt.erfinv, "erfinv_", self)
@@ -978,16 +1170,32 @@ class MathMethods:
         return _assign_(self, self.mvlgamma(p))
 
     def i0_(self: Any) -> Tensor:
-        return apply_(mt.i0, "i0_", self)
+        try:
+            return apply_(mt.i0, "i0_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def sinc_(self: Any) -> Tensor:
-        return apply_(mt.sinc, "sinc_", self)
+        try:
+            return apply_(mt.sinc, "sinc_", self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def logit_(self: Any, eps: float | None = None) -> Tensor:
-        return apply_(mt.logit, "logit_", self, eps=eps)
+        try:
+            return apply_(mt.logit, "logit_", self, eps=eps)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def xlogy_(self: Any, other: Any) -> Tensor:
-        return apply_(mt.xlogy, "xlogy_", self, self._other(other))
+        try:
+            return apply_(mt.xlogy, "xlogy_", self, self._other(other))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def hypot_(self: Any, other: Any) -> Tensor:
         return apply_(mt.hypot, "hypot_", self, self._other(other))
@@ -1002,13 +1210,25 @@ class MathMethods:
         return apply_(mt.copysign, "copysign_", self, self._other(other))
 
     def deg2rad_(self: Any) -> Tensor:
-        return self.mul_(math.pi / 180.0)
+        try:
+            return self.mul_(math.pi / 180.0)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def rad2deg_(self: Any) -> Tensor:
-        return self.mul_(180.0 / math.pi)
+        try:
+            return self.mul_(180.0 / math.pi)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def ldexp_(self: Any, other: Any) -> Tensor:
-        return self.mul_(2.0**other)
+        try:
+            return self.mul_(2.0**other)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def float_power_(self: Any, exponent: Any) -> Tensor:
         """self ** exponent in place; self must have the dtype of float_power's result (torch): float64,
@@ -1024,11 +1244,15 @@ class MathMethods:
         return self.pow_(exponent.to(wide) if tensor else exponent)
 
     def nan_to_num_(self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-        if dtypes.kind(self._data.dtype) not in "fc":
-            return self
-        return apply_(
-            mt.nan_to_num, "nan_to_num_", self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf)
-        )
+        try:
+            if dtypes.kind(self._data.dtype) not in "fc":
+                return self
+            return apply_(
+                mt.nan_to_num, "nan_to_num_", self, nan=float(nan), posinf=_opt_float(posinf), neginf=_opt_float(neginf)
+            )
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def gcd_(self: Any, other: Any) -> Tensor:
         _integers("gcd_", self, self._other(other))

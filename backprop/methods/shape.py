@@ -11,7 +11,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply, apply_, autocast_function, bump_version, check_inplace
+from backprop.autograd.function import apply, apply_, autocast_function, bump_version, check_inplace, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users, trace_users
 from backprop.autograd.node_names import name_node
 from backprop.ops import conversion
@@ -91,26 +91,38 @@ class ShapeMethods:
         return apply(sh.reshape, self, shape=new)
 
     def view_as(self: Any, other: Any) -> Tensor:
-        return self.view(other.shape)
+        try:
+            return self.view(other.shape)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def flatten(self: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        if self.ndim == 0:  # (its dims are checked as a 1-d tensor's, as torch)
-            wrap_dim(start_dim, 1, "flatten"), wrap_dim(end_dim, 1, "flatten")
-            return self.reshape(1)
-        s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
-        if s >= e:
-            if s > e:
-                raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
-            return self  # torch returns the tensor itself (no view)
-        shp = self.shape
-        n = 1
-        for k in shp[s : e + 1]:  # (the size itself, not -1: an empty tensor has none to infer)
-            n *= k
-        return self.reshape(shp[:s] + (n,) + shp[e + 1 :])
+        try:
+            if self.ndim == 0:  # (its dims are checked as a 1-d tensor's, as torch)
+                wrap_dim(start_dim, 1, "flatten"), wrap_dim(end_dim, 1, "flatten")
+                return self.reshape(1)
+            s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
+            if s >= e:
+                if s > e:
+                    raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
+                return self  # torch returns the tensor itself (no view)
+            shp = self.shape
+            n = 1
+            for k in shp[s : e + 1]:  # (the size itself, not -1: an empty tensor has none to infer)
+                n *= k
+            return self.reshape(shp[:s] + (n,) + shp[e + 1 :])
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def unsqueeze(self: Any, dim: int) -> Tensor:
-        dim = wrap_dim(dim, self.ndim + 1, "unsqueeze")
-        return apply(sh.reshape, self, shape=self.shape[:dim] + (1,) + self.shape[dim:], named="UnsqueezeBackward0")
+        try:
+            dim = wrap_dim(dim, self.ndim + 1, "unsqueeze")
+            return apply(sh.reshape, self, shape=self.shape[:dim] + (1,) + self.shape[dim:], named="UnsqueezeBackward0")
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def squeeze(self: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
         """Drop size-1 dims (all, or those in ``dim`` (an int or a tuple) that are size 1, as torch)."""
@@ -187,7 +199,11 @@ class ShapeMethods:
         return apply(sh.expand, self, shape=shape)
 
     def expand_as(self: Any, other: Any) -> Tensor:
-        return self.expand(other.shape)
+        try:
+            return self.expand(other.shape)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def split(
         self: Any, split_size: Any = None, dim: int = 0, *, split_size_or_sections: Any = None
@@ -222,12 +238,16 @@ class ShapeMethods:
 
     def chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """At most ``chunks`` pieces of equal size along ``dim`` (the last may be smaller), as torch."""
-        if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
-            raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks!r}")
-        n = self.shape[wrap_dim(dim, self.ndim, "chunk")]
-        if n == 0:  # torch: `chunks` empty pieces
-            return self.split([0] * int(chunks), dim)
-        return self.split(-(-n // chunks), dim)
+        try:
+            if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+                raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks!r}")
+            n = self.shape[wrap_dim(dim, self.ndim, "chunk")]
+            if n == 0:  # torch: `chunks` empty pieces
+                return self.split([0] * int(chunks), dim)
+            return self.split(-(-n // chunks), dim)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def unbind(self: Any, dim: int = 0) -> tuple[Tensor, ...]:
         dim = wrap_dim(dim, self.ndim, "unbind")
@@ -257,9 +277,15 @@ class ShapeMethods:
     # ------------------------------------------------------------ torch's other shape methods
     def t(self: Any) -> Tensor:
         """The transpose of a matrix; vectors and scalars as they are (torch: at most 2-D)."""
-        if self.ndim > 2:
-            raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return apply(sh.permute, self, axes=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)), named="TBackward0")
+        try:
+            if self.ndim > 2:
+                raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            return apply(
+                sh.permute, self, axes=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)), named="TBackward0"
+            )
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def swapaxes(self: Any, axis0: int, axis1: int) -> Tensor:
         """``transpose`` under NumPy's name."""
@@ -331,15 +357,23 @@ class ShapeMethods:
 
     def fliplr(self: Any) -> Tensor:
         """Flip the columns (dim 1); needs at least 2 dims."""
-        if self.ndim < 2:
-            raise ShapeError(f"fliplr: input tensor must be >= 2-d, got {self.ndim}-d")
-        return self.flip(1)
+        try:
+            if self.ndim < 2:
+                raise ShapeError(f"fliplr: input tensor must be >= 2-d, got {self.ndim}-d")
+            return self.flip(1)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def flipud(self: Any) -> Tensor:
         """Flip the rows (dim 0); needs at least 1 dim."""
-        if self.ndim < 1:
-            raise ShapeError("flipud: input tensor must be >= 1-d, got 0-d")
-        return self.flip(0)
+        try:
+            if self.ndim < 1:
+                raise ShapeError("flipud: input tensor must be >= 1-d, got 0-d")
+            return self.flip(0)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def roll(self: Any, shifts: Any, dims: Any = None) -> Tensor:
         """Roll by ``shifts`` along ``dims`` (elements leaving one end come back at the other); with no
@@ -367,22 +401,30 @@ class ShapeMethods:
 
     def diagonal(self: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         """Diagonal ``offset`` of the (dim1, dim2) planes, as a new last dim (a view)."""
-        if self.ndim < 2:
-            raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(self.shape)}")
-        d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
-        if d1 == d2:
-            raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        return apply(sh.diagonal, self, offset=int(offset), dim1=d1, dim2=d2)
+        try:
+            if self.ndim < 2:
+                raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(self.shape)}")
+            d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
+            if d1 == d2:
+                raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+            return apply(sh.diagonal, self, offset=int(offset), dim1=d1, dim2=d2)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def diag_embed(self: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
         """A tensor whose (dim1, dim2) planes have the last dim of self on diagonal ``offset``, zeros elsewhere."""
-        n = self.ndim + 1
-        d1, d2 = wrap_dim(dim1, n, "diag_embed"), wrap_dim(dim2, n, "diag_embed")
-        if d1 == d2:
-            raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        if self.ndim == 0:
-            raise ShapeError("diag_embed: expected a tensor with at least 1 dim, got a 0-d tensor")
-        return apply(sh.diag_embed, self, offset=int(offset), dim1=d1, dim2=d2)
+        try:
+            n = self.ndim + 1
+            d1, d2 = wrap_dim(dim1, n, "diag_embed"), wrap_dim(dim2, n, "diag_embed")
+            if d1 == d2:
+                raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+            if self.ndim == 0:
+                raise ShapeError("diag_embed: expected a tensor with at least 1 dim, got a 0-d tensor")
+            return apply(sh.diag_embed, self, offset=int(offset), dim1=d1, dim2=d2)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def diag(self: Any, diagonal: int = 0) -> Tensor:
         """A 1-D tensor as a square matrix with it on diagonal ``diagonal``, or a matrix's diagonal."""
@@ -394,13 +436,17 @@ class ShapeMethods:
 
     def trace(self: Any) -> Tensor:
         """The sum of a matrix's main diagonal (torch: 2-D only; integers sum to int64)."""
-        if self.ndim != 2:
-            raise ShapeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
-        if autocast_users[0]:
-            (self,) = autocast_function("trace", self)
-        if self.dtype.kind == "b":
-            raise NotImplementedError("\"trace\" not implemented for 'Bool'")
-        return self.diagonal().sum()
+        try:
+            if self.ndim != 2:
+                raise ShapeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+            if autocast_users[0]:
+                (self,) = autocast_function("trace", self)
+            if self.dtype.kind == "b":
+                raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+            return self.diagonal().sum()
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def repeat(self: Any, *sizes: Any, repeats: Any = None) -> Tensor:
         """The tensor tiled ``sizes`` times along each dim (leading new dims for extra sizes);
@@ -505,33 +551,37 @@ class ShapeMethods:
     ) -> tuple[Tensor, ...]:
         """``sections`` nearly equal pieces (the first ``n % sections`` one longer), or pieces cut at ``indices``
         (torch's keywords ``sections=``/``indices=`` name the two overloads)."""
-        indices_or_sections = _one_of(
-            "tensor_split", indices_or_sections=indices_or_sections, sections=sections, indices=indices
-        )
-        dim = dim if axis is None else axis
-        if self.ndim == 0:
-            raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
-        d = wrap_dim(dim, self.ndim, "tensor_split")
-        n = self.shape[d]
-        ios = indices_or_sections
-        if hasattr(ios, "grad_fn"):
-            ios = ios.tolist()
-        elif hasattr(ios, "tolist"):  # a NumPy array or scalar
-            ios = ios.tolist()
-        if isinstance(ios, int):
-            if ios <= 0:
-                raise ShapeError(f"number of sections must be larger than 0, got {ios}")
-            q, r = divmod(n, ios)
-            bounds = [0]
-            for k in range(ios):
-                bounds.append(bounds[-1] + q + (1 if k < r else 0))
-        else:
-            bounds = [0, *(int(i) + n if int(i) < 0 else int(i) for i in ios), n]  # negatives wrap, as torch
-        out = []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            lo, hi = min(max(lo, 0), n), min(max(hi, 0), n)
-            out.append(self[(slice(None),) * d + (slice(lo, max(lo, hi)),)])
-        return tuple(out)
+        try:
+            indices_or_sections = _one_of(
+                "tensor_split", indices_or_sections=indices_or_sections, sections=sections, indices=indices
+            )
+            dim = dim if axis is None else axis
+            if self.ndim == 0:
+                raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
+            d = wrap_dim(dim, self.ndim, "tensor_split")
+            n = self.shape[d]
+            ios = indices_or_sections
+            if hasattr(ios, "grad_fn"):
+                ios = ios.tolist()
+            elif hasattr(ios, "tolist"):  # a NumPy array or scalar
+                ios = ios.tolist()
+            if isinstance(ios, int):
+                if ios <= 0:
+                    raise ShapeError(f"number of sections must be larger than 0, got {ios}")
+                q, r = divmod(n, ios)
+                bounds = [0]
+                for k in range(ios):
+                    bounds.append(bounds[-1] + q + (1 if k < r else 0))
+            else:
+                bounds = [0, *(int(i) + n if int(i) < 0 else int(i) for i in ios), n]  # negatives wrap, as torch
+            out = []
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                lo, hi = min(max(lo, 0), n), min(max(hi, 0), n)
+                out.append(self[(slice(None),) * d + (slice(lo, max(lo, hi)),)])
+            return tuple(out)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def _dsplit(self: Any, sections: Any, dim: int, name: str, min_dims: int) -> tuple[Tensor, ...]:
         if self.ndim < min_dims:
@@ -549,27 +599,47 @@ class ShapeMethods:
 
     def hsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 1 (dim 0 for a 1-D tensor); an int must divide the dim."""
-        sections = _one_of("hsplit", sections=sections, indices=indices)
-        return self._dsplit(sections, 1 if self.ndim > 1 else 0, "hsplit", 1)
+        try:
+            sections = _one_of("hsplit", sections=sections, indices=indices)
+            return self._dsplit(sections, 1 if self.ndim > 1 else 0, "hsplit", 1)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def vsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 0 of a tensor with at least 2 dims."""
-        sections = _one_of("vsplit", sections=sections, indices=indices)
-        return self._dsplit(sections, 0, "vsplit", 2)
+        try:
+            sections = _one_of("vsplit", sections=sections, indices=indices)
+            return self._dsplit(sections, 0, "vsplit", 2)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def dsplit(self: Any, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
         """Split along dim 2 of a tensor with at least 3 dims."""
-        sections = _one_of("dsplit", sections=sections, indices=indices)
-        return self._dsplit(sections, 2, "dsplit", 3)
+        try:
+            sections = _one_of("dsplit", sections=sections, indices=indices)
+            return self._dsplit(sections, 2, "dsplit", 3)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ more of torch's shape methods
     def ravel(self: Any) -> Tensor:
         """The elements as a 1-D tensor (row-major)."""
-        return self.reshape(-1)
+        try:
+            return self.reshape(-1)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def reshape_as(self: Any, other: Any) -> Tensor:
         """``reshape(other.shape)``."""
-        return self.reshape(tuple(other.shape))
+        try:
+            return self.reshape(tuple(other.shape))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def select(self: Any, dim: int, index: Any) -> Tensor:
         """The slice at ``index`` of dim ``dim`` (that dim removed; a view)."""
@@ -602,34 +672,50 @@ class ShapeMethods:
 
     def unsafe_split(self: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """``split`` (torch's unchecked variant; the pieces here are ordinary views)."""
-        return self.split(split_size, dim)
+        try:
+            return self.split(split_size, dim)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def unsafe_chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """``chunk`` (torch's unchecked variant)."""
-        return self.chunk(chunks, dim)
+        try:
+            return self.chunk(chunks, dim)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def rot90(self: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
         """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first towards the second."""
-        dims = tuple(dims)
-        if len(dims) != 2:
-            raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
-        if self.ndim < 2:
-            raise ShapeError(f"expected total dims >= 2, but got total dims = {self.ndim}")
-        d0, d1 = wrap_dim(dims[0], self.ndim, "rot90"), wrap_dim(dims[1], self.ndim, "rot90")
-        if d0 == d1:
-            raise ShapeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
-        k = int(k) % 4
-        if k == 1:
-            return self.flip(d1).transpose(d0, d1)
-        if k == 2:
-            return self.flip(d0, d1)
-        if k == 3:
-            return self.flip(d0).transpose(d0, d1)
-        return apply(conversion.clone, self)
+        try:
+            dims = tuple(dims)
+            if len(dims) != 2:
+                raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+            if self.ndim < 2:
+                raise ShapeError(f"expected total dims >= 2, but got total dims = {self.ndim}")
+            d0, d1 = wrap_dim(dims[0], self.ndim, "rot90"), wrap_dim(dims[1], self.ndim, "rot90")
+            if d0 == d1:
+                raise ShapeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+            k = int(k) % 4
+            if k == 1:
+                return self.flip(d1).transpose(d0, d1)
+            if k == 2:
+                return self.flip(d0, d1)
+            if k == 3:
+                return self.flip(d0).transpose(d0, d1)
+            return apply(conversion.clone, self)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def diagflat(self: Any, offset: int = 0) -> Tensor:
         """The flattened tensor on diagonal ``offset`` of a square matrix, zeros elsewhere."""
-        return self.reshape(-1).diag(offset)
+        try:
+            return self.reshape(-1).diag(offset)
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     # ------------------------------------------------------------ in place: the tensor takes a new shape
     def squeeze_(self: Any, dim: Any = None) -> Tensor:
@@ -676,8 +762,12 @@ class ShapeMethods:
 
     def resize_as_(self: Any, other: Any = None, memory_format: Any = None, *, the_template: Any = None) -> Tensor:
         """``resize_(other.shape)`` (torch names the argument ``the_template``)."""
-        other = _one_of("resize_as_", other=other, the_template=the_template)
-        return self.resize_(tuple(other.shape))
+        try:
+            other = _one_of("resize_as_", other=other, the_template=the_template)
+            return self.resize_(tuple(other.shape))
+        except AttributeError as e:  # a non-tensor argument: torch's TypeError
+            not_a_tensor_here(e)
+            raise
 
     def tril_(self: Any, diagonal: int = 0) -> Tensor:
         return apply_(sh.tril, "tril_", self, diagonal=int(diagonal))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from backprop.autograd.function import not_a_tensor_here
 from backprop.tensor import Tensor
 
 
@@ -33,7 +34,11 @@ def _running_update(buf: Any, stat: Any, momentum: float, c: int) -> None:
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """||x1 - x2 + eps||_p along the last dim."""
-    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+    try:
+        return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _channel_shape(input: Tensor) -> tuple[int, ...]:

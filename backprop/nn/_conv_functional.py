@@ -20,7 +20,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
-from backprop.autograd.function import apply, autocast_function
+from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
 from backprop.ops import conv as conv_ops
@@ -229,7 +229,11 @@ def conv1d(
     groups: int = 1,
 ) -> Tensor:
     """1-d convolution (cross-correlation) of (N, C_in, L) with weight (C_out, C_in / groups, k)."""
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    try:
+        return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def conv2d(
@@ -372,16 +376,20 @@ def conv_transpose3d(
 
 def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
     """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col); (C, H, W) too."""
-    if input.ndim not in (3, 4):
-        # (torch's dim wrap raises IndexError below 3 dims)
-        error = ShapeIndexError if input.ndim < 3 else ShapeError
-        raise error(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
-    x, unbatched = _batched(input, 2, "unfold")
-    kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "unfold"), ntuple(dilation, 2, "dilation", "unfold")
-    pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "unfold"))
-    stride = ntuple(stride, 2, "stride", "unfold")
-    y = apply(conv_ops.im2col, x, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride)
-    return _unbatch(y, unbatched)
+    try:
+        if input.ndim not in (3, 4):
+            # (torch's dim wrap raises IndexError below 3 dims)
+            error = ShapeIndexError if input.ndim < 3 else ShapeError
+            raise error(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+        x, unbatched = _batched(input, 2, "unfold")
+        kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "unfold"), ntuple(dilation, 2, "dilation", "unfold")
+        pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "unfold"))
+        stride = ntuple(stride, 2, "stride", "unfold")
+        y = apply(conv_ops.im2col, x, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride)
+        return _unbatch(y, unbatched)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def fold(
@@ -564,7 +572,11 @@ def max_pool1d(
     return_indices: bool = False,
 ) -> Any:
     """Max over sliding windows of (N, C, L); ``return_indices``: also the flat argmax (the first maximum)."""
-    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    try:
+        return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def max_pool2d(
@@ -577,7 +589,11 @@ def max_pool2d(
     return_indices: bool = False,
 ) -> Any:
     """Max over sliding windows of (N, C, H, W); indices are flat over H * W, as torch's."""
-    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    try:
+        return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def max_pool3d(
@@ -603,7 +619,11 @@ def max_pool1d_with_indices(
     return_indices: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``max_pool1d`` returning (values, flat argmax) whatever ``return_indices`` says, as torch."""
-    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    try:
+        return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def max_pool2d_with_indices(
@@ -616,7 +636,11 @@ def max_pool2d_with_indices(
     return_indices: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``max_pool2d`` returning (values, indices flat over H * W) whatever ``return_indices`` says."""
-    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    try:
+        return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def max_pool3d_with_indices(
@@ -697,7 +721,11 @@ def avg_pool1d(
     count_include_pad: bool = True,
 ) -> Tensor:
     """Mean over sliding windows of (N, C, L) (zero padding counted unless ``count_include_pad=False``)."""
-    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+    try:
+        return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def avg_pool2d(
@@ -710,9 +738,13 @@ def avg_pool2d(
     divisor_override: int | None = None,
 ) -> Tensor:
     """Mean over sliding windows of (N, C, H, W); ``divisor_override`` replaces the window size."""
-    return _avg_pool(
-        "avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-    )
+    try:
+        return _avg_pool(
+            "avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        )
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def avg_pool3d(
@@ -856,7 +888,11 @@ def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     """Mean over ``output_size`` windows of (N, C, L) spanning it (torch's floor/ceil window bounds)."""
-    return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
+    try:
+        return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -898,7 +934,11 @@ def _adaptive_max(name: str, n: int, input: Tensor, output_size: Any, return_ind
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max over ``output_size`` windows of (N, C, L); ``return_indices``: also the flat argmax."""
-    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+    try:
+        return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
@@ -915,7 +955,11 @@ def adaptive_max_pool1d_with_indices(
     input: Tensor, output_size: Any, return_indices: bool = False
 ) -> tuple[Tensor, Tensor]:
     """``adaptive_max_pool1d`` returning (values, flat argmax) whatever ``return_indices`` says, as torch."""
-    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, True)
+    try:
+        return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def adaptive_max_pool2d_with_indices(

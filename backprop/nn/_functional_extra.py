@@ -16,7 +16,7 @@ import numpy as np
 
 from backprop import dtypes, functions
 from backprop.autograd import trace
-from backprop.autograd.function import OpIndexError, apply
+from backprop.autograd.function import OpIndexError, apply, not_a_tensor_here
 from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
@@ -202,75 +202,95 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 
 def pdist(input: Tensor, p: float = 2) -> Tensor:
     """p-norm distances between the rows of (N, M), pairs i < j in row-major order: (N (N - 1) / 2,)."""
-    if input.ndim != 2:
-        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
-    if p < 0:
-        raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
-    refuse_complex(RuntimeError, "pdist only supports floating-point dtypes", input)
-    n = input.shape[0]
-    xp = input.device.xp
-    i, j = xp.triu_indices(n, 1)
-    diff = input[_const(i, input)] - input[_const(j, input)]
-    if p == 2 and diff.numel():  # torch's gradient is 0 where two rows coincide (no 0/0)
-        sq = (diff * diff).sum(-1)
-        pos = sq > 0
-        return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
-    return diff.norm(p, -1)
+    try:
+        if input.ndim != 2:
+            raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+        if p < 0:
+            raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
+        refuse_complex(RuntimeError, "pdist only supports floating-point dtypes", input)
+        n = input.shape[0]
+        xp = input.device.xp
+        i, j = xp.triu_indices(n, 1)
+        diff = input[_const(i, input)] - input[_const(j, input)]
+        if p == 2 and diff.numel():  # torch's gradient is 0 where two rows coincide (no 0/0)
+            sq = (diff * diff).sum(-1)
+            pos = sq > 0
+            return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
+        return diff.norm(p, -1)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(*, C r^2, H, W) -> (*, C, H r, W r)."""
-    r = upscale_factor
-    if input.ndim < 3:
-        raise RuntimeError(
-            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input.ndim} dimension(s)"
-        )
-    if r <= 0:
-        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
-    *lead, c, h, w = input.shape
-    if c % (r * r):
-        raise RuntimeError(
-            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
-            f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
-        )
-    k = len(lead)
-    x = input.reshape(*lead, c // (r * r), r, r, h, w)
-    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
-    return x.reshape(*lead, c // (r * r), h * r, w * r)
+    try:
+        r = upscale_factor
+        if input.ndim < 3:
+            raise RuntimeError(
+                f"pixel_shuffle expects input to have at least 3 dimensions, "
+                f"but got input with {input.ndim} dimension(s)"
+            )
+        if r <= 0:
+            raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+        *lead, c, h, w = input.shape
+        if c % (r * r):
+            raise RuntimeError(
+                f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+            )
+        k = len(lead)
+        x = input.reshape(*lead, c // (r * r), r, r, h, w)
+        x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+        return x.reshape(*lead, c // (r * r), h * r, w * r)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of ``pixel_shuffle``."""
-    r = downscale_factor
-    if input.ndim < 3:
-        raise RuntimeError(
-            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input.ndim} dimension(s)"
-        )
-    if r <= 0:
-        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
-    *lead, c, h, w = input.shape
-    for name, size, d in (("height", h, -2), ("width", w, -1)):
-        if size % r:
+    try:
+        r = downscale_factor
+        if input.ndim < 3:
             raise RuntimeError(
-                f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but input.size({d})={size} "
-                f"is not divisible by {r}"
+                f"pixel_unshuffle expects input to have at least 3 dimensions, "
+                f"but got input with {input.ndim} dimension(s)"
             )
-    k = len(lead)
-    x = input.reshape(*lead, c, h // r, r, w // r, r)
-    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
-    return x.reshape(*lead, c * r * r, h // r, w // r)
+        if r <= 0:
+            raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+        *lead, c, h, w = input.shape
+        for name, size, d in (("height", h, -2), ("width", w, -1)):
+            if size % r:
+                raise RuntimeError(
+                    f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but input.size({d})={size} "
+                    f"is not divisible by {r}"
+                )
+        k = len(lead)
+        x = input.reshape(*lead, c, h // r, r, w // r, r)
+        x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+        return x.reshape(*lead, c * r * r, h // r, w // r)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     """(N, C, *) with channels regrouped: (N, g, C / g, *) transposed to (N, C / g, g, *), flattened back."""
-    if input.ndim <= 2:
-        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(input.shape)}")
-    if groups <= 0:
-        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
-    n, c, *rest = input.shape
-    if c % groups:
-        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
-    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(input.shape)
+    try:
+        if input.ndim <= 2:
+            raise RuntimeError(
+                f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(input.shape)}"
+            )
+        if groups <= 0:
+            raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+        n, c, *rest = input.shape
+        if c % groups:
+            raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+        return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(input.shape)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _gumbel_noise(dev: Any, shape: tuple, dtype: Any) -> Any:
@@ -284,13 +304,17 @@ def _gumbel_noise(dev: Any, shape: tuple, dtype: Any) -> Any:
 def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
     """softmax((logits + g) / tau) with Gumbel(0, 1) noise g (backprop's generator: not torch's numbers);
     ``hard`` returns the one-hot of its argmax, with the soft sample's gradient (straight-through)."""
-    if eps != 1e-10:
-        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
-    dev = logits.device
-    gumbels = _const(trace.record(_gumbel_noise, dev, tuple(logits.shape), logits.dtype), logits)
-    y_soft = apply(nn_ops.softmax, (logits + gumbels) / tau, axis=dim)
-    if not hard:
-        return y_soft
-    index = y_soft.detach().argmax(dim, keepdim=True)
-    y_hard = (y_soft.detach() * 0).scatter(dim, index, 1.0)
-    return y_hard - y_soft.detach() + y_soft
+    try:
+        if eps != 1e-10:
+            warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+        dev = logits.device
+        gumbels = _const(trace.record(_gumbel_noise, dev, tuple(logits.shape), logits.dtype), logits)
+        y_soft = apply(nn_ops.softmax, (logits + gumbels) / tau, axis=dim)
+        if not hard:
+            return y_soft
+        index = y_soft.detach().argmax(dim, keepdim=True)
+        y_hard = (y_soft.detach() * 0).scatter(dim, index, 1.0)
+        return y_hard - y_soft.detach() + y_soft
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise

@@ -15,7 +15,7 @@ from typing import Any
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import apply, autocast_function
+from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
 from backprop.nn._common import _legacy_reduction, pairwise_distance
@@ -106,21 +106,25 @@ def poisson_nll_loss(
 ) -> Tensor:
     """exp(input) - target input (``log_input``), else input - target log(input + eps); ``full`` adds
     Stirling's term target log target - target + 0.5 log(2 pi target) where target > 1."""
-    if autocast_users[0]:  # a float32 function under autocast, as torch's
-        input, target = autocast_function("poisson_nll_loss", input, target)
-    reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
-    if log_input:
-        loss = input.exp() - target * input
-    else:
-        loss = input - target * (input + eps).log()
-    if full:
-        big = target > 1
-        # log never sees t <= 1 (no NumPy warning on log(0)); the int 2 keeps an integer target integer, so
-        # its log gives the default float dtype as torch's (a 2.0 here made float64)
-        t = apply(ew.where, big, target, 2)
-        stirling = t * t.log() - t + 0.5 * (2 * math.pi * t).log()
-        loss = loss + apply(ew.where, big, stirling, 0.0)
-    return _apply_reduction(loss, reduction)
+    try:
+        if autocast_users[0]:  # a float32 function under autocast, as torch's
+            input, target = autocast_function("poisson_nll_loss", input, target)
+        reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
+        if log_input:
+            loss = input.exp() - target * input
+        else:
+            loss = input - target * (input + eps).log()
+        if full:
+            big = target > 1
+            # log never sees t <= 1 (no NumPy warning on log(0)); the int 2 keeps an integer target integer, so
+            # its log gives the default float dtype as torch's (a 2.0 here made float64)
+            t = apply(ew.where, big, target, 2)
+            stirling = t * t.log() - t + 0.5 * (2 * math.pi * t).log()
+            loss = loss + apply(ew.where, big, stirling, 0.0)
+        return _apply_reduction(loss, reduction)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def margin_ranking_loss(
@@ -154,14 +158,18 @@ def hinge_embedding_loss(
 ) -> Tensor:
     """input where target is 1, max(0, margin - input) where it is -1 (torch's formula: both terms
     for other target values)."""
-    if autocast_users[0]:  # a float32 function under autocast, as torch's
-        (input,) = autocast_function("hinge_embedding_loss", input)
-    reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
-    zero = input * 0.0
-    loss = apply(ew.where, target != 1, (margin - input).clamp(min=0), zero) + apply(
-        ew.where, target != -1, input, zero
-    )
-    return _apply_reduction(loss, reduction)
+    try:
+        if autocast_users[0]:  # a float32 function under autocast, as torch's
+            (input,) = autocast_function("hinge_embedding_loss", input)
+        reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
+        zero = input * 0.0
+        loss = apply(ew.where, target != 1, (margin - input).clamp(min=0), zero) + apply(
+            ew.where, target != -1, input, zero
+        )
+        return _apply_reduction(loss, reduction)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def soft_margin_loss(
@@ -172,17 +180,23 @@ def soft_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """log(1 + exp(-target input)), computed as -logsigmoid(target input) (finite for any input)."""
-    if autocast_users[0]:  # a float32 function under autocast, as torch's
-        input, target = autocast_function("soft_margin_loss", input, target)
-    reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
-    d = input.dtype
-    if (d is dtypes.float16 or dtypes.is_bfloat16(d)) and target.dtype == d:
-        loss = (-(input * target)).exp().log1p()  # torch's kernel: op by op, each rounded (float16 overflows to inf)
-    else:
-        loss = -apply(act.logsigmoid, input * target)
-    if loss.dtype != input.dtype:
-        loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
-    return _apply_reduction(loss, reduction)
+    try:
+        if autocast_users[0]:  # a float32 function under autocast, as torch's
+            input, target = autocast_function("soft_margin_loss", input, target)
+        reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
+        d = input.dtype
+        if (d is dtypes.float16 or dtypes.is_bfloat16(d)) and target.dtype == d:
+            loss = (
+                (-(input * target)).exp().log1p()
+            )  # torch's kernel: op by op, each rounded (float16 overflows to inf)
+        else:
+            loss = -apply(act.logsigmoid, input * target)
+        if loss.dtype != input.dtype:
+            loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
+        return _apply_reduction(loss, reduction)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def multilabel_soft_margin_loss(
@@ -336,16 +350,20 @@ def triplet_margin_loss(
 ) -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-norm distance (``swap``: d(a, n) becomes
     min(d(a, n), d(p, n)))."""
-    if autocast_users[0]:  # a float32 function under autocast, as torch's
-        anchor, positive, negative = autocast_function("triplet_margin_loss", anchor, positive, negative)
-    reduction = _reduction(size_average, reduce, reduction, "triplet_margin_loss")
-    if margin <= 0:
-        raise ValueError(f"margin must be greater than 0, got {margin}")
+    try:
+        if autocast_users[0]:  # a float32 function under autocast, as torch's
+            anchor, positive, negative = autocast_function("triplet_margin_loss", anchor, positive, negative)
+        reduction = _reduction(size_average, reduce, reduction, "triplet_margin_loss")
+        if margin <= 0:
+            raise ValueError(f"margin must be greater than 0, got {margin}")
 
-    def dist(a: Tensor, b: Tensor) -> Tensor:
-        return pairwise_distance(a, b, p, eps)
+        def dist(a: Tensor, b: Tensor) -> Tensor:
+            return pairwise_distance(a, b, p, eps)
 
-    return _triplet(anchor, positive, negative, dist, margin, swap, reduction)
+        return _triplet(anchor, positive, negative, dist, margin, swap, reduction)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def triplet_margin_with_distance_loss(

@@ -15,7 +15,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function
+from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
@@ -170,24 +170,40 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    return _act(ew.leaky_relu, "leaky_relu", input, inplace, negative_slope=negative_slope)
+    try:
+        return _act(ew.leaky_relu, "leaky_relu", input, inplace, negative_slope=negative_slope)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x); ``approximate="tanh"`` for the tanh approximation."""
-    if approximate not in ("none", "tanh"):
-        raise OpValueError(f"approximate argument must be either none or tanh. (gelu got {approximate!r})")
-    return _act(ew.gelu, "gelu", input, False, approximate=approximate)
+    try:
+        if approximate not in ("none", "tanh"):
+            raise OpValueError(f"approximate argument must be either none or tanh. (gelu got {approximate!r})")
+        return _act(ew.gelu, "gelu", input, False, approximate=approximate)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    return _act(ew.silu, "silu", input, inplace)
+    try:
+        return _act(ew.silu, "silu", input, inplace)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
-    return _act(ew.softplus, "softplus", input, False, beta=beta, threshold=threshold)
+    try:
+        return _act(ew.softplus, "softplus", input, False, beta=beta, threshold=threshold)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -248,66 +264,118 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 
 def relu_(input: Tensor) -> Tensor:
-    return relu(input, inplace=True)
+    try:
+        return relu(input, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return leaky_relu(input, negative_slope, inplace=True)
+    try:
+        return leaky_relu(input, negative_slope, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (e^x - 1)."""
-    return _act(act.elu, "elu", input, inplace, alpha=alpha)
+    try:
+        return _act(act.elu, "elu", input, inplace, alpha=alpha)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return elu(input, alpha, inplace=True)
+    try:
+        return elu(input, alpha, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with the self-normalising constants (alpha 1.6733, scale 1.0507)."""
-    return _act(act.elu, "selu", input, inplace, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+    try:
+        return _act(act.elu, "selu", input, inplace, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def selu_(input: Tensor) -> Tensor:
-    return selu(input, inplace=True)
+    try:
+        return selu(input, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (e^(x / alpha) - 1)."""
-    if alpha == 0:
-        raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
-    return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
+    try:
+        if alpha == 0:
+            raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+        return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return celu(input, alpha, inplace=True)
+    try:
+        return celu(input, alpha, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x limited to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the bounds."""
-    if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val cannot be greater than max_val (got {min_val} > {max_val})")
-    return _act(act.hardtanh, "hardtanh", input, inplace, min_val=min_val, max_val=max_val)
+    try:
+        if min_val > max_val:
+            raise ValueError(f"hardtanh: min_val cannot be greater than max_val (got {min_val} > {max_val})")
+        return _act(act.hardtanh, "hardtanh", input, inplace, min_val=min_val, max_val=max_val)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    return hardtanh(input, min_val, max_val, inplace=True)
+    try:
+        return hardtanh(input, min_val, max_val, inplace=True)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6) (``hardtanh(x, 0, 6)``: gradient 0 at 0 and 6, as in torch)."""
-    return _act(act.hardtanh, "relu6", input, inplace, min_val=0.0, max_val=6.0)
+    try:
+        return _act(act.hardtanh, "relu6", input, inplace, min_val=0.0, max_val=6.0)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x + 3, 0), 6) / 6."""
-    return _act(act.hardsigmoid, "hardsigmoid", input, inplace)
+    try:
+        return _act(act.hardsigmoid, "hardsigmoid", input, inplace)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * min(max(x + 3, 0), 6) / 6."""
-    return _act(act.hardswish, "hardswish", input, inplace)
+    try:
+        return _act(act.hardswish, "hardswish", input, inplace)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -333,13 +401,21 @@ def _threshold_ints(input: Any, threshold: Any, value: Any) -> tuple[Any, Any]:
 
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), finite for any x."""
-    _refuse_integer(input, "log_sigmoid_cpu")
-    return apply(act.logsigmoid, input)
+    try:
+        _refuse_integer(input, "log_sigmoid_cpu")
+        return apply(act.logsigmoid, input)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
-    return _act(act.mish, "mish", input, inplace)
+    try:
+        return _act(act.mish, "mish", input, inplace)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -354,16 +430,24 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd if x > lambd, x + lambd if x < -lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
-    if lambd < 0:
-        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
-    refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
-    out = input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
-    return link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
+    try:
+        if lambd < 0:
+            raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+        refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
+        out = input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
+        return link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0."""
-    return input.hardshrink(lambd)
+    try:
+        return input.hardshrink(lambd)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
@@ -385,7 +469,11 @@ def rrelu(
 ) -> Tensor:
     """Leaky ReLU with slope (lower + upper) / 2 in eval; while training, a slope drawn from
     U(lower, upper) per negative element (from backprop's generator: not torch's random stream)."""
-    return _rrelu(input, lower, upper, training, inplace, None)
+    try:
+        return _rrelu(input, lower, upper, training, inplace, None)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: bool, generator: Any) -> Tensor:
@@ -406,7 +494,11 @@ def rrelu_(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
 ) -> Tensor:  # fmt: skip
     """``rrelu`` in place; slopes drawn from ``generator`` (a ``bp.Generator``) when given."""
-    return _rrelu(input, lower, upper, training, True, generator)
+    try:
+        return _rrelu(input, lower, upper, training, True, generator)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _copy_into(target: Tensor, out: Tensor, name: str) -> Tensor:
@@ -554,45 +646,51 @@ def cross_entropy(
     ``weight`` (C,) weights each class (the mean divides by the summed weights of the targets, as
     torch); float targets of the logits' shape are class probabilities, as in torch.
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if label_smoothing > 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
-    label_smoothing = max(float(label_smoothing), 0.0)  # as torch: smoothing only when positive
-    cdim = 0 if input.ndim == 1 else 1
-    _refuse_integer(input, "log_softmax_lastdim_kernel_impl" if cdim == input.ndim - 1 else "log_softmax_kernel_impl")
-    c = input.shape[cdim] if input.ndim else 0
-    _check_class_weight(weight, c, "cross_entropy")
-    if tuple(target.shape) == tuple(input.shape) and not _is_real_float(target):  # probabilities, not ids
-        raise RuntimeError(
-            "Expected floating point type for target with class probabilities, got "
-            f"{dtypes.scalar_type_name(target.dtype)}"
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if label_smoothing > 1.0:
+            raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+        label_smoothing = max(float(label_smoothing), 0.0)  # as torch: smoothing only when positive
+        cdim = 0 if input.ndim == 1 else 1
+        _refuse_integer(
+            input, "log_softmax_lastdim_kernel_impl" if cdim == input.ndim - 1 else "log_softmax_kernel_impl"
         )
-    if dtypes.kind(target.dtype) == "f" and tuple(target.shape) == tuple(input.shape):  # (else: class ids)
-        if ignore_index >= 0:
-            raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
-        if label_smoothing:
-            target = target * (1 - label_smoothing) + label_smoothing / c
-        prod = target * log_softmax(input, cdim)
-        if weight is not None:
-            prod = prod * weight.reshape((c,) + (1,) * (input.ndim - cdim - 1))
+        c = input.shape[cdim] if input.ndim else 0
+        _check_class_weight(weight, c, "cross_entropy")
+        if tuple(target.shape) == tuple(input.shape) and not _is_real_float(target):  # probabilities, not ids
+            raise RuntimeError(
+                "Expected floating point type for target with class probabilities, got "
+                f"{dtypes.scalar_type_name(target.dtype)}"
+            )
+        if dtypes.kind(target.dtype) == "f" and tuple(target.shape) == tuple(input.shape):  # (else: class ids)
+            if ignore_index >= 0:
+                raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
+            if label_smoothing:
+                target = target * (1 - label_smoothing) + label_smoothing / c
+            prod = target * log_softmax(input, cdim)
+            if weight is not None:
+                prod = prod * weight.reshape((c,) + (1,) * (input.ndim - cdim - 1))
+            if reduction == "none":
+                return -prod.sum(cdim)
+            total = -prod.sum()
+            return total / (input.numel() // c) if reduction == "mean" else total  # torch: mean over N * d...
+        x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
+        t = _class_ids(input, t)
+        attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
+        if weight is None:
+            loss = apply(nn_ops.cross_entropy, x, t, **attrs)
+        else:
+            if not autocast_users[0]:  # (under autocast the op casts both to float32 itself)
+                _class_weight_dtype(x, weight)
+            loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
         if reduction == "none":
-            return -prod.sum(cdim)
-        total = -prod.sum()
-        return total / (input.numel() // c) if reduction == "mean" else total  # torch: mean over N * d...
-    x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
-    t = _class_ids(input, t)
-    attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
-    if weight is None:
-        loss = apply(nn_ops.cross_entropy, x, t, **attrs)
-    else:
-        if not autocast_users[0]:  # (under autocast the op casts both to float32 itself)
-            _class_weight_dtype(x, weight)
-        loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
-    if reduction == "none":
-        return loss.reshape(out_shape)
-    return loss
+            return loss.reshape(out_shape)
+        return loss
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _check_targets(safe: Any, *, xp: Any, c: int) -> None:
@@ -890,44 +988,52 @@ def kl_div(
 ) -> Tensor:
     """KL divergence with log-probabilities ``input``: target (log target - input), 0 where target
     is 0 (or exp(t) (t - input) with ``log_target``); ``"batchmean"`` divides the sum by the batch size."""
-    refuse_complex(RuntimeError, "kl_div: Complex inputs not supported.", input, target)
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce, reduction)
-    elif reduction == "mean":
-        warnings.warn(
-            "reduction: 'mean' divides the total loss by both the batch size and the support size."
-            "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-            "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
-            UserWarning,
-            stacklevel=2,
-        )
-    if dtypes.kind(input.dtype) in "biu" or dtypes.kind(target.dtype) in "biu":
-        raise RuntimeError("kl_div: Integral inputs not supported.")
-    if autocast_users[0]:
-        input, target = autocast_function("kl_div", input, target)
-    if log_target:
-        loss = target.exp() * (target - input)
-    else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0 (NaN where t < 0, as torch)
-        pos = target != 0
-        safe = apply(ew.where, pos, target, 1.0)
-        loss = apply(ew.where, pos, target * safe.log(), 0.0) - target * input
-    if reduction == "batchmean":
-        total = loss.sum()
-        return total / input.shape[0] if input.ndim else total
-    return _reduce(loss, reduction, "kl_div")
+    try:
+        refuse_complex(RuntimeError, "kl_div: Complex inputs not supported.", input, target)
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce, reduction)
+        elif reduction == "mean":
+            warnings.warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the support size."
+                "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                UserWarning,
+                stacklevel=2,
+            )
+        if dtypes.kind(input.dtype) in "biu" or dtypes.kind(target.dtype) in "biu":
+            raise RuntimeError("kl_div: Integral inputs not supported.")
+        if autocast_users[0]:
+            input, target = autocast_function("kl_div", input, target)
+        if log_target:
+            loss = target.exp() * (target - input)
+        else:  # xlogy(t, t) - t x, with a gradient that stays finite where t == 0 (NaN where t < 0, as torch)
+            pos = target != 0
+            safe = apply(ew.where, pos, target, 1.0)
+            loss = apply(ew.where, pos, target * safe.log(), 0.0) - target * input
+        if reduction == "batchmean":
+            total = loss.sum()
+            return total / input.shape[0] if input.ndim else total
+        return _reduce(loss, reduction, "kl_div")
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x W^T + b, with W of shape (out_features, in_features); a 1-D W gives x @ W (+ b), as torch's."""
     try:
-        if bias is None:
-            return apply(linalg.linear, input, weight)
-        return apply(linalg.linear, input, weight, bias)
-    except ShapeError:
-        if getattr(weight, "ndim", None) != 1 or (bias is not None and input.ndim == 2):  # (torch's addmm refuses)
-            raise
-    out = input.matmul(weight)
-    return out if bias is None else out + bias
+        try:
+            if bias is None:
+                return apply(linalg.linear, input, weight)
+            return apply(linalg.linear, input, weight, bias)
+        except ShapeError:
+            if getattr(weight, "ndim", None) != 1 or (bias is not None and input.ndim == 2):  # (torch's addmm refuses)
+                raise
+        out = input.matmul(weight)
+        return out if bias is None else out + bias
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def linear_cross_entropy(
@@ -1040,17 +1146,21 @@ def _check_ids(ids: Any, *, xp: Any, n: int) -> None:
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero elements with probability ``p`` and scale the rest by 1/(1-p) (identity when not training)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        return input.mul_(0.0) if inplace else input * 0.0
-    if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
-        raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
-    dev = input.device
-    mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
-    return input.mul_(mask) if inplace else input * mask
+    try:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        if not training or p == 0.0:
+            return input
+        if p == 1.0:
+            return input.mul_(0.0) if inplace else input * 0.0
+        if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
+            raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
+        dev = input.device
+        mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
+        return input.mul_(mask) if inplace else input * mask
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
@@ -1225,17 +1335,21 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1/|x1| * x2/|x2|) along ``dim``; each norm is clamped at ``eps`` in value only (torch
     clamps them under no_grad, so the gradient is that of the unclamped expression)."""
-    refuse_complex(RuntimeError, "expected common dtype to be floating point, yet common dtype is {dtype}", x1, x2)
-    shape = broadcast_shape(tuple(x1.shape), tuple(x2.shape))
-    if tuple(x1.shape) != shape:
-        x1 = x1.expand(*shape)
-    if tuple(x2.shape) != shape:
-        x2 = x2.expand(*shape)
-    n1 = x1.norm(2, dim, keepdim=True)
-    n2 = x2.norm(2, dim, keepdim=True)
-    n1 = n1 + (n1.detach().clamp(min=eps) - n1.detach())
-    n2 = n2 + (n2.detach().clamp(min=eps) - n2.detach())
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
+    try:
+        refuse_complex(RuntimeError, "expected common dtype to be floating point, yet common dtype is {dtype}", x1, x2)
+        shape = broadcast_shape(tuple(x1.shape), tuple(x2.shape))
+        if tuple(x1.shape) != shape:
+            x1 = x1.expand(*shape)
+        if tuple(x2.shape) != shape:
+            x2 = x2.expand(*shape)
+        n1 = x1.norm(2, dim, keepdim=True)
+        n2 = x2.norm(2, dim, keepdim=True)
+        n1 = n1 + (n1.detach().clamp(min=eps) - n1.detach())
+        n2 = n2 + (n2.detach().clamp(min=eps) - n2.detach())
+        return ((x1 / n1) * (x2 / n2)).sum(dim)
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
@@ -1389,31 +1503,35 @@ def group_norm(
 ) -> Tensor:
     """Normalise (N, C, ...) over each group of C / num_groups channels (and all other dims), then
     scale and shift per channel."""
-    if input.ndim < 2 or input.shape[1] % num_groups:
-        raise ShapeError(
-            f"group_norm: Expected number of channels in input to be divisible by num_groups, but got input of "
-            f"shape {tuple(input.shape)} and num_groups={num_groups}"
-        )
-    refuse_complex(NotImplementedError, "\"GroupNormKernelImpl\" not implemented for '{dtype}'", input)
-    n, c = input.shape[0], input.shape[1]
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
-    if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
-        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
-    if autocast_users[0]:
-        input, weight, bias = autocast_function("group_norm", input, weight, bias)
-    x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))  # (no -1: n may be 0)
-    mean = x.mean(-1, keepdim=True)
-    centered = x - mean
-    var = (centered * centered).mean(-1, keepdim=True)
-    out = (centered * (var + eps).rsqrt()).reshape(input.shape)
-    shape = _channel_shape(input)
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return name_node(out, "NativeGroupNormBackward0")
+    try:
+        if input.ndim < 2 or input.shape[1] % num_groups:
+            raise ShapeError(
+                f"group_norm: Expected number of channels in input to be divisible by num_groups, but got input of "
+                f"shape {tuple(input.shape)} and num_groups={num_groups}"
+            )
+        refuse_complex(NotImplementedError, "\"GroupNormKernelImpl\" not implemented for '{dtype}'", input)
+        n, c = input.shape[0], input.shape[1]
+        for name, t in (("weight", weight), ("bias", bias)):
+            if t is not None and tuple(t.shape) != (c,):
+                raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
+        if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
+            return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
+        if autocast_users[0]:
+            input, weight, bias = autocast_function("group_norm", input, weight, bias)
+        x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))  # (no -1: n may be 0)
+        mean = x.mean(-1, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(-1, keepdim=True)
+        out = (centered * (var + eps).rsqrt()).reshape(input.shape)
+        shape = _channel_shape(input)
+        if weight is not None:
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        return name_node(out, "NativeGroupNormBackward0")
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 def scaled_dot_product_attention(
@@ -1429,50 +1547,54 @@ def scaled_dot_product_attention(
     """softmax(q k^T * scale + bias) v over (..., L, E) queries and (..., S, E) keys; a bool
     ``attn_mask`` marks the positions that take part (True), a float one is added to the scores;
     ``is_causal`` masks the upper triangle; ``dropout_p`` drops attention weights (always, as torch)."""
-    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
-        raise ShapeError(
-            f"scaled_dot_product_attention: expected (..., L, E) tensors, got shapes {tuple(query.shape)}, "
-            f"{tuple(key.shape)}, {tuple(value.shape)}"
-        )
-    if is_causal and attn_mask is not None:
-        raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
-    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
-        rep = query.shape[-3] // key.shape[-3]
-        key = key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:])
-        key = key.reshape(*query.shape[:-2], *key.shape[-2:])
-        value = value.unsqueeze(-3).expand(*value.shape[:-2], rep, *value.shape[-2:])
-        value = value.reshape(*query.shape[:-2], *value.shape[-2:])
-    el, s = query.shape[-2], key.shape[-2]
-    factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = query.matmul(key.transpose(-2, -1)) * factor
-    xp = query.device.xp
-    if is_causal:
-        keep = xp.tril(xp.ones((el, s), dtype=bool))
-        scores = scores + _const(xp.where(keep, 0.0, -math.inf).astype(scores.dtype), scores)
-    if attn_mask is not None:
-        if attn_mask.dtype.kind == "b":
-            additive = trace.record(functools.partial(_additive_mask, xp=xp, dtype=scores.dtype), attn_mask)
-            scores = scores + _const(additive, scores)
+    try:
+        if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+            raise ShapeError(
+                f"scaled_dot_product_attention: expected (..., L, E) tensors, got shapes {tuple(query.shape)}, "
+                f"{tuple(key.shape)}, {tuple(value.shape)}"
+            )
+        if is_causal and attn_mask is not None:
+            raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+        if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+            rep = query.shape[-3] // key.shape[-3]
+            key = key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:])
+            key = key.reshape(*query.shape[:-2], *key.shape[-2:])
+            value = value.unsqueeze(-3).expand(*value.shape[:-2], rep, *value.shape[-2:])
+            value = value.reshape(*query.shape[:-2], *value.shape[-2:])
+        el, s = query.shape[-2], key.shape[-2]
+        factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+        scores = query.matmul(key.transpose(-2, -1)) * factor
+        xp = query.device.xp
+        if is_causal:
+            keep = xp.tril(xp.ones((el, s), dtype=bool))
+            scores = scores + _const(xp.where(keep, 0.0, -math.inf).astype(scores.dtype), scores)
+        if attn_mask is not None:
+            if attn_mask.dtype.kind == "b":
+                additive = trace.record(functools.partial(_additive_mask, xp=xp, dtype=scores.dtype), attn_mask)
+                scores = scores + _const(additive, scores)
+            else:
+                scores = scores + attn_mask
+        dead = trace.record(functools.partial(_dead_rows, xp=xp), scores)
+        # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN (a recorded step and a
+        # device always take this path, which equals the plain softmax bit for bit where no row is dead: asking
+        # dead.any() there would read device memory back to the host at every attention call)
+        if trace.tracer() is not None or query.device.type != "cpu" or dead.any():
+            dead_t = _const(dead, scores)
+            weights = apply(ew.where, dead_t, 0.0, apply(nn_ops.softmax, apply(ew.where, dead_t, 0.0, scores), axis=-1))
         else:
-            scores = scores + attn_mask
-    dead = trace.record(functools.partial(_dead_rows, xp=xp), scores)
-    # torch's safe softmax: a query that may attend to nothing gets weights 0, not NaN (a recorded step and a
-    # device always take this path, which equals the plain softmax bit for bit where no row is dead: asking
-    # dead.any() there would read device memory back to the host at every attention call)
-    if trace.tracer() is not None or query.device.type != "cpu" or dead.any():
-        dead_t = _const(dead, scores)
-        weights = apply(ew.where, dead_t, 0.0, apply(nn_ops.softmax, apply(ew.where, dead_t, 0.0, scores), axis=-1))
-    else:
-        weights = apply(nn_ops.softmax, scores, axis=-1)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, True)
-    out = weights.matmul(value)
-    qs = query.stride()
-    if query.ndim == 4 and qs[3] == 1 and qs[1] < qs[2] and query.shape[1] > 1 and query.shape[2] > 1:
-        # torch's CPU kernel keeps the multi-head idiom's layout: for a query x.view(B, L, H, E).transpose(1, 2)
-        # its output is (B, L, H, E) memory seen as (B, H, L, E), so out.transpose(1, 2).view(B, L, H * E) works
-        out = out.transpose(1, 2).contiguous().transpose(1, 2)
-    return out
+            weights = apply(nn_ops.softmax, scores, axis=-1)
+        if dropout_p > 0.0:
+            weights = dropout(weights, dropout_p, True)
+        out = weights.matmul(value)
+        qs = query.stride()
+        if query.ndim == 4 and qs[3] == 1 and qs[1] < qs[2] and query.shape[1] > 1 and query.shape[2] > 1:
+            # torch's CPU kernel keeps the multi-head idiom's layout: for a query x.view(B, L, H, E).transpose(1, 2)
+            # its output is (B, L, H, E) memory seen as (B, H, L, E), so out.transpose(1, 2).view(B, L, H * E) works
+            out = out.transpose(1, 2).contiguous().transpose(1, 2)
+        return out
+    except AttributeError as e:  # a non-tensor argument: torch's TypeError
+        not_a_tensor_here(e)
+        raise
 
 
 __all__ += [

@@ -544,7 +544,15 @@ def quantize_per_channel(input: Tensor, scales: Tensor, zero_points: Tensor, axi
 def dequantize(tensor: Any) -> Any:
     """The float32 values of a quantized tensor (or each of a list); a float tensor is returned as it is."""
     if isinstance(tensor, (list, tuple)):
-        return [dequantize(t) for t in tensor]
+        for i, t in enumerate(tensor):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        return [t.dequantize() for t in tensor]
+    if not isinstance(tensor, Tensor):
+        raise TypeError(
+            f"dequantize() received an invalid combination of arguments - got ({type(tensor).__name__}), but "
+            "expected one of:\n * (Tensor input)\n * (tuple of Tensors tensors)"
+        )
     return tensor.dequantize()
 
 

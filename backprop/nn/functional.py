@@ -161,7 +161,7 @@ def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> T
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    if input.__class__ is not Tensor and input.is_quantized:  # (quantized: the integers clamped at zero point)
+    if input.__class__ is not Tensor and getattr(input, "is_quantized", False):  # (quantized: the integers clamped at zero point)
         return input.relu()
     if inplace:
         return apply_(ew.relu, "relu_", input)

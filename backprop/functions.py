@@ -394,7 +394,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     _not_one_tensor(tensors, "cat")
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     dim = dim if axis is None else axis
     tensors = _promoted(tensors, "cat")
     ref = next((t for t in tensors if t.shape != (0,)), None)

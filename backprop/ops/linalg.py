@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from backprop import dtypes as _dtypes
@@ -66,16 +68,37 @@ def matmul_backward(ctx, gy):
 
 
 def _check_linear(x, w, b=None):
-    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None; torch's
+    messages (those of the addmm/mm/matmul its linear runs on)."""
+    if x.ndim == 0 or w.ndim == 0:
+        raise ShapeError(f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D")
+    if w.ndim != 2 or x.shape[-1] != w.shape[1]:
+        if w.ndim == 2:
+            rows = math.prod(x.shape[:-1])
+            raise ShapeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and {w.shape[1]}x{w.shape[0]})"
+            )
         raise ShapeError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "
-            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1] if w.ndim else '?'})"
+            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
+            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1]})"
         )
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
         raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+    if b is not None and b.dtype != w.dtype and (x.ndim == 2 or b.ndim > 0):  # (else a 0-d bias is added)
+        raise DTypeError(
+            f"self and mat2 must have the same dtype, but got {_dtypes.scalar_type_name(b.dtype)} and "
+            f"{_dtypes.scalar_type_name(w.dtype)}"
+        )
     if x.dtype != w.dtype:
-        raise DTypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
+        if b is not None and (x.ndim == 2 or b.ndim > 0):  # addmm (a 1-D bias) or matmul + add
+            raise DTypeError(
+                f"mat1 and mat2 must have the same dtype, but got {_dtypes.scalar_type_name(x.dtype)} and "
+                f"{_dtypes.scalar_type_name(w.dtype)}"
+            )
+        raise DTypeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(x.dtype)} != "
+            f"{_dtypes.cpp_type_name(w.dtype)}"
+        )
 
 
 @op("linear", save_inputs=(0, 1), check=_check_linear)

@@ -1511,3 +1511,635 @@ def test_cat_slips_raise_torch_messages(case: str) -> None:
     by the common-errors program; a KV cache concatenated along the wrong dim meets the first)."""
     shapes, dim = _CAT_SLIPS[case]
     raises_alike(lambda L: L.cat([L.ones(s) for s in shapes], dim))
+
+
+# ====================================================================== batch 2: self-supervised, meta-learning, more
+
+
+def test_mae_random_masking_with_argsort_and_gather() -> None:
+    """MAE's random_masking from given noise: argsort twice (shuffle and restore), gather with an index repeated
+    over the feature dim, a 0/1 mask unshuffled by gather; the decoder's mask tokens appended and unshuffled."""
+
+    def program(L):
+        N, T, D = 2, 6, 4
+        x = L.tensor(arr(N, T, D), requires_grad=True)
+        noise = L.tensor(np.random.default_rng(5).random((N, T)).astype(np.float32))
+        len_keep = int(T * (1 - 0.5))
+        ids_shuffle = L.argsort(noise, dim=1)
+        ids_restore = L.argsort(ids_shuffle, dim=1)
+        ids_keep = ids_shuffle[:, :len_keep]
+        x_masked = L.gather(x, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, D))
+        mask = L.ones([N, T], device=x.device)
+        mask[:, :len_keep] = 0
+        mask = L.gather(mask, dim=1, index=ids_restore)
+        mask_token = L.zeros(1, 1, D)
+        mask_tokens = mask_token.repeat(x_masked.shape[0], ids_restore.shape[1] - x_masked.shape[1], 1)
+        x_ = L.cat([x_masked, mask_tokens], dim=1)
+        x_ = L.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).repeat(1, 1, x_.shape[2]))
+        loss = ((x_ - x) ** 2).mean(dim=-1)
+        loss = (loss * mask).sum() / mask.sum()
+        loss.backward()
+        return ids_shuffle, ids_restore, x_masked, mask, x_, loss, x.grad
+
+    both(program)
+
+
+def test_moco_queue_and_byol_momentum_teacher() -> None:
+    """MoCo: einsum with a list of operands ('nc,nc->n', [q, k]), a queue buffer written by slice assignment of
+    keys.T at a pointer, logits cat, labels zeros(long); BYOL/DINO momentum update with mul_/add_ on .data and a
+    DINO centre update; gradients only to the student."""
+
+    def program(L):
+        nn, F = L.nn, L.nn.functional
+
+        class MoCo(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder_q = nn.Linear(6, 4)
+                self.encoder_k = copy.deepcopy(self.encoder_q)
+                for p in self.encoder_k.parameters():
+                    p.requires_grad = False
+                self.register_buffer("queue", F.normalize(L.tensor(arr(4, 8)), dim=0))
+                self.register_buffer("queue_ptr", L.zeros(1, dtype=L.long))
+                self.register_buffer("center", L.zeros(1, 4))
+
+            @L.no_grad()
+            def _momentum_update_key_encoder(self, m=0.99):
+                for param_q, param_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
+                    param_k.data = param_k.data * m + param_q.data * (1.0 - m)
+
+            @L.no_grad()
+            def _dequeue_and_enqueue(self, keys):
+                batch_size = keys.shape[0]
+                ptr = int(self.queue_ptr)
+                self.queue[:, ptr : ptr + batch_size] = keys.T
+                ptr = (ptr + batch_size) % self.queue.shape[1]
+                self.queue_ptr[0] = ptr
+
+            def forward(self, im_q, im_k):
+                q = F.normalize(self.encoder_q(im_q), dim=1)
+                with L.no_grad():
+                    self._momentum_update_key_encoder()
+                    k = F.normalize(self.encoder_k(im_k), dim=1)
+                l_pos = L.einsum("nc,nc->n", [q, k]).unsqueeze(-1)
+                l_neg = L.einsum("nc,ck->nk", [q, self.queue.clone().detach()])
+                logits = L.cat([l_pos, l_neg], dim=1) / 0.07
+                labels = L.zeros(logits.shape[0], dtype=L.long)
+                self._dequeue_and_enqueue(k)
+                with L.no_grad():
+                    self.center.mul_(0.9).add_(L.sum(k, dim=0, keepdim=True) / len(k), alpha=0.1)
+                return logits, labels
+
+        m = fill(L, MoCo(), 15)
+        with L.no_grad():
+            for pq, pk in zip(m.encoder_q.parameters(), m.encoder_k.parameters()):
+                pk.copy_(pq * 0.5)
+        logits, labels = m(L.tensor(arr(3, 6)), L.tensor(arr(3, 6)))
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        return logits, labels, loss, m.queue, m.queue_ptr, m.center, m.encoder_k.weight, m.encoder_q.weight.grad
+
+    both(program, rtol=1e-5, atol=1e-5)
+
+
+def test_maml_inner_loop_with_functional_call() -> None:
+    """MAML: params = dict(named_parameters()), autograd.grad(create_graph=True) on the inner loss, fast weights
+    by a dict comprehension, torch.func.functional_call on the query set, meta-gradients by outer backward."""
+
+    def program(L):
+        F = L.nn.functional
+        model = _mlp(L, 16)
+        fc = L.func.functional_call
+        xs, ys = L.tensor(arr(5, 6)), L.tensor([0, 1, 2, 1, 0])
+        xq, yq = L.tensor(arr(5, 6)), L.tensor([2, 1, 0, 0, 1])
+        params = dict(model.named_parameters())
+        for _ in range(2):
+            loss = F.cross_entropy(fc(model, params, (xs,)), ys)
+            grads = L.autograd.grad(loss, params.values(), create_graph=True)
+            params = {n: p - 0.4 * g for (n, p), g in zip(params.items(), grads)}
+        outer = F.cross_entropy(fc(model, params, xq), yq)
+        outer.backward()
+        vec = L.nn.utils.parameters_to_vector(model.parameters())
+        L.nn.utils.vector_to_parameters(vec * 2, model.parameters())
+        return outer, [p.grad for p in model.parameters()], vec.shape, model[2].bias, list(params)
+
+    both(program, rtol=1e-4, atol=1e-5)
+
+
+def test_sam_optimizer_subclass() -> None:
+    """SAM written as a torch.optim.Optimizer subclass (defaults dict, param_groups, self.state[p], @no_grad steps
+    with a closure, a base optimizer sharing param_groups); two steps of a small regression."""
+
+    def program(L):
+        class SAM(L.optim.Optimizer):
+            def __init__(self, params, base_optimizer, rho=0.05, **kwargs):
+                defaults = dict(rho=rho, **kwargs)
+                super().__init__(params, defaults)
+                self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
+                self.param_groups = self.base_optimizer.param_groups
+                self.defaults.update(self.base_optimizer.defaults)
+
+            @L.no_grad()
+            def first_step(self):
+                grad_norm = self._grad_norm()
+                for group in self.param_groups:
+                    scale = group["rho"] / (grad_norm + 1e-12)
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        self.state[p]["old_p"] = p.data.clone()
+                        p.add_(p.grad * scale.to(p))
+
+            @L.no_grad()
+            def second_step(self):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        p.data = self.state[p]["old_p"]
+                self.base_optimizer.step()
+
+            @L.no_grad()
+            def step(self, closure=None):
+                closure = L.enable_grad()(closure)
+                self.first_step()
+                self.zero_grad()
+                closure()
+                self.second_step()
+
+            def _grad_norm(self):
+                return L.norm(
+                    L.stack([p.grad.norm(p=2) for g in self.param_groups for p in g["params"] if p.grad is not None]),
+                    p=2,
+                )
+
+        model = _mlp(L, 17)
+        opt = SAM(model.parameters(), L.optim.SGD, rho=0.1, lr=0.1, momentum=0.9)
+        x, y = L.tensor(arr(8, 6)), L.tensor(arr(8, 3))
+        F = L.nn.functional
+        losses = []
+        for _ in range(2):
+
+            def closure():
+                loss = F.mse_loss(model(x), y)
+                loss.backward()
+                return loss
+
+            loss = closure()
+            opt.step(closure)
+            opt.zero_grad()
+            losses.append(loss.item())
+        return losses, list(model.parameters()), sorted(opt.defaults), len(opt.state)
+
+    both(program, rtol=1e-5, atol=1e-6)
+
+
+def test_custom_lr_scheduler_subclass_and_manual_lr() -> None:
+    """A user LRScheduler subclass (get_lr from self.last_epoch and self.base_lrs, warmup then inverse sqrt),
+    manual param_groups[i]["lr"] writes, add_param_group, and optimizer.state_dict()["param_groups"]."""
+
+    def program(L):
+        class InvSqrt(L.optim.lr_scheduler.LRScheduler):
+            def __init__(self, optimizer, warmup, last_epoch=-1):
+                self.warmup = warmup
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                step = max(self.last_epoch, 1)
+                f = min(step / self.warmup, (self.warmup / step) ** 0.5)
+                return [base * f for base in self.base_lrs]
+
+        a, b = L.nn.Parameter(L.zeros(2)), L.nn.Parameter(L.zeros(3))
+        opt = L.optim.Adam([a], lr=1e-3)
+        sched = InvSqrt(opt, 4)
+        lrs = []
+        for _ in range(8):
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr())
+        opt.add_param_group({"params": [b], "lr": 5e-4})
+        for g in opt.param_groups:
+            g["lr"] = g["lr"] * 0.5
+        groups = opt.state_dict()["param_groups"]
+        return lrs, [g["lr"] for g in opt.param_groups], [sorted(g) for g in groups], [g["params"] for g in groups]
+
+    both(program, rtol=1e-12, atol=1e-15)
+
+
+def test_forward_hooks_capture_activations_and_grad_hooks() -> None:
+    """register_forward_hook collecting activations in a dict by name, a forward pre-hook with kwargs rewriting the
+    input, a tensor register_hook clamping a gradient, register_full_backward_hook's grad_output, handle.remove()."""
+
+    def program(L):
+        nn = L.nn
+        model = _mlp(L, 18)
+        acts, grads = {}, []
+
+        def save(name):
+            def hook(module, inp, out):
+                acts[name] = out.detach()
+
+            return hook
+
+        handles = [m.register_forward_hook(save(n)) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+        def pre(module, args, kwargs):
+            return (args[0] * 2,), kwargs
+
+        h_pre = model[0].register_forward_pre_hook(pre, with_kwargs=True)
+        h_bw = model[2].register_full_backward_hook(lambda m, gi, go: grads.append(go[0].clone()))
+        x = L.tensor(arr(3, 6), requires_grad=True)
+        x.register_hook(lambda g: g.clamp(-0.01, 0.01))
+        model(x).sum().backward()
+        for h in handles + [h_pre, h_bw]:
+            h.remove()
+        out2 = model(x)
+        return sorted(acts), acts["0"], acts["2"], grads, x.grad, out2, len(model[0]._forward_hooks)
+
+    both(program, rtol=1e-5, atol=1e-6)
+
+
+def test_sentence_embedding_mean_pooling_and_cosine_search() -> None:
+    """sentence-transformers' mean pooling (mask unsqueeze(-1).expand(size()).float(), clamp(min=1e-9)), normalize,
+    cosine similarity matrix, topk(largest=False) on cdist, and util.cos_sim-style semantic search."""
+
+    def program(L):
+        F = L.nn.functional
+        tok = L.tensor(arr(3, 5, 4))
+        mask = L.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+        m = mask.unsqueeze(-1).expand(tok.size()).float()
+        emb = L.sum(tok * m, 1) / L.clamp(m.sum(1), min=1e-9)
+        emb = F.normalize(emb, p=2, dim=1)
+        sim = emb @ emb.T
+        d = L.cdist(emb, emb)
+        near = L.topk(d, k=2, dim=1, largest=False)
+        cos = F.cosine_similarity(emb[:, None], emb[None], dim=-1)
+        maxpool = tok.masked_fill(mask.unsqueeze(-1) == 0, -1e9).max(dim=1).values
+        return emb, sim, d, near.values, near.indices, cos, maxpool
+
+    both(program, rtol=1e-5, atol=1e-5)
+
+
+def test_segmentation_losses_dice_iou_and_ohem() -> None:
+    """Segmentation: cross_entropy on (N, C, H, W) with ignore_index=255 and class weights, per-pixel
+    reduction="none" then OHEM by topk of the hardest; soft Dice with one_hot(...).permute(0, 3, 1, 2); mIoU."""
+
+    def program(L):
+        F = L.nn.functional
+        C = 3
+        logits = L.tensor(arr(2, C, 4, 4), requires_grad=True)
+        tgt = L.tensor(np.random.default_rng(3).integers(0, C, (2, 4, 4)))
+        tgt[0, 0, :2] = 255
+        w = L.tensor([1.0, 2.0, 0.5])
+        ce = F.cross_entropy(logits, tgt, weight=w, ignore_index=255)
+        pix = F.cross_entropy(logits, tgt, ignore_index=255, reduction="none")
+        ohem = pix.flatten().topk(10).values.mean()
+        valid = tgt.clone()
+        valid[valid == 255] = 0
+        probs = logits.softmax(1)
+        onehot = F.one_hot(valid, C).permute(0, 3, 1, 2).float()
+        inter = (probs * onehot).sum(dim=(2, 3))
+        dice = 1 - ((2 * inter + 1) / (probs.sum(dim=(2, 3)) + onehot.sum(dim=(2, 3)) + 1)).mean()
+        (ce + ohem + dice).backward()
+        pred = logits.argmax(1)
+        keep = tgt != 255
+        ious = []
+        for c in range(C):
+            p, t = (pred == c) & keep, (tgt == c) & keep
+            ious.append(((p & t).sum() / (p | t).sum().clamp(min=1)).item())
+        return ce, pix, ohem, dice, logits.grad, ious, pix.dtype
+
+    both(program, rtol=1e-5, atol=1e-6)
+
+
+def test_mamba_style_causal_depthwise_conv_and_scan() -> None:
+    """A Mamba-style block: causal depthwise conv1d (groups=C, padding=k-1, sliced [..., :T]), softplus dt,
+    discretised A by exp(einsum), a sequential selective scan with torch.stack(dim=1), and logcumsumexp."""
+
+    def program(L):
+        F = L.nn.functional
+        B, T, C, N = 2, 5, 4, 3
+        x = L.tensor(arr(B, T, C), requires_grad=True)
+        conv = fill(L, L.nn.Conv1d(C, C, kernel_size=3, groups=C, padding=2), 19)
+        xc = F.silu(conv(x.transpose(1, 2))[..., :T].transpose(1, 2))
+        dt = F.softplus(L.tensor(arr(B, T, C)))
+        A = -L.exp(L.tensor(arr(C, N, scale=0.3)))
+        Bm, Cm = L.tensor(arr(B, T, N)), L.tensor(arr(B, T, N))
+        dA = L.exp(L.einsum("btc,cn->btcn", dt, A))
+        dBx = L.einsum("btc,btn,btc->btcn", dt, Bm, xc)
+        h = L.zeros(B, C, N)
+        ys = []
+        for t in range(T):
+            h = dA[:, t] * h + dBx[:, t]
+            ys.append(L.einsum("bcn,bn->bc", h, Cm[:, t]))
+        y = L.stack(ys, dim=1)
+        y.sum().backward()
+        lcse = L.logcumsumexp(x, dim=1)
+        return xc, y, x.grad, lcse, conv.weight.grad
+
+    both(program, rtol=1e-5, atol=1e-5)
+
+
+def test_transformer_encoder_norm_first_with_padding_mask() -> None:
+    """nn.TransformerEncoder of norm_first, gelu, batch_first layers (enable_nested_tensor=False) with
+    src_key_padding_mask and a causal mask, in training (dropout=0) and eval; a final LayerNorm; gradients."""
+
+    def program(L):
+        nn = L.nn
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+        enc = fill(L, nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8), enable_nested_tensor=False), 20)
+        x = L.tensor(arr(2, 4, 8), requires_grad=True)
+        kpm = L.tensor([[False, False, True, True], [False, False, False, False]])
+        causal = nn.Transformer.generate_square_subsequent_mask(4)
+        y = enc(x, mask=causal, src_key_padding_mask=kpm, is_causal=True)
+        y.sum().backward()
+        enc.eval()
+        with L.no_grad():
+            z = enc(x, src_key_padding_mask=kpm)
+        return y, x.grad, z[:, :2], z[1], len(list(enc.parameters()))
+
+    both(program, rtol=1e-4, atol=1e-5)
+
+
+def test_bidirectional_lstm_classifier_last_hidden() -> None:
+    """A 2-layer bidirectional LSTM (batch_first) text classifier: h_n[-2:] of both directions cat'ed, packed by
+    pack_padded_sequence(enforce_sorted=False); output shapes, h_n/c_n shapes and gradients."""
+
+    def program(L):
+        nn = L.nn
+        lstm = fill(L, nn.LSTM(4, 5, num_layers=2, batch_first=True, bidirectional=True), 21)
+        head = fill(L, nn.Linear(10, 2), 22)
+        x = L.tensor(arr(3, 6, 4), requires_grad=True)
+        lengths = L.tensor([6, 2, 4])
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, (h, c) = lstm(packed)
+        unpacked, lens = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        feat = L.cat([h[-2], h[-1]], dim=1)
+        logits = head(feat)
+        logits.sum().backward()
+        return unpacked, lens, h.shape, c.shape, logits, x.grad
+
+    both(program, rtol=1e-4, atol=1e-5)
+
+
+def test_device_boilerplate_and_backend_flags() -> None:
+    """The boilerplate at the top of every script: device selection with cuda/mps availability checks, .to(device,
+    non_blocking=True), TF32 and matmul-precision flags, manual_seed returning a Generator, get_num_threads."""
+
+    def program(L):
+        device = L.device("cuda" if L.cuda.is_available() else "mps" if L.backends.mps.is_available() else "cpu")
+        L.backends.cuda.matmul.allow_tf32 = True
+        L.backends.cudnn.allow_tf32 = True
+        L.backends.cudnn.benchmark = True
+        L.set_float32_matmul_precision("high")
+        g = L.manual_seed(0)
+        x = L.ones(2, 3).to(device, non_blocking=True)
+        m = L.nn.Linear(3, 1).to(device)
+        return (
+            str(device),
+            device.type,
+            x.device.type,
+            next(m.parameters()).device == device,
+            isinstance(g, L.Generator),  # (ours is a Generator subclass: type(g).__name__ differs)
+            g is L.default_generator,
+            L.get_float32_matmul_precision(),
+            isinstance(L.get_num_threads(), int),
+            L.cuda.device_count(),
+            x.is_cuda,
+        )
+
+    both(program)
+
+
+def test_printing_losses_and_format_specs() -> None:
+    """What training loops print: repr of a loss with its grad_fn, f"{loss:.4f}" and format(t, ".2e") on 0-d
+    tensors, str of int/bool tensors and of a tensor that requires grad, .item() types, tolist of bfloat16."""
+
+    def program(L):
+        F = L.nn.functional
+        w = L.tensor([0.5, -1.25], requires_grad=True)
+        loss = F.mse_loss(w * 2, L.zeros(2))
+        acc = L.tensor(0.8125)
+        return (
+            repr(loss),
+            f"{loss:.4f}",
+            f"{acc:.2%}",
+            format(acc, ".2e"),
+            f"loss {loss.item():.3f}",
+            str(L.tensor([1, 2, 3])),
+            str(L.tensor([True, False])),
+            repr(w),
+            repr(w * 2),
+            repr(L.tensor([[1.5, 2.0], [3.25, -4.0]])),
+            type(acc.item()).__name__,
+            type(L.tensor(3).item()).__name__,
+            L.tensor([1.5, 2.25], dtype=L.bfloat16).tolist(),
+            repr(L.tensor([1e-8, 1.0])),
+            repr(L.zeros(0, 3)),
+        )
+
+    both(program)
+
+
+def test_mask_and_index_utilities() -> None:
+    """masked_select, nonzero(as_tuple=True), argwhere, unique(return_inverse, return_counts, dim), unique_consecutive,
+    bucketize/searchsorted binning, histc, quantile, nanmean and a masked mean with clamp(min=1)."""
+
+    def program(L):
+        x = L.tensor([[1.0, -2.0, 3.0], [0.0, 5.0, -6.0]])
+        labels = L.tensor([3, 1, 3, 2, 1, 1])
+        u, inv, cnt = L.unique(labels, return_inverse=True, return_counts=True)
+        rows = L.unique(L.tensor([[1, 2], [1, 2], [0, 1]]), dim=0)
+        uc = L.unique_consecutive(L.tensor([1, 1, 2, 2, 3, 1]), return_counts=True)
+        bounds = L.tensor([0.0, 1.0, 2.5])
+        v = L.tensor([-1.0, 0.0, 0.5, 1.0, 3.0])
+        y = L.tensor([1.0, float("nan"), 3.0])
+        mask = L.tensor([[1, 1, 0], [0, 0, 0]])
+        mm = (x * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return (
+            L.masked_select(x, x > 0),
+            x.nonzero(as_tuple=True),
+            L.argwhere(x < 0),
+            u,
+            inv,
+            cnt,
+            rows,
+            uc,
+            L.bucketize(v, bounds),
+            L.bucketize(v, bounds, right=True),
+            L.searchsorted(bounds, v, side="right"),
+            L.histc(v, bins=4, min=-1, max=3),
+            L.quantile(v, L.tensor([0.25, 0.5, 0.9])),
+            L.nanmean(y),
+            y.nansum(),
+            mm,
+        )
+
+    both(program)
+
+
+def test_init_schemes_with_model_apply() -> None:
+    """model.apply(init_fn) with isinstance checks: kaiming_normal_(mode="fan_out", nonlinearity="relu"),
+    xavier_uniform_ with gain=calculate_gain("tanh"), constant_/zeros_/ones_; bounds and std of what is random,
+    exact values of what is not."""
+
+    def program(L):
+        nn = L.nn
+        model = nn.Sequential(nn.Conv2d(16, 64, 3), nn.BatchNorm2d(64), nn.Linear(256, 512), nn.Embedding(300, 64))
+
+        def init(m):
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.constant_(m.bias, 0.1)
+            elif isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("tanh"))
+            elif isinstance(m, nn.Embedding):
+                nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+        model.apply(init)
+        conv_std = model[0].weight.std().item()
+        bound = nn.init.calculate_gain("tanh") * math.sqrt(6.0 / (256 + 512))
+        return (
+            abs(conv_std / math.sqrt(2.0 / (64 * 9)) - 1) < 0.05,
+            bool(model[2].weight.abs().max() <= bound),
+            abs(model[3].weight.std().item() / 0.02 - 1) < 0.05,
+            model[0].bias,
+            model[1].weight,
+            model[1].bias,
+            nn.init.calculate_gain("leaky_relu", 0.2),
+            nn.init.calculate_gain("selu"),
+            nn.init._calculate_fan_in_and_fan_out(model[0].weight),
+        )
+
+    both(program)
+
+
+def test_cutmix_and_in_place_slice_assignment_from_permuted_batch() -> None:
+    """CutMix as written in timm/tutorials: a box from lam, x[:, :, a:b, c:d] = x[index, :, a:b, c:d] in place,
+    lam recomputed from the box area, the mixed loss; new_zeros/new_full/new_tensor keep dtype and device."""
+
+    def program(L):
+        F = L.nn.functional
+        x = L.tensor(arr(4, 2, 8, 8))
+        y = L.tensor([0, 1, 2, 3])
+        index = L.tensor([2, 3, 0, 1])
+        lam = 0.6
+        H = W = 8
+        cut = int(H * math.sqrt(1 - lam))
+        cx, cy = 3, 5
+        x1, x2 = max(cx - cut // 2, 0), min(cx + cut // 2, W)
+        y1, y2 = max(cy - cut // 2, 0), min(cy + cut // 2, H)
+        x[:, :, x1:x2, y1:y2] = x[index, :, x1:x2, y1:y2]
+        lam = 1 - ((x2 - x1) * (y2 - y1) / (W * H))
+        logits = x.flatten(1)[:, :4]
+        loss = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[index])
+        h = L.ones(2, dtype=L.float64)
+        return x, lam, loss, h.new_zeros(3), h.new_full((2,), 7), h.new_tensor([1, 2]), h.new_ones(1, dtype=L.int32)
+
+    both(program)
+
+
+def test_pad_modes_and_negative_padding() -> None:
+    """F.pad with replicate and circular modes on 3-D/4-D inputs, negative padding (cropping) in constant mode,
+    and nn.ZeroPad2d/ReflectionPad1d/ConstantPad3d modules; gradients through replicate."""
+
+    def program(L):
+        F, nn = L.nn.functional, L.nn
+        x = L.tensor(arr(1, 2, 4, 5), requires_grad=True)
+        rep = F.pad(x, (1, 2, 2, 1), mode="replicate")
+        circ = F.pad(x, (1, 1, 1, 1), mode="circular")
+        crop = F.pad(x, (-1, -1, 0, -2))
+        mixed = F.pad(x, (2, -1), value=3.5)
+        rep.sum().backward()
+        z = nn.ZeroPad2d((1, 0, 0, 1))(x)
+        r1 = nn.ReflectionPad1d(2)(x[0])
+        c3 = nn.ConstantPad3d(1, -1.0)(x)
+        return rep, circ, crop, mixed, x.grad, z, r1, c3.shape
+
+    both(program)
+
+
+def test_sac_squashed_gaussian_and_distribution_api() -> None:
+    """SAC's tanh-squashed Gaussian: rsample replaced by a given eps, log_prob minus log(1 - tanh^2 + 1e-6), the
+    same through TransformedDistribution([TanhTransform(cache_size=1)]) and Independent; Categorical sample shapes,
+    kl_divergence of Categoricals, entropy, and the alpha loss with a log_alpha parameter."""
+
+    def program(L):
+        D = L.distributions
+        mu = L.tensor(arr(3, 2), requires_grad=True)
+        log_std = L.tensor(arr(3, 2, scale=0.3)).clamp(-20, 2)
+        std = log_std.exp()
+        eps = L.tensor(arr(3, 2))
+        normal = D.Normal(mu, std)
+        u = mu + std * eps
+        a = L.tanh(u)
+        logp = normal.log_prob(u).sum(-1) - L.log(1 - a.pow(2) + 1e-6).sum(-1)
+        squashed = D.TransformedDistribution(D.Normal(mu, std), [D.transforms.TanhTransform(cache_size=1)])
+        logp2 = D.Independent(squashed, 1).log_prob(a)
+        log_alpha = L.zeros(1, requires_grad=True)
+        alpha_loss = -(log_alpha * (logp + -2.0).detach()).mean()
+        (logp.sum() + alpha_loss).backward()
+        p = D.Categorical(logits=L.tensor(arr(4, 5)))
+        q = D.Categorical(probs=L.tensor([0.1, 0.2, 0.3, 0.25, 0.15]))
+        return (
+            logp,
+            logp2,
+            mu.grad,
+            log_alpha.grad,
+            p.sample((7,)).shape,
+            p.sample().dtype,
+            D.kl_divergence(p, q),
+            p.entropy(),
+            q.log_prob(L.tensor([0, 3])),
+            normal.batch_shape,
+            D.Independent(normal, 1).event_shape,
+            squashed.rsample().shape,
+        )
+
+    both(program, rtol=1e-4, atol=1e-5)
+
+
+def test_default_collate_of_numpy_and_python_samples() -> None:
+    """DataLoader's default collate of dict samples holding NumPy arrays (float64, int32), Python ints/floats/strings
+    and nested tuples: the batch's dtypes and shapes; drop_last and len."""
+
+    def program(L):
+        class DS(L.utils.data.Dataset):
+            def __len__(self):
+                return 5
+
+            def __getitem__(self, i):
+                return {
+                    "x": np.full((2,), i, dtype=np.float64),
+                    "n": np.int32(i),
+                    "label": i,
+                    "w": 0.5 * i,
+                    "name": f"s{i}",
+                    "pair": (np.zeros(1, np.float32), i),
+                }
+
+        dl = L.utils.data.DataLoader(DS(), batch_size=2, drop_last=True)
+        b = next(iter(dl))
+        return len(dl), b, [b[k].dtype for k in ("x", "n", "label", "w")]
+
+    both(program)
+
+
+def test_gelu_derivatives_of_any_order() -> None:
+    """GELU (exact and tanh) differentiated four times with create_graph=True gives torch's values: the two-step
+    MAML program through nn.GELU needed the third derivative, which gelu_grad refused."""
+
+    def program(L):
+        out = []
+        for approximate in ("none", "tanh"):
+            x = L.tensor(np.linspace(-3, 3, 7), requires_grad=True)
+            g = L.nn.functional.gelu(x, approximate=approximate).sum()
+            for _ in range(4):
+                (g,) = L.autograd.grad(g.sum() if g.ndim else g, x, create_graph=True)
+                out.append(g)
+        return out
+
+    both(program, rtol=1e-12, atol=1e-12)

@@ -2143,3 +2143,96 @@ def test_gelu_derivatives_of_any_order() -> None:
         return out
 
     both(program, rtol=1e-12, atol=1e-12)
+
+
+def _view_bad(L):
+    return L.ones(6).view(5)
+
+
+def _view_bad_inferred(L):
+    return L.ones(6).view(-1, 4)
+
+
+def _reshape_two_inferred(L):
+    return L.ones(6).reshape(-1, -1)
+
+
+def _add_no_broadcast(L):
+    return L.ones(2, 3) + L.ones(4)
+
+
+def _mul_no_broadcast(L):
+    return L.ones(2, 3) * L.ones(3, 2)
+
+
+def _index_out_of_bounds(L):
+    return L.ones(3)[5]
+
+
+def _tensor_index_out_of_bounds(L):
+    return L.ones(3, 2)[L.tensor([4])]
+
+
+def _sum_dim_out_of_range(L):
+    return L.ones(3).sum(2)
+
+
+def _softmax_dim_out_of_range(L):
+    return L.ones(2, 3).softmax(3)
+
+
+def _unsqueeze_dim_out_of_range(L):
+    return L.ones(2, 3).unsqueeze(4)
+
+
+def _ce_batch_mismatch(L):
+    return L.nn.functional.cross_entropy(L.ones(2, 3), L.tensor([0, 1, 2]))
+
+
+def _ce_2d_target(L):
+    return L.nn.functional.nll_loss(L.ones(2, 3), L.ones(2, 3, dtype=L.long))
+
+
+def _ce_1d_input(L):
+    return L.nn.functional.cross_entropy(L.ones(3), L.tensor([0, 1]))
+
+
+def _ce_3d_target(L):
+    return L.nn.functional.cross_entropy(L.ones(2, 3, 4), L.zeros(2, 5, dtype=L.long))
+
+
+def _ce_4d_target(L):
+    return L.nn.functional.cross_entropy(L.ones(2, 3, 4, 4), L.zeros(2, 4, 5, dtype=L.long))
+
+
+def _ce_4d_batch(L):
+    return L.nn.functional.cross_entropy(L.ones(2, 3, 4, 4), L.zeros(3, 4, 4, dtype=L.long))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        _view_bad,
+        _view_bad_inferred,
+        _reshape_two_inferred,
+        _add_no_broadcast,
+        _mul_no_broadcast,
+        _index_out_of_bounds,
+        _tensor_index_out_of_bounds,
+        _sum_dim_out_of_range,
+        _softmax_dim_out_of_range,
+        _unsqueeze_dim_out_of_range,
+        _ce_batch_mismatch,
+        _ce_2d_target,
+        _ce_1d_input,
+        _ce_3d_target,
+        _ce_4d_target,
+        _ce_4d_batch,
+    ],
+    ids=lambda f: f.__name__.lstrip("_"),
+)
+def test_first_week_errors_raise_torch_messages(call) -> None:
+    """The shape slips of a user's first week (found by the common-errors sweep): view/reshape sizes, operands
+    that do not broadcast, indices and dims out of range, class-id targets of the wrong shape: torch's class and
+    message (NumPy's wording and the op/argument summary are gone)."""
+    raises_alike(call)

@@ -456,6 +456,21 @@ def _check_same_size(input: Tensor, target: Tensor, name: str) -> None:
         )
 
 
+def _target_shape_error(input: Tensor, target: Tensor, want: tuple) -> None:
+    """Raise torch's error for class-id targets whose shape does not fit (N, C, d1, ...) scores."""
+    if input.ndim == 1:
+        raise ShapeError(f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}")
+    if target.ndim and target.shape[0] != input.shape[0]:
+        raise ShapeError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
+        )
+    if input.ndim == 2:
+        raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.ndim == 3:
+        raise ShapeError(f"Expected target size {list(want)}, got {list(target.shape)}")
+    raise ShapeError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
+
+
 def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, tuple]:
     """(N, C, d1, ...) scores and (N, d1, ...) targets as (M, C) and (M,), checking the target's shape."""
     if input.ndim == 0:
@@ -464,10 +479,7 @@ def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, T
     if input.ndim == 1 and tuple(target.shape) == (1,):  # torch takes a one-element target for (C,) scores
         target = target.reshape(())
     if tuple(target.shape) != want:
-        raise ShapeError(
-            f"{name}: target shape {tuple(target.shape)} does not match input of shape {tuple(input.shape)}; "
-            f"expected {want}"
-        )
+        _target_shape_error(input, target, want)
     if input.ndim == 1:
         return input.reshape(1, -1), target.reshape(1), ()
     if input.ndim == 2:

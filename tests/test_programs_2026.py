@@ -2236,3 +2236,73 @@ def test_first_week_errors_raise_torch_messages(call) -> None:
     that do not broadcast, indices and dims out of range, class-id targets of the wrong shape: torch's class and
     message (NumPy's wording and the op/argument summary are gone)."""
     raises_alike(call)
+
+
+_MATMUL_SLIPS = [
+    ((3,), (4,), "float32"),
+    ((2, 3), (4,), "float32"),
+    ((3,), (4, 5), "float32"),
+    ((2, 3, 4), (5, 6), "float32"),
+    ((2, 3, 4), (5,), "float32"),
+    ((4,), (2, 5, 6), "float32"),
+    ((2, 3), (2, 4, 5), "float32"),
+    ((2, 3, 4), (2, 5, 6), "float32"),
+    ((1, 2, 3, 4), (2, 5, 6), "float32"),
+    ((2, 3, 4), (3, 4, 6), "float32"),
+    ((), (3,), "float32"),
+    ((3,), (3,), "float64"),
+    ((2, 3), (3, 5), "float64"),
+    ((2, 2, 3), (3, 5), "float64"),
+    ((2, 2, 3), (2, 3, 5), "float64"),
+]
+
+
+@pytest.mark.parametrize("case", _MATMUL_SLIPS, ids=str)
+def test_matmul_slips_raise_torch_messages(case) -> None:
+    """``a @ b`` with inner sizes or dtypes that disagree: the message of the kernel torch folds the product into
+    (dot, mv, mm, bmm), which names the sizes (a transposed weight in attention code meets the bmm one)."""
+    a, b, dtype = case
+    raises_alike(lambda L: L.ones(a, dtype=getattr(L, dtype)) @ L.ones(b))
+
+
+def _opt_lr(L):
+    return L.optim.SGD([L.nn.Parameter(L.ones(1))], lr=-1.0)
+
+
+def _opt_eps(L):
+    return L.optim.AdamW([L.nn.Parameter(L.ones(1))], eps=-1e-8)
+
+
+def _opt_weight_decay(L):
+    return L.optim.Adam([L.nn.Parameter(L.ones(1))], weight_decay=-0.1)
+
+
+def _opt_beta(L):
+    return L.optim.Adam([L.nn.Parameter(L.ones(1))], betas=(0.9, 1.0))
+
+
+def _opt_nonleaf(L):
+    return L.optim.SGD([L.ones(2, requires_grad=True) * 2], lr=0.1)
+
+
+def _opt_empty(L):
+    return L.optim.Adam([], lr=0.1)
+
+
+def _opt_single_tensor(L):
+    return L.optim.SGD(L.nn.Parameter(L.ones(1)), lr=0.1)
+
+
+def _opt_not_tensor(L):
+    return L.optim.Adam([1.0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [_opt_lr, _opt_eps, _opt_weight_decay, _opt_beta, _opt_nonleaf, _opt_empty, _opt_single_tensor, _opt_not_tensor],
+    ids=lambda f: f.__name__.lstrip("_"),
+)
+def test_optimizer_construction_slips_raise_torch_messages(call) -> None:
+    """Optimizers built wrongly (a negative lr or eps, a beta of 1, a non-leaf, nothing, a bare Parameter, a float):
+    torch's class and message."""
+    raises_alike(call)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.ops.fft import conj, conj_if_complex, imag, real
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
@@ -15,18 +15,41 @@ from backprop.registry import op, ufunc_op
 
 
 def _check_matmul(a, b):
-    """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match."""
+    """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match; torch's messages,
+    those of the kernel its matmul folds into (dot, mv, mm or bmm)."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    rows = math.prod(a.shape[:-1])
+    if b.ndim > 2 and a.ndim > 2 and a.shape[:-2] != b.shape[:-2]:  # bmm: torch broadcasts the batch dims first
+        broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     if ka != kb:
+        if a.ndim == 1 and b.ndim == 1:
+            raise ShapeError(
+                f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] to have the same number of "
+                f"elements, but got {ka} and {kb} elements respectively"
+            )
+        if b.ndim == 1:
+            raise ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{ka}), vec ({kb})")
+        if b.ndim == 2:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ka} and {kb}x{b.shape[-1]})")
+        batch = broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        n = math.prod(batch)
         raise ShapeError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
-            f"({ka} != {kb}: the last dim of the first must equal the "
-            f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the second)"
+            f"Expected size for first two dimensions of batch2 tensor to be: [{n}, {ka}] but got: [{n}, {kb}]."
         )
     if a.dtype != b.dtype:
+        an, bn = _dtypes.scalar_type_name(a.dtype), _dtypes.scalar_type_name(b.dtype)
+        if a.ndim == 1 and b.ndim == 1:
+            raise DTypeError(f"dot : expected both vectors to have same dtype, but found {an} and {bn}")
+        if b.ndim == 2:
+            raise DTypeError(
+                f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(a.dtype)} != "
+                f"{_dtypes.cpp_type_name(b.dtype)}"
+            )
+        if b.ndim > 2:
+            raise DTypeError(f"expected scalar type {an} but found {bn}")
         raise DTypeError(
             f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
             f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); cast one with .to(dtype)"

@@ -2306,3 +2306,32 @@ def test_optimizer_construction_slips_raise_torch_messages(call) -> None:
     """Optimizers built wrongly (a negative lr or eps, a beta of 1, a non-leaf, nothing, a bare Parameter, a float):
     torch's class and message."""
     raises_alike(call)
+
+
+_MORE_SLIPS = {
+    "permute-length": lambda L: L.ones(2, 3).permute(0),
+    "permute-duplicate": lambda L: L.ones(2, 3).permute(0, 0),
+    "split-sizes": lambda L: L.ones(5).split([2, 2]),
+    "split-sizes-last-dim": lambda L: L.ones(2, 5).split([2, 2], dim=-1),
+    "topk-too-many": lambda L: L.ones(3).topk(4),
+    "one-hot-negative": lambda L: L.nn.functional.one_hot(L.tensor([-1]), 3),
+    "one-hot-too-large": lambda L: L.nn.functional.one_hot(L.tensor([3]), 3),
+    "masked-fill-long-mask": lambda L: L.ones(2).masked_fill(L.tensor([1, 0]), 0.0),
+    "masked-fill-float-mask": lambda L: L.ones(2).masked_fill_(L.tensor([1.0, 0.0]), 0.0),
+    "masked-fill-value-tensor": lambda L: L.ones(2).masked_fill(L.tensor([True, False]), L.ones(2)),
+    "masked-scatter-long-mask": lambda L: L.ones(2).masked_scatter(L.tensor([1, 0]), L.ones(2)),
+    "masked-select-long-mask": lambda L: L.ones(2).masked_select(L.tensor([1, 0])),
+    "where-float-condition": lambda L: L.where(L.tensor([1.0, 0.0]), L.ones(2), L.zeros(2)),
+    "where-long-condition": lambda L: L.where(L.tensor([1, 0]), L.ones(2), L.zeros(2)),
+    "ragged-list": lambda L: L.tensor([[1, 2], [3]]),
+    "ragged-deep": lambda L: L.tensor([[[1], [2]], [[1], [2, 3]]]),
+    "ragged-longer": lambda L: L.tensor([[1.0, 2.0], [3.0, 4.0, 5.0]]),
+    "ragged-not-a-sequence": lambda L: L.tensor([[1, 2], 3]),
+}
+
+
+@pytest.mark.parametrize("case", list(_MORE_SLIPS))
+def test_mask_permute_split_and_ragged_slips_raise_torch_messages(case: str) -> None:
+    """Slips in attention and data code (an int mask for masked_fill/where, a ragged batch list, a permute or
+    split that does not fit, topk/one_hot out of range): torch's class and message."""
+    raises_alike(_MORE_SLIPS[case])

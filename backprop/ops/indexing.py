@@ -681,7 +681,7 @@ def _check_mask(name: str):
             raise DTypeError(f"{name}(): expected a bool tensor as mask, got {getattr(mask, 'dtype', type(mask))}")
         if rest and hasattr(rest[0], "ndim") and rest[0].ndim != 0:
             raise ShapeError(
-                f"{name}(): only supports a 0-dimensional value tensor, but got tensor with {rest[0].ndim} dimension(s)"
+                f"{name}_ only supports a 0-dimensional value tensor, but got tensor with {rest[0].ndim} dimension(s)."
             )
 
     return check

@@ -1886,7 +1886,7 @@ def test_device_boilerplate_and_backend_flags() -> None:
     """The boilerplate at the top of every script: device selection with cuda/mps availability checks, .to(device,
     non_blocking=True), TF32 and matmul-precision flags, manual_seed returning a Generator, get_num_threads."""
 
-    def program(L):
+    def script(L):
         device = L.device("cuda" if L.cuda.is_available() else "mps" if L.backends.mps.is_available() else "cpu")
         L.backends.cuda.matmul.allow_tf32 = True
         L.backends.cudnn.allow_tf32 = True
@@ -1907,6 +1907,19 @@ def test_device_boilerplate_and_backend_flags() -> None:
             L.cuda.device_count(),
             x.is_cuda,
         )
+
+    def program(L):
+        saved = (
+            L.backends.cuda.matmul.allow_tf32,
+            L.backends.cudnn.allow_tf32,
+            L.backends.cudnn.benchmark,
+            L.get_float32_matmul_precision(),
+        )
+        try:
+            return script(L)
+        finally:  # (the flags are process-wide: leave them as found)
+            L.backends.cuda.matmul.allow_tf32, L.backends.cudnn.allow_tf32, L.backends.cudnn.benchmark = saved[:3]
+            L.set_float32_matmul_precision(saved[3])
 
     both(program)
 
@@ -2335,3 +2348,44 @@ def test_mask_permute_split_and_ragged_slips_raise_torch_messages(case: str) -> 
     """Slips in attention and data code (an int mask for masked_fill/where, a ragged batch list, a permute or
     split that does not fit, topk/one_hot out of range): torch's class and message."""
     raises_alike(_MORE_SLIPS[case])
+
+
+def _assert_close_cases(L):
+    nan, inf = float("nan"), float("inf")
+    return [
+        (L.tensor([1.0, 2.0]), L.tensor([1.0, 2.5]), {}),
+        (L.tensor([[1.0, 2.0], [3.0, 4.0]]), L.tensor([[1.0, 2.0], [3.5, 4.0]]), {}),
+        (L.tensor([1, 2]), L.tensor([1, 3]), {}),
+        (L.tensor([1.0, 2.0]), L.tensor([1.0, 2.5]), {"rtol": 0, "atol": 0.1}),
+        (L.tensor([1.0, nan]), L.tensor([1.0, nan]), {}),
+        (L.tensor([0.0, 2.0]), L.tensor([1.0, 2.0]), {}),
+        (L.tensor(1.0), L.tensor(1.5), {}),
+        (1.0, 1.5, {}),
+        ([L.tensor([1.0, 2.0])], [L.tensor([1.0, 3.0])], {}),
+        ({"x": L.tensor(1.0)}, {"x": L.tensor(2.0)}, {}),
+        (L.tensor([True, False]), L.tensor([True, True]), {}),
+        (L.tensor([1.0, 2.0], dtype=L.bfloat16), L.tensor([1.0, 2.5], dtype=L.bfloat16), {}),
+        (L.tensor([1.0, 2.0], dtype=L.bfloat16), L.tensor([1.0, 2.01], dtype=L.bfloat16), {}),
+        (L.tensor([1, 2], dtype=L.uint8), L.tensor([3, 2], dtype=L.uint8), {}),
+        (L.tensor([1.0, 2.0], dtype=L.float64), L.tensor([1.0, 2.000001], dtype=L.float64), {}),
+        (L.tensor([1.0, 2.0], dtype=L.float16), L.tensor([1.01, 2.0], dtype=L.float16), {}),
+        (L.tensor([[0.0, 1.0]]), L.tensor([[inf, 1.0]]), {}),
+    ]
+
+
+def test_testing_assert_close_messages_as_torch() -> None:
+    """torch.testing.assert_close as tests use it: pass/fail and torch's whole message (greatest absolute and
+    relative differences in the operands' dtype with their indices, the scalar form, "not equal" for integers,
+    the item path of nested inputs) and bfloat16's default tolerance (rtol 1.6e-2; it compared exactly)."""
+
+    def outcomes(L):
+        out = []
+        for a, b, kw in _assert_close_cases(L):
+            try:
+                L.testing.assert_close(a, b, **kw)
+                out.append("ok")
+            except AssertionError as e:
+                out.append(str(e))
+        return out
+
+    assert outcomes(bp) == outcomes(torch)

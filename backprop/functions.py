@@ -347,6 +347,8 @@ cummin = Tensor.cummin
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
+    if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
+        raise RuntimeError("var_mean only support floating point and complex dtypes")
     v = input.var(dim, unbiased, keepdim, **kwargs)
     kwargs.pop("correction", None)
     return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
@@ -354,6 +356,8 @@ def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(std, mean)`` over ``dim`` (same arguments as ``std``), as torch."""
+    if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
+        raise RuntimeError("std_mean only support floating point and complex dtypes")
     s = input.std(dim, unbiased, keepdim, **kwargs)
     kwargs.pop("correction", None)
     return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)

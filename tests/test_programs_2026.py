@@ -2389,3 +2389,351 @@ def test_testing_assert_close_messages_as_torch() -> None:
         return out
 
     assert outcomes(bp) == outcomes(torch)
+
+
+def test_sdpa_with_causal_lower_right_and_upper_left_biases() -> None:
+    """torch.nn.attention.bias.causal_lower_right / causal_upper_left as attn_mask of SDPA for a query shorter than
+    the keys (decoding with a cache): outputs, gradients, and the bias's variant and lengths."""
+    import importlib
+
+    def program(L):
+        B = importlib.import_module(L.__name__ + ".nn.attention.bias")
+        F = L.nn.functional
+        q = L.tensor(arr(1, 2, 3, 4), requires_grad=True)
+        k = L.tensor(arr(1, 2, 5, 4))
+        lr, ul = B.causal_lower_right(3, 5), B.causal_upper_left(3, 5)
+        a = F.scaled_dot_product_attention(q, k, k, attn_mask=lr)
+        b = F.scaled_dot_product_attention(q, k, k, attn_mask=ul)
+        (a.sum() + b.pow(2).sum()).backward()
+        return a, b, q.grad, type(lr).__name__, lr.variant.name, ul.variant.name, lr.seq_len_q, lr.seq_len_kv
+
+    both(program)
+
+
+# ====================================================================== batch 3: APIs of 2024-26 code
+
+
+def test_post_accumulate_hook() -> None:
+    """Optimizer-in-backward (register_post_accumulate_grad_hook stepping a per-parameter SGD and zeroing the grad):
+    parameters after one backward, grads None."""
+
+    def post_accumulate_hook(L):
+        m = _mlp(L)
+        opts = {p: L.optim.SGD([p], lr=0.1) for p in m.parameters()}
+
+        def hook(p):
+            opts[p].step()
+            opts[p].zero_grad()
+
+        for p_ in m.parameters():
+            p_.register_post_accumulate_grad_hook(hook)
+        m(L.tensor(arr(3, 6))).sum().backward()
+        return list(m.parameters()), [p_.grad for p_ in m.parameters()]
+
+    both(post_accumulate_hook)
+
+
+def test_pytree_map() -> None:
+    """torch.utils._pytree tree_flatten/tree_map/tree_unflatten over a dict of lists and tuples of tensors."""
+
+    def pytree_map(L):
+        from_pt = L.utils._pytree
+        tree = {"a": L.ones(2), "b": [L.zeros(1), (L.ones(1) * 3, 4)]}
+        leaves, spec = from_pt.tree_flatten(tree)
+        mapped = from_pt.tree_map(lambda t: t * 2 if hasattr(t, "shape") else t, tree)
+        return len(leaves), mapped, from_pt.tree_unflatten(leaves, spec)["b"][1][1]
+
+    both(pytree_map)
+
+
+def test_meta_init_to_empty() -> None:
+    """Model construction under torch.device("meta") then to_empty(device="cpu") and an in-place init."""
+
+    def meta_init_to_empty(L):
+        with L.device("meta"):
+            m = L.nn.Linear(4, 3)
+        w_meta = m.weight.is_meta
+        m = m.to_empty(device="cpu")
+        with L.no_grad():
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+        return w_meta, m.weight.device.type, m(L.ones(1, 4))
+
+    both(meta_init_to_empty)
+
+
+def test_custom_fwd_amp() -> None:
+    """A custom Function with amp.custom_fwd(cast_inputs=float32)/custom_bwd under CPU bfloat16 autocast."""
+
+    def custom_fwd_amp(L):
+        class F(L.autograd.Function):
+            @staticmethod
+            @L.amp.custom_fwd(device_type="cpu", cast_inputs=L.float32)
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * 2
+
+            @staticmethod
+            @L.amp.custom_bwd(device_type="cpu")
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * 2
+
+        x = L.ones(2, dtype=L.bfloat16, requires_grad=True)
+        with L.autocast("cpu", dtype=L.bfloat16):
+            y = F.apply(x)
+        y.sum().backward()
+        return y.dtype, x.grad
+
+    both(custom_fwd_amp)
+
+
+def test_grad_scaler_fp16_inf() -> None:
+    """GradScaler's dynamic scale: growth each interval, a step skipped and the scale halved on an inf gradient."""
+
+    def grad_scaler_fp16_inf(L):
+        s = L.amp.GradScaler("cpu", init_scale=2.0**4, growth_interval=1)
+        p_ = L.nn.Parameter(L.ones(2))
+        o = L.optim.SGD([p_], lr=0.1)
+        out = []
+        for g in ([1.0, 2.0], [float("inf"), 1.0], [1.0, 1.0]):
+            o.zero_grad()
+            (s.scale((p_ * L.tensor(g)).sum())).backward()
+            s.step(o)
+            s.update()
+            out.append((s.get_scale(), p_.detach().clone()))
+        return out, s.state_dict()["scale"] if False else sorted(s.state_dict())
+
+    both(grad_scaler_fp16_inf)
+
+
+def test_full_backward_pre_hook() -> None:
+    """register_full_backward_pre_hook rewriting grad_output of the last layer."""
+
+    def full_backward_pre_hook(L):
+        m = _mlp(L)
+        seen = []
+        m[2].register_full_backward_pre_hook(lambda mod, go: (seen.append(go[0].shape), (go[0] * 0.5,))[1])
+        x = L.tensor(arr(2, 6), requires_grad=True)
+        m(x).sum().backward()
+        return seen, x.grad
+
+    both(full_backward_pre_hook)
+
+
+def test_schedulers_more() -> None:
+    """PolynomialLR, CyclicLR(triangular2, momentum cycling), MultiStepLR, StepLR, ReduceLROnPlateau(mode=max, abs
+    threshold, cooldown, min_lr), CosineAnnealingLR past T_max, three-phase OneCycleLR: lr and momentum each step."""
+
+    def schedulers_more(L):
+        S = L.optim.lr_scheduler
+
+        def run(make, n=10, metric=None):
+            w = L.nn.Parameter(L.zeros(1))
+            o = L.optim.SGD([w], lr=0.1, momentum=0.9)
+            s = make(o)
+            out = []
+            for i in range(n):
+                o.step()
+                s.step(metric[i]) if metric else s.step()
+                out.append([g["lr"] for g in o.param_groups] + [o.param_groups[0].get("momentum")])
+            return out
+
+        return [
+            run(lambda o: S.PolynomialLR(o, total_iters=6, power=2.0)),
+            run(lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, mode="triangular2")),
+            run(lambda o: S.MultiStepLR(o, [2, 5], gamma=0.5)),
+            run(lambda o: S.StepLR(o, 3, 0.3)),
+            run(
+                lambda o: S.ReduceLROnPlateau(o, mode="max", threshold_mode="abs", cooldown=1, min_lr=0.02, patience=1),
+                metric=[1, 1, 1, 2, 2, 2, 2, 2, 2, 2],
+            ),
+            run(lambda o: S.CosineAnnealingLR(o, T_max=4, eta_min=0.01), n=12),
+            run(
+                lambda o: S.OneCycleLR(
+                    o, max_lr=0.5, epochs=2, steps_per_epoch=5, anneal_strategy="linear", three_phase=True
+                )
+            ),
+        ]
+
+    both(schedulers_more)
+
+
+def test_scheduler_resume() -> None:
+    """Resuming CosineAnnealingWarmRestarts and AdamW from their state dicts: later lrs, last_epoch and T_cur."""
+
+    def scheduler_resume(L):
+        S = L.optim.lr_scheduler
+        w = L.nn.Parameter(L.zeros(1))
+        o = L.optim.AdamW([w], lr=0.1)
+        s = S.CosineAnnealingWarmRestarts(o, T_0=3)
+        for _ in range(4):
+            o.step()
+            s.step()
+        sd, osd = s.state_dict(), o.state_dict()
+        w2 = L.nn.Parameter(L.zeros(1))
+        o2 = L.optim.AdamW([w2], lr=0.1)
+        s2 = S.CosineAnnealingWarmRestarts(o2, T_0=3)
+        o2.load_state_dict(osd)
+        s2.load_state_dict(sd)
+        out = []
+        for _ in range(3):
+            o2.step()
+            s2.step()
+            out.append(s2.get_last_lr())
+        return out, s2.last_epoch, s2.T_cur
+
+    both(scheduler_resume)
+
+
+def test_distributions_zoo2() -> None:
+    """log_prob/mean/variance/kl of 30 distributions people fit (LogNormal, StudentT, Binomial, LowRankMVN, affine+exp
+    transformed Normal, VonMises, ...)."""
+
+    def distributions_zoo2(L):
+        D = L.distributions
+        v = L.tensor([0.5, 1.5])
+        ln = D.LogNormal(0.0, 0.5)
+        st = D.StudentT(3.0, 0.0, 2.0)
+        bi = D.Binomial(10, probs=L.tensor([0.3, 0.6]))
+        nb = D.NegativeBinomial(5, probs=L.tensor(0.4))
+        ge = D.Geometric(probs=L.tensor(0.3))
+        oh = D.OneHotCategorical(probs=L.tensor([0.2, 0.3, 0.5]))
+        rb = D.RelaxedBernoulli(L.tensor(0.5), probs=L.tensor([0.3, 0.7]))
+        lr = D.LowRankMultivariateNormal(L.zeros(2), L.tensor([[1.0], [0.5]]), L.tensor([1.0, 2.0]))
+        aff = D.TransformedDistribution(
+            D.Normal(0.0, 1.0), [D.transforms.AffineTransform(1.0, 2.0), D.transforms.ExpTransform()]
+        )
+        m1 = D.MultivariateNormal(L.zeros(2), L.eye(2))
+        m2 = D.MultivariateNormal(L.ones(2), L.tensor([[2.0, 0.3], [0.3, 1.0]]))
+        return (
+            ln.log_prob(v),
+            ln.mean,
+            st.log_prob(v),
+            st.variance,
+            bi.log_prob(L.tensor([3.0, 6.0])),
+            bi.mean,
+            nb.log_prob(L.tensor([2.0])),
+            ge.log_prob(L.tensor([0.0, 3.0])),
+            ge.mean,
+            oh.log_prob(L.tensor([0.0, 0.0, 1.0])),
+            rb.log_prob(L.tensor([0.2, 0.9])),
+            lr.log_prob(v),
+            lr.covariance_matrix,
+            aff.log_prob(v),
+            D.kl_divergence(m1, m2),
+            D.kl_divergence(D.Bernoulli(0.3), D.Bernoulli(0.6)),
+            D.kl_divergence(D.Beta(2.0, 3.0), D.Beta(1.0, 1.0)),
+            D.kl_divergence(D.Gamma(2.0, 1.0), D.Gamma(3.0, 2.0)),
+            D.Normal(0.0, 1.0).cdf(v),
+            D.Exponential(2.0).log_prob(v),
+            D.Cauchy(0.0, 1.0).log_prob(v),
+            D.Gumbel(0.0, 1.0).log_prob(v),
+            D.VonMises(0.0, 2.0).log_prob(v),
+            D.Weibull(1.0, 2.0).log_prob(v),
+            D.Kumaraswamy(2.0, 3.0).log_prob(L.tensor([0.3])),
+            D.ContinuousBernoulli(probs=0.3).log_prob(L.tensor([0.2])),
+            D.HalfNormal(1.0).log_prob(v),
+            D.Pareto(1.0, 2.0).log_prob(v + 1),
+            D.Chi2(3.0).log_prob(v),
+            D.FisherSnedecor(3.0, 4.0).log_prob(v),
+            D.Multinomial(4, probs=L.tensor([0.2, 0.8])).log_prob(L.tensor([1.0, 3.0])),
+        )
+
+    both(distributions_zoo2)
+
+
+def test_int_reductions() -> None:
+    """Reductions of integer tensors: sum/prod dtypes, dtype= arguments, bincount weights, histogram."""
+
+    def int_reductions(L):
+        x = L.tensor([1, 2, 3, 4])
+        return (
+            x.sum(),
+            x.sum(dtype=L.float64),
+            L.cumsum(x, 0, dtype=L.float32),
+            x.prod(),
+            x.float().mean(),
+            x.double().std(),
+            L.bincount(x, weights=L.tensor([0.5, 1.0, 1.5, 2.0])),
+            L.histogram(x.float(), bins=3),
+            x.max(),
+            (x / 2).dtype,
+            x.sum(0, keepdim=True),
+            x.to(L.uint8).sum().dtype,
+            L.tensor([True, True]).sum().dtype,
+        )
+
+    both(int_reductions)
+
+
+def test_mean_of_int() -> None:
+    """mean/std/var/softmax/exp of an integer tensor and a Linear fed integers: torch's errors and results."""
+
+    def mean_of_int(L):
+        try:
+            L.tensor([1, 2]).mean()
+            r = "ok"
+        except RuntimeError as e:
+            r = str(e)
+        try:
+            L.tensor([1, 2]).std()
+            r2 = "ok"
+        except RuntimeError as e:
+            r2 = str(e)
+        try:
+            L.tensor([1, 2]).var()
+            r3 = "ok"
+        except RuntimeError as e:
+            r3 = str(e)
+        try:
+            L.nn.functional.softmax(L.tensor([1, 2]), 0)
+            r4 = "ok"
+        except RuntimeError as e:
+            r4 = str(e)
+        try:
+            L.tensor([1, 2]).exp()
+            r5 = "ok"
+        except RuntimeError as e:
+            r5 = str(e)
+        try:
+            L.nn.Linear(2, 1)(L.tensor([[1, 2]]))
+            r6 = "ok"
+        except RuntimeError as e:
+            r6 = str(e)
+        return r, r2, r3, r4, r5, r6
+
+    both(mean_of_int)
+
+
+def test_ce_nd_none() -> None:
+    """CrossEntropyLoss on (N, C, L) with reduction=none and ignore_index, class weights with label smoothing, nll_loss
+    sum."""
+
+    def ce_nd_none(L):
+        F = L.nn.functional
+        x = L.tensor(arr(2, 3, 4), requires_grad=True)
+        t = L.tensor([[0, 1, 2, 1], [2, 2, 0, -100]])
+        per = L.nn.CrossEntropyLoss(reduction="none")(x, t)
+        w = F.cross_entropy(x, t, weight=L.tensor([1.0, 2.0, 3.0]), label_smoothing=0.2)
+        (per.sum() + w).backward()
+        return per, w, x.grad, F.nll_loss(F.log_softmax(x, 1), t, reduction="sum")
+
+    both(ce_nd_none)
+
+
+def test_embedding_bag_and_ctc() -> None:
+    """F.embedding_bag(mode=max) with offsets and F.ctc_loss(zero_infinity=True): values and gradients."""
+
+    def embedding_bag_and_ctc(L):
+        F = L.nn.functional
+        w = L.tensor(arr(6, 3), requires_grad=True)
+        eb = F.embedding_bag(L.tensor([1, 2, 4, 5, 4, 3]), w, L.tensor([0, 2]), mode="max")
+        lp = L.tensor(arr(6, 2, 4)).log_softmax(2).requires_grad_()
+        ctc = F.ctc_loss(
+            lp, L.tensor([[1, 2, 2], [1, 3, 0]]), L.tensor([6, 5]), L.tensor([3, 2]), blank=0, zero_infinity=True
+        )
+        (eb.sum() + ctc).backward()
+        return eb, ctc, w.grad, lp.grad
+
+    both(embedding_bag_and_ctc)

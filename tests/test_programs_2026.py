@@ -2737,3 +2737,31 @@ def test_embedding_bag_and_ctc() -> None:
         return eb, ctc, w.grad, lp.grad
 
     both(embedding_bag_and_ctc)
+
+
+_KERNEL_SLIPS = {
+    "mm-3d": lambda L: L.mm(L.ones(2, 3, 4), L.ones(4, 5)),
+    "mm-vector": lambda L: L.mm(L.ones(2, 3), L.ones(3)),
+    "mm-sizes": lambda L: L.mm(L.ones(2, 3), L.ones(4, 2)),
+    "mm-dtypes": lambda L: L.mm(L.ones(2, 3), L.ones(3, 2, dtype=L.float64)),
+    "bmm-2d": lambda L: L.bmm(L.ones(2, 3), L.ones(2, 3, 4)),
+    "bmm-sizes": lambda L: L.bmm(L.ones(2, 3, 4), L.ones(2, 5, 6)),
+    "bmm-dtypes": lambda L: L.bmm(L.ones(1, 2, 3), L.ones(1, 3, 2, dtype=L.float64)),
+    "gather-float-index": lambda L: L.ones(2, 3).gather(1, L.tensor([[0.0]])),
+    "scatter-float-index": lambda L: L.ones(2, 3).scatter(1, L.tensor([[0.0]]), 1.0),
+    "scatter-add-float-index": lambda L: L.ones(2, 3).scatter_add(1, L.tensor([[0.0]]), L.ones(2, 3)),
+    "scatter-src-dtype": lambda L: L.zeros(3).scatter_(0, L.tensor([0]), L.ones(1, dtype=L.float64)),
+    "scatter-reduce-src-dtype": lambda L: L.ones(2, 3).scatter_reduce(1, L.tensor([[0]]), L.ones(2, 3).double(), "sum"),
+    "multinomial-negative": lambda L: L.multinomial(L.tensor([-1.0, 2.0]), 1),
+    "arange-step-sign": lambda L: L.arange(0, 5, -1),
+    "one-cycle-without-steps": lambda L: L.optim.lr_scheduler.OneCycleLR(
+        L.optim.SGD([L.nn.Parameter(L.ones(1))], lr=0.1), max_lr=1.0
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_KERNEL_SLIPS))
+def test_mm_bmm_gather_scatter_and_misc_slips_raise_torch_messages(case: str) -> None:
+    """mm/bmm ranks, sizes and dtypes, gather/scatter index and source dtypes, multinomial's probabilities,
+    arange's step sign, OneCycleLR without a length: torch's class and message (no op-name prefix)."""
+    raises_alike(_KERNEL_SLIPS[case])

@@ -724,6 +724,8 @@ def _index_tensor(name: str, index: Any) -> None:
     if not hasattr(index, "grad_fn"):
         raise TypeError(f"{name}(): index must be a Tensor (int64), got {type(index).__name__}")
     if index.dtype not in (np.int64, np.int32):
+        if name.startswith(("gather", "scatter")):  # torch's words (scatter() for the whole family)
+            raise DTypeError(f"{name.split('_')[0]}(): Expected dtype int32/int64 for index")
         raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {index.dtype}")
 
 

@@ -408,7 +408,7 @@ class OneCycleLR(LRScheduler):
     ) -> None:
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
+                raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
             if epochs <= 0 or steps_per_epoch <= 0:
                 raise ValueError(
                     f"OneCycleLR: expected positive epochs and steps_per_epoch, got {epochs}, {steps_per_epoch}"

@@ -324,7 +324,7 @@ def _arange_check(start: Any, end: Any, step: Any) -> None:
     if not (math.isfinite(start) and math.isfinite(end)):
         raise ShapeError(f"arange: unsupported range: {start} -> {end}")
     if (end - start) * step < 0:
-        raise ShapeError("arange: upper bound and lower bound inconsistent with step sign")
+        raise ShapeError("upper bound and lower bound inconsistent with step sign")
 
 
 def _int_arange(start: Any, end: Any, step: Any, dt: Any) -> Any:

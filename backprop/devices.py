@@ -231,10 +231,39 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
                     raise
                 inferred = np.array(_tensors_as_numbers(data, 0, leaf, None, strict=False)).dtype
                 raise _number_error(inferred) from None
-    arr = np.array(data)
+    try:
+        arr = np.array(data)
+    except ValueError:
+        if isinstance(data, (list, tuple)):
+            _ragged_error(data)
+        raise
     if arr.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr, double
+
+
+def _ragged_error(data: list | tuple) -> None:
+    """Raise torch's error for nested sequences of unequal lengths: the shape is read along the first elements,
+    and the first sequence that disagrees is named ("expected sequence of length 2 at dim 1 (got 1)")."""
+    shape = []
+    x: Any = data
+    while isinstance(x, (list, tuple)):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+
+    def walk(x: Any, d: int) -> None:
+        if d == len(shape):
+            return
+        if not isinstance(x, (list, tuple)):
+            raise TypeError("not a sequence")
+        if len(x) != shape[d]:
+            raise ValueError(f"expected sequence of length {shape[d]} at dim {d} (got {len(x)})")
+        for item in x:
+            walk(item, d + 1)
+
+    walk(data, 0)
 
 
 def _parse(spec: str) -> tuple[str, int]:

@@ -361,6 +361,8 @@ cummin = Tensor.cummin
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
+    if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
+        raise RuntimeError("var_mean only support floating point and complex dtypes")
     try:
         v = input.var(dim, unbiased, keepdim, **kwargs)
         kwargs.pop("correction", None)
@@ -372,6 +374,8 @@ def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(std, mean)`` over ``dim`` (same arguments as ``std``), as torch."""
+    if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
+        raise RuntimeError("std_mean only support floating point and complex dtypes")
     try:
         s = input.std(dim, unbiased, keepdim, **kwargs)
         kwargs.pop("correction", None)
@@ -416,7 +420,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     _not_one_tensor(tensors, "cat")
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     dim = dim if axis is None else axis
     tensors = _promoted(tensors, "cat")
     ref = next((t for t in tensors if t.shape != (0,)), None)

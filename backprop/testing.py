@@ -152,27 +152,29 @@ def make_tensor(
 
 
 def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, dt: bool, msg: Any, where: str) -> None:
+    """Compare ``a`` with ``e`` (nested containers item by item; ``where`` is the item path so far, as torch's
+    "The failure occurred for item [0]['x']")."""
     if isinstance(e, Mapping) and not isinstance(e, Tensor):
         if not isinstance(a, Mapping) or set(a) != set(e):
-            _fail(msg, f"The keys of the mappings do not match{where}: {sorted(map(str, a))} != {sorted(map(str, e))}")
+            _fail(msg, f"The keys of the mappings do not match: {sorted(map(str, a))} != {sorted(map(str, e))}", where)
         for k in e:
-            _compare(a[k], e[k], rtol, atol, equal_nan, dev, dt, msg, f"{where}, item [{k!r}]")
+            _compare(a[k], e[k], rtol, atol, equal_nan, dev, dt, msg, f"{where}[{k!r}]")
         return
     if isinstance(e, Sequence) and not isinstance(e, (str, Tensor)):
         if not isinstance(a, Sequence) or len(a) != len(e):
-            _fail(msg, f"The length of the sequences mismatch{where}")
+            _fail(msg, "The length of the sequences mismatch", where)
         for i, (x, y) in enumerate(zip(a, e)):
-            _compare(x, y, rtol, atol, equal_nan, dev, dt, msg, f"{where}, item [{i}]")
+            _compare(x, y, rtol, atol, equal_nan, dev, dt, msg, f"{where}[{i}]")
         return
     if isinstance(a, Tensor) != isinstance(e, Tensor):
-        _fail(msg, f"Both inputs must be tensors or both numbers{where}: got {type(a).__name__} and {type(e).__name__}")
+        _fail(msg, f"Both inputs must be tensors or both numbers: got {type(a).__name__} and {type(e).__name__}", where)
     if isinstance(e, Tensor):
         if tuple(a.shape) != tuple(e.shape):
-            _fail(msg, f"The values for attribute 'shape' do not match{where}: {tuple(a.shape)} != {tuple(e.shape)}.")
+            _fail(msg, f"The values for attribute 'shape' do not match: {tuple(a.shape)} != {tuple(e.shape)}.", where)
         if dt and a.dtype != e.dtype:
-            _fail(msg, f"The values for attribute 'dtype' do not match{where}: {a.dtype} != {e.dtype}.")
+            _fail(msg, f"The values for attribute 'dtype' do not match: {a.dtype} != {e.dtype}.", where)
         if dev and a.device != e.device:
-            _fail(msg, f"The values for attribute 'device' do not match{where}: {a.device} != {e.device}.")
+            _fail(msg, f"The values for attribute 'device' do not match: {a.device} != {e.device}.", where)
         if a.device.type == "meta" and e.device.type == "meta":
             return  # meta tensors have no values: their shapes, dtypes and devices are all there is, as torch
         x, y = a.detach()._host(), e.detach()._host()
@@ -180,7 +182,7 @@ def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, d
         x, y = np.asarray(a), np.asarray(e)
     dtype = np.promote_types(x.dtype, y.dtype)
     if rtol is None:
-        rtol, atol = _TOLERANCES.get(dtype, (0.0, 0.0))
+        rtol, atol = (1.6e-2, 1e-5) if _dtypes.is_bfloat16(dtype) else _TOLERANCES.get(dtype, (0.0, 0.0))
     if dtype.kind in "biu":
         ok = np.equal(x, y)
     else:
@@ -191,19 +193,59 @@ def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, d
         with np.errstate(invalid="ignore"):
             ok = np.isclose(xf, yf, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if not np.all(ok):
-        bad = int(np.size(ok) - np.count_nonzero(ok))
-        total = max(int(np.size(ok)), 1)
-        with np.errstate(invalid="ignore"):
-            diff = np.abs(x.astype(np.float64) - y.astype(np.float64)) if dtype.kind != "c" else np.abs(x - y)
-        bad_diffs = np.asarray(diff)[~np.asarray(ok)]
-        finite = bad_diffs[np.isfinite(bad_diffs)]
-        worst = float(finite.max()) if finite.size == bad_diffs.size else float("nan")
-        _fail(
-            msg,
-            f"Tensor-likes are not close!{where}\n\nMismatched elements: {bad} / {total} ({100 * bad / total:.1f}%)\n"
-            f"Greatest absolute difference: {worst} (up to {atol} allowed)\n(rtol {rtol})",
+        _fail(msg, _mismatch(x, y, np.asarray(ok), dtype, rtol, atol), where)
+
+
+def _mismatch(x: Any, y: Any, ok: Any, dtype: Any, rtol: float, atol: float) -> str:
+    """torch.testing's message for values that are not close: the scalar form for 0-d operands, else the count of
+    mismatches and the greatest absolute and relative differences (in the operands' dtype) with their indices."""
+    close = "equal" if rtol == 0 and atol == 0 else "close"
+
+    def line(kind: str, diff: Any, idx: Any, tol: float) -> str:
+        text = (
+            f"{kind.title()} difference: {diff}"
+            if idx is None
+            else f"Greatest {kind} difference: {diff} at index {idx}"
         )
+        return text + ("" if close == "equal" else f" (up to {tol} allowed)")
+
+    def index(flat: int) -> tuple[int, ...]:
+        return tuple(int(k) for k in np.unravel_index(flat, np.shape(ok)))
+
+    if np.ndim(x) == 0:
+        a, e = x.item(), y.item()
+        abs_diff = abs(a - e)
+        rel_diff = float("inf") if e == 0 else abs_diff / abs(e)
+        return (
+            f"Scalars are not {close}!\n\nExpected {e} but got {a}.\n{line('absolute', abs_diff, None, atol)}\n"
+            f"{line('relative', rel_diff, None, rtol)}"
+        )
+    n = int(np.size(ok))
+    bad = n - int(np.count_nonzero(ok))
+    if dtype.kind in "biu":  # integers: differences in int64, the ratio in float32 (torch's true division)
+        xa, ya = x.astype(np.int64).ravel(), y.astype(np.int64).ravel()
+        abs_diff = np.abs(xa - ya)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = abs_diff.astype(np.float32) / np.abs(ya).astype(np.float32)
+    else:
+        xa, ya = x.astype(dtype).ravel(), y.astype(dtype).ravel()
+        with np.errstate(invalid="ignore", over="ignore"):
+            abs_diff = np.abs(xa - ya)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = abs_diff / np.abs(ya)
+    flat_ok = ok.ravel()
+    abs_diff[flat_ok] = 0
+    rel[flat_ok] = 0
+    i, j = int(np.argmax(abs_diff)), int(np.argmax(rel))
+    return (
+        f"Tensor-likes are not {close}!\n\nMismatched elements: {bad} / {n} ({bad / n:.1%})\n"
+        f"{line('absolute', abs_diff[i].item(), index(i), atol)}\n"
+        f"{line('relative', float(rel[j]), index(j), rtol)}"
+    )
 
 
-def _fail(msg: str | None, default: str) -> None:
+def _fail(msg: str | None, default: str, where: str = "") -> None:
+    """Raise the user's ``msg``, or torch's message with the item path of a nested comparison."""
+    if msg is None and where:
+        default += f"\n\nThe failure occurred for item {where}"
     raise AssertionError(msg if msg is not None else default)

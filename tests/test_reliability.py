@@ -87,11 +87,11 @@ def test_max_and_min_of_an_empty_dim_raise(lib) -> None:
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda p: bp.optim.SGD(p, lr=-1.0), "invalid lr: -1.0"),
-        (lambda p: bp.optim.SGD(p, lr=0.1, momentum=-0.5), "invalid momentum: -0.5"),
-        (lambda p: bp.optim.Adam(p, betas=(0.9, 1.5)), "beta parameter at index 1: 1.5"),
-        (lambda p: bp.optim.AdamW(p, eps=-1.0), "invalid eps: -1.0"),
-        (lambda p: bp.optim.RMSprop(p, alpha=-0.1), "invalid alpha: -0.1"),
+        (lambda p: bp.optim.SGD(p, lr=-1.0), "^Invalid learning rate: -1.0$"),
+        (lambda p: bp.optim.SGD(p, lr=0.1, momentum=-0.5), "^Invalid momentum value: -0.5$"),
+        (lambda p: bp.optim.Adam(p, betas=(0.9, 1.5)), "^Invalid beta parameter at index 1: 1.5$"),
+        (lambda p: bp.optim.AdamW(p, eps=-1.0), "^Invalid epsilon value: -1.0$"),
+        (lambda p: bp.optim.RMSprop(p, alpha=-0.1), "^Invalid alpha value: -0.1$"),
     ],
 )
 def test_optimizer_errors_name_the_bad_hyper_parameter(make, match: str) -> None:

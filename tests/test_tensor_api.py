@@ -165,22 +165,25 @@ def test_to_device_and_dtype_are_differentiable() -> None:
 
 
 def test_shape_mismatch_names_op_and_shapes() -> None:
-    with pytest.raises(ValueError, match=r"add: .*\(2, 3\).*\(4,\)"):
+    """Torch's messages, which name the sizes that disagree."""
+    with pytest.raises(
+        ValueError, match=r"^The size of tensor a \(3\) must match the size of tensor b \(4\) at non-sing"
+    ):
         bp.ones(2, 3) + bp.ones(4)
-    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"^mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)$"):
         bp.ones(2, 3) @ bp.ones(4, 5)
-    with pytest.raises(ValueError, match="reshape"):
+    with pytest.raises(ValueError, match=r"^shape '\[4, 2\]' is invalid for input of size 6$"):
         bp.ones(2, 3).reshape(4, 2)
 
 
 def test_dtype_mismatch_in_matmul_is_an_error() -> None:
-    with pytest.raises(TypeError, match="matmul: expected both operands to have the same dtype"):
+    with pytest.raises(TypeError, match=r"^expected m1 and m2 to have the same dtype, but got: float != double$"):
         bp.ones(2, 3) @ bp.ones(3, 2, dtype=bp.float64)
 
 
 def test_out_of_range_index_is_an_error() -> None:
     x = bp.ones(3, 2)
-    with pytest.raises(IndexError, match=r"getitem: .*out of bounds.*shape=\(3, 2\)"):
+    with pytest.raises(IndexError, match=r"^index 5 is out of bounds for dimension 0 with size 3$"):  # torch's
         x[bp.tensor([0, 5])]
     with pytest.raises(IndexError, match="integer or bool"):
         x[bp.tensor([0.0, 1.0])]

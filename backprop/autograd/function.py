@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
 from backprop.autograd.node_names import op_backward_name, torch_name
 from backprop.ops import conversion
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
 
 if TYPE_CHECKING:
@@ -327,6 +328,26 @@ class OpIndexError(IndexError, RuntimeError):
     """An index out of range inside a kernel (torch raises ``IndexError``/``RuntimeError``)."""
 
 
+_NP_INDEX_ERROR = re.compile(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)")
+
+
+def _torch_kernel_error(exc: Exception, arrays: Sequence[Any]) -> None:
+    """Raise torch's error for the NumPy errors a user's slip makes in a kernel: operands that do not broadcast
+    ("The size of tensor a (3) must match ..."), a dim out of range ("Dimension out of range ..."), an index out
+    of bounds ("... for dimension 0 with size 3"); returns otherwise (the caller wraps the NumPy message)."""
+    text = str(exc)
+    if isinstance(exc, np.exceptions.AxisError) and exc.ndim is not None and exc.axis is not None:
+        n = max(exc.ndim, 1)
+        raise OpIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {exc.axis})")
+    if isinstance(exc, ValueError) and "could not be broadcast together" in text:
+        shapes = [tuple(a.shape) for a in arrays if hasattr(a, "shape")]
+        broadcast_shape(*shapes)  # raises torch's message for the first mismatching dim
+    match = _NP_INDEX_ERROR.fullmatch(text) if isinstance(exc, IndexError) else None
+    if match is not None:
+        index, axis, size = match.groups()
+        raise OpIndexError(f"index {index} is out of bounds for dimension {axis} with size {size}")
+
+
 def describe(args: tuple[Any, ...]) -> str:
     """The arguments of an op call, for error messages (shapes, dtypes, devices of Tensors)."""
     parts = []
@@ -450,6 +471,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     except RuntimeWarning:  # warnings as errors: NumPy's inf/NaN warning, where torch is silent
         out = _quietly(kernel, device, arrays, attrs)
     except (ValueError, IndexError, TypeError) as exc:
+        _torch_kernel_error(exc, arrays)
         cls = OpIndexError if isinstance(exc, IndexError) else TypeError if isinstance(exc, TypeError) else OpValueError
         text = str(exc)
         if not text.startswith(f"{op.name}: "):  # the kernel's own messages already name the op: once is enough

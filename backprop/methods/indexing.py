@@ -539,7 +539,7 @@ class IndexingMethods:
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
         if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-            raise RuntimeError(f"topk(): selected index k={k} out of range (dimension {dim} has size {n})")
+            raise RuntimeError("selected index k out of range")
         idx = apply(so.argsort, x, axis=d, descending=bool(largest))
         if k != n:
             idx = idx[(slice(None),) * d + (slice(0, int(k)),)]
@@ -749,6 +749,8 @@ def _index_tensor(name: str, index: Any) -> None:
     if not hasattr(index, "grad_fn"):
         raise TypeError(f"{name}(): index must be a Tensor (int64), got {type(index).__name__}")
     if index.dtype not in (np.int64, np.int32):
+        if name.startswith(("gather", "scatter")):  # torch's words (scatter() for the whole family)
+            raise DTypeError(f"{name.split('_')[0]}(): Expected dtype int32/int64 for index")
         raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {index.dtype}")
 
 
@@ -771,8 +773,20 @@ def _vector_index(name: str, index: Any) -> None:
 
 
 def _mask(name: str, mask: Any) -> Any:
+    """``mask`` when it is a bool tensor; torch's error for the op ``name`` otherwise."""
     if not hasattr(mask, "grad_fn") or mask.dtype.kind != "b":
-        raise DTypeError(f"{name}: expected a bool tensor as mask, got {getattr(mask, 'dtype', type(mask))}")
+        got = getattr(mask, "dtype", type(mask))
+        if hasattr(mask, "grad_fn") and name.startswith("masked_fill"):
+            raise DTypeError(
+                f"masked_fill_ only supports boolean masks, but got mask with dtype {_dtypes.cpp_type_name(got)}"
+            )
+        if hasattr(mask, "grad_fn") and name.startswith("masked_scatter"):
+            raise DTypeError(
+                f"masked_scatter_ only supports boolean masks, but got mask with dtype {_dtypes.scalar_type_name(got)}"
+            )
+        if hasattr(mask, "grad_fn") and name == "masked_select":
+            raise DTypeError("masked_select: expected BoolTensor for mask")
+        raise DTypeError(f"{name}: expected a bool tensor as mask, got {got}")
     return mask
 
 
@@ -890,8 +904,9 @@ def where_condition(condition: Any, stacklevel: int = 3) -> Any:
             stacklevel=stacklevel,
         )
         return condition != 0
-    got = getattr(condition, "dtype", type(condition))
-    raise DTypeError(f"where expected condition to be a boolean tensor, but got {got}")
+    got = getattr(condition, "dtype", None)
+    what = f"a tensor with dtype {_dtypes.scalar_type_name(got)}" if got is not None else type(condition).__name__
+    raise DTypeError(f"where expected condition to be a boolean tensor, but got {what}")
 
 
 def torch_index(index: Any, device: Device, ndim: int) -> tuple[tuple, tuple | None]:

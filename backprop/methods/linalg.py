@@ -484,31 +484,35 @@ class LinalgMethods:
             return mat2._sparse_rmm(self)
         _tensors("mm", self, mat2)
         if self.ndim != 2:
-            raise ShapeError(f"mm: self must be a matrix, got shape {tuple(self.shape)}")
+            raise ShapeError("self must be a matrix")
         if mat2.ndim != 2:
-            raise ShapeError(f"mm: mat2 must be a matrix, got shape {tuple(mat2.shape)}")
+            raise ShapeError("mat2 must be a matrix")
         if self.dtype != mat2.dtype:
-            raise DTypeError(f"mm: expected m1 and m2 to have the same dtype, but got: {self.dtype} != {mat2.dtype}")
+            raise DTypeError(
+                f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(self.dtype)} != "
+                f"{_dtypes.cpp_type_name(mat2.dtype)}"
+            )
         if self.shape[1] != mat2.shape[0]:
             (a, b), (c, d) = self.shape, mat2.shape
-            raise ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({a}x{b} and {c}x{d})")
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({a}x{b} and {c}x{d})")
         return apply(linalg.matmul, self, mat2)
 
     def bmm(self: Any, mat2: Any) -> Tensor:
         """Batched matrix product of (b, n, m) and (b, m, p) tensors of one dtype (no broadcasting)."""
         _tensors("bmm", self, mat2)
         if self.ndim != 3:
-            raise ShapeError(f"bmm: batch1 must be a 3D tensor, got shape {tuple(self.shape)}")
+            raise ShapeError("batch1 must be a 3D tensor")
         if mat2.ndim != 3:
-            raise ShapeError(f"bmm: batch2 must be a 3D tensor, got shape {tuple(mat2.shape)}")
+            raise ShapeError("batch2 must be a 3D tensor")
         if self.dtype != mat2.dtype:
             raise DTypeError(
-                f"bmm: expected batch1 and batch2 to have the same dtype, got {self.dtype} and {mat2.dtype}"
+                f"expected scalar type {_dtypes.scalar_type_name(self.dtype)} but found "
+                f"{_dtypes.scalar_type_name(mat2.dtype)}"
             )
         want = [self.shape[0], self.shape[2]]
         if list(mat2.shape[:2]) != want:
             raise ShapeError(
-                f"bmm: Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
+                f"Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
                 f"{list(mat2.shape[:2])}."
             )
         return apply(linalg.matmul, self, mat2)

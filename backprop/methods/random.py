@@ -145,7 +145,7 @@ def multinomial_draw(xp: Any, rng: Any, probs: Any, num_samples: int, replacemen
     if rows == 0:
         return xp.zeros((*probs.shape[:-1], num_samples), dtype=np.int64)
     if bool(xp.any(~xp.isfinite(p) | (p < 0))):
-        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     total = p.sum(axis=-1, keepdims=True)
     if bool(xp.any(total <= 0)):
         raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")

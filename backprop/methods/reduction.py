@@ -133,9 +133,23 @@ def _floating(x: Any, name: str, dtype: Any = None) -> Any:
     if dtype is not None:
         x = x.to(dtype=dtype)
     if dtypes.kind(x.dtype) not in "fc":
+        got = dtypes.scalar_type_name(x.dtype)
+        which = "Input" if dtype is None else "Optional"
         raise RuntimeError(
-            f"{name}(): input dtype must be floating point or complex, got {x.dtype}; pass dtype= or "
-            "convert with .float()"
+            {  # torch's message for each (a user's own int tensor: .float() it or pass dtype=)
+                "mean": f"mean(): could not infer output dtype. {which} dtype must be either a floating point or "
+                f"complex dtype. Got: {got}",
+                "nanmean": f"nanmean(): expected input to have floating point or complex dtype but got {got}",
+                "std": "std and var only support floating point and complex dtypes",
+                "var": "std and var only support floating point and complex dtypes",
+                "std_mean": "std_mean only support floating point and complex dtypes",
+                "var_mean": "var_mean only support floating point and complex dtypes",
+                "norm": f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {got}",
+            }.get(
+                name,
+                f"{name}(): input dtype must be floating point or complex, got {x.dtype}; pass dtype= or "
+                "convert with .float()",
+            )
         )
     return x
 

@@ -151,8 +151,13 @@ class ShapeMethods:
         bad = next((d for d in dims if not -n <= d < n), None) if len(dims) == self.ndim else None
         if bad is not None:  # torch's IndexError (also the ShapeError it was)
             raise ShapeIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {bad})")
-        if len(dims) != self.ndim or sorted(d % n for d in dims) != list(range(self.ndim)):
-            raise ShapeError(f"permute: {dims} is not a permutation of the {self.ndim} dims of {tuple(self.shape)}")
+        if len(dims) != self.ndim:  # (torch's message names sparse_coo for dense tensors too)
+            raise ShapeError(
+                "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
+                f"desired ordering of dimensions i.e. input.dim() = {self.ndim} is not equal to len(dims) = {len(dims)}"
+            )
+        if sorted(d % n for d in dims) != list(range(self.ndim)):
+            raise ShapeError("permute(): duplicate dims are not allowed.")
         return apply(sh.permute, self, axes=tuple(d % self.ndim for d in dims))
 
     def transpose(self: Any, dim0: int, dim1: int) -> Tensor:
@@ -216,7 +221,7 @@ class ShapeMethods:
             split_size_or_sections = split_size
         elif split_size is not None:
             raise TypeError("split() got both split_size and split_size_or_sections")
-        dim = wrap_dim(dim, self.ndim, "split")
+        given, dim = dim, wrap_dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, int):
             step = split_size_or_sections
@@ -228,7 +233,10 @@ class ShapeMethods:
         else:
             sizes = list(split_size_or_sections)
             if sum(sizes) != n:
-                raise ShapeError(f"split: sizes {sizes} do not sum to dim {dim}'s length {n}")
+                raise ShapeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension "
+                    f"{given}), but got split_sizes={sizes}"
+                )
         out, start = [], 0
         named = "SplitBackward0" if isinstance(split_size_or_sections, int) else "SplitWithSizesBackward0"
         for s in sizes:

@@ -161,7 +161,7 @@ def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> T
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    if input.__class__ is not Tensor and getattr(input, "is_quantized", False):  # (quantized: the integers clamped at zero point)
+    if input.__class__ is not Tensor and getattr(input, "is_quantized", False):  # (quantized: clamped at zero point)
         return input.relu()
     if inplace:
         return apply_(ew.relu, "relu_", input)
@@ -550,6 +550,21 @@ def _check_same_size(input: Tensor, target: Tensor, name: str) -> None:
         )
 
 
+def _target_shape_error(input: Tensor, target: Tensor, want: tuple) -> None:
+    """Raise torch's error for class-id targets whose shape does not fit (N, C, d1, ...) scores."""
+    if input.ndim == 1:
+        raise ShapeError(f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}")
+    if target.ndim and target.shape[0] != input.shape[0]:
+        raise ShapeError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
+        )
+    if input.ndim == 2:
+        raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.ndim == 3:
+        raise ShapeError(f"Expected target size {list(want)}, got {list(target.shape)}")
+    raise ShapeError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
+
+
 def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, tuple]:
     """(N, C, d1, ...) scores and (N, d1, ...) targets as (M, C) and (M,), checking the target's shape."""
     if input.ndim == 0:
@@ -558,10 +573,7 @@ def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, T
     if input.ndim == 1 and tuple(target.shape) == (1,):  # torch takes a one-element target for (C,) scores
         target = target.reshape(())
     if tuple(target.shape) != want:
-        raise ShapeError(
-            f"{name}: target shape {tuple(target.shape)} does not match input of shape {tuple(input.shape)}; "
-            f"expected {want}"
-        )
+        _target_shape_error(input, target, want)
     if input.ndim == 1:
         return input.reshape(1, -1), target.reshape(1), ()
     if input.ndim == 2:
@@ -1223,8 +1235,10 @@ def _check_classes(data: Any, *, xp: Any, n: int, deferrable: bool) -> None:
         xp, "one_hot", data, 0, n - 1, f"class value {{value}} is out of range [0, {n})"
     ):
         return
-    if int(data.min()) < 0 or int(data.max()) >= n:
-        raise OpIndexError(f"one_hot: class values must be in [0, {n}), got {data.tolist()}")
+    if int(data.min()) < 0:
+        raise OpIndexError("Class values must be non-negative.")
+    if int(data.max()) >= n:
+        raise OpIndexError("Class values must be smaller than num_classes.")
 
 
 def _one_hot(data: Any, n: int, xp: Any) -> Any:

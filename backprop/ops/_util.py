@@ -22,7 +22,7 @@ def norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     for a in axis:
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise IndexError(
-                f"dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], "
+                f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], "
                 f"but got {a})"
             )
         if ndim:
@@ -54,7 +54,7 @@ def wrap_dim(dim: int, ndim: int, name: str) -> int:
     """``dim`` (negatives count from the end) as a non-negative index; 0-d tensors accept 0 and -1."""
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"{name}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     return dim % n
 
 
@@ -78,23 +78,24 @@ def dims_arg(dim: Any) -> Any:
 
 
 def infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple[int, ...]:
-    """``shape`` with its one ``-1`` resolved for ``size`` elements; raises when it does not fit."""
+    """``shape`` with its one ``-1`` resolved for ``size`` elements; raises torch's error when it does not fit
+    (``name`` and ``old`` are kept for the callers; torch's message names neither)."""
     shape = tuple(int(s) for s in shape)
     if shape.count(-1) > 1:
-        raise ShapeError(f"{name}: only one dimension can be inferred (-1), got {shape}")
+        raise ShapeError("only one dimension can be inferred")
     if -1 in shape:
         known = 1
         for s in shape:
             if s != -1:
                 known *= s
         if known == 0 or size % known:
-            raise ShapeError(f"{name}: shape {list(shape)} is invalid for input of size {size} (shape {old})")
+            raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
         shape = tuple(size // known if s == -1 else s for s in shape)
     n = 1
     for s in shape:
         n *= s
     if n != size:
-        raise ShapeError(f"{name}: shape {list(shape)} is invalid for input of size {size} (shape {old})")
+        raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
     return shape
 
 
@@ -137,7 +138,8 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     for b in shapes[1:]:
         n = max(len(a), len(b))
         pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
-        for i, (x, y) in enumerate(zip(pa, pb)):
+        for i in reversed(range(n)):  # torch's infer_size names the last mismatching dim
+            x, y = pa[i], pb[i]
             if x != y and x != 1 and y != 1:
                 raise ShapeError(
                     f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"

@@ -401,7 +401,7 @@ def gelu_backward(ctx, gy):  # d gelu(x) = gelu'(x) dx, with gelu' its own op (d
     return (times_gy(ctx, gy, ctx.call(gelu_grad, x, approximate=ctx.attrs["approximate"])),)
 
 
-@op("gelu_grad", save_inputs=(0,), double_backward=False)
+@op("gelu_grad", save_inputs=(0,))
 def gelu_grad(xp, x, *, approximate="none"):
     """The derivative gelu'(x), an op so that gelu has a second derivative."""
     if approximate == "tanh":

@@ -171,6 +171,8 @@ def _check_range(xp, index, size: int, name: str, axis: int) -> None:
 def _int_index(name: str, index) -> None:
     """torch takes int64 or int32 index tensors (nothing else: not bool, uint8 or floats)."""
     if getattr(index, "dtype", None) is None or index.dtype not in ("int64", "int32"):
+        if name in ("gather", "scatter", "scatter_add", "scatter_reduce"):  # torch's words (scatter for all three)
+            raise DTypeError(f"{name.split('_')[0]}(): Expected dtype int32/int64 for index")
         raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {getattr(index, 'dtype', type(index))}")
 
 
@@ -217,7 +219,7 @@ def _check_scatter(name: str):
                 sizes = f"index {list(index.shape)} to be no larger than src {list(src.shape)}"
                 raise ShapeError(f"{name}(): Expected {sizes}")
             if src.dtype != x.dtype:
-                raise DTypeError(f"{name}(): Expected self.dtype to be equal to src.dtype ({x.dtype} vs {src.dtype})")
+                raise DTypeError(f"{name.split('_')[0]}(): Expected self.dtype to be equal to src.dtype")
 
     return check
 
@@ -681,7 +683,7 @@ def _check_mask(name: str):
             raise DTypeError(f"{name}(): expected a bool tensor as mask, got {getattr(mask, 'dtype', type(mask))}")
         if rest and hasattr(rest[0], "ndim") and rest[0].ndim != 0:
             raise ShapeError(
-                f"{name}(): only supports a 0-dimensional value tensor, but got tensor with {rest[0].ndim} dimension(s)"
+                f"{name}_ only supports a 0-dimensional value tensor, but got tensor with {rest[0].ndim} dimension(s)."
             )
 
     return check

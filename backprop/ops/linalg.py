@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.ops.fft import conj, conj_if_complex, imag, real
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
@@ -13,18 +15,41 @@ from backprop.registry import op, ufunc_op
 
 
 def _check_matmul(a, b):
-    """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match."""
+    """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match; torch's messages,
+    those of the kernel its matmul folds into (dot, mv, mm or bmm)."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    rows = math.prod(a.shape[:-1])
+    if b.ndim > 2 and a.ndim > 2 and a.shape[:-2] != b.shape[:-2]:  # bmm: torch broadcasts the batch dims first
+        broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     if ka != kb:
+        if a.ndim == 1 and b.ndim == 1:
+            raise ShapeError(
+                f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] to have the same number of "
+                f"elements, but got {ka} and {kb} elements respectively"
+            )
+        if b.ndim == 1:
+            raise ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{ka}), vec ({kb})")
+        if b.ndim == 2:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ka} and {kb}x{b.shape[-1]})")
+        batch = broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        n = math.prod(batch)
         raise ShapeError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
-            f"({ka} != {kb}: the last dim of the first must equal the "
-            f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the second)"
+            f"Expected size for first two dimensions of batch2 tensor to be: [{n}, {ka}] but got: [{n}, {kb}]."
         )
     if a.dtype != b.dtype:
+        an, bn = _dtypes.scalar_type_name(a.dtype), _dtypes.scalar_type_name(b.dtype)
+        if a.ndim == 1 and b.ndim == 1:
+            raise DTypeError(f"dot : expected both vectors to have same dtype, but found {an} and {bn}")
+        if b.ndim == 2:
+            raise DTypeError(
+                f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(a.dtype)} != "
+                f"{_dtypes.cpp_type_name(b.dtype)}"
+            )
+        if b.ndim > 2:
+            raise DTypeError(f"expected scalar type {an} but found {bn}")
         raise DTypeError(
             f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
             f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); cast one with .to(dtype)"
@@ -66,16 +91,37 @@ def matmul_backward(ctx, gy):
 
 
 def _check_linear(x, w, b=None):
-    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None; torch's
+    messages (those of the addmm/mm/matmul its linear runs on)."""
+    if x.ndim == 0 or w.ndim == 0:
+        raise ShapeError(f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D")
+    if w.ndim != 2 or x.shape[-1] != w.shape[1]:
+        if w.ndim == 2:
+            rows = math.prod(x.shape[:-1])
+            raise ShapeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and {w.shape[1]}x{w.shape[0]})"
+            )
         raise ShapeError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "
-            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1] if w.ndim else '?'})"
+            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
+            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1]})"
         )
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
         raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+    if b is not None and b.dtype != w.dtype and (x.ndim == 2 or b.ndim > 0):  # (else a 0-d bias is added)
+        raise DTypeError(
+            f"self and mat2 must have the same dtype, but got {_dtypes.scalar_type_name(b.dtype)} and "
+            f"{_dtypes.scalar_type_name(w.dtype)}"
+        )
     if x.dtype != w.dtype:
-        raise DTypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
+        if b is not None and (x.ndim == 2 or b.ndim > 0):  # addmm (a 1-D bias) or matmul + add
+            raise DTypeError(
+                f"mat1 and mat2 must have the same dtype, but got {_dtypes.scalar_type_name(x.dtype)} and "
+                f"{_dtypes.scalar_type_name(w.dtype)}"
+            )
+        raise DTypeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(x.dtype)} != "
+            f"{_dtypes.cpp_type_name(w.dtype)}"
+        )
 
 
 @op("linear", save_inputs=(0, 1), check=_check_linear)

@@ -11,19 +11,20 @@ from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
 
 
-def _refuse_complex(name, x):
+def _refuse_complex(name, x, axis=-1):
     """torch has no softmax of complex logits (no max to shift by), nor of integers (cast first, or pass
     ``dtype=``): the same errors here (NotImplementedError is a RuntimeError, as torch's)."""
     if x.dtype.kind == "c":
         raise NotImplementedError(f"{name}: not implemented for complex input (dtype {x.dtype}), as in torch")
     if x.dtype.kind in "iub":
-        raise NotImplementedError(f'"{name}_lastdim_kernel_impl" not implemented for {x.dtype} input (as torch)')
+        kernel = "lastdim_kernel_impl" if x.ndim <= 1 or axis % x.ndim == x.ndim - 1 else "kernel_impl"
+        raise NotImplementedError(f"\"{name}_{kernel}\" not implemented for '{dtypes.scalar_type_name(x.dtype)}'")
 
 
 @op("softmax", save_output=True)
 def softmax(xp, x, *, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the max (no overflow for large x)."""
-    _refuse_complex("softmax", x)
+    _refuse_complex("softmax", x, axis)
     if x.size == 0:  # nothing to normalise (max has no identity): an empty result, as torch
         return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
@@ -54,7 +55,7 @@ def softmax_of_backward(ctx, gy):  # dx = y * (gy - sum(gy * y)), as softmax's
 @op("log_softmax", save_output=True)
 def log_softmax(xp, x, *, axis=-1):
     """x - logsumexp(x) along ``axis``, computed stably."""
-    _refuse_complex("log_softmax", x)
+    _refuse_complex("log_softmax", x, axis)
     if x.size == 0:
         return xp.empty_like(x)
     if x.dtype.itemsize == 2 and dtypes.is_floating(x.dtype):  # float16/bfloat16: as torch's kernel, in

@@ -6,7 +6,7 @@ and ``transpose`` / ``.T`` are ``permute``: fewer primitives, one gradient rule 
 
 from __future__ import annotations
 
-from backprop.ops._util import ShapeError
+from backprop.ops._util import ShapeError, ShapeIndexError
 from backprop.registry import op
 
 
@@ -50,17 +50,25 @@ def expand_backward(ctx, gy):  # the engine sums the broadcast dims back to x's 
 
 
 def _check_cat(*xs, axis=0):
+    """Same rank and sizes but along ``axis``, with torch's messages (numbering the tensors from 0)."""
     if not xs:
         raise ShapeError("cat: expected a non-empty sequence of tensors")
+    for i, x in enumerate(xs):
+        if x.ndim == 0:
+            raise ShapeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     ref = xs[0]
+    n = ref.ndim
+    if not -n <= axis < n:
+        raise ShapeIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {axis})")
     for i, x in enumerate(xs[1:], 1):
-        if x.ndim != ref.ndim or any(
-            a != b for d, (a, b) in enumerate(zip(x.shape, ref.shape)) if d != axis % ref.ndim
-        ):
-            raise ShapeError(
-                f"cat: tensor {i} has shape {tuple(x.shape)}, incompatible with tensor 0's "
-                f"{tuple(ref.shape)}; all dims except dim {axis} must match"
-            )
+        if x.ndim != ref.ndim:
+            raise ShapeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim}")
+        for d, (a, b) in enumerate(zip(ref.shape, x.shape)):
+            if a != b and d != axis % ref.ndim:
+                raise ShapeError(
+                    f"Sizes of tensors must match except in dimension {axis % ref.ndim}. Expected size {a} but got "
+                    f"size {b} for tensor number {i} in the list."
+                )
 
 
 @op("cat", check=_check_cat)

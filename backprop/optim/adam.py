@@ -47,8 +47,7 @@ class Adam(Optimizer):
         check_nonnegative(type(self).__name__, lr=lr, eps=eps, weight_decay=weight_decay)
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:
-                name = type(self).__name__
-                raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         options = torch_options(type(self).__name__, maximize, foreach, differentiable, fused, capturable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
         defaults["decoupled_weight_decay"] = bool(decoupled_weight_decay) or self.decoupled  # (AdamW: always)

@@ -22,7 +22,7 @@ from backprop.tensor import Tensor
 def _check_betas(name: str, betas: tuple[float, float]) -> None:
     for i, beta in enumerate(betas):
         if not 0 <= beta < 1:
-            raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
 def _moments(state: dict[str, Any], p: Tensor, g: Any, b1: float, b2: float) -> tuple[Any, Any]:

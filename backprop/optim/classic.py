@@ -149,7 +149,7 @@ class SparseAdam(Optimizer):
             raise ValueError(f"SparseAdam: invalid epsilon value: {eps} (expected > 0)")
         for i, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
-                raise ValueError(f"SparseAdam: invalid beta parameter at index {i}: {beta} (expected [0, 1))")
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, maximize=maximize))
         for group in self.param_groups:
             for p in group["params"]:

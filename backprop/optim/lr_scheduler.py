@@ -408,7 +408,7 @@ class OneCycleLR(LRScheduler):
     ) -> None:
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
+                raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
             if epochs <= 0 or steps_per_epoch <= 0:
                 raise ValueError(
                     f"OneCycleLR: expected positive epochs and steps_per_epoch, got {epochs}, {steps_per_epoch}"
@@ -512,12 +512,39 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     def step(self, epoch: float | None = None) -> None:
         if epoch is None:
             self.last_epoch += 1
+            self._epoch: float | None = None
             self._set(self.last_epoch)
             return
         if epoch < 0:
             raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, but got {epoch}")
         self.last_epoch = math.floor(epoch)
+        self._epoch = epoch
         self._set(epoch)
+
+    def _position(self) -> float:
+        """The epoch the schedule stands at: the last fractional ``step(epoch)``, else ``last_epoch``."""
+        e = getattr(self, "_epoch", None)
+        return e if e is not None and math.floor(e) == self.last_epoch else self.last_epoch
+
+    @property
+    def T_cur(self) -> float:  # noqa: N802 - torch's name
+        """Epochs since the last restart (torch's attribute; an int after whole-epoch steps)."""
+        e = self._position()
+        t = self._cycle(e)[0]
+        return int(t) if isinstance(e, int) and float(t).is_integer() else t
+
+    @property
+    def T_i(self) -> int:  # noqa: N802 - torch's name
+        """The length of the current cycle (torch's attribute)."""
+        return int(self._cycle(self._position())[1])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base layout, plus the fractional epoch of the last ``step(epoch)`` (for ``T_cur``)."""
+        return {**super().state_dict(), "_epoch": getattr(self, "_epoch", None)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        super().load_state_dict(state_dict)
+        self._epoch = state_dict.get("_epoch")
 
     def _cycle(self, epoch: float) -> tuple[float, float]:
         """(epochs since the last restart, length of this cycle) at ``epoch``."""

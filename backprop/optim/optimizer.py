@@ -105,12 +105,12 @@ class Optimizer:
         self._in_step = False  # (a subclass's step calling super().step() runs the step hooks once)
         if isinstance(params, Tensor):
             raise TypeError(
-                f"{type(self).__name__}: params should be an iterable of Tensors or dicts, but got a single Tensor "
-                f"of shape {tuple(params.shape)}; pass [tensor]"
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
+                + params.type()
             )
         groups = list(params)
         if not groups:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+            raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]  # (tensors, or (name, tensor) pairs as named_parameters() gives)
         for g in groups:
@@ -130,8 +130,12 @@ class Optimizer:
             group["param_names"] = [name for name, _ in group["params"]]
             group["params"] = [p for _, p in group["params"]]
         for p in group["params"]:
-            if not isinstance(p, Tensor) or not p.is_leaf:
-                raise ValueError(f"{type(self).__name__} can only optimize leaf tensors, got {p!r:.60}")
+            if not isinstance(p, Tensor):
+                kind = type(p)
+                what = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {what}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
         ids = {id(p) for p in group["params"]}
         if len(ids) != len(group["params"]):  # torch warns (and updates such a parameter once per mention)
             warnings.warn(
@@ -578,10 +582,13 @@ def torch_options(
 
 
 def check_nonnegative(name: str, **values: float) -> None:
-    """Torch's hyper-parameter checks: each of ``values`` must be >= 0 (and a number)."""
+    """Torch's hyper-parameter checks: each of ``values`` must be >= 0 (and a number); torch's messages
+    ("Invalid learning rate: -1", "Invalid epsilon value: ...", "Invalid <key> value: ..."); ``name`` is kept for
+    the callers (torch's message does not name the optimizer)."""
     for key, value in values.items():
         if not value >= 0:  # also NaN
-            raise ValueError(f"{name}: invalid {key}: {value} (expected >= 0)")
+            what = {"lr": "learning rate", "eps": "epsilon value"}.get(key, f"{key} value")
+            raise ValueError(f"Invalid {what}: {value}")
 
 
 # ---- torch.optim.optimizer's helpers that optimizers written outside torch import (timm's, for one)

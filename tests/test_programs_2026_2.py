@@ -1,0 +1,474 @@
+"""Scientific computing and functional autodiff as torch users write it in 2025-26, run once with torch and once
+with ``backprop`` standing in for ``torch`` (the same code, the library passed in), from the same weights (made
+with NumPy and loaded through ``load_state_dict``): values, dtypes, shapes, printed reprs and the exceptions of
+common slips agree.
+
+Covered: physics-informed networks (Burgers and heat residuals through ``autograd.grad(create_graph=True)`` with
+``grad_outputs=torch.ones_like``), a neural ODE with a hand-written RK4, Hamiltonian networks, Lotka-Volterra
+parameter fitting; ``torch.func`` (``vmap`` with ``in_dims``/``out_dims``/nesting/``randomness``, ``grad``,
+``grad_and_value`` with ``has_aux``, ``jacrev``/``jacfwd``/``hessian``, ``jvp``/``vjp``/``linearize``, the
+per-sample-gradients tutorial, ``stack_module_state`` ensembles), ``autograd.functional.jacobian(vectorize=True)``,
+``is_grads_batched``; Gaussian processes (``cdist`` RBF kernels, ``cholesky``/``cholesky_solve``/
+``solve_triangular``/``triangular_solve``, Adam and LBFGS on the log marginal likelihood), Bayesian linear
+regression, a Kalman filter, RealNVP coupling flows, ``TransformedDistribution``, variational inference with
+``kl_divergence``, HMC leapfrog, ``MixtureSameFamily``; ``torch.linalg`` (eigh, svd, qr, lstsq, pinv, matrix_exp,
+det/slogdet, norms, cond), complex tensors and FFT (``rfft``/``irfft``, ``fftshift``, an FNO spectral layer),
+``stft``/``istft``, ``trapezoid``/``cumulative_trapezoid``, ``searchsorted``/``bucketize``/``histc``,
+``quantile``/``nanquantile``, ``polar``, ``torch.special`` in likelihoods, ``set_default_dtype(torch.float64)``
+and ``finfo``.
+
+Nothing random is compared (README: random streams are never torch's).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+import backprop
+
+real_torch = pytest.importorskip("torch", reason="torch not installed: the programs are compared with it")
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning",  # torch's forward AD (jacfwd, hessian), once
+    "ignore:Attempted to insert a get_attr Node:UserWarning",  # torch's linearize (an fx trace)
+)
+
+
+def _np(x):
+    return x.detach().cpu().resolve_conj().numpy() if hasattr(x, "detach") else x
+
+
+def _same(ours, theirs, rtol: float, path: str = "result") -> None:
+    """Nested results compared: dicts by keys, sequences item by item, strings exactly, tensors by shape, dtype
+    and values."""
+    if isinstance(theirs, dict):
+        assert list(ours) == list(theirs), path
+        for k in theirs:
+            _same(ours[k], theirs[k], rtol, f"{path}.{k}")
+    elif isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs), path
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            _same(a, b, rtol, f"{path}[{i}]")
+    elif isinstance(theirs, (str, bool, type(None))):
+        assert ours == theirs, f"{path}: {ours!r} != {theirs!r}"
+    elif isinstance(theirs, (int, float, complex)) and not isinstance(theirs, bool):
+        assert type(ours) is type(theirs), (path, type(ours), type(theirs))
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, err_msg=path)
+    else:
+        if hasattr(theirs, "dtype") and hasattr(ours, "dtype"):
+            assert str(ours.dtype).replace("torch.", "") == str(theirs.dtype).replace("torch.", ""), (
+                path,
+                ours.dtype,
+                theirs.dtype,
+            )
+        a, b = np.asarray(_np(ours)), np.asarray(_np(theirs))
+        assert a.shape == b.shape, (path, a.shape, b.shape)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=path)
+
+
+def _both(program, rtol: float = 1e-5) -> None:
+    """``program(L)`` with L = torch and L = backprop: the same results."""
+    real_torch.manual_seed(0)
+    theirs = program(real_torch)
+    backprop.manual_seed(0)
+    _same(program(backprop), theirs, rtol)
+
+
+def _error(fn):
+    """The (class name, message) of the exception ``fn()`` raises."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - any class is compared with torch's
+        return type(e).__name__, str(e)
+    raise AssertionError("no exception")
+
+
+def _load(L, module, seed: int, scale: float = 0.5, dtype=np.float64):
+    """The module's floating parameters set from a NumPy generator (the same for both libraries)."""
+    rs = np.random.default_rng(seed)
+    sd = {}
+    for k, v in module.state_dict().items():
+        if v.is_floating_point():
+            sd[k] = L.tensor((rs.standard_normal(tuple(v.shape)) * scale).astype(dtype))
+        else:
+            sd[k] = v
+    module.load_state_dict(sd)
+    return module
+
+
+def _mlp(L, sizes, act="Tanh", dtype=None):
+    """A plain MLP as users write it (Linear + activation), in ``dtype``."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(L.nn.Linear(a, b, dtype=dtype or L.float64))
+        if i < len(sizes) - 2:
+            layers.append(getattr(L.nn, act)())
+    return L.nn.Sequential(*layers)
+
+
+def _sub(L, name: str):
+    return importlib.import_module(f"{L.__name__}.{name}")
+
+
+RNG = np.random.default_rng(2026)
+
+
+# ------------------------------------------------------------------ physics-informed networks and ODEs
+def test_pinn_burgers_residual_with_adam() -> None:
+    """u_t + u u_x - nu u_xx through autograd.grad(grad_outputs=ones_like, create_graph=True), with boundary and
+    initial losses, three Adam steps."""
+
+    def program(L):
+        net = _load(L, _mlp(L, [2, 16, 16, 1]), 1)
+        opt = L.optim.Adam(net.parameters(), lr=1e-3)
+        tx = L.tensor(RNG_BURGERS, requires_grad=True)
+        x0 = L.linspace(-1, 1, 9, dtype=L.float64).unsqueeze(1)
+        ic = L.cat([L.zeros_like(x0), x0], dim=1)
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            u = net(tx)
+            du = L.autograd.grad(u, tx, grad_outputs=L.ones_like(u), create_graph=True)[0]
+            u_t, u_x = du[:, 0:1], du[:, 1:2]
+            u_xx = L.autograd.grad(u_x, tx, grad_outputs=L.ones_like(u_x), create_graph=True)[0][:, 1:2]
+            f = u_t + u * u_x - (0.01 / math.pi) * u_xx
+            loss = f.pow(2).mean() + L.nn.functional.mse_loss(net(ic), -L.sin(math.pi * x0))
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        return [L.stack(losses), f.detach(), [p.grad for p in net.parameters()], net[0].weight]
+
+    _both(program, 1e-9)
+
+
+RNG_BURGERS = np.random.default_rng(1).uniform(-1, 1, (20, 2))
+
+
+def test_pinn_heat_equation_with_torch_func() -> None:
+    """The heat equation residual u_t - u_xx with torch.func: vmap(jacrev) for u_t/u_x and vmap(hessian) for u_xx
+    over functional_call's parameters; the loss differentiated with func.grad."""
+
+    def program(L):
+        net = _load(L, _mlp(L, [2, 8, 1], act="SiLU"), 2)
+        fn = L.func
+        params = {k: v.detach() for k, v in net.named_parameters()}
+        pts = L.tensor(RNG_BURGERS[:6])
+
+        def u(p, z):
+            return fn.functional_call(net, p, (z,)).squeeze(-1)
+
+        def residual(p):
+            g = fn.vmap(fn.jacrev(u, argnums=1), in_dims=(None, 0))(p, pts)
+            h = fn.vmap(fn.hessian(u, argnums=1), in_dims=(None, 0))(p, pts)
+            return g[:, 0] - h[:, 1, 1]
+
+        r = residual(params)
+        grads = fn.grad(lambda p: residual(p).pow(2).mean())(params)
+        return [r, grads, fn.vmap(fn.jacfwd(u, argnums=1), in_dims=(None, 0))(params, pts)]
+
+    _both(program, 1e-9)
+
+
+def _rk4(f, y, t0: float, t1: float, steps: int):
+    """The classic fourth-order Runge-Kutta integrator, the way users hand-write it for neural ODEs."""
+    h = (t1 - t0) / steps
+    t = t0
+    ys = [y]
+    for _ in range(steps):
+        k1 = f(t, y)
+        k2 = f(t + h / 2, y + h / 2 * k1)
+        k3 = f(t + h / 2, y + h / 2 * k2)
+        k4 = f(t + h, y + h * k3)
+        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        t += h
+        ys.append(y)
+    return ys
+
+
+def test_neural_ode_with_hand_written_rk4() -> None:
+    """An ODEFunc module (time concatenated to the state), integrated with RK4, trained by MSE on the
+    trajectory with torch.stack; gradients by backprop through the solver."""
+
+    def program(L):
+        class ODEFunc(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = L.nn.Sequential(L.nn.Linear(3, 16), L.nn.Tanh(), L.nn.Linear(16, 2))
+
+            def forward(self, t, y):
+                tt = L.full_like(y[..., :1], t)
+                return self.net(L.cat([y, tt], dim=-1))
+
+        f = _load(L, ODEFunc(), 3, dtype=np.float32)
+        y0 = L.tensor([[2.0, 0.0], [1.0, 1.0]])
+        opt = L.optim.RMSprop(f.parameters(), lr=1e-2)
+        target = L.tensor(np.stack([np.cos(np.linspace(0, 1, 11)), np.sin(np.linspace(0, 1, 11))], -1), dtype=L.float32)
+        out = []
+        for _ in range(2):
+            opt.zero_grad()
+            traj = L.stack(_rk4(f, y0, 0.0, 1.0, 10))  # (T, B, 2)
+            loss = (traj - target.unsqueeze(1)).abs().mean()
+            loss.backward()
+            opt.step()
+            out.append(loss.detach())
+        return [traj.shape, traj.detach(), out, f.net[0].weight.grad]
+
+    _both(program, 1e-4)
+
+
+def test_hamiltonian_neural_network() -> None:
+    """HNN: H(q, p) from an MLP, the symplectic gradient (dH/dp, -dH/dq) from autograd.grad(H.sum(),
+    create_graph=True) and torch.chunk/torch.cat, an MSE on time derivatives, then a leapfrog rollout under
+    torch.no_grad... no: enable_grad inside no_grad, as users write it."""
+
+    def program(L):
+        hnn = _load(L, _mlp(L, [2, 32, 1], act="Softplus"), 4)
+        x = L.tensor(RNG.standard_normal((16, 2)) if False else HNN_X, requires_grad=True)
+        dxdt_true = L.tensor(HNN_DX)
+
+        def time_derivative(z):
+            H = hnn(z)
+            dH = L.autograd.grad(H.sum(), z, create_graph=True)[0]
+            dHdq, dHdp = dH.chunk(2, dim=-1)
+            return L.cat([dHdp, -dHdq], dim=-1)
+
+        pred = time_derivative(x)
+        loss = L.nn.functional.mse_loss(pred, dxdt_true)
+        loss.backward()
+        traj = [x.detach()[:2]]
+        with L.no_grad():
+            for _ in range(3):
+                with L.enable_grad():
+                    z = traj[-1].clone().requires_grad_(True)
+                    d = time_derivative(z)
+                traj.append(traj[-1] + 0.1 * d.detach())
+        return [pred.detach(), loss, hnn[0].weight.grad, L.stack(traj), d.requires_grad, z.grad is None]
+
+    _both(program, 1e-9)
+
+
+HNN_X = RNG.standard_normal((16, 2))
+HNN_DX = np.stack([HNN_X[:, 1], -HNN_X[:, 0]], -1)
+
+
+def test_lotka_volterra_parameter_fit() -> None:
+    """Fitting Lotka-Volterra rates (parameters made with nn.Parameter, kept positive through softplus) to an
+    observed trajectory with RK4 and Adam; clamp_ of the state, clip_grad_norm_."""
+
+    def program(L):
+        log_rates = L.nn.Parameter(L.tensor([0.1, -0.3, 0.2, -0.5], dtype=L.float64))
+        obs = L.tensor(LV_OBS)
+        opt = L.optim.Adam([log_rates], lr=0.05)
+
+        def f(t, y):
+            a, b, c, d = L.nn.functional.softplus(log_rates)
+            x, v = y.unbind(-1)
+            return L.stack([a * x - b * x * v, d * x * v - c * v], dim=-1)
+
+        hist = []
+        for _ in range(3):
+            opt.zero_grad()
+            ys = L.stack(_rk4(f, L.tensor([1.0, 0.5], dtype=L.float64), 0.0, 2.0, 20)[::5])
+            loss = (ys - obs).pow(2).sum()
+            loss.backward()
+            norm = L.nn.utils.clip_grad_norm_([log_rates], 1.0)
+            opt.step()
+            hist.append((loss.item(), norm))
+        return [hist, log_rates.detach(), ys.clamp_(min=0).detach()]
+
+    _both(program, 1e-9)
+
+
+LV_OBS = np.abs(np.random.default_rng(5).standard_normal((5, 2))) + 0.5
+
+
+# ------------------------------------------------------------------ torch.func
+def test_vmap_in_dims_out_dims_and_nesting() -> None:
+    """vmap with in_dims tuples (None for broadcast arguments), out_dims, nested vmap for a pairwise kernel
+    matrix, pytrees (dicts and tuples) in and out, and keyword arguments (never mapped)."""
+
+    def program(L):
+        fn = L.func
+        x = L.tensor(RNG_V[0])
+        y = L.tensor(RNG_V[1])
+
+        def rbf(a, b, ls=1.0):
+            return L.exp(-((a - b) ** 2).sum() / (2 * ls**2))
+
+        K = fn.vmap(fn.vmap(rbf, in_dims=(None, 0)), in_dims=(0, None))(x, y)
+        K2 = fn.vmap(fn.vmap(rbf, in_dims=(None, 0)), in_dims=(0, None))(x, y, ls=0.5)
+        scaled = fn.vmap(lambda a, s: a * s, in_dims=(1, None), out_dims=1)(x, L.tensor(2.0, dtype=L.float64))
+        d = fn.vmap(lambda t: {"n": t.norm(), "pair": (t.sum(), t[:2])})({"ignored": None} and x)
+        moved = fn.vmap(lambda a, b: a @ b, in_dims=(0, 1))(L.ones(4, 2, 3, dtype=L.float64), L.ones(3, 4, 5, dtype=L.float64))
+        tup = fn.vmap(lambda a: (a.max(), a.argmax()), out_dims=(0, 0))(x)
+        return [K, K2, scaled, d, moved.shape, tup]
+
+    _both(program, 1e-12)
+
+
+RNG_V = (RNG.standard_normal((4, 3)), RNG.standard_normal((5, 3)))
+
+
+def test_vmap_randomness_modes() -> None:
+    """vmap's randomness= modes: 'error' raises torch's message on a random op, 'same' gives equal slices,
+    'different' independent ones (shapes only: the streams are never torch's)."""
+
+    def program(L):
+        fn = L.func
+        x = L.zeros(3, 4)
+        err = _error(lambda: fn.vmap(lambda t: t + L.rand(4))(x))
+        err2 = _error(lambda: fn.vmap(lambda t: L.nn.functional.dropout(t, 0.5))(x))
+        same = fn.vmap(lambda t: t + L.rand(4), randomness="same")(x)
+        diff = fn.vmap(lambda t: t + L.randn_like(t), randomness="different")(x)
+        bad = _error(lambda: fn.vmap(lambda t: t, randomness="sometimes")(x))
+        return [err, err2, bool((same[0] == same[1]).all()), bool((diff[0] == diff[1]).all()), diff.shape, bad]
+
+    _both(program)
+
+
+def test_grad_and_value_with_aux_and_argnums() -> None:
+    """func.grad / grad_and_value with has_aux=True and argnums tuples, on a Gaussian negative log likelihood;
+    the aux dict comes back untouched; jacrev with argnums=(0, 1) on a two-output function."""
+
+    def program(L):
+        fn = L.func
+        x = L.tensor(RNG_V[0][:, 0])
+        mu, log_sigma = L.tensor(0.3, dtype=L.float64), L.tensor(-0.2, dtype=L.float64)
+
+        def nll(m, ls):
+            z = (x - m) / ls.exp()
+            val = 0.5 * (z**2).sum() + x.numel() * ls + 0.5 * x.numel() * math.log(2 * math.pi)
+            return val, {"z": z.detach(), "n": L.tensor(x.numel())}
+
+        (gm, gls), (val, aux) = fn.grad_and_value(nll, argnums=(0, 1), has_aux=True)(mu, log_sigma)
+        g1, aux1 = fn.grad(nll, has_aux=True)(mu, log_sigma)
+        J = fn.jacrev(lambda a, b: (a * b, a + b.sin()), argnums=(0, 1))(x, x.flip(0))
+        ref = -L.distributions.Normal(mu, log_sigma.exp()).log_prob(x).sum()
+        int_aux = _error(lambda: fn.grad(lambda a: (a.sum(), 3), has_aux=True)(x))
+        return [gm, gls, val, aux, g1, aux1, J, ref, int_aux]
+
+    _both(program, 1e-12)
+
+
+def test_per_sample_gradients_tutorial() -> None:
+    """torch's per-sample-gradients tutorial: a small CNN, functional_call + vmap(grad(compute_loss),
+    in_dims=(None, None, 0, 0)), compared with the loop over samples."""
+
+    def program(L):
+        F = L.nn.functional
+
+        class SimpleCNN(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = L.nn.Conv2d(1, 4, 3, 1)
+                self.fc1 = L.nn.Linear(4 * 3 * 3, 5)
+
+            def forward(self, x):
+                x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+                return F.log_softmax(self.fc1(L.flatten(x, 1)), dim=1)
+
+        model = _load(L, SimpleCNN(), 6, dtype=np.float32)
+        data = L.tensor(PSG_X)
+        targets = L.tensor(PSG_Y)
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+        def compute_loss(params, buffers, sample, target):
+            batch = sample.unsqueeze(0)
+            predictions = L.func.functional_call(model, (params, buffers), (batch,))
+            return F.nll_loss(predictions, target.unsqueeze(0))
+
+        ft = L.func.vmap(L.func.grad(compute_loss), in_dims=(None, None, 0, 0))(params, buffers, data, targets)
+        loop = []
+        for i in range(len(data)):
+            model.zero_grad()
+            F.nll_loss(model(data[i : i + 1]), targets[i : i + 1]).backward()
+            loop.append(model.fc1.weight.grad.clone())
+        return [ft, L.stack(loop), L.allclose(ft["fc1.weight"], L.stack(loop), atol=3e-3, rtol=1e-5)]
+
+    _both(program, 1e-4)
+
+
+PSG_X = np.random.default_rng(7).standard_normal((4, 1, 8, 8)).astype(np.float32)
+PSG_Y = np.array([0, 3, 1, 4])
+
+
+def test_jvp_vjp_linearize() -> None:
+    """func.jvp (primals and tangents tuples, has_aux), func.vjp (the vjp_fn called twice), func.linearize
+    (the jvp_fn reused), and their agreement with the Jacobian."""
+
+    def program(L):
+        fn = L.func
+        x = L.tensor(RNG_V[0][0])
+        t = L.tensor(RNG_V[1][0])
+
+        def f(a):
+            return L.stack([a.prod(), (a**2).sum(), a.sin().mean()])
+
+        out, jv = fn.jvp(f, (x,), (t,))
+        out2, jv2, aux = fn.jvp(lambda a: (f(a), a.norm()), (x,), (t,), has_aux=True)
+        o, vjp_fn = fn.vjp(f, x)
+        (vj,) = vjp_fn(L.ones(3, dtype=L.float64))
+        (vj2,) = vjp_fn(L.tensor([1.0, 0.0, -1.0], dtype=L.float64))
+        o3, jvp_fn = fn.linearize(f, x)
+        J = fn.jacrev(f)(x)
+        return [out, jv, out2, jv2, aux, o, vj, vj2, o3, jvp_fn(t), jvp_fn(2 * t), J @ t, J.T @ L.ones(3, dtype=L.float64)]
+
+    _both(program, 1e-12)
+
+
+def test_autograd_functional_jacobian_strategies_and_batched_grads() -> None:
+    """autograd.functional.jacobian with vectorize=True and strategy='forward-mode', with create_graph=True and a
+    tuple of inputs; hessian(vectorize=True, outer_jacobian_strategy='forward-mode'); autograd.grad with
+    is_grads_batched=True (rows of the identity give the Jacobian); allow_unused + materialize_grads."""
+
+    def program(L):
+        AF = L.autograd.functional
+        x = L.tensor(RNG_V[0][1], requires_grad=True)
+        w = L.tensor(RNG_V[1][:3])
+
+        def f(a, b):
+            return L.tanh(b @ a) * a.sum()
+
+        J = AF.jacobian(f, (x, w), vectorize=True)
+        Jf = AF.jacobian(lambda a: f(a, w), x, vectorize=True, strategy="forward-mode")
+        Jc = AF.jacobian(lambda a: f(a, w), x, create_graph=True)
+        Jc.sum().backward()
+        H = AF.hessian(lambda a: f(a, w).sum(), x, vectorize=True, outer_jacobian_strategy="forward-mode")
+        y = f(x, w)
+        (Jb,) = L.autograd.grad(y, x, L.eye(3, dtype=L.float64), is_grads_batched=True, retain_graph=True)
+        unused = L.tensor(1.0, dtype=L.float64, requires_grad=True)
+        g_x, g_u = L.autograd.grad(y.sum(), (x, unused), allow_unused=True, materialize_grads=True)
+        return [J, Jf, Jc.detach(), x.grad, H, Jb, g_x, g_u]
+
+    _both(program, 1e-12)
+
+
+def test_ensemble_with_stack_module_state() -> None:
+    """torch's model-ensembling tutorial: stack_module_state over copies, a 'meta' base model, vmap over the
+    stacked params with the same minibatch (in_dims=(0, 0, None)) and with different minibatches."""
+
+    def program(L):
+        models = [_load(L, _mlp(L, [4, 8, 3], act="ReLU", dtype=L.float32), s, dtype=np.float32) for s in range(3)]
+        params, buffers = L.func.stack_module_state(models)
+        import copy
+
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def fmodel(p, b, x):
+            return L.func.functional_call(base, (p, b), (x,))
+
+        x = L.tensor(ENS_X)
+        same = L.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, x[:5])
+        diff = L.vmap(fmodel)(params, buffers, x.reshape(3, 2, 4))
+        loop = L.stack([m(x[:5]) for m in models])
+        return [same, diff, loop, sorted(params), params["0.weight"].shape, params["0.weight"].requires_grad]
+
+    _both(program, 1e-5)
+
+
+ENS_X = np.random.default_rng(8).standard_normal((6, 4)).astype(np.float32)

@@ -34,6 +34,7 @@ real_torch = pytest.importorskip("torch", reason="torch not installed: the progr
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning",  # torch's forward AD (jacfwd, hessian), once
+    "ignore:torch.triangular_solve is deprecated:UserWarning",  # torch's, once per process
     "ignore:Attempted to insert a get_attr Node:UserWarning",  # torch's linearize (an fx trace)
 )
 
@@ -472,3 +473,356 @@ def test_ensemble_with_stack_module_state() -> None:
 
 
 ENS_X = np.random.default_rng(8).standard_normal((6, 4)).astype(np.float32)
+
+
+# ------------------------------------------------------------------ probabilistic models
+GP_X = np.sort(np.random.default_rng(9).uniform(-3, 3, (12, 1)), axis=0)
+GP_Y = np.sin(GP_X[:, 0]) + 0.1 * np.random.default_rng(10).standard_normal(12)
+GP_XS = np.linspace(-3.5, 3.5, 7)[:, None]
+
+
+def _rbf(L, a, b, log_ls, log_sf):
+    """An RBF kernel with torch.cdist, as GP code writes it."""
+    d = L.cdist(a / log_ls.exp(), b / log_ls.exp())
+    return (2 * log_sf).exp() * L.exp(-0.5 * d.pow(2))
+
+
+def test_gp_regression_with_adam_and_predictive() -> None:
+    """Exact GP regression: the negative log marginal likelihood from cholesky, cholesky_solve and the
+    diagonal's logs, minimized with Adam over log hyperparameters; the predictive mean and variance through
+    linalg.solve_triangular (and the deprecated torch.triangular_solve)."""
+
+    def program(L):
+        x, y, xs = L.tensor(GP_X), L.tensor(GP_Y), L.tensor(GP_XS)
+        hyp = L.nn.Parameter(L.tensor([0.0, 0.0, -1.0], dtype=L.float64))
+        opt = L.optim.Adam([hyp], lr=0.1)
+        n = x.shape[0]
+
+        def nlml():
+            K = _rbf(L, x, x, hyp[0], hyp[1]) + (2 * hyp[2]).exp() * L.eye(n, dtype=x.dtype)
+            Lc = L.linalg.cholesky(K)
+            alpha = L.cholesky_solve(y.unsqueeze(-1), Lc)
+            return 0.5 * (y @ alpha.squeeze(-1)) + Lc.diagonal().log().sum() + 0.5 * n * math.log(2 * math.pi), Lc
+
+        trace = []
+        for _ in range(5):
+            opt.zero_grad()
+            loss, Lc = nlml()
+            loss.backward()
+            opt.step()
+            trace.append(loss.item())
+        with L.no_grad():
+            loss, Lc = nlml()
+            Ks = _rbf(L, x, xs, hyp[0], hyp[1])
+            v = L.linalg.solve_triangular(Lc, Ks, upper=False)
+            v2 = L.triangular_solve(Ks, Lc, upper=False).solution  # (torch warns once per process: not compared)
+            alpha = L.cholesky_solve(y.unsqueeze(-1), Lc)
+            mean = (Ks.T @ alpha).squeeze(-1)
+            var = (2 * hyp[1]).exp() - v.pow(2).sum(0)
+            lower = L.linalg.solve_triangular(Lc.T, v, upper=True, left=True)
+        return [trace, hyp.detach(), mean, var, v2, lower, mean.shape]
+
+    _both(program, 1e-9)
+
+
+def test_gp_hyperparameters_with_lbfgs_strong_wolfe() -> None:
+    """The same marginal likelihood (softplus-constrained hyperparameters, MultivariateNormal(scale_tril=...)
+    log_prob) minimized by LBFGS with a closure and strong-Wolfe line search."""
+
+    def program(L):
+        x, y = L.tensor(GP_X), L.tensor(GP_Y)
+        raw = L.zeros(3, dtype=L.float64, requires_grad=True)
+        opt = L.optim.LBFGS([raw], lr=1, max_iter=20, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+        F = L.nn.functional
+
+        def closure():
+            opt.zero_grad()
+            ls, sf, sn = F.softplus(raw) + 1e-4
+            d2 = (x - x.T).pow(2)
+            K = sf * L.exp(-0.5 * d2 / ls**2) + sn * L.eye(12, dtype=L.float64)
+            mvn = L.distributions.MultivariateNormal(L.zeros(12, dtype=L.float64), scale_tril=L.linalg.cholesky(K))
+            loss = -mvn.log_prob(y)
+            loss.backward()
+            return loss
+
+        first = opt.step(closure)
+        second = opt.step(closure)
+        st = opt.state[raw]
+        return [first, second, raw.detach(), st["func_evals"], st["n_iter"]]
+
+    _both(program, 1e-7)
+
+
+def test_bayesian_linear_regression_posterior() -> None:
+    """Conjugate Bayesian linear regression: posterior precision and covariance (cholesky_inverse), the mean by
+    linalg.solve, MultivariateNormal with precision_matrix vs scale_tril, entropy, the predictive distribution,
+    and the log evidence through slogdet."""
+
+    def program(L):
+        rs = np.random.default_rng(11)
+        Phi = L.tensor(rs.standard_normal((20, 3)))
+        t = L.tensor(rs.standard_normal(20))
+        alpha, beta = 2.0, 25.0
+        S_inv = alpha * L.eye(3, dtype=L.float64) + beta * Phi.T @ Phi
+        S = L.cholesky_inverse(L.linalg.cholesky(S_inv))
+        m = beta * L.linalg.solve(S_inv, Phi.T @ t)
+        post = L.distributions.MultivariateNormal(m, precision_matrix=S_inv)
+        post2 = L.distributions.MultivariateNormal(m, scale_tril=L.linalg.cholesky(S))
+        x_new = L.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]], dtype=L.float64)
+        pred_var = 1 / beta + (x_new @ S * x_new).sum(-1)
+        pred = L.distributions.Normal(x_new @ m, pred_var.sqrt())
+        sign, logdet = L.linalg.slogdet(S_inv)
+        E = beta / 2 * (t - Phi @ m).pow(2).sum() + alpha / 2 * m @ m
+        evidence = 1.5 * math.log(alpha) + 10 * math.log(beta) - E - 0.5 * logdet - 10 * math.log(2 * math.pi)
+        return [S, m, post.covariance_matrix, post.log_prob(m), post2.log_prob(L.zeros(3, dtype=L.float64)),
+                post.entropy(), post2.entropy(), pred.mean, pred.stddev, pred.cdf(L.zeros(2, dtype=L.float64)),
+                sign, evidence]
+
+    _both(program, 1e-9)
+
+
+def test_kalman_filter_log_likelihood() -> None:
+    """A constant-velocity Kalman filter: predict/update with linalg.solve for the gain, the innovation
+    log-likelihood from MultivariateNormal, a Joseph-form covariance update, and its gradient in the noise
+    parameter; an RTS smoother pass with linalg.inv."""
+
+    def program(L):
+        f64 = L.float64
+        obs = L.tensor(KF_OBS)
+        log_q = L.tensor(-2.0, dtype=f64, requires_grad=True)
+        F = L.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=f64)
+        H = L.tensor([[1.0, 0.0]], dtype=f64)
+        R = L.tensor([[0.25]], dtype=f64)
+        Q = log_q.exp() * L.tensor([[1 / 3, 1 / 2], [1 / 2, 1.0]], dtype=f64)
+        x, P = L.zeros(2, dtype=f64), L.eye(2, dtype=f64)
+        ll = 0
+        means, covs, preds = [], [], []
+        for z in obs:
+            x_pred, P_pred = F @ x, F @ P @ F.T + Q
+            preds.append((x_pred, P_pred))
+            S = H @ P_pred @ H.T + R
+            K = L.linalg.solve(S, H @ P_pred).T
+            innov = z.reshape(1) - H @ x_pred
+            ll = ll + L.distributions.MultivariateNormal(L.zeros(1, dtype=f64), S).log_prob(innov)
+            x = x_pred + K @ innov
+            I_KH = L.eye(2, dtype=f64) - K @ H
+            P = I_KH @ P_pred @ I_KH.T + K @ R @ K.T
+            means.append(x)
+            covs.append(P)
+        ll.backward()
+        xs, Ps = means[-1].detach(), covs[-1].detach()
+        smoothed = [xs]
+        for k in range(len(means) - 2, -1, -1):
+            xp, Pp = preds[k + 1]
+            C = covs[k].detach() @ F.T @ L.linalg.inv(Pp.detach())
+            xs = means[k].detach() + C @ (xs - xp.detach())
+            smoothed.append(xs)
+        return [ll, log_q.grad, L.stack(means).detach(), Ps, L.stack(smoothed[::-1])]
+
+    _both(program, 1e-9)
+
+
+KF_OBS = np.cumsum(np.random.default_rng(12).standard_normal(8)) + np.arange(8)
+
+
+class _Coupling:
+    """A RealNVP affine coupling layer built for either library: y = x * m + (1 - m) * (x * exp(s) + t)."""
+
+    @staticmethod
+    def make(L, dim: int, mask):
+        class Coupling(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("mask", L.tensor(mask, dtype=L.float32))
+                self.s = L.nn.Sequential(L.nn.Linear(dim, 16), L.nn.LeakyReLU(0.2), L.nn.Linear(16, dim), L.nn.Tanh())
+                self.t = L.nn.Sequential(L.nn.Linear(dim, 16), L.nn.LeakyReLU(0.2), L.nn.Linear(16, dim))
+
+            def forward(self, x):
+                xm = x * self.mask
+                s = self.s(xm) * (1 - self.mask)
+                t = self.t(xm) * (1 - self.mask)
+                return xm + (1 - self.mask) * (x * L.exp(s) + t), s.sum(dim=1)
+
+            def inverse(self, y):
+                ym = y * self.mask
+                s = self.s(ym) * (1 - self.mask)
+                t = self.t(ym) * (1 - self.mask)
+                return ym + (1 - self.mask) * (y - t) * L.exp(-s)
+
+        return Coupling()
+
+
+def test_realnvp_coupling_flow() -> None:
+    """RealNVP on 2-D data: alternating-mask coupling layers in an nn.ModuleList, the log-likelihood under a
+    base distributions.MultivariateNormal, an Adam step, then the inverse (round trip to 1e-6)."""
+
+    def program(L):
+        layers = L.nn.ModuleList([_load(L, _Coupling.make(L, 2, m), 20 + i, 0.3, np.float32)
+                                  for i, m in enumerate([[1, 0], [0, 1], [1, 0], [0, 1]])])
+        base = L.distributions.MultivariateNormal(L.zeros(2), L.eye(2))
+        x = L.tensor(FLOW_X)
+        opt = L.optim.Adam(layers.parameters(), lr=1e-3)
+
+        def log_prob(z):
+            logdet = L.zeros(z.shape[0])
+            for layer in layers:
+                z, ld = layer(z)
+                logdet = logdet + ld
+            return base.log_prob(z) + logdet, z
+
+        lp, z = log_prob(x)
+        loss = -lp.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with L.no_grad():
+            lp2, z2 = log_prob(x)
+            back = z2
+            for layer in reversed(layers):
+                back = layer.inverse(back)
+        return [lp.detach(), loss, lp2, L.allclose(back, x, atol=1e-5), layers[0].s[0].weight.grad.shape]
+
+    _both(program, 1e-4)
+
+
+FLOW_X = (np.random.default_rng(13).standard_normal((32, 2)) * [2.0, 0.5]).astype(np.float32)
+
+
+def test_transformed_distribution_affine_and_exp() -> None:
+    """TransformedDistribution(Normal, [AffineTransform, ExpTransform]) against LogNormal, log_abs_det_jacobian
+    of the transforms, their inverses, event_dim of AffineTransform with an Independent base, the
+    ComposeTransform / .inv API, and SigmoidTransform's log-det."""
+
+    def program(L):
+        D = L.distributions
+        T = D.transforms
+        base = D.Normal(L.tensor(0.0, dtype=L.float64), L.tensor(1.0, dtype=L.float64))
+        td = D.TransformedDistribution(base, [T.AffineTransform(0.5, 2.0), T.ExpTransform()])
+        ln = D.LogNormal(L.tensor(0.5, dtype=L.float64), L.tensor(2.0, dtype=L.float64))
+        y = L.tensor([0.3, 1.0, 4.0], dtype=L.float64)
+        comp = T.ComposeTransform([T.AffineTransform(0.5, 2.0), T.ExpTransform()])
+        x = comp.inv(y)
+        mv = D.TransformedDistribution(
+            D.Independent(D.Normal(L.zeros(3, dtype=L.float64), L.ones(3, dtype=L.float64)), 1),
+            T.AffineTransform(L.tensor([1.0, 2.0, 3.0], dtype=L.float64), L.tensor([0.5, 1.0, 2.0], dtype=L.float64), event_dim=1),
+        )
+        sig = T.SigmoidTransform()
+        u = L.tensor([-2.0, 0.0, 3.0], dtype=L.float64)
+        return [td.log_prob(y), ln.log_prob(y), x, comp.log_abs_det_jacobian(x, y), comp(x),
+                mv.log_prob(y), mv.batch_shape, mv.event_shape, sig.log_abs_det_jacobian(u, sig(u)),
+                sig.inv(sig(u)), td.cdf(y), T.ExpTransform().inv.log_abs_det_jacobian(y, y.log()),
+                str(comp.codomain), comp.bijective, td.support.check(y)]
+
+    _both(program, 1e-10)
+
+
+def test_variational_inference_with_rsample_and_kl() -> None:
+    """Mean-field VI for a Bayesian logistic regression: q = Normal(mu, softplus(rho)), reparameterized draws
+    (mu + sigma * eps with eps from NumPy, and the shapes of q.rsample), ELBO with kl_divergence against the
+    prior (Normal-Normal and Independent), a few SGD steps."""
+
+    def program(L):
+        D = L.distributions
+        F = L.nn.functional
+        X = L.tensor(VI_X)
+        yb = L.tensor(VI_Y)
+        mu = L.zeros(3, dtype=L.float64, requires_grad=True)
+        rho = L.full((3,), -3.0, dtype=L.float64, requires_grad=True)
+        opt = L.optim.SGD([mu, rho], lr=0.05, momentum=0.9)
+        prior = D.Normal(L.zeros(3, dtype=L.float64), L.ones(3, dtype=L.float64))
+        eps = L.tensor(VI_EPS)
+        hist = []
+        for step in range(3):
+            opt.zero_grad()
+            q = D.Normal(mu, F.softplus(rho))
+            w = q.loc + q.scale * eps[step]  # (S, 3)
+            loglik = -F.binary_cross_entropy_with_logits(w @ X.T, yb.expand(4, -1), reduction="sum") / 4
+            kl = D.kl_divergence(q, prior).sum()
+            kl_ind = D.kl_divergence(D.Independent(q, 1), D.Independent(prior, 1))
+            loss = kl - loglik
+            loss.backward()
+            opt.step()
+            hist.append([loss.detach(), kl_ind.detach()])
+        q = D.Normal(mu, F.softplus(rho))
+        return [hist, mu.detach(), rho.detach(), q.rsample((5,)).shape, q.rsample((5,)).requires_grad,
+                q.sample((2,)).requires_grad, q.has_rsample, D.Independent(q, 1).rsample().shape]
+
+    _both(program, 1e-10)
+
+
+VI_X = np.random.default_rng(14).standard_normal((10, 3))
+VI_Y = (VI_X @ [1.0, -1.0, 0.5] > 0).astype(np.float64)
+VI_EPS = np.random.default_rng(15).standard_normal((3, 4, 3))
+
+
+def test_hmc_leapfrog_with_autograd() -> None:
+    """Hamiltonian Monte Carlo: the potential is minus a Gaussian-funnel log density, its gradient by
+    autograd.grad, leapfrog steps, the Metropolis acceptance probability; momenta and uniforms from NumPy."""
+
+    def program(L):
+        D = L.distributions
+
+        def log_density(z):
+            v, x = z[0], z[1:]
+            return D.Normal(0.0, 3.0).log_prob(v) + D.Normal(L.zeros_like(x), L.exp(v / 2)).log_prob(x).sum()
+
+        def grad_U(z):
+            z = z.detach().requires_grad_(True)
+            U = -log_density(z)
+            (g,) = L.autograd.grad(U, z)
+            return U.detach(), g
+
+        z = L.tensor([0.5, 1.0, -0.5], dtype=L.float64)
+        accepted, probs = [], []
+        for i in range(4):
+            p0 = L.tensor(HMC_P[i])
+            U0, g = grad_U(z)
+            q, p = z.clone(), p0 - 0.5 * 0.1 * g
+            for j in range(5):
+                q = q + 0.1 * p
+                U1, g = grad_U(q)
+                if j < 4:
+                    p = p - 0.1 * g
+            p = p - 0.5 * 0.1 * g
+            H0 = U0 + 0.5 * p0.dot(p0)
+            H1 = U1 + 0.5 * p.dot(p)
+            a = L.clamp(L.exp(H0 - H1), max=1.0)
+            probs.append(a)
+            if HMC_U[i] < a.item():
+                z = q
+                accepted.append(i)
+        return [z, L.stack(probs), accepted]
+
+    _both(program, 1e-10)
+
+
+HMC_P = np.random.default_rng(16).standard_normal((4, 3))
+HMC_U = np.random.default_rng(17).uniform(size=4)
+
+
+def test_gaussian_mixture_with_mixture_same_family() -> None:
+    """A 1-D and a 2-D Gaussian mixture with MixtureSameFamily (Categorical(logits=...) mixing, Normal and
+    Independent(Normal) components): log_prob, mean, variance, cdf, sample shapes, and EM-style
+    responsibilities by hand with logsumexp, compared with the library's log_prob; a gradient step."""
+
+    def program(L):
+        D = L.distributions
+        logits = L.tensor([0.2, -0.1, 0.4], dtype=L.float64, requires_grad=True)
+        locs = L.tensor([-2.0, 0.0, 3.0], dtype=L.float64, requires_grad=True)
+        scales = L.tensor([0.5, 1.0, 0.8], dtype=L.float64)
+        gmm = D.MixtureSameFamily(D.Categorical(logits=logits), D.Normal(locs, scales))
+        x = L.tensor([-2.5, -0.3, 0.0, 1.7, 3.2], dtype=L.float64)
+        lp = gmm.log_prob(x)
+        comp_lp = D.Normal(locs, scales).log_prob(x.unsqueeze(-1)) + L.log_softmax(logits, -1)
+        resp = L.softmax(comp_lp, dim=-1)
+        (-lp.sum()).backward()
+        gmm2 = D.MixtureSameFamily(
+            D.Categorical(probs=L.tensor([0.3, 0.7], dtype=L.float64)),
+            D.Independent(D.Normal(L.tensor([[0.0, 0.0], [1.0, -1.0]], dtype=L.float64),
+                                   L.tensor([[1.0, 0.5], [0.3, 2.0]], dtype=L.float64)), 1),
+        )
+        return [lp, L.logsumexp(comp_lp, -1), resp, gmm.mean, gmm.variance, gmm.cdf(x), logits.grad, locs.grad,
+                gmm.sample((4,)).shape, gmm2.log_prob(L.tensor([[0.5, 0.5], [1.0, -2.0]], dtype=L.float64)),
+                gmm2.mean, gmm2.variance, gmm2.batch_shape, gmm2.event_shape, gmm2.sample((3, 2)).shape]
+
+    _both(program, 1e-10)

@@ -54,6 +54,10 @@ def _same(ours, theirs, rtol: float, path: str = "result") -> None:
         assert len(ours) == len(theirs), path
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _same(a, b, rtol, f"{path}[{i}]")
+    elif isinstance(theirs, _Raised):
+        # torch's class is ours or one of its bases (backprop's ShapeError is a RuntimeError and a ValueError)
+        assert isinstance(ours, _Raised) and theirs.names[0] in ours.names, f"{path}: {ours!r} != {theirs!r}"
+        assert ours.message == theirs.message, f"{path}: {ours!r} != {theirs!r}"
     elif isinstance(theirs, (str, bool, type(None))):
         assert ours == theirs, f"{path}: {ours!r} != {theirs!r}"
     elif isinstance(theirs, (int, float, complex)) and not isinstance(theirs, bool):
@@ -79,12 +83,23 @@ def _both(program, rtol: float = 1e-5) -> None:
     _same(program(backprop), theirs, rtol)
 
 
-def _error(fn):
-    """The (class name, message) of the exception ``fn()`` raises."""
+class _Raised:
+    """An exception ``fn()`` raised: its class and message (compared with torch's by ``_same``)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.names = [c.__name__ for c in type(exc).__mro__]
+        self.message = str(exc)
+
+    def __repr__(self) -> str:
+        return f"{self.names[0]}({self.message!r})"
+
+
+def _error(fn) -> _Raised:
+    """The exception ``fn()`` raises."""
     try:
         fn()
     except Exception as e:  # noqa: BLE001 - any class is compared with torch's
-        return type(e).__name__, str(e)
+        return _Raised(e)
     raise AssertionError("no exception")
 
 
@@ -223,12 +238,12 @@ def test_neural_ode_with_hand_written_rk4() -> None:
 
 def test_hamiltonian_neural_network() -> None:
     """HNN: H(q, p) from an MLP, the symplectic gradient (dH/dp, -dH/dq) from autograd.grad(H.sum(),
-    create_graph=True) and torch.chunk/torch.cat, an MSE on time derivatives, then a leapfrog rollout under
-    torch.no_grad... no: enable_grad inside no_grad, as users write it."""
+    create_graph=True) and torch.chunk/torch.cat, an MSE on time derivatives, then an Euler rollout under
+    torch.no_grad with enable_grad around the derivative, as users write it."""
 
     def program(L):
         hnn = _load(L, _mlp(L, [2, 32, 1], act="Softplus"), 4)
-        x = L.tensor(RNG.standard_normal((16, 2)) if False else HNN_X, requires_grad=True)
+        x = L.tensor(HNN_X, requires_grad=True)
         dxdt_true = L.tensor(HNN_DX)
 
         def time_derivative(z):
@@ -303,8 +318,10 @@ def test_vmap_in_dims_out_dims_and_nesting() -> None:
         K = fn.vmap(fn.vmap(rbf, in_dims=(None, 0)), in_dims=(0, None))(x, y)
         K2 = fn.vmap(fn.vmap(rbf, in_dims=(None, 0)), in_dims=(0, None))(x, y, ls=0.5)
         scaled = fn.vmap(lambda a, s: a * s, in_dims=(1, None), out_dims=1)(x, L.tensor(2.0, dtype=L.float64))
-        d = fn.vmap(lambda t: {"n": t.norm(), "pair": (t.sum(), t[:2])})({"ignored": None} and x)
-        moved = fn.vmap(lambda a, b: a @ b, in_dims=(0, 1))(L.ones(4, 2, 3, dtype=L.float64), L.ones(3, 4, 5, dtype=L.float64))
+        d = fn.vmap(lambda t: {"n": t.norm(), "pair": (t.sum(), t[:2])})(x)
+        moved = fn.vmap(lambda a, b: a @ b, in_dims=(0, 1))(
+            L.ones(4, 2, 3, dtype=L.float64), L.ones(3, 4, 5, dtype=L.float64)
+        )
         tup = fn.vmap(lambda a: (a.max(), a.argmax()), out_dims=(0, 0))(x)
         return [K, K2, scaled, d, moved.shape, tup]
 
@@ -417,7 +434,21 @@ def test_jvp_vjp_linearize() -> None:
         (vj2,) = vjp_fn(L.tensor([1.0, 0.0, -1.0], dtype=L.float64))
         o3, jvp_fn = fn.linearize(f, x)
         J = fn.jacrev(f)(x)
-        return [out, jv, out2, jv2, aux, o, vj, vj2, o3, jvp_fn(t), jvp_fn(2 * t), J @ t, J.T @ L.ones(3, dtype=L.float64)]
+        return [
+            out,
+            jv,
+            out2,
+            jv2,
+            aux,
+            o,
+            vj,
+            vj2,
+            o3,
+            jvp_fn(t),
+            jvp_fn(2 * t),
+            J @ t,
+            J.T @ L.ones(3, dtype=L.float64),
+        ]
 
     _both(program, 1e-12)
 
@@ -574,9 +605,20 @@ def test_bayesian_linear_regression_posterior() -> None:
         sign, logdet = L.linalg.slogdet(S_inv)
         E = beta / 2 * (t - Phi @ m).pow(2).sum() + alpha / 2 * m @ m
         evidence = 1.5 * math.log(alpha) + 10 * math.log(beta) - E - 0.5 * logdet - 10 * math.log(2 * math.pi)
-        return [S, m, post.covariance_matrix, post.log_prob(m), post2.log_prob(L.zeros(3, dtype=L.float64)),
-                post.entropy(), post2.entropy(), pred.mean, pred.stddev, pred.cdf(L.zeros(2, dtype=L.float64)),
-                sign, evidence]
+        return [
+            S,
+            m,
+            post.covariance_matrix,
+            post.log_prob(m),
+            post2.log_prob(L.zeros(3, dtype=L.float64)),
+            post.entropy(),
+            post2.entropy(),
+            pred.mean,
+            pred.stddev,
+            pred.cdf(L.zeros(2, dtype=L.float64)),
+            sign,
+            evidence,
+        ]
 
     _both(program, 1e-9)
 
@@ -657,8 +699,12 @@ def test_realnvp_coupling_flow() -> None:
     base distributions.MultivariateNormal, an Adam step, then the inverse (round trip to 1e-6)."""
 
     def program(L):
-        layers = L.nn.ModuleList([_load(L, _Coupling.make(L, 2, m), 20 + i, 0.3, np.float32)
-                                  for i, m in enumerate([[1, 0], [0, 1], [1, 0], [0, 1]])])
+        layers = L.nn.ModuleList(
+            [
+                _load(L, _Coupling.make(L, 2, m), 20 + i, 0.3, np.float32)
+                for i, m in enumerate([[1, 0], [0, 1], [1, 0], [0, 1]])
+            ]
+        )
         base = L.distributions.MultivariateNormal(L.zeros(2), L.eye(2))
         x = L.tensor(FLOW_X)
         opt = L.optim.Adam(layers.parameters(), lr=1e-3)
@@ -704,14 +750,29 @@ def test_transformed_distribution_affine_and_exp() -> None:
         x = comp.inv(y)
         mv = D.TransformedDistribution(
             D.Independent(D.Normal(L.zeros(3, dtype=L.float64), L.ones(3, dtype=L.float64)), 1),
-            T.AffineTransform(L.tensor([1.0, 2.0, 3.0], dtype=L.float64), L.tensor([0.5, 1.0, 2.0], dtype=L.float64), event_dim=1),
+            T.AffineTransform(
+                L.tensor([1.0, 2.0, 3.0], dtype=L.float64), L.tensor([0.5, 1.0, 2.0], dtype=L.float64), event_dim=1
+            ),
         )
         sig = T.SigmoidTransform()
         u = L.tensor([-2.0, 0.0, 3.0], dtype=L.float64)
-        return [td.log_prob(y), ln.log_prob(y), x, comp.log_abs_det_jacobian(x, y), comp(x),
-                mv.log_prob(y), mv.batch_shape, mv.event_shape, sig.log_abs_det_jacobian(u, sig(u)),
-                sig.inv(sig(u)), td.cdf(y), T.ExpTransform().inv.log_abs_det_jacobian(y, y.log()),
-                str(comp.codomain), comp.bijective, td.support.check(y)]
+        return [
+            td.log_prob(y),
+            ln.log_prob(y),
+            x,
+            comp.log_abs_det_jacobian(x, y),
+            comp(x),
+            mv.log_prob(y),
+            mv.batch_shape,
+            mv.event_shape,
+            sig.log_abs_det_jacobian(u, sig(u)),
+            sig.inv(sig(u)),
+            td.cdf(y),
+            T.ExpTransform().inv.log_abs_det_jacobian(y, y.log()),
+            str(comp.codomain),
+            comp.bijective,
+            td.support.check(y),
+        ]
 
     _both(program, 1e-10)
 
@@ -744,8 +805,16 @@ def test_variational_inference_with_rsample_and_kl() -> None:
             opt.step()
             hist.append([loss.detach(), kl_ind.detach()])
         q = D.Normal(mu, F.softplus(rho))
-        return [hist, mu.detach(), rho.detach(), q.rsample((5,)).shape, q.rsample((5,)).requires_grad,
-                q.sample((2,)).requires_grad, q.has_rsample, D.Independent(q, 1).rsample().shape]
+        return [
+            hist,
+            mu.detach(),
+            rho.detach(),
+            q.rsample((5,)).shape,
+            q.rsample((5,)).requires_grad,
+            q.sample((2,)).requires_grad,
+            q.has_rsample,
+            D.Independent(q, 1).rsample().shape,
+        ]
 
     _both(program, 1e-10)
 
@@ -818,11 +887,183 @@ def test_gaussian_mixture_with_mixture_same_family() -> None:
         (-lp.sum()).backward()
         gmm2 = D.MixtureSameFamily(
             D.Categorical(probs=L.tensor([0.3, 0.7], dtype=L.float64)),
-            D.Independent(D.Normal(L.tensor([[0.0, 0.0], [1.0, -1.0]], dtype=L.float64),
-                                   L.tensor([[1.0, 0.5], [0.3, 2.0]], dtype=L.float64)), 1),
+            D.Independent(
+                D.Normal(
+                    L.tensor([[0.0, 0.0], [1.0, -1.0]], dtype=L.float64),
+                    L.tensor([[1.0, 0.5], [0.3, 2.0]], dtype=L.float64),
+                ),
+                1,
+            ),
         )
-        return [lp, L.logsumexp(comp_lp, -1), resp, gmm.mean, gmm.variance, gmm.cdf(x), logits.grad, locs.grad,
-                gmm.sample((4,)).shape, gmm2.log_prob(L.tensor([[0.5, 0.5], [1.0, -2.0]], dtype=L.float64)),
-                gmm2.mean, gmm2.variance, gmm2.batch_shape, gmm2.event_shape, gmm2.sample((3, 2)).shape]
+        return [
+            lp,
+            L.logsumexp(comp_lp, -1),
+            resp,
+            gmm.mean,
+            gmm.variance,
+            gmm.cdf(x),
+            logits.grad,
+            locs.grad,
+            gmm.sample((4,)).shape,
+            gmm2.log_prob(L.tensor([[0.5, 0.5], [1.0, -2.0]], dtype=L.float64)),
+            gmm2.mean,
+            gmm2.variance,
+            gmm2.batch_shape,
+            gmm2.event_shape,
+            gmm2.sample((3, 2)).shape,
+        ]
 
     _both(program, 1e-10)
+
+
+# ------------------------------------------------------------------ numerics: linalg
+LA_A = np.random.default_rng(30).standard_normal((4, 4))
+LA_B = np.random.default_rng(31).standard_normal((6, 3))
+
+
+def test_linalg_decompositions_and_reconstructions() -> None:
+    """eigh (UPLO='U'), eigvalsh, svd(full_matrices=False) and its reconstruction, svdvals, qr in 'reduced',
+    'complete' and 'r' modes, lstsq (residuals, rank), pinv (hermitian=True too), matrix_rank with atol/rtol,
+    batched ops on a stacked input."""
+
+    def program(L):
+        A = L.tensor(LA_A)
+        S = A @ A.mT + L.eye(4, dtype=L.float64)
+        B = L.tensor(LA_B)
+        w, V = L.linalg.eigh(S)
+        wu = L.linalg.eigvalsh(S, UPLO="U")
+        U, s, Vh = L.linalg.svd(B, full_matrices=False)
+        Uf = L.linalg.svd(B).U
+        Q, R = L.linalg.qr(B)
+        Qc, Rc = L.linalg.qr(B, mode="complete")
+        Qr, Rr = L.linalg.qr(B, mode="r")
+        ls = L.linalg.lstsq(B, L.ones(6, 2, dtype=L.float64))
+        batch = L.stack([S, 2 * S])
+        return [
+            w,
+            (V.abs() @ L.ones(4, dtype=L.float64)).shape,
+            wu,
+            (V * w) @ V.mT,
+            s,
+            U @ L.diag(s) @ Vh,
+            Uf.shape,
+            L.linalg.svdvals(B),
+            (Q @ R),
+            Qc.shape,
+            Rc.shape,
+            Qr.shape,
+            Rr.abs(),
+            ls.solution,
+            ls.residuals,
+            ls.rank,
+            L.linalg.pinv(B),
+            L.linalg.pinv(S, hermitian=True),
+            L.linalg.matrix_rank(B),
+            L.linalg.matrix_rank(S, atol=1.0, rtol=0.0),
+            L.linalg.eigvalsh(batch),
+            L.linalg.det(batch),
+            L.linalg.inv(batch).shape,
+        ]
+
+    _both(program, 1e-9)
+
+
+def test_linalg_matrix_functions_norms_and_conditioning() -> None:
+    """matrix_exp (a rotation generator, and its gradient), det/slogdet/logdet with gradients, every norm
+    order of linalg.norm / matrix_norm / vector_norm, cond in each p, matrix_power with negative exponents,
+    multi_dot, vecdot, cross, kron, block_diag, tensordot and torch.finfo-based tolerances."""
+
+    def program(L):
+        A = L.tensor(LA_A, requires_grad=True)
+        theta = L.tensor(0.3, dtype=L.float64, requires_grad=True)
+        G = L.stack([L.stack([L.zeros_like(theta), -theta]), L.stack([theta, L.zeros_like(theta)])])
+        Rm = L.linalg.matrix_exp(G)
+        Rm[0, 1].backward()
+        sign, logabs = L.linalg.slogdet(A)
+        (L.linalg.det(A) + logabs).backward()
+        Ad = A.detach()
+        norms = {str(o): L.linalg.norm(Ad, ord=o) for o in ["fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf]}
+        vnorms = {str(o): L.linalg.vector_norm(Ad, ord=o, dim=1) for o in [0, 1, 2, 3.5, math.inf, -math.inf]}
+        conds = {str(p): L.linalg.cond(Ad, p=p) for p in [None, "fro", "nuc", 2, -2, 1, math.inf]}
+        eps = L.finfo(Ad.dtype).eps
+        rank_tol = L.linalg.svdvals(Ad).max() * max(Ad.shape) * eps
+        v = L.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]], dtype=L.float64)
+        return [
+            Rm,
+            theta.grad,
+            sign,
+            logabs,
+            A.grad,
+            L.logdet(Ad @ Ad.T),
+            norms,
+            vnorms,
+            conds,
+            L.linalg.matrix_norm(Ad, ord="fro", keepdim=True).shape,
+            L.norm(Ad, p="fro"),
+            L.norm(Ad, dim=0, p=3),
+            L.linalg.matrix_power(Ad, -2),
+            L.linalg.multi_dot([Ad, Ad.T, Ad]),
+            L.linalg.vecdot(v, v.flip(1)),
+            L.linalg.cross(v[0], v[1]),
+            L.kron(Ad[:2, :2], L.eye(2, dtype=L.float64)),
+            L.block_diag(Ad[:2, :2], L.ones(1, 3, dtype=L.float64)).shape,
+            L.tensordot(Ad, Ad, dims=([1], [0])),
+            rank_tol,
+            eps,
+        ]
+
+    _both(program, 1e-9)
+
+
+def test_linalg_solvers_and_factorizations() -> None:
+    """lu_factor/lu_solve, linalg.lu (P, L, U), lu_unpack, solve with left=False, solve_ex/cholesky_ex/inv_ex
+    info, eig/eigvals of a non-symmetric matrix (complex results, compared sorted), householder QR via geqrf,
+    Newton's method for a nonlinear system with jacfwd + linalg.solve."""
+
+    def program(L):
+        A = L.tensor(LA_A)
+        b = L.tensor(LA_B[:4])
+        LU, piv = L.linalg.lu_factor(A)
+        x = L.linalg.lu_solve(LU, piv, b)
+        P, Lo, U = L.linalg.lu(A)
+        P2, L2, U2 = L.lu_unpack(LU, piv)
+        xr = L.linalg.solve(A, b[:, 0])
+        right = L.linalg.solve(A, L.eye(4, dtype=L.float64)[:2], left=False)
+        info = [L.linalg.solve_ex(A, b).info, L.linalg.cholesky_ex(A).info, L.linalg.inv_ex(A).info]
+        ev = L.linalg.eigvals(A)
+        order = L.argsort(ev.real * 1000 + ev.imag)
+        w, V = L.linalg.eig(A)
+        recon = (V @ L.diag_embed(w) @ L.linalg.inv(V)).real
+
+        def F(z):
+            return L.stack([z[0] ** 2 + z[1] ** 2 - 4, L.exp(z[0]) + z[1] - 1])
+
+        z = L.tensor([1.0, -1.0], dtype=L.float64)
+        for _ in range(6):
+            z = z - L.linalg.solve(L.func.jacfwd(F)(z), F(z))
+        return [x, P, Lo, U, P2, L2, U2, xr, right, info, ev[order], ev.dtype == L.complex128, recon, z, F(z)]
+
+    _both(program, 1e-9)
+
+
+def test_linalg_errors_as_torch() -> None:
+    """The slips of numerical code raise torch's exceptions: cholesky of an indefinite matrix
+    (linalg.LinAlgError naming the minor), inv/solve of a singular matrix, solve with mismatched shapes,
+    cdist with different feature sizes, eigh of a non-square matrix, matmul shape mismatch."""
+
+    def program(L):
+        indefinite = L.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=L.float64)
+        singular = L.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=L.float64)
+        errs = [
+            _error(lambda: L.linalg.cholesky(indefinite)),
+            _error(lambda: L.linalg.inv(singular)),
+            _error(lambda: L.linalg.solve(singular, L.ones(2, dtype=L.float64))),
+            _error(lambda: L.linalg.solve(indefinite, L.ones(3, dtype=L.float64))),
+            _error(lambda: L.cdist(L.ones(3, 2), L.ones(4, 3))),
+            _error(lambda: L.linalg.eigh(L.ones(2, 3))),
+            _error(lambda: L.ones(2, 3) @ L.ones(2, 3)),
+            _error(lambda: L.linalg.cholesky(L.ones(2, 2, dtype=L.int64))),
+        ]
+        return [*errs, isinstance(L.linalg.LinAlgError(), RuntimeError), L.linalg.LinAlgError.__name__]
+
+    _both(program)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.ops.fft import conj, conj_if_complex, imag, real
 from backprop.ops.indexing import getitem, getitem_grad
 from backprop.ops.shape import cat, diag_embed, tril, triu
@@ -13,22 +13,40 @@ from backprop.registry import op, ufunc_op
 
 
 def _check_matmul(a, b):
-    """The shape/dtype rule: inner dimensions agree, operands are not scalars, dtypes match."""
+    """The shape/dtype rule: inner dimensions agree, batch dims broadcast, operands are not scalars, dtypes match;
+    torch's messages, which name the kernel each case of matmul folds into (dot, mv, mm, bmm)."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    rows = int(np.prod(a.shape[:-1]))  # a's leading dims folded, as torch's matmul does for mm/mv
+    batch = None
+    if b.ndim > 2:
+        batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
     if ka != kb:
+        if a.ndim == 1 and b.ndim == 1:
+            raise ShapeError(
+                f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] to have the same number of "
+                f"elements, but got {ka} and {kb} elements respectively"
+            )
+        if b.ndim == 1:
+            raise ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{ka}), vec ({kb})")
+        if b.ndim == 2:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ka} and {kb}x{b.shape[-1]})")
+        n = int(np.prod(batch))
         raise ShapeError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
-            f"({ka} != {kb}: the last dim of the first must equal the "
-            f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the second)"
+            f"Expected size for first two dimensions of batch2 tensor to be: [{n}, {ka}] but got: [{n}, {kb}]."
         )
     if a.dtype != b.dtype:
-        raise DTypeError(
-            f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
-            f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); cast one with .to(dtype)"
-        )
+        da, db = _dtypes.cpp_type_name(a.dtype), _dtypes.cpp_type_name(b.dtype)
+        sa, sb = _dtypes.scalar_type_name(a.dtype), _dtypes.scalar_type_name(b.dtype)
+        if a.ndim == 1 and b.ndim == 1:
+            raise DTypeError(f"dot : expected both vectors to have same dtype, but found {sa} and {sb}")
+        if b.ndim == 1:
+            raise DTypeError(f"addmv input tensors must have the same dtype, but got {sb}, {sa}, and {sb}")
+        if b.ndim == 2:
+            raise DTypeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
+        raise DTypeError(f"expected scalar type {sa} but found {sb}")
 
 
 matmul = ufunc_op("matmul", "matmul", "a @ b.", save_inputs=(0, 1), check=_check_matmul)
@@ -216,6 +234,12 @@ class LinAlgError(RuntimeError):
     """A matrix the factorization cannot handle (singular, not positive-definite): torch.linalg.LinAlgError."""
 
 
+# torch's class is ``torch._C._LinAlgError``: tracebacks, reprs and ``type(e).__name__`` say ``_LinAlgError``
+# (the alias keeps pickling by qualified name working).
+LinAlgError.__name__ = LinAlgError.__qualname__ = "_LinAlgError"
+_LinAlgError = LinAlgError
+
+
 def _check_float(name, a):
     if _dtypes.kind(a.dtype) not in "fc" or a.dtype.itemsize < 4:
         raise DTypeError(
@@ -251,12 +275,44 @@ def _lapack(name, fn, *args, **kwargs):
     except ValueError as e:  # numpy.linalg.LinAlgError is a ValueError
         if type(e).__name__ != "LinAlgError":
             raise
+        if name in ("cholesky", "inv", "solve") and isinstance(args[0], np.ndarray):
+            raise LinAlgError(_failure_message(name, args[0])) from e
         what = {
             "cholesky": "the input is not positive-definite",
             "eigh": "the algorithm failed to converge",
             "svd": "the algorithm failed to converge",
         }.get(name, "the input matrix is singular")
         raise LinAlgError(f"linalg.{name}: The factorization could not be completed because {what} ({e})") from e
+
+
+def _failure_message(name, a):
+    """torch's message for the first matrix of ``a`` that cholesky/inv/solve cannot handle: its (flat) batch
+    element, and the order of its first leading minor that is not positive-definite (LAPACK potrf's info) or the
+    first zero on U's diagonal (getrf's info). Only called once a factorization failed."""
+    from scipy.linalg import lapack  # (scipy is a dependency; imported when first used)
+
+    mats = a.reshape((-1, *a.shape[-2:]))
+    where, k = 0, 0
+    for i, m in enumerate(mats):
+        if name == "cholesky":
+            k = lapack.get_lapack_funcs("potrf", (m,))(m, lower=True)[1]
+        else:
+            k = lapack.get_lapack_funcs("getrf", (m,))(m)[2]
+        if k > 0:
+            where = i
+            break
+    batch = f"(Batch element {where}): " if a.ndim > 2 else ""
+    if name == "cholesky":
+        return (
+            f"linalg.cholesky: {batch}The factorization could not be completed because the input is not "
+            f"positive-definite (the leading minor of order {k} is not positive-definite)."
+        )
+    if name == "solve":
+        return f"torch.linalg.solve: {batch}The solver failed because the input matrix is singular."
+    return (
+        f"linalg.inv: {batch}The diagonal element {k} is zero, the inversion could not be completed because the "
+        "input matrix is singular."
+    )
 
 
 def _mT(xp, x):  # noqa: N802 - torch's name

@@ -64,7 +64,9 @@ def _same(ours, theirs, rtol: float, path: str = "result") -> None:
         assert ours.message == want, f"{path}: {ours!r} != {theirs!r}"
     elif isinstance(theirs, real_torch.dtype):
         assert str(ours).replace("torch.", "") == str(theirs).replace("torch.", ""), f"{path}: {ours} != {theirs}"
-    elif isinstance(theirs, (str, bool, type(None))):
+    elif isinstance(theirs, str):  # (README: reprs print the dtype by NumPy's name, dtype=float64)
+        assert ours == theirs.replace("dtype=torch.", "dtype="), f"{path}: {ours!r} != {theirs!r}"
+    elif isinstance(theirs, (bool, type(None))):
         assert ours == theirs, f"{path}: {ours!r} != {theirs!r}"
     elif isinstance(theirs, (int, float, complex)) and not isinstance(theirs, bool):
         assert type(ours) is type(theirs), (path, type(ours), type(theirs))
@@ -1670,3 +1672,243 @@ def test_autograd_errors_users_hit() -> None:
         ]
 
     _both(program)
+
+
+# ------------------------------------------------------------------ more functional autodiff and models
+def test_forward_ad_dual_numbers_and_hvp() -> None:
+    """torch.autograd.forward_ad (dual_level, make_dual, unpack_dual) for a directional derivative, the
+    Hessian-vector product as forward-over-reverse with func.jvp(func.grad(f)), reverse-over-reverse with
+    autograd.grad twice, and func.hessian of a dict of parameters."""
+
+    def program(L):
+        fwAD = L.autograd.forward_ad
+        x = L.tensor(RNG_V[0][2])
+        v = L.tensor(RNG_V[1][2])
+
+        def f(a):
+            return (a.sin() * a.roll(1)).sum() + a.pow(4).sum() / 4
+
+        with fwAD.dual_level():
+            dual = fwAD.make_dual(x, v)
+            out = f(dual)
+            primal, tangent = fwAD.unpack_dual(out)
+        _, hvp = L.func.jvp(L.func.grad(f), (x,), (v,))
+        xr = x.clone().requires_grad_()
+        (g,) = L.autograd.grad(f(xr), xr, create_graph=True)
+        (hvp2,) = L.autograd.grad(g, xr, grad_outputs=v)
+        params = {"w": x, "b": L.tensor(0.5, dtype=L.float64)}
+        H = L.func.hessian(lambda p: (p["w"] * p["b"]).exp().sum())(params)
+        return [primal, tangent, hvp, hvp2, H, L.func.jacrev(L.func.jacrev(f))(x)]
+
+    _both(program, 1e-10)
+
+
+def test_vmap_over_linalg_and_batched_solves() -> None:
+    """vmap over det/inv/solve/trace/cholesky/eigvalsh/matrix_exp/svdvals/dot (what users map when batching is
+    not obvious), compared with the batched calls; vmap with out_dims=1 and a chunk_size."""
+
+    def program(L):
+        rs = np.random.default_rng(50)
+        A = L.tensor(rs.standard_normal((5, 3, 3)))
+        S = A @ A.mT + L.eye(3, dtype=L.float64)
+        b = L.tensor(rs.standard_normal((5, 3)))
+        vm = L.func.vmap
+        return [
+            vm(L.linalg.det)(A),
+            L.linalg.det(A),
+            vm(L.linalg.inv)(S),
+            vm(L.linalg.solve)(S, b),
+            vm(L.trace)(A),
+            vm(L.linalg.cholesky)(S),
+            vm(L.linalg.eigvalsh)(S),
+            vm(L.linalg.matrix_exp)(A * 0.1),
+            vm(L.linalg.svdvals)(A),
+            vm(L.dot)(b, b),
+            vm(L.outer, out_dims=1)(b, b).shape,
+            vm(lambda m: m @ m, chunk_size=2)(A),
+            vm(L.linalg.slogdet)(A),
+        ]
+
+    _both(program, 1e-10)
+
+
+def test_hmm_forward_and_viterbi_in_log_space() -> None:
+    """A hidden Markov model: the forward algorithm with logsumexp over a transition matrix from
+    log_softmax, the log-likelihood's gradient w.r.t. the logits, Viterbi decoding with max/argmax and
+    backtracking, and logcumsumexp / cummax used on the way."""
+
+    def program(L):
+        F = L.nn.functional
+        trans_logits = L.tensor(
+            [[1.0, 0.2, -0.5], [0.1, 0.8, 0.0], [-0.3, 0.4, 1.2]], dtype=L.float64, requires_grad=True
+        )
+        emis = L.tensor(HMM_EMIS)  # (T, K) log emission probabilities
+        log_A = F.log_softmax(trans_logits, dim=-1)
+        log_pi = L.full((3,), -math.log(3), dtype=L.float64)
+        alpha = log_pi + emis[0]
+        for t in range(1, emis.shape[0]):
+            alpha = L.logsumexp(alpha.unsqueeze(-1) + log_A, dim=0) + emis[t]
+        ll = L.logsumexp(alpha, dim=0)
+        ll.backward()
+        delta = log_pi + emis[0]
+        back = []
+        for t in range(1, emis.shape[0]):
+            scores = delta.unsqueeze(-1) + log_A.detach()
+            delta, arg = scores.max(dim=0)
+            delta = delta + emis[t]
+            back.append(arg)
+        path = [int(delta.argmax())]
+        for arg in reversed(back):
+            path.append(int(arg[path[-1]]))
+        return [
+            ll,
+            trans_logits.grad,
+            path[::-1],
+            L.logcumsumexp(emis[:, 0], 0),
+            L.cummax(emis[:, 1], 0),
+            L.cummin(emis[:, 2], 0).indices,
+        ]
+
+    _both(program, 1e-10)
+
+
+HMM_EMIS = np.log(np.random.default_rng(51).dirichlet(np.ones(3), size=7))
+
+
+def test_sinkhorn_optimal_transport() -> None:
+    """Entropic optimal transport between two point clouds: the cost matrix from cdist(p=2)**2, log-domain
+    Sinkhorn iterations with logsumexp, the transport plan's marginals, and the gradient of the Sinkhorn cost
+    w.r.t. the source points."""
+
+    def program(L):
+        x = L.tensor(OT_X, requires_grad=True)
+        y = L.tensor(OT_Y)
+        C = L.cdist(x, y, p=2) ** 2
+        eps = 0.1
+        a = L.full((5,), 1 / 5, dtype=L.float64)
+        b = L.full((4,), 1 / 4, dtype=L.float64)
+        f = L.zeros(5, dtype=L.float64)
+        g = L.zeros(4, dtype=L.float64)
+        for _ in range(30):
+            f = -eps * L.logsumexp((g - C) / eps + b.log(), dim=1)
+            g = -eps * L.logsumexp((f.unsqueeze(1) - C) / eps + a.log().unsqueeze(1), dim=0)
+        P = L.exp((f.unsqueeze(1) + g - C) / eps) * a.unsqueeze(1) * b
+        cost = (P * C).sum()
+        cost.backward()
+        return [P.detach(), P.sum(1).detach(), P.sum(0).detach(), cost, x.grad]
+
+    _both(program, 1e-9)
+
+
+OT_X = np.random.default_rng(52).standard_normal((5, 2))
+OT_Y = np.random.default_rng(53).standard_normal((4, 2)) + 1.0
+
+
+def test_constraints_and_biject_to_for_unconstrained_parameters() -> None:
+    """Pyro-style unconstrained parametrization: biject_to / transform_to for positive, unit_interval,
+    simplex, lower_cholesky, corr_cholesky and interval constraints, their log-det Jacobians, StickBreaking
+    and CorrCholesky round trips, LKJCholesky and Dirichlet log_prob of the transformed values, and
+    constraint checks."""
+
+    def program(L):
+        D = L.distributions
+        C = D.constraints
+        u = L.tensor([0.3, -1.2, 0.8], dtype=L.float64)
+        out = []
+        for c in [C.positive, C.unit_interval, C.simplex, C.interval(-2.0, 3.0), C.greater_than(1.0)]:
+            t = D.biject_to(c)
+            y = t(u)
+            out += [y, t.log_abs_det_jacobian(u, y), t.inv(y), bool(c.check(y).all())]
+        v = L.tensor([0.1, -0.3, 0.5, 0.2, -0.1, 0.4], dtype=L.float64)
+        lc = D.transform_to(C.lower_cholesky)(v.repeat(2)[:9].reshape(3, 3))
+        cc = D.biject_to(C.corr_cholesky)
+        Lc = cc(v[:3])
+        simplex = D.biject_to(C.simplex)(u)
+        out += [
+            lc,
+            Lc,
+            cc.inv(Lc),
+            cc.log_abs_det_jacobian(v[:3], Lc),
+            D.LKJCholesky(3, 2.0).log_prob(Lc),
+            D.Dirichlet(L.tensor([1.5, 2.0, 0.5, 1.0], dtype=L.float64)).log_prob(simplex),
+            bool(C.corr_cholesky.check(Lc)),
+            bool(C.positive_definite.check(Lc @ Lc.T)),
+            str(C.interval(0.0, 1.0)),
+            str(C.positive),
+            C.simplex.event_dim,
+            D.transforms.StickBreakingTransform().inv(simplex),
+        ]
+        return out
+
+    _both(program, 1e-10)
+
+
+def test_quantum_two_qubit_evolution() -> None:
+    """A two-qubit Hamiltonian built with kron from Pauli matrices (complex128), time evolution
+    U = matrix_exp(-i H t), unitarity, expectation values <psi|Z|psi> with vdot, eigh of the Hermitian H,
+    the fidelity's gradient w.r.t. a real coupling parameter, and the state printed."""
+
+    def program(L):
+        c128 = L.complex128
+        X = L.tensor([[0, 1], [1, 0]], dtype=c128)
+        Z = L.tensor([[1, 0], [0, -1]], dtype=c128)
+        I2 = L.eye(2, dtype=c128)
+        J = L.tensor(0.7, dtype=L.float64, requires_grad=True)
+        H = J * L.kron(Z, Z) + 0.5 * (L.kron(X, I2) + L.kron(I2, X))
+        U = L.linalg.matrix_exp(-1j * H * 0.8)
+        psi0 = L.zeros(4, dtype=c128)
+        psi0[0] = 1
+        psi = U @ psi0
+        ZI = L.kron(Z, I2)
+        expZ = L.vdot(psi, ZI @ psi).real
+        target = L.tensor([0.5, 0.5j, 0.5, -0.5j], dtype=c128)
+        fid = L.vdot(target, psi).abs() ** 2
+        fid.backward()
+        w, V = L.linalg.eigh(H.detach())
+        return [
+            U.detach(),
+            (U.conj().T @ U).detach(),
+            psi.detach(),
+            expZ.detach(),
+            fid,
+            J.grad,
+            w,
+            (V.abs() ** 2).sum(0),
+            repr(psi0),
+            psi.dtype,
+            L.linalg.eigvalsh(H.detach()).dtype,
+        ]
+
+    _both(program, 1e-10)
+
+
+def test_gauss_hermite_quadrature_by_golub_welsch() -> None:
+    """Gauss-Hermite nodes and weights by the Golub-Welsch algorithm (eigh of the Jacobi matrix built with
+    diag(..., offset)), E[f(X)] for X ~ Normal by quadrature with gradients w.r.t. the mean and scale, and
+    torch.distributions' moments as the reference."""
+
+    def program(L):
+        n = 12
+        k = L.arange(1, n, dtype=L.float64)
+        J = L.diag(L.sqrt(k / 2), 1) + L.diag(L.sqrt(k / 2), -1)
+        nodes, vecs = L.linalg.eigh(J)
+        weights = math.sqrt(math.pi) * vecs[0] ** 2
+        mu = L.tensor(0.3, dtype=L.float64, requires_grad=True)
+        sigma = L.tensor(1.2, dtype=L.float64, requires_grad=True)
+        xs = mu + math.sqrt(2) * sigma * nodes
+        e_x2 = (weights * xs**2).sum() / math.sqrt(math.pi)
+        e_cos = (weights * L.cos(xs)).sum() / math.sqrt(math.pi)
+        (e_x2 + e_cos).backward()
+        N = L.distributions.Normal(mu.detach(), sigma.detach())
+        return [
+            nodes,
+            weights.sum(),
+            e_x2,
+            e_cos,
+            mu.grad,
+            sigma.grad,
+            N.variance + N.mean**2,
+            L.exp(-(sigma.detach() ** 2) / 2) * L.cos(mu.detach()),
+        ]
+
+    _both(program, 1e-10)

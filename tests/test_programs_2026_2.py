@@ -1142,6 +1142,16 @@ def test_rfft_spectrum_filtering_and_fftshift() -> None:
         loss.backward()
         img = L.tensor(SIG[:48].reshape(6, 8))
         F2 = L.fft.fft2(img)
+        errs = [
+            _error(lambda: L.fft.irfft(X.detach(), n=0)),
+            _error(lambda: L.fft.rfft(x.detach(), n=-1)),
+            _error(lambda: L.fft.rfft(X.detach())),
+            _error(lambda: L.fft.rfft2(F2)),
+            _error(lambda: L.fft.fft(x.detach(), dim=1)),
+            _error(lambda: L.fft.fft(x.detach(), norm="orthonormal")),
+            _error(lambda: L.fft.fftn(img, dim=(0, 0))),
+            _error(lambda: L.fft.fftshift(img, dim=2)),
+        ]
         return [
             X.detach(),
             freqs,
@@ -1158,6 +1168,7 @@ def test_rfft_spectrum_filtering_and_fftshift() -> None:
             L.fft.fft(img, dim=0).shape,
             X.dtype,
             low.dtype,
+            errs,
         ]
 
     _both(program, 1e-9)

@@ -1923,3 +1923,36 @@ def test_gauss_hermite_quadrature_by_golub_welsch() -> None:
         ]
 
     _both(program, 1e-10)
+
+
+def test_assert_close_and_gradcheck_when_verifying_derivatives() -> None:
+    """Verifying a hand-derived gradient as scientific code does: torch.testing.assert_close against the autograd
+    gradient (passing, and failing with torch's report: mismatch count, greatest absolute/relative differences and
+    their indices, the failing item of a nested structure, 0-d tensors and numbers reported as scalars, shape/dtype/
+    key/length mismatches), gradcheck/gradgradcheck returning True."""
+
+    def program(L):
+        x = L.tensor([0.3, -1.2, 2.0], dtype=L.float64, requires_grad=True)
+        (g,) = L.autograd.grad((x.sin() * x).sum(), x)
+        by_hand = x.detach().cos() * x.detach() + x.detach().sin()
+        L.testing.assert_close(g, by_hand)
+        t = L.testing
+        one = L.tensor([1.0, 2.0, 3.0])
+        return [
+            _error(lambda: t.assert_close(one, L.tensor([1.0, 2.5, 3.0]))),
+            _error(lambda: t.assert_close({"w": [one, by_hand]}, {"w": [one, by_hand * 1.1]})),
+            _error(lambda: t.assert_close(L.tensor([[1, 2], [3, 4]]), L.tensor([[1, 2], [3, 5]]))),
+            _error(lambda: t.assert_close(L.tensor(0.0), L.tensor(1e-3))),
+            _error(lambda: t.assert_close(1.0, 1.5)),
+            _error(lambda: t.assert_close(one, one * 1.01, rtol=0, atol=0)),
+            _error(lambda: t.assert_close(L.tensor([0.0, math.nan]), L.tensor([0.0, 1.0]))),
+            _error(lambda: t.assert_close([one], [one, one])),
+            _error(lambda: t.assert_close({"a": one}, {"b": one})),
+            _error(lambda: t.assert_close(one, one * 2, msg="gradient mismatch")),
+            _error(lambda: t.assert_close(one, one * 2, msg=lambda m: "custom: " + m.splitlines()[0])),
+            _error(lambda: t.assert_close(1, 2)),
+            L.autograd.gradcheck(lambda a: (a.sin() * a).sum(), (x,)),
+            L.autograd.gradgradcheck(lambda a: (a.sin() * a).sum(), (x,)),
+        ]
+
+    _both(program)

@@ -1337,6 +1337,12 @@ def test_searchsorted_bucketize_histc_for_binning() -> None:
             interp,
             ecdf,
             L.histc(L.tensor([1.0, 1.0, 1.0]), bins=3),
+            _error(lambda: L.histc(L.tensor([1, 2]), bins=2)),
+            _error(lambda: L.histc(data, bins=0)),
+            _error(lambda: L.histc(data, min=2, max=1)),
+            _error(lambda: L.histc(L.tensor([1.0, math.inf]), bins=2)),
+            _error(lambda: L.bucketize(v, bounds.reshape(2, 2))),
+            _error(lambda: L.searchsorted(cdf.unsqueeze(0), u)),
         ]
 
     _both(program, 1e-6)

@@ -1962,3 +1962,38 @@ def test_assert_close_and_gradcheck_when_verifying_derivatives() -> None:
         ]
 
     _both(program)
+
+
+def test_strict_functional_jacobians_and_einsum_slips() -> None:
+    """autograd.functional's strict=True errors (an output that does not require grad, an output independent of
+    an input, a linear function's constant Jacobian in hessian/vhp, a hessian of a non-scalar) and the einsum
+    slips of tensor-network code (mismatched subscript sizes, repeated subscripts, operand counts, dtypes),
+    with the results of the calls that succeed."""
+
+    def program(L):
+        AF = L.autograd.functional
+        x = L.tensor([0.5, -1.0], dtype=L.float64)
+        a, b = L.ones(2, 3), L.ones(6, 3)
+        return [
+            _error(lambda: AF.jacobian(lambda u: L.ones(2), x, strict=True)),
+            _error(lambda: AF.jacobian(lambda u, v: u * 2, (x, x), strict=True)),
+            _error(lambda: AF.vjp(lambda u, v: (u * 2).sum(), (x, x), strict=True)),
+            _error(lambda: AF.jvp(lambda u, v: u * 2, (x, x), (x, x), strict=True)),
+            _error(lambda: AF.hessian(lambda u: (u * 2).sum(), x, strict=True)),
+            _error(lambda: AF.hvp(lambda u, v: (u**2).sum(), (x, x), (x, x), strict=True)),
+            _error(lambda: AF.vhp(lambda u: (u * 2).sum(), x, x, strict=True)),
+            _error(lambda: AF.hessian(lambda u: u, x)),
+            _error(lambda: AF.hessian(lambda u: (u.sum(),), x)),
+            AF.jacobian(lambda u, v: u * v.exp(), (x, x), strict=True),
+            AF.hessian(lambda u: (u**3).sum(), x, strict=True),
+            _error(lambda: L.einsum("ij,jk->ik", a, b)),
+            _error(lambda: L.einsum("ij,jk,kl->il", a, b.T, L.ones(2, 4))),
+            _error(lambda: L.einsum("ii->i", a)),
+            _error(lambda: L.einsum("ij,jk", a)),
+            _error(lambda: L.einsum("i->", L.ones(3), L.ones(3))),
+            _error(lambda: L.einsum("ij->ik", a)),
+            _error(lambda: L.einsum("ij,jk->ik", a, L.ones(3, 2, dtype=L.float64))),
+            L.einsum("ij,jk,kl->il", a, L.ones(3, 6), L.ones(1, 4)),
+        ]
+
+    _both(program)

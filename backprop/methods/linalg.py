@@ -954,6 +954,28 @@ def _einsum_args(args: tuple) -> tuple[str, list]:
     return eq, ops
 
 
+def _einsum_sizes(subs: list[str], shapes: list[tuple[int, ...]]) -> None:
+    """torch's size checks over all operands (before they are contracted pairwise): a subscript repeated within an
+    operand must keep its size, and across operands sizes must be equal or 1."""
+    sizes: dict[str, int] = {}
+    for k, (sub, shape) in enumerate(zip(subs, shapes)):
+        seen: dict[str, int] = {}
+        for c, n in zip(sub, shape):
+            if c in seen and seen[c] != n:
+                raise ShapeError(
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes don't match, {n} != {seen[c]}"
+                )
+            seen[c] = n
+        for c, n in seen.items():
+            if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
+                raise ShapeError(
+                    f"einsum(): subscript {c} has size {n} for operand {k} which does not broadcast with previously "
+                    f"seen size {sizes[c]}"
+                )
+            if c not in sizes or sizes[c] == 1:
+                sizes[c] = n
+
+
 def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], str]:
     """An explicit equation without ellipsis: ``...`` becomes letters unused elsewhere, an implicit output
     the letters seen once, sorted (after the ellipsis dims), as torch and NumPy."""
@@ -961,7 +983,8 @@ def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], 
     lhs, arrow, rhs = eq.partition("->")
     subs = lhs.split(",")
     if len(subs) != len(shapes):
-        raise ShapeError(f"einsum(): {len(subs)} operands in the equation {eq!r} but {len(shapes)} tensors given")
+        few = "fewer" if len(shapes) < len(subs) else "more"  # torch's words
+        raise ShapeError(f"einsum(): {few} operands were provided than specified in the equation")
     for c in eq.replace("...", "").replace(",", "").replace("->", ""):
         if c not in _LETTERS:
             raise ShapeError(
@@ -991,6 +1014,7 @@ def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], 
             k = len(shape) - len(s.replace("...", ""))
             s = s.replace("...", ell[ell_n - k :])
         new_subs.append(s)
+    _einsum_sizes(new_subs, shapes)
     if arrow:
         if rhs.count("...") and not ell_n and "..." not in lhs:
             raise ShapeError("einsum(): ellipsis in the output but none in the inputs")

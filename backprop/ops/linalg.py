@@ -132,22 +132,21 @@ def _check_einsum(a, b=None, *, equation):
     sizes: dict[str, int] = {}
     for k, (sub, x) in enumerate(zip(lhs, xs)):
         if x.dtype != xs[0].dtype:
-            raise DTypeError(
-                f"einsum: expected all operands to have the same dtype, got {xs[0].dtype} (operand 0) "
-                f"and {x.dtype} (operand {k}); cast one with .to(dtype)"
+            raise DTypeError(  # (torch's bmm message)
+                f"expected scalar type {_dtypes.scalar_type_name(xs[0].dtype)} but found "
+                f"{_dtypes.scalar_type_name(x.dtype)}"
             )
         seen: dict[str, int] = {}
         for c, n in zip(sub, x.shape):
             if c in seen and seen[c] != n:
                 raise ShapeError(
-                    f"einsum: subscript {c} is repeated for operand {k} (shape {tuple(x.shape)}) but the "
-                    f"sizes don't match, {n} != {seen[c]}"
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes don't match, {n} != {seen[c]}"
                 )
             seen[c] = n
             if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
                 raise ShapeError(
-                    f"einsum: subscript {c} has size {n} for operand {k} (shape {tuple(x.shape)}) which does "
-                    f"not broadcast with previously seen size {sizes[c]}"
+                    f"einsum(): subscript {c} has size {n} for operand {k} which does not broadcast with previously "
+                    f"seen size {sizes[c]}"
                 )
             sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
 

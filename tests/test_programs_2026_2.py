@@ -1997,3 +1997,52 @@ def test_strict_functional_jacobians_and_einsum_slips() -> None:
         ]
 
     _both(program)
+
+
+def test_float64_data_into_a_float32_model_and_other_dtype_slips() -> None:
+    """The most common slip of scientific code: NumPy float64 data (torch.from_numpy) fed to a float32 nn.Linear
+    or Conv1d, with and without bias, batched; the fixes users apply (.double() on the model, .float() on the data)
+    giving torch's values; mm/bmm/mv/addmm dtype and shape errors; a complex loss backpropagated without a
+    gradient."""
+
+    def program(L):
+        lin = _load(L, L.nn.Linear(3, 2), 60, dtype=np.float32)
+        lin_nb = _load(L, L.nn.Linear(3, 2, bias=False), 61, dtype=np.float32)
+        conv = _load(L, L.nn.Conv1d(3, 2, 1), 62, dtype=np.float32)
+        data = L.from_numpy(SLIP_X)
+        z = L.tensor([1 + 1j], requires_grad=True)
+        d = L.float64
+        errs = [
+            _error(lambda: lin(data)),
+            _error(lambda: lin(data.reshape(2, 3, 3))),
+            _error(lambda: lin_nb(data)),
+            _error(lambda: lin(data.float()[:, :2])),
+            _error(lambda: lin(data.float()[0, :2])),
+            _error(lambda: L.nn.functional.linear(data.float(), lin.weight, L.zeros(2, dtype=d))),
+            _error(lambda: L.nn.functional.linear(data.float(), lin.weight, L.zeros(3))),
+            _error(lambda: L.nn.functional.linear(L.tensor(1.0), lin.weight)),
+            _error(lambda: conv(data.T.unsqueeze(0))),
+            _error(lambda: L.nn.functional.conv1d(data.T.unsqueeze(0).float(), conv.weight, L.zeros(2, dtype=d))),
+            _error(lambda: L.mm(L.ones(2, 3), L.ones(3, 2, dtype=d))),
+            _error(lambda: L.mm(L.ones(2, 3), L.ones(4, 2))),
+            _error(lambda: L.mm(L.ones(2, 3, 1), L.ones(4, 2))),
+            _error(lambda: L.bmm(L.ones(1, 2, 3), L.ones(1, 3, 2, dtype=d))),
+            _error(lambda: L.bmm(L.ones(1, 2, 3), L.ones(1, 4, 2))),
+            _error(lambda: L.mv(L.ones(2, 3), L.ones(3, dtype=d))),
+            _error(lambda: L.mv(L.ones(2, 3), L.ones(4))),
+            _error(lambda: L.addmm(L.ones(2), L.ones(2, 3), L.ones(3, 2, dtype=d))),
+            _error(lambda: L.addmm(L.ones(2), L.ones(2, 3, dtype=d), L.ones(3, 2))),
+            _error(lambda: L.ones(3, 4) @ L.ones(3)),
+            _error(lambda: L.ones(3) @ L.ones(4)),
+            _error(lambda: L.ones(5, 2, 3) @ L.ones(5, 4, 2)),
+            _error(lambda: L.ones(3, 4) @ L.ones(4, dtype=d)),
+            _error(lambda: (z * 2).sum().backward()),
+            _error(lambda: L.autograd.grad(z.sum(), z)),
+        ]
+        fixed = [lin.double()(data), lin_nb(data.float()), conv.double()(data.T.unsqueeze(0))]
+        return errs + fixed
+
+    _both(program)
+
+
+SLIP_X = np.random.default_rng(63).standard_normal((6, 3))

@@ -17,6 +17,10 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if out._data.dtype.kind == "c":  # (torch's message prints the dtype as torch.complex64)
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got torch.{out._data.dtype}"
+                )
             dev = out.device
             if dev.index:  # cuda:N: make the seed on device N
                 with dev.backend.use_device(dev.index):

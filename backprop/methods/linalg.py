@@ -483,33 +483,33 @@ class LinalgMethods:
         if getattr(type(mat2), "_sparse_rmm", None) is not None:
             return mat2._sparse_rmm(self)
         _tensors("mm", self, mat2)
-        if self.ndim != 2:
-            raise ShapeError(f"mm: self must be a matrix, got shape {tuple(self.shape)}")
+        if self.ndim != 2:  # (torch's messages)
+            raise ShapeError("self must be a matrix")
         if mat2.ndim != 2:
-            raise ShapeError(f"mm: mat2 must be a matrix, got shape {tuple(mat2.shape)}")
+            raise ShapeError("mat2 must be a matrix")
         if self.dtype != mat2.dtype:
-            raise DTypeError(f"mm: expected m1 and m2 to have the same dtype, but got: {self.dtype} != {mat2.dtype}")
+            da, db = _dtypes.cpp_type_name(self.dtype), _dtypes.cpp_type_name(mat2.dtype)
+            raise DTypeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
         if self.shape[1] != mat2.shape[0]:
             (a, b), (c, d) = self.shape, mat2.shape
-            raise ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({a}x{b} and {c}x{d})")
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({a}x{b} and {c}x{d})")
         return apply(linalg.matmul, self, mat2)
 
     def bmm(self: Any, mat2: Any) -> Tensor:
         """Batched matrix product of (b, n, m) and (b, m, p) tensors of one dtype (no broadcasting)."""
         _tensors("bmm", self, mat2)
-        if self.ndim != 3:
-            raise ShapeError(f"bmm: batch1 must be a 3D tensor, got shape {tuple(self.shape)}")
+        if self.ndim != 3:  # (torch's messages)
+            raise ShapeError("batch1 must be a 3D tensor")
         if mat2.ndim != 3:
-            raise ShapeError(f"bmm: batch2 must be a 3D tensor, got shape {tuple(mat2.shape)}")
+            raise ShapeError("batch2 must be a 3D tensor")
         if self.dtype != mat2.dtype:
-            raise DTypeError(
-                f"bmm: expected batch1 and batch2 to have the same dtype, got {self.dtype} and {mat2.dtype}"
-            )
+            da, db = _dtypes.scalar_type_name(self.dtype), _dtypes.scalar_type_name(mat2.dtype)
+            raise DTypeError(f"expected scalar type {da} but found {db}")
         want = [self.shape[0], self.shape[2]]
         if list(mat2.shape[:2]) != want:
             raise ShapeError(
-                f"bmm: Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
-                f"{list(mat2.shape[:2])}."
+                "Expected size for first two dimensions of batch2 tensor to be: "
+                f"{want} but got: {list(mat2.shape[:2])}."
             )
         return apply(linalg.matmul, self, mat2)
 
@@ -541,10 +541,16 @@ class LinalgMethods:
         if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
             return self.matmul(vec)
         _tensors("mv", self, vec)
-        if self.ndim != 2 or vec.ndim != 1:
-            raise ShapeError(f"mv: vector + matrix @ vector expected, got {self.ndim}D, {vec.ndim}D")
+        if self.ndim != 2 or vec.ndim != 1:  # (torch's messages, from the addmv it calls)
+            raise ShapeError(f"vector + matrix @ vector expected, got 1, {self.ndim}, {vec.ndim}")
         if self.dtype != vec.dtype:
-            raise DTypeError(f"mv: expected the same dtype, got {self.dtype} and {vec.dtype}")
+            da, db = _dtypes.scalar_type_name(self.dtype), _dtypes.scalar_type_name(vec.dtype)
+            raise DTypeError(f"addmv input tensors must have the same dtype, but got {db}, {da}, and {db}")
+        if self.shape[1] != vec.shape[0]:
+            raise ShapeError(
+                f"size mismatch, got input ({self.shape[0]}), mat ({self.shape[0]}x{self.shape[1]}), "
+                f"vec ({vec.shape[0]})"
+            )
         return apply(linalg.matmul, self, vec)
 
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
@@ -556,9 +562,16 @@ class LinalgMethods:
         if _half_operands(self, mat1, mat2):  # torch: beta * self + alpha * product in float32, rounded once
             with autocast_state.suspended():
                 return self.float().addmm(mat1.float(), mat2.float(), beta=beta, alpha=alpha).to(self.dtype)
+        name = _dtypes.scalar_type_name  # (torch's checks, in its order)
+        if hasattr(mat2, "dtype") and self.dtype != mat2.dtype:
+            raise DTypeError(
+                f"self and mat2 must have the same dtype, but got {name(self.dtype)} and {name(mat2.dtype)}"
+            )
+        if hasattr(mat1, "dtype") and hasattr(mat2, "dtype") and mat1.dtype != mat2.dtype:
+            raise DTypeError(
+                f"mat1 and mat2 must have the same dtype, but got {name(mat1.dtype)} and {name(mat2.dtype)}"
+            )
         prod = mat1.mm(mat2)
-        if self.dtype != prod.dtype:
-            raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
         base = self.expand(prod.shape)  # raises as torch when self does not broadcast
         if beta == 0:  # torch ignores self (nan and inf included) when beta is 0
             return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)

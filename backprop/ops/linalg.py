@@ -84,16 +84,29 @@ def matmul_backward(ctx, gy):
 
 
 def _check_linear(x, w, b=None):
-    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ShapeError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "
-            f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1] if w.ndim else '?'})"
-        )
+    """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None; torch's
+    messages, which come from the addmm (with a bias) or mm it computes x (folded to 2-D) @ w.T with."""
+    if x.ndim < 1 or w.ndim < 1:
+        raise ShapeError(f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D")
+    if w.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {w.ndim}D")
+    rows = int(np.prod(x.shape[:-1]))
+    if w.ndim != 2 or x.shape[-1] != w.shape[1]:
+        out = f"x{w.shape[0]}" if w.ndim == 2 else ""
+        raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and {w.shape[-1]}{out})")
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
-        raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+        raise ShapeError(
+            f"The expanded size of the tensor ({w.shape[0]}) must match the existing size ({b.shape[-1]}) at "
+            f"non-singleton dimension {b.ndim}.  Target sizes: [{rows}, {w.shape[0]}].  Tensor sizes: {list(b.shape)}"
+        )
+    name = _dtypes.scalar_type_name
+    if b is not None and b.dtype != w.dtype:
+        raise DTypeError(f"self and mat2 must have the same dtype, but got {name(b.dtype)} and {name(w.dtype)}")
     if x.dtype != w.dtype:
-        raise DTypeError(f"linear: input dtype {x.dtype} differs from weight dtype {w.dtype}; cast one with .to(dtype)")
+        if b is not None:
+            raise DTypeError(f"mat1 and mat2 must have the same dtype, but got {name(x.dtype)} and {name(w.dtype)}")
+        da, db = _dtypes.cpp_type_name(x.dtype), _dtypes.cpp_type_name(w.dtype)
+        raise DTypeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
 
 
 @op("linear", save_inputs=(0, 1), check=_check_linear)

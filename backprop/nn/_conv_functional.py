@@ -149,8 +149,7 @@ def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
             f"but got bias of size {list(bias.shape)} instead"
         )
     # torch's messages: a plain convolution checks the bias first, a transposed one the weight first
-    bias_bad = bias is not None and bias.dtype != x.dtype
-    if bias_bad and not (transposed and x.dtype != weight.dtype):
+    if bias is not None and bias.dtype != x.dtype and not (transposed and x.dtype != weight.dtype):
         cx, cb = _dtypes.cpp_type_name(x.dtype), _dtypes.cpp_type_name(bias.dtype)
         raise DTypeError(f"Input type ({cx}) and bias type ({cb}) should be the same")
     if x.dtype != weight.dtype:

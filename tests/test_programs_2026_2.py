@@ -2046,3 +2046,37 @@ def test_float64_data_into_a_float32_model_and_other_dtype_slips() -> None:
 
 
 SLIP_X = np.random.default_rng(63).standard_normal((6, 3))
+
+
+def test_statistics_of_integer_data() -> None:
+    """Count data (integer tensors) in statistics code: true division and sqrt promote to float32, mean/var/norm
+    refuse integers with torch's messages (mean(dtype=...) is the fix), integer powers, sums and products keep
+    int64, and a negative integer power is refused."""
+
+    def program(L):
+        x = L.tensor([1, 2, 3, 7])
+        return [
+            (x / 2).dtype,
+            x // 2,
+            L.true_divide(x, 2),
+            x.mean(dtype=L.float64),
+            x.float().var(),
+            L.sqrt(x).dtype,
+            L.exp(x).dtype,
+            (x**2).dtype,
+            (x**-1.0).dtype,
+            x.sum().dtype,
+            x.prod(),
+            L.cumsum(x, 0).dtype,
+            _error(lambda: x.mean()),
+            _error(lambda: x.mean(0)),
+            _error(lambda: x.mean(dtype=L.int32)),
+            _error(lambda: x.nanmean()),
+            _error(lambda: x.var()),
+            _error(lambda: x.std(0)),
+            _error(lambda: x.norm()),
+            _error(lambda: x.logcumsumexp(0)),
+            _error(lambda: x**-1),
+        ]
+
+    _both(program)

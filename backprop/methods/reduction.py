@@ -136,11 +136,23 @@ def _floating(x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` (cast to ``dtype`` when given), which must be floating point (torch raises otherwise)."""
     if dtype is not None:
         x = x.to(dtype=dtype)
-    if dtypes.kind(x.dtype) not in "fc":
-        raise RuntimeError(
-            f"{name}(): input dtype must be floating point or complex, got {x.dtype}; pass dtype= or "
-            "convert with .float()"
-        )
+    if dtypes.kind(x.dtype) not in "fc":  # torch's message for each
+        got = dtypes.scalar_type_name(x.dtype)
+        if name == "mean":
+            which = "Input" if dtype is None else "Optional"
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. {which} dtype must be either a floating point or complex "
+                f"dtype. Got: {got}"
+            )
+        if name == "nanmean":
+            raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got {got}")
+        if name in ("std", "var"):
+            raise RuntimeError("std and var only support floating point and complex dtypes")
+        if name == "norm":
+            raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {got}")
+        if name == "logcumsumexp":
+            raise NotImplementedError(f"\"logcumsumexp_out_cpu\" not implemented for '{got}'")
+        raise RuntimeError(f"{name}(): input dtype must be floating point or complex, got {x.dtype}")
     return x
 
 

@@ -2080,3 +2080,37 @@ def test_statistics_of_integer_data() -> None:
         ]
 
     _both(program)
+
+
+def test_vmap_over_batch_norm_models() -> None:
+    """BatchNorm under vmap as the torch.func ensembling tutorial meets it: stacked buffers (running statistics
+    updated per model), track_running_stats=False, replace_all_batch_norm_modules_, eval mode, and torch's error
+    when unbatched running statistics would be updated in place."""
+
+    def program(L):
+        import copy
+
+        x = L.tensor(BN_X)
+
+        def make(seed, **kw):
+            net = L.nn.Sequential(L.nn.Linear(3, 4, dtype=L.float64), L.nn.BatchNorm1d(4, dtype=L.float64, **kw))
+            return _load(L, net, seed)
+
+        ms = [make(s) for s in range(2)]
+        p, b = L.func.stack_module_state(ms)
+        base = copy.deepcopy(ms[0]).to("meta")
+        out = L.func.vmap(lambda pp, bb, xx: L.func.functional_call(base, (pp, bb), (xx,)))(p, b, x)
+        single = make(3)
+        params = {k: v.detach() for k, v in single.named_parameters()}
+        bufs = {k: v.detach() for k, v in single.named_buffers()}
+        err = _error(lambda: L.func.vmap(lambda xx: L.func.functional_call(single, (params, bufs), (xx,)))(x))
+        err2 = _error(lambda: L.func.vmap(single)(x))
+        untracked = L.func.vmap(make(4, track_running_stats=False))(x)
+        replaced = L.func.vmap(L.func.replace_all_batch_norm_modules_(make(5)))(x)
+        evaluated = L.func.vmap(make(6).eval())(x)
+        return [out, b["1.running_mean"], b["1.running_var"], err, err2, untracked, replaced, evaluated]
+
+    _both(program, 1e-10)
+
+
+BN_X = np.random.default_rng(64).standard_normal((2, 3, 3))

@@ -2114,3 +2114,43 @@ def test_vmap_over_batch_norm_models() -> None:
 
 
 BN_X = np.random.default_rng(64).standard_normal((2, 3, 3))
+
+
+def test_gradients_at_zero_distance_in_kernel_code() -> None:
+    """Kernel and distance code differentiates through zero distances (a point against itself on the diagonal of
+    cdist(x, x), pdist with a repeated point, norms of zero vectors, sqrt/abs/xlogy at 0): torch's subgradient
+    conventions, not NaN; log densities under vmap and vmap(grad)."""
+
+    def program(L):
+        D = L.distributions
+        x = L.tensor(ZERO_X, requires_grad=True)
+        grads = []
+        for loss in (
+            lambda: L.cdist(x, x).pow(2).sum() + L.cdist(x, x).sum(),
+            lambda: L.cdist(x, x, p=1).sum(),
+            lambda: L.cdist(x, x, p=math.inf).sum(),
+            lambda: L.pdist(L.cat([x, x[:1]])).sum(),
+            lambda: L.norm(x - x.detach(), dim=1).sum(),
+            lambda: L.linalg.vector_norm(x - x.detach()),
+            lambda: L.sqrt((x - x.detach()).pow(2).sum(1) + 0.0).sum(),
+        ):
+            x.grad = None
+            loss().backward()
+            grads.append(x.grad.clone())
+        e = L.tensor([0.0, 0.5], requires_grad=True)
+        (L.special.xlogy(e, e).sum() + e.abs().sum()).backward()
+        mus, v = L.tensor(ZERO_X[:, 0]), L.tensor(ZERO_X[:, 1])
+        return [
+            grads,
+            e.grad,
+            L.func.vmap(lambda m, u: D.Normal(m, 1.0).log_prob(u))(mus, v),
+            L.func.vmap(L.func.grad(lambda m, u: D.Normal(m, 2.0).log_prob(u)))(mus, v),
+            L.func.vmap(
+                lambda m: D.MultivariateNormal(m, L.eye(2, dtype=L.float64)).log_prob(L.zeros(2, dtype=L.float64))
+            )(L.tensor(ZERO_X)),
+        ]
+
+    _both(program, 1e-10)
+
+
+ZERO_X = np.random.default_rng(65).standard_normal((4, 2))

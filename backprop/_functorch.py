@@ -321,6 +321,18 @@ def _stand_in(a: Tensor, d: int) -> Tensor:
     return z + a.sum() * 0 if a.requires_grad else z
 
 
+# The ids of the tensors each running vmap hands its function (the mapped slices), innermost last: batch_norm
+# refuses to update running statistics that are not among them, as torch (the loop would update them per slice).
+_MAPPED_SLICES: list[set[int]] = []
+
+
+def mapped_slice(t: Any) -> bool | None:
+    """None outside vmap; inside, whether ``t`` is one of the slices a running vmap mapped."""
+    if not _MAPPED_SLICES:
+        return None
+    return any(id(t) in ids for ids in _MAPPED_SLICES)
+
+
 def vmap(
     func: Callable[..., Any],
     in_dims: int | tuple[Any, ...] = 0,
@@ -353,7 +365,11 @@ def vmap(
             for i in range(max(size, 1)):
                 scope.next_slice()
                 leaves = [a if s is None else s[i] for a, s in zip(flat_args, slices)]
-                outputs.append(func(*_unflatten(leaves, spec), **kwargs))
+                _MAPPED_SLICES.append({id(x) for x, s in zip(leaves, slices) if s is not None})
+                try:
+                    outputs.append(func(*_unflatten(leaves, spec), **kwargs))
+                finally:
+                    _MAPPED_SLICES.pop()
         mapped = {_storage(a) for a, d in zip(flat_args, dims) if d is not None}
         return _stack_outputs(func, outputs, out_dims, mapped, empty=size == 0)
 

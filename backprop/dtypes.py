@@ -313,7 +313,7 @@ def set_default_dtype(dtype: Any) -> None:
     global _default_float
     d = to_dtype(dtype)
     if d is None or not is_floating(d):
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype!r}")
+        raise TypeError("only floating-point types are supported as the default type")  # torch's message
     _default_float = d
 
 
@@ -450,8 +450,13 @@ class finfo:  # noqa: N801 - torch's name
 
     def __init__(self, type: Any = None) -> None:
         dt = _default_float if type is None else to_dtype(type)
+        if dt is not None and dt.kind == "c":  # a complex dtype's limits are its parts' (torch's finfo)
+            dt = np.dtype(f"float{dt.itemsize * 4}")
         if dt is None or not is_floating(dt):
-            raise TypeError("finfo() requires a floating point input type. Use iinfo to handle 'iinfo'")
+            # (torch's message, word for word)
+            raise TypeError(
+                "torch.finfo() requires a floating point input type. Use torch.iinfo to handle 'torch.finfo'"
+            )
         if is_float8(dt):
             import ml_dtypes
 
@@ -485,7 +490,7 @@ class iinfo:  # noqa: N801 - torch's name
         if dt is not None and dt.kind == "b":
             raise TypeError("bool is not supported by iinfo")
         if dt is None or dt.kind not in "iu":
-            raise TypeError("iinfo() requires an integer input type. Use finfo to handle 'finfo'")
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
         info = np.iinfo(dt)
         self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
         self.dtype = dt.name

@@ -20,7 +20,7 @@ from backprop.autograd.function import apply
 from backprop.autograd.trace import factory
 from backprop.devices import device as to_device
 from backprop.ops import fft as _ops
-from backprop.ops._util import DTypeError, ShapeError, wrap_dim
+from backprop.ops._util import DTypeError, ShapeError
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -38,9 +38,9 @@ def _norm(name: str, norm: str | None) -> str:
     if norm is None:
         return "backward"
     if norm not in _NORMS:
-        raise ValueError(
-            f"{name}: Invalid normalization mode: {norm!r} (expected None, 'backward', 'ortho' or 'forward')"
-        )
+        if not isinstance(norm, str):
+            raise TypeError(f"fft_{name}(): argument 'norm' must be str, not {type(norm).__name__}")
+        raise RuntimeError(f'Invalid normalization mode: "{norm}"')  # torch's message
     return norm
 
 
@@ -51,8 +51,13 @@ def _input(name: str, x: Any, real_only: bool = False) -> Tensor:
     kind = dtypes.kind(x._data.dtype)
     if kind in "biu":
         return x.to(dtypes.get_default_dtype())
-    if real_only and kind == "c":
-        raise DTypeError(f"{name} expects a real input tensor, but got {x.dtype} (shape {tuple(x.shape)})")
+    if real_only and kind == "c":  # torch's three wordings
+        got = dtypes.scalar_type_name(x._data.dtype)
+        if name in ("rfft", "ihfft"):
+            raise DTypeError(f"{name} expects a real input tensor, but got {got}")
+        if name.startswith("rfft"):
+            raise DTypeError(f"rfftn expects a real-valued input tensor, but got {got}")
+        raise DTypeError(f"Only supports floating-point dtypes, but found: {got}")
     if x._data.dtype.name not in ("float32", "float64", "complex64", "complex128"):
         raise DTypeError(
             f"{name}: unsupported dtype {x.dtype} (shape {tuple(x.shape)}); NumPy's FFT computes in float32, "
@@ -72,9 +77,9 @@ def _dims_sizes(name: str, x: Tensor, s: Sequence[int] | None, dim: Any) -> tupl
         if s is not None and len(s) > ndim:
             raise ShapeError(f"{name}: got shape s={list(s)} with {len(s)} values but the input has only {ndim} dims")
     else:
-        dims = tuple(wrap_dim(int(d), ndim, name) for d in dim)
+        dims = tuple(_wrap(int(d), ndim) for d in dim)
         if len(set(dims)) != len(dims):
-            raise RuntimeError(f"{name}: dims must be unique, got dim={list(dim)}")
+            raise RuntimeError("FFT dims must be unique")
     if s is None:
         return dims, tuple(x.shape[d] for d in dims)
     if len(s) != len(dims):
@@ -84,7 +89,7 @@ def _dims_sizes(name: str, x: Tensor, s: Sequence[int] | None, dim: Any) -> tupl
     sizes = tuple(x.shape[d] if int(n) == -1 else int(n) for d, n in zip(dims, s))
     for n in sizes:
         if n < 1:
-            raise ShapeError(f"{name}: Invalid number of data points ({n}) specified (input shape {tuple(x.shape)})")
+            raise ShapeError(f"Invalid number of data points ({n}) specified")
     return dims, sizes
 
 
@@ -95,7 +100,18 @@ def _resize(x: Tensor, dims: tuple[int, ...], sizes: tuple[int, ...]) -> Tensor:
 
 
 def _one(n: int | None) -> list[int] | None:
+    """A 1-D transform's ``n`` as ``s``; unlike an entry of ``s``, -1 is no size there (torch refuses it)."""
+    if n is not None and n < 1:
+        raise ShapeError(f"Invalid number of data points ({n}) specified")
     return None if n is None else [n]
+
+
+def _wrap(dim: int, ndim: int) -> int:
+    """``dim`` wrapped, with torch's IndexError."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
 
 
 # ---------------------------------------------------------------- complex-to-complex
@@ -162,10 +178,7 @@ def _c2r(name: str, x: Any, s: Any, dim: Any, norm: str | None) -> Tensor:
         raise RuntimeError(f"{name} must transform at least one axis (got dim=())")
     last = sizes[-1] if s is not None and s[-1] != -1 else 2 * (x.shape[dims[-1]] - 1)
     if last < 1:
-        raise ShapeError(
-            f"{name}: Invalid number of data points ({last}) specified: input of shape {tuple(x.shape)} has "
-            f"{x.shape[dims[-1]]} bins in dim {dims[-1]}; pass n= (or s=)"
-        )
+        raise ShapeError(f"Invalid number of data points ({last}) specified")
     if dtypes.kind(x._data.dtype) != "c":  # a real half spectrum: its imaginary parts are 0
         x = complex(x, x * 0)
     x = _resize(x, dims, sizes[:-1] + (last // 2 + 1,))
@@ -283,7 +296,7 @@ def _shift(name: str, x: Tensor, dim: Any, sign: int) -> Tensor:
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
     ndim = x._data.ndim
     dims = range(ndim) if dim is None else [dim] if isinstance(dim, int) else dim
-    dims = [wrap_dim(int(d), ndim, name) for d in dims]
+    dims = [_wrap(int(d), ndim) for d in dims]
     if not dims:
         return x
     shifts = [sign * (x.shape[d] // 2) for d in dims]

@@ -113,6 +113,15 @@ def _finish(tree: Any, own: set[int]) -> Any:
     return _unflatten(done, spec)
 
 
+def _finish_aux(aux: Any, own: set[int]) -> Any:
+    """``has_aux``'s auxiliary output finished as ``_finish`` does; every leaf must be a tensor (torch's error
+    for an int, None or string there)."""
+    for leaf in _flatten(aux)[0]:
+        if not isinstance(leaf, Tensor):
+            raise RuntimeError(f"Expected tensors, got unsupported type {type(leaf)}")
+    return _finish(aux, own)
+
+
 def _zeros(t: Tensor) -> Tensor:
     return creation.zeros_like(t.detach())
 
@@ -220,7 +229,7 @@ def grad_and_value(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0,
         g = _finish(lifted.per_arg(gs), lifted.own)
         g = g[0] if isinstance(argnums, int) else tuple(g)
         value = _finish(output, lifted.own)
-        return (g, (value, _finish(aux, lifted.own))) if has_aux else (g, value)
+        return (g, (value, _finish_aux(aux, lifted.own))) if has_aux else (g, value)
 
     return wrapper
 
@@ -279,7 +288,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
         return tuple(_finish(lifted.per_arg(gs), lifted.own))
 
     result = (_finish(output, lifted.own), vjp_fn)
-    return (*result, _finish(aux, lifted.own)) if has_aux else result
+    return (*result, _finish_aux(aux, lifted.own)) if has_aux else result
 
 
 def _forward_setup(func: Callable[..., Any], primals: tuple, api: str, has_aux: bool) -> tuple:
@@ -378,7 +387,7 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     lifted, output, aux, _, out_spec = setup[:5]
     jv = _unflatten(_push_forward(setup, flat_t, False), out_spec)
     result = (_finish(output, lifted.own), _finish(jv, lifted.own))
-    return (*result, _finish(aux, lifted.own)) if has_aux else result
+    return (*result, _finish_aux(aux, lifted.own)) if has_aux else result
 
 
 def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
@@ -431,7 +440,7 @@ def _jacobian(func: Callable[..., Any], argnums: Any, has_aux: bool, api: str, a
             groups = lifted.per_arg(jac)
             per_output.append(groups[0] if isinstance(argnums, int) else tuple(groups))
     jacobians = _finish(_unflatten(per_output, out_spec), lifted.own)
-    return (jacobians, _finish(aux, lifted.own)) if has_aux else jacobians
+    return (jacobians, _finish_aux(aux, lifted.own)) if has_aux else jacobians
 
 
 def jacrev(

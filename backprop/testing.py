@@ -152,33 +152,45 @@ def make_tensor(
 
 
 def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, dt: bool, msg: Any, where: str) -> None:
-    """Compare ``a`` with ``e`` (nested containers item by item; ``where`` is the item path so far, as torch's
-    "The failure occurred for item [0]['x']")."""
+    """``a`` against ``e`` (nested mappings and sequences item by item), failing with torch's messages; ``where``
+    is the item path torch appends ("[1]['a']")."""
     if isinstance(e, Mapping) and not isinstance(e, Tensor):
         if not isinstance(a, Mapping) or set(a) != set(e):
-            _fail(msg, f"The keys of the mappings do not match: {sorted(map(str, a))} != {sorted(map(str, e))}", where)
+            got = set(a) if isinstance(a, Mapping) else set()
+            _fail(
+                msg,
+                "The keys of the mappings do not match:\n"
+                f"Missing keys in the actual mapping: {sorted(set(e) - got)}\n"
+                f"Additional keys in the actual mapping: {sorted(got - set(e))}",
+                where,
+            )
         for k in e:
             _compare(a[k], e[k], rtol, atol, equal_nan, dev, dt, msg, f"{where}[{k!r}]")
         return
     if isinstance(e, Sequence) and not isinstance(e, (str, Tensor)):
         if not isinstance(a, Sequence) or len(a) != len(e):
-            _fail(msg, "The length of the sequences mismatch", where)
+            _fail(msg, f"The length of the sequences mismatch: {len(a)} != {len(e)}", where)
         for i, (x, y) in enumerate(zip(a, e)):
             _compare(x, y, rtol, atol, equal_nan, dev, dt, msg, f"{where}[{i}]")
         return
     if isinstance(a, Tensor) != isinstance(e, Tensor):
-        _fail(msg, f"Both inputs must be tensors or both numbers: got {type(a).__name__} and {type(e).__name__}", where)
+        raise TypeError(
+            f"No comparison pair was able to handle inputs of type {type(a)} and {type(e)}."
+            + (f"\n\nThe failure occurred for item {where}" if where else "")
+        )
     if isinstance(e, Tensor):
         if tuple(a.shape) != tuple(e.shape):
-            _fail(msg, f"The values for attribute 'shape' do not match: {tuple(a.shape)} != {tuple(e.shape)}.", where)
-        if dt and a.dtype != e.dtype:
-            _fail(msg, f"The values for attribute 'dtype' do not match: {a.dtype} != {e.dtype}.", where)
+            _fail(msg, f"The values for attribute 'shape' do not match: {a.shape} != {e.shape}.", where)
         if dev and a.device != e.device:
             _fail(msg, f"The values for attribute 'device' do not match: {a.device} != {e.device}.", where)
+        if dt and a.dtype != e.dtype:
+            _fail(msg, f"The values for attribute 'dtype' do not match: {a.dtype} != {e.dtype}.", where)
         if a.device.type == "meta" and e.device.type == "meta":
             return  # meta tensors have no values: their shapes, dtypes and devices are all there is, as torch
         x, y = a.detach()._host(), e.detach()._host()
     else:
+        if dt and type(a) is not type(e):
+            _fail(msg, f"The (d)types do not match: {type(a)} != {type(e)}.", where)
         x, y = np.asarray(a), np.asarray(e)
     dtype = np.promote_types(x.dtype, y.dtype)
     if rtol is None:
@@ -193,13 +205,15 @@ def _compare(a: Any, e: Any, rtol: Any, atol: Any, equal_nan: bool, dev: bool, d
         with np.errstate(invalid="ignore"):
             ok = np.isclose(xf, yf, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if not np.all(ok):
-        _fail(msg, _mismatch(x, y, np.asarray(ok), dtype, rtol, atol), where)
+        scalar = not isinstance(e, Tensor) or x.ndim == 0
+        _fail(msg, _mismatch(x, y, np.asarray(ok), dtype, rtol, atol, scalar), where)
 
 
-def _mismatch(x: Any, y: Any, ok: Any, dtype: Any, rtol: float, atol: float) -> str:
-    """torch.testing's message for values that are not close: the scalar form for 0-d operands, else the count of
-    mismatches and the greatest absolute and relative differences (in the operands' dtype) with their indices."""
-    close = "equal" if rtol == 0 and atol == 0 else "close"
+def _mismatch(x: Any, y: Any, ok: Any, dtype: Any, rtol: float, atol: float, scalar: bool) -> str:
+    """torch's mismatch report: for numbers (and 0-d tensors) both values and their absolute and relative
+    difference; for tensors the count of mismatches and the greatest differences with their indices (computed in
+    the tensors' dtype, integers in int64)."""
+    equality = rtol == 0 and atol == 0
 
     def line(kind: str, diff: Any, idx: Any, tol: float) -> str:
         text = (
@@ -207,45 +221,39 @@ def _mismatch(x: Any, y: Any, ok: Any, dtype: Any, rtol: float, atol: float) -> 
             if idx is None
             else f"Greatest {kind} difference: {diff} at index {idx}"
         )
-        return text + ("" if close == "equal" else f" (up to {tol} allowed)")
+        return text + ("" if equality else f" (up to {tol} allowed)")
 
-    def index(flat: int) -> tuple[int, ...]:
-        return tuple(int(k) for k in np.unravel_index(flat, np.shape(ok)))
-
-    if np.ndim(x) == 0:
-        a, e = x.item(), y.item()
-        abs_diff = abs(a - e)
-        rel_diff = float("inf") if e == 0 else abs_diff / abs(e)
+    if scalar:
+        actual, expected = x.item(), y.item()
+        abs_diff = abs(actual - expected)
+        rel_diff = float("inf") if expected == 0 else abs_diff / abs(expected)
         return (
-            f"Scalars are not {close}!\n\nExpected {e} but got {a}.\n{line('absolute', abs_diff, None, atol)}\n"
-            f"{line('relative', rel_diff, None, rtol)}"
+            f"Scalars are not {'equal' if equality else 'close'}!\n\nExpected {expected} but got {actual}.\n"
+            f"{line('absolute', abs_diff, None, atol)}\n{line('relative', rel_diff, None, rtol)}"
         )
-    n = int(np.size(ok))
-    bad = n - int(np.count_nonzero(ok))
-    if dtype.kind in "biu":  # integers: differences in int64, the ratio in float32 (torch's true division)
-        xa, ya = x.astype(np.int64).ravel(), y.astype(np.int64).ravel()
-        abs_diff = np.abs(xa - ya)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = abs_diff.astype(np.float32) / np.abs(ya).astype(np.float32)
-    else:
-        xa, ya = x.astype(dtype).ravel(), y.astype(dtype).ravel()
-        with np.errstate(invalid="ignore", over="ignore"):
-            abs_diff = np.abs(xa - ya)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = abs_diff / np.abs(ya)
-    flat_ok = ok.ravel()
-    abs_diff[flat_ok] = 0
-    rel[flat_ok] = 0
-    i, j = int(np.argmax(abs_diff)), int(np.argmax(rel))
+    work = np.int64 if dtype.kind in "biu" else dtype
+    xf, yf = x.astype(work).ravel(), y.astype(work).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        abs_diff = np.abs(xf - yf)
+        abs_diff[ok.ravel()] = 0
+        rel_diff = abs_diff / np.abs(yf)
+        if dtype.kind in "biu":  # (torch's true division of integers gives its default float dtype)
+            rel_diff = rel_diff.astype(_dtypes.get_default_dtype())
+        rel_diff[ok.ravel()] = 0
+    ia, ir = int(np.argmax(abs_diff)), int(np.argmax(rel_diff))
+    bad = int(ok.size - np.count_nonzero(ok))
+    where_a = tuple(int(i) for i in np.unravel_index(ia, x.shape))
+    where_r = tuple(int(i) for i in np.unravel_index(ir, x.shape))
     return (
-        f"Tensor-likes are not {close}!\n\nMismatched elements: {bad} / {n} ({bad / n:.1%})\n"
-        f"{line('absolute', abs_diff[i].item(), index(i), atol)}\n"
-        f"{line('relative', float(rel[j]), index(j), rtol)}"
+        f"Tensor-likes are not {'equal' if equality else 'close'}!\n\n"
+        f"Mismatched elements: {bad} / {ok.size} ({bad / ok.size:.1%})\n"
+        f"{line('absolute', abs_diff[ia].item(), where_a, atol)}\n"
+        f"{line('relative', rel_diff[ir].item(), where_r, rtol)}"
     )
 
 
-def _fail(msg: str | None, default: str, where: str = "") -> None:
-    """Raise the user's ``msg``, or torch's message with the item path of a nested comparison."""
-    if msg is None and where:
-        default += f"\n\nThe failure occurred for item {where}"
-    raise AssertionError(msg if msg is not None else default)
+def _fail(msg: Any, default: str, where: str = "") -> None:
+    """An AssertionError with ``default`` (torch's text, the failing item appended), or the user's ``msg``: a
+    string replaces it, a callable is given it."""
+    text = default + (f"\n\nThe failure occurred for item {where}" if where else "")
+    raise AssertionError(msg(text) if callable(msg) else text if msg is None else msg)

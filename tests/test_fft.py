@@ -335,7 +335,7 @@ def test_errors() -> None:
     z = bp.tensor([1j, 2.0])
     with pytest.raises(RuntimeError, match="rfft expects a real input"):
         bfft.rfft(z)
-    with pytest.raises(ValueError, match="Invalid normalization mode"):
+    with pytest.raises(RuntimeError, match="Invalid normalization mode"):
         bfft.fft(z, norm="sideways")
     with pytest.raises(RuntimeError, match="Invalid number of data points"):
         bfft.fft(z, n=0)
@@ -349,3 +349,5 @@ def test_errors() -> None:
         IndexError, match=r"^Dimension out of range \(expected to be in range of \[-1, 0\], but got 2\)$"
     ):
         bfft.fft(bp.zeros(4), dim=2)  # torch's message
+    with pytest.raises(RuntimeError, match=r"^Invalid number of data points \(-1\) specified$"):
+        bfft.rfft(bp.zeros(4), n=-1)  # (s=[-1] keeps the size; n=-1 is refused, as torch)

@@ -256,8 +256,10 @@ def test_errors(torch: Any, name: str, shapes: list, kw: dict, msg: str) -> None
 
 
 def test_dtype_mismatch_raises() -> None:
-    with pytest.raises(RuntimeError, match="should be the same"):
+    with pytest.raises(RuntimeError, match="^expected scalar type Float but found Double$"):  # torch's message
         F.conv2d(bp.randn(1, 3, 5, 5), bp.randn(4, 3, 3, 3, dtype=bp.float64))
+    with pytest.raises(RuntimeError, match=r"^Input type \(float\) and bias type \(double\) should be the same$"):
+        F.conv2d(bp.randn(1, 3, 5, 5), bp.randn(4, 3, 3, 3), bp.randn(4, dtype=bp.float64))
 
 
 # ---------------------------------------------------------------- modules

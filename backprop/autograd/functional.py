@@ -17,6 +17,10 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if out._data.dtype.kind == "c":  # (torch's message prints the dtype as torch.complex64)
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got torch.{out._data.dtype}"
+                )
             dev = out.device
             if dev.index:  # cuda:N: make the seed on device N
                 with dev.backend.use_device(dev.index):
@@ -210,18 +214,53 @@ def _zeros_like(t: Any, requires_grad: bool = False) -> Any:
     return z.requires_grad_(True) if requires_grad else z
 
 
-def _fill(grads: tuple, like: tuple, strict: bool, fn: str, what: str) -> tuple:
+def _fill(grads: tuple, like: tuple, strict: bool, message: str) -> tuple:
+    """``grads`` with zeros for the Nones; under ``strict`` a None raises torch's ``message`` (``{i}`` its index)."""
     result = []
     for i, (g, x) in enumerate(zip(grads, like)):
         if g is None:
             if strict:
-                raise RuntimeError(
-                    f"{fn}: the output of the user-provided function is independent of {what} {i}; "
-                    "this is not allowed in strict mode"
-                )
+                raise RuntimeError(message.format(i=i))
             g = _zeros_like(x)
         result.append(g)
     return tuple(result)
+
+
+def _check_outputs(outs: tuple, strict: bool) -> None:
+    """Under ``strict``, torch's error for an output that does not require grad."""
+    for i, o in enumerate(outs):
+        if strict and not o.requires_grad:
+            raise RuntimeError(
+                f"Output {i} of the user-provided function does not require gradients. The outputs must be computed "
+                "in a differentiable manner from the input when running in strict mode."
+            )
+
+
+_STRICT = " This is not allowed in strict mode."
+_HESSIAN_STRICT = (
+    "While computing the hessian, found that the jacobian of the user-provided function with respect to input {i} "
+    "is independent of the input. This is not allowed in strict mode. You should ensure that your function is twice "
+    "differentiable and that the jacobian depends on the inputs (this would be violated by a linear function for "
+    "example)."
+)
+
+
+def _check_jacobian(gs: tuple, strict: bool) -> None:
+    """Under ``strict``, torch's errors for a first derivative that is None or does not depend on the inputs."""
+    for i, g in enumerate(gs):
+        if strict and g is None:
+            raise RuntimeError(f"The output of the user-provided function is independent of input {i}." + _STRICT)
+        if strict and not g.requires_grad:
+            raise RuntimeError(_HESSIAN_STRICT.format(i=i))
+
+
+def _single_output(name: str, out: Any) -> Any:
+    """The one-element tensor a scalar function (hessian, hvp, vhp) must return, or torch's error."""
+    if not hasattr(out, "grad_fn"):
+        raise RuntimeError(f"The function given to {name} should return a single Tensor")
+    if out._data.size != 1:
+        raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
+    return out
 
 
 def _out(outs: tuple, single: bool, create_graph: bool) -> Any:
@@ -237,6 +276,7 @@ def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "vjp")
+        _check_outputs(outs, strict)
         if v is None and not (len(outs) == 1 and outs[0]._data.size == 1):
             raise RuntimeError(
                 "The vector v can only be None if the user-provided function returns a single Tensor with a "
@@ -250,7 +290,7 @@ def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
                 [outs[i] for i in diff], ins, None if vs is None else [vs[i] for i in diff],
                 create_graph=create_graph, retain_graph=True, allow_unused=True,
             )  # fmt: skip
-    grads = _fill(grads, ins, strict, "vjp", "input")
+    grads = _fill(grads, ins, strict, "The output of the user-provided function is independent of input {i}." + _STRICT)
     return _out(outs, single_out, create_graph), grads[0] if single_in else grads
 
 
@@ -280,8 +320,9 @@ def jacobian(
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jacobian")
+        _check_outputs(outs, strict)
         table = []
-        for out in outs:
+        for i, out in enumerate(outs):
             flat = out.reshape(-1)
             rows: list[list] = [[] for _ in ins]
             for k in range(flat.shape[0]):
@@ -291,8 +332,7 @@ def jacobian(
                 for j, (g, x) in enumerate(zip(gs, ins)):
                     if g is None and strict:
                         raise RuntimeError(
-                            f"jacobian: output {k} of the user-provided function is independent of input {j}; "
-                            "this is not allowed in strict mode"
+                            f"Output {i} of the user-provided function is independent of input {j}." + _STRICT
                         )
                     rows[j].append(_zeros_like(x) if g is None else g)
             entry = []
@@ -333,11 +373,12 @@ def hessian(
     ins, single_in = _as_tuple(inputs, "inputs", "hessian")
 
     def gradient(*x: Any) -> tuple:
-        out = func(*x)
-        if not hasattr(out, "grad_fn") or out._data.size != 1:
-            raise RuntimeError("The function given to hessian should return a single Tensor with a single element")
+        out = _single_output("hessian", func(*x))
         gs = grad(out, x, create_graph=True, allow_unused=True) if out.requires_grad else (None,) * len(x)
-        return _fill(gs, x, strict, "hessian", "input")
+        for i, g in enumerate(gs):
+            if strict and (g is None or not g.requires_grad):
+                raise RuntimeError(_HESSIAN_STRICT.format(i=i))
+        return _fill(gs, x, False, "")
 
     result = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
     return result[0][0] if single_in else result
@@ -360,17 +401,25 @@ def jvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
+        _check_outputs(outs, strict)
         us = tuple(_zeros_like(o, requires_grad=True) for o in outs)
         diff = [i for i, o in enumerate(outs) if o.requires_grad]
         jv: tuple = (None,) * len(outs)
         if diff:
             gs = grad([outs[i] for i in diff], ins, [us[i] for i in diff], create_graph=True, allow_unused=True)
+            _fill(gs, ins, strict, "The output of the user-provided function is independent of input {i}." + _STRICT)
             used = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g.requires_grad]
             if used:
                 jv = grad(
                     [g for g, _ in used], us, [vv for _, vv in used], create_graph=create_graph, allow_unused=True
                 )
-    jv = _fill(jv, outs, strict, "jvp", "input for output")
+    jv = _fill(
+        jv,
+        outs,
+        strict,
+        "The gradient with respect to the input is independent of entry {i} in the grad_outputs when using the "
+        "double backward trick to compute forward mode gradients." + _STRICT,
+    )
     return _out(outs, single_out, create_graph), jv[0] if single_out else jv
 
 
@@ -398,16 +447,16 @@ def _hessian_product(name: str, func: Any, inputs: Any, v: Any, create_graph: bo
     vs = _as_tuple(v, "v", name)[0]
     ins = _prepare(ins, create_graph)
     with enable_grad():
-        out = func(*ins)
-        if not hasattr(out, "grad_fn") or out._data.size != 1:
-            raise RuntimeError(f"The function given to {name} should return a single Tensor with a single element")
+        out = _single_output(name, func(*ins))
+        _check_outputs((out,), strict)
         hv: tuple = (None,) * len(ins)
         if out.requires_grad:
             gs = grad(out, ins, create_graph=True, allow_unused=True)
+            _check_jacobian(gs, strict)
             used = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g.requires_grad]
             if used:
                 hv = grad(
                     [g for g, _ in used], ins, [vv for _, vv in used], create_graph=create_graph, allow_unused=True
                 )
-    hv = _fill(hv, ins, strict, name, "input")
+    hv = _fill(hv, ins, strict, "The jacobian of the user-provided function is independent of input {i}." + _STRICT)
     return (out if create_graph else out.detach()), hv[0] if single_in else hv

@@ -545,10 +545,16 @@ class LinalgMethods:
         if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
             return self.matmul(vec)
         _tensors("mv", self, vec)
-        if self.ndim != 2 or vec.ndim != 1:
-            raise ShapeError(f"mv: vector + matrix @ vector expected, got {self.ndim}D, {vec.ndim}D")
+        if self.ndim != 2 or vec.ndim != 1:  # (torch's messages, from the addmv it calls)
+            raise ShapeError(f"vector + matrix @ vector expected, got 1, {self.ndim}, {vec.ndim}")
         if self.dtype != vec.dtype:
-            raise DTypeError(f"mv: expected the same dtype, got {self.dtype} and {vec.dtype}")
+            da, db = _dtypes.scalar_type_name(self.dtype), _dtypes.scalar_type_name(vec.dtype)
+            raise DTypeError(f"addmv input tensors must have the same dtype, but got {db}, {da}, and {db}")
+        if self.shape[1] != vec.shape[0]:
+            raise ShapeError(
+                f"size mismatch, got input ({self.shape[0]}), mat ({self.shape[0]}x{self.shape[1]}), "
+                f"vec ({vec.shape[0]})"
+            )
         return apply(linalg.matmul, self, vec)
 
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
@@ -560,9 +566,16 @@ class LinalgMethods:
         if _half_operands(self, mat1, mat2):  # torch: beta * self + alpha * product in float32, rounded once
             with autocast_state.suspended():
                 return self.float().addmm(mat1.float(), mat2.float(), beta=beta, alpha=alpha).to(self.dtype)
+        name = _dtypes.scalar_type_name  # (torch's checks, in its order)
+        if hasattr(mat2, "dtype") and self.dtype != mat2.dtype:
+            raise DTypeError(
+                f"self and mat2 must have the same dtype, but got {name(self.dtype)} and {name(mat2.dtype)}"
+            )
+        if hasattr(mat1, "dtype") and hasattr(mat2, "dtype") and mat1.dtype != mat2.dtype:
+            raise DTypeError(
+                f"mat1 and mat2 must have the same dtype, but got {name(mat1.dtype)} and {name(mat2.dtype)}"
+            )
         prod = mat1.mm(mat2)
-        if self.dtype != prod.dtype:
-            raise DTypeError(f"addmm: self and mat2 must have the same dtype, but got {self.dtype} and {prod.dtype}")
         base = self.expand(prod.shape)  # raises as torch when self does not broadcast
         if beta == 0:  # torch ignores self (nan and inf included) when beta is 0
             return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
@@ -966,6 +979,28 @@ def _einsum_args(args: tuple) -> tuple[str, list]:
     return eq, ops
 
 
+def _einsum_sizes(subs: list[str], shapes: list[tuple[int, ...]]) -> None:
+    """torch's size checks over all operands (before they are contracted pairwise): a subscript repeated within an
+    operand must keep its size, and across operands sizes must be equal or 1."""
+    sizes: dict[str, int] = {}
+    for k, (sub, shape) in enumerate(zip(subs, shapes)):
+        seen: dict[str, int] = {}
+        for c, n in zip(sub, shape):
+            if c in seen and seen[c] != n:
+                raise ShapeError(
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes don't match, {n} != {seen[c]}"
+                )
+            seen[c] = n
+        for c, n in seen.items():
+            if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
+                raise ShapeError(
+                    f"einsum(): subscript {c} has size {n} for operand {k} which does not broadcast with previously "
+                    f"seen size {sizes[c]}"
+                )
+            if c not in sizes or sizes[c] == 1:
+                sizes[c] = n
+
+
 def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], str]:
     """An explicit equation without ellipsis: ``...`` becomes letters unused elsewhere, an implicit output
     the letters seen once, sorted (after the ellipsis dims), as torch and NumPy."""
@@ -973,7 +1008,8 @@ def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], 
     lhs, arrow, rhs = eq.partition("->")
     subs = lhs.split(",")
     if len(subs) != len(shapes):
-        raise ShapeError(f"einsum(): {len(subs)} operands in the equation {eq!r} but {len(shapes)} tensors given")
+        few = "fewer" if len(shapes) < len(subs) else "more"  # torch's words
+        raise ShapeError(f"einsum(): {few} operands were provided than specified in the equation")
     for c in eq.replace("...", "").replace(",", "").replace("->", ""):
         if c not in _LETTERS:
             raise ShapeError(
@@ -1003,6 +1039,7 @@ def _normalize(eq: str, shapes: list[tuple[int, ...]]) -> tuple[str, list[str], 
             k = len(shape) - len(s.replace("...", ""))
             s = s.replace("...", ell[ell_n - k :])
         new_subs.append(s)
+    _einsum_sizes(new_subs, shapes)
     if arrow:
         if rhs.count("...") and not ell_n and "..." not in lhs:
             raise ShapeError("einsum(): ellipsis in the output but none in the inputs")

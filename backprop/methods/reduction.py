@@ -30,24 +30,28 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     """quantile / nanquantile: sort along the dim (NaN last), then read (and interpolate between)
     the sorted values at rank q * (n - 1), n the count of (non-NaN) values, as torch."""
-    if dtypes.kind(self.dtype) != "f":
-        raise RuntimeError(f"{name}() input tensor must be either float or double dtype, got {self.dtype}")
+    # torch's messages (which say quantile() for nanquantile too)
+    if str(self.dtype) not in ("float32", "float64"):
+        raise RuntimeError("quantile() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(
-            f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. Got {interpolation}"
+        raise RuntimeError(
+            "quantile() interpolation must be one of linear, lower, higher, midpoint or nearest, but got "
+            f"{interpolation}"
         )
     if hasattr(q, "grad_fn"):
         if q.ndim > 1:
-            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
+            raise RuntimeError("quantile() q must be a scalar or 1D tensor")
         if q.dtype != self.dtype:
-            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor, got {q.dtype}")
+            raise RuntimeError("quantile() q tensor must be same dtype as the input tensor")
         scalar, qs = q.ndim == 0, q.reshape(-1)  # (differentiable: linear interpolation's weight follows q)
     else:
+        if not 0 <= float(q) <= 1:  # torch's check of a Python q prints it as C++ streams a double (%g)
+            raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {float(q):g}")
         scalar, qs = True, self._wrap(self.device.xp.asarray([float(q)], dtype=self.dtype), self.device, None)
     if qs.numel() and not ((qs.detach() >= 0) & (qs.detach() <= 1)).all().item():
-        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
     if self.numel() == 0:
-        raise RuntimeError(f"{name}() input tensor must be non-empty")
+        raise RuntimeError("quantile() input tensor must be non-empty")
     if dim is None:
         x, d = self.reshape(-1), None
     else:
@@ -134,6 +138,8 @@ def _floating(x: Any, name: str, dtype: Any = None) -> Any:
         x = x.to(dtype=dtype)
     if dtypes.kind(x.dtype) not in "fc":
         got = dtypes.scalar_type_name(x.dtype)
+        if name == "logcumsumexp":
+            raise NotImplementedError(f"\"logcumsumexp_out_cpu\" not implemented for '{got}'")
         which = "Input" if dtype is None else "Optional"
         raise RuntimeError(
             {  # torch's message for each (a user's own int tensor: .float() it or pass dtype=)

@@ -148,11 +148,13 @@ def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
             f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with {out} elements, "
             f"but got bias of size {list(bias.shape)} instead"
         )
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
-        raise DTypeError(
-            f"{name}: input type ({x.dtype}), weight type ({weight.dtype})"
-            f"{'' if bias is None else f' and bias type ({bias.dtype})'} should be the same; cast with .to(dtype)"
-        )
+    # torch's messages: a plain convolution checks the bias first, a transposed one the weight first
+    if bias is not None and bias.dtype != x.dtype and not (transposed and x.dtype != weight.dtype):
+        cx, cb = _dtypes.cpp_type_name(x.dtype), _dtypes.cpp_type_name(bias.dtype)
+        raise DTypeError(f"Input type ({cx}) and bias type ({cb}) should be the same")
+    if x.dtype != weight.dtype:
+        sx, sw = _dtypes.scalar_type_name(x.dtype), _dtypes.scalar_type_name(weight.dtype)
+        raise DTypeError(f"expected scalar type {sx} but found {sw}")
 
 
 def _half_conv(x: Tensor, weight: Tensor, bias: Any) -> bool:

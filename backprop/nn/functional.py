@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop._functorch import mapped_slice
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
@@ -1430,6 +1431,13 @@ def batch_norm(
     half = _is_half(input)
     if not half and input.dtype.kind not in "fc":
         raise NotImplementedError(f"\"batch_norm\" not implemented for '{input.dtype}' (a float input is needed)")
+    if training and any(mapped_slice(t) is False for t in (running_mean, running_var) if t is not None):
+        raise RuntimeError(  # (torch's message: inside vmap, running statistics that are not mapped)
+            "Batch norm got a batched tensor as input while the running_mean or running_var, which will be updated "
+            "in place, were not batched.\nIf you are using a module and do not need eval mode, please set "
+            "`track_running_stats` to be False.If you are using a prebuilt module and do not need eval mode, please "
+            "see the functorch website for resources on how to patch your module to work with vmap"
+        )
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):

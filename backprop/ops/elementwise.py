@@ -72,8 +72,10 @@ _bool = builtins.bool
 @op("pow", save_inputs=(0, 1))
 def pow(xp, x, y):  # noqa: A001 - torch's name
     """x ** y."""
+    if y.__class__ is builtins.int and y < 0 and getattr(x, "dtype", None) is not None and x.dtype.kind in "iu":
+        raise RuntimeError("Integers to negative integer powers are not allowed.")  # torch's (NumPy's ValueError)
     if y.__class__ in _POW_PLAIN or (y.__class__ is not _bool and y.dtype.kind in "fc"):
-        return xp.power(x, y)  # (a Python int y < 0 with integer x raises, as torch's)
+        return xp.power(x, y)
     return _pow_int(xp, x, y)
 
 

@@ -40,20 +40,15 @@ def _check_matmul(a, b):
             f"Expected size for first two dimensions of batch2 tensor to be: [{n}, {ka}] but got: [{n}, {kb}]."
         )
     if a.dtype != b.dtype:
-        an, bn = _dtypes.scalar_type_name(a.dtype), _dtypes.scalar_type_name(b.dtype)
+        da, db = _dtypes.cpp_type_name(a.dtype), _dtypes.cpp_type_name(b.dtype)
+        sa, sb = _dtypes.scalar_type_name(a.dtype), _dtypes.scalar_type_name(b.dtype)
         if a.ndim == 1 and b.ndim == 1:
-            raise DTypeError(f"dot : expected both vectors to have same dtype, but found {an} and {bn}")
+            raise DTypeError(f"dot : expected both vectors to have same dtype, but found {sa} and {sb}")
+        if b.ndim == 1:
+            raise DTypeError(f"addmv input tensors must have the same dtype, but got {sb}, {sa}, and {sb}")
         if b.ndim == 2:
-            raise DTypeError(
-                f"expected m1 and m2 to have the same dtype, but got: {_dtypes.cpp_type_name(a.dtype)} != "
-                f"{_dtypes.cpp_type_name(b.dtype)}"
-            )
-        if b.ndim > 2:
-            raise DTypeError(f"expected scalar type {an} but found {bn}")
-        raise DTypeError(
-            f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype} "
-            f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); cast one with .to(dtype)"
-        )
+            raise DTypeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
+        raise DTypeError(f"expected scalar type {sa} but found {sb}")
 
 
 matmul = ufunc_op("matmul", "matmul", "a @ b.", save_inputs=(0, 1), check=_check_matmul)
@@ -106,7 +101,11 @@ def _check_linear(x, w, b=None):
             f"of shape {tuple(w.shape)} expects (out_features, {w.shape[-1]})"
         )
     if b is not None and tuple(b.shape) not in ((w.shape[0],), (1,), ()):
-        raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not match out_features {w.shape[0]}")
+        rows = math.prod(x.shape[:-1])
+        raise ShapeError(
+            f"The expanded size of the tensor ({w.shape[0]}) must match the existing size ({b.shape[-1]}) at "
+            f"non-singleton dimension {b.ndim}.  Target sizes: [{rows}, {w.shape[0]}].  Tensor sizes: {list(b.shape)}"
+        )
     if b is not None and b.dtype != w.dtype and (x.ndim == 2 or b.ndim > 0):  # (else a 0-d bias is added)
         raise DTypeError(
             f"self and mat2 must have the same dtype, but got {_dtypes.scalar_type_name(b.dtype)} and "
@@ -160,22 +159,21 @@ def _check_einsum(a, b=None, *, equation):
     sizes: dict[str, int] = {}
     for k, (sub, x) in enumerate(zip(lhs, xs)):
         if x.dtype != xs[0].dtype:
-            raise DTypeError(
-                f"einsum: expected all operands to have the same dtype, got {xs[0].dtype} (operand 0) "
-                f"and {x.dtype} (operand {k}); cast one with .to(dtype)"
+            raise DTypeError(  # (torch's bmm message)
+                f"expected scalar type {_dtypes.scalar_type_name(xs[0].dtype)} but found "
+                f"{_dtypes.scalar_type_name(x.dtype)}"
             )
         seen: dict[str, int] = {}
         for c, n in zip(sub, x.shape):
             if c in seen and seen[c] != n:
                 raise ShapeError(
-                    f"einsum: subscript {c} is repeated for operand {k} (shape {tuple(x.shape)}) but the "
-                    f"sizes don't match, {n} != {seen[c]}"
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes don't match, {n} != {seen[c]}"
                 )
             seen[c] = n
             if c in sizes and n != sizes[c] and 1 not in (n, sizes[c]):
                 raise ShapeError(
-                    f"einsum: subscript {c} has size {n} for operand {k} (shape {tuple(x.shape)}) which does "
-                    f"not broadcast with previously seen size {sizes[c]}"
+                    f"einsum(): subscript {c} has size {n} for operand {k} which does not broadcast with previously "
+                    f"seen size {sizes[c]}"
                 )
             sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
 
@@ -262,6 +260,12 @@ class LinAlgError(RuntimeError):
     """A matrix the factorization cannot handle (singular, not positive-definite): torch.linalg.LinAlgError."""
 
 
+# torch's class is ``torch._C._LinAlgError``: tracebacks, reprs and ``type(e).__name__`` say ``_LinAlgError``
+# (the alias keeps pickling by qualified name working).
+LinAlgError.__name__ = LinAlgError.__qualname__ = "_LinAlgError"
+_LinAlgError = LinAlgError
+
+
 def _check_float(name, a):
     if _dtypes.kind(a.dtype) not in "fc" or a.dtype.itemsize < 4:
         raise DTypeError(
@@ -297,12 +301,44 @@ def _lapack(name, fn, *args, **kwargs):
     except ValueError as e:  # numpy.linalg.LinAlgError is a ValueError
         if type(e).__name__ != "LinAlgError":
             raise
+        if name in ("cholesky", "inv", "solve") and isinstance(args[0], np.ndarray):
+            raise LinAlgError(_failure_message(name, args[0])) from e
         what = {
             "cholesky": "the input is not positive-definite",
             "eigh": "the algorithm failed to converge",
             "svd": "the algorithm failed to converge",
         }.get(name, "the input matrix is singular")
         raise LinAlgError(f"linalg.{name}: The factorization could not be completed because {what} ({e})") from e
+
+
+def _failure_message(name, a):
+    """torch's message for the first matrix of ``a`` that cholesky/inv/solve cannot handle: its (flat) batch
+    element, and the order of its first leading minor that is not positive-definite (LAPACK potrf's info) or the
+    first zero on U's diagonal (getrf's info). Only called once a factorization failed."""
+    from scipy.linalg import lapack  # (scipy is a dependency; imported when first used)
+
+    mats = a.reshape((-1, *a.shape[-2:]))
+    where, k = 0, 0
+    for i, m in enumerate(mats):
+        if name == "cholesky":
+            k = lapack.get_lapack_funcs("potrf", (m,))(m, lower=True)[1]
+        else:
+            k = lapack.get_lapack_funcs("getrf", (m,))(m)[2]
+        if k > 0:
+            where = i
+            break
+    batch = f"(Batch element {where}): " if a.ndim > 2 else ""
+    if name == "cholesky":
+        return (
+            f"linalg.cholesky: {batch}The factorization could not be completed because the input is not "
+            f"positive-definite (the leading minor of order {k} is not positive-definite)."
+        )
+    if name == "solve":
+        return f"torch.linalg.solve: {batch}The solver failed because the input matrix is singular."
+    return (
+        f"linalg.inv: {batch}The diagonal element {k} is zero, the inversion could not be completed because the "
+        "input matrix is singular."
+    )
 
 
 def _mT(xp, x):  # noqa: N802 - torch's name

@@ -398,12 +398,13 @@ def bincount(xp, x, weights=None, *, minlength=0):
 
 
 def _check_histc(x, *, bins=100, min=0, max=0):
-    if _dtypes.kind(x.dtype) != "f":
-        raise NotImplementedError(f'"histogram_cpu" not implemented for {x.dtype} (histc needs a floating input)')
+    if _dtypes.kind(x.dtype) != "f":  # (torch's messages, which name its kernels)
+        kernel = "linspace_cpu" if x.dtype == bool else "histogram_cpu"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.scalar_type_name(x.dtype)}'")
     if bins <= 0:
-        raise ShapeError(f"histc: bins must be > 0, but got {bins}")
+        raise ShapeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
     if min > max:
-        raise ShapeError(f"histc: max must be larger than min, got min={min}, max={max}")
+        raise ShapeError("torch.histc: max must be larger than min")
 
 
 @op("histc", check=_check_histc)
@@ -413,6 +414,8 @@ def histc(xp, x, *, bins=100, min=0, max=0):
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
         lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histc: range of [{lo:g}, {hi:g}] is not finite")
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     inside = (x >= lo) & (x <= hi)

@@ -728,3 +728,39 @@ def qmul(x: QTensor, y: QTensor, scale: float, zero_point: builtins.int) -> QTen
     q = np.rint((a * b).astype(np.float32) * mult).astype(np.int64) + zero_point
     q = np.clip(q, x._qdtype.qmin, x._qdtype.qmax)
     return QTensor._make(q.astype(x._qdtype.storage), x._qdtype, per_tensor_affine, scale, zero_point)
+
+
+# ---------------------------------------------------------------- dynamic kernels (fbgemm's, x86)
+def dynamic_linear(a: np.ndarray, w: QTensor, bias: Any) -> np.ndarray:
+    """torch's ``quantized::linear_dynamic`` (fbgemm, reduce_range): ``a`` (float32, features last) quantized
+    to uint8 over its own range in [0, 127], int32 products with the per-tensor qint8 weight, then
+    ``acc * (x_scale * w_scale) + bias`` rounded once to float32 (fbgemm's fused float epilogue)."""
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    scale, zp = _choose_qparams(lo, hi, 0, 127)
+    xq = _quantize_array(a, scale, zp, quint8).astype(np.int64) - zp
+    wq = w._int.astype(np.int64) - builtins.int(w._zp)
+    acc = (xq.reshape(-1, a.shape[-1]) @ wq.T).astype(np.int32)
+    m = np.float64(np.float32(scale) * np.float32(w._scale))
+    b = 0.0 if bias is None else np.asarray(bias, dtype=np.float64)
+    y = (acc.astype(np.float64) * m + b).astype(np.float32)
+    return y.reshape(*a.shape[:-1], wq.shape[0])
+
+
+def fp16_linear(a: np.ndarray, w16: np.ndarray, bias: Any) -> np.ndarray:
+    """torch's ``quantized::linear_dynamic_fp16`` (fbgemm's FP16 GEMM): float32 activations times the float16
+    weight, accumulated in float32 by fused multiply-adds in order along K within blocks of 512 (each
+    block from zero, the blocks summed in float32), then the bias added in float32. The product of two
+    float32 values is exact in float64, so each step is one float64 add rounded to float32."""
+    x = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    wt = np.asarray(w16, dtype=np.float16).astype(np.float64).T  # (K, N)
+    total: np.ndarray | None = None
+    for k0 in range(0, x.shape[1], 512):
+        acc = np.zeros((x.shape[0], wt.shape[1]), np.float32)
+        for k in range(k0, min(k0 + 512, x.shape[1])):
+            acc = (np.multiply.outer(x[:, k], wt[k]) + acc).astype(np.float32)
+        total = acc if total is None else (total + acc).astype(np.float32)
+    if total is None:
+        total = np.zeros((x.shape[0], wt.shape[1]), np.float32)
+    if bias is not None:
+        total = (total + np.asarray(bias, dtype=np.float32)).astype(np.float32)
+    return total.reshape(*a.shape[:-1], wt.shape[1])

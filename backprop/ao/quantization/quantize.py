@@ -6,14 +6,14 @@ import copy
 import warnings
 from typing import Any
 
-from backprop import nn
+from backprop import dtypes, nn
 from backprop._quantized import qint8
 from backprop.ao.nn import intrinsic as nni
 from backprop.ao.nn import qat
 from backprop.ao.nn import quantized as nnq
 from backprop.ao.nn.intrinsic import quantized as nniq
 from backprop.ao.nn.quantized import dynamic as nnqd
-from backprop.ao.quantization.qconfig import default_dynamic_qconfig
+from backprop.ao.quantization.qconfig import default_dynamic_qconfig, float16_dynamic_qconfig
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "QuantWrapper",
     "convert",
     "fuse_modules",
+    "get_default_dynamic_quant_module_mappings",
     "get_default_static_quant_module_mappings",
     "prepare",
     "prepare_qat",
@@ -303,24 +304,46 @@ def fuse_modules(
     return model
 
 
+def get_default_dynamic_quant_module_mappings() -> dict[type, type]:
+    """Float module type -> its dynamically quantized module (torch's defaults that backprop has)."""
+    return {
+        nn.Linear: nnqd.Linear,
+        nn.LSTM: nnqd.LSTM,
+        nn.GRU: nnqd.GRU,
+        nn.LSTMCell: nnqd.LSTMCell,
+        nn.RNNCell: nnqd.RNNCell,
+        nn.GRUCell: nnqd.GRUCell,
+    }
+
+
 def quantize_dynamic(
     model: nn.Module, qconfig_spec: Any = None, dtype: Any = qint8, mapping: Any = None, inplace: bool = False
 ) -> nn.Module:
-    """The model with its ``nn.Linear`` layers (those ``qconfig_spec`` names) replaced by dynamically
-    quantized ones (int8 weights, activations quantized per call)."""
-    if dtype is not qint8:
-        raise NotImplementedError(f"quantize_dynamic: backprop supports dtype=bp.qint8 only, got {dtype}")
-    spec = {nn.Linear} if qconfig_spec is None else qconfig_spec
-    if isinstance(spec, dict):
-        qconfig_dict = dict(spec)
+    """The model (in eval mode) with its ``nn.Linear``/``LSTM``/``GRU``/cells (those ``qconfig_spec`` names) replaced
+    by dynamically quantized ones: int8 weights and activations quantized per call (``dtype=bp.qint8``), or
+    float16 weights (``dtype=bp.float16``)."""
+    if dtype is qint8:
+        default = default_dynamic_qconfig
+    elif dtype == dtypes.float16:
+        default = float16_dynamic_qconfig
+    elif qconfig_spec is None:
+        raise ValueError(f"Don't know how to quantize with default settings for {dtype}. Provide full qconfig please")
     else:
-        qconfig_dict = {k: default_dynamic_qconfig for k in spec}
-    unsupported = [k for k in qconfig_dict if isinstance(k, type) and k is not nn.Linear]
+        raise NotImplementedError(f"quantize_dynamic: backprop supports dtype=bp.qint8 and bp.float16, got {dtype}")
+    if qconfig_spec is None:
+        qconfig_dict: dict[Any, Any] = {k: default for k in get_default_dynamic_quant_module_mappings()}
+    elif isinstance(qconfig_spec, dict):
+        qconfig_dict = dict(qconfig_spec)
+    else:
+        qconfig_dict = {k: default for k in qconfig_spec}
+    mapping = mapping or get_default_dynamic_quant_module_mappings()
+    unsupported = [k for k in qconfig_dict if isinstance(k, type) and k not in mapping]
     if unsupported:
         names = ", ".join(k.__name__ for k in unsupported)
-        raise NotImplementedError(f"quantize_dynamic: backprop quantizes nn.Linear only; not {names}")
+        raise NotImplementedError(f"quantize_dynamic: backprop has no dynamic quantized module for {names}")
     if not inplace:
         model = copy.deepcopy(model)
+    model.eval()
     propagate_qconfig_(model, qconfig_dict)
-    _swap(model, mapping or {nn.Linear: nnqd.Linear})
+    _swap(model, mapping)
     return model

@@ -72,7 +72,9 @@ class Linear(Module):
 
     def weight(self) -> QTensor:
         """The quantized weight."""
-        return self._packed_params._packed_params[0]
+        w = self._packed_params._packed_params[0]
+        assert isinstance(w, QTensor)
+        return w
 
     def bias(self) -> Tensor | None:
         """The float bias."""

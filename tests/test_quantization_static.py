@@ -278,3 +278,62 @@ def test_convert_norms_and_activations_match_torch() -> None:
     for _ in range(3):
         x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
         assert np.array_equal(tc(torch.from_numpy(x)).numpy(), bc(bp.tensor(x)).numpy())
+
+
+def _qat_model(lib: object, quant: object) -> object:
+    nn = lib.nn  # type: ignore[attr-defined]
+
+    class M(nn.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = quant.QuantStub(), quant.DeQuantStub()  # type: ignore[attr-defined]
+            self.conv, self.bn, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()
+            self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, bias=False), nn.BatchNorm2d(4)
+            self.fc, self.relu2 = nn.Linear(4 * 16, 5), nn.ReLU()
+
+        def forward(self, x: object) -> object:
+            x = self.bn2(self.conv2(self.relu(self.bn(self.conv(self.quant(x))))))
+            return self.dequant(self.relu2(self.fc(x.flatten(1))))  # type: ignore[attr-defined]
+
+    return M()
+
+
+def test_fuse_modules_qat_conv_bn_folding_matches_torch() -> None:
+    """fuse_modules_qat + prepare_qat give torch's ConvBnReLU2d/ConvBn2d/LinearReLU QAT modules (reprs, state_dict
+    keys); training steps with the BatchNorm folded into the fake-quantized weight follow torch's forward values,
+    gradients and running statistics (to float32 rounding of the convolution); after freeze_bn_stats and convert
+    the quantized model is torch's (BN folded into the int8 weights) and, on torch's qparams, bit for bit."""
+    torch.manual_seed(0)
+    tm, bm = _qat_model(torch, tq), _qat_model(bp, bq)
+    bm.load_state_dict({k: bp.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    groups = [["conv", "bn", "relu"], ["conv2", "bn2"], ["fc", "relu2"]]
+    tf, bf = tq.fuse_modules_qat(tm.train(), groups), bq.fuse_modules_qat(bm.train(), groups)
+    assert str(tf) == str(bf)
+    tf.qconfig, bf.qconfig = tq.get_default_qat_qconfig("x86"), bq.get_default_qat_qconfig("x86")
+    tp, bpm = tq.prepare_qat(tf), bq.prepare_qat(bf)
+    assert str(tp) == str(bpm)
+    assert list(tp.state_dict()) == list(bpm.state_dict())
+    assert type(bpm.conv) is bp.ao.nn.intrinsic.qat.ConvBnReLU2d
+    topt, bopt = torch.optim.SGD(tp.parameters(), lr=0.1), bp.optim.SGD(bpm.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        if step == 2:
+            tp.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats), bpm.apply(bp.ao.nn.intrinsic.qat.freeze_bn_stats)
+        x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+        yt, yb = tp(torch.from_numpy(x)), bpm(bp.tensor(x))
+        np.testing.assert_allclose(yb.detach().numpy(), yt.detach().numpy(), rtol=0, atol=1e-5)
+        yt.square().sum().backward(), yb.square().sum().backward()
+        for name in ("conv.weight", "conv.bn.weight", "conv2.weight", "fc.weight"):
+            gt = tp.get_parameter(name).grad.numpy()
+            np.testing.assert_allclose(bpm.get_parameter(name).grad.numpy(), gt, rtol=1e-4, atol=1e-5)
+        for name in ("conv.bn.running_mean", "conv.bn.running_var", "conv2.bn.running_var"):
+            np.testing.assert_allclose(bpm.get_buffer(name).numpy(), tp.get_buffer(name).numpy(), atol=1e-6)
+        topt.step(), bopt.step(), topt.zero_grad(), bopt.zero_grad()
+    assert not bpm.conv.bn.training and bpm.conv.freeze_bn
+    tc, bc = tq.convert(tp.eval()), bq.convert(bpm.eval())
+    assert list(tc.state_dict()) == list(bc.state_dict())
+    assert np.array_equal(tc.conv.weight().int_repr().numpy(), bc.conv.weight().int_repr().numpy())
+    bc.load_state_dict({k: _to_bp(v) for k, v in tc.state_dict().items()})
+    assert str(tc) == str(bc)
+    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    assert np.array_equal(tc(torch.from_numpy(x)).numpy(), bc(bp.tensor(x)).numpy())

@@ -11,6 +11,7 @@ from backprop._quantized import qint8
 from backprop.ao.nn import intrinsic as nni
 from backprop.ao.nn import qat
 from backprop.ao.nn import quantized as nnq
+from backprop.ao.nn.intrinsic import qat as nniqat
 from backprop.ao.nn.intrinsic import quantized as nniq
 from backprop.ao.nn.quantized import dynamic as nnqd
 from backprop.ao.quantization.qconfig import default_dynamic_qconfig, float16_dynamic_qconfig
@@ -22,6 +23,8 @@ __all__ = [
     "QuantWrapper",
     "convert",
     "fuse_modules",
+    "fuse_modules_qat",
+    "get_default_qat_module_mappings",
     "get_default_dynamic_quant_module_mappings",
     "get_default_static_quant_module_mappings",
     "prepare",
@@ -113,10 +116,32 @@ def get_default_static_quant_module_mappings() -> dict[type, type]:
         nn.ELU: nnq.ELU,
         nn.LeakyReLU: nnq.LeakyReLU,
         qat.Linear: nnq.Linear,
+        qat.Conv2d: nnq.Conv2d,
+        nniqat.ConvBn2d: nnq.Conv2d,
+        nniqat.ConvBnReLU2d: nniq.ConvReLU2d,
+        nniqat.ConvReLU2d: nniq.ConvReLU2d,
+        nniqat.LinearReLU: nniq.LinearReLU,
         nni.LinearReLU: nniq.LinearReLU,
         nni.ConvReLU2d: nniq.ConvReLU2d,
         nnq.FloatFunctional: nnq.QFunctional,
     }
+
+
+def get_default_qat_module_mappings() -> dict[type, type]:
+    """Float (or fused) module type -> its QAT module, as torch's eager-mode defaults (those backprop has)."""
+    return {
+        nn.Linear: qat.Linear,
+        nn.Conv2d: qat.Conv2d,
+        nni.ConvBn2d: nniqat.ConvBn2d,
+        nni.ConvBnReLU2d: nniqat.ConvBnReLU2d,
+        nni.ConvReLU2d: nniqat.ConvReLU2d,
+        nni.LinearReLU: nniqat.LinearReLU,
+    }
+
+
+def _is_fused(m: nn.Module) -> bool:
+    """A fused module (float ``nni`` or QAT ``nniqat``): observed and converted as one unit (torch's _FusedModule)."""
+    return isinstance(m, nni._FusedModule) or getattr(type(m), "_fused", False)
 
 
 def _observe(m: nn.Module) -> None:
@@ -137,7 +162,7 @@ def _add_observers(module: nn.Module, observed: tuple[type, ...] | None = None) 
         if isinstance(child, (nnq.FloatFunctional, nnq.QFunctional)):
             if getattr(child, "qconfig", None) is not None:
                 child.activation_post_process = child.qconfig.activation()
-        elif isinstance(child, nni._FusedModule):
+        elif _is_fused(child):
             _observe(child)
         else:
             _add_observers(child, kinds)
@@ -154,7 +179,7 @@ def prepare_qat(model: nn.Module, mapping: Any = None, inplace: bool = False) ->
     if not inplace:
         model = copy.deepcopy(model)
     propagate_qconfig_(model)
-    _swap(model, mapping or {nn.Linear: qat.Linear})
+    _swap(model, mapping or get_default_qat_module_mappings())
     _add_observers(model)
     return model
 
@@ -197,7 +222,7 @@ def _swap_module(mod: nn.Module, mapping: dict[type, Any]) -> nn.Module:
 
 def _convert(module: nn.Module, mapping: dict[type, Any]) -> None:
     for name, child in list(module.named_children()):
-        if not isinstance(child, nni._FusedModule):
+        if not _is_fused(child):
             _convert(child, mapping)
         module._modules[name] = _swap_module(child, mapping)
 
@@ -267,6 +292,14 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
     types = tuple(type(m) for m in mods)
     if any(m.training != mods[0].training for m in mods[:2]) and len(mods) > 1 and types[1] is nn.BatchNorm2d:
         raise AssertionError("Conv and BN both must be in the same mode (train or eval).")
+    if is_qat and len(mods) > 1 and types[1] is nn.BatchNorm2d:
+        bn = mods[1]
+        if bn.num_features != mods[0].out_channels:
+            raise AssertionError("Output channel of Conv2d must match num_features of BatchNorm2d")
+        if not bn.affine:
+            raise AssertionError("Only support fusing BatchNorm2d with affine set to True")
+        if not bn.track_running_stats:
+            raise AssertionError("Only support fusing BatchNorm2d with tracking_running_stats set to True")
     if types == (nn.Conv2d, nn.BatchNorm2d):
         if is_qat:
             return nni.ConvBn2d(*mods)
@@ -284,6 +317,22 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
     raise NotImplementedError(f"Cannot fuse modules: {types}")
 
 
+def _fuse_modules(model: nn.Module, modules_to_fuse: Any, is_qat: bool, inplace: bool, fuser_func: Any) -> nn.Module:
+    if not inplace:
+        model = copy.deepcopy(model)
+    groups = modules_to_fuse if modules_to_fuse and isinstance(modules_to_fuse[0], (list, tuple)) else [modules_to_fuse]
+    fuser = fuser_func or _fuse
+    for names in groups:
+        mods = [_get(model, n) for n in names]
+        fused = fuser(mods, is_qat)
+        _set(model, names[0], fused)
+        for n in names[1:]:
+            identity = nn.Identity()
+            identity.training = mods[0].training
+            _set(model, n, identity)
+    return model
+
+
 def fuse_modules(
     model: nn.Module,
     modules_to_fuse: Any,
@@ -294,19 +343,19 @@ def fuse_modules(
     """Fuse each list of named modules (``[["conv", "bn", "relu"], ["fc", "relu"]]``) into the first one's place
     (BatchNorm folded into the conv's weight and bias as torch's ``fuse_conv_bn_eval``); the others become
     ``nn.Identity``."""
-    if not inplace:
-        model = copy.deepcopy(model)
-    groups = modules_to_fuse if modules_to_fuse and isinstance(modules_to_fuse[0], (list, tuple)) else [modules_to_fuse]
-    fuser = fuser_func or (lambda mods, is_qat=False: _fuse(mods, is_qat))
-    for names in groups:
-        mods = [_get(model, n) for n in names]
-        fused = fuser(mods, False)
-        _set(model, names[0], fused)
-        for n in names[1:]:
-            identity = nn.Identity()
-            identity.training = mods[0].training
-            _set(model, n, identity)
-    return model
+    return _fuse_modules(model, modules_to_fuse, False, inplace, fuser_func)
+
+
+def fuse_modules_qat(
+    model: nn.Module,
+    modules_to_fuse: Any,
+    inplace: bool = False,
+    fuser_func: Any = None,
+    fuse_custom_config_dict: Any = None,
+) -> nn.Module:
+    """``fuse_modules`` for quantization-aware training: conv+bn(+relu) become ``nni.ConvBn2d``/``ConvBnReLU2d``
+    (the BatchNorm kept, folded during training by ``prepare_qat``'s QAT modules)."""
+    return _fuse_modules(model, modules_to_fuse, True, inplace, fuser_func)
 
 
 def get_default_dynamic_quant_module_mappings() -> dict[type, type]:

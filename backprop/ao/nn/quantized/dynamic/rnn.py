@@ -19,15 +19,12 @@ import numpy as np
 import backprop as bp
 from backprop import dtypes
 from backprop._quantized import QTensor, dynamic_linear, fp16_linear, qint8
+from backprop.ao.nn.quantized.dynamic import _dtype_name, _quantize_weight  # (defined before this module loads)
 from backprop.nn import Module, ModuleList
 from backprop.nn.utils.rnn import PackedSequence, _lengths_array
 from backprop.tensor import Tensor
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "PackedParameter", "RNNBase", "RNNCell", "RNNCellBase"]
-
-
-def _dtype_name(dtype: Any) -> str:
-    return f"torch.{dtype}" if isinstance(dtype, np.dtype) else repr(dtype)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -156,8 +153,6 @@ def _weight_dtype(mod: Any) -> tuple[Any, Any]:
 
 def _pack(make_observer: Any, dtype: Any, weight: Tensor, bias: Tensor | None) -> _GateLinear:
     """Observe and quantize ``weight`` per tensor (qint8) or round it to float16, packed with ``bias``."""
-    from backprop.ao.nn.quantized.dynamic import _quantize_weight
-
     if dtype is qint8:
         observer = make_observer()
         observer(weight)

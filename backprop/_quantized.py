@@ -339,6 +339,12 @@ class QTensor(Tensor):
         self._per_tensor()
         return self._like(np.maximum(self._int, np.asarray(self._zp).astype(self._int.dtype)))
 
+    def sigmoid(self) -> QTensor:
+        """Quantized sigmoid at torch's fixed output quantization (scale 1/256, zero point 0; qint8: -128)."""
+        with np.errstate(over="ignore"):
+            zp = 0 if self._qdtype is quint8 else -128
+            return qunary(self, lambda d: np.float32(1) / (np.float32(1) + np.exp(-d)), 1.0 / 256, zp)
+
     def equal(self, other: Any) -> builtins.bool:
         """Same integers and quantization (torch's ``equal`` of quantized tensors)."""
         if not isinstance(other, QTensor):
@@ -736,3 +742,125 @@ def qmul(x: QTensor, y: QTensor, scale: float, zero_point: builtins.int) -> QTen
     q = np.rint((a * b).astype(np.float32) * mult).astype(np.int64) + zero_point
     q = np.clip(q, x._qdtype.qmin, x._qdtype.qmax)
     return QTensor._make(q.astype(x._qdtype.storage), x._qdtype, per_tensor_affine, scale, zero_point)
+
+
+# ---------------------------------------------------------------- dynamic kernels (fbgemm's, x86)
+def dynamic_linear(a: np.ndarray, w: QTensor, bias: Any) -> np.ndarray:
+    """torch's ``quantized::linear_dynamic`` (fbgemm, reduce_range): ``a`` (float32, features last) quantized
+    to uint8 over its own range in [0, 127], int32 products with the per-tensor qint8 weight, then
+    ``acc * (x_scale * w_scale) + bias`` rounded once to float32 (fbgemm's fused float epilogue)."""
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    scale, zp = _choose_qparams(lo, hi, 0, 127)
+    xq = _quantize_array(a, scale, zp, quint8).astype(np.int64) - zp
+    wq = w._int.astype(np.int64) - builtins.int(w._zp)
+    acc = (xq.reshape(-1, a.shape[-1]) @ wq.T).astype(np.int32)
+    m = np.float64(np.float32(scale) * np.float32(w._scale))
+    b = 0.0 if bias is None else np.asarray(bias, dtype=np.float64)
+    y = (acc.astype(np.float64) * m + b).astype(np.float32)
+    return y.reshape(*a.shape[:-1], wq.shape[0])
+
+
+def fp16_linear(a: np.ndarray, w16: np.ndarray, bias: Any) -> np.ndarray:
+    """torch's ``quantized::linear_dynamic_fp16`` (fbgemm's FP16 GEMM): float32 activations times the float16
+    weight, accumulated in float32 by fused multiply-adds in order along K within blocks of 512 (each
+    block from zero, the blocks summed in float32), then the bias added in float32. The product of two
+    float32 values is exact in float64, so each step is one float64 add rounded to float32."""
+    x = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    wt = np.asarray(w16, dtype=np.float16).astype(np.float64).T  # (K, N)
+    total: np.ndarray | None = None
+    for k0 in range(0, x.shape[1], 512):
+        acc = np.zeros((x.shape[0], wt.shape[1]), np.float32)
+        for k in range(k0, min(k0 + 512, x.shape[1])):
+            acc = (np.multiply.outer(x[:, k], wt[k]) + acc).astype(np.float32)
+        total = acc if total is None else (total + acc).astype(np.float32)
+    if total is None:
+        total = np.zeros((x.shape[0], wt.shape[1]), np.float32)
+    if bias is not None:
+        total = (total + np.asarray(bias, dtype=np.float32)).astype(np.float32)
+    return total.reshape(*a.shape[:-1], wt.shape[1])
+
+
+# ---------------------------------------------------------------- elementwise and normalization kernels (x86)
+def _split64(n: builtins.int) -> builtins.int:
+    """How many leading elements the quantized activation kernels run through their vector path (blocks of
+    2 x 32 quint8, the AVX2 lanes of ``Vectorized<quint8>``); the rest go through the scalar code."""
+    return n - n % 64
+
+
+def _quantize_legacy(y: np.ndarray, scale: float, zp: builtins.int) -> np.ndarray:
+    """The scalar ``quantize_val``: ``nearbyint(zp + float32(y * (1 / scale)))``, the zero point added in float32."""
+    inv = np.float32(1) / np.float32(scale)
+    return np.rint(((y * inv).astype(np.float32) + np.float32(zp)).astype(np.float32))
+
+
+def qunary(x: QTensor, fn: Any, scale: float, zero_point: builtins.int, inv_in_double: bool = False) -> QTensor:
+    """A quantized elementwise activation as torch's x86 kernels: the vector part dequantizes with a fused
+    multiply-add, applies ``fn`` in float32 and quantizes as ``rint(y * inv_scale) + zp`` (``inv_in_double``:
+    ``inv_scale = float(1.0 / scale)`` computed in double, as qhardswish); the scalar tail dequantizes as
+    ``(q - zp) * scale`` and quantizes with the zero point added before rounding (``fn``: float32 -> float32)."""
+    x._per_tensor()
+    flat = x._int.reshape(-1)
+    k = _split64(flat.size)
+    yv = np.asarray(fn(_deq_fma(flat[:k], x._scale, x._zp)), dtype=np.float32)
+    ys = np.asarray(fn(_dequantize_array(flat[k:], x._scale, x._zp)), dtype=np.float32)
+    inv = np.float32(1.0 / scale) if inv_in_double else np.float32(1) / np.float32(scale)
+    q = np.concatenate([np.rint((yv * inv).astype(np.float32)) + zero_point, _quantize_legacy(ys, scale, zero_point)])
+    q = np.clip(q, x._qdtype.qmin, x._qdtype.qmax).astype(x._qdtype.storage).reshape(x._int.shape)
+    return QTensor._make(q, x._qdtype, per_tensor_affine, float(scale), builtins.int(zero_point))
+
+
+def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
+    """``fma(a, b, c)`` of float32 values rounded once (the product is exact in float64)."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def qbatch_norm(x: QTensor, weight: Any, bias: Any, mean: Any, var: Any, eps: float, scale: float,
+                zero_point: builtins.int) -> QTensor:  # fmt: skip
+    """torch's ``quantized::batch_norm2d`` (x86): per channel ``alpha = inv_sigma * w * (x_scale / scale)`` and
+    ``beta = (b - mean * inv_sigma * w) / scale`` in float32, then ``fma(alpha, q - zp, beta)`` rounded to an
+    integer (channels past the last multiple of 8: ``alpha * (q - zp) + beta`` rounded twice)."""
+    x._per_tensor()
+    c = x._int.shape[1]
+    f = np.float32
+    inv_sigma = (1.0 / np.sqrt((np.asarray(var, f) + f(eps)).astype(f)).astype(np.float64)).astype(f)
+    w = np.ones(c, f) if weight is None else np.asarray(weight, f)
+    b = np.zeros(c, f) if bias is None else np.asarray(bias, f)
+    sw = (inv_sigma * w).astype(f)
+    alpha = (sw.astype(np.float64) * (float(x._scale) / scale)).astype(f)
+    beta = ((b - ((np.asarray(mean, f) * inv_sigma).astype(f) * w).astype(f)).astype(f) / scale).astype(f)
+    shape = (1, c) + (1,) * (x._int.ndim - 2)
+    d = (x._int.astype(np.int64) - builtins.int(x._zp)).astype(f)
+    a, be = alpha.reshape(shape), beta.reshape(shape)
+    y = _fma32(a, d, be)
+    tail = c - c % 8
+    y[:, tail:] = ((a * d).astype(f) + be).astype(f)[:, tail:]
+    q = np.clip(np.rint(y).astype(np.int64) + zero_point, x._qdtype.qmin, x._qdtype.qmax)
+    return QTensor._make(q.astype(x._qdtype.storage), x._qdtype, per_tensor_affine, float(scale), zero_point)
+
+
+def qlayer_norm(x: QTensor, n: builtins.int, weight: Any, bias: Any, eps: float, scale: float,
+                zero_point: builtins.int) -> QTensor:  # fmt: skip
+    """torch's ``quantized::layer_norm`` (x86) over the last ``n`` elements of each row: the mean and variance
+    from integer sums in float32 units of the input scale, ``(q - zp - mean) * (x_scale / std)`` then
+    ``fma(., gamma, beta)`` and ``rint(y / scale) + zp`` for the first multiple of 32 elements of a row; the
+    rest with two roundings and the scalar quantizer."""
+    x._per_tensor()
+    f = np.float32
+    rows = x._int.reshape(-1, n).astype(np.int64)
+    xs, zp = f(x._scale), f(x._zp)
+    mean_shift = (rows.sum(1).astype(f) / f(n)).astype(f)
+    mean = (mean_shift - zp).astype(f)
+    sq = (rows * rows).sum(1).astype(f)
+    var = np.maximum(((sq / f(n)).astype(f) - (mean_shift * mean_shift).astype(f)).astype(f), f(0))
+    std = np.sqrt(((var * xs).astype(f) * xs + f(eps)).astype(f)).astype(f)
+    k = (xs / std).astype(f)[:, None]
+    normed = (((rows - builtins.int(x._zp)).astype(f) - mean[:, None]).astype(f) * k).astype(f)
+    g = np.ones(n, f) if weight is None else np.asarray(weight, f).reshape(-1)
+    b = np.zeros(n, f) if bias is None else np.asarray(bias, f).reshape(-1)
+    vec = n - n % 32
+    yv = _fma32(normed[:, :vec], g[:vec], b[:vec])
+    ys = ((normed[:, vec:] * g[vec:]).astype(f) + b[vec:]).astype(f)
+    inv = f(1) / f(scale)
+    q = np.concatenate([np.rint((yv * inv).astype(f)) + zero_point, _quantize_legacy(ys, scale, zero_point)], 1)
+    q = np.clip(q, x._qdtype.qmin, x._qdtype.qmax).astype(x._qdtype.storage).reshape(x._int.shape)
+    return QTensor._make(q, x._qdtype, per_tensor_affine, float(scale), zero_point)

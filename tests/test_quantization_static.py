@@ -198,3 +198,142 @@ def test_dequantize_float_and_save_quantized(tmp_path: object) -> None:
 
 def _dt(d: object) -> object:
     return getattr(bp, str(d).split(".")[-1])
+
+
+def test_activation_and_norm_kernels_bitwise() -> None:
+    """hardswish/elu/leaky_relu/sigmoid (vector part: fused dequantize; tail: the scalar quantizer), batch_norm2d
+    and layer_norm equal torch's x86 kernels on tie-prone scales (output scale 2x or 1x the input's)."""
+    from backprop.ao.nn.quantized import _activations as A
+
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        s = float(rng.choice([8 / 255, 0.05, 0.01, 1 / 64, 0.1, 0.037]))
+        z = int(rng.integers(0, 256))
+        x = rng.uniform(-5, 5, (int(rng.integers(1, 700)),)).astype(np.float32)
+        tx, bx = _tq(x, s, z)
+        for os_, oz in [(2 * s, z // 2), (s, z), (0.013, 7)]:
+            pairs = [
+                (torch.ops.quantized.hardswish(tx, os_, oz), A.hardswish(bx, os_, oz)),
+                (torch.ao.nn.quantized.functional.elu(tx, os_, oz, 0.7), A.elu(bx, os_, oz, 0.7)),
+                (torch.ops.quantized.leaky_relu(tx, 0.1, False, os_, oz), A.leaky_relu(bx, 0.1, False, os_, oz)),
+                (torch.ops.quantized.sigmoid(tx, os_, oz), A.sigmoid(bx, os_, oz)),
+            ]
+            for t, b in pairs:
+                assert np.array_equal(t.int_repr().numpy(), b.int_repr().numpy())
+                assert (t.q_scale(), t.q_zero_point()) == (b.q_scale(), b.q_zero_point())
+        t, b = torch.sigmoid(tx), bp.nn.functional.sigmoid(bx)
+        assert np.array_equal(t.int_repr().numpy(), b.int_repr().numpy()) and t.q_scale() == b.q_scale()
+        c, n = int(rng.choice([3, 8, 13, 40])), int(rng.choice([20, 32, 45]))
+        os_, oz = float(rng.choice([0.02, 0.05, 2 * s])), int(rng.integers(0, 256))
+        tx, bx = _tq((rng.standard_normal((2, c, 3, 4)) * 2).astype(np.float32), s, z)
+        w, bb, m = (rng.standard_normal(c).astype(np.float32) for _ in range(3))
+        v = rng.uniform(0.1, 3, c).astype(np.float32)
+        t = torch.ops.quantized.batch_norm2d(tx, *(torch.from_numpy(a) for a in (w, bb, m, v)), 1e-5, os_, oz)
+        assert np.array_equal(t.int_repr().numpy(), Q.qbatch_norm(bx, w, bb, m, v, 1e-5, os_, oz)._int)
+        tx, bx = _tq((rng.standard_normal((3, 2, n)) * 2).astype(np.float32), s, z)
+        g, bb = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+        t = torch.ops.quantized.layer_norm(tx, [n], torch.from_numpy(g), torch.from_numpy(bb), 1e-5, os_, oz)
+        assert np.array_equal(t.int_repr().numpy(), Q.qlayer_norm(bx, n, g, bb, 1e-5, os_, oz)._int)
+
+
+def _act_model(lib: object, quant: object) -> object:
+    nn = lib.nn  # type: ignore[attr-defined]
+
+    class M(nn.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = quant.QuantStub(), quant.DeQuantStub()  # type: ignore[attr-defined]
+            self.conv, self.bn, self.hs = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Hardswish()
+            self.leaky, self.elu, self.ln, self.sig = nn.LeakyReLU(0.2), nn.ELU(0.5), nn.LayerNorm(6), nn.Sigmoid()
+
+        def forward(self, x: object) -> object:
+            x = self.elu(self.leaky(self.hs(self.bn(self.conv(self.quant(x))))))
+            return self.dequant(self.sig(self.ln(x)))
+
+    return M()
+
+
+def test_convert_norms_and_activations_match_torch() -> None:
+    """prepare/convert swap BatchNorm2d, Hardswish, LeakyReLU, ELU and LayerNorm for torch's quantized modules (a
+    float Sigmoid then runs on the quantized tensor at 1/256), with torch's reprs, state_dict keys and values."""
+    torch.manual_seed(0)
+    tm, bm = _act_model(torch, tq), _act_model(bp, bq)
+    with torch.no_grad():
+        tm.bn.running_mean.uniform_(-1, 1), tm.bn.running_var.uniform_(0.5, 2), tm.ln.weight.uniform_(0.5, 1.5)
+    bm.load_state_dict({k: bp.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    tm.eval(), bm.eval()
+    tm.qconfig = tq.QConfig(tq.MinMaxObserver.with_args(reduce_range=True), tq.default_weight_observer)
+    bm.qconfig = bq.QConfig(bq.MinMaxObserver.with_args(reduce_range=True), bq.default_weight_observer)
+    tp, bpm = tq.prepare(tm), bq.prepare(bm)
+    assert str(tp) == str(bpm)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+        tp(torch.from_numpy(x)), bpm(bp.tensor(x))
+    tc, bc = tq.convert(tp), bq.convert(bpm)
+    assert str(tc) == str(bc)
+    assert list(tc.state_dict()) == list(bc.state_dict())
+    bc.load_state_dict({k: _to_bp(v) for k, v in tc.state_dict().items()})  # (float calibration: ulps apart)
+    bc.elu.scale, bc.elu.zero_point = tc.elu.scale, tc.elu.zero_point  # (ELU keeps them as attributes)
+    for _ in range(3):
+        x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+        assert np.array_equal(tc(torch.from_numpy(x)).numpy(), bc(bp.tensor(x)).numpy())
+
+
+def _qat_model(lib: object, quant: object) -> object:
+    nn = lib.nn  # type: ignore[attr-defined]
+
+    class M(nn.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = quant.QuantStub(), quant.DeQuantStub()  # type: ignore[attr-defined]
+            self.conv, self.bn, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()
+            self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, bias=False), nn.BatchNorm2d(4)
+            self.fc, self.relu2 = nn.Linear(4 * 16, 5), nn.ReLU()
+
+        def forward(self, x: object) -> object:
+            x = self.bn2(self.conv2(self.relu(self.bn(self.conv(self.quant(x))))))
+            return self.dequant(self.relu2(self.fc(x.flatten(1))))  # type: ignore[attr-defined]
+
+    return M()
+
+
+def test_fuse_modules_qat_conv_bn_folding_matches_torch() -> None:
+    """fuse_modules_qat + prepare_qat give torch's ConvBnReLU2d/ConvBn2d/LinearReLU QAT modules (reprs, state_dict
+    keys); training steps with the BatchNorm folded into the fake-quantized weight follow torch's forward values,
+    gradients and running statistics (to float32 rounding of the convolution); after freeze_bn_stats and convert
+    the quantized model is torch's (BN folded into the int8 weights) and, on torch's qparams, bit for bit."""
+    torch.manual_seed(0)
+    tm, bm = _qat_model(torch, tq), _qat_model(bp, bq)
+    bm.load_state_dict({k: bp.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    groups = [["conv", "bn", "relu"], ["conv2", "bn2"], ["fc", "relu2"]]
+    tf, bf = tq.fuse_modules_qat(tm.train(), groups), bq.fuse_modules_qat(bm.train(), groups)
+    assert str(tf) == str(bf)
+    tf.qconfig, bf.qconfig = tq.get_default_qat_qconfig("x86"), bq.get_default_qat_qconfig("x86")
+    tp, bpm = tq.prepare_qat(tf), bq.prepare_qat(bf)
+    assert str(tp) == str(bpm)
+    assert list(tp.state_dict()) == list(bpm.state_dict())
+    assert type(bpm.conv) is bp.ao.nn.intrinsic.qat.ConvBnReLU2d
+    topt, bopt = torch.optim.SGD(tp.parameters(), lr=0.1), bp.optim.SGD(bpm.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        if step == 2:
+            tp.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats), bpm.apply(bp.ao.nn.intrinsic.qat.freeze_bn_stats)
+        x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+        yt, yb = tp(torch.from_numpy(x)), bpm(bp.tensor(x))
+        np.testing.assert_allclose(yb.detach().numpy(), yt.detach().numpy(), rtol=0, atol=1e-5)
+        yt.square().sum().backward(), yb.square().sum().backward()
+        for name in ("conv.weight", "conv.bn.weight", "conv2.weight", "fc.weight"):
+            gt = tp.get_parameter(name).grad.numpy()
+            np.testing.assert_allclose(bpm.get_parameter(name).grad.numpy(), gt, rtol=1e-4, atol=1e-5)
+        for name in ("conv.bn.running_mean", "conv.bn.running_var", "conv2.bn.running_var"):
+            np.testing.assert_allclose(bpm.get_buffer(name).numpy(), tp.get_buffer(name).numpy(), atol=1e-6)
+        topt.step(), bopt.step(), topt.zero_grad(), bopt.zero_grad()
+    assert not bpm.conv.bn.training and bpm.conv.freeze_bn
+    tc, bc = tq.convert(tp.eval()), bq.convert(bpm.eval())
+    assert list(tc.state_dict()) == list(bc.state_dict())
+    assert np.array_equal(tc.conv.weight().int_repr().numpy(), bc.conv.weight().int_repr().numpy())
+    bc.load_state_dict({k: _to_bp(v) for k, v in tc.state_dict().items()})
+    assert str(tc) == str(bc)
+    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    assert np.array_equal(tc(torch.from_numpy(x)).numpy(), bc(bp.tensor(x)).numpy())

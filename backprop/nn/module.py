@@ -844,7 +844,7 @@ class Module:
         for name, m in self._modules.items():
             sub = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {sub}")
-        head = f"{type(self).__name__}("
+        head = f"{self._get_name()}("
         if not self._modules and len(lines) <= 1:
             return head + extra + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"

@@ -6,14 +6,15 @@ import copy
 import warnings
 from typing import Any
 
-from backprop import nn
+from backprop import dtypes, nn
 from backprop._quantized import qint8
 from backprop.ao.nn import intrinsic as nni
 from backprop.ao.nn import qat
 from backprop.ao.nn import quantized as nnq
+from backprop.ao.nn.intrinsic import qat as nniqat
 from backprop.ao.nn.intrinsic import quantized as nniq
 from backprop.ao.nn.quantized import dynamic as nnqd
-from backprop.ao.quantization.qconfig import default_dynamic_qconfig
+from backprop.ao.quantization.qconfig import default_dynamic_qconfig, float16_dynamic_qconfig
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "QuantWrapper",
     "convert",
     "fuse_modules",
+    "fuse_modules_qat",
+    "get_default_qat_module_mappings",
+    "get_default_dynamic_quant_module_mappings",
     "get_default_static_quant_module_mappings",
     "prepare",
     "prepare_qat",
@@ -106,11 +110,38 @@ def get_default_static_quant_module_mappings() -> dict[type, type]:
         nn.Linear: nnq.Linear,
         nn.Conv2d: nnq.Conv2d,
         nn.ReLU6: nnq.ReLU6,
+        nn.BatchNorm2d: nnq.BatchNorm2d,
+        nn.LayerNorm: nnq.LayerNorm,
+        nn.Hardswish: nnq.Hardswish,
+        nn.ELU: nnq.ELU,
+        nn.LeakyReLU: nnq.LeakyReLU,
         qat.Linear: nnq.Linear,
+        qat.Conv2d: nnq.Conv2d,
+        nniqat.ConvBn2d: nnq.Conv2d,
+        nniqat.ConvBnReLU2d: nniq.ConvReLU2d,
+        nniqat.ConvReLU2d: nniq.ConvReLU2d,
+        nniqat.LinearReLU: nniq.LinearReLU,
         nni.LinearReLU: nniq.LinearReLU,
         nni.ConvReLU2d: nniq.ConvReLU2d,
         nnq.FloatFunctional: nnq.QFunctional,
     }
+
+
+def get_default_qat_module_mappings() -> dict[type, type]:
+    """Float (or fused) module type -> its QAT module, as torch's eager-mode defaults (those backprop has)."""
+    return {
+        nn.Linear: qat.Linear,
+        nn.Conv2d: qat.Conv2d,
+        nni.ConvBn2d: nniqat.ConvBn2d,
+        nni.ConvBnReLU2d: nniqat.ConvBnReLU2d,
+        nni.ConvReLU2d: nniqat.ConvReLU2d,
+        nni.LinearReLU: nniqat.LinearReLU,
+    }
+
+
+def _is_fused(m: nn.Module) -> bool:
+    """A fused module (float ``nni`` or QAT ``nniqat``): observed and converted as one unit (torch's _FusedModule)."""
+    return isinstance(m, nni._FusedModule) or getattr(type(m), "_fused", False)
 
 
 def _observe(m: nn.Module) -> None:
@@ -131,7 +162,7 @@ def _add_observers(module: nn.Module, observed: tuple[type, ...] | None = None) 
         if isinstance(child, (nnq.FloatFunctional, nnq.QFunctional)):
             if getattr(child, "qconfig", None) is not None:
                 child.activation_post_process = child.qconfig.activation()
-        elif isinstance(child, nni._FusedModule):
+        elif _is_fused(child):
             _observe(child)
         else:
             _add_observers(child, kinds)
@@ -148,7 +179,7 @@ def prepare_qat(model: nn.Module, mapping: Any = None, inplace: bool = False) ->
     if not inplace:
         model = copy.deepcopy(model)
     propagate_qconfig_(model)
-    _swap(model, mapping or {nn.Linear: qat.Linear})
+    _swap(model, mapping or get_default_qat_module_mappings())
     _add_observers(model)
     return model
 
@@ -191,7 +222,7 @@ def _swap_module(mod: nn.Module, mapping: dict[type, Any]) -> nn.Module:
 
 def _convert(module: nn.Module, mapping: dict[type, Any]) -> None:
     for name, child in list(module.named_children()):
-        if not isinstance(child, nni._FusedModule):
+        if not _is_fused(child):
             _convert(child, mapping)
         module._modules[name] = _swap_module(child, mapping)
 
@@ -261,6 +292,14 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
     types = tuple(type(m) for m in mods)
     if any(m.training != mods[0].training for m in mods[:2]) and len(mods) > 1 and types[1] is nn.BatchNorm2d:
         raise AssertionError("Conv and BN both must be in the same mode (train or eval).")
+    if is_qat and len(mods) > 1 and types[1] is nn.BatchNorm2d:
+        bn = mods[1]
+        if bn.num_features != mods[0].out_channels:
+            raise AssertionError("Output channel of Conv2d must match num_features of BatchNorm2d")
+        if not bn.affine:
+            raise AssertionError("Only support fusing BatchNorm2d with affine set to True")
+        if not bn.track_running_stats:
+            raise AssertionError("Only support fusing BatchNorm2d with tracking_running_stats set to True")
     if types == (nn.Conv2d, nn.BatchNorm2d):
         if is_qat:
             return nni.ConvBn2d(*mods)
@@ -278,6 +317,22 @@ def _fuse(mods: list[nn.Module], is_qat: bool) -> nn.Module:
     raise NotImplementedError(f"Cannot fuse modules: {types}")
 
 
+def _fuse_modules(model: nn.Module, modules_to_fuse: Any, is_qat: bool, inplace: bool, fuser_func: Any) -> nn.Module:
+    if not inplace:
+        model = copy.deepcopy(model)
+    groups = modules_to_fuse if modules_to_fuse and isinstance(modules_to_fuse[0], (list, tuple)) else [modules_to_fuse]
+    fuser = fuser_func or _fuse
+    for names in groups:
+        mods = [_get(model, n) for n in names]
+        fused = fuser(mods, is_qat)
+        _set(model, names[0], fused)
+        for n in names[1:]:
+            identity = nn.Identity()
+            identity.training = mods[0].training
+            _set(model, n, identity)
+    return model
+
+
 def fuse_modules(
     model: nn.Module,
     modules_to_fuse: Any,
@@ -288,39 +343,61 @@ def fuse_modules(
     """Fuse each list of named modules (``[["conv", "bn", "relu"], ["fc", "relu"]]``) into the first one's place
     (BatchNorm folded into the conv's weight and bias as torch's ``fuse_conv_bn_eval``); the others become
     ``nn.Identity``."""
-    if not inplace:
-        model = copy.deepcopy(model)
-    groups = modules_to_fuse if modules_to_fuse and isinstance(modules_to_fuse[0], (list, tuple)) else [modules_to_fuse]
-    fuser = fuser_func or (lambda mods, is_qat=False: _fuse(mods, is_qat))
-    for names in groups:
-        mods = [_get(model, n) for n in names]
-        fused = fuser(mods, False)
-        _set(model, names[0], fused)
-        for n in names[1:]:
-            identity = nn.Identity()
-            identity.training = mods[0].training
-            _set(model, n, identity)
-    return model
+    return _fuse_modules(model, modules_to_fuse, False, inplace, fuser_func)
+
+
+def fuse_modules_qat(
+    model: nn.Module,
+    modules_to_fuse: Any,
+    inplace: bool = False,
+    fuser_func: Any = None,
+    fuse_custom_config_dict: Any = None,
+) -> nn.Module:
+    """``fuse_modules`` for quantization-aware training: conv+bn(+relu) become ``nni.ConvBn2d``/``ConvBnReLU2d``
+    (the BatchNorm kept, folded during training by ``prepare_qat``'s QAT modules)."""
+    return _fuse_modules(model, modules_to_fuse, True, inplace, fuser_func)
+
+
+def get_default_dynamic_quant_module_mappings() -> dict[type, type]:
+    """Float module type -> its dynamically quantized module (torch's defaults that backprop has)."""
+    return {
+        nn.Linear: nnqd.Linear,
+        nn.LSTM: nnqd.LSTM,
+        nn.GRU: nnqd.GRU,
+        nn.LSTMCell: nnqd.LSTMCell,
+        nn.RNNCell: nnqd.RNNCell,
+        nn.GRUCell: nnqd.GRUCell,
+    }
 
 
 def quantize_dynamic(
     model: nn.Module, qconfig_spec: Any = None, dtype: Any = qint8, mapping: Any = None, inplace: bool = False
 ) -> nn.Module:
-    """The model with its ``nn.Linear`` layers (those ``qconfig_spec`` names) replaced by dynamically
-    quantized ones (int8 weights, activations quantized per call)."""
-    if dtype is not qint8:
-        raise NotImplementedError(f"quantize_dynamic: backprop supports dtype=bp.qint8 only, got {dtype}")
-    spec = {nn.Linear} if qconfig_spec is None else qconfig_spec
-    if isinstance(spec, dict):
-        qconfig_dict = dict(spec)
+    """The model (in eval mode) with its ``nn.Linear``/``LSTM``/``GRU``/cells (those ``qconfig_spec`` names) replaced
+    by dynamically quantized ones: int8 weights and activations quantized per call (``dtype=bp.qint8``), or
+    float16 weights (``dtype=bp.float16``)."""
+    if dtype is qint8:
+        default = default_dynamic_qconfig
+    elif dtype == dtypes.float16:
+        default = float16_dynamic_qconfig
+    elif qconfig_spec is None:
+        raise ValueError(f"Don't know how to quantize with default settings for {dtype}. Provide full qconfig please")
     else:
-        qconfig_dict = {k: default_dynamic_qconfig for k in spec}
-    unsupported = [k for k in qconfig_dict if isinstance(k, type) and k is not nn.Linear]
+        raise NotImplementedError(f"quantize_dynamic: backprop supports dtype=bp.qint8 and bp.float16, got {dtype}")
+    if qconfig_spec is None:
+        qconfig_dict: dict[Any, Any] = {k: default for k in get_default_dynamic_quant_module_mappings()}
+    elif isinstance(qconfig_spec, dict):
+        qconfig_dict = dict(qconfig_spec)
+    else:
+        qconfig_dict = {k: default for k in qconfig_spec}
+    mapping = mapping or get_default_dynamic_quant_module_mappings()
+    unsupported = [k for k in qconfig_dict if isinstance(k, type) and k not in mapping]
     if unsupported:
         names = ", ".join(k.__name__ for k in unsupported)
-        raise NotImplementedError(f"quantize_dynamic: backprop quantizes nn.Linear only; not {names}")
+        raise NotImplementedError(f"quantize_dynamic: backprop has no dynamic quantized module for {names}")
     if not inplace:
         model = copy.deepcopy(model)
+    model.eval()
     propagate_qconfig_(model, qconfig_dict)
-    _swap(model, mapping or {nn.Linear: nnqd.Linear})
+    _swap(model, mapping)
     return model

@@ -7,12 +7,14 @@ from typing import Any
 import backprop as bp
 from backprop._quantized import QTensor, quint8
 from backprop.ao.nn.quantized import dynamic
+from backprop.ao.nn.quantized._activations import ELU, BatchNorm2d, Hardswish, LayerNorm, LeakyReLU, Sigmoid
 from backprop.ao.nn.quantized._static import Conv2d, FloatFunctional, Linear, QFunctional, ReLU6
 from backprop.nn import Module
 from backprop.tensor import Tensor
 
 __all__ = [
-    "Conv2d", "DeQuantize", "FloatFunctional", "Linear", "QFunctional", "Quantize", "ReLU6", "dynamic", "functional",
+    "BatchNorm2d", "Conv2d", "DeQuantize", "ELU", "FloatFunctional", "Hardswish", "LayerNorm", "LeakyReLU", "Linear",
+    "QFunctional", "Quantize", "ReLU6", "Sigmoid", "dynamic", "functional",
 ]  # fmt: skip
 
 

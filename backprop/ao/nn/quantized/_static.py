@@ -30,6 +30,13 @@ def _observed(mod: Any, fused: type | None) -> tuple[Any, Any, Any]:
     if not hasattr(mod, "qconfig") or mod.qconfig is None:
         raise AssertionError("Input float module must have qconfig defined")
     act = mod.activation_post_process
+    if hasattr(mod, "bn") and hasattr(mod, "weight_fake_quant"):  # (QAT ConvBn2d: the BatchNorm folded first)
+        from backprop.nn.utils.fusion import fuse_conv_bn_weights
+
+        bn = mod.bn
+        mod.weight, mod.bias = fuse_conv_bn_weights(
+            mod.weight, mod.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+        )
     if fused is not None and isinstance(mod, fused):
         mod = mod[0]  # type: ignore[index]
     wpp = getattr(mod, "weight_fake_quant", None) or mod.qconfig.weight()
@@ -72,7 +79,9 @@ class Linear(Module):
 
     def weight(self) -> QTensor:
         """The quantized weight."""
-        return self._packed_params._packed_params[0]
+        w = self._packed_params._packed_params[0]
+        assert isinstance(w, QTensor)
+        return w
 
     def bias(self) -> Tensor | None:
         """The float bias."""

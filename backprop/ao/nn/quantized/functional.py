@@ -8,9 +8,10 @@ import numpy as np
 
 from backprop import _quantized as Q
 from backprop._quantized import QTensor
+from backprop.ao.nn.quantized._activations import elu, hardswish, leaky_relu
 from backprop.ao.nn.quantized._static import _pair
 
-__all__ = ["conv2d", "linear", "relu", "relu6"]
+__all__ = ["conv2d", "elu", "hardswish", "leaky_relu", "linear", "relu", "relu6"]
 
 
 def linear(

@@ -8,16 +8,12 @@ import numpy as np
 
 import backprop as bp
 from backprop import dtypes
-from backprop._quantized import QTensor, dynamic_linear, fp16_linear, per_tensor_affine, qint8
+from backprop._quantized import dynamic_linear, fp16_linear, per_tensor_affine, qint8
+from backprop.ao.nn.quantized.dynamic._common import _dtype_name, _quantize_weight
 from backprop.nn import Module
 from backprop.tensor import Tensor
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "Linear", "RNNCell"]
-
-
-def _dtype_name(dtype: Any) -> str:
-    """torch's spelling of a dtype (``torch.float16``, ``torch.qint8``)."""
-    return f"torch.{dtype}" if isinstance(dtype, np.dtype) else repr(dtype)
 
 
 def _fp16_weight(w: Tensor) -> Tensor:
@@ -132,12 +128,6 @@ class Linear(Module):
         return q
 
 
-def _quantize_weight(w: Tensor, observer: Any) -> QTensor:
-    """A float weight quantized per tensor to qint8 with its (already run) observer's scale and zero point."""
-    s, z = observer.calculate_qparams()
-    return bp.quantize_per_tensor(w.detach().float(), float(s.reshape(-1)[0]), int(z.reshape(-1)[0]), qint8)
-
-
-from backprop.ao.nn.quantized.dynamic.rnn import GRU, LSTM, GRUCell, LSTMCell, RNNCell  # noqa: E402
+from backprop.ao.nn.quantized.dynamic.rnn import GRU, LSTM, GRUCell, LSTMCell, RNNCell  # noqa: E402 - (after Linear)
 
 _ = per_tensor_affine

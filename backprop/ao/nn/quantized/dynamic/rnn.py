@@ -19,7 +19,7 @@ import numpy as np
 import backprop as bp
 from backprop import dtypes
 from backprop._quantized import QTensor, dynamic_linear, fp16_linear, qint8
-from backprop.ao.nn.quantized.dynamic import _dtype_name, _quantize_weight  # (defined before this module loads)
+from backprop.ao.nn.quantized.dynamic._common import _dtype_name, _quantize_weight
 from backprop.nn import Module, ModuleList
 from backprop.nn.utils.rnn import PackedSequence, _lengths_array
 from backprop.tensor import Tensor

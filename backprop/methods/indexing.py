@@ -625,7 +625,7 @@ def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bo
     """The bucket of each value of ``input`` among the 1-D sorted ``boundaries``: i with
     boundaries[i-1] < x <= boundaries[i] (``right``: boundaries[i-1] <= x < boundaries[i])."""
     if boundaries.ndim != 1:
-        raise RuntimeError(f"torch.bucketize(): boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
 

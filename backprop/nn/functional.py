@@ -740,8 +740,8 @@ def binary_cross_entropy_with_logits(
     _not_differentiable(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy_with_logits: Target size ({tuple(target.shape)}) must be the same as "
-            f"input size ({tuple(input.shape)})"
+            f"Target size (torch.Size({list(target.shape)})) must be the same as "
+            f"input size (torch.Size({list(input.shape)}))"
         )
     _check_logits_dtypes(input, target)
     if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
@@ -1000,8 +1000,11 @@ def embedding(
     ``max_norm`` renormalises the used rows in place (as torch); ``sparse=True`` gives a dense gradient."""
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    if input.dtype.kind not in "iu":
-        raise DTypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
+    if input.dtype not in (dtypes.int64, dtypes.int32):  # torch's check: Long or Int ids only
+        raise DTypeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got {input.type()} instead (while checking arguments for embedding)"
+        )
     if weight.ndim != 2:
         raise ShapeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     n = weight.shape[0]
@@ -1089,7 +1092,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim (no gradient)."""
     tensor = input  # (torch's keyword name is input; its docs say tensor)
     if tensor.dtype != dtypes.int64:  # (torch: int64 only; int32 and uint8 ids are refused too)
-        raise DTypeError(f"one_hot is only applicable to index tensor of type LongTensor (got {tensor.dtype})")
+        raise DTypeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = tensor.device.xp
     if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
         trace.host_read("one_hot(num_classes=-1)")
@@ -1111,8 +1114,10 @@ def _check_classes(data: Any, *, xp: Any, n: int, deferrable: bool) -> None:
         xp, "one_hot", data, 0, n - 1, f"class value {{value}} is out of range [0, {n})"
     ):
         return
-    if int(data.min()) < 0 or int(data.max()) >= n:
-        raise OpIndexError(f"one_hot: class values must be in [0, {n}), got {data.tolist()}")
+    if int(data.min()) < 0:  # torch's messages, in its order
+        raise OpIndexError("Class values must be non-negative.")
+    if int(data.max()) >= n:
+        raise OpIndexError("Class values must be smaller than num_classes.")
 
 
 def _one_hot(data: Any, n: int, xp: Any) -> Any:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import collections
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,6 +71,10 @@ def _compare(ours: Any, theirs: Any, rtol: float, path: str) -> None:
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=path)
         else:
             np.testing.assert_array_equal(a, b, err_msg=path)
+    elif isinstance(theirs, BaseException):  # torch's class (backprop's subclass it) and message
+        assert isinstance(ours, type(theirs)), (path, ours, theirs)
+        clean = str(ours).split(" at 0x")[0].replace("backprop.tensor.Tensor", "torch.Tensor")
+        assert clean == str(theirs).split(" at 0x")[0], (path, str(ours), str(theirs))
     elif isinstance(theirs, float):
         assert isinstance(ours, float), (path, ours)
         assert math.isclose(ours, theirs, rel_tol=rtol, abs_tol=rtol) or (math.isnan(ours) and math.isnan(theirs))
@@ -668,5 +673,394 @@ def test_unique_counts_inverse_and_consecutive() -> None:
         uf = L.unique(L.tensor([2.5, float("nan"), 1.0, 2.5]))
         return {"u": u, "inv": inv, "cnt": cnt, "u2": u2, "inv2": inv2, "ur": ur, "ir": ir, "cr": cr,
                 "uc": list(uc), "remap": remap[ids], "freq": freq, "uf": uf, "repr": repr(u)}  # fmt: skip
+
+    _same(program)
+
+
+# ---------------------------------------------------------------------------------------------- data pipelines
+Row = collections.namedtuple("Row", ["x", "y"])
+
+
+def test_default_collate_on_dicts_namedtuples_and_numbers() -> None:
+    def program(L: Any) -> Any:
+        from_data = L.utils.data
+        batch = [
+            {"x": L.tensor([1.0, 2.0]), "n": 3, "f": 0.5, "name": "a", "np": np.array([1, 2]), "t": (1, 2.0)},
+            {"x": L.tensor([3.0, 4.0]), "n": 4, "f": 1.5, "name": "b", "np": np.array([3, 4]), "t": (3, 4.0)},
+        ]
+        d = from_data.default_collate(batch)
+        rows = from_data.default_collate([Row(L.tensor(1), 2.0), Row(L.tensor(3), 4.0)])
+        out = {"d": d, "rows_type": type(rows).__name__, "rows": list(rows), "x_of": rows.x}
+        out["conv"] = from_data.default_convert({"a": np.arange(3.0), "b": [np.int32(1)]})
+        out["bools"] = from_data.default_collate([True, False])
+        out["np_scalars"] = from_data.default_collate([np.float32(1.5), np.float32(2.5)])
+        for name, bad in {"ragged": [L.ones(2), L.ones(3)], "lens": [[1, 2], [3]], "obj": [object(), object()]}.items():
+            try:
+                from_data.default_collate(bad)
+                out[name] = "ok"
+            except (RuntimeError, TypeError) as e:
+                out[name] = (type(e).__name__, str(e).split(" at 0x")[0].replace("backprop", "torch"))
+        return out
+
+    _same(program)
+
+
+def test_datasets_concat_subset_stack_chain_and_tensor_dataset() -> None:
+    def program(L: Any) -> Any:
+        D = L.utils.data
+        a = D.TensorDataset(L.arange(6).reshape(3, 2), L.tensor([0, 1, 0]))
+        b = D.TensorDataset(L.arange(10, 14).reshape(2, 2), L.tensor([1, 1]))
+        cat = D.ConcatDataset([a, b])
+        sub = D.Subset(cat, [4, 0, 2])
+        stack_t = D.StackDataset(a, a)
+        stack_d = D.StackDataset(feat=a, label=D.TensorDataset(L.tensor([7, 8, 9])))
+
+        class Stream(D.IterableDataset):
+            def __init__(self, n: int) -> None:
+                self.n = n
+
+            def __iter__(self):  # type: ignore[no-untyped-def]
+                return iter(range(self.n))
+
+        chain = D.ChainDataset([Stream(2), Stream(3)])
+        out: dict[str, Any] = {
+            "len": len(cat), "cum": cat.cumulative_sizes, "last": cat[-1], "sub": [sub[i] for i in range(3)],
+            "sub_len": len(sub), "st": stack_t[1], "sd": stack_d[2], "sd_len": len(stack_d), "chain": list(chain),
+            "tensors": a.tensors, "add": len(a + b),
+            "sub_many": sub.__getitems__([0, 1]),
+        }  # fmt: skip
+        for name, call in {
+            "mismatch": lambda: D.TensorDataset(L.ones(3), L.ones(2)),
+            "stack_mismatch": lambda: D.StackDataset(a, b),
+            "stack_mixed": lambda: D.StackDataset(a, x=b),
+            "concat_iterable": lambda: D.ConcatDataset([a, Stream(2)]),
+            "concat_empty": lambda: D.ConcatDataset([]),
+            "oob": lambda: cat[5],
+            "neg_oob": lambda: cat[-6],
+        }.items():
+            try:
+                call()
+                out[name] = "ok"
+            except (AssertionError, ValueError, IndexError, TypeError) as e:
+                out[name] = (type(e).__name__, str(e))
+        return out
+
+    _same(program)
+
+
+def test_random_split_fractions_and_samplers() -> None:
+    def program(L: Any) -> Any:
+        D = L.utils.data
+        ds = D.TensorDataset(L.arange(10))
+        g = L.Generator().manual_seed(42)
+        parts = D.random_split(ds, [0.7, 0.2, 0.1], generator=g)
+        parts2 = D.random_split(range(7), [0.5, 0.5])
+        # the permutations come from different random streams (README): sizes and coverage are compared
+        seen = sorted(int(i) for p in parts for i in p.indices)
+        bs = list(D.BatchSampler(D.SequentialSampler(range(10)), batch_size=4, drop_last=False))
+        bs_drop = list(D.BatchSampler(range(10), batch_size=4, drop_last=True))
+        srs = D.SubsetRandomSampler([3, 5, 7], generator=L.Generator().manual_seed(0))
+        wrs = D.WeightedRandomSampler([0.0, 1.0, 0.0], num_samples=5, replacement=True)
+        out: dict[str, Any] = {
+            "sizes": [len(p) for p in parts], "sizes2": [len(p) for p in parts2], "seen": seen,
+            "bs": bs, "bs_drop": bs_drop, "len_bs": len(D.BatchSampler(range(10), 3, False)),
+            "srs": sorted(srs), "srs_len": len(srs), "wrs": list(wrs),
+            "rs_len": len(D.RandomSampler(range(4), num_samples=9)),
+        }  # fmt: skip
+        for name, call in {
+            "bad_fractions": lambda: D.random_split(ds, [0.5, 0.6]),
+            "bad_lengths": lambda: D.random_split(ds, [3, 3]),
+            "bad_batch": lambda: D.BatchSampler(range(3), 0, False),
+            "bad_drop": lambda: D.BatchSampler(range(3), 2, drop_last=1),
+            "wrs_no_repl": lambda: (
+                D.WeightedRandomSampler([1.0, 1.0], num_samples=3, replacement=False).__iter__().__next__()
+            ),
+            "rs_bad": lambda: D.RandomSampler(range(3), num_samples=0),
+        }.items():
+            try:
+                call()
+                out[name] = "ok"
+            except (ValueError, RuntimeError) as e:
+                out[name] = (type(e).__name__, str(e))
+        return out
+
+    _same(program)
+
+
+def test_distributed_sampler_epochs_padding_and_drop_last() -> None:
+    def program(L: Any) -> Any:
+        D = L.utils.data
+        ds = list(range(10))
+        out: dict[str, Any] = {}
+        for drop in (False, True):
+            for rank in range(3):
+                s = D.distributed.DistributedSampler(ds, num_replicas=3, rank=rank, shuffle=False, drop_last=drop)
+                out[f"{drop}{rank}"] = (list(s), len(s), s.num_samples, s.total_size)
+        s = D.DistributedSampler(ds, num_replicas=2, rank=1, shuffle=True, seed=3)
+        epochs = []
+        for epoch in range(2):
+            s.set_epoch(epoch)
+            epochs.append(sorted(s))
+        # shuffled orders differ (README: random streams); each epoch's share is compared as a set of 5 of 10
+        out["shares"] = [len(set(e)) for e in epochs]
+        s0 = D.DistributedSampler(ds, num_replicas=2, rank=0, shuffle=True, seed=3)
+        s0.set_epoch(1)
+        out["cover"] = sorted(set(s0) | set(epochs[1]))
+        for name, call in {
+            "bad_rank": lambda: D.DistributedSampler(ds, num_replicas=2, rank=2),
+            "no_group": lambda: D.DistributedSampler(ds),
+        }.items():
+            try:
+                call()
+                out[name] = "ok"
+            except (ValueError, RuntimeError) as e:
+                out[name] = (type(e).__name__, str(e))
+        loader = D.DataLoader(ds, batch_size=2, sampler=D.DistributedSampler(ds, 2, 0, shuffle=False))
+        out["loader"] = list(loader)
+        return out
+
+    _same(program)
+
+
+class _Shards:
+    """An IterableDataset body that splits its range across workers with get_worker_info (torch's docs' recipe)."""
+
+    def __init__(self, lib: Any, start: int, end: int) -> None:
+        self.lib, self.start, self.end = lib, start, end
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        info = self.lib.utils.data.get_worker_info()
+        if info is None:
+            lo, hi = self.start, self.end
+        else:
+            per = int(math.ceil((self.end - self.start) / float(info.num_workers)))
+            lo = self.start + info.id * per
+            hi = min(lo + per, self.end)
+        return iter(self.lib.tensor([i, i * i]) for i in range(lo, hi))
+
+
+def _worker_seed(worker_id: int) -> None:
+    np.random.seed(1000 + worker_id)
+
+
+def test_iterable_dataset_sharded_over_two_workers() -> None:
+    def program(L: Any) -> Any:
+        D = L.utils.data
+        Shards = type("Shards", (_Shards, D.IterableDataset), {})
+        ds = Shards(L, 3, 10)
+        out: dict[str, Any] = {"main": list(D.DataLoader(ds, batch_size=None)), "info": D.get_worker_info()}
+        loader = D.DataLoader(ds, batch_size=2, num_workers=2, worker_init_fn=_worker_seed)
+        out["workers"] = list(loader)
+        loader2 = D.DataLoader(ds, batch_size=2, num_workers=2, drop_last=True, persistent_workers=True)
+        out["drop"] = [b for _ in range(2) for b in loader2]
+        for name, call in {
+            "len": lambda: len(D.DataLoader(ds)),
+            "shuffle": lambda: D.DataLoader(ds, shuffle=True),
+            "sampler": lambda: D.DataLoader(ds, sampler=[0, 1]),
+            "prefetch": lambda: D.DataLoader(ds, prefetch_factor=2),
+            "persistent": lambda: D.DataLoader(ds, persistent_workers=True),
+            "workers_neg": lambda: D.DataLoader(ds, num_workers=-1),
+        }.items():
+            try:
+                call()
+                out[name] = "ok"
+            except (TypeError, ValueError) as e:
+                out[name] = (type(e).__name__, str(e))
+        return out
+
+    _same(program)
+
+
+def _pad_collate(lib: Any) -> Callable[[list], Any]:
+    def collate(batch: list) -> Any:
+        seqs, labels = zip(*batch)
+        lengths = lib.tensor([len(s) for s in seqs])
+        padded = lib.nn.utils.rnn.pad_sequence(list(seqs), batch_first=True)
+        return padded, lengths, lib.tensor(labels)
+
+    return collate
+
+
+def test_dataloader_with_collate_fn_batch_sampler_and_map_dataset_workers() -> None:
+    def program(L: Any) -> Any:
+        D = L.utils.data
+
+        class Reviews(D.Dataset):
+            def __init__(self) -> None:
+                self.data = [(L.arange(1, n + 1), n % 2) for n in (3, 1, 4, 2, 5, 2, 1)]
+
+            def __len__(self) -> int:
+                return len(self.data)
+
+            def __getitem__(self, i: int) -> Any:
+                return self.data[i]
+
+        ds = Reviews()
+        # bucket by length: a batch sampler of index lists
+        order = sorted(range(len(ds)), key=lambda i: len(ds[i][0]))
+        buckets = [order[i : i + 3] for i in range(0, len(order), 3)]
+        out: dict[str, Any] = {}
+        out["bucketed"] = list(D.DataLoader(ds, batch_sampler=buckets, collate_fn=_pad_collate(L)))
+        out["plain"] = list(D.DataLoader(ds, batch_size=3, drop_last=True, collate_fn=_pad_collate(L)))
+        out["len"] = (len(D.DataLoader(ds, batch_size=3)), len(D.DataLoader(ds, batch_size=3, drop_last=True)))
+        tab = D.TensorDataset(L.arange(12.0).reshape(6, 2), L.arange(6))
+        out["workers"] = list(D.DataLoader(tab, batch_size=4, num_workers=2))
+        out["seq_sampler"] = list(D.DataLoader(tab, sampler=D.SequentialSampler(tab), batch_size=5))
+        g = L.Generator().manual_seed(7)
+        shuffled = [b[1] for b in D.DataLoader(tab, batch_size=2, shuffle=True, generator=g)]
+        out["shuffled_cover"] = L.cat(shuffled).sort().values  # the order is a random stream's (README)
+        for name, call in {
+            "bs_and_batch_sampler": lambda: D.DataLoader(ds, batch_size=2, batch_sampler=buckets),
+            "shuffle_and_sampler": lambda: D.DataLoader(ds, shuffle=True, sampler=[0]),
+            "no_batch_drop_last": lambda: D.DataLoader(ds, batch_size=None, drop_last=True),
+        }.items():
+            try:
+                call()
+                out[name] = "ok"
+            except ValueError as e:
+                out[name] = str(e)
+        return out
+
+    _same(program)
+
+
+def test_save_and_load_a_dataset_of_tensors(tmp_path: Any) -> None:
+    def program(L: Any) -> Any:
+        feats = L.linspace(0, 1, 12).reshape(4, 3)
+        data = {
+            "x": feats,
+            "y": L.tensor([0, 1, 1, 0]),
+            "meta": {"n": 4, "names": ["a", "b", "c"]},
+            "rows": [feats[0], feats[1:3]],
+        }
+        path = tmp_path / f"{L.__name__}.pt"
+        L.save(data, path)
+        back = L.load(path)
+        ds = L.utils.data.TensorDataset(back["x"], back["y"])
+        mean, std = back["x"].mean(0), back["x"].std(0)
+        norm = (back["x"] - mean) / std
+        # (views saved together load as separate tensors here: README "Where we differ", bp.save)
+        return {"back": back, "ds1": ds[1], "norm": norm}
+
+    _same(program)
+
+
+# ---------------------------------------------------------------------------------------------- slips and reprs
+def _outcomes(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each call's result, or the exception it raised."""
+    out: dict[str, Any] = {}
+    for name, call in calls.items():
+        try:
+            out[name] = call()
+        except Exception as e:  # noqa: BLE001 - the exception is what is compared
+            out[name] = e
+    return out
+
+
+def test_rnn_shape_slips_raise_as_torch() -> None:
+    def program(L: Any) -> Any:
+        nn = L.nn
+        lstm = nn.LSTM(4, 3, num_layers=2, batch_first=True)
+        proj = nn.LSTM(4, 3, proj_size=2, bidirectional=True)
+        gru = nn.GRU(4, 3)
+        x = L.ones(2, 5, 4)
+        return _outcomes(
+            {
+                "in_size": lambda: lstm(L.ones(2, 5, 3)),
+                "h_shape": lambda: lstm(x, (L.zeros(1, 2, 3), L.zeros(2, 2, 3))),
+                "c_shape": lambda: lstm(x, (L.zeros(2, 2, 3), L.zeros(2, 2, 4))),
+                "proj_h": lambda: proj(L.ones(5, 2, 4), (L.zeros(2, 2, 3), L.zeros(2, 2, 3))),
+                "gru_h": lambda: gru(L.ones(5, 2, 4), L.zeros(1, 3, 3)),
+                "gru_tuple": lambda: gru(L.ones(5, 2, 4), (L.zeros(1, 2, 3),)),
+                "4d": lambda: gru(L.ones(1, 5, 2, 4)),
+                "unbatched_h": lambda: gru(L.ones(5, 4), L.zeros(1, 2, 3)),
+                "proj_big": lambda: nn.LSTM(4, 3, proj_size=3),
+                "proj_gru": lambda: nn.GRU(4, 3, proj_size=2),
+                "dropout_warn": lambda: nn.GRU(4, 3, dropout=0.5).dropout,
+                "bad_dropout": lambda: nn.LSTM(4, 3, dropout=1.5),
+                "bad_nonlin": lambda: nn.RNN(4, 3, nonlinearity="gelu"),
+                "zero_hidden": lambda: nn.LSTM(4, 0),
+                "cell_in": lambda: nn.LSTMCell(4, 3)(L.ones(2, 5)),
+                "cell_h": lambda: nn.GRUCell(4, 3)(L.ones(2, 4), L.ones(3, 3)),
+                "cell_3d": lambda: nn.RNNCell(4, 3)(L.ones(1, 2, 4)),
+                "int_input": lambda: gru(L.ones(5, 2, 4, dtype=L.long)),
+            }
+        )
+
+    _same(program)
+
+
+def test_packing_slips_raise_as_torch() -> None:
+    def program(L: Any) -> Any:
+        rnn = L.nn.utils.rnn
+        x = L.ones(4, 3, 2)
+        return _outcomes(
+            {
+                "unsorted": lambda: rnn.pack_padded_sequence(x, L.tensor([2, 4, 3])),
+                # (a length past the padded steps: torch packs beyond the tensor, backprop raises a ValueError)
+                "zero": lambda: rnn.pack_padded_sequence(x, [4, 3, 0]),
+                "count": lambda: rnn.pack_padded_sequence(x, [4, 3]),
+                "lengths_2d": lambda: rnn.pack_padded_sequence(x, L.tensor([[4, 3, 2]])),
+                "total_short": lambda: rnn.pad_packed_sequence(rnn.pack_padded_sequence(x, [4, 3, 2]), total_length=3),
+                "empty_list": lambda: rnn.pad_sequence([]),
+                "ragged_feat": lambda: rnn.pad_sequence([L.ones(2, 3), L.ones(2, 4)]),
+                "bad_side": lambda: rnn.pad_sequence([L.ones(2)], padding_side="middle"),
+                "float_lengths": lambda: rnn.pack_padded_sequence(x, L.tensor([4.0, 3.0, 2.0])).batch_sizes,
+            }
+        )
+
+    _same(program)
+
+
+def test_rnn_and_packed_sequence_reprs_and_names() -> None:
+    def program(L: Any) -> Any:
+        nn = L.nn
+        lstm = nn.LSTM(4, 6, num_layers=2, proj_size=3, bidirectional=True, batch_first=True, dropout=0.1)
+        enc = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2, enable_nested_tensor=False
+        )
+        packed = nn.utils.rnn.pack_sequence([L.tensor([1.0, 2.0]), L.tensor([3.0])])
+        return {
+            "lstm": repr(lstm),
+            "gru": repr(nn.GRU(3, 5, bias=False)),
+            "rnn": repr(nn.RNN(3, 5, nonlinearity="relu")),
+            "cells": [repr(nn.LSTMCell(2, 3)), repr(nn.GRUCell(2, 3, bias=False)), repr(nn.RNNCell(2, 3))],
+            "enc": repr(enc),
+            "bag": repr(nn.EmbeddingBag(5, 2, mode="max", padding_idx=1)),
+            "emb": repr(nn.Embedding(5, 2, max_norm=1.0, sparse=True)),
+            "names": list(lstm.state_dict()),
+            "flat": lstm._flat_weights_names,
+            "all_weights": [[tuple(w.shape) for w in ws] for ws in lstm.all_weights],
+            "packed": repr(packed).replace("torch.", ""),
+            "packed_fields": packed._fields,
+            "packed_double": packed.double().data.dtype == L.float64,
+            "packed_cuda": packed.is_cuda,
+        }
+
+    _same(program)
+
+
+def test_ctc_slips_raise_as_torch() -> None:
+    def program(L: Any) -> Any:
+        F = L.nn.functional
+        lp = L.randn(6, 2, 5).log_softmax(2)
+        t = L.tensor([[1, 2], [3, 4]])
+        return _outcomes(
+            {
+                "in_len_big": lambda: F.ctc_loss(lp, t, [7, 6], [2, 2]),
+                "tgt_len_big": lambda: F.ctc_loss(lp, t, [6, 6], [3, 2]),
+                "batch": lambda: F.ctc_loss(lp, t, [6, 6, 6], [2, 2, 2]),
+                "lp_2d": lambda: F.ctc_loss(lp[:, 0], t[0], [6], [2]).shape,
+                "blank_big": lambda: F.ctc_loss(lp, t, [6, 6], [2, 2], blank=5),
+                "neg_len": lambda: F.ctc_loss(lp, t, [6, -1], [2, 2]),
+                "neg_and_big": lambda: F.ctc_loss(lp, t, [7, -1], [2, 2]),
+                "tgt_neg": lambda: F.ctc_loss(lp, t, [6, 6], [2, -1]),
+                "rows": lambda: F.ctc_loss(lp, t[:1], [6, 6], [2, 2]),
+                "tgt_batch": lambda: F.ctc_loss(lp, t, [6, 6], [2, 2, 2]),
+                "flat": lambda: F.ctc_loss(lp, t.flatten(), [6, 6], [2, 3]),
+                "targets_3d": lambda: F.ctc_loss(lp, t[None], [6, 6], [2, 2]),
+                "blank_first": lambda: F.ctc_loss(lp, t, [6], [2, 2], blank=9),
+            }
+        )
 
     _same(program)

@@ -1064,3 +1064,259 @@ def test_ctc_slips_raise_as_torch() -> None:
         )
 
     _same(program)
+
+
+# ---------------------------------------------------------------------------------------------- more features
+def test_groupby_aggregations_with_scatter_reduce_and_index_reduce() -> None:
+    def program(L: Any) -> Any:
+        store = L.tensor([0, 2, 1, 2, 0, 2, 3])
+        sales = L.tensor([5.0, 1.0, 3.0, 7.0, 2.0, float("nan"), 4.0])
+        clean = L.nan_to_num(sales, nan=0.0)
+        out: dict[str, Any] = {}
+        for how in ("sum", "prod", "mean", "amax", "amin"):
+            for inc in (True, False):
+                out[f"{how}{inc}"] = L.zeros(5).scatter_reduce(0, store, clean, reduce=how, include_self=inc)
+        out["index_reduce"] = L.ones(5).index_reduce_(0, store, clean, "mean", include_self=False)
+        out["nanmean"] = sales.nanmean()
+        out["nansum"] = L.nansum(sales)
+        out["isnan"] = L.isnan(sales).nonzero().squeeze(1)
+        out["filled"] = L.where(L.isnan(sales), sales.nanmedian(), sales)
+        out["isin"] = L.isin(store, L.tensor([2, 3]))
+        out["isin_inv"] = L.isin(store, L.tensor([2, 3]), invert=True)
+        out["masked"] = L.masked_select(clean, store == 2)
+        out["argwhere"] = L.argwhere(clean.reshape(7, 1) > 2)
+        cm, ci = L.cummax(clean, dim=0)
+        out["cummax"] = (cm, ci)
+        out["cumsum_int"] = L.cumsum(store, 0)
+        out["counts"] = L.bincount(store)
+        vals, idx = L.sort(clean, stable=True, descending=True)
+        out["sorted"] = (vals, idx)
+        out["rank"] = L.argsort(L.argsort(clean)) + 1
+        out["kth"] = L.kthvalue(clean, 3)
+        out["mode"] = L.mode(store)
+        return out
+
+    _same(program)
+
+
+def test_time_series_features_and_rolling_windows() -> None:
+    def program(L: Any) -> Any:
+        F = L.nn.functional
+        t = L.arange(24, dtype=L.float32)
+        y = 10 + 0.5 * t + 3 * L.sin(2 * math.pi * t / 12)
+        lag1 = L.roll(y, 1)
+        lag1[0] = float("nan")
+        diff = L.diff(y)
+        diff2 = L.diff(y, n=2, prepend=y[:1])
+        roll_mean = F.avg_pool1d(y.view(1, 1, -1), kernel_size=4, stride=1)
+        roll_conv = F.conv1d(F.pad(y.view(1, 1, -1), (3, 0), mode="replicate"), L.ones(1, 1, 4) / 4)
+        ema = [y[0]]
+        for v in y[1:]:
+            ema.append(0.3 * v + 0.7 * ema[-1])
+        up = F.interpolate(y.view(1, 1, -1), scale_factor=2, mode="linear", align_corners=False)
+        up_ac = F.interpolate(y.view(1, 1, -1), size=30, mode="linear", align_corners=True)
+        pct = (y[1:] - y[:-1]) / y[:-1]
+        z = (y - y.mean()) / y.std()
+        mm = (y - y.min()) / (y.max() - y.min())
+        cal = L.stack([L.sin(2 * math.pi * (t % 12) / 12), L.cos(2 * math.pi * (t % 12) / 12)], -1)
+        return {
+            "lag1": lag1, "diff": diff, "diff2": diff2, "roll_mean": roll_mean, "roll_conv": roll_conv,
+            "ema": L.stack(ema), "up": up, "up_ac": up_ac, "pct": pct, "z": z, "mm": mm, "cal": cal,
+            "trapz": L.trapezoid(y, t), "cumtrapz": L.cumulative_trapezoid(y, dx=0.5),
+        }  # fmt: skip
+
+    _same(program, rtol=1e-5)
+
+
+def test_two_tower_retrieval_with_in_batch_negatives() -> None:
+    def program(L: Any, mirror: _Mirror) -> Any:
+        nn, F = L.nn, L.nn.functional
+        user_tower = mirror(L, nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 8), nn.GELU(), nn.LayerNorm(8)))
+        item_tower = mirror(L, nn.Sequential(nn.EmbeddingBag(20, 8, mode="mean"), nn.Linear(8, 8)))
+        opt = L.optim.Adam(list(user_tower.parameters()) + list(item_tower.parameters()), lr=0.01)
+        users = L.tensor([1, 3, 5, 7])
+        items = L.tensor([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+        losses = []
+        for _ in range(3):
+            u = F.normalize(user_tower(users), dim=-1)
+            v = F.normalize(item_tower[1](item_tower[0](items, L.tensor([0, 3, 6, 9]))), dim=-1)
+            logits = u @ v.T / 0.07
+            loss = F.cross_entropy(logits, L.arange(4))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        with L.no_grad():
+            sims = F.cosine_similarity(u.unsqueeze(1), v.unsqueeze(0), dim=-1)
+            dist = L.cdist(u, v)
+            top = sims.topk(2, dim=1)
+            recall = (top.indices == L.arange(4).unsqueeze(1)).any(1).float().mean()
+            scores = L.einsum("bd,nd->bn", u, v)
+        return {"losses": losses, "sims": sims, "dist": dist, "top": top.values, "recall": recall, "scores": scores}
+
+    _same_model(program, rtol=1e-4)
+
+
+def test_hashing_trick_and_integer_feature_crosses() -> None:
+    def program(L: Any) -> Any:
+        user = L.tensor([123456789, 42, 987654321, 7], dtype=L.int64)
+        item = L.tensor([11, 22, 33, 44], dtype=L.int64)
+        buckets = 1000
+        h1 = L.remainder(user * 2654435761, buckets)
+        cross = L.bitwise_xor(user, item << 16) % buckets
+        fmod = L.fmod(user - 10**9, buckets)
+        floor = L.div(user, 7, rounding_mode="floor")
+        trunc = L.div(-user, 7, rounding_mode="trunc")
+        true = user / 7
+        i32 = (user % 97).to(L.int32)
+        mixed = i32 + L.tensor(1, dtype=L.int64)
+        u8 = L.tensor([250, 10], dtype=L.uint8) + 10
+        return {"h1": h1, "cross": cross, "fmod": fmod, "floor": floor, "trunc": trunc, "true": true,
+                "i32": i32, "mixed": mixed, "u8": u8, "fdiv": user // 7, "neg_mod": (-user) % 1000}  # fmt: skip
+
+    _same(program)
+
+
+def test_classification_metrics_auc_and_confusion_matrix() -> None:
+    def program(L: Any) -> Any:
+        scores = L.tensor([0.9, 0.8, 0.8, 0.4, 0.35, 0.3, 0.8, 0.1])
+        labels = L.tensor([1, 1, 0, 1, 0, 0, 1, 0])
+        order = L.argsort(scores, descending=True, stable=True)
+        tps = L.cumsum(labels[order], 0)
+        fps = L.cumsum(1 - labels[order], 0)
+        tpr = L.cat([L.zeros(1), tps / tps[-1]])
+        fpr = L.cat([L.zeros(1), fps / fps[-1]])
+        auc = L.trapezoid(tpr, fpr)
+        # rank-based AUC with ties: average ranks from unique's inverse
+        uniq, inv, cnt = L.unique(scores, return_inverse=True, return_counts=True)
+        first = L.cumsum(cnt, 0) - cnt + 1
+        avg_rank = (first + (cnt - 1) / 2.0)[inv]
+        npos = labels.sum()
+        nneg = len(labels) - npos
+        auc_rank = (avg_rank[labels == 1].sum() - npos * (npos + 1) / 2) / (npos * nneg)
+        preds = (scores > 0.5).long()
+        cm = L.bincount(labels * 2 + preds, minlength=4).reshape(2, 2)
+        precision = cm[1, 1] / cm[:, 1].sum()
+        f1 = 2 * cm[1, 1] / (2 * cm[1, 1] + cm[0, 1] + cm[1, 0])
+        multi = L.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+        y = L.tensor([1, 2, 2, 0])
+        top2 = (multi.topk(2, dim=1).indices == y[:, None]).any(1).float().mean()
+        acc = (multi.argmax(1) == y).float().mean()
+        return {"auc": auc, "auc_rank": auc_rank, "cm": cm, "precision": precision, "f1": f1, "top2": top2,
+                "acc": acc, "tpr": tpr, "avg_rank": avg_rank}  # fmt: skip
+
+    _same(program)
+
+
+def test_missing_value_imputation_and_robust_scaling() -> None:
+    def program(L: Any) -> Any:
+        nan = float("nan")
+        X = L.tensor([[1.0, nan, 3.0], [4.0, 5.0, nan], [nan, 8.0, 9.0], [10.0, 11.0, 12.0]], dtype=L.float64)
+        mask = L.isnan(X)
+        col_mean = L.nanmean(X, dim=0)
+        col_med = L.nanmedian(X, dim=0)
+        filled = L.where(mask, col_mean.expand_as(X), X)
+        q = L.nanquantile(X, L.tensor([0.25, 0.75], dtype=L.float64), dim=0)
+        robust = (filled - col_med.values) / (q[1] - q[0])
+        clipped = L.clamp(robust, min=-1.0, max=1.0)
+        lo, hi = L.tensor([0.0, 0.0, 5.0], dtype=L.float64), L.tensor([5.0, 6.0, 10.0], dtype=L.float64)
+        clip_cols = L.clamp(filled, lo, hi)
+        indicator = L.cat([filled, mask.to(L.float64)], dim=1)
+        std, mean = L.std_mean(filled, dim=0, correction=0)
+        log1p = L.log1p(filled.abs()) * filled.sign()
+        return {"col_mean": col_mean, "col_med": col_med, "q": q, "robust": robust, "clipped": clipped,
+                "clip_cols": clip_cols, "indicator": indicator, "std": std, "mean": mean, "log1p": log1p,
+                "allnan": L.nanmean(L.full((2,), nan)), "count": (~mask).sum(0)}  # fmt: skip
+
+    _same(program, rtol=1e-12)
+
+
+def test_lstm_autoencoder_anomaly_scores_and_state_dict_round_trip(tmp_path: Any) -> None:
+    def program(L: Any, mirror: _Mirror) -> Any:
+        nn = L.nn
+
+        class AE(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.enc = nn.LSTM(2, 6, batch_first=True)
+                self.dec = nn.LSTM(6, 6, batch_first=True)
+                self.out = nn.Linear(6, 2)
+
+            def forward(self, x: Any) -> Any:
+                _, (h, _) = self.enc(x)
+                z = h[-1].unsqueeze(1).repeat(1, x.size(1), 1)
+                y, _ = self.dec(z)
+                return self.out(y)
+
+        model = mirror(L, AE())
+        t = L.linspace(0, 4 * math.pi, 16)
+        x = L.stack([L.stack([L.sin(t + k), L.cos(t * 0.5 + k)], -1) for k in range(3)])
+        x[2, 10] = 3.0  # an anomaly
+        opt = L.optim.RMSprop(model.parameters(), lr=0.01)
+        for _ in range(3):
+            loss = nn.functional.mse_loss(model(x), x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with L.no_grad():
+            err = ((model(x) - x) ** 2).mean(-1)
+        path = tmp_path / f"{L.__name__}.pt"
+        L.save(model.state_dict(), path)
+        again = AE()
+        missing = again.load_state_dict(L.load(path, weights_only=True), strict=True)
+        same = all(L.equal(a, b) for a, b in zip(again.parameters(), model.parameters()))
+        thresh = err.mean() + 2 * err.std()
+        return {"err": err, "flags": (err > thresh).nonzero(), "same": same, "missing": list(missing)}
+
+    _same_model(program, rtol=1e-4)
+
+
+def test_tabular_and_recsys_slips_raise_as_torch() -> None:
+    def program(L: Any) -> Any:
+        F = L.nn.functional
+        w = L.arange(15.0).reshape(5, 3)
+        x, t = L.zeros(2, 3), L.tensor([0, 1])
+        return _outcomes(
+            {
+                "ce_batch": lambda: F.cross_entropy(x, L.tensor([0, 1, 1])),
+                "ce_3d_batch": lambda: F.cross_entropy(L.zeros(2, 3, 4), L.zeros(3, 4, dtype=L.long)),
+                "ce_3d_size": lambda: F.cross_entropy(L.zeros(2, 3, 4), L.zeros(2, 5, dtype=L.long)),
+                "ce_1d": lambda: F.cross_entropy(L.zeros(3), t),
+                "nll_batch": lambda: F.nll_loss(x, L.tensor([0, 1, 1])),
+                "ce_weight": lambda: F.cross_entropy(x, t, weight=L.ones(2)),
+                "nll_weight": lambda: F.nll_loss(x, t, weight=L.ones(4)),
+                "ce_weight_3d": lambda: F.cross_entropy(
+                    L.zeros(2, 3, 4), L.zeros(2, 4, dtype=L.long), weight=L.ones(2)
+                ),
+                "bce_range": lambda: F.binary_cross_entropy(L.tensor([1.5]), L.tensor([1.0])),
+                "bce_size": lambda: F.binary_cross_entropy(L.tensor([0.5, 0.2]), L.tensor([[1.0, 0.0]])),
+                "psw_shape": lambda: F.embedding_bag(
+                    L.tensor([1, 2, 3]), w, L.tensor([0]), per_sample_weights=L.ones(2)
+                ),
+                "emb_padding": lambda: L.nn.Embedding(5, 3, padding_idx=-6),
+                "emb_float_ids": lambda: F.embedding(L.tensor([1.0]), w),
+                "emb_int16_ids": lambda: F.embedding(L.tensor([1], dtype=L.int16), w),
+                "bn_4d": lambda: L.nn.BatchNorm1d(3)(L.ones(2, 3, 4, 5)),
+                "bn_2d_input": lambda: L.nn.BatchNorm2d(3)(L.ones(3, 4)),
+                "bn_features": lambda: L.nn.BatchNorm1d(3)(L.ones(2, 4)),
+                "bn_weight": lambda: F.batch_norm(L.ones(2, 3), L.zeros(3), L.ones(3), weight=L.ones(4)),
+                "bmm_2d": lambda: L.bmm(L.ones(3, 4), L.ones(4, 5)),
+                "bmm_batch2": lambda: L.bmm(L.ones(2, 3, 4), L.ones(4, 5)),
+                "bmm_sizes": lambda: L.bmm(L.ones(2, 3, 4), L.ones(3, 4, 5)),
+                "topk": lambda: L.tensor([1.0, 2.0]).topk(3),
+                "mha_kpm": lambda: L.nn.MultiheadAttention(4, 2)(
+                    L.ones(3, 2, 4), L.ones(3, 2, 4), L.ones(3, 2, 4), key_padding_mask=L.zeros(3, 2, dtype=L.bool)
+                ),
+                "mha_mask": lambda: L.nn.MultiheadAttention(4, 2)(
+                    L.ones(3, 2, 4), L.ones(3, 2, 4), L.ones(3, 2, 4), attn_mask=L.zeros(2, 3, dtype=L.bool)
+                ),
+                "rnn_empty": lambda: L.nn.LSTM(3, 2)(L.ones(0, 2, 3)),
+                "pad_broadcast": lambda: L.nn.utils.rnn.pad_sequence([L.ones(2, 3), L.ones(1, 1)]),
+                "pad_cast": lambda: L.nn.utils.rnn.pad_sequence([L.tensor([1, 2]), L.tensor([2.5])]),
+                "pad_mismatch": lambda: L.nn.utils.rnn.pad_sequence([L.ones(2, 3), L.ones(1, 3, 2)]),
+                "pad_extra_dim": lambda: L.nn.utils.rnn.pad_sequence([L.ones(2, 3, 1), L.ones(1, 3)]),
+            }
+        )
+
+    _same(program)

@@ -522,7 +522,7 @@ class IndexingMethods:
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
         if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-            raise RuntimeError(f"topk(): selected index k={k} out of range (dimension {dim} has size {n})")
+            raise RuntimeError("selected index k out of range")
         idx = apply(so.argsort, x, axis=d, descending=bool(largest))
         if k != n:
             idx = idx[(slice(None),) * d + (slice(0, int(k)),)]

@@ -498,9 +498,9 @@ class LinalgMethods:
         """Batched matrix product of (b, n, m) and (b, m, p) tensors of one dtype (no broadcasting)."""
         _tensors("bmm", self, mat2)
         if self.ndim != 3:
-            raise ShapeError(f"bmm: batch1 must be a 3D tensor, got shape {tuple(self.shape)}")
+            raise ShapeError("batch1 must be a 3D tensor")
         if mat2.ndim != 3:
-            raise ShapeError(f"bmm: batch2 must be a 3D tensor, got shape {tuple(mat2.shape)}")
+            raise ShapeError("batch2 must be a 3D tensor")
         if self.dtype != mat2.dtype:
             raise DTypeError(
                 f"bmm: expected batch1 and batch2 to have the same dtype, got {self.dtype} and {mat2.dtype}"
@@ -508,7 +508,7 @@ class LinalgMethods:
         want = [self.shape[0], self.shape[2]]
         if list(mat2.shape[:2]) != want:
             raise ShapeError(
-                f"bmm: Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
+                f"Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
                 f"{list(mat2.shape[:2])}."
             )
         return apply(linalg.matmul, self, mat2)

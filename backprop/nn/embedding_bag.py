@@ -110,8 +110,8 @@ def embedding_bag(
     ``per_sample_weights`` (``mode="sum"`` only) scale each id's row. ``sparse`` gives a dense gradient."""
     if per_sample_weights is not None and tuple(input.shape) != tuple(per_sample_weights.shape):
         raise ValueError(
-            f"embedding_bag: If per_sample_weights ({tuple(per_sample_weights.shape)}) is not None, "
-            f"then it must have the same shape as the input ({tuple(input.shape)})"
+            f"embedding_bag: If per_sample_weights (torch.Size({list(per_sample_weights.shape)})) is not None, "
+            f"then it must have the same shape as the input (torch.Size({list(input.shape)}))"
         )
     if weight.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")

@@ -463,7 +463,15 @@ def _class_dim_last(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, T
     want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
     if input.ndim == 1 and tuple(target.shape) == (1,):  # torch takes a one-element target for (C,) scores
         target = target.reshape(())
-    if tuple(target.shape) != want:
+    if tuple(target.shape) != want:  # torch's three messages
+        if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+            raise ShapeError(
+                f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
+            )
+        if input.ndim == 1 and target.ndim == 1:
+            raise ShapeError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+        if input.ndim > 2 and target.ndim >= 1:
+            raise RuntimeError(f"Expected target size {list(want)}, got {list(target.shape)}")
         raise ShapeError(
             f"{name}: target shape {tuple(target.shape)} does not match input of shape {tuple(input.shape)}; "
             f"expected {want}"
@@ -518,12 +526,17 @@ def _refuse_integer_result(input: Tensor, target: Tensor, kernel: str) -> None:
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
 
 
-def _check_class_weight(weight: Any, c: int, name: str) -> None:
+def _check_class_weight(weight: Any, c: int, name: str, ndim: int = 2) -> None:
+    """torch's check of a per-class ``weight`` (its wording: shorter for inputs of more than 2 dims)."""
     _not_differentiable(weight, name, "weight")
-    if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (c,)):
+    if weight is not None and not isinstance(weight, Tensor):
+        raise ShapeError(f"{name}: weight must be a tensor of shape ({c},), got {type(weight).__name__}")
+    if weight is not None and tuple(weight.shape) != (c,):
+        if ndim > 2:
+            raise ShapeError("weight tensor should be defined either for all or no classes")
         raise ShapeError(
-            f"{name}: weight must be a tensor of shape ({c},) (one weight per class), got "
-            f"{tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__}"
+            f"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of "
+            f"shape: {list(weight.shape)}"
         )
 
 
@@ -561,7 +574,7 @@ def cross_entropy(
     cdim = 0 if input.ndim == 1 else 1
     _refuse_integer(input, "log_softmax_lastdim_kernel_impl" if cdim == input.ndim - 1 else "log_softmax_kernel_impl")
     c = input.shape[cdim] if input.ndim else 0
-    _check_class_weight(weight, c, "cross_entropy")
+    _check_class_weight(weight, c, "cross_entropy", input.ndim)
     if tuple(target.shape) == tuple(input.shape) and not _is_real_float(target):  # probabilities, not ids
         raise RuntimeError(
             "Expected floating point type for target with class probabilities, got "
@@ -625,7 +638,7 @@ def nll_loss(
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
     t = _class_ids(input, t)
     n, c = x.shape
-    _check_class_weight(weight, c, "nll_loss")
+    _check_class_weight(weight, c, "nll_loss", input.ndim)
     if weight is not None:
         _class_weight_dtype(x, weight)
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
@@ -677,7 +690,7 @@ def _check_probabilities(p: Any, *, xp: Any) -> None:
     if defer_range_check(xp, "binary_cross_entropy", p, 0, 1, _BCE_RANGE, RuntimeError):
         return
     if not bool(((p >= 0) & (p <= 1)).all()):
-        raise RuntimeError(f"binary_cross_entropy: {_BCE_RANGE}")
+        raise RuntimeError(_BCE_RANGE)
 
 
 def binary_cross_entropy(
@@ -695,8 +708,8 @@ def binary_cross_entropy(
         input, target = autocast_function("binary_cross_entropy", input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
-            f"size ({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
+            f"Using a target size (torch.Size({list(target.shape)})) that is different to the input "
+            f"size (torch.Size({list(input.shape)})) is deprecated. Please ensure they have the same size."
         )
     name = dtypes.scalar_type_name
     if target.dtype != input.dtype:  # torch's kernel takes the target in the input's dtype, no promotion
@@ -1308,7 +1321,7 @@ def batch_norm(
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
+            raise ShapeError(f"{name} should contain {c} elements not {t.numel()}")  # (torch's words)
         if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
             raise DTypeError(
                 f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "

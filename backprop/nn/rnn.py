@@ -219,6 +219,8 @@ class RNNBase(Module):
                 self._check_hx_dims(hx, batched)
             self._check_input(x, False)
         batch = x.shape[1]
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             # (torch: an IndexError unpacking a tensor, "lstm expects two hidden states" (RuntimeError) otherwise)
             got = f"a tensor of shape {tuple(hx.shape)}" if isinstance(hx, Tensor) else f"{type(hx).__name__}"

@@ -1305,6 +1305,9 @@ def test_tabular_and_recsys_slips_raise_as_torch() -> None:
                 "bmm_batch2": lambda: L.bmm(L.ones(2, 3, 4), L.ones(4, 5)),
                 "bmm_sizes": lambda: L.bmm(L.ones(2, 3, 4), L.ones(3, 4, 5)),
                 "topk": lambda: L.tensor([1.0, 2.0]).topk(3),
+                "linear": lambda: L.nn.Linear(4, 1)(L.ones(1, 8)),
+                "linear_3d": lambda: L.nn.functional.linear(L.ones(2, 3, 8), L.ones(5, 4)),
+                "linear_1d": lambda: L.nn.functional.linear(L.ones(8), L.ones(5, 4)),
                 "mha_kpm": lambda: L.nn.MultiheadAttention(4, 2)(
                     L.ones(3, 2, 4), L.ones(3, 2, 4), L.ones(3, 2, 4), key_padding_mask=L.zeros(3, 2, dtype=L.bool)
                 ),
@@ -1320,3 +1323,26 @@ def test_tabular_and_recsys_slips_raise_as_torch() -> None:
         )
 
     _same(program)
+
+
+def test_power_average_pooling_over_silent_windows() -> None:
+    """A TCN head pools |activations| with LPPool1d after ReLU: windows of zeros get gradient 0 as torch (its
+    ``sign * relu`` composition selects rather than multiplies the infinite slope of ``pow(1/p)`` at 0), and a
+    rounded or signed feature passes a zero gradient even under an infinite one."""
+
+    def program(L: Any, mirror: _Mirror) -> Any:
+        nn = L.nn
+        net = mirror(L, nn.Sequential(nn.Conv1d(1, 2, 2), nn.ReLU(), nn.LPPool1d(2, 3), nn.Flatten(), nn.Linear(8, 1)))
+        x = L.tensor([[[-5.0, -4.0, -3.0, -2.0, 1.0, 2.0, 3.0, -1.0, 0.0, 0.5, 0.25, 1.5, 2.0]]], requires_grad=True)
+        with L.no_grad():
+            net[0].weight.copy_(L.tensor([[[1.0, 1.0]], [[-1.0, 0.5]]]))
+            net[0].bias.zero_()
+        y = net(x)
+        y.sum().backward()
+        pooled = L.nn.functional.lp_pool2d(L.relu(x[..., :12].reshape(1, 1, 3, 4)), 3, 2)
+        z = L.tensor([0.0, 1.5, -2.0], requires_grad=True)
+        inf = L.full((3,), float("inf"))
+        grads = [L.autograd.grad(f(z), z, inf)[0] for f in (L.sign, L.round, L.floor, L.ceil, L.trunc)]
+        return {"y": y, "gx": x.grad, "gw": net[0].weight.grad, "pooled": pooled, "zero_grads": grads}
+
+    _same_model(program)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from backprop import dtypes as _dtypes
@@ -67,6 +69,11 @@ def matmul_backward(ctx, gy):
 
 def _check_linear(x, w, b=None):
     """The shape/dtype rule of linear: x (..., in), w (out, in), b (out,) (or broadcastable) or None."""
+    if w.ndim == 2 and x.ndim >= 1 and x.shape[-1] != w.shape[1]:  # torch's message (its addmm's view)
+        rows = math.prod(x.shape[:-1])
+        raise ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and {w.shape[1]}x{w.shape[0]})"
+        )
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ShapeError(
             f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} features but weight "

@@ -1346,3 +1346,49 @@ def test_power_average_pooling_over_silent_windows() -> None:
         return {"y": y, "gx": x.grad, "gw": net[0].weight.grad, "pooled": pooled, "zero_grads": grads}
 
     _same_model(program)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
+def test_sparse_interaction_matrix_for_a_batch_of_users() -> None:
+    """An implicit-feedback recommender keeps user-item interactions in a COO matrix, takes a batch's rows with
+    ``index_select``, propagates item embeddings through it and normalises by degree."""
+
+    def program(L: Any) -> Any:
+        users = L.tensor([2, 0, 0, 1, 2, 2])
+        items = L.tensor([1, 3, 1, 0, 2, 3])
+        clicks = L.tensor([1.0, 2.0, 3.0, 4.0, 1.0, 1.0])
+        R = L.sparse_coo_tensor(L.stack([users, items]), clicks, (3, 4))
+        batch = R.index_select(0, L.tensor([2, 0, 0]))
+        cols = R.coalesce().index_select(1, L.tensor([1, 1, 3]))
+        item_emb = L.arange(8.0).reshape(4, 2).requires_grad_()
+        deg = L.sparse.sum(batch, dim=1).to_dense().clamp(min=1)
+        user_vec = L.sparse.mm(batch, item_emb) / deg.unsqueeze(1)
+        user_vec.pow(2).sum().backward()
+        top = L.index_select(R, 0, L.tensor([1])).to_dense()
+        return {
+            "indices": batch._indices(), "values": batch._values(), "coalesced": batch.is_coalesced(),
+            "shape": tuple(batch.shape), "cols": cols.to_dense(), "cols_nnz": cols._nnz(), "user_vec": user_vec,
+            "grad": item_emb.grad, "top": top,
+            "bad": _outcomes({"oob": lambda: R.index_select(0, L.tensor([3])),
+                              "dim": lambda: R.index_select(-3, L.tensor([0]))}),
+        }  # fmt: skip
+
+    _same(program)
+
+
+def test_reduction_and_split_slips_raise_as_torch() -> None:
+    def program(L: Any) -> Any:
+        counts = L.tensor([3, 0, 5])
+        return _outcomes(
+            {
+                "mean_int": lambda: counts.mean(),
+                "mean_bool": lambda: (counts > 0).mean(),
+                "mean_int_dtype": lambda: counts.mean(dtype=L.int32),
+                "mean_dtype_ok": lambda: counts.mean(dtype=L.float64),
+                "nanmean_int": lambda: counts.nanmean(),
+                "split": lambda: L.arange(5).split([2, 2]),
+                "split_neg_dim": lambda: L.arange(6).reshape(2, 3).split([1, 1], dim=-1),
+            }
+        )
+
+    _same(program)

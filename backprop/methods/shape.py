@@ -200,7 +200,7 @@ class ShapeMethods:
             split_size_or_sections = split_size
         elif split_size is not None:
             raise TypeError("split() got both split_size and split_size_or_sections")
-        dim = wrap_dim(dim, self.ndim, "split")
+        given, dim = dim, wrap_dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, int):
             step = split_size_or_sections
@@ -212,7 +212,10 @@ class ShapeMethods:
         else:
             sizes = list(split_size_or_sections)
             if sum(sizes) != n:
-                raise ShapeError(f"split: sizes {sizes} do not sum to dim {dim}'s length {n}")
+                raise ShapeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension "
+                    f"{given}), but got split_sizes={sizes}"
+                )
         out, start = [], 0
         named = "SplitBackward0" if isinstance(split_size_or_sections, int) else "SplitWithSizesBackward0"
         for s in sizes:

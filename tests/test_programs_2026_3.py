@@ -1392,3 +1392,25 @@ def test_reduction_and_split_slips_raise_as_torch() -> None:
         )
 
     _same(program)
+
+
+def test_loader_warnings_for_pinning_and_too_many_workers() -> None:
+    """``pin_memory=True`` without an accelerator and more workers than usable CPUs warn as torch's loader does
+    (both are copied from notebooks written on GPU servers)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+    def program(L: Any) -> Any:
+        D = L.utils.data
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loader = D.DataLoader(D.TensorDataset(L.arange(4.0)), batch_size=2, num_workers=cpus + 1)
+            batches = list(D.DataLoader(D.TensorDataset(L.arange(4.0)), batch_size=2, pin_memory=True))
+        accelerator = L.accelerator.is_available()
+        texts = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        # (with an accelerator torch does not warn about pinning: neither do we)
+        return {"texts": [t for t in texts if accelerator is False or "pin_memory" not in t],
+                "batches": batches, "workers": loader.num_workers}  # fmt: skip
+
+    _same(program)

@@ -220,13 +220,22 @@ def scalar_type_name(dtype: Any) -> str:
 
 
 _C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t"}
+# the largest finite value of the narrow float dtypes, by name: a finite Python float beyond it overflows
+_FLOAT_MAX = {"float16": (65504.0, "c10::Half"), "bfloat16": (3.3895313892515355e38, "c10::BFloat16"),
+              "float32": (3.4028234663852886e38, "float")}  # fmt: skip
 
 
 def fill_int(v: Any, dtype: np.dtype) -> Any:
     """A fill value (``full``, ``fill_``, ``new_full``) as torch's checked conversion reads it into an
     integer ``dtype``: a Python int within [min, max] as it is, a negative one down to -max into an
     unsigned dtype modulo 2**bits (``full(3, -9, dtype=uint8)`` is 247), anything else refused with
-    torch's message. Other values and dtypes pass through unchanged."""
+    torch's message. A finite float beyond a float16/bfloat16/float32 dtype's range is refused too
+    (``masked_fill(mask, -1e9)`` on float16 scores), as torch's. Other values and dtypes pass through unchanged."""
+    if v.__class__ is builtins.float and v - v == 0:  # (finite)
+        limit = _FLOAT_MAX.get("bfloat16" if is_bfloat16(dtype) else dtype.name)
+        if limit is not None and abs(v) > limit[0]:
+            raise RuntimeError(f"value cannot be converted to type {limit[1]} without overflow")
+        return v
     if v.__class__ is not builtins.int or dtype.kind not in "iu":
         return v
     info = np.iinfo(dtype)

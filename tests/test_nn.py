@@ -230,7 +230,7 @@ def test_loss_signatures_take_weight_third() -> None:
     manual = -(x.log_softmax(1)[bp.tensor([0, 1]), t] * w[t]).sum() / w[t].sum()
     assert nn.functional.cross_entropy(x, t, w).item() == pytest.approx(manual.item(), rel=1e-6)
     assert nn.functional.nll_loss(x.log_softmax(1), t, w).item() == pytest.approx(manual.item(), rel=1e-6)
-    with pytest.raises(ValueError, match="weight must be a tensor of shape \\(3,\\)"):
+    with pytest.raises(ValueError, match="weight tensor should be defined either for all 3 classes or no classes"):
         nn.functional.cross_entropy(x, t, bp.tensor([1.0, 2.0]))
     with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
         nn.functional.cross_entropy(x, t, w.requires_grad_())

@@ -497,6 +497,7 @@ def test_workers_give_torchs_batches_in_torchs_order(torch: Any, shard: bool, kw
     assert got == _tolist(list(theirs))
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # (3 workers on a small machine)
 def test_workers_over_a_map_dataset_match_single_process(torch: Any) -> None:
     bp.manual_seed(5)
     single = [b["i"].tolist() for b in data.DataLoader(Squares(11), batch_size=3, shuffle=True)]

@@ -154,6 +154,8 @@ class IndexingMethods:
     # ------------------------------------------------------------ along one dim with a vector index
     def index_select(self: Any, dim: int, index: Any) -> Tensor:
         """The slices of ``self`` at ``index`` (a vector, int64 or int32) along ``dim``."""
+        if self.is_sparse:  # (``bp.index_select(sparse, ...)`` reaches this function: the COO tensor's own method)
+            return type(self).index_select(self, dim, index)
         _index_tensor("index_select", index)
         _vector_index("index_select", index)
         if self.ndim == 0:

@@ -136,6 +136,15 @@ def _floating(x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` (cast to ``dtype`` when given), which must be floating point (torch raises otherwise)."""
     if dtype is not None:
         x = x.to(dtype=dtype)
+    if dtypes.kind(x.dtype) not in "fc" and name in ("mean", "nanmean"):  # torch's words for these two
+        got = dtypes.scalar_type_name(x.dtype)
+        if name == "nanmean":
+            raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got {got}")
+        which = "Input" if dtype is None else "Optional"
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. {which} dtype must be either a floating point or complex "
+            f"dtype. Got: {got}"
+        )
     if dtypes.kind(x.dtype) not in "fc":
         got = dtypes.scalar_type_name(x.dtype)
         if name == "logcumsumexp":

@@ -776,7 +776,10 @@ def _lp_pool(
         return maxpool(input.abs() * sign, kernel_size, stride, 0, 1, ceil_mode) * sign
     pool = (avg_pool1d, avg_pool2d, avg_pool3d)[n - 1]
     out = pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
-    return (out.sign() * out.abs().relu()).mul(math.prod(kernel)).pow(1.0 / norm_type)
+    # torch's sign(out) * relu(|out|) gives a window of zeros gradient 0 (its relu and sign backwards select
+    # rather than multiply the pow's infinite gradient): selected here too, not NaN
+    zero = out == 0
+    return out.masked_fill(zero, 1.0).mul(math.prod(kernel)).pow(1.0 / norm_type).masked_fill(zero, 0.0)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:

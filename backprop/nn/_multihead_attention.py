@@ -261,13 +261,13 @@ class MultiheadAttention(Module):
             if attn_mask.ndim == 2:
                 if tuple(attn_mask.shape) != (tgt_len, src_len):
                     raise RuntimeError(
-                        f"The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                        f"The shape of the 2D attn_mask is torch.Size({list(attn_mask.shape)}), but should be "
                         f"{(tgt_len, src_len)}."
                     )
                 attn_mask = attn_mask.unsqueeze(0)
             elif tuple(attn_mask.shape) != (bsz * heads, tgt_len, src_len):
                 raise RuntimeError(
-                    f"The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                    f"The shape of the 3D attn_mask is torch.Size({list(attn_mask.shape)}), but should be "
                     f"{(bsz * heads, tgt_len, src_len)}."
                 )
         if self.bias_k is not None and self.bias_v is not None:
@@ -285,10 +285,10 @@ class MultiheadAttention(Module):
             key_padding_mask = None if key_padding_mask is None else F.pad(key_padding_mask, (0, 1))
         src_len = k.shape[1]
         if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (bsz, src_len):
-                raise AssertionError(
-                    f"expecting key_padding_mask shape of {(bsz, src_len)}, but got {tuple(key_padding_mask.shape)}"
-                )
+            for i, want in enumerate((bsz, src_len)):  # torch's check and wording ("padded")
+                if key_padding_mask.ndim <= i or key_padding_mask.shape[i] != want:
+                    got = key_padding_mask.shape[i] if key_padding_mask.ndim > i else None
+                    raise AssertionError(f"Expected key_padded_mask.shape[{i}] to be {want}, but got {got}")
             kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, heads, 1, src_len)
             kpm = kpm.reshape(bsz * heads, 1, src_len)
             attn_mask = kpm if attn_mask is None else attn_mask + kpm

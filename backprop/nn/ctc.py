@@ -73,38 +73,46 @@ def ctc_loss(
     il = _lengths(input_lengths, log_probs, "input_lengths")
     tl = _lengths(target_lengths, log_probs, "target_lengths")
     il_host, tl_host = _host_ints(il, "input_lengths"), _host_ints(tl, "target_lengths")
-    if il_host.size != n or tl_host.size != n:
-        raise RuntimeError(
-            f"ctc_loss: input_lengths ({il_host.size}) and target_lengths ({tl_host.size}) must have one entry "
-            f"per sequence of the batch ({n})"
-        )
-    if n and (il_host.max() > t_max or il_host.min() < 0):
-        bad = il_host.max() if il_host.max() > t_max else il_host.min()
-        raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but got value {bad}")
+    where = " (while checking arguments for ctc_loss_allocate_outputs)"  # torch's checks, in its order
+    if not 0 <= blank < c:
+        raise RuntimeError("blank must be in label range")
+    if il_host.size != n:
+        raise RuntimeError("input_lengths must be of size batch_size")
+    if tl_host.size != n:
+        raise RuntimeError("target_lengths must be of size batch_size")
     if n and tl_host.min() < 0:
-        raise RuntimeError(f"ctc_loss: target_lengths must be >= 0, got {tl_host.tolist()}")
+        raise RuntimeError(f"Expected target_lengths to have value at least 0, but got value {tl_host.min()}{where}")
     if targets.ndim == 2:
         if targets.shape[0] != n:
-            raise RuntimeError(f"ctc_loss: targets {tuple(targets.shape)} must have one row per sequence ({n})")
+            raise RuntimeError(
+                f"Expected tensor to have size {n} at dimension 0, but got size {targets.shape[0]} for argument #2 "
+                f"'targets'{where}"
+            )
         if n and tl_host.max() > targets.shape[1]:
             raise RuntimeError(
                 f"Expected tensor to have size at least {tl_host.max()} at dimension 1, but got size "
-                f"{targets.shape[1]} for argument #2 'targets'"
+                f"{targets.shape[1]} for argument #2 'targets'{where}"
             )
     elif targets.ndim == 1:
         if int(tl_host.sum()) != targets.shape[0]:
             raise RuntimeError(
                 f"Expected tensor to have size {int(tl_host.sum())} at dimension 0, but got size {targets.shape[0]} "
-                "for argument #2 'targets'"
+                f"for argument #2 'targets'{where}"
             )
+    else:
+        raise RuntimeError(
+            f"Expected 1 to 2 dimensions, but got {targets.ndim}-dimensional tensor for argument #2 'targets'{where}"
+        )
+    for v in il_host.tolist():  # (the first bad length, as torch's loop over the batch)
+        if v < 0:
+            raise RuntimeError(f"Expected input_lengths to have value at least 0, but got value {v}{where}")
+        if v > t_max:
+            raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but got value {v}{where}")
+    if targets.ndim == 1:
         s = int(tl_host.max()) if n else 0
         xp = log_probs.device.xp
         padded = trace.record(functools.partial(_padded, s=s, xp=xp), targets, tl)
         targets = Tensor._wrap(padded, log_probs.device, None)
-    else:
-        raise RuntimeError(f"ctc_loss: targets must be 1-d or 2-d, got shape {tuple(targets.shape)}")
-    if not 0 <= blank < c:
-        raise RuntimeError("blank must be in label range")
     loss = apply(ctc.ctc_loss, log_probs, targets, il, tl, blank=blank, zero_infinity=bool(zero_infinity))
     if reduction == "mean":
         return (loss / tl.clamp(min=1).to(loss.dtype)).mean()

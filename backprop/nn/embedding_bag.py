@@ -30,7 +30,10 @@ _MODES = ("sum", "mean", "max")
 def _ids_in_range(name: str, ids: Tensor, n: int) -> None:
     """torch's check that every id indexes one of the ``n`` rows (one read-back)."""
     if ids.dtype.kind not in "iu":
-        raise RuntimeError(f"{name}: indices must be an integer tensor (int64 or int32), got {ids.dtype}")
+        raise RuntimeError(  # torch's message (it takes any integer ids here)
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got {ids.type()} instead (while checking arguments for {name})"
+        )
     if ids._data.size:
         trace.host_read(f"{name} id range check")
         lo, hi = int(ids._data.min()), int(ids._data.max())
@@ -107,8 +110,8 @@ def embedding_bag(
     ``per_sample_weights`` (``mode="sum"`` only) scale each id's row. ``sparse`` gives a dense gradient."""
     if per_sample_weights is not None and tuple(input.shape) != tuple(per_sample_weights.shape):
         raise ValueError(
-            f"embedding_bag: If per_sample_weights ({tuple(per_sample_weights.shape)}) is not None, "
-            f"then it must have the same shape as the input ({tuple(input.shape)})"
+            f"embedding_bag: If per_sample_weights (torch.Size({list(per_sample_weights.shape)})) is not None, "
+            f"then it must have the same shape as the input (torch.Size({list(input.shape)}))"
         )
     if weight.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")

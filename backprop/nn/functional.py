@@ -627,12 +627,17 @@ def _refuse_integer_result(input: Tensor, target: Tensor, kernel: str) -> None:
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
 
 
-def _check_class_weight(weight: Any, c: int, name: str) -> None:
+def _check_class_weight(weight: Any, c: int, name: str, ndim: int = 2) -> None:
+    """torch's check of a per-class ``weight`` (its wording: shorter for inputs of more than 2 dims)."""
     _not_differentiable(weight, name, "weight")
-    if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (c,)):
+    if weight is not None and not isinstance(weight, Tensor):
+        raise ShapeError(f"{name}: weight must be a tensor of shape ({c},), got {type(weight).__name__}")
+    if weight is not None and tuple(weight.shape) != (c,):
+        if ndim > 2:
+            raise ShapeError("weight tensor should be defined either for all or no classes")
         raise ShapeError(
-            f"{name}: weight must be a tensor of shape ({c},) (one weight per class), got "
-            f"{tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__}"
+            f"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of "
+            f"shape: {list(weight.shape)}"
         )
 
 
@@ -673,7 +678,7 @@ def cross_entropy(
             input, "log_softmax_lastdim_kernel_impl" if cdim == input.ndim - 1 else "log_softmax_kernel_impl"
         )
         c = input.shape[cdim] if input.ndim else 0
-        _check_class_weight(weight, c, "cross_entropy")
+        _check_class_weight(weight, c, "cross_entropy", input.ndim)
         if tuple(target.shape) == tuple(input.shape) and not _is_real_float(target):  # probabilities, not ids
             raise RuntimeError(
                 "Expected floating point type for target with class probabilities, got "
@@ -740,7 +745,7 @@ def nll_loss(
     x, t, out_shape = _class_dim_last(input, target, "nll_loss")
     t = _class_ids(input, t)
     n, c = x.shape
-    _check_class_weight(weight, c, "nll_loss")
+    _check_class_weight(weight, c, "nll_loss", input.ndim)
     if weight is not None:
         _class_weight_dtype(x, weight)
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
@@ -792,7 +797,7 @@ def _check_probabilities(p: Any, *, xp: Any) -> None:
     if defer_range_check(xp, "binary_cross_entropy", p, 0, 1, _BCE_RANGE, RuntimeError):
         return
     if not bool(((p >= 0) & (p <= 1)).all()):
-        raise RuntimeError(f"binary_cross_entropy: {_BCE_RANGE}")
+        raise RuntimeError(_BCE_RANGE)
 
 
 def binary_cross_entropy(
@@ -810,8 +815,8 @@ def binary_cross_entropy(
         input, target = autocast_function("binary_cross_entropy", input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) that is different to the input "
-            f"size ({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
+            f"Using a target size (torch.Size({list(target.shape)})) that is different to the input "
+            f"size (torch.Size({list(input.shape)})) is deprecated. Please ensure they have the same size."
         )
     name = dtypes.scalar_type_name
     if target.dtype != input.dtype:  # torch's kernel takes the target in the input's dtype, no promotion
@@ -855,8 +860,8 @@ def binary_cross_entropy_with_logits(
     _not_differentiable(pos_weight, "binary_cross_entropy_with_logits", "pos_weight")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
-            f"binary_cross_entropy_with_logits: Target size ({tuple(target.shape)}) must be the same as "
-            f"input size ({tuple(input.shape)})"
+            f"Target size (torch.Size({list(target.shape)})) must be the same as "
+            f"input size (torch.Size({list(input.shape)}))"
         )
     _check_logits_dtypes(input, target)
     if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
@@ -1123,8 +1128,11 @@ def embedding(
     ``max_norm`` renormalises the used rows in place (as torch); ``sparse=True`` gives a dense gradient."""
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    if input.dtype.kind not in "iu":
-        raise DTypeError(f"embedding: ids must be an integer tensor, got {input.dtype}")
+    if input.dtype not in (dtypes.int64, dtypes.int32):  # torch's check: Long or Int ids only
+        raise DTypeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got {input.type()} instead (while checking arguments for embedding)"
+        )
     if weight.ndim != 2:
         raise ShapeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     n = weight.shape[0]
@@ -1216,7 +1224,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim (no gradient)."""
     tensor = input  # (torch's keyword name is input; its docs say tensor)
     if tensor.dtype != dtypes.int64:  # (torch: int64 only; int32 and uint8 ids are refused too)
-        raise DTypeError(f"one_hot is only applicable to index tensor of type LongTensor (got {tensor.dtype})")
+        raise DTypeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = tensor.device.xp
     if num_classes < 0:  # one read-back, as torch (the shape then depends on the data)
         trace.host_read("one_hot(num_classes=-1)")
@@ -1443,7 +1451,7 @@ def batch_norm(
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"batch_norm: {name} should contain {c} elements, got shape {tuple(t.shape)}")
+            raise ShapeError(f"{name} should contain {c} elements not {t.numel()}")  # (torch's words)
         if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
             raise DTypeError(
                 f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "

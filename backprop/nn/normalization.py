@@ -91,7 +91,7 @@ class _NormBase(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)
-            raise ValueError(f"{type(self).__name__}: expected {want} input (got {input.ndim}D input)")
+            raise ValueError(f"expected {want} input (got {input.ndim}D input)")  # (torch's words)
 
     def extra_repr(self) -> str:
         return (

@@ -178,8 +178,8 @@ class RNNBase(Module):
         weight = self.weight_ih_l0
         if input.dtype != weight.dtype:
             raise ValueError(
-                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). Convert input: "
-                f"input.to({weight.dtype}), or convert model: model.to({input.dtype})"
+                f"RNN input dtype (torch.{input.dtype}) does not match weight dtype (torch.{weight.dtype}). Convert "
+                f"input: input.to(torch.{weight.dtype}), or convert model: model.to(torch.{input.dtype})"
             )
         expected = 2 if packed else 3
         if input.ndim != expected:
@@ -208,7 +208,7 @@ class RNNBase(Module):
             if input.ndim not in (2, 3):
                 raise ValueError(
                     f"{self._name()}: Expected input to be 2D or 3D, got {input.ndim}D"
-                    + (" instead" if lstm else " tensor instead")
+                    + (" tensor instead" if self.mode.startswith("RNN") else " instead")  # (torch's wordings)
                 )
             batched = input.ndim == 3
             x = input if batched else input.unsqueeze(1 if not self.batch_first else 0)
@@ -219,6 +219,8 @@ class RNNBase(Module):
                 self._check_hx_dims(hx, batched)
             self._check_input(x, False)
         batch = x.shape[1]
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             # (torch: an IndexError unpacking a tensor, "lstm expects two hidden states" (RuntimeError) otherwise)
             got = f"a tensor of shape {tuple(hx.shape)}" if isinstance(hx, Tensor) else f"{type(hx).__name__}"
@@ -268,8 +270,8 @@ class RNNBase(Module):
                 raise RuntimeError(
                     f"For {kind} input, hx and cx should also be {want}-D but got ({h.ndim}-D, {c.ndim}-D) tensors"
                 )
-        elif hx.ndim != want:
-            raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {hx.ndim}-D tensor")
+        elif hx.dim() != want:
+            raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {hx.dim()}-D tensor")
 
     def _run(self, x: Tensor, states: list[tuple[Tensor, ...]], mask: Tensor | None) -> tuple[Tensor, list[list]]:
         """All layers over time-major ``x`` (T, B, F); ``states[k][l * D + d]`` is the initial state k of layer l,
@@ -306,6 +308,14 @@ class RNNBase(Module):
         return x, finals
 
 
+def _refuse_proj_size(name: str, kwargs: dict[str, Any]) -> None:
+    """torch's RNN and GRU take ``**kwargs`` and refuse ``proj_size`` by name (LSTM's alone)."""
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if kwargs:
+        raise TypeError(f"{name}.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+
+
 class RNN(RNNBase):
     """Elman RNN: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu), stacked and optionally bidirectional."""
 
@@ -321,7 +331,9 @@ class RNN(RNNBase):
         bidirectional: bool = False,
         device: Any = None,
         dtype: Any = None,
+        **kwargs: Any,
     ) -> None:
+        _refuse_proj_size("RNN", kwargs)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
@@ -367,7 +379,9 @@ class GRU(RNNBase):
         bidirectional: bool = False,
         device: Any = None,
         dtype: Any = None,
+        **kwargs: Any,
     ) -> None:
+        _refuse_proj_size("GRU", kwargs)
         super().__init__(
             "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype
         )

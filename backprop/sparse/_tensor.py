@@ -287,6 +287,38 @@ class SparseTensor(ThroughValues, Tensor):
         size = [self.shape[i] for i in order]
         return SparseTensor._make(self._ix[order], self._vals, tuple(size), False)
 
+    def index_select(self, dim: builtins.int, index: Any) -> SparseTensor:
+        """The slices at ``index`` along a sparse ``dim`` (rows of an interaction matrix for a batch of users), as
+        torch's: entries grouped by output position, each group in this tensor's entry order; not coalesced."""
+        n = self.ndim
+        if not -n <= dim < n:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+        d = dim % n
+        if d >= self.sparse_dim():
+            raise NotImplementedError("index_select of a sparse tensor's dense dimension is not supported")
+        idx = np.asarray(index._host() if isinstance(index, Tensor) else index, dtype=np.int64).reshape(-1)
+        size = self.shape[d]
+        bad = idx[(idx < 0) | (idx >= size)]
+        if bad.size:
+            raise IndexError(
+                f"index_select(): index contains {int(bad[0])} that is out of range for tensor of size "
+                f"{list(self.shape)} at dimension {d}"
+            )
+        ix = np.asarray(self._ix._host())
+        order = np.argsort(ix[d], kind="stable")  # each slice's entries, in entry order
+        counts = np.bincount(ix[d], minlength=size)
+        lens = counts[idx]
+        firsts = (np.cumsum(counts) - counts)[idx]
+        within = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        pos = order[np.repeat(firsts, lens) + within]
+        new_ix = ix[:, pos]
+        new_ix[d] = np.repeat(np.arange(idx.size), lens)
+        size_out = list(self.shape)
+        size_out[d] = idx.size
+        dev = self._vals.device
+        values = self._vals[Tensor._of(pos, device=dev)]
+        return SparseTensor._make(Tensor._of(new_ix, device=dev), values, tuple(size_out), False)
+
     # ------------------------------------------------------------ arithmetic with numbers and sparse tensors
     def _scalar(self, name: str, other: Any) -> Any:
         if isinstance(other, SparseTensor) or not (

@@ -88,7 +88,8 @@ def _lengths_array(lengths: Any) -> np.ndarray:
     """``lengths`` (list, array or 1-D tensor) as a host int64 array."""
     arr = lengths.detach().numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
     if arr.ndim > 1:
-        raise ShapeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {arr.ndim}D {arr.dtype} lengths")
+        # (torch makes any lengths a CPU int64 tensor first)
+        raise ShapeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {arr.ndim}D cpu Long tensor")
     return arr.astype(np.int64).reshape(-1)
 
 
@@ -120,11 +121,13 @@ def pad_sequence(
     if not seqs:
         raise RuntimeError("received an empty list of sequences")
     trailing = tuple(seqs[0].shape[1:])
-    for i, s in enumerate(seqs):
+    dtype = seqs[0].dtype
+    for i, s in enumerate(seqs):  # torch copies each into a slice of the first's shape and dtype: broadcasting
         if tuple(s.shape[1:]) != trailing:
-            raise RuntimeError(
-                f"pad_sequence: sequence {i} has shape {tuple(s.shape)}, expected (L, *{trailing}) like sequence 0"
-            )
+            _broadcast_into((s.shape[0] if s.ndim else 1, *trailing), tuple(s.shape))
+            seqs[i] = s.expand(s.shape[0] if s.ndim else 1, *trailing)
+        if s.dtype != dtype:
+            seqs[i] = seqs[i].to(dtype)
     longest = max(s.shape[0] for s in seqs)
     padded = []
     for s in seqs:
@@ -134,6 +137,20 @@ def pad_sequence(
             s = fn.cat([s, fill] if padding_side == "right" else [fill, s], 0)
         padded.append(s)
     return fn.stack(padded, 0 if batch_first else 1)
+
+
+def _broadcast_into(dest: tuple[int, ...], src: tuple[int, ...]) -> None:
+    """torch's checks of ``copy_`` from a ``src``-shaped tensor into a ``dest``-shaped one (its messages)."""
+    n = max(len(dest), len(src))
+    a, b = (1,) * (n - len(dest)) + dest, (1,) * (n - len(src)) + src
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"
+            )
+    shape = tuple(y if x == 1 else x for x, y in zip(a, b))
+    if shape != dest:
+        raise RuntimeError(f"output with shape {list(dest)} doesn't match the broadcast shape {list(shape)}")
 
 
 def unpad_sequence(padded_sequences: Tensor, lengths: Any, batch_first: bool = False) -> list[Tensor]:
@@ -160,8 +177,8 @@ def pack_padded_sequence(
     batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
     if lens.size != input.shape[batch_dim]:
         raise ShapeError(
-            f"pack_padded_sequence: got {lens.size} lengths for a batch of {input.shape[batch_dim]} sequences "
-            f"(input shape {tuple(input.shape)}, batch_first={batch_first})"
+            "Expected `len(lengths)` to be equal to batch_size, but got "
+            f"{lens.size} (batch_size={input.shape[batch_dim]})"
         )
     if lens.max() > input.shape[time_dim]:
         raise ValueError(

@@ -16,6 +16,7 @@ import atexit
 import itertools
 import math
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -184,6 +185,31 @@ class DataLoader(Generic[T_co]):
         self._IterableDataset_len_called: int | None = None
         self._iterator: _BaseDataLoaderIter | None = None  # kept between passes when persistent_workers
         self._initialized = True
+        self.check_worker_number_rationality()
+
+    def check_worker_number_rationality(self) -> None:
+        """torch's warning when ``num_workers`` exceeds the CPUs this process may use (os.sched_getaffinity, else
+        os.cpu_count): that many workers may run slowly or freeze the loader."""
+        if not self.num_workers:
+            return
+        cpuset_checked = hasattr(os, "sched_getaffinity")
+        suggest = len(os.sched_getaffinity(0)) if cpuset_checked else os.cpu_count()
+        if suggest is not None and self.num_workers <= suggest:
+            return
+        if suggest is None:
+            hint = "DataLoader is not able to compute a suggested max number of worker in current system."
+        else:
+            unchecked = "" if cpuset_checked else " (`cpuset` is not taken into account)"
+            hint = (
+                f"Our suggested max number of worker in current system is {suggest}{unchecked}, which is smaller "
+                "than what this DataLoader is going to create."
+            )
+        warnings.warn(
+            f"This DataLoader will create {self.num_workers} worker processes in total. {hint} Please be aware that "
+            "excessive worker creation might get DataLoader running slow or even freeze, lower the worker number to "
+            "avoid potential slowness/freeze if necessary.",
+            stacklevel=2,
+        )
 
     @property
     def multiprocessing_context(self) -> Any:
@@ -248,6 +274,7 @@ class DataLoader(Generic[T_co]):
     def _get_iterator(self) -> _BaseDataLoaderIter:
         if self.num_workers == 0:
             return _SingleProcessDataLoaderIter(self)
+        self.check_worker_number_rationality()
         return _MultiProcessingDataLoaderIter(self)
 
     def __len__(self) -> int:
@@ -257,6 +284,13 @@ class DataLoader(Generic[T_co]):
                 length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
             return length
         return len(self._index_sampler)
+
+
+def _accelerator_available() -> bool:
+    """Whether a GPU backend is usable (``bp.accelerator.is_available()``)."""
+    from backprop import accelerator
+
+    return bool(accelerator.is_available())
 
 
 class _BaseDataLoaderIter:
@@ -280,6 +314,12 @@ class _BaseDataLoaderIter:
         self._persistent_workers = loader.persistent_workers
         self._num_yielded = 0
         self._died = False  # a worker was found dead (a persistent loader then starts its workers again)
+        if loader.pin_memory and not _accelerator_available():  # (torch's warning; pinning changes nothing here)
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't "
+                "be used.",
+                stacklevel=2,
+            )
 
     def __iter__(self) -> _BaseDataLoaderIter:
         return self

@@ -83,7 +83,7 @@ def _move(d: DTensor, p: Placement) -> DTensor:
     if _pl(d) == p:
         return d
     if isinstance(p, Partial):
-        local = _Redistribute.apply(d.to_local(), (d._dt_mesh, d._dt_shape), _pl(d), p)
+        local = _Redistribute.apply(d.to_local(), (d._dt_mesh, d._dt_shape), (_pl(d),), (p,))
         return _make(local, d._dt_mesh, (p,), d._dt_shape)
     return d.redistribute(placements=[p])
 

@@ -243,7 +243,8 @@ def hsdp() -> dict[str, Any]:
         "rs_ar_grad_rel_diff": max(
             float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(grads[1], grads[2])
         ),
-        "placements": [repr(q) for q in p.placements],
+        "placements": {k: [repr(q) for q in v.placements] for k, v in base.named_parameters()},
+        "shapes": {k: list(v.shape) for k, v in base.named_parameters()},
         "local_shapes": _gather({k: list(v.to_local().shape) for k, v in base.named_parameters()}),
         "grad_placements": [repr(q) for q in p.grad.placements],
     }

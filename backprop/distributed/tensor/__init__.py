@@ -168,11 +168,11 @@ def _norm_placements(
         if isinstance(p, (Shard, _StridedShard)) and not 0 <= p.dim < ndim:
             raise IndexError(f"Shard(dim={p.dim}) is out of range for a tensor of {ndim} dimensions")
     if mesh is not None:
-        _shard_order(tuple(out), mesh)
+        _shard_order(tuple(out), mesh.shape)
     return tuple(out)
 
 
-def _shard_order(placements: tuple[Placement, ...], mesh: DeviceMesh) -> list[int]:
+def _shard_order(placements: tuple[Placement, ...], sizes: tuple[int, ...]) -> list[int]:
     """The mesh dims whose shards apply, in the order they cut the tensor: Shard dims left to right, then the
     ``_StridedShard`` dims (torch's right-to-left sharding: a split factor equal to the product of the sizes of the
     later mesh dims that shard the same tensor dim, as FSDP2 over TP builds; other factors are refused)."""
@@ -181,7 +181,7 @@ def _shard_order(placements: tuple[Placement, ...], mesh: DeviceMesh) -> list[in
     for i in strided:
         p: Any = placements[i]
         later = [j for j in plain if j > i and placements[j].dim == p.dim]  # type: ignore[attr-defined]
-        if p.split_factor != math.prod(mesh.size(j) for j in later):
+        if p.split_factor != math.prod(sizes[j] for j in later):
             raise NotImplementedError(
                 f"DTensor: {p!r} with a split factor other than the later shards' is not supported"
             )
@@ -189,16 +189,15 @@ def _shard_order(placements: tuple[Placement, ...], mesh: DeviceMesh) -> list[in
 
 
 def _local_steps(
-    shape: tuple[int, ...], mesh: DeviceMesh, placements: tuple[Placement, ...], coord: Sequence[int] | None = None
+    shape: tuple[int, ...], sizes: tuple[int, ...], placements: tuple[Placement, ...], coord: Sequence[int]
 ) -> tuple[tuple[int, ...], list[tuple[int, int, int, int, int]]]:
-    """This rank's local shape and the shard steps that cut it out: (mesh dim, tensor dim, size before, lo, hi)."""
-    if coord is None:
-        coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
+    """The local shape at mesh coordinate ``coord`` (a mesh of ``sizes``) and the shard steps that cut it out:
+    (mesh dim, tensor dim, size before, lo, hi)."""
     cur = list(shape)
     steps = []
-    for i in _shard_order(placements, mesh):
+    for i in _shard_order(placements, sizes):
         k = placements[i].dim  # type: ignore[attr-defined]
-        lo, hi = _chunk_bounds(cur[k], mesh.size(i), coord[i])
+        lo, hi = _chunk_bounds(cur[k], sizes[i], coord[i])
         steps.append((i, k, cur[k], lo, hi))
         cur[k] = hi - lo
     return tuple(cur), steps
@@ -209,11 +208,23 @@ def compute_local_shape_and_global_offset(
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """torch's: this rank's local shape and the global index of its first element (for checkpoints)."""
     pl = _norm_placements(placements, len(global_shape), mesh)
-    local, steps = _local_steps(tuple(global_shape), mesh, pl)
-    offset = [0] * len(global_shape)
+    coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
+    return _layout_at(tuple(global_shape), mesh.shape, pl, coord)
+
+
+def _layout_at(
+    shape: tuple[int, ...], sizes: tuple[int, ...], placements: tuple[Placement, ...], coord: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The local shape and global offset at mesh coordinate ``coord`` (an empty shard: the dim's global size at
+    that dim, as torch's)."""
+    local, steps = _local_steps(shape, sizes, placements, coord)
+    offset = [0] * len(shape)
+    empty = set()
     for _, k, _, lo, hi in steps:
-        offset[k] += lo if hi > lo else 0
-    return local, tuple(offset)
+        if hi == lo:
+            empty.add(k)
+        offset[k] += lo
+    return local, tuple(shape[k] if k in empty else o for k, o in enumerate(offset))
 
 
 def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -251,8 +262,8 @@ def _convert(
         return arr
     xp = device.xp
     coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
-    s_local, s_steps = _local_steps(shape, mesh, src, coord)
-    d_local, d_steps = _local_steps(shape, mesh, dst, coord)
+    _, s_steps = _local_steps(shape, mesh.shape, src, coord)
+    _, d_steps = _local_steps(shape, mesh.shape, dst, coord)
     if s_steps and s_steps == d_steps[: len(s_steps)]:  # (the source's cuts stay: cut the new ones only)
         keep = len(s_steps)
     else:
@@ -396,7 +407,7 @@ class DTensor(Tensor):
         pl = _norm_placements(placements, local_tensor.ndim, device_mesh)
         if shape is None:  # (each shard's size summed over its mesh dim's group, the last cut first)
             gshape = list(local_tensor._data.shape)
-            for i in reversed(_shard_order(pl, device_mesh)):
+            for i in reversed(_shard_order(pl, device_mesh.shape)):
                 k = pl[i].dim  # type: ignore[attr-defined]
                 sizes: list[Any] = [None] * device_mesh.size(i)
                 dist.all_gather_object(sizes, gshape[k], group=device_mesh.get_group(i))

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from distributed_fsdp_worker import STEPS as FSDP_STEPS  # noqa: E402
 from distributed_fsdp_worker import Block as FBlock  # noqa: E402
 from distributed_fsdp_worker import _loss, _model  # noqa: E402
-from distributed_tp_worker import Transformer, _tp  # noqa: E402
+from distributed_tp_worker import CASES, Transformer, _inputs, _tp, run_op  # noqa: E402
 from distributed_worker import run_scenarios  # noqa: E402 - (the shared entry point)
 
 import backprop as bp  # noqa: E402
@@ -110,11 +110,13 @@ def dtensor() -> dict[str, Any]:
     out["partial_both"] = pp.redistribute(mesh, [Replicate(), Shard(0)]).full_tensor().numpy().tolist()
     same = distribute_tensor(bp.tensor(x), mesh, [Shard(0), Shard(1)])
     out["elementwise_ok"] = bool(np.allclose((same * 2 + same).full_tensor().numpy(), 3 * x, rtol=0, atol=1e-15))
+    mm = (same @ same.t()).full_tensor().numpy()  # (an op across placements on the 2-D mesh)
+    out["matmul_ok"] = bool(np.allclose(mm, x @ x.T, rtol=0, atol=1e-13))
     errors = {}
     for name, fn in {
         "one_placement": lambda: distribute_tensor(bp.tensor(x), mesh, [Shard(0)]),
         "to_partial": lambda: same.redistribute(mesh, [Partial(), Shard(1)]),
-        "matmul_2d": lambda: same @ same.t(),
+        "strided_op": lambda: distribute_tensor(bp.tensor(x), mesh, [SS(0, 2), Shard(0)]).sum(),
     }.items():
         try:
             fn()
@@ -123,6 +125,78 @@ def dtensor() -> dict[str, Any]:
             errors[name] = [type(e).__name__, str(e)]
     out["errors"] = errors
     return out
+
+
+# ------------------------------------------------------------------------------------------ ops on the 2x2 mesh
+def _variants() -> list[tuple[str, str, list[Any]]]:
+    """``distributed_tp_worker``'s op cases with a placement per mesh dim: the case's on the "tp" dim (the "dp"
+    dim Replicate), on the "dp" dim, on both (nested sharding, a Partial over all four ranks), and mixed."""
+    out = []
+    for name, op, case in CASES:
+        for tag, pair in (("R,x", lambda s: ("R", s)), ("x,R", lambda s: (s, "R")), ("x,x", lambda s: (s, s))):
+            specs = [(*c[:-1], pair(c[-1])) if c[0] == "I" else (c[0], pair(c[1])) for c in case]
+            out.append((f"{name} [{tag}]", op, specs))
+    out += [
+        ("lin S0,R x R,S0", "linear", [((4, 4, 6), ("S0", "R")), ((8, 6), ("R", "S0"))]),
+        ("lin S0,S2 x R,S1", "linear", [((4, 4, 6), ("S0", "S2")), ((8, 6), ("R", "S1"))]),
+        ("mm S0,S1 x R,S0", "mm", [((4, 6), ("S0", "S1")), ((6, 8), ("R", "S0"))]),
+        ("add S0,R + R,S1", "add", [((4, 6), ("S0", "R")), ((4, 6), ("R", "S1"))]),
+        ("mul P,S0 * R,S0", "mul", [((4, 6), ("P", "S0")), ((4, 6), ("R", "S0"))]),
+        ("sum S0,S1 all", "sum", [((4, 6), ("S0", "S1"))]),
+        ("mean S0,S0 dim0", "mean_1k", [((4, 6, 6), ("S2", "S0"))]),
+        ("view S0,S2 flatten", "view_86", [((2, 4, 6), ("S0", "S2"))]),
+        ("emb S0,R w R,S0", "embedding", [("I", (2, 4), 10, ("S0", "R")), ((10, 6), ("R", "S0"))]),
+        ("emb R,R w S0,S1", "embedding", [("I", (2, 4), 10, ("R", "R")), ((10, 6), ("S0", "S1"))]),
+        ("ln S0,S1", "layer_norm", [((2, 4, 6), ("S0", "S1")), ((6,), ("R", "R")), ((6,), ("R", "R"))]),
+        ("sdpa S0,S1", "sdpa", [((2, 4, 5, 6), ("S0", "S1"))] * 3),
+    ]
+    return out
+
+
+OPS_2D = _variants()
+
+
+def ops2d() -> dict[str, Any]:
+    """Each case on the 2x2 mesh: placements, every rank's local shape, value and gradients against one process."""
+    mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
+    results: dict[str, Any] = {}
+    for k, (name, op, case) in enumerate(OPS_2D):
+        arrays = _inputs(case, k)
+        plain = [bp.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        dts = []
+        for a, spec in zip(arrays, case):
+            pl = [placement(n) for n in (spec[-1] if spec[0] == "I" else spec[1])]
+            leaf = bp.tensor(a, requires_grad=a.dtype.kind == "f")
+            parts = int(np.prod([mesh.size(i) for i, p in enumerate(pl) if isinstance(p, Partial)]))
+            if parts > 1:  # (a term of the sum on each rank: this rank's part of the value over the count)
+                rl = [Replicate() if isinstance(p, Partial) else p for p in pl]
+                d = DTensor.from_local(distribute_tensor(leaf, mesh, rl).to_local() / parts, mesh, pl, shape=a.shape)
+            else:
+                d = distribute_tensor(leaf.detach(), mesh, pl).requires_grad_(a.dtype.kind == "f")
+            dts.append(d)
+        try:
+            out = run_op(bp, F, op, dts)
+        except Exception as e:  # noqa: BLE001 - (recorded: the test says which case)
+            results[name] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        ref = run_op(bp, F, op, plain)
+        full = out.full_tensor()
+        w = np.random.default_rng(100 + k).standard_normal(tuple(ref.shape))
+        (ref * bp.tensor(w)).sum().backward()
+        (full * bp.tensor(w)).sum().backward()
+        grads_ok = []
+        for p_, d in zip(plain, dts):
+            if p_.grad is None or (d.grad is None and d.grad_fn is not None):  # (Partial inputs: non-leaf)
+                continue
+            g = d.grad
+            grads_ok.append(g is not None and bool(np.allclose(g.full_tensor().numpy(), p_.grad.numpy(), atol=1e-12)))
+        results[name] = {
+            "placements": [repr(p) for p in out.placements],
+            "local_shapes": _gather(list(out.to_local().shape)),
+            "value_ok": bool(np.allclose(full.detach().numpy(), ref.detach().numpy(), atol=1e-12)),
+            "grads_ok": grads_ok,
+        }
+    return results
 
 
 # ------------------------------------------------------------------------------------------ FSDP2 + TP

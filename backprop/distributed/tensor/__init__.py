@@ -478,14 +478,14 @@ class DTensor(Tensor):
         if (name in _ELEMENTWISE or name in _ops.POINTWISE) and _same_layout([*args, *kwargs.values()]):
             return _elementwise(func, name, args, kwargs)
         if handler is not None or name in _ELEMENTWISE or name in _ops.POINTWISE:
+            if handler is None:
+
+                def handler(f: Any, a: Sequence[Any], k: dict[str, Any]) -> Any:
+                    return _ops.pointwise(f, name, a, k)
+
             if any(isinstance(v, DTensor) and v._dt_mesh.ndim > 1 for v in _flat([*args, *kwargs.values()])):
-                raise NotImplementedError(
-                    f"DTensor: {name} on DTensors of a {_mesh_ndim(args, kwargs)}-D mesh is supported here only "
-                    "between DTensors of one layout (elementwise); redistribute or use full_tensor() first"
-                )
-            if handler is not None:
-                return handler(func, args, kwargs)
-            return _ops.pointwise(func, name, args, kwargs)
+                return _ops.dispatch(handler, func, args, kwargs)  # (the strategy chosen per mesh dim)
+            return handler(func, args, kwargs)
         raise NotImplementedError(
             f"DTensor: {name} is not supported on DTensors here (torch's sharding propagation is implemented for "
             "the ops tensor parallelism uses: see README); use full_tensor() or to_local() first"
@@ -494,10 +494,6 @@ class DTensor(Tensor):
 
 def _flat(values: Sequence[Any]) -> list[Any]:
     return [x for v in values for x in (v if isinstance(v, (list, tuple)) else (v,))]
-
-
-def _mesh_ndim(args: Sequence[Any], kwargs: dict[str, Any]) -> int:
-    return max(v._dt_mesh.ndim for v in _flat([*args, *kwargs.values()]) if isinstance(v, DTensor))
 
 
 _PARTIAL_SAFE = frozenset("detach detach_ clone requires_grad_ copy_ to contiguous".split())

@@ -9,6 +9,14 @@ backward reduce-scatters the gradients in one collective and divides by the worl
 DDP's gradients, the local rows), so optimizers update the local shards. ``reshard_after_forward=True`` frees the
 gathered parameters after forward (but the root's, as torch) and gathers them again in backward, through FSDP1's
 saved-tensor tokens.
+
+On a 2-D mesh (HSDP, ``("replicate", "shard")``) the parameters are ``(Replicate(), Shard(0))``: shards over dim 1,
+gradients reduce-scattered over dim 1 and all-reduced over dim 0 (torch's order), or, when the job is
+``deterministic``, reduced in one rank-order sum over every rank (DDP's bits). A parameter that is already a
+DTensor (``parallelize_module`` first: torch's 2-D parallelism) keeps its TP layout: FSDP shards its local part over
+the 1-D data-parallel mesh, the parameter becomes a DTensor of the two meshes joined (``(Shard(0), tp)``, or
+``(_StridedShard(0, tp size), Shard(0))`` when TP shards dim 0, as torch's), and forward hands the module the TP
+DTensor gathered over the data-parallel ranks.
 """
 
 from __future__ import annotations
@@ -395,7 +403,10 @@ class FSDPModule:
             s.reshard_after_forward = bool(reshard_after_forward)
 
     def set_requires_all_reduce(self, requires_all_reduce: bool, *, recurse: bool = True) -> None:
-        """HSDP's all-reduce switch: nothing to do on a 1-D mesh (accepted for torch's API)."""
+        """HSDP's all-reduce switch: nothing to do on a 1-D mesh (accepted for torch's API); skipping HSDP's
+        all-reduce is not supported here (False raises on an HSDP mesh)."""
+        if not requires_all_reduce and any(s.replicate_group is not None for s in self._units(recurse)):
+            raise NotImplementedError("set_requires_all_reduce(False) on an HSDP mesh is not supported here")
 
     def set_is_last_backward(self, is_last_backward: bool) -> None:
         """Accepted for torch's API (no effect here)."""

@@ -1,12 +1,13 @@
-"""``torch.distributed.tensor``: a minimal ``DTensor`` (a global tensor laid out over a 1-D ``DeviceMesh``).
+"""``torch.distributed.tensor``: ``DTensor``, a global tensor laid out over an n-D ``DeviceMesh``.
 
 A DTensor is a Tensor whose array (``_data``) is this rank's local part, with the global ``shape``/``size()``/
-``stride()`` and its ``device_mesh`` and ``placements``: ``Shard(dim)`` (torch.chunk's split of ``dim``: chunks
-of ceil(n / world) elements, the last ranks' shorter or empty), ``Replicate()`` or ``Partial()`` (a pending sum).
-In autograd it is its local tensor: ``to_local``, ``from_local``, ``redistribute``, ``full_tensor`` are
-differentiable with torch's backward rules. Other ops run on the local parts where that is exact (elementwise ops
-of DTensors with the same layout and scalars, the ``_foreach_*`` ops, ``detach``, ``copy_``); the rest raise
-NotImplementedError naming the op (torch's sharding propagation is not implemented).
+``stride()`` and its ``device_mesh`` and ``placements``, one per mesh dim: ``Shard(dim)`` (torch.chunk's split of
+``dim``: chunks of ceil(n / size) elements, the last ones shorter or empty; several mesh dims sharding one tensor
+dim cut it left to right, as torch's), ``Replicate()``, ``Partial()`` (a pending sum) or ``_StridedShard`` (FSDP2
+over TP: that mesh dim cuts after the later ones). In autograd it is its local tensor: ``to_local``,
+``from_local``, ``redistribute``, ``full_tensor`` are differentiable with torch's backward rules; moves run on the
+mesh dims' groups. Elementwise ops of one layout and the ``_foreach_*`` ops run on the local parts; other ops
+follow torch's sharding propagation (``_ops``: per mesh dim on n-D meshes); the rest raise NotImplementedError.
 """
 
 from __future__ import annotations

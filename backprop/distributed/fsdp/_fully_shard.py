@@ -9,6 +9,14 @@ backward reduce-scatters the gradients in one collective and divides by the worl
 DDP's gradients, the local rows), so optimizers update the local shards. ``reshard_after_forward=True`` frees the
 gathered parameters after forward (but the root's, as torch) and gathers them again in backward, through FSDP1's
 saved-tensor tokens.
+
+On a 2-D mesh (HSDP, ``("replicate", "shard")``) the parameters are ``(Replicate(), Shard(0))``: shards over dim 1,
+gradients reduce-scattered over dim 1 and all-reduced over dim 0 (torch's order), or, when the job is
+``deterministic``, reduced in one rank-order sum over every rank (DDP's bits). A parameter that is already a
+DTensor (``parallelize_module`` first: torch's 2-D parallelism) keeps its TP layout: FSDP shards its local part over
+the 1-D data-parallel mesh, the parameter becomes a DTensor of the two meshes joined (``(Shard(0), tp)``, or
+``(_StridedShard(0, tp size), Shard(0))`` when TP shards dim 0, as torch's), and forward hands the module the TP
+DTensor gathered over the data-parallel ranks.
 """
 
 from __future__ import annotations
@@ -17,13 +25,23 @@ import dataclasses
 import weakref
 from typing import Any
 
+import numpy as np
+
 from backprop import distributed as dist
 from backprop.autograd import engine
 from backprop.autograd.custom import Function
 from backprop.autograd.grad_mode import is_grad_enabled, no_grad
 from backprop.distributed.device_mesh import DeviceMesh, init_device_mesh
 from backprop.distributed.fsdp._reshard import _release_task_user, _saving_tokens
-from backprop.distributed.tensor import DTensor, Shard, _chunk_bounds
+from backprop.distributed.tensor import (
+    DTensor,
+    Placement,
+    Replicate,
+    Shard,
+    _chunk_bounds,
+    _make,
+    _StridedShard,
+)
 from backprop.dtypes import to_dtype
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
@@ -97,6 +115,7 @@ class _Param:
     row: int  # elements per row
     offset: int  # in one rank's padded block
     full_offset: int  # in the gathered (unpadded) flat buffer
+    tp: tuple[DeviceMesh, tuple[Placement, ...], tuple[int, ...]] | None = None  # a TP DTensor's layout
 
 
 class _State:
@@ -104,7 +123,16 @@ class _State:
 
     def __init__(self, module: Module, mesh: DeviceMesh, reshard: bool, mp: MixedPrecisionPolicy) -> None:
         self.module, self.mesh, self.reshard_after_forward, self.mp = module, mesh, reshard, mp
-        self.group, self.world, self.rank = mesh.get_group(0), mesh.size(), mesh.get_local_rank(0)
+        d = mesh.ndim - 1  # (HSDP: dim 0 replicates, dim 1 shards)
+        self.group, self.world, self.rank = mesh.get_group(d), mesh.size(d), mesh.get_local_rank(d)
+        self.replicate_group = mesh.get_group(0) if mesh.ndim == 2 else None
+        self.replicas = mesh.size(0) if mesh.ndim == 2 else 1
+        self.flat: tuple[Any, list[int]] | None = None  # (HSDP's one-group reduction: group, each rank's shard)
+        if self.replicate_group is not None and dist._resolve(self.group).deterministic:  # type: ignore[union-attr]
+            ranks = mesh.mesh.numpy()
+            if ranks.size == dist.get_world_size():
+                where = {int(r): c for (_, c), r in np.ndenumerate(ranks)}
+                self.flat = (None, [where[r] for r in range(ranks.size)])
         self.params: list[_Param] = []
         self.block = 0  # elements of one rank's padded block
         self.full_numel = 0
@@ -133,9 +161,10 @@ class _State:
                 row = int(p._data.size // shape[0]) if shape[0] else 0
                 lo, hi = _chunk_bounds(shape[0], self.world, self.rank)
                 local = Tensor._wrap(p._data[lo:hi].copy(), p.device, None)
-                d = DTensor.from_local(local, self.mesh, [Shard(0)], shape=shape)
+                mesh, pl, gshape, tp = self._layout(p, shape)
+                d = DTensor.from_local(local, mesh, pl, shape=gshape)
                 dp = DTensorParameter.of(d, requires_grad=p.requires_grad)
-                entry = _Param([(m, name)], dp, shape, chunk, row, self.block, self.full_numel)
+                entry = _Param([(m, name)], dp, shape, chunk, row, self.block, self.full_numel, tp)
                 self.block += chunk * row
                 self.full_numel += p._data.size
                 seen[id(p)] = entry
@@ -144,6 +173,33 @@ class _State:
             for m, name in e.places:
                 m._parameters[name] = e.dparam
         managed.update(id(e.dparam) for e in self.params)
+
+    def _layout(
+        self, p: Any, shape: tuple[int, ...]
+    ) -> tuple[DeviceMesh, list[Placement], tuple[int, ...], tuple[Any, ...] | None]:
+        """The sharded parameter's mesh, placements and global shape (torch's): ``Shard(0)`` on a 1-D mesh,
+        ``(Replicate(), Shard(0))`` on HSDP's; a TP DTensor's local part sharded over the data-parallel mesh
+        joined to its TP mesh, ``(Shard(0), tp)`` or, when TP shards dim 0 too, ``(_StridedShard(0, tp size),
+        Shard(0))`` (torch's right-to-left sharding: TP cut first)."""
+        if not isinstance(p, DTensor):
+            pl: list[Placement] = [Shard(0)] if self.mesh.ndim == 1 else [Replicate(), Shard(0)]
+            return self.mesh, pl, shape, None
+        tp_mesh, tp_pl = p._dt_mesh, p._dt_placements
+        if self.mesh.ndim != 1 or tp_mesh.ndim != 1:
+            raise NotImplementedError("fully_shard: DTensor parameters need a 1-D FSDP mesh and a 1-D TP mesh here")
+        if any(p_.is_partial() for p_ in tp_pl):
+            raise NotImplementedError("fully_shard: Partial DTensor parameters are not supported")
+        root = self.mesh._get_root_mesh()
+        if tp_mesh._get_root_mesh() != root:
+            raise ValueError("fully_shard: the DTensor parameter's mesh and the FSDP mesh must share a root mesh")
+        spmd = DeviceMesh(
+            self.mesh.device_type, _layout=self.mesh._layout + tp_mesh._layout, _rank_map=root._rank_map,
+            mesh_dim_names=(*(self.mesh.mesh_dim_names or ("dp",)), *(tp_mesh.mesh_dim_names or ("tp",))),
+            _root_mesh=root, _init_backend=False,
+        )  # fmt: skip
+        spmd._dim_groups = [self.mesh.get_group(0), tp_mesh.get_group(0)]
+        dp_pl: Placement = _StridedShard(0, tp_mesh.size()) if tp_pl[0] == Shard(0) else Shard(0)
+        return spmd, [dp_pl, tp_pl[0]], tuple(p._dt_shape), (tp_mesh, tp_pl, tuple(p._dt_shape))
 
     # ------------------------------------------------------------ collectives
     def _param_dtype(self) -> Any:
@@ -193,8 +249,14 @@ class _State:
             send[:, e.offset : e.offset + e.chunk * e.row] = padded.reshape(self.world, -1)
         out = Tensor._wrap(xp.empty(self.block, dtype=dtype), dev, None)
         with no_grad():
-            dist.reduce_scatter_tensor(out, Tensor._wrap(send.reshape(-1), dev, None), group=self.group)
-        out._data /= self.world  # (DDP's average: the rank-order sum, then the division)
+            if self.flat is not None:  # (HSDP, deterministic: one rank-order sum over every rank, DDP's bits)
+                rows = send[self.flat[1]]
+                dist.reduce_scatter_tensor(out, Tensor._wrap(rows.reshape(-1), dev, None), group=self.flat[0])
+            else:  # (torch's HSDP: reduce-scatter over the shard dim, all-reduce over the replicate dim)
+                dist.reduce_scatter_tensor(out, Tensor._wrap(send.reshape(-1), dev, None), group=self.group)
+                if self.replicate_group is not None and self.replicas > 1:
+                    dist.all_reduce(out, dist.ReduceOp.SUM, group=self.replicate_group)
+        out._data /= self.world * self.replicas  # (DDP's average: the rank-order sum, then the division)
         result = []
         for e, g in zip(self.params, grads):
             local = e.dparam._data
@@ -287,6 +349,7 @@ class FSDPModule:
         state._regathered = None
         views = _AllGather.apply(state, *(e.dparam.to_local() for e in state.params))
         views = views if isinstance(views, tuple) else (views,)
+        views = tuple(v if e.tp is None else _make(v, *e.tp) for e, v in zip(state.params, views))
         for e, v in zip(state.params, views):
             for m, name in e.places:
                 m.__dict__[name] = v
@@ -340,7 +403,10 @@ class FSDPModule:
             s.reshard_after_forward = bool(reshard_after_forward)
 
     def set_requires_all_reduce(self, requires_all_reduce: bool, *, recurse: bool = True) -> None:
-        """HSDP's all-reduce switch: nothing to do on a 1-D mesh (accepted for torch's API)."""
+        """HSDP's all-reduce switch: nothing to do on a 1-D mesh (accepted for torch's API); skipping HSDP's
+        all-reduce is not supported here (False raises on an HSDP mesh)."""
+        if not requires_all_reduce and any(s.replicate_group is not None for s in self._units(recurse)):
+            raise NotImplementedError("set_requires_all_reduce(False) on an HSDP mesh is not supported here")
 
     def set_is_last_backward(self, is_last_backward: bool) -> None:
         """Accepted for torch's API (no effect here)."""
@@ -386,8 +452,8 @@ def fully_shard(
         raise NotImplementedError("fully_shard: CPUOffloadPolicy is not supported here")
     if mesh is None:
         mesh = init_device_mesh("cpu", (dist.get_world_size(),))
-    if mesh.ndim != 1:
-        raise NotImplementedError("fully_shard: only a 1-D mesh is supported here (no HSDP)")
+    if mesh.ndim > 2:
+        raise NotImplementedError("fully_shard: only 1-D (FSDP) and 2-D (HSDP) meshes are supported here")
     managed: set[int] = set()
     for m in module.modules():
         if isinstance(m, FSDPModule):

@@ -1,12 +1,13 @@
-"""``torch.distributed.tensor``: a minimal ``DTensor`` (a global tensor laid out over a 1-D ``DeviceMesh``).
+"""``torch.distributed.tensor``: ``DTensor``, a global tensor laid out over an n-D ``DeviceMesh``.
 
 A DTensor is a Tensor whose array (``_data``) is this rank's local part, with the global ``shape``/``size()``/
-``stride()`` and its ``device_mesh`` and ``placements``: ``Shard(dim)`` (torch.chunk's split of ``dim``: chunks
-of ceil(n / world) elements, the last ranks' shorter or empty), ``Replicate()`` or ``Partial()`` (a pending sum).
-In autograd it is its local tensor: ``to_local``, ``from_local``, ``redistribute``, ``full_tensor`` are
-differentiable with torch's backward rules. Other ops run on the local parts where that is exact (elementwise ops
-of DTensors with the same layout and scalars, the ``_foreach_*`` ops, ``detach``, ``copy_``); the rest raise
-NotImplementedError naming the op (torch's sharding propagation is not implemented).
+``stride()`` and its ``device_mesh`` and ``placements``, one per mesh dim: ``Shard(dim)`` (torch.chunk's split of
+``dim``: chunks of ceil(n / size) elements, the last ones shorter or empty; several mesh dims sharding one tensor
+dim cut it left to right, as torch's), ``Replicate()``, ``Partial()`` (a pending sum) or ``_StridedShard`` (FSDP2
+over TP: that mesh dim cuts after the later ones). In autograd it is its local tensor: ``to_local``,
+``from_local``, ``redistribute``, ``full_tensor`` are differentiable with torch's backward rules; moves run on the
+mesh dims' groups. Elementwise ops of one layout and the ``_foreach_*`` ops run on the local parts; other ops
+follow torch's sharding propagation (``_ops``: per mesh dim on n-D meshes); the rest raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "Placement",
     "Replicate",
     "Shard",
+    "compute_local_shape_and_global_offset",
     "distribute_tensor",
     "init_device_mesh",
 ]
@@ -109,12 +111,37 @@ class Partial(Placement):
         return f"P({self.reduce_op})"
 
 
+class _StridedShard(Placement):
+    """torch's right-to-left sharding of ``dim`` (FSDP2 over tensor parallelism): this mesh dim chunks the part
+    that the later mesh dims' shards of ``dim`` (``split_factor`` pieces in all) left on the rank."""
+
+    def __init__(self, dim: int, split_factor: int) -> None:
+        self.dim, self.split_factor = dim, split_factor
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _StridedShard) and (other.dim, other.split_factor) == (self.dim, self.split_factor)
+
+    def __hash__(self) -> int:
+        return hash(("_StridedShard", self.dim, self.split_factor))
+
+    def __repr__(self) -> str:
+        return f"_StridedShard(dim={self.dim}, sf={self.split_factor})"
+
+    def __str__(self) -> str:
+        return f"_S({self.dim}, {self.split_factor})"
+
+
 # ------------------------------------------------------------------------------------------ layout helpers
 def _mesh_info(mesh: DeviceMesh) -> tuple[Any, int, int]:
     """(process group, world, this rank's index) of a 1-D mesh."""
     if mesh.ndim != 1:
-        raise NotImplementedError("DTensor: only 1-D device meshes are supported here")
+        raise NotImplementedError("DTensor: this op supports only 1-D device meshes here")
     return mesh.get_group(0), mesh.size(), mesh.get_local_rank(0)
+
+
+def _dim_info(mesh: DeviceMesh, i: int) -> tuple[Any, int, int]:
+    """(process group, size, this rank's coordinate) of mesh dimension ``i``."""
+    return mesh.get_group(i), mesh.size(i), mesh.get_local_rank(i)
 
 
 def _chunk_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
@@ -124,27 +151,89 @@ def _chunk_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
     return lo, min(lo + c, n)
 
 
-def _norm_placements(placements: Sequence[Placement] | None, ndim: int) -> tuple[Placement, ...]:
-    out = tuple(placements) if placements is not None else (Replicate(),)
-    if len(out) != 1:
-        raise NotImplementedError("DTensor: only 1-D device meshes (one placement) are supported here")
-    p = out[0]
-    if not isinstance(p, Placement):
-        raise TypeError(f"placements must be Placement objects, got {type(p).__name__}")
-    if isinstance(p, Shard) and p.dim < 0:
-        p = Shard(p.dim + ndim)
-    if isinstance(p, Shard) and not 0 <= p.dim < ndim:
-        raise IndexError(f"Shard(dim={p.dim}) is out of range for a tensor of {ndim} dimensions")
-    return (p,)
+def _norm_placements(
+    placements: Sequence[Placement] | None, ndim: int, mesh: DeviceMesh | None = None
+) -> tuple[Placement, ...]:
+    """One placement per mesh dimension (default: all Replicate), negative Shard dims made positive."""
+    mdim = mesh.ndim if mesh is not None else 1
+    out: list[Placement] = list(placements) if placements is not None else [Replicate()] * mdim
+    if len(out) != mdim:
+        raise ValueError(f"`placements` must have the same length as `device_mesh.ndim`! Found placements length: "
+                         f"{len(out)}, and device_mesh.ndim: {mdim}.")  # fmt: skip
+    for i, p in enumerate(out):
+        if not isinstance(p, Placement):
+            raise TypeError(f"placements must be Placement objects, got {type(p).__name__}")
+        if isinstance(p, (Shard, _StridedShard)) and p.dim < 0:
+            p = Shard(p.dim + ndim) if isinstance(p, Shard) else _StridedShard(p.dim + ndim, p.split_factor)
+            out[i] = p
+        if isinstance(p, (Shard, _StridedShard)) and not 0 <= p.dim < ndim:
+            raise IndexError(f"Shard(dim={p.dim}) is out of range for a tensor of {ndim} dimensions")
+    if mesh is not None:
+        _shard_order(tuple(out), mesh.shape)
+    return tuple(out)
+
+
+def _shard_order(placements: tuple[Placement, ...], sizes: tuple[int, ...]) -> list[int]:
+    """The mesh dims whose shards apply, in the order they cut the tensor: Shard dims left to right, then the
+    ``_StridedShard`` dims (torch's right-to-left sharding: a split factor equal to the product of the sizes of the
+    later mesh dims that shard the same tensor dim, as FSDP2 over TP builds; other factors are refused)."""
+    plain = [i for i, p in enumerate(placements) if isinstance(p, Shard)]
+    strided = [i for i, p in enumerate(placements) if isinstance(p, _StridedShard)]
+    for i in strided:
+        p: Any = placements[i]
+        later = [j for j in plain if j > i and placements[j].dim == p.dim]  # type: ignore[attr-defined]
+        if p.split_factor != math.prod(sizes[j] for j in later):
+            raise NotImplementedError(
+                f"DTensor: {p!r} with a split factor other than the later shards' is not supported"
+            )
+    return plain + strided
+
+
+def _local_steps(
+    shape: tuple[int, ...], sizes: tuple[int, ...], placements: tuple[Placement, ...], coord: Sequence[int]
+) -> tuple[tuple[int, ...], list[tuple[int, int, int, int, int]]]:
+    """The local shape at mesh coordinate ``coord`` (a mesh of ``sizes``) and the shard steps that cut it out:
+    (mesh dim, tensor dim, size before, lo, hi)."""
+    cur = list(shape)
+    steps = []
+    for i in _shard_order(placements, sizes):
+        k = placements[i].dim  # type: ignore[attr-defined]
+        lo, hi = _chunk_bounds(cur[k], sizes[i], coord[i])
+        steps.append((i, k, cur[k], lo, hi))
+        cur[k] = hi - lo
+    return tuple(cur), steps
+
+
+def compute_local_shape_and_global_offset(
+    global_shape: Sequence[int], mesh: DeviceMesh, placements: Sequence[Placement]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """torch's: this rank's local shape and the global index of its first element (for checkpoints)."""
+    pl = _norm_placements(placements, len(global_shape), mesh)
+    coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
+    return _layout_at(tuple(global_shape), mesh.shape, pl, coord)
+
+
+def _layout_at(
+    shape: tuple[int, ...], sizes: tuple[int, ...], placements: tuple[Placement, ...], coord: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The local shape and global offset at mesh coordinate ``coord`` (an empty shard: the dim's global size at
+    that dim, as torch's)."""
+    local, steps = _local_steps(shape, sizes, placements, coord)
+    offset = [0] * len(shape)
+    empty = set()
+    for _, k, _, lo, hi in steps:
+        if hi == lo:
+            empty.add(k)
+        offset[k] += lo
+    return local, tuple(shape[k] if k in empty else o for k, o in enumerate(offset))
 
 
 def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(np.prod(shape[i + 1 :], dtype=np.int64)) for i in range(len(shape)))
 
 
-def _gather_shards(local: Any, dim: int, n: int, group: Any, world: int, device: Any) -> Any:
-    """The full array from every rank's torch.chunk piece of ``dim`` (``n`` long): padded to equal chunks,
-    all-gathered, trimmed."""
+def _gather_dim(local: Any, dim: int, n: int, group: Any, world: int, device: Any) -> Any:
+    """The array of ``n`` along ``dim`` from every group member's torch.chunk piece: padded, all-gathered, trimmed."""
     xp = device.xp
     c = -(-n // world) if n else 0
     moved = xp.moveaxis(local, dim, 0)
@@ -163,31 +252,38 @@ def _all_reduce(arr: Any, group: Any, device: Any) -> Any:
     return t._data
 
 
-def _convert(arr: Any, shape: tuple[int, ...], src: Placement, dst: Placement, mesh: DeviceMesh, device: Any) -> Any:
-    """This rank's array of a tensor of global ``shape`` moved from placement ``src`` to ``dst``."""
+def _convert(
+    arr: Any, shape: tuple[int, ...], src: tuple[Placement, ...], dst: tuple[Placement, ...], mesh: DeviceMesh,
+    device: Any,
+) -> Any:  # fmt: skip
+    """This rank's array of a tensor of global ``shape`` moved from placements ``src`` to ``dst``: the source's
+    shards all-gathered on their mesh dims' groups (last cut first), its Partial dims all-reduced (but those that
+    stay Partial), then the destination's chunks cut out (Replicate -> Partial: the value over the dim's size)."""
     if src == dst:
         return arr
-    group, world, rank = _mesh_info(mesh)
-    if isinstance(src, Shard):
-        full = _gather_shards(arr, src.dim, shape[src.dim], group, world, device)
-    elif isinstance(src, Partial):
-        if isinstance(dst, Shard):  # (the sum, then this rank's chunk: reduce-scatter's values)
-            full = _all_reduce(arr, group, device)
-        else:
-            return _all_reduce(arr, group, device)
+    xp = device.xp
+    coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
+    _, s_steps = _local_steps(shape, mesh.shape, src, coord)
+    _, d_steps = _local_steps(shape, mesh.shape, dst, coord)
+    if s_steps and s_steps == d_steps[: len(s_steps)]:  # (the source's cuts stay: cut the new ones only)
+        keep = len(s_steps)
     else:
-        full = arr
-    if isinstance(dst, Replicate):
-        return full
-    if isinstance(dst, Shard):
-        lo, hi = _chunk_bounds(shape[dst.dim], world, rank)
+        keep = 0
+        for i, _k, n, _lo, _hi in reversed(s_steps):
+            arr = _gather_dim(arr, _k, n, mesh.get_group(i), mesh.size(i), device)
+    for i, (s, d) in enumerate(zip(src, dst)):
+        if isinstance(s, Partial) and not isinstance(d, Partial):
+            arr = _all_reduce(arr, mesh.get_group(i), device)
+        elif isinstance(d, Partial) and not isinstance(s, Partial):
+            if np.issubdtype(arr.dtype, np.inexact):  # (torch's _partition_value)
+                arr = (arr / mesh.size(i)).astype(arr.dtype, copy=False)
+            elif coord[i] != 0:
+                arr = xp.zeros_like(arr)
+    for _i, k, _n, lo, hi in d_steps[keep:]:
         index = [slice(None)] * len(shape)
-        index[dst.dim] = slice(lo, hi)
-        return device.xp.ascontiguousarray(full[tuple(index)])
-    # Replicate -> Partial: every rank holds the value over the world size (torch's _partition_value)
-    if np.issubdtype(full.dtype, np.inexact):
-        return (full / world).astype(full.dtype, copy=False)
-    return full.copy() if rank == 0 else device.xp.zeros_like(full)
+        index[k] = slice(lo, hi)
+        arr = xp.ascontiguousarray(arr[tuple(index)])
+    return arr
 
 
 # ------------------------------------------------------------------------------------------ DTensor
@@ -309,19 +405,21 @@ class DTensor(Tensor):
         ``shape`` defaults to the local one with every Shard dimension's chunks summed over the ranks."""
         if device_mesh is None:
             raise NotImplementedError("DTensor.from_local: pass device_mesh (no default mesh here)")
-        pl = _norm_placements(placements, local_tensor.ndim)
-        group, world, _ = _mesh_info(device_mesh)
-        if shape is None:
+        pl = _norm_placements(placements, local_tensor.ndim, device_mesh)
+        if shape is None:  # (each shard's size summed over its mesh dim's group, the last cut first)
             gshape = list(local_tensor._data.shape)
-            if isinstance(pl[0], Shard):
-                sizes: list[Any] = [None] * world
-                dist.all_gather_object(sizes, gshape[pl[0].dim], group=group)
-                gshape[pl[0].dim] = int(sum(sizes))
+            for i in reversed(_shard_order(pl, device_mesh.shape)):
+                k = pl[i].dim  # type: ignore[attr-defined]
+                sizes: list[Any] = [None] * device_mesh.size(i)
+                dist.all_gather_object(sizes, gshape[k], group=device_mesh.get_group(i))
+                gshape[k] = int(sum(sizes))
             shape = gshape
-        if run_check and isinstance(pl[0], Replicate):
+        if run_check and any(isinstance(p, Replicate) for p in pl):
             with no_grad():
                 src = Tensor._wrap(local_tensor._data.copy(), local_tensor.device, None)
-                dist.broadcast(src, dist.get_global_rank(group, 0) if group is not None else 0, group=group)
+                for i, p in enumerate(pl):
+                    if isinstance(p, Replicate):
+                        _broadcast(src, device_mesh.get_group(i), 0)
             local_tensor = (
                 Tensor._wrap(src._data, local_tensor.device, None) if not local_tensor.requires_grad else local_tensor
             )
@@ -347,15 +445,16 @@ class DTensor(Tensor):
         mesh = device_mesh if device_mesh is not None else self._dt_mesh
         if mesh != self._dt_mesh:
             raise NotImplementedError("DTensor.redistribute: moving to another mesh is not supported")
-        dst = _norm_placements(placements if placements is not None else self._dt_placements, self.ndim)
-        if isinstance(dst[0], Partial) and not isinstance(self._dt_placements[0], Partial):
-            raise RuntimeError("redistribute to Partial is not allowed (torch: only Partial sources stay Partial)")
-        local = _Redistribute.apply(self.to_local(), (self._dt_mesh, self._dt_shape), self._dt_placements[0], dst[0])
+        dst = _norm_placements(placements if placements is not None else self._dt_placements, self.ndim, mesh)
+        for s, d in zip(self._dt_placements, dst):
+            if isinstance(d, Partial) and not isinstance(s, Partial):
+                raise RuntimeError("redistribute to Partial is not allowed (torch: only Partial sources stay Partial)")
+        local = _Redistribute.apply(self.to_local(), (self._dt_mesh, self._dt_shape), self._dt_placements, dst)
         return _make(local, mesh, dst, self._dt_shape)
 
     def full_tensor(self, *, grad_placements: Sequence[Placement] | None = None) -> Tensor:
         """The whole tensor on every rank (a differentiable all-gather or all-reduce)."""
-        return self.redistribute(placements=[Replicate()]).to_local()
+        return self.redistribute(placements=[Replicate()] * self._dt_mesh.ndim).to_local()
 
     # ------------------------------------------------------------ ops
     @classmethod
@@ -377,16 +476,25 @@ class DTensor(Tensor):
             with DisableTorchFunctionSubclass():
                 return Tensor.backward(*_local(list(args)), **{k: _local(v) for k, v in kwargs.items()})
         handler = _ops.HANDLERS.get(name)
-        if handler is not None:
+        if (name in _ELEMENTWISE or name in _ops.POINTWISE) and _same_layout([*args, *kwargs.values()]):
+            return _elementwise(func, name, args, kwargs)
+        if handler is not None or name in _ELEMENTWISE or name in _ops.POINTWISE:
+            if handler is None:
+
+                def handler(f: Any, a: Sequence[Any], k: dict[str, Any]) -> Any:
+                    return _ops.pointwise(f, name, a, k)
+
+            if any(isinstance(v, DTensor) and v._dt_mesh.ndim > 1 for v in _flat([*args, *kwargs.values()])):
+                return _ops.dispatch(handler, func, args, kwargs)  # (the strategy chosen per mesh dim)
             return handler(func, args, kwargs)
-        if name in _ELEMENTWISE or name in _ops.POINTWISE:
-            if _same_layout([*args, *kwargs.values()]):
-                return _elementwise(func, name, args, kwargs)
-            return _ops.pointwise(func, name, args, kwargs)
         raise NotImplementedError(
             f"DTensor: {name} is not supported on DTensors here (torch's sharding propagation is implemented for "
             "the ops tensor parallelism uses: see README); use full_tensor() or to_local() first"
         )
+
+
+def _flat(values: Sequence[Any]) -> list[Any]:
+    return [x for v in values for x in (v if isinstance(v, (list, tuple)) else (v,))]
 
 
 _PARTIAL_SAFE = frozenset("detach detach_ clone requires_grad_ copy_ to contiguous".split())
@@ -405,7 +513,7 @@ def _same_layout(values: Sequence[Any]) -> bool:
                 spec = s
             elif isinstance(item, Tensor) and item.ndim > 0:
                 return False
-    return spec is not None and not isinstance(spec[1][0], Partial)
+    return spec is not None and not any(isinstance(p, Partial) for p in spec[1])
 
 
 def _spec_of(values: Any) -> tuple[DeviceMesh, tuple[Placement, ...], tuple[int, ...]] | None:
@@ -436,7 +544,13 @@ def _elementwise(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, An
     spec = _spec_of([*args, *kwargs.values()])
     assert spec is not None
     mesh, placements, shape = spec
-    if isinstance(placements[0], Partial) and name not in {"detach", "detach_", "clone", "requires_grad_", "copy_"}:
+    if any(isinstance(p, Partial) for p in placements) and name not in {
+        "detach",
+        "detach_",
+        "clone",
+        "requires_grad_",
+        "copy_",
+    }:
         if name not in {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__imul__", "__truediv__", "neg"}:
             raise NotImplementedError(f"DTensor: {name} on a Partial DTensor is not supported here")
     in_place = name.endswith("_") and not name.startswith("__") or name.startswith("__i")
@@ -462,7 +576,9 @@ def _foreach(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """``_foreach_*`` on lists that hold DTensors: the op on the local parts (elementwise: exact)."""
     lists = [a for a in args if isinstance(a, (list, tuple))]
     specs = [(t._dt_mesh, t._dt_placements, t._dt_shape) for t in lists[0]] if lists else []
-    if any(isinstance(t, DTensor) and isinstance(t._dt_placements[0], Partial) for lst in lists for t in lst):
+    if any(
+        isinstance(t, DTensor) and any(isinstance(p, Partial) for p in t._dt_placements) for lst in lists for t in lst
+    ):
         raise NotImplementedError(f"DTensor: {func.__name__} on Partial DTensors is not supported here")
     with DisableTorchFunctionSubclass():
         out = func(*_local(list(args)), **{k: _local(v) for k, v in kwargs.items()})
@@ -478,7 +594,11 @@ class _Redistribute(Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, spec: tuple[DeviceMesh, tuple[int, ...]], src: Placement, dst: Placement
+        ctx: Any,
+        x: Tensor,
+        spec: tuple[DeviceMesh, tuple[int, ...]],
+        src: tuple[Placement, ...],
+        dst: tuple[Placement, ...],
     ) -> Tensor:
         (ctx.mesh, ctx.shape), ctx.src, ctx.dst = spec, src, dst
         arr = _convert(x._data, ctx.shape, src, dst, ctx.mesh, x.device)
@@ -488,10 +608,16 @@ class _Redistribute(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        src = Replicate() if isinstance(ctx.dst, Partial) else ctx.dst  # (the gradient's layout)
-        back = Replicate() if isinstance(ctx.src, Partial) else ctx.src
+        src = tuple(Replicate() if isinstance(p, Partial) else p for p in ctx.dst)  # (the gradient's layout)
+        back = tuple(Replicate() if isinstance(p, Partial) else p for p in ctx.src)
         arr = _convert(g._data, ctx.shape, src, back, ctx.mesh, g.device)
         return Tensor._wrap(arr, g.device, None), None, None, None
+
+
+def _broadcast(t: Tensor, group: Any, src: int) -> None:
+    """Broadcast ``t`` in place from ``group``'s rank ``src``."""
+    if group is None or dist.get_world_size(group) > 1:
+        dist.broadcast(t, dist.get_global_rank(group, src) if group is not None else src, group)
 
 
 def distribute_tensor(
@@ -505,17 +631,17 @@ def distribute_tensor(
     ``placements``; a leaf DTensor with ``tensor``'s ``requires_grad``."""
     if device_mesh is None:
         raise NotImplementedError("distribute_tensor: pass device_mesh (no default mesh here)")
-    pl = _norm_placements(placements, tensor.ndim)
-    if isinstance(pl[0], Partial):
+    pl = _norm_placements(placements, tensor.ndim, device_mesh)
+    if any(isinstance(p, Partial) for p in pl):
         raise NotImplementedError("distribute_tensor: Partial placements are not supported (torch's: neither)")
-    group, world, rank = _mesh_info(device_mesh)
     arr = tensor._data
-    if src_data_rank is not None and world > 1:
+    if src_data_rank is not None and device_mesh.size() > 1:  # (from group rank src_data_rank on every mesh dim)
         t = Tensor._wrap(arr.copy(), tensor.device, None)
         with no_grad():
-            dist.broadcast(t, dist.get_global_rank(group, src_data_rank) if group is not None else src_data_rank, group)
+            for i in range(device_mesh.ndim):
+                _broadcast(t, device_mesh.get_group(i), src_data_rank)
         arr = t._data
-    local = _convert(arr, tuple(arr.shape), Replicate(), pl[0], device_mesh, tensor.device)
+    local = _convert(arr, tuple(arr.shape), (Replicate(),) * len(pl), pl, device_mesh, tensor.device)
     if local is tensor._data:
         local = local.copy()
     out = _make(Tensor._wrap(local, tensor.device, None), device_mesh, pl, tuple(arr.shape))
@@ -525,25 +651,32 @@ def distribute_tensor(
 
 
 def _global_norms(grads: Sequence[Tensor], norms: list[Any], norm_type: float) -> list[Any]:
-    """Each gradient's global ``norm_type``-norm from its local parts' norms: Shard parts combined in one
-    all-reduce (the max for inf, else the sum of the p-th powers, then the p-th root), Replicate ones as they are."""
-    sharded = [i for i, g in enumerate(grads) if isinstance(g, DTensor) and isinstance(g._dt_placements[0], Shard)]
-    if not sharded:
+    """Each gradient's global ``norm_type``-norm from its local parts' norms: the parts of gradients sharded on
+    the same mesh dims combined in one all-reduce per such dim (the max for inf, else the sum of the p-th powers,
+    then the p-th root), Replicate ones as they are."""
+    buckets: dict[tuple[Any, tuple[int, ...]], list[int]] = {}
+    for i, g in enumerate(grads):
+        if isinstance(g, DTensor):
+            dims = tuple(j for j, p in enumerate(g._dt_placements) if isinstance(p, (Shard, _StridedShard)))
+            if dims:
+                buckets.setdefault((g._dt_mesh, dims), []).append(i)
+    if not buckets:
         return norms
-    g0: Any = grads[sharded[0]]
-    group, world, _ = _mesh_info(g0._dt_mesh)
-    xp, dev = g0.device.xp, g0.device
-    vals = xp.stack([norms[i] for i in sharded])
-    inf = math.isinf(norm_type)
-    t = Tensor._wrap(vals if inf else vals**norm_type if norm_type else vals, dev, None)
-    with no_grad():
-        if inf:  # (-inf: the min)
-            op = dist.ReduceOp.MAX if norm_type > 0 else dist.ReduceOp.MIN
-            dist.all_reduce(t, op, group=group)
-        else:
-            dist.all_reduce(t, dist.ReduceOp.SUM, group=group)
-    out = t._data if inf or not norm_type else t._data ** (1.0 / norm_type)
     norms = list(norms)
-    for k, i in enumerate(sharded):
-        norms[i] = out[k].astype(norms[i].dtype)
+    inf = math.isinf(norm_type)
+    for (mesh, dims), sharded in buckets.items():
+        g0: Any = grads[sharded[0]]
+        xp, dev = g0.device.xp, g0.device
+        vals = xp.stack([norms[i] for i in sharded])
+        t = Tensor._wrap(vals if inf else vals**norm_type if norm_type else vals, dev, None)
+        with no_grad():
+            for j in dims:
+                if inf:  # (-inf: the min)
+                    op = dist.ReduceOp.MAX if norm_type > 0 else dist.ReduceOp.MIN
+                    dist.all_reduce(t, op, group=mesh.get_group(j))
+                else:
+                    dist.all_reduce(t, dist.ReduceOp.SUM, group=mesh.get_group(j))
+        out = t._data if inf or not norm_type else t._data ** (1.0 / norm_type)
+        for k, i in enumerate(sharded):
+            norms[i] = out[k].astype(norms[i].dtype)
     return norms

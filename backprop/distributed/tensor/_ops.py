@@ -9,6 +9,12 @@ the op runs on the local tensors (so autograd records it as it is), and the resu
 Gradients come back in each input's own placement: where a Replicate input feeds a Shard or Partial output, every
 rank's local gradient is a term of the true one, so ``_AllReduceGrad`` (identity forward) sums them in backward
 (torch reaches the same values by redistributing the Partial gradient).
+
+On an n-D mesh (``dispatch``) the strategy is chosen per mesh dimension, as torch expands its strategies: each
+handler runs once per dim in planning mode (``_pl``/``_cost`` read that dim; ``_move`` records the input
+placement it wants there; the handler stops at ``_planned`` with the output placement), the inputs are moved to
+the combined placements in one redistribute each, and the handler runs again on them to compute (``_local`` and
+``_make`` use the planned output placements).
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ from backprop.distributed.tensor import (
     Placement,
     Replicate,
     Shard,
-    _chunk_bounds,
+    _local_steps,
     _make,
-    _mesh_info,
     _Redistribute,
+    _StridedShard,
 )
 from backprop.tensor import DisableTorchFunctionSubclass, Tensor
 
@@ -39,6 +45,90 @@ _R, _P = Replicate(), Partial()
 Handler = Callable[[Any, Sequence[Any], dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}
 LOSS_PARALLEL: list[Callable[..., Any]] = []
+
+
+class _Mode:
+    """The n-D dispatch state: None (a 1-D mesh), "plan" (choosing mesh dim ``dim``) or "exec" (computing with
+    the planned output placements ``out``)."""
+
+    mode: str | None = None
+    dim = 0
+    moves: dict[int, tuple[DTensor, Placement]] = {}
+    out: Any = None
+    shape: tuple[int, ...] = ()
+
+
+class _Planned(Exception):
+    """Raised by ``_planned`` to stop a handler in planning mode once its placements are chosen."""
+
+
+def _planned(out_p: Placement, shape: Sequence[int]) -> None:
+    """In planning mode: record the output placement of the current mesh dim and stop the handler."""
+    if _Mode.mode == "plan":
+        _Mode.out, _Mode.shape = out_p, tuple(shape)
+        raise _Planned
+
+
+def _dtensors(values: Sequence[Any]) -> list[DTensor]:
+    out: list[DTensor] = []
+    for v in values:
+        for item in v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(item, DTensor) and all(item is not o for o in out):
+                out.append(item)
+    return out
+
+
+def _swap(v: Any, moved: dict[int, DTensor]) -> Any:
+    if isinstance(v, DTensor):
+        return moved.get(id(v), v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_swap(x, moved) for x in v)
+    return v
+
+
+def dispatch(handler: Handler, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """``handler`` on DTensors of an n-D mesh: its strategy chosen per mesh dim, the inputs moved once, then run."""
+    dts = _dtensors([*args, *kwargs.values()])
+    mesh = _mesh_of(dts)
+    if any(isinstance(p, _StridedShard) for d in dts for p in d._dt_placements):
+        raise NotImplementedError(
+            f"DTensor: {getattr(func, '__name__', func)} on a _StridedShard DTensor is not supported here; "
+            "redistribute or use full_tensor() first"
+        )
+    want = {id(d): list(d._dt_placements) for d in dts}
+    outs: list[Placement] = []
+    shape: tuple[int, ...] = ()
+    for i in range(mesh.ndim):
+        _Mode.mode, _Mode.dim, _Mode.moves = "plan", i, {}
+        try:
+            handler(func, args, kwargs)
+            raise AssertionError("DTensor: a handler finished in planning mode")  # (every handler calls _planned)
+        except _Planned:
+            pass
+        finally:
+            _Mode.mode, _Mode.dim = None, 0
+        for key, (_, p) in _Mode.moves.items():
+            want[key][i] = p
+        outs.append(_Mode.out)
+        shape = _Mode.shape
+    moved: dict[int, DTensor] = {}
+    for d in dts:
+        target = tuple(want[id(d)])
+        if target != d._dt_placements:
+            local = _Redistribute.apply(d.to_local(), (d._dt_mesh, d._dt_shape), d._dt_placements, target)
+            moved[id(d)] = _make(local, d._dt_mesh, target, d._dt_shape)
+    _Mode.mode, _Mode.out, _Mode.shape = "exec", tuple(outs), shape
+    try:
+        return handler(func, _swap(list(args), moved), {k: _swap(v, moved) for k, v in kwargs.items()})
+    finally:
+        _Mode.mode, _Mode.out = None, None
+
+
+def _wrap(out: Any, mesh: Any, out_p: Placement, shape: Sequence[int]) -> Any:
+    """The op's local result as a DTensor laid out by ``out_p`` (on an n-D mesh: the planned placements)."""
+    if _Mode.mode == "exec":
+        return _make(out, mesh, _Mode.out, tuple(shape))
+    return _make(out, mesh, (out_p,), tuple(shape))
 
 
 def _handles(*names: str) -> Callable[[Handler], Handler]:
@@ -55,22 +145,22 @@ class _AllReduceGrad(Function):
     """Identity forward; backward sums the gradient over the mesh (a Replicate input of a sharded computation)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, mesh: Any) -> Tensor:
-        ctx.mesh = mesh
+    def forward(ctx: Any, x: Tensor, mesh: Any, dims: Sequence[int] = (0,)) -> Tensor:
+        ctx.mesh, ctx.dims = mesh, tuple(dims)
         return Tensor._wrap(x._data.copy(), x.device, None)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        group, world, _ = _mesh_info(ctx.mesh)
         t = Tensor._wrap(g._data.copy(), g.device, None)
-        if world > 1:
-            with no_grad():
-                dist.all_reduce(t, dist.ReduceOp.SUM, group=group)
-        return t, None
+        for i in ctx.dims:
+            if ctx.mesh.size(i) > 1:
+                with no_grad():
+                    dist.all_reduce(t, dist.ReduceOp.SUM, group=ctx.mesh.get_group(i))
+        return t, None, None
 
 
 def _pl(d: DTensor) -> Placement:
-    return d._dt_placements[0]
+    return d._dt_placements[_Mode.dim]
 
 
 def _norm(p: Placement, ndim: int) -> Placement:
@@ -80,10 +170,13 @@ def _norm(p: Placement, ndim: int) -> Placement:
 def _move(d: DTensor, p: Placement) -> DTensor:
     """``d`` laid out by ``p`` (differentiable; Replicate -> Partial as torch's: the value divided by the world)."""
     p = _norm(p, d.ndim)
-    if _pl(d) == p:
+    if _Mode.mode == "plan":
+        _Mode.moves[id(d)] = (d, p)
+        return d
+    if _pl(d) == p or _Mode.mode == "exec":  # (exec: the inputs already hold the planned placements)
         return d
     if isinstance(p, Partial):
-        local = _Redistribute.apply(d.to_local(), (d._dt_mesh, d._dt_shape), _pl(d), p)
+        local = _Redistribute.apply(d.to_local(), (d._dt_mesh, d._dt_shape), (_pl(d),), (p,))
         return _make(local, d._dt_mesh, (p,), d._dt_shape)
     return d.redistribute(placements=[p])
 
@@ -91,7 +184,16 @@ def _move(d: DTensor, p: Placement) -> DTensor:
 def _local(d: DTensor, out: Placement) -> Tensor:
     """``d``'s local tensor for an op whose output is laid out by ``out`` (see the module docstring)."""
     t = d.to_local()
-    if isinstance(_pl(d), Replicate) and not isinstance(out, Replicate) and t.requires_grad and is_grad_enabled():
+    if not (t.requires_grad and is_grad_enabled()):
+        return t
+    if _Mode.mode == "exec":
+        dims = [
+            i
+            for i, (p, o) in enumerate(zip(d._dt_placements, _Mode.out))
+            if isinstance(p, Replicate) and not isinstance(o, Replicate)
+        ]
+        return _AllReduceGrad.apply(t, d._dt_mesh, dims) if dims else t
+    if isinstance(_pl(d), Replicate) and not isinstance(out, Replicate):
         return _AllReduceGrad.apply(t, d._dt_mesh)
     return t
 
@@ -106,7 +208,7 @@ def _cost(d: DTensor, dst: Placement | None) -> float:
         return 0.0
     if isinstance(src, Replicate):
         return 1e-6  # (local work only; the layout that needs no move at all wins a tie, also on a world of one)
-    n = d._dt_mesh.size()
+    n = d._dt_mesh.size(_Mode.dim)
     size = d.numel() * (n - 1) / n + 1e-6
     if isinstance(dst, Partial):
         return math.inf  # (a Shard or Partial tensor never becomes Partial)
@@ -210,6 +312,7 @@ def pointwise(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any])
             raise RuntimeError(f"DTensor: in-place {name} on a Partial DTensor is not supported (it is not linear)")
     out_p, ins = _choose(dts, cands)
     moved = {id(d): _move(d, p) for d, p in zip(dts, ins)}
+    _planned(out_p, shape)
 
     def loc(v: Any) -> Any:
         if isinstance(v, DTensor):
@@ -229,7 +332,7 @@ def pointwise(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any])
         return first
     out = _plain(func, *[loc(a) for a in args], **{k: loc(v) for k, v in kwargs.items()})
     if isinstance(out, Tensor):
-        return _make(out, mesh, (out_p,), shape)
+        return _wrap(out, mesh, out_p, shape)
     return out
 
 
@@ -290,13 +393,16 @@ def _linear(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         )
     mesh = _mesh_of([x, w])
     out_p, xm, wm, shape = _matmul(x, w, b_is_weight=w.ndim == 2)
-    lx, lw = _local(xm, out_p), _local(wm, out_p)
-    lb = None
+    lx, lw = (_local(xm, out_p), _local(wm, out_p)) if _Mode.mode != "plan" else (xm, wm)
+    lb: Any = None
     if bias is not None:  # (torch's addmm: the bias takes the output's layout of its last dim)
         bp_ = Shard(0) if out_p == Shard(len(shape) - 1) else (_P if isinstance(out_p, Partial) else _R)
-        lb = _local(_move(bias, bp_), out_p)
+        lb = _move(bias, bp_)
+    _planned(out_p, shape)
+    if lb is not None:
+        lb = _local(lb, out_p)
     out = _plain(func, lx, lw, lb)
-    return _make(out, mesh, (out_p,), shape)
+    return _wrap(out, mesh, out_p, shape)
 
 
 @_handles("matmul", "mm", "bmm", "__matmul__")
@@ -305,8 +411,9 @@ def _mm(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     _mixed("mm", [a, b])
     mesh = _mesh_of([a, b])
     out_p, am, bm, shape = _matmul(a, b, b_is_weight=False)
+    _planned(out_p, shape)
     out = _plain(func, _local(am, out_p), _local(bm, out_p), *args[2:], **kwargs)
-    return _make(out, mesh, (out_p,), shape)
+    return _wrap(out, mesh, out_p, shape)
 
 
 @_handles("addmm")
@@ -321,9 +428,11 @@ def _addmm(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         ip = out_p
     if isinstance(ip, Partial) and (kwargs.get("beta", 1) != 1 or kwargs.get("alpha", 1) != 1):
         ip = _P
-    lin = _local(_move(inp, ip), out_p)
+    im = _move(inp, ip)
+    _planned(out_p, shape)
+    lin = _local(im, out_p)
     out = _plain(func, lin, _local(am, out_p), _local(bm, out_p), *args[3:], **kwargs)
-    return _make(out, mesh, (out_p,), shape)
+    return _wrap(out, mesh, out_p, shape)
 
 
 # ------------------------------------------------------------------------------------------ reductions
@@ -352,16 +461,17 @@ def _reduce(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     else:
         sd: int = p.dim  # type: ignore[attr-defined]
         out_p = _P if sd in dims else Shard(sd if keep else sd - len([i for i in dims if i < sd]))
+    _planned(out_p, shape)
     loc = _local(x, out_p)
     extra = {"dtype": dtype} if dtype is not None else {}
-    if name == "mean" and isinstance(out_p, Partial) and not isinstance(p, Partial):
+    if name == "mean" and any(isinstance(q, Shard) and q.dim in dims for q in x._dt_placements):
         count = math.prod(x._dt_shape[i] for i in dims)
         out = _plain(loc.sum, dim=list(dims), keepdim=keep, **extra)
         with DisableTorchFunctionSubclass():
             out = out / count
     else:
         out = _plain(getattr(loc, name), dim=list(dims), keepdim=keep, **extra)
-    return _make(out, x._dt_mesh, (out_p,), shape)
+    return _wrap(out, x._dt_mesh, out_p, shape)
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -428,32 +538,33 @@ def _view(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     out_p: Placement = p
     if isinstance(p, Shard):
         out_p = _R
-        n = x._dt_mesh.size()
+        n = x._dt_mesh.size(_Mode.dim)
+        n_all = math.prod(x._dt_mesh.size(i) for i, q in enumerate(x._dt_placements) if q == p)  # (nested shards)
         for gi, gj in _view_groups(x._dt_shape, shape):
             if p.dim in gi and gj:
                 lead = [d for d in gi if x._dt_shape[d] != 1]
                 if lead and lead[0] == p.dim:
                     first = gj[0]
-                    if len(gj) > 1 and shape[first] % n:
+                    if len(gj) > 1 and shape[first] % n_all:
                         raise RuntimeError(
                             f"Cannot unflatten unevenly sharded tensor: output dimension {first} (size "
-                            f"{shape[first]}) is not evenly divisible by mesh dimension 0 (size {n}). Please "
+                            f"{shape[first]}) is not evenly divisible by mesh dimension {_Mode.dim} (size {n}). Please "
                             "redistribute the tensor before this operation."
                         )
-                    if len(gi) == 1 or (x._dt_shape[p.dim] % n == 0):
+                    if len(gi) == 1 or (x._dt_shape[p.dim] % n_all == 0):
                         out_p = Shard(first) if len(gi) == 1 or len(gj) >= 1 else _R
                         if len(gi) > 1 and gi[0] != p.dim:
                             out_p = _R
                 break
     xm = x if isinstance(out_p, Shard) or isinstance(p, Partial) else _move(x, _R)  # (out_p: in output dims)
+    _planned(out_p, shape)
     loc = _local(xm, out_p)
-    local_shape = list(shape)
-    if isinstance(out_p, Shard):
-        _, world, rank = _mesh_info(x._dt_mesh)
-        lo, hi = _chunk_bounds(shape[out_p.dim], world, rank)
-        local_shape[out_p.dim] = hi - lo
+    mesh = x._dt_mesh
+    placements = _Mode.out if _Mode.mode == "exec" else (out_p,)
+    coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]
+    local_shape = _local_steps(tuple(shape), mesh.shape, placements, coord)[0]
     out = _plain(func, loc, tuple(local_shape))
-    return _make(out, x._dt_mesh, (out_p,), shape)
+    return _wrap(out, x._dt_mesh, out_p, shape)
 
 
 @_handles("transpose", "swapaxes", "swapdims", "t", "permute")
@@ -474,8 +585,9 @@ def _permute(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
             order[d0], order[d1] = order[d1], order[d0]
     p = _pl(x)
     out_p = Shard(order.index(p.dim)) if isinstance(p, Shard) else p
+    _planned(out_p, tuple(x._dt_shape[d] for d in order))
     out = _plain(func, _local(x, out_p), *args[1:], **kwargs)
-    return _make(out, x._dt_mesh, (out_p,), tuple(x._dt_shape[d] for d in order))
+    return _wrap(out, x._dt_mesh, out_p, tuple(x._dt_shape[d] for d in order))
 
 
 # ------------------------------------------------------------------------------------------ nn ops
@@ -493,8 +605,9 @@ def _softmax(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     p = _pl(x)
     out_p = _R if isinstance(p, Partial) or p == Shard(dim) else p
     xm = _move(x, out_p)
+    _planned(out_p, x._dt_shape)
     out = _plain(func, _local(xm, out_p), *args[1:], **kwargs)
-    return _make(out, x._dt_mesh, (out_p,), x._dt_shape)
+    return _wrap(out, x._dt_mesh, out_p, x._dt_shape)
 
 
 @_handles("embedding")
@@ -516,23 +629,31 @@ def _embedding(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         pi = _pl(idx)
         out_p: Placement = pi if isinstance(pi, Shard) else _R
         moved_idx = _move(idx, out_p if isinstance(out_p, Shard) else _R)
-        out = _plain(func, moved_idx.to_local(), _local(w, out_p), *args[2:], **kwargs)
-        return _make(out, mesh, (out_p,), shape)
-    ii = _move(idx, _R).to_local()
+        _planned(out_p, shape)
+        if not (_Mode.mode == "exec" and any(p == Shard(0) for p in w._dt_placements)):
+            out = _plain(func, moved_idx.to_local(), _local(w, out_p), *args[2:], **kwargs)
+            return _wrap(out, mesh, out_p, shape)
+    mi = _move(idx, _R)
     if pw == Shard(1):
         out_p = Shard(len(shape) - 1)
-        out = _plain(func, ii, _local(w, out_p), *args[2:], **kwargs)
-        return _make(out, mesh, (out_p,), shape)
-    _, world, rank = _mesh_info(mesh)
-    lo, hi = _chunk_bounds(w._dt_shape[0], world, rank)
+        _planned(out_p, shape)
+        if not (_Mode.mode == "exec" and any(p == Shard(0) for p in w._dt_placements)):
+            out = _plain(func, mi.to_local(), _local(w, out_p), *args[2:], **kwargs)
+            return _wrap(out, mesh, out_p, shape)
+    _planned(_P, shape)
+    ii = mi.to_local()
+    coord = [mesh.get_local_rank(i) for i in range(mesh.ndim)]  # (this rank's rows of the weight)
+    rows, steps = _local_steps(tuple(w._dt_shape), mesh.shape, w._dt_placements, coord)
+    lo = sum(step[3] for step in steps if step[1] == 0)
+    hi = lo + rows[0]
     with DisableTorchFunctionSubclass():
         raw = ii._data
         inside = (raw >= lo) & (raw < hi)
         local_idx = Tensor._wrap(ii.device.xp.where(inside, raw - lo, 0), ii.device, None)
         mask = Tensor._wrap(inside[..., None].astype(w._data.dtype), ii.device, None)
-        wl = w.to_local()
+        wl = _local(w, _P) if _Mode.mode == "exec" else w.to_local()
         out = func(local_idx, wl, **{k: v for k, v in kwargs.items() if k != "padding_idx"}) * mask
-    return _make(out, mesh, (_P,), shape)
+    return _wrap(out, mesh, _P, shape)
 
 
 def _norm_layer(func: Any, args: Sequence[Any], kwargs: dict[str, Any], n_norm: int) -> Any:
@@ -540,12 +661,13 @@ def _norm_layer(func: Any, args: Sequence[Any], kwargs: dict[str, Any], n_norm: 
     p = _pl(x)
     out_p: Placement = p if isinstance(p, Shard) and p.dim < x.ndim - n_norm else _R
     xm = _move(x, out_p)
-    rest = []
-    for a in args[1:]:
-        rest.append(_local(_move(a, _R), out_p) if isinstance(a, DTensor) else a)
-    kw = {k: (_local(_move(v, _R), out_p) if isinstance(v, DTensor) else v) for k, v in kwargs.items()}
+    rest = [_move(a, _R) if isinstance(a, DTensor) else a for a in args[1:]]
+    kw = {k: (_move(v, _R) if isinstance(v, DTensor) else v) for k, v in kwargs.items()}
+    _planned(out_p, x._dt_shape)
+    rest = [_local(a, out_p) if isinstance(a, DTensor) else a for a in rest]
+    kw = {k: (_local(v, out_p) if isinstance(v, DTensor) else v) for k, v in kw.items()}
     out = _plain(func, _local(xm, out_p), *rest, **kw)
-    return _make(out, x._dt_mesh, (out_p,), x._dt_shape)
+    return _wrap(out, x._dt_mesh, out_p, x._dt_shape)
 
 
 @_handles("layer_norm", "rms_norm")
@@ -577,16 +699,18 @@ def _sdpa(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         out_p, ins = pq, [q, _move(k, _R), _move(v, _R)]
     else:
         out_p, ins = _R, [_move(t, _R) for t in (q, k, v)]
+    mm = _move(mask, _R) if isinstance(mask, DTensor) else None
+    _planned(out_p, shape)
     rest = list(args[3:])
     kw = dict(kwargs)
-    if isinstance(mask, DTensor):
-        m = _local(_move(mask, _R), out_p)
+    if mm is not None:
+        m = _local(mm, out_p)
         if len(args) > 3:
             rest[0] = m
         else:
             kw["attn_mask"] = m
     out = _plain(func, *[_local(t, out_p) for t in ins], *rest, **kw)
-    return _make(out, mesh, (out_p,), shape)
+    return _wrap(out, mesh, out_p, shape)
 
 
 @_handles("cross_entropy")
@@ -596,10 +720,13 @@ def _cross_entropy(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
         return LOSS_PARALLEL[-1](*args, **kwargs)
     dts = [a for a in [*args, *kwargs.values()] if isinstance(a, DTensor)]
     mesh = _mesh_of(dts)
-    conv = [_local(_move(a, _R), _R) if isinstance(a, DTensor) else a for a in args]
-    kw = {k: (_local(_move(v, _R), _R) if isinstance(v, DTensor) else v) for k, v in kwargs.items()}
+    conv = [_move(a, _R) if isinstance(a, DTensor) else a for a in args]
+    kw = {k: (_move(v, _R) if isinstance(v, DTensor) else v) for k, v in kwargs.items()}
+    _planned(_R, ())  # (the shape: the local result's, below)
+    conv = [_local(a, _R) if isinstance(a, DTensor) else a for a in conv]
+    kw = {k: (_local(v, _R) if isinstance(v, DTensor) else v) for k, v in kw.items()}
     out = _plain(func, *conv, **kw)
-    return _make(out, mesh, (_R,), tuple(out.shape))
+    return _wrap(out, mesh, _R, tuple(out.shape))
 
 
 def _unsupported(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:

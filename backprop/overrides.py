@@ -264,6 +264,9 @@ def _template(nfree: int) -> _types.CodeType:
 
 
 _REWRITTEN: dict[int, Any] = {}  # id(function) -> the copy of its original
+_RESTORE: list[tuple[Any, ...]] = []  # (function, code, kwdefaults, __wrapped__) before activation
+_RENAMED: list[tuple[Any, str, str]] = []  # (dunder method, name, qualname) before activation
+_NONE = object()
 
 
 def _rewrite(fn: _types.FunctionType, public: Any, binary: bool) -> None:
@@ -276,6 +279,7 @@ def _rewrite(fn: _types.FunctionType, public: Any, binary: bool) -> None:
     orig.__qualname__, orig.__module__, orig.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
     orig.__annotations__ = fn.__annotations__
     _REWRITTEN[id(fn)] = orig
+    _RESTORE.append((fn, fn.__code__, fn.__kwdefaults__, fn.__dict__.get("__wrapped__", _NONE)))
     if not hasattr(fn, "__wrapped__") and not hasattr(fn, "__signature__"):
         fn.__wrapped__ = orig  # type: ignore[attr-defined]  # (inspect.signature: the original parameters)
     fn.__code__ = _template(len(fn.__closure__ or ()))
@@ -330,6 +334,7 @@ def activate() -> None:
     for name, fn in methods.items():
         target = methods.get(_DUNDER_FUNC.get(name, ""), fn)
         if target is fn and name.startswith("__"):
+            _RENAMED.append((fn, fn.__name__, fn.__qualname__))
             fn.__name__ = _DUNDER_NAME.get(name, name)
             fn.__qualname__ = "Tensor." + fn.__name__
         _TENSOR_METHODS.add(target)
@@ -337,6 +342,26 @@ def activate() -> None:
     _ensure_names()
     for _, _, fn in _public_functions():
         _rewrite(fn, fn, False)
+
+
+def _deactivate() -> None:
+    """Undo ``activate`` (every function gets its own code back): for test suites, so that one test module's
+    Tensor subclass does not leave the dispatch on for the modules after it, which expect a fresh process."""
+    if not _active[0]:
+        return
+    for fn, name, qualname in _RENAMED:
+        fn.__name__, fn.__qualname__ = name, qualname
+    _RENAMED.clear()
+    for fn, code, kwdefaults, wrapped in reversed(_RESTORE):
+        fn.__code__, fn.__kwdefaults__ = code, kwdefaults
+        if wrapped is _NONE:
+            fn.__dict__.pop("__wrapped__", None)
+        else:
+            fn.__wrapped__ = wrapped
+    _RESTORE.clear()
+    _REWRITTEN.clear()
+    _TENSOR_METHODS.clear()
+    _active[0] = False
 
 
 tf_activate[:] = [activate]

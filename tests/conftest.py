@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -35,6 +36,16 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     bp.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_function_off_between_modules() -> Iterator[None]:
+    """A module that makes a Tensor subclass (DTensor, nested tensors, its own) turns ``__torch_function__`` dispatch
+    on for the process; the next module starts as a fresh process would, with it off."""
+    yield
+    from backprop import overrides
+
+    overrides._deactivate()
 
 
 @pytest.fixture

@@ -844,6 +844,15 @@ _ENTRY = "runtime, serialization or constructor entry point: positional in pract
 _CREATION = "creation option not modeled (strided layout only, no pinned memory)"
 _OVERLOAD = "a TorchScript or deprecated overload's name, not reachable from torch's Python calls"
 ALLOWED: dict[str, str] = {
+    "torch.dequantize:input": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
+    "torch.dequantize:tensors": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
+    "torch.dequantize:qtensor": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
+    "torch.dequantize:qtensors": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
+    "torch.quantize_per_tensor:tensors": "the list overload's names: ours takes the list as input",
+    "torch.quantize_per_tensor:scales": "the list overload's names: ours takes the list as input",
+    "torch.quantize_per_tensor:zero_points": "the list overload's names: ours takes the list as input",
+    "torch.sparse_bsr_tensor:layout": "the layout is the function's own (torch accepts only that one)",
+    "torch.sparse_bsc_tensor:layout": "the layout is the function's own (torch accepts only that one)",
     "F.elu_:input_scale": "ATen-internal parameter of torch's elu_ binding (its Python F.elu_ takes alpha only)",
     "F.elu_:scale": "ATen-internal parameter of torch's elu_ binding (its Python F.elu_ takes alpha only)",
     "fft.fftfreq:pin_memory": _CREATION,

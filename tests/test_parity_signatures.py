@@ -225,7 +225,6 @@ ALLOWED: dict[str, str] = {
             "runtime_validation_disabled",
         )
     },  # fmt: skip
-    "utils.data.DataLoader.check_worker_number_rationality:absent": "workers run in the calling process (README)",
     "utils.data.random_split:generator:default": "None is the default generator (torch's default_generator)",
     "nn.utils.rnn.PackedSequence_:absent": "torch's NamedTuple base of PackedSequence (internal)",
     "nn.utils.rnn.bind:absent": "torch's internal helper",

@@ -106,12 +106,12 @@ class CPUGenerator:
         """Restore ``get_state`` bytes (torch's layout: a state saved by torch works too)."""
         if len(data) != STATE_BYTES:
             raise RuntimeError(
-                f"Expected either a THGeneratorState of size 5048 or a CPUGeneratorImplState of size "
-                f"{STATE_BYTES} but found the input RNG state size to be {len(data)}"
+                f"Expected a CPUGeneratorImplState of size {STATE_BYTES} but found the input RNG state size "
+                f"to be {len(data)}"
             )
         seed, left, seeded, nxt = struct.unpack_from("<QiiQ", data, 0)
         if not (seeded and 0 < left <= 624 and nxt <= 624):
-            raise RuntimeError("The input RNG state is invalid: its mt19937 engine is not valid")
+            raise RuntimeError("Invalid mt19937 state")
         key = np.frombuffer(data, np.uint64, 624, 24).astype(np.uint32)
         _, y, _, valid = struct.unpack_from("<dddi", data, 24 + 624 * 8)
         f, fvalid = struct.unpack_from("<f?", data, STATE_BYTES - 8)

@@ -93,14 +93,10 @@ def trunc_normal_(
     if a > b:  # (torch's uniform_ refuses the interval)
         raise OpValueError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     dev = tensor.device
-    if torch_stream(generator_rng(dev, generator)):  # torch's steps, so its numbers
+    if torch_stream(generator_rng(dev, generator)):  # torch's rejection sampler, so its numbers
         with no_grad():
-            lo, hi = _norm_cdf((a - mean) / std), _norm_cdf((b - mean) / std)
-            tensor.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
-            tensor.erfinv_()
-            tensor.mul_(std * math.sqrt(2.0))
-            tensor.add_(mean)
-            return tensor.clamp_(min=a, max=b)
+            _trunc_normal_torch(tensor, mean, std, a, b, generator)
+        return tensor
     from scipy.special import ndtr, ndtri  # the normal CDF and its inverse, in float64
 
     za, zb = (a - mean) / std, (b - mean) / std
@@ -112,6 +108,47 @@ def trunc_normal_(
         values = np.clip(mean + std * z, a, b).astype(tensor.dtype)  # clip: rounding at the ends
         tensor.copy_(Tensor._wrap(dev.asarray(values), dev, None))
     return tensor
+
+
+def _trunc_normal_torch(tensor: Tensor, mean: float, std: float, a: float, b: float, generator: Any) -> None:
+    """torch 2.13's sampler: with mass p > 0.3 in [a, b], normal_ and redraws (a whole new normal_ each
+    round) where out of range; else uniform proposals on [a, b], each kept when log U is above its
+    normal log-density relative to the peak (a round draws candidates and their U for every element)."""
+    p = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    if p > 0.3:
+        lo, hi = (float(np.asarray(v).astype(tensor.dtype)) for v in (a, b))
+        result = tensor.normal_(mean, std, generator=generator)
+        while True:
+            mask = (result < lo) | (result > hi)
+            if not bool(mask.any()):
+                break
+            result = empty_like_(result).normal_(mean, std, generator=generator).where(mask, result)
+        if result is not tensor:
+            tensor.copy_(result)
+        return
+    mode = max(a, min(mean, b))
+    log_peak = -0.5 * ((mode - mean) / std) ** 2
+    candidates, accept = empty_like_(tensor), empty_like_(tensor)
+    tensor.uniform_(a, b, generator=generator)
+    candidates.copy_(tensor)
+    candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+    pending = accept.uniform_(generator=generator).log_().gt(candidates)
+    if not bool(pending.any()):
+        return
+    result = tensor
+    while True:
+        candidates.uniform_(a, b, generator=generator)
+        result = candidates.where(pending, result)
+        candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+        pending = accept.uniform_(generator=generator).log_().gt(candidates).where(pending, pending)
+        if not bool(pending.any()):
+            break
+    tensor.copy_(result)
+
+
+def empty_like_(t: Tensor) -> Tensor:
+    """A new uninitialised tensor of ``t``'s shape, dtype and device."""
+    return Tensor._wrap(t.device.xp.empty(t._data.shape, t.dtype), t.device, None)
 
 
 def _norm_cdf(x: float) -> float:
@@ -264,8 +301,8 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     dev = tensor.device
     with no_grad():
         tensor.normal_(0.0, std, generator=generator)
-        rng = generator_rng(dev)
-        if torch_stream(rng):  # torch: per column, zero the rows of randperm(rows)[:num_zeros] (default generator)
+        rng = generator_rng(dev, generator)
+        if torch_stream(rng):  # torch: per column, zero the rows of randperm(rows)[:num_zeros]
             values = tensor._data.copy()
             for col in range(cols):
                 values[torch_rng.randperm(rng, rows)[:num_zeros], col] = 0

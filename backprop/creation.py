@@ -456,6 +456,14 @@ def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
         rng
     ):  # torch's CPU kernels: randn = empty().normal_(), rand = uniform_(), randint = random_(lo, hi)
         n = math.prod(shape)
+        if dt.kind == "c" and kind != "randint":  # view_as_real(out).normal_(0, 1 / sqrt 2) or .uniform_()
+            real = np.dtype(np.float32 if dt == np.complex64 else np.float64)
+            parts = (
+                torch_rng.normal(rng, 2 * n, real, 0.0, 1 / math.sqrt(2.0))
+                if kind == "randn"
+                else torch_rng.uniform(rng, 2 * n, real)
+            )
+            return (parts[0::2] + 1j * parts[1::2]).astype(dt).reshape(shape)
         if kind == "randn":
             return torch_rng.normal(rng, n, dt).reshape(shape)
         if kind == "rand":

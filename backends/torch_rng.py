@@ -617,3 +617,24 @@ def fill_order(shape: tuple, strides: tuple, flat: np.ndarray) -> np.ndarray:
     out = np.empty(shape, flat.dtype)
     out.transpose(order)[...] = flat.reshape([shape[d] for d in order])
     return out
+
+
+def multinomial(gen: CPUGenerator, p: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
+    """torch's CPU ``multinomial`` of the rows of ``p`` (2-d, its dtype): without replacement (or one
+    sample) argmax / top-k of p / E with E ~ Exp(1) drawn as ``exponential_``; with replacement, per
+    row the running sum in p's dtype, divided by the total, then a binary search of a 53-bit uniform
+    per sample (the first bucket whose cumulative mass is not below it)."""
+    rows, cats = p.shape
+    if not replacement or num_samples == 1:
+        q = exponential(gen, p.size, 1.0).astype(p.dtype).reshape(p.shape)
+        keys = p / q
+        if num_samples == 1:
+            return np.argmax(keys, axis=-1)[:, None]
+        return np.argsort(-keys, axis=-1, kind="stable")[:, :num_samples]
+    out = np.empty((rows, num_samples), np.int64)
+    for r in range(rows):
+        cum = np.cumsum(p[r])
+        cum = cum / cum[-1]
+        cum[-1] = 1
+        out[r] = np.searchsorted(cum.astype(_F64), _u53(gen, num_samples), side="left")
+    return out

@@ -2,6 +2,7 @@
 and every sampler's transform (rand/randn/randint/randperm, the in-place samplers, bernoulli and
 dropout masks, ``normal`` with tensors, nn.init and the modules built after ``manual_seed``)."""
 
+# ruff: noqa: B023  (each lambda runs at once, inside its loop iteration)
 from __future__ import annotations
 
 import warnings
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backprop.backends import torch_rng
 
 import backprop as bp
-from backprop.backends import torch_rng
 
 torch = pytest.importorskip("torch")
 
@@ -196,6 +197,16 @@ def test_normal_with_tensor_arguments() -> None:
     both(2, lambda L: L.normal(L.arange(6.0).reshape(2, 3), 2.5))
     both(2, lambda L: L.normal(1.5, L.tensor(std)))
     both(2, lambda L: L.normal(0.5, 2.0, (4, 5)))
+
+
+def test_multinomial_with_and_without_replacement() -> None:
+    w = np.random.default_rng(0).random((3, 10))
+    w[1, 3] = 0
+    for name in ("float32", "float64"):
+        for k, replacement in ((1, False), (4, False), (1, True), (7, True), (50, True)):
+            both(3, lambda L: L.multinomial(L.tensor(w.astype(name)), k, replacement))
+            both(3, lambda L: L.tensor(w[0].astype(name)).multinomial(k, replacement))
+        both(3, lambda L: L.multinomial(L.tensor(w[0].astype(name)), 10))
 
 
 # ---------------------------------------------------------------- dropout

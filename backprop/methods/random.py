@@ -171,6 +171,10 @@ def multinomial_draw(xp: Any, rng: Any, probs: Any, num_samples: int, replacemen
     total = p.sum(axis=-1, keepdims=True)
     if bool(xp.any(total <= 0)):
         raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if torch_stream(rng):  # torch's CPU kernels, in the probabilities' own dtype
+        exact = probs.reshape(-1, probs.shape[-1]) if probs.dtype.kind == "f" else p
+        out = torch_rng.multinomial(rng, exact, num_samples, replacement)
+        return out.astype(np.int64).reshape(*probs.shape[:-1], num_samples)
     if replacement:  # inverse CDF: the first category whose cumulative probability exceeds u
         cdf = xp.cumsum(p, axis=-1) / total
         cdf[:, -1] = 1.0

@@ -170,18 +170,16 @@ def fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     """float32 ``fma(a, b, c)`` with one rounding: the product is exact in float64, and a float64 sum
     that lands exactly on a float32 midpoint (the only case where rounding twice can differ) is
     nudged toward its TwoSum error before rounding to float32."""
-    p = (
-        np.asarray(a, _F32).astype(_F64) * np.float64(np.float32(b))
-        if np.ndim(b) == 0
-        else (np.asarray(a, _F32).astype(_F64) * np.asarray(b, _F32))
-    )
-    c64 = np.float64(np.float32(c)) if np.ndim(c) == 0 else np.asarray(c, _F32).astype(_F64)
-    s = p + c64
-    tie = (s.view(_U64) & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)
-    if tie.any():
-        bb = s - p
-        e = (p - (s - bb)) + (c64 - bb)
-        s = np.where(tie & (e != 0), np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+    b, c = np.asarray(b, _F32), np.asarray(c, _F32)  # (numbers are float32 operands, as in torch)
+    p = np.multiply(a, b, dtype=_F64)
+    s = np.add(p, c, dtype=_F64)
+    ties = np.flatnonzero((s.view(_U64) & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000))
+    if ties.size:
+        pt, st = p.ravel()[ties], s.ravel()[ties]
+        ct = np.broadcast_to(np.asarray(c, _F64), s.shape).ravel()[ties]
+        bb = st - pt
+        e = (pt - (st - bb)) + (ct - bb)
+        s.ravel()[ties] = np.where(e != 0, np.nextafter(st, np.where(e > 0, np.inf, -np.inf)), st)
     return s.astype(_F32)
 
 

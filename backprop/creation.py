@@ -787,6 +787,8 @@ def _set_cpu_state(gen: torch_rng.CPUGenerator, new_state: Any, name: str) -> No
 def _state_dict(new_state: Any, name: str) -> dict:
     """The inverse of ``_state_tensor``, with torch's TypeError for anything but a uint8 tensor."""
     _check_byte_tensor(new_state, name)
+    if new_state.numel() == torch_rng.STATE_BYTES:
+        raise RuntimeError(f"{name}: the tensor is a CPU generator's state (torch's layout), not a CUDA state")
     try:
         state = json.loads(new_state._host().tobytes().decode())
     except (UnicodeDecodeError, ValueError) as exc:

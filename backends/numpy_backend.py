@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .base import Backend
+from .torch_rng import CPUGenerator, nondeterministic_seed
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -53,13 +56,14 @@ def _malloc_cache_from_env() -> None:
 
 
 class NumpyBackend(Backend):
-    """Arrays are ``numpy.ndarray``; random numbers come from a seeded PCG64 generator."""
+    """Arrays are ``numpy.ndarray``; random numbers come from torch's CPU generator (mt19937, its
+    transforms: ``torch_rng``), seeded from the OS's entropy at start as torch's default generator."""
 
     name = "numpy"
     device_type = "cpu"
 
     def __init__(self) -> None:
-        self._rng = np.random.Generator(np.random.PCG64(0))
+        self._rng = CPUGenerator(nondeterministic_seed())
         _malloc_cache_from_env()
 
     def is_available(self) -> bool:
@@ -79,11 +83,15 @@ class NumpyBackend(Backend):
     def to_host(self, array: Any) -> np.ndarray:
         return np.asarray(array)
 
-    def rng(self, index: int = 0) -> np.random.Generator:
+    def rng(self, index: int = 0) -> CPUGenerator:
         return self._rng
 
     def manual_seed(self, seed: int) -> None:
-        self._rng = np.random.Generator(np.random.PCG64(seed))
+        self._rng.manual_seed(seed)
+
+    def initial_seed(self) -> int:
+        """The seed the CPU stream started from (random at start, as torch's)."""
+        return self._rng.seed
 
     def overrides(self) -> dict[str, Any]:
         from .numpy_kernels import OVERRIDES
@@ -91,9 +99,17 @@ class NumpyBackend(Backend):
         return OVERRIDES
 
     def get_rng_state(self) -> dict:
-        return {"bit_generator": self._rng.bit_generator.state}
+        """The generator's state as JSON-able data: torch's 5056 state bytes, base64-encoded."""
+        return {"torch_cpu": base64.b64encode(self._rng.get_state()).decode("ascii")}
 
     def set_rng_state(self, state: dict) -> None:
-        bg = np.random.PCG64()
-        bg.state = state["bit_generator"]
-        self._rng = np.random.Generator(bg)
+        """Restore ``get_rng_state``'s snapshot (a PCG64 one saved by an older backprop cannot be: the
+        stream goes on, with a warning)."""
+        if "torch_cpu" not in state:
+            warnings.warn(
+                "set_rng_state: the state is a PCG64 one from an older backprop; the CPU stream "
+                "is torch's mt19937 now, so it goes on unrestored",
+                stacklevel=2,
+            )
+            return
+        self._rng.set_state(base64.b64decode(state["torch_cpu"]))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backprop import creation
-from backprop.backends import registered_backends
+from backprop.backends import registered_backends, torch_rng
 from backprop.functions import stack
 from backprop.tensor import Tensor
 
@@ -184,8 +184,12 @@ class _RandomScope:
         for undo in reversed(self.undo):
             undo()
         for key, gen in self.current.items():  # 'same': the real generators go on from one slice's draws
+            real = self.getters[key]()
+            if isinstance(real, torch_rng.CPUGenerator):  # its state includes the cached normal sample
+                real.set_state(gen.get_state())
+                continue
             with contextlib.suppress(AttributeError):
-                self.getters[key]().bit_generator.state = gen.bit_generator.state
+                real.bit_generator.state = gen.bit_generator.state
 
 
 # ---------------------------------------------------------------- vmap

@@ -18,6 +18,7 @@ from backprop import linalg as _linalg
 from backprop.autograd import trace
 from backprop.autograd.function import not_a_tensor_here
 from backprop.creation import empty, ones
+from backprop.methods.random import dropout_keep
 from backprop.nn import functional as F  # noqa: N812
 from backprop.tensor import Tensor
 
@@ -132,7 +133,7 @@ def native_group_norm(
 
 def _keep_mask(dev: Any, shape: tuple, p: float) -> Any:
     """keep ~ Bernoulli(1 - p) as a bool array, from the device's generator (a replayed step draws anew)."""
-    return dev.backend.rng(dev.index).random(shape, dtype=dtypes.float32) >= p
+    return dropout_keep(dev, shape, p)
 
 
 def native_dropout(input: Tensor, p: float, train: bool | None) -> tuple[Tensor, Tensor]:  # noqa: A002

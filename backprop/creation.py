@@ -7,7 +7,6 @@ import functools
 import json
 import math
 import numbers
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +16,12 @@ from backprop import dtypes, runtime
 from backprop.autograd import trace
 from backprop.autograd.function import not_a_tensor_here
 from backprop.autograd.trace import factory
-from backprop.backends import registered_backends
+from backprop.backends import registered_backends, torch_rng
 from backprop.backends.meta_backend import placeholder
 from backprop.devices import Device, check_array_dtype
 from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
-from backprop.methods.random import generator_rng, need_float, on_device, zero_grad_from
+from backprop.methods.random import generator_rng, need_float, on_device, torch_stream, zero_grad_from
 from backprop.methods.random import multinomial as multinomial  # re-exported: torch.multinomial
 from backprop.ops import linalg as _linalg_ops
 from backprop.ops._util import ShapeError, size_arg
@@ -481,6 +480,23 @@ def _random(
 
 
 def _draw(rng: Any, kind: str, shape: tuple, dt: Any, **kw: Any) -> Any:
+    if torch_stream(
+        rng
+    ):  # torch's CPU kernels: randn = empty().normal_(), rand = uniform_(), randint = random_(lo, hi)
+        n = math.prod(shape)
+        if dt.kind == "c" and kind != "randint":  # view_as_real(out).normal_(0, 1 / sqrt 2) or .uniform_()
+            real = np.dtype(np.float32 if dt == np.complex64 else np.float64)
+            parts = (
+                torch_rng.normal(rng, 2 * n, real, 0.0, 1 / math.sqrt(2.0))
+                if kind == "randn"
+                else torch_rng.uniform(rng, 2 * n, real)
+            )
+            return (parts[0::2] + 1j * parts[1::2]).astype(dt).reshape(shape)
+        if kind == "randn":
+            return torch_rng.normal(rng, n, dt).reshape(shape)
+        if kind == "rand":
+            return torch_rng.uniform(rng, n, dt).reshape(shape)
+        return torch_rng.random_from_to(rng, n, dt, kw["high"] - kw["low"], kw["low"]).reshape(shape)
     if kind == "randn":
         arr = (
             rng.standard_normal(shape, dtype=dt)
@@ -740,6 +756,13 @@ def _normal_draw(m: Any, s: Any, *, dev: Device, generator: Any, dt: Any) -> Any
     shape = np.broadcast_shapes(np.shape(m), np.shape(s))
     with on_device(dev):
         rng = generator_rng(dev, generator)
+        if torch_stream(rng) and dt.kind != "c":  # torch: normal_(0, std) (+ mean), or normal_(0, 1) * std + mean
+            n = math.prod(shape)
+            if np.ndim(s) == 0 and not isinstance(s, np.ndarray):
+                z = torch_rng.normal(rng, n, dt, 0.0, float(s)).reshape(shape)
+            else:
+                z = torch_rng.normal(rng, n, dt).reshape(shape) * np.asarray(s).astype(dt)
+            return (z + np.asarray(m).astype(dt)).astype(dt)
         if dt.kind == "c":  # a complex mean: N(0, std^2 / 2) in each part
             pairs = rng.standard_normal((*shape, 2))
             return (m + s * (pairs[..., 0] + 1j * pairs[..., 1]) / math.sqrt(2.0)).astype(dt)
@@ -768,7 +791,7 @@ def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
 
 
 # ---------------------------------------------------------------- generators and seeds
-_TORCH_DEFAULT_SEED = 67280421310721  # what a new torch.Generator starts from
+_TORCH_DEFAULT_SEED = torch_rng.DEFAULT_SEED  # what a new torch.Generator starts from
 
 
 def _state_tensor(state: dict) -> Tensor:
@@ -776,11 +799,28 @@ def _state_tensor(state: dict) -> Tensor:
     return Tensor._wrap(np.frombuffer(json.dumps(state).encode(), dtype=np.uint8).copy(), Device("cpu", 0), None)
 
 
-def _state_dict(new_state: Any, name: str) -> dict:
-    """The inverse of ``_state_tensor``, with torch's TypeError for anything but a uint8 tensor."""
+def _check_byte_tensor(new_state: Any, name: str) -> None:
+    """torch's TypeError for a generator state that is not a uint8 tensor."""
     if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8:
         got = f"a tensor of dtype {new_state.dtype}" if isinstance(new_state, Tensor) else type(new_state).__name__
         raise TypeError(f"{name}: expected a uint8 (Byte) tensor from get_rng_state/get_state, but got {got}")
+
+
+def _cpu_state_tensor(gen: torch_rng.CPUGenerator) -> Tensor:
+    """A CPU generator's state as torch lays it out (5056 bytes: states move between the libraries)."""
+    return Tensor._wrap(np.frombuffer(gen.get_state(), dtype=np.uint8).copy(), Device("cpu", 0), None)
+
+
+def _set_cpu_state(gen: torch_rng.CPUGenerator, new_state: Any, name: str) -> None:
+    _check_byte_tensor(new_state, name)
+    gen.set_state(new_state._host().tobytes())
+
+
+def _state_dict(new_state: Any, name: str) -> dict:
+    """The inverse of ``_state_tensor``, with torch's TypeError for anything but a uint8 tensor."""
+    _check_byte_tensor(new_state, name)
+    if new_state.numel() == torch_rng.STATE_BYTES:
+        raise RuntimeError(f"{name}: the tensor is a CPU generator's state (torch's layout), not a CUDA state")
     try:
         state = json.loads(new_state._host().tobytes().decode())
     except (UnicodeDecodeError, ValueError) as exc:
@@ -803,8 +843,8 @@ _RESEED = "the step seeds or restores a random generator from Python (manual_see
 
 class Generator:
     """A random-number generator of its own (torch.Generator), for ``generator=`` of the samplers:
-    its stream does not disturb the global one. State round-trips through ``get_state``/``set_state``
-    (a uint8 tensor, but not torch's byte layout; CPU generators only)."""
+    its stream does not disturb the global one. A CPU generator is torch's (mt19937, the same numbers
+    from the same seed; ``get_state``/``set_state`` in torch's 5056-byte layout); a CUDA one is CuPy's."""
 
     def __init__(self, device: Any = "cpu") -> None:
         self.device = to_device(device)
@@ -821,7 +861,7 @@ class Generator:
 
     def _new(self, seed: int) -> Any:
         if self.device.type == "cpu":
-            return np.random.Generator(np.random.PCG64(seed))
+            return torch_rng.CPUGenerator(seed)
         with on_device(self.device):
             return self.device.xp.random.default_rng(seed)
 
@@ -833,8 +873,8 @@ class Generator:
         return self
 
     def seed(self) -> int:
-        """Seed from the operating system's entropy; returns the seed used."""
-        value = secrets.randbits(63)
+        """Seed from the operating system's entropy (64 bits, as torch); returns the seed used."""
+        value = torch_rng.nondeterministic_seed()
         self.manual_seed(value)
         return value
 
@@ -845,6 +885,8 @@ class Generator:
     def get_state(self) -> Tensor:
         """A snapshot of the stream (uint8 tensor) for ``set_state``."""
         rng = self._rng_for(self.device)
+        if isinstance(rng, torch_rng.CPUGenerator):
+            return _cpu_state_tensor(rng)
         if not hasattr(rng, "bit_generator"):
             raise RuntimeError(f"Generator.get_state: not supported for {self.device.type} generators")
         return _state_tensor({"bit_generator": rng.bit_generator.state, "seed": self._seed})
@@ -852,6 +894,12 @@ class Generator:
     def set_state(self, new_state: Tensor) -> Generator:
         """Restore a snapshot from ``get_state``: the same numbers come again."""
         trace.refuse(_RESEED)
+        if self.device.type == "cpu":
+            if self._rng is None:
+                self._rng = self._new(self._seed)
+            _set_cpu_state(self._rng, new_state, "Generator.set_state")
+            self._seed = self._rng.seed
+            return self
         state = _state_dict(new_state, "Generator.set_state")
         bg = np.random.PCG64()
         bg.state = state["bit_generator"]
@@ -868,25 +916,30 @@ class _DefaultGenerator(Generator):
 
     def __init__(self) -> None:
         self.device = Device("cpu", 0)
-        self._seed = 0  # the NumPy backend starts from PCG64(0)
 
     def _rng_for(self, dev: Device) -> Any:
         return generator_rng(dev) if dev.type == "cpu" else super()._rng_for(dev)
 
+    @property
+    def _seed(self) -> int:
+        """The CPU stream's seed (random at start, as torch's default generator)."""
+        return int(generator_rng(self.device).seed)
+
+    @_seed.setter
+    def _seed(self, value: int) -> None:
+        pass  # (the backend's generator holds it)
+
     def manual_seed(self, seed: int) -> Generator:
         trace.refuse(_RESEED)
-        self._seed = _seed_value(seed)
-        self.device.backend.manual_seed(self._seed)
+        self.device.backend.manual_seed(_seed_value(seed))
         return self
 
     def get_state(self) -> Tensor:
-        return _state_tensor({**self.device.backend.get_rng_state(), "seed": self._seed})
+        return _cpu_state_tensor(generator_rng(self.device))
 
     def set_state(self, new_state: Tensor) -> Generator:
         trace.refuse(_RESEED)
-        state = _state_dict(new_state, "set_rng_state")
-        self._seed = state.pop("seed", self._seed)
-        self.device.backend.set_rng_state(state)
+        _set_cpu_state(generator_rng(self.device), new_state, "set_rng_state")
         return self
 
 
@@ -900,25 +953,25 @@ def manual_seed(seed: int) -> Generator:
     value = _seed_value(seed)
     for backend in registered_backends().values():
         backend.manual_seed(value)  # cheap: backends create generators lazily
-    default_generator._seed = value
     return default_generator
 
 
 def seed() -> int:
-    """Seed every backend from the operating system's entropy; returns the seed used."""
-    value = secrets.randbits(63)
+    """Seed every backend from the operating system's entropy (64 bits); returns the seed used."""
+    value = torch_rng.nondeterministic_seed()
     manual_seed(value)
     return value
 
 
 def initial_seed() -> int:
-    """The seed of the default (CPU) generator: the last ``manual_seed``/``seed``, 0 at start."""
+    """The seed of the default (CPU) generator: the last ``manual_seed``/``seed``; at start a random
+    64-bit one, as torch's."""
     return default_generator.initial_seed()
 
 
 def get_rng_state() -> Tensor:
-    """The CPU generator's state as a uint8 tensor, for ``set_rng_state`` (its bytes are backprop's
-    JSON of the state, not torch's layout: states do not move between the two libraries)."""
+    """The CPU generator's state as a uint8 tensor, for ``set_rng_state``: torch's 5056-byte layout
+    (mt19937's words, the cached normal samples), so states move between torch and backprop."""
     return default_generator.get_state()
 
 

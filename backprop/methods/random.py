@@ -21,6 +21,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import apply, bump_version, check_inplace
 from backprop.autograd.grad_mode import state
+from backprop.backends import torch_rng
 from backprop.backends.meta_backend import placeholder
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
@@ -66,6 +67,27 @@ def need_float(name: str, dt: np.dtype, continuous: bool = False, complex_ok: bo
 def as_complex(pairs: Any, dt: np.dtype) -> Any:
     """A (..., 2) real array as the complex array of dtype ``dt`` (torch's view_as_complex)."""
     return (pairs[..., 0] + 1j * pairs[..., 1]).astype(dt)
+
+
+def torch_stream(rng: Any) -> bool:
+    """Whether ``rng`` is torch's CPU generator (draws then follow torch's CPU kernels bit for bit)."""
+    return isinstance(rng, torch_rng.CPUGenerator)
+
+
+def _torch_fill(t: Any, rng: Any, fill: Callable[[int], Any], dt: np.dtype, complex_parts: bool = False) -> Any:
+    """``fill(n)`` (n values in torch's fill order: the tensor's memory order) as an array of ``t``'s
+    shape and dtype ``dt``; ``complex_parts``: the values fill view_as_real(t), real and imaginary
+    parts interleaved, as torch's complex ``uniform_``/``normal_``."""
+    arr = t._data
+    shape, strides = tuple(arr.shape), tuple(arr.strides)
+    if complex_parts:
+        shape, strides = (*shape, 2), (*strides, arr.itemsize // 2)
+    out = torch_rng.fill_order(shape, strides, np.asarray(fill(math.prod(shape))))
+    return as_complex(out, dt) if complex_parts else out.astype(dt, copy=False)
+
+
+def _real_of(dt: np.dtype) -> np.dtype:
+    return np.dtype(np.float32) if dt == np.complex64 else np.dtype(np.float64)
 
 
 def _uniform01(rng: Any, shape: tuple) -> Any:
@@ -149,6 +171,10 @@ def multinomial_draw(xp: Any, rng: Any, probs: Any, num_samples: int, replacemen
     total = p.sum(axis=-1, keepdims=True)
     if bool(xp.any(total <= 0)):
         raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if torch_stream(rng):  # torch's CPU kernels, in the probabilities' own dtype
+        exact = probs.reshape(-1, probs.shape[-1]) if probs.dtype.kind == "f" else p
+        out = torch_rng.multinomial(rng, exact, num_samples, replacement)
+        return out.astype(np.int64).reshape(*probs.shape[:-1], num_samples)
     if replacement:  # inverse CDF: the first category whose cumulative probability exceeds u
         cdf = xp.cumsum(p, axis=-1) / total
         cdf[:, -1] = 1.0
@@ -196,6 +222,14 @@ class RandomMethods:
         if from_ > to:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            cplx = dt.kind == "c"
+            real = _real_of(dt) if cplx else dt
+            return self._sample_(
+                "uniform_",
+                lambda xp, rng: _torch_fill(self, rng, lambda n: torch_rng.uniform(rng, n, real, from_, to), dt, cplx),
+                generator,
+            )
         if dt.kind == "c":  # torch fills view_as_real(self): real and imaginary parts each U[from_, to)
             return self._sample_(
                 "uniform_", lambda xp, rng: as_complex(rng.uniform(from_, to, (*self.shape, 2)), dt), generator
@@ -209,6 +243,17 @@ class RandomMethods:
         if std < 0:
             raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            cplx = dt.kind == "c"
+            real, sd = (_real_of(dt), std / math.sqrt(2.0)) if cplx else (dt, std)
+            contiguous = self._data.flags.c_contiguous
+
+            def fill(n: int, rng: Any) -> Any:  # the 16-wide fill only for a contiguous tensor
+                return torch_rng.normal(rng, n, real, mean, sd, contiguous)
+
+            return self._sample_(
+                "normal_", lambda xp, rng: _torch_fill(self, rng, lambda n: fill(n, rng), dt, cplx), generator
+            )
         if dt.kind == "c":  # torch fills view_as_real(self) with N(mean, std^2 / 2): E|z - mean|^2 = std^2
             s2 = std / math.sqrt(2.0)
             return self._sample_(
@@ -235,6 +280,17 @@ class RandomMethods:
             from_ = 0
         low, high = random_bounds("random_", self.dtype, from_, to)
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            default = from_ is None and to is None
+
+            def fill(n: int, rng: Any) -> Any:
+                if default:
+                    return torch_rng.random_default(rng, n, dt)
+                return torch_rng.random_from_to(rng, n, dt, high - low, low)
+
+            return self._sample_(
+                "random_", lambda xp, rng: _torch_fill(self, rng, lambda n: fill(n, rng), dt), generator
+            )
         return self._sample_("random_", lambda xp, rng: draw_integers(rng, low, high, self.shape, dt), generator)
 
     @trace.replayed_whole
@@ -244,6 +300,12 @@ class RandomMethods:
         if not lambd > 0:
             raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            return self._sample_(
+                "exponential_",
+                lambda xp, rng: _torch_fill(self, rng, lambda n: torch_rng.exponential(rng, n, lambd), dt),
+                generator,
+            )
         return self._sample_(  # -log(1 - U) / lambd with 1 - U in (0, 1]
             "exponential_", lambda xp, rng: (-xp.log1p(-_uniform01(rng, self.shape)) / lambd).astype(dt), generator
         )
@@ -255,6 +317,12 @@ class RandomMethods:
         if not sigma > 0:
             raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            return self._sample_(
+                "cauchy_",
+                lambda xp, rng: _torch_fill(self, rng, lambda n: torch_rng.cauchy(rng, n, median, sigma), dt),
+                generator,
+            )
         return self._sample_(  # the inverse CDF: median + sigma tan(pi (U - 1/2))
             "cauchy_",
             lambda xp, rng: (median + sigma * xp.tan(math.pi * (_uniform01(rng, self.shape) - 0.5))).astype(dt),
@@ -268,6 +336,12 @@ class RandomMethods:
         if not std > 0:
             raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            return self._sample_(
+                "log_normal_",
+                lambda xp, rng: _torch_fill(self, rng, lambda n: torch_rng.log_normal(rng, n, mean, std), dt),
+                generator,
+            )
         return self._sample_(
             "log_normal_", lambda xp, rng: xp.exp(rng.standard_normal(self.shape) * std + mean).astype(dt), generator
         )
@@ -278,6 +352,12 @@ class RandomMethods:
         if not 0 < p < 1:
             raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
         dt = self.dtype
+        if torch_stream(generator_rng(self.device, generator)):
+            return self._sample_(
+                "geometric_",
+                lambda xp, rng: _torch_fill(self, rng, lambda n: torch_rng.geometric(rng, n, p), dt),
+                generator,
+            )
 
         def draw(xp: Any, rng: Any) -> Any:  # P(X > k) = (1 - p)^k: floor(log V / log(1 - p)) + 1, V in (0, 1]
             v = 1.0 - _uniform01(rng, self.shape)
@@ -298,6 +378,24 @@ class RandomMethods:
             if not 0 <= p <= 1:
                 raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
             probs = p
+        if torch_stream(generator_rng(self.device, generator)):
+            if hasattr(p, "grad_fn"):  # p's values at this tensor's positions, in its fill order
+
+                def fill(n: int, rng: Any) -> Any:
+                    pb = np.broadcast_to(probs, self._data.shape)
+                    order = torch_rng.fill_order(self._data.shape, self._data.strides, np.arange(n))
+                    flat = np.empty(n, pb.dtype)
+                    flat[order.ravel()] = pb.ravel()
+                    return torch_rng.bernoulli_tensor(rng, flat)
+
+            else:
+
+                def fill(n: int, rng: Any) -> Any:
+                    return torch_rng.bernoulli_scalar(rng, n, float(p))
+
+            return self._sample_(
+                "bernoulli_", lambda xp, rng: _torch_fill(self, rng, lambda n: fill(n, rng), dt), generator
+            )
         return self._sample_("bernoulli_", lambda xp, rng: (rng.random(self.shape) < probs).astype(dt), generator)
 
     def bernoulli(self: Any, p: float | None = None, *, generator: Any = None) -> Tensor:
@@ -314,7 +412,13 @@ def _bernoulli_draw(x: Any, *, dev: Device, p: float | None, generator: Any, dt:
     if p is None:
         check_probabilities("bernoulli", dev.xp, x)
     with on_device(dev):
-        return (generator_rng(dev, generator).random(x.shape) < (x if p is None else p)).astype(dt)
+        rng = generator_rng(dev, generator)
+        if torch_stream(rng):  # torch: empty_like(input).bernoulli_(input or p)
+            n = x.size
+            if p is None:
+                return torch_rng.bernoulli_tensor(rng, np.ascontiguousarray(x).ravel()).reshape(x.shape).astype(dt)
+            return torch_rng.bernoulli_scalar(rng, n, float(p)).reshape(x.shape).astype(dt)
+        return (rng.random(x.shape) < (x if p is None else p)).astype(dt)
 
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:
@@ -353,3 +457,19 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         _multinomial_draw, dev=dev, generator=generator, num_samples=num_samples, replacement=replacement
     )
     return input._wrap(trace.record(draw, input), dev, None)
+
+
+def dropout_keep(dev: Device, shape: tuple, p: float) -> Any:
+    """Dropout's keep mask (bool, Bernoulli(1 - p)) from the device's generator: on the CPU torch's
+    ``empty(shape).bernoulli_(1 - p)`` draws (a 53-bit uniform below 1 - p), so masks are torch's."""
+    rng = dev.backend.rng(dev.index)
+    if torch_stream(rng):
+        return torch_rng.bernoulli_scalar(rng, math.prod(shape), 1.0 - p).reshape(shape)
+    return rng.random(shape, dtype=np.float32) >= p
+
+
+def dropout_scale(xp: Any, p: float, dtype: np.dtype) -> Any:
+    """torch's ``noise.div_(1 - p)``: 1 / (1 - p) computed in the dtype's math type (float32 for float32,
+    float16 and bfloat16; float64 for float64), as the value kept elements are multiplied by."""
+    acc = np.float64 if dtype == np.float64 else np.float32
+    return xp.asarray(acc(1.0) / acc(1.0 - p)).astype(dtype)

@@ -13,8 +13,8 @@ import math
 import warnings
 from typing import Any
 
-from backprop import dtypes
 from backprop.autograd import trace
+from backprop.methods.random import dropout_keep, dropout_scale
 from backprop.nn.module import Module
 from backprop.tensor import Tensor
 
@@ -41,8 +41,7 @@ def _check_p(p: float) -> None:
 
 def _keep_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
     """keep ~ Bernoulli(1 - p) of ``shape`` as 0/1 of ``dtype``, from the device's generator."""
-    keep = dev.backend.rng(dev.index).random(shape, dtype=dtypes.float32) >= p
-    return keep.astype(dtype)
+    return dropout_keep(dev, shape, p).astype(dtype)
 
 
 def _dropout_impl(input: Tensor, p: float, training: bool, inplace: bool, feature: bool, alpha: bool) -> Tensor:
@@ -60,7 +59,7 @@ def _dropout_impl(input: Tensor, p: float, training: bool, inplace: bool, featur
     dev = input.device
     keep = Tensor._wrap(trace.record(_keep_mask, dev, shape, p, input.dtype), dev, None)
     if not alpha:
-        scale = keep * (1.0 / (1.0 - p))
+        scale = keep * Tensor._wrap(dropout_scale(dev.xp, p, input.dtype), dev, None)
         return input.mul_(scale) if inplace else input * scale
     a = 1.0 / math.sqrt((_SELU_ALPHA_SCALED**2 * p + 1) * (1 - p))
     shift = (keep - 1) * (_SELU_ALPHA_SCALED * a) + _SELU_ALPHA_SCALED * a * p

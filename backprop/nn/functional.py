@@ -21,6 +21,7 @@ from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
 from backprop.backends.cupy_backend import defer_range_check
+from backprop.methods.random import dropout_keep, dropout_scale
 from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
 from backprop.nn._conv_functional import (
     adaptive_avg_pool1d,
@@ -1188,8 +1189,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
     """keep / (1 - p), keep ~ Bernoulli(1 - p), from the device's generator (a replayed step draws anew)."""
-    keep = dev.backend.rng(dev.index).random(shape, dtype=dtypes.float32) >= p
-    return keep * dev.xp.asarray(1.0 / (1.0 - p), dtype=dtype)
+    keep = dropout_keep(dev, shape, p)  # torch's empty_like(input).bernoulli_(1 - p).div_(1 - p)
+    return keep * dropout_scale(dev.xp, p, dtype)
 
 
 def layer_norm(

@@ -15,7 +15,8 @@ import numpy as np
 from backprop.autograd.function import OpValueError
 from backprop.autograd.grad_mode import no_grad
 from backprop.autograd.trace import replayed_whole
-from backprop.methods.random import generator_rng, on_device
+from backprop.backends import torch_rng
+from backprop.methods.random import generator_rng, on_device, torch_stream
 from backprop.tensor import Tensor
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
@@ -91,18 +92,68 @@ def trunc_normal_(
         )
     if a > b:  # (torch's uniform_ refuses the interval)
         raise OpValueError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    dev = tensor.device
+    if torch_stream(generator_rng(dev, generator)):  # torch's rejection sampler, so its numbers
+        with no_grad():
+            _trunc_normal_torch(tensor, mean, std, a, b, generator)
+        return tensor
     from scipy.special import ndtr, ndtri  # the normal CDF and its inverse, in float64
 
     za, zb = (a - mean) / std, (b - mean) / std
     flip = za > 0  # sample the mirrored interval: CDF values near 0 keep their precision, near 1 they would not
     lo, hi = (ndtr(-zb), ndtr(-za)) if flip else (ndtr(za), ndtr(zb))
-    dev = tensor.device
     with no_grad(), on_device(dev):
         u = dev.backend.to_host(generator_rng(dev, generator).uniform(lo, hi, tensor.shape))
         z = -ndtri(u) if flip else ndtri(u)
         values = np.clip(mean + std * z, a, b).astype(tensor.dtype)  # clip: rounding at the ends
         tensor.copy_(Tensor._wrap(dev.asarray(values), dev, None))
     return tensor
+
+
+def _trunc_normal_torch(tensor: Tensor, mean: float, std: float, a: float, b: float, generator: Any) -> None:
+    """torch 2.13's sampler: with mass p > 0.3 in [a, b], normal_ and redraws (a whole new normal_ each
+    round) where out of range; else uniform proposals on [a, b], each kept when log U is above its
+    normal log-density relative to the peak (a round draws candidates and their U for every element)."""
+    p = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    if p > 0.3:
+        lo, hi = (float(np.asarray(v).astype(tensor.dtype)) for v in (a, b))
+        result = tensor.normal_(mean, std, generator=generator)
+        while True:
+            mask = (result < lo) | (result > hi)
+            if not bool(mask.any()):
+                break
+            result = empty_like_(result).normal_(mean, std, generator=generator).where(mask, result)
+        if result is not tensor:
+            tensor.copy_(result)
+        return
+    mode = max(a, min(mean, b))
+    log_peak = -0.5 * ((mode - mean) / std) ** 2
+    candidates, accept = empty_like_(tensor), empty_like_(tensor)
+    tensor.uniform_(a, b, generator=generator)
+    candidates.copy_(tensor)
+    candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+    pending = accept.uniform_(generator=generator).log_().gt(candidates)
+    if not bool(pending.any()):
+        return
+    result = tensor
+    while True:
+        candidates.uniform_(a, b, generator=generator)
+        result = candidates.where(pending, result)
+        candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+        pending = accept.uniform_(generator=generator).log_().gt(candidates).where(pending, pending)
+        if not bool(pending.any()):
+            break
+    tensor.copy_(result)
+
+
+def empty_like_(t: Tensor) -> Tensor:
+    """A new uninitialised tensor of ``t``'s shape, dtype and device."""
+    return Tensor._wrap(t.device.xp.empty(t._data.shape, t.dtype), t.device, None)
+
+
+def _norm_cdf(x: float) -> float:
+    """The standard normal CDF through math.erf (torch's trunc_normal_ bounds)."""
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 @replayed_whole
@@ -222,8 +273,12 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: Any = None) -> Tenso
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     dev = tensor.device
-    with on_device(dev):
-        flat = generator_rng(dev, generator).standard_normal((rows, cols))
+    if torch_stream(generator_rng(dev, generator)):  # torch: new_empty((rows, cols)).normal_(0, 1)
+        flat = torch_rng.normal(generator_rng(dev, generator), rows * cols, tensor.dtype).reshape(rows, cols)
+        flat = flat.astype(np.float64)
+    else:
+        with on_device(dev):
+            flat = generator_rng(dev, generator).standard_normal((rows, cols))
     flat = dev.backend.to_host(flat)
     if rows < cols:
         flat = flat.T
@@ -246,6 +301,12 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     dev = tensor.device
     with no_grad():
         tensor.normal_(0.0, std, generator=generator)
+        rng = generator_rng(dev, generator)
+        if torch_stream(rng):  # torch: per column, zero the rows of randperm(rows)[:num_zeros]
+            values = tensor._data.copy()
+            for col in range(cols):
+                values[torch_rng.randperm(rng, rows)[:num_zeros], col] = 0
+            return tensor.copy_(Tensor._wrap(values, dev, None))
         with on_device(dev):  # per column, the first num_zeros rows of a random permutation
             keys = generator_rng(dev, generator).random((rows, cols))
             zero = dev.xp.argsort(keys, axis=0)[:num_zeros]

@@ -321,3 +321,25 @@ def test_fused_multiply_add_helpers() -> None:
     got64 = torch_rng.fma64(x, 0.37, -1.25)
     exact64 = [float(Fraction(float(v)) * Fraction(0.37) + Fraction(-1.25)) for v in x]
     assert np.array_equal(got64, np.array(exact64))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_dataloader_shuffles_and_samplers_draw_torchs_orders(num_workers: int) -> None:
+    """torch's RandomSampler seeds a fresh generator from the default one per pass, after the loader's iterator drew
+    its base seed; DistributedSampler permutes with a generator seeded by seed + epoch: the same orders here."""
+    import torch.utils.data as tdata
+
+    from backprop.utils import data as bdata
+
+    def orders(lib: Any, data_mod: Any) -> list[Any]:
+        lib.manual_seed(0)
+        loader = data_mod.DataLoader(range(12), batch_size=4, shuffle=True, num_workers=num_workers)
+        out = [b.tolist() for _ in range(2) for b in loader]
+        out.append(list(data_mod.RandomSampler(range(9), replacement=True, num_samples=40)))
+        sampler = data_mod.distributed.DistributedSampler(range(10), num_replicas=3, rank=2, seed=5)
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            out.append(list(sampler))
+        return out
+
+    assert orders(bp, bdata) == orders(torch, tdata)

@@ -4,10 +4,9 @@ Every program runs under ``torchrun`` (real torch) and under ``python -m backpro
 (``torch`` is backprop), 2 processes each; ``EX_OUT`` is the folder they write to. ``record`` appends one JSON
 line to ``EX_OUT/<name>-rank<R>.jsonl``; ``same_init`` writes rank 0's initial weights to ``EX_OUT/<name>-init.npz``
 (torch's run) or loads them from ``EX_INIT/<name>-init.npz`` (backprop's run, when torch's file is given);
-``save_final`` writes each rank's state_dict. ``numpy_shuffle`` is the one random stream both runs share:
-torch's ``randperm(n, generator=g)`` (behind ``DistributedSampler`` and ``random_split``) becomes NumPy's
-permutation seeded by ``g.initial_seed()``, which is what backprop draws (its streams differ from torch's by
-design: README).
+``save_final`` writes each rank's state_dict. The shuffles
+(``DistributedSampler``, ``random_split`` with a seeded generator) are the same in both runs: backprop's CPU
+``randperm`` is torch's.
 """
 
 from __future__ import annotations
@@ -49,22 +48,6 @@ def save_final(model: Any, name: str) -> None:
     """This rank's state_dict as ``EX_OUT/<name>-final-rank<R>.npz``."""
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     np.savez(OUT / f"{name}-final-rank{rank()}.npz", **state)
-
-
-def numpy_shuffle() -> None:
-    """torch's ``randperm(n, generator=g)`` as backprop's: NumPy's PCG64 permutation seeded by the generator's seed."""
-    if torch.__name__ != "torch":
-        return  # (backprop draws so already)
-    import torch.utils.data.dataset as dataset_module
-
-    real = torch.randperm
-
-    def randperm(n: int, *args: Any, generator: Any = None, **kwargs: Any) -> Any:
-        if generator is None:
-            return real(n, *args, **kwargs)
-        return torch.from_numpy(np.random.default_rng(generator.initial_seed()).permutation(n))
-
-    torch.randperm = dataset_module.randperm = randperm
 
 
 _RNG: dict[int, np.random.Generator] = {}

@@ -313,5 +313,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    _common.numpy_shuffle()
     fsdp_main(args)

@@ -453,5 +453,4 @@ if __name__ == "__main__":
         os.replace(cfg["data_config"]["path"] + ".tmp", cfg["data_config"]["path"])
     while not os.path.exists(cfg["data_config"]["path"]):  # (the other ranks wait for rank 0's file)
         pass
-    _common.numpy_shuffle()
     main(cfg)

@@ -123,5 +123,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.mse:
         LOSS = F.mse_loss
-    _common.numpy_shuffle()
     main(args.save_every, args.total_epochs, args.batch_size, snapshot_path=str(_common.OUT / "snapshot.pt"))

@@ -31,3 +31,23 @@ def host_rng(generator: Any = None) -> np.random.Generator:
 def randperm(n: int, generator: Any = None) -> list[int]:
     """A random permutation of ``range(n)`` as Python ints (torch.randperm(n).tolist())."""
     return host_rng(generator).permutation(n).tolist()
+
+
+def torch_seed(generator: Any = None) -> int:
+    """torch's ``torch.empty((), dtype=torch.int64).random_(generator=g).item()``: the seed torch's loaders draw
+    (a new iterator's base seed, a sampler's fresh generator), so shuffles follow torch's streams; a NumPy
+    generator draws its own."""
+    if isinstance(generator, np.random.Generator):
+        return int(generator.integers(0, 2**63 - 1))
+    from backprop import creation, dtypes
+
+    return int(creation.empty((), dtype=dtypes.int64).random_(generator=generator).item())
+
+
+def seeded_generator(generator: Any = None) -> Any:
+    """``generator``, or (None) torch's RandomSampler's: a new CPU generator seeded by a draw of the default one."""
+    if generator is not None:
+        return generator
+    from backprop.creation import Generator
+
+    return Generator().manual_seed(torch_seed())

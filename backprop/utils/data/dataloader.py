@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from backprop.utils.data._random import host_rng
+from backprop.utils.data._random import torch_seed
 from backprop.utils.data.collate import default_collate, default_convert
 from backprop.utils.data.dataset import Dataset, IterableDataset
 from backprop.utils.data.fetch import _DatasetKind, create_fetcher
@@ -310,7 +310,7 @@ class _BaseDataLoaderIter:
         self._collate_fn = loader.collate_fn
         self._sampler_iter = iter(self._index_sampler)
         # drawn for every new iterator whatever num_workers is (as torch), so the shuffled order does not depend on it
-        self._base_seed = int(host_rng(loader.generator).integers(0, 2**63 - 1))
+        self._base_seed = torch_seed(loader.generator)  # (torch's draw: the shuffles that follow are torch's)
         self._persistent_workers = loader.persistent_workers
         self._num_yielded = 0
         self._died = False  # a worker was found dead (a persistent loader then starts its workers again)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sized
 
-import numpy as np
-
 from backprop import distributed as dist
+from backprop.creation import Generator
+from backprop.utils.data._random import randperm
 from backprop.utils.data.sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -18,7 +18,7 @@ class DistributedSampler(Sampler[int]):
 
     The indices are padded by wrapping around (or cut, ``drop_last=True``) to a multiple of
     ``num_replicas``. With ``shuffle`` the order is a permutation seeded by ``seed + epoch``, the same
-    on every rank (call ``set_epoch`` each epoch); it is NumPy's PCG64 permutation, not torch's.
+    on every rank (call ``set_epoch`` each epoch); torch's permutation (its ``randperm`` of a generator so seeded).
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class DistributedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         n = len(self.dataset)
         if self.shuffle:
-            indices = np.random.default_rng(self.seed + self.epoch).permutation(n).tolist()
+            indices = randperm(n, Generator().manual_seed(self.seed + self.epoch))  # (torch's: the same order)
         else:
             indices = list(range(n))
         if self.drop_last:

@@ -9,9 +9,9 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from backprop import dtypes
-from backprop.creation import as_tensor
+from backprop.creation import as_tensor, randint
 from backprop.tensor import Tensor
-from backprop.utils.data._random import host_rng, randperm
+from backprop.utils.data._random import host_rng, randperm, seeded_generator
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -76,15 +76,19 @@ class RandomSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         n = len(self.data_source)
+        generator = seeded_generator(self.generator)  # (torch's: a fresh generator per pass when none is given)
         if self.replacement:
-            rng = host_rng(self.generator)
+            if isinstance(generator, np.random.Generator):
+                draw = lambda k: generator.integers(0, n, size=k).tolist()  # noqa: E731
+            else:
+                draw = lambda k: randint(0, n, (k,), generator=generator).tolist()  # noqa: E731
             for _ in range(self.num_samples // 32):  # drawn in chunks of 32, as torch, so a pass stays lazy
-                yield from rng.integers(0, n, size=32).tolist()
-            yield from rng.integers(0, n, size=self.num_samples % 32).tolist()
+                yield from draw(32)
+            yield from draw(self.num_samples % 32)
         else:
             for _ in range(self.num_samples // n):
-                yield from randperm(n, self.generator)
-            yield from randperm(n, self.generator)[: self.num_samples % n]
+                yield from randperm(n, generator)
+            yield from randperm(n, generator)[: self.num_samples % n]
 
     def __len__(self) -> int:
         return self.num_samples

@@ -78,10 +78,12 @@ class RandomSampler(Sampler[int]):
         n = len(self.data_source)
         generator = seeded_generator(self.generator)  # (torch's: a fresh generator per pass when none is given)
         if self.replacement:
-            if isinstance(generator, np.random.Generator):
-                draw = lambda k: generator.integers(0, n, size=k).tolist()  # noqa: E731
-            else:
-                draw = lambda k: randint(0, n, (k,), generator=generator).tolist()  # noqa: E731
+
+            def draw(k: int) -> list[int]:
+                if isinstance(generator, np.random.Generator):
+                    return generator.integers(0, n, size=k).tolist()
+                return randint(0, n, (k,), generator=generator).tolist()
+
             for _ in range(self.num_samples // 32):  # drawn in chunks of 32, as torch, so a pass stays lazy
                 yield from draw(32)
             yield from draw(self.num_samples % 32)

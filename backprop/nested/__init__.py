@@ -17,6 +17,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.methods.attributes import Layout, strided
+from backprop.nested import _ops  # noqa: F401 - (registers the handlers NestedTensor dispatches to)
 from backprop.nested._tensor import NestedInt, NestedTensor, jagged, nested_from_values
 
 __all__ = [

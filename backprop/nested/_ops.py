@@ -3,6 +3,7 @@ torch's error for what torch's nested tensors do not support."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 
 import backprop as bp
 from backprop.methods.attributes import strided
+from backprop.nested import _tensor as _tensor_module
 from backprop.nested._tensor import NestedInt, NestedTensor, _like, nested_from_values
 from backprop.overrides import resolve_name
 from backprop.size import Size
@@ -689,3 +691,6 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "__repr__": _repr,
     "__format__": _repr,
 }
+
+
+_tensor_module._OPS[:] = [sys.modules[__name__]]  # (the handlers NestedTensor's methods dispatch to)

@@ -26,6 +26,10 @@ _COUNTER = itertools.count(1)
 _JIDS: dict[int, tuple[weakref.ref[Tensor], int]] = {}
 
 
+# backprop.nested._ops, which registers itself when backprop.nested loads (it imports this module)
+_OPS: list[Any] = []
+
+
 class NestedInt:
     """The size of a ragged dim (torch's ``j1`` SymInt): equal only to itself; not an int."""
 
@@ -117,10 +121,8 @@ class NestedTensor(Tensor):
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         """Route every public function and method given a nested tensor to its handler (or torch's error)."""
-        from backprop.nested import _ops
-
         with DisableTorchFunctionSubclass():
-            return _ops.dispatch(func, tuple(args), dict(kwargs or {}))
+            return _OPS[0].dispatch(func, tuple(args), dict(kwargs or {}))
 
     # ---------------------------------------------------------------- attributes (not dispatched)
     @property
@@ -325,6 +327,4 @@ class NestedTensor(Tensor):
 
     def to_padded_tensor(self, padding: float, output_size: Any = None) -> Tensor:
         """The dense (B, max length, ...) tensor with ``padding`` past each sequence (``output_size``: larger)."""
-        from backprop.nested import _ops
-
-        return _ops.to_padded(self, padding, output_size)
+        return _OPS[0].to_padded(self, padding, output_size)

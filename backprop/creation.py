@@ -736,7 +736,7 @@ def normal(
         if std.device is not dev:
             raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
         if std.numel():  # (recorded: a replayed step refuses a negative std too)
-            trace.check(functools.partial(_check_std, xp=dev.xp), std)
+            trace.check(_check_std, std, xp=dev.xp)
     elif std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
 

@@ -487,15 +487,17 @@ def record(fn: Callable[..., Any], *args: Any) -> Any:
     return out
 
 
-def check(fn: Callable[..., Any], *args: Any) -> None:
-    """Run the value check ``fn(*args)`` (Tensors passed as their arrays; it raises on bad values) now, and
-    record it to run again at every replay: a replayed step refuses what its eager run refuses (an id
-    out of range, a negative std), where a kernel alone would wrap a negative index silently."""
+def check(fn: Callable[..., Any], *args: Any, **attrs: Any) -> None:
+    """Run the value check ``fn(*args, **attrs)`` (Tensors passed as their arrays; it raises on bad values) now,
+    and record it to run again at every replay: a replayed step refuses what its eager run refuses (an id
+    out of range, a negative std), where a kernel alone would wrap a negative index silently. (``attrs``
+    are bound into the recorded call only while tracing: the eager path builds no partial.)"""
     arrays = [a._data if hasattr(a, "grad_fn") else a for a in args]
-    fn(*arrays)
+    fn(*arrays, **attrs)
     tr = tracer()
     if tr is not None:
-        tr.call(fn, [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)], None)
+        bound = functools.partial(fn, **attrs) if attrs else fn
+        tr.call(bound, [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)], None)
 
 
 def factory(fn: Callable[..., Any]) -> Callable[..., Any]:

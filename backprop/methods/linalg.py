@@ -6,7 +6,6 @@ torch's own shape and dtype checks in front; ``einsum`` (in ``functions.py``) is
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +51,7 @@ def _check_cov_weights(name: str, w: Any, n: int) -> None:
             f"{w.numel()} != {n}"
         )
     if n:  # (recorded: a replayed step checks too)
-        trace.check(functools.partial(_check_weights, name=name), w)
+        trace.check(_check_weights, w, name=name)
 
 
 def _check_weights(w: Any, *, name: str) -> None:

@@ -270,7 +270,7 @@ def multi_margin_loss(
     if weight is not None and weight.numel() != c:
         raise RuntimeError(f"multi_margin_loss: inconsistent weight size, expected {c} but got {tuple(weight.shape)}")
     if y.numel():  # one read-back, as torch checks (recorded: a replayed step checks too)
-        trace.check(functools.partial(_check_margin_ids, c=c), y)
+        trace.check(_check_margin_ids, y, c=c)
     z = (margin - x.gather(1, y) + x).clamp(min=0)
     if p == 2:
         z = z * z
@@ -302,7 +302,7 @@ def multilabel_margin_loss(
 
     x, y, n, c = _batched_scores(input, target, "multilabel_margin_loss", shapes)
     if y.numel():  # one read-back, as torch checks every entry (recorded: a replayed step checks too)
-        trace.check(functools.partial(_check_multilabel_ids, c=c), y)
+        trace.check(_check_multilabel_ids, y, c=c)
     valid, safe, is_target = trace.record(functools.partial(_multilabel_masks, c=c, xp=x.device.xp), y)
     x_t = x.gather(1, _const(safe, x))  # (N, C): the score of each listed class
     z = (1 - x_t.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)  # (N, j, i)

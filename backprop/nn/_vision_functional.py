@@ -118,7 +118,7 @@ def _max_unpool(
     xp = x.device.xp
     msg = f"Found an invalid max index: {{value}} (output volumes are of size {'x'.join(map(str, out))})"
     if idx._data.size:  # (recorded: a replay refuses a bad index too)
-        trace.check(functools.partial(_check_unpool_indices, xp=xp, name=name, size=size, msg=msg), idx)
+        trace.check(_check_unpool_indices, idx, xp=xp, name=name, size=size, msg=msg)
         if getattr(xp, "__name__", "") == "cupy":  # (deferred there: the scatter kept in bounds until it raises)
             idx = _const(trace.record(functools.partial(xp.clip, a_min=0, a_max=max(size - 1, 0)), idx), x)
     y = creation.zeros(b, c, size, dtype=x.dtype, device=x.device).scatter(2, idx, x.reshape(b, c, -1))

@@ -752,7 +752,7 @@ def nll_loss(
     valid, safe = trace.record(functools.partial(_valid_ids, ignore_index=ignore_index), t)
     xp = x.device.xp
     if n:  # (recorded: a replay refuses a bad target too)
-        trace.check(functools.partial(_check_targets, xp=xp, c=c), safe)
+        trace.check(_check_targets, safe, xp=xp, c=c)
         if _on_cupy(xp):  # CuPy: no sync; raised at the next read, the gather kept in bounds until then
             safe = trace.record(functools.partial(xp.clip, a_min=0, a_max=c - 1), safe)
     picked = -x[_const(xp.arange(n), x), _const(safe, x)]
@@ -825,7 +825,7 @@ def binary_cross_entropy(
     if not dtypes.is_floating(input.dtype):
         raise NotImplementedError(f"\"binary_cross_entropy\" not implemented for '{name(input.dtype)}'")
     if input.numel():  # (recorded: a replayed step checks too)
-        trace.check(functools.partial(_check_probabilities, xp=input.device.xp), input)
+        trace.check(_check_probabilities, input, xp=input.device.xp)
     if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's kernel, each step rounded to that dtype
         q = 1 - input
         log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
@@ -1139,7 +1139,7 @@ def embedding(
     n = weight.shape[0]
     xp = input.device.xp
     if input._data.size:  # (a recorded check: a replay refuses a bad id too, where take would wrap -1)
-        trace.check(functools.partial(_check_ids, xp=xp, n=n), input)
+        trace.check(_check_ids, input, xp=xp, n=n)
         if _on_cupy(xp):  # (the check is deferred there: keep the gather in bounds until it raises)
             clip = functools.partial(xp.clip, a_min=0, a_max=n - 1)
             input = Tensor._wrap(trace.record(clip, input), input.device, None)
@@ -1235,7 +1235,7 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
             raise RuntimeError("Tensor.item() cannot be called on meta tensors")
     n = int(tensor._data.max()) + 1 if num_classes < 0 else num_classes
     if tensor._data.size:  # (recorded: a replay refuses a bad class value too)
-        trace.check(functools.partial(_check_classes, xp=xp, n=n, deferrable=num_classes >= 0), tensor)
+        trace.check(_check_classes, tensor, xp=xp, n=n, deferrable=num_classes >= 0)
     out = trace.record(functools.partial(_one_hot, n=n, xp=xp), tensor)
     return Tensor._wrap(out, tensor.device, None)
 

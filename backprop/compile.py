@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import builtins
 import functools
+import gc
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -127,13 +129,16 @@ class CompiledFunction:
         tensors = [a for a in args if isinstance(a, Tensor)]
         reads = _free_reads(self.fn)  # (as the step starts: the values it reads)
         tr = trace.Tracer(tensors)
+        callees = _Callees(self.fn)
         state.tracer = tr
         trace_users[0] += 1
         try:
-            out = self.fn(*args, **kwargs)
+            with callees:
+                out = self.fn(*args, **kwargs)
         finally:
             trace_users[0] -= 1
             state.tracer = None
+        reads += callees.reads
         if tr.reason is None and not tr.backward_seen and _carries_graph(out):
             tr.fail(
                 "it returns tensors that require grad and runs no backward() itself (a compiled model's "
@@ -236,7 +241,7 @@ def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
     ``(globals dict, name, value)`` and ``(cell, None, value)``. A record bakes numbers in as constants and
     reads tensors and modules through their objects, so rebinding ``scale = 0.5`` or ``mask = new_mask``
     between calls must record again (as torch.compile's guards on globals). Functions the step calls are
-    not followed: what they read through globals is not guarded."""
+    followed while it records (``_Callees``)."""
     code, names = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
     if code is None or names is None:
         return []
@@ -253,6 +258,79 @@ def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
         except ValueError:  # (an empty cell: a name assigned later)
             pass
     return reads
+
+
+# Top-level packages whose functions a step calls without their globals being guarded: ours (our
+# Python reads of module state are recorded or replayed whole) and the array libraries'.
+_LIBRARIES = frozenset({"backprop", "numpy", "cupy", "cupyx", "scipy", "torch"})
+
+
+class _Callees:
+    """While a step records: the globals and closure variables of the functions it calls, as
+    ``_free_reads`` gives the step's own, with their values as each function is first entered.
+
+    A user's ``forward`` or loss function that reads a module-level ``SCALE`` bakes it into the record
+    as a constant like the step's own code does, so rebinding it must record again (torch.compile's
+    Dynamo guards the globals of the frames it inlines the same way). Python's profiler hook sees each
+    call; functions of the standard library and of ``_LIBRARIES`` are not followed. When a profiler is
+    already active (cProfile, a debugger), it is left alone and callees are not followed."""
+
+    def __init__(self, fn: Any) -> None:
+        self.reads: list[tuple[Any, str | None, Any]] = []
+        self._seen: dict[int, Any] = {id(getattr(fn, "__code__", None)): None}  # (the step's own: _free_reads)
+        self._keys: set[tuple[int, str | None]] = set()
+        self._active = False
+
+    def __enter__(self) -> _Callees:
+        if sys.getprofile() is None:
+            self._active = True
+            sys.setprofile(self._event)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._active:
+            sys.setprofile(None)
+            self._active = False
+
+    def _event(self, frame: Any, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        code = frame.f_code
+        if id(code) in self._seen:
+            return
+        self._seen[id(code)] = code  # (kept: the id stays this code's)
+        names = frame.f_globals
+        module = names.get("__name__") or ""
+        top = module.partition(".")[0]
+        if top in _LIBRARIES or top in _STDLIB or top.startswith("_pytest"):
+            return
+        for n in code.co_names:
+            if n in names and (id(names), n) not in self._keys:
+                v = names[n]
+                if not isinstance(v, types.ModuleType):  # (an import: not rebound between steps)
+                    self._keys.add((id(names), n))
+                    self.reads.append((names, n, v))
+        if code.co_freevars:
+            self._closures(code)
+
+    def _closures(self, code: types.CodeType) -> None:
+        """The cells of the functions running ``code`` (found through the garbage collector's referrers,
+        once per code object and record: a frame does not name its function)."""
+        fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+        for f in fns[:8]:  # (a factory's many closures: the first few; more are not followed)
+            for cell in f.__closure__ or ():
+                if (id(cell), None) in self._keys:
+                    continue
+                try:
+                    v = cell.cell_contents
+                except ValueError:  # (an empty cell)
+                    continue
+                if not isinstance(v, types.ModuleType):
+                    self._keys.add((id(cell), None))
+                    self.reads.append((cell, None, v))
+
+
+_STDLIB = frozenset(sys.stdlib_module_names)
 
 
 def _refuse_owned_arguments(tr: trace.Tracer, tensors: list[Tensor]) -> None:

@@ -1018,6 +1018,67 @@ def test_rebinding_a_global_or_closure_variable_the_step_reads_records_again() -
         _SCALE, _MASK = 1.0, bp.ones(3)
 
 
+_TEMPERATURE = 1.0
+
+
+class _Scaled(bp.nn.Module):
+    """A user module whose forward reads a module-level constant (not an attribute the module guard sees)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = bp.nn.Linear(3, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.lin(x) / _TEMPERATURE
+
+
+def _loss_maker() -> tuple[Callable[[Any], Any], Callable[[float], None]]:
+    weight = 1.0
+
+    def set_weight(w: float) -> None:
+        nonlocal weight
+        weight = w
+
+    def loss(out: Any) -> Any:
+        return (out * weight).square().mean()
+
+    return loss, set_weight
+
+
+def test_rebinding_a_global_or_closure_variable_a_called_function_reads_records_again() -> None:
+    """Globals read by the functions the step calls (a model's ``forward``, a loss helper) and their closure
+    variables were not guarded: ``_TEMPERATURE = 2.0`` or a ``nonlocal`` rebinding between calls replayed the
+    old value silently (torch.compile guards the globals of every frame it inlines)."""
+    global _TEMPERATURE
+    model = _Scaled()
+    loss_fn, set_weight = _loss_maker()
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+    ref = _Scaled()
+    ref.load_state_dict(model.state_dict())
+    ref_opt = bp.optim.SGD(ref.parameters(), lr=0.1)
+
+    def train(m: Any, o: Any, x: Any) -> Any:
+        o.zero_grad()
+        loss = loss_fn(m(x))
+        loss.backward()
+        o.step()
+        return loss.detach()
+
+    step = bp.compile(train)
+    x = bp.randn(4, 3)
+    served = []
+    try:
+        for temperature, weight in [(1.0, 1.0)] * 3 + [(2.0, 1.0)] * 3 + [(2.0, 0.5)] * 3 + [(2.0, 0.5)]:
+            _TEMPERATURE = temperature
+            set_weight(weight)
+            assert step(model, opt, x).item() == train(ref, ref_opt, x).item()
+            served.append(step.replays)
+        assert np.array_equal(model.lin.weight.detach().numpy(), ref.lin.weight.detach().numpy())
+        assert served == [0, 0, 1, 1, 1, 2, 2, 2, 3, 4]  # (each change records twice, then replays)
+    finally:
+        _TEMPERATURE = 1.0
+
+
 def test_autocast_and_anomaly_mode_around_a_replayed_step() -> None:
     """A record made outside autocast replayed float32 kernels inside ``autocast`` (eager gives bfloat16), and one
     made inside replayed bfloat16 outside it; anomaly detection runs the step eagerly (every op checked)."""

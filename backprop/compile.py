@@ -128,6 +128,7 @@ class CompiledFunction:
     def _record(self, key: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         tensors = [a for a in args if isinstance(a, Tensor)]
         reads = _free_reads(self.fn)  # (as the step starts: the values it reads)
+        snaps = [trace.snapshot(v) for _, _, v in reads]
         tr = trace.Tracer(tensors)
         callees = _Callees(self.fn)
         state.tracer = tr
@@ -139,6 +140,11 @@ class CompiledFunction:
             trace_users[0] -= 1
             state.tracer = None
         reads += callees.reads
+        snaps += callees.snaps
+        changed = _changed_read(reads, snaps) if tr.reason is None else None
+        _CELL_NAMES.clear()
+        if changed is not None:  # (a replay runs none of the step's Python: the change would not happen)
+            tr.fail(f"the step changes {changed} from Python")
         if tr.reason is None and not tr.backward_seen and _carries_graph(out):
             tr.fail(
                 "it returns tensors that require grad and runs no backward() itself (a compiled model's "
@@ -252,12 +258,37 @@ def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
         seen.update(c.co_names)
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     reads: list[tuple[Any, str | None, Any]] = [(names, n, names[n]) for n in sorted(seen) if n in names]
-    for cell in getattr(fn, "__closure__", None) or ():
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
         try:
             reads.append((cell, None, cell.cell_contents))
         except ValueError:  # (an empty cell: a name assigned later)
-            pass
+            continue
+        _CELL_NAMES[id(cell)] = name
     return reads
+
+
+# The names of the closure cells the guards read, for messages (id of the cell -> its variable's name); cleared
+# after each record.
+_CELL_NAMES: dict[int, str] = {}
+
+
+def _changed_read(reads: list[tuple[Any, str | None, Any]], snaps: list[Any]) -> str | None:
+    """The first global or closure variable the recorded step rebound or changed in place (``history.append``,
+    ``cfg.seen += 1``, ``global count; count += 1``), named; None: the step left them all as it found them."""
+    for (holder, key, v), snap in zip(reads, snaps):
+        if key is None:
+            try:
+                now = holder.cell_contents
+            except ValueError:
+                now = _GONE
+        else:
+            now = holder.get(key, _GONE)
+        if now is not v or not trace.unchanged(v, snap):
+            return f"global {key!r}" if key is not None else f"closure variable {_CELL_NAMES.get(id(holder), '?')!r}"
+    return None
+
+
+_GONE = object()
 
 
 # Top-level packages whose functions a step calls without their globals being guarded: ours (our
@@ -277,6 +308,7 @@ class _Callees:
 
     def __init__(self, fn: Any) -> None:
         self.reads: list[tuple[Any, str | None, Any]] = []
+        self.snaps: list[Any] = []  # (each read's contents as the function was entered: trace.snapshot)
         self._seen: dict[int, Any] = {id(getattr(fn, "__code__", None)): None}  # (the step's own: _free_reads)
         self._keys: set[tuple[int, str | None]] = set()
         self._active = False
@@ -310,6 +342,7 @@ class _Callees:
                 if not isinstance(v, types.ModuleType):  # (an import: not rebound between steps)
                     self._keys.add((id(names), n))
                     self.reads.append((names, n, v))
+                    self.snaps.append(trace.snapshot(v))
         if code.co_freevars:
             self._closures(code)
 
@@ -318,7 +351,8 @@ class _Callees:
         once per code object and record: a frame does not name its function)."""
         fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
         for f in fns[:8]:  # (a factory's many closures: the first few; more are not followed)
-            for cell in f.__closure__ or ():
+            for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+                _CELL_NAMES[id(cell)] = name
                 if (id(cell), None) in self._keys:
                     continue
                 try:
@@ -328,6 +362,7 @@ class _Callees:
                 if not isinstance(v, types.ModuleType):
                     self._keys.add((id(cell), None))
                     self.reads.append((cell, None, v))
+                    self.snaps.append(trace.snapshot(v))
 
 
 _STDLIB = frozenset(sys.stdlib_module_names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import tracemalloc
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -220,8 +221,8 @@ def test_host_reads_hooks_and_double_backward_fall_back_with_one_warning() -> No
 
 
 def test_a_step_whose_constants_change_between_calls_stays_eager() -> None:
-    """A Python number the step reads from outside changes between the two recorded calls: the records
-    disagree, so the step is not replayed with a stale value."""
+    """A Python number the step reads from outside changes in each call: a replay would neither use the new value
+    nor change it, so the step runs eagerly (the change is seen as the first record ends)."""
     w = bp.ones(3, requires_grad=True)
     scale = [1.0]
 
@@ -232,7 +233,7 @@ def test_a_step_whose_constants_change_between_calls_stays_eager() -> None:
         return w.grad * 1.0
 
     outs, fn, msgs = _fallback(step, bp.tensor([1.0, 1.0, 1.0]))
-    assert fn.replays == 0 and len(msgs) == 1 and "different" in msgs[0]
+    assert fn.replays == 0 and len(msgs) == 1 and "the step changes closure variable 'scale' from Python" in msgs[0]
     assert [o.tolist()[0] for o in outs] == [2.0, 3.0, 4.0, 5.0]
 
 
@@ -1077,6 +1078,109 @@ def test_rebinding_a_global_or_closure_variable_a_called_function_reads_records_
         assert served == [0, 0, 1, 1, 1, 2, 2, 2, 3, 4]  # (each change records twice, then replays)
     finally:
         _TEMPERATURE = 1.0
+
+
+_ARGS = types.SimpleNamespace(alpha=1.0, mode="sum")
+_CFG = {"beta": 1.0}
+_EXTRA: list = []
+_HISTORY: list = []
+_CALLS = 0
+
+
+def test_config_objects_dicts_and_lists_changed_in_place_between_calls_record_again() -> None:
+    """``args.alpha = 2.0`` (a config object), ``CFG["beta"] = 2.0`` (a dict) or ``EXTRA[0] = other`` (a list of
+    tensors) between calls kept the global's identity, so the replay used the baked-in old number or read the old
+    tensor silently; their contents are now part of the guard (as a module's config attributes already were)."""
+    lin = bp.nn.Linear(3, 1)
+    _EXTRA[:] = [bp.ones(1)]
+
+    def train(x: Any) -> Any:
+        lin.zero_grad()
+        y = lin(x) * _ARGS.alpha * _CFG["beta"] + _EXTRA[0]
+        loss = y.sum() if _ARGS.mode == "sum" else y.mean()
+        loss.backward()
+        return loss.detach()
+
+    step = bp.compile(train)
+    x = bp.ones(2, 3)
+    served = []
+    try:
+        for change in [None, None, None, "alpha", None, None, "beta", None, None, "extra", None, None, "mode", None]:
+            if change == "alpha":
+                _ARGS.alpha = 2.0
+            elif change == "beta":
+                _CFG["beta"] = 3.0
+            elif change == "extra":
+                _EXTRA[0] = bp.full((1,), 5.0)
+            elif change == "mode":
+                _ARGS.mode = "mean"
+            assert step(x).item() == train(x).item()
+            served.append(step.replays)
+        assert served == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    finally:
+        _ARGS.alpha, _ARGS.mode, _CFG["beta"] = 1.0, "sum", 1.0
+
+
+def test_a_step_with_python_side_effects_on_globals_runs_eagerly() -> None:
+    """A replay runs none of the step's Python: ``HISTORY.append(loss)`` or ``global CALLS; CALLS += 1`` in the
+    step stopped happening after two calls, silently. Such a step now runs eagerly, with the warning."""
+    global _CALLS
+    w = bp.ones(3, requires_grad=True)
+
+    def appending(x: Any) -> Any:
+        w.grad = None
+        loss = (x * w).sum()
+        loss.backward()
+        _HISTORY.append(loss.detach())
+        return loss.detach()
+
+    def counting(x: Any) -> Any:
+        global _CALLS
+        w.grad = None
+        (x * w).sum().backward()
+        _CALLS += 1
+        return w.grad * 1.0
+
+    x = bp.ones(3)
+    try:
+        _, fn, msgs = _fallback(appending, x)
+        assert fn.replays == 0 and len(_HISTORY) == 4
+        assert len(msgs) == 1 and "the step changes global '_HISTORY' from Python" in msgs[0]
+        _, fn, msgs = _fallback(counting, x)
+        assert fn.replays == 0 and _CALLS == 4
+        assert len(msgs) == 1 and "the step changes global '_CALLS' from Python" in msgs[0]
+    finally:
+        _HISTORY.clear()
+        _CALLS = 0
+
+
+def test_a_module_config_object_changed_in_place_records_again() -> None:
+    """A module attribute holding a config object (``self.cfg = Namespace(scale=1.0)``) was guarded by identity
+    only: ``model.cfg.scale = 2.0`` replayed the old scale."""
+
+    class Scaled(bp.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = bp.nn.Linear(3, 1)
+            self.cfg = types.SimpleNamespace(scale=1.0)
+
+        def forward(self, x: Any) -> Any:
+            return self.lin(x) * self.cfg.scale
+
+    model = Scaled()
+
+    def train(x: Any) -> Any:
+        model.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        return loss.detach()
+
+    step = bp.compile(train)
+    x = bp.ones(2, 3)
+    for _ in range(3):
+        assert step(x).item() == train(x).item()
+    model.cfg.scale = 2.0
+    assert step(x).item() == train(x).item() and step.replays == 1
 
 
 def test_autocast_and_anomaly_mode_around_a_replayed_step() -> None:

@@ -290,15 +290,13 @@ class ModuleGuard:
     def holds(self) -> bool:
         """Whether the module is as it was when recorded."""
         d = self.module.__dict__
-        return self.now() == self.state and all(
-            d.get(k, _GONE) is v and (c is None or v == c) for k, v, c in self.objects
-        )
+        return self.now() == self.state and all(d.get(k, _GONE) is v and unchanged(v, c) for k, v, c in self.objects)
 
     def changed(self) -> str | None:
         """The first attribute that differs from the record's start (None: none does)."""
         d = self.module.__dict__
         for k, v, c in self.objects:
-            if d.get(k, _GONE) is not v or (c is not None and v != c):
+            if d.get(k, _GONE) is not v or not unchanged(v, c):
                 return k
         now, then = self.now(), self.state
         if now == then:
@@ -311,16 +309,86 @@ class ModuleGuard:
         return "(its parameters, buffers or submodules)"
 
 
+class AttrsOf(dict):
+    """A snapshot of a plain object's ``__dict__`` (a config object: ``argparse.Namespace``, a dataclass,
+    ``SimpleNamespace``) whose attributes are numbers, strings or small containers of them."""
+
+    __slots__ = ()
+
+
+class ItemsOf(tuple):
+    """A snapshot of a small list or dict holding other objects (tensors, modules): its items (a dict's keys,
+    then its values), compared by identity, numbers and strings by value (``unchanged``)."""
+
+    __slots__ = ()
+
+
+def _items(v: Any) -> tuple:
+    return (*v.keys(), *v.values()) if isinstance(v, dict) else tuple(v)
+
+
 def _literal_copy(v: Any) -> Any:
-    """A copy of a small dict, list, tuple or set holding only numbers and strings (None for anything else)."""
-    if v.__class__ in (dict, list, tuple, set) and len(v) <= 64:
-        items = [*v.keys(), *v.values()] if isinstance(v, dict) else v
-        if all(x.__class__ in _LITERALS for x in items):
-            return v if isinstance(v, tuple) else v.copy()
-    return None
+    """A copy of a small dict, list, tuple or set holding only numbers and strings, an ``ItemsOf`` snapshot of a
+    small list or dict of other objects, or an ``AttrsOf`` snapshot of a config object's attributes (None for
+    anything else): ``cfg["scale"] = 0.5``, ``args.alpha = 0.5`` or ``extra[0] = other_tensor`` between calls must
+    record again, as the record baked the old number in or reads the old tensor."""
+    if v.__class__ in (dict, list, tuple, set):
+        if len(v) <= 64:
+            items = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+            if all(x.__class__ in _LITERALS for x in items):
+                return v if isinstance(v, tuple) else v.copy()
+            if v.__class__ in (dict, list):
+                return ItemsOf(_items(v))
+        return None
+    if v.__class__ in _LITERALS or callable(v) or isinstance(v, type):
+        return None
+    try:
+        d = object.__getattribute__(v, "__dict__")
+    except AttributeError:  # (no __dict__: slots, a C type)
+        return None
+    if d.__class__ is not dict or not d or len(d) > 64:
+        return None
+    snap = AttrsOf()
+    for k, x in d.items():
+        if x.__class__ in _LITERALS:
+            snap[k] = x
+        else:
+            c = _literal_copy(x) if x.__class__ in (dict, list, tuple, set) else None
+            if c is None:
+                return None
+            snap[k] = c
+    return snap
+
+
+def snapshot(v: Any) -> Any:
+    """What a guard compares of a non-literal value besides its identity (see ``_literal_copy``; None: nothing)."""
+    return None if v.__class__ in _LITERALS else _literal_copy(v)
+
+
+def unchanged(v: Any, c: Any) -> bool:
+    """Whether ``v`` still holds what ``_literal_copy`` took of it (``c``; None: nothing was taken)."""
+    if c is None:
+        return True
+    if c.__class__ is AttrsOf:
+        return getattr(v, "__dict__", None) == c
+    if c.__class__ is ItemsOf:
+        now = _items(v)
+        return len(now) == len(c) and all(
+            a is b or (a.__class__ is b.__class__ and a.__class__ in _LITERALS and a == b) for a, b in zip(now, c)
+        )
+    return bool(v == c)
 
 
 _GONE = object()  # (a missing attribute, in the generated guard)
+
+
+def _contents_differ(obj: str, c: Any, snap: str) -> str:
+    """The guard's test that ``obj`` no longer holds the snapshot ``c`` (named ``snap`` in its source)."""
+    if c.__class__ is AttrsOf:
+        return f"{obj}.__dict__ != {snap}"
+    if c.__class__ is ItemsOf:
+        return f"not _unchanged({obj}, {snap})"
+    return f"{obj} != {snap}"
 
 
 def guard_function(
@@ -332,7 +400,7 @@ def guard_function(
     its value (numbers and strings equal, anything else the same object). A replay checks them before
     every call, so this is a few attribute reads and ``is`` tests each (one ``if`` per object, exact
     literals inline) instead of tuples built and compared per module (~1.2 us each)."""
-    env: dict[str, Any] = {"_GONE": _GONE}
+    env: dict[str, Any] = {"_GONE": _GONE, "_unchanged": unchanged}
 
     def const(v: Any) -> str:
         if v is None or v.__class__ in (bool, int, str):
@@ -360,7 +428,12 @@ def guard_function(
             lines.append(f"    if (v := {get}).__class__ is not {kind} or not {same}: return False")
         else:
             env[f"o{len(env)}"] = v
-            lines.append(f"    if {get} is not o{len(env) - 1}: return False")
+            test = f"{get} is not o{len(env) - 1}"
+            c = _literal_copy(v)
+            if c is not None:  # (a config dict or object mutated in place: its contents as recorded)
+                env[f"o{len(env)}"] = c
+                test += " or " + _contents_differ(f"o{len(env) - 2}", c, f"o{len(env) - 1}")
+            lines.append(f"    if {test}: return False")
     for i, g in enumerate(guards):
         d = g.module.__dict__
         env[f"m{i}"] = g.module
@@ -379,7 +452,7 @@ def guard_function(
             test = f"d.get({k!r}, _GONE) is not o{len(env) - 1}"
             if c is not None:
                 env[f"o{len(env)}"] = c
-                test += f" or d[{k!r}] != o{len(env) - 1}"
+                test += " or " + _contents_differ(f"d[{k!r}]", c, f"o{len(env) - 1}")
             tests.append(test)
         for slot in ("_parameters", "_buffers", "_modules"):
             held = d[slot]

@@ -291,6 +291,13 @@ def _changed_read(reads: list[tuple[Any, str | None, Any]], snaps: list[Any]) ->
 _GONE = object()
 
 
+def _holds(cell: Any, value: Any) -> bool:
+    try:
+        return cell.cell_contents is value
+    except ValueError:  # (an empty cell)
+        return value is _GONE
+
+
 # Top-level packages whose functions a step calls without their globals being guarded: ours (our
 # Python reads of module state are recorded or replayed whole) and the array libraries'.
 _LIBRARIES = frozenset({"backprop", "numpy", "cupy", "cupyx", "scipy", "torch"})
@@ -344,12 +351,24 @@ class _Callees:
                     self.reads.append((names, n, v))
                     self.snaps.append(trace.snapshot(v))
         if code.co_freevars:
-            self._closures(code)
+            self._closures(frame, code)
 
-    def _closures(self, code: types.CodeType) -> None:
-        """The cells of the functions running ``code`` (found through the garbage collector's referrers,
-        once per code object and record: a frame does not name its function)."""
-        fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+    def _closures(self, frame: Any, code: types.CodeType) -> None:
+        """The cells of the functions running ``code``. A frame does not name its function: it is looked for
+        among the caller's local and global variables (``loss_fn = make_loss(...)``, a decorator's wrapped
+        function), else through the garbage collector's referrers (tens of ms in a large program, once per
+        code object and record)."""
+        fns = []
+        back = frame.f_back
+        if back is not None:
+            for v in (*back.f_locals.values(), *back.f_globals.values()):
+                f = v.__func__ if v.__class__ is types.MethodType else v
+                if f.__class__ is types.FunctionType and f.__code__ is code and f not in fns:
+                    fns.append(f)
+        if not fns:
+            fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+        here = frame.f_locals  # (its free variables' values: which of a factory's closures is running)
+        fns = [f for f in fns if all(_holds(c, here.get(n, _GONE)) for n, c in zip(code.co_freevars, f.__closure__))]
         for f in fns[:8]:  # (a factory's many closures: the first few; more are not followed)
             for name, cell in zip(code.co_freevars, f.__closure__ or ()):
                 _CELL_NAMES[id(cell)] = name

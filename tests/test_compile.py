@@ -1080,6 +1080,30 @@ def test_rebinding_a_global_or_closure_variable_a_called_function_reads_records_
         _TEMPERATURE = 1.0
 
 
+def test_of_a_factorys_closures_the_one_the_step_calls_is_guarded() -> None:
+    """Two closures of one factory share their code: the guard follows the cells of the one that ran (a change
+    to the other's variable keeps replaying; a change to its own records again)."""
+    lin = bp.nn.Linear(3, 2)
+    _, set_other = _loss_maker()
+    loss_fn, set_weight = _loss_maker()
+    keep = {"other": loss_fn}  # (both closures reachable from here: the frame's own values pick the right one)
+
+    def train(x: Any) -> Any:
+        lin.zero_grad()
+        loss = keep["other"](lin(x))
+        loss.backward()
+        return loss.detach()
+
+    step = bp.compile(train)
+    x = bp.ones(2, 3)
+    for _ in range(3):
+        assert step(x).item() == train(x).item()
+    set_other(3.0)
+    assert step(x).item() == train(x).item() and step.replays == 2
+    set_weight(2.0)
+    assert step(x).item() == train(x).item() and step.replays == 2
+
+
 _ARGS = types.SimpleNamespace(alpha=1.0, mode="sum")
 _CFG = {"beta": 1.0}
 _EXTRA: list = []

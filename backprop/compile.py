@@ -368,7 +368,9 @@ class _Callees:
         if not fns:
             fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
         here = frame.f_locals  # (its free variables' values: which of a factory's closures is running)
-        fns = [f for f in fns if all(_holds(c, here.get(n, _GONE)) for n, c in zip(code.co_freevars, f.__closure__))]
+        fns = [
+            f for f in fns if all(_holds(c, here.get(n, _GONE)) for n, c in zip(code.co_freevars, f.__closure__ or ()))
+        ]
         for f in fns[:8]:  # (a factory's many closures: the first few; more are not followed)
             for name, cell in zip(code.co_freevars, f.__closure__ or ()):
                 _CELL_NAMES[id(cell)] = name

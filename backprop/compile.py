@@ -8,7 +8,7 @@ arrays in local variables (freed after their last use), parameters and optimizer
 their objects, and the optimizer, ``zero_grad``, gradient clipping and LR schedulers called again
 whole (their Python reads the learning rate, the step count and ``.grad`` of that moment).
 
-How a call is served (the guard key: each tensor argument's shape, dtype, device and
+How a call is served (the guard key: each tensor argument's shape, strides, dtype, device and
 ``requires_grad``, the other arguments' values, and the grad mode):
 
 1. the first call with a key runs eagerly while recording;
@@ -223,7 +223,9 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
         if isinstance(a, Tensor):
             if a.is_nested:
                 return None, "nested tensors are not recorded (their offsets are read on the host)"
-            parts.append((a._data.shape, a._data.dtype, a.device, a._requires_grad))
+            # (strides too, as torch.compile's tensor guards: a transposed or expanded argument where the record had
+            # a contiguous one must not replay past what eager refuses of it, ``view`` of a transpose say)
+            parts.append((a._data.shape, a._data.strides, a._data.dtype, a.device, a._requires_grad))
             j = seen.setdefault(id(a), i)
             if j != i:  # (the same tensor twice: a record of step(x, x) reads one of them for both)
                 parts.append(("same as", j))

@@ -1104,6 +1104,28 @@ def test_of_a_factorys_closures_the_one_the_step_calls_is_guarded() -> None:
     assert step(x).item() == train(x).item() and step.replays == 2
 
 
+def test_a_transposed_or_expanded_argument_records_again() -> None:
+    """The key held shapes but not strides: after records with a contiguous ``x``, ``step(x.t())`` replayed the
+    record's ``view(-1)`` where eager raises (torch refuses ``view`` across non-contiguous dimensions)."""
+    w = bp.arange(9.0, requires_grad=True)
+
+    def step(x: Any) -> Any:
+        w.grad = None
+        y = (x.view(-1) * w).sum()
+        y.backward()
+        return y.detach()
+
+    fn = bp.compile(step)
+    x = bp.arange(9.0).reshape(3, 3)
+    for _ in range(3):
+        assert fn(x).item() == step(x).item()
+    for bad in (x.t(), bp.arange(3.0).expand(3, 3)):
+        with pytest.raises(RuntimeError, match="view size is not compatible with input tensor's size and stride"):
+            fn(bad)
+    assert fn.replays == 1
+    assert fn(x.t().contiguous()).item() == step(x.t().contiguous()).item() and fn.replays == 2
+
+
 _ARGS = types.SimpleNamespace(alpha=1.0, mode="sum")
 _CFG = {"beta": 1.0}
 _EXTRA: list = []

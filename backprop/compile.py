@@ -128,7 +128,8 @@ class CompiledFunction:
     def _record(self, key: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         tensors = [a for a in args if isinstance(a, Tensor)]
         reads = _free_reads(self.fn)  # (as the step starts: the values it reads)
-        snaps = [trace.snapshot(v) for _, _, v in reads]
+        reads += _argument_reads(args)
+        prints = [trace.fingerprint(v) for _, _, v in reads]
         tr = trace.Tracer(tensors)
         callees = _Callees(self.fn)
         state.tracer = tr
@@ -140,8 +141,8 @@ class CompiledFunction:
             trace_users[0] -= 1
             state.tracer = None
         reads += callees.reads
-        snaps += callees.snaps
-        changed = _changed_read(reads, snaps) if tr.reason is None else None
+        prints += callees.prints
+        changed = _changed_read(reads, prints) if tr.reason is None else None
         _CELL_NAMES.clear()
         if changed is not None:  # (a replay runs none of the step's Python: the change would not happen)
             tr.fail(f"the step changes {changed} from Python")
@@ -274,10 +275,10 @@ def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
 _CELL_NAMES: dict[int, str] = {}
 
 
-def _changed_read(reads: list[tuple[Any, str | None, Any]], snaps: list[Any]) -> str | None:
+def _changed_read(reads: list[tuple[Any, str | None, Any]], prints: list[Any]) -> str | None:
     """The first global or closure variable the recorded step rebound or changed in place (``history.append``,
     ``cfg.seen += 1``, ``global count; count += 1``), named; None: the step left them all as it found them."""
-    for (holder, key, v), snap in zip(reads, snaps):
+    for (holder, key, v), before in zip(reads, prints):
         if key is None:
             try:
                 now = holder.cell_contents
@@ -285,12 +286,30 @@ def _changed_read(reads: list[tuple[Any, str | None, Any]], snaps: list[Any]) ->
                 now = _GONE
         else:
             now = holder.get(key, _GONE)
-        if now is not v or not trace.unchanged(v, snap):
-            return f"global {key!r}" if key is not None else f"closure variable {_CELL_NAMES.get(id(holder), '?')!r}"
+        if now is not v or trace.fingerprint(v) != before:
+            if key is None:
+                return f"closure variable {_CELL_NAMES.get(id(holder), '?')!r}"
+            return f"{key} ({type(v).__name__})" if holder.__class__ is _Arguments else f"global {key!r}"
     return None
 
 
 _GONE = object()
+
+
+class _Arguments(dict):
+    """The step's non-tensor object arguments by position, as guard reads (``"argument 0"`` -> the object): the
+    key holds their identity; their contents are guarded and checked for changes as a global's are."""
+
+    __slots__ = ()
+
+
+def _argument_reads(args: tuple) -> list[tuple[Any, str | None, Any]]:
+    held = _Arguments(
+        (f"argument {i}", a)
+        for i, a in enumerate(args)
+        if not isinstance(a, Tensor) and a.__class__ not in trace._LITERALS and a.__class__ is not tuple
+    )
+    return [(held, k, v) for k, v in held.items()]
 
 
 def _holds(cell: Any, value: Any) -> bool:
@@ -317,7 +336,7 @@ class _Callees:
 
     def __init__(self, fn: Any) -> None:
         self.reads: list[tuple[Any, str | None, Any]] = []
-        self.snaps: list[Any] = []  # (each read's contents as the function was entered: trace.snapshot)
+        self.prints: list[Any] = []  # (each read's contents as the function was entered: trace.fingerprint)
         self._seen: dict[int, Any] = {id(getattr(fn, "__code__", None)): None}  # (the step's own: _free_reads)
         self._keys: set[tuple[int, str | None]] = set()
         self._active = False
@@ -351,7 +370,7 @@ class _Callees:
                 if not isinstance(v, types.ModuleType):  # (an import: not rebound between steps)
                     self._keys.add((id(names), n))
                     self.reads.append((names, n, v))
-                    self.snaps.append(trace.snapshot(v))
+                    self.prints.append(trace.fingerprint(v))
         if code.co_freevars:
             self._closures(frame, code)
 
@@ -385,7 +404,7 @@ class _Callees:
                 if not isinstance(v, types.ModuleType):
                     self._keys.add((id(cell), None))
                     self.reads.append((cell, None, v))
-                    self.snaps.append(trace.snapshot(v))
+                    self.prints.append(trace.fingerprint(v))
 
 
 _STDLIB = frozenset(sys.stdlib_module_names)

@@ -1200,6 +1200,50 @@ def test_a_step_with_python_side_effects_on_globals_runs_eagerly() -> None:
         _CALLS = 0
 
 
+def test_a_compiled_method_whose_python_changes_its_object_runs_eagerly() -> None:
+    """``@bp.compile`` on a trainer's method that keeps a history (``self.history.append(loss)``, ``self.steps +=
+    1``): a replay runs none of that Python, so the history stopped growing after two calls, silently. Such a
+    step now runs eagerly with the warning; one that only reads its object's settings replays, and records
+    again when a setting changes."""
+
+    class Trainer:
+        def __init__(self, keep: bool) -> None:
+            self.lin = bp.nn.Linear(3, 1)
+            self.opt = bp.optim.SGD(self.lin.parameters(), lr=0.1)
+            self.history: list = []
+            self.keep = keep
+            self.alpha = 1.0
+
+        @bp.compile
+        def step(self, x: Any) -> Any:
+            self.opt.zero_grad()
+            loss = self.lin(x).square().mean() * self.alpha
+            loss.backward()
+            self.opt.step()
+            if self.keep:
+                self.history.append(loss.detach())
+            return loss.detach()
+
+    x = bp.ones(2, 3)
+    keeping = Trainer(keep=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            keeping.step(x)
+    assert len(keeping.history) == 4 and Trainer.step.replays == 0
+    assert any("the step changes argument 0 (Trainer) from Python" in str(w.message) for w in caught)
+
+    reading = Trainer(keep=False)
+    ref = Trainer(keep=False)
+    ref.lin.load_state_dict(reading.lin.state_dict())
+    eager = Trainer.step.fn
+    for i in range(6):
+        if i == 3:
+            reading.alpha = ref.alpha = 0.5  # (a setting of the object: records again)
+        assert reading.step(x).item() == eager(ref, x).item()
+    assert Trainer.step.replays == 2
+
+
 def test_a_module_config_object_changed_in_place_records_again() -> None:
     """A module attribute holding a config object (``self.cfg = Namespace(scale=1.0)``) was guarded by identity
     only: ``model.cfg.scale = 2.0`` replayed the old scale."""

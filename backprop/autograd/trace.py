@@ -311,7 +311,8 @@ class ModuleGuard:
 
 class AttrsOf(dict):
     """A snapshot of a plain object's ``__dict__`` (a config object: ``argparse.Namespace``, a dataclass,
-    ``SimpleNamespace``) whose attributes are numbers, strings or small containers of them."""
+    ``SimpleNamespace``; a user's trainer): each attribute as ``(how, value)``, compared by ``unchanged``:
+    numbers and strings by value, small containers by their snapshot, other objects by identity."""
 
     __slots__ = ()
 
@@ -340,29 +341,54 @@ def _literal_copy(v: Any) -> Any:
             if v.__class__ in (dict, list):
                 return ItemsOf(_items(v))
         return None
-    if v.__class__ in _LITERALS or callable(v) or isinstance(v, type):
+    if not _plain_object(v):
         return None
-    try:
-        d = object.__getattribute__(v, "__dict__")
-    except AttributeError:  # (no __dict__: slots, a C type)
-        return None
-    if d.__class__ is not dict or not d or len(d) > 64:
+    d = object.__getattribute__(v, "__dict__")
+    if not d or len(d) > 64:
         return None
     snap = AttrsOf()
     for k, x in d.items():
         if x.__class__ in _LITERALS:
-            snap[k] = x
+            snap[k] = ("=", x)
         else:
             c = _literal_copy(x) if x.__class__ in (dict, list, tuple, set) else None
-            if c is None:
-                return None
-            snap[k] = c
+            snap[k] = ("is", x) if c is None else ("~", c)
     return snap
 
 
-def snapshot(v: Any) -> Any:
-    """What a guard compares of a non-literal value besides its identity (see ``_literal_copy``; None: nothing)."""
-    return None if v.__class__ in _LITERALS else _literal_copy(v)
+def _plain_object(v: Any) -> bool:
+    """Whether ``v`` is an instance of a user's class with a ``__dict__`` (not a literal, container, type,
+    module, callable, or an object of backprop's own classes, which are guarded or replayed themselves)."""
+    cls = v.__class__
+    if cls in _LITERALS or cls in (dict, list, tuple, set) or callable(v) or isinstance(v, type):
+        return False
+    if cls.__module__.partition(".")[0] == "backprop":
+        return False
+    try:
+        return object.__getattribute__(v, "__dict__").__class__ is dict
+    except AttributeError:  # (no __dict__: slots, a C type)
+        return False
+
+
+def fingerprint(v: Any) -> Any:
+    """What a step's own Python could change of ``v`` in place, shallowly: a list's, dict's or set's items (by
+    identity), a user object's attributes (numbers and strings by value, other objects by identity, with the
+    length of those that are lists, dicts or sets). Compared before and after a record: a replay runs none of
+    the step's Python, so ``history.append(loss)`` or ``self.seen += 1`` would silently stop happening.
+    Objects of backprop's own classes (optimizers, schedulers, modules) change through calls that a replay
+    runs again, or are guarded themselves: None for them, and for literals, types, modules and callables."""
+    cls = v.__class__
+    if cls in _LITERALS or cls is tuple:
+        return None
+    if cls in (list, dict, set):
+        return (len(v), tuple(map(id, _items(v))) if len(v) <= 256 else None)
+    if not _plain_object(v):
+        return None
+    d = object.__getattribute__(v, "__dict__")
+    return tuple(
+        (k, x if x.__class__ in _LITERALS else id(x), len(x) if x.__class__ in (list, dict, set) else -1)
+        for k, x in d.items()
+    )
 
 
 def unchanged(v: Any, c: Any) -> bool:
@@ -370,7 +396,20 @@ def unchanged(v: Any, c: Any) -> bool:
     if c is None:
         return True
     if c.__class__ is AttrsOf:
-        return getattr(v, "__dict__", None) == c
+        d = getattr(v, "__dict__", None)
+        if d is None or len(d) != len(c):
+            return False
+        for k, (how, x) in c.items():
+            y = d.get(k, _GONE)
+            if how == "is":
+                if y is not x:
+                    return False
+            elif how == "=":
+                if y.__class__ is not x.__class__ or not (y is x or y == x):
+                    return False
+            elif not unchanged(y, x):
+                return False
+        return True
     if c.__class__ is ItemsOf:
         now = _items(v)
         return len(now) == len(c) and all(
@@ -384,9 +423,7 @@ _GONE = object()  # (a missing attribute, in the generated guard)
 
 def _contents_differ(obj: str, c: Any, snap: str) -> str:
     """The guard's test that ``obj`` no longer holds the snapshot ``c`` (named ``snap`` in its source)."""
-    if c.__class__ is AttrsOf:
-        return f"{obj}.__dict__ != {snap}"
-    if c.__class__ is ItemsOf:
+    if c.__class__ in (AttrsOf, ItemsOf):
         return f"not _unchanged({obj}, {snap})"
     return f"{obj} != {snap}"
 

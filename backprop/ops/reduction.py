@@ -15,7 +15,7 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.ops import scan
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, count, expand_reduced, norm_axes
+from backprop.ops._util import ShapeError, c_order, count, expand_reduced, norm_axes
 from backprop.ops.fft import conj_if_complex
 from backprop.registry import op
 
@@ -256,7 +256,7 @@ def _exclusive_products(ctx, x, d):
 def take_indexed(xp, x, index, *, axis):
     """x's entries at ``index`` (int64, x's ndim) along ``axis``: the values of max(dim), min(dim),
     median(dim), cummax and cummin (take_along_axis); the gradient goes to those entries only."""
-    return xp.take_along_axis(x, index, axis=axis)
+    return c_order(xp, xp.take_along_axis(x, index, axis=axis))
 
 
 @take_indexed.defvjp

@@ -206,3 +206,9 @@ def test_scatter_reduce_takes_max_and_min(reduce: str, include_self: bool) -> No
 def test_scatter_reduce_unknown_mode_message() -> None:
     _raises_same(lambda L: L.zeros(3).scatter_reduce(0, L.tensor([0]), L.ones(1), "add"))
     _raises_same(lambda L: L.zeros(3).scatter_reduce_(0, L.tensor([0]), L.ones(1), "foo"))
+
+
+def test_bincount_weights_dtype() -> None:
+    """torch's bincount sums float32 weights in float32 and every other dtype in float64 (ours kept float16)."""
+    for dtype in ("float16", "bfloat16", "float32", "int32", "bool"):
+        _same(lambda L, dt=dtype: L.bincount(L.tensor([1, 2, 1, 4]), weights=L.tensor([1, 0, 1, 1]).to(getattr(L, dt))))

@@ -393,7 +393,7 @@ def bincount(xp, x, weights=None, *, minlength=0):
         raise ShapeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
     if weights is None:
         return xp.bincount(x, minlength=minlength).astype("int64", copy=False)
-    dt = weights.dtype if weights.dtype in ("float16", "float32", "float64") else "float64"
+    dt = "float32" if weights.dtype == "float32" else "float64"  # (float16 and bfloat16 weights too, as torch's)
     return xp.bincount(x, weights=weights.astype("float64"), minlength=minlength).astype(dt)
 
 

@@ -28,6 +28,7 @@ from backprop.autograd.function import (
     check_inplace,
     is_stale_view,
     not_a_tensor_here,
+    overlap_error,
     stale_view_error,
     write_recorded,
 )
@@ -47,7 +48,7 @@ from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import math as mt
-from backprop.ops._util import ShapeError, size_arg
+from backprop.ops._util import ShapeError, broadcast_shape, size_arg
 from backprop.size import Size
 
 _new = object.__new__
@@ -1081,7 +1082,10 @@ class Tensor(
                 value = value.item()
             value = dtypes.fill_int(value, self._data.dtype)
             if self.device.type != "meta":  # (a meta tensor has no values to write)
-                self._data[...] = value
+                try:
+                    self._data[...] = value
+                except ValueError as exc:  # an expanded tensor (torch writes into it; we refuse, with torch's words)
+                    raise overlap_error(self, exc) from None
             if trace_users[0] and (tr := trace.tracer()) is not None:
                 tr.call(trace.write, [tr.ref(self._data, self), tr.ref(value)], None)
             bump_version(self)
@@ -1099,17 +1103,23 @@ class Tensor(
             value = value.to(self.device).to(self.dtype).expand(*self.shape)
             write_recorded("copy_", self, value, (Ellipsis,))
             return self
-        if isinstance(src, Tensor):
-            if src.device is not self.device:
-                data = self.device.transfer(src._data, src.device)  # (out of meta: torch's NotImplementedError)
-                if self.device.type != "meta":
-                    self._data[...] = data
+        try:
+            if isinstance(src, Tensor):
+                if src.device is not self.device:
+                    data = self.device.transfer(src._data, src.device)  # (out of meta: torch's NotImplementedError)
+                    if self.device.type != "meta":
+                        self._data[...] = data
+                elif self.device.type != "meta":
+                    self._data[...] = _float8_ready(src._data, self._data.dtype)
             elif self.device.type != "meta":
-                self._data[...] = _float8_ready(src._data, self._data.dtype)
-        elif self.device.type == "meta":
-            pass
-        else:
-            self._data[...] = _float8_ready(self.device.asarray(src), self._data.dtype)
+                self._data[...] = _float8_ready(self.device.asarray(src), self._data.dtype)
+        except ValueError as exc:  # into an expanded tensor, or from a shape that does not fit: torch's errors
+            if overlap_error(self, exc) is not exc or "could not broadcast" not in str(exc):
+                raise overlap_error(self, exc) from None
+            shape = broadcast_shape(tuple(self.shape), tuple(np.shape(src)))  # (raises torch's size mismatch)
+            raise ShapeError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(shape)}"
+            ) from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             if not isinstance(src, Tensor) or src.device is not self.device:
                 tr.fail("copy_() from host data or another device inside the step")

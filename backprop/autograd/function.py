@@ -910,13 +910,31 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
             result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
         _inplace_result(name, target, result)
-        target._data[...] = result
+        try:
+            target._data[...] = result
+        except ValueError as exc:  # (an expanded target: torch's error)
+            raise overlap_error(target, exc) from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             refs = [tr.ref(target._data, target)]
             refs += [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
             tr.call(functools.partial(_apply_into, kernel), refs, None, attrs=attrs)
     bump_version(target)
     return target
+
+
+INTERNAL_OVERLAP = (
+    "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
+    "Please clone() the tensor before performing the operation."
+)
+
+
+def overlap_error(target: Any, exc: ValueError) -> Exception:
+    """torch's RuntimeError for a write into an expanded tensor (a stride-0 dim: NumPy's broadcast views are
+    read-only, "assignment destination is read-only"); ``exc`` itself for any other ValueError."""
+    a = target._data
+    if not a.flags.writeable and any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)):
+        return RuntimeError(INTERNAL_OVERLAP)
+    return exc
 
 
 def _inplace_result(name: str, target: Any, result: Any) -> bool:

@@ -19,6 +19,7 @@ from backprop.autograd.function import (
     bump_version,
     check_inplace,
     not_a_tensor_here,
+    overlap_error,
     write_recorded,
 )
 from backprop.autograd.grad_mode import trace_users
@@ -65,6 +66,8 @@ class IndexingMethods:
             else:  # x[ints and slices] is a view: the advanced indices then write through it
                 self._data[idx][then] = v
         except ValueError as exc:  # (NumPy's broadcast error: torch's is a RuntimeError)
+            if overlap_error(self, exc) is not exc:  # an expanded tensor (torch writes into it; we refuse)
+                raise overlap_error(self, exc) from None
             raise ShapeError(f"__setitem__: {exc}") from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             val = tr.ref(v, value if hasattr(value, "grad_fn") else None)
@@ -112,15 +115,25 @@ class IndexingMethods:
     def scatter_reduce(self: Any, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
         """``self`` with ``src`` reduced in at ``index`` along ``dim``: ``reduce`` is "sum", "prod",
         "mean", "amax" or "amin"; ``include_self=False`` leaves self's values out where scattered."""
-        _reduce_mode(reduce)
         return self._scatter(
-            ix.scatter_reduce, "scatter_reduce", dim, index, src, reduce=reduce, include_self=bool(include_self)
+            ix.scatter_reduce,
+            "scatter_reduce",
+            dim,
+            index,
+            src,
+            reduce=_reduce_mode(reduce),
+            include_self=bool(include_self),
         )
 
     def scatter_reduce_(self: Any, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
-        _reduce_mode(reduce)
         return self._scatter_inplace(
-            ix.scatter_reduce, "scatter_reduce_", dim, index, src, reduce=reduce, include_self=bool(include_self)
+            ix.scatter_reduce,
+            "scatter_reduce_",
+            dim,
+            index,
+            src,
+            reduce=_reduce_mode(reduce),
+            include_self=bool(include_self),
         )
 
     def _scatter(self: Any, opdef: Any, name: str, dim: int, index: Any, src: Any, **attrs: Any) -> Tensor:
@@ -543,8 +556,8 @@ class IndexingMethods:
         if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
             raise RuntimeError("selected index k out of range")
         idx = apply(so.argsort, x, axis=d, descending=bool(largest))
-        if k != n:
-            idx = idx[(slice(None),) * d + (slice(0, int(k)),)]
+        if k != n:  # (a copy of the first k, not a view into all n: contiguous, as torch's)
+            idx = idx[(slice(None),) * d + (slice(0, int(k)),)].contiguous()
         return _values_at(self, x, idx, d, rt.topk)
 
     def kthvalue(self: Any, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
@@ -806,10 +819,11 @@ def _one_element(index: Any, src: Any) -> tuple[Any, Any]:
     return index.reshape(1), src
 
 
-def _reduce_mode(reduce: Any) -> None:
-    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
-        modes = "sum, prod, mean, amax, amin"
-        raise RuntimeError(f"scatter_reduce(): reduce argument must be one of {modes}, got {reduce!r}")
+def _reduce_mode(reduce: Any) -> str:
+    """scatter_reduce's ``reduce``; torch also takes "max" and "min" for "amax" and "amin"."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin", "max", "min"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    return {"max": "amax", "min": "amin"}.get(reduce, reduce)
 
 
 def _legacy_reduce(reduce: str) -> str:

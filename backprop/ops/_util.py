@@ -126,6 +126,13 @@ class DTypeError(TypeError, RuntimeError):
     """Operands whose dtypes an op cannot combine; a RuntimeError too, as torch raises."""
 
 
+def c_order(xp: Any, y: Any) -> Any:
+    """``y`` as a C-ordered array (a copy only when it is not one). Torch's indexing, joining, scan and search
+    kernels return contiguous tensors, where NumPy's keep the layout of a transposed input or of a fancy index:
+    so that ``.view`` (which refuses a layout needing a copy) works on their results as on torch's."""
+    return y if y.flags.c_contiguous else xp.ascontiguousarray(y)
+
+
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """The shapes' broadcast shape, or torch's ``RuntimeError`` (a ``ShapeError``) naming the first
     mismatching dim ("The size of tensor a (3) must match the size of tensor b (4) at non-singleton

@@ -9,7 +9,8 @@ integer indices accumulate (``add.at``).
 
 ``gather``/``scatter``/``scatter_add``/``scatter_reduce``/``index_select``/``index_add``/
 ``index_fill`` take their index as an int64 (or int32) input (torch's ``index``) and ``axis``
-(torch's ``dim``); values out of range raise ``IndexError`` (negative ones too, as torch).
+(torch's ``dim``); values out of range raise ``IndexError`` (negative ones too, as torch; ``index_fill`` takes them
+from -size, as torch).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, c_order
 from backprop.registry import op
 
 
@@ -78,13 +79,15 @@ def split_index(xp, index: tuple, ndim: int) -> tuple[tuple, tuple | None]:
 
 @op("getitem", view=True)
 def getitem(xp, x, *, index, then=None):
-    """x[index] (basic indexing returns a view; advanced indexing a copy), then ``[then]``."""
+    """x[index] (basic indexing returns a view; advanced indexing a C-ordered copy, as torch's), then ``[then]``."""
     y = x[index]
     if then is not None:
-        return y[then]
+        return c_order(xp, y[then])
     if isinstance(y, np.generic):  # NumPy reads one element as a scalar: take it as a 0-d view, as torch's
         return x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
-    return y
+    if y.flags.c_contiguous or xp.may_share_memory(y, x):
+        return y
+    return xp.ascontiguousarray(y)  # (NumPy lays out x[:, [0, 2]] as its transpose)
 
 
 @getitem.defvjp
@@ -153,18 +156,20 @@ def _grid(xp, index, axis: int) -> tuple:
     )
 
 
-def _check_range(xp, index, size: int, name: str, axis: int) -> None:
-    """torch raises for any index outside [0, size) (negative ones included). On CuPy the check is
-    deferred (no host read in the op: raised at the next read-back, as cross_entropy's); CuPy's
-    gathers and scatters wrap an out-of-range index meanwhile rather than read outside the array."""
+def _check_range(xp, index, size: int, name: str, axis: int, negative: bool = False) -> None:
+    """torch raises for any index outside [0, size) (negative ones included; ``index_fill`` takes
+    [-size, size), as Python). On CuPy the check is deferred (no host read in the op: raised at the
+    next read-back, as cross_entropy's); CuPy's gathers and scatters wrap an out-of-range index
+    meanwhile rather than read outside the array."""
     if index.size == 0:
         return
+    least = -size if negative else 0
     msg = f"index {{value}} is out of bounds for dimension {axis} with size {size}"
-    if defer_range_check(xp, f"{name}()", index, 0, size - 1, msg):
+    if defer_range_check(xp, f"{name}()", index, least, size - 1, msg):
         return
     lo, hi = int(index.min()), int(index.max())
-    if lo < 0 or hi >= size:
-        bad = lo if lo < 0 else hi
+    if lo < least or hi >= size:
+        bad = lo if lo < least else hi
         raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {axis} with size {size}")
 
 
@@ -573,7 +578,7 @@ def index_fill(xp, x, index, value, *, axis):
         raise ValueError(f"index_fill(): value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
     out = x.copy()
     axis %= max(x.ndim, 1)
-    _check_range(xp, index, _nd(x).shape[axis], "index_fill", axis)
+    _check_range(xp, index, _nd(x).shape[axis], "index_fill", axis, negative=True)
     _nd(out)[_along(axis, index)] = value
     return out
 
@@ -693,7 +698,7 @@ def _check_mask(name: str):
 def masked_fill(xp, x, mask, value):
     """``value`` (a number or a 0-d tensor, cast to x's dtype) where ``mask``, else x (broadcast)."""
     out = xp.where(mask, value, x)
-    return out.astype(x.dtype, copy=False)
+    return c_order(xp, out.astype(x.dtype, copy=False))
 
 
 @masked_fill.defvjp

@@ -15,7 +15,7 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.ops import scan
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, count, expand_reduced, norm_axes
+from backprop.ops._util import ShapeError, c_order, count, expand_reduced, norm_axes
 from backprop.ops.fft import conj_if_complex
 from backprop.registry import op
 
@@ -256,7 +256,7 @@ def _exclusive_products(ctx, x, d):
 def take_indexed(xp, x, index, *, axis):
     """x's entries at ``index`` (int64, x's ndim) along ``axis``: the values of max(dim), min(dim),
     median(dim), cummax and cummin (take_along_axis); the gradient goes to those entries only."""
-    return xp.take_along_axis(x, index, axis=axis)
+    return c_order(xp, xp.take_along_axis(x, index, axis=axis))
 
 
 @take_indexed.defvjp
@@ -393,7 +393,7 @@ def bincount(xp, x, weights=None, *, minlength=0):
         raise ShapeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
     if weights is None:
         return xp.bincount(x, minlength=minlength).astype("int64", copy=False)
-    dt = weights.dtype if weights.dtype in ("float16", "float32", "float64") else "float64"
+    dt = "float32" if weights.dtype == "float32" else "float64"  # (float16 and bfloat16 weights too, as torch's)
     return xp.bincount(x, weights=weights.astype("float64"), minlength=minlength).astype(dt)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from backprop import dtypes as _dtypes
-from backprop.ops._util import wrap_dim
+from backprop.ops._util import c_order, wrap_dim
 from backprop.ops.fft import conj_if_complex
 from backprop.registry import op
 
@@ -30,7 +30,7 @@ def _scan(xp, fn, x, axis):
     """``fn(x, axis)`` for a scan that needs at least one dimension (0-d: the element itself)."""
     if x.ndim == 0:
         return xp.reshape(fn(xp.reshape(x, (1,)), 0), ())
-    return fn(x, axis)
+    return c_order(xp, fn(x, axis))
 
 
 def _accumulate(xp, ufunc, x, axis):
@@ -168,7 +168,7 @@ def _running_extreme_index(xp, x, axis, ufunc):
     if _dtypes.kind(x.dtype) in "fc":
         hit |= xp.isnan(x)
     pos = xp.arange(n, dtype="int64").reshape(tuple(n if i == axis else 1 for i in range(x.ndim)))
-    return _accumulate(xp, "maximum", xp.where(hit, pos, 0), axis)
+    return c_order(xp, _accumulate(xp, "maximum", xp.where(hit, pos, 0), axis))
 
 
 @op("cummax_index")

@@ -6,7 +6,7 @@ and ``transpose`` / ``.T`` are ``permute``: fewer primitives, one gradient rule 
 
 from __future__ import annotations
 
-from backprop.ops._util import ShapeError, ShapeIndexError
+from backprop.ops._util import ShapeError, ShapeIndexError, c_order
 from backprop.registry import op
 
 
@@ -74,7 +74,7 @@ def _check_cat(*xs, axis=0):
 @op("cat", check=_check_cat)
 def cat(xp, *xs, axis=0):
     """Concatenation along an existing ``axis``."""
-    return xp.concatenate(xs, axis=axis)
+    return c_order(xp, xp.concatenate(xs, axis=axis))
 
 
 @cat.defvjp
@@ -95,7 +95,7 @@ def cat_backward(ctx, gy):  # each input gets its slice of gy
 @op("stack")
 def stack(xp, *xs, axis=0):
     """Stacking along a new ``axis``."""
-    return xp.stack(xs, axis=axis)
+    return c_order(xp, xp.stack(xs, axis=axis))
 
 
 @stack.defvjp
@@ -125,7 +125,7 @@ def roll(xp, x, *, shifts, axis=None):
     """x rolled by ``shifts`` along ``axis`` (a tuple), or over the flattened tensor when axis is None."""
     if x.ndim == 0:
         return xp.array(x, copy=True)
-    return xp.roll(x, shifts, axis=axis)
+    return c_order(xp, xp.roll(x, shifts, axis=axis))
 
 
 @roll.defvjp

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from backprop.ops._util import c_order
 from backprop.registry import op
 
 
@@ -76,7 +77,7 @@ def searchsorted(xp, sorted_sequence, values, *, right=False, out_int32=False):
     else:  # one row per leading index: count the entries before each value
         seq, v = sorted_sequence[..., None, :], values[..., :, None]
         out = ((seq <= v) if right else (seq < v)).sum(axis=-1)
-    return out.astype("int32" if out_int32 else "int64", copy=False)
+    return c_order(xp, out.astype("int32" if out_int32 else "int64", copy=False))
 
 
 @op("isin")

@@ -51,7 +51,7 @@ KERNELS: dict[str, KernelSpec] = {
     # backward of activations whose rule reads the saved output y: dx = gy * f'(y)
     "bp_sigmoid_bwd": KernelSpec("T gy, T y", "T gx", "gx = gy * y * ((T)1 - y)", "bp_sigmoid_bwd"),
     "bp_tanh_bwd": KernelSpec("T gy, T y", "T gx", "gx = gy * ((T)1 - y * y)", "bp_tanh_bwd"),
-    "bp_relu_bwd": KernelSpec("T gy, T y", "T gx", "gx = y > (T)0 ? gy : (T)0", "bp_relu_bwd"),
+    "bp_relu_bwd": KernelSpec("T gy, T y", "T gx", "gx = y <= (T)0 ? (T)0 : gy", "bp_relu_bwd"),
     # softmax cross-entropy backward: (softmax - (1-eps) onehot - eps/C) * w_n, no one-hot matrix
     "bp_cross_entropy_grad": KernelSpec(
         "raw T e, raw T s, raw S t, raw T w, int32 C, T keep, T smooth",

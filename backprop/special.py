@@ -184,9 +184,24 @@ def xlog1py(input: Any, other: Any) -> Tensor:
     assert like is not None, "xlog1py: one argument must be a Tensor"
     a = input if isinstance(input, Tensor) else like.new_tensor(input)
     b = other if isinstance(other, Tensor) else like.new_tensor(other)
-    a, b = _float(a), _float(b)
-    product = a * b.log1p()
-    return fn.where((a == 0) & ~b.isnan(), product.new_zeros(()), product)
+    return _Xlog1py.apply(_float(a), _float(b))
+
+
+class _Xlog1py(Function):
+    """x log1p(y), 0 where x == 0 (unless y is NaN), with torch's derivatives: log1p(y) for x, also at
+    x == 0 (0 there where y <= -1), and x / (1 + y) for y; differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor) -> Tensor:
+        ctx.save_for_backward(x, y)
+        product = x * y.log1p()
+        return fn.where((x == 0) & ~y.isnan(), product.new_zeros(()), product)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor, Tensor]:
+        x, y = ctx.saved_tensors
+        gx = fn.where((x == 0) & (y <= -1), gy.new_zeros(()), xlog1py(gy, y))
+        return gx, gy * x / (y + 1)
 
 
 def softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:

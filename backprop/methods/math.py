@@ -277,9 +277,9 @@ class MathMethods:
             raise
 
     def hardshrink(self: Any, lambd: float = 0.5) -> Tensor:
-        """x where |x| > lambd, else 0 (gradient 0 at +-lambd, as in torch)."""
+        """0 where -lambd <= x <= lambd, else x (NaN stays NaN; gradient 0 at +-lambd, as in torch)."""
         refuse_complex(NotImplementedError, "\"hardshrink_cpu\" not implemented for '{dtype}'", self)
-        out = apply(ew.where, apply(ew.abs, self) > lambd, self, 0.0)
+        out = apply(ew.where, (self >= -lambd) & (self <= lambd), 0.0, self)
         return link_gradients(out, self, name="HardshrinkBackwardBackward0")  # (create_graph: as torch's)
 
     def prelu(self: Any, weight: Any) -> Tensor:

@@ -438,7 +438,8 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
         if lambd < 0:
             raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
         refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
-        out = input - input.clamp(-lambd, lambd)  # clamp passes the gradient at its bounds: 1 - 1 = 0 there
+        # a select, not x - clamp(x): an infinite incoming gradient gives 0 inside, not inf - inf
+        out = apply(ew.where, (input >= -lambd) & (input <= lambd), 0.0, input - lambd * input.sign())
         return link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
@@ -969,7 +970,9 @@ def smooth_l1_loss(
     z = (input - target).abs()
     if beta == 0.0:
         return _reduce(z, reduction, "smooth_l1_loss")
-    loss = apply(ew.where, z < beta, z * z * (0.5 / beta), z - 0.5 * beta)
+    # the quadratic piece reads min(z, beta): a d of +-inf keeps its gradient (no 0 * inf), a NaN d gets NaN (torch)
+    zq = apply(ew.minimum, z, beta)
+    loss = apply(ew.where, z >= beta, z - 0.5 * beta, zq * zq * (0.5 / beta))
     return name_node(_reduce(loss, reduction, "smooth_l1_loss"), "SmoothL1LossBackward0")
 
 
@@ -987,12 +990,15 @@ def huber_loss(
     z = (input - target).abs()
     if z._data.dtype == np.float16:  # torch's kernel computes float16 in float32 and rounds once
         z = (input.float() - target.float()).abs()
-        loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta).to(input.dtype)
+        zq = apply(ew.minimum, z, delta)  # (the quadratic piece reads min(z, delta), as smooth_l1_loss)
+        loss = apply(ew.where, z >= delta, (z - 0.5 * delta) * delta, zq * zq * 0.5).to(input.dtype)
     elif z._data.dtype.itemsize == 2:  # bfloat16: torch's kernel, delta in bfloat16, each step rounded
         d = float(np.asarray(delta, dtype=z._data.dtype).astype(np.float32))
-        loss = apply(ew.where, z < d, z * 0.5 * z, (z - 0.5 * d) * d)
+        zq = apply(ew.minimum, z, d)
+        loss = apply(ew.where, z >= d, (z - 0.5 * d) * d, zq * 0.5 * zq)
     else:
-        loss = apply(ew.where, z < delta, z * z * 0.5, (z - 0.5 * delta) * delta)
+        zq = apply(ew.minimum, z, delta)
+        loss = apply(ew.where, z >= delta, (z - 0.5 * delta) * delta, zq * zq * 0.5)
     if loss.dtype != input.dtype:
         loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
     out = _weighted(loss, weight, reduction, "huber_loss", False)

@@ -11,7 +11,7 @@ tanhshrink, softshrink, hardshrink, prelu) live in ``backprop.nn.functional``.
 
 from __future__ import annotations
 
-from backprop.ops._util import times_gy
+from backprop.ops._util import select_gy, times_gy
 from backprop.ops.elementwise import sigmoid, softplus
 from backprop.registry import op
 
@@ -37,8 +37,9 @@ def elu_backward(ctx, gy):  # d elu = scale dx (x > 0), scale alpha input_scale 
     xp = ctx.xp
     # x where x < 0, else 0: the unused branch stays finite (no inf * 0 in double backward), and the
     # second derivative at 0 is 0 as in torch (whose elu_double_backward masks with x < 0)
+    # (a NaN x takes the linear piece, as torch's ``x <= 0 ? ... : ...``)
     x_neg = xp.where(x < 0, x, 0.0)
-    return (xp.where(x > 0, gy * scale, gy * (scale * alpha * input_scale) * xp.exp(x_neg * input_scale)),)
+    return (xp.where(x <= 0, gy * (scale * alpha * input_scale) * xp.exp(x_neg * input_scale), gy * scale),)
 
 
 # ---------------------------------------------------------------- hard (piecewise-linear) activations
@@ -56,10 +57,9 @@ def hardtanh(xp, x, *, min_val=-1.0, max_val=1.0):
 
 
 @hardtanh.defvjp
-def hardtanh_backward(ctx, gy):  # d hardtanh = dx strictly inside (min_val, max_val), else 0
+def hardtanh_backward(ctx, gy):  # d hardtanh = dx strictly inside (min_val, max_val), else 0 (NaN x: dx, torch)
     (x,) = ctx.saved
-    inside = (x > ctx.attrs["min_val"]) & (x < ctx.attrs["max_val"])
-    return (ctx.xp.where(inside, gy, 0.0),)
+    return (select_gy(ctx, gy, ~((x <= ctx.attrs["min_val"]) | (x >= ctx.attrs["max_val"]))),)
 
 
 @op("hardsigmoid", save_inputs=(0,))
@@ -89,14 +89,14 @@ def hardswish_backward(ctx, gy):  # d hardswish = 0 (x <= -3), (x / 3 + 1/2) dx 
 
 @op("threshold", save_inputs=(0,))
 def threshold(xp, x, *, threshold, value):
-    """x where x > threshold, else value (cast to x's dtype, as in torch)."""
-    return xp.where(x > threshold, x, xp.asarray(value).astype(x.dtype))
+    """value where x <= threshold, else x (cast to x's dtype; NaN stays NaN, as in torch)."""
+    return xp.where(x <= threshold, xp.asarray(value).astype(x.dtype), x)
 
 
 @threshold.defvjp
-def threshold_backward(ctx, gy):  # d threshold = dx where x > threshold, else 0
+def threshold_backward(ctx, gy):  # d threshold = 0 where x <= threshold, else dx (NaN x too)
     (x,) = ctx.saved
-    return (ctx.xp.where(x > ctx.attrs["threshold"], gy, 0.0),)
+    return (select_gy(ctx, gy, ~(x <= ctx.attrs["threshold"])),)
 
 
 # ---------------------------------------------------------------- smooth activations

@@ -12,7 +12,7 @@ import math
 
 from backprop import dtypes
 from backprop.ops._special import erf
-from backprop.ops._util import times_gy
+from backprop.ops._util import select_gy, times_gy
 from backprop.ops.fft import conj_if_complex, imag, real
 from backprop.registry import op, ufunc_op
 
@@ -111,10 +111,10 @@ def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
     e = ctx.needs_input_grad
     gx = gyy = None
     if e[0]:
-        if y.__class__ in (int, float):
-            gx = gy * 0 if y == 0 else gy * y * x ** (y - 1)
-        else:  # y * x^(y-1) with y == 0 gives 0 * x^0 = 0 exactly
-            gx = gy * y * x ** (xp.where(y == 0, 1, y) - 1)
+        if y.__class__ in (int, float):  # (x^0: zeros, also for an infinite gy, as torch)
+            gx = (gy * 0 if ctx.create_graph else xp.zeros_like(gy)) if y == 0 else gy * y * x ** (y - 1)
+        else:  # y * x^(y-1) with y == 0 gives 0 * x^0 = 0 exactly; the where keeps an infinite gy out
+            gx = xp.where(y == 0, 0, gy * y * x ** (xp.where(y == 0, 1, y) - 1))
     if e[1]:
         if x.__class__ in (int, float):
             safe_x = x if x != 0 else xp.where(y >= 0, 1, x)
@@ -173,11 +173,9 @@ maximum = ufunc_op(
 
 
 @maximum.defvjp
-def maximum_backward(ctx, gy):
+def maximum_backward(ctx, gy):  # torch: gy (halved on ties) to x unless x < y, to y unless x > y (a NaN: both)
     x, y = ctx.saved
-    wx = (x > y) + (x == y) * 0.5
-    e = ctx.needs_input_grad
-    return (gy * wx if e[0] else None), (gy * (1 - wx) if e[1] else None)
+    return _extreme_pair_grads(ctx, gy, x < y, x > y)
 
 
 minimum = ufunc_op(
@@ -189,11 +187,19 @@ minimum = ufunc_op(
 
 
 @minimum.defvjp
-def minimum_backward(ctx, gy):
+def minimum_backward(ctx, gy):  # torch: gy (halved on ties) to x unless x > y, to y unless x < y (a NaN: both)
     x, y = ctx.saved
-    wx = (x < y) + (x == y) * 0.5
+    return _extreme_pair_grads(ctx, gy, x > y, x < y)
+
+
+def _extreme_pair_grads(ctx, gy, x_loses, y_loses):
+    """torch's maximum/minimum rule: ``where(x == y, gy / 2, gy)`` masked to 0 where that operand loses
+    (a select: an infinite gy gives 0 there, not NaN)."""
+    x, y = ctx.saved
+    xp = ctx.xp
+    g = xp.where(x == y, gy / 2, gy)
     e = ctx.needs_input_grad
-    return (gy * wx if e[0] else None), (gy * (1 - wx) if e[1] else None)
+    return (xp.where(x_loses, 0, g) if e[0] else None), (xp.where(y_loses, 0, g) if e[1] else None)
 
 
 where = ufunc_op("where", "where", "x where cond else y.", save_inputs=(0,))
@@ -230,7 +236,7 @@ def clamp_backward(ctx, gy):  # gradient passes where min <= x <= max (bounds in
         mask = x >= lo
     else:
         mask = x <= hi
-    return (times_gy(ctx, gy, mask),)
+    return (select_gy(ctx, gy, mask),)  # (NaN x: 0, as torch)
 
 
 # ---------------------------------------------------------------- unary math
@@ -271,7 +277,8 @@ def abs_backward(ctx, gy):  # d|x| = sign(x) dx; complex: gz = gy z / |z| (torch
     (x,) = ctx.saved
     if x.dtype.kind == "c":
         return (_abs_backward_complex(ctx, gy, x),)
-    return (gy * ctx.xp.sign(x),)
+    s = ctx.xp.sign(x)
+    return (gy * ctx.xp.where(s != s, 0, s),)  # torch's sgn: 0 at NaN (NumPy's sign gives NaN)
 
 
 def _abs_backward_complex(ctx, gy, z):
@@ -335,9 +342,9 @@ def relu_in_input(xp, x):
 
 
 @relu.defvjp
-def relu_backward(ctx, gy):
+def relu_backward(ctx, gy):  # torch's threshold_backward: 0 where y <= 0, else gy (also where y is NaN)
     (y,) = ctx.saved
-    return (times_gy(ctx, gy, y > 0),)
+    return (select_gy(ctx, gy, ~(y <= 0)),)
 
 
 @op("leaky_relu", save_inputs=(0,))

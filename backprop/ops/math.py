@@ -382,7 +382,8 @@ def floor_divide_backward(ctx, gy):
     # (torch's floor_divide / ``//`` raises "derivative not implemented" instead; one op serves both
     # here, and a zero gradient is the mathematically right one almost everywhere.)
     e = ctx.needs_input_grad
-    return (gy * 0 if e[0] else None), (gy * 0 if e[1] else None)
+    zeros = _zero_grad(ctx, gy)[0]
+    return (zeros if e[0] else None), (zeros if e[1] else None)
 
 
 # ---------------------------------------------------------------- lerp, copysign
@@ -422,7 +423,7 @@ def copysign_backward(ctx, gy):  # d copysign(x, y) = (out / x) dx, 0 at x == 0 
     gx = None
     if e[0]:
         gx = gy * (out / ctx.xp.where(x == 0, 1, x))  # out is +-0 where x == 0: the ratio is 0 there
-    return gx, (gy * 0 if e[1] else None)
+    return gx, (_zero_grad(ctx, gy)[0] if e[1] else None)
 
 
 # ---------------------------------------------------------------- predicates (bool results, no gradient)
@@ -670,14 +671,14 @@ nextafter = ufunc_op("nextafter", "nextafter", "The next float after x towards y
 def nextafter_backward(ctx, gy):  # torch: the gradient to x where x != y (else 0), and 0 to y
     x, y = ctx.saved
     e = ctx.needs_input_grad
-    return (ctx.xp.where(x == y, 0, gy) if e[0] else None), (gy * 0 if e[1] else None)
+    return (ctx.xp.where(x == y, 0, gy) if e[0] else None), (_zero_grad(ctx, gy)[0] if e[1] else None)
 
 
 @op("heaviside")
 def heaviside(xp, x, values):
-    """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (integers stay integers; no gradient)."""
-    y = xp.heaviside(x, values)
-    return y if y.dtype == x.dtype else y.astype(x.dtype)  # NumPy's heaviside has float loops only
+    """0 where x < 0 (and where x is NaN, as torch; NumPy gives NaN), ``values`` where x == 0, 1 where
+    x > 0 (integers stay integers; no gradient)."""
+    return xp.where(x == 0, values, x > 0).astype(x.dtype, copy=False)
 
 
 @heaviside.defvjp

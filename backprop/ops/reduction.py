@@ -79,7 +79,9 @@ def _extreme_backward(ctx, gy, nan_shares=False):
         mask = mask | ((x != x) & (y != y))
     n = xp.sum(mask, axis=norm_axes(axis, len(shape)), keepdims=True)
     with _quiet():
-        return (g * mask / n,)
+        if nan_shares:  # torch's evenly_distribute_backward writes g / n at the mask (an infinite g: 0 elsewhere)
+            return (xp.where(mask, g / n, 0),)
+        return (g * mask / n,)  # amax/amin: torch's (g / n) * mask
 
 
 def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
@@ -213,8 +215,11 @@ def prod_backward(ctx, gy):  # d prod = prod_{j != i} x_j dx_i; = prod / x_i whe
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
-    if not bool((x == 0).any()):
+    zeros = int((x == 0).sum())
+    if not zeros:
         return (g * conj_if_complex(ctx, expand_reduced(xp, y, x.shape, axis, keepdims)) / conj_if_complex(ctx, x),)
+    if zeros > 1 and axis is None and not ctx.create_graph:  # every product of the others has a 0: torch's
+        return (xp.zeros(x.shape, dtype=g.dtype),)  # zeros (an infinite gy too), the whole-tensor prod only
     return (g * conj_if_complex(ctx, _products_of_others(ctx, x, norm_axes(axis, x.ndim))),)
 
 
@@ -477,6 +482,7 @@ def norm_backward(ctx, gy):
         sgn = xp.where(a == 0, 0, x / xp.where(a == 0, 1, a))
     else:
         sgn = xp.sign(x)
+        sgn = xp.where(sgn != sgn, 0, sgn)  # torch's sgn: 0 at NaN (NumPy's sign gives NaN)
     if p == 0:
         return (x * 0 * g,)
     if p == 1:

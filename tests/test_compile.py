@@ -97,6 +97,103 @@ def test_mlp_replay_is_bitwise_eager(make_opt: Callable, kw: dict) -> None:
     _assert_same_parameters(eager, compiled)
 
 
+def _part_lines(fn: Any) -> tuple[list[int], list[int]]:
+    """Where a compiled step's replay runs optimizer parts and backward rules (line numbers of its source)."""
+    (rec,) = fn._records.values()
+    env = rec.replay.__globals__
+    parts, rules = [], []
+    for i, line in enumerate(rec.source.splitlines()):
+        call = line.strip().split(" = ")[-1].split("(")[0]
+        f = env.get(call)
+        if getattr(f, "func", None) is not None and getattr(f.func, "__name__", "") == "_part":
+            parts.append(i)
+        elif ".aux = None" in line:  # (the end of a backward rule)
+            rules.append(i)
+    return parts, rules
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "sgd-momentum", "adam", "adamw-amsgrad", "rmsprop"])
+def test_optimizer_updates_run_inside_the_backward_bitwise(opt_name: str) -> None:
+    """A replay runs each parameter's update as soon as its gradient is final (the last layer's before the first
+    layer's backward rule), as a hand-written step does, with the same bits as eager ``opt.step()`` after the
+    whole backward."""
+    make = {
+        "sgd": lambda ps: bp.optim.SGD(ps, lr=0.05),
+        "sgd-momentum": lambda ps: bp.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
+        "adam": lambda ps: bp.optim.Adam(ps, lr=1e-2),
+        "adamw-amsgrad": lambda ps: bp.optim.AdamW(ps, lr=1e-2, amsgrad=True, maximize=True),
+        "rmsprop": lambda ps: bp.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+    }[opt_name]
+    eager, compiled = _mlp(), _mlp()
+    batches = _batches(12)
+    le, _ = _run(eager, make, batches, compiled=False, sched=True)
+    lc, fn = _run(compiled, make, batches, compiled=True, sched=True)
+    assert le == lc and fn.replays == 10
+    _assert_same_parameters(eager, compiled)
+    parts, rules = _part_lines(fn)
+    assert len(parts) == 6 and parts[0] < rules[-1]  # (all six parameters hoisted; the first before the last rule)
+
+
+def test_optimizer_updates_stay_after_gradient_clipping_and_a_detached_reuse() -> None:
+    """Clipping reads every gradient (it runs whole, between the backward and the step): no update may move
+    before it. A parameter whose memory a later backward rule still reads (``x @ w.detach()`` saved for the
+    rule) keeps its update where ``opt.step()`` was, the others move."""
+    eager, compiled = _mlp(), _mlp()
+    batches = _batches(6)
+    opt = lambda ps: bp.optim.SGD(ps, lr=0.05, momentum=0.9)  # noqa: E731
+    le, _ = _run(eager, opt, batches, compiled=False, clip=True)
+    lc, fn = _run(compiled, opt, batches, compiled=True, clip=True)
+    assert le == lc and _part_lines(fn)[0] == []
+    _assert_same_parameters(eager, compiled)
+
+    def train(model: Any, o: Any, x: Any) -> Any:
+        o.zero_grad()
+        h = model[0](x)  # (12 -> 32)
+        shared = model[2].weight  # (32 x 32): its gradient is final first, but the rule of `h @ w.detach()` reads it
+        loss = model[2](h @ shared.detach()).square().mean()
+        loss.backward()
+        o.step()
+        return loss.detach()
+
+    results = []
+    for compile_it in (False, True):
+        model = _mlp()
+        o = bp.optim.SGD(model.parameters(), lr=0.05)
+        fn = bp.compile(train) if compile_it else train
+        results.append(([fn(model, o, x).item() for x, _ in batches], model))
+    assert results[0][0] == results[1][0]
+    for p, q in zip(results[0][1].parameters(), results[1][1].parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+    parts, rules = _part_lines(fn)
+    moved = [i for i in parts if i < rules[-1]]
+    # (model[0]'s weight and bias and model[2]'s bias moved; model[2].weight stayed where step() was, with
+    # model[4]'s two, which get no gradient here)
+    assert len(moved) == 3 and len(parts) == 6
+
+
+def test_an_optimizer_run_in_parts_records_again_when_its_hooks_or_groups_change() -> None:
+    """Parts bypass ``step``'s hooks and are bound to the groups of the record: registering a step hook or adding a
+    parameter group after the record makes the next call record again (hooks run, the new group is updated)."""
+    model = _mlp()
+    opt = bp.optim.SGD(list(model.parameters())[:4], lr=0.05)
+    step = bp.compile(_ce_step(model, opt))
+    (x, y), *_ = _batches(1)
+    for _ in range(3):
+        step(x, y)
+    assert step.replays == 1
+    seen = []
+    handle = opt.register_step_post_hook(lambda o, a, k: seen.append(1))
+    for _ in range(3):
+        step(x, y)
+    assert seen == [1, 1, 1] and step.replays == 2  # (recorded twice again, then one replay, whole: hooks ran)
+    handle.remove()
+    last = list(model.parameters())[4:]
+    before = [p.detach().clone() for p in last]
+    opt.add_param_group({"params": last, "lr": 0.1})
+    step(x, y)
+    assert all(not np.array_equal(p.detach().numpy(), b.numpy()) for p, b in zip(last, before))
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
 def test_lm_replay_is_bitwise_eager_with_dropout(dropout: float, opt_name: str) -> None:

@@ -1180,16 +1180,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
             raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
         dev = input.device
-        mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
+        shape, strides = tuple(input.shape), input._data.strides
+        mask = Tensor._wrap(trace.record(_dropout_mask, dev, shape, p, input.dtype, strides), dev, None)
         return input.mul_(mask) if inplace else input * mask
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
 
 
-def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
+def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any, strides: tuple) -> Any:
     """keep / (1 - p), keep ~ Bernoulli(1 - p), from the device's generator (a replayed step draws anew)."""
-    keep = dropout_keep(dev, shape, p)  # torch's empty_like(input).bernoulli_(1 - p).div_(1 - p)
+    keep = dropout_keep(dev, shape, p, strides)  # torch's empty_like(input).bernoulli_(1 - p).div_(1 - p)
     return keep * dropout_scale(dev.xp, p, dtype)
 
 

@@ -628,6 +628,36 @@ def fill_order(shape: tuple, strides: tuple, flat: np.ndarray) -> np.ndarray:
     return out
 
 
+def like_strides(shape: tuple, strides: tuple) -> tuple:
+    """The strides torch's ``empty_like`` (preserve_format) gives a tensor of ``shape`` and ``strides``: dense,
+    with the dims in the input's memory order (ATen's ``infer_dense_strides``: a stable insertion sort from
+    the fastest dim; a 0 stride is no evidence, a tie puts the smaller dim first)."""
+    perm = list(range(len(shape)))[::-1]  # fastest first
+
+    def compare(d0: int, d1: int) -> int:  # 1: d1 is faster than d0 (swap), -1: keep, 0: no evidence
+        s0, s1 = abs(strides[d0]), abs(strides[d1])
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return 1 if s0 > s1 else -1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, len(perm)):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            c = compare(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    out, step = [0] * len(shape), 1
+    for d in perm:
+        out[d] = step
+        step *= max(shape[d], 1)
+    return tuple(out)
+
+
 def multinomial(gen: CPUGenerator, p: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
     """torch's CPU ``multinomial`` of the rows of ``p`` (2-d, its dtype): without replacement (or one
     sample) argmax / top-k of p / E with E ~ Exp(1) drawn as ``exponential_``; with replacement, per

@@ -131,9 +131,10 @@ def native_group_norm(
     return out, mean, (var + eps).rsqrt()
 
 
-def _keep_mask(dev: Any, shape: tuple, p: float) -> Any:
-    """keep ~ Bernoulli(1 - p) as a bool array, from the device's generator (a replayed step draws anew)."""
-    return dropout_keep(dev, shape, p)
+def _keep_mask(dev: Any, shape: tuple, p: float, strides: tuple) -> Any:
+    """keep ~ Bernoulli(1 - p) as a bool array, from the device's generator (a replayed step draws anew), in
+    the memory order of ``strides`` (the input's: torch draws into ``empty_like(input)``)."""
+    return dropout_keep(dev, shape, p, strides)
 
 
 def native_dropout(input: Tensor, p: float, train: bool | None) -> tuple[Tensor, Tensor]:  # noqa: A002
@@ -142,7 +143,7 @@ def native_dropout(input: Tensor, p: float, train: bool | None) -> tuple[Tensor,
     if train is not None and not train:
         return input * 1, ones(tuple(input.shape), dtype=dtypes.bool_, device=input.device)
     dev = input.device
-    mask = Tensor._wrap(trace.record(_keep_mask, dev, tuple(input.shape), float(p)), dev, None)
+    mask = Tensor._wrap(trace.record(_keep_mask, dev, tuple(input.shape), float(p), input._data.strides), dev, None)
     scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
     return input * mask * scale, mask
 

@@ -587,6 +587,8 @@ def _like(fn: Any) -> Any:
         kw.pop("memory_format", None)  # (C order always) and torch's layout argument
         kw.pop("layout", None)
         _like_input(name, input)
+        if fn in _SAMPLERS and input.ndim > 1 and not input._data.flags.c_contiguous and trace.tracer() is None:
+            return _drawn_like(input, fn, dtype, device, requires_grad, kw.get("generator"))
         return fn(
             *input.shape,
             dtype=dtype or input.dtype,
@@ -600,6 +602,20 @@ def _like(fn: Any) -> Any:
     return like
 
 
+def _drawn_like(input: Tensor, fn: Any, dtype: Any, device: Any, requires_grad: bool, generator: Any) -> Tensor:
+    """``rand_like``/``randn_like`` of a tensor not in C order, as torch's ``empty_like(input).uniform_()`` /
+    ``.normal_()``: drawn in the input's memory order (into memory laid out as ``empty_like`` keeps it), returned
+    in C order."""
+    shape = tuple(input.shape)
+    strides = torch_rng.like_strides(shape, input._data.strides)
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
+    kw = {"dtype": dtype or input.dtype, "device": device or input.device}
+    laid_out = empty(*[shape[d] for d in order], **kw).permute(*np.argsort(order).tolist())
+    out = _SAMPLERS[fn](laid_out, generator=generator).contiguous()
+    return out._factory_requires_grad() if requires_grad else out
+
+
+_SAMPLERS: dict[Any, Callable[..., Tensor]] = {rand: Tensor.uniform_, randn: Tensor.normal_}
 zeros_like = _like(zeros)
 ones_like = _like(ones)
 empty_like = _like(empty)

@@ -495,6 +495,7 @@ def test_clip_grad_norm_mixed_dtypes_and_error_if_nonfinite(cp, reads) -> None:
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning")  # (norm_first: torch's note)
 def test_transformer_encoder_nested_inference_path(cp, reads, norm_first) -> None:
     """eval() + no_grad + a left-aligned key padding mask (torch's nested-tensor path: padded positions come
     out as zeros) on cuda: the CPU's output; the path reads back one flag (the mask check, as torch's)."""

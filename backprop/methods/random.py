@@ -459,12 +459,17 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     return input._wrap(trace.record(draw, input), dev, None)
 
 
-def dropout_keep(dev: Device, shape: tuple, p: float) -> Any:
+def dropout_keep(dev: Device, shape: tuple, p: float, strides: tuple | None = None) -> Any:
     """Dropout's keep mask (bool, Bernoulli(1 - p)) from the device's generator: on the CPU torch's
-    ``empty(shape).bernoulli_(1 - p)`` draws (a 53-bit uniform below 1 - p), so masks are torch's."""
+    ``empty_like(input).bernoulli_(1 - p)`` draws (a 53-bit uniform below 1 - p), so masks are torch's;
+    ``strides``: the input's, whose memory order torch's mask is filled in (a transposed input's mask is
+    drawn in its memory order), else C order."""
     rng = dev.backend.rng(dev.index)
     if torch_stream(rng):
-        return torch_rng.bernoulli_scalar(rng, math.prod(shape), 1.0 - p).reshape(shape)
+        flat = torch_rng.bernoulli_scalar(rng, math.prod(shape), 1.0 - p)
+        if strides is None:
+            return flat.reshape(shape)
+        return torch_rng.fill_order(shape, torch_rng.like_strides(shape, strides), flat)
     return rng.random(shape, dtype=np.float32) >= p
 
 

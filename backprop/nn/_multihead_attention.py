@@ -10,6 +10,7 @@ mask is added to the scores. With ``need_weights=False`` the heads go through
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from backprop import creation
@@ -27,10 +28,18 @@ class NonDynamicallyQuantizableLinear(Linear):
     """``Linear`` under the name torch gives ``MultiheadAttention.out_proj`` (same parameters and forward)."""
 
 
-def _canonical_mask(mask: Tensor | None, name: str, dtype: Any) -> Tensor | None:
-    """A bool mask (True = masked out) as an additive float mask (-inf / 0); a float mask as given."""
+def _canonical_mask(
+    mask: Tensor | None, name: str, dtype: Any, other: Tensor | None = None, other_name: str = ""
+) -> Tensor | None:
+    """A bool mask (True = masked out) as an additive float mask (-inf / 0); a float mask as given. With
+    ``other`` (the mask it is combined with), torch's deprecation warning when their dtypes differ."""
     if mask is None:
         return None
+    if other is not None and mask.dtype != other.dtype and (mask.dtype.kind == "b" or _dtypes.kind(mask.dtype) == "f"):
+        warnings.warn(
+            f"Support for mismatched {name} and {other_name} is deprecated. Use same type for both instead.",
+            stacklevel=2,
+        )
     if mask.dtype.kind == "b":
         return creation.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, -math.inf)
     if _dtypes.kind(mask.dtype) != "f":
@@ -132,6 +141,7 @@ class MultiheadAttention(Module):
                 f"hit because {self._why_not_fast_path(query, key, value)}"
             )
         batched = query.ndim == 3
+        key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query.dtype, attn_mask, "attn_mask")
         self._check_shapes(query, key, value, key_padding_mask, attn_mask)
         if self.batch_first and batched:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))

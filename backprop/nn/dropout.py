@@ -39,9 +39,10 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
-    """keep ~ Bernoulli(1 - p) of ``shape`` as 0/1 of ``dtype``, from the device's generator."""
-    return dropout_keep(dev, shape, p).astype(dtype)
+def _keep_mask(dev: Any, shape: tuple, p: float, dtype: Any, strides: tuple | None) -> Any:
+    """keep ~ Bernoulli(1 - p) of ``shape`` as 0/1 of ``dtype``, from the device's generator (in the memory
+    order of ``strides``, the input's, where torch draws into ``empty_like(input)``)."""
+    return dropout_keep(dev, shape, p, strides).astype(dtype)
 
 
 def _dropout_impl(input: Tensor, p: float, training: bool, inplace: bool, feature: bool, alpha: bool) -> Tensor:
@@ -57,7 +58,8 @@ def _dropout_impl(input: Tensor, p: float, training: bool, inplace: bool, featur
         return input.mul_(0.0) if inplace else input * 0.0
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if feature else tuple(input.shape)
     dev = input.device
-    keep = Tensor._wrap(trace.record(_keep_mask, dev, shape, p, input.dtype), dev, None)
+    strides = None if feature else input._data.strides  # (feature noise is a new contiguous tensor)
+    keep = Tensor._wrap(trace.record(_keep_mask, dev, shape, p, input.dtype, strides), dev, None)
     if not alpha:
         scale = keep * Tensor._wrap(dropout_scale(dev.xp, p, input.dtype), dev, None)
         return input.mul_(scale) if inplace else input * scale

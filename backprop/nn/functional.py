@@ -1186,16 +1186,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         if input.dtype.kind in "iub":  # (the mask's 1 / (1 - p) scale needs a float result, as torch)
             raise DTypeError(f"dropout: result type Float can't be cast to the desired output type {input.dtype}")
         dev = input.device
-        mask = Tensor._wrap(trace.record(_dropout_mask, dev, tuple(input.shape), p, input.dtype), dev, None)
+        shape, strides = tuple(input.shape), input._data.strides
+        mask = Tensor._wrap(trace.record(_dropout_mask, dev, shape, p, input.dtype, strides), dev, None)
         return input.mul_(mask) if inplace else input * mask
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
 
 
-def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any) -> Any:
+def _dropout_mask(dev: Any, shape: tuple, p: float, dtype: Any, strides: tuple) -> Any:
     """keep / (1 - p), keep ~ Bernoulli(1 - p), from the device's generator (a replayed step draws anew)."""
-    keep = dropout_keep(dev, shape, p)  # torch's empty_like(input).bernoulli_(1 - p).div_(1 - p)
+    keep = dropout_keep(dev, shape, p, strides)  # torch's empty_like(input).bernoulli_(1 - p).div_(1 - p)
     return keep * dropout_scale(dev.xp, p, dtype)
 
 
@@ -1573,6 +1574,27 @@ def group_norm(
         raise
 
 
+def _check_sdpa(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None) -> None:
+    """torch's ``validate_sdpa_input``: one dtype for q, k, v; at least 2-d each; a bool mask, a float32 one or
+    one of the query's dtype (an integer mask would be added to the scores)."""
+    name = dtypes.cpp_type_name
+    if not query.dtype == key.dtype == value.dtype:
+        raise DTypeError(
+            f"Expected query, key, and value to have the same dtype, but got query.dtype: {name(query.dtype)} "
+            f"key.dtype: {name(key.dtype)} and value.dtype: {name(value.dtype)} instead."
+        )
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ShapeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: "
+            f"{query.ndim} key.dim: {key.ndim} and value.dim: {value.ndim} instead."
+        )
+    if attn_mask is not None and attn_mask.dtype not in (dtypes.bool_, dtypes.float32, query.dtype):
+        raise DTypeError(
+            "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: "
+            f"{name(attn_mask.dtype)} and  query.dtype: {name(query.dtype)} instead."
+        )
+
+
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -1585,15 +1607,10 @@ def scaled_dot_product_attention(
 ) -> Tensor:
     """softmax(q k^T * scale + bias) v over (..., L, E) queries and (..., S, E) keys; a bool
     ``attn_mask`` marks the positions that take part (True), a float one is added to the scores;
-    ``is_causal`` masks the upper triangle; ``dropout_p`` drops attention weights (always, as torch)."""
+    ``is_causal`` masks the upper triangle (with an ``attn_mask`` too: both apply, as torch's CPU kernel, whose
+    docs say it refuses); ``dropout_p`` drops attention weights (always, as torch)."""
     try:
-        if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
-            raise ShapeError(
-                f"scaled_dot_product_attention: expected (..., L, E) tensors, got shapes {tuple(query.shape)}, "
-                f"{tuple(key.shape)}, {tuple(value.shape)}"
-            )
-        if is_causal and attn_mask is not None:
-            raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+        _check_sdpa(query, key, value, attn_mask)
         if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
             rep = query.shape[-3] // key.shape[-3]
             key = key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:])

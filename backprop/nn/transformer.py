@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,10 @@ def _why_not_nested(layer: Any) -> str:
     attn = layer.self_attn
     checks = (
         (layer.norm_first, f"{name}.norm_first was True"),
-        (not attn.batch_first, f"{name}.self_attn.batch_first was not True"),
+        (
+            not attn.batch_first,
+            f"{name}.self_attn.batch_first was not True(use batch_first for better inference performance)",
+        ),
         (not attn._qkv_same_embed_dim, f"{name}.self_attn._qkv_same_embed_dim was not True"),
         (attn.in_proj_bias is None, f"{name}.self_attn was passed bias=False"),
         (not layer.activation_relu_or_gelu, f"{name}.activation_relu_or_gelu was not True"),
@@ -124,7 +128,9 @@ class TransformerEncoderLayer(Module):
         src_key_padding_mask: Tensor | None = None,
         is_causal: bool = False,
     ) -> Tensor:
-        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", src.dtype)
+        src_key_padding_mask = _canonical_mask(
+            src_key_padding_mask, "src_key_padding_mask", src.dtype, src_mask, "src_mask"
+        )
         src_mask = _canonical_mask(src_mask, "src_mask", src.dtype)
         x = src
         if self.norm_first:
@@ -234,7 +240,12 @@ class TransformerEncoder(Module):
         self.num_layers, self.norm = num_layers, norm
         self.enable_nested_tensor, self.mask_check = enable_nested_tensor, mask_check
         # torch's choice: whether inference may run on nested tensors, which zeroes padded positions (forward)
-        self.use_nested_tensor = enable_nested_tensor and not _why_not_nested(encoder_layer)
+        why_not = _why_not_nested(encoder_layer)
+        if enable_nested_tensor and why_not:  # (torch's note, also for nn.Transformer's default batch_first=False)
+            warnings.warn(
+                f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}", stacklevel=2
+            )
+        self.use_nested_tensor = enable_nested_tensor and not why_not
 
     def forward(
         self,
@@ -243,7 +254,7 @@ class TransformerEncoder(Module):
         src_key_padding_mask: Tensor | None = None,
         is_causal: bool | None = None,
     ) -> Tensor:
-        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", src.dtype)
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", src.dtype, mask, "mask")
         mask = _canonical_mask(mask, "mask", src.dtype)
         first = self.layers[0] if len(self.layers) else None
         batch_first = bool(first is not None and first.self_attn.batch_first)

@@ -316,3 +316,43 @@ def test_channels_last_conversions_check_the_rank() -> None:
         }
 
     _same_model(program)
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+def test_lazy_model_summary_before_and_after_the_first_batch() -> None:
+    """Counting a lazy model's parameters before its first call raises torch's ValueError (it counted 0), the shape
+    torch's RuntimeError; ``torch.nn.parameter`` has ``is_lazy`` and the uninitialised classes (summary tools'
+    imports); after one batch the model is an ordinary one, trained by an optimizer built before it."""
+
+    def program(L: Any) -> Any:
+        nn = L.nn
+        model = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+        params = list(model.parameters())
+        before = {
+            "repr": repr(model),
+            "count": _raised(lambda: sum(p.numel() for p in model.parameters())),
+            "nelement": _raised(lambda: params[0].nelement()),
+            "dim": _raised(lambda: params[0].dim()),
+            "shape": _raised(lambda: params[0].shape),
+            "size": [p.size() for p in params],
+            "lazy": [L.nn.parameter.is_lazy(p) for p in params],
+            "types": [type(p).__name__ for p in params],
+            "buffers": [isinstance(b, L.nn.parameter.UninitializedBuffer) for b in model.buffers()],
+            "mixin": [isinstance(p, L.nn.parameter.UninitializedTensorMixin) for p in params],
+            "param": isinstance(params[0], L.nn.parameter.UninitializedParameter),
+        }
+        opt = L.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x = L.randn(2, 3, 5, 5)
+        model(x).pow(2).sum().backward()
+        opt.step()
+        return {
+            "before": before,
+            "count": sum(p.numel() for p in model.parameters()),
+            "shapes": [tuple(p.shape) for p in model.parameters()],
+            "types": [type(p).__name__ for p in model.parameters()] + [type(m).__name__ for m in model],
+            "lazy": [L.nn.parameter.is_lazy(p) for p in model.parameters()],
+            "repr": repr(model),
+            "out": model(x),
+        }
+
+    _same(program, rtol=1e-4)

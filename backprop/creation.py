@@ -23,6 +23,7 @@ from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
 from backprop.methods.random import generator_rng, need_float, on_device, torch_stream, zero_grad_from
 from backprop.methods.random import multinomial as multinomial  # re-exported: torch.multinomial
+from backprop.methods.shape import check_memory_format
 from backprop.ops import linalg as _linalg_ops
 from backprop.ops._util import ShapeError, size_arg
 from backprop.tensor import Tensor
@@ -228,6 +229,8 @@ def empty(
         _dense("empty", layout)
     if kw:
         size = _size_keyword("empty", size, kw)
+    if memory_format is not None:
+        check_memory_format(len(size_arg(size)), memory_format)
     return _make("empty", size, dtype, device, requires_grad)
 
 
@@ -584,9 +587,9 @@ def _like(fn: Any) -> Any:
     name = fn.__name__ + "_like"
 
     def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
-        kw.pop("memory_format", None)  # (C order always) and torch's layout argument
-        kw.pop("layout", None)
         _like_input(name, input)
+        check_memory_format(input.ndim, kw.pop("memory_format", None))  # (C order always) and torch's layout
+        kw.pop("layout", None)
         if fn in _SAMPLERS and input.ndim > 1 and not input._data.flags.c_contiguous and trace.tracer() is None:
             return _drawn_like(input, fn, dtype, device, requires_grad, kw.get("generator"))
         return fn(
@@ -635,6 +638,7 @@ def full_like(
 ) -> Tensor:
     """``full`` with the shape (and by default dtype and device) of ``input``."""
     _like_input("full_like", input)
+    check_memory_format(input.ndim, memory_format)
     _fill_number("full_like", fill_value)
     out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
     return out._factory_requires_grad() if requires_grad else out

@@ -44,6 +44,7 @@ from backprop.methods.attributes import AttributeMethods
 from backprop.methods.linalg import LinalgMethods
 from backprop.methods.math import check_sub, refuse_bool_neg, refuse_bool_pos
 from backprop.methods.random import RandomMethods
+from backprop.methods.shape import check_memory_format
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -711,6 +712,8 @@ class Tensor(
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A differentiable copy (in C order, whatever ``memory_format`` says)."""
+        if memory_format is not None:
+            check_memory_format(self.ndim, memory_format)
         return apply(conv.clone, self)
 
     def to(
@@ -727,6 +730,8 @@ class Tensor(
         optionally ``non_blocking, copy``; differentiable, no-op when equal unless ``copy=True``.
         ``non_blocking`` changes nothing here; ``memory_format`` is accepted (tensors stay in C order)."""
         dev = device
+        if memory_format is not None:
+            check_memory_format(self.ndim, memory_format)
         if tensor is not None:
             args = (tensor, *args)
         for a in args:
@@ -753,7 +758,7 @@ class Tensor(
         return out
 
     def cpu(self, memory_format: Any = None) -> Tensor:
-        return self.to("cpu")
+        return self.to("cpu", memory_format=memory_format)
 
     def cuda(
         self, device: Any = None, non_blocking: builtins.bool = False, memory_format: Any = None, *, index: Any = None
@@ -764,25 +769,25 @@ class Tensor(
             device = 0 if index is None else index
         if isinstance(device, builtins.int):
             device = f"cuda:{device}"
-        return self.to(device)
+        return self.to(device, memory_format=memory_format)
 
     def float(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.float32)
+        return self.to(dtypes.float32, memory_format=memory_format)
 
     def double(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.float64)
+        return self.to(dtypes.float64, memory_format=memory_format)
 
     def half(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.float16)
+        return self.to(dtypes.float16, memory_format=memory_format)
 
     def long(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.int64)
+        return self.to(dtypes.int64, memory_format=memory_format)
 
     def int(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.int32)
+        return self.to(dtypes.int32, memory_format=memory_format)
 
     def bool(self, memory_format: Any = None) -> Tensor:
-        return self.to(dtypes.bool_)
+        return self.to(dtypes.bool_, memory_format=memory_format)
 
     def type_as(self, other: Tensor) -> Tensor:
         try:

@@ -60,6 +60,16 @@ def _view_dtype(self: Any, dtype: Any) -> Tensor:
     return out
 
 
+_CHANNELS_LAST_RANK = {"channels_last": 4, "channels_last_3d": 5}
+
+
+def check_memory_format(ndim: int, memory_format: Any) -> None:
+    """torch's refusal of a channels-last format for a tensor of another rank (layouts stay C order here)."""
+    rank = _CHANNELS_LAST_RANK.get(getattr(memory_format, "name", ""))
+    if rank is not None and ndim != rank:
+        raise RuntimeError(f"required rank {rank} tensor to use {memory_format.name} format")
+
+
 class ShapeMethods:
     """``x.reshape(...)``, ``x.permute(...)``, ``x.split(...)``, ..."""
 
@@ -269,8 +279,8 @@ class ShapeMethods:
             return name not in ("channels_last", "channels_last_3d") or self._data.ndim < 3
         if name in ("channels_last", "channels_last_3d"):
             nd = 4 if name == "channels_last" else 5
-            if self._data.ndim != nd:
-                raise RuntimeError(f"required rank {nd} tensor to use {name} format")
+            if self._data.ndim != nd:  # (torch: False, where converting to it raises)
+                return False
             order = (0, *range(2, nd), 1)
             return bool(self._data.transpose(order).flags.c_contiguous)
         return bool(self._data.flags.c_contiguous)
@@ -278,6 +288,8 @@ class ShapeMethods:
     def contiguous(self: Any, memory_format: Any = None) -> Tensor:
         """``self`` if already C-contiguous, else a C-ordered copy (a differentiable ``clone``); any
         ``memory_format`` gives C order here (tensors are kept in NumPy's layout)."""
+        if memory_format is not None:
+            check_memory_format(self.ndim, memory_format)
         if self._data.flags.c_contiguous:
             return self
         return apply(conversion.clone, self)

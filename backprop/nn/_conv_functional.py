@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
 import warnings
 from typing import Any
 
@@ -134,19 +135,20 @@ def _check_conv(name: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
     if weight.shape[0] % groups:
         raise ShapeError(
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight "
-            f"of size {list(weight.shape)} instead"
+            f"of size [{list(weight.shape)}] instead"  # (torch's double brackets)
         )
+    given = "Given transposed=1, " if transposed else f"Given groups={groups}, "  # (torch's texts)
     channels = weight.shape[0] if transposed else weight.shape[1] * groups
     if x.shape[1] != channels:
         raise ShapeError(
-            f"Given {'transposed=1, ' if transposed else ''}groups={groups}, weight of size {list(weight.shape)}, "
-            f"expected input{list(x.shape)} to have {channels} channels, but got {x.shape[1]} channels instead"
+            f"{given}weight of size {list(weight.shape)}, expected input{list(x.shape)} to have {channels} channels, "
+            f"but got {x.shape[1]} channels instead"
         )
     out = weight.shape[1] * groups if transposed else weight.shape[0]
     if bias is not None and tuple(bias.shape) != (out,):
         raise ShapeError(
-            f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with {out} elements, "
-            f"but got bias of size {list(bias.shape)} instead"
+            f"{'Given transposed=1, ' if transposed else 'Given '}weight of size {list(weight.shape)}, expected bias "
+            f"to be 1-dimensional with {out} elements, but got bias of size {list(bias.shape)} instead"
         )
     # torch's messages: a plain convolution checks the bias first, a transposed one the weight first
     if bias is not None and bias.dtype != x.dtype and not (transposed and x.dtype != weight.dtype):
@@ -295,10 +297,12 @@ def _conv_transpose(
     if min(output_padding) < 0:
         raise ShapeError(f"negative output_padding is not supported (got output_padding={output_padding})")
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        raise ShapeError(
-            f"output padding must be smaller than either stride or dilation, but got output_padding={output_padding}, "
-            f"stride={stride}, dilation={dilation}"
-        )
+        dims = ("height", "width") if n < 3 else ("depth", "height", "width")
+        lead = len(dims) - n  # (torch runs a 1-d transpose as a 2-d one of height 1, and names it so)
+        values = {"output_padding": (0,) * lead + output_padding, "stride": (1,) * lead + stride}
+        values["dilation"] = (1,) * lead + dilation
+        got = " ".join(f"{key}_{d}: {v}" for key, vs in values.items() for d, v in zip(dims, vs))
+        raise ShapeError(f"output padding must be smaller than either stride or dilation, but got {got}")
     kernel = tuple(weight.shape[2:])
     size = tuple(
         (m - 1) * s - 2 * p + d * (k - 1) + op + 1
@@ -376,18 +380,63 @@ def conv_transpose3d(
 # ---------------------------------------------------------------- unfold / fold
 
 
+_FOLD_CHECKS = {  # torch's im2col/col2im argument checks: (argument, its message's noun, its dims' prefix, least value)
+    "kernel_size": ("kernel size", "kernel", 1),
+    "dilation": ("dilation", "dilation", 1),
+    "padding": ("padding", "pad", 0),
+    "stride": ("stride", "stride", 1),
+}
+
+
+def _fold_args(name: str, order: tuple[str, ...], **given: Any) -> dict[str, tuple[int, ...]]:
+    """``unfold``/``fold``'s 2-d arguments as pairs, checked in torch's order with its messages."""
+    for key, value in given.items():
+        if not isinstance(value, (int, np.integer)) and len(value) != 2:
+            raise ShapeError(f"It is expected {key} equals to 2, but got size {len(value)}")
+    args = {key: ntuple(value, 2, key, name) for key, value in given.items()}
+    for key in order:
+        noun, prefix, least = _FOLD_CHECKS[key]
+        if min(args[key]) < least:
+            rule = "non-negative" if least == 0 else "greater than zero"
+            got = " ".join(f"{prefix}_{d}: {v}" for d, v in zip(("height", "width"), args[key]))
+            raise ShapeError(f"{noun} should be {rule}, but got {got}")
+    return args
+
+
 def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
     """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col); (C, H, W) too."""
     try:
-        if input.ndim not in (3, 4):
-            # (torch's dim wrap raises IndexError below 3 dims)
-            error = ShapeIndexError if input.ndim < 3 else ShapeError
-            raise error(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+        a = _fold_args(
+            "unfold",
+            ("kernel_size", "dilation", "padding", "stride"),
+            kernel_size=kernel_size,
+            dilation=dilation,
+            padding=padding,
+            stride=stride,
+        )
+        if input.ndim < 3:  # (torch's dim wrap)
+            raise ShapeIndexError(
+                f"Dimension out of range (expected to be in range of [-{input.ndim}, {input.ndim - 1}], but got "
+                f"{input.ndim})"
+            )
+        if input.ndim > 4 or 0 in input.shape[input.ndim - 3 :]:
+            raise ShapeError(
+                "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for "
+                f"input, but got: {list(input.shape)}"
+            )
+        pads = tuple((p, p) for p in a["padding"])
+        spatial = tuple(input.shape[-2:])
+        blocks = conv_ops.conv_blocks(spatial, a["kernel_size"], a["dilation"], pads, a["stride"])
+        if min(blocks) < 1:
+            raise ShapeError(
+                f"Given input with spatial size {spatial}, kernel_size={a['kernel_size']}, dilation={a['dilation']}, "
+                f"padding={a['padding']}, calculated shape of the array of sliding blocks as {blocks}, but its "
+                "components must be at least one."
+            )
         x, unbatched = _batched(input, 2, "unfold")
-        kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "unfold"), ntuple(dilation, 2, "dilation", "unfold")
-        pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "unfold"))
-        stride = ntuple(stride, 2, "stride", "unfold")
-        y = apply(conv_ops.im2col, x, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride)
+        y = apply(
+            conv_ops.im2col, x, kernel_size=a["kernel_size"], dilation=a["dilation"], padding=pads, stride=a["stride"]
+        )
         return _unbatch(y, unbatched)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
@@ -398,24 +447,49 @@ def fold(
     input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1
 ) -> Tensor:
     """(N, C * kH * kW, L) -> (N, C, *output_size): columns summed back into their blocks (col2im); unfold's adjoint."""
-    if input.ndim not in (2, 3):
+    a = _fold_args(
+        "fold",
+        ("kernel_size", "stride", "dilation", "padding"),
+        output_size=output_size,
+        kernel_size=kernel_size,
+        dilation=dilation,
+        padding=padding,
+        stride=stride,
+    )
+    if input.ndim not in (2, 3) or 0 in input.shape[input.ndim - 2 :]:
         raise ShapeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions "
             f"for input, but got: {list(input.shape)}"
         )
     unbatched = input.ndim == 2
     y = input.unsqueeze(0) if unbatched else input
-    size = ntuple(output_size, 2, "output_size", "fold")
-    kernel, dilation = ntuple(kernel_size, 2, "kernel_size", "fold"), ntuple(dilation, 2, "dilation", "fold")
-    pads = tuple((p, p) for p in ntuple(padding, 2, "padding", "fold"))
-    stride = ntuple(stride, 2, "stride", "fold")
+    size, kernel = a["output_size"], a["kernel_size"]
     if y.shape[1] % math.prod(kernel):
         raise ShapeError(
             f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got "
-            f"input.size(1)={y.shape[1]} and kernel_size={kernel}"
+            f"input.size(1)={y.shape[1]} and kernel_size={kernel}."
+        )
+    pads = tuple((p, p) for p in a["padding"])
+    blocks = conv_ops.conv_blocks(size, kernel, a["dilation"], pads, a["stride"])
+    given = f"Given output_size={size}, kernel_size={kernel}, dilation={a['dilation']}, padding={a['padding']}, "
+    given += f"stride={a['stride']}, "
+    if y.shape[2] != math.prod(blocks):
+        raise ShapeError(
+            f"{given}expected size of input's dimension 2 to match the calculated number of sliding blocks "
+            f"{' * '.join(map(str, blocks))} = {math.prod(blocks)}, but got input.size(2)={y.shape[2]}."
+        )
+    if min(blocks) < 1:
+        raise ShapeError(
+            f"{given}calculated shape of the array of sliding blocks as {blocks}, which is too small (non-positive)"
         )
     out = apply(
-        conv_ops.col2im, y, output_size=size, kernel_size=kernel, dilation=dilation, padding=pads, stride=stride
+        conv_ops.col2im,
+        y,
+        output_size=size,
+        kernel_size=kernel,
+        dilation=a["dilation"],
+        padding=pads,
+        stride=a["stride"],
     )
     return _unbatch(out, unbatched)
 
@@ -805,10 +879,12 @@ def _adaptive_size(output_size: Any, n: int, spatial: tuple, name: str) -> tuple
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size,) * n
     sizes = tuple(output_size)
-    if len(sizes) == 1:
-        sizes = sizes * n
-    if len(sizes) != n:
-        raise ShapeError(f"{name}: output_size must have {n} elements, got {output_size}")
+    if len(sizes) != n:  # (torch's texts)
+        if n == 1:
+            raise ShapeError(f"{name}() argument 'output_size' should contain one int (got {len(sizes)})")
+        if "max" in name:
+            raise ShapeError(f"{name}(): internal error: output_size.size() must be {n}")
+        raise ShapeError(f"{name}: output_size must be {n}")
     return tuple(m if o is None else int(o) for o, m in zip(sizes, spatial))
 
 
@@ -984,6 +1060,17 @@ def adaptive_max_pool3d_with_indices(
 # ---------------------------------------------------------------- interpolation
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_INTERPOLATE_INPUTS = (
+    "Input Error: Only 3D, 4D and 5D input Tensors supported (got {ndim}D) for the modes: nearest | linear | "
+    "bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})"
+)
+
+
+def _is_integer(v: Any) -> bool:
+    """torch's ``_is_integer``: a Python or NumPy int, or a tensor of integers (an interpolate size entry)."""
+    if isinstance(v, Tensor):
+        return _dtypes.kind(v.dtype) in "iub"
+    return isinstance(v, (int, np.integer))
 
 
 def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tuple[tuple[int, ...], tuple]:
@@ -994,14 +1081,28 @@ def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tu
     if size is None and scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
     if size is not None:
-        return _positive_sizes(x, ntuple(size, n, "size", "interpolate"), area), (None,) * n
+        if not isinstance(size, (list, tuple)):
+            return _positive_sizes(x, (operator.index(size),) * n, area), (None,) * n
+        if len(size) != n:
+            raise ValueError(
+                f"Input and output must have the same number of spatial dimensions, but got input with spatial "
+                f"dimensions of {list(x.shape[2:])} and output size of {size}. Please provide input tensor in "
+                "(N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format."
+            )
+        if not all(_is_integer(s) for s in size):
+            raise TypeError(
+                "expected size to be one of int or Tuple[int] or Tuple[int, int] or Tuple[int, int, int], but got "
+                f"size with types {[type(s) for s in size]}"
+            )
+        return _positive_sizes(x, tuple(int(s) for s in size), area), (None,) * n
     if isinstance(scale_factor, (int, float)):
         scale_factor = (scale_factor,) * n
     scales = tuple(float(s) for s in scale_factor)
     if len(scales) != n:
         raise ValueError(
             f"Input and scale_factor must have the same number of spatial dimensions, but got input with spatial "
-            f"dimensions of {list(x.shape[2:])} and scale_factor of shape {list(scale_factor)}."
+            f"dimensions of {list(x.shape[2:])} and scale_factor of shape {scale_factor}. Please provide input tensor "
+            "in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format."
         )
     return _positive_sizes(x, tuple(math.floor(m * s) for m, s in zip(x.shape[2:], scales)), area), scales
 
@@ -1075,15 +1176,23 @@ def _cubic_matrix(m: int, o: int, scale: float | None, align_corners: bool, dtyp
     return a.astype(dtype)
 
 
-def _aa_weights(m: int, o: int, scale: float | None, align_corners: bool, cubic: bool, ct: Any) -> tuple:
-    """torch's antialiased separable weights along one dim: a triangle (bilinear) or cubic (A = -0.5) filter
-    whose support is stretched by the scale when downsampling, over the input pixels [xmin, xmin + xsize) of
-    each output pixel, normalised to sum 1. Returns (xmin (o,), weights (o, K)) in ``ct``."""
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    """Lanczos-3: sinc(x) sinc(x / 3) on |x| < 3, else 0 (PIL's ``Image.LANCZOS`` filter, as torch's)."""
+    return np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+
+
+_AA_TAPS = {"bilinear": 2, "bicubic": 4, "lanczos": 6}  # the filter's support (in input pixels) at scale 1
+
+
+def _aa_weights(m: int, o: int, scale: float | None, align_corners: bool, mode: str, ct: Any) -> tuple:
+    """torch's antialiased separable weights along one dim: a triangle (bilinear), cubic (A = -0.5) or
+    Lanczos-3 filter whose support is stretched by the scale when downsampling, over the input pixels
+    [xmin, xmin + xsize) of each output pixel, normalised to sum 1. Returns (xmin (o,), weights (o, K)) in ``ct``."""
     if align_corners:
         s = ct(ct(m - 1) / ct(o - 1)) if o > 1 else ct(0)
     else:
         s = ct(ct(m) / ct(o)) if scale is None else ct(1.0 / scale)
-    interp = 4 if cubic else 2
+    interp = _AA_TAPS[mode]
     support = ct(interp * 0.5 * float(s)) if s >= 1 else ct(interp * 0.5)
     k = int(math.ceil(support)) * 2 + 1
     invscale = ct(1.0 / float(s)) if s >= 1 else ct(1)
@@ -1095,8 +1204,10 @@ def _aa_weights(m: int, o: int, scale: float | None, align_corners: bool, cubic:
     j = np.arange(k)
     x = (((j[None, :] + xmin[:, None]).astype(ct) - center[:, None]).astype(np.float64) + 0.5) * np.float64(invscale)
     x = x.astype(ct)
-    if cubic:
+    if mode == "bicubic":
         w = _cubic(x, -0.5)
+    elif mode == "lanczos":
+        w = _lanczos(x.astype(np.float64)).astype(ct)
     else:
         w = np.maximum(ct(1) - np.abs(x), ct(0)).astype(ct)
     w = np.where(j[None, :] < xsize[:, None], w, ct(0)).astype(ct)
@@ -1105,10 +1216,10 @@ def _aa_weights(m: int, o: int, scale: float | None, align_corners: bool, cubic:
     return xmin, w
 
 
-def _aa_matrix(m: int, o: int, scale: float | None, align_corners: bool, cubic: bool, dtype: Any) -> np.ndarray:
-    """(m, o) matrix of ``_aa_weights`` (torch's ``_upsample_{bilinear,bicubic}2d_aa`` along one dim)."""
+def _aa_matrix(m: int, o: int, scale: float | None, align_corners: bool, mode: str, dtype: Any) -> np.ndarray:
+    """(m, o) matrix of ``_aa_weights`` (torch's ``_upsample_{bilinear,bicubic,lanczos}2d_aa`` along one dim)."""
     ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64
-    xmin, w = _aa_weights(m, o, scale, align_corners, cubic, ct)
+    xmin, w = _aa_weights(m, o, scale, align_corners, mode, ct)
     rows = xmin[:, None] + np.arange(w.shape[1])[None, :]
     keep = (rows < m) & (w != 0)
     a = np.zeros((m, o), dtype=np.float64)
@@ -1172,29 +1283,26 @@ def interpolate(
 ) -> Tensor:
     """Resize (N, C, *spatial) by ``size`` or ``scale_factor``: modes ``nearest``, ``nearest-exact``,
     ``linear``/``bilinear``/``trilinear``/``bicubic`` (``align_corners``; bicubic: torch's A = -0.75 with
-    clamped taps), ``area`` (adaptive average pooling); ``antialias`` for 4-D bilinear/bicubic (torch's
-    separable filters stretched by the scale); uint8 bilinear in torch's fixed point."""
+    clamped taps), ``area`` (adaptive average pooling); ``antialias`` for 4-D bilinear/bicubic and ``lanczos``
+    (which needs it: torch's separable filters stretched by the scale); uint8 bilinear in torch's fixed point."""
     n = input.ndim - 2
-    if n not in (1, 2, 3):
-        raise NotImplementedError(
-            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
-            f"linear | bilinear | trilinear | area | nearest-exact (got {mode})"
-        )
-    if mode not in ("nearest", "nearest-exact", "area", "bicubic", *_LINEAR):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported")
-    if align_corners is not None and mode not in (*_LINEAR, "bicubic"):
+    if n not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", "bicubic", "lanczos", *_LINEAR):
+        raise NotImplementedError(_INTERPOLATE_INPUTS.format(ndim=input.ndim, mode=mode))
+    if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
         )
-    if antialias and not (mode in ("bilinear", "bicubic") and n == 2):
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and n == 2):
         raise ValueError(
             "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
         )
-    if mode == "bicubic" and n != 2:
-        raise NotImplementedError(
-            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
-            f"linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
-        )
+    if mode in ("bicubic", "lanczos") and n != 2:
+        raise NotImplementedError(_INTERPOLATE_INPUTS.format(ndim=input.ndim, mode=mode))
+    if mode == "lanczos":
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
     if mode in _LINEAR and _LINEAR[mode] != n:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
     if recompute_scale_factor and size is not None:
@@ -1214,7 +1322,7 @@ def interpolate(
         m, o = input.shape[2 + i], out[i]
         if antialias:  # torch's separable kernel leaves a dim of unchanged size alone, whatever the scale
             if m != o:
-                a = _aa_matrix(m, o, scales[i], bool(align_corners), mode == "bicubic", input.dtype.name)
+                a = _aa_matrix(m, o, scales[i], bool(align_corners), mode, input.dtype.name)
                 y = _along(y, i, _const(xp.asarray(a), input))
         elif mode in _LINEAR or mode == "bicubic":
             weights = _cubic_matrix if mode == "bicubic" else _linear_matrix

@@ -220,10 +220,10 @@ class _ConvTranspose(_ConvNd):
         if output_size is None:
             return self.output_padding
         n = self._n
-        size = [int(s) for s in output_size]
         non_spatial = 2 if input.ndim == n + 2 else 1  # (batch and) channels
-        if len(size) == non_spatial + n:
-            size = size[non_spatial:]
+        if len(output_size) == non_spatial + n:
+            output_size = output_size[non_spatial:]
+        size = [int(s) for s in output_size]
         if len(size) != n:
             raise ValueError(
                 f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {non_spatial + n} "
@@ -239,7 +239,7 @@ class _ConvTranspose(_ConvNd):
         highs = [low + stride - 1 for low, stride in zip(lows, self.stride)]
         if any(not low <= s <= high for s, low, high in zip(size, lows, highs)):
             raise ValueError(  # torch's text, which prints input.size()[2:] (also for an unbatched input)
-                f"requested an output size of {size}, but valid sizes range from {lows} to {highs} "
+                f"requested an output size of {output_size}, but valid sizes range from {lows} to {highs} "
                 f"(for an input of torch.Size({list(input.shape[2:])}))"
             )
         pads = [s - low for s, low in zip(size, lows)]

@@ -14,7 +14,7 @@ from backprop.nn import functional as F
 from backprop.nn import init
 from backprop.nn.dropout import _DropoutNd
 from backprop.nn.module import Module
-from backprop.nn.parameter import Parameter
+from backprop.nn.parameter import Parameter, UninitializedParameter
 from backprop.ops._util import ShapeError, ValueAssertionError
 from backprop.tensor import Tensor
 
@@ -290,28 +290,6 @@ class Bilinear(Module):
             f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
             f"out_features={self.out_features}, bias={self.bias is not None}"
         )
-
-
-class UninitializedParameter(Parameter):
-    """A parameter whose shape is not known yet (a lazy module's, until its first call): an empty
-    placeholder of the right device and dtype; ``materialize(shape)`` gives it memory and makes it a
-    plain ``Parameter``, the same object (so an optimizer built before the first call holds it)."""
-
-    __slots__ = ()
-
-    def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
-        super().__init__(creation.empty(0, device=device, dtype=dtype), requires_grad)
-
-    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
-        """Allocate ``shape`` (uninitialised values) and become a ``Parameter``."""
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        new = creation.empty(*shape, device=device or self.device, dtype=dtype or self.dtype)
-        self._data, self.device = new._data, new.device
-        self._version += 1
-        self.__class__ = Parameter  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "<UninitializedParameter>"
 
 
 class LazyLinear(Linear):

@@ -13,7 +13,6 @@ from typing import Any
 
 from backprop import creation, dtypes
 from backprop.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from backprop.nn.layers import UninitializedParameter
 from backprop.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
@@ -22,6 +21,7 @@ from backprop.nn.normalization import (
     InstanceNorm2d,
     InstanceNorm3d,
 )
+from backprop.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -29,34 +29,6 @@ __all__ = [
     "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
     "LazyInstanceNorm3d", "UninitializedBuffer",
 ]  # fmt: skip
-
-
-class UninitializedBuffer(Tensor):
-    """A buffer whose shape is not known yet (a lazy module's running statistics): an empty placeholder
-    of the right device and dtype; ``materialize(shape)`` gives it memory and makes it a plain Tensor."""
-
-    __slots__ = ()
-
-    def __init__(self, requires_grad: bool = False, device: Any = None, dtype: Any = None) -> None:
-        src = creation.empty(0, device=device, dtype=dtype)
-        self._adopt(src._data, src.device, None)
-        if requires_grad:
-            self.requires_grad = True
-
-    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
-        """Allocate ``shape`` (uninitialised values) and become a plain Tensor, the same object."""
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        new = creation.empty(*shape, device=device or self.device, dtype=dtype or self.dtype)
-        self._data, self.device = new._data, new.device
-        self._version += 1
-        self.__class__ = Tensor  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "<UninitializedBuffer>"
-
-
-def _is_lazy(t: Any) -> bool:
-    return isinstance(t, (UninitializedParameter, UninitializedBuffer))
 
 
 class _LazyMixin:
@@ -68,7 +40,7 @@ class _LazyMixin:
 
     def has_uninitialized_params(self) -> bool:
         """Whether a parameter or buffer still waits for the first input."""
-        return any(_is_lazy(t) for t in (*self._parameters.values(), *self._buffers.values()))
+        return any(is_lazy(t) for t in (*self._parameters.values(), *self._buffers.values()))
 
     def initialize_parameters(self, input: Tensor) -> None:  # pragma: no cover - every lazy class defines it
         raise NotImplementedError
@@ -250,7 +222,7 @@ class _LazyNorm(_LazyMixin):
             raise ValueError(f"{type(self).__name__}: expected at least 2D input (got {input.ndim}D input)")
         self.num_features = input.shape[1]
         for t in (self.weight, self.bias, self.running_mean, self.running_var):
-            if _is_lazy(t):
+            if is_lazy(t):
                 t.materialize((self.num_features,))
         self.reset_parameters()
 

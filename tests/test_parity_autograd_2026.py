@@ -1,0 +1,222 @@
+"""Autograd as torch users drive it, against torch 2.13: ``autograd.grad``'s argument checks (outputs before
+inputs, counts, batched and complex ``grad_outputs``), the grad mode hooks run in, anomaly mode's ``check_nan``,
+full backward hooks' ``grad_input`` for non-tensor arguments, ``autograd.functional``'s output and ``v`` checks,
+``save_for_backward``'s refusal. Each case runs with ``L = torch`` and ``L = backprop``: the results (values,
+dtypes, shapes), the UserWarnings and the exception (class and message) must agree."""
+
+# ruff: noqa: N805 - Functions written as torch users write them
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from parity_compare import norm
+
+import backprop as bp
+
+C: dict[str, Any] = {}
+
+
+def case(fn: Any) -> Any:
+    C[fn.__name__] = fn
+    return fn
+
+
+def run(fn: Any, L: Any) -> tuple[Any, Any]:
+    """(result or exception, warnings) of ``fn(L)``; exceptions as (class and bases' names, message)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("always", UserWarning)
+        try:
+            out: Any = ("ok", norm(fn(L)))
+        except Exception as e:  # noqa: BLE001 - the exception's class and message are what is compared
+            out = ("raises", [c.__name__ for c in type(e).__mro__], _plain(str(e)))
+        finally:
+            L.set_grad_enabled(True)
+            L.autograd.set_detect_anomaly(False)
+    ws = [(w.category.__name__, _plain(str(w.message))) for w in caught if w.category is UserWarning]
+    ws = [w for w in ws if not w[1].startswith(_UNCOMPARED_WARNINGS)]
+    return out, ws
+
+
+# torch's anomaly-mode notices (the forward traceback it prints), its warn-once about backward(create_graph=True)
+_UNCOMPARED_WARNINGS = (
+    "Anomaly Detection has been enabled",
+    "Error detected in ",
+    "Using backward() with create_graph",
+)
+
+
+def _plain(msg: str) -> str:
+    """A message without what only names the library (``torch.Size``, ``torch.`` dtypes)."""
+    msg = re.sub(r" \(Triggered internally at [^)]*\)", "", msg)
+    return msg.replace("torch.Size(", "Size(").replace("torch.", "")
+
+
+def X(L: Any, n: int = 3) -> Any:
+    return L.arange(1.0, n + 1).requires_grad_()
+
+
+# ----------------------------------------------------------------------------- autograd.grad's checks
+@case
+def grad_output_without_graph_checked_before_inputs(L):
+    x = L.ones(2)  # neither the output nor the input requires grad: torch names the output
+    return L.autograd.grad((x * x).sum(), x)
+
+
+@case
+def grad_second_output_without_graph(L):
+    x = X(L)
+    return L.autograd.grad([x * 2, L.ones(3)], x, [L.ones(3), L.ones(3)])
+
+
+@case
+def backward_second_tensor_without_graph(L):
+    x = X(L)
+    L.autograd.backward([x * 2, L.ones(3)], [L.ones(3), L.ones(3)])
+
+
+@case
+def grad_fewer_grad_outputs_than_outputs(L):
+    x = X(L)
+    return L.autograd.grad([x * 2, (x * 3).sum()], x, [L.ones(3)])
+
+
+@case
+def grad_more_grad_outputs_than_outputs(L):  # (torch ignores the extra ones)
+    x = X(L)
+    return L.autograd.grad([x * 2], x, [L.ones(3), L.ones(3)])
+
+
+@case
+def backward_more_grad_tensors_than_tensors(L):
+    x = X(L)
+    L.autograd.backward([x * 2], [L.ones(3), L.ones(3)])
+    return x.grad
+
+
+@case
+def backward_fewer_grad_tensors_than_tensors(L):
+    x = X(L)
+    L.autograd.backward([x * 2, x.sum()], [L.ones(3)])
+
+
+@case
+def grad_complex_grad_output_for_real_output(L):
+    x = X(L)
+    return L.autograd.grad(x * 2, x, L.ones(3, dtype=L.complex64))
+
+
+@case
+def grad_batched_row_shape_mismatch(L):
+    x = X(L, 2)
+    return L.autograd.grad(x**2, x, grad_outputs=L.eye(3), is_grads_batched=True)
+
+
+@case
+def grad_batched_0d_grad_output(L):
+    x = X(L, 2)
+    return L.autograd.grad(x**2, x, grad_outputs=L.tensor(1.0), is_grads_batched=True)
+
+
+@case
+def grad_batched_count_mismatch(L):
+    x = X(L, 2)
+    return L.autograd.grad([x**2, x.sum()], x, grad_outputs=[L.eye(2)], is_grads_batched=True)
+
+
+@case
+def grad_batched_still_right(L):
+    x = X(L, 3)
+    return L.autograd.grad(x**2 * x.sum(), x, L.eye(3), is_grads_batched=True)
+
+
+# ----------------------------------------------------------------------------- the grad mode hooks see
+@case
+def leaf_hook_grad_mode(L):
+    x = X(L)
+    seen = []
+    x.register_hook(lambda g: seen.append(L.is_grad_enabled()))
+    (x * 2).sum().backward()
+    (x * 2).sum().backward(create_graph=True)
+    L.autograd.grad((x * 2).sum(), x)
+    return seen
+
+
+@case
+def leaf_hook_builds_no_graph(L):
+    x = X(L)
+    w = L.full((3,), 3.0, requires_grad=True)
+    kept = []
+    x.register_hook(lambda g: kept.append(g * w))
+    (x * 2).sum().backward()
+    return kept[0].requires_grad, kept[0].grad_fn is None
+
+
+# ----------------------------------------------------------------------------- anomaly mode's check_nan
+@case
+def anomaly_check_nan_false_does_not_raise(L):
+    with L.autograd.detect_anomaly(check_nan=False):
+        x = L.tensor([-1.0, 4.0], requires_grad=True)
+        x.sqrt().sum().backward()
+        return x.grad.isnan(), L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()
+
+
+@case
+def anomaly_check_nan_flags(L):
+    out = [L.is_anomaly_check_nan_enabled()]
+    with L.autograd.detect_anomaly(check_nan=False):
+        with L.autograd.detect_anomaly():
+            out.append(L.is_anomaly_check_nan_enabled())
+        out.append(L.is_anomaly_check_nan_enabled())
+    out.append(L.is_anomaly_check_nan_enabled())
+    L.autograd.set_detect_anomaly(True, check_nan=False)
+    out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    L.autograd.set_detect_anomaly(False)
+    out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    with L.autograd.set_detect_anomaly(True, check_nan=False):
+        out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    L.set_anomaly_enabled(True, False)
+    out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    L.set_anomaly_enabled(False)
+    out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
+    return out
+
+
+@case
+def anomaly_check_nan_true_still_raises(L):
+    with L.autograd.detect_anomaly():
+        x = L.tensor([0.0, 1.0], requires_grad=True)
+        (x.sqrt() * 0).sum().backward()
+
+
+NAMES = sorted(C)
+
+
+def test_case_count() -> None:
+    assert len(C) >= 15
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_as_torch(name: str) -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    ours, theirs = run(C[name], bp), run(C[name], torch)
+    if ours[0][0] == theirs[0][0] == "raises":  # torch's class among our exception's classes, same message
+        assert theirs[0][1][0] in ours[0][1], (ours, theirs)
+        assert ours[0][2] == theirs[0][2], (ours, theirs)
+        assert ours[1] == theirs[1], (ours, theirs)
+    else:
+        assert ours == theirs
+
+
+# ----------------------------------------------------------------------------- closed forms (no torch needed)
+def test_batched_grad_is_the_jacobian() -> None:
+    x = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (jac,) = bp.autograd.grad(x.sin() * x.sum(), x, bp.eye(3), is_grads_batched=True)
+    xn = x.detach().numpy()
+    expect = np.diag(np.cos(xn) * xn.sum()) + np.sin(xn)[:, None]
+    np.testing.assert_allclose(jac.numpy(), expect, rtol=1e-6)

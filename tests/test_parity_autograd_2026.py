@@ -194,6 +194,78 @@ def anomaly_check_nan_true_still_raises(L):
         (x.sqrt() * 0).sum().backward()
 
 
+# ----------------------------------------------------------------------------- full backward (pre-)hooks
+def _scaler(L: Any) -> Any:
+    class Scale(L.nn.Module):
+        def forward(self, a, k, b=None):
+            return a * k if b is None else a * k * b
+
+    return Scale()
+
+
+def _hooked(L: Any, hook: Any, *args: Any, **kwargs: Any) -> list:
+    m, seen = _scaler(L), []
+    m.register_full_backward_hook(lambda mod, gi, go: seen.append((gi, go)) or hook(gi))
+    m(*args, **kwargs).sum().backward()
+    return seen
+
+
+@case
+def backward_hook_non_tensor_argument_is_none(L):
+    a = X(L, 2)
+    return _hooked(L, lambda gi: None, a, 3.0), a.grad
+
+
+@case
+def backward_hook_replaces_with_one_entry_per_argument(L):
+    a = X(L, 2)
+    _hooked(L, lambda gi: (gi[0] * 10, None), a, 3.0)
+    return a.grad
+
+
+@case
+def backward_hook_wrong_number_of_entries(L):
+    _hooked(L, lambda gi: (gi[0] * 10,), X(L, 2), 3.0)
+
+
+@case
+def backward_hook_tensor_argument_without_grad_gets_zeros(L):
+    a = X(L, 2)
+    return _hooked(L, lambda gi: None, a, L.tensor([3.0, 4.0])), a.grad
+
+
+@case
+def backward_hook_no_input_requires_grad_warns(L):
+    w = X(L, 2)
+    return _hooked(L, lambda gi: None, L.ones(2), 3.0, b=w), w.grad
+
+
+@case
+def backward_hook_no_input_requires_grad_must_return_none(L):
+    _hooked(L, lambda gi: (L.ones(2), None), L.ones(2), 3.0, b=X(L, 2))
+
+
+@case
+def backward_pre_hook_wrong_number_of_entries(L):
+    m, a = _scaler(L), X(L, 2)
+    m.register_full_backward_pre_hook(lambda mod, go: (go[0], go[0]))
+    m(a, 3.0).sum().backward()
+
+
+@case
+def backward_hooks_see_none_for_outputs_without_grad(L):
+    class Three(L.nn.Module):
+        def forward(self, a):
+            return a * 2, L.ones(2), 5
+
+    m, seen, a = Three(), [], X(L, 2)
+    m.register_full_backward_pre_hook(lambda mod, go: seen.append(go))
+    m.register_full_backward_hook(lambda mod, gi, go: seen.append((gi, go)))
+    x, _, _ = m(a)
+    (x * 3).sum().backward()
+    return seen, a.grad
+
+
 NAMES = sorted(C)
 
 

@@ -266,6 +266,69 @@ def backward_hooks_see_none_for_outputs_without_grad(L):
     return seen, a.grad
 
 
+# ----------------------------------------------------------------------------- autograd.functional's checks
+def _af(L: Any, name: str, f: Any, inputs: Any, v: Any) -> Any:
+    return getattr(L.autograd.functional, name)(f, inputs, v)
+
+
+def _cube(x):
+    return (x**3).sum()
+
+
+def _square(x):
+    return x**2
+
+
+@case
+def vjp_v_of_wrong_size(L):
+    return _af(L, "vjp", _square, L.tensor([1.0, 2.0]), L.ones(3))
+
+
+@case
+def jvp_v_of_wrong_size(L):
+    return _af(L, "jvp", _square, L.tensor([1.0, 2.0]), L.ones(3))
+
+
+@case
+def hvp_v_tuple_too_long(L):
+    return _af(L, "hvp", _cube, L.tensor([1.0, 2.0]), (L.ones(2), L.ones(2)))
+
+
+@case
+def vhp_v_entry_of_wrong_size(L):
+    return _af(L, "vhp", lambda x, y: (x**2 * y).sum(), (L.tensor([1.0, 2.0]), L.ones(2)), (L.ones(2), L.ones(3)))
+
+
+@case
+def vjp_function_returning_a_list(L):
+    return _af(L, "vjp", lambda x: [x**2], L.tensor([1.0, 2.0]), L.ones(2))
+
+
+@case
+def jacobian_inputs_as_a_list(L):
+    return L.autograd.functional.jacobian(_square, [L.tensor([1.0, 2.0])])
+
+
+@case
+def jacobian_function_returning_a_float(L):
+    return L.autograd.functional.jacobian(lambda x: 3.0, L.tensor([1.0, 2.0]))
+
+
+@case
+def jvp_tuple_output_with_a_float(L):
+    return _af(L, "jvp", lambda x: (x, 3.0), L.tensor([1.0, 2.0]), L.ones(2))
+
+
+@case
+def hessian_function_returning_a_float(L):
+    return L.autograd.functional.hessian(lambda x: 3.0, L.tensor([1.0, 2.0]))
+
+
+@case
+def vjp_tuples_still_right(L):
+    return _af(L, "vjp", lambda x, y: (x * y, x + y), (L.tensor([1.0, 2.0]), L.tensor([3.0, 4.0])), (L.ones(2),) * 2)
+
+
 NAMES = sorted(C)
 
 

@@ -214,13 +214,29 @@ def _grad(
 
 # ---------------------------------------------------------------- torch.autograd.functional
 def _as_tuple(x: Any, name: str, fn: str) -> tuple[tuple, bool]:
-    """``x`` as a tuple of Tensors, and whether it was a single Tensor."""
-    if hasattr(x, "grad_fn"):
-        return (x,), True
-    if isinstance(x, (tuple, list)) and all(hasattr(t, "grad_fn") for t in x):
-        return tuple(x), False
-    kind = type(x).__name__
-    raise TypeError(f"The {name} given to {fn} must be either a Tensor or a tuple of Tensors but got {kind}")
+    """``x`` as a tuple of Tensors, and whether it was a single Tensor (a list is neither, as torch's)."""
+    single = not isinstance(x, tuple)
+    items = (x,) if single else x
+    for i, t in enumerate(items):
+        if not hasattr(t, "grad_fn"):
+            which = f"the given {name}" if single else f"the value at index {i}"
+            raise TypeError(
+                f"The {name} given to {fn} must be either a Tensor or a tuple of Tensors but {which} has type "
+                f"{type(t)}."
+            )
+    return items, single
+
+
+def _validate_v(vs: tuple, like: tuple, single: bool) -> None:
+    """torch's checks of ``v`` against the tensors it multiplies (the outputs for vjp, else the inputs)."""
+    if len(vs) != len(like):
+        if single:
+            raise RuntimeError("The given v should contain a single Tensor.")
+        raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got {len(vs)}.")
+    for i, (v, t) in enumerate(zip(vs, like)):
+        if tuple(v.shape) != tuple(t.shape):
+            where = "" if single else f"Entry {i} in "
+            raise RuntimeError(f"{where}v has invalid size: should be {t.shape!r} but got {v.shape!r}.")
 
 
 def _prepare(inputs: tuple, create_graph: bool) -> tuple:
@@ -281,7 +297,8 @@ def _check_jacobian(gs: tuple, strict: bool) -> None:
 
 def _single_output(name: str, out: Any) -> Any:
     """The one-element tensor a scalar function (hessian, hvp, vhp) must return, or torch's error."""
-    if not hasattr(out, "grad_fn"):
+    outs, single = _as_tuple(out, "outputs of the user-provided function", name)
+    if not single:
         raise RuntimeError(f"The function given to {name} should return a single Tensor")
     if out._data.size != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
@@ -307,7 +324,10 @@ def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
                 "The vector v can only be None if the user-provided function returns a single Tensor with a "
                 "single element."
             )
-        vs = None if v is None else _as_tuple(v, "v", "vjp")[0]
+        vs = None
+        if v is not None:
+            vs = _as_tuple(v, "v", "vjp")[0]
+            _validate_v(vs, outs, single_out)
         diff = [i for i, o in enumerate(outs) if o.requires_grad]
         grads: tuple = (None,) * len(ins)
         if diff:
@@ -423,6 +443,7 @@ def jvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
             )
         v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", "jvp")[0]
+    _validate_v(vs, ins, single_in)
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
@@ -470,6 +491,7 @@ def _hessian_product(name: str, func: Any, inputs: Any, v: Any, create_graph: bo
             )
         v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", name)[0]
+    _validate_v(vs, ins, single_in)
     ins = _prepare(ins, create_graph)
     with enable_grad():
         out = _single_output(name, func(*ins))

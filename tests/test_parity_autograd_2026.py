@@ -329,6 +329,22 @@ def vjp_tuples_still_right(L):
     return _af(L, "vjp", lambda x, y: (x * y, x + y), (L.tensor([1.0, 2.0]), L.tensor([3.0, 4.0])), (L.ones(2),) * 2)
 
 
+# ----------------------------------------------------------------------------- custom Functions
+@case
+def save_for_backward_refuses_a_number(L):
+    class Twice(L.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x, 3)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    return Twice.apply(X(L))
+
+
 NAMES = sorted(C)
 
 
@@ -355,3 +371,19 @@ def test_batched_grad_is_the_jacobian() -> None:
     xn = x.detach().numpy()
     expect = np.diag(np.cos(xn) * xn.sum()) + np.sin(xn)[:, None]
     np.testing.assert_allclose(jac.numpy(), expect, rtol=1e-6)
+
+
+def test_instantiating_a_function_warns_as_torch() -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    messages = []
+    for L in (bp, torch):
+
+        class Twice(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+        with pytest.warns(DeprecationWarning) as caught:
+            Twice()
+        messages.append(str(caught[0].message).replace(f"<class '{__name__}.", "<class '"))
+    assert messages[0] == messages[1]

@@ -1,8 +1,9 @@
 """Autograd as torch users drive it, against torch 2.13: ``autograd.grad``'s argument checks (outputs before
 inputs, counts, batched and complex ``grad_outputs``), the grad mode hooks run in, anomaly mode's ``check_nan``,
 full backward hooks' ``grad_input`` for non-tensor arguments, ``autograd.functional``'s output and ``v`` checks,
-``save_for_backward``'s refusal. Each case runs with ``L = torch`` and ``L = backprop``: the results (values,
-dtypes, shapes), the UserWarnings and the exception (class and message) must agree."""
+forward-over-reverse (a tangent differentiated in reverse mode), custom ``Function``s' refusals and warning.
+Each case runs with ``L = torch`` and ``L = backprop``: the results (values, dtypes, shapes), the UserWarnings
+and the exception (class and message) must agree."""
 
 # ruff: noqa: N805 - Functions written as torch users write them
 from __future__ import annotations
@@ -86,22 +87,10 @@ def grad_fewer_grad_outputs_than_outputs(L):
 
 
 @case
-def grad_more_grad_outputs_than_outputs(L):  # (torch ignores the extra ones)
-    x = X(L)
-    return L.autograd.grad([x * 2], x, [L.ones(3), L.ones(3)])
-
-
-@case
 def backward_more_grad_tensors_than_tensors(L):
     x = X(L)
     L.autograd.backward([x * 2], [L.ones(3), L.ones(3)])
     return x.grad
-
-
-@case
-def backward_fewer_grad_tensors_than_tensors(L):
-    x = X(L)
-    L.autograd.backward([x * 2, x.sum()], [L.ones(3)])
 
 
 @case
@@ -126,12 +115,6 @@ def grad_batched_0d_grad_output(L):
 def grad_batched_count_mismatch(L):
     x = X(L, 2)
     return L.autograd.grad([x**2, x.sum()], x, grad_outputs=[L.eye(2)], is_grads_batched=True)
-
-
-@case
-def grad_batched_still_right(L):
-    x = X(L, 3)
-    return L.autograd.grad(x**2 * x.sum(), x, L.eye(3), is_grads_batched=True)
 
 
 # ----------------------------------------------------------------------------- the grad mode hooks see
@@ -185,13 +168,6 @@ def anomaly_check_nan_flags(L):
     L.set_anomaly_enabled(False)
     out += [L.is_anomaly_enabled(), L.is_anomaly_check_nan_enabled()]
     return out
-
-
-@case
-def anomaly_check_nan_true_still_raises(L):
-    with L.autograd.detect_anomaly():
-        x = L.tensor([0.0, 1.0], requires_grad=True)
-        (x.sqrt() * 0).sum().backward()
 
 
 # ----------------------------------------------------------------------------- full backward (pre-)hooks
@@ -324,11 +300,6 @@ def hessian_function_returning_a_float(L):
     return L.autograd.functional.hessian(lambda x: 3.0, L.tensor([1.0, 2.0]))
 
 
-@case
-def vjp_tuples_still_right(L):
-    return _af(L, "vjp", lambda x, y: (x * y, x + y), (L.tensor([1.0, 2.0]), L.tensor([3.0, 4.0])), (L.ones(2),) * 2)
-
-
 # ----------------------------------------------------------------------------- custom Functions
 @case
 def save_for_backward_refuses_a_number(L):
@@ -352,7 +323,8 @@ def tangent_differentiable_in_the_primal(L):
     x = L.tensor([1.0, 2.0], requires_grad=True)
     with fw.dual_level():
         t = fw.unpack_dual(fw.make_dual(x, L.tensor([1.0, 1.0])) ** 2).tangent
-        return t.requires_grad, L.autograd.grad(t.sum(), x)
+        plain = fw.unpack_dual(fw.make_dual(x.detach(), L.tensor([1.0, 1.0])) ** 2).tangent  # (no graph to keep)
+        return t.requires_grad, L.autograd.grad(t.sum(), x), plain.requires_grad, plain
 
 
 @case
@@ -373,19 +345,7 @@ def tangent_differentiable_in_the_tangent(L):
         return t.requires_grad, L.autograd.grad(t.sum(), v)
 
 
-@case
-def tangent_without_reverse_mode_has_no_graph(L):
-    fw = L.autograd.forward_ad
-    with fw.dual_level():
-        t = fw.unpack_dual(fw.make_dual(L.tensor([1.0, 2.0]), L.tensor([1.0, 0.5])) ** 2).tangent
-        return t.requires_grad, t
-
-
 NAMES = sorted(C)
-
-
-def test_case_count() -> None:
-    assert len(C) >= 15
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -398,15 +358,6 @@ def test_same_as_torch(name: str) -> None:
         assert ours[1] == theirs[1], (ours, theirs)
     else:
         assert ours == theirs
-
-
-# ----------------------------------------------------------------------------- closed forms (no torch needed)
-def test_batched_grad_is_the_jacobian() -> None:
-    x = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    (jac,) = bp.autograd.grad(x.sin() * x.sum(), x, bp.eye(3), is_grads_batched=True)
-    xn = x.detach().numpy()
-    expect = np.diag(np.cos(xn) * xn.sum()) + np.sin(xn)[:, None]
-    np.testing.assert_allclose(jac.numpy(), expect, rtol=1e-6)
 
 
 def test_instantiating_a_function_warns_as_torch() -> None:
@@ -425,6 +376,7 @@ def test_instantiating_a_function_warns_as_torch() -> None:
     assert messages[0] == messages[1]
 
 
+# ----------------------------------------------------------------------------- closed forms (no torch needed)
 def test_forward_over_reverse_is_the_hessian_vector_product() -> None:
     fw = bp.autograd.forward_ad
     x = bp.tensor([0.5, -1.0, 2.0], dtype=bp.float64, requires_grad=True)

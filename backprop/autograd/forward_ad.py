@@ -259,9 +259,7 @@ def _jvp(y: Any, found: list[tuple[Any, _Dual]], keep: bool) -> Any:
         jv = None
         if used:
             tangents = [t if t.dtype == g.dtype else t.to(g.dtype) for g, t in used]
-            (jv,) = grad(
-                [g for g, _ in used], u, tangents, retain_graph=True, create_graph=keep, allow_unused=True
-            )
+            (jv,) = grad([g for g, _ in used], u, tangents, retain_graph=True, create_graph=keep, allow_unused=True)
     if jv is None:  # the duals reach y only through constant derivatives (floor, sign, ...)
         return y._wrap(xp.zeros_like(y._data), y.device, None)
     return jv if keep else jv.detach()

@@ -141,7 +141,7 @@ def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:  # noqa:
 
 
 # ---------------------------------------------------------------- global switches
-_switches = {"warn_always": False, "check_nan": True}
+_switches = {"warn_always": False}
 
 
 def set_warn_always(b: bool) -> None:
@@ -161,13 +161,12 @@ def is_anomaly_enabled() -> bool:
 
 def is_anomaly_check_nan_enabled() -> bool:
     """Whether anomaly mode checks backward outputs for NaN: the ``check_nan`` of ``set_anomaly_enabled``."""
-    return _switches["check_nan"]
+    return grad_mode.state.check_nan
 
 
 def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     """Turn anomaly detection on or off for this thread (torch's global switch behind ``detect_anomaly``)."""
-    grad_mode._set_anomaly(builtins.bool(enabled))
-    _switches["check_nan"] = builtins.bool(check_nan)
+    grad_mode._set_anomaly(builtins.bool(enabled), builtins.bool(check_nan))
 
 
 def set_default_tensor_type(t: Any) -> None:

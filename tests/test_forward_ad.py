@@ -121,8 +121,9 @@ def test_jvp_through_nn_layers_matches_torch() -> None:
         got = fwAD.unpack_dual(ours(fwAD.make_dual(bp.tensor(x), bp.tensor(t))))
     with t_fwad.dual_level():
         want = t_fwad.unpack_dual(theirs(t_fwad.make_dual(torch.tensor(x), torch.tensor(t))))
-    np.testing.assert_allclose(got.tangent.numpy(), want.tangent.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.tangent.detach().numpy(), want.tangent.detach().numpy(), rtol=1e-10, atol=1e-12)
     assert got.primal.requires_grad == want.primal.requires_grad  # the parameters require grad
+    assert got.tangent.requires_grad == want.tangent.requires_grad  # (and so does the tangent: it depends on them)
     np.testing.assert_allclose(got.primal.detach().numpy(), want.primal.detach().numpy(), rtol=1e-12)
 
 
@@ -134,7 +135,7 @@ def test_jvp_through_nn_layers_matches_central_differences() -> None:
     with bp.no_grad():
         eps = 1e-6
         fd = (model(bp.tensor(x + eps * t)) - model(bp.tensor(x - eps * t))).numpy() / (2 * eps)
-    np.testing.assert_allclose(tangent.numpy(), fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(tangent.detach().numpy(), fd, rtol=1e-6, atol=1e-8)
 
 
 def test_dual_of_a_tensor_that_requires_grad_keeps_reverse_mode() -> None:

@@ -67,9 +67,11 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep these tensors (or None) for backward; in-place changes before backward are errors."""
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not _is_tensor(t):
-                raise TypeError(f"save_for_backward can only save tensors or None, got {type(t).__name__}")
+                raise TypeError(
+                    f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
+                )
         self.to_save = tensors
         self._versions = tuple(-1 if t is None else _version(t) for t in tensors)
 
@@ -313,7 +315,13 @@ class Function:
     vjp = backward
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        warnings.warn(
+            f"{self.__class__} should not be instantiated. Methods on autograd functions are all static, so you "
+            "should invoke them on the class itself. Instantiating an autograd function will raise an error in a "
+            "future version of PyTorch.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(

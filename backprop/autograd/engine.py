@@ -244,10 +244,10 @@ def _seed(tensors: Sequence[Any], grads: Sequence[Any]) -> tuple[list[Node], dic
     roots: list[Node] = []
     buffers: dict[Node, Any] = {}
     leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
-    for t, g in zip(tensors, grads):
+    for i, (t, g) in enumerate(zip(tensors, grads)):
         if t.grad_fn is None:
             if not t.requires_grad:
-                raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+                raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
             entry = leaf_grads.setdefault(id(t), [t, None])
             entry[1] = g if entry[1] is None else entry[1] + g
         elif t.grad_fn not in buffers:
@@ -278,7 +278,7 @@ def _walk(
     deps = _dependencies(roots)
     ready = [n for n in roots if deps.get(n, 0) == 0]
     owned: set = set()  # buffers this pass allocated, safe to add into in place
-    anomaly = bool(anomaly_users[0]) and state.anomaly
+    anomaly = bool(anomaly_users[0]) and state.anomaly and state.check_nan
     home = roots[0].device if roots else None  # current during the pass; a node elsewhere makes its own current
     while ready:
         node = ready.pop()
@@ -443,7 +443,8 @@ def _run_post_hooks(post: list, gxs: Any, gy: Any, create_graph: bool, wrap: Any
 
 def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> Any:
     t = g if create_graph else wrap(g, owner.device, None)
-    out = hook(t)
+    with set_grad_enabled(create_graph):  # the pass's grad mode, as torch's (leaf hooks run after the walk)
+        out = hook(t)
     if out is None:
         return g
     if hasattr(out, "grad_fn") and tuple(out.shape) != tuple(g.shape):

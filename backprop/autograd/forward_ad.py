@@ -235,11 +235,14 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
     primal = tensor if genuine else tensor.detach()
     if not found or dtypes.kind(tensor._data.dtype) not in "fc":
         return UnpackedDualTensor(primal, None)
-    return UnpackedDualTensor(primal, _jvp(tensor, found))
+    keep = genuine or any(entry.tangent.requires_grad for _, entry in found)
+    return UnpackedDualTensor(primal, _jvp(tensor, found, keep))
 
 
-def _jvp(y: Any, found: list[tuple[Any, _Dual]]) -> Any:
-    """``J t`` of ``y`` for the duals ``found``: the gradient of ``<J^T u, t>`` in the placeholder ``u``."""
+def _jvp(y: Any, found: list[tuple[Any, _Dual]], keep: bool) -> Any:
+    """``J t`` of ``y`` for the duals ``found``: the gradient of ``<J^T u, t>`` in the placeholder ``u``.
+    With ``keep`` (``y`` also depends on tensors that require grad, or a tangent does), ``J t`` keeps its
+    graph to them, so that reverse mode can differentiate the tangent (forward-over-reverse, as torch's)."""
     inputs = []
     for key, entry in found:
         if key.__class__ is Node:  # a view of a tensor that requires grad: a stand-in with its grad_fn
@@ -256,7 +259,7 @@ def _jvp(y: Any, found: list[tuple[Any, _Dual]]) -> Any:
         jv = None
         if used:
             tangents = [t if t.dtype == g.dtype else t.to(g.dtype) for g, t in used]
-            (jv,) = grad([g for g, _ in used], u, tangents, retain_graph=True, allow_unused=True)
+            (jv,) = grad([g for g, _ in used], u, tangents, retain_graph=True, create_graph=keep, allow_unused=True)
     if jv is None:  # the duals reach y only through constant derivatives (floor, sign, ...)
         return y._wrap(xp.zeros_like(y._data), y.device, None)
-    return jv.detach()
+    return jv if keep else jv.detach()

@@ -493,7 +493,7 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
                 base._base = base  # the base is marked as viewed (see apply_)
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
-    if anomaly_users[0] and state.anomaly:
+    if anomaly_users[0] and state.anomaly and state.check_nan:
         check_finite(op.name, "forward", out, device)
     if trace_users[0] and state.tracer is not None:
         _trace_forward(op, kernel, args, attrs, raw, out, aux, device)
@@ -552,7 +552,7 @@ def apply_scalar(op: OpDef, a: Any, s: Any, reflected: bool = False) -> Any:
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
     args = (s, a) if reflected else (a, s)
-    if anomaly_users[0] and state.anomaly:
+    if anomaly_users[0] and state.anomaly and state.check_nan:
         check_finite(op.name, "forward", out, device)
     if trace_users[0] and state.tracer is not None:
         _trace_forward(op, kernel, args, {}, raw, out, None, device)

@@ -11,6 +11,8 @@ from backprop.autograd.engine import run_backward
 
 
 def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_graph: bool) -> list:
+    if grads is not None and len(grads) < len(outputs):  # (extra gradients are ignored, as torch's)
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     result = []
     for i, out in enumerate(outputs):
         g = None if grads is None else grads[i]
@@ -36,6 +38,12 @@ def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_grap
                 f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape!r} and output[{i}] has a shape of "
                 f"{out.shape!r}."
             )
+        if (g._data.dtype.kind == "c") != (out._data.dtype.kind == "c"):
+            raise RuntimeError(
+                "For complex Tensors, both grad_output and output are required to have the same dtype. Mismatch in "
+                f"dtype: grad_output[{i}] has a dtype of torch.{g._data.dtype} and output[{i}] has a dtype of "
+                f"torch.{out._data.dtype}."
+            )
         if g.device is not out.device:
             raise RuntimeError(f"gradient {i} is on {g.device} but the output is on {out.device}")
         result.append(g if create_graph else g._data)
@@ -54,8 +62,6 @@ def backward(
         tensors = [tensors]
     if grad_tensors is not None and hasattr(grad_tensors, "grad_fn"):
         grad_tensors = [grad_tensors]
-    if grad_tensors is not None and len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"got {len(tensors)} tensors and {len(grad_tensors)} gradients")
     if inputs is not None and not hasattr(inputs, "grad_fn") and len(inputs) == 0:
         raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     if retain_graph is None:
@@ -149,6 +155,22 @@ def _batched_grad(
     outs = [outputs] if hasattr(outputs, "grad_fn") else list(outputs)
     gos = [grad_outputs] if hasattr(grad_outputs, "grad_fn") else list(grad_outputs)
     ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
+    if len(gos) < len(outs):
+        raise RuntimeError(f"got {len(outs)} tensors and {len(gos)} gradients")
+    for i, (out, g) in enumerate(zip(outs, gos)):
+        if g is not None and g.ndim == 0:
+            raise IndexError(
+                "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ to "
+                "convert a 0-dim tensor to a number"
+            )
+        if g is not None and tuple(g.shape[1:]) != tuple(out.shape):
+            raise RuntimeError(  # (torch's text, which names grad_output[i][0].shape[1:])
+                "If `is_grads_batched=True`, we interpret the first dimension of each grad_output as the batch "
+                "dimension. The sizes of the remaining dimensions are expected to match the shape of corresponding "
+                f"output, but a mismatch was detected: grad_output[{i}] has a shape of {g.shape[2:]!r} and "
+                f"output[{i}] has a shape of {out.shape!r}. If you only want some tensors in `grad_output` to be "
+                "considered batched, consider using vmap."
+            )
     n = gos[0].shape[0]
     rows = []
     for i in range(n):
@@ -171,6 +193,9 @@ def _grad(
     inputs = [inputs] if single else list(inputs)
     if grad_outputs is not None and hasattr(grad_outputs, "grad_fn"):
         grad_outputs = [grad_outputs]
+    for i, out in enumerate(outputs):  # (torch checks the outputs before the inputs)
+        if out.grad_fn is None and not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
     if not all(t.requires_grad for t in inputs):
         raise RuntimeError("One of the differentiated Tensors does not require grad")
     if retain_graph is None:
@@ -189,13 +214,29 @@ def _grad(
 
 # ---------------------------------------------------------------- torch.autograd.functional
 def _as_tuple(x: Any, name: str, fn: str) -> tuple[tuple, bool]:
-    """``x`` as a tuple of Tensors, and whether it was a single Tensor."""
-    if hasattr(x, "grad_fn"):
-        return (x,), True
-    if isinstance(x, (tuple, list)) and all(hasattr(t, "grad_fn") for t in x):
-        return tuple(x), False
-    kind = type(x).__name__
-    raise TypeError(f"The {name} given to {fn} must be either a Tensor or a tuple of Tensors but got {kind}")
+    """``x`` as a tuple of Tensors, and whether it was a single Tensor (a list is neither, as torch's)."""
+    single = not isinstance(x, tuple)
+    items = (x,) if single else x
+    for i, t in enumerate(items):
+        if not hasattr(t, "grad_fn"):
+            which = f"the given {name}" if single else f"the value at index {i}"
+            raise TypeError(
+                f"The {name} given to {fn} must be either a Tensor or a tuple of Tensors but {which} has type "
+                f"{type(t)}."
+            )
+    return items, single
+
+
+def _validate_v(vs: tuple, like: tuple, single: bool) -> None:
+    """torch's checks of ``v`` against the tensors it multiplies (the outputs for vjp, else the inputs)."""
+    if len(vs) != len(like):
+        if single:
+            raise RuntimeError("The given v should contain a single Tensor.")
+        raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got {len(vs)}.")
+    for i, (v, t) in enumerate(zip(vs, like)):
+        if tuple(v.shape) != tuple(t.shape):
+            where = "" if single else f"Entry {i} in "
+            raise RuntimeError(f"{where}v has invalid size: should be {t.shape!r} but got {v.shape!r}.")
 
 
 def _prepare(inputs: tuple, create_graph: bool) -> tuple:
@@ -256,7 +297,8 @@ def _check_jacobian(gs: tuple, strict: bool) -> None:
 
 def _single_output(name: str, out: Any) -> Any:
     """The one-element tensor a scalar function (hessian, hvp, vhp) must return, or torch's error."""
-    if not hasattr(out, "grad_fn"):
+    outs, single = _as_tuple(out, "outputs of the user-provided function", name)
+    if not single:
         raise RuntimeError(f"The function given to {name} should return a single Tensor")
     if out._data.size != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
@@ -282,7 +324,10 @@ def vjp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
                 "The vector v can only be None if the user-provided function returns a single Tensor with a "
                 "single element."
             )
-        vs = None if v is None else _as_tuple(v, "v", "vjp")[0]
+        vs = None
+        if v is not None:
+            vs = _as_tuple(v, "v", "vjp")[0]
+            _validate_v(vs, outs, single_out)
         diff = [i for i, o in enumerate(outs) if o.requires_grad]
         grads: tuple = (None,) * len(ins)
         if diff:
@@ -398,6 +443,7 @@ def jvp(func: Any, inputs: Any, v: Any = None, create_graph: bool = False, stric
             )
         v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", "jvp")[0]
+    _validate_v(vs, ins, single_in)
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
@@ -445,6 +491,7 @@ def _hessian_product(name: str, func: Any, inputs: Any, v: Any, create_graph: bo
             )
         v = ins[0]._wrap(ins[0].device.xp.ones_like(ins[0]._data), ins[0].device, None)
     vs = _as_tuple(v, "v", name)[0]
+    _validate_v(vs, ins, single_in)
     ins = _prepare(ins, create_graph)
     with enable_grad():
         out = _single_output(name, func(*ins))

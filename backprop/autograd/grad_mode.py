@@ -18,6 +18,7 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.enabled = True
         self.anomaly = False
+        self.check_nan = True  # anomaly mode's NaN/Inf checks (torch's check_nan; every switch sets it)
         self.tracer: Any = None  # bp.compile's Tracer while a step is being recorded on this thread
         self.inference = False  # inside inference_mode() (is_inference_mode_enabled)
 
@@ -193,7 +194,7 @@ def is_inference_mode_enabled() -> bool:
 
 class detect_anomaly:  # noqa: N801 - torch's name
     """Context manager (or decorator): raise at the first op whose forward or backward yields NaN or
-    Inf. ``check_nan=False`` is accepted for torch's signature; the check here is the NaN/Inf one."""
+    Inf. With ``check_nan=False`` anomaly mode is on but nothing is checked, as torch's."""
 
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
@@ -215,12 +216,12 @@ class detect_anomaly:  # noqa: N801 - torch's name
         return wrapper
 
     def __enter__(self) -> None:
-        self._prev = state.anomaly
-        state.anomaly = True
+        self._prev, self._prev_check = state.anomaly, state.check_nan
+        state.anomaly, state.check_nan = True, bool(self.check_nan)
         anomaly_users[0] += 1
 
     def __exit__(self, *exc: object) -> None:
-        state.anomaly = self._prev
+        state.anomaly, state.check_nan = self._prev, self._prev_check
         anomaly_users[0] -= 1
 
 
@@ -233,14 +234,14 @@ class set_detect_anomaly:  # noqa: N801 - torch's name
     """Turn anomaly detection on or off now; used as a context manager, it restores the previous mode."""
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
-        self._prev = bool(state.anomaly)
-        _set_anomaly(bool(mode))
+        self._prev, self._prev_check = bool(state.anomaly), state.check_nan
+        _set_anomaly(bool(mode), check_nan)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: object) -> None:
-        _set_anomaly(self._prev)
+        _set_anomaly(self._prev, self._prev_check)
 
 
 _multithreading = [True]  # torch's flag (process-wide): backward here always runs on the calling thread
@@ -287,12 +288,12 @@ def is_view_replay_enabled() -> bool:
     return False
 
 
-def _set_anomaly(on: bool) -> None:
+def _set_anomaly(on: bool, check_nan: bool = True) -> None:
     if on and not state.anomaly:
         anomaly_users[0] += 1
     elif not on and state.anomaly:
         anomaly_users[0] = max(0, anomaly_users[0] - 1)
-    state.anomaly = on
+    state.anomaly, state.check_nan = on, bool(check_nan)
 
 
 def quiet_floats() -> Any:

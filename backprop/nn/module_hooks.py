@@ -10,6 +10,7 @@ see the gradients of the outputs (backward-pre hooks, which may replace them) an
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -171,33 +172,39 @@ def _is_tensor(x: Any) -> bool:
 
 
 class _BackwardCall:
-    """One call's backward-hook state: the gradients of its outputs, kept until its inputs' arrive."""
+    """One call's backward-hook state: the gradients of its outputs, kept until its inputs' arrive.
+
+    As torch's, ``grad_input`` has an entry per positional argument (None for a non-tensor, zeros for a
+    tensor that does not require grad) and ``grad_output`` one per output of a tuple (None for a non-tensor
+    or a tensor that does not require grad)."""
 
     def __init__(self, module: Any) -> None:
         self.module = module
         self.grad_output: tuple | None = None
-        self.n_inputs = 0
-        self.inputs_need_grad = False
+        self.args: tuple = ()
+        self.need: list[int] = []  # the positions of the arguments that require grad (they pass _InputHook)
+        self.n_outputs = 1
+        self.outputs_hooked: list[int] = []  # the positions of the outputs that pass _OutputHook
 
     def wrap_inputs(self, args: tuple) -> tuple:
-        tensors = [i for i, a in enumerate(args) if _is_tensor(a)]
-        self.n_inputs = len(tensors)
-        need = [i for i in tensors if args[i].requires_grad]
-        if not need:
+        self.args = args
+        self.need = [i for i, a in enumerate(args) if _is_tensor(a) and a.requires_grad]
+        if not self.need:
             return args
-        self.inputs_need_grad = True
-        wrapped = _InputHook.apply(self, *[args[i] for i in tensors])
+        wrapped = _InputHook.apply(self, *[args[i] for i in self.need])
         wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
         out = list(args)
-        for i, w in zip(tensors, wrapped):
+        for i, w in zip(self.need, wrapped):
             out[i] = w
         return tuple(out)
 
     def wrap_outputs(self, out: Any) -> Any:
         if _is_tensor(out):
+            self.outputs_hooked = [0]
             return _OutputHook.apply(self, out) if out.requires_grad else out
         if isinstance(out, (tuple, list)) and any(_is_tensor(o) and o.requires_grad for o in out):
-            idx = [i for i, o in enumerate(out) if _is_tensor(o) and o.requires_grad]
+            self.n_outputs = len(out)
+            idx = self.outputs_hooked = [i for i, o in enumerate(out) if _is_tensor(o) and o.requires_grad]
             wrapped = _OutputHook.apply(self, *[out[i] for i in idx])
             wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
             items = list(out)
@@ -208,21 +215,45 @@ class _BackwardCall:
 
     def on_grad_output(self, grads: tuple) -> tuple:
         tables = self.module.__dict__.get("_hooks") or _NO_HOOKS
+        packed = [None] * self.n_outputs
+        for i, g in zip(self.outputs_hooked, grads):
+            packed[i] = g
+        grad_output = tuple(packed)
         for hook, _ in [*GLOBAL_BACKWARD_PRE.values(), *tables["backward_pre"].values()]:
-            result = hook(self.module, grads)
+            result = hook(self.module, grad_output)
             if result is not None:
-                grads = _as_tuple(result)
-        self.grad_output = grads
-        if not self.inputs_need_grad:  # torch: no input needs a gradient, the hooks run now
-            self._run_backward_hooks((None,) * max(self.n_inputs, 1))
-        return grads
+                result = _as_tuple(result)
+                if len(result) != len(grad_output):
+                    raise RuntimeError(
+                        f"Backward pre hook returned an invalid number of grad_output, got {len(result)}, but "
+                        f"expected {len(grad_output)}"
+                    )
+                grad_output = result
+        self.grad_output = grad_output
+        if not self.need:  # torch: no input needs a gradient, the hooks run now (with torch's warning)
+            warnings.warn(
+                "Full backward hook is firing when gradients are computed with respect to module outputs since no "
+                "inputs require gradients. See https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.register_full_backward_hook for more details.",
+                UserWarning,
+                stacklevel=2,
+            )
+            grad_input = (None,) * len(self.args)
+            for hook, _ in self._backward_hooks():
+                result = hook(self.module, grad_input, self.grad_output)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError(
+                        "Backward hook for Modules where no input requires gradient should always return None or "
+                        "None for all gradients."
+                    )
+        return tuple(grad_output[i] for i in self.outputs_hooked)
 
     def on_grad_input(self, grads: tuple) -> tuple:
-        return self._run_backward_hooks(grads)
-
-    def _run_backward_hooks(self, grad_input: tuple) -> tuple:
-        tables = self.module.__dict__.get("_hooks") or _NO_HOOKS
-        for hook, _ in [*GLOBAL_BACKWARD.values(), *tables["backward"].values()]:
+        packed = [a.new_zeros(a.shape) if _is_tensor(a) and not a.requires_grad else None for a in self.args]
+        for i, g in zip(self.need, grads):
+            packed[i] = g
+        grad_input = tuple(packed)
+        for hook, _ in self._backward_hooks():
             result = hook(self.module, grad_input, self.grad_output)
             if result is not None:
                 result = _as_tuple(result)
@@ -232,7 +263,11 @@ class _BackwardCall:
                         f"{len(grad_input)}"
                     )
                 grad_input = result
-        return grad_input
+        return tuple(grad_input[i] for i in self.need)
+
+    def _backward_hooks(self) -> list:
+        tables = self.module.__dict__.get("_hooks") or _NO_HOOKS
+        return [*GLOBAL_BACKWARD.values(), *tables["backward"].values()]
 
 
 class _OutputHook(Function):

@@ -325,3 +325,42 @@ def test_reduce_lr_on_plateau_after_add_param_group(min_lr: Any) -> None:
         return lrs, sched.min_lrs, sched.default_min_lr
 
     same_as_torch(case)
+
+
+def test_get_last_lr_returns_the_schedulers_list() -> None:
+    """torch's ``get_last_lr()`` returns the scheduler's own ``_last_lr`` list (the same object each call)."""
+
+    def case(L: Any) -> Any:
+        opt = _sgd(L)
+        scheds = [L.optim.lr_scheduler.StepLR(opt, 2), L.optim.lr_scheduler.ReduceLROnPlateau(opt)]
+        return [s.get_last_lr() is s.get_last_lr() for s in scheds]
+
+    same_as_torch(case)
+
+
+# ---------------------------------------------------------------- copies of an optimizer
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_optimizer_keeps_its_state(how: str) -> None:
+    """``copy.deepcopy(opt)`` / pickling: the copy's state belongs to the copied parameters (Adam's moments and
+    step count carry on); it was keyed by the original parameters' ids, so the copy started afresh."""
+    import copy
+    import pickle
+
+    def case(L: Any) -> Any:
+        p = L.nn.Parameter(L.tensor([1.0, -2.0, 0.5], dtype=L.float64))
+        opt = L.optim.Adam([p], lr=0.1)
+        L.optim.lr_scheduler.StepLR(opt, 2)  # (its step tracking hooks the optimizer: not copied, as torch's)
+        for _ in range(3):
+            p.grad = p.detach() * 2
+            opt.step()
+        twin = copy.deepcopy(opt) if how == "deepcopy" else pickle.loads(pickle.dumps(opt))
+        q = twin.param_groups[0]["params"][0]
+        for o, x in ((opt, p), (twin, q)):
+            x.grad = x.detach() * 2
+            o.step()
+        return p, q, q is not p, twin.state[q]["step"], twin.state_dict()
+
+    ours, theirs = run(case, bp), run(case, torch)
+    assert ours[0] == theirs[0] == "ok" and _close(ours[1], theirs[1]), (ours, theirs)

@@ -215,8 +215,8 @@ class LRScheduler:
     def get_last_lr(self) -> list[float]:
         """The rates this scheduler's last ``step()`` left (torch's: another scheduler or the user may have
         moved the groups' rates since)."""
-        last = self.__dict__.get("_last_lr")
-        return list(last) if last is not None else [g["lr"] for g in self.optimizer.param_groups]
+        last = self.__dict__.get("_last_lr")  # (the list itself, as torch's)
+        return last if last is not None else [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's position (a torch-style subclass: all its attributes but the optimizer, as torch)."""
@@ -744,9 +744,6 @@ class ReduceLROnPlateau(LRScheduler):
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
-
-    def get_last_lr(self) -> list[float]:
-        return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}

@@ -163,6 +163,31 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``copy.deepcopy`` and pickle keep: everything but the hooks (torch drops them too) and the
+        fused-kernel cache, with the state keyed by the parameter's position in ``param_groups`` (its key
+        here, ``id(p)``, would not name the copied parameter)."""
+        out = dict(self.__dict__)
+        position: dict[int, int] = {}
+        for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
+            position.setdefault(id(p), i)
+        out["_state_by_position"] = {position[k]: v for k, v in dict.items(self.state) if k in position}
+        del out["state"]
+        out["_fused_cache"] = {}
+        out["_hooks"] = {k: OrderedDict() for k in _HOOK_KINDS}
+        out.pop("_opt_called", None)  # (a scheduler's step tracking: its hook is not copied)
+        return out
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        by_position = state.pop("_state_by_position", None)
+        self.__dict__.update(state)
+        if by_position is not None:
+            params = [p for g in self.param_groups for p in g["params"]]
+            self.state = ParamState()
+            for i, v in by_position.items():
+                dict.__setitem__(self.state, id(params[i]), v)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass's own ``step`` runs its step hooks and is replayed whole by ``bp.compile``, as the
         base class's (unless the subclass sets ``_replayed_whole = False``: its step then checks itself)."""

@@ -389,9 +389,9 @@ def test_reduce_lr_on_plateau_closed_cases_and_state() -> None:
     again = optim.lr_scheduler.ReduceLROnPlateau(opt)
     again.load_state_dict(state)
     assert again.best == 3.0 and again.factor == 0.5 and again.num_bad_epochs == sched.num_bad_epochs
-    with pytest.raises(ValueError, match="factor should be < 1.0"):
+    with pytest.raises(ValueError, match="Factor should be < 1.0"):
         optim.lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
-    with pytest.raises(ValueError, match="expected 1 values for min_lr, got 2"):
+    with pytest.raises(ValueError, match="expected 1 min_lrs, got 2"):
         optim.lr_scheduler.ReduceLROnPlateau(opt, min_lr=[0.1, 0.2])
 
 
@@ -478,7 +478,7 @@ def test_sequential_lr_matches_torch_for_warm_up_then_decay() -> None:
     again = make(bp, ours_opt)
     again.load_state_dict(state)
     assert ours_opt.param_groups[0]["lr"] == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-12)
-    with pytest.raises(ValueError, match="one milestone fewer than schedulers"):
+    with pytest.raises(ValueError, match="one more than the number of milestone points"):
         optim.lr_scheduler.SequentialLR(ours_opt, [optim.lr_scheduler.StepLR(ours_opt, 2)], milestones=[3])
 
 

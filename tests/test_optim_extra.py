@@ -186,8 +186,16 @@ def test_lbfgs_refuses_groups_and_runs_eagerly_when_compiled() -> None:
     a, b = nn.Parameter(bp.ones(2)), nn.Parameter(bp.ones(2))
     with pytest.raises(ValueError, match="per-parameter options"):
         optim.LBFGS([{"params": [a]}, {"params": [b]}])
-    with pytest.raises(ValueError, match="strong_wolfe"):
-        optim.LBFGS([a], line_search_fn="armijo")
+    armijo = optim.LBFGS([a], line_search_fn="armijo")  # (torch's check: at the first line search)
+
+    def loss() -> bp.Tensor:
+        armijo.zero_grad()
+        out = ((a - 2) ** 2).sum()
+        out.backward()
+        return out
+
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        armijo.step(loss)
     opt = optim.LBFGS([a], max_iter=3)
 
     def step(t: bp.Tensor) -> bp.Tensor:

@@ -125,11 +125,11 @@ def test_adafactor_state_dict_round_trip() -> None:
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"lr": -1.0}, "learning rate should be >= 0"),
+        ({"lr": -1.0}, "Learning rate should be >= 0"),
         ({"beta2_decay": 0.5}, "beta2_decay should be <= 0"),
         ({"eps": (-1.0, 1e-3)}, "epsilon1 should be >= 0"),
         ({"eps": (None, -1.0)}, "epsilon2 should be >= 0"),
-        ({"d": 0.5}, "clipping threshold d should be >= 1"),
+        ({"d": 0.5}, "Clipping threshold d should be >= 1"),
         ({"weight_decay": -0.1}, "weight_decay should be >= 0"),
     ],
 )

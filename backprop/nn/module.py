@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import no_grad, trace_users
 from backprop.autograd.trace import replayed_whole, tracer
 from backprop.devices import Device
@@ -314,7 +315,11 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad._data[...] = 0
+                g = p.grad
+                if g.requires_grad:  # (a gradient made with create_graph=True leaves its graph, as torch's)
+                    g.detach_()
+                g._data[...] = 0
+                bump_version(g)
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """Move/cast parameters and buffers through ``_apply`` (the Parameter objects are kept unless a

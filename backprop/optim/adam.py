@@ -9,6 +9,7 @@ from typing import Any
 from backprop.optim.optimizer import (
     Optimizer,
     buffer,
+    check_lr,
     check_nonnegative,
     count_step,
     plus_scaled,
@@ -44,6 +45,7 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        check_lr(lr, foreach and not capturable)
         check_nonnegative(type(self).__name__, lr=lr, eps=eps, weight_decay=weight_decay)
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:

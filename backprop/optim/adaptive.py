@@ -200,7 +200,7 @@ class Adadelta(Optimizer):
     ) -> None:
         check_nonnegative("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
         if not 0 <= rho <= 1:
-            raise ValueError(f"Adadelta: invalid rho value: {rho} (expected [0, 1])")
+            raise ValueError(f"Invalid rho value: {rho}")
         options = torch_options("Adadelta", maximize, foreach, differentiable, capturable=capturable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, **options))
 

@@ -11,6 +11,7 @@ from backprop.optim.optimizer import (
     Optimizer,
     add_scaled_,
     buffer,
+    check_lr,
     check_nonnegative,
     count_step,
     plus_scaled,
@@ -45,7 +46,7 @@ class Rprop(Optimizer):
     ) -> None:
         check_nonnegative("Rprop", lr=lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
-            raise ValueError(f"Rprop: invalid eta values: {etas[0]}, {etas[1]} (expected 0 < etas[0] < 1 < etas[1])")
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
         options = torch_options("Rprop", maximize, foreach, differentiable, capturable=capturable)
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), **options))
 
@@ -143,10 +144,11 @@ class SparseAdam(Optimizer):
         eps: float = 1e-8,
         maximize: bool = False,
     ) -> None:
-        if not 0.0 < lr:
-            raise ValueError(f"SparseAdam: invalid learning rate: {lr} (expected > 0)")
+        check_lr(lr)
+        if not 0.0 < lr:  # (torch's messages; SparseAdam wants both strictly positive)
+            raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
-            raise ValueError(f"SparseAdam: invalid epsilon value: {eps} (expected > 0)")
+            raise ValueError(f"Invalid epsilon value: {eps}")
         for i, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")

@@ -146,8 +146,6 @@ class LBFGS(Optimizer):
         check_nonnegative("LBFGS", lr=lr)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
-        if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: only 'strong_wolfe' is supported as line_search_fn, got {line_search_fn!r}")
         defaults = dict(
             lr=lr,
             max_iter=max_iter,
@@ -303,6 +301,8 @@ class LBFGS(Optimizer):
 
             ls_func_evals = 0
             if line_search_fn is not None:
+                if line_search_fn != "strong_wolfe":  # (torch's check: at the first line search, not in __init__)
+                    raise RuntimeError("only 'strong_wolfe' is supported")
                 x_init = self._clone_param()
 
                 def obj_func(x: list[Any], t: Any, d: Any) -> tuple[float, Any]:

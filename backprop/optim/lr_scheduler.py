@@ -9,6 +9,7 @@ torch's do."""
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable
@@ -53,6 +54,24 @@ def _check_optimizer(optimizer: Any) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
+def _check_schedulers(name: str, schedulers: list[Any], optimizer: Any) -> None:
+    """torch's checks of ``SequentialLR``'s and ``ChainedScheduler``'s schedulers (torch's messages)."""
+    for i, sched in enumerate(schedulers):
+        if not hasattr(sched, "optimizer"):
+            raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be "
+                f"specified when calling `step`, but got one at index {i} in the given schedulers sequence."
+            )
+        if sched.optimizer is not optimizer:
+            raise ValueError(
+                f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
+                f"{type(sched).__name__} at index {i} has {sched.optimizer}, which is different from "
+                f"{type(optimizer).__name__}."
+            )
+
+
 def _check_initial_lr(optimizer: Optimizer) -> None:
     """torch's KeyError for resuming (``last_epoch >= 0``) an optimizer whose groups have no ``initial_lr``
     (its state dict was not loaded, or ``last_epoch`` was given for a fresh run)."""
@@ -64,6 +83,19 @@ def _check_initial_lr(optimizer: Optimizer) -> None:
                 "checkpoint but haven't properly loaded the optimizer state\n2. You're using last_epoch >= 0 "
                 "for a fresh training run (not recommended)"
             )
+
+
+def _records_last_lr(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` that then keeps the rates it leaves as ``get_last_lr()``'s (torch's ``_last_lr``: what this
+    scheduler set, not what another scheduler or the user set on the groups since)."""
+
+    @functools.wraps(step)
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = step(self, *args, **kwargs)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        return out
+
+    return recorded
 
 
 def _warn_get_lr_outside_step(scheduler: Any) -> None:
@@ -106,8 +138,9 @@ class LRScheduler:
         """A subclass's own ``step`` is replayed whole by ``bp.compile``, as the base class's (unless the
         subclass sets ``_replayed_whole = False``: its step then checks itself)."""
         super().__init_subclass__(**kwargs)
-        if "step" in cls.__dict__ and cls.__dict__.get("_replayed_whole", True):
-            cls.step = replayed_whole(cls.__dict__["step"])  # type: ignore[method-assign]
+        if "step" in cls.__dict__:
+            step = _records_last_lr(cls.__dict__["step"])
+            cls.step = replayed_whole(step) if cls.__dict__.get("_replayed_whole", True) else step  # type: ignore[method-assign]
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError(
@@ -148,6 +181,7 @@ class LRScheduler:
             self._step_count = count + 1
 
     @replayed_whole
+    @_records_last_lr
     def step(self, epoch: int | None = None) -> None:
         self._check_order()
         if epoch is not None:
@@ -179,7 +213,10 @@ class LRScheduler:
             g["lr"] = self.lr_at(base, epoch)
 
     def get_last_lr(self) -> list[float]:
-        return [g["lr"] for g in self.optimizer.param_groups]
+        """The rates this scheduler's last ``step()`` left (torch's: another scheduler or the user may have
+        moved the groups' rates since)."""
+        last = self.__dict__.get("_last_lr")  # (the list itself, as torch's)
+        return last if last is not None else [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's position (a torch-style subclass: all its attributes but the optimizer, as torch)."""
@@ -200,6 +237,7 @@ class LRScheduler:
                 g["lr"] = lr
         else:
             self._set(self.last_epoch)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
 class StepLR(LRScheduler):
@@ -268,8 +306,10 @@ class LinearLR(LRScheduler):
         total_iters: int = 5,
         last_epoch: int = -1,
     ) -> None:
-        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError("LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1]")
+        if not 0 < start_factor <= 1:
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+        if not 0 <= end_factor <= 1:
+            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -353,7 +393,7 @@ class ConstantLR(LRScheduler):
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
     ) -> None:
         if not 0 <= factor <= 1:
-            raise ValueError(f"ConstantLR: factor must be between 0 and 1, got {factor}")
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
         self.factor, self.total_iters = factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -409,23 +449,21 @@ class OneCycleLR(LRScheduler):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-            if epochs <= 0 or steps_per_epoch <= 0:
-                raise ValueError(
-                    f"OneCycleLR: expected positive epochs and steps_per_epoch, got {epochs}, {steps_per_epoch}"
-                )
+            if not isinstance(epochs, int) or epochs <= 0:
+                raise ValueError(f"Expected positive integer epochs, but got {epochs}")
+            if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+                raise ValueError(f"Expected positive integer steps_per_epoch, but got {steps_per_epoch}")
             total_steps = epochs * steps_per_epoch
-        elif total_steps <= 0:
-            raise ValueError(f"OneCycleLR: expected a positive total_steps, got {total_steps}")
-        if not 0 <= pct_start <= 1:
-            raise ValueError(f"OneCycleLR: expected pct_start in [0, 1], got {pct_start}")
+        elif total_steps <= 0 or not isinstance(total_steps, int):
+            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+        if not 0 <= pct_start <= 1 or not isinstance(pct_start, float):  # (torch's: an int 0 or 1 is refused)
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
         groups = optimizer.param_groups
         if cycle_momentum and "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-            raise ValueError(
-                "OneCycleLR: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-            )
+            raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
         self.use_beta1 = "betas" in optimizer.defaults
         max_lrs = _per_group(max_lr, groups, "max_lr")
         if last_epoch == -1:
@@ -485,7 +523,10 @@ def _per_group(value: Any, groups: list[dict[str, Any]], name: str) -> list[Any]
     """A hyper-parameter given once or once per parameter group, as a list per group."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(groups):
-            raise ValueError(f"expected {len(groups)} values for {name}, got {len(value)}")
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups. "
+                f"{name} has {len(value)} values, param_groups has {len(groups)}."
+            )
         return list(value)
     return [value] * len(groups)
 
@@ -503,9 +544,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if not isinstance(T_0, int) or T_0 <= 0:
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, but got {T_0}")
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
         if not isinstance(T_mult, int) or T_mult < 1:
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult}")
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -516,7 +559,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self._set(self.last_epoch)
             return
         if epoch < 0:
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, but got {epoch}")
+            raise ValueError(f"Expected non-negative epoch, but got {epoch}")
         self.last_epoch = math.floor(epoch)
         self._epoch = epoch
         self._set(epoch)
@@ -569,26 +612,29 @@ class SequentialLR(LRScheduler):
     ) -> None:
         if not schedulers:
             raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
-        for i, sched in enumerate(schedulers):
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(
-                    f"SequentialLR does not support ReduceLROnPlateau (its step takes a metric): got one at index {i}"
-                )
-            if getattr(sched, "optimizer", None) is not optimizer:
-                raise ValueError(
-                    f"SequentialLR expects all schedulers to belong to the same optimizer, but the scheduler "
-                    f"{type(sched).__name__} at index {i} has another one"
-                )
+        _check_schedulers(type(self).__name__, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
-                f"SequentialLR expects one milestone fewer than schedulers, got {len(schedulers)} schedulers and "
-                f"{len(milestones)} milestones"
+                "Sequential Schedulers expects number of schedulers provided to be one more than the number of "
+                f"milestone points, but got number of schedulers {len(schedulers)} and the number of milestones "
+                f"to be equal to {len(milestones)}"
             )
         self._schedulers, self._milestones = list(schedulers), list(milestones)
         self.optimizer = optimizer
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch + 1
         self._set(self.last_epoch)
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self) -> None:
+        """torch's: the scheduler whose interval holds the new epoch steps (so it composes with a rate the
+        user or another scheduler moved, as torch's chainable ones do); at a milestone it starts afresh."""
+        self.last_epoch += 1
+        i = bisect.bisect_right(self._milestones, self.last_epoch)
+        if i and self._milestones[i - 1] == self.last_epoch:
+            self._set(self.last_epoch)
+        else:
+            self._schedulers[i].step()
 
     def _set(self, epoch: int) -> None:
         i = bisect.bisect_right(self._milestones, epoch)
@@ -609,6 +655,7 @@ class SequentialLR(LRScheduler):
             sched.last_epoch, sched.base_lrs = sub["last_epoch"], list(sub["base_lrs"])
         self.last_epoch = state["last_epoch"]
         self._set(self.last_epoch)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -631,16 +678,21 @@ class ReduceLROnPlateau(LRScheduler):
         eps: float = 1e-8,
     ) -> None:
         if factor >= 1.0:
-            raise ValueError("ReduceLROnPlateau: factor should be < 1.0")
-        if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode {mode!r} is unknown (expected 'min' or 'max')")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(
-                f"ReduceLROnPlateau: threshold mode {threshold_mode!r} is unknown (expected 'rel' or 'abs')"
-            )
+            raise ValueError("Factor should be < 1.0.")
         _check_optimizer(optimizer)
         self.optimizer = optimizer
-        self.min_lrs = [float(m) for m in _per_group(min_lr, optimizer.param_groups, "min_lr")]
+        if isinstance(min_lr, (list, tuple)):  # (torch's attributes: default_min_lr None, or the one number)
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
+            self.default_min_lr: float | None = None
+            self.min_lrs = list(min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        if mode not in ("min", "max"):
+            raise ValueError("mode " + mode + " is unknown!")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
         self.mode, self.factor, self.patience, self.threshold = mode, factor, patience, threshold
         self.threshold_mode, self.cooldown, self.eps = threshold_mode, cooldown, eps
         self.mode_worse = math.inf if mode == "min" else -math.inf
@@ -665,7 +717,17 @@ class ReduceLROnPlateau(LRScheduler):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            for g, floor in zip(self.optimizer.param_groups, self.min_lrs):
+            groups = self.optimizer.param_groups
+            if len(groups) != len(self.min_lrs):  # a group added since: torch's default floor, or its error
+                if self.default_min_lr is None:
+                    raise RuntimeError(
+                        f"The number of param groups in the `optimizer` ({len(groups)}) differs from when "
+                        f"`ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), usually due to a new param "
+                        "group being added to the optimizer. Please modify the `min_lrs` field to match the "
+                        "length of the `optimizer` param groups."
+                    )
+                self.min_lrs = [self.default_min_lr] * len(groups)
+            for g, floor in zip(groups, self.min_lrs):
                 old = float(g["lr"])
                 new = max(old * self.factor, floor)
                 if old - new > self.eps:
@@ -682,9 +744,6 @@ class ReduceLROnPlateau(LRScheduler):
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
-
-    def get_last_lr(self) -> list[float]:
-        return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
@@ -765,15 +824,13 @@ class CyclicLR(LRScheduler):
         down = float(step_size_down) if step_size_down is not None else up
         self.total_size, self.step_ratio = up + down, up / (up + down)
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError("CyclicLR: mode is invalid and scale_fn is None")
+            raise ValueError("mode is invalid and scale_fn is None")
         self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
         self.scale_mode = scale_mode if scale_fn is not None else ("iterations" if mode == "exp_range" else "cycle")
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "CyclicLR: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
             self.use_beta1 = "betas" in optimizer.defaults
             self.base_momentums = _per_group(base_momentum, groups, "base_momentum")
             self.max_momentums = _per_group(max_momentum, groups, "max_momentum")
@@ -820,24 +877,12 @@ class ChainedScheduler(LRScheduler):
         if len(schedulers) < 1:
             raise ValueError("ChainedScheduler expects at least one scheduler to be chained, but got no scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
-        for i, sched in enumerate(schedulers):
-            if not hasattr(sched, "optimizer"):
-                raise TypeError(f"ChainedScheduler at index {i} should have `optimizer` as its attribute.")
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(
-                    "ChainedScheduler does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                    f"kwargs to be specified when calling `step`, but got one at index {i} in the given schedulers "
-                    "sequence."
-                )
-            if sched.optimizer is not optimizer:
-                raise ValueError(
-                    f"ChainedScheduler expects all schedulers to belong to the same optimizer, but got scheduler "
-                    f"{type(sched).__name__} at index {i} with another one"
-                )
+        _check_schedulers(type(self).__name__, schedulers, optimizer)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
         self.base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
         self.last_epoch = max(s.last_epoch for s in self._schedulers)
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
 
     def step(self) -> None:
         for sched in self._schedulers:
@@ -857,4 +902,5 @@ class ChainedScheduler(LRScheduler):
             sched.load_state_dict(sub)
         for g, lr in zip(self.optimizer.param_groups, state["_last_lr"]):  # the composed rates, not the last one's
             g["lr"] = lr
+        self._last_lr = list(state["_last_lr"])
         self.last_epoch = state.get("last_epoch", self.last_epoch)

@@ -118,16 +118,20 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
         group = dict(param_group)
         params = group["params"]
+        if isinstance(params, set):  # (torch's refusal: a set's order, hence the state dict's indices, varies)
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a list instead."
+            )
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in group["params"]]
         if any(named):  # named_parameters(): the names go to group["param_names"], as in torch
             if not all(named):
-                raise ValueError(
-                    f"{type(self).__name__}: all optimizer params should be with/without names. "
-                    "Some param names are missing"
-                )
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
             group["param_names"] = [name for name, _ in group["params"]]
             group["params"] = [p for _, p in group["params"]]
         for p in group["params"]:
@@ -137,18 +141,53 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {what}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
+        for k, v in self.defaults.items():
+            if v is required and k not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
+            group.setdefault(k, v)
         ids = {id(p) for p in group["params"]}
         if len(ids) != len(group["params"]):  # torch warns (and updates such a parameter once per mention)
             warnings.warn(
-                f"{type(self).__name__}: a parameter group lists the same parameter more than once; it is "
-                "updated once per mention, as in torch",
+                "optimizer contains a parameter group with duplicate parameters; "
+                "in future, this will cause an error; "
+                "see github.com/pytorch/pytorch/issues/40967 for more information",
                 stacklevel=3,
             )
+        for g in self.param_groups:
+            if ("param_names" in group) != ("param_names" in g):
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param group "
+                    + ("with names" if "param_names" in group else "without names")
+                    + " to the optimizer"
+                )
         if any(id(q) in ids for g in self.param_groups for q in g["params"]):
-            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
-        for k, v in self.defaults.items():
-            group.setdefault(k, v)
+            raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``copy.deepcopy`` and pickle keep: everything but the hooks (torch drops them too) and the
+        fused-kernel cache, with the state keyed by the parameter's position in ``param_groups`` (its key
+        here, ``id(p)``, would not name the copied parameter)."""
+        out = dict(self.__dict__)
+        position: dict[int, int] = {}
+        for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
+            position.setdefault(id(p), i)
+        out["_state_by_position"] = {position[k]: v for k, v in dict.items(self.state) if k in position}
+        del out["state"]
+        out["_fused_cache"] = {}
+        out["_hooks"] = {k: OrderedDict() for k in _HOOK_KINDS}
+        out.pop("_opt_called", None)  # (a scheduler's step tracking: its hook is not copied)
+        return out
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        by_position = state.pop("_state_by_position", None)
+        self.__dict__.update(state)
+        if by_position is not None:
+            params = [p for g in self.param_groups for p in g["params"]]
+            self.state = ParamState()
+            for i, v in by_position.items():
+                dict.__setitem__(self.state, id(params[i]), v)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass's own ``step`` runs its step hooks and is replayed whole by ``bp.compile``, as the
@@ -206,7 +245,11 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad._data[...] = 0
+                    g = p.grad
+                    if g.requires_grad:  # (a gradient made with create_graph=True leaves its graph, as torch's)
+                        g.detach_()
+                    g._data[...] = 0
+                    bump_version(g)
 
     @replayed_whole
     @replay_parts(lambda self, closure=None: self._replay_parts(closure))
@@ -358,19 +401,26 @@ class Optimizer:
         """Restore ``state_dict()``'s state and hyper-parameters (torch's layout) onto these parameters."""
         for hook in self._hooks_of("load_state_dict_pre"):
             state_dict = hook(self, state_dict) or state_dict
-        groups = state_dict["param_groups"]
+        groups = copy.deepcopy(state_dict["param_groups"])  # (torch's: the loaded dict stays the caller's)
         if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(mine["params"]) != len(theirs["params"]) for mine, theirs in zip(self.param_groups, groups)):
             raise ValueError(
-                f"loaded optimizer state has {len(groups)} parameter groups, this optimizer has "
-                f"{len(self.param_groups)}"
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
             )
         params = [p for group in self.param_groups for p in group["params"]]
         for mine, theirs in zip(self.param_groups, groups):
-            if len(mine["params"]) != len(theirs["params"]):
-                raise ValueError("loaded optimizer state does not match the parameter groups' sizes")
-            for k, v in theirs.items():
-                if k != "params":
-                    mine[k] = v
+            # torch's group: the saved one (its keys in its order) holding these parameters (and their names
+            # where the saved group has none); a key it lacks keeps this group's value, as torch's
+            # __setstate__ fills its defaults. Updated in place: whoever holds the group sees the new values.
+            old = dict(mine)
+            theirs["params"] = mine["params"]
+            if "param_names" in mine and "param_names" not in theirs:
+                theirs["param_names"] = mine["param_names"]
+            mine.clear()
+            mine.update(theirs)
+            for k, v in old.items():
+                mine.setdefault(k, v)
         self.state = ParamState()
         for i, st in state_dict["state"].items():
             p = params[int(i)]
@@ -633,10 +683,21 @@ def check_nonnegative(name: str, **values: float) -> None:
     """Torch's hyper-parameter checks: each of ``values`` must be >= 0 (and a number); torch's messages
     ("Invalid learning rate: -1", "Invalid epsilon value: ...", "Invalid <key> value: ..."); ``name`` is kept for
     the callers (torch's message does not name the optimizer)."""
+    if "lr" in values:
+        check_lr(values["lr"])
     for key, value in values.items():
         if not value >= 0:  # also NaN
             what = {"lr": "learning rate", "eps": "epsilon value"}.get(key, f"{key} value")
             raise ValueError(f"Invalid {what}: {value}")
+
+
+def check_lr(lr: Any, foreach: bool | None = None) -> None:
+    """Torch's checks of a Tensor learning rate: one element, and not with ``foreach=True`` (Adam, AdamW)."""
+    if isinstance(lr, Tensor):
+        if foreach:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
 
 
 # ---- torch.optim.optimizer's helpers that optimizers written outside torch import (timm's, for one)

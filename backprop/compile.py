@@ -180,7 +180,7 @@ class CompiledFunction:
         if diff is not None:
             return self._give_up(key, f"two calls recorded different steps ({diff})", out)
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        split_checks = _hoist(tr, tensors)
+        split_checks = _hoist(tr)
         replay = _build(tr, len(args), positions, self.name)
         source = replay.__bp_source__  # type: ignore[attr-defined]
         devices = {t.device for t in (*tensors, *tr.tensors)}
@@ -340,8 +340,7 @@ class _Callees:
     A user's ``forward`` or loss function that reads a module-level ``SCALE`` bakes it into the record
     as a constant like the step's own code does, so rebinding it must record again (torch.compile's
     Dynamo guards the globals of the frames it inlines the same way). Python's profiler hook sees each
-    call; functions of the standard library and of ``_LIBRARIES`` are not followed, nor those called inside a
-    call replayed whole (an optimizer's step hook, an LR lambda: they run again at each replay). When a profiler is
+    call; functions of the standard library and of ``_LIBRARIES`` are not followed. When a profiler is
     already active (cProfile, a debugger), it is left alone and callees are not followed."""
 
     def __init__(self, fn: Any) -> None:
@@ -367,9 +366,6 @@ class _Callees:
             return
         code = frame.f_code
         if id(code) in self._seen:
-            return
-        tr = state.tracer
-        if tr is not None and tr.paused:  # (inside a call replayed whole, a hook or an LR lambda: it runs again)
             return
         self._seen[id(code)] = code  # (kept: the id stays this code's)
         names = frame.f_globals
@@ -519,7 +515,7 @@ def _xp_of(a: Any) -> Any:
 _OPAQUE = re.compile(r"^(?:v\d+ = )?f\d+\(\)(?:\._data)?$")  # a call replayed whole: reads unknown state
 
 
-def _hoist(tr: trace.Tracer, inputs: list[Tensor]) -> list[Callable[[], bool]]:
+def _hoist(tr: trace.Tracer) -> list[Callable[[], bool]]:
     """Run each part of a call replayed in parts (an optimizer's per-parameter updates, ``trace.replay_parts``)
     right after its tensor's gradient is final, instead of after the whole backward: the hand-written step's
     "apply each layer's update as soon as its gradient exists", while that gradient is still in cache.
@@ -541,8 +537,6 @@ def _hoist(tr: trace.Tracer, inputs: list[Tensor]) -> list[Callable[[], bool]]:
         m = _ACCUMULATE.match(line)
         if m and m.group(1) in accumulate:
             acc_lines.setdefault(m.group(2), []).append((i, m.group(3)))
-    tensors = {n: u for n, u in tr.env.items() if isinstance(u, Tensor)}  # (bound: t3, ...)
-    tensors.update((f"a{i}", u) for i, u in enumerate(inputs))
     after: dict[int, list[tuple[str, tuple[str, ...]]]] = {}  # line -> lines to run right after it
     dropped: set[int] = set()
     checks = []
@@ -553,7 +547,7 @@ def _hoist(tr: trace.Tracer, inputs: list[Tensor]) -> list[Callable[[], bool]]:
             name = tr.tensor_of.get(id(t)) if id(t) not in twice else None
             hands = acc_lines.get(name or "", [])
             start = defined_at.get(hands[0][1], -1) if len(hands) == 1 else -1
-            if not 0 <= start < hands[0][0] < at or not _free_between(tr, tensors, t, start, at, hands[0][0]):
+            if not 0 <= start < hands[0][0] < at or not _free_between(tr, name, t, start, at, hands[0][0]):
                 stay.append(part)
                 continue
             j = hands[0][0]
@@ -573,31 +567,27 @@ def _hoist(tr: trace.Tracer, inputs: list[Tensor]) -> list[Callable[[], bool]]:
             moved.append(entry)
         moved.extend(after.get(i, ()))
     tr.lines = moved
-    tr.donations = [(where[d[0]], *d[1:]) for d in tr.donations if d[0] in where]
+    tr.donations = [(where[i], *rest) for i, *rest in tr.donations if i in where]  # type: ignore[misc]
     return checks
 
 
 _ACCUMULATE = re.compile(r"^v\d+ = (f\d+)\((t\d+|a\d+), (v\d+), ")
 
 
-def _free_between(tr: trace.Tracer, tensors: dict[str, Tensor], t: Tensor, start: int, end: int, skip: int) -> bool:
+def _free_between(tr: trace.Tracer, name: str | None, t: Tensor, start: int, end: int, skip: int) -> bool:
     """Whether the lines after ``start`` and before ``end`` (but ``skip``) neither call anything replayed whole
-    nor read tensor ``t``, another tensor sharing its memory (``tensors``: the record's by name), or a variable
-    sharing it."""
+    nor read tensor ``name`` or any variable sharing its memory."""
     own = trace._roots(t._data)
-    sharing = {n for n, u in tensors.items() if trace._roots(u._data) & own}  # (t itself, a .detach() of it, ...)
+    word = re.compile(rf"\b{name}\b")
     for k in range(start + 1, end):
         if k == skip:
             continue
         line, reads = tr.lines[k]
-        if _OPAQUE.match(line) or sharing.intersection(_TENSOR_NAME.findall(line)):
+        if _OPAQUE.match(line) or word.search(line):
             return False
         if any(tr.root_of.get(w, frozenset()) & own for w in (*reads, *trace._words(line))):
             return False
     return True
-
-
-_TENSOR_NAME = re.compile(r"\b[ta]\d+\b")
 
 
 # ---------------------------------------------------------------------------------------- building

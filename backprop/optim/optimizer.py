@@ -271,7 +271,7 @@ class Optimizer:
         """``step``'s update of one parameter (which has a gradient)."""
         found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
         state: dict[str, Any] = {} if found is None else found
-        g = p.grad._data  # type: ignore[union-attr]  # (callers skip a parameter without a gradient)
+        g = p.grad._data
         if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
             g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
         update = self._update_as_real if g.dtype.kind == "c" else self._update
@@ -284,7 +284,7 @@ class Optimizer:
             dict.__setitem__(self.state, id(p), state)
         bump_version(p)
 
-    def _replay_parts(self, closure: Any = None) -> tuple[list[tuple[Any, Callable[[], None]]], Any] | None:
+    def _replay_parts(self, closure: Any = None) -> tuple[list[tuple[Tensor, Callable[[], None]]], Any] | None:
         """``step`` as independent per-parameter updates, for ``bp.compile`` (``trace.replay_parts``): each
         parameter's update reads only that parameter, its gradient, its state and its group's settings, so a
         replay may run it as soon as that gradient is final. Not for a subclass's own ``step``, a closure, or
@@ -303,9 +303,7 @@ class Optimizer:
                 and not self._has_step_hooks()
             )
 
-        parts: list[tuple[Any, Callable[[], None]]] = [
-            (p, functools.partial(self._part, p, group)) for group, ps in groups for p in ps
-        ]
+        parts = [(p, functools.partial(self._part, p, group)) for group, ps in groups for p in ps]
         return parts, valid
 
     def _part(self, p: Tensor, group: dict[str, Any]) -> None:

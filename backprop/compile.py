@@ -32,7 +32,6 @@ from __future__ import annotations
 import builtins
 import functools
 import gc
-import re
 import sys
 import types
 import warnings
@@ -41,7 +40,6 @@ from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
-from backprop.autograd.engine import _accumulated
 from backprop.autograd.function import OpIndexError, OpValueError
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
 from backprop.ops._util import release_reusable
@@ -69,16 +67,10 @@ class _Record:
 
     __slots__ = ("replay", "valid", "source")
 
-    def __init__(
-        self, replay: Callable[..., Any], tr: trace.Tracer, source: str, reads: list, checks: list | None = None
-    ) -> None:
+    def __init__(self, replay: Callable[..., Any], tr: trace.Tracer, source: str, reads: list) -> None:
         self.replay = replay
         # valid(): the bound tensors' shape, dtype and flag, the modules' state and the step's globals, as recorded
-        valid = trace.guard_function(list(tr.modules.values()), tr.tensors, reads)
-        if checks:  # (an optimizer run in parts: its groups and hooks as recorded)
-            self.valid = lambda: valid() and all(c() for c in checks)
-        else:
-            self.valid = valid
+        self.valid = trace.guard_function(list(tr.modules.values()), tr.tensors, reads)
         self.source = source
 
 
@@ -180,13 +172,12 @@ class CompiledFunction:
         if diff is not None:
             return self._give_up(key, f"two calls recorded different steps ({diff})", out)
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        split_checks = _hoist(tr)
         replay = _build(tr, len(args), positions, self.name)
         source = replay.__bp_source__  # type: ignore[attr-defined]
         devices = {t.device for t in (*tensors, *tr.tensors)}
         if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
             replay = devices.pop().backend.capture(replay) or replay
-        self._records[key] = _Record(replay, tr, source, reads, split_checks)
+        self._records[key] = _Record(replay, tr, source, reads)
         release_reusable()  # (the eager ops' kept work buffers: the replay computes in its own)
         return out
 
@@ -509,85 +500,6 @@ def _xp_of(a: Any) -> Any:
     import cupy  # only reached for device arrays
 
     return cupy
-
-
-# ---------------------------------------------------------------------------------------- hoisting
-_OPAQUE = re.compile(r"^(?:v\d+ = )?f\d+\(\)(?:\._data)?$")  # a call replayed whole: reads unknown state
-
-
-def _hoist(tr: trace.Tracer) -> list[Callable[[], bool]]:
-    """Run each part of a call replayed in parts (an optimizer's per-parameter updates, ``trace.replay_parts``)
-    right after its tensor's gradient is final, instead of after the whole backward: the hand-written step's
-    "apply each layer's update as soon as its gradient exists", while that gradient is still in cache.
-
-    A parameter's part moves, with the line that hands its gradient to ``.grad``, to just after the line that
-    computes that gradient, when every line in between is a kernel or rule whose reads are known (no call
-    replayed whole: gradient clipping, a scheduler, another optimizer), none of which reads the parameter or
-    memory it shares; the parts that cannot move run where the call was. Values are the same: each part
-    touches its own parameter, gradient and state. Returns the ``valid`` checks of the calls split."""
-    if not tr.splits:
-        return []
-    lines = tr.lines
-    accumulate = {n for n, f in tr.env.items() if f is _accumulated}
-    acc_lines: dict[str, list[tuple[int, str]]] = {}  # tensor name -> (line, gradient variable) handing .grad
-    defined_at: dict[str, int] = {}
-    for i, (line, _) in enumerate(lines):
-        for w in _defined(line):
-            defined_at.setdefault(w, i)
-        m = _ACCUMULATE.match(line)
-        if m and m.group(1) in accumulate:
-            acc_lines.setdefault(m.group(2), []).append((i, m.group(3)))
-    after: dict[int, list[tuple[str, tuple[str, ...]]]] = {}  # line -> lines to run right after it
-    dropped: set[int] = set()
-    checks = []
-    for at, parts, valid in tr.splits:
-        stay = []
-        twice = {id(t) for t, _ in parts if sum(u is t for u, _ in parts) > 1}  # (listed twice: updated twice)
-        for t, part in parts:
-            name = tr.tensor_of.get(id(t)) if id(t) not in twice else None
-            hands = acc_lines.get(name or "", [])
-            start = defined_at.get(hands[0][1], -1) if len(hands) == 1 else -1
-            if not 0 <= start < hands[0][0] < at or not _free_between(tr, name, t, start, at, hands[0][0]):
-                stay.append(part)
-                continue
-            j = hands[0][0]
-            dropped.add(j)
-            after.setdefault(start, []).extend([lines[j], (f"{tr.bind(part, 'f')}()", ())])
-        if len(stay) < len(parts):  # (else the call stays whole, as recorded)
-            dropped.add(at)
-            after.setdefault(at, []).extend((f"{tr.bind(p, 'f')}()", ()) for p in stay)
-            checks.append(valid)
-    if not checks:
-        return []
-    moved: list[tuple[str, tuple[str, ...]]] = []
-    where: dict[int, int] = {}  # old line -> new line
-    for i, entry in enumerate(lines):
-        if i not in dropped:
-            where[i] = len(moved)
-            moved.append(entry)
-        moved.extend(after.get(i, ()))
-    tr.lines = moved
-    tr.donations = [(where[i], *rest) for i, *rest in tr.donations if i in where]  # type: ignore[misc]
-    return checks
-
-
-_ACCUMULATE = re.compile(r"^v\d+ = (f\d+)\((t\d+|a\d+), (v\d+), ")
-
-
-def _free_between(tr: trace.Tracer, name: str | None, t: Tensor, start: int, end: int, skip: int) -> bool:
-    """Whether the lines after ``start`` and before ``end`` (but ``skip``) neither call anything replayed whole
-    nor read tensor ``name`` or any variable sharing its memory."""
-    own = trace._roots(t._data)
-    word = re.compile(rf"\b{name}\b")
-    for k in range(start + 1, end):
-        if k == skip:
-            continue
-        line, reads = tr.lines[k]
-        if _OPAQUE.match(line) or word.search(line):
-            return False
-        if any(tr.root_of.get(w, frozenset()) & own for w in (*reads, *trace._words(line))):
-            return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------- building

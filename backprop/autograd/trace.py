@@ -80,8 +80,6 @@ class Tracer:
         self.root_of: dict[str, frozenset[int]] = {}
         self.external: set[int] = set()
         self.donations: list[tuple[int, str, tuple[str, ...], str, Any]] = []
-        # calls replayed whole that may run in parts (see ``replay_parts``): (line, [(tensor, part)], valid)
-        self.splits: list[tuple[int, list[tuple[Any, Callable[[], Any]]], Callable[[], bool]]] = []
         self._n = 0
         for i, t in enumerate(inputs):
             self.tensor_of[id(t)] = f"a{i}"
@@ -579,29 +577,10 @@ def replayed_whole(fn: Callable[..., Any]) -> Callable[..., Any]:
         elif out is not None and not isinstance(out, _LITERALS):
             tr.fail(f"{fn.__qualname__} returned a {type(out).__name__}, which a replay cannot follow")
         else:
-            split = parts(*args, **kwargs) if parts is not None else None
-            if split is not None:
-                tr.splits.append((len(tr.lines), *split))
             tr.emit(f"{f}()")
         return out
 
-    parts = getattr(fn, "__bp_parts__", None)
     return wrapper
-
-
-def replay_parts(parts: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare that a function replayed whole may also be replayed in parts: ``parts(*args, **kwargs)`` gives,
-    for the call just recorded, ``([(tensor, part), ...], valid)`` (or None: whole), where calling every
-    ``part()`` in any order does what the call does, each part touching only its tensor and that tensor's
-    ``.grad`` and state, and ``valid()`` says at replay whether that still holds. ``bp.compile`` then runs
-    each part as soon as its tensor's gradient is final in the backward (``compile._hoist``): an optimizer's
-    update of a layer while that layer's gradient is still in cache, as a hand-written step applies it."""
-
-    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__bp_parts__ = parts  # type: ignore[attr-defined]
-        return fn
-
-    return mark
 
 
 def record(fn: Callable[..., Any], *args: Any) -> Any:

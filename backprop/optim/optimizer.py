@@ -20,8 +20,7 @@ import numpy as np
 from backprop import registry
 from backprop.autograd.function import bump_version
 from backprop.autograd.grad_mode import enable_grad, no_grad, set_grad_enabled
-from backprop.autograd.grad_mode import state as grad_state
-from backprop.autograd.trace import replay_parts, replayed_whole
+from backprop.autograd.trace import replayed_whole
 from backprop.devices import device
 from backprop.nn.module_hooks import RemovableHandle
 from backprop.tensor import Tensor
@@ -252,7 +251,6 @@ class Optimizer:
                     bump_version(g)
 
     @replayed_whole
-    @replay_parts(lambda self, closure=None: self._replay_parts(closure))
     @_with_step_hooks
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -263,67 +261,23 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    self._step_param(p, group)
+                if p.grad is None:
+                    continue
+                found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
+                state: dict[str, Any] = {} if found is None else found
+                g = p.grad._data
+                if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
+                    g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
+                update = self._update_as_real if g.dtype.kind == "c" else self._update
+                if p.device.index:  # cuda:N: its kernels launch with device N current
+                    with p.device.backend.use_device(p.device.index):
+                        update(p, g, state, group)
+                else:
+                    update(p, g, state, group)
+                if found is None and state:  # (kept once the update stored something: plain SGD keeps none)
+                    dict.__setitem__(self.state, id(p), state)
+                bump_version(p)
         return loss
-
-    def _step_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """``step``'s update of one parameter (which has a gradient)."""
-        found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
-        state: dict[str, Any] = {} if found is None else found
-        g = p.grad._data
-        if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
-            g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
-        update = self._update_as_real if g.dtype.kind == "c" else self._update
-        if p.device.index:  # cuda:N: its kernels launch with device N current
-            with p.device.backend.use_device(p.device.index):
-                update(p, g, state, group)
-        else:
-            update(p, g, state, group)
-        if found is None and state:  # (kept once the update stored something: plain SGD keeps none)
-            dict.__setitem__(self.state, id(p), state)
-        bump_version(p)
-
-    def _replay_parts(self, closure: Any = None) -> tuple[list[tuple[Tensor, Callable[[], None]]], Any] | None:
-        """``step`` as independent per-parameter updates, for ``bp.compile`` (``trace.replay_parts``): each
-        parameter's update reads only that parameter, its gradient, its state and its group's settings, so a
-        replay may run it as soon as that gradient is final. Not for a subclass's own ``step``, a closure, or
-        while step hooks are registered; ``valid`` (checked before each replay) says that the parameter groups
-        hold the same parameters and no hook was registered since."""
-        if type(self).step is not Optimizer.step or closure is not None or self._has_step_hooks():
-            return None
-        groups = [(group, list(group["params"])) for group in self.param_groups]
-        held = [(group, group["params"], len(ps)) for group, ps in groups]
-        n_groups = len(self.param_groups)
-
-        def valid() -> bool:
-            return (
-                len(self.param_groups) == n_groups
-                and all(g["params"] is ps and len(ps) == n for g, ps, n in held)
-                and not self._has_step_hooks()
-            )
-
-        parts = [(p, functools.partial(self._part, p, group)) for group, ps in groups for p in ps]
-        return parts, valid
-
-    def _part(self, p: Tensor, group: dict[str, Any]) -> None:
-        """One parameter's update at replay, as ``step`` makes it (grad mode off, as under its ``no_grad``)."""
-        if p.grad is None:
-            return
-        was = grad_state.enabled
-        grad_state.enabled = False
-        try:
-            self._step_param(p, group)
-        finally:
-            grad_state.enabled = was
-
-    def _has_step_hooks(self) -> bool:
-        hooks = self.__dict__.get("_hooks")
-        return bool(
-            (hooks and (hooks.get("step_pre") or hooks.get("step_post")))
-            or _global_optimizer_pre_hooks
-            or _global_optimizer_post_hooks
-        )
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

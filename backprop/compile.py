@@ -331,7 +331,8 @@ class _Callees:
     A user's ``forward`` or loss function that reads a module-level ``SCALE`` bakes it into the record
     as a constant like the step's own code does, so rebinding it must record again (torch.compile's
     Dynamo guards the globals of the frames it inlines the same way). Python's profiler hook sees each
-    call; functions of the standard library and of ``_LIBRARIES`` are not followed. When a profiler is
+    call; functions of the standard library and of ``_LIBRARIES`` are not followed, nor those called inside a
+    call replayed whole (an optimizer's step hook, an LR lambda: they run again at each replay). When a profiler is
     already active (cProfile, a debugger), it is left alone and callees are not followed."""
 
     def __init__(self, fn: Any) -> None:
@@ -357,6 +358,9 @@ class _Callees:
             return
         code = frame.f_code
         if id(code) in self._seen:
+            return
+        tr = state.tracer
+        if tr is not None and tr.paused:  # (inside a call replayed whole, a hook or an LR lambda: it runs again)
             return
         self._seen[id(code)] = code  # (kept: the id stays this code's)
         names = frame.f_globals

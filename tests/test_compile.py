@@ -1244,6 +1244,31 @@ def test_a_compiled_method_whose_python_changes_its_object_runs_eagerly() -> Non
     assert Trainer.step.replays == 2
 
 
+def test_hooks_and_lambdas_run_by_calls_replayed_whole_may_change_their_state() -> None:
+    """A step hook or an LR lambda runs again at every replay (inside ``opt.step()``/``sched.step()``, replayed
+    whole), so what it changes (a hook's list of seen steps) does not make the step eager, and keeps changing."""
+    lin = bp.nn.Linear(3, 1)
+    opt = bp.optim.SGD(lin.parameters(), lr=0.1)
+    seen: list = []
+    opt.register_step_post_hook(lambda o, args, kwargs: seen.append(len(seen)))
+    sched = bp.optim.lr_scheduler.LambdaLR(opt, lambda epoch: seen.append(-1) or 0.5**epoch)
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        opt.zero_grad()
+        loss = lin(x).sum()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "runs eagerly" warning)
+        for _ in range(5):
+            step(bp.ones(2, 3))
+    assert step.replays == 3 and seen.count(-1) == 6 and [s for s in seen if s >= 0] == [1, 3, 5, 7, 9]
+
+
 def test_a_module_config_object_changed_in_place_records_again() -> None:
     """A module attribute holding a config object (``self.cfg = Namespace(scale=1.0)``) was guarded by identity
     only: ``model.cfg.scale = 2.0`` replayed the old scale."""

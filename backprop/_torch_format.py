@@ -12,6 +12,7 @@ share memory. Reading maps those names to backprop's objects (``find_class``); w
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import pickle
@@ -134,10 +135,13 @@ def _set_state(t: Tensor, state: Any) -> Tensor:
     return t
 
 
-def _rebuild_parameter(data: Tensor, requires_grad: bool, hooks: Any) -> Tensor:
-    from backprop.nn.parameter import Parameter
+def _nn_parameter() -> Any:
+    """``backprop.nn.parameter`` (Parameter, Buffer), found by name as pickle finds classes: nn sits above this."""
+    return importlib.import_module("backprop.nn.parameter")
 
-    return Parameter(data, requires_grad)
+
+def _rebuild_parameter(data: Tensor, requires_grad: bool, hooks: Any) -> Tensor:
+    return _nn_parameter().Parameter(data, requires_grad)
 
 
 def _rebuild_parameter_with_state(data: Tensor, requires_grad: bool, hooks: Any, state: Any) -> Tensor:
@@ -181,9 +185,7 @@ def torch_global(module: str, name: str) -> Any:
     if module == "torch._tensor" and name == "_rebuild_from_type_v2":
         return _rebuild_from_type_v2
     if module == "torch.nn.parameter" and name == "Parameter":
-        from backprop.nn.parameter import Parameter
-
-        return Parameter
+        return _nn_parameter().Parameter
     if module == "torch.serialization" and name == "_get_layout":
         return str  # (a layout pickles as _get_layout("torch.sparse_coo"): its name is what is needed)
     if module != "torch":
@@ -260,7 +262,9 @@ def load_zip(
             if mapped is not None:
                 if info.compress_type != zipfile.ZIP_STORED:
                     raise RuntimeError(f"load(mmap=True): {info.filename} is compressed, so it cannot be mapped")
-                name_len, extra_len = struct.unpack("<HH", bytes(mapped[info.header_offset + 26 : info.header_offset + 30]))
+                name_len, extra_len = struct.unpack(
+                    "<HH", bytes(mapped[info.header_offset + 26 : info.header_offset + 30])
+                )
                 start = info.header_offset + 30 + name_len + extra_len
                 host = mapped[start : start + nbytes]
             else:
@@ -276,7 +280,7 @@ def load_zip(
 
 
 def _read_into(src: Any, out: np.ndarray) -> None:
-    view = memoryview(out).cast("B")
+    view = out.reshape(-1).view(np.uint8).data
     got = 0
     while got < len(view):
         n = src.readinto(view[got:])
@@ -288,9 +292,8 @@ def _read_into(src: Any, out: np.ndarray) -> None:
 def load_legacy(f: IO[bytes], unpickler: Callable[[IO[bytes]], pickle.Unpickler], place: PlaceStorage) -> Any:
     """The object in torch's pre-1.6 stream ``f``: magic number, protocol version, system info, the object's
     pickle, the list of storage keys, then each storage as its element count (int64) and its bytes."""
-    plain = pickle.Unpickler  # (the header pickles hold numbers, strings and dicts only: no globals)
 
-    class _NoGlobals(plain):
+    class _NoGlobals(pickle.Unpickler):  # (the header pickles hold numbers, strings and dicts only)
         def find_class(self, module: str, name: str) -> Any:
             raise pickle.UnpicklingError(f"load: unexpected global {module}.{name} in a legacy torch file's header")
 
@@ -331,6 +334,8 @@ class _Global:
     importable. One object per name, so the pickle memoizes it as torch's does."""
 
     __slots__ = ("module", "name")
+    module: str
+    name: str
     _made: dict[str, _Global] = {}
 
     def __new__(cls, path: str) -> _Global:
@@ -362,12 +367,15 @@ class _StorageId:
         self.pid = pid
 
 
-class _Pickler(pickle._Pickler):
+_PurePickler: Any = pickle._Pickler  # (the pure-Python pickler, whose ``save`` a subclass can extend)
+
+
+class _Pickler(_PurePickler):
     """A pickler writing backprop's tensors, dtypes, sizes and devices as torch's (the pure-Python pickler:
     its ``save`` can write a global by name without importing its module). The storages it met are in
     ``storages``: key -> (1-D elements, device), in the order met."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch = dict(_PurePickler.dispatch)
 
     def __init__(self, file: IO[bytes], protocol: int, legacy: bool = False) -> None:
         super().__init__(file, protocol)
@@ -414,24 +422,29 @@ class _Pickler(pickle._Pickler):
         return NotImplemented
 
     def _reduce_tensor(self, t: Tensor) -> Any:
-        from backprop.nn.parameter import Buffer, Parameter
-
+        nn = _nn_parameter()
         if type(t).__reduce_ex__ is not Tensor.__reduce_ex__:
             return NotImplemented  # (quantized, sparse, distributed: their own pickles, which backprop reads)
         if t.device.type == "meta":
             stride = tuple(t.stride())
-            rebuild = (_Global("torch._utils._rebuild_meta_tensor_no_storage"), (t.dtype, tuple(t.shape), stride, t.requires_grad))
+            rebuild = (
+                _Global("torch._utils._rebuild_meta_tensor_no_storage"),
+                (t.dtype, tuple(t.shape), stride, t.requires_grad),
+            )
         else:
             rebuild = self._strided(t)
         state = t._python_state()
-        if isinstance(t, Buffer):  # (torch's nn.Buffer is no tensor class: a module holds a plain tensor)
+        if isinstance(t, nn.Buffer):  # (torch's nn.Buffer is no tensor class: a module holds a plain tensor)
             state.pop("persistent", None)
-        if isinstance(t, Parameter):
+        if isinstance(t, nn.Parameter):
             if state:
-                return (_Global("torch._utils._rebuild_parameter_with_state"), (_Reduced(rebuild), t.requires_grad, OrderedDict(), state))
+                return (
+                    _Global("torch._utils._rebuild_parameter_with_state"),
+                    (_Reduced(rebuild), t.requires_grad, OrderedDict(), state),
+                )
             return (_Global("torch._utils._rebuild_parameter"), (_Reduced(rebuild), t.requires_grad, OrderedDict()))
-        if state or type(t) not in (Tensor, Buffer):
-            cls = _Global("torch.Tensor") if type(t) in (Tensor, Buffer) else type(t)
+        if state or type(t) not in (Tensor, nn.Buffer):
+            cls = _Global("torch.Tensor") if type(t) in (Tensor, nn.Buffer) else type(t)
             return (_Global("torch._tensor._rebuild_from_type_v2"), (rebuild[0], cls, rebuild[1], state))
         return rebuild
 
@@ -468,14 +481,14 @@ class _Pickler(pickle._Pickler):
 
 def _pickler(pickle_module: Any) -> type[_Pickler]:
     base = getattr(pickle_module, "Pickler", None)
-    if pickle_module is pickle or base is None or not issubclass(base, pickle._Pickler) or issubclass(_Pickler, base):
+    if pickle_module is pickle or base is None or not issubclass(base, _PurePickler) or issubclass(_Pickler, base):
         return _Pickler
     return type("_Pickler", (_Pickler, base), {})  # (dill's Pickler is a pure-Python one too)
 
 
 def _host_bytes(flat: Any, dev: Device) -> memoryview:
     host = flat if dev.type == "cpu" else dev.backend.to_host(flat)
-    return memoryview(np.ascontiguousarray(host).reshape(-1).view(np.uint8))
+    return np.ascontiguousarray(host).reshape(-1).view(np.uint8).data
 
 
 def save_zip(

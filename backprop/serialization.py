@@ -27,8 +27,17 @@ import safetensors
 import safetensors.numpy
 
 from backprop import dtypes
-from backprop._torch_format import archive_name, is_legacy, is_zip, load_legacy, load_zip, place_with, save_legacy
-from backprop._torch_format import save_zip, torch_global
+from backprop._torch_format import (
+    archive_name,
+    is_legacy,
+    is_zip,
+    load_legacy,
+    load_zip,
+    place_with,
+    save_legacy,
+    save_zip,
+    torch_global,
+)
 from backprop.tensor import Tensor, _restore_location
 
 __all__ = [
@@ -297,21 +306,21 @@ def _load(
     start = f.tell()
     head = f.read(16)
     f.seek(start)
-    if is_zip(head):
-        if mmap and path is None:
-            raise ValueError("f must be a file path in order to use the mmap argument")
-        return load_zip(f, unpickler, place_with(map_location), path if mmap else None)
-    if mmap:
+    if mmap and not is_zip(head):
         shown = f"{path}, " if isinstance(path, str) else ""
         raise RuntimeError(
             f"mmap can only be used with files saved with `torch.save({shown}_use_new_zipfile_serialization=True), "
             "please torch.save your checkpoint with this option in order to use mmap."
         )
-    if is_legacy(head):
-        return load_legacy(f, unpickler, place_with(map_location))
-    token = _restore_location.set(relocate)  # (a plain pickle: backprop before it wrote torch's format)
+    if mmap and path is None:
+        raise ValueError("f must be a file path in order to use the mmap argument")
+    token = _restore_location.set(relocate)  # (backprop's own tensor pickles: quantized, sparse, older files)
     try:
-        obj = unpickler(f).load()
+        if is_zip(head):
+            return load_zip(f, unpickler, place_with(map_location), path if mmap else None)
+        if is_legacy(head):
+            return load_legacy(f, unpickler, place_with(map_location))
+        obj = unpickler(f).load()  # (a plain pickle: what backprop wrote before it wrote torch's format)
     finally:
         _restore_location.reset(token)
     return obj if map_location is None or relocate is not None else _to(obj, map_location)

@@ -530,7 +530,7 @@ def save_legacy(obj: Any, out: IO[bytes], pickle_module: Any, protocol: int) -> 
     pickle.dump(keys, out, protocol=protocol)
     for key in keys:
         flat, dev = pickler.storages[key]
-        out.write(struct.pack("=q", flat.size))
+        out.write(struct.pack("=q", flat.size if flat.dtype.name in _STORAGE_OF else flat.nbytes))  # (pid's numel)
         out.write(_host_bytes(flat, dev))
 
 

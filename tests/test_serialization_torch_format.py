@@ -252,7 +252,7 @@ def test_paths_map_location_legacy_files_and_mmap(tmp_path: Path) -> None:
     for name in ("t.pt", "legacy.pt"):
         seen: list[str] = []
 
-        def keep(storage: Any, location: str) -> Any:
+        def keep(storage: Any, location: str, seen: list[str] = seen) -> Any:
             seen.append(location)
             return storage
 

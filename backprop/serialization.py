@@ -1,11 +1,11 @@
-"""``bp.save`` / ``bp.load`` with torch's names: any picklable object (state dicts, tensors, numbers,
-containers), written atomically; loading refuses anything but those by default (``weights_only``).
-
-The format is a plain pickle (protocol 2), not torch's zip archive: files written by torch cannot be
-read here, nor ours by torch (a documented difference). ``load(..., weights_only=True)`` (torch's
-default since 2.6) unpickles only tensors, NumPy arrays, dtypes and scalars (bfloat16 included), and
-the builtin containers; a file holding anything else raises ``UnpicklingError`` naming it. For
-checkpoints of training runs, ``backprop train-lm`` uses safetensors (no pickle at all):
+"""``bp.save`` / ``bp.load`` with torch's names and torch's file format: ``save`` writes the zip archive
+``torch.save`` writes (``_torch_format``), so ``torch.load(weights_only=True)`` reads our files, and ``load``
+reads torch's files (zip, or the pre-1.6 stream) and the plain pickles older backprop wrote. Saves are
+atomic; loading refuses anything but tensors, numbers, dtypes and containers by default (``weights_only``,
+torch's default since 2.6), with torch's error. ``load(..., weights_only=True)`` takes torch's allow-list
+(tensors, Parameters, storages, dtypes, ``Size``, ``device``, ``OrderedDict``, ...) plus NumPy arrays,
+dtypes and scalars (bfloat16 included); a file holding anything else raises ``UnpicklingError`` naming it.
+For checkpoints of training runs, ``backprop train-lm`` uses safetensors (no pickle at all):
 ``save_safetensors`` / ``load_safetensors`` read and write that format with every dtype it shares with
 torch, BF16 included (``safetensors.numpy`` cannot load BF16), so files move between torch and here.
 """

@@ -285,6 +285,15 @@ def load(
             "load: map_location must be a device, a device name, a dict or a function, "
             f"got {type(map_location).__name__}"
         )
+    if isinstance(f, (str, os.PathLike)) and str(os.fspath(f)).endswith(".safetensors"):  # (torch 2.13 reads these)
+        if relocate is not None:
+            kind = "dict" if isinstance(map_location, Mapping) else "callable"
+            raise RuntimeError(
+                f"Loading safetensors file with {kind} map_location is not supported. "
+                "Use a device string or torch.device instead."
+            )
+        with open(f, "rb") as stream:
+            return load_safetensors(stream.read(), "cpu" if map_location is None else map_location)
     pickle_load_args.setdefault("encoding", "utf-8")
     unpickler = _unpickler(pickle_module, weights_only, **pickle_load_args)
     if isinstance(f, (str, os.PathLike)):

@@ -9,6 +9,7 @@ import argparse
 import io
 import pickle
 import struct
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -285,3 +286,25 @@ def test_weights_only_refusal_is_torchs() -> None:
                 lib.load(buf)
             errors.append(str(info.value))
         assert errors[0] == errors[1]
+
+
+def test_safetensors_paths_load_as_torch_213s(tmp_path: Path) -> None:
+    """torch 2.13's ``torch.load("x.safetensors")``: the file's tensors as a dict."""
+    import safetensors.torch
+
+    safetensors.torch.save_file({"w": torch.arange(4.0).to(torch.bfloat16)}, str(tmp_path / "m.safetensors"))
+    got = bp.load(tmp_path / "m.safetensors", map_location="cpu")
+    assert got["w"].dtype == bp.bfloat16 and got["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    for lib in (torch, bp):
+        with pytest.raises(RuntimeError, match="Loading safetensors file with dict map_location is not supported"):
+            lib.load(str(tmp_path / "m.safetensors"), map_location={"cpu": "cpu"})
+
+
+def test_sparse_conjugate_and_grad_tensors_from_torch() -> None:
+    """torch's sparse COO pickle, a conjugate view (its conj bit in the metadata), a leaf requiring grad."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch's note on sparse invariant checks)
+        s = torch.sparse_coo_tensor(torch.tensor([[0, 1], [1, 0]]), torch.tensor([1.0, 2.0]), (2, 2))
+    got = _from_torch({"s": s, "c": torch.tensor([1 + 2j]).conj(), "r": torch.ones(2, requires_grad=True)})
+    assert got["s"].is_sparse and got["s"].to_dense().tolist() == [[0.0, 1.0], [2.0, 0.0]]
+    assert got["c"].tolist() == [1 - 2j] and got["r"].requires_grad and got["r"].is_leaf

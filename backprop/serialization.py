@@ -1,11 +1,11 @@
-"""``bp.save`` / ``bp.load`` with torch's names: any picklable object (state dicts, tensors, numbers,
-containers), written atomically; loading refuses anything but those by default (``weights_only``).
-
-The format is a plain pickle (protocol 2), not torch's zip archive: files written by torch cannot be
-read here, nor ours by torch (a documented difference). ``load(..., weights_only=True)`` (torch's
-default since 2.6) unpickles only tensors, NumPy arrays, dtypes and scalars (bfloat16 included), and
-the builtin containers; a file holding anything else raises ``UnpicklingError`` naming it. For
-checkpoints of training runs, ``backprop train-lm`` uses safetensors (no pickle at all):
+"""``bp.save`` / ``bp.load`` with torch's names and torch's file format: ``save`` writes the zip archive
+``torch.save`` writes (``_torch_format``), so ``torch.load(weights_only=True)`` reads our files, and ``load``
+reads torch's files (zip, or the pre-1.6 stream) and the plain pickles older backprop wrote. Saves are
+atomic; loading refuses anything but tensors, numbers, dtypes and containers by default (``weights_only``,
+torch's default since 2.6), with torch's error. ``load(..., weights_only=True)`` takes torch's allow-list
+(tensors, Parameters, storages, dtypes, ``Size``, ``device``, ``OrderedDict``, ...) plus NumPy arrays,
+dtypes and scalars (bfloat16 included); a file holding anything else raises ``UnpicklingError`` naming it.
+For checkpoints of training runs, ``backprop train-lm`` uses safetensors (no pickle at all):
 ``save_safetensors`` / ``load_safetensors`` read and write that format with every dtype it shares with
 torch, BF16 included (``safetensors.numpy`` cannot load BF16), so files move between torch and here.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import _compat_pickle
 import contextlib
 import copy
+import io
 import os
 import pickle
 import tempfile
@@ -26,6 +27,17 @@ import safetensors
 import safetensors.numpy
 
 from backprop import dtypes
+from backprop._torch_format import (
+    archive_name,
+    is_legacy,
+    is_zip,
+    load_legacy,
+    load_zip,
+    place_with,
+    save_legacy,
+    save_zip,
+    torch_global,
+)
 from backprop.tensor import Tensor, _restore_location
 
 __all__ = [
@@ -55,6 +67,8 @@ _ALLOWED = {
     ("backprop.devices", "Device"),
     ("backprop.devices", "public_device"),  # (how a device that cannot run here pickles)
     ("collections", "OrderedDict"),
+    ("collections", "Counter"),  # (these two torch's weights-only loader takes as well)
+    ("builtins", "bytearray"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("ml_dtypes", "bfloat16"),  # the scalar type a bfloat16 array's dtype pickles by
@@ -113,21 +127,71 @@ def safe_globals(safe_globals: list[Any]) -> Iterator[None]:
         _USER_SAFE[:] = saved
 
 
-class _WeightsOnly(pickle.Unpickler):
+_BLOCKED = ("sys", "os", "posix", "nt")  # (modules torch's weights-only loader refuses even when allowlisted)
+_UNSAFE = (
+    "In PyTorch 2.6, we changed the default value of the `weights_only` argument in `torch.load` from `False` to "
+    "`True`. Re-running `torch.load` with `weights_only` set to `False` will likely succeed, but it can result in "
+    "arbitrary code execution. Do it only if you got the file from a trusted source."
+)
+_DOCS = (
+    "\n\nCheck the documentation of torch.load to learn more about types accepted by default with weights_only "
+    "https://pytorch.org/docs/stable/generated/torch.load.html."
+)
+
+
+def _refusal(module: str, name: str) -> str:
+    """torch's weights-only error for a file naming the global ``module.name``."""
+    if module in _BLOCKED:
+        return (
+            f"Weights only load failed. {_UNSAFE}\n\n\nTrying to load unsupported GLOBAL {module}.{name} whose "
+            f"module {module} is blocked.{_DOCS}"
+        )
+    shown = name if module == "builtins" else f"{module}.{name}"
+    return (
+        "Weights only load failed. This file can still be loaded, to do so you have two options, \033[1mdo those "
+        f"steps only if you trust the source of the checkpoint\033[0m. \n\t(1) {_UNSAFE}\n\t(2) Alternatively, to "
+        "load with `weights_only=True` please check the recommended steps in the following error message.\n\t"
+        f"WeightsUnpickler error: Unsupported global: GLOBAL {shown} was not an allowed global by default. Please "
+        f"use `torch.serialization.add_safe_globals([{shown}])` or the `torch.serialization.safe_globals([{shown}])` "
+        f"context manager to allowlist this global if you trust this class/function.{_DOCS}"
+    )
+
+
+class _Names:
+    """An unpickler's ``find_class`` (mixed into ``pickle.Unpickler`` or a ``pickle_module``'s): torch's globals
+    as backprop's objects; under ``weights_only`` only those, the allowed ones and the user's, else torch's error."""
+
+    weights_only = False
+
     def find_class(self, module: str, name: str) -> Any:
         # protocol 2 (what save writes) names Python 2's modules (``__builtin__.set``): check Python 3's
         module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        for entry in _USER_SAFE:
-            key, obj = _safe_name(entry)
-            if key == (module, name):
-                return obj
-        if (module, name) in _ALLOWED or (module.startswith("numpy.dtypes") and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"load(weights_only=True): the file holds {module}.{name}, which is not a tensor, array, number "
-            "or container; load it with weights_only=False only if you trust its source (unpickling runs code)"
-        )
+        from_torch = module == "torch" or module.startswith("torch.")
+        if from_torch and (obj := torch_global(module, name)) is not None:
+            return obj
+        if self.weights_only:
+            if module not in _BLOCKED:
+                for entry in _USER_SAFE:
+                    key, obj = _safe_name(entry)
+                    if key == (module, name):
+                        return obj
+                if (module, name) in _ALLOWED or (module.startswith("numpy.dtypes") and name.endswith("DType")):
+                    return super().find_class(module, name)  # type: ignore[misc]
+            raise pickle.UnpicklingError(_refusal(module, name))
+        if from_torch:
+            raise pickle.UnpicklingError(
+                f"load: the file pickles {module}.{name}, a torch object backprop cannot rebuild; save the "
+                "state_dict()s of modules and optimizers with torch.save and load them into backprop's"
+            )
+        return super().find_class(module, name)  # type: ignore[misc]
+
+
+def _unpickler(pickle_module: Any, weights_only: bool, **pickle_load_args: Any) -> Callable[[IO[bytes]], Any]:
+    """A factory of unpicklers of a binary file, reading torch's names (see ``_Names``)."""
+    base = (pickle_module or pickle).Unpickler
+    cls = type("Unpickler", (_Names, base), {"weights_only": weights_only})
+    return lambda f: cls(f, **pickle_load_args)
 
 
 def save(
@@ -138,19 +202,32 @@ def save(
     _use_new_zipfile_serialization: bool = True,
     _disable_byteorder_record: bool = False,
 ) -> None:
-    """Pickle ``obj`` to ``f`` (a path, or a binary file object) with ``pickle_module.dump``. A path is
+    """Write ``obj`` to ``f`` (a path, or a binary file object) in torch's zip format, which ``torch.load``
+    reads: tensors as torch's (views of one memory share one storage), Parameters, dtypes, ``Size`` and
+    devices as torch's; ``_use_new_zipfile_serialization=False`` writes torch's pre-1.6 format. A path is
     written atomically: a temporary file in the same directory, ``fsync``, then renamed over ``f``, so an
-    interrupted save leaves the previous file as it was. The file is always a plain pickle (torch's two
-    private format switches are accepted and change nothing)."""
+    interrupted save leaves the previous file as it was."""
+
+    def write(out: IO[bytes]) -> None:
+        if _use_new_zipfile_serialization:
+            save_zip(obj, out, archive_name(f), pickle_module, pickle_protocol, not _disable_byteorder_record)
+        else:
+            save_legacy(obj, out, pickle_module, pickle_protocol)
+
     if not isinstance(f, (str, os.PathLike)):
-        pickle_module.dump(obj, f, protocol=pickle_protocol)
+        if _seekable(f) or not _use_new_zipfile_serialization:
+            write(f)
+        else:  # (a zip is written with seeks: a pipe or socket gets it whole)
+            buf = io.BytesIO()
+            write(buf)
+            f.write(buf.getbuffer())
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
     handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as out:
-            pickle_module.dump(obj, out, protocol=pickle_protocol)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -158,6 +235,13 @@ def save(
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _seekable(f: Any) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def load(
@@ -169,15 +253,14 @@ def load(
     mmap: bool | None = None,
     **pickle_load_args: Any,
 ) -> Any:
-    """The object ``save`` wrote to ``f``; tensors on ``map_location`` when given, else where they were saved
+    """The object ``save`` or ``torch.save`` wrote to ``f`` (torch's zip format, its pre-1.6 format, or the
+    plain pickle older backprop wrote); tensors on ``map_location`` when given, else where they were saved
     (the CPU if that device is unusable here, with a warning). ``map_location`` is torch's: a device or its
     name; a dict from saved device names to others (``{"cuda:0": "cuda:1"}``; a device not in it stays); or a
     function ``(storage, location) -> storage`` of a CPU tensor standing for torch's storage and the saved
     device name, giving a tensor on the device wanted (``lambda storage, loc: storage``: the CPU) or None (where
     it was saved). ``weights_only=None`` is True (torch's default since 2.6) unless a ``pickle_module`` is
-    given, as torch's."""
-    if mmap:
-        raise NotImplementedError("load: mmap=True is not supported (bp.save writes a plain pickle, not a zip archive)")
+    given, as torch's. ``mmap=True`` (a path to a zip file only) maps the storages copy-on-write."""
     if weights_only is None:
         weights_only = pickle_module is None
     elif weights_only and pickle_module is not None:
@@ -202,13 +285,51 @@ def load(
             "load: map_location must be a device, a device name, a dict or a function, "
             f"got {type(map_location).__name__}"
         )
+    if isinstance(f, (str, os.PathLike)) and str(os.fspath(f)).endswith(".safetensors"):  # (torch 2.13 reads these)
+        if relocate is not None:
+            kind = "dict" if isinstance(map_location, Mapping) else "callable"
+            raise RuntimeError(
+                f"Loading safetensors file with {kind} map_location is not supported. "
+                "Use a device string or torch.device instead."
+            )
+        with open(f, "rb") as stream:
+            return load_safetensors(stream.read(), "cpu" if map_location is None else map_location)
+    pickle_load_args.setdefault("encoding", "utf-8")
+    unpickler = _unpickler(pickle_module, weights_only, **pickle_load_args)
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as stream:
-            return load(stream, map_location, pickle_module, weights_only=weights_only, **pickle_load_args)
-    unpickle = (pickle_module or pickle).load
-    token = _restore_location.set(relocate)
+            return _load(stream, f, map_location, relocate, unpickler, bool(mmap))
+    return _load(f, None, map_location, relocate, unpickler, bool(mmap))
+
+
+def _load(
+    f: IO[bytes],
+    path: str | os.PathLike | None,
+    map_location: Any,
+    relocate: Callable[[np.ndarray, str], Any] | None,
+    unpickler: Callable[[IO[bytes]], Any],
+    mmap: bool,
+) -> Any:
+    if not _seekable(f):
+        f = io.BytesIO(f.read())
+    start = f.tell()
+    head = f.read(16)
+    f.seek(start)
+    if mmap and not is_zip(head):
+        shown = f"{path}, " if isinstance(path, str) else ""
+        raise RuntimeError(
+            f"mmap can only be used with files saved with `torch.save({shown}_use_new_zipfile_serialization=True), "
+            "please torch.save your checkpoint with this option in order to use mmap."
+        )
+    if mmap and path is None:
+        raise ValueError("f must be a file path in order to use the mmap argument")
+    token = _restore_location.set(relocate)  # (backprop's own tensor pickles: quantized, sparse, older files)
     try:
-        obj = _WeightsOnly(f, **pickle_load_args).load() if weights_only else unpickle(f, **pickle_load_args)
+        if is_zip(head):
+            return load_zip(f, unpickler, place_with(map_location), path if mmap else None)
+        if is_legacy(head):
+            return load_legacy(f, unpickler, place_with(map_location))
+        obj = unpickler(f).load()  # (a plain pickle: what backprop wrote before it wrote torch's format)
     finally:
         _restore_location.reset(token)
     return obj if map_location is None or relocate is not None else _to(obj, map_location)

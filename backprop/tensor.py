@@ -1348,6 +1348,18 @@ _restore_location: contextvars.ContextVar[Callable[[np.ndarray, str], Any] | Non
 )
 
 
+def _device_or_cpu(device: str) -> Device:
+    """The device a tensor saved on ``device`` loads onto: that one, or the CPU (with a warning) where it is
+    unusable here."""
+    try:
+        return to_device_obj(device)
+    except (RuntimeError, ValueError) as exc:
+        warnings.warn(
+            f"unpickling a tensor saved on {device}, which is unusable here ({exc}); it is on the CPU", stacklevel=3
+        )
+        return to_device_obj("cpu")
+
+
 def _rebuild_tensor(
     cls: builtins.type[Tensor],
     data: np.ndarray,
@@ -1363,13 +1375,7 @@ def _rebuild_tensor(
         if isinstance(where, Tensor):
             data, where = np.array(where.detach()._host()), where.device
         device = str(where)
-    try:
-        dev = to_device_obj(device)
-    except (RuntimeError, ValueError) as exc:
-        warnings.warn(
-            f"unpickling a tensor saved on {device}, which is unusable here ({exc}); it is on the CPU", stacklevel=2
-        )
-        dev = to_device_obj("cpu")
+    dev = _device_or_cpu(device)
     t: Tensor = object.__new__(cls)
     t._adopt(dev.asarray(data, data.dtype), dev, None)
     if requires_grad:

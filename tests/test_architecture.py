@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.linalg", 6),  # torch.linalg: compositions of the ops/linalg decompositions
     ("backprop.compile", 6),  # step capture: records through autograd.trace, replays on Tensors
     ("backprop.serialization", 6),  # save/load: pickles of tensors
+    ("backprop._torch_format", 6),  # torch.save's zip and legacy formats, read and written for save/load
     ("backprop.amp", 6),  # autocast (its policy core is autograd.autocast_state) and GradScaler
     ("backprop.profiler", 6),  # torch.profiler: schedules and trace handlers over autograd.profiler's op timing
     ("backprop._copies", 6),  # *_copy variants and top-level in-place functions

@@ -939,7 +939,6 @@ def test_save_and_load_a_dataset_of_tensors(tmp_path: Any) -> None:
         ds = L.utils.data.TensorDataset(back["x"], back["y"])
         mean, std = back["x"].mean(0), back["x"].std(0)
         norm = (back["x"] - mean) / std
-        # (views saved together load as separate tensors here: README "Where we differ", bp.save)
         return {"back": back, "ds1": ds[1], "norm": norm}
 
     _same(program)

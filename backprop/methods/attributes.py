@@ -55,9 +55,10 @@ def _base_array(a: Any) -> Any:
 
 
 def _address(a: Any) -> int:
-    """The address of an array's first element (NumPy and CuPy)."""
-    data = a.data
-    return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
+    """The address of an array's first element (NumPy and CuPy; NumPy's from ``__array_interface__``: ``a.data``
+    is a buffer export, which ml_dtypes' bfloat16 and float8 refuse)."""
+    iface = getattr(a, "__array_interface__", None)
+    return int(iface["data"][0]) if iface is not None else int(a.data.ptr)
 
 
 # set by ``backprop.sparse`` when it loads (this layer cannot import it): dense -> sparse COO, and

@@ -1203,6 +1203,8 @@ class Tensor(
         prefix = "tensor(" if kind is Tensor or _internal(kind.__module__) else kind.__name__ + "("
         if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
             body = _torch_layout(host, len(prefix), runtime.print_linewidth())
+        elif host.ndim == 0 and host.dtype.kind in "biuf":  # one element laid out as torch's, without brackets
+            body = _torch_layout(host.reshape(1), len(prefix), runtime.print_linewidth())[1:-1]  # (3000., not 3.e+03)
         else:
             body = np.array2string(host, separator=", ", prefix=prefix, **runtime.array_repr_options(host))
         extra = []

@@ -878,7 +878,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             out = apply(op, before, *args, **attrs)
             if out.device is not target.device:
                 _device_error(op, (target, *args), target.device, out.device)
-            if _inplace_result(name, target, out._data):
+            if _inplace_result(name, target, out._data, args):
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
             return target
@@ -887,7 +887,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         out = apply(op, before, *args, **attrs)
         if out.device is not target.device:  # (a CPU 0-d target moved to its operand's device: torch refuses)
             _device_error(op, (target, *args), target.device, out.device)
-        if _inplace_result(name, target, out._data):
+        if _inplace_result(name, target, out._data, args):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
         _retire(target)
         target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
@@ -909,7 +909,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             result = kernel(target._data, *arrays, **attrs)
         except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
             result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
-        _inplace_result(name, target, result)
+        _inplace_result(name, target, result, arrays)
         target._data[...] = result
         if trace_users[0] and (tr := trace.tracer()) is not None:
             refs = [tr.ref(target._data, target)]
@@ -919,7 +919,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     return target
 
 
-def _inplace_result(name: str, target: Any, result: Any) -> bool:
+def _inplace_result(name: str, target: Any, result: Any, operands: Sequence[Any] = ()) -> bool:
     """Check an in-place op's result against its target, as torch: the shape must not grow by broadcasting,
     and the dtype category must not rise (an int tensor cannot take a float result). True when the result
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
@@ -932,10 +932,27 @@ def _inplace_result(name: str, target: Any, result: Any) -> bool:
         return False
     if dtypes.category(result.dtype) > dtypes.category(target._data.dtype):
         raise DTypeError(  # torch's text (``b += 1`` on a bool tensor: "result type Long can't be cast ... Bool")
-            f"result type {dtypes.scalar_type_name(result.dtype)} can't be cast to the desired output type "
+            f"result type {dtypes.scalar_type_name(_torch_result_dtype(target, result, operands))} can't be cast "
+            "to the desired output type "
             f"{dtypes.scalar_type_name(target._data.dtype)}"
         )
     return True
+
+
+def _torch_result_dtype(target: Any, result: Any, operands: Sequence[Any]) -> Any:
+    """The result dtype torch names when an in-place op cannot cast back: its promotion of the target and the
+    operands (``int_tensor += 1.5`` is Float, where NumPy computed float64), or for an op that makes integers
+    floating (``sqrt_``, ``div_``) the default dtype (its complex for a complex result)."""
+    want = target._data.dtype
+    for v in operands:
+        v = getattr(v, "_data", v)
+        if isinstance(v, (int, float, complex)) or hasattr(v, "ndim"):
+            want = dtypes.promote_types(np.empty((0,) * target._data.ndim, want), v)
+    if dtypes.category(want) < dtypes.category(result.dtype):
+        want = dtypes.get_default_dtype()
+        if result.dtype.kind == "c":
+            want = np.dtype("complex128") if want == np.float64 else np.dtype("complex64")
+    return want
 
 
 class AnomalyError(FloatingPointError, RuntimeError):

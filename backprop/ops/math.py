@@ -325,14 +325,20 @@ def frac_backward(ctx, gy):  # d (x - trunc(x)) = dx
 
 def _check_integer_divisor(x, y):
     """torch raises for an integer division by zero (NumPy returns 0 with a warning): checked on the
-    host for integer operands (CuPy arrays are not read back, as torch's CUDA kernels do not check)."""
-    if getattr(x, "dtype", np.dtype(float)).kind not in "iub" or getattr(y, "dtype", np.dtype(int)).kind not in "iub":
+    host for integer operands (CuPy arrays are not read back, as torch's CUDA kernels do not check). A Python
+    int dividend is an integer operand too (``1 // int_tensor``, ``7 % int_tensor``)."""
+    if _number_kind(x) not in "iub" or _number_kind(y) not in "iub":
         return
     if y.__class__ is np.ndarray:
         if y.size and not y.all():
             raise ZeroDivisionRuntimeError("ZeroDivisionError")
     elif isinstance(y, (int, np.integer)) and y == 0:
         raise ZeroDivisionRuntimeError("ZeroDivisionError")
+
+
+def _number_kind(v):
+    """An operand's dtype kind; a Python number's by its type (an int or bool is integral)."""
+    return v.dtype.kind if hasattr(v, "dtype") else "f" if isinstance(v, (float, complex)) else "i"
 
 
 class ZeroDivisionRuntimeError(ZeroDivisionError, RuntimeError):

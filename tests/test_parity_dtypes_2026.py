@@ -1,0 +1,152 @@
+"""The dtype long tail of ordinary code against torch 2.13: integer division by zero from a Python number,
+in-place casting errors, printing of 0-d and large floats, ... Each case is a line of torch code run with
+``torch`` bound to torch and to backprop; the value, dtype, shape and repr, or the exception's class and
+message, must be the same (``_case``). Closed forms check the same behaviour without torch."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+
+def _picture(x: Any) -> Any:
+    """A library-neutral picture of a result: a tensor as (shape, dtype name, repr, values)."""
+    if hasattr(x, "grad_fn") and hasattr(x, "shape"):
+        host = x.detach()
+        values = (host.float() if "bfloat16" in str(x.dtype) else host).numpy().tolist()
+        return ("T", tuple(x.shape), str(x.dtype).removeprefix("torch."), repr(x).replace("torch.", ""), repr(values))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [_picture(v) for v in x])
+    if isinstance(x, str):
+        return x.replace("torch.", "")
+    return (type(x).__name__, repr(x))
+
+
+def _run(code: str, lib: Any) -> Any:
+    """``code``'s last line's value (or exception: its class's names and message) with ``torch`` as ``lib``."""
+    *setup, last = code.split("\n")
+    ns: dict[str, Any] = {"torch": lib, "np": np, "math": math}
+    lib.set_default_dtype(lib.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exec("\n".join(setup), ns)
+            return ("ok", _picture(eval(last, ns)))
+        except Exception as e:  # noqa: BLE001 - the exception's class and message are what is compared
+            return ("raises", [c.__name__ for c in type(e).__mro__], str(e))
+        finally:
+            lib.set_default_dtype(lib.float32)
+            lib.set_printoptions(profile="default")
+
+
+def _case(code: str) -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    ours, theirs = _run(code, bp), _run(code, torch)
+    if ours[0] == theirs[0] == "raises":  # our class may be a subclass of torch's (ZeroDivisionError too)
+        assert theirs[1][0] in ours[1], (code, ours, theirs)
+        assert ours[2] == theirs[2], code
+    else:
+        assert ours == theirs, code
+
+
+# ---------------------------------------------------------------- integer division by zero
+
+
+ZERO_DIVISORS = [
+    "1 // torch.tensor([0, 2])",
+    "7 % torch.tensor([3, 0])",
+    "-2 // torch.tensor([0, 3], dtype=torch.uint8)",
+    "True % torch.tensor([0, 1], dtype=torch.int8)",
+    "0 // torch.tensor([-3, 0], dtype=torch.int16)",
+    "torch.floor_divide(5, torch.tensor([0], dtype=torch.int32))",
+    "torch.remainder(5, torch.tensor([0]))",
+    "torch.tensor(2) // torch.tensor([True, False])",
+]
+
+
+@pytest.mark.parametrize("code", ZERO_DIVISORS)
+def test_number_divided_by_an_integer_zero_raises(code: str) -> None:
+    _case(code)
+
+
+def test_number_divided_by_an_integer_zero_closed_form() -> None:
+    with pytest.raises(RuntimeError, match="^ZeroDivisionError$"):
+        1 // bp.tensor([0, 2])
+    with pytest.raises(ZeroDivisionError):
+        7 % bp.tensor([3, 0], dtype=bp.uint8)
+    assert (2.5 // bp.tensor([0, 2])).tolist() == [math.inf, 1.0]  # a float dividend: IEEE, as torch
+    assert (7 % bp.tensor([3, -2])).tolist() == [1, -1]
+
+
+# ---------------------------------------------------------------- in-place ops that would need a cast
+
+INPLACE_CASTS = [
+    f"x = torch.tensor([1, 2], dtype=torch.{d})\nx {op} {v}\nx"
+    for d in ("uint8", "int32", "int64", "bool")
+    for op, v in (("+=", "1.5"), ("*=", "2.0"), ("/=", "2"), ("-=", "torch.tensor(0.5)"), ("+=", "1j"))
+] + [
+    "x = torch.tensor([1, 2])\nx.sqrt_()",
+    "x = torch.tensor([1, 2], dtype=torch.int8)\nx.add_(0.5)",
+    "x = torch.tensor([1, 2], dtype=torch.int16)\nx.pow_(0.5)",
+    "x = torch.tensor([1., 2.])\nx += 1j",
+    "x = torch.tensor([1., 2.], dtype=torch.float64)\nx *= 1j",
+    "torch.set_default_dtype(torch.float64)\nx = torch.tensor([1, 2])\nx += 1.5",
+]
+
+
+@pytest.mark.parametrize("code", INPLACE_CASTS)
+def test_inplace_cast_error_names_torchs_result_type(code: str) -> None:
+    _case(code)
+
+
+def test_inplace_cast_error_closed_form() -> None:
+    x = bp.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="^result type Float can't be cast to the desired output type Long$"):
+        x += 1.5
+    with pytest.raises(RuntimeError, match="^result type Float can't be cast to the desired output type Byte$"):
+        bp.tensor([4], dtype=bp.uint8).sqrt_()
+    with pytest.raises(RuntimeError, match="^result type ComplexFloat can't be cast to the desired output type Float$"):
+        bp.tensor([1.0]).add_(1j)
+    assert x.tolist() == [1, 2]
+
+
+# ---------------------------------------------------------------- printing
+
+REPRS = [
+    f"repr(torch.tensor({v}, dtype=torch.{d}))"
+    for v in ("3000.", "65504.", "1234.5678", "0.1", "1e-5", "2048.", "1e8", "[1e8]", "[1e8, float('nan')]", "99999999.")
+    for d in ("float16", "bfloat16", "float32", "float64")
+] + [
+    f"torch.set_printoptions({opts})\nrepr({v})"
+    for opts in ("sci_mode=False", "sci_mode=True", "precision=2")
+    for v in (
+        "torch.tensor(1e20)",
+        "torch.tensor([1.5e9, 0.25])",
+        "torch.tensor([1e9, -float('inf')])",
+        "torch.tensor(0.)",
+        "torch.tensor([0., -0.])",
+        "torch.tensor(3000., dtype=torch.float16)",
+    )
+]
+
+
+@pytest.mark.parametrize("code", REPRS)
+def test_repr_of_float_values(code: str) -> None:
+    _case(code)
+
+
+def test_repr_closed_form() -> None:
+    assert repr(bp.tensor(3000.0, dtype=bp.float16)) == "tensor(3000., dtype=float16)"
+    assert repr(bp.tensor(1e8)) == "tensor(100000000.)"
+    assert repr(bp.tensor([1e8])) == "tensor([100000000.])"
+    bp.set_printoptions(sci_mode=True)
+    try:
+        assert repr(bp.tensor(0.0)) == "tensor(0.)"
+    finally:
+        bp.set_printoptions(profile="default")

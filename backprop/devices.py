@@ -77,6 +77,8 @@ class Device:
             arr = self.xp.array(data, copy=True)
         else:
             host, double = _host_array(data, dtype)
+            if dtype is not None and dtype.kind in "iu" and host.size:
+                _check_int_range(host, dtype)
             if (
                 dtype is None
                 and host.dtype.kind in "fc"
@@ -240,6 +242,23 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
     if arr.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
     return arr, double
+
+
+def _check_int_range(host: np.ndarray, dtype: np.dtype) -> None:
+    """Python numbers read into an integer ``dtype`` as torch's checked conversion: an int within [min, max]
+    (an unsigned dtype takes one down to -max, modulo 2**bits), a float within [min, max] compared as a double
+    (NaN and inf never); otherwise torch's error, where NumPy would wrap (``tensor([300], dtype=uint8)``)."""
+    info = np.iinfo(dtype)
+    if host.dtype.kind in "iu":
+        lo = -int(info.max) if dtype.kind == "u" else int(info.min)
+        ok = lo <= int(host.min()) and int(host.max()) <= int(info.max)
+    elif host.dtype.kind == "f":
+        finite = bool(np.isfinite(host).all())
+        ok = finite and float(info.min) <= float(host.min()) and float(host.max()) <= float(info.max)
+    else:
+        return
+    if not ok:
+        raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def _ragged_error(data: list | tuple) -> None:

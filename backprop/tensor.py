@@ -1057,6 +1057,8 @@ class Tensor(
         return apply(ew.abs, self)
 
     def __invert__(self) -> Tensor:
+        if dtypes.kind(self._data.dtype) in "fc":  # (torch's operator refuses before its kernel would)
+            raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
         return apply(ew.bitwise_not, self)
 
     # ------------------------------------------------------------ in place (no op: plain writes)

@@ -120,7 +120,7 @@ def test_inplace_cast_error_closed_form() -> None:
 
 REPRS = [
     f"repr(torch.tensor({v}, dtype=torch.{d}))"
-    for v in ("3000.", "65504.", "1234.5678", "0.1", "1e-5", "2048.", "1e8", "[1e8]", "[1e8, float('nan')]", "99999999.")
+    for v in ("3000.", "65504.", "1234.5678", "2048.", "1e8", "[1e8]", "[1e8, float('nan')]", "99999999.")
     for d in ("float16", "bfloat16", "float32", "float64")
 ] + [
     f"torch.set_printoptions({opts})\nrepr({v})"
@@ -150,3 +150,114 @@ def test_repr_closed_form() -> None:
         assert repr(bp.tensor(0.0)) == "tensor(0.)"
     finally:
         bp.set_printoptions(profile="default")
+
+
+# ---------------------------------------------------------------- Python data into an integer dtype
+
+INT_DATA = [
+    "torch.tensor([300], dtype=torch.uint8)",
+    "torch.tensor(300, dtype=torch.int8)",
+    "torch.tensor([-256], dtype=torch.uint8)",
+    "torch.tensor([-255, -1], dtype=torch.uint8)",  # (down to -max: modulo 2**8)
+    "torch.tensor([[1, 2], [3, 300]], dtype=torch.uint8)",
+    "torch.tensor([2.7, -0.5], dtype=torch.uint8)",
+    "torch.tensor([-0.5, 2.7], dtype=torch.int8)",
+    "torch.tensor([float('nan')], dtype=torch.int32)",
+    "torch.tensor([float('inf')], dtype=torch.int64)",
+    "torch.tensor([1e20], dtype=torch.int16)",
+    "torch.tensor([2**40], dtype=torch.int32)",
+    "torch.tensor([np.int64(300)], dtype=torch.uint8)",
+    "torch.as_tensor([300], dtype=torch.int8)",
+    "torch.ones(2, dtype=torch.uint8).new_tensor([300])",
+    "torch.tensor(np.array([300]), dtype=torch.uint8)",  # (an array is cast, wrapping, as torch)
+]
+
+
+@pytest.mark.parametrize("code", INT_DATA)
+def test_python_data_into_an_integer_dtype_is_checked(code: str) -> None:
+    _case(code)
+
+
+def test_python_data_into_an_integer_dtype_closed_form() -> None:
+    with pytest.raises(RuntimeError, match="^value cannot be converted to type uint8 without overflow$"):
+        bp.tensor([1, 300], dtype=bp.uint8)
+    with pytest.raises(RuntimeError, match="^value cannot be converted to type int32 without overflow$"):
+        bp.tensor([float("nan")], dtype=bp.int32)
+    assert bp.tensor([-1, 255], dtype=bp.uint8).tolist() == [255, 255]
+    assert bp.tensor([2.7, -2.7], dtype=bp.int8).tolist() == [2, -2]
+
+
+# ---------------------------------------------------------------- arange
+
+ARANGES = [
+    "torch.arange(0, 1, 0.1, dtype=torch.float16)",
+    "torch.arange(0, 1, 0.1, dtype=torch.bfloat16)",
+    "torch.arange(0, 1, 0.1)",
+    "torch.arange(2.5, -7, -0.35, dtype=torch.float16)",
+    "torch.arange(2.5, -7, -0.35, dtype=torch.bfloat16)",
+    "torch.arange(1, 2, 1 / 3)",
+    "torch.arange(5.0, dtype=torch.bool)",
+    "torch.arange(3, dtype=torch.complex64)",
+]
+
+
+@pytest.mark.parametrize("code", ARANGES)
+def test_arange(code: str) -> None:
+    _case(code)
+
+
+def test_arange_closed_form() -> None:
+    # start + i * step rounded once: 0.3 is float16's 0.30005, not 0.2998 from stepping in float16
+    assert bp.arange(0, 1, 0.1, dtype=bp.float16)[3].item() == float(np.float16(0.3))
+    assert bp.arange(0, 1, 0.1)[3].item() == float(np.float32(0.3))
+    with pytest.raises(NotImplementedError, match="\"arange_cpu\" not implemented for 'Bool'"):
+        bp.arange(3, dtype=bp.bool)
+
+
+# ---------------------------------------------------------------- integer-only and bool-less kernels
+
+KERNEL_DTYPES = [
+    "torch.tensor([1.5]) & 1",
+    "torch.tensor([1]) | 2.5",
+    "torch.tensor([True]) ^ torch.tensor(1.5)",
+    "torch.tensor([1.5], dtype=torch.float16) << 1",
+    "1.5 >> torch.tensor([1])",
+    "torch.tensor([1]) & 1j",
+    "torch.bitwise_not(torch.tensor([1.5]))",
+    "~torch.tensor([1.5], dtype=torch.float64)",
+    "torch.tensor([1.5]).bitwise_and_(1)",
+    "torch.tensor([1.5]).gcd(torch.tensor([2]))",
+    "torch.tensor([True]).lcm(torch.tensor([True]))",
+    "torch.tensor([1.5]).bitwise_left_shift_(torch.tensor([1]))",
+    "x = torch.tensor([1, 2], dtype=torch.int8)\nx &= 1.5",
+    "x = torch.tensor([1, 2])\nx <<= torch.tensor([1.5, 1])",
+    "x = torch.tensor([1, 2])\nx %= 1j",
+    "torch.tensor([True, False]) // torch.tensor([True, True])",
+    "torch.tensor([True, False]) % True",
+    "torch.tensor([True]) << torch.tensor([True])",
+    "torch.tensor(True) >> torch.tensor([True, False])",
+    "torch.fmod(torch.tensor([True]), torch.tensor([True]))",
+    "torch.div(torch.tensor([True]), torch.tensor([True]), rounding_mode='trunc')",
+    "torch.tensor([True]) ** torch.tensor(True)",
+    # (what torch does compute)
+    "torch.tensor([True, False]) // 2",
+    "True // torch.tensor([-1.5, 0.1])",
+    "True % torch.tensor([-1.5, 0.1], dtype=torch.float16)",
+    "torch.tensor([True, False]) << 1",
+    "torch.tensor([6, -7], dtype=torch.int8) & torch.tensor([True, False])",
+]
+
+
+@pytest.mark.parametrize("code", KERNEL_DTYPES)
+def test_kernels_refuse_dtypes_as_torchs(code: str) -> None:
+    _case(code)
+
+
+def test_kernels_refuse_dtypes_closed_form() -> None:
+    with pytest.raises(NotImplementedError, match="^\"bitwise_and_cpu\" not implemented for 'Float'$"):
+        bp.tensor([1]) & 2.5
+    with pytest.raises(NotImplementedError, match="^\"div_floor_cpu\" not implemented for 'Bool'$"):
+        bp.tensor([True]) // bp.tensor([True])
+    with pytest.raises(TypeError, match=r"^~ \(operator.invert\) is only implemented on integer and Boolean"):
+        ~bp.tensor([1.5])
+    assert (bp.tensor([True, False]) // 2).dtype == bp.int64

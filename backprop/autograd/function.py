@@ -902,13 +902,18 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
                 if a.device.type != "cpu" or a._data.ndim:  # (a CPU 0-d operand acts as a number, as torch's)
                     _device_error(op, (target, *args), target.device, a.device)
                 arrays[i] = target.device.transfer(a._data, a.device)
-        if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
-            op.check(target._data, *arrays, **attrs)
         kernel = op.kernel(target.device.backend)
         try:
+            if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
+                op.check(target._data, *arrays, **attrs)
             result = kernel(target._data, *arrays, **attrs)
         except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
             result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
+        except NotImplementedError:  # (``int_x &= 1.5``: torch refuses the cast before the kernel's dtype)
+            want = _promoted_dtype(target, arrays)
+            if dtypes.category(want) > dtypes.category(target._data.dtype):
+                _inplace_result(name, target, np.empty(target._data.shape, want), arrays)
+            raise
         _inplace_result(name, target, result, arrays)
         target._data[...] = result
         if trace_users[0] and (tr := trace.tracer()) is not None:
@@ -943,15 +948,21 @@ def _torch_result_dtype(target: Any, result: Any, operands: Sequence[Any]) -> An
     """The result dtype torch names when an in-place op cannot cast back: its promotion of the target and the
     operands (``int_tensor += 1.5`` is Float, where NumPy computed float64), or for an op that makes integers
     floating (``sqrt_``, ``div_``) the default dtype (its complex for a complex result)."""
+    want = _promoted_dtype(target, operands)
+    if dtypes.category(want) < dtypes.category(result.dtype):
+        want = dtypes.get_default_dtype()
+        if result.dtype.kind == "c":
+            want = np.dtype("complex128") if want == np.float64 else np.dtype("complex64")
+    return want
+
+
+def _promoted_dtype(target: Any, operands: Sequence[Any]) -> Any:
+    """torch's result dtype of an in-place op's target with its tensor and number operands."""
     want = target._data.dtype
     for v in operands:
         v = getattr(v, "_data", v)
         if isinstance(v, (int, float, complex)) or hasattr(v, "ndim"):
             want = dtypes.promote_types(np.empty((0,) * target._data.ndim, want), v)
-    if dtypes.category(want) < dtypes.category(result.dtype):
-        want = dtypes.get_default_dtype()
-        if result.dtype.kind == "c":
-            want = np.dtype("complex128") if want == np.float64 else np.dtype("complex64")
     return want
 
 

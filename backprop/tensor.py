@@ -803,7 +803,9 @@ class Tensor(
             by_name = {v: k for k, v in _TYPE_NAMES.items()}
             if name not in by_name or cuda not in ("", "cuda"):
                 raise ValueError(f"invalid type: {dtype!r}")
-            return self.to(device="cuda" if cuda else "cpu", dtype=np.dtype(by_name[name]))
+            return self.to(device="cuda" if cuda else "cpu", dtype=dtypes.to_dtype(by_name[name]))
+        if isinstance(dtype, str):  # (a dtype's name is not a type to torch: t.type("float32"))
+            raise ValueError(f"invalid type: {dtype!r}")
         if hasattr(dtype, "is_cuda") and isinstance(getattr(dtype, "dtype", None), np.dtype):  # bp.FloatTensor
             return self.to(device="cuda" if dtype.is_cuda else "cpu", dtype=dtype.dtype)
         return self.to(dtype)
@@ -1407,6 +1409,8 @@ _REFLECTED = {
 _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
+    "complex64": "ComplexFloatTensor",
+    "complex128": "ComplexDoubleTensor",
     "float16": "HalfTensor",
     "bfloat16": "BFloat16Tensor",
     "int64": "LongTensor",

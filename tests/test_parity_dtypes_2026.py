@@ -261,3 +261,78 @@ def test_kernels_refuse_dtypes_closed_form() -> None:
     with pytest.raises(TypeError, match=r"^~ \(operator.invert\) is only implemented on integer and Boolean"):
         ~bp.tensor([1.5])
     assert (bp.tensor([True, False]) // 2).dtype == bp.int64
+
+
+# ---------------------------------------------------------------- casts, type names, dtype helpers
+
+CASTS = [
+    f"torch.tensor([-2.7, 300.5, -300.5, float('nan'), float('inf'), 1e10], dtype=torch.bfloat16).to(torch.{d})"
+    for d in ("uint8", "int8", "int32", "int64")
+] + [
+    "torch.tensor([1+2j, -3.5-1j]).type()",
+    "torch.tensor([1+2j], dtype=torch.complex128).type()",
+    "torch.tensor([1.5]).type('torch.ComplexFloatTensor')",
+    "torch.tensor([1.5]).type('torch.BFloat16Tensor')",
+    "torch.tensor([1.5]).type('float32')",
+    "torch.tensor([1.5]).type('foo')",
+    "torch.iinfo(torch.bool)",
+    "torch.set_default_dtype(float)",
+    "torch.set_default_dtype('float64')",
+]
+
+
+@pytest.mark.parametrize("code", CASTS)
+def test_casts_and_type_names(code: str) -> None:
+    _case(code)
+
+
+def test_complex_to_real_cast_warns_as_torch() -> None:
+    from backprop.ops import conversion
+
+    conversion._complex_warned.clear()  # (torch warns once per process)
+    with pytest.warns(UserWarning, match="^Casting complex values to real discards the imaginary part$"):
+        x = bp.tensor([1 + 2j, -3.5 - 1j]).to(bp.int32)
+    assert x.tolist() == [1, -3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bp.tensor([1 + 2j]).float().tolist() == [1.0]  # (once only, and never NumPy's ComplexWarning)
+
+
+def test_casts_closed_form() -> None:
+    x = bp.tensor([-2.7, 300.5, float("nan")], dtype=bp.bfloat16)
+    assert x.to(bp.uint8).tolist() == [254, 44, 0]  # C's conversion through float32, as torch's
+    assert x.to(bp.int32).tolist() == [-2, 300, -(2**31)]
+    assert bp.tensor([1j]).type() == "torch.ComplexFloatTensor"
+
+
+# ---------------------------------------------------------------- inference from Python lists
+
+INFERENCE = [
+    f"{setup}torch.tensor({lit})"
+    for setup in ("", "torch.set_default_dtype(torch.float64)\n")
+    for lit in (
+        "[np.float16(1), 1]",
+        "[np.float32(1.5), 2]",
+        "[np.float32(1.5), 2.5]",
+        "[[np.float16(1)], [2.5]]",
+        "[np.uint8(200), np.int8(1)]",
+        "[np.int32(1), 1j]",
+        "[np.complex64(1j), 1.0]",
+        "[np.float16(1), np.float32(2)]",
+        "[2**63]",
+        "2**63",
+        "[[1], [-2**63 - 1]]",
+    )
+] + ["torch.tensor([2**63], dtype=torch.uint64)", "torch.tensor([2**63], dtype=torch.float32)"]
+
+
+@pytest.mark.parametrize("code", INFERENCE)
+def test_dtype_inferred_from_python_lists(code: str) -> None:
+    _case(code)
+
+
+def test_dtype_inferred_from_python_lists_closed_form() -> None:
+    assert bp.tensor([np.float16(1), 1]).dtype == bp.float16  # promote_types(float16, int64), not NumPy's float64
+    assert bp.tensor([np.uint8(200), np.int8(1)]).dtype == bp.int16
+    with pytest.raises(ValueError, match="^Overflow when unpacking long long$"):
+        bp.tensor([2**63])

@@ -307,14 +307,18 @@ def arange(
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
     dev = to_device(device)
+    if dt.kind in "bc":  # (torch's kernel has no bool or complex path)
+        raise NotImplementedError(f"\"arange_cpu\" not implemented for '{dtypes.scalar_type_name(dt)}'")
     if dt.kind in "iu":
         arr = _int_arange(start, end, step, dt)
         with _current(dev):
             t = Tensor._wrap(dev.asarray(arr, dt), dev, None)
     else:
         _arange_check(start, end, step)
+        n = math.ceil((end - start) / step)  # start + i * step in double, rounded once into dt (NumPy's own
+        arr = (np.arange(n, dtype=np.float64) * step + start).astype(dt)  # arange steps in dt: float16 drifts)
         with _current(dev):
-            t = Tensor._wrap(dev.xp.arange(start, end, step, dtype=dt), dev, None)
+            t = Tensor._wrap(dev.asarray(arr, dt), dev, None)
     if requires_grad:
         t._factory_requires_grad()
     return t

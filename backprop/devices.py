@@ -77,6 +77,8 @@ class Device:
             arr = self.xp.array(data, copy=True)
         else:
             host, double = _host_array(data, dtype)
+            if dtype is not None and dtype.kind in "iu" and host.size:
+                _check_int_range(host, dtype)
             if (
                 dtype is None
                 and host.dtype.kind in "fc"
@@ -210,16 +212,18 @@ def _number_error(dtype: Any) -> Exception:
 
 
 def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
-    """Host data as a fresh NumPy array, and whether nested sequences hold a double (``_holds_double``);
-    ``dtype`` (the one asked for, or None) picks torch's error for a tensor that is not one number."""
+    """Host data as a fresh NumPy array, and whether its dtype is settled: nested sequences holding NumPy scalars or
+    arrays take torch's promotion of their dtypes with the Python numbers' (``_promoted_items``), a lone item from
+    another array library keeps a double (``_holds_double``). ``dtype`` (the one asked for, or None) picks torch's
+    error for a tensor that is not one number."""
     if isinstance(data, np.ndarray):
         check_array_dtype(data)
         return data.copy(), False
     if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
         return data.get(), False
     double = _holds_double(((0, data),))  # (a lone item: a double from another array library stays double)
+    found: list = []
     if isinstance(data, (list, tuple)):
-        found: list = []
         _items(data, 1, found)
         double = bool(found) and _holds_double(found)
         if any(hasattr(d, "grad_fn") for _, d in found):
@@ -237,9 +241,62 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
         if isinstance(data, (list, tuple)):
             _ragged_error(data)
         raise
+    if (
+        dtype is None
+        and (arr.dtype == np.uint64 or arr.dtype.kind == "O" and all(v.__class__ is int for v in arr.flat))
+        and (isinstance(data, int) or isinstance(data, (list, tuple)) and not found)
+    ):  # Python ints beyond int64 (NumPy makes uint64 or objects): torch reads each as a C long long
+        raise ValueError("Overflow when unpacking long long")
     if arr.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(arr.dtype):  # objects, strings, records, dates
         raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data (ragged or non-numeric)")
-    return arr, double
+    if double or dtype is not None or not found:
+        return arr, double
+    want = _promoted_items(data, found)
+    if want is None:
+        return arr, double
+    return (arr if arr.dtype == want else arr.astype(want)), True
+
+
+def _promoted_items(data: list | tuple, found: list) -> np.dtype | None:
+    """torch's dtype of nested sequences holding NumPy scalars or arrays: their dtypes and the Python numbers' (bool,
+    int64, the default float or complex) promoted together (``[np.float16(1), 2]`` is float16, where NumPy's is
+    float64); None when an item's dtype is not a NumPy one."""
+    dts = [getattr(d, "dtype", None) for _, d in found]
+    if not all(isinstance(dt, np.dtype) for dt in dts):
+        return None
+    numbers: set[type] = set()
+    _number_types(data, numbers)
+    complex_default = np.dtype(np.complex128 if dtypes.get_default_dtype() == np.float64 else np.complex64)
+    python = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.get_default_dtype(), complex: complex_default}
+    want = dts[0]
+    for dt in dts[1:] + [python[t] for t in numbers]:
+        want = dtypes.promote_dtypes(want, dt)
+    return want
+
+
+def _number_types(data: list | tuple, out: set[type]) -> None:
+    """The types of the Python numbers in nested lists/tuples, into ``out``."""
+    out.update(t for t in map(type, data) if t in _NUMBERS)
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            _number_types(d, out)
+
+
+def _check_int_range(host: np.ndarray, dtype: np.dtype) -> None:
+    """Python numbers read into an integer ``dtype`` as torch's checked conversion: an int within [min, max]
+    (an unsigned dtype takes one down to -max, modulo 2**bits), a float within [min, max] compared as a double
+    (NaN and inf never); otherwise torch's error, where NumPy would wrap (``tensor([300], dtype=uint8)``)."""
+    info = np.iinfo(dtype)
+    if host.dtype.kind in "iu":
+        lo = -int(info.max) if dtype.kind == "u" else int(info.min)
+        ok = lo <= int(host.min()) and int(host.max()) <= int(info.max)
+    elif host.dtype.kind == "f":
+        finite = bool(np.isfinite(host).all())
+        ok = finite and float(info.min) <= float(host.min()) and float(host.max()) <= float(info.max)
+    else:
+        return
+    if not ok:
+        raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def _ragged_error(data: list | tuple) -> None:

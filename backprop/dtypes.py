@@ -320,6 +320,8 @@ def get_default_dtype() -> np.dtype:
 def set_default_dtype(dtype: Any) -> None:
     """Set the dtype Python floats become; must be a floating dtype."""
     global _default_float
+    if isinstance(dtype, (str, type)):  # a name or a Python type is not a dtype object to torch
+        raise TypeError("invalid dtype object: only floating-point types are supported as the default type")
     d = to_dtype(dtype)
     if d is None or not is_floating(d):
         raise TypeError("only floating-point types are supported as the default type")  # torch's message
@@ -497,7 +499,7 @@ class iinfo:  # noqa: N801 - torch's name
     def __init__(self, type: Any) -> None:
         dt = to_dtype(type)
         if dt is not None and dt.kind == "b":
-            raise TypeError("bool is not supported by iinfo")
+            raise TypeError("torch.bool is not supported by torch.iinfo")
         if dt is None or dt.kind not in "iu":
             raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
         info = np.iinfo(dt)

@@ -58,22 +58,34 @@ def array_repr_options(a: Any) -> dict[str, Any]:
         "max_line_width": _print["linewidth"],
         "floatmode": "maxprec" if integral else "fixed",
     }
-    sci = _print["sci_mode"]
-    if sci is None and _dtypes.kind(a.dtype) == "f" and a.size:  # torch's own choice, not NumPy's
+    sci, top = _print["sci_mode"], 0.0
+    if _dtypes.kind(a.dtype) == "f" and a.size:  # torch's own choice, not NumPy's
         finite = np.abs(a[np.isfinite(a) & (a != 0)]).astype(np.float64)
         if finite.size:
             top, low = float(finite.max()), float(finite.min())
-            sci = top / low > 1000.0 or top > 1.0e8 or (not integral and low < 1.0e-4)
+            if sci is None:
+                sci = top / low > 1000.0 or top > 1.0e8 or (not integral and low < 1.0e-4)
+        else:  # only zeros, inf and NaN: torch prints them plainly whatever ``sci_mode`` says
+            sci = False
+    digits = _print["precision"]
     if sci is True:
-        digits = _print["precision"]
         opts["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
     else:
         opts["suppress_small"] = True  # (fixed notation: NumPy would otherwise pick its own switch)
+        if top >= 1.0e8:  # NumPy turns to exponents there even so (1e8 as ``1.e+08``): torch's fixed text
+            opts["formatter"] = {"float_kind": lambda v: _fixed(v, digits, integral)}
     if a.dtype.kind == "c":
         opts["formatter"] = {"complex_kind": _complex_formatter(a)}
     if a.dtype.kind == "b" and a.size and bool(a.all()):  # NumPy pads True to False's width; torch only
         opts["formatter"] = {"bool": lambda v: "True"}  # pads when a False is printed too
     return opts
+
+
+def _fixed(v: float, digits: int, integral: bool) -> str:
+    """One float in torch's fixed notation: ``digits`` decimals, or none and a point when all are integral."""
+    if not math.isfinite(v):
+        return str(float(v))
+    return f"{v:.0f}." if integral else f"{v:.{digits}f}"
 
 
 def set_num_threads(num: int) -> None:

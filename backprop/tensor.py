@@ -809,7 +809,9 @@ class Tensor(
             by_name = {v: k for k, v in _TYPE_NAMES.items()}
             if name not in by_name or cuda not in ("", "cuda"):
                 raise ValueError(f"invalid type: {dtype!r}")
-            return self.to(device="cuda" if cuda else "cpu", dtype=np.dtype(by_name[name]))
+            return self.to(device="cuda" if cuda else "cpu", dtype=dtypes.to_dtype(by_name[name]))
+        if isinstance(dtype, str):  # (a dtype's name is not a type to torch: t.type("float32"))
+            raise ValueError(f"invalid type: {dtype!r}")
         if hasattr(dtype, "is_cuda") and isinstance(getattr(dtype, "dtype", None), np.dtype):  # bp.FloatTensor
             return self.to(device="cuda" if dtype.is_cuda else "cpu", dtype=dtype.dtype)
         return self.to(dtype)
@@ -1063,6 +1065,8 @@ class Tensor(
         return apply(ew.abs, self)
 
     def __invert__(self) -> Tensor:
+        if dtypes.kind(self._data.dtype) in "fc":  # (torch's operator refuses before its kernel would)
+            raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
         return apply(ew.bitwise_not, self)
 
     # ------------------------------------------------------------ in place (no op: plain writes)
@@ -1218,6 +1222,8 @@ class Tensor(
         prefix = "tensor(" if kind is Tensor or _internal(kind.__module__) else kind.__name__ + "("
         if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
             body = _torch_layout(host, len(prefix), runtime.print_linewidth())
+        elif host.ndim == 0 and host.dtype.kind in "biuf":  # one element laid out as torch's, without brackets
+            body = _torch_layout(host.reshape(1), len(prefix), runtime.print_linewidth())[1:-1]  # (3000., not 3.e+03)
         else:
             body = np.array2string(host, separator=", ", prefix=prefix, **runtime.array_repr_options(host))
         extra = []
@@ -1424,6 +1430,8 @@ _REFLECTED = {
 _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
+    "complex64": "ComplexFloatTensor",
+    "complex128": "ComplexDoubleTensor",
     "float16": "HalfTensor",
     "bfloat16": "BFloat16Tensor",
     "int64": "LongTensor",

@@ -878,7 +878,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             out = apply(op, before, *args, **attrs)
             if out.device is not target.device:
                 _device_error(op, (target, *args), target.device, out.device)
-            if _inplace_result(name, target, out._data):
+            if _inplace_result(name, target, out._data, args):
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
             return target
@@ -887,7 +887,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         out = apply(op, before, *args, **attrs)
         if out.device is not target.device:  # (a CPU 0-d target moved to its operand's device: torch refuses)
             _device_error(op, (target, *args), target.device, out.device)
-        if _inplace_result(name, target, out._data):
+        if _inplace_result(name, target, out._data, args):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
         _retire(target)
         target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
@@ -902,18 +902,28 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
                 if a.device.type != "cpu" or a._data.ndim:  # (a CPU 0-d operand acts as a number, as torch's)
                     _device_error(op, (target, *args), target.device, a.device)
                 arrays[i] = target.device.transfer(a._data, a.device)
-        if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
-            op.check(target._data, *arrays, **attrs)
         kernel = op.kernel(target.device.backend)
         try:
+            if op.check is not None:  # (the shape/dtype rule, as out of place: scatter_'s ndim check)
+                op.check(target._data, *arrays, **attrs)
             result = kernel(target._data, *arrays, **attrs)
         except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
             result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
+<<<<<<< HEAD
         _inplace_result(name, target, result)
         try:
             target._data[...] = result
         except ValueError as exc:  # (an expanded target: torch's error)
             raise overlap_error(target, exc) from None
+=======
+        except NotImplementedError:  # (``int_x &= 1.5``: torch refuses the cast before the kernel's dtype)
+            want = _promoted_dtype(target, arrays)
+            if dtypes.category(want) > dtypes.category(target._data.dtype):
+                _inplace_result(name, target, np.empty(target._data.shape, want), arrays)
+            raise
+        _inplace_result(name, target, result, arrays)
+        target._data[...] = result
+>>>>>>> help-D
         if trace_users[0] and (tr := trace.tracer()) is not None:
             refs = [tr.ref(target._data, target)]
             refs += [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
@@ -922,6 +932,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     return target
 
 
+<<<<<<< HEAD
 INTERNAL_OVERLAP = (
     "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
     "Please clone() the tensor before performing the operation."
@@ -938,6 +949,9 @@ def overlap_error(target: Any, exc: ValueError) -> Exception:
 
 
 def _inplace_result(name: str, target: Any, result: Any) -> bool:
+=======
+def _inplace_result(name: str, target: Any, result: Any, operands: Sequence[Any] = ()) -> bool:
+>>>>>>> help-D
     """Check an in-place op's result against its target, as torch: the shape must not grow by broadcasting,
     and the dtype category must not rise (an int tensor cannot take a float result). True when the result
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
@@ -950,10 +964,33 @@ def _inplace_result(name: str, target: Any, result: Any) -> bool:
         return False
     if dtypes.category(result.dtype) > dtypes.category(target._data.dtype):
         raise DTypeError(  # torch's text (``b += 1`` on a bool tensor: "result type Long can't be cast ... Bool")
-            f"result type {dtypes.scalar_type_name(result.dtype)} can't be cast to the desired output type "
+            f"result type {dtypes.scalar_type_name(_torch_result_dtype(target, result, operands))} can't be cast "
+            "to the desired output type "
             f"{dtypes.scalar_type_name(target._data.dtype)}"
         )
     return True
+
+
+def _torch_result_dtype(target: Any, result: Any, operands: Sequence[Any]) -> Any:
+    """The result dtype torch names when an in-place op cannot cast back: its promotion of the target and the
+    operands (``int_tensor += 1.5`` is Float, where NumPy computed float64), or for an op that makes integers
+    floating (``sqrt_``, ``div_``) the default dtype (its complex for a complex result)."""
+    want = _promoted_dtype(target, operands)
+    if dtypes.category(want) < dtypes.category(result.dtype):
+        want = dtypes.get_default_dtype()
+        if result.dtype.kind == "c":
+            want = np.dtype("complex128") if want == np.float64 else np.dtype("complex64")
+    return want
+
+
+def _promoted_dtype(target: Any, operands: Sequence[Any]) -> Any:
+    """torch's result dtype of an in-place op's target with its tensor and number operands."""
+    want = target._data.dtype
+    for v in operands:
+        v = getattr(v, "_data", v)
+        if isinstance(v, (int, float, complex)) or hasattr(v, "ndim"):
+            want = dtypes.promote_types(np.empty((0,) * target._data.ndim, want), v)
+    return want
 
 
 class AnomalyError(FloatingPointError, RuntimeError):

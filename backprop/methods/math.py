@@ -80,13 +80,6 @@ def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
     return (a, a.new_tensor(b)) if _is_scalar(b) else (a, b)
 
 
-def _integers(name: str, *xs: Any) -> None:
-    """Raise as torch for integer-only ops (gcd, lcm, shifts) given a floating tensor."""
-    for x in xs:
-        if hasattr(x, "grad_fn") and dtypes.kind(x._data.dtype) in "fc":
-            raise NotImplementedError(f"{name}: not implemented for dtype {x.dtype} (integer or bool tensors only)")
-
-
 def _inplace_other(self: Any, other: Any) -> Any:
     """``other`` for an in-place op whose result has ``self``'s dtype: a Python int wraps into a small
     integer dtype, as torch's (``uint8.add_(300)`` adds 44)."""
@@ -382,6 +375,8 @@ class MathMethods:
             return apply(mt.floor_divide, *_promoted(self, self._other(other)))
         if rounding_mode == "trunc":
             a, b = _promoted(self, self._other(other))
+            if a._data.dtype.kind == "b":  # (promoted: both are bools; torch has no bool kernel)
+                raise NotImplementedError("\"div_trunc_cpu\" not implemented for 'Bool'")
             if dtypes.kind(a._data.dtype) in "fc":
                 return apply(mt.trunc, a / b)
             return apply(mt.floor_divide, a - apply(mt.fmod, a, b), b)  # exact for integers
@@ -665,25 +660,21 @@ class MathMethods:
     def gcd(self: Any, other: Any) -> Tensor:
         """The greatest common divisor, elementwise (integer tensors)."""
         a, b = _promoted(self, self._other(other))
-        _integers("gcd", a, b)
         return apply(mt.gcd, a, b)
 
     def lcm(self: Any, other: Any) -> Tensor:
         """The least common multiple, elementwise (integer tensors)."""
         a, b = _promoted(self, self._other(other))
-        _integers("lcm", a, b)
         return apply(mt.lcm, a, b)
 
     def bitwise_left_shift(self: Any, other: Any) -> Tensor:
         """self << other (integer tensors)."""
         a, b = _promoted(self, self._other(other))
-        _integers("bitwise_left_shift", a, b)
         return apply(mt.bitwise_left_shift, a, b)
 
     def bitwise_right_shift(self: Any, other: Any) -> Tensor:
         """self >> other, an arithmetic shift (integer tensors)."""
         a, b = _promoted(self, self._other(other))
-        _integers("bitwise_right_shift", a, b)
         return apply(mt.bitwise_right_shift, a, b)
 
     # ------------------------------------------------------------ rounding and sign (gradient 0)
@@ -1255,19 +1246,15 @@ class MathMethods:
             raise
 
     def gcd_(self: Any, other: Any) -> Tensor:
-        _integers("gcd_", self, self._other(other))
         return apply_(mt.gcd, "gcd_", self, self._other(other))
 
     def lcm_(self: Any, other: Any) -> Tensor:
-        _integers("lcm_", self, self._other(other))
         return apply_(mt.lcm, "lcm_", self, self._other(other))
 
     def bitwise_left_shift_(self: Any, other: Any) -> Tensor:
-        _integers("bitwise_left_shift_", self, self._other(other))
         return apply_(mt.bitwise_left_shift, "bitwise_left_shift_", self, self._other(other))
 
     def bitwise_right_shift_(self: Any, other: Any) -> Tensor:
-        _integers("bitwise_right_shift_", self, self._other(other))
         return apply_(mt.bitwise_right_shift, "bitwise_right_shift_", self, self._other(other))
 
     # comparisons and logic in place: 1/0 (True/False) in self's dtype, gradient 0 (torch)

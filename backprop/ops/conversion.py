@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 from backprop import dtypes
 from backprop.registry import op
+
+_complex_warned: list[bool] = []  # set once the first complex-to-real cast has warned
 
 
 @op("astype", casts=True)
@@ -22,6 +26,13 @@ def astype(xp, x, *, dtype):
             dtypes.check_device(dtype, "cuda", "to")
         dtypes.note_float8()  # (once per process: the ops torch refuses on float8 gain their refusal)
         return dtypes.float8_cast(x, dtype)
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        if not _complex_warned:  # torch's warning (once per process, as its TORCH_WARN_ONCE), not NumPy's
+            _complex_warned.append(True)
+            warnings.warn("Casting complex values to real discards the imaginary part", UserWarning, stacklevel=2)
+        x = x.real
+    if dtype.kind in "iu" and dtypes.is_bfloat16(x.dtype):  # through float32: torch's (C's) conversion of NaN and
+        return x.astype(xp.float32).astype(dtype)  # out-of-range values, where ml_dtypes' gives 0
     return x.astype(dtype)
 
 

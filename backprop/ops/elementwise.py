@@ -89,7 +89,7 @@ def _pow_int(xp, x, y):
             return x.copy() if y else xp.ones_like(x)
         return xp.power(x, y)
     if y.dtype.kind == "b" and xk == "b":
-        raise TypeError("pow is not implemented for bool ** bool tensors (as torch)")
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")  # (torch's CPU kernel has no bool path)
     if y.dtype.kind != "i" or xk not in "biu":
         return xp.power(x, y)
     neg = y < 0
@@ -455,11 +455,34 @@ ne = _compare("ne", "not_equal")
 
 # ---------------------------------------------------------------- logical and bitwise (no gradient)
 
+
+def operand_kind(v):
+    """An operand's dtype kind ("f" for bfloat16 too); a Python number's by its type (a bool's is "b")."""
+    if hasattr(v, "dtype"):
+        return dtypes.kind(v.dtype)
+    return "b" if v.__class__ is bool else "f" if isinstance(v, float) else "c" if isinstance(v, complex) else "i"
+
+
+def integer_kernel(kernel, bools=True):
+    """``check=`` of an op whose torch CPU kernel ``kernel`` takes integers (and bools, when ``bools``) only:
+    torch's NotImplementedError naming the operands' result dtype otherwise (``1.5 << x``: 'Float'), where
+    NumPy raises its own TypeError (floats) or computes in int8 (``bool // bool``)."""
+
+    def check(*xs):
+        kinds = [operand_kind(v) for v in xs]
+        if "f" in kinds or "c" in kinds or (not bools and all(k == "b" for k in kinds)):
+            dt = xs[0].dtype if len(xs) == 1 else dtypes.promote_types(*xs)
+            raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.scalar_type_name(dt)}'")
+
+    return check
+
+
 logical_not = ufunc_op("logical_not", "logical_not", "not x, elementwise (a bool tensor).")
 logical_and = ufunc_op("logical_and", "logical_and", "x and y, elementwise (a bool tensor).")
 logical_or = ufunc_op("logical_or", "logical_or", "x or y, elementwise (a bool tensor).")
 logical_xor = ufunc_op("logical_xor", "logical_xor", "x xor y, elementwise (a bool tensor).")
-bitwise_not = ufunc_op("bitwise_not", "invert", "~x: bitwise not of integers, logical not of bools.")
-bitwise_and = ufunc_op("bitwise_and", "bitwise_and", "x & y (bitwise on integers, logical on bools).")
-bitwise_or = ufunc_op("bitwise_or", "bitwise_or", "x | y (bitwise on integers, logical on bools).")
-bitwise_xor = ufunc_op("bitwise_xor", "bitwise_xor", "x ^ y (bitwise on integers, logical on bools).")
+_BITWISE = "(bitwise on integers, logical on bools)."
+bitwise_not = ufunc_op("bitwise_not", "invert", f"~x {_BITWISE}", check=integer_kernel("bitwise_not_cpu"))
+bitwise_and = ufunc_op("bitwise_and", "bitwise_and", f"x & y {_BITWISE}", check=integer_kernel("bitwise_and_cpu"))
+bitwise_or = ufunc_op("bitwise_or", "bitwise_or", f"x | y {_BITWISE}", check=integer_kernel("bitwise_or_cpu"))
+bitwise_xor = ufunc_op("bitwise_xor", "bitwise_xor", f"x ^ y {_BITWISE}", check=integer_kernel("bitwise_xor_cpu"))

@@ -20,7 +20,7 @@ from backprop import dtypes as _dtypes
 from backprop.ops._special import erf as _erf
 from backprop.ops._special import special
 from backprop.ops.elementwise import abs as _abs
-from backprop.ops.elementwise import sigmoid
+from backprop.ops.elementwise import integer_kernel, operand_kind, sigmoid
 from backprop.ops.fft import conj, conj_if_complex, real
 from backprop.registry import op, ufunc_op
 
@@ -325,14 +325,27 @@ def frac_backward(ctx, gy):  # d (x - trunc(x)) = dx
 
 def _check_integer_divisor(x, y):
     """torch raises for an integer division by zero (NumPy returns 0 with a warning): checked on the
-    host for integer operands (CuPy arrays are not read back, as torch's CUDA kernels do not check)."""
-    if getattr(x, "dtype", np.dtype(float)).kind not in "iub" or getattr(y, "dtype", np.dtype(int)).kind not in "iub":
+    host for integer operands (CuPy arrays are not read back, as torch's CUDA kernels do not check). A Python
+    int dividend is an integer operand too (``1 // int_tensor``, ``7 % int_tensor``)."""
+    if operand_kind(x) not in "iub" or operand_kind(y) not in "iub":
         return
     if y.__class__ is np.ndarray:
         if y.size and not y.all():
             raise ZeroDivisionRuntimeError("ZeroDivisionError")
     elif isinstance(y, (int, np.integer)) and y == 0:
         raise ZeroDivisionRuntimeError("ZeroDivisionError")
+
+
+def _division_check(kernel):
+    """``check=`` of a division: torch has no bool kernel (``b // b``: "div_floor_cpu" not implemented for
+    'Bool', where NumPy computes in int8), and an integer division by zero raises."""
+
+    def check(x, y):
+        if operand_kind(x) == "b" and operand_kind(y) == "b":
+            raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+        _check_integer_divisor(x, y)
+
+    return check
 
 
 class ZeroDivisionRuntimeError(ZeroDivisionError, RuntimeError):
@@ -344,7 +357,7 @@ remainder = ufunc_op(
     "remainder",
     "x mod y with the sign of y (Python's %, torch.remainder).",
     save_inputs=(0, 1),
-    check=_check_integer_divisor,
+    check=_division_check("remainder_cpu"),
 )
 
 
@@ -360,7 +373,7 @@ fmod = ufunc_op(
     "fmod",
     "x mod y with the sign of x (C's fmod, torch.fmod).",
     save_inputs=(0, 1),
-    check=_check_integer_divisor,
+    check=_division_check("fmod_cpu"),
 )
 
 
@@ -372,7 +385,7 @@ def fmod_backward(ctx, gy):  # x - trunc(x/y) y: d = dx - trunc(x/y) dy
 
 
 floor_divide = ufunc_op(
-    "floor_divide", "floor_divide", "floor(x / y) (Python's //; gradient 0).", check=_check_integer_divisor
+    "floor_divide", "floor_divide", "floor(x / y) (Python's //; gradient 0).", check=_division_check("div_floor_cpu")
 )
 
 
@@ -736,9 +749,26 @@ def nan_to_num_backward(ctx, gy):  # the gradient flows to the finite elements o
 # ---------------------------------------------------------------- integers and predicates (no gradient)
 
 
-gcd = ufunc_op("gcd", "gcd", "The greatest common divisor of integers (non-negative; gcd(0, 0) = 0).")
-lcm = ufunc_op("lcm", "lcm", "The least common multiple of integers (non-negative; 0 when one is 0).")
-bitwise_left_shift = ufunc_op("bitwise_left_shift", "left_shift", "x << y for integers.")
-bitwise_right_shift = ufunc_op("bitwise_right_shift", "right_shift", "x >> y for integers (arithmetic shift).")
+gcd = ufunc_op(
+    "gcd",
+    "gcd",
+    "The greatest common divisor of integers (non-negative; gcd(0, 0) = 0).",
+    check=integer_kernel("gcd_cpu", bools=False),
+)
+lcm = ufunc_op(
+    "lcm",
+    "lcm",
+    "The least common multiple of integers (non-negative; 0 when one is 0).",
+    check=integer_kernel("lcm_cpu", bools=False),
+)
+bitwise_left_shift = ufunc_op(
+    "bitwise_left_shift", "left_shift", "x << y for integers.", check=integer_kernel("lshift_cpu", bools=False)
+)
+bitwise_right_shift = ufunc_op(
+    "bitwise_right_shift",
+    "right_shift",
+    "x >> y for integers (arithmetic shift).",
+    check=integer_kernel("rshift_cpu", bools=False),
+)
 signbit = ufunc_op("signbit", "signbit", "The sign bit of x is set (True for -0.0 and -NaN; a bool tensor).")
 isreal = ufunc_op("isreal", "isreal", "x has no imaginary part (a bool tensor; all True for real dtypes).")

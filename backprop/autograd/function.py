@@ -909,21 +909,16 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             result = kernel(target._data, *arrays, **attrs)
         except RuntimeWarning:  # (the kernel makes a new array: nothing was written yet)
             result = _quietly(kernel, target.device, [target._data, *arrays], attrs)
-<<<<<<< HEAD
-        _inplace_result(name, target, result)
-        try:
-            target._data[...] = result
-        except ValueError as exc:  # (an expanded target: torch's error)
-            raise overlap_error(target, exc) from None
-=======
         except NotImplementedError:  # (``int_x &= 1.5``: torch refuses the cast before the kernel's dtype)
             want = _promoted_dtype(target, arrays)
             if dtypes.category(want) > dtypes.category(target._data.dtype):
                 _inplace_result(name, target, np.empty(target._data.shape, want), arrays)
             raise
         _inplace_result(name, target, result, arrays)
-        target._data[...] = result
->>>>>>> help-D
+        try:
+            target._data[...] = result
+        except ValueError as exc:  # (an expanded target: torch's error)
+            raise overlap_error(target, exc) from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             refs = [tr.ref(target._data, target)]
             refs += [tr.ref(x, a if hasattr(a, "grad_fn") else None) for x, a in zip(arrays, args)]
@@ -932,7 +927,6 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     return target
 
 
-<<<<<<< HEAD
 INTERNAL_OVERLAP = (
     "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
     "Please clone() the tensor before performing the operation."
@@ -948,10 +942,7 @@ def overlap_error(target: Any, exc: ValueError) -> Exception:
     return exc
 
 
-def _inplace_result(name: str, target: Any, result: Any) -> bool:
-=======
 def _inplace_result(name: str, target: Any, result: Any, operands: Sequence[Any] = ()) -> bool:
->>>>>>> help-D
     """Check an in-place op's result against its target, as torch: the shape must not grow by broadcasting,
     and the dtype category must not rise (an int tensor cannot take a float result). True when the result
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""

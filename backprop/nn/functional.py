@@ -866,13 +866,14 @@ def binary_cross_entropy_with_logits(
             f"input size (torch.Size({list(input.shape)}))"
         )
     _check_logits_dtypes(input, target)
-    if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
-        loss = (1 - target) * input - apply(act.logsigmoid, input)  # step rounded to that dtype
-    elif pos_weight is None:
-        loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target))
-    else:
-        log_weight = (pos_weight - 1) * target + 1
-        loss = (1 - target) * input - log_weight * apply(act.logsigmoid, input)
+    if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each step rounded to that dtype
+        log_sigmoid = apply(act.logsigmoid, input)
+        if pos_weight is not None:
+            log_sigmoid = log_sigmoid * ((pos_weight - 1) * target + 1)
+        loss = (1 - target) * input - log_sigmoid
+    else:  # (pos_weight 1.0: none)
+        pw = 1.0 if pos_weight is None else input._other(pos_weight)
+        loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target), pw)
     if weight is not None:
         loss = loss * weight
     if loss.dtype != target.dtype and dtypes.kind(target.dtype) == "f" and not autocast_users[0]:

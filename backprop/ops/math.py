@@ -386,6 +386,16 @@ def floor_divide_backward(ctx, gy):
     return (zeros if e[0] else None), (zeros if e[1] else None)
 
 
+@op("trunc_divide", check=_check_integer_divisor)
+def trunc_divide(xp, x, y):
+    """trunc(x / y) for floating x and y (div(rounding_mode="trunc"); gradient 0, also where y is 0 or
+    infinite, as torch: the zero gradient does not pass through the division's 1 / y)."""
+    return xp.trunc(x / y)
+
+
+trunc_divide.defvjp(floor_divide_backward)
+
+
 # ---------------------------------------------------------------- lerp, copysign
 
 

@@ -455,7 +455,10 @@ def test_sort_stable_with_ties(descending: bool, dim: int) -> None:
     _same(r.indices, q.indices)
     v, i = bp.sort(x, dim=dim, descending=descending, stable=True)  # unpacks like torch's
     _same(i, q.indices)
-    _same(x.argsort(dim=dim, descending=descending, stable=True), torch.argsort(t, dim=dim, descending=descending, stable=True))
+    _same(
+        x.argsort(dim=dim, descending=descending, stable=True),
+        torch.argsort(t, dim=dim, descending=descending, stable=True),
+    )
     _same(bp.argsort(x, dim, descending), q.indices)
     _backward_same(r.values, q.values, [(x, t)])
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.ops._util import ShapeError, reusable_empty
+from backprop.ops._util import ShapeError, c_order, reusable_empty
 from backprop.ops.activation import logsigmoid
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
@@ -29,7 +29,7 @@ def softmax(xp, x, *, axis=-1):
     if x.size == 0:  # nothing to normalise (max has no identity): an empty result, as torch
         return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    return c_order(xp, e / xp.sum(e, axis=axis, keepdims=True))  # contiguous, as torch's (also of a transpose)
 
 
 @softmax.defvjp
@@ -64,10 +64,11 @@ def log_softmax(xp, x, *, axis=-1):
         shifted = x - xp.max(x, axis=axis, keepdims=True)  # rounded to the half dtype, along another axis
         s = xp.sum(xp.exp(shifted), axis=axis, keepdims=True)  # (torch's vertical kernel) rounded once
         if x.ndim and axis % x.ndim == x.ndim - 1:  # (bit for bit torch's CPU results)
-            return (shifted - xp.log(s.astype(h).astype(xp.float32)).astype(h).astype(xp.float32)).astype(h)
-        return (shifted - xp.log(s)).astype(h)
+            y = (shifted - xp.log(s.astype(h).astype(xp.float32)).astype(h).astype(xp.float32)).astype(h)
+            return c_order(xp, y)
+        return c_order(xp, (shifted - xp.log(s)).astype(h))
     shifted = x - xp.max(x, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return c_order(xp, shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)))  # (as softmax)
 
 
 @log_softmax.defvjp

@@ -306,7 +306,7 @@ _REAL_ONLY = frozenset(
     "cross_entropy cummax_index cummin_index digamma elu erf erfc erfinv floor floor_divide fmax fmin fmod frac "
     "ge gelu gelu_grad gt hardsigmoid hardswish hardtanh heaviside hypot i0 i1 isin le leaky_relu lgamma "
     "logaddexp2 logit logsigmoid lt maximum median minimum mish nextafter polygamma relu remainder round "
-    "searchsorted sign signbit softplus threshold trunc unique xlogy".split()
+    "searchsorted sign signbit softplus threshold trunc trunc_divide unique xlogy".split()
 )
 _CLAMP = (NotImplementedError, "clamp is not supported for complex types")
 _REAL_ONLY_ERRORS: dict[str, tuple[type[Exception], str]] = {
@@ -332,7 +332,7 @@ for _name, _kernel in (
     ("i0", "i0_vml_cpu"), ("polygamma", "polygamma"), ("trigamma", "trigamma"), ("gelu", "GeluKernelImpl"),
     ("gelu_grad", "GeluBackwardKernelImpl"), ("logsigmoid", "log_sigmoid_cpu"),
     ("binary_cross_entropy_with_logits", "log_sigmoid_cpu"), ("cross_entropy", "log_softmax_lastdim_kernel_impl"),
-    ("round", "round_vml_cpu"), ("floor_divide", "div_floor_cpu"),
+    ("round", "round_vml_cpu"), ("floor_divide", "div_floor_cpu"), ("trunc_divide", "div_trunc_cpu"),
 ):  # fmt: skip
     _REAL_ONLY_ERRORS[_name] = (NotImplementedError, f"\"{_kernel}\" not implemented for '{{dtype}}'")
 _COMPLEX_SEEN = [False]  # set once the process first makes a complex array (``dtypes.note_complex``)

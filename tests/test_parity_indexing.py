@@ -449,13 +449,16 @@ TIES = [[3.0, 1.0, 3.0, 2.0, 3.0, 1.0], [0.0, -1.0, 0.0, 0.0, 5.0, -1.0]]
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_sort_stable_with_ties(descending: bool, dim: int) -> None:
     x, t = _pair(TIES)
-    r = x.sort(dim, descending, stable=True)
+    r = x.sort(dim=dim, descending=descending, stable=True)
     q = torch.sort(t, dim=dim, descending=descending, stable=True)
     _same(r.values, q.values)
     _same(r.indices, q.indices)
     v, i = bp.sort(x, dim=dim, descending=descending, stable=True)  # unpacks like torch's
     _same(i, q.indices)
-    _same(x.argsort(dim, descending, stable=True), torch.argsort(t, dim=dim, descending=descending, stable=True))
+    _same(
+        x.argsort(dim=dim, descending=descending, stable=True),
+        torch.argsort(t, dim=dim, descending=descending, stable=True),
+    )
     _same(bp.argsort(x, dim, descending), q.indices)
     _backward_same(r.values, q.values, [(x, t)])
 

@@ -39,6 +39,24 @@ if TYPE_CHECKING:
     from backprop.tensor import Tensor
 
 
+def _sort_overload(name: str, args: tuple, dim: Any, descending: Any, stable: Any) -> tuple[Any, Any]:
+    """torch's two overloads of sort and argsort: ``(dim=-1, descending=False)``, positional or not, or
+    ``(*, stable, dim=-1, descending=False)``: ``stable=`` with a positional dim is torch's TypeError."""
+    if not args:
+        return dim, descending
+    if stable is not None:
+        got = ", ".join([type(a).__name__ for a in args] + ["stable=bool"])
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+            " * (*, bool stable, int dim = -1, bool descending = False)\n"
+            " * (int dim = -1, bool descending = False)\n"
+            "      didn't match because some of the keywords were incorrect: stable\n"
+        )
+    if len(args) > 2:
+        raise TypeError(f"{name}() takes from 0 to 2 positional arguments but {len(args)} were given")
+    return args[0], args[1] if len(args) == 2 else descending
+
+
 class IndexingMethods:
     """``x[i]``, ``x[mask]``, ``x[idx] = v``, ``x.gather(dim, index)``, ``x.sort()``, ..."""
 
@@ -518,9 +536,12 @@ class IndexingMethods:
         return apply(ew.where, condition, *_promoted(self, other))  # torch's promotion
 
     # ------------------------------------------------------------ sorting
-    def sort(self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False) -> ValuesIndices:
+    def sort(
+        self: Any, *args: Any, dim: int = -1, descending: bool = False, stable: bool | None = None
+    ) -> ValuesIndices:
         """``(values, indices)`` sorted along ``dim`` (stable: ties keep their order, NaN sorts as the
         largest); the gradient goes to the elements at the returned indices."""
+        dim, descending = _sort_overload("sort", args, dim, descending, stable)
         if isinstance(dim, bool):  # torch's sort(stable, dim, descending) form
             raise TypeError("sort(): pass stable= as a keyword")
         d = wrap_dim(dim, self.ndim, "sort")
@@ -529,10 +550,16 @@ class IndexingMethods:
         return _values_at(self, x, idx, d, rt.sort)
 
     def argsort(
-        self: Any, dim: int = -1, descending: bool = False, *, stable: bool = False, axis: int | None = None
+        self: Any,
+        *args: Any,
+        dim: int = -1,
+        descending: bool = False,
+        stable: bool | None = None,
+        axis: int | None = None,
     ) -> Tensor:
         """The indices that sort ``self`` along ``dim`` (or torch's numpy-style alias ``axis``; int64; always
         stable here)."""
+        dim, descending = _sort_overload("argsort", args, dim, descending, stable)
         try:
             d = wrap_dim(dim if axis is None else axis, self.ndim, "argsort")
             if self.ndim == 0:

@@ -378,7 +378,7 @@ class MathMethods:
             if a._data.dtype.kind == "b":  # (promoted: both are bools; torch has no bool kernel)
                 raise NotImplementedError("\"div_trunc_cpu\" not implemented for 'Bool'")
             if dtypes.kind(a._data.dtype) in "fc":
-                return apply(mt.trunc, a / b)
+                return apply(mt.trunc_divide, a, b)
             return apply(mt.floor_divide, a - apply(mt.fmod, a, b), b)  # exact for integers
         raise OpValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
@@ -812,7 +812,7 @@ class MathMethods:
         if rounding_mode == "floor":
             return apply_(mt.floor_divide, "div_", self, self._other(other))
         if rounding_mode == "trunc" and dtypes.kind(self._data.dtype) in "fc":
-            return apply_(mt.trunc, "div_", apply_(ew.div, "div_", self, self._other(other)))
+            return apply_(mt.trunc_divide, "div_", self, self._other(other))
         if rounding_mode == "trunc":
             return apply_(ew.sub, "div_", self, apply(mt.fmod, self, self._other(other))).floor_divide_(other)
         raise OpValueError(

@@ -102,7 +102,7 @@ from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError, broadcast_shape, wrap_dim
+from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError, broadcast_shape, c_order, wrap_dim
 from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.overrides import (  # noqa: F401 - torch.nn.functional's __torch_function__ helpers
     handle_torch_function,
@@ -866,13 +866,14 @@ def binary_cross_entropy_with_logits(
             f"input size (torch.Size({list(input.shape)}))"
         )
     _check_logits_dtypes(input, target)
-    if pos_weight is None and input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each
-        loss = (1 - target) * input - apply(act.logsigmoid, input)  # step rounded to that dtype
-    elif pos_weight is None:
-        loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target))
-    else:
-        log_weight = (pos_weight - 1) * target + 1
-        loss = (1 - target) * input - log_weight * apply(act.logsigmoid, input)
+    if input._data.dtype.itemsize == 2:  # float16/bfloat16: torch's composition, each step rounded to that dtype
+        log_sigmoid = apply(act.logsigmoid, input)
+        if pos_weight is not None:
+            log_sigmoid = log_sigmoid * ((pos_weight - 1) * target + 1)
+        loss = (1 - target) * input - log_sigmoid
+    else:  # (pos_weight 1.0: none)
+        pw = 1.0 if pos_weight is None else input._other(pos_weight)
+        loss = apply(nn_ops.binary_cross_entropy_with_logits, input, input._other(target), pw)
     if weight is not None:
         loss = loss * weight
     if loss.dtype != target.dtype and dtypes.kind(target.dtype) == "f" and not autocast_users[0]:
@@ -1213,6 +1214,7 @@ def layer_norm(
         raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
     dims = tuple(range(-len(shape), 0))
     refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
+    input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
     if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
         return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).to(input.dtype)
     if autocast_users[0]:
@@ -1261,7 +1263,7 @@ def _check_classes(data: Any, *, xp: Any, n: int, deferrable: bool) -> None:
 
 
 def _one_hot(data: Any, n: int, xp: Any) -> Any:
-    return (data[..., None] == xp.arange(n)).astype(dtypes.int64)
+    return c_order(xp, (data[..., None] == xp.arange(n)).astype(dtypes.int64))  # contiguous, as torch's
 
 
 # ---------------------------------------------------------------- padding, distances, normalisation, attention
@@ -1446,6 +1448,7 @@ def batch_norm(
     if input.ndim < 2:  # (torch's size(1) raises IndexError)
         raise ShapeIndexError(f"batch_norm: expected an input of shape (N, C, ...), got {tuple(input.shape)}")
     refuse_complex(NotImplementedError, "\"batch_norm\" not implemented for '{dtype}'", input)
+    input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
     half = _is_half(input)
     if not half and input.dtype.kind not in "fc":
         raise NotImplementedError(f"\"batch_norm\" not implemented for '{input.dtype}' (a float input is needed)")
@@ -1550,6 +1553,7 @@ def group_norm(
                 f"shape {tuple(input.shape)} and num_groups={num_groups}"
             )
         refuse_complex(NotImplementedError, "\"GroupNormKernelImpl\" not implemented for '{dtype}'", input)
+        input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
         n, c = input.shape[0], input.shape[1]
         for name, t in (("weight", weight), ("bias", bias)):
             if t is not None and tuple(t.shape) != (c,):

@@ -112,7 +112,10 @@ def pow_backward(ctx, gy):  # d(x^y) = y x^(y-1) dx + x^y log(x) dy
     gx = gyy = None
     if e[0]:
         if y.__class__ in (int, float):  # (x^0: zeros, also for an infinite gy, as torch)
-            gx = (gy * 0 if ctx.create_graph else xp.zeros_like(gy)) if y == 0 else gy * y * x ** (y - 1)
+            if y == 0:
+                gx = gy * 0 if ctx.create_graph else xp.zeros_like(gy)
+            else:  # torch's grad * (y x^(y-1)), its x^-0.5 an rsqrt: -inf at -0, NaN at -inf (NumPy: inf, 0)
+                gx = gy * (y * (1 / xp.sqrt(x) if y == 0.5 else x ** (y - 1)))
         else:  # y * x^(y-1) with y == 0 gives 0 * x^0 = 0 exactly; the where keeps an infinite gy out
             gx = xp.where(y == 0, 0, gy * y * x ** (xp.where(y == 0, 1, y) - 1))
     if e[1]:

@@ -233,7 +233,7 @@ reciprocal = ufunc_op("reciprocal", "reciprocal", "1 / x.", save_output=True)
 @reciprocal.defvjp
 def reciprocal_backward(ctx, gy):  # d (1/x) = -(1/x)^2 dx
     y = conj_if_complex(ctx, ctx.saved[0])
-    return (-gy * y * y,)
+    return (-gy * (y * y),)  # torch's grouping: an infinite gy times an underflowing y^2 is NaN
 
 
 @op("rsqrt", save_output=True)
@@ -245,7 +245,7 @@ def rsqrt(xp, x):
 @rsqrt.defvjp
 def rsqrt_backward(ctx, gy):  # d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 y^3 dx
     y = conj_if_complex(ctx, ctx.saved[0])
-    return (-0.5 * gy * y * y * y,)
+    return (-0.5 * gy * (y * y * y),)  # torch's grouping (see reciprocal)
 
 
 square = ufunc_op("square", "square", "x * x.", save_inputs=(0,))
@@ -399,6 +399,16 @@ def floor_divide_backward(ctx, gy):
     return (zeros if e[0] else None), (zeros if e[1] else None)
 
 
+@op("trunc_divide", check=_check_integer_divisor)
+def trunc_divide(xp, x, y):
+    """trunc(x / y) for floating x and y (div(rounding_mode="trunc"); gradient 0, also where y is 0 or
+    infinite, as torch: the zero gradient does not pass through the division's 1 / y)."""
+    return xp.trunc(x / y)
+
+
+trunc_divide.defvjp(floor_divide_backward)
+
+
 # ---------------------------------------------------------------- lerp, copysign
 
 
@@ -484,11 +494,20 @@ def erfinv_backward(ctx, gy):  # d erfinv(x) = sqrt(pi)/2 exp(erfinv(x)^2) dx
     return (gy * _SQRT_PI_OVER_TWO * ctx.xp.exp(y * y),)
 
 
+_FLOAT64_TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64
+
+
 @op("lgamma", save_inputs=(0,))
 def lgamma(xp, x):
     """log |Gamma(x)| (+inf at the poles 0, -1, -2, ... and at -inf, as torch)."""
     y = special(xp, "gammaln", x)
-    return xp.where(x == -math.inf, math.inf, y)  # SciPy's gammaln(-inf) is -inf
+    y = xp.where(x == -math.inf, math.inf, y)  # SciPy's gammaln(-inf) is -inf
+    if x.dtype == np.float64:  # SciPy's gammaln is inf at float64's subnormals, where lgamma(x) = -log|x|
+        with _quiet():  # to the last bit (the next term, Euler's gamma times x, is below 1e-307)
+            sub = (xp.abs(x) < _FLOAT64_TINY) & (x != 0)
+            if xp is not np or sub.any():
+                y = xp.where(sub, -xp.log(xp.abs(x)), y)
+    return y
 
 
 @lgamma.defvjp
@@ -591,7 +610,8 @@ def logit_backward(ctx, gy):  # d logit(x) = dx / (x (1 - x)); 0 outside [eps, 1
     eps = ctx.attrs["eps"]
     with _quiet():
         g = gy / (x * (1 - x))
-    if eps is None:
+    if eps is None:  # torch's kernel: gy * inf at 0 and 1 (+inf at -0 too, where the formula gives -inf)
+        g = ctx.xp.where((x == 0) | (x == 1), gy * math.inf, g)
         return (ctx.xp.where((x < 0) | (x > 1), math.nan, g),)
     return (ctx.xp.where((x < eps) | (x > 1 - eps), 0, g),)
 

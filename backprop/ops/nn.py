@@ -6,7 +6,8 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.ops._util import ShapeError, reusable_empty
+from backprop.ops._util import ShapeError, c_order, reusable_empty
+from backprop.ops.activation import logsigmoid
 from backprop.ops.elementwise import sigmoid
 from backprop.registry import op
 
@@ -28,7 +29,7 @@ def softmax(xp, x, *, axis=-1):
     if x.size == 0:  # nothing to normalise (max has no identity): an empty result, as torch
         return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    return c_order(xp, e / xp.sum(e, axis=axis, keepdims=True))  # contiguous, as torch's (also of a transpose)
 
 
 @softmax.defvjp
@@ -63,10 +64,11 @@ def log_softmax(xp, x, *, axis=-1):
         shifted = x - xp.max(x, axis=axis, keepdims=True)  # rounded to the half dtype, along another axis
         s = xp.sum(xp.exp(shifted), axis=axis, keepdims=True)  # (torch's vertical kernel) rounded once
         if x.ndim and axis % x.ndim == x.ndim - 1:  # (bit for bit torch's CPU results)
-            return (shifted - xp.log(s.astype(h).astype(xp.float32)).astype(h).astype(xp.float32)).astype(h)
-        return (shifted - xp.log(s)).astype(h)
+            y = (shifted - xp.log(s.astype(h).astype(xp.float32)).astype(h).astype(xp.float32)).astype(h)
+            return c_order(xp, y)
+        return c_order(xp, (shifted - xp.log(s)).astype(h))
     shifted = x - xp.max(x, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return c_order(xp, shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)))  # (as softmax)
 
 
 @log_softmax.defvjp
@@ -288,16 +290,28 @@ def _cross_entropy_graph_backward(ctx, gy):
     return gx, None, None
 
 
-@op("binary_cross_entropy_with_logits", save_inputs=(0, 1))
-def binary_cross_entropy_with_logits(xp, z, y):
-    """Elementwise -(y log s(z) + (1-y) log(1-s(z))) = max(z,0) - z y + log(1 + e^-|z|)."""
-    return xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+@op("binary_cross_entropy_with_logits", save_inputs=(0, 1, 2))
+def binary_cross_entropy_with_logits(xp, z, y, pos_weight=1.0):
+    """Elementwise -(w y log s(z) + (1-y) log(1-s(z))) = (1-y) z - (1 + (w-1) y) log s(z), with
+    log s(z) = min(z,0) - log(1 + e^-|z|) and w the ``pos_weight`` array (the number 1.0 when there is
+    none: the factor is skipped). torch's own steps, so the infinities agree: inf at z = inf, y = 0;
+    NaN at z = -inf, 0 < y < 1."""
+    log_s = xp.minimum(z, 0) - xp.log1p(xp.exp(-xp.abs(z)))
+    if pos_weight.__class__ is not float:
+        log_s = log_s * ((pos_weight - 1) * y + 1)
+    return (1 - y) * z - log_s
 
 
 @binary_cross_entropy_with_logits.defvjp
-def binary_cross_entropy_with_logits_backward(ctx, gy):  # dz = s(z) - y, dy = -z
-    z, y = ctx.saved
+def binary_cross_entropy_with_logits_backward(ctx, gy):
+    # dz = s(z) - y, dy = -z; with w: dz = (w y + 1 - y) s(z) - w y, dy = log s(-z) - w log s(z)
+    # (torch's formulas, step for step: they differ from the loss's composition at infinite z)
+    z, y, w = ctx.saved
     e = ctx.needs_input_grad
-    gz = gy * (ctx.call(sigmoid, z) - y) if e[0] else None
-    gyy = -gy * z if e[1] else None
-    return gz, gyy
+    if w.__class__ is float:
+        gz = gy * (ctx.call(sigmoid, z) - y) if e[0] else None
+        return gz, (-z * gy if e[1] else None), None
+    wy = w * y
+    gz = ((wy + 1 - y) * ctx.call(sigmoid, z) - wy) * gy if e[0] else None
+    gt = (ctx.call(logsigmoid, -z) - ctx.call(logsigmoid, z) * w) * gy if e[1] else None
+    return gz, gt, None

@@ -483,8 +483,8 @@ def norm_backward(ctx, gy):
     else:
         sgn = xp.sign(x)
         sgn = xp.where(sgn != sgn, 0, sgn)  # torch's sgn: 0 at NaN (NumPy's sign gives NaN)
-    if p == 0:
-        return (x * 0 * g,)
+    if p == 0:  # piecewise constant: no gradient at all, as torch's (``x.grad`` stays None)
+        return (None,)
     if p == 1:
         return (sgn * g,)
     zero = y == 0

@@ -91,7 +91,8 @@ def cumprod_backward(ctx, gy):
     zeros_so_far = ctx.call(cumsum, zero, axis=d)
     before = zeros_so_far == 0
     first = zero & (zeros_so_far == 1)
-    g_before = _reverse_cumsum(ctx, gy * y, d) / xp.where(before, x, 1)
+    # (the sum stops before the zero, as torch's: an infinite gy there would give inf * 0 = NaN)
+    g_before = _reverse_cumsum(ctx, xp.where(before, gy * y, 0), d) / xp.where(before, x, 1)
     g_first = _reverse_cumsum(ctx, gy * ctx.call(cumprod, xp.where(first, 1, x), axis=d), d)
     return (xp.where(before, g_before, xp.where(first, g_first, 0)),)
 

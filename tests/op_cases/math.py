@@ -90,6 +90,7 @@ CASES: dict[str, list[Case]] = {
     "remainder": binary(np.remainder, R, A) + _int_rows(np.remainder),
     "fmod": binary(np.fmod, R, A) + _int_rows(np.fmod),
     "floor_divide": binary(np.floor_divide, R, A) + _int_rows(np.floor_divide),
+    "trunc_divide": binary(lambda x, y: np.trunc(x / y), R, A),
     "lerp": [
         Case([R(2, 3), R(2, 3), R(2, 3)], ref=_lerp),
         Case([R(2, 3), R(3), U(2, 1)], ref=_lerp),

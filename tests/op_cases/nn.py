@@ -71,7 +71,12 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "binary_cross_entropy_with_logits": [
-        Case([R(2, 3), U(2, 3)], ref=_bce_with_logits),
-        Case([R(4), U(4)], ref=_bce_with_logits),
+        Case([R(2, 3), U(2, 3)], fn=lambda op, z, y: _apply(op, z, y, 1.0), ref=_bce_with_logits),  # 1.0: none
+        Case([R(4), U(4)], fn=lambda op, z, y: _apply(op, z, y, 1.0), ref=_bce_with_logits),
+        Case(
+            [R(2, 3), U(2, 3), K(np.array([0.5, 1.0, 3.0]))],
+            fn=lambda op, z, y, w: _apply(op, z, y, w),
+            ref=lambda z, y, w: (1 - y) * z - (1 + (w - 1) * y) * np.log(special.expit(z)),
+        ),
     ],
 }

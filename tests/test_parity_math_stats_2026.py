@@ -5,6 +5,7 @@ torch.cross's missing-dim deprecation warning and torch.gradient's 0-d tensor sp
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -91,3 +92,47 @@ def test_cdist_compute_mode() -> None:
         torch.cdist(torch.tensor(a), torch.tensor(b), compute_mode="bad")
     with pytest.raises(ValueError, match="^bad is not a valid value for compute_mode$"):
         bp.cdist(bp.tensor(a), bp.tensor(b), compute_mode="bad")
+
+
+# ---------------------------------------------------------------- var / std degrees of freedom
+
+
+def _dof_warnings(lib, call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call(lib)
+    msgs = [str(w.message).split(" (Triggered internally")[0] for w in caught if w.category is UserWarning]
+    return out, sorted(set(msgs))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.var(t.tensor([1.0])),
+        lambda t: t.std(t.zeros(3, 4), 1, correction=4),
+        lambda t: t.zeros(2).var(correction=2),
+        lambda t: t.zeros(2).var(correction=1.5),
+        lambda t: t.zeros(1).var(unbiased=False),
+        lambda t: t.zeros(2, 3).std((0, 1), correction=6),
+        lambda t: t.var(t.zeros(0, 3), 0),
+        lambda t: t.tensor(1.0).std(),
+        lambda t: t.var_mean(t.zeros(3, 1), 1),
+        lambda t: t.std_mean(t.zeros(1), correction=1),
+        lambda t: t.var_mean(t.zeros(4), unbiased=False),
+        lambda t: t.zeros(1, dtype=t.complex64).var(),
+    ],
+)
+def test_var_std_degrees_of_freedom_warning(call) -> None:
+    ours, ours_w = _dof_warnings(bp, call)
+    theirs, theirs_w = _dof_warnings(torch, call)
+    assert ours_w == theirs_w
+    for o, t in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
+        np.testing.assert_allclose(_np(o), _np(t))
+
+
+def test_var_warning_points_at_the_caller() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bp.var_mean(bp.zeros(1))
+    assert [w.filename for w in caught] == [__file__]
+    assert str(caught[0].message).startswith("var_mean(): degrees of freedom is <= 0.")

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
@@ -103,6 +106,16 @@ def _dims(dim: Any) -> Any:
     """A reduction's dims (None, int, or a sequence; an empty sequence means all dims, as torch)."""
     d = dims_arg(dim)
     return None if d == () else d
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised here at the first frame outside backprop (through
+    its generated wrappers, which have no file)."""
+    ours = (os.path.dirname(os.path.dirname(__file__)), "<out= wrapper>", "<__torch_function__", "<bp.compile")
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _int_dim(name: str, dim: Any) -> int:
@@ -463,7 +476,9 @@ class ReductionMethods:
         correction: Any,
         axis: Any,
         keepdims: Any,
+        label: str | None = None,
     ) -> Tensor:
+        """var or std (``name``); ``label`` names the caller in the degrees-of-freedom warning (var_mean)."""
         if isinstance(dim, bool):  # torch's var(unbiased) overload: x.var(False)
             dim, unbiased = None, dim
         if correction is None:
@@ -471,9 +486,18 @@ class ReductionMethods:
         elif unbiased is not None:
             raise TypeError(f"{name}(): pass either unbiased or correction, not both")
         x = _floating(self, name)
-        return apply(
+        out = apply(
             opdef, x, axis=_dims(_dim(name, dim, axis)), correction=correction, keepdims=_keep(keepdim, keepdims)
         )
+        n = x.numel() // out.numel() if out.numel() else 0  # torch's reduction factor
+        if n - correction <= 0:
+            warnings.warn(
+                f"{label or name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                "reduction factor (input numel divided by output numel).",
+                UserWarning,
+                stacklevel=_user_stacklevel(),
+            )
+        return out
 
     def logsumexp(
         self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None

@@ -136,3 +136,27 @@ def test_var_warning_points_at_the_caller() -> None:
         bp.var_mean(bp.zeros(1))
     assert [w.filename for w in caught] == [__file__]
     assert str(caught[0].message).startswith("var_mean(): degrees of freedom is <= 0.")
+
+
+# ---------------------------------------------------------------- cross
+
+
+def test_cross_default_dim_warns_once(monkeypatch) -> None:
+    from backprop.methods import linalg as methods_linalg
+
+    monkeypatch.setattr(methods_linalg, "_CROSS_WARNED", [False])  # (torch: once per process)
+    a, b = bp.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), bp.tensor([[0.5, -1.0, 2.0], [3.0, 0.0, 1.0]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = bp.cross(a, b)
+        a.cross(b, dim=None)
+        bp.cross(a, b, dim=1)
+        bp.linalg.cross(a, b)
+    assert len(caught) == 1 and caught[0].category is UserWarning and caught[0].filename == __file__
+    assert str(caught[0].message) == (
+        "Using torch.cross without specifying the dim arg is deprecated.\n"
+        "Please either pass the dim explicitly or simply use torch.linalg.cross.\n"
+        "The default value of dim will change to agree with that of linalg.cross in a future release."
+    )
+    ta, tb = torch.tensor(a.numpy()), torch.tensor(b.numpy())
+    np.testing.assert_allclose(out.numpy(), torch.cross(ta, tb, dim=1).numpy())

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +14,7 @@ from backprop.methods.structseqs import MinMaxValues, ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction, scan, sorting
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, dims_arg, size_arg, wrap_dim
+from backprop.ops._util import ShapeError, dims_arg, size_arg, user_stacklevel, wrap_dim
 from backprop.ops._util import dim_alias as _dim
 from backprop.registry import refuse_complex
 
@@ -106,16 +104,6 @@ def _dims(dim: Any) -> Any:
     """A reduction's dims (None, int, or a sequence; an empty sequence means all dims, as torch)."""
     d = dims_arg(dim)
     return None if d == () else d
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning raised here at the first frame outside backprop (through
-    its generated wrappers, which have no file)."""
-    ours = (os.path.dirname(os.path.dirname(__file__)), "<out= wrapper>", "<__torch_function__", "<bp.compile")
-    frame, level = sys._getframe(2), 2
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(ours):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _int_dim(name: str, dim: Any) -> int:
@@ -495,7 +483,7 @@ class ReductionMethods:
                 f"{label or name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
                 "reduction factor (input numel divided by output numel).",
                 UserWarning,
-                stacklevel=_user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
         return out
 

@@ -160,3 +160,19 @@ def test_cross_default_dim_warns_once(monkeypatch) -> None:
     )
     ta, tb = torch.tensor(a.numpy()), torch.tensor(b.numpy())
     np.testing.assert_allclose(out.numpy(), torch.cross(ta, tb, dim=1).numpy())
+
+
+# ---------------------------------------------------------------- torch.gradient
+
+
+def test_gradient_zero_dim_tensor_spacing() -> None:
+    a = np.array([[1.0, 2.0, 4.0], [4.0, 5.0, 9.0]])
+    ours = bp.gradient(bp.tensor(a), spacing=bp.tensor(2.0))
+    theirs = torch.gradient(torch.tensor(a), spacing=torch.tensor(2.0))
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.numpy(), t.numpy())
+    msg = "^torch.gradient expected each element of spacing to have one dimension, but got an element with 0 dim"
+    with pytest.raises(RuntimeError, match=msg):
+        torch.gradient(torch.tensor(a), spacing=[torch.tensor(2.0), torch.tensor(1.0)])
+    with pytest.raises(RuntimeError, match=msg):
+        bp.gradient(bp.tensor(a), spacing=[bp.tensor(2.0), bp.tensor(1.0)])

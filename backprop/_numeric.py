@@ -44,6 +44,8 @@ def _spacings(spacing: Any, n: int) -> list[Any]:
     """One spacing per differentiated dim: a number (uniform step) or a 1-D coordinate tensor."""
     if spacing is None:
         return [1.0] * n
+    if isinstance(spacing, Tensor) and spacing.ndim == 0:  # torch reads a 0-d tensor as its Number
+        spacing = spacing.item()
     if isinstance(spacing, (int, float)):
         return [float(spacing)] * n
     items = list(spacing)
@@ -51,6 +53,12 @@ def _spacings(spacing: Any, n: int) -> list[Any]:
         raise RuntimeError(
             f"torch.gradient expected spacing to be unspecified, a scalar or its length to match the number of "
             f"dimensions specified ({n}), got a spacing of length {len(items)}"
+        )
+    if builtins.any(isinstance(s, Tensor) and s.ndim != 1 for s in items):
+        d = next(s.ndim for s in items if isinstance(s, Tensor) and s.ndim != 1)
+        raise RuntimeError(
+            f"torch.gradient expected each element of spacing to have one dimension, but got an element with {d} "
+            "dimensions!"
         )
     return [s if isinstance(s, Tensor) else float(s) for s in items]
 

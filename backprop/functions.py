@@ -15,6 +15,7 @@ from backprop.methods import linalg as _la
 from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
+from backprop.ops import reduction as _reduction
 from backprop.ops import shape as sh
 from backprop.ops._util import ShapeError, broadcast_shape
 from backprop.ops.math import ZeroDivisionRuntimeError
@@ -364,8 +365,18 @@ def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
     if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
         raise RuntimeError("var_mean only support floating point and complex dtypes")
     try:
-        v = input.var(dim, unbiased, keepdim, **kwargs)
-        kwargs.pop("correction", None)
+        c = kwargs.pop("correction", None)
+        v = input._spread(
+            "var",
+            _reduction.var,
+            dim,
+            unbiased,
+            keepdim,
+            c,
+            kwargs.get("axis"),
+            kwargs.get("keepdims"),
+            label="var_mean",
+        )
         return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
@@ -377,8 +388,18 @@ def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
     if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
         raise RuntimeError("std_mean only support floating point and complex dtypes")
     try:
-        s = input.std(dim, unbiased, keepdim, **kwargs)
-        kwargs.pop("correction", None)
+        c = kwargs.pop("correction", None)
+        s = input._spread(
+            "std",
+            _reduction.std,
+            dim,
+            unbiased,
+            keepdim,
+            c,
+            kwargs.get("axis"),
+            kwargs.get("keepdims"),
+            label="std_mean",
+        )
         return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)

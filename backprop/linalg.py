@@ -37,6 +37,7 @@ from backprop.methods.structseqs import (
     SolveEx,
 )
 from backprop.ops import linalg as _ops
+from backprop.ops import reduction as _red
 from backprop.ops._util import DTypeError, ShapeError, wrap_dim
 from backprop.ops.linalg import LinAlgError
 from backprop.ops.shape import stack as _shape_stack
@@ -626,6 +627,9 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
 # ---------------------------------------------------------------- distances and integrals (top-level in torch)
 
 
+_CDIST_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The ``p``-norm distances between the rows of (..., P, M) x1 and (..., R, M) x2: (..., P, R); gradient 0
     where a distance is 0 (torch)."""
@@ -645,7 +649,12 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
             raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")
         if p < 0:
             raise OpValueError(f"cdist only supports non-negative p values, got {p}")
-        return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
+        if compute_mode not in _CDIST_MODES:
+            raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+        diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+        if math.isinf(p):  # torch's CdistBackward0: each coordinate at the distance gets the whole gradient
+            return apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)
+        return diff.norm(p, -1)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

@@ -460,8 +460,9 @@ _SCALAR_IN_FLOAT32 = frozenset(("mul", "div"))
 
 # Forward kernels that take half inputs themselves, rounding where torch's kernel rounds (log_softmax:
 # torch rounds max + log(sum(exp)) to the half dtype before subtracting it; logit: torch's kernel evaluates
-# log(x / (1 - x)) step by step in the half dtype, where NumPy's/ml_dtypes' half steps give its values).
-_OWN_HALF_PATH = frozenset(("log_softmax", "logit", "scatter_reduce"))
+# log(x / (1 - x)) step by step in the half dtype, where NumPy's/ml_dtypes' half steps give its values;
+# histc: torch bins (x - min) * bins / (max - min) in the half dtype too).
+_OWN_HALF_PATH = frozenset(("histc", "log_softmax", "logit", "scatter_reduce"))
 
 # The backward rules that also read their saved half arrays in float32: torch's backward for these is one
 # fused kernel computing in float32 (tanh_backward, softmax_backward_data, gelu_backward, the matmuls, ...).

@@ -4,6 +4,7 @@ gradients; for decompositions, gauge-invariant functions of the outputs), errors
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -290,7 +291,9 @@ def test_cross_vecdot_multi_dot() -> None:
     a, b = _rand(4, 3), _rand(1, 3)
     _check(bp.linalg.cross, torch.linalg.cross, a, b)
     c, d = _rand(3, 2, 3), _rand(3, 2, 3)
-    _check(lambda x, y: bp.cross(x, y), lambda x, y: torch.cross(x, y, dim=0), c, d)  # first dim of size 3
+    with warnings.catch_warnings():  # (torch.cross's once-per-process deprecation of the default dim)
+        warnings.filterwarnings("ignore", "Using torch.cross without specifying the dim", UserWarning)
+        _check(lambda x, y: bp.cross(x, y), lambda x, y: torch.cross(x, y, dim=0), c, d)  # first dim of size 3
     _check(lambda x, y: x.cross(y, dim=-1), lambda x, y: x.cross(y, dim=-1), c, d)
     _check(bp.linalg.vecdot, torch.linalg.vecdot, _rand(2, 5), _rand(5))
     ms = [_rand(2, 3), _rand(3, 4), _rand(4, 5), _rand(5)]

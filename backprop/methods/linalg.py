@@ -7,6 +7,7 @@ torch's own shape and dtype checks in front; ``einsum`` (in ``functions.py``) is
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, Tria
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError
+from backprop.ops._util import DTypeError, ShapeError, user_stacklevel
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -417,6 +418,9 @@ def _power(x: Any, n: int) -> Any:
         x = x @ x
 
 
+_CROSS_WARNED = [False]  # torch warns once per process about torch.cross's default dim
+
+
 def cross(x: Any, other: Any, dim: Any = None, name: str = "cross") -> Tensor:
     """Cross product of 3-vectors along ``dim`` (None: the first dim of size 3, as ``torch.cross``); both
     operands broadcast, same dtype."""
@@ -759,7 +763,16 @@ class LinalgMethods:
         return ormqr(self, input2, input3, left, transpose)
 
     def cross(self: Any, other: Any, dim: Any = None) -> Tensor:
-        """Cross product along ``dim`` (default: the first dim of size 3, as torch.cross)."""
+        """Cross product along ``dim`` (default: the first dim of size 3, as torch.cross, which warns once)."""
+        if dim is None and not _CROSS_WARNED[0]:
+            _CROSS_WARNED[0] = True
+            warnings.warn(
+                "Using torch.cross without specifying the dim arg is deprecated.\n"
+                "Please either pass the dim explicitly or simply use torch.linalg.cross.\n"
+                "The default value of dim will change to agree with that of linalg.cross in a future release.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         return cross(self, other, dim)
 
     # ------------------------------------------------------------ products with an added term

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
@@ -13,7 +14,7 @@ from backprop.methods.structseqs import MinMaxValues, ValuesIndices
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction, scan, sorting
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, dims_arg, size_arg, wrap_dim
+from backprop.ops._util import ShapeError, dims_arg, size_arg, user_stacklevel, wrap_dim
 from backprop.ops._util import dim_alias as _dim
 from backprop.registry import refuse_complex
 
@@ -463,7 +464,9 @@ class ReductionMethods:
         correction: Any,
         axis: Any,
         keepdims: Any,
+        label: str | None = None,
     ) -> Tensor:
+        """var or std (``name``); ``label`` names the caller in the degrees-of-freedom warning (var_mean)."""
         if isinstance(dim, bool):  # torch's var(unbiased) overload: x.var(False)
             dim, unbiased = None, dim
         if correction is None:
@@ -471,9 +474,18 @@ class ReductionMethods:
         elif unbiased is not None:
             raise TypeError(f"{name}(): pass either unbiased or correction, not both")
         x = _floating(self, name)
-        return apply(
+        out = apply(
             opdef, x, axis=_dims(_dim(name, dim, axis)), correction=correction, keepdims=_keep(keepdim, keepdims)
         )
+        n = x.numel() // out.numel() if out.numel() else 0  # torch's reduction factor
+        if n - correction <= 0:
+            warnings.warn(
+                f"{label or name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                "reduction factor (input numel divided by output numel).",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return out
 
     def logsumexp(
         self: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None

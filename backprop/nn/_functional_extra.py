@@ -20,6 +20,7 @@ from backprop.autograd.function import OpIndexError, apply, not_a_tensor_here
 from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
+from backprop.ops import reduction
 from backprop.registry import refuse_complex
 from backprop.tensor import Tensor
 
@@ -216,6 +217,8 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
             sq = (diff * diff).sum(-1)
             pos = sq > 0
             return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
+        if math.isinf(p):  # torch's PdistBackward0: each coordinate at the distance gets the whole gradient
+            return apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)
         return diff.norm(p, -1)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)

@@ -423,9 +423,12 @@ def histc(xp, x, *, bins=100, min=0, max=0):
         raise RuntimeError(f"torch.histc: range of [{lo:g}, {hi:g}] is not finite")
     if lo == hi:
         lo, hi = lo - 1, hi + 1
-    inside = (x >= lo) & (x <= hi)
-    v = x[inside]
-    pos = ((v - v.dtype.type(lo)) / v.dtype.type(hi - lo) * bins).astype("int64")  # torch's formula
+    # torch's formula in x's dtype, edges rounded to it, multiply before divide: in float32
+    # 0.1 falls in bin 1 of histc(bins=3, min=0, max=0.3), and 0.1 is inside min=0.1
+    t = x.dtype.type
+    lo, hi = t(lo), t(hi)
+    v = x[(x >= lo) & (x <= hi)]
+    pos = ((v - lo) * t(bins) / (hi - lo)).astype("int64")
     pos = xp.clip(pos, 0, bins - 1)  # x == max falls in the last bin
     return xp.bincount(pos, minlength=bins)[:bins].astype(x.dtype)
 
@@ -449,9 +452,9 @@ def any(xp, x, *, axis=None, keepdims=False):
 
 
 @op("norm", save_inputs=(0,), save_output=True)
-def norm(xp, x, *, ord=2.0, axis=None, keepdims=False):
+def norm(xp, x, *, ord=2.0, axis=None, keepdims=False, each_extreme=False):
     """Vector ``ord``-norm over ``axis`` (torch.linalg.vector_norm: inf max |x|, -inf min |x|,
-    0 the count of non-zeros)."""
+    0 the count of non-zeros). ``each_extreme`` changes only the inf-norms' gradient (see below)."""
     axis = _ax(x, axis)
     a = xp.abs(x)
     if ord == math.inf:
@@ -471,7 +474,8 @@ def norm(xp, x, *, ord=2.0, axis=None, keepdims=False):
 @norm.defvjp
 def norm_backward(ctx, gy):
     # d |x|_p = sign(x) |x|^(p-1) / |x|_p^(p-1) dx; 0 where the norm is 0 (torch's subgradient);
-    # inf-norms: the extreme |x_i| share the gradient equally
+    # inf-norms: the extreme |x_i| share the gradient equally (vector_norm), or with ``each_extreme`` each
+    # gets all of it (torch's cdist and pdist backward: sign(d) (|d| == dist))
     x, y = ctx.saved
     xp = ctx.xp
     p, axis, keepdims = ctx.attrs["ord"], ctx.attrs["axis"], ctx.attrs["keepdims"]
@@ -495,6 +499,8 @@ def norm_backward(ctx, gy):
         a = sgn * x
     if math.isinf(p):
         mask = (a == y) | (a != a)
+        if ctx.attrs["each_extreme"]:
+            return (sgn * g * mask,)
         n = xp.sum(mask, axis=norm_axes(axis, x.ndim), keepdims=True)
         return (sgn * g * mask / n,)
     with _quiet():

@@ -158,3 +158,111 @@ def test_inference_mode_false_records_again_as_torchs() -> None:
     """``with inference_mode(False):`` inside ``inference_mode()`` (or ``no_grad``) turns grad mode back on, as
     torch's ``InferenceMode(false)``; here it used to change nothing."""
     assert _modes(bp) == _modes(torch)
+
+
+# ------------------------------------------------------------------------ torch.device construction and errors
+def _outcome(lib: Any, fn: Callable[[Any], Any]) -> tuple[str, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = fn(lib)
+    except Exception as e:  # noqa: BLE001 - the class family and message are what is compared
+        return ("RuntimeError" if isinstance(e, RuntimeError) else type(e).__name__, str(e))
+    # (a device without an index carries index 0 here: a documented difference)
+    return ("ok", f"{r.type}:{r.index or 0}" if isinstance(r, (torch.device, bp.Device)) else repr(r))
+
+
+DEVICE_CASES: dict[str, Callable[[Any], Any]] = {
+    "type= keyword": lambda L: L.device(type="cpu"),
+    "type=, index=": lambda L: L.device(type="cuda", index=1),
+    "mps is a name": lambda L: L.device("mps"),
+    "xpu:1 is a name": lambda L: L.device("xpu:1"),
+    "unknown type": lambda L: L.device("foo"),
+    "upper case": lambda L: L.device("CPU"),
+    "leading space": lambda L: L.device(" cpu"),
+    "leading zero": lambda L: L.device("cuda:01"),
+    "bad index": lambda L: L.device("cuda:x"),
+    "negative index string": lambda L: L.device("cuda:-1"),
+    "negative index": lambda L: L.device("cpu", -1),
+    "index twice": lambda L: L.device("cuda:0", 1),
+    "an int without an accelerator": lambda L: L.device(0),
+}
+
+
+def test_device_construction_as_torchs() -> None:
+    if bp.cuda.is_available() or torch.cuda.is_available():
+        pytest.skip("compares CPU-only machines: an int index names the accelerator where there is one")
+    got = {k: _outcome(bp, f) for k, f in DEVICE_CASES.items()}
+    want = {k: _outcome(torch, f) for k, f in DEVICE_CASES.items()}
+    assert got == want
+
+
+def test_device_named_but_unusable_says_why() -> None:
+    mps = bp.device("mps")
+    assert mps.type == "mps" and mps == bp.device("mps:0")
+    assert not bp.backends.mps.is_available()
+    with pytest.raises(RuntimeError, match="not linked with support for mps devices"):
+        bp.ones(2).to(mps)
+
+
+# ------------------------------------------------------------------------ torch.compile's argument checks
+def _step(x: Any) -> Any:
+    return x.sin() + 1
+
+
+COMPILE_CASES: dict[str, Callable[[Any], Any]] = {
+    "mode=reduce-overhead": lambda L: L.compile(_step, mode="reduce-overhead") is not None,
+    "mode=max-autotune": lambda L: L.compile(_step, mode="max-autotune") is not None,
+    "backend=eager": lambda L: L.compile(_step, backend="eager") is not None,
+    "backend=aot_eager, fullgraph, dynamic": lambda L: (
+        L.compile(_step, backend="aot_eager", fullgraph=True, dynamic=True) is not None
+    ),
+    "options": lambda L: L.compile(_step, options={"triton.cudagraphs": False}) is not None,
+    "unknown mode": lambda L: L.compile(_step, mode="fastest"),
+    "unknown mode, other backend": lambda L: L.compile(_step, backend="eager", mode="fastest") is not None,
+    "unknown backend": lambda L: L.compile(_step, backend="nope"),
+    "mode and options": lambda L: L.compile(_step, mode="default", options={"a": 1}),
+    "not callable": lambda L: L.compile(3),
+    "decorator, unknown backend": lambda L: L.compile(backend="nope")(_step),
+    "disable": lambda L: L.compile(_step, disable=True) is _step,
+}
+
+
+def test_compile_checks_its_arguments_as_torchs() -> None:
+    got = {k: _outcome(bp, f) for k, f in COMPILE_CASES.items()}
+    want = {k: _outcome(torch, f) for k, f in COMPILE_CASES.items()}
+    assert got == want
+
+
+# ------------------------------------------------------------------------ recorded settings: warnings and errors
+def _warned(lib: Any, fn: Callable[[Any], Any]) -> list[tuple[str, str]]:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn(lib)
+    return [(x.category.__name__, str(x.message).split(" (Triggered")[0]) for x in w]
+
+
+def test_float32_matmul_precision_unknown_name_warns_and_keeps_the_setting() -> None:
+    def f(L: Any) -> None:
+        L.set_float32_matmul_precision("low")
+
+    assert _warned(bp, f) == _warned(torch, f)
+    assert bp.get_float32_matmul_precision() == torch.get_float32_matmul_precision() == "highest"
+
+
+def test_sdp_kernel_is_deprecated_as_torchs() -> None:
+    def f(L: Any) -> None:
+        with L.backends.cuda.sdp_kernel(enable_flash=False):
+            pass
+
+    assert _warned(bp, f) == _warned(torch, f)
+    assert bp.backends.cuda.flash_sdp_enabled()
+
+
+@pytest.mark.parametrize("n", [0, 1.5])
+def test_set_num_threads_errors_as_torchs(n: Any) -> None:
+    with pytest.raises(RuntimeError) as t:
+        torch.set_num_threads(n)
+    with pytest.raises(RuntimeError) as b:
+        bp.set_num_threads(n)
+    assert str(b.value) == str(t.value)

@@ -9,6 +9,7 @@ nothing: backprop's attention is one composition of matmuls and softmax on every
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
@@ -134,7 +135,13 @@ def sdp_kernel(
     enable_flash: bool = True, enable_math: bool = True, enable_mem_efficient: bool = True, enable_cudnn: bool = True
 ) -> Iterator[None]:
     """Set the four attention switches inside the block and restore them after (torch's deprecated
-    context manager; ``bp.nn.attention.sdpa_kernel`` where it exists is the newer name)."""
+    context manager, with its FutureWarning; ``bp.nn.attention.sdpa_kernel`` where it exists is the newer name)."""
+    warnings.warn(
+        "`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager will be removed. "
+        "Please see `torch.nn.attention.sdpa_kernel()` for the new context manager, with updated signature.",
+        FutureWarning,
+        stacklevel=3,
+    )
     previous = dict(_sdp)
     _sdp.update(flash=enable_flash, math=enable_math, mem_efficient=enable_mem_efficient, cudnn=enable_cudnn)
     try:

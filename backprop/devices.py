@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -384,16 +385,45 @@ class _NamedDevice(Device):
         return (public_device, (self._str,))
 
 
-def public_device(spec: str | Device | None = None, index: int | None = None) -> Device:
+# torch's device types (c10/core/DeviceType.cpp): those backprop has no backend for are still names, as
+# ``torch.device("mps")`` is on a build without MPS
+_TORCH_TYPES: tuple[str, ...] = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve")
+_TORCH_TYPES += ("fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
+_DEVICE_STRING = re.compile(r"([a-zA-Z_]+)(?::([1-9][0-9]*|0))?")  # torch's: no spaces, no leading zeros
+
+
+def public_device(type: str | Device | int | None = None, index: int | None = None) -> Device:  # noqa: A002
     """``bp.device``: as ``device``, but a device that cannot run here is still a name, as ``torch.device("cuda")``
-    is on a machine without CUDA (``torch.device("cuda", 1)`` spells the index apart)."""
-    if index is not None and isinstance(spec, str) and ":" not in spec:
-        spec = f"{spec}:{index}"
+    is on a machine without CUDA (``torch.device("cuda", 1)`` or ``device(type="cuda", index=1)`` spells the index
+    apart); torch's errors for a malformed string, a negative index or an index given twice."""
+    spec: Any = type
+    if isinstance(spec, int) and not isinstance(spec, bool):  # torch 2.13: an index of the current accelerator
+        if not get_backend("cuda").is_available():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        spec, index = "cuda", spec
+    if isinstance(spec, str) and spec != "auto":
+        if _DEVICE_STRING.fullmatch(spec) is None:
+            raise UnknownDevice(f"Invalid device string: {spec!r}")
+        if index is not None:
+            if ":" in spec:
+                raise RuntimeError(
+                    f"type (string) must not include an index because index was passed explicitly: {spec}"
+                )
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
+            spec = f"{spec}:{index}"
     try:
         return device(spec)
     except BackendUnavailable as exc:
-        kind, idx = _parse(spec)  # type: ignore[arg-type]
+        kind, idx = _parse(spec)
         return _NamedDevice(kind, idx, str(exc))
+    except UnknownDevice:
+        kind, idx = _parse(spec) if isinstance(spec, str) else ("", 0)
+        if kind not in _TORCH_TYPES:
+            raise UnknownDevice(
+                f"Expected one of {', '.join(_TORCH_TYPES)} device type at start of device string: {spec}"
+            ) from None
+        return _NamedDevice(kind, idx, f"backprop is not linked with support for {kind} devices")
 
 
 _default: Device | None = None

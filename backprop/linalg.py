@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes as _dtypes
+from backprop.autograd import autocast_state
 from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.methods import linalg as _m
@@ -510,6 +511,10 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """Dot products of vectors along ``dim`` (broadcasting), conj(x) * y for complex x (torch)."""
+    if autocast_users[0]:  # (in autocast's lower-precision list, as torch's linalg_vecdot; its parts are not)
+        x, y = autocast_function("linalg_vecdot", x, y)
+        with autocast_state.suspended():
+            return ((x.conj() if x.is_complex() else x) * y).sum(dim)
     return ((x.conj() if x.is_complex() else x) * y).sum(dim)
 
 

@@ -4,6 +4,7 @@ determinism and float32-matmul-precision flags (recorded; see each function for 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -91,8 +92,10 @@ def _fixed(v: float, digits: int, integral: bool) -> str:
 def set_num_threads(num: int) -> None:
     """Limit the BLAS libraries NumPy loaded (matmuls) to ``num`` threads, through threadpoolctl;
     elementwise NumPy kernels use one thread either way."""
-    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-        raise RuntimeError(f"set_num_threads expects a positive integer, got {num!r}")
+    if not isinstance(num, int) or isinstance(num, bool):  # (torch's messages)
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(num).__name__}")
+    if num < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=num, user_api="blas")
@@ -152,8 +155,14 @@ def get_deterministic_debug_mode() -> int:
 def set_float32_matmul_precision(precision: str) -> None:
     """Record torch's setting ('highest', 'high', 'medium'); float32 matmuls always run in full
     float32 here (no TF32 or bfloat16 passes), which is 'highest'."""
-    if precision not in ("highest", "high", "medium"):
-        raise RuntimeError(f"Invalid precision {precision!r}: expected 'highest', 'high' or 'medium'")
+    if precision not in ("highest", "high", "medium"):  # torch warns and keeps the setting
+        warnings.warn(
+            f"{precision} is not one of 'highest', 'high', or 'medium'; the current"
+            "setFloat32MatmulPrecision call has no effect.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
     _flags["matmul_precision"] = precision
 
 

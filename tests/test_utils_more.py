@@ -450,7 +450,7 @@ def test_backends_cuda_flags() -> None:
     b.enable_flash_sdp(False)
     assert not b.flash_sdp_enabled()
     b.enable_flash_sdp(True)
-    with b.sdp_kernel(enable_math=False, enable_flash=False):
+    with pytest.warns(FutureWarning, match="sdp_kernel"), b.sdp_kernel(enable_math=False, enable_flash=False):
         assert not b.math_sdp_enabled() and not b.flash_sdp_enabled() and b.mem_efficient_sdp_enabled()
     assert b.math_sdp_enabled() and b.flash_sdp_enabled()
 

@@ -33,7 +33,7 @@ LOWER, FP32, PROMOTE = "lower_precision_fp", "fp32", "promote"
 # cast (torch 2.13, checked op by op in tests/test_amp.py).
 _LOWER_BOTH: tuple[str, ...] = ("matmul", "linear", "einsum", "conv1d", "conv2d", "conv3d", "conv_transpose1d")
 _LOWER_BOTH += ("conv_transpose2d", "conv_transpose3d", "prelu", "scaled_dot_product_attention")
-_LOWER_BOTH += ("addmm", "baddbmm", "addbmm")
+_LOWER_BOTH += ("addmm", "baddbmm", "addbmm", "linalg_vecdot")
 _FP32_LOSSES = (
     "cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -54,6 +54,7 @@ _FP32_LOSSES = (
     "cdist",
     "prod",
 )
+_LOWER_CPU_ONLY = ("mkldnn_rnn_layer",)  # nn.LSTM's oneDNN kernel (input and states; its weights through linear)
 _FP32_CPU_ONLY: tuple[str, ...] = ("binary_cross_entropy", "cholesky", "inv", "qr", "svd", "eigh", "solve", "trace")
 # pooling and padding kernels torch's CPU autocast runs in float32 (the 3-d pools, reflection and replication pads)
 _FP32_CPU_ONLY += ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
@@ -99,7 +100,7 @@ def _policy(lower: tuple[str, ...], fp32: tuple[str, ...], promote: tuple[str, .
 
 
 POLICIES: dict[str, dict[str, str]] = {
-    "cpu": _policy(_LOWER_BOTH, _FP32_LOSSES + _FP32_CPU_ONLY, _PROMOTE_BOTH),
+    "cpu": _policy(_LOWER_BOTH + _LOWER_CPU_ONLY, _FP32_LOSSES + _FP32_CPU_ONLY, _PROMOTE_BOTH),
     "cuda": _policy(
         (*_LOWER_BOTH, "addmv", "addr", "mv", "multi_dot"),
         _FP32_LOSSES + _FP32_CUDA_ONLY,

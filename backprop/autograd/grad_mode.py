@@ -159,7 +159,8 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
 
 class inference_mode(_GradMode):  # noqa: N801 - torch's name
     """``inference_mode()`` (context manager / decorator, with or without parentheses): no graph is
-    recorded, as under ``no_grad``; ``inference_mode(False)`` changes nothing.
+    recorded, as under ``no_grad``; ``inference_mode(False)`` records again (grad mode on, inference mode off,
+    as torch's ``InferenceMode(false)``, inside an ``inference_mode()`` or ``no_grad`` block too).
 
     A documented difference: torch marks tensors made inside as "inference tensors" that autograd
     refuses afterwards; here they are ordinary tensors without a graph (those of ``no_grad``)."""
@@ -175,9 +176,8 @@ class inference_mode(_GradMode):  # noqa: N801 - torch's name
     def __enter__(self) -> None:
         self._prev = state.enabled
         self._prev_inference = state.inference
-        if self.mode:
-            state.enabled = False
-            state.inference = True
+        state.enabled = not self.mode
+        state.inference = self.mode
 
     def __exit__(self, *exc: object) -> None:
         state.enabled = self._prev

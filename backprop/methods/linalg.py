@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 
 
 def _dtype_name(t: Any) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int"}.get(
-        t.dtype.name, t.dtype.name
-    )
+    return _dtypes.scalar_type_name(t.dtype)
 
 
 def _tensors(name: str, *xs: Any) -> None:
@@ -65,6 +63,15 @@ def _plus_ignored(prod: Any, base: Any) -> Any:
     included) but still gives it a zero gradient."""
     never = type(base)(np.zeros((), dtype=bool), device=base.device)
     return prod + apply(ew.where, never, base, 0)
+
+
+def _product(x: Any, y: Any) -> Any:
+    """``x @ y`` for an op that autocast lists under its own name (``dot``, ``mv``): its caller has cast the
+    operands by that entry, so matmul's entry must not cast them again."""
+    if not autocast_users[0]:
+        return apply(linalg.matmul, x, y)
+    with autocast_state.suspended():
+        return apply(linalg.matmul, x, y)
 
 
 def _half_operands(*ts: Any) -> bool:
@@ -524,6 +531,8 @@ class LinalgMethods:
         """Inner product of two 1-D tensors of one dtype and length (torch names the argument ``tensor``)."""
         other = tensor
         _tensors("dot", self, other)
+        if autocast_users[0]:  # (dot is autocast's own entry, not matmul's: none on the CPU, promote on CUDA)
+            self, other = autocast_function("dot", self, other)
         if self.ndim != 1 or other.ndim != 1:
             raise ShapeError(f"dot: 1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         if self.shape[0] != other.shape[0]:
@@ -537,7 +546,7 @@ class LinalgMethods:
                 f"dot : expected both vectors to have same dtype, but found {_dtype_name(self)} and "
                 f"{_dtype_name(other)}"
             )
-        return apply(linalg.matmul, self, other)
+        return _product(self, other)
 
     def vdot(self: Any, other: Any) -> Tensor:
         """sum(conj(self) * other) of two 1-D tensors of one dtype and length (torch.vdot)."""
@@ -548,6 +557,8 @@ class LinalgMethods:
         if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
             return self.matmul(vec)
         _tensors("mv", self, vec)
+        if autocast_users[0]:  # (mv is autocast's own entry, not matmul's: none on the CPU, lower on CUDA)
+            self, vec = autocast_function("mv", self, vec)
         if self.ndim != 2 or vec.ndim != 1:  # (torch's messages, from the addmv it calls)
             raise ShapeError(f"vector + matrix @ vector expected, got 1, {self.ndim}, {vec.ndim}")
         if self.dtype != vec.dtype:
@@ -558,7 +569,7 @@ class LinalgMethods:
                 f"size mismatch, got input ({self.shape[0]}), mat ({self.shape[0]}x{self.shape[1]}), "
                 f"vec ({vec.shape[0]})"
             )
-        return apply(linalg.matmul, self, vec)
+        return _product(self, vec)
 
     def addmm(self: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)``; self broadcasts to the product's shape (beta=0 ignores it)."""
@@ -968,6 +979,9 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     out_shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
     a2 = a.permute(free_a + da).reshape(m, k)
     b2 = b.permute(db + free_b).reshape(k, n)
+    if m == n == 1 and autocast_users[0]:  # torch contracts to one number with dot, which autocast casts as dot
+        a2, b2 = autocast_function("dot", a2, b2)
+        return _product(a2, b2).reshape(out_shape)
     return apply(linalg.matmul, a2, b2).reshape(out_shape)
 
 

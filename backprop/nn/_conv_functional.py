@@ -908,7 +908,15 @@ def _adaptive_input(input: Tensor, n: int, name: str, output_size: Any) -> tuple
 
 
 def _along(x: Tensor, i: int, matrix: Tensor) -> Tensor:
-    """x (N, C, *spatial) times ``matrix`` (S, O) along spatial dim ``i``: a GEMM, so gradients are GEMMs."""
+    """x (N, C, *spatial) times ``matrix`` (S, O) along spatial dim ``i``: a GEMM, so gradients are GEMMs. The
+    resampling ops it serves are in no autocast list (torch's upsample kernels keep the input's dtype)."""
+    if autocast_users[0]:
+        with autocast_state.suspended():
+            return _gemm_along(x, i, matrix)
+    return _gemm_along(x, i, matrix)
+
+
+def _gemm_along(x: Tensor, i: int, matrix: Tensor) -> Tensor:
     dim = 2 + i
     if dim == x.ndim - 1:
         return x @ matrix

@@ -22,7 +22,8 @@ import numpy as np
 
 from backprop import creation
 from backprop import functions as fn
-from backprop.autograd.function import OpIndexError
+from backprop.autograd.function import OpIndexError, autocast_function
+from backprop.autograd.grad_mode import autocast_users
 from backprop.nn import functional as F
 from backprop.nn import init
 from backprop.nn.module import Module
@@ -241,6 +242,8 @@ class RNNBase(Module):
                     raise RuntimeError(f"Expected {what} {expected}, got {list(s.shape)}")
             if packed and input.sorted_indices is not None:
                 states = [s.index_select(1, input.sorted_indices) for s in states]
+        if lstm and not self.proj_size and autocast_users[0]:  # torch's CPU LSTM is one oneDNN kernel in autocast's
+            x, *states = autocast_function("mkldnn_rnn_layer", x, *states)  # lower-precision list: states too
         output, finals = self._run(x, [s.unbind(0) for s in states], mask)
         final = [fn.stack(f, 0) for f in finals]
         if packed:

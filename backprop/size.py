@@ -19,8 +19,10 @@ class Size(tuple):  # a tuple of ints, as torch.Size
             # free list each call, which memory tracing counts as growth
             items = [operator.index(s) for s in sizes]
         except TypeError:
-            bad = next(s for s in sizes if not hasattr(s, "__index__"))
-            raise TypeError(f"Size() takes an iterable of 'int' (item is '{type(bad).__name__}')") from None
+            found = next(((i, type(s).__name__) for i, s in enumerate(sizes) if not hasattr(s, "__index__")), None)
+            if found is None:
+                raise
+            raise TypeError(f"Size() takes an iterable of 'int' (item {found[0]} is '{found[1]}')") from None
         return super().__new__(cls, items)
 
     @classmethod
@@ -41,8 +43,8 @@ class Size(tuple):  # a tuple of ints, as torch.Size
         return Size(item) if isinstance(index, slice) else item
 
     def __add__(self, other: Any) -> Size:
-        if not isinstance(other, tuple):
-            return NotImplemented
+        if not isinstance(other, tuple):  # (torch's text; its Size takes no reflected operand either)
+            raise TypeError(f"can only concatenate tuple (not {type(other).__name__}) to Size")
         return Size(tuple(self) + tuple(other))
 
     def __radd__(self, other: Any) -> Size:

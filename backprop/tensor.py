@@ -54,6 +54,7 @@ from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
+_OPERANDS = (*_SCALARS, np.generic, np.ndarray)  # (with Tensor: what torch's == takes as an operand)
 _WRAP_INT = dtypes.WRAP_INT
 _INT64 = dtypes.int64
 _UINT64_MIN = 1 << 63
@@ -78,6 +79,8 @@ def _binary(
         else:
             if _foreign(other):
                 return NotImplemented  # Python then raises its "unsupported operand type(s)" TypeError
+            if cls is np.ndarray and other.dtype.kind in "biufc" and self._data.dtype.kind in "biufc":
+                return apply(opdef, *_numpy_promote(self, other, to_float))
             other = self._other(other)
         if opmath and other.__class__ is Tensor and _float32_scalar(self, other):
             return apply(opdef, self, other)  # torch reads the 0-d operand in float32 (registry._SCALAR_IN_FLOAT32)
@@ -164,6 +167,16 @@ def promote(a: Any, b: Any, to_float: bool = False, wrap: bool = True) -> tuple[
     return _cast(a, dt), _cast(b, dt)
 
 
+def _numpy_promote(x: Tensor, a: np.ndarray, to_float: bool) -> tuple[Tensor, Tensor]:
+    """``x`` and ``a`` cast to NumPy's common dtype, for ``x OP array``: torch's operators hand an array to
+    NumPy, which computes in its own promotion (a float32 tensor times an int64 array, or a 0-d float64
+    array, is float64) and gives the result back as a tensor; here the op is recorded in that dtype."""
+    dt = np.result_type(x._data.dtype, a.dtype)
+    if to_float and dt.kind in "biu":
+        dt = np.dtype(np.float64)  # (NumPy's true division of integers)
+    return _cast(x, dt), _cast(Tensor._of(a, device=x.device), dt)
+
+
 def _cast(x: Any, dt: np.dtype) -> Any:
     if isinstance(x, Tensor) and x._data.dtype != dt:
         return apply(conv.astype, x, dtype=dt)
@@ -175,7 +188,11 @@ def _foreign(other: Any) -> bool:
     return other is None or isinstance(other, (str, bytes))
 
 
-def _compare(opdef: Any) -> Callable[..., Tensor]:
+def _compare(opdef: Any, *, equality: bool = False) -> Callable[..., Tensor]:
+    """``__lt__`` ... ``__ne__``; ``equality``: ``==``/``!=`` with an operand no op takes as a tensor or a number
+    (a list, a tuple, any object) return NotImplemented, so Python compares identities (``t == [1, 2]`` is
+    False, as torch's)."""
+
     def method(self: Tensor, other: Any) -> Tensor:
         cls = other.__class__
         if cls is Tensor:
@@ -187,7 +204,7 @@ def _compare(opdef: Any) -> Callable[..., Tensor]:
             if other >= _UINT64_MIN:  # (int64: 2**63 wraps to -2**63; bool: torch's promotion error)
                 other = dtypes.wide_int(other, self._data.dtype)
             return apply(opdef, self, other)
-        elif _foreign(other):
+        elif _foreign(other) or (equality and not isinstance(other, (Tensor, *_OPERANDS))):
             return NotImplemented  # ``t == None`` is False, ``t < "a"`` a TypeError, as in torch
         return compared(opdef, self, other)
 
@@ -650,14 +667,21 @@ class Tensor(
         return self._host().tolist()
 
     def __float__(self) -> builtins.float:
-        if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
-        return float(self.item())
+        return float(self._real_item("double"))
 
     def __int__(self) -> builtins.int:
+        return int(self._real_item("int64_t"))
+
+    def _real_item(self, ctype: str) -> Any:
+        """The value for ``float(t)``/``int(t)``: a complex one only when its imaginary part is 0, as torch's."""
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        return int(self.item())
+        value = self.item()
+        if isinstance(value, builtins.complex):
+            if value.imag != 0:
+                raise RuntimeError(f"value cannot be converted to type {ctype} without overflow")
+            return value.real
+        return value
 
     def __complex__(self) -> builtins.complex:
         if self._data.size != 1:
@@ -963,9 +987,11 @@ class Tensor(
     __le__ = _compare(ew.le)
     __gt__ = _compare(ew.gt)
     __ge__ = _compare(ew.ge)
-    __eq__ = _compare(ew.eq)  # type: ignore[assignment]
-    __ne__ = _compare(ew.ne)  # type: ignore[assignment]
-    __hash__ = object.__hash__
+    __eq__ = _compare(ew.eq, equality=True)  # type: ignore[assignment]
+    __ne__ = _compare(ew.ne, equality=True)  # type: ignore[assignment]
+
+    def __hash__(self) -> builtins.int:
+        return id(self)  # (torch's: hash(t) == id(t))
 
     # comparisons and logic by name (``x.lt(y)``, ``x.logical_and(y)``), as torch
     def lt(self, other: Any) -> Tensor:
@@ -1146,8 +1172,9 @@ class Tensor(
         subclass's slots copied too (as torch; a ``Parameter``'s copy takes none of them, as torch's)."""
         if self.grad_fn is not None:
             raise RuntimeError(
-                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol; "
-                "deepcopy x.detach() (or a leaf) instead"
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the "
+                "moment.  If you were attempting to deepcopy a module, this may be because of a "
+                "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
             )
         new = object.__new__(type(self))
         memo[id(self)] = new

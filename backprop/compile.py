@@ -77,9 +77,11 @@ class _Record:
 class CompiledFunction:
     """A step function with its records (see the module docstring); call it like the function."""
 
-    def __init__(self, fn: Callable[..., Any], cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, fn: Callable[..., Any], cache_size: int = CACHE_SIZE, model_forward: bool = False) -> None:
         self.fn = fn
         self.cache_size = cache_size
+        # ``torch.compile(model)``'s forward: in training it returns a graph, so it runs eagerly as expected, quietly
+        self.model_forward = model_forward
         self._records: dict[Any, _Record] = {}
         self._first: dict[Any, trace.Tracer] = {}  # the first record of a key, awaiting the second
         self._eager: dict[Any, str] = {}  # keys that stay eager, with the reason
@@ -147,6 +149,10 @@ class CompiledFunction:
         if changed is not None:  # (a replay runs none of the step's Python: the change would not happen)
             tr.fail(f"the step changes {changed} from Python")
         if tr.reason is None and not tr.backward_seen and _carries_graph(out):
+            if self.model_forward:  # (the training forward of a compiled model: eager, as intended, without a word)
+                self._first.pop(key, None)
+                self._eager[key] = "the forward builds a graph (training)"
+                return out
             tr.fail(
                 "it returns tensors that require grad and runs no backward() itself (a compiled model's "
                 "forward, say): a replay returns no graph to backpropagate through. Compile the whole "

@@ -16,12 +16,13 @@ __all__ = ["OptimizedModule", "compile"]
 
 class OptimizedModule(Module):
     """A compiled model: ``forward`` replays the model's forward from a record where it can (under
-    ``bp.no_grad()``; with gradients a forward alone runs eagerly, see ``bp.compile``)."""
+    ``bp.no_grad()``; with gradients a forward alone runs eagerly, see ``bp.compile``, and quietly: the usual
+    ``model = torch.compile(model)`` training loop then runs as eager code does, where torch's gains speed)."""
 
     def __init__(self, mod: Module, cache_size: int = CACHE_SIZE) -> None:
         super().__init__()
         self._orig_mod = mod
-        object.__setattr__(self, "_compiled", CompiledFunction(mod, cache_size))
+        object.__setattr__(self, "_compiled", CompiledFunction(mod, cache_size, model_forward=True))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.__dict__["_compiled"](*args, **kwargs)

@@ -358,11 +358,12 @@ def _literal_copy(v: Any) -> Any:
 
 def _plain_object(v: Any) -> bool:
     """Whether ``v`` is an instance of a user's class with a ``__dict__`` (not a literal, container, type,
-    module, callable, or an object of backprop's own classes, which are guarded or replayed themselves)."""
+    module, callable, or an object of backprop's own classes or their subclasses, whose state is guarded or
+    changes in calls replayed whole: an optimizer's, a scheduler's)."""
     cls = v.__class__
     if cls in _LITERALS or cls in (dict, list, tuple, set) or callable(v) or isinstance(v, type):
         return False
-    if cls.__module__.partition(".")[0] == "backprop":
+    if any(c.__module__.partition(".")[0] == "backprop" for c in cls.__mro__):  # (a user's Optimizer subclass too)
         return False
     try:
         return object.__getattribute__(v, "__dict__").__class__ is dict

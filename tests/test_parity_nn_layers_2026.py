@@ -178,3 +178,18 @@ _UNFLATTEN_ERRORS = {
 @pytest.mark.parametrize("name", sorted(_UNFLATTEN_ERRORS))
 def test_unflatten_errors_are_torchs(name):
     _raises_like(_UNFLATTEN_ERRORS[name])
+
+
+# -- activations ----------------------------------------------------------------------------------------------
+
+_ACTIVATION_ERRORS = {
+    "prelu_channels": lambda m: m.nn.PReLU(3)(m.ones(3, 4, 5)),
+    "prelu_weight_2d": lambda m: m.nn.functional.prelu(m.ones(3, 4, 5), m.ones(2, 2)),
+    "softmax2d_rank": lambda m: m.nn.Softmax2d()(m.ones(3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ACTIVATION_ERRORS))
+def test_activation_errors_are_torchs(name):
+    _raises_like(_ACTIVATION_ERRORS[name])
+

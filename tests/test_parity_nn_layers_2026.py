@@ -192,4 +192,3 @@ _ACTIVATION_ERRORS = {
 @pytest.mark.parametrize("name", sorted(_ACTIVATION_ERRORS))
 def test_activation_errors_are_torchs(name):
     _raises_like(_ACTIVATION_ERRORS[name])
-

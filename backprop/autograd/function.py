@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -688,8 +689,10 @@ def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:
 
 def _quietly(kernel: Any, device: Any, arrays: list[Any], attrs: dict[str, Any]) -> Any:
     """Run a kernel again without NumPy's floating-point warnings: an op producing inf or NaN
-    (``log(0)``, ``0 / 0``, overflow) is not an error, as in torch, even under ``-W error``."""
-    with quiet_floats():
+    (``log(0)``, ``0 / 0``, overflow) is not an error, as in torch, even under ``-W error``; nor is
+    NumPy's own warning of a reduction over nothing (``mean`` of an empty array: NaN, as torch's)."""
+    with quiet_floats(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         if device.index:
             with device.backend.use_device(device.index):
                 return kernel(*arrays, **attrs)

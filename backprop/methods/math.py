@@ -281,10 +281,12 @@ class MathMethods:
             self, weight = autocast_function("prelu", self, weight)
         refuse_complex(NotImplementedError, "\"prelu_cpu\" not implemented for '{dtype}'", self, weight)
         n, channels = weight.numel(), (self.shape[1] if self.ndim >= 2 else 1)
-        if weight.ndim > 1 or n not in (1, channels):
+        if weight.ndim > 1:  # (torch's checks and words)
+            raise ShapeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+        if n not in (1, channels):
             raise ShapeError(
-                f"prelu: weight of shape {tuple(weight.shape)} must hold 1 or {channels} (the input's channel size "
-                f"in dim 1 of shape {tuple(self.shape)}) parameters"
+                "Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                f"{n} and channel size = {channels}."
             )
         if n > 1 and self.ndim > 2:
             weight = weight.reshape(n, *([1] * (self.ndim - 2)))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -338,11 +339,21 @@ class ShapeMethods:
 
     def unflatten(self: Any, dim: int, sizes: Sequence[int]) -> Tensor:
         """Split dim ``dim`` into ``sizes`` (one may be -1)."""
+        if self.ndim == 0:
+            raise ShapeError(f"Dimension specified as {dim} but tensor has no dimensions")
         d = wrap_dim(dim, self.ndim, "unflatten")
         sizes = tuple(int(s) for s in sizes)
         if not sizes:
             raise ShapeError("unflatten: sizes must be non-empty")
-        inner = infer_shape(sizes, self.shape[d], "unflatten", self.shape)
+        n = self.shape[d]
+        if sizes.count(-1) <= 1 and not (n == 0 and -1 in sizes):  # (else infer_shape's error, as torch's)
+            known = math.prod(s for s in sizes if s != -1)
+            if n % known != 0 if -1 in sizes and known else known != n:
+                raise ShapeError(
+                    f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} ({n}) "
+                    "in the input tensor"
+                )
+        inner = infer_shape(sizes, n, "unflatten", self.shape)
         return self.reshape(self.shape[:d] + inner + self.shape[d + 1 :])
 
     def narrow(self: Any, dim: Any = None, start: Any = None, length: Any = None, *, axis: Any = None) -> Tensor:

@@ -47,12 +47,12 @@ def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if len(shape) > input.ndim or tuple(input.shape[input.ndim - len(shape) :]) != shape:
         raise RuntimeError(
-            f"rms_norm: Given normalized_shape={list(shape)}, expected input with shape [*, "
-            f"{', '.join(map(str, shape))}], but got input of size {list(input.shape)}"
+            f"Given normalized_shape={list(shape)}, expected input with shape [*{', '.join(map(str, shape))}], "
+            f"but got input of size{list(input.shape)}"  # (torch's words, spacing included)
         )
     if weight is not None and tuple(weight.shape) != shape:
         raise RuntimeError(
-            f"rms_norm: Expected weight to be of same shape as normalized_shape, but got weight of shape "
+            f"Expected weight to be of same shape as normalized_shape, but got weight of shape "
             f"{list(weight.shape)} and normalized_shape = {list(shape)}"
         )
     x = input.to(dtypes.float32) if dtypes.kind(input.dtype) == "f" and input.dtype.itemsize < 4 else input

@@ -41,7 +41,9 @@ def _reduction(size_average: bool | None, reduce: bool | None, reduction: str, n
     """``reduction`` after torch's legacy pair (with its warning), checked."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{name}: {reduction} is not a valid value for reduction (expected 'mean', 'sum' or 'none')")
+        if name == "multilabel_soft_margin_loss":  # torch's own words for this one
+            raise ValueError(f"{reduction} is not valid")
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
 
 
@@ -59,7 +61,7 @@ def _clamp_in_value(t: Tensor, low: float) -> Tensor:
 
 def _check_var(var: Any) -> None:
     if bool((var < 0).any()):
-        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+        raise ValueError("var has negative entry/entries")
 
 
 def gaussian_nll_loss(
@@ -71,7 +73,7 @@ def gaussian_nll_loss(
     as torch; var is clamped at ``eps`` in value only (torch clamps it under no_grad)."""
     if isinstance(var, (int, float)):
         if var < 0:
-            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+            raise ValueError("var has negative entry/entries")
         var = input.detach() * 0 + float(var)
     else:  # one read-back, as torch checks (recorded: a replayed step checks too)
         trace.check(_check_var, var)
@@ -228,9 +230,13 @@ def _batched_scores(input: Tensor, target: Tensor, name: str, target_shape: Call
     n = input.shape[0] if input.ndim == 2 else 1
     c = 1 if input.ndim == 0 else input.shape[-1]
     if tuple(target.shape) not in target_shape(n, c):
-        raise RuntimeError(
-            f"{name}: inconsistent target size: {tuple(target.shape)} for input of size: {tuple(input.shape)}"
-        )
+        if name == "multi_margin_loss":  # (torch's words for each)
+            raise RuntimeError(
+                "multi_margin_loss: target tensor should be 1-D with size equal to the number of input samples "
+                f"(batch size). Expected target size [{n}], but got {list(target.shape)}. Input has shape "
+                f"{list(input.shape)}."
+            )
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}")
     return input.reshape(n, c), target.reshape(n, -1), n, c
 
 

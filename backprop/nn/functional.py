@@ -522,14 +522,14 @@ __all__ += [
 ]  # fmt: skip
 
 
-def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 def _uniform(dev: Any, shape: tuple, lower: float, upper: float, generator: Any = None) -> Any:
@@ -543,12 +543,12 @@ def _const(arr: Any, like: Tensor) -> Tensor:
     return Tensor._wrap(arr, like.device, None)
 
 
-def _check_same_size(input: Tensor, target: Tensor, name: str) -> None:
+def _check_same_size(input: Tensor, target: Tensor) -> None:
     """torch's warning when an elementwise loss's target broadcasts against its input."""
     if tuple(input.shape) != tuple(target.shape):
         warnings.warn(
-            f"{name}: Using a target size ({tuple(target.shape)}) that is different to the input size "
-            f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
+            f"Using a target size (torch.Size({list(target.shape)})) that is different to the input size "
+            f"(torch.Size({list(input.shape)})). This will likely lead to incorrect results due to broadcasting. "
             "Please ensure they have the same size.",
             UserWarning,
             stacklevel=3,
@@ -671,7 +671,7 @@ def cross_entropy(
     try:
         reduction = _legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+            raise ValueError(f"{reduction} is not a valid value for reduction")
         if label_smoothing > 1.0:
             raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
         label_smoothing = max(float(label_smoothing), 0.0)  # as torch: smoothing only when positive
@@ -688,7 +688,7 @@ def cross_entropy(
             )
         if dtypes.kind(target.dtype) == "f" and tuple(target.shape) == tuple(input.shape):  # (else: class ids)
             if ignore_index >= 0:
-                raise ValueError("cross_entropy: ignore_index is not supported for floating point target")
+                raise RuntimeError("ignore_index is not supported for floating point target")
             if label_smoothing:
                 target = target * (1 - label_smoothing) + label_smoothing / c
             prod = target * log_softmax(input, cdim)
@@ -739,7 +739,7 @@ def nll_loss(
     targets, as torch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     refuse_complex(NotImplementedError, "\"nll_loss_out_frame\" not implemented for '{dtype}'", input, weight)
     _refuse_integer(input, "nll_loss_out_frame" if input.ndim <= 2 else "nll_loss2d_forward_out_frame")
     if autocast_users[0]:
@@ -838,7 +838,7 @@ def binary_cross_entropy(
         loss = loss * weight
         if loss.dtype != input.dtype:
             loss = loss.to(input.dtype)  # torch multiplies in place: the input's dtype, whatever the weight's
-    return name_node(_reduce(loss, reduction, "binary_cross_entropy"), "BinaryCrossEntropyBackward0")
+    return name_node(_reduce(loss, reduction), "BinaryCrossEntropyBackward0")
 
 
 def binary_cross_entropy_with_logits(
@@ -878,7 +878,7 @@ def binary_cross_entropy_with_logits(
         loss = loss * weight
     if loss.dtype != target.dtype and dtypes.kind(target.dtype) == "f" and not autocast_users[0]:
         loss = loss.to(target.dtype)  # torch's kernel computes in (1 - target)'s buffer: target's dtype
-    out = _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+    out = _reduce(loss, reduction)
     return name_node(out, "BinaryCrossEntropyWithLogitsBackward0")
 
 
@@ -904,7 +904,7 @@ def _weighted(loss: Tensor, weight: Tensor | None, reduction: str, name: str, me
     """torch's optional elementwise ``weight`` of l1/mse/huber: same size as the input; the mean
     divides by sum(weight) for l1 and mse, by the element count for huber (torch's own choices)."""
     if weight is None:
-        return _reduce(loss, reduction, name)
+        return _reduce(loss, reduction)
     if tuple(weight.shape) != tuple(loss.shape):
         raise ValueError(
             f"{name}: Weights and input must have the same size ({tuple(weight.shape)} vs {tuple(loss.shape)})"
@@ -912,7 +912,7 @@ def _weighted(loss: Tensor, weight: Tensor | None, reduction: str, name: str, me
     loss = loss * weight
     if reduction == "mean" and mean_by_weight:
         return loss.sum() / weight.sum()
-    return _reduce(loss, reduction, name)
+    return _reduce(loss, reduction)
 
 
 def mse_loss(
@@ -924,7 +924,7 @@ def mse_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error (optionally weighted elementwise)."""
-    _check_same_size(input, target, "mse_loss")
+    _check_same_size(input, target)
     refuse_complex(NotImplementedError, "\"mse_cpu\" not implemented for '{dtype}'", input, target)
     _refuse_integer_result(input, target, "mse_cpu")
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -944,7 +944,7 @@ def l1_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean absolute error |x - y| (gradient 0 where x == y, as torch)."""
-    _check_same_size(input, target, "l1_loss")
+    _check_same_size(input, target)
     if autocast_users[0]:
         input, target = autocast_function("l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -960,7 +960,7 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1 for beta = 0)."""
-    _check_same_size(input, target, "smooth_l1_loss")
+    _check_same_size(input, target)
     refuse_complex(NotImplementedError, "\"smooth_l1_cpu\" not implemented for '{dtype}'", input, target)
     if autocast_users[0]:
         input, target = autocast_function("smooth_l1_loss", input, target)
@@ -970,18 +970,18 @@ def smooth_l1_loss(
         raise OpValueError(f"smooth_l1_loss does not support negative values for beta (got {beta}).")
     z = (input - target).abs()
     if beta == 0.0:
-        return _reduce(z, reduction, "smooth_l1_loss")
+        return _reduce(z, reduction)
     # the quadratic piece reads min(z, beta): a d of +-inf keeps its gradient (no 0 * inf), a NaN d gets NaN (torch)
     zq = apply(ew.minimum, z, beta)
     loss = apply(ew.where, z >= beta, z - 0.5 * beta, zq * zq * (0.5 / beta))
-    return name_node(_reduce(loss, reduction, "smooth_l1_loss"), "SmoothL1LossBackward0")
+    return name_node(_reduce(loss, reduction), "SmoothL1LossBackward0")
 
 
 def huber_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None
 ) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
-    _check_same_size(input, target, "huber_loss")
+    _check_same_size(input, target)
     refuse_complex(NotImplementedError, "\"huber_cpu\" not implemented for '{dtype}'", input, target)
     if autocast_users[0]:
         input, target = autocast_function("huber_loss", input, target)
@@ -1041,7 +1041,7 @@ def kl_div(
         if reduction == "batchmean":
             total = loss.sum()
             return total / input.shape[0] if input.ndim else total
-        return _reduce(loss, reduction, "kl_div")
+        return _reduce(loss, reduction)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -1210,8 +1210,23 @@ def layer_norm(
 ) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape:
+        raise ShapeError(
+            "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got "
+            "normalized_shape = []"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):  # (torch's checks and words)
+        if t is not None and tuple(t.shape) != shape:
+            raise ShapeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                f"{list(t.shape)} and normalized_shape = {list(shape)}"
+            )
     if tuple(input.shape[-len(shape) :]) != shape:
-        raise ShapeError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape {shape}")
+        want = ", ".join(str(s) for s in shape)
+        raise ShapeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*, {want}], but got input of "
+            f"size{list(input.shape)}"
+        )
     dims = tuple(range(-len(shape), 0))
     refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
     input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
@@ -1406,25 +1421,23 @@ def cosine_embedding_loss(
     """1 - cos where target is 1, max(0, cos - margin) where it is -1; cos = x1.x2 / sqrt((|x1|^2 + 1e-12)
     (|x2|^2 + 1e-12)) over the last dim of (N, D) or (D,) inputs, as torch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
+    if target.ndim not in (0, 1):  # torch's checks; the shapes then broadcast (a (1,) target serves a batch)
+        raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
+    if input1.ndim != target.ndim + 1 or input2.ndim != target.ndim + 1:
         raise ShapeError(
-            f"cosine_embedding_loss: expected two (N, D) or (D,) inputs of the same shape, got "
-            f"{tuple(input1.shape)} and {tuple(input2.shape)}"
-        )
-    if tuple(target.shape) != tuple(input1.shape[:-1]):
-        raise ShapeError(
-            f"cosine_embedding_loss: expected target of shape {tuple(input1.shape[:-1])}, got {tuple(target.shape)}"
+            f"{target.ndim}D target tensor expects {target.ndim + 1}D input tensors, but found inputs with sizes "
+            f"{list(input1.shape)} and {list(input2.shape)}."
         )
     if autocast_users[0]:
         input1, input2 = autocast_function("cosine_embedding_loss", input1, input2)
-    d = input1.ndim - 1
+    d = target.ndim
     eps = 1e-12
     cos = (input1 * input2).sum(d) / (((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)).sqrt()
     zero = cos * 0.0
     loss = apply(ew.where, target == 1, 1 - cos, zero) + apply(
         ew.where, target == -1, (cos - margin).clamp(min=0), zero
     )
-    return _reduce(loss, reduction, "cosine_embedding_loss")
+    return _reduce(loss, reduction)
 
 
 def batch_norm(
@@ -1547,17 +1560,22 @@ def group_norm(
     """Normalise (N, C, ...) over each group of C / num_groups channels (and all other dims), then
     scale and shift per channel."""
     try:
-        if input.ndim < 2 or input.shape[1] % num_groups:
+        if input.ndim < 2:  # (torch's checks and words)
+            raise ShapeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+        if input.shape[1] % num_groups:
             raise ShapeError(
-                f"group_norm: Expected number of channels in input to be divisible by num_groups, but got input of "
-                f"shape {tuple(input.shape)} and num_groups={num_groups}"
+                "Expected number of channels in input to be divisible by num_groups, but got input of shape "
+                f"{list(input.shape)} and num_groups={num_groups}"
             )
         refuse_complex(NotImplementedError, "\"GroupNormKernelImpl\" not implemented for '{dtype}'", input)
         input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
         n, c = input.shape[0], input.shape[1]
         for name, t in (("weight", weight), ("bias", bias)):
             if t is not None and tuple(t.shape) != (c,):
-                raise ShapeError(f"group_norm: expected {name} of shape ({c},), got {tuple(t.shape)}")
+                raise ShapeError(
+                    f"Expected {name} to be a vector of size equal to the number of channels in input, but got "
+                    f"{name} of shape {list(t.shape)} and input of shape {list(input.shape)}"
+                )
         if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
             return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
         if autocast_users[0]:

@@ -224,11 +224,19 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size: Any) -> None:
         super().__init__()
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(
+                f"unflattened_size must be a tuple of ints, but found type {type(unflattened_size).__name__}"
+            )
+        for i, s in enumerate(unflattened_size):
+            if not isinstance(s, int):
+                raise TypeError(
+                    f"unflattened_size must be tuple of ints, but found element of type {type(s).__name__} at pos {i}"
+                )
+        self.dim, self.unflattened_size = dim, unflattened_size  # (kept as given: a list prints as a list)
 
-    def forward(self, input: Tensor) -> Tensor:
-        d = self.dim % input.ndim if input.ndim else 0
-        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1 :])
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's parameter name
+        return input.unflatten(self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -13,7 +13,7 @@ from typing import Any
 from backprop.nn import functional as F
 from backprop.nn._lce_options import LinearCrossEntropyOptions
 from backprop.nn._loss_base import _Loss, _WeightedLoss
-from backprop.nn.layers import Linear
+from backprop.nn.layers import Linear, PairwiseDistance
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -325,7 +325,7 @@ class TripletMarginWithDistanceLoss(_Loss):
             raise ValueError(
                 f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead"
             )
-        self.distance_function = distance_function if distance_function is not None else F.pairwise_distance
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
         self.margin, self.swap = margin, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:

@@ -117,7 +117,7 @@ def cross_entropy_in_logits(xp, x, target, weight=None, *, ignore_index=-100, re
 
 def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, in_x):
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     n, c = x.shape
     msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
     if xp is np:  # host reads are free: check eagerly, and skip the masking when no target is ignored

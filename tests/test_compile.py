@@ -1271,6 +1271,39 @@ def test_hooks_and_lambdas_run_by_calls_replayed_whole_may_change_their_state() 
     assert step.replays == 3 and seen.count(-1) == 6 and [s for s in seen if s >= 0] == [1, 3, 5, 7, 9]
 
 
+def test_a_user_optimizer_subclass_counting_its_steps_replays() -> None:
+    """An optimizer passed as an argument whose own ``step`` (replayed whole) counts calls in an attribute: the
+    change happens again at every replay, so it does not make the step eager (its object is not fingerprinted)."""
+
+    class Counting(bp.optim.Optimizer):
+        def __init__(self, params: Any, lr: float = 0.1) -> None:
+            super().__init__(params, {"lr": lr})
+            self.count = 0
+
+        def step(self, closure: Any = None) -> None:
+            self.count += 1
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.data.add_(p.grad, alpha=-group["lr"])
+
+    lin = bp.nn.Linear(3, 1)
+    opt = Counting(lin.parameters())
+
+    def train(o: Any, x: Any) -> Any:
+        o.zero_grad()
+        loss = lin(x).sum()
+        loss.backward()
+        o.step()
+        return loss.detach()
+
+    step = bp.compile(train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(4):
+            step(opt, bp.ones(2, 3))
+    assert step.replays == 2 and opt.count == 4
+
+
 def test_a_module_config_object_changed_in_place_records_again() -> None:
     """A module attribute holding a config object (``self.cfg = Namespace(scale=1.0)``) was guarded by identity
     only: ``model.cfg.scale = 2.0`` replayed the old scale."""

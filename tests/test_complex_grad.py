@@ -272,8 +272,8 @@ REAL_RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "exp": lambda g, x: g * np.exp(x),
     "log": lambda g, x: g / x,
     "sqrt": lambda g, x: g / (2 * np.sqrt(x)),
-    "reciprocal": lambda g, x: -g * np.reciprocal(x) * np.reciprocal(x),
-    "rsqrt": lambda g, x: -0.5 * g * (1 / np.sqrt(x)) * (1 / np.sqrt(x)) * (1 / np.sqrt(x)),
+    "reciprocal": lambda g, x: -g * (np.reciprocal(x) * np.reciprocal(x)),  # (torch's grouping)
+    "rsqrt": lambda g, x: -0.5 * g * ((1 / np.sqrt(x)) * (1 / np.sqrt(x)) * (1 / np.sqrt(x))),
     "sin": lambda g, x: g * np.cos(x),
     "cos": lambda g, x: -g * np.sin(x),
     "tan": lambda g, x: g * (1 + np.tan(x) * np.tan(x)),
@@ -288,7 +288,7 @@ REAL_RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "asin": lambda g, x: g / np.sqrt(1 - x * x),
     "acosh": lambda g, x: g / np.sqrt(x * x - 1),
     "log2": lambda g, x: g / (x * np.log(2.0)),
-    "pow": lambda g, x: g * 2.5 * x**1.5,
+    "pow": lambda g, x: g * (2.5 * x**1.5),
 }
 
 

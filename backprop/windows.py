@@ -38,8 +38,11 @@ def hann_window(
     window_length: int, periodic: bool = True, *, dtype: Any = None, layout: Any = None, device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:  # fmt: skip
-    """0.5 - 0.5 cos(2 pi k / (N - 1))."""
-    return hamming_window(window_length, periodic, 0.5, 0.5, dtype=dtype, device=device, requires_grad=requires_grad)
+    """0.5 - 0.5 cos(2 pi k / (N - 1)) (its errors name ``hann_window``, as torch's)."""
+    return _window(
+        "hann_window", window_length, periodic, dtype, device, requires_grad,
+        lambda k, m: 0.5 - 0.5 * np.cos(2 * np.pi * k / (m - 1)),
+    )  # fmt: skip
 
 
 @factory

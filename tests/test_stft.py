@@ -128,18 +128,19 @@ def test_ldl_solves_and_reconstructs() -> None:
 
 def test_stft_argument_errors() -> None:
     x = bp.tensor(RNG.standard_normal(100))
+    w = bp.hann_window(16, dtype=bp.float64)
     with pytest.raises(RuntimeError, match="requires the return_complex parameter"):
-        bp.stft(x, 16)
+        bp.stft(x, 16, window=w)
     with pytest.warns(UserWarning, match="return_complex=False is deprecated"):
-        out = bp.stft(x, 16, return_complex=False)
+        out = bp.stft(x, 16, window=w, return_complex=False)
     assert tuple(out.shape) == (9, 26, 2)
     with pytest.raises(RuntimeError, match="Cannot have onesided output"):
-        bp.stft(x.to(bp.complex128), 16, onesided=True)
+        bp.stft(x.to(bp.complex128), 16, window=w, onesided=True)
     with pytest.raises(RuntimeError, match="window overlap add min"):
         bp.istft(bp.stft(x, 16, return_complex=True, window=bp.ones(16, dtype=bp.float64)), 16,
                  window=bp.zeros(16, dtype=bp.float64))  # fmt: skip
     with pytest.warns(UserWarning, match="A window was not provided"):
-        bp.istft(bp.stft(x, 16, return_complex=True), 16)
+        bp.istft(bp.stft(x, 16, window=w, return_complex=True), 16)
 
 
 # ---------------------------------------------------------------- against torch

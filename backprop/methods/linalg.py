@@ -554,8 +554,8 @@ class LinalgMethods:
 
     def mv(self: Any, vec: Any) -> Tensor:
         """Matrix-vector product of a 2-D and a 1-D tensor."""
-        if getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function: a CSR/CSC self)
-            return self.matmul(vec)
+        if self.is_sparse or getattr(type(self), "_sparse_rmm", None) is not None:  # (``bp.mv`` is this function:
+            return self.matmul(vec)  # a COO, CSR or CSC self)
         _tensors("mv", self, vec)
         if autocast_users[0]:  # (mv is autocast's own entry, not matmul's: none on the CPU, lower on CUDA)
             self, vec = autocast_function("mv", self, vec)

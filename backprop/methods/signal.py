@@ -116,6 +116,15 @@ def stft(
     x = input
     if center:
         x = _pad(x, int(n_fft // 2), pad_mode)
+    if window is None:  # (after the centre padding and before any check, as torch)
+        warnings.warn(
+            "A window was not provided. A rectangular window will be applied,which is known to cause spectral "
+            "leakage. Other windows such as torch.hann_window or torch.hamming_window are recommended to reduce "
+            "spectral leakage.To suppress this warning and use a rectangular window, explicitly set "
+            "`window=torch.ones(n_fft, device=<device>)`.",
+            UserWarning,
+            stacklevel=2,
+        )
     hop = int(n_fft // 4) if hop_length is None else int(hop_length)
     win = int(n_fft) if win_length is None else int(win_length)
     window_complex = window is not None and _kind(window) == "c"

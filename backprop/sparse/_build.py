@@ -134,7 +134,8 @@ def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
 
 
 def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
-    """``s + other`` (or ``-``) for two sparse tensors of one shape: the entries of both, uncoalesced."""
+    """``s + other`` (or ``-``) for two sparse tensors of one shape: the entries of both, merged (coalesced,
+    zero sums kept) when both are coalesced, as torch's, else uncoalesced."""
     if not isinstance(other, SparseTensor):
         raise RuntimeError(
             f"add(sparse, {type(other).__name__}) is not supported for a sparse tensor of shape {tuple(s.shape)}; "
@@ -145,7 +146,8 @@ def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
     from backprop.functions import cat
 
     values = cat([s._vals, other._vals if sign > 0 else -other._vals])
-    return SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
+    out = SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
+    return coalesce(out) if s._coalesced and other._coalesced else out
 
 
 def _dims(name: str, dim: Any, ndim: int) -> list[int]:

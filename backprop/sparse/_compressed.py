@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes, runtime
+from backprop import dtypes
 from backprop.autograd.custom import Function
 from backprop.devices import device as to_device
 from backprop.methods.attributes import Layout
@@ -41,7 +41,7 @@ from backprop.sparse._tensor import (
     sparse_csc,
     sparse_csr,
 )
-from backprop.tensor import Tensor, _torch_layout
+from backprop.tensor import Tensor
 
 _LAYOUTS = {"sparse_csr": sparse_csr, "sparse_csc": sparse_csc}
 # ``sparse.mm`` (backprop/sparse/_mm.py, which imports this module and sets this name when it loads): the
@@ -486,49 +486,14 @@ class SparseCompressedTensor(ThroughValues, Tensor):
 
     # ------------------------------------------------------------ printing, copying, pickling
     def __repr__(self) -> str:
-        indent, width = len("tensor("), runtime.print_linewidth()
-        pad = " " * indent
+        indent = len("tensor(")
         cname, pname = ("crow_indices", "col_indices") if self._csr else ("ccol_indices", "row_indices")
-
-        def body(t: Tensor, prefix: str) -> str:
-            host = _host(t)
-            if dtypes.is_bfloat16(host.dtype):
-                host = host.astype(np.float32)
-            if host.size == 0:
-                return f"[], size={tuple(host.shape)}"
-            if host.dtype.kind in "biuf":
-                return _torch_layout(host, indent + len(prefix), width)
-            return np.array2string(
-                host, separator=", ", prefix=" " * (indent + len(prefix)), **runtime.array_repr_options(host)
-            )
-
         text = (
-            f"tensor({cname}=tensor({body(self._cidx, cname + '=tensor(')}),\n"
-            f"{pad}{pname}=tensor({body(self._pidx, pname + '=tensor(')}),\n"
-            f"{pad}values=tensor({body(self._vals, 'values=tensor(')})"
+            f"tensor({cname}=tensor({_tensor.repr_body(self._cidx, indent + len(cname + '=tensor('))}),\n"
+            f"{' ' * indent}{pname}=tensor({_tensor.repr_body(self._pidx, indent + len(pname + '=tensor('))}),\n"
+            f"{' ' * indent}values=tensor({_tensor.repr_body(self._vals, indent + len('values=tensor('))})"
         )
-        suffixes = []
-        if self.device.type != "cpu":
-            suffixes.append(f"device='{self.device}'")
-        suffixes += [f"size={tuple(self.shape)}", f"nnz={self._nnz()}"]
-        default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
-        if self.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
-            suffixes.append(f"dtype={self.dtype}")
-        suffixes.append(f"layout={self._lay}")
-        if self.grad_fn is not None:
-            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self.requires_grad:
-            suffixes.append("requires_grad=True")
-        last = len(text) - text.rfind("\n") + 1  # (torch's count of the last line: one more than its length)
-        for s in suffixes:
-            size = len(s) + (len("torch.") if s.startswith(("dtype=", "layout=")) else 0)  # (as torch spells it)
-            if last + size + 2 > width:
-                text += ",\n" + pad + s
-                last = indent + size
-            else:
-                text += ", " + s
-                last += size + 2
-        return text + ")"
+        return text + _tensor.repr_suffixes(self, text, str(self._lay)) + ")"
 
     def __deepcopy__(self, memo: dict) -> SparseCompressedTensor:
         """A leaf's deep copy: new index and value memory, same ``requires_grad``."""

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from backprop import dtypes
+from backprop import dtypes, runtime
 from backprop.devices import Device
 from backprop.methods.attributes import Layout
 from backprop.size import Size
-from backprop.tensor import Tensor
+from backprop.tensor import Tensor, _torch_layout
 
 sparse_coo = Layout("sparse_coo")
 # the compressed layouts (``backprop.sparse._compressed``): CSR and CSC are supported, BSR/BSC are named only
@@ -157,7 +157,8 @@ class SparseTensor(ThroughValues, Tensor):
         t._version = 0
         t._base = None
         t._hooks = None
-        t._ix, t._vals, t._coalesced = indices, values, bool(coalesced)
+        t._ix, t._vals = indices, values
+        t._coalesced = bool(coalesced) or indices.shape[1] < 2  # (no entry or one is coalesced, as torch's)
         return t
 
     def _like(self, values: Tensor, coalesced: builtins.bool | None = None) -> SparseTensor:
@@ -356,8 +357,10 @@ class SparseTensor(ThroughValues, Tensor):
     neg = __neg__
 
     def abs(self) -> SparseTensor:
-        """Elementwise absolute value of the stored entries (zeros stay zero)."""
-        return self._like(self._vals.abs(), False)
+        """Elementwise absolute value (zeros stay zero) of the coalesced entries: duplicates are summed first,
+        as torch's (|-3 + 1| is 2, not 4)."""
+        s = self.coalesce()
+        return s._like(s._vals.abs())
 
     def __add__(self, other: Any) -> SparseTensor:
         add = IMPL["add"]
@@ -400,6 +403,10 @@ class SparseTensor(ThroughValues, Tensor):
 
     __matmul__ = matmul
 
+    def mv(self, vec: Any) -> Tensor:
+        """A sparse matrix times a dense vector (a dense vector)."""
+        return self.matmul(vec)
+
     def __rmatmul__(self, other: Any) -> Tensor:
         """``dense @ sparse``: a dense matrix, as torch's (computed as ``(sparse.t() @ dense.t()).t()``)."""
         if isinstance(other, Tensor) and other.ndim == 2 and self.ndim == 2:
@@ -425,23 +432,14 @@ class SparseTensor(ThroughValues, Tensor):
 
     # ------------------------------------------------------------ printing, copying, pickling
     def __repr__(self) -> str:
-        pad = " " * len("tensor(indices=")
-        ind = repr(self._ix).replace("\n", "\n" + pad)
-        val = repr(self._vals.detach()).replace("\n", "\n" + " " * len("       values="))
-        extra = []
-        if self.device.type != "cpu":
-            extra.append(f"device='{self.device}'")
-        if self.dtype not in (dtypes.get_default_dtype(),):
-            extra.append(f"dtype={self.dtype}")
-        if self.grad_fn is not None:
-            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self.requires_grad:
-            extra.append("requires_grad=True")
-        tail = "".join(", " + e for e in extra)
-        return (
-            f"tensor(indices={ind},\n       values={val},\n       size={tuple(self.shape)}, nnz={self._nnz()}, "
-            f"layout=sparse_coo{tail})"
+        """torch's layout: the indices and values bodies (no dtype of their own), then size, nnz, the dtype
+        where it is not a default one, the layout and the autograd state, wrapped as torch wraps them."""
+        indent = len("tensor(")
+        text = (
+            f"tensor(indices=tensor({repr_body(self._ix, indent + len('indices=tensor('))}),\n"
+            f"{' ' * indent}values=tensor({repr_body(self._vals, indent + len('values=tensor('))})"
         )
+        return text + repr_suffixes(self, text, "sparse_coo", newline=True) + ")"
 
     def __deepcopy__(self, memo: dict) -> SparseTensor:
         """A leaf's deep copy: new index and value memory, same ``requires_grad``."""
@@ -472,6 +470,46 @@ def _rebuild_sparse(
     if requires_grad:
         values.requires_grad_(True)
     return SparseTensor._make(indices, values, tuple(size), coalesced)
+
+
+def repr_body(t: Tensor, indent: builtins.int) -> str:
+    """A sparse tensor's indices or values as torch prints them inside its repr: the elements only (with
+    ``size=`` when empty), lines indented by ``indent``."""
+    host = np.asarray(t.detach()._host())
+    if dtypes.is_bfloat16(host.dtype):
+        host = host.astype(np.float32)
+    if host.size == 0:
+        return f"[], size={tuple(host.shape)}"
+    if host.dtype.kind in "biuf":
+        return _torch_layout(host, indent, runtime.print_linewidth())
+    return np.array2string(host, separator=", ", prefix=" " * indent, **runtime.array_repr_options(host))
+
+
+def repr_suffixes(t: Any, text: str, layout: str, newline: builtins.bool = False) -> str:
+    """The ``, size=..., nnz=..., dtype=..., layout=..., requires_grad=True`` tail of a sparse repr, in torch's
+    order, each wrapped onto a new line where it would pass the print width (counted as torch spells it); the
+    first on a new line anyway with ``newline`` (torch's COO layout)."""
+    indent, width = len("tensor("), runtime.print_linewidth()
+    suffixes = [f"device='{t.device}'"] if t.device.type != "cpu" else []
+    suffixes += [f"size={tuple(t.shape)}", f"nnz={t._nnz()}"]
+    default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
+    if t.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
+        suffixes.append(f"dtype={t.dtype}")
+    suffixes.append(f"layout={layout}")
+    if t.grad_fn is not None:
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        suffixes.append("requires_grad=True")
+    out, last = "", len(text) - text.rfind("\n") + 1  # (torch's count of the last line: one more than its length)
+    for s in suffixes:
+        size = len(s) + (len("torch.") if s.startswith(("dtype=", "layout=")) else 0)  # (as torch spells it)
+        if newline or last + size + 2 > width:
+            out += ",\n" + " " * indent + s
+            last, newline = indent + size, False
+        else:
+            out += ", " + s
+            last += size + 2
+    return out
 
 
 def check_device(name: str, *tensors: Tensor) -> Device:

@@ -45,7 +45,7 @@ def _dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     while stack:
         node = stack.pop()
         for e in node.edges:
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 deps[e] = deps.get(e, 0) + 1
                 if e not in seen:
                     seen.add(e)
@@ -319,7 +319,7 @@ def _walk(
         for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
             if edge is None:
                 continue
-            is_node = edge.__class__ is Node
+            is_node = isinstance(edge, Node)
             if gx is not None:
                 if xp is None:
                     gx = fit_graph(gx, meta, _unbroadcast)
@@ -399,7 +399,7 @@ def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
     while stack:
         n = stack.pop()
         for e in n.edges:
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 deps[e] -= 1
                 if deps[e] == 0:
                     if e in buffers:

@@ -20,7 +20,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import op_backward_name, torch_name
+from backprop.autograd.node_names import has_rule, op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -175,7 +175,7 @@ class Node:
 
     def graph_input(self, i: int) -> Any:
         edge = self.edges[i]
-        if edge is None or edge.__class__ is not Node:
+        if edge is None or not isinstance(edge, Node):
             return edge  # a leaf tensor (or None: a constant)
         meta = self.in_meta[i]
         assert meta is not None  # (a node's input is a tensor)
@@ -187,7 +187,7 @@ class Node:
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """Per input: (the node that produced it, 0), an ``AccumulateGrad`` for a leaf that requires
         grad, or (None, 0) for a constant, as torch's (graph-drawing tools walk these)."""
-        return tuple((e if e is None or e.__class__ is Node else AccumulateGrad.of(e), 0) for e in self.edges)
+        return tuple((e if e is None or isinstance(e, Node) else AccumulateGrad.of(e), 0) for e in self.edges)
 
     def register_prehook(self, fn: Callable[[tuple], Any]) -> Any:
         """torch's ``grad_fn.register_prehook``: ``fn(grad_outputs)`` before this node's backward; it may
@@ -219,7 +219,38 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
+    @staticmethod
+    def _class_named(name: str, custom: bool = False) -> type[Node]:
+        """The subclass of Node named ``name`` (``MulBackward0``; ``custom``: a custom Function's, which
+        reads the Function's ctx), made on first use: ``type(y.grad_fn).__name__`` is torch's name."""
+        cls = _classes.get((name, custom))
+        if cls is None:
+            base = BackwardCFunction if custom else Node
+            cls = _classes[name, custom] = type(name, (base,), {"__slots__": (), "__doc__": base.__doc__})
+        return cls
 
+
+class BackwardCFunction(Node):
+    """The base of a custom ``autograd.Function``'s node classes: as torch's, where ``grad_fn`` is the
+    ``ctx`` itself, what the forward put on ``ctx`` (``saved_tensors``, its own attributes) reads
+    through the node."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            ctx = Node._attrs.__get__(self)["call"].ctx  # (no recursion through an unset slot)
+        except (AttributeError, KeyError):
+            ctx = None
+        if ctx is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        try:
+            return getattr(ctx, name)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+
+_classes: dict[tuple[str, bool], type[Node]] = {}
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
 
 
@@ -638,7 +669,8 @@ def _record(
 ) -> Node:
     """The Node of one op application, keeping exactly what the op declared for backward (the
     output array ``out`` of the Tensor ``result`` too, for ``save_output`` ops)."""
-    node = _new(Node)  # no __init__: this runs once per recorded op
+    cls = op.node_class
+    node = _new(Node if cls is None else cls)  # no __init__: this runs once per recorded op
     node.op = op
     node._attrs = attrs
     node.device = device
@@ -676,7 +708,20 @@ def _record(
         node._saved = tuple([arrays[i] for i in saves])
         node._saved_tensors = tuple([args[i] for i in saves])
         node._versions = tuple([versions[i] for i in saves])
+    if cls is None:
+        node.__class__ = _named_class(node)
     return node
+
+
+def _named_class(node: Node) -> type[Node]:
+    """``node``'s class, named as torch names its backward; kept on the op when that name is the op's
+    alone (``MulBackward0``), not read off each node's attributes and shapes (``x[0]``: ``SelectBackward0``)."""
+    op = node.op
+    custom = op.name[:1].isupper()
+    cls = Node._class_named(node.name(), custom)
+    if custom or not has_rule(op.name):
+        op.node_class = cls
+    return cls
 
 
 def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:

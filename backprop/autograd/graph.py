@@ -235,7 +235,7 @@ def _graph_value(node: Any, t: Any, pos: int) -> Any:
     edge = node.edges[pos]
     if edge is None:  # a constant input
         return node.wrap(t._data, node.device, None)
-    if edge.__class__ is function.Node:
+    if isinstance(edge, function.Node):
         return node.wrap(t._data, node.device, edge)
     if t is edge:  # the leaf itself
         return t

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_node", "op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "has_rule", "name_node", "op_backward_name", "torch_name"]
 
 
 class NamedAttrs(dict):
@@ -32,6 +32,7 @@ def name_node(t: Any, name: str) -> Any:
         attrs = NamedAttrs(node._attrs)
         attrs.torch_name = name
         node._attrs = attrs
+        node.__class__ = node._class_named(name)  # (type(t.grad_fn).__name__ follows)
     return t
 
 
@@ -115,6 +116,11 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "lerp": lambda n: "LerpBackward1" if n.in_meta[2] is not None else None,
     "logsigmoid": lambda n: "LogSigmoidBackward0",
 }
+
+
+def has_rule(op_name: str) -> bool:
+    """Whether the names of ``op_name``'s nodes depend on each node (else the op's name alone gives them)."""
+    return op_name in _RULES
 
 
 def torch_name(node: Any) -> str | None:

@@ -20,7 +20,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import has_rule, op_backward_name, torch_name
+from backprop.autograd.node_names import name_rule, op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -223,10 +223,11 @@ class Node:
     def _class_named(name: str, custom: bool = False) -> type[Node]:
         """The subclass of Node named ``name`` (``MulBackward0``; ``custom``: a custom Function's, which
         reads the Function's ctx), made on first use: ``type(y.grad_fn).__name__`` is torch's name."""
-        cls = _classes.get((name, custom))
+        classes = _function_classes if custom else _classes
+        cls = classes.get(name)
         if cls is None:
             base = BackwardCFunction if custom else Node
-            cls = _classes[name, custom] = type(name, (base,), {"__slots__": (), "__doc__": base.__doc__})
+            cls = classes[name] = type(name, (base,), {"__slots__": (), "__doc__": base.__doc__})
         return cls
 
 
@@ -250,7 +251,8 @@ class BackwardCFunction(Node):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
 
 
-_classes: dict[tuple[str, bool], type[Node]] = {}
+_classes: dict[str, type[Node]] = {}  # the node classes of registered ops, by name
+_function_classes: dict[str, type[Node]] = {}  # of custom Functions
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
 
 
@@ -714,14 +716,19 @@ def _record(
 
 
 def _named_class(node: Node) -> type[Node]:
-    """``node``'s class, named as torch names its backward; kept on the op when that name is the op's
-    alone (``MulBackward0``), not read off each node's attributes and shapes (``x[0]``: ``SelectBackward0``)."""
+    """``node``'s class, named as torch names its backward: kept on the op when that name is the op's
+    alone (``MulBackward0``), else read off the node's attributes and shapes (``x[0]``: ``SelectBackward0``)."""
     op = node.op
-    custom = op.name[:1].isupper()
-    cls = Node._class_named(node.name(), custom)
-    if custom or not has_rule(op.name):
-        op.node_class = cls
-    return cls
+    rule = name_rule(op.name)
+    if rule is None or op.name[:1].isupper():
+        cls = op.node_class = Node._class_named(node.name(), op.name[:1].isupper())
+        return cls
+    try:
+        name = rule(node) or op_backward_name(op.name)
+    except (KeyError, IndexError, TypeError):  # attributes the rule does not expect: the op's name
+        name = op_backward_name(op.name)
+    cls = _classes.get(name)
+    return Node._class_named(name) if cls is None else cls
 
 
 def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:

@@ -287,6 +287,16 @@ class NodePostHook:
         self.fn = fn
 
 
+class AccumulateGradHook:
+    """A hook on a leaf's ``AccumulateGrad`` (``pre``: before its ``.grad`` takes the gradient, else after);
+    kept in the leaf's hook list, skipped as a gradient hook."""
+
+    __slots__ = ("fn", "pre")
+
+    def __init__(self, fn: Callable[..., Any], pre: bool) -> None:
+        self.fn, self.pre = fn, pre
+
+
 class AccumulateGrad:
     """The end of a path at a leaf tensor (``next_functions`` of the nodes that read it)."""
 
@@ -305,6 +315,21 @@ class AccumulateGrad:
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # torch's name, which graph-walking code compares against
+
+    def register_prehook(self, fn: Callable[[tuple], Any]) -> HookHandle:
+        """torch's ``AccumulateGrad.register_prehook``: ``fn((grad,))`` before the leaf's ``.grad`` takes
+        ``grad`` (after the leaf's tensor hooks); it may return a replacement ``(grad,)``. Kept on the leaf."""
+        return self._add(AccumulateGradHook(fn, True))
+
+    def register_hook(self, fn: Callable[[tuple, tuple], Any]) -> HookHandle:
+        """torch's ``AccumulateGrad.register_hook``: ``fn((), (grad,))`` once the leaf's ``.grad`` took
+        ``grad`` (the gradient hooks of DDP-style code, ``p.expand_as(p).grad_fn.next_functions[0][0]``)."""
+        return self._add(AccumulateGradHook(fn, False))
+
+    def _add(self, entry: AccumulateGradHook) -> HookHandle:
+        leaf = self.variable
+        leaf._hooks = (leaf._hooks or []) + [entry]  # (on the leaf: the hook outlives this object, as torch's)
+        return HookHandle(leaf, entry)  # type: ignore[arg-type]  # removed by identity, like a hook
 
     @property
     def next_functions(self) -> tuple:

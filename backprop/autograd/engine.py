@@ -136,7 +136,7 @@ def _run_backward(
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     home = tensors[0].device  # (the device the pass runs with current)
     for leaf, g in leaf_grads.values():
-        post = None
+        post: list[Any] | None = None
         if leaf._hooks:
             if tr is not None:
                 tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
@@ -148,7 +148,7 @@ def _run_backward(
             acc_hooks = [h for h in leaf._hooks if h.__class__ is AccumulateGradHook]
             if acc_hooks:  # (the leaf's AccumulateGrad node: its pre-hooks now, its post-hooks at the end)
                 g = _run_acc_hooks(acc_hooks, True, g, create_graph, wrap, leaf)
-                post += acc_hooks
+                post = post + acc_hooks
                 handed.add(id(g))
         if tr is None:
             if leaf.device.index != home.index and leaf.device.type == home.type:  # (a model split over GPUs)

@@ -240,7 +240,7 @@ class BackwardCFunction(Node):
 
     def __getattr__(self, name: str) -> Any:
         try:
-            ctx = Node._attrs.__get__(self)["call"].ctx  # (no recursion through an unset slot)
+            ctx = object.__getattribute__(self, "_attrs")["call"].ctx  # (no recursion through an unset slot)
         except (AttributeError, KeyError):
             ctx = None
         if ctx is None or name.startswith("__"):
@@ -697,7 +697,7 @@ def _record(
     """The Node of one op application, keeping exactly what the op declared for backward (the
     output array ``out`` of the Tensor ``result`` too, for ``save_output`` ops)."""
     cls = op.node_class
-    node = _new(Node if cls is None else cls)  # no __init__: this runs once per recorded op
+    node: Node = _new(Node if cls is None else cls)  # no __init__: this runs once per recorded op
     node.op = op
     node._attrs = attrs
     node.device = device
@@ -752,8 +752,8 @@ def _named_class(node: Node) -> type[Node]:
         name = rule(node) or op_backward_name(op.name)
     except (KeyError, IndexError, TypeError):  # attributes the rule does not expect: the op's name
         name = op_backward_name(op.name)
-    cls = _classes.get(name)
-    return Node._class_named(name) if cls is None else cls
+    known = _classes.get(name)
+    return Node._class_named(name) if known is None else known
 
 
 def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:

@@ -94,12 +94,12 @@ def _reaches_outside(tensors: Sequence[Any], own: set[int]) -> bool:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.__class__ is not Node:
+        if not isinstance(node, Node):
             return True  # an unknown kind of node: keep the graph
         for e in node.edges:
             if e is None:
                 continue
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 stack_.append(e)
             elif id(e) not in own:
                 return True

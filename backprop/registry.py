@@ -120,6 +120,7 @@ class OpDef:
         "_kernels",
         "_bkernels",
         "donating",
+        "node_class",
     )
 
     def __init__(
@@ -157,6 +158,7 @@ class OpDef:
         self._kernels: dict[str, Kernel] = {}
         self._bkernels: dict[str, Kernel] = {}
         self.donating: Kernel | None = None  # forward variant that may overwrite input 0 (see defdonating)
+        self.node_class: type | None = None  # its grad_fn class (``MulBackward0``), set by autograd on first use
 
     def defvjp(self, fn: Kernel) -> Kernel:
         """Decorator: set the backward rule ``fn(ctx, gy) -> tuple of input gradients``."""

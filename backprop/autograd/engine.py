@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backprop.autograd import trace
-from backprop.autograd.function import AccumulateGrad, AnomalyError, Node, check_finite
+from backprop.autograd.function import AccumulateGrad, AccumulateGradHook, AnomalyError, Node, check_finite
 from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, set_grad_enabled, state, trace_users
 from backprop.autograd.higher_order import fit_graph, graph_backward
 from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook, grad_dtypes
@@ -45,7 +45,7 @@ def _dependencies(roots: Sequence[Node]) -> dict[Node, int]:
     while stack:
         node = stack.pop()
         for e in node.edges:
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 deps[e] = deps.get(e, 0) + 1
                 if e not in seen:
                     seen.add(e)
@@ -136,15 +136,20 @@ def _run_backward(
     handed: set[int] = {id(g) for g in grads}  # arrays another owner may still hold
     home = tensors[0].device  # (the device the pass runs with current)
     for leaf, g in leaf_grads.values():
-        post = None
+        post: list[Any] | None = None
         if leaf._hooks:
             if tr is not None:
                 tr.fail("a gradient hook on a leaf (register_hook) runs Python on the gradient")
             post = [h for h in leaf._hooks if h.__class__ is PostAccumulateGradHook]
             for hook in leaf._hooks:
-                if hook.__class__ is not PostAccumulateGradHook:
+                if hook.__class__ is not PostAccumulateGradHook and hook.__class__ is not AccumulateGradHook:
                     g = _run_hook(hook, g, create_graph, wrap, leaf)
                     handed.add(id(g))  # a hook may keep the gradient it saw: .grad gets its own copy
+            acc_hooks = [h for h in leaf._hooks if h.__class__ is AccumulateGradHook]
+            if acc_hooks:  # (the leaf's AccumulateGrad node: its pre-hooks now, its post-hooks at the end)
+                g = _run_acc_hooks(acc_hooks, True, g, create_graph, wrap, leaf)
+                post = post + acc_hooks
+                handed.add(id(g))
         if tr is None:
             if leaf.device.index != home.index and leaf.device.type == home.type:  # (a model split over GPUs)
                 with leaf.device.backend.use_device(leaf.device.index):
@@ -154,6 +159,10 @@ def _run_backward(
         else:
             _trace_accumulate(tr, leaf, g, wrap, handed, handed_var)
         for entry in post or ():
+            if entry.__class__ is AccumulateGradHook:
+                if not entry.pre:
+                    _run_acc_hooks([entry], False, g, create_graph, wrap, leaf)
+                continue
             with set_grad_enabled(create_graph):  # as torch: the hook runs in the pass's grad mode (p.add_ is legal)
                 out = entry.fn(leaf)
             if out is not None and out is not leaf:  # torch lets `lambda p: p.add_(...)` return p itself
@@ -319,7 +328,7 @@ def _walk(
         for edge, meta, gx in zip(node.edges, node.in_meta, gxs):
             if edge is None:
                 continue
-            is_node = edge.__class__ is Node
+            is_node = isinstance(edge, Node)
             if gx is not None:
                 if xp is None:
                     gx = fit_graph(gx, meta, _unbroadcast)
@@ -387,7 +396,7 @@ def _collect(
         if t.grad_fn is None and id(t) in leaf_grads:
             g = leaf_grads[id(t)][1]
             for hook in t._hooks or ():  # a leaf's gradient hooks run before it is captured, as torch's
-                if hook.__class__ is not PostAccumulateGradHook:
+                if hook.__class__ is not PostAccumulateGradHook and hook.__class__ is not AccumulateGradHook:
                     g = _run_hook(hook, g, create_graph, wrap, t)
             results[i] = g
     return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
@@ -399,7 +408,7 @@ def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
     while stack:
         n = stack.pop()
         for e in n.edges:
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 deps[e] -= 1
                 if deps[e] == 0:
                     if e in buffers:
@@ -439,6 +448,22 @@ def _run_post_hooks(post: list, gxs: Any, gy: Any, create_graph: bool, wrap: Any
         if out is not None:
             gis = tuple(out)
     return gis if create_graph else tuple(None if g is None else g._data for g in gis)
+
+
+def _run_acc_hooks(hooks: list, pre: bool, g: Any, create_graph: bool, wrap: Any, leaf: Any) -> Any:
+    """A leaf's ``AccumulateGrad`` hooks: ``pre``: ``fn((grad,))``, which may return a replacement ``(grad,)``;
+    else ``fn((), (grad,))`` with the gradient the leaf took."""
+    for entry in hooks:
+        if entry.pre is pre and pre:
+            g = _run_hook(lambda t, fn=entry.fn: _first(fn((t,))), g, create_graph, wrap, leaf)
+        elif entry.pre is pre:
+            with set_grad_enabled(create_graph):
+                entry.fn((), (g if create_graph else wrap(g, leaf.device, None),))
+    return g
+
+
+def _first(out: Any) -> Any:
+    return None if out is None else out[0]
 
 
 def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> Any:

@@ -208,7 +208,7 @@ def _reach(t: Any, level: int) -> tuple[list[tuple[Any, _Dual]], bool]:
             if e is None or id(e) in seen:
                 continue
             seen.add(id(e))
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 stack.append(e)
                 continue
             entry = _duals.get(id(e))
@@ -245,7 +245,7 @@ def _jvp(y: Any, found: list[tuple[Any, _Dual]], keep: bool) -> Any:
     graph to them, so that reverse mode can differentiate the tangent (forward-over-reverse, as torch's)."""
     inputs = []
     for key, entry in found:
-        if key.__class__ is Node:  # a view of a tensor that requires grad: a stand-in with its grad_fn
+        if isinstance(key, Node):  # a view of a tensor that requires grad: a stand-in with its grad_fn
             primal = entry.primal
             inputs.append(primal._wrap(primal._data, primal.device, key))
         else:

@@ -21,7 +21,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import op_backward_name, torch_name
+from backprop.autograd.node_names import name_rule, op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -176,7 +176,7 @@ class Node:
 
     def graph_input(self, i: int) -> Any:
         edge = self.edges[i]
-        if edge is None or edge.__class__ is not Node:
+        if edge is None or not isinstance(edge, Node):
             return edge  # a leaf tensor (or None: a constant)
         meta = self.in_meta[i]
         assert meta is not None  # (a node's input is a tensor)
@@ -188,7 +188,7 @@ class Node:
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """Per input: (the node that produced it, 0), an ``AccumulateGrad`` for a leaf that requires
         grad, or (None, 0) for a constant, as torch's (graph-drawing tools walk these)."""
-        return tuple((e if e is None or e.__class__ is Node else AccumulateGrad.of(e), 0) for e in self.edges)
+        return tuple((e if e is None or isinstance(e, Node) else AccumulateGrad.of(e), 0) for e in self.edges)
 
     def register_prehook(self, fn: Callable[[tuple], Any]) -> Any:
         """torch's ``grad_fn.register_prehook``: ``fn(grad_outputs)`` before this node's backward; it may
@@ -220,7 +220,40 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
+    @staticmethod
+    def _class_named(name: str, custom: bool = False) -> type[Node]:
+        """The subclass of Node named ``name`` (``MulBackward0``; ``custom``: a custom Function's, which
+        reads the Function's ctx), made on first use: ``type(y.grad_fn).__name__`` is torch's name."""
+        classes = _function_classes if custom else _classes
+        cls = classes.get(name)
+        if cls is None:
+            base = BackwardCFunction if custom else Node
+            cls = classes[name] = type(name, (base,), {"__slots__": (), "__doc__": base.__doc__})
+        return cls
 
+
+class BackwardCFunction(Node):
+    """The base of a custom ``autograd.Function``'s node classes: as torch's, where ``grad_fn`` is the
+    ``ctx`` itself, what the forward put on ``ctx`` (``saved_tensors``, its own attributes) reads
+    through the node."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            ctx = object.__getattribute__(self, "_attrs")["call"].ctx  # (no recursion through an unset slot)
+        except (AttributeError, KeyError):
+            ctx = None
+        if ctx is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        try:
+            return getattr(ctx, name)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+
+_classes: dict[str, type[Node]] = {}  # the node classes of registered ops, by name
+_function_classes: dict[str, type[Node]] = {}  # of custom Functions
 _metadata: weakref.WeakKeyDictionary[Node, dict] = weakref.WeakKeyDictionary()
 
 
@@ -255,6 +288,16 @@ class NodePostHook:
         self.fn = fn
 
 
+class AccumulateGradHook:
+    """A hook on a leaf's ``AccumulateGrad`` (``pre``: before its ``.grad`` takes the gradient, else after);
+    kept in the leaf's hook list, skipped as a gradient hook."""
+
+    __slots__ = ("fn", "pre")
+
+    def __init__(self, fn: Callable[..., Any], pre: bool) -> None:
+        self.fn, self.pre = fn, pre
+
+
 class AccumulateGrad:
     """The end of a path at a leaf tensor (``next_functions`` of the nodes that read it)."""
 
@@ -273,6 +316,21 @@ class AccumulateGrad:
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # torch's name, which graph-walking code compares against
+
+    def register_prehook(self, fn: Callable[[tuple], Any]) -> HookHandle:
+        """torch's ``AccumulateGrad.register_prehook``: ``fn((grad,))`` before the leaf's ``.grad`` takes
+        ``grad`` (after the leaf's tensor hooks); it may return a replacement ``(grad,)``. Kept on the leaf."""
+        return self._add(AccumulateGradHook(fn, True))
+
+    def register_hook(self, fn: Callable[[tuple, tuple], Any]) -> HookHandle:
+        """torch's ``AccumulateGrad.register_hook``: ``fn((), (grad,))`` once the leaf's ``.grad`` took
+        ``grad`` (the gradient hooks of DDP-style code, ``p.expand_as(p).grad_fn.next_functions[0][0]``)."""
+        return self._add(AccumulateGradHook(fn, False))
+
+    def _add(self, entry: AccumulateGradHook) -> HookHandle:
+        leaf = self.variable
+        leaf._hooks = (leaf._hooks or []) + [entry]  # (on the leaf: the hook outlives this object, as torch's)
+        return HookHandle(leaf, entry)  # type: ignore[arg-type]  # removed by identity, like a hook
 
     @property
     def next_functions(self) -> tuple:
@@ -639,7 +697,8 @@ def _record(
 ) -> Node:
     """The Node of one op application, keeping exactly what the op declared for backward (the
     output array ``out`` of the Tensor ``result`` too, for ``save_output`` ops)."""
-    node = _new(Node)  # no __init__: this runs once per recorded op
+    cls = op.node_class
+    node: Node = _new(Node if cls is None else cls)  # no __init__: this runs once per recorded op
     node.op = op
     node._attrs = attrs
     node.device = device
@@ -677,7 +736,25 @@ def _record(
         node._saved = tuple([arrays[i] for i in saves])
         node._saved_tensors = tuple([args[i] for i in saves])
         node._versions = tuple([versions[i] for i in saves])
+    if cls is None:
+        node.__class__ = _named_class(node)
     return node
+
+
+def _named_class(node: Node) -> type[Node]:
+    """``node``'s class, named as torch names its backward: kept on the op when that name is the op's
+    alone (``MulBackward0``), else read off the node's attributes and shapes (``x[0]``: ``SelectBackward0``)."""
+    op = node.op
+    rule = name_rule(op.name)
+    if rule is None or op.name[:1].isupper():
+        cls = op.node_class = Node._class_named(node.name(), op.name[:1].isupper())
+        return cls
+    try:
+        name = rule(node) or op_backward_name(op.name)
+    except (KeyError, IndexError, TypeError):  # attributes the rule does not expect: the op's name
+        name = op_backward_name(op.name)
+    known = _classes.get(name)
+    return Node._class_named(name) if known is None else known
 
 
 def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:

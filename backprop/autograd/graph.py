@@ -28,6 +28,7 @@ from backprop.autograd.hooks import HookHandle
 
 __all__ = [
     "GradientEdge",
+    "allow_mutation_on_saved_tensors",
     "Node",
     "disable_saved_tensors_hooks",
     "get_gradient_edge",
@@ -235,7 +236,7 @@ def _graph_value(node: Any, t: Any, pos: int) -> Any:
     edge = node.edges[pos]
     if edge is None:  # a constant input
         return node.wrap(t._data, node.device, None)
-    if edge.__class__ is function.Node:
+    if isinstance(edge, function.Node):
         return node.wrap(t._data, node.device, edge)
     if t is edge:  # the leaf itself
         return t
@@ -295,6 +296,51 @@ def _record_hooked(
     node._saved, node._saved_tensors, node._versions, node._out, node._out_ref = None, (), (), None, None
     node.aux = _Packed(unpack, items, positions, metas)
     return node
+
+
+class _AllowMutationOnSavedContext:
+    """What ``allow_mutation_on_saved_tensors`` yields (torch's ``_AllowMutationOnSavedContext``): open
+    while the ``with`` block runs; the tensors saved inside read their copies only while it is."""
+
+    def __init__(self) -> None:
+        self.open = True
+
+    def clear(self) -> None:
+        self.open = False
+
+
+_mutation_on = [False]  # (torch's module flag: the context does not nest, on any thread)
+_OUTSIDE_MUTATION = (
+    "Trying to backward outside of the 'allow_mutation_on_saved_tensors' contextin which the graph was "
+    "originally recorded."
+)
+
+
+@contextlib.contextmanager
+def allow_mutation_on_saved_tensors() -> Generator[_AllowMutationOnSavedContext, None, None]:
+    """Inside, a tensor saved for backward may be changed in place: backward reads it as it was when
+    saved. Forward and backward both run inside. Each saved tensor is copied when saved (torch copies
+    it when first changed: the same values, more memory here; see README)."""
+    ctx = _AllowMutationOnSavedContext()
+
+    def pack(t: Any) -> tuple[_AllowMutationOnSavedContext, Any]:
+        return ctx, t.detach().clone()
+
+    def unpack(packed: tuple[_AllowMutationOnSavedContext, Any]) -> Any:
+        owner, copy = packed
+        if not owner.open:
+            raise AssertionError(_OUTSIDE_MUTATION)
+        return copy
+
+    if _mutation_on[0]:
+        raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+    with saved_tensors_hooks(pack, unpack):
+        _mutation_on[0] = True
+        try:
+            yield ctx
+        finally:
+            ctx.clear()
+            _mutation_on[0] = False
 
 
 # ---------------------------------------------------------------- multi-gradient hooks

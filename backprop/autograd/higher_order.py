@@ -161,7 +161,7 @@ def link_gradients(t: Any, *tensors: Any, name: str) -> Any:
     grad (as torch's ``max_pool2d_with_indices_backward(grad, self, ...)`` is to ``self``), their graph
     named ``name``. Off the hot path: a plain backward never reads the mark."""
     node = t.grad_fn
-    if node is None or node.__class__ is not Node:
+    if node is None or not isinstance(node, Node):
         return t
     targets = tuple(
         (x if x.grad_fn is None else x.grad_fn, (tuple(x.shape), x._data.dtype))
@@ -181,7 +181,7 @@ def link_gradients(t: Any, *tensors: Any, name: str) -> Any:
 
 def _standin(node: Node, edge: Any, meta: Any, wrap: Any) -> Any:
     """The tensor behind graph edge ``edge``: a leaf itself, or a zero stand-in produced by its node."""
-    if edge.__class__ is not Node:
+    if not isinstance(edge, Node):
         return edge
     xp = node.device.xp
     return wrap(xp.broadcast_to(xp.zeros((), dtype=meta[1]), meta[0]), node.device, edge)

@@ -8,12 +8,13 @@ and input shapes. Graph-drawing tools and tests print these; nothing in the engi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_node", "op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "name_rule", "name_node", "op_backward_name", "torch_name"]
 
 
 class NamedAttrs(dict):
@@ -32,9 +33,11 @@ def name_node(t: Any, name: str) -> Any:
         attrs = NamedAttrs(node._attrs)
         attrs.torch_name = name
         node._attrs = attrs
+        node.__class__ = node._class_named(name)  # (type(t.grad_fn).__name__ follows)
     return t
 
 
+@functools.cache
 def op_backward_name(op_name: str) -> str:
     """The backward's name derived from the op's: ``MulBackward0`` for ``mul``, ``MyFnBackward`` for a
     custom ``autograd.Function`` (whose op carries the class's name)."""
@@ -61,12 +64,15 @@ def _index_name(index: Any) -> str | None:
 
 
 def _getitem(node: Any) -> str | None:
-    name = _index_name(node.attrs["index"])
-    then = node.attrs.get("then")
+    index = node._attrs["index"]
+    if index.__class__ is int:  # x[0]: the common case, first
+        then = node._attrs.get("then")
+        return "SelectBackward0" if then is None else _index_name(then) or "SelectBackward0"
+    name = _index_name(index)
+    then = node._attrs.get("then")
     if then is not None:
         name = _index_name(then) or name
     if name == "full":  # only full slices: torch's bare ``x[:]`` is a slice, ``x[:, :]``/``x[..., :]`` an alias
-        index = node.attrs["index"]
         return "SliceBackward0" if not isinstance(index, tuple) or len(index) == 1 else "AliasBackward0"
     return name or "AliasBackward0"
 
@@ -80,9 +86,10 @@ def _linear(node: Any) -> str:
 
 def _matmul(node: Any) -> str | None:
     ranks = (len(node.in_meta[0][0]), len(node.in_meta[1][0]))
-    return {(1, 1): "DotBackward0", (2, 2): "MmBackward0", (2, 1): "MvBackward0"}.get(
-        ranks, "UnsafeViewBackward0" if ranks[0] >= 3 else None
-    )
+    return _MATMUL_NAMES.get(ranks, "UnsafeViewBackward0" if ranks[0] >= 3 else None)
+
+
+_MATMUL_NAMES = {(1, 1): "DotBackward0", (2, 2): "MmBackward0", (2, 1): "MvBackward0"}
 
 
 def _reshape(node: Any) -> str:
@@ -96,11 +103,11 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "matmul": _matmul,
     "reshape": _reshape,
     "permute": lambda n: n._attrs.get("named"),
-    "cross_entropy": lambda n: "AddBackward0" if n.attrs.get("label_smoothing") else "NllLossBackward0",
+    "cross_entropy": lambda n: "AddBackward0" if n._attrs.get("label_smoothing") else "NllLossBackward0",
     "astype": lambda n: "ToCopyBackward0",
     "to_device": lambda n: "ToCopyBackward0",
-    "sum": lambda n: "SumBackward0" if n.attrs.get("axis") is None else "SumBackward1",
-    "mean": lambda n: "MeanBackward0" if n.attrs.get("axis") is None else "MeanBackward1",
+    "sum": lambda n: "SumBackward0" if n._attrs.get("axis") is None else "SumBackward1",
+    "mean": lambda n: "MeanBackward0" if n._attrs.get("axis") is None else "MeanBackward1",
     "clamp": lambda n: "ClampBackward1",
     "norm": lambda n: "LinalgVectorNormBackward0",
     "setitem": lambda n: "CopySlices",
@@ -109,12 +116,17 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "pow": lambda n: "PowBackward2" if n.in_meta[0] is None else "PowBackward1" if n.in_meta[1] is not None else None,
     "square": lambda n: "PowBackward0",
     "log1p": lambda n: "Log1PBackward0",
-    "prod": lambda n: "ProdBackward0" if n.attrs.get("axis") is None else "ProdBackward1",
+    "prod": lambda n: "ProdBackward0" if n._attrs.get("axis") is None else "ProdBackward1",
     "amax": lambda n: "MaxBackward1" if n._attrs.get("nan_shares") else None,  # x.max(): all maxima share
     "amin": lambda n: "MinBackward1" if n._attrs.get("nan_shares") else None,
     "lerp": lambda n: "LerpBackward1" if n.in_meta[2] is not None else None,
     "logsigmoid": lambda n: "LogSigmoidBackward0",
 }
+
+
+def name_rule(op_name: str) -> Callable[[Any], str | None] | None:
+    """The rule naming ``op_name``'s nodes one by one (None: the op's name alone gives them)."""
+    return _RULES.get(op_name)
 
 
 def torch_name(node: Any) -> str | None:

@@ -96,7 +96,7 @@ def _tensor_class(node: Node) -> Any:
         for e in n.edges:
             if e is None:
                 continue
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 stack.append(e)
             elif hasattr(e, "_plain"):
                 return e._plain

@@ -562,7 +562,7 @@ def _leaves_reached(out: Any) -> set[int]:
         for e in n.edges:
             if e is None:
                 continue
-            if e.__class__ is Node:
+            if isinstance(e, Node):
                 nodes.append(e)
             else:
                 leaves.add(id(e))

@@ -28,7 +28,7 @@ def _backward_hooks(tensor: Any) -> list[Any]:
     node = getattr(tensor, "grad_fn", None)
     found = list(getattr(node, "hooks", None) or []) if node is not None else []
     found += [h for h in (getattr(tensor, "_hooks", None) or []) if callable(h)]
-    return [h for h in found if type(h).__name__ != "PostAccumulateGradHook"]
+    return [h for h in found if type(h).__name__ not in ("PostAccumulateGradHook", "AccumulateGradHook")]
 
 
 def warn_if_has_hooks(tensor: Any) -> None:

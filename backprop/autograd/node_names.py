@@ -33,7 +33,6 @@ def name_node(t: Any, name: str) -> Any:
         attrs = NamedAttrs(node._attrs)
         attrs.torch_name = name
         node._attrs = attrs
-        node.__class__ = node._class_named(name)  # (type(t.grad_fn).__name__ follows)
     return t
 
 

@@ -326,8 +326,11 @@ def _holds(cell: Any, value: Any) -> bool:
 
 
 # Top-level packages whose functions a step calls without their globals being guarded: ours (our
-# Python reads of module state are recorded or replayed whole) and the array libraries'.
-_LIBRARIES = frozenset({"backprop", "numpy", "cupy", "cupyx", "scipy", "torch"})
+# Python reads of module state are recorded or replayed whole), the array libraries', and test tooling
+# (hypothesis's garbage-collector callback times the collections that happen during a step).
+_LIBRARIES = frozenset(
+    {"backprop", "numpy", "cupy", "cupyx", "scipy", "torch", "hypothesis", "_pytest", "pluggy", "coverage"}
+)
 
 
 class _Callees:
@@ -345,6 +348,9 @@ class _Callees:
         self.reads: list[tuple[Any, str | None, Any]] = []
         self.prints: list[Any] = []  # (each read's contents as the function was entered: trace.fingerprint)
         self._seen: dict[int, Any] = {id(getattr(fn, "__code__", None)): None}  # (the step's own: _free_reads)
+        for callback in gc.callbacks:  # (called by the collector whenever it runs, not by the step)
+            code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+            self._seen[id(code)] = code
         self._keys: set[tuple[int, str | None]] = set()
         self._active = False
 

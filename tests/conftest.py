@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -46,6 +47,11 @@ def _torch_function_off_between_modules() -> Iterator[None]:
     from backprop import overrides
 
     overrides._deactivate()
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "distributions"):
+        # (torch's Dynamo turns distribution argument validation off for the process on first use of
+        # torch.compile: the next module's comparisons expect torch's default, on)
+        torch.distributions.Distribution.set_default_validate_args(True)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ follow runs eagerly with one warning (never a silently different step)."""
 from __future__ import annotations
 
 import copy
+import gc
 import tracemalloc
 import types
 import warnings
@@ -1302,6 +1303,38 @@ def test_a_user_optimizer_subclass_counting_its_steps_replays() -> None:
         for _ in range(4):
             step(opt, bp.ones(2, 3))
     assert step.replays == 2 and opt.count == 4
+
+
+_COLLECTIONS = 0
+
+
+def _count_collections(phase: str, info: dict) -> None:
+    global _COLLECTIONS
+    _COLLECTIONS += 1
+
+
+def test_a_garbage_collector_callback_that_runs_during_the_step_is_not_followed() -> None:
+    """A gc callback (hypothesis installs one that times collections in a module global) runs whenever a
+    collection happens, also during a record: its global's change is not the step's side effect."""
+    lin = bp.nn.Linear(3, 1)
+
+    @bp.compile
+    def step(x: Any) -> Any:
+        lin.zero_grad()
+        loss = lin(x).sum()
+        gc.collect()  # (a collection during the step, as an allocation may trigger)
+        loss.backward()
+        return loss.detach()
+
+    gc.callbacks.append(_count_collections)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(3):
+                step(bp.ones(2, 3))
+    finally:
+        gc.callbacks.remove(_count_collections)
+    assert step.replays == 1 and _COLLECTIONS >= 4
 
 
 def test_a_module_config_object_changed_in_place_records_again() -> None:

@@ -511,7 +511,7 @@ class SparseCompressedTensor(ThroughValues, Tensor):
         if self.device.type != "cpu":
             suffixes.append(f"device='{self.device}'")
         suffixes += [f"size={tuple(self.shape)}", f"nnz={self._nnz()}"]
-        default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
+        default_complex = dtypes.default_complex()
         if self.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
             suffixes.append(f"dtype={self.dtype}")
         suffixes.append(f"layout={self._lay}")

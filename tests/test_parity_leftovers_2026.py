@@ -116,8 +116,15 @@ def test_addcmul_closed_form_on_integers():
         lambda m: m.addcmul(_i(m, "uint8"), _i(m, "uint8"), _i(m, "uint8"), value=-1.5),
         lambda m: m.addcmul(_i(m, "int8"), _i(m, "int8"), _i(m, "int8"), value=300.5),
     ],
-    ids=["int-complex", "float-complex", "double-complex", "half-complex", "addcdiv-complex", "uint8-neg",
-         "int8-over"],  # fmt: skip
+    ids=[
+        "int-complex",
+        "float-complex",
+        "double-complex",
+        "half-complex",
+        "addcdiv-complex",
+        "uint8-neg",
+        "int8-over",
+    ],  # fmt: skip
 )
 def test_addcmul_value_that_does_not_fit_is_torchs_error(fn):
     _same_error(fn)
@@ -133,8 +140,6 @@ def default_dtype(request):
     yield request.param
     bp.set_default_dtype(old_bp)
     torch.set_default_dtype(old_torch)
-
-
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ integer tensors with number bounds (and its in-place casting errors), ``addcmul`
 integer tensors, Python complex numbers under each default dtype and as fill values of real tensors, and
 ``copy.deepcopy`` of tensors that share memory."""
 
+import copy
 import warnings
 
 import pytest
@@ -198,3 +199,58 @@ def test_scalar_tensor_of_complex():
     _same_error(lambda m: m.scalar_tensor(1j))
     _same_error(lambda m: m.scalar_tensor(1j, dtype=m.float64))
     _same(lambda m: m.scalar_tensor(1j, dtype=m.complex64))
+
+
+# ---------------------------------------------------------------- deepcopy keeps shared memory shared
+def _write_through(lib, build, write, read):
+    """Deep-copy ``build(lib)``'s structure, write through one copy, read through another."""
+    out = copy.deepcopy(build(lib))
+    write(out)
+    return read(out)
+
+
+@pytest.mark.parametrize(
+    "build, write, read",
+    [
+        (lambda m: (lambda b: (b, b[1:]))(m.arange(4.0)), lambda c: c[1].__setitem__(0, 100.0), lambda c: c[0]),
+        (lambda m: (lambda b: [b[1:], b])(m.arange(4.0)), lambda c: c[1].__setitem__(1, 5.0), lambda c: c[0]),
+        (
+            lambda m: (lambda b: {"a": b, "v": b.view(2, 2), "l": [b[::2]]})(m.arange(4.0)),
+            lambda c: (c["v"].__setitem__((0, 0), 7.0), c["l"][0].__setitem__(1, 9.0)),
+            lambda c: c["a"],
+        ),
+        (
+            lambda m: (lambda b: [b.t(), b[:, 1]])(m.arange(6.0).reshape(2, 3)),
+            lambda c: c[0].__setitem__((1, 0), 50.0),
+            lambda c: c[1],
+        ),
+    ],
+    ids=["tuple", "view-first", "dict-list", "transpose"],
+)
+def test_deepcopy_of_tensors_sharing_memory_shares_it(build, write, read):
+    # torch copies a storage once per deepcopy: a write through one copy shows in the other (ours did not)
+    want = _write_through(torch, build, write, read)
+    got = _write_through(bp, build, write, read)
+    assert got.tolist() == want.tolist()
+
+
+def test_deepcopy_of_a_module_with_views_of_one_buffer():
+    def build(m):
+        flat = m.zeros(6)
+        lin = m.nn.Linear(2, 2)
+        lin.weight = m.nn.Parameter(flat[:4].view(2, 2))
+        lin.bias = m.nn.Parameter(flat[4:])
+        lin.register_buffer("a", flat[2:4])
+        lin.register_buffer("b", flat[3:])
+        return lin
+
+    for m in (torch, bp):
+        lin = build(m)
+        c = copy.deepcopy(lin)
+        c.a[1] = 8.0  # buffers: one storage, as torch's Tensor.__deepcopy__
+        assert c.b.tolist() == [8.0, 0.0, 0.0]
+        with m.no_grad():  # parameters: each a clone, as torch's Parameter.__deepcopy__
+            c.weight[1, 1] = 3.0
+        assert c.bias.tolist() == [0.0, 0.0]
+        assert c.weight.untyped_storage().size() == 16
+        assert lin.a.tolist() == [0.0, 0.0]  # (the original untouched)

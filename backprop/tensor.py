@@ -496,7 +496,9 @@ class Tensor(
         if isinstance(other, Tensor):
             return other
         if isinstance(other, np.generic):  # before _SCALARS: np.float64 is a float, but it has a dtype
-            return other.item()  # NumPy scalars behave like Python scalars, as in torch
+            # NumPy scalars behave like Python scalars, as in torch, whose argument parser reads a NumPy bool
+            # as a double: ``int_t * np.bool_(True)`` is float32 (``a.any()`` as a factor)
+            return float(other) if other.__class__ is np.bool_ else other.item()
         if isinstance(other, _SCALARS):
             return other
         return Tensor._of(other, device=self.device)

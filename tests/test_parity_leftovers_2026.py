@@ -6,6 +6,7 @@ integer tensors, Python complex numbers under each default dtype and as fill val
 import copy
 import warnings
 
+import numpy as np
 import pytest
 
 import backprop as bp
@@ -254,3 +255,28 @@ def test_deepcopy_of_a_module_with_views_of_one_buffer():
         assert c.bias.tolist() == [0.0, 0.0]
         assert c.weight.untyped_storage().size() == 16
         assert lin.a.tolist() == [0.0, 0.0]  # (the original untouched)
+
+
+# ---------------------------------------------------------------- NumPy bool scalars are doubles to torch
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m: np.bool_(True) * _i(m),
+        lambda m: _i(m) + np.bool_(True),
+        lambda m: _b(m) * np.bool_(True),
+        lambda m: _i(m, "uint8").mul(np.bool_(False)),
+        lambda m: m.where(_b(m), _i(m), np.bool_(True)),
+        lambda m: _i(m).clamp(np.bool_(True)),
+        lambda m: _i(m) ** np.bool_(True),
+    ],
+    ids=["rmul", "add", "bool-mul", "uint8-mul", "where", "clamp", "pow"],
+)
+def test_numpy_bool_operand_is_a_float(fn):
+    # torch's argument parser reads a NumPy bool (``mask.any()`` from NumPy) as a double: float32 results
+    _same(fn)
+
+
+def test_numpy_bool_operand_in_place_and_bitwise():
+    _same_error(lambda m: _i(m).__iadd__(np.bool_(True)))
+    _same(lambda m: _i(m) == np.bool_(True))  # (comparisons and fills are unchanged)
+    _same(lambda m: _i(m).masked_fill(_b(m), np.bool_(True)))

@@ -134,7 +134,7 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
                 arr = dtypes.float8_cast(xp.full(shape, value, dtype=np.float32), dt)
             else:
                 arr = (
-                    xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
+                    xp.full(shape, dtypes.fill_value(value, dt), dtype=dt)
                     if fill == "full"
                     else getattr(xp, fill)(shape, dtype=dt)
                 )

@@ -253,6 +253,15 @@ def fill_int(v: Any, dtype: np.dtype) -> Any:
     return v % (int(info.max) + 1) if v < 0 and dtype.kind == "u" else v
 
 
+def fill_value(v: Any, dtype: np.dtype) -> Any:
+    """A number written into a tensor of ``dtype`` (``full``, ``fill_``, ``masked_fill``, ``t[i] = v``, ``scatter``'s
+    ``value``) as torch's checked conversion reads it: ``fill_int``, and a float into an integer dtype truncated
+    and refused outside its range (``double_int``: NaN, inf, 127.9 into int8, -0.5 into uint8), not wrapped."""
+    if v.__class__ is builtins.float and dtype.kind in "iu":
+        return double_int(v, dtype)
+    return fill_int(v, dtype)
+
+
 def scalar_int(v: Any, dtype: np.dtype) -> Any:
     """A Python int ``alpha``/``value`` of an op computing in ``dtype`` as torch's ``Scalar.to<T>()`` reads it:
     checked into an integer dtype (``fill_int``: ``add(u8, u8, alpha=256)`` raises, ``alpha=-1`` is 255), its

@@ -874,7 +874,7 @@ class Tensor(
         shape = size_arg((size,) if isinstance(size, int) else tuple(size))
         if any(n < 0 for n in shape):  # (torch's RuntimeError, not NumPy's ValueError)
             raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
-        out = Tensor._wrap(dev.xp.full(shape, dtypes.fill_int(fill_value, dt), dt), dev, None)
+        out = Tensor._wrap(dev.xp.full(shape, dtypes.fill_value(fill_value, dt), dt), dev, None)
         return out.requires_grad_() if requires_grad else out
 
     def new_zeros(
@@ -1118,7 +1118,7 @@ class Tensor(
                         f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
                     )
                 value = value.item()
-            value = dtypes.fill_int(value, self._data.dtype)
+            value = dtypes.fill_value(value, self._data.dtype)
             if self.device.type != "meta":  # (a meta tensor has no values to write)
                 try:
                     self._data[...] = value

@@ -280,3 +280,43 @@ def test_numpy_bool_operand_in_place_and_bitwise():
     _same_error(lambda m: _i(m).__iadd__(np.bool_(True)))
     _same(lambda m: _i(m) == np.bool_(True))  # (comparisons and fills are unchanged)
     _same(lambda m: _i(m).masked_fill(_b(m), np.bool_(True)))
+
+
+# ---------------------------------------------------------------- float fills of integer tensors
+def _setitem(t, v):
+    t[0] = v
+    return t
+
+
+@pytest.mark.parametrize(
+    "dtype, value",
+    [("uint8", -0.5), ("uint8", -1.0), ("uint8", 255.5), ("int8", 127.9), ("int8", 128.0), ("int8", -129.0),
+     ("int32", 2.0**31), ("int64", float("inf")), ("int64", float("nan")), ("int32", float("nan"))],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m, dt, v: m.full((2,), v, dtype=dt),
+        lambda m, dt, v: m.zeros(2, dtype=dt).new_full((1,), v),
+        lambda m, dt, v: m.zeros(2, dtype=dt).fill_(v),
+        lambda m, dt, v: m.zeros(2, dtype=dt).masked_fill(m.tensor([True, False]), v),
+        lambda m, dt, v: m.zeros(2, dtype=dt).index_fill(0, m.tensor([1]), v),
+        lambda m, dt, v: m.zeros(2, dtype=dt).scatter(0, m.tensor([1]), v),
+        lambda m, dt, v: _setitem(m.zeros(2, dtype=dt), v),
+    ],
+    ids=["full", "new_full", "fill_", "masked_fill", "index_fill", "scatter", "setitem"],
+)
+def test_float_fill_beyond_an_integer_dtype_is_torchs_error(fn, dtype, value):
+    # these wrapped silently (255.5 -> 255, 128.0 -> -128, nan -> -2**63) or raised NumPy's OverflowError
+    _same_error(lambda m: fn(m, getattr(m, dtype), value))
+
+
+@pytest.mark.parametrize("value", [1.7, -1.7, -0.0, 2.0**63])
+def test_float_fill_within_range_truncates(value):
+    for fn in (
+        lambda m: m.full((2,), value, dtype=m.int64),
+        lambda m: m.zeros(2, dtype=m.int64).fill_(value),
+        lambda m: _setitem(m.zeros(2, dtype=m.int64), value),
+    ):
+        _same(fn)
+    _same_error(lambda m: m.zeros(2, dtype=m.uint8).fill_(-value if value > 0 else -1.5))

@@ -320,3 +320,33 @@ def test_float_fill_within_range_truncates(value):
     ):
         _same(fn)
     _same_error(lambda m: m.zeros(2, dtype=m.uint8).fill_(-value if value > 0 else -1.5))
+
+
+# ---------------------------------------------------------------- binary max/min and diff's prepend promote
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m: m.max(_i(m), m.tensor([1.5, 1.5, 1.5])),
+        lambda m: m.min(_i(m), m.tensor([1.5, 1.5, 1.5])),
+        lambda m: _i(m).max(m.tensor([2.5, 0.5, 9.0])),
+    ],
+    ids=["max", "min", "method"],
+)
+def test_binary_max_min_promote_as_maximum(fn):
+    # torch.max(a, b) is maximum: int64 with float32 is float32 (ours was NumPy's float64)
+    _same(fn)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m: m.diff(_i(m), prepend=m.tensor([0.5])),
+        lambda m: m.diff(_i(m), append=m.tensor([0.25])),
+        lambda m: m.diff(_i(m).half(), prepend=m.tensor([0.25])),
+        lambda m: m.diff(_b(m), append=m.tensor([2])),
+    ],
+    ids=["int-float-prepend", "int-float-append", "half-float", "bool-int"],
+)
+def test_diff_promotes_prepend_and_append_as_cat(fn):
+    # torch concatenates with cat's promotion: the prepended 0.5 was truncated to 0 into the int tensor
+    _same(fn)

@@ -117,6 +117,7 @@ def test_addcmul_closed_form_on_integers():
         lambda m: m.addcdiv(_i(m).float(), _i(m).float(), _i(m).float(), value=1j),
         lambda m: m.addcmul(_i(m, "uint8"), _i(m, "uint8"), _i(m, "uint8"), value=-1.5),
         lambda m: m.addcmul(_i(m, "int8"), _i(m, "int8"), _i(m, "int8"), value=300.5),
+        lambda m: m.addcmul(_i(m).float(), _i(m), _i(m), value=1e40),
     ],
     ids=[
         "int-complex",
@@ -126,6 +127,7 @@ def test_addcmul_closed_form_on_integers():
         "addcdiv-complex",
         "uint8-neg",
         "int8-over",
+        "float-over",
     ],  # fmt: skip
 )
 def test_addcmul_value_that_does_not_fit_is_torchs_error(fn):

@@ -216,11 +216,13 @@ def _clamp_dtype(x: Any, min: Any, max: Any, name: str) -> Any:
 def _addc_value(value: Any, dt: Any) -> Any:
     """addcmul/addcdiv's ``value`` as torch reads it into the op's dtype ``dt``: a float truncated toward zero
     into an integer dtype (``value=0.5`` on int64 tensors is 0: an int64 result, not a float one), a complex one
-    refused beside a real dtype (float16/bfloat16 compute in float), an int checked into the dtype."""
+    refused beside a real dtype, as a float beyond float32's range beside float32/float16/bfloat16 (which compute
+    in float), an int checked into the dtype."""
+    opmath = dt if dtypes.kind(dt) != "f" or dt is dtypes.float64 else dtypes.float32
     if value.__class__ is complex and dtypes.kind(dt) != "c":
-        return dtypes.fill_int(value, dt if dtypes.kind(dt) != "f" or dt is dtypes.float64 else dtypes.float32)
-    if value.__class__ is float and dt.kind in "iu":
-        return dtypes.double_int(value, dt)
+        value = dtypes.fill_int(value, opmath)  # (its real part, when its imaginary part is 0)
+    if value.__class__ is float:
+        return dtypes.double_int(value, dt) if dt.kind in "iu" else dtypes.fill_int(value, opmath)
     return dtypes.scalar_int(value, dt)
 
 

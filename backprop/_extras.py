@@ -87,6 +87,7 @@ def scalar_tensor(
     if isinstance(s, Tensor):
         s = s.item()
     dt = dtypes.to_dtype(dtype) or dtypes.get_default_dtype()
+    s = dtypes.fill_int(s, dt)  # (a complex into a real dtype: torch's error, not its real part)
     return Tensor._of(np.asarray(s).astype(dt), device=device, requires_grad=requires_grad)
 
 

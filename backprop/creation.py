@@ -134,7 +134,7 @@ def _make(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, 
                 arr = dtypes.float8_cast(xp.full(shape, value, dtype=np.float32), dt)
             else:
                 arr = (
-                    xp.full(shape, dtypes.fill_int(value, dt), dtype=dt)
+                    xp.full(shape, dtypes.fill_value(value, dt), dtype=dt)
                     if fill == "full"
                     else getattr(xp, fill)(shape, dtype=dt)
                 )
@@ -275,7 +275,7 @@ def full(
             else (dtypes.int64 if isinstance(fill_value, int) else dtypes.get_default_dtype())
         )
         if isinstance(fill_value, complex):  # the default complex dtype (complex64 under float32)
-            dtype = dtypes.complex64 if dtype == dtypes.float32 else dtypes.complex128
+            dtype = dtypes.default_complex()
     size = (size,) if isinstance(size, int) else tuple(size)
     return _make("full", size, dtype, device, requires_grad, fill_value)
 
@@ -367,7 +367,7 @@ def _bound(name: str, what: str, v: Any) -> Any:
 def _complex_default(dt: Any, *bounds: Any) -> Any:
     """No dtype and a complex bound: the default complex dtype (complex64 under float32), as torch."""
     if dt is None and any(isinstance(b, complex) for b in bounds):
-        return dtypes.complex64 if dtypes.get_default_dtype() == dtypes.float32 else dtypes.complex128
+        return dtypes.default_complex()
     return dt or dtypes.get_default_dtype()
 
 

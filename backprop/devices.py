@@ -88,7 +88,9 @@ class Device:
             ):
                 if host.dtype == np.float64:
                     host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
-                elif host.dtype == np.complex128 and dtypes.get_default_dtype() == np.float32:
+                elif host.dtype == np.complex128 and dtypes.default_complex() == np.complex64:
+                    if dtypes.is_bfloat16(dtypes.get_default_dtype()):  # (torch has no bfloat16 complex)
+                        raise RuntimeError("invalid default scalar type for complex")
                     host = host.astype(np.complex64)  # Python complex -> complex64 (torch's default)
             arr = self.backend.from_host(host, self.index) if self.type != "cpu" else host
         if dtype is not None and arr.dtype != dtype:
@@ -267,8 +269,12 @@ def _promoted_items(data: list | tuple, found: list) -> np.dtype | None:
         return None
     numbers: set[type] = set()
     _number_types(data, numbers)
-    complex_default = np.dtype(np.complex128 if dtypes.get_default_dtype() == np.float64 else np.complex64)
-    python = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.get_default_dtype(), complex: complex_default}
+    python = {
+        bool: dtypes.bool_,
+        int: dtypes.int64,
+        float: dtypes.get_default_dtype(),
+        complex: dtypes.default_complex(),
+    }
     want = dts[0]
     for dt in dts[1:] + [python[t] for t in numbers]:
         want = dtypes.promote_dtypes(want, dt)

@@ -219,7 +219,8 @@ def scalar_type_name(dtype: Any) -> str:
     return _SCALAR_TYPE_NAMES.get(str(dtype), str(dtype))
 
 
-_C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t"}
+_C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t",
+            "float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double"}  # fmt: skip
 # the largest finite value of the narrow float dtypes, by name: a finite Python float beyond it overflows
 _FLOAT_MAX = {"float16": (65504.0, "c10::Half"), "bfloat16": (3.3895313892515355e38, "c10::BFloat16"),
               "float32": (3.4028234663852886e38, "float")}  # fmt: skip
@@ -230,7 +231,14 @@ def fill_int(v: Any, dtype: np.dtype) -> Any:
     integer ``dtype``: a Python int within [min, max] as it is, a negative one down to -max into an
     unsigned dtype modulo 2**bits (``full(3, -9, dtype=uint8)`` is 247), anything else refused with
     torch's message. A finite float beyond a float16/bfloat16/float32 dtype's range is refused too
-    (``masked_fill(mask, -1e9)`` on float16 scores), as torch's. Other values and dtypes pass through unchanged."""
+    (``masked_fill(mask, -1e9)`` on float16 scores), as torch's. A complex value into a real dtype other than bool
+    is its real part when its imaginary part is 0, else refused (``full(2, 1j, dtype=float32)``), not zeroed.
+    Other values and dtypes pass through unchanged."""
+    if v.__class__ is builtins.complex and kind(dtype) in "iuf":
+        if v.imag != 0:
+            name = "bfloat16" if is_bfloat16(dtype) else dtype.name
+            raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(name, name)} without overflow")
+        v = v.real
     if v.__class__ is builtins.float and v - v == 0:  # (finite)
         limit = _FLOAT_MAX.get("bfloat16" if is_bfloat16(dtype) else dtype.name)
         if limit is not None and abs(v) > limit[0]:
@@ -243,6 +251,15 @@ def fill_int(v: Any, dtype: np.dtype) -> Any:
     if not lo <= v <= int(info.max):
         raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(dtype.name, dtype.name)} without overflow")
     return v % (int(info.max) + 1) if v < 0 and dtype.kind == "u" else v
+
+
+def fill_value(v: Any, dtype: np.dtype) -> Any:
+    """A number written into a tensor of ``dtype`` (``full``, ``fill_``, ``masked_fill``, ``t[i] = v``, ``scatter``'s
+    ``value``) as torch's checked conversion reads it: ``fill_int``, and a float into an integer dtype truncated
+    and refused outside its range (``double_int``: NaN, inf, 127.9 into int8, -0.5 into uint8), not wrapped."""
+    if v.__class__ is builtins.float and dtype.kind in "iu":
+        return double_int(v, dtype)
+    return fill_int(v, dtype)
 
 
 def scalar_int(v: Any, dtype: np.dtype) -> Any:
@@ -315,6 +332,12 @@ _default_float = float32
 def get_default_dtype() -> np.dtype:
     """The dtype Python floats become (float32 unless changed)."""
     return _default_float
+
+
+def default_complex() -> np.dtype:
+    """The dtype Python complex numbers become: complex128 under a float64 default, else complex64 (torch's
+    complex32 under float16 has no NumPy dtype; torch's complex64 under bfloat16)."""
+    return complex128 if _default_float is float64 else complex64
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -396,7 +419,7 @@ def _priority(x: Any) -> tuple[int, np.dtype]:
     if isinstance(x, builtins.float):
         return 0, _default_float
     if isinstance(x, builtins.complex):
-        return 0, np.dtype("complex64") if _default_float == float32 else np.dtype("complex128")
+        return 0, default_complex()
     return (2 if x.ndim else 1), x.dtype
 
 

@@ -45,6 +45,7 @@ from backprop.methods.linalg import LinalgMethods
 from backprop.methods.math import check_sub, refuse_bool_neg, refuse_bool_pos
 from backprop.methods.random import RandomMethods
 from backprop.methods.shape import check_memory_format
+from backprop.methods.storage import deepcopy_array
 from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
@@ -495,7 +496,9 @@ class Tensor(
         if isinstance(other, Tensor):
             return other
         if isinstance(other, np.generic):  # before _SCALARS: np.float64 is a float, but it has a dtype
-            return other.item()  # NumPy scalars behave like Python scalars, as in torch
+            # NumPy scalars behave like Python scalars, as in torch, whose argument parser reads a NumPy bool
+            # as a double: ``int_t * np.bool_(True)`` is float32 (``a.any()`` as a factor)
+            return float(other) if other.__class__ is np.bool_ else other.item()
         if isinstance(other, _SCALARS):
             return other
         return Tensor._of(other, device=self.device)
@@ -871,7 +874,7 @@ class Tensor(
         shape = size_arg((size,) if isinstance(size, int) else tuple(size))
         if any(n < 0 for n in shape):  # (torch's RuntimeError, not NumPy's ValueError)
             raise ShapeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
-        out = Tensor._wrap(dev.xp.full(shape, dtypes.fill_int(fill_value, dt), dt), dev, None)
+        out = Tensor._wrap(dev.xp.full(shape, dtypes.fill_value(fill_value, dt), dt), dev, None)
         return out.requires_grad_() if requires_grad else out
 
     def new_zeros(
@@ -1115,7 +1118,7 @@ class Tensor(
                         f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
                     )
                 value = value.item()
-            value = dtypes.fill_int(value, self._data.dtype)
+            value = dtypes.fill_value(value, self._data.dtype)
             if self.device.type != "meta":  # (a meta tensor has no values to write)
                 try:
                     self._data[...] = value
@@ -1164,11 +1167,13 @@ class Tensor(
 
     # ------------------------------------------------------------ copies and pickles (torch's semantics)
     # what a deep copy takes besides data and ``requires_grad``: ``.grad``, Python attributes and a
-    # subclass's slots (torch's Tensor.__deepcopy__); a Parameter's copy takes none (torch's Parameter)
+    # subclass's slots (torch's Tensor.__deepcopy__); a Parameter's copy takes none and clones its elements
+    # (torch's Parameter)
     _deepcopy_takes_state: builtins.bool = True
 
     def __deepcopy__(self, memo: dict) -> Tensor:
-        """A leaf's deep copy: new memory, same ``requires_grad``, its ``.grad``, Python attributes and a
+        """A leaf's deep copy: new memory (shared with the copies of tensors sharing this one's memory in the same
+        ``deepcopy`` call, as torch's storages), same ``requires_grad``, its ``.grad``, Python attributes and a
         subclass's slots copied too (as torch; a ``Parameter``'s copy takes none of them, as torch's)."""
         if self.grad_fn is not None:
             raise RuntimeError(
@@ -1181,7 +1186,12 @@ class Tensor(
         dev = self.device
         with dev.backend.use_device(dev.index):  # (the copy lives on this tensor's device, whichever is current)
             meta = dev.type == "meta"
-            data = placeholder(self._data.shape, self.dtype) if meta else dev.xp.array(self._data, copy=True)
+            if meta:
+                data = placeholder(self._data.shape, self.dtype)
+            elif self._deepcopy_takes_state:
+                data = deepcopy_array(self._data, dev.xp, memo)
+            else:  # a Parameter's is a clone of its elements, as torch's Parameter.__deepcopy__
+                data = dev.xp.array(self._data, copy=True)
             new._adopt(data, dev, None)
         new._requires_grad = self._requires_grad
         if not self._deepcopy_takes_state:

@@ -1053,7 +1053,7 @@ def _torch_result_dtype(target: Any, result: Any, operands: Sequence[Any]) -> An
     if dtypes.category(want) < dtypes.category(result.dtype):
         want = dtypes.get_default_dtype()
         if result.dtype.kind == "c":
-            want = np.dtype("complex128") if want == np.float64 else np.dtype("complex64")
+            want = dtypes.default_complex()
     return want
 
 

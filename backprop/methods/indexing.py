@@ -71,7 +71,7 @@ class IndexingMethods:
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         """In-place assignment; inside a recorded graph (the tensor or the value requires grad) it is
         recorded as torch's: the written region's gradient goes to ``value``, the rest to the old tensor."""
-        value = _dtypes.fill_int(value, self._data.dtype)  # a Python int: torch's checked conversion
+        value = _dtypes.fill_value(value, self._data.dtype)  # a Python number: torch's checked conversion
         recorded = check_inplace("__setitem__", self, value)
         idx, then = torch_index(index, self.device, self.ndim)
         if recorded:
@@ -110,13 +110,13 @@ class IndexingMethods:
     def scatter(self: Any, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None) -> Tensor:
         """``self`` with ``src`` (a tensor, or a number: ``value=``) written at ``index`` along ``dim``;
         ``reduce="add"``/``"multiply"`` combine instead (torch's older form of ``scatter_reduce``)."""
-        src = _dtypes.fill_int(_src("scatter", src, value), self._data.dtype)
+        src = _dtypes.fill_value(_src("scatter", src, value), self._data.dtype)
         if reduce is not None:
             return self._scatter_reduce_legacy(dim, index, src, reduce)
         return self._scatter(ix.scatter, "scatter", dim, index, src)
 
     def scatter_(self: Any, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None) -> Tensor:
-        src = _dtypes.fill_int(_src("scatter_", src, value), self._data.dtype)
+        src = _dtypes.fill_value(_src("scatter_", src, value), self._data.dtype)
         if reduce is not None:
             mode = _legacy_reduce(reduce)
             src = self._src_tensor(src, index)
@@ -205,11 +205,11 @@ class IndexingMethods:
     def index_fill(self: Any, dim: int, index: Any, value: Any) -> Tensor:
         """``self`` with its slices at ``index`` along ``dim`` set to ``value`` (a number or 0-d tensor,
         which then gets the gradient of the filled entries)."""
-        value = self._other(_dtypes.fill_int(value, self._data.dtype))
+        value = self._other(_dtypes.fill_value(value, self._data.dtype))
         return self._index_op(ix.index_fill, "index_fill", dim, index, value)
 
     def index_fill_(self: Any, dim: int, index: Any, value: Any) -> Tensor:
-        value = self._other(_dtypes.fill_int(value, self._data.dtype))
+        value = self._other(_dtypes.fill_value(value, self._data.dtype))
         return self._index_op(ix.index_fill, "index_fill_", dim, index, value, inplace=True)
 
     def _index_op(
@@ -422,7 +422,7 @@ class IndexingMethods:
             where = np.arange(0, stop, cols + 1, dtype=np.int64)
         else:
             where = np.arange(rows, dtype=np.int64) * sum(rows**k for k in range(self.ndim))
-        value = fill_value.item() if hasattr(fill_value, "item") else _dtypes.fill_int(fill_value, self._data.dtype)
+        value = fill_value.item() if hasattr(fill_value, "item") else _dtypes.fill_value(fill_value, self._data.dtype)
         return apply_(ix.index_put, "fill_diagonal_", self, value, self._int64(where), dims=self.ndim)
 
     def index_reduce(self: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
@@ -490,7 +490,7 @@ class IndexingMethods:
     def masked_fill(self: Any, mask: Any, value: Any) -> Tensor:
         """``value`` (a number or a 0-d tensor, which gets the gradient of the filled entries) where the
         bool ``mask`` is True, else ``self`` (the two broadcast)."""
-        value = _dtypes.fill_int(value, self._data.dtype)  # (torch: 256 into uint8 refused, -3 is 253)
+        value = _dtypes.fill_value(value, self._data.dtype)  # (torch: 256 into uint8 refused, -3 is 253)
         return apply(ix.masked_fill, self, _mask("masked_fill", mask), self._other(value))
 
     def masked_fill_(self: Any, mask: Any, value: Any) -> Tensor:
@@ -499,7 +499,7 @@ class IndexingMethods:
             raise RuntimeError(
                 f"masked_fill_: the mask of shape {tuple(mask.shape)} does not broadcast to self {tuple(self.shape)}"
             )
-        value = self._other(_dtypes.fill_int(value, self._data.dtype))
+        value = self._other(_dtypes.fill_value(value, self._data.dtype))
         return apply_(ix.masked_fill, "masked_fill_", self, mask, value)
 
     def masked_select(self: Any, mask: Any) -> Tensor:

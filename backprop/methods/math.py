@@ -200,6 +200,32 @@ def _addcdiv_ints(tensor1: Any, tensor2: Any) -> None:
         raise RuntimeError(_ADDCDIV_INTS)
 
 
+def _clamp_dtype(x: Any, min: Any, max: Any, name: str) -> Any:
+    """torch's dtype of ``clamp`` with number bounds: ``result_type`` of x and the bounds (a bool tensor with int
+    bounds is int64, an int tensor with a float bound the default float); bool bounds on a bool tensor refused."""
+    dt = x._data.dtype
+    for b in (min, max):
+        if b is not None:
+            dt = dtypes.promote_dtypes(dt, dtypes.promote_types(x, b))
+    if dt.kind == "b":
+        which = "" if min is not None and max is not None else ("_min" if min is not None else "_max")
+        raise NotImplementedError(f"\"{name}{which}_scalar_cpu\" not implemented for 'Bool'")
+    return dt
+
+
+def _addc_value(value: Any, dt: Any) -> Any:
+    """addcmul/addcdiv's ``value`` as torch reads it into the op's dtype ``dt``: a float truncated toward zero
+    into an integer dtype (``value=0.5`` on int64 tensors is 0: an int64 result, not a float one), a complex one
+    refused beside a real dtype, as a float beyond float32's range beside float32/float16/bfloat16 (which compute
+    in float), an int checked into the dtype."""
+    opmath = dt if dtypes.kind(dt) != "f" or dt is dtypes.float64 else dtypes.float32
+    if value.__class__ is complex and dtypes.kind(dt) != "c":
+        value = dtypes.fill_int(value, opmath)  # (its real part, when its imaginary part is 0)
+    if value.__class__ is float:
+        return dtypes.double_int(value, dt) if dt.kind in "iu" else dtypes.fill_int(value, opmath)
+    return dtypes.scalar_int(value, dt)
+
+
 def _wide(v: Any, dt: Any) -> Any:
     return dtypes.wide_int(v, dt) if v.__class__ is int else v
 
@@ -307,9 +333,8 @@ class MathMethods:
         if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
             min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
         if _is_scalar(min) and _is_scalar(max):
-            x = self
-            if x._data.dtype.kind in "biu" and (min.__class__ is float or max.__class__ is float):
-                x = _float(x)  # int tensor, float bound: a float result (torch)
+            dt = _clamp_dtype(self, min, max, "clamp")
+            x = self if dt == self._data.dtype else apply(conv.astype, self, dtype=dt)
             return apply(ew.clamp, x, min=min, max=max)
         # torch's values (NaN in x or in a bound gives NaN) and gradient masks (clamp_backward_min_max):
         # x where min <= x <= max, min where x < min < max, max where x > max or max < min, else none
@@ -450,19 +475,22 @@ class MathMethods:
     def addcmul(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 * tensor2."""
         if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
+            value = _addc_value(value, self.dtype)
             return (self.float() + tensor1.float() * value * tensor2.float()).to(self.dtype)
         prod = tensor1 * tensor2
         dt = dtypes.promote_types(self, prod)
         if dt.kind == "b":
             raise NotImplementedError("\"addcmul_cpu_out\" not implemented for 'Bool'")
-        return self + (prod if value == 1 else prod * dtypes.scalar_int(value, dt))
+        return self + (prod if value == 1 else prod * _addc_value(value, dt))
 
     def addcdiv(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 / tensor2."""
         _addcdiv_ints(tensor1, tensor2)
         if _half_trio(self, tensor1, tensor2):  # torch: in float32, rounded once
+            value = _addc_value(value, self.dtype)
             return (self.float() + tensor1.float() * value / tensor2.float()).to(self.dtype)
-        return self + (tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
+        q = tensor1 / tensor2
+        return self + (q if value == 1 else q * _addc_value(value, dtypes.promote_types(self, q)))
 
     # ------------------------------------------------------------ unary math
     def sin(self: Any) -> Tensor:
@@ -829,6 +857,12 @@ class MathMethods:
             if self._data.dtype.kind == "b":  # (an int from 2**63: torch's promotion error)
                 min, max = _wide(min, self._data.dtype), _wide(max, self._data.dtype)
             if _is_scalar(min) and _is_scalar(max):
+                dt = _clamp_dtype(self, min, max, "clamp")
+                if not dtypes.can_cast(dt, self._data.dtype):  # (torch names the target's C++ type here)
+                    raise DTypeError(
+                        f"result type {dtypes.scalar_type_name(dt)} can't be cast to the desired output type "
+                        f"{dtypes.cpp_type_name(self._data.dtype)}"
+                    )
                 return apply_(ew.clamp, "clamp_", self, min=min, max=max)
             if min is not None:  # Tensor bounds: ties share the gradient here (maximum/minimum)
                 apply_(ew.maximum, "clamp_", self, self._other(min))
@@ -1018,13 +1052,14 @@ class MathMethods:
         dt = dtypes.promote_types(self, prod)
         if dt.kind == "b":
             raise NotImplementedError("\"addcmul_cpu_out\" not implemented for 'Bool'")
-        return self.add_(prod if value == 1 else prod * dtypes.scalar_int(value, dt))
+        return self.add_(prod if value == 1 else prod * _addc_value(value, dt))
 
     def addcdiv_(self: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         _addcdiv_ints(tensor1, tensor2)
         if _half_trio(self, tensor1, tensor2):
             return self.copy_(self.addcdiv(tensor1, tensor2, value=value))
-        return self.add_(tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
+        q = tensor1 / tensor2
+        return self.add_(q if value == 1 else q * _addc_value(value, dtypes.promote_types(self, q)))
 
     divide_ = div_
     true_divide_ = div_

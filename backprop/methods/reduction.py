@@ -244,8 +244,8 @@ class ReductionMethods:
     ) -> Any:
         """The maximum (gradient shared by ties), ``(values, indices)`` along ``dim`` (gradient to
         the returned index), or ``max(other)``: the elementwise maximum, all as torch."""
-        if hasattr(dim, "grad_fn"):
-            return apply(ew.maximum, self, dim)
+        if hasattr(dim, "grad_fn"):  # (torch's max(a, b) is maximum: promoted, int with float is float32)
+            return self.maximum(dim)
         if other is not None:
             return self.max(other)
         dim = _dim("max", dim, axis)
@@ -264,7 +264,7 @@ class ReductionMethods:
         """The minimum (gradient shared by ties), ``(values, indices)`` along ``dim`` (gradient to
         the returned index), or ``min(other)``: the elementwise minimum, all as torch."""
         if hasattr(dim, "grad_fn"):
-            return apply(ew.minimum, self, dim)
+            return self.minimum(dim)
         if other is not None:
             return self.min(other)
         dim = _dim("min", dim, axis)
@@ -409,7 +409,10 @@ class ReductionMethods:
             for p in parts:
                 if not hasattr(p, "grad_fn") or p.ndim != self.ndim:
                     raise ShapeError("diff expects prepend or append to be the same dimension as input")
-            x = apply(sh.cat, *(p if p.dtype == self.dtype else p.to(self.dtype) for p in parts), axis=d)
+            dt = self._data.dtype  # (cat's promotion, as torch: an int tensor with a float prepend is float)
+            for p in parts:
+                dt = dtypes.promote_dtypes(dt, p._data.dtype)
+            x = apply(sh.cat, *(p if p._data.dtype == dt else p.to(dt) for p in parts), axis=d)
         else:
             x = self
         for _ in range(n):

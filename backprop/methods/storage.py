@@ -38,6 +38,31 @@ def address(a: Any) -> int:
     return int(data.ptr) if hasattr(data, "ptr") else int(a.__array_interface__["data"][0])
 
 
+# where one ``copy.deepcopy`` call keeps the owners it copied (a key ``copy``'s memo never uses: its keys are ids)
+_DEEPCOPY_OWNERS = "backprop.storage.deepcopy_owners"
+
+
+def deepcopy_array(a: Any, xp: Any, memo: dict) -> Any:
+    """``a``'s copy for ``copy.deepcopy(..., memo)``: arrays of one owner copied in one call become views of one
+    copy of the owner's memory, at their offsets and strides, so the copies share memory as the originals do
+    (torch's deepcopy copies a storage once: ``deepcopy((b, b[1:]))``, a module's parameters in one flat buffer).
+    An owner that is not one contiguous block, or an empty array, is copied on its own."""
+    root = owner(a)
+    if a.size == 0 or not (root.flags.c_contiguous or root.flags.f_contiguous):
+        return xp.array(a, copy=True)
+    owners = memo.setdefault(_DEEPCOPY_OWNERS, {})
+    entry = owners.get(id(root))
+    if entry is None:  # (the entry keeps the original owner alive: its id is not reused within this call)
+        entry = owners[id(root)] = (root, root.copy(order="K"))
+    new_root = entry[1]
+    if a is root:
+        return new_root
+    start, dt = address(a) - address(root), a.dtype
+    flat = new_root.reshape(-1, order="A").view(np.uint8)
+    elements = flat[start : start + (flat.shape[0] - start) // dt.itemsize * dt.itemsize].view(dt)
+    return xp.lib.stride_tricks.as_strided(elements, a.shape, a.strides)
+
+
 class UntypedStorage:
     """The bytes of a tensor's allocation (torch.UntypedStorage): ``size()`` and ``nbytes()`` in bytes."""
 

@@ -492,7 +492,7 @@ def repr_suffixes(t: Any, text: str, layout: str, newline: builtins.bool = False
     indent, width = len("tensor("), runtime.print_linewidth()
     suffixes = [f"device='{t.device}'"] if t.device.type != "cpu" else []
     suffixes += [f"size={tuple(t.shape)}", f"nnz={t._nnz()}"]
-    default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
+    default_complex = dtypes.default_complex()
     if t.dtype not in (dtypes.get_default_dtype(), default_complex, dtypes.int64, dtypes.bool_):
         suffixes.append(f"dtype={t.dtype}")
     suffixes.append(f"layout={layout}")

@@ -117,3 +117,27 @@ def test_spherical_bessel_j0_at_infinity():
     x = [float("inf"), float("-inf"), 0.0, 2.0]
     ours = bp.special.spherical_bessel_j0(bp.tensor(x))
     torch.testing.assert_close(torch.from_numpy(ours.numpy()), torch.special.spherical_bessel_j0(torch.tensor(x)))
+
+
+# --- the divisor's gradient in torch's order: a collapsing Normal's scale gradient ----------------------------
+
+
+def test_normal_log_prob_gradient_at_a_collapsed_scale():
+    def run(M):
+        scale = M.tensor([1e-20, 1e-3, 1e20], requires_grad=True)
+        M.distributions.Normal(0.0, scale).log_prob(M.tensor([0.0, 1e-3, 1.0])).sum().backward()
+        return scale.grad
+
+    ours, theirs = run(bp), run(torch)
+    assert not ours.isnan().any()  # was NaN: -gy * x / (y * y) with y * y underflowing to 0 at x == 0
+    torch.testing.assert_close(torch.from_numpy(ours.numpy()), theirs)
+
+
+def test_division_gradient_bits_as_torch():
+    xs, ys = [0.0, 1.0, 3.0, 1e-30, 1e30, 2.0], [1e-25, 1e-25, 7.0, 1e-30, 1e30, 1e-30]
+    x, y = bp.tensor(xs, requires_grad=True), bp.tensor(ys, requires_grad=True)
+    tx, ty = torch.tensor(xs, requires_grad=True), torch.tensor(ys, requires_grad=True)
+    (x / y).sum().backward()
+    (tx / ty).sum().backward()
+    assert y.grad.tolist() == ty.grad.tolist()  # -g * ((x / y) / y): 0 (not NaN) at x == 0, -inf past overflow
+    assert x.grad.tolist() == tx.grad.tolist()

@@ -141,3 +141,27 @@ def test_division_gradient_bits_as_torch():
     (tx / ty).sum().backward()
     assert y.grad.tolist() == ty.grad.tolist()  # -g * ((x / y) / y): 0 (not NaN) at x == 0, -inf past overflow
     assert x.grad.tolist() == tx.grad.tolist()
+
+
+# --- scoring an empty MultivariateNormal draw: torch's reshape error -----------------------------------------
+
+
+def _error(fn):
+    with pytest.raises(RuntimeError) as info:
+        fn()
+    return str(info.value)
+
+
+def test_log_prob_of_an_empty_multivariate_normal_draw_errors_as_torch():
+    def score(M):
+        d = M.distributions.MultivariateNormal(M.zeros(2), M.eye(2))
+        draw = d.sample((0,))
+        assert tuple(draw.shape) == (0, 2)
+        return d.log_prob(draw)
+
+    assert _error(lambda: score(bp)) == _error(lambda: score(torch))
+
+
+@pytest.mark.parametrize("shape", [(0, -1), (-1, 0), (0, 3, -1)])
+def test_reshape_of_nothing_with_an_inferred_dim_beside_a_zero_as_torch(shape):
+    assert _error(lambda: bp.zeros(0).reshape(shape)) == _error(lambda: torch.zeros(0).reshape(shape))

@@ -191,7 +191,7 @@ class _Entr(Function):
         ctx.save_for_backward(x)
         if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's -x * log(x), the log rounded first
             return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -(x * x.log())))
-        return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
+        return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -fn.xlogy(x, x)))  # +0 at 0, not -xlogy's -0
 
     @staticmethod
     def backward(ctx: Any, gy: Tensor) -> Tensor:

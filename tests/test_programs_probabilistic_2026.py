@@ -4,6 +4,8 @@ a tuple, a Size stays a Size, and a mismatch names the shapes as torch prints th
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import backprop as bp
@@ -165,3 +167,12 @@ def test_log_prob_of_an_empty_multivariate_normal_draw_errors_as_torch():
 @pytest.mark.parametrize("shape", [(0, -1), (-1, 0), (0, 3, -1)])
 def test_reshape_of_nothing_with_an_inferred_dim_beside_a_zero_as_torch(shape):
     assert _error(lambda: bp.zeros(0).reshape(shape)) == _error(lambda: torch.zeros(0).reshape(shape))
+
+
+def test_entr_at_zero_is_positive_zero_as_torch():
+    # an entropy term -p log p with p == 0 prints tensor([0.]) in torch, not tensor([-0.])
+    for dtype in ("float32", "float64"):
+        ours = bp.special.entr(bp.tensor([0.0, 1.0, 0.5], dtype=getattr(bp, dtype)))
+        theirs = torch.special.entr(torch.tensor([0.0, 1.0, 0.5], dtype=getattr(torch, dtype)))
+        assert repr(ours).split("]")[0] == repr(theirs).split("]")[0]
+        assert [math.copysign(1.0, v) for v in ours.tolist()] == [math.copysign(1.0, v) for v in theirs.tolist()]

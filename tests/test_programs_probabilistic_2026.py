@@ -1,6 +1,7 @@
-"""Shape arithmetic of the structured transforms as flows use it (``forward_shape``/``inverse_shape`` of
-StickBreaking, CorrCholesky and Reshape transforms), against torch.distributions: the caller's tuple stays
-a tuple, a Size stays a Size, and a mismatch names the shapes as torch prints them."""
+"""Probabilistic programs against torch.distributions where they had drifted: the structured transforms'
+shape arithmetic (StickBreaking/CorrCholesky/Reshape ``forward_shape``/``inverse_shape``), the scaled Bessel
+functions behind VonMises at sharp concentrations, the divisor's gradient of a collapsing Normal scale,
+scoring an empty MultivariateNormal draw, and ``special.entr`` at 0; each test fails before its fix."""
 
 from __future__ import annotations
 

@@ -84,16 +84,45 @@ def i1(input: Tensor) -> Tensor:
     return apply(mt.i1, _float(input))
 
 
+class _I0e(Function):
+    """i0(x) e^-|x| from SciPy's ``i0e``: finite where i0(x) overflows (float32 past |x| ~ 90), 0 at +-inf;
+    d/dx = i1e(x) - sgn(x) i0e(x), torch's formula, differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _scipy_values("i0e", x)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return gy * (i1e(x) - x.sign() * i0e(x))
+
+
 def i0e(input: Tensor) -> Tensor:
     """i0(x) * exp(-|x|): ``i0`` without its overflow."""
-    x = _float(input)
-    return i0(x) * (-x.abs()).exp()
+    return _I0e.apply(_float(input))
+
+
+class _I1e(Function):
+    """i1(x) e^-|x| from SciPy's ``i1e`` (no overflow, 0 at +-inf); d/dx = i0e(x) - i1e(x) (sgn(x) + 1 / x),
+    1/2 at x == 0, torch's formula, differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _scipy_values("i1e", x)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        xs = fn.where(x == 0, 1.0, x)
+        return gy * fn.where(x == 0, 0.5, i0e(x) - i1e(x) * (x.sign() + 1 / xs))
 
 
 def i1e(input: Tensor) -> Tensor:
     """i1(x) * exp(-|x|)."""
-    x = _float(input)
-    return i1(x) * (-x.abs()).exp()
+    return _I1e.apply(_float(input))
 
 
 def ndtr(input: Tensor) -> Tensor:
@@ -162,7 +191,7 @@ class _Entr(Function):
         ctx.save_for_backward(x)
         if x._data.dtype.itemsize == 2:  # float16/bfloat16: torch's -x * log(x), the log rounded first
             return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -(x * x.log())))
-        return fn.where(x < 0, -math.inf, -fn.xlogy(x, x))
+        return fn.where(x < 0, -math.inf, fn.where(x == 0, 0.0, -fn.xlogy(x, x)))  # +0 at 0, not -xlogy's -0
 
     @staticmethod
     def backward(ctx: Any, gy: Tensor) -> Tensor:

@@ -18,7 +18,6 @@ from backprop.distributions import constraints
 from backprop.distributions._transform_base import Transform, _clipped_sigmoid
 from backprop.distributions.utils import sum_rightmost
 from backprop.nn import functional as F  # noqa: N812 - torch's name
-from backprop.size import Size
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -94,12 +93,12 @@ class StickBreakingTransform(Transform):
     def forward_shape(self, shape: Any) -> Any:
         if len(shape) < 1:
             raise ValueError("Too few dimensions on input")
-        return Size(tuple(shape[:-1]) + (shape[-1] + 1,))
+        return shape[:-1] + (shape[-1] + 1,)  # the caller's type, tuple or Size, as torch
 
     def inverse_shape(self, shape: Any) -> Any:
         if len(shape) < 1:
             raise ValueError("Too few dimensions on input")
-        return Size(tuple(shape[:-1]) + (shape[-1] - 1,))
+        return shape[:-1] + (shape[-1] - 1,)
 
 
 class LowerCholeskyTransform(Transform):
@@ -178,7 +177,7 @@ class CorrCholeskyTransform(Transform):
         d = round((0.25 + 2 * n) ** 0.5 + 0.5)
         if d * (d - 1) // 2 != n:
             raise ValueError("Input is not a flattened lower-diagonal number")
-        return Size(tuple(shape[:-1]) + (d, d))
+        return shape[:-1] + (d, d)  # the caller's type, tuple or Size, as torch
 
     def inverse_shape(self, shape: Any) -> Any:
         if len(shape) < 2:
@@ -186,7 +185,7 @@ class CorrCholeskyTransform(Transform):
         if shape[-2] != shape[-1]:
             raise ValueError("Input is not square")
         d = shape[-1]
-        return Size(tuple(shape[:-2]) + (d * (d - 1) // 2,))
+        return shape[:-2] + (d * (d - 1) // 2,)
 
 
 def _check_along(name: str, t: Tensor, dim: int, size: int, what: str) -> None:

@@ -83,9 +83,14 @@ scaled_modified_bessel_k1 = _unary("scaled_modified_bessel_k1", "k1e")
 
 
 def spherical_bessel_j0(input: Tensor) -> Tensor:
-    """sin(x) / x (1 at 0), the spherical Bessel function of the first kind of order 0 (no gradient)."""
+    """sin(x) / x (1 at 0, 0 at +-inf), the spherical Bessel function of the first kind of order 0 (no gradient)."""
     x = _floating(input, "spherical_bessel_j0")
-    return _compute("spherical_bessel_j0", x, lambda xp, a: xp.sinc(a / math.pi))
+    return _compute("spherical_bessel_j0", x, _spherical_j0)
+
+
+def _spherical_j0(xp: Any, a: Any) -> Any:
+    inf = xp.isinf(a)  # sinc(inf) is sin(inf) / inf = NaN; torch's limit is 0
+    return xp.where(inf, 0, xp.sinc(xp.where(inf, 0, a) / math.pi))
 
 
 def airy_ai(input: Tensor) -> Tensor:

@@ -89,6 +89,11 @@ def infer_shape(shape: tuple, size: int, name: str, old: tuple) -> tuple[int, ..
         for s in shape:
             if s != -1:
                 known *= s
+        if known == 0 and size == 0:  # (an empty MultivariateNormal.sample((0,)) reaches this)
+            raise ShapeError(
+                f"cannot reshape tensor of 0 elements into shape {list(shape)} because the unspecified "
+                "dimension size -1 can be any value and is ambiguous"
+            )
         if known == 0 or size % known:
             raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
         shape = tuple(size // known if s == -1 else s for s in shape)

@@ -59,7 +59,7 @@ def div_backward(ctx, gy):  # d(x/y) = dx / y - x dy / y^2 (complex: the conjuga
     if gy.dtype.kind == "c":
         x, y = conj_if_complex(ctx, x), conj_if_complex(ctx, y)
     gx = gy / y if e[0] else None
-    gyy = -gy * x / (y * y) if e[1] else None
+    gyy = -gy * (x / y / y) if e[1] else None  # torch's order: y * y would underflow to 0 (0 / 0 at x == 0)
     return gx, gyy
 
 

@@ -844,6 +844,12 @@ _ENTRY = "runtime, serialization or constructor entry point: positional in pract
 _CREATION = "creation option not modeled (strided layout only, no pinned memory)"
 _OVERLOAD = "a TorchScript or deprecated overload's name, not reachable from torch's Python calls"
 ALLOWED: dict[str, str] = {
+    # (sort/argsort parse torch's two overloads, (dim, descending) and (*, stable, dim, descending), from *args:
+    # positional dim/descending work, and stable= with positionals raises torch's TypeError)
+    "torch.sort:dim": "positional through *args (torch's two overloads)",
+    "torch.sort:descending": "positional through *args (torch's two overloads)",
+    "torch.argsort:dim": "positional through *args (torch's two overloads)",
+    "torch.argsort:descending": "positional through *args (torch's two overloads)",
     "torch.dequantize:input": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
     "torch.dequantize:tensors": "torch's overloads name it input/tensors; ours takes one positional tensor or list",
     "torch.dequantize:qtensor": "torch's overloads name it input/tensors; ours takes one positional tensor or list",

@@ -657,8 +657,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
         if compute_mode not in _CDIST_MODES:
             raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
         diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-        if math.isinf(p):  # torch's CdistBackward0: each coordinate at the distance gets the whole gradient
-            return apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)
+        if math.isinf(p) or p == 0:  # torch's CdistBackward0: each coordinate at the distance gets the whole
+            return apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: zeros
         return diff.norm(p, -1)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)

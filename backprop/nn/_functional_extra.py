@@ -217,8 +217,8 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
             sq = (diff * diff).sum(-1)
             pos = sq > 0
             return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
-        if math.isinf(p):  # torch's PdistBackward0: each coordinate at the distance gets the whole gradient
-            return apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)
+        if math.isinf(p) or p == 0:  # torch's PdistBackward0: each coordinate at the distance gets the whole
+            return apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: 0
         return diff.norm(p, -1)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)

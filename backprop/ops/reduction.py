@@ -454,7 +454,8 @@ def any(xp, x, *, axis=None, keepdims=False):
 @op("norm", save_inputs=(0,), save_output=True)
 def norm(xp, x, *, ord=2.0, axis=None, keepdims=False, each_extreme=False):
     """Vector ``ord``-norm over ``axis`` (torch.linalg.vector_norm: inf max |x|, -inf min |x|,
-    0 the count of non-zeros). ``each_extreme`` changes only the inf-norms' gradient (see below)."""
+    0 the count of non-zeros). ``each_extreme`` (cdist/pdist) changes only the inf-norms' gradient (see below)
+    and the 0-norm's (zeros, where a norm's is None)."""
     axis = _ax(x, axis)
     a = xp.abs(x)
     if ord == math.inf:
@@ -487,8 +488,8 @@ def norm_backward(ctx, gy):
     else:
         sgn = xp.sign(x)
         sgn = xp.where(sgn != sgn, 0, sgn)  # torch's sgn: 0 at NaN (NumPy's sign gives NaN)
-    if p == 0:  # piecewise constant: no gradient at all, as torch's (``x.grad`` stays None)
-        return (None,)
+    if p == 0:  # piecewise constant: no gradient at all, as torch's norm (``x.grad`` stays None); zeros for
+        return (xp.zeros_like(x),) if ctx.attrs["each_extreme"] else (None,)  # cdist/pdist's, as their backward
     if p == 1:
         return (sgn * g,)
     zero = y == 0

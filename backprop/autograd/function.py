@@ -21,7 +21,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import name_rule, op_backward_name, torch_name
+from backprop.autograd.node_names import op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -736,8 +736,11 @@ def _record(
         node._saved = tuple([arrays[i] for i in saves])
         node._saved_tensors = tuple([args[i] for i in saves])
         node._versions = tuple([versions[i] for i in saves])
-    if cls is None and op.name[:1].isupper():  # a custom Function's node: its class reads its ctx
-        node.__class__ = _named_class(node)
+    if cls is None:  # (the op's first node: decided once per op)
+        if op.name[:1].isupper():  # a custom Function's node: its class reads its ctx
+            node.__class__ = _named_class(node)
+        else:
+            op.node_class = Node
     # (built-in ops' nodes stay plain ``Node``s: a class per backward name, torch's ``type(grad_fn).__name__``,
     # made every attribute read in the engine and the rules see many classes, 3-4% of a small LM/MLP eager
     # step and 12-15% of a chain of tiny ops, measured 2026-12-07; ``name()`` and the repr give torch's name)
@@ -745,19 +748,9 @@ def _record(
 
 
 def _named_class(node: Node) -> type[Node]:
-    """``node``'s class, named as torch names its backward: kept on the op when that name is the op's
-    alone (``MulBackward0``), else read off the node's attributes and shapes (``x[0]``: ``SelectBackward0``)."""
-    op = node.op
-    rule = name_rule(op.name)
-    if rule is None or op.name[:1].isupper():
-        cls = op.node_class = Node._class_named(node.name(), op.name[:1].isupper())
-        return cls
-    try:
-        name = rule(node) or op_backward_name(op.name)
-    except (KeyError, IndexError, TypeError):  # attributes the rule does not expect: the op's name
-        name = op_backward_name(op.name)
-    known = _classes.get(name)
-    return Node._class_named(name) if known is None else known
+    """A custom Function's node class, named as torch's (``MyFnBackward``, reading the ctx), kept on its op."""
+    cls = node.op.node_class = Node._class_named(node.name(), True)
+    return cls
 
 
 def autocast_function(name: str, *tensors: Any) -> tuple[Any, ...]:

@@ -360,50 +360,28 @@ cummax = Tensor.cummax
 cummin = Tensor.cummin
 
 
-def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
-    """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
+def _spread_mean(kind: str, fn: Any, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, kwargs: dict) -> tuple:
+    """``(var or std, mean)`` over ``dim``: ``var_mean``/``std_mean``."""
     if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
-        raise RuntimeError("var_mean only support floating point and complex dtypes")
+        raise RuntimeError(f"{kind}_mean only support floating point and complex dtypes")
     try:
         c = kwargs.pop("correction", None)
-        v = input._spread(
-            "var",
-            _reduction.var,
-            dim,
-            unbiased,
-            keepdim,
-            c,
-            kwargs.get("axis"),
-            kwargs.get("keepdims"),
-            label="var_mean",
-        )
-        return v, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+        axis, keepdims = kwargs.get("axis"), kwargs.get("keepdims")
+        spread = input._spread(kind, fn, dim, unbiased, keepdim, c, axis, keepdims, label=f"{kind}_mean")
+        return spread, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
+
+
+def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
+    """``(var, mean)`` over ``dim`` (same arguments as ``var``), as torch."""
+    return _spread_mean("var", _reduction.var, input, dim, unbiased, keepdim, kwargs)
 
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any) -> tuple:
     """``(std, mean)`` over ``dim`` (same arguments as ``std``), as torch."""
-    if isinstance(input, Tensor) and not (input.is_floating_point() or input.is_complex()):
-        raise RuntimeError("std_mean only support floating point and complex dtypes")
-    try:
-        c = kwargs.pop("correction", None)
-        s = input._spread(
-            "std",
-            _reduction.std,
-            dim,
-            unbiased,
-            keepdim,
-            c,
-            kwargs.get("axis"),
-            kwargs.get("keepdims"),
-            label="std_mean",
-        )
-        return s, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
-    except AttributeError as e:  # a non-tensor argument: torch's TypeError
-        not_a_tensor_here(e)
-        raise
+    return _spread_mean("std", _reduction.std, input, dim, unbiased, keepdim, kwargs)
 
 
 __all__ += ["all", "amax", "amin", "any", "argmax", "argmin", "count_nonzero", "cummax", "cummin", "cumprod"]

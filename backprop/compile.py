@@ -30,13 +30,18 @@ cannot capture cuBLAS calls (its issue #6290).
 from __future__ import annotations
 
 import builtins
+import datetime
 import functools
 import gc
+import io
+import random
 import sys
 import types
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
@@ -131,9 +136,11 @@ class CompiledFunction:
         tensors = [a for a in args if isinstance(a, Tensor)]
         reads = _free_reads(self.fn)  # (as the step starts: the values it reads)
         reads += _argument_reads(args)
+        hyper = _hyper_reads([v for _, _, v in reads])
         prints = [trace.fingerprint(v) for _, _, v in reads]
         tr = trace.Tracer(tensors)
         callees = _Callees(self.fn)
+        np_random = _numpy_random_position()
         state.tracer = tr
         trace_users[0] += 1
         try:
@@ -144,10 +151,15 @@ class CompiledFunction:
             state.tracer = None
         reads += callees.reads
         prints += callees.prints
+        hyper = _named(hyper, _words(getattr(self.fn, "__code__", None)) | callees.words)
         changed = _changed_read(reads, prints) if tr.reason is None else None
         _CELL_NAMES.clear()
         if changed is not None:  # (a replay runs none of the step's Python: the change would not happen)
             tr.fail(f"the step changes {changed} from Python")
+        if callees.impure is None and _numpy_random_position() != np_random:
+            callees.impure = "numpy.random (it draws NumPy random numbers)"  # (NumPy's Cython calls raise no event)
+        if callees.impure is not None:
+            tr.fail(f"the step calls {callees.impure} from Python, which a replay would not do again")
         if tr.reason is None and not tr.backward_seen and _carries_graph(out):
             if self.model_forward:  # (the training forward of a compiled model: eager, as intended, without a word)
                 self._first.pop(key, None)
@@ -183,7 +195,7 @@ class CompiledFunction:
         devices = {t.device for t in (*tensors, *tr.tensors)}
         if len(devices) == 1:  # a backend may capture the whole replay (a CUDA graph, one day)
             replay = devices.pop().backend.capture(replay) or replay
-        self._records[key] = _Record(replay, tr, source, reads)
+        self._records[key] = _Record(replay, tr, source, reads + hyper)
         release_reusable()  # (the eager ops' kept work buffers: the replay computes in its own)
         return out
 
@@ -249,6 +261,59 @@ def _key(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     if kwargs:
         parts.append(tuple(sorted(kwargs)))
     return tuple(parts), None
+
+
+def _hyper_reads(values: list[Any]) -> list[tuple[Any, str | None, Any]]:
+    """The hyper-parameters of the optimizers and LR schedulers among ``values`` (the step's globals, closure
+    variables and arguments, and their attributes one level down: a trainer's ``self.optimizer``), as guard reads
+    taken as the step starts: ``(param group, key, number)``, ``(optimizer.defaults, key, number)`` and
+    ``(scheduler.__dict__, "_last_lr", list)``. ``_named`` keeps those the step's code can have read."""
+    from backprop.optim.lr_scheduler import LRScheduler
+    from backprop.optim.optimizer import Optimizer
+
+    found: dict[int, Any] = {}
+    for v in values:
+        for x in (v, *(object.__getattribute__(v, "__dict__").values() if trace._plain_object(v) else ())):
+            if isinstance(x, (Optimizer, LRScheduler)):
+                found.setdefault(id(x), x)
+                if isinstance(x, LRScheduler) and isinstance(getattr(x, "optimizer", None), Optimizer):
+                    found.setdefault(id(x.optimizer), x.optimizer)
+    reads: list[tuple[Any, str | None, Any]] = []
+    for x in found.values():
+        if isinstance(x, LRScheduler):
+            if isinstance(x.__dict__.get("_last_lr"), list):
+                reads.append((x.__dict__, "_last_lr", x.__dict__["_last_lr"]))
+            continue
+        for holder in (*x.param_groups, x.defaults):
+            reads += [(holder, k, v) for k, v in holder.items() if k != "params" and v.__class__ in trace._LITERALS]
+            reads += [(holder, k, v) for k, v in holder.items() if v.__class__ is tuple]  # (betas)
+    return reads
+
+
+def _named(hyper: list[tuple[Any, str | None, Any]], words: set[str]) -> list[tuple[Any, str | None, Any]]:
+    """Of ``_hyper_reads``, those the step's own code may have read as numbers (baked into the record as
+    constants): a group's key when the code names ``param_groups`` (or ``defaults``) and that key as a string
+    (``opt.param_groups[0]["lr"]``), a scheduler's last rates when it calls ``get_last_lr``. Calls replayed whole
+    (``optimizer.step()``, ``scheduler.step()``) read them afresh at every replay, so the rest are not guarded
+    (a scheduler moves the rate every step)."""
+    groups = "param_groups" in words or "defaults" in words
+    rates = "get_last_lr" in words or "_last_lr" in words
+    return [r for r in hyper if (r[1] == "_last_lr" and rates) or (r[1] != "_last_lr" and groups and r[1] in words)]
+
+
+def _words(code: Any) -> set[str]:
+    """The names (globals, attributes) and string constants of ``code`` and the functions defined in it."""
+    words: set[str] = set()
+    stack = [code] if isinstance(code, types.CodeType) else []
+    while stack:
+        c = stack.pop()
+        words.update(c.co_names)
+        for k in c.co_consts:
+            if isinstance(k, str):
+                words.add(k)
+            elif isinstance(k, types.CodeType):
+                stack.append(k)
+    return words
 
 
 def _free_reads(fn: Any) -> list[tuple[Any, str | None, Any]]:
@@ -325,12 +390,51 @@ def _holds(cell: Any, value: Any) -> bool:
         return value is _GONE
 
 
-# Top-level packages whose functions a step calls without their globals being guarded: ours (our
-# Python reads of module state are recorded or replayed whole), the array libraries', and test tooling
-# (hypothesis's garbage-collector callback times the collections that happen during a step).
-_LIBRARIES = frozenset(
-    {"backprop", "numpy", "cupy", "cupyx", "scipy", "torch", "hypothesis", "_pytest", "pluggy", "coverage"}
-)
+# What a step's own Python may call that a replay, running none of it, would not do again: print or write, log,
+# read the clock, draw Python or NumPy random numbers (the record bakes the draw in). Recording such a step runs
+# it eagerly, with the warning. (C functions by identity or by the object they are bound to; the standard
+# library's Python modules by name.)
+_IMPURE_BUILTINS = {print: "prints", input: "reads input", open: "opens a file", breakpoint: "enters the debugger"}
+_IMPURE_MODULES = {
+    "time": "reads the clock",
+    "datetime": "reads the clock",
+    "random": "draws Python random numbers",
+    "secrets": "draws random numbers",
+    "uuid": "draws random numbers",
+    "logging": "logs",
+}
+
+
+def _impure(fn: Any) -> str | None:
+    """What calling the C function ``fn`` does that a replay would not do again (None: nothing we know of)."""
+    try:
+        what = _IMPURE_BUILTINS.get(fn)
+    except TypeError:  # (unhashable)
+        return None
+    if what is not None:
+        return what
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, random.Random):
+        return "draws Python random numbers"
+    if isinstance(owner, (np.random.RandomState, np.random.Generator)):
+        return "draws NumPy random numbers"
+    if isinstance(owner, io.IOBase):
+        return "writes to a file or stream"
+    if owner is datetime.datetime or owner is datetime.date:
+        return "reads the clock"
+    return _IMPURE_MODULES.get(getattr(fn, "__module__", None) or "")
+
+
+def _numpy_random_position() -> tuple[int, int]:
+    """Where NumPy's global random stream stands (its Mersenne Twister's position and the word there): a draw from
+    ``np.random.rand`` in the step moves it (the record would bake that draw in)."""
+    state = np.random.get_state(legacy=False)["state"]
+    return int(state["pos"]), int(state["key"][state["pos"] % len(state["key"])])
+
+
+def _users_frame(frame: Any) -> bool:
+    """Whether ``frame`` runs a user's code (not ours, a library's or the standard library's)."""
+    return trace.users_module(frame.f_globals.get("__name__") or "")
 
 
 class _Callees:
@@ -340,9 +444,12 @@ class _Callees:
     A user's ``forward`` or loss function that reads a module-level ``SCALE`` bakes it into the record
     as a constant like the step's own code does, so rebinding it must record again (torch.compile's
     Dynamo guards the globals of the frames it inlines the same way). Python's profiler hook sees each
-    call; functions of the standard library and of ``_LIBRARIES`` are not followed, nor those called inside a
+    call; functions of the standard library and of ``trace.LIBRARIES`` are not followed, nor those called inside a
     call replayed whole (an optimizer's step hook, an LR lambda: they run again at each replay). When a profiler is
-    already active (cProfile, a debugger), it is left alone and callees are not followed."""
+    already active (cProfile, a debugger), it is left alone and callees are not followed.
+
+    The same hook sees what the user's code calls that a replay would not do again (``print``, ``logging``,
+    ``time.time()``, ``random.random()``: ``_impure``); ``impure`` names the first such call."""
 
     def __init__(self, fn: Any) -> None:
         self.reads: list[tuple[Any, str | None, Any]] = []
@@ -353,6 +460,8 @@ class _Callees:
             self._seen[id(code)] = code
         self._keys: set[tuple[int, str | None]] = set()
         self._active = False
+        self.impure: str | None = None
+        self.words: set[str] = set()  # (the attribute names and strings of the user's code it ran: ``_named``)
 
     def __enter__(self) -> _Callees:
         if sys.getprofile() is None:
@@ -366,20 +475,28 @@ class _Callees:
             self._active = False
 
     def _event(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call":
+            if self.impure is None:
+                what = _impure(arg)
+                if what is not None and _users_frame(frame) and not _paused():
+                    self.impure = f"{getattr(arg, '__qualname__', None) or arg.__name__}() ({what})"
+            return
         if event != "call":
             return
         code = frame.f_code
         if id(code) in self._seen:
             return
-        tr = state.tracer
-        if tr is not None and tr.paused:  # (inside a call replayed whole, a hook or an LR lambda: it runs again)
+        if _paused():  # (inside a call replayed whole, a hook or an LR lambda: it runs again)
             return
-        self._seen[id(code)] = code  # (kept: the id stays this code's)
         names = frame.f_globals
         module = names.get("__name__") or ""
         top = module.partition(".")[0]
-        if top in _LIBRARIES or top in _STDLIB or top.startswith("_pytest"):
+        if top in _IMPURE_MODULES and self.impure is None and frame.f_back is not None and _users_frame(frame.f_back):
+            self.impure = f"{module}.{getattr(code, 'co_qualname', code.co_name)}() ({_IMPURE_MODULES[top]})"
+        self._seen[id(code)] = code  # (kept: the id stays this code's)
+        if not trace.users_module(module):
             return
+        self.words |= _words(code)
         for n in code.co_names:
             if n in names and (id(names), n) not in self._keys:
                 v = names[n]
@@ -423,7 +540,9 @@ class _Callees:
                     self.prints.append(trace.fingerprint(v))
 
 
-_STDLIB = frozenset(sys.stdlib_module_names)
+def _paused() -> bool:
+    tr = state.tracer
+    return tr is not None and tr.paused
 
 
 def _refuse_owned_arguments(tr: trace.Tracer, tensors: list[Tensor]) -> None:

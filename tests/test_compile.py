@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import tracemalloc
 import types
 import warnings
@@ -1491,3 +1492,196 @@ def test_a_step_that_rebinds_a_module_attribute_runs_eagerly() -> None:
         for _ in range(4):
             step(bp.ones(2, 3))
     assert m.calls == 4 and step.replays == 0
+
+
+class _ClassScaled(bp.nn.Module):
+    scale = 1.0  # (a class attribute: ``self.scale`` reads the class's)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = bp.nn.Linear(3, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.lin(x) * self.scale
+
+
+class _Knobs:
+    gain = 1.0  # (read as ``_Knobs.gain``: a global class's attribute)
+
+
+def test_class_attributes_changed_between_calls_record_again() -> None:
+    """``Net.scale = 2.0`` (a class attribute the forward reads as ``self.scale``), ``Knobs.gain = 3.0`` (a global
+    class's attribute) or a method patched at run time (``Net.forward = other``) between calls kept every guarded
+    object's identity, so the replay used the baked-in old number or the old kernels silently."""
+    m = _ClassScaled()
+
+    def train(x: Any) -> Any:
+        m.zero_grad()
+        loss = (m(x) * _Knobs.gain).sum()
+        loss.backward()
+        return m.lin.weight.grad * 1.0
+
+    step = bp.compile(train)
+    x = bp.ones(2, 3)
+    original = _ClassScaled.forward
+    served = []
+    try:
+        for change in [None, None, None, "scale", None, None, "gain", None, None, "forward", None, None]:
+            if change == "scale":
+                _ClassScaled.scale = 2.0
+            elif change == "gain":
+                _Knobs.gain = 3.0
+            elif change == "forward":
+                _ClassScaled.forward = lambda self, x: self.lin(x).tanh() * self.scale  # type: ignore[method-assign]
+            assert np.array_equal(step(x).numpy(), train(x).numpy()), change
+            served.append(step.replays)
+        assert served == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    finally:
+        _ClassScaled.scale, _Knobs.gain, _ClassScaled.forward = 1.0, 1.0, original  # type: ignore[method-assign]
+
+
+def test_a_step_changing_a_class_attribute_runs_eagerly() -> None:
+    """``Counter.calls += 1`` in the step (a class attribute as a counter) would stop counting in a replay."""
+
+    class Counter:
+        calls = 0
+
+    w = bp.ones(3, requires_grad=True)
+
+    def counting(x: Any) -> Any:
+        w.grad = None
+        (x * w).sum().backward()
+        Counter.calls += 1
+        return w.grad * 1.0
+
+    _, fn, msgs = _fallback(counting, bp.ones(3))
+    assert fn.replays == 0 and Counter.calls == 4
+    assert len(msgs) == 1 and "the step changes closure variable 'Counter' from Python" in msgs[0]
+
+
+def _logged_forward(w: Any, x: Any) -> Any:
+    logging.getLogger("test_compile_step").info("forward")  # (a helper the step calls: followed while recording)
+    return x * w
+
+
+@pytest.mark.parametrize("call", ["print", "stdout", "logging", "clock", "random", "numpy-random", "numpy-generator"])
+def test_a_step_that_prints_logs_reads_the_clock_or_draws_python_random_numbers_runs_eagerly(
+    call: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A replay runs none of the step's Python: ``print``/``logging`` inside the step (or a function it calls)
+    stopped after two calls, and ``time.time()``, ``random.random()`` or ``np.random.rand()`` feeding the math
+    were baked into the record as the first draw, silently. Such a step now runs eagerly, naming the call."""
+    import random
+    import sys
+    import time
+
+    w = bp.ones(3, requires_grad=True)
+    rng = np.random.default_rng(0)
+    logging.getLogger("test_compile_step").setLevel(logging.INFO)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("test_compile_step").addHandler(handler)
+
+    def step(x: Any) -> Any:
+        w.grad = None
+        scale = 1.0
+        if call == "print":
+            print("step")
+        elif call == "stdout":
+            sys.stdout.write("step\n")
+        elif call == "clock":
+            scale = 1.0 + time.perf_counter() % 1.0
+        elif call == "random":
+            scale = random.random()
+        elif call == "numpy-random":
+            scale = float(np.random.rand())
+        elif call == "numpy-generator":
+            scale = float(rng.random())
+        y = _logged_forward(w, x) if call == "logging" else x * w
+        (y * scale).sum().backward()
+        return w.grad * 1.0
+
+    try:
+        outs, fn, msgs = _fallback(step, bp.ones(3))
+    finally:
+        logging.getLogger("test_compile_step").removeHandler(handler)
+    assert fn.replays == 0 and len(msgs) == 1 and "eagerly" in msgs[0], msgs
+    if call in ("print", "stdout"):
+        assert capsys.readouterr().out == "step\n" * 4
+        assert "print()" in msgs[0] or "write()" in msgs[0]
+    elif call == "logging":
+        assert seen == ["forward"] * 4 and "logs" in msgs[0]
+    elif call == "clock":
+        assert "perf_counter() (reads the clock)" in msgs[0]
+    elif call == "numpy-generator":
+        assert "the step changes closure variable 'rng'" in msgs[0]
+    else:
+        assert "random numbers" in msgs[0]
+        assert len({tuple(o.tolist()) for o in outs}) == 4  # (each call its own draw)
+
+
+def test_an_lr_the_step_reads_from_the_param_groups_is_guarded() -> None:
+    """``loss * opt.param_groups[0]["lr"]`` or ``sched.get_last_lr()[0]`` in the step's own code bakes the rate
+    into the record; a StepLR moving it every few steps then replayed the old rate silently. The groups' keys the
+    code names are now guarded (a changed rate records again), and a step setting the rate itself from an
+    argument replays with the rate eager execution sets."""
+
+    def run(compiled: bool, how: str) -> tuple[list[np.ndarray], Any]:
+        bp.manual_seed(0)
+        lin = bp.nn.Linear(3, 1)
+        opt = bp.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+        sched = bp.optim.lr_scheduler.StepLR(opt, 3, 0.5)
+
+        def train(x: Any, lr: float) -> Any:
+            opt.zero_grad()
+            loss = lin(x).square().mean()
+            if how == "groups":
+                loss = loss * (1.0 / opt.param_groups[0]["lr"])
+            elif how == "last_lr":
+                loss = loss * (1.0 / sched.get_last_lr()[0])
+            else:
+                for g in opt.param_groups:
+                    g["lr"] = lr
+            loss.backward()
+            opt.step()
+            if how != "sets":
+                sched.step()
+            return loss.detach()
+
+        fn = bp.compile(train) if compiled else train
+        x = bp.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+        lrs = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05]
+        outs = [fn(x, lr).numpy() for lr in lrs]
+        return [*outs, lin.weight.detach().numpy()], fn
+
+    for how in ("groups", "last_lr", "sets"):
+        eager, _ = run(False, how)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (two records of different rates: eager, with the warning)
+            compiled, fn = run(True, how)
+        assert all(np.array_equal(a, b) for a, b in zip(eager, compiled)), how
+        assert fn.replays > 0 if how == "sets" else True
+
+
+def test_a_step_naming_the_param_groups_without_reading_rates_still_replays() -> None:
+    """Per-group clipping (``for g in opt.param_groups: clip_grad_norm_(g["params"], 1.0)``) with a scheduler
+    stepped inside: the rates change every call, but the code reads none of them, so nothing is guarded on them."""
+    model = _mlp()
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+    sched = bp.optim.lr_scheduler.ExponentialLR(opt, 0.9)
+
+    def train(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        for g in opt.param_groups:
+            bp.nn.utils.clip_grad_norm_(g["params"], 1.0)
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    fn = bp.compile(train)
+    for x, y in _batches(6):
+        fn(x, y)
+    assert fn.replays == 4

@@ -23,13 +23,37 @@ import functools
 import math
 import operator
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 from backprop.autograd.grad_mode import state, trace_users
 from backprop.backends.meta_backend import meta_values
 
 _LITERALS = (bool, int, float, type(None), str)
+
+# Top-level packages whose functions and classes a compiled step uses without their state being guarded: ours
+# (our Python reads of module state are recorded or replayed whole), the array libraries', test tooling (hypothesis's
+# garbage-collector callback times the collections that happen during a step), and the standard library.
+LIBRARIES = frozenset(
+    {"backprop", "numpy", "cupy", "cupyx", "scipy", "torch", "hypothesis", "_pytest", "pluggy", "coverage"}
+)
+STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def users_class(cls: Any) -> bool:
+    """Whether the class ``cls`` is a user's (not builtin, standard library or ``LIBRARIES``): its attributes are
+    the user's state (``Net.scale = 2.0`` between calls, a method patched at run time), guarded as a config's."""
+    return users_module(getattr(cls, "__module__", None) or "builtins")
+
+
+def users_module(name: str) -> bool:
+    """Whether the module called ``name`` is a user's (not builtin, standard library or ``LIBRARIES``)."""
+    top = name.partition(".")[0]
+    return top not in LIBRARIES and top not in STDLIB and top != "builtins" and not top.startswith("_pytest")
 
 
 class ReplayCtx:
@@ -254,7 +278,7 @@ class ModuleGuard:
     changes the ``__dict__``'s length), and compared with their types, so a tensor replacing a number
     is seen."""
 
-    __slots__ = ("module", "keys", "getter", "state", "objects")
+    __slots__ = ("module", "keys", "getter", "state", "objects", "classes")
 
     def __init__(self, m: Any) -> None:
         keys = tuple(k for k, v in m.__dict__.items() if v.__class__ in _LITERALS)
@@ -270,6 +294,9 @@ class ModuleGuard:
             for k, v in m.__dict__.items()
             if v.__class__ not in _LITERALS and k not in ("_parameters", "_buffers", "_modules")
         )
+        # the user's classes among its bases, with their attributes: ``self.scale`` may be a class attribute
+        # (``Net.scale = 2.0`` between calls must record again), and ``forward`` may be patched at run time
+        self.classes = tuple((c, _literal_copy(c)) for c in type(m).__mro__ if users_class(c))
 
     def now(self) -> tuple | None:
         """The module's state as the record compares it (None: an attribute it had is gone)."""
@@ -290,7 +317,11 @@ class ModuleGuard:
     def holds(self) -> bool:
         """Whether the module is as it was when recorded."""
         d = self.module.__dict__
-        return self.now() == self.state and all(d.get(k, _GONE) is v and unchanged(v, c) for k, v, c in self.objects)
+        return (
+            self.now() == self.state
+            and all(d.get(k, _GONE) is v and unchanged(v, c) for k, v, c in self.objects)
+            and all(unchanged(c, snap) for c, snap in self.classes)
+        )
 
     def changed(self) -> str | None:
         """The first attribute that differs from the record's start (None: none does)."""
@@ -298,6 +329,9 @@ class ModuleGuard:
         for k, v, c in self.objects:
             if d.get(k, _GONE) is not v or not unchanged(v, c):
                 return k
+        for cls, snap in self.classes:
+            if not unchanged(cls, snap):
+                return f"(an attribute of its class {cls.__name__})"
         now, then = self.now(), self.state
         if now == then:
             return None
@@ -311,8 +345,9 @@ class ModuleGuard:
 
 class AttrsOf(dict):
     """A snapshot of a plain object's ``__dict__`` (a config object: ``argparse.Namespace``, a dataclass,
-    ``SimpleNamespace``; a user's trainer): each attribute as ``(how, value)``, compared by ``unchanged``:
-    numbers and strings by value, small containers by their snapshot, other objects by identity."""
+    ``SimpleNamespace``; a user's trainer) or of a user's class's own attributes: each attribute as ``(how,
+    value)``, compared by ``unchanged``: numbers and strings by value, small containers by their snapshot, other
+    objects by identity."""
 
     __slots__ = ()
 
@@ -341,10 +376,15 @@ def _literal_copy(v: Any) -> Any:
             if v.__class__ in (dict, list):
                 return ItemsOf(_items(v))
         return None
-    if not _plain_object(v):
+    if isinstance(v, type):
+        if not users_class(v):
+            return None
+        d = v.__dict__  # (a class's attributes: its own, as a read-only view of the live dict)
+    elif _plain_object(v):
+        d = object.__getattribute__(v, "__dict__")
+    else:
         return None
-    d = object.__getattribute__(v, "__dict__")
-    if not d or len(d) > 64:
+    if not d or len(d) > 128:
         return None
     snap = AttrsOf()
     for k, x in d.items():
@@ -363,6 +403,8 @@ def _plain_object(v: Any) -> bool:
     cls = v.__class__
     if cls in _LITERALS or cls in (dict, list, tuple, set) or callable(v) or isinstance(v, type):
         return False
+    if cls is types.ModuleType:  # (a user's config module is one; ``sys``, ``np`` and ``logging`` are not)
+        return users_module(v.__name__)
     if any(c.__module__.partition(".")[0] == "backprop" for c in cls.__mro__):  # (a user's Optimizer subclass too)
         return False
     try:
@@ -381,11 +423,18 @@ def fingerprint(v: Any) -> Any:
     cls = v.__class__
     if cls in _LITERALS or cls is tuple:
         return None
+    if cls is np.random.Generator or cls is np.random.RandomState:  # (``rng.random()`` in the step: a draw)
+        return str(v.bit_generator.state if cls is np.random.Generator else v.get_state(legacy=False))
     if cls in (list, dict, set):
         return (len(v), tuple(map(id, _items(v))) if len(v) <= 256 else None)
-    if not _plain_object(v):
+    if isinstance(v, type):
+        if not users_class(v):
+            return None
+        d = v.__dict__  # (``Net.calls += 1`` in the step)
+    elif _plain_object(v):
+        d = object.__getattribute__(v, "__dict__")
+    else:
         return None
-    d = object.__getattribute__(v, "__dict__")
     return tuple(
         (k, x if x.__class__ in _LITERALS else id(x), len(x) if x.__class__ in (list, dict, set) else -1)
         for k, x in d.items()
@@ -502,6 +551,10 @@ def guard_function(
                 env[f"o{len(env)}"] = v
                 tests.append(f"d[{slot!r}].get({k!r}, _GONE) is not o{len(env) - 1}")
         lines.append(f"    d = m{i}.__dict__\n    if " + " or ".join(tests) + ": return False")
+    classes = {id(cls): (cls, snap) for g in guards for cls, snap in g.classes if snap is not None}
+    for i, (cls, snap) in enumerate(classes.values()):  # (each class once: ten blocks of one class share it)
+        env[f"k{i}"], env[f"ks{i}"] = cls, snap
+        lines.append(f"    if not _unchanged(k{i}, ks{i}): return False")
     lines.append("    return True")
     exec(compile("\n".join(lines) + "\n", "<bp.compile guards>", "exec"), env)  # our own source
     return env["holds"]

@@ -1,3 +1,4 @@
+# ruff: noqa: N999  (torch._C's name)
 """``torch._C``, the few names of torch's C++ binding that ordinary Python code calls: the tracing query of
 ``if torch._C._get_tracing_state():`` guards (None: nothing traces here), ``_set_grad_enabled``, the
 ``_log_api_usage_once`` call at the top of torchvision-style modules (a no-op), the TorchScript fuser
@@ -41,7 +42,7 @@ def _log_api_usage_once(event: str) -> None:
 
 def _get_cudnn_enabled() -> bool:
     """``torch.backends.cudnn.enabled``."""
-    import backends
+    from backprop import backends
 
     return bool(backends.cudnn.enabled)
 

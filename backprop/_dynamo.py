@@ -41,7 +41,6 @@ class _Config(types.ModuleType):
             raise AttributeError(f"torch._dynamo.config.{name} does not exist")
         super().__setattr__(name, value)
 
-
     def patch(self, arg1: str | dict[str, Any] | None = None, arg2: Any = None, **changes: Any) -> _Patch:
         """``config.patch(name, value)`` / ``config.patch(name=value)`` / ``config.patch({...})``: a context
         manager and decorator that sets the options and restores them after."""

@@ -280,6 +280,9 @@ _LAZY = {
     **dict.fromkeys(("accelerator", "compiler", "cpu", "functional", "library", "quasirandom", "return_types")),
     "futures": None,  # (torch.futures: Future, collect_all, wait_all)
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
+    "_inductor": None,  # (torch._inductor.config: switches recorded, backprop/_inductor)
+    "_tensor": None,  # (torch._tensor.Tensor, the class's home)
+    "_C": None,  # (the few torch._C names Python code calls: backprop/_C.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)
     "nested": None,  # (torch.nested: jagged nested tensors, backprop/nested)

@@ -266,7 +266,7 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _storage(t: Any) -> int | None:
-    return id(t if t._base is None else t._base) if isinstance(t, Tensor) else None
+    return id(t if t._vbase is None else t._vbase) if isinstance(t, Tensor) else None
 
 
 def _stack_outputs(func: Any, outputs: list[Any], out_dims: Any, mapped: set[Any], empty: bool = False) -> Any:

@@ -43,6 +43,7 @@ from backprop.tensor import Tensor, _restore_location
 __all__ = [
     "add_safe_globals",
     "clear_safe_globals",
+    "default_restore_location",
     "get_safe_globals",
     "load",
     "load_safetensors",
@@ -89,6 +90,14 @@ _ALLOWED = {
 # what the user allowed on top (torch.serialization's add_safe_globals / safe_globals): classes and
 # functions, or (object, "module.name") pairs, found by the "module.name" pickle writes for them
 _USER_SAFE: list[Any] = []
+
+
+def default_restore_location(storage: Any, location: str) -> Any:
+    """torch's default ``map_location`` step: ``storage`` (here a tensor) on the device ``location`` names
+    ("cpu", "cuda:1", ...); custom ``map_location`` functions call it as their fallback."""
+    if location == "cpu" or location.split(":")[0] in ("cuda", "meta"):
+        return storage.to(location)
+    raise RuntimeError(f"don't know how to restore data location of {storage.type()} (tagged with {location})")
 
 
 def _safe_name(entry: Any) -> tuple[tuple[str, str], Any]:

@@ -398,7 +398,7 @@ class Tensor(
     """An n-dimensional array on a device, with reverse-mode autodiff (torch's ``Tensor``)."""
 
     __slots__ = (
-        "_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks", "__weakref__",
+        "_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_vbase", "_hooks", "__weakref__",
     )  # fmt: skip
     __array_priority__ = 1000  # numpy array (op) tensor -> Tensor's reflected op wins
     _plain: builtins.type  # the class op results get (Tensor, also for Parameter inputs); set below
@@ -408,9 +408,10 @@ class Tensor(
     _grad: Tensor | None  # behind the ``grad`` property
     grad_fn: Node | None  # the Node that produced it; None for leaves
     _requires_grad: builtins.bool
-    _version: builtins.int  # bumped by every in-place change (saved-tensor checks)
-    # a view's base (whose version counter it shares), the tensor itself once it has views, else None
-    _base: Tensor | None
+    _vc: builtins.int  # the version counter, bumped by every in-place change (saved-tensor checks)
+    # a view's base (whose version counter it shares; also a detach()'s), the tensor itself once it has views,
+    # else None; ``_base`` below is torch's reading of it
+    _vbase: Tensor | None
     _hooks: list[Any] | None  # gradient hooks of a leaf
 
     # ------------------------------------------------------------ __torch_function__ (torch's protocol)
@@ -480,9 +481,32 @@ class Tensor(
         self._grad = None
         self.grad_fn = grad_fn
         self._requires_grad = grad_fn is not None
-        self._version = 0
-        self._base = None
+        self._vc = 0
+        self._vbase = None
         self._hooks = None
+
+    @property
+    def _version(self) -> builtins.int:
+        """torch's version counter: the number of in-place changes, shared by a view and its base."""
+        b = self._vbase
+        return self._vc if b is None else b._vc
+
+    @_version.setter
+    def _version(self, value: builtins.int) -> None:
+        b = self._vbase
+        (self if b is None else b)._vc = value
+
+    @property
+    def _base(self) -> Tensor | None:
+        """torch's ``t._base``: the tensor a view was taken from (the first non-view one), else None. A
+        ``detach()`` shares its source's counter but is no view (None), except a detached view: it names the
+        view's base (torch: None), as backprop does not record which of the two made it."""
+        b = self._vbase
+        return None if b is None or b is self or b._data is self._data else b
+
+    def _is_view(self) -> builtins.bool:
+        """torch's ``t._is_view()``: whether ``t._base`` is a tensor."""
+        return self._base is not None
 
     @staticmethod
     def _wrap(data: Any, device: Device, grad_fn: Node | None) -> Tensor:
@@ -643,7 +667,7 @@ class Tensor(
 
     def _host(self) -> np.ndarray:
         """The data on the host, whatever ``requires_grad`` says (reprs, ``item``, pickling)."""
-        if self._base is not None and is_stale_view(self):
+        if self._vbase is not None and is_stale_view(self):
             stale_view_error("reading a tensor", self)
         if trace_users[0]:
             trace.host_read("item()/tolist()/numpy()/repr()")
@@ -718,9 +742,9 @@ class Tensor(
         """A tensor sharing this data (and version counter, as torch's), cut from the graph."""
         try:
             out = Tensor._wrap(self._data, self.device, None)
-            base = self if self._base is None else self._base
-            base._base = base
-            out._base = base
+            base = self if self._vbase is None else self._vbase
+            base._vbase = base
+            out._vbase = base
             return out
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
@@ -728,7 +752,7 @@ class Tensor(
 
     def detach_(self) -> Tensor:
         try:
-            if self._base is not None and self._base is not self and self.grad_fn is not None:
+            if self._vbase is not None and self._vbase is not self and self.grad_fn is not None:
                 raise RuntimeError(_DETACH_VIEW)
             self.grad_fn = None
             self._requires_grad = False

@@ -1999,8 +1999,7 @@ def variable_alias(L):
 # known differences (a test fails once one is gone): with ``set_materialize_grads(False)`` an output that got
 # no gradient still gets zeros (our Function packs its outputs); a view a Function returns is not marked as a
 # view of its input
-KNOWN = {"fn_materialize_grads_false", "fn_returns_view", "version_counts"}
-# (version_counts: a view reads its own _version, the shared count lives on the base: README)
+KNOWN = {"fn_materialize_grads_false", "fn_returns_view"}
 NAMES = [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n in KNOWN else n for n in sorted(C)]
 
 

@@ -210,7 +210,7 @@ def _eligible(t: Any, device_type: str) -> bool:
 def _cast(t: Any, dtype: np.dtype, apply: Callable[..., Any], astype: Any, cacheable: bool) -> Any:
     """``t`` cast to ``dtype`` through the ``astype`` op; a leaf weight's lower-precision copy is made
     once per autocast region (torch's weight cache), and again only if the weight changed in place."""
-    if not (cacheable and t._requires_grad and t.grad_fn is None and t._base is None):
+    if not (cacheable and t._requires_grad and t.grad_fn is None and t._vbase is None):
         return apply(astype, t, dtype=dtype)
     version = t._version
     hit = _state.cache.get(id(t))

@@ -48,7 +48,7 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _version(t: Any) -> int:
-    return int(t._version if t._base is None else t._base._version)
+    return int(t._version)
 
 
 class FunctionCtx:
@@ -411,7 +411,7 @@ def _process_dirty(ctx: FunctionCtx, output: Any, tensors: list, executable: boo
                 continue
             if t.grad_fn is None and t.requires_grad:
                 raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
-            base = t._base
+            base = t._vbase
             if base is not None and base is not t:
                 if base.grad_fn is None and base.requires_grad:
                     raise RuntimeError(
@@ -439,7 +439,7 @@ def _rebase(name: str, t: Any, new: Any) -> None:
     Function's, as an in-place op's target. A view writes through its base (whose other views then see the
     new history); a tensor with views gets fresh memory, so that a view taken before refuses (as after an
     in-place op) instead of skipping the Function in backward."""
-    base = t._base
+    base = t._vbase
     if base is not None and base is not t:
         version = int(base._version)
         _write_through_view(name, t, new)

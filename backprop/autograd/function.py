@@ -90,7 +90,7 @@ class Node:
                 return unpack(self)
             raise RuntimeError(SECOND_BACKWARD)
         for t, v in zip(self._saved_tensors, self._versions):  # inlined: runs once per node
-            if t.__class__ not in _SCALARS and (t._version if t._base is None else t._base._version) != v:
+            if t.__class__ not in _SCALARS and (t._vc if t._vbase is None else t._vbase._vc) != v:
                 self._version_error()
         if self._out_ref is not None:
             out = self._out_ref()
@@ -367,15 +367,15 @@ def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
 
 def version_of(t: Any) -> int:
     """``t``'s version: its base's for a view (a view and its base share one counter, as in torch)."""
-    return t._version if t._base is None else t._base._version
+    return t._vc if t._vbase is None else t._vbase._vc
 
 
 def bump_version(t: Any) -> None:
     """Count an in-place change of ``t`` (on its base's counter when it is a view)."""
-    if t._base is None:
-        t._version += 1
+    if t._vbase is None:
+        t._vc += 1
     else:
-        t._base._version += 1
+        t._vbase._vc += 1
 
 
 class OpValueError(ValueError, RuntimeError):
@@ -498,11 +498,11 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             x = a._data
             arrays.append(x)
             meta.append((x.shape, x.dtype))
-            b = a._base
+            b = a._vbase
             if b is None:
-                versions.append(a._version)
+                versions.append(a._vc)
             else:
-                versions.append(b._version)  # views share the base's
+                versions.append(b._vc)  # views share the base's
                 if _retired and b is not a and is_stale_view(a):
                     stale_view_error(op.name, a)
             if a._requires_grad:
@@ -547,9 +547,9 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             need_grad = False  # integer and bool results never require grad, as torch's
         if op.view and out.base is not None and device.xp.may_share_memory(out, arrays[0]):
             # a view: it shares its base's version counter (as torch)
-            base = first if first._base is None else first._base
-            if base._base is None:
-                base._base = base  # the base is marked as viewed (see apply_)
+            base = first if first._vbase is None else first._vbase
+            if base._vbase is None:
+                base._vbase = base  # the base is marked as viewed (see apply_)
     if out.__class__ is not device.array_type:
         out = device.xp.asarray(out)
     if anomaly_users[0] and state.anomaly and state.check_nan:
@@ -562,8 +562,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     result._data = out
     result.device = device
     result._grad = None
-    result._version = 0
-    result._base = base
+    result._vc = 0
+    result._vbase = base
     result._hooks = None
     if not (need_grad and state.enabled and op.backward is not None):
         result.grad_fn = None
@@ -588,11 +588,11 @@ def apply_scalar(op: OpDef, a: Any, s: Any, reflected: bool = False) -> Any:
         return apply(op, s, a) if reflected else apply(op, a, s)
     device = a.device
     x = a._data
-    b = a._base
+    b = a._vbase
     if b is None:
-        version = a._version
+        version = a._vc
     else:
-        version = b._version  # views share the base's
+        version = b._vc  # views share the base's
         if _retired and b is not a and is_stale_view(a):
             stale_view_error(op.name, a)
     kernel = op._kernels.get(device.backend.name) or op.kernel(device.backend)
@@ -619,8 +619,8 @@ def apply_scalar(op: OpDef, a: Any, s: Any, reflected: bool = False) -> Any:
     result._data = out
     result.device = device
     result._grad = None
-    result._version = 0
-    result._base = None
+    result._vc = 0
+    result._vbase = None
     result._hooks = None
     if not (a._requires_grad and state.enabled and op.backward is not None):
         result.grad_fn = None
@@ -798,7 +798,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
     CopySlices does; a base in another order, backward strides or an expanded view refuse clearly."""
     from backprop.ops.indexing import getitem  # (an ops module: below this layer)
 
-    base, node = view._base, view.grad_fn
+    base, node = view._vbase, view.grad_fn
     made_by_getitem = (
         node is not None
         and node.op is getitem
@@ -853,7 +853,7 @@ _retired: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary() 
 
 def _retire(target: Any) -> None:
     """``target`` (a tensor with views) is about to get new memory from a recorded write."""
-    if target._base is target:
+    if target._vbase is target:
         root = _root(target._data)
         if root is not None:
             _retired[id(root)] = root
@@ -862,7 +862,7 @@ def _retire(target: Any) -> None:
 def is_stale_view(t: Any) -> bool:
     """True for a view taken before its base was written inside a recorded graph (the base then got new
     memory and a new history; the view still shows the old values)."""
-    b = t._base
+    b = t._vbase
     if not _retired or b is None or b is t:
         return False
     root = _root(t._data)
@@ -915,7 +915,7 @@ def check_inplace(name: str, target: Any, *others: Any) -> bool:
         if target.grad_fn is None:  # (torch's x[i] = v writes through the view x[i])
             of = "a view of a" if name == "__setitem__" else "a"
             raise RuntimeError(f"{of} leaf Variable that requires grad is being used in an in-place operation.")
-        base = target._base
+        base = target._vbase
         if base is not None and base is not target and base.grad_fn is None and base._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     return rec
@@ -927,7 +927,7 @@ def write_recorded(name: str, target: Any, value: Any, index: Any, then: Any = N
     its node), as torch's CopySlices: the overwritten region's gradient goes to ``value``."""
     from backprop.ops.indexing import setitem  # (an ops module: below this layer)
 
-    if target._base is not None and target._base is not target:  # a view: its new values, then its base
+    if target._vbase is not None and target._vbase is not target:  # a view: its new values, then its base
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
         _write_through_view(name, target, apply(setitem, before, value, index=index, then=then))
@@ -948,7 +948,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     the kernel's result is written into ``target``'s memory.
     """
     if check_inplace(name, target, *args):
-        if target._base is not None and target._base is not target:  # a view: write the result into its base
+        if target._vbase is not None and target._vbase is not target:  # a view: write the result into its base
             before = target._plain._wrap(target._data, target.device, target.grad_fn)
             before._requires_grad = target._requires_grad
             out = apply(op, before, *args, **attrs)

@@ -143,7 +143,7 @@ class ExtraMethods:
             )
         alias = self.view(tuple(self.shape))
         out: Any = object.__new__(cls)
-        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks"):
+        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_vbase", "_hooks"):
             setattr(out, slot, getattr(alias, slot))
         return out
 

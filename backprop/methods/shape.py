@@ -55,9 +55,9 @@ def _view_dtype(self: Any, dtype: Any) -> Tensor:
                         f"self.stride({d}) must be divisible by {ratio} {what}, but got {x.strides[d] // old}"
                     )
     out = self._wrap(trace.record(lambda a: a.view(dt), self), self.device, None)
-    base = self if self._base is None else self._base
-    base._base = base
-    out._base = base  # one version counter, as torch's (the detach() pattern)
+    base = self if self._vbase is None else self._vbase
+    base._vbase = base
+    out._vbase = base  # one version counter, as torch's (the detach() pattern)
     return out
 
 
@@ -82,7 +82,7 @@ class ShapeMethods:
             sizes = _star_keyword(sizes, shape, "shape", "reshape")
         shape = infer_shape(size_arg(sizes), self._data.size, "reshape", self.shape)
         out = apply(sh.reshape, self, shape=shape)  # (a new view also for the same shape, as torch's)
-        if out._base is None and out.grad_fn is not None:  # the layout needed a copy: torch's _unsafe_view
+        if out._vbase is None and out.grad_fn is not None:  # the layout needed a copy: torch's _unsafe_view
             name_node(out, "UnsafeViewBackward0")
         return out
 
@@ -496,7 +496,7 @@ class ShapeMethods:
         inter = tuple(v for n in shape for v in (1, n))  # (1, n0, 1, n1, ...): each dim behind its copies
         big = tuple(v for r, n in zip(reps, shape) for v in (r, n))
         out = self.reshape(inter).expand(big).reshape(tuple(r * n for r, n in zip(reps, shape)))
-        if out._base is not None:  # all repeats 1: torch's repeat still copies
+        if out._vbase is not None:  # all repeats 1: torch's repeat still copies
             out = apply(conversion.clone, out)
         return name_node(out, "RepeatBackward0")
 

@@ -66,6 +66,7 @@ class _ConvNd(Module):
             self.padding = CF.ntuple(padding, n, "padding", name)
         self.output_padding = CF.ntuple(output_padding, n, "output_padding", name)
         self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = self._padding_pairs()
         if self.transposed:
             shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -82,18 +83,15 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
-    def _reversed_padding_repeated_twice(self) -> list[int]:
-        """F.pad's (left, right) pairs, last dim first; ``'same'`` puts the odd element on the right."""
+    def _padding_pairs(self) -> Any:
+        """F.pad's (left, right) pairs, last dim first; ``'same'`` puts the odd element on the right. torch's
+        ``_reversed_padding_repeated_twice`` attribute: a tuple for numeric padding, a list for a string."""
+        if not isinstance(self.padding, str):
+            return tuple(p for p in reversed(self.padding) for _ in range(2))
         pads: list[int] = []
         for i in reversed(range(self._n)):
-            if self.padding == "valid":
-                lo = hi = 0
-            elif self.padding == "same":
-                total = self.dilation[i] * (self.kernel_size[i] - 1)
-                lo, hi = total // 2, total - total // 2
-            else:
-                lo = hi = self.padding[i]
-            pads += [lo, hi]
+            total = 0 if self.padding == "valid" else self.dilation[i] * (self.kernel_size[i] - 1)
+            pads += [total // 2, total - total // 2]
         return pads
 
     def extra_repr(self) -> str:
@@ -148,7 +146,7 @@ class _Conv(_ConvNd):
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         fn = type(self)._fn
         if self.padding_mode != "zeros":  # pad first with the mode, then convolve without padding (as torch)
-            padded = F.pad(input, self._reversed_padding_repeated_twice(), mode=self.padding_mode)
+            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return fn(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
         return fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 

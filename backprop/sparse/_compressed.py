@@ -136,8 +136,8 @@ class SparseCompressedTensor(ThroughValues, Tensor):
         t.device = dev
         t._grad = None
         t._requires_grad = False
-        t._version = 0
-        t._base = None
+        t._vc = 0
+        t._vbase = None
         t._hooks = None
         t._cidx, t._pidx, t._vals, t._lay = cidx, pidx, values, layout
         return t

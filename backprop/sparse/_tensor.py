@@ -154,8 +154,8 @@ class SparseTensor(ThroughValues, Tensor):
         t.device = dev
         t._grad = None
         t._requires_grad = False  # (the slot apply reads: a dense kernel refuses first anyway)
-        t._version = 0
-        t._base = None
+        t._vc = 0
+        t._vbase = None
         t._hooks = None
         t._ix, t._vals = indices, values
         t._coalesced = bool(coalesced) or indices.shape[1] < 2  # (no entry or one is coalesced, as torch's)

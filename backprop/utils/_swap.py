@@ -6,7 +6,7 @@ import weakref
 
 from backprop.tensor import Tensor
 
-_SWAPPED = ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_hooks")
+_SWAPPED = ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_hooks")
 
 
 def swap_tensors(t1: Tensor, t2: Tensor) -> None:
@@ -20,14 +20,14 @@ def swap_tensors(t1: Tensor, t2: Tensor) -> None:
             raise RuntimeError(f"Cannot swap {name} because it has weakref associated with it")
     if t1 is t2:
         return
-    bases = (t1._base, t2._base)
+    bases = (t1._vbase, t2._vbase)
     for attr in _SWAPPED:
         a, b = getattr(t1, attr), getattr(t2, attr)
         object.__setattr__(t1, attr, b)
         object.__setattr__(t2, attr, a)
     # a tensor that is its own base (it has views) stays its own base; a view keeps pointing at its base
-    t1._base = t1 if bases[1] is t2 else bases[1]
-    t2._base = t2 if bases[0] is t1 else bases[0]
+    t1._vbase = t1 if bases[1] is t2 else bases[1]
+    t2._vbase = t2 if bases[0] is t1 else bases[0]
     c1, c2 = type(t1), type(t2)
     if c1 is not c2:
         t1.__class__, t2.__class__ = c2, c1

@@ -627,7 +627,7 @@ class FullyShardedDataParallel(Module):
                 weakref.finalize(self, _release_task_user)
                 self._task_user = True
             # what the views are views of (one slot: the Function's output is the parameter itself)
-            root = next((v._base for v in views if v._base is not None and v._base is not v), views[0])
+            root = next((v._vbase for v in views if v._vbase is not None and v._vbase is not v), views[0])
             with _saving_tokens(root, self):
                 return self._fsdp_wrapped_module(*args, **kwargs)
         finally:

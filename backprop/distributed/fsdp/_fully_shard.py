@@ -363,7 +363,7 @@ class FSDPModule:
                     engine.graph_task_users[0] += 1
                     weakref.finalize(self, _release_task_user)
                     state._task_user = True
-                root = next((v._base for v in views if v._base is not None and v._base is not v), views[0])
+                root = next((v._vbase for v in views if v._vbase is not None and v._vbase is not v), views[0])
                 with _saving_tokens(root, state):
                     out = inner(*args, **kwargs)
         finally:

@@ -63,7 +63,7 @@ class _Kept:
 
 
 def _pack(t: Tensor) -> Any:
-    base = t._base
+    base = t._vbase
     entry = _live.get(id(base)) if base is not None else None
     if entry is None or entry[0] is not base:
         entry = _live.get(id(t))

@@ -294,7 +294,7 @@ def _make(local: Tensor, mesh: DeviceMesh, placements: tuple[Placement, ...], sh
     with DisableTorchFunctionSubclass():
         alias = local.view(tuple(local._data.shape)) if local.grad_fn is not None else local
     out: Any = object.__new__(DTensor)
-    for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks"):
+    for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_vbase", "_hooks"):
         setattr(out, slot, getattr(alias, slot))
     out._grad = None
     out._dt_mesh, out._dt_placements, out._dt_shape = mesh, placements, tuple(shape)

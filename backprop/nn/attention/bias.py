@@ -38,7 +38,7 @@ class CausalBias(Tensor):
                 "Lower right causal bias will produce NaNs in the output when seq_len_q > seq_len_kv!", stacklevel=2
             )
         mask = self._materialize()
-        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_version", "_base", "_hooks"):
+        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_vbase", "_hooks"):
             setattr(self, slot, getattr(mask, slot))
 
     def _upper_left(self, device: Any) -> Tensor:

@@ -195,8 +195,8 @@ def _accumulated(leaf: Any, g: Any, wrap: Any, handed: set[int]) -> Any:
     dtype and device, which the ``grad`` setter would check again for every parameter of every step."""
     if leaf._grad is None and not grad_dtypes:
         dev = leaf.device
-        if g.__class__ is not dev.array_type or g.base is not None or id(g) in handed:
-            g = dev.xp.array(g, copy=True)
+        if g.__class__ is not dev.array_type or g.base is not None or id(g) in handed or not _obeys_layout(g, leaf):
+            g = _copy_in_layout(dev.xp, g, leaf._data)
         handed.add(id(g))
         leaf._grad = wrap(g, dev, None)
         return g
@@ -483,6 +483,40 @@ def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> A
     return out if create_graph else out._data
 
 
+def _obeys_layout(g: Any, leaf: Any) -> bool:
+    """Whether ``g`` may become the new ``leaf.grad`` as laid out: torch's AccumulateGrad gives ``.grad`` the leaf's
+    strides when the leaf is dense (a transposed or channels-last leaf too) and C order otherwise, so
+    ``p.grad.view(...)`` works, or refuses, as on torch's. (Parameters are C-ordered: one flag test each.)"""
+    x = leaf._data
+    if x.flags.c_contiguous or not _dense(x):
+        return bool(g.flags.c_contiguous)
+    return _strides(g) == _strides(x)
+
+
+def _copy_in_layout(xp: Any, g: Any, x: Any) -> Any:
+    """A private copy of gradient ``g`` in the layout ``_obeys_layout`` asks for: ``x``'s strides, or C order."""
+    if x.flags.c_contiguous or not _dense(x):
+        return xp.array(g, copy=True, order="C")
+    out = xp.empty_like(x, dtype=g.dtype)  # (order "K": a dense x's own strides)
+    out[...] = g
+    return out
+
+
+def _dense(x: Any) -> bool:
+    """Torch's ``is_non_overlapping_and_dense``: some order of the dims (size-1 dims aside) is C order."""
+    expected = x.itemsize
+    for stride, n in sorted((s, n) for s, n in zip(x.strides, x.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _strides(a: Any) -> tuple[int, ...]:
+    """Strides in elements, size-1 dims left out (their strides are arbitrary: torch's contract skips them too)."""
+    return tuple(s // a.itemsize for s, n in zip(a.strides, a.shape) if n != 1)
+
+
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
     """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change (cast first to the leaf's
     ``grad_dtype`` where one was set)."""
@@ -495,9 +529,11 @@ def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[in
     if leaf._grad is None:
         # g may be shared with another leaf or the caller, or be a (broadcast) view of another
         # array: then keep a private copy, so later in-place accumulation cannot leak into it
-        if g.__class__ is not leaf.device.array_type or g.base is not None or id(g) in handed:
-            dev = leaf.device  # (a meta gradient is a placeholder: there is nothing to copy)
-            g = dev.xp.array(g, copy=True) if dev.type != "meta" else placeholder(g.shape, g.dtype)
+        # (and laid out as torch's AccumulateGrad lays it out: see _obeys_layout)
+        dev = leaf.device
+        if g.__class__ is not dev.array_type or g.base is not None or id(g) in handed or not _obeys_layout(g, leaf):
+            # (a meta gradient is a placeholder: there is nothing to copy)
+            g = _copy_in_layout(dev.xp, g, leaf._data) if dev.type != "meta" else placeholder(g.shape, g.dtype)
         handed.add(id(g))
         leaf.grad = wrap(g, leaf.device, None)
     elif leaf._grad.grad_fn is not None:

@@ -209,11 +209,14 @@ class AttributeMethods(ExtraMethods):
 
     def stride(self: Any, dim: int | None = None) -> Any:
         """Strides in elements (torch's unit), not bytes (NumPy's); one of them with ``dim``."""
+        a = self._data
         if self.device.type == "meta":  # no memory to lay out: C order (a view's own strides are not kept)
-            strides = _c_strides(self._data.shape)
+            strides = _c_strides(a.shape)
+        elif a.base is None and a.flags.c_contiguous:  # a C-ordered allocation: torch's strides for its size-1 and
+            strides = _c_strides(a.shape)  # size-0 dims, where NumPy's are any (a keepdim sum's) or 0 (empty arrays)
         else:
-            size = self._data.dtype.itemsize
-            strides = tuple(int(s) // size for s in self._data.strides)
+            size = a.dtype.itemsize
+            strides = tuple(int(s) // size for s in a.strides)
         return strides if dim is None else strides[dim]
 
     def storage_offset(self: Any) -> int:

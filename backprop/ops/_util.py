@@ -139,6 +139,13 @@ def c_order(xp: Any, y: Any) -> Any:
     return y if y.flags.c_contiguous else xp.ascontiguousarray(y)
 
 
+def copy_order(x: Any) -> str:
+    """NumPy's ``order`` for a copy laid out as torch's ``empty_like(x)``: "K" (x's stride order), but "C" for a
+    broadcast x (a stride 0), where "K" puts that dim innermost: a non-contiguous copy of ``expand(...)`` whose
+    ``.view`` would refuse where torch's works."""
+    return "C" if 0 in x.strides else "K"
+
+
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """The shapes' broadcast shape, or torch's ``RuntimeError`` (a ``ShapeError``) naming the first
     mismatching dim ("The size of tensor a (3) must match the size of tensor b (4) at non-singleton

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from backprop import dtypes
+from backprop.ops._util import copy_order
 from backprop.registry import op
 
 _complex_warned: list[bool] = []  # set once the first complex-to-real cast has warned
@@ -33,7 +34,7 @@ def astype(xp, x, *, dtype):
         x = x.real
     if dtype.kind in "iu" and dtypes.is_bfloat16(x.dtype):  # through float32: torch's (C's) conversion of NaN and
         return x.astype(xp.float32).astype(dtype)  # out-of-range values, where ml_dtypes' gives 0
-    return x.astype(dtype)
+    return x.astype(dtype, order=copy_order(x))
 
 
 @astype.defvjp

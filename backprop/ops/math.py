@@ -757,6 +757,8 @@ def nan_to_num(xp, x, *, nan=0.0, posinf=None, neginf=None):
         big = float(np.finfo(x.dtype).max)
         posinf, neginf = big if posinf is None else posinf, -big if neginf is None else neginf
         return xp.nan_to_num(x.astype(np.float32), nan=nan, posinf=posinf, neginf=neginf).astype(x.dtype)
+    if 0 in x.strides:  # (NumPy's copy of a broadcast x is not C-ordered: see copy_order)
+        x = xp.ascontiguousarray(x)
     return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 

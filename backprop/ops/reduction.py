@@ -38,7 +38,7 @@ def _quiet():
 @op("sum")
 def sum(xp, x, *, axis=None, keepdims=False):
     """Sum over ``axis``."""
-    return xp.sum(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.sum(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 @sum.defvjp
@@ -51,7 +51,7 @@ def sum_backward(ctx, gy):  # every input element gets gy
 @op("mean")
 def mean(xp, x, *, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``."""
-    return xp.mean(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.mean(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 @mean.defvjp
@@ -101,7 +101,7 @@ def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
 def amax(xp, x, *, axis=None, keepdims=False, nan_shares=False):
     """Maximum over ``axis`` (ties share the gradient equally; ``nan_shares``: a nan
     result's gradient is shared by the nan elements, torch's full ``max()``)."""
-    return xp.max(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.max(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 def _amax_backward(ctx, gy):  # (amax and amin: shared by the elements equal to the result)
@@ -115,7 +115,7 @@ amax.defvjp(_amax_backward)
 def amin(xp, x, *, axis=None, keepdims=False, nan_shares=False):
     """Minimum over ``axis`` (ties share the gradient equally; ``nan_shares``: a nan
     result's gradient is shared by the nan elements, torch's full ``min()``)."""
-    return xp.min(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.min(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 amin.defvjp(_amax_backward)
@@ -130,8 +130,10 @@ def var(xp, x, *, axis=None, correction=1, keepdims=False):
     axes = _axes(x, axis)
     if count(x.shape, axes) - correction > 0:
         if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
-            return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
-        return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
+            return c_order(
+                xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
+            )
+        return c_order(xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims))
     with _quiet():
         centered = x - xp.mean(x, axis=axes, keepdims=True)
         sq = centered * centered if x.dtype.kind != "c" else centered.real**2 + centered.imag**2  # (real |x - m|^2)
@@ -187,7 +189,7 @@ def logsumexp(xp, x, *, axis=None, keepdims=False):
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: keep -inf, not nan
     with _quiet():
         y = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
-    return y if keepdims else xp.squeeze(y, axis=axes)
+    return c_order(xp, y if keepdims else xp.squeeze(y, axis=axes))
 
 
 @logsumexp.defvjp
@@ -206,7 +208,7 @@ def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
 @op("prod", save_inputs=(0,), save_output=True)
 def prod(xp, x, *, axis=None, keepdims=False):
     """Product over ``axis``."""
-    return xp.prod(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.prod(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 @prod.defvjp
@@ -293,13 +295,13 @@ def take_indexed_grad_backward(ctx, gy):  # the adjoint of the scatter is the ga
 @op("argmax", check=lambda x, **kw: _check_nonempty("argmax", x, **kw))
 def argmax(xp, x, *, axis=None, keepdims=False):
     """Index of the first maximum over ``axis`` (int64; not differentiable)."""
-    return xp.argmax(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
+    return c_order(xp, xp.argmax(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False))
 
 
 @op("argmin", check=lambda x, **kw: _check_nonempty("argmin", x, **kw))
 def argmin(xp, x, *, axis=None, keepdims=False):
     """Index of the first minimum over ``axis`` (int64; not differentiable)."""
-    return xp.argmin(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False)
+    return c_order(xp, xp.argmin(x, axis=_ax1(x, axis), keepdims=keepdims).astype("int64", copy=False))
 
 
 def _ax1(x, axis):
@@ -439,13 +441,13 @@ def histc(xp, x, *, bins=100, min=0, max=0):
 @op("all")
 def all(xp, x, *, axis=None, keepdims=False):
     """Whether every element over ``axis`` is non-zero (bool; not differentiable)."""
-    return xp.all(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.all(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 @op("any")
 def any(xp, x, *, axis=None, keepdims=False):
     """Whether some element over ``axis`` is non-zero (bool; not differentiable)."""
-    return xp.any(x, axis=_ax(x, axis), keepdims=keepdims)
+    return c_order(xp, xp.any(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 # ---------------------------------------------------------------- norms
@@ -459,17 +461,19 @@ def norm(xp, x, *, ord=2.0, axis=None, keepdims=False, each_extreme=False):
     axis = _ax(x, axis)
     a = xp.abs(x)
     if ord == math.inf:
-        return xp.max(a, axis=axis, keepdims=keepdims)
+        return c_order(xp, xp.max(a, axis=axis, keepdims=keepdims))
     if ord == -math.inf:
-        return xp.min(a, axis=axis, keepdims=keepdims)
+        return c_order(xp, xp.min(a, axis=axis, keepdims=keepdims))
     if ord == 0:
-        return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)  # (a real count for complex x, as torch)
+        return c_order(
+            xp, xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)
+        )  # (a real count for complex x, as torch)
     if ord == 1:
-        return xp.sum(a, axis=axis, keepdims=keepdims)
+        return c_order(xp, xp.sum(a, axis=axis, keepdims=keepdims))
     if ord == 2:
-        return xp.sqrt(xp.sum(a * a, axis=axis, keepdims=keepdims))
+        return c_order(xp, xp.sqrt(xp.sum(a * a, axis=axis, keepdims=keepdims)))
     with _quiet():
-        return xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        return c_order(xp, xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord))
 
 
 @norm.defvjp

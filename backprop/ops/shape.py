@@ -158,7 +158,7 @@ def _check_triu(x, *, diagonal=0):
 @op("tril", check=_check_tril)
 def tril(xp, x, *, diagonal=0):
     """The lower triangle of the last two dims (col - row <= diagonal); the rest zero."""
-    return xp.where(_tri_mask(xp, x.shape, diagonal, True), x, xp.zeros((), dtype=x.dtype))
+    return c_order(xp, xp.where(_tri_mask(xp, x.shape, diagonal, True), x, xp.zeros((), dtype=x.dtype)))
 
 
 @tril.defvjp
@@ -169,7 +169,7 @@ def tril_backward(ctx, gy):  # the gradient is masked by the same triangle
 @op("triu", check=_check_triu)
 def triu(xp, x, *, diagonal=0):
     """The upper triangle of the last two dims (col - row >= diagonal); the rest zero."""
-    return xp.where(_tri_mask(xp, x.shape, diagonal, False), x, xp.zeros((), dtype=x.dtype))
+    return c_order(xp, xp.where(_tri_mask(xp, x.shape, diagonal, False), x, xp.zeros((), dtype=x.dtype)))
 
 
 @triu.defvjp

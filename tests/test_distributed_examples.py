@@ -57,7 +57,9 @@ ADAM_LR = {"mingpt_ddp": 0.003, "fsdp_train": 0.002}
 def _env(out: Path, init: Path | None) -> dict[str, str]:
     drop = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "EX_INIT")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
-    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
+    # (every BLAS's own variable too: an earlier test's ``init_process_group`` leaves MKL_NUM_THREADS=2 in this
+    # process's environment (``limit_blas_threads``), and torch's MKL then sums in another order than alone)
+    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
     env["BACKPROP_DEVICE"] = "cpu"
     env["EX_OUT"] = str(out)
     if init is not None:

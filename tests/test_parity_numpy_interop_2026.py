@@ -67,8 +67,6 @@ FROM_NUMPY = [
     "torch.from_numpy(np.ones(2, np.longdouble))",
     "torch.tensor(np.ones(2, np.clongdouble))",
     "torch.from_numpy(np.zeros(3, dtype=[('a', 'i1'), ('b', 'f4')])['b'])",
-    "torch.from_numpy(np.ma.array([1.0, 2.0]))",
-    "torch.tensor(np.ones(2, np.float16))",
 ]
 
 
@@ -85,6 +83,7 @@ def test_from_numpy_of_a_matrix_shares_its_memory() -> None:
     assert type(t) is bp.Tensor and t.shape == (1, 2) and t.dtype == bp.float64
     t[0, 1] = 5.0
     assert m[0, 1] == 5.0
+    assert (t * t).tolist() == [[1.0, 25.0]] and repr(t) == "tensor([[1., 5.]], dtype=float64)"  # (not matmul)
 
 
 def test_from_numpy_checks_closed_form() -> None:
@@ -110,8 +109,6 @@ WRAPPED = [
     "np.argmin(torch.tensor([[1.0, -2.0], [3.0, 0.5]]), axis=1)",
     "np.around(torch.tensor([1.26, 2.5]), 1)",
     "x = torch.tensor([1.0, 2.0])\nnp.sin(x, out=x)",
-    "np.exp(torch.tensor([0.0, 1.0]))",
-    "np.float32(2) * torch.ones(2, dtype=torch.float16)",
 ]
 
 
@@ -136,11 +133,6 @@ def test_numpy_functions_of_tensors_closed_form() -> None:
 WARNINGS = [
     "torch.tensor(torch.ones(2))",
     "torch.tensor(torch.ones(2, requires_grad=True))",
-    "torch.as_tensor(torch.ones(2))",
-    "ro = np.arange(3.0)\nro.setflags(write=False)\ntorch.tensor(ro)",
-    "int(torch.ones(1, requires_grad=True))",
-    "torch.ones(1, requires_grad=True).item()",
-    "float(torch.ones(1))",
 ]
 
 

@@ -6,6 +6,7 @@ import builtins
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -146,14 +147,21 @@ _NUMPY_TYPES = (
 
 
 def check_array_dtype(array: Any) -> None:
-    """torch refuses NumPy arrays of objects, strings, records and dates (a mixed-type DataFrame's ``.values``)."""
-    if array.dtype.kind in "OUSVMm" and not dtypes.is_ml_float(array.dtype):
+    """torch refuses NumPy arrays of objects, strings, records and dates (a mixed-type DataFrame's ``.values``), and
+    of long doubles (``np.longdouble``: float128 on x86)."""
+    kind = array.dtype.kind
+    if (kind in "OUSVMm" and not dtypes.is_ml_float(array.dtype)) or array.itemsize > (16 if kind == "c" else 8):
         raise TypeError(
             f"can't convert np.ndarray of type numpy.{array.dtype.type.__name__}. The only supported types are: "
             f"{_NUMPY_TYPES}, and bool."
         )
 
 
+_NDARRAYS_SLOW = (
+    "Creating a tensor from a list of numpy.ndarrays is extremely slow. Please consider converting the list to a "
+    "single numpy.ndarray with numpy.array() before converting to a tensor."
+)
+_ndarrays_warned: list[bool] = []
 _NUMBERS = frozenset((builtins.float, builtins.int, builtins.bool, builtins.complex))
 _ONE_ELEMENT = "only one element tensors can be converted to Python scalars"
 _INDEX = "only integer tensors of a single element can be converted to an index"
@@ -228,6 +236,11 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
     found: list = []
     if isinstance(data, (list, tuple)):
         _items(data, 1, found)
+        if not _ndarrays_warned and any(d.__class__ is np.ndarray and d.ndim for _, d in found):
+            from backprop.ops._util import user_stacklevel  # (devices sits below ops)
+
+            _ndarrays_warned.append(True)  # (once per process, as torch's TORCH_WARN_ONCE)
+            warnings.warn(_NDARRAYS_SLOW, UserWarning, stacklevel=user_stacklevel())
         double = bool(found) and _holds_double(found)
         if any(hasattr(d, "grad_fn") for _, d in found):
             leaf = _leaf_depth(data)

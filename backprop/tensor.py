@@ -55,6 +55,22 @@ from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
+_scalar_warned: list[bool] = []
+
+
+def _warn_scalar_requires_grad(t: Tensor) -> None:
+    """torch's warning for ``float(t)``/``complex(t)`` of a tensor that requires grad (once per process, as its
+    TORCH_WARN_ONCE; ``int``, ``bool`` and ``item()`` do not warn)."""
+    if t._requires_grad and not _scalar_warned:
+        _scalar_warned.append(True)
+        warnings.warn(
+            "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+            "Consider using tensor.detach() first.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 _OPERANDS = (*_SCALARS, np.generic, np.ndarray)  # (with Tensor: what torch's == takes as an operand)
 _WRAP_INT = dtypes.WRAP_INT
 _INT64 = dtypes.int64
@@ -682,6 +698,13 @@ class Tensor(
             return a.astype(dtype)  # (a new array already)
         return a.copy() if copy else a
 
+    def __array_wrap__(self, array: Any, context: Any = None, return_scalar: builtins.bool = False) -> Any:
+        """NumPy functions that compute on ``np.asarray(t)`` and wrap the result for its input (``np.round(t)``,
+        ``np.clip``, ``np.cumsum``, ``np.transpose``, ``np.argmax``) return a tensor, as torch's."""
+        if return_scalar:
+            return array[()]
+        return Tensor._wrap(array, Device("cpu", 0), None)
+
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:  # (torch's RuntimeError and text; a ValueError too, as it used to be)
@@ -694,6 +717,7 @@ class Tensor(
         return self._host().tolist()
 
     def __float__(self) -> builtins.float:
+        _warn_scalar_requires_grad(self)
         return float(self._real_item("double"))
 
     def __int__(self) -> builtins.int:
@@ -711,6 +735,7 @@ class Tensor(
         return value
 
     def __complex__(self) -> builtins.complex:
+        _warn_scalar_requires_grad(self)
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return complex(self.item())
@@ -1088,6 +1113,8 @@ class Tensor(
                     return getattr(first, _REFLECTED[name])(args[0])
                 args[0] = Tensor._of(args[0], device=first.device)  # 0-d: promotes as the scalar would
             return getattr(args[0], name)(*args[1:])
+        if any(isinstance(x, Tensor) for x in kwargs.get("out") or ()):  # NumPy would call us again, endlessly
+            raise TypeError("return arrays must be of ArrayType")
         if any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
             call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
             raise TypeError(

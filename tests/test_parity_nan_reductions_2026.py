@@ -86,3 +86,81 @@ def test_searchsorted_batched_rows_fuzz(seed: int) -> None:
                     bp.searchsorted(bp.tensor(seq), bp.tensor(vals), right=right, out_int32=out_int32),
                     torch.searchsorted(torch.tensor(seq), torch.tensor(vals), right=right, out_int32=out_int32),
                 )
+
+
+# ---------------------------------------------------------------- gradients at NaN and infinities
+def _grads(fn: Any, data: Any, gy: Any = None) -> None:
+    """Value and gradient of ``fn(module, x)`` (its first output if a tuple) agree with torch's."""
+    got = []
+    for m in (torch, bp):
+        x = m.tensor(data, dtype=m.float64, requires_grad=True)
+        y = fn(m, x)
+        y = y[0] if isinstance(y, tuple) else y
+        y.backward(m.full_like(y, 0.5) if gy is None else m.tensor(gy, dtype=m.float64))
+        got.append((y, x.grad))
+    (ut, gt), (ub, gb) = got
+    _same(ub, ut)
+    _same(gb, gt)
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+def test_prod_of_a_0d_tensor_passes_gy_through(value: float) -> None:
+    _grads(lambda m, x: x.prod(), value)  # torch: d prod = gy for one element (not prod / x = nan)
+    _grads(lambda m, x: x.prod(0), value)
+
+
+@pytest.mark.parametrize("data", [INF, [INF], [-INF]])
+def test_var_std_gradient_with_no_degrees_of_freedom_at_an_infinite_mean(data: Any) -> None:
+    # torch: where(x == mean, nan, inf): inf == inf, so nan (x - mean = nan was read as "not at the mean")
+    with pytest.warns(UserWarning):
+        _grads(lambda m, x: x.var(), data)
+    with pytest.warns(UserWarning):
+        _grads(lambda m, x: x.std(), data)
+
+
+@pytest.mark.parametrize("data", [NAN, [NAN], [NAN, NAN, NAN]])
+def test_nanmedian_of_all_nan_shares_the_gradient_among_the_nans(data: Any) -> None:
+    _grads(lambda m, x: x.nanmedian(), data)
+    _grads(lambda m, x: x.median(), data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [[INF, 0.0, -1.0, 2.0, 1.0], [1.0, -INF, 0.0, 3.0, 0.0, 2.0], [[2.0, INF, 0.0, -1.0], [INF, 0.0, 1.0, -2.0]]],
+)
+def test_cumprod_gradient_at_a_zero_after_an_infinity(data: Any) -> None:
+    # the first zero's gradient is y_{z-1} * (a finite sum), as torch's: not a sum of inf - inf = NaN
+    _grads(lambda m, x: x.cumprod(-1), data, gy=np.ones(np.shape(data)))
+    _grads(lambda m, x: x.cumprod(-1), data)
+
+
+# ---------------------------------------------------------------- no NumPy warnings where torch is silent
+@pytest.mark.parametrize(
+    "name",
+    ["prod", "prod0", "cumsum", "cumprod", "mean", "mean0", "var", "var0", "std", "nansum", "nanmean", "var_mean"],
+)
+def test_reductions_of_infinities_and_empty_tensors_do_not_warn(name: str, recwarn: Any) -> None:
+    calls = {
+        "prod": lambda m, x: x.prod(),
+        "prod0": lambda m, x: x.prod(0),
+        "cumsum": lambda m, x: x.cumsum(1),
+        "cumprod": lambda m, x: x.cumprod(1),
+        "mean": lambda m, x: x.mean(),
+        "mean0": lambda m, x: x.mean(0),
+        "var": lambda m, x: x.var(0, correction=0),
+        "var0": lambda m, x: x.var(1),
+        "std": lambda m, x: x.std(1),
+        "nansum": lambda m, x: x.nansum(),
+        "nanmean": lambda m, x: x.nanmean(1),
+        "var_mean": lambda m, x: m.var_mean(x, 1)[0],
+    }
+    a = np.array([[INF, 0.0, -INF, NAN], [0.0, 0.0, INF, 1.0], [-INF, -INF, 2.0, 3.0]])
+    for data in (a, np.zeros((0, 3)), np.zeros((3, 0))):
+        x, t = bp.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+        y, u = calls[name](bp, x), calls[name](torch, t)
+        _same(y, u)
+        y.sum().backward()
+        u.sum().backward()
+        _same(x.grad, t.grad)
+    # (torch's own "degrees of freedom is <= 0" UserWarning for var/std over too few elements is wanted)
+    assert [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)] == []

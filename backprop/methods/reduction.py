@@ -329,7 +329,7 @@ class ReductionMethods:
                 return apply(reduction.median, flat)  # nan for floats, as torch
             keep = apply(ew.eq, flat, flat)  # the non-NaN elements
             if not keep.any().item():
-                return flat.amax()  # all NaN: NaN
+                return apply(reduction.median, flat)  # all NaN: NaN, its gradient shared by them (torch)
             return apply(reduction.median, flat[keep])
         d = wrap_dim(_int_dim("nanmedian", dim), self.ndim, "nanmedian")
         if not self._data.size:

@@ -38,7 +38,8 @@ def _quiet():
 @op("sum")
 def sum(xp, x, *, axis=None, keepdims=False):
     """Sum over ``axis``."""
-    return xp.sum(x, axis=_ax(x, axis), keepdims=keepdims)
+    with _quiet():  # (inf + -inf: NaN, silently as torch; NumPy's warning would name its own module)
+        return xp.sum(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 @sum.defvjp
@@ -50,8 +51,11 @@ def sum_backward(ctx, gy):  # every input element gets gy
 
 @op("mean")
 def mean(xp, x, *, axis=None, keepdims=False):
-    """Arithmetic mean over ``axis``."""
-    return xp.mean(x, axis=_ax(x, axis), keepdims=keepdims)
+    """Arithmetic mean over ``axis`` (NaN over nothing, without NumPy's "Mean of empty slice", as torch)."""
+    with _quiet():
+        if not x.size:
+            return xp.sum(x, axis=_ax(x, axis), keepdims=keepdims) / 0.0
+        return xp.mean(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 @mean.defvjp
@@ -129,11 +133,12 @@ def var(xp, x, *, axis=None, correction=1, keepdims=False):
     slice, inf otherwise (torch also warns; here no warning escapes)."""
     axes = _axes(x, axis)
     if count(x.shape, axes) - correction > 0:
-        if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
-            return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
-        return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
+        with _quiet():  # (infinities: NaN, silently)
+            if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
+                return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
+            return xp.var(x, axis=axes, ddof=correction, keepdims=keepdims)
     with _quiet():
-        centered = x - xp.mean(x, axis=axes, keepdims=True)
+        centered = x - xp.mean(x, axis=axes, keepdims=True) if x.size else x  # (no "Mean of empty slice")
         sq = centered * centered if x.dtype.kind != "c" else centered.real**2 + centered.imag**2  # (real |x - m|^2)
         return xp.sum(sq, axis=axes, keepdims=keepdims) / 0.0
 
@@ -150,12 +155,14 @@ def _var_grad(ctx, x, gy):
     axes = norm_axes(axis, x.ndim)
     dof = count(x.shape, axes) - ctx.attrs["correction"]
     g = expand_reduced(xp, gy, x.shape, axis, ctx.attrs["keepdims"])
+    if 0 in x.shape:  # nothing to differentiate (and no NumPy "Mean of empty slice")
+        return g * x
     centered = x - xp.mean(x, axis=axes, keepdims=True)
     if dof > 0:
         return g * centered * (2.0 / dof)
-    with _quiet():  # torch's values: the full reduction gives nan at the mean, inf elsewhere
+    with _quiet():  # torch's values: the full reduction gives nan at the mean (an infinite one too), inf elsewhere
         if axis is None or x.ndim == 0:
-            return g * xp.where(centered == 0, math.nan, math.inf)
+            return g * xp.where(x == xp.mean(x, axis=axes, keepdims=True), math.nan, math.inf)
         return g * centered * (2.0 / dof if dof else math.inf)
 
 
@@ -206,7 +213,8 @@ def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
 @op("prod", save_inputs=(0,), save_output=True)
 def prod(xp, x, *, axis=None, keepdims=False):
     """Product over ``axis``."""
-    return xp.prod(x, axis=_ax(x, axis), keepdims=keepdims)
+    with _quiet():  # (inf * 0: NaN, silently as torch)
+        return xp.prod(x, axis=_ax(x, axis), keepdims=keepdims)
 
 
 @prod.defvjp
@@ -215,6 +223,8 @@ def prod_backward(ctx, gy):  # d prod = prod_{j != i} x_j dx_i; = prod / x_i whe
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
+    if x.ndim == 0:  # the product of one element: gy itself, also at inf or NaN (torch)
+        return (g,)
     zeros = int((x == 0).sum())
     if not zeros:
         return (g * conj_if_complex(ctx, expand_reduced(xp, y, x.shape, axis, keepdims)) / conj_if_complex(ctx, x),)

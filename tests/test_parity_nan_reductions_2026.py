@@ -126,7 +126,12 @@ def test_nanmedian_of_all_nan_shares_the_gradient_among_the_nans(data: Any) -> N
 
 @pytest.mark.parametrize(
     "data",
-    [[INF, 0.0, -1.0, 2.0, 1.0], [1.0, -INF, 0.0, 3.0, 0.0, 2.0], [[2.0, INF, 0.0, -1.0], [INF, 0.0, 1.0, -2.0]]],
+    [
+        [INF, 0.0, -1.0, 2.0, 1.0],
+        [1.0, -INF, 0.0, 3.0, 0.0, 2.0],
+        [[INF, 0.0, -1.0, 2.0], [2.0, -INF, 0.0, 3.0]],
+        [-INF, 0.0, 2.0, 0.0, 1.0],
+    ],
 )
 def test_cumprod_gradient_at_a_zero_after_an_infinity(data: Any) -> None:
     # the first zero's gradient is y_{z-1} * (a finite sum), as torch's: not a sum of inf - inf = NaN
@@ -164,3 +169,54 @@ def test_reductions_of_infinities_and_empty_tensors_do_not_warn(name: str, recwa
         _same(x.grad, t.grad)
     # (torch's own "degrees of freedom is <= 0" UserWarning for var/std over too few elements is wanted)
     assert [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+
+
+# ---------------------------------------------------------------- errors: classes and messages as torch's
+BOOLS = np.array([True, False, True])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: x.argmax(),
+        lambda m, x: x.argmin(0),
+        lambda m, x: m.argmax(x, 0, True),
+        lambda m, x: x.median(),
+        lambda m, x: x.median(0),
+        lambda m, x: x.nanmedian(),
+        lambda m, x: m.nanmedian(x, 0),
+        lambda m, x: x.topk(1),
+        lambda m, x: x.kthvalue(1),
+    ],
+)
+def test_bool_inputs_are_refused_as_torch_refuses_them(call: Any) -> None:
+    _raises_as_torch(call, BOOLS)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: x.amax(-1),
+        lambda m, x: x.amin((-1, 0)),
+        lambda m, x: m.amin(x, -1),
+    ],
+)
+def test_empty_reduction_dim_is_named_as_given(call: Any) -> None:
+    _raises_as_torch(call, np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize("k, dim", [(4, -1), (0, 0), (3, 0), (0, -2)])
+def test_kthvalue_out_of_range_message(k: int, dim: int) -> None:
+    _raises_as_torch(lambda m, x: x.kthvalue(k, dim), np.zeros((2, 3)))
+    _raises_as_torch(lambda m, x: x.kthvalue(2), np.float64(1.0))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool"])  # (float32 was right)
+def test_quantile_of_an_empty_tensor_says_non_empty_first(dtype: str) -> None:
+    _raises_as_torch(lambda m, x: m.quantile(x, 0.5), np.zeros(0, dtype))
+    _raises_as_torch(lambda m, x: m.nanquantile(x, 0.5, dim=0), np.zeros(0, dtype))
+    _raises_as_torch(lambda m, x: m.quantile(x, 2.0), np.zeros(0, dtype))  # (the range of a number q first)
+
+
+def test_aminmax_takes_one_int_dim() -> None:
+    _raises_as_torch(lambda m, x: m.aminmax(x, dim=(0, 1)), np.zeros((2, 3)))

@@ -96,8 +96,9 @@ def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
                 "with the 'dim' argument."
             )
-        for d in norm_axes(axis, x.ndim):
-            if x.shape[d] == 0:
+        norm_axes(axis, x.ndim)  # (an out-of-range dim's error first)
+        for d in axis if isinstance(axis, (tuple, list)) else (axis,):
+            if x.shape[d] == 0:  # torch names the dim as given: -1 stays -1
                 raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 

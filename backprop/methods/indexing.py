@@ -577,6 +577,8 @@ class IndexingMethods:
         """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) elements along
         ``dim``, in sorted order; ties are taken first-index-first (torch leaves their order open)."""
         refuse_complex(RuntimeError, " topk does not support complex dtypes on CPU", self)
+        if self.dtype == np.bool_:
+            raise RuntimeError("topk does not support bool dtypes on CPU")
         d = wrap_dim(dim, self.ndim, "topk")
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
@@ -590,13 +592,15 @@ class IndexingMethods:
     def kthvalue(self: Any, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
         refuse_complex(NotImplementedError, "\"kthvalue_cpu\" not implemented for '{dtype}'", self)
+        if self.dtype == np.bool_:
+            raise NotImplementedError("\"kthvalue_cpu\" not implemented for 'Bool'")
         d = wrap_dim(dim, self.ndim, "kthvalue")
         if not self._data.size:
             refuse_empty("kthvalue", self, d)
         x = self if self.ndim else self.reshape(1)
         n = x.shape[d]
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-            raise RuntimeError(f"kthvalue(): selected number k={k} out of range for dimension {dim} of size {n}")
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
         idx = apply(so.argsort, x, axis=d)[(slice(None),) * d + (slice(int(k) - 1, int(k)),)]
         out = _values_at(self, x, idx, d, rt.kthvalue)
         if keepdim or self.ndim == 0:

@@ -31,28 +31,28 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     """quantile / nanquantile: sort along the dim (NaN last), then read (and interpolate between)
     the sorted values at rank q * (n - 1), n the count of (non-NaN) values, as torch."""
-    # torch's messages (which say quantile() for nanquantile too)
-    if str(self.dtype) not in ("float32", "float64"):
-        raise RuntimeError("quantile() input tensor must be either float or double dtype")
+    # torch's messages (which say quantile() for nanquantile too), in torch's order
+    if not hasattr(q, "grad_fn") and not 0 <= float(q) <= 1:  # (printed as C++ streams a double: %g)
+        raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {float(q):g}")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(
             "quantile() interpolation must be one of linear, lower, higher, midpoint or nearest, but got "
             f"{interpolation}"
         )
+    if self.numel() == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
+    if hasattr(q, "grad_fn") and q.ndim > 1:
+        raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+    if str(self.dtype) not in ("float32", "float64"):
+        raise RuntimeError("quantile() input tensor must be either float or double dtype")
     if hasattr(q, "grad_fn"):
-        if q.ndim > 1:
-            raise RuntimeError("quantile() q must be a scalar or 1D tensor")
         if q.dtype != self.dtype:
             raise RuntimeError("quantile() q tensor must be same dtype as the input tensor")
         scalar, qs = q.ndim == 0, q.reshape(-1)  # (differentiable: linear interpolation's weight follows q)
     else:
-        if not 0 <= float(q) <= 1:  # torch's check of a Python q prints it as C++ streams a double (%g)
-            raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {float(q):g}")
         scalar, qs = True, self._wrap(self.device.xp.asarray([float(q)], dtype=self.dtype), self.device, None)
     if qs.numel() and not ((qs.detach() >= 0) & (qs.detach() <= 1)).all().item():
         raise RuntimeError("quantile() q values must be in the range [0, 1]")
-    if self.numel() == 0:
-        raise RuntimeError("quantile() input tensor must be non-empty")
     if dim is None:
         x, d = self.reshape(-1), None
     else:
@@ -110,6 +110,11 @@ def _int_dim(name: str, dim: Any) -> int:
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise TypeError(f"{name}(): dim must be an int, got {dim!r}")
     return dim
+
+
+def _refuse_bool_median(x: Any, dim: Any) -> None:
+    if x.dtype == dtypes.bool_:  # (torch's kernel names, for nanmedian too)
+        raise NotImplementedError(f"\"{'median_cpu' if dim is None else 'median_out'}\" not implemented for 'Bool'")
 
 
 def _check_selected_dim(name: str, x: Any, d: int) -> None:
@@ -281,6 +286,7 @@ class ReductionMethods:
         """The lower median (torch: for an even count the smaller middle value, not the mean), or
         ``(values, indices)`` along ``dim`` (gradient to the returned index)."""
         dim = _dim("median", dim, axis)
+        _refuse_bool_median(self, dim)
         if dim is None:
             return apply(reduction.median, self)
         return self._select("median", rt.median, reduction.argmedian, dim, _keep(keepdim, keepdims))
@@ -313,6 +319,8 @@ class ReductionMethods:
 
     def _arg(self: Any, name: str, opdef: Any, dim: Any, keepdim: bool) -> Tensor:
         d = None if dim is None else wrap_dim(_int_dim(name, dim), self.ndim, name)
+        if self.dtype == dtypes.bool_:
+            raise RuntimeError(f"{name}(): does not support bool input")
         if not self._data.size:
             refuse_empty(
                 name, self, d, IndexError, f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
@@ -323,13 +331,14 @@ class ReductionMethods:
         """``median`` ignoring NaN (NaN only where every element is NaN), or ``(values, indices)``
         along ``dim`` (gradient to the returned index; without dim shared by the equal elements)."""
         dim = _dim("nanmedian", dim, axis)
+        _refuse_bool_median(self, dim)
         if dim is None:
             flat = self.reshape(-1)
             if flat.shape[0] == 0:
                 return apply(reduction.median, flat)  # nan for floats, as torch
             keep = apply(ew.eq, flat, flat)  # the non-NaN elements
             if not keep.any().item():
-                return flat.amax()  # all NaN: NaN
+                return apply(reduction.median, flat)  # all NaN: NaN, its gradient shared by them (torch)
             return apply(reduction.median, flat[keep])
         d = wrap_dim(_int_dim("nanmedian", dim), self.ndim, "nanmedian")
         if not self._data.size:
@@ -350,6 +359,8 @@ class ReductionMethods:
     def aminmax(self: Any, *, dim: Any = None, keepdim: bool = False) -> MinMaxValues:
         """``(min, max)`` over ``dim`` (all by default), as ``amin`` and ``amax``."""
         refuse_complex(NotImplementedError, "\"aminmax_cpu\" not implemented for '{dtype}'", self)
+        if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool)):  # (a keyword: no position)
+            raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
         if not self._data.size:
             full = "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity."
             wrapped = None if dim is None else wrap_dim(_int_dim("aminmax", dim), self.ndim, "aminmax")

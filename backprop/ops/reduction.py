@@ -35,10 +35,19 @@ def _quiet():
     return np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
+def _add_reduce(xp, x, axis, keepdims):
+    """``xp.sum``; on NumPy its ufunc called from here (the same values and dtypes as ``np.sum``): an ``inf - inf``
+    is NaN silently under our warning filter, where ``np.sum``'s Python would warn in its own module's name. (A
+    ``np.errstate`` block per call would cost more than a small sum.)"""
+    if xp is np:
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return xp.sum(x, axis=axis, keepdims=keepdims)
+
+
 @op("sum")
 def sum(xp, x, *, axis=None, keepdims=False):
     """Sum over ``axis``."""
-    return c_order(xp, xp.sum(x, axis=_ax(x, axis), keepdims=keepdims))
+    return c_order(xp, _add_reduce(xp, x, _ax(x, axis), keepdims))
 
 
 @sum.defvjp
@@ -50,8 +59,15 @@ def sum_backward(ctx, gy):  # every input element gets gy
 
 @op("mean")
 def mean(xp, x, *, axis=None, keepdims=False):
-    """Arithmetic mean over ``axis``."""
-    return c_order(xp, xp.mean(x, axis=_ax(x, axis), keepdims=keepdims))
+    """Arithmetic mean over ``axis`` (NaN over nothing, without NumPy's "Mean of empty slice", as torch)."""
+    if xp is not np:
+        return c_order(xp, xp.mean(x, axis=_ax(x, axis), keepdims=keepdims))
+    # NumPy's own mean, bit for bit (float16 summed in float32), with the ufunc called from here: an inf - inf or an
+    # empty slice gives NaN under our warning filter, where np.mean's Python would warn in its own module's name
+    n = count(x.shape, _axes(x, axis))
+    if x.dtype == np.float16:
+        return c_order(xp, (np.add.reduce(x, _ax(x, axis), dtype=np.float32, keepdims=keepdims) / n).astype(x.dtype))
+    return c_order(xp, np.add.reduce(x, _ax(x, axis), keepdims=keepdims) / n)
 
 
 @mean.defvjp
@@ -92,8 +108,9 @@ def _check_nonempty(name, x, *, axis=None, keepdims=False, nan_shares=False):
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
                 "with the 'dim' argument."
             )
-        for d in norm_axes(axis, x.ndim):
-            if x.shape[d] == 0:
+        norm_axes(axis, x.ndim)  # (an out-of-range dim's error first)
+        for d in axis if isinstance(axis, (tuple, list)) else (axis,):
+            if x.shape[d] == 0:  # torch names the dim as given: -1 stays -1
                 raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
@@ -129,13 +146,14 @@ def var(xp, x, *, axis=None, correction=1, keepdims=False):
     slice, inf otherwise (torch also warns; here no warning escapes)."""
     axes = _axes(x, axis)
     if count(x.shape, axes) - correction > 0:
-        if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
-            return c_order(
-                xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
-            )
-        return c_order(xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims))
+        with _quiet():  # (infinities: NaN, silently; NumPy's var is Python, warning in its own module's name)
+            if x.dtype == "float16":  # accumulate in float32, as torch (float16 sums of squares lose the answer)
+                return c_order(
+                    xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims, dtype="float32").astype(x.dtype)
+                )
+            return c_order(xp, xp.var(x, axis=axes, ddof=correction, keepdims=keepdims))
     with _quiet():
-        centered = x - xp.mean(x, axis=axes, keepdims=True)
+        centered = x - xp.mean(x, axis=axes, keepdims=True) if x.size else x  # (no "Mean of empty slice")
         sq = centered * centered if x.dtype.kind != "c" else centered.real**2 + centered.imag**2  # (real |x - m|^2)
         return xp.sum(sq, axis=axes, keepdims=keepdims) / 0.0
 
@@ -152,12 +170,14 @@ def _var_grad(ctx, x, gy):
     axes = norm_axes(axis, x.ndim)
     dof = count(x.shape, axes) - ctx.attrs["correction"]
     g = expand_reduced(xp, gy, x.shape, axis, ctx.attrs["keepdims"])
+    if 0 in x.shape:  # nothing to differentiate (and no NumPy "Mean of empty slice")
+        return g * x
     centered = x - xp.mean(x, axis=axes, keepdims=True)
     if dof > 0:
         return g * centered * (2.0 / dof)
-    with _quiet():  # torch's values: the full reduction gives nan at the mean, inf elsewhere
+    with _quiet():  # torch's values: the full reduction gives nan at the mean (an infinite one too), inf elsewhere
         if axis is None or x.ndim == 0:
-            return g * xp.where(centered == 0, math.nan, math.inf)
+            return g * xp.where(x == xp.mean(x, axis=axes, keepdims=True), math.nan, math.inf)
         return g * centered * (2.0 / dof if dof else math.inf)
 
 
@@ -208,7 +228,8 @@ def logsumexp_backward(ctx, gy):  # d lse(x) = softmax(x) dx
 @op("prod", save_inputs=(0,), save_output=True)
 def prod(xp, x, *, axis=None, keepdims=False):
     """Product over ``axis``."""
-    return c_order(xp, xp.prod(x, axis=_ax(x, axis), keepdims=keepdims))
+    reduce = np.multiply.reduce if xp is np else xp.prod  # (see _add_reduce: inf * 0 gives NaN silently)
+    return c_order(xp, reduce(x, axis=_ax(x, axis), keepdims=keepdims))
 
 
 @prod.defvjp
@@ -217,6 +238,8 @@ def prod_backward(ctx, gy):  # d prod = prod_{j != i} x_j dx_i; = prod / x_i whe
     xp = ctx.xp
     axis, keepdims = ctx.attrs["axis"], ctx.attrs["keepdims"]
     g = expand_reduced(xp, gy, x.shape, axis, keepdims)
+    if x.ndim == 0:  # the product of one element: gy itself, also at inf or NaN (torch)
+        return (g,)
     zeros = int((x == 0).sum())
     if not zeros:
         return (g * conj_if_complex(ctx, expand_reduced(xp, y, x.shape, axis, keepdims)) / conj_if_complex(ctx, x),)

@@ -58,7 +58,9 @@ def _reverse_cumsum(ctx, g, axis):
 @op("cumsum")
 def cumsum(xp, x, *, axis):
     """Cumulative sum along ``axis``."""
-    return _scan(xp, lambda v, d: xp.cumsum(v, axis=d), x, _axis(x, axis, "cumsum"))
+    # (the array's own method, called from here: inf + -inf gives NaN silently under our warning filter, where
+    # np.cumsum's Python would warn in its own module's name)
+    return _scan(xp, lambda v, d: v.cumsum(axis=d), x, _axis(x, axis, "cumsum"))
 
 
 @cumsum.defvjp
@@ -69,7 +71,7 @@ def cumsum_backward(ctx, gy):  # dx_i = sum_{k >= i} gy_k: the reversed cumsum
 @op("cumprod", save_inputs=(0,), save_output=True)
 def cumprod(xp, x, *, axis):
     """Cumulative product along ``axis``."""
-    return _scan(xp, lambda v, d: xp.cumprod(v, axis=d), x, _axis(x, axis, "cumprod"))
+    return _scan(xp, lambda v, d: v.cumprod(axis=d), x, _axis(x, axis, "cumprod"))  # (as cumsum's)
 
 
 @cumprod.defvjp
@@ -93,7 +95,13 @@ def cumprod_backward(ctx, gy):
     first = zero & (zeros_so_far == 1)
     # (the sum stops before the zero, as torch's: an infinite gy there would give inf * 0 = NaN)
     g_before = _reverse_cumsum(ctx, xp.where(before, gy * y, 0), d) / xp.where(before, x, 1)
-    g_first = _reverse_cumsum(ctx, gy * ctx.call(cumprod, xp.where(first, 1, x), axis=d), d)
+    if ctx.create_graph:  # at z: rcumsum(gy cumprod(x with x_z = 1)), which keeps the terms through later zeros
+        g_first = _reverse_cumsum(ctx, gy * ctx.call(cumprod, xp.where(first, 1, x), axis=d), d)
+    else:  # torch's O(n) values: y_{z-1} sum_{z <= k < z2} gy_k prod_{z < j <= k} x_j, y_{z-1} outside the sum
+        # (an infinite product before z times a finite sum, not inf - inf inside it), the sum stopping at z2
+        inner = ctx.call(cumprod, xp.where((zeros_so_far == 1) & ~first, x, 1), axis=d)
+        total = xp.sum(xp.where(zeros_so_far == 1, gy, 0) * inner, axis=d, keepdims=True)
+        g_first = total * ctx.call(cumprod, xp.where(before, x, 1), axis=d)
     return (xp.where(before, g_before, xp.where(first, g_first, 0)),)
 
 

@@ -71,13 +71,31 @@ def unique(xp, x, *, dim=None, consecutive=False, part="values"):
 def searchsorted(xp, sorted_sequence, values, *, right=False, out_int32=False):
     """The insertion index of each value into the last dim of ``sorted_sequence`` (torch.searchsorted:
     1-D, or the same leading dims as ``values``); ``right`` puts equal values after. No gradient."""
-    side = "right" if right else "left"
-    if sorted_sequence.ndim == 1:
-        out = xp.asarray(xp.searchsorted(sorted_sequence, values, side=side))
-    else:  # one row per leading index: count the entries before each value
-        seq, v = sorted_sequence[..., None, :], values[..., :, None]
-        out = ((seq <= v) if right else (seq < v)).sum(axis=-1)
+    seq = sorted_sequence
+    if seq.ndim == 1 and not (seq.dtype.kind in "fc" and xp.isnan(seq).any()):
+        out = xp.asarray(xp.searchsorted(seq, values, side="right" if right else "left"))
+    else:
+        out = _bisect(xp, seq, values, right)
     return c_order(xp, out.astype("int32" if out_int32 else "int64", copy=False))
+
+
+def _bisect(xp, seq, values, right):
+    """torch's binary search, step for step, for all values at once: it moves right past ``seq[mid]``
+    unless ``seq[mid] > v`` (``>=`` when not ``right``). Over a sequence with NaNs (``sort`` puts them
+    last) the answer depends on which mids it visits, and NumPy's search visits others."""
+    n = seq.shape[-1]
+    start = xp.zeros(values.shape, dtype="int64")
+    end = xp.full(values.shape, n, dtype="int64")
+    while True:
+        active = start < end
+        if not active.any():
+            return start
+        mid = start + ((end - start) >> 1)
+        at = xp.minimum(mid, n - 1)
+        mid_val = xp.take_along_axis(seq, at, axis=-1) if seq.ndim > 1 else seq[at]
+        past = ~(mid_val > values) if right else ~(mid_val >= values)
+        start = xp.where(active & past, mid + 1, start)
+        end = xp.where(active & ~past, mid, end)
 
 
 @op("isin")

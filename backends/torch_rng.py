@@ -417,12 +417,26 @@ def _half_ok(dt: np.dtype) -> bool:
     return dt.itemsize == 2
 
 
+def cast(v: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """``v`` as dtype ``dt`` the way C++'s ``static_cast<scalar_t>(double)`` makes it: float16 and bfloat16
+    are built from a float, so a double sample rounds twice (to float32, then to ``dt``)."""
+    if v.dtype == _F64 and _half_ok(dt) and dt.kind not in "iu":
+        v = v.astype(_F32)
+    return v.astype(dt, copy=False)
+
+
 def _uniform_acc(gen: CPUGenerator, n: int, acc: np.dtype) -> np.ndarray:
     """U[0, 1) in the accumulate type: ``random() & (2^24 - 1)`` / 2^24 for float32, 53 bits of
     ``random64()`` for float64."""
     if acc == _F64:
         return (gen.random64(n) & _MASK53).astype(_F64) * 2.0**-53
     return ((gen.random32(n) & _MASK24).astype(_F64) * 2.0**-24).astype(_F32)
+
+
+def uniform_real(gen: CPUGenerator, n: int, lo: float, hi: float) -> np.ndarray:
+    """``n`` draws of torch's ``uniform_real_distribution<double>(lo, hi)``: a 53-bit u, u * (hi - lo) + lo
+    (in a kernel built without fused multiply-adds, as rrelu's)."""
+    return _uniform_acc(gen, n, _F64) * (hi - lo) + lo
 
 
 def _acc(dt: np.dtype) -> np.dtype:
@@ -498,7 +512,7 @@ def normal(
                 data = np.concatenate([data, np.empty(n - full, acc)])
             data[n - 16 :] = tail.ravel()
         return data.astype(dt)
-    return _scalar_normal(gen, n, mean, std).astype(dt)
+    return cast(_scalar_normal(gen, n, mean, std), dt)
 
 
 def _scalar_normal(gen: CPUGenerator, n: int, mean: float, std: float) -> np.ndarray:

@@ -216,3 +216,18 @@ def test_multinomial_errors_per_path_are_torchs(weights: list) -> None:
             with pytest.raises(RuntimeError) as info:
                 bp.multinomial(bp.tensor(weights, dtype=getattr(bp, dtype)), n, replacement)
             assert str(info.value) == message
+
+
+# ---------------------------------------------------------------- torch.distributions
+@pytest.mark.parametrize("kappa", [0.5, 4.0, 20.0])
+def test_von_mises_samples_are_torchs(kappa: float) -> None:
+    """torch's rejection loop lets a later acceptance replace an earlier one; keeping the first gave other
+    (equally distributed) numbers."""
+    for seed in (0, 1):
+        both(seed, lambda L: L.distributions.VonMises(L.zeros(50), L.ones(50) * kappa).sample((4,)))
+        both(
+            seed,
+            lambda L: L.distributions.VonMises(
+                L.ones(30, dtype=L.float64), L.full((30,), kappa, dtype=L.float64)
+            ).sample(),
+        )

@@ -631,6 +631,79 @@ def geometric(gen: CPUGenerator, n: int, p: float) -> np.ndarray:
     return np.ceil(_cmath(math.log, _u53(gen, n)) / math.log1p(-p))
 
 
+class _Draws:
+    """torch's scalar ``uniform_real_distribution<double>(0, 1)`` and ``normal_distribution<double>`` draws
+    one at a time (rejection samplers), read from 53-bit uniforms drawn ahead in blocks; ``done()`` leaves
+    the generator just past the words used."""
+
+    def __init__(self, gen: CPUGenerator, block: int) -> None:
+        self.gen, self.block = gen, block
+        self.buf: list[float] = []
+        self.i = 0
+        self.snap: Any = None
+
+    def uniform(self) -> float:
+        if self.i == len(self.buf):
+            self.done()
+            self.snap = self.gen._mt.state
+            self.buf = ((self.gen.random64(self.block) & _MASK53).astype(_F64) * 2.0**-53).tolist()
+            self.i = 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+    def normal(self) -> float:
+        """The cached second sample first, else r cos(2 pi u1) (caching r sin(2 pi u1)), as ``_scalar_normal``."""
+        if self.gen.next_double is not None:
+            v, self.gen.next_double = self.gen.next_double, None
+            return v
+        u1 = self.uniform()
+        r = math.sqrt(-2.0 * math.log1p(-self.uniform()))
+        self.gen.next_double = r * math.sin(_TWO_PI * u1)
+        return r * math.cos(_TWO_PI * u1)
+
+    def done(self) -> None:
+        if self.snap is not None:  # rewind the block, then draw only the words used
+            self.gen._mt.state = self.snap
+            self.gen.random64(self.i)
+            self.snap = None
+
+
+def standard_gamma(gen: CPUGenerator, alpha: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """torch's CPU ``_standard_gamma`` of the flat ``alpha`` (dtype ``dt``, C order): per element Marsaglia and
+    Tsang's sampler (ATen's ``sample_gamma``: the ``f``-suffixed constants and the ``alpha`` arithmetic in
+    ``dt``, the rest in double; 53-bit uniforms and the scalar normal sampler with its cached second sample),
+    then ``max(tiny, sample)`` in ``dt``."""
+    st = _F32 if dt != _F64 else _F64  # (float16/bfloat16 compute their alpha steps in float)
+    third, c331 = float(np.float32(1) / np.float32(3)), float(np.float32(0.0331))
+    out = np.empty(alpha.size, _F64)
+    draws = _Draws(gen, min(4 * alpha.size + 16, 1 << 16))
+    for i, a in enumerate(alpha.astype(st).tolist()):
+        scale = 1.0
+        if a < 1.0:
+            if a == 0.0:
+                out[i] = 0.0
+                continue
+            scale *= math.pow(1 - draws.uniform(), float(st.type(1.0) / st.type(a)))
+            a = float(st.type(a) + st.type(1.0))
+        d = float(st.type(a) - st.type(third))
+        c = 1.0 / math.sqrt(9.0 * d)
+        while True:
+            x = draws.normal()
+            y = 1.0 + c * x
+            while y <= 0:
+                x = draws.normal()
+                y = 1.0 + c * x
+            v = y * y * y
+            u = 1 - draws.uniform()
+            xx = x * x
+            if u < 1.0 - c331 * xx * xx or math.log(u) < 0.5 * xx + d * (1.0 - v + math.log(v)):
+                out[i] = scale * d * v
+                break
+    draws.done()
+    res = cast(out, dt)
+    return np.maximum(res, np.finfo(res.dtype).tiny if res.dtype.kind == "f" else res.dtype.type(0))
+
+
 def fill_order(shape: tuple, strides: tuple, flat: np.ndarray) -> np.ndarray:
     """``flat`` (values in the order torch's TensorIterator visits a tensor's memory: dimensions by
     decreasing stride) placed at their logical positions of ``shape``."""

@@ -809,9 +809,13 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
     if lam.size and bool(dev.xp.any(lam < 0)):
         raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative")
+    rng = generator_rng(dev, generator)
+    if isinstance(rng, torch_rng.CPUGenerator):  # torch's CPU sampler, so torch's numbers
+        flat = np.ascontiguousarray(lam).astype(np.float64).ravel()
+        return torch_rng.cast(torch_rng.poisson(rng, flat), np.dtype(dt)).reshape(lam.shape)
     with on_device(dev):
         # a 0-d rate gives a Python int: make it an array again (torch.poisson of a 0-d tensor)
-        return dev.xp.asarray(generator_rng(dev, generator).poisson(lam.astype(np.float64))).astype(dt)
+        return dev.xp.asarray(rng.poisson(lam.astype(np.float64))).astype(dt)
 
 
 # ---------------------------------------------------------------- generators and seeds

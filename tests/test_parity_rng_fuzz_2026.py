@@ -257,3 +257,29 @@ def test_gamma_mixed_concentrations_and_gradient_still_flows() -> None:
     a = bp.tensor([0.5, 2.0, 7.0], requires_grad=True)
     bp.distributions.Dirichlet(a).rsample().pow(2).sum().backward()
     assert a.grad is not None and bool(bp.isfinite(a.grad).all()) and bool((a.grad != 0).any())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_poisson_is_torchs(dtype: str) -> None:
+    """Hoermann's transformed rejection for rates >= 10, the product of uniforms below; in C order of the
+    rates, a transposed input included; ``Poisson`` and ``NegativeBinomial`` follow."""
+    rates = [[0.0, 0.5, 3.0, 12.0], [100.0, 1e4, 9.99, 2.0]]
+
+    def run(L: Any) -> list:
+        t = getattr(L, dtype)
+        out = [L.poisson(L.tensor(rates, dtype=t).t()), L.poisson(L.tensor(4.0, dtype=t))]
+        out += [L.distributions.Poisson(L.tensor(rates, dtype=t)).sample((3,))]
+        if dtype in ("float16", "bfloat16"):  # (its gamma: torch's CPU kernel has no half types)
+            return out
+        return [*out, L.distributions.NegativeBinomial(3, probs=L.full((5,), 0.3, dtype=t)).sample((4,))]
+
+    for seed in (0, 1):
+        both(seed, run)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_gamma_refuses_half_types_as_torchs_cpu_kernel(dtype: str) -> None:
+    name = {"float16": "Half", "bfloat16": "BFloat16"}[dtype]
+    for lib in (bp, torch):
+        with pytest.raises(NotImplementedError, match=f"^\"gamma_cpu\" not implemented for '{name}'$"):
+            lib.distributions.Gamma(lib.ones(3, dtype=getattr(lib, dtype)), 1.0).sample()

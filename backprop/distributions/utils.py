@@ -151,6 +151,8 @@ def _numpy_draw(*arrays: Any, dev: Any, method: str, shape: tuple, dt: Any) -> A
             args[0] = args[0].astype(np.int64)
         rng = generator_rng(dev, None)
         if method == "standard_gamma" and torch_stream(rng):  # torch's CPU sampler, so torch's numbers
+            if np.dtype(dt).itemsize == 2:  # (float16 and bfloat16: torch's CPU kernel has none)
+                raise NotImplementedError(f"\"gamma_cpu\" not implemented for '{dtypes.scalar_type_name(dt)}'")
             alpha = np.ascontiguousarray(xp.broadcast_to(arrays[0], shape)).ravel()
             return torch_rng.standard_gamma(rng, alpha, np.dtype(dt)).reshape(shape)
         return getattr(rng, method)(*args, size=shape).astype(dt)

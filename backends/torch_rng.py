@@ -417,12 +417,26 @@ def _half_ok(dt: np.dtype) -> bool:
     return dt.itemsize == 2
 
 
+def cast(v: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """``v`` as dtype ``dt`` the way C++'s ``static_cast<scalar_t>(double)`` makes it: float16 and bfloat16
+    are built from a float, so a double sample rounds twice (to float32, then to ``dt``)."""
+    if v.dtype == _F64 and _half_ok(dt) and dt.kind not in "iu":
+        v = v.astype(_F32)
+    return v.astype(dt, copy=False)
+
+
 def _uniform_acc(gen: CPUGenerator, n: int, acc: np.dtype) -> np.ndarray:
     """U[0, 1) in the accumulate type: ``random() & (2^24 - 1)`` / 2^24 for float32, 53 bits of
     ``random64()`` for float64."""
     if acc == _F64:
         return (gen.random64(n) & _MASK53).astype(_F64) * 2.0**-53
     return ((gen.random32(n) & _MASK24).astype(_F64) * 2.0**-24).astype(_F32)
+
+
+def uniform_real(gen: CPUGenerator, n: int, lo: float, hi: float) -> np.ndarray:
+    """``n`` draws of torch's ``uniform_real_distribution<double>(lo, hi)``: a 53-bit u, u * (hi - lo) + lo
+    (in a kernel built without fused multiply-adds, as rrelu's)."""
+    return _uniform_acc(gen, n, _F64) * (hi - lo) + lo
 
 
 def _acc(dt: np.dtype) -> np.dtype:
@@ -498,7 +512,7 @@ def normal(
                 data = np.concatenate([data, np.empty(n - full, acc)])
             data[n - 16 :] = tail.ravel()
         return data.astype(dt)
-    return _scalar_normal(gen, n, mean, std).astype(dt)
+    return cast(_scalar_normal(gen, n, mean, std), dt)
 
 
 def _scalar_normal(gen: CPUGenerator, n: int, mean: float, std: float) -> np.ndarray:
@@ -615,6 +629,119 @@ def log_normal(gen: CPUGenerator, n: int, mean: float, std: float) -> np.ndarray
 def geometric(gen: CPUGenerator, n: int, p: float) -> np.ndarray:
     """torch's ``geometric_(p)`` in float64: ceil(log(u) / log1p(-p))."""
     return np.ceil(_cmath(math.log, _u53(gen, n)) / math.log1p(-p))
+
+
+class _Draws:
+    """torch's scalar ``uniform_real_distribution<double>(0, 1)`` and ``normal_distribution<double>`` draws
+    one at a time (rejection samplers), read from 53-bit uniforms drawn ahead in blocks; ``done()`` leaves
+    the generator just past the words used."""
+
+    def __init__(self, gen: CPUGenerator, block: int) -> None:
+        self.gen, self.block = gen, block
+        self.buf: list[float] = []
+        self.i = 0
+        self.snap: Any = None
+
+    def uniform(self) -> float:
+        if self.i == len(self.buf):
+            self.done()
+            self.snap = self.gen._mt.state
+            self.buf = ((self.gen.random64(self.block) & _MASK53).astype(_F64) * 2.0**-53).tolist()
+            self.i = 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+    def normal(self) -> float:
+        """The cached second sample first, else r cos(2 pi u1) (caching r sin(2 pi u1)), as ``_scalar_normal``."""
+        if self.gen.next_double is not None:
+            v, self.gen.next_double = self.gen.next_double, None
+            return v
+        u1 = self.uniform()
+        r = math.sqrt(-2.0 * math.log1p(-self.uniform()))
+        self.gen.next_double = r * math.sin(_TWO_PI * u1)
+        return r * math.cos(_TWO_PI * u1)
+
+    def done(self) -> None:
+        if self.snap is not None:  # rewind the block, then draw only the words used
+            self.gen._mt.state = self.snap
+            self.gen.random64(self.i)
+            self.snap = None
+
+
+def standard_gamma(gen: CPUGenerator, alpha: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """torch's CPU ``_standard_gamma`` of the flat ``alpha`` (dtype ``dt``, C order): per element Marsaglia and
+    Tsang's sampler (ATen's ``sample_gamma``: the ``f``-suffixed constants and the ``alpha`` arithmetic in
+    ``dt``, the rest in double; 53-bit uniforms and the scalar normal sampler with its cached second sample),
+    then ``max(tiny, sample)`` in ``dt``."""
+    st = _F32 if dt != _F64 else _F64  # (float16/bfloat16 compute their alpha steps in float)
+    third, c331 = float(np.float32(1) / np.float32(3)), float(np.float32(0.0331))
+    out = np.empty(alpha.size, _F64)
+    draws = _Draws(gen, min(4 * alpha.size + 16, 1 << 16))
+    for i, a in enumerate(alpha.astype(st).tolist()):
+        scale = 1.0
+        if a < 1.0:
+            if a == 0.0:
+                out[i] = 0.0
+                continue
+            scale *= math.pow(1 - draws.uniform(), float(st.type(1.0) / st.type(a)))
+            a = float(st.type(a) + st.type(1.0))
+        d = float(st.type(a) - st.type(third))
+        c = 1.0 / math.sqrt(9.0 * d)
+        while True:
+            x = draws.normal()
+            y = 1.0 + c * x
+            while y <= 0:
+                x = draws.normal()
+                y = 1.0 + c * x
+            v = y * y * y
+            u = 1 - draws.uniform()
+            xx = x * x
+            if u < 1.0 - c331 * xx * xx or math.log(u) < 0.5 * xx + d * (1.0 - v + math.log(v)):
+                out[i] = scale * d * v
+                break
+    draws.done()
+    res = cast(out, dt)
+    return np.maximum(res, np.finfo(res.dtype).tiny if res.dtype.kind == "f" else res.dtype.type(0))
+
+
+def poisson(gen: CPUGenerator, lam: np.ndarray) -> np.ndarray:
+    """torch's CPU ``poisson`` of the flat float64 rates ``lam`` (C order): per element, for a rate of 10 or
+    more Hoermann's transformed rejection (PTRS), else the product of uniforms against exp(-rate)."""
+    out = np.empty(lam.size, _F64)
+    draws = _Draws(gen, min(4 * lam.size + 16, 1 << 16))
+    for i, rate in enumerate(lam.tolist()):
+        if rate >= 10:
+            slam, loglam = math.sqrt(rate), math.log(rate)
+            b = 0.931 + 2.53 * slam
+            a = -0.059 + 0.02483 * b
+            invalpha = 1.1239 + 1.1328 / (b - 3.4)
+            vr = 0.9277 - 3.6224 / (b - 2)
+            while True:
+                u = draws.uniform() - 0.5
+                v = draws.uniform()
+                us = 0.5 - abs(u)
+                k = math.floor((2 * a / us + b) * u + rate + 0.43)
+                if us >= 0.07 and v <= vr:
+                    break
+                if k < 0 or (us < 0.013 and v > us):
+                    continue
+                if math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b) <= (
+                    -rate + k * loglam - math.lgamma(k + 1)
+                ):
+                    break
+            out[i] = k
+        elif rate == 0:
+            out[i] = 0
+        else:
+            count, prod, enlam = 0, 1.0, math.exp(-rate)
+            while True:
+                prod *= draws.uniform()
+                if prod <= enlam:
+                    break
+                count += 1
+            out[i] = count
+    draws.done()
+    return out
 
 
 def fill_order(shape: tuple, strides: tuple, flat: np.ndarray) -> np.ndarray:

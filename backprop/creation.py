@@ -848,9 +848,13 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
     if lam.size and bool(dev.xp.any(lam < 0)):
         raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative")
+    rng = generator_rng(dev, generator)
+    if isinstance(rng, torch_rng.CPUGenerator):  # torch's CPU sampler, so torch's numbers
+        flat = np.ascontiguousarray(lam).astype(np.float64).ravel()
+        return torch_rng.cast(torch_rng.poisson(rng, flat), np.dtype(dt)).reshape(lam.shape)
     with on_device(dev):
         # a 0-d rate gives a Python int: make it an array again (torch.poisson of a 0-d tensor)
-        return dev.xp.asarray(generator_rng(dev, generator).poisson(lam.astype(np.float64))).astype(dt)
+        return dev.xp.asarray(rng.poisson(lam.astype(np.float64))).astype(dt)
 
 
 # ---------------------------------------------------------------- generators and seeds
@@ -969,6 +973,32 @@ class Generator:
         self._rng = np.random.Generator(bg)
         self._seed = state.get("seed", self._seed)
         return self
+
+    def clone_state(self) -> Generator:
+        """A new generator of the same device holding a copy of this one's state (the same numbers
+        follow from both; drawing from one leaves the other)."""
+        return Generator(self.device).set_state(self.get_state())
+
+    def get_offset(self) -> int:
+        """The Philox offset of a CUDA generator in torch; torch's error for a CPU one (mt19937 has none)."""
+        raise self._no_offset()
+
+    def set_offset(self, offset: int) -> Generator:
+        """The Philox offset of a CUDA generator in torch; torch's error for a CPU one (mt19937 has none)."""
+        raise self._no_offset()
+
+    def _no_offset(self) -> Exception:
+        if self.device.type == "cpu":
+            return RuntimeError("CPU Generator does not use offset")
+        return NotImplementedError(f"{self.device.type} generators here are CuPy's, which have no Philox offset")
+
+    def graphsafe_get_state(self) -> Generator:
+        """torch's CUDA-graph generator states; its error for a CPU generator (and here for every one)."""
+        raise NotImplementedError("graphsafe_get_state is not supported in this Generator")
+
+    def graphsafe_set_state(self, state: Generator) -> Generator:
+        """torch's CUDA-graph generator states; its error for a CPU generator (and here for every one)."""
+        raise NotImplementedError("graphsafe_set_state is not supported in this Generator")
 
     def __repr__(self) -> str:
         return f"<backprop.Generator device={self.device}>"

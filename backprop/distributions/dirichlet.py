@@ -1,11 +1,13 @@
 """``Dirichlet(concentration)`` on the simplex, and ``Beta(concentration1, concentration0)`` (a
-two-category Dirichlet, as torch builds it). ``rsample`` normalises implicitly reparameterised Gamma
+two-category Dirichlet, as torch builds it). ``rsample`` normalises implicitly reparameterised float64 Gamma
 draws (``gamma.standard_gamma``): unbiased gradients, though not torch's pathwise ones for a draw."""
 
 from __future__ import annotations
 
 import numbers
 from typing import Any
+
+import numpy as np
 
 from backprop import creation, dtypes
 from backprop import functions as fn
@@ -36,8 +38,17 @@ class Dirichlet(ExponentialFamily):
         return self._expand_params(Dirichlet, batch_shape, _instance, ("concentration",), trailing=1)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        gammas = standard_gamma(self.concentration.expand(self._extended_shape(sample_shape)))
-        return gammas / gammas.sum(-1, keepdim=True)
+        """torch's ``_sample_dirichlet``: Gamma draws of the concentration as float64, normalised in float64,
+        then cast to the dtype within [tiny, the float below 1] (so on the CPU torch's numbers)."""
+        conc = self.concentration.expand(self._extended_shape(sample_shape))
+        gammas = standard_gamma(conc.to(dtypes.float64))
+        ratio = gammas / gammas.sum(-1, keepdim=True)
+        dt = conc.dtype
+        if dt == dtypes.float64:
+            return ratio.clamp(min=float(np.finfo(np.float64).tiny), max=float(np.nextafter(1.0, 0.0)))
+        info = np.finfo(np.dtype(str(dt).removeprefix("backprop.")))
+        below_one = float(np.nextafter(info.dtype.type(1), info.dtype.type(0)))
+        return ratio.to(dt).clamp(min=float(info.tiny), max=below_one)
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:

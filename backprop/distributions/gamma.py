@@ -1,9 +1,9 @@
 """``Gamma(concentration, rate)`` and ``Chi2(df)``, with an implicitly reparameterised ``rsample``.
 
-A draw x ~ Gamma(a, 1) comes from NumPy's ``standard_gamma``; its gradient with respect to ``a`` is
-the implicit one, dx/da = -(dF(x; a)/da) / f(x; a) (F the regularised lower incomplete gamma function,
-f the density), as torch's ``_standard_gamma_grad``: here dF/da is a central difference of SciPy's
-``gammainc`` (relative accuracy about 1e-9 in float64), not torch's series approximations.
+A draw x ~ Gamma(a, 1) comes from torch's sampler on the CPU (NumPy's ``standard_gamma`` elsewhere); its
+gradient with respect to ``a`` is the implicit one, dx/da = -(dF(x; a)/da) / f(x; a) (F the regularised lower
+incomplete gamma function, f the density), as torch's ``_standard_gamma_grad``: here dF/da is a central
+difference of SciPy's ``gammainc`` (relative accuracy about 1e-9 in float64), not torch's series approximations.
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ class Gamma(ExponentialFamily):
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        return standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        value = standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        value.detach().clamp_(min=float(np.finfo(value._data.dtype).tiny))  # (torch's: after dividing by rate)
+        return value
 
     def log_prob(self, value: Any) -> Tensor:
         # torch.as_tensor(value, dtype=rate.dtype): a float64 value for float32 parameters gives float32

@@ -13,7 +13,8 @@ import numpy as np
 from backprop import creation, dtypes
 from backprop import functions as fn
 from backprop.autograd import enable_grad, trace
-from backprop.methods.random import generator_rng, on_device
+from backprop.backends import torch_rng
+from backprop.methods.random import generator_rng, on_device, torch_stream
 from backprop.size import Size
 from backprop.tensor import Tensor
 
@@ -148,12 +149,18 @@ def _numpy_draw(*arrays: Any, dev: Any, method: str, shape: tuple, dt: Any) -> A
         args = [xp.broadcast_to(a.astype(np.float64), shape) for a in arrays]
         if method == "binomial":  # the trial counts are integers
             args[0] = args[0].astype(np.int64)
-        return getattr(generator_rng(dev, None), method)(*args, size=shape).astype(dt)
+        rng = generator_rng(dev, None)
+        if method == "standard_gamma" and torch_stream(rng):  # torch's CPU sampler, so torch's numbers
+            if np.dtype(dt).itemsize == 2:  # (float16 and bfloat16: torch's CPU kernel has none)
+                raise NotImplementedError(f"\"gamma_cpu\" not implemented for '{dtypes.scalar_type_name(dt)}'")
+            alpha = np.ascontiguousarray(xp.broadcast_to(arrays[0], shape)).ravel()
+            return torch_rng.standard_gamma(rng, alpha, np.dtype(dt)).reshape(shape)
+        return getattr(rng, method)(*args, size=shape).astype(dt)
 
 
 def draw(method: str, shape: Any, *params: Tensor) -> Tensor:
-    """Samples of ``shape`` from NumPy's generator method ``method`` (``standard_gamma``, ``binomial``)
-    with the parameters ``params``, drawn from backprop's seeded generator; no gradient."""
+    """Samples of ``shape`` from NumPy's generator method ``method`` (``standard_gamma``: torch's sampler on the
+    CPU stream; ``binomial``) with the parameters ``params``, drawn from backprop's seeded generator; no gradient."""
     like = params[0]
     dev = like.device
     call = functools.partial(_numpy_draw, dev=dev, method=method, shape=tuple(shape), dt=like.dtype)

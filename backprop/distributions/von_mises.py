@@ -36,7 +36,8 @@ def _rejection_sample(loc: Tensor, concentration: Tensor, proposal_r: Tensor, x:
         f = (1 + proposal_r * z) / (proposal_r + z)
         c = concentration * (proposal_r - f)
         accept = ((c * (2 - c) - u2) > 0) | ((c / u2).log() + 1 - c >= 0)
-        x = fn.where(accept & ~done, (u3 - 0.5).sign() * f.clamp(min=-1.0, max=1.0).acos(), x)
+        # (a later acceptance replaces an earlier one, as torch's loop: the same draws give its numbers)
+        x = fn.where(accept, (u3 - 0.5).sign() * f.clamp(min=-1.0, max=1.0).acos(), x)
         done = done | accept
     return (x + math.pi + loc) % (2 * math.pi) - math.pi
 

@@ -83,7 +83,7 @@ def _torch_fill(t: Any, rng: Any, fill: Callable[[int], Any], dt: np.dtype, comp
     if complex_parts:
         shape, strides = (*shape, 2), (*strides, arr.itemsize // 2)
     out = torch_rng.fill_order(shape, strides, np.asarray(fill(math.prod(shape))))
-    return as_complex(out, dt) if complex_parts else out.astype(dt, copy=False)
+    return as_complex(out, dt) if complex_parts else torch_rng.cast(out, dt)
 
 
 def _real_of(dt: np.dtype) -> np.dtype:
@@ -166,11 +166,16 @@ def multinomial_draw(xp: Any, rng: Any, probs: Any, num_samples: int, replacemen
     rows, cats = p.shape
     if rows == 0:
         return xp.zeros((*probs.shape[:-1], num_samples), dtype=np.int64)
+    if replacement and num_samples > 1:  # torch's drawing kernel checks (and words) these itself
+        if bool(xp.any(xp.isnan(p) | (p < 0))):
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry < 0)")
+        if bool(xp.any(xp.isinf(p))):
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry = infinity or NaN)")
     if bool(xp.any(~xp.isfinite(p) | (p < 0))):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     total = p.sum(axis=-1, keepdims=True)
     if bool(xp.any(total <= 0)):
-        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
     if torch_stream(rng):  # torch's CPU kernels, in the probabilities' own dtype
         exact = probs.reshape(-1, probs.shape[-1]) if probs.dtype.kind == "f" else p
         out = torch_rng.multinomial(rng, exact, num_samples, replacement)

@@ -20,8 +20,9 @@ from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
+from backprop.backends import torch_rng
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.methods.random import dropout_keep, dropout_scale
+from backprop.methods.random import dropout_keep, dropout_scale, torch_stream
 from backprop.nn._common import _channel_shape, _legacy_reduction, _running_update, pairwise_distance
 from backprop.nn._conv_functional import (
     adaptive_avg_pool1d,
@@ -473,7 +474,7 @@ def rrelu(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
 ) -> Tensor:
     """Leaky ReLU with slope (lower + upper) / 2 in eval; while training, a slope drawn from
-    U(lower, upper) per negative element (from backprop's generator: not torch's random stream)."""
+    U(lower, upper) per element <= 0 (on the CPU torch's draws, so its slopes after ``manual_seed``)."""
     try:
         return _rrelu(input, lower, upper, training, inplace, None)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
@@ -487,8 +488,12 @@ def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: b
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     dev = input.device
-    slopes = trace.record(_uniform, dev, tuple(input.shape), lower, upper, generator)
-    out = apply(ew.where, input >= 0, input, input * Tensor._wrap(slopes.astype(input.dtype), dev, None))
+    if dev.type == "cpu" and input.dtype not in (dtypes.float32, dtypes.float64, dtypes.bfloat16):
+        name = dtypes.scalar_type_name(input.dtype)
+        raise NotImplementedError(f"\"rrelu_with_noise_out_cpu\" not implemented for '{name}'")
+    slopes = Tensor._wrap(trace.record(_rrelu_noise, input, dev, lower, upper, generator), dev, None)
+    scaled = input * slopes  # (in the math type: float32 slopes for a float16 input, rounded once after)
+    out = apply(ew.where, input > 0, input, scaled if scaled.dtype == input.dtype else scaled.to(input.dtype))
     link_gradients(out, input, name="RreluWithNoiseBackwardBackward0")
     if inplace:
         return _copy_into(input, out, "rrelu_")
@@ -532,10 +537,19 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _uniform(dev: Any, shape: tuple, lower: float, upper: float, generator: Any = None) -> Any:
-    """U(lower, upper) samples (float64) from the device's generator (or ``generator``'s)."""
+def _rrelu_noise(x: Any, dev: Any, lower: float, upper: float, generator: Any = None) -> Any:
+    """rrelu's slopes for the array ``x``: on the CPU torch's, a U(lower, upper) draw (53 bits, bounds in
+    the math type) per element <= 0 in C order, 1 elsewhere, in the math type (float64 for a float64
+    input, else float32); elsewhere one float64 draw per element from the device's generator."""
     rng = dev.backend.rng(dev.index) if generator is None else generator._rng_for(dev)
-    return rng.random(shape) * (upper - lower) + lower
+    if not torch_stream(rng):
+        return rng.random(x.shape) * (upper - lower) + lower
+    math_t = np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
+    neg = np.ascontiguousarray(x).ravel() <= 0
+    noise = np.ones(neg.size, math_t)
+    lo, hi = (float(math_t.type(v)) for v in (lower, upper))
+    noise[neg] = torch_rng.uniform_real(rng, int(neg.sum()), lo, hi).astype(math_t)
+    return noise.reshape(x.shape)
 
 
 def _const(arr: Any, like: Tensor) -> Tensor:

@@ -122,7 +122,9 @@ def _trunc_normal_torch(tensor: Tensor, mean: float, std: float, a: float, b: fl
             mask = (result < lo) | (result > hi)
             if not bool(mask.any()):
                 break
-            result = empty_like_(result).normal_(mean, std, generator=generator).where(mask, result)
+            # (torch's where of tensors laid out as ``tensor`` keeps that layout, so each round's
+            # empty_like is laid out as ``tensor``: its normal_ fills in the same order)
+            result = empty_like_(tensor).normal_(mean, std, generator=generator).where(mask, result)
         if result is not tensor:
             tensor.copy_(result)
         return
@@ -147,8 +149,13 @@ def _trunc_normal_torch(tensor: Tensor, mean: float, std: float, a: float, b: fl
 
 
 def empty_like_(t: Tensor) -> Tensor:
-    """A new uninitialised tensor of ``t``'s shape, dtype and device."""
-    return Tensor._wrap(t.device.xp.empty(t._data.shape, t.dtype), t.device, None)
+    """A new uninitialised tensor of ``t``'s shape, dtype and device, laid out as torch's ``empty_like``
+    lays it out (dense, the dims in ``t``'s memory order), so a sampler fills it in torch's order."""
+    shape = tuple(t._data.shape)
+    strides = torch_rng.like_strides(shape, t._data.strides)
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
+    data = t.device.xp.empty([shape[d] for d in order], t.dtype).transpose(np.argsort(order).tolist())
+    return Tensor._wrap(data, t.device, None)
 
 
 def _norm_cdf(x: float) -> float:

@@ -10,6 +10,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.creation import as_tensor, randint
+from backprop.methods.random import multinomial
 from backprop.tensor import Tensor
 from backprop.utils.data._random import host_rng, randperm, seeded_generator
 
@@ -139,6 +140,11 @@ class WeightedRandomSampler(Sampler[int]):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
+        if not isinstance(self.generator, np.random.Generator):  # torch's multinomial: its indices and errors
+            if not self.replacement and self.num_samples > self.weights.shape[0]:  # (torch's words, bare)
+                raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+            yield from multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator).tolist()
+            return
         w = np.asarray(self.weights.numpy(), dtype=np.float64)
         drawn = self.replacement and self.num_samples > 1  # torch.multinomial's messages per path
         if drawn and (np.isnan(w).any() or (w < 0).any()):

@@ -668,6 +668,12 @@ class _Draws:
             self.snap = None
 
 
+# The most elements a call draws through torch's per-element rejection samplers (``standard_gamma``, ``poisson``):
+# Python loops of about 6-10 us an element, so a larger draw (1M Poisson counts: seconds) takes NumPy's vectorised
+# algorithms on the same stream instead (milliseconds; the numbers are then not torch's).
+SCALAR_SAMPLERS_MAX = 1024
+
+
 def standard_gamma(gen: CPUGenerator, alpha: np.ndarray, dt: np.dtype) -> np.ndarray:
     """torch's CPU ``_standard_gamma`` of the flat ``alpha`` (dtype ``dt``, C order): per element Marsaglia and
     Tsang's sampler (ATen's ``sample_gamma``: the ``f``-suffixed constants and the ``alpha`` arithmetic in

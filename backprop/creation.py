@@ -849,7 +849,7 @@ def _poisson_draw(lam: Any, *, dev: Device, generator: Any, dt: Any) -> Any:
     if lam.size and bool(dev.xp.any(lam < 0)):
         raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative")
     rng = generator_rng(dev, generator)
-    if isinstance(rng, torch_rng.CPUGenerator):  # torch's CPU sampler, so torch's numbers
+    if isinstance(rng, torch_rng.CPUGenerator) and lam.size <= torch_rng.SCALAR_SAMPLERS_MAX:  # torch's numbers
         flat = np.ascontiguousarray(lam).astype(np.float64).ravel()
         return torch_rng.cast(torch_rng.poisson(rng, flat), np.dtype(dt)).reshape(lam.shape)
     with on_device(dev):

@@ -283,3 +283,19 @@ def test_gamma_refuses_half_types_as_torchs_cpu_kernel(dtype: str) -> None:
     for lib in (bp, torch):
         with pytest.raises(NotImplementedError, match=f"^\"gamma_cpu\" not implemented for '{name}'$"):
             lib.distributions.Gamma(lib.ones(3, dtype=getattr(lib, dtype)), 1.0).sample()
+
+
+def test_draws_beyond_the_scalar_samplers_limit_take_numpys_vectorised_samplers() -> None:
+    """torch's per-element Poisson and gamma samplers are Python loops here (6-10 us an element): draws larger than
+    ``SCALAR_SAMPLERS_MAX`` take NumPy's algorithms on the same stream (README), which must still be the right
+    distributions (closed-form moments) in the right dtypes, above torch's smallest-normal clamp for gamma."""
+    from backprop.backends import torch_rng
+
+    n = 20 * torch_rng.SCALAR_SAMPLERS_MAX
+    bp.manual_seed(3)
+    counts = bp.poisson(bp.full((n,), 4.0))
+    assert counts.dtype == bp.float32 and float(counts.min()) >= 0 and bool((counts == counts.round()).all())
+    assert abs(float(counts.mean()) - 4.0) < 0.1 and abs(float(counts.var()) - 4.0) < 0.3
+    g = bp.distributions.Gamma(bp.full((n,), 2.5, dtype=bp.float64), bp.full((n,), 2.0, dtype=bp.float64)).sample()
+    assert g.dtype == bp.float64 and float(g.min()) >= np.finfo(np.float64).tiny
+    assert abs(float(g.mean()) - 1.25) < 0.03 and abs(float(g.var()) - 0.625) < 0.05

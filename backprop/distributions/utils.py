@@ -4,6 +4,7 @@ properties, and drawing samples from backprop's generators (recorded for ``bp.co
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -153,8 +154,10 @@ def _numpy_draw(*arrays: Any, dev: Any, method: str, shape: tuple, dt: Any) -> A
         if method == "standard_gamma" and torch_stream(rng):  # torch's CPU sampler, so torch's numbers
             if np.dtype(dt).itemsize == 2:  # (float16 and bfloat16: torch's CPU kernel has none)
                 raise NotImplementedError(f"\"gamma_cpu\" not implemented for '{dtypes.scalar_type_name(dt)}'")
-            alpha = np.ascontiguousarray(xp.broadcast_to(arrays[0], shape)).ravel()
-            return torch_rng.standard_gamma(rng, alpha, np.dtype(dt)).reshape(shape)
+            if math.prod(shape) <= torch_rng.SCALAR_SAMPLERS_MAX:
+                alpha = np.ascontiguousarray(xp.broadcast_to(arrays[0], shape)).ravel()
+                return torch_rng.standard_gamma(rng, alpha, np.dtype(dt)).reshape(shape)
+            return np.maximum(rng.standard_gamma(*args, size=shape).astype(dt), np.finfo(dt).tiny)
         return getattr(rng, method)(*args, size=shape).astype(dt)
 
 

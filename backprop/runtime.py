@@ -47,6 +47,11 @@ def print_linewidth() -> int:
     return int(_print["linewidth"])
 
 
+def print_edgeitems() -> int:
+    """The elements printed at each end of a summarised dimension (``set_printoptions(edgeitems=)``)."""
+    return int(_print["edgeitems"])
+
+
 def array_repr_options(a: Any) -> dict[str, Any]:
     """Keyword arguments for ``numpy.array2string(a)`` that print as torch would: ``precision``
     decimals on every element (``1.2346, 100.5000``), none when every value is integral (``1., 2.``)."""

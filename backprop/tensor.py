@@ -1264,10 +1264,10 @@ class Tensor(
         else:
             body = np.array2string(host, separator=", ", prefix=prefix, **runtime.array_repr_options(host))
         extra = []
-        if self._data.size == 0 and self._data.ndim > 1:
-            extra.append(f"size={tuple(self.shape)}")
-        if self.device.type != "cpu":
+        if self.device.type != "cpu":  # (first, as torch's: ``tensor([], device='cuda:0', size=(2, 0))``)
             extra.append(f"device='{self.device}'")
+        if self._data.size == 0 and self._data.ndim > 1 or self._data.size and not runtime.print_edgeitems():
+            extra.append(f"size={tuple(self.shape)}")  # (edgeitems=0 may hide every element: torch names the size)
         default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
         if self._data.size == 0:  # no element to tell an int64 from a float: torch names every non-default dtype
             if self.dtype != dtypes.get_default_dtype():
@@ -1324,6 +1324,8 @@ def _torch_layout(a: np.ndarray, indent: int, linewidth: int) -> str:
     opts = runtime.array_repr_options(a)
     edge, threshold = opts["edgeitems"], opts["threshold"]
     summarize = a.size > threshold
+    if summarize and not edge:  # (edgeitems=0: no element is shown, whatever the rank)
+        return "[...]"
     shown = a
     if summarize:
         for axis, n in enumerate(a.shape):

@@ -188,6 +188,13 @@ NODES = [
     "x4.cummax(1)[0]",
     "L.max(x4, 1).values",
     "x3.bmm(x3.transpose(1, 2))",
+    "F.cross_entropy(x4, L.zeros(2, 4, 4, dtype=L.long))",
+    "F.cross_entropy(x4, L.zeros(2, 4, 4, dtype=L.long), reduction='none')",
+    "F.cross_entropy(x3, L.zeros(2, 3, dtype=L.long), reduction='sum')",
+    "F.cross_entropy(x4[:, :, 0, 0], L.tensor([0, 1]), reduction='none')",
+    "L.nn.CrossEntropyLoss(weight=L.ones(2))(x4, L.zeros(2, 4, 4, dtype=L.long))",
+    "F.nll_loss(x4, L.zeros(2, 4, 4, dtype=L.long))",
+    "F.nll_loss(x3, L.zeros(2, 3, dtype=L.long))",
 ]
 
 

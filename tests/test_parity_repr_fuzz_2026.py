@@ -195,6 +195,15 @@ NODES = [
     "L.nn.CrossEntropyLoss(weight=L.ones(2))(x4, L.zeros(2, 4, 4, dtype=L.long))",
     "F.nll_loss(x4, L.zeros(2, 4, 4, dtype=L.long))",
     "F.nll_loss(x3, L.zeros(2, 3, dtype=L.long))",
+    "F.interpolate(x4, scale_factor=2)",
+    "F.interpolate(x4, scale_factor=2, mode='bilinear', align_corners=False)",
+    "F.interpolate(x4, scale_factor=0.5, mode='bilinear', antialias=True)",
+    "F.interpolate(x3, scale_factor=2, mode='linear')",
+    "F.interpolate(x4, size=(4, 4))",
+    "L.nn.Upsample(scale_factor=2, mode='nearest')(x4)",
+    "x4.clamp_min(0.5)",
+    "x4.clamp_max(x4.detach().flip(0))",
+    "L.clamp(x4, min=x4.detach().flip(0))",
 ]
 
 
@@ -229,6 +238,14 @@ def test_adaptive_avg_pool_at_the_input_size_is_a_copy() -> None:
     w = bp.nn.functional.adaptive_avg_pool2d(z, (2, 2))
     w.add_(1)
     assert z.tolist() == [[[[0.0, 1.0], [2.0, 3.0]]]]
+
+
+def test_interpolate_to_the_input_size_is_a_copy() -> None:
+    x = bp.arange(4.0).reshape(1, 1, 2, 2)
+    y = bp.nn.functional.interpolate(x, size=(2, 2))
+    assert y is not x
+    y.add_(1)
+    assert x.tolist() == [[[[0.0, 1.0], [2.0, 3.0]]]]
 
 
 def test_device_suffix_before_size() -> None:

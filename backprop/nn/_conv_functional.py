@@ -1349,7 +1349,10 @@ def interpolate(
         elif m != o or scales[i] not in (None, 1.0):
             idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
             y = y.index_select(2 + i, _const(xp.asarray(idx), input))
-    return y
+    if y is input:  # (nothing to resample: a copy, as torch's, never the input itself)
+        y = input.clone()
+    kind = "".join(map(str.capitalize, mode.split("-")))  # torch's node: UpsampleBilinear2DBackward0, ...
+    return name_node(y, f"Upsample{kind}{n}D{'Aa' if antialias else ''}Backward0")
 
 
 def upsample(

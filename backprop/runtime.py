@@ -47,6 +47,11 @@ def print_linewidth() -> int:
     return int(_print["linewidth"])
 
 
+def print_edgeitems() -> int:
+    """The elements printed at each end of a summarised dimension (``set_printoptions(edgeitems=)``)."""
+    return int(_print["edgeitems"])
+
+
 def array_repr_options(a: Any) -> dict[str, Any]:
     """Keyword arguments for ``numpy.array2string(a)`` that print as torch would: ``precision``
     decimals on every element (``1.2346, 100.5000``), none when every value is integral (``1., 2.``)."""
@@ -73,7 +78,8 @@ def array_repr_options(a: Any) -> dict[str, Any]:
         opts["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
     else:
         opts["suppress_small"] = True  # (fixed notation: NumPy would otherwise pick its own switch)
-        if top >= 1.0e8:  # NumPy turns to exponents there even so (1e8 as ``1.e+08``): torch's fixed text
+        if top >= 1.0e8 or digits == 0:  # NumPy turns to exponents there even so (1e8 as ``1.e+08``), and
+            # with no decimals keeps the point (``-1.``): torch's fixed text
             opts["formatter"] = {"float_kind": lambda v: _fixed(v, digits, integral)}
     if a.dtype.kind == "c":
         opts["formatter"] = {"complex_kind": _complex_formatter(a)}
@@ -182,10 +188,11 @@ def get_num_interop_threads() -> int:
     return int(_flags.get("interop_threads", 1))
 
 
-def _part_formatter(values: Any) -> Any:
+def _part_formatter(values: Any) -> tuple[Any, int]:
     """A function printing one real or imaginary part as torch's formatter does for ``values`` (all of
     that part): fixed ``precision`` decimals, none when all are integral (``1.``), or scientific when the
-    nonzero finite magnitudes span more than 1000x, exceed 1e8 or go below 1e-4; padded to one width."""
+    nonzero finite magnitudes span more than 1000x, exceed 1e8 or go below 1e-4; padded to one width,
+    which comes second (torch's ``_Formatter.width()``, 1 when no value is nonzero and finite)."""
     digits = _print["precision"]
     finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
     width, integral, sci = 1, True, False
@@ -212,21 +219,31 @@ def _part_formatter(values: Any) -> Any:
             text = f"{v:.{digits}f}"
         return text.rjust(width)
 
-    return fmt
+    return fmt, width
 
 
 def _complex_formatter(a: Any) -> Any:
     """NumPy's ``complex_kind`` formatter printing a complex array as torch: ``1.5000+2.0000j``, the real
     and imaginary parts each formatted over all of that part (``_part_formatter``), the real part padded."""
+    return _complex_parts(a)[0]
+
+
+def complex_width(a: Any) -> int:
+    """The width torch counts a complex element of ``a`` as when it fills a line: both parts' widths and
+    the ``j`` (the imaginary part itself is printed unpadded)."""
+    return _complex_parts(a)[1]
+
+
+def _complex_parts(a: Any) -> tuple[Any, int]:
     if a.size > _print["threshold"]:  # torch sizes the parts over the printed (edge) elements only
         edge = _print["edgeitems"]
         for d in range(a.ndim):
             if a.shape[d] > 2 * edge:
                 a = np.concatenate([a.take(range(edge), d), a.take(range(a.shape[d] - edge, a.shape[d]), d)], d)
-    real, imag = _part_formatter(np.real(a).ravel()), _part_formatter(np.imag(a).ravel())
+    (real, real_width), (imag, imag_width) = _part_formatter(np.real(a).ravel()), _part_formatter(np.imag(a).ravel())
 
     def fmt(z: complex) -> str:
         im = imag(float(z.imag)).lstrip() + "j"
         return real(float(z.real)) + (im if im[0] in "+-" else "+" + im)
 
-    return fmt
+    return fmt, real_width + imag_width + 1

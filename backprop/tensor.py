@@ -1308,17 +1308,17 @@ class Tensor(
             host = host.astype(np.float32)
         kind = type(self)  # a user subclass prints its name where torch's does (``MyT([1., 2.])``)
         prefix = "tensor(" if kind is Tensor or _internal(kind.__module__) else kind.__name__ + "("
-        if host.ndim and host.size and host.dtype.kind in "biuf":  # torch's line layout (complex: NumPy's)
+        if host.ndim and host.size and host.dtype.kind in "biufc":  # torch's line layout
             body = _torch_layout(host, len(prefix), runtime.print_linewidth())
-        elif host.ndim == 0 and host.dtype.kind in "biuf":  # one element laid out as torch's, without brackets
+        elif host.ndim == 0 and host.dtype.kind in "biufc":  # one element laid out as torch's, without brackets
             body = _torch_layout(host.reshape(1), len(prefix), runtime.print_linewidth())[1:-1]  # (3000., not 3.e+03)
         else:
             body = np.array2string(host, separator=", ", prefix=prefix, **runtime.array_repr_options(host))
         extra = []
-        if self._data.size == 0 and self._data.ndim > 1:
-            extra.append(f"size={tuple(self.shape)}")
-        if self.device.type != "cpu":
+        if self.device.type != "cpu":  # (first, as torch's: ``tensor([], device='cuda:0', size=(2, 0))``)
             extra.append(f"device='{self.device}'")
+        if self._data.size == 0 and self._data.ndim > 1 or self._data.size and not runtime.print_edgeitems():
+            extra.append(f"size={tuple(self.shape)}")  # (edgeitems=0 may hide every element: torch names the size)
         default_complex = dtypes.complex128 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.complex64
         if self._data.size == 0:  # no element to tell an int64 from a float: torch names every non-default dtype
             if self.dtype != dtypes.get_default_dtype():
@@ -1375,6 +1375,8 @@ def _torch_layout(a: np.ndarray, indent: int, linewidth: int) -> str:
     opts = runtime.array_repr_options(a)
     edge, threshold = opts["edgeitems"], opts["threshold"]
     summarize = a.size > threshold
+    if summarize and not edge:  # (edgeitems=0: no element is shown, whatever the rank)
+        return "[...]"
     shown = a
     if summarize:
         for axis, n in enumerate(a.shape):
@@ -1386,13 +1388,18 @@ def _torch_layout(a: np.ndarray, indent: int, linewidth: int) -> str:
     if values.dtype.kind == "f":  # (torch formats Python floats: doubles; NumPy's float32 switch to
         values = values.astype(np.float64)  # exponents differs from torch's, its digits do not)
     flat = np.array2string(values, separator=", ", threshold=sys.maxsize, max_line_width=sys.maxsize, **fmt)
-    cells = [c.strip() for c in flat[1:-1].replace("\n", "").split(", ")]
+    cells = flat[1:-1].replace("\n", "").split(", ")
+    if shown.dtype.kind != "c":  # (a complex cell comes from torch's formatter, padded as torch's)
+        cells = [c.strip() for c in cells]
     if shown.dtype.kind == "f":
         sizing = np.isfinite(shown.reshape(-1)) & (shown.reshape(-1) != 0)
         width = max((len(c) for c, keep in zip(cells, sizing) if keep), default=1)
+    elif shown.dtype.kind == "c":  # (the formatter pads the real part; the imaginary one is left unpadded)
+        width = runtime.complex_width(shown)
     else:
         width = max(len(c) for c in cells)
-    grid = np.array([c.rjust(width) for c in cells], dtype=object).reshape(shown.shape)
+    pad = 0 if shown.dtype.kind == "c" else width
+    grid = np.array([c.rjust(pad) for c in cells], dtype=object).reshape(shown.shape)
 
     def cut(n: int) -> bool:  # whether a dimension of length n was summarized (its middle is "...")
         return summarize and n > 2 * edge

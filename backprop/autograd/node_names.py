@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_rule", "name_node", "op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "name_rule", "name_node", "name_values", "op_backward_name", "torch_name"]
 
 
 class NamedAttrs(dict):
@@ -34,6 +34,16 @@ def name_node(t: Any, name: str) -> Any:
         attrs.torch_name = name
         node._attrs = attrs
     return t
+
+
+def name_values(values: Any, rtype: type) -> Any:
+    """``values`` (a Tensor) of a ``(values, indices)`` op along a dim, its ``grad_fn`` named as torch's
+    one node for that op, after the op's return type (``MaxBackward0`` for ``return_types.max``)."""
+    kind = rtype.__name__
+    return name_node(values, "".join(map(str.capitalize, kind.split("_"))) + _DIM_FORM.get(kind, "Backward0"))
+
+
+_DIM_FORM = {"median": "Backward1", "nanmedian": "Backward1"}  # (the dim overloads; Backward0 reduces all)
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from backprop.autograd.function import (
     write_recorded,
 )
 from backprop.autograd.grad_mode import trace_users
+from backprop.autograd.node_names import name_values
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
 from backprop.methods.reduction import refuse_empty
@@ -606,7 +607,7 @@ class IndexingMethods:
         if keepdim or self.ndim == 0:
             return out
         shape = self.shape[:d] + self.shape[d + 1 :]
-        return rt.kthvalue(out.values.reshape(shape), out.indices.reshape(shape))
+        return rt.kthvalue(name_values(out.values.reshape(shape), rt.kthvalue), out.indices.reshape(shape))
 
     # ------------------------------------------------------------ unique values and counting (no gradient)
     def unique(
@@ -738,8 +739,8 @@ def _values_at(self: Any, x: Any, idx: Any, d: int, rtype: type[ValuesIndices]) 
     """``(x's values at idx along d, idx)`` as the op's ``rtype``, back to 0-d for a 0-d ``self``."""
     values = apply(red.take_indexed, x, idx, axis=d)
     if self.ndim == 0:
-        return rtype(values.reshape(()), idx.reshape(()))
-    return rtype(values, idx)
+        return rtype(name_values(values.reshape(()), rtype), idx.reshape(()))
+    return rtype(name_values(values, rtype), idx)
 
 
 def _wrapped(name: str, index: Any, n: int, what: str, dim: int = 0, flat: bool = False) -> Any:

@@ -16,6 +16,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.node_names import name_node
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, TriangularSolve
 from backprop.ops import elementwise as ew
@@ -525,7 +526,7 @@ class LinalgMethods:
                 f"Expected size for first two dimensions of batch2 tensor to be: {want} but got: "
                 f"{list(mat2.shape[:2])}."
             )
-        return apply(linalg.matmul, self, mat2)
+        return name_node(apply(linalg.matmul, self, mat2), "BmmBackward0")
 
     def dot(self: Any, tensor: Any) -> Tensor:
         """Inner product of two 1-D tensors of one dtype and length (torch names the argument ``tensor``)."""

@@ -11,6 +11,7 @@ from backprop import dtypes
 from backprop.autograd.function import OpValueError, apply, apply_, autocast_function, check_inplace, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
+from backprop.autograd.node_names import name_node
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import Frexp
 from backprop.ops import conversion as conv
@@ -354,16 +355,18 @@ class MathMethods:
             keep, out = x >= lo, apply(ew.where, x < lo, lo, d)
         else:
             keep, out = x <= hi, apply(ew.where, x > hi, hi, d)
-        out = apply(ew.where, keep, x, out)
+        out = name_node(apply(ew.where, keep, x, out), "ClampBackward0")  # (torch's node for Tensor bounds)
         return out if out.dtype == d.dtype else out.to(d.dtype)
 
     clip = clamp
 
     def clamp_min(self: Any, min: Any) -> Tensor:
-        return self.clamp(min=min)
+        """``clamp(min=min)``, its node named as torch's (``ClampMinBackward0``; 1 for a Tensor bound)."""
+        return name_node(self.clamp(min=min), f"ClampMinBackward{int(hasattr(min, 'grad_fn'))}")
 
     def clamp_max(self: Any, max: Any) -> Tensor:
-        return self.clamp(max=max)
+        """``clamp(max=max)``, its node named as torch's (``ClampMaxBackward0``; 1 for a Tensor bound)."""
+        return name_node(self.clamp(max=max), f"ClampMaxBackward{int(hasattr(max, 'grad_fn'))}")
 
     # ------------------------------------------------------------ arithmetic (torch's functional names)
     def add(self: Any, other: Any, *, alpha: Any = 1) -> Tensor:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
+from backprop.autograd.node_names import name_values
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import svd_parts
 from backprop.methods.structseqs import MinMaxValues, ValuesIndices
@@ -303,11 +304,11 @@ class ReductionMethods:
         index = apply(index_op, x, axis=d, keepdims=True)
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return rtype(values.reshape(()), index.reshape(()))
+            return rtype(name_values(values.reshape(()), rtype), index.reshape(()))
         if not keepdim:
             shape = self.shape[:d] + self.shape[d + 1 :]
             values, index = values.reshape(shape), index.reshape(shape)
-        return rtype(values, index)
+        return rtype(name_values(values, rtype), index)
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         """Index of the first maximum along ``dim``, or in the flattened tensor (int64, no gradient)."""
@@ -386,11 +387,11 @@ class ReductionMethods:
         """``(values at index, index)`` along ``d`` (index keeps d as size 1), shaped as ``_select``."""
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return rtype(values.reshape(()), index.reshape(()))
+            return rtype(name_values(values.reshape(()), rtype), index.reshape(()))
         if not keepdim:
             shape = self.shape[:d] + self.shape[d + 1 :]
             values, index = values.reshape(shape), index.reshape(shape)
-        return rtype(values, index)
+        return rtype(name_values(values, rtype), index)
 
     def sum_to_size(self: Any, *size: Any) -> Tensor:
         """The sum over the broadcast dims that bring ``size`` up to this tensor's shape (the adjoint
@@ -586,8 +587,8 @@ class ReductionMethods:
         index = apply(index_op, x, axis=d)
         values = apply(reduction.take_indexed, x, index, axis=d)
         if self.ndim == 0:
-            return rtype(values.reshape(()), index.reshape(()))
-        return rtype(values, index)
+            return rtype(name_values(values.reshape(()), rtype), index.reshape(()))
+        return rtype(name_values(values, rtype), index)
 
 
 def refuse_empty(

@@ -24,6 +24,7 @@ from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
+from backprop.autograd.node_names import name_node
 from backprop.ops import conv as conv_ops
 from backprop.ops._util import DTypeError, ShapeError, ShapeIndexError
 from backprop.tensor import Tensor
@@ -96,6 +97,12 @@ def _batched(input: Tensor, n: int, name: str) -> tuple[Tensor, bool]:
 
 def _unbatch(y: Tensor, unbatched: bool) -> Tensor:
     return y.squeeze(0) if unbatched else y
+
+
+def _pool_named(y: Tensor, n: int, name: str) -> Tensor:
+    """``y`` with torch's node name: the pool's own (``MaxPool2DWithIndicesBackward0``), or for a 1-d
+    pool ``SqueezeBackward1`` (torch runs it as a 2-d pool of height 1 and squeezes that dim away)."""
+    return name_node(y, "SqueezeBackward1" if n == 1 else name)
 
 
 def _sizes(shape: tuple) -> str:
@@ -175,9 +182,10 @@ def _f32(t: Any) -> Any:
 
 
 def _add_bias(y: Tensor, bias: Tensor | None, x: Tensor, weight: Tensor) -> Tensor:
+    """``y`` plus the bias, named as torch's one convolution node (``ConvolutionBackward0``)."""
     if bias is None:
-        return y
-    y = y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2)))
+        return name_node(y, "ConvolutionBackward0")
+    y = name_node(y + bias.reshape(bias.shape[0], *([1] * (y.ndim - 2))), "ConvolutionBackward0")
     # (create_graph: torch's one convolution_backward takes x and weight, so the bias gradient requires grad)
     return link_gradients(y, x, weight, name="ConvolutionBackwardBackward0")
 
@@ -200,7 +208,7 @@ def _conv(
     if _half_conv(input, weight, bias):  # torch: in float32 (bias included), rounded once
         with autocast_state.suspended():
             f = _conv(name, n, input.float(), weight.float(), _f32(bias), stride, padding, dilation, groups)
-            return f.to(input.dtype)
+            return name_node(f.to(input.dtype), "SqueezeBackward1" if f.ndim == n + 1 else "ConvolutionBackward0")
     x, unbatched = _batched(input, n, name)
     _check_conv(name, x, weight, bias, groups, transposed=False)
     stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
@@ -631,7 +639,7 @@ def _max_pool(
     xp = x.device.xp
     find = functools.partial(_max_pool_indices, xp, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out=out)
     idx, flat = _indices(find, x)
-    y = _unbatch(_take_flat(x, flat, out), unbatched)
+    y = _pool_named(_unbatch(_take_flat(x, flat, out), unbatched), n, f"MaxPool{n}DWithIndicesBackward0")
     link_gradients(y, input, name=f"MaxPool{max(n, 2)}DWithIndicesBackwardBackward0")  # (create_graph: as torch's)
     if return_indices:
         return y, _unbatch(_const(idx, x), unbatched)
@@ -783,9 +791,8 @@ def _avg_pool(
         y = total.div(div, rounding_mode="trunc").to(x.dtype)
     else:
         y = total / div
-    return link_gradients(
-        _unbatch(y.reshape(b, c, *out), unbatched), input, name=f"AvgPool{max(n, 2)}DBackwardBackward0"
-    )
+    y = _pool_named(_unbatch(y.reshape(b, c, *out), unbatched), n, f"AvgPool{n}DBackward0")
+    return link_gradients(y, input, name=f"AvgPool{max(n, 2)}DBackwardBackward0")
 
 
 def avg_pool1d(
@@ -970,9 +977,12 @@ def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> 
                 shape = [-1 if d == i else 1 for d in range(n)]
                 y = y / _const(x.device.xp.asarray(k.reshape(shape)), y)
             y = y.to(x.dtype)
-    if y is x or all(o == 1 for o in out):  # (all 1: torch's mean, whose gradient is constant)
-        return _unbatch(y, unbatched)
-    return link_gradients(_unbatch(y, unbatched), input, name=f"AdaptiveAvgPool{max(n, 2)}DBackwardBackward0")
+    if y is x:  # (every window one element: a copy, as torch's, never the input itself)
+        y = x.clone()
+    elif all(o == 1 for o in out):  # (torch's mean, whose gradient is constant)
+        return _pool_named(_unbatch(y, unbatched), n, "MeanBackward1")
+    y = _pool_named(_unbatch(y, unbatched), n, f"AdaptiveAvgPool{n}DBackward0")
+    return link_gradients(y, input, name=f"AdaptiveAvgPool{max(n, 2)}DBackwardBackward0")
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
@@ -1014,7 +1024,7 @@ def _adaptive_max(name: str, n: int, input: Tensor, output_size: Any, return_ind
         (input,) = autocast_function(name, input)
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     idx, flat = _indices(functools.partial(_adaptive_max_indices, x.device.xp, out=out), x)
-    y = _unbatch(_take_flat(x, flat, out), unbatched)
+    y = _pool_named(_unbatch(_take_flat(x, flat, out), unbatched), n, f"AdaptiveMaxPool{n}DBackward0")
     link_gradients(y, input, name=f"AdaptiveMaxPool{max(n, 2)}DBackwardBackward0")
     if return_indices:
         return y, _unbatch(_const(idx, x), unbatched)
@@ -1339,7 +1349,10 @@ def interpolate(
         elif m != o or scales[i] not in (None, 1.0):
             idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
             y = y.index_select(2 + i, _const(xp.asarray(idx), input))
-    return y
+    if y is input:  # (nothing to resample: a copy, as torch's, never the input itself)
+        y = input.clone()
+    kind = "".join(map(str.capitalize, mode.split("-")))  # torch's node: UpsampleBilinear2DBackward0, ...
+    return name_node(y, f"Upsample{kind}{n}D{'Aa' if antialias else ''}Backward0")
 
 
 def upsample(

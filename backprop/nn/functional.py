@@ -722,11 +722,21 @@ def cross_entropy(
                 _class_weight_dtype(x, weight)
             loss = apply(nn_ops.cross_entropy, x, t, weight, **attrs)
         if reduction == "none":
-            return loss.reshape(out_shape)
-        return loss
+            loss = loss.reshape(out_shape)
+        return loss if label_smoothing else _nll_named(loss, input.ndim, reduction)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
+
+
+def _nll_named(loss: Tensor, ndim: int, reduction: str) -> Tensor:
+    """``loss`` named as torch's node for an ``ndim``-d input: ``NllLossBackward0`` up to 2-d, above
+    ``NllLoss2DBackward0`` (torch folds other ranks into 4-d, so their unreduced loss is a view of it)."""
+    if ndim <= 2:
+        return name_node(loss, "NllLossBackward0")
+    if ndim == 4 or reduction != "none":
+        return name_node(loss, "NllLoss2DBackward0")
+    return loss
 
 
 def _check_targets(safe: Any, *, xp: Any, c: int) -> None:
@@ -782,8 +792,7 @@ def nll_loss(
         out = picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
     else:
         out = picked.reshape(out_shape) if reduction == "none" else picked.sum()
-    if input.ndim <= 2:
-        name_node(out, "NllLossBackward0")  # (torch: NllLoss2d for images)
+    out = _nll_named(out, input.ndim, reduction)
     return link_gradients(out, input, name=f"NllLoss{'' if input.ndim <= 2 else '2D'}BackwardBackward0")
 
 

@@ -268,19 +268,16 @@ def _hyper_reads(values: list[Any]) -> list[tuple[Any, str | None, Any]]:
     variables and arguments, and their attributes one level down: a trainer's ``self.optimizer``), as guard reads
     taken as the step starts: ``(param group, key, number)``, ``(optimizer.defaults, key, number)`` and
     ``(scheduler.__dict__, "_last_lr", list)``. ``_named`` keeps those the step's code can have read."""
-    from backprop.optim.lr_scheduler import LRScheduler
-    from backprop.optim.optimizer import Optimizer
-
     found: dict[int, Any] = {}
     for v in values:
         for x in (v, *(object.__getattribute__(v, "__dict__").values() if trace._plain_object(v) else ())):
-            if isinstance(x, (Optimizer, LRScheduler)):
+            if _optimizer_like(x) or _scheduler_like(x):
                 found.setdefault(id(x), x)
-                if isinstance(x, LRScheduler) and isinstance(getattr(x, "optimizer", None), Optimizer):
+                if _scheduler_like(x):
                     found.setdefault(id(x.optimizer), x.optimizer)
     reads: list[tuple[Any, str | None, Any]] = []
     for x in found.values():
-        if isinstance(x, LRScheduler):
+        if _scheduler_like(x):
             if isinstance(x.__dict__.get("_last_lr"), list):
                 reads.append((x.__dict__, "_last_lr", x.__dict__["_last_lr"]))
             continue
@@ -288,6 +285,20 @@ def _hyper_reads(values: list[Any]) -> list[tuple[Any, str | None, Any]]:
             reads += [(holder, k, v) for k, v in holder.items() if k != "params" and v.__class__ in trace._LITERALS]
             reads += [(holder, k, v) for k, v in holder.items() if v.__class__ is tuple]  # (betas)
     return reads
+
+
+def _optimizer_like(x: Any) -> bool:
+    """An optimizer, by its state (``param_groups``, ``defaults``): ``compile`` sits below ``optim``."""
+    d = getattr(x, "__dict__", None)
+    return isinstance(d, dict) and isinstance(d.get("param_groups"), list) and isinstance(d.get("defaults"), dict)
+
+
+def _scheduler_like(x: Any) -> bool:
+    """An LR scheduler: ``get_last_lr`` and the optimizer it drives."""
+    d = getattr(x, "__dict__", None)
+    return (
+        isinstance(d, dict) and callable(getattr(type(x), "get_last_lr", None)) and _optimizer_like(d.get("optimizer"))
+    )
 
 
 def _named(hyper: list[tuple[Any, str | None, Any]], words: set[str]) -> list[tuple[Any, str | None, Any]]:

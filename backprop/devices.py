@@ -237,7 +237,7 @@ def _host_array(data: Any, dtype: Any = None) -> tuple[np.ndarray, bool]:
     if isinstance(data, (list, tuple)):
         _items(data, 1, found)
         if not _ndarrays_warned and any(d.__class__ is np.ndarray and d.ndim for _, d in found):
-            from backprop.ops._util import user_stacklevel  # (devices sits below ops)
+            from backprop.runtime import user_stacklevel
 
             _ndarrays_warned.append(True)  # (once per process, as torch's TORCH_WARN_ONCE)
             warnings.warn(_NDARRAYS_SLOW, UserWarning, stacklevel=user_stacklevel())

@@ -4,6 +4,8 @@ determinism and float32-matmul-precision flags (recorded; see each function for 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -247,3 +249,13 @@ def _complex_parts(a: Any) -> tuple[Any, int]:
         return real(float(z.real)) + (im if im[0] in "+-" else "+" + im)
 
     return fmt, real_width + imag_width + 1
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by this function's caller at the first frame outside
+    backprop (through its generated wrappers, which have no file)."""
+    ours = (os.path.dirname(__file__), "<out= wrapper>", "<__torch_function__", "<bp.compile")
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level

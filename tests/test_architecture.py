@@ -52,6 +52,9 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop.accelerator", 1),  # torch.accelerator: the device-agnostic face of bp.cuda
     ("backprop.compiler", 7),  # torch.compiler: no-op graph controls; compile is bp.compile (nn.compiled)
     ("backprop._dynamo", 7),  # torch._dynamo: reset() and friends, from backprop.compiler
+    ("backprop._C", 8),  # torch._C: the names user code reaches into, over tensor/creation/nn.functional
+    ("backprop._inductor", 0),  # torch._inductor.config: recorded switches
+    ("backprop._tensor", 6),  # torch._tensor: Tensor's other home
     ("backprop.cpu", 6),  # torch.cpu (and cpu.amp's deprecated autocast over bp.amp)
     ("backprop.return_types", 6),  # torch.return_types: the named tuples the ops return
     ("backprop.functional", 0),  # torch.functional: bp.<name> looked up lazily on the package

@@ -593,7 +593,7 @@ class IndexingMethods:
     def kthvalue(self: Any, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         """``(values, indices)`` of the k-th smallest element (1-based) along ``dim``."""
         refuse_complex(NotImplementedError, "\"kthvalue_cpu\" not implemented for '{dtype}'", self)
-        if self.dtype == np.bool_:
+        if self.dtype == np.bool_ and self.ndim:  # (torch's 0-d kthvalue returns the input without its kernel)
             raise NotImplementedError("\"kthvalue_cpu\" not implemented for 'Bool'")
         d = wrap_dim(dim, self.ndim, "kthvalue")
         if not self._data.size:

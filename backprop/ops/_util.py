@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from typing import Any
 
 import numpy as np
+
+from backprop.runtime import user_stacklevel  # noqa: F401  (re-exported: devices, below ops, uses it too)
 
 
 def norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -259,13 +260,3 @@ def release_reusable() -> None:
     them (for memory measurements that must see every buffer a step allocates, and to free memory
     after training)."""
     _reusable.clear()
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning raised by this function's caller at the first frame outside
-    backprop (through its generated wrappers, which have no file)."""
-    ours = (os.path.dirname(os.path.dirname(__file__)), "<out= wrapper>", "<__torch_function__", "<bp.compile")
-    frame, level = sys._getframe(2), 2
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(ours):
-        frame, level = frame.f_back, level + 1
-    return level

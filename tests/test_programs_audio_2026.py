@@ -139,3 +139,22 @@ def test_windowed_spectrogram_program_matches_torch() -> None:
         (a, wa), (b, wb) = run(torch, name), run(bp, name)
         np.testing.assert_allclose(_np(b), _np(a), rtol=1e-4, atol=1e-3)
         assert (_np(wb) == _np(wa)).mean() > 0.9
+
+
+# ---------------------------------------------------------------- complex spectra
+
+
+@pytest.mark.parametrize(
+    "abs_dt, angle_dt", [("float32", "int64"), ("int64", "float32"), ("float64", "float32"), ("float32", "float64")]
+)
+def test_polar_refuses_mixed_or_integer_parts_as_torch(abs_dt: str, angle_dt: str) -> None:
+    """Griffin-Lim's ``torch.polar(mag, phase)`` with an integer or other-precision phase raises torch's
+    RuntimeError (it used to promote and return a complex tensor)."""
+    msgs = []
+    for L in (torch, bp):
+        mag = L.tensor([1.0, 2.0]).to(getattr(L, abs_dt))
+        phase = L.tensor([0, 1]).to(getattr(L, angle_dt))
+        with pytest.raises(RuntimeError) as e:
+            L.polar(mag, phase)
+        msgs.append(str(e.value))
+    assert msgs[1] == msgs[0]

@@ -338,7 +338,20 @@ def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001 - torch's name
 
 
 def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002 - torch's names
-    """The complex tensor abs (cos(angle) + i sin(angle)); differentiable in both."""
+    """The complex tensor abs (cos(angle) + i sin(angle)); differentiable in both. Both parts float32 or both
+    float64, as torch's (an integer angle or a float64 abs with a float32 angle raise its errors)."""
+    if isinstance(abs, Tensor) and isinstance(angle, Tensor):
+        a, b = abs._data.dtype, angle._data.dtype
+        if dtypes.kind(a) != "f" or dtypes.kind(b) != "f":
+            raise DTypeError(
+                "Expected both inputs to be Half, Float or Double tensors but got "
+                f"{dtypes.scalar_type_name(a)} and {dtypes.scalar_type_name(b)}"
+            )
+        if a != b:
+            raise DTypeError(
+                f"Expected object of scalar type {dtypes.scalar_type_name(a)} but got scalar type "
+                f"{dtypes.scalar_type_name(b)} for second argument"
+            )
     return complex(abs * angle.cos(), abs * angle.sin())
 
 

@@ -16,6 +16,36 @@ from backprop.tensor import Tensor
 __all__ = ["bartlett_window", "blackman_window", "hamming_window", "hann_window", "kaiser_window"]
 
 
+class _Steps:
+    """torch's window arithmetic in ``dt``, one rounding per op as its CPU kernels round: float32/float64
+    compute in their own precision (a scalar read in that precision), float16/bfloat16 in float32 rounded to
+    ``dt`` after each op (``add`` rounds its scalar into ``dt`` first). cos is NumPy's double rounded once:
+    torch's SLEEF cos differs by an ulp in a few percent of float32 samples, and its half kernels by an ulp
+    of the half in places."""
+
+    def __init__(self, dt: Any) -> None:
+        self.dt = dt
+        self.op = np.float64 if dt == np.float64 else np.float32  # the precision each op computes in
+
+    def _round(self, v: Any) -> Any:
+        return np.asarray(v, self.op).astype(self.dt).astype(self.op)
+
+    def arange(self, m: int) -> Any:
+        return self._round(np.arange(m, dtype=np.float64))
+
+    def mul(self, x: Any, s: float) -> Any:
+        return self._round(x * self.op(s))
+
+    def add(self, x: Any, s: float) -> Any:
+        return self._round(x + self._round(s))
+
+    def sub(self, x: Any, y: Any) -> Any:
+        return self._round(x - y)
+
+    def cos(self, x: Any) -> Any:
+        return self._round(np.cos(x.astype(np.float64)))
+
+
 def _window(name: str, n: int, periodic: bool, dtype: Any, device: Any, requires_grad: bool, make: Any) -> Tensor:
     if not isinstance(n, int) or n < 0:
         raise RuntimeError(f"{name} requires non-negative window_length, got window_length={n}")
@@ -26,11 +56,29 @@ def _window(name: str, n: int, periodic: bool, dtype: Any, device: Any, requires
         values = np.ones(n, np.float64)
     else:
         m = n + 1 if periodic else n
-        k = np.arange(m, dtype=np.float64)
-        values = make(k, m)[:n]
+        values = make(_Steps(dt), m)[:n]
     dev = to_device(device)
     t = Tensor._wrap(dev.asarray(values, dt), dev, None)
     return t.requires_grad_(True) if requires_grad else t
+
+
+def _hamming(alpha: float, beta: float) -> Any:
+    """alpha - beta cos(2 pi k / (N - 1)), in torch's order: arange * (2 pi / (N - 1)), cos, * -beta, + alpha."""
+    return lambda f, m: f.add(f.mul(f.cos(f.mul(f.arange(m), 2 * np.pi / (m - 1))), -beta), alpha)
+
+
+def _blackman(f: _Steps, m: int) -> Any:
+    """0.08 cos(4 pi k / (N - 1)) - 0.5 cos(2 pi k / (N - 1)) + 0.42, in torch's order (its ends are not 0)."""
+    k = f.mul(f.arange(m), np.pi / (m - 1))
+    return f.add(f.sub(f.mul(f.cos(f.mul(k, 4)), 0.08), f.mul(f.cos(f.mul(k, 2)), 0.5)), 0.42)
+
+
+def _bartlett(f: _Steps, m: int) -> Any:
+    """2k / (N - 1), then 2 - that over the second half, in torch's order."""
+    w = f.mul(f.arange(m), 2 / (m - 1))
+    half = (m - 1) // 2 + 1
+    w[half:] = f.add(f.mul(w[half:], -1), 2)
+    return w
 
 
 @factory
@@ -41,7 +89,7 @@ def hann_window(
     """0.5 - 0.5 cos(2 pi k / (N - 1)) (its errors name ``hann_window``, as torch's)."""
     return _window(
         "hann_window", window_length, periodic, dtype, device, requires_grad,
-        lambda k, m: 0.5 - 0.5 * np.cos(2 * np.pi * k / (m - 1)),
+        _hamming(0.5, 0.5),
     )  # fmt: skip
 
 
@@ -53,7 +101,7 @@ def hamming_window(
     """alpha - beta cos(2 pi k / (N - 1))."""
     return _window(
         "hamming_window", window_length, periodic, dtype, device, requires_grad,
-        lambda k, m: alpha - beta * np.cos(2 * np.pi * k / (m - 1)),
+        _hamming(alpha, beta),
     )  # fmt: skip
 
 
@@ -65,7 +113,7 @@ def blackman_window(
     """0.42 - 0.5 cos(2 pi k / (N - 1)) + 0.08 cos(4 pi k / (N - 1))."""
     return _window(
         "blackman_window", window_length, periodic, dtype, device, requires_grad,
-        lambda k, m: 0.42 - 0.5 * np.cos(2 * np.pi * k / (m - 1)) + 0.08 * np.cos(4 * np.pi * k / (m - 1)),
+        _blackman,
     )  # fmt: skip
 
 
@@ -77,7 +125,7 @@ def bartlett_window(
     """The triangular window 1 - |2k / (N - 1) - 1|."""
     return _window(
         "bartlett_window", window_length, periodic, dtype, device, requires_grad,
-        lambda k, m: 1 - np.abs(2 * k / (m - 1) - 1),
+        _bartlett,
     )  # fmt: skip
 
 
@@ -89,5 +137,9 @@ def kaiser_window(
     """I0(beta sqrt(1 - (2k / (N - 1) - 1)^2)) / I0(beta)."""
     return _window(
         "kaiser_window", window_length, periodic, dtype, device, requires_grad,
-        lambda k, m: np.i0(beta * np.sqrt(np.clip(1 - (2 * k / (m - 1) - 1) ** 2, 0, None))) / np.i0(beta),
+        lambda f, m: _kaiser(np.arange(m, dtype=np.float64), m, beta),
     )  # fmt: skip
+
+
+def _kaiser(k: Any, m: int, beta: float) -> Any:
+    return np.i0(beta * np.sqrt(np.clip(1 - (2 * k / (m - 1) - 1) ** 2, 0, None))) / np.i0(beta)

@@ -65,3 +65,32 @@ def test_linspace_matches_torch_bit_for_bit(name: str) -> None:
         want = torch.linspace(float(start), float(end), steps, dtype=getattr(torch, name)).float().numpy()
         got = bp.linspace(float(start), float(end), steps, dtype=getattr(bp, name)).float().numpy()
         assert np.array_equal(got, want), (name, start, end, steps)
+
+
+@pytest.mark.parametrize("name", ["float32", "float64"])
+def test_histogram_with_a_bin_count_matches_torch(name: str) -> None:
+    """torch makes the edges with ``linspace`` in the input's dtype and counts against them (NumPy's float64
+    edges were an ulp off, and values at the edges fell into the neighbouring bin); empty input spans [0, 1]. A
+    weighted density divides by a sum in NumPy's order, so it is compared to an ulp."""
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-check needs it")
+    rng = np.random.default_rng(7)
+    for trial in range(150):
+        x = (rng.standard_normal(int(rng.integers(0, 60))) * rng.uniform(0.1, 100)).astype(name)
+        if trial % 7 == 0 and x.size:
+            x[:] = x[0]  # (one value: the range widened by 0.5 each way)
+        bins = int(rng.integers(1, 40))
+        w = rng.uniform(0, 2, x.size).astype(name) if trial % 3 == 0 else None
+        density = trial % 5 == 0
+        rg = (float(rng.uniform(-50, 0)), float(rng.uniform(0, 50))) if trial % 4 == 0 else None
+        want = torch.histogram(
+            torch.tensor(x), bins, weight=None if w is None else torch.tensor(w), density=density, range=rg
+        )
+        got = bp.histogram(bp.tensor(x), bins, weight=None if w is None else bp.tensor(w), density=density, range=rg)
+        assert np.array_equal(got.bin_edges.numpy(), want.bin_edges.numpy()), trial
+        if w is not None and density:
+            np.testing.assert_allclose(got.hist.numpy(), want.hist.numpy(), rtol=4 * np.finfo(name).eps)
+        else:
+            assert np.array_equal(got.hist.numpy(), want.hist.numpy()), trial
+    for rg, text in [((1.0, 0.0), "min should not exceed max"), ((0.0, float("inf")), "is not finite")]:
+        with pytest.raises(RuntimeError, match=text):
+            bp.histogram(bp.tensor([1.0, 2.0]), 3, range=rg)

@@ -21,6 +21,7 @@ from backprop.methods.storage import TypedStorage, UntypedStorage, address, owne
 from backprop.methods.structseqs import Histogram  # noqa: F401 - re-exported (bp.Histogram)
 from backprop.ops import fft as _fft_ops
 from backprop.ops._histogram import histogram_edges
+from backprop.ops._linspace import fused_linspace, half_linspace
 from backprop.ops._util import size_arg
 
 if TYPE_CHECKING:
@@ -284,6 +285,8 @@ class ExtraMethods:
         w = None if weight is None else weight.detach().cpu().numpy().reshape(-1)
         if not isinstance(b, int) and b.ndim == 1 and bool((np.diff(b) < 0).any()):  # edges in any order: torch's
             hist, (edges,) = histogram_edges(x.reshape(-1, 1), [b], w, density)  # search (NumPy's would refuse)
+        elif isinstance(b, int) and b > 0 and x.dtype.kind == "f":
+            hist, edges = _equal_bins(x, b, range, w, density)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):  # density of no points: NaN, without a warning
                 hist, edges = np.histogram(x, b, range=range, weights=w, density=density)
@@ -320,6 +323,38 @@ class ExtraMethods:
     lstsq = removed("lstsq")
     eig = removed("eig")
     symeig = removed("symeig")
+
+
+def _equal_bins(x: Any, bins: int, range: Any, w: Any, density: bool) -> tuple[Any, Any]:
+    """torch's CPU ``histogram`` with a bin count: edges ``linspace(lo, hi, bins + 1)`` in the input's dtype (lo/hi
+    the range or the data's extremes, widened by 0.5 each way when equal), each value counted in the bin whose edges
+    hold it (the last bin closed), weights added in input order, ``density`` as ``hist / hist.sum() / widths``
+    (a weighted sum in NumPy's order: an ulp from torch's in places). NumPy's float64 edges were an ulp from
+    torch's, and so were its counts at the edges."""
+    dt = x.dtype
+    if range is not None:
+        lo, hi = float(range[0]), float(range[1])
+    else:
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)  # (torch's [0, 1] for no data)
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not finite")
+    if lo > hi:
+        raise RuntimeError(
+            f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} for dimension 0"
+        )
+    edges = fused_linspace(lo, hi, bins + 1, dt) if dt.itemsize > 2 else half_linspace(lo, hi, bins + 1, dt)
+    edges = np.asarray(edges, dtype=dt)
+    keep = (x >= edges[0]) & (x <= edges[-1])
+    pos = np.searchsorted(edges, x[keep], side="right") - 1
+    pos[pos == bins] = bins - 1
+    hist = np.zeros(bins, dtype=dt)
+    np.add.at(hist, pos, np.ones(1, dt) if w is None else w[keep].astype(dt))
+    if density:
+        with np.errstate(divide="ignore", invalid="ignore"):  # (no points: NaN, as torch)
+            hist = hist / hist.sum(dtype=dt) / np.diff(edges)
+    return hist, edges
 
 
 def _assign(self: Any, name: str, out: Any) -> Any:

@@ -223,9 +223,11 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
 
 
 def _clip(coord: Tensor, size: int) -> Tensor:
-    """coord clipped to [0, size - 1]; as torch's kernels, the borders count as outside for the gradient."""
+    """coord clipped to [0, size - 1], NaN to 0 (torch's kernels clamp it so: a NaN or, reflected, infinite grid
+    point reads pixel 0); as torch's, the borders count as outside for the gradient."""
     inside = (coord > 0) & (coord < size - 1)
-    return coord.where(inside, coord.detach().clamp(0, size - 1))
+    clipped = coord.detach().clamp(0, size - 1)
+    return coord.where(inside, clipped.where(clipped == clipped, 0))
 
 
 def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:
@@ -405,8 +407,8 @@ def grid_sample(
                 weight = w if weight is None else weight * w
         assert flat is not None and valid is not None
         vals = flat_x.gather(2, flat.reshape(b, 1, length).expand(b, c, length))
+        vals = vals.where(valid.reshape(b, 1, length), 0)  # (then weighed: a NaN or infinite point gives NaN, as torch)
         term = vals if weight is None else vals * weight.reshape(b, 1, length)
-        term = term.where(valid.reshape(b, 1, length), 0)
         y = term if y is None else y + term
     assert y is not None
     if mode == "nearest" and grid.requires_grad:  # torch gives the grid a zero gradient in nearest mode

@@ -427,3 +427,24 @@ def test_roi_pooling_and_cutmix_mosaic() -> None:
     _both(program)
     # a keep-mask of the mosaic's boxes used on the wrong tensor: torch's IndexError names both shapes
     _same_error(lambda lib: lib.zeros(4, 12, 12)[:, lib.tensor([True] * 11)])
+    # a box outside the feature map makes an empty crop: torch's texts, per pool
+    for shape in [(4, 0, 3), (2, 4, 3, 0), (3, 4), (2, 0, 3, 3)]:  # (the max pool checks the channels too)
+        _same_error(lambda lib, s=shape: lib.nn.functional.adaptive_max_pool2d(lib.zeros(s), (2, 2)))
+        _same_error(lambda lib, s=shape: lib.nn.functional.adaptive_max_pool2d(lib.zeros(s), 2))
+    for shape in [(4, 0, 3), (2, 4, 3, 0), (3, 4)]:
+        _same_error(lambda lib, s=shape: lib.nn.functional.adaptive_avg_pool2d(lib.zeros(s), (2, 2)))
+        _same_error(lambda lib, s=shape: lib.nn.functional.adaptive_avg_pool2d(lib.zeros(s), 2))
+
+
+def test_empty_batches_through_grid_sample() -> None:
+    """A batch with no RoIs (DETR's and Mask R-CNN's heads meet them): empty results of the right shapes."""
+
+    def program(lib: Any) -> Any:
+        F = lib.nn.functional
+        feat = lib.zeros(0, 3, 4, 4, requires_grad=True)
+        grid = lib.zeros(0, 2, 2, 2)
+        out = [F.grid_sample(feat, grid, mode=mode, align_corners=False) for mode in ("bilinear", "nearest", "bicubic")]
+        sum(o.sum() for o in out).backward()
+        return out, feat.grad, F.interpolate(feat, size=(8, 8), mode="bilinear", align_corners=False)
+
+    _both(program)

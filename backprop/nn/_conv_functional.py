@@ -895,6 +895,20 @@ def _adaptive_ranges(m: int, o: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _adaptive_input(input: Tensor, n: int, name: str, output_size: Any) -> tuple[Tensor, bool, tuple]:
+    if n > 1 and isinstance(output_size, (list, tuple)) and input.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")  # (torch's Python check)
+    if name in ("adaptive_max_pool2d", "adaptive_avg_pool2d"):  # torch's texts (an empty RoI crop, say)
+        if input.ndim not in (3, 4):
+            raise ShapeError(
+                f"{name}(): Expected 3D or 4D tensor, but got{':' if 'max' in name else ''} {list(input.shape)}"
+            )
+        # (the max pool checks the channels too, the average pool only the spatial dims)
+        for d in range(1, input.ndim) if "max" in name else range(input.ndim - 2, input.ndim):
+            if input.shape[d] == 0:
+                raise ShapeError(
+                    f"{name}(): Expected input to have non-zero size for non-batch dimensions, but input has sizes "
+                    f"{list(input.shape)} with dimension {d} being empty"
+                )
     if input.ndim not in (n + 1, n + 2) or any(s == 0 for s in input.shape[-n:]):
         raise ShapeError(
             f"{name}: Expected {n + 1}D or {n + 2}D tensor with non-zero sizes for the spatial dims, but input has "

@@ -392,7 +392,7 @@ def grid_sample(
         for s in src:
             lo = s.detach().floor()
             corners.append([(lo, (lo + 1) - s), (lo + 1, s - lo)])  # torch's weights: (i + 1 - s), (s - i)
-    flat_x = input.reshape(b, c, -1)
+    flat_x = input.reshape(b, c, math.prod(spatial))  # (explicit: an empty batch has no -1)
     y: Tensor | None = None
     for combo in itertools.product(*corners):
         flat: Any = None

@@ -332,6 +332,43 @@ def test_interpolate_logits_and_masks() -> None:
     _same_error(lambda lib: lib.nn.functional.interpolate(lib.zeros(3, 6, 6), size=(3, 3), mode="bilinear"))
 
 
+def test_resize_by_a_scale_factor_that_keeps_or_doubles_a_size() -> None:
+    """Multi-scale augmentation (``scale_factor=random.choice([0.9, 1.1, 2.1])``): torch's linear kernels copy a dim
+    whose size the scale keeps (3 rows * 1.1 -> 3), and its 2-D nearest kernel copies it or reads ``i >> 1`` for a
+    doubled one, whatever the scale. Ours weighed them by the scale: silently different pixels."""
+
+    def program(lib: Any) -> Any:
+        F = lib.nn.functional
+        x = lib.tensor(LOGITS[:, :, :3])  # (2, 4, 3, 6)
+        mask = lib.tensor(LABELS[:, None, :5, :5]).float()
+        return (
+            F.interpolate(x, scale_factor=1.1, mode="bilinear", align_corners=False),  # (3, 6): a copy
+            F.interpolate(x, scale_factor=(1.1, 1.7), mode="bilinear", align_corners=False),
+            F.interpolate(x[:, :, 0], scale_factor=1.1, mode="linear"),
+            F.interpolate(x[:, :, None], scale_factor=1.1, mode="trilinear"),
+            F.interpolate(mask, scale_factor=1.1, mode="nearest"),  # (5, 5): a copy
+            F.interpolate(mask, scale_factor=2.1, mode="nearest"),  # (10, 10): i >> 1
+            F.interpolate(mask, scale_factor=(2.1, 1.5), mode="nearest"),
+            F.interpolate(mask.to(lib.uint8), scale_factor=2.1, mode="nearest"),
+        )
+
+    _both(program)
+
+
+def test_resize_to_the_same_size_is_a_new_tensor() -> None:
+    """``F.interpolate(mask, size=mask.shape[-2:])`` returned the mask itself: writing into the result changed it."""
+
+    def program(lib: Any) -> Any:
+        F = lib.nn.functional
+        mask = lib.tensor(LABELS[:, None]).float()
+        out = [F.interpolate(mask, size=(6, 6)), F.interpolate(mask, size=(6, 6), mode="bilinear", antialias=True)]
+        for y in out:
+            y[y > 0] = 1.0
+        return mask, out
+
+    _both(program)
+
+
 def test_antialiased_resize_of_uint8_images() -> None:
     """torch's fixed-point uint8 kernels (weights scaled by 2**precision, each pass rounded and saturated)."""
     img = RNG.integers(0, 256, (2, 3, 13, 17)).astype(np.uint8)

@@ -1135,6 +1135,8 @@ def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tu
             )
         return _positive_sizes(x, tuple(int(s) for s in size), area), (None,) * n
     if isinstance(scale_factor, (int, float)):
+        if n < 1:  # (a 0-d/1-D/2-D input: torch's rank error comes later)
+            return (), ()
         scale_factor = (scale_factor,) * n
     scales = tuple(float(s) for s in scale_factor)
     if len(scales) != n:
@@ -1382,13 +1384,18 @@ def interpolate(
                 a = _aa_matrix(m, o, scales[i], bool(align_corners), mode, input.dtype.name)
                 y = _along(y, i, _const(xp.asarray(a), input))
         elif mode in _LINEAR or mode == "bicubic":
+            if m == o and mode != "bicubic":  # torch's linear kernels copy a dim of unchanged size, whatever the scale
+                continue
             weights = _cubic_matrix if mode == "bicubic" else _linear_matrix
             a = weights(m, o, scales[i], bool(align_corners), input.dtype.name)
             y = _along(y, i, _const(xp.asarray(a), input))
+        elif mode == "nearest" and n == 2 and o in (m, 2 * m):  # torch's 2-D nearest_idx: a copy or i >> 1 for
+            if o == 2 * m:  # these sizes, whatever the scale (scale_factor=1.1 of 3 rows keeps them)
+                y = y.index_select(2 + i, _const(xp.asarray(np.arange(o) >> 1), input))
         elif m != o or scales[i] not in (None, 1.0):
             idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
             y = y.index_select(2 + i, _const(xp.asarray(idx), input))
-    return y
+    return y.clone() if y is input else y  # (a new tensor, as torch's: never the input itself)
 
 
 def upsample(

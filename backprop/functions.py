@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import types
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
 from backprop.ops import reduction as _reduction
 from backprop.ops import shape as sh
-from backprop.ops._util import ShapeError, broadcast_shape
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
 from backprop.ops.math import ZeroDivisionRuntimeError
 from backprop.tensor import Tensor, promote
 
@@ -612,8 +613,18 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     """Coordinate grids from 0-d/1-D tensors: ``indexing="ij"`` (the default, as torch's) or ``"xy"``
     (the first two output dims swapped, NumPy's default)."""
     ts = _tensors("meshgrid", tensors)
-    if indexing is None:
-        indexing = "ij"  # torch warns here and uses "ij" (its future default will be "ij" too)
+    if indexing is None:  # (torch's future default will be "ij" too; it warns once per process: README)
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+            UserWarning,
+            stacklevel=2,
+        )
+        indexing = "ij"
+    for a, b in zip(ts, ts[1:]):
+        if a.dtype != b.dtype:
+            raise DTypeError("meshgrid expects all tensors to have the same dtype")
+        if a.device != b.device:
+            raise RuntimeError("meshgrid expects all tensors to have the same device")
     if indexing not in ("ij", "xy"):
         raise ShapeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
     for x in ts:

@@ -647,8 +647,11 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
             raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
         refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X1 got: {dtype}", x1)
         refuse_complex(RuntimeError, "cdist only supports floating-point dtypes, X2 got: {dtype}", x2)
-        if _dtypes.kind(x1.dtype) not in "fc" or _dtypes.kind(x2.dtype) not in "fc":
-            raise DTypeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}, X2 got: {x2.dtype}")
+        for which, x in (("X1", x1), ("X2", x2)):  # (torch's text, naming the first integer operand)
+            if _dtypes.kind(x.dtype) not in "fc":
+                raise DTypeError(
+                    f"cdist only supports floating-point dtypes, {which} got: {_dtypes.scalar_type_name(x.dtype)}"
+                )
         if x1.dtype != x2.dtype:  # torch's kernel takes both in x1's dtype (no promotion)
             name = _dtypes.scalar_type_name
             raise RuntimeError(f"expected scalar type {name(x1.dtype)} but found {name(x2.dtype)}")

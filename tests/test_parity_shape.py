@@ -289,7 +289,8 @@ def test_meshgrid_default_is_ij() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = torch.meshgrid(torch.tensor(x), torch.tensor(y))
-    ours = bp.meshgrid(bp.tensor(x), bp.tensor(y))
+    with pytest.warns(UserWarning, match="it will be required to pass the indexing argument"):
+        ours = bp.meshgrid(bp.tensor(x), bp.tensor(y))
     for b, t in zip(ours, theirs):
         np.testing.assert_array_equal(b.detach().numpy(), t.detach().numpy())
 

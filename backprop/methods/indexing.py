@@ -65,9 +65,13 @@ class IndexingMethods:
 
     def __getitem__(self: Any, index: Any) -> Tensor:
         idx, then = torch_index(index, self.device, self.ndim)
-        if then is None:
-            return apply(ix.getitem, self, index=idx)
-        return apply(ix.getitem, self, index=idx, then=then)
+        try:
+            if then is None:
+                return apply(ix.getitem, self, index=idx)
+            return apply(ix.getitem, self, index=idx, then=then)
+        except IndexError:
+            _mask_mismatch(index, self)
+            raise
 
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         """In-place assignment; inside a recorded graph (the tensor or the value requires grad) it is
@@ -76,7 +80,11 @@ class IndexingMethods:
         recorded = check_inplace("__setitem__", self, value)
         idx, then = torch_index(index, self.device, self.ndim)
         if recorded:
-            write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
+            try:
+                write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
+            except IndexError:
+                _mask_mismatch(index, self)
+                raise
             return
         v = value._data if hasattr(value, "grad_fn") else value
         try:
@@ -84,6 +92,9 @@ class IndexingMethods:
                 self._data[idx] = v
             else:  # x[ints and slices] is a view: the advanced indices then write through it
                 self._data[idx][then] = v
+        except IndexError:
+            _mask_mismatch(index, self)
+            raise
         except ValueError as exc:  # (NumPy's broadcast error: torch's is a RuntimeError)
             if overlap_error(self, exc) is not exc:  # an expanded tensor (torch writes into it; we refuse)
                 raise overlap_error(self, exc) from None
@@ -872,6 +883,53 @@ def _sequence_as_tuple(index: list) -> bool:
         if j is None or j is Ellipsis or isinstance(j, (list, tuple, slice)) or hasattr(j, "grad_fn"):
             return True
     return False
+
+
+def _mask_mismatch(index: Any, x: Tensor) -> None:
+    """Raise torch's IndexError where a boolean mask in ``index`` does not fit the dims it covers of the tensor as
+    torch indexes it (``x`` after its ints, slices and Nones); returns otherwise (the caller re-raises). Error path
+    only."""
+    items = index_arg(index, x.device)
+    shape = tuple(x.shape)
+    consumed = sum(i.ndim if _is_mask(i) else 1 for i in items if not _adds_no_dim(i))
+    out: list[int] = []  # the indexed tensor's sizes
+    masks: list[tuple[Any, int]] = []  # each mask and its first dim there
+    d = 0
+    for i in items:
+        if i is None or i.__class__ is bool:
+            out.append(1)
+        elif i is Ellipsis:
+            k = max(len(shape) - consumed, 0)
+            out += shape[d : d + k]
+            d += k
+        elif _is_mask(i):
+            masks.append((i, len(out)))
+            out += shape[d : d + i.ndim]
+            d += i.ndim
+        elif isinstance(i, slice) and d < len(shape):
+            out.append(len(range(*i.indices(shape[d]))))
+            d += 1
+        elif hasattr(i, "dtype") and d < len(shape):
+            out.append(shape[d])
+            d += 1
+        else:  # an int: selected before the advanced indices
+            d += 1
+    out += shape[d:]
+    for mask, at in masks:
+        for j, m in enumerate(mask.shape):
+            if at + j < len(out) and m != out[at + j]:
+                raise IndexError(
+                    f"The shape of the mask {list(mask.shape)} at index {j} does not match the shape of the indexed "
+                    f"tensor {out} at index {at + j}"
+                ) from None
+
+
+def _adds_no_dim(i: Any) -> bool:
+    return i is None or i is Ellipsis or i.__class__ is bool
+
+
+def _is_mask(i: Any) -> bool:
+    return hasattr(i, "dtype") and i.dtype.kind == "b"
 
 
 def index_arg(index: Any, device: Device) -> tuple:

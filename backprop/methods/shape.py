@@ -381,9 +381,11 @@ class ShapeMethods:
         if kwargs or not dims:
             raise TypeError(f"flip() missing required argument 'dims' (got {sorted(kwargs)})")
         dims = size_arg(dims)
-        axes = tuple(sorted({wrap_dim(d, self.ndim, "flip") for d in dims}))
-        if len(axes) != len(dims):
-            raise ShapeError(f"flip: a dim appears multiple times in the list of dims {tuple(dims)}")
+        wrapped = [wrap_dim(d, self.ndim, "flip") for d in dims]
+        axes = tuple(sorted(set(wrapped)))
+        if len(axes) != len(dims):  # (torch's text names the first repeated dim)
+            twice = next(d for i, d in enumerate(wrapped) if d in wrapped[:i])
+            raise ShapeError(f"dim {twice} appears multiple times in the list of dims")
         return apply(sh.flip, self, axis=axes if self.ndim else ())
 
     def fliplr(self: Any) -> Tensor:

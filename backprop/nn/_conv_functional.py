@@ -902,6 +902,20 @@ def _adaptive_ranges(m: int, o: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _adaptive_input(input: Tensor, n: int, name: str, output_size: Any) -> tuple[Tensor, bool, tuple]:
+    if n > 1 and isinstance(output_size, (list, tuple)) and input.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")  # (torch's Python check)
+    if name in ("adaptive_max_pool2d", "adaptive_avg_pool2d"):  # torch's texts (an empty RoI crop, say)
+        if input.ndim not in (3, 4):
+            raise ShapeError(
+                f"{name}(): Expected 3D or 4D tensor, but got{':' if 'max' in name else ''} {list(input.shape)}"
+            )
+        # (the max pool checks the channels too, the average pool only the spatial dims)
+        for d in range(1, input.ndim) if "max" in name else range(input.ndim - 2, input.ndim):
+            if input.shape[d] == 0:
+                raise ShapeError(
+                    f"{name}(): Expected input to have non-zero size for non-batch dimensions, but input has sizes "
+                    f"{list(input.shape)} with dimension {d} being empty"
+                )
     if input.ndim not in (n + 1, n + 2) or any(s == 0 for s in input.shape[-n:]):
         raise ShapeError(
             f"{name}: Expected {n + 1}D or {n + 2}D tensor with non-zero sizes for the spatial dims, but input has "
@@ -933,10 +947,27 @@ def _gemm_along(x: Tensor, i: int, matrix: Tensor) -> Tensor:
     return y.reshape(*shape[:dim], matrix.shape[1], *shape[dim + 1 :])
 
 
-def _floating_only(input: Tensor, name: str) -> None:
-    """torch's averaging and linear-interpolation kernels refuse integer inputs (weights would truncate)."""
+def _floating_only(input: Tensor, kernel: str) -> None:
+    """torch's averaging and interpolating kernels refuse integer and bool inputs (weights would truncate): its
+    error, naming its CPU ``kernel`` (``"adaptive_avg_pool2d" not implemented for 'Long'``)."""
     if _dtypes.kind(input.dtype) != "f":
-        raise NotImplementedError(f'"{name}" not implemented for {input.dtype} (a floating-point input is needed)')
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.scalar_type_name(input.dtype)}'")
+
+
+# the CPU kernel named in torch's error for an integer input to interpolate's modes (by mode and input rank; the
+# antialiased ones are "compute_index_ranges_weights"): its 4-D kernels are the channels-last ones
+_INTERPOLATE_KERNELS = {
+    ("nearest", 2): "upsample_nearest2d_channels_last", ("bilinear", 2): "upsample_bilinear2d_channels_last",
+    ("bicubic", 2): "compute_indices_weights_cubic",
+}  # fmt: skip
+
+
+def _interpolate_kernel(mode: str, n: int, antialias: bool) -> str:
+    if antialias:
+        return "compute_index_ranges_weights"
+    mode = "nearest" if mode == "nearest-exact" else mode
+    default = "compute_indices_weights_nearest" if mode == "nearest" else "compute_indices_weights_linear"
+    return _INTERPOLATE_KERNELS.get((mode, n), default)
 
 
 def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
@@ -948,7 +979,7 @@ def _adaptive_avg(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
 
 
 def _adaptive_avg_kernel(name: str, n: int, input: Tensor, output_size: Any) -> Tensor:
-    _floating_only(input, name)
+    _floating_only(input, "adaptive_avg_pool3d_cpu" if n == 3 else "adaptive_avg_pool2d")
     x, unbatched, out = _adaptive_input(input, n, name, output_size)
     # float16/bfloat16: torch sums each window in float32 and divides by its sizes one dim at a time
     # (sum / kh / kw), rounding once: the window sums in float32 here, then those divisions. (Its 3-D
@@ -1114,6 +1145,8 @@ def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tu
             )
         return _positive_sizes(x, tuple(int(s) for s in size), area), (None,) * n
     if isinstance(scale_factor, (int, float)):
+        if n < 1:  # (a 0-d/1-D/2-D input: torch's rank error comes later)
+            return (), ()
         scale_factor = (scale_factor,) * n
     scales = tuple(float(s) for s in scale_factor)
     if len(scales) != n:
@@ -1127,6 +1160,8 @@ def _out_size(x: Tensor, n: int, size: Any, scale_factor: Any, area: bool) -> tu
 
 def _positive_sizes(x: Tensor, out: tuple[int, ...], area: bool) -> tuple[int, ...]:
     """``out``, checked as torch's upsample kernels do: input and output sizes above 0 (``area``: input only)."""
+    if not out:  # (a 0-d/1-D/2-D input: torch's rank error comes later)
+        return out
     if min(x.shape[2:]) <= 0 or (min(out) <= 0 and not area):
         names = ("D", "H", "W")[3 - len(out) :]
         given = ", ".join(f"{k}: {m}" for k, m in zip(names, x.shape[2:]))
@@ -1262,29 +1297,39 @@ def _int16_matrix(m: int, o: int, scale: float | None, align_corners: bool) -> t
     w = np.where(j[None, :] < xsize[:, None], w, 0.0)
     total = w.sum(axis=1)
     w = np.where(total[:, None] != 0, w / np.where(total == 0, 1.0, total)[:, None], w)
+    return _fixed_point(m, xmin, w)
+
+
+def _fixed_point(m: int, xmin: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int]:
+    """float64 weights (o, K) over input pixels [xmin, xmin + K) as torch's int16 ones: scaled by 2**precision
+    (the largest keeping the biggest weight under 2**15), rounded half away from zero; ((m, o) int64, precision)."""
     wt_max = float(w.max(initial=0.0))
     precision = 0
     while precision < 22 and int(0.5 + wt_max * (1 << (precision + 1))) < (1 << 15):
         precision += 1
     v = w * (1 << precision)
     w16 = np.trunc(np.where(v < 0, v - 0.5, v + 0.5)).astype(np.int64)
-    rows = xmin[:, None] + j[None, :]
-    keep = (j[None, :] < xsize[:, None]) & (rows < m)
+    o, k = w.shape
+    rows = xmin[:, None] + np.arange(k)[None, :]
+    keep = (rows < m) & (w16 != 0)
     a = np.zeros((m, o), dtype=np.int64)
     np.add.at(a, (rows[keep], np.broadcast_to(np.arange(o)[:, None], rows.shape)[keep]), w16[keep])
     return a, precision
 
 
-def _bilinear_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool) -> Tensor:
-    """torch's uint8 bilinear resize on CPU: separable fixed-point passes (width, then height), each
-    rounding (adding half of 2**precision, shifting) and saturating to uint8 before the next."""
+def _resize_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool, mode: str, antialias: bool) -> Tensor:
+    """torch's uint8 bilinear (and antialiased bicubic) resize on CPU: separable fixed-point passes (width, then
+    height), each rounding (adding half of 2**precision, shifting) and saturating to uint8 before the next."""
     xp = input.device.xp
     y = input
     for i in (1, 0):
         m, o = input.shape[2 + i], out[i]
         if m == o:  # torch leaves a dim of unchanged size alone, whatever the scale
             continue
-        a, precision = _int16_matrix(m, o, scales[i], align_corners)
+        if antialias:  # (the float64 filter weights of the antialiased kernels)
+            a, precision = _fixed_point(m, *_aa_weights(m, o, scales[i], align_corners, mode, np.float64))
+        else:
+            a, precision = _int16_matrix(m, o, scales[i], align_corners)
         acc = _along(y.long(), i, _const(xp.asarray(a), input)) + (1 << (precision - 1))
         y = (acc // (1 << precision)).clamp(0, 255).to(input.dtype)
     return y
@@ -1304,16 +1349,20 @@ def interpolate(
     clamped taps), ``area`` (adaptive average pooling); ``antialias`` for 4-D bilinear/bicubic and ``lanczos``
     (which needs it: torch's separable filters stretched by the scale); uint8 bilinear in torch's fixed point."""
     n = input.ndim - 2
-    if n not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", "bicubic", "lanczos", *_LINEAR):
-        raise NotImplementedError(_INTERPOLATE_INPUTS.format(ndim=input.ndim, mode=mode))
     if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
         )
+    # (torch checks the sizes before the input's rank: a (H, W) mask with size=(h, w) is its ValueError)
+    out, scales = _out_size(input, n, size, scale_factor, mode == "area")
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
     if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and n == 2):
         raise ValueError(
             "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
         )
+    if n not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", "bicubic", "lanczos", *_LINEAR):
+        raise NotImplementedError(_INTERPOLATE_INPUTS.format(ndim=input.ndim, mode=mode))
     if mode in ("bicubic", "lanczos") and n != 2:
         raise NotImplementedError(_INTERPOLATE_INPUTS.format(ndim=input.ndim, mode=mode))
     if mode == "lanczos":
@@ -1323,15 +1372,17 @@ def interpolate(
             raise ValueError("Lanczos mode requires antialias=True")
     if mode in _LINEAR and _LINEAR[mode] != n:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
-    if recompute_scale_factor and size is not None:
-        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
-    out, scales = _out_size(input, n, size, scale_factor, mode == "area")
+    if mode in ("nearest", "nearest-exact") and input.dtype.name != "uint8":
+        # torch's nearest kernels take floating point and uint8 only: an int64 or bool mask is its error
+        _floating_only(input, _interpolate_kernel(mode, n, antialias))
     if recompute_scale_factor:
         scales = (None,) * n
-    if mode == "bilinear" and not antialias and input.dtype.name == "uint8":
-        return _bilinear_uint8(input, out, scales, bool(align_corners))
-    if mode in _LINEAR or mode == "bicubic":  # torch's uint8 bicubic (fixed-point weights) is not reproduced
-        _floating_only(input, f"upsample_{mode}{'_aa' if antialias else ''} ({mode})")
+    if input.dtype.name == "uint8" and (mode == "bilinear" or (mode == "bicubic" and antialias)):
+        return _resize_uint8(input, out, scales, bool(align_corners), mode, antialias)
+    if mode == "bicubic" and input.dtype.name == "uint8":  # (README: torch's clamped fixed-point taps)
+        raise NotImplementedError("interpolate: uint8 bicubic without antialias is not implemented; pass a float input")
+    if mode in _LINEAR or mode == "bicubic":
+        _floating_only(input, _interpolate_kernel(mode, n, antialias))
     if mode == "area":
         return _adaptive_avg("interpolate", n, input, out)
     xp = input.device.xp
@@ -1343,9 +1394,14 @@ def interpolate(
                 a = _aa_matrix(m, o, scales[i], bool(align_corners), mode, input.dtype.name)
                 y = _along(y, i, _const(xp.asarray(a), input))
         elif mode in _LINEAR or mode == "bicubic":
+            if m == o and mode != "bicubic":  # torch's linear kernels copy a dim of unchanged size, whatever the scale
+                continue
             weights = _cubic_matrix if mode == "bicubic" else _linear_matrix
             a = weights(m, o, scales[i], bool(align_corners), input.dtype.name)
             y = _along(y, i, _const(xp.asarray(a), input))
+        elif mode == "nearest" and n == 2 and o in (m, 2 * m):  # torch's 2-D nearest_idx: a copy or i >> 1 for
+            if o == 2 * m:  # these sizes, whatever the scale (scale_factor=1.1 of 3 rows keeps them)
+                y = y.index_select(2 + i, _const(xp.asarray(np.arange(o) >> 1), input))
         elif m != o or scales[i] not in (None, 1.0):
             idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
             y = y.index_select(2 + i, _const(xp.asarray(idx), input))

@@ -25,6 +25,7 @@ from backprop.autograd.function import OpIndexError
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.nn._conv_functional import _batched, interpolate, ntuple
 from backprop.ops._util import DTypeError, ShapeError
+from backprop.size import Size
 from backprop.tensor import Tensor
 
 __all__ = [
@@ -176,20 +177,21 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
     if _dtypes.kind(theta.dtype) != "f":
-        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+        raise ValueError(f"Expected theta to have floating point type, but got torch.{theta.dtype}")
+    given = f"torch.Size({list(size)})" if isinstance(size, Size) else str(size)  # (as torch prints it)
     size = [int(s) for s in size]
     if len(size) in (4, 5):
         n = len(size) - 2
         if theta.ndim != 3 or tuple(theta.shape[1:]) != (n, n + 1):
             kind = "2D" if n == 2 else "3D"
             raise ValueError(
-                f"Expected a batch of {kind} affine matrices of shape Nx{n}x{n + 1} for size {size}. "
-                f"Got {list(theta.shape)}."
+                f"Expected a batch of {kind} affine matrices of shape Nx{n}x{n + 1} for size {given}. "
+                f"Got torch.Size({list(theta.shape)})."
             )
     else:
         raise NotImplementedError(
             "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. "
-            f"Got size {size}."
+            f"Got size {given}."
         )
     spatial = size[2:]
     if align_corners and min(spatial) == 1:
@@ -199,9 +201,12 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
             stacklevel=2,
         )
     elif min(size) <= 0:
-        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
-    if theta.shape[0] != size[0]:
-        raise ShapeError(f"affine_grid: theta holds {theta.shape[0]} matrices but size asks for a batch of {size[0]}")
+        raise ValueError(f"Expected non-zero, positive output size. Got {given}")
+    if theta.shape[0] != size[0]:  # (torch's text: its bmm of the base grid by theta.mT)
+        raise ShapeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{size[0]}, {n + 1}] but got: "
+            f"[{theta.shape[0]}, {n + 1}]."
+        )
     dtype = np.dtype(theta.dtype.name)
     axes = [_linspace_from_neg_one(s, align_corners, dtype) for s in reversed(spatial)]  # x (W), y (H)(, z (D))
     mesh = np.meshgrid(*axes[::-1], indexing="ij")  # over (D,) H, W
@@ -218,9 +223,11 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
 
 
 def _clip(coord: Tensor, size: int) -> Tensor:
-    """coord clipped to [0, size - 1]; as torch's kernels, the borders count as outside for the gradient."""
+    """coord clipped to [0, size - 1], NaN to 0 (torch's kernels clamp it so: a NaN or, reflected, infinite grid
+    point reads pixel 0); as torch's, the borders count as outside for the gradient."""
     inside = (coord > 0) & (coord < size - 1)
-    return coord.where(inside, coord.detach().clamp(0, size - 1))
+    clipped = coord.detach().clamp(0, size - 1)
+    return coord.where(inside, clipped.where(clipped == clipped, 0))
 
 
 def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:
@@ -385,7 +392,7 @@ def grid_sample(
         for s in src:
             lo = s.detach().floor()
             corners.append([(lo, (lo + 1) - s), (lo + 1, s - lo)])  # torch's weights: (i + 1 - s), (s - i)
-    flat_x = input.reshape(b, c, -1)
+    flat_x = input.reshape(b, c, math.prod(spatial))  # (explicit: an empty batch has no -1)
     y: Tensor | None = None
     for combo in itertools.product(*corners):
         flat: Any = None
@@ -400,8 +407,8 @@ def grid_sample(
                 weight = w if weight is None else weight * w
         assert flat is not None and valid is not None
         vals = flat_x.gather(2, flat.reshape(b, 1, length).expand(b, c, length))
+        vals = vals.where(valid.reshape(b, 1, length), 0)  # (then weighed: a NaN or infinite point gives NaN, as torch)
         term = vals if weight is None else vals * weight.reshape(b, 1, length)
-        term = term.where(valid.reshape(b, 1, length), 0)
         y = term if y is None else y + term
     assert y is not None
     if mode == "nearest" and grid.requires_grad:  # torch gives the grid a zero gradient in nearest mode

@@ -579,8 +579,12 @@ def _target_shape_error(input: Tensor, target: Tensor, want: tuple) -> None:
         )
     if input.ndim == 2:
         raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
-    if input.ndim == 3:
+    if input.ndim != 4:  # (torch's nll_loss_nd: 3-D and 5-D+ scores)
         raise ShapeError(f"Expected target size {list(want)}, got {list(target.shape)}")
+    if target.ndim != 3:  # (torch's nll_loss2d: a (N, 1, H, W) mask straight from a loader)
+        raise ShapeError(
+            f"only batches of spatial targets supported (3D tensors) but got targets of dimension: {target.ndim}"
+        )
     raise ShapeError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
 
 

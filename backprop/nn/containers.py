@@ -32,13 +32,17 @@ def _check_module(container: str, module: Any) -> None:
         raise TypeError(f"{type(module).__name__} is not a Module subclass")  # torch's message
 
 
-def _check_key(container: str, key: Any) -> None:
+def _check_key(key: Any, value: Any) -> None:
+    """ParameterDict's key check, then ``register_parameter``'s name checks for a Parameter (torch's messages)."""
     if not isinstance(key, str):
-        raise TypeError(f"{container}: keys must be strings, got {type(key).__name__}")
-    if "." in key:
-        raise KeyError(f'{container}: key can\'t contain ".", got: {key}')
-    if key == "":
-        raise KeyError(f'{container}: key can\'t be empty string ""')
+        raise TypeError(
+            "Index given to ParameterDict cannot be used as a key as it is not a string "
+            f"(type is '{type(key).__name__}'). Open an issue on github if you need non-string keys."
+        )
+    if isinstance(value, Parameter) and "." in key:
+        raise KeyError('parameter name can\'t contain "."')
+    if isinstance(value, Parameter) and key == "":
+        raise KeyError('parameter name can\'t be empty string ""')
 
 
 def _as_parameter(container: str, value: Any) -> Any:
@@ -74,8 +78,11 @@ class _ModuleSequence(Module):
         return iter(self._modules.values())
 
     def __setitem__(self, idx: int, module: Module) -> None:
-        _check_module(type(self).__name__, module)
-        key = list(self._modules)[_index(self, idx)]
+        key = list(self._modules)[_index(self, idx)]  # the index first, then setattr's check (torch's order)
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"cannot assign '{type(module).__name__}' as child module '{key}' (torch.nn.Module or None expected)"
+            )
         self._modules[key] = module
 
     def __delitem__(self, idx: int | slice) -> None:
@@ -100,6 +107,7 @@ class _ModuleSequence(Module):
         return self
 
     def insert(self, index: int, module: Module) -> Any:
+        """Sequential's: ``module`` before ``index`` (IndexError past either end); returns self."""
         if not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self)
@@ -149,6 +157,11 @@ class Sequential(_ModuleSequence):
             return type(self)(OrderedDict(list(self._modules.items())[idx]))
         return list(self._modules.values())[_index(self, idx)]
 
+    def __iadd__(self, other: Iterable[Module]) -> Any:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(list(other))
+
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
             raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
@@ -195,6 +208,15 @@ class ModuleList(_ModuleSequence):
             return type(self)(list(self._modules.values())[idx])
         return list(self._modules.values())[_index(self, idx)]
 
+    def insert(self, index: int, module: Module) -> None:
+        """``module`` before ``index``, as ``list.insert`` (an index past the end appends); returns None, as torch.
+        (torch stores an index past the end under its own key, "5" after "0", which later lookups miss.)"""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        mods = list(self._modules.values())
+        mods.insert(operator.index(index), module)
+        self._renumber(mods)
+
     def __add__(self, other: Iterable[Module]) -> ModuleList:
         out = ModuleList(self)
         return out.extend(other)
@@ -225,9 +247,7 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
-        _check_key("ModuleDict", key)
-        _check_module("ModuleDict", module)
-        self._modules[key] = module  # an existing key keeps its place, as in torch
+        self.add_module(key, module)  # torch's checks and messages; an existing key keeps its place
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
@@ -344,9 +364,10 @@ class ParameterDict(Module):
         return getattr(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        _check_key("ParameterDict", key)
+        value = _as_parameter("ParameterDict", value)
+        _check_key(key, value)
         self._keys[key] = None  # an existing key keeps its place
-        _store(self, key, _as_parameter("ParameterDict", value))
+        _store(self, key, value)
 
     def __delitem__(self, key: str) -> None:
         del self._keys[key]

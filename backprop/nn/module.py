@@ -87,6 +87,12 @@ class Module:
             object.__setattr__(self, name, value)
             return
         buffers = self._buffers
+        if isinstance(value, Buffer) and (name in self._parameters or name in self._modules):
+            what = "parameter" if name in self._parameters else "child module"
+            raise TypeError(
+                f"cannot assign '{_typename(value)}' as {what} '{name}' "
+                f"(torch.nn.{'Parameter' if what == 'parameter' else 'Module'} or None expected)"
+            )
         if isinstance(value, Buffer):  # nn.Buffer(t): registered as a buffer, as torch 2.5+
             self.register_buffer(name, value, value.persistent)
             return
@@ -115,6 +121,8 @@ class Module:
             ):
                 store.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
+        if isinstance(value, Parameter) and ("." in name or name == ""):  # (torch's register_parameter checks)
+            raise KeyError('parameter name can\'t contain "."' if name else 'parameter name can\'t be empty string ""')
         if isinstance(value, (Parameter, Module)):
             self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
             table = (
@@ -520,6 +528,12 @@ class Module:
         ``_metadata`` of module versions), detached unless ``keep_vars``; into ``destination`` when given,
         keys prefixed by ``prefix``. The positional form ``(destination, prefix, keep_vars)`` is torch's old one."""
         if args:
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
             if len(args) > 3:
                 raise TypeError(f"state_dict() takes at most 3 positional arguments, got {len(args)}")
             destination = args[0]
@@ -686,9 +700,9 @@ class Module:
             keys = IncompatibleKeys(missing_keys, unexpected_keys)
             for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
                 if hook(module, keys) is not None:
-                    raise RuntimeError(
+                    raise AssertionError(
                         "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
-                        "return new values."
+                        "return new values, if incompatible_keys need to be modified, it should be done inplace."
                     )
 
         load(self, state_dict)
@@ -836,8 +850,8 @@ class Module:
         return self
 
     def type(self, dst_type: Any) -> Module:
-        """Cast every parameter and buffer to ``dst_type``."""
-        return self.to(dst_type)
+        """Cast every parameter and buffer to ``dst_type``, integer buffers too (torch's ``t.type(dst_type)``)."""
+        return self._apply(lambda t: t.type(dst_type))
 
     def extra_repr(self) -> str:
         return ""

@@ -32,7 +32,7 @@ from backprop.ops import elementwise as ew
 from backprop.ops import indexing as ix
 from backprop.ops import reduction as red
 from backprop.ops import sorting as so
-from backprop.ops._util import DTypeError, ShapeError, wrap_dim
+from backprop.ops._util import DTypeError, ShapeError, user_stacklevel, wrap_dim
 from backprop.registry import refuse_complex
 
 if TYPE_CHECKING:
@@ -69,9 +69,8 @@ class IndexingMethods:
             if then is None:
                 return apply(ix.getitem, self, index=idx)
             return apply(ix.getitem, self, index=idx, then=then)
-        except IndexError:
-            _mask_mismatch(index, self)
-            raise
+        except (IndexError, ValueError) as exc:
+            raise torch_index_error(exc, self.shape, index, self.device) from None
 
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         """In-place assignment; inside a recorded graph (the tensor or the value requires grad) it is
@@ -82,9 +81,10 @@ class IndexingMethods:
         if recorded:
             try:
                 write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
-            except IndexError:
-                _mask_mismatch(index, self)
-                raise
+            except IndexError as exc:
+                raise torch_index_error(exc, self.shape, index, self.device) from None
+            except ValueError as exc:
+                raise _value_shape_error(exc, self, value, index, idx, then) from None
             return
         v = value._data if hasattr(value, "grad_fn") else value
         try:
@@ -92,13 +92,12 @@ class IndexingMethods:
                 self._data[idx] = v
             else:  # x[ints and slices] is a view: the advanced indices then write through it
                 self._data[idx][then] = v
-        except IndexError:
-            _mask_mismatch(index, self)
-            raise
+        except IndexError as exc:
+            raise torch_index_error(exc, self.shape, index, self.device) from None
         except ValueError as exc:  # (NumPy's broadcast error: torch's is a RuntimeError)
             if overlap_error(self, exc) is not exc:  # an expanded tensor (torch writes into it; we refuse)
                 raise overlap_error(self, exc) from None
-            raise ShapeError(f"__setitem__: {exc}") from None
+            raise _value_shape_error(ShapeError(f"__setitem__: {exc}"), self, value, index, idx, then) from None
         if trace_users[0] and (tr := trace.tracer()) is not None:
             val = tr.ref(v, value if hasattr(value, "grad_fn") else None)
             tr.call(trace.setitem, [tr.ref(self._data, self), tr.attr(idx), tr.attr(then), val], None)
@@ -885,45 +884,6 @@ def _sequence_as_tuple(index: list) -> bool:
     return False
 
 
-def _mask_mismatch(index: Any, x: Tensor) -> None:
-    """Raise torch's IndexError where a boolean mask in ``index`` does not fit the dims it covers of the tensor as
-    torch indexes it (``x`` after its ints, slices and Nones); returns otherwise (the caller re-raises). Error path
-    only."""
-    items = index_arg(index, x.device)
-    shape = tuple(x.shape)
-    consumed = sum(i.ndim if _is_mask(i) else 1 for i in items if not _adds_no_dim(i))
-    out: list[int] = []  # the indexed tensor's sizes
-    masks: list[tuple[Any, int]] = []  # each mask and its first dim there
-    d = 0
-    for i in items:
-        if i is None or i.__class__ is bool:
-            out.append(1)
-        elif i is Ellipsis:
-            k = max(len(shape) - consumed, 0)
-            out += shape[d : d + k]
-            d += k
-        elif _is_mask(i):
-            masks.append((i, len(out)))
-            out += shape[d : d + i.ndim]
-            d += i.ndim
-        elif isinstance(i, slice) and d < len(shape):
-            out.append(len(range(*i.indices(shape[d]))))
-            d += 1
-        elif hasattr(i, "dtype") and d < len(shape):
-            out.append(shape[d])
-            d += 1
-        else:  # an int: selected before the advanced indices
-            d += 1
-    out += shape[d:]
-    for mask, at in masks:
-        for j, m in enumerate(mask.shape):
-            if at + j < len(out) and m != out[at + j]:
-                raise IndexError(
-                    f"The shape of the mask {list(mask.shape)} at index {j} does not match the shape of the indexed "
-                    f"tensor {out} at index {at + j}"
-                ) from None
-
-
 def _adds_no_dim(i: Any) -> bool:
     return i is None or i is Ellipsis or i.__class__ is bool
 
@@ -936,16 +896,21 @@ def index_arg(index: Any, device: Device) -> tuple:
     """A user index as a tuple the kernels understand (index Tensors and lists become arrays; 0-d
     integer tensors become ints, uint8 tensors masks, as torch)."""
     if index.__class__ is list and len(index) < 32 and _sequence_as_tuple(index):
+        warnings.warn(
+            "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch "
+            "2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, "
+            "x[torch.tensor(seq)], which will result either in an error or a different result",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
         index = tuple(index)
     if not isinstance(index, tuple):
         index = (index,)
     out: list[Any] = []
     for i in index:
         if hasattr(i, "grad_fn"):  # a Tensor
-            if i.dtype.kind not in "iub":
-                raise IndexError(
-                    f"tensors used as indices must be integer or bool tensors (long, int, bool), got {i.dtype}"
-                )
+            if i.dtype not in _INDEX_DTYPES:
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             if i.device is not device:
                 i = i.detach().to(device)
             a = i._data
@@ -954,6 +919,11 @@ def index_arg(index: Any, device: Device) -> tuple:
                     tr.fail("indexing with a boolean mask or a 0-d index tensor (data-dependent shapes or host reads)")
                 tr.note_index(i)
             if a.dtype == np.uint8:  # torch: uint8 index tensors are masks
+                warnings.warn(
+                    "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
+                )
                 a = a.astype(bool)
             if a.ndim == 0 and a.dtype.kind != "b":  # torch selects with a 0-d integer tensor as with an int
                 out.append(int(a))
@@ -977,9 +947,120 @@ def index_arg(index: Any, device: Device) -> tuple:
             out.append(bool(i))
         elif isinstance(i, np.integer):
             out.append(int(i))
-        else:
+        elif i is None or i is Ellipsis or isinstance(i, int):
             out.append(i)
+        elif isinstance(i, str):
+            raise TypeError(f"new(): invalid data type '{type(i).__name__}'")
+        else:
+            got = type(i).__name__
+            raise IndexError(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices "
+                f"(got {got})"
+            )
     return tuple(out)
+
+
+_INDEX_DTYPES = frozenset(np.dtype(t) for t in ("int64", "int32", "uint8", "bool"))
+
+
+def torch_index_error(exc: Exception, shape: tuple, index: Any, device: Device) -> Exception:
+    """torch's IndexError for the slip in ``x[index]`` that made NumPy raise ``exc`` (``exc`` where there is none
+    to name), checked in torch's order: too many indices, an int out of range, a mask's shape, index tensors that
+    do not broadcast, an index tensor's value out of range (its dimension counted among the advanced dims, torch's
+    numbering once they are moved to the front). Error path only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (index_arg's warnings were given once already)
+        index = index_arg(index, device)
+    consumed = sum(
+        i.ndim if getattr(i, "dtype", None) == np.bool_ else 1
+        for i in index
+        if i is not None and i is not Ellipsis and i.__class__ is not bool
+    )
+    if consumed > len(shape):
+        return IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    rest: list = []  # x's dims once the ints are selected (a bool adds a size-1 dim, as torch's unsqueeze)
+    arrays: list = []  # (index array, its dim in rest; a bool indexes its new dim with [0] or [])
+    dim = 0
+    for position, i in enumerate(index):
+        if i is None:
+            rest.append(1)
+        elif i.__class__ is bool:
+            arrays.append((np.zeros(int(i), dtype=np.int64), len(rest)))
+            rest.append(1)
+        elif isinstance(i, int):  # selected first, as torch's, which names its position in the index
+            if not -shape[dim] <= i < shape[dim]:
+                return IndexError(f"index {i} is out of bounds for dimension {position} with size {shape[dim]}")
+            dim += 1
+        elif hasattr(i, "dtype") and i.dtype == bool:
+            for j in range(i.ndim):
+                if i.shape[j] != shape[dim + j]:
+                    return IndexError(
+                        f"The shape of the mask {list(i.shape)} at index {j} does not match the shape of the indexed "
+                        f"tensor {rest + list(shape[dim:])} at index {len(rest) + j}"
+                    )
+            mask = np.asarray(i.get() if hasattr(i, "get") else i)
+            arrays += [(a, len(rest) + j) for j, a in enumerate(np.nonzero(mask))]
+            rest += shape[dim : dim + i.ndim]
+            dim += i.ndim
+        else:  # a slice, an Ellipsis or an index array
+            k = len(shape) - consumed if i is Ellipsis else 1
+            if hasattr(i, "dtype"):
+                arrays.append((i, len(rest)))
+            if isinstance(i, slice) and dim < len(shape):  # (torch slices before it indexes)
+                rest.append(len(range(*i.indices(shape[dim]))))
+            else:
+                rest += shape[dim : dim + k]
+            dim += k
+    rest += shape[dim:]
+    try:
+        np.broadcast_shapes(*(a.shape for a, _ in arrays))
+    except ValueError:
+        got = ", ".join(str(list(a.shape)) for a, _ in arrays)
+        return IndexError(f"shape mismatch: indexing tensors could not be broadcast together with shapes {got}")
+    for n, (a, at) in enumerate(arrays):
+        a = np.asarray(a.get() if hasattr(a, "get") else a)
+        bad = a[(a < -rest[at]) | (a >= rest[at])]
+        if bad.size:
+            return IndexError(f"index {int(bad[0])} is out of bounds for dimension {n} with size {rest[at]}")
+    return exc
+
+
+def _value_shape_error(exc: Exception, x: Any, value: Any, index: Any, idx: tuple, then: Any) -> Exception:
+    """torch's RuntimeError for ``x[index] = value`` with a value that does not broadcast to the written region:
+    index_put's "shape mismatch" where the index has tensors, lists or masks, expand's messages otherwise (leading
+    size-1 dims of the value dropped first, as torch's copy_). ``exc`` where the value's shape is not the slip."""
+    if not hasattr(value, "shape"):
+        return exc
+    region = np.broadcast_to(np.empty((), dtype=np.int8), x.shape)[idx]
+    target = list((region if then is None else region[then]).shape)
+    got = list(value.shape)
+    try:
+        np.broadcast_shapes(tuple(got), tuple(target))
+    except ValueError:
+        pass
+    else:
+        if len(got) <= len(target):
+            return exc
+    advanced = then is not None or any(hasattr(i, "dtype") for i in idx if i is not None)
+    if advanced:
+        return ShapeError(
+            f"shape mismatch: value tensor of shape {got} cannot be broadcast to indexing result of shape {target}"
+        )
+    while len(got) > len(target) and got[0] == 1:
+        got.pop(0)
+    if len(got) > len(target):
+        return ShapeError(
+            f"expand({value.type()}{{{list(value.shape)}}}, size={target}): the number of sizes provided "
+            f"({len(target)}) must be greater or equal to the number of dimensions in the tensor ({len(got)})"
+        )
+    for d in reversed(range(len(got))):
+        t = target[d + len(target) - len(got)]
+        if got[d] != 1 and got[d] != t:
+            return ShapeError(
+                f"The expanded size of the tensor ({t}) must match the existing size ({got[d]}) at non-singleton "
+                f"dimension {d + len(target) - len(got)}.  Target sizes: {target}.  Tensor sizes: {list(value.shape)}"
+            )
+    return exc
 
 
 def _slice(s: slice) -> slice:

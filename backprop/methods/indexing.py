@@ -963,6 +963,26 @@ def index_arg(index: Any, device: Device) -> tuple:
 _INDEX_DTYPES = frozenset(np.dtype(t) for t in ("int64", "int32", "uint8", "bool"))
 
 
+def _basic_shape(shape: tuple, index: tuple, consumed: int) -> list:
+    """The shape torch indexes with the advanced indices: ``shape`` once every int is selected and every slice
+    applied (a None or a bool adds a size-1 dim), the dims of masks and index arrays kept."""
+    out: list = []
+    dim = 0
+    for i in index:
+        if i is None or i.__class__ is bool:
+            out.append(1)
+        elif isinstance(i, int):
+            dim += 1
+        elif isinstance(i, slice):
+            out.append(len(range(*i.indices(shape[dim]))) if dim < len(shape) else 0)
+            dim += 1
+        else:
+            k = len(shape) - consumed if i is Ellipsis else i.ndim if getattr(i, "dtype", None) == np.bool_ else 1
+            out += shape[dim : dim + k]
+            dim += k
+    return out + list(shape[dim:])
+
+
 def torch_index_error(exc: Exception, shape: tuple, index: Any, device: Device) -> Exception:
     """torch's IndexError for the slip in ``x[index]`` that made NumPy raise ``exc`` (``exc`` where there is none
     to name), checked in torch's order: too many indices, an int out of range, a mask's shape, index tensors that
@@ -978,6 +998,7 @@ def torch_index_error(exc: Exception, shape: tuple, index: Any, device: Device) 
     )
     if consumed > len(shape):
         return IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    basic = _basic_shape(shape, index, consumed)
     rest: list = []  # x's dims once the ints are selected (a bool adds a size-1 dim, as torch's unsqueeze)
     arrays: list = []  # (index array, its dim in rest; a bool indexes its new dim with [0] or [])
     dim = 0
@@ -996,7 +1017,7 @@ def torch_index_error(exc: Exception, shape: tuple, index: Any, device: Device) 
                 if i.shape[j] != shape[dim + j]:
                     return IndexError(
                         f"The shape of the mask {list(i.shape)} at index {j} does not match the shape of the indexed "
-                        f"tensor {rest + list(shape[dim:])} at index {len(rest) + j}"
+                        f"tensor {basic} at index {len(rest) + j}"
                     )
             mask = np.asarray(i.get() if hasattr(i, "get") else i)
             arrays += [(a, len(rest) + j) for j, a in enumerate(np.nonzero(mask))]

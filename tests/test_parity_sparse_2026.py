@@ -73,6 +73,14 @@ def test_unary_value_ops_as_methods_and_functions(name: str) -> None:
     _both(lambda lib: getattr(lib, name)(_coo(lib)))  # bp.sqrt(s): the sparse tensor's own sqrt
 
 
+def test_sum_and_transpose_as_functions() -> None:
+    _both(lambda lib: lib.sum(_coo(lib)))
+    _both(lambda lib: lib.sum(_coo(lib), 1))
+    _both(lambda lib: lib.sum(_coo(lib), (0, 1)))
+    _both(lambda lib: lib.t(_coo(lib)))
+    _both(lambda lib: lib.transpose(_coo(lib), 0, 1))
+
+
 def test_relu_through_nn_functional_and_on_csr() -> None:
     _both(lambda lib: lib.nn.functional.relu(_coo(lib)))
     _both(lambda lib: lib.relu(_coo(lib).coalesce().to_sparse_csr() * -1).to_sparse())

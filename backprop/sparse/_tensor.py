@@ -138,6 +138,10 @@ class ThroughValues:
         error follows). Called by ``apply`` when a dense kernel refuses this tensor's data."""
         if name == "astype" and not rest:  # (the float cast of bp.sqrt(int sparse))
             return self.to(attrs["dtype"])
+        if name == "sum" and not rest:  # bp.sum(s), bp.sum(s, 1): torch's sparse sum, as s.sum(...)
+            return self.sum(attrs.get("axis"), bool(attrs.get("keepdims")))
+        if name == "permute" and self.ndim == 2 and tuple(attrs.get("axes", ())) == (1, 0):  # bp.t(s)
+            return self.t()
         method = getattr(type(self), name, None)
         if attrs or method is None or method is getattr(Tensor, name, None):
             return NotImplemented

@@ -387,6 +387,21 @@ class OpIndexError(IndexError, RuntimeError):
     """An index out of range inside a kernel (torch raises ``IndexError``/``RuntimeError``)."""
 
 
+class SparseKernelError(NotImplementedError):
+    """A dense kernel touched a sparse tensor's data (``backprop.sparse``): torch's error for the sparse backend.
+    ``apply`` first offers the op to the sparse tensor (``_sparse_op``), so ``bp.sqrt(s)`` or ``F.relu(s)`` runs
+    the sparse tensor's own ``sqrt``/``relu`` as ``s.sqrt()`` does."""
+
+
+def _sparse_op(op: OpDef, args: Sequence[Any], attrs: Mapping[str, Any], exc: SparseKernelError) -> Any:
+    """``op`` on a sparse first argument by its own method (``sparse_op``); torch's error when it has none."""
+    run = getattr(args[0], "sparse_op", None)
+    out = NotImplemented if run is None else run(op.name, args[1:], attrs)
+    if out is NotImplemented:
+        raise exc
+    return out
+
+
 _NP_INDEX_ERROR = re.compile(r"index (-?\d+) is out of bounds for axis (\d+) with size (\d+)")
 
 
@@ -529,6 +544,8 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
             out = kernel(*arrays, **attrs)
     except RuntimeWarning:  # warnings as errors: NumPy's inf/NaN warning, where torch is silent
         out = _quietly(kernel, device, arrays, attrs)
+    except SparseKernelError as exc:  # bp.sqrt(s): the sparse tensor's own method
+        return _sparse_op(op, args, attrs, exc)
     except (ValueError, IndexError, TypeError) as exc:
         _torch_kernel_error(exc, arrays)
         cls = OpIndexError if isinstance(exc, IndexError) else TypeError if isinstance(exc, TypeError) else OpValueError
@@ -605,6 +622,8 @@ def apply_scalar(op: OpDef, a: Any, s: Any, reflected: bool = False) -> Any:
             out = kernel(*arrays)
     except RuntimeWarning:  # warnings as errors: NumPy's inf/NaN warning, where torch is silent
         out = _quietly(kernel, device, arrays, {})
+    except SparseKernelError as exc:  # bp.pow(s, 2) through Tensor.pow: the sparse tensor's own method
+        return _sparse_op(op, (s, a) if reflected else (a, s), {}, exc)
     except (ValueError, IndexError, TypeError):
         return apply(op, s, a) if reflected else apply(op, a, s)  # (apply words the error)
     raw = out

@@ -138,11 +138,12 @@ def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
     zero sums kept) when both are coalesced, as torch's, else uncoalesced."""
     if not isinstance(other, SparseTensor):
         raise RuntimeError(
-            f"add(sparse, {type(other).__name__}) is not supported for a sparse tensor of shape {tuple(s.shape)}; "
-            "add two sparse tensors of one shape, or add the dense one first: dense + s.to_dense()"
-        )
+            "add(sparse, dense) is not supported. Use add(dense, sparse) instead."
+        )  # (torch's words: dense + s, or s + s.to_dense() written as dense + sparse)
     if tuple(other.shape) != tuple(s.shape):
-        raise RuntimeError(f"add: expected sizes to match, got {tuple(s.shape)} and {tuple(other.shape)}")
+        raise RuntimeError(
+            f"add: expected sizes of 'self' and 'other' to match, but {list(s.shape)} != {list(other.shape)}"
+        )
     from backprop.functions import cat
 
     values = cat([s._vals, other._vals if sign > 0 else -other._vals])

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from backprop import dtypes
 from backprop.autograd.custom import Function
 from backprop.sparse import _compressed, _tensor
 from backprop.sparse._compressed import SparseCompressedTensor, compressed_mm
@@ -63,6 +66,8 @@ def mm(sparse: Any, dense: Any) -> Tensor:
         if isinstance(sparse, Tensor) and isinstance(dense, Tensor) and not isinstance(dense, SparseTensor):
             return sparse.mm(dense)  # torch.sparse.mm of two dense matrices is torch.mm
         raise TypeError(f"sparse.mm: expected a sparse COO tensor first, got {type(sparse).__name__}")
+    if isinstance(sparse, SparseTensor) and isinstance(dense, SparseTensor) and sparse.ndim == dense.ndim == 2:
+        return _sparse_sparse(sparse, dense)
     if not isinstance(dense, Tensor) or isinstance(dense, (SparseTensor, SparseCompressedTensor)):
         raise NotImplementedError(
             f"sparse.mm: a sparse (shape {tuple(sparse.shape)}) times {type(dense).__name__} is not supported; "
@@ -73,20 +78,53 @@ def mm(sparse: Any, dense: Any) -> Tensor:
             f"sparse.mm: expected a 2-D sparse and a 2-D dense matrix, got shapes {tuple(sparse.shape)} and "
             f"{tuple(dense.shape)}"
         )
-    if sparse.shape[1] != dense.shape[0]:
+    if sparse.shape[1] != dense.shape[0]:  # (torch's words: COO's kernel is addmm's, CSR's the matmul check)
+        if isinstance(sparse, SparseTensor):
+            raise RuntimeError(
+                f"addmm: Argument #3 (dense): Expected dim 0 size {sparse.shape[1]}, got {dense.shape[0]}"
+            )
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({sparse.shape[0]}x{sparse.shape[1]} and "
             f"{dense.shape[0]}x{dense.shape[1]})"
         )
     if sparse.dtype != dense.dtype:
         raise RuntimeError(
-            f"sparse.mm: expected mat1 and mat2 to have the same dtype, but got: {sparse.dtype} != {dense.dtype}"
+            f"expected scalar type {dtypes.scalar_type_name(sparse.dtype)} but found "
+            f"{dtypes.scalar_type_name(dense.dtype)}"
         )
     check_device("sparse.mm", sparse, dense)
     if isinstance(sparse, SparseCompressedTensor):
         return compressed_mm(sparse, dense)
     ix = sparse._ix
     return _SpMM.apply(sparse._vals, dense, ix[0], ix[1], sparse.shape[0])
+
+
+def _sparse_sparse(a: SparseTensor, b: SparseTensor) -> SparseTensor:
+    """A (n, m) @ B (m, k), both sparse COO: a coalesced sparse (n, k) matrix, entry (i, j) the sum over l of
+    a[i, l] b[l, j] for every (i, j) some pair of entries reaches (zero sums kept, as torch's). Differentiable
+    w.r.t. both values: the pairs' products are gathers and an ``index_add`` of Tensor ops."""
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"expected scalar type {dtypes.scalar_type_name(a.dtype)} but found {dtypes.scalar_type_name(b.dtype)}"
+        )
+    dev = check_device("sparse.mm", a, b)
+    a, b = a.coalesce(), b.coalesce()
+    ai, bi = np.asarray(a._ix._host()), np.asarray(b._ix._host())
+    n, k = int(a.shape[0]), int(b.shape[1])
+    # each entry a[i, l] meets the run of b's entries in row l (b is coalesced: sorted by row)
+    starts = np.searchsorted(bi[0], ai[1], "left")
+    lens = np.searchsorted(bi[0], ai[1], "right") - starts
+    p = np.repeat(np.arange(ai.shape[1]), lens)
+    q = np.repeat(starts, lens) + np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    keys, inverse = np.unique(ai[0][p] * k + bi[1][q], return_inverse=True)
+    prod = a._vals[Tensor._of(p, device=dev)] * b._vals[Tensor._of(q, device=dev)]
+    vals = prod.new_zeros(len(keys)).index_add(0, Tensor._of(inverse.reshape(-1).astype(np.int64), device=dev), prod)
+    ix = Tensor._of(np.stack([keys // max(k, 1), keys % max(k, 1)]).astype(np.int64), device=dev)
+    return SparseTensor._make(ix, vals, (n, k), True)
 
 
 def addmm(input: Tensor, mat1: Any, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:

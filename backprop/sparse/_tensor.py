@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes, runtime
+from backprop.autograd.function import SparseKernelError
 from backprop.devices import Device
 from backprop.methods.attributes import Layout
 from backprop.size import Size
@@ -59,10 +60,11 @@ class _SparseData:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def _refuse(self) -> NotImplementedError:
-        return NotImplementedError(
-            f"Could not run 'aten::{_calling_op()}' with arguments from the '{self.backend}' backend: the "
-            f"operation is not supported for sparse {self.kind} tensors (shape {self.shape}, {self.dtype}). "
-            "Call .to_dense() first, or use bp.sparse.mm / bp.sparse.sum / the methods of the sparse tensor."
+        return SparseKernelError(
+            f"Could not run 'aten::{_calling_op()}' with arguments from the '{self.backend}' backend. This could "
+            "be because the operator doesn't exist for this backend (the operation is not supported for sparse "
+            f"{self.kind} tensors: shape {self.shape}, {self.dtype}). Call .to_dense() first, or use "
+            "bp.sparse.mm / bp.sparse.sum / the methods of the sparse tensor."
         )
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
@@ -129,6 +131,21 @@ class ThroughValues:
     def detach_(self) -> Any:
         self._vals.detach_()
         return self
+
+    def sparse_op(self: Any, name: str, rest: Any, attrs: Any) -> Any:
+        """A function given this tensor (``bp.sqrt(s)``, ``F.relu(s)``, ``bp.pow(s, 2)``): the op ``name`` run
+        by this class's own method, as the method call does; ``NotImplemented`` where there is none (torch's
+        error follows). Called by ``apply`` when a dense kernel refuses this tensor's data."""
+        if name == "astype" and not rest:  # (the float cast of bp.sqrt(int sparse))
+            return self.to(attrs["dtype"])
+        if name == "sum" and not rest:  # bp.sum(s), bp.sum(s, 1): torch's sparse sum, as s.sum(...)
+            return self.sum(attrs.get("axis"), bool(attrs.get("keepdims")))
+        if name == "permute" and self.ndim == 2 and tuple(attrs.get("axes", ())) == (1, 0):  # bp.t(s)
+            return self.t()
+        method = getattr(type(self), name, None)
+        if attrs or method is None or method is getattr(Tensor, name, None):
+            return NotImplemented
+        return method(self, *rest)
 
 
 class SparseTensor(ThroughValues, Tensor):
@@ -320,47 +337,161 @@ class SparseTensor(ThroughValues, Tensor):
         values = self._vals[Tensor._of(pos, device=dev)]
         return SparseTensor._make(Tensor._of(new_ix, device=dev), values, tuple(size_out), False)
 
-    # ------------------------------------------------------------ arithmetic with numbers and sparse tensors
-    def _scalar(self, name: str, other: Any) -> Any:
-        if isinstance(other, SparseTensor) or not (
-            isinstance(other, (int, float, np.generic)) or isinstance(other, Tensor) and other.ndim == 0
-        ):
+    # ------------------------------------------------------------ arithmetic with numbers and tensors
+    def _entries_of(self, other: Tensor) -> Tensor:
+        """A dense ``other`` that broadcasts to this shape, at this tensor's entries (torch's sparse * dense)."""
+        shape, oshape = tuple(self.shape), tuple(other.shape)
+        n = max(len(shape), len(oshape))
+        for k in range(1, n + 1):  # torch's broadcast error: the first mismatch from the right
+            a = oshape[-k] if k <= len(oshape) else 1
+            b = shape[-k] if k <= len(shape) else 1
+            if a != b and 1 not in (a, b):
+                raise RuntimeError(
+                    f"The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton dimension "
+                    f"{n - k}"
+                )
+        if np.broadcast_shapes(shape, oshape) != shape:
             raise NotImplementedError(
-                f"{name}: a sparse COO tensor (shape {tuple(self.shape)}) combines here with a number or a "
-                f"0-d tensor only, got {type(other).__name__}"
-                + (f" of shape {tuple(other.shape)}" if isinstance(other, Tensor) else "")
-                + "; call .to_dense() for elementwise products"
+                f"mul: a sparse COO tensor of shape {shape} times a dense tensor of shape {oshape} would broadcast "
+                "the sparse operand, which backprop does not do; multiply the dense tensors instead"
             )
-        return other
+        check_device("mul", self, other)
+        return other.expand(*shape)[tuple(self._ix[d] for d in range(self.ndim))]
+
+    def _common(self, other: SparseTensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The positions of this tensor's entries that ``other`` stores too, and ``other``'s (coalesced) values
+        there: (positions, other's values, positions in ``other``)."""
+        if tuple(other.shape) != tuple(self.shape):
+            raise RuntimeError(
+                f"mul: expected 'self' and 'other' to have same sizes, but {list(self.shape)} != {list(other.shape)}"
+            )
+        o = other.coalesce()
+        size = np.asarray(self.shape, dtype=np.int64)
+        keys_s = np.ravel_multi_index(tuple(np.asarray(self._ix._host())), size) if self.ndim else np.zeros(0)
+        keys_o = np.ravel_multi_index(tuple(np.asarray(o._ix._host())), size) if o.ndim else np.zeros(0)
+        at = np.searchsorted(keys_o, keys_s)
+        hit = at < keys_o.size
+        hit[hit] = keys_o[at[hit]] == keys_s[hit]
+        dev = self.device
+        return Tensor._of(np.flatnonzero(hit), device=dev), o._vals, Tensor._of(at[hit], device=dev)
 
     def __mul__(self, other: Any) -> SparseTensor:
-        return self._like(self._vals * self._scalar("mul", other))
+        """By a number or 0-d tensor (the values scaled), a dense tensor that broadcasts to this shape (the
+        values times ``other`` at the entries, as torch's) or a sparse tensor (the entries both store)."""
+        if isinstance(other, SparseTensor):
+            pos, ovals, opos = self._common(other)
+            return SparseTensor._make(
+                self._ix[:, pos], self._vals[pos] * ovals[opos], tuple(self.shape), self._coalesced and other._coalesced
+            )
+        if isinstance(other, Tensor) and other.ndim > 0 and other.layout is not sparse_coo:
+            if getattr(other, "is_sparse_csr", False) or other.layout in (sparse_csr, sparse_csc):
+                raise NotImplementedError(
+                    "mul: a sparse COO tensor times a sparse compressed tensor is not supported; convert one of "
+                    "them with .to_sparse() or .to_sparse_csr()"
+                )
+            return self._like(self._vals * self._entries_of(other))
+        if not isinstance(other, (Tensor, int, float, complex, np.generic)):
+            return NotImplemented
+        return self._like(self._vals * other)
 
     __rmul__ = __mul__
 
     def mul(self, other: Any) -> SparseTensor:
-        """``self * other`` for a number or 0-d tensor ``other``."""
+        """``self * other`` (a number, a 0-d tensor, a dense tensor broadcast to this shape or a sparse one)."""
         return self.__mul__(other)
 
+    multiply = mul
+
+    def _divisor(self, other: Any) -> Any:
+        if isinstance(other, Tensor) and other.ndim > 0:
+            raise RuntimeError(
+                "Sparse division requires a scalar or zero-dim dense tensor divisor (got shape "
+                f"{list(other.shape)} for divisor)"
+            )
+        return other
+
     def __truediv__(self, other: Any) -> SparseTensor:
-        return self._like(self._vals / self._scalar("div", other))
+        return self._like(self._vals / self._divisor(other))
 
     def div(self, other: Any, *, rounding_mode: str | None = None) -> SparseTensor:
-        """``self / other`` for a number or 0-d tensor ``other`` (true division only)."""
-        if rounding_mode is not None:
-            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported for sparse tensors")
-        return self.__truediv__(other)
+        """``self / other`` for a number or 0-d tensor ``other``; ``rounding_mode`` rounds the coalesced
+        values (``'floor'`` / ``'trunc'``), as torch's."""
+        if rounding_mode is None:
+            return self.__truediv__(other)
+        s = self.coalesce()
+        return s._like(s._vals.div(self._divisor(other), rounding_mode=rounding_mode))
+
+    divide = true_divide = div
+
+    def floor_divide(self, other: Any) -> SparseTensor:
+        """``self // other`` for a number or 0-d tensor (the coalesced values floored)."""
+        return self.div(other, rounding_mode="floor")
+
+    __floordiv__ = floor_divide
 
     def __neg__(self) -> SparseTensor:
         return self._like(-self._vals)
 
-    neg = __neg__
+    neg = negative = __neg__
 
-    def abs(self) -> SparseTensor:
-        """Elementwise absolute value (zeros stay zero) of the coalesced entries: duplicates are summed first,
-        as torch's (|-3 + 1| is 2, not 4)."""
+    def positive(self) -> SparseTensor:
+        """Itself (the same entries, uncoalesced ones too), as torch's."""
+        return self
+
+    def conj(self) -> SparseTensor:
+        """The conjugate values (the same entries), as torch's; itself for real values."""
+        return self._like(self._vals.conj()) if self._vals.is_complex() else self
+
+    def pow(self, exponent: Any) -> SparseTensor:
+        """``self ** exponent`` for a non-zero number: the coalesced values raised (0 ** e stays 0 for e > 0;
+        torch keeps the pattern for e < 0 too, ``pow(-0.5)`` of degrees); a tensor or 0 exponent refuses, as
+        torch's."""
+        if isinstance(exponent, Tensor):
+            raise NotImplementedError(
+                f"Could not run 'aten::pow.Tensor_Tensor' with arguments from the '{self._data.backend}' backend. "
+                "This could be because the operator doesn't exist for this backend"
+            )
+        if exponent == 0:
+            raise RuntimeError("pow: cannot raise to zeroth power on sparse tensor; it would make the result "
+                               "tensor dense")  # fmt: skip
+        if isinstance(exponent, float) and dtypes.kind(self._vals._data.dtype) in "biu":
+            raise RuntimeError(
+                f"result type Float can't be cast to the desired output type {dtypes.scalar_type_name(self.dtype)}"
+            )
         s = self.coalesce()
-        return s._like(s._vals.abs())
+        return s._like(s._vals**exponent)
+
+    __pow__ = pow
+
+    def square(self) -> SparseTensor:
+        """The coalesced values squared."""
+        return self.pow(2)
+
+    # ------------------------------------------------------------ in place (on the values tensor, as torch's)
+    def mul_(self, other: Any) -> SparseTensor:
+        """``self *= other`` (a number, a 0-d or a broadcastable dense tensor); torch marks the result
+        uncoalesced, and so does this."""
+        if isinstance(other, Tensor) and other.ndim > 0:
+            other = self._entries_of(other)
+        self._vals.mul_(other)
+        self._coalesced = self._ix.shape[1] < 2
+        return self
+
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> SparseTensor:
+        """``self /= other`` for a number or 0-d tensor (the pattern and coalesced flag kept)."""
+        self._vals.div_(self._divisor(other), rounding_mode=rounding_mode)
+        return self
+
+    def neg_(self) -> SparseTensor:
+        self._vals.neg_()
+        return self
+
+    def zero_(self) -> SparseTensor:
+        """No entries left (torch's: nnz 0, coalesced)."""
+        self._ix = self._ix[:, :0]
+        self._vals = self._vals[:0].detach().requires_grad_(self._vals.requires_grad)
+        self._coalesced = True
+        return self
 
     def __add__(self, other: Any) -> SparseTensor:
         add = IMPL["add"]
@@ -385,6 +516,30 @@ class SparseTensor(ThroughValues, Tensor):
     def sub(self, other: Any, *, alpha: Any = 1) -> SparseTensor:
         """``self - alpha * other`` for a sparse ``other`` of the same shape."""
         return self.__sub__(other if alpha == 1 else other * alpha)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        """``dense - sparse``: a dense tensor, as torch's (a Python number refuses, as torch's)."""
+        if isinstance(other, Tensor):
+            return other - self.to_dense()
+        raise RuntimeError(
+            f"add: expected 'self' and 'other' to have same size, but self has size [] while other has size "
+            f"{list(self.shape)} (FYI: dense-sparse addition does not currently support broadcasting)"
+        )
+
+    def _become(self, out: SparseTensor) -> SparseTensor:
+        """In place: this tensor takes ``out``'s entries (torch's in-place ``add_``/``sub_`` of sparse tensors)."""
+        if self._vals.requires_grad and self._vals.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        self._ix, self._vals, self._coalesced = out._ix, out._vals, out._coalesced
+        return self
+
+    def add_(self, other: Any, alpha: Any = 1) -> SparseTensor:
+        """``self += alpha * other`` for a sparse ``other`` of the same shape (its entries appended)."""
+        return self._become(self.add(other, alpha=alpha))
+
+    def sub_(self, other: Any, alpha: Any = 1) -> SparseTensor:
+        """``self -= alpha * other`` for a sparse ``other`` of the same shape."""
+        return self._become(self.sub(other, alpha=alpha))
 
     # ------------------------------------------------------------ products and reductions
     def mm(self, mat2: Any) -> Tensor:
@@ -461,6 +616,41 @@ class SparseTensor(ThroughValues, Tensor):
             _rebuild_sparse,
             (self._ix, self._vals.detach(), tuple(self.shape), self._coalesced, self.requires_grad),
         )
+
+
+# unary ops torch runs on the coalesced values of a COO tensor (f(0) == 0, so the pattern is kept; duplicates are
+# summed first: |-3 + 1| is 2, not 4), and their in-place forms (which refuse an uncoalesced tensor, as torch's)
+_VALUE_OPS = (
+    "abs", "sqrt", "relu", "sin", "tan", "sinh", "tanh", "asin", "atan", "asinh", "atanh", "sign", "sgn", "ceil",
+    "floor", "round", "trunc", "expm1", "log1p", "erf", "erfinv", "deg2rad", "rad2deg", "frac", "signbit", "isnan",
+    "isinf", "nan_to_num", "arcsin", "arctan", "arcsinh", "arctanh", "absolute", "fix",
+)  # fmt: skip
+_INPLACE = (
+    "abs", "sqrt", "relu", "sin", "tan", "sinh", "tanh", "asin", "atan", "asinh", "atanh", "sign", "sgn", "ceil",
+    "floor", "round", "trunc", "expm1", "log1p", "erf", "erfinv", "deg2rad", "rad2deg", "frac",
+)  # fmt: skip
+
+for _name in _VALUE_OPS:
+
+    def _unary(self: SparseTensor, *args: Any, _op: str = _name, **kwargs: Any) -> SparseTensor:
+        s = self.coalesce()
+        return s._like(getattr(s._vals, _op)(*args, **kwargs))
+
+    _unary.__name__ = _unary.__qualname__ = _name
+    _unary.__doc__ = f"``{_name}`` of the coalesced values (zeros stay zero, so the pattern is kept), as torch's."
+    setattr(SparseTensor, _name, _unary)
+
+for _name in _INPLACE:
+
+    def _unary_(self: SparseTensor, _op: str = _name) -> SparseTensor:
+        if not self._coalesced:
+            raise RuntimeError(f"{_op}_ requires coalesced input")
+        getattr(self._vals, _op + "_")()
+        return self
+
+    _unary_.__name__ = _unary_.__qualname__ = _name + "_"
+    _unary_.__doc__ = f"``{_name}`` of the values in place (a coalesced tensor only, as torch's)."
+    setattr(SparseTensor, _name + "_", _unary_)
 
 
 def _rebuild_sparse(

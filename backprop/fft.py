@@ -361,12 +361,27 @@ def view_as_real(input: Tensor) -> Tensor:
 
 
 def view_as_complex(input: Tensor) -> Tensor:
-    """Real pairs of shape (..., 2) as a complex tensor (a copy: torch returns a view)."""
-    if not isinstance(input, Tensor) or input._data.dtype.name not in ("float32", "float64"):
-        got = input.dtype if isinstance(input, Tensor) else type(input).__name__
-        raise DTypeError(f"view_as_complex is only supported for float32 and float64 tensors, but got {got}")
-    if input._data.ndim == 0 or input.shape[-1] != 2:
-        raise ShapeError(
-            f"view_as_complex: Tensor must have a last dimension of size 2, got shape {tuple(input.shape)}"
+    """Real pairs of shape (..., 2) as a complex tensor (a copy: torch returns a view, so it refuses a layout whose
+    pairs are not adjacent in memory, and so do we; float16 too: there is no complex32)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"view_as_complex(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    name = input._data.dtype.name
+    if name == "float16":
+        raise DTypeError("view_as_complex of float16 would be complex32, which backprop does not have")
+    if name not in ("float32", "float64"):
+        raise DTypeError(
+            "view_as_complex is only supported for half, float and double tensors, but got a tensor of scalar type: "
+            + dtypes.scalar_type_name(input.dtype)
         )
+    if input._data.ndim == 0:
+        raise ShapeError("Input tensor must have one or more dimensions")
+    if input.shape[-1] != 2:
+        raise ShapeError("Tensor must have a last dimension of size 2")
+    strides = input.stride()
+    if strides[-1] != 1:
+        raise ShapeError("Tensor must have a last dimension with stride 1")
+    if any(st % 2 for st in strides[:-1]):
+        raise ShapeError("Tensor must have a stride divisible by 2 for all but last dimension")
+    if input.storage_offset() % 2:
+        raise ShapeError("Tensor must have a storage_offset divisible by 2")
     return apply(_ops.view_as_complex, input)

@@ -50,7 +50,7 @@ from backprop.ops import conversion as conv
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import math as mt
-from backprop.ops._util import ShapeError, broadcast_shape, size_arg
+from backprop.ops._util import ShapeError, broadcast_shape, size_arg, wrap_dim
 from backprop.size import Size
 
 _new = object.__new__
@@ -645,8 +645,12 @@ class Tensor(
         return Size.of(self._data.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape (a ``bp.Size``), or one dimension of it."""
-        return Size.of(self._data.shape) if dim is None else self._data.shape[dim]
+        """The shape (a ``bp.Size``), or one dimension of it (a dim out of range: torch's IndexError)."""
+        if dim is None:
+            return Size.of(self._data.shape)
+        if self._data.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        return self._data.shape[wrap_dim(dim, self._data.ndim, "size")]
 
     @property
     def dtype(self) -> np.dtype:

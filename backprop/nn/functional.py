@@ -1644,6 +1644,17 @@ def _check_sdpa(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | N
         )
 
 
+def _repeat_kv_heads(query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+    """torch's ``pre_process_group_query_attention_input``: key and value heads (dim -3, each its own count) that
+    divide the query's are repeated in place (``repeat_interleave``) up to the query's; torch's message is cut short."""
+    hq, hk, hv = query.size(-3), key.size(-3), value.size(-3)
+    if hq == hk == hv:
+        return key, value
+    if hk == 0 or hv == 0 or hq % hk or hq % hv:
+        raise RuntimeError("Number of heads in key and value must divide the number of heads in ")
+    return key.repeat_interleave(hq // hk, dim=-3), value.repeat_interleave(hq // hv, dim=-3)
+
+
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -1660,12 +1671,8 @@ def scaled_dot_product_attention(
     docs say it refuses); ``dropout_p`` drops attention weights (always, as torch)."""
     try:
         _check_sdpa(query, key, value, attn_mask)
-        if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
-            rep = query.shape[-3] // key.shape[-3]
-            key = key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:])
-            key = key.reshape(*query.shape[:-2], *key.shape[-2:])
-            value = value.unsqueeze(-3).expand(*value.shape[:-2], rep, *value.shape[-2:])
-            value = value.reshape(*query.shape[:-2], *value.shape[-2:])
+        if enable_gqa:
+            key, value = _repeat_kv_heads(query, key, value)
         el, s = query.shape[-2], key.shape[-2]
         factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
         scores = query.matmul(key.transpose(-2, -1)) * factor

@@ -18,7 +18,9 @@ import copy
 import io
 import os
 import pickle
+import pickletools
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -45,12 +47,23 @@ __all__ = [
     "clear_safe_globals",
     "default_restore_location",
     "get_safe_globals",
+    "get_unsafe_globals_in_checkpoint",
     "load",
     "load_safetensors",
     "safe_globals",
     "save",
     "save_safetensors",
+    "DEFAULT_PROTOCOL",
+    "SourceChangeWarning",
 ]
+
+DEFAULT_PROTOCOL = 2  # (torch's: the pickle protocol ``save`` writes by default)
+
+
+class SourceChangeWarning(Warning):
+    """torch's warning class for a pickled module whose source changed (never raised here: modules are loaded
+    by state_dict); code filtering it (``warnings.filterwarnings(..., category=SourceChangeWarning)``) runs."""
+
 
 # what weights_only unpickling may construct: tensors (as Tensor.__reduce_ex__ writes them), NumPy
 # arrays, dtypes and scalars, and builtin containers
@@ -194,6 +207,43 @@ class _Names:
                 "state_dict()s of modules and optimizers with torch.save and load them into backprop's"
             )
         return super().find_class(module, name)  # type: ignore[misc]
+
+
+def get_unsafe_globals_in_checkpoint(f: str | os.PathLike | IO[bytes]) -> list[str]:
+    """The ``module.name`` globals a ``save``/``torch.save`` checkpoint pickles that ``load(weights_only=True)``
+    would refuse (neither allowed by default nor by ``add_safe_globals``), read from the pickle without loading
+    it, as torch's; the names in the order the file first gives them."""
+    check = type("Unpickler", (_Names, pickle.Unpickler), {"weights_only": True})(io.BytesIO())
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(open(f, "rb")) if isinstance(f, (str, os.PathLike)) else f
+        start = stream.tell() if _seekable(stream) else 0
+        if not is_zip(stream.read(16)):
+            raise ValueError("Expected input to be a checkpoint returned by torch.save")
+        stream.seek(start)
+        archive = stack.enter_context(zipfile.ZipFile(stream))
+        records = archive.namelist()
+        if any(name.endswith("/constants.pkl") for name in records):
+            raise ValueError(
+                "Expected input to be a checkpoint returned by torch.save but got a torchscript checkpoint"
+            )
+        data = archive.read(next(name for name in records if name.endswith("data.pkl")))
+    unsafe: list[str] = []
+    strings: list[str] = []  # (the last strings pushed: STACK_GLOBAL's module and name, protocol 4+)
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            module, name = str(arg).split(" ", 1)
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            module, name = strings[-2:]
+        else:
+            if isinstance(arg, str):
+                strings.append(arg)
+            continue
+        try:
+            check.find_class(module, name)
+        except (pickle.UnpicklingError, ImportError, AttributeError):
+            if f"{module}.{name}" not in unsafe:
+                unsafe.append(f"{module}.{name}")
+    return unsafe
 
 
 def _unpickler(pickle_module: Any, weights_only: bool, **pickle_load_args: Any) -> Callable[[IO[bytes]], Any]:

@@ -929,7 +929,7 @@ def index_arg(index: Any, device: Device) -> tuple:
                 out.append(int(a))
             else:
                 out.append(a)
-        elif isinstance(i, (list, np.ndarray)):
+        elif isinstance(i, (list, tuple, range, np.ndarray)):  # (y_hat[range(n), y]: d2l's idiom)
             arr = np.asarray(i)
             if arr.size == 0 and _dtypes.kind(arr.dtype) == "f":  # x[[]]: an empty integer index
                 arr = arr.astype(np.int64)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import hooks
 from backprop.autograd.engine import run_backward
+
+_CREATE_GRAPH_WARNED: list[bool] = []
+_CREATE_GRAPH_CYCLE = (
+    "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
+    "which can cause a memory leak. We recommend using autograd.grad when creating the graph to avoid this. If you "
+    "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
+    "the cycle and avoid the leak."
+)
 
 
 def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_graph: bool) -> list:
@@ -67,6 +76,11 @@ def backward(
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(tensors, grad_tensors, create_graph)
+    if create_graph and not _CREATE_GRAPH_WARNED:  # (torch's engine warns once per process, as its TORCH_WARN_ONCE)
+        from backprop.runtime import user_stacklevel
+
+        _CREATE_GRAPH_WARNED.append(True)
+        warnings.warn(_CREATE_GRAPH_CYCLE, UserWarning, stacklevel=user_stacklevel())
     if inputs is None:
         run_backward(tensors, roots, retain_graph=retain_graph, create_graph=create_graph)
         return

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import hooks
 from backprop.autograd.engine import run_backward
+
+_TRANSFORMS: list[str] = []  # the bp.func transforms whose function is running now, outermost first
+
+
+@contextlib.contextmanager
+def functorch_transform(api: str) -> Iterator[None]:
+    """A ``bp.func`` transform (``grad``, ``vjp``, ``jvp``, ``jacrev``, ``vmap``, ...) runs the user's function
+    within: ``backward()`` refuses there, as torch's (its ``.grad`` would be a transform's lifted copy)."""
+    _TRANSFORMS.append(api)
+    try:
+        yield
+    finally:
+        _TRANSFORMS.pop()
+
+
+def functorch_transforms_active() -> bool:
+    """Whether a ``bp.func`` transform is running its function (torch's ``_are_functorch_transforms_active``)."""
+    return bool(_TRANSFORMS)
+
 
 _CREATE_GRAPH_WARNED: list[bool] = []
 _CREATE_GRAPH_CYCLE = (
@@ -67,6 +87,11 @@ def backward(
     inputs: Sequence[Any] | None = None,
 ) -> None:
     """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
+    if _TRANSFORMS:
+        raise RuntimeError(
+            "backward() called inside a functorch transform. This is not supported, please use functorch.grad or "
+            "functorch.vjp instead or call backward() outside of functorch transforms."
+        )
     if hasattr(tensors, "grad_fn"):
         tensors = [tensors]
     if grad_tensors is not None and hasattr(grad_tensors, "grad_fn"):

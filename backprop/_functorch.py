@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backprop import creation
+from backprop.autograd.functional import functorch_transform
 from backprop.backends import registered_backends, torch_rng
 from backprop.functions import stack
 from backprop.tensor import Tensor
@@ -365,7 +366,7 @@ def vmap(
         else:
             slices = [None if d is None else a.unbind(d) for a, d in zip(flat_args, dims)]
         outputs = []
-        with _RandomScope(randomness) as scope:
+        with _RandomScope(randomness) as scope, functorch_transform("vmap"):
             for i in range(max(size, 1)):
                 scope.next_slice()
                 leaves = [a if s is None else s[i] for a, s in zip(flat_args, slices)]

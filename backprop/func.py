@@ -31,6 +31,7 @@ from backprop._functorch import (
 )
 from backprop.autograd.custom import forward_mode
 from backprop.autograd.function import Node, apply
+from backprop.autograd.functional import functorch_transform
 from backprop.autograd.functional import grad as _autograd_grad
 from backprop.autograd.grad_mode import enable_grad, is_grad_enabled
 from backprop.functions import stack
@@ -174,6 +175,12 @@ class _Lifted:
         return out
 
 
+def _run(func: Callable[..., Any], api: str, args: Any, kwargs: dict[str, Any] | None = None) -> Any:
+    """``func(*args, **kwargs)`` as transform ``api``'s function (``backward()`` refuses inside, as torch's)."""
+    with functorch_transform(api):
+        return func(*args, **(kwargs or {}))
+
+
 def _split_aux(output: Any, has_aux: bool, api: str) -> tuple[Any, Any]:
     if not has_aux:
         return output, None
@@ -216,7 +223,7 @@ def grad_and_value(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0,
         with enable_grad():
             positions = _argnum_list(argnums, len(args))
             lifted = _Lifted(args, positions, api, outer)
-            output, aux = _split_aux(func(*lifted.args, **kwargs), has_aux, api)
+            output, aux = _split_aux(_run(func, api, lifted.args, kwargs), has_aux, api)
             if not isinstance(output, Tensor):
                 raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(output)}")
             if output.ndim != 0:
@@ -254,7 +261,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     outer = is_grad_enabled()
     with enable_grad():
         lifted = _Lifted(primals, list(range(len(primals))), api, outer)
-        output, aux = _split_aux(func(*lifted.args), has_aux, api)
+        output, aux = _split_aux(_run(func, api, lifted.args), has_aux, api)
         flat_out, out_spec = _tensor_outputs(output, api)
         for o in flat_out:
             if dtypes.kind(o.dtype) not in "fc":
@@ -297,7 +304,7 @@ def _forward_setup(func: Callable[..., Any], primals: tuple, api: str, has_aux: 
     outer = is_grad_enabled()
     with enable_grad():
         lifted = _Lifted(primals, list(range(len(primals))), api, outer)
-        output, aux = _split_aux(func(*lifted.args), has_aux, api)
+        output, aux = _split_aux(_run(func, api, lifted.args), has_aux, api)
         flat_out, out_spec = _tensor_outputs(output, api)
         seeds = [
             _zeros(o).requires_grad_() if o.requires_grad and dtypes.kind(o.dtype) in "fc" else None for o in flat_out
@@ -416,7 +423,7 @@ def _jacobian(func: Callable[..., Any], argnums: Any, has_aux: bool, api: str, a
     inner_api = "jvp(f, primals, tangents)" if api.startswith("jacfwd") else "vjp(f, *primals)"  # (torch's words)
     with enable_grad():
         lifted = _Lifted(args, _argnum_list(argnums, len(args)), api, outer)
-        output, aux = _split_aux(func(*lifted.args, **kwargs), has_aux, inner_api)
+        output, aux = _split_aux(_run(func, api, lifted.args, kwargs), has_aux, inner_api)
         flat_out, out_spec = _tensor_outputs(output, inner_api)
         keep = outer and _reaches_outside(flat_out, lifted.own)
         per_output = []

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import hooks
 from backprop.autograd.engine import run_backward
+
+_TRANSFORMS: list[str] = []  # the bp.func transforms whose function is running now, outermost first
+
+
+@contextlib.contextmanager
+def functorch_transform(api: str) -> Iterator[None]:
+    """A ``bp.func`` transform (``grad``, ``vjp``, ``jvp``, ``jacrev``, ``vmap``, ...) runs the user's function
+    within: ``backward()`` refuses there, as torch's (its ``.grad`` would be a transform's lifted copy)."""
+    _TRANSFORMS.append(api)
+    try:
+        yield
+    finally:
+        _TRANSFORMS.pop()
+
+
+def functorch_transforms_active() -> bool:
+    """Whether a ``bp.func`` transform is running its function (torch's ``_are_functorch_transforms_active``)."""
+    return bool(_TRANSFORMS)
+
+
+_CREATE_GRAPH_WARNED: list[bool] = []
+_CREATE_GRAPH_CYCLE = (
+    "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
+    "which can cause a memory leak. We recommend using autograd.grad when creating the graph to avoid this. If you "
+    "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
+    "the cycle and avoid the leak."
+)
 
 
 def _root_grads(outputs: Sequence[Any], grads: Sequence[Any] | None, create_graph: bool) -> list:
@@ -58,6 +87,11 @@ def backward(
     inputs: Sequence[Any] | None = None,
 ) -> None:
     """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
+    if _TRANSFORMS:
+        raise RuntimeError(
+            "backward() called inside a functorch transform. This is not supported, please use functorch.grad or "
+            "functorch.vjp instead or call backward() outside of functorch transforms."
+        )
     if hasattr(tensors, "grad_fn"):
         tensors = [tensors]
     if grad_tensors is not None and hasattr(grad_tensors, "grad_fn"):
@@ -67,6 +101,11 @@ def backward(
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(tensors, grad_tensors, create_graph)
+    if create_graph and not _CREATE_GRAPH_WARNED:  # (torch's engine warns once per process, as its TORCH_WARN_ONCE)
+        from backprop.runtime import user_stacklevel
+
+        _CREATE_GRAPH_WARNED.append(True)
+        warnings.warn(_CREATE_GRAPH_CYCLE, UserWarning, stacklevel=user_stacklevel())
     if inputs is None:
         run_backward(tensors, roots, retain_graph=retain_graph, create_graph=create_graph)
         return

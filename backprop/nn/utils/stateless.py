@@ -57,10 +57,10 @@ def _swap(module: Module, name: str, value: Any) -> Any:
     """Put ``value`` in the slot ``name`` (dotted) and return what was there (``_MISSING`` if nothing)."""
     prefix, _, attr = name.rpartition(".")
     if not attr:
-        raise KeyError(f"functional_call: tensor name can't be empty (got {name!r})")
+        raise KeyError('tensor name can\'t be empty string ""')
     mod = module.get_submodule(prefix) if prefix else module
     if value is not _MISSING and value is not None and not isinstance(value, Tensor):
-        raise TypeError(f"functional_call: the value for {name!r} is a {type(value).__name__}; expected a Tensor")
+        raise TypeError(f"{value} is not an instance of torch.Tensor")  # (torch's words)
     for store in (mod._parameters, mod._buffers):
         if attr in store:
             orig = store[attr]
@@ -71,7 +71,7 @@ def _swap(module: Module, name: str, value: Any) -> Any:
             return orig
     orig = getattr(mod, attr, _MISSING)
     if orig is not _MISSING and orig is not None and not isinstance(orig, Tensor):
-        raise TypeError(f"functional_call: attribute {name!r} of the module is a {type(orig).__name__}, not a Tensor")
+        raise TypeError(f"attribute `{attr}`: {orig} is not an instance of torch.Tensor")
     if value is not _MISSING:
         setattr(mod, attr, value)
     elif orig is not _MISSING:
@@ -122,14 +122,12 @@ def _functional_call(
     strict: bool = False,
 ) -> Any:
     """``module(*args, **kwargs)`` with ``parameters_and_buffers`` in place of its own (no warning)."""
-    if not isinstance(module, Module):
-        raise TypeError(f"functional_call: expected an nn.Module, got {type(module).__name__}")
+    if not isinstance(module, Module):  # (torch's error: its first use of the module)
+        raise AttributeError(f"{type(module).__name__!r} object has no attribute 'named_parameters'")
     if type(module).__name__ == "DataParallel":
         raise RuntimeError("The stateless API can't be used with nn.DataParallel module")
-    if not isinstance(parameters_and_buffers, dict):
-        raise ValueError(
-            f"functional_call: expected a dict of name -> Tensor, got {type(parameters_and_buffers).__name__}"
-        )
+    if not isinstance(parameters_and_buffers, dict):  # (torch's error: its first use of the dict)
+        raise AttributeError(f"{type(parameters_and_buffers).__name__!r} object has no attribute 'keys'")
     args = () if args is None else args if isinstance(args, tuple) else (args,)
     with reparametrize_module(module, parameters_and_buffers, tie_weights=tie_weights, strict=strict):
         return module(*args, **(kwargs or {}))

@@ -6,7 +6,7 @@ import inspect
 import types
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -394,7 +394,13 @@ reshape = Tensor.reshape
 flatten = Tensor.flatten
 transpose = Tensor.transpose
 permute = Tensor.permute
-unsqueeze = Tensor.unsqueeze
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """``input`` with a size-1 dim inserted at ``dim`` (by the tensor's own method: a sparse one stays sparse)."""
+    return input.unsqueeze(dim)
+
+
 squeeze = Tensor.squeeze
 
 
@@ -422,6 +428,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     dim = dim if axis is None else axis
+    if getattr(tensors[0], "is_sparse", False):  # sparse COO: its own cat (backprop.sparse._shape)
+        return cast(Any, tensors[0]).sparse_op("cat", tensors[1:], {"axis": dim})
     tensors = _promoted(tensors, "cat")
     ref = next((t for t in tensors if t.shape != (0,)), None)
     if ref is not None and len(tensors) > 1 and [t for t in tensors if t.shape == (0,)]:
@@ -464,6 +472,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("stack expects a non-empty TensorList")
+    if getattr(tensors[0], "is_sparse", False):  # sparse COO: its own stack (backprop.sparse._shape)
+        return cast(Any, tensors[0]).sparse_op("stack", tensors[1:], {"axis": dim})
     tensors = _promoted(tensors, "stack")
     first = tuple(tensors[0].shape)
     for i, x in enumerate(tensors[1:], 1):

@@ -159,6 +159,7 @@ def test_unsqueeze_cat_stack(coalesce):
 def test_cat_errors_and_gradient():
     t, s = _pair(True)
     _errors_alike(lambda: torch.cat([t, t.t()], 1), lambda: bp.cat([s, s.t()], 1))
+    _errors_alike(lambda: torch.stack([t, t.t()]), lambda: bp.stack([s, s.t()]))
     _errors_alike(lambda: torch.cat([t, torch.ones(4, 3)]), lambda: bp.cat([s, bp.ones(4, 3)]))
     # torch cannot differentiate through a sparse cat (as_strided); ours gives each entry both copies' weights
     s.requires_grad_()
@@ -173,6 +174,15 @@ def test_views_torch_refuses(op):
     t, s = _pair(True)
     args = {"squeeze": (), "reshape": (12,), "flatten": (), "view": (12,)}[op]
     _errors_alike(lambda: getattr(t, op)(*args), lambda: getattr(s, op)(*args))
+
+
+def test_function_forms():
+    t, s = _pair()
+    _same(torch.narrow_copy(t, 0, 1, 2), bp.narrow_copy(s, 0, 1, 2))
+    _same(torch.select(t, 1, 0), bp.select(s, 1, 0))
+    _errors_alike(lambda: torch.squeeze(t), lambda: bp.squeeze(s))
+    _errors_alike(lambda: torch.reshape(t, (12,)), lambda: bp.reshape(s, (12,)))
+    _errors_alike(lambda: torch.flatten(t), lambda: bp.flatten(s))
 
 
 def test_sparse_mm_of_vectors_and_batches():

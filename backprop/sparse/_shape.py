@@ -154,6 +154,12 @@ def cat(tensors: Sequence[Any], dim: int) -> SparseTensor:
 def stack(tensors: Sequence[Any], dim: int) -> SparseTensor:
     """``bp.stack`` of sparse COO tensors: ``cat`` of each one unsqueezed at ``dim``."""
     d = _wrap(dim, tensors[0].ndim + 1)
+    for i, t in enumerate(tensors[1:], 1):
+        if tuple(t.shape) != tuple(tensors[0].shape):
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at entry 0 and "
+                f"{list(t.shape)} at entry {i}"
+            )
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 

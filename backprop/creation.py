@@ -9,7 +9,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -204,9 +204,34 @@ def _known_fill(dt: Any) -> Any:
     return True if dt.kind == "b" else float("nan")
 
 
+# ``backprop.sparse`` puts its empty-tensor maker here when it loads (this layer cannot import it):
+# ``SPARSE_ZEROS[0](size, layout, dtype, device, requires_grad)``
+SPARSE_ZEROS: list[Any] = [None]
+# the kernel torch's sparse backend lacks, in its error, for a factory given ``layout=bp.sparse_coo``
+_SPARSE_KERNEL = {"rand": "uniform_", "randn": "normal_", "arange": "arange.start_out", "eye": "eye.m_out"}
+
+
+def _sparse_layout(layout: Any) -> bool:
+    return layout is not None and str(getattr(layout, "name", layout)).startswith("sparse_")
+
+
+def _no_sparse_kernel(name: str, backend: str = "SparseCPU") -> NotImplementedError:
+    """torch's error for a kernel its sparse backend lacks (``ones_like(s)`` runs ``fill_``)."""
+    return NotImplementedError(
+        f"Could not run 'aten::{name}' with arguments from the '{backend}' backend. This could be because the "
+        "operator doesn't exist for this backend, or was omitted during the selective/custom build process (if "
+        "using custom build)."
+    )
+
+
 def _dense(name: str, layout: Any) -> None:
-    """torch's ``layout=`` of a factory: the default (``bp.strided``) only; the ``pin_memory=`` that
-    comes with it is accepted and changes nothing (there is no page-locked host memory here)."""
+    """torch's ``layout=`` of a factory: the default (``bp.strided``) only (``zeros``/``empty`` make sparse
+    tensors before this); the ``pin_memory=`` that comes with it is accepted and changes nothing (there is no
+    page-locked host memory here)."""
+    if name in ("ones", "full") and _sparse_layout(layout):
+        raise RuntimeError("full(...) is not implemented for sparse layout")
+    if name in _SPARSE_KERNEL and getattr(layout, "name", layout) == "sparse_coo":
+        raise _no_sparse_kernel(_SPARSE_KERNEL[name])
     if layout is not None and getattr(layout, "name", layout) != "strided":
         raise NotImplementedError(
             f"{name}: layout={layout!r} is not supported: backprop's factories make strided (dense) tensors; "
@@ -238,10 +263,12 @@ def _filled(kind: str, doc: str) -> Callable[..., Tensor]:
         pin_memory: bool = False,
         **kw: Any,
     ) -> Tensor:
-        if layout is not None:
-            _dense(kind, layout)
         if kw:
             size = _size_keyword(kind, size, kw)
+        if kind == "zeros" and _sparse_layout(layout):
+            return SPARSE_ZEROS[0](size_arg(size), layout, dtype, device, requires_grad)
+        if layout is not None:
+            _dense(kind, layout)
         return _make(kind, size, dtype, device, requires_grad)
 
     make.__name__ = make.__qualname__ = kind
@@ -265,10 +292,12 @@ def empty(
     **kw: Any,
 ) -> Tensor:
     """An uninitialised tensor."""
-    if layout is not None:
-        _dense("empty", layout)
     if kw:
         size = _size_keyword("empty", size, kw)
+    if _sparse_layout(layout):
+        return SPARSE_ZEROS[0](size_arg(size), layout, dtype, device, requires_grad, "empty")
+    if layout is not None:
+        _dense("empty", layout)
     if memory_format is not None:
         check_memory_format(len(size_arg(size)), memory_format)
     return _make("empty", size, dtype, device, requires_grad)
@@ -619,7 +648,9 @@ def _like(fn: Any) -> Any:
     def like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
         _like_input(name, input)
         check_memory_format(input.ndim, kw.pop("memory_format", None))  # (C order always) and torch's layout
-        kw.pop("layout", None)
+        layout = kw.pop("layout", None) or input.layout
+        if _sparse_layout(layout):
+            return _sparse_like(fn, input, layout, dtype, device, requires_grad)
         if fn in _SAMPLERS and input.ndim > 1 and not input._data.flags.c_contiguous and trace.tracer() is None:
             return _drawn_like(input, fn, dtype, device, requires_grad, kw.get("generator"))
         return fn(
@@ -633,6 +664,22 @@ def _like(fn: Any) -> Any:
     like.__name__ = name
     like.__doc__ = f"``{fn.__name__}`` with the shape (and by default dtype and device) of ``input``."
     return like
+
+
+def _sparse_like(fn: Any, input: Tensor, layout: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    """``zeros_like``/``empty_like`` of (or with ``layout=``) a sparse layout: sparse, as torch's (no entries);
+    ``ones_like``/``empty_like`` of a CSR/CSC matrix keep its pattern; the others hit a kernel torch's sparse COO
+    backend lacks."""
+    dtype, device = dtype or input.dtype, device or input.device
+    if layout is input.layout and fn in (ones, empty) and getattr(layout, "name", "") in ("sparse_csr", "sparse_csc"):
+        values = input.values().detach()
+        make = values.new_ones if fn is ones else values.new_zeros
+        out = cast(Any, input.detach())._like(make(values.shape, dtype=dtype, device=device))
+        return out.requires_grad_() if requires_grad else out
+    if fn in (zeros, empty):
+        return SPARSE_ZEROS[0](tuple(input.shape), layout, dtype, device, requires_grad)
+    kernel = {ones: "fill_.Scalar", rand: "uniform_", randn: "normal_"}.get(fn, fn.__name__)
+    raise _no_sparse_kernel(kernel, getattr(input._data, "backend", "SparseCPU"))
 
 
 def _drawn_like(input: Tensor, fn: Any, dtype: Any, device: Any, requires_grad: bool, generator: Any) -> Tensor:
@@ -669,6 +716,8 @@ def full_like(
     """``full`` with the shape (and by default dtype and device) of ``input``."""
     _like_input("full_like", input)
     check_memory_format(input.ndim, memory_format)
+    if getattr(layout or input.layout, "name", None) == "sparse_coo":
+        raise _no_sparse_kernel("fill_.Scalar", getattr(input._data, "backend", "SparseCPU"))
     _fill_number("full_like", fill_value)
     out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
     return out._factory_requires_grad() if requires_grad else out

@@ -6,7 +6,7 @@ import inspect
 import types
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -390,12 +390,26 @@ __all__ += ["cumsum", "logcumsumexp", "logsumexp", "max", "mean", "median", "min
 __all__ += ["prod", "std", "std_mean", "sum", "var", "var_mean"]
 
 # ---------------------------------------------------------------- shape
-reshape = Tensor.reshape
+
+
+def reshape(input: Tensor, shape: Any) -> Tensor:
+    """``input`` with the given ``shape`` (by the tensor's own method: a sparse one raises torch's error)."""
+    return input.reshape(shape)
+
+
 flatten = Tensor.flatten
 transpose = Tensor.transpose
 permute = Tensor.permute
-unsqueeze = Tensor.unsqueeze
-squeeze = Tensor.squeeze
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """``input`` with a size-1 dim inserted at ``dim`` (by the tensor's own method: a sparse one stays sparse)."""
+    return input.unsqueeze(dim)
+
+
+def squeeze(input: Tensor, dim: Any = None, *, axis: Any = None) -> Tensor:
+    """``input`` without its size-1 dims (all, or those in ``dim``), by the tensor's own method."""
+    return input.squeeze(dim, axis=axis)
 
 
 def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -422,6 +436,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Any = None) -> Tensor:
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     dim = dim if axis is None else axis
+    if getattr(tensors[0], "is_sparse", False):  # sparse COO: its own cat (backprop.sparse._shape)
+        return cast(Any, tensors[0]).sparse_op("cat", tensors[1:], {"axis": dim})
     tensors = _promoted(tensors, "cat")
     ref = next((t for t in tensors if t.shape != (0,)), None)
     if ref is not None and len(tensors) > 1 and [t for t in tensors if t.shape == (0,)]:
@@ -464,6 +480,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("stack expects a non-empty TensorList")
+    if getattr(tensors[0], "is_sparse", False):  # sparse COO: its own stack (backprop.sparse._shape)
+        return cast(Any, tensors[0]).sparse_op("stack", tensors[1:], {"axis": dim})
     tensors = _promoted(tensors, "stack")
     first = tuple(tensors[0].shape)
     for i, x in enumerate(tensors[1:], 1):
@@ -747,7 +765,14 @@ searchsorted, bucketize, isin, unravel_index = _ixm.searchsorted, _ixm.bucketize
 take, put, index_copy, index_reduce = Tensor.take, Tensor.put, Tensor.index_copy, Tensor.index_reduce
 index_put, index_put_, masked_scatter = Tensor.index_put, Tensor.index_put_, Tensor.masked_scatter
 select_scatter, slice_scatter, diagonal_scatter = Tensor.select_scatter, Tensor.slice_scatter, Tensor.diagonal_scatter
-rot90, select, narrow_copy, diagflat = Tensor.rot90, Tensor.select, Tensor.narrow_copy, Tensor.diagflat
+rot90, select, diagflat = Tensor.rot90, Tensor.select, Tensor.diagflat
+
+
+def narrow_copy(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
+    """``narrow`` as a copy, by the tensor's own method (a sparse one keeps the entries in range)."""
+    return input.narrow_copy(dim, start, length)
+
+
 ravel = Tensor.ravel
 split_with_sizes, unsafe_chunk, unsafe_split = Tensor.split_with_sizes, Tensor.unsafe_chunk, Tensor.unsafe_split
 block_diag, cartesian_prod, combinations = _shm.block_diag, _shm.cartesian_prod, _shm.combinations

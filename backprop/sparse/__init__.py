@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from backprop import dtypes
-from backprop.sparse import _leftovers
+from backprop.sparse import _leftovers, _shape
 from backprop.sparse._block import SparseBlockTensor, sparse_bsc_tensor, sparse_bsr_tensor, to_block
 from backprop.sparse._build import coalesce, from_dense, log_softmax, softmax, sparse_coo_tensor, to_dense
 from backprop.sparse._build import sparse_sum as sum  # noqa: A001 - torch's name
@@ -27,7 +27,7 @@ from backprop.sparse._compressed import (
     sparse_csr_tensor,
     to_compressed,
 )
-from backprop.sparse._leftovers import spdiags
+from backprop.sparse._leftovers import as_sparse_gradcheck, spdiags
 from backprop.sparse._mm import addmm, mm
 from backprop.sparse._tensor import SparseTensor, sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 
@@ -64,6 +64,7 @@ __all__ = [
     "SparseCompressedTensor",
     "SparseTensor",
     "addmm",
+    "as_sparse_gradcheck",
     "check_sparse_tensor_invariants",
     "coalesce",
     "from_dense",
@@ -88,9 +89,11 @@ __all__ = [
     "to_dense",
 ]
 
+from backprop import creation as _creation  # noqa: E402
 from backprop.methods import attributes as _attributes  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
 _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()
 _attributes.SPARSE_MASK[0] = _leftovers.sparse_mask  # dense.sparse_mask(sparse)
 _attributes.TO_BLOCK[0] = to_block  # dense.to_sparse_bsr()/to_sparse_bsc()
+_creation.SPARSE_ZEROS[0] = _shape.zeros  # bp.zeros(..., layout=bp.sparse_coo), bp.zeros_like(s)

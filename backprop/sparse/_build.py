@@ -114,7 +114,8 @@ def coalesce_pattern(s: SparseTensor, g: Tensor) -> SparseTensor:
     uniq, first = np.unique(_linear(_host(s._ix), size), return_index=True)
     idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
     pick = Tensor._of(first.astype(np.int64), device=s.device)
-    return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), g[pick], size, True)
+    # (torch's engine marks a leaf's accumulated sparse gradient uncoalesced: its indices need coalesce())
+    return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), g[pick], size, False)
 
 
 def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:

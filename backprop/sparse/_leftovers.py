@@ -15,6 +15,7 @@ from backprop.sparse._tensor import SparseTensor
 from backprop.tensor import Tensor
 
 __all__ = [
+    "as_sparse_gradcheck",
     "ccol_indices_copy",
     "col_indices_copy",
     "crow_indices_copy",
@@ -129,3 +130,31 @@ def spdiags(diagonals: Tensor, offsets: Tensor, shape: Any, layout: Any = None) 
     if name == "sparse_coo":
         return coo
     return coo.coalesce().to_sparse_csr() if name == "sparse_csr" else coo.coalesce().to_sparse_csc()
+
+
+def as_sparse_gradcheck(gradcheck: Any) -> Any:
+    """torch's ``sparse.as_sparse_gradcheck``: ``gradcheck`` (or ``gradgradcheck``) for functions of sparse
+    tensors: a sparse input that requires grad is checked through its values, a sparse output through its
+    dense form."""
+
+    def gradcheck_with_sparse_support(func: Any, inputs: Any, **kwargs: Any) -> Any:
+        inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+        sparse = (SparseTensor, SparseCompressedTensor)
+        flat = [
+            _vals_of(x).detach().requires_grad_() if isinstance(x, sparse) and x.requires_grad else x for x in inputs
+        ]
+
+        def on_values(*args: Any) -> Any:
+            rebuilt = [x._like(v) if isinstance(x, sparse) and x.requires_grad else v for x, v in zip(inputs, args)]
+            out = func(*rebuilt)
+            outs = out if isinstance(out, tuple) else (out,)
+            dense = tuple(o.to_dense() if isinstance(o, sparse) else o for o in outs)
+            return dense if isinstance(out, tuple) else dense[0]
+
+        return gradcheck(on_values, tuple(flat), **kwargs)
+
+    return gradcheck_with_sparse_support
+
+
+def _vals_of(x: Any) -> Tensor:
+    return x._values() if isinstance(x, SparseTensor) else x.values()

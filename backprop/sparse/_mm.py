@@ -60,6 +60,18 @@ def mm(sparse: Any, dense: Any) -> Tensor:
     """torch's ``sparse.mm``: a sparse COO, CSR or CSC (n, m) matrix times a dense (n, m) @ (m, k) -> dense
     (n, k), differentiable w.r.t. the dense matrix and the sparse one's values (a dense matrix times a CSR/CSC
     one is a dense matrix too)."""
+    for k, t in enumerate((sparse, dense)):  # torch's error for a vector: its dim -2 (first) or 1 (second)
+        if (
+            isinstance(t, Tensor)
+            and t.ndim < 2
+            and (isinstance(sparse, SparseTensor) or isinstance(dense, SparseTensor))
+        ):
+            n = max(t.ndim, 1)
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {1 if k else -2})"
+            )
+    if isinstance(sparse, SparseTensor) and isinstance(dense, Tensor) and max(sparse.ndim, dense.ndim) > 2:
+        raise RuntimeError(f"addmm: matrices expected, got {max(sparse.ndim, dense.ndim)}D tensor")
     if not isinstance(sparse, (SparseTensor, SparseCompressedTensor)):
         if isinstance(sparse, Tensor) and isinstance(dense, SparseCompressedTensor):
             return dense.__rmatmul__(sparse)

@@ -142,6 +142,8 @@ class ThroughValues:
             return self.sum(attrs.get("axis"), bool(attrs.get("keepdims")))
         if name == "permute" and self.ndim == 2 and tuple(attrs.get("axes", ())) == (1, 0):  # bp.t(s)
             return self.t()
+        if name in ("cat", "stack") and isinstance(self, SparseTensor):  # bp.cat([s, t]), bp.stack([s, t])
+            return IMPL[name]([self, *rest], attrs.get("axis", 0))
         method = getattr(type(self), name, None)
         if attrs or method is None or method is getattr(Tensor, name, None):
             return NotImplemented
@@ -336,6 +338,59 @@ class SparseTensor(ThroughValues, Tensor):
         dev = self._vals.device
         values = self._vals[Tensor._of(pos, device=dev)]
         return SparseTensor._make(Tensor._of(new_ix, device=dev), values, tuple(size_out), False)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """``s[i]``, ``s[:, j]``, ``s[i, j]``, ``s[None]``: integers and full slices (``_shape.getitem``)."""
+        return IMPL["getitem"](self, index)
+
+    def select(self, dim: builtins.int, index: Any) -> Tensor:
+        """The entries at ``index`` of ``dim``, that dim removed (a sparse tensor; 0-d dense from a vector)."""
+        return IMPL["select"](self, dim, int(index))
+
+    def narrow_copy(self, dim: builtins.int, start: Any, length: builtins.int) -> SparseTensor:
+        """The entries in ``[start, start + length)`` of ``dim`` (torch's sparse ``narrow_copy``)."""
+        return IMPL["narrow_copy"](self, dim, int(start), int(length))
+
+    def narrow(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise IMPL["no_kernel"]("as_strided")  # (a view; torch's sparse backend has none: use narrow_copy)
+
+    def unsqueeze(self, dim: builtins.int) -> SparseTensor:
+        """A size-1 dim inserted at ``dim`` (a row of zeros joins the indices)."""
+        return IMPL["unsqueeze"](self, dim)
+
+    def squeeze(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise IMPL["no_kernel"]("as_strided")  # (torch's sparse squeeze is a strided view too)
+
+    def reshape(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("reshape is not implemented for sparse tensors")
+
+    def flatten(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("reshape is not implemented for sparse tensors")
+
+    def view(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise IMPL["no_kernel"]("view")
+
+    def new_zeros(
+        self,
+        *sizes: Any,
+        size: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: builtins.bool = False,
+        layout: Any = None,
+        pin_memory: builtins.bool = False,
+    ) -> Tensor:
+        """An empty sparse tensor of ``size`` (no entries), by default with this dtype, device and layout."""
+        shape = shape_of(size if size is not None else (sizes[0] if len(sizes) == 1 else sizes))
+        return IMPL["zeros"](shape, layout or sparse_coo, dtype or self.dtype, device or self.device, requires_grad)
+
+    new_empty = new_zeros
+
+    def new_ones(self, *sizes: Any, **kwargs: Any) -> Tensor:
+        raise IMPL["no_kernel"]("fill_.Scalar", self._data.backend)
+
+    def new_full(self, size: Any, fill_value: Any, *args: Any, **kwargs: Any) -> Tensor:
+        raise IMPL["no_kernel"]("fill_.Scalar", self._data.backend)
 
     # ------------------------------------------------------------ arithmetic with numbers and tensors
     def _entries_of(self, other: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,15 @@ from backprop.size import Size
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
+
+
+_T_WARNED: set[int] = set()  # which of _T_DEPRECATED's warnings was given (0: not a matrix, 1: 0-d)
+_T_DEPRECATED = (
+    "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated and it will throw an "
+    "error in a future release. Consider `x.mT` to transpose batches of matrices or "
+    "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.",
+    "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+)
 
 
 def _is_dtype(x: Any) -> bool:
@@ -180,6 +190,12 @@ class ShapeMethods:
 
     @property
     def T(self: Any) -> Tensor:  # noqa: N802 - torch's name
+        """All dims reversed; torch's deprecation warnings (each once per process, as its TORCH_WARN_ONCE) where
+        the tensor is not a matrix."""
+        which = int(self.ndim == 0)
+        if self.ndim != 2 and which not in _T_WARNED:
+            _T_WARNED.add(which)
+            warnings.warn(_T_DEPRECATED[which], UserWarning, stacklevel=2)
         return apply(sh.permute, self, axes=tuple(reversed(range(self.ndim))))
 
     @property

@@ -71,7 +71,7 @@ class Adam(Optimizer):
             done = fused(p._data, g, m, v, b1, b2, lr / (1 - b1**t), 1 / math.sqrt(1 - b2**t), eps)
             if done is not NotImplemented:
                 return
-        tmp = scratch(state, p)
+        tmp = scratch(self._work, p)
         # every line is one in-place pass over memory: no temporaries on this hot path
         xp.multiply(g, 1 - b1, out=tmp)
         m *= b1

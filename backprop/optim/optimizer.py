@@ -101,6 +101,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: ParamState = ParamState()  # opt.state[p], as torch's (stored by id(p))
         self._fused_cache: dict[tuple[str, str], Any] = {}  # (backend, key) -> fused update or None
+        self._work: dict[tuple[Any, ...], Any] = {}  # (shape, dtype, device) -> an update's work array (scratch)
         self._hooks: dict[str, OrderedDict[int, Callable[..., Any]]] = {k: OrderedDict() for k in _HOOK_KINDS}
         self._in_step = False  # (a subclass's step calling super().step() runs the step hooks once)
         if isinstance(params, Tensor):
@@ -164,9 +165,9 @@ class Optimizer:
         self.param_groups.append(group)
 
     def __getstate__(self) -> dict[str, Any]:
-        """What ``copy.deepcopy`` and pickle keep: everything but the hooks (torch drops them too) and the
-        fused-kernel cache, with the state keyed by the parameter's position in ``param_groups`` (its key
-        here, ``id(p)``, would not name the copied parameter)."""
+        """What ``copy.deepcopy`` and pickle keep: everything but the hooks (torch drops them too), the
+        fused-kernel cache and the work arrays, with the state keyed by the parameter's position in
+        ``param_groups`` (its key here, ``id(p)``, would not name the copied parameter)."""
         out = dict(self.__dict__)
         position: dict[int, int] = {}
         for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
@@ -174,6 +175,7 @@ class Optimizer:
         out["_state_by_position"] = {position[k]: v for k, v in dict.items(self.state) if k in position}
         del out["state"]
         out["_fused_cache"] = {}
+        out["_work"] = {}
         out["_hooks"] = {k: OrderedDict() for k in _HOOK_KINDS}
         out.pop("_opt_called", None)  # (a scheduler's step tracking: its hook is not copied)
         return out
@@ -339,11 +341,7 @@ class Optimizer:
         state = {}
         for pid, i in index.items():
             if pid in self.state:
-                state[i] = {
-                    k: _to_host(v)
-                    for k, v in self.state[pid].items()
-                    if not k.startswith("_")  # work buffers are not state
-                }
+                state[i] = {k: _to_host(v) for k, v in self.state[pid].items()}
         out = {"state": state, "param_groups": groups}
         for hook in self._hooks_of("state_dict_post"):
             out = hook(self, out) or out
@@ -504,12 +502,14 @@ def buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> An
     return t._data
 
 
-def scratch(state: dict[str, Any], p: Tensor) -> Any:
-    """A work array shaped like ``p``, reused across steps and left out of state dicts."""
-    buf = state.get("_scratch")
-    if buf is None or buf.shape != p._data.shape or buf.dtype != p.dtype:
-        buf = p.device.xp.empty_like(p._data)
-        state["_scratch"] = buf
+def scratch(work: dict[tuple[Any, ...], Any], p: Tensor) -> Any:
+    """A work array shaped like ``p`` from the optimizer's ``_work``: one per shape, dtype and device, shared by
+    the updates (each fills it before reading it) and never in ``opt.state[p]``, which holds only what torch's
+    does (a ``"_scratch"`` key there showed in ``print(opt.state[p])`` and ``len(opt.state[p])``)."""
+    key = (p._data.shape, p.dtype, str(p.device))
+    buf = work.get(key)
+    if buf is None:
+        buf = work[key] = p.device.xp.empty_like(p._data)
     return buf
 
 

@@ -385,7 +385,7 @@ def arange(
     else:
         _arange_check(start, end, step)
         n = math.ceil((end - start) / step)  # start + i * step in double, rounded once into dt (NumPy's own
-        arr = (np.arange(n, dtype=np.float64) * step + start).astype(dt)  # arange steps in dt: float16 drifts)
+        arr = dtypes.astype(np.arange(n, dtype=np.float64) * step + start, dt)  # arange steps in dt: float16 drifts)
         with _current(dev):
             t = Tensor._wrap(dev.asarray(arr, dt), dev, None)
     if requires_grad:
@@ -440,6 +440,17 @@ def _complex_default(dt: Any, *bounds: Any) -> Any:
     return dt or dtypes.get_default_dtype()
 
 
+def _plain_linspace(a: float, b: float, steps: int) -> Any:
+    """torch's linspace formula in float64, unfused: ``a + step * i`` for the first half, ``b - step * (steps - 1 - i)``
+    for the rest, so infinite bounds give torch's inf/NaN pattern silently; one step is ``a``."""
+    if steps < 2:
+        return np.full(steps, a, dtype=np.float64)
+    i = np.arange(steps, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        step = np.float64(b - a) / (steps - 1)
+        return np.where(i < steps // 2, a + step * i, b - step * (steps - 1 - i))
+
+
 def spaced(name: str, start: Any, end: Any, steps: Any, dtype: Any) -> tuple[Any, Any]:
     """linspace's values (float64 or complex128, NumPy) and the result dtype. For an integer dtype, torch
     truncates the bounds toward zero first. Complex dtypes follow torch's kernel: ``start + step * i``
@@ -464,9 +475,10 @@ def spaced(name: str, start: Any, end: Any, steps: Any, dtype: Any) -> tuple[Any
         return values.astype(np.complex128), dt
     if isinstance(start, complex) or isinstance(end, complex):
         raise TypeError(f"{name}: complex bounds need a complex dtype, got {dt}")
-    if k in "iu":
-        return np.linspace(math.trunc(start), math.trunc(end), steps, dtype=np.float64), dt
-    return np.linspace(float(start), float(end), steps, dtype=np.float64), dt
+    a, b = (math.trunc(start), math.trunc(end)) if k in "iu" else (float(start), float(end))
+    if steps < 2 or not (math.isfinite(a) and math.isfinite(b)):  # (np.linspace's Python would warn of inf - inf
+        return _plain_linspace(a, b, steps), dt  # in NumPy's name, past our warning filter)
+    return np.linspace(a, b, steps, dtype=np.float64), dt
 
 
 @factory
@@ -486,7 +498,9 @@ def linspace(
     _dense("linspace", layout)
     dev = to_device(device)
     values, dt = spaced("linspace", start, end, steps, dtype)
-    if dt.kind in "iu":
+    if steps > 1 and not np.isfinite(values[[0, -1]]).all():
+        values = dtypes.astype(values, dt)  # (infinite bounds: torch's formula, unfused, already in values)
+    elif dt.kind in "iu":
         values = np.trunc(fused_linspace(values[0], values[-1], steps, np.float64) if steps > 1 else values)
     elif dt.itemsize == 2 and steps > 1:
         values = half_linspace(values[0], values[-1], steps, dt)

@@ -88,7 +88,7 @@ class Device:
                 and not double  # (torch: a NumPy or tensor double among Python floats stays double)
             ):
                 if host.dtype == np.float64:
-                    host = host.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+                    host = dtypes.astype(host, dtypes.get_default_dtype())  # Python floats -> default dtype
                 elif host.dtype == np.complex128 and dtypes.default_complex() == np.complex64:
                     if dtypes.is_bfloat16(dtypes.get_default_dtype()):  # (torch has no bfloat16 complex)
                         raise RuntimeError("invalid default scalar type for complex")
@@ -98,7 +98,7 @@ class Device:
             arr = (
                 dtypes.float8_cast(arr, dtype)
                 if dtypes.is_float8(dtype) or dtypes.is_float8(arr.dtype)
-                else arr.astype(dtype)
+                else dtypes.astype(arr, dtype)
             )
         if arr.dtype is dtypes.float16 or arr.dtype.kind in "cV":
             dtypes.note_dtype(arr.dtype)  # (once per process: the kernels gain the half/complex dtypes' paths)

@@ -297,6 +297,17 @@ def checked_int(v: Any, tensor_dtype: np.dtype, dtype: np.dtype) -> Any:
     return fill_int(v, dtype)
 
 
+def astype(arr: Any, dtype: Any) -> Any:
+    """``arr.astype(dtype)``, values out of range becoming inf as torch's casts do, also when the user has made
+    warnings errors (``simplefilter("error")`` after our import-time filter): the cast runs again quietly
+    then. (``try`` costs nothing when NumPy stays silent, as it does under our filter.)"""
+    try:
+        return arr.astype(dtype)
+    except RuntimeWarning:
+        with np.errstate(all="ignore"):
+            return arr.astype(dtype)
+
+
 def kind(dtype: np.dtype) -> str:
     """``dtype.kind``, except ``"f"`` for bfloat16 (ml_dtypes gives it ``"V"``, as for raw bytes)."""
     k = dtype.kind

@@ -823,10 +823,12 @@ def logspace(
     half = dt.itemsize == 2 and dtypes.kind(dt) == "f"
     if half and steps > 1:
         exponents = _half_log_exponents(exponents[0], exponents[-1], steps, dt)
-    values = np.power(complex(base) if dt.kind == "c" else float(base), exponents)
-    if half:
-        values = values.astype(np.float32)  # (torch's double -> Half goes through float)
-    return Tensor._of(values.astype(dt), device=device, requires_grad=requires_grad)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # (base**400 is inf, 0**-1 inf: silently)
+        values = np.power(complex(base) if dt.kind == "c" else float(base), exponents)
+        if half:
+            values = values.astype(np.float32)  # (torch's double -> Half goes through float)
+        values = values.astype(dt)
+    return Tensor._of(values, device=device, requires_grad=requires_grad)
 
 
 def _half_log_exponents(start: float, end: float, steps: int, dt: Any) -> Any:

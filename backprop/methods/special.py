@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from backprop import dtypes
 from backprop.autograd.custom import Function
 from backprop.methods.math import _promoted
@@ -242,9 +244,10 @@ def _polynomial(fname: str, input: Any, n: Any, shifted: bool = False) -> Tensor
     out = xp.where(order >= 0, xp.ones_like(work), xp.zeros_like(work))
     top = int(order.max()) if order.size else 0
     prev, cur = xp.ones_like(work), first(work)
-    for k in range(1, top + 1):
-        out = xp.where(order == k, cur, out)
-        prev, cur = cur, step(k, work, cur, prev)
+    with np.errstate(over="ignore", invalid="ignore"):  # (inf - inf, overflow: NaN/inf silently, as torch's)
+        for k in range(1, top + 1):
+            out = xp.where(order == k, cur, out)
+            prev, cur = cur, step(k, work, cur, prev)
     return _wrap(x, xp.asarray(out).astype(x.dtype, copy=False), x.device, None)
 
 

@@ -35,6 +35,12 @@ def _real_of(dtype):
 # ---------------------------------------------------------------- resize (the n= / s= arguments)
 
 
+def _quiet():
+    """NumPy's floating-point warnings off: the pocketfft ufuncs warn in NumPy's module's name, past our filter, of
+    an inf or NaN input (torch is silent); one context per transform costs far less than the transform."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 @op("fft_resize")
 def fft_resize(xp, x, *, dims, sizes):
     """x cut or zero-padded at the end of each of ``dims`` to ``sizes`` (torch.fft's ``n``/``s``)."""
@@ -62,7 +68,8 @@ def fft_resize_backward(ctx, gy):  # cutting and padding are each other's adjoin
 def fft_c2c(xp, x, *, dims, norm, forward, real_input=False):
     """The complex DFT of x over ``dims`` (inverse when not ``forward``), scaled as ``norm`` says."""
     transform = xp.fft.fftn if forward else xp.fft.ifftn
-    return transform(x, axes=dims, norm=norm).astype(_complex_of(x.dtype), copy=False)
+    with _quiet():
+        return transform(x, axes=dims, norm=norm).astype(_complex_of(x.dtype), copy=False)
 
 
 @fft_c2c.defvjp
@@ -75,7 +82,8 @@ def fft_c2c_backward(ctx, gy):  # y = F x: gx = F^H gy, the other direction unde
 @op("fft_r2c")
 def fft_r2c(xp, x, *, dims, norm):
     """The DFT of a real x over ``dims``, the last of them halved to n // 2 + 1 bins (rfftn)."""
-    return xp.fft.rfftn(x, axes=dims, norm=norm).astype(_complex_of(x.dtype), copy=False)
+    with _quiet():
+        return xp.fft.rfftn(x, axes=dims, norm=norm).astype(_complex_of(x.dtype), copy=False)
 
 
 @fft_r2c.defvjp
@@ -95,7 +103,8 @@ def fft_c2r(xp, x, *, dims, norm, last_size):
     """The real inverse DFT over ``dims`` of a half spectrum x (irfftn), ``last_size`` samples long in
     the last dim; x must already hold last_size // 2 + 1 bins there."""
     sizes = tuple(x.shape[d] for d in dims[:-1]) + (last_size,)
-    return xp.fft.irfftn(x, s=sizes, axes=dims, norm=norm).astype(_real_of(x.dtype), copy=False)
+    with _quiet():
+        return xp.fft.irfftn(x, s=sizes, axes=dims, norm=norm).astype(_real_of(x.dtype), copy=False)
 
 
 @fft_c2r.defvjp

@@ -392,8 +392,15 @@ __all__ += ["prod", "std", "std_mean", "sum", "var", "var_mean"]
 # ---------------------------------------------------------------- shape
 
 
+def _tensor_input(name: str, input: Any) -> None:
+    """torch's TypeError for a function given something other than a tensor (the method would raise AttributeError)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+
+
 def reshape(input: Tensor, shape: Any) -> Tensor:
     """``input`` with the given ``shape`` (by the tensor's own method: a sparse one raises torch's error)."""
+    _tensor_input("reshape", input)
     return input.reshape(shape)
 
 
@@ -404,11 +411,13 @@ permute = Tensor.permute
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """``input`` with a size-1 dim inserted at ``dim`` (by the tensor's own method: a sparse one stays sparse)."""
+    _tensor_input("unsqueeze", input)
     return input.unsqueeze(dim)
 
 
 def squeeze(input: Tensor, dim: Any = None, *, axis: Any = None) -> Tensor:
     """``input`` without its size-1 dims (all, or those in ``dim``), by the tensor's own method."""
+    _tensor_input("squeeze", input)
     return input.squeeze(dim, axis=axis)
 
 
@@ -770,6 +779,7 @@ rot90, select, diagflat = Tensor.rot90, Tensor.select, Tensor.diagflat
 
 def narrow_copy(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
     """``narrow`` as a copy, by the tensor's own method (a sparse one keeps the entries in range)."""
+    _tensor_input("narrow_copy", input)
     return input.narrow_copy(dim, start, length)
 
 

@@ -906,7 +906,6 @@ ALLOWED: dict[str, str] = {
     "torch.randint_like:layout": _CREATION,
     "torch.randint_like:memory_format": _CREATION,
     "torch.randint_like:pin_memory": _CREATION,
-    "torch.reshape:shape": _METHOD_FORM,
     "torch.resize_as_:the_template": "Tensor.resize_as_ names it other (methods' area)",
     "torch.set_default_device:device": _ENTRY,
     "torch.set_num_interop_threads:int": _ENTRY,

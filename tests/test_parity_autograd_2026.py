@@ -389,3 +389,18 @@ def test_forward_over_reverse_is_the_hessian_vector_product() -> None:
     xn, vn = x.detach().numpy(), v.numpy()
     hess = np.diag(-np.sin(xn) * xn.sum()) + np.cos(xn)[:, None] + np.cos(xn)[None, :]
     np.testing.assert_allclose(hv.numpy(), hess @ vn, rtol=1e-12)
+
+
+def test_modified_saved_tensor_error_is_torchs_text() -> None:
+    """The in-place version error's hint named ``bp.autograd``; torch's text names ``torch.autograd`` (as the
+    message's ``[torch.FloatTensor [3]]`` already did), so a message compared with torch's differed."""
+    torch = pytest.importorskip("torch", reason="torch not installed: the torch cross-checks need it")
+    texts = []
+    for lib in (torch, bp):
+        a = lib.ones(3, requires_grad=True)
+        b = a.exp()
+        b.mul_(2)
+        with pytest.raises(RuntimeError) as info:
+            b.sum().backward()
+        texts.append(str(info.value))
+    assert texts[0] == texts[1]

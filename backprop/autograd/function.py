@@ -361,7 +361,7 @@ def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{t.type()} [{', '.join(map(str, t.shape))}]]{which} is at version {version_of(t)}; expected version "
         f"{saved_version} instead. Hint: enable anomaly detection to find the operation that failed to compute its "
-        "gradient, with bp.autograd.set_detect_anomaly(True, check_nan=False)."
+        "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."  # (torch's text, as t.type()'s)
     )
 
 

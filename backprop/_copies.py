@@ -12,6 +12,7 @@ from typing import Any
 
 from backprop import fft as _fft
 from backprop.autograd.function import not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.tensor import Tensor
 
 
@@ -22,19 +23,30 @@ def _copied(view: str) -> Callable[..., Any]:
         if not isinstance(input, Tensor):
             raise TypeError(f"{view}_copy(): argument 'input' must be Tensor, not {type(input).__name__}")
         out = getattr(input, view)(*args, **kwargs)
+        name = _node_name(view, args, kwargs)
         if isinstance(out, (tuple, list)):
-            return tuple(t.clone() for t in out)
-        return out.clone()
+            return tuple(name_node(t.clone(), name) for t in out)
+        return name_node(out.clone(), name)
 
     fn.__name__ = fn.__qualname__ = f"{view}_copy"
     fn.__doc__ = f"``input.{view}(...)`` as a new tensor with its own memory (torch.{view}_copy); differentiable."
     return fn
 
 
+def _node_name(view: str, args: tuple, kwargs: dict) -> str:
+    """torch's ``grad_fn`` name of ``<view>_copy``: its view's node with ``_copy`` (``DiagonalBackward0_copy``;
+    squeeze's overloads: 0 all dims, 1 one dim, 2 a tuple of dims)."""
+    base = "".join(map(str.capitalize, view.split("_"))) + "Backward0"
+    if view == "squeeze" and (args or kwargs):
+        dim = args[0] if args else kwargs.get("dim")
+        base = "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
+    return base + "_copy"
+
+
 def alias_copy(input: Tensor) -> Tensor:
     """A differentiable copy of ``input`` in new memory (torch.alias_copy)."""
     try:
-        return input.clone()
+        return name_node(input.clone(), "AliasBackward0_copy")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -71,7 +83,7 @@ def slice_copy(input: Tensor, dim: int = 0, start: int | None = None, end: int |
         raise RuntimeError(f"slice_copy: slice step must be positive, got {step}")
     dim = dim + input.dim() if dim < 0 else dim
     index: Sequence[Any] = (slice(None),) * dim + (slice(start, end, step),)
-    return input[tuple(index)].clone()
+    return name_node(input[tuple(index)].clone(), "SliceBackward0_copy")
 
 
 # ---------------------------------------------------------------- top-level in-place functions (the methods)

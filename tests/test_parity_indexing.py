@@ -351,7 +351,7 @@ def test_index_select_int32_0d_and_errors() -> None:
     s, ts = _pair(4.0)
     j, tj = _idx([0])
     _same(s.index_select(0, j), ts.index_select(0, tj))
-    with pytest.raises(IndexError, match="out of bounds"):
+    with pytest.raises(IndexError, match="^index out of range in self$"):
         x.index_select(1, bp.tensor([3]))
     with pytest.raises(RuntimeError, match="vector"):
         x.index_select(1, bp.tensor([[0]]))

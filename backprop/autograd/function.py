@@ -23,7 +23,7 @@ from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
 from backprop.autograd.node_names import op_backward_name, torch_name
 from backprop.ops import conversion
-from backprop.ops._util import DTypeError, ShapeError, broadcast_shape
+from backprop.ops._util import DTypeError, KernelIndexError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
 
 if TYPE_CHECKING:
@@ -410,6 +410,8 @@ def _torch_kernel_error(exc: Exception, arrays: Sequence[Any]) -> None:
     ("The size of tensor a (3) must match ..."), a dim out of range ("Dimension out of range ..."), an index out
     of bounds ("... for dimension 0 with size 3"); returns otherwise (the caller wraps the NumPy message)."""
     text = str(exc)
+    if isinstance(exc, KernelIndexError):  # already torch's words
+        raise OpIndexError(text)
     if isinstance(exc, np.exceptions.AxisError) and exc.ndim is not None and exc.axis is not None:
         n = max(exc.ndim, 1)
         raise OpIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {exc.axis})")

@@ -123,12 +123,14 @@ class IndexingMethods:
         ``reduce="add"``/``"multiply"`` combine instead (torch's older form of ``scatter_reduce``)."""
         src = _dtypes.fill_value(_src("scatter", src, value), self._data.dtype)
         if reduce is not None:
+            _warn_once(_LEGACY_REDUCE, src)
             return self._scatter_reduce_legacy(dim, index, src, reduce)
         return self._scatter(ix.scatter, "scatter", dim, index, src)
 
     def scatter_(self: Any, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None) -> Tensor:
         src = _dtypes.fill_value(_src("scatter_", src, value), self._data.dtype)
         if reduce is not None:
+            _warn_once(_LEGACY_REDUCE, src)
             mode = _legacy_reduce(reduce)
             src = self._src_tensor(src, index)
             return self._scatter_inplace(ix.scatter_reduce, "scatter_", dim, index, src, reduce=mode)
@@ -323,9 +325,9 @@ class IndexingMethods:
 
     def _put_flat(self: Any, name: str, index: Any, source: Any, accumulate: bool, inplace: bool) -> Tensor:
         _index_tensor(name, index)
-        if index.numel() != source.numel():
-            raise RuntimeError(
-                f"{name}(): Expected source and index to have the same number of elements, but got source.numel() "
+        if index.numel() != source.numel():  # (torch's IndexError, naming put_ for put too)
+            raise IndexError(
+                "put_(): Expected source and index to have the same number of elements, but got source.numel() "
                 f"= {source.numel()}, index.numel() = {index.numel()}"
             )
         lin = _wrapped(name, index.reshape(-1).long(), self.numel(), "put", flat=True)
@@ -441,6 +443,7 @@ class IndexingMethods:
         ``reduce`` is "prod", "mean", "amax" or "amin" (scatter_reduce with a broadcast index)."""
         if reduce not in ("prod", "mean", "amax", "amin"):
             raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}")
+        _warn_once(_INDEX_REDUCE_BETA)
         d, grid, src = self._index_grid("index_reduce", dim, index, source)
         return self._scatter(  # (one_at_a_time: float16/bfloat16 prod and mean reduce in that dtype, as torch's)
             ix.scatter_reduce,
@@ -460,6 +463,7 @@ class IndexingMethods:
             raise RuntimeError(
                 f"index_reduce_(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}"
             )
+        _warn_once(_INDEX_REDUCE_BETA)
         d, grid, src = self._index_grid("index_reduce_", dim, index, source)
         return self._scatter_inplace(
             ix.scatter_reduce,
@@ -762,7 +766,8 @@ def _wrapped(name: str, index: Any, n: int, what: str, dim: int = 0, flat: bool 
             bad = lo if lo < -n else hi
             if flat:
                 raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
-            raise IndexError(f"{what}: index {bad} is out of bounds for dimension {dim} with size {n}")
+            prefix = f"{what}: " if what else ""  # (index_put's is torch's bare text)
+            raise IndexError(f"{prefix}index {bad} is out of bounds for dimension {dim} with size {n}")
         if lo < 0:
             index = index + (index < 0).long() * n
     return index
@@ -793,7 +798,7 @@ def _flat_index(self: Any, name: str, indices: tuple) -> tuple[Any, int, tuple[i
         ) from None
     lin = None
     for d, p in enumerate(parts):
-        p = _wrapped(name, p, self.shape[d], name, d)
+        p = _wrapped(name, p, self.shape[d], "", d)
         lin = p if lin is None else lin * self.shape[d] + p
     if lin is None:
         lin = self._int64([0])
@@ -866,6 +871,21 @@ def _reduce_mode(reduce: Any) -> str:
     if reduce not in ("sum", "prod", "mean", "amax", "amin", "max", "min"):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     return {"max": "amax", "min": "amin"}.get(reduce, reduce)
+
+
+_LEGACY_REDUCE = (
+    "The reduce argument of torch.scatter with Tensor src is deprecated and will be removed in a future PyTorch "
+    "release. Use torch.scatter_reduce instead for more reduction options."
+)
+_INDEX_REDUCE_BETA = "index_reduce() is in beta and the API may change at any time."
+_warned: set[str] = set()  # the warnings above already given: torch gives each once per process (TORCH_WARN_ONCE)
+
+
+def _warn_once(message: str, src: Any = True) -> None:
+    """torch's UserWarning ``message``, the first time only (the legacy reduce's: only for a Tensor ``src``)."""
+    if message not in _warned and (src is True or hasattr(src, "grad_fn")):
+        _warned.add(message)
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
 
 
 def _legacy_reduce(reduce: str) -> str:
@@ -947,7 +967,11 @@ def index_arg(index: Any, device: Device) -> tuple:
             out.append(bool(i))
         elif isinstance(i, np.integer):
             out.append(int(i))
-        elif i is None or i is Ellipsis or isinstance(i, int):
+        elif i is Ellipsis:
+            if any(j is Ellipsis for j in out):  # torch's x[..., 0, ...]: a second one skips past the last dim
+                return _later_ellipses_dropped(out, index)
+            out.append(i)
+        elif i is None or isinstance(i, int):
             out.append(i)
         elif isinstance(i, str):
             raise TypeError(f"new(): invalid data type '{type(i).__name__}'")
@@ -957,6 +981,15 @@ def index_arg(index: Any, device: Device) -> tuple:
                 "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices "
                 f"(got {got})"
             )
+    return tuple(out)
+
+
+def _later_ellipses_dropped(out: list, index: tuple) -> tuple:
+    """torch moves past every dim left at each ``...``, so a second one ends the index: only more ellipses may follow
+    it (``x[..., 0, ...]`` is ``x[..., 0]``); an index after it is out of range there (torch: a dim out of range)."""
+    at = [k for k, i in enumerate(index) if i is Ellipsis][1]
+    if any(i is not Ellipsis for i in index[at:]):
+        raise IndexError("an index can only have a single ellipsis ('...') before its last entry")
     return tuple(out)
 
 

@@ -169,6 +169,11 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     raise ShapeError(f"shapes {list(shapes)} cannot be broadcast to a single shape")
 
 
+class KernelIndexError(IndexError, RuntimeError):
+    """An index out of range in torch's own words ("index 5 is out of bounds for dimension 0 with size 3"):
+    ``apply`` raises it without the op's name and inputs, as torch's text."""
+
+
 class ShapeIndexError(ShapeError, IndexError):
     """An input with too few dims where torch's dim wrap raises ``IndexError`` ("Dimension out of range"):
     also the ``ShapeError`` (ValueError, RuntimeError) the check raised before."""

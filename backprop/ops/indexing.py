@@ -19,7 +19,7 @@ import numpy as np
 
 from backprop import dtypes as _dtypes
 from backprop.backends.cupy_backend import defer_range_check
-from backprop.ops._util import DTypeError, ShapeError, c_order
+from backprop.ops._util import DTypeError, KernelIndexError, ShapeError, c_order
 from backprop.registry import op
 
 
@@ -156,21 +156,27 @@ def _grid(xp, index, axis: int) -> tuple:
     )
 
 
-def _check_range(xp, index, size: int, name: str, axis: int, negative: bool = False) -> None:
+_OUT_OF_BOUNDS = "index {value} is out of bounds for dimension {axis} with size {size}"
+_OUT_OF_SELF = "index out of range in self"  # (torch's index_select, and index_add of a vector)
+
+
+def _check_range(
+    xp, index, size: int, name: str, axis: int, negative: bool = False, text: str = _OUT_OF_BOUNDS
+) -> None:
     """torch raises for any index outside [0, size) (negative ones included; ``index_fill`` takes
-    [-size, size), as Python). On CuPy the check is deferred (no host read in the op: raised at the
-    next read-back, as cross_entropy's); CuPy's gathers and scatters wrap an out-of-range index
-    meanwhile rather than read outside the array."""
+    [-size, size), as Python), naming the first bad one in C order, in ``text`` (torch's words for the op).
+    On CuPy the check is deferred (no host read in the op: raised at the next read-back, as cross_entropy's);
+    CuPy's gathers and scatters wrap an out-of-range index meanwhile rather than read outside the array."""
     if index.size == 0:
         return
     least = -size if negative else 0
-    msg = f"index {{value}} is out of bounds for dimension {axis} with size {size}"
+    msg = text.format(value="{value}", axis=axis, size=size)
     if defer_range_check(xp, f"{name}()", index, least, size - 1, msg):
         return
     lo, hi = int(index.min()), int(index.max())
     if lo < least or hi >= size:
-        bad = lo if lo < least else hi
-        raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {axis} with size {size}")
+        bad = int(index[(index < least) | (index >= size)][0])
+        raise KernelIndexError(msg.format(value=bad))
 
 
 def _int_index(name: str, index) -> None:
@@ -520,10 +526,10 @@ def _along(axis: int, index) -> tuple:
 def index_select(xp, x, index, *, axis):
     """x's slices at ``index`` (a vector) along ``axis`` (torch.index_select)."""
     if x.ndim == 0:  # (a 1-element index into a 0-d tensor: a 0-d result, as torch's)
-        _check_range(xp, index, 1, "index_select", 0)
+        _check_range(xp, index, 1, "index_select", 0, text=_OUT_OF_SELF)
         return xp.take(x.reshape(1), index, axis=0).reshape(())
     axis %= x.ndim
-    _check_range(xp, index, x.shape[axis], "index_select", axis)
+    _check_range(xp, index, x.shape[axis], "index_select", axis, text=_OUT_OF_SELF)
     return xp.take(x, index, axis=axis)
 
 
@@ -553,7 +559,7 @@ def index_add(xp, x, index, src, *, axis, alpha=1):
     out = x.copy()
     s = src if alpha == 1 else (src * alpha).astype(x.dtype, copy=False)
     axis %= max(x.ndim, 1)
-    _check_range(xp, index, _nd(x).shape[axis], "index_add", axis)
+    _check_range(xp, index, _nd(x).shape[axis], "index_add", axis, text=_OUT_OF_SELF if x.ndim < 2 else _OUT_OF_BOUNDS)
     xp.add.at(_nd(out), _along(axis, index), _nd(s))
     return out
 
@@ -611,7 +617,7 @@ def index_copy(xp, x, index, src, *, axis):
     with repeated indices one of the writes wins)."""
     out = x.copy()
     axis %= max(x.ndim, 1)
-    _check_range(xp, index, _nd(x).shape[axis], "index_copy", axis)
+    _check_range(xp, index, _nd(x).shape[axis], "index_copy", axis, text="index_copy_(): " + _OUT_OF_BOUNDS)
     _nd(out)[_along(axis, index)] = _nd(src)
     return out
 

@@ -623,7 +623,12 @@ def cauchy(gen: CPUGenerator, n: int, median: float, sigma: float) -> np.ndarray
 
 def log_normal(gen: CPUGenerator, n: int, mean: float, std: float) -> np.ndarray:
     """torch's ``log_normal_(mean, std)`` in float64: exp of the scalar normal draws (cache included)."""
-    return _cmath(math.exp, _scalar_normal(gen, n, mean, std))
+    z = _scalar_normal(gen, n, mean, std)
+    big = z > _EXP_MAX  # (C's exp: inf past the largest double; Python's math.exp raises OverflowError there)
+    return np.where(big, math.inf, _cmath(math.exp, np.where(big, 0.0, z)))
+
+
+_EXP_MAX = math.log(np.finfo(np.float64).max)
 
 
 def geometric(gen: CPUGenerator, n: int, p: float) -> np.ndarray:

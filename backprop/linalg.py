@@ -610,7 +610,8 @@ def _powers(x: Tensor, n: int, name: str) -> Tensor:
         raise ShapeError(f"{name}: x must be at least 1-dimensional")
     if n <= 1:
         return (x.unsqueeze(-1) * 0 + 1)[..., :n] if n >= 0 else x.unsqueeze(-1)
-    cols = [x * 0 + 1, x]
+    ones = Tensor._wrap(x.device.xp.ones_like(x._data), x.device, None)  # (not x^0: torch's 1 at an inf or NaN x)
+    cols = [ones, x]
     for _ in range(n - 2):
         cols.append(cols[-1] * x)
     return apply(_shape_stack, *cols, axis=-1)

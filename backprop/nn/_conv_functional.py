@@ -1180,9 +1180,12 @@ def _nearest_index(m: int, o: int, scale: float | None, exact: bool) -> np.ndarr
     return np.minimum(np.floor(dst * s).astype(np.int64), m - 1)
 
 
-def _linear_matrix(m: int, o: int, scale: float | None, align_corners: bool, dtype: Any) -> np.ndarray:
-    """(m, o) weights of linear interpolation (torch's area_pixel_compute_source_index)."""
-    ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64  # torch's opmath type
+def _linear_taps(
+    m: int, o: int, scale: float | None, align_corners: bool, dtype: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two source indices of each of o outputs and the second one's weight (torch's
+    area_pixel_compute_source_index, in torch's opmath type)."""
+    ct = np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64
     if align_corners:
         s = ct((m - 1) / (o - 1)) if o > 1 else ct(0)
         src = np.arange(o, dtype=ct) * s
@@ -1191,12 +1194,27 @@ def _linear_matrix(m: int, o: int, scale: float | None, align_corners: bool, dty
         src = np.maximum(s * (np.arange(o, dtype=ct) + ct(0.5)) - ct(0.5), ct(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), m - 1)
     i1 = np.minimum(i0 + 1, m - 1)
-    l1 = (src - i0).astype(ct)
+    return i0, i1, (src - i0).astype(ct)
+
+
+def _linear_matrix(m: int, o: int, scale: float | None, align_corners: bool, dtype: Any) -> np.ndarray:
+    """(m, o) weights of linear interpolation (torch's area_pixel_compute_source_index)."""
+    i0, i1, l1 = _linear_taps(m, o, scale, align_corners, dtype)
     a = np.zeros((m, o), dtype=np.float64)
     cols = np.arange(o)
     np.add.at(a, (i0, cols), 1 - l1)
     np.add.at(a, (i1, cols), l1)
     return a.astype(dtype)
+
+
+def _two_taps(x: Tensor, i: int, i0: np.ndarray, i1: np.ndarray, l1: np.ndarray) -> Tensor:
+    """(1 - l1) x[i0] + l1 x[i1] along spatial dim ``i`` (torch's linear upsampling kernels)."""
+    dim = 2 + i
+    xp = x.device.xp
+    w = l1.astype(x._data.dtype).reshape((-1,) + (1,) * (x.ndim - dim - 1))
+    x0 = x.index_select(dim, _const(xp.asarray(i0), x))
+    x1 = x.index_select(dim, _const(xp.asarray(i1), x))
+    return x0 * _const(xp.asarray(1 - w), x) + x1 * _const(xp.asarray(w), x)
 
 
 def _cubic(x: np.ndarray, a: float) -> np.ndarray:
@@ -1396,6 +1414,9 @@ def interpolate(
         elif mode in _LINEAR or mode == "bicubic":
             if m == o and mode != "bicubic":  # torch's linear kernels copy a dim of unchanged size, whatever the scale
                 continue
+            if mode != "bicubic" and input._data.dtype.itemsize >= 4:  # torch's two taps, (1 - l) x0 + l x1, so
+                y = _two_taps(y, i, *_linear_taps(m, o, scales[i], bool(align_corners), input.dtype.name))
+                continue  # an inf next to a 0 weight is NaN only where torch's is (a GEMM makes a whole row NaN)
             weights = _cubic_matrix if mode == "bicubic" else _linear_matrix
             a = weights(m, o, scales[i], bool(align_corners), input.dtype.name)
             y = _along(y, i, _const(xp.asarray(a), input))

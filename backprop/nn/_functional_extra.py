@@ -215,7 +215,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
         diff = input[_const(i, input)] - input[_const(j, input)]
         if p == 2 and diff.numel():  # torch's gradient is 0 where two rows coincide (no 0/0)
             sq = (diff * diff).sum(-1)
-            pos = sq > 0
+            pos = sq != 0  # (a NaN distance, inf - inf in some coordinate, stays NaN as torch's)
             return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
         if math.isinf(p) or p == 0:  # torch's PdistBackward0: each coordinate at the distance gets the whole
             return apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: 0

@@ -18,6 +18,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.higher_order import link_gradients
+from backprop.autograd.node_names import name_node
 from backprop.nn._common import _legacy_reduction, pairwise_distance
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
@@ -181,21 +182,16 @@ def soft_margin_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """log(1 + exp(-target input)), computed as -logsigmoid(target input) (finite for any input)."""
+    """log(1 + exp(-target input)), computed directly as torch's kernel: inf once exp(-target input) overflows
+    (-1000 against 1: inf, not 1000; README), and its gradient there NaN, as torch's."""
     try:
         if autocast_users[0]:  # a float32 function under autocast, as torch's
             input, target = autocast_function("soft_margin_loss", input, target)
         reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
-        d = input.dtype
-        if (d is dtypes.float16 or dtypes.is_bfloat16(d)) and target.dtype == d:
-            loss = (
-                (-(input * target)).exp().log1p()
-            )  # torch's kernel: op by op, each rounded (float16 overflows to inf)
-        else:
-            loss = -apply(act.logsigmoid, input * target)
+        loss = (-(input * target)).exp().log1p()  # (op by op, each rounded to the dtype, as torch's)
         if loss.dtype != input.dtype:
             loss = loss.to(input.dtype)  # torch's result has the input's dtype, whatever the target's
-        return _apply_reduction(loss, reduction)
+        return name_node(_apply_reduction(loss, reduction), "SoftMarginLossBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -223,7 +219,7 @@ def _batched_scores(input: Tensor, target: Tensor, name: str, target_shape: Call
     """(N, C) scores and targets of a 0-d, (C,) or (N, C) input (torch's shapes for the margin losses)."""
     if not (input.ndim == 0 or (input.ndim == 1 and input.shape[0]) or (input.ndim == 2 and input.shape[1])):
         raise RuntimeError(
-            f"{name}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {tuple(input.shape)}"
+            f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: {list(input.shape)}"
         )
     if target.dtype != dtypes.int64:  # (class ids: torch's kernels take int64 only)
         raise RuntimeError(f"expected scalar type Long but found {dtypes.scalar_type_name(target.dtype)}")
@@ -237,7 +233,8 @@ def _batched_scores(input: Tensor, target: Tensor, name: str, target_shape: Call
                 f"{list(input.shape)}."
             )
         raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}")
-    return input.reshape(n, c), target.reshape(n, -1), n, c
+    k = 1 if name == "multi_margin_loss" else c  # ids per sample (spelled out: an empty batch has no -1 to infer)
+    return input.reshape(n, c), target.reshape(n, k), n, c
 
 
 def _check_margin_ids(y: Any, *, c: int) -> None:

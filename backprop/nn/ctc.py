@@ -59,6 +59,8 @@ def ctc_loss(
     ``zero_infinity`` turns impossible alignments' inf losses (and their gradients) into 0."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    if not log_probs.numel():  # (torch's first check: no frame, sequence or class to align)
+        raise RuntimeError("log_probs tensor must not be empty")
     unbatched = log_probs.ndim == 2
     if unbatched:
         log_probs = log_probs.unsqueeze(1)

@@ -488,9 +488,10 @@ def norm(xp, x, *, ord=2.0, axis=None, keepdims=False, each_extreme=False):
     if ord == -math.inf:
         return c_order(xp, xp.min(a, axis=axis, keepdims=keepdims))
     if ord == 0:
-        return c_order(
-            xp, xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)
-        )  # (a real count for complex x, as torch)
+        count = xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)  # (real for complex x, as torch)
+        if each_extreme:  # cdist/pdist's kernel sums min(|d|, 1)-like terms: a NaN difference (inf - inf) stays NaN
+            count = xp.where(xp.any(a != a, axis=axis, keepdims=keepdims), xp.nan, count)
+        return c_order(xp, count)
     if ord == 1:
         return c_order(xp, xp.sum(a, axis=axis, keepdims=keepdims))
     if ord == 2:

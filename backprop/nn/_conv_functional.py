@@ -22,7 +22,7 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
-from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.grad_mode import autocast_users, is_grad_enabled, no_grad
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
 from backprop.ops import conv as conv_ops
@@ -1353,6 +1353,71 @@ def _resize_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool,
     return y
 
 
+def _resample(
+    input: Tensor, out: tuple, scales: tuple, mode: str, align_corners: bool, antialias: bool, backward: bool
+) -> Any:
+    """``input`` resized as torch's forward kernel of ``mode`` does (``backward=False``), or as the adjoint of its
+    backward kernel, where that differs (else None): its 1-D/3-D nearest backward reads a dim of kept or doubled
+    size as its 2-D forward does (a copy, i >> 1), its bicubic backward copies when both dims are kept, and its
+    antialiased backward weighs a kept dim by the scale too (the forward leaves it alone, whatever the scale).
+    With ``backward`` the rules are compared first and nothing is computed when they agree (the usual case)."""
+    if backward and not _backward_differs(input, out, scales, mode, align_corners, antialias):
+        return None
+    xp = input.device.xp
+    n = len(out)
+    y = input
+    for i in reversed(range(n)) if antialias else range(n):
+        m, o = input.shape[2 + i], out[i]
+        if antialias:
+            if m != o or backward:
+                a = _aa_matrix(m, o, scales[i], align_corners, mode, input.dtype.name)
+                y = _along(y, i, _const(xp.asarray(a), input))
+        elif mode == "bicubic":
+            if backward and out == tuple(input.shape[2:]):  # (torch's backward copies when no dim changes)
+                continue
+            a = _cubic_matrix(m, o, scales[i], align_corners, input.dtype.name)
+            y = _along(y, i, _const(xp.asarray(a), input))
+        elif mode in _LINEAR:
+            if m == o:  # (torch's linear kernels copy a dim of unchanged size, whatever the scale)
+                continue
+            if input._data.dtype.itemsize >= 4:  # torch's two taps, (1 - l) x0 + l x1: an inf next to a 0 weight
+                y = _two_taps(y, i, *_linear_taps(m, o, scales[i], align_corners, input.dtype.name))  # is NaN only
+                continue  # where torch's is (a GEMM made a whole row NaN)
+            y = _along(
+                y, i, _const(xp.asarray(_linear_matrix(m, o, scales[i], align_corners, input.dtype.name)), input)
+            )
+        elif mode == "nearest" and (n == 2 or backward) and o in (m, 2 * m):  # torch's nearest_idx: a copy
+            if o == 2 * m:  # or i >> 1 for these sizes, whatever the scale (scale_factor=1.1 of 3 rows keeps them)
+                y = y.index_select(2 + i, _const(xp.asarray(np.arange(o) >> 1), input))
+        elif m != o or scales[i] not in (None, 1.0):
+            idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
+            y = y.index_select(2 + i, _const(xp.asarray(idx), input))
+    return input.clone() if y is input else y  # (nothing resampled: a copy, as torch's, never the input itself)
+
+
+def _backward_differs(
+    input: Tensor, out: tuple, scales: tuple, mode: str, align_corners: bool, antialias: bool
+) -> bool:
+    """Whether torch's backward kernel for these sizes is not its forward's adjoint (see ``_resample``)."""
+    n = len(out)
+    for i in range(n):
+        m, o = input.shape[2 + i], out[i]
+        if antialias:
+            if m == o and not np.array_equal(
+                _aa_matrix(m, o, scales[i], align_corners, mode, input.dtype.name), np.eye(m)
+            ):
+                return True
+        elif mode == "bicubic":
+            if out == tuple(input.shape[2:]) and not np.array_equal(
+                _cubic_matrix(m, o, scales[i], align_corners, input.dtype.name), np.eye(m)
+            ):
+                return True
+        elif mode == "nearest" and n != 2 and o in (m, 2 * m):
+            if not np.array_equal(np.arange(o) >> (o != m), _nearest_index(m, o, scales[i], False)):
+                return True
+    return False
+
+
 def interpolate(
     input: Tensor,
     size: Any = None,
@@ -1403,31 +1468,14 @@ def interpolate(
         _floating_only(input, _interpolate_kernel(mode, n, antialias))
     if mode == "area":
         return _adaptive_avg("interpolate", n, input, out)
-    xp = input.device.xp
-    y = input
-    for i in reversed(range(n)) if antialias else range(n):
-        m, o = input.shape[2 + i], out[i]
-        if antialias:  # torch's separable kernel leaves a dim of unchanged size alone, whatever the scale
-            if m != o:
-                a = _aa_matrix(m, o, scales[i], bool(align_corners), mode, input.dtype.name)
-                y = _along(y, i, _const(xp.asarray(a), input))
-        elif mode in _LINEAR or mode == "bicubic":
-            if m == o and mode != "bicubic":  # torch's linear kernels copy a dim of unchanged size, whatever the scale
-                continue
-            if mode != "bicubic" and input._data.dtype.itemsize >= 4:  # torch's two taps, (1 - l) x0 + l x1, so
-                y = _two_taps(y, i, *_linear_taps(m, o, scales[i], bool(align_corners), input.dtype.name))
-                continue  # an inf next to a 0 weight is NaN only where torch's is (a GEMM makes a whole row NaN)
-            weights = _cubic_matrix if mode == "bicubic" else _linear_matrix
-            a = weights(m, o, scales[i], bool(align_corners), input.dtype.name)
-            y = _along(y, i, _const(xp.asarray(a), input))
-        elif mode == "nearest" and n == 2 and o in (m, 2 * m):  # torch's 2-D nearest_idx: a copy or i >> 1 for
-            if o == 2 * m:  # these sizes, whatever the scale (scale_factor=1.1 of 3 rows keeps them)
-                y = y.index_select(2 + i, _const(xp.asarray(np.arange(o) >> 1), input))
-        elif m != o or scales[i] not in (None, 1.0):
-            idx = _nearest_index(m, o, scales[i], mode == "nearest-exact")
-            y = y.index_select(2 + i, _const(xp.asarray(idx), input))
-    if y is input:  # (nothing to resample: a copy, as torch's, never the input itself)
-        y = input.clone()
+    y = _resample(input, out, scales, mode, bool(align_corners), antialias, backward=False)
+    if input.requires_grad and is_grad_enabled():
+        # torch's backward kernels are not always their forward's adjoint (a dim the scale keeps, or doubles):
+        # the gradient flows through torch's backward read as a forward, holding the forward's values
+        path = _resample(input, out, scales, mode, bool(align_corners), antialias, backward=True)
+        if path is not None:
+            with no_grad():
+                y = path.copy_(y)
     kind = "".join(map(str.capitalize, mode.split("-")))  # torch's node: UpsampleBilinear2DBackward0, ...
     return name_node(y, f"Upsample{kind}{n}D{'Aa' if antialias else ''}Backward0")
 

@@ -282,6 +282,7 @@ _LAZY = {
     "_dynamo": None,  # (torch._dynamo.reset(), as torch's tutorials call it: backprop/_dynamo.py)
     "_inductor": None,  # (torch._inductor.config: switches recorded, backprop/_inductor)
     "_tensor": None,  # (torch._tensor.Tensor, the class's home)
+    "_utils": None,  # (torch._utils._rebuild_tensor_v2 / _rebuild_parameter, as pickles name them)
     "_C": None,  # (the few torch._C names Python code calls: backprop/_C.py)
     "distributions": None,  # (torch.distributions: 50 ms of imports that most programs never use)
     "masked": None,  # (torch.masked: masked reductions, backprop/masked)

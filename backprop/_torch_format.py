@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import importlib
 import io
+import mmap
 import os
 import pickle
 import struct
 import sys
+import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -240,6 +242,26 @@ def _swapped(host: np.ndarray, byteorder: str) -> np.ndarray:
     return host
 
 
+class _SkipData(threading.local):
+    """``torch.serialization.skip_data``'s per-thread switch: ``save_zip`` writes storages as zeros of their
+    size, ``load_zip`` reads none (the tensors' values are then unspecified, as torch's ``empty``)."""
+
+    skip_data = False
+
+
+skipping = _SkipData()
+# torch.serialization's settings (torch.utils.serialization.config's load.endianness, load.mmap_flags and
+# save.compute_crc32): the byte order of a file with no byteorder record (None: little, as torch's), how
+# ``mmap=True`` maps (MAP_PRIVATE: copy-on-write; MAP_SHARED: writes reach the file)
+config: dict[str, Any] = {"endianness": None, "mmap_flags": getattr(mmap, "MAP_PRIVATE", None), "compute_crc32": True}
+
+
+def _default_byteorder() -> str:
+    """The byte order assumed for an archive with no byteorder record (torch's ``LoadEndianness`` rule)."""
+    name = getattr(config["endianness"], "name", None)
+    return {"BIG": "big", "NATIVE": sys.byteorder}.get(name or "", "little")
+
+
 def load_zip(
     f: IO[bytes], unpickler: Callable[[IO[bytes]], pickle.Unpickler], place: PlaceStorage, mmap_path: Any = None
 ) -> Any:
@@ -253,12 +275,17 @@ def load_zip(
                 "load: the file is a TorchScript archive (torch.jit.save), which backprop cannot run; "
                 "save the model's state_dict() with torch.save and load that into the same module here"
             )
-        byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names else "little"
-        mapped = None if mmap_path is None else np.memmap(mmap_path, dtype=np.uint8, mode="c")
+        byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names else _default_byteorder()
+        if byteorder not in ("little", "big"):
+            raise ValueError("Unknown endianness type: " + byteorder)
+        shared = config["mmap_flags"] == getattr(mmap, "MAP_SHARED", object())
+        mapped = None if mmap_path is None else np.memmap(mmap_path, dtype=np.uint8, mode="r+" if shared else "c")
 
         def read(key: str, dtype: np.dtype, numel: int) -> np.ndarray:
             info = zf.getinfo(f"{prefix}data/{key}")
             nbytes = numel * dtype.itemsize
+            if skipping.skip_data:  # (torch.serialization.skip_data: the storage's bytes are not read)
+                return np.zeros(numel, dtype)
             if mapped is not None:
                 if info.compress_type != zipfile.ZIP_STORED:
                     raise RuntimeError(f"load(mmap=True): {info.filename} is compressed, so it cannot be mapped")
@@ -504,7 +531,10 @@ def save_zip(
         if byteorder_record:
             yield "byteorder", sys.byteorder.encode()
         for key, (flat, dev) in pickler.storages.items():
-            yield f"data/{key}", _host_bytes(flat, dev)  # (one storage on the host at a time)
+            if skipping.skip_data:  # (torch.serialization.skip_data: the record's size, zeros for its bytes)
+                yield f"data/{key}", memoryview(bytes(flat.nbytes))
+            else:
+                yield f"data/{key}", _host_bytes(flat, dev)  # (one storage on the host at a time)
         yield "version", b"3\n"
 
     start = out.tell()
@@ -519,6 +549,8 @@ def save_zip(
 
 def save_legacy(obj: Any, out: IO[bytes], pickle_module: Any, protocol: int) -> None:
     """Write ``obj`` to ``out`` in torch's pre-1.6 stream (``_use_new_zipfile_serialization=False``)."""
+    if skipping.skip_data:
+        raise RuntimeError("Cannot use skip_data=True with _use_new_zipfile_serialization=False")
     pickle.dump(MAGIC_NUMBER, out, protocol=protocol)
     pickle.dump(PROTOCOL_VERSION, out, protocol=protocol)
     sizes = {"short": struct.calcsize("=h"), "int": struct.calcsize("=i"), "long": struct.calcsize("=l")}

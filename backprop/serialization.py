@@ -15,11 +15,17 @@ from __future__ import annotations
 import _compat_pickle
 import contextlib
 import copy
+import enum
+import functools
+import importlib
 import io
+import mmap as _mmap
 import os
 import pickle
 import pickletools
+import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
@@ -28,7 +34,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from backprop import dtypes
+from backprop import _torch_format, dtypes
 from backprop._torch_format import (
     archive_name,
     is_legacy,
@@ -44,17 +50,33 @@ from backprop.tensor import Tensor, _restore_location
 
 __all__ = [
     "add_safe_globals",
+    "check_module_version_greater_or_equal",
     "clear_safe_globals",
     "default_restore_location",
+    "get_crc32_options",
+    "get_default_load_endianness",
+    "get_default_mmap_options",
     "get_safe_globals",
     "get_unsafe_globals_in_checkpoint",
     "load",
     "load_safetensors",
+    "location_tag",
+    "mkdtemp",
+    "normalize_storage_type",
+    "register_package",
     "safe_globals",
     "save",
     "save_safetensors",
+    "set_crc32_options",
+    "set_default_load_endianness",
+    "set_default_mmap_options",
+    "skip_data",
+    "storage_to_tensor_type",
+    "validate_cuda_device",
     "DEFAULT_PROTOCOL",
+    "LoadEndianness",
     "SourceChangeWarning",
+    "StorageType",
 ]
 
 DEFAULT_PROTOCOL = 2  # (torch's: the pickle protocol ``save`` writes by default)
@@ -105,12 +127,216 @@ _ALLOWED = {
 _USER_SAFE: list[Any] = []
 
 
+def _backend_tag(kind: str, obj: Any) -> str | None:
+    """torch's tagger: ``obj``'s device name when it is a ``kind`` device ("cuda:1", "cpu", "meta")."""
+    device = obj.device
+    if device.type != kind:
+        return None
+    return kind if device.index is None or kind in ("cpu", "meta") else f"{kind}:{device.index}"
+
+
+def _backend_deserialize(kind: str, obj: Any, location: str) -> Any:
+    """torch's deserializer: ``obj`` (here a tensor) on ``location`` when it names a ``kind`` device."""
+    if location.split(":")[0] == kind:
+        return obj.to(location)
+    return None
+
+
+# torch's registry of (priority, tagger, deserializer), lowest priority first (``register_package``)
+_package_registry: list[tuple[int, Callable[[Any], str | None], Callable[[Any, str], Any]]] = [
+    (priority, functools.partial(_backend_tag, kind), functools.partial(_backend_deserialize, kind))
+    for priority, kind in ((10, "cpu"), (20, "cuda"), (22, "meta"))
+]
+
+
+def register_package(
+    priority: int, tagger: Callable[[Any], str | None], deserializer: Callable[[Any, str], Any]
+) -> None:
+    """torch's hook for another device: ``tagger(obj)`` names an object's location (or None), and
+    ``deserializer(obj, location)`` moves it there (or None), tried in ``priority`` order."""
+    _package_registry.append((priority, tagger, deserializer))
+    _package_registry.sort(key=lambda entry: entry[0])
+
+
+def location_tag(storage: Any) -> str:
+    """The location name ``save`` records for ``storage`` (a tensor or a storage): "cpu", "cuda:0", ..."""
+    for _, tagger, _ in _package_registry:
+        location = tagger(storage)
+        if location:
+            return location
+    raise RuntimeError("don't know how to determine data location of " + _typename(storage))
+
+
+def _typename(obj: Any) -> str:
+    from backprop import typename
+
+    return str(typename(obj))
+
+
 def default_restore_location(storage: Any, location: str) -> Any:
     """torch's default ``map_location`` step: ``storage`` (here a tensor) on the device ``location`` names
-    ("cpu", "cuda:1", ...); custom ``map_location`` functions call it as their fallback."""
-    if location == "cpu" or location.split(":")[0] in ("cuda", "meta"):
-        return storage.to(location)
+    ("cpu", "cuda:1", ...), by the first deserializer of ``register_package``'s registry that takes it;
+    custom ``map_location`` functions call it as their fallback."""
+    for _, _, deserializer in _package_registry:
+        result = deserializer(storage, location)
+        if result is not None:
+            return result
     raise RuntimeError(f"don't know how to restore data location of {storage.type()} (tagged with {location})")
+
+
+def validate_cuda_device(location: Any) -> int:
+    """The CUDA device index ``location`` names (torch's errors when CUDA is unusable or the index too big)."""
+    from backprop import cuda, device
+
+    dev = device(location)
+    if not cuda.is_available():
+        raise RuntimeError(
+            "Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False. If you are "
+            "running on a CPU-only machine, please use torch.load with map_location=torch.device('cpu') to map "
+            "your storages to the CPU."
+        )
+    index = dev.index or 0
+    count = cuda.device_count()
+    if index >= count:
+        raise RuntimeError(
+            f"Attempting to deserialize object on CUDA device {index} but torch.cuda.device_count() is {count}. "
+            "Please use torch.load with map_location to map your storages to an existing device."
+        )
+    return index
+
+
+def normalize_storage_type(storage_type: type) -> Any:
+    """``torch.<its name>``: the public storage class of that name."""
+    import backprop
+
+    return getattr(backprop, storage_type.__name__)
+
+
+def storage_to_tensor_type(storage: Any) -> Any:
+    """The legacy tensor type of a legacy storage (``FloatStorage`` -> ``FloatTensor``), looked up as torch's."""
+    storage_type = type(storage)
+    module = importlib.import_module(storage_type.__module__)
+    return getattr(module, storage_type.__name__.replace("Storage", "Tensor"))
+
+
+def check_module_version_greater_or_equal(
+    module: Any, req_version_tuple: tuple[Any, ...], error_if_malformed: bool = True
+) -> bool:
+    """Whether ``module.__version__`` is at least ``req_version_tuple`` (each field compared as the requirement's
+    type); a version that cannot be compared raises, or with ``error_if_malformed=False`` warns and passes."""
+    try:
+        fields = module.__version__.split(".")
+        version = tuple(type(req)(fields[i]) for i, req in enumerate(req_version_tuple))
+        return bool(version >= req_version_tuple)
+    except Exception as exc:
+        message = (
+            f"'{module.__name__}' module version string is malformed '{module.__version__}' and cannot be compared"
+            f" with tuple {str(req_version_tuple)}"
+        )
+        if error_if_malformed:
+            raise RuntimeError(message) from exc
+        warnings.warn(message + ", but continuing assuming that requirement is met", stacklevel=2)
+        return True
+
+
+@contextlib.contextmanager
+def mkdtemp() -> Iterator[str]:
+    """A temporary directory's path, removed with everything in it on exit."""
+    path = tempfile.mkdtemp()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+class StorageType:
+    """A storage class as a pickle names it (``StorageType("FloatStorage").dtype`` is float32)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in _torch_format._STORAGES:
+            raise KeyError(name)
+        self._dtype = _torch_format._dtype(_torch_format._STORAGES[name])
+
+    @property
+    def dtype(self) -> Any:
+        return self._dtype
+
+    def __str__(self) -> str:
+        return f"StorageType(dtype={self.dtype})"
+
+
+class LoadEndianness(enum.Enum):
+    """The byte order ``load`` assumes for a file with no byteorder record (``set_default_load_endianness``)."""
+
+    NATIVE = 1
+    LITTLE = 2
+    BIG = 3
+
+
+def get_default_load_endianness() -> LoadEndianness | None:
+    """The byte order assumed for files without a byteorder record (None, torch's default: little-endian)."""
+    return _torch_format.config["endianness"]
+
+
+def set_default_load_endianness(endianness: LoadEndianness | None) -> None:
+    """Set the byte order ``load`` assumes for files without a byteorder record."""
+    if not isinstance(endianness, LoadEndianness) and endianness is not None:
+        raise TypeError("Invalid argument type in function set_default_load_endianness")
+    _torch_format.config["endianness"] = endianness
+
+
+def get_crc32_options() -> bool:
+    """Whether ``save`` computes the CRC-32 of each record (True, torch's default)."""
+    return bool(_torch_format.config["compute_crc32"])
+
+
+def set_crc32_options(compute_crc32: bool) -> None:
+    """torch's switch for skipping the records' CRC-32 in ``save``: kept, and the files written here always
+    carry it (every zip reader checks it, so a file without one would be refused outside torch)."""
+    _torch_format.config["compute_crc32"] = compute_crc32
+
+
+def get_default_mmap_options() -> int | None:
+    """The flags ``load(mmap=True)`` maps with (``mmap.MAP_PRIVATE``, torch's default)."""
+    return _torch_format.config["mmap_flags"]
+
+
+class set_default_mmap_options:  # noqa: N801 - torch's name (a context manager that also sets on call)
+    """Set the flags ``load(mmap=True)`` maps with: ``mmap.MAP_PRIVATE`` (copy-on-write) or ``mmap.MAP_SHARED``
+    (writes to the loaded tensors reach the file); as a context manager, the previous flags come back on exit."""
+
+    def __init__(self, flags: int) -> None:
+        if os.name == "nt":
+            raise RuntimeError("Changing the default mmap options is currently not supported for Windows")
+        if flags != _mmap.MAP_PRIVATE and flags != _mmap.MAP_SHARED:
+            raise ValueError(
+                "Invalid argument in function set_default_mmap_options, "
+                f"expected mmap.MAP_PRIVATE or mmap.MAP_SHARED, but got {flags}"
+            )
+        self.prev = _torch_format.config["mmap_flags"]
+        _torch_format.config["mmap_flags"] = flags
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        _torch_format.config["mmap_flags"] = self.prev
+
+
+class skip_data:  # noqa: N801 - torch's name
+    """Inside it ``save`` writes every storage's record at its size but without its bytes (zeros), and ``load``
+    reads no storage bytes (the tensors' values are unspecified, as torch's ``empty``): the layout of a
+    checkpoint without its data. ``materialize_fake_tensors`` is accepted (there are no fake tensors here)."""
+
+    def __init__(self, materialize_fake_tensors: bool = False) -> None:
+        self.materialize_fake_tensors = materialize_fake_tensors
+
+    def __enter__(self) -> None:
+        self._old_skip_data = _torch_format.skipping.skip_data
+        _torch_format.skipping.skip_data = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _torch_format.skipping.skip_data = self._old_skip_data
 
 
 def _safe_name(entry: Any) -> tuple[tuple[str, str], Any]:

@@ -183,7 +183,7 @@ def _mismatches() -> dict[str, str]:
 
 _RNN_HELPERS = "torch's internal shape checks of its RNN forward (ours raise the same errors inline)"
 _DATAPIPES = "torchdata's datapipes (deprecated in torch, not provided)"
-_CKPT = "torch.utils.checkpoint internals (selective checkpointing, device-state helpers): not provided"
+_CKPT = "torch.utils.checkpoint internals (GraphExecGroup, for grouped backward passes): not provided"
 _CONSTRAINT = "a constraint's check(value): torch names it x in this class only; passed positionally"
 ALLOWED: dict[str, str] = {
     **{
@@ -251,18 +251,7 @@ ALLOWED: dict[str, str] = {
     "autograd.forward_ad._DecoratorContextManager.clone:absent": "dual_level is a plain context manager here",
     "func.debug_unwrap:absent": "no functorch wrapper tensors to unwrap",
     "func.rearrange:absent": "functorch's einops-style rearrange: not provided (use permute/reshape)",
-    **{
-        f"utils.checkpoint.{n}:absent": _CKPT
-        for n in (
-            "CheckpointPolicy",
-            "DefaultDeviceType",
-            "GraphExecGroup",
-            "SelectiveCheckpointContext",
-            "create_selective_checkpoint_contexts",
-            "get_device_states",
-            "set_device_states",
-        )
-    },  # fmt: skip
+    "utils.checkpoint.GraphExecGroup:absent": _CKPT,
 }
 
 

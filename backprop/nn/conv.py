@@ -94,6 +94,19 @@ class _ConvNd(Module):
             pads += [total // 2, total - total // 2]
         return pads
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling, as torch's: a module pickled before ``padding_mode`` existed gets "zeros", and one
+        pickled by older backprop without ``_reversed_padding_repeated_twice`` gets it from its padding."""
+        restore = getattr(super(), "__setstate__", None)
+        if restore is not None:
+            restore(state)
+        else:
+            self.__dict__.update(state)
+        if "padding_mode" not in self.__dict__:
+            self.padding_mode = "zeros"
+        if "_reversed_padding_repeated_twice" not in self.__dict__:
+            self._reversed_padding_repeated_twice = self._padding_pairs()
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self._n:

@@ -9,8 +9,10 @@ torch's do."""
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import math
+import types
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -218,17 +220,38 @@ class LRScheduler:
         last = self.__dict__.get("_last_lr")  # (the list itself, as torch's)
         return last if last is not None else [g["lr"] for g in self.optimizer.param_groups]
 
+    # attributes of this implementation that torch's state_dict does not carry (it carries the rest of
+    # ``__dict__`` but the optimizer, as torch's; ``_to_torch_state``/``_from_torch_state`` rename the others)
+    _not_in_state: tuple[str, ...] = ()
+
     def state_dict(self) -> dict[str, Any]:
-        """The schedule's position (a torch-style subclass: all its attributes but the optimizer, as torch)."""
+        """torch's layout: every attribute but the optimizer (``last_epoch``, ``base_lrs``, ``_last_lr``,
+        ``_step_count``, ``_is_initial``, ``_get_lr_called_within_step`` and the hyper-parameters)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "optimizer" and k not in self._not_in_state}
         if self._user_schedule():
-            return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs), "_last_lr": self.get_last_lr()}
+            return state
+        state["_last_lr"] = self.get_last_lr()
+        state.setdefault("_step_count", 0)
+        state["_is_initial"] = False
+        state["_get_lr_called_within_step"] = False
+        self._to_torch_state(state)
+        return state
+
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        """Rename or convert the attributes torch keeps under another name or type (in place)."""
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        """The reverse of ``_to_torch_state`` (in place), for a state_dict from torch or from ``state_dict``."""
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
-        state = state_dict
+        state = dict(state_dict)
         if self._user_schedule():
             self.__dict__.update(state)
             return
+        self._from_torch_state(state)
+        state.pop("_is_initial", None)
+        state.pop("_get_lr_called_within_step", None)
+        self.__dict__.update({k: v for k, v in state.items() if not isinstance(getattr(type(self), k, None), property)})
         self.last_epoch = state["last_epoch"]
         self.base_lrs = list(state["base_lrs"])
         last = state.get("_last_lr")
@@ -349,6 +372,14 @@ class LambdaLR(LRScheduler):
         self.lr_lambda = lr_lambda
         super().__init__(optimizer, last_epoch)
 
+    _not_in_state = ("lr_lambda",)
+
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        state["lr_lambdas"] = _lambdas_state(self.lr_lambdas)
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        _load_lambdas(self.lr_lambdas, state.pop("lr_lambdas", None))
+
     def get_lr(self) -> list[float]:
         _warn_get_lr_outside_step(self)
         return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
@@ -369,6 +400,18 @@ class LambdaLR(LRScheduler):
         return base_lr * self.lr_lambda(epoch)  # type: ignore[operator]
 
 
+def _lambdas_state(lambdas: list[Any]) -> list[Any]:
+    """torch's ``lr_lambdas`` entry: None for a function, a copy of a callable object's ``__dict__``."""
+    return [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy() for fn in lambdas]
+
+
+def _load_lambdas(lambdas: list[Any], saved: list[Any] | None) -> None:
+    """The callable objects' attributes back from ``_lambdas_state`` (the functions stay as built)."""
+    for fn, attrs in zip(lambdas, saved or ()):
+        if attrs is not None:
+            fn.__dict__.update(attrs)
+
+
 class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (how many milestones are <= epoch; a milestone listed twice counts twice)."""
 
@@ -380,6 +423,13 @@ class MultiStepLR(LRScheduler):
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
+
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        state["milestones"] = collections.Counter(self.milestones)  # (torch keeps a Counter)
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        if "milestones" in state:
+            state["milestones"] = sorted(collections.Counter(state["milestones"]).elements())
 
     def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
         n = self.milestones.count(epoch)
@@ -493,6 +543,19 @@ class OneCycleLR(LRScheduler):
             ]
         super().__init__(optimizer, last_epoch)
 
+    _not_in_state = ("anneal_strategy", "phases")
+    _PHASE_KEYS = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")
+
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        state["_anneal_func_type"] = self.anneal_strategy
+        state["_schedule_phases"] = [dict(zip(self._PHASE_KEYS, phase)) for phase in self.phases]
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        if "_anneal_func_type" in state:
+            state["anneal_strategy"] = state.pop("_anneal_func_type")
+        if "_schedule_phases" in state:
+            state["phases"] = [tuple(p[k] for k in self._PHASE_KEYS) for p in state.pop("_schedule_phases")]
+
     def _set_momentum(self, group: dict[str, Any], value: float) -> None:
         if self.use_beta1:
             group["betas"] = (value, *group["betas"][1:])
@@ -581,13 +644,16 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         """The length of the current cycle (torch's attribute)."""
         return int(self._cycle(self._position())[1])
 
-    def state_dict(self) -> dict[str, Any]:
-        """The base layout, plus the fractional epoch of the last ``step(epoch)`` (for ``T_cur``)."""
-        return {**super().state_dict(), "_epoch": getattr(self, "_epoch", None)}
+    _not_in_state = ("_epoch",)
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
-        super().load_state_dict(state_dict)
-        self._epoch = state_dict.get("_epoch")
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        state["T_cur"], state["T_i"] = self.T_cur, self.T_i  # (the fraction of a step(epoch) is T_cur's)
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        t_cur = state.pop("T_cur", 0)
+        state.pop("T_i", None)
+        fraction = t_cur - math.floor(t_cur)  # (restarts fall on whole epochs: T_0 and T_mult are ints)
+        state["_epoch"] = state["last_epoch"] + fraction if fraction else None
 
     def _cycle(self, epoch: float) -> tuple[float, float]:
         """(epochs since the last restart, length of this cycle) at ``epoch``."""
@@ -773,6 +839,12 @@ class MultiplicativeLR(LRScheduler):
             if not callable(fn):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
+
+    def _to_torch_state(self, state: dict[str, Any]) -> None:
+        state["lr_lambdas"] = _lambdas_state(self.lr_lambdas)
+
+    def _from_torch_state(self, state: dict[str, Any]) -> None:
+        _load_lambdas(self.lr_lambdas, state.pop("lr_lambdas", None))
 
     def step(self, epoch: int | None = None) -> None:
         self._check_order()

@@ -13,11 +13,16 @@ flavours:
   one, ``fn`` runs again (same random state, ``context_fn``'s recompute context) and the tensors it
   saves are handed back in order. Parameters used inside get their gradients whatever the inputs, and
   keyword arguments and ``context_fn`` work, as torch's.
+
+Selective checkpointing (``context_fn=partial(create_selective_checkpoint_contexts, policy)``) takes torch's
+policies and gives torch's values and gradients, with every op recomputed: there is no op dispatch to
+cache single ops' outputs at, so MUST_SAVE and PREFER_SAVE act as PREFER_RECOMPUTE (README: differences).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -32,13 +37,19 @@ from backprop.tensor import Tensor
 __all__ = [
     "CheckpointError",
     "CheckpointFunction",
+    "CheckpointPolicy",
+    "DefaultDeviceType",
+    "SelectiveCheckpointContext",
     "check_backward_validity",
     "checkpoint",
     "checkpoint_sequential",
+    "create_selective_checkpoint_contexts",
     "detach_variable",
+    "get_device_states",
     "noop_context_fn",
     "set_checkpoint_debug_enabled",
     "set_checkpoint_early_stop",
+    "set_device_states",
 ]
 
 
@@ -221,12 +232,29 @@ def set_checkpoint_debug_enabled(enabled: bool | None) -> Iterator[None]:
     yield
 
 
+_NO_REENTRANT_ARG_SEQUENTIAL = (
+    "torch.utils.checkpoint.checkpoint_sequential: the use_reentrant parameter should be passed explicitly. "
+    "In version 2.9 we will raise an exception if use_reentrant is not passed. use_reentrant=False is "
+    "recommended, but if you need to preserve the current default behavior, you can pass use_reentrant=True. "
+    "Refer to docs for more details on the differences between the two variants."
+)
+
+
 def checkpoint_sequential(
     functions: Any, segments: int, input: Any, use_reentrant: bool | None = None, **kwargs: Any
 ) -> Any:
-    """Run a Sequential (or a list of modules) in ``segments`` checkpointed chunks; the last runs normally."""
-    mods: list[Any] = list(functions.children()) if hasattr(functions, "children") else list(functions)
-    size = max(len(mods) // segments, 1)
+    """Run a Sequential (or a list of modules) as torch's: ``segments - 1`` checkpointed chunks of
+    ``len // segments`` modules each, then the rest without checkpointing. Only ``preserve_rng_state`` is
+    taken as a keyword (torch's ValueError for others)."""
+    if use_reentrant is None:
+        warnings.warn(_NO_REENTRANT_ARG_SEQUENTIAL, UserWarning, stacklevel=2)
+        use_reentrant = True
+    preserve = kwargs.pop("preserve_rng_state", True)
+    if kwargs:
+        raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
+    from backprop.nn import Sequential
+
+    mods: Any = list(functions.children()) if isinstance(functions, Sequential) else functions
 
     def run(chunk: Iterable[Any]) -> Callable[[Any], Any]:
         def forward(x: Any) -> Any:
@@ -236,8 +264,102 @@ def checkpoint_sequential(
 
         return forward
 
+    size = len(mods) // segments
     end = 0
-    for start in range(0, len(mods) - size, size):
+    for start in range(0, size * (segments - 1), size):
         end = start + size
-        input = checkpoint(run(mods[start:end]), input, use_reentrant=use_reentrant, **kwargs)
-    return run(mods[end:])(input)
+        chunk = [mods[j] for j in range(start, end)]
+        input = checkpoint(run(chunk), input, use_reentrant=use_reentrant, preserve_rng_state=preserve)
+    return run([mods[j] for j in range(end, len(mods))])(input)
+
+
+class CheckpointPolicy(enum.Enum):
+    """What selective checkpointing does with an op's output: save it (``*_SAVE``), recompute it in backward
+    (``*_RECOMPUTE``) or offload it (``*_CPU_OFFLOAD``); ``MUST_*`` may not be overridden by a compiler.
+    Here every op is recomputed whatever the policy (see the module docstring)."""
+
+    MUST_SAVE = 0
+    PREFER_SAVE = 1
+    MUST_RECOMPUTE = 2
+    PREFER_RECOMPUTE = 3
+    MUST_CPU_OFFLOAD = 4
+    PREFER_CPU_OFFLOAD = 5
+
+
+class SelectiveCheckpointContext:
+    """What a selective checkpointing policy function gets as ``ctx`` (``is_recompute``, ``op_output``)."""
+
+    def __init__(self, *, is_recompute: bool, op_output: Any = None) -> None:
+        self.is_recompute = is_recompute
+        self.op_output = op_output
+
+
+class _SelectiveCheckpointMode(contextlib.AbstractContextManager):
+    """The forward's (caching) or the recomputation's (cached) context of ``create_selective_checkpoint_contexts``:
+    it holds the policy; the recomputation reruns every op (values and gradients are the same)."""
+
+    def __init__(self, policy_fn: Callable[..., Any] | None, allow_cache_entry_mutation: bool = False) -> None:
+        self.policy_fn = policy_fn
+        self.allow_cache_entry_mutation = allow_cache_entry_mutation
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def create_selective_checkpoint_contexts(
+    policy_fn_or_list: Callable[..., Any] | list[Any], allow_cache_entry_mutation: bool = False
+) -> tuple[_SelectiveCheckpointMode, _SelectiveCheckpointMode]:
+    """``checkpoint``'s ``context_fn`` for selective checkpointing (``partial(create_selective_checkpoint_contexts,
+    policy)``): a policy function ``(ctx, op, *args, **kwargs) -> CheckpointPolicy`` or a list of ops to save.
+    Checked as torch's; here every op is recomputed (the module docstring says why)."""
+    if isinstance(policy_fn_or_list, list):
+        ops = policy_fn_or_list
+
+        def policy_fn(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+            return CheckpointPolicy.MUST_SAVE if op in ops else CheckpointPolicy.PREFER_RECOMPUTE
+
+    elif callable(policy_fn_or_list):
+        policy_fn = policy_fn_or_list
+    else:
+        raise TypeError("policy_fn_or_list must be either a function or a list of ops.")
+    return _SelectiveCheckpointMode(policy_fn), _SelectiveCheckpointMode(None, allow_cache_entry_mutation)
+
+
+class DefaultDeviceType:
+    """The device type whose random state checkpointing keeps when no input is on an accelerator."""
+
+    _default_device_type: str | None = None
+
+    @staticmethod
+    def set_device_type(device: str = "cuda") -> None:
+        DefaultDeviceType._default_device_type = device
+
+    @staticmethod
+    def get_device_type() -> str:
+        """The type set, else "cuda" where CUDA is usable, else "cpu" (torch's current accelerator rule)."""
+        if not DefaultDeviceType._default_device_type:
+            from backprop import cuda
+
+            DefaultDeviceType._default_device_type = "cuda" if cuda.is_available() else "cpu"
+        return DefaultDeviceType._default_device_type
+
+
+def get_device_states(*args: Any) -> tuple[list[int], list[Any]]:
+    """(the device indices of the accelerator tensors among ``args``, each one's random state), as torch's."""
+    from backprop import cuda
+    from backprop.utils._pytree import tree_leaves
+
+    ids = [a.get_device() for a in tree_leaves(args) if isinstance(a, Tensor) and a.device.type not in ("cpu", "meta")]
+    return ids, [cuda.get_rng_state(i) for i in ids]
+
+
+def set_device_states(devices: list[int], states: list[Any], *, device_type: str | None = None) -> None:
+    """Restore the random states ``get_device_states`` gave (of ``device_type``: the default device type)."""
+    from backprop import cuda
+
+    if device_type is None:
+        device_type = DefaultDeviceType.get_device_type()
+    if device_type == "meta":
+        return
+    for device, state in zip(devices, states):
+        cuda.set_rng_state(state, device)

@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, int]] = [
     ("backprop._C", 8),  # torch._C: the names user code reaches into, over tensor/creation/nn.functional
     ("backprop._inductor", 0),  # torch._inductor.config: recorded switches
     ("backprop._tensor", 6),  # torch._tensor: Tensor's other home
+    ("backprop._utils", 7),  # torch._utils: the pickles' rebuild functions, over _torch_format and creation
     ("backprop.cpu", 6),  # torch.cpu (and cpu.amp's deprecated autocast over bp.amp)
     ("backprop.return_types", 6),  # torch.return_types: the named tuples the ops return
     ("backprop.functional", 0),  # torch.functional: bp.<name> looked up lazily on the package

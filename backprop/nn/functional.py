@@ -859,12 +859,10 @@ def binary_cross_entropy(
         log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
         loss = (target - 1) * log_q - target * _clamped_log(input)
     else:
-        x = input.detach()
-        log_p, log_q = _clamped_log(x), _clamped_log(1 - x)
+        # (torch's input gradient is (x - y) / max(x (1 - x), 1e-12), -1e12 at x = 0 with y = 1, where the clamped
+        # logs give 0: a detached-gradient correction broke the double backward, so that edge stays open)
+        log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
         loss = -(target * log_p + (1 - target) * log_q)
-        if input.requires_grad:  # torch's input gradient (x - y) / max(x (1 - x), 1e-12): -1e12 at x = 0, y = 1
-            g = ((x - target.detach()) / (x * (1 - x)).clamp(min=1e-12)).detach()
-            loss = loss + (g * input - g * x)  # (forward: + 0; the clamped logs alone would give 0 there)
     if weight is not None:
         loss = loss * weight
         if loss.dtype != input.dtype:

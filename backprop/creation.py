@@ -215,7 +215,7 @@ def _sparse_layout(layout: Any) -> bool:
     return layout is not None and str(getattr(layout, "name", layout)).startswith("sparse_")
 
 
-def _no_sparse_kernel(name: str, backend: str = "SparseCPU") -> NotImplementedError:
+def no_sparse_kernel(name: str, backend: str = "SparseCPU") -> NotImplementedError:
     """torch's error for a kernel its sparse backend lacks (``ones_like(s)`` runs ``fill_``)."""
     return NotImplementedError(
         f"Could not run 'aten::{name}' with arguments from the '{backend}' backend. This could be because the "
@@ -231,7 +231,7 @@ def _dense(name: str, layout: Any) -> None:
     if name in ("ones", "full") and _sparse_layout(layout):
         raise RuntimeError("full(...) is not implemented for sparse layout")
     if name in _SPARSE_KERNEL and getattr(layout, "name", layout) == "sparse_coo":
-        raise _no_sparse_kernel(_SPARSE_KERNEL[name])
+        raise no_sparse_kernel(_SPARSE_KERNEL[name])
     if layout is not None and getattr(layout, "name", layout) != "strided":
         raise NotImplementedError(
             f"{name}: layout={layout!r} is not supported: backprop's factories make strided (dense) tensors; "
@@ -693,7 +693,7 @@ def _sparse_like(fn: Any, input: Tensor, layout: Any, dtype: Any, device: Any, r
     if fn in (zeros, empty):
         return SPARSE_ZEROS[0](tuple(input.shape), layout, dtype, device, requires_grad)
     kernel = {ones: "fill_.Scalar", rand: "uniform_", randn: "normal_"}.get(fn, fn.__name__)
-    raise _no_sparse_kernel(kernel, getattr(input._data, "backend", "SparseCPU"))
+    raise no_sparse_kernel(kernel, getattr(input._data, "backend", "SparseCPU"))
 
 
 def _drawn_like(input: Tensor, fn: Any, dtype: Any, device: Any, requires_grad: bool, generator: Any) -> Tensor:
@@ -731,7 +731,7 @@ def full_like(
     _like_input("full_like", input)
     check_memory_format(input.ndim, memory_format)
     if getattr(layout or input.layout, "name", None) == "sparse_coo":
-        raise _no_sparse_kernel("fill_.Scalar", getattr(input._data, "backend", "SparseCPU"))
+        raise no_sparse_kernel("fill_.Scalar", getattr(input._data, "backend", "SparseCPU"))
     _fill_number("full_like", fill_value)
     out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
     return out._factory_requires_grad() if requires_grad else out

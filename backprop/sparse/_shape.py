@@ -11,20 +11,12 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes, functions
+from backprop.creation import no_sparse_kernel as _no_kernel
 from backprop.devices import device as to_device
 from backprop.sparse import _tensor
 from backprop.sparse._compressed import sparse_csc_tensor, sparse_csr_tensor
 from backprop.sparse._tensor import SparseTensor
 from backprop.tensor import Tensor
-
-
-def _no_kernel(name: str, backend: str = "SparseCPU") -> NotImplementedError:
-    """torch's error for an op its sparse backend has no kernel for (``s[1:3]`` runs ``as_strided``)."""
-    return NotImplementedError(
-        f"Could not run 'aten::{name}' with arguments from the '{backend}' backend. This could be because the "
-        "operator doesn't exist for this backend, or was omitted during the selective/custom build process (if "
-        "using custom build)."
-    )
 
 
 def _wrap(dim: int, n: int) -> int:

@@ -858,11 +858,8 @@ def binary_cross_entropy(
         q = 1 - input
         log_q = apply(ew.where, q > 0, apply(ew.where, q > 0, -input, 0.0).log1p().clamp(min=-100.0), -100.0)
         loss = (target - 1) * log_q - target * _clamped_log(input)
-    else:
-        # (torch's input gradient is (x - y) / max(x (1 - x), 1e-12), -1e12 at x = 0 with y = 1, where the clamped
-        # logs give 0: a detached-gradient correction broke the double backward, so that edge stays open)
-        log_p, log_q = _clamped_log(input), _clamped_log(1 - input)
-        loss = -(target * log_p + (1 - target) * log_q)
+    else:  # torch's kernel and its gradients ((x - y) / max(x (1 - x), 1e-12): -1e12 at x = 0, y = 1)
+        loss = apply(nn_ops.binary_cross_entropy, input, target)
     if weight is not None:
         loss = loss * weight
         if loss.dtype != input.dtype:

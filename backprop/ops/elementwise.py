@@ -346,8 +346,8 @@ def relu_in_input(xp, x):
 
 @relu.defvjp
 def relu_backward(ctx, gy):  # torch's threshold_backward: 0 where y <= 0, else gy (also where y is NaN)
-    (y,) = ctx.saved
-    return (select_gy(ctx, gy, ~(y <= 0)),)
+    (y,) = ctx.saved  # y = max(x, 0) is > 0, 0 or NaN: "not y <= 0" is y != 0, one pass instead of two
+    return (select_gy(ctx, gy, y != 0),)
 
 
 @op("leaky_relu", save_inputs=(0,))

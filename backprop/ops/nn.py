@@ -8,7 +8,7 @@ from backprop import dtypes
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops._util import ShapeError, c_order, reusable_empty
 from backprop.ops.activation import logsigmoid
-from backprop.ops.elementwise import sigmoid
+from backprop.ops.elementwise import maximum, sigmoid
 from backprop.registry import op
 
 
@@ -288,6 +288,28 @@ def _cross_entropy_graph_backward(ctx, gy):
         w = gy * keep
         gx = (w * scale_a).reshape((n, 1)) * p - w.reshape((n, 1)) * target
     return gx, None, None
+
+
+_BCE_EPSILON = float(np.float32(1e-12))  # torch's EPSILON is a float, also in the float64 kernel
+
+
+@op("binary_cross_entropy", save_inputs=(0, 1))
+def binary_cross_entropy(xp, p, y):
+    """Elementwise -(y log p + (1 - y) log(1 - p)) on probabilities, each log clamped at -100: torch's
+    kernel, (y - 1) max(log1p(-p), -100) - y max(log p, -100) (log(0) = -inf clamps to -100, NumPy's
+    divide warning silenced by backprop's filter)."""
+    return (y - 1) * xp.maximum(xp.log1p(-p), -100.0) - y * xp.maximum(xp.log(p), -100.0)
+
+
+@binary_cross_entropy.defvjp
+def binary_cross_entropy_backward(ctx, gy):
+    # torch's formulas, not the clamped logs' derivative: dp = gy (p - y) / max(p (1 - p), 1e-12), so
+    # -1e12 gy at p = 0, y = 1 (where the clamp gives 0); dy = -logit(p) gy, unclamped
+    p, y = ctx.saved
+    e = ctx.needs_input_grad
+    gp = gy * (p - y) / ctx.call(maximum, (1 - p) * p, _BCE_EPSILON) if e[0] else None
+    gt = -ctx.xp.log(p / (1 - p)) * gy if e[1] else None
+    return gp, gt
 
 
 @op("binary_cross_entropy_with_logits", save_inputs=(0, 1, 2))

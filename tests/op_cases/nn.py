@@ -70,6 +70,10 @@ CASES: dict[str, list[Case]] = {
             ref=_cross_entropy,
         ),
     ],
+    "binary_cross_entropy": [
+        Case([U(2, 3), U(2, 3)], ref=lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p))),
+        Case([U(4), K(np.array([0.0, 1.0, 0.25, 1.0]))], ref=lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p))),
+    ],
     "binary_cross_entropy_with_logits": [
         Case([R(2, 3), U(2, 3)], fn=lambda op, z, y: _apply(op, z, y, 1.0), ref=_bce_with_logits),  # 1.0: none
         Case([R(4), U(4)], fn=lambda op, z, y: _apply(op, z, y, 1.0), ref=_bce_with_logits),

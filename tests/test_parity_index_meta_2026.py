@@ -120,3 +120,26 @@ def test_copy_ops_grad_fn_names_are_torchs(name: str) -> None:
     got = COPIES[name](bp, bp.randn(3, 3, requires_grad=True))
     want = COPIES[name](torch, torch.randn(3, 3, requires_grad=True))
     assert got.grad_fn.name() == want.grad_fn.name()
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "x[None]",
+        "x[:, None]",
+        "x[..., None]",
+        "x[None, None]",
+        "x.transpose(0, 2)[None]",
+        "x[None].expand(3, 2, 3, 4)",
+        "bp_or_torch.arange(3.0).expand(1, 3)",
+        "bp_or_torch.broadcast_to(bp_or_torch.arange(3.0), (1, 3))",
+        "bp_or_torch.zeros(2, 1, 3)[:, :, None]",
+        "bp_or_torch.zeros(2, 1, 3)[None, :, 0:1]",
+    ],
+)
+def test_new_size_one_dims_report_torchs_strides(expr: str) -> None:
+    """NumPy gives a dim added by None (or a new broadcast dim of size 1) stride 0; torch's unsqueeze rule gives
+    it the next dim's size times stride: `x[None].stride()` is (24, 12, 4, 1) for a (2, 3, 4) tensor."""
+    got = eval(expr, {"x": bp.arange(24.0).reshape(2, 3, 4), "bp_or_torch": bp}).stride()
+    want = eval(expr, {"x": torch.arange(24.0).reshape(2, 3, 4), "bp_or_torch": torch}).stride()
+    assert got == want

@@ -54,6 +54,17 @@ def _base_array(a: Any) -> Any:
     return a
 
 
+def _unit_dim_strides(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...]:
+    """torch's strides for the size-1 dims that NumPy gives stride 0 (``x[None]``, ``broadcast_to`` a new
+    dim of size 1): torch's ``unsqueeze`` rule, the next dim's size times its stride (1 for the last dim).
+    A size-1 dim's stride never moves an address, so only the reported numbers change."""
+    out = list(strides)
+    for i in range(len(shape) - 1, -1, -1):
+        if shape[i] == 1 and out[i] == 0:
+            out[i] = shape[i + 1] * out[i + 1] if i + 1 < len(shape) else 1
+    return tuple(out)
+
+
 def _address(a: Any) -> int:
     """The address of an array's first element (NumPy and CuPy; NumPy's from ``__array_interface__``: ``a.data``
     is a buffer export, which ml_dtypes' bfloat16 and float8 refuse)."""
@@ -217,6 +228,8 @@ class AttributeMethods(ExtraMethods):
         else:
             size = a.dtype.itemsize
             strides = tuple(int(s) // size for s in a.strides)
+            if 0 in strides and 1 in a.shape:
+                strides = _unit_dim_strides(a.shape, strides)
         return strides if dim is None else strides[dim]
 
     def storage_offset(self: Any) -> int:

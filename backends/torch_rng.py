@@ -193,6 +193,14 @@ def fma64(a: np.ndarray, b: float, c: float) -> np.ndarray:
     """float64 ``fma(a, b, c)`` (TwoProduct + TwoSum: one rounding but in vanishingly rare ties)."""
     if b == 1.0 and c == 0.0:
         return a
+    if not (abs(b) < 1e300 and abs(c) < 1e300):  # inf, NaN or near overflow: the error terms may be inf - inf
+        with np.errstate(all="ignore"):
+            return _fma64_terms(a, b, c, fix=True)
+    return _fma64_terms(a, b, c, fix=False)
+
+
+def _fma64_terms(a: np.ndarray, b: float, c: float, fix: bool) -> np.ndarray:
+    """a b + c with its rounding errors added back; ``fix``: where the sum is not finite, the sum itself."""
     p = a * b
     ah, al = _split(a)
     bh, bl = _split(np.float64(b))
@@ -200,7 +208,8 @@ def fma64(a: np.ndarray, b: float, c: float) -> np.ndarray:
     s = p + c
     bb = s - p
     t = (p - (s - bb)) + (c - bb)
-    return s + (t + e)
+    out = s + (t + e)
+    return np.where(np.isfinite(s), out, s) if fix else out  # (an infinite product or sum is fma's result)
 
 
 # ---------------------------------------------------------------- glibc's logf, sinf, cosf

@@ -22,7 +22,7 @@ from backprop.backends.meta_backend import placeholder
 from backprop.devices import Device, check_array_dtype
 from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
-from backprop.methods.random import generator_rng, need_float, on_device, torch_stream, zero_grad_from
+from backprop.methods.random import check_std, generator_rng, need_float, on_device, torch_stream, zero_grad_from
 from backprop.methods.random import multinomial as multinomial  # re-exported: torch.multinomial
 from backprop.methods.shape import check_memory_format
 from backprop.ops import linalg as _linalg_ops
@@ -476,6 +476,9 @@ def spaced(name: str, start: Any, end: Any, steps: Any, dtype: Any) -> tuple[Any
     if isinstance(start, complex) or isinstance(end, complex):
         raise TypeError(f"{name}: complex bounds need a complex dtype, got {dt}")
     a, b = (math.trunc(start), math.trunc(end)) if k in "iu" else (float(start), float(end))
+    if k == "f" and (steps > 1 or (steps == 1 and name == "linspace")):  # torch converts the bounds it reads
+        for v in (a, b) if steps > 1 else (a,):  # to the dtype: a finite one beyond its range is refused
+            dtypes.fill_int(v, dt)
     if steps < 2 or not (math.isfinite(a) and math.isfinite(b)):  # (np.linspace's Python would warn of inf - inf
         return _plain_linspace(a, b, steps), dt  # in NumPy's name, past our warning filter)
     return np.linspace(a, b, steps, dtype=np.float64), dt
@@ -807,7 +810,7 @@ def _normal_numbers(
 
 
 def _check_std(std: Any, *, xp: Any) -> None:
-    if bool(xp.any(std < 0)):
+    if not bool(xp.all(std >= 0)):  # (NaN too, as torch)
         raise RuntimeError("normal expects all elements of std >= 0.0")
 
 
@@ -836,8 +839,7 @@ def normal(
     if not tensors:
         if size is None:
             raise TypeError("normal(): with a number mean and std, size is required: normal(mean, std, size)")
-        if std < 0:
-            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        check_std(std)
         size = (size,) if isinstance(size, int) else tuple(size)
         return _normal_numbers(float(mean), float(std), size, generator, dtype, device, requires_grad)
     if size is not None:
@@ -850,8 +852,8 @@ def normal(
             raise RuntimeError(f"normal: mean is on {dev} but std is on {std.device}; move them to one device")
         if std.numel():  # (recorded: a replayed step refuses a negative std too)
             trace.check(_check_std, std, xp=dev.xp)
-    elif std < 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    else:
+        check_std(std)
 
     try:
         np.broadcast_shapes(np.shape(mean), np.shape(std))

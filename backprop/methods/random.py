@@ -224,8 +224,7 @@ class RandomMethods:
         if kwargs:
             from_ = _from_keyword("uniform_", kwargs, from_)
         need_float("uniform_", self.dtype, complex_ok=True)
-        if from_ > to:
-            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
+        _check_uniform_range(self.dtype, from_, to)
         dt = self.dtype
         if torch_stream(generator_rng(self.device, generator)):
             cplx = dt.kind == "c"
@@ -245,8 +244,7 @@ class RandomMethods:
     def normal_(self: Any, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill with N(mean, std^2)."""
         need_float("normal_", self.dtype, complex_ok=True)
-        if std < 0:
-            raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
+        check_std(std)
         dt = self.dtype
         if torch_stream(generator_rng(self.device, generator)):
             cplx = dt.kind == "c"
@@ -480,3 +478,34 @@ def dropout_scale(xp: Any, p: float, dtype: np.dtype) -> Any:
     float16 and bfloat16; float64 for float64), as the value kept elements are multiplied by."""
     acc = np.float64 if dtype == np.float64 else np.float32
     return xp.asarray(acc(1.0) / acc(1.0 - p)).astype(dtype)
+
+
+# torch's C++ names of the floating dtypes in its bounds messages (caffe2::TypeMeta), and the largest finite value
+_C_TYPES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double"}
+_SCALAR_NAMES = {"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}
+
+
+def check_std(std: Any) -> None:
+    """torch's refusal of a negative or NaN ``std`` (``normal``, ``normal_``), its number as C++ prints it."""
+    if not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {float(std):g}")
+
+
+def _check_uniform_range(dt: Any, from_: Any, to: Any) -> None:
+    """torch's checks of ``uniform_``'s bounds, in its order: each within the (real) dtype's finite range (NaN and
+    infinities are not), ``from <= to``, and ``to - from`` finite in the dtype."""
+    name = "bfloat16" if _dtypes.is_bfloat16(dt) else dt.name
+    if name.startswith("complex"):  # (torch fills view_as_real: the real dtype's range)
+        name = "float32" if name == "complex64" else "float64"
+    top = float(_dtypes.finfo(dt).max)
+    for what, v in (("from", from_), ("to", to)):
+        if not -top <= v <= top:
+            raise RuntimeError(f"{what} is out of bounds for {_C_TYPES.get(name, name)}")
+    if from_ > to:
+        found = f"from={float(from_):g} > to={float(to):g}"
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found {found}")
+    if to - from_ > top:
+        raise RuntimeError(
+            f"uniform_ expects to-from <= std::numeric_limits<{_SCALAR_NAMES.get(name, name)}>::max(), but found "
+            f"to={float(to):g} and from={float(from_):g} which result in to-from to exceed the limit"
+        )

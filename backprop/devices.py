@@ -162,9 +162,24 @@ _NDARRAYS_SLOW = (
     "single numpy.ndarray with numpy.array() before converting to a tensor."
 )
 _ndarrays_warned: list[bool] = []
+_scalar_warned: list[bool] = []
 _NUMBERS = frozenset((builtins.float, builtins.int, builtins.bool, builtins.complex))
 _ONE_ELEMENT = "only one element tensors can be converted to Python scalars"
 _INDEX = "only integer tensors of a single element can be converted to an index"
+
+
+def warn_scalar_requires_grad(stacklevel: int) -> None:
+    """torch's warning for a tensor that requires grad read as a Python number: ``float(t)``, ``complex(t)`` and
+    ``torch.tensor([t, ...])`` (once per process, as its TORCH_WARN_ONCE; ``int``, ``bool`` and ``item()`` do not
+    warn). The list's case is the RL slip ``torch.tensor(log_probs)``: its values lose their graph."""
+    if not _scalar_warned:
+        _scalar_warned.append(True)
+        warnings.warn(
+            "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+            "Consider using tensor.detach() first.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def _items(data: list | tuple, depth: int, found: list) -> None:
@@ -208,6 +223,10 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
     a = data._host()
     if depth < leaf:
         return a
+    if strict and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
+        from backprop.runtime import user_stacklevel
+
+        warn_scalar_requires_grad(user_stacklevel())  # (torch reads it with ``item()`` as a double: no graph)
     if a.size != 1 or (dtype is not None and dtype.kind in "iub" and a.dtype.kind not in "iub"):
         if not strict:
             return np.zeros((), a.dtype)

@@ -37,7 +37,7 @@ from backprop.autograd.grad_mode import state as _grad_state
 from backprop.autograd.grad_mode import trace_users
 from backprop.autograd.node_names import name_node
 from backprop.backends.meta_backend import placeholder
-from backprop.devices import Device, warn_scalar_requires_grad
+from backprop.devices import Device, numpy_checks, warn_scalar_requires_grad
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods
@@ -471,11 +471,12 @@ class Tensor(
             if dtype is None and isinstance(data, (list, tuple, range, np.ndarray)):
                 dtype = dtypes.get_default_dtype()  # (a bare Python int is a shape, above)
                 if isinstance(data, np.ndarray):
-                    from backprop.creation import from_numpy  # (creation sits above tensor.py)
-
-                    shared = from_numpy(data)  # (torch's checks of the array: strides, byte order, dtype)
-                    if data.dtype == dtype and to_device_obj(device).type == "cpu":
-                        self._adopt(shared._data, shared.device, None)
+                    numpy_checks(data, shares=True)  # (torch reads it as ``from_numpy`` does, then converts)
+                    dev = to_device_obj(device)
+                    if data.dtype == dtype and dev.type == "cpu":
+                        if dtype is dtypes.float16 or dtype.kind == "V":
+                            dtypes.note_dtype(dtype)  # (as from_numpy: the kernels gain the half dtypes' paths)
+                        self._adopt(data.view(np.ndarray), dev, None)
                         return
         else:
             raise TypeError(

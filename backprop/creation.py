@@ -19,7 +19,7 @@ from backprop.autograd.function import not_a_tensor_here
 from backprop.autograd.trace import factory
 from backprop.backends import registered_backends, torch_rng
 from backprop.backends.meta_backend import placeholder
-from backprop.devices import Device, check_array_dtype
+from backprop.devices import Device, check_array_dtype, numpy_checks
 from backprop.devices import device as to_device
 from backprop.methods.random import bernoulli as bernoulli  # re-exported: torch.bernoulli
 from backprop.methods.random import check_std, generator_rng, need_float, on_device, torch_stream, zero_grad_from
@@ -39,7 +39,7 @@ def tensor(
 ) -> Tensor:
     """A new tensor copying ``data`` (floats -> float32, ints -> int64; arrays keep their dtype)."""
     if isinstance(data, np.ndarray):
-        _numpy_checks(data, shares=False)
+        numpy_checks(data, shares=False)
     elif isinstance(data, Tensor):
         warnings.warn(_COPY_CONSTRUCT, UserWarning, stacklevel=user_stacklevel())
     return Tensor._of(data, dtype=dtype, device=device, requires_grad=requires_grad)
@@ -49,7 +49,7 @@ def tensor(
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array when dtype and device allow."""
     if isinstance(data, np.ndarray):
-        _numpy_checks(data, shares=True)
+        numpy_checks(data, shares=True)
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype)
     if isinstance(data, Tensor) and data.device is dev and (dt is None or dt == data.dtype):
@@ -66,7 +66,7 @@ def asarray(
     """torch.asarray: ``obj`` as a tensor, sharing its memory when dtype and device allow (``copy=None``),
     always copying (``copy=True``), or refusing to copy (``copy=False`` raises when it would have to)."""
     if isinstance(obj, np.ndarray):
-        _numpy_checks(obj, shares=not copy)
+        numpy_checks(obj, shares=not copy)
     if copy:
         src = obj._data if isinstance(obj, Tensor) else obj
         out = Tensor._of(to_device(device).xp.array(src, copy=True) if hasattr(src, "shape") else src, dtype, device)
@@ -86,7 +86,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {_type_name(array)})")
-    _numpy_checks(array, shares=True)
+    numpy_checks(array, shares=True)
     if array.__class__ is not np.ndarray:  # (np.matrix, masked arrays: their memory, as torch's)
         array = array.view(np.ndarray)
     if array.dtype is dtypes.float16 or array.dtype.kind in "cV":
@@ -98,46 +98,12 @@ _COPY_CONSTRUCT = (
     "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
     "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor)."
 )
-_NOT_WRITABLE = (
-    "The given NumPy array is not writable, and PyTorch does not support non-writable tensors. This means writing "
-    "to this tensor will result in undefined behavior. You may want to copy the array to protect its data or make "
-    "it writable before converting it to a tensor. This type of warning will be suppressed for the rest of this "
-    "program."
-)
-_not_writable_warned: list[bool] = []
 
 
 def _type_name(obj: Any) -> str:
     """A type's name as torch's errors print it (``numpy.float64``, ``list``)."""
     cls = type(obj)
     return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
-
-
-def _numpy_checks(array: np.ndarray, shares: bool) -> None:
-    """torch's checks of a NumPy array given to ``from_numpy``, ``tensor``, ``as_tensor`` and ``asarray``
-    (``Tensor(a)`` takes what they refuse), in its order: a read-only array that would be shared warns (once per
-    process, as its TORCH_WARN_ONCE), then strides that are not whole elements, negative strides (``a[::-1]``),
-    a non-native byte order (``'>f4'``) and a dtype torch has no tensor of (objects, strings, long double) raise."""
-    if shares and not array.flags.writeable and not _not_writable_warned:
-        _not_writable_warned.append(True)
-        warnings.warn(_NOT_WRITABLE, UserWarning, stacklevel=user_stacklevel())
-    if array.ndim and any(s % array.itemsize for s in array.strides):
-        raise ValueError(
-            "given numpy array strides not a multiple of the element byte size. Copy the numpy array to reallocate "
-            "the memory."
-        )
-    if array.ndim and min(array.strides) < 0:
-        raise ValueError(
-            "At least one stride in the given numpy array is negative, and tensors with negative strides are not "
-            "currently supported. (You can probably work around this by making a copy of your array  with "
-            "array.copy().) "
-        )
-    if not array.dtype.isnative:
-        raise ValueError(
-            "given numpy array has byte order different from the native byte order. Conversion between byte orders "
-            "is currently not supported."
-        )
-    check_array_dtype(array)
 
 
 def from_dlpack(obj: Any) -> Tensor:

@@ -162,9 +162,62 @@ _NDARRAYS_SLOW = (
     "single numpy.ndarray with numpy.array() before converting to a tensor."
 )
 _ndarrays_warned: list[bool] = []
+_scalar_warned: list[bool] = []
 _NUMBERS = frozenset((builtins.float, builtins.int, builtins.bool, builtins.complex))
 _ONE_ELEMENT = "only one element tensors can be converted to Python scalars"
 _INDEX = "only integer tensors of a single element can be converted to an index"
+
+
+_NOT_WRITABLE = (
+    "The given NumPy array is not writable, and PyTorch does not support non-writable tensors. This means writing "
+    "to this tensor will result in undefined behavior. You may want to copy the array to protect its data or make "
+    "it writable before converting it to a tensor. This type of warning will be suppressed for the rest of this "
+    "program."
+)
+_not_writable_warned: list[bool] = []
+
+
+def numpy_checks(array: np.ndarray, shares: bool) -> None:
+    """torch's checks of a NumPy array given to ``from_numpy``, ``Tensor``, ``tensor``, ``as_tensor`` and
+    ``asarray``, in its order: a read-only array that would be shared warns (once per process, as its
+    TORCH_WARN_ONCE), then strides that are not whole elements, negative strides (``a[::-1]``),
+    a non-native byte order (``'>f4'``) and a dtype torch has no tensor of (objects, strings, long double) raise."""
+    if shares and not array.flags.writeable and not _not_writable_warned:
+        from backprop.runtime import user_stacklevel
+
+        _not_writable_warned.append(True)
+        warnings.warn(_NOT_WRITABLE, UserWarning, stacklevel=user_stacklevel())
+    if array.ndim and any(s % array.itemsize for s in array.strides):
+        raise ValueError(
+            "given numpy array strides not a multiple of the element byte size. Copy the numpy array to reallocate "
+            "the memory."
+        )
+    if array.ndim and min(array.strides) < 0:
+        raise ValueError(
+            "At least one stride in the given numpy array is negative, and tensors with negative strides are not "
+            "currently supported. (You can probably work around this by making a copy of your array  with "
+            "array.copy().) "
+        )
+    if not array.dtype.isnative:
+        raise ValueError(
+            "given numpy array has byte order different from the native byte order. Conversion between byte orders "
+            "is currently not supported."
+        )
+    check_array_dtype(array)
+
+
+def warn_scalar_requires_grad(stacklevel: int) -> None:
+    """torch's warning for a tensor that requires grad read as a Python number: ``float(t)``, ``complex(t)`` and
+    ``torch.tensor([t, ...])`` (once per process, as its TORCH_WARN_ONCE; ``int``, ``bool`` and ``item()`` do not
+    warn). The list's case is the RL slip ``torch.tensor(log_probs)``: its values lose their graph."""
+    if not _scalar_warned:
+        _scalar_warned.append(True)
+        warnings.warn(
+            "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+            "Consider using tensor.detach() first.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def _items(data: list | tuple, depth: int, found: list) -> None:
@@ -208,6 +261,10 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
     a = data._host()
     if depth < leaf:
         return a
+    if strict and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
+        from backprop.runtime import user_stacklevel
+
+        warn_scalar_requires_grad(user_stacklevel())  # (torch reads it with ``item()`` as a double: no graph)
     if a.size != 1 or (dtype is not None and dtype.kind in "iub" and a.dtype.kind not in "iub"):
         if not strict:
             return np.zeros((), a.dtype)

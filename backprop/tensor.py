@@ -37,7 +37,7 @@ from backprop.autograd.grad_mode import state as _grad_state
 from backprop.autograd.grad_mode import trace_users
 from backprop.autograd.node_names import name_node
 from backprop.backends.meta_backend import placeholder
-from backprop.devices import Device
+from backprop.devices import Device, numpy_checks, warn_scalar_requires_grad
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods
@@ -55,20 +55,12 @@ from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
-_scalar_warned: list[bool] = []
 
 
 def _warn_scalar_requires_grad(t: Tensor) -> None:
-    """torch's warning for ``float(t)``/``complex(t)`` of a tensor that requires grad (once per process, as its
-    TORCH_WARN_ONCE; ``int``, ``bool`` and ``item()`` do not warn)."""
-    if t._requires_grad and not _scalar_warned:
-        _scalar_warned.append(True)
-        warnings.warn(
-            "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
-            "Consider using tensor.detach() first.",
-            UserWarning,
-            stacklevel=3,
-        )
+    """torch's warning for ``float(t)``/``complex(t)`` of a tensor that requires grad (``devices``'s, once)."""
+    if t._requires_grad:
+        warn_scalar_requires_grad(3)
 
 
 _OPERANDS = (*_SCALARS, np.generic, np.ndarray)  # (with Tensor: what torch's == takes as an operand)
@@ -459,8 +451,10 @@ class Tensor(
     def __init__(self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
         """torch's ``Tensor(...)`` constructor: ``Tensor(2, 3)`` (or a ``bp.Size``) is a zero-filled
         tensor of that shape in the default dtype (torch leaves it uninitialised), ``Tensor()`` an empty
-        one, ``Tensor(data)`` a copy of Python lists or numbers in the default float dtype (as torch's
-        ``Tensor([1, 2])``), of arrays and tensors in their own dtype. ``bp.tensor`` infers dtypes."""
+        one, ``Tensor(data)`` Python sequences or a NumPy array in the default float dtype (torch's
+        ``Tensor(obs)`` of a float64 observation is float32; an array already of that dtype is shared, as
+        ``from_numpy``), tensors in their own dtype; a lone number is torch's TypeError. ``bp.tensor`` infers
+        dtypes."""
         if args and all(a.__class__ is builtins.int for a in args) or (len(args) == 1 and isinstance(args[0], Size)):
             sizes = tuple(args[0]) if isinstance(args[0], Size) else args
             data = np.zeros(sizes, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
@@ -468,8 +462,22 @@ class Tensor(
             data = np.zeros(0, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
         elif len(args) == 1:
             data = args[0]
-            if dtype is None and isinstance(data, (list, tuple, builtins.float)):
+            if isinstance(data, np.integer):  # (torch reads it as a size, as a Python int)
+                data = np.zeros(int(data), dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
+            elif isinstance(data, (*_SCALARS, np.generic)):
+                cls = type(data)
+                name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+                raise TypeError(f"new(): data must be a sequence (got {name})")
+            if dtype is None and isinstance(data, (list, tuple, range, np.ndarray)):
                 dtype = dtypes.get_default_dtype()  # (a bare Python int is a shape, above)
+                if isinstance(data, np.ndarray):
+                    numpy_checks(data, shares=True)  # (torch reads it as ``from_numpy`` does, then converts)
+                    dev = to_device_obj(device)
+                    if data.dtype == dtype and dev.type == "cpu":
+                        if dtype is dtypes.float16 or dtype.kind == "V":
+                            dtypes.note_dtype(dtype)  # (as from_numpy: the kernels gain the half dtypes' paths)
+                        self._adopt(data.view(np.ndarray), dev, None)
+                        return
         else:
             raise TypeError(
                 f"Tensor(): expected sizes (ints) or one data argument, got {len(args)} arguments of types "

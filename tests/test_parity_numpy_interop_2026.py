@@ -168,9 +168,7 @@ def test_once_per_process_warnings_as_torch() -> None:
 
 
 def test_once_per_process_warnings_closed_form() -> None:
-    from backprop.creation import _not_writable_warned
-    from backprop.devices import _ndarrays_warned
-    from backprop.tensor import _scalar_warned
+    from backprop.devices import _ndarrays_warned, _not_writable_warned, _scalar_warned
 
     for warned in (_not_writable_warned, _ndarrays_warned, _scalar_warned):
         warned.clear()

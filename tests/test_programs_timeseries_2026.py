@@ -1,0 +1,83 @@
+"""Time-series and forecasting programs as torch users write them, each a function of the library module run
+with torch 2.13 and with backprop from the same NumPy-made weights: a causal TCN whose weight-normed convolutions
+load an old ``nn.utils.weight_norm`` checkpoint, ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+torch = pytest.importorskip("torch", reason="these programs are compared with torch 2.13")
+
+
+def _np(x: Any) -> Any:
+    return x.detach().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _fill(L: Any, module: Any, seed: int = 1) -> Any:
+    """The same weights in both libraries: each parameter, in order, from one NumPy generator."""
+    rng = np.random.default_rng(seed)
+    with L.no_grad():
+        for p in module.parameters():
+            p.copy_(L.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32) * 0.3))
+    return module
+
+
+X3 = np.random.default_rng(0).standard_normal((2, 3, 20)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- TCN with weight norm
+
+
+def tcn(L: Any, wn: Any) -> Any:
+    """Bai et al.'s temporal block stack: a dilated causal conv (padded both sides, chomped right), then one
+    left-padded by ``F.pad``, each weight-normed, with a 1x1 residual where the channels change."""
+    F = L.nn.functional
+
+    class Chomp1d(L.nn.Module):
+        def __init__(self, chomp: int) -> None:
+            super().__init__()
+            self.chomp = chomp
+
+        def forward(self, x: Any) -> Any:
+            return x[:, :, : -self.chomp].contiguous()
+
+    class Block(L.nn.Module):
+        def __init__(self, cin: int, cout: int, k: int, d: int) -> None:
+            super().__init__()
+            self.pad = (k - 1) * d
+            self.conv1 = wn(L.nn.Conv1d(cin, cout, k, padding=self.pad, dilation=d))
+            self.chomp = Chomp1d(self.pad)
+            self.conv2 = wn(L.nn.Conv1d(cout, cout, k, dilation=d))
+            self.down = L.nn.Conv1d(cin, cout, 1) if cin != cout else None
+
+        def forward(self, x: Any) -> Any:
+            y = F.relu(self.chomp(self.conv1(x)))
+            y = F.relu(self.conv2(F.pad(y, (self.pad, 0))))
+            return F.relu(y + (x if self.down is None else self.down(x)))
+
+    return L.nn.Sequential(Block(3, 4, 3, 1), Block(4, 4, 3, 2), Block(4, 4, 3, 4))
+
+
+def test_weight_norm_loads_an_old_weight_norm_checkpoint() -> None:
+    """``parametrizations.weight_norm`` takes a state_dict saved with the deprecated ``nn.utils.weight_norm``
+    (``conv1.weight_g``/``weight_v``), renaming the keys as torch's load hook does; it used to refuse them as
+    missing and unexpected keys."""
+    outs = []
+    for L in (torch, bp):
+        with pytest.warns(FutureWarning, match="is deprecated in favor of"):
+            old = _fill(L, tcn(L, L.nn.utils.weight_norm))
+        sd = old.state_dict()
+        assert "0.conv1.weight_g" in sd and "0.conv1.weight_v" in sd
+        new = tcn(L, L.nn.utils.parametrizations.weight_norm)
+        result = new.load_state_dict(sd)
+        assert list(result.missing_keys) == list(result.unexpected_keys) == []
+        assert "0.conv1.parametrizations.weight.original0" in new.state_dict()
+        x = L.tensor(X3)
+        np.testing.assert_allclose(_np(new(x)), _np(old(x)), rtol=1e-6, atol=1e-7)
+        outs.append(_np(new(x)))
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)

@@ -81,3 +81,41 @@ def test_weight_norm_loads_an_old_weight_norm_checkpoint() -> None:
         np.testing.assert_allclose(_np(new(x)), _np(old(x)), rtol=1e-6, atol=1e-7)
         outs.append(_np(new(x)))
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- normalisation per series
+
+
+SERIES = np.random.default_rng(2).standard_normal((4, 50)).astype(np.float32) * 3 + 1
+
+
+def revin(L: Any, x: Any) -> tuple[Any, Any, Any]:
+    """RevIN's instance normalisation: mean detached, the biased std over time with an eps."""
+    mean = x.mean(dim=1, keepdim=True).detach()
+    std = L.sqrt(L.var(x, dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
+    return (x - mean) / std, mean, std
+
+
+def test_per_series_normalisation_matches_torch() -> None:
+    """z-scores with keepdim, unbiased and ``correction=``, the legacy positional ``std(dim, unbiased, keepdim)``
+    and ``std_mean``, and RevIN's normalise-denormalise round trip; then the slip of normalising a (series, time)
+    batch over dim 2: torch's bare IndexError text (the kernel's message came back prefixed with the op's name and
+    suffixed with its inputs and attrs)."""
+    got, want = [], []
+    for L, out in ((torch, want), (bp, got)):
+        x = L.tensor(SERIES)
+        z, mean, std = revin(L, x)
+        out += [z, mean, std, z * std + mean]
+        out += [(x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True), x.std(1, True, True), x.std(1, False)]
+        out += [*L.std_mean(x, dim=1, keepdim=True, correction=0), *L.var_mean(x, 1, unbiased=True)]
+        out += [x.var(dim=(0, 1), correction=2, keepdim=True), x.std(1, correction=0.5), L.std(x, False)]
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape)
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-5, atol=1e-6)
+    for op in ("mean", "std", "var", "logsumexp", "cumsum", "std_mean", "var_mean"):
+        msgs = []
+        for L in (torch, bp):
+            with pytest.raises(IndexError) as e:
+                getattr(L, op)(L.tensor(SERIES), 2)
+            msgs.append(str(e.value))
+        assert msgs[1] == msgs[0] == "Dimension out of range (expected to be in range of [-2, 1], but got 2)", op

@@ -332,7 +332,7 @@ def _invertible(A: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
     bad = info > 0
     if not bool(bad.any()):
         return A, info
-    eye = Tensor(np.eye(A.shape[-1], dtype=A.dtype), device=A.device)
+    eye = Tensor._of(np.eye(A.shape[-1], dtype=A.dtype), device=A.device)
     return eye.where(_batch_mask(bad, 2), A), info
 
 
@@ -394,7 +394,7 @@ def householder_product(input: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
         )
     if A.dtype != tau.dtype:
         raise DTypeError(f"{name}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
-    eye = Tensor(np.eye(m, dtype=A.dtype), device=A.device)
+    eye = Tensor._of(np.eye(m, dtype=A.dtype), device=A.device)
     v = A.tril(-1) + eye[:, :n]
     q = eye[:, :n].expand(*A.shape[:-2], m, n)
     for i in range(k - 1, -1, -1):  # Q = H_1 (H_2 (... (H_k I)))
@@ -447,7 +447,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
     lu_, piv, _, p = _m.lu_factor_parts(A, pivot)
     k = min(A.shape[-2:])
     if not pivot:
-        p = Tensor(np.zeros(0, A.dtype), device=A.device)
+        p = Tensor._of(np.zeros(0, A.dtype), device=A.device)
     return rt.linalg_lu(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
 
 

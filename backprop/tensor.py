@@ -459,8 +459,9 @@ class Tensor(
     def __init__(self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> None:
         """torch's ``Tensor(...)`` constructor: ``Tensor(2, 3)`` (or a ``bp.Size``) is a zero-filled
         tensor of that shape in the default dtype (torch leaves it uninitialised), ``Tensor()`` an empty
-        one, ``Tensor(data)`` a copy of Python lists or numbers in the default float dtype (as torch's
-        ``Tensor([1, 2])``), of arrays and tensors in their own dtype. ``bp.tensor`` infers dtypes."""
+        one, ``Tensor(data)`` a copy of Python lists, numbers and arrays in the default float dtype (as torch's
+        ``Tensor([1, 2])`` and ``Tensor(float64_array)``), of tensors in their own dtype. ``bp.tensor`` infers
+        dtypes."""
         if args and all(a.__class__ is builtins.int for a in args) or (len(args) == 1 and isinstance(args[0], Size)):
             sizes = tuple(args[0]) if isinstance(args[0], Size) else args
             data = np.zeros(sizes, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
@@ -468,7 +469,7 @@ class Tensor(
             data = np.zeros(0, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
         elif len(args) == 1:
             data = args[0]
-            if dtype is None and isinstance(data, (list, tuple, builtins.float)):
+            if dtype is None and not isinstance(data, Tensor):
                 dtype = dtypes.get_default_dtype()  # (a bare Python int is a shape, above)
         else:
             raise TypeError(

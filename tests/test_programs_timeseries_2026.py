@@ -119,3 +119,62 @@ def test_per_series_normalisation_matches_torch() -> None:
                 getattr(L, op)(L.tensor(SERIES), 2)
             msgs.append(str(e.value))
         assert msgs[1] == msgs[0] == "Dimension out of range (expected to be in range of [-2, 1], but got 2)", op
+
+
+# ---------------------------------------------------------------- windows and an LSTM forecaster
+
+
+def make_windows(series: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding (window, horizon) pairs as NumPy arrays, the way a pandas pipeline hands them over (float64)."""
+    xs = [series[i : i + window] for i in range(len(series) - window - horizon + 1)]
+    ys = [series[i + window : i + window + horizon] for i in range(len(series) - window - horizon + 1)]
+    return np.array(xs)[..., None], np.array(ys)
+
+
+def lstm_forecaster(L: Any, steps: int = 3) -> list[Any]:
+    """``torch.Tensor(X_train)`` from float64 windows, a TensorDataset/DataLoader, a 2-layer LSTM taking
+    ``h_n[-1]`` to a linear head, MSE, clipping and Adam."""
+    t = np.arange(60, dtype=np.float64)
+    X, Y = make_windows(np.sin(t / 4) + 0.1 * np.cos(t), 12, 3)
+    X_train, y_train = L.Tensor(X), L.Tensor(Y)
+    loader = L.utils.data.DataLoader(L.utils.data.TensorDataset(X_train, y_train), batch_size=16)
+
+    class Forecaster(L.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = L.nn.LSTM(1, 8, num_layers=2, batch_first=True, dropout=0.2)
+            self.head = L.nn.Linear(8, 3)
+
+        def forward(self, x: Any) -> Any:
+            out, (h_n, _) = self.lstm(x)
+            return self.head(h_n[-1]), out, h_n
+
+    model = _fill(L, Forecaster()).eval()  # eval: no dropout between the layers
+    opt = L.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(steps):
+        for xb, yb in loader:
+            opt.zero_grad()
+            pred, out, h_n = model(xb)
+            loss = L.nn.functional.mse_loss(pred, yb)
+            loss.backward()
+            L.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+    return [X_train, y_train, pred, out[:, -1], h_n[-1], L.tensor(losses), *[p.detach() for p in model.parameters()]]
+
+
+def test_lstm_forecaster_from_float64_windows_matches_torch() -> None:
+    """``torch.Tensor(float64_array)`` is float32, as torch's legacy constructor makes it, so the batches meet
+    float32 weights (it kept float64 and the LSTM refused the batch); losses and parameters after Adam steps
+    are torch's, and the last output step is ``h_n[-1]``."""
+    want, got = lstm_forecaster(torch), lstm_forecaster(bp)
+    assert str(got[0].dtype) == str(want[0].dtype)[6:] == "float32"
+    assert tuple(got[0].shape) == tuple(want[0].shape) == (46, 12, 1)
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape)
+        np.testing.assert_allclose(_np(g), _np(w), rtol=2e-4, atol=2e-5)
+    np.testing.assert_array_equal(_np(got[3]), _np(got[4]))  # the top layer's last output is its h_n
+    for L in (torch, bp):
+        for a in (np.array([1, 2]), np.ones(2, np.float16), np.array([True])):
+            assert str(L.Tensor(a).dtype).replace("torch.", "") == "float32"

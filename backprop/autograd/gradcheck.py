@@ -50,7 +50,7 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float, reverse: bool = 
         for r in range(o._data.size):
             seed = np.zeros(o._data.size, dtype=o.dtype)
             seed[r] = 1
-            g_out = type(o)(seed.reshape(o.shape), device=o.device)
+            g_out = type(o)._of(seed.reshape(o.shape), device=o.device)
             outs_now = _outputs(fn, inputs)
             gs = grad(outs_now[m], [inputs[i] for i in diff], g_out, allow_unused=True)
             for k, g in enumerate(gs):
@@ -73,7 +73,7 @@ def _forward_jacobians(fn: Callable, inputs: Sequence[Any]) -> list:
             for j in range(x._data.size):
                 seed = np.zeros(x._data.size, dtype=x.dtype)
                 seed[j] = 1
-                tangent = type(x)(seed.reshape(x.shape), device=x.device)
+                tangent = type(x)._of(seed.reshape(x.shape), device=x.device)
                 args = list(inputs)
                 args[i] = fwad.make_dual(x.detach(), tangent)
                 for m, o in enumerate(_outputs(fn, args)):
@@ -91,7 +91,7 @@ def _batched_grad_mismatch(fn: Callable, inputs: Sequence[Any], atol: float, rto
     for m, o in enumerate(_outputs(fn, inputs)):
         if not o.requires_grad:
             continue
-        batch = type(o)(rng.standard_normal((2, *o.shape)).astype(o.dtype), device=o.device)
+        batch = type(o)._of(rng.standard_normal((2, *o.shape)).astype(o.dtype), device=o.device)
         outs = _outputs(fn, inputs)
         batched = grad(outs[m], diff, batch, retain_graph=True, is_grads_batched=True, materialize_grads=True)
         for b in range(2):

@@ -168,10 +168,10 @@ class DeviceMesh:
         """The int32 tensor of global ranks (for a slice: the line holding this rank)."""
         full = _remap(self._layout, self._rank_map)
         if full.shape[0] == 1:
-            return Tensor(full[0].astype(np.int32))
+            return Tensor._of(full[0].astype(np.int32))
         rows = np.argwhere(full == dist.get_rank())
         if len(rows):
-            return Tensor(full[rows[0, 0]].astype(np.int32))
+            return Tensor._of(full[rows[0, 0]].astype(np.int32))
         raise RuntimeError(
             "In order to get the mesh Tensor of a DeviceMesh it needs to either have all its original dimensions "
             "(e.g., no slicing) or it needs to contain the local rank"

@@ -62,7 +62,7 @@ def _check_weights(w: Any, *, name: str) -> None:
 def _plus_ignored(prod: Any, base: Any) -> Any:
     """``prod`` with ``base`` attached at weight zero: torch's beta=0 ignores self's values (nan and inf
     included) but still gives it a zero gradient."""
-    never = type(base)(np.zeros((), dtype=bool), device=base.device)
+    never = type(base)._of(np.zeros((), dtype=bool), device=base.device)
     return prod + apply(ew.where, never, base, 0)
 
 
@@ -126,7 +126,7 @@ def _mH(x: Any) -> Any:  # noqa: N802 - torch's name
 
 def _eye(x: Any, n: int) -> Any:
     """The (n, n) identity in ``x``'s dtype and device (a constant)."""
-    return type(x)(np.eye(n, dtype=x.dtype), device=x.device)
+    return type(x)._of(np.eye(n, dtype=x.dtype), device=x.device)
 
 
 def svd_parts(x: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
@@ -403,14 +403,16 @@ def matrix_exp(x: Any) -> Tensor:
     parts, order = [], []
     for key in sorted(set(keys)):
         idx = [i for i, k in enumerate(keys) if k == key]
-        sub = flat if len(idx) == len(keys) else flat[type(x)(np.array(idx, np.int64), device=x.device)]
+        sub = flat if len(idx) == len(keys) else flat[type(x)._of(np.array(idx, np.int64), device=x.device)]
         degree, s = key
         t = _taylor(sub / (2.0**s) if s else sub, eye, degree)
         for _ in range(s):
             t = t @ t
         parts.append(t)
         order += idx
-    out = parts[0] if len(parts) == 1 else apply(sh.cat, *parts, axis=0)[type(x)(np.argsort(order), device=x.device)]
+    if len(parts) == 1:
+        return parts[0].reshape(x.shape)
+    out = apply(sh.cat, *parts, axis=0)[type(x)._of(np.argsort(order), device=x.device)]
     return out.reshape(x.shape)
 
 

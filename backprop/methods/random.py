@@ -148,7 +148,7 @@ def zero_grad_from(out: Tensor, *inputs: Any) -> Tensor:
     for x in inputs:
         if getattr(x, "requires_grad", False):
             x = x if x.dtype == out.dtype else apply(conv.astype, x, dtype=out.dtype)
-            always = type(out)(np.ones((), dtype=bool), device=out.device)
+            always = type(out)._of(np.ones((), dtype=bool), device=out.device)
             out = apply(ew.where, always, out, x)
     return out
 

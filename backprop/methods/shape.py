@@ -853,7 +853,7 @@ class ShapeMethods:
         flat = self.reshape(-1)
         off = 0 if storage_offset is None else int(storage_offset)
         linalg_ops.strided_view(np, np.empty(flat.shape[0], np.int8), size, stride, off)  # torch's bounds check
-        where = type(self)(linalg_ops._positions(np, size, stride, off).reshape(-1), device=self.device)
+        where = type(self)._of(linalg_ops._positions(np, size, stride, off).reshape(-1), device=self.device)
         return flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
 
     def __iter__(self: Any) -> Iterator[Tensor]:

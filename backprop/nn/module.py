@@ -601,7 +601,7 @@ class Module:
                 continue
             value = state_dict[key]
             if isinstance(value, np.ndarray):  # backprop also takes NumPy arrays (checkpoints saved as arrays)
-                value = Tensor(value)
+                value = Tensor._of(value)
             if not isinstance(value, Tensor):
                 error_msgs.append(
                     f'While copying the parameter named "{key}", expected torch.Tensor or Tensor-like object '

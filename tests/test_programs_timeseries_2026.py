@@ -178,3 +178,17 @@ def test_lstm_forecaster_from_float64_windows_matches_torch() -> None:
     for L in (torch, bp):
         for a in (np.array([1, 2]), np.ones(2, np.float16), np.array([True])):
             assert str(L.Tensor(a).dtype).replace("torch.", "") == "float32"
+
+
+def test_from_numpy_type_tensor_is_the_default_float_type() -> None:
+    """The older tutorials' ``torch.from_numpy(X).type(torch.Tensor)``: float32 (the default tensor type), as
+    torch's (it gave a tensor of dtype object); a Python or NumPy type is torch's ValueError."""
+    X, _ = make_windows(np.sin(np.arange(30.0)), 8, 2)
+    for L in (torch, bp):
+        x = L.from_numpy(X).type(L.Tensor)
+        assert str(x.dtype).replace("torch.", "") == "float32"
+        np.testing.assert_allclose(_np(x), X.astype(np.float32))
+        assert str(L.arange(3).type(L.Tensor).dtype).replace("torch.", "") == "float32"
+        for t, name in ((int, "int"), (np.float32, "numpy.float32"), (L.nn.Parameter, "Parameter")):
+            with pytest.raises(ValueError, match=f"^invalid type: '{name}'$"):
+                x.type(t)

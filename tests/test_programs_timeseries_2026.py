@@ -192,3 +192,49 @@ def test_from_numpy_type_tensor_is_the_default_float_type() -> None:
         for t, name in ((int, "int"), (np.float32, "numpy.float32"), (L.nn.Parameter, "Parameter")):
             with pytest.raises(ValueError, match=f"^invalid type: '{name}'$"):
                 x.type(t)
+
+
+def old_tutorial_forecaster(L: Any) -> list[Any]:
+    """The airline-passengers tutorial as written for torch 0.4: ``Variable`` (once with ``volatile=True``),
+    ``FloatTensor`` windows, an LSTM whose ``hidden_cell`` lives on the module, one window per Adam step, then an
+    autoregressive rollout appending ``model(seq).item()``."""
+    series = L.FloatTensor(np.sin(np.arange(40) / 3.0)).view(-1)
+    tw = 12
+
+    class Net(L.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = L.nn.LSTM(1, 10)
+            self.linear = L.nn.Linear(10, 1)
+            self.hidden_cell = (L.zeros(1, 1, 10), L.zeros(1, 1, 10))
+
+        def forward(self, seq: Any) -> Any:
+            out, self.hidden_cell = self.lstm(seq.view(len(seq), 1, -1), self.hidden_cell)
+            return self.linear(out.view(len(seq), -1))[-1]
+
+    model = _fill(L, Net())
+    opt = L.optim.Adam(model.parameters(), lr=1e-3)
+    for i in range(10):
+        seq = L.autograd.Variable(series[i : i + tw])
+        opt.zero_grad()
+        model.hidden_cell = (L.zeros(1, 1, 10), L.zeros(1, 1, 10))
+        loss = L.nn.MSELoss()(model(seq), series[i + tw : i + tw + 1])
+        loss.backward()
+        opt.step()
+    inputs = series[-tw:].tolist()
+    model.eval()
+    with pytest.warns(UserWarning, match="^volatile was removed and now has no effect"):
+        L.autograd.Variable(L.FloatTensor(inputs), volatile=True)
+    for _ in range(5):
+        with L.no_grad():
+            inputs.append(model(L.FloatTensor(inputs[-tw:])).item())
+    return [L.tensor(inputs), loss, *[p.detach() for p in model.parameters()]]
+
+
+def test_old_tutorial_forecaster_matches_torch() -> None:
+    """The rollout, the last loss and the parameters are torch's; ``Variable(..., volatile=True)`` warns that
+    volatile was removed, as torch's (it was silent)."""
+    want, got = old_tutorial_forecaster(torch), old_tutorial_forecaster(bp)
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape)
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-4, atol=1e-6)

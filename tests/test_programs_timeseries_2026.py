@@ -1,6 +1,9 @@
 """Time-series and forecasting programs as torch users write them, each a function of the library module run
 with torch 2.13 and with backprop from the same NumPy-made weights: a causal TCN whose weight-normed convolutions
-load an old ``nn.utils.weight_norm`` checkpoint, ..."""
+load an old ``nn.utils.weight_norm`` checkpoint, per-series normalisation (RevIN, z-scores, ``correction=``) and
+its wrong-dim slip, an LSTM forecaster fed ``torch.Tensor(float64_windows)`` through a DataLoader and trained with
+clipping and Adam, ``from_numpy(X).type(torch.Tensor)``, and the 0.4-era tutorial with ``Variable`` and an
+autoregressive rollout."""
 
 from __future__ import annotations
 

@@ -902,6 +902,11 @@ class Tensor(
             raise ValueError(f"invalid type: {dtype!r}")
         if hasattr(dtype, "is_cuda") and isinstance(getattr(dtype, "dtype", None), np.dtype):  # bp.FloatTensor
             return self.to(device="cuda" if dtype.is_cuda else "cpu", dtype=dtype.dtype)
+        if dtype is Tensor:  # torch.Tensor is the default tensor type: ``from_numpy(a).type(torch.Tensor)``
+            return self.to(dtypes.get_default_dtype())
+        if isinstance(dtype, builtins.type):  # int, np.float32, Parameter: torch names the type as CPython does
+            static = not dtype.__flags__ & 512 and dtype.__module__ != "builtins"  # (512: Py_TPFLAGS_HEAPTYPE)
+            raise ValueError(f"invalid type: '{dtype.__module__ + '.' if static else ''}{dtype.__name__}'")
         return self.to(dtype)
 
     def new_tensor(

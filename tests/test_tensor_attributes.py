@@ -375,11 +375,10 @@ def test_data_matches_torch_semantics() -> None:
 # ---------------------------------------------------------------- legacy constructors, asarray, testing
 @needs_torch
 def test_legacy_tensor_constructor_matches_torch() -> None:
-    for args in [(2, 3), (3,), ([1, 2],), ((1, 2),), ([1.5],), (), (np.array([1, 2]),)]:
+    for args in [(2, 3), (3,), ([1, 2],), ((1, 2),), ([1.5],), (), (np.array([1, 2]),), (np.ones(2),)]:
         ours, theirs = bp.Tensor(*args), torch.Tensor(*args)
         assert tuple(ours.shape) == tuple(theirs.shape), args
-        if args and not isinstance(args[0], np.ndarray):  # (an int array keeps its dtype here: documented)
-            assert ours.dtype.name == str(theirs.dtype)[6:], args
+        assert ours.dtype.name == str(theirs.dtype)[6:], args  # arrays too: float32, as torch's legacy constructor
         if args and not isinstance(args[0], int):
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert bp.Tensor(bp.Size([2, 2])).shape == (2, 2)

@@ -410,8 +410,8 @@ def _torch_kernel_error(exc: Exception, arrays: Sequence[Any]) -> None:
     ("The size of tensor a (3) must match ..."), a dim out of range ("Dimension out of range ..."), an index out
     of bounds ("... for dimension 0 with size 3"); returns otherwise (the caller wraps the NumPy message)."""
     text = str(exc)
-    if isinstance(exc, KernelIndexError):  # already torch's words
-        raise OpIndexError(text)
+    if isinstance(exc, KernelIndexError) or (isinstance(exc, IndexError) and text.startswith("Dimension out of range")):
+        raise OpIndexError(text)  # already torch's words (norm_axes/wrap_dim's dim check in a reduction's kernel)
     if isinstance(exc, np.exceptions.AxisError) and exc.ndim is not None and exc.axis is not None:
         n = max(exc.ndim, 1)
         raise OpIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {exc.axis})")

@@ -59,8 +59,17 @@ class _WeightNorm(Module):
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
     """Reparametrize ``module.<name>`` as g * v / ||v|| (torch's new-style weight norm: the state_dict
-    keys are ``parametrizations.<name>.original0`` (g) and ``original1`` (v))."""
+    keys are ``parametrizations.<name>.original0`` (g) and ``original1`` (v)); a state_dict saved with the old
+    ``nn.utils.weight_norm`` (``<name>_g``, ``<name>_v``) loads into it, as in torch."""
     register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def _weight_norm_compat_hook(state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+
+    module._register_load_state_dict_pre_hook(_weight_norm_compat_hook)
     return module
 
 

@@ -12,6 +12,7 @@ from backprop import creation
 from backprop import functions as F
 from backprop import linalg as _linalg
 from backprop.autograd.function import not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.devices import Device
 from backprop.tensor import Tensor
 
@@ -185,7 +186,7 @@ def segment_reduce(
         else:
             r = seg.amin(0) if initial is None else F.clamp(seg.amin(0), max=initial)
         pieces.append(r)
-    return F.stack(pieces).movedim(0, axis)
+    return name_node(F.stack(pieces).movedim(0, axis), "SegmentReduceBackward0")
 
 
 # ---- symbolic-shape names (torch.fx / torch.export). Shapes here are always concrete Python ints, so the

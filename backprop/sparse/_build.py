@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd.node_names import name_node
 from backprop.devices import device as to_device
 from backprop.sparse import _tensor
 from backprop.sparse._tensor import SparseTensor, shape_of
@@ -166,7 +167,14 @@ def _dims(name: str, dim: Any, ndim: int) -> list[int]:
 
 def sparse_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """torch's ``sparse.sum``: every entry (a dense 0-d tensor), or over ``dim`` (a coalesced sparse
-    tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all)."""
+    tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all), its node over
+    ``dim`` torch's ``SparseSumBackward0`` (``s.sum(dim)``'s is ``SumBackward1``)."""
+    out = entries_sum(s, dim, dtype)
+    return out if dim is None else name_node(out, "SparseSumBackward0")
+
+
+def entries_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    """``sparse_sum``'s values (``SparseTensor.sum``: the node left to the caller to name)."""
     _tensor.IMPL["not_coo"]("sum", s)
     vals = s._vals if dtype is None else s._vals.to(dtypes.to_dtype(dtype))
     if dim is None:
@@ -209,7 +217,7 @@ def softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     if dtype is not None:
         s = s.to(dtypes.to_dtype(dtype))
     c, group, shifted, total = _softmax_parts(s, dim, "sparse.softmax")
-    return c._like(shifted.exp() / total[group])
+    return name_node(c._like(shifted.exp() / total[group]), "SparseSoftmaxBackward0")
 
 
 def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
@@ -217,9 +225,9 @@ def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     if dtype is not None:
         s = s.to(dtypes.to_dtype(dtype))
     c, group, shifted, total = _softmax_parts(s, dim, "sparse.log_softmax")
-    return c._like(shifted - total.log()[group])
+    return name_node(c._like(shifted - total.log()[group]), "SparseLogSoftmaxBackward0")
 
 
 _tensor.IMPL.update(  # (SparseTensor's methods call these: installed here, as _tensor cannot import us)
-    coalesce_pattern=coalesce_pattern, to_dense=to_dense, coalesce=coalesce, add=add, sparse_sum=sparse_sum
+    coalesce_pattern=coalesce_pattern, to_dense=to_dense, coalesce=coalesce, add=add, sparse_sum=entries_sum
 )

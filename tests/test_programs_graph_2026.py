@@ -269,13 +269,23 @@ def test_graph_batching_and_pooling() -> None:
         mx = lib.full((b, F_IN), float("-inf")).scatter_reduce(0, idx, x, reduce="amax")
         mn = lib.zeros(b, F_IN).scatter_reduce(0, idx, x, reduce="amin", include_self=False)
         seg = lib.segment_reduce(x, "max", lengths=sizes)
+        seg_amin = lib.segment_reduce(x, "amin", offsets=lib.cat([offsets, lib.tensor([N])]), initial=0.0)
         rep = x[:3].repeat_interleave(sizes, dim=0)
         twice = x.repeat_interleave(2, dim=0)
-        g = lib.autograd.grad((add + mean + mx + mn + seg).sum() + rep.sum() + twice.sum(), x)[0]
+        g = lib.autograd.grad((add + mean + mx + mn + seg + seg_amin).sum() + rep.sum() + twice.sum(), x)[0]
         names = [_node(t) for t in (seg, rep, twice)]
-        return [batch, offsets, add, mean, mx, mn, seg, g, names]
+        return [batch, offsets, add, mean, mx, mn, seg, seg_amin, g, names]
 
     _both(program)
+    # the slips: graph sizes that do not add up to the node count, a negative size, offsets out of order
+    for lib_call in (
+        lambda lib: lib.segment_reduce(lib.ones(N), "sum", lengths=lib.tensor([2, 4])),
+        lambda lib: lib.segment_reduce(lib.ones(N), "sum", lengths=lib.tensor([8, -1])),
+        lambda lib: lib.segment_reduce(lib.ones(N), "sum", offsets=lib.tensor([0, 4, 2, 7])),
+        lambda lib: lib.segment_reduce(lib.ones(N), "avg", lengths=lib.tensor([7])),
+        lambda lib: lib.segment_reduce(lib.ones(2, N), "sum", lengths=lib.tensor([7]), axis=1),
+    ):
+        _same_error(lib_call)
 
 
 def test_to_dense_adj_by_index_put() -> None:

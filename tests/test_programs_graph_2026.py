@@ -120,8 +120,8 @@ def test_gcn_sparse_adjacency_and_node_names() -> None:
         deg = lib.sparse.sum(lib.sparse_coo_tensor(ei, lib.ones(ei.size(1), requires_grad=True), (N, N)), dim=1)
         dense = a.to_dense()
         (y1.relu().sum() + (y2 * y3).sum() + y4.pow(2).sum()).backward()
-        names = [_node(t) for t in (y1, y2, y3, y4, a @ x[:, 0], lib.sparse.addmm(x @ w, a, x @ w))]
-        return [y1, y2, y3, y4, deg.to_dense(), dense, x.grad, w.grad, names]
+        names = [_node(t) for t in (a, y1, y2, y3, y4, a @ x[:, 0], lib.sparse.addmm(x @ w, a, x @ w))]
+        return [y1, y2, y3, y4, deg.to_dense(), dense, x.grad, w.grad, names, a.is_leaf, a.requires_grad]
 
     _both(program)
     a = bp.sparse_coo_tensor(bp.tensor(EDGES), bp.ones(EDGES.shape[1], requires_grad=True), (N, N))

@@ -85,6 +85,8 @@ def sparse_coo_tensor(
     if requires_grad:
         val = val.detach()
         val.requires_grad_(True)
+    elif val.requires_grad:  # (values of a graph: the tensor is no leaf, its node torch's)
+        val = name_node(val.view_as(val), "SparseCooTensorWithDimsAndTensorsBackward0")
     return SparseTensor._make(ind, val, shape, bool(is_coalesced))
 
 

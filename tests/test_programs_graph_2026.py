@@ -127,6 +127,9 @@ def test_gcn_sparse_adjacency_and_node_names() -> None:
     a = bp.sparse_coo_tensor(bp.tensor(EDGES), bp.ones(EDGES.shape[1], requires_grad=True), (N, N))
     assert _node(bp.sparse.sum(a, dim=1)) == "SparseSumBackward0" and _node(a.sum(1)) == "SumBackward1"
     assert _node(a.to_dense()) == "ToDenseBackward0"
+    assert (
+        _node(a.coalesce()) == "CoalesceBackward0" and _node(a + a) == "AddBackward0" and _node(a - a) == "SubBackward0"
+    )
     assert _node(bp.sparse.softmax(a, 1)) == "SparseSoftmaxBackward0"
     assert _node(bp.sparse.log_softmax(a, 1)) == "SparseLogSoftmaxBackward0"
     assert "grad_fn=<SparseAddmmBackward0>" in repr(bp.sparse.mm(a, bp.tensor(X)))

@@ -105,7 +105,7 @@ def coalesce(s: SparseTensor) -> SparseTensor:
     size = tuple(s.shape)
     uniq, inverse = np.unique(_linear(_host(s._ix), size), return_inverse=True)
     inv = Tensor._of(inverse.astype(np.int64).reshape(-1), device=s.device)
-    values = s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals)
+    values = name_node(s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals), "CoalesceBackward0")
     idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
     return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), values, size, True)
 
@@ -152,7 +152,8 @@ def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
 
     values = cat([s._vals, other._vals if sign > 0 else -other._vals])
     out = SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
-    return coalesce(out) if s._coalesced and other._coalesced else out
+    out = coalesce(out) if s._coalesced and other._coalesced else out
+    return name_node(out, "SubBackward0" if sign < 0 else "AddBackward0")
 
 
 def _dims(name: str, dim: Any, ndim: int) -> list[int]:

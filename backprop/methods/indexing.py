@@ -489,8 +489,7 @@ class IndexingMethods:
         if self.ndim == 0 and source.ndim <= 1 and source.numel() == index.numel() == 1:  # (a 0-d self)
             return d, index.long().reshape(source.shape), source
         ix.check_index_source("index_reduce", self, index.numel(), source, d)
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.shape[d]):
-            raise OpIndexError("index out of range in self")  # (torch's words: index_reduce wraps nothing)
+        ix.check_in_self(self.device.xp, index._data, self.shape[d], name)  # (index_reduce wraps nothing)
         view = tuple(index.numel() if i == d else 1 for i in range(self.ndim))
         return d, index.long().reshape(view).expand(tuple(source.shape)), source
 

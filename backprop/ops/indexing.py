@@ -179,6 +179,12 @@ def _check_range(
         raise KernelIndexError(msg.format(value=bad))
 
 
+def check_in_self(xp, index, size: int, name: str) -> None:
+    """torch's IndexError "index out of range in self" for an index outside [0, size) (index_reduce's; the
+    check deferred on CuPy as ``_check_range``'s)."""
+    _check_range(xp, index, size, name, 0, text=_OUT_OF_SELF)
+
+
 def _int_index(name: str, index) -> None:
     """torch takes int64 or int32 index tensors (nothing else: not bool, uint8 or floats)."""
     if getattr(index, "dtype", None) is None or index.dtype not in ("int64", "int32"):

@@ -12,6 +12,7 @@ from backprop import creation
 from backprop import functions as F
 from backprop import linalg as _linalg
 from backprop.autograd.function import not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.devices import Device
 from backprop.tensor import Tensor
 
@@ -135,7 +136,7 @@ def lobpcg(
     return evals[..., :k], evecs[..., :k]
 
 
-_REDUCTIONS = ("sum", "mean", "max", "min", "prod")
+_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "min": "min", "prod": "prod", "amax": "max", "amin": "min"}
 
 
 def segment_reduce(
@@ -143,8 +144,9 @@ def segment_reduce(
     offsets: Tensor | None = None, axis: int = 0, unsafe: bool = False, initial: Any = None,
 ) -> Tensor:  # fmt: skip
     """Reduce consecutive segments of ``data`` along ``axis`` (sizes from 1-D ``lengths`` or ``offsets``)."""
-    if reduce not in _REDUCTIONS:
-        raise RuntimeError(f"reduce argument must be either sum, max, min, mean or prod, got {reduce!r}")
+    if reduce not in _REDUCTIONS:  # (torch's words)
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    reduce = _REDUCTIONS[reduce]
     if indices is not None:
         raise NotImplementedError("segment_reduce(indices=...) is not implemented (torch does not implement it either)")
     if (lengths is None) == (offsets is None):
@@ -155,15 +157,29 @@ def segment_reduce(
         raise NotImplementedError("segment_reduce: only 1-D lengths/offsets are supported")
     axis = axis % data.ndim
     if axis != spec.ndim - 1:
-        raise RuntimeError("Expected axis to be the last dimension of lengths/offsets")
+        name = "lengths" if lengths is not None else "offsets"
+        raise RuntimeError(f"segment_reduce(): Expected axis to be the last dimension of {name} but got {axis}.")
     bounds = [int(v) for v in spec.tolist()]
+    if lengths is not None and not unsafe:  # (torch's checks and words; offsets are not checked)
+        if min(bounds, default=0) < 0:
+            raise RuntimeError("lengths contains negative value!")
+        if sum(bounds) != data.shape[axis]:
+            raise RuntimeError(
+                "segment_reduce(): Expected all rows of lengths along axis to sum to data.size(lengths.dim()-1) "
+                "when !unsafe."
+            )
     if lengths is not None:
         starts = [sum(bounds[:i]) for i in range(len(bounds))]
         pairs = [(s, s + n) for s, n in zip(starts, bounds)]
     else:
         pairs = list(zip(bounds[:-1], bounds[1:]))
-    if not unsafe and (any(e < s for s, e in pairs) or (pairs and pairs[-1][1] > data.shape[axis])):
-        raise RuntimeError("segment_reduce: segment lengths must be non-negative and sum to at most data.size(axis)")
+    if any(e < s for s, e in pairs):  # (decreasing offsets, or unsafe negative lengths: torch's kernel check)
+        raise RuntimeError(
+            "Expected segment_length >= 0 to be true, but got false.  (Could this error message be improved?  "
+            "If so, please report an enhancement request to PyTorch.)"
+        )
+    if pairs and pairs[-1][1] > data.shape[axis]:
+        raise RuntimeError("segment_reduce: segments end past data.size(axis)")
     moved = data.movedim(axis, 0)
     empty_value = {"sum": 0.0, "mean": float("nan"), "max": float("-inf"), "min": float("inf"), "prod": 1.0}[reduce]
     pieces = []
@@ -185,7 +201,7 @@ def segment_reduce(
         else:
             r = seg.amin(0) if initial is None else F.clamp(seg.amin(0), max=initial)
         pieces.append(r)
-    return F.stack(pieces).movedim(0, axis)
+    return name_node(F.stack(pieces).movedim(0, axis), "SegmentReduceBackward0")
 
 
 # ---- symbolic-shape names (torch.fx / torch.export). Shapes here are always concrete Python ints, so the

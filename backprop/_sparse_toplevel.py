@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from backprop.sparse import (
-    mm,
     sparse_bsc,
     sparse_bsr,
     sparse_compressed_tensor,
@@ -18,12 +17,13 @@ from backprop.sparse import (
     sparse_csr,
     sparse_csr_tensor,
 )
+from backprop.sparse._mm import matrix_product
 from backprop.tensor import Tensor
 
 
 def spmm(input: Any, mat2: Tensor) -> Tensor:
-    """torch's ``spmm``: a sparse COO matrix times a dense one (``bp.sparse.mm``)."""
-    return mm(input, mat2)
+    """torch's ``spmm``: a sparse COO matrix times a dense one (``bp.sparse.mm``'s product, ``MmBackward0``)."""
+    return matrix_product(input, mat2)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from backprop.autograd.function import (
     write_recorded,
 )
 from backprop.autograd.grad_mode import trace_users
-from backprop.autograd.node_names import name_values
+from backprop.autograd.node_names import name_node, name_values
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
 from backprop.methods.reduction import refuse_empty
@@ -309,6 +309,13 @@ class IndexingMethods:
         )
         target = shape + tuple(self.shape[dims:])
         if tuple(v.shape) != target:
+            try:
+                np.broadcast_shapes(tuple(v.shape), target)
+            except ValueError:
+                raise ShapeError(
+                    f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing result "
+                    f"of shape {list(target)}"
+                ) from None
             v = v.expand(target)
         v = v.reshape((-1, *self.shape[dims:]))
         if inplace:
@@ -441,11 +448,10 @@ class IndexingMethods:
     def index_reduce(self: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
         """``self`` with ``source``'s slices reduced into the slices at ``index`` along ``dim``:
         ``reduce`` is "prod", "mean", "amax" or "amin" (scatter_reduce with a broadcast index)."""
-        if reduce not in ("prod", "mean", "amax", "amin"):
-            raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}")
+        _index_reduce_mode(reduce)
         _warn_once(_INDEX_REDUCE_BETA)
         d, grid, src = self._index_grid("index_reduce", dim, index, source)
-        return self._scatter(  # (one_at_a_time: float16/bfloat16 prod and mean reduce in that dtype, as torch's)
+        out = self._scatter(  # (one_at_a_time: float16/bfloat16 prod and mean reduce in that dtype, as torch's)
             ix.scatter_reduce,
             "index_reduce",
             d,
@@ -455,17 +461,15 @@ class IndexingMethods:
             include_self=bool(include_self),
             one_at_a_time=True,
         )
+        return name_node(out, "IndexReduceBackward0")
 
     def index_reduce_(
         self: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True
     ) -> Tensor:
-        if reduce not in ("prod", "mean", "amax", "amin"):
-            raise RuntimeError(
-                f"index_reduce_(): Expected reduce to be one of prod, mean, amax or amin, got {reduce!r}"
-            )
+        _index_reduce_mode(reduce)
         _warn_once(_INDEX_REDUCE_BETA)
         d, grid, src = self._index_grid("index_reduce_", dim, index, source)
-        return self._scatter_inplace(
+        out = self._scatter_inplace(
             ix.scatter_reduce,
             "index_reduce_",
             d,
@@ -475,6 +479,7 @@ class IndexingMethods:
             include_self=bool(include_self),
             one_at_a_time=True,
         )
+        return name_node(out, "IndexReduceBackward0")
 
     def _index_grid(self: Any, name: str, dim: int, index: Any, source: Any) -> tuple:
         """``(dim, index broadcast to source's shape, source)``: an index_* op as a scatter."""
@@ -483,11 +488,8 @@ class IndexingMethods:
         d = wrap_dim(dim, self.ndim, name)
         if self.ndim == 0 and source.ndim <= 1 and source.numel() == index.numel() == 1:  # (a 0-d self)
             return d, index.long().reshape(source.shape), source
-        if source.ndim != self.ndim or source.shape[d] != index.numel():
-            raise RuntimeError(
-                f"{name}(): source {tuple(source.shape)} must have the shape of self "
-                f"{tuple(self.shape)} with dimension {d} of size {index.numel()}"
-            )
+        ix.check_index_source("index_reduce", self, index.numel(), source, d)
+        ix.check_in_self(self.device.xp, index._data, self.shape[d], name)  # (index_reduce wraps nothing)
         view = tuple(index.numel() if i == d else 1 for i in range(self.ndim))
         return d, index.long().reshape(view).expand(tuple(source.shape)), source
 
@@ -785,17 +787,16 @@ def _flat_index(self: Any, name: str, indices: tuple) -> tuple[Any, int, tuple[i
         elif i.dtype.kind in "iu":
             parts.append(i.long())
         else:
-            raise IndexError(f"{name}(): tensors used as indices must be long, int or bool tensors, got {i.dtype}")
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")  # (torch's words)
     k = len(parts)
     if k > self.ndim:
         raise IndexError(f"{name}(): too many indices for tensor of dimension {self.ndim} (got {k})")
     try:
         shape = tuple(np.broadcast_shapes(*(tuple(p.shape) for p in parts)))
     except ValueError:
-        raise IndexError(
-            f"{name}(): shape mismatch: indexing tensors could not be broadcast together with shapes "
-            f"{[tuple(p.shape) for p in parts]}"
-        ) from None
+        got = ", ".join(str(list(p.shape)) for p in parts)  # (torch's words)
+        text = f"shape mismatch: indexing tensors could not be broadcast together with shapes {got}"
+        raise IndexError(text) from None
     lin = None
     for d, p in enumerate(parts):
         p = _wrapped(name, p, self.shape[d], "", d)
@@ -811,9 +812,12 @@ def _index_tensor(name: str, index: Any) -> None:
     if not hasattr(index, "grad_fn"):
         raise TypeError(f"{name}(): index must be a Tensor (int64), got {type(index).__name__}")
     if index.dtype not in (np.int64, np.int32):
-        if name.startswith(("gather", "scatter")):  # torch's words (scatter() for the whole family)
-            raise DTypeError(f"{name.split('_')[0]}(): Expected dtype int32/int64 for index")
-        raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {index.dtype}")
+        raise DTypeError(ix.index_dtype_message(name, index.dtype))
+
+
+def _index_reduce_mode(reduce: str) -> None:
+    if reduce not in ("prod", "mean", "amax", "amin"):  # (torch's words, index_reduce() for the in-place one too)
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
 
 
 def _vector_index(name: str, index: Any) -> None:
@@ -891,7 +895,7 @@ def _warn_once(message: str, src: Any = True) -> None:
 def _legacy_reduce(reduce: str) -> str:
     modes = {"add": "sum", "multiply": "prod"}
     if reduce not in modes:
-        raise RuntimeError(f"scatter(): reduce argument must be either 'add' or 'multiply', got {reduce!r}")
+        raise RuntimeError("reduce argument must be either add or multiply.")  # (torch's words)
     return modes[reduce]
 
 

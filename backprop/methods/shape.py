@@ -554,14 +554,16 @@ class ShapeMethods:
             raise ShapeError("repeats can not be negative")
         if output_size is not None and int(reps.sum()) != output_size:
             raise ShapeError(f"repeat_interleave: output_size {output_size} != sum of repeats {int(reps.sum())}")
+        # torch's nodes: an index_select for a tensor of counts, a view of the expanded copy for an int
+        name = "IndexSelectBackward0" if hasattr(repeats, "grad_fn") else "ViewBackward0"
         if (reps == reps[0]).all() if reps.size else False:  # one count: a broadcast view, no index
             r = int(reps[0])
             shp = x.shape
-            return (
-                x.unsqueeze(d + 1).expand(shp[: d + 1] + (r,) + shp[d + 1 :]).reshape(shp[:d] + (n * r,) + shp[d + 1 :])
-            )
+            wide = x.unsqueeze(d + 1).expand(shp[: d + 1] + (r,) + shp[d + 1 :])
+            out = wide.reshape(shp[:d] + (n * r,) + shp[d + 1 :])
+            return name_node(out, name)
         index = np.repeat(np.arange(n, dtype=np.int64), reps)
-        return x[(slice(None),) * d + (index,)]
+        return name_node(x[(slice(None),) * d + (index,)], name)
 
     def unfold(self: Any, dimension: int, size: int, step: int) -> Tensor:
         """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim."""

@@ -179,12 +179,52 @@ def _check_range(
         raise KernelIndexError(msg.format(value=bad))
 
 
+def check_in_self(xp, index, size: int, name: str) -> None:
+    """torch's IndexError "index out of range in self" for an index outside [0, size) (index_reduce's; the
+    check deferred on CuPy as ``_check_range``'s)."""
+    _check_range(xp, index, size, name, 0, text=_OUT_OF_SELF)
+
+
 def _int_index(name: str, index) -> None:
     """torch takes int64 or int32 index tensors (nothing else: not bool, uint8 or floats)."""
     if getattr(index, "dtype", None) is None or index.dtype not in ("int64", "int32"):
-        if name in ("gather", "scatter", "scatter_add", "scatter_reduce"):  # torch's words (scatter for all three)
-            raise DTypeError(f"{name.split('_')[0]}(): Expected dtype int32/int64 for index")
-        raise DTypeError(f"{name}(): Expected dtype int32/int64 for index, got {getattr(index, 'dtype', type(index))}")
+        raise DTypeError(index_dtype_message(name, getattr(index, "dtype", type(index))))
+
+
+def index_dtype_message(name: str, dtype) -> str:
+    """torch's words for an index tensor of a dtype other than int64/int32, by op family (``name`` may be
+    the in-place or out-of-place spelling)."""
+    base = name.rstrip("_")
+    if base in ("gather", "scatter", "scatter_add", "scatter_reduce"):  # (torch: scatter() for all three)
+        return f"{base.split('_')[0]}(): Expected dtype int32/int64 for index"
+    if base in ("index_add", "index_reduce"):  # (torch names the in-place kernel either way)
+        return f"{base}_(): Expected dtype int32/int64 for index but got: {_dtypes.scalar_type_name(dtype)}"
+    if base == "index_select":
+        return "index_select(): Expected dtype int32 or int64 for index"
+    return f"{name}(): Expected dtype int32/int64 for index, got {dtype}"
+
+
+def check_index_source(func: str, x, n_index: int, src, axis: int) -> None:
+    """torch's checks of ``source`` in ``index_add``/``index_reduce`` (``func``), in its order and words:
+    ``x``'s dtype, then dimension ``axis`` of ``source`` of size ``n_index``, the other dims as ``x``'s."""
+    if src.dtype != x.dtype:
+        sx, ss = _dtypes.scalar_type_name(x.dtype), _dtypes.scalar_type_name(src.dtype)
+        raise DTypeError(f"{func}_(): self ({sx}) and source ({ss}) must have the same scalar type")
+    if axis != 0 and axis >= src.ndim:
+        raise ShapeError(f"{func}_(): Indexing dim {axis} is out of bounds of the source tensor with dim {src.ndim}")
+    n = src.shape[axis] if src.ndim else 1
+    if n_index != n:
+        raise ShapeError(
+            f"{func}_(): Number of indices ({n_index}) should be equal to source.size(dim): ({n}), for dim: {axis}"
+        )
+    rest_x, rest_src = list(x.shape), list(src.shape)
+    if x.ndim and src.ndim:
+        del rest_x[axis], rest_src[axis]
+    if rest_x != rest_src:
+        raise ShapeError(
+            "source tensor shape must match self tensor shape, excluding the specified dimension. "
+            f"Got self.shape = {list(x.shape)} source.shape = {list(src.shape)}"
+        )
 
 
 def _nd(a):
@@ -218,17 +258,18 @@ def _check_scatter(name: str):
         _int_index(name, index)
         _same_ndim(name, "self", x, index)
         a = axis % max(index.ndim, 1)
-        for d in range(index.ndim):
-            if d != a and index.shape[d] > x.shape[d]:
-                raise ShapeError(
-                    f"{name}(): Expected index {list(index.shape)} to be no larger than self {list(x.shape)} "
-                    f"apart from dimension {axis}"
-                )
-        if hasattr(src, "dtype"):
+        wrong = any(d != a and index.shape[d] > x.shape[d] for d in range(index.ndim))
+        has_src = hasattr(src, "dtype")
+        if has_src:
             _same_ndim(name, "src", src, index)
-            if any(i > s for i, s in zip(_nd(index).shape, _nd(src).shape)):
-                sizes = f"index {list(index.shape)} to be no larger than src {list(src.shape)}"
-                raise ShapeError(f"{name}(): Expected {sizes}")
+            wrong = wrong or any(i > s for i, s in zip(_nd(index).shape, _nd(src).shape))
+        if wrong:  # (torch's words, one text for both: which operand is too small is left to the reader)
+            of_src = f" and to be no larger size than src {list(src.shape)}" if has_src else ""
+            raise ShapeError(
+                f"Expected index {list(index.shape)} to be no larger than self {list(x.shape)} "
+                f"apart from dimension {axis}{of_src}"
+            )
+        if has_src:
             if src.dtype != x.dtype:
                 raise DTypeError(f"{name.split('_')[0]}(): Expected self.dtype to be equal to src.dtype")
 
@@ -504,16 +545,7 @@ def _check_index_vector(name: str):
         if x.ndim == 0 and index.size != 1 and name != "index_fill":
             raise ShapeError(f"{name}(): Index to a 0-d tensor can have only 1 value, got {index.size} value(s)")
         if rest and name == "index_add":
-            src = rest[0]
-            a = axis % max(x.ndim, 1)
-            want = tuple(index.size if d == a else n for d, n in enumerate(x.shape))
-            if tuple(src.shape) != want:
-                raise ShapeError(
-                    f"index_add(): source {tuple(src.shape)} must have the shape of self {tuple(x.shape)} with "
-                    f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
-                )
-            if src.dtype != x.dtype:
-                raise DTypeError(f"index_add(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+            check_index_source("index_add", x, index.size, rest[0], axis % max(x.ndim, 1))
 
     return check
 
@@ -645,9 +677,10 @@ def _check_index_put(x, values, index, *, dims, accumulate=False):
         if tuple(values.shape) != want:
             raise ShapeError(f"index_put(): values {tuple(values.shape)} must have shape {want}")
         if values.dtype != x.dtype:
-            raise DTypeError(
-                "index_put(): Index put requires the source and destination dtypes match, got "
-                f"{x.dtype} for the destination and {values.dtype} for the source."
+            sx, sv = _dtypes.scalar_type_name(x.dtype), _dtypes.scalar_type_name(values.dtype)
+            raise DTypeError(  # (torch's words)
+                f"Index put requires the source and destination dtypes match, got {sx} for the destination "
+                f"and {sv} for the source."
             )
 
 

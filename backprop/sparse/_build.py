@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
+from backprop.autograd.node_names import name_node
 from backprop.devices import device as to_device
 from backprop.sparse import _tensor
 from backprop.sparse._tensor import SparseTensor, shape_of
@@ -84,6 +85,8 @@ def sparse_coo_tensor(
     if requires_grad:
         val = val.detach()
         val.requires_grad_(True)
+    elif val.requires_grad:  # (values of a graph: the tensor is no leaf, its node torch's)
+        val = name_node(val.view_as(val), "SparseCooTensorWithDimsAndTensorsBackward0")
     return SparseTensor._make(ind, val, shape, bool(is_coalesced))
 
 
@@ -102,7 +105,7 @@ def coalesce(s: SparseTensor) -> SparseTensor:
     size = tuple(s.shape)
     uniq, inverse = np.unique(_linear(_host(s._ix), size), return_inverse=True)
     inv = Tensor._of(inverse.astype(np.int64).reshape(-1), device=s.device)
-    values = s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals)
+    values = name_node(s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals), "CoalesceBackward0")
     idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
     return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), values, size, True)
 
@@ -149,7 +152,8 @@ def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
 
     values = cat([s._vals, other._vals if sign > 0 else -other._vals])
     out = SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
-    return coalesce(out) if s._coalesced and other._coalesced else out
+    out = coalesce(out) if s._coalesced and other._coalesced else out
+    return name_node(out, "SubBackward0" if sign < 0 else "AddBackward0")
 
 
 def _dims(name: str, dim: Any, ndim: int) -> list[int]:
@@ -166,7 +170,14 @@ def _dims(name: str, dim: Any, ndim: int) -> list[int]:
 
 def sparse_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """torch's ``sparse.sum``: every entry (a dense 0-d tensor), or over ``dim`` (a coalesced sparse
-    tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all)."""
+    tensor of the remaining dimensions; a dense 0-d tensor when ``dim`` names them all), its node over
+    ``dim`` torch's ``SparseSumBackward0`` (``s.sum(dim)``'s is ``SumBackward1``)."""
+    out = entries_sum(s, dim, dtype)
+    return out if dim is None else name_node(out, "SparseSumBackward0")
+
+
+def entries_sum(s: SparseTensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    """``sparse_sum``'s values (``SparseTensor.sum``: the node left to the caller to name)."""
     _tensor.IMPL["not_coo"]("sum", s)
     vals = s._vals if dtype is None else s._vals.to(dtypes.to_dtype(dtype))
     if dim is None:
@@ -209,7 +220,7 @@ def softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     if dtype is not None:
         s = s.to(dtypes.to_dtype(dtype))
     c, group, shifted, total = _softmax_parts(s, dim, "sparse.softmax")
-    return c._like(shifted.exp() / total[group])
+    return name_node(c._like(shifted.exp() / total[group]), "SparseSoftmaxBackward0")
 
 
 def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
@@ -217,9 +228,9 @@ def log_softmax(s: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     if dtype is not None:
         s = s.to(dtypes.to_dtype(dtype))
     c, group, shifted, total = _softmax_parts(s, dim, "sparse.log_softmax")
-    return c._like(shifted - total.log()[group])
+    return name_node(c._like(shifted - total.log()[group]), "SparseLogSoftmaxBackward0")
 
 
 _tensor.IMPL.update(  # (SparseTensor's methods call these: installed here, as _tensor cannot import us)
-    coalesce_pattern=coalesce_pattern, to_dense=to_dense, coalesce=coalesce, add=add, sparse_sum=sparse_sum
+    coalesce_pattern=coalesce_pattern, to_dense=to_dense, coalesce=coalesce, add=add, sparse_sum=entries_sum
 )

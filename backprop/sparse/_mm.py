@@ -16,6 +16,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.custom import Function
+from backprop.autograd.node_names import name_node
 from backprop.sparse import _compressed, _tensor
 from backprop.sparse._compressed import SparseCompressedTensor, compressed_mm
 from backprop.sparse._tensor import SparseTensor, check_device
@@ -59,7 +60,24 @@ class _SpMM(Function):
 def mm(sparse: Any, dense: Any) -> Tensor:
     """torch's ``sparse.mm``: a sparse COO, CSR or CSC (n, m) matrix times a dense (n, m) @ (m, k) -> dense
     (n, k), differentiable w.r.t. the dense matrix and the sparse one's values (a dense matrix times a CSR/CSC
-    one is a dense matrix too)."""
+    one is a dense matrix too). Its node is torch's ``SparseAddmmBackward0`` (torch runs it as an addmm)."""
+    return _named(_product(sparse, dense), sparse, "SparseAddmmBackward0")
+
+
+def matrix_product(sparse: Any, dense: Any) -> Tensor:
+    """``sparse @ dense`` by ``bp.mm``, ``bp.spmm``, ``Tensor.mm``/``matmul``: ``sparse.mm``'s product, its node
+    torch's ``MmBackward0``."""
+    return _named(_product(sparse, dense), sparse, "MmBackward0")
+
+
+def _named(out: Any, sparse: Any, name: str) -> Any:
+    """``out`` with its node named ``name`` where it is a sparse operand's dense product (torch's names)."""
+    if isinstance(sparse, (SparseTensor, SparseCompressedTensor)) and not isinstance(out, SparseTensor):
+        return name_node(out, name)
+    return out
+
+
+def _product(sparse: Any, dense: Any) -> Tensor:
     for k, t in enumerate((sparse, dense)):  # torch's error for a vector: its dim -2 (first) or 1 (second)
         if (
             isinstance(t, Tensor)
@@ -141,12 +159,12 @@ def _sparse_sparse(a: SparseTensor, b: SparseTensor) -> SparseTensor:
 
 def addmm(input: Tensor, mat1: Any, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """torch's ``sparse.addmm``: ``beta * input + alpha * (mat1 @ mat2)`` with mat1 sparse."""
-    prod = mm(mat1, mat2)
+    prod = _product(mat1, mat2)
     prod = prod if alpha == 1 else prod * alpha
-    return prod + (input if beta == 1 else input * beta)
+    return _named(prod + (input if beta == 1 else input * beta), mat1, "SparseAddmmBackward0")
 
 
-_tensor.IMPL["mm"] = mm
+_tensor.IMPL["mm"] = matrix_product
 
 
-_compressed._sparse_mm = mm  # (CSR/CSC tensors' .mm, without _compressed importing this module)
+_compressed._sparse_mm = matrix_product  # (CSR/CSC tensors' .mm, without _compressed importing this module)

@@ -18,6 +18,7 @@ import numpy as np
 
 from backprop import dtypes, runtime
 from backprop.autograd.function import SparseKernelError
+from backprop.autograd.node_names import name_node
 from backprop.devices import Device
 from backprop.methods.attributes import Layout
 from backprop.size import Size
@@ -264,7 +265,7 @@ class SparseTensor(ThroughValues, Tensor):
         """The dense tensor (duplicates summed); differentiable w.r.t. the values."""
         to_dense = IMPL["to_dense"]
 
-        out = to_dense(self)
+        out = name_node(to_dense(self), "ToDenseBackward0")
         return out if dtype is None else out.to(dtypes.to_dtype(dtype))
 
     def to_sparse(self, *args: Any, layout: Any = None, **kwargs: Any) -> Tensor:
@@ -608,7 +609,7 @@ class SparseTensor(ThroughValues, Tensor):
         mm = IMPL["mm"]
 
         if isinstance(other, Tensor) and other.ndim == 1 and not isinstance(other, SparseTensor):
-            return mm(self, other.unsqueeze(1)).squeeze(1)
+            return name_node(mm(self, other.unsqueeze(1)).squeeze(1), "MvBackward0")
         return mm(self, other)
 
     __matmul__ = matmul
@@ -638,7 +639,8 @@ class SparseTensor(ThroughValues, Tensor):
         dim = axis if dim is None else dim
         if keepdim or keepdims:
             raise NotImplementedError("sum: keepdim=True is not supported for sparse tensors")
-        return sparse_sum(self, dim, dtype)
+        out = sparse_sum(self, dim, dtype)
+        return out if dim is None else name_node(out, "SumBackward1")
 
     # ------------------------------------------------------------ printing, copying, pickling
     def __repr__(self) -> str:

@@ -348,6 +348,14 @@ class Module:
                 "nn.Module.to only accepts floating point or complex dtypes, but got desired "
                 f"dtype=torch.{np.dtype(dtype)}"
             )
+        if dtype is not None and dtypes.kind(dtype) == "c":
+            warnings.warn(
+                "Complex modules are a new feature under active development whose design may change, "
+                "and some modules might not work as expected when using complex tensors as parameters or buffers. "
+                "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml "
+                "if a complex module does not work as expected.",
+                stacklevel=2,
+            )
         with no_grad():
             tensors = list(self.parameters()) + list(self.buffers())
             if dev is not None and dev.type != "meta" and any(t.device.type == "meta" for t in tensors):
@@ -358,7 +366,7 @@ class Module:
 
         def convert(t: Tensor) -> Tensor:
             moved = t.to(dev) if dev is not None else t
-            if dtype is not None and dtypes.kind(t.dtype) == "f":
+            if dtype is not None and dtypes.kind(t.dtype) in "fc":  # complex too, as torch: to a real dtype it warns
                 moved = moved.to(dtype)
             return moved
 

@@ -513,7 +513,10 @@ def _check_index_vector(name: str):
                     f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
                 )
             if src.dtype != x.dtype:
-                raise DTypeError(f"index_add(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+                raise DTypeError(
+                    f"index_add_(): self ({_dtypes.scalar_type_name(x.dtype)}) and source "
+                    f"({_dtypes.scalar_type_name(src.dtype)}) must have the same scalar type"
+                )
 
     return check
 
@@ -608,7 +611,10 @@ def _check_index_copy(x, index, src, *, axis):
             f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
         )
     if src.dtype != x.dtype:
-        raise DTypeError(f"index_copy(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+        raise DTypeError(
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{_dtypes.scalar_type_name(x.dtype)} and (source) {_dtypes.scalar_type_name(src.dtype)}"
+        )
 
 
 @op("index_copy", save_inputs=(1,), check=_check_index_copy)

@@ -407,20 +407,23 @@ def argmode(xp, x, *, axis, keepdims=False):
 def _check_bincount(x, weights=None, *, minlength=0):
     if x.dtype.kind not in "iu":  # (torch: no bincount kernel for floats or bool)
         raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_dtypes.scalar_type_name(x.dtype)}'")
-    if x.ndim != 1:
-        raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} {tuple(x.shape)}")
+    if x.ndim != 1:  # (torch's texts, word for word)
+        raise ShapeError(_BINCOUNT_DOMAIN)
     if weights is not None and tuple(weights.shape) != tuple(x.shape):
-        raise ShapeError(f"bincount: weights {tuple(weights.shape)} should have the same shape as input {x.shape}")
+        raise ShapeError("weights should be 1-d and have the same length as input")
     if minlength < 0:
-        raise ShapeError(f"bincount: minlength should be >= 0, got {minlength}")
+        raise ShapeError("minlength should be >= 0")
+
+
+_BINCOUNT_DOMAIN = "bincount only supports 1-d non-negative integral inputs."
 
 
 @op("bincount", check=_check_bincount)
 def bincount(xp, x, weights=None, *, minlength=0):
     """How often each value 0..max(x) occurs in the 1-D non-negative integer ``x`` (int64), or the
     sum of ``weights`` per value (float32 weights stay float32, others give float64, as torch)."""
-    if x.size and int(x.min()) < 0:
-        raise ShapeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
+    if x.size and int(x.min()) < 0:  # (a RuntimeError: apply passes it on as torch's bare text)
+        raise RuntimeError(_BINCOUNT_DOMAIN)
     if weights is None:
         return xp.bincount(x, minlength=minlength).astype("int64", copy=False)
     dt = "float32" if weights.dtype == "float32" else "float64"  # (float16 and bfloat16 weights too, as torch's)

@@ -4,8 +4,9 @@ mixture-of-experts layers (softmax router, top-k, renormalised weights, dispatch
 one_hot + einsum with capacity dropping, load-balancing and z losses), grouped-query attention, rotary embeddings,
 RMSNorm, SwiGLU, and a tied-weight decoder trained with AdamW param groups, gradient accumulation, clipping, a
 warm-up cosine LambdaLR, label smoothing, activation checkpointing and a state_dict round trip. Then the gaps these
-programs found: ``scaled_dot_product_attention``'s node name, ``Module.to`` of complex buffers, and torch's texts
-for ``index_add_``/``index_copy_`` dtypes and ``bincount``'s domain."""
+programs found: ``scaled_dot_product_attention``'s node name, ``Module.to`` of complex buffers, ``polar`` under
+bfloat16 autocast, and torch's texts for ``complex``/``polar`` parts, ``index_add_``/``index_copy_`` dtypes and
+``bincount``'s domain."""
 
 from __future__ import annotations
 
@@ -199,6 +200,33 @@ def test_gqa_rotary_rmsnorm_swiglu() -> None:
 
     same_as_torch(attention)
     same_as_torch(rotary_norm_mlp)
+
+
+def test_rotary_polar_under_bf16_autocast() -> None:
+    """Rotary angles made in the activations' dtype (bfloat16 under CPU autocast) and turned into ``polar``'s
+    complex factors: torch's autocast runs ``polar`` in float32 (complex64 factors, then bfloat16 queries again);
+    ours refused bfloat16 parts. Outside autocast the parts' slips raise torch's texts (ours had its own words)."""
+
+    def program(L: Any) -> list:
+        x = L.tensor(_ATT["q"].transpose(0, 2, 1, 3).copy(), requires_grad=True)  # (B, T, H, D)
+        with L.autocast(device_type="cpu", dtype=L.bfloat16):
+            h = L.nn.functional.linear(x, L.eye(8))  # bfloat16 activations
+            inv_freq = 1.0 / (10000 ** (L.arange(0, 8, 2).float() / 8))
+            angles = L.outer(L.arange(6).to(h.dtype), inv_freq.to(h.dtype))
+            cis = L.polar(L.ones_like(angles), angles)
+            hc = L.view_as_complex(h.float().reshape(*h.shape[:-1], -1, 2))
+            out = L.view_as_real(hc * cis[None, :, None]).flatten(3).type_as(h)
+        out.float().pow(2).sum().backward()
+        return [angles, cis, out, x.grad]
+
+    same_as_torch(program, rtol=2e-2)
+    bf = [1.0, 2.0]
+    raises_as_torch(lambda L: L.polar(L.tensor(bf, dtype=L.bfloat16), L.tensor(bf, dtype=L.bfloat16)))
+    raises_as_torch(lambda L: L.polar(L.tensor(bf, dtype=L.float16), L.tensor(bf, dtype=L.float16)))
+    raises_as_torch(lambda L: L.complex(L.tensor(bf, dtype=L.bfloat16), L.tensor(bf)))
+    raises_as_torch(lambda L: L.complex(L.tensor(bf), L.tensor(bf, dtype=L.float64)))
+    raises_as_torch(lambda L: L.complex(L.tensor(bf, dtype=L.float16), L.tensor(bf)))
+    raises_as_torch(lambda L: L.complex(L.tensor(bf), 1.0))
 
 
 def test_module_to_casts_complex_buffers_as_torch() -> None:

@@ -233,7 +233,8 @@ def test_module_to_casts_complex_buffers_as_torch() -> None:
     """A llama-style module keeping its rotary ``freqs_cis`` (complex64) as a non-persistent buffer: torch's
     ``model.to(torch.bfloat16)`` casts complex tensors too (to the real dtype, warning that the imaginary part is
     discarded) and ``model.to(torch.complex128)`` widens them, warning that complex modules are new; ours left complex
-    buffers as they were, so the same program went on with other values."""
+    buffers as they were, so the same program went on with other values. ``half()``/``bfloat16()``/``float()`` cast
+    floating tensors only, as torch's."""
 
     def program(L: Any) -> list:
         nn = L.nn
@@ -250,10 +251,12 @@ def test_module_to_casts_complex_buffers_as_torch() -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             wide = Rotary().to(L.complex128)
+            half, single = Rotary().half(), Rotary().bfloat16().float()  # (these cast floating tensors only)
             low = m.to(L.bfloat16)
         texts = sorted({str(w.message).split(" (Triggered")[0][:60] for w in caught})
         kept = list(m.state_dict())
-        return [kept, low.freqs_cis, low.mask, low.proj.weight.dtype, wide.freqs_cis, wide.proj.bias.dtype, texts]
+        wides = [wide.freqs_cis, wide.proj.bias.dtype, half.freqs_cis, half.proj.weight.dtype, single.freqs_cis]
+        return [kept, low.freqs_cis, low.mask, low.proj.weight.dtype, *wides, texts]
 
     same_as_torch(program, rtol=1e-2)
 

@@ -436,20 +436,20 @@ class Module:
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def float(self) -> Module:
-        """Floating-point parameters and buffers to float32."""
-        return self.to(dtype=dtypes.float32)
+        """Floating-point parameters and buffers to float32 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float32) if dtypes.kind(t.dtype) == "f" else t)
 
     def double(self) -> Module:
-        """Floating-point parameters and buffers to float64."""
-        return self.to(dtype=dtypes.float64)
+        """Floating-point parameters and buffers to float64 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float64) if dtypes.kind(t.dtype) == "f" else t)
 
     def half(self) -> Module:
-        """Floating-point parameters and buffers to float16."""
-        return self.to(dtype=dtypes.float16)
+        """Floating-point parameters and buffers to float16 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float16) if dtypes.kind(t.dtype) == "f" else t)
 
     def bfloat16(self) -> Module:
-        """Floating-point parameters and buffers to bfloat16."""
-        return self.to(dtype=dtypes.bfloat16)
+        """Floating-point parameters and buffers to bfloat16 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.bfloat16) if dtypes.kind(t.dtype) == "f" else t)
 
     def cpu(self) -> Module:
         """Parameters and buffers to the CPU."""

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from backprop import dtypes
-from backprop.autograd.function import apply
+from backprop.autograd.function import apply, autocast_function
+from backprop.autograd.grad_mode import autocast_users
 from backprop.autograd.trace import factory
 from backprop.devices import device as to_device
 from backprop.ops import fft as _ops
@@ -323,35 +324,42 @@ def _complex_input(name: str, z: Any) -> Tensor:
     return z
 
 
+def _check_parts(a: Any, b: Any) -> None:
+    """torch's errors for the parts of ``complex``/``polar``: both Half, Float or Double, and the same dtype."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        da, db = a._data.dtype, b._data.dtype
+        if da.name not in ("float16", "float32", "float64") or db.name not in ("float16", "float32", "float64"):
+            raise DTypeError(
+                "Expected both inputs to be Half, Float or Double tensors but got "
+                f"{dtypes.scalar_type_name(da)} and {dtypes.scalar_type_name(db)}"
+            )
+        if da != db:
+            raise DTypeError(
+                f"Expected object of scalar type {dtypes.scalar_type_name(da)} but got scalar type "
+                f"{dtypes.scalar_type_name(db)} for second argument"
+            )
+
+
 def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001 - torch's name
     """The complex tensor real + i imag (float32 parts give complex64); differentiable in both."""
-    for part, t in (("real", real), ("imag", imag)):
-        if not isinstance(t, Tensor) or t._data.dtype.name not in ("float32", "float64"):
-            got = t.dtype if isinstance(t, Tensor) else type(t).__name__
-            raise DTypeError(f"complex: expected both inputs to be float32 or float64 tensors, got {part} {got}")
-    if real._data.dtype != imag._data.dtype:
-        raise DTypeError(
-            f"complex: expected real and imag to have the same dtype, but got real.dtype = {real.dtype} and "
-            f"imag.dtype = {imag.dtype}"
-        )
+    for i, (part, t) in enumerate((("real", real), ("imag", imag))):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"complex(): argument '{part}' (position {i + 1}) must be Tensor, not {type(t).__name__}")
+    _check_parts(real, imag)
+    if real._data.dtype.name == "float16":  # (torch's complex32: no such dtype here)
+        raise DTypeError("complex: expected both inputs to be float32 or float64 tensors, got float16 (no complex32)")
     return apply(_ops.complex, real, imag)
 
 
 def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """The complex tensor abs (cos(angle) + i sin(angle)); differentiable in both. Both parts float32 or both
-    float64, as torch's (an integer angle or a float64 abs with a float32 angle raise its errors)."""
-    if isinstance(abs, Tensor) and isinstance(angle, Tensor):
-        a, b = abs._data.dtype, angle._data.dtype
-        if dtypes.kind(a) != "f" or dtypes.kind(b) != "f":
-            raise DTypeError(
-                "Expected both inputs to be Half, Float or Double tensors but got "
-                f"{dtypes.scalar_type_name(a)} and {dtypes.scalar_type_name(b)}"
-            )
-        if a != b:
-            raise DTypeError(
-                f"Expected object of scalar type {dtypes.scalar_type_name(a)} but got scalar type "
-                f"{dtypes.scalar_type_name(b)} for second argument"
-            )
+    float64, as torch's (an integer angle or a float64 abs with a float32 angle raise its errors). Under CPU
+    autocast the parts are float32 first (torch's autocast runs ``polar`` in float32: a bfloat16 rotary angle)."""
+    if autocast_users[0] and isinstance(abs, Tensor) and isinstance(angle, Tensor):
+        abs, angle = autocast_function("polar", abs, angle)
+    _check_parts(abs, angle)
+    if isinstance(abs, Tensor) and abs._data.dtype.name == "float16" and abs.device.type == "cpu":
+        raise NotImplementedError("\"polar_cpu\" not implemented for 'Half'")
     return complex(abs * angle.cos(), abs * angle.sin())
 
 

@@ -60,6 +60,7 @@ _FP32_CPU_ONLY: tuple[str, ...] = ("binary_cross_entropy", "cholesky", "inv", "q
 _FP32_CPU_ONLY += ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
 _FP32_CPU_ONLY += ("reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d")
 _FP32_CPU_ONLY += ("replication_pad3d",)
+_FP32_CPU_ONLY += ("polar",)  # (a bfloat16 rotary angle gives complex64, as torch's)
 _FP32_CUDA_ONLY = (
     "acos",
     "asin",

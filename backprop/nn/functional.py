@@ -1702,6 +1702,9 @@ def scaled_dot_product_attention(
             # torch's CPU kernel keeps the multi-head idiom's layout: for a query x.view(B, L, H, E).transpose(1, 2)
             # its output is (B, L, H, E) memory seen as (B, H, L, E), so out.transpose(1, 2).view(B, L, H * E) works
             out = out.transpose(1, 2).contiguous().transpose(1, 2)
+        if query.ndim == 4 and dropout_p == 0.0 and value.shape[-1] == query.shape[-1] and query.device.type == "cpu":
+            # (the inputs torch's CPU flash kernel takes: its node's name; the rest is its math path's, ours)
+            name_node(out, "ScaledDotProductFlashAttentionForCpuBackward0")
         return out
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)

@@ -348,6 +348,14 @@ class Module:
                 "nn.Module.to only accepts floating point or complex dtypes, but got desired "
                 f"dtype=torch.{np.dtype(dtype)}"
             )
+        if dtype is not None and dtypes.kind(dtype) == "c":
+            warnings.warn(
+                "Complex modules are a new feature under active development whose design may change, "
+                "and some modules might not work as expected when using complex tensors as parameters or buffers. "
+                "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml "
+                "if a complex module does not work as expected.",
+                stacklevel=2,
+            )
         with no_grad():
             tensors = list(self.parameters()) + list(self.buffers())
             if dev is not None and dev.type != "meta" and any(t.device.type == "meta" for t in tensors):
@@ -358,7 +366,7 @@ class Module:
 
         def convert(t: Tensor) -> Tensor:
             moved = t.to(dev) if dev is not None else t
-            if dtype is not None and dtypes.kind(t.dtype) == "f":
+            if dtype is not None and dtypes.kind(t.dtype) in "fc":  # complex too, as torch: to a real dtype it warns
                 moved = moved.to(dtype)
             return moved
 
@@ -428,20 +436,20 @@ class Module:
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def float(self) -> Module:
-        """Floating-point parameters and buffers to float32."""
-        return self.to(dtype=dtypes.float32)
+        """Floating-point parameters and buffers to float32 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float32) if dtypes.kind(t.dtype) == "f" else t)
 
     def double(self) -> Module:
-        """Floating-point parameters and buffers to float64."""
-        return self.to(dtype=dtypes.float64)
+        """Floating-point parameters and buffers to float64 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float64) if dtypes.kind(t.dtype) == "f" else t)
 
     def half(self) -> Module:
-        """Floating-point parameters and buffers to float16."""
-        return self.to(dtype=dtypes.float16)
+        """Floating-point parameters and buffers to float16 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.float16) if dtypes.kind(t.dtype) == "f" else t)
 
     def bfloat16(self) -> Module:
-        """Floating-point parameters and buffers to bfloat16."""
-        return self.to(dtype=dtypes.bfloat16)
+        """Floating-point parameters and buffers to bfloat16 (complex ones stay, as torch's)."""
+        return self._apply(lambda t: t.to(dtypes.bfloat16) if dtypes.kind(t.dtype) == "f" else t)
 
     def cpu(self) -> Module:
         """Parameters and buffers to the CPU."""

@@ -640,7 +640,10 @@ def _check_index_copy(x, index, src, *, axis):
             f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
         )
     if src.dtype != x.dtype:
-        raise DTypeError(f"index_copy(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+        raise DTypeError(
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{_dtypes.scalar_type_name(x.dtype)} and (source) {_dtypes.scalar_type_name(src.dtype)}"
+        )
 
 
 @op("index_copy", save_inputs=(1,), check=_check_index_copy)

@@ -10,7 +10,7 @@ flavours:
   warning), and the parameters used inside get no gradient.
 - ``use_reentrant=False``: ``fn`` records its graph as usual, but every tensor its ops save for
   backward goes through saved-tensor hooks that keep an index instead; the first time backward needs
-  one, ``fn`` runs again (same random state, ``context_fn``'s recompute context) and the tensors it
+  one, ``fn`` runs again (same random state and autocast state, ``context_fn``'s recompute context) and the tensors it
   saves are handed back in order. Parameters used inside get their gradients whatever the inputs, and
   keyword arguments and ``context_fn`` work, as torch's.
 
@@ -28,6 +28,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from backprop import creation
+from backprop.amp import (
+    autocast,
+    get_autocast_dtype,
+    is_autocast_available,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+)
 from backprop.autograd.custom import Function
 from backprop.autograd.functional import backward as autograd_backward
 from backprop.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -58,6 +65,19 @@ def noop_context_fn() -> tuple[contextlib.nullcontext, contextlib.nullcontext]:
     return contextlib.nullcontext(), contextlib.nullcontext()
 
 
+def _autocast_now(args: Iterable[Any]) -> list[autocast]:
+    """The autocast regions the forward ran in (on the CPU and the inputs' devices), to recompute in: torch's
+    checkpoint recomputes under the forward's autocast state, whatever the state backward runs in."""
+    kinds = {"cpu"} | {a.device.type for a in args if isinstance(a, Tensor)}
+    return [
+        autocast(
+            d, dtype=get_autocast_dtype(d), enabled=is_autocast_enabled(d), cache_enabled=is_autocast_cache_enabled()
+        )
+        for d in sorted(kinds)
+        if is_autocast_available(d) and (is_autocast_enabled(d) or d == "cpu")
+    ]
+
+
 class _Checkpoint(Function):
     """The forward without a graph; the backward recomputes it with one and backpropagates."""
 
@@ -65,6 +85,7 @@ class _Checkpoint(Function):
     def forward(ctx: Any, run_function: Callable[..., Any], preserve_rng_state: bool, *args: Any) -> Any:
         ctx.run, ctx.args = run_function, args
         ctx.rng = creation.get_rng_state() if preserve_rng_state else None
+        ctx.autocast = _autocast_now(args)
         ctx.save_for_backward(*[a for a in args if isinstance(a, Tensor)])
         with no_grad():
             return run_function(*args)
@@ -85,7 +106,9 @@ class _Checkpoint(Function):
             state = creation.get_rng_state()
             creation.set_rng_state(ctx.rng)
         try:
-            with enable_grad():
+            with enable_grad(), contextlib.ExitStack() as regions:
+                for region in ctx.autocast:
+                    regions.enter_context(region)
                 outputs = ctx.run(*inputs)
         finally:
             if state is not None:
@@ -154,6 +177,7 @@ def _without_reentrant(
     """The non-reentrant flavour: the forward's saved tensors are indices into a recomputation."""
     forward_ctx, recompute_ctx = context_fn()
     rng = creation.get_rng_state() if preserve else None
+    regions = _autocast_now([*args, *kwargs.values()])
     count = [0]  # tensors the forward saved
     store: dict[int, Any] = {}  # index -> the recomputed tensor, until backward takes it
 
@@ -173,7 +197,9 @@ def _without_reentrant(
             state = creation.get_rng_state()
             creation.set_rng_state(rng)
         try:
-            with enable_grad(), recompute_ctx, saved_tensors_hooks(keep, lambda t: t):
+            with enable_grad(), recompute_ctx, saved_tensors_hooks(keep, lambda t: t), contextlib.ExitStack() as on:
+                for region in regions:
+                    on.enter_context(region)
                 function(*args, **kwargs)
         finally:
             if state is not None:

@@ -218,7 +218,7 @@ class Node:
         return meta
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+        return f"<{self.name().removeprefix('torch::autograd::')} object at {id(self):#x}>"
 
     @staticmethod
     def _class_named(name: str, custom: bool = False) -> type[Node]:
@@ -355,8 +355,8 @@ def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
     Exp, is at version 1; expected version 0 instead`` (``node``: the tensor's producer, None for a leaf)."""
     which = ""
     if node is not None:
-        name = node.name()
-        which = f", which is output 0 of {name[: name.rfind('Backward')] if 'Backward' in name else name},"
+        stem, _, overload = node.name().rpartition("Backward")  # (torch's label: ``Exp``, ``T1`` for ``TBackward1``)
+        which = f", which is output 0 of {stem + overload.lstrip('0') if stem else overload},"
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{t.type()} [{', '.join(map(str, t.shape))}]]{which} is at version {version_of(t)}; expected version "
@@ -834,10 +834,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
                 "order (or the view runs backwards); write into the base tensor, or .clone() the view first"
             )
         if any(st == 0 and n > 1 for st, n in zip(stride, size)):
-            raise RuntimeError(
-                f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
-                "single memory location (an expanded view); clone it first"
-            )
+            raise RuntimeError(INTERNAL_OVERLAP)
         if _may_overlap(size, stride):  # overlapping windows (unfold's) refuse too
             raise RuntimeError(
                 f"{name}: unsupported operation: some elements of the written-to tensor refer to a single memory "
@@ -1045,8 +1042,7 @@ def _inplace_result(name: str, target: Any, result: Any, operands: Sequence[Any]
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
     if result.shape != target._data.shape:
         raise ShapeError(
-            f"{name}: output with shape {tuple(target._data.shape)} doesn't match the broadcast shape "
-            f"{tuple(result.shape)}"
+            f"output with shape {list(target._data.shape)} doesn't match the broadcast shape {list(result.shape)}"
         )
     if result.dtype == target._data.dtype:
         return False

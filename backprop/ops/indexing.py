@@ -513,7 +513,10 @@ def _check_index_vector(name: str):
                     f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
                 )
             if src.dtype != x.dtype:
-                raise DTypeError(f"index_add(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+                raise DTypeError(  # (torch's text, also out of place)
+                    f"index_add_(): self ({_dtypes.scalar_type_name(x.dtype)}) and source "
+                    f"({_dtypes.scalar_type_name(src.dtype)}) must have the same scalar type"
+                )
 
     return check
 
@@ -608,7 +611,10 @@ def _check_index_copy(x, index, src, *, axis):
             f"dimension {axis} of size {index.size} (the number of indices), i.e. {want}"
         )
     if src.dtype != x.dtype:
-        raise DTypeError(f"index_copy(): self ({x.dtype}) and source ({src.dtype}) must have the same dtype")
+        raise DTypeError(  # (torch's text, also out of place)
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{_dtypes.scalar_type_name(x.dtype)} and (source) {_dtypes.scalar_type_name(src.dtype)}"
+        )
 
 
 @op("index_copy", save_inputs=(1,), check=_check_index_copy)
@@ -646,8 +652,9 @@ def _check_index_put(x, values, index, *, dims, accumulate=False):
             raise ShapeError(f"index_put(): values {tuple(values.shape)} must have shape {want}")
         if values.dtype != x.dtype:
             raise DTypeError(
-                "index_put(): Index put requires the source and destination dtypes match, got "
-                f"{x.dtype} for the destination and {values.dtype} for the source."
+                "Index put requires the source and destination dtypes match, got "
+                f"{_dtypes.scalar_type_name(x.dtype)} for the destination and "
+                f"{_dtypes.scalar_type_name(values.dtype)} for the source."
             )
 
 

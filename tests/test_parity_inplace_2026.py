@@ -179,3 +179,60 @@ def test_half_fill_still_refuses_overflow():
     x = bp.tensor([1.0, 2.0], dtype=bp.float16)
     x[1] = 65519.0
     assert x.tolist() == [1.0, 65504.0]  # (rounded to the nearest half, not refused)
+
+
+RETAINED = {
+    "mul_": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b.mul_(3); (b * 5).sum().backward();"
+        " out = [a.grad, b.grad]"
+    ),
+    "a slice's mul_": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b[1:].mul_(3); (b * 5).sum().backward();"
+        " out = [a.grad, b.grad]"
+    ),
+    "a transposed view's mul_": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 2; b.retain_grad(); b.t()[0].mul_(3);"
+        " (b * 5).sum().backward(); out = [a.grad, b.grad]"
+    ),
+    "assignment": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b[0] = 7; (b * 5).sum().backward();"
+        " out = [a.grad, b.grad]"
+    ),
+    "fill_": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b.fill_(7); (b * 5).sum().backward();"
+        " out = [a.grad, b.grad]"
+    ),
+    "sigmoid_": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b.sigmoid_(); (b * 5).sum().backward();"
+        " out = [a.grad, b.grad]"
+    ),
+    "a view's own": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 2; c = b[0]; c.retain_grad(); c.mul_(3);"
+        " (b * 5).sum().backward(); out = [a.grad, c.grad]"
+    ),
+    "a hook stays with its version": (
+        "a = torch.ones(3, requires_grad=True); b = a * 2; b.retain_grad(); b.register_hook(lambda g: g * 10);"
+        " b.mul_(3); (b * 5).sum().backward(); out = [a.grad, b.grad]"
+    ),
+    "a custom Function's mark_dirty": """
+class F(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.mark_dirty(x)
+        return x.mul_(2)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+a = torch.ones(3, requires_grad=True); b = a * 1; b.retain_grad(); F.apply(b); (b * 3).sum().backward()
+out = [a.grad, b.grad]
+""",
+}
+
+
+@pytest.mark.parametrize("code", RETAINED.values(), ids=RETAINED.keys())
+def test_retain_grad_follows_inplace_changes(code):
+    """``.grad`` of a tensor that ``retain_grad()`` and was then changed in place is the gradient of its new
+    version, as torch's (it was the old version's: 15 for ``b.mul_(3); (b * 5).sum()``, where torch gives 5)."""
+    _check(code)

@@ -843,15 +843,29 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
         offset = view.storage_offset() - base.storage_offset()
         new_base = base.as_strided_scatter(new, size, stride, offset)
         _retire(base)
+        carry_retained(base.grad_fn, new_base.grad_fn)
         base._data, base.grad_fn, base._requires_grad = new_base._data, new_base.grad_fn, new_base._requires_grad
         bump_version(base)
         fresh = base.as_strided(size, stride, offset)
+        carry_retained(view.grad_fn, fresh.grad_fn)
         view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
         return
     index = node._attrs["index"]
     write_recorded(name, base, new, index)
     fresh = apply(getitem, base, index=index)
+    carry_retained(view.grad_fn, fresh.grad_fn)
     view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
+
+
+def carry_retained(old: Node | None, new: Node | None) -> None:
+    """``retain_grad()`` follows its tensor through an in-place change, as torch's: ``.grad`` is the gradient
+    of the tensor's latest version (a ``register_hook`` hook stays with the version it was put on)."""
+    hooks = old.hooks if old is not None else None
+    if hooks and new is not None and new is not old:
+        kept = [h for h in hooks if getattr(h, "_retains_grad", False)]
+        if kept:
+            old.hooks = [h for h in hooks if not getattr(h, "_retains_grad", False)] or None  # type: ignore[union-attr]
+            new.hooks = [*(new.hooks or ()), *kept]
 
 
 def _root(x: Any) -> Any:
@@ -954,6 +968,7 @@ def write_recorded(name: str, target: Any, value: Any, index: Any, then: Any = N
     before._requires_grad = target._requires_grad
     out = apply(setitem, before, value, index=index, then=then)
     _retire(target)
+    carry_retained(target.grad_fn, out.grad_fn)
     target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, out._requires_grad
     bump_version(target)
 
@@ -984,6 +999,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         if _inplace_result(name, target, out._data, args):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
         _retire(target)
+        carry_retained(target.grad_fn, out.grad_fn)
         target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
         node = out.grad_fn
         if node is not None and node._out_ref is not None:

@@ -236,3 +236,21 @@ def test_retain_grad_follows_inplace_changes(code):
     """``.grad`` of a tensor that ``retain_grad()`` and was then changed in place is the gradient of its new
     version, as torch's (it was the old version's: 15 for ``b.mul_(3); (b * 5).sum()``, where torch gives 5)."""
     _check(code)
+
+
+def test_saved_output_of_a_views_inplace_op_is_checked():
+    """``v = x[0]; v.exp_()`` saves exp's output, which is ``v``'s new version: a later write into ``v`` or its
+    base is caught in backward, as torch's version counter does (it computed from the stale copy)."""
+    _check("a = torch.ones(2, 3, requires_grad=True); x = a * 1; v = x[0]; v.exp_(); v.mul_(2); x.sum().backward()")
+    _check("a = torch.zeros(2, 3, requires_grad=True); x = a * 1; v = x[0]; v.exp_(); x.sum().backward(); out = a.grad")
+    for write in ("x.mul_(2)", "x[1] = 3", "x[1].mul_(2)"):  # (the base written: torch names the view's AsStrided)
+        code = (
+            f"a = torch.ones(2, 3, requires_grad=True); x = a * 1; v = x.t(); v.sigmoid_(); {write}; x.sum().backward()"
+        )
+        want, got = _run(code, torch), _run(code, bp)
+        assert want[0] == got[0] == "error"
+        head = "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        assert str(got[1]).startswith(head + "[torch.FloatTensor [3, 2]], which is output 0 of ")
+        assert (
+            "is at version 2; expected version 1 instead" in str(got[1]) == str(want[1]).replace("AsStrided", "Sigmoid")
+        )

@@ -990,6 +990,10 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             if _inplace_result(name, target, out._data, args):
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
+            node = out.grad_fn
+            if node is not None and node._out_ref is not None:  # (a saved output is the view's new version, as
+                node._out_ref = weakref.ref(target)  # torch's: a later write into the base is caught in backward)
+                node._out_version = version_of(target)
             return target
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad

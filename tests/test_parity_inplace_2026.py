@@ -243,7 +243,13 @@ def test_saved_output_of_a_views_inplace_op_is_checked():
     base is caught in backward, as torch's version counter does (it computed from the stale copy)."""
     _check("a = torch.ones(2, 3, requires_grad=True); x = a * 1; v = x[0]; v.exp_(); v.mul_(2); x.sum().backward()")
     _check("a = torch.zeros(2, 3, requires_grad=True); x = a * 1; v = x[0]; v.exp_(); x.sum().backward(); out = a.grad")
-    for write in ("x.mul_(2)", "x[1] = 3", "x[1].mul_(2)"):  # (the base written: torch names the view's AsStrided)
+    for write in (
+        "x.mul_(2)",
+        "x[1] = 3",
+        "x[1].mul_(2)",
+        "del v; x.mul_(2)",
+        "v = x[0]; v.zero_()",
+    ):  # (the base written: torch names the view's AsStrided)
         code = (
             f"a = torch.ones(2, 3, requires_grad=True); x = a * 1; v = x.t(); v.sigmoid_(); {write}; x.sum().backward()"
         )

@@ -991,9 +991,8 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
             node = out.grad_fn
-            if node is not None and node._out_ref is not None:  # (a saved output is the view's new version, as
-                node._out_ref = weakref.ref(target)  # torch's: a later write into the base is caught in backward)
-                node._out_version = version_of(target)
+            if node is not None and node._out_ref is not None:  # (a saved output is the view's new version)
+                node._out_ref, node._out_version = _ViewOutput(target), version_of(target)
             return target
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
@@ -1039,6 +1038,29 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             tr.call(functools.partial(_apply_into, kernel), refs, None, attrs=attrs)
     bump_version(target)
     return target
+
+
+class _ViewOutput:
+    """``_out_ref`` of a node whose output an in-place op wrote through a view (``v = x[0]; v.exp_()``): the
+    view while it lives, then a stand-in with its shape and type read against its base's version counter, as
+    torch's counter outlives the view: a later write into the base is still caught in backward."""
+
+    __slots__ = ("_view", "_base", "shape", "_type", "_plain", "_vc")
+
+    def __init__(self, view: Any) -> None:
+        self._view, self._base = weakref.ref(view), weakref.ref(view._vbase)
+        self.shape, self._type, self._plain, self._vc = tuple(view.shape), view.type(), view._plain, version_of(view)
+
+    def __call__(self) -> Any:
+        view = self._view()
+        return view if view is not None else self
+
+    @property
+    def _vbase(self) -> Any:
+        return self._base()  # (None once the base is gone too: then ``_vc``, the version it was written at)
+
+    def type(self) -> str:
+        return self._type
 
 
 INTERNAL_OVERLAP = (

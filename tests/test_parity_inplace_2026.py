@@ -81,6 +81,21 @@ COPY_SLICES = {
         "a = torch.ones(3, requires_grad=True); b = a * 2; b[0] = 1; out = [b.grad_fn.name(), repr(b.grad_fn)[:12]]"
     ),
     "view's write": "a = torch.ones(3, requires_grad=True); b = a * 2; b[1:].mul_(3); out = b.grad_fn.name()",
+    "transposed view's write": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 1; b.t().copy_(a.t()); out = b.grad_fn.name()"
+    ),
+    "fill_": "a = torch.ones(2, 3, requires_grad=True); b = a * 1; b.fill_(2); out = b.grad_fn.name()",
+    "fill_ of a tensor": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 1; b.fill_(torch.tensor(2.)); out = b.grad_fn.name()"
+    ),
+    "zero_": "a = torch.ones(2, 3, requires_grad=True); b = a * 1; b.zero_(); out = b.grad_fn.name()",
+    "copy_": "a = torch.ones(2, 3, requires_grad=True); b = torch.zeros(2, 3); b.copy_(a); out = b.grad_fn.name()",
+    "copy_ then a saved use": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 1; c = b * b; b.copy_(a); c.sum().backward()"
+    ),
+    "zero_ then a saved use": (
+        "a = torch.ones(2, 3, requires_grad=True); b = a * 1; c = b * b; b.zero_(); c.sum().backward()"
+    ),
     "a saved tensor written by a slice": (
         "a = torch.ones(2, 3, requires_grad=True); b = a * 1; c = b.pow(2); b[0].mul_(2); c.sum().backward()"
     ),
@@ -119,6 +134,9 @@ ERRORS = {
     "x[list] = float64": "x = torch.tensor([1., 2, 3]); x[[0, 1]] = torch.tensor([2., 3], dtype=torch.float64)",
     "x[list] = 0-d float64": "x = torch.tensor([1., 2, 3]); x[[0, 1]] = torch.tensor(2.0, dtype=torch.float64)",
     "x[:, list] = ints": "y = torch.zeros(2, 3); y[:, [0, 1]] = torch.tensor([2, 3])",
+    ".data = ints on a tensor that requires grad": (
+        "x = torch.ones(3, requires_grad=True); x.data = torch.zeros(2, dtype=torch.int64)"
+    ),
     "x[0, list] = ints in a graph": (
         "y = torch.zeros(2, 3, requires_grad=True) * 1; y[0, [0, 1]] = torch.tensor([2, 3])"
     ),

@@ -21,7 +21,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import op_backward_name, torch_name
+from backprop.autograd.node_names import name_node, op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, KernelIndexError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -356,7 +356,12 @@ def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
     which = ""
     if node is not None:
         stem, _, overload = node.name().rpartition("Backward")  # (torch's label: ``Exp``, ``T1`` for ``TBackward1``)
-        which = f", which is output 0 of {stem + overload.lstrip('0') if stem else overload},"
+        label = (
+            stem + overload.lstrip("0")
+            if stem and (overload.isdigit() or not overload)
+            else stem + "Backward" + overload
+        )
+        which = f", which is output 0 of {label if stem else overload},"
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{t.type()} [{', '.join(map(str, t.shape))}]]{which} is at version {version_of(t)}; expected version "
@@ -844,6 +849,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
         new_base = base.as_strided_scatter(new, size, stride, offset)
         _retire(base)
         carry_retained(base.grad_fn, new_base.grad_fn)
+        name_node(new_base, "torch::autograd::CopySlices")  # (torch's node for a write through a view)
         base._data, base.grad_fn, base._requires_grad = new_base._data, new_base.grad_fn, new_base._requires_grad
         bump_version(base)
         fresh = base.as_strided(size, stride, offset)

@@ -592,6 +592,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if not (need_grad and state.enabled and op.backward is not None):
         result.grad_fn = None
         result._requires_grad = False
+        if base is not None and (
+            (first._requires_grad and not state.enabled) or (no_grad_views and no_grad_views.get(id(first)) is first)
+        ):
+            no_grad_views[id(result)] = result  # (an in-place change of it with grad mode on refuses, as torch)
         return result
     # (a module global: ``autograd.graph`` rebinds it while saved-tensor hooks are active, so the
     # path without them pays no check)
@@ -942,12 +946,25 @@ def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> N
     )
 
 
+# views taken in no_grad mode of a tensor that requires grad: id -> the view (torch's NO_GRAD_MODE creation meta)
+no_grad_views: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+NO_GRAD_VIEW = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that this use "
+    "case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if "
+    "you want the inplace to be tracked)."
+)
+
+
 def check_inplace(name: str, target: Any, *others: Any) -> bool:
     """True when an in-place op on ``target`` must be recorded in the graph; raises where torch does
-    (a leaf that requires grad) and where recording would give wrong gradients (writes that
-    replace part of a tensor: ``__setitem__``, ``fill_``, ``copy_``)."""
+    (a leaf that requires grad, a view taken in no_grad mode of one that does) and where recording would
+    give wrong gradients (writes that replace part of a tensor: ``__setitem__``, ``fill_``, ``copy_``)."""
     if not state.enabled:
         return False
+    if no_grad_views and no_grad_views.get(id(target)) is target:
+        raise RuntimeError(NO_GRAD_VIEW)
     rec = target._requires_grad or any(getattr(o, "_requires_grad", False) for o in others)
     if rec and target._requires_grad:
         if target.grad_fn is None:  # (torch's x[i] = v writes through the view x[i])

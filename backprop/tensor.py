@@ -567,6 +567,8 @@ class Tensor(
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
         if value.device != self.device:
             raise RuntimeError(f"data: a tensor on {self.device} cannot take data on {value.device}")
+        if self._requires_grad and dtypes.kind(value._data.dtype) not in "fc":
+            raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex dtype")
         self._data = value._data  # (no version bump: the escape hatch autograd does not see, as torch's)
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.fail("t.data = ... inside the step (the record would keep the old memory)")
@@ -1169,7 +1171,10 @@ class Tensor(
     # ------------------------------------------------------------ in place (no op: plain writes)
     def zero_(self) -> Tensor:
         try:
-            return self.fill_(0)
+            self.fill_(0)
+            if self.grad_fn is not None and self.grad_fn.name() == "FillBackward2":
+                name_node(self, "ZeroBackward0")  # (torch's node for zero_)
+            return self
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -1179,6 +1184,8 @@ class Tensor(
             if check_inplace("fill_", self, value):  # in a recorded graph: torch's gradient (0 to the old values)
                 v = value if not isinstance(value, Tensor) else value.to(self.dtype).reshape(())
                 write_recorded("fill_", self, v, (Ellipsis,))
+                if self._vbase is None or self._vbase is self:  # (torch's node for a whole tensor; a view's base
+                    name_node(self, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")  # CopySlices)
                 return self
             if isinstance(value, Tensor):
                 if value._data.size != 1:
@@ -1208,6 +1215,8 @@ class Tensor(
             value = src if isinstance(src, Tensor) else self.new_tensor(src)
             value = value.to(self.device).to(self.dtype).expand(*self.shape)
             write_recorded("copy_", self, value, (Ellipsis,))
+            if self._vbase is None or self._vbase is self:  # (torch's node for a whole tensor)
+                name_node(self, "torch::autograd::CopyBackwards")
             return self
         try:
             if isinstance(src, Tensor):

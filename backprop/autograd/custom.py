@@ -20,7 +20,14 @@ from typing import Any
 
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
-from backprop.autograd.function import _retire, _write_through_view, apply, bump_version, modified_error
+from backprop.autograd.function import (
+    _retire,
+    _write_through_view,
+    apply,
+    bump_version,
+    carry_retained,
+    modified_error,
+)
 from backprop.autograd.grad_mode import no_grad, set_grad_enabled, state
 from backprop.registry import OpDef
 
@@ -449,6 +456,7 @@ def _rebase(name: str, t: Any, new: Any) -> None:
     if has_views:
         _retire(t)
         t._data = t._data.copy()
+    carry_retained(t.grad_fn, new.grad_fn)
     t.grad_fn, t._requires_grad, t._grad = new.grad_fn, True, None
 
 

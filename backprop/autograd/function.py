@@ -21,7 +21,7 @@ from backprop import dtypes
 from backprop.autograd import trace
 from backprop.autograd.autocast_state import autocast_inputs
 from backprop.autograd.grad_mode import anomaly_users, autocast_users, quiet_floats, state, trace_users
-from backprop.autograd.node_names import op_backward_name, torch_name
+from backprop.autograd.node_names import name_node, op_backward_name, torch_name
 from backprop.ops import conversion
 from backprop.ops._util import DTypeError, KernelIndexError, ShapeError, broadcast_shape
 from backprop.registry import OpDef
@@ -218,7 +218,7 @@ class Node:
         return meta
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+        return f"<{self.name().removeprefix('torch::autograd::')} object at {id(self):#x}>"
 
     @staticmethod
     def _class_named(name: str, custom: bool = False) -> type[Node]:
@@ -355,8 +355,13 @@ def modified_error(t: Any, saved_version: int, node: Any) -> RuntimeError:
     Exp, is at version 1; expected version 0 instead`` (``node``: the tensor's producer, None for a leaf)."""
     which = ""
     if node is not None:
-        name = node.name()
-        which = f", which is output 0 of {name[: name.rfind('Backward')] if 'Backward' in name else name},"
+        stem, _, overload = node.name().rpartition("Backward")  # (torch's label: ``Exp``, ``T1`` for ``TBackward1``)
+        label = (
+            stem + overload.lstrip("0")
+            if stem and (overload.isdigit() or not overload)
+            else stem + "Backward" + overload
+        )
+        which = f", which is output 0 of {label if stem else overload},"
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{t.type()} [{', '.join(map(str, t.shape))}]]{which} is at version {version_of(t)}; expected version "
@@ -587,6 +592,10 @@ def apply(op: OpDef, *args: Any, **attrs: Any) -> Any:
     if not (need_grad and state.enabled and op.backward is not None):
         result.grad_fn = None
         result._requires_grad = False
+        if base is not None and (
+            (first._requires_grad and not state.enabled) or (no_grad_views and no_grad_views.get(id(first)) is first)
+        ):
+            no_grad_views[id(result)] = result  # (an in-place change of it with grad mode on refuses, as torch)
         return result
     # (a module global: ``autograd.graph`` rebinds it while saved-tensor hooks are active, so the
     # path without them pays no check)
@@ -834,10 +843,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
                 "order (or the view runs backwards); write into the base tensor, or .clone() the view first"
             )
         if any(st == 0 and n > 1 for st, n in zip(stride, size)):
-            raise RuntimeError(
-                f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
-                "single memory location (an expanded view); clone it first"
-            )
+            raise RuntimeError(INTERNAL_OVERLAP)
         if _may_overlap(size, stride):  # overlapping windows (unfold's) refuse too
             raise RuntimeError(
                 f"{name}: unsupported operation: some elements of the written-to tensor refer to a single memory "
@@ -846,15 +852,30 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
         offset = view.storage_offset() - base.storage_offset()
         new_base = base.as_strided_scatter(new, size, stride, offset)
         _retire(base)
+        carry_retained(base.grad_fn, new_base.grad_fn)
+        name_node(new_base, "torch::autograd::CopySlices")  # (torch's node for a write through a view)
         base._data, base.grad_fn, base._requires_grad = new_base._data, new_base.grad_fn, new_base._requires_grad
         bump_version(base)
         fresh = base.as_strided(size, stride, offset)
+        carry_retained(view.grad_fn, fresh.grad_fn)
         view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
         return
     index = node._attrs["index"]
     write_recorded(name, base, new, index)
     fresh = apply(getitem, base, index=index)
+    carry_retained(view.grad_fn, fresh.grad_fn)
     view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad
+
+
+def carry_retained(old: Node | None, new: Node | None) -> None:
+    """``retain_grad()`` follows its tensor through an in-place change, as torch's: ``.grad`` is the gradient
+    of the tensor's latest version (a ``register_hook`` hook stays with the version it was put on)."""
+    hooks = old.hooks if old is not None else None
+    if hooks and new is not None and new is not old:
+        kept = [h for h in hooks if getattr(h, "_retains_grad", False)]
+        if kept:
+            old.hooks = [h for h in hooks if not getattr(h, "_retains_grad", False)] or None  # type: ignore[union-attr]
+            new.hooks = [*(new.hooks or ()), *kept]
 
 
 def _root(x: Any) -> Any:
@@ -925,12 +946,25 @@ def _device_error(op: OpDef, args: tuple[Any, ...], first: Any, other: Any) -> N
     )
 
 
+# views taken in no_grad mode of a tensor that requires grad: id -> the view (torch's NO_GRAD_MODE creation meta)
+no_grad_views: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+NO_GRAD_VIEW = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that this use "
+    "case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if "
+    "you want the inplace to be tracked)."
+)
+
+
 def check_inplace(name: str, target: Any, *others: Any) -> bool:
     """True when an in-place op on ``target`` must be recorded in the graph; raises where torch does
-    (a leaf that requires grad) and where recording would give wrong gradients (writes that
-    replace part of a tensor: ``__setitem__``, ``fill_``, ``copy_``)."""
+    (a leaf that requires grad, a view taken in no_grad mode of one that does) and where recording would
+    give wrong gradients (writes that replace part of a tensor: ``__setitem__``, ``fill_``, ``copy_``)."""
     if not state.enabled:
         return False
+    if no_grad_views and no_grad_views.get(id(target)) is target:
+        raise RuntimeError(NO_GRAD_VIEW)
     rec = target._requires_grad or any(getattr(o, "_requires_grad", False) for o in others)
     if rec and target._requires_grad:
         if target.grad_fn is None:  # (torch's x[i] = v writes through the view x[i])
@@ -957,6 +991,7 @@ def write_recorded(name: str, target: Any, value: Any, index: Any, then: Any = N
     before._requires_grad = target._requires_grad
     out = apply(setitem, before, value, index=index, then=then)
     _retire(target)
+    carry_retained(target.grad_fn, out.grad_fn)
     target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, out._requires_grad
     bump_version(target)
 
@@ -978,6 +1013,9 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
             if _inplace_result(name, target, out._data, args):
                 out = apply(conversion.astype, out, dtype=target._data.dtype)
             _write_through_view(name, target, out)
+            node = out.grad_fn
+            if node is not None and node._out_ref is not None:  # (a saved output is the view's new version)
+                node._out_ref, node._out_version = _ViewOutput(target), version_of(target)
             return target
         before = target._plain._wrap(target._data, target.device, target.grad_fn)
         before._requires_grad = target._requires_grad
@@ -987,6 +1025,7 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
         if _inplace_result(name, target, out._data, args):
             out = apply(conversion.astype, out, dtype=target._data.dtype)  # keeps the tensor's dtype, as torch
         _retire(target)
+        carry_retained(target.grad_fn, out.grad_fn)
         target._data, target.grad_fn, target._requires_grad = out._data, out.grad_fn, True
         node = out.grad_fn
         if node is not None and node._out_ref is not None:
@@ -1024,6 +1063,29 @@ def apply_(op: OpDef, name: str, target: Any, *args: Any, **attrs: Any) -> Any:
     return target
 
 
+class _ViewOutput:
+    """``_out_ref`` of a node whose output an in-place op wrote through a view (``v = x[0]; v.exp_()``): the
+    view while it lives, then a stand-in with its shape and type read against its base's version counter, as
+    torch's counter outlives the view: a later write into the base is still caught in backward."""
+
+    __slots__ = ("_view", "_base", "shape", "_type", "_plain", "_vc")
+
+    def __init__(self, view: Any) -> None:
+        self._view, self._base = weakref.ref(view), weakref.ref(view._vbase)
+        self.shape, self._type, self._plain, self._vc = tuple(view.shape), view.type(), view._plain, version_of(view)
+
+    def __call__(self) -> Any:
+        view = self._view()
+        return view if view is not None else self
+
+    @property
+    def _vbase(self) -> Any:
+        return self._base()  # (None once the base is gone too: then ``_vc``, the version it was written at)
+
+    def type(self) -> str:
+        return self._type
+
+
 INTERNAL_OVERLAP = (
     "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
     "Please clone() the tensor before performing the operation."
@@ -1045,8 +1107,7 @@ def _inplace_result(name: str, target: Any, result: Any, operands: Sequence[Any]
     needs a cast down to the target's dtype (float32 ``add_`` of a float64 tensor stays float32)."""
     if result.shape != target._data.shape:
         raise ShapeError(
-            f"{name}: output with shape {tuple(target._data.shape)} doesn't match the broadcast shape "
-            f"{tuple(result.shape)}"
+            f"output with shape {list(target._data.shape)} doesn't match the broadcast shape {list(result.shape)}"
         )
     if result.dtype == target._data.dtype:
         return False

@@ -119,7 +119,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "mean": lambda n: "MeanBackward0" if n._attrs.get("axis") is None else "MeanBackward1",
     "clamp": lambda n: "ClampBackward1",
     "norm": lambda n: "LinalgVectorNormBackward0",
-    "setitem": lambda n: "CopySlices",
+    "setitem": lambda n: "torch::autograd::CopySlices",  # (torch's C++ name; the repr shows "CopySlices")
     "sub": lambda n: "RsubBackward1" if n.in_meta[0] is None else None,  # 1 - x
     "div": lambda n: "MulBackward0" if n.in_meta[0] is None else None,  # 2 / x: torch's reciprocal * 2
     "pow": lambda n: "PowBackward2" if n.in_meta[0] is None else "PowBackward1" if n.in_meta[1] is not None else None,

@@ -75,9 +75,17 @@ class IndexingMethods:
     def __setitem__(self: Any, index: Any, value: Any) -> None:
         """In-place assignment; inside a recorded graph (the tensor or the value requires grad) it is
         recorded as torch's: the written region's gradient goes to ``value``, the rest to the old tensor."""
+        if value.__class__ in (int, float) and self._data.dtype.itemsize == 2 and _dtypes.kind(self._data.dtype) == "f":
+            value = _half_value(value, self._data.dtype)  # (torch casts it unchecked: 1e6 into float16 is inf)
         value = _dtypes.fill_value(value, self._data.dtype)  # a Python number: torch's checked conversion
         recorded = check_inplace("__setitem__", self, value)
         idx, then = torch_index(index, self.device, self.ndim)
+        if hasattr(value, "grad_fn") and value.dtype != self.dtype and _index_put(index, idx, then, value):
+            raise DTypeError(  # (torch's index_put_ takes no other dtype; basic indexing's copy_ casts)
+                "Index put requires the source and destination dtypes match, got "
+                f"{_dtypes.scalar_type_name(self._data.dtype)} for the destination and "
+                f"{_dtypes.scalar_type_name(value._data.dtype)} for the source."
+            )
         if recorded:
             try:
                 write_recorded("__setitem__", self, _write_value(self, value, idx, then), idx, then)
@@ -337,6 +345,11 @@ class IndexingMethods:
                 "put_(): Expected source and index to have the same number of elements, but got source.numel() "
                 f"= {source.numel()}, index.numel() = {index.numel()}"
             )
+        if hasattr(source, "dtype") and source.dtype != self.dtype:
+            raise DTypeError(
+                "put_(): self and source expected to have the same dtype, but got self.dtype = "
+                f"{_dtypes.scalar_type_name(self.dtype)} and source.dtype = {_dtypes.scalar_type_name(source.dtype)}"
+            )
         lin = _wrapped(name, index.reshape(-1).long(), self.numel(), "put", flat=True)
         if inplace:
             return apply_(
@@ -362,8 +375,9 @@ class IndexingMethods:
 
     def _scatter_masked(self: Any, name: str, mask: Any, source: Any, inplace: bool) -> Tensor:
         if source.dtype != self.dtype:
-            raise DTypeError(
-                f"{name}: expected self and source to have same dtypes but got {self.dtype} and {source.dtype}"
+            raise DTypeError(  # (torch's text, its missing space included)
+                "masked_scatter: expected self and source to have same dtypes but got"
+                f"{_dtypes.scalar_type_name(self.dtype)} and {_dtypes.scalar_type_name(source.dtype)}"
             )
         m = mask if tuple(mask.shape) == tuple(self.shape) else mask.expand(self.shape)
         lin = apply(ix.nonzero, m.reshape(-1)).reshape(-1)
@@ -468,6 +482,11 @@ class IndexingMethods:
     ) -> Tensor:
         _index_reduce_mode(reduce)
         _warn_once(_INDEX_REDUCE_BETA)
+        if hasattr(source, "dtype") and source.dtype != self.dtype:
+            raise DTypeError(
+                f"index_reduce_(): self ({_dtypes.scalar_type_name(self.dtype)}) and source "
+                f"({_dtypes.scalar_type_name(source.dtype)}) must have the same scalar type"
+            )
         d, grid, src = self._index_grid("index_reduce_", dim, index, source)
         out = self._scatter_inplace(
             ix.scatter_reduce,
@@ -1158,6 +1177,21 @@ def torch_index(index: Any, device: Device, ndim: int) -> tuple[tuple, tuple | N
     """``(index, then)`` for the getitem op: ``x[index][then]`` is torch's ``x[index]`` (ints are
     applied before the advanced indices; ``then`` is None where NumPy's reading already agrees)."""
     return ix.split_index(device.xp, index_arg(index, device), ndim)
+
+
+def _index_put(index: Any, idx: tuple, then: Any, value: Any) -> bool:
+    """Whether torch writes ``x[index] = value`` with ``index_put_``: an index with a tensor or list in it,
+    except a lone bool mask given a 0-d value (torch's ``masked_fill_``)."""
+    if then is None and not any(isinstance(i, np.ndarray) or hasattr(i, "__cuda_array_interface__") for i in idx):
+        return False
+    return not (value.ndim == 0 and hasattr(index, "dtype") and index.dtype == _dtypes.bool_)
+
+
+def _half_value(value: Any, dtype: Any) -> float:
+    """A Python number assigned into a float16/bfloat16 tensor, rounded to ``dtype`` as torch's copy from a
+    double tensor does (beyond the range: inf, where ``fill_`` refuses)."""
+    with np.errstate(over="ignore"):
+        return float(np.asarray(float(value)).astype(dtype))
 
 
 def _write_value(target: Any, value: Any, idx: Any, then: Any) -> Any:

@@ -975,6 +975,11 @@ class MathMethods:
 
     def reciprocal_(self: Any) -> Tensor:
         try:
+            if dtypes.kind(self._data.dtype) not in "fc":  # (torch's result is a float; NumPy's would truncate)
+                raise DTypeError(
+                    "result type Float can't be cast to the desired output type "
+                    f"{dtypes.scalar_type_name(self._data.dtype)}"
+                )
             return apply_(mt.reciprocal, "reciprocal_", self)
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)

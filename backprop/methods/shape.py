@@ -901,8 +901,21 @@ def _become(self: Any, out: Any, name: str) -> Any:
     check_inplace(name, self)  # a leaf that requires grad refuses, as torch
     if trace_users[0] and (tr := trace.tracer()) is not None:
         tr.fail(f"{name}() changes a tensor's shape in place inside the step; use the out-of-place {name[:-1]}()")
+    named = out.grad_fn.name() if out.grad_fn is not None else ""
+    if named[:-1] in _INPLACE_OVERLOAD:  # torch's in-place overload's node: ``TBackward1``, ``SqueezeBackward3``
+        name_node(out, named[:-1] + str(int(named[-1]) + _INPLACE_OVERLOAD[named[:-1]]))
     self._data, self.grad_fn, self._requires_grad = out._data, out.grad_fn, out._requires_grad
+    bump_version(self)  # (a change of metadata only, which torch counts as a write, as ``resize_``)
     return self
+
+
+_INPLACE_OVERLOAD = {
+    "TBackward": 1,
+    "TransposeBackward": 1,
+    "UnsqueezeBackward": 1,
+    "AsStridedBackward": 1,
+    "SqueezeBackward": 3,
+}
 
 
 # ---------------------------------------------------------------- functions of several tensors (bp.block_diag, ...)

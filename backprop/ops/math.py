@@ -315,7 +315,13 @@ def sgn_backward(ctx, gy):  # real: 0; complex s = z / |z|: gz = (gy - Re(gy con
     return (xp.where(r == 0, 0, (gy - along * s) / xp.where(r == 0, 1, r)),)
 
 
-@op("frac")
+def _frac_check(x):
+    """torch has no integer frac kernel (NumPy's would give zeros)."""
+    if operand_kind(x) not in "fc":
+        raise NotImplementedError(f"\"frac_cpu\" not implemented for '{_dtypes.scalar_type_name(x.dtype)}'")
+
+
+@op("frac", check=_frac_check)
 def frac(xp, x):
     """x - trunc(x): the fractional part, with the sign of x."""
     return x - xp.trunc(x)

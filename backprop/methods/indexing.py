@@ -317,14 +317,13 @@ class IndexingMethods:
         )
         target = shape + tuple(self.shape[dims:])
         if tuple(v.shape) != target:
-            try:
-                np.broadcast_shapes(tuple(v.shape), target)
-            except ValueError:
+            try:  # (expand, not broadcast_shapes: a value may not grow the indexing result, (2,) into (1,))
+                v = v.expand(target)
+            except RuntimeError:
                 raise ShapeError(
                     f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing result "
                     f"of shape {list(target)}"
                 ) from None
-            v = v.expand(target)
         v = v.reshape((-1, *self.shape[dims:]))
         if inplace:
             return apply_(ix.index_put, name, self, v, lin, dims=dims, accumulate=bool(accumulate))

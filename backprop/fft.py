@@ -17,6 +17,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.function import apply
+from backprop.autograd.node_names import name_node
 from backprop.autograd.trace import factory
 from backprop.devices import device as to_device
 from backprop.ops import fft as _ops
@@ -352,7 +353,7 @@ def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002 - torch's names
                 f"Expected object of scalar type {dtypes.scalar_type_name(a)} but got scalar type "
                 f"{dtypes.scalar_type_name(b)} for second argument"
             )
-    return complex(abs * angle.cos(), abs * angle.sin())
+    return name_node(complex(abs * angle.cos(), abs * angle.sin()), "PolarBackward0")
 
 
 def view_as_real(input: Tensor) -> Tensor:

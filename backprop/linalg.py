@@ -18,6 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state
 from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.node_names import name_node
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import cross as _cross
@@ -662,8 +663,13 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
             raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
         diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
         if math.isinf(p) or p == 0:  # torch's CdistBackward0: each coordinate at the distance gets the whole
-            return apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: zeros
-        return diff.norm(p, -1)
+            out = apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: zeros
+        else:
+            out = diff.norm(p, -1)
+        # (torch's node: its matmul form of the euclidean distance ends in a view, its own kernel otherwise)
+        large = compute_mode == _CDIST_MODES[0] and max(out.shape[-2:]) > 25
+        mm = p == 2 and (compute_mode == _CDIST_MODES[1] or large)
+        return name_node(out, "ViewBackward0" if mm else "CdistBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

@@ -30,9 +30,10 @@ def name_node(t: Any, name: str) -> Any:
     """``t`` (a Tensor), its ``grad_fn`` (if any) named ``name`` as torch names it."""
     node = t.grad_fn
     if node is not None and hasattr(node, "_attrs"):
-        attrs = NamedAttrs(node._attrs)
+        attrs = node._attrs
+        if not isinstance(attrs, NamedAttrs):  # (a NamedAttrs is the node's own, and may carry grad links)
+            attrs = node._attrs = NamedAttrs(attrs)
         attrs.torch_name = name
-        node._attrs = attrs
     return t
 
 

@@ -23,7 +23,7 @@ from backprop.autograd.function import (
     write_recorded,
 )
 from backprop.autograd.grad_mode import trace_users
-from backprop.autograd.node_names import name_values
+from backprop.autograd.node_names import name_node, name_values
 from backprop.methods import structseqs as rt
 from backprop.methods.math import _promoted
 from backprop.methods.reduction import refuse_empty
@@ -495,7 +495,8 @@ class IndexingMethods:
         """The elements at ``index`` of the tensor read as 1-D (negative positions count from the
         end); the result has ``index``'s shape."""
         _index_tensor("take", index)
-        return self.reshape(-1)[_wrapped("take", index.long(), self.numel(), "take", flat=True)]
+        out = self.reshape(-1)[_wrapped("take", index.long(), self.numel(), "take", flat=True)]
+        return name_node(out, "TakeBackward0")
 
     def _int64(self: Any, values: Any) -> Any:
         """A constant int64 tensor on this tensor's device (positions computed from Python values)."""
@@ -524,9 +525,8 @@ class IndexingMethods:
         shape = tuple(np.broadcast_shapes(self.shape, mask.shape))
         x = self if tuple(self.shape) == shape else self.expand(shape)
         m = mask if tuple(mask.shape) == shape else mask.expand(shape)
-        if not shape:
-            return x.reshape(1)[m.reshape(1)]
-        return x[m]
+        out = x.reshape(1)[m.reshape(1)] if not shape else x[m]
+        return name_node(out, "MaskedSelectBackward0")
 
     def nonzero(self: Any, *, as_tuple: bool = False) -> Any:
         """The indices of the non-zero elements: an (n, ndim) int64 tensor, or with ``as_tuple`` one

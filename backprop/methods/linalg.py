@@ -448,7 +448,8 @@ def cross(x: Any, other: Any, dim: Any = None, name: str = "cross") -> Tensor:
     a, b = x.expand(shape), other.expand(shape)
     a0, a1, a2 = (a.select(d, i) for i in range(3))
     b0, b1, b2 = (b.select(d, i) for i in range(3))
-    return apply(sh.stack, a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0, axis=d)
+    out = apply(sh.stack, a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0, axis=d)
+    return name_node(out, "LinalgCrossBackward0")
 
 
 def _inplace(self: Any, out: Any, beta: Any) -> Any:
@@ -648,7 +649,7 @@ class LinalgMethods:
         b_shape = (1,) * (nd - other.ndim) + tuple(other.shape)
         a = self.reshape(tuple(v for n in a_shape for v in (n, 1)))
         b = other.reshape(tuple(v for n in b_shape for v in (1, n)))
-        return (a * b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape)))
+        return name_node((a * b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape))), "UnsafeViewBackward0")
 
     # ------------------------------------------------------------ decompositions, inverses, determinants
     def det(self: Any) -> Tensor:
@@ -661,9 +662,9 @@ class LinalgMethods:
         complex A: the sign det / |det| is differentiable and logabsdet real, as torch)."""
         _square("linalg.slogdet", self)
         y = apply(linalg.slogdet, self)
-        if self.is_complex():
-            return rt.slogdet(y[..., 0], y[..., 1].real)
-        return rt.slogdet(y[..., 0], y[..., 1])  # (a real sign requires grad, as torch, with a zero gradient)
+        sign, logabs = (y[..., 0], y[..., 1].real) if self.is_complex() else (y[..., 0], y[..., 1])
+        # (a real sign requires grad, as torch, with a zero gradient; both are torch's one node's outputs)
+        return rt.slogdet(name_node(sign, "LinalgSlogdetBackward0"), name_node(logabs, "LinalgSlogdetBackward0"))
 
     def logdet(self: Any) -> Tensor:
         """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
@@ -671,7 +672,7 @@ class LinalgMethods:
             sign, logabs = self.slogdet()
             if self.is_complex():
                 return logabs + sign.log()
-            return logabs.masked_fill(sign < 0, math.nan)
+            return name_node(logabs.masked_fill(sign < 0, math.nan), "WhereBackward0")  # (torch's where(sign < 0, nan))
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise

@@ -1101,12 +1101,15 @@ def einsum(*args: Any) -> Tensor:
                 ops = [t.to(_dtypes.int64) if t.dtype.kind in "biu" else t for t in ops]
                 break
     cur, cur_sub = ops[0], subs[0]
-    if len(ops) == 1:
-        return apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
+    summed = bool(set().union(*subs) - set(rhs))
+    if len(ops) == 1:  # (torch's node: its sum over the summed labels, else its permute to the output's order)
+        out = apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
+        return name_node(out, "SumBackward1" if summed else "PermuteBackward0")
     for k in range(1, len(ops)):
         later = set(rhs).union(*subs[k + 1 :])
         both = cur_sub + subs[k]
         keep = "".join(dict.fromkeys(c for c in both if c in later)) if k < len(ops) - 1 else rhs
         cur = apply(linalg.einsum, cur, ops[k], equation=f"{cur_sub},{subs[k]}->{keep}")
         cur_sub = keep
-    return cur
+    # (torch's last pairwise step: a bmm viewed back where any label is summed, else a broadcast product)
+    return name_node(cur, "ViewBackward0" if summed else "MulBackward0")

@@ -173,7 +173,7 @@ def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
 def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """The Cholesky factor: lower L with L L^T = A, or with ``upper`` U with U^T U = A."""
     A = input  # (torch's keyword name is input)  # noqa: N806
-    return A.cholesky(upper)
+    return name_node(A.cholesky(upper), "LinalgCholeskyExBackward0")  # (torch.cholesky's is CholeskyBackward0)
 
 
 def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:  # noqa: N803
@@ -182,7 +182,8 @@ def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = Fals
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.cholesky_ex", A)
     try:
-        return rt.linalg_cholesky_ex(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
+        low = name_node(A.cholesky(upper), "LinalgCholeskyExBackward0")
+        return rt.linalg_cholesky_ex(low, Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
     except LinAlgError:
         if check_errors:
             raise

@@ -594,8 +594,9 @@ class LinalgMethods:
         prod = mat1.mm(mat2)
         base = self.expand(prod.shape)  # raises as torch when self does not broadcast
         if beta == 0:  # torch ignores self (nan and inf included) when beta is 0
-            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-        return _scaled(base, beta) + _scaled(prod, alpha)
+            out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+            return name_node(out, "AddmmBackward0")
+        return name_node(_scaled(base, beta) + _scaled(prod, alpha), "AddmmBackward0")
 
     def baddbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (batch1 @ batch2)`` over a batch; self broadcasts (beta=0 ignores it)."""
@@ -613,8 +614,9 @@ class LinalgMethods:
             )
         base = self.expand(prod.shape)
         if beta == 0:
-            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-        return _scaled(base, beta) + _scaled(prod, alpha)
+            out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+            return name_node(out, "BaddbmmBackward0")
+        return name_node(_scaled(base, beta) + _scaled(prod, alpha), "BaddbmmBackward0")
 
     def outer(self: Any, vec2: Any) -> Tensor:
         """Outer product of two 1-D tensors (dtypes promote, as torch)."""
@@ -859,7 +861,7 @@ class LinalgMethods:
     def dist(self: Any, other: Any, p: Any = 2) -> Tensor:
         """The ``p``-norm of ``self - other`` (broadcast), over all elements."""
         _tensors("dist", self, other)
-        return (self - other).norm(p)
+        return name_node((self - other).norm(p), "DistBackward0")
 
     def cov(self: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
         """Covariance of the rows (variables) over the columns (observations) of a 1-D or 2-D tensor, with
@@ -936,8 +938,10 @@ def _add_product(self: Any, prod: Any, beta: Any, alpha: Any, name: str) -> Tens
         )
     base = self if tuple(self.shape) == tuple(prod.shape) else self.expand(prod.shape)
     if beta == 0:
-        return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-    return _scaled(base, beta) + _scaled(prod, alpha)
+        out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+    else:
+        out = _scaled(base, beta) + _scaled(prod, alpha)
+    return name_node(out, f"{name.capitalize()}Backward0")  # (torch's one node: AddmvBackward0, ...)
 
 
 def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:

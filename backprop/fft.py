@@ -18,6 +18,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.function import apply, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.node_names import name_node
 from backprop.autograd.trace import factory
 from backprop.devices import device as to_device
 from backprop.ops import fft as _ops
@@ -360,7 +361,7 @@ def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002 - torch's names
     _check_parts(abs, angle)
     if isinstance(abs, Tensor) and abs._data.dtype.name == "float16" and abs.device.type == "cpu":
         raise NotImplementedError("\"polar_cpu\" not implemented for 'Half'")
-    return complex(abs * angle.cos(), abs * angle.sin())
+    return name_node(complex(abs * angle.cos(), abs * angle.sin()), "PolarBackward0")
 
 
 def view_as_real(input: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ import numpy as np
 
 from backprop import creation, dtypes
 from backprop.autograd.function import apply, apply_, not_a_tensor, not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.methods import linalg as _la
 from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
@@ -369,7 +370,9 @@ def _spread_mean(kind: str, fn: Any, input: Tensor, dim: Any, unbiased: Any, kee
         c = kwargs.pop("correction", None)
         axis, keepdims = kwargs.get("axis"), kwargs.get("keepdims")
         spread = input._spread(kind, fn, dim, unbiased, keepdim, c, axis, keepdims, label=f"{kind}_mean")
-        return spread, input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+        mean = input.mean(None if isinstance(dim, bool) else dim, keepdim, **kwargs)
+        named = f"{kind.capitalize()}MeanBackward0"  # (torch's one node for both)
+        return name_node(spread, named), name_node(mean, named)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

@@ -18,6 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state
 from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.node_names import name_node
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import cross as _cross
@@ -172,7 +173,7 @@ def slogdet(A: Tensor) -> SignLogAbsDet:  # noqa: N803
 def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """The Cholesky factor: lower L with L L^T = A, or with ``upper`` U with U^T U = A."""
     A = input  # (torch's keyword name is input)  # noqa: N806
-    return A.cholesky(upper)
+    return name_node(A.cholesky(upper), "LinalgCholeskyExBackward0")  # (torch.cholesky's is CholeskyBackward0)
 
 
 def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:  # noqa: N803
@@ -181,7 +182,8 @@ def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = Fals
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.cholesky_ex", A)
     try:
-        return rt.linalg_cholesky_ex(A.cholesky(upper), Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
+        low = name_node(A.cholesky(upper), "LinalgCholeskyExBackward0")
+        return rt.linalg_cholesky_ex(low, Tensor._of(np.zeros(A.shape[:-2], np.int32), device=A.device))
     except LinAlgError:
         if check_errors:
             raise
@@ -662,8 +664,13 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
             raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
         diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
         if math.isinf(p) or p == 0:  # torch's CdistBackward0: each coordinate at the distance gets the whole
-            return apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: zeros
-        return diff.norm(p, -1)
+            out = apply(_red.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: zeros
+        else:
+            out = diff.norm(p, -1)
+        # (torch's node: its matmul form of the euclidean distance ends in a view, its own kernel otherwise)
+        large = compute_mode == _CDIST_MODES[0] and max(out.shape[-2:]) > 25
+        mm = p == 2 and (compute_mode == _CDIST_MODES[1] or large)
+        return name_node(out, "ViewBackward0" if mm else "CdistBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

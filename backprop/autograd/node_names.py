@@ -30,9 +30,10 @@ def name_node(t: Any, name: str) -> Any:
     """``t`` (a Tensor), its ``grad_fn`` (if any) named ``name`` as torch names it."""
     node = t.grad_fn
     if node is not None and hasattr(node, "_attrs"):
-        attrs = NamedAttrs(node._attrs)
+        attrs = node._attrs
+        if not isinstance(attrs, NamedAttrs):  # (a NamedAttrs is the node's own, and may carry grad links)
+            attrs = node._attrs = NamedAttrs(attrs)
         attrs.torch_name = name
-        node._attrs = attrs
     return t
 
 
@@ -106,6 +107,30 @@ def _reshape(node: Any) -> str:
     return node._attrs.get("named") or "ViewBackward0"
 
 
+def _fft_c2c(node: Any) -> str:
+    # (torch transforms a real input along one dim by its r2c kernel, its inverse as the conjugate of that)
+    if node._attrs.get("real_input") and len(node._attrs["dims"]) == 1:
+        return "FftR2CBackward0" if node._attrs["forward"] else "ConjBackward0"
+    return "FftC2CBackward0"
+
+
+# ops whose torch node is named after another function (linalg's ``_ex`` kernels, ``special_`` functions)
+_TORCH_NAMES = {
+    "det": "LinalgDetBackward0",
+    "inv": "LinalgInvExBackward0",
+    "pinv": "LinalgPinvBackward0",
+    "fft_r2c": "FftR2CBackward0",
+    "fft_c2r": "FftC2RBackward0",
+    "i1": "SpecialI1Backward0",
+    "_I0e": "SpecialI0EBackward0",
+    "_I1e": "SpecialI1EBackward0",
+    "_Erfcx": "SpecialErfcxBackward0",
+    "_Xlog1py": "SpecialXlog1PyBackward0",
+    "_Entr": "SpecialEntrBackward0",
+    "_Ndtri": "SpecialNdtriBackward0",
+    "_LogNdtr": "SpecialLogNdtrBackward0",
+}
+
 _RULES: dict[str, Callable[[Any], str | None]] = {
     "getitem": _getitem,
     "linear": _linear,
@@ -130,6 +155,10 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "amin": lambda n: "MinBackward1" if n._attrs.get("nan_shares") else None,
     "lerp": lambda n: "LerpBackward1" if n.in_meta[2] is not None else None,
     "logsigmoid": lambda n: "LogSigmoidBackward0",
+    "fmod": lambda n: "FmodBackward1" if n.in_meta[1] is not None else None,  # (a tensor divisor)
+    "remainder": lambda n: "RemainderBackward1" if n.in_meta[0] is None or n.in_meta[1] is not None else None,
+    "fft_c2c": _fft_c2c,
+    **dict.fromkeys(_TORCH_NAMES, lambda n: _TORCH_NAMES[n.op.name]),
 }
 
 

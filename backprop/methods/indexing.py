@@ -515,7 +515,8 @@ class IndexingMethods:
         """The elements at ``index`` of the tensor read as 1-D (negative positions count from the
         end); the result has ``index``'s shape."""
         _index_tensor("take", index)
-        return self.reshape(-1)[_wrapped("take", index.long(), self.numel(), "take", flat=True)]
+        out = self.reshape(-1)[_wrapped("take", index.long(), self.numel(), "take", flat=True)]
+        return name_node(out, "TakeBackward0")
 
     def _int64(self: Any, values: Any) -> Any:
         """A constant int64 tensor on this tensor's device (positions computed from Python values)."""
@@ -544,9 +545,8 @@ class IndexingMethods:
         shape = tuple(np.broadcast_shapes(self.shape, mask.shape))
         x = self if tuple(self.shape) == shape else self.expand(shape)
         m = mask if tuple(mask.shape) == shape else mask.expand(shape)
-        if not shape:
-            return x.reshape(1)[m.reshape(1)]
-        return x[m]
+        out = x.reshape(1)[m.reshape(1)] if not shape else x[m]
+        return name_node(out, "MaskedSelectBackward0")
 
     def nonzero(self: Any, *, as_tuple: bool = False) -> Any:
         """The indices of the non-zero elements: an (n, ndim) int64 tensor, or with ``as_tuple`` one

@@ -450,7 +450,8 @@ def cross(x: Any, other: Any, dim: Any = None, name: str = "cross") -> Tensor:
     a, b = x.expand(shape), other.expand(shape)
     a0, a1, a2 = (a.select(d, i) for i in range(3))
     b0, b1, b2 = (b.select(d, i) for i in range(3))
-    return apply(sh.stack, a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0, axis=d)
+    out = apply(sh.stack, a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0, axis=d)
+    return name_node(out, "LinalgCrossBackward0")
 
 
 def _inplace(self: Any, out: Any, beta: Any) -> Any:
@@ -595,8 +596,9 @@ class LinalgMethods:
         prod = mat1.mm(mat2)
         base = self.expand(prod.shape)  # raises as torch when self does not broadcast
         if beta == 0:  # torch ignores self (nan and inf included) when beta is 0
-            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-        return _scaled(base, beta) + _scaled(prod, alpha)
+            out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+            return name_node(out, "AddmmBackward0")
+        return name_node(_scaled(base, beta) + _scaled(prod, alpha), "AddmmBackward0")
 
     def baddbmm(self: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """``beta * self + alpha * (batch1 @ batch2)`` over a batch; self broadcasts (beta=0 ignores it)."""
@@ -614,8 +616,9 @@ class LinalgMethods:
             )
         base = self.expand(prod.shape)
         if beta == 0:
-            return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-        return _scaled(base, beta) + _scaled(prod, alpha)
+            out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+            return name_node(out, "BaddbmmBackward0")
+        return name_node(_scaled(base, beta) + _scaled(prod, alpha), "BaddbmmBackward0")
 
     def outer(self: Any, vec2: Any) -> Tensor:
         """Outer product of two 1-D tensors (dtypes promote, as torch)."""
@@ -650,7 +653,7 @@ class LinalgMethods:
         b_shape = (1,) * (nd - other.ndim) + tuple(other.shape)
         a = self.reshape(tuple(v for n in a_shape for v in (n, 1)))
         b = other.reshape(tuple(v for n in b_shape for v in (1, n)))
-        return (a * b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape)))
+        return name_node((a * b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape))), "UnsafeViewBackward0")
 
     # ------------------------------------------------------------ decompositions, inverses, determinants
     def det(self: Any) -> Tensor:
@@ -663,9 +666,9 @@ class LinalgMethods:
         complex A: the sign det / |det| is differentiable and logabsdet real, as torch)."""
         _square("linalg.slogdet", self)
         y = apply(linalg.slogdet, self)
-        if self.is_complex():
-            return rt.slogdet(y[..., 0], y[..., 1].real)
-        return rt.slogdet(y[..., 0], y[..., 1])  # (a real sign requires grad, as torch, with a zero gradient)
+        sign, logabs = (y[..., 0], y[..., 1].real) if self.is_complex() else (y[..., 0], y[..., 1])
+        # (a real sign requires grad, as torch, with a zero gradient; both are torch's one node's outputs)
+        return rt.slogdet(name_node(sign, "LinalgSlogdetBackward0"), name_node(logabs, "LinalgSlogdetBackward0"))
 
     def logdet(self: Any) -> Tensor:
         """log(det A): nan where det < 0, -inf where A is singular (torch); complex A: log|det| + i arg det."""
@@ -673,7 +676,7 @@ class LinalgMethods:
             sign, logabs = self.slogdet()
             if self.is_complex():
                 return logabs + sign.log()
-            return logabs.masked_fill(sign < 0, math.nan)
+            return name_node(logabs.masked_fill(sign < 0, math.nan), "WhereBackward0")  # (torch's where(sign < 0, nan))
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -860,7 +863,7 @@ class LinalgMethods:
     def dist(self: Any, other: Any, p: Any = 2) -> Tensor:
         """The ``p``-norm of ``self - other`` (broadcast), over all elements."""
         _tensors("dist", self, other)
-        return (self - other).norm(p)
+        return name_node((self - other).norm(p), "DistBackward0")
 
     def cov(self: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
         """Covariance of the rows (variables) over the columns (observations) of a 1-D or 2-D tensor, with
@@ -937,8 +940,10 @@ def _add_product(self: Any, prod: Any, beta: Any, alpha: Any, name: str) -> Tens
         )
     base = self if tuple(self.shape) == tuple(prod.shape) else self.expand(prod.shape)
     if beta == 0:
-        return _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
-    return _scaled(base, beta) + _scaled(prod, alpha)
+        out = _plus_ignored(_scaled(prod, alpha), base) if base.requires_grad else _scaled(prod, alpha)
+    else:
+        out = _scaled(base, beta) + _scaled(prod, alpha)
+    return name_node(out, f"{name.capitalize()}Backward0")  # (torch's one node: AddmvBackward0, ...)
 
 
 def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
@@ -1102,12 +1107,15 @@ def einsum(*args: Any) -> Tensor:
                 ops = [t.to(_dtypes.int64) if t.dtype.kind in "biu" else t for t in ops]
                 break
     cur, cur_sub = ops[0], subs[0]
-    if len(ops) == 1:
-        return apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
+    summed = bool(set().union(*subs) - set(rhs))
+    if len(ops) == 1:  # (torch's node: its sum over the summed labels, else its permute to the output's order)
+        out = apply(linalg.einsum, cur, None, equation=f"{cur_sub}->{rhs}")
+        return name_node(out, "SumBackward1" if summed else "PermuteBackward0")
     for k in range(1, len(ops)):
         later = set(rhs).union(*subs[k + 1 :])
         both = cur_sub + subs[k]
         keep = "".join(dict.fromkeys(c for c in both if c in later)) if k < len(ops) - 1 else rhs
         cur = apply(linalg.einsum, cur, ops[k], equation=f"{cur_sub},{subs[k]}->{keep}")
         cur_sub = keep
-    return cur
+    # (torch's last pairwise step: a bmm viewed back where any label is summed, else a broadcast product)
+    return name_node(cur, "ViewBackward0" if summed else "MulBackward0")

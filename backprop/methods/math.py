@@ -300,7 +300,7 @@ class MathMethods:
         """0 where -lambd <= x <= lambd, else x (NaN stays NaN; gradient 0 at +-lambd, as in torch)."""
         refuse_complex(NotImplementedError, "\"hardshrink_cpu\" not implemented for '{dtype}'", self)
         out = apply(ew.where, (self >= -lambd) & (self <= lambd), 0.0, self)
-        return link_gradients(out, self, name="HardshrinkBackwardBackward0")  # (create_graph: as torch's)
+        return name_node(link_gradients(out, self, name="HardshrinkBackwardBackward0"), "HardshrinkBackward0")
 
     def prelu(self: Any, weight: Any) -> Tensor:
         """x if x > 0 else weight * x, ``weight`` one slope or one per channel (dim 1)."""

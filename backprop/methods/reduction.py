@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from backprop import dtypes
 from backprop.autograd.function import apply, apply_
-from backprop.autograd.node_names import name_values
+from backprop.autograd.node_names import name_node, name_values
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import svd_parts
 from backprop.methods.structseqs import MinMaxValues, ValuesIndices
@@ -218,7 +218,8 @@ class ReductionMethods:
         dim, keepdim = _dim("nanmean", dim, axis), _keep(keepdim, keepdims)
         n = apply(ew.eq, x, x).sum(dim, keepdim).to(x.dtype)
         empty = apply(ew.eq, n, 0)  # all-nan slices: nan (torch), without a 0/0 warning
-        return apply(ew.where, empty, float("nan"), x.nansum(dim, keepdim) / apply(ew.where, empty, 1.0, n))
+        out = apply(ew.where, empty, float("nan"), x.nansum(dim, keepdim) / apply(ew.where, empty, 1.0, n))
+        return name_node(out, "DivBackward0")  # (torch's nansum / count)
 
     def count_nonzero(self: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
         """The number of non-zero elements over ``dim`` (int64)."""
@@ -366,10 +367,9 @@ class ReductionMethods:
             full = "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity."
             wrapped = None if dim is None else wrap_dim(_int_dim("aminmax", dim), self.ndim, "aminmax")
             refuse_empty("aminmax", self, wrapped, RuntimeError, full, paren="")
-        if dim is None and keepdim:
-            return rt.aminmax(self.amin(tuple(range(self.ndim)), True), self.amax(tuple(range(self.ndim)), True))
-        d = () if dim is None else dim
-        return rt.aminmax(self.amin(d, keepdim), self.amax(d, keepdim))
+        d = tuple(range(self.ndim)) if dim is None and keepdim else () if dim is None else dim
+        lo, hi = self.amin(d, keepdim), self.amax(d, keepdim)
+        return rt.aminmax(name_node(lo, "AminmaxBackward0"), name_node(hi, "AminmaxBackward0"))  # (torch's one node)
 
     def quantile(self: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
         """The ``q``-quantiles (a number or a 1-D tensor in [0, 1]; a tensor adds a leading dim) over
@@ -437,7 +437,7 @@ class ReductionMethods:
 
     def renorm(self: Any, p: Any, dim: int, maxnorm: Any) -> Tensor:
         """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
-        return self * _renorm_factor(self, p, dim, maxnorm)
+        return name_node(self * _renorm_factor(self, p, dim, maxnorm), "RenormBackward0")
 
     def renorm_(self: Any, p: Any, dim: int, maxnorm: Any) -> Tensor:
         return apply_(ew.mul, "renorm_", self, _renorm_factor(self, p, dim, maxnorm))

@@ -492,7 +492,7 @@ class ShapeMethods:
                 (self,) = autocast_function("trace", self)
             if self.dtype.kind == "b":
                 raise NotImplementedError("\"trace\" not implemented for 'Bool'")
-            return self.diagonal().sum()
+            return name_node(self.diagonal().sum(), "TraceBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -536,7 +536,8 @@ class ShapeMethods:
         if x.ndim == 0:
             x = x.reshape(1)
         n = x.shape[d]
-        if hasattr(repeats, "grad_fn") or isinstance(repeats, (list, tuple, np.ndarray)):
+        counts = hasattr(repeats, "grad_fn") or isinstance(repeats, (list, tuple, np.ndarray))
+        if counts:
             reps = np.asarray(repeats.detach().cpu().numpy() if hasattr(repeats, "grad_fn") else repeats)
             if reps.dtype.kind not in "iu" or reps.ndim > 1:
                 raise ShapeError(f"repeat_interleave: repeats must be an integer 0-d or 1-D tensor, got {reps.dtype}")
@@ -554,16 +555,15 @@ class ShapeMethods:
             raise ShapeError("repeats can not be negative")
         if output_size is not None and int(reps.sum()) != output_size:
             raise ShapeError(f"repeat_interleave: output_size {output_size} != sum of repeats {int(reps.sum())}")
-        # torch's nodes: an index_select for a tensor of counts, a view of the expanded copy for an int
-        name = "IndexSelectBackward0" if hasattr(repeats, "grad_fn") else "ViewBackward0"
         if (reps == reps[0]).all() if reps.size else False:  # one count: a broadcast view, no index
             r = int(reps[0])
             shp = x.shape
-            wide = x.unsqueeze(d + 1).expand(shp[: d + 1] + (r,) + shp[d + 1 :])
-            out = wide.reshape(shp[:d] + (n * r,) + shp[d + 1 :])
-            return name_node(out, name)
+            out = x.unsqueeze(d + 1).expand(shp[: d + 1] + (r,) + shp[d + 1 :])
+            out = out.reshape(shp[:d] + (n * r,) + shp[d + 1 :])
+            # (torch's node: an int count expands then flattens, a tensor or list of counts index_selects)
+            return name_node(out, "IndexSelectBackward0" if counts else "ViewBackward0")
         index = np.repeat(np.arange(n, dtype=np.int64), reps)
-        return name_node(x[(slice(None),) * d + (index,)], name)
+        return name_node(x[(slice(None),) * d + (index,)], "IndexSelectBackward0")
 
     def unfold(self: Any, dimension: int, size: int, step: int) -> Tensor:
         """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim."""
@@ -704,7 +704,7 @@ class ShapeMethods:
 
     def narrow_copy(self: Any, dim: int, start: Any, length: int) -> Tensor:
         """``narrow`` as a copy (no memory shared)."""
-        return apply(conversion.clone, self.narrow(dim, start, length))
+        return name_node(apply(conversion.clone, self.narrow(dim, start, length)), "NarrowCopyBackward0")
 
     def split_with_sizes(self: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces of the given sizes along ``dim`` (they must sum to its length)."""
@@ -750,12 +750,14 @@ class ShapeMethods:
                 raise ShapeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
             k = int(k) % 4
             if k == 1:
-                return self.flip(d1).transpose(d0, d1)
-            if k == 2:
-                return self.flip(d0, d1)
-            if k == 3:
-                return self.flip(d0).transpose(d0, d1)
-            return apply(conversion.clone, self)
+                out = self.flip(d1).transpose(d0, d1)
+            elif k == 2:
+                out = self.flip(d0, d1)
+            elif k == 3:
+                out = self.flip(d0).transpose(d0, d1)
+            else:
+                out = apply(conversion.clone, self)
+            return name_node(out, "Rot90Backward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise

@@ -17,6 +17,7 @@ import numpy as np
 
 from backprop import dtypes
 from backprop.autograd.function import apply
+from backprop.autograd.node_names import name_node
 from backprop.ops import conv as _conv
 from backprop.ops import fft as _fft
 from backprop.ops import shape as _shape
@@ -202,8 +203,8 @@ def stft(
         out = apply(_fft.fft_r2c, frames, dims=(1,), norm=norm)
     else:
         out = apply(_fft.fft_c2c, frames, dims=(1,), norm=norm, forward=True, real_input=True)
-    if not batched:
-        out = out.squeeze(0)
+    # (torch's node: its in-place transpose_ of the frames, then squeeze_ of an unbatched signal's batch dim)
+    out = name_node(out, "TransposeBackward1") if batched else name_node(out.squeeze(0), "SqueezeBackward4")
     return out if rc else apply(_fft.view_as_real, out)
 
 

@@ -445,7 +445,7 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
         y = apply(
             conv_ops.im2col, x, kernel_size=a["kernel_size"], dilation=a["dilation"], padding=pads, stride=a["stride"]
         )
-        return _unbatch(y, unbatched)
+        return name_node(_unbatch(y, unbatched), "Im2ColBackward0")  # (torch's im2col takes (C, H, W) itself)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -499,7 +499,7 @@ def fold(
         padding=pads,
         stride=a["stride"],
     )
-    return _unbatch(out, unbatched)
+    return name_node(_unbatch(out, unbatched), "Col2ImBackward0")
 
 
 # ---------------------------------------------------------------- pooling geometry
@@ -853,14 +853,16 @@ def _lp_pool(
     kernel = ntuple(kernel_size, n, "kernel_size", name)
     if norm_type in (math.inf, -math.inf):
         maxpool = (max_pool1d, max_pool2d, max_pool3d)[n - 1]
-        sign = 1 if norm_type > 0 else -1
-        return maxpool(input.abs() * sign, kernel_size, stride, 0, 1, ceil_mode) * sign
+        if norm_type > 0:
+            return maxpool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+        return -maxpool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
     pool = (avg_pool1d, avg_pool2d, avg_pool3d)[n - 1]
     out = pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
     # torch's sign(out) * relu(|out|) gives a window of zeros gradient 0 (its relu and sign backwards select
     # rather than multiply the pow's infinite gradient): selected here too, not NaN
     zero = out == 0
-    return out.masked_fill(zero, 1.0).mul(math.prod(kernel)).pow(1.0 / norm_type).masked_fill(zero, 0.0)
+    out = out.masked_fill(zero, 1.0).mul(math.prod(kernel)).pow(1.0 / norm_type).masked_fill(zero, 0.0)
+    return name_node(out, "PowBackward0")
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 from backprop import dtypes, functions
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, apply, not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.nn._common import _channel_shape, _running_update
 from backprop.ops import elementwise as ew
 from backprop.ops import nn as nn_ops
@@ -96,8 +97,9 @@ def instance_norm(
         stats = None if any(p is not None and p.dtype == np.float32 for p in params) else input.dtype
         w, b = (None if p is None else p.float() for p in (weight, bias))
         out = _instance_norm(input.float(), running_mean, running_var, w, b, use_input_stats, momentum, eps, stats)
-        return out.to(input.dtype)
-    return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps, None)
+        return name_node(out.to(input.dtype), "ViewBackward0")
+    out = _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps, None)
+    return name_node(out, "ViewBackward0")  # (torch's batch norm of (1, N C, ...), viewed back)
 
 
 def _instance_norm(
@@ -216,10 +218,12 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
         if p == 2 and diff.numel():  # torch's gradient is 0 where two rows coincide (no 0/0)
             sq = (diff * diff).sum(-1)
             pos = sq != 0  # (a NaN distance, inf - inf in some coordinate, stays NaN as torch's)
-            return apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
-        if math.isinf(p) or p == 0:  # torch's PdistBackward0: each coordinate at the distance gets the whole
-            return apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: 0
-        return diff.norm(p, -1)
+            out = apply(ew.where, pos, apply(ew.where, pos, sq, 1.0).sqrt(), 0.0)
+        elif math.isinf(p) or p == 0:  # torch's PdistBackward0: each coordinate at the distance gets the whole
+            out = apply(reduction.norm, diff, ord=float(p), axis=(-1,), each_extreme=True)  # gradient; p = 0: 0
+        else:
+            out = diff.norm(p, -1)
+        return name_node(out, "PdistBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -245,7 +249,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
         k = len(lead)
         x = input.reshape(*lead, c // (r * r), r, r, h, w)
         x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
-        return x.reshape(*lead, c // (r * r), h * r, w * r)
+        return name_node(x.reshape(*lead, c // (r * r), h * r, w * r), "PixelShuffleBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -272,7 +276,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
         k = len(lead)
         x = input.reshape(*lead, c, h // r, r, w // r, r)
         x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
-        return x.reshape(*lead, c * r * r, h // r, w // r)
+        return name_node(x.reshape(*lead, c * r * r, h // r, w // r), "PixelUnshuffleBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

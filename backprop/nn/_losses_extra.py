@@ -282,9 +282,8 @@ def multi_margin_loss(
     is_y = _const(trace.record(functools.partial(_one_hot_mask, c=c, xp=x.device.xp), y), x)
     loss = apply(ew.where, is_y, 0.0, z).sum(1) / c
     link_gradients(loss, input, name="MultiMarginLossBackwardBackward0")  # (create_graph: as torch's)
-    if reduction != "none":
-        return _apply_reduction(loss, reduction)
-    return loss.reshape(target.shape)  # torch: one loss per target id
+    out = _apply_reduction(loss, reduction) if reduction != "none" else loss.reshape(target.shape)  # (per target id)
+    return name_node(out, "MultiMarginLossBackward0")
 
 
 def multilabel_margin_loss(
@@ -312,9 +311,8 @@ def multilabel_margin_loss(
     pair = _const(trace.record(_pair_mask, valid, is_target), x)
     loss = apply(ew.where, pair, z, 0.0).sum((1, 2)) / c
     link_gradients(loss, input, name="MultilabelMarginLossBackwardBackward0")  # (create_graph: as torch's)
-    if reduction != "none":
-        return _apply_reduction(loss, reduction)
-    return loss.reshape(input.shape[:-1])
+    out = _apply_reduction(loss, reduction) if reduction != "none" else loss.reshape(input.shape[:-1])
+    return name_node(out, "MultilabelMarginLossBackward0")
 
 
 def _const(arr: Any, like: Tensor) -> Tensor:

@@ -22,6 +22,7 @@ from backprop import creation
 from backprop import dtypes as _dtypes
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError
+from backprop.autograd.node_names import name_node
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.nn._conv_functional import _batched, interpolate, ntuple
 from backprop.ops._util import DTypeError, ShapeError
@@ -212,7 +213,7 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     mesh = np.meshgrid(*axes[::-1], indexing="ij")  # over (D,) H, W
     base = np.stack([*mesh[::-1], np.ones_like(mesh[0])], axis=-1).reshape(-1, n + 1)  # rows [x, y(, z), 1]
     grid = _const(theta.device.xp.asarray(base), theta) @ theta.mT  # (S, n + 1) @ (N, n + 1, n) -> (N, S, n)
-    return grid.reshape(size[0], *spatial, n)
+    return name_node(grid.reshape(size[0], *spatial, n), "AffineGridGeneratorBackward0")
 
 
 def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
@@ -373,7 +374,7 @@ def grid_sample(
     if mode == "bicubic":
         if input.ndim == 5:
             raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
-        return _grid_sample_bicubic(input, grid, padding_mode, align_corners)
+        return name_node(_grid_sample_bicubic(input, grid, padding_mode, align_corners), "GridSampler2DBackward0")
     n = input.ndim - 2
     b, c = input.shape[:2]
     spatial = tuple(input.shape[2:])  # (D,) H, W
@@ -416,7 +417,7 @@ def grid_sample(
         for s in src[1:]:
             zero = zero + s * 0
         y = y + zero.where(valid, 0).reshape(b, 1, length)
-    return y.reshape(b, c, *out)
+    return name_node(y.reshape(b, c, *out), f"GridSampler{n}DBackward0")
 
 
 # ---------------------------------------------------------------- deprecated aliases

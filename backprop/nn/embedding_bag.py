@@ -17,6 +17,7 @@ from backprop import creation
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError
 from backprop.autograd.grad_mode import no_grad
+from backprop.autograd.node_names import name_node
 from backprop.nn import init
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
@@ -174,11 +175,11 @@ def embedding_bag(
     out = creation.zeros(count.shape[0], weight.shape[1], dtype=weight.dtype, device=weight.device)
     if mode == "max":
         where = bag.unsqueeze(1).expand(bag.shape[0], weight.shape[1])
-        return out.scatter_reduce(0, where, rows, "amax", include_self=False)
+        return name_node(out.scatter_reduce(0, where, rows, "amax", include_self=False), "EmbeddingBagBackward0")
     out = out.index_add(0, bag, rows)
     if mode == "mean":
         out = out / count.clamp(min=1).to(out.dtype).unsqueeze(1)
-    return out
+    return name_node(out, "EmbeddingBagBackward0")
 
 
 def _check_offsets(offsets: Tensor, n: int, include_last_offset: bool) -> None:

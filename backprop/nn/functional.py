@@ -323,7 +323,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     try:
         if alpha == 0:
             raise ZeroDivisionRuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
-        return _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
+        out = _act(act.elu, "celu", input, inplace, alpha=alpha, input_scale=1.0 / alpha)
+        return out if inplace else name_node(out, "CeluBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -441,7 +442,8 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
         refuse_complex(NotImplementedError, "\"softshrink_check\" not implemented for '{dtype}'", input)
         # a select, not x - clamp(x): an infinite incoming gradient gives 0 inside, not inf - inf
         out = apply(ew.where, (input >= -lambd) & (input <= lambd), 0.0, input - lambd * input.sign())
-        return link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
+        out = link_gradients(out, input, name="SoftshrinkBackwardBackward0")  # (create_graph: as torch's)
+        return name_node(out, "SoftshrinkBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -1405,7 +1407,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if mode == "circular":
         return out
     kind = "Reflection" if mode == "reflect" else "Replication"
-    return link_gradients(out, input, name=f"{kind}Pad{k}DBackwardBackward0")  # (create_graph: as torch's)
+    out = link_gradients(out, input, name=f"{kind}Pad{k}DBackwardBackward0")  # (create_graph: as torch's)
+    return name_node(out, f"{kind}Pad{k}DBackward0")
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

@@ -200,10 +200,25 @@ def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = Fals
     return rt.linalg_cholesky_ex(A * math.nan, Tensor._of(info.reshape(A.shape[:-2]), device=A.device))
 
 
-def pinv(input: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:  # noqa: N803
+def pinv(
+    input: Tensor,  # noqa: A002 - torch's name
+    rcond: Any = None,
+    hermitian: bool = False,
+    *,
+    atol: Any = None,
+    rtol: Any = None,
+) -> Tensor:
     """Moore-Penrose pseudo-inverse; singular values <= max(atol, rtol * largest) count as zero (rtol defaults to
-    eps * max(m, n) when atol is not given)."""
+    eps * max(m, n) when atol is not given). torch's older overload ``pinv(A, rcond, hermitian=False)`` is
+    ``rtol=rcond`` with no ``atol``, and cannot be mixed with the keywords."""
     A = input  # (torch's keyword name is input)  # noqa: N806
+    if rcond is not None:
+        if atol is not None or rtol is not None:
+            raise TypeError(
+                "linalg_pinv() received an invalid combination of arguments: rcond (torch's older overload) "
+                "cannot be given with atol or rtol"
+            )
+        rtol = rcond
     _m._matrix("linalg.pinv", A)
     atol = 0.0 if atol is None else float(atol)
     rtol = None if rtol is None else float(rtol)

@@ -296,3 +296,17 @@ def test_eig_gradient(rng: np.random.Generator, dtype: str) -> None:
         bp.linalg.eig(x)[1].real.sum().backward()
     with pytest.raises(RuntimeError, match="square"):
         bp.linalg.eig(bp.ones(3, 4))
+
+
+@pytest.mark.parametrize(
+    "args, kwargs", [((0.5,), {}), ((0.5, False), {}), ((), {"rcond": 1e-5}), ((), {"rtol": 1e-5}), ((), {"atol": 0.5})]
+)
+def test_pinv_rcond_overload_as_torch(args, kwargs):
+    """torch.linalg.pinv(A, rcond, hermitian=False): the older overload code still calls (rtol = rcond)."""
+    a = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    a[:, 2] = a[:, 1] * 1e-4  # a tiny singular value that the tolerance drops
+    want = torch.linalg.pinv(torch.tensor(a), *args, **kwargs).numpy()
+    got = bp.linalg.pinv(bp.tensor(a), *args, **kwargs).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(TypeError):
+        bp.linalg.pinv(bp.tensor(a), 0.5, rtol=0.1)

@@ -1183,7 +1183,13 @@ def embedding(
     if sparse and weight.requires_grad and weight.grad_fn is None and is_grad_enabled():
         if trace_users[0] and (tr := trace.tracer()) is not None:
             tr.fail("a sparse embedding gradient (sparse=True) is a sparse tensor")
-        out = apply(idx_ops.embedding_sparse, weight, ids=input._data, padding_idx=padding_idx)
+        out = apply(
+            idx_ops.embedding_sparse,
+            weight,
+            ids=input._data,
+            padding_idx=padding_idx,
+            scale_grad_by_freq=scale_grad_by_freq,
+        )
     else:
         out = weight[input]
     if scale_grad_by_freq and weight.requires_grad:

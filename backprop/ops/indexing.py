@@ -121,7 +121,7 @@ def getitem_grad_backward(ctx, gy):  # the adjoint of a scatter is a gather
 
 
 @op("embedding_sparse")
-def embedding_sparse(xp, weight, *, ids, padding_idx=None):
+def embedding_sparse(xp, weight, *, ids, padding_idx=None, scale_grad_by_freq=False):
     """``weight``'s rows at ``ids`` (``F.embedding(..., sparse=True)``): ``weight[ids]``, a sparse gradient."""
     return weight[ids]
 
@@ -129,6 +129,8 @@ def embedding_sparse(xp, weight, *, ids, padding_idx=None):
 @embedding_sparse.defvjp
 def embedding_sparse_backward(ctx, gy):  # d weight: gy's row of each lookup at its id (padding ids left out)
     ids, shape = ctx.attrs["ids"], ctx.input_shapes[0]
+    if ctx.attrs["scale_grad_by_freq"]:
+        raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
     if ctx.create_graph:  # (a recorded, dense gradient: double backward through getitem_grad)
         return (ctx.call(getitem_grad, gy, index=(ids,), shape=shape),)
     xp = ctx.xp

@@ -91,8 +91,8 @@ __all__ = [
 
 from backprop import creation as _creation  # noqa: E402
 from backprop.autograd import engine as _engine  # noqa: E402
-from backprop.sparse import _build  # noqa: E402
 from backprop.methods import attributes as _attributes  # noqa: E402
+from backprop.sparse import _build  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
 _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()

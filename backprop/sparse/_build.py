@@ -77,8 +77,7 @@ def sparse_coo_tensor(
             )
         if shape[host.shape[0] :] != dense:
             raise RuntimeError(
-                f"values has incorrect size, expected {[host.shape[1], *shape[host.shape[0] :]]}, got "
-                f"{list(val.shape)}"
+                f"values has incorrect size, expected {[host.shape[1], *shape[host.shape[0] :]]}, got {list(val.shape)}"
             )
         for d, n in enumerate(shape):
             if host.shape[1] and host[d].max() >= n:

@@ -81,6 +81,40 @@ class Ctx(Protocol):
         that saved no copy of an input can record ops on it."""
 
 
+class SparseRows:
+    """A gradient a rule may return for a 2-D input read by rows (``F.embedding(..., sparse=True)``): the rows
+    ``ids`` (int64, one per lookup, repeats kept) receive ``values`` (one row each), torch's uncoalesced sparse
+    COO gradient. The engine hands it to a leaf as a sparse ``.grad`` (``autograd.engine``); summed with a dense
+    gradient it becomes dense, with another ``SparseRows`` the lookups are concatenated, as torch's."""
+
+    __slots__ = ("ids", "values", "shape", "xp")
+    __array_ufunc__ = None  # (``dense + rows`` defers to ``__radd__`` instead of making an object array)
+
+    def __init__(self, ids: Any, values: Any, shape: tuple[int, ...], xp: Any) -> None:
+        self.ids, self.values, self.shape, self.xp = ids, values, tuple(shape), xp
+
+    @property
+    def dtype(self) -> Any:
+        return self.values.dtype
+
+    def dense(self) -> Any:
+        """The dense gradient: zeros with each lookup's row added at its id."""
+        xp = self.xp
+        out = xp.zeros(self.shape, dtype=self.values.dtype)
+        xp.add.at(out, self.ids, self.values)
+        return out
+
+    def __add__(self, other: Any) -> Any:
+        if other.__class__ is SparseRows:
+            xp = self.xp
+            return SparseRows(
+                xp.concatenate([self.ids, other.ids]), xp.concatenate([self.values, other.values]), self.shape, xp
+            )
+        return other + self.dense()
+
+    __radd__ = __add__
+
+
 class OpDef:
     """One registered op. Single output; inputs are arrays (or Python scalars) plus keyword attrs.
 

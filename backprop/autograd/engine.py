@@ -18,6 +18,7 @@ from backprop.autograd.grad_mode import anomaly_users, no_grad, quiet_floats, se
 from backprop.autograd.higher_order import fit_graph, graph_backward
 from backprop.autograd.hooks import NodePostHook, PostAccumulateGradHook, grad_dtypes
 from backprop.backends.meta_backend import placeholder
+from backprop.registry import SparseRows
 
 
 def _unbroadcast(g: Any, shape: tuple, xp: Any) -> Any:
@@ -399,7 +400,12 @@ def _collect(
                 if hook.__class__ is not PostAccumulateGradHook and hook.__class__ is not AccumulateGradHook:
                     g = _run_hook(hook, g, create_graph, wrap, t)
             results[i] = g
-    return [r if (r is None or create_graph) else wrap(r, inputs[i].device, None) for i, r in enumerate(results)]
+    return [
+        r
+        if (r is None or create_graph)
+        else (SPARSE_GRAD[0](r, inputs[i].device) if r.__class__ is SparseRows else wrap(r, inputs[i].device, None))
+        for i, r in enumerate(results)
+    ]
 
 
 def _skip(node: Node, deps: dict, ready: list, buffers: dict) -> None:
@@ -467,6 +473,8 @@ def _first(out: Any) -> Any:
 
 
 def _run_hook(hook: Any, g: Any, create_graph: bool, wrap: Any, owner: Any) -> Any:
+    if g.__class__ is SparseRows:  # (a hook sees, and may replace, the dense gradient: see README)
+        g = g.dense()
     t = g if create_graph else wrap(g, owner.device, None)
     with set_grad_enabled(create_graph):  # the pass's grad mode, as torch's (leaf hooks run after the walk)
         out = hook(t)
@@ -517,9 +525,31 @@ def _strides(a: Any) -> tuple[int, ...]:
     return tuple(s // a.itemsize for s, n in zip(a.strides, a.shape) if n != 1)
 
 
+# builds a sparse COO ``Tensor`` from a ``SparseRows`` gradient and a device (set by ``backprop.sparse``, which
+# sits above this module)
+SPARSE_GRAD: list[Any] = [None]
+
+
+def _accumulate_rows(leaf: Any, g: SparseRows) -> None:
+    """A sparse gradient (``F.embedding(..., sparse=True)``) into ``leaf.grad``, as torch's AccumulateGrad: the
+    first one becomes a sparse ``.grad``, a second one is appended (lookups concatenated, uncoalesced), and a
+    dense ``.grad`` adds it densely (a sparse ``.grad`` meeting a dense gradient becomes dense, ``_accumulate``)."""
+    old = leaf._grad
+    if old is None:
+        leaf.grad = SPARSE_GRAD[0](g, leaf.device)
+    elif getattr(old, "is_sparse", False):
+        leaf.grad = old + SPARSE_GRAD[0](g, leaf.device)
+    else:
+        old._data += g.dense()
+        old._version += 1
+
+
 def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[int]) -> None:
     """Add ``g`` into ``leaf.grad``, in place when the buffer is ours to change (cast first to the leaf's
     ``grad_dtype`` where one was set)."""
+    if g.__class__ is SparseRows:
+        _accumulate_rows(leaf, g)
+        return
     want = grad_dtypes.get(id(leaf)) if grad_dtypes else None  # (None: not set, or set to "any dtype")
     if want is not None and g.dtype != want:
         g = g.to(want) if create_graph else g.astype(want)
@@ -538,6 +568,8 @@ def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[in
         leaf.grad = wrap(g, leaf.device, None)
     elif leaf._grad.grad_fn is not None:
         leaf.grad = leaf._grad.detach() + wrap(g, leaf.device, None)
+    elif leaf._grad.is_sparse:  # a sparse .grad and a dense gradient: dense, as torch's
+        leaf.grad = wrap(g, leaf.device, None) + leaf._grad
     else:
         leaf._grad._data += g
         leaf._grad._version += 1

@@ -55,6 +55,7 @@ def _jacobians(fn: Callable, inputs: Sequence[Any], eps: float, reverse: bool = 
             gs = grad(outs_now[m], [inputs[i] for i in diff], g_out, allow_unused=True)
             for k, g in enumerate(gs):
                 if g is not None:
+                    g = g.to_dense() if g.is_sparse else g  # (a sparse embedding gradient)
                     analytic[m][k][r] = g.detach().numpy().astype(np.float64).ravel()
     return numeric, analytic
 

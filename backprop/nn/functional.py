@@ -17,7 +17,7 @@ from backprop import dtypes
 from backprop._functorch import mapped_slice
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function, not_a_tensor_here
-from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
+from backprop.autograd.grad_mode import autocast_users, is_grad_enabled, trace_users
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
 from backprop.backends import torch_rng
@@ -100,6 +100,7 @@ from backprop.nn.fractional import (
 )
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
+from backprop.ops import indexing as idx_ops
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
@@ -1161,7 +1162,8 @@ def embedding(
     sparse: bool = False,
 ) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) at integer ids ``input``; padding_idx rows get no grad.
-    ``max_norm`` renormalises the used rows in place (as torch); ``sparse=True`` gives a dense gradient."""
+    ``max_norm`` renormalises the used rows in place (as torch); ``sparse=True`` gives a leaf ``weight`` torch's
+    sparse COO gradient (a row per lookup, uncoalesced: ``embedding_sparse``)."""
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     if input.dtype not in (dtypes.int64, dtypes.int32):  # torch's check: Long or Int ids only
@@ -1180,7 +1182,18 @@ def embedding(
             input = Tensor._wrap(trace.record(clip, input), input.device, None)
     if max_norm is not None:
         _embedding_renorm_(weight, input, max_norm, norm_type)
-    out = weight[input]
+    if sparse and weight.requires_grad and weight.grad_fn is None and is_grad_enabled():
+        if trace_users[0] and (tr := trace.tracer()) is not None:
+            tr.fail("a sparse embedding gradient (sparse=True) is a sparse tensor")
+        out = apply(
+            idx_ops.embedding_sparse,
+            weight,
+            ids=input._data,
+            padding_idx=padding_idx,
+            scale_grad_by_freq=scale_grad_by_freq,
+        )
+    else:
+        out = weight[input]
     if scale_grad_by_freq and weight.requires_grad:
         out = _scale_grad(out, input)
     if padding_idx is not None and weight.requires_grad:

@@ -326,6 +326,9 @@ class Module:
                 g = p.grad
                 if g.requires_grad:  # (a gradient made with create_graph=True leaves its graph, as torch's)
                     g.detach_()
+                if g.is_sparse:  # (no entries left, as torch's zero_())
+                    g.zero_()
+                    continue
                 g._data[...] = 0
                 bump_version(g)
 

@@ -20,7 +20,7 @@ import numpy as np
 from backprop import dtypes as _dtypes
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.ops._util import DTypeError, KernelIndexError, ShapeError, c_order
-from backprop.registry import op
+from backprop.registry import SparseRows, op
 
 
 def _has_int_array(index: tuple) -> bool:
@@ -118,6 +118,27 @@ def getitem_grad(xp, gy, *, index, shape):
 @getitem_grad.defvjp
 def getitem_grad_backward(ctx, gy):  # the adjoint of a scatter is a gather
     return (ctx.call(getitem, gy, index=ctx.attrs["index"]),)
+
+
+@op("embedding_sparse")
+def embedding_sparse(xp, weight, *, ids, padding_idx=None, scale_grad_by_freq=False):
+    """``weight``'s rows at ``ids`` (``F.embedding(..., sparse=True)``): ``weight[ids]``, a sparse gradient."""
+    return weight[ids]
+
+
+@embedding_sparse.defvjp
+def embedding_sparse_backward(ctx, gy):  # d weight: gy's row of each lookup at its id (padding ids left out)
+    ids, shape = ctx.attrs["ids"], ctx.input_shapes[0]
+    if ctx.attrs["scale_grad_by_freq"]:
+        raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
+    if ctx.create_graph:  # (a recorded, dense gradient: double backward through getitem_grad)
+        return (ctx.call(getitem_grad, gy, index=(ids,), shape=shape),)
+    xp = ctx.xp
+    flat, rows = ids.reshape(-1).astype(xp.int64), gy.reshape(-1, shape[1])
+    if ctx.attrs["padding_idx"] is not None:
+        keep = flat != ctx.attrs["padding_idx"]
+        flat, rows = flat[keep], rows[keep]
+    return (SparseRows(flat, xp.ascontiguousarray(rows), shape, xp),)
 
 
 @op("setitem")

@@ -55,6 +55,9 @@ class Adam(Optimizer):
         defaults["decoupled_weight_decay"] = bool(decoupled_weight_decay) or self.decoupled  # (AdamW: always)
         super().__init__(params, defaults)
 
+    def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         xp = p.device.xp

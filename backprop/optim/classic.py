@@ -159,18 +159,28 @@ class SparseAdam(Optimizer):
                     raise ValueError("SparseAdam does not support complex parameters")
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        g = g.reshape(p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
+        rows = p.device.xp.flatnonzero(p.device.xp.any(g != 0, axis=1))
+        self._rows_update(p, rows, g[rows], state, group)
+
+    def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """torch's update: the coalesced gradient's rows (every looked-up row, a zero gradient too)."""
+        grad = grad.coalesce()
+        rows = grad._indices()._data[0]
+        self._rows_update(p, rows, grad._values()._data.reshape(rows.shape[0], -1), state, group)
+
+    def _rows_update(self, p: Tensor, rows: Any, gv: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Adam's moments and step on the table rows ``rows`` (gradient ``gv``, a row each); the rest untouched."""
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         xp = p.device.xp
         state["step"] = t = state.get("step", 0) + 1  # (torch: an int here, unlike the other optimizers)
-        rows_by_cols = (p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
+        rows_by_cols = (p.shape[0] if p.ndim else 1, -1)
         m = buffer(state, "exp_avg", p).reshape(rows_by_cols)
         v = buffer(state, "exp_avg_sq", p).reshape(rows_by_cols)
         w = p._data.reshape(rows_by_cols) if p._data.flags.c_contiguous else p._data.copy().reshape(rows_by_cols)
-        g = g.reshape(rows_by_cols)
-        rows = xp.flatnonzero(xp.any(g != 0, axis=1))
         if rows.size == 0:
             return
-        gv, old_m, old_v = g[rows], m[rows], v[rows]
+        old_m, old_v = m[rows], v[rows]
         dm = (gv - old_m) * (1 - b1)
         dv = (gv * gv - old_v) * (1 - b2)
         m[rows] = old_m + dm

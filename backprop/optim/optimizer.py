@@ -249,6 +249,9 @@ class Optimizer:
                     g = p.grad
                     if g.requires_grad:  # (a gradient made with create_graph=True leaves its graph, as torch's)
                         g.detach_()
+                    if g.is_sparse:  # (no entries left, as torch's zero_())
+                        g.zero_()
+                        continue
                     g._data[...] = 0
                     bump_version(g)
 
@@ -267,6 +270,12 @@ class Optimizer:
                     continue
                 found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
                 state: dict[str, Any] = {} if found is None else found
+                if p.grad.is_sparse:  # (F.embedding(..., sparse=True)'s gradient)
+                    self._sparse_update(p, -p.grad if group.get("maximize") else p.grad, state, group)
+                    if found is None and state:
+                        dict.__setitem__(self.state, id(p), state)
+                    bump_version(p)
+                    continue
                 g = p.grad._data
                 if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
                     g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
@@ -283,6 +292,10 @@ class Optimizer:
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The update for a sparse COO gradient (``SGD``, ``Adagrad``, ``SparseAdam``); torch's refusal otherwise."""
+        raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
 
     def _update_as_real(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """A complex parameter's update, as torch's optimizers make it: on ``view_as_real`` of the parameter,

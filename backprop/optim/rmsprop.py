@@ -138,3 +138,16 @@ class Adagrad(Optimizer):
         # (a Tensor lr: divided as a float32 Tensor, then taken as a number, as torch's addcdiv_(value=-clr))
         clr = float(group["lr"] / (1 + (t - 1) * group["lr_decay"]))
         p._data -= clr * (g / (xp.sqrt(s) + group["eps"]))
+
+    def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """torch's Adagrad on a sparse gradient: the coalesced rows' sums grow and only those rows move."""
+        if group["weight_decay"]:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        xp = p.device.xp
+        t = count_step(state)
+        s = buffer(state, "sum", p, self.defaults["initial_accumulator_value"])
+        grad = grad.coalesce()
+        rows, gv = grad._indices()._data[0], grad._values()._data
+        s[rows] += gv * gv
+        clr = float(group["lr"] / (1 + (t - 1) * group["lr_decay"]))
+        p._data[rows] -= clr * (gv / (xp.sqrt(s[rows]) + group["eps"]))

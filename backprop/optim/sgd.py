@@ -58,3 +58,17 @@ class SGD(Optimizer):
                 add_scaled_(p.device.xp, buf, g, 1 - group["dampening"])
             g = plus_scaled(p.device.xp, g, buf, mu) if group["nesterov"] else buf
         add_scaled_(p.device.xp, p._data, g, -lr)
+
+    def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """torch's SGD on a sparse gradient: the momentum buffer is a sparse tensor too (its entries grow)."""
+        lr, mu = group["lr"], group["momentum"]
+        if group["weight_decay"]:
+            grad = grad.add(p, alpha=group["weight_decay"])  # (torch's error: add(sparse, dense))
+        if mu:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.clone().detach()
+            else:
+                buf.mul_(mu).add_(grad, alpha=1 - group["dampening"])
+            grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
+        add_scaled_(p.device.xp, p._data, grad.to_dense()._data, -lr)

@@ -90,10 +90,13 @@ __all__ = [
 ]
 
 from backprop import creation as _creation  # noqa: E402
+from backprop.autograd import engine as _engine  # noqa: E402
 from backprop.methods import attributes as _attributes  # noqa: E402
+from backprop.sparse import _build  # noqa: E402
 
 _attributes.TO_SPARSE[0] = from_dense  # dense.to_sparse() (the methods layer cannot import this package)
 _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_csc()
 _attributes.SPARSE_MASK[0] = _leftovers.sparse_mask  # dense.sparse_mask(sparse)
 _attributes.TO_BLOCK[0] = to_block  # dense.to_sparse_bsr()/to_sparse_bsc()
+_engine.SPARSE_GRAD[0] = _build.from_rows  # F.embedding(..., sparse=True)'s gradient as a sparse .grad
 _creation.SPARSE_ZEROS[0] = _shape.zeros  # bp.zeros(..., layout=bp.sparse_coo), bp.zeros_like(s)

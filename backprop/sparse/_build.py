@@ -54,11 +54,8 @@ def sparse_coo_tensor(
             f"sparse_coo_tensor: indices must be sparse_dim x nnz, but got: {list(ind.shape)} "
             "(a 2-D tensor is expected)"
         )
-    if val.ndim != 1:
-        raise NotImplementedError(
-            f"sparse_coo_tensor: values of shape {tuple(val.shape)}: only 1-D values (one number per index, no "
-            "hybrid dense dimensions) are supported"
-        )
+    if val.ndim < 1:
+        raise RuntimeError("sparse_coo_tensor: values must have at least one dimension (nnz, *dense_dims)")
     if ind.shape[1] != val.shape[0]:
         raise RuntimeError(
             f"indices and values must have same nnz, but got nnz from indices: {ind.shape[1]}, "
@@ -68,13 +65,20 @@ def sparse_coo_tensor(
     if host.size and host.min() < 0:
         d = int(np.argwhere(host < 0)[0][0])
         raise RuntimeError(f"found negative index {int(host[d].min())} for dim {d}")
+    dense = tuple(val.shape[1:])  # (a hybrid tensor's dense dims: a row of values per index, as embedding grads)
     if size is None:
         shape = tuple(int(m) + 1 for m in host.max(axis=1)) if host.shape[1] else (0,) * host.shape[0]
+        shape += dense
     else:
         shape = shape_of(size)
-        if len(shape) != host.shape[0]:
+        if len(shape) != host.shape[0] + len(dense):
             raise RuntimeError(
-                f"number of dimensions must be sparse_dim ({host.shape[0]}) + dense_dim (0), but got {len(shape)}"
+                f"number of dimensions must be sparse_dim ({host.shape[0]}) + dense_dim ({len(dense)}), but got "
+                f"{len(shape)}"
+            )
+        if shape[host.shape[0] :] != dense:
+            raise RuntimeError(
+                f"values has incorrect size, expected {[host.shape[1], *shape[host.shape[0] :]]}, got {list(val.shape)}"
             )
         for d, n in enumerate(shape):
             if host.shape[1] and host[d].max() >= n:
@@ -93,9 +97,17 @@ def sparse_coo_tensor(
 def to_dense(s: SparseTensor) -> Tensor:
     """The dense tensor of ``s`` (duplicates summed), differentiable w.r.t. its values."""
     size = tuple(s.shape)
-    lin = Tensor._of(_linear(_host(s._ix), size), device=s.device)
-    n = int(np.prod(size, dtype=np.int64))
-    return s._vals.new_zeros(n).index_add(0, lin, s._vals).reshape(size)
+    sizes, dense = size[: s._ix.shape[0]], size[s._ix.shape[0] :]
+    lin = Tensor._of(_linear(_host(s._ix), sizes), device=s.device)
+    n = int(np.prod(sizes, dtype=np.int64))
+    return s._vals.new_zeros(n, *dense).index_add(0, lin, s._vals).reshape(size)
+
+
+def from_rows(g: Any, device: Any) -> SparseTensor:
+    """A ``SparseRows`` gradient (``F.embedding(..., sparse=True)``) as torch shows it: a hybrid COO tensor,
+    indices (1, lookups), values (lookups, dim), uncoalesced."""
+    ix = Tensor._wrap(g.ids.reshape(1, -1), device, None)
+    return SparseTensor._make(ix, Tensor._wrap(g.values, device, None), g.shape, False)
 
 
 def coalesce(s: SparseTensor) -> SparseTensor:
@@ -103,11 +115,13 @@ def coalesce(s: SparseTensor) -> SparseTensor:
     if s._coalesced:
         return s
     size = tuple(s.shape)
-    uniq, inverse = np.unique(_linear(_host(s._ix), size), return_inverse=True)
+    sizes, dense = size[: s._ix.shape[0]], size[s._ix.shape[0] :]
+    uniq, inverse = np.unique(_linear(_host(s._ix), sizes), return_inverse=True)
     inv = Tensor._of(inverse.astype(np.int64).reshape(-1), device=s.device)
-    values = name_node(s._vals.new_zeros(len(uniq)).index_add(0, inv, s._vals), "CoalesceBackward0")
-    idx = np.stack(np.unravel_index(uniq, size)).astype(np.int64) if len(size) else np.zeros((0, len(uniq)), np.int64)
-    return SparseTensor._make(Tensor._of(idx.reshape(len(size), -1), device=s.device), values, size, True)
+    values = name_node(s._vals.new_zeros(len(uniq), *dense).index_add(0, inv, s._vals), "CoalesceBackward0")
+    nd = len(sizes)
+    idx = np.stack(np.unravel_index(uniq, sizes)).astype(np.int64) if nd else np.zeros((0, len(uniq)), np.int64)
+    return SparseTensor._make(Tensor._of(idx.reshape(nd, -1), device=s.device), values, size, True)
 
 
 def coalesce_pattern(s: SparseTensor, g: Tensor) -> SparseTensor:

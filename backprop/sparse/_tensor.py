@@ -199,12 +199,12 @@ class SparseTensor(ThroughValues, Tensor):
         return int(self._ix.shape[1])
 
     def sparse_dim(self) -> builtins.int:
-        """The number of sparse dimensions (all of them here: no hybrid tensors)."""
-        return self.ndim
+        """The number of sparse dimensions (the rows of the indices)."""
+        return int(self._ix.shape[0])
 
     def dense_dim(self) -> builtins.int:
-        """The number of dense dimensions of the values (0: values are scalars)."""
-        return 0
+        """The number of dense dimensions of the values (1 for an embedding's gradient: a row per index)."""
+        return self._vals.ndim - 1
 
     def indices(self) -> Tensor:
         """The (ndim, nnz) int64 indices of a coalesced tensor (torch refuses an uncoalesced one)."""

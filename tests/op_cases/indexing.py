@@ -41,6 +41,10 @@ CASES: dict[str, list[Case]] = {
         Case([R(4, 3), R(1)], {"index": (Ellipsis,)}, ref=_setitem),  # broadcast: the value's gradient sums
         Case([R(4, 3), R(2, 3)], {"index": (np.array([3, 0]),)}, ref=_setitem),
     ],
+    "embedding_sparse": [
+        Case([R(4, 3)], {"ids": np.array([[0, 2], [2, 3]]), "padding_idx": None}, ref=lambda w, ids, **_: w[ids]),
+        Case([R(5, 2)], {"ids": np.array([1, 0, 1]), "padding_idx": 4}, ref=lambda w, ids, **_: w[ids]),
+    ],
     "getitem_grad": [
         Case([R(2)], {"index": (np.array([0, 2]),), "shape": (4,)}, ref=_getitem_grad),
         Case([R(2, 3)], {"index": (np.array([1, 1]),), "shape": (3, 3)}, ref=_getitem_grad),

@@ -266,17 +266,18 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
                 found = dict.get(self.state, id(p))  # (the int key: ParamState's lookup skipped)
                 state: dict[str, Any] = {} if found is None else found
-                if p.grad.is_sparse:  # (F.embedding(..., sparse=True)'s gradient)
-                    self._sparse_update(p, -p.grad if group.get("maximize") else p.grad, state, group)
+                if grad.__class__ is not Tensor and grad.is_sparse:  # (F.embedding(..., sparse=True)'s gradient)
+                    self._sparse_update(p, -grad if group.get("maximize") else grad, state, group)
                     if found is None and state:
                         dict.__setitem__(self.state, id(p), state)
                     bump_version(p)
                     continue
-                g = p.grad._data
+                g = grad._data
                 if group.get("maximize"):  # (torch: grad = -grad; a 0-d array stays an array, not a NumPy scalar)
                     g = -g if g.ndim else p.device.xp.negative(g, out=p.device.xp.empty_like(g))
                 update = self._update_as_real if g.dtype.kind == "c" else self._update

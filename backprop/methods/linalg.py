@@ -22,7 +22,7 @@ from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, Tria
 from backprop.ops import elementwise as ew
 from backprop.ops import linalg
 from backprop.ops import shape as sh
-from backprop.ops._util import DTypeError, ShapeError, user_stacklevel
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape, user_stacklevel
 
 if TYPE_CHECKING:
     from backprop.tensor import Tensor
@@ -158,20 +158,30 @@ def solve(a: Any, b: Any, *, left: bool = True) -> Tensor:
     return apply(linalg.solve, a, b)
 
 
-def _triangle(a: Any, upper: bool, unitriangular: bool) -> Any:
-    """The triangle of A that a triangular solve reads (ones on the diagonal when ``unitriangular``)."""
-    if unitriangular:
-        return (a.triu(1) if upper else a.tril(-1)) + _eye(a, a.shape[-1])
-    return a.triu() if upper else a.tril()
+def _no_kernel(kernel: str, dtype: Any) -> None:
+    """torch's NotImplementedError for a dtype its CPU kernel lacks (integers, bool, float16, bfloat16)."""
+    if _dtypes.kind(dtype) not in "fc" or dtype.itemsize < 4:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.scalar_type_name(dtype)}'")
+
+
+def _trsm(a: Any, b: Any, upper: bool, left: bool = True, unitriangular: bool = False) -> Any:
+    """The ``solve_triangular`` op (BLAS trsm) on checked operands: batch dims broadcast as torch's (B's first)."""
+    broadcast_shape(tuple(b.shape[:-2]), tuple(a.shape[:-2]))
+    return apply(linalg.solve_triangular, a, b, upper=bool(upper), left=bool(left), unitriangular=bool(unitriangular))
 
 
 def solve_triangular(a: Any, b: Any, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
     """X with T X = B (``left=False``: X T = B) for T the ``upper`` or lower triangle of A (unit diagonal when
-    ``unitriangular``); batch dims broadcast. A solve of the masked triangle, so the gradient reaches only the
-    triangle A's values were read from, as torch's."""
+    ``unitriangular``); batch dims broadcast. BLAS trsm (the ``solve_triangular`` op), as torch: a zero on T's
+    diagonal gives inf/nan, and the gradient reaches only the triangle A's values were read from."""
     name = "linalg.solve_triangular"
     _tensors(name, a, b)
-    _square(name, a)
+    if a.ndim < 2:
+        raise ShapeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    if a.shape[-1] != a.shape[-2]:
+        raise ShapeError(
+            f"{name}: A must be batches of square matrices, but they are {a.shape[-2]} by {a.shape[-1]} matrices"
+        )
     if b.ndim < 2:
         raise ShapeError(f"{name}: The input tensor B must have at least 2 dimensions.")
     n = a.shape[-1]
@@ -180,10 +190,52 @@ def solve_triangular(a: Any, b: Any, *, upper: bool, left: bool = True, unitrian
         raise ShapeError(
             f"{name}: Incompatible shapes of A and B for the equation {eq} ({n}x{n} and {b.shape[-2]}x{b.shape[-1]})"
         )
+    _no_kernel("triangular_solve_cpu", a.dtype)
     b = b if b.dtype == a.dtype else b.to(a.dtype)  # (torch's result takes A's dtype)
-    if not left:  # X T = B  <=>  T^T X^T = B^T, T^T the other triangle
-        return _mT(solve_triangular(_mT(a), _mT(b), upper=not upper, unitriangular=unitriangular))
-    return apply(linalg.solve, _triangle(a, upper, unitriangular), b)
+    out = _trsm(a, b, upper, left, unitriangular)
+    return name_node(out, "LinalgSolveTriangularBackward0")
+
+
+_TRIANGULAR_SOLVE_DEPRECATED = (
+    "torch.triangular_solve is deprecated in favor of torch.linalg.solve_triangularand will be removed in a future "
+    "PyTorch release.\ntorch.linalg.solve_triangular has its arguments reversed and does not return a copy of one of "
+    "the inputs.\nX = torch.triangular_solve(B, A).solution\nshould be replaced with\n"
+    "X = torch.linalg.solve_triangular(A, B)."
+)
+_triangular_solve_warned: list[bool] = []  # set once triangular_solve has warned
+
+
+def _linear_solve_checks(name: str, b: Any, a: Any, b_ndim: str) -> None:
+    """torch's linearSolveCheckInputs for ``name(b, A)`` (after its own check of b's dims, message ``b_ndim``)."""
+    if b_ndim and b.ndim < 2:
+        raise ShapeError(b_ndim.format(b.ndim))
+    if a.ndim < 2:
+        raise ShapeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"Expected b and A to have the same dtype, but found b of type {_dtype_name(b)} and A of type "
+            f"{_dtype_name(a)} instead."
+        )
+    if a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"A must be batches of square matrices, but they are {a.shape[-2]} by {a.shape[-1]} matrices")
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(
+            f"Incompatible matrix sizes for {name}: each A matrix is {a.shape[-2]} by {a.shape[-1]} but each b "
+            f"matrix is {b.shape[-2]} by {b.shape[-1]}"
+        )
+
+
+def _check_factor_diagonal(lf: Any, *, batched: bool) -> None:
+    """torch's (LAPACK potri's) error for a Cholesky factor with a zero on its diagonal: its batch element and
+    the (1-based) position of the first zero."""
+    zero = lf.diagonal(axis1=-2, axis2=-1).reshape(-1, lf.shape[-1]) == 0
+    if bool(zero.any()):
+        where, k = (int(i) for i in np.argwhere(np.asarray(zero.tolist()))[0])
+        batch = f"(Batch element {where}): " if batched else ""
+        raise linalg.LinAlgError(
+            f"cholesky_inverse: {batch}The diagonal element {k + 1} is zero, the inversion could not be completed "
+            "because the input matrix is singular."
+        )
 
 
 def lu_factor_parts(x: Any, pivot: bool = True) -> tuple[Any, Any, Any, Any]:
@@ -254,10 +306,10 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
         )
     p = pivots_to_permutation(pivots, n, lu.dtype)
     if adjoint:  # A^H = U^H L^H P^T  =>  X = P L^-H U^-H B
-        y = solve_triangular(_mH(lu), b, upper=False)
-        return p @ solve_triangular(_mH(lu), y, upper=True, unitriangular=True)
-    y = solve_triangular(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
-    return solve_triangular(lu, y, upper=True)
+        y = _trsm(_mH(lu), b, upper=False)
+        return p @ _trsm(_mH(lu), y, upper=True, unitriangular=True)
+    y = _trsm(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
+    return _trsm(lu, y, upper=True)
 
 
 def geqrf(x: Any) -> Geqrf:
@@ -714,14 +766,26 @@ class LinalgMethods:
     def cholesky_solve(self: Any, input2: Any, upper: bool = False) -> Tensor:
         """X with A X = self for A = L L^H given its factor L = ``input2`` (U^H U with ``upper``)."""
         _tensors("cholesky_solve", self, input2)
+        _linear_solve_checks(
+            "cholesky_solve", self, input2, "b should have at least 2 dimensions, but has {} dimensions instead"
+        )
+        _no_kernel("cholesky_solve_cpu", self.dtype)
+        # (torch's gradient reaches the whole factor, as that of (L L^H)^-1 B: not yet a trsm, see CHANGELOG)
         a = input2.mH @ input2 if upper else input2 @ input2.mH
-        return solve(a, self)
+        return name_node(solve(a, self), "CholeskySolveBackward0")
 
     def cholesky_inverse(self: Any, upper: bool = False) -> Tensor:
-        """(L L^H)^-1 from the factor L = self (U^H U with ``upper``; L^H is L^T for real L)."""
+        """(L L^H)^-1 from the factor L = self (U^H U with ``upper``); torch's error (LAPACK potri's) for a zero on
+        the factor's diagonal."""
+        _tensors("cholesky_inverse", self)
+        if self.ndim < 2:
+            raise ShapeError("cholesky_inverse: The input tensor A must have at least 2 dimensions.")
+        _no_kernel("cholesky_inverse_out_cpu", self.dtype)
         _square("cholesky_inverse", self)
+        if self.numel():
+            trace.check(_check_factor_diagonal, self, batched=self.ndim > 2)
         a = self.mH @ self if upper else self @ self.mH
-        return apply(linalg.inv, a)
+        return name_node(apply(linalg.inv, a), "CholeskyInverseBackward0")
 
     def svd(self: Any, some: bool = True, compute_uv: bool = True) -> SVD:
         """``torch.svd``: (U, S, V) with A = U diag(S) V^H (V, not Vh); ``some=False`` the full U and V;
@@ -755,8 +819,22 @@ class LinalgMethods:
         """The deprecated ``torch.triangular_solve``: X with T X = self (``transpose``: T^T X = self) for T the
         ``upper`` or lower triangle of A, and a copy of A."""
         _tensors("triangular_solve", self, A)
-        a = _mT(A) if transpose else A
-        x = solve_triangular(a, self, upper=upper != transpose, unitriangular=unitriangular)
+        if not _triangular_solve_warned:  # torch's (once per process, as its TORCH_WARN_ONCE)
+            _triangular_solve_warned.append(True)
+            warnings.warn(_TRIANGULAR_SOLVE_DEPRECATED, UserWarning, stacklevel=user_stacklevel())
+        for what, t in (("b", self), ("A", A)):
+            if t.ndim < 2:
+                raise ShapeError(
+                    f"torch.triangular_solve: Expected {what} to have at least 2 dimensions, but it has {t.ndim} "
+                    "dimensions instead"
+                )
+        _linear_solve_checks("triangular_solve", self, A, "")
+        _no_kernel("triangular_solve_cpu", self.dtype)
+        if transpose:  # T^T X = B: the other triangle of A^T (conjugated back for complex A: T^T, not T^H)
+            x = _trsm(_mT(A), self, upper=not upper, unitriangular=unitriangular)
+        else:
+            x = _trsm(A, self, upper=upper, unitriangular=unitriangular)
+        x = name_node(x, "TriangularSolveBackward0")
         return rt.triangular_solve(x, A.clone())
 
     def qr(self: Any, some: bool = True) -> QR:

@@ -519,6 +519,82 @@ def solve_backward(ctx, gy):  # X = A^-1 B  =>  gB = A^-T gy, gA = -gB X^T (comp
     return ga, (gb if ctx.needs_input_grad[1] else None)
 
 
+def _check_solve_triangular(a, b, *, upper, left=True, unitriangular=False):
+    _check_square("solve_triangular")(a)
+    n = a.shape[-1]
+    if b.ndim < 2 or (b.shape[-2] if left else b.shape[-1]) != n:
+        raise ShapeError(
+            "linalg.solve_triangular: Incompatible shapes of A and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} ({n}x{n} and {'x'.join(str(d) for d in b.shape[-2:])})"
+        )
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"linalg.solve_triangular: Expected A and B to have the same dtype, but found A of type {a.dtype} and B "
+            f"of type {b.dtype} instead"
+        )
+    _broadcast_batch("solve_triangular", a, b)
+
+
+def _trsm_host(a, b, upper, left, unitriangular):
+    """BLAS ?trsm (scipy's wrapper of the BLAS NumPy's wheels ship too) on each matrix of a batch."""
+    from scipy.linalg import blas  # (scipy is a dependency; imported when first used)
+
+    trsm = blas.get_blas_funcs("trsm", dtype=a.dtype)
+    out = np.zeros(b.shape, dtype=a.dtype)
+    if out.size:
+        for i in np.ndindex(*b.shape[:-2]):
+            if left:
+                out[i] = trsm(1, a[i], b[i], lower=int(not upper), diag=int(unitriangular))
+            else:  # X T = B as T^T X^T = B^T (torch's bits; trsm's right side rounds differently)
+                out[i] = trsm(1, a[i], b[i].T, lower=int(not upper), trans_a=1, diag=int(unitriangular)).T
+    return out
+
+
+def _trsm_device(a, b, upper, left, unitriangular):
+    """cupyx's solve_triangular (cuBLAS trsm) on each matrix of a batch; X T = B is solved as T^T X^T = B^T."""
+    import cupy
+    from cupyx.scipy.linalg import solve_triangular as trsm
+
+    out = cupy.zeros(b.shape, dtype=a.dtype)
+    if out.size:
+        for i in np.ndindex(*b.shape[:-2]):
+            bi = b[i] if left else b[i].T
+            xi = trsm(a[i], bi, trans=0 if left else 1, lower=not upper, unit_diagonal=unitriangular)
+            out[i] = xi if left else xi.T
+    return out
+
+
+@op("solve_triangular", save_inputs=(0,), save_output=True, check=_check_solve_triangular, saved_for={1: (0,)})
+def solve_triangular(xp, a, b, *, upper, left=True, unitriangular=False):
+    """X with T X = B (``left=False``: X T = B) for T the ``upper`` or lower triangle of (..., n, n) A (its diagonal
+    read as ones when ``unitriangular``); batch dims broadcast. BLAS trsm, as torch: substitution, so a zero on T's
+    diagonal gives inf/nan (no factorization, no singularity error) and the values are torch's where both BLAS agree.
+    """
+    batch = _broadcast_batch("solve_triangular", a, b)
+    a = xp.broadcast_to(a, batch + a.shape[-2:])
+    b = xp.broadcast_to(b, batch + b.shape[-2:])
+    trsm = _trsm_host if xp is np else _trsm_device
+    return trsm(a, b, bool(upper), bool(left), bool(unitriangular))
+
+
+@solve_triangular.defvjp
+def solve_triangular_backward(ctx, gy):
+    # T X = B  =>  gB = T^-H gy, gA = -gB X^H;  X T = B  =>  gB = gy T^-H, gA = -X^H gB  (T^-H: the other triangle);
+    # gA kept on T's triangle (its strict triangle when unitriangular: the diagonal is never read)
+    a, y = ctx.saved
+    xp = ctx.xp
+    upper, left, unit = ctx.attrs["upper"], ctx.attrs["left"], ctx.attrs["unitriangular"]
+    ah = conj_if_complex(ctx, _mT(xp, a))
+    gb = ctx.call(solve_triangular, ah, gy, upper=not upper, left=left, unitriangular=unit)
+    ga = None
+    if ctx.needs_input_grad[0]:
+        yh = conj_if_complex(ctx, _mT(xp, y))
+        ga = -(xp.matmul(gb, yh) if left else xp.matmul(yh, gb))
+        band = (1 if upper else -1) if unit else 0
+        ga = ctx.call(triu, ga, diagonal=band) if upper else ctx.call(tril, ga, diagonal=band)
+    return ga, (gb if ctx.needs_input_grad[1] else None)
+
+
 @op("cholesky", save_output=True, check=_check_square("cholesky"))
 def cholesky(xp, a, *, upper=False):
     """Lower-triangular L with L L^H = A, from A's lower triangle (A Hermitian positive-definite);

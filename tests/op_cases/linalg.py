@@ -144,6 +144,25 @@ CASES.update(
                 ref=lambda a, b: np.linalg.solve(_plus3(a), b),
             ),
         ],
+        "solve_triangular": [
+            Case(
+                [R(3, 3), R(3, 2)],
+                fn=lambda op, a, b: _apply(op, a + 3 * _eye_of(a), b, upper=False),
+                ref=lambda a, b: np.linalg.solve(np.tril(_plus3(a)), b),
+            ),
+            Case(
+                [R(2, 3, 3), R(3, 4)],
+                fn=lambda op, a, b: _apply(op, a + 3 * _eye_of(a), b, upper=True),
+                ref=lambda a, b: np.linalg.solve(np.triu(_plus3(a)), np.broadcast_to(b, (2, 3, 4))),
+            ),
+            Case(
+                [R(3, 3), R(2, 1, 4, 3)],
+                fn=lambda op, a, b: _apply(op, a, b, upper=False, left=False, unitriangular=True),
+                ref=lambda a, b: np.swapaxes(
+                    np.linalg.solve(np.swapaxes(np.tril(a, -1) + np.eye(3), -1, -2), np.swapaxes(b, -1, -2)), -1, -2
+                ),
+            ),
+        ],
         "cholesky": [
             Case([R(3, 3)], fn=lambda op, x: _apply(op, _spd(x)), ref=lambda x: np.linalg.cholesky(_np_spd(x))),
             Case([R(2, 4, 4)], fn=lambda op, x: _apply(op, _spd(x)), ref=lambda x: np.linalg.cholesky(_np_spd(x))),

@@ -3,6 +3,7 @@ diagonal gives inf/nan, small float32/float64 systems give torch's bits, and tor
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -124,3 +125,29 @@ def test_batch_broadcast_and_dtype() -> None:
     want = torch.linalg.solve_triangular(torch.tensor(a), torch.tensor(b, dtype=torch.float32), upper=False)
     assert out.dtype == bp.float64 and want.dtype == torch.float64 and tuple(out.shape) == tuple(want.shape)
     np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve_is_potrs(dtype, upper):
+    """torch's CPU cholesky_solve is LAPACK potrs (two trsm): the same bits here, values and gradients."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 5))
+    factor = np.linalg.cholesky(a @ a.T + 5 * np.eye(5))
+    factor = (factor.T.copy() if upper else factor).astype(dtype)
+    b, w = rng.standard_normal((2, 5, 3)).astype(dtype)
+    out = {}
+    for lib in (torch, bp):
+        f, rhs = lib.tensor(factor, requires_grad=True), lib.tensor(b, requires_grad=True)
+        x = lib.cholesky_solve(rhs, f, upper)
+        (x * lib.tensor(w)).sum().backward()
+        out[lib.__name__] = (x.detach().numpy(), f.grad.numpy(), rhs.grad.numpy(), x.grad_fn.name())
+    for got, want in zip(out["backprop"], out["torch"]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_cholesky_solve_singular_factor_gives_infinities():
+    factor = [[1.0, 0.0], [2.0, 0.0]]
+    got = bp.cholesky_solve(bp.tensor([[1.0], [1.0]]), bp.tensor(factor)).tolist()
+    assert got == torch.cholesky_solve(torch.tensor([[1.0], [1.0]]), torch.tensor(factor)).tolist()
+    assert got == [[math.inf], [-math.inf]]

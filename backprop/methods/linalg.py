@@ -770,9 +770,7 @@ class LinalgMethods:
             "cholesky_solve", self, input2, "b should have at least 2 dimensions, but has {} dimensions instead"
         )
         _no_kernel("cholesky_solve_cpu", self.dtype)
-        # (torch's gradient reaches the whole factor, as that of (L L^H)^-1 B: not yet a trsm, see CHANGELOG)
-        a = input2.mH @ input2 if upper else input2 @ input2.mH
-        return name_node(solve(a, self), "CholeskySolveBackward0")
+        return name_node(apply(linalg.cholesky_solve, self, input2, upper=bool(upper)), "CholeskySolveBackward0")
 
     def cholesky_inverse(self: Any, upper: bool = False) -> Tensor:
         """(L L^H)^-1 from the factor L = self (U^H U with ``upper``); torch's error (LAPACK potri's) for a zero on

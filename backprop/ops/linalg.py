@@ -595,6 +595,62 @@ def solve_triangular_backward(ctx, gy):
     return ga, (gb if ctx.needs_input_grad[1] else None)
 
 
+def _potrs_host(b, f, upper):
+    """LAPACK potrs's two BLAS ?trsm on each matrix of a batch (torch's CPU cholesky_solve): L Y = B then
+    L^H X = Y for a lower factor, U^H Y = B then U X = Y for an upper one."""
+    from scipy.linalg import blas  # (scipy is a dependency; imported when first used)
+
+    trsm = blas.get_blas_funcs("trsm", dtype=f.dtype)
+    h = 2 if f.dtype.kind == "c" else 1  # (the conjugate transpose)
+    lower = int(not upper)
+    out = np.zeros(b.shape, dtype=f.dtype)
+    if out.size:
+        for i in np.ndindex(*b.shape[:-2]):
+            y = trsm(1, f[i], b[i], lower=lower, trans_a=h if upper else 0)
+            out[i] = trsm(1, f[i], y, lower=lower, trans_a=0 if upper else h)
+    return out
+
+
+def _potrs_device(b, f, upper):
+    """cupyx's solve_triangular (cuBLAS trsm) twice on each matrix of a batch, as potrs."""
+    import cupy
+    from cupyx.scipy.linalg import solve_triangular as trsm
+
+    out = cupy.zeros(b.shape, dtype=f.dtype)
+    if out.size:
+        for i in np.ndindex(*b.shape[:-2]):
+            y = trsm(f[i], b[i], trans="C" if upper else "N", lower=not upper)
+            out[i] = trsm(f[i], y, trans="N" if upper else "C", lower=not upper)
+    return out
+
+
+@op("cholesky_solve", save_inputs=(1,), save_output=True, saved_for={0: (1,)})
+def cholesky_solve(xp, b, f, *, upper=False):
+    """X with (L L^H) X = B for the Cholesky factor L (``upper``: U^H U with U = L^H) of (..., n, n), B (..., n, k),
+    batch dims broadcast: potrs's two triangular solves (BLAS trsm, as torch's CPU kernel), reading only the
+    factor's triangle; a zero on its diagonal gives inf/NaN, as torch's."""
+    batch = _broadcast_batch("cholesky_solve", b, f)
+    b = xp.broadcast_to(b, batch + b.shape[-2:])
+    f = xp.broadcast_to(f, batch + f.shape[-2:])
+    return (_potrs_host if xp is np else _potrs_device)(b, f, bool(upper))
+
+
+@cholesky_solve.defvjp
+def cholesky_solve_backward(ctx, gy):
+    # torch's cholesky_solve_backward: gB = cholesky_solve(gy, L); gL = -(gB X^H + X gB^H) L (lower) or
+    # -U (gB X^H + X gB^H) (upper): the whole factor, as torch's (not only the triangle the forward reads)
+    f, y = ctx.saved
+    xp = ctx.xp
+    upper = ctx.attrs["upper"]
+    gb = ctx.call(cholesky_solve, gy, f, upper=upper)
+    gl = None
+    if ctx.needs_input_grad[1]:
+        common = xp.matmul(gb, conj_if_complex(ctx, _mT(xp, y)))
+        common = common + conj_if_complex(ctx, _mT(xp, common))
+        gl = -(xp.matmul(f, common) if upper else xp.matmul(common, f))
+    return (gb if ctx.needs_input_grad[0] else None), gl
+
+
 @op("cholesky", save_output=True, check=_check_square("cholesky"))
 def cholesky(xp, a, *, upper=False):
     """Lower-triangular L with L L^H = A, from A's lower triangle (A Hermitian positive-definite);

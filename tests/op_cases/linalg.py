@@ -99,6 +99,14 @@ def _np_sym(x):
     return x + np.swapaxes(x, -1, -2)
 
 
+def _tril3(x):
+    return np.tril(x) + 3 * np.eye(x.shape[-1])
+
+
+def _triu3(x):
+    return np.triu(x) + 3 * np.eye(x.shape[-1])
+
+
 def _plus3(x):
     return x + 3 * np.eye(x.shape[-1])
 
@@ -161,6 +169,18 @@ CASES.update(
                 ref=lambda a, b: np.swapaxes(
                     np.linalg.solve(np.swapaxes(np.tril(a, -1) + np.eye(3), -1, -2), np.swapaxes(b, -1, -2)), -1, -2
                 ),
+            ),
+        ],
+        "cholesky_solve": [  # (a factor built from the triangle: torch's gradient reaches the whole factor)
+            Case(
+                [R(3, 2), R(3, 3)],
+                fn=lambda op, b, a: _apply(op, b, a.tril() + 3 * _eye_of(a), upper=False),
+                ref=lambda b, a: np.linalg.solve(_tril3(a) @ _tril3(a).T, b),
+            ),
+            Case(
+                [R(4, 2), R(2, 4, 4)],
+                fn=lambda op, b, a: _apply(op, b, a.triu() + 3 * _eye_of(a), upper=True),
+                ref=lambda b, a: np.linalg.solve(np.swapaxes(_triu3(a), -1, -2) @ _triu3(a), b),
             ),
         ],
         "cholesky": [

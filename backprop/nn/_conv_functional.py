@@ -1321,24 +1321,28 @@ def _int16_matrix(m: int, o: int, scale: float | None, align_corners: bool) -> t
 
 
 def _fixed_point(m: int, xmin: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int]:
-    """float64 weights (o, K) over input pixels [xmin, xmin + K) as torch's int16 ones: scaled by 2**precision
-    (the largest keeping the biggest weight under 2**15), rounded half away from zero; ((m, o) int64, precision)."""
-    wt_max = float(w.max(initial=0.0))
+    """float64 weights (o, K) over input pixels [xmin, xmin + K) as torch's int16 ones (``_int16_weights``)."""
+    o, k = w.shape
+    rows = xmin[:, None] + np.arange(k)[None, :]
+    keep = (rows < m) & (w != 0)
+    a = np.zeros((m, o), dtype=np.float64)
+    np.add.at(a, (rows[keep], np.broadcast_to(np.arange(o)[:, None], rows.shape)[keep]), w[keep])
+    return _int16_weights(a)
+
+
+def _int16_weights(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """(m, o) float64 weights as torch's int16 ones: scaled by 2**precision (the largest keeping the biggest
+    weight under 2**15), rounded half away from zero; ((m, o) int64, precision)."""
+    wt_max = float(a.max(initial=0.0))
     precision = 0
     while precision < 22 and int(0.5 + wt_max * (1 << (precision + 1))) < (1 << 15):
         precision += 1
-    v = w * (1 << precision)
-    w16 = np.trunc(np.where(v < 0, v - 0.5, v + 0.5)).astype(np.int64)
-    o, k = w.shape
-    rows = xmin[:, None] + np.arange(k)[None, :]
-    keep = (rows < m) & (w16 != 0)
-    a = np.zeros((m, o), dtype=np.int64)
-    np.add.at(a, (rows[keep], np.broadcast_to(np.arange(o)[:, None], rows.shape)[keep]), w16[keep])
-    return a, precision
+    v = a * (1 << precision)
+    return np.trunc(np.where(v < 0, v - 0.5, v + 0.5)).astype(np.int64), precision
 
 
 def _resize_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool, mode: str, antialias: bool) -> Tensor:
-    """torch's uint8 bilinear (and antialiased bicubic) resize on CPU: separable fixed-point passes (width, then
+    """torch's uint8 bilinear and bicubic resize on CPU: separable fixed-point passes (width, then
     height), each rounding (adding half of 2**precision, shifting) and saturating to uint8 before the next."""
     xp = input.device.xp
     y = input
@@ -1348,6 +1352,8 @@ def _resize_uint8(input: Tensor, out: tuple, scales: tuple, align_corners: bool,
             continue
         if antialias:  # (the float64 filter weights of the antialiased kernels)
             a, precision = _fixed_point(m, *_aa_weights(m, o, scales[i], align_corners, mode, np.float64))
+        elif mode == "bicubic":  # the float kernel's float64 taps, clamped to the border (a tap there adds up)
+            a, precision = _int16_weights(_cubic_matrix(m, o, scales[i], align_corners, "float64"))
         else:
             a, precision = _int16_matrix(m, o, scales[i], align_corners)
         acc = _along(y.long(), i, _const(xp.asarray(a), input)) + (1 << (precision - 1))
@@ -1432,7 +1438,8 @@ def interpolate(
     """Resize (N, C, *spatial) by ``size`` or ``scale_factor``: modes ``nearest``, ``nearest-exact``,
     ``linear``/``bilinear``/``trilinear``/``bicubic`` (``align_corners``; bicubic: torch's A = -0.75 with
     clamped taps), ``area`` (adaptive average pooling); ``antialias`` for 4-D bilinear/bicubic and ``lanczos``
-    (which needs it: torch's separable filters stretched by the scale); uint8 bilinear in torch's fixed point."""
+    (which needs it: torch's separable filters stretched by the scale); uint8 bilinear and bicubic in torch's
+    fixed point."""
     n = input.ndim - 2
     if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError(
@@ -1462,10 +1469,8 @@ def interpolate(
         _floating_only(input, _interpolate_kernel(mode, n, antialias))
     if recompute_scale_factor:
         scales = (None,) * n
-    if input.dtype.name == "uint8" and (mode == "bilinear" or (mode == "bicubic" and antialias)):
+    if input.dtype.name == "uint8" and mode in ("bilinear", "bicubic"):
         return _resize_uint8(input, out, scales, bool(align_corners), mode, antialias)
-    if mode == "bicubic" and input.dtype.name == "uint8":  # (README: torch's clamped fixed-point taps)
-        raise NotImplementedError("interpolate: uint8 bicubic without antialias is not implemented; pass a float input")
     if mode in _LINEAR or mode == "bicubic":
         _floating_only(input, _interpolate_kernel(mode, n, antialias))
     if mode == "area":

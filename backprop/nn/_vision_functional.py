@@ -282,13 +282,12 @@ def _check_grid_sample(input: Tensor, grid: Tensor) -> None:
                 f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has sizes "
                 f"{list(input.shape)} with dimension {d} being empty"
             )
+    name = _dtypes.scalar_type_name
+    if _dtypes.kind(input.dtype) != "f":  # (torch's CPU kernels are dispatched on the input's dtype first)
+        kernel = "grid_sampler_2d_cpu_kernel_impl" if input.ndim == 4 else "grid_sampler3d_cpu"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{name(input.dtype)}'")
     if input.dtype != grid.dtype:
-        raise DTypeError(
-            f"grid_sampler(): expected input and grid to have the same dtype, but input has {input.dtype} and grid "
-            f"has {grid.dtype}; cast one with .to(dtype)"
-        )
-    if _dtypes.kind(input.dtype) != "f":
-        raise DTypeError(f"grid_sampler(): expected a floating-point input and grid, got {input.dtype}")
+        raise DTypeError(f"expected scalar type {name(input.dtype)} but found {name(grid.dtype)}")
 
 
 def _cubic_coefficients(t: Tensor) -> list[Tensor]:

@@ -1357,14 +1357,14 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     pad = tuple(int(p) for p in pad)
     k = len(pad) // 2
     if len(pad) % 2:
-        raise ShapeError(f"pad: Padding length must be divisible by 2, got {len(pad)} values {pad}")
+        raise ShapeError("Padding length must be divisible by 2")
     if k > input.ndim:
         raise ShapeError(
-            f"pad: Padding length should be less than or equal to two times the input dimension but got padding "
+            f"Padding length should be less than or equal to two times the input dimension but got padding "
             f"length {len(pad)} and input of dimension {input.ndim}"
         )
     if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise NotImplementedError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
     xp = input.device.xp
     if mode == "constant":
         out = input
@@ -1372,10 +1372,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         for i in range(k):
             dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
             n = out.shape[dim]
-            if n + lo + hi < 0:
-                raise ShapeError(
-                    f"pad: the padded size of dim {dim} would be {n + lo + hi} (input {tuple(input.shape)}, pad {pad})"
-                )
+            if n + min(lo, 0) + min(hi, 0) < 0:  # (torch crops by narrow() first)
+                raise ShapeError("narrow(): length must be non-negative.")
             if lo < 0 or hi < 0:
                 out = out[(slice(None),) * dim + (slice(max(-lo, 0), n - max(-hi, 0)),)]
             parts = []
@@ -1388,25 +1386,47 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
                 out = apply(sh.cat, *pieces, axis=dim)
         return out if out is input else name_node(out, "ConstantPadNdBackward0")
     if value is not None and value != 0:
-        raise RuntimeError(f'pad: Padding mode "{mode}" doesn\'t take in value argument')
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
     if not 1 <= k <= 3 or input.ndim not in (k + 1, k + 2):
         raise NotImplementedError(
-            f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of a 2-4-d, 3-4-d or 4-5-d input "
-            f"(with or without the batch dim); got a pad of {len(pad)} values for an input of shape "
-            f"{tuple(input.shape)}"
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)"
         )
+    if mode == "circular":  # (torch checks the dims outermost first)
+        for i in reversed(range(k)):
+            n, lo, hi = input.shape[input.ndim - 1 - i], pad[2 * i], pad[2 * i + 1]
+            if lo > n or hi > n:
+                raise ShapeError("Padding value causes wrapping around more than once.")
+            if n + lo + hi < 0:
+                raise ShapeError("Negative padding value is resulting in an empty dimension")
+    elif 0 in input.shape[input.ndim - k - 1 :]:  # (reflect, replicate: only the batch may be empty)
+        raise ShapeError(
+            f"Expected {k + 1}D or {k + 2}D (batch mode) tensor with possibly 0 batch size and other non-zero "
+            f"dimensions for input, but got: {list(input.shape)}"
+        )
+    if mode == "replicate":
+        shape = list(input.shape)
+        for i in range(k):
+            shape[input.ndim - 1 - i] += pad[2 * i] + pad[2 * i + 1]
+        if min(shape) < 0:
+            bad = next(d for d in shape if d < 0)
+            raise ShapeError(f"Trying to create tensor with negative dimension {bad}: {shape}")
     if autocast_users[0] and mode != "circular":  # (torch's CPU autocast: reflection/replication pads in float32)
         (input,) = autocast_function(f"{'reflection' if mode == 'reflect' else 'replication'}_pad{k}d", input)
     out = input
     for i in range(k):
         dim, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
         n = out.shape[dim]
-        limit = n if mode != "reflect" else n - 1
-        if (mode != "replicate" and max(lo, hi) > limit) or n + lo + hi < 0 or (mode == "replicate" and n == 0):
+        if mode == "reflect" and max(lo, hi) >= n:
             raise ShapeError(
-                f"pad: {mode} padding ({lo}, {hi}) of dim {dim} needs padding sizes "
-                f"{'<' if mode == 'reflect' else '<='} the input size {n} (input shape {tuple(input.shape)})"
+                f"Argument #{4 + 2 * i}: Padding size should be less than the corresponding input dimension, but got: "
+                f"padding ({lo}, {hi}) at dimension {dim} of input {list(input.shape)}"
             )
+        if n + lo + hi < 0:  # (torch's reflection kernels overflow computing the size)
+            raise ShapeError(f"pad: reflect padding ({lo}, {hi}) of dim {dim} leaves {n + lo + hi} elements")
         idx = xp.arange(-lo, n + hi)
         if mode == "reflect":
             idx = xp.abs(idx)

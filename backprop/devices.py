@@ -66,6 +66,8 @@ class Device:
         """
         if self.type != "cpu":
             dtypes.check_device(dtype if dtype is not None else getattr(data, "dtype", None), self.type, "tensor")
+        if hasattr(data, "grad_fn") and type(data).__module__.startswith("torch"):
+            data = data.numpy()  # PyTorch's tensor: data to convert (its own refusals: requires grad, on a GPU)
         if hasattr(data, "grad_fn"):  # a Tensor (duck-typed: this module sits below tensor.py)
             arr = (
                 self.transfer(data._data, data.device)
@@ -258,10 +260,11 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
         return [_tensors_as_numbers(d, depth + 1, leaf, dtype, strict) for d in data]
     if not hasattr(data, "grad_fn"):
         return data
-    a = data._host()
+    pytorchs = type(data).__module__.startswith("torch")  # (PyTorch's tensor: its values)
+    a = data.numpy() if pytorchs else data._host()
     if depth < leaf:
         return a
-    if strict and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
+    if strict and not pytorchs and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
         from backprop.runtime import user_stacklevel
 
         warn_scalar_requires_grad(user_stacklevel())  # (torch reads it with ``item()`` as a double: no graph)

@@ -214,6 +214,7 @@ def _compare(opdef: Any, *, equality: bool = False) -> Callable[..., Tensor]:
                 other = dtypes.wide_int(other, self._data.dtype)
             return apply(opdef, self, other)
         elif _foreign(other) or (equality and not isinstance(other, (Tensor, *_OPERANDS))):
+            refuse_pytorch_tensor(other)  # (not an identity comparison: a torch_t != bp_t slip says what it is)
             return NotImplemented  # ``t == None`` is False, ``t < "a"`` a TypeError, as in torch
         return compared(opdef, self, other)
 
@@ -363,6 +364,24 @@ def overloads(kind: type) -> builtins.bool:
     return not getattr(getattr(tf, "__func__", tf), "__module__", "").startswith("torch.")
 
 
+def refuse_pytorch_tensor(other: Any) -> None:
+    """A clear TypeError for a tensor of the real PyTorch met as an operand (the two libraries' tensors do not mix)."""
+    kind = type(other)
+    if kind.__module__.startswith("torch") and hasattr(kind, "__torch_function__"):
+        raise TypeError(
+            f"a backprop Tensor and a {kind.__module__}.{kind.__name__} (PyTorch's) do not mix: convert one of them, "
+            "bp.from_numpy(t.numpy()) or torch.from_numpy(x.numpy())"
+        )
+
+
+def _torchs_own(func: Any) -> builtins.bool:
+    """True for a function of the real PyTorch (``torch.add``, ``torch.Tensor.ne``): PyTorch calls a backprop
+    tensor's ``__torch_function__`` with it when the two libraries' tensors meet (``torch_t != bp_t``), and running
+    it would hand the same arguments back to PyTorch, which dispatches here again without end."""
+    mod = getattr(func, "__module__", None) or getattr(getattr(func, "__objclass__", None), "__module__", None) or ""
+    return mod == "torch" or mod.startswith("torch.")
+
+
 def convert(ret: Any, cls: type) -> Any:
     """torch._tensor._convert: Tensors in ``ret`` (also inside tuples and lists) as instances of ``cls``."""
     if cls is Tensor:
@@ -440,8 +459,8 @@ class Tensor(
         """torch's default: run ``func`` with subclass dispatch off, then give its Tensor results this class."""
         if kwargs is None:
             kwargs = {}
-        if not all(issubclass(cls, t) for t in types):
-            return NotImplemented
+        if not all(issubclass(cls, t) for t in types) or _torchs_own(func):
+            return NotImplemented  # (PyTorch's own function given a backprop tensor: its TypeError, no recursion)
         with DisableTorchFunctionSubclass():
             ret = func(*args, **kwargs)
             if func in _NOWRAP:
@@ -549,6 +568,7 @@ class Tensor(
             return float(other) if other.__class__ is np.bool_ else other.item()
         if isinstance(other, _SCALARS):
             return other
+        refuse_pytorch_tensor(other)
         return Tensor._of(other, device=self.device)
 
     # ------------------------------------------------------------ attributes

@@ -64,7 +64,7 @@ def _run_row(name: str, i: int, dev: str) -> tuple:
     if out.requires_grad and case.grad:
         diff = [t for t in inputs if t.requires_grad]
         grads = bp.autograd.grad(out.sum(), diff, allow_unused=True)
-    return out, [None if g is None else g.detach().numpy() for g in grads]
+    return out, [None if g is None else (g.to_dense() if g.is_sparse else g).detach().numpy() for g in grads]
 
 
 @pytest.mark.parametrize(("name", "i"), _rows())

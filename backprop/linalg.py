@@ -18,7 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state
 from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
-from backprop.autograd.node_names import name_node
+from backprop.autograd.node_names import name_node, name_nodes
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import cross as _cross
@@ -238,7 +238,7 @@ def matrix_exp(input: Tensor) -> Tensor:
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803 - torch's names
     """X with A X = B (``left=False``: X A = B); see ``methods.linalg.solve``."""
-    return _m.solve(A, B, left=left)
+    return name_node(_m.solve(A, B, left=left), "LinalgSolveExBackward0")
 
 
 def solve_triangular(
@@ -309,7 +309,8 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     full = drv == "gels" or (drv in ("gelsd", "gelss") and bool((rank == n).all()))
     if not (m > n and full):
         res = res.reshape(-1)[:0]
-    return rt.linalg_lstsq(x.squeeze(-1) if vector else x, res, rank, sv)
+    x, res = name_nodes("LinalgLstsqBackward0", x.squeeze(-1) if vector else x, res)
+    return rt.linalg_lstsq(x, res, rank, sv)
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -365,7 +366,8 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
         raise LinAlgError("torch.linalg.solve_ex: The solver failed because the input matrix is singular.")
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     x = solve(a, B, left=left)
-    return rt.linalg_solve_ex(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
+    x = x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan)
+    return rt.linalg_solve_ex(name_node(x, "LinalgSolveExBackward0"), info)
 
 
 def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
@@ -420,7 +422,7 @@ def householder_product(input: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
         q = q - (tau[..., i, None, None] * vi) @ (vh @ q)
     if k == 0 and (A.requires_grad or tau.requires_grad):  # torch's Q is then I, still part of the graph
         q = q + 0 * A + 0 * tau.sum(-1)[..., None, None]
-    return q
+    return name_node(q, "LinalgHouseholderProductBackward0")
 
 
 orgqr = householder_product
@@ -465,7 +467,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
     k = min(A.shape[-2:])
     if not pivot:
         p = Tensor._of(np.zeros(0, A.dtype), device=A.device)
-    return rt.linalg_lu(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
+    return rt.linalg_lu(p, *name_nodes("LinalgLuBackward0", _m._unit_lower(lu_), lu_[..., :k, :].triu()))
 
 
 # ---------------------------------------------------------------- decompositions
@@ -483,7 +485,8 @@ def eigh(input: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eigh", A)
     w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
-    return rt.linalg_eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
+    w = w.real if A.is_complex() else w  # (real eigenvalues of a Hermitian A, as torch)
+    return rt.linalg_eigh(*name_nodes("LinalgEighBackward0", w, v))
 
 
 def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -509,7 +512,7 @@ def eig(input: Tensor) -> Eig:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eig", A)
     w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
-    return rt.linalg_eig(w, v)
+    return rt.linalg_eig(*name_nodes("LinalgEigBackward0", w, v))
 
 
 def eigvals(input: Tensor) -> Tensor:  # noqa: N803

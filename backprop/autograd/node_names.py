@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_rule", "name_node", "name_values", "op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "name_rule", "name_node", "name_nodes", "name_values", "op_backward_name", "torch_name"]
 
 
 class NamedAttrs(dict):
@@ -35,6 +35,13 @@ def name_node(t: Any, name: str) -> Any:
             attrs = node._attrs = NamedAttrs(attrs)
         attrs.torch_name = name
     return t
+
+
+def name_nodes(name: str, *ts: Any) -> tuple[Any, ...]:
+    """``ts`` (the outputs of one torch kernel, such as ``linalg.qr``'s Q and R), each node named ``name``."""
+    for t in ts:
+        name_node(t, name)
+    return ts
 
 
 def name_values(values: Any, rtype: type) -> Any:

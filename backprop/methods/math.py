@@ -722,11 +722,14 @@ class MathMethods:
 
     fix = trunc
 
-    def round(self: Any, *, decimals: int = 0) -> Tensor:
-        """Round to ``decimals`` places, halves to even (as torch)."""
+    def round(self: Any, *, decimals: int | None = None) -> Tensor:
+        """Round to ``decimals`` places (default 0), halves to even (as torch). A given ``decimals`` is torch's
+        other overload, whose node is RoundBackward1 (the plain one's RoundBackward0)."""
+        if decimals is None:
+            return apply(mt.round, self) if dtypes.kind(self._data.dtype) in "fc" else apply(conv.clone, self)
         if dtypes.kind(self._data.dtype) not in "fc" and decimals >= 0:
             return apply(conv.clone, self)
-        return apply(mt.round, self, decimals=decimals)
+        return name_node(apply(mt.round, self, decimals=decimals), "RoundBackward1")
 
     def sign(self: Any) -> Tensor:
         if self._data.dtype == dtypes.bool_:  # the sign of a bool is itself (torch; NumPy has no loop)
@@ -1020,9 +1023,11 @@ class MathMethods:
             not_a_tensor_here(e)
             raise
 
-    def round_(self: Any, *, decimals: int = 0) -> Tensor:
+    def round_(self: Any, *, decimals: int | None = None) -> Tensor:
         try:
-            return apply_(mt.round, "round_", self, decimals=decimals)
+            if decimals is None:
+                return apply_(mt.round, "round_", self)
+            return name_node(apply_(mt.round, "round_", self, decimals=decimals), "RoundBackward1")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise

@@ -858,7 +858,8 @@ class ShapeMethods:
         off = 0 if storage_offset is None else int(storage_offset)
         linalg_ops.strided_view(np, np.empty(flat.shape[0], np.int8), size, stride, off)  # torch's bounds check
         where = self._plain._of(linalg_ops._positions(np, size, stride, off).reshape(-1), device=self.device)
-        return flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
+        out = flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
+        return name_node(out, "AsStridedScatterBackward0")
 
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:

@@ -385,7 +385,7 @@ def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
     if p in (None, 2, -2):
         s = svdvals(A)
         big, small = s[..., 0], s[..., -1]
-        return small / big if p == -2 else big / small
+        return name_node(small / big if p == -2 else big / small, "SqueezeBackward1")  # (torch's last step)
     if p == "nuc":
         s = svdvals(A)
         return s.sum(-1) * s.reciprocal().sum(-1)
@@ -548,11 +548,11 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
         if not ok:
             raise ShapeError(f"multi_dot(): tensor {i} must be 2D (1D allowed first and last) but got {t.ndim}D")
     if ts[0].dtype.itemsize == 2 and ts[0].dtype.kind in "fV" and len(ts) > 2:
-        return _multi_dot_in_torch_order(ts)
+        return name_node(_multi_dot_in_torch_order(ts), "ViewBackward0")
     out = ts[0]
     for t in ts[1:]:
         out = out @ t
-    return out
+    return name_node(out, "ViewBackward0")  # (torch's last step: a reshape of its matrix chain)
 
 
 def _multi_dot_in_torch_order(ts: list[Tensor]) -> Tensor:
@@ -622,7 +622,7 @@ def vander(x: Tensor, *, N: Any = None) -> Tensor:  # noqa: N803
         raise ValueError(f"linalg.vander: N must be greater than 1, got N={n} (x of shape {tuple(x.shape)})")
     if x.dtype.kind in "iu" and x.dtype != _dtypes.int64:
         x = x.long()
-    return _powers(x, n, "linalg.vander")
+    return name_node(_powers(x, n, "linalg.vander"), "CatBackward0")
 
 
 def _powers(x: Tensor, n: int, name: str) -> Tensor:
@@ -647,6 +647,8 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
     if x.dtype.kind in "biu" and x.dtype != _dtypes.int64:  # torch: bool and every integer dtype give int64
         x = x.long()
     out = _powers(x, n, "vander")
+    if increasing and n > 1:
+        return name_node(out, "torch::autograd::CopySlices")  # (torch writes the columns into a new tensor)
     return out if increasing or n == 0 else out.flip(-1)
 
 
@@ -745,9 +747,10 @@ def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = 
             return zeros(tuple(s for d, s in enumerate(y.shape) if d != dim), dtype=y.dtype, device=y.device)
         if x is not None:
             spacing = _sample_spacing("trapezoid", y, x, dim)
-            return ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+            out = ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+            return name_node(out, "DivBackward1")  # (torch's last steps: div and mul by a Scalar)
         step = _scalar_spacing("trapezoid", y, 1.0 if dx is None else dx)
-        return (y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step
+        return name_node((y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step, "MulBackward1")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -769,9 +772,10 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, 
         dim = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
         n = y.shape[dim]
         pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
-        if x is not None:
-            return (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
-        return (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+        if x is not None:  # (torch's last steps: a div by a Scalar, or a cumsum)
+            return name_node((pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2, "DivBackward1")
+        out = (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+        return name_node(out, "CumsumBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

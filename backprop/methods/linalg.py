@@ -758,7 +758,10 @@ class LinalgMethods:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
         if n == 0:
-            return _eye(self, self.shape[-1]).expand(self.shape) + self * 0
+            out = _eye(self, self.shape[-1]).expand(self.shape) + self * 0
+            return name_node(out, "torch::autograd::CopyBackwards")  # (torch's copy_ of the identity)
+        if n == 1:
+            return self.clone()  # (a new tensor, as torch's: not self)
         return _power(self.inverse() if n < 0 else self, abs(int(n)))
 
     def matrix_exp(self: Any) -> Tensor:

@@ -613,7 +613,8 @@ class MathMethods:
             raise OpValueError(f"mvlgamma: p has to be greater than or equal to 1 (got p={p})")
         x = _float(self)
         offsets = x.new_tensor((np.arange(p) / -2.0).reshape((p,) + (1,) * x.ndim))  # no view of x: mvlgamma_
-        return apply(mt.lgamma, offsets + x).sum(0) + p * (p - 1) / 4 * math.log(math.pi)
+        out = apply(mt.lgamma, offsets + x).sum(0) + p * (p - 1) / 4 * math.log(math.pi)
+        return name_node(out, "MvlgammaBackward0")
 
     def i0(self: Any) -> Tensor:
         """The modified Bessel function of the first kind, order 0."""
@@ -632,10 +633,10 @@ class MathMethods:
         return apply(mt.xlogy, *_float_pair(self, other))
 
     def deg2rad(self: Any) -> Tensor:
-        return _float(self) * (math.pi / 180.0)
+        return name_node(_float(self) * (math.pi / 180.0), "Deg2RadBackward0")
 
     def rad2deg(self: Any) -> Tensor:
-        return _float(self) * (180.0 / math.pi)
+        return name_node(_float(self) * (180.0 / math.pi), "Rad2DegBackward0")
 
     # ------------------------------------------------------------ more binary float ops
     def hypot(self: Any, other: Any) -> Tensor:
@@ -670,9 +671,9 @@ class MathMethods:
                 dt = dtypes.get_default_dtype()
             x = self.to(dt)
             if hasattr(other, "grad_fn") and dtypes.kind(other._data.dtype) in "fc":  # 2 ** e in e's dtype, as torch
-                return (x * 2.0**other).to(dt)
+                return name_node((x * 2.0**other).to(dt), "LdexpBackward0")
             wide = dtypes.promote_dtypes(dt, dtypes.float32)  # 2 ** int exponent is float32 (exact), then the product
-            return (x.to(wide) * (2.0**other).to(wide)).to(dt)
+            return name_node((x.to(wide) * (2.0**other).to(wide)).to(dt), "LdexpBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -683,7 +684,8 @@ class MathMethods:
         if dtypes.kind(self._data.dtype) != "f":
             raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
         e = apply(mt.frexp, self)
-        return rt.frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
+        mantissa = self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype))
+        return rt.frexp(name_node(mantissa, "FrexpBackward0"), e)
 
     def angle(self: Any) -> Tensor:
         """The argument of a real number: pi where self < 0, else 0 (gradient 0)."""
@@ -1252,21 +1254,21 @@ class MathMethods:
 
     def deg2rad_(self: Any) -> Tensor:
         try:
-            return self.mul_(math.pi / 180.0)
+            return name_node(self.mul_(math.pi / 180.0), "Deg2RadBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
 
     def rad2deg_(self: Any) -> Tensor:
         try:
-            return self.mul_(180.0 / math.pi)
+            return name_node(self.mul_(180.0 / math.pi), "Rad2DegBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
 
     def ldexp_(self: Any, other: Any) -> Tensor:
         try:
-            return self.mul_(2.0**other)
+            return name_node(self.mul_(2.0**other), "LdexpBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise

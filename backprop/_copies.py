@@ -164,7 +164,8 @@ def fill(input: Tensor, value: Any) -> Tensor:
             raise RuntimeError(
                 f"fill only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
             )
-        return (input.clone() if input.requires_grad else input.detach().clone()).fill_(value)
+        out = (input.clone() if input.requires_grad else input.detach().clone()).fill_(value)
+        return name_node(out, "FillBackward1" if isinstance(value, Tensor) else "FillBackward0")  # (torch's overloads)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

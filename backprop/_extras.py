@@ -17,6 +17,7 @@ from backprop import dtypes
 from backprop.amp import autocast_mode as _ac
 from backprop.autograd import grad_mode
 from backprop.autograd.function import not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.cuda import OutOfMemoryError
 from backprop.devices import device as to_device
 from backprop.methods.extra import removed
@@ -98,7 +99,8 @@ def rsub(input: Tensor, other: Any, alpha: Any = 1) -> Tensor:
     other_t = other if isinstance(other, Tensor) else input._other(other)
     if not isinstance(other_t, Tensor):
         other_t = Tensor._of(other_t, dtype=dtypes.promote_types(input, other_t), device=input.device)
-    return other_t.sub(input, alpha=alpha)
+    out = other_t.sub(input, alpha=alpha)
+    return name_node(out, "RsubBackward0" if isinstance(other, Tensor) else "RsubBackward1")  # (torch's kernels)
 
 
 def range(  # noqa: A001 - torch's name

@@ -18,7 +18,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state
 from backprop.autograd.function import OpValueError, apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
-from backprop.autograd.node_names import name_node
+from backprop.autograd.node_names import name_node, name_nodes
 from backprop.methods import linalg as _m
 from backprop.methods import structseqs as rt
 from backprop.methods.linalg import cross as _cross
@@ -238,7 +238,7 @@ def matrix_exp(input: Tensor) -> Tensor:
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803 - torch's names
     """X with A X = B (``left=False``: X A = B); see ``methods.linalg.solve``."""
-    return _m.solve(A, B, left=left)
+    return name_node(_m.solve(A, B, left=left), "LinalgSolveExBackward0")
 
 
 def solve_triangular(
@@ -309,7 +309,8 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     full = drv == "gels" or (drv in ("gelsd", "gelss") and bool((rank == n).all()))
     if not (m > n and full):
         res = res.reshape(-1)[:0]
-    return rt.linalg_lstsq(x.squeeze(-1) if vector else x, res, rank, sv)
+    x, res = name_nodes("LinalgLstsqBackward0", x.squeeze(-1) if vector else x, res)
+    return rt.linalg_lstsq(x, res, rank, sv)
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -365,7 +366,8 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
         raise LinAlgError("torch.linalg.solve_ex: The solver failed because the input matrix is singular.")
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     x = solve(a, B, left=left)
-    return rt.linalg_solve_ex(x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan), info)
+    x = x.masked_fill(_batch_mask(bad, 1 if vector else 2), math.nan)
+    return rt.linalg_solve_ex(name_node(x, "LinalgSolveExBackward0"), info)
 
 
 def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
@@ -383,7 +385,7 @@ def cond(input: Tensor, p: Any = None) -> Tensor:  # noqa: N803
     if p in (None, 2, -2):
         s = svdvals(A)
         big, small = s[..., 0], s[..., -1]
-        return small / big if p == -2 else big / small
+        return name_node(small / big if p == -2 else big / small, "SqueezeBackward1")  # (torch's last step)
     if p == "nuc":
         s = svdvals(A)
         return s.sum(-1) * s.reciprocal().sum(-1)
@@ -420,7 +422,7 @@ def householder_product(input: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
         q = q - (tau[..., i, None, None] * vi) @ (vh @ q)
     if k == 0 and (A.requires_grad or tau.requires_grad):  # torch's Q is then I, still part of the graph
         q = q + 0 * A + 0 * tau.sum(-1)[..., None, None]
-    return q
+    return name_node(q, "LinalgHouseholderProductBackward0")
 
 
 orgqr = householder_product
@@ -465,7 +467,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> PLU:  # noqa: N803
     k = min(A.shape[-2:])
     if not pivot:
         p = Tensor._of(np.zeros(0, A.dtype), device=A.device)
-    return rt.linalg_lu(p, _m._unit_lower(lu_), lu_[..., :k, :].triu())
+    return rt.linalg_lu(p, *name_nodes("LinalgLuBackward0", _m._unit_lower(lu_), lu_[..., :k, :].triu()))
 
 
 # ---------------------------------------------------------------- decompositions
@@ -483,7 +485,8 @@ def eigh(input: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eigh", A)
     w, v = _ops.unpack(apply(_ops.eigh, A, UPLO=UPLO), _ops.layout("eigh", tuple(A.shape)))
-    return rt.linalg_eigh(w.real if A.is_complex() else w, v)  # (real eigenvalues of a Hermitian A, as torch)
+    w = w.real if A.is_complex() else w  # (real eigenvalues of a Hermitian A, as torch)
+    return rt.linalg_eigh(*name_nodes("LinalgEighBackward0", w, v))
 
 
 def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -509,7 +512,7 @@ def eig(input: Tensor) -> Eig:  # noqa: N803
     A = input  # (torch's keyword name is input)  # noqa: N806
     _m._square("linalg.eig", A)
     w, v = _ops.unpack(apply(_ops.eig, A), _ops.layout("eig", tuple(A.shape)))
-    return rt.linalg_eig(w, v)
+    return rt.linalg_eig(*name_nodes("LinalgEigBackward0", w, v))
 
 
 def eigvals(input: Tensor) -> Tensor:  # noqa: N803
@@ -545,11 +548,11 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
         if not ok:
             raise ShapeError(f"multi_dot(): tensor {i} must be 2D (1D allowed first and last) but got {t.ndim}D")
     if ts[0].dtype.itemsize == 2 and ts[0].dtype.kind in "fV" and len(ts) > 2:
-        return _multi_dot_in_torch_order(ts)
+        return name_node(_multi_dot_in_torch_order(ts), "ViewBackward0")
     out = ts[0]
     for t in ts[1:]:
         out = out @ t
-    return out
+    return name_node(out, "ViewBackward0")  # (torch's last step: a reshape of its matrix chain)
 
 
 def _multi_dot_in_torch_order(ts: list[Tensor]) -> Tensor:
@@ -619,7 +622,7 @@ def vander(x: Tensor, *, N: Any = None) -> Tensor:  # noqa: N803
         raise ValueError(f"linalg.vander: N must be greater than 1, got N={n} (x of shape {tuple(x.shape)})")
     if x.dtype.kind in "iu" and x.dtype != _dtypes.int64:
         x = x.long()
-    return _powers(x, n, "linalg.vander")
+    return name_node(_powers(x, n, "linalg.vander"), "CatBackward0")
 
 
 def _powers(x: Tensor, n: int, name: str) -> Tensor:
@@ -644,6 +647,8 @@ def _torch_vander(x: Tensor, N: Any = None, increasing: bool = False) -> Tensor:
     if x.dtype.kind in "biu" and x.dtype != _dtypes.int64:  # torch: bool and every integer dtype give int64
         x = x.long()
     out = _powers(x, n, "vander")
+    if increasing and n > 1:
+        return name_node(out, "torch::autograd::CopySlices")  # (torch writes the columns into a new tensor)
     return out if increasing or n == 0 else out.flip(-1)
 
 
@@ -742,9 +747,10 @@ def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, dim: int = 
             return zeros(tuple(s for d, s in enumerate(y.shape) if d != dim), dtype=y.dtype, device=y.device)
         if x is not None:
             spacing = _sample_spacing("trapezoid", y, x, dim)
-            return ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+            out = ((y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * spacing).sum(dim) / 2
+            return name_node(out, "DivBackward1")  # (torch's last steps: div and mul by a Scalar)
         step = _scalar_spacing("trapezoid", y, 1.0 if dx is None else dx)
-        return (y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step
+        return name_node((y.sum(dim) - (y.select(dim, 0) + y.select(dim, -1)) * 0.5) * step, "MulBackward1")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -766,9 +772,11 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: Any = None, 
         dim = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
         n = y.shape[dim]
         pairs = y.narrow(dim, 0, max(n - 1, 0)) + y.narrow(dim, min(1, n), max(n - 1, 0))
-        if x is not None:
-            return (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
-        return (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+        if x is not None:  # (torch's last steps: a div by a Scalar, or a cumsum)
+            out = (pairs * _sample_spacing("cumulative_trapezoid", y, x, dim)).cumsum(dim) / 2
+            return name_node(out, "DivBackward1")
+        out = (pairs * _scalar_spacing("cumulative_trapezoid", y, 1.0 if dx is None else dx)).cumsum(dim) / 2
+        return name_node(out, "CumsumBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

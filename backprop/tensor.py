@@ -100,7 +100,10 @@ def _binary(
             return apply_scalar(opdef, self, other, True)
         if _foreign(other):
             return NotImplemented
-        return apply(opdef, *promote(self._other(other), self, to_float, wrap))
+        out = apply(opdef, *promote(self._other(other), self, to_float, wrap))
+        if reflected_name is not None and other.__class__ is Tensor:  # x.__rsub__(y), called by name
+            name_node(out, reflected_name)
+        return out
 
     def reflected_true_div(self: Tensor, other: Any) -> Tensor:
         """torch's ``number / x`` is ``x.reciprocal() * number`` (its graph too: MulBackward0 after
@@ -108,9 +111,11 @@ def _binary(
         from ``np.divide``'s in the last bit; we compute it as torch does."""
         if _foreign(other):
             return NotImplemented
+        named = other.__class__ is Tensor  # x.__rdiv__(y), called by name: torch's MulBackward0 (y * 1/x)
         other = self._other(other)
         if other.__class__ is Tensor:  # (a non-number: a list or array made a tensor)
-            return apply(opdef, *promote(other, self, to_float, wrap))
+            out = apply(opdef, *promote(other, self, to_float, wrap))
+            return name_node(out, "MulBackward0") if named else out
         return self.reciprocal() * other
 
     def sub(self: Tensor, other: Any) -> Tensor:
@@ -132,6 +137,7 @@ def _binary(
         return reflected(self, other)
 
     opmath = opdef.name in ("mul", "div")
+    reflected_name = "RsubBackward0" if opdef.name == "sub" else None  # (torch's rsub kernel)
     bool_ = dtypes.bool_
     method.__doc__ = reflected.__doc__ = sub.__doc__ = rsub.__doc__ = opdef.doc
     if opdef.name == "sub":

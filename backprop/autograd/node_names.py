@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_rule", "name_node", "name_values", "op_backward_name", "torch_name"]
+__all__ = ["NamedAttrs", "name_rule", "name_node", "name_nodes", "name_values", "op_backward_name", "torch_name"]
 
 
 class NamedAttrs(dict):
@@ -35,6 +35,13 @@ def name_node(t: Any, name: str) -> Any:
             attrs = node._attrs = NamedAttrs(attrs)
         attrs.torch_name = name
     return t
+
+
+def name_nodes(name: str, *ts: Any) -> tuple[Any, ...]:
+    """``ts`` (the outputs of one torch kernel, such as ``linalg.qr``'s Q and R), each node named ``name``."""
+    for t in ts:
+        name_node(t, name)
+    return ts
 
 
 def name_values(values: Any, rtype: type) -> Any:
@@ -85,6 +92,22 @@ def _getitem(node: Any) -> str | None:
     if name == "full":  # only full slices: torch's bare ``x[:]`` is a slice, ``x[:, :]``/``x[..., :]`` an alias
         return "SliceBackward0" if not isinstance(index, tuple) or len(index) == 1 else "AliasBackward0"
     return name or "AliasBackward0"
+
+
+def _setitem(node: Any) -> str:
+    """torch's node for ``x[index] = v``: index_put_ (IndexPutBackward0) when the index is advanced with only
+    full slices beside it, fill_ (FillBackward3) or copy_ (CopyBackwards) of the whole tensor, else a write
+    through a view (CopySlices); ``fill_``, ``copy_`` and ``zero_`` name their own nodes."""
+    index = node._attrs["index"]
+    parts = index if isinstance(index, tuple) else (index,)
+    advanced = [getattr(p, "ndim", 0) > 0 and not isinstance(p, slice) for p in parts]
+    whole = all(a or p is Ellipsis or p == slice(None) for p, a in zip(parts, advanced))
+    if not whole or node._attrs.get("then") is not None:
+        return "torch::autograd::CopySlices"  # (torch's C++ name; the repr shows "CopySlices")
+    if any(advanced):
+        return "IndexPutBackward0"
+    value = node.in_meta[1] if len(node.in_meta) > 1 else None
+    return "FillBackward3" if value is None or value[0] == () else "torch::autograd::CopyBackwards"
 
 
 def _linear(node: Any) -> str:
@@ -144,7 +167,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "mean": lambda n: "MeanBackward0" if n._attrs.get("axis") is None else "MeanBackward1",
     "clamp": lambda n: "ClampBackward1",
     "norm": lambda n: "LinalgVectorNormBackward0",
-    "setitem": lambda n: "torch::autograd::CopySlices",  # (torch's C++ name; the repr shows "CopySlices")
+    "setitem": _setitem,
     "sub": lambda n: "RsubBackward1" if n.in_meta[0] is None else None,  # 1 - x
     "div": lambda n: "MulBackward0" if n.in_meta[0] is None else None,  # 2 / x: torch's reciprocal * 2
     "pow": lambda n: "PowBackward2" if n.in_meta[0] is None else "PowBackward1" if n.in_meta[1] is not None else None,

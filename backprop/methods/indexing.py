@@ -351,10 +351,10 @@ class IndexingMethods:
             )
         lin = _wrapped(name, index.reshape(-1).long(), self.numel(), "put", flat=True)
         if inplace:
-            return apply_(
-                ix.index_put, name, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate)
-            )
-        return apply(ix.index_put, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate))
+            out = apply_(ix.index_put, name, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate))
+        else:
+            out = apply(ix.index_put, self, source.reshape(-1), lin, dims=self.ndim, accumulate=bool(accumulate))
+        return name_node(out, "PutBackward0")
 
     def masked_scatter(self: Any, mask: Any, source: Any) -> Tensor:
         """``self`` with ``source``'s leading elements written, in order, where the bool ``mask`` is
@@ -387,8 +387,8 @@ class IndexingMethods:
             )
         vals = source.reshape(-1)[:n]
         if inplace:
-            return apply_(ix.index_put, name, self, vals, lin, dims=self.ndim)
-        return apply(ix.index_put, self, vals, lin, dims=self.ndim)
+            return name_node(apply_(ix.index_put, name, self, vals, lin, dims=self.ndim), "MaskedScatterBackward0")
+        return name_node(apply(ix.index_put, self, vals, lin, dims=self.ndim), "MaskedScatterBackward0")
 
     def select_scatter(self: Any, src: Any, dim: int, index: int) -> Tensor:
         """``self`` with the slice ``select(dim, index)`` replaced by ``src``."""
@@ -403,7 +403,8 @@ class IndexingMethods:
             raise RuntimeError(
                 f"select_scatter: expected src to have a size equal to the slice of self {want}, got {tuple(src.shape)}"
             )
-        return apply(ix.index_copy, self, self._int64([i % n]), src.unsqueeze(d), axis=d)
+        out = apply(ix.index_copy, self, self._int64([i % n]), src.unsqueeze(d), axis=d)
+        return name_node(out, "SelectScatterBackward0")
 
     def slice_scatter(self: Any, src: Any, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Tensor:
         """``self`` with the slice ``start:end:step`` of ``dim`` replaced by ``src``."""
@@ -420,7 +421,7 @@ class IndexingMethods:
                     "slice_scatter: expected src to have a size equal to the slice of self "
                     f"{want}, got {tuple(src.shape)}"
                 )
-            return apply(ix.index_copy, self, self._int64(positions), src, axis=d)
+            return name_node(apply(ix.index_copy, self, self._int64(positions), src, axis=d), "SliceScatterBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -438,7 +439,8 @@ class IndexingMethods:
                 f"diagonal_scatter: expected src to have a size equal to the diagonal of self "
                 f"{where.shape}, got {tuple(src.shape)}"
             )
-        return apply(ix.index_put, self, src.reshape(-1), self._int64(where.reshape(-1)), dims=self.ndim)
+        out = apply(ix.index_put, self, src.reshape(-1), self._int64(where.reshape(-1)), dims=self.ndim)
+        return name_node(out, "DiagonalScatterBackward0")
 
     def fill_diagonal_(self: Any, fill_value: Any, wrap: bool = False) -> Tensor:
         """Write ``fill_value`` on the main diagonal (all dims equal beyond 2-D); ``wrap``: a tall

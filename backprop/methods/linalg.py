@@ -16,7 +16,7 @@ from backprop import dtypes as _dtypes
 from backprop.autograd import autocast_state, trace
 from backprop.autograd.function import apply, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users
-from backprop.autograd.node_names import name_node
+from backprop.autograd.node_names import name_node, name_nodes
 from backprop.methods import structseqs as rt
 from backprop.methods.structseqs import PLU, QR, SVD, Geqrf, SignLogAbsDet, TriangularSolve
 from backprop.ops import elementwise as ew
@@ -134,7 +134,8 @@ def svd_parts(x: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
     _matrix("linalg.svd", x)
     y = apply(linalg.svd, x, full_matrices=full_matrices)
     u, s, vh = linalg.unpack(y, linalg.layout("svd", tuple(x.shape), full_matrices=full_matrices))
-    return u, (s.real if x.is_complex() else s), vh  # (real singular values of a complex A, as torch)
+    s = s.real if x.is_complex() else s  # (real singular values of a complex A, as torch)
+    return name_nodes("LinalgSvdBackward0", u, s, vh)
 
 
 def qr_parts(x: Any, mode: str = "reduced", rtype: type[QR] = rt.linalg_qr) -> QR:
@@ -142,7 +143,7 @@ def qr_parts(x: Any, mode: str = "reduced", rtype: type[QR] = rt.linalg_qr) -> Q
     _matrix("linalg.qr", x)
     y = apply(linalg.qr, x, mode=mode)
     q, r = linalg.unpack(y, linalg.layout("qr", tuple(x.shape), mode=mode))
-    return rtype(q, r)
+    return rtype(*name_nodes("LinalgQrBackward0", q, r))
 
 
 def solve(a: Any, b: Any, *, left: bool = True) -> Tensor:
@@ -243,6 +244,7 @@ def lu_factor_parts(x: Any, pivot: bool = True) -> tuple[Any, Any, Any, Any]:
     _matrix("linalg.lu_factor", x)
     y = apply(linalg.lu_factor, x, pivot=bool(pivot))
     lu, piv, p = linalg.unpack(y, linalg.layout("lu_factor", tuple(x.shape)))
+    name_node(lu, "LinalgLuFactorExBackward0")
     piv = (piv.detach().real if x.is_complex() else piv.detach()).to(np.int32)  # (packed in A's dtype)
     if min(x.shape[-2:]) == 0:
         info = type(x)._wrap(x.device.xp.zeros(tuple(x.shape[:-2]), np.int32), x.device, None)
@@ -293,7 +295,7 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
     if b.ndim < 2:
         raise ShapeError(f"{name}: Expected B to have at least 2 dimensions, but it has {b.ndim} dimensions instead")
     if not left:  # X A = B <=> A^H X^H = B^H, and X A^H = B <=> A X^H = B^H
-        return _mH(lu_solve(lu, pivots, _mH(b), adjoint=not adjoint))
+        return name_node(_mH(lu_solve(lu, pivots, _mH(b), adjoint=not adjoint)), "LinalgLuSolveBackward0")
     n = lu.shape[-1]
     if b.shape[-2] != n:
         raise ShapeError(
@@ -307,9 +309,9 @@ def lu_solve(lu: Any, pivots: Any, b: Any, *, left: bool = True, adjoint: bool =
     p = pivots_to_permutation(pivots, n, lu.dtype)
     if adjoint:  # A^H = U^H L^H P^T  =>  X = P L^-H U^-H B
         y = _trsm(_mH(lu), b, upper=False)
-        return p @ _trsm(_mH(lu), y, upper=True, unitriangular=True)
+        return name_node(p @ _trsm(_mH(lu), y, upper=True, unitriangular=True), "LinalgLuSolveBackward0")
     y = _trsm(lu, _mT(p) @ b, upper=False, unitriangular=True)  # X = U^-1 L^-1 P^T B
-    return _trsm(lu, y, upper=True)
+    return name_node(_trsm(lu, y, upper=True), "LinalgLuSolveBackward0")
 
 
 def geqrf(x: Any) -> Geqrf:
@@ -431,6 +433,11 @@ def _taylor(a: Any, eye: Any, degree: int) -> Any:
 
 
 def matrix_exp(x: Any) -> Tensor:
+    """e^A (``_matrix_exp``), its node named as torch's one kernel."""
+    return name_node(_matrix_exp(x), "LinalgMatrixExpBackward0")
+
+
+def _matrix_exp(x: Any) -> Tensor:
     """e^A as torch computes it: per matrix, a Taylor approximant of degree 1 to 18 chosen by its 1-norm
     (degree 18 with scaling and squaring beyond), the same thresholds and schemes; matmuls only, so
     gradients follow. A 1 x 1 matrix is exp of its entry (torch's shortcut)."""
@@ -751,7 +758,10 @@ class LinalgMethods:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
         if n == 0:
-            return _eye(self, self.shape[-1]).expand(self.shape) + self * 0
+            out = _eye(self, self.shape[-1]).expand(self.shape) + self * 0
+            return name_node(out, "torch::autograd::CopyBackwards")  # (torch's copy_ of the identity)
+        if n == 1:
+            return self.clone()  # (a new tensor, as torch's: not self)
         return _power(self.inverse() if n < 0 else self, abs(int(n)))
 
     def matrix_exp(self: Any) -> Tensor:

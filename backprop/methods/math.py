@@ -320,7 +320,8 @@ class MathMethods:
         elif self.ndim == 0 and weight.ndim:
             weight = weight.reshape(())  # a 0-d input keeps its shape (torch), not weight's (1,)
         out = apply(ew.where, self > 0, self, weight * self)
-        return link_gradients(out, self, weight, name="PreluKernelBackwardBackward0")  # (create_graph: as torch's)
+        out = link_gradients(out, self, weight, name="PreluKernelBackwardBackward0")  # (create_graph: as torch's)
+        return name_node(out, "PreluKernelBackward0")
 
     def clamp(self: Any, min: Any = None, max: Any = None) -> Tensor:
         """Limit to [min, max]; either bound may be None, a number or a Tensor (broadcast against x).
@@ -613,7 +614,8 @@ class MathMethods:
             raise OpValueError(f"mvlgamma: p has to be greater than or equal to 1 (got p={p})")
         x = _float(self)
         offsets = x.new_tensor((np.arange(p) / -2.0).reshape((p,) + (1,) * x.ndim))  # no view of x: mvlgamma_
-        return apply(mt.lgamma, offsets + x).sum(0) + p * (p - 1) / 4 * math.log(math.pi)
+        out = apply(mt.lgamma, offsets + x).sum(0) + p * (p - 1) / 4 * math.log(math.pi)
+        return name_node(out, "MvlgammaBackward0")
 
     def i0(self: Any) -> Tensor:
         """The modified Bessel function of the first kind, order 0."""
@@ -632,10 +634,10 @@ class MathMethods:
         return apply(mt.xlogy, *_float_pair(self, other))
 
     def deg2rad(self: Any) -> Tensor:
-        return _float(self) * (math.pi / 180.0)
+        return name_node(_float(self) * (math.pi / 180.0), "Deg2RadBackward0")
 
     def rad2deg(self: Any) -> Tensor:
-        return _float(self) * (180.0 / math.pi)
+        return name_node(_float(self) * (180.0 / math.pi), "Rad2DegBackward0")
 
     # ------------------------------------------------------------ more binary float ops
     def hypot(self: Any, other: Any) -> Tensor:
@@ -670,9 +672,9 @@ class MathMethods:
                 dt = dtypes.get_default_dtype()
             x = self.to(dt)
             if hasattr(other, "grad_fn") and dtypes.kind(other._data.dtype) in "fc":  # 2 ** e in e's dtype, as torch
-                return (x * 2.0**other).to(dt)
+                return name_node((x * 2.0**other).to(dt), "LdexpBackward0")
             wide = dtypes.promote_dtypes(dt, dtypes.float32)  # 2 ** int exponent is float32 (exact), then the product
-            return (x.to(wide) * (2.0**other).to(wide)).to(dt)
+            return name_node((x.to(wide) * (2.0**other).to(wide)).to(dt), "LdexpBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -683,7 +685,8 @@ class MathMethods:
         if dtypes.kind(self._data.dtype) != "f":
             raise DTypeError(f"frexp only supports floating-point dtypes, got {self.dtype}")
         e = apply(mt.frexp, self)
-        return rt.frexp(self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype)), e)
+        mantissa = self / apply(mt.exp2, apply(conv.astype, e, dtype=self._data.dtype))
+        return rt.frexp(name_node(mantissa, "FrexpBackward0"), e)
 
     def angle(self: Any) -> Tensor:
         """The argument of a real number: pi where self < 0, else 0 (gradient 0)."""
@@ -722,11 +725,14 @@ class MathMethods:
 
     fix = trunc
 
-    def round(self: Any, *, decimals: int = 0) -> Tensor:
-        """Round to ``decimals`` places, halves to even (as torch)."""
+    def round(self: Any, *, decimals: int | None = None) -> Tensor:
+        """Round to ``decimals`` places (default 0), halves to even (as torch). A given ``decimals`` is torch's
+        other overload, whose node is RoundBackward1 (the plain one's RoundBackward0)."""
+        if decimals is None:
+            return apply(mt.round, self) if dtypes.kind(self._data.dtype) in "fc" else apply(conv.clone, self)
         if dtypes.kind(self._data.dtype) not in "fc" and decimals >= 0:
             return apply(conv.clone, self)
-        return apply(mt.round, self, decimals=decimals)
+        return name_node(apply(mt.round, self, decimals=decimals), "RoundBackward1")
 
     def sign(self: Any) -> Tensor:
         if self._data.dtype == dtypes.bool_:  # the sign of a bool is itself (torch; NumPy has no loop)
@@ -1020,9 +1026,11 @@ class MathMethods:
             not_a_tensor_here(e)
             raise
 
-    def round_(self: Any, *, decimals: int = 0) -> Tensor:
+    def round_(self: Any, *, decimals: int | None = None) -> Tensor:
         try:
-            return apply_(mt.round, "round_", self, decimals=decimals)
+            if decimals is None:
+                return apply_(mt.round, "round_", self)
+            return name_node(apply_(mt.round, "round_", self, decimals=decimals), "RoundBackward1")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -1247,21 +1255,21 @@ class MathMethods:
 
     def deg2rad_(self: Any) -> Tensor:
         try:
-            return self.mul_(math.pi / 180.0)
+            return name_node(self.mul_(math.pi / 180.0), "Deg2RadBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
 
     def rad2deg_(self: Any) -> Tensor:
         try:
-            return self.mul_(180.0 / math.pi)
+            return name_node(self.mul_(180.0 / math.pi), "Rad2DegBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
 
     def ldexp_(self: Any, other: Any) -> Tensor:
         try:
-            return self.mul_(2.0**other)
+            return name_node(self.mul_(2.0**other), "LdexpBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise

@@ -80,7 +80,7 @@ def _quantile(self: Any, name: str, q: Any, dim: Any, keepdim: bool, interpolati
     out = out.movedim(-1, 0)  # (len(q), the kept dims)
     if keepdim and self.ndim:  # a 0-d input keeps its (empty) shape, dim=0 or not
         out = out.reshape((out.shape[0],) + (1,) * self.ndim) if d is None else out.unsqueeze(d + 1)
-    return out.reshape(out.shape[1:]) if scalar else out
+    return name_node(out.reshape(out.shape[1:]) if scalar else out, "SqueezeBackward4")  # (torch's last step)
 
 
 def _renorm_factor(self: Any, p: Any, dim: int, maxnorm: Any) -> Any:
@@ -200,7 +200,8 @@ class ReductionMethods:
         x = _accumulating(self, dtype)
         if dtypes.kind(x.dtype) in "fc":
             x = apply(ew.where, apply(ew.ne, x, x), 0.0, x)
-        return x.sum(_dim("nansum", dim, axis), _keep(keepdim, keepdims), dtype=None if dtype is None else x.dtype)
+        out = x.sum(_dim("nansum", dim, axis), _keep(keepdim, keepdims), dtype=None if dtype is None else x.dtype)
+        return out if out is self else name_node(out, "NansumBackward0")
 
     def mean(
         self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None, keepdims: Any = None
@@ -337,11 +338,11 @@ class ReductionMethods:
         if dim is None:
             flat = self.reshape(-1)
             if flat.shape[0] == 0:
-                return apply(reduction.median, flat)  # nan for floats, as torch
+                return name_node(apply(reduction.median, flat), "NanmedianBackward0")  # nan for floats, as torch
             keep = apply(ew.eq, flat, flat)  # the non-NaN elements
-            if not keep.any().item():
-                return apply(reduction.median, flat)  # all NaN: NaN, its gradient shared by them (torch)
-            return apply(reduction.median, flat[keep])
+            if not keep.any().item():  # all NaN: NaN, its gradient shared by them (torch)
+                return name_node(apply(reduction.median, flat), "NanmedianBackward0")
+            return name_node(apply(reduction.median, flat[keep]), "NanmedianBackward0")
         d = wrap_dim(_int_dim("nanmedian", dim), self.ndim, "nanmedian")
         if not self._data.size:
             refuse_empty("median", self, d)  # (torch's word)

@@ -719,12 +719,12 @@ class ShapeMethods:
 
     def unsafe_split_with_sizes(self: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
         """``split_with_sizes`` (torch's unsafe variant skips a view check that does not apply here)."""
-        return self.split_with_sizes(split_sizes, dim)
+        return _pieces(self, self.split_with_sizes(split_sizes, dim), "UnsafeSplitWithSizesBackward0")
 
     def unsafe_split(self: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """``split`` (torch's unchecked variant; the pieces here are ordinary views)."""
         try:
-            return self.split(split_size, dim)
+            return _pieces(self, self.split(split_size, dim), "UnsafeSplitBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -732,7 +732,7 @@ class ShapeMethods:
     def unsafe_chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """``chunk`` (torch's unchecked variant)."""
         try:
-            return self.chunk(chunks, dim)
+            return _pieces(self, self.chunk(chunks, dim), "UnsafeSplitBackward0")
         except AttributeError as e:  # a non-tensor argument: torch's TypeError
             not_a_tensor_here(e)
             raise
@@ -858,7 +858,8 @@ class ShapeMethods:
         off = 0 if storage_offset is None else int(storage_offset)
         linalg_ops.strided_view(np, np.empty(flat.shape[0], np.int8), size, stride, off)  # torch's bounds check
         where = self._plain._of(linalg_ops._positions(np, size, stride, off).reshape(-1), device=self.device)
-        return flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
+        out = flat.index_put((where,), src.reshape(-1).to(self.dtype)).reshape(self.shape)
+        return name_node(out, "AsStridedScatterBackward0")
 
     def __iter__(self: Any) -> Iterator[Tensor]:
         if self.ndim == 0:
@@ -933,6 +934,11 @@ def _common(tensors: Sequence[Any], name: str) -> list[Any]:
     return [t if t.dtype == dt else t.to(dt) for t in tensors]
 
 
+def _pieces(x: Any, pieces: tuple[Any, ...], name: str) -> tuple[Any, ...]:
+    """``pieces`` (of ``x``, by an unsafe split) named ``name`` as torch's one node; ``x`` itself is left alone."""
+    return tuple(p if p is x else name_node(p, name) for p in pieces)
+
+
 def block_diag(*tensors: Any) -> Tensor:
     """The (at most 2-D) tensors on the diagonal of one block matrix, zeros elsewhere (0-d: 1x1,
     1-D: one row); dtypes promote."""
@@ -950,7 +956,8 @@ def block_diag(*tensors: Any) -> Tensor:
         parts = [p for p in (m.new_zeros(r, left), m, m.new_zeros(r, width - left - c)) if p.shape[1] or p is m]
         rows.append(apply(sh.cat, *parts, axis=1) if len(parts) > 1 else m)
         left += c
-    return apply(sh.cat, *rows, axis=0) if len(rows) > 1 else rows[0]
+    out = apply(sh.cat, *rows, axis=0) if len(rows) > 1 else rows[0]
+    return out if any(out is t for t in tensors) else name_node(out, "BlockDiagBackward0")  # (not an input's node)
 
 
 def cartesian_prod(*tensors: Any) -> Tensor:

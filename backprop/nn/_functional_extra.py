@@ -294,7 +294,8 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
         n, c, *rest = input.shape
         if c % groups:
             raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
-        return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(input.shape)
+        out = input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(input.shape)
+        return name_node(out, "ChannelShuffleBackward0")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

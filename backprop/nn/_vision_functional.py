@@ -125,7 +125,8 @@ def _max_unpool(
             idx = _const(trace.record(functools.partial(xp.clip, a_min=0, a_max=max(size - 1, 0)), idx), x)
     y = creation.zeros(b, c, size, dtype=x.dtype, device=x.device).scatter(2, idx, x.reshape(b, c, -1))
     y = y.reshape(b, c, *out)
-    return y.squeeze(0) if unbatched else y
+    y = y.squeeze(0) if unbatched else y
+    return name_node(y, "SqueezeBackward1" if n == 1 else f"MaxUnpool{n}DBackward0")  # (torch's 1-d: 2-d squeezed)
 
 
 def max_unpool1d(

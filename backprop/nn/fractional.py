@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from backprop import creation, dtypes
+from backprop.autograd.node_names import name_node
 from backprop.nn._conv_functional import ntuple
 from backprop.nn.module import Module
 from backprop.ops._util import DTypeError, ShapeError
@@ -136,8 +137,8 @@ def _fractional_max_pool(
     y = x.flatten(2).gather(2, idx).reshape(batch, channels, *out)
     idx = idx.reshape(batch, channels, *out)
     if unbatched:
-        return y.squeeze(0), idx.squeeze(0)
-    return y, idx
+        y, idx = y.squeeze(0), idx.squeeze(0)
+    return name_node(y, f"FractionalMaxPool{n}DBackward0"), idx
 
 
 def fractional_max_pool2d_with_indices(

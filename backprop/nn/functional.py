@@ -488,8 +488,9 @@ def rrelu(
 def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: bool, generator: Any) -> Tensor:
     if lower > upper:
         raise OpValueError(f"Lower bound should be less than or equal to the upper bound (got {lower} > {upper})")
-    if not training:
-        return leaky_relu(input, (lower + upper) / 2, inplace)
+    if not training:  # (torch's one kernel: RreluWithNoiseBackward0, in place RreluWithNoiseBackward1)
+        out = leaky_relu(input, (lower + upper) / 2, inplace)
+        return name_node(out, "RreluWithNoiseBackward1" if inplace else "RreluWithNoiseBackward0")
     dev = input.device
     if dev.type == "cpu" and input.dtype not in (dtypes.float32, dtypes.float64, dtypes.bfloat16):
         name = dtypes.scalar_type_name(input.dtype)
@@ -500,7 +501,7 @@ def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: b
     link_gradients(out, input, name="RreluWithNoiseBackwardBackward0")
     if inplace:
         return _copy_into(input, out, "rrelu_")
-    return out
+    return name_node(out, "RreluWithNoiseBackward0")
 
 
 def rrelu_(

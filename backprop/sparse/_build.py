@@ -136,18 +136,20 @@ def coalesce_pattern(s: SparseTensor, g: Tensor) -> SparseTensor:
 
 
 def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
-    """``x.to_sparse()``: the non-zero entries of a dense tensor, coalesced; differentiable."""
+    """``x.to_sparse(sparse_dim)``: the non-zero entries of a dense tensor, coalesced; differentiable. With
+    ``sparse_dim`` < ndim a hybrid tensor: an index per non-zero slice of the leading ``sparse_dim`` dims."""
     if isinstance(x, SparseTensor):
         return x
-    if sparse_dim is not None and sparse_dim != x.ndim:
-        raise NotImplementedError(
-            f"to_sparse: sparse_dim={sparse_dim} of a {x.ndim}-D tensor would make a hybrid sparse tensor "
-            "(dense values per index), which is not supported; use to_sparse() with all dimensions sparse"
-        )
-    idx = np.nonzero(np.asarray(x.detach()._host()))
-    host = np.stack(idx).astype(np.int64) if x.ndim else np.zeros((0, int(x.item() != 0)), np.int64)
-    ind = Tensor._of(host.reshape(x.ndim, -1), device=x.device)
-    values = x[tuple(ind[d] for d in range(x.ndim))] if x.ndim else x.reshape(1)[: host.shape[1]]
+    k = x.ndim if sparse_dim is None else int(sparse_dim)
+    if not 0 <= k <= x.ndim:
+        raise RuntimeError(f"dense_to_sparse: sparse_dim argument must be in [0,{x.ndim}] range, but {k} is given")
+    if k == 0 and x.ndim:
+        raise RuntimeError("dense_to_sparse: sparse_dim argument must be in >0 when self.dim()>0")
+    host = np.asarray(x.detach()._host())
+    nonzero = host != 0 if k == x.ndim else (host != 0).any(axis=tuple(range(k, x.ndim)))
+    host = np.stack(np.nonzero(nonzero)).astype(np.int64) if x.ndim else np.zeros((0, int(nonzero)), np.int64)
+    ind = Tensor._of(host, device=x.device)
+    values = x[tuple(ind[d] for d in range(k))] if x.ndim else x.reshape(1)[: host.shape[1]]
     return SparseTensor._make(ind, values, tuple(x.shape), True)
 
 

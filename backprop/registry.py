@@ -81,17 +81,43 @@ class Ctx(Protocol):
         that saved no copy of an input can record ops on it."""
 
 
+def merge_positions(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """Where torch's sum of two sparse COO tensors (CPU, contiguous values) puts the entries of ``a`` and ``b``
+    (their indices as linear positions, each list uncoalesced or not): one merge pass over both heads, the smaller
+    first and equal heads summed into one entry. Returns the output slot of each entry of ``a``, of ``b``, and
+    the output's nnz (``a`` and ``b`` sorted and unique: their sorted union)."""
+    al, bl = np.asarray(a).tolist(), np.asarray(b).tolist()
+    na, nb = len(al), len(bl)
+    pa, pb = [0] * na, [0] * nb
+    i = j = r = 0
+    while i < na and j < nb:
+        x, y = al[i], bl[j]
+        if x <= y:
+            pa[i] = r
+            i += 1
+        if y <= x:
+            pb[j] = r
+            j += 1
+        r += 1
+    pa[i:] = range(r, r + na - i)
+    r += na - i
+    pb[j:] = range(r, r + nb - j)
+    return np.array(pa, np.int64), np.array(pb, np.int64), r + nb - j
+
+
 class SparseRows:
     """A gradient a rule may return for a 2-D input read by rows (``F.embedding(..., sparse=True)``): the rows
     ``ids`` (int64, one per lookup, repeats kept) receive ``values`` (one row each), torch's uncoalesced sparse
     COO gradient. The engine hands it to a leaf as a sparse ``.grad`` (``autograd.engine``); summed with a dense
-    gradient it becomes dense, with another ``SparseRows`` the lookups are concatenated, as torch's."""
+    gradient it becomes dense, with another ``SparseRows`` as torch's sparse add: ``contiguous`` (torch's values
+    are contiguous, not a view of an expanded gradient) merges equal index runs (``merge_positions``), else the
+    lookups are concatenated."""
 
-    __slots__ = ("ids", "values", "shape", "xp")
+    __slots__ = ("ids", "values", "shape", "xp", "contiguous")
     __array_ufunc__ = None  # (``dense + rows`` defers to ``__radd__`` instead of making an object array)
 
-    def __init__(self, ids: Any, values: Any, shape: tuple[int, ...], xp: Any) -> None:
-        self.ids, self.values, self.shape, self.xp = ids, values, tuple(shape), xp
+    def __init__(self, ids: Any, values: Any, shape: tuple[int, ...], xp: Any, contiguous: bool = True) -> None:
+        self.ids, self.values, self.shape, self.xp, self.contiguous = ids, values, tuple(shape), xp, contiguous
 
     @property
     def dtype(self) -> Any:
@@ -105,14 +131,27 @@ class SparseRows:
         return out
 
     def __add__(self, other: Any) -> Any:
-        if other.__class__ is SparseRows:
-            xp = self.xp
+        if other.__class__ is not SparseRows:
+            return other + self.dense()
+        xp = self.xp
+        if not (self.contiguous and other.contiguous):
             return SparseRows(
                 xp.concatenate([self.ids, other.ids]), xp.concatenate([self.values, other.values]), self.shape, xp
             )
-        return other + self.dense()
+        pa, pb, n = merge_positions(_host(self.ids, xp), _host(other.ids, xp))
+        pa, pb = xp.asarray(pa), xp.asarray(pb)
+        ids = xp.empty(n, dtype=self.ids.dtype)
+        ids[pa], ids[pb] = self.ids, other.ids
+        values = xp.zeros((n, *self.values.shape[1:]), dtype=self.values.dtype)
+        values[pa] += self.values  # (pa's slots are distinct, as pb's: each side adds once, torch's order)
+        values[pb] += other.values
+        return SparseRows(ids, values, self.shape, xp)
 
     __radd__ = __add__
+
+
+def _host(a: Any, xp: Any) -> Any:
+    return a if xp is np else xp.asnumpy(a)
 
 
 class OpDef:

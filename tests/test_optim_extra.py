@@ -218,11 +218,11 @@ def test_lbfgs_refuses_groups_and_runs_eagerly_when_compiled() -> None:
 # ---------------------------------------------------------------- SparseAdam
 @needs_torch
 def test_sparse_adam_on_an_embedding_matches_torchs_sparse_gradients() -> None:
-    """Dense gradients here, sparse ones in torch: the looked-up rows move, the others keep their
-    values and their moments, as torch's lazy update."""
+    """Sparse gradients in both: the looked-up rows move, the others keep their values and their moments,
+    as torch's lazy update."""
     rng = np.random.default_rng(2)
     w0 = rng.standard_normal((10, 4))
-    ours = nn.Embedding(10, 4, dtype=bp.float64)
+    ours = nn.Embedding(10, 4, sparse=True, dtype=bp.float64)
     ours.weight._data[...] = w0
     theirs = torch.nn.Embedding(10, 4, sparse=True, dtype=torch.float64)
     with torch.no_grad():
@@ -355,9 +355,8 @@ def test_new_optimizer_signatures_match_torch(name: str) -> None:
     [
         lambda ps: optim.Rprop(ps, lr=1e-2),
         lambda ps: optim.ASGD(ps, lr=1e-2, t0=3, weight_decay=1e-3),
-        lambda ps: optim.SparseAdam(ps, lr=1e-2),
     ],
-    ids=["rprop", "asgd", "sparse_adam"],
+    ids=["rprop", "asgd"],
 )
 def test_new_optimizers_replay_bitwise_eager(make_opt: Any) -> None:
     def model() -> nn.Module:
@@ -387,6 +386,45 @@ def test_new_optimizers_replay_bitwise_eager(make_opt: Any) -> None:
     assert results[0][0] == results[1][0]
     for a, b in zip(results[0][1], results[1][1]):
         assert np.array_equal(a, b)
+
+
+def test_sparse_adam_under_compile_runs_eagerly_with_eagers_bits() -> None:
+    """SparseAdam takes only the sparse gradients of ``Embedding(sparse=True)`` (torch refuses dense ones), and a
+    step that makes a sparse gradient is not replayable: bp.compile runs it eagerly, with the eager values."""
+
+    def model() -> nn.Module:
+        bp.manual_seed(0)
+        return nn.Sequential(nn.Embedding(7, 8, sparse=True), nn.Tanh())
+
+    rng = np.random.default_rng(1)
+    batches = [(bp.tensor(rng.integers(0, 7, 5)), bp.tensor(rng.integers(0, 8, 5))) for _ in range(4)]
+    results = []
+    for compiled in (False, True):
+        m = model()
+        opt = optim.SparseAdam(m.parameters(), lr=1e-2)
+
+        def step(x: bp.Tensor, y: bp.Tensor, m: nn.Module = m, opt: Any = opt) -> bp.Tensor:
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = bp.compile(step) if compiled else step
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            losses = [fn(x, y).item() for x, y in batches]
+        if compiled:
+            assert fn.replays == 0
+            assert any("sparse embedding gradient" in str(w.message) for w in caught)
+        results.append((losses, [p.detach().numpy().copy() for p in m.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert np.array_equal(a, b)
+    with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients, please consider Adam"):
+        m = model()
+        m[0].weight.grad = bp.ones(7, 8)
+        optim.SparseAdam(m.parameters()).step()
 
 
 # ---------------------------------------------------------------- schedulers

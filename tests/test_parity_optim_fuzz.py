@@ -37,8 +37,6 @@ KNOWN = {
     "ours is the closed form",
     "scheduler load_state_dict": "also sets the rates (to the saved _last_lr; torch leaves them to the "
     "optimizer's state dict): the same rates when both are loaded",
-    "SparseAdam dense grads": "we take dense gradients and update the rows with a non-zero gradient (README); "
-    "torch gets the same rows as a sparse gradient",
 }
 
 SHAPES = [(3, 4), (4,), (), (2, 5)]  # plus a frozen (2,) parameter that never gets a gradient
@@ -140,8 +138,8 @@ def run_opt(
                 g[(k + np.arange(g.shape[0])) % 3 == 0] = 0  # zero rows
             if zero_inplace and p.grad is not None:
                 p.grad.add_(lib.tensor(g, dtype=lib.float64))
-            elif sparse and lib is torch:
-                p.grad = torch.tensor(g).to_sparse(1) if g.ndim else torch.tensor(g)
+            elif sparse:  # (SparseAdam: torch's sparse gradient, the non-zero rows, in both libraries)
+                p.grad = lib.tensor(g, dtype=lib.float64).to_sparse(1)
             else:
                 p.grad = lib.tensor(g, dtype=lib.float64)
         opt.step()

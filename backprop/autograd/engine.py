@@ -438,6 +438,8 @@ def _fit(gx: Any, meta: tuple, xp: Any) -> Any:
 def _check_backward(node: Node, gxs: Any, gx: Any, array: Any) -> None:
     """Anomaly mode: torch's error for a backward rule that returned NaN; NaN-free Inf gets ours."""
     xp = node.device.xp
+    if array.__class__ is SparseRows:  # (a sparse embedding gradient: its values are checked, as torch's)
+        array = array.values
     if array.dtype.kind in "fc" and bool(xp.isnan(array).any()):
         i = next(k for k, g in enumerate(gxs) if g is gx)
         raise AnomalyError(f"Function {node.name()!r} returned nan values in its {i}th output.")
@@ -532,13 +534,14 @@ SPARSE_GRAD: list[Any] = [None]
 
 def _accumulate_rows(leaf: Any, g: SparseRows) -> None:
     """A sparse gradient (``F.embedding(..., sparse=True)``) into ``leaf.grad``, as torch's AccumulateGrad: the
-    first one becomes a sparse ``.grad``, a second one is appended (lookups concatenated, uncoalesced), and a
-    dense ``.grad`` adds it densely (a sparse ``.grad`` meeting a dense gradient becomes dense, ``_accumulate``)."""
+    first one becomes a sparse ``.grad``, a second one is added to it in place (torch's sparse add, ``from_rows``),
+    and a dense ``.grad`` adds it densely (a sparse ``.grad`` meeting a dense gradient becomes dense,
+    ``_accumulate``)."""
     old = leaf._grad
     if old is None:
         leaf.grad = SPARSE_GRAD[0](g, leaf.device)
-    elif getattr(old, "is_sparse", False):
-        leaf.grad = old + SPARSE_GRAD[0](g, leaf.device)
+    elif old.is_sparse:
+        SPARSE_GRAD[0](g, leaf.device, old)
     else:
         old._data += g.dense()
         old._version += 1

@@ -141,9 +141,7 @@ class AttributeMethods(ExtraMethods):
             if getattr(layout, "name", "") in ("sparse_bsr", "sparse_bsc"):
                 return TO_BLOCK[0](self, layout, blocksize)
             return TO_COMPRESSED[0](self, layout, dense_dim)
-        if sparse_dim is not None and sparse_dim != self._data.ndim:
-            raise NotImplementedError("to_sparse: hybrid sparse tensors (sparse_dim < ndim) are not supported")
-        return TO_SPARSE[0](self)
+        return TO_SPARSE[0](self, sparse_dim)
 
     def to_sparse_bsr(self: Any, blocksize: Any, dense_dim: int | None = None) -> Any:
         """This matrix as a block sparse row tensor of its (R, C) blocks that hold a non-zero."""

@@ -15,12 +15,13 @@ from typing import Any
 
 from backprop import creation
 from backprop.autograd import trace
-from backprop.autograd.function import OpIndexError
-from backprop.autograd.grad_mode import no_grad
+from backprop.autograd.function import OpIndexError, apply
+from backprop.autograd.grad_mode import is_grad_enabled, no_grad, trace_users
 from backprop.autograd.node_names import name_node
 from backprop.nn import init
 from backprop.nn.module import Module
 from backprop.nn.parameter import Parameter
+from backprop.ops import indexing as idx_ops
 from backprop.tensor import Tensor
 
 __all__ = ["EmbeddingBag", "embedding_bag"]
@@ -55,6 +56,18 @@ def _embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type
         norm = rows.norm(norm_type, dim=1, keepdim=True)
         scale = (max_norm / (norm + 1e-7)).where(norm > max_norm, 1.0)
         weight.index_copy_(0, ids, rows * scale)
+
+
+def sparse_lookup(weight: Tensor, ids: Tensor, padding_idx: int | None, scale_grad_by_freq: bool) -> Tensor | None:
+    """``weight[ids]`` whose gradient is torch's sparse COO one (``sparse=True``: a row per lookup, padding rows
+    left out, ``embedding_sparse``), or None where torch's would be dense here too (a non-leaf weight, no grad)."""
+    if not (weight.requires_grad and weight.grad_fn is None and is_grad_enabled()):
+        return None
+    if trace_users[0] and (tr := trace.tracer()) is not None:
+        tr.fail("a sparse embedding gradient (sparse=True) is a sparse tensor")
+    return apply(
+        idx_ops.embedding_sparse, weight, ids=ids._data, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq
+    )
 
 
 def _unique_ids(ids: Any, xp: Any) -> Any:
@@ -108,7 +121,8 @@ def embedding_bag(
     """(B, D) sums / means / maxima of ``weight``'s rows over bags of ids: ``input`` (B, L) is B bags of
     L ids; a 1-d ``input`` is cut into bags at ``offsets`` (bag b is input[offsets[b]:offsets[b+1]]).
     ``padding_idx`` ids are left out of their bag (and its mean), empty bags give zeros, and
-    ``per_sample_weights`` (``mode="sum"`` only) scale each id's row. ``sparse`` gives a dense gradient."""
+    ``per_sample_weights`` (``mode="sum"`` only) scale each id's row. ``sparse=True`` gives a leaf
+    ``weight`` torch's sparse COO gradient (a row per kept id, in input order)."""
     if per_sample_weights is not None and tuple(input.shape) != tuple(per_sample_weights.shape):
         raise ValueError(
             f"embedding_bag: If per_sample_weights (torch.Size({list(per_sample_weights.shape)})) is not None, "
@@ -167,9 +181,11 @@ def embedding_bag(
     fn = functools.partial(_bags, xp=dev.xp, include_last_offset=include_last_offset, padding_idx=padding_idx)
     kept, bag, count = (Tensor._wrap(a, dev, None) for a in trace.record(fn, input, offsets))
     ids = input.long()[kept]
-    rows = weight.index_select(0, ids)
-    if scale_grad_by_freq:
-        rows = _scale_grad(rows, ids)
+    rows = sparse_lookup(weight, ids, None, scale_grad_by_freq) if sparse else None  # (padding ids dropped above)
+    if rows is None:
+        rows = weight.index_select(0, ids)
+        if scale_grad_by_freq:
+            rows = _scale_grad(rows, ids)
     if per_sample_weights is not None:
         rows = rows * per_sample_weights[kept].unsqueeze(1)
     out = creation.zeros(count.shape[0], weight.shape[1], dtype=weight.dtype, device=weight.device)

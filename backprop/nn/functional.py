@@ -17,7 +17,7 @@ from backprop import dtypes
 from backprop._functorch import mapped_slice
 from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function, not_a_tensor_here
-from backprop.autograd.grad_mode import autocast_users, is_grad_enabled, trace_users
+from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
 from backprop.autograd.node_names import name_node
 from backprop.backends import torch_rng
@@ -91,7 +91,7 @@ from backprop.nn._vision_functional import (
 )
 from backprop.nn.ctc import ctc_loss
 from backprop.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
-from backprop.nn.embedding_bag import _embedding_renorm_, _scale_grad, embedding_bag
+from backprop.nn.embedding_bag import _embedding_renorm_, _scale_grad, embedding_bag, sparse_lookup
 from backprop.nn.fractional import (
     fractional_max_pool2d,
     fractional_max_pool2d_with_indices,
@@ -100,7 +100,6 @@ from backprop.nn.fractional import (
 )
 from backprop.ops import activation as act
 from backprop.ops import elementwise as ew
-from backprop.ops import indexing as idx_ops
 from backprop.ops import linalg
 from backprop.ops import nn as nn_ops
 from backprop.ops import shape as sh
@@ -1183,17 +1182,8 @@ def embedding(
             input = Tensor._wrap(trace.record(clip, input), input.device, None)
     if max_norm is not None:
         _embedding_renorm_(weight, input, max_norm, norm_type)
-    if sparse and weight.requires_grad and weight.grad_fn is None and is_grad_enabled():
-        if trace_users[0] and (tr := trace.tracer()) is not None:
-            tr.fail("a sparse embedding gradient (sparse=True) is a sparse tensor")
-        out = apply(
-            idx_ops.embedding_sparse,
-            weight,
-            ids=input._data,
-            padding_idx=padding_idx,
-            scale_grad_by_freq=scale_grad_by_freq,
-        )
-    else:
+    out = sparse_lookup(weight, input, padding_idx, scale_grad_by_freq) if sparse else None
+    if out is None:
         out = weight[input]
     if scale_grad_by_freq and weight.requires_grad:
         out = _scale_grad(out, input)

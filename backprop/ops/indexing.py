@@ -138,7 +138,10 @@ def embedding_sparse_backward(ctx, gy):  # d weight: gy's row of each lookup at 
     if ctx.attrs["padding_idx"] is not None:
         keep = flat != ctx.attrs["padding_idx"]
         flat, rows = flat[keep], rows[keep]
-    return (SparseRows(flat, xp.ascontiguousarray(rows), shape, xp),)
+    # (torch's values are a view of gy where the reshape allows it: an expanded gy's are not contiguous, which
+    # decides how its sparse add sums them with another gradient: SparseRows)
+    contiguous = bool(rows.flags.c_contiguous)
+    return (SparseRows(flat, xp.ascontiguousarray(rows), shape, xp, contiguous),)
 
 
 @op("setitem")

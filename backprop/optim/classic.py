@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -131,10 +132,8 @@ class ASGD(Optimizer):
 class SparseAdam(Optimizer):
     """Lazy Adam: only the rows (along dim 0) that have a gradient update their moments and values.
 
-    torch's SparseAdam takes the sparse gradients of ``Embedding(sparse=True)``; gradients here are
-    dense, so the rows whose gradient is not all zeros play the sparse gradient's rows: the same
-    update as torch's for embedding tables (a looked-up row with an exactly zero gradient is skipped
-    here, updated with its decayed moments there)."""
+    It takes the sparse COO gradients of ``Embedding(sparse=True)``/``EmbeddingBag(sparse=True)`` (every
+    looked-up row moves, a zero gradient too) and refuses dense ones, as torch's."""
 
     def __init__(
         self,
@@ -159,15 +158,14 @@ class SparseAdam(Optimizer):
                     raise ValueError("SparseAdam does not support complex parameters")
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        g = g.reshape(p.shape[0] if p.ndim else 1, -1)  # (the rows of an embedding table)
-        rows = p.device.xp.flatnonzero(p.device.xp.any(g != 0, axis=1))
-        self._rows_update(p, rows, g[rows], state, group)
+        raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead")
 
     def _sparse_update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """torch's update: the coalesced gradient's rows (every looked-up row, a zero gradient too)."""
         grad = grad.coalesce()
         rows = grad._indices()._data[0]
-        self._rows_update(p, rows, grad._values()._data.reshape(rows.shape[0], -1), state, group)
+        cols = math.prod(p.shape[1:])  # (the row length, for a gradient with no entries too)
+        self._rows_update(p, rows, grad._values()._data.reshape(rows.shape[0], cols), state, group)
 
     def _rows_update(self, p: Tensor, rows: Any, gv: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Adam's moments and step on the table rows ``rows`` (gradient ``gv``, a row each); the rest untouched."""

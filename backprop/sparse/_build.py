@@ -11,6 +11,7 @@ import numpy as np
 from backprop import dtypes
 from backprop.autograd.node_names import name_node
 from backprop.devices import device as to_device
+from backprop.registry import merge_positions
 from backprop.sparse import _tensor
 from backprop.sparse._tensor import SparseTensor, shape_of
 from backprop.tensor import Tensor
@@ -103,11 +104,19 @@ def to_dense(s: SparseTensor) -> Tensor:
     return s._vals.new_zeros(n, *dense).index_add(0, lin, s._vals).reshape(size)
 
 
-def from_rows(g: Any, device: Any) -> SparseTensor:
+def from_rows(g: Any, device: Any, into: SparseTensor | None = None) -> SparseTensor:
     """A ``SparseRows`` gradient (``F.embedding(..., sparse=True)``) as torch shows it: a hybrid COO tensor,
-    indices (1, lookups), values (lookups, dim), uncoalesced."""
+    indices (1, lookups), values (lookups, dim), uncoalesced. ``into``: a sparse ``.grad`` it is added to in
+    place, as torch's AccumulateGrad (``grad += new``: equal index runs merged, or the lookups appended when the
+    new values are not contiguous, coalesced once there are more entries than elements)."""
     ix = Tensor._wrap(g.ids.reshape(1, -1), device, None)
-    return SparseTensor._make(ix, Tensor._wrap(g.values, device, None), g.shape, False)
+    new = SparseTensor._make(ix, Tensor._wrap(g.values, device, None), g.shape, False)
+    if into is None:
+        return new
+    if g.contiguous or into.sparse_dim() != 1:
+        return into._become(add(into, new, 1))
+    out = _appended(into, new, 1)
+    return into._become(coalesce(out) if out._nnz() > into.numel() else out)
 
 
 def coalesce(s: SparseTensor) -> SparseTensor:
@@ -136,24 +145,26 @@ def coalesce_pattern(s: SparseTensor, g: Tensor) -> SparseTensor:
 
 
 def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
-    """``x.to_sparse()``: the non-zero entries of a dense tensor, coalesced; differentiable."""
+    """``x.to_sparse(sparse_dim)``: the non-zero entries of a dense tensor, coalesced; differentiable. With
+    ``sparse_dim`` < ndim a hybrid tensor: an index per non-zero slice of the leading ``sparse_dim`` dims."""
     if isinstance(x, SparseTensor):
         return x
-    if sparse_dim is not None and sparse_dim != x.ndim:
-        raise NotImplementedError(
-            f"to_sparse: sparse_dim={sparse_dim} of a {x.ndim}-D tensor would make a hybrid sparse tensor "
-            "(dense values per index), which is not supported; use to_sparse() with all dimensions sparse"
-        )
-    idx = np.nonzero(np.asarray(x.detach()._host()))
-    host = np.stack(idx).astype(np.int64) if x.ndim else np.zeros((0, int(x.item() != 0)), np.int64)
-    ind = Tensor._of(host.reshape(x.ndim, -1), device=x.device)
-    values = x[tuple(ind[d] for d in range(x.ndim))] if x.ndim else x.reshape(1)[: host.shape[1]]
+    k = x.ndim if sparse_dim is None else int(sparse_dim)
+    if not 0 <= k <= x.ndim:
+        raise RuntimeError(f"dense_to_sparse: sparse_dim argument must be in [0,{x.ndim}] range, but {k} is given")
+    if k == 0 and x.ndim:
+        raise RuntimeError("dense_to_sparse: sparse_dim argument must be in >0 when self.dim()>0")
+    host = np.asarray(x.detach()._host())
+    nonzero = host != 0 if k == x.ndim else (host != 0).any(axis=tuple(range(k, x.ndim)))
+    host = np.stack(np.nonzero(nonzero)).astype(np.int64) if x.ndim else np.zeros((0, int(nonzero)), np.int64)
+    ind = Tensor._of(host, device=x.device)
+    values = x[tuple(ind[d] for d in range(k))] if x.ndim else x.reshape(1)[: host.shape[1]]
     return SparseTensor._make(ind, values, tuple(x.shape), True)
 
 
 def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
-    """``s + other`` (or ``-``) for two sparse tensors of one shape: the entries of both, merged (coalesced,
-    zero sums kept) when both are coalesced, as torch's, else uncoalesced."""
+    """``s + other`` (or ``-``) for two sparse tensors of one shape, as torch's CPU add: one merge pass over both
+    entry lists, equal index runs summed into one entry (``merge_positions``); coalesced when both are."""
     if not isinstance(other, SparseTensor):
         raise RuntimeError(
             "add(sparse, dense) is not supported. Use add(dense, sparse) instead."
@@ -162,12 +173,29 @@ def add(s: SparseTensor, other: Any, sign: int) -> SparseTensor:
         raise RuntimeError(
             f"add: expected sizes of 'self' and 'other' to match, but {list(s.shape)} != {list(other.shape)}"
         )
+    if s._ix.shape[0] != other._ix.shape[0]:
+        raise RuntimeError(
+            f"add: expected 'self' and 'other' to have same density, but 'self' has {s._ix.shape[0]} sparse "
+            f"dimensions while 'other' has {other._ix.shape[0]} sparse dimensions"
+        )
+    sizes = tuple(s.shape)[: s._ix.shape[0]]
+    a, b = _host(s._ix), _host(other._ix)
+    pa, pb, n = merge_positions(_linear(a, sizes), _linear(b, sizes))
+    ix = np.empty((a.shape[0], n), np.int64)
+    ix[:, pa], ix[:, pb] = a, b
+    dense = tuple(s._vals.shape[1:])
+    values = s._vals.new_zeros(n, *dense).index_add(0, Tensor._of(pa, device=s.device), s._vals)
+    values = values.index_add(0, Tensor._of(pb, device=s.device), other._vals, alpha=sign)
+    out = SparseTensor._make(Tensor._of(ix, device=s.device), values, tuple(s.shape), s._coalesced and other._coalesced)
+    return name_node(out, "SubBackward0" if sign < 0 else "AddBackward0")
+
+
+def _appended(s: SparseTensor, other: SparseTensor, sign: int) -> SparseTensor:
+    """The entries of ``s`` then those of ``other`` (torch's sparse add of non-contiguous values), uncoalesced."""
     from backprop.functions import cat
 
     values = cat([s._vals, other._vals if sign > 0 else -other._vals])
-    out = SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
-    out = coalesce(out) if s._coalesced and other._coalesced else out
-    return name_node(out, "SubBackward0" if sign < 0 else "AddBackward0")
+    return SparseTensor._make(cat([s._ix, other._ix], 1), values, tuple(s.shape), False)
 
 
 def _dims(name: str, dim: Any, ndim: int) -> list[int]:

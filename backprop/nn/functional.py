@@ -719,6 +719,8 @@ def cross_entropy(
         x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
         t = _class_ids(input, t)
         attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
+        if input.ndim > 2:
+            attrs["folded"] = True
         if weight is None:
             loss = apply(nn_ops.cross_entropy, x, t, **attrs)
         else:

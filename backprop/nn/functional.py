@@ -1257,6 +1257,7 @@ def layer_norm(
         )
     dims = tuple(range(-len(shape), 0))
     refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
+    _check_norm_dtypes(input, weight, bias)
     input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
     if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
         return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).to(input.dtype)
@@ -1504,7 +1505,9 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"{name} should contain {c} elements not {t.numel()}")  # (torch's words)
-        if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
+    _check_norm_dtypes(input, weight, bias, running_mean, running_var)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and not half and t.dtype != input.dtype:  # (CUDA; half inputs may take float32 ones)
             raise DTypeError(
                 f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "
                 f"{name} {t.dtype}; cast with .to(dtype)"
@@ -1577,6 +1580,24 @@ def _mixed_half(*params: Tensor | None) -> bool:
     return any(p is not None and p.dtype == np.float32 for p in params)
 
 
+def _check_norm_dtypes(input: Tensor, *params: Tensor | None) -> None:
+    """torch's CPU norm kernels' dtype rule: the parameters (in torch's order) take the input's dtype, or, for
+    a float16/bfloat16 input, float32 ("mixed type", decided by the first one given). Otherwise torch's error:
+    ``model.half()`` fed a float32 input, or a float64 input with float32 parameters."""
+    given = [p for p in params if p is not None]
+    if not given or input.device.type != "cpu":
+        return
+    if given[0].dtype == input.dtype:
+        for p in given:
+            if p.dtype != input.dtype:
+                name = dtypes.scalar_type_name
+                raise DTypeError(f"expected scalar type {name(input.dtype)} but found {name(p.dtype)}")
+    elif any(p.dtype != np.float32 for p in given):
+        raise DTypeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+    elif not _is_half(input):
+        raise DTypeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
 def _f32(t: Tensor | None) -> Tensor | None:
     """A half-dtype norm's weight or bias for its float32 computation."""
     return None if t is None else t.float()
@@ -1604,6 +1625,7 @@ def group_norm(
                     f"Expected {name} to be a vector of size equal to the number of channels in input, but got "
                     f"{name} of shape {list(t.shape)} and input of shape {list(input.shape)}"
                 )
+        _check_norm_dtypes(input, weight, bias)
         if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
             return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
         if autocast_users[0]:

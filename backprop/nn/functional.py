@@ -791,13 +791,18 @@ def nll_loss(
     if weight is not None:
         w = weight.to(x.dtype)[_const(safe, x)] * w
     picked = picked * w
+    if reduction != "none" and input.ndim <= 2 and _is_half(x):  # torch's sums in the half dtype
+        keep = _const(valid, x)
+        total = w.sum() if weight is None else apply(nn_ops.nll_sum, w, keep)
+        picked_sum = apply(nn_ops.nll_sum, picked, keep)
+    elif reduction != "none":
+        total, picked_sum = w.sum(), picked.sum()
     if reduction == "mean":
         # all targets ignored (total weight 0): NaN as torch, with zero gradients (not 0/0 = NaN ones)
-        total = w.sum()
         t = total.detach()
-        out = picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
+        out = picked_sum / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
     else:
-        out = picked.reshape(out_shape) if reduction == "none" else picked.sum()
+        out = picked.reshape(out_shape) if reduction == "none" else picked_sum
     out = _nll_named(out, input.ndim, reduction)
     return link_gradients(out, input, name=f"NllLoss{'' if input.ndim <= 2 else '2D'}BackwardBackward0")
 

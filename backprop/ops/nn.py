@@ -257,6 +257,22 @@ def _cascade_sum(v, keys, n, h, levels=8):
     return total
 
 
+@op("nll_sum")
+def nll_sum(xp, v, valid):
+    """The sum of nll_loss's per-row terms ``v`` (N,) over the rows where ``valid``: in float16/bfloat16 on the
+    CPU torch's cascade of half sums (``_cascade_sum``: its ignored rows add nothing and end no run), else
+    ``v.sum()`` (v is 0 at the ignored rows)."""
+    if xp is np and v.dtype.itemsize == 2 and dtypes.is_floating(v.dtype):
+        keep = np.flatnonzero(valid)
+        return np.asarray(_cascade_sum(v[keep].astype(np.float32), keep, v.shape[0], v.dtype), dtype=v.dtype)
+    return xp.sum(v)
+
+
+@nll_sum.defvjp
+def nll_sum_backward(ctx, gy):  # d sum = gy at every row (the ignored rows' terms are 0 times their weight)
+    return ctx.xp.broadcast_to(gy, ctx.input_shapes[0]), None
+
+
 # Rows per block of the cross-entropy forward on NumPy: about 512 KB of logits, so the exp and the row
 # sums run on what the subtraction just wrote, still in cache. Measured on a 2-core VM (2026-12-06, one
 # thread), forward of 256 x 10000 float32: 2.92 ms in one pass, 2.63 ms in blocks of 13 rows (2.69 with

@@ -536,8 +536,11 @@ _SCALAR_IN_FLOAT32 = frozenset(("mul", "div"))
 # Forward kernels that take half inputs themselves, rounding where torch's kernel rounds (log_softmax:
 # torch rounds max + log(sum(exp)) to the half dtype before subtracting it; logit: torch's kernel evaluates
 # log(x / (1 - x)) step by step in the half dtype, where NumPy's/ml_dtypes' half steps give its values;
-# histc: torch bins (x - min) * bins / (max - min) in the half dtype too).
-_OWN_HALF_PATH = frozenset(("histc", "log_softmax", "logit", "scatter_reduce"))
+# histc: torch bins (x - min) * bins / (max - min) in the half dtype too; cross_entropy, nll_sum: torch's
+# nll_loss sums the rows' losses in the half dtype; cumsum and cumprod: accumulate in float32, round each once).
+_OWN_HALF_PATH = frozenset(
+    ("cross_entropy", "cumprod", "cumsum", "histc", "log_softmax", "logit", "nll_sum", "scatter_reduce")
+)
 
 # The backward rules that also read their saved half arrays in float32: torch's backward for these is one
 # fused kernel computing in float32 (tanh_backward, softmax_backward_data, gelu_backward, the matmuls, ...).

@@ -119,8 +119,10 @@ class autocast:  # noqa: N801 - torch's name
             return False
         supported = [dtypes.to_dtype(name) for name in _SUPPORTED.get(device_type, ("float16",))]
         if self.fast_dtype not in supported:
-            names = " and ".join(str(d) for d in supported)
-            lacks = " (CuPy has no bfloat16)" if device_type == "cuda" else ""
+            if device_type == "cuda":
+                names, lacks = " and ".join(str(d) for d in supported), " (CuPy has no bfloat16)"
+            else:  # torch's words: its list of the two dtypes, as torch prints dtypes
+                names, lacks = ", ".join(f"torch.{d}" for d in sorted(supported, key=str)), ""
             warnings.warn(
                 f"In {device_type.upper()} autocast, but the target dtype is not supported. Disabling autocast.\n"
                 f"{device_type.upper()} Autocast only supports dtypes of {names} currently{lacks}.",

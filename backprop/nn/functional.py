@@ -722,6 +722,8 @@ def cross_entropy(
         x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
         t = _class_ids(input, t)
         attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
+        if input.ndim > 2:
+            attrs["folded"] = True
         if weight is None:
             loss = apply(nn_ops.cross_entropy, x, t, **attrs)
         else:
@@ -792,13 +794,18 @@ def nll_loss(
     if weight is not None:
         w = weight.to(x.dtype)[_const(safe, x)] * w
     picked = picked * w
+    if reduction != "none" and input.ndim <= 2 and _is_half(x):  # torch's sums in the half dtype
+        keep = _const(valid, x)
+        total = w.sum() if weight is None else apply(nn_ops.nll_sum, w, keep)
+        picked_sum = apply(nn_ops.nll_sum, picked, keep)
+    elif reduction != "none":
+        total, picked_sum = w.sum(), picked.sum()
     if reduction == "mean":
         # all targets ignored (total weight 0): NaN as torch, with zero gradients (not 0/0 = NaN ones)
-        total = w.sum()
         t = total.detach()
-        out = picked.sum() / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
+        out = picked_sum / total.masked_fill(t == 0, 1.0) + (t / t - 1)  # (t / t - 1: 0, or NaN at 0)
     else:
-        out = picked.reshape(out_shape) if reduction == "none" else picked.sum()
+        out = picked.reshape(out_shape) if reduction == "none" else picked_sum
     out = _nll_named(out, input.ndim, reduction)
     return link_gradients(out, input, name=f"NllLoss{'' if input.ndim <= 2 else '2D'}BackwardBackward0")
 
@@ -1261,6 +1268,7 @@ def layer_norm(
         )
     dims = tuple(range(-len(shape), 0))
     refuse_complex(NotImplementedError, "\"LayerNormKernelImpl\" not implemented for '{dtype}'", input)
+    _check_norm_dtypes(input, weight, bias)
     input = input.contiguous()  # torch's kernel writes a contiguous result, also of a transposed input
     if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
         return layer_norm(input.float(), normalized_shape, _f32(weight), _f32(bias), eps).to(input.dtype)
@@ -1529,7 +1537,9 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"{name} should contain {c} elements not {t.numel()}")  # (torch's words)
-        if t is not None and not half and t.dtype != input.dtype:  # (half inputs may take float32 parameters)
+    _check_norm_dtypes(input, weight, bias, running_mean, running_var)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and not half and t.dtype != input.dtype:  # (CUDA; half inputs may take float32 ones)
             raise DTypeError(
                 f"batch_norm: mixed dtype: all inputs must share same datatype, got input {input.dtype} and "
                 f"{name} {t.dtype}; cast with .to(dtype)"
@@ -1602,6 +1612,24 @@ def _mixed_half(*params: Tensor | None) -> bool:
     return any(p is not None and p.dtype == np.float32 for p in params)
 
 
+def _check_norm_dtypes(input: Tensor, *params: Tensor | None) -> None:
+    """torch's CPU norm kernels' dtype rule: the parameters (in torch's order) take the input's dtype, or, for
+    a float16/bfloat16 input, float32 ("mixed type", decided by the first one given). Otherwise torch's error:
+    ``model.half()`` fed a float32 input, or a float64 input with float32 parameters."""
+    given = [p for p in params if p is not None]
+    if not given or input.device.type != "cpu":
+        return
+    if given[0].dtype == input.dtype:
+        for p in given:
+            if p.dtype != input.dtype:
+                name = dtypes.scalar_type_name
+                raise DTypeError(f"expected scalar type {name(input.dtype)} but found {name(p.dtype)}")
+    elif any(p.dtype != np.float32 for p in given):
+        raise DTypeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+    elif not _is_half(input):
+        raise DTypeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
 def _f32(t: Tensor | None) -> Tensor | None:
     """A half-dtype norm's weight or bias for its float32 computation."""
     return None if t is None else t.float()
@@ -1629,6 +1657,7 @@ def group_norm(
                     f"Expected {name} to be a vector of size equal to the number of channels in input, but got "
                     f"{name} of shape {list(t.shape)} and input of shape {list(input.shape)}"
                 )
+        _check_norm_dtypes(input, weight, bias)
         if _is_half(input):  # torch computes float16/bfloat16 norms in float32 and rounds once
             return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
         if autocast_users[0]:

@@ -97,27 +97,40 @@ def _check_cross_entropy(x, target, weight=None, **attrs):
 
 
 @op("cross_entropy", aux=True, check=_check_cross_entropy)
-def cross_entropy(xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(
+    xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0, folded=False
+):
     """Softmax cross-entropy of logits (N, C) against class ids (N,), fused; optional class weights (C,).
 
     loss_n = (1 - eps) w_t (lse_n - x[n, t_n]) + eps/C sum_c w_c (lse_n - x[n, c]) (w = 1 without
     weights); rows whose target is ``ignore_index`` contribute 0, and the mean divides by the summed
     w_t of the other rows (their count without weights), as torch. No one-hot matrix is built, and
-    the (N, C) work is four passes into one buffer: max, subtract, exp (in place), sum.
+    the (N, C) work is four passes into one buffer: max, subtract, exp (in place), sum. ``folded``: the
+    rows are an (N, C, d...) input's, folded (torch reduces those with its 2-d kernel's order).
     """
-    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, False)
+    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, False, folded)
 
 
 @cross_entropy.defdonating
-def cross_entropy_in_logits(xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy_in_logits(
+    xp, x, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0, folded=False
+):
     """``cross_entropy`` computed in the logits' own buffer (a replay whose logits die here): the
     forward then needs no second (N, C) array, as a hand-written step that overwrites its logits."""
-    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, True)
+    return _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, True, folded)
 
 
-def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, in_x):
+def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothing, in_x, folded=False):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    if xp is np and x.dtype.itemsize == 2 and dtypes.is_floating(x.dtype):  # float16/bfloat16: in float32,
+        out, aux = _cross_entropy(  # rounded as torch's log_softmax and nll_loss kernels round
+            xp, x.astype(np.float32), target, None if weight is None else weight.astype(np.float32),
+            ignore_index, reduction, label_smoothing, False,
+        )  # fmt: skip
+        if label_smoothing or (folded and reduction != "none") or target.shape[0] == 0:
+            return out.astype(x.dtype), aux
+        return _half_nll(aux, x, weight, reduction), aux
     n, c = x.shape
     msg = f"target {{value}} is out of range for {c} classes (expected 0..{c - 1} or ignore_index={ignore_index})"
     if xp is np:  # host reads are free: check eagerly, and skip the masking when no target is ignored
@@ -189,6 +202,75 @@ def _cross_entropy(xp, x, target, weight, ignore_index, reduction, label_smoothi
     else:
         out = loss
     return out.astype(x.dtype, copy=False), aux[:4] + (cnt,) + aux[4:]
+
+
+def _half_nll(aux, x, weight, reduction):
+    """The float16/bfloat16 cross-entropy of logits ``x`` as torch's CPU kernels give it: log_softmax rounded
+    as its kernel rounds, the picked log-probabilities (times their class weight) rounded to the half dtype,
+    and for "sum"/"mean" torch's nll_loss reduction: a cascade of sums in the half dtype (``_cascade_sum``),
+    the mean dividing by the count (or the summed weights) rounded to it. From the float32 forward's buffers."""
+    h, f32 = x.dtype, np.float32
+    e, s, t, valid = aux[:4]
+    rows = np.arange(x.shape[0])
+    xt = x[rows, t].astype(f32)
+    m = np.maximum.reduce(x, axis=1).astype(f32)
+    lse = np.log(s.astype(h).astype(f32)).astype(h).astype(f32)
+    loss = -((xt - m - lse).astype(h).astype(f32))  # -log_softmax(x)[n, t_n], as torch rounds it
+    w = None if weight is None else weight[t].astype(f32)
+    if w is not None:
+        loss = (loss * w).astype(h).astype(f32)
+    keep = rows if valid is None else np.flatnonzero(valid)
+    if reduction == "none":
+        return (loss if valid is None else np.where(valid, loss, 0)).astype(h)
+    total = _cascade_sum(loss[keep], keep, x.shape[0], h)
+    if reduction == "sum":
+        return np.asarray(total, dtype=h)
+    count = f32(len(keep)).astype(h) if w is None else _cascade_sum(w[keep], keep, x.shape[0], h)
+    with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as torch
+        return np.asarray(f32(total) / f32(count), dtype=f32).astype(h)
+
+
+def _cascade_sum(v, keys, n, h, levels=8):
+    """torch's CPU nll_loss sum of ``v`` (float32 values of dtype ``h``, rows ``keys`` of a batch of ``n``), each
+    addition rounded to ``h``: level 0 adds the rows one by one and, at a row whose index is a multiple of
+    16 (16**j at level j), adds its partial sum into level j + 1 and restarts; the 8 partial sums are then
+    added in order. Vectorised over the runs of each level (a run: the adds between two such rows)."""
+    step = 1 << max(4, (max(n, 1) - 1).bit_length() // levels)
+    parts = []
+    for j in range(levels):
+        ends = np.flatnonzero(keys % step ** (j + 1) == 0) if j + 1 < levels else np.zeros(0, np.int64)
+        run = np.zeros(len(v) + 1, np.int64)
+        run[ends + 1] = 1  # (a run ends with the row that adds it into the next level)
+        run = np.cumsum(run[:-1])
+        first = np.concatenate(([0], ends + 1))[run] if len(v) else run
+        pos = np.arange(len(v)) - first
+        table = np.zeros((run[-1] + 1 if len(v) else 0, pos.max() + 1 if len(v) else 0), np.float32)
+        table[run, pos] = v
+        acc = np.zeros(len(table), np.float32)
+        for col in table.T:  # (padding adds 0: exact)
+            acc = (acc + col).astype(h).astype(np.float32)
+        parts.append(acc[len(ends)] if len(acc) > len(ends) else np.float32(0))
+        v, keys = acc[: len(ends)], keys[ends]
+    total = np.float32(0)
+    for p in parts:
+        total = np.float32(np.float32(total + p).astype(h))
+    return total
+
+
+@op("nll_sum")
+def nll_sum(xp, v, valid):
+    """The sum of nll_loss's per-row terms ``v`` (N,) over the rows where ``valid``: in float16/bfloat16 on the
+    CPU torch's cascade of half sums (``_cascade_sum``: its ignored rows add nothing and end no run), else
+    ``v.sum()`` (v is 0 at the ignored rows)."""
+    if xp is np and v.dtype.itemsize == 2 and dtypes.is_floating(v.dtype):
+        keep = np.flatnonzero(valid)
+        return np.asarray(_cascade_sum(v[keep].astype(np.float32), keep, v.shape[0], v.dtype), dtype=v.dtype)
+    return xp.sum(v)
+
+
+@nll_sum.defvjp
+def nll_sum_backward(ctx, gy):  # d sum = gy at every row (the ignored rows' terms are 0 times their weight)
+    return ctx.xp.broadcast_to(gy, ctx.input_shapes[0]), None
 
 
 # Rows per block of the cross-entropy forward on NumPy: about 512 KB of logits, so the exp and the row

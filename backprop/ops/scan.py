@@ -51,6 +51,20 @@ def _accumulate(xp, ufunc, x, axis):
     return out
 
 
+def _acc(xp, x):
+    """The dtype torch's CPU scans accumulate ``x`` in where it is wider than x's (``acc_type``): double for
+    float32 (complex double for complex64), float32 for float16/bfloat16; each sum is then rounded once to
+    x's dtype. None otherwise (and on CuPy: torch's CUDA scans accumulate float32 in float32)."""
+    if xp is not np:
+        return None
+    if x.dtype.itemsize == 2 and _dtypes.is_floating(x.dtype):
+        return np.float32
+    return _WIDER.get(x.dtype.char)
+
+
+_WIDER = {"f": np.float64, "F": np.complex128}
+
+
 def _reverse_cumsum(ctx, g, axis):
     return _flip(ctx.call(cumsum, _flip(g, axis), axis=axis), axis)
 
@@ -60,6 +74,9 @@ def cumsum(xp, x, *, axis):
     """Cumulative sum along ``axis``."""
     # (the array's own method, called from here: inf + -inf gives NaN silently under our warning filter, where
     # np.cumsum's Python would warn in its own module's name)
+    acc = _acc(xp, x)
+    if acc is not None:
+        return _scan(xp, lambda v, d: v.cumsum(axis=d, dtype=acc).astype(x.dtype), x, _axis(x, axis, "cumsum"))
     return _scan(xp, lambda v, d: v.cumsum(axis=d), x, _axis(x, axis, "cumsum"))
 
 
@@ -71,7 +88,10 @@ def cumsum_backward(ctx, gy):  # dx_i = sum_{k >= i} gy_k: the reversed cumsum
 @op("cumprod", save_inputs=(0,), save_output=True)
 def cumprod(xp, x, *, axis):
     """Cumulative product along ``axis``."""
-    return _scan(xp, lambda v, d: v.cumprod(axis=d), x, _axis(x, axis, "cumprod"))  # (as cumsum's)
+    acc = _acc(xp, x)  # (as cumsum's)
+    if acc is not None:
+        return _scan(xp, lambda v, d: v.cumprod(axis=d, dtype=acc).astype(x.dtype), x, _axis(x, axis, "cumprod"))
+    return _scan(xp, lambda v, d: v.cumprod(axis=d), x, _axis(x, axis, "cumprod"))
 
 
 @cumprod.defvjp

@@ -70,6 +70,11 @@ CASES: dict[str, list[Case]] = {
             ref=_cross_entropy,
         ),
     ],
+    # nll_loss's sum of its rows' terms (v is 0 at the rows not ``valid``); float64 here: a plain sum
+    "nll_sum": [
+        Case([R(5), K(np.array([True, False, True, True, False]))], ref=lambda v, valid: v.sum()),
+        Case([R(1), K(np.array([True]))], ref=lambda v, valid: v.sum()),
+    ],
     "binary_cross_entropy": [
         Case([U(2, 3), U(2, 3)], ref=lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p))),
         Case([U(4), K(np.array([0.0, 1.0, 0.25, 1.0]))], ref=lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p))),

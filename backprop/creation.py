@@ -599,14 +599,25 @@ def randint(
     """Integers in [low, high) (``randint(high, size)``: [0, high)); int64 by default."""
     _dense("randint", layout)
     if isinstance(high, (tuple, list)):  # torch's randint(high, size) overload
+        _int_bound("high", 1, low)
         low, high, size = 0, low, high
     elif high is None:
+        _int_bound("high", 1, low)
         low, high = 0, low
+    elif isinstance(low, float) or isinstance(high, float):  # (torch's parser: no float bounds)
+        got = ", ".join(type(v).__name__ for v in (low, high, size))
+        raise TypeError(f"randint() received an invalid combination of arguments - got ({got}), but expected ints")
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     return _random(
         "randint", (tuple(size),), dtype or dtypes.int64, device, requires_grad, generator, low=low, high=high
     )
+
+
+def _int_bound(name: str, position: int, value: Any) -> None:
+    """torch's TypeError for a float bound of ``randint`` (its argument parser takes ints only)."""
+    if isinstance(value, float):
+        raise TypeError(f"randint(): argument '{name}' (position {position}) must be int, not float")
 
 
 def _fill_number(name: str, value: Any) -> None:

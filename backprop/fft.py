@@ -278,7 +278,9 @@ def fftfreq(
     n: int, d: float = 1.0, *, dtype: Any = None, layout: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     """The sample frequencies of an ``n``-point DFT with spacing ``d``: [0, 1, ..., -1] / (d n)."""
-    if not isinstance(n, int) or n < 0:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"fft_fftfreq(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
         raise RuntimeError(f"fftfreq: n must be a non-negative int, got {n!r}")
     return _freq("fftfreq", np.fft.fftfreq(n, d), dtype, device, requires_grad)
 
@@ -288,7 +290,9 @@ def rfftfreq(
     n: int, d: float = 1.0, *, dtype: Any = None, layout: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     """The non-negative sample frequencies of ``rfft`` (n // 2 + 1 of them) with spacing ``d``."""
-    if not isinstance(n, int) or n < 0:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"fft_rfftfreq(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
         raise RuntimeError(f"rfftfreq: n must be a non-negative int, got {n!r}")
     return _freq("rfftfreq", np.fft.rfftfreq(n, d), dtype, device, requires_grad)
 

@@ -69,3 +69,24 @@ def test_normal_with_infinite_std_gives_signed_infinities(n):
     bp.manual_seed(0)
     z = bp.empty(n).normal_(0, 1).numpy()
     np.testing.assert_array_equal(out, np.where(z > 0, np.inf, -np.inf))
+
+
+ARGUMENT_SLIPS = {
+    "randint float high": lambda L: L.randint(3.0, (2,)),
+    "randint float bound": lambda L: L.randint(0, 3.0, (2,)),
+    "rfftfreq float n": lambda L: L.fft.rfftfreq(8.0),
+    "fftfreq float n": lambda L: L.fft.fftfreq(8.0),
+    "diagonal of 1-d": lambda L: L.ones(3).diagonal(),
+    "diagonal of 0-d": lambda L: L.tensor(1.0).diagonal(),
+    "diagonal dim2 out of range": lambda L: L.ones(3).diagonal(0, 0, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARGUMENT_SLIPS))
+def test_argument_slips_raise_torchs_class(name):
+    """A float where torch's parser wants an int is its TypeError; diagonal of a 0-d/1-d tensor its IndexError."""
+    torch = pytest.importorskip("torch", reason="the torch cross-check needs torch")
+    got, want = _outcome(ARGUMENT_SLIPS[name], bp), _outcome(ARGUMENT_SLIPS[name], torch)
+    assert got[0] == want[0]
+    if "diagonal" in name or "high" in name or "fftfreq" in name:
+        assert got[1] == want[1]

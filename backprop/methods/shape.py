@@ -451,9 +451,8 @@ class ShapeMethods:
     def diagonal(self: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         """Diagonal ``offset`` of the (dim1, dim2) planes, as a new last dim (a view)."""
         try:
-            if self.ndim < 2:
-                raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(self.shape)}")
-            d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
+            d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")  # (torch's
+            # IndexError for a 0-d or 1-d tensor: dim2 = 1 is out of range)
             if d1 == d2:
                 raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
             return apply(sh.diagonal, self, offset=int(offset), dim1=d1, dim2=d2)

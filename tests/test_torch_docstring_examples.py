@@ -4,9 +4,10 @@ backprop; every expression's value (tensors by shape, dtype name and values with
 statement raises must agree. Random factories (``randn``, ``rand``, ``randint``, ``randperm``, ``normal``, ...)
 are replaced in both runs by wrappers drawing from one NumPy stream, seeded per block, so inputs are equal.
 
-Blocks that need CUDA, files or other modules are skipped by rule (``_skip_reason``); an expression showing an
-uninitialised tensor (``torch.empty(2, 3)``) is compared by shape and dtype only, and blocks drawing random numbers
-in place or through a ``Generator`` run on both libraries' own generators, seeded alike (CPU streams are torch's);
+Blocks that need files or other modules are skipped by rule (``_skip_reason``); statements that need CUDA or
+another device are left out of both runs (``_DEVICE``); an expression showing an uninitialised tensor
+(``torch.empty(2, 3)``) is compared by shape and dtype only; blocks drawing random numbers in place or through a
+``Generator`` run on both libraries' own generators, seeded alike (CPU streams are torch's, bit for bit);
 ``KNOWN`` lists the blocks that differ on purpose or for a reason not yet fixed. The examples are torch's own
 text, so a torch release can add or change them: the module runs them only against the torch minor version it
 was curated with (``CURATED_TORCH``) and skips otherwise. ``python tests/test_torch_docstring_examples.py``
@@ -38,8 +39,6 @@ CURATED_TORCH = "2.13"
 # expression shows of an uninitialised tensor is its shape and dtype, see ``_uninitialised``), sparse, meta,
 # nested and quantized tensors, and ``Generator``s (CPU streams are torch's, bit for bit) run.
 _SKIP_PATTERNS = {
-    r"cuda": "needs CUDA",
-    r"device\s*=\s*(?!['\"]cpu['\"]|torch\.device\(['\"]cpu['\"]\))": "names a device other than the CPU",
     r"open\(": "uses files",
     r"torch\.save": "uses files",
     r"torch\.load": "uses files",
@@ -47,8 +46,10 @@ _SKIP_PATTERNS = {
     r"torchvision": "needs torchvision",
     r"torch\.compile": "compiles",
     r"torch\.jit": "uses TorchScript",
-    r"\bmps\b": "needs MPS",
 }
+# A statement that names CUDA or another device (not the CPU) is left out of both runs, and so is every later one
+# that uses a name it bound (``cuda0 = torch.device('cuda:0')``, ``tensor.to(cuda0)``); the rest of its block runs.
+_DEVICE = re.compile(r"cuda|\bmps\b|device\s*=\s*(?!['\"]cpu['\"]|torch\.device\(['\"]cpu['\"]\))")
 # Blocks that draw random numbers other than through the factories the shared stream stands in for (in-place
 # ``uniform_``, ``multinomial``, a ``Generator``, ...) run on both libraries' own generators, seeded alike.
 _RANDOM_METHODS = (
@@ -284,7 +285,7 @@ def _norm(x: Any) -> Any:
         return ("dtype", str(x).removeprefix("torch."))
     if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
         return ("dtype", str(np.dtype(x)))
-    if name == "device":
+    if name in ("device", "Device"):
         return ("device", str(x))
     if isinstance(x, dict):
         return ("dict", [(k, _norm(v)) for k, v in x.items()])
@@ -329,36 +330,69 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _empty_call(v: ast.AST) -> bool:
-    """Whether the expression is a call of a factory that leaves memory uninitialised (``torch.empty(2, 3)``)."""
-    if not isinstance(v, ast.Call):
+def _fn_name(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+
+class _Tracker:
+    """What a block's statements depend on, statement by statement across its examples: ``device``, the names
+    bound by a statement left out for naming a device; ``empty``, the names holding memory an ``empty`` call left
+    uninitialised (bound to one or computed from one) until an in-place call (``x.fill_(2)``) fills them."""
+
+    def __init__(self) -> None:
+        self.device: set[str] = set()
+        self.empty: set[str] = set()
+
+    @staticmethod
+    def _bound(node: ast.stmt) -> set[str]:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+    def leave_out(self, src: str, node: ast.stmt) -> bool:
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if _DEVICE.search(ast.get_source_segment(src, node) or "") or used & self.device:
+            self.device |= self._bound(node)
+            return True
+        self.device -= self._bound(node)
         return False
-    f = v.func
-    return (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)) in _EMPTY_FACTORIES
+
+    def uninitialised(self, node: ast.stmt) -> bool:
+        """Whether what the statement shows or binds depends on uninitialised memory."""
+        value = getattr(node, "value", None)
+        if not isinstance(value, ast.AST):
+            return False
+        calls = [*value.elts] if isinstance(value, ast.Tuple) else [value]
+        made = any(isinstance(c, ast.Call) and _fn_name(c) in _EMPTY_FACTORIES for c in calls)
+        if isinstance(node, ast.Expr) and isinstance(value, ast.Call) and _fn_name(value).endswith("_"):
+            f = value.func
+            filled = f.value if isinstance(f, ast.Attribute) and not value.args else (value.args or [None])[0]
+            if isinstance(filled, ast.Name) and _fn_name(value) != "requires_grad_":
+                self.empty.discard(filled.id)
+                return False
+        tainted = made or bool({n.id for n in ast.walk(value) if isinstance(n, ast.Name)} & self.empty)
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            self.empty = self.empty | self._bound(node) if tainted else self.empty - self._bound(node)
+        return tainted
 
 
-def _statements(src: str, fresh: set[str]) -> list[tuple[str, Any, bool]]:
+def _statements(src: str, track: _Tracker) -> list[tuple[str, Any, bool]]:
     """Split one example into ("eval", code, uninitialised) for an expression (``print(a, b)`` -> its arguments) or
-    ("exec", code, False). An expression is uninitialised when it is an ``empty`` call or a name bound to one
-    (``fresh``: the names the block bound so, carried across its examples) and not written since."""
+    ("exec", code, False), leaving out what names a device (``track``: what the block's earlier examples bound)."""
     tree = ast.parse(src)
     out: list[tuple[str, Any, bool]] = []
     for node in tree.body:
         if isinstance(node, ast.Import) and [a.name for a in node.names] == ["torch"]:
             continue  # ``torch`` is already bound to the library under test
+        if track.leave_out(src, node):
+            continue
+        uninit = track.uninitialised(node)
         if isinstance(node, ast.Expr):
             v = node.value
             if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print":
                 v = ast.Tuple(elts=list(v.args), ctx=ast.Load())
-            shows = [*v.elts] if isinstance(v, ast.Tuple) else [v]
-            uninit = any(_empty_call(e) or isinstance(e, ast.Name) and e.id in fresh for e in shows)
-            fresh -= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}  # x.fill_(1), x.copy_(y): written
             out.append(("eval", compile(ast.fix_missing_locations(ast.Expression(body=v)), "<doc>", "eval"), uninit))
         else:
-            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            fresh -= names
-            if isinstance(node, ast.Assign) and _empty_call(node.value):
-                fresh |= {t.id for t in node.targets if isinstance(t, ast.Name)}
             mod = ast.Module(body=[node], type_ignores=[])
             out.append(("exec", compile(mod, "<doc>", "exec"), False))
     return out
@@ -395,14 +429,14 @@ def run_block(sources: list[str], lib: Any, seed: int = 0) -> list[Any]:
     stand_in = _Own(lib) if own else _Lib(lib, np.random.default_rng(seed))
     ns: dict[str, Any] = {"torch": stand_in, "math": math, "np": np, "numpy": np}
     results: list[Any] = []
-    fresh: set[str] = set()
+    track = _Tracker()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _global_state(lib):
         warnings.simplefilter("ignore")
         if own:
             lib.manual_seed(seed)
         for src in sources:
             try:
-                stmts = _statements(src, fresh)
+                stmts = _statements(src, track)
             except SyntaxError:
                 results.append(("syntax",))
                 continue

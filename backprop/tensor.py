@@ -919,7 +919,11 @@ class Tensor(
             raise TypeError(f"type() got an unexpected keyword argument {next(iter(kwargs.keys() - {'async'}))!r}")
         if dtype is None:
             name = _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
-            return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{name}"
+            layout = repr(self.layout)
+            if layout not in ("strided", "sparse_coo"):  # (torch names no type for compressed layouts)
+                raise RuntimeError(f"Unimplemented backend SparseCsr{self.device.type.upper()}")
+            sparse = "sparse." if layout == "sparse_coo" else ""
+            return f"torch.{'cuda.' if self.device.type == 'cuda' else ''}{sparse}{name}"
         if isinstance(dtype, str) and dtype.startswith("torch."):  # t.type("torch.cuda.LongTensor")
             cuda, _, name = dtype[len("torch.") :].rpartition(".")
             by_name = {v: k for k, v in _TYPE_NAMES.items()}

@@ -4,7 +4,10 @@ backprop; every expression's value (tensors by shape, dtype name and values with
 statement raises must agree. Random factories (``randn``, ``rand``, ``randint``, ``randperm``, ``normal``, ...)
 are replaced in both runs by wrappers drawing from one NumPy stream, seeded per block, so inputs are equal.
 
-Blocks that need CUDA, files, other modules or show uninitialised memory are skipped by rule (``_skip_reason``);
+Blocks that need files or other modules are skipped by rule (``_skip_reason``); statements that need CUDA or
+another device are left out of both runs (``_DEVICE``); an expression showing an uninitialised tensor
+(``torch.empty(2, 3)``) is compared by shape and dtype only; blocks drawing random numbers in place or through a
+``Generator`` run on both libraries' own generators, seeded alike (CPU streams are torch's, bit for bit);
 ``KNOWN`` lists the blocks that differ on purpose or for a reason not yet fixed. The examples are torch's own
 text, so a torch release can add or change them: the module runs them only against the torch minor version it
 was curated with (``CURATED_TORCH``) and skips otherwise. ``python tests/test_torch_docstring_examples.py``
@@ -31,28 +34,24 @@ torch = pytest.importorskip("torch", reason="torch not installed: the docstring 
 
 CURATED_TORCH = "2.13"
 
-# Substrings that mark a block as out of scope: devices, files, other modules, uninitialised memory.
+# Patterns (regular expressions) that mark a block as out of scope: CUDA and other devices, files, other
+# modules, kinds of tensor backprop does not have. A ``device=`` naming the CPU, ``torch.empty`` (only what an
+# expression shows of an uninitialised tensor is its shape and dtype, see ``_uninitialised``), sparse, meta,
+# nested and quantized tensors, and ``Generator``s (CPU streams are torch's, bit for bit) run.
 _SKIP_PATTERNS = {
-    "cuda": "needs CUDA",
-    "device=": "names a device",
-    "open(": "uses files",
-    "torch.save": "uses files",
-    "torch.load": "uses files",
-    "from_file": "uses files",
-    "torchvision": "needs torchvision",
-    "torch.empty": "uninitialised memory",
-    "new_empty": "uninitialised memory",
-    "empty_like": "uninitialised memory",
-    "Generator": "uses a torch.Generator",
-    "generator=": "uses a torch.Generator",
-    "torch.compile": "compiles",
-    "torch.jit": "uses TorchScript",
-    "sparse": "sparse layouts",
-    "quantize": "quantized tensors",
-    "mps": "needs MPS",
-    "meta": "meta tensors",
-    "nested": "nested tensors",
+    r"open\(": "uses files",
+    r"torch\.save": "uses files",
+    r"torch\.load": "uses files",
+    r"from_file": "uses files",
+    r"torchvision": "needs torchvision",
+    r"torch\.compile": "compiles",
+    r"torch\.jit": "uses TorchScript",
 }
+# A statement that names CUDA or another device (not the CPU) is left out of both runs, and so is every later one
+# that uses a name it bound (``cuda0 = torch.device('cuda:0')``, ``tensor.to(cuda0)``); the rest of its block runs.
+_DEVICE = re.compile(r"cuda|\bmps\b|device\s*=\s*(?!['\"]cpu['\"]|torch\.device\(['\"]cpu['\"]\))")
+# Blocks that draw random numbers other than through the factories the shared stream stands in for (in-place
+# ``uniform_``, ``multinomial``, a ``Generator``, ...) run on both libraries' own generators, seeded alike.
 _RANDOM_METHODS = (
     "uniform_",
     "normal_",
@@ -64,7 +63,13 @@ _RANDOM_METHODS = (
     "log_normal_",
     "multinomial",
     "poisson",
+    "Generator",
+    "generator=",
 )
+# Factories whose result holds uninitialised memory (torch's; backprop's are zero-filled, see the README).
+_EMPTY_FACTORIES = {"empty", "empty_like", "empty_strided", "empty_permuted", "new_empty", "new_empty_strided"}
+
+_HYBRID = "hybrid sparse tensors (dense dimensions): sparse tensors hold scalar values only (README)"
 
 # name -> reason: blocks (``name`` or ``name#k`` for the k-th block of that docstring) not compared.
 KNOWN: dict[str, str] = {
@@ -76,6 +81,17 @@ KNOWN: dict[str, str] = {
     "torch.sort": "x.sort() without stable=True: torch's unstable tie order is its kernel's; ours is stable",
     "torch.typename": "module path of Parameter is backprop.nn.parameter, not torch.nn.parameter",
     "torch.is_storage": "no legacy torch.TypedStorage",
+    "torch.empty_permuted": "tensors stay in C order: empty_permuted's strides are C order's (README, memory_format)",
+    "Tensor.dim_order": "tensors stay in C order: a channels_last empty is C-ordered (README, memory_format)",
+    "torch.narrow_copy": _HYBRID,
+    "torch.sparse_coo_tensor#2": _HYBRID,
+    "Tensor.sparse_mask": _HYBRID,
+    "Tensor.to_sparse#0": _HYBRID,
+    "Tensor.to_sparse#1": _HYBRID,
+    "Tensor.to_sparse_bsc": _HYBRID,
+    "Tensor.to_sparse_bsr": _HYBRID,
+    "Tensor.to_sparse_csc": _HYBRID,
+    "Tensor.to_sparse_csr": _HYBRID,
 }
 
 
@@ -87,12 +103,14 @@ def _skip_reason(src: str) -> str | None:
         if (m.group(1) or m.group(2)).split(".")[0] not in _IMPORTABLE:
             return "imports another module"
     for pat, reason in _SKIP_PATTERNS.items():
-        if reason is not None and pat in src:
+        if re.search(pat, src):
             return reason
-    for m in _RANDOM_METHODS:
-        if m in src:
-            return "draws random numbers in place (not from the shared stream)"
     return None
+
+
+def _own_streams(src: str) -> bool:
+    """Whether the block draws random numbers the shared stream does not stand in for."""
+    return any(m in src for m in _RANDOM_METHODS)
 
 
 # ---------------------------------------------------------------------------------------------- extraction
@@ -230,10 +248,30 @@ class _Lib:
         return None
 
 
+class _Own:
+    """``torch`` inside a block that draws from the libraries' own generators (CPU streams are torch's, bit for
+    bit): the library as it is; the block starts from ``manual_seed(seed)`` in both runs."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lib, name)
+
+
 def _norm(x: Any) -> Any:
     """A library-neutral picture of a value: tensors as ("T", shape, dtype name, ndarray)."""
     name = type(x).__name__
-    if name in ("Tensor", "Parameter") and hasattr(x, "shape"):
+    if isinstance(x, (torch.Tensor, bp.Tensor)) and getattr(x, "is_nested", False):
+        return ("nested", [_norm(v) for v in x.unbind()])
+    if isinstance(x, (torch.Tensor, bp.Tensor)) and x.is_quantized:
+        q = ("num", float(x.q_scale()), int(x.q_zero_point())) if "tensor" in str(x.qscheme()) else None
+        return ("quantized", _norm(x.int_repr()), str(x.dtype).removeprefix("torch."), q)
+    if isinstance(x, (torch.Tensor, bp.Tensor)) and str(x.layout).removeprefix("torch.") != "strided":
+        return ("sparse", str(x.layout).removeprefix("torch."), int(x._nnz()), _norm(x.to_dense()))
+    if isinstance(x, (torch.Tensor, bp.Tensor)) and x.is_meta:
+        return ("T", tuple(x.shape), str(x.dtype).removeprefix("torch."), None)
+    if isinstance(x, (torch.Tensor, bp.Tensor)):
         a = x.detach().cpu()
         if hasattr(a, "resolve_conj"):
             a = a.resolve_conj().resolve_neg()
@@ -247,7 +285,7 @@ def _norm(x: Any) -> Any:
         return ("dtype", str(x).removeprefix("torch."))
     if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
         return ("dtype", str(np.dtype(x)))
-    if name == "device":
+    if name in ("device", "Device"):
         return ("device", str(x))
     if isinstance(x, dict):
         return ("dict", [(k, _norm(v)) for k, v in x.items()])
@@ -272,12 +310,16 @@ def _close(a: Any, b: Any) -> bool:
         if a[1] != b[1] or a[2] != b[2]:
             return False
         x, y = a[3], b[3]
+        if x is None or y is None:  # uninitialised memory or a meta tensor: shape and dtype only
+            return x is None and y is None
         if x.dtype.kind in "biu":
             return bool(np.array_equal(x, y))
         return bool(np.allclose(x, y, rtol=1e-4, atol=1e-4, equal_nan=True))
     if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] == "num":
         return bool(np.isclose(a[1], b[1], rtol=1e-4, atol=1e-4, equal_nan=True))
-    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] and a[0] in ("tuple", "dict"):
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] in ("quantized", "sparse"):
+        return len(a) == len(b) and all(_close(u, v) for u, v in zip(a[1:], b[1:]))
+    if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0] in ("tuple", "dict", "nested"):
         if len(a[1]) != len(b[1]):
             return False
         return all(_close(u, v) for u, v in zip(a[1], b[1]))
@@ -288,55 +330,121 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _statements(src: str) -> list[tuple[str, Any]]:
-    """Split one example into ("eval", code) for an expression (``print(a, b)`` -> its arguments) or ("exec", code)."""
+def _fn_name(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+
+class _Tracker:
+    """What a block's statements depend on, statement by statement across its examples: ``device``, the names
+    bound by a statement left out for naming a device; ``empty``, the names holding memory an ``empty`` call left
+    uninitialised (bound to one or computed from one) until an in-place call (``x.fill_(2)``) fills them."""
+
+    def __init__(self) -> None:
+        self.device: set[str] = set()
+        self.empty: set[str] = set()
+
+    @staticmethod
+    def _bound(node: ast.stmt) -> set[str]:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+    def leave_out(self, src: str, node: ast.stmt) -> bool:
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if _DEVICE.search(ast.get_source_segment(src, node) or "") or used & self.device:
+            self.device |= self._bound(node)
+            return True
+        self.device -= self._bound(node)
+        return False
+
+    def uninitialised(self, node: ast.stmt) -> bool:
+        """Whether what the statement shows or binds depends on uninitialised memory."""
+        value = getattr(node, "value", None)
+        if not isinstance(value, ast.AST):
+            return False
+        calls = [*value.elts] if isinstance(value, ast.Tuple) else [value]
+        made = any(isinstance(c, ast.Call) and _fn_name(c) in _EMPTY_FACTORIES for c in calls)
+        if isinstance(node, ast.Expr) and isinstance(value, ast.Call) and _fn_name(value).endswith("_"):
+            f = value.func
+            filled = f.value if isinstance(f, ast.Attribute) and not value.args else (value.args or [None])[0]
+            if isinstance(filled, ast.Name) and _fn_name(value) != "requires_grad_":
+                self.empty.discard(filled.id)
+                return False
+        tainted = made or bool({n.id for n in ast.walk(value) if isinstance(n, ast.Name)} & self.empty)
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            self.empty = self.empty | self._bound(node) if tainted else self.empty - self._bound(node)
+        return tainted
+
+
+def _statements(src: str, track: _Tracker) -> list[tuple[str, Any, bool]]:
+    """Split one example into ("eval", code, uninitialised) for an expression (``print(a, b)`` -> its arguments) or
+    ("exec", code, False), leaving out what names a device (``track``: what the block's earlier examples bound)."""
     tree = ast.parse(src)
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, Any, bool]] = []
     for node in tree.body:
         if isinstance(node, ast.Import) and [a.name for a in node.names] == ["torch"]:
             continue  # ``torch`` is already bound to the library under test
+        if track.leave_out(src, node):
+            continue
+        uninit = track.uninitialised(node)
         if isinstance(node, ast.Expr):
             v = node.value
             if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print":
                 v = ast.Tuple(elts=list(v.args), ctx=ast.Load())
-            out.append(("eval", compile(ast.fix_missing_locations(ast.Expression(body=v)), "<doc>", "eval")))
+            out.append(("eval", compile(ast.fix_missing_locations(ast.Expression(body=v)), "<doc>", "eval"), uninit))
         else:
             mod = ast.Module(body=[node], type_ignores=[])
-            out.append(("exec", compile(mod, "<doc>", "exec")))
+            out.append(("exec", compile(mod, "<doc>", "exec"), False))
     return out
+
+
+def _shape_only(p: Any) -> Any:
+    """A picture with its tensors' values dropped (what an uninitialised tensor shows is its shape and dtype)."""
+    if isinstance(p, tuple) and p and p[0] == "T":
+        return (*p[:3], None)
+    if isinstance(p, tuple) and p and p[0] == "tuple":
+        return ("tuple", [_shape_only(v) for v in p[1]])
+    return p
 
 
 @contextlib.contextmanager
 def _global_state(lib: Any) -> Any:
     """Restore what a block may change globally (default dtype, determinism, denormals, grad mode)."""
     dtype, det = lib.get_default_dtype(), lib.are_deterministic_algorithms_enabled()
-    grad = lib.is_grad_enabled()
+    grad, rng = lib.is_grad_enabled(), lib.get_rng_state()
     try:
         yield
     finally:
         lib.set_default_dtype(dtype)
         lib.use_deterministic_algorithms(det)
         lib.set_grad_enabled(grad)
+        lib.set_rng_state(rng)
         with contextlib.suppress(Exception):
             lib.set_flush_denormal(False)
 
 
 def run_block(sources: list[str], lib: Any, seed: int = 0) -> list[Any]:
     """Each statement's outcome: ("ok", picture) for an expression, ("done",) or ("raises", class name)."""
-    ns: dict[str, Any] = {"torch": _Lib(lib, np.random.default_rng(seed)), "math": math, "np": np, "numpy": np}
+    own = _own_streams("\n".join(sources))
+    stand_in = _Own(lib) if own else _Lib(lib, np.random.default_rng(seed))
+    ns: dict[str, Any] = {"torch": stand_in, "math": math, "np": np, "numpy": np}
     results: list[Any] = []
+    track = _Tracker()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _global_state(lib):
         warnings.simplefilter("ignore")
+        if own:
+            lib.manual_seed(seed)
         for src in sources:
             try:
-                stmts = _statements(src)
+                stmts = _statements(src, track)
             except SyntaxError:
                 results.append(("syntax",))
                 continue
-            for kind, code in stmts:
+            for kind, code, uninit in stmts:
                 try:
                     if kind == "eval":
-                        results.append(("ok", _norm(eval(code, ns))))  # noqa: S307 - torch's docstring text
+                        p = _norm(eval(code, ns))  # noqa: S307 - torch's docstring text
+                        results.append(("ok", _shape_only(p) if uninit else p))
                     else:
                         exec(code, ns)  # noqa: S102
                         results.append(("done",))

@@ -52,17 +52,46 @@ NAMESPACES = [
 ]
 
 # Blocks that cannot be a probe (they need CUDA, files, the network, other packages or context they do not
-# define); matched against the block's source.
+# define); matched against the block's source. Sparse, meta and nested tensors exist here and run.
 _SKIP_SOURCE = re.compile(
-    r"cuda|device=['\"]cuda|open\(|torch\.load|torch\.save|http|requests|PIL|torchvision|scipy|numpy|"
-    r"\bnp\.|torch\.distributed|\bdist\.|onnx|jit|compile|meta|xdoctest: \+REQUIRES|fx\.|quant|sparse|nested|mps"
+    r"open\(|torch\.load|torch\.save|http|requests|PIL|torchvision|scipy|numpy|"
+    r"\bnp\.|torch\.distributed|\bdist\.|onnx|jit|compile|xdoctest: \+REQUIRES|fx\.|quant"
 )
+# A statement that names CUDA or another device (not the CPU) is left out of both runs, and so is every later one
+# that uses a name it bound; the rest of its block runs (``linalg.lu``'s CPU half).
+_DEVICE = re.compile(r"cuda|\bmps\b|device\s*=\s*(?!['\"]cpu['\"]|torch\.device\(['\"]cpu['\"]\))")
 
-# Blocks whose values come from a random stream the factories above do not cover (dropout, ``init``, in-place
-# ``random_``/``uniform_``, ``torch.empty``, sampling): only shapes and dtypes are compared.
-_RANDOM_SOURCE = re.compile(
-    r"[Dd]ropout|random_|uniform_|normal_|bernoulli|empty\(|init\.|gumbel|[Ff]ractional|Transformer|sample|multinomial"
-)
+
+def _without_devices(source: str) -> str:
+    """``source`` less the statements that need a device other than the CPU (and those using what they bound)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    if not _DEVICE.search(source):
+        return source
+    gone: set[str] = set()
+    keep = []
+    for node in tree.body:
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        if _DEVICE.search(ast.get_source_segment(source, node) or "") or used & gone:
+            gone |= bound
+        else:
+            gone -= bound
+            keep.append(ast.get_source_segment(source, node) or "")
+    return "\n".join(keep) + "\n" if keep else ""
+
+
+# Blocks that draw random numbers the factories above do not stand in for (dropout, ``init``, in-place
+# ``random_``/``uniform_``, ``multinomial``): both runs draw from the libraries' own generators, seeded alike (CPU
+# streams are torch's, bit for bit), and values are compared.
+_OWN_STREAM = re.compile(r"[Dd]ropout|random_|uniform_|normal_|bernoulli|init\.|[Ff]ractional|multinomial")
+# Blocks whose values come from a stream that is not torch's (Gumbel noise, distribution samples; Transformer's
+# dropout with weights too many to copy): only shapes and dtypes are compared.
+_RANDOM_SOURCE = re.compile(r"gumbel|Transformer|sample")
+# Factories whose result holds uninitialised memory: a statement that binds or shows one compares its shape and dtype.
+_EMPTY = {"empty", "empty_like", "empty_strided", "new_empty"}
 
 # Factories asked for more elements than this skip the block in the test (it must stay quick); the probe
 # (``python tests/test_torch_docstring_examples_nn.py``) runs them all.
@@ -192,17 +221,30 @@ class _Stream:
         return self.randn(*shape) * s + m
 
 
-def _proxy(lib: Any, stream: _Stream) -> types.ModuleType:
-    """``lib`` with the random factories drawing from ``stream``."""
+def _proxy(lib: Any, stream: _Stream, own: bool = False) -> types.ModuleType:
+    """``lib`` with the random factories drawing from ``stream`` or, ``own``, from ``lib``'s generator seeded
+    with 0 (the factories still refuse more than ``MAX_ELEMENTS``)."""
 
     class Proxy(types.ModuleType):
         def __getattr__(self, name: str) -> Any:
             return getattr(lib, name)
 
+    def checked(f: Any) -> Any:
+        def factory(*a: Any, **k: Any) -> Any:
+            t = f(*a, **k)
+            if MAX_ELEMENTS is not None and t.numel() > MAX_ELEMENTS:
+                raise _TooBig(f"{t.numel()} elements")
+            return t
+
+        return factory
+
     p = Proxy(lib.__name__)
     for f in ("randn", "rand", "randint", "randperm", "normal"):
-        setattr(p, f, getattr(stream, f))
-    p.manual_seed = lambda *a, **k: None  # type: ignore[attr-defined]
+        setattr(p, f, checked(getattr(lib, f)) if own else getattr(stream, f))
+    if own:
+        lib.manual_seed(0)
+    else:
+        p.manual_seed = lambda *a, **k: None  # type: ignore[attr-defined]
     return p
 
 
@@ -224,15 +266,14 @@ def _picture(x: Any) -> Any:
     if name in ("Tensor", "Parameter", "Buffer") and hasattr(x, "shape"):
         a = x.detach().cpu()
         a = a.resolve_conj().resolve_neg() if hasattr(a, "resolve_conj") else a
-        a = (
-            a.to_dense()
-            if getattr(a, "layout", None) not in (None, getattr(type(a), "strided", None))
-            and hasattr(a, "to_dense")
-            and a.is_sparse
-            else a
-        )
-        a = a.numpy()
-        return ("T", tuple(x.shape), str(x.dtype).removeprefix("torch."), np.asarray(a))
+        if getattr(a, "is_nested", False):
+            return ("list", [_picture(v) for v in a.unbind()])
+        if str(a.layout).removeprefix("torch.") != "strided":  # sparse: its layout and dense values
+            return ("tuple", [str(a.layout).removeprefix("torch."), _picture(a.to_dense())])
+        if a.is_quantized:
+            a = a.int_repr()
+        a = None if a.is_meta else a.numpy()
+        return ("T", tuple(x.shape), str(x.dtype).removeprefix("torch."), a if a is None else np.asarray(a))
     if isinstance(x, (torch.Size, bp.Size)):
         return ("Size", tuple(x))
     if isinstance(x, dict):
@@ -256,8 +297,10 @@ def _same(a: Any, b: Any, path: str = "", values: bool = True) -> str | None:
         if a[2] != b[2]:
             return f"{path}: dtype {a[2]} vs {b[2]}"
         x, y = a[3], b[3]
-        if not values:
+        if not values or (x is None and y is None):  # (meta tensors: shapes and dtypes only)
             return None
+        if x is None or y is None:
+            return f"{path}: a meta tensor vs {'values' if x is None else 'a meta tensor'}"
         if x.dtype == bool or y.dtype == bool or np.issubdtype(x.dtype, np.integer):
             ok = np.array_equal(x, y)
         else:
@@ -285,6 +328,37 @@ def _same(a: Any, b: Any, path: str = "", values: bool = True) -> str | None:
     return None if a == b else f"{path}: {a!r:.60} vs {b!r:.60}"
 
 
+def _fn_name(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+
+class _Uninitialised:
+    """Which names hold memory a ``torch.empty`` left uninitialised: bound to an ``empty`` call or computed from
+    such a name, until an in-place call (``w.uniform_()``, ``nn.init.zeros_(w)``) fills them. Called with each
+    statement, says whether what it shows or binds depends on uninitialised memory (only its shape and dtype do)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def __call__(self, stmt: ast.stmt) -> bool:
+        value = getattr(stmt, "value", None)
+        used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} if value is not None else set()
+        made = isinstance(value, ast.Call) and _fn_name(value) in _EMPTY
+        if isinstance(stmt, ast.Expr) and isinstance(value, ast.Call) and _fn_name(value).endswith("_"):
+            f = value.func
+            filled = f.value if isinstance(f, ast.Attribute) and not value.args else (value.args or [None])[0]
+            if isinstance(filled, ast.Name) and _fn_name(value) != "requires_grad_":
+                self.names.discard(filled.id)
+                return False
+        tainted = made or bool(used & self.names)
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            self.names = self.names | names if tainted else self.names - names
+        return tainted
+
+
 class _Needs(Exception):
     """The torch run hit something the block does not define (a probe of nothing)."""
 
@@ -292,7 +366,7 @@ class _Needs(Exception):
 def _run(lib: Any, source: str, torch_states: list | None, label: str = "nn") -> list:
     """Run the block under ``lib``; one record per statement: (kind, picture or error, module states)."""
     stream = _Stream(lib)
-    tp = _proxy(lib, stream)
+    tp = _proxy(lib, stream, own=bool(_OWN_STREAM.search(source)))
     is_bp = lib is bp
     ns: dict[str, Any] = {}
     # the examples use their namespace's names bare (``Bernoulli(...)``, ``StepLR(...)``, ``spectral_norm(...)``)
@@ -313,6 +387,7 @@ def _run(lib: Any, source: str, torch_states: list | None, label: str = "nn") ->
     if is_bp:
         tree = _to_bp_imports(tree)
     records = []
+    uninit = _Uninitialised()
     for k, stmt in enumerate(tree.body):
         if isinstance(stmt, ast.Import) and [a.name for a in stmt.names] in (["torch"], ["backprop"]):
             records.append(("skip", None, {}))
@@ -359,15 +434,18 @@ def _run(lib: Any, source: str, torch_states: list | None, label: str = "nn") ->
                                     own[kk].copy_(lib.tensor(vv).to(own[kk].dtype))
             elif v is not None:
                 values.append((f"{nm}=", _picture(v)))
-        records.append(("ok", values, states))
+        records.append(("ok", values, states, uninit(stmt)))
     opt = ns.get("optimizer")
     if isinstance(opt, lib.optim.Optimizer):  # where the schedulers left the learning rates
-        records.append(("ok", [("lr", _picture([g["lr"] for g in opt.param_groups]))], {}))
+        records.append(("ok", [("lr", _picture([g["lr"] for g in opt.param_groups]))], {}, False))
     return records
 
 
 def compare(source: str, label: str = "nn", prelude: str = "") -> tuple[str, str]:
     """('pass' | 'fail' | 'skip', detail)."""
+    source, prelude = _without_devices(source), _without_devices(prelude)
+    if not source.strip():
+        return "skip", "needs CUDA or another device throughout"
     if _SKIP_SOURCE.search(prelude + source):
         return "skip", "needs CUDA/files/network/other packages"
     skip = 0
@@ -403,7 +481,7 @@ def compare(source: str, label: str = "nn", prelude: str = "") -> tuple[str, str
             )
         if t[0] == "ok":
             for (kind, tv), (_, bv) in zip(t[1], b[1], strict=False):
-                d = _same(tv, bv, kind, values)
+                d = _same(tv, bv, kind, values and not t[3])
                 if d:
                     return "fail", f"stmt {k}: {d}"
     return "pass", ""

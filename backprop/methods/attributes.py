@@ -137,8 +137,15 @@ class AttributeMethods(ExtraMethods):
     ) -> Any:
         """This tensor as a sparse COO tensor, or in ``layout`` (``bp.sparse_csr``/``bp.sparse_csc``)
         (``backprop.sparse``, which installs the conversions)."""
-        if layout is not None and getattr(layout, "name", "") != "sparse_coo":
-            if getattr(layout, "name", "") in ("sparse_bsr", "sparse_bsc"):
+        name = getattr(layout, "name", "sparse_coo")
+        if (blocksize is None) == (name in ("sparse_bsr", "sparse_bsc")):  # torch's: blocks take a blocksize
+            word = "Sparse" + name.removeprefix("sparse_").removeprefix("coo").capitalize()
+            given = "with" if blocksize is not None else "without"
+            raise RuntimeError(
+                f"dense_to_sparse: conversion from Strided to {word} {given} blocksize argument given is not supported"
+            )
+        if layout is not None and name != "sparse_coo":
+            if name in ("sparse_bsr", "sparse_bsc"):
                 return TO_BLOCK[0](self, layout, blocksize)
             return TO_COMPRESSED[0](self, layout, dense_dim)
         return TO_SPARSE[0](self, sparse_dim)

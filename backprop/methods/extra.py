@@ -310,19 +310,75 @@ class ExtraMethods:
         return self._plain._wrap(found[:size], self.device, None)
 
     def dim_order(self: Any, *, ambiguity_check: Any = False) -> tuple[int, ...]:
-        """The dims from outermost to innermost in memory (by decreasing stride; ties keep their order)."""
-        if ambiguity_check is not False:
-            strides = self.stride()
-            if len(set(strides)) < len(strides) or 1 in self.shape:
-                raise RuntimeError("The tensor does not have unique dim order.")
-        strides = self.stride()
-        return tuple(sorted(range(len(strides)), key=lambda d: -strides[d]))
+        """torch's dims from outermost to innermost in memory (its stride sort, see ``_physical_order``);
+        ``ambiguity_check=True`` refuses a tensor with several such orders (equal strides, a size-1 dim), a list of
+        memory formats accepts one when it is contiguous in exactly one of them."""
+        from backprop.methods.attributes import MemoryFormat, channels_last  # (attributes imports this module)
+
+        if self.is_sparse:
+            raise AttributeError(
+                f"Can't get dim order on sparse type: {self.type()} Use Tensor.to_dense() to convert to a dense "
+                "tensor first."
+            )
+        if not isinstance(ambiguity_check, bool) and not (
+            isinstance(ambiguity_check, list) and all(isinstance(f, MemoryFormat) for f in ambiguity_check)
+        ):
+            raise TypeError("The ambiguity_check argument must be a bool or a list of memory formats.")
+        sizes, strides = tuple(self.shape), tuple(self.stride())
+        formats = ambiguity_check if isinstance(ambiguity_check, list) else []
+        several = any(a == b for a, b in zip(strides, strides[1:])) or 1 in sizes
+        if (ambiguity_check is True or isinstance(ambiguity_check, list)) and several:
+            if sum(bool(self.is_contiguous(memory_format=f)) for f in formats) != 1:
+                raise RuntimeError(
+                    "The tensor does not have unique dim order, or cannot map to exact one of the given memory formats."
+                )
+        if self.ndim <= 1:
+            return tuple(range(self.ndim))
+        contiguous, last = self.is_contiguous(), self.ndim == 4 and self.is_contiguous(memory_format=channels_last)
+        if contiguous and not last:
+            return tuple(range(self.ndim))
+        if last and not contiguous:
+            return (0, *range(2, self.ndim), 1)
+        perm, ambiguous = _physical_order(sizes, strides, bool(ambiguity_check))
+        if ambiguous:
+            raise RuntimeError("The tensor does not have unique dim order.")
+        return perm
 
     # ------------------------------------------------------------ removed in torch 2
     solve = removed("solve")
     lstsq = removed("lstsq")
     eig = removed("eig")
     symeig = removed("symeig")
+
+
+def _physical_order(sizes: tuple[int, ...], strides: tuple[int, ...], check: bool) -> tuple[tuple[int, ...], bool]:
+    """torch's ``compute_elementwise_output_logical_to_physical_perm`` for one tensor: an insertion sort of the dims,
+    innermost first, by stride (zero strides never compare; equal strides put the longer dim outside), and whether
+    some neighbouring pair is left unordered (what ``ambiguity_check`` refuses)."""
+
+    def ge(a: int, b: int) -> bool:
+        return b == 0 or (a != 0 and (a >= b or a % b == 0))
+
+    def should_swap(a: int, b: int) -> int:
+        sa, sb = strides[a], strides[b]
+        if sa == 0 or sb == 0:
+            return 0
+        if sa == sb:
+            return 0 if ge(sizes[b], sizes[a]) else 1
+        return -1 if ge(sb, sa) else 1 if ge(sa, sb) else 0
+
+    perm = list(reversed(range(len(sizes))))
+    for i in range(1, len(perm)):
+        d1 = i
+        for d0 in reversed(range(i)):
+            c = should_swap(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    ambiguous = check and any(should_swap(perm[i], perm[i + 1]) != -1 for i in range(len(perm) - 1))
+    return tuple(reversed(perm)), ambiguous
 
 
 def _equal_bins(x: Any, bins: int, range: Any, w: Any, density: bool) -> tuple[Any, Any]:

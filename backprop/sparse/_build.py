@@ -48,8 +48,6 @@ def sparse_coo_tensor(
         val = val.to(dtypes.to_dtype(dtype))
     if device is not None:
         val = val.to(to_device(device))
-    if ind.dtype.kind not in "iu":
-        raise RuntimeError(f"sparse_coo_tensor: indices must be an int64 tensor, got {ind.dtype}")
     if ind.ndim != 2:
         raise RuntimeError(
             f"sparse_coo_tensor: indices must be sparse_dim x nnz, but got: {list(ind.shape)} "
@@ -62,7 +60,7 @@ def sparse_coo_tensor(
             f"indices and values must have same nnz, but got nnz from indices: {ind.shape[1]}, "
             f"nnz from values: {val.shape[0]}"
         )
-    host = _host(ind).astype(np.int64)
+    host = _host(ind).real.astype(np.int64)  # (torch casts indices of any dtype to int64, as this)
     if host.size and host.min() < 0:
         d = int(np.argwhere(host < 0)[0][0])
         raise RuntimeError(f"found negative index {int(host[d].min())} for dim {d}")

@@ -69,7 +69,7 @@ def empty_permuted(
         raise RuntimeError(f"physical_layout must be a permutation of the dimensions, got {order} for {size}")
     inverse = [order.index(i) for i in range(len(order))]
     raw = creation.empty(*[size[i] for i in order], dtype=dtype, device=device)
-    out = raw.permute(*inverse)
+    out = raw.permute(tuple(inverse))
     if requires_grad:
         out.requires_grad_(True)
     return out

@@ -684,7 +684,7 @@ def _drawn_like(input: Tensor, fn: Any, dtype: Any, device: Any, requires_grad: 
     strides = torch_rng.like_strides(shape, input._data.strides)
     order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
     kw = {"dtype": dtype or input.dtype, "device": device or input.device}
-    laid_out = empty(*[shape[d] for d in order], **kw).permute(*np.argsort(order).tolist())
+    laid_out = empty(*[shape[d] for d in order], **kw).permute(tuple(np.argsort(order).tolist()))
     out = _SAMPLERS[fn](laid_out, generator=generator).contiguous()
     return out._factory_requires_grad() if requires_grad else out
 

@@ -90,3 +90,12 @@ def test_argument_slips_raise_torchs_class(name):
     assert got[0] == want[0]
     if "diagonal" in name or "high" in name or "fftfreq" in name:
         assert got[1] == want[1]
+
+
+def test_permute_requires_its_dims():
+    """torch's parser: ``permute()`` without dims is a TypeError, also for a 0-d tensor (``permute(())`` is fine)."""
+    for x in (bp.zeros(()), bp.zeros(2)):
+        with pytest.raises(TypeError, match='missing 1 required positional arguments: "dims"'):
+            x.permute()
+    assert bp.zeros(()).permute(()).shape == ()
+    assert bp.empty_permuted((), ()).shape == ()

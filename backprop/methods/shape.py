@@ -167,6 +167,8 @@ class ShapeMethods:
     def permute(self: Any, *args: Any, dims: Any = None) -> Tensor:
         if dims is not None:
             args = _star_keyword(args, dims, "dims", "permute")
+        elif not args:  # (torch's parser: dims is required, also for a 0-d tensor, whose dims are ())
+            raise TypeError('permute() missing 1 required positional arguments: "dims"')
         dims = size_arg(args)
         n = max(self.ndim, 1)
         bad = next((d for d in dims if not -n <= d < n), None) if len(dims) == self.ndim else None

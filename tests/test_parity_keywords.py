@@ -865,8 +865,6 @@ ALLOWED: dict[str, str] = {
     "fft.rfftfreq:pin_memory": _CREATION,
     "linalg.matrix_rank:hermitian": "keyword-only here, positional in torch (rarely passed positionally)",
     "linalg.matrix_rank:tol": "torch's deprecated overload (rcond/tol): use rtol/atol",
-    "linalg.pinv:hermitian": "keyword-only here, positional in torch (rarely passed positionally)",
-    "linalg.pinv:rcond": "torch's deprecated overload (rcond/tol): use rtol/atol",
     "special.softmax:dtype": "keyword-only here, positional in torch",
     "torch.addmm:out_dtype": "out_dtype (torch 2.9+ mixed-precision product) not supported",
     "torch.as_tensor:t": _ENTRY,

@@ -60,9 +60,9 @@ class _SparseData:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def _refuse(self) -> NotImplementedError:
+    def _refuse(self, op: str | None = None) -> NotImplementedError:
         return SparseKernelError(
-            f"Could not run 'aten::{_calling_op()}' with arguments from the '{self.backend}' backend. This could "
+            f"Could not run 'aten::{op or _calling_op()}' with arguments from the '{self.backend}' backend. This could "
             "be because the operator doesn't exist for this backend (the operation is not supported for sparse "
             f"{self.kind} tensors: shape {self.shape}, {self.dtype}). Call .to_dense() first, or use "
             "bp.sparse.mm / bp.sparse.sum / the methods of the sparse tensor."

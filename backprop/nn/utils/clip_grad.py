@@ -20,6 +20,14 @@ def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
+def _refuse_sparse(grads: list[Tensor], op: str) -> None:
+    """torch's error for a sparse gradient (``nn.Embedding(sparse=True)``): its kernels have no sparse
+    ``op``, so name it rather than the array access that would fail first."""
+    for g in grads:
+        if g.is_sparse:
+            raise g._data._refuse(op)
+
+
 def _vector_norm(xp: Any, g: Any, norm_type: float) -> Any:
     """torch's ``vector_norm(g, norm_type)`` of a device array, as a 0-d array of its dtype (for p = 2 one BLAS
     dot product: no temporary): the max (inf) or min (-inf) of |g|, the count of non-zeros (0), or
@@ -63,6 +71,7 @@ def clip_grad_norm_(
     norm_type = float(norm_type)
     if not grads:
         return Tensor._of(0.0)
+    _refuse_sparse(grads, "linalg_vector_norm")
     device = grads[0].device
     xp = device.xp
     # as torch: the norm of each gradient (in its dtype), then the norm of those norms
@@ -154,6 +163,8 @@ def clip_grads_with_norm_(
 @replayed_whole
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
-    for g in _grads(parameters):
+    grads = _grads(parameters)
+    _refuse_sparse(grads, "clamp_min_")
+    for g in grads:
         xp = g.device.xp
         xp.clip(g._data, -clip_value, clip_value, out=g._data)

@@ -120,12 +120,19 @@ def pad_sequence(
     seqs = list(sequences.unbind(0)) if isinstance(sequences, Tensor) else list(sequences)
     if not seqs:
         raise RuntimeError("received an empty list of sequences")
+    for i, s in enumerate(seqs):  # torch's argument check: lists of ids must be made tensors first
+        if not isinstance(s, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(s).__name__}")
+    if seqs[0].ndim == 0:
+        raise RuntimeError("pad_sequence: each sequence needs a time dim (L, *), but element 0 is a 0-d tensor")
+    if any(s.ndim == 0 for s in seqs):
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     trailing = tuple(seqs[0].shape[1:])
     dtype = seqs[0].dtype
     for i, s in enumerate(seqs):  # torch copies each into a slice of the first's shape and dtype: broadcasting
         if tuple(s.shape[1:]) != trailing:
-            _broadcast_into((s.shape[0] if s.ndim else 1, *trailing), tuple(s.shape))
-            seqs[i] = s.expand(s.shape[0] if s.ndim else 1, *trailing)
+            _broadcast_into((s.shape[0], *trailing), tuple(s.shape))
+            seqs[i] = s.expand(s.shape[0], *trailing)
         if s.dtype != dtype:
             seqs[i] = seqs[i].to(dtype)
     longest = max(s.shape[0] for s in seqs)

@@ -395,16 +395,32 @@ def jacobian(
             'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your function has more '
             'outputs than inputs, "forward-mode" tends to be more performant. Otherwise, prefer to use "reverse-mode".'
         )
-    if strategy == "forward-mode" and not vectorize:
-        raise NotImplementedError(
-            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
-            "only implemented for `vectorize=True`."
-        )
+    if strategy == "forward-mode":  # (torch's refusals, in its order)
+        if create_graph:
+            raise NotImplementedError(
+                'torch.autograd.functional.jacobian: `create_graph=True` and `strategy="forward-mode"` are not '
+                'supported together (yet). Please either set `create_graph=False` or `strategy="reverse-mode"`.'
+            )
+        if strict:
+            raise RuntimeError(
+                'torch.autograd.functional.jacobian: `strict=True` and `strategy="forward-mode"` are not supported '
+                'together (yet). Please either set `strict=False` or `strategy="reverse-mode"`.'
+            )
+        if not vectorize:
+            raise NotImplementedError(
+                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+                "only implemented for `vectorize=True`."
+            )
     ins, single_in = _as_tuple(inputs, "inputs", "jacobian")
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jacobian")
         _check_outputs(outs, strict)
+        if vectorize and strict:
+            raise RuntimeError(
+                "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not supported "
+                "together. Please either set `strict=False` or `vectorize=False`."
+            )
         table = []
         for i, out in enumerate(outs):
             flat = out.reshape(-1)
@@ -453,8 +469,11 @@ def hessian(
     vectorize: bool = False,
     outer_jacobian_strategy: str = "reverse-mode",
 ) -> Any:
-    """The Hessian of a scalar function at ``inputs`` (the Jacobian of its gradient)."""
+    """The Hessian of a scalar function at ``inputs`` (the Jacobian of its gradient, whose ``vectorize`` and
+    ``outer_jacobian_strategy`` refusals are torch's)."""
     ins, single_in = _as_tuple(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):  # (torch's assertion and text)
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
 
     def gradient(*x: Any) -> tuple:
         out = _single_output("hessian", func(*x))
@@ -464,7 +483,9 @@ def hessian(
                 raise RuntimeError(_HESSIAN_STRICT.format(i=i))
         return _fill(gs, x, False, "")
 
-    result = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
+    result = jacobian(
+        gradient, ins, create_graph=create_graph, strict=strict, vectorize=vectorize, strategy=outer_jacobian_strategy
+    )
     return result[0][0] if single_in else result
 
 

@@ -1,0 +1,210 @@
+"""Scientific machine-learning programs as torch users write them, run once with torch and once with ``backprop``
+standing in for it (the same code, the library passed in), from the same NumPy-made weights: ``optim.LBFGS`` with a
+closure (both line searches, ``history_size``, ``tolerance_change``) on a PINN's residual, and the refusals of
+``torch.autograd.functional``'s ``jacobian``/``hessian`` with ``vectorize=``, ``strategy=``/
+``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values.
+
+(FNO spectral convolutions with complex Adam, SIREN, Dormand-Prince, Lagrangian networks, third-order PINNs and
+``torch.func`` with ``argnums`` tuples/``chunk_size``/tied ``functional_call`` were compared too and agree: they
+are covered by tests/test_programs_2026_2.py and tests/test_programs_gen.py in spirit and not repeated here.)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import backprop
+import backprop.devices
+
+torch = pytest.importorskip("torch", reason="torch not installed: the programs are compared with it")
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning",  # torch's forward AD (vectorize=True), once
+)
+
+SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
+RNG = np.random.default_rng(2026)
+PTS = RNG.uniform(-1, 1, (12, 2))
+
+
+def _np(x):
+    return x.detach().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _same(ours, theirs, rtol: float, path: str = "result") -> None:
+    """Nested results compared: sequences item by item, strings and flags exactly, tensors by dtype, shape and
+    values."""
+    if isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs), path
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            _same(a, b, rtol, f"{path}[{i}]")
+    elif isinstance(theirs, (str, bool, type(None))):
+        assert ours == theirs, f"{path}: {ours!r} != {theirs!r}"
+    elif isinstance(theirs, (int, float)):
+        assert type(ours) is type(theirs), (path, type(ours), type(theirs))
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, err_msg=path)
+    else:
+        assert str(ours.dtype).replace("torch.", "") == str(theirs.dtype).replace("torch.", ""), path
+        a, b = _np(ours), _np(theirs)
+        assert a.shape == b.shape, (path, a.shape, b.shape)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=path)
+
+
+def _both(program, rtol: float = 1e-9) -> None:
+    """``program(L)`` with L = torch and L = backprop: the same results."""
+    _same(program(backprop), program(torch), rtol)
+
+
+def _error(fn) -> str:
+    """``Class: message`` of what ``fn()`` raises ('no error' when it returns)."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - any class is compared with torch's
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+def _pinn(L):
+    """A small tanh MLP in float64, its weights from a NumPy generator (the same for both libraries)."""
+    net = L.nn.Sequential(L.nn.Linear(2, 10), L.nn.Tanh(), L.nn.Linear(10, 1)).double()
+    rs = np.random.default_rng(7)
+    net.load_state_dict({k: L.tensor(rs.standard_normal(tuple(v.shape)) * 0.5) for k, v in net.state_dict().items()})
+    return net
+
+
+def _scalar_warnings(fn) -> list[str]:
+    """The scalar-conversion warnings ``fn()`` gives, with torch's once-per-process flag cleared first (so a
+    warning given earlier in the session does not hide one)."""
+    backprop.devices._scalar_warned.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+    return [str(w.message) for w in caught if str(w.message).startswith(SCALAR_WARNING)]
+
+
+# ------------------------------------------------------------------ LBFGS on a PINN residual
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"line_search_fn": None, "lr": 0.5, "history_size": 3, "tolerance_change": 1e-9},
+        {"line_search_fn": "strong_wolfe", "lr": 1.0, "history_size": 4, "tolerance_change": 1e-5},
+        {"line_search_fn": "strong_wolfe", "lr": 1.0, "history_size": 10, "tolerance_change": 1e-2},
+    ],
+    ids=["plain", "strong_wolfe", "tolerance_change"],
+)
+def test_lbfgs_on_a_poisson_pinn(kw) -> None:
+    """u_xx + u_yy = sin(pi x) through autograd.grad(create_graph=True) twice, a boundary loss, LBFGS with a
+    closure: the closure's loss sequence, step's returns, the final parameters and the evaluation counts as
+    torch's, and no scalar-conversion warning (torch's step reads the closure's loss under no_grad)."""
+
+    def program(L):
+        net = _pinn(L)
+        opt = L.optim.LBFGS(net.parameters(), max_iter=8, **kw)
+        bnd = L.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]], dtype=L.float64)
+        seen: list[float] = []
+
+        def closure():
+            opt.zero_grad()
+            xy = L.tensor(PTS, requires_grad=True)
+            u = net(xy)
+            (du,) = L.autograd.grad(u, xy, L.ones_like(u), create_graph=True)
+            uxx = L.autograd.grad(du[:, 0].sum(), xy, create_graph=True)[0][:, 0]
+            uyy = L.autograd.grad(du[:, 1].sum(), xy, create_graph=True)[0][:, 1]
+            loss = (uxx + uyy - L.sin(L.pi * xy[:, 0])).pow(2).mean() + net(bnd).pow(2).mean()
+            loss.backward()
+            seen.append(loss.item())
+            return loss
+
+        steps = [opt.step(closure) for _ in range(3)]
+        state = opt.state[next(net.parameters())]
+        return [seen, steps, list(net.parameters()), state["func_evals"], state["n_iter"]]
+
+    _both(program)
+    assert _scalar_warnings(lambda: program(backprop)) == []
+
+
+def test_scalar_warning_only_while_grad_mode_is_on() -> None:
+    """float()/complex() of a tensor that requires grad, and torch.tensor([t, ...]) of such items, warn only
+    while grad mode is on, as torch's (``requires_grad() && GradMode::is_enabled()``)."""
+
+    def program(L):
+        w = L.tensor([1.5, -0.5], dtype=L.float64, requires_grad=True)
+        loss = (w**2).sum()
+        found = []
+        with L.no_grad():
+            found.append(_scalar_warnings(lambda: float(loss)))
+            found.append(_scalar_warnings(lambda: complex(loss)))
+            found.append(_scalar_warnings(lambda: L.tensor([loss, loss])))
+        with L.no_grad(), L.enable_grad():
+            found.append(len(_scalar_warnings(lambda: float(loss))))
+        found.append(len(_scalar_warnings(lambda: L.tensor([loss, loss]))))
+        return found
+
+    # (torch's flag cannot be cleared: its answers are written out; ours are checked with the flag cleared)
+    assert program(backprop) == [[], [], [], 1, 1]
+
+
+# ------------------------------------------------------------------ autograd.functional's refusals and strategies
+
+
+X = RNG.standard_normal((3, 4))
+
+
+def _cube(a):
+    return (a**3).sum()
+
+
+def _refusals(L):
+    AF = L.autograd.functional
+    x = L.tensor(X)
+
+    def double(a):
+        return a * 2
+
+    return [
+        _error(lambda: AF.jacobian(double, x, strategy="forward-mode", vectorize=True, create_graph=True)),
+        _error(lambda: AF.jacobian(double, x, strategy="forward-mode", vectorize=True, strict=True)),
+        _error(lambda: AF.jacobian(double, x, strategy="forward-mode", strict=True)),
+        _error(lambda: AF.jacobian(double, x, strategy="forward-mode")),
+        _error(lambda: AF.jacobian(double, x, vectorize=True, strict=True)),
+        _error(lambda: AF.jacobian(lambda a: a.detach(), x, vectorize=True, strict=True)),
+        _error(lambda: AF.hessian(_cube, x, outer_jacobian_strategy="fwd")),
+        _error(lambda: AF.hessian(_cube, x, outer_jacobian_strategy="forward-mode")),
+        _error(lambda: AF.hessian(_cube, x, outer_jacobian_strategy="forward-mode", vectorize=True, create_graph=True)),
+        _error(lambda: AF.hessian(_cube, x, vectorize=True, strict=True)),
+        _error(lambda: AF.hessian(lambda a: a.sum(), x, vectorize=True, strict=True)),
+    ]
+
+
+def test_functional_jacobian_and_hessian_strategies_as_torch() -> None:
+    """jacobian: forward-mode with create_graph or strict, strict with vectorize; hessian: an unknown
+    outer_jacobian_strategy, forward-mode without vectorize (it was accepted), its strict/vectorize refusal
+    (vectorize was dropped on the way to jacobian): torch's classes and texts, in torch's order. Then
+    hessian(vectorize=True, outer_jacobian_strategy='forward-mode') of a network's energy and of a two-input
+    function, and jacobian(strategy='forward-mode') of tuple outputs: torch's values."""
+
+    def program(L):
+        AF = L.autograd.functional
+        net = _pinn(L)
+        x = L.tensor(X[:, :2])
+
+        def energy(a):
+            return net(a).pow(2).sum()
+
+        def pair(a, b):
+            return (a * b).sin().sum()
+
+        return [
+            _refusals(L),
+            AF.hessian(energy, x[0], vectorize=True, outer_jacobian_strategy="forward-mode"),
+            AF.hessian(pair, (x[0], x[1]), vectorize=True, outer_jacobian_strategy="forward-mode"),
+            AF.jacobian(lambda a, b: (a * b, b.exp()), (x[0], x[1]), vectorize=True, strategy="forward-mode"),
+        ]
+
+    assert "no error" not in _refusals(torch)
+    _both(program)

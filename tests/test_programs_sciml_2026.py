@@ -208,3 +208,20 @@ def test_functional_jacobian_and_hessian_strategies_as_torch() -> None:
 
     assert "no error" not in _refusals(torch)
     _both(program)
+
+
+def test_is_grads_batched_without_grad_outputs_as_torch() -> None:
+    """autograd.grad(..., is_grads_batched=True) with no grad_outputs (a PINN author forgetting the batch of
+    unit vectors): torch's errors (a TypeError before), for a scalar, a vector and a one-element output."""
+
+    def program(L):
+        x = L.tensor(X, requires_grad=True)
+        u = (x * 2).sum()
+        return [
+            _error(lambda: L.autograd.grad(u, x, is_grads_batched=True)),
+            _error(lambda: L.autograd.grad(x * 2, x, is_grads_batched=True)),
+            _error(lambda: L.autograd.grad(u.reshape(1), x, is_grads_batched=True)),
+            _error(lambda: L.autograd.grad([u, x.sum()], x, [L.ones(3), None], is_grads_batched=True)),
+        ]
+
+    _both(program)

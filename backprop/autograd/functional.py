@@ -192,11 +192,15 @@ def _batched_grad(
     from backprop.ops import shape
 
     outs = [outputs] if hasattr(outputs, "grad_fn") else list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
     gos = [grad_outputs] if hasattr(grad_outputs, "grad_fn") else list(grad_outputs)
     ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
     if len(gos) < len(outs):
         raise RuntimeError(f"got {len(outs)} tensors and {len(gos)} gradients")
     for i, (out, g) in enumerate(zip(outs, gos)):
+        if g is None and out.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
         if g is not None and g.ndim == 0:
             raise IndexError(
                 "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ to "
@@ -210,6 +214,17 @@ def _batched_grad(
                 f"output[{i}] has a shape of {out.shape!r}. If you only want some tensors in `grad_output` to be "
                 "considered batched, consider using vmap."
             )
+    implicit = [i for i, (out, g) in enumerate(zip(outs, gos)) if g is None]
+    if implicit:  # (torch's ones_like(output), then vmapped over its first dim: none for a scalar)
+        i = implicit[0]
+        if any(outs[j].ndim == 0 for j in implicit):
+            raise ValueError(
+                "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that input is a Tensor of "
+                "dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
+            )
+        raise RuntimeError(
+            f"invalid gradient at index {i} - got [] but expected shape compatible with {list(outs[i].shape)}"
+        )
     n = gos[0].shape[0]
     rows = []
     for i in range(n):

@@ -2,7 +2,9 @@
 standing in for it (the same code, the library passed in), from the same NumPy-made weights: ``optim.LBFGS`` with a
 closure (both line searches, ``history_size``, ``tolerance_change``) on a PINN's residual, and the refusals of
 ``torch.autograd.functional``'s ``jacobian``/``hessian`` with ``vectorize=``, ``strategy=``/
-``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values.
+``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values;
+``autograd.grad(is_grads_batched=True)`` without ``grad_outputs``; ``linalg.lstsq``'s right-hand-side shapes,
+gradients and refusals.
 
 (FNO spectral convolutions with complex Adam, SIREN, Dormand-Prince, Lagrangian networks, third-order PINNs and
 ``torch.func`` with ``argnums`` tuples/``chunk_size``/tied ``functional_call`` were compared too and agree: they
@@ -225,3 +227,64 @@ def test_is_grads_batched_without_grad_outputs_as_torch() -> None:
         ]
 
     _both(program)
+
+
+# ------------------------------------------------------------------ torch.linalg.lstsq in a fitting loop
+
+
+LSTSQ_CASES = [
+    ((5, 3), (5,)),  # a vector right-hand side
+    ((2, 3, 2), (2, 3)),  # a batch of vectors (B is A's shape less its last dim)
+    ((2, 3, 2), (1, 3, 1)),  # batch dims broadcast
+    ((3, 2), (4,)),  # rows that do not match a vector
+    ((3, 2), (4, 1)),  # rows that do not match a matrix
+    ((2, 3, 2), (1, 3)),  # one dim fewer than A but not its shape: a matrix, whose rows do not match
+    ((2, 3, 2), (3, 3)),  # taken as a batch of 3 vectors: batch dims that do not broadcast
+    ((2, 3, 2), (3,)),  # two dims fewer
+    ((3, 2), (2, 2, 3, 1)),  # more dims than A (it broadcast A before)
+    ((3,), (3,)),
+    ((3, 2), ()),
+]
+
+
+def test_lstsq_shapes_and_refusals_as_torch() -> None:
+    """A least-squares fit (linalg.lstsq with gelsd) and its gradient for the right-hand sides torch takes, and
+    torch's own messages for the ones it refuses (matmul's and broadcasting's texts before, or a result)."""
+
+    def program(L):
+        rs = np.random.default_rng(3)
+        found = []
+        for a_shape, b_shape in LSTSQ_CASES:
+            a = L.tensor(rs.standard_normal(a_shape), requires_grad=True)
+            b = L.tensor(rs.standard_normal(b_shape))
+            try:
+                fit = L.linalg.lstsq(a, b, driver="gelsd")
+            except RuntimeError as e:
+                found.append(str(e))
+                continue
+            fit.solution.pow(2).sum().backward()
+            found.append([fit.solution, fit.residuals, fit.rank, fit.singular_values, a.grad])
+        return found
+
+    _both(program)
+
+
+def test_lstsq_argument_refusals_as_torch() -> None:
+    """An unknown driver, mixed dtypes, integer matrices: torch's RuntimeError texts (the driver was ignored)."""
+
+    def program(L):
+        ones = L.ones
+        calls = [
+            lambda: L.linalg.lstsq(ones(3, 2), ones(3, 1), driver="lapack"),
+            lambda: L.linalg.lstsq(ones(3, 2), ones(3, 1, dtype=L.float64)),
+            lambda: L.linalg.lstsq(ones(3, 2, dtype=L.int64), ones(3, 1, dtype=L.int64)),
+            lambda: L.linalg.lstsq(ones(3, 2, dtype=L.int64), ones(3, 1, dtype=L.int64), driver="x"),
+        ]
+        found = []
+        for call in calls:
+            with pytest.raises(RuntimeError) as info:
+                call()
+            found.append(str(info.value))
+        return found
+
+    assert program(backprop) == program(torch)

@@ -1,6 +1,7 @@
 """Scientific machine-learning programs as torch users write them, run once with torch and once with ``backprop``
 standing in for it (the same code, the library passed in), from the same NumPy-made weights: ``optim.LBFGS`` with a
-closure (both line searches, ``history_size``, ``tolerance_change``) on a PINN's residual, and the refusals of
+closure (both line searches, ``history_size``, ``tolerance_change``) on a PINN's residual and over complex and
+mixed-dtype parameters, and the refusals of
 ``torch.autograd.functional``'s ``jacobian``/``hessian`` with ``vectorize=``, ``strategy=``/
 ``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values;
 ``autograd.grad(is_grads_batched=True)`` without ``grad_outputs``; ``linalg.lstsq``'s right-hand-side shapes,
@@ -45,6 +46,8 @@ def _same(ours, theirs, rtol: float, path: str = "result") -> None:
             _same(a, b, rtol, f"{path}[{i}]")
     elif isinstance(theirs, (str, bool, type(None))):
         assert ours == theirs, f"{path}: {ours!r} != {theirs!r}"
+    elif isinstance(theirs, torch.dtype):
+        assert str(ours).replace("torch.", "") == str(theirs).replace("torch.", ""), f"{path}: {ours} != {theirs}"
     elif isinstance(theirs, (int, float)):
         assert type(ours) is type(theirs), (path, type(ours), type(theirs))
         np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, err_msg=path)
@@ -128,6 +131,40 @@ def test_lbfgs_on_a_poisson_pinn(kw) -> None:
 
     _both(program)
     assert _scalar_warnings(lambda: program(backprop)) == []
+
+
+SPECTRAL_W = (RNG.standard_normal((2, 3)) + 1j * RNG.standard_normal((2, 3))).astype(np.complex64)
+SPECTRAL_X = RNG.standard_normal((4, 8)).astype(np.float32)
+
+
+def test_lbfgs_on_complex_and_mixed_dtype_parameters() -> None:
+    """LBFGS over a spectral layer's complex64 weights, a float32 Linear and a float64 scale together (torch
+    flattens them in their promoted dtype, complex ones as real pairs; they were refused): the losses, the
+    parameters after two steps and the search direction's dtype as torch's."""
+
+    def program(L):
+        w = L.nn.Parameter(L.tensor(SPECTRAL_W))
+        lin = L.nn.Linear(8, 8)
+        rs = np.random.default_rng(3)
+        with L.no_grad():
+            for p in lin.parameters():
+                p.copy_(L.tensor((rs.standard_normal(tuple(p.shape)) * 0.5).astype(np.float32)))
+        scale = L.nn.Parameter(L.tensor([0.5], dtype=L.float64))
+        x = L.tensor(SPECTRAL_X)
+        opt = L.optim.LBFGS([w, *lin.parameters(), scale], max_iter=4, history_size=4, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            z = L.fft.rfft(lin(x))[:, :3]
+            z = z * w[0] + z.conj() * w[1]
+            loss = (L.fft.irfft(z, n=4) - 1).pow(2).mean() + (scale - 1).pow(2).sum()
+            loss.backward()
+            return loss
+
+        steps = [opt.step(closure) for _ in range(2)]
+        return [steps, w, lin.weight, scale, opt.state_dict()["state"][0]["d"].dtype]
+
+    _both(program, 1e-4)
 
 
 def test_scalar_warning_only_while_grad_mode_is_on() -> None:

@@ -5,7 +5,7 @@ mixed-dtype parameters, and the refusals of
 ``torch.autograd.functional``'s ``jacobian``/``hessian`` with ``vectorize=``, ``strategy=``/
 ``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values;
 ``autograd.grad(is_grads_batched=True)`` without ``grad_outputs``; ``linalg.lstsq``'s right-hand-side shapes,
-gradients and refusals.
+gradients and refusals; ``torch.gradient`` finite differences beside autograd and their refusals.
 
 (FNO spectral convolutions with complex Adam, SIREN, Dormand-Prince, Lagrangian networks, third-order PINNs and
 ``torch.func`` with ``argnums`` tuples/``chunk_size``/tied ``functional_call`` were compared too and agree: they
@@ -325,3 +325,53 @@ def test_lstsq_argument_refusals_as_torch() -> None:
         return found
 
     assert program(backprop) == program(torch)
+
+
+# ------------------------------------------------------------------ finite differences beside autograd
+
+
+GRID_X = np.cumsum(RNG.uniform(0.1, 0.3, 7))
+GRID_T = np.linspace(0.0, 1.0, 5)
+GRADIENT_CALLS = [
+    {"spacing": [1.0, 2.0, 3.0]},  # spacing longer than the rank
+    {"spacing": [1.0, 2.0], "dim": 1},  # longer than dim
+    {"spacing": [1.0, 2.0, 3.0], "dim": (7,)},  # (spacing's check comes before dim's)
+    {"edge_order": 3},
+    {"edge_order": 0, "spacing": [1.0, 2.0, 3.0]},
+    {"dim": (0, 0)},
+    {"dim": (0, -2)},
+    {"dim": 2},
+    {"spacing": (np.arange(9.0),), "dim": 1},  # coordinates that do not fit the dim
+]
+
+
+def test_finite_differences_beside_autograd_as_torch() -> None:
+    """A network's u(t, x) on a non-uniform grid: torch.gradient with coordinate spacings (edge_order 1 and 2)
+    next to autograd's u_x, and torch.gradient's refusals of slips in spacing/dim/edge_order with torch's texts
+    (they were ours: 'got 3', 'got a size 1 along dim 0', ...)."""
+
+    def program(L):
+        net = _pinn(L)
+        t, x = L.tensor(GRID_T), L.tensor(GRID_X)
+        tt, xx = L.meshgrid(t, x, indexing="ij")
+        pts = L.stack([tt, xx], dim=-1).reshape(-1, 2).requires_grad_()
+        u = net(pts).reshape(5, 7)
+        (du,) = L.autograd.grad(u.sum(), pts)
+        fd = [L.gradient(u.detach(), spacing=(t, x), edge_order=k) for k in (1, 2)]
+        found = [du[:, 1].reshape(5, 7), fd, L.gradient(u.detach(), spacing=0.5, dim=1)]
+        for kw in GRADIENT_CALLS:
+            if "spacing" in kw and isinstance(kw["spacing"], tuple):
+                kw = {**kw, "spacing": tuple(L.tensor(s) for s in kw["spacing"])}
+            try:
+                L.gradient(u.detach(), **kw)
+            except (RuntimeError, IndexError) as e:
+                found.append(f"{'IndexError' if isinstance(e, IndexError) else 'RuntimeError'}: {e}")
+        found.append(_error(lambda: L.gradient(L.ones(1, 6))))
+        found.append(_error(lambda: L.gradient(L.ones(2, 6), dim=0, edge_order=2)))
+        found.append(_error(lambda: L.gradient(L.ones(()), dim=0)).split(": ", 1)[1])
+        found.append(_error(lambda: L.gradient(L.ones(3, dtype=L.uint8))).split(": ", 1)[1])
+        return found
+
+    ours, theirs = program(backprop), program(torch)
+    assert len(ours) == len(theirs) == 3 + len(GRADIENT_CALLS) + 4
+    _same(ours, theirs, 1e-9)

@@ -1,11 +1,11 @@
 """Scientific machine-learning programs as torch users write them, run once with torch and once with ``backprop``
 standing in for it (the same code, the library passed in), from the same NumPy-made weights: ``optim.LBFGS`` with a
 closure (both line searches, ``history_size``, ``tolerance_change``) on a PINN's residual and over complex and
-mixed-dtype parameters, and the refusals of
-``torch.autograd.functional``'s ``jacobian``/``hessian`` with ``vectorize=``, ``strategy=``/
-``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, plus ``hessian``'s forward-over-reverse values;
-``autograd.grad(is_grads_batched=True)`` without ``grad_outputs``; ``linalg.lstsq``'s right-hand-side shapes,
-gradients and refusals; ``torch.gradient`` finite differences beside autograd and their refusals.
+mixed-dtype parameters; the refusals of ``torch.autograd.functional``'s ``jacobian``/``hessian`` with
+``vectorize=``, ``strategy=``/``outer_jacobian_strategy=``, ``strict=`` and ``create_graph=``, and ``hessian``'s
+forward-over-reverse values; ``autograd.grad(is_grads_batched=True)`` without ``grad_outputs``; ``linalg.lstsq``'s
+right-hand-side shapes, gradients and refusals; ``torch.gradient`` finite differences beside autograd and their
+refusals.
 
 (FNO spectral convolutions with complex Adam, SIREN, Dormand-Prince, Lagrangian networks, third-order PINNs and
 ``torch.func`` with ``argnums`` tuples/``chunk_size``/tied ``functional_call`` were compared too and agree: they

@@ -22,6 +22,7 @@ from backprop.methods import structseqs as rt
 from backprop.methods.random import generator_rng, on_device, zero_grad_from
 from backprop.methods.structseqs import HistogramDD
 from backprop.ops._histogram import histogram_edges
+from backprop.ops._util import ShapeError, wrap_dim
 from backprop.tensor import Tensor
 
 _NORM_WARNING = (
@@ -33,15 +34,21 @@ _NORM_WARNING = (
 # ---------------------------------------------------------------- gradient
 def _dims(input: Tensor, dim: Any) -> list[int]:
     nd = input.dim()
-    dims = list(range(nd)) if dim is None else [dim] if isinstance(dim, int) else [int(d) for d in dim]
-    out = [d + nd if d < 0 else d for d in dims]
-    if any(not 0 <= d < nd for d in out) or len(set(out)) != len(out):
-        raise IndexError(f"torch.gradient: dim {dim} is out of range or repeated for a {nd}-D input")
+    if dim is None:
+        return list(range(nd))
+    out = [wrap_dim(int(d), nd, "gradient") for d in ([dim] if isinstance(dim, int) else dim)]
+    if nd == 0 and out:  # (0 and -1 are in range for a 0-d tensor, which has no size to difference along)
+        d = dim if isinstance(dim, int) else list(dim)[0]
+        raise IndexError(f"Dimension specified as {d} but tensor has no dimensions")
+    for d in out:
+        if out.count(d) > 1:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
     return out
 
 
-def _spacings(spacing: Any, n: int) -> list[Any]:
-    """One spacing per differentiated dim: a number (uniform step) or a 1-D coordinate tensor."""
+def _spacings(spacing: Any, n: int, nd: int, dim: Any) -> list[Any]:
+    """One spacing per differentiated dim: a number (uniform step) or a 1-D coordinate tensor (torch's length
+    checks: against the input's rank when ``dim`` is not given, else against ``dim``'s length)."""
     if spacing is None:
         return [1.0] * n
     if isinstance(spacing, Tensor) and spacing.ndim == 0:  # torch reads a 0-d tensor as its Number
@@ -49,10 +56,15 @@ def _spacings(spacing: Any, n: int) -> list[Any]:
     if isinstance(spacing, (int, float)):
         return [float(spacing)] * n
     items = list(spacing)
+    if dim is None and len(items) != nd:
+        raise RuntimeError(
+            "torch.gradient expected spacing to be unspecified, a scalar, or a list of length equal to "
+            f"'self.dim() = {nd}', since dim argument was not given, but got a list of length {len(items)}"
+        )
     if len(items) != n:
         raise RuntimeError(
-            f"torch.gradient expected spacing to be unspecified, a scalar or its length to match the number of "
-            f"dimensions specified ({n}), got a spacing of length {len(items)}"
+            "torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim arguments to have "
+            f"the same length, but got a spacing argument of length {len(items)} and a dim argument of length {n}."
         )
     if builtins.any(isinstance(s, Tensor) and s.ndim != 1 for s in items):
         d = next(s.ndim for s in items if isinstance(s, Tensor) and s.ndim != 1)
@@ -70,10 +82,6 @@ def _along(t: Tensor, d: int, nd: int) -> Tensor:
 
 def _gradient_1d(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
     n = f.shape[d]
-    if n < edge_order + 1:
-        raise RuntimeError(
-            f"torch.gradient expected each dimension size to be at least edge_order+1, got a size {n} along dim {d}"
-        )
     sl = functools.partial(f.narrow, d)
     if not isinstance(h, Tensor):  # uniform step h
         interior = (sl(2, n - 2) - sl(0, n - 2)) / h / 2  # (torch's order: the half dtype's overflow and subnormals)
@@ -84,7 +92,13 @@ def _gradient_1d(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
             first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
             last = (sl(n - 3, 1) * 0.5 - sl(n - 2, 1) * 2 + sl(n - 1, 1) * 1.5) / h
         return _cat([first, interior, last], d)
-    if h.dim() != 1 or h.shape[0] != n:
+    if h.shape[0] != n:
+        if 1 not in (h.shape[0] - 2, n - 2):  # (torch's text: its weights, one per interior point, meet f's)
+            raise ShapeError(
+                f"The size of tensor a ({h.shape[0] - 2}) must match the size of tensor b ({n - 2}) at "
+                f"non-singleton dimension {d}"
+            )
+        # (where one side has one interior point torch broadcasts them into a silent wrong answer: refused)
         raise RuntimeError(f"torch.gradient expected the coordinates along dim {d} to be 1-D of size {n}")
     nd = f.dim()
     x = h.to(f.dtype)
@@ -124,11 +138,18 @@ def gradient(input: Tensor, *, spacing: Any = None, dim: Any = None, edge_order:
     or the sample coordinates (1-D tensors, one per dim). Integer inputs give the default float dtype."""
     if not isinstance(input, Tensor):
         raise TypeError(f"torch.gradient(): argument 'input' must be Tensor, not {type(input).__name__}")
+    # (torch's checks, in its order: uint8, spacing's length, edge_order, dims, sizes)
+    if str(input.dtype) == "uint8":
+        raise RuntimeError("torch.gradient does not support uint8 input.")
+    n = len(input.shape) if dim is None else 1 if isinstance(dim, int) else len(dim)
+    spacings = _spacings(spacing, n, input.dim(), dim)
     if edge_order not in (1, 2):
-        raise RuntimeError(f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}")
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    dims = _dims(input, dim)
+    if any(input.shape[d] < edge_order + 1 for d in dims):
+        raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
     f = input if dtypes.kind(input.dtype) in "fc" else input.to(dtypes.get_default_dtype())  # complex stays
-    dims = _dims(f, dim)
-    return tuple(_gradient_1d(f, d, h, edge_order) for d, h in zip(dims, _spacings(spacing, len(dims))))
+    return tuple(_gradient_1d(f, d, h, edge_order) for d, h in zip(dims, spacings))
 
 
 # ---------------------------------------------------------------- histograms

@@ -265,9 +265,11 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
     if depth < leaf:
         return a
     if strict and not pytorchs and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
+        from backprop.autograd.grad_mode import is_grad_enabled
         from backprop.runtime import user_stacklevel
 
-        warn_scalar_requires_grad(user_stacklevel())  # (torch reads it with ``item()`` as a double: no graph)
+        if is_grad_enabled():  # (torch reads it with ``item()`` as a double: no graph; under no_grad no warning)
+            warn_scalar_requires_grad(user_stacklevel())
     if a.size != 1 or (dtype is not None and dtype.kind in "iub" and a.dtype.kind not in "iub"):
         if not strict:
             return np.zeros((), a.dtype)

@@ -40,7 +40,7 @@ from backprop.methods.structseqs import (
 )
 from backprop.ops import linalg as _ops
 from backprop.ops import reduction as _red
-from backprop.ops._util import DTypeError, ShapeError, wrap_dim
+from backprop.ops._util import DTypeError, ShapeError, broadcast_shape, wrap_dim
 from backprop.ops.linalg import LinAlgError
 from backprop.ops.shape import stack as _shape_stack
 from backprop.registry import refuse_complex
@@ -290,8 +290,7 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
     """The least-squares solution X = pinv(A) B of A X = B (B a matrix stack or a vector), differentiable."""
     A = input  # (torch's keyword name is input)  # noqa: N806
     B = b  # (torch's keyword name is b)  # noqa: N806
-    _m._matrix("linalg.lstsq", A)
-    vector = B.ndim == A.ndim - 1
+    vector = _lstsq_checks(A, B, driver)
     b = B.unsqueeze(-1) if vector else B
     m, n = A.shape[-2:]
     r = np.finfo(A.dtype).eps * max(m, n) if rcond is None else float(rcond)
@@ -311,6 +310,36 @@ def lstsq(input: Tensor, b: Tensor, rcond: Any = None, *, driver: Any = None) ->
         res = res.reshape(-1)[:0]
     x, res = name_nodes("LinalgLstsqBackward0", x.squeeze(-1) if vector else x, res)
     return rt.linalg_lstsq(x, res, rank, sv)
+
+
+def _lstsq_checks(A: Tensor, B: Tensor, driver: Any) -> bool:  # noqa: N803
+    """torch's refusals of ``lstsq``, in its order: ranks, dtypes, the vector case's rank, rows, batch dims,
+    driver, dtype. True where B is a (batch of) vector(s): 1-d, or A's shape without its last dim."""
+    _m._tensors("linalg.lstsq", A, B)
+    if A.ndim < 2:
+        raise ShapeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
+    if B.ndim < 1:
+        raise ShapeError("torch.linalg.lstsq: other must have at least 1 dimension.")
+    if A.dtype != B.dtype:
+        raise DTypeError(
+            "torch.linalg.lstsq: Expected input and other to have the same dtype, but got input's dtype "
+            f"{_dtypes.scalar_type_name(A.dtype)} and other's dtype {_dtypes.scalar_type_name(B.dtype)}"
+        )
+    if not 0 <= A.ndim - B.ndim <= 1:
+        raise ShapeError(
+            "torch.linalg.lstsq: input.dim() must be greater or equal to other.dim() and "
+            "(input.dim() - other.dim()) <= 1"
+        )
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    if A.shape[-2] != (B.shape[-1] if vector else B.shape[-2]):
+        raise ShapeError(f"torch.linalg.lstsq: input.size(-2) should match other.size({-1 if vector else -2})")
+    # (torch then broadcasts the batch dims, B's taken as vectors wherever it has one dim fewer than A)
+    broadcast_shape(tuple(A.shape[:-2]), tuple(B.shape[: -1 if B.ndim == A.ndim - 1 else -2]))
+    if driver is not None and driver not in ("gels", "gelsy", "gelsd", "gelss"):
+        raise OpValueError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    if str(A.dtype) not in ("float32", "float64", "complex64", "complex128"):
+        raise DTypeError("This function doesn't handle types other than float and double")
+    return vector
 
 
 def tensorinv(input: Tensor, ind: int = 2) -> Tensor:  # noqa: N803

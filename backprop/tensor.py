@@ -58,8 +58,9 @@ _SCALARS = (int, float, bool, complex)
 
 
 def _warn_scalar_requires_grad(t: Tensor) -> None:
-    """torch's warning for ``float(t)``/``complex(t)`` of a tensor that requires grad (``devices``'s, once)."""
-    if t._requires_grad:
+    """torch's warning for ``float(t)``/``complex(t)`` of a tensor that requires grad (``devices``'s, once), only
+    while grad mode is on: under ``no_grad`` (LBFGS's step reading its closure's loss) torch says nothing."""
+    if t._requires_grad and _grad_state.enabled:
         warn_scalar_requires_grad(3)
 
 

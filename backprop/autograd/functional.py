@@ -192,11 +192,15 @@ def _batched_grad(
     from backprop.ops import shape
 
     outs = [outputs] if hasattr(outputs, "grad_fn") else list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
     gos = [grad_outputs] if hasattr(grad_outputs, "grad_fn") else list(grad_outputs)
     ins = [inputs] if hasattr(inputs, "grad_fn") else list(inputs)
     if len(gos) < len(outs):
         raise RuntimeError(f"got {len(outs)} tensors and {len(gos)} gradients")
     for i, (out, g) in enumerate(zip(outs, gos)):
+        if g is None and out.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
         if g is not None and g.ndim == 0:
             raise IndexError(
                 "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ to "
@@ -210,6 +214,17 @@ def _batched_grad(
                 f"output[{i}] has a shape of {out.shape!r}. If you only want some tensors in `grad_output` to be "
                 "considered batched, consider using vmap."
             )
+    implicit = [i for i, (out, g) in enumerate(zip(outs, gos)) if g is None]
+    if implicit:  # (torch's ones_like(output), then vmapped over its first dim: none for a scalar)
+        i = implicit[0]
+        if any(outs[j].ndim == 0 for j in implicit):
+            raise ValueError(
+                "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that input is a Tensor of "
+                "dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
+            )
+        raise RuntimeError(
+            f"invalid gradient at index {i} - got [] but expected shape compatible with {list(outs[i].shape)}"
+        )
     n = gos[0].shape[0]
     rows = []
     for i in range(n):
@@ -395,16 +410,32 @@ def jacobian(
             'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your function has more '
             'outputs than inputs, "forward-mode" tends to be more performant. Otherwise, prefer to use "reverse-mode".'
         )
-    if strategy == "forward-mode" and not vectorize:
-        raise NotImplementedError(
-            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
-            "only implemented for `vectorize=True`."
-        )
+    if strategy == "forward-mode":  # (torch's refusals, in its order)
+        if create_graph:
+            raise NotImplementedError(
+                'torch.autograd.functional.jacobian: `create_graph=True` and `strategy="forward-mode"` are not '
+                'supported together (yet). Please either set `create_graph=False` or `strategy="reverse-mode"`.'
+            )
+        if strict:
+            raise RuntimeError(
+                'torch.autograd.functional.jacobian: `strict=True` and `strategy="forward-mode"` are not supported '
+                'together (yet). Please either set `strict=False` or `strategy="reverse-mode"`.'
+            )
+        if not vectorize:
+            raise NotImplementedError(
+                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+                "only implemented for `vectorize=True`."
+            )
     ins, single_in = _as_tuple(inputs, "inputs", "jacobian")
     ins = _prepare(ins, create_graph)
     with enable_grad():
         outs, single_out = _as_tuple(func(*ins), "outputs of the user-provided function", "jacobian")
         _check_outputs(outs, strict)
+        if vectorize and strict:
+            raise RuntimeError(
+                "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not supported "
+                "together. Please either set `strict=False` or `vectorize=False`."
+            )
         table = []
         for i, out in enumerate(outs):
             flat = out.reshape(-1)
@@ -453,8 +484,11 @@ def hessian(
     vectorize: bool = False,
     outer_jacobian_strategy: str = "reverse-mode",
 ) -> Any:
-    """The Hessian of a scalar function at ``inputs`` (the Jacobian of its gradient)."""
+    """The Hessian of a scalar function at ``inputs`` (the Jacobian of its gradient, whose ``vectorize`` and
+    ``outer_jacobian_strategy`` refusals are torch's)."""
     ins, single_in = _as_tuple(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):  # (torch's assertion and text)
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
 
     def gradient(*x: Any) -> tuple:
         out = _single_output("hessian", func(*x))
@@ -464,7 +498,9 @@ def hessian(
                 raise RuntimeError(_HESSIAN_STRICT.format(i=i))
         return _fill(gs, x, False, "")
 
-    result = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
+    result = jacobian(
+        gradient, ins, create_graph=create_graph, strict=strict, vectorize=vectorize, strategy=outer_jacobian_strategy
+    )
     return result[0][0] if single_in else result
 
 

@@ -159,8 +159,9 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params: list[Tensor] = self.param_groups[0]["params"]
-        if len({p.dtype for p in self._params}) > 1 or len({str(p.device) for p in self._params}) > 1:
-            raise ValueError("LBFGS: all parameters must have one dtype and one device")
+        # (mixed dtypes are torch's: the flat vectors are in their promoted dtype, complex ones as real pairs)
+        if len({str(p.device) for p in self._params}) > 1:
+            raise ValueError("LBFGS: all parameters must be on one device")
         self._numel = sum(p.numel() for p in self._params)
 
     def state_dict(self) -> dict[str, Any]:
@@ -199,7 +200,8 @@ class LBFGS(Optimizer):
         for p in self._params:
             n = p.numel()
             if p._data.dtype.kind == "c":  # (its real view: two entries of ``update`` per element)
-                upd = update[offset : offset + 2 * n].copy().view(p._data.dtype)
+                pairs = update[offset : offset + 2 * n].reshape(n, 2)
+                upd = pairs[:, 0] + 1j * pairs[:, 1]  # (torch's view_as_complex of the flat dtype's pairs)
                 p._data += step_size * upd.reshape(p.shape)
                 offset += 2 * n
                 continue

@@ -529,14 +529,20 @@ def test_cyclic_lr_closed_form_triangle() -> None:
         optim.lr_scheduler.CyclicLR(optim.Adagrad([p]), 0.1, 0.5)
 
 
-def test_a_single_scheduler_keeps_its_closed_form() -> None:
-    """Alone on its optimizer a schedule sets its closed form bit for bit (resumed runs land there)."""
+def test_a_single_scheduler_updates_recursively_as_torch() -> None:
+    """Alone on its optimizer a schedule multiplies the current rate (torch's recursive form, bit for bit);
+    ``step(epoch)`` gives the closed form."""
     p = nn.Parameter(bp.ones(1))
     opt = optim.SGD([p], lr=0.3)
     sched = optim.lr_scheduler.ExponentialLR(opt, 0.9)
-    for e in range(1, 40):
+    lr = 0.3
+    for _ in range(1, 40):
         sched.step()
-        assert opt.param_groups[0]["lr"] == 0.3 * 0.9**e
+        lr = lr * 0.9
+        assert opt.param_groups[0]["lr"] == lr
+    with pytest.warns(UserWarning, match="epoch parameter"):
+        sched.step(2)
+    assert opt.param_groups[0]["lr"] == 0.3 * 0.9**2
 
 
 # ---------------------------------------------------------------- swa_utils

@@ -200,14 +200,11 @@ class LRScheduler:
             self._set(epoch)
             return
         self.last_epoch += 1
-        epoch, groups = self.last_epoch, self.optimizer.param_groups
-        if type(self)._chain is not LRScheduler._chain and any(
-            g["lr"] != (self.lr_at(base, epoch - 1) if epoch > 0 else base) for g, base in zip(groups, self.base_lrs)
-        ):  # the rate is not where this schedule left it: compose with whoever moved it, as torch
-            for g, base in zip(groups, self.base_lrs):
-                g["lr"] = self._chain(g["lr"], base, epoch)
-        else:
-            self._set(epoch)
+        if type(self)._chain is LRScheduler._chain:
+            self._set(self.last_epoch)
+            return
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):  # torch's recursive form, to the bit
+            g["lr"] = self._chain(g["lr"], base, self.last_epoch)
 
     def _set(self, epoch: Any) -> None:
         """Every group's learning rate at ``epoch`` (closed form: no dependence on earlier steps)."""
@@ -337,8 +334,8 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
-        frac = min(epoch, self.total_iters) / self.total_iters
-        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+        span = self.end_factor - self.start_factor  # (torch's order of operations: its closed form to the bit)
+        return base_lr * (self.start_factor + span * min(self.total_iters, epoch) / self.total_iters)
 
     def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
         start, end = self.start_factor, self.end_factor
@@ -448,7 +445,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
-        return base_lr * (self.factor if epoch < self.total_iters else 1.0)
+        return base_lr * (self.factor + (epoch >= self.total_iters) * (1 - self.factor))  # (torch's, to the bit)
 
     def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
         if epoch == 0:
@@ -716,12 +713,15 @@ class SequentialLR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # (torch's parameter name)
+        """torch's: each scheduler's own state back; the rates are the ones saved (not recomputed: the
+        recursive schedules' last bits are the run's)."""
         state = state_dict
         for sched, sub in zip(self._schedulers, state["_schedulers"]):
-            sched.last_epoch, sched.base_lrs = sub["last_epoch"], list(sub["base_lrs"])
+            sched.load_state_dict(sub)
         self.last_epoch = state["last_epoch"]
-        self._set(self.last_epoch)
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        self._last_lr = list(state["_last_lr"])
+        for g, lr in zip(self.optimizer.param_groups, self._last_lr):  # (the active one's, not the last loaded)
+            g["lr"] = lr
 
 
 class ReduceLROnPlateau(LRScheduler):

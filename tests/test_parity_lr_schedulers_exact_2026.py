@@ -289,10 +289,15 @@ def test_reduce_on_plateau(kw: dict[str, Any]) -> None:
 
 
 def _messages(fn: Callable[[], Any]) -> list[tuple[str, str]]:
+    return _calling(fn)[0]
+
+
+def _calling(fn: Callable[[], Any]) -> tuple[list[tuple[str, str]], Any]:
+    """The warnings ``fn()`` gives (category, text) and what it returns."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fn()
-    return [(w.category.__name__, str(w.message)) for w in caught]
+        out = fn()
+    return [(w.category.__name__, str(w.message)) for w in caught], out
 
 
 def test_warnings_and_their_texts() -> None:
@@ -317,3 +322,62 @@ def test_warnings_and_their_texts() -> None:
 
     for case in (scheduler_before_optimizer, get_lr_outside_step, epoch_argument):
         assert case(bp) == case(torch), case.__name__
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if not n.startswith(("sequential", "chained"))])
+def test_get_lr_outside_step(name: str) -> None:
+    """``get_lr()`` called by the user gives torch's numbers (the recursive form applied once more from the
+    current rates, or the schedule's formula at ``last_epoch``) and torch's warning, and moves no rate."""
+
+    def run(lib: Any) -> list[Any]:
+        kind, build = CASES[name]
+        opt = _optimizer(lib, kind)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sched = build(lib, opt)
+        out = []
+        for k in range(60):
+            opt.step()
+            sched.step()
+            if k % 7 == 0:
+                out.append((_calling(sched.get_lr), _state(opt, sched)))
+        return out
+
+    assert run(bp) == run(torch)
+
+
+RESUMABLE = {
+    "StepLR": {"step_size": 7, "gamma": 0.5},
+    "MultiStepLR": {"milestones": [31, 40]},
+    "ConstantLR": {"factor": 0.5, "total_iters": 31},
+    "LinearLR": {"start_factor": 0.2, "total_iters": 50},
+    "ExponentialLR": {"gamma": 0.9},
+    "PolynomialLR": {"total_iters": 60},
+    "CosineAnnealingLR": {"T_max": 20},
+    "LambdaLR": {"lr_lambda": _lam},
+    "MultiplicativeLR": {"lr_lambda": _mul},
+}  # (CosineAnnealingWarmRestarts resumes at its true position: a difference README states)
+
+
+@pytest.mark.parametrize("cls", list(RESUMABLE))
+def test_resume_with_last_epoch(cls: str) -> None:
+    """torch's resume recipe: load the optimizer's state, build the scheduler with ``last_epoch=``."""
+
+    def run(lib: Any) -> list[Any]:
+        kw = RESUMABLE[cls]
+        opt = _optimizer(lib)
+        sched = getattr(lib.optim.lr_scheduler, cls)(opt, **kw)
+        for _ in range(30):
+            opt.step()
+            sched.step()
+        opt2 = _optimizer(lib)
+        opt2.load_state_dict(opt.state_dict())
+        sched2 = getattr(lib.optim.lr_scheduler, cls)(opt2, last_epoch=30, **kw)
+        out = [_state(opt2, sched2), _calling(sched2.get_lr)]
+        for _ in range(40):
+            opt2.step()
+            sched2.step()
+            out.append(_state(opt2, sched2))
+        return out
+
+    assert run(bp) == run(torch)

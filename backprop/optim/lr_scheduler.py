@@ -1,10 +1,10 @@
-"""Learning-rate schedules (torch.optim.lr_scheduler names), in closed form per epoch.
+"""Learning-rate schedules (torch.optim.lr_scheduler names), bit for bit as torch's.
 
-A scheduler alone on its optimizer sets the closed form; where another scheduler (or the user) has
-moved the rate since, the chainable ones (torch's: Step, MultiStep, Exponential, Constant, Linear,
-Polynomial, CosineAnnealing, Multiplicative) apply torch's recursive update to the current rate
-instead, so schedulers stepped together (``ChainedScheduler``, or two ``step()`` calls) compose as
-torch's do."""
+The chainable ones (torch's: Step, MultiStep, Exponential, Constant, Linear, Polynomial,
+CosineAnnealing, Multiplicative) update the current rate recursively at each ``step()`` (``_chain``,
+torch's ``get_lr``), so their floats are torch's and schedulers stepped together (``ChainedScheduler``,
+or two ``step()`` calls) compose as torch's do; ``lr_at`` is the closed form, for ``step(epoch)``
+(torch's ``_get_closed_form_lr``) and a ``SequentialLR`` milestone."""
 
 from __future__ import annotations
 
@@ -156,7 +156,19 @@ class LRScheduler:
         current rates or anything else, as torch's does). Called outside ``step()`` it warns, as torch's
         (``get_last_lr()`` gives the current rates)."""
         _warn_get_lr_outside_step(self)
-        return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
+        groups = self.optimizer.param_groups
+        if type(self)._chain is not LRScheduler._chain:  # torch's recursive form, from the current rates
+            return [self._chain(g["lr"], base, self.last_epoch) for g, base in zip(groups, self.base_lrs)]
+        saved = [g["lr"] for g in groups]  # (what ``_set`` would set; momenta it cycles move, as torch's)
+        self._set(self._epoch_now())
+        rates = [g["lr"] for g in groups]
+        for g, lr in zip(groups, saved):
+            g["lr"] = lr
+        return rates
+
+    def _epoch_now(self) -> Any:
+        """The epoch ``get_lr()`` computes the rates for (torch's ``last_epoch``, or a schedule's own count)."""
+        return self.last_epoch
 
     def _get_lr_in_step(self) -> list[float]:
         """``get_lr()`` called by the scheduler itself (no warning, as torch's ``_enable_get_lr_call``)."""
@@ -170,9 +182,10 @@ class LRScheduler:
         """Whether this is a torch-style subclass whose ``get_lr`` (not ``lr_at``) is the schedule."""
         return type(self).get_lr is not LRScheduler.get_lr
 
-    def _chain(self, lr: float, base_lr: float, epoch: int) -> float | None:
-        """torch's recursive form: the rate at ``epoch`` from the current ``lr`` (None: not chainable)."""
-        return None
+    def _chain(self, lr: float, base_lr: float, epoch: int) -> float:
+        """torch's recursive form: the rate at ``epoch`` from the current ``lr`` (a chainable schedule
+        overrides it; the others set ``lr_at``'s closed form)."""
+        return self.lr_at(base_lr, epoch)
 
     def _check_order(self) -> None:
         """torch's warning for ``scheduler.step()`` called before the first ``optimizer.step()``."""
@@ -306,6 +319,8 @@ class CosineAnnealingLR(LRScheduler):
         t_max, eta_min = self.T_max, self.eta_min
         if epoch == 0:
             return lr
+        if self.__dict__.get("_step_count") == 1:  # (torch's: get_lr() right after resuming is the closed form)
+            return self.lr_at(base_lr, epoch)
         if (epoch - 1 - t_max) % (2 * t_max) == 0:
             return lr + (base_lr - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
         return (1 + math.cos(math.pi * epoch / t_max)) / (1 + math.cos(math.pi * (epoch - 1) / t_max)) * (
@@ -661,6 +676,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
         return epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1), self.T_0 * self.T_mult**n
 
+    def _epoch_now(self) -> float:
+        return self._position()
+
     def lr_at(self, base_lr: float, epoch: float) -> float:
         t_cur, t_i = self._cycle(epoch)
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
@@ -851,9 +869,19 @@ class MultiplicativeLR(LRScheduler):
         if epoch is not None:  # (torch's deprecated explicit epoch: no closed form, the factor at that epoch)
             warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        for g, lr in zip(self.optimizer.param_groups, self._get_lr_in_step()):
+            g["lr"] = lr
+
+    def get_lr(self) -> list[float]:
+        """torch's: the current rates times the factor at ``last_epoch`` (from epoch 1 on)."""
+        _warn_get_lr_outside_step(self)
+        groups = self.optimizer.param_groups
         if self.last_epoch > 0:
-            for g, fn in zip(self.optimizer.param_groups, self.lr_lambdas):
-                g["lr"] = g["lr"] * fn(self.last_epoch)
+            return [g["lr"] * fn(self.last_epoch) for g, fn in zip(groups, self.lr_lambdas)]
+        return [g["lr"] for g in groups]
+
+    def _user_schedule(self) -> bool:
+        return False
 
     def _set(self, epoch: int) -> None:
         """The closed form (``load_state_dict``, ``SequentialLR``): base times every factor so far."""

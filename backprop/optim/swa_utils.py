@@ -195,6 +195,9 @@ class SWALR(LRScheduler):
         self.last_epoch += 1
         self._set(self._step_count - 1)
 
+    def _epoch_now(self) -> int:
+        return self._step_count - 1  # (torch's SWALR counts its steps)
+
     def _set(self, step: int) -> None:
         """From the current rate (torch's recursive form): back out the rate before annealing, then
         mix it with swa_lr by the anneal function at ``step``."""

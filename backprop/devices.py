@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -208,6 +208,10 @@ def numpy_checks(array: np.ndarray, shares: bool) -> None:
     check_array_dtype(array)
 
 
+# whether grad mode is on (``autograd.grad_mode.is_grad_enabled``, set when that module loads: it sits above this one)
+GRAD_ENABLED: list[Callable[[], bool]] = [lambda: True]
+
+
 def warn_scalar_requires_grad(stacklevel: int) -> None:
     """torch's warning for a tensor that requires grad read as a Python number: ``float(t)``, ``complex(t)`` and
     ``torch.tensor([t, ...])`` (once per process, as its TORCH_WARN_ONCE; ``int``, ``bool`` and ``item()`` do not
@@ -265,10 +269,9 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
     if depth < leaf:
         return a
     if strict and not pytorchs and data._requires_grad and (dtype is None or dtype.kind not in "iub"):
-        from backprop.autograd.grad_mode import is_grad_enabled
         from backprop.runtime import user_stacklevel
 
-        if is_grad_enabled():  # (torch reads it with ``item()`` as a double: no graph; under no_grad no warning)
+        if GRAD_ENABLED[0]():  # (torch reads it with ``item()`` as a double: no graph; under no_grad no warning)
             warn_scalar_requires_grad(user_stacklevel())
     if a.size != 1 or (dtype is not None and dtype.kind in "iub" and a.dtype.kind not in "iub"):
         if not strict:

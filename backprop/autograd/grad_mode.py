@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from backprop import devices
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -37,6 +39,9 @@ autocast_users = [0]
 def is_grad_enabled() -> bool:
     """True when ops record the graph for backward (the default)."""
     return state.enabled
+
+
+devices.GRAD_ENABLED[0] = is_grad_enabled  # (for torch.tensor([t, ...])'s warning, read below this layer)
 
 
 class _GradMode:

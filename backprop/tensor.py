@@ -40,7 +40,7 @@ from backprop.backends.meta_backend import placeholder
 from backprop.devices import Device, numpy_checks, warn_scalar_requires_grad
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
-from backprop.methods.attributes import AttributeMethods
+from backprop.methods.attributes import AttributeMethods, strided
 from backprop.methods.linalg import LinalgMethods
 from backprop.methods.math import check_sub, refuse_bool_neg, refuse_bool_pos
 from backprop.methods.random import RandomMethods
@@ -55,6 +55,19 @@ from backprop.size import Size
 
 _new = object.__new__
 _SCALARS = (int, float, bool, complex)
+
+
+def legacy_new_mismatch(got: list[str], keywords: list[str]) -> str:
+    """torch's TypeError text for a legacy constructor call (``Tensor(t, dtype=...)``) that matches no overload."""
+    why = f"\n      didn't match because some of the keywords were incorrect: {', '.join(keywords)}"
+    return (
+        f"new() received an invalid combination of arguments - got ({', '.join(got)}), but expected one of:\n"
+        f" * (*, torch.device device = None){why if len(keywords) == 1 else ''}\n"
+        " * (torch.Storage storage)\n"
+        " * (Tensor other)\n"
+        " * (tuple of ints size, *, torch.device device = None)\n"
+        " * (object data, *, torch.device device = None)\n"
+    )
 
 
 def _warn_scalar_requires_grad(t: Tensor) -> None:
@@ -479,7 +492,8 @@ class Tensor(
         tensor of that shape in the default dtype (torch leaves it uninitialised), ``Tensor()`` an empty
         one, ``Tensor(data)`` Python sequences or a NumPy array in the default float dtype (torch's
         ``Tensor(obs)`` of a float64 observation is float32; an array already of that dtype is shared, as
-        ``from_numpy``), tensors in their own dtype; a lone number is torch's TypeError. ``bp.tensor`` infers
+        ``from_numpy``); ``Tensor(t)`` of a tensor is torch's alias of it (same memory, version counter and
+        dtype, ``AliasBackward0`` in the graph); a lone number is torch's TypeError. ``bp.tensor`` infers
         dtypes."""
         if args and all(a.__class__ is builtins.int for a in args) or (len(args) == 1 and isinstance(args[0], Size)):
             sizes = tuple(args[0]) if isinstance(args[0], Size) else args
@@ -488,6 +502,9 @@ class Tensor(
             data = np.zeros(0, dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
         elif len(args) == 1:
             data = args[0]
+            if isinstance(data, Tensor) and data.layout is strided:  # (a sparse one is converted)
+                self._alias_of(data, dtype, device, requires_grad)
+                return
             if isinstance(data, np.integer):  # (torch reads it as a size, as a Python int)
                 data = np.zeros(int(data), dtypes.to_dtype(dtype) or dtypes.get_default_dtype())
             elif isinstance(data, (*_SCALARS, np.generic)):
@@ -510,6 +527,24 @@ class Tensor(
                 f"({', '.join(type(a).__name__ for a in args)}); use bp.tensor(data, dtype=...)"
             )
         self._init(data, dtype, device, requires_grad)
+
+    def _alias_of(self, other: Tensor, dtype: Any, device: Any, requires_grad: builtins.bool) -> None:
+        """torch's legacy ``Tensor(other)``: this tensor becomes ``other[...]``, a view sharing its memory and
+        version counter, in the graph through ``AliasBackward0``; ``dtype=`` and ``requires_grad=`` are torch's
+        TypeError (no such overload), ``device=`` its RuntimeError."""
+        given = [name for name, v in (("requires_grad", requires_grad), ("dtype", dtype)) if v]
+        if given or device is not None:
+            if given:
+                kinds = {"requires_grad": "bool", "dtype": "torch.dtype", "device": type(device).__name__}
+                names = given if device is None else [*given, "device"]
+                raise TypeError(legacy_new_mismatch(["Tensor", *(f"{n}={kinds[n]}" for n in names)], names))
+            raise RuntimeError(
+                "Legacy tensor constructor of the form torch.Tensor(tensor, device=device) is not supported.  "
+                "Use torch.tensor(...) or torch.as_tensor(...) instead."
+            )
+        alias = other[...]
+        for slot in ("_data", "device", "_grad", "grad_fn", "_requires_grad", "_vc", "_vbase", "_hooks"):
+            setattr(self, slot, getattr(alias, slot))
 
     def _init(self, data: Any, dtype: Any, device: Any, requires_grad: builtins.bool) -> None:
         dev = to_device_obj(device)

@@ -862,6 +862,7 @@ def _write_through_view(name: str, view: Any, new: Any) -> None:
         return
     index = node._attrs["index"]
     write_recorded(name, base, new, index)
+    name_node(base, "torch::autograd::CopySlices")  # (a whole-tensor alias too: torch's node for any view write)
     fresh = apply(getitem, base, index=index)
     carry_retained(view.grad_fn, fresh.grad_fn)
     view._data, view.grad_fn, view._requires_grad = fresh._data, fresh.grad_fn, fresh._requires_grad

@@ -158,8 +158,21 @@ def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> T
     if input._data.dtype.kind in "iub" and name in _FLOAT_KERNELS:  # (NumPy would promote them to float64)
         _refuse_integer(input, _FLOAT_KERNELS[name])
     if inplace:
-        return apply_(opdef, name + "_", input, **attrs)
+        out = apply_(opdef, name + "_", input, **attrs)
+        return out if name not in _INPLACE_NODES else _name_inplace(out, _INPLACE_NODES[name])
     return apply(opdef, input, **attrs)
+
+
+def _name_inplace(t: Tensor, name: str) -> Tensor:
+    """``t`` after an in-place op, its node named ``name`` (a view keeps its view node: its base's is CopySlices)."""
+    return t if t._vbase is not None and t._vbase is not t else name_node(t, name)
+
+
+# torch's nodes for the in-place overloads that it names apart (``elu_``'s EluBackward1); the others keep the name
+_INPLACE_NODES = {
+    "elu": "EluBackward1", "selu": "EluBackward1", "celu": "CeluBackward1", "leaky_relu": "LeakyReluBackward1",
+    "threshold": "ThresholdBackward1",
+}  # fmt: skip
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -489,17 +502,17 @@ def _rrelu(input: Tensor, lower: float, upper: float, training: bool, inplace: b
         raise OpValueError(f"Lower bound should be less than or equal to the upper bound (got {lower} > {upper})")
     if not training:  # (torch's one kernel: RreluWithNoiseBackward0, in place RreluWithNoiseBackward1)
         out = leaky_relu(input, (lower + upper) / 2, inplace)
-        return name_node(out, "RreluWithNoiseBackward1" if inplace else "RreluWithNoiseBackward0")
+        return _name_inplace(out, "RreluWithNoiseBackward1") if inplace else name_node(out, "RreluWithNoiseBackward0")
     dev = input.device
     if dev.type == "cpu" and input.dtype not in (dtypes.float32, dtypes.float64, dtypes.bfloat16):
         name = dtypes.scalar_type_name(input.dtype)
         raise NotImplementedError(f"\"rrelu_with_noise_out_cpu\" not implemented for '{name}'")
     slopes = Tensor._wrap(trace.record(_rrelu_noise, input, dev, lower, upper, generator), dev, None)
+    if inplace:  # x * noise, noise 1 where x > 0: torch's in-place kernel, whose backward is gy * noise
+        return _name_inplace(input.mul_(slopes.masked_fill(input > 0, 1.0)), "RreluWithNoiseBackward1")
     scaled = input * slopes  # (in the math type: float32 slopes for a float16 input, rounded once after)
     out = apply(ew.where, input > 0, input, scaled if scaled.dtype == input.dtype else scaled.to(input.dtype))
     link_gradients(out, input, name="RreluWithNoiseBackwardBackward0")
-    if inplace:
-        return _copy_into(input, out, "rrelu_")
     return name_node(out, "RreluWithNoiseBackward0")
 
 
@@ -512,15 +525,6 @@ def rrelu_(
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
-
-
-def _copy_into(target: Tensor, out: Tensor, name: str) -> Tensor:
-    """In place for a composition: only outside a graph (inside one, use the out-of-place form)."""
-    if out.requires_grad or target.requires_grad:
-        raise RuntimeError(f"{name}: in place with training=True is not supported on a tensor that requires grad")
-    trace.record(trace.write, target, out)  # (recorded: a compiled step writes too)
-    target._version += 1
-    return target
 
 
 __all__ += [

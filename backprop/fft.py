@@ -252,13 +252,23 @@ def ihfft2(
     input: Tensor, s: Sequence[int] | None = None, dim: Sequence[int] = (-2, -1), norm: str | None = None
 ) -> Tensor:
     """The inverse of ``hfft2``: the half spectrum conj(rfft2(x)) scaled as an inverse transform."""
-    return _r2c("ihfft2", input, s, dim, _ops.DUAL_NORM[_norm("ihfft2", norm)]).conj()
+    return _ihfft_named(_r2c("ihfft2", input, s, dim, _ops.DUAL_NORM[_norm("ihfft2", norm)]).conj(), s, dim)
 
 
 def ihfftn(input: Tensor, s: Sequence[int] | None = None, dim: Any = None, norm: str | None = None) -> Tensor:
     """The inverse of ``hfftn``: the half spectrum conj(rfftn(x)) scaled as an inverse transform (the last of
     ``dim`` halved to n // 2 + 1 bins)."""
-    return _r2c("ihfftn", input, s, dim, _ops.DUAL_NORM[_norm("ihfftn", norm)]).conj()
+    return _ihfft_named(_r2c("ihfftn", input, s, dim, _ops.DUAL_NORM[_norm("ihfftn", norm)]).conj(), s, dim)
+
+
+def _ihfft_named(out: Tensor, s: Any, dim: Any) -> Tensor:
+    """``out`` of ``ihfft2``/``ihfftn``, named as torch's node: over several dims torch ends with a c2c
+    transform of the conjugated half spectrum (``FftC2CBackward0``), over one with the conjugate."""
+    if dim is None:
+        k = out.ndim if s is None else len(s)
+    else:
+        k = 1 if isinstance(dim, (int, np.integer)) else len(dim)
+    return name_node(out, "FftC2CBackward0") if k > 1 else out
 
 
 # ---------------------------------------------------------------- frequencies and shifts

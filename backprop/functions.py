@@ -12,7 +12,7 @@ import numpy as np
 
 from backprop import creation, dtypes
 from backprop.autograd.function import apply, apply_, not_a_tensor, not_a_tensor_here
-from backprop.autograd.node_names import name_node
+from backprop.autograd.node_names import name_inplace, name_node
 from backprop.methods import linalg as _la
 from backprop.methods.indexing import where_condition
 from backprop.ops import activation as act
@@ -301,7 +301,8 @@ def selu(input: Tensor) -> Tensor:
 
 def selu_(input: Tensor) -> Tensor:
     try:
-        return apply_(act.elu, "selu_", input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+        out = apply_(act.elu, "selu_", input, alpha=act.SELU_ALPHA, scale=act.SELU_SCALE)
+        return name_inplace(out, act.elu, "EluBackward1")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -318,7 +319,8 @@ def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     try:
         if alpha == 0:
             raise ZeroDivisionError("celu_: alpha cannot be 0")
-        return apply_(act.elu, "celu_", input, alpha=alpha, input_scale=1.0 / alpha)
+        out = apply_(act.elu, "celu_", input, alpha=alpha, input_scale=1.0 / alpha)
+        return name_inplace(out, act.elu, "CeluBackward1")
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise
@@ -330,7 +332,8 @@ def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
-    return apply_(act.threshold, "threshold_", input, threshold=threshold, value=value)
+    out = apply_(act.threshold, "threshold_", input, threshold=threshold, value=value)
+    return name_inplace(out, act.threshold, "ThresholdBackward1")
 
 
 __all__ += ["celu", "celu_", "hardshrink", "prelu", "relu_", "selu", "selu_", "sigmoid_", "threshold", "threshold_"]

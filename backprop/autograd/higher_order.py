@@ -112,7 +112,38 @@ def graph_backward(node: Node, rule: Any, gy: Any, wrap: Any) -> Any:
     linked = getattr(attrs, "grad_links", None) if attrs.__class__ is LinkedAttrs else _OP_LINKS.get(node.op.name)
     if linked is not None:
         gxs = _link(node, gxs, linked, wrap)
+    named = _GRAD_NAMES.get(node.op.name)
+    if named is not None:
+        _name_grad(gxs, gy, named)
     return gxs
+
+
+def _name_grad(gxs: Any, gy: Any, name: str) -> None:
+    """The first input's gradient, a node the rule made, named as torch's fused backward kernel's
+    (``tanh_backward(grad, result)`` is ``TanhBackwardBackward0`` under a second differentiation)."""
+    gx = gxs[0] if gxs else None
+    node = getattr(gx, "grad_fn", None)
+    if node is not None and node is not getattr(gy, "grad_fn", None) and isinstance(node._attrs, dict):
+        attrs = node._attrs if isinstance(node._attrs, NamedAttrs) else NamedAttrs(node._attrs)
+        attrs.torch_name = name
+        node._attrs = attrs
+
+
+# op -> torch's name for its input's gradient under create_graph, where torch computes it with one
+# backward kernel of its own (the rules here compose it from mul, where, ...: the values are the same)
+_GRAD_NAMES = {
+    "tanh": "TanhBackwardBackward0",
+    "sigmoid": "SigmoidBackwardBackward0",
+    "gelu": "GeluBackwardBackward0",
+    "elu": "EluBackwardBackward0",  # (selu and celu are elu's kernel in torch too)
+    "softplus": "SoftplusBackwardBackward0",
+    "hardswish": "HardswishBackwardBackward0",
+    "logsigmoid": "LogSigmoidBackwardBackward0",
+    "softmax": "SoftmaxBackwardDataBackward0",
+    "log_softmax": "LogSoftmaxBackwardDataBackward0",
+    "cross_entropy": "LogSoftmaxBackwardDataBackward0",  # (torch's is log_softmax then nll_loss)
+    "binary_cross_entropy": "BinaryCrossEntropyBackwardBackward0",
+}
 
 
 # Gradients built from masks, indices and the incoming gradient alone (ReLU's, an L1 loss's, max

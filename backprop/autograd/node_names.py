@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NamedAttrs", "name_rule", "name_node", "name_nodes", "name_values", "op_backward_name", "torch_name"]
+__all__ = [
+    "NamedAttrs",
+    "name_rule",
+    "name_inplace",
+    "name_node",
+    "name_nodes",
+    "name_values",
+    "op_backward_name",
+    "torch_name",
+]
 
 
 class NamedAttrs(dict):
@@ -34,6 +43,14 @@ def name_node(t: Any, name: str) -> Any:
         if not isinstance(attrs, NamedAttrs):  # (a NamedAttrs is the node's own, and may carry grad links)
             attrs = node._attrs = NamedAttrs(attrs)
         attrs.torch_name = name
+    return t
+
+
+def name_inplace(t: Any, op: Any, name: str) -> Any:
+    """``t`` (the target of an in-place ``op``), its node named ``name`` when ``op`` made it (a write
+    through a view leaves the view's own node, and the base's CopySlices, as they are)."""
+    if getattr(t.grad_fn, "op", None) is op:
+        name_node(t, name)
     return t
 
 
@@ -112,8 +129,11 @@ def _setitem(node: Any) -> str:
 
 def _linear(node: Any) -> str:
     bias = len(node.in_meta) > 2 and node.in_meta[2] is not None
-    if len(node.in_meta[0][0]) == 2:
+    rank = len(node.in_meta[0][0])
+    if rank == 2:
         return "AddmmBackward0" if bias else "MmBackward0"
+    if rank == 1 and not bias:  # (torch's matmul of a vector: a row's mm, squeezed)
+        return "SqueezeBackward4"
     return "ViewBackward0" if bias else "UnsafeViewBackward0"
 
 

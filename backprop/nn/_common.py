@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 from backprop.autograd.function import not_a_tensor_here
+from backprop.autograd.node_names import name_node
 from backprop.tensor import Tensor
 
 
@@ -35,7 +36,8 @@ def _running_update(buf: Any, stat: Any, momentum: float, c: int) -> None:
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """||x1 - x2 + eps||_p along the last dim."""
     try:
-        return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+        out = (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+        return name_node(out, "NormBackward1")  # (torch's at::norm(x, p, dim), not linalg.vector_norm)
     except AttributeError as e:  # a non-tensor argument: torch's TypeError
         not_a_tensor_here(e)
         raise

@@ -200,7 +200,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     left = input1.matmul(weight.permute(1, 0, 2).reshape(i1, o * i2))  # (..., out * in2): x1^T W_o for each o
     prod = left.reshape(*input1.shape[:-1], o, i2) * input2.unsqueeze(-2)
     out = prod.sum(-1, dtype=prod.dtype)  # (torch's kernel keeps an integer dtype; sum alone makes int64)
-    return out if bias is None else out + bias
+    return name_node(out, "ViewBackward0") if bias is None else out + bias  # (torch: a view of _trilinear's)
 
 
 def pdist(input: Tensor, p: float = 2) -> Tensor:

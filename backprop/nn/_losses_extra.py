@@ -148,7 +148,8 @@ def margin_ranking_loss(
             f"margin_ranking_loss : All input tensors should have same dimension but got sizes: input1: "
             f"{tuple(input1.shape)}, input2: {tuple(input2.shape)}, target: {tuple(target.shape)}"
         )
-    return _apply_reduction((-target * (input1 - input2) + margin).clamp(min=0), reduction)
+    loss = name_node((-target * (input1 - input2) + margin).clamp(min=0), "ClampMinBackward0")  # torch's clamp_min
+    return _apply_reduction(loss, reduction)
 
 
 def hinge_embedding_loss(
@@ -394,4 +395,4 @@ def _triplet(a: Tensor, p: Tensor, n: Tensor, dist: Callable, margin: float, swa
     d_pos, d_neg = dist(a, p), dist(a, n)
     if swap:
         d_neg = d_neg.minimum(dist(p, n))
-    return _apply_reduction((margin + d_pos - d_neg).clamp(min=0), reduction)
+    return _apply_reduction(name_node((margin + d_pos - d_neg).clamp(min=0), "ClampMinBackward0"), reduction)

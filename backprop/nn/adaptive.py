@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backprop import functions as bpf
+from backprop.autograd.node_names import name_node
 from backprop.nn import functional as F
 from backprop.nn.containers import ModuleList, Sequential
 from backprop.nn.layers import Linear
@@ -135,7 +136,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         for i in range(self.n_clusters):
             cluster_logprob = F.log_softmax(self.tail[i](input), dim=1)
             parts.append(cluster_logprob + head_logprob[:, self.shortlist_size + i].unsqueeze(1))
-        return bpf.cat(parts, dim=1)
+        return name_node(bpf.cat(parts, dim=1), "torch::autograd::CopySlices")  # (torch writes into slices)
 
     def log_prob(self, input: Tensor) -> Tensor:
         """log p(c | input) for every class: (N, in_features) -> (N, n_classes)."""

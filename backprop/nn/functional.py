@@ -19,7 +19,7 @@ from backprop.autograd import trace
 from backprop.autograd.function import OpIndexError, OpValueError, apply, apply_, autocast_function, not_a_tensor_here
 from backprop.autograd.grad_mode import autocast_users, is_grad_enabled
 from backprop.autograd.higher_order import link_gradients
-from backprop.autograd.node_names import name_node
+from backprop.autograd.node_names import name_inplace, name_node
 from backprop.backends import torch_rng
 from backprop.backends.cupy_backend import defer_range_check
 from backprop.methods.random import dropout_keep, dropout_scale, torch_stream
@@ -159,20 +159,25 @@ def _act(opdef: Any, name: str, input: Tensor, inplace: bool, **attrs: Any) -> T
         _refuse_integer(input, _FLOAT_KERNELS[name])
     if inplace:
         out = apply_(opdef, name + "_", input, **attrs)
-        return out if name not in _INPLACE_NODES else _name_inplace(out, _INPLACE_NODES[name])
+        named = _INPLACE_NAMES.get(name)
+        return out if named is None else name_inplace(out, opdef, named)
     return apply(opdef, input, **attrs)
+
+
+# torch's nodes for the in-place forms that have an overload of their own (``leaky_relu_`` is
+# ``LeakyReluBackward1``; relu_, hardtanh_, silu_, ... share their out-of-place node's name)
+_INPLACE_NAMES = {
+    "leaky_relu": "LeakyReluBackward1",
+    "elu": "EluBackward1",
+    "selu": "EluBackward1",
+    "celu": "CeluBackward1",
+    "threshold": "ThresholdBackward1",
+}
 
 
 def _name_inplace(t: Tensor, name: str) -> Tensor:
     """``t`` after an in-place op, its node named ``name`` (a view keeps its view node: its base's is CopySlices)."""
     return t if t._vbase is not None and t._vbase is not t else name_node(t, name)
-
-
-# torch's nodes for the in-place overloads that it names apart (``elu_``'s EluBackward1); the others keep the name
-_INPLACE_NODES = {
-    "elu": "EluBackward1", "selu": "EluBackward1", "celu": "CeluBackward1", "leaky_relu": "LeakyReluBackward1",
-    "threshold": "ThresholdBackward1",
-}  # fmt: skip
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -722,7 +727,9 @@ def cross_entropy(
             if reduction == "none":
                 return -prod.sum(cdim)
             total = -prod.sum()
-            return total / (input.numel() // c) if reduction == "mean" else total  # torch: mean over N * d...
+            if reduction != "mean":
+                return total
+            return name_node(total / (input.numel() // c), "DivBackward1")  # torch: mean over N * d..., div(Scalar)
         x, t, out_shape = _class_dim_last(input, target, "cross_entropy")
         t = _class_ids(input, t)
         attrs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
@@ -1387,7 +1394,9 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             if lo > 0 or hi > 0:
                 pieces = ([parts[0]] if lo > 0 else []) + [out] + ([parts[1]] if hi > 0 else [])
                 out = apply(sh.cat, *pieces, axis=dim)
-        return out if out is input else name_node(out, "ConstantPadNdBackward0")
+        if out is input:  # (torch's result is a new tensor, never the input: writes to it leave input alone)
+            out = input.clone()
+        return name_node(out, "ConstantPadNdBackward0")
     if value is not None and value != 0:
         raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
     if not 1 <= k <= 3 or input.ndim not in (k + 1, k + 2):
@@ -1440,8 +1449,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             lo_crop, m = max(-lo, 0), n + min(lo, 0) + min(hi, 0)
             idx = xp.arange(-max(lo, 0), m + max(hi, 0)) % max(m, 1) + lo_crop
         out = _gather_dim(out, dim, idx)
-    if mode == "circular":
-        return out
+    if mode == "circular":  # (torch writes the wrapped parts into slices of a new tensor)
+        return name_node(out, "torch::autograd::CopySlices")
     kind = "Reflection" if mode == "reflect" else "Replication"
     out = link_gradients(out, input, name=f"{kind}Pad{k}DBackwardBackward0")  # (create_graph: as torch's)
     return name_node(out, f"{kind}Pad{k}DBackward0")

@@ -113,6 +113,9 @@ class _CrossMapLRN2dFunction(Function):
         return gx, None, None, None, None
 
 
+_CrossMapLRN2dFunction.__name__ = "CrossMapLRN2d"  # torch's Function class, which names the node
+
+
 class CrossMapLRN2d(Module):
     """Lua Torch's cross-channel local response normalisation of (N, C, H, W) inputs, as torch keeps it."""
 

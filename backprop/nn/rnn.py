@@ -24,6 +24,7 @@ from backprop import creation
 from backprop import functions as fn
 from backprop.autograd.function import OpIndexError, autocast_function
 from backprop.autograd.grad_mode import autocast_users
+from backprop.autograd.node_names import name_node
 from backprop.nn import functional as F
 from backprop.nn import init
 from backprop.nn.module import Module
@@ -253,7 +254,9 @@ class RNNBase(Module):
             flat = output.reshape(-1, output.shape[-1])[keep]
             out: Any = PackedSequence(flat, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
         else:
-            out = output.transpose(0, 1) if self.batch_first else output
+            out = (
+                name_node(output.transpose(0, 1), "TransposeBackward1") if self.batch_first else output
+            )  # (transpose_)
             if not batched:
                 out = out.squeeze(0 if self.batch_first else 1)
                 final = [f.squeeze(1) for f in final]

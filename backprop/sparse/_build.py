@@ -42,6 +42,8 @@ def sparse_coo_tensor(
 ) -> SparseTensor:
     """torch's ``sparse_coo_tensor``: entries ``values[k]`` at ``indices[:, k]`` of a ``size`` tensor (the
     size defaults to the largest index plus one); duplicates are kept until ``coalesce()``, which sums them."""
+    if isinstance(indices, (str, bytes)):  # (torch's parser; np.asarray would read the text as a number)
+        raise TypeError(f"new(): invalid data type '{type(indices).__name__}'")
     ind = indices if isinstance(indices, Tensor) else Tensor._of(np.asarray(indices, dtype=np.int64))
     val = values if isinstance(values, Tensor) else Tensor._of(values, dtype=dtype)
     if dtype is not None and val.dtype != dtypes.to_dtype(dtype):

@@ -66,7 +66,7 @@ class Device:
         """
         if self.type != "cpu":
             dtypes.check_device(dtype if dtype is not None else getattr(data, "dtype", None), self.type, "tensor")
-        if hasattr(data, "grad_fn") and type(data).__module__.startswith("torch"):
+        if pytorch_tensor(data):
             data = data.numpy()  # PyTorch's tensor: data to convert (its own refusals: requires grad, on a GPU)
         if hasattr(data, "grad_fn"):  # a Tensor (duck-typed: this module sits below tensor.py)
             arr = (
@@ -208,6 +208,12 @@ def numpy_checks(array: np.ndarray, shares: bool) -> None:
     check_array_dtype(array)
 
 
+def pytorch_tensor(x: Any) -> bool:
+    """Whether ``x`` is a tensor of the real PyTorch (a script importing both libraries): data to convert where
+    backprop reads tensors, never an operand or a backprop Tensor."""
+    return hasattr(x, "grad_fn") and type(x).__module__.startswith("torch")
+
+
 # whether grad mode is on (``autograd.grad_mode.is_grad_enabled``, set when that module loads: it sits above this one)
 GRAD_ENABLED: list[Callable[[], bool]] = [lambda: True]
 
@@ -264,7 +270,7 @@ def _tensors_as_numbers(data: Any, depth: int, leaf: int, dtype: Any, strict: bo
         return [_tensors_as_numbers(d, depth + 1, leaf, dtype, strict) for d in data]
     if not hasattr(data, "grad_fn"):
         return data
-    pytorchs = type(data).__module__.startswith("torch")  # (PyTorch's tensor: its values)
+    pytorchs = pytorch_tensor(data)  # (PyTorch's tensor: its values)
     a = data.numpy() if pytorchs else data._host()
     if depth < leaf:
         return a

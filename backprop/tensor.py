@@ -37,7 +37,7 @@ from backprop.autograd.grad_mode import state as _grad_state
 from backprop.autograd.grad_mode import trace_users
 from backprop.autograd.node_names import name_node
 from backprop.backends.meta_backend import placeholder
-from backprop.devices import Device, numpy_checks, warn_scalar_requires_grad
+from backprop.devices import Device, numpy_checks, pytorch_tensor, warn_scalar_requires_grad
 from backprop.devices import device as to_device_obj
 from backprop.methods import IndexingMethods, MathMethods, ReductionMethods, ShapeMethods
 from backprop.methods.attributes import AttributeMethods, strided
@@ -386,8 +386,8 @@ def overloads(kind: type) -> builtins.bool:
 
 def refuse_pytorch_tensor(other: Any) -> None:
     """A clear TypeError for a tensor of the real PyTorch met as an operand (the two libraries' tensors do not mix)."""
-    kind = type(other)
-    if kind.__module__.startswith("torch") and hasattr(kind, "__torch_function__"):
+    if pytorch_tensor(other):
+        kind = type(other)
         raise TypeError(
             f"a backprop Tensor and a {kind.__module__}.{kind.__name__} (PyTorch's) do not mix: convert one of them, "
             "bp.from_numpy(t.numpy()) or torch.from_numpy(x.numpy())"

@@ -530,6 +530,9 @@ def _strides(a: Any) -> tuple[int, ...]:
 # builds a sparse COO ``Tensor`` from a ``SparseRows`` gradient and a device (set by ``backprop.sparse``, which
 # sits above this module)
 SPARSE_GRAD: list[Any] = [None]
+# the sparse COO tensor class (set with SPARSE_GRAD; a placeholder until then): ``_accumulate`` tests a ``.grad``
+# against it with ``isinstance`` (a C call) rather than reading the ``is_sparse`` property (a Python call per leaf)
+SPARSE_TENSOR: list[type] = [type("NoSparseTensor", (), {})]
 
 
 def _accumulate_rows(leaf: Any, g: SparseRows) -> None:
@@ -571,7 +574,7 @@ def _accumulate(leaf: Any, g: Any, create_graph: bool, wrap: Any, handed: set[in
         leaf.grad = wrap(g, leaf.device, None)
     elif leaf._grad.grad_fn is not None:
         leaf.grad = leaf._grad.detach() + wrap(g, leaf.device, None)
-    elif leaf._grad.is_sparse:  # a sparse .grad and a dense gradient: dense, as torch's
+    elif isinstance(leaf._grad, SPARSE_TENSOR[0]):  # a sparse .grad and a dense gradient: dense, as torch's
         leaf.grad = wrap(g, leaf.device, None) + leaf._grad
     else:
         leaf._grad._data += g

@@ -99,4 +99,5 @@ _attributes.TO_COMPRESSED[0] = to_compressed  # dense.to_sparse_csr()/to_sparse_
 _attributes.SPARSE_MASK[0] = _leftovers.sparse_mask  # dense.sparse_mask(sparse)
 _attributes.TO_BLOCK[0] = to_block  # dense.to_sparse_bsr()/to_sparse_bsc()
 _engine.SPARSE_GRAD[0] = _build.from_rows  # F.embedding(..., sparse=True)'s gradient as a sparse .grad
+_engine.SPARSE_TENSOR[0] = SparseTensor  # (the class of such a .grad)
 _creation.SPARSE_ZEROS[0] = _shape.zeros  # bp.zeros(..., layout=bp.sparse_coo), bp.zeros_like(s)
